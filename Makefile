@@ -1,0 +1,139 @@
+# Lupine: a pipeline runner in C that embeds Lua 5.4.
+#
+#   make            build everything into build/
+#   make demo       build, run examples/quickstart.lua, show what it stored
+#   make test       build (also with ASan+UBSan), run every test
+#   make install PREFIX=/usr/local
+#   make deps       install the Debian packages the build and tests need
+
+PREFIX ?= /usr/local
+CC ?= cc
+WERROR ?=
+SOVERSION = 0
+
+DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
+  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard
+
+PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
+DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# The Lua module is loaded by an interpreter that already has Lua in it.
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto 2>/dev/null) -lm
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes $(WERROR)
+BASE_CFLAGS = -std=c11 -g -fPIC -fvisibility=hidden $(WARN) -Iruntime $(DEP_CFLAGS)
+CFLAGS ?= -O2
+SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+LIB_SRC = runtime/api.c runtime/catalog.c runtime/codec.c runtime/executor.c \
+  runtime/graph.c runtime/lmodule.c runtime/store.c runtime/util.c
+LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua))
+C_TESTS = test_codec test_store
+FUZZERS = fuzz_decode fuzz_object
+
+# $(call objs,DIR): the library's objects built into DIR
+objs = $(patsubst runtime/%.c,$(1)/obj/%.o,$(LIB_SRC)) $(1)/obj/lua_sources.o
+
+.PHONY: all asan deps demo test check install uninstall clean fuzz
+all: build/lupine build/liblupine.a build/liblupine.so build/lupine.so
+
+# ---- one set of rules per build flavour: build/ (release), build/asan/ ----
+define flavour
+$(1)/obj/%.o: runtime/%.c runtime/lupine.h runtime/lupine_int.h | $(1)/obj
+	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/obj/lua_sources.o: $(1)/obj/lua_sources.c
+	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/obj/lua_sources.c: lua/embed.lua $$(LUA_SRC) | $(1)/obj
+	lua5.4 lua/embed.lua $$@ $$(LUA_SRC)
+
+$(1)/obj:
+	mkdir -p $$@
+
+$(1)/liblupine.a: $(call objs,$(1))
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(1)/liblupine.so.$(SOVERSION): $(call objs,$(1))
+	$$(CC) $(2) -shared -Wl,-soname,liblupine.so.$(SOVERSION) -o $$@ $$^ $$(DEP_LIBS)
+
+$(1)/liblupine.so: $(1)/liblupine.so.$(SOVERSION)
+	ln -sf liblupine.so.$(SOVERSION) $$@
+
+# `require "lupine"` from lua5.4 and busted (LUA_CPATH=build/?.so)
+$(1)/lupine.so: $(call objs,$(1))
+	$$(CC) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
+
+$(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a
+	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS)
+
+$(1)/test_%: tests/c/test_%.c $(1)/liblupine.a
+	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$^ $$(DEP_LIBS)
+
+$(1)/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(1)/liblupine.a
+	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
+endef
+
+$(eval $(call flavour,build,$$(CFLAGS)))
+$(eval $(call flavour,build/asan,$$(SAN_FLAGS)))
+
+asan: build/asan/lupine build/asan/lupine.so build/asan/liblupine.so $(C_TESTS:%=build/asan/%) \
+  $(patsubst fuzz_%,build/asan/replay_fuzz_%,$(FUZZERS))
+
+# ---- set-up ----
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "deps: missing$$missing; run:"; \
+	  echo "  sudo apt-get install -y$$missing"; exit 1; fi
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	rm -rf build/demo-home
+	LUPINE_HOME=build/demo-home build/lupine run examples/quickstart.lua
+
+test: deps
+	$(MAKE) --no-print-directory all asan
+	sh tests/run.sh
+
+check: test
+
+# ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZERS:%=build/fuzz/%)
+	for f in $(FUZZERS); do \
+	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=5 \
+	    tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) build/obj/lua_sources.c
+	mkdir -p build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(DEP_CFLAGS) \
+	  -o $@ $^ $(DEP_LIBS)
+
+# ---- install ----
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
+	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
+	install -m 755 build/lupine $(DESTDIR)$(PREFIX)/bin/lupine
+	install -m 644 build/liblupine.a $(DESTDIR)$(PREFIX)/lib/liblupine.a
+	install -m 755 build/liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/liblupine.so
+	install -m 644 runtime/lupine.h $(DESTDIR)$(PREFIX)/include/lupine.h
+	install -m 644 lua/lupine/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine/
+	install -m 755 build/lupine.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LUPINE_VERSION "\(.*\)"/\1/p' runtime/lupine.h)|' \
+	  runtime/lupine.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/bin/lupine $(DESTDIR)$(PREFIX)/lib/liblupine.* \
+	  $(DESTDIR)$(PREFIX)/include/lupine.h $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
+	  $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
+
+clean:
+	rm -rf build

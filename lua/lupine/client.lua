@@ -1,0 +1,200 @@
+-- lupine.client: reading the catalog. Client, ArtifactVersion, PipelineRun
+-- and StepRun objects over the runtime's named queries (runtime/catalog.c).
+
+local core = require "lupine.core"
+local names = require "lupine.names"
+
+local M = {}
+
+local Client, ArtifactVersion, PipelineRun, StepRun = {}, {}, {}, {}
+Client.__index = Client
+
+-- Fields computed on first access: getters[class][field](object).
+local getters = {}
+
+local function class(cls, name)
+  getters[cls] = {}
+  cls.__name = name
+  cls.__index = function(obj, k)
+    local get = getters[cls][k]
+    if get then
+      local v = get(obj)
+      rawset(obj, k, v)
+      return v
+    end
+    return cls[k]
+  end
+end
+class(ArtifactVersion, "lupine.ArtifactVersion")
+class(PipelineRun, "lupine.PipelineRun")
+class(StepRun, "lupine.StepRun")
+
+local function version_of(row) return setmetatable(row, ArtifactVersion) end
+local function run_of(row) return setmetatable(row, PipelineRun) end
+local function step_run_of(row)
+  row.parameters = row.parameters and core.decode(row.parameters) or {}
+  return setmetatable(row, StepRun)
+end
+
+function M.is_version(v) return getmetatable(v) == ArtifactVersion end
+
+local function one(query, ...)
+  return core.query(query, ...)[1]
+end
+
+local function looks_like_id(s)
+  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
+end
+
+-- Find by exact id, else by name (find_by_name), else by unique id prefix.
+local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
+  local row = one(by_id, key)
+  if row then return row end
+  row = find_by_name(key)
+  if row then return row end
+  if looks_like_id(key) then
+    local rows = core.query(by_prefix, key)
+    if #rows == 1 then return rows[1] end
+    if #rows > 1 then
+      local ids = {}
+      for i = 1, math.min(#rows, 10) do ids[i] = rows[i].id end
+      error(string.format("%s id prefix '%s' is ambiguous: it matches %s%s", what, key,
+        table.concat(ids, ", "), #rows > 10 and ", ..." or ""), level + 1)
+    end
+  end
+  local candidates = {}
+  for i, r in ipairs(core.query(all_names)) do candidates[i] = r.name end
+  error(string.format("%s '%s' not found%s", what, key, names.suggest(key, candidates)),
+    level + 1)
+end
+
+-- ---- Client ----
+
+function M.Client()
+  return setmetatable({}, Client)
+end
+
+-- get_artifact_version(name_or_id [, version])
+function Client:get_artifact_version(key, version)
+  if type(key) ~= "string" then
+    error("bad argument #1 to 'get_artifact_version' (string expected, got "
+      .. type(key) .. ")", 2)
+  end
+  if version ~= nil and version ~= "latest" then
+    if type(version) ~= "string" and math.type(version) ~= "integer" then
+      error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
+        .. type(version) .. ")", 2)
+    end
+    local row = one("version_by_name", key, tostring(version))
+    if row then return version_of(row) end
+    local all = core.query("versions_of", key)
+    if #all == 0 then
+      lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+        function() return nil end, "artifact_names", 2)
+    end
+    local have = {}
+    for i = #all, 1, -1 do have[#have + 1] = all[i].version end
+    error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
+      tostring(version), table.concat(have, ", ")), 2)
+  end
+  return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+    function(name) return one("latest_version", name) end, "artifact_names", 2))
+end
+
+-- list_artifact_versions { name = ... }: newest first.
+function Client:list_artifact_versions(filter)
+  filter = filter or {}
+  if type(filter) ~= "table" then
+    error("bad argument #1 to 'list_artifact_versions' (table expected, got "
+      .. type(filter) .. ")", 2)
+  end
+  local rows = filter.name and core.query("versions_of", filter.name)
+    or core.query("versions")
+  for _, r in ipairs(rows) do version_of(r) end
+  rows.total = #rows
+  return rows
+end
+
+function Client:get_pipeline_run(key)
+  if type(key) ~= "string" then
+    error("bad argument #1 to 'get_pipeline_run' (string expected, got "
+      .. type(key) .. ")", 2)
+  end
+  return run_of(lookup("pipeline run", key, "run_by_id", "runs_by_id_prefix",
+    function(name) return one("run_by_name", name) end, "run_names", 2))
+end
+
+function Client:list_pipeline_runs()
+  local rows = core.query("runs")
+  for _, r in ipairs(rows) do run_of(r) end
+  rows.total = #rows
+  return rows
+end
+
+Client.__tostring = function() return "<lupine.Client " .. core.home() .. ">" end
+
+-- ---- ArtifactVersion ----
+
+function ArtifactVersion:load()
+  return core.load(self.id)
+end
+
+getters[ArtifactVersion].producer_step_run = function(av)
+  local id = rawget(av, "producer_step_run_id")
+  return id and step_run_of(one("step_run_by_id", id)) or nil
+end
+
+ArtifactVersion.__tostring = function(av)
+  return string.format("<ArtifactVersion %s v%s (%s, %d bytes) %s>", av.name, av.version,
+    av.data_type, av.size, av.id)
+end
+
+-- ---- PipelineRun ----
+
+getters[PipelineRun].steps = function(run)
+  local steps = {}
+  for _, row in ipairs(core.query("step_runs_of_run", run.id)) do
+    steps[row.name] = step_run_of(row)
+  end
+  return steps
+end
+
+PipelineRun.__tostring = function(run)
+  return string.format("<PipelineRun %s [%s] %s>", run.name, run.status, run.id)
+end
+
+-- ---- StepRun ----
+
+local function artifacts_of(step_run, kind)
+  local out = {}
+  for _, link in ipairs(core.query("step_run_artifacts", step_run.id)) do
+    if link.kind == kind then
+      out[link.name] = version_of(one("version_by_id", link.artifact_version_id))
+    end
+  end
+  return out
+end
+
+getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output") end
+getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input") end
+
+getters[StepRun].output = function(sr)
+  local only, list = nil, {}
+  for name, av in pairs(sr.outputs) do only, list[#list + 1] = av, name end
+  if #list ~= 1 then
+    table.sort(list)
+    error(string.format("step run '%s' has %d outputs (%s): use .outputs[name]", sr.name,
+      #list, table.concat(list, ", ")), 3)
+  end
+  return only
+end
+
+getters[StepRun].pipeline_run = function(sr)
+  return run_of(one("run_by_id", sr.run_id))
+end
+
+StepRun.__tostring = function(sr)
+  return string.format("<StepRun %s [%s] %s>", sr.name, sr.status, sr.id)
+end
+
+return M

@@ -1,0 +1,568 @@
+/*
+** catalog.c: the catalog of pipelines, runs, step runs, artifacts and
+** artifact versions, kept in sqlite. The only file that sees sqlite3.h.
+**
+** Every statement is prepared once per handle and cached; user strings are
+** always bound, never spliced into SQL. The schema is a public interface
+** (README, "The catalog schema"): change it only through a new migration.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sqlite3.h>
+#include <uuid.h>
+#include "lauxlib.h"
+#include "lupine_int.h"
+
+/* Migrations, applied in order; PRAGMA user_version counts those applied. */
+static const char *const migrations[] = {
+  "CREATE TABLE pipelines(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  created TEXT NOT NULL);\n"
+  "CREATE TABLE pipeline_runs(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  pipeline_id TEXT NOT NULL REFERENCES pipelines(id),\n"
+  "  status TEXT NOT NULL,\n"
+  "  start_time TEXT NOT NULL,\n"
+  "  end_time TEXT,\n"
+  "  error TEXT);\n"
+  "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs(pipeline_id, seq);\n"
+  "CREATE TABLE step_runs(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  run_id TEXT NOT NULL REFERENCES pipeline_runs(id),\n"
+  "  name TEXT NOT NULL,\n"
+  "  step_name TEXT NOT NULL,\n"
+  "  status TEXT NOT NULL,\n"
+  "  start_time TEXT NOT NULL,\n"
+  "  end_time TEXT,\n"
+  "  parameters BLOB,\n"
+  "  error TEXT,\n"
+  "  traceback TEXT,\n"
+  "  UNIQUE(run_id, name));\n"
+  "CREATE TABLE artifacts(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  created TEXT NOT NULL);\n"
+  "CREATE TABLE artifact_versions(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  artifact_id TEXT NOT NULL REFERENCES artifacts(id),\n"
+  "  version TEXT NOT NULL,\n"
+  "  version_number INTEGER,\n"
+  "  type TEXT NOT NULL,\n"
+  "  data_type TEXT NOT NULL,\n"
+  "  content_hash TEXT NOT NULL,\n"
+  "  size INTEGER NOT NULL,\n"
+  "  stored_size INTEGER NOT NULL,\n"
+  "  uri TEXT NOT NULL,\n"
+  "  codec_version INTEGER NOT NULL,\n"
+  "  created TEXT NOT NULL,\n"
+  "  producer_step_run_id TEXT REFERENCES step_runs(id),\n"
+  "  UNIQUE(artifact_id, version));\n"
+  "CREATE INDEX artifact_versions_by_artifact ON artifact_versions(artifact_id, seq);\n"
+  "CREATE INDEX artifact_versions_by_number ON artifact_versions(artifact_id, version_number);\n"
+  "CREATE INDEX artifact_versions_by_producer ON artifact_versions(producer_step_run_id);\n"
+  "CREATE INDEX artifact_versions_by_hash ON artifact_versions(content_hash);\n"
+  "CREATE TABLE step_run_artifacts(\n"
+  "  step_run_id TEXT NOT NULL REFERENCES step_runs(id),\n"
+  "  kind TEXT NOT NULL CHECK (kind IN ('input', 'output')),\n"
+  "  name TEXT NOT NULL,\n"
+  "  artifact_version_id TEXT NOT NULL REFERENCES artifact_versions(id),\n"
+  "  PRIMARY KEY (step_run_id, kind, name));\n"
+  "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(artifact_version_id, kind);\n",
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define VERSION_COLUMNS \
+  "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
+  " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id" \
+  " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
+#define RUN_COLUMNS \
+  "SELECT r.id, r.name, p.name AS pipeline_name, r.status, r.start_time," \
+  " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
+#define STEP_COLUMNS \
+  "SELECT id, run_id, name, step_name, status, start_time, end_time," \
+  " parameters, error, traceback FROM step_runs"
+
+/* The read queries the bindings may run, by name. An id prefix P matches
+** ids in [P, P || '~'), a range the unique index on id answers. */
+static const struct query { const char *name; const char *sql; } queries[] = {
+  {"version_by_id", VERSION_COLUMNS " WHERE v.id = ?1"},
+  {"versions_by_id_prefix", VERSION_COLUMNS
+     " WHERE v.id >= ?1 AND v.id < ?1 || '~' ORDER BY v.id LIMIT 11"},
+  {"latest_version", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC LIMIT 1"},
+  {"version_by_name", VERSION_COLUMNS " WHERE a.name = ?1 AND v.version = ?2"},
+  {"versions_of", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC"},
+  {"versions", VERSION_COLUMNS " ORDER BY v.seq DESC"},
+  {"artifact_names", "SELECT name FROM artifacts ORDER BY name"},
+  {"run_by_id", RUN_COLUMNS " WHERE r.id = ?1"},
+  {"run_by_name", RUN_COLUMNS " WHERE r.name = ?1"},
+  {"runs_by_id_prefix", RUN_COLUMNS
+     " WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 11"},
+  {"runs", RUN_COLUMNS " ORDER BY r.seq DESC"},
+  {"run_names", "SELECT name FROM pipeline_runs ORDER BY name"},
+  {"step_runs_of_run", STEP_COLUMNS " WHERE run_id = ?1 ORDER BY seq"},
+  {"step_run_by_id", STEP_COLUMNS " WHERE id = ?1"},
+  {"step_run_artifacts", "SELECT kind, name, artifact_version_id FROM step_run_artifacts"
+     " WHERE step_run_id = ?1 ORDER BY rowid"},
+};
+#define NQUERIES ((int)(sizeof(queries) / sizeof(queries[0])))
+
+/* The write statements, prepared on first use. */
+enum {
+  W_BEGIN, W_COMMIT, W_ROLLBACK, W_PIPELINE_ID, W_PIPELINE_NEW, W_RUN_NAME_TAKEN,
+  W_RUN_NEW, W_RUN_FINISH, W_STEP_NEW, W_STEP_FINISH, W_ARTIFACT_ID,
+  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_NEW, W_LINK, NWRITES
+};
+static const char *const writes[NWRITES] = {
+  "BEGIN IMMEDIATE",
+  "COMMIT",
+  "ROLLBACK",
+  "SELECT id FROM pipelines WHERE name = ?1",
+  "INSERT INTO pipelines(id, name, created) VALUES (?1, ?2, ?3)",
+  "SELECT 1 FROM pipeline_runs WHERE name = ?1",
+  "INSERT INTO pipeline_runs(id, name, pipeline_id, status, start_time)"
+  " VALUES (?1, ?2, ?3, 'running', ?4)",
+  "UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4 WHERE id = ?1",
+  "INSERT INTO step_runs(id, run_id, name, step_name, status, start_time, parameters)"
+  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  "UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4, traceback = ?5"
+  " WHERE id = ?1",
+  "SELECT id FROM artifacts WHERE name = ?1",
+  "INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)",
+  "SELECT COALESCE(MAX(version_number), 0) + 1 FROM artifact_versions"
+  " WHERE artifact_id = ?1",
+  "INSERT INTO artifact_versions(id, artifact_id, version, version_number, type,"
+  " data_type, content_hash, size, stored_size, uri, codec_version, created,"
+  " producer_step_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id)"
+  " VALUES (?1, ?2, ?3, ?4)",
+};
+
+struct lp_catalog {
+  sqlite3 *db;
+  char *path;
+  sqlite3_stmt *write[NWRITES];
+  sqlite3_stmt *read[NQUERIES];
+};
+
+/* Fill err from the connection, naming the catalog file. */
+static int dberr(lp_catalog *c, const char *what, char *err, size_t errsz) {
+  lp_errf(err, errsz, "catalog %s: %s failed (%s)", c->path, what,
+          sqlite3_errmsg(c->db));
+  return LUPINE_CATALOG;
+}
+
+static int migrate(lp_catalog *c, char *err, size_t errsz) {
+  sqlite3_stmt *st;
+  int version = 0, rc;
+  if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return dberr(c, "reading the schema version", err, errsz);
+  if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  if (version > NMIGRATIONS) {
+    lp_errf(err, errsz, "catalog %s: schema version %d is newer than this "
+            "Lupine understands (%d); upgrade Lupine", c->path, version, NMIGRATIONS);
+    return LUPINE_CATALOG;
+  }
+  for (; version < NMIGRATIONS; version++) {
+    char sql[64];
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+      return dberr(c, "starting a migration", err, errsz);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
+    /* Another process may have migrated while we waited for the lock. */
+    rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_int(st, 0) > version) {
+      sqlite3_finalize(st);
+      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+      continue;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_exec(c->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+      rc = dberr(c, "migrating the schema", err, errsz);
+      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+      return rc;
+    }
+  }
+  return LUPINE_OK;
+}
+
+int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
+  lp_catalog *c;
+  int rc;
+  *out = NULL;
+  c = calloc(1, sizeof *c);
+  if (c == NULL || (c->path = strdup(path)) == NULL) {
+    free(c);
+    lp_errf(err, errsz, "out of memory opening catalog %s", path);
+    return LUPINE_NOMEM;
+  }
+  if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                      SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    rc = dberr(c, "opening", err, errsz);
+    lp_catalog_close(c);
+    return rc;
+  }
+  sqlite3_busy_timeout(c->db, 30000);
+  if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                   " PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
+    rc = dberr(c, "configuring", err, errsz);
+    lp_catalog_close(c);
+    return rc;
+  }
+  if ((rc = migrate(c, err, errsz)) != LUPINE_OK) {
+    lp_catalog_close(c);
+    return rc;
+  }
+  *out = c;
+  return LUPINE_OK;
+}
+
+void lp_catalog_close(lp_catalog *c) {
+  int i;
+  if (c == NULL) return;
+  for (i = 0; i < NWRITES; i++) sqlite3_finalize(c->write[i]);
+  for (i = 0; i < NQUERIES; i++) sqlite3_finalize(c->read[i]);
+  sqlite3_close(c->db);
+  free(c->path);
+  free(c);
+}
+
+/* The cached write statement w, reset and unbound, or NULL. */
+static sqlite3_stmt *prepared(lp_catalog *c, int w) {
+  sqlite3_stmt *st = c->write[w];
+  if (st == NULL) {
+    if (sqlite3_prepare_v3(c->db, writes[w], -1, SQLITE_PREPARE_PERSISTENT,
+                           &c->write[w], NULL) != SQLITE_OK)
+      return NULL;
+    return c->write[w];
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s) {
+  if (s == NULL) sqlite3_bind_null(st, i);
+  else sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Step a statement that returns no rows (or whose rows do not matter). */
+static int done(lp_catalog *c, sqlite3_stmt *st, const char *what,
+                char *err, size_t errsz) {
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    rc = dberr(c, what, err, errsz);
+    sqlite3_reset(st);
+    return rc;
+  }
+  sqlite3_reset(st);
+  return LUPINE_OK;
+}
+
+static int simple(lp_catalog *c, int w, const char *what, char *err, size_t errsz) {
+  sqlite3_stmt *st = prepared(c, w);
+  if (st == NULL) return dberr(c, what, err, errsz);
+  return done(c, st, what, err, errsz);
+}
+
+int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, W_BEGIN, "starting a transaction", err, errsz);
+}
+
+int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, W_COMMIT, "committing", err, errsz);
+}
+
+void lp_catalog_rollback(lp_catalog *c) {
+  if (sqlite3_get_autocommit(c->db)) return;
+  simple(c, W_ROLLBACK, "rolling back", NULL, 0);
+}
+
+void lp_catalog_now(char out[32]) {
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + 19, 32 - 19, ".%06dZ", (int)(ts.tv_nsec / 1000) % 1000000);
+}
+
+static void new_id(char id[LP_ID_LEN + 1]) {
+  uuid_t u;
+  uuid_generate_random(u);
+  uuid_unparse_lower(u, id);
+}
+
+/* Look up the id of name with statement w; *found is 0 if there is none. */
+static int find_id(lp_catalog *c, int w, const char *name, char id[LP_ID_LEN + 1],
+                   int *found, char *err, size_t errsz) {
+  sqlite3_stmt *st = prepared(c, w);
+  int rc;
+  *found = 0;
+  if (st == NULL) return dberr(c, "looking up a name", err, errsz);
+  bind_text(st, 1, name);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    snprintf(id, LP_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
+    *found = 1;
+  } else if (rc != SQLITE_DONE) {
+    rc = dberr(c, "looking up a name", err, errsz);
+    sqlite3_reset(st);
+    return rc;
+  }
+  sqlite3_reset(st);
+  return LUPINE_OK;
+}
+
+/* The id of the named row of statement w's table, inserting it (with
+** statement insert) on first use. */
+static int get_or_create(lp_catalog *c, int w, int insert, const char *name,
+                         char id[LP_ID_LEN + 1], char *err, size_t errsz) {
+  char now[32];
+  sqlite3_stmt *st;
+  int found, rc = find_id(c, w, name, id, &found, err, errsz);
+  if (rc != LUPINE_OK || found) return rc;
+  if ((st = prepared(c, insert)) == NULL) return dberr(c, "inserting a name", err, errsz);
+  new_id(id);
+  lp_catalog_now(now);
+  bind_text(st, 1, id);
+  bind_text(st, 2, name);
+  bind_text(st, 3, now);
+  return done(c, st, "inserting a name", err, errsz);
+}
+
+static int name_taken(lp_catalog *c, const char *name, int *taken,
+                      char *err, size_t errsz) {
+  sqlite3_stmt *st = prepared(c, W_RUN_NAME_TAKEN);
+  int rc;
+  if (st == NULL) return dberr(c, "checking a run name", err, errsz);
+  bind_text(st, 1, name);
+  rc = sqlite3_step(st);
+  *taken = rc == SQLITE_ROW;
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(c, "checking a run name", err, errsz);
+  return LUPINE_OK;
+}
+
+int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
+                          char id[LP_ID_LEN + 1], char name_out[LP_RUN_NAME_MAX + 1],
+                          char *err, size_t errsz) {
+  char pipeline_id[LP_ID_LEN + 1], now[32];
+  sqlite3_stmt *st;
+  int rc, taken, n;
+  if ((rc = get_or_create(c, W_PIPELINE_ID, W_PIPELINE_NEW, pipeline, pipeline_id,
+                          err, errsz)) != LUPINE_OK)
+    return rc;
+  lp_catalog_now(now);
+  if (name != NULL) {
+    snprintf(name_out, LP_RUN_NAME_MAX + 1, "%s", name);
+    if ((rc = name_taken(c, name_out, &taken, err, errsz)) != LUPINE_OK) return rc;
+    if (taken) {
+      lp_errf(err, errsz, "pipeline '%s': a run named '%s' already exists",
+              pipeline, name);
+      return LUPINE_CONSTRAINT;
+    }
+  } else {
+    /* now is "YYYY-MM-DDTHH:MM:SS...": keep the digits. */
+    snprintf(name_out, LP_RUN_NAME_MAX + 1, "%s-%.4s%.2s%.2s-%.2s%.2s%.2s", pipeline,
+             now, now + 5, now + 8, now + 11, now + 14, now + 17);
+    size_t base = strlen(name_out);
+    for (n = 2;; n++) {
+      if ((rc = name_taken(c, name_out, &taken, err, errsz)) != LUPINE_OK) return rc;
+      if (!taken) break;
+      snprintf(name_out + base, LP_RUN_NAME_MAX + 1 - base, "-%d", n);
+    }
+  }
+  if ((st = prepared(c, W_RUN_NEW)) == NULL) return dberr(c, "creating a run", err, errsz);
+  new_id(id);
+  bind_text(st, 1, id);
+  bind_text(st, 2, name_out);
+  bind_text(st, 3, pipeline_id);
+  bind_text(st, 4, now);
+  return done(c, st, "creating a run", err, errsz);
+}
+
+int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
+                          const char *error, char *err, size_t errsz) {
+  char now[32];
+  sqlite3_stmt *st = prepared(c, W_RUN_FINISH);
+  if (st == NULL) return dberr(c, "finishing a run", err, errsz);
+  lp_catalog_now(now);
+  bind_text(st, 1, run_id);
+  bind_text(st, 2, status);
+  bind_text(st, 3, now);
+  bind_text(st, 4, error);
+  return done(c, st, "finishing a run", err, errsz);
+}
+
+int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
+                               const char *name, const char *step_name,
+                               const char *status,
+                               const void *parameters, size_t parameters_len,
+                               char id[LP_ID_LEN + 1], char *err, size_t errsz) {
+  char now[32];
+  sqlite3_stmt *st = prepared(c, W_STEP_NEW);
+  if (st == NULL) return dberr(c, "creating a step run", err, errsz);
+  new_id(id);
+  lp_catalog_now(now);
+  bind_text(st, 1, id);
+  bind_text(st, 2, run_id);
+  bind_text(st, 3, name);
+  bind_text(st, 4, step_name);
+  bind_text(st, 5, status);
+  bind_text(st, 6, now);
+  sqlite3_bind_blob64(st, 7, parameters, parameters_len, SQLITE_STATIC);
+  return done(c, st, "creating a step run", err, errsz);
+}
+
+int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
+                               const char *status, const char *error,
+                               const char *traceback, char *err, size_t errsz) {
+  char now[32];
+  sqlite3_stmt *st = prepared(c, W_STEP_FINISH);
+  if (st == NULL) return dberr(c, "finishing a step run", err, errsz);
+  lp_catalog_now(now);
+  bind_text(st, 1, step_run_id);
+  bind_text(st, 2, status);
+  bind_text(st, 3, now);
+  bind_text(st, 4, error);
+  bind_text(st, 5, traceback);
+  return done(c, st, "finishing a step run", err, errsz);
+}
+
+static int link_artifact(lp_catalog *c, const char *step_run_id, const char *kind,
+                         const char *name, const char *version_id,
+                         char *err, size_t errsz) {
+  sqlite3_stmt *st = prepared(c, W_LINK);
+  if (st == NULL) return dberr(c, "linking an artifact to a step run", err, errsz);
+  bind_text(st, 1, step_run_id);
+  bind_text(st, 2, kind);
+  bind_text(st, 3, name);
+  bind_text(st, 4, version_id);
+  return done(c, st, "linking an artifact to a step run", err, errsz);
+}
+
+int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
+                         const char *version_id, char *err, size_t errsz) {
+  return link_artifact(c, step_run_id, "input", name, version_id, err, errsz);
+}
+
+int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
+                           char id[LP_ID_LEN + 1], char version[24],
+                           char *err, size_t errsz) {
+  char artifact_id[LP_ID_LEN + 1], now[32];
+  sqlite3_int64 number;
+  sqlite3_stmt *st;
+  int rc;
+  if ((rc = get_or_create(c, W_ARTIFACT_ID, W_ARTIFACT_NEW, spec->artifact,
+                          artifact_id, err, errsz)) != LUPINE_OK)
+    return rc;
+  if ((st = prepared(c, W_NEXT_VERSION)) == NULL)
+    return dberr(c, "numbering a version", err, errsz);
+  bind_text(st, 1, artifact_id);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    rc = dberr(c, "numbering a version", err, errsz);
+    sqlite3_reset(st);
+    return rc;
+  }
+  number = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  snprintf(version, 24, "%lld", (long long)number);
+  if ((st = prepared(c, W_VERSION_NEW)) == NULL)
+    return dberr(c, "recording a version", err, errsz);
+  new_id(id);
+  lp_catalog_now(now);
+  bind_text(st, 1, id);
+  bind_text(st, 2, artifact_id);
+  bind_text(st, 3, version);
+  sqlite3_bind_int64(st, 4, number);
+  bind_text(st, 5, spec->type);
+  bind_text(st, 6, spec->data_type);
+  bind_text(st, 7, spec->object->hash);
+  sqlite3_bind_int64(st, 8, (sqlite3_int64)spec->object->size);
+  sqlite3_bind_int64(st, 9, (sqlite3_int64)spec->object->stored_size);
+  bind_text(st, 10, spec->uri);
+  sqlite3_bind_int(st, 11, LP_CODEC_VERSION);
+  bind_text(st, 12, now);
+  bind_text(st, 13, spec->producer);
+  if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
+  if (spec->producer == NULL) return LUPINE_OK;
+  return link_artifact(c, spec->producer, "output", spec->output, id, err, errsz);
+}
+
+/* Push column i of the current row (stack: ..., row). */
+static void push_column(lua_State *L, sqlite3_stmt *st, int i) {
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(st, i)); break;
+    case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(st, i)); break;
+    case SQLITE_BLOB:
+      lua_pushlstring(L, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
+      break;
+    default:
+      lua_pushlstring(L, (const char *)sqlite3_column_text(st, i),
+                      (size_t)sqlite3_column_bytes(st, i));
+  }
+}
+
+int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
+                     int first, int nargs, char *err, size_t errsz) {
+  sqlite3_stmt *st;
+  int q, i, rc, ncol;
+  lua_Integer nrows = 0;
+  for (q = 0; q < NQUERIES && strcmp(queries[q].name, query) != 0; q++) {}
+  if (q == NQUERIES) {
+    lp_errf(err, errsz, "unknown catalog query '%s'", query);
+    return LUPINE_MISUSE;
+  }
+  if (c->read[q] == NULL &&
+      sqlite3_prepare_v3(c->db, queries[q].sql, -1, SQLITE_PREPARE_PERSISTENT,
+                         &c->read[q], NULL) != SQLITE_OK)
+    return dberr(c, query, err, errsz);
+  st = c->read[q];
+  /* A Lua error (out of memory) may have left it mid-step last time. */
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  for (i = 0; i < nargs; i++) {
+    int idx = first + i;
+    if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx))
+      sqlite3_bind_int64(st, i + 1, lua_tointeger(L, idx));
+    else if (lua_type(L, idx) == LUA_TNUMBER)
+      sqlite3_bind_double(st, i + 1, lua_tonumber(L, idx));
+    else if (lua_type(L, idx) == LUA_TSTRING) {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      sqlite3_bind_text64(st, i + 1, s, len, SQLITE_TRANSIENT, SQLITE_UTF8);
+    } else sqlite3_bind_null(st, i + 1);
+  }
+  lua_newtable(L);
+  ncol = sqlite3_column_count(st);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    lua_createtable(L, 0, ncol);
+    for (i = 0; i < ncol; i++) {
+      if (sqlite3_column_type(st, i) == SQLITE_NULL) continue;
+      push_column(L, st, i);
+      lua_setfield(L, -2, sqlite3_column_name(st, i));
+    }
+    lua_rawseti(L, -2, ++nrows);
+  }
+  if (rc != SQLITE_DONE) {
+    lua_pop(L, 1);
+    rc = dberr(c, query, err, errsz);
+    sqlite3_reset(st);
+    return rc;
+  }
+  sqlite3_reset(st);
+  return LUPINE_OK;
+}

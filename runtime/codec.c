@@ -1,0 +1,1005 @@
+/*
+** codec.c: Lua values <-> deterministic CBOR (RFC 8949).
+**
+** Mapping. nil is null, booleans are false/true, integers are major
+** types 0/1, floats are CBOR floats in their shortest exact width (so
+** 1.0 stays a float and reads back as one), strings are text strings when
+** they are strict UTF-8 and byte strings otherwise; both decode to Lua
+** strings. A table whose keys are exactly 1..n is an array (the empty
+** table is the empty array); any other table is a map. Lengths are
+** always definite and every head is in its shortest form.
+**
+** Map order (RFC 8949 section 4.2.1). Entries are sorted by the bytes of
+** their key's standalone encoding followed by their value's, where the
+** standalone encoding of a value is its encoding as a root of its own,
+** with sharing counted within it alone. CBOR items are prefix-free and
+** distinct scalar keys encode differently, so the value only breaks ties
+** between distinct tables used as keys that encode alike.
+**
+** Sharing. A table reached more than once in a value (shared or cyclic)
+** is written once, behind tag 28 (shareable), and later as tag 29
+** (sharedref) with the number of tag-28 items before it: the "value
+** sharing" extension cbor2 implements. Tables reached once carry no tag,
+** so unshared data is plain CBOR. Indices follow emission order, which the
+** map order above fixes. Computing a standalone encoding may need the
+** standalone encoding of a table already being computed (a table
+** reachable from itself through keys); such a table then sorts as if it
+** encoded as 0xf7 (undefined, which the encoder never writes).
+** Limitation: two distinct tables used as keys in one map whose key and
+** value encodings both tie can be emitted in either order; when sharing
+** elsewhere tells them apart, the bytes then depend on Lua's table order.
+**
+** Encoding runs in two passes. Pass 1 assumes nothing is shared: it
+** writes map entries in traversal order, then sorts them in place as byte
+** strings (their own bytes are their standalone encodings). When it
+** reaches a table a second time it gives up, and pass 2 counts references
+** first, then sorts each map from standalone encodings before emitting
+** it, since tag numbering depends on emission order.
+**
+** Paths in error messages: .name and ["other key"] for string keys,
+** [3], [1.5], [true] and [<table key>] for other keys, and <key> for the
+** key itself rather than its value: "value.t<key> is a function" is a
+** function used as a key of value.t.
+**
+** Decoding accepts any well-formed CBOR of the forms above in any head
+** width, tags 28/29 around arrays and maps (a table is registered before
+** its items are read, which is how cycles come back). null and undefined
+** read as nil: inside an array they leave a hole, as a map value they
+** leave the key out, as a map key they are an error. Everything else
+** (other tags, indefinite lengths, other simple values, integers outside
+** int64, duplicate keys, invalid UTF-8 in text) is refused with its byte
+** offset. Claimed counts are checked against the bytes left before any
+** table is created, and preallocation over the whole input is bounded by
+** its length.
+**
+** All memory held while encoding or decoding is Lua's (userdata buffers
+** and tables in stack slots), so a memory error unwinding through here
+** leaks nothing.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lupine_int.h"
+
+#define RESTART (-1)   /* pass 1 met a shared table: start again in pass 2 */
+
+/* ---- growable buffers ---- */
+
+/*
+** A buffer's bytes come from the Lua allocator and belong to a box
+** userdata in stack slot `slot`, whose __gc frees them if an error unwinds
+** through the codec. Growing by reallocation, rather than by copying into
+** a bigger userdata, lets the allocator move big blocks without copying.
+*/
+typedef struct Buf {
+  unsigned char *p;
+  size_t n, cap;
+  int slot;
+} Buf;
+
+typedef struct Box {
+  void *p;
+  size_t cap;
+} Box;
+
+static const char boxmt = 0;   /* registry key of the boxes' metatable */
+
+static void resize(lua_State *L, Buf *b, size_t cap) {
+  Box *x = lua_touserdata(L, b->slot);
+  void *ud, *p;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  p = f(ud, x->p, x->cap, cap);
+  if (p == NULL && cap > 0) {   /* as lauxlib's buffers do */
+    lua_pushliteral(L, "not enough memory");
+    lua_error(L);
+  }
+  x->p = b->p = p;
+  x->cap = b->cap = cap;
+}
+
+static int boxgc(lua_State *L) {
+  Buf b = {NULL, 0, 0, 1};
+  resize(L, &b, 0);
+  return 0;
+}
+
+static void bufinit(lua_State *L, Buf *b) {
+  Box *x = lua_newuserdatauv(L, sizeof *x, 0);
+  x->p = NULL;
+  x->cap = 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boxmt) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, boxgc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &boxmt);
+  }
+  lua_setmetatable(L, -2);
+  b->n = 0;
+  b->slot = lua_gettop(L);
+  resize(L, b, 256);   /* never NULL, even for memcpy of 0 bytes */
+}
+
+/* Room for need more bytes at the end of b (may need 1 free stack slot). */
+static inline unsigned char *room(lua_State *L, Buf *b, size_t need) {
+  if (b->cap - b->n < need) resize(L, b, b->cap * 2 + need);
+  return b->p + b->n;
+}
+
+/* ---- strict UTF-8 (RFC 3629: no overlongs, surrogates, or > U+10FFFF) ---- */
+
+static int utf8ok(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i], lo = 0x80, hi = 0xbf;
+    size_t k, j;
+    if (c < 0x80) {  /* skip ASCII a word at a time */
+      uint64_t w;
+      for (i++; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080u) break;
+      }
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) k = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+      k = 2;
+      if (c == 0xe0) lo = 0xa0;        /* overlong */
+      else if (c == 0xed) hi = 0x9f;   /* surrogates */
+    }
+    else if (c >= 0xf0 && c <= 0xf4) {
+      k = 3;
+      if (c == 0xf0) lo = 0x90;        /* overlong */
+      else if (c == 0xf4) hi = 0x8f;   /* above U+10FFFF */
+    }
+    else return 0;
+    if (n - i - 1 < k || s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (j = 2; j <= k; j++)
+      if ((s[i + j] & 0xc0) != 0x80) return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* ---- encoder ---- */
+
+enum { FIDX, FKEY, FVAL };
+
+/* One step of the path from the root: array index i, or the key (FKEY)
+** or value (FVAL) of a map entry whose key is at stack slot key. */
+typedef struct Frame {
+  int kind, key;
+  lua_Integer i;
+} Frame;
+
+/* A map entry being sorted: its bytes start off bytes after the map's. */
+typedef struct Ent {
+  const unsigned char *p;
+  size_t off, len;
+  lua_Integer id;
+} Ent;
+
+/* State of one lp_codec_encode call, shared by its standalone encodings. */
+typedef struct Enc {
+  lua_State *L;
+  Buf out, ents, tmp;   /* output; stack of Ent being sorted; scratch */
+  int memo;             /* slot: table -> standalone bytes, true while in progress */
+  int anchors;          /* slot: pass-2 anchor tables by depth, reused */
+  int hits;             /* in-progress tables met: such results are not kept */
+  int np;               /* path length */
+  Frame fr[LP_CODEC_MAX_DEPTH];
+  const char *root;
+  char *err;
+  size_t errsz;
+} Enc;
+
+/* One encoding as a root: pass 1 or 2 and its sharing state. */
+typedef struct Ctx {
+  Enc *e;
+  int pass2;
+  Buf seen;   /* pass 1: hash set of the tables met (n counts them) */
+  int refs;   /* pass 2, slot: table -> times reached, or -(index+1) once emitted */
+  lua_Integer nshare;
+} Ctx;
+
+static int emit(Ctx *c, int idx);
+static int alone(Enc *e, int idx, int keep);
+
+static void putbyte(Enc *e, unsigned char b) {
+  *room(e->L, &e->out, 1) = b;
+  e->out.n++;
+}
+
+static void put(Enc *e, const void *s, size_t n) {
+  memcpy(room(e->L, &e->out, n), s, n);
+  e->out.n += n;
+}
+
+static void putbe(unsigned char *p, uint64_t v, int n) {
+  while (n-- > 0) {
+    p[n] = (unsigned char)v;
+    v >>= 8;
+  }
+}
+
+/* A head in its shortest form. */
+static void puthead(Enc *e, int major, uint64_t v) {
+  static const unsigned char info[9] = {0, 24, 25, 0, 26, 0, 0, 0, 27};
+  unsigned char *p = room(e->L, &e->out, 9);
+  int k = v < 24 ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
+  p[0] = (unsigned char)(major << 5 | (k == 0 ? (int)v : info[k]));
+  putbe(p + 1, v, k);
+  e->out.n += 1 + k;
+}
+
+/*
+** The bits of the double u as a narrower IEEE float with mant mantissa
+** bits and ebits exponent bits, if that loses nothing (NaN excluded).
+*/
+static int narrow(uint64_t u, int mant, int ebits, uint32_t *out) {
+  int bias = (1 << (ebits - 1)) - 1, e = (int)(u >> 52 & 0x7ff), x, shift;
+  uint64_t m = u & ((UINT64_C(1) << 52) - 1), full;
+  uint32_t sign = (uint32_t)(u >> 63) << (mant + ebits);
+  if (e == 0x7ff) { *out = sign | (uint32_t)(2 * bias + 1) << mant; return 1; }
+  if (e == 0) { *out = sign; return m == 0; }   /* double subnormals are too small */
+  x = e - 1023 + bias;
+  if (x > 2 * bias) return 0;
+  if (x > 0) {
+    if (m & ((UINT64_C(1) << (52 - mant)) - 1)) return 0;
+    *out = sign | (uint32_t)x << mant | (uint32_t)(m >> (52 - mant));
+    return 1;
+  }
+  shift = 53 - mant - x;    /* a subnormal of the narrower type */
+  full = UINT64_C(1) << 52 | m;
+  if (shift > 53 || (full & ((UINT64_C(1) << shift) - 1))) return 0;
+  *out = sign | (uint32_t)(full >> shift);
+  return 1;
+}
+
+static void putfloat(Enc *e, double d) {
+  unsigned char *p = room(e->L, &e->out, 9);
+  uint64_t u;
+  uint32_t h;
+  memcpy(&u, &d, sizeof u);
+  if (d != d) { p[0] = 0xf9; putbe(p + 1, 0x7e00, 2); e->out.n += 3; }
+  else if (narrow(u, 10, 5, &h)) { p[0] = 0xf9; putbe(p + 1, h, 2); e->out.n += 3; }
+  else if (narrow(u, 23, 8, &h)) { p[0] = 0xfa; putbe(p + 1, h, 4); e->out.n += 5; }
+  else { p[0] = 0xfb; putbe(p + 1, u, 8); e->out.n += 9; }
+}
+
+/* ---- error paths ---- */
+
+typedef struct Str {
+  char *p;
+  size_t n, sz;
+} Str;
+
+static void addf(Str *s, const char *fmt, ...) {
+  va_list ap;
+  int k;
+  if (s->n + 1 >= s->sz) return;
+  va_start(ap, fmt);
+  k = vsnprintf(s->p + s->n, s->sz - s->n, fmt, ap);
+  va_end(ap);
+  if (k > 0) s->n = s->n + (size_t)k < s->sz ? s->n + (size_t)k : s->sz - 1;
+}
+
+static void addkey(lua_State *L, Str *s, int key) {
+  switch (lua_type(L, key)) {
+    case LUA_TSTRING: {
+      size_t n, i;
+      const unsigned char *k = (const unsigned char *)lua_tolstring(L, key, &n);
+      int text = utf8ok(k, n), ident = n > 0 && !(k[0] >= '0' && k[0] <= '9');
+      for (i = 0; i < n && ident; i++)
+        ident = k[i] == '_' || (k[i] >= '0' && k[i] <= '9') ||
+                ((k[i] | 0x20) >= 'a' && (k[i] | 0x20) <= 'z');
+      if (ident) { addf(s, ".%s", (const char *)k); break; }
+      addf(s, "[\"");
+      for (i = 0; i < n && i < 40; i++) {
+        if (k[i] == '"' || k[i] == '\\') addf(s, "\\%c", k[i]);
+        else if (k[i] < 0x20 || k[i] == 0x7f || (k[i] >= 0x80 && !text))
+          addf(s, "\\x%02X", k[i]);
+        else addf(s, "%c", k[i]);
+      }
+      addf(s, i < n ? "...\"]" : "\"]");
+      break;
+    }
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, key)) addf(s, "[%lld]", (long long)lua_tointeger(L, key));
+      else {
+        char b[40];
+        int prec;
+        for (prec = 15; prec <= 17; prec++) {   /* shortest that reads back */
+          snprintf(b, sizeof b, "%.*g", prec, (double)lua_tonumber(L, key));
+          if (strtod(b, NULL) == lua_tonumber(L, key)) break;
+        }
+        addf(s, "[%s]", b);
+      }
+      break;
+    case LUA_TBOOLEAN:
+      addf(s, lua_toboolean(L, key) ? "[true]" : "[false]");
+      break;
+    default:
+      addf(s, "[<%s key>]", lua_typename(L, lua_type(L, key)));
+  }
+}
+
+/* The path to the value being encoded, "..." ending it if cut short. */
+static void path(Enc *e, char *b, size_t sz) {
+  Str s = {b, 0, sz};
+  int i;
+  b[0] = '\0';
+  addf(&s, "%s", e->root);
+  for (i = 0; i < e->np; i++) {
+    const Frame *f = &e->fr[i];
+    if (f->kind == FIDX) addf(&s, "[%lld]", (long long)f->i);
+    else if (f->kind == FKEY) addf(&s, "<key>");
+    else addkey(e->L, &s, f->key);
+  }
+  if (s.n + 1 >= sz) memcpy(b + sz - 4, "...", 4);
+}
+
+/* Only a caller already using nearly all of the Lua stack gets this. */
+static int nostack(Enc *e) {
+  char b[256];
+  path(e, b, sizeof b);
+  lp_errf(e->err, e->errsz, "%s: Lua stack overflow", b);
+  return LUPINE_NOMEM;
+}
+
+static int culprit(Enc *e, int idx) {
+  char b[256];
+  int t = lua_type(e->L, idx);
+  path(e, b, sizeof b);
+  lp_errf(e->err, e->errsz, "%s is a %s", b,
+          t == LUA_TLIGHTUSERDATA ? "light userdata" : lua_typename(e->L, t));
+  return LUPINE_MISUSE;
+}
+
+/* ---- tables ---- */
+
+/* n if the table at t has keys exactly 1..n (n may be 0), else -1. */
+static lua_Integer seqlen(lua_State *L, int t) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+      lua_pop(L, 1);
+      return -1;
+    }
+    k++;
+  }
+  return k == n ? n : -1;
+}
+
+static void addent(Enc *e, size_t off, lua_Integer id) {
+  Ent *x = (Ent *)room(e->L, &e->ents, sizeof(Ent));
+  x->off = off;
+  x->id = id;
+  e->ents.n += sizeof(Ent);
+}
+
+static int entcmp(const void *a, const void *b) {
+  const Ent *x = a, *y = b;
+  int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+  return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Bytes in the head starting with byte b. */
+static size_t headlen(unsigned char b) {
+  b &= 31;
+  return b < 24 ? 1 : 1 + ((size_t)1 << (b - 24));
+}
+
+/*
+** Sort the entries pushed since byte e0 of the Ent stack by their bytes,
+** which run from out[start] to the end of the output, one after another.
+*/
+static Ent *sortents(Enc *e, size_t e0, size_t start, size_t *count) {
+  Ent *x = (Ent *)(e->ents.p + e0);
+  size_t n = (e->ents.n - e0) / sizeof(Ent), i;
+  for (i = 0; i < n; i++) {
+    x[i].p = e->out.p + start + x[i].off;
+    x[i].len = (i + 1 < n ? x[i + 1].off : e->out.n - start) - x[i].off;
+  }
+  if (n > 8) qsort(x, n, sizeof *x, entcmp);
+  else {   /* records have a few keys: qsort's setup would dominate */
+    for (i = 1; i < n; i++) {
+      Ent v = x[i];
+      size_t j;
+      for (j = i; j > 0 && entcmp(&x[j - 1], &v) > 0; j--) x[j] = x[j - 1];
+      x[j] = v;
+    }
+  }
+  *count = n;
+  return x;
+}
+
+static int array(Ctx *c, int t, lua_Integer n) {
+  Enc *e = c->e;
+  Frame *f = &e->fr[e->np++];
+  int rc = LUPINE_OK;
+  lua_Integer i;
+  f->kind = FIDX;
+  puthead(e, 4, (uint64_t)n);
+  for (i = 1; i <= n && rc == LUPINE_OK; i++) {
+    f->i = i;
+    lua_rawgeti(e->L, t, i);
+    rc = emit(c, -1);
+    lua_pop(e->L, 1);
+  }
+  e->np--;
+  return rc;
+}
+
+/* The argument of the head at p. */
+static uint64_t headarg(const unsigned char *p) {
+  size_t k = headlen(p[0]), i;
+  uint64_t v = k == 1 ? (uint64_t)(p[0] & 31) : 0;
+  for (i = 1; i < k; i++) v = v << 8 | p[i];
+  return v;
+}
+
+/* Bytes of the item at p, as pass 1 writes them (definite, no tags). */
+static size_t itemlen(const unsigned char *p) {
+  size_t n = 0;
+  uint64_t items;
+  for (items = 1; items > 0; items--) {
+    uint64_t v = headarg(p + n);
+    int major = p[n] >> 5;
+    n += headlen(p[n]);
+    if (major == 2 || major == 3) n += (size_t)v;
+    else if (major == 4 || major == 5) items += v << (major == 5);
+  }
+  return n;
+}
+
+/*
+** Turn the i array elements written from out[body] into entries keyed
+** 1..i written from out[start], pushing their Ents.
+*/
+static void rekey(Enc *e, size_t start, size_t body, lua_Integer i) {
+  size_t total = e->out.n - body, off = 0, len;
+  unsigned char *tmp = room(e->L, &e->tmp, total);
+  lua_Integer j;
+  memcpy(tmp, e->out.p + body, total);
+  e->out.n = start;
+  for (j = 1; j <= i; j++, off += len) {
+    len = itemlen(tmp + off);
+    addent(e, e->out.n - start, 0);
+    puthead(e, 0, (uint64_t)j);
+    put(e, tmp + off, len);
+  }
+}
+
+/*
+** A table in pass 1. Nothing is shared, so every key and value encodes
+** here as it would standalone, and one traversal does: while keys come as
+** 1, 2, 3... (a sequence in Lua's array part) values go out as an array
+** of the length lua_rawlen predicts. At any other key, those values
+** become entries keyed 1..i and the rest follow as entries, which are
+** then sorted as byte strings and copied back behind the head. A sequence
+** stored out of order ends there too, and is then written as an array
+** from its sorted entries.
+*/
+static int tablea(Ctx *c, int t) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  Frame *f = &e->fr[e->np++];
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), i = 0;   /* i < 0: entries */
+  size_t start = e->out.n, e0 = e->ents.n, body, cnt, j, total;
+  int rc = LUPINE_OK, seq = 1;   /* seq: every key is in 1..n */
+  unsigned char *tmp;
+  Ent *x;
+  puthead(e, 4, (uint64_t)n);
+  body = e->out.n;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {   /* stack: ..., key, value */
+    if (i >= 0 && i < n && lua_isinteger(L, -2) && lua_tointeger(L, -2) == i + 1) {
+      f->kind = FIDX;
+      f->i = ++i;
+      rc = emit(c, -1);
+    }
+    else {
+      if (i >= 0) rekey(e, start, body, i);
+      i = -1;
+      seq = seq && lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 &&
+            lua_tointeger(L, -2) <= n;
+      addent(e, e->out.n - start, 0);
+      f->kind = FKEY;
+      f->key = lua_gettop(L) - 1;
+      if ((rc = emit(c, -2)) == LUPINE_OK) {
+        f->kind = FVAL;
+        rc = emit(c, -1);
+      }
+    }
+    if (rc != LUPINE_OK) {
+      lua_pop(L, 2);
+      goto done;
+    }
+    lua_pop(L, 1);
+  }
+  if (i == n) goto done;   /* keys were exactly 1..n: an array */
+  if (i >= 0) rekey(e, start, body, i);   /* a finalizer cleared t[n] meanwhile */
+  x = sortents(e, e0, start, &cnt);
+  total = e->out.n - start;
+  tmp = room(L, &e->tmp, total);
+  memcpy(tmp, e->out.p + start, total);
+  e->out.n = start;
+  seq = seq && cnt == (size_t)n;
+  puthead(e, seq ? 4 : 5, cnt);
+  for (j = 0; j < cnt; j++) {   /* a sequence's keys sort as 1..n: drop them */
+    size_t k = seq ? headlen(tmp[x[j].off]) : 0;
+    put(e, tmp + x[j].off + k, x[j].len - k);
+  }
+done:
+  e->np--;
+  e->ents.n = e0;
+  return rc;
+}
+
+/*
+** A map in pass 2, where share indices follow emission order, so the
+** order must be known before anything is emitted: append each entry's
+** standalone bytes, sort, drop them, then emit the entries in that order
+** from an anchor table that keeps them alive meanwhile (one per depth,
+** reused, since creating one per map would cost more than the rest).
+*/
+static int maps(Ctx *c, int t) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  Frame *f = &e->fr[e->np];
+  size_t start = e->out.n, e0 = e->ents.n, n, i;
+  lua_Integer id = 0;
+  int rc = LUPINE_OK, a;
+  if (lua_rawgeti(L, e->anchors, e->np) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, e->anchors, e->np);
+  }
+  a = lua_gettop(L);
+  e->np++;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {   /* stack: ..., anchor, key, value */
+    addent(e, e->out.n - start, ++id);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, a, 2 * id - 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, a, 2 * id);
+    f->kind = FKEY;
+    f->key = a + 1;
+    rc = alone(e, a + 1, 1);
+    if (rc == LUPINE_OK && lua_type(L, a + 1) == LUA_TTABLE) {
+      f->kind = FVAL;
+      rc = alone(e, a + 2, 1);
+    }
+    if (rc != LUPINE_OK) goto done;
+    lua_pop(L, 1);
+  }
+  sortents(e, e0, start, &n);
+  e->out.n = start;
+  puthead(e, 5, n);
+  for (i = 0; i < n && rc == LUPINE_OK; i++) {
+    id = ((Ent *)(e->ents.p + e0))[i].id;   /* the Ent stack may move */
+    lua_rawgeti(L, a, 2 * id - 1);
+    lua_rawgeti(L, a, 2 * id);
+    f->kind = FKEY;
+    f->key = a + 1;
+    if ((rc = emit(c, a + 1)) == LUPINE_OK) {
+      f->kind = FVAL;
+      rc = emit(c, a + 2);
+    }
+    lua_pop(L, 2);
+  }
+done:
+  e->np--;
+  e->ents.n = e0;
+  lua_settop(L, a - 1);
+  return rc;
+}
+
+#define SLOT(p, mask) \
+  ((size_t)((uint64_t)(uintptr_t)(p) * UINT64_C(0x9E3779B97F4A7C15) >> 32) & (mask))
+
+/*
+** Pass 1 remembers the tables it meets by address, in an open-addressing
+** set kept at most half full: a Lua table of light userdata would cost
+** several times more per table. Returns 1 if p was met before.
+*/
+static int seen(Ctx *c, const void *p) {
+  Buf *b = &c->seen;
+  size_t mask = b->cap / sizeof p - 1, i;
+  const void **s = (const void **)b->p;
+  for (i = SLOT(p, mask); s[i] != NULL; i = (i + 1) & mask)
+    if (s[i] == p) return 1;
+  s[i] = p;
+  if (2 * ++b->n > mask) {   /* double it */
+    size_t nmask = 2 * mask + 1, j;
+    const void **ns = lua_newuserdatauv(c->e->L, (nmask + 1) * sizeof p, 0);
+    memset(ns, 0, (nmask + 1) * sizeof p);
+    for (i = 0; i <= mask; i++) {
+      if (s[i] == NULL) continue;
+      for (j = SLOT(s[i], nmask); ns[j] != NULL; j = (j + 1) & nmask) {}
+      ns[j] = s[i];
+    }
+    lua_replace(c->e->L, b->slot);
+    b->p = (unsigned char *)ns;
+    b->cap = (nmask + 1) * sizeof p;
+  }
+  return 0;
+}
+
+static int table(Ctx *c, int t) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  const void *p = lua_topointer(L, t);
+  lua_Integer n;
+  if (!lua_checkstack(L, 8)) return nostack(e);
+  if (e->np >= LP_CODEC_MAX_DEPTH) {
+    char b[256];
+    path(e, b, sizeof b);
+    lp_errf(e->err, e->errsz, "%s: nested deeper than %d levels", b, LP_CODEC_MAX_DEPTH);
+    return LUPINE_MISUSE;
+  }
+  if (!c->pass2) return seen(c, p) ? RESTART : tablea(c, t);
+  lua_rawgetp(L, c->refs, p);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (n < 0) {   /* emitted before */
+    puthead(e, 6, 29);
+    puthead(e, 0, (uint64_t)(-n - 1));
+    return LUPINE_OK;
+  }
+  if (n > 1) {   /* the first of several */
+    puthead(e, 6, 28);
+    lua_pushinteger(L, -++c->nshare);
+    lua_rawsetp(L, c->refs, p);
+  }
+  n = seqlen(L, t);
+  return n >= 0 ? array(c, t, n) : maps(c, t);
+}
+
+static int emit(Ctx *c, int idx) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      putbyte(e, 0xf6);
+      return LUPINE_OK;
+    case LUA_TBOOLEAN:
+      putbyte(e, lua_toboolean(L, idx) ? 0xf5 : 0xf4);
+      return LUPINE_OK;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        puthead(e, i < 0, i < 0 ? (uint64_t)(-1 - i) : (uint64_t)i);
+      }
+      else putfloat(e, (double)lua_tonumber(L, idx));
+      return LUPINE_OK;
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      puthead(e, utf8ok((const unsigned char *)s, n) ? 3 : 2, n);
+      put(e, s, n);
+      return LUPINE_OK;
+    }
+    case LUA_TTABLE:
+      return table(c, lua_absindex(L, idx));
+    default:
+      return culprit(e, idx);
+  }
+}
+
+/* Pass 2: how often each table is reached; only the first reach descends. */
+static void count(Ctx *c, int t, int depth) {
+  lua_State *L = c->e->L;
+  const void *p = lua_topointer(L, t);
+  lua_Integer n;
+  lua_rawgetp(L, c->refs, p);
+  n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_pushinteger(L, n + 1);
+  lua_rawsetp(L, c->refs, p);
+  if (n > 0 || depth >= LP_CODEC_MAX_DEPTH || !lua_checkstack(L, 4)) return;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) == LUA_TTABLE) count(c, lua_gettop(L) - 1, depth + 1);
+    if (lua_type(L, -1) == LUA_TTABLE) count(c, lua_gettop(L), depth + 1);
+    lua_pop(L, 1);
+  }
+}
+
+/*
+** Append the standalone encoding of the value at idx (see the top of the
+** file). A table's is kept in memo when keep is set and no in-progress
+** table was met while computing it: such a result does not depend on
+** what else is in progress, so reusing it keeps the order a function of
+** the value alone.
+*/
+static int alone(Enc *e, int idx, int keep) {
+  lua_State *L = e->L;
+  Ctx c = {e, 0, {NULL, 0, 0, 0}, 0, 0};
+  size_t start = e->out.n;
+  int hits = e->hits, rc;
+  const void *p;
+  if (lua_type(L, idx) != LUA_TTABLE) return emit(&c, idx);
+  if (!lua_checkstack(L, 8)) return nostack(e);
+  idx = lua_absindex(L, idx);
+  p = lua_topointer(L, idx);
+  switch (lua_rawgetp(L, e->memo, p)) {
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      put(e, s, n);
+      lua_pop(L, 1);
+      return LUPINE_OK;
+    }
+    case LUA_TBOOLEAN:
+      e->hits++;
+      lua_pop(L, 1);
+      putbyte(e, 0xf7);
+      return LUPINE_OK;
+  }
+  lua_pop(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, e->memo, p);
+  c.seen.cap = 16 * sizeof p;
+  c.seen.p = memset(lua_newuserdatauv(L, c.seen.cap, 0), 0, c.seen.cap);
+  c.seen.slot = c.refs = lua_gettop(L);
+  rc = emit(&c, idx);
+  if (rc == RESTART) {
+    e->out.n = start;
+    c.pass2 = 1;
+    lua_newtable(L);
+    lua_replace(L, c.refs);
+    count(&c, idx, e->np);
+    rc = emit(&c, idx);
+  }
+  if (rc == LUPINE_OK && keep && e->hits == hits)
+    lua_pushlstring(L, (const char *)e->out.p + start, e->out.n - start);
+  else lua_pushnil(L);
+  lua_rawsetp(L, e->memo, p);
+  lua_pop(L, 1);   /* the set or refs */
+  return rc;
+}
+
+int lp_codec_encode(lua_State *L, int idx, const char *root,
+                    char *err, size_t errsz) {
+  Enc e;
+  int top = lua_gettop(L), rc;
+  idx = lua_absindex(L, idx);
+  e.L = L;
+  e.hits = e.np = 0;
+  e.root = root;
+  e.err = err;
+  e.errsz = errsz;
+  if (!lua_checkstack(L, 8)) return nostack(&e);
+  bufinit(L, &e.out);
+  bufinit(L, &e.ents);
+  bufinit(L, &e.tmp);
+  lua_newtable(L);
+  e.memo = lua_gettop(L);
+  lua_newtable(L);
+  e.anchors = lua_gettop(L);
+  rc = alone(&e, idx, 0);
+  if (rc == LUPINE_OK) lua_pushlstring(L, (const char *)e.out.p, e.out.n);
+  resize(L, &e.out, 0);   /* now rather than at the next collection */
+  resize(L, &e.ents, 0);
+  resize(L, &e.tmp, 0);
+  if (rc == LUPINE_OK) lua_replace(L, top + 1);
+  lua_settop(L, rc == LUPINE_OK ? top + 1 : top);
+  return rc;
+}
+
+/* ---- decoder ---- */
+
+typedef struct Dec {
+  lua_State *L;
+  const unsigned char *p;
+  size_t n, pos;
+  size_t budget;         /* table slots that may still be preallocated */
+  int shared;            /* slot: tag-28 tables by index (nil until the first) */
+  lua_Integer nshared;
+  int depth;
+  char *err;
+  size_t errsz;
+} Dec;
+
+static const char *const kinds[8] = {
+  "integer", "negative integer", "byte string", "text string",
+  "array", "map", "tag", "simple value"
+};
+
+static int bad(Dec *d, const char *fmt, ...) {
+  va_list ap;
+  if (d->err == NULL || d->errsz <= 6) return LUPINE_CORRUPT;
+  memcpy(d->err, "CBOR: ", 7);
+  va_start(ap, fmt);
+  vsnprintf(d->err + 6, d->errsz - 6, fmt, ap);
+  va_end(ap);
+  return LUPINE_CORRUPT;
+}
+
+/* Read the head at d->pos: major type, additional information, argument. */
+static int gethead(Dec *d, int *major, int *info, uint64_t *arg) {
+  size_t at = d->pos, k;
+  if (at >= d->n) return bad(d, "truncated input at byte %zu (an item is missing)", at);
+  *major = d->p[at] >> 5;
+  *info = d->p[at] & 31;
+  d->pos++;
+  if (*info < 24) { *arg = (uint64_t)*info; return LUPINE_OK; }
+  if (*info == 31)
+    return *major == 7 ? bad(d, "unexpected break at byte %zu", at)
+         : *major >= 2 && *major <= 5
+           ? bad(d, "indefinite-length %s at byte %zu (not supported)", kinds[*major], at)
+           : bad(d, "invalid additional information 31 at byte %zu", at);
+  if (*info > 27) return bad(d, "reserved additional information %d at byte %zu", *info, at);
+  k = (size_t)1 << (*info - 24);
+  if (d->n - d->pos < k)
+    return bad(d, "truncated head at byte %zu (needs %zu bytes, %zu left)",
+               at, k, d->n - d->pos);
+  for (*arg = 0; k > 0; k--) *arg = *arg << 8 | d->p[d->pos++];
+  return LUPINE_OK;
+}
+
+static double half(unsigned h) {
+  int e = h >> 10 & 0x1f;
+  unsigned m = h & 0x3ff;
+  double v = e == 0 ? ldexp(m, -24) : e < 31 ? ldexp(m + 1024, e - 25)
+           : m == 0 ? HUGE_VAL : NAN;
+  return h & 0x8000 ? -v : v;
+}
+
+static int item(Dec *d);
+
+/* A map entry into the table at t. */
+static int pair(Dec *d, int t) {
+  lua_State *L = d->L;
+  size_t at = d->pos;
+  int rc = item(d);
+  if (rc != LUPINE_OK) return rc;
+  if (lua_isnil(L, -1)) return bad(d, "null map key at byte %zu", at);
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1))
+    return bad(d, "NaN map key at byte %zu", at);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, t) != LUA_TNIL) return bad(d, "duplicate map key at byte %zu", at);
+  lua_pop(L, 1);
+  if ((rc = item(d)) != LUPINE_OK) return rc;
+  lua_rawset(L, t);
+  return LUPINE_OK;
+}
+
+/* An array or map of n items; share is its tag-28 index plus 1, or 0. */
+static int container(Dec *d, int major, uint64_t n, size_t at, lua_Integer share) {
+  lua_State *L = d->L;
+  size_t left = d->n - d->pos, pre;
+  uint64_t i;
+  int rc = LUPINE_OK, t;
+  if (d->depth >= LP_CODEC_MAX_DEPTH)
+    return bad(d, "nested deeper than %d levels at byte %zu", LP_CODEC_MAX_DEPTH, at);
+  if (!lua_checkstack(L, 6)) return bad(d, "Lua stack overflow at byte %zu", at);
+  if (n > (major == 4 ? left : left / 2))
+    return bad(d, "%s of %llu %s at byte %zu exceeds the input (%zu bytes left)",
+               kinds[major], (unsigned long long)n, major == 4 ? "items" : "pairs",
+               at, left);
+  pre = n < d->budget ? (size_t)n : d->budget;
+  if (pre > 1 << 30) pre = 1 << 30;
+  d->budget -= pre;
+  lua_createtable(L, major == 4 ? (int)pre : 0, major == 5 ? (int)pre : 0);
+  t = lua_gettop(L);
+  if (share > 0) {   /* before the items, so they may refer to it */
+    lua_pushvalue(L, t);
+    lua_rawseti(L, d->shared, share);
+  }
+  d->depth++;
+  for (i = 1; i <= n && rc == LUPINE_OK; i++) {
+    if (major == 5) rc = pair(d, t);
+    else if ((rc = item(d)) == LUPINE_OK) lua_rawseti(L, t, (lua_Integer)i);
+  }
+  d->depth--;
+  return rc;
+}
+
+/* Tag handlers: a user-defined type's tag would get a case here. */
+static int tag(Dec *d, uint64_t tg, size_t at) {
+  lua_State *L = d->L;
+  size_t at2 = d->pos;
+  int major, info, rc;
+  uint64_t v;
+  if (tg != 28 && tg != 29)
+    return bad(d, "unknown tag %llu at byte %zu", (unsigned long long)tg, at);
+  if ((rc = gethead(d, &major, &info, &v)) != LUPINE_OK) return rc;
+  if (tg == 28) {   /* shareable */
+    if (major != 4 && major != 5)
+      return bad(d, "tag 28 at byte %zu does not wrap an array or a map", at);
+    if (d->nshared == 0) {
+      lua_newtable(L);
+      lua_replace(L, d->shared);
+    }
+    return container(d, major, v, at2, ++d->nshared);
+  }
+  if (major != 0)   /* sharedref */
+    return bad(d, "tag 29 at byte %zu does not wrap an unsigned integer", at);
+  if (v >= (uint64_t)d->nshared)
+    return bad(d, "tag 29 at byte %zu refers to shared value %llu (%lld defined)",
+               at, (unsigned long long)v, (long long)d->nshared);
+  lua_rawgeti(L, d->shared, (lua_Integer)v + 1);
+  return LUPINE_OK;
+}
+
+static int item(Dec *d) {
+  lua_State *L = d->L;
+  size_t at = d->pos;
+  int major, info, rc;
+  uint64_t v;
+  float f;
+  double x;
+  if ((rc = gethead(d, &major, &info, &v)) != LUPINE_OK) return rc;
+  switch (major) {
+    case 0: case 1:
+      if (v > INT64_MAX)
+        return bad(d, "%s at byte %zu does not fit a Lua integer", kinds[major], at);
+      lua_pushinteger(L, major == 0 ? (lua_Integer)v : -1 - (lua_Integer)v);
+      return LUPINE_OK;
+    case 2: case 3:
+      if (v > d->n - d->pos)
+        return bad(d, "truncated string at byte %zu (needs %llu bytes, %zu left)",
+                   at, (unsigned long long)v, d->n - d->pos);
+      if (major == 3 && !utf8ok(d->p + d->pos, (size_t)v))
+        return bad(d, "invalid UTF-8 in text string at byte %zu", at);
+      lua_pushlstring(L, (const char *)d->p + d->pos, (size_t)v);
+      d->pos += (size_t)v;
+      return LUPINE_OK;
+    case 4: case 5:
+      return container(d, major, v, at, 0);
+    case 6:
+      return tag(d, v, at);
+  }
+  switch (info) {
+    case 20: case 21: lua_pushboolean(L, info == 21); break;
+    case 22: case 23: lua_pushnil(L); break;
+    case 25: lua_pushnumber(L, half((unsigned)v)); break;
+    case 26: {
+      uint32_t u = (uint32_t)v;
+      memcpy(&f, &u, sizeof f);
+      lua_pushnumber(L, f);
+      break;
+    }
+    case 27:
+      memcpy(&x, &v, sizeof x);
+      lua_pushnumber(L, x);
+      break;
+    default:
+      return bad(d, "unsupported simple value %llu at byte %zu",
+                 (unsigned long long)(info == 24 ? v : (uint64_t)info), at);
+  }
+  return LUPINE_OK;
+}
+
+int lp_codec_decode(lua_State *L, const void *data, size_t len,
+                    char *err, size_t errsz) {
+  Dec d;
+  int top = lua_gettop(L), rc;
+  d.L = L;
+  d.p = data;
+  d.n = d.budget = len;
+  d.pos = 0;
+  d.nshared = 0;
+  d.depth = 0;
+  d.err = err;
+  d.errsz = errsz;
+  if (!lua_checkstack(L, 6)) return bad(&d, "Lua stack overflow");
+  lua_pushnil(L);   /* becomes the tag-28 table if needed */
+  d.shared = top + 1;
+  rc = item(&d);
+  if (rc == LUPINE_OK && d.pos != len)
+    rc = bad(&d, "trailing bytes at byte %zu (%zu after the value)", d.pos, len - d.pos);
+  if (rc == LUPINE_OK) lua_replace(L, top + 1);
+  else lua_settop(L, top);
+  return rc;
+}

@@ -1,0 +1,316 @@
+/*
+** lmodule.c: the Lua module. `lupine.core` holds the C functions; the
+** user-facing module `lupine` is Lua code (the files in lua/lupine/) embedded in
+** this library, which luaopen_lupine loads on top of the core.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "lauxlib.h"
+#include "lualib.h"
+#include "lupine_int.h"
+
+static const char runtime_key = 'R';   /* registry key: its address */
+
+#define RUNTIME_MT "lupine.Runtime"
+
+/* ---- the runtime of a state ---- */
+
+static void runtime_shut(lp_runtime *rt) {
+  lp_catalog_close(rt->catalog);
+  lp_store_close(rt->store);
+  rt->catalog = NULL;
+  rt->store = NULL;
+}
+
+static int runtime_gc(lua_State *L) {
+  lp_runtime *rt = luaL_checkudata(L, 1, RUNTIME_MT);
+  runtime_shut(rt);
+  free(rt->home);
+  rt->home = NULL;
+  return 0;
+}
+
+lp_runtime *lp_runtime_of(lua_State *L) {
+  lp_runtime *rt;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &runtime_key) == LUA_TUSERDATA) {
+    rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return rt;
+  }
+  lua_pop(L, 1);
+  /* Created closed: nothing is acquired until lp_runtime_ready. */
+  rt = lua_newuserdatauv(L, sizeof *rt, 0);
+  memset(rt, 0, sizeof *rt);
+  if (luaL_newmetatable(L, RUNTIME_MT)) {
+    lua_pushcfunction(L, runtime_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &runtime_key);
+  return rt;
+}
+
+/* mkdir -p: every missing folder of path. */
+static int make_dirs(const char *path, char *err, size_t errsz) {
+  char buf[PATH_MAX];
+  size_t i, n = strlen(path);
+  if (n >= sizeof buf) {
+    lp_errf(err, errsz, "catalog folder path is too long: %s", path);
+    return LUPINE_MISUSE;
+  }
+  memcpy(buf, path, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0') continue;
+    buf[i] = '\0';
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+      lp_errf(err, errsz, "cannot create catalog folder %s (%s)", buf, strerror(errno));
+      return LUPINE_IO;
+    }
+    buf[i] = path[i];
+  }
+  return LUPINE_OK;
+}
+
+/* $LUPINE_HOME; else the nearest .lupine folder up from the current
+** directory (as git finds .git); else ./.lupine. */
+static char *resolve_home(void) {
+  char dir[PATH_MAX], probe[PATH_MAX + 16];
+  const char *env = getenv("LUPINE_HOME");
+  struct stat sb;
+  char *slash;
+  if (env != NULL && *env != '\0') return strdup(env);
+  if (getcwd(dir, sizeof dir) == NULL) return strdup(".lupine");
+  for (;;) {
+    snprintf(probe, sizeof probe, "%s/.lupine", strcmp(dir, "/") == 0 ? "" : dir);
+    if (stat(probe, &sb) == 0 && S_ISDIR(sb.st_mode)) return strdup(probe);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir) break;
+    *slash = '\0';
+  }
+  if (getcwd(dir, sizeof dir) == NULL) return strdup(".lupine");
+  snprintf(probe, sizeof probe, "%s/.lupine", dir);
+  return strdup(probe);
+}
+
+int lp_runtime_ready(lp_runtime *rt) {
+  char path[PATH_MAX];
+  int rc;
+  if (rt->catalog != NULL) return LUPINE_OK;
+  if (rt->home == NULL && (rt->home = resolve_home()) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
+  snprintf(path, sizeof path, "%s/artifacts", rt->home);
+  if ((rc = lp_store_open(&rt->store, path, rt->err, sizeof rt->err)) != LUPINE_OK)
+    return rc;
+  snprintf(path, sizeof path, "%s/catalog.db", rt->home);
+  if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
+    runtime_shut(rt);
+    return rc;
+  }
+  return LUPINE_OK;
+}
+
+int lp_runtime_set_home(lp_runtime *rt, const char *home) {
+  char *copy = NULL;
+  if (home != NULL && (copy = strdup(home)) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  runtime_shut(rt);
+  free(rt->home);
+  rt->home = copy;
+  return LUPINE_OK;
+}
+
+void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  if (rt->log == NULL) return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  rt->log(rt->log_ud, level, msg);
+}
+
+/* The runtime of L, ready for use; raises the reason if it cannot be. */
+static lp_runtime *ready(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  if (lp_runtime_ready(rt) != LUPINE_OK) luaL_error(L, "%s", rt->err);
+  return rt;
+}
+
+/* ---- loading a version ---- */
+
+int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
+  const char *name, *version, *hash;
+  unsigned char *data = NULL;
+  size_t len;
+  lua_Integer size;
+  int rc;
+  lua_pushstring(L, id);
+  rc = lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
+                        sizeof rt->err);
+  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  /* stack: id, rows */
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE)
+    return luaL_error(L, "artifact version '%s' not found", id);
+  lua_getfield(L, -1, "name");
+  lua_getfield(L, -2, "version");
+  lua_getfield(L, -3, "content_hash");
+  lua_getfield(L, -4, "size");
+  name = lua_tostring(L, -4);
+  version = lua_tostring(L, -3);
+  hash = lua_tostring(L, -2);
+  size = lua_tointeger(L, -1);
+  rc = lp_store_get(rt->store, hash, (uint64_t)size, &data, &len, rt->err, sizeof rt->err);
+  if (rc != LUPINE_OK)
+    return luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version,
+                      id, rt->err);
+  rc = lp_codec_decode(L, data, len, rt->err, sizeof rt->err);
+  free(data);
+  if (rc != LUPINE_OK)
+    return luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version,
+                      id, rt->err);
+  /* stack: id, rows, row, name, version, hash, size, value */
+  lua_replace(L, -8);
+  lua_pop(L, 6);
+  return 1;
+}
+
+/* ---- lupine.core ---- */
+
+/* core.run(spec) -> run id, status */
+static int core_run(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  return lp_execute(L, ready(L), 1);
+}
+
+/* core.query(name, ...) -> rows */
+static int core_query(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  if (lp_catalog_query(L, rt->catalog, name, 2, lua_gettop(L) - 1, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  return 1;
+}
+
+/* core.load(version_id) -> value */
+static int core_load(lua_State *L) {
+  const char *id = luaL_checkstring(L, 1);
+  return lp_load_version(L, ready(L), id);
+}
+
+/* core.encode(value) -> CBOR bytes | nil, message */
+static int core_encode(lua_State *L) {
+  char err[LP_ERRSZ];
+  luaL_checkany(L, 1);
+  if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return 1;
+}
+
+/* core.decode(bytes) -> value | nil, message */
+static int core_decode(lua_State *L) {
+  char err[LP_ERRSZ];
+  size_t len;
+  const char *data = luaL_checklstring(L, 1, &len);
+  if (lp_codec_decode(L, data, len, err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return 1;
+}
+
+/* core.home() -> the catalog folder (opening the catalog) */
+static int core_home(lua_State *L) {
+  lua_pushstring(L, ready(L)->home);
+  return 1;
+}
+
+/* core.set_home(dir | nil): use another catalog folder from now on */
+static int core_set_home(lua_State *L) {
+  const char *home = luaL_optstring(L, 1, NULL);
+  lp_runtime *rt = lp_runtime_of(L);
+  if (lp_runtime_set_home(rt, home) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  return 0;
+}
+
+/* core.object_path(hash) -> where the store keeps that object */
+static int core_object_path(lua_State *L) {
+  char path[PATH_MAX];
+  const char *hash = luaL_checkstring(L, 1);
+  if (lp_store_path(ready(L)->store, hash, path, sizeof path) != LUPINE_OK)
+    return luaL_argerror(L, 1, "not a content hash");
+  lua_pushstring(L, path);
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"run", core_run},
+  {"query", core_query},
+  {"load", core_load},
+  {"encode", core_encode},
+  {"decode", core_decode},
+  {"home", core_home},
+  {"set_home", core_set_home},
+  {"object_path", core_object_path},
+  {NULL, NULL}
+};
+
+LUPINE_API int luaopen_lupine_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushliteral(L, LUPINE_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushinteger(L, LP_CODEC_VERSION);
+  lua_setfield(L, -2, "codec_version");
+  return 1;
+}
+
+/* ---- the embedded Lua side ---- */
+
+/* package.preload loader for an embedded module; upvalue: its index. */
+static int load_embedded(lua_State *L) {
+  const lp_lua_source *src = &lp_lua_sources[lua_tointeger(L, lua_upvalueindex(1))];
+  if (luaL_loadbufferx(L, src->code, src->len, src->chunkname, "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushvalue(L, 1);   /* the module name, as require passes it */
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+LUPINE_API int luaopen_lupine(lua_State *L) {
+  int i;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_lupine_core);
+  lua_setfield(L, -2, "lupine.core");
+  for (i = 0; lp_lua_sources[i].module != NULL; i++) {
+    if (strcmp(lp_lua_sources[i].module, "lupine") == 0) continue;
+    if (lua_getfield(L, -1, lp_lua_sources[i].module) == LUA_TNIL) {
+      lua_pushinteger(L, i);
+      lua_pushcclosure(L, load_embedded, 1);
+      lua_setfield(L, -3, lp_lua_sources[i].module);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  for (i = 0; strcmp(lp_lua_sources[i].module, "lupine") != 0; i++) {}
+  lua_pushinteger(L, i);
+  lua_pushcclosure(L, load_embedded, 1);
+  lua_pushliteral(L, "lupine");
+  lua_call(L, 1, 1);
+  return 1;
+}

@@ -1,0 +1,269 @@
+/*
+** Private declarations shared by the runtime's files. Nothing here is
+** part of the public interface (see lupine.h).
+**
+** Internal functions are named lp_<module>_<verb>. Core C reports
+** failure with an LUPINE_* code and writes a message into a caller
+** buffer (char *err, size_t errsz); it never raises a Lua error while it
+** holds a C resource.
+*/
+#ifndef LUPINE_INT_H
+#define LUPINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lua.h"
+#include "lupine.h"
+
+#define LP_ERRSZ 1024
+
+/* printf into err, safely truncated. */
+void lp_errf(char *err, size_t errsz, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+
+/* ---- codec.c: Lua values <-> deterministic CBOR (RFC 8949) ---- */
+
+/* Version of the encoding, recorded with each artifact (and later part of
+** cache keys). Bump it whenever the bytes produced for some value change. */
+#define LP_CODEC_VERSION 1
+
+/* Nesting deeper than this is refused by both encoder and decoder. */
+#define LP_CODEC_MAX_DEPTH 200
+
+/*
+** Encode the value at stack index idx into a new Lua string pushed on the
+** stack (the CBOR bytes). On failure pushes nothing, returns an LUPINE_*
+** code and writes into err the path of the culprit inside the value,
+** starting with root (e.g. root "value" gives
+** "value.layers[3].fn is a function").
+** May raise only Lua memory errors (all memory it holds belongs to Lua).
+*/
+int lp_codec_encode(lua_State *L, int idx, const char *root,
+                    char *err, size_t errsz);
+
+/*
+** Decode exactly len bytes of CBOR and push the value. On failure pushes
+** nothing, returns LUPINE_CORRUPT and describes the problem and its byte
+** offset in err. Never executes anything; bounded in depth and memory
+** (no allocation larger than the input justifies).
+*/
+int lp_codec_decode(lua_State *L, const void *data, size_t len,
+                    char *err, size_t errsz);
+
+/* ---- store.c: content-addressed objects (zstd frames on disk) ---- */
+
+#define LP_HASH_PREFIX "sha256:"
+#define LP_HASH_HEXLEN 64
+#define LP_HASH_STRLEN (sizeof(LP_HASH_PREFIX) - 1 + LP_HASH_HEXLEN)
+
+typedef struct lp_store lp_store;
+
+typedef struct lp_object {
+  char hash[LP_HASH_STRLEN + 1];   /* "sha256:<hex>" of the uncompressed bytes */
+  uint64_t size;                   /* uncompressed bytes */
+  uint64_t stored_size;            /* bytes of the zstd frame on disk */
+  int created;                     /* 1 if this put wrote a new object */
+} lp_object;
+
+/* Open (creating if needed) a store rooted at directory root. */
+int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz);
+void lp_store_close(lp_store *s);   /* NULL-safe */
+
+/* Root directory of the store (owned by the store). */
+const char *lp_store_root(const lp_store *s);
+
+/*
+** Hash, compress and write an object atomically (temporary file, fsync,
+** rename, fsync of the directory). Identical bytes are stored once:
+** when the object exists nothing is written and info->created is 0.
+*/
+int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
+                 char *err, size_t errsz);
+
+/*
+** Path of the object with this hash into buf (whether or not it exists).
+** Returns LUPINE_MISUSE for a malformed hash.
+*/
+int lp_store_path(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+
+/* 1 if the object exists, 0 if not. */
+int lp_store_exists(const lp_store *s, const char *hash);
+
+/*
+** Read an object back: decompress (refusing frames that claim more than
+** max_size bytes), check the hash. On success *data (malloc'd, caller
+** frees) holds *len bytes. LUPINE_NOTFOUND if missing, LUPINE_CORRUPT on a
+** bad frame or hash mismatch; err says which object and what is wrong.
+*/
+int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
+                 unsigned char **data, size_t *len, char *err, size_t errsz);
+
+/*
+** Decode one stored frame held in memory (the object reader used by
+** lp_store_get; exposed for the fuzz target). Refuses frames whose content
+** exceeds max_size. If want_hash is not NULL the content must hash to it.
+*/
+int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size,
+                          const char *want_hash, unsigned char **data,
+                          size_t *len, char *err, size_t errsz);
+
+/* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes). */
+void lp_hash_bytes(const void *data, size_t len, char *out);
+
+/* ---- catalog.c: runs, step runs, artifacts and versions in sqlite ---- */
+
+#define LP_ID_LEN 36            /* a UUID in its 36-character text form */
+#define LP_NAME_MAX 255         /* bytes in a name */
+#define LP_RUN_NAME_MAX (LP_NAME_MAX + 32)
+
+typedef struct lp_catalog lp_catalog;
+
+/* Open (creating and migrating if needed) the catalog database at path. */
+int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
+void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
+
+/* A write transaction (BEGIN IMMEDIATE, so writers queue on the busy
+** timeout instead of failing half-way). */
+int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
+int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
+void lp_catalog_rollback(lp_catalog *c);
+
+/* Current time as the catalog writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
+void lp_catalog_now(char out[32]);
+
+/*
+** Create a pipeline run (and its pipeline on first use), status
+** "running". name NULL gives "<pipeline>-<YYYYMMDD>-<HHMMSS>", with a
+** "-N" suffix where that is taken. Writes the id and final name.
+*/
+int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
+                          char id[LP_ID_LEN + 1], char name_out[LP_RUN_NAME_MAX + 1],
+                          char *err, size_t errsz);
+int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
+                          const char *error, char *err, size_t errsz);
+
+/* Create a step run; parameters is the CBOR map of its parameters. */
+int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
+                               const char *name, const char *step_name,
+                               const char *status,
+                               const void *parameters, size_t parameters_len,
+                               char id[LP_ID_LEN + 1], char *err, size_t errsz);
+int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
+                               const char *status, const char *error,
+                               const char *traceback, char *err, size_t errsz);
+int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
+                         const char *version_id, char *err, size_t errsz);
+
+/* What a new artifact version records. */
+typedef struct lp_version_spec {
+  const char *artifact;     /* artifact name */
+  const char *type;         /* "data", "model", ... */
+  const char *data_type;    /* the Lua type, or a materializer's name */
+  const lp_object *object;  /* the stored object */
+  const char *uri;          /* where the object lives */
+  const char *producer;     /* producing step run id, or NULL */
+  const char *output;       /* output name on the producer, or NULL */
+} lp_version_spec;
+
+/* Record a new version numbered max+1 of the artifact (created on first
+** use). Writes its id and version string. */
+int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
+                           char id[LP_ID_LEN + 1], char version[24],
+                           char *err, size_t errsz);
+
+/*
+** Run one of the catalog's named read queries (see the table in
+** catalog.c), binding the nargs Lua values from stack index first on, and
+** push an array of rows (tables keyed by column name; NULL columns absent).
+** LUPINE_MISUSE for an unknown query name.
+*/
+int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
+                     int first, int nargs, char *err, size_t errsz);
+
+/* ---- lmodule.c: the runtime a lua_State works with ---- */
+
+/*
+** One per lua_State, kept as a userdata in its registry: where the catalog
+** lives and the open catalog and store. Hosts and the module share it, so
+** the CLI, an embedding program and plain `require "lupine"` behave alike.
+*/
+typedef struct lp_runtime {
+  char *home;                 /* catalog folder; NULL until resolved */
+  lp_catalog *catalog;        /* opened on first use */
+  lp_store *store;
+  lupine_log_fn log;          /* where progress goes; NULL: nowhere */
+  void *log_ud;
+  int failed_runs;            /* runs that ended failed (the CLI's exit code) */
+  char err[LP_ERRSZ];
+} lp_runtime;
+
+/* The runtime of L, created closed on first call (does not open anything). */
+lp_runtime *lp_runtime_of(lua_State *L);
+
+/* Open the catalog and store of rt if they are not open, resolving the
+** home folder first if none was set. LUPINE_OK or an error in rt->err. */
+int lp_runtime_ready(lp_runtime *rt);
+
+/* Close the catalog and store and use home (NULL: resolve it again). */
+int lp_runtime_set_home(lp_runtime *rt, const char *home);
+
+/* Send a message to the runtime's log callback, if any. */
+void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+
+/* Load artifact version id: look it up, read its object, decode it, push
+** the value. Raises a Lua error naming the artifact on failure. */
+int lp_load_version(lua_State *L, lp_runtime *rt, const char *id);
+
+/* The Lua side (the files in lua/lupine/), embedded at build time; the array ends
+** with a NULL module. */
+typedef struct lp_lua_source {
+  const char *module;      /* "lupine", "lupine.client", ... */
+  const char *chunkname;   /* "@lupine/init.lua", for error messages */
+  const char *code;
+  size_t len;
+} lp_lua_source;
+extern const lp_lua_source lp_lua_sources[];
+
+int luaopen_lupine_core(lua_State *L);
+
+/* ---- graph.c: the dependency graph of one pipeline run ---- */
+
+typedef struct lp_graph lp_graph;
+
+/* Push a userdata holding a graph of n nodes with room for nedges edges. */
+lp_graph *lp_graph_push(lua_State *L, int n, int nedges);
+
+/* Node to depends on node from (0-based). */
+void lp_graph_add_edge(lp_graph *g, int from, int to);
+
+/* After the edges are in: LUPINE_OK, or LUPINE_MISUSE if there is a cycle
+** (*culprit is a node on it). */
+int lp_graph_seal(lp_graph *g, int *culprit);
+
+/* The lowest-numbered node whose dependencies have all finished, marking it
+** taken; -1 when none is ready. */
+int lp_graph_next(lp_graph *g);
+
+/* Node finished. If it failed, every node downstream of it is skipped:
+** lp_graph_next never returns them, and lp_graph_skipped says so. */
+void lp_graph_finish(lp_graph *g, int node, int ok);
+int lp_graph_skipped(const lp_graph *g, int node);
+
+/* ---- executor.c: running a pipeline run ---- */
+
+/*
+** Run the pipeline described by the table at stack index spec (built by
+** lua/lupine/init.lua, documented there). Pushes the run id and its final
+** status. Step failures are recorded, not raised; raises only for a
+** malformed spec or when the catalog itself fails.
+*/
+int lp_execute(lua_State *L, lp_runtime *rt, int spec);
+
+#endif

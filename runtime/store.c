@@ -1,0 +1,433 @@
+/*
+** store.c: content-addressed objects.
+**
+** An object is one zstd frame of some bytes, stored at
+** <root>/objects/<first 2 hex>/<other 62 hex>.zst, where the hex is the
+** SHA-256 of the uncompressed bytes. A put writes a unique file in
+** <root>/tmp (same filesystem), syncs it and renames it into place, so a
+** reader sees a whole object or none, and two writers of the same object
+** both succeed (the last rename wins, with identical bytes). A get checks
+** the frame and the hash: corruption is reported, never returned.
+**
+** Files are never removed from tmp/ on open: one may belong to a put in
+** progress in another process, and nothing here can tell it from a file
+** left by a crash.
+*/
+#define _XOPEN_SOURCE 700   /* POSIX 2008 with XSI: realpath */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <zstd.h>
+#include "lupine_int.h"
+
+#define STORE_LEVEL 3   /* zstd's default: fast, and most of the gain */
+
+/* Bytes a path may need beyond the root: "/objects/xx/<62 hex>.zst\0". */
+#define PATH_ROOM (sizeof "/objects/xx/.zst" + LP_HASH_HEXLEN - 2)
+
+struct lp_store {
+  char *root;         /* absolute, so a chdir does not move the store */
+  ZSTD_CCtx *cctx;    /* reused by every put: one thread at a time */
+  int level;          /* zstd compression level */
+};
+
+#if defined(__GNUC__)
+#define PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PRINTF(fmt, args)
+#endif
+
+/* Format a message and append strerror(errno): "<message> (<reason>)". */
+static PRINTF(3, 4) int io_error(char *err, size_t errsz, const char *fmt, ...) {
+  char msg[LP_ERRSZ];
+  const char *reason = strerror(errno);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  lp_errf(err, errsz, "%s (%s)", msg, reason);
+  return LUPINE_IO;
+}
+
+/* Refuse a frame, naming the object when its hash is known. */
+static PRINTF(4, 5) int corrupt(char *err, size_t errsz, const char *hash,
+                                 const char *fmt, ...) {
+  char why[LP_ERRSZ];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (hash != NULL)
+    lp_errf(err, errsz, "object %s is corrupt: %s", hash, why);
+  else
+    lp_errf(err, errsz, "frame is corrupt: %s", why);
+  return LUPINE_CORRUPT;
+}
+
+/*
+** Writes "" into out if OpenSSL fails (out of memory, in practice): the
+** callers in this file report it, and "" matches no object.
+*/
+void lp_hash_bytes(const void *data, size_t len, char *out) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen, i;
+  char *p = out + sizeof LP_HASH_PREFIX - 1;
+  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    out[0] = '\0';
+    return;
+  }
+  memcpy(out, LP_HASH_PREFIX, sizeof LP_HASH_PREFIX - 1);
+  for (i = 0; i < mdlen; i++) {
+    *p++ = hex[md[i] >> 4];
+    *p++ = hex[md[i] & 15];
+  }
+  *p = '\0';
+}
+
+static int hash(const void *data, size_t len, char *out,
+                char *err, size_t errsz) {
+  lp_hash_bytes(data, len, out);
+  if (out[0] != '\0') return LUPINE_OK;
+  lp_errf(err, errsz, "cannot hash %zu bytes (OpenSSL's SHA-256 failed)", len);
+  return LUPINE_ERROR;
+}
+
+/* "sha256:" and 64 lowercase hex digits, nothing else: no path tricks. */
+static int valid_hash(const char *h) {
+  size_t i, n = sizeof LP_HASH_PREFIX - 1;
+  if (strncmp(h, LP_HASH_PREFIX, n) != 0 || strlen(h) != LP_HASH_STRLEN)
+    return 0;
+  for (i = n; i < LP_HASH_STRLEN; i++)
+    if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* mkdir that accepts an existing entry; *created (if not NULL) says which. */
+static int make_dir(const char *path, int *created, char *err, size_t errsz) {
+  int ok = mkdir(path, 0777) == 0;
+  if (created != NULL) *created = ok;
+  if (!ok && errno != EEXIST)
+    return io_error(err, errsz, "cannot create directory '%s'", path);
+  return LUPINE_OK;
+}
+
+/* Every path of the store must fit in PATH_MAX. */
+static int check_root_length(const char *root, char *err, size_t errsz) {
+  size_t n = strlen(root);
+  if (n + PATH_ROOM <= PATH_MAX) return LUPINE_OK;
+  lp_errf(err, errsz, "store root '%.64s...' is too long (%zu bytes)", root, n);
+  return LUPINE_MISUSE;
+}
+
+/* mkdir -p: create dir (shorter than PATH_MAX) and its missing parents. */
+static int make_dirs(const char *dir, char *err, size_t errsz) {
+  char buf[PATH_MAX];
+  char *p;
+  int rc;
+  memcpy(buf, dir, strlen(dir) + 1);
+  for (p = buf + 1; ; p++) {
+    char c = *p;
+    if (c != '/' && c != '\0') continue;
+    *p = '\0';
+    if ((rc = make_dir(buf, NULL, err, errsz)) != LUPINE_OK) return rc;
+    if (c == '\0') return LUPINE_OK;
+    *p = c;
+  }
+}
+
+/* fsync a directory, so the entries just created or renamed in it last. */
+static int sync_dir(const char *path, char *err, size_t errsz) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int ok = fd >= 0 && fsync(fd) == 0;
+  int rc = ok ? LUPINE_OK
+              : io_error(err, errsz, "cannot sync directory '%s'", path);
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+/*
+** Make fd read-only (objects are immutable; access is governed by the
+** directories, which honour the umask), write n bytes, sync and close it,
+** even on failure. Returns 0, or -1 with errno set.
+*/
+static int fill(int fd, const unsigned char *p, size_t n) {
+  int e;
+  if (fchmod(fd, 0444) != 0) goto fail;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) goto fail;
+    p += w;
+    n -= (size_t)w;
+  }
+  if (fdatasync(fd) != 0) goto fail;
+  return close(fd);
+fail:
+  e = errno;
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz) {
+  char path[PATH_MAX];
+  lp_store *s = NULL;
+  int rc;
+  *out = NULL;
+  if (root == NULL || root[0] == '\0') {
+    lp_errf(err, errsz, "store root is empty");
+    return LUPINE_MISUSE;
+  }
+  if ((rc = check_root_length(root, err, errsz)) != LUPINE_OK ||
+      (rc = make_dirs(root, err, errsz)) != LUPINE_OK)
+    return rc;
+  if ((s = calloc(1, sizeof *s)) == NULL) goto nomem;
+  if ((s->root = realpath(root, NULL)) == NULL) {
+    rc = io_error(err, errsz, "cannot resolve store root '%s'", root);
+    goto done;
+  }
+  if ((rc = check_root_length(s->root, err, errsz)) != LUPINE_OK) goto done;
+  snprintf(path, sizeof path, "%s/objects", s->root);
+  if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
+  snprintf(path, sizeof path, "%s/tmp", s->root);
+  if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
+  if ((s->cctx = ZSTD_createCCtx()) == NULL) goto nomem;
+  /* Readers rely on the content size (see lp_store_decode_frame); the
+  ** checksum lets plain `zstd -t` verify a store. */
+  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
+  s->level = STORE_LEVEL;
+  *out = s;
+  return LUPINE_OK;
+nomem:
+  lp_errf(err, errsz, "store '%s': out of memory", root);
+  rc = LUPINE_NOMEM;
+done:
+  lp_store_close(s);
+  return rc;
+}
+
+void lp_store_close(lp_store *s) {
+  if (s == NULL) return;
+  ZSTD_freeCCtx(s->cctx);
+  free(s->root);
+  free(s);
+}
+
+const char *lp_store_root(const lp_store *s) {
+  return s->root;
+}
+
+int lp_store_path(const lp_store *s, const char *hash, char *buf, size_t bufsz) {
+  const char *hex;
+  int n;
+  if (!valid_hash(hash)) return LUPINE_MISUSE;
+  hex = hash + sizeof LP_HASH_PREFIX - 1;
+  n = snprintf(buf, bufsz, "%s/objects/%.2s/%s.zst", s->root, hex, hex + 2);
+  return n >= 0 && (size_t)n < bufsz ? LUPINE_OK : LUPINE_MISUSE;
+}
+
+int lp_store_exists(const lp_store *s, const char *hash) {
+  char path[PATH_MAX];
+  struct stat st;
+  return lp_store_path(s, hash, path, sizeof path) == LUPINE_OK &&
+         stat(path, &st) == 0;
+}
+
+/*
+** The existence check trusts an object already on disk: a damaged one is
+** reported by the next get, not repaired here.
+*/
+int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
+                 char *err, size_t errsz) {
+  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "";
+  unsigned char *frame = NULL;
+  struct stat st;
+  size_t cap, n;
+  int fd, created, rc;
+
+  if ((rc = hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
+  info->size = len;
+  lp_store_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
+  if (stat(path, &st) == 0) {
+    info->created = 0;
+    info->stored_size = (uint64_t)st.st_size;
+    return LUPINE_OK;
+  }
+  if (errno != ENOENT)
+    return io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
+
+  cap = ZSTD_compressBound(len);
+  if (ZSTD_isError(cap) || (frame = malloc(cap)) == NULL) {
+    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes",
+            info->hash, len);
+    return LUPINE_NOMEM;
+  }
+  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
+  n = ZSTD_compress2(s->cctx, frame, cap, data, len);
+  if (ZSTD_isError(n)) {
+    lp_errf(err, errsz, "object %s: cannot compress (%s)", info->hash,
+            ZSTD_getErrorName(n));
+    rc = LUPINE_ERROR;
+    goto done;
+  }
+
+  /* The fan-out directory, and its own entry in objects/ when new. */
+  strcpy(dir, path);
+  *strrchr(dir, '/') = '\0';
+  if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
+  if (created) {
+    char objects[PATH_MAX];
+    snprintf(objects, sizeof objects, "%s/objects", s->root);
+    if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
+  }
+
+  /* mkstemp makes the name unique across threads and processes. */
+  snprintf(tmp, sizeof tmp, "%s/tmp/obj-XXXXXX", s->root);
+  if ((fd = mkstemp(tmp)) < 0) {
+    rc = io_error(err, errsz, "object %s: cannot create '%s'", info->hash, tmp);
+    tmp[0] = '\0';
+    goto done;
+  }
+  if (fill(fd, frame, n) != 0) {
+    rc = io_error(err, errsz, "object %s: cannot write '%s'", info->hash, tmp);
+    goto done;
+  }
+  if (rename(tmp, path) != 0) {
+    rc = io_error(err, errsz, "object %s: cannot rename '%s' to '%s'",
+                  info->hash, tmp, path);
+    goto done;
+  }
+  tmp[0] = '\0';
+  if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
+  info->created = 1;
+  info->stored_size = n;
+done:
+  if (tmp[0] != '\0') unlink(tmp);
+  free(frame);
+  return rc;
+}
+
+int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
+                 unsigned char **data, size_t *len, char *err, size_t errsz) {
+  char path[PATH_MAX];
+  unsigned char *frame = NULL;
+  struct stat st;
+  size_t bound, n = 0;
+  int fd, rc;
+
+  *data = NULL;
+  *len = 0;
+  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
+    lp_errf(err, errsz, "malformed object hash '%.80s' (expected %s and %d "
+            "lowercase hex digits)", hash, LP_HASH_PREFIX, LP_HASH_HEXLEN);
+    return LUPINE_MISUSE;
+  }
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    if (errno != ENOENT)
+      return io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
+    lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
+    return LUPINE_NOTFOUND;
+  }
+  if (fstat(fd, &st) != 0) {
+    rc = io_error(err, errsz, "object %s: cannot stat '%s'", hash, path);
+    goto done;
+  }
+  /* Read no more than a frame of max_size bytes can take. */
+  bound = ZSTD_compressBound(max_size);
+  if (!ZSTD_isError(bound) && (uint64_t)st.st_size > bound) {
+    rc = corrupt(err, errsz, hash, "file is %lld bytes, more than a frame "
+                 "of %llu bytes needs", (long long)st.st_size,
+                 (unsigned long long)max_size);
+    goto done;
+  }
+  if ((frame = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)) == NULL) {
+    lp_errf(err, errsz, "object %s: out of memory reading %lld bytes", hash,
+            (long long)st.st_size);
+    rc = LUPINE_NOMEM;
+    goto done;
+  }
+  while (n < (size_t)st.st_size) {
+    ssize_t r = read(fd, frame + n, (size_t)st.st_size - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
+      goto done;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  rc = lp_store_decode_frame(frame, n, max_size, hash, data, len, err, errsz);
+done:
+  close(fd);
+  free(frame);
+  return rc;
+}
+
+/*
+** Arbitrary bytes may arrive here (the fuzz target feeds them): accept
+** exactly one zstd frame that records its content size, and allocate only
+** once that size is known to be within max_size.
+*/
+int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size,
+                          const char *want_hash, unsigned char **data,
+                          size_t *len, char *err, size_t errsz) {
+  const unsigned char *p = frame;
+  char got[LP_HASH_STRLEN + 1];
+  unsigned long long claimed;
+  unsigned char *out;
+  size_t n;
+  int rc;
+
+  *data = NULL;
+  *len = 0;
+  /* Skippable and legacy frames are not something a put writes. */
+  if (frame_len < 4 || ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                        (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24)
+                       != ZSTD_MAGICNUMBER)
+    return corrupt(err, errsz, want_hash, "not a zstd frame (bad magic number)");
+  n = ZSTD_findFrameCompressedSize(frame, frame_len);
+  if (ZSTD_isError(n))
+    return corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
+  if (n != frame_len)
+    return corrupt(err, errsz, want_hash, "%zu bytes of trailing data after "
+                   "the frame", frame_len - n);
+  claimed = ZSTD_getFrameContentSize(frame, frame_len);
+  if (claimed == ZSTD_CONTENTSIZE_UNKNOWN || claimed == ZSTD_CONTENTSIZE_ERROR)
+    return corrupt(err, errsz, want_hash, "frame does not record its content size");
+  if (claimed > max_size)
+    return corrupt(err, errsz, want_hash, "frame claims %llu bytes, more than "
+                   "the %llu expected", claimed, (unsigned long long)max_size);
+  if ((out = malloc(claimed > 0 ? (size_t)claimed : 1)) == NULL) {
+    lp_errf(err, errsz, "out of memory decompressing %llu bytes", claimed);
+    return LUPINE_NOMEM;
+  }
+  n = ZSTD_decompress(out, (size_t)claimed, frame, frame_len);
+  if (ZSTD_isError(n))
+    rc = corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
+  else if (n != claimed)
+    rc = corrupt(err, errsz, want_hash, "frame holds %zu bytes, not the %llu "
+                 "it claims", n, claimed);
+  else if (want_hash == NULL)
+    rc = LUPINE_OK;
+  else if ((rc = hash(out, n, got, err, errsz)) == LUPINE_OK &&
+           strcmp(got, want_hash) != 0)
+    rc = corrupt(err, errsz, want_hash, "its content hashes to %s", got);
+  if (rc != LUPINE_OK) {
+    free(out);
+    return rc;
+  }
+  *data = out;
+  *len = n;
+  return LUPINE_OK;
+}

@@ -1,0 +1,494 @@
+/*
+** test_store.c: the object store (runtime/store.c), from its callers'
+** point of view. Prints TAP; exits 1 if any test failed.
+*/
+#define _XOPEN_SOURCE 700   /* nftw, mkdtemp, fork */
+
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "lupine_int.h"
+
+#define PATHSZ 512   /* paths under a short mkdtemp directory */
+
+static int ntests, nfailed;
+static size_t nfiles;   /* count_files's tally (nftw takes no context) */
+
+/* One TAP line; returns cond, so callers can add diagnostics. */
+__attribute__((format(printf, 2, 3)))
+static int check(int cond, const char *fmt, ...) {
+  va_list ap;
+  ntests++;
+  if (!cond) nfailed++;
+  printf("%sok %d - ", cond ? "" : "not ", ntests);
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  printf("\n");
+  return cond;
+}
+
+static void diag(const char *msg) {
+  printf("#   %s\n", msg);
+}
+
+/* A test pinning an exact message. */
+static void same(const char *got, const char *want, const char *what) {
+  if (!check(strcmp(got, want) == 0, "%s", what))
+    printf("#   got:  %s\n#   want: %s\n", got, want);
+}
+
+static void skip(const char *what, const char *why) {
+  printf("ok %d - %s # SKIP %s\n", ++ntests, what, why);
+}
+
+static int count_one(const char *path, const struct stat *st, int type,
+                     struct FTW *ftw) {
+  (void)path, (void)ftw;
+  if (type == FTW_F && S_ISREG(st->st_mode)) nfiles++;
+  return 0;
+}
+
+/* Regular files under dir. */
+static size_t count_files(const char *dir) {
+  nfiles = 0;
+  nftw(dir, count_one, 16, FTW_PHYS);
+  return nfiles;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+                      struct FTW *ftw) {
+  (void)st, (void)type, (void)ftw;
+  return remove(path);
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *buf;
+  long n;
+  if (f == NULL) return NULL;
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  rewind(f);
+  buf = malloc((size_t)n + 1);
+  *len = fread(buf, 1, (size_t)n, f);
+  fclose(f);
+  return buf;
+}
+
+/* Objects are read-only: replace the file rather than open it for writing. */
+static void write_file(const char *path, const void *buf, size_t len) {
+  FILE *f;
+  unlink(path);
+  f = fopen(path, "wb");
+  fwrite(buf, 1, len, f);
+  fclose(f);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Compressible, CBOR-ish filler: words and counters, not one repeated byte. */
+static void fill_text(unsigned char *buf, size_t len, uint32_t seed) {
+  static const char *words[] = {"alpha", "layer", "weights", "0.125", "bias",
+                                "shape", "step", "\xa3\x61", "\xfb\x3f"};
+  size_t i = 0;
+  while (i < len) {
+    const char *w;
+    seed = seed * 1664525u + 1013904223u;
+    w = words[(seed >> 24) % (sizeof words / sizeof *words)];
+    while (*w && i < len) buf[i++] = (unsigned char)*w++;
+    if (i < len) buf[i++] = (unsigned char)(seed >> 8);
+  }
+}
+
+static void test_hash(void) {
+  char h[LP_HASH_STRLEN + 1];
+  lp_hash_bytes("", 0, h);
+  same(h, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       "sha256 of \"\"");
+  lp_hash_bytes("abc", 3, h);
+  same(h, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+       "sha256 of \"abc\"");
+  lp_hash_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
+  same(h, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+       "sha256 of the 448-bit FIPS 180-2 vector");
+}
+
+static void test_open(const char *top) {
+  char root[PATHSZ], want[LP_ERRSZ], err[LP_ERRSZ] = "";
+  lp_store *s = NULL;
+  struct stat st;
+  int rc;
+
+  snprintf(root, sizeof root, "%s/a/b/store", top);
+  rc = lp_store_open(&s, root, err, sizeof err);
+  if (!check(rc == LUPINE_OK, "open creates missing parents"))
+    diag(err);
+  same(lp_store_root(s), root, "root is the resolved path");
+  snprintf(want, sizeof want, "%s/objects", root);
+  check(stat(want, &st) == 0 && S_ISDIR(st.st_mode), "open creates objects/");
+  snprintf(want, sizeof want, "%s/tmp", root);
+  check(stat(want, &st) == 0 && S_ISDIR(st.st_mode), "open creates tmp/");
+  lp_store_close(s);
+  lp_store_close(NULL);
+
+  snprintf(root, sizeof root, "%s/a/b/store", top);
+  check(lp_store_open(&s, root, err, sizeof err) == LUPINE_OK,
+        "open reopens an existing store");
+  lp_store_close(s);
+
+  snprintf(root, sizeof root, "%s/plainfile", top);
+  write_file(root, "x", 1);
+  snprintf(root, sizeof root, "%s/plainfile/store", top);
+  rc = lp_store_open(&s, root, err, sizeof err);
+  check(rc == LUPINE_IO && s == NULL, "open under a regular file fails with IO");
+  snprintf(want, sizeof want, "cannot create directory '%s' (Not a directory)", root);
+  same(err, want, "open failure names the directory and the reason");
+
+  check(lp_store_open(&s, "", err, sizeof err) == LUPINE_MISUSE,
+        "open refuses an empty root");
+
+  {
+    char *longroot = malloc(5001);
+    memset(longroot, 'a', 5000);
+    longroot[5000] = '\0';
+    rc = lp_store_open(&s, longroot, err, sizeof err);
+    snprintf(want, sizeof want, "store root '%.64s...' is too long (5000 bytes)",
+             longroot);
+    check(rc == LUPINE_MISUSE, "open refuses a root too long for PATH_MAX");
+    same(err, want, "long root: message");
+    free(longroot);
+  }
+}
+
+static void test_put_get(lp_store *s) {
+  const char *text = "hello, lupine";
+  char path[PATHSZ], want[PATHSZ], tmpdir[PATHSZ], h[LP_HASH_STRLEN + 1];
+  char err[LP_ERRSZ] = "";
+  lp_object a, b;
+  unsigned char *data = NULL;
+  size_t len = 0;
+  struct stat st;
+  int rc;
+
+  rc = lp_store_put(s, text, strlen(text), &a, err, sizeof err);
+  lp_hash_bytes(text, strlen(text), h);
+  if (!check(rc == LUPINE_OK && a.created == 1, "put creates a new object"))
+    diag(err);
+  same(a.hash, h, "put reports the hash of the uncompressed bytes");
+  check(a.size == strlen(text), "put reports the uncompressed size");
+  lp_store_path(s, a.hash, path, sizeof path);
+  check(stat(path, &st) == 0 && (uint64_t)st.st_size == a.stored_size,
+        "stored_size is the size of the file on disk");
+  snprintf(want, sizeof want, "%s/objects/%.2s/%s.zst", lp_store_root(s),
+           h + 7, h + 9);
+  same(path, want, "path is <root>/objects/<2 hex>/<62 hex>.zst");
+  check((st.st_mode & 0222) == 0, "object files are read-only");
+  check(lp_store_exists(s, a.hash) == 1, "exists finds it");
+
+  rc = lp_store_get(s, a.hash, 1 << 20, &data, &len, err, sizeof err);
+  if (!check(rc == LUPINE_OK && len == strlen(text) && memcmp(data, text, len) == 0,
+            "get returns the bytes put"))
+    diag(err);
+  free(data);
+
+  rc = lp_store_put(s, text, strlen(text), &b, err, sizeof err);
+  check(rc == LUPINE_OK && b.created == 0, "identical bytes: second put creates nothing");
+  check(strcmp(a.hash, b.hash) == 0 && b.stored_size == a.stored_size &&
+        b.size == a.size, "second put reports the same object");
+  snprintf(tmpdir, sizeof tmpdir, "%s/objects", lp_store_root(s));
+  check(count_files(tmpdir) == 1, "identical bytes are stored once");
+  snprintf(tmpdir, sizeof tmpdir, "%s/tmp", lp_store_root(s));
+  check(count_files(tmpdir) == 0, "put leaves no temporary file behind");
+
+  rc = lp_store_put(s, NULL, 0, &a, err, sizeof err);
+  same(a.hash, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+       "empty object: hash");
+  rc = lp_store_get(s, a.hash, 0, &data, &len, err, sizeof err);
+  if (!check(rc == LUPINE_OK && len == 0 && data != NULL,
+            "empty object: get returns 0 bytes in a valid buffer"))
+    diag(err);
+  free(data);
+}
+
+static void test_big(lp_store *s) {
+  size_t n = 10u << 20, len = 0;
+  unsigned char *buf = malloc(n), *data = NULL;
+  char err[LP_ERRSZ] = "";
+  lp_object o;
+  int rc;
+
+  fill_text(buf, n, 1);
+  rc = lp_store_put(s, buf, n, &o, err, sizeof err);
+  check(rc == LUPINE_OK && o.created && o.size == n && o.stored_size < n / 2,
+        "10 MB object: put compresses it (%llu bytes on disk)",
+        (unsigned long long)o.stored_size);
+  rc = lp_store_get(s, o.hash, n, &data, &len, err, sizeof err);
+  if (!check(rc == LUPINE_OK && len == n && memcmp(data, buf, n) == 0,
+            "10 MB object: get returns the same bytes"))
+    diag(err);
+  free(data);
+  rc = lp_store_get(s, o.hash, n - 1, &data, &len, err, sizeof err);
+  check(rc == LUPINE_CORRUPT && data == NULL, "get refuses an object over max_size");
+  {
+    char want[LP_ERRSZ];
+    snprintf(want, sizeof want, "object %s is corrupt: frame claims %zu bytes, "
+             "more than the %zu expected", o.hash, n, n - 1);
+    same(err, want, "over max_size: message names the sizes");
+  }
+  free(buf);
+}
+
+static void test_missing(lp_store *s) {
+  char h[LP_HASH_STRLEN + 1], path[PATHSZ], want[LP_ERRSZ], err[LP_ERRSZ] = "";
+  unsigned char *data = (unsigned char *)"x";
+  size_t len = 1;
+  lp_hash_bytes("never stored", 12, h);
+  lp_store_path(s, h, path, sizeof path);
+  check(lp_store_exists(s, h) == 0, "exists: 0 for a missing object");
+  check(lp_store_get(s, h, 100, &data, &len, err, sizeof err) == LUPINE_NOTFOUND &&
+        data == NULL && len == 0, "get of a missing object: NOTFOUND");
+  snprintf(want, sizeof want, "object %s is missing (expected at %s)", h, path);
+  same(err, want, "missing object: message names hash and path");
+}
+
+static void test_corrupt(lp_store *s) {
+  unsigned char text[300], *frame, *copy, *data;
+  char path[PATHSZ], want[LP_ERRSZ], err[LP_ERRSZ] = "";
+  size_t flen, len, i, refused = 0;
+  lp_object o, other;
+  int rc;
+
+  fill_text(text, sizeof text, 7);
+  lp_store_put(s, text, sizeof text, &o, err, sizeof err);
+  lp_store_path(s, o.hash, path, sizeof path);
+  frame = read_file(path, &flen);
+  copy = malloc(flen);
+  snprintf(want, sizeof want, "object %s is corrupt: ", o.hash);
+  for (i = 0; i < flen; i++) {
+    memcpy(copy, frame, flen);
+    copy[i] ^= 0x20;
+    write_file(path, copy, flen);
+    rc = lp_store_get(s, o.hash, 1 << 20, &data, &len, err, sizeof err);
+    if (rc == LUPINE_CORRUPT && data == NULL &&
+        strncmp(err, want, strlen(want)) == 0)
+      refused++;
+    else
+      printf("# flip at %zu: rc %d, %s\n", i, rc, err);
+  }
+  check(refused == flen, "each of %zu single-byte flips is refused as corrupt", flen);
+
+  lp_store_put(s, "something else", 14, &other, err, sizeof err);
+  lp_store_path(s, other.hash, want, sizeof want);
+  free(copy);
+  copy = read_file(want, &len);
+  write_file(path, copy, len);
+  rc = lp_store_get(s, o.hash, 1 << 20, &data, &len, err, sizeof err);
+  snprintf(want, sizeof want, "object %s is corrupt: its content hashes to %s",
+           o.hash, other.hash);
+  check(rc == LUPINE_CORRUPT, "a valid frame of other content: CORRUPT");
+  same(err, want, "hash mismatch: message names both hashes");
+
+  write_file(path, frame, flen - 1);
+  rc = lp_store_get(s, o.hash, 1 << 20, &data, &len, err, sizeof err);
+  snprintf(want, sizeof want, "object %s is corrupt: bad frame (Src size is incorrect)",
+           o.hash);
+  same(err, want, "truncated frame: message gives zstd's reason");
+
+  write_file(path, frame, flen);
+  rc = lp_store_get(s, o.hash, 100, &data, &len, err, sizeof err);
+  check(rc == LUPINE_CORRUPT, "a file larger than max_size allows is refused unread");
+  snprintf(want, sizeof want, "object %s is corrupt: file is %zu bytes, more "
+           "than a frame of 100 bytes needs", o.hash, flen);
+  same(err, want, "oversized file: message names the sizes");
+  free(frame);
+  free(copy);
+}
+
+/* Hand-made frames, so no zstd API is needed here. */
+static void test_frames(lp_store *s) {
+  /* magic, FHD 0xE0 (8-byte content size, single segment), size 2^50,
+  ** then an empty last raw block. */
+  static const unsigned char huge[] = {0x28, 0xB5, 0x2F, 0xFD, 0xE0,
+    0, 0, 0, 0, 0, 0, 4, 0, 0x01, 0x00, 0x00};
+  /* FHD 0 (no content size), window descriptor, empty last raw block. */
+  static const unsigned char nosize[] = {0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x00,
+    0x01, 0x00, 0x00};
+  /* a skippable frame with 0 bytes of payload */
+  static const unsigned char skippable[] = {0x50, 0x2A, 0x4D, 0x18, 0, 0, 0, 0};
+  char path[PATHSZ], err[LP_ERRSZ] = "";
+  unsigned char *frame, *two, *data = NULL;
+  size_t flen, len;
+  lp_object o;
+  double t;
+  int rc;
+
+  t = now();
+  rc = lp_store_decode_frame(huge, sizeof huge, 1 << 20, NULL, &data, &len,
+                             err, sizeof err);
+  t = now() - t;
+  check(rc == LUPINE_CORRUPT && data == NULL, "frame claiming 2^50 bytes: refused");
+  check(t < 0.1, "... without allocating or decoding (%.6f s)", t);
+  same(err, "frame is corrupt: frame claims 1125899906842624 bytes, more than "
+       "the 1048576 expected", "huge claim: message names the sizes");
+
+  rc = lp_store_decode_frame(nosize, sizeof nosize, 1 << 20, NULL, &data, &len,
+                             err, sizeof err);
+  same(err, "frame is corrupt: frame does not record its content size",
+       "frame without content size: refused");
+  lp_store_decode_frame(skippable, sizeof skippable, 1 << 20, NULL, &data,
+                        &len, err, sizeof err);
+  same(err, "frame is corrupt: not a zstd frame (bad magic number)",
+       "skippable frame: refused");
+  lp_store_decode_frame("hello", 5, 1 << 20, NULL, &data, &len, err, sizeof err);
+  same(err, "frame is corrupt: not a zstd frame (bad magic number)",
+       "not a frame: refused");
+  rc = lp_store_decode_frame("", 0, 1 << 20, NULL, &data, &len, err, sizeof err);
+  check(rc == LUPINE_CORRUPT, "0 bytes: refused");
+
+  lp_store_put(s, "payload", 7, &o, err, sizeof err);
+  lp_store_path(s, o.hash, path, sizeof path);
+  frame = read_file(path, &flen);
+  two = malloc(2 * flen);
+  memcpy(two, frame, flen);
+  memcpy(two + flen, "xyz", 3);
+  lp_store_decode_frame(two, flen + 3, 1 << 20, NULL, &data, &len, err, sizeof err);
+  same(err, "frame is corrupt: 3 bytes of trailing data after the frame",
+       "trailing garbage: refused");
+  memcpy(two + flen, frame, flen);
+  rc = lp_store_decode_frame(two, 2 * flen, 1 << 20, NULL, &data, &len, err,
+                             sizeof err);
+  check(rc == LUPINE_CORRUPT && data == NULL, "two frames: refused");
+  rc = lp_store_decode_frame(frame, flen, 1 << 20, o.hash, &data, &len, err,
+                             sizeof err);
+  check(rc == LUPINE_OK && len == 7 && memcmp(data, "payload", 7) == 0,
+        "decode_frame with want_hash: accepts the right frame");
+  free(data);
+  free(two);
+  free(frame);
+}
+
+static void test_bad_hashes(lp_store *s) {
+  static const char *bad[] = {
+    "sha256:abc",
+    "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+    "sha256:../../../../../../../../../../../../../../../../../../../etc/p",
+    "sha256:e3/../../../../../../../../../../../../../../../../../../../../.",
+    "sha1:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8550",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85 ",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g",
+    "",
+  };
+  char path[PATHSZ], err[LP_ERRSZ] = "";
+  unsigned char *data;
+  size_t i, len, refused = 0;
+  for (i = 0; i < sizeof bad / sizeof *bad; i++)
+    refused += lp_store_path(s, bad[i], path, sizeof path) == LUPINE_MISUSE &&
+               lp_store_exists(s, bad[i]) == 0 &&
+               lp_store_get(s, bad[i], 10, &data, &len, err, sizeof err) ==
+                 LUPINE_MISUSE;
+  check(refused == i, "malformed hashes (short, uppercase, ../, other prefix, "
+        "long, space, non-hex letter, empty) are refused: %zu of %zu", refused, i);
+  same(err, "malformed object hash '' (expected sha256: and 64 lowercase hex "
+       "digits)", "malformed hash: message");
+  check(lp_store_path(s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                      path, 10) == LUPINE_MISUSE, "path: buffer too small is MISUSE");
+}
+
+/* Several processes putting the same objects at once all succeed. */
+static void test_concurrent(lp_store *s) {
+  enum { NPROC = 4, NOBJ = 40 };
+  unsigned char buf[64 << 10];
+  char dir[PATHSZ], err[LP_ERRSZ];
+  int i, j, status, good = 0;
+  lp_object o;
+  for (i = 0; i < NPROC; i++) {
+    if (fork() == 0) {
+      for (j = 0; j < NOBJ; j++) {
+        fill_text(buf, sizeof buf, 1000u + (uint32_t)j);
+        if (lp_store_put(s, buf, sizeof buf, &o, err, sizeof err) != LUPINE_OK)
+          _exit(1);
+      }
+      _exit(0);
+    }
+  }
+  for (i = 0; i < NPROC; i++)
+    good += wait(&status) > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  check(good == NPROC, "%d processes putting the same %d objects all succeed",
+        NPROC, NOBJ);
+  for (j = 0, good = 0; j < NOBJ; j++) {
+    unsigned char *data;
+    size_t len;
+    fill_text(buf, sizeof buf, 1000u + (uint32_t)j);
+    lp_hash_bytes(buf, sizeof buf, o.hash);
+    good += lp_store_get(s, o.hash, sizeof buf, &data, &len, err, sizeof err) ==
+              LUPINE_OK;
+    free(data);
+  }
+  check(good == NOBJ, "... and every object reads back intact");
+  snprintf(dir, sizeof dir, "%s/tmp", lp_store_root(s));
+  check(count_files(dir) == 0, "... leaving no temporary file");
+}
+
+/* The files are plain zstd: another implementation reads them. */
+static void test_interop(lp_store *s, const char *top) {
+  const char *what = "python zstandard decompresses an object to the bytes put";
+  unsigned char buf[5000];
+  char path[PATHSZ], expect[PATHSZ], cmd[3000], err[LP_ERRSZ];
+  lp_object o;
+  if (system("/usr/bin/python3 -c 'import zstandard' 2>/dev/null") != 0) {
+    skip(what, "/usr/bin/python3 lacks zstandard");
+    return;
+  }
+  fill_text(buf, sizeof buf, 42);
+  lp_store_put(s, buf, sizeof buf, &o, err, sizeof err);
+  lp_store_path(s, o.hash, path, sizeof path);
+  snprintf(expect, sizeof expect, "%s/expected", top);
+  write_file(expect, buf, sizeof buf);
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import sys, zstandard\n"
+           "got = zstandard.ZstdDecompressor().decompress(open(sys.argv[1], \"rb\").read())\n"
+           "sys.exit(got != open(sys.argv[2], \"rb\").read())' '%s' '%s'",
+           path, expect);
+  check(system(cmd) == 0, "%s", what);
+}
+
+int main(void) {
+  char top[] = "/tmp/lupine-test-store-XXXXXX", root[200], err[LP_ERRSZ] = "";
+  lp_store *s;
+
+  setvbuf(stdout, NULL, _IOLBF, 0);   /* TAP lines survive a crash */
+  if (mkdtemp(top) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_hash();
+  test_open(top);
+  snprintf(root, sizeof root, "%s/store", top);
+  if (lp_store_open(&s, root, err, sizeof err) != LUPINE_OK) {
+    printf("Bail out! %s\n", err);
+    return 1;
+  }
+  test_put_get(s);
+  test_big(s);
+  test_missing(s);
+  test_corrupt(s);
+  test_frames(s);
+  test_bad_hashes(s);
+  test_concurrent(s);
+  test_interop(s, top);
+  lp_store_close(s);
+  nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+  printf("1..%d\n", ntests);
+  return nfailed > 0;
+}

@@ -1,0 +1,142 @@
+-- Versioning and reading the catalog through lupine.Client.
+local H = require "helper"
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+
+local produce = step { name = "produce", outputs = { "trained_model" },
+  function(x) return { weights = { x, x + 1 } } end }
+local p = pipeline { name = "training", function(x) produce(x) end }
+
+describe("artifact versions", function()
+  local home, client
+  before_each(function()
+    home = H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("are numbered 1, 2, ... and 'latest' is the newest", function()
+    for i = 1, 3 do p(i) end
+    local latest = client:get_artifact_version("trained_model")
+    assert.equal("3", latest.version)
+    assert.same({ weights = { 3, 4 } }, latest:load())
+    assert.same({ weights = { 1, 2 } }, client:get_artifact_version("trained_model", "1"):load())
+    assert.same({ weights = { 2, 3 } }, client:get_artifact_version("trained_model", 2):load())
+    assert.equal("3", client:get_artifact_version("trained_model", "latest").version)
+  end)
+
+  it("carry every documented field", function()
+    p(1)
+    local av = client:get_artifact_version("trained_model")
+    assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x+$", av.id)
+    assert.equal("trained_model", av.name)
+    assert.equal("data", av.type)
+    assert.equal("table", av.data_type)
+    assert.matches("^sha256:%x+$", av.content_hash)
+    assert.equal(64 + 7, #av.content_hash)
+    assert.equal(#require("lupine.core").encode({ weights = { 1, 2 } }), av.size)
+    assert.is_true(av.stored_size > 0)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d+Z$", av.created)
+    assert.truthy(H.read(av.uri), "uri names the object file")
+    local producer = av.producer_step_run
+    assert.equal("produce", producer.name)
+    assert.equal("completed", producer.status)
+    assert.equal("training", producer.pipeline_run.pipeline_name)
+    assert.equal(av.id, producer.outputs.trained_model.id)
+  end)
+
+  it("are found by full id and by unique id prefix", function()
+    p(1)
+    local av = client:get_artifact_version("trained_model")
+    assert.equal(av.id, client:get_artifact_version(av.id).id)
+    assert.equal(av.id, client:get_artifact_version(av.id:sub(1, 8)).id)
+  end)
+
+  it("report an ambiguous id prefix with its candidates", function()
+    p(1); p(2)
+    -- give the two versions ids that share the prefix "abcd"
+    for v, id in pairs { ["1"] = "abcd0000-0000-4000-8000-000000000001",
+                         ["2"] = "abcd0000-0000-4000-8000-000000000002" } do
+      H.sqlite(home, "UPDATE step_run_artifacts SET artifact_version_id = '" .. id
+        .. "' WHERE artifact_version_id = (SELECT id FROM artifact_versions WHERE version = '"
+        .. v .. "'); UPDATE artifact_versions SET id = '" .. id .. "' WHERE version = '" .. v .. "'")
+    end
+    assert.equal("artifact id prefix 'abcd' is ambiguous: it matches "
+      .. "abcd0000-0000-4000-8000-000000000001, abcd0000-0000-4000-8000-000000000002",
+      H.err(function() client:get_artifact_version("abcd") end))
+    assert.equal("2", client:get_artifact_version("abcd0000-0000-4000-8000-000000000002").version)
+  end)
+
+  it("not found: says what was looked for and suggests near names", function()
+    p(1)
+    assert.equal("artifact 'trained_modle' not found; did you mean 'trained_model'?",
+      H.err(function() client:get_artifact_version("trained_modle") end))
+    assert.equal("artifact 'zzz' not found",
+      H.err(function() client:get_artifact_version("zzz") end))
+    assert.equal("artifact 'trained_model' has no version '9' (it has 1)",
+      H.err(function() client:get_artifact_version("trained_model", 9) end))
+    assert.equal("bad argument #1 to 'get_artifact_version' (string expected, got nil)",
+      H.err(function() client:get_artifact_version() end))
+  end)
+
+  it("list newest first, filtered by name", function()
+    p(1); p(2)
+    local other = step { name = "other", outputs = { "other" }, function() return 1 end }
+    pipeline { name = "o", function() other() end } ()
+    local all = client:list_artifact_versions()
+    assert.equal(3, all.total)
+    assert.equal("other", all[1].name)
+    local mine = client:list_artifact_versions { name = "trained_model" }
+    assert.equal(2, #mine)
+    assert.equal("2", mine[1].version)
+    assert.equal("1", mine[2].version)
+  end)
+
+  it("are found from the run: by run name, id or id prefix", function()
+    local run = p(5)
+    local r = client:get_pipeline_run(run.name)
+    assert.equal(run.id, r.id)
+    assert.equal(run.id, client:get_pipeline_run(run.id).id)
+    assert.equal(run.id, client:get_pipeline_run(run.id:sub(1, 6)).name and run.id)
+    assert.same({ weights = { 5, 6 } }, r.steps.produce.outputs.trained_model:load())
+    assert.matches("^pipeline run 'nope' not found", H.err(function()
+      client:get_pipeline_run("nope") end))
+  end)
+
+  it("treat SQL-looking names as data", function()
+    local evil = "x'); DROP TABLE artifact_versions; --"
+    local s = step { name = "evil", outputs = { evil }, function() return 1 end }
+    pipeline { name = evil, function() s() end } ()
+    assert.equal(1, client:get_artifact_version(evil):load())
+    assert.equal(1, client:list_artifact_versions().total)
+  end)
+
+  it("print as one-line summaries", function()
+    local run = p(1)
+    local av = client:get_artifact_version("trained_model")
+    assert.matches("^<ArtifactVersion trained_model v1 %(table, %d+ bytes%) %x+", tostring(av))
+    assert.matches("^<PipelineRun training%-[%d%-]+ %[completed%]", tostring(run))
+    assert.matches("^<StepRun produce %[completed%]", tostring(run.steps.produce))
+  end)
+end)
+
+describe("the catalog database", function()
+  it("has a schema version, WAL mode and indexes for its lookups", function()
+    local home = H.fresh(lupine)
+    p(1)
+    assert.equal("1\n", (H.sqlite(home, "PRAGMA user_version")))
+    assert.equal("wal\n", (H.sqlite(home, "PRAGMA journal_mode")))
+    local plan = H.sqlite(home, "EXPLAIN QUERY PLAN SELECT * FROM artifact_versions v JOIN "
+      .. "artifacts a ON a.id = v.artifact_id WHERE a.name = 'x' ORDER BY v.seq DESC LIMIT 1")
+    assert.matches("USING INDEX", plan)
+    assert.not_matches("SCAN v", plan)
+  end)
+
+  it("refuses a catalog from a newer Lupine", function()
+    local home = H.fresh(lupine)
+    p(1)
+    H.sqlite(home, "PRAGMA user_version = 99")
+    lupine.set_home(home)
+    assert.matches("schema version 99 is newer than this Lupine understands %(1%); upgrade "
+      .. "Lupine", H.err(function() p(1) end))
+  end)
+end)

@@ -1,0 +1,91 @@
+-- Shared by the specs: fresh catalogs, running the CLI, reading files.
+
+local H = {}
+
+H.build = os.getenv("LUPINE_BUILD") or "build"
+H.cli = H.build .. "/lupine"
+H.root = io.popen("pwd"):read("l")
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+H.quote = quote
+
+-- Run a shell command; returns stdout, stderr, exit code. The sanitizer
+-- preload is removed (our binaries carry their own sanitizer, and other
+-- programs must not get it) unless keep_preload is set: for lua5.4
+-- loading the sanitized module.
+function H.sh(cmd, keep_preload)
+  local errfile = os.tmpname()
+  local env = keep_preload and "env ASAN_OPTIONS=detect_leaks=0 "
+    or "env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1 "
+  local p = io.popen(env .. "sh -c " .. quote(cmd) .. " 2>" .. errfile)
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  os.remove(errfile)
+  return out, err, code
+end
+
+function H.tmpdir()
+  local d = io.popen("mktemp -d /tmp/lupine-test.XXXXXX"):read("l")
+  return d
+end
+
+function H.rm(path)
+  os.execute("rm -rf " .. quote(path))
+end
+
+-- A fresh catalog folder for the in-process module; returns its path.
+function H.fresh(lupine)
+  local home = H.tmpdir() .. "/home"
+  lupine.set_home(home)
+  return home
+end
+
+-- Write text to path (creating it), return path.
+function H.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Run `lupine ARGS` with LUPINE_HOME=home in directory dir (default: the
+-- repository); returns stdout, stderr, exit code.
+function H.lupine(home, args, dir)
+  local cli = H.cli:sub(1, 1) == "/" and H.cli or (H.root .. "/" .. H.cli)
+  local env = home and ("LUPINE_HOME=" .. quote(home) .. " ") or "env -u LUPINE_HOME "
+  return H.sh((dir and ("cd " .. quote(dir) .. " && ") or "") .. env .. quote(cli) .. " " .. args)
+end
+
+-- A script file with this Lua code in a fresh folder; returns its path.
+function H.script(code, name)
+  return H.write(H.tmpdir() .. "/" .. (name or "pipeline.lua"), code)
+end
+
+-- Query the catalog database of home with the sqlite3 shell, if any.
+function H.sqlite(home, sql)
+  return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
+end
+
+-- The message fn raises, without the "file:line: " prefix error() adds
+-- (the culprit's own position, when the message names one, stays).
+function H.err(fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert(not ok, "expected an error, got none")
+  if type(e) ~= "string" then return e end
+  return (e:gsub("^[^\n:]+%.lua:%d+: ", "", 1))
+end
+
+return H

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Runs every test: the C unit tests, the fuzz corpora replayed, and the
+# busted specs (in-process through `require "lupine"` and through the CLI),
+# all against the ASan+UBSan build unless LUPINE_BUILD names another.
+# Ends with the line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+build=${LUPINE_BUILD:-build/asan}
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT INT TERM
+
+section() { printf '\n# %s\n' "$1" | tee -a "$tap"; }
+
+section "C unit tests"
+for t in "$build"/test_*; do
+  [ -x "$t" ] || continue
+  "$t" 2>&1 | sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$(basename "$t"): |" | tee -a "$tap"
+done
+
+section "fuzz corpora"
+for r in "$build"/replay_fuzz_*; do
+  [ -x "$r" ] || continue
+  corpus=tests/fuzz/corpus/${r##*/replay_fuzz_}
+  "$r" "$corpus" 2>&1 | tee -a "$tap"
+done
+
+section "busted specs"
+preload=""
+case "$build" in *asan*) preload=$(cc -print-file-name=libasan.so) ;; esac
+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 LUPINE_BUILD=$build \
+  LUA_CPATH="$build/?.so;;" lua5.4 /usr/bin/busted -o TAP --lpath='tests/?.lua' tests 2>&1 |
+  tee -a "$tap"
+
+passed=$(grep -c '^ok ' "$tap")
+failed=$(grep -c '^not ok ' "$tap")
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
