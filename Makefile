@@ -12,7 +12,7 @@ WERROR ?=
 SOVERSION = 0
 
 DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard
+  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -106,9 +106,10 @@ check: test
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS:%=build/fuzz/%)
-	for f in $(FUZZERS); do \
+	for f in $(FUZZERS); do mkdir -p build/fuzz/new-$${f#fuzz_} && \
 	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=5 \
-	    tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
+	    build/fuzz/new-$${f#fuzz_} tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
+	@echo "new inputs are in build/fuzz/new-*; merge useful ones into tests/fuzz/corpus/"
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) build/obj/lua_sources.c
 	mkdir -p build/fuzz

@@ -75,10 +75,15 @@ const char *lupine_home(lupine *h) {
   return h->rt->home;
 }
 
-/* Message handler: the error with a traceback, as lua.c shows it. */
+/* Message handler: a string error with a traceback, as lua.c shows it. An
+** error object (a failed run) already says where: it is shown as it
+** prints itself. */
 static int traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) msg = luaL_tolstring(L, 1, NULL);
+  if (msg == NULL) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+  }
   luaL_traceback(L, L, msg, 1);
   return 1;
 }

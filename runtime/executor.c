@@ -480,9 +480,14 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     lua_newtable(L);
     lua_rawseti(L, r.report, i);
   }
-  if (lp_catalog_create_run(rt->catalog, r.pipeline, run_name, r.id, r.name, rt->err,
-                            sizeof rt->err) != LUPINE_OK)
+  /* One transaction, so two processes cannot pick the same run name. */
+  if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_create_run(rt->catalog, r.pipeline, run_name, r.id, r.name, rt->err,
+                            sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
     return luaL_error(L, "%s", rt->err);
+  }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
   while ((node = lp_graph_next(r.graph)) >= 0) {
     int ok = run_node(&r, node);

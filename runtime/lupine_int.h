@@ -110,7 +110,8 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
                           const char *want_hash, unsigned char **data,
                           size_t *len, char *err, size_t errsz);
 
-/* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes). */
+/* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
+** OpenSSL failed (out of memory). */
 void lp_hash_bytes(const void *data, size_t len, char *out);
 
 /* ---- catalog.c: runs, step runs, artifacts and versions in sqlite ---- */
