@@ -78,6 +78,32 @@ static const char *const migrations[] = {
   "  artifact_version_id TEXT NOT NULL REFERENCES artifact_versions(id),\n"
   "  PRIMARY KEY (step_run_id, kind, name));\n"
   "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(artifact_version_id, kind);\n",
+
+  /* 2: tags and run metadata, on artifact versions, artifacts, step runs
+  ** and pipeline runs (the entity kind says which table entity_id is in). */
+  "CREATE TABLE tags(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  name TEXT NOT NULL UNIQUE);\n"
+  "CREATE TABLE tag_links(\n"
+  "  entity TEXT NOT NULL CHECK (entity IN ('artifact_version', 'artifact', 'pipeline_run')),\n"
+  "  entity_id TEXT NOT NULL,\n"
+  "  tag_seq INTEGER NOT NULL REFERENCES tags(seq),\n"
+  "  PRIMARY KEY (entity, entity_id, tag_seq)) WITHOUT ROWID;\n"
+  "CREATE INDEX tag_links_by_tag ON tag_links(tag_seq, entity, entity_id);\n"
+  "CREATE TABLE run_metadata(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  entity TEXT NOT NULL CHECK (entity IN ('artifact_version', 'step_run', 'pipeline_run')),\n"
+  "  entity_id TEXT NOT NULL,\n"
+  "  key TEXT NOT NULL,\n"
+  "  value BLOB NOT NULL,\n"
+  "  value_number REAL,\n"
+  "  value_text TEXT,\n"
+  "  created TEXT NOT NULL,\n"
+  "  UNIQUE (entity, entity_id, key));\n"
+  "CREATE INDEX run_metadata_by_key ON run_metadata(key, entity, value_number);\n"
+  "CREATE INDEX pipeline_runs_by_status ON pipeline_runs(status, seq);\n"
+  "CREATE INDEX artifact_versions_by_type ON artifact_versions(type, seq);\n"
+  "CREATE INDEX artifact_versions_by_created ON artifact_versions(created);\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -113,14 +139,57 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"step_run_by_id", STEP_COLUMNS " WHERE id = ?1"},
   {"step_run_artifacts", "SELECT kind, name, artifact_version_id FROM step_run_artifacts"
      " WHERE step_run_id = ?1 ORDER BY rowid"},
+  {"tags_of", "SELECT t.name FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
+     " WHERE l.entity = ?1 AND l.entity_id = ?2 ORDER BY t.name"},
+  {"metadata_of", "SELECT key, value FROM run_metadata WHERE entity = ?1 AND entity_id = ?2"
+     " ORDER BY key"},
+  {"artifact_by_name", "SELECT id, name, created FROM artifacts WHERE name = ?1"},
+  {"consumers", "SELECT s.id, s.run_id, s.name, s.step_name, s.status, s.start_time,"
+     " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
+     " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
+     " WHERE l.artifact_version_id = ?1 AND l.kind = 'input' ORDER BY s.seq"},
+  {"pipeline_by_name", "SELECT id, name, created FROM pipelines WHERE name = ?1"},
+  {"pipeline_names", "SELECT name FROM pipelines ORDER BY name"},
 };
+
+/*
+** The writes the bindings may make, by name: statements run in order with
+** the same bindings, in one transaction (or the caller's). Parameters
+** whose bit is set in blobs (bit N-1 for ?N) are bound as BLOBs.
+*/
+static const struct write_op {
+  const char *name;
+  unsigned blobs;
+  const char *sql[5];
+} write_ops[] = {
+  /* ?1 entity, ?2 entity id, ?3 tag */
+  {"tag", 0, {"INSERT OR IGNORE INTO tags(name) VALUES (?3)",
+              "INSERT OR IGNORE INTO tag_links(entity, entity_id, tag_seq)"
+              " SELECT ?1, ?2, seq FROM tags WHERE name = ?3"}},
+  {"untag", 0, {"DELETE FROM tag_links WHERE entity = ?1 AND entity_id = ?2"
+                " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3)"}},
+  /* ?1 entity, ?2 entity id, ?3 key, ?4 CBOR value, ?5 number or NULL,
+  ** ?6 text or NULL, ?7 time */
+  {"set_metadata", 1u << 3, {
+     "INSERT INTO run_metadata(entity, entity_id, key, value, value_number, value_text,"
+     " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, entity_id, key)"
+     " DO UPDATE SET value = excluded.value, value_number = excluded.value_number,"
+     " value_text = excluded.value_text, created = excluded.created"}},
+  /* ?1 step run id, ?2 input name, ?3 artifact version id */
+  {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
+                    " artifact_version_id) VALUES (?1, 'input', ?2, ?3)"}},
+};
+#define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
+
+/* Prepared statements for queries built at run time (lp_catalog_select). */
+#define SELECT_CACHE 32
 #define NQUERIES ((int)(sizeof(queries) / sizeof(queries[0])))
 
 /* The write statements, prepared on first use. */
 enum {
   W_BEGIN, W_COMMIT, W_ROLLBACK, W_PIPELINE_ID, W_PIPELINE_NEW, W_RUN_NAME_TAKEN,
   W_RUN_NEW, W_RUN_FINISH, W_STEP_NEW, W_STEP_FINISH, W_ARTIFACT_ID,
-  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_NEW, W_LINK, NWRITES
+  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_TAKEN, W_VERSION_NEW, W_LINK, NWRITES
 };
 static const char *const writes[NWRITES] = {
   "BEGIN IMMEDIATE",
@@ -140,6 +209,7 @@ static const char *const writes[NWRITES] = {
   "INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)",
   "SELECT COALESCE(MAX(version_number), 0) + 1 FROM artifact_versions"
   " WHERE artifact_id = ?1",
+  "SELECT 1 FROM artifact_versions WHERE artifact_id = ?1 AND version = ?2",
   "INSERT INTO artifact_versions(id, artifact_id, version, version_number, type,"
   " data_type, content_hash, size, stored_size, uri, codec_version, created,"
   " producer_step_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -152,6 +222,9 @@ struct lp_catalog {
   char *path;
   sqlite3_stmt *write[NWRITES];
   sqlite3_stmt *read[NQUERIES];
+  sqlite3_stmt *op[NWRITE_OPS][5];
+  struct { char *sql; sqlite3_stmt *st; unsigned long used; } select[SELECT_CACHE];
+  unsigned long clock;   /* for least-recently-used eviction of select[] */
 };
 
 /* Fill err from the connection, naming the catalog file. */
@@ -234,23 +307,21 @@ void lp_catalog_close(lp_catalog *c) {
   if (c == NULL) return;
   for (i = 0; i < NWRITES; i++) sqlite3_finalize(c->write[i]);
   for (i = 0; i < NQUERIES; i++) sqlite3_finalize(c->read[i]);
+  for (i = 0; i < NWRITE_OPS * 5; i++) sqlite3_finalize(c->op[i / 5][i % 5]);
+  for (i = 0; i < SELECT_CACHE; i++) {
+    sqlite3_finalize(c->select[i].st);
+    free(c->select[i].sql);
+  }
   sqlite3_close(c->db);
   free(c->path);
   free(c);
 }
 
+static sqlite3_stmt *cached(lp_catalog *c, sqlite3_stmt **slot, const char *sql);
+
 /* The cached write statement w, reset and unbound, or NULL. */
 static sqlite3_stmt *prepared(lp_catalog *c, int w) {
-  sqlite3_stmt *st = c->write[w];
-  if (st == NULL) {
-    if (sqlite3_prepare_v3(c->db, writes[w], -1, SQLITE_PREPARE_PERSISTENT,
-                           &c->write[w], NULL) != SQLITE_OK)
-      return NULL;
-    return c->write[w];
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  return st;
+  return cached(c, &c->write[w], writes[w]);
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s) {
@@ -357,15 +428,16 @@ static int name_taken(lp_catalog *c, const char *name, int *taken,
 }
 
 int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
-                          char id[LP_ID_LEN + 1], char name_out[LP_RUN_NAME_MAX + 1],
-                          char *err, size_t errsz) {
+                          const char *start, char id[LP_ID_LEN + 1],
+                          char name_out[LP_RUN_NAME_MAX + 1], char *err, size_t errsz) {
   char pipeline_id[LP_ID_LEN + 1], now[32];
   sqlite3_stmt *st;
   int rc, taken, n;
   if ((rc = get_or_create(c, W_PIPELINE_ID, W_PIPELINE_NEW, pipeline, pipeline_id,
                           err, errsz)) != LUPINE_OK)
     return rc;
-  lp_catalog_now(now);
+  if (start != NULL) snprintf(now, sizeof now, "%s", start);
+  else lp_catalog_now(now);
   if (name != NULL) {
     snprintf(name_out, LP_RUN_NAME_MAX + 1, "%s", name);
     if ((rc = name_taken(c, name_out, &taken, err, errsz)) != LUPINE_OK) return rc;
@@ -459,8 +531,21 @@ int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *nam
   return link_artifact(c, step_run_id, "input", name, version_id, err, errsz);
 }
 
+/* The number a custom version counts as for automatic numbering: its value
+** if it is a plain decimal integer, else 0 (none). */
+static sqlite3_int64 version_number(const char *v) {
+  sqlite3_int64 n = 0;
+  size_t i, len = strlen(v);
+  if (len == 0 || len > 18) return 0;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    n = n * 10 + (v[i] - '0');
+  }
+  return n;
+}
+
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
-                           char id[LP_ID_LEN + 1], char version[24],
+                           char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
                            char *err, size_t errsz) {
   char artifact_id[LP_ID_LEN + 1], now[32];
   sqlite3_int64 number;
@@ -469,25 +554,44 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   if ((rc = get_or_create(c, W_ARTIFACT_ID, W_ARTIFACT_NEW, spec->artifact,
                           artifact_id, err, errsz)) != LUPINE_OK)
     return rc;
-  if ((st = prepared(c, W_NEXT_VERSION)) == NULL)
-    return dberr(c, "numbering a version", err, errsz);
-  bind_text(st, 1, artifact_id);
-  if (sqlite3_step(st) != SQLITE_ROW) {
-    rc = dberr(c, "numbering a version", err, errsz);
+  if (spec->version != NULL) {
+    int taken;
+    if ((st = prepared(c, W_VERSION_TAKEN)) == NULL)
+      return dberr(c, "checking a version", err, errsz);
+    bind_text(st, 1, artifact_id);
+    bind_text(st, 2, spec->version);
+    rc = sqlite3_step(st);
+    taken = rc == SQLITE_ROW;
     sqlite3_reset(st);
-    return rc;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(c, "checking a version", err, errsz);
+    if (taken) {
+      lp_errf(err, errsz, "artifact '%s' already has a version '%s'", spec->artifact,
+              spec->version);
+      return LUPINE_CONSTRAINT;
+    }
+    snprintf(version, LP_NAME_MAX + 1, "%s", spec->version);
+    number = version_number(spec->version);
+  } else {
+    if ((st = prepared(c, W_NEXT_VERSION)) == NULL)
+      return dberr(c, "numbering a version", err, errsz);
+    bind_text(st, 1, artifact_id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+      rc = dberr(c, "numbering a version", err, errsz);
+      sqlite3_reset(st);
+      return rc;
+    }
+    number = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)number);
   }
-  number = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  snprintf(version, 24, "%lld", (long long)number);
   if ((st = prepared(c, W_VERSION_NEW)) == NULL)
     return dberr(c, "recording a version", err, errsz);
   new_id(id);
   lp_catalog_now(now);
   bind_text(st, 1, id);
   bind_text(st, 2, artifact_id);
-  bind_text(st, 3, version);
-  sqlite3_bind_int64(st, 4, number);
+  bind_text(st, 3, spec->version != NULL ? spec->version : version);
+  if (number > 0) sqlite3_bind_int64(st, 4, number);
   bind_text(st, 5, spec->type);
   bind_text(st, 6, spec->data_type);
   bind_text(st, 7, spec->object->hash);
@@ -516,36 +620,69 @@ static void push_column(lua_State *L, sqlite3_stmt *st, int i) {
   }
 }
 
+static int push_rows(lua_State *L, lp_catalog *c, sqlite3_stmt *st, const char *what,
+                     char *err, size_t errsz);
+
+/* Prepare sql into *slot once; reset and unbind it on later calls (a Lua
+** error may have left it mid-step). */
+static sqlite3_stmt *cached(lp_catalog *c, sqlite3_stmt **slot, const char *sql) {
+  if (*slot == NULL) {
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
+      return NULL;
+    return *slot;
+  }
+  sqlite3_reset(*slot);
+  sqlite3_clear_bindings(*slot);
+  return *slot;
+}
+
+/* Bind the nargs Lua values from index first to ?1.. of st; strings whose
+** bit is set in blobs go in as BLOBs, nil as NULL. */
+static void bind_lua(sqlite3_stmt *st, lua_State *L, int first, int nargs, unsigned blobs) {
+  int i, n = sqlite3_bind_parameter_count(st);
+  for (i = 0; i < nargs && i < n; i++) {
+    int idx = first + i;
+    size_t len;
+    const char *str;
+    switch (lua_type(L, idx)) {
+      case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) sqlite3_bind_int64(st, i + 1, lua_tointeger(L, idx));
+        else sqlite3_bind_double(st, i + 1, lua_tonumber(L, idx));
+        break;
+      case LUA_TBOOLEAN:
+        sqlite3_bind_int(st, i + 1, lua_toboolean(L, idx));
+        break;
+      case LUA_TSTRING:
+        str = lua_tolstring(L, idx, &len);
+        if (blobs & (1u << i)) sqlite3_bind_blob64(st, i + 1, str, len, SQLITE_TRANSIENT);
+        else sqlite3_bind_text64(st, i + 1, str, len, SQLITE_TRANSIENT, SQLITE_UTF8);
+        break;
+      default:
+        sqlite3_bind_null(st, i + 1);
+    }
+  }
+}
+
 int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
                      int first, int nargs, char *err, size_t errsz) {
   sqlite3_stmt *st;
-  int q, i, rc, ncol;
-  lua_Integer nrows = 0;
+  int q;
   for (q = 0; q < NQUERIES && strcmp(queries[q].name, query) != 0; q++) {}
   if (q == NQUERIES) {
     lp_errf(err, errsz, "unknown catalog query '%s'", query);
     return LUPINE_MISUSE;
   }
-  if (c->read[q] == NULL &&
-      sqlite3_prepare_v3(c->db, queries[q].sql, -1, SQLITE_PREPARE_PERSISTENT,
-                         &c->read[q], NULL) != SQLITE_OK)
-    return dberr(c, query, err, errsz);
-  st = c->read[q];
-  /* A Lua error (out of memory) may have left it mid-step last time. */
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-  for (i = 0; i < nargs; i++) {
-    int idx = first + i;
-    if (lua_type(L, idx) == LUA_TNUMBER && lua_isinteger(L, idx))
-      sqlite3_bind_int64(st, i + 1, lua_tointeger(L, idx));
-    else if (lua_type(L, idx) == LUA_TNUMBER)
-      sqlite3_bind_double(st, i + 1, lua_tonumber(L, idx));
-    else if (lua_type(L, idx) == LUA_TSTRING) {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      sqlite3_bind_text64(st, i + 1, s, len, SQLITE_TRANSIENT, SQLITE_UTF8);
-    } else sqlite3_bind_null(st, i + 1);
-  }
+  if ((st = cached(c, &c->read[q], queries[q].sql)) == NULL) return dberr(c, query, err, errsz);
+  bind_lua(st, L, first, nargs, 0);
+  return push_rows(L, c, st, query, err, errsz);
+}
+
+/* Step st to the end, pushing an array of its rows (tables keyed by column
+** name; NULL columns left out). */
+static int push_rows(lua_State *L, lp_catalog *c, sqlite3_stmt *st, const char *what,
+                     char *err, size_t errsz) {
+  int i, rc, ncol;
+  lua_Integer nrows = 0;
   lua_newtable(L);
   ncol = sqlite3_column_count(st);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -559,10 +696,74 @@ int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
   }
   if (rc != SQLITE_DONE) {
     lua_pop(L, 1);
-    rc = dberr(c, query, err, errsz);
+    rc = dberr(c, what, err, errsz);
     sqlite3_reset(st);
     return rc;
   }
   sqlite3_reset(st);
   return LUPINE_OK;
+}
+
+int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, int nargs,
+                      char *err, size_t errsz) {
+  int i, slot = 0;
+  sqlite3_stmt *st = NULL;
+  for (i = 0; i < SELECT_CACHE; i++) {
+    if (c->select[i].sql != NULL && strcmp(c->select[i].sql, sql) == 0) {
+      st = c->select[i].st;
+      slot = i;
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      break;
+    }
+    if (c->select[i].used < c->select[slot].used) slot = i;
+  }
+  if (st == NULL) {
+    const char *tail;
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
+      return dberr(c, "a query", err, errsz);
+    if (!sqlite3_stmt_readonly(st) || *tail != '\0') {
+      sqlite3_finalize(st);
+      lp_errf(err, errsz, "catalog: only a single read-only query may be selected");
+      return LUPINE_MISUSE;
+    }
+    sqlite3_finalize(c->select[slot].st);
+    free(c->select[slot].sql);
+    c->select[slot].st = st;
+    if ((c->select[slot].sql = strdup(sql)) == NULL) {
+      sqlite3_finalize(st);
+      c->select[slot].st = NULL;
+      lp_errf(err, errsz, "out of memory");
+      return LUPINE_NOMEM;
+    }
+  }
+  c->select[slot].used = ++c->clock;
+  bind_lua(st, L, first, nargs, 0);
+  return push_rows(L, c, st, "a query", err, errsz);
+}
+
+int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
+                     int first, int nargs, int *changes, char *err, size_t errsz) {
+  int w, k, rc = LUPINE_OK, own = sqlite3_get_autocommit(c->db);
+  *changes = 0;
+  for (w = 0; w < NWRITE_OPS && strcmp(write_ops[w].name, name) != 0; w++) {}
+  if (w == NWRITE_OPS) {
+    lp_errf(err, errsz, "unknown catalog write '%s'", name);
+    return LUPINE_MISUSE;
+  }
+  if (own && (rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  for (k = 0; k < 5 && write_ops[w].sql[k] != NULL; k++) {
+    sqlite3_stmt *st = cached(c, &c->op[w][k], write_ops[w].sql[k]);
+    if (st == NULL) {
+      rc = dberr(c, name, err, errsz);
+      break;
+    }
+    bind_lua(st, L, first, nargs, write_ops[w].blobs);
+    if ((rc = done(c, st, name, err, errsz)) != LUPINE_OK) break;
+    *changes += sqlite3_changes(c->db);
+  }
+  if (!own) return rc;
+  if (rc == LUPINE_OK) return lp_catalog_commit(c, err, errsz);
+  lp_catalog_rollback(c);
+  return rc;
 }

@@ -101,22 +101,30 @@ static void push_step_error(run *r, int node, const char *what) {
 }
 
 /*
-** The work of one step: push its inputs, call it, encode its outputs.
-** On success leaves a table of the outputs' CBOR bytes on the stack and
-** returns 1; on failure leaves message and traceback (or nil) and returns 0.
+** The work of one step: push its inputs, call it (as spec.invoke(node,
+** step run id, run id, run name, inputs...), which gives the step its
+** context), encode its outputs. On success leaves
+** a table on the stack: the outputs' CBOR bytes at 1..n, their data types
+** at n+1..2n, and `extras` (per output: tags and metadata rows) from
+** invoke; returns 1. On failure leaves message and traceback (or nil) and
+** returns 0.
 ** stack in: ..., node, parameters (decoded copy of the step's parameters)
 */
-static int work(run *r, int node) {
+static int work(run *r, int node, const char *step_run_id) {
   lua_State *L = r->L;
   int nodeidx = lua_gettop(L) - 1, params = nodeidx + 1;
   int base, nargs, k, nret, nout, default_output;
   char err[LP_ERRSZ];
   lua_pushcfunction(L, msgh);
   base = lua_gettop(L);
-  field(L, nodeidx, "fn", LUA_TFUNCTION);
+  field(L, r->spec, "invoke", LUA_TFUNCTION);
   field(L, nodeidx, "args", LUA_TTABLE);
   nargs = (int)luaL_len(L, -1);
   luaL_checkstack(L, nargs + 8, "too many step inputs");
+  lua_pushinteger(L, node + 1);
+  lua_pushstring(L, step_run_id);
+  lua_pushstring(L, r->id);
+  lua_pushstring(L, r->name);
   for (k = 1; k <= nargs; k++) {
     lua_rawgeti(L, base + 2, k);
     if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
@@ -149,7 +157,7 @@ static int work(run *r, int node) {
     }
   }
   lua_remove(L, base + 2);   /* the args table */
-  if (lua_pcall(L, nargs, LUA_MULTRET, base) != LUA_OK) {
+  if (lua_pcall(L, nargs + 4, LUA_MULTRET, base) != LUA_OK) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     lua_remove(L, -3);
@@ -160,7 +168,8 @@ static int work(run *r, int node) {
     lua_replace(L, -3);
     return 0;
   }
-  nret = lua_gettop(L) - base;
+  /* stack: msgh (base), extras, outputs... */
+  nret = lua_gettop(L) - base - 1;
   field(L, nodeidx, "outputs", LUA_TTABLE);
   nout = (int)luaL_len(L, -1);
   lua_pop(L, 1);
@@ -180,15 +189,15 @@ static int work(run *r, int node) {
     lua_pushnil(L);
     return 0;
   }
-  lua_createtable(L, nout, 0);
+  lua_createtable(L, 2 * nout, 1);
+  lua_pushvalue(L, base + 1);
+  lua_setfield(L, -2, "extras");
   for (k = 1; k <= nout; k++) {
-    if (lp_codec_encode(L, base + k, "value", err, sizeof err) != LUPINE_OK) {
-      const char *output;
+    if (lp_codec_encode(L, base + 1 + k, "value", err, sizeof err) != LUPINE_OK) {
       field(L, nodeidx, "outputs", LUA_TTABLE);
       lua_rawgeti(L, -1, k);
       field(L, -1, "name", LUA_TSTRING);
-      output = lua_tostring(L, -1);
-      lua_pushfstring(L, "output '%s': %s", output, err);
+      lua_pushfstring(L, "output '%s': %s", lua_tostring(L, -1), err);
       push_step_error(r, node, lua_tostring(L, -1));
       lua_replace(L, base);
       lua_settop(L, base);
@@ -196,13 +205,66 @@ static int work(run *r, int node) {
       return 0;
     }
     lua_rawseti(L, -2, k);
-    /* data_type: the Lua type of the value, recorded with the version */
-    lua_pushstring(L, luaL_typename(L, base + k));
+    lua_pushstring(L, luaL_typename(L, base + 1 + k));
     lua_rawseti(L, -2, nout + k);
   }
   lua_replace(L, base);
   lua_settop(L, base);
   return 1;
+}
+
+int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
+                      const lp_object *obj, const char *data_type, const char *producer,
+                      const char *output, char id[LP_ID_LEN + 1],
+                      char version[LP_NAME_MAX + 1]) {
+  char uri[PATH_MAX], now[32];
+  lp_version_spec spec;
+  int top = lua_gettop(L), rc, changes, k;
+  cfg = lua_absindex(L, cfg);
+  if (extra != 0) extra = lua_absindex(L, extra);
+  lua_getfield(L, cfg, "artifact");
+  spec.artifact = lua_tostring(L, -1);
+  lua_getfield(L, cfg, "type");
+  spec.type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "data";
+  lua_getfield(L, cfg, "version");
+  spec.version = lua_tostring(L, -1);
+  spec.data_type = data_type;
+  spec.object = obj;
+  spec.producer = producer;
+  spec.output = output;
+  lp_store_path(rt->store, obj->hash, uri, sizeof uri);
+  spec.uri = uri;
+  if (spec.artifact == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "lupine: output configuration without an artifact name");
+    rc = LUPINE_MISUSE;
+  } else rc = lp_catalog_add_version(rt->catalog, &spec, id, version, rt->err, sizeof rt->err);
+  if (rc == LUPINE_OK && extra != 0) {
+    lp_catalog_now(now);
+    lua_getfield(L, extra, "tags");
+    for (k = 1; rc == LUPINE_OK && lua_istable(L, -1) && lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
+      lua_pushliteral(L, "artifact_version");
+      lua_pushstring(L, id);
+      lua_rotate(L, -3, 2);   /* entity, id, tag */
+      rc = lp_catalog_write(L, rt->catalog, "tag", lua_gettop(L) - 2, 3, &changes, rt->err,
+                            sizeof rt->err);
+      lua_pop(L, 3);
+    }
+    lua_settop(L, top + 3);
+    /* metadata rows: { key, CBOR value, number or nil, text or nil } */
+    lua_getfield(L, extra, "metadata");
+    for (k = 1; rc == LUPINE_OK && lua_istable(L, -1) && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+      int row = lua_gettop(L), i;
+      lua_pushliteral(L, "artifact_version");
+      lua_pushstring(L, id);
+      for (i = 1; i <= 4; i++) lua_rawgeti(L, row, i);
+      lua_pushstring(L, now);
+      rc = lp_catalog_write(L, rt->catalog, "set_metadata", row + 1, 7, &changes, rt->err,
+                            sizeof rt->err);
+      lua_settop(L, row - 1);
+    }
+  }
+  lua_settop(L, top);
+  return rc;
 }
 
 /* Append to a fixed buffer, truncating. */
@@ -225,7 +287,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
   int outs = lua_gettop(L), nout = (int)luaL_len(L, -1) / 2, k, nargs, resnode, specs;
-  char uri[PATH_MAX], written[1024] = "";
+  char written[1024] = "";
   size_t wlen = 0;
   lp_object *objs = lua_newuserdatauv(L, sizeof(lp_object) * (size_t)(nout + 1), 0);
   for (k = 0; k < nout; k++) {
@@ -273,26 +335,31 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   /* results[node] = { { bytes = ..., id = ..., version = ... }, ... } */
   lua_createtable(L, nout, 0);
   resnode = lua_gettop(L);
+  lua_getfield(L, outs, "extras");
   field(L, nodeidx, "outputs", LUA_TTABLE);
   specs = lua_gettop(L);
   for (k = 0; k < nout; k++) {
-    char id[LP_ID_LEN + 1], version[24];
-    lp_version_spec spec;
+    char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
+    const char *output;
+    int rc;
     lua_rawgeti(L, specs, k + 1);
-    field(L, -1, "artifact", LUA_TSTRING);
-    field(L, -2, "name", LUA_TSTRING);
+    field(L, -1, "name", LUA_TSTRING);
+    output = lua_tostring(L, -1);
     lua_rawgeti(L, outs, nout + k + 1);
-    spec.artifact = lua_tostring(L, -3);
-    spec.output = lua_tostring(L, -2);
-    spec.data_type = lua_tostring(L, -1);
-    spec.type = "data";
-    spec.object = &objs[k];
-    spec.producer = step_run_id;
-    lp_store_path(rt->store, objs[k].hash, uri, sizeof uri);
-    spec.uri = uri;
-    if (lp_catalog_add_version(rt->catalog, &spec, id, version, rt->err,
-                               sizeof rt->err) != LUPINE_OK)
-      fail_hard(r);
+    if (lua_type(L, specs - 1) == LUA_TTABLE) lua_rawgeti(L, specs - 1, k + 1);
+    else lua_pushnil(L);
+    rc = lp_record_version(L, rt, specs + 1, lua_istable(L, -1) ? -1 : 0, &objs[k],
+                           lua_tostring(L, -2), step_run_id, output, id, version);
+    if (rc == LUPINE_CONSTRAINT) {
+      lp_catalog_rollback(rt->catalog);
+      lua_pushfstring(L, "output '%s': %s", output, rt->err);
+      push_step_error(r, node, lua_tostring(L, -1));
+      lua_replace(L, outs - 1);   /* over the parameters: nothing else is needed */
+      lua_settop(L, outs - 1);
+      lua_pushnil(L);
+      return 0;
+    }
+    if (rc != LUPINE_OK) fail_hard(r);
     lua_createtable(L, 0, 3);
     lua_rawgeti(L, outs, k + 1);
     lua_setfield(L, -2, "bytes");
@@ -301,11 +368,12 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     lua_pushstring(L, version);
     lua_setfield(L, -2, "version");
     lua_rawseti(L, resnode, k + 1);
-    append(written, sizeof written, &wlen, "%s%s v%s", k > 0 ? ", " : "", spec.artifact,
-           version);
+    field(L, specs + 1, "artifact", LUA_TSTRING);
+    append(written, sizeof written, &wlen, "%s%s v%s", k > 0 ? ", " : "",
+           lua_tostring(L, -1), version);
     lua_settop(L, specs);
   }
-  lua_pop(L, 1);
+  lua_pop(L, 2);
   lua_rawseti(L, r->results, node + 1);
   lua_rawgeti(L, r->report, node + 1);
   lua_pushstring(L, written);
@@ -367,7 +435,7 @@ static int run_node(run *r, int node) {
       return luaL_error(L, "lupine: parameters do not round-trip (%s)", err);
     lua_replace(L, nodeidx + 1);
     lua_settop(L, nodeidx + 1);
-    ok = work(r, node) && record_success(r, node, step_run_id, nodeidx);
+    ok = work(r, node, step_run_id) && record_success(r, node, step_run_id, nodeidx);
   }
   if (!ok) record_failure(r, node, step_run_id);
   lua_rawgeti(L, r->report, node + 1);
@@ -395,6 +463,23 @@ static void record_skipped(run *r, int node) {
   lua_pushliteral(r->L, "skipped");
   lua_setfield(r->L, -2, "status");
   lua_pop(r->L, 1);
+}
+
+/* Tag the new run with spec.tags. */
+static int tag_run(run *r) {
+  lua_State *L = r->L;
+  int k, changes, rc = LUPINE_OK, top = lua_gettop(L);
+  lua_getfield(L, r->spec, "tags");
+  for (k = 1; rc == LUPINE_OK && lua_istable(L, -1) && lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
+    lua_pushliteral(L, "pipeline_run");
+    lua_pushstring(L, r->id);
+    lua_rotate(L, -3, 2);   /* entity, id, tag */
+    rc = lp_catalog_write(L, r->rt->catalog, "tag", lua_gettop(L) - 2, 3, &changes,
+                          r->rt->err, sizeof r->rt->err);
+    lua_pop(L, 3);
+  }
+  lua_settop(L, top);
+  return rc;
 }
 
 /* Build the graph from the spec's edges. */
@@ -455,7 +540,7 @@ static void summarize(run *r, const char *status, double ms) {
 int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   run r;
   int i, node, failed = 0;
-  const char *status, *run_name;
+  const char *status, *run_name, *start;
   double t0 = now_ms();
   int errors;
   memset(&r, 0, sizeof r);
@@ -467,7 +552,9 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   lua_pop(L, 1);
   lua_getfield(L, r.spec, "run_name");
   run_name = lua_tostring(L, -1);
-  lua_pop(L, 1);
+  lua_getfield(L, r.spec, "start");
+  start = lua_tostring(L, -1);
+  lua_pop(L, 2);   /* both strings stay alive in the spec */
   field(L, r.spec, "nodes", LUA_TTABLE);
   r.nodes = lua_gettop(L);
   r.n = (int)luaL_len(L, r.nodes);
@@ -482,8 +569,9 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   }
   /* One transaction, so two processes cannot pick the same run name. */
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_create_run(rt->catalog, r.pipeline, run_name, r.id, r.name, rt->err,
-                            sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_create_run(rt->catalog, r.pipeline, run_name, start, r.id, r.name,
+                            rt->err, sizeof rt->err) != LUPINE_OK ||
+      tag_run(&r) != LUPINE_OK ||
       lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
     return luaL_error(L, "%s", rt->err);

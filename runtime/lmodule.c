@@ -204,17 +204,29 @@ static int core_query(lua_State *L) {
   return 1;
 }
 
+/* core.select(sql, ...) -> rows (a single read-only statement) */
+static int core_select(lua_State *L) {
+  const char *sql = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  if (lp_catalog_select(L, rt->catalog, sql, 2, lua_gettop(L) - 1, rt->err,
+                        sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  return 1;
+}
+
 /* core.load(version_id) -> value */
 static int core_load(lua_State *L) {
   const char *id = luaL_checkstring(L, 1);
   return lp_load_version(L, ready(L), id);
 }
 
-/* core.encode(value) -> CBOR bytes | nil, message */
+/* core.encode(value [, root]) -> CBOR bytes | nil, message (naming the
+** culprit's path from root, "value" by default) */
 static int core_encode(lua_State *L) {
   char err[LP_ERRSZ];
+  const char *root = luaL_optstring(L, 2, "value");
   luaL_checkany(L, 1);
-  if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
+  if (lp_codec_encode(L, 1, root, err, sizeof err) != LUPINE_OK) {
     luaL_pushfail(L);
     lua_pushstring(L, err);
     return 2;
@@ -259,9 +271,76 @@ static int core_object_path(lua_State *L) {
   return 1;
 }
 
+/* core.write(name, ...) -> rows changed */
+static int core_write(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  int changes;
+  if (lp_catalog_write(L, rt->catalog, name, 2, lua_gettop(L) - 1, &changes, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pushinteger(L, changes);
+  return 1;
+}
+
+/* core.now() -> the current time as the catalog writes it */
+static int core_now(lua_State *L) {
+  char now[32];
+  lp_catalog_now(now);
+  lua_pushstring(L, now);
+  return 1;
+}
+
+/*
+** core.save(value, cfg, extra, producer, output) -> id, version
+** Store value as a new version (cfg and extra as lp_record_version takes
+** them), produced by step run producer's output if given.
+** A value that cannot be encoded gives nil, message; a custom version that
+** exists gives nil, message too; other failures raise.
+*/
+static int core_save(lua_State *L) {
+  char err[LP_ERRSZ], id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
+  lp_runtime *rt;
+  lp_object obj;
+  size_t len;
+  const char *bytes, *producer, *output;
+  int rc;
+  luaL_checkany(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  producer = luaL_optstring(L, 4, NULL);
+  output = luaL_optstring(L, 5, NULL);
+  rt = ready(L);
+  if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  bytes = lua_tolstring(L, -1, &len);
+  if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  rc = lp_record_version(L, rt, 2, lua_istable(L, 3) ? 3 : 0, &obj, luaL_typename(L, 1),
+                         producer, output, id, version);
+  if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
+  if (rc != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
+    if (rc != LUPINE_CONSTRAINT) return luaL_error(L, "%s", rt->err);
+    luaL_pushfail(L);
+    lua_pushstring(L, rt->err);
+    return 2;
+  }
+  lua_pushstring(L, id);
+  lua_pushstring(L, version);
+  return 2;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"write", core_write},
+  {"now", core_now},
+  {"save", core_save},
   {"run", core_run},
   {"query", core_query},
+  {"select", core_select},
   {"load", core_load},
   {"encode", core_encode},
   {"decode", core_decode},

@@ -137,12 +137,13 @@ void lp_catalog_now(char out[32]);
 
 /*
 ** Create a pipeline run (and its pipeline on first use), status
-** "running". name NULL gives "<pipeline>-<YYYYMMDD>-<HHMMSS>", with a
+** "running", started at start (catalog time format; NULL: now). name NULL
+** gives "<pipeline>-<YYYYMMDD>-<HHMMSS>", with a
 ** "-N" suffix where that is taken. Writes the id and final name.
 */
 int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
-                          char id[LP_ID_LEN + 1], char name_out[LP_RUN_NAME_MAX + 1],
-                          char *err, size_t errsz);
+                          const char *start, char id[LP_ID_LEN + 1],
+                          char name_out[LP_RUN_NAME_MAX + 1], char *err, size_t errsz);
 int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
                           const char *error, char *err, size_t errsz);
 
@@ -161,6 +162,7 @@ int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *nam
 /* What a new artifact version records. */
 typedef struct lp_version_spec {
   const char *artifact;     /* artifact name */
+  const char *version;      /* a custom version, or NULL: the next number */
   const char *type;         /* "data", "model", ... */
   const char *data_type;    /* the Lua type, or a materializer's name */
   const lp_object *object;  /* the stored object */
@@ -169,10 +171,11 @@ typedef struct lp_version_spec {
   const char *output;       /* output name on the producer, or NULL */
 } lp_version_spec;
 
-/* Record a new version numbered max+1 of the artifact (created on first
-** use). Writes its id and version string. */
+/* Record a new version of the artifact (created on first use): the custom
+** version, or the highest numeric version plus one. Writes its id and
+** version string. LUPINE_CONSTRAINT if the custom version exists. */
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
-                           char id[LP_ID_LEN + 1], char version[24],
+                           char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
                            char *err, size_t errsz);
 
 /*
@@ -183,6 +186,23 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
 */
 int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
                      int first, int nargs, char *err, size_t errsz);
+
+/*
+** Run a query built at run time (lua/lupine/query.lua builds them from
+** filters; values are always bound, never spliced in), pushing its rows as
+** lp_catalog_query does. Only a single read-only statement is accepted.
+** Prepared statements are cached by their text.
+*/
+int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, int nargs,
+                      char *err, size_t errsz);
+
+/*
+** Make one of the catalog's named writes (see the table in catalog.c) with
+** the nargs Lua values from index first on as its parameters, in its own
+** transaction unless one is open. *changes counts the rows changed.
+*/
+int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
+                     int first, int nargs, int *changes, char *err, size_t errsz);
 
 /* ---- lmodule.c: the runtime a lua_State works with ---- */
 
@@ -266,5 +286,18 @@ int lp_graph_skipped(const lp_graph *g, int node);
 ** malformed spec or when the catalog itself fails.
 */
 int lp_execute(lua_State *L, lp_runtime *rt, int spec);
+
+/*
+** Record a stored object as a new version, with its tags and metadata:
+** cfg (a stack index) is { artifact = name, type = ..., version = custom or
+** nil }; extra (a stack index, or 0) is { tags = { ... }, metadata =
+** { { key, CBOR value, number or nil, text or nil }, ... } }. The caller
+** holds the transaction. LUPINE_CONSTRAINT (message in rt->err) if the
+** custom version exists.
+*/
+int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
+                      const lp_object *obj, const char *data_type, const char *producer,
+                      const char *output, char id[LP_ID_LEN + 1],
+                      char version[LP_NAME_MAX + 1]);
 
 #endif

@@ -123,7 +123,7 @@ describe("the catalog database", function()
   it("has a schema version, WAL mode and indexes for its lookups", function()
     local home = H.fresh(lupine)
     p(1)
-    assert.equal("1\n", (H.sqlite(home, "PRAGMA user_version")))
+    assert.equal("2\n", (H.sqlite(home, "PRAGMA user_version")))
     assert.equal("wal\n", (H.sqlite(home, "PRAGMA journal_mode")))
     local plan = H.sqlite(home, "EXPLAIN QUERY PLAN SELECT * FROM artifact_versions v JOIN "
       .. "artifacts a ON a.id = v.artifact_id WHERE a.name = 'x' ORDER BY v.seq DESC LIMIT 1")
@@ -131,12 +131,30 @@ describe("the catalog database", function()
     assert.not_matches("SCAN v", plan)
   end)
 
+  it("migrates a catalog written by schema version 1", function()
+    local home = H.tmpdir() .. "/home"
+    local fixture = H.root .. "/tests/fixtures/catalog-v1"
+    os.execute("mkdir -p " .. H.quote(home .. "/artifacts") .. " && cp -r "
+      .. H.quote(fixture .. "/objects") .. " " .. H.quote(home .. "/artifacts/"))
+    local _, err, code = H.sh("sqlite3 " .. H.quote(home .. "/catalog.db") .. " < "
+      .. H.quote(fixture .. "/catalog.sql"))
+    assert.equal(0, code, err)
+    lupine.set_home(home)
+    local client = lupine.Client()
+    assert.same({ 2, 4, 6, 8, 10 }, client:get_artifact_version("processed"):load())
+    assert.same({}, client:get_artifact_version("processed").tags)
+    assert.equal("2\n", (H.sqlite(home, "PRAGMA user_version")))
+    local again = step { name = "process_data", outputs = { "processed" }, function() return {} end }
+    pipeline { name = "ml_pipeline", function() again() end } ()
+    assert.equal("2", client:get_artifact_version("processed").version)
+  end)
+
   it("refuses a catalog from a newer Lupine", function()
     local home = H.fresh(lupine)
     p(1)
     H.sqlite(home, "PRAGMA user_version = 99")
     lupine.set_home(home)
-    assert.matches("schema version 99 is newer than this Lupine understands %(1%); upgrade "
+    assert.matches("schema version 99 is newer than this Lupine understands %(2%); upgrade "
       .. "Lupine", H.err(function() p(1) end))
   end)
 end)

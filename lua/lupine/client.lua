@@ -38,6 +38,13 @@ end
 
 function M.is_version(v) return getmetatable(v) == ArtifactVersion end
 
+-- For the modules that add methods (lupine.query, lupine.lineage): the
+-- classes, the lazy-field table, and the row-to-object constructors.
+M.classes = { Client = Client, ArtifactVersion = ArtifactVersion, PipelineRun = PipelineRun,
+  StepRun = StepRun }
+M.getters = getters
+M.version_of, M.run_of, M.step_run_of = version_of, run_of, step_run_of
+
 local function one(query, ...)
   return core.query(query, ...)[1]
 end
@@ -143,6 +150,29 @@ getters[ArtifactVersion].producer_step_run = function(av)
   local id = rawget(av, "producer_step_run_id")
   return id and step_run_of(one("step_run_by_id", id)) or nil
 end
+
+local function tags_of(entity, id)
+  local list = {}
+  for i, row in ipairs(core.query("tags_of", entity, id)) do list[i] = row.name end
+  return list
+end
+
+local function metadata_of(entity, id)
+  local map = {}
+  for _, row in ipairs(core.query("metadata_of", entity, id)) do
+    map[row.key] = core.decode(row.value)
+  end
+  return map
+end
+M.tags_of, M.metadata_of = tags_of, metadata_of
+
+getters[ArtifactVersion].tags = function(av) return tags_of("artifact_version", av.id) end
+getters[ArtifactVersion].run_metadata = function(av)
+  return metadata_of("artifact_version", av.id)
+end
+getters[PipelineRun].tags = function(run) return tags_of("pipeline_run", run.id) end
+getters[PipelineRun].run_metadata = function(run) return metadata_of("pipeline_run", run.id) end
+getters[StepRun].run_metadata = function(sr) return metadata_of("step_run", sr.id) end
 
 ArtifactVersion.__tostring = function(av)
   return string.format("<ArtifactVersion %s v%s (%s, %d bytes) %s>", av.name, av.version,

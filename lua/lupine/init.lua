@@ -2,8 +2,9 @@
 --
 -- A pipeline's body is run once to record its graph: calling a step there
 -- records a node and returns placeholders for its outputs. The graph then
--- goes to the C runtime (lupine.core), which orders the steps, runs them,
--- stores every output and records the run in the catalog.
+-- goes to the C runtime (lupine.core), which orders the steps, runs them
+-- (each through `invoke` below, which gives it its step context), stores
+-- every output and records the run in the catalog.
 
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
@@ -15,16 +16,106 @@ local lupine = {
   Client = client_mod.Client,
 }
 
--- The pipeline body being recorded, if any (one per Lua state).
-local building = nil
+-- The pipeline body being recorded, and the step context of the step
+-- running now, if any (one of each per Lua state).
+local building, current = nil, nil
 
-local Step, Pipeline, Placeholder = {}, {}, {}
-Step.__index, Pipeline.__index = Step, Pipeline
+local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
+Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+-- Check that t has only the keys in allowed (array part allowed if array).
+local function check_keys(t, allowed, what, level)
+  for k in pairs(t) do
+    if allowed[k] == nil and not (allowed[1] and math.type(k) == "integer") then
+      fail(level + 1, "%s: unknown field '%s'", what, tostring(k))
+    end
+  end
+end
+
+-- ---- artifact types and configurations ----
+
+lupine.ArtifactType = {
+  DATA = "data", MODEL = "model", DATA_ANALYSIS = "data_analysis", SCHEMA = "schema",
+  STATISTICS = "statistics", SERVICE = "service", BASE = "base",
+}
+local known_types = {}
+for _, v in pairs(lupine.ArtifactType) do known_types[v] = true end
+
+local function check_type(t, what, level)
+  if known_types[t] then return t end
+  local list = {}
+  for v in pairs(known_types) do list[#list + 1] = v end
+  table.sort(list)
+  fail(level + 1, "%s: unknown artifact type %s (one of: %s)", what,
+    type(t) == "string" and ("'" .. t .. "'") or tostring(t), table.concat(list, ", "))
+end
+
+local function check_tags(tags, what, level)
+  if tags == nil then return {} end
+  if type(tags) == "string" then tags = { tags } end
+  if type(tags) ~= "table" then fail(level + 1, "%s: tags must be a list of strings", what) end
+  local out = {}
+  for i, t in ipairs(tags) do out[i] = names.check("tag", t, level + 1) end
+  return out
+end
+
+-- The catalog rows of a metadata table: { key, CBOR, number, text }, by key.
+local function metadata_rows(md, what, level)
+  if md == nil then return {} end
+  if type(md) ~= "table" then fail(level + 1, "%s: metadata must be a table", what) end
+  local rows = {}
+  for k, v in pairs(md) do
+    if type(k) ~= "string" then
+      fail(level + 1, "%s: metadata keys must be strings (got %s)", what, type(k))
+    end
+    local bytes, msg = core.encode(v, "metadata." .. k)
+    if not bytes then fail(level + 1, "%s: %s", what, msg) end
+    rows[#rows + 1] = { k, bytes, math.type(v) and v or nil, type(v) == "string" and v or nil }
+  end
+  table.sort(rows, function(a, b) return a[1] < b[1] end)
+  return rows
+end
+
+local config_fields = { name = true, version = true, tags = true, artifact_type = true,
+  run_metadata = true }
+
+-- ArtifactConfig { name = ..., version = ..., tags = ..., artifact_type = ...,
+--                  run_metadata = ... }
+function lupine.ArtifactConfig(spec)
+  if type(spec) ~= "table" then
+    fail(2, "bad argument #1 to 'ArtifactConfig' (table expected, got %s)", type(spec))
+  end
+  check_keys(spec, config_fields, "ArtifactConfig", 2)
+  local what = "ArtifactConfig" .. (spec.name and (" '" .. tostring(spec.name) .. "'") or "")
+  local c = setmetatable({}, ArtifactConfig)
+  if spec.name ~= nil then c.name = names.check("artifact", spec.name, 2) end
+  if spec.version ~= nil then
+    if type(spec.version) ~= "string" and math.type(spec.version) ~= "integer" then
+      fail(2, "%s: version must be a string or an integer (got %s)", what, type(spec.version))
+    end
+    c.version = names.check("version", tostring(spec.version), 2)
+  end
+  c.tags = check_tags(spec.tags, what, 2)
+  c.artifact_type = check_type(spec.artifact_type or "data", what, 2)
+  c.run_metadata = spec.run_metadata
+  c.metadata_rows = metadata_rows(spec.run_metadata, what, 2)
+  return c
+end
+
+ArtifactConfig.__tostring = function(c)
+  return string.format("<ArtifactConfig '%s'>", c.name or "output")
+end
+
+-- ---- steps ----
 
 Placeholder.__index = function(p, k)
-  error(string.format("output '%s' of step '%s' is not a value yet: inside a pipeline "
-    .. "body, step outputs can only be passed to other steps (tried to read field '%s')",
-    rawget(p, "output_name"), rawget(p, "step_name"), tostring(k)), 2)
+  fail(2, "output '%s' of step '%s' is not a value yet: inside a pipeline body, step "
+    .. "outputs can only be passed to other steps (tried to read field '%s')",
+    rawget(p, "output_name"), rawget(p, "step_name"), tostring(k))
 end
 Placeholder.__tostring = function(p)
   return string.format("<output '%s' of step '%s'>", rawget(p, "output_name"),
@@ -46,34 +137,54 @@ local function param_names(fn)
   return list
 end
 
--- step { name = ..., outputs = { ... }, fn }  |  step("name", fn)
+local function check_substitutions(subs, what, level)
+  if subs == nil then return {} end
+  if type(subs) ~= "table" then fail(level + 1, "%s: substitutions must be a table", what) end
+  local out = {}
+  for k, v in pairs(subs) do
+    if type(k) ~= "string" or not k:find("^[%w_]+$") then
+      fail(level + 1, "%s: substitution names are words of letters, digits and _ (got %s)",
+        what, tostring(k))
+    end
+    if type(v) ~= "string" and type(v) ~= "number" then
+      fail(level + 1, "%s: substitution '%s' must be a string or a number", what, k)
+    end
+    out[k] = tostring(v)
+  end
+  return out
+end
+
+local step_fields = { name = true, outputs = true, substitutions = true, fn = true, true }
+
+-- step { name = ..., outputs = { ... }, substitutions = { ... }, fn }
+-- | step("name", fn)
 function lupine.step(spec, fn)
   if type(spec) == "string" then spec = { name = spec, fn } end
   if type(spec) ~= "table" then
-    error("bad argument #1 to 'step' (table or string expected, got " .. type(spec) .. ")", 2)
+    fail(2, "bad argument #1 to 'step' (table or string expected, got %s)", type(spec))
   end
   fn = fn or spec[1] or spec.fn
-  if type(fn) ~= "function" then
-    error("bad argument #1 to 'step' (the step's function is missing)", 2)
-  end
+  if type(fn) ~= "function" then fail(2, "bad argument #1 to 'step' (the step's function is missing)") end
   local name = names.check("step", spec.name, 2)
-  local s = setmetatable({ name = name, fn = fn, where = where(fn),
-    params = param_names(fn), outputs = {} }, Step)
-  if spec.outputs == nil then
-    s.outputs[1], s.default_output = "output", true
-  else
-    if type(spec.outputs) ~= "table" or #spec.outputs == 0 then
-      error(string.format("step '%s': outputs must be a non-empty list of names", name), 2)
+  local what = "step '" .. name .. "'"
+  check_keys(spec, step_fields, what, 2)
+  local s = setmetatable({ name = name, fn = fn, where = where(fn), params = param_names(fn),
+    outputs = {}, substitutions = check_substitutions(spec.substitutions, what, 2) }, Step)
+  local outputs = spec.outputs
+  s.default_output = outputs == nil
+  if outputs == nil then outputs = { lupine.ArtifactConfig {} } end
+  if type(outputs) ~= "table" or #outputs == 0 then
+    fail(2, "%s: outputs must be a non-empty list of names or ArtifactConfigs", what)
+  end
+  local seen = {}
+  for i, o in ipairs(outputs) do
+    if type(o) == "string" then o = lupine.ArtifactConfig { name = o } end
+    if getmetatable(o) ~= ArtifactConfig then
+      fail(2, "%s: output %d must be a name or an ArtifactConfig (got %s)", what, i, type(o))
     end
-    local seen = {}
-    for i, o in ipairs(spec.outputs) do
-      o = names.check("output", o, 2)
-      if seen[o] then
-        error(string.format("step '%s': output '%s' is declared twice", name, o), 2)
-      end
-      seen[o], s.outputs[i] = true, o
-    end
-    s.default_output = false
+    local out_name = o.name or "output"
+    if seen[out_name] then fail(2, "%s: output '%s' is declared twice", what, out_name) end
+    seen[out_name], s.outputs[i] = true, { name = out_name, config = o }
   end
   return s
 end
@@ -86,25 +197,22 @@ end
 local function bind_args(s, ctx, level, ...)
   local n = select("#", ...)
   if n > #s.params then
-    error(string.format("step '%s' takes %d input%s (%s) but was given %d", s.name,
-      #s.params, #s.params == 1 and "" or "s", table.concat(s.params, ", "), n), level)
+    fail(level, "step '%s' takes %d input%s (%s) but was given %d", s.name, #s.params,
+      #s.params == 1 and "" or "s", table.concat(s.params, ", "), n)
   end
   local args = {}
   for i, param in ipairs(s.params) do
     local v = (select(i, ...))
     if getmetatable(v) == Placeholder then
       if rawget(v, "ctx") ~= ctx then
-        error(string.format("step '%s': input '%s' is an output of another pipeline's "
-          .. "body", s.name, param), level)
+        fail(level, "step '%s': input '%s' is an output of another pipeline's body", s.name, param)
       end
       args[i] = { param = param, node = rawget(v, "node"), output = rawget(v, "output") }
     elseif client_mod.is_version(v) then
       args[i] = { param = param, version = v.id }
     else
       local ok, msg = core.encode(v)
-      if not ok then
-        error(string.format("step '%s': parameter '%s': %s", s.name, param, msg), level)
-      end
+      if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
       args[i] = { param = param, value = v }
     end
   end
@@ -118,27 +226,110 @@ local function add_node(s, ctx, args)
   local inv = count == 1 and s.name or (s.name .. "_" .. count)
   local outputs = {}
   for k, o in ipairs(s.outputs) do
-    outputs[k] = { name = o,
-      artifact = s.default_output and (ctx.pipeline .. "::" .. inv .. "::" .. o) or o }
+    local c = o.config
+    outputs[k] = { name = o.name, config = c, type = c.artifact_type, version = c.version,
+      template = c.name or (ctx.pipeline .. "::" .. inv .. "::" .. o.name) }
   end
   local node = { name = inv, step = s.name, where = s.where, fn = s.fn, args = args,
-    outputs = outputs, default_output = s.default_output }
+    outputs = outputs, default_output = s.default_output, substitutions = s.substitutions }
   ctx.nodes[#ctx.nodes + 1] = node
   return node
 end
 
-local function new_context(pipeline)
-  return { pipeline = pipeline, nodes = {}, uses = {} }
+local function new_build(pipeline)
+  return { pipeline = pipeline, nodes = {}, uses = {}, substitutions = {} }
 end
+
+-- ---- running ----
 
 local RunError = {
   __tostring = function(e) return e.message end,
 }
 
+local function merged(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    for k, v in pairs((select(i, ...))) do out[k] = v end
+  end
+  return out
+end
+
+-- The substitutions for the outputs of node: built-ins, then pipeline,
+-- step and run substitutions (later ones win).
+local function output_subs(build, node, run_name)
+  return merged(build.builtin, { step_name = node.name, run_name = run_name },
+    build.substitutions, node.substitutions, build.run_substitutions)
+end
+
+-- The artifact name of output out of node, or an error at level.
+local function artifact_name(build, node, out, run_name, level)
+  local name, missing = names.render(out.template, output_subs(build, node, run_name))
+  if not name then
+    fail(level + 1, "step '%s': output '%s': unknown placeholder '{%s}' in name template '%s'",
+      node.name, out.name, missing, out.template)
+  end
+  if name == "" then
+    fail(level + 1, "step '%s': output '%s': name template '%s' gives an empty name",
+      node.name, out.name, out.template)
+  end
+  local ok, msg = pcall(names.check, "artifact", name)
+  if not ok then
+    fail(level + 1, "step '%s': output '%s': %s", node.name, out.name, msg)
+  end
+  return name
+end
+
+-- spec.invoke: run node i's function with its context; return the
+-- outputs' extras (resolved name, tags, metadata rows) and its values.
+local function invoker(build)
+  return function(i, step_run_id, run_id, run_name, ...)
+    local node = build.nodes[i]
+    local ctx = setmetatable({ step_name = node.name, pipeline_name = build.pipeline,
+      step_run_id = step_run_id, run_id = run_id, run_name = run_name, node = node,
+      output_tags = {}, output_metadata = {} }, StepContext)
+    local previous = current
+    current = ctx
+    local restore <close> = setmetatable({}, { __close = function() current = previous end })
+    local results = table.pack(node.fn(...))
+    local extras = {}
+    for k, out in ipairs(node.outputs) do
+      out.artifact = artifact_name(build, node, out, run_name, 2)
+      local tags = {}
+      for _, t in ipairs(out.config.tags) do tags[#tags + 1] = t end
+      for _, t in ipairs(ctx.output_tags[out.name] or {}) do tags[#tags + 1] = t end
+      local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
+      extras[k] = { tags = tags, metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
+    end
+    return extras, table.unpack(results, 1, results.n)
+  end
+end
+
 -- Hand a recorded graph to the runtime; return the PipelineRun.
-local function execute(ctx, options, level)
-  local id, _, status, errors = core.run {
-    pipeline = ctx.pipeline, run_name = options.run_name, nodes = ctx.nodes }
+local function execute(build, options, level)
+  local start = core.now()   -- "YYYY-MM-DDTHH:MM:SS.ffffffZ", UTC
+  build.builtin = { date = start:sub(1, 4) .. start:sub(6, 7) .. start:sub(9, 10),
+    time = start:sub(12, 13) .. start:sub(15, 16) .. start:sub(18, 19),
+    pipeline_name = build.pipeline }
+  build.run_substitutions = options.substitutions or {}
+  local run_name
+  if options.run_name then
+    local subs = merged(build.builtin, build.substitutions, build.run_substitutions)
+    local missing
+    run_name, missing = names.render(options.run_name, subs)
+    if not run_name then
+      fail(level + 1, "pipeline '%s': unknown placeholder '{%s}' in run name template '%s'",
+        build.pipeline, missing, options.run_name)
+    end
+    names.check("run", run_name, level + 1)
+  end
+  -- Every output name must resolve before anything runs.
+  for _, node in ipairs(build.nodes) do
+    for _, out in ipairs(node.outputs) do
+      out.artifact = artifact_name(build, node, out, run_name or "run", level + 1)
+    end
+  end
+  local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
+    start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build) }
   local run = lupine.Client():get_pipeline_run(id)
   if status == "failed" and options.raise_on_failure ~= false then
     error(setmetatable({ run = run,
@@ -149,83 +340,221 @@ local function execute(ctx, options, level)
 end
 
 function Step:__call(...)
-  local ctx = building
-  if ctx then
-    local node = add_node(self, ctx, bind_args(self, ctx, 3, ...))
+  local build = building
+  if build then
+    local node = add_node(self, build, bind_args(self, build, 3, ...))
     local placeholders = {}
     for k, o in ipairs(self.outputs) do
-      placeholders[k] = setmetatable({ ctx = ctx, node = #ctx.nodes, output = k,
-        output_name = o, step_name = node.name }, Placeholder)
+      placeholders[k] = setmetatable({ ctx = build, node = #build.nodes, output = k,
+        output_name = o.name, step_name = node.name }, Placeholder)
     end
     return table.unpack(placeholders)
   end
   -- Outside a pipeline: a one-step run, returning the step's outputs.
-  ctx = new_context(self.name)
-  add_node(self, ctx, bind_args(self, ctx, 3, ...))
-  local run = execute(ctx, {}, 3)
+  build = new_build(self.name)
+  add_node(self, build, bind_args(self, build, 3, ...))
+  local run = execute(build, {}, 3)
   local step_run = run.steps[self.name]
   local values = {}
-  for k, o in ipairs(self.outputs) do values[k] = step_run.outputs[o]:load() end
+  for k, o in ipairs(self.outputs) do values[k] = step_run.outputs[o.name]:load() end
   return table.unpack(values, 1, #self.outputs)
 end
 
--- pipeline { name = ..., fn }
+-- ---- pipelines ----
+
+local pipeline_fields = { name = true, substitutions = true, tags = true, fn = true, true }
+
+-- pipeline { name = ..., substitutions = { ... }, tags = { ... }, fn }
 function lupine.pipeline(spec, fn)
   if type(spec) == "string" then spec = { name = spec, fn } end
   if type(spec) ~= "table" then
-    error("bad argument #1 to 'pipeline' (table or string expected, got "
-      .. type(spec) .. ")", 2)
+    fail(2, "bad argument #1 to 'pipeline' (table or string expected, got %s)", type(spec))
   end
   fn = fn or spec[1] or spec.fn
   if type(fn) ~= "function" then
-    error("bad argument #1 to 'pipeline' (the pipeline's function is missing)", 2)
+    fail(2, "bad argument #1 to 'pipeline' (the pipeline's function is missing)")
   end
-  return setmetatable({ name = names.check("pipeline", spec.name, 2), fn = fn,
-    where = where(fn), options = {} }, Pipeline)
+  local name = names.check("pipeline", spec.name, 2)
+  local what = "pipeline '" .. name .. "'"
+  check_keys(spec, pipeline_fields, what, 2)
+  return setmetatable({ name = name, fn = fn, where = where(fn),
+    substitutions = check_substitutions(spec.substitutions, what, 2),
+    options = { tags = check_tags(spec.tags, what, 2) } }, Pipeline)
 end
 
-local run_options = { run_name = "string", raise_on_failure = "boolean" }
+local run_options = { run_name = "string", raise_on_failure = "boolean",
+  substitutions = "table", tags = "table" }
 
 -- A copy of the pipeline with options set for its runs.
 function Pipeline:with_options(options)
   if type(options) ~= "table" then
-    error("bad argument #1 to 'with_options' (table expected, got " .. type(options) .. ")", 2)
+    fail(2, "bad argument #1 to 'with_options' (table expected, got %s)", type(options))
   end
-  local merged = {}
-  for k, v in pairs(self.options) do merged[k] = v end
+  local what = "pipeline '" .. self.name .. "'"
+  local opts = merged(self.options)
   for k, v in pairs(options) do
-    if run_options[k] == nil then
-      error(string.format("pipeline '%s': unknown option '%s'", self.name, tostring(k)), 2)
-    end
+    if run_options[k] == nil then fail(2, "%s: unknown option '%s'", what, tostring(k)) end
     if type(v) ~= run_options[k] then
-      error(string.format("pipeline '%s': option '%s' must be a %s (got %s)", self.name, k,
-        run_options[k], type(v)), 2)
+      fail(2, "%s: option '%s' must be a %s (got %s)", what, k, run_options[k], type(v))
     end
-    merged[k] = v
+    opts[k] = v
   end
-  if merged.run_name then names.check("run", merged.run_name, 2) end
+  if options.substitutions then
+    opts.substitutions = check_substitutions(options.substitutions, what, 2)
+  end
+  if options.tags then opts.tags = check_tags(options.tags, what, 2) end
   return setmetatable({ name = self.name, fn = self.fn, where = self.where,
-    options = merged }, Pipeline)
+    substitutions = self.substitutions, options = opts }, Pipeline)
 end
 
 function Pipeline:__call(...)
   if building then
-    error(string.format("pipeline '%s' was called inside the body of pipeline '%s'",
-      self.name, building.pipeline), 2)
+    fail(2, "pipeline '%s' was called inside the body of pipeline '%s'", self.name,
+      building.pipeline)
   end
-  local ctx = new_context(self.name)
-  building = ctx
+  if current then
+    fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
+  end
+  local build = new_build(self.name)
+  build.substitutions = self.substitutions
+  building = build
   local ok, err = xpcall(self.fn, debug.traceback, ...)
   building = nil
   if not ok then error(err, 0) end
-  if #ctx.nodes == 0 then
-    error(string.format("pipeline '%s' (%s) calls no steps", self.name, self.where), 2)
-  end
-  return execute(ctx, self.options, 3)
+  if #build.nodes == 0 then fail(2, "pipeline '%s' (%s) calls no steps", self.name, self.where) end
+  return execute(build, self.options, 3)
 end
 
 Pipeline.__tostring = function(p)
   return string.format("<pipeline '%s' (%s)>", p.name, p.where)
+end
+
+-- ---- the step context ----
+
+StepContext.__index = function(ctx, k)
+  if k == "pipeline_run" then
+    return lupine.Client():get_pipeline_run(rawget(ctx, "run_id"))
+  elseif k == "step_run" then
+    return client_mod.step_run_of(core.query("step_run_by_id", rawget(ctx, "step_run_id"))[1])
+  end
+  return StepContext[k]
+end
+
+-- Methods that work called with . or with : (ZenML's are plain functions).
+local function method(f)
+  return function(first, ...)
+    if getmetatable(first) == StepContext then return f(first, ...) end
+    return f(current, first, ...)
+  end
+end
+
+-- The declared output of the running step that out names (or the only one).
+local function context_output(ctx, out, fname)
+  local node = ctx.node
+  if out == nil and #node.outputs == 1 then return node.outputs[1].name end
+  for _, o in ipairs(node.outputs) do
+    if o.name == out then return out end
+  end
+  local list = {}
+  for i, o in ipairs(node.outputs) do list[i] = o.name end
+  fail(4, "%s: step '%s' has no output '%s' (its outputs: %s)", fname, ctx.step_name,
+    tostring(out), table.concat(list, ", "))
+end
+
+StepContext.add_output_metadata = method(function(ctx, out, md)
+  if type(out) == "table" and md == nil then out, md = nil, out end
+  local name = context_output(ctx, out, "add_output_metadata")
+  metadata_rows(md, "add_output_metadata", 3)   -- checks it is serializable now
+  local into = ctx.output_metadata[name] or {}
+  for k, v in pairs(md) do into[k] = v end
+  ctx.output_metadata[name] = into
+end)
+
+StepContext.add_output_tags = method(function(ctx, out, tags)
+  if type(out) == "table" and tags == nil then out, tags = nil, out end
+  local name = context_output(ctx, out, "add_output_tags")
+  local list = ctx.output_tags[name] or {}
+  for _, t in ipairs(check_tags(tags, "add_output_tags", 3)) do list[#list + 1] = t end
+  ctx.output_tags[name] = list
+end)
+
+StepContext.__tostring = function(ctx)
+  return string.format("<StepContext step '%s' of run %s>", ctx.step_name, ctx.run_name)
+end
+
+function lupine.get_step_context()
+  if not current then fail(2, "get_step_context() was called outside a running step") end
+  return current
+end
+
+-- ---- metadata and artifacts from anywhere ----
+
+local function write_metadata(entity, id, md, level)
+  local now = core.now()
+  for _, row in ipairs(metadata_rows(md, "log_metadata", level + 1)) do
+    core.write("set_metadata", entity, id, row[1], row[2], row[3], row[4], now)
+  end
+end
+
+local log_fields = { metadata = true, artifact_name = true, artifact_version = true,
+  artifact_version_id = true, step_name = true, run = true, run_id = true }
+
+-- log_metadata { metadata = { ... }, [artifact_name = ..., artifact_version = ...]
+--                | [artifact_version_id = ...] | [step_name = ..., run = ...] | [run = ...] }
+function lupine.log_metadata(spec)
+  if type(spec) ~= "table" then
+    fail(2, "bad argument #1 to 'log_metadata' (table expected, got %s)", type(spec))
+  end
+  check_keys(spec, log_fields, "log_metadata", 2)
+  if type(spec.metadata) ~= "table" then fail(2, "log_metadata: metadata must be a table") end
+  local client = lupine.Client()
+  local run_key = spec.run or spec.run_id
+  if type(run_key) == "table" then run_key = run_key.id end
+  if spec.artifact_version_id or spec.artifact_name then
+    local av = client:get_artifact_version(spec.artifact_version_id or spec.artifact_name,
+      spec.artifact_version)
+    return write_metadata("artifact_version", av.id, spec.metadata, 2)
+  end
+  if spec.step_name then
+    local run = run_key and client:get_pipeline_run(run_key)
+      or (current and client:get_pipeline_run(current.run_id))
+    if not run then fail(2, "log_metadata: step_name '%s' needs a run outside a step", spec.step_name) end
+    local sr = run.steps[spec.step_name]
+    if not sr then fail(2, "log_metadata: run '%s' has no step '%s'", run.name, spec.step_name) end
+    return write_metadata("step_run", sr.id, spec.metadata, 2)
+  end
+  if run_key then
+    return write_metadata("pipeline_run", client:get_pipeline_run(run_key).id, spec.metadata, 2)
+  end
+  if not current then
+    fail(2, "log_metadata: outside a step, say what to attach to (artifact_name, "
+      .. "artifact_version_id, step_name with run, or run)")
+  end
+  write_metadata("step_run", current.step_run_id, spec.metadata, 2)
+end
+
+local save_fields = { version = true, tags = true, artifact_type = true, run_metadata = true }
+
+-- save_artifact(value, name, { version, tags, artifact_type, run_metadata })
+function lupine.save_artifact(value, name, opts)
+  names.check("artifact", name, 2)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail(2, "bad argument #3 to 'save_artifact' (table expected)") end
+  check_keys(opts, save_fields, "save_artifact", 2)
+  local c = lupine.ArtifactConfig { name = name, version = opts.version, tags = opts.tags,
+    artifact_type = opts.artifact_type, run_metadata = opts.run_metadata }
+  local id, version = core.save(value, { artifact = name, type = c.artifact_type,
+      version = c.version }, { tags = c.tags, metadata = c.metadata_rows },
+    current and current.step_run_id, current and name)
+  if not id then fail(2, "save_artifact '%s': %s", name, version) end
+  return lupine.Client():get_artifact_version(id)
+end
+
+-- load_artifact(name_or_id [, version]): inside a step, recorded as an input.
+function lupine.load_artifact(key, version)
+  local av = lupine.Client():get_artifact_version(key, version)
+  if current then core.write("add_input", current.step_run_id, av.name, av.id) end
+  return av:load()
 end
 
 -- The catalog folder in use; set_home(dir) switches to another one.

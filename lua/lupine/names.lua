@@ -37,6 +37,22 @@ function names.check(kind, name, level)
   return name
 end
 
+-- Fill the {placeholders} of template from subs. Returns the name, or nil
+-- and the first placeholder subs has no value for.
+function names.render(template, subs)
+  local missing
+  local out = template:gsub("{([%w_]+)}", function(key)
+    local v = subs[key]
+    if v == nil then
+      missing = missing or key
+      return nil
+    end
+    return tostring(v)
+  end)
+  if missing then return nil, missing end
+  return out
+end
+
 -- Edit distance, for "did you mean" suggestions.
 local function distance(a, b)
   local prev, cur = {}, {}
