@@ -7,6 +7,7 @@
 #   make deps       install the Debian packages the build and tests need
 
 PREFIX ?= /usr/local
+BUILD ?= build
 CC ?= cc
 WERROR ?=
 SOVERSION = 0
@@ -35,7 +36,7 @@ FUZZERS = fuzz_decode fuzz_object
 objs = $(patsubst runtime/%.c,$(1)/obj/%.o,$(LIB_SRC)) $(1)/obj/lua_sources.o
 
 .PHONY: all asan deps demo test check install uninstall clean fuzz
-all: build/lupine build/liblupine.a build/liblupine.so build/lupine.so
+all: $(BUILD)/lupine $(BUILD)/liblupine.a $(BUILD)/liblupine.so $(BUILD)/lupine.so
 
 # ---- one set of rules per build flavour: build/ (release), build/asan/ ----
 define flavour
@@ -74,11 +75,11 @@ $(1)/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
 endef
 
-$(eval $(call flavour,build,$$(CFLAGS)))
-$(eval $(call flavour,build/asan,$$(SAN_FLAGS)))
+$(eval $(call flavour,$(BUILD),$$(CFLAGS)))
+$(eval $(call flavour,$(BUILD)/asan,$$(SAN_FLAGS)))
 
-asan: build/asan/lupine build/asan/lupine.so build/asan/liblupine.so $(C_TESTS:%=build/asan/%) \
-  $(patsubst fuzz_%,build/asan/replay_fuzz_%,$(FUZZERS))
+asan: $(BUILD)/asan/lupine $(BUILD)/asan/lupine.so $(BUILD)/asan/liblupine.so \
+  $(C_TESTS:%=$(BUILD)/asan/%) $(patsubst fuzz_%,$(BUILD)/asan/replay_fuzz_%,$(FUZZERS))
 
 # ---- set-up ----
 deps:
@@ -94,25 +95,25 @@ deps:
 
 demo: deps
 	$(MAKE) --no-print-directory all
-	rm -rf build/demo-home
-	LUPINE_HOME=build/demo-home build/lupine run examples/quickstart.lua
+	rm -rf $(BUILD)/demo-home
+	LUPINE_HOME=$(BUILD)/demo-home $(BUILD)/lupine run examples/quickstart.lua
 
 test: deps
 	$(MAKE) --no-print-directory all asan
-	sh tests/run.sh
+	LUPINE_BUILD=$(BUILD)/asan sh tests/run.sh
 
 check: test
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60
-fuzz: $(FUZZERS:%=build/fuzz/%)
-	for f in $(FUZZERS); do mkdir -p build/fuzz/new-$${f#fuzz_} && \
-	  build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=5 \
-	    build/fuzz/new-$${f#fuzz_} tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
-	@echo "new inputs are in build/fuzz/new-*; merge useful ones into tests/fuzz/corpus/"
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
+	for f in $(FUZZERS); do mkdir -p $(BUILD)/fuzz/new-$${f#fuzz_} && \
+	  $(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=5 \
+	    $(BUILD)/fuzz/new-$${f#fuzz_} tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
+	@echo "new inputs are in $(BUILD)/fuzz/new-*; merge useful ones into tests/fuzz/corpus/"
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) build/obj/lua_sources.c
-	mkdir -p build/fuzz
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
+	mkdir -p $(BUILD)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(DEP_CFLAGS) \
 	  -o $@ $^ $(DEP_LIBS)
 
@@ -121,13 +122,13 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 build/lupine $(DESTDIR)$(PREFIX)/bin/lupine
-	install -m 644 build/liblupine.a $(DESTDIR)$(PREFIX)/lib/liblupine.a
-	install -m 755 build/liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/lupine $(DESTDIR)$(PREFIX)/bin/lupine
+	install -m 644 $(BUILD)/liblupine.a $(DESTDIR)$(PREFIX)/lib/liblupine.a
+	install -m 755 $(BUILD)/liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/liblupine.so
 	install -m 644 runtime/lupine.h $(DESTDIR)$(PREFIX)/include/lupine.h
 	install -m 644 lua/lupine/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine/
-	install -m 755 build/lupine.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so
+	install -m 755 $(BUILD)/lupine.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LUPINE_VERSION "\(.*\)"/\1/p' runtime/lupine.h)|' \
 	  runtime/lupine.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
 
@@ -137,4 +138,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)

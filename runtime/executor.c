@@ -304,6 +304,13 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     lua_pop(L, 1);
   }
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) fail_hard(r);
+  for (k = 0; k < nout; k++) {
+    lua_rawgeti(L, outs, k + 1);
+    if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
+                      sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+    lua_pop(L, 1);
+  }
   field(L, nodeidx, "args", LUA_TTABLE);
   nargs = (int)luaL_len(L, -1);
   for (k = 1; k <= nargs; k++) {

@@ -150,19 +150,18 @@ static lp_runtime *ready(lua_State *L) {
 
 /* ---- loading a version ---- */
 
-int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
+/* Push version id's value (decode) or its stored CBOR bytes; raise an
+** error naming the artifact if it cannot be read. */
+static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decode) {
   const char *name, *version, *hash;
   unsigned char *data = NULL;
   size_t len;
-  lua_Integer size;
-  int rc;
+  int top = lua_gettop(L), rc;
   lua_pushstring(L, id);
-  rc = lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
-                        sizeof rt->err);
-  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
-  /* stack: id, rows */
-  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE)
-    return luaL_error(L, "artifact version '%s' not found", id);
+  if (lp_catalog_query(L, rt->catalog, "version_by_id", top + 1, 1, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    luaL_error(L, "%s", rt->err);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) luaL_error(L, "artifact version '%s' not found", id);
   lua_getfield(L, -1, "name");
   lua_getfield(L, -2, "version");
   lua_getfield(L, -3, "content_hash");
@@ -170,19 +169,22 @@ int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
   name = lua_tostring(L, -4);
   version = lua_tostring(L, -3);
   hash = lua_tostring(L, -2);
-  size = lua_tointeger(L, -1);
-  rc = lp_store_get(rt->store, hash, (uint64_t)size, &data, &len, rt->err, sizeof rt->err);
+  rc = lp_store_get(rt->store, hash, (uint64_t)lua_tointeger(L, -1), &data, &len, rt->err,
+                    sizeof rt->err);
+  if (rc == LUPINE_OK) {
+    /* a memory error in either would leak data: rare, and bounded by it */
+    if (decode) rc = lp_codec_decode(L, data, len, rt->err, sizeof rt->err);
+    else lua_pushlstring(L, (const char *)data, len);
+    free(data);
+  }
   if (rc != LUPINE_OK)
-    return luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version,
-                      id, rt->err);
-  rc = lp_codec_decode(L, data, len, rt->err, sizeof rt->err);
-  free(data);
-  if (rc != LUPINE_OK)
-    return luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version,
-                      id, rt->err);
-  /* stack: id, rows, row, name, version, hash, size, value */
-  lua_replace(L, -8);
-  lua_pop(L, 6);
+    luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version, id, rt->err);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+}
+
+int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
+  read_version(L, rt, id, 1);
   return 1;
 }
 
@@ -218,6 +220,12 @@ static int core_select(lua_State *L) {
 static int core_load(lua_State *L) {
   const char *id = luaL_checkstring(L, 1);
   return lp_load_version(L, ready(L), id);
+}
+
+/* core.read(version_id) -> the stored CBOR bytes */
+static int core_read(lua_State *L) {
+  read_version(L, ready(L), luaL_checkstring(L, 1), 0);
+  return 1;
 }
 
 /* core.encode(value [, root]) -> CBOR bytes | nil, message (naming the
@@ -319,6 +327,10 @@ static int core_save(lua_State *L) {
   if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
+  if (lp_store_keep(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
+    return luaL_error(L, "%s", rt->err);
+  }
   rc = lp_record_version(L, rt, 2, lua_istable(L, 3) ? 3 : 0, &obj, luaL_typename(L, 1),
                          producer, output, id, version);
   if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
@@ -342,6 +354,7 @@ static const luaL_Reg core_funcs[] = {
   {"query", core_query},
   {"select", core_select},
   {"load", core_load},
+  {"read", core_read},
   {"encode", core_encode},
   {"decode", core_decode},
   {"home", core_home},

@@ -84,6 +84,15 @@ int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
                  char *err, size_t errsz);
 
 /*
+** Make sure an object put earlier is still there, putting it again if not.
+** Called inside the catalog transaction that records a version of it:
+** garbage collection deletes objects only while it holds the catalog's
+** write lock, so an object seen here stays until the version is committed.
+*/
+int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
+                  char *err, size_t errsz);
+
+/*
 ** Path of the object with this hash into buf (whether or not it exists).
 ** Returns LUPINE_MISUSE for a malformed hash.
 */

@@ -431,3 +431,9 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   *len = n;
   return LUPINE_OK;
 }
+
+int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
+                  char *err, size_t errsz) {
+  if (lp_store_exists(s, info->hash)) return LUPINE_OK;
+  return lp_store_put(s, data, len, info, err, errsz);
+}
