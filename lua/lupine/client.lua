@@ -75,6 +75,21 @@ local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, leve
     level + 1)
 end
 
+local function tags_of(entity, id)
+  local list = {}
+  for i, row in ipairs(core.query("tags_of", entity, id)) do list[i] = row.name end
+  return list
+end
+
+local function metadata_of(entity, id)
+  local map = {}
+  for _, row in ipairs(core.query("metadata_of", entity, id)) do
+    map[row.key] = core.decode(row.value)
+  end
+  return map
+end
+M.tags_of, M.metadata_of = tags_of, metadata_of
+
 -- ---- Client ----
 
 function M.Client()
@@ -138,6 +153,61 @@ function Client:list_pipeline_runs()
   return rows
 end
 
+-- The tag changes in opts ({ add_tags, remove_tags, tags }) applied to entity
+-- id; tags is ZenML's name for add_tags.
+local function update_tags(entity, id, opts, fname, level)
+  if type(opts) ~= "table" then
+    error(string.format("bad argument #2 to '%s' (table expected, got %s)", fname, type(opts)),
+      level + 1)
+  end
+  local lists = {}
+  for k, v in pairs(opts) do
+    if k ~= "add_tags" and k ~= "remove_tags" and k ~= "tags" then
+      error(string.format("%s: unknown option '%s'", fname, tostring(k)), level + 1)
+    end
+    if type(v) == "string" then v = { v } end
+    if type(v) ~= "table" then
+      error(string.format("%s: %s must be a list of tags", fname, k), level + 1)
+    end
+    for _, t in ipairs(v) do names.check("tag", t, level + 1) end
+    lists[k] = v
+  end
+  for _, k in ipairs { "tags", "add_tags" } do
+    for _, t in ipairs(lists[k] or {}) do core.write("tag", entity, id, t) end
+  end
+  for _, t in ipairs(lists.remove_tags or {}) do core.write("untag", entity, id, t) end
+end
+
+-- update_artifact_version(version or id or name [, version], { add_tags, remove_tags })
+function Client:update_artifact_version(key, version, opts)
+  if opts == nil and type(version) == "table" then version, opts = nil, version end
+  local av = M.is_version(key) and key or self:get_artifact_version(key, version)
+  update_tags("artifact_version", av.id, opts, "update_artifact_version", 2)
+  return self:get_artifact_version(av.id)
+end
+
+-- update_artifact(name, { add_tags, remove_tags }): tags on the artifact itself.
+function Client:update_artifact(name, opts)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'update_artifact' (string expected, got " .. type(name) .. ")", 2)
+  end
+  local row = one("artifact_by_name", name)
+  if not row then
+    local candidates = {}
+    for i, r in ipairs(core.query("artifact_names")) do candidates[i] = r.name end
+    error(string.format("artifact '%s' not found%s", name, names.suggest(name, candidates)), 2)
+  end
+  update_tags("artifact", row.id, opts, "update_artifact", 2)
+  return tags_of("artifact", row.id)
+end
+
+-- update_pipeline_run(run or name or id, { add_tags, remove_tags })
+function Client:update_pipeline_run(key, opts)
+  local run = getmetatable(key) == PipelineRun and key or self:get_pipeline_run(key)
+  update_tags("pipeline_run", run.id, opts, "update_pipeline_run", 2)
+  return self:get_pipeline_run(run.id)
+end
+
 Client.__tostring = function() return "<lupine.Client " .. core.home() .. ">" end
 
 -- ---- ArtifactVersion ----
@@ -150,21 +220,6 @@ getters[ArtifactVersion].producer_step_run = function(av)
   local id = rawget(av, "producer_step_run_id")
   return id and step_run_of(one("step_run_by_id", id)) or nil
 end
-
-local function tags_of(entity, id)
-  local list = {}
-  for i, row in ipairs(core.query("tags_of", entity, id)) do list[i] = row.name end
-  return list
-end
-
-local function metadata_of(entity, id)
-  local map = {}
-  for _, row in ipairs(core.query("metadata_of", entity, id)) do
-    map[row.key] = core.decode(row.value)
-  end
-  return map
-end
-M.tags_of, M.metadata_of = tags_of, metadata_of
 
 getters[ArtifactVersion].tags = function(av) return tags_of("artifact_version", av.id) end
 getters[ArtifactVersion].run_metadata = function(av)

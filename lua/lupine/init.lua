@@ -403,6 +403,7 @@ function Pipeline:with_options(options)
     opts.substitutions = check_substitutions(options.substitutions, what, 2)
   end
   if options.tags then opts.tags = check_tags(options.tags, what, 2) end
+  if options.run_name then names.check("run", options.run_name, 2) end
   return setmetatable({ name = self.name, fn = self.fn, where = self.where,
     substitutions = self.substitutions, options = opts }, Pipeline)
 end

@@ -1,0 +1,363 @@
+-- Artifact configuration, dynamic names, tags, metadata and the step context.
+local H = require "helper"
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+local ArtifactConfig, ArtifactType = lupine.ArtifactConfig, lupine.ArtifactType
+
+local function one_step(output, fn, opts)
+  local spec = { name = "make", outputs = { output }, fn or function() return { weights = { 1, 2, 3 } } end }
+  for k, v in pairs(opts or {}) do spec[k] = v end
+  local s = step(spec)
+  return pipeline { name = "p", function() s() end }
+end
+
+describe("ArtifactConfig", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("names, versions, tags, types and annotates an output", function()
+    local p = one_step(ArtifactConfig { name = "production_model", version = 42,
+      tags = { "production", "v2" }, artifact_type = ArtifactType.MODEL,
+      run_metadata = { learning_rate = 0.01, accuracy = 0.95, epochs = 10, framework = "lua",
+        layers = { 3, { 4 } } } })
+    local run = p()
+    local av = run.steps.make.outputs.production_model
+    assert.equal("production_model", av.name)
+    assert.equal("42", av.version)
+    assert.equal("model", av.type)
+    assert.same({ "production", "v2" }, av.tags)
+    local md = av.run_metadata
+    assert.equal(0.01, md.learning_rate)
+    assert.equal(10, md.epochs)
+    assert.equal("integer", math.type(md.epochs))
+    assert.equal("lua", md.framework)
+    assert.same({ 3, { 4 } }, md.layers)
+  end)
+
+  it("continues automatic numbering after the highest numeric version", function()
+    one_step(ArtifactConfig { name = "m", version = 42 })()
+    local auto = one_step("m")()
+    assert.equal("43", auto.steps.make.output.version)
+    one_step(ArtifactConfig { name = "m", version = "v-beta" })()
+    assert.equal("44", one_step("m")().steps.make.output.version)
+    assert.equal("v-beta", client:get_artifact_version("m", "v-beta").version)
+  end)
+
+  it("refuses a duplicate custom version and overwrites nothing", function()
+    one_step(ArtifactConfig { name = "m", version = 42 }, function() return "first" end)()
+    local run = one_step(ArtifactConfig { name = "m", version = 42 }, function() return "second" end)
+      :with_options { raise_on_failure = false }()
+    assert.equal("failed", run.status)
+    assert.matches("^step 'make' %(tests/artifacts_spec.lua:%d+%): output 'm': artifact 'm' "
+      .. "already has a version '42'$", run.steps.make.error)
+    assert.equal("first", client:get_artifact_version("m", 42):load())
+    assert.equal(1, client:list_artifact_versions { name = "m" }.total)
+  end)
+
+  it("stores every artifact type in lower case and refuses unknown ones", function()
+    assert.same({ BASE = "base", DATA = "data", DATA_ANALYSIS = "data_analysis",
+      MODEL = "model", SCHEMA = "schema", SERVICE = "service", STATISTICS = "statistics" },
+      ArtifactType)
+    assert.equal("ArtifactConfig 'x': unknown artifact type 'Model' (one of: base, data, "
+      .. "data_analysis, model, schema, service, statistics)",
+      H.err(function() ArtifactConfig { name = "x", artifact_type = "Model" } end))
+  end)
+
+  it("refuses bad configuration, naming it", function()
+    assert.equal("ArtifactConfig: unknown field 'tag'",
+      H.err(function() ArtifactConfig { name = "x", tag = "a" } end))
+    assert.equal("ArtifactConfig 'x': metadata.fn is a function",
+      H.err(function() ArtifactConfig { name = "x", run_metadata = { fn = print } } end))
+    assert.equal("ArtifactConfig 'x': version must be a string or an integer (got number)",
+      H.err(function() ArtifactConfig { name = "x", version = 1.5 } end))
+    assert.equal("tag name must not be empty",
+      H.err(function() ArtifactConfig { name = "x", tags = { "" } } end))
+    assert.equal("step 'make': output 2 must be a name or an ArtifactConfig (got number)",
+      H.err(function() step { name = "make", outputs = { "a", 3 }, function() end } end))
+  end)
+end)
+
+describe("dynamic names", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("fill {date} and {time} from the run's start, in UTC", function()
+    local run = one_step(ArtifactConfig { name = "model_{date}_{time}" })()
+    local av = run.steps.make.outputs["model_{date}_{time}"]
+    local date, time = av.name:match("^model_(%d%d%d%d%d%d%d%d)_(%d%d%d%d%d%d)$")
+    assert.truthy(date, av.name)
+    local start = run.start_time
+    assert.equal(start:sub(1, 4) .. start:sub(6, 7) .. start:sub(9, 10), date)
+    assert.equal(start:sub(12, 13) .. start:sub(15, 16) .. start:sub(18, 19), time)
+  end)
+
+  it("fill {pipeline_name}, {step_name} and {run_name}", function()
+    local run = one_step(ArtifactConfig { name = "{pipeline_name}/{step_name}/{run_name}" })
+      :with_options { run_name = "r1" }()
+    assert.equal("p/make/r1", run.steps.make.output.name)
+    run = one_step(ArtifactConfig { name = "x_{run_name}" })()
+    assert.equal("x_" .. run.name, run.steps.make.output.name)
+  end)
+
+  it("take substitutions from step, pipeline and run: run > step > pipeline", function()
+    local s = step { name = "train_model", substitutions = { model_version = "v2.1", who = "step" },
+      outputs = { ArtifactConfig { name = "model_{model_version}_{who}_{where}" } },
+      function() return 1 end }
+    local p = pipeline { name = "subs", substitutions = { who = "pipeline", where = "here" },
+      function() s() end }
+    assert.equal("model_v2.1_step_here", p().steps.train_model.output.name)
+    local r = p:with_options { substitutions = { who = "run", model_version = "v3" } }()
+    assert.equal("model_v3_run_here", r.steps.train_model.output.name)
+  end)
+
+  it("let a user substitution named date or time win", function()
+    local run = one_step(ArtifactConfig { name = "m_{date}_{time}" })
+      :with_options { substitutions = { date = "today", time = 7 } }()
+    assert.equal("m_today_7", run.steps.make.output.name)
+  end)
+
+  it("apply to run names", function()
+    local run = one_step("x"):with_options { run_name = "nightly-{date}" }()
+    assert.equal("nightly-" .. os.date("!%Y%m%d"), run.name)
+  end)
+
+  it("refuse an unknown placeholder or an empty name before anything runs", function()
+    local ran = false
+    local p = one_step(ArtifactConfig { name = "model_{nope}" }, function() ran = true end)
+    assert.equal("step 'make': output 'model_{nope}': unknown placeholder '{nope}' in name "
+      .. "template 'model_{nope}'", H.err(p))
+    assert.is_false(ran)
+    assert.equal(0, #client:list_pipeline_runs())
+    assert.equal("step 'make': output '{x}': name template '{x}' gives an empty name",
+      H.err(one_step(ArtifactConfig { name = "{x}" }):with_options { substitutions = { x = "" } }))
+    assert.equal("pipeline 'p': unknown placeholder '{who}' in run name template 'r-{who}'",
+      H.err(one_step("a"):with_options { run_name = "r-{who}" }))
+  end)
+end)
+
+describe("tags", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("are added and removed on versions (tags = ... is add_tags)", function()
+    local av = one_step("model")().steps.make.output
+    av = client:update_artifact_version(av.id, { add_tags = { "a", "b" } })
+    assert.same({ "a", "b" }, av.tags)
+    av = client:update_artifact_version(av, { tags = { "production", "promoted" }, remove_tags = { "a" } })
+    assert.same({ "b", "production", "promoted" }, av.tags)
+    av = client:update_artifact_version("model", "1", { remove_tags = "b" })
+    assert.same({ "production", "promoted" }, av.tags)
+  end)
+
+  it("live on artifacts and on pipeline runs too", function()
+    local run = one_step("model", nil):with_options { tags = { "nightly" } }()
+    assert.same({ "nightly" }, run.tags)
+    assert.same({ "checked", "nightly" },
+      client:update_pipeline_run(run.name, { add_tags = { "checked" } }).tags)
+    assert.same({ "family" }, client:update_artifact("model", { add_tags = { "family" } }))
+    assert.equal("artifact 'modle' not found; did you mean 'model'?",
+      H.err(function() client:update_artifact("modle", { add_tags = { "x" } }) end))
+    local p = pipeline { name = "tagged", tags = { "team" }, function() step("s", function() end)() end }
+    assert.same({ "team" }, p().tags)
+  end)
+
+  it("treat SQL-looking tags as data, and refuse bad ones", function()
+    local av = one_step("model")().steps.make.output
+    local evil = "x'); DELETE FROM tags; --"
+    av = client:update_artifact_version(av, { add_tags = { evil, "ok" } })
+    assert.same({ "ok", evil }, av.tags)
+    assert.equal("update_artifact_version: unknown option 'add_tag'",
+      H.err(function() client:update_artifact_version(av, { add_tag = { "x" } }) end))
+    assert.equal('tag name "a\\x00" contains a control character',
+      H.err(function() client:update_artifact_version(av, { add_tags = { "a\0" } }) end))
+  end)
+end)
+
+describe("the step context", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("gives the step its names, runs, and output metadata and tags", function()
+    local seen = {}
+    local s = step { name = "train_model", outputs = { "model", "stats" }, function()
+      local ctx = lupine.get_step_context()
+      seen.step, seen.pipeline = ctx.step_name, ctx.pipeline_name
+      seen.run_status = ctx.pipeline_run.status
+      seen.step_run_status = ctx.step_run.status
+      ctx:add_output_metadata("model", { accuracy = 0.93 })
+      ctx.add_output_metadata("model", { loss = 0.2 })     -- plain call works too
+      ctx:add_output_tags("stats", { "summary" })
+      return { w = 1 }, { n = 3 }
+    end }
+    local run = pipeline { name = "ctx", function() s() end } ()
+    assert.same({ step = "train_model", pipeline = "ctx", run_status = "running",
+      step_run_status = "running" }, seen)
+    assert.same({ accuracy = 0.93, loss = 0.2 }, run.steps.train_model.outputs.model.run_metadata)
+    assert.same({ "summary" }, run.steps.train_model.outputs.stats.tags)
+  end)
+
+  it("shows earlier steps of the live run (the seed's promotion workflow)", function()
+    local train = step { name = "train_model", function() return { weights = { 1 } } end }
+    local evaluate = step { name = "evaluate", outputs = { "metrics" },
+      function(model) return { accuracy = 0.97 } end }
+    local promote = step { name = "promote_model_to_production", function(metrics)
+      if metrics.accuracy > 0.95 then
+        local current_run = lupine.get_step_context().pipeline_run
+        local model_artifact = current_run.steps["train_model"].output
+        lupine.Client():update_artifact_version(model_artifact.id, { tags = { "production", "promoted" } })
+        return "promoted " .. model_artifact.id
+      end
+    end }
+    local run = pipeline { name = "promotion", function()
+      local model = train()
+      promote(evaluate(model))
+    end } ()
+    local model = run.steps.train_model.output
+    assert.same({ "production", "promoted" }, client:get_artifact_version(model.id).tags)
+    assert.equal("promoted " .. model.id, run.steps.promote_model_to_production.output:load())
+  end)
+
+  it("refuses an unknown output and use outside a step", function()
+    local s = step { name = "s", outputs = { "a", "b" }, function()
+      lupine.get_step_context():add_output_metadata("c", { x = 1 })
+      return 1, 2
+    end }
+    local run = pipeline { name = "bad_ctx", function() s() end }
+      :with_options { raise_on_failure = false }()
+    assert.matches("add_output_metadata: step 's' has no output 'c' %(its outputs: a, b%)",
+      run.steps.s.error)
+    assert.equal("get_step_context() was called outside a running step",
+      H.err(lupine.get_step_context))
+  end)
+
+  it("fails the step when output metadata cannot be stored", function()
+    local s = step { name = "s", function()
+      lupine.get_step_context():add_output_metadata { f = print }
+      return 1
+    end }
+    local run = pipeline { name = "bad_md", function() s() end }
+      :with_options { raise_on_failure = false }()
+    assert.matches("add_output_metadata: metadata.f is a function", run.steps.s.error)
+  end)
+end)
+
+describe("log_metadata", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("attaches to the running step run by default", function()
+    local s = step { name = "s", function()
+      lupine.log_metadata { metadata = { rows = 120, source = "db" } }
+      return 1
+    end }
+    local run = pipeline { name = "lm", function() s() end } ()
+    assert.same({ rows = 120, source = "db" }, run.steps.s.run_metadata)
+  end)
+
+  it("targets an artifact version, a step of a run, or a run", function()
+    local run = one_step("model")()
+    lupine.log_metadata { metadata = { a = 1 }, artifact_name = "model" }
+    lupine.log_metadata { metadata = { b = 2 }, artifact_name = "model", artifact_version = "1" }
+    lupine.log_metadata { metadata = { c = 3 }, artifact_version_id = run.steps.make.output.id }
+    lupine.log_metadata { metadata = { d = 4 }, step_name = "make", run = run.name }
+    lupine.log_metadata { metadata = { e = 5 }, run = run }
+    lupine.log_metadata { metadata = { e = 6 }, run = run.id }     -- a key again: replaced
+    run = client:get_pipeline_run(run.id)
+    assert.same({ a = 1, b = 2, c = 3 }, run.steps.make.output.run_metadata)
+    assert.same({ d = 4 }, run.steps.make.run_metadata)
+    assert.same({ e = 6 }, run.run_metadata)
+  end)
+
+  it("says what is wrong", function()
+    assert.equal("log_metadata: outside a step, say what to attach to (artifact_name, "
+      .. "artifact_version_id, step_name with run, or run)",
+      H.err(function() lupine.log_metadata { metadata = { a = 1 } } end))
+    local run = one_step("model")()
+    assert.equal("log_metadata: metadata.t.f is a function",
+      H.err(function() lupine.log_metadata { metadata = { t = { f = print } }, run = run } end))
+    assert.equal("log_metadata: run '" .. run.name .. "' has no step 'nope'",
+      H.err(function() lupine.log_metadata { metadata = { a = 1 }, step_name = "nope", run = run } end))
+    assert.equal("log_metadata: unknown field 'artifact'",
+      H.err(function() lupine.log_metadata { metadata = {}, artifact = "x" } end))
+  end)
+end)
+
+describe("save_artifact and load_artifact", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("work outside steps", function()
+    local av = lupine.save_artifact({ 1, 2 }, "manual", { version = "v1", tags = { "hand" },
+      artifact_type = ArtifactType.DATA_ANALYSIS, run_metadata = { note = "x" } })
+    assert.equal("v1", av.version)
+    assert.equal("data_analysis", av.type)
+    assert.same({ "hand" }, av.tags)
+    assert.same({ note = "x" }, av.run_metadata)
+    assert.is_nil(av.producer_step_run)
+    assert.same({ 1, 2 }, lupine.load_artifact("manual"))
+    assert.same({ 1, 2 }, lupine.load_artifact(av.id))
+    assert.equal("save_artifact 'manual': artifact 'manual' already has a version 'v1'",
+      H.err(function() lupine.save_artifact(3, "manual", { version = "v1" }) end))
+    assert.equal("save_artifact 'f': value.x is a function",
+      H.err(function() lupine.save_artifact({ x = print }, "f") end))
+  end)
+
+  it("are recorded as extra outputs and inputs inside steps", function()
+    lupine.save_artifact({ threshold = 0.5 }, "config")
+    local s = step { name = "s", function()
+      local cfg = lupine.load_artifact("config")
+      lupine.save_artifact({ extra = cfg.threshold * 2 }, "side_output")
+      return "main"
+    end }
+    local run = pipeline { name = "manual", function() s() end } ()
+    local sr = run.steps.s
+    assert.equal(client:get_artifact_version("config").id, sr.inputs.config.id)
+    assert.same({ extra = 1.0 }, sr.outputs.side_output:load())
+    assert.equal("main", sr.outputs.output:load())
+    assert.equal("s", client:get_artifact_version("side_output").producer_step_run.name)
+  end)
+end)
+
+describe("names", function()
+  before_each(function() H.fresh(lupine) end)
+
+  it("refuse empty, NUL, invalid UTF-8 and over-long names, showing them", function()
+    assert.equal("artifact name must not be empty",
+      H.err(function() lupine.save_artifact(1, "") end))
+    assert.equal('artifact name "a\\x00b" contains a control character',
+      H.err(function() lupine.save_artifact(1, "a\0b") end))
+    assert.equal('artifact name "\\xC3(" is not valid UTF-8',
+      H.err(function() lupine.save_artifact(1, "\xC3(") end))
+    local long = string.rep("n", 10000)
+    assert.equal('artifact name "' .. string.rep("n", 60) .. '"... is 10000 bytes long (at most 255)',
+      H.err(function() lupine.save_artifact(1, long) end))
+    assert.equal("run name must not be empty",
+      H.err(function() one_step("x"):with_options { run_name = "" } end))
+  end)
+
+  it("are data, never paths", function()
+    for _, name in ipairs { "team/model", "../x", "..", "/etc/passwd", "a\\b" } do
+      local av = lupine.save_artifact(name, name)
+      assert.equal(name, lupine.Client():get_artifact_version(name):load())
+      assert.matches("/artifacts/objects/%x%x/%x+%.zst$", av.uri)
+    end
+  end)
+end)
