@@ -32,3 +32,58 @@ describe("examples/multiple_outputs.lua", function()
     assert.equal("Model evaluation report: accuracy 1.00\n", out)
   end)
 end)
+
+-- One example per section of the ZenML artifacts page; each builds what it
+-- needs in a fresh catalog. Checked through the CLI.
+local function run_example(name)
+  local out, err, code = H.lupine(H.tmpdir() .. "/home", "run examples/" .. name .. ".lua")
+  assert.equal(0, code, err)
+  return out
+end
+
+describe("the seed examples", function()
+  it("naming.lua names outputs, configures them and fills placeholders", function()
+    local out = run_example("naming")
+    assert.matches("train_model      %-> trained_model v1 \n", out)
+    assert.matches("train_production %-> production_model v42 %[production, v2%]\n", out)
+    assert.matches("train_dated      %-> model_%d%d%d%d%d%d%d%d_%d%d%d%d%d%d v1 \n", out)
+    assert.matches("train_versioned  %-> model_v2%.1_%d%d%d%d%d%d%d%d v1 \n", out)
+  end)
+
+  it("configuration.lua tags, types and annotates", function()
+    local out = run_example("configuration")
+    assert.matches("model v3: type data, w = 1%.990\n", out)
+    assert.matches("  accuracy = 0%.95\n  epochs = 100\n  framework = lupine%-demo\n"
+      .. "  learning_rate = 0%.05\n", out)
+    assert.matches("tags of model v1: baseline, experiment, rf%-classifier\n", out)
+  end)
+
+  it("loading.lua loads from the client, inside a step and from earlier runs", function()
+    local out = run_example("loading")
+    assert.matches("latest trained_model: v2, accuracy 0%.93\n", out)
+    assert.matches("trained_model v1: accuracy 0%.8\n", out)
+    assert.matches("by id %x+%-[%x%-]+: v1\n", out)
+    assert.matches("comparison: current 0%.93, production 0%.90, improvement 0%.03\n", out)
+    assert.matches("from run training%-[%d%-]+: accuracy 0%.93\nsame, through %.output: accuracy 0%.93\n", out)
+  end)
+
+  it("versioning.lua lists versions newest first", function()
+    local out = run_example("versioning")
+    assert.matches("Version 3: [%x%-]+\n  Created: %d+%-%d+%-%d+T[%d:%.]+Z\n  Tags: \nVersion 2", out)
+    assert.matches("Version 1: ", out)
+  end)
+
+  it("promotion.lua promotes only a good model", function()
+    local out = run_example("promotion")
+    assert.matches("Model did not meet promotion criteria\n", out)
+    assert.matches("Model [%x%-]+ promoted to production\n", out)
+    assert.matches("tags of the promoted model: production, promoted\n", out)
+  end)
+
+  it("troubleshooting.lua lists names and explains a failed load", function()
+    local out = run_example("troubleshooting")
+    assert.matches("trained_model v1\n", out)
+    assert.matches("Failed to load artifact: .*artifact 'trained_modle' not found; did you mean "
+      .. "'trained_model'%?\n", out)
+  end)
+end)
