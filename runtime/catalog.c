@@ -104,6 +104,19 @@ static const char *const migrations[] = {
   "CREATE INDEX pipeline_runs_by_status ON pipeline_runs(status, seq);\n"
   "CREATE INDEX artifact_versions_by_type ON artifact_versions(type, seq);\n"
   "CREATE INDEX artifact_versions_by_created ON artifact_versions(created);\n",
+
+  /* 3: step output, retries and caching; the process that runs a run, so
+  ** that a run whose process died can be told from one still going. */
+  "ALTER TABLE step_runs ADD COLUMN output TEXT;\n"
+  "ALTER TABLE step_runs ADD COLUMN attempts INTEGER;\n"
+  "ALTER TABLE step_runs ADD COLUMN cache_key TEXT;\n"
+  "ALTER TABLE step_runs ADD COLUMN cache_parts BLOB;\n"
+  "ALTER TABLE step_runs ADD COLUMN cached_from TEXT;\n"
+  "ALTER TABLE step_runs ADD COLUMN cache_note TEXT;\n"
+  "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq);\n"
+  "CREATE INDEX step_runs_by_run ON step_runs(run_id, seq);\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN pid INTEGER;\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN process_start TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
