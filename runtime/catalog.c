@@ -117,6 +117,26 @@ static const char *const migrations[] = {
   "CREATE INDEX step_runs_by_run ON step_runs(run_id, seq);\n"
   "ALTER TABLE pipeline_runs ADD COLUMN pid INTEGER;\n"
   "ALTER TABLE pipeline_runs ADD COLUMN process_start TEXT;\n",
+
+  /* 4: a version's tag links also hold the version's seq, so "the newest
+  ** versions tagged T" is a range of one index however many versions carry
+  ** T (lua/lupine/query.lua). Triggers fill it in whichever of the link
+  ** and the version is written first, for writers that leave it out. */
+  "ALTER TABLE tag_links ADD COLUMN version_seq INTEGER;\n"
+  "UPDATE tag_links SET version_seq = (SELECT seq FROM artifact_versions v\n"
+  "  WHERE v.id = tag_links.entity_id) WHERE entity = 'artifact_version';\n"
+  "CREATE INDEX tag_links_by_version ON tag_links(tag_seq, version_seq)\n"
+  "  WHERE entity = 'artifact_version';\n"
+  "CREATE TRIGGER tag_links_version_seq AFTER INSERT ON tag_links\n"
+  "  WHEN NEW.entity = 'artifact_version' AND NEW.version_seq IS NULL BEGIN\n"
+  "  UPDATE tag_links SET version_seq = (SELECT seq FROM artifact_versions\n"
+  "    WHERE id = NEW.entity_id) WHERE entity = 'artifact_version'\n"
+  "    AND entity_id = NEW.entity_id AND tag_seq = NEW.tag_seq;\n"
+  "END;\n"
+  "CREATE TRIGGER artifact_versions_tag_seq AFTER INSERT ON artifact_versions BEGIN\n"
+  "  UPDATE tag_links SET version_seq = NEW.seq\n"
+  "    WHERE entity = 'artifact_version' AND entity_id = NEW.id;\n"
+  "END;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -163,6 +183,24 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " WHERE l.artifact_version_id = ?1 AND l.kind = 'input' ORDER BY s.seq"},
   {"pipeline_by_name", "SELECT id, name, created FROM pipelines WHERE name = ?1"},
   {"pipeline_names", "SELECT name FROM pipelines ORDER BY name"},
+  /* lua/lupine/query.lua: Artifact and Pipeline objects */
+  {"pipeline_by_id", "SELECT id, name, created FROM pipelines WHERE id = ?1"},
+  {"pipelines_by_id_prefix", "SELECT id, name, created FROM pipelines"
+     " WHERE id >= ?1 AND id < ?1 || '~' ORDER BY id LIMIT 11"},
+  {"runs_of_pipeline", RUN_COLUMNS " WHERE r.pipeline_id = ?1 ORDER BY r.seq DESC"},
+  {"latest_run_of_pipeline", RUN_COLUMNS
+     " WHERE r.pipeline_id = ?1 ORDER BY r.seq DESC LIMIT 1"},
+  {"run_count_of_pipeline", "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_id = ?1"},
+  {"version_count_of_artifact", "SELECT count(*) AS n FROM artifact_versions"
+     " WHERE artifact_id = ?1"},
+  {"latest_version_of_artifact", VERSION_COLUMNS
+     " WHERE v.artifact_id = ?1 ORDER BY v.seq DESC LIMIT 1"},
+  /* an artifact's own tags and its versions' tags */
+  {"tags_of_artifact", "SELECT name FROM tags WHERE seq IN ("
+     "SELECT tag_seq FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
+     " UNION SELECT l.tag_seq FROM artifact_versions v JOIN tag_links l"
+     " ON l.entity = 'artifact_version' AND l.entity_id = v.id WHERE v.artifact_id = ?1)"
+     " ORDER BY name"},
 };
 
 /*
@@ -779,4 +817,8 @@ int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
   if (rc == LUPINE_OK) return lp_catalog_commit(c, err, errsz);
   lp_catalog_rollback(c);
   return rc;
+}
+
+int lp_catalog_schema_version(void) {
+  return NMIGRATIONS;
 }

@@ -222,7 +222,14 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   int top = lua_gettop(L), rc, changes, k;
   cfg = lua_absindex(L, cfg);
   if (extra != 0) extra = lua_absindex(L, extra);
-  lua_getfield(L, cfg, "artifact");
+  /* the name resolved while the step ran wins over the spec's */
+  if (extra == 0 || lua_getfield(L, extra, "artifact") != LUA_TSTRING) {
+    lua_pop(L, extra != 0);
+    lua_getfield(L, cfg, "artifact");
+  } else {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, cfg, "artifact");
+  }
   spec.artifact = lua_tostring(L, -1);
   lua_getfield(L, cfg, "type");
   spec.type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "data";

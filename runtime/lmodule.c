@@ -369,6 +369,8 @@ LUPINE_API int luaopen_lupine_core(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushinteger(L, LP_CODEC_VERSION);
   lua_setfield(L, -2, "codec_version");
+  lua_pushinteger(L, lp_catalog_schema_version());
+  lua_setfield(L, -2, "schema_version");
   return 1;
 }
 

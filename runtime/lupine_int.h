@@ -131,6 +131,9 @@ void lp_hash_bytes(const void *data, size_t len, char *out);
 
 typedef struct lp_catalog lp_catalog;
 
+/* The schema version this build writes (PRAGMA user_version). */
+int lp_catalog_schema_version(void);
+
 /* Open (creating and migrating if needed) the catalog database at path. */
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
 void lp_catalog_close(lp_catalog *c);   /* NULL-safe */

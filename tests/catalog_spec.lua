@@ -123,7 +123,8 @@ describe("the catalog database", function()
   it("has a schema version, WAL mode and indexes for its lookups", function()
     local home = H.fresh(lupine)
     p(1)
-    assert.equal("3\n", (H.sqlite(home, "PRAGMA user_version")))
+    assert.equal(require("lupine.core").schema_version .. "\n",
+      (H.sqlite(home, "PRAGMA user_version")))
     assert.equal("wal\n", (H.sqlite(home, "PRAGMA journal_mode")))
     local plan = H.sqlite(home, "EXPLAIN QUERY PLAN SELECT * FROM artifact_versions v JOIN "
       .. "artifacts a ON a.id = v.artifact_id WHERE a.name = 'x' ORDER BY v.seq DESC LIMIT 1")
@@ -143,7 +144,8 @@ describe("the catalog database", function()
     local client = lupine.Client()
     assert.same({ 2, 4, 6, 8, 10 }, client:get_artifact_version("processed"):load())
     assert.same({}, client:get_artifact_version("processed").tags)
-    assert.equal("3\n", (H.sqlite(home, "PRAGMA user_version")))
+    assert.equal(require("lupine.core").schema_version .. "\n",
+      (H.sqlite(home, "PRAGMA user_version")))
     local again = step { name = "process_data", outputs = { "processed" }, function() return {} end }
     pipeline { name = "ml_pipeline", function() again() end } ()
     assert.equal("2", client:get_artifact_version("processed").version)
@@ -154,7 +156,7 @@ describe("the catalog database", function()
     p(1)
     H.sqlite(home, "PRAGMA user_version = 99")
     lupine.set_home(home)
-    assert.matches("schema version 99 is newer than this Lupine understands %(3%); upgrade "
-      .. "Lupine", H.err(function() p(1) end))
+    assert.matches("schema version 99 is newer than this Lupine understands %("
+      .. require("lupine.core").schema_version .. "%); upgrade Lupine", H.err(function() p(1) end))
   end)
 end)

@@ -298,7 +298,8 @@ local function invoker(build)
       for _, t in ipairs(out.config.tags) do tags[#tags + 1] = t end
       for _, t in ipairs(ctx.output_tags[out.name] or {}) do tags[#tags + 1] = t end
       local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
-      extras[k] = { tags = tags, metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
+      extras[k] = { artifact = out.artifact, tags = tags,
+        metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
     end
     return extras, table.unpack(results, 1, results.n)
   end
