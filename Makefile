@@ -13,7 +13,8 @@ WERROR ?=
 SOVERSION = 0
 
 DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3
+  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3 \
+  graphviz
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -27,7 +28,7 @@ CFLAGS ?= -O2
 SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC = runtime/api.c runtime/catalog.c runtime/codec.c runtime/executor.c \
-  runtime/graph.c runtime/lmodule.c runtime/store.c runtime/util.c
+  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/store.c runtime/util.c
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua))
 C_TESTS = test_codec test_store
 FUZZERS = fuzz_decode fuzz_object

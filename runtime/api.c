@@ -60,6 +60,10 @@ lua_State *lupine_state(lupine *h) {
   return h == NULL ? NULL : h->L;
 }
 
+void lupine_interrupt(lupine *h) {
+  if (h != NULL && h->rt != NULL) h->rt->interrupted = 1;
+}
+
 void lupine_set_log(lupine *h, lupine_log_fn fn, void *ud) {
   if (h == NULL || h->rt == NULL) return;
   h->rt->log = fn;

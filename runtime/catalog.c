@@ -181,6 +181,16 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
      " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
      " WHERE l.artifact_version_id = ?1 AND l.kind = 'input' ORDER BY s.seq"},
+  /* lua/lupine/lineage.lua: prune_artifacts. Versions no step run produced
+  ** or consumed, and the artifacts that have no other versions. */
+  {"prunable_versions", VERSION_COLUMNS " WHERE v.producer_step_run_id IS NULL AND NOT EXISTS"
+     " (SELECT 1 FROM step_run_artifacts l WHERE l.artifact_version_id = v.id) ORDER BY v.seq"},
+  {"prunable_artifacts", "SELECT a.id, a.name FROM artifacts a WHERE NOT EXISTS"
+     " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
+     " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
+     " WHERE l.artifact_version_id = v.id))) ORDER BY a.name"},
+  {"running_runs", "SELECT id, name, pid, process_start FROM pipeline_runs"
+     " WHERE status = 'running'"},
   {"pipeline_by_name", "SELECT id, name, created FROM pipelines WHERE name = ?1"},
   {"pipeline_names", "SELECT name FROM pipelines ORDER BY name"},
   /* lua/lupine/query.lua: Artifact and Pipeline objects */
@@ -226,9 +236,30 @@ static const struct write_op {
      " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, entity_id, key)"
      " DO UPDATE SET value = excluded.value, value_number = excluded.value_number,"
      " value_text = excluded.value_text, created = excluded.created"}},
+  /* ?1 step run id, ?2 what it printed, ?3 attempts */
+  {"step_output", 0, {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
+  /* ?1 run id, ?2 pid, ?3 the process's start time (tells a reused pid apart) */
+  {"run_process", 0, {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3 WHERE id = ?1"}},
+  /* ?1 run id, ?2 why, ?3 time: a run whose process died */
+  {"mark_dead", 0, {"UPDATE step_runs SET status = 'failed', error = ?2, end_time = ?3"
+                    " WHERE run_id = ?1 AND status = 'running'",
+                    "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
+                    " WHERE id = ?1 AND status = 'running'"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id) VALUES (?1, 'input', ?2, ?3)"}},
+  /* ?1 artifact version id: the version and everything attached to it */
+  {"delete_version", 0, {
+     "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
+     "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
+     "DELETE FROM step_run_artifacts WHERE artifact_version_id = ?1",
+     "DELETE FROM artifact_versions WHERE id = ?1"}},
+  /* ?1 artifact id: the artifact and its tag links, if it has no version */
+  {"delete_empty_artifact", 0, {
+     "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",
+     "DELETE FROM artifacts WHERE id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)"}},
 };
 #define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
 
@@ -821,4 +852,21 @@ int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
 
 int lp_catalog_schema_version(void) {
   return NMIGRATIONS;
+}
+
+/* ---- for gc.c ---- */
+
+int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+                         char *err, size_t errsz) {
+  sqlite3_stmt *st;
+  int rc = LUPINE_OK, step;
+  /* DISTINCT over content_hash reads the index on it, in order. */
+  if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT content_hash FROM artifact_versions",
+                         -1, &st, NULL) != SQLITE_OK)
+    return dberr(c, "listing content hashes", err, errsz);
+  while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0))) != LUPINE_OK) break;
+  if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "listing content hashes", err, errsz);
+  sqlite3_finalize(st);
+  return rc;
 }

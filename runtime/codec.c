@@ -10,31 +10,33 @@
 ** always definite and every head is in its shortest form.
 **
 ** Map order (RFC 8949 section 4.2.1). Entries are sorted by the bytes of
-** their key's standalone encoding followed by their value's, where the
-** standalone encoding of a value is its encoding as a root of its own,
-** with sharing counted within it alone. CBOR items are prefix-free and
-** distinct scalar keys encode differently, so the value only breaks ties
-** between distinct tables used as keys that encode alike.
+** their key's sort key followed by their value's. The sort key of a value
+** is its encoding on its own, except that a table reached more than once
+** within it (other than the value itself) is written as 0xf7 (undefined,
+** which the encoder never writes otherwise) wherever it is reached: a
+** function of the value alone, cut short at cycles, computed in linear
+** time. CBOR items are prefix-free and distinct scalar keys encode
+** differently, so the value only matters between tables used as keys.
 **
 ** Sharing. A table reached more than once in a value (shared or cyclic)
 ** is written once, behind tag 28 (shareable), and later as tag 29
 ** (sharedref) with the number of tag-28 items before it: the "value
 ** sharing" extension cbor2 implements. Tables reached once carry no tag,
 ** so unshared data is plain CBOR. Indices follow emission order, which the
-** map order above fixes. Computing a standalone encoding may need the
-** standalone encoding of a table already being computed (a table
-** reachable from itself through keys); such a table then sorts as if it
-** encoded as 0xf7 (undefined, which the encoder never writes).
-** Limitation: two distinct tables used as keys in one map whose key and
-** value encodings both tie can be emitted in either order; when sharing
-** elsewhere tells them apart, the bytes then depend on Lua's table order.
+** map order fixes, except between entries whose sort keys tie: those go
+** in the order of their bytes in place (where one may hold a sharedref
+** and the other tag 28).
+** Limitation: tied entries whose bytes in place tie too, yet bring in
+** distinct shared tables referenced differently later, or whose bytes in
+** place depend on ties nested in them, go in Lua's table order, so their
+** bytes may vary; settling that in general is graph canonization.
 **
 ** Encoding runs in two passes. Pass 1 assumes nothing is shared: it
 ** writes map entries in traversal order, then sorts them in place as byte
-** strings (their own bytes are their standalone encodings). When it
+** strings (with nothing shared, their bytes are their sort keys). When it
 ** reaches a table a second time it gives up, and pass 2 counts references
-** first, then sorts each map from standalone encodings before emitting
-** it, since tag numbering depends on emission order.
+** first, then sorts each map from sort keys before emitting it, since
+** tag numbering depends on emission order.
 **
 ** Paths in error messages: .name and ["other key"] for string keys,
 ** [3], [1.5], [true] and [<table key>] for other keys, and <key> for the
@@ -42,8 +44,8 @@
 ** function used as a key of value.t.
 **
 ** Decoding accepts any well-formed CBOR of the forms above in any head
-** width, tags 28/29 around arrays and maps (a table is registered before
-** its items are read, which is how cycles come back). null and undefined
+** width, tag 28 around arrays and maps (registered before their items are
+** read, which is how cycles come back) and tag 29. null and undefined
 ** read as nil: inside an array they leave a hole, as a map value they
 ** leave the key out, as a map key they are an error. Everything else
 ** (other tags, indefinite lengths, other simple values, integers outside
@@ -52,9 +54,9 @@
 ** table is created, and preallocation over the whole input is bounded by
 ** its length.
 **
-** All memory held while encoding or decoding is Lua's (userdata buffers
-** and tables in stack slots), so a memory error unwinding through here
-** leaks nothing.
+** All memory held while encoding or decoding is Lua's (blocks owned by
+** userdata with __gc, tables and userdata in stack slots), so a memory
+** error unwinding through here leaks nothing.
 */
 #include <math.h>
 #include <stdarg.h>
@@ -180,15 +182,15 @@ typedef struct Ent {
   const unsigned char *p;
   size_t off, len;
   lua_Integer id;
+  int tie;   /* pass 2: same sort key as the next */
 } Ent;
 
-/* State of one lp_codec_encode call, shared by its standalone encodings. */
+/* State of one lp_codec_encode call. */
 typedef struct Enc {
   lua_State *L;
   Buf out, ents, tmp;   /* output; stack of Ent being sorted; scratch */
-  int memo;             /* slot: table -> standalone bytes, true while in progress */
   int anchors;          /* slot: pass-2 anchor tables by depth, reused */
-  int hits;             /* in-progress tables met: such results are not kept */
+  int trial;            /* > 0 while trying entries that tie (see pick) */
   int np;               /* path length */
   Frame fr[LP_CODEC_MAX_DEPTH];
   const char *root;
@@ -196,17 +198,21 @@ typedef struct Enc {
   size_t errsz;
 } Enc;
 
-/* One encoding as a root: pass 1 or 2 and its sharing state. */
+enum { PASS1, PASS2, SORT };
+
+/* How tables are written: in pass 1 or 2 of the value, or as a sort key. */
 typedef struct Ctx {
   Enc *e;
-  int pass2;
+  int mode;
   Buf seen;   /* pass 1: hash set of the tables met (n counts them) */
-  int refs;   /* pass 2, slot: table -> times reached, or -(index+1) once emitted */
+  int refs;   /* slot: table -> times reached; in pass 2, -(index+1) once emitted */
+  int order;  /* pass 2, slot: the tables tagged shareable, by index + 1 */
   lua_Integer nshare;
+  int np0;    /* sort key: path length at its root */
 } Ctx;
 
 static int emit(Ctx *c, int idx);
-static int alone(Enc *e, int idx, int keep);
+static int sortkey(Enc *e, int idx);
 
 static void putbyte(Enc *e, unsigned char b) {
   *room(e->L, &e->out, 1) = b;
@@ -383,10 +389,14 @@ static void addent(Enc *e, size_t off, lua_Integer id) {
   e->ents.n += sizeof(Ent);
 }
 
+static int bytecmp(const unsigned char *p, size_t pn, const unsigned char *q, size_t qn) {
+  int c = memcmp(p, q, pn < qn ? pn : qn);
+  return c != 0 ? c : (pn > qn) - (pn < qn);
+}
+
 static int entcmp(const void *a, const void *b) {
   const Ent *x = a, *y = b;
-  int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-  return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+  return bytecmp(x->p, x->len, y->p, y->len);
 }
 
 /* Bytes in the head starting with byte b. */
@@ -542,20 +552,88 @@ done:
   return rc;
 }
 
+#define ENT(e, e0, k) (((Ent *)((e)->ents.p + (e0)))[k])   /* the stack may move */
+
+/* Emit the entry id of the map being emitted from its anchor at slot a. */
+static int entry(Ctx *c, int a, lua_Integer id) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  Frame *f = &e->fr[e->np - 1];
+  int rc;
+  lua_rawgeti(L, a, 2 * id - 1);
+  lua_rawgeti(L, a, 2 * id);
+  f->kind = FKEY;
+  f->key = lua_gettop(L) - 1;
+  if ((rc = emit(c, -2)) == LUPINE_OK) {
+    f->kind = FVAL;
+    rc = emit(c, -1);
+  }
+  lua_pop(L, 2);
+  return rc;
+}
+
+/* Undo the tagging of tables shareable since there were n0 of them. */
+static void unshare(Ctx *c, lua_Integer n0) {
+  lua_State *L = c->e->L;
+  for (; c->nshare > n0; c->nshare--) {
+    lua_rawgeti(L, c->order, c->nshare);
+    lua_pushinteger(L, 2);   /* reached more than once, not emitted */
+    lua_rawset(L, c->refs);
+  }
+}
+
+/*
+** Entries i.. (up to the first not tying with the next) have the same
+** sort keys, but sharing may tell them apart here: a table emitted
+** before is a sharedref, a new one gets tag 28, and what sort keys leave
+** out as 0xf7 is there. Move the entry whose bytes here come first to
+** position i. Trials are undone: the output is cut back and the tables
+** they tagged are untagged. Ties met during trials are not tried in turn,
+** or nested ties would cost exponential time.
+*/
+static int pick(Ctx *c, int a, size_t e0, size_t i) {
+  Enc *e = c->e;
+  size_t p0 = e->out.n, bl = 0, best = i, k;
+  lua_Integer n0 = c->nshare, id;
+  int rc = LUPINE_OK;
+  for (k = i; rc == LUPINE_OK; k++) {
+    size_t p1 = e->out.n;   /* the best so far is at p0..p1 */
+    e->trial++;
+    rc = entry(c, a, ENT(e, e0, k).id);
+    e->trial--;
+    if (rc == LUPINE_OK &&
+        (k == i || bytecmp(e->out.p + p1, e->out.n - p1, e->out.p + p0, bl) < 0)) {
+      bl = e->out.n - p1;
+      memmove(e->out.p + p0, e->out.p + p1, bl);
+      best = k;
+    }
+    e->out.n = p0 + bl;
+    unshare(c, n0);
+    if (!ENT(e, e0, k).tie) break;
+  }
+  e->out.n = p0;
+  id = ENT(e, e0, best).id;
+  ENT(e, e0, best).id = ENT(e, e0, i).id;
+  ENT(e, e0, i).id = id;
+  return rc;
+}
+
 /*
 ** A map in pass 2, where share indices follow emission order, so the
 ** order must be known before anything is emitted: append each entry's
-** standalone bytes, sort, drop them, then emit the entries in that order
-** from an anchor table that keeps them alive meanwhile (one per depth,
-** reused, since creating one per map would cost more than the rest).
+** sort key (the key's, and the value's too when the key is a table: only
+** table keys can tie), sort, drop them, then emit the entries in that
+** order from an anchor table that keeps them alive meanwhile (one per
+** depth, reused, since creating one per map would cost more than the
+** rest).
 */
 static int maps(Ctx *c, int t) {
   Enc *e = c->e;
   lua_State *L = e->L;
-  Frame *f = &e->fr[e->np];
   size_t start = e->out.n, e0 = e->ents.n, n, i;
   lua_Integer id = 0;
   int rc = LUPINE_OK, a;
+  Ent *x;
   if (lua_rawgeti(L, e->anchors, e->np) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -571,30 +649,23 @@ static int maps(Ctx *c, int t) {
     lua_rawseti(L, a, 2 * id - 1);
     lua_pushvalue(L, -1);
     lua_rawseti(L, a, 2 * id);
-    f->kind = FKEY;
-    f->key = a + 1;
-    rc = alone(e, a + 1, 1);
+    e->fr[e->np - 1].kind = FKEY;
+    rc = sortkey(e, a + 1);
     if (rc == LUPINE_OK && lua_type(L, a + 1) == LUA_TTABLE) {
-      f->kind = FVAL;
-      rc = alone(e, a + 2, 1);
+      e->fr[e->np - 1].kind = FVAL;
+      e->fr[e->np - 1].key = a + 1;
+      rc = sortkey(e, a + 2);
     }
     if (rc != LUPINE_OK) goto done;
     lua_pop(L, 1);
   }
-  sortents(e, e0, start, &n);
+  x = sortents(e, e0, start, &n);
+  for (i = 0; i < n; i++) x[i].tie = i + 1 < n && entcmp(&x[i], &x[i + 1]) == 0;
   e->out.n = start;
   puthead(e, 5, n);
   for (i = 0; i < n && rc == LUPINE_OK; i++) {
-    id = ((Ent *)(e->ents.p + e0))[i].id;   /* the Ent stack may move */
-    lua_rawgeti(L, a, 2 * id - 1);
-    lua_rawgeti(L, a, 2 * id);
-    f->kind = FKEY;
-    f->key = a + 1;
-    if ((rc = emit(c, a + 1)) == LUPINE_OK) {
-      f->kind = FVAL;
-      rc = emit(c, a + 2);
-    }
-    lua_pop(L, 2);
+    if (ENT(e, e0, i).tie && e->trial == 0) rc = pick(c, a, e0, i);
+    if (rc == LUPINE_OK) rc = entry(c, a, ENT(e, e0, i).id);
   }
 done:
   e->np--;
@@ -646,10 +717,15 @@ static int table(Ctx *c, int t) {
     lp_errf(e->err, e->errsz, "%s: nested deeper than %d levels", b, LP_CODEC_MAX_DEPTH);
     return LUPINE_MISUSE;
   }
-  if (!c->pass2) return seen(c, p) ? RESTART : tablea(c, t);
+  if (c->mode == PASS1) return seen(c, p) ? RESTART : tablea(c, t);
   lua_rawgetp(L, c->refs, p);
   n = lua_tointeger(L, -1);
   lua_pop(L, 1);
+  if (c->mode == SORT) {
+    if (n < 2 || e->np == c->np0) return tablea(c, t);
+    putbyte(e, 0xf7);
+    return LUPINE_OK;
+  }
   if (n < 0) {   /* emitted before */
     puthead(e, 6, 29);
     puthead(e, 0, (uint64_t)(-n - 1));
@@ -659,6 +735,8 @@ static int table(Ctx *c, int t) {
     puthead(e, 6, 28);
     lua_pushinteger(L, -++c->nshare);
     lua_rawsetp(L, c->refs, p);
+    lua_pushlightuserdata(L, (void *)p);
+    lua_rawseti(L, c->order, c->nshare);
   }
   n = seqlen(L, t);
   return n >= 0 ? array(c, t, n) : maps(c, t);
@@ -695,7 +773,7 @@ static int emit(Ctx *c, int idx) {
   }
 }
 
-/* Pass 2: how often each table is reached; only the first reach descends. */
+/* How often each table is reached from t; only the first reach descends. */
 static void count(Ctx *c, int t, int depth) {
   lua_State *L = c->e->L;
   const void *p = lua_topointer(L, t);
@@ -714,57 +792,40 @@ static void count(Ctx *c, int t, int depth) {
   }
 }
 
-/*
-** Append the standalone encoding of the value at idx (see the top of the
-** file). A table's is kept in memo when keep is set and no in-progress
-** table was met while computing it: such a result does not depend on
-** what else is in progress, so reusing it keeps the order a function of
-** the value alone.
-*/
-static int alone(Enc *e, int idx, int keep) {
+/* Append the sort key of the value at idx (see the top of the file). */
+static int sortkey(Enc *e, int idx) {
+  Ctx c = {e, SORT, {NULL, 0, 0, 0}, 0, 0, 0, e->np};
+  int rc;
+  if (lua_type(e->L, idx) != LUA_TTABLE) return emit(&c, idx);
+  idx = lua_absindex(e->L, idx);
+  lua_newtable(e->L);
+  c.refs = lua_gettop(e->L);
+  count(&c, idx, e->np);
+  rc = emit(&c, idx);
+  lua_settop(e->L, c.refs - 1);
+  return rc;
+}
+
+/* Encode the value at idx in pass 1, or in pass 2 if something is shared. */
+static int encode(Enc *e, int idx) {
   lua_State *L = e->L;
-  Ctx c = {e, 0, {NULL, 0, 0, 0}, 0, 0};
-  size_t start = e->out.n;
-  int hits = e->hits, rc;
-  const void *p;
-  if (lua_type(L, idx) != LUA_TTABLE) return emit(&c, idx);
-  if (!lua_checkstack(L, 8)) return nostack(e);
-  idx = lua_absindex(L, idx);
-  p = lua_topointer(L, idx);
-  switch (lua_rawgetp(L, e->memo, p)) {
-    case LUA_TSTRING: {
-      size_t n;
-      const char *s = lua_tolstring(L, -1, &n);
-      put(e, s, n);
-      lua_pop(L, 1);
-      return LUPINE_OK;
-    }
-    case LUA_TBOOLEAN:
-      e->hits++;
-      lua_pop(L, 1);
-      putbyte(e, 0xf7);
-      return LUPINE_OK;
-  }
-  lua_pop(L, 1);
-  lua_pushboolean(L, 1);
-  lua_rawsetp(L, e->memo, p);
-  c.seen.cap = 16 * sizeof p;
+  Ctx c = {e, PASS1, {NULL, 0, 0, 0}, 0, 0, 0, 0};
+  int rc;
+  c.seen.cap = 16 * sizeof(void *);
   c.seen.p = memset(lua_newuserdatauv(L, c.seen.cap, 0), 0, c.seen.cap);
-  c.seen.slot = c.refs = lua_gettop(L);
+  c.seen.slot = lua_gettop(L);
   rc = emit(&c, idx);
   if (rc == RESTART) {
-    e->out.n = start;
-    c.pass2 = 1;
+    e->out.n = 0;
+    c.mode = PASS2;
     lua_newtable(L);
-    lua_replace(L, c.refs);
-    count(&c, idx, e->np);
+    c.refs = lua_gettop(L);
+    lua_newtable(L);
+    c.order = lua_gettop(L);
+    count(&c, idx, 0);
     rc = emit(&c, idx);
   }
-  if (rc == LUPINE_OK && keep && e->hits == hits)
-    lua_pushlstring(L, (const char *)e->out.p + start, e->out.n - start);
-  else lua_pushnil(L);
-  lua_rawsetp(L, e->memo, p);
-  lua_pop(L, 1);   /* the set or refs */
+  lua_settop(L, c.seen.slot - 1);
   return rc;
 }
 
@@ -774,7 +835,7 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   int top = lua_gettop(L), rc;
   idx = lua_absindex(L, idx);
   e.L = L;
-  e.hits = e.np = 0;
+  e.trial = e.np = 0;
   e.root = root;
   e.err = err;
   e.errsz = errsz;
@@ -783,10 +844,8 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   bufinit(L, &e.ents);
   bufinit(L, &e.tmp);
   lua_newtable(L);
-  e.memo = lua_gettop(L);
-  lua_newtable(L);
   e.anchors = lua_gettop(L);
-  rc = alone(&e, idx, 0);
+  rc = encode(&e, idx);
   if (rc == LUPINE_OK) lua_pushlstring(L, (const char *)e.out.p, e.out.n);
   resize(L, &e.out, 0);   /* now rather than at the next collection */
   resize(L, &e.ents, 0);

@@ -17,20 +17,35 @@
 **                        | { param = name, version = id }, ... } } } }   -- a stored version
 */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include "lauxlib.h"
 #include "lupine_int.h"
+
+typedef struct pool pool;
 
 typedef struct run {
   lua_State *L;
   lp_runtime *rt;
-  int spec, nodes, results, report;   /* stack indices */
+  int spec, nodes, results, report, waits;   /* stack indices */
   int n;
   lp_graph *graph;
+  pool *pool;
+  int jobs;             /* workers at most */
+  int running;          /* workers alive */
+  int retrying;         /* nodes waiting to be tried again */
+  int stopping;         /* start nothing new (on_failure = "stop", or interrupted) */
+  int failed, interrupted;
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
   const char *pipeline;
@@ -401,68 +416,344 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   return 1;
 }
 
-/* Run one node: create its step run, do its work, record the outcome.
-** Returns 1 if it completed. */
-static int run_node(run *r, int node) {
-  lua_State *L = r->L;
-  lp_runtime *rt = r->rt;
-  char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
-  int top = lua_gettop(L), nodeidx, nargs, k, ok;
-  size_t plen = 0;
-  const char *pbytes = NULL;
-  double t0 = now_ms();
-  lua_rawgeti(L, r->nodes, node + 1);
-  nodeidx = lua_gettop(L);
-  /* The parameters: a map of the arguments that are not artifacts. */
-  lua_newtable(L);
-  field(L, nodeidx, "args", LUA_TTABLE);
-  nargs = (int)luaL_len(L, -1);
-  for (k = 1; k <= nargs; k++) {
-    int is_param;
-    lua_rawgeti(L, nodeidx + 2, k);
-    is_param = lua_getfield(L, -1, "node") == LUA_TNIL &&
-               lua_getfield(L, -2, "version") == LUA_TNIL;
-    lua_settop(L, nodeidx + 3);
-    if (is_param) {
-      lua_getfield(L, -1, "param");
-      lua_getfield(L, -2, "value");
-      lua_rawset(L, nodeidx + 1);
-    }
-    lua_settop(L, nodeidx + 2);
+/* ---- worker processes ---- */
+
+/* A growable byte buffer owned by the pool (freed by its __gc). */
+typedef struct buf {
+  char *p;
+  size_t len, cap;
+} buf;
+
+static int buf_add(buf *b, const char *p, size_t n) {
+  if (n == 0) return 0;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    char *q;
+    while (cap < b->len + n) cap *= 2;
+    if ((q = realloc(b->p, cap)) == NULL) return -1;
+    b->p = q;
+    b->cap = cap;
   }
-  lua_pop(L, 1);
-  ok = lp_codec_encode(L, nodeidx + 1, "parameters", err, sizeof err) == LUPINE_OK;
-  if (ok) pbytes = lua_tolstring(L, -1, &plen);
-  else lua_pushnil(L);
-  /* stack: node, parameters, their bytes or nil */
-  if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
-                                 node_str(r, node, "step"), "running", pbytes, plen,
-                                 step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
-    fail_hard(r);
-  lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' started", node_str(r, node, "name"));
-  if (!ok) {
-    push_step_error(r, node, err);
-    lua_pushnil(L);
-  } else {
-    /* The step gets a decoded copy, so it cannot change what was recorded. */
-    if (lp_codec_decode(L, pbytes, plen, err, sizeof err) != LUPINE_OK)
-      return luaL_error(L, "lupine: parameters do not round-trip (%s)", err);
-    lua_replace(L, nodeidx + 1);
-    lua_settop(L, nodeidx + 1);
-    ok = work(r, node, step_run_id) && record_success(r, node, step_run_id, nodeidx);
-  }
-  if (!ok) record_failure(r, node, step_run_id);
-  lua_rawgeti(L, r->report, node + 1);
-  lua_pushnumber(L, now_ms() - t0);
-  lua_setfield(L, -2, "ms");
-  lua_pushstring(L, ok ? "completed" : "failed");
-  lua_setfield(L, -2, "status");
-  lua_settop(L, top);
-  lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' %s", node_str(r, node, "name"),
-         ok ? "completed" : "failed");
-  return ok;
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
 }
 
+static void buf_drop(buf *b, size_t n) {
+  memmove(b->p, b->p + n, b->len - n);
+  b->len -= n;
+}
+
+/* One worker process running one attempt of one node. */
+typedef struct worker {
+  pid_t pid;                  /* 0: the slot is free */
+  int node;
+  int from_child;             /* frames: calls and the result; -1 once closed */
+  int to_child;               /* replies to calls */
+  int output;                 /* the child's stdout and stderr */
+  double deadline;            /* monotonic ms; 0: no timeout */
+  int timed_out, got_result;
+  buf frames, line;
+} worker;
+
+#define POOL_MT "lupine.WorkerPool"
+
+struct pool {
+  int n;
+  worker w[];
+};
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* Ends every worker still alive: the pool is collected when a run ends,
+** normally with none left, or when an error unwinds the coordinator. */
+static int pool_gc(lua_State *L) {
+  pool *p = luaL_checkudata(L, 1, POOL_MT);
+  int i;
+  for (i = 0; i < p->n; i++) {
+    worker *w = &p->w[i];
+    if (w->pid > 0) {
+      kill(w->pid, SIGKILL);
+      waitpid(w->pid, NULL, 0);
+      w->pid = 0;
+    }
+    close_fd(&w->from_child);
+    close_fd(&w->to_child);
+    close_fd(&w->output);
+    free(w->frames.p);
+    free(w->line.p);
+    memset(&w->frames, 0, sizeof w->frames);
+    memset(&w->line, 0, sizeof w->line);
+  }
+  return 0;
+}
+
+static pool *pool_push(lua_State *L, int n) {
+  pool *p = lua_newuserdatauv(L, sizeof *p + (size_t)n * sizeof(worker), 0);
+  int i;
+  p->n = n;
+  for (i = 0; i < n; i++) {
+    memset(&p->w[i], 0, sizeof p->w[i]);
+    p->w[i].from_child = p->w[i].to_child = p->w[i].output = -1;
+  }
+  if (luaL_newmetatable(L, POOL_MT)) {
+    lua_pushcfunction(L, pool_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, pool_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  return p;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* A frame: 4 bytes of length (big-endian), then that many bytes of CBOR. */
+static int send_frame(int fd, const char *p, size_t n) {
+  unsigned char head[4];
+  if (n > 0xffffffffu) return -1;
+  head[0] = (unsigned char)(n >> 24);
+  head[1] = (unsigned char)(n >> 16);
+  head[2] = (unsigned char)(n >> 8);
+  head[3] = (unsigned char)n;
+  return write_all(fd, (const char *)head, 4) || write_all(fd, p, n) ? -1 : 0;
+}
+
+/* Encode the table on top as a frame to fd; pops it. */
+static int send_table(lua_State *L, int fd) {
+  char err[LP_ERRSZ];
+  size_t len;
+  const char *bytes;
+  int rc;
+  if (lp_codec_encode(L, -1, "message", err, sizeof err) != LUPINE_OK) {
+    lua_pop(L, 1);
+    return -1;
+  }
+  bytes = lua_tolstring(L, -1, &len);
+  rc = send_frame(fd, bytes, len);
+  lua_pop(L, 2);
+  return rc;
+}
+
+/* Length of the complete frame at the start of b, or 0 if incomplete. */
+static size_t frame_ready(const buf *b) {
+  const unsigned char *h = (const unsigned char *)b->p;
+  size_t n;
+  if (b->len < 4) return 0;
+  n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+  return b->len >= 4 + n ? 4 + n : 0;
+}
+
+/* ---- the worker side (runs in the child) ---- */
+
+/* os.exit inside a step: report it as the step's failure, then exit. */
+static int worker_exit(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  int code = lua_isboolean(L, 1) ? (lua_toboolean(L, 1) ? 0 : 1)
+                                 : (int)luaL_optinteger(L, 1, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "result");
+  lua_setfield(L, -2, "kind");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "ok");
+  lua_pushfstring(L, "called os.exit(%d)", code);
+  lua_setfield(L, -2, "error");
+  send_table(L, rt->to_parent);
+  fflush(stdout);
+  fflush(stderr);
+  _exit(code);
+  return 0;
+}
+
+/* The child's body, as a protected call: lightuserdata run, integer node,
+** then the run's spec, nodes, results and report tables, whose stack
+** indices in this new frame replace the coordinator's. Pushes the result
+** table to send. */
+static int child_body(lua_State *L) {
+  run *r = lua_touserdata(L, 1);
+  int node = (int)lua_tointeger(L, 2), ok;
+  char err[LP_ERRSZ];
+  size_t plen;
+  const char *pbytes;
+  lua_settop(L, 6);
+  r->spec = 3, r->nodes = 4, r->results = 5, r->report = 6;
+  lua_getglobal(L, "os");
+  if (lua_istable(L, -1)) {
+    lua_pushcfunction(L, worker_exit);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_pop(L, 1);
+  lua_rawgeti(L, r->report, node + 1);
+  lua_getfield(L, -1, "step_run");
+  lua_getfield(L, -2, "params");
+  pbytes = lua_tolstring(L, -1, &plen);
+  /* stack: run, node, spec, nodes, results, report, report[node], step run id, params */
+  lua_rawgeti(L, r->nodes, node + 1);
+  if (lp_codec_decode(L, pbytes, plen, err, sizeof err) != LUPINE_OK)
+    return luaL_error(L, "lupine: parameters do not round-trip (%s)", err);
+  ok = work(r, node, lua_tostring(L, 8));
+  /* stack: ..., node, params, outs | message, traceback */
+  lua_createtable(L, 0, 4);
+  lua_pushliteral(L, "result");
+  lua_setfield(L, -2, "kind");
+  lua_pushboolean(L, ok);
+  lua_setfield(L, -2, "ok");
+  if (ok) {
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "outs");
+  } else {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "error");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "traceback");
+  }
+  return 1;
+}
+
+/* In the child: run the step, send the result, exit. Never returns. */
+static void child_main(run *r, int node, int to_parent, int from_parent, int output) {
+  lua_State *L = r->L;
+  int i;
+  for (i = 0; i < r->pool->n; i++) {
+    close_fd(&r->pool->w[i].from_child);
+    close_fd(&r->pool->w[i].to_child);
+    close_fd(&r->pool->w[i].output);
+  }
+  dup2(output, 1);
+  dup2(output, 2);
+  if (output > 2) close(output);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  lp_runtime_forked(r->rt, to_parent, from_parent);
+  lua_pushcfunction(L, child_body);
+  lua_pushlightuserdata(L, r);
+  lua_pushinteger(L, node);
+  lua_pushvalue(L, r->spec);
+  lua_pushvalue(L, r->nodes);
+  lua_pushvalue(L, r->results);
+  lua_pushvalue(L, r->report);
+  if (lua_pcall(L, 6, 1, 0) != LUA_OK) {
+    /* a failure around the step, not in it (a missing input object...) */
+    const char *msg = lua_tostring(L, -1);
+    lua_createtable(L, 0, 3);
+    lua_pushliteral(L, "result");
+    lua_setfield(L, -2, "kind");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "ok");
+    push_step_error(r, node, msg ? msg : "failed");
+    lua_setfield(L, -2, "error");
+  }
+  send_table(L, to_parent);
+  fflush(stdout);
+  fflush(stderr);
+  _exit(0);
+}
+
+int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs) {
+  buf b = {NULL, 0, 0};
+  char err[LP_ERRSZ], chunk[4096];
+  size_t n;
+  int i;
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "call");
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_createtable(L, nargs, 1);
+  for (i = 0; i < nargs; i++) {
+    lua_pushvalue(L, first + i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushinteger(L, nargs);
+  lua_setfield(L, -2, "n");
+  lua_setfield(L, -2, "args");
+  if (send_table(L, rt->to_parent) != 0)
+    return luaL_error(L, "lupine: cannot reach the coordinator (%s)", op);
+  /* the reply: one frame */
+  for (;;) {
+    ssize_t k = read(rt->from_parent, chunk, sizeof chunk);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0 || buf_add(&b, chunk, (size_t)k) != 0) {
+      free(b.p);
+      return luaL_error(L, "lupine: lost the coordinator during %s", op);
+    }
+    if ((n = frame_ready(&b)) > 0) break;
+  }
+  i = lp_codec_decode(L, b.p + 4, n - 4, err, sizeof err);
+  free(b.p);
+  if (i != LUPINE_OK) return luaL_error(L, "lupine: bad reply from the coordinator (%s)", err);
+  /* reply: { error = message } or { n = count, values... } */
+  if (lua_getfield(L, -1, "error") == LUA_TSTRING) return lua_error(L);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "n");
+  n = (size_t)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, (int)n, "reply");
+  for (i = 1; i <= (int)n; i++) lua_rawgeti(L, -i, i);
+  return (int)n;
+}
+
+/* ---- the coordinator side ---- */
+
+/* Serve a call a worker made (table on top: { op, args }); reply on fd. */
+static void serve_call(run *r, int fd) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int msg = lua_gettop(L), nargs, i, nres = 0, rc = LUPINE_OK;
+  const char *op;
+  lua_getfield(L, msg, "op");
+  op = lua_tostring(L, -1);
+  lua_getfield(L, msg, "args");
+  lua_getfield(L, -1, "n");
+  nargs = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  luaL_checkstack(L, nargs + 8, "call");
+  for (i = 1; i <= nargs; i++) lua_rawgeti(L, msg + 2, i);
+  /* stack: msg, op, args, arg1..argn */
+  if (op != NULL && strcmp(op, "write") == 0 && nargs >= 1) {
+    int changes;
+    rc = lp_catalog_write(L, rt->catalog, lua_tostring(L, msg + 3), msg + 4, nargs - 1,
+                          &changes, rt->err, sizeof rt->err);
+    lua_pushinteger(L, changes);
+    nres = 1;
+  } else if (op != NULL && strcmp(op, "save") == 0 && nargs >= 6) {
+    nres = lp_save_bytes(L, rt, msg + 3);
+    rc = nres < 0 ? LUPINE_ERROR : LUPINE_OK;
+  } else {
+    lp_errf(rt->err, sizeof rt->err, "lupine: unknown call '%s' from a worker", op ? op : "?");
+    rc = LUPINE_MISUSE;
+  }
+  if (rc != LUPINE_OK) {
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, rt->err);
+    lua_setfield(L, -2, "error");
+  } else {
+    int res0 = lua_gettop(L) - nres;
+    lua_createtable(L, nres, 1);
+    for (i = 1; i <= nres; i++) {
+      lua_pushvalue(L, res0 + i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_pushinteger(L, nres);
+    lua_setfield(L, -2, "n");
+  }
+  send_table(L, fd);
+  lua_settop(L, msg - 1);
+}
 /* The skipped steps still get a step run, so the run shows every step. */
 static void record_skipped(run *r, int node) {
   char id[LP_ID_LEN + 1];
@@ -551,9 +842,504 @@ static void summarize(run *r, const char *status, double ms) {
   }
 }
 
+/* Number field k of node's spec, or dflt. */
+static double node_num(run *r, int node, const char *k, double dflt) {
+  double v;
+  lua_rawgeti(r->L, r->nodes, node + 1);
+  lua_getfield(r->L, -1, k);
+  v = lua_isnumber(r->L, -1) ? lua_tonumber(r->L, -1) : dflt;
+  lua_pop(r->L, 2);
+  return v;
+}
+
+/* Set report[node][k] to the value on top (popped). */
+static void report_set(run *r, int node, const char *k) {
+  lua_rawgeti(r->L, r->report, node + 1);
+  lua_insert(r->L, -2);
+  lua_setfield(r->L, -2, k);
+  lua_pop(r->L, 1);
+}
+
+/* Push report[node][k]. */
+static int report_get(run *r, int node, const char *k) {
+  int t;
+  lua_rawgeti(r->L, r->report, node + 1);
+  t = lua_getfield(r->L, -1, k);
+  lua_remove(r->L, -2);
+  return t;
+}
+
+/* Stash a failure (message on top, popped) as node's outcome. */
+static void stash_failure(run *r, int node) {
+  lua_State *L = r->L;
+  lua_createtable(L, 0, 2);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "error");
+  report_set(r, node, "pending");
+}
+
+/* Start node: record its step run and hand it to a worker. Returns 1. */
+static int start_node(run *r, int node) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
+  int top = lua_gettop(L), nodeidx, nargs, k, ok, slot, fc[2], tc[2], out[2];
+  size_t plen = 0;
+  const char *pbytes = NULL;
+  pid_t pid;
+  worker *w;
+  if (report_get(r, node, "step_run") == LUA_TSTRING) {   /* a retry */
+    snprintf(step_run_id, sizeof step_run_id, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    ok = 1;
+  } else {
+    lua_pop(L, 1);
+    lua_pushnumber(L, now_ms());
+    report_set(r, node, "started");
+    lua_rawgeti(L, r->nodes, node + 1);
+    nodeidx = lua_gettop(L);
+    /* The parameters: a map of the arguments that are not artifacts. */
+    lua_newtable(L);
+    field(L, nodeidx, "args", LUA_TTABLE);
+    nargs = (int)luaL_len(L, -1);
+    for (k = 1; k <= nargs; k++) {
+      int is_param;
+      lua_rawgeti(L, nodeidx + 2, k);
+      is_param = lua_getfield(L, -1, "node") == LUA_TNIL &&
+                 lua_getfield(L, -2, "version") == LUA_TNIL;
+      lua_settop(L, nodeidx + 3);
+      if (is_param) {
+        lua_getfield(L, -1, "param");
+        lua_getfield(L, -2, "value");
+        lua_rawset(L, nodeidx + 1);
+      }
+      lua_settop(L, nodeidx + 2);
+    }
+    lua_pop(L, 1);
+    ok = lp_codec_encode(L, nodeidx + 1, "parameters", err, sizeof err) == LUPINE_OK;
+    if (ok) pbytes = lua_tolstring(L, -1, &plen);
+    else lua_pushnil(L);
+    /* stack: node, parameters, their bytes or nil */
+    if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
+                                   node_str(r, node, "step"), "running", pbytes, plen,
+                                   step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+    lua_pushvalue(L, -1);
+    report_set(r, node, "params");
+    lua_pushstring(L, step_run_id);
+    report_set(r, node, "step_run");
+    lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' started", node_str(r, node, "name"));
+    if (!ok) {
+      push_step_error(r, node, err);
+      stash_failure(r, node);
+    }
+    lua_settop(L, top);
+  }
+  if (!ok) return 1;
+  report_get(r, node, "attempts");
+  lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+  report_set(r, node, "attempts");
+  lua_pop(L, 1);
+  for (slot = 0; r->pool->w[slot].pid != 0; slot++) {}
+  w = &r->pool->w[slot];
+  if (pipe(fc) != 0) goto nopipe;
+  if (pipe(tc) != 0) {
+    close(fc[0]);
+    close(fc[1]);
+    goto nopipe;
+  }
+  if (pipe(out) != 0) {
+    close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]);
+    goto nopipe;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  if ((pid = fork()) < 0) {
+    close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]), close(out[0]), close(out[1]);
+    goto nopipe;
+  }
+  if (pid == 0) {
+    close(fc[0]);
+    close(tc[1]);
+    close(out[0]);
+    child_main(r, node, fc[1], tc[0], out[1]);
+  }
+  close(fc[1]);
+  close(tc[0]);
+  close(out[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  w->pid = pid;
+  w->node = node;
+  w->from_child = fc[0];
+  w->to_child = tc[1];
+  w->output = out[0];
+  w->timed_out = w->got_result = 0;
+  w->frames.len = w->line.len = 0;
+  {
+    double timeout = node_num(r, node, "timeout", 0);
+    w->deadline = timeout > 0 ? now_ms() + timeout * 1e3 : 0;
+  }
+  r->running++;
+  return 1;
+nopipe:
+  lua_pushfstring(L, "cannot start a worker process (%s)", strerror(errno));
+  push_step_error(r, node, lua_tostring(L, -1));
+  lua_remove(L, -2);
+  stash_failure(r, node);
+  return 1;
+}
+
+/* Start what may start: retries that are due, then ready nodes, up to the
+** job limit. Returns how many were started (or failed to start). */
+static int start_ready(run *r) {
+  int started = 0, node;
+  double now = now_ms();
+  if (r->stopping) return 0;
+  for (node = 0; r->retrying > 0 && node < r->n && r->running < r->jobs; node++) {
+    if (report_get(r, node, "retry_at") == LUA_TNUMBER && lua_tonumber(r->L, -1) <= now) {
+      lua_pushnil(r->L);
+      report_set(r, node, "retry_at");
+      r->retrying--;
+      started += start_node(r, node);
+    }
+    lua_pop(r->L, 1);
+  }
+  while (r->running < r->jobs && (node = lp_graph_next(r->graph)) >= 0)
+    started += start_node(r, node);
+  return started;
+}
+
+/* Hand a complete output line of node to the log and to its record. */
+static void output_line(run *r, worker *w, const char *p, size_t n) {
+  lua_State *L = r->L;
+  const size_t cap = 1 << 20;   /* what a step run keeps of its output */
+  size_t have = 0;
+  lp_log(r->rt, LUPINE_LOG_OUTPUT, "[%s] %.*s", node_str(r, w->node, "name"), (int)n, p);
+  if (report_get(r, w->node, "output") == LUA_TSTRING) have = lua_rawlen(L, -1);
+  else {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  if (have < cap) {
+    lua_pushlstring(L, p, n < cap - have ? n : cap - have);
+    lua_pushstring(L, have + n < cap ? "\n" : "\n[output cut at 1 MiB]\n");
+    lua_concat(L, 3);
+    report_set(r, w->node, "output");
+  } else lua_pop(L, 1);
+}
+
+/* Read what the child printed; at end of file flush a last partial line. */
+static void read_output(run *r, worker *w) {
+  char chunk[4096];
+  for (;;) {
+    ssize_t k = read(w->output, chunk, sizeof chunk);
+    size_t i, start = 0;
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return;   /* EAGAIN: nothing more now */
+    if (k == 0) {
+      if (w->line.len > 0) output_line(r, w, w->line.p, w->line.len);
+      w->line.len = 0;
+      close_fd(&w->output);
+      return;
+    }
+    for (i = 0; i < (size_t)k; i++) {
+      if (chunk[i] != '\n') continue;
+      if (w->line.len > 0) {
+        buf_add(&w->line, chunk + start, i - start);
+        output_line(r, w, w->line.p, w->line.len);
+        w->line.len = 0;
+      } else output_line(r, w, chunk + start, i - start);
+      start = i + 1;
+    }
+    buf_add(&w->line, chunk + start, (size_t)k - start);
+  }
+}
+
+/* Read frames from the child: serve its calls, keep its result. */
+static void read_frames(run *r, worker *w) {
+  lua_State *L = r->L;
+  char chunk[65536], err[LP_ERRSZ];
+  size_t n;
+  ssize_t k = read(w->from_child, chunk, sizeof chunk);
+  if (k < 0 && errno == EINTR) return;
+  if (k <= 0) {
+    close_fd(&w->from_child);
+    return;
+  }
+  if (buf_add(&w->frames, chunk, (size_t)k) != 0) {
+    kill(w->pid, SIGKILL);   /* out of memory: give up on this worker */
+    return;
+  }
+  while ((n = frame_ready(&w->frames)) > 0) {
+    if (lp_codec_decode(L, w->frames.p + 4, n - 4, err, sizeof err) == LUPINE_OK &&
+        lua_istable(L, -1)) {
+      lua_getfield(L, -1, "kind");
+      if (strcmp(luaL_optstring(L, -1, ""), "call") == 0) {
+        lua_pop(L, 1);
+        serve_call(r, w->to_child);
+      } else {
+        lua_pop(L, 1);
+        w->got_result = 1;
+        report_set(r, w->node, "result");   /* pending once the process is reaped */
+      }
+    } else lua_settop(L, lua_gettop(L) - (lua_gettop(L) > 0));
+    buf_drop(&w->frames, n);
+  }
+}
+
+/* Name a signal for a person. */
+static const char *signal_name(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "segmentation fault";
+    case SIGBUS: return "bus error";
+    case SIGABRT: return "abort";
+    case SIGFPE: return "floating-point exception";
+    case SIGILL: return "illegal instruction";
+    case SIGKILL: return "killed";
+    case SIGTERM: return "terminated";
+    case SIGINT: return "interrupted";
+    default: return "signal";
+  }
+}
+
+/* The worker's process ended: settle its attempt. */
+static void reap(run *r, worker *w) {
+  lua_State *L = r->L;
+  int status = 0, node = w->node;
+  while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {}
+  if (w->output >= 0) read_output(r, w);
+  close_fd(&w->output);
+  close_fd(&w->to_child);
+  close_fd(&w->from_child);
+  w->pid = 0;
+  r->running--;
+  if (w->got_result) {
+    report_get(r, node, "result");
+    report_set(r, node, "pending");
+    lua_pushnil(L);
+    report_set(r, node, "result");
+  } else {
+    if (w->timed_out)
+      lua_pushfstring(L, "ran past its timeout of %f s and was stopped",
+                      node_num(r, node, "timeout", 0));
+    else if (WIFSIGNALED(status))
+      lua_pushfstring(L, "its process %s (%s, signal %d)",
+                      WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",
+                      signal_name(WTERMSIG(status)), WTERMSIG(status));
+    else
+      lua_pushfstring(L, "its process exited with status %d before the step returned",
+                      WEXITSTATUS(status));
+    push_step_error(r, node, lua_tostring(L, -1));
+    lua_remove(L, -2);
+    stash_failure(r, node);
+  }
+  /* a failure is tried again while retries remain */
+  report_get(r, node, "pending");
+  lua_getfield(L, -1, "error");
+  if (lua_isstring(L, -1) && !r->stopping) {
+    int attempts, retries = (int)node_num(r, node, "retries", 0);
+    report_get(r, node, "attempts");
+    attempts = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (attempts <= retries) {
+      double backoff = 100.0 * (1 << (attempts < 5 ? attempts - 1 : 4));
+      lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' failed (attempt %d of %d), retrying in "
+             "%.1f s: %s", node_str(r, node, "name"), attempts, retries + 1, backoff / 1e3,
+             lua_tostring(L, -1));
+      lua_pushnil(L);
+      report_set(r, node, "pending");
+      lua_pushnumber(L, now_ms() + backoff);
+      report_set(r, node, "retry_at");
+      r->retrying++;
+    }
+  }
+  lua_pop(L, 2);
+}
+
+/* Wait for something to happen to the workers (or a retry to fall due). */
+static void wait_workers(run *r) {
+  struct pollfd fds[2 * 64];
+  worker *who[2 * 64];
+  int nfds = 0, i, timeout = -1;
+  double now = now_ms();
+  for (i = 0; i < r->pool->n; i++) {
+    worker *w = &r->pool->w[i];
+    if (w->pid == 0) continue;
+    if (w->deadline > 0) {
+      if (now >= w->deadline && !w->timed_out) {
+        kill(w->pid, SIGKILL);
+        w->timed_out = 1;
+      }
+      if (!w->timed_out) {
+        int ms = (int)(w->deadline - now) + 1;
+        if (timeout < 0 || ms < timeout) timeout = ms;
+      }
+    }
+    if (w->from_child >= 0 && nfds < 2 * 64) {
+      fds[nfds].fd = w->from_child, fds[nfds].events = POLLIN, who[nfds++] = w;
+    }
+    if (w->output >= 0 && nfds < 2 * 64) {
+      fds[nfds].fd = w->output, fds[nfds].events = POLLIN, who[nfds++] = w;
+    }
+  }
+  if (r->retrying > 0) {
+    int node;
+    for (node = 0; node < r->n; node++) {
+      if (report_get(r, node, "retry_at") == LUA_TNUMBER) {
+        int ms = (int)(lua_tonumber(r->L, -1) - now) + 1;
+        if (ms < 0) ms = 0;
+        if (timeout < 0 || ms < timeout) timeout = ms;
+      }
+      lua_pop(r->L, 1);
+    }
+  }
+  if (poll(fds, (nfds_t)nfds, timeout) < 0) return;   /* EINTR: the caller looks why */
+  for (i = 0; i < nfds; i++) {
+    if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    if (fds[i].fd == who[i]->from_child) read_frames(r, who[i]);
+    else if (fds[i].fd == who[i]->output) read_output(r, who[i]);
+  }
+  for (i = 0; i < r->pool->n; i++) {
+    worker *w = &r->pool->w[i];
+    if (w->pid != 0 && w->from_child < 0) reap(r, w);
+  }
+}
+
+/* Record, in node order where artifact names are shared, what finished:
+** so the versions a run makes do not depend on how many jobs ran it.
+** Returns how many nodes were recorded. */
+static int record_ready(run *r) {
+  lua_State *L = r->L;
+  int node, recorded = 0, k, ok;
+  for (node = 0; node < r->n; node++) {
+    int top = lua_gettop(L), ready = 1;
+    if (report_get(r, node, "pending") != LUA_TTABLE) {
+      lua_settop(L, top);
+      continue;
+    }
+    lua_rawgeti(L, r->waits, node + 1);
+    for (k = 1; ready && lua_rawgeti(L, -1, k) == LUA_TNUMBER; k++) {
+      int before = (int)lua_tointeger(L, -1) - 1;
+      ready = lp_graph_skipped(r->graph, before) || report_get(r, before, "recorded") != LUA_TNIL;
+      lua_pop(L, 2);
+    }
+    lua_settop(L, top + 1);
+    if (!ready) {
+      lua_settop(L, top);
+      continue;
+    }
+    /* stack: pending */
+    lua_pushnil(L);
+    report_set(r, node, "pending");
+    report_get(r, node, "step_run");
+    {
+      const char *step_run_id = lua_tostring(L, -1);
+      int changes;
+      lua_getfield(L, top + 1, "outs");
+      if (lua_istable(L, -1)) {
+        lua_rawgeti(L, r->nodes, node + 1);
+        lua_pushnil(L);
+        lua_pushvalue(L, -3);
+        /* stack: pending, id, outs, node, nil, outs */
+        ok = record_success(r, node, step_run_id, top + 4);
+        if (!ok) record_failure(r, node, step_run_id);
+      } else {
+        lua_getfield(L, top + 1, "error");
+        lua_getfield(L, top + 1, "traceback");
+        record_failure(r, node, step_run_id);
+        ok = 0;
+      }
+      report_get(r, node, "output");
+      report_get(r, node, "attempts");
+      lua_pushstring(L, step_run_id);
+      lua_rotate(L, -3, 1);
+      if (lp_catalog_write(L, r->rt->catalog, "step_output", lua_gettop(L) - 2, 3, &changes,
+                           r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+        fail_hard(r);
+    }
+    lua_settop(L, top);
+    report_get(r, node, "started");
+    lua_pushnumber(L, now_ms() - lua_tonumber(L, -1));
+    report_set(r, node, "ms");
+    lua_pop(L, 1);
+    lua_pushstring(L, ok ? "completed" : "failed");
+    report_set(r, node, "status");
+    lua_pushboolean(L, 1);
+    report_set(r, node, "recorded");
+    lp_graph_finish(r->graph, node, ok);
+    lp_log(r->rt, LUPINE_LOG_DEBUG, "step '%s' %s", node_str(r, node, "name"),
+           ok ? "completed" : "failed");
+    if (!ok) {
+      r->failed = 1;
+      lua_rawgeti(L, r->nodes, node + 1);
+      lua_getfield(L, -1, "on_failure");
+      if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "stop") == 0) r->stopping = 1;
+      lua_pop(L, 2);
+    }
+    recorded++;
+  }
+  return recorded;
+}
+
+/* Ctrl-C or SIGTERM: end the workers, mark what ran stopped. */
+static void stop_all(run *r) {
+  int i;
+  r->stopping = r->interrupted = 1;
+  for (i = 0; i < r->pool->n; i++) {
+    worker *w = &r->pool->w[i];
+    if (w->pid == 0) continue;
+    kill(w->pid, SIGKILL);
+    reap(r, w);
+  }
+  for (i = 0; i < r->n; i++) {
+    int top = lua_gettop(r->L);
+    if (report_get(r, i, "step_run") == LUA_TSTRING && report_get(r, i, "recorded") == LUA_TNIL) {
+      if (lp_catalog_finish_step_run(r->rt->catalog, lua_tostring(r->L, -2), "stopped",
+                                     "stopped by a signal", NULL, r->rt->err,
+                                     sizeof r->rt->err) != LUPINE_OK)
+        fail_hard(r);
+      lua_pushliteral(r->L, "stopped");
+      report_set(r, i, "status");
+      lua_pushboolean(r->L, 1);
+      report_set(r, i, "recorded");
+    }
+    lua_settop(r->L, top);
+  }
+}
+
+/* Which earlier nodes each node must be recorded after: the last earlier
+** node writing each of its artifact names. waits[i] = { j, ... } (1-based). */
+static void plan_order(run *r) {
+  lua_State *L = r->L;
+  int i, k;
+  lua_newtable(L);   /* artifact name -> last node writing it */
+  lua_createtable(L, r->n, 0);
+  r->waits = lua_gettop(L);
+  for (i = 1; i <= r->n; i++) {
+    int nw = 0;
+    lua_newtable(L);
+    lua_rawgeti(L, r->nodes, i);
+    field(L, -1, "outputs", LUA_TTABLE);
+    for (k = 1; lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+      field(L, -1, "artifact", LUA_TSTRING);
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, r->waits - 1) == LUA_TNUMBER) {
+        lua_rawseti(L, -6, ++nw);
+      } else lua_pop(L, 1);
+      lua_pushinteger(L, i);
+      lua_rawset(L, r->waits - 1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 3);
+    lua_rawseti(L, r->waits, i);
+  }
+  lua_remove(L, r->waits - 1);
+  r->waits--;
+}
+
 int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   run r;
-  int i, node, failed = 0;
+  int i, failed;
   const char *status, *run_name, *start;
   double t0 = now_ms();
   int errors;
@@ -591,11 +1377,35 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     return luaL_error(L, "%s", rt->err);
   }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
-  while ((node = lp_graph_next(r.graph)) >= 0) {
-    int ok = run_node(&r, node);
-    lp_graph_finish(r.graph, node, ok);
-    if (!ok) failed = 1;
+  {
+    char started[32];
+    int changes;
+    lua_pushstring(L, r.id);
+    lua_pushinteger(L, (lua_Integer)getpid());
+    lua_pushstring(L, lp_process_start(getpid(), started) == 0 ? started : NULL);
+    if (lp_catalog_write(L, rt->catalog, "run_process", lua_gettop(L) - 2, 3, &changes,
+                         rt->err, sizeof rt->err) != LUPINE_OK)
+      return luaL_error(L, "%s", rt->err);
+    lua_pop(L, 3);
   }
+  lua_getfield(L, r.spec, "jobs");
+  r.jobs = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lp_default_jobs();
+  lua_pop(L, 1);
+  if (r.jobs < 1) r.jobs = 1;
+  if (r.jobs > 64) r.jobs = 64;
+  r.pool = pool_push(L, r.jobs);
+  plan_order(&r);
+  for (;;) {
+    while (record_ready(&r) + start_ready(&r) > 0) {}
+    if (r.running == 0 && r.retrying == 0) break;
+    wait_workers(&r);
+    if (rt->interrupted) {
+      rt->interrupted = 0;
+      stop_all(&r);
+      break;
+    }
+  }
+  failed = r.failed;
   /* What is left was skipped: it depends on a failed step. */
   lua_pushliteral(L, "");
   errors = lua_gettop(L);
@@ -612,12 +1422,13 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     }
     lua_pop(L, 2);
   }
-  status = failed ? "failed" : "completed";
+  status = r.interrupted ? "stopped" : failed ? "failed" : "completed";
   if (lp_catalog_finish_run(rt->catalog, r.id, status,
-                            failed ? lua_tostring(L, -1) : NULL, rt->err,
+                            r.interrupted ? "stopped by a signal"
+                                          : failed ? lua_tostring(L, -1) : NULL, rt->err,
                             sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
-  if (failed) rt->failed_runs++;
+  if (failed || r.interrupted) rt->failed_runs++;
   summarize(&r, status, now_ms() - t0);
   lua_pushstring(L, r.id);
   lua_pushstring(L, r.name);

@@ -99,6 +99,37 @@ static char *resolve_home(void) {
   return strdup(probe);
 }
 
+/*
+** Runs left "running" by a process that is gone (killed, or its machine
+** restarted) are marked failed, so that nobody waits on them. A run's
+** process is known by pid and start time, so a reused pid is no alibi.
+** L is where the rows are read; failures here are not the caller's.
+*/
+static void mark_dead_runs(lua_State *L, lp_runtime *rt) {
+  char err[LP_ERRSZ], now[32], why[160], started[32];
+  int top = lua_gettop(L), i, changes;
+  if (lp_catalog_query(L, rt->catalog, "running_runs", 0, 0, err, sizeof err) != LUPINE_OK)
+    return;
+  for (i = 1; lua_rawgeti(L, top + 1, i) == LUA_TTABLE; i++) {
+    lua_getfield(L, -1, "pid");
+    lua_getfield(L, -2, "process_start");
+    if (lua_isinteger(L, -2) &&
+        (lp_process_start((long)lua_tointeger(L, -2), started) != 0 ||
+         (lua_isstring(L, -1) && strcmp(started, lua_tostring(L, -1)) != 0))) {
+      snprintf(why, sizeof why, "the process running it (pid %lld) ended before the run did",
+               (long long)lua_tointeger(L, -2));
+      lp_catalog_now(now);
+      lua_getfield(L, -3, "id");
+      lua_pushstring(L, why);
+      lua_pushstring(L, now);
+      lp_catalog_write(L, rt->catalog, "mark_dead", lua_gettop(L) - 2, 3, &changes, err,
+                       sizeof err);
+    }
+    lua_settop(L, top + 1);
+  }
+  lua_settop(L, top);
+}
+
 int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX];
   int rc;
@@ -109,7 +140,8 @@ int lp_runtime_ready(lp_runtime *rt) {
   }
   if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
   snprintf(path, sizeof path, "%s/artifacts", rt->home);
-  if ((rc = lp_store_open(&rt->store, path, rt->err, sizeof rt->err)) != LUPINE_OK)
+  if (rt->store == NULL &&
+      (rc = lp_store_open(&rt->store, path, rt->err, sizeof rt->err)) != LUPINE_OK)
     return rc;
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
   if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
@@ -117,6 +149,12 @@ int lp_runtime_ready(lp_runtime *rt) {
     return rc;
   }
   return LUPINE_OK;
+}
+
+void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent) {
+  rt->catalog = NULL;   /* the parent's: never touch it here, not even to close it */
+  rt->to_parent = to_parent;
+  rt->from_parent = from_parent;
 }
 
 int lp_runtime_set_home(lp_runtime *rt, const char *home) {
@@ -134,17 +172,23 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home) {
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
   char msg[2048];
   va_list ap;
-  if (rt->log == NULL) return;
+  if (rt->log == NULL && level != LUPINE_LOG_OUTPUT) return;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  rt->log(rt->log_ud, level, msg);
+  /* what a step prints is the user's, not the library's: without a
+  ** callback it still reaches them, on stderr */
+  if (rt->log == NULL) fprintf(stderr, "%s\n", msg);
+  else rt->log(rt->log_ud, level, msg);
 }
 
 /* The runtime of L, ready for use; raises the reason if it cannot be. */
 static lp_runtime *ready(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
-  if (lp_runtime_ready(rt) != LUPINE_OK) luaL_error(L, "%s", rt->err);
+  if (rt->catalog == NULL) {
+    if (lp_runtime_ready(rt) != LUPINE_OK) luaL_error(L, "%s", rt->err);
+    if (rt->to_parent == 0) mark_dead_runs(L, rt);
+  }
   return rt;
 }
 
@@ -157,6 +201,8 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   unsigned char *data = NULL;
   size_t len;
   int top = lua_gettop(L), rc;
+  if (rt->catalog == NULL && lp_runtime_ready(rt) != LUPINE_OK)   /* in a new worker */
+    luaL_error(L, "%s", rt->err);
   lua_pushstring(L, id);
   if (lp_catalog_query(L, rt->catalog, "version_by_id", top + 1, 1, rt->err,
                        sizeof rt->err) != LUPINE_OK)
@@ -282,8 +328,10 @@ static int core_object_path(lua_State *L) {
 /* core.write(name, ...) -> rows changed */
 static int core_write(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  lp_runtime *rt = ready(L);
+  lp_runtime *rt = lp_runtime_of(L);
   int changes;
+  if (rt->to_parent != 0) return lp_worker_call(L, rt, "write", 1, lua_gettop(L));
+  rt = ready(L);
   if (lp_catalog_write(L, rt->catalog, name, 2, lua_gettop(L) - 1, &changes, rt->err,
                        sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
@@ -299,44 +347,29 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
-/*
-** core.save(value, cfg, extra, producer, output) -> id, version
-** Store value as a new version (cfg and extra as lp_record_version takes
-** them), produced by step run producer's output if given.
-** A value that cannot be encoded gives nil, message; a custom version that
-** exists gives nil, message too; other failures raise.
-*/
-static int core_save(lua_State *L) {
-  char err[LP_ERRSZ], id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
-  lp_runtime *rt;
+int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
+  char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
   lp_object obj;
   size_t len;
-  const char *bytes, *producer, *output;
+  const char *bytes = lua_tolstring(L, first, &len);
   int rc;
-  luaL_checkany(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  producer = luaL_optstring(L, 4, NULL);
-  output = luaL_optstring(L, 5, NULL);
-  rt = ready(L);
-  if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
-    luaL_pushfail(L);
-    lua_pushstring(L, err);
-    return 2;
+  if (bytes == NULL || !lua_istable(L, first + 1)) {
+    lp_errf(rt->err, sizeof rt->err, "lupine: malformed save");
+    return -1;
   }
-  bytes = lua_tolstring(L, -1, &len);
   if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
-  if (lp_store_keep(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK) {
-    lp_catalog_rollback(rt->catalog);
-    return luaL_error(L, "%s", rt->err);
-  }
-  rc = lp_record_version(L, rt, 2, lua_istable(L, 3) ? 3 : 0, &obj, luaL_typename(L, 1),
-                         producer, output, id, version);
+    return -1;
+  rc = lp_store_keep(rt->store, bytes, len, &obj, rt->err, sizeof rt->err);
+  if (rc == LUPINE_OK)
+    rc = lp_record_version(L, rt, first + 1, lua_istable(L, first + 2) ? first + 2 : 0,
+                           &obj, luaL_optstring(L, first + 5, "table"),
+                           lua_tostring(L, first + 3), lua_tostring(L, first + 4), id,
+                           version);
   if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
   if (rc != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
-    if (rc != LUPINE_CONSTRAINT) return luaL_error(L, "%s", rt->err);
+    if (rc != LUPINE_CONSTRAINT) return -1;
     luaL_pushfail(L);
     lua_pushstring(L, rt->err);
     return 2;
@@ -344,6 +377,67 @@ static int core_save(lua_State *L) {
   lua_pushstring(L, id);
   lua_pushstring(L, version);
   return 2;
+}
+
+/*
+** core.save(value, cfg, extra, producer, output) -> id, version
+** Store value as a new version (cfg and extra as lp_record_version takes
+** them), produced by step run producer's output if given. A value that
+** cannot be encoded, or a custom version that exists, gives nil, message;
+** other failures raise. In a worker the coordinator does the recording.
+*/
+static int core_save(lua_State *L) {
+  char err[LP_ERRSZ];
+  lp_runtime *rt = lp_runtime_of(L);
+  const char *data_type = luaL_typename(L, 1);   /* a static string */
+  int n;
+  luaL_checkany(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_optstring(L, 4, NULL);
+  luaL_optstring(L, 5, NULL);
+  lua_settop(L, 5);
+  if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_replace(L, 1);   /* the bytes in place of the value */
+  lua_pushstring(L, data_type);
+  if (rt->to_parent != 0) return lp_worker_call(L, rt, "save", 1, 6);
+  rt = ready(L);
+  if ((n = lp_save_bytes(L, rt, 1)) < 0) return luaL_error(L, "%s", rt->err);
+  return n;
+}
+
+/* core.atomic(fn, ...) -> fn's results: fn runs in one catalog
+** transaction (BEGIN IMMEDIATE), rolled back if it raises. */
+static int core_atomic(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  if (lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0) != LUA_OK) {
+    lp_catalog_rollback(rt->catalog);
+    return lua_error(L);
+  }
+  if (lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
+    return luaL_error(L, "%s", rt->err);
+  }
+  return lua_gettop(L);
+}
+
+/* core.gc(dry_run) -> objects removed, bytes freed, objects kept */
+static int core_gc(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  lp_gc_result res;
+  if (lp_gc(rt->catalog, rt->store, lua_toboolean(L, 1), &res, rt->err,
+            sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pushinteger(L, (lua_Integer)res.objects);
+  lua_pushinteger(L, (lua_Integer)res.bytes);
+  lua_pushinteger(L, (lua_Integer)res.kept);
+  return 3;
 }
 
 static const luaL_Reg core_funcs[] = {
@@ -360,6 +454,8 @@ static const luaL_Reg core_funcs[] = {
   {"home", core_home},
   {"set_home", core_set_home},
   {"object_path", core_object_path},
+  {"atomic", core_atomic},
+  {"gc", core_gc},
   {NULL, NULL}
 };
 

@@ -49,6 +49,7 @@ extern "C" {
 #define LUPINE_LOG_WARN  1
 #define LUPINE_LOG_INFO  2   /* run summaries */
 #define LUPINE_LOG_DEBUG 3   /* step progress */
+#define LUPINE_LOG_OUTPUT 4  /* a line a step printed, as "[step] line" */
 
 /*
 ** Receives the runtime's messages (one line each, no trailing newline).
@@ -90,7 +91,15 @@ LUPINE_API const char *lupine_errmsg(const lupine *rt);
 */
 LUPINE_API lua_State *lupine_state(lupine *rt);
 
-/* Send the runtime's progress and summaries to fn (NULL: discard them). */
+/*
+** Ask the pipeline run in progress on rt to stop: its workers are ended and
+** the run is marked "stopped". Safe to call from a signal handler (it only
+** sets a flag); the CLI calls it on SIGINT and SIGTERM.
+*/
+LUPINE_API void lupine_interrupt(lupine *rt);
+
+/* Send the runtime's progress and summaries to fn (NULL: discard them,
+** except what steps print, which then goes to stderr). */
 LUPINE_API void lupine_set_log(lupine *rt, lupine_log_fn fn, void *ud);
 
 /*

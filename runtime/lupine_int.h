@@ -10,6 +10,7 @@
 #ifndef LUPINE_INT_H
 #define LUPINE_INT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "lua.h"
@@ -230,6 +231,8 @@ typedef struct lp_runtime {
   lupine_log_fn log;          /* where progress goes; NULL: nowhere */
   void *log_ud;
   int failed_runs;            /* runs that ended failed (the CLI's exit code) */
+  volatile sig_atomic_t interrupted;   /* set by lupine_interrupt: stop the run */
+  int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
   char err[LP_ERRSZ];
 } lp_runtime;
 
@@ -242,6 +245,17 @@ int lp_runtime_ready(lp_runtime *rt);
 
 /* Close the catalog and store and use home (NULL: resolve it again). */
 int lp_runtime_set_home(lp_runtime *rt, const char *home);
+
+/* In a freshly forked worker: leave the parent's catalog connection alone
+** (it must not be used across fork; a new one opens on demand) and send
+** catalog writes to the coordinator through these pipes. */
+void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent);
+
+/* Store CBOR bytes as a new version: stack from first on: bytes, cfg,
+** extra, producer, output, data type (see lp_record_version). Pushes id and
+** version and returns 2; or pushes nil and a message (the custom version
+** exists) and returns 2; or returns -1 with rt->err set. */
+int lp_save_bytes(lua_State *L, lp_runtime *rt, int first);
 
 /* Send a message to the runtime's log callback, if any. */
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
@@ -265,6 +279,15 @@ typedef struct lp_lua_source {
 extern const lp_lua_source lp_lua_sources[];
 
 int luaopen_lupine_core(lua_State *L);
+
+/* ---- util.c ---- */
+
+/* The start time of process pid as the kernel counts it (from
+** /proc/PID/stat), so a reused pid can be told apart. 0, or -1 if gone. */
+int lp_process_start(long pid, char out[32]);
+
+/* How many steps run at once by default: the number of online cores. */
+int lp_default_jobs(void);
 
 /* ---- graph.c: the dependency graph of one pipeline run ---- */
 
@@ -299,6 +322,11 @@ int lp_graph_skipped(const lp_graph *g, int node);
 */
 int lp_execute(lua_State *L, lp_runtime *rt, int spec);
 
+/* In a worker: make a catalog call (op "write" or "save", with the nargs
+** values from first on as its arguments) in the coordinator, and push what
+** it returns. Raises the coordinator's error. */
+int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs);
+
 /*
 ** Record a stored object as a new version, with its tags and metadata:
 ** cfg (a stack index) is { artifact = name, type = ..., version = custom or
@@ -311,5 +339,42 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
                       const lp_object *obj, const char *data_type, const char *producer,
                       const char *output, char id[LP_ID_LEN + 1],
                       char version[LP_NAME_MAX + 1]);
+
+/* ---- gc.c: removing objects no version references (with the store and
+** catalog functions it uses) ---- */
+
+/* Called for each object: its hash ("sha256:<hex>") and its size on disk.
+** Returning anything but LUPINE_OK stops the walk with that code. */
+typedef int (*lp_store_object_fn)(void *ud, const char *hash, uint64_t stored_size);
+
+/* store.c: call fn for each well-formed object in objects/ (a regular file
+** objects/<2 hex>/<62 hex>.zst); other entries, and tmp/, are skipped. */
+int lp_store_each_object(lp_store *s, lp_store_object_fn fn, void *ud,
+                         char *err, size_t errsz);
+
+/* store.c: unlink an object's file; *removed is 0 if it was not there. */
+int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size_t errsz);
+
+/* catalog.c: call fn for each distinct content hash an artifact version
+** records (in the caller's transaction, if one is open). Returning anything
+** but LUPINE_OK stops with that code. */
+int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+                         char *err, size_t errsz);
+
+typedef struct lp_gc_result {
+  uint64_t objects;   /* objects removed (or that would be, in a dry run) */
+  uint64_t bytes;     /* their size on disk */
+  uint64_t kept;      /* objects still referenced by some version */
+} lp_gc_result;
+
+/*
+** Remove the stored objects that no artifact version references. Holds the
+** catalog's write lock (BEGIN IMMEDIATE) from reading the references until
+** the last file is removed: writers record versions under that lock after
+** lp_store_keep, so they never lose an object (see lp_store_keep). A dry
+** run counts without removing anything.
+*/
+int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
+          char *err, size_t errsz);
 
 #endif

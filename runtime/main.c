@@ -1,10 +1,14 @@
 /*
 ** main.c: the lupine command. Uses only the public header, lupine.h: what
-** the CLI needs, a host program can do too.
+** the CLI needs, a host program can do too. `lupine run`, --help and
+** --version are answered here; every other command is Lua code,
+** lupine.cli.main, called through the runtime's Lua state.
 */
+#define _POSIX_C_SOURCE 200809L   /* isatty */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "lupine.h"
 
 #define EXIT_RUN_FAILED 1
@@ -14,16 +18,32 @@ static const char usage[] =
   "usage: lupine <command> [options]\n"
   "\n"
   "commands:\n"
-  "  run SCRIPT [ARGS...]   run a Lua pipeline script (ARGS become its `arg`)\n"
+  "  run [-v] SCRIPT [ARGS...]           run a Lua pipeline script (ARGS become its `arg`;\n"
+  "                                      -v, --verbose: show each step as it starts and ends)\n"
+  "  artifact list                       list artifacts\n"
+  "  artifact version list               list artifact versions\n"
+  "  artifact version describe KEY       show an artifact version\n"
+  "  artifact version update KEY -t TAG -r TAG   add (-t) or remove (-r) tags\n"
+  "  artifact export KEY [--format json|cbor] [-o FILE]   write a version's value\n"
+  "  artifact prune [--dry-run] [-y]     delete versions no run used or produced\n"
+  "  pipeline list                       list pipelines\n"
+  "  pipeline runs list                  list pipeline runs\n"
+  "  pipeline runs describe RUN          show a run and its steps\n"
+  "  lineage KEY [--up|--down] [--depth N] [--format text|dot|mermaid|json]\n"
+  "                                      what a version was made from and what was made from it\n"
+  "  gc [--dry-run]                      delete stored objects nothing refers to\n"
+  "\n"
+  "KEY is NAME (the latest version), NAME:VERSION, an id or a unique id prefix.\n"
+  "Every catalog command takes --json (machine-readable output) and --help\n"
+  "(its options); lists take --page N and --size N.\n"
   "\n"
   "options:\n"
-  "  -h, --help             show this help\n"
-  "  -V, --version          show the version\n"
-  "  -v, --verbose          (with run) also show each step as it starts and ends\n"
+  "  -h, --help                          show this help\n"
+  "  -V, --version                       show the version\n"
   "\n"
   "The catalog lives in $LUPINE_HOME, else the nearest .lupine folder found\n"
   "walking up from the current directory, else ./.lupine.\n"
-  "Exit status: 0 ok, 1 a run or the script failed, 2 usage error.\n";
+  "Exit status: 0 ok, 1 a run or the script failed, or not found, 2 usage error.\n";
 
 static void log_line(void *ud, int level, const char *msg) {
   int verbose = *(int *)ud;
@@ -72,6 +92,65 @@ static int cmd_run(int argc, char **argv) {
   return rc == LUPINE_OK ? 0 : EXIT_RUN_FAILED;
 }
 
+/* In a protected call: the global _LUPINE_CLI = { args = { argv... },
+** tty = stdout is a terminal, stdin_tty = stdin is one }. */
+static int push_cli_args(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1), i;
+  char **argv = lua_touserdata(L, 2);
+  lua_createtable(L, 0, 3);
+  lua_createtable(L, argc, 0);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "args");
+  lua_pushboolean(L, isatty(1));
+  lua_setfield(L, -2, "tty");
+  lua_pushboolean(L, isatty(0));
+  lua_setfield(L, -2, "stdin_tty");
+  lua_setglobal(L, "_LUPINE_CLI");
+  return 0;
+}
+
+/* lupine.h has no call-with-arguments entry point, so the arguments go in
+** a global the chunk takes, and the exit status comes back in another. */
+static const char cli_chunk[] =
+  "local cli = _LUPINE_CLI\n"
+  "_LUPINE_CLI = nil\n"
+  "_LUPINE_CLI_STATUS = require('lupine.cli').main(cli.args,\n"
+  "  { tty = cli.tty, stdin_tty = cli.stdin_tty })\n";
+
+/* Every command but run: lupine.cli.main(args, { tty, stdin_tty }). */
+static int cmd_catalog(int argc, char **argv) {
+  lupine *rt;
+  lua_State *L;
+  int verbose = 0, status = EXIT_RUN_FAILED, isnum = 0;
+  if (lupine_open(&rt, NULL) != LUPINE_OK) {
+    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
+    lupine_close(rt);
+    return EXIT_RUN_FAILED;
+  }
+  lupine_set_log(rt, log_line, &verbose);
+  L = lupine_state(rt);
+  lua_pushcfunction(L, push_cli_args);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    fprintf(stderr, "lupine: %s\n", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  } else if (lupine_exec_string(rt, cli_chunk, "=lupine") != LUPINE_OK) {
+    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
+  } else {
+    lua_getglobal(L, "_LUPINE_CLI_STATUS");
+    status = (int)lua_tointegerx(L, -1, &isnum);
+    if (!isnum) status = EXIT_RUN_FAILED;
+    lua_pop(L, 1);
+  }
+  fflush(stdout);
+  lupine_close(rt);
+  return status;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage, stderr);
@@ -87,5 +166,5 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
-  return usage_error("unknown command '%s'", argv[1]);
+  return cmd_catalog(argc - 1, argv + 1);
 }

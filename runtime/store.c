@@ -15,6 +15,7 @@
 */
 #define _XOPEN_SOURCE 700   /* POSIX 2008 with XSI: realpath */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -436,4 +437,80 @@ int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
                   char *err, size_t errsz) {
   if (lp_store_exists(s, info->hash)) return LUPINE_OK;
   return lp_store_put(s, data, len, info, err, errsz);
+}
+
+/* ---- listing and removing objects (for gc.c) ---- */
+
+static int is_hex(const char *p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/*
+** Only names a put could have written count as objects: a folder of 2 hex
+** digits holding regular files named <62 hex digits>.zst. tmp/ is not
+** under objects/, and anything else found there is left alone.
+*/
+int lp_store_each_object(lp_store *s, lp_store_object_fn fn, void *ud,
+                         char *err, size_t errsz) {
+  char path[PATH_MAX], hash[LP_HASH_STRLEN + 1];
+  const size_t hexname = LP_HASH_HEXLEN - 2, plen = sizeof LP_HASH_PREFIX - 1;
+  DIR *top, *sub = NULL;
+  struct dirent *d, *e;
+  struct stat st;
+  int rc = LUPINE_OK;
+
+  snprintf(path, sizeof path, "%s/objects", s->root);
+  if ((top = opendir(path)) == NULL)
+    return io_error(err, errsz, "cannot list objects in '%s'", path);
+  memcpy(hash, LP_HASH_PREFIX, plen);
+  while (rc == LUPINE_OK && (errno = 0, d = readdir(top)) != NULL) {
+    if (strlen(d->d_name) != 2 || !is_hex(d->d_name, 2)) continue;
+    snprintf(path, sizeof path, "%s/objects/%s", s->root, d->d_name);
+    if ((sub = opendir(path)) == NULL) {
+      if (errno == ENOTDIR || errno == ENOENT) continue;
+      rc = io_error(err, errsz, "cannot list objects in '%s'", path);
+      break;
+    }
+    memcpy(hash + plen, d->d_name, 2);
+    while (rc == LUPINE_OK && (errno = 0, e = readdir(sub)) != NULL) {
+      if (strlen(e->d_name) != hexname + 4 || !is_hex(e->d_name, hexname) ||
+          strcmp(e->d_name + hexname, ".zst") != 0)
+        continue;
+      snprintf(path, sizeof path, "%s/objects/%s/%s", s->root, d->d_name, e->d_name);
+      if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) continue;
+        rc = io_error(err, errsz, "cannot stat '%s'", path);
+        break;
+      }
+      if (!S_ISREG(st.st_mode)) continue;
+      memcpy(hash + plen + 2, e->d_name, hexname);
+      hash[LP_HASH_STRLEN] = '\0';
+      rc = fn(ud, hash, (uint64_t)st.st_size);
+    }
+    if (rc == LUPINE_OK && errno != 0)
+      rc = io_error(err, errsz, "cannot list objects in '%s/objects/%s'", s->root, d->d_name);
+    closedir(sub);
+  }
+  if (rc == LUPINE_OK && errno != 0)
+    rc = io_error(err, errsz, "cannot list objects in '%s/objects'", s->root);
+  closedir(top);
+  return rc;
+}
+
+int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size_t errsz) {
+  char path[PATH_MAX];
+  *removed = 0;
+  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
+    lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
+    return LUPINE_MISUSE;
+  }
+  if (unlink(path) == 0) {
+    *removed = 1;
+    return LUPINE_OK;
+  }
+  if (errno == ENOENT) return LUPINE_OK;
+  return io_error(err, errsz, "object %s: cannot remove '%s'", hash, path);
 }

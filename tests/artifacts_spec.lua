@@ -190,20 +190,18 @@ describe("the step context", function()
   end)
 
   it("gives the step its names, runs, and output metadata and tags", function()
-    local seen = {}
     local s = step { name = "train_model", outputs = { "model", "stats" }, function()
       local ctx = lupine.get_step_context()
-      seen.step, seen.pipeline = ctx.step_name, ctx.pipeline_name
-      seen.run_status = ctx.pipeline_run.status
-      seen.step_run_status = ctx.step_run.status
+      local seen = { step = ctx.step_name, pipeline = ctx.pipeline_name,
+        run_status = ctx.pipeline_run.status, step_run_status = ctx.step_run.status }
       ctx:add_output_metadata("model", { accuracy = 0.93 })
       ctx.add_output_metadata("model", { loss = 0.2 })     -- plain call works too
       ctx:add_output_tags("stats", { "summary" })
-      return { w = 1 }, { n = 3 }
+      return { w = 1 }, seen
     end }
     local run = pipeline { name = "ctx", function() s() end } ()
     assert.same({ step = "train_model", pipeline = "ctx", run_status = "running",
-      step_run_status = "running" }, seen)
+      step_run_status = "running" }, run.steps.train_model.outputs.stats:load())
     assert.same({ accuracy = 0.93, loss = 0.2 }, run.steps.train_model.outputs.model.run_metadata)
     assert.same({ "summary" }, run.steps.train_model.outputs.stats.tags)
   end)

@@ -9,11 +9,14 @@
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
 local names = require "lupine.names"
+require "lupine.lineage"
+local query = require "lupine.query"   -- listing and filtering: Client:list_*
 
 local lupine = {
   version = core.version,
   codec_version = core.codec_version,
   Client = client_mod.Client,
+  ArtifactVersionFilter = query.ArtifactVersionFilter,
 }
 
 -- The pipeline body being recorded, and the step context of the step

@@ -1,0 +1,1217 @@
+-- lupine.cli: the catalog commands of the `lupine` program (everything but
+-- `lupine run`, `--help` and `--version`, which runtime/main.c answers).
+--
+-- main(args, { tty = ..., stdin_tty = ... }) parses args, runs the command
+-- through the Client and returns the exit status: 0 ok, 1 not found or an
+-- operational failure, 2 a usage error. It writes with io.write and
+-- io.stderr:write and never exits: it is library code, and a host may call
+-- it too.
+--
+-- Output. With stdout on a terminal, lists are aligned tables (long values
+-- cut short with "…") and describe commands labelled fields. Otherwise the
+-- same information is printed as tab-separated lines without a header, for
+-- scripts: `\`, tab, newline and carriage return inside a field are written
+-- as \\, \t, \n and \r. --json prints one JSON document (README: "--json
+-- shapes"); values stored in the catalog are converted as M.json documents.
+
+local core = require "lupine.core"
+local lupine = require "lupine"
+local names = require "lupine.names"
+local query = require "lupine.query"       -- the list_* methods with filters and pages
+local lineage = require "lupine.lineage"   -- get_lineage, prune_artifacts, gc
+
+local M = {}
+
+-- ---- JSON ----
+
+-- The JSON text of a value, deterministic (object keys sorted by their
+-- bytes). Lua values read from the catalog map as follows:
+--   nil -> null; booleans; integers -> integer literals (all 64 bits);
+--   finite floats -> the shortest text that reads back as the same double,
+--     always with "." or an exponent (1.0 stays "1.0", -0.0 is "-0.0");
+--   NaN, inf, -inf -> {"$float": "nan"|"inf"|"-inf"};
+--   strings that are valid UTF-8 -> JSON strings; other strings (CBOR
+--     byte strings) -> {"$bytes": "<base64, RFC 4648, padded>"};
+--   a sequence (keys 1..n; the empty table too) -> an array;
+--   a table whose keys are all strings, none starting with "$" -> an object;
+--   any other table -> {"$map": [[key, value], ...]}, entries in CBOR map
+--     order (the key's encoding, then the value's);
+--   a table reached more than once (shared, or a cycle) -> at its first
+--     appearance {"$shared": n, "$value": <the table>}, afterwards
+--     {"$ref": n}; n counts from 0 in order of appearance.
+-- So every object with a key starting with "$" is one of these forms.
+local json = {}
+M.json = json
+
+local OBJECT = { __name = "lupine.cli.object" }
+local ARRAY = { __name = "lupine.cli.array" }
+json.null = setmetatable({}, { __name = "lupine.cli.null" })
+
+-- Records of the --json shapes: object(t) is a JSON object whatever its
+-- keys (empty: {}), array(t) an array; their fields are values as above.
+function json.object(t) return setmetatable(t, OBJECT) end
+function json.array(t) return setmetatable(t, ARRAY) end
+
+-- Byte order, whatever the C locale says (Lua's < on strings is strcoll).
+local function byte_lt(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = a:byte(i), b:byte(i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+local function base64(s)
+  return (s:gsub("..?.?", function(chunk)
+    local a, b, c = chunk:byte(1, 3)
+    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local out = {}
+    for i = 1, #chunk + 1 do
+      local k = (n >> (18 - 6 * (i - 1))) & 63
+      out[i] = B64:sub(k + 1, k + 1)
+    end
+    return table.concat(out) .. string.rep("=", 3 - #chunk)
+  end))
+end
+
+local function float_text(x)
+  if x ~= x then return '{"$float":"nan"}' end
+  if x == math.huge then return '{"$float":"inf"}' end
+  if x == -math.huge then return '{"$float":"-inf"}' end
+  local s
+  for digits = 1, 17 do
+    s = string.format("%." .. digits .. "g", x)
+    if tonumber(s) == x then break end
+  end
+  if not s:find("[.e]") then s = s .. ".0" end
+  return s
+end
+
+-- How often each table is reached from v (keys included).
+local function count_refs(v, refs)
+  if type(v) ~= "table" then return end
+  local n = refs[v]
+  refs[v] = (n or 0) + 1
+  if n then return end
+  for k, x in pairs(v) do
+    count_refs(k, refs)
+    count_refs(x, refs)
+  end
+end
+
+local encode_value
+
+local function encode_table(t, buf, st)
+  local n, max, ints, strings = 0, 0, true, true
+  for k in pairs(t) do
+    n = n + 1
+    if math.type(k) == "integer" and k >= 1 then
+      if k > max then max = k end
+    else
+      ints = false
+    end
+    if type(k) ~= "string" or k:byte(1) == 36 then strings = false end   -- 36: "$"
+  end
+  if ints and max == n then
+    buf[#buf + 1] = "["
+    for i = 1, n do
+      if i > 1 then buf[#buf + 1] = "," end
+      encode_value(t[i], buf, st)
+    end
+    buf[#buf + 1] = "]"
+  elseif strings then
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    table.sort(keys, byte_lt)
+    buf[#buf + 1] = "{"
+    for i, k in ipairs(keys) do
+      buf[#buf + 1] = (i > 1 and "," or "") .. quote(k) .. ":"
+      encode_value(t[k], buf, st)
+    end
+    buf[#buf + 1] = "}"
+  else
+    local entries = {}
+    for k, v in pairs(t) do
+      entries[#entries + 1] = { k = k, v = v, kb = assert(core.encode(k)) }
+    end
+    table.sort(entries, function(x, y)
+      if x.kb ~= y.kb then return byte_lt(x.kb, y.kb) end
+      x.vb = x.vb or assert(core.encode(x.v))
+      y.vb = y.vb or assert(core.encode(y.v))
+      return byte_lt(x.vb, y.vb)
+    end)
+    buf[#buf + 1] = '{"$map":['
+    for i, e in ipairs(entries) do
+      buf[#buf + 1] = i > 1 and ",[" or "["
+      encode_value(e.k, buf, st)
+      buf[#buf + 1] = ","
+      encode_value(e.v, buf, st)
+      buf[#buf + 1] = "]"
+    end
+    buf[#buf + 1] = "]}"
+  end
+end
+
+function encode_value(v, buf, st)
+  local t = type(v)
+  if v == nil then
+    buf[#buf + 1] = "null"
+  elseif t == "boolean" then
+    buf[#buf + 1] = tostring(v)
+  elseif math.type(v) == "integer" then
+    buf[#buf + 1] = string.format("%d", v)
+  elseif t == "number" then
+    buf[#buf + 1] = float_text(v)
+  elseif t == "string" then
+    buf[#buf + 1] = utf8.len(v) and quote(v) or ('{"$bytes":"' .. base64(v) .. '"}')
+  elseif t == "table" then
+    if st.refs[v] == 1 then return encode_table(v, buf, st) end
+    local id = st.ids[v]
+    if id then
+      buf[#buf + 1] = '{"$ref":' .. id .. "}"
+      return
+    end
+    id, st.next = st.next, st.next + 1
+    st.ids[v] = id
+    buf[#buf + 1] = '{"$shared":' .. id .. ',"$value":'
+    encode_table(v, buf, st)
+    buf[#buf + 1] = "}"
+  else
+    error("cannot convert a " .. t .. " to JSON", 0)   -- the catalog holds none
+  end
+end
+
+local function encode(v, buf)
+  local mt = getmetatable(v)
+  if v == json.null then
+    buf[#buf + 1] = "null"
+  elseif mt == OBJECT then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, byte_lt)
+    buf[#buf + 1] = "{"
+    for i, k in ipairs(keys) do
+      buf[#buf + 1] = (i > 1 and "," or "") .. quote(k) .. ":"
+      encode(v[k], buf)
+    end
+    buf[#buf + 1] = "}"
+  elseif mt == ARRAY then
+    buf[#buf + 1] = "["
+    for i = 1, #v do
+      if i > 1 then buf[#buf + 1] = "," end
+      encode(v[i], buf)
+    end
+    buf[#buf + 1] = "]"
+  else
+    local refs = {}
+    count_refs(v, refs)
+    encode_value(v, buf, { refs = refs, ids = {}, next = 0 })
+  end
+end
+
+-- json.encode(v): the JSON text of v (records made with json.object and
+-- json.array, anything else a value as described above).
+function json.encode(v)
+  local buf = {}
+  encode(v, buf)
+  return table.concat(buf)
+end
+
+-- ---- errors ----
+
+-- A usage error (exit 2): the message, and the command whose help to try.
+local Usage = {}
+
+local function usage(cmd, fmt, ...)
+  error(setmetatable({ cmd = cmd, message = string.format(fmt, ...) }, Usage), 0)
+end
+
+-- An operational error (exit 1) raised by the CLI itself.
+local function fail(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+
+-- An error raised by the Client on our behalf carries our position: drop it.
+local function clean(msg)
+  msg = tostring(msg)
+  return (msg:gsub("^[^\n]-lupine/cli%.lua:%d+: ", "", 1))
+end
+
+-- ---- formatting ----
+
+local function plural(n, one, many)
+  return string.format("%d %s", n, n == 1 and one or (many or one .. "s"))
+end
+
+local function human_size(n)
+  if n == nil then return "" end
+  if n < 1024 then return n .. " B" end
+  local units, i, x = { "KiB", "MiB", "GiB", "TiB" }, 0, n
+  repeat x, i = x / 1024, i + 1 until x < 1024 or i == #units
+  return string.format(x < 10 and "%.1f %s" or "%.0f %s", x, units[i])
+end
+
+-- "YYYY-MM-DDTHH:MM:SS.ffffffZ" -> microseconds since 1970 (days from the
+-- civil date, so no time zone or DST is involved).
+local function micros(t)
+  if type(t) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, frac = t:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+  local us = tonumber((frac .. "000000"):sub(1, 6))
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 * 1000000
+    + tonumber(s) * 1000000 + us
+end
+
+-- Milliseconds from start to finish (a float), or nil if either is missing.
+local function duration_ms(start, finish)
+  local a, b = micros(start), micros(finish)
+  if not a or not b then return nil end
+  return (b - a) / 1000
+end
+
+local function human_duration(ms)
+  if ms == nil then return "" end
+  if ms < 1000 then return string.format("%.1f ms", ms) end
+  local s = ms / 1000
+  if s < 60 then return string.format("%.2f s", s) end
+  s = math.floor(s)
+  if s < 3600 then return string.format("%dm %02ds", s // 60, s % 60) end
+  return string.format("%dh %02dm %02ds", s // 3600, s % 3600 // 60, s % 60)
+end
+
+-- "2026-11-27T13:05:01.123456Z" -> "2026-11-27 13:05:01"
+local function human_time(t)
+  if t == nil then return "" end
+  return (t:gsub("^(%d+%-%d+%-%d+)T(%d+:%d+:%d+).*$", "%1 %2"))
+end
+
+local function text_width(s)
+  return utf8.len(s) or #s
+end
+
+-- s cut to width characters, its end replaced by "…" when cut.
+local function truncate(s, width)
+  if text_width(s) <= width then return s end
+  if not utf8.len(s) then return s:sub(1, width - 1) .. "…" end
+  return s:sub(1, utf8.offset(s, width) - 1) .. "…"
+end
+
+local function tsv_field(s)
+  return (tostring(s):gsub("[\\\t\n\r]", { ["\\"] = "\\\\", ["\t"] = "\\t", ["\n"] = "\\n",
+    ["\r"] = "\\r" }))
+end
+
+local function tsv_line(fields)
+  local out = {}
+  for i, f in ipairs(fields) do out[i] = tsv_field(f) end
+  io.write(table.concat(out, "\t"), "\n")
+end
+
+-- The compact JSON of a stored value, for humans and tab-separated lines.
+local function value_text(v)
+  return json.encode(v)
+end
+
+local CELL_MAX = 40
+
+-- A list: on a terminal an aligned table with a header; otherwise the
+-- `plain` fields of each row, tab-separated. cols: { title, max, right }.
+local function print_table(ctx, cols, rows)
+  if not ctx.tty then
+    for _, row in ipairs(rows) do tsv_line(row.plain) end
+    return
+  end
+  local widths, cells = {}, {}
+  for c, col in ipairs(cols) do widths[c] = text_width(col.title) end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for c, col in ipairs(cols) do
+      local s = truncate(tostring(row.human[c] or ""), col.max or CELL_MAX)
+      cells[r][c] = s
+      widths[c] = math.max(widths[c], text_width(s))
+    end
+  end
+  local function line(list)
+    local parts = {}
+    for c, s in ipairs(list) do
+      local pad = string.rep(" ", widths[c] - text_width(s))
+      parts[c] = cols[c].right and (pad .. s) or (c < #cols and s .. pad or s)
+    end
+    io.write((table.concat(parts, "  "):gsub("%s+$", "")), "\n")
+  end
+  local titles = {}
+  for c, col in ipairs(cols) do titles[c] = col.title end
+  line(titles)
+  for _, list in ipairs(cells) do line(list) end
+end
+
+-- Labelled fields of one record: "label  value" on a terminal (values
+-- cut to the line), "key<TAB>value" otherwise. fields: { key, label, value }
+-- with value a string or a list of strings (one line each).
+local function print_record(ctx, fields)
+  local width = 0
+  for _, f in ipairs(fields) do width = math.max(width, text_width(f[2])) end
+  for _, f in ipairs(fields) do
+    local v = f[3]
+    if ctx.tty then
+      local list = type(v) == "table" and v or { v }
+      if #list == 0 then list = { "" } end
+      for i, s in ipairs(list) do
+        local label = i == 1 and f[2] or ""
+        local text = (label .. string.rep(" ", width - text_width(label)) .. "  "
+          .. truncate(s:gsub("\n", " "), 100)):gsub("%s+$", "")
+        io.write(text, "\n")
+      end
+    elseif type(v) == "table" then
+      for _, s in ipairs(v) do tsv_line { f[1], s } end
+    else
+      tsv_line { f[1], v }
+    end
+  end
+end
+
+local function print_json(v)
+  io.write(json.encode(v), "\n")
+end
+
+-- The paging line of a list: on stdout under a terminal table, on stderr
+-- otherwise (stdout then holds only rows), and only if there are more pages.
+local function print_paging(ctx, list, noun, plural_noun)
+  local pages = list.total_pages or 1
+  if pages <= 1 and (list.page or 1) <= 1 then return end
+  local msg = string.format("page %d of %d (%s)", list.page, pages,
+    plural(list.total, noun, plural_noun))
+  if list.page < pages then msg = msg .. string.format("; --page %d for more", list.page + 1) end
+  if ctx.tty then io.write(msg, "\n") else io.stderr:write(msg, "\n") end
+end
+
+-- ---- catalog objects as records ----
+
+local function opt(v)
+  if v == nil then return json.null end
+  return v
+end
+
+local function tag_list(tags)
+  local out = {}
+  for i, t in ipairs(tags or {}) do out[i] = t end
+  return json.array(out)
+end
+
+local function version_json(av)
+  local producer = json.null
+  local sr = av.producer_step_run
+  if sr then
+    producer = json.object { step_run_id = sr.id, step = sr.name, run_id = sr.run_id,
+      run = sr.pipeline_run.name }
+  end
+  return json.object { id = av.id, name = av.name, version = av.version, type = av.type,
+    data_type = av.data_type, content_hash = av.content_hash, size = av.size,
+    stored_size = av.stored_size, uri = av.uri, codec_version = av.codec_version,
+    created = av.created, tags = tag_list(av.tags), producer = producer }
+end
+
+local function metadata_json(md)
+  local out = {}
+  for k, v in pairs(md or {}) do out[k] = v end
+  return json.object(out)
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, byte_lt)
+  return keys
+end
+
+local function ref_json(av)
+  return json.object { id = av.id, name = av.name, version = av.version }
+end
+
+local function run_json(run)
+  return json.object { id = run.id, name = run.name, pipeline = run.pipeline_name,
+    status = run.status, start_time = opt(run.start_time), end_time = opt(run.end_time),
+    duration_ms = opt(duration_ms(run.start_time, run.end_time)), tags = tag_list(run.tags) }
+end
+
+local function step_json(sr)
+  local inputs, outputs, params = {}, {}, {}
+  for name, av in pairs(sr.inputs) do inputs[name] = ref_json(av) end
+  for name, av in pairs(sr.outputs) do outputs[name] = ref_json(av) end
+  for name, v in pairs(sr.parameters or {}) do params[name] = v end
+  return json.object { id = sr.id, name = sr.name, step_name = sr.step_name,
+    status = sr.status, start_time = opt(sr.start_time), end_time = opt(sr.end_time),
+    duration_ms = opt(duration_ms(sr.start_time, sr.end_time)),
+    inputs = json.object(inputs), outputs = json.object(outputs),
+    parameters = json.object(params), error = opt(sr.error), traceback = opt(sr.traceback) }
+end
+
+local function paged_json(list, items)
+  return json.object { items = json.array(items), page = list.page, size = list.size,
+    total = list.total, total_pages = list.total_pages }
+end
+
+-- ---- resolving arguments ----
+
+-- NAME[:VERSION]|ID: an artifact named exactly key (its latest version);
+-- else NAME:VERSION split at the last ":" not next to another ":" (names
+-- like "p::step::output" contain "::"); else an id or unique id prefix.
+local function resolve_version(client, key)
+  if core.query("artifact_by_name", key)[1] then return client:get_artifact_version(key) end
+  local name, version = key:match("^(.*[^:]):([^:]+)$")
+  if name then return client:get_artifact_version(name, version) end
+  return client:get_artifact_version(key)
+end
+
+-- ---- the commands ----
+
+local ARTIFACT_TYPES = {}
+for _, v in pairs(lupine.ArtifactType) do ARTIFACT_TYPES[#ARTIFACT_TYPES + 1] = v end
+table.sort(ARTIFACT_TYPES)
+
+local PAGE_OPTIONS = {
+  { "--page", arg = "N", int = true, help = "show page N (default 1)" },
+  { "--size", arg = "N", int = true, max = query.MAX_SIZE,
+    help = "N rows per page (default " .. query.DEFAULT_SIZE .. ", at most " .. query.MAX_SIZE
+      .. ")" },
+}
+
+local function cmd_artifact_list(ctx)
+  local o = ctx.opts
+  local page, size = o.page, o.size
+  local list = ctx.client:list_artifacts { name = o.name, tag = o.tag, page = page, size = size }
+  if o.json then
+    local items = {}
+    for i, a in ipairs(list) do
+      local latest = a.latest_version
+      items[i] = json.object { id = a.id, name = a.name, created = a.created,
+        version_count = a.version_count, tags = tag_list(a.tags),
+        latest_version = latest and json.object { id = latest.id, version = latest.version,
+          created = latest.created } or json.null }
+    end
+    print_json(paged_json(list, items))
+    return 0
+  end
+  local rows = {}
+  for i, a in ipairs(list) do
+    local latest = a.latest_version
+    local tags = table.concat(a.tags or {}, ",")
+    rows[i] = {
+      human = { a.id:sub(1, 8), a.name, a.version_count, latest and latest.version or "",
+        human_time(a.created), table.concat(a.tags or {}, ", ") },
+      plain = { a.id, a.name, a.version_count, latest and latest.version or "", a.created, tags },
+    }
+  end
+  if ctx.tty and #list == 0 then io.write("no artifacts\n") end
+  if #list > 0 then
+    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" },
+      { title = "VERSIONS", right = true }, { title = "LATEST" }, { title = "CREATED" },
+      { title = "TAGS" } }, rows)
+  end
+  print_paging(ctx, list, "artifact")
+  return 0
+end
+
+local function cmd_version_list(ctx)
+  local o = ctx.opts
+  local page, size = o.page, o.size
+  local run = o.run and ctx.client:get_pipeline_run(o.run)   -- "not found; did you mean"
+  local list = ctx.client:list_artifact_versions { name = o.name, tag = o.tag,
+    artifact_type = o.type, pipeline_run = run, page = page, size = size }
+  if o.json then
+    local items = {}
+    for i, av in ipairs(list) do items[i] = version_json(av) end
+    print_json(paged_json(list, items))
+    return 0
+  end
+  local rows = {}
+  for i, av in ipairs(list) do
+    rows[i] = {
+      human = { av.id:sub(1, 8), av.name, av.version, av.type, av.data_type,
+        human_size(av.size), human_time(av.created), table.concat(av.tags, ", ") },
+      plain = { av.id, av.name, av.version, av.type, av.data_type, av.size, av.created,
+        table.concat(av.tags, ",") },
+    }
+  end
+  if ctx.tty and #list == 0 then io.write("no artifact versions\n") end
+  if #list > 0 then
+    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" }, { title = "VERSION" },
+      { title = "TYPE" }, { title = "DATA TYPE" }, { title = "SIZE", right = true },
+      { title = "CREATED" }, { title = "TAGS" } }, rows)
+  end
+  print_paging(ctx, list, "version")
+  return 0
+end
+
+local function describe_version(ctx, av)
+  if ctx.opts.json then
+    local record = version_json(av)
+    record.run_metadata = metadata_json(av.run_metadata)
+    print_json(record)
+    return 0
+  end
+  local sr = av.producer_step_run
+  local md, md_lines = av.run_metadata, {}
+  for _, k in ipairs(sorted_keys(md)) do
+    md_lines[#md_lines + 1] = ctx.tty and (k .. " = " .. value_text(md[k]))
+      or (tsv_field(k) .. "\t" .. value_text(md[k]))
+  end
+  if ctx.tty then
+    print_record(ctx, {
+      { "artifact", "artifact version", av.name .. ":" .. av.version },
+      { "id", "id", av.id },
+      { "type", "type", av.type },
+      { "data_type", "data type", av.data_type },
+      { "size", "size", string.format("%s (stored %s)", human_size(av.size),
+        human_size(av.stored_size)) },
+      { "content_hash", "content hash", av.content_hash },
+      { "uri", "uri", av.uri },
+      { "created", "created", human_time(av.created) .. " UTC" },
+      { "tags", "tags", table.concat(av.tags, ", ") },
+      { "producer", "produced by", sr and string.format("step '%s' of run '%s'", sr.name,
+        sr.pipeline_run.name) or "" },
+      { "metadata", "metadata", md_lines },
+    })
+    return 0
+  end
+  local fields = {
+    { "id", "", av.id }, { "name", "", av.name }, { "version", "", av.version },
+    { "type", "", av.type }, { "data_type", "", av.data_type },
+    { "content_hash", "", av.content_hash }, { "size", "", tostring(av.size) },
+    { "stored_size", "", tostring(av.stored_size) }, { "uri", "", av.uri },
+    { "codec_version", "", tostring(av.codec_version) }, { "created", "", av.created },
+    { "tags", "", table.concat(av.tags, ",") },
+    { "producer_step", "", sr and sr.name or "" },
+    { "producer_run", "", sr and sr.pipeline_run.name or "" },
+  }
+  print_record(ctx, fields)
+  for _, line in ipairs(md_lines) do io.write("metadata\t", line, "\n") end
+  return 0
+end
+
+local function cmd_version_describe(ctx)
+  return describe_version(ctx, resolve_version(ctx.client, ctx.args[1]))
+end
+
+local function cmd_version_update(ctx)
+  local o = ctx.opts
+  if #o.tag == 0 and #o["remove-tag"] == 0 then
+    usage(ctx.path, "nothing to do: give -t TAG to add a tag or -r TAG to remove one")
+  end
+  for _, list in ipairs { o.tag, o["remove-tag"] } do
+    for _, t in ipairs(list) do
+      local ok, msg = pcall(names.check, "tag", t)
+      if not ok then usage(ctx.path, "%s", msg) end
+    end
+  end
+  local av = resolve_version(ctx.client, ctx.args[1])
+  av = ctx.client:update_artifact_version(av, { add_tags = o.tag, remove_tags = o["remove-tag"] })
+  if o.json then return describe_version(ctx, av) end
+  local tags = av.tags
+  io.write(string.format("%s:%s tags: %s\n", av.name, av.version,
+    #tags > 0 and table.concat(tags, ", ") or "(none)"))
+  return 0
+end
+
+local function cmd_export(ctx)
+  local o = ctx.opts
+  local format = o.format or "json"
+  if o.json and o.format == "cbor" and not o.output then
+    usage(ctx.path, "--json and --format cbor ask for different things")
+  end
+  local av = resolve_version(ctx.client, ctx.args[1])
+  local data
+  if format == "cbor" then
+    data = core.read(av.id)
+  else
+    data = json.encode(av:load()) .. "\n"
+  end
+  if not o.output then
+    if format == "cbor" and ctx.tty then
+      usage(ctx.path, "not writing CBOR to a terminal: give -o FILE or redirect stdout")
+    end
+    io.write(data)
+    return 0
+  end
+  local f, msg = io.open(o.output, "wb")
+  if not f then fail("cannot write %s", msg) end
+  local ok, werr = f:write(data)
+  local closed, cerr = f:close()
+  if not ok or not closed then fail("cannot write %s: %s", o.output, werr or cerr) end
+  if o.json then
+    print_json(json.object { id = av.id, name = av.name, version = av.version,
+      format = format, file = o.output, bytes = #data })
+  else
+    io.write(string.format("wrote %s:%s as %s to %s (%s)\n", av.name, av.version, format,
+      o.output, plural(#data, "byte")))
+  end
+  return 0
+end
+
+local function cmd_pipeline_list(ctx)
+  local o = ctx.opts
+  local list = ctx.client:list_pipelines { name = o.name, page = o.page, size = o.size }
+  if o.json then
+    local items = {}
+    for i, p in ipairs(list) do
+      local r = p.latest_run
+      items[i] = json.object { id = p.id, name = p.name, created = p.created,
+        run_count = p.run_count, latest_run = r and json.object { id = r.id, name = r.name,
+          status = r.status, start_time = opt(r.start_time) } or json.null }
+    end
+    print_json(paged_json(list, items))
+    return 0
+  end
+  local rows = {}
+  for i, p in ipairs(list) do
+    local r = p.latest_run
+    rows[i] = {
+      human = { p.id:sub(1, 8), p.name, p.run_count, r and r.name or "", r and r.status or "",
+        human_time(p.created) },
+      plain = { p.id, p.name, p.run_count, r and r.name or "", r and r.status or "", p.created },
+    }
+  end
+  if ctx.tty and #list == 0 then io.write("no pipelines\n") end
+  if #list > 0 then
+    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" },
+      { title = "RUNS", right = true }, { title = "LATEST RUN" }, { title = "STATUS" },
+      { title = "CREATED" } }, rows)
+  end
+  print_paging(ctx, list, "pipeline")
+  return 0
+end
+
+local function cmd_runs_list(ctx)
+  local o = ctx.opts
+  local page, size = o.page, o.size
+  local list = ctx.client:list_pipeline_runs { pipeline_name = o.pipeline, status = o.status,
+    tag = o.tag, page = page, size = size }
+  if o.json then
+    local items = {}
+    for i, r in ipairs(list) do items[i] = run_json(r) end
+    print_json(paged_json(list, items))
+    return 0
+  end
+  local rows = {}
+  for i, r in ipairs(list) do
+    local ms = duration_ms(r.start_time, r.end_time)
+    rows[i] = {
+      human = { r.id:sub(1, 8), r.name, r.pipeline_name, r.status, human_time(r.start_time),
+        human_duration(ms), table.concat(r.tags, ", ") },
+      plain = { r.id, r.name, r.pipeline_name, r.status, r.start_time or "",
+        ms and string.format("%.3f", ms) or "", table.concat(r.tags, ",") },
+    }
+  end
+  if ctx.tty and #list == 0 then io.write("no pipeline runs\n") end
+  if #list > 0 then
+    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" }, { title = "PIPELINE" },
+      { title = "STATUS" }, { title = "STARTED" }, { title = "DURATION", right = true },
+      { title = "TAGS" } }, rows)
+  end
+  print_paging(ctx, list, "run")
+  return 0
+end
+
+-- The step runs of run in the order they were recorded.
+local function steps_in_order(run)
+  local list = {}
+  for _, sr in pairs(run.steps) do list[#list + 1] = sr end
+  table.sort(list, function(a, b)
+    if a.start_time ~= b.start_time then
+      return byte_lt(a.start_time or "~", b.start_time or "~")
+    end
+    return byte_lt(a.name, b.name)
+  end)
+  return list
+end
+
+local function refs_text(map, sep)
+  local out = {}
+  for _, name in ipairs(sorted_keys(map)) do
+    local av = map[name]
+    out[#out + 1] = string.format("%s%s%s:%s", name, sep, av.name, av.version)
+  end
+  return out
+end
+
+local function cmd_runs_describe(ctx)
+  local run = ctx.client:get_pipeline_run(ctx.args[1])
+  local steps = steps_in_order(run)
+  if ctx.opts.json then
+    local record = run_json(run)
+    record.error = opt(run.error)
+    record.run_metadata = metadata_json(run.run_metadata)
+    local list = {}
+    for i, sr in ipairs(steps) do list[i] = step_json(sr) end
+    record.steps = json.array(list)
+    print_json(record)
+    return 0
+  end
+  local ms = duration_ms(run.start_time, run.end_time)
+  if not ctx.tty then
+    print_record(ctx, {
+      { "id", "", run.id }, { "name", "", run.name }, { "pipeline", "", run.pipeline_name },
+      { "status", "", run.status }, { "start_time", "", run.start_time or "" },
+      { "end_time", "", run.end_time or "" },
+      { "duration_ms", "", ms and string.format("%.3f", ms) or "" },
+      { "tags", "", table.concat(run.tags, ",") }, { "error", "", run.error or "" },
+    })
+    for _, sr in ipairs(steps) do
+      local sms = duration_ms(sr.start_time, sr.end_time)
+      tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
+      for _, kind in ipairs { "inputs", "outputs" } do
+        local map = sr[kind]
+        for _, name in ipairs(sorted_keys(map)) do
+          local av = map[name]
+          tsv_line { kind:sub(1, -2), sr.name, name, av.name .. ":" .. av.version, av.id }
+        end
+      end
+      for _, name in ipairs(sorted_keys(sr.parameters or {})) do
+        tsv_line { "parameter", sr.name, name, value_text(sr.parameters[name]) }
+      end
+      if sr.error then tsv_line { "step_error", sr.name, sr.error } end
+    end
+    return 0
+  end
+  print_record(ctx, {
+    { "name", "run", run.name },
+    { "id", "id", run.id },
+    { "pipeline", "pipeline", run.pipeline_name },
+    { "status", "status", run.status },
+    { "start_time", "started", run.start_time and (human_time(run.start_time) .. " UTC") or "" },
+    { "duration", "duration", ms and human_duration(ms) or "(not finished)" },
+    { "tags", "tags", table.concat(run.tags, ", ") },
+  })
+  if run.error then print_record(ctx, { { "error", "error", run.error } }) end
+  io.write("steps:\n")
+  for _, sr in ipairs(steps) do
+    local sms = duration_ms(sr.start_time, sr.end_time)
+    io.write(string.format("  %s  %s  %s\n", sr.name, sr.status,
+      sms and human_duration(sms) or "-"))
+    local params = {}
+    for _, name in ipairs(sorted_keys(sr.parameters or {})) do
+      params[#params + 1] = name .. " = " .. value_text(sr.parameters[name])
+    end
+    local lines = {
+      { "inputs", refs_text(sr.inputs, " <- ") },
+      { "outputs", refs_text(sr.outputs, " -> ") },
+      { "parameters", params },
+      { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
+    }
+    for _, l in ipairs(lines) do
+      for i, s in ipairs(l[2]) do
+        local label = i == 1 and (l[1] .. ":") or ""
+        io.write("    ", label, string.rep(" ", 12 - #label), truncate(s, 100), "\n")
+      end
+    end
+  end
+  return 0
+end
+
+local function cmd_lineage(ctx)
+  local o = ctx.opts
+  local format = o.format or "text"
+  if o.json then
+    if o.format and o.format ~= "json" then
+      usage(ctx.path, "--json and --format %s ask for different things", o.format)
+    end
+    format = "json"
+  end
+  local direction = "both"
+  if o.up and not o.down then direction = "upstream" end
+  if o.down and not o.up then direction = "downstream" end
+  local av = resolve_version(ctx.client, ctx.args[1])
+  local graph = ctx.client:get_lineage(av, { direction = direction, depth = o.depth })
+  local text = lineage.format(graph, format)
+  io.write(text, text:sub(-1) == "\n" and "" or "\n")
+  return 0
+end
+
+-- Ask on the terminal; true if the answer is y or yes.
+local function confirm(question)
+  io.stderr:write(question, " [y/N] ")
+  io.stderr:flush()
+  local answer = io.read("l")
+  return answer ~= nil and (answer:lower() == "y" or answer:lower() == "yes")
+end
+
+local function prune_lines(result)
+  local lines = {}
+  for _, v in ipairs(result.versions or {}) do
+    lines[#lines + 1] = string.format("%s:%s\t%s", v.name, v.version, v.id)
+  end
+  return lines
+end
+
+local function cmd_prune(ctx)
+  local o = ctx.opts
+  local client = ctx.client
+  if not o["dry-run"] and not o.yes then
+    if not ctx.stdin_tty then
+      usage(ctx.path, "refusing to delete without confirmation: pass -y to prune "
+        .. "(or --dry-run to see what would be deleted)")
+    end
+    local plan = client:prune_artifacts { dry_run = true }
+    if #(plan.versions or {}) == 0 and #(plan.artifacts or {}) == 0 then
+      io.write("nothing to prune\n")
+      return 0
+    end
+    for _, line in ipairs(prune_lines(plan)) do io.stderr:write("  ", line, "\n") end
+    if not confirm(string.format("delete %s and %s?", plural(#plan.versions,
+        "artifact version"), plural(#plan.artifacts, "artifact"))) then
+      io.stderr:write("lupine: not pruned\n")
+      return 1
+    end
+  end
+  local result = client:prune_artifacts { dry_run = o["dry-run"] == true }
+  local versions, artifacts = result.versions or {}, result.artifacts or {}
+  if o.json then
+    local vs, as = {}, {}
+    for i, v in ipairs(versions) do vs[i] = ref_json(v) end
+    for i, a in ipairs(artifacts) do as[i] = a end
+    print_json(json.object { dry_run = o["dry-run"] == true, versions = json.array(vs),
+      artifacts = json.array(as) })
+    return 0
+  end
+  if ctx.tty then
+    for _, line in ipairs(prune_lines(result)) do io.write("  ", line, "\n") end
+    io.write(string.format("%s %s and %s\n", o["dry-run"] and "would delete" or "deleted",
+      plural(#versions, "artifact version"), plural(#artifacts, "artifact")))
+  else
+    for _, v in ipairs(versions) do tsv_line { "version", v.id, v.name, v.version } end
+    for _, a in ipairs(artifacts) do tsv_line { "artifact", a } end
+  end
+  return 0
+end
+
+local function cmd_gc(ctx)
+  local dry = ctx.opts["dry-run"] == true
+  local result = ctx.client:gc { dry_run = dry }
+  if ctx.opts.json then
+    print_json(json.object { dry_run = dry, objects = result.objects, bytes = result.bytes })
+  elseif ctx.tty then
+    io.write(string.format("%s %s (%s)\n", dry and "would free" or "freed",
+      plural(result.objects, "object"), human_size(result.bytes)))
+  else
+    tsv_line { "objects", result.objects }
+    tsv_line { "bytes", result.bytes }
+  end
+  return 0
+end
+
+-- ---- the command tree ----
+
+local KEY = "NAME[:VERSION]|ID"
+
+-- A command: { summary, args = { names }, options = { ... }, run } or a
+-- group: { summary, sub = { name = command, ... }, order = { names } }.
+local tree = {
+  summary = "Lupine's catalog commands (`lupine --help` lists them all).",
+  order = { "artifact", "pipeline", "lineage", "gc" },
+  sub = {
+    artifact = {
+      summary = "artifacts and their versions",
+      order = { "list", "version", "export", "prune" },
+      sub = {
+        list = {
+          summary = "list artifacts, newest first",
+          options = { { "--name", arg = "NAME", help = "only the artifact of this name" },
+            { "--tag", arg = "TAG", help = "only artifacts with this tag" } },
+          paged = true, run = cmd_artifact_list,
+        },
+        version = {
+          summary = "artifact versions",
+          order = { "list", "describe", "update" },
+          sub = {
+            list = {
+              summary = "list artifact versions, newest first",
+              options = { { "--name", arg = "NAME", help = "only versions of this artifact" },
+                { "--tag", arg = "TAG", help = "only versions with this tag" },
+                { "--type", arg = "TYPE", choices = ARTIFACT_TYPES,
+                  help = "only versions of this type (" .. table.concat(ARTIFACT_TYPES, ", ")
+                    .. ")" },
+                { "--run", arg = "RUN", help = "only versions a pipeline run (name or id) "
+                  .. "produced" } },
+              paged = true, run = cmd_version_list,
+            },
+            describe = {
+              summary = "show an artifact version: fields, tags, producer, metadata",
+              args = { KEY }, run = cmd_version_describe,
+            },
+            update = {
+              summary = "add or remove tags of an artifact version",
+              args = { KEY },
+              options = { { "--tag", short = "-t", arg = "TAG", multi = true,
+                  help = "add this tag (repeatable)" },
+                { "--remove-tag", short = "-r", arg = "TAG", multi = true,
+                  help = "remove this tag (repeatable)" } },
+              run = cmd_version_update,
+            },
+          },
+        },
+        export = {
+          summary = "write an artifact version's value as JSON or its stored CBOR",
+          args = { KEY },
+          options = { { "--format", arg = "FORMAT", choices = { "json", "cbor" },
+              help = "json (the value, see README) or cbor (the stored bytes); default json" },
+            { "--output", short = "-o", arg = "FILE", help = "write to FILE, not stdout" } },
+          run = cmd_export,
+        },
+        prune = {
+          summary = "delete artifact versions no step run produced or used (and artifacts left empty)",
+          options = { { "--dry-run", help = "only show what would be deleted" },
+            { "--yes", short = "-y", help = "do not ask for confirmation" } },
+          run = cmd_prune,
+        },
+      },
+    },
+    pipeline = {
+      summary = "pipelines and their runs",
+      order = { "list", "runs" },
+      sub = {
+        list = {
+          summary = "list pipelines",
+          options = { { "--name", arg = "NAME", help = "only the pipeline of this name" } },
+          paged = true, run = cmd_pipeline_list,
+        },
+        runs = {
+          summary = "pipeline runs",
+          order = { "list", "describe" },
+          sub = {
+            list = {
+              summary = "list pipeline runs, newest first",
+              options = { { "--pipeline", arg = "PIPELINE", help = "only runs of this pipeline" },
+                { "--status", arg = "STATUS", choices = { "completed", "failed", "running" },
+                  help = "only runs with this status (running, completed, failed)" },
+                { "--tag", arg = "TAG", help = "only runs with this tag" } },
+              paged = true, run = cmd_runs_list,
+            },
+            describe = {
+              summary = "show a run: status, times, tags, and each step's inputs, outputs, "
+                .. "parameters and error",
+              args = { "RUN" }, run = cmd_runs_describe,
+            },
+          },
+        },
+      },
+    },
+    lineage = {
+      summary = "the artifact versions and steps upstream and downstream of a version",
+      args = { KEY },
+      options = { { "--up", help = "only upstream: what it was made from" },
+        { "--down", help = "only downstream: what was made from it" },
+        { "--depth", arg = "N", int = true, help = "follow at most N steps away" },
+        { "--format", arg = "FORMAT", choices = { "text", "dot", "mermaid", "json" },
+          help = "text (default), dot (Graphviz), mermaid or json" } },
+      run = cmd_lineage,
+    },
+    gc = {
+      summary = "delete stored objects no artifact version refers to",
+      options = { { "--dry-run", help = "only count what would be freed" } },
+      run = cmd_gc,
+    },
+  },
+}
+
+local COMMON = {
+  { "--json", help = "print JSON (shapes in the README)" },
+  { "--help", short = "-h", help = "show this help" },
+}
+
+local function options_of(cmd)
+  local list = {}
+  for _, o in ipairs(cmd.options or {}) do list[#list + 1] = o end
+  if cmd.paged then
+    for _, o in ipairs(PAGE_OPTIONS) do list[#list + 1] = o end
+  end
+  for _, o in ipairs(COMMON) do list[#list + 1] = o end
+  return list
+end
+
+local function help_text(path, cmd)
+  local out = {}
+  if cmd.sub then
+    out[1] = string.format("usage: lupine %s<command> [options]\n\n%s\n\ncommands:",
+      path == "" and "" or (path .. " "), cmd.summary)
+    local rows = {}
+    local function walk(prefix, node)
+      for _, name in ipairs(node.order) do
+        local sub = node.sub[name]
+        if sub.sub then walk(prefix .. name .. " ", sub)
+        else rows[#rows + 1] = { prefix .. name .. (sub.args and (" " .. sub.args[1]) or ""),
+          sub.summary } end
+      end
+    end
+    walk("", cmd)
+    local width = 0
+    for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
+    for _, r in ipairs(rows) do
+      out[#out + 1] = "  " .. r[1] .. string.rep(" ", width - #r[1] + 3) .. r[2]
+    end
+    out[#out + 1] = string.format("\nTry 'lupine %s<command> --help' for its options.",
+      path == "" and "" or (path .. " "))
+    return table.concat(out, "\n") .. "\n"
+  end
+  out[1] = string.format("usage: lupine %s%s [options]\n\n%s\n\noptions:", path,
+    cmd.args and (" " .. table.concat(cmd.args, " ")) or "",
+    cmd.summary:sub(1, 1):upper() .. cmd.summary:sub(2) .. ".")
+  for _, o in ipairs(options_of(cmd)) do
+    local flags = (o.short and (o.short .. ", ") or "    ") .. o[1] .. (o.arg and (" " .. o.arg) or "")
+    out[#out + 1] = string.format("  %-24s %s", flags, o.help)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- The option of cmd named by flag (long or short), and the long names.
+local function find_option(list, flag)
+  local longs = {}
+  for _, o in ipairs(list) do
+    if o[1] == flag or o.short == flag then return o end
+    longs[#longs + 1] = o[1]
+    if o.short then longs[#longs + 1] = o.short end
+  end
+  return nil, longs
+end
+
+local function check_int(path, flag, s, max)
+  local n = s:find("^%d+$") and math.tointeger(tonumber(s))
+  if not n or n < 1 then usage(path, "option '%s' needs a positive integer (got '%s')", flag, s) end
+  if max and n > max then usage(path, "option '%s' is at most %d (got %d)", flag, max, n) end
+  return n
+end
+
+-- Parse argv[i..] for cmd: options into ctx.opts, operands into ctx.args.
+local function parse(ctx, cmd, argv, i)
+  local list = options_of(cmd)
+  local opts = { page = 1, size = query.DEFAULT_SIZE }
+  for _, o in ipairs(list) do
+    if o.multi then opts[o[1]:sub(3)] = {} end
+  end
+  local args, operands_only = {}, false
+  while i <= #argv do
+    local a = argv[i]
+    if operands_only or a == "-" or a:sub(1, 1) ~= "-" then
+      args[#args + 1] = a
+    elseif a == "--" then
+      operands_only = true
+    else
+      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
+      flag = flag or a
+      local o, longs = find_option(list, flag)
+      if not o then
+        usage(ctx.path, "unknown option '%s'%s", flag, names.suggest(flag, longs))
+      end
+      local key = o[1]:sub(3)
+      if key == "help" then
+        io.write(help_text(ctx.path, cmd))
+        return false
+      end
+      if o.arg then
+        if value == nil then
+          i = i + 1
+          value = argv[i]
+          if value == nil then usage(ctx.path, "option '%s' needs a value (%s)", flag, o.arg) end
+        end
+        if o.int then value = check_int(ctx.path, flag, value, o.max) end
+        if o.choices then
+          local ok = false
+          for _, c in ipairs(o.choices) do ok = ok or c == value end
+          if not ok then
+            usage(ctx.path, "option '%s': unknown value '%s'%s (one of: %s)", flag, value,
+              names.suggest(value, o.choices), table.concat(o.choices, ", "))
+          end
+        end
+        if o.multi then table.insert(opts[key], value) else opts[key] = value end
+      else
+        if value ~= nil then usage(ctx.path, "option '%s' takes no value", flag) end
+        opts[key] = true
+      end
+    end
+    i = i + 1
+  end
+  local want = cmd.args or {}
+  if #args < #want then usage(ctx.path, "missing argument %s", want[#args + 1]) end
+  if #args > #want then usage(ctx.path, "unexpected argument '%s'", args[#want + 1]) end
+  ctx.opts, ctx.args = opts, args
+  return true
+end
+
+-- Walk the command tree along argv; run the command found.
+local function dispatch(ctx, argv)
+  local node, path, i = tree, {}, 1
+  while node.sub do
+    local word = argv[i]
+    local here = table.concat(path, " ")
+    if word == "-h" or word == "--help" then
+      io.write(help_text(here, node))
+      return 0
+    end
+    local sub = word and node.sub[word]
+    if not sub then
+      local candidates = {}
+      for _, name in ipairs(node.order) do candidates[#candidates + 1] = name end
+      if #path == 0 then candidates[#candidates + 1] = "run" end
+      local cmd = #path > 0 and here or nil
+      if word == nil then
+        usage(cmd, "missing command (one of: %s)", table.concat(node.order, ", "))
+      end
+      usage(cmd, "unknown command '%s'%s", word, names.suggest(word, candidates))
+    end
+    path[#path + 1] = word
+    node, i = sub, i + 1
+  end
+  ctx.path = table.concat(path, " ")
+  if not parse(ctx, node, argv, i) then return 0 end
+  return node.run(ctx)
+end
+
+-- main(args, { tty = stdout is a terminal, stdin_tty = stdin is one }):
+-- the exit status.
+function M.main(args, options)
+  if type(args) ~= "table" then
+    error("bad argument #1 to 'main' (table expected, got " .. type(args) .. ")", 2)
+  end
+  options = options or {}
+  local ctx = { tty = options.tty == true, stdin_tty = options.stdin_tty == true,
+    client = lupine.Client() }
+  local ok, status = xpcall(dispatch, function(e)
+    if getmetatable(e) == Usage then return e end
+    -- an error the Client raised names us as the caller: keep its text
+    -- only; a fault in this file keeps its position and a traceback
+    local msg = tostring(e)
+    local text = clean(msg)
+    if text ~= msg and (text:find("^attempt to ") or text:find("^bad argument")) then
+      return debug.traceback(msg, 2)
+    end
+    return text
+  end, ctx, args)
+  io.stdout:flush()
+  if ok then return status end
+  if getmetatable(status) == Usage then
+    io.stderr:write("lupine: ", status.cmd and (status.cmd .. ": ") or "", status.message,
+      "\nTry 'lupine ", status.cmd and (status.cmd .. " ") or "", "--help'.\n")
+    return 2
+  end
+  io.stderr:write("lupine: ", tostring(status), "\n")
+  return 1
+end
+
+return M

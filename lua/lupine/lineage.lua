@@ -1,0 +1,545 @@
+-- lupine.lineage: where artifact versions came from and where they went,
+-- and cleaning up the catalog and the store.
+--
+-- API (methods on the objects of lupine.client):
+--   av:consumers() -> { StepRun, ... }
+--       the step runs, in any run, that took av as an input, oldest first
+--       (each once, with input_name: the input that took it).
+--   client:get_lineage(av [, { direction = "upstream"|"downstream"|"both",
+--                              depth = N }]) -> graph
+--       av: an ArtifactVersion, a version id (or unique prefix), or an
+--       artifact name (its latest version). direction defaults to "both",
+--       depth (hops between artifact versions) to unlimited.
+--       graph = { root = id, direction = ..., depth = N or nil,
+--                 nodes = { node, ... }, edges = { edge, ... } }
+--       node  = { kind = "artifact_version", id, label = "name:v2", name, version }
+--             | { kind = "step_run", id, label = "step (run <run name>)", name,
+--                 step_name, status, run_id, run_name }
+--       edge  = { from = id, to = id, kind = "input" | "output", name = ... }
+--               (input: version -> step run; output: step run -> version)
+--   require("lupine.lineage").format(graph [, "text"|"dot"|"mermaid"|"json"]) -> string
+--   client:delete_artifact_version(av | id [, { force = false }]) -> deleted version
+--   client:delete_artifact_version(name, version [, { force = false }])
+--   client:prune_artifacts { dry_run = false } -> { versions = { av, ... }, artifacts = { name, ... } }
+--   client:gc { dry_run = false } -> { objects = n, bytes = n, kept = n }
+
+local core = require "lupine.core"
+local client_mod = require "lupine.client"
+
+local Client = client_mod.classes.Client
+local ArtifactVersion = client_mod.classes.ArtifactVersion
+local version_of, step_run_of = client_mod.version_of, client_mod.step_run_of
+
+local M = {}
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function one(query, ...)
+  return core.query(query, ...)[1]
+end
+
+-- Check an options table: only the keys in types, each of its type (or "any").
+local function options(opts, types, fname, argn, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    fail(level + 1, "bad argument #%d to '%s' (table expected, got %s)", argn, fname, type(opts))
+  end
+  for k, v in pairs(opts) do
+    if types[k] == nil then fail(level + 1, "%s: unknown option '%s'", fname, tostring(k)) end
+    if types[k] ~= "any" and type(v) ~= types[k] then
+      fail(level + 1, "%s: option '%s' must be a %s (got %s)", fname, k, types[k], type(v))
+    end
+  end
+  return opts
+end
+
+-- Call a Client method, raising its error (which carries no position) at level.
+local function call(level, method, ...)
+  local ok, res = pcall(method, ...)
+  if not ok then error(res, level + 1) end
+  return res
+end
+
+-- "processed:v2"; a custom version that is not a number: "processed:nightly".
+local function version_label(name, version)
+  return name .. ":" .. (version:find("^%d+$") and "v" or "") .. version
+end
+
+local function label_of(av)
+  return version_label(av.name, av.version)
+end
+
+-- ---- consumers ----
+
+function ArtifactVersion:consumers()
+  local out, seen = {}, {}
+  for _, row in ipairs(core.query("consumers", self.id)) do
+    if not seen[row.id] then
+      seen[row.id] = true
+      out[#out + 1] = step_run_of(row)
+    end
+  end
+  return out
+end
+
+-- ---- the lineage graph ----
+
+local directions = { upstream = true, downstream = true, both = true }
+
+-- The version an argument names: an ArtifactVersion, or what
+-- get_artifact_version finds for a string.
+local function resolve(client, key, fname, level)
+  if client_mod.is_version(key) then return key end
+  if type(key) ~= "string" then
+    fail(level + 1, "bad argument #1 to '%s' (ArtifactVersion or string expected, got %s)",
+      fname, type(key))
+  end
+  return call(level + 1, client.get_artifact_version, client, key)
+end
+
+-- Breadth-first from the root version, one direction after the other;
+-- neighbours come in the catalog's order (links as recorded, consumers by
+-- creation), so the same catalog always gives the same graph.
+local function build(root, direction, depth)
+  local g = { root = root.id, direction = direction, depth = depth, nodes = {}, edges = {} }
+  local nodes, edges, runs = {}, {}, {}
+
+  local function add(node)
+    if nodes[node.id] then return false end
+    nodes[node.id] = node
+    g.nodes[#g.nodes + 1] = node
+    return true
+  end
+
+  local function link(from, to, kind, name)
+    local key = from .. "\0" .. to .. "\0" .. kind .. "\0" .. tostring(name)
+    if edges[key] then return end
+    edges[key] = true
+    g.edges[#g.edges + 1] = { from = from, to = to, kind = kind, name = name }
+  end
+
+  local function version_node(row)
+    return nodes[row.id] or { kind = "artifact_version", id = row.id, label = label_of(row),
+      name = row.name, version = row.version }
+  end
+
+  local function step_node(row)
+    if nodes[row.id] then return nodes[row.id] end
+    local run_name = runs[row.run_id]
+    if not run_name then
+      local run = one("run_by_id", row.run_id)
+      run_name = run and run.name or row.run_id
+      runs[row.run_id] = run_name
+    end
+    return { kind = "step_run", id = row.id, label = row.name .. " (run " .. run_name .. ")",
+      name = row.name, step_name = row.step_name, status = row.status, run_id = row.run_id,
+      run_name = run_name }
+  end
+
+  -- Upstream of version row: its producer, and the producer's inputs.
+  local function up(row, expanded, push)
+    local sid = row.producer_step_run_id
+    local srow = sid and one("step_run_by_id", sid)
+    if not srow then return end
+    local links = core.query("step_run_artifacts", sid)
+    local output
+    for _, l in ipairs(links) do
+      if l.kind == "output" and l.artifact_version_id == row.id then output = l.name; break end
+    end
+    add(step_node(srow))
+    link(sid, row.id, "output", output)
+    if expanded[sid] then return end
+    expanded[sid] = true
+    for _, l in ipairs(links) do
+      local vrow = l.kind == "input" and one("version_by_id", l.artifact_version_id)
+      if vrow then
+        add(version_node(vrow))
+        link(vrow.id, sid, "input", l.name)
+        push(vrow)
+      end
+    end
+  end
+
+  -- Downstream of version row: the step runs that took it, and their outputs.
+  local function down(row, expanded, push)
+    for _, srow in ipairs(core.query("consumers", row.id)) do
+      local sid = srow.id
+      add(step_node(srow))
+      link(row.id, sid, "input", srow.input_name)
+      if not expanded[sid] then
+        expanded[sid] = true
+        for _, l in ipairs(core.query("step_run_artifacts", sid)) do
+          local vrow = l.kind == "output" and one("version_by_id", l.artifact_version_id)
+          if vrow then
+            add(version_node(vrow))
+            link(sid, vrow.id, "output", l.name)
+            push(vrow)
+          end
+        end
+      end
+    end
+  end
+
+  local function walk(expand)
+    local queue, head, seen, expanded = { { root, 0 } }, 1, { [root.id] = true }, {}
+    while queue[head] do
+      local row, level = queue[head][1], queue[head][2]
+      head = head + 1
+      if depth == nil or level < depth then
+        expand(row, expanded, function(v)
+          if not seen[v.id] then
+            seen[v.id] = true
+            queue[#queue + 1] = { v, level + 1 }
+          end
+        end)
+      end
+    end
+  end
+
+  add(version_node(root))
+  if direction ~= "downstream" then walk(up) end
+  if direction ~= "upstream" then walk(down) end
+  return g
+end
+
+function Client:get_lineage(key, opts)
+  local av = resolve(self, key, "get_lineage", 2)
+  opts = options(opts, { direction = "any", depth = "any" }, "get_lineage", 2, 2)
+  local direction = opts.direction or "both"
+  if not directions[direction] then
+    fail(2, "get_lineage: direction must be 'upstream', 'downstream' or 'both' (got %s)",
+      type(direction) == "string" and ("'" .. direction .. "'") or tostring(direction))
+  end
+  local depth = opts.depth
+  if depth == math.huge then depth = nil end
+  if depth ~= nil and (math.type(depth) ~= "integer" or depth < 0) then
+    fail(2, "get_lineage: depth must be a non-negative integer (got %s)",
+      type(depth) == "string" and ("'" .. depth .. "'") or tostring(depth))
+  end
+  local root = one("version_by_id", av.id)
+  if not root then fail(2, "get_lineage: artifact version %s not found", av.id) end
+  return build(root, direction, depth)
+end
+
+-- ---- formats ----
+
+-- Escapes for each format. Names hold no control characters (lupine.names
+-- refuses them), but a catalog written by another tool might: each format
+-- still shows them safely.
+
+local function text_escape(s)
+  return (s:gsub("[%c]", function(c) return string.format("\\x%02x", c:byte()) end))
+end
+
+local function text_quote(s)
+  if s == nil then return "?" end
+  return "'" .. text_escape(s:gsub("[\\']", "\\%0")) .. "'"
+end
+
+-- Graphviz reads HTML entities ("&amp;", "&#945;") even in plain labels, so '&'
+-- is written as "&amp;".
+local function dot_string(s)
+  s = s:gsub("&", "&amp;"):gsub("[\\\"]", "\\%0"):gsub("%c", function(c)
+    return c == "\n" and "\\n" or " "
+  end)
+  return '"' .. s .. '"'
+end
+
+-- Mermaid reads "#<decimal>;" as a character in quoted text; '#', the quote,
+-- '<' and '>' (HTML), '&', '\' (its "\n"), '`' (markdown strings) and '|'
+-- (edge text) are written that way.
+local function mermaid_string(s)
+  return '"' .. s:gsub('[#"<>&\\`|%c]', function(c) return "#" .. c:byte() .. ";" end) .. '"'
+end
+
+local function json_string(s)
+  if s == nil then return "null" end
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    if c == '"' or c == "\\" then return "\\" .. c end
+    return string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+-- Node lookup, and each node's incoming and outgoing edges in graph order.
+local function index(g)
+  local byid, ins, outs = {}, {}, {}
+  for _, n in ipairs(g.nodes) do byid[n.id], ins[n.id], outs[n.id] = n, {}, {} end
+  for _, e in ipairs(g.edges) do
+    if ins[e.to] and outs[e.from] then
+      ins[e.to][#ins[e.to] + 1] = e
+      outs[e.from][#outs[e.from] + 1] = e
+    end
+  end
+  return byid, ins, outs
+end
+
+local function step_text(n)
+  return text_escape(n.label) .. " [" .. text_escape(n.status or "?") .. "]"
+end
+
+-- An indented tree from the root: upstream first (what it was made from),
+-- then downstream (what was made from it). A node reached again is marked
+-- "(see above)" and not expanded again.
+local function text(g)
+  local byid, ins, outs = index(g)
+  local root = byid[g.root]
+  if not root then error("format: the graph has no root node", 3) end
+  local lines = { text_escape(root.label) }
+  local function add(depth, s) lines[#lines + 1] = string.rep("  ", depth) .. s end
+
+  local seen_up = {}
+  local function up(id, depth)
+    for _, e in ipairs(ins[id]) do
+      local step = byid[e.from]
+      local line = "produced by " .. step_text(step) .. " as " .. text_quote(e.name)
+      if seen_up[step.id] then
+        add(depth, line .. " (see above)")
+      else
+        seen_up[step.id] = true
+        add(depth, line)
+        for _, i in ipairs(ins[step.id]) do
+          local av = byid[i.from]
+          if seen_up[av.id] then
+            add(depth + 1, "input " .. text_quote(i.name) .. ": " .. text_escape(av.label)
+              .. " (see above)")
+          else
+            seen_up[av.id] = true
+            add(depth + 1, "input " .. text_quote(i.name) .. ": " .. text_escape(av.label))
+            up(av.id, depth + 2)
+          end
+        end
+      end
+    end
+  end
+
+  local seen_down = {}
+  local function down(id, depth)
+    for _, e in ipairs(outs[id]) do
+      local step = byid[e.to]
+      local line = "consumed by " .. step_text(step) .. " as " .. text_quote(e.name)
+      if seen_down[step.id] then
+        add(depth, line .. " (see above)")
+      else
+        seen_down[step.id] = true
+        add(depth, line)
+        for _, o in ipairs(outs[step.id]) do
+          local av = byid[o.to]
+          if seen_down[av.id] then
+            add(depth + 1, "output " .. text_quote(o.name) .. ": " .. text_escape(av.label)
+              .. " (see above)")
+          else
+            seen_down[av.id] = true
+            add(depth + 1, "output " .. text_quote(o.name) .. ": " .. text_escape(av.label))
+            down(av.id, depth + 2)
+          end
+        end
+      end
+    end
+  end
+
+  if g.direction ~= "downstream" then up(root.id, 1) end
+  if g.direction ~= "upstream" then down(root.id, 1) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- Graphviz: versions are boxes, step runs ellipses (red when failed), the
+-- root drawn bold; edges are labelled with the input or output name.
+local function dot(g)
+  local out = { "digraph lineage {", "  rankdir=LR;", "  node [shape=box];" }
+  for _, n in ipairs(g.nodes) do
+    local attrs
+    if n.kind == "step_run" then
+      attrs = "label=" .. dot_string(n.label .. "\n[" .. (n.status or "?") .. "]")
+        .. ", shape=ellipse" .. (n.status == "failed" and ", color=red" or "")
+    else
+      attrs = "label=" .. dot_string(n.label)
+    end
+    if n.id == g.root then attrs = attrs .. ", style=bold" end
+    out[#out + 1] = "  " .. dot_string(n.id) .. " [" .. attrs .. "];"
+  end
+  for _, e in ipairs(g.edges) do
+    out[#out + 1] = "  " .. dot_string(e.from) .. " -> " .. dot_string(e.to)
+      .. (e.name and (" [label=" .. dot_string(e.name) .. "]") or "") .. ";"
+  end
+  out[#out + 1] = "}"
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- Mermaid flowchart: nodes n1, n2, ... in graph order; versions are
+-- rectangles, step runs stadiums.
+local function mermaid(g)
+  local out, ids = { "flowchart LR" }, {}
+  for i, n in ipairs(g.nodes) do
+    ids[n.id] = "n" .. i
+    if n.kind == "step_run" then
+      out[#out + 1] = "  n" .. i .. "([" .. mermaid_string(n.label .. " [" .. (n.status or "?")
+        .. "]") .. "])"
+    else
+      out[#out + 1] = "  n" .. i .. "[" .. mermaid_string(n.label) .. "]"
+    end
+  end
+  for _, e in ipairs(g.edges) do
+    if ids[e.from] and ids[e.to] then
+      out[#out + 1] = "  " .. ids[e.from] .. " -->"
+        .. (e.name and ("|" .. mermaid_string(e.name) .. "|") or "") .. " " .. ids[e.to]
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local node_fields = {
+  artifact_version = { "kind", "id", "label", "name", "version" },
+  step_run = { "kind", "id", "label", "name", "step_name", "status", "run_id", "run_name" },
+}
+local edge_fields = { "from", "to", "kind", "name" }
+
+local function json_object(t, fields)
+  local parts = {}
+  for i, f in ipairs(fields) do parts[i] = json_string(f) .. ": " .. json_string(t[f]) end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+-- One object per line, fields in a fixed order (see the README for the shape).
+local function json(g)
+  local out = { "{",
+    '  "root": ' .. json_string(g.root) .. ",",
+    '  "direction": ' .. json_string(g.direction) .. ",",
+    '  "depth": ' .. (g.depth and string.format("%d", g.depth) or "null") .. "," }
+  local function list(name, items, fields_of, last)
+    if #items == 0 then
+      out[#out + 1] = '  "' .. name .. '": []' .. (last and "" or ",")
+      return
+    end
+    out[#out + 1] = '  "' .. name .. '": ['
+    for i, item in ipairs(items) do
+      out[#out + 1] = "    " .. json_object(item, fields_of(item)) .. (i < #items and "," or "")
+    end
+    out[#out + 1] = "  ]" .. (last and "" or ",")
+  end
+  list("nodes", g.nodes, function(n) return node_fields[n.kind] or { "kind", "id", "label" } end)
+  list("edges", g.edges, function() return edge_fields end, true)
+  out[#out + 1] = "}"
+  return table.concat(out, "\n") .. "\n"
+end
+
+local formats = { text = text, dot = dot, mermaid = mermaid, json = json }
+
+function M.format(g, fmt)
+  if type(g) ~= "table" or type(g.nodes) ~= "table" or type(g.edges) ~= "table" then
+    fail(2, "bad argument #1 to 'format' (lineage graph expected, got %s)", type(g))
+  end
+  fmt = fmt or "text"
+  local f = formats[fmt]
+  if not f then
+    fail(2, "format: unknown format '%s' (one of: dot, json, mermaid, text)", tostring(fmt))
+  end
+  return f(g)
+end
+
+-- ---- deleting and pruning ----
+
+local function looks_like_id(s)
+  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
+end
+
+-- The version row to delete: an ArtifactVersion, an id or unique id prefix,
+-- or an artifact name with a version. A bare name is refused rather than
+-- taken as "latest".
+local function version_to_delete(client, key, version, level)
+  local fname = "delete_artifact_version"
+  if client_mod.is_version(key) then
+    local row = one("version_by_id", key.id)
+    if not row then fail(level + 1, "%s: artifact version %s not found", fname, key.id) end
+    return row
+  end
+  if type(key) ~= "string" then
+    fail(level + 1, "bad argument #1 to '%s' (ArtifactVersion or string expected, got %s)",
+      fname, type(key))
+  end
+  if version ~= nil then
+    if type(version) ~= "string" and math.type(version) ~= "integer" then
+      fail(level + 1, "bad argument #2 to '%s' (string or integer expected, got %s)", fname,
+        type(version))
+    end
+    return call(level + 1, client.get_artifact_version, client, key, version)
+  end
+  local row = one("version_by_id", key)
+  if row then return row end
+  if looks_like_id(key) then
+    local rows = core.query("versions_by_id_prefix", key)
+    if #rows == 1 then return rows[1] end
+    if #rows > 1 then
+      -- get_artifact_version says which ids it matches
+      return call(level + 1, client.get_artifact_version, client, key)
+    end
+  end
+  if one("artifact_by_name", key) then
+    fail(level + 1, "%s: '%s' is an artifact name; say which version to delete "
+      .. "(delete_artifact_version('%s', '<version>'))", fname, key, key)
+  end
+  fail(level + 1, "%s: artifact version '%s' not found", fname, key)
+end
+
+-- delete_artifact_version(av | id [, opts]) | (name, version [, opts])
+function Client:delete_artifact_version(key, version, opts)
+  if type(version) == "table" and opts == nil then version, opts = nil, version end
+  opts = options(opts, { force = "boolean" }, "delete_artifact_version", version and 3 or 2, 2)
+  local target = version_to_delete(self, key, version, 2)
+  local ok, res = pcall(core.atomic, function()
+    local row = one("version_by_id", target.id)
+    if not row then
+      error(string.format("delete_artifact_version: artifact version %s not found", target.id), 0)
+    end
+    if not opts.force then
+      local consumers = core.query("consumers", row.id)
+      local c = consumers[1]
+      if c then
+        local run = one("run_by_id", c.run_id)
+        error(string.format("delete_artifact_version: artifact version %s (%s) is input '%s' "
+          .. "of step run '%s' (run '%s')%s; pass { force = true } to delete it anyway",
+          label_of(row), row.id, c.input_name, c.name, run and run.name or c.run_id,
+          #consumers > 1 and string.format(" and %d more", #consumers - 1) or ""), 0)
+      end
+    end
+    core.write("delete_version", row.id)
+    return row
+  end)
+  if not ok then error(res, 2) end
+  return version_of(res)
+end
+
+-- What prune would delete, read in the caller's transaction when there is one.
+local function prunable()
+  local versions, artifacts, ids = core.query("prunable_versions"), {}, {}
+  for i, row in ipairs(core.query("prunable_artifacts")) do
+    artifacts[i], ids[i] = row.name, row.id
+  end
+  for _, v in ipairs(versions) do version_of(v) end
+  return versions, artifacts, ids
+end
+
+function Client:prune_artifacts(opts)
+  opts = options(opts, { dry_run = "boolean" }, "prune_artifacts", 1, 2)
+  local versions, artifacts
+  if opts.dry_run then
+    versions, artifacts = prunable()
+  else
+    versions, artifacts = core.atomic(function()
+      local v, a, ids = prunable()
+      for _, row in ipairs(v) do core.write("delete_version", row.id) end
+      for _, id in ipairs(ids) do core.write("delete_empty_artifact", id) end
+      return v, a
+    end)
+  end
+  return { versions = versions, artifacts = artifacts }
+end
+
+function Client:gc(opts)
+  opts = options(opts, { dry_run = "boolean" }, "gc", 1, 2)
+  local objects, bytes, kept = core.gc(opts.dry_run == true)
+  return { objects = objects, bytes = bytes, kept = kept }
+end
+
+return M

@@ -1,0 +1,106 @@
+/*
+** gc.c: removing the stored objects that no artifact version references
+** (after versions were deleted or pruned, or a put whose version was never
+** recorded).
+**
+** Why no writer loses an object: every writer puts its objects first, then
+** opens its recording transaction (BEGIN IMMEDIATE) and calls lp_store_keep,
+** which puts an object again if it is gone, before it records the version.
+** gc reads the references and removes files while it holds the same write
+** lock. So an object gc removes either gets a version only after gc
+** commits - and that writer's keep puts it back first - or was referenced
+** when gc looked, and is kept. Readers only read objects that committed
+** versions reference, which gc never removes.
+**
+** Only well-formed object files are considered (lp_store_each_object); the
+** fan-out folders stay, since a put may be about to rename a file into one.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "lupine_int.h"
+
+#define PLEN (sizeof LP_HASH_PREFIX - 1)
+
+/* The referenced hashes, as their hex digits (no prefix, no NUL). */
+typedef struct {
+  char (*hex)[LP_HASH_HEXLEN];
+  size_t n, cap;
+  int nomem;
+} hashset;
+
+typedef struct {
+  hashset refs;
+  lp_store *store;
+  int dry_run;
+  lp_gc_result *out;
+  char *err;
+  size_t errsz;
+} walk;
+
+static int add_ref(void *ud, const char *hash) {
+  hashset *h = ud;
+  /* A malformed hash names no file: nothing to keep for it. */
+  if (hash == NULL || strlen(hash) != LP_HASH_STRLEN ||
+      strncmp(hash, LP_HASH_PREFIX, PLEN) != 0)
+    return LUPINE_OK;
+  if (h->n == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 1024;
+    void *p = realloc(h->hex, cap * sizeof *h->hex);
+    if (p == NULL) {
+      h->nomem = 1;
+      return LUPINE_NOMEM;
+    }
+    h->hex = p;
+    h->cap = cap;
+  }
+  memcpy(h->hex[h->n++], hash + PLEN, LP_HASH_HEXLEN);
+  return LUPINE_OK;
+}
+
+static int cmp_hex(const void *a, const void *b) {
+  return memcmp(a, b, LP_HASH_HEXLEN);
+}
+
+static int visit(void *ud, const char *hash, uint64_t stored_size) {
+  walk *w = ud;
+  int removed = 1, rc;
+  if (w->refs.n > 0 &&
+      bsearch(hash + PLEN, w->refs.hex, w->refs.n, sizeof *w->refs.hex, cmp_hex) != NULL) {
+    w->out->kept++;
+    return LUPINE_OK;
+  }
+  if (!w->dry_run &&
+      (rc = lp_store_remove(w->store, hash, &removed, w->err, w->errsz)) != LUPINE_OK)
+    return rc;
+  if (removed) {
+    w->out->objects++;
+    w->out->bytes += stored_size;
+  }
+  return LUPINE_OK;
+}
+
+int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
+          char *err, size_t errsz) {
+  walk w;
+  int rc;
+  memset(out, 0, sizeof *out);
+  memset(&w, 0, sizeof w);
+  w.store = s;
+  w.dry_run = dry_run;
+  w.out = out;
+  w.err = err;
+  w.errsz = errsz;
+  if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_catalog_each_hash(c, add_ref, &w.refs, err, errsz)) != LUPINE_OK) {
+    if (w.refs.nomem) lp_errf(err, errsz, "gc: out of memory listing referenced objects");
+    goto done;
+  }
+  if (w.refs.n > 0) qsort(w.refs.hex, w.refs.n, sizeof *w.refs.hex, cmp_hex);
+  if ((rc = lp_store_each_object(s, visit, &w, err, errsz)) != LUPINE_OK) goto done;
+  /* Nothing in the catalog changed: the commit only releases the lock. */
+  rc = lp_catalog_commit(c, err, errsz);
+done:
+  if (rc != LUPINE_OK) lp_catalog_rollback(c);
+  free(w.refs.hex);
+  return rc;
+}
