@@ -16,7 +16,7 @@ describe("the build", function()
 
   it("embeds the Lua side: the CLI needs no LUA_PATH", function()
     local out, err, code = H.sh("cd /tmp && LUA_PATH=/nonexistent/?.lua LUPINE_HOME="
-      .. H.quote(H.tmpdir()) .. " " .. H.quote(H.root .. "/" .. H.cli)
+      .. H.quote(H.tmpdir()) .. " " .. H.quote(H.cli)
       .. " run " .. H.quote(H.script('print(package.loaded["lupine.client"] ~= nil)')))
     assert.equal(0, code, err)
     assert.equal("true\n", out)

@@ -2,7 +2,7 @@
 local H = require "helper"
 
 local function lua54(home, script)
-  local cpath = H.root .. "/" .. H.build .. "/?.so;;"
+  local cpath = H.build .. "/?.so;;"
   return H.sh("cd " .. H.quote(H.root) .. " && LUPINE_HOME=" .. H.quote(home)
     .. " LUA_CPATH=" .. H.quote(cpath) .. " lua5.4 " .. script, true)
 end

@@ -2,9 +2,15 @@
 
 local H = {}
 
-H.build = os.getenv("LUPINE_BUILD") or "build"
-H.cli = H.build .. "/lupine"
 H.root = io.popen("pwd"):read("l")
+
+-- path made absolute against the repository
+function H.abs(path)
+  return path:sub(1, 1) == "/" and path or (H.root .. "/" .. path)
+end
+
+H.build = H.abs(os.getenv("LUPINE_BUILD") or "build")
+H.cli = H.build .. "/lupine"
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -64,7 +70,7 @@ end
 -- Run `lupine ARGS` with LUPINE_HOME=home in directory dir (default: the
 -- repository); returns stdout, stderr, exit code.
 function H.lupine(home, args, dir)
-  local cli = H.cli:sub(1, 1) == "/" and H.cli or (H.root .. "/" .. H.cli)
+  local cli = H.cli
   local env = home and ("LUPINE_HOME=" .. quote(home) .. " ") or "env -u LUPINE_HOME "
   return H.sh((dir and ("cd " .. quote(dir) .. " && ") or "") .. env .. quote(cli) .. " " .. args)
 end
