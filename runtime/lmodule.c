@@ -339,6 +339,25 @@ static int core_write(lua_State *L) {
   return 1;
 }
 
+/* core.code_hash(fn) -> the fingerprint of a step's code */
+static int core_code_hash(lua_State *L) {
+  char hash[LP_HASH_STRLEN + 1];
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (lp_code_hash(L, 1, hash) != LUPINE_OK) return luaL_error(L, "out of memory");
+  lua_pushstring(L, hash);
+  return 1;
+}
+
+/* core.hash(bytes) -> "sha256:<hex>" */
+static int core_hash(lua_State *L) {
+  char hash[LP_HASH_STRLEN + 1];
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lp_hash_bytes(s, len, hash);
+  lua_pushstring(L, hash);
+  return 1;
+}
+
 /* core.now() -> the current time as the catalog writes it */
 static int core_now(lua_State *L) {
   char now[32];
@@ -443,6 +462,8 @@ static int core_gc(lua_State *L) {
 static const luaL_Reg core_funcs[] = {
   {"write", core_write},
   {"now", core_now},
+  {"code_hash", core_code_hash},
+  {"hash", core_hash},
   {"save", core_save},
   {"run", core_run},
   {"query", core_query},

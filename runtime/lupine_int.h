@@ -289,6 +289,12 @@ int lp_process_start(long pid, char out[32]);
 /* How many steps run at once by default: the number of online cores. */
 int lp_default_jobs(void);
 
+/* ---- cache.c ---- */
+
+/* The fingerprint of the Lua function at fn: its stripped bytecode and
+** what it reaches through upvalues (see cache.c). */
+int lp_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]);
+
 /* ---- graph.c: the dependency graph of one pipeline run ---- */
 
 typedef struct lp_graph lp_graph;
