@@ -105,6 +105,19 @@ test: deps
 
 check: test
 
+# ---- benchmarks: make bench (release build; not part of make test) ----
+# Runs every tests/bench/*.lua against $(BUILD)/lupine.so and prints its output;
+# $(BUILD)/sqlite_bare times the bare sqlite query each figure is compared with.
+.PHONY: bench
+bench: deps
+	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare
+	@for f in tests/bench/*.lua; do echo "== $$f"; \
+	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare lua5.4 $$f || exit 1; \
+	done
+
+$(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
+
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)

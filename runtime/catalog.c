@@ -115,6 +115,7 @@ static const char *const migrations[] = {
   "ALTER TABLE step_runs ADD COLUMN cache_note TEXT;\n"
   "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq);\n"
   "CREATE INDEX step_runs_by_run ON step_runs(run_id, seq);\n"
+  "CREATE INDEX step_runs_by_name ON step_runs(name, seq);\n"
   "ALTER TABLE pipeline_runs ADD COLUMN pid INTEGER;\n"
   "ALTER TABLE pipeline_runs ADD COLUMN process_start TEXT;\n",
 
@@ -149,7 +150,8 @@ static const char *const migrations[] = {
   " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
 #define STEP_COLUMNS \
   "SELECT id, run_id, name, step_name, status, start_time, end_time," \
-  " parameters, error, traceback FROM step_runs"
+  " parameters, error, traceback, output, attempts, cache_key, cache_note, cached_from" \
+  " FROM step_runs"
 
 /* The read queries the bindings may run, by name. An id prefix P matches
 ** ids in [P, P || '~'), a range the unique index on id answers. */
@@ -189,6 +191,17 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.artifact_version_id = v.id))) ORDER BY a.name"},
+  {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
+     " ORDER BY seq DESC LIMIT 1"},
+  {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, a.name AS artifact"
+     " FROM step_run_artifacts l JOIN artifact_versions v ON v.id = l.artifact_version_id"
+     " JOIN artifacts a ON a.id = v.artifact_id"
+     " WHERE l.step_run_id = ?1 AND l.kind = 'output' ORDER BY l.rowid"},
+  /* the latest earlier run of the same step of the same pipeline */
+  {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
+     " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
+     " WHERE p.name = ?1 AND s.name = ?2 AND s.run_id != ?3 AND s.cache_parts IS NOT NULL"
+     " ORDER BY s.seq DESC LIMIT 1"},
   {"running_runs", "SELECT id, name, pid, process_start FROM pipeline_runs"
      " WHERE status = 'running'"},
   {"pipeline_by_name", "SELECT id, name, created FROM pipelines WHERE name = ?1"},
@@ -245,6 +258,13 @@ static const struct write_op {
                     " WHERE run_id = ?1 AND status = 'running'",
                     "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
                     " WHERE id = ?1 AND status = 'running'"}},
+  /* ?1 step run id, ?2 cache key, ?3 its parts (CBOR), ?4 why it was not a
+  ** cache hit, ?5 the step run it reused */
+  {"step_cache", 1u << 2, {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3,"
+                           " cache_note = ?4, cached_from = ?5 WHERE id = ?1"}},
+  /* ?1 step run id, ?2 output name, ?3 artifact version id (a cache hit's) */
+  {"link_output", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
+                      " artifact_version_id) VALUES (?1, 'output', ?2, ?3)"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id) VALUES (?1, 'input', ?2, ?3)"}},

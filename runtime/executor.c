@@ -37,7 +37,7 @@ typedef struct pool pool;
 typedef struct run {
   lua_State *L;
   lp_runtime *rt;
-  int spec, nodes, results, report, waits;   /* stack indices */
+  int spec, nodes, results, report, waits, versions;   /* stack indices */
   int n;
   lp_graph *graph;
   pool *pool;
@@ -147,7 +147,24 @@ static int work(run *r, int node, const char *step_run_id) {
       lua_getfield(L, -2, "output");
       lua_rawgeti(L, r->results, from + 1);
       lua_rawgeti(L, -1, lua_tointeger(L, -2));
-      lua_getfield(L, -1, "bytes");
+      if (lua_getfield(L, -1, "bytes") != LUA_TSTRING) {
+        /* a cache hit's output: read it from the store */
+        unsigned char *data;
+        size_t dlen;
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "hash");
+        lua_getfield(L, -2, "size");
+        if (lp_store_get(r->rt->store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
+                         &data, &dlen, err, sizeof err) != LUPINE_OK) {
+          lua_settop(L, base - 1);
+          push_step_error(r, node, err);
+          lua_pushnil(L);
+          return 0;
+        }
+        lua_pop(L, 2);
+        lua_pushlstring(L, (const char *)data, dlen);
+        free(data);
+      }
       {
         size_t len;
         const char *bytes = lua_tolstring(L, -1, &len);
@@ -300,6 +317,68 @@ static void append(char *buf, size_t size, size_t *len, const char *fmt, ...) {
   *len = n < 0 ? size : *len + (size_t)n;
 }
 
+/* Push the content hash of stored version id (looked up once per run), or
+** nil if there is no such version. */
+static void push_version_hash(run *r, const char *id) {
+  lua_State *L = r->L;
+  if (lua_getfield(L, r->versions, id) == LUA_TSTRING) return;
+  lua_pop(L, 1);
+  lua_pushstring(L, id);
+  if (lp_catalog_query(L, r->rt->catalog, "version_by_id", lua_gettop(L), 1, r->rt->err,
+                       sizeof r->rt->err) != LUPINE_OK)
+    fail_hard(r);
+  if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) lua_getfield(L, -1, "content_hash");
+  else lua_pushnil(L);
+  /* stack: id, rows, row, hash */
+  if (lua_isstring(L, -1)) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, r->versions, id);
+  }
+  lua_replace(L, -4);
+  lua_pop(L, 2);
+}
+
+/* Push the version id and then the content hash that argument arg (a
+** stack index) of a node reads; two nils for a parameter. */
+static void push_input(run *r, int arg) {
+  lua_State *L = r->L;
+  if (lua_getfield(L, arg, "node") == LUA_TNUMBER) {
+    lua_rawgeti(L, r->results, lua_tointeger(L, -1));
+    lua_getfield(L, arg, "output");
+    lua_rawget(L, -2);
+    lua_getfield(L, -1, "id");
+    lua_getfield(L, -2, "hash");
+    lua_rotate(L, -5, 2);
+    lua_pop(L, 3);
+  } else if (lua_getfield(L, arg, "version") == LUA_TSTRING) {
+    push_version_hash(r, lua_tostring(L, -1));
+    lua_remove(L, -3);
+  }
+}
+
+/* Record the artifact inputs of the node at nodeidx against step_run_id. */
+static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int k, nargs;
+  field(L, nodeidx, "args", LUA_TTABLE);
+  nargs = (int)luaL_len(L, -1);
+  for (k = 1; k <= nargs; k++) {
+    lua_rawgeti(L, -1, k);
+    push_input(r, lua_gettop(L));
+    /* stack: ..., args, arg, version id, hash */
+    if (lua_isstring(L, -2)) {
+      lua_getfield(L, -3, "param");
+      if (lp_catalog_add_input(rt->catalog, step_run_id, lua_tostring(L, -1),
+                               lua_tostring(L, -3), rt->err, sizeof rt->err) != LUPINE_OK)
+        fail_hard(r);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 3);
+  }
+  lua_pop(L, 1);
+}
+
 /*
 ** Store the outputs (table on top: bytes 1..n, data types n+1..2n) and
 ** record them, the inputs and the step's completion in one transaction.
@@ -308,7 +387,7 @@ static void append(char *buf, size_t size, size_t *len, const char *fmt, ...) {
 static int record_success(run *r, int node, const char *step_run_id, int nodeidx) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
-  int outs = lua_gettop(L), nout = (int)luaL_len(L, -1) / 2, k, nargs, resnode, specs;
+  int outs = lua_gettop(L), nout = (int)luaL_len(L, -1) / 2, k, resnode, specs;
   char written[1024] = "";
   size_t wlen = 0;
   lp_object *objs = lua_newuserdatauv(L, sizeof(lp_object) * (size_t)(nout + 1), 0);
@@ -333,34 +412,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
       fail_hard(r);
     lua_pop(L, 1);
   }
-  field(L, nodeidx, "args", LUA_TTABLE);
-  nargs = (int)luaL_len(L, -1);
-  for (k = 1; k <= nargs; k++) {
-    const char *version_id = NULL;
-    lua_rawgeti(L, -1, k);
-    if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
-      lua_rawgeti(L, r->results, lua_tointeger(L, -1));
-      lua_getfield(L, -3, "output");
-      lua_rawget(L, -2);
-      lua_getfield(L, -1, "id");
-      version_id = lua_tostring(L, -1);
-      lua_replace(L, -4);
-      lua_pop(L, 2);
-    } else if (lua_getfield(L, -2, "version") == LUA_TSTRING) {
-      version_id = lua_tostring(L, -1);
-      lua_replace(L, -2);
-    } else lua_pop(L, 1);
-    /* stack: ..., args, arg, version id or nil */
-    if (version_id != NULL) {
-      lua_getfield(L, -2, "param");
-      if (lp_catalog_add_input(rt->catalog, step_run_id, lua_tostring(L, -1), version_id,
-                               rt->err, sizeof rt->err) != LUPINE_OK)
-        fail_hard(r);
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 2);
-  }
-  lua_pop(L, 1);
+  link_inputs(r, nodeidx, step_run_id);
   /* results[node] = { { bytes = ..., id = ..., version = ... }, ... } */
   lua_createtable(L, nout, 0);
   resnode = lua_gettop(L);
@@ -396,6 +448,10 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     lua_setfield(L, -2, "id");
     lua_pushstring(L, version);
     lua_setfield(L, -2, "version");
+    lua_pushstring(L, objs[k].hash);
+    lua_setfield(L, -2, "hash");
+    lua_pushinteger(L, (lua_Integer)objs[k].size);
+    lua_setfield(L, -2, "size");
     lua_rawseti(L, resnode, k + 1);
     field(L, specs + 1, "artifact", LUA_TSTRING);
     append(written, sizeof written, &wlen, "%s%s v%s", k > 0 ? ", " : "",
@@ -878,6 +934,204 @@ static void stash_failure(run *r, int node) {
   report_set(r, node, "pending");
 }
 
+/* ---- the cache ---- */
+
+/* Push node's cache parts (parameters table at params): what its cache key
+** is the hash of. See the README, "Caching". */
+static void push_cache_parts(run *r, int nodeidx, int params) {
+  lua_State *L = r->L;
+  char err[LP_ERRSZ], hash[LP_HASH_STRLEN + 1];
+  int parts, k, nargs;
+  lua_createtable(L, 0, 6);
+  parts = lua_gettop(L);
+  lua_pushinteger(L, LP_CODEC_VERSION);
+  lua_setfield(L, parts, "codec");
+  lua_getfield(L, nodeidx, "code_hash");
+  lua_setfield(L, parts, "code");
+  lua_getfield(L, nodeidx, "outputs_hash");
+  lua_setfield(L, parts, "outputs");
+  lua_getfield(L, nodeidx, "cache_key");
+  lua_setfield(L, parts, "user");
+  lua_newtable(L);   /* parameter name -> hash of its value */
+  lua_pushnil(L);
+  while (lua_next(L, params) != 0) {
+    if (lp_codec_encode(L, -1, "value", err, sizeof err) == LUPINE_OK) {
+      lp_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), hash);
+      lua_pushvalue(L, -3);
+      lua_pushstring(L, hash);
+      lua_rawset(L, -6);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, parts, "params");
+  lua_newtable(L);   /* input name -> content hash */
+  field(L, nodeidx, "args", LUA_TTABLE);
+  nargs = (int)luaL_len(L, -1);
+  for (k = 1; k <= nargs; k++) {
+    lua_rawgeti(L, -1, k);
+    push_input(r, lua_gettop(L));
+    if (lua_isstring(L, -1)) {
+      lua_getfield(L, -3, "param");
+      lua_pushvalue(L, -2);
+      lua_rawset(L, -7);
+    }
+    lua_pop(L, 3);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, parts, "inputs");
+}
+
+/*
+** Look for a completed step run with this cache key whose outputs are all
+** still stored. On a hit push its id and its output rows and return 1;
+** else push why not (a string) and return 0.
+** stack in: ..., node (nodeidx), parameters, parts, key
+*/
+static int find_hit(run *r, int node, int nodeidx) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L), k, nout, missing = 0;
+  if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
+    fail_hard(r);
+  if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "id");
+    if (lp_catalog_query(L, rt->catalog, "cached_outputs", lua_gettop(L), 1, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+    /* stack: rows, row, id, outputs: every declared output there, stored */
+    field(L, nodeidx, "outputs", LUA_TTABLE);
+    nout = (int)luaL_len(L, -1);
+    for (k = 1; k <= nout && !missing; k++) {
+      int i, found = 0;
+      lua_rawgeti(L, -1, k);
+      lua_getfield(L, -1, "name");
+      for (i = 1; !found && lua_rawgeti(L, top + 4, i) == LUA_TTABLE; i++) {
+        lua_getfield(L, -1, "name");
+        found = lua_rawequal(L, -1, -3);
+        lua_pop(L, 2);
+      }
+      if (!found) lua_pop(L, 1);
+      missing = !found;
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+    for (k = 1; !missing && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+      lua_getfield(L, -1, "content_hash");
+      missing = !lp_store_exists(rt->store, lua_tostring(L, -1));
+      lua_pop(L, 2);
+    }
+    if (!missing) {
+      lua_settop(L, top + 4);
+      lua_remove(L, top + 1);
+      lua_remove(L, top + 1);
+      return 1;   /* stack: ..., id, outputs */
+    }
+    lua_settop(L, top);
+    lua_pushliteral(L, "the outputs of the step run it would reuse are no longer stored");
+    return 0;
+  }
+  lua_settop(L, top);
+  /* say what changed since the latest earlier run of this step */
+  field(L, r->spec, "explain", LUA_TFUNCTION);
+  lua_pushstring(L, r->pipeline);
+  lua_pushstring(L, node_str(r, node, "name"));
+  lua_pushstring(L, r->id);
+  if (lp_catalog_query(L, rt->catalog, "previous_step_run", top + 2, 3, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    fail_hard(r);
+  lua_rawgeti(L, -1, 1);
+  lua_replace(L, top + 2);
+  lua_settop(L, top + 2);
+  if (lua_istable(L, -1)) lua_getfield(L, -1, "cache_parts"), lua_replace(L, -2);
+  lua_pushvalue(L, top - 1);   /* this run's parts */
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+    lua_settop(L, top);
+    lua_pushliteral(L, "no step run with the same cache key completed");
+  }
+  return 0;
+}
+
+/* Record node as a cache hit of the step run (id, output rows on top,
+** below them: node, parameters and their bytes, parts, key). Pops both. */
+static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t plen) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  char step_run_id[LP_ID_LEN + 1], written[1024] = "";
+  size_t wlen = 0;
+  int rows = lua_gettop(L), k, nout, changes;
+  double t0 = now_ms();
+  if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
+                                 node_str(r, node, "step"), "cached", pbytes, plen,
+                                 step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
+    fail_hard(r);
+  link_inputs(r, nodeidx, step_run_id);
+  /* results[node], in declared order, and the output links */
+  field(L, nodeidx, "outputs", LUA_TTABLE);
+  nout = (int)luaL_len(L, -1);
+  lua_createtable(L, nout, 0);
+  for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
+    int i, row = lua_gettop(L);
+    lua_pushstring(L, step_run_id);
+    lua_getfield(L, row, "name");
+    lua_getfield(L, row, "id");
+    if (lp_catalog_write(L, rt->catalog, "link_output", row + 1, 3, &changes, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+    lua_settop(L, row);
+    for (i = 1; i <= nout; i++) {
+      lua_rawgeti(L, rows + 1, i);
+      field(L, -1, "name", LUA_TSTRING);
+      lua_getfield(L, row, "name");
+      if (lua_rawequal(L, -1, -2)) {
+        lua_createtable(L, 0, 4);
+        lua_getfield(L, row, "id");
+        lua_setfield(L, -2, "id");
+        lua_getfield(L, row, "version");
+        lua_setfield(L, -2, "version");
+        lua_getfield(L, row, "content_hash");
+        lua_setfield(L, -2, "hash");
+        lua_getfield(L, row, "size");
+        lua_setfield(L, -2, "size");
+        lua_rawseti(L, rows + 2, i);
+        lua_getfield(L, row, "artifact");
+        lua_getfield(L, row, "version");
+        append(written, sizeof written, &wlen, "%s%s v%s", wlen > 0 ? ", " : "",
+               lua_tostring(L, -2), lua_tostring(L, -1));
+      }
+      lua_settop(L, row);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawseti(L, r->results, node + 1);
+  lua_pushstring(L, step_run_id);
+  lua_pushvalue(L, rows - 2);   /* key */
+  lua_pushnil(L);               /* parts: a hit's are its source's */
+  lua_pushnil(L);
+  lua_pushvalue(L, rows - 1);   /* the step run reused */
+  if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes, rt->err,
+                       sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_finish_step_run(rt->catalog, step_run_id, "cached", NULL, NULL, rt->err,
+                                 sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    fail_hard(r);
+  lua_settop(L, rows - 2);
+  lua_pushstring(L, step_run_id);
+  report_set(r, node, "step_run");
+  lua_pushfstring(L, "%s (cached)", written);
+  report_set(r, node, "artifacts");
+  lua_pushnumber(L, now_ms() - t0);
+  report_set(r, node, "ms");
+  lua_pushliteral(L, "cached");
+  report_set(r, node, "status");
+  lua_pushboolean(L, 1);
+  report_set(r, node, "recorded");
+  lp_graph_finish(r->graph, node, 1);
+  lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' cached", node_str(r, node, "name"));
+}
+
 /* Start node: record its step run and hand it to a worker. Returns 1. */
 static int start_node(run *r, int node) {
   lua_State *L = r->L;
@@ -920,10 +1174,49 @@ static int start_node(run *r, int node) {
     if (ok) pbytes = lua_tolstring(L, -1, &plen);
     else lua_pushnil(L);
     /* stack: node, parameters, their bytes or nil */
+    if (ok) {
+      char key[LP_HASH_STRLEN + 1];
+      push_cache_parts(r, nodeidx, nodeidx + 1);
+      if (lp_codec_encode(L, -1, "parts", err, sizeof err) != LUPINE_OK)
+        return luaL_error(L, "lupine: cache parts (%s)", err);
+      lp_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), key);
+      lua_replace(L, -2);   /* the parts' bytes replace the table */
+      lua_pushstring(L, key);
+      /* stack: node, parameters, bytes, parts, key */
+      lua_getfield(L, nodeidx, "enable_cache");
+      if (!lua_toboolean(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "caching is off for this step");
+      } else {
+        lua_pop(L, 1);
+        if (find_hit(r, node, nodeidx)) {
+          record_hit(r, node, nodeidx, pbytes, plen);
+          lua_settop(L, top);
+          return 1;
+        }
+      }
+      /* stack: node, parameters, bytes, parts, key, why not cached */
+    } else {
+      lua_pushnil(L);
+      lua_pushnil(L);
+      lua_pushnil(L);
+    }
     if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
                                    step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
+    {
+      int changes;
+      lua_pushstring(L, step_run_id);
+      lua_pushvalue(L, nodeidx + 4);
+      lua_pushvalue(L, nodeidx + 3);
+      lua_pushvalue(L, nodeidx + 5);
+      lua_pushnil(L);
+      if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes,
+                           rt->err, sizeof rt->err) != LUPINE_OK)
+        fail_hard(r);
+      lua_settop(L, nodeidx + 2);
+    }
     lua_pushvalue(L, -1);
     report_set(r, node, "params");
     lua_pushstring(L, step_run_id);
@@ -1361,6 +1654,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   plan(&r);
   lua_newtable(L);
   r.results = lua_gettop(L);
+  lua_newtable(L);
+  r.versions = lua_gettop(L);
   lua_createtable(L, r.n, 0);
   r.report = lua_gettop(L);
   for (i = 1; i <= r.n; i++) {

@@ -25,7 +25,7 @@ static const char usage[] =
   "  artifact version describe KEY       show an artifact version\n"
   "  artifact version update KEY -t TAG -r TAG   add (-t) or remove (-r) tags\n"
   "  artifact export KEY [--format json|cbor] [-o FILE]   write a version's value\n"
-  "  artifact prune [--dry-run] [-y]     delete versions no run used or produced\n"
+  "  artifact prune [--dry-run] [-y]     delete versions no step run produced or used\n"
   "  pipeline list                       list pipelines\n"
   "  pipeline runs list                  list pipeline runs\n"
   "  pipeline runs describe RUN          show a run and its steps\n"

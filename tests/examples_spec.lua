@@ -14,8 +14,10 @@ describe("examples/quickstart.lua", function()
     assert.equal(0, code, err)
     assert.matches("dataset%s+v1  sha256:%x+%s+%d+ bytes %(%d+ stored%)  by step 'load_data'", out)
     assert.matches("processed = { 2, 4, 6, 8, 10 }", out)
+    -- the same run again: every step is a cache hit, nothing new is stored
     out = H.lupine(home, "run examples/quickstart.lua")
-    assert.matches("processed%s+v2", out)
+    assert.matches("  load_data%s+cached%s+[%d.]+ ms  dataset v1 %(cached%)\n", out)
+    assert.matches("processed%s+v1", out)
   end)
 end)
 

@@ -394,11 +394,11 @@ end
 
 -- The paging line of a list: on stdout under a terminal table, on stderr
 -- otherwise (stdout then holds only rows), and only if there are more pages.
-local function print_paging(ctx, list, noun, plural_noun)
+local function print_paging(ctx, list, noun)
   local pages = list.total_pages or 1
   if pages <= 1 and (list.page or 1) <= 1 then return end
   local msg = string.format("page %d of %d (%s)", list.page, pages,
-    plural(list.total, noun, plural_noun))
+    plural(list.total, noun))
   if list.page < pages then msg = msg .. string.format("; --page %d for more", list.page + 1) end
   if ctx.tty then io.write(msg, "\n") else io.stderr:write(msg, "\n") end
 end
@@ -864,6 +864,7 @@ end
 local function cmd_prune(ctx)
   local o = ctx.opts
   local client = ctx.client
+  local listed = false
   if not o["dry-run"] and not o.yes then
     if not ctx.stdin_tty then
       usage(ctx.path, "refusing to delete without confirmation: pass -y to prune "
@@ -880,6 +881,7 @@ local function cmd_prune(ctx)
       io.stderr:write("lupine: not pruned\n")
       return 1
     end
+    listed = true
   end
   local result = client:prune_artifacts { dry_run = o["dry-run"] == true }
   local versions, artifacts = result.versions or {}, result.artifacts or {}
@@ -892,7 +894,9 @@ local function cmd_prune(ctx)
     return 0
   end
   if ctx.tty then
-    for _, line in ipairs(prune_lines(result)) do io.write("  ", line, "\n") end
+    if not listed then
+      for _, line in ipairs(prune_lines(result)) do io.write("  ", line, "\n") end
+    end
     io.write(string.format("%s %s and %s\n", o["dry-run"] and "would delete" or "deleted",
       plural(#versions, "artifact version"), plural(#artifacts, "artifact")))
   else
@@ -924,7 +928,7 @@ local KEY = "NAME[:VERSION]|ID"
 -- A command: { summary, args = { names }, options = { ... }, run } or a
 -- group: { summary, sub = { name = command, ... }, order = { names } }.
 local tree = {
-  summary = "Lupine's catalog commands (`lupine --help` lists them all).",
+  summary = "the catalog commands (`lupine --help` lists them all)",
   order = { "artifact", "pipeline", "lineage", "gc" },
   sub = {
     artifact = {
@@ -946,10 +950,9 @@ local tree = {
               options = { { "--name", arg = "NAME", help = "only versions of this artifact" },
                 { "--tag", arg = "TAG", help = "only versions with this tag" },
                 { "--type", arg = "TYPE", choices = ARTIFACT_TYPES,
-                  help = "only versions of this type (" .. table.concat(ARTIFACT_TYPES, ", ")
-                    .. ")" },
+                  help = "only versions of this type (data, model, ...)" },
                 { "--run", arg = "RUN", help = "only versions a pipeline run (name or id) "
-                  .. "produced" } },
+                  .. "produced or used" } },
               paged = true, run = cmd_version_list,
             },
             describe = {
@@ -1005,8 +1008,7 @@ local tree = {
               paged = true, run = cmd_runs_list,
             },
             describe = {
-              summary = "show a run: status, times, tags, and each step's inputs, outputs, "
-                .. "parameters and error",
+              summary = "show a run, and each step's inputs, outputs, parameters and error",
               args = { "RUN" }, run = cmd_runs_describe,
             },
           },
@@ -1018,7 +1020,8 @@ local tree = {
       args = { KEY },
       options = { { "--up", help = "only upstream: what it was made from" },
         { "--down", help = "only downstream: what was made from it" },
-        { "--depth", arg = "N", int = true, help = "follow at most N steps away" },
+        { "--depth", arg = "N", int = true, min = 0,
+          help = "go at most N artifact versions away (0: the version alone)" },
         { "--format", arg = "FORMAT", choices = { "text", "dot", "mermaid", "json" },
           help = "text (default), dot (Graphviz), mermaid or json" } },
       run = cmd_lineage,
@@ -1049,8 +1052,8 @@ end
 local function help_text(path, cmd)
   local out = {}
   if cmd.sub then
-    out[1] = string.format("usage: lupine %s<command> [options]\n\n%s\n\ncommands:",
-      path == "" and "" or (path .. " "), cmd.summary)
+    out[1] = string.format("usage: lupine %s<command> [options]\n\n%s.\n\ncommands:",
+      path == "" and "" or (path .. " "), cmd.summary:sub(1, 1):upper() .. cmd.summary:sub(2))
     local rows = {}
     local function walk(prefix, node)
       for _, name in ipairs(node.order) do
@@ -1091,9 +1094,12 @@ local function find_option(list, flag)
   return nil, longs
 end
 
-local function check_int(path, flag, s, max)
+local function check_int(path, flag, s, min, max)
   local n = s:find("^%d+$") and math.tointeger(tonumber(s))
-  if not n or n < 1 then usage(path, "option '%s' needs a positive integer (got '%s')", flag, s) end
+  if not n or n < min then
+    usage(path, "option '%s' needs a %s integer (got '%s')", flag,
+      min == 0 and "non-negative" or "positive", s)
+  end
   if max and n > max then usage(path, "option '%s' is at most %d (got %d)", flag, max, n) end
   return n
 end
@@ -1117,7 +1123,8 @@ local function parse(ctx, cmd, argv, i)
       flag = flag or a
       local o, longs = find_option(list, flag)
       if not o then
-        usage(ctx.path, "unknown option '%s'%s", flag, names.suggest(flag, longs))
+        usage(ctx.path, "unknown option '%s'%s", flag,
+          flag:sub(1, 2) == "--" and names.suggest(flag, longs) or "")
       end
       local key = o[1]:sub(3)
       if key == "help" then
@@ -1130,7 +1137,7 @@ local function parse(ctx, cmd, argv, i)
           value = argv[i]
           if value == nil then usage(ctx.path, "option '%s' needs a value (%s)", flag, o.arg) end
         end
-        if o.int then value = check_int(ctx.path, flag, value, o.max) end
+        if o.int then value = check_int(ctx.path, flag, value, o.min or 1, o.max) end
         if o.choices then
           local ok = false
           for _, c in ipairs(o.choices) do ok = ok or c == value end

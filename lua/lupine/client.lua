@@ -55,7 +55,7 @@ end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
 local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
-  local row = one(by_id, key)
+  local row = looks_like_id(key) and one(by_id, key)
   if row then return row end
   row = find_by_name(key)
   if row then return row end
@@ -123,20 +123,6 @@ function Client:get_artifact_version(key, version)
     function(name) return one("latest_version", name) end, "artifact_names", 2))
 end
 
--- list_artifact_versions { name = ... }: newest first.
-function Client:list_artifact_versions(filter)
-  filter = filter or {}
-  if type(filter) ~= "table" then
-    error("bad argument #1 to 'list_artifact_versions' (table expected, got "
-      .. type(filter) .. ")", 2)
-  end
-  local rows = filter.name and core.query("versions_of", filter.name)
-    or core.query("versions")
-  for _, r in ipairs(rows) do version_of(r) end
-  rows.total = #rows
-  return rows
-end
-
 function Client:get_pipeline_run(key)
   if type(key) ~= "string" then
     error("bad argument #1 to 'get_pipeline_run' (string expected, got "
@@ -144,13 +130,6 @@ function Client:get_pipeline_run(key)
   end
   return run_of(lookup("pipeline run", key, "run_by_id", "runs_by_id_prefix",
     function(name) return one("run_by_name", name) end, "run_names", 2))
-end
-
-function Client:list_pipeline_runs()
-  local rows = core.query("runs")
-  for _, r in ipairs(rows) do run_of(r) end
-  rows.total = #rows
-  return rows
 end
 
 -- The tag changes in opts ({ add_tags, remove_tags, tags }) applied to entity

@@ -157,7 +157,40 @@ local function check_substitutions(subs, what, level)
   return out
 end
 
-local step_fields = { name = true, outputs = true, substitutions = true, fn = true, true }
+-- How steps run. A step's own setting wins over its pipeline's; a run's
+-- (with_options) wins over both; lupine.overrides (the CLI's --no-cache and
+-- --jobs) over everything.
+local settings = {
+  enable_cache = function(v) return type(v) == "boolean", "a boolean" end,
+  cache_key = function(v) return type(v) == "string", "a string" end,
+  timeout = function(v) return type(v) == "number" and v > 0, "a number of seconds above 0" end,
+  retries = function(v) return math.type(v) == "integer" and v >= 0, "an integer from 0" end,
+  on_failure = function(v) return v == "continue" or v == "stop", '"continue" or "stop"' end,
+  jobs = function(v) return math.type(v) == "integer" and v >= 1, "an integer from 1" end,
+}
+local step_settings = { enable_cache = true, cache_key = true, timeout = true, retries = true }
+local run_settings = { enable_cache = true, timeout = true, retries = true, on_failure = true,
+  jobs = true }
+
+-- Copy the settings named in allowed from spec into out, checking them.
+local function take_settings(spec, allowed, out, what, level)
+  for k in pairs(allowed) do
+    local v = spec[k]
+    if v ~= nil then
+      local ok, expected = settings[k](v)
+      if not ok then
+        fail(level + 1, "%s: %s must be %s (got %s)", what, k, expected, tostring(v))
+      end
+      out[k] = v
+    end
+  end
+  return out
+end
+
+lupine.overrides = {}
+
+local step_fields = { name = true, outputs = true, substitutions = true, fn = true, true,
+  enable_cache = true, cache_key = true, timeout = true, retries = true }
 
 -- step { name = ..., outputs = { ... }, substitutions = { ... }, fn }
 -- | step("name", fn)
@@ -172,7 +205,9 @@ function lupine.step(spec, fn)
   local what = "step '" .. name .. "'"
   check_keys(spec, step_fields, what, 2)
   local s = setmetatable({ name = name, fn = fn, where = where(fn), params = param_names(fn),
-    outputs = {}, substitutions = check_substitutions(spec.substitutions, what, 2) }, Step)
+    outputs = {}, substitutions = check_substitutions(spec.substitutions, what, 2),
+    settings = take_settings(spec, step_settings, {}, what, 2), code_hash = core.code_hash(fn) },
+    Step)
   local outputs = spec.outputs
   s.default_output = outputs == nil
   if outputs == nil then outputs = { lupine.ArtifactConfig {} } end
@@ -234,7 +269,8 @@ local function add_node(s, ctx, args)
       template = c.name or (ctx.pipeline .. "::" .. inv .. "::" .. o.name) }
   end
   local node = { name = inv, step = s.name, where = s.where, fn = s.fn, args = args,
-    outputs = outputs, default_output = s.default_output, substitutions = s.substitutions }
+    outputs = outputs, default_output = s.default_output, substitutions = s.substitutions,
+    settings = s.settings, code_hash = s.code_hash }
   ctx.nodes[#ctx.nodes + 1] = node
   return node
 end
@@ -308,6 +344,33 @@ local function invoker(build)
   end
 end
 
+-- Why a step was not a cache hit: what changed in its cache key since the
+-- latest earlier run of the same step (prev and cur: the parts, as CBOR).
+local function explain(prev, cur)
+  if prev == nil then return "it never ran before" end
+  prev, cur = core.decode(prev), core.decode(cur)
+  local why = {}
+  local function compare(kind, a, b)
+    local keys = {}
+    for k in pairs(a) do keys[#keys + 1] = k end
+    for k in pairs(b) do if a[k] == nil then keys[#keys + 1] = k end end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      if a[k] == nil then why[#why + 1] = string.format("%s '%s' is new", kind, k)
+      elseif b[k] == nil then why[#why + 1] = string.format("%s '%s' was removed", kind, k)
+      elseif a[k] ~= b[k] then why[#why + 1] = string.format("%s '%s' changed", kind, k) end
+    end
+  end
+  if prev.codec ~= cur.codec then why[#why + 1] = "the codec version changed" end
+  if prev.code ~= cur.code then why[#why + 1] = "its code changed" end
+  compare("parameter", prev.params, cur.params)
+  compare("input", prev.inputs, cur.inputs)
+  if prev.outputs ~= cur.outputs then why[#why + 1] = "its output configuration changed" end
+  if prev.user ~= cur.user then why[#why + 1] = "its cache_key changed" end
+  if #why == 0 then return "no run of it with the same cache key completed" end
+  return table.concat(why, "; ")
+end
+
 -- Hand a recorded graph to the runtime; return the PipelineRun.
 local function execute(build, options, level)
   local start = core.now()   -- "YYYY-MM-DDTHH:MM:SS.ffffffZ", UTC
@@ -332,12 +395,45 @@ local function execute(build, options, level)
       out.artifact = artifact_name(build, node, out, run_name or "run", level + 1)
     end
   end
+  local run_opts, pipeline_opts = options.run or {}, build.defaults or {}
+  local function setting(k, step_value, default)
+    local v = lupine.overrides[k]
+    if v == nil then v = run_opts[k] end
+    if v == nil then v = step_value end
+    if v == nil then v = pipeline_opts[k] end
+    if v == nil then return default end
+    return v
+  end
+  for _, node in ipairs(build.nodes) do
+    -- the output configuration in the cache key: names (as templates, with
+    -- the user's substitutions, but not {date} and {time}), types, custom
+    -- versions and tags
+    local config = { merged(build.substitutions, node.substitutions, build.run_substitutions) }
+    for k, o in ipairs(node.outputs) do
+      config[k + 1] = { o.name, o.template, o.type, o.version or false, o.config.tags }
+    end
+    node.outputs_hash = core.hash(assert(core.encode(config)))
+    local st = node.settings
+    node.enable_cache = setting("enable_cache", st.enable_cache, true)
+    node.cache_key = st.cache_key
+    node.timeout = setting("timeout", st.timeout, nil)
+    node.retries = setting("retries", st.retries, 0)
+    node.on_failure = setting("on_failure", nil, "continue")
+  end
+  for k, v in pairs(lupine.overrides) do
+    if not run_settings[k] then fail(level + 1, "lupine.overrides: unknown setting '%s'", tostring(k)) end
+    local ok, expected = settings[k](v)
+    if not ok then fail(level + 1, "lupine.overrides: %s must be %s", k, expected) end
+  end
   local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
-    start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build) }
+    start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build),
+    explain = explain,
+    jobs = setting("jobs", nil, nil) }
   local run = lupine.Client():get_pipeline_run(id)
-  if status == "failed" and options.raise_on_failure ~= false then
-    error(setmetatable({ run = run,
-      message = string.format("pipeline run '%s' failed:\n%s", run.name, errors) },
+  if status ~= "completed" and options.raise_on_failure ~= false then
+    error(setmetatable({ run = run, message = status == "stopped"
+        and string.format("pipeline run '%s' was stopped", run.name)
+        or string.format("pipeline run '%s' failed:\n%s", run.name, errors) },
       RunError), level)
   end
   return run
@@ -366,7 +462,8 @@ end
 
 -- ---- pipelines ----
 
-local pipeline_fields = { name = true, substitutions = true, tags = true, fn = true, true }
+local pipeline_fields = { name = true, substitutions = true, tags = true, fn = true, true,
+  enable_cache = true, timeout = true, retries = true, on_failure = true, jobs = true }
 
 -- pipeline { name = ..., substitutions = { ... }, tags = { ... }, fn }
 function lupine.pipeline(spec, fn)
@@ -383,11 +480,13 @@ function lupine.pipeline(spec, fn)
   check_keys(spec, pipeline_fields, what, 2)
   return setmetatable({ name = name, fn = fn, where = where(fn),
     substitutions = check_substitutions(spec.substitutions, what, 2),
+    defaults = take_settings(spec, run_settings, {}, what, 2),
     options = { tags = check_tags(spec.tags, what, 2) } }, Pipeline)
 end
 
 local run_options = { run_name = "string", raise_on_failure = "boolean",
-  substitutions = "table", tags = "table" }
+  substitutions = "table", tags = "table", enable_cache = true, timeout = true,
+  retries = true, on_failure = true, jobs = true }
 
 -- A copy of the pipeline with options set for its runs.
 function Pipeline:with_options(options)
@@ -398,18 +497,19 @@ function Pipeline:with_options(options)
   local opts = merged(self.options)
   for k, v in pairs(options) do
     if run_options[k] == nil then fail(2, "%s: unknown option '%s'", what, tostring(k)) end
-    if type(v) ~= run_options[k] then
+    if run_options[k] ~= true and type(v) ~= run_options[k] then
       fail(2, "%s: option '%s' must be a %s (got %s)", what, k, run_options[k], type(v))
     end
     opts[k] = v
   end
+  opts.run = take_settings(options, run_settings, merged(self.options.run or {}), what, 2)
   if options.substitutions then
     opts.substitutions = check_substitutions(options.substitutions, what, 2)
   end
   if options.tags then opts.tags = check_tags(options.tags, what, 2) end
   if options.run_name then names.check("run", options.run_name, 2) end
   return setmetatable({ name = self.name, fn = self.fn, where = self.where,
-    substitutions = self.substitutions, options = opts }, Pipeline)
+    substitutions = self.substitutions, defaults = self.defaults, options = opts }, Pipeline)
 end
 
 function Pipeline:__call(...)
@@ -421,7 +521,7 @@ function Pipeline:__call(...)
     fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
   end
   local build = new_build(self.name)
-  build.substitutions = self.substitutions
+  build.substitutions, build.defaults = self.substitutions, self.defaults
   building = build
   local ok, err = xpcall(self.fn, debug.traceback, ...)
   building = nil

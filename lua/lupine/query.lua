@@ -189,14 +189,18 @@ local function normalize(args, filters, sorts, what, level)
     elseif not PAGING[k] then
       local all = key_list(filters)
       for p in pairs(PAGING) do all[#all + 1] = p end
+      local near = type(k) == "string" and names.near(k, all)[1]
       fail(level + 1, "%s: unknown filter '%s'%s", what, tostring(k),
-        type(k) == "string" and names.suggest(k, all) or "")
+        near and ("; did you mean '" .. near .. "'?") or "")
     end
   end
   if args.sort_by ~= nil then
     local v = args.sort_by
-    local dir, key = type(v) == "string" and v:match("^(%a+):(.*)$")
-    if type(v) == "string" and not dir then dir, key = "asc", v end
+    local dir, key
+    if type(v) == "string" then
+      dir, key = v:match("^(%a+):(.*)$")
+      if not dir then dir, key = "asc", v end
+    end
     if (dir ~= "asc" and dir ~= "desc") or not sorts[key] then
       fail(level + 1, "%s: unknown sort_by %s (one of: %s, each with an optional 'desc:' "
         .. "or 'asc:' before it)", what, type(v) == "string" and ("'" .. v .. "'") or show(v),
@@ -308,7 +312,9 @@ end
 
 -- col (a tag seq) is that of a tag matching c.
 local function tag_match(col, c, b)
-  if c.op == "equals" then return col .. " = (SELECT seq FROM tags WHERE name = " .. b.add(c.value) .. ")" end
+  if c.op == "equals" then
+    return col .. " = (SELECT seq FROM tags WHERE name = " .. b.add(c.value) .. ")"
+  end
   return col .. " IN (SELECT seq FROM tags WHERE " .. compare("name", c, b) .. ")"
 end
 
@@ -415,13 +421,18 @@ local function versions_query(self, f, b, what, level)
         .. "'artifact_version' AND m.entity_id = v.id AND " .. metadata_match(c, b) .. ")"
     end
   end
+  -- Counting needs artifacts only to test names: every version has one.
+  local count_from = from
+  if not conds.name then
+    count_from = from:gsub(" JOIN artifacts a ON a%.id = v%.artifact_id$", "")
+  end
   if not order then
     if f.sort == "name" then order = "a.name" .. dir .. ", v.seq" .. dir
     elseif f.sort == "version" then
       order = "v.version_number" .. dir .. ", v.version" .. dir .. ", v.seq" .. dir
     else order = "v.seq" .. dir end
   end
-  return VERSION_COLS, from, where, order
+  return VERSION_COLS, from, where, order, count_from
 end
 
 local function artifacts_query(_, f, b)
@@ -452,7 +463,8 @@ local function runs_query(_, f, b)
   end
   local dir = f.desc and " DESC" or ""
   local order = f.sort == "name" and ("r.name" .. dir) or ("r.seq" .. dir)
-  return RUN_COLS, "pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id", where, order
+  return RUN_COLS, "pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id", where, order,
+    not conds.pipeline_name and "pipeline_runs r" or nil
 end
 
 local function pipelines_query(_, f, b)
@@ -468,9 +480,9 @@ end
 -- (LIMIT and OFFSET last, so the count statement uses the others).
 local function statements(build, self, f, what, level)
   local b = binder()
-  local cols, from, where, order = build(self, f, b, what, level + 1)
+  local cols, from, where, order, count_from = build(self, f, b, what, level + 1)
   local cond = #where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""
-  local count = "SELECT count(*) AS n FROM " .. from .. cond
+  local count = "SELECT count(*) AS n FROM " .. (count_from or from) .. cond
   local sql = "SELECT " .. cols .. " FROM " .. from .. cond .. " ORDER BY " .. order
     .. " LIMIT " .. b.add(f.size) .. " OFFSET " .. b.add((f.page - 1) * f.size)
   return sql, count, b

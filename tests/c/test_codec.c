@@ -675,7 +675,7 @@ static void test_nomem(void) {
     l = lua_newstate(lim, NULL);
     luaL_openlibs(l);
     run(l, "local s = {x = 'shared'} local t = {} for i = 1, 40 do "
-                     "t[i] = {i, 'v' .. i, i / 3, s, [{i}] = i} end t.self = t return t");
+           "t[i] = {i, 'v' .. i, i / 3, s, [{i}] = i} end t.self = t return t");
     lp_codec_encode(l, 1, "value", err, sizeof err);
     count[1 + limited(l, pencode, 1, (size_t)i * 64)]++;
     count[1 + limited(l, pdecode, 2, (size_t)i * 64)]++;

@@ -6,8 +6,8 @@
 ** encoder is deterministic (whatever Lua's table order) and its output is
 ** a fixed point. Anything else aborts, but for one refusal: with shared
 ** tables, the canonical order may nest a value deeper than the input did
-** (deeper than LP_CODEC_MAX_DEPTH), as may the standalone encodings that
-** order the keys.
+** (deeper than LP_CODEC_MAX_DEPTH), and so may the sort keys of tables
+** used as keys.
 **
 ** clang -g -O1 -fsanitize=fuzzer,address,undefined -I/usr/include/lua5.4 \
 **   -Iruntime tests/fuzz/fuzz_decode.c runtime/codec.c runtime/util.c \

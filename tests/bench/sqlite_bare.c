@@ -1,0 +1,108 @@
+/*
+** sqlite_bare: the baseline for the Lua benchmarks in tests/bench. Times one SQL statement
+** straight through the sqlite3 C API, as a lower bound for what any
+** binding can reach: prepared once, then per call bind the parameters,
+** step through every row reading every column as text, reset.
+**
+**   sqlite_bare DB SQL KEYS BATCH ROUNDS
+**
+** KEYS is a file of parameter lines (tab-separated values for ?1, ?2, ...;
+** a value of digits only is bound as an integer); calls cycle through them.
+** Prints the median over ROUNDS of the CPU time per call of a batch of
+** BATCH calls, in nanoseconds, then the rows the last call returned.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sqlite3.h>
+
+#define MAX_KEYS 100000
+#define MAX_PARAMS 8
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int all_digits(const char *s) {
+  if (*s == '\0') return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  static char *keys[MAX_KEYS][MAX_PARAMS];
+  static int nparams[MAX_KEYS];
+  char line[4096];
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  FILE *f;
+  int nkeys = 0, batch, rounds, r, b, k = 0, rows = 0;
+  double *per_call;
+  volatile size_t sink = 0;
+  if (argc != 6) {
+    fprintf(stderr, "usage: sqlite_bare DB SQL KEYS BATCH ROUNDS\n");
+    return 2;
+  }
+  batch = atoi(argv[4]);
+  rounds = atoi(argv[5]);
+  if ((f = fopen(argv[3], "r")) == NULL) {
+    perror(argv[3]);
+    return 1;
+  }
+  while (nkeys < MAX_KEYS && fgets(line, sizeof line, f) != NULL) {
+    char *save = NULL, *tok;
+    line[strcspn(line, "\n")] = '\0';
+    for (tok = strtok_r(line, "\t", &save); tok && nparams[nkeys] < MAX_PARAMS;
+         tok = strtok_r(NULL, "\t", &save))
+      keys[nkeys][nparams[nkeys]++] = strdup(tok);
+    nkeys++;
+  }
+  fclose(f);
+  if (nkeys == 0 || batch < 1 || rounds < 1) {
+    fprintf(stderr, "sqlite_bare: no keys, or a bad batch or round count\n");
+    return 2;
+  }
+  if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(db, argv[2], -1, &st, NULL) != SQLITE_OK) {
+    fprintf(stderr, "sqlite_bare: %s\n", sqlite3_errmsg(db));
+    return 1;
+  }
+  per_call = calloc((size_t)rounds, sizeof *per_call);
+  for (r = -1; r < rounds; r++) {   /* round -1 warms up */
+    double t0 = now_ns();
+    for (b = 0; b < batch; b++, k = (k + 1) % nkeys) {
+      int i, ncol;
+      for (i = 0; i < nparams[k]; i++) {
+        if (all_digits(keys[k][i])) sqlite3_bind_int64(st, i + 1, atoll(keys[k][i]));
+        else sqlite3_bind_text(st, i + 1, keys[k][i], -1, SQLITE_STATIC);
+      }
+      rows = 0;
+      ncol = sqlite3_column_count(st);
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        for (i = 0; i < ncol; i++) {
+          sqlite3_column_text(st, i);
+          sink += (size_t)sqlite3_column_bytes(st, i);
+        }
+        rows++;
+      }
+      sqlite3_reset(st);
+    }
+    if (r >= 0) per_call[r] = (now_ns() - t0) / batch;
+  }
+  qsort(per_call, (size_t)rounds, sizeof *per_call, cmp_double);
+  printf("%.0f %d\n", per_call[rounds / 2], rows);
+  free(per_call);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return 0;
+}
