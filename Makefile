@@ -37,7 +37,7 @@ FUZZERS = fuzz_decode fuzz_object
 objs = $(patsubst runtime/%.c,$(1)/obj/%.o,$(LIB_SRC)) $(1)/obj/lua_sources.o
 
 .PHONY: all asan deps demo test check install uninstall clean fuzz
-all: $(BUILD)/lupine $(BUILD)/liblupine.a $(BUILD)/liblupine.so $(BUILD)/lupine.so
+all: $(BUILD)/lupine $(BUILD)/liblupine.a $(BUILD)/liblupine.so $(BUILD)/lupine.so $(BUILD)/crash.so
 
 # ---- one set of rules per build flavour: build/ (release), build/asan/ ----
 define flavour
@@ -72,6 +72,10 @@ $(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a
 $(1)/test_%: tests/c/test_%.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$^ $$(DEP_LIBS)
 
+# a Lua module that segfaults, for the tests of crashing steps
+$(1)/crash.so: tests/c/crash_module.c
+	$$(CC) $$(BASE_CFLAGS) -O0 -shared -o $$@ $$<
+
 $(1)/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
 endef
@@ -79,7 +83,7 @@ endef
 $(eval $(call flavour,$(BUILD),$$(CFLAGS)))
 $(eval $(call flavour,$(BUILD)/asan,$$(SAN_FLAGS)))
 
-asan: $(BUILD)/asan/lupine $(BUILD)/asan/lupine.so $(BUILD)/asan/liblupine.so \
+asan: $(BUILD)/asan/lupine $(BUILD)/asan/lupine.so $(BUILD)/asan/liblupine.so $(BUILD)/asan/crash.so \
   $(C_TESTS:%=$(BUILD)/asan/%) $(patsubst fuzz_%,$(BUILD)/asan/replay_fuzz_%,$(FUZZERS))
 
 # ---- set-up ----

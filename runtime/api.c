@@ -60,8 +60,18 @@ lua_State *lupine_state(lupine *h) {
   return h == NULL ? NULL : h->L;
 }
 
+/* Hook set by lupine_interrupt: stop the Lua code running (as lua.c does
+** on Ctrl-C). */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
 void lupine_interrupt(lupine *h) {
-  if (h != NULL && h->rt != NULL) h->rt->interrupted = 1;
+  if (h == NULL || h->rt == NULL) return;
+  h->rt->interrupted = 1;   /* a run in progress looks at this */
+  lua_sethook(h->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 void lupine_set_log(lupine *h, lupine_log_fn fn, void *ud) {

@@ -150,7 +150,8 @@ static const char *const migrations[] = {
   " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
 #define STEP_COLUMNS \
   "SELECT id, run_id, name, step_name, status, start_time, end_time," \
-  " parameters, error, traceback, output, attempts, cache_key, cache_note, cached_from" \
+  " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
+  " cached_from" \
   " FROM step_runs"
 
 /* The read queries the bindings may run, by name. An id prefix P matches

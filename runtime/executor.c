@@ -532,7 +532,7 @@ static int pool_gc(lua_State *L) {
   for (i = 0; i < p->n; i++) {
     worker *w = &p->w[i];
     if (w->pid > 0) {
-      kill(w->pid, SIGKILL);
+      kill(-w->pid, SIGKILL);
       waitpid(w->pid, NULL, 0);
       w->pid = 0;
     }
@@ -614,7 +614,8 @@ static size_t frame_ready(const buf *b) {
 
 /* ---- the worker side (runs in the child) ---- */
 
-/* os.exit inside a step: report it as the step's failure, then exit. */
+/* os.exit inside a step: report it as the step's failure, then exit.
+** upvalue: the start of the message, "step 'x' (file:line) failed: ". */
 static int worker_exit(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   int code = lua_isboolean(L, 1) ? (lua_toboolean(L, 1) ? 0 : 1)
@@ -624,7 +625,7 @@ static int worker_exit(lua_State *L) {
   lua_setfield(L, -2, "kind");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "ok");
-  lua_pushfstring(L, "called os.exit(%d)", code);
+  lua_pushfstring(L, "%scalled os.exit(%d)", lua_tostring(L, lua_upvalueindex(1)), code);
   lua_setfield(L, -2, "error");
   send_table(L, rt->to_parent);
   fflush(stdout);
@@ -647,7 +648,9 @@ static int child_body(lua_State *L) {
   r->spec = 3, r->nodes = 4, r->results = 5, r->report = 6;
   lua_getglobal(L, "os");
   if (lua_istable(L, -1)) {
-    lua_pushcfunction(L, worker_exit);
+    lua_pushfstring(L, "step '%s' (%s) failed: ", node_str(r, node, "name"),
+                    node_str(r, node, "where"));
+    lua_pushcclosure(L, worker_exit, 1);
     lua_setfield(L, -2, "exit");
   }
   lua_pop(L, 1);
@@ -691,9 +694,19 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
   dup2(output, 2);
   if (output > 2) close(output);
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* the coordinator, not a handler inherited from the host or a
+  ** sanitizer, says what became of a worker that crashed */
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   signal(SIGPIPE, SIG_DFL);
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+  signal(SIGFPE, SIG_DFL);
+  signal(SIGILL, SIG_DFL);
+  signal(SIGABRT, SIG_DFL);
+  lua_sethook(L, NULL, 0, 0);
+  fcntl(to_parent, F_SETFD, FD_CLOEXEC);   /* not for programs the step runs */
+  fcntl(from_parent, F_SETFD, FD_CLOEXEC);
   lp_runtime_forked(r->rt, to_parent, from_parent);
   lua_pushcfunction(L, child_body);
   lua_pushlightuserdata(L, r);
@@ -1252,11 +1265,15 @@ static int start_node(run *r, int node) {
     goto nopipe;
   }
   if (pid == 0) {
+    /* its own process group: ending a worker ends what it started too,
+    ** and a Ctrl-C reaches the coordinator, which ends the workers */
+    setpgid(0, 0);
     close(fc[0]);
     close(tc[1]);
     close(out[0]);
     child_main(r, node, fc[1], tc[0], out[1]);
   }
+  setpgid(pid, pid);
   close(fc[1]);
   close(tc[0]);
   close(out[1]);
@@ -1412,9 +1429,11 @@ static void reap(run *r, worker *w) {
     lua_pushnil(L);
     report_set(r, node, "result");
   } else {
-    if (w->timed_out)
-      lua_pushfstring(L, "ran past its timeout of %f s and was stopped",
-                      node_num(r, node, "timeout", 0));
+    if (w->timed_out) {
+      char secs[32];
+      snprintf(secs, sizeof secs, "%g", node_num(r, node, "timeout", 0));
+      lua_pushfstring(L, "ran past its timeout of %s s and was stopped", secs);
+    }
     else if (WIFSIGNALED(status))
       lua_pushfstring(L, "its process %s (%s, signal %d)",
                       WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",
@@ -1460,7 +1479,7 @@ static void wait_workers(run *r) {
     if (w->pid == 0) continue;
     if (w->deadline > 0) {
       if (now >= w->deadline && !w->timed_out) {
-        kill(w->pid, SIGKILL);
+        kill(-w->pid, SIGKILL);
         w->timed_out = 1;
       }
       if (!w->timed_out) {
@@ -1581,7 +1600,7 @@ static void stop_all(run *r) {
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
     if (w->pid == 0) continue;
-    kill(w->pid, SIGKILL);
+    kill(-w->pid, SIGKILL);
     reap(r, w);
   }
   for (i = 0; i < r->n; i++) {
@@ -1691,14 +1710,16 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   r.pool = pool_push(L, r.jobs);
   plan_order(&r);
   for (;;) {
-    while (record_ready(&r) + start_ready(&r) > 0) {}
-    if (r.running == 0 && r.retrying == 0) break;
-    wait_workers(&r);
     if (rt->interrupted) {
+      /* the run answers the interrupt: the Lua code around it is not stopped */
       rt->interrupted = 0;
+      lua_sethook(L, NULL, 0, 0);
       stop_all(&r);
       break;
     }
+    while (record_ready(&r) + start_ready(&r) > 0) {}
+    if (r.running == 0 && r.retrying == 0) break;
+    wait_workers(&r);
   }
   failed = r.failed;
   /* What is left was skipped: it depends on a failed step. */

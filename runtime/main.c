@@ -5,6 +5,7 @@
 ** lupine.cli.main, called through the runtime's Lua state.
 */
 #define _POSIX_C_SOURCE 200809L   /* isatty */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,10 @@ static const char usage[] =
   "usage: lupine <command> [options]\n"
   "\n"
   "commands:\n"
-  "  run [-v] SCRIPT [ARGS...]           run a Lua pipeline script (ARGS become its `arg`;\n"
-  "                                      -v, --verbose: show each step as it starts and ends)\n"
+  "  run [OPTIONS] SCRIPT [ARGS...]      run a Lua pipeline script (ARGS become its `arg`)\n"
+  "      -v, --verbose                   show each step as it starts and ends\n"
+  "      -j, --jobs N                    run up to N steps at once (default: the cores)\n"
+  "      --no-cache                      run every step, reusing no earlier result\n"
   "  artifact list                       list artifacts\n"
   "  artifact version list               list artifact versions\n"
   "  artifact version describe KEY       show an artifact version\n"
@@ -49,7 +52,10 @@ static void log_line(void *ud, int level, const char *msg) {
   int verbose = *(int *)ud;
   if (level == LUPINE_LOG_DEBUG && !verbose) return;
   if (level <= LUPINE_LOG_WARN) fprintf(stderr, "lupine: %s\n", msg);
-  else printf("%s\n", msg);
+  else {
+    printf("%s\n", msg);
+    fflush(stdout);   /* progress is read as it happens, also from a pipe */
+  }
 }
 
 static int usage_error(const char *fmt, const char *what) {
@@ -59,22 +65,55 @@ static int usage_error(const char *fmt, const char *what) {
   return EXIT_USAGE;
 }
 
+/* The runtime a signal should stop (the CLI's one global: signals have
+** nowhere else to look). */
+static lupine *interruptible;
+
+static void on_signal(int sig) {
+  (void)sig;
+  if (interruptible != NULL) lupine_interrupt(interruptible);
+}
+
 static int cmd_run(int argc, char **argv) {
   lupine *rt;
   int verbose = 0, rc, i = 0;
+  char overrides[128] = "";
+  struct sigaction sa;
   for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
     if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) verbose = 1;
-    else if (strcmp(argv[i], "--") == 0) { i++; break; }
+    else if (strcmp(argv[i], "--no-cache") == 0)
+      strcat(overrides, "lupine.overrides.enable_cache = false\n");
+    else if (strcmp(argv[i], "-j") == 0 || strcmp(argv[i], "--jobs") == 0) {
+      char *end;
+      long jobs = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+      if (i + 1 == argc || *end != '\0' || jobs < 1 || jobs > 64)
+        return usage_error("run: --jobs takes a number from 1 to 64 (got '%s')",
+                           i + 1 < argc ? argv[i + 1] : "");
+      snprintf(overrides + strlen(overrides), sizeof overrides - strlen(overrides),
+               "lupine.overrides.jobs = %ld\n", jobs);
+      i++;
+    } else if (strcmp(argv[i], "--") == 0) { i++; break; }
     else return usage_error("run: unknown option '%s'", argv[i]);
   }
   if (i == argc) return usage_error("%s", "run: no script given");
-  if (lupine_open(&rt, NULL) != LUPINE_OK) {
+  if (lupine_open(&rt, NULL) != LUPINE_OK ||
+      lupine_exec_string(rt, overrides, "=overrides") != LUPINE_OK) {
     fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
     lupine_close(rt);
     return EXIT_RUN_FAILED;
   }
   lupine_set_log(rt, log_line, &verbose);
+  /* Ctrl-C or SIGTERM stops the run: its workers end, it is marked stopped */
+  interruptible = rt;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   rc = lupine_exec_file(rt, argv[i], argc - i - 1, argv + i + 1);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  interruptible = NULL;
   fflush(stdout);
   switch (rc) {
     case LUPINE_OK: break;

@@ -127,6 +127,22 @@ describe("lineage across two runs", function()
     assert.equal(lineage.format(g, "json"), lineage.format(client:get_lineage("processed"), "json"))
   end)
 
+  it("shows a cached step run as a consumer pointing at the version it reused", function()
+    pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-2" }()
+    local consumers = processed:consumers()
+    assert.same({ "completed", "cached" }, { consumers[1].status, consumers[2].status })
+    assert.equal([[
+processed:v1
+  consumed by sum (run reuse-1) [completed] as 'xs'
+    output 'output': reuse::sum::output:v1
+  consumed by sum (run reuse-2) [cached] as 'xs'
+    output 'output': reuse::sum::output:v1 (see above)
+]], lineage.format(client:get_lineage(processed, { direction = "downstream" }), "text"))
+    -- upstream, a version has one producer: the step run that computed it
+    assert.same({ "reuse::sum::output:v1", "sum (run reuse-1)", "processed:v1" },
+      labels(client:get_lineage("reuse::sum::output", { direction = "upstream", depth = 1 })))
+  end)
+
   it("a version nothing produced or consumed is a graph of one node", function()
     local av = lupine.save_artifact({ 1 }, "loose")
     local g = client:get_lineage(av)

@@ -206,8 +206,7 @@ function lupine.step(spec, fn)
   check_keys(spec, step_fields, what, 2)
   local s = setmetatable({ name = name, fn = fn, where = where(fn), params = param_names(fn),
     outputs = {}, substitutions = check_substitutions(spec.substitutions, what, 2),
-    settings = take_settings(spec, step_settings, {}, what, 2), code_hash = core.code_hash(fn) },
-    Step)
+    settings = take_settings(spec, step_settings, {}, what, 2) }, Step)
   local outputs = spec.outputs
   s.default_output = outputs == nil
   if outputs == nil then outputs = { lupine.ArtifactConfig {} } end
@@ -270,7 +269,7 @@ local function add_node(s, ctx, args)
   end
   local node = { name = inv, step = s.name, where = s.where, fn = s.fn, args = args,
     outputs = outputs, default_output = s.default_output, substitutions = s.substitutions,
-    settings = s.settings, code_hash = s.code_hash }
+    settings = s.settings }
   ctx.nodes[#ctx.nodes + 1] = node
   return node
 end
@@ -413,6 +412,7 @@ local function execute(build, options, level)
       config[k + 1] = { o.name, o.template, o.type, o.version or false, o.config.tags }
     end
     node.outputs_hash = core.hash(assert(core.encode(config)))
+    node.code_hash = core.code_hash(node.fn)   -- now: what it reaches may have changed
     local st = node.settings
     node.enable_cache = setting("enable_cache", st.enable_cache, true)
     node.cache_key = st.cache_key

@@ -13,6 +13,7 @@
 --       graph = { root = id, direction = ..., depth = N or nil,
 --                 nodes = { node, ... }, edges = { edge, ... } }
 --       node  = { kind = "artifact_version", id, label = "name:v2", name, version }
+--               (label "name:nightly" for a custom version that is not a number)
 --             | { kind = "step_run", id, label = "step (run <run name>)", name,
 --                 step_name, status, run_id, run_name }
 --       edge  = { from = id, to = id, kind = "input" | "output", name = ... }
@@ -20,6 +21,8 @@
 --   require("lupine.lineage").format(graph [, "text"|"dot"|"mermaid"|"json"]) -> string
 --   client:delete_artifact_version(av | id [, { force = false }]) -> deleted version
 --   client:delete_artifact_version(name, version [, { force = false }])
+--       refuses a version some step run took as input unless force; a bare
+--       name is refused (say the version). Deletes the catalog rows only.
 --   client:prune_artifacts { dry_run = false } -> { versions = { av, ... }, artifacts = { name, ... } }
 --   client:gc { dry_run = false } -> { objects = n, bytes = n, kept = n }
 

@@ -1,0 +1,380 @@
+-- Caching, parallel workers and faults.
+local H = require "helper"
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+
+-- A fresh scratch folder the steps can leave marks in (steps run in their
+-- own processes: files are how a test sees what they did).
+local function scratch() return H.tmpdir() end
+
+local function count_lines(path)
+  local s = H.read(path) or ""
+  local n = 0
+  for _ in s:gmatch("[^\n]+") do n = n + 1 end
+  return n
+end
+
+local load_data = step { name = "load_data", outputs = { "dataset" },
+  function() return { values = { 1, 2, 3, 4, 5 } } end }
+local scale = step { name = "scale", outputs = { "scaled" }, function(dataset, factor)
+  local out = {}
+  for i, x in ipairs(dataset.values) do out[i] = x * factor end
+  return out
+end }
+local scaling = pipeline { name = "scaling", function(factor) scale(load_data(), factor) end }
+
+describe("caching", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("reuses completed step runs: status cached, the same versions, nothing new stored", function()
+    local first = scaling(2)
+    local second = scaling(2)
+    assert.equal("completed", second.status)
+    for _, name in ipairs { "load_data", "scale" } do
+      local a, b = first.steps[name], second.steps[name]
+      assert.equal("cached", b.status)
+      assert.equal(a.id, b.cached_from)
+      assert.equal(a.output.id, b.output.id)
+    end
+    assert.equal(1, client:list_artifact_versions { name = "scaled" }.total)
+    assert.equal(first.steps.load_data.output.id, second.steps.scale.inputs.dataset.id)
+  end)
+
+  it("says why a step ran: never before, or which part of its key changed", function()
+    local run = scaling(2)
+    assert.equal("it never ran before", run.steps.scale.cache_note)
+    run = scaling(3)
+    assert.equal("cached", run.steps.load_data.status)
+    assert.equal("completed", run.steps.scale.status)
+    assert.equal("parameter 'factor' changed", run.steps.scale.cache_note)
+    local other_data = step { name = "load_data", outputs = { "dataset" },
+      function() return { values = { 9 } } end }
+    run = pipeline { name = "scaling", function(f) scale(other_data(), f) end } (3)
+    assert.equal("its code changed", run.steps.load_data.cache_note)
+    assert.equal("input 'dataset' changed", run.steps.scale.cache_note)
+  end)
+
+  it("follows code through upvalues but not through comments or layout", function()
+    local function make(src)
+      return step { name = "s", outputs = { "o" }, assert(load(src))() }
+    end
+    local p = function(s) return pipeline { name = "code", function() s() end } () end
+    p(make("return function() return 1 end"))
+    local moved = p(make("\n\n-- a comment\nreturn function()\n  -- another\n  return 1\nend"))
+    assert.equal("cached", moved.steps.s.status)
+    local changed = p(make("return function() return 2 end"))
+    assert.equal("its code changed", changed.steps.s.cache_note)
+    local k = 10
+    local helper = function() return k end
+    local uses = step { name = "u", function() return helper() end }
+    local q = pipeline { name = "upvalues", function() uses() end }
+    q()
+    assert.equal("cached", q().steps.u.status)
+    k = 11
+    assert.equal("its code changed", q().steps.u.cache_note)
+    helper = function() return k + 1 end
+    assert.equal("its code changed", q().steps.u.cache_note)
+  end)
+
+  it("lets a downstream step hit when an upstream re-run makes identical bytes", function()
+    local fresh = step { name = "fresh", enable_cache = false, function() return { 1, 2 } end }
+    local sum = step { name = "sum", function(xs) return xs[1] + xs[2] end }
+    local p = pipeline { name = "identical", function() sum(fresh()) end }
+    p()
+    local run = p()
+    assert.equal("completed", run.steps.fresh.status)
+    assert.equal("caching is off for this step", run.steps.fresh.cache_note)
+    assert.equal("cached", run.steps.sum.status)
+  end)
+
+  it("takes the output configuration and cache_key into the key", function()
+    local function p(outputs, key)
+      local s = step { name = "s", outputs = outputs, cache_key = key, function() return 1 end }
+      return pipeline { name = "config", function() s() end } ()
+    end
+    p({ "a" })
+    assert.equal("cached", p({ "a" }).steps.s.status)
+    assert.equal("its cache_key changed", p({ "a" }, "v2").steps.s.cache_note)
+    assert.equal("its output configuration changed",
+      p({ lupine.ArtifactConfig { name = "a", tags = { "t" } } }, "v2").steps.s.cache_note)
+  end)
+
+  it("runs a step again when the objects of its cached versions are gone", function()
+    local first = scaling(2)
+    os.remove(first.steps.scale.output.uri)
+    local run = scaling(2)
+    assert.equal("cached", run.steps.load_data.status)
+    assert.equal("completed", run.steps.scale.status)
+    assert.equal("the outputs of the step run it would reuse are no longer stored",
+      run.steps.scale.cache_note)
+    assert.same({ 2, 4, 6, 8, 10 }, run.steps.scale.output:load())
+  end)
+
+  it("is turned off by a step, a pipeline, a run or lupine.overrides", function()
+    scaling(2)
+    local off = pipeline { name = "scaling", enable_cache = false, function(f) scale(load_data(), f) end }
+    assert.equal("completed", off(2).steps.scale.status)
+    assert.equal("completed", scaling:with_options { enable_cache = false } (2).steps.load_data.status)
+    lupine.overrides.enable_cache = false
+    local ok, run = pcall(scaling, 2)
+    lupine.overrides.enable_cache = nil
+    assert.is_true(ok, run)
+    assert.equal("completed", run.steps.load_data.status)
+    assert.equal("cached", scaling(2).steps.load_data.status)
+    assert.equal("pipeline 'scaling': enable_cache must be a boolean (got yes)",
+      H.err(function() scaling:with_options { enable_cache = "yes" } end))
+  end)
+
+  it("never makes a duplicate of a custom version", function()
+    local s = step { name = "s", outputs = { lupine.ArtifactConfig { name = "m", version = 42 } },
+      function() return 1 end }
+    local p = pipeline { name = "custom", function() s() end }
+    p()
+    local run = p()
+    assert.equal("cached", run.steps.s.status)
+    assert.equal("42", run.steps.s.output.version)
+  end)
+
+  it("resumes a failed run: what completed is cached, the failed step runs again", function()
+    local dir = scratch()
+    local flaky = step { name = "flaky", function(x)
+      if not io.open(dir .. "/fixed") then error("not yet") end
+      return x + 1
+    end }
+    local count = step { name = "count", function()
+      local f = io.open(dir .. "/count", "a"); f:write("x\n"); f:close()
+      return 1
+    end }
+    local p = pipeline { name = "resume", function() flaky(count()) end }
+    assert.equal("failed", p:with_options { raise_on_failure = false } ().status)
+    H.write(dir .. "/fixed", "")
+    local run = p()
+    assert.equal("cached", run.steps.count.status)
+    assert.equal("completed", run.steps.flaky.status)
+    assert.equal(1, count_lines(dir .. "/count"))
+  end)
+end)
+
+describe("parallel workers", function()
+  before_each(function() H.fresh(lupine) end)
+
+  it("run independent steps at the same time", function()
+    local dir = scratch()
+    -- each waits (up to 20 s) to see the other's mark: only possible if both run at once
+    local function meet(me, other)
+      return step { name = me, function()
+        H.write(dir .. "/" .. me, "")
+        for _ = 1, 2000 do
+          if io.open(dir .. "/" .. other) then return true end
+          os.execute("sleep 0.01")
+        end
+        return false
+      end }
+    end
+    local a, b = meet("a", "b"), meet("b", "a")
+    local run = pipeline { name = "meet", jobs = 2, function() a(); b() end } ()
+    assert.is_true(run.steps.a.output:load())
+    assert.is_true(run.steps.b.output:load())
+  end)
+
+  it("give the same versions and contents whatever the number of jobs", function()
+    local function versions(jobs)
+      H.fresh(lupine)
+      local part = step { name = "part", outputs = { "shard" }, function(i)
+        local t = {}
+        for k = 1, 50 + 10 * i do t[k] = k * i end
+        return t
+      end }
+      local merge = step { name = "merge", outputs = { "merged" }, function(a, b, c, d, e, f, g, h)
+        local n = 0
+        for _, t in ipairs { a, b, c, d, e, f, g, h } do n = n + #t end
+        return n
+      end }
+      local p = pipeline { name = "fan", enable_cache = false, function()
+        local shards = {}
+        for i = 1, 8 do shards[i] = part(i) end
+        merge(table.unpack(shards))
+      end }
+      p:with_options { jobs = jobs } ()
+      local out = {}
+      for _, v in ipairs(lupine.Client():list_artifact_versions { size = 100, sort_by = "name" }) do
+        out[#out + 1] = v.name .. ":" .. v.version .. ":" .. v.content_hash
+      end
+      table.sort(out)
+      return out
+    end
+    local one, eight = versions(1), versions(8)
+    assert.equal(9, #one)
+    assert.same(one, eight)
+  end)
+
+  it("capture what a step prints, on its step run", function()
+    local s = step { name = "talk", function()
+      print("hello from the step")
+      io.stderr:write("and on stderr\n")
+      return 1
+    end }
+    local run = pipeline { name = "talk", function() s() end } ()
+    assert.equal("hello from the step\nand on stderr\n", run.steps.talk.logs)
+  end)
+end)
+
+describe("a step that goes wrong", function()
+  before_each(function() H.fresh(lupine) end)
+
+  local function fails(fn, opts)
+    local spec = { name = "bad", fn }
+    for k, v in pairs(opts or {}) do spec[k] = v end
+    local s = step(spec)
+    local fine = step { name = "fine", function() return "ok" end }
+    local run = pipeline { name = "faults", function() s(); fine() end }
+      :with_options { raise_on_failure = false } ()
+    assert.equal("failed", run.status)
+    assert.equal("completed", run.steps.fine.status)
+    assert.equal("failed", run.steps.bad.status)
+    return run.steps.bad.error
+  end
+
+  it("calling os.exit says so", function()
+    assert.matches("^step 'bad' %(tests/execution_spec.lua:%d+%) failed: called os.exit%(3%)$",
+      fails(function() os.exit(3) end))
+  end)
+
+  it("crashing in C says so", function()
+    assert.matches("^step 'bad' %(tests/execution_spec.lua:%d+%): its process crashed "
+      .. "%(segmentation fault, signal 11%)$",
+      fails(function() require("crash").segfault() end))
+  end)
+
+  it("being killed says so", function()
+    assert.matches("its process was killed %(killed, signal 9%)$",
+      fails(function() os.execute("kill -9 $PPID"); os.execute("sleep 5") end))
+  end)
+
+  it("running past its timeout says so", function()
+    assert.matches("^step 'bad' %(tests/execution_spec.lua:%d+%): ran past its timeout of "
+      .. "0.3 s and was stopped$", fails(function() while true do end end, { timeout = 0.3 }))
+  end)
+
+  it("is tried again with retries", function()
+    local dir = scratch()
+    local s = step { name = "flaky", retries = 2, function()
+      local f = io.open(dir .. "/tries", "a"); f:write("x\n"); f:close()
+      if count_lines(dir .. "/tries") < 3 then error("try again") end
+      return "third time"
+    end }
+    local run = pipeline { name = "retry", function() s() end } ()
+    assert.equal("third time", run.steps.flaky.output:load())
+    assert.equal(3, run.steps.flaky.attempts)
+    local bad = step { name = "always", retries = 1, function() error("never") end }
+    run = pipeline { name = "retry2", function() bad() end }
+      :with_options { raise_on_failure = false } ()
+    assert.equal(2, run.steps.always.attempts)
+  end)
+
+  it("stops the run at the first failure with on_failure = stop", function()
+    local bad = step { name = "bad", function() error("no") end }
+    local later = step { name = "later", function() return 1 end }
+    local run = pipeline { name = "stop", on_failure = "stop", jobs = 1,
+      function() bad(); later() end }:with_options { raise_on_failure = false } ()
+    assert.equal("failed", run.steps.bad.status)
+    assert.equal("skipped", run.steps.later.status)
+  end)
+
+  it("refuses bad settings, naming them", function()
+    assert.equal("step 's': timeout must be a number of seconds above 0 (got 0)",
+      H.err(function() step { name = "s", timeout = 0, function() end } end))
+    assert.equal("step 's': retries must be an integer from 0 (got 1.5)",
+      H.err(function() step { name = "s", retries = 1.5, function() end } end))
+    assert.equal('pipeline \'p\': on_failure must be "continue" or "stop" (got halt)',
+      H.err(function() pipeline { name = "p", on_failure = "halt", function() end } end))
+  end)
+end)
+
+describe("the runner", function()
+  local SLOW = [[
+    local lupine = require "lupine"
+    local slow = lupine.step { name = "slow", function()
+      print("started")
+      io.stdout:flush()
+      os.execute("sleep 37")
+      return 1
+    end }
+    lupine.pipeline { name = "slow", function() slow() end } ()
+  ]]
+
+  -- Start `lupine run` in the background; wait for "started" in its output.
+  -- Returns the folder of its files and the pid of the lupine process.
+  local function start(home, code)
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/slow.lua", code)
+    H.write(dir .. "/run.sh", "cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " run slow.lua > out 2> err; echo $? > status\n")
+    H.sh("sh " .. H.quote(dir .. "/run.sh") .. " > /dev/null 2>&1 & echo $! > " .. H.quote(dir .. "/pid"))
+    for _ = 1, 3000 do
+      if (H.read(dir .. "/out") or ""):find("started") then break end
+      os.execute("sleep 0.01")
+    end
+    local sh_pid = H.read(dir .. "/pid"):match("%d+")
+    return dir, H.sh("pgrep -P " .. sh_pid):match("%d+")
+  end
+
+  local function wait_status(dir)
+    for _ = 1, 3000 do
+      local st = H.read(dir .. "/status")
+      if st and st ~= "" then return tonumber(st) end
+      os.execute("sleep 0.01")
+    end
+  end
+
+  it("stops a run on SIGTERM: workers end, the run is marked stopped", function()
+    local home = H.tmpdir() .. "/home"
+    local dir, pid = start(home, SLOW)
+    H.sh("kill -TERM " .. pid)
+    assert.equal(1, wait_status(dir))
+    lupine.set_home(home)
+    local run = lupine.Client():list_pipeline_runs()[1]
+    assert.equal("stopped", run.status)
+    assert.equal("stopped", run.steps.slow.status)
+    assert.matches("pipeline run 'slow%-[%d%-]+' was stopped", H.read(dir .. "/err"))
+    assert.equal("", (H.sh("pgrep -f 'slee[p] 37'")))
+  end)
+
+  it("killed with SIGKILL leaves a run the next process marks failed", function()
+    local home = H.tmpdir() .. "/home"
+    local dir, pid = start(home, SLOW)
+    H.sh("kill -KILL " .. pid)
+    wait_status(dir)
+    H.sh("pkill -f 'slee[p] 37'")
+    lupine.set_home(home)
+    local run = lupine.Client():list_pipeline_runs()[1]
+    assert.equal("failed", run.status)
+    assert.matches("^the process running it %(pid %d+%) ended before the run did$", run.error)
+    assert.equal("failed", run.steps.slow.status)
+  end)
+
+  it("lets several processes run on one catalog: versions stay unique and gap-free", function()
+    local home = H.tmpdir() .. "/home"
+    local script = H.script([[
+      local lupine = require "lupine"
+      local s = lupine.step { name = "s", outputs = { "shared" }, function(i) return i end }
+      local p = lupine.pipeline { name = "busy", enable_cache = false, function(i) s(i) end }
+      for i = 1, 10 do p(i) end
+    ]])
+    local cmd = "LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run " .. H.quote(script)
+    local _, err, code = H.sh("for i in 1 2 3 4; do (" .. cmd .. " > /dev/null || echo FAIL >&2) & done; wait")
+    assert.equal(0, code)
+    assert.equal("", err)
+    lupine.set_home(home)
+    local seen = {}
+    for _, v in ipairs(lupine.Client():list_artifact_versions { name = "shared", size = 100 }) do
+      assert.is_nil(seen[v.version])
+      seen[v.version] = true
+    end
+    for i = 1, 40 do assert.is_true(seen[tostring(i)], "version " .. i) end
+  end)
+end)
