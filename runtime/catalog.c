@@ -376,7 +376,7 @@ static int migrate(lp_catalog *c, char *err, size_t errsz) {
 
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
   lp_catalog *c;
-  int rc;
+  int rc, attempt;
   *out = NULL;
   c = calloc(1, sizeof *c);
   if (c == NULL || (c->path = strdup(path)) == NULL) {
@@ -391,8 +391,16 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
     return rc;
   }
   sqlite3_busy_timeout(c->db, 30000);
-  if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                   " PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
+  /* Turning WAL on takes an exclusive lock without waiting on the busy
+  ** handler: two processes opening a new catalog at once retry here. */
+  for (attempt = 0;; attempt++) {
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if (rc != SQLITE_BUSY || attempt == 3000) break;
+    sqlite3_sleep(10);
+  }
+  if (rc != SQLITE_OK ||
+      sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL,
+                   NULL, NULL) != SQLITE_OK) {
     rc = dberr(c, "configuring", err, errsz);
     lp_catalog_close(c);
     return rc;

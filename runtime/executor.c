@@ -839,6 +839,21 @@ static void record_skipped(run *r, int node) {
   lua_pop(r->L, 1);
 }
 
+/* Record which process runs the run (in the transaction that creates it:
+** a run without one could never be told dead). */
+static int record_process(run *r) {
+  lua_State *L = r->L;
+  char started[32];
+  int changes, rc;
+  lua_pushstring(L, r->id);
+  lua_pushinteger(L, (lua_Integer)getpid());
+  lua_pushstring(L, lp_process_start(getpid(), started) == 0 ? started : NULL);
+  rc = lp_catalog_write(L, r->rt->catalog, "run_process", lua_gettop(L) - 2, 3, &changes,
+                        r->rt->err, sizeof r->rt->err);
+  lua_pop(L, 3);
+  return rc;
+}
+
 /* Tag the new run with spec.tags. */
 static int tag_run(run *r) {
   lua_State *L = r->L;
@@ -1685,23 +1700,12 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_create_run(rt->catalog, r.pipeline, run_name, start, r.id, r.name,
                             rt->err, sizeof rt->err) != LUPINE_OK ||
-      tag_run(&r) != LUPINE_OK ||
+      tag_run(&r) != LUPINE_OK || record_process(&r) != LUPINE_OK ||
       lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
     return luaL_error(L, "%s", rt->err);
   }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
-  {
-    char started[32];
-    int changes;
-    lua_pushstring(L, r.id);
-    lua_pushinteger(L, (lua_Integer)getpid());
-    lua_pushstring(L, lp_process_start(getpid(), started) == 0 ? started : NULL);
-    if (lp_catalog_write(L, rt->catalog, "run_process", lua_gettop(L) - 2, 3, &changes,
-                         rt->err, sizeof rt->err) != LUPINE_OK)
-      return luaL_error(L, "%s", rt->err);
-    lua_pop(L, 3);
-  }
   lua_getfield(L, r.spec, "jobs");
   r.jobs = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lp_default_jobs();
   lua_pop(L, 1);
