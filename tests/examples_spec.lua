@@ -82,6 +82,21 @@ describe("the seed examples", function()
     assert.matches("tags of the promoted model: production, promoted\n", out)
   end)
 
+  it("searching.lua finds versions by name pattern, tag and filter", function()
+    local out = run_example("searching")
+    assert.matches("name contains 'model': 4 versions\n", out)
+    assert.matches("tagged production: 1\n", out)
+    assert.matches("trained_model v2: [%x%-]+\n", out)
+  end)
+
+  it("lineage.lua shows the producer and the consumers", function()
+    local out = run_example("lineage")
+    assert.matches("Produced by: train_model\nIn pipeline: training\n", out)
+    assert.matches("Consumed by: evaluate %(input 'model'%) in run evaluation%-[%d%-]+\n", out)
+    assert.matches("trained_model:v1\n  produced by train_model %(run training%-[%d%-]+%) "
+      .. "%[completed%] as 'trained_model'\n", out)
+  end)
+
   it("troubleshooting.lua lists names and explains a failed load", function()
     local out = run_example("troubleshooting")
     assert.matches("trained_model v1\n", out)

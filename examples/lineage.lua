@@ -1,0 +1,33 @@
+-- The seed's "Artifact Lineage": which step produced an artifact, and which
+-- steps, in any run, used it.
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+
+local train_model = step { name = "train_model", outputs = { "trained_model" },
+  function() return { weights = { 1, 2, 3 } } end }
+pipeline { name = "training", function() train_model() end } ()
+
+local client = lupine.Client()
+local evaluate = step { name = "evaluate", outputs = { "metrics" },
+  function(model) return { accuracy = 0.9 + #model.weights / 100 } end }
+pipeline { name = "evaluation", function()
+  evaluate(client:get_artifact_version("trained_model"))
+end } ()
+
+-- Get an artifact
+local artifact = client:get_artifact_version("trained_model")
+
+-- Find which step produced it
+local producer_step = artifact.producer_step_run
+print("Produced by: " .. producer_step.name)
+print("In pipeline: " .. producer_step.pipeline_run.pipeline_name)
+
+-- Find which steps consumed it: one query
+for _, consumer in ipairs(artifact:consumers()) do
+  print(string.format("Consumed by: %s (input '%s') in run %s", consumer.name,
+    consumer.input_name, consumer.pipeline_run.name))
+end
+
+-- The whole graph, as text
+local lineage = client:get_lineage(artifact, { direction = "both" })
+print(require("lupine.lineage").format(lineage, "text"))
