@@ -43,9 +43,14 @@
 ** key itself rather than its value: "value.t<key> is a function" is a
 ** function used as a key of value.t.
 **
+** Values of user-defined types (materializers, lua/lupine/materials.lua)
+** reach the encoder as tagged tables and are written as tag 27 around
+** [type name, plain value], which any CBOR reader can still read.
+**
 ** Decoding accepts any well-formed CBOR of the forms above in any head
 ** width, tag 28 around arrays and maps (registered before their items are
-** read, which is how cycles come back) and tag 29. null and undefined
+** read, which is how cycles come back), tag 29, and tag 27 (given to the
+** restore hook, which may raise: it runs in a protected call). null and undefined
 ** read as nil: inside an array they leave a hole, as a map value they
 ** leave the key out, as a map key they are an error. Everything else
 ** (other tags, indefinite lengths, other simple values, integers outside
@@ -66,6 +71,14 @@
 #include "lupine_int.h"
 
 #define RESTART (-1)   /* pass 1 met a shared table: start again in pass 2 */
+
+/* Registry keys: the metatable of tagged values, and the restore hook. */
+static const char tagged_mt = 0;
+static const char restore_hook = 0;
+
+/* The CBOR tag of a value of a user-defined type: [type name, plain value]
+** ("serialised language-independent object", RFC 8949 section 9.2). */
+#define TAG_TYPED 27
 
 /* ---- growable buffers ---- */
 
@@ -705,6 +718,33 @@ static int seen(Ctx *c, const void *p) {
   return 0;
 }
 
+/* Is the table at t a tagged value (see lp_codec_push_tagged)? */
+static int is_tagged(lua_State *L, int t) {
+  int yes;
+  if (!lua_getmetatable(L, t)) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tagged_mt);
+  yes = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return yes;
+}
+
+/* A tagged value: tag 27 around [type name, plain value]. Never shared:
+** each reference is written in full. */
+static int typed(Ctx *c, int t) {
+  lua_State *L = c->e->L;
+  int rc;
+  puthead(c->e, 6, TAG_TYPED);
+  puthead(c->e, 4, 2);
+  lua_getfield(L, t, "type");
+  rc = emit(c, lua_gettop(L));
+  lua_pop(L, 1);
+  if (rc != LUPINE_OK) return rc;
+  lua_getfield(L, t, "value");
+  rc = emit(c, lua_gettop(L));
+  lua_pop(L, 1);
+  return rc;
+}
+
 static int table(Ctx *c, int t) {
   Enc *e = c->e;
   lua_State *L = e->L;
@@ -717,6 +757,7 @@ static int table(Ctx *c, int t) {
     lp_errf(e->err, e->errsz, "%s: nested deeper than %d levels", b, LP_CODEC_MAX_DEPTH);
     return LUPINE_MISUSE;
   }
+  if (is_tagged(L, t)) return typed(c, t);
   if (c->mode == PASS1) return seen(c, p) ? RESTART : tablea(c, t);
   lua_rawgetp(L, c->refs, p);
   n = lua_tointeger(L, -1);
@@ -964,12 +1005,74 @@ static int container(Dec *d, int major, uint64_t n, size_t at, lua_Integer share
   return rc;
 }
 
-/* Tag handlers: a user-defined type's tag would get a case here. */
+/* Tag 27: [type name, plain value]; the restore hook, if any, turns it
+** into the type's value (a materializer's load), else it stays tagged. */
+static int typed_item(Dec *d, size_t at) {
+  lua_State *L = d->L;
+  int major, info, rc;
+  uint64_t v;
+  if ((rc = gethead(d, &major, &info, &v)) != LUPINE_OK) return rc;
+  if (major != 4 || v != 2)
+    return bad(d, "tag 27 at byte %zu does not wrap a [type, value] pair", at);
+  if (d->depth >= LP_CODEC_MAX_DEPTH)
+    return bad(d, "nested deeper than %d levels at byte %zu", LP_CODEC_MAX_DEPTH, at);
+  if (!lua_checkstack(L, 6)) return bad(d, "Lua stack overflow at byte %zu", at);
+  d->depth++;
+  if ((rc = item(d)) == LUPINE_OK && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    rc = bad(d, "tag 27 at byte %zu has no type name", at);
+  }
+  if (rc == LUPINE_OK && (rc = item(d)) != LUPINE_OK) lua_pop(L, 1);
+  d->depth--;
+  if (rc != LUPINE_OK) return rc;
+  /* stack: type, value */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &restore_hook) == LUA_TFUNCTION) {
+    lua_insert(L, -3);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+      lp_errf(d->err, d->errsz, "%s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+      return LUPINE_ERROR;
+    }
+    return LUPINE_OK;
+  }
+  lua_pop(L, 1);
+  lp_codec_push_tagged(L, lua_gettop(L) - 1, lua_gettop(L));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return LUPINE_OK;
+}
+
+void lp_codec_push_tagged(lua_State *L, int type, int value) {
+  type = lua_absindex(L, type);
+  value = lua_absindex(L, value);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, type);
+  lua_setfield(L, -2, "type");
+  lua_pushvalue(L, value);
+  lua_setfield(L, -2, "value");
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tagged_mt) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushliteral(L, "lupine.Tagged");
+    lua_setfield(L, -2, "__name");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tagged_mt);
+  }
+  lua_setmetatable(L, -2);
+}
+
+void lp_codec_set_restore(lua_State *L, int fn) {
+  lua_pushvalue(L, fn);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &restore_hook);
+}
+
+/* Tag handlers. */
 static int tag(Dec *d, uint64_t tg, size_t at) {
   lua_State *L = d->L;
   size_t at2 = d->pos;
   int major, info, rc;
   uint64_t v;
+  if (tg == TAG_TYPED) return typed_item(d, at);
   if (tg != 28 && tg != 29)
     return bad(d, "unknown tag %llu at byte %zu", (unsigned long long)tg, at);
   if ((rc = gethead(d, &major, &info, &v)) != LUPINE_OK) return rc;

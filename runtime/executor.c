@@ -267,6 +267,9 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "data";
   lua_getfield(L, cfg, "version");
   spec.version = lua_tostring(L, -1);
+  /* a materializer's type name, from the worker, wins over the Lua type */
+  if (extra != 0 && lua_getfield(L, extra, "data_type") == LUA_TSTRING)
+    data_type = lua_tostring(L, -1);
   spec.data_type = data_type;
   spec.object = obj;
   spec.producer = producer;

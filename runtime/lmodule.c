@@ -223,8 +223,11 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
     else lua_pushlstring(L, (const char *)data, len);
     free(data);
   }
-  if (rc != LUPINE_OK)
-    luaL_error(L, "cannot load artifact '%s' version %s (%s): %s", name, version, id, rt->err);
+  if (rc != LUPINE_OK) {   /* the culprit is the artifact: no position of ours in front */
+    lua_pushfstring(L, "cannot load artifact '%s' version %s (%s): %s", name, version, id,
+                    rt->err);
+    lua_error(L);
+  }
   lua_replace(L, top + 1);
   lua_settop(L, top + 1);
 }
@@ -358,6 +361,21 @@ static int core_hash(lua_State *L) {
   return 1;
 }
 
+/* core.tagged(type, value) -> a value the codec writes as tag 27 */
+static int core_tagged(lua_State *L) {
+  luaL_checkstring(L, 1);
+  luaL_checkany(L, 2);
+  lp_codec_push_tagged(L, 1, 2);
+  return 1;
+}
+
+/* core.set_restore(fn): what decoding calls for each tagged value */
+static int core_set_restore(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lp_codec_set_restore(L, 1);
+  return 0;
+}
+
 /* core.now() -> the current time as the catalog writes it */
 static int core_now(lua_State *L) {
   char now[32];
@@ -462,6 +480,8 @@ static int core_gc(lua_State *L) {
 static const luaL_Reg core_funcs[] = {
   {"write", core_write},
   {"now", core_now},
+  {"tagged", core_tagged},
+  {"set_restore", core_set_restore},
   {"code_hash", core_code_hash},
   {"hash", core_hash},
   {"save", core_save},

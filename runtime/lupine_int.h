@@ -54,6 +54,15 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
 int lp_codec_decode(lua_State *L, const void *data, size_t len,
                     char *err, size_t errsz);
 
+/* Push a tagged value { type = <type>, value = <value> } (stack indices):
+** the encoder writes it as tag 27 around [type, value]. */
+void lp_codec_push_tagged(lua_State *L, int type, int value);
+
+/* Make fn (stack index) the restore hook: the decoder calls it as
+** fn(type, plain value) for each tag 27 and uses what it returns; without
+** a hook such values decode as tagged tables. */
+void lp_codec_set_restore(lua_State *L, int fn);
+
 /* ---- store.c: content-addressed objects (zstd frames on disk) ---- */
 
 #define LP_HASH_PREFIX "sha256:"

@@ -191,7 +191,18 @@ Client.__tostring = function() return "<lupine.Client " .. core.home() .. ">" en
 
 -- ---- ArtifactVersion ----
 
-function ArtifactVersion:load()
+-- av:load() -> the value; av:load { raw = true } -> values of user-defined
+-- types as their stored plain form (no materializer needed).
+function ArtifactVersion:load(opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("bad argument #1 to 'load' (table expected, got " .. type(opts) .. ")", 2)
+    end
+    for k in pairs(opts) do
+      if k ~= "raw" then error(string.format("load: unknown option '%s'", tostring(k)), 2) end
+    end
+    if opts.raw then return require("lupine.materials").raw(core.load, self.id) end
+  end
   return core.load(self.id)
 end
 

@@ -9,6 +9,7 @@
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
 local names = require "lupine.names"
+local materials = require "lupine.materials"
 require "lupine.lineage"
 local query = require "lupine.query"   -- listing and filtering: Client:list_*
 
@@ -248,6 +249,7 @@ local function bind_args(s, ctx, level, ...)
     elseif client_mod.is_version(v) then
       args[i] = { param = param, version = v.id }
     else
+      v = materials.prepare(v)
       local ok, msg = core.encode(v)
       if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
       args[i] = { param = param, value = v }
@@ -331,12 +333,14 @@ local function invoker(build)
     local results = table.pack(node.fn(...))
     local extras = {}
     for k, out in ipairs(node.outputs) do
+      local data_type
+      results[k], data_type = materials.prepare(results[k])
       out.artifact = artifact_name(build, node, out, run_name, 2)
       local tags = {}
       for _, t in ipairs(out.config.tags) do tags[#tags + 1] = t end
       for _, t in ipairs(ctx.output_tags[out.name] or {}) do tags[#tags + 1] = t end
       local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
-      extras[k] = { artifact = out.artifact, tags = tags,
+      extras[k] = { artifact = out.artifact, tags = tags, data_type = data_type,
         metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
     end
     return extras, table.unpack(results, 1, results.n)
@@ -648,8 +652,9 @@ function lupine.save_artifact(value, name, opts)
   check_keys(opts, save_fields, "save_artifact", 2)
   local c = lupine.ArtifactConfig { name = name, version = opts.version, tags = opts.tags,
     artifact_type = opts.artifact_type, run_metadata = opts.run_metadata }
-  local id, version = core.save(value, { artifact = name, type = c.artifact_type,
-      version = c.version }, { tags = c.tags, metadata = c.metadata_rows },
+  local plain, data_type = materials.prepare(value)
+  local id, version = core.save(plain, { artifact = name, type = c.artifact_type,
+      version = c.version }, { tags = c.tags, metadata = c.metadata_rows, data_type = data_type },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   return lupine.Client():get_artifact_version(id)
@@ -661,6 +666,8 @@ function lupine.load_artifact(key, version)
   if current then core.write("add_input", current.step_run_id, av.name, av.id) end
   return av:load()
 end
+
+lupine.register_materializer = materials.register
 
 -- The catalog folder in use; set_home(dir) switches to another one.
 lupine.home = core.home
