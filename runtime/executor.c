@@ -46,6 +46,7 @@ typedef struct run {
   int retrying;         /* nodes waiting to be tried again */
   int stopping;         /* start nothing new (on_failure = "stop", or interrupted) */
   int failed, interrupted;
+  int done;             /* steps settled, for the progress */
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
   const char *pipeline;
@@ -826,6 +827,30 @@ static void serve_call(run *r, int fd) {
   send_table(L, fd);
   lua_settop(L, msg - 1);
 }
+/* Tell the log a step is settled: a line saying how, and the progress. */
+static void step_done(run *r, int node) {
+  lua_State *L = r->L;
+  const char *status, *what;
+  int top = lua_gettop(L);
+  lp_log(r->rt, LUPINE_LOG_PROGRESS, "%d %d", ++r->done, r->n);
+  lua_rawgeti(L, r->report, node + 1);
+  lua_getfield(L, -1, "status");
+  lua_getfield(L, -2, "ms");
+  lua_getfield(L, -3, "artifacts");
+  lua_getfield(L, -4, "error");
+  status = lua_tostring(L, -4);
+  what = lua_isstring(L, -1) ? lua_tostring(L, -1) : lua_tostring(L, -2);
+  if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
+    lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' %s in %.1f ms%s%.*s", node_str(r, node, "name"),
+           status, lua_tonumber(L, -3), what != NULL && *what ? ": " : "",
+           what != NULL ? (int)strcspn(what, "\n") : 0, what != NULL ? what : "");
+  else
+    lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' %s%s%s", node_str(r, node, "name"),
+           status ? status : "settled", what != NULL && *what ? ": " : "",
+           what != NULL ? what : "");
+  lua_settop(L, top);
+}
+
 /* The skipped steps still get a step run, so the run shows every step. */
 static void record_skipped(run *r, int node) {
   char id[LP_ID_LEN + 1];
@@ -840,6 +865,7 @@ static void record_skipped(run *r, int node) {
   lua_pushliteral(r->L, "skipped");
   lua_setfield(r->L, -2, "status");
   lua_pop(r->L, 1);
+  step_done(r, node);
 }
 
 /* Record which process runs the run (in the transaction that creates it:
@@ -1151,8 +1177,6 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   lua_settop(L, rows - 2);
   lua_pushstring(L, step_run_id);
   report_set(r, node, "step_run");
-  lua_pushfstring(L, "%s (cached)", written);
-  report_set(r, node, "artifacts");
   lua_pushnumber(L, now_ms() - t0);
   report_set(r, node, "ms");
   lua_pushliteral(L, "cached");
@@ -1160,7 +1184,11 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   lua_pushboolean(L, 1);
   report_set(r, node, "recorded");
   lp_graph_finish(r->graph, node, 1);
-  lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' cached", node_str(r, node, "name"));
+  lua_pushstring(L, written);
+  report_set(r, node, "artifacts");
+  step_done(r, node);
+  lua_pushfstring(L, "%s (cached)", written);
+  report_set(r, node, "artifacts");
 }
 
 /* Start node: record its step run and hand it to a worker. Returns 1. */
@@ -1597,8 +1625,7 @@ static int record_ready(run *r) {
     lua_pushboolean(L, 1);
     report_set(r, node, "recorded");
     lp_graph_finish(r->graph, node, ok);
-    lp_log(r->rt, LUPINE_LOG_DEBUG, "step '%s' %s", node_str(r, node, "name"),
-           ok ? "completed" : "failed");
+    step_done(r, node);
     if (!ok) {
       r->failed = 1;
       lua_rawgeti(L, r->nodes, node + 1);

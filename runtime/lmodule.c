@@ -545,3 +545,13 @@ LUPINE_API int luaopen_lupine(lua_State *L) {
   lua_call(L, 1, 1);
   return 1;
 }
+
+/* ---- for the C API (api.c) ---- */
+
+int lp_runtime_open(lua_State *L, lp_runtime *rt) {
+  int rc;
+  if (rt->catalog != NULL) return LUPINE_OK;
+  if ((rc = lp_runtime_ready(rt)) != LUPINE_OK) return rc;
+  if (rt->to_parent == 0) mark_dead_runs(L, rt);
+  return LUPINE_OK;
+}

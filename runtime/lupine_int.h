@@ -289,6 +289,14 @@ extern const lp_lua_source lp_lua_sources[];
 
 int luaopen_lupine_core(lua_State *L);
 
+/* ---- lmodule.c, for the C API (api.c) ---- */
+
+/* Make rt (the runtime of L) ready as the bindings do on first use: open
+** the catalog and store, and mark the runs of dead processes failed. Does
+** not raise for an unusable catalog (a code, with rt->err); call it in a
+** protected call all the same (marking allocates). */
+int lp_runtime_open(lua_State *L, lp_runtime *rt);
+
 /* ---- util.c ---- */
 
 /* The start time of process pid as the kernel counts it (from

@@ -20,7 +20,8 @@ static const char usage[] =
   "\n"
   "commands:\n"
   "  run [OPTIONS] SCRIPT [ARGS...]      run a Lua pipeline script (ARGS become its `arg`)\n"
-  "      -v, --verbose                   show each step as it starts and ends\n"
+  "      -v, --verbose                   also show each step as it starts\n"
+  "      -q, --quiet                     show only each run's result\n"
   "      -j, --jobs N                    run up to N steps at once (default: the cores)\n"
   "      --no-cache                      run every step, reusing no earlier result\n"
   "  artifact list                       list artifacts\n"
@@ -48,14 +49,49 @@ static const char usage[] =
   "walking up from the current directory, else ./.lupine.\n"
   "Exit status: 0 ok, 1 a run or the script failed, or not found, 2 usage error.\n";
 
+/* How `lupine run` shows a run's progress. */
+typedef struct view {
+  int verbose, quiet;
+  int tty;             /* stdout is a terminal: a progress bar for long runs */
+  int total, done;     /* steps of the run in progress */
+  int bar;             /* the bar is on the last line */
+} view;
+
+#define BAR_FROM 10    /* steps from which a terminal gets a bar, not a line a step */
+
+static void draw_bar(view *v) {
+  int i, width = 30, filled = v->total > 0 ? v->done * width / v->total : 0;
+  fputs("\r[", stdout);
+  for (i = 0; i < width; i++) putchar(i < filled ? '#' : '.');
+  printf("] %d/%d steps", v->done, v->total);
+  v->bar = 1;
+}
+
 static void log_line(void *ud, int level, const char *msg) {
-  int verbose = *(int *)ud;
-  if (level == LUPINE_LOG_DEBUG && !verbose) return;
-  if (level <= LUPINE_LOG_WARN) fprintf(stderr, "lupine: %s\n", msg);
-  else {
-    printf("%s\n", msg);
-    fflush(stdout);   /* progress is read as it happens, also from a pipe */
+  view *v = ud;
+  int bar = v->tty && !v->quiet && v->total >= BAR_FROM;
+  if (level == LUPINE_LOG_PROGRESS) {
+    if (sscanf(msg, "%d %d", &v->done, &v->total) != 2) return;
+    if (v->tty && !v->quiet && v->total >= BAR_FROM) {
+      draw_bar(v);
+      fflush(stdout);
+    }
+    return;
   }
+  if (level == LUPINE_LOG_DEBUG && !v->verbose) return;
+  if (level == LUPINE_LOG_INFO && strncmp(msg, "step '", 6) == 0) {
+    /* a settled step: a line, unless the bar shows it (failures always) */
+    if (v->quiet || (bar && !v->verbose && strstr(msg, " failed") == NULL)) return;
+  } else if (v->quiet && level >= LUPINE_LOG_INFO && strncmp(msg, "run '", 5) != 0) return;
+  if (v->bar) {
+    fputs("\r\033[K", stdout);   /* clear the bar; it is drawn again after the line */
+    v->bar = 0;
+  }
+  if (level <= LUPINE_LOG_WARN) fprintf(stderr, "lupine: %s\n", msg);
+  else printf("%s\n", msg);
+  if (bar && v->done < v->total) draw_bar(v);
+  if (strncmp(msg, "run '", 5) == 0) v->total = v->done = 0;   /* the next run starts afresh */
+  fflush(stdout);   /* progress is read as it happens, also from a pipe */
 }
 
 static int usage_error(const char *fmt, const char *what) {
@@ -76,11 +112,13 @@ static void on_signal(int sig) {
 
 static int cmd_run(int argc, char **argv) {
   lupine *rt;
-  int verbose = 0, rc, i = 0;
+  view v = {0, 0, 0, 0, 0, 0};
+  int rc, i = 0;
   char overrides[128] = "";
   struct sigaction sa;
   for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
-    if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) verbose = 1;
+    if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) v.verbose = 1;
+    else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) v.quiet = 1;
     else if (strcmp(argv[i], "--no-cache") == 0)
       strcat(overrides, "lupine.overrides.enable_cache = false\n");
     else if (strcmp(argv[i], "-j") == 0 || strcmp(argv[i], "--jobs") == 0) {
@@ -102,7 +140,8 @@ static int cmd_run(int argc, char **argv) {
     lupine_close(rt);
     return EXIT_RUN_FAILED;
   }
-  lupine_set_log(rt, log_line, &verbose);
+  v.tty = isatty(1);
+  lupine_set_log(rt, log_line, &v);
   /* Ctrl-C or SIGTERM stops the run: its workers end, it is marked stopped */
   interruptible = rt;
   memset(&sa, 0, sizeof sa);
@@ -163,13 +202,14 @@ static const char cli_chunk[] =
 static int cmd_catalog(int argc, char **argv) {
   lupine *rt;
   lua_State *L;
-  int verbose = 0, status = EXIT_RUN_FAILED, isnum = 0;
+  view v = {0, 0, 0, 0, 0, 0};
+  int status = EXIT_RUN_FAILED, isnum = 0;
   if (lupine_open(&rt, NULL) != LUPINE_OK) {
     fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
     lupine_close(rt);
     return EXIT_RUN_FAILED;
   }
-  lupine_set_log(rt, log_line, &verbose);
+  lupine_set_log(rt, log_line, &v);
   L = lupine_state(rt);
   lua_pushcfunction(L, push_cli_args);
   lua_pushinteger(L, argc);

@@ -44,9 +44,30 @@ describe("lupine run", function()
     assert.equal("15\n", out)
   end)
 
-  it("shows each step with --verbose", function()
-    local out = H.lupine(home, "run --verbose " .. H.script(PIPELINE))
-    assert.matches("step 'load_data' started\nstep 'load_data' completed\n", out)
+  it("shows each step as it settles; --verbose also as it starts; --quiet only the result", function()
+    local script = H.script(PIPELINE)
+    local out = H.lupine(home, "run " .. script)
+    assert.matches("^step 'load_data' completed in [%d.]+ ms: dataset v1\n"
+      .. "step 'process_data' completed in [%d.]+ ms: processed v1\nrun 'ml_pipeline", out)
+    out = H.lupine(home, "run --verbose --no-cache " .. script)
+    assert.matches("^run 'ml_pipeline%-[%d%-]+' of pipeline 'ml_pipeline' started\n"
+      .. "step 'load_data' started\nstep 'load_data' completed in [%d.]+ ms: dataset v2\n", out)
+    out = H.lupine(home, "run " .. script)
+    assert.matches("^step 'load_data' cached: dataset v2\n", out)
+    out = H.lupine(home, "run --quiet " .. script)
+    assert.matches("^run 'ml_pipeline%-[%d%-]+' completed in [%d.]+ ms\nstatus\tcompleted\t0\n$", out)
+  end)
+
+  it("draws a one-line bar on a terminal for a run of many steps", function()
+    local script = H.script([[
+      local lupine = require "lupine"
+      local s = lupine.step("s", function(i) return i end)
+      lupine.pipeline { name = "many", function() for i = 1, 12 do s(i) end end } ()
+    ]])
+    local out = H.sh("LUPINE_HOME=" .. H.quote(home) .. " script -qec " .. H.quote(H.cli .. " run "
+      .. script) .. " /dev/null")
+    assert.matches("\r%[" .. string.rep("#", 30) .. "%] 12/12 steps\r\27%[Krun 'many", out)
+    assert.not_matches("step 's_3' completed", out)
   end)
 
   it("exits 1 when a run fails, naming the step and its error", function()
