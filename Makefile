@@ -14,11 +14,15 @@ SOVERSION = 0
 
 DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
   libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3 \
-  graphviz
+  graphviz libedit-dev tmux libmicrohttpd-dev chromium curl
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# Only the lupine command links libedit (its REPL); the library does not.
+EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
+# Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
+UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
 MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto 2>/dev/null) -lm
 
@@ -28,10 +32,10 @@ CFLAGS ?= -O2
 SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC = runtime/api.c runtime/cache.c runtime/catalog.c runtime/codec.c runtime/executor.c \
-  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/store.c runtime/util.c
+  runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/store.c runtime/util.c runtime/visual.c
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua))
-C_TESTS = test_codec test_store
-FUZZERS = fuzz_decode fuzz_object
+C_TESTS = test_codec test_store test_api
+FUZZERS = fuzz_decode fuzz_object fuzz_archive
 
 # $(call objs,DIR): the library's objects built into DIR
 objs = $(patsubst runtime/%.c,$(1)/obj/%.o,$(LIB_SRC)) $(1)/obj/lua_sources.o
@@ -66,8 +70,9 @@ $(1)/liblupine.so: $(1)/liblupine.so.$(SOVERSION)
 $(1)/lupine.so: $(call objs,$(1))
 	$$(CC) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
 
-$(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a
-	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS)
+# the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL)
+$(1)/lupine: $(1)/obj/main.o $(1)/obj/repl.o $(1)/obj/ui.o $(1)/liblupine.a
+	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS) $$(UI_LIBS)
 
 $(1)/test_%: tests/c/test_%.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$^ $$(DEP_LIBS)
@@ -78,10 +83,17 @@ $(1)/crash.so: tests/c/crash_module.c
 
 $(1)/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
+
+# examples/embed/host.c against this flavour's static library
+$(1)/embed_host: examples/embed/host.c $(1)/liblupine.a
+	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
 endef
 
 $(eval $(call flavour,$(BUILD),$$(CFLAGS)))
 $(eval $(call flavour,$(BUILD)/asan,$$(SAN_FLAGS)))
+
+# test_api runs two handles on two threads at once
+$(BUILD)/test_api $(BUILD)/asan/test_api: DEP_LIBS += -pthread
 
 asan: $(BUILD)/asan/lupine $(BUILD)/asan/lupine.so $(BUILD)/asan/liblupine.so $(BUILD)/asan/crash.so \
   $(C_TESTS:%=$(BUILD)/asan/%) $(patsubst fuzz_%,$(BUILD)/asan/replay_fuzz_%,$(FUZZERS))
@@ -109,18 +121,40 @@ test: deps
 
 check: test
 
+# ---- ThreadSanitizer: make tsan (the C API test, with its two handles on
+# two threads at once; tests/embed_spec.lua runs it too) ----
+.PHONY: tsan
+tsan: $(BUILD)/tsan/test_api
+	$(BUILD)/tsan/test_api
+
+$(BUILD)/tsan/test_api: tests/c/test_api.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
+	mkdir -p $(BUILD)/tsan
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -D_GNU_SOURCE -pthread -o $@ $^ $(DEP_LIBS)
+
 # ---- benchmarks: make bench (release build; not part of make test) ----
-# Runs every tests/bench/*.lua against $(BUILD)/lupine.so and prints its output;
-# $(BUILD)/sqlite_bare times the bare sqlite query each figure is compared with.
+# Runs every tests/bench/*.lua (benchlib.lua is their shared code) against
+# $(BUILD)/lupine.so and $(BUILD)/lupine and prints its output; one alone:
+# make bench BENCH=tests/bench/steps.lua. The baselines come from small C
+# programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/bench_zstd
+# (zstd alone) and $(BUILD)/bench_timeit (a command's wall time, no shell).
+BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
 bench: deps
-	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare
-	@for f in tests/bench/*.lua; do echo "== $$f"; \
-	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare lua5.4 $$f || exit 1; \
+	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit
+	@for f in $(BENCH); do echo "== $$f"; \
+	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare \
+	  LUPINE_BENCH_LUPINE=$(BUILD)/lupine LUPINE_BENCH_ZSTD=$(BUILD)/bench_zstd \
+	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit lua5.4 $$f || exit 1; \
 	done
 
 $(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
+
+$(BUILD)/bench_zstd: tests/bench/zstd_bare.c
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs libzstd)
+
+$(BUILD)/bench_timeit: tests/bench/timeit.c
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60

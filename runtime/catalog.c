@@ -138,6 +138,18 @@ static const char *const migrations[] = {
   "  UPDATE tag_links SET version_seq = NEW.seq\n"
   "    WHERE entity = 'artifact_version' AND entity_id = NEW.id;\n"
   "END;\n",
+
+  /* visualizations: a version's HTML, SVG, CSV, markdown or text views
+  ** (runtime/visual.c), stored as objects; the key is the index by version,
+  ** and gc reads the hashes through the other. */
+  "CREATE TABLE visualizations(\n"
+  "  artifact_version_id TEXT NOT NULL REFERENCES artifact_versions(id),\n"
+  "  position INTEGER NOT NULL,\n"
+  "  type TEXT NOT NULL CHECK (type IN ('html', 'svg', 'csv', 'markdown', 'text')),\n"
+  "  content_hash TEXT NOT NULL,\n"
+  "  size INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (artifact_version_id, position)) WITHOUT ROWID;\n"
+  "CREATE INDEX visualizations_by_hash ON visualizations(content_hash);\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -194,7 +206,8 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " WHERE l.artifact_version_id = v.id))) ORDER BY a.name"},
   {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
      " ORDER BY seq DESC LIMIT 1"},
-  {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, a.name AS artifact"
+  {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, v.data_type,"
+     " a.name AS artifact"
      " FROM step_run_artifacts l JOIN artifact_versions v ON v.id = l.artifact_version_id"
      " JOIN artifacts a ON a.id = v.artifact_id"
      " WHERE l.step_run_id = ?1 AND l.kind = 'output' ORDER BY l.rowid"},
@@ -225,6 +238,9 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " UNION SELECT l.tag_seq FROM artifact_versions v JOIN tag_links l"
      " ON l.entity = 'artifact_version' AND l.entity_id = v.id WHERE v.artifact_id = ?1)"
      " ORDER BY name"},
+  /* lua/lupine/viz.lua: av.visualizations */
+  {"visualizations_of", "SELECT position, type, content_hash, size FROM visualizations"
+     " WHERE artifact_version_id = ?1 ORDER BY position"},
 };
 
 /*
@@ -274,7 +290,11 @@ static const struct write_op {
      "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
      "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
      "DELETE FROM step_run_artifacts WHERE artifact_version_id = ?1",
+     "DELETE FROM visualizations WHERE artifact_version_id = ?1",
      "DELETE FROM artifact_versions WHERE id = ?1"}},
+  /* ?1 artifact version id, ?2 position, ?3 type, ?4 content hash, ?5 size */
+  {"add_visualization", 0, {"INSERT INTO visualizations(artifact_version_id, position, type,"
+                            " content_hash, size) VALUES (?1, ?2, ?3, ?4, ?5)"}},
   /* ?1 artifact id: the artifact and its tag links, if it has no version */
   {"delete_empty_artifact", 0, {
      "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
@@ -889,8 +909,9 @@ int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), v
                          char *err, size_t errsz) {
   sqlite3_stmt *st;
   int rc = LUPINE_OK, step;
-  /* DISTINCT over content_hash reads the index on it, in order. */
-  if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT content_hash FROM artifact_versions",
+  /* Values' and visualizations' objects; each side reads its hash index. */
+  if (sqlite3_prepare_v2(c->db, "SELECT content_hash FROM artifact_versions"
+                         " UNION SELECT content_hash FROM visualizations",
                          -1, &st, NULL) != SQLITE_OK)
     return dberr(c, "listing content hashes", err, errsz);
   while ((step = sqlite3_step(st)) == SQLITE_ROW)
@@ -898,4 +919,42 @@ int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), v
   if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "listing content hashes", err, errsz);
   sqlite3_finalize(st);
   return rc;
+}
+
+/* ---- for the C API (api.c): forking while other threads use sqlite ---- */
+
+#include <pthread.h>
+
+/*
+** A worker is forked from one thread while another may be inside sqlite,
+** holding one of its global mutexes; the child would inherit it locked and
+** hang at its first sqlite call. Around every fork the process makes, hold
+** the mutexes a worker's catalog connection needs, in an order sqlite
+** never nests them the other way (the random number generator's takes
+** the main one on first use; file locks and page caches allocate).
+*/
+static const int fork_mutexes[] = {
+  SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1,
+  SQLITE_MUTEX_STATIC_MEM, SQLITE_MUTEX_STATIC_PMEM};
+#define NFORK_MUTEXES ((int)(sizeof fork_mutexes / sizeof fork_mutexes[0]))
+
+static void fork_prepare(void) {
+  int i;
+  for (i = 0; i < NFORK_MUTEXES; i++) sqlite3_mutex_enter(sqlite3_mutex_alloc(fork_mutexes[i]));
+}
+
+static void fork_done(void) {
+  int i;
+  for (i = NFORK_MUTEXES - 1; i >= 0; i--)
+    sqlite3_mutex_leave(sqlite3_mutex_alloc(fork_mutexes[i]));
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_install(void) {
+  if (sqlite3_initialize() == SQLITE_OK) pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+void lp_catalog_fork_safe(void) {
+  pthread_once(&fork_once, fork_install);
 }

@@ -148,6 +148,25 @@ static int work(run *r, int node, const char *step_run_id) {
       lua_getfield(L, -2, "output");
       lua_rawgeti(L, r->results, from + 1);
       lua_rawgeti(L, -1, lua_tointeger(L, -2));
+      if (lua_getfield(L, -1, "kind") == LUA_TSTRING && lp_is_file_type(lua_tostring(L, -1))) {
+        /* a file or folder: the step gets the path of a read-only copy */
+        char path[PATH_MAX];
+        lua_getfield(L, -2, "hash");
+        lua_getfield(L, -3, "size");
+        if (lp_materialize(r->rt, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), path,
+                           sizeof path) != LUPINE_OK) {
+          lua_settop(L, base - 1);
+          push_step_error(r, node, r->rt->err);
+          lua_pushnil(L);
+          return 0;
+        }
+        lua_pop(L, 3);
+        lua_pushstring(L, path);
+        lua_replace(L, -6);   /* the path replaces the arg spec */
+        lua_pop(L, 4);
+        continue;
+      }
+      lua_pop(L, 1);
       if (lua_getfield(L, -1, "bytes") != LUA_TSTRING) {
         /* a cache hit's output: read it from the store */
         unsigned char *data;
@@ -226,6 +245,16 @@ static int work(run *r, int node, const char *step_run_id) {
   lua_pushvalue(L, base + 1);
   lua_setfield(L, -2, "extras");
   for (k = 1; k <= nout; k++) {
+    /* a file or folder the step stored itself: its object, not bytes */
+    if (lua_istable(L, base + 1) && lua_rawgeti(L, base + 1, k) == LUA_TTABLE &&
+        lua_getfield(L, -1, "stored") == LUA_TTABLE) {
+      lua_rawseti(L, -3, k);
+      lua_getfield(L, -1, "data_type");
+      lua_rawseti(L, -3, nout + k);
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_settop(L, base + 2 + nret);
     if (lp_codec_encode(L, base + 1 + k, "value", err, sizeof err) != LUPINE_OK) {
       field(L, nodeidx, "outputs", LUA_TTABLE);
       lua_rawgeti(L, -1, k);
@@ -307,6 +336,7 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
     }
   }
   lua_settop(L, top);
+  if (rc == LUPINE_OK) rc = lp_record_visualizations(L, rt, extra, id);
   return rc;
 }
 
@@ -398,7 +428,17 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   for (k = 0; k < nout; k++) {
     size_t len;
     const char *bytes;
-    lua_rawgeti(L, outs, k + 1);
+    if (lua_rawgeti(L, outs, k + 1) == LUA_TTABLE) {   /* stored by the step: a file */
+      lua_getfield(L, -1, "hash");
+      lua_getfield(L, -2, "size");
+      lua_getfield(L, -3, "stored_size");
+      snprintf(objs[k].hash, sizeof objs[k].hash, "%s", luaL_optstring(L, -3, ""));
+      objs[k].size = (uint64_t)lua_tointeger(L, -2);
+      objs[k].stored_size = (uint64_t)lua_tointeger(L, -1);
+      objs[k].created = 0;
+      lua_pop(L, 4);
+      continue;
+    }
     bytes = lua_tolstring(L, -1, &len);
     if (lp_store_put(rt->store, bytes, len, &objs[k], rt->err, sizeof rt->err) != LUPINE_OK) {
       lua_settop(L, outs - 1);
@@ -410,10 +450,21 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   }
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) fail_hard(r);
   for (k = 0; k < nout; k++) {
-    lua_rawgeti(L, outs, k + 1);
-    if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
-                      sizeof rt->err) != LUPINE_OK)
-      fail_hard(r);
+    if (lua_rawgeti(L, outs, k + 1) == LUA_TSTRING) {
+      if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
+                        sizeof rt->err) != LUPINE_OK)
+        fail_hard(r);
+    } else if (!lp_store_exists(rt->store, objs[k].hash)) {
+      /* gc ran between the step's put and now: the file is not here to put again */
+      lp_catalog_rollback(rt->catalog);
+      lua_settop(L, outs - 1);
+      lua_pushfstring(L, "output %d: its object %s was removed before it was recorded "
+                      "(a gc while the step ran?)", k + 1, objs[k].hash);
+      push_step_error(r, node, lua_tostring(L, -1));
+      lua_remove(L, -2);
+      lua_pushnil(L);
+      return 0;
+    }
     lua_pop(L, 1);
   }
   link_inputs(r, nodeidx, step_run_id);
@@ -456,6 +507,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     lua_setfield(L, -2, "hash");
     lua_pushinteger(L, (lua_Integer)objs[k].size);
     lua_setfield(L, -2, "size");
+    lua_rawgeti(L, outs, nout + k + 1);
+    lua_setfield(L, -2, "kind");
     lua_rawseti(L, resnode, k + 1);
     field(L, specs + 1, "artifact", LUA_TSTRING);
     append(written, sizeof written, &wlen, "%s%s v%s", k > 0 ? ", " : "",
@@ -685,6 +738,22 @@ static int child_body(lua_State *L) {
   return 1;
 }
 
+/* The result of a worker that failed around its step: (message, run,
+** node) -> result table. */
+static int child_failure(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  run *r = lua_touserdata(L, 2);
+  int node = (int)lua_tointeger(L, 3);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "result");
+  lua_setfield(L, -2, "kind");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "ok");
+  push_step_error(r, node, msg ? msg : "failed");
+  lua_setfield(L, -2, "error");
+  return 1;
+}
+
 /* In the child: run the step, send the result, exit. Never returns. */
 static void child_main(run *r, int node, int to_parent, int from_parent, int output) {
   lua_State *L = r->L;
@@ -721,14 +790,13 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
   lua_pushvalue(L, r->report);
   if (lua_pcall(L, 6, 1, 0) != LUA_OK) {
     /* a failure around the step, not in it (a missing input object...) */
-    const char *msg = lua_tostring(L, -1);
-    lua_createtable(L, 0, 3);
-    lua_pushliteral(L, "result");
-    lua_setfield(L, -2, "kind");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "ok");
-    push_step_error(r, node, msg ? msg : "failed");
-    lua_setfield(L, -2, "error");
+    lua_pushcfunction(L, child_failure);
+    lua_insert(L, -2);
+    lua_pushlightuserdata(L, r);
+    lua_pushinteger(L, node);
+    /* if even that fails (memory), the coordinator sees an exit without a
+    ** result: this process must never go back into the host's code */
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) _exit(70);
   }
   send_table(L, to_parent);
   fflush(stdout);
@@ -1151,6 +1219,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
         lua_setfield(L, -2, "hash");
         lua_getfield(L, row, "size");
         lua_setfield(L, -2, "size");
+        lua_getfield(L, row, "data_type");
+        lua_setfield(L, -2, "kind");
         lua_rawseti(L, rows + 2, i);
         lua_getfield(L, row, "artifact");
         lua_getfield(L, row, "version");

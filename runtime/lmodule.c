@@ -200,7 +200,7 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   const char *name, *version, *hash;
   unsigned char *data = NULL;
   size_t len;
-  int top = lua_gettop(L), rc;
+  int top = lua_gettop(L), rc, files;
   if (rt->catalog == NULL && lp_runtime_ready(rt) != LUPINE_OK)   /* in a new worker */
     luaL_error(L, "%s", rt->err);
   lua_pushstring(L, id);
@@ -215,9 +215,20 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   name = lua_tostring(L, -4);
   version = lua_tostring(L, -3);
   hash = lua_tostring(L, -2);
-  rc = lp_store_get(rt->store, hash, (uint64_t)lua_tointeger(L, -1), &data, &len, rt->err,
-                    sizeof rt->err);
-  if (rc == LUPINE_OK) {
+  lua_getfield(L, -5, "data_type");
+  files = lua_isstring(L, -1) && lp_is_file_type(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (files) {
+    /* a file or folder: its value is the path of a read-only copy */
+    char path[PATH_MAX];
+    if (!decode) {
+      lp_errf(rt->err, sizeof rt->err, "it is a file or folder, not a value: export it instead");
+      rc = LUPINE_MISUSE;
+    } else if ((rc = lp_materialize(rt, hash, (uint64_t)lua_tointeger(L, -1), path,
+                                    sizeof path)) == LUPINE_OK)
+      lua_pushstring(L, path);
+  } else if ((rc = lp_store_get(rt->store, hash, (uint64_t)lua_tointeger(L, -1), &data, &len,
+                                rt->err, sizeof rt->err)) == LUPINE_OK) {
     /* a memory error in either would leak data: rare, and bounded by it */
     if (decode) rc = lp_codec_decode(L, data, len, rt->err, sizeof rt->err);
     else lua_pushlstring(L, (const char *)data, len);
@@ -340,6 +351,71 @@ static int core_write(lua_State *L) {
     return luaL_error(L, "%s", rt->err);
   lua_pushinteger(L, changes);
   return 1;
+}
+
+int lp_is_file_type(const char *data_type) {
+  return strcmp(data_type, "file") == 0 || strcmp(data_type, "dir") == 0;
+}
+
+int lp_materialize(lp_runtime *rt, const char *hash, uint64_t size, char *out, size_t outsz) {
+  char cache[PATH_MAX];
+  snprintf(cache, sizeof cache, "%s/files", rt->home);
+  return lp_files_materialize(rt->store, cache, hash, size, out, outsz, rt->err,
+                              sizeof rt->err);
+}
+
+/* core.store_path(path) -> hash, size, stored size, "file" | "dir":
+** the file or folder at path, stored as one object (an archive) */
+static int core_store_path(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lp_runtime *rt = lp_runtime_of(L);
+  lp_object obj;
+  int is_dir;
+  if (rt->store == NULL) rt = ready(L);
+  if (lp_files_store(rt->store, path, &obj, &is_dir, rt->err, sizeof rt->err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, rt->err);
+    return 2;
+  }
+  lua_pushstring(L, obj.hash);
+  lua_pushinteger(L, (lua_Integer)obj.size);
+  lua_pushinteger(L, (lua_Integer)obj.stored_size);
+  lua_pushstring(L, is_dir ? "dir" : "file");
+  return 4;
+}
+
+/* core.export_path(version_id, dest): write a file or folder version out
+** to dest (which must not exist) */
+static int core_export_path(lua_State *L) {
+  const char *id = luaL_checkstring(L, 1), *dest = luaL_checkstring(L, 2);
+  lp_runtime *rt = ready(L);
+  char tmp[PATH_MAX], top[256], from[PATH_MAX + 256];
+  const char *slash = strrchr(dest, '/');
+  int rc;
+  lua_pushvalue(L, 1);
+  if (lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) return luaL_error(L, "artifact version '%s' not found", id);
+  lua_getfield(L, -1, "data_type");
+  if (!lua_isstring(L, -1) || !lp_is_file_type(lua_tostring(L, -1)))
+    return luaL_error(L, "artifact version '%s' is not a file or folder", id);
+  lua_getfield(L, -2, "content_hash");
+  lua_getfield(L, -3, "size");
+  /* beside dest, so the rename that puts it in place stays on one disk */
+  snprintf(tmp, sizeof tmp, "%.*s/.lupine-export-%ld", slash ? (int)(slash - dest) : 1,
+           slash ? dest : ".", (long)getpid());
+  if (access(dest, F_OK) == 0) return luaL_error(L, "'%s' exists already", dest);
+  rc = lp_files_extract(rt->store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), tmp,
+                        top, sizeof top, rt->err, sizeof rt->err);
+  snprintf(from, sizeof from, "%s/%s", tmp, top);
+  if (rc == LUPINE_OK && rename(from, dest) != 0)
+    rc = LUPINE_IO, lp_errf(rt->err, sizeof rt->err, "cannot move to '%s' (%s)", dest,
+                            strerror(errno));
+  chmod(tmp, 0755);
+  rmdir(tmp);
+  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  return 0;
 }
 
 /* core.code_hash(fn) -> the fingerprint of a step's code */
@@ -480,6 +556,8 @@ static int core_gc(lua_State *L) {
 static const luaL_Reg core_funcs[] = {
   {"write", core_write},
   {"now", core_now},
+  {"store_path", core_store_path},
+  {"export_path", core_export_path},
   {"tagged", core_tagged},
   {"set_restore", core_set_restore},
   {"code_hash", core_code_hash},
@@ -497,6 +575,7 @@ static const luaL_Reg core_funcs[] = {
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},
+  {"read_object", lp_core_read_object},   /* visual.c */
   {NULL, NULL}
 };
 
@@ -525,6 +604,7 @@ static int load_embedded(lua_State *L) {
 
 LUPINE_API int luaopen_lupine(lua_State *L) {
   int i;
+  lp_catalog_fork_safe();   /* a host thread may be in sqlite when a worker forks */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_lupine_core);
   lua_setfield(L, -2, "lupine.core");

@@ -28,7 +28,11 @@
 **     and what steps print go to a log callback (lupine_set_log).
 **   - There is no global mutable state: separate handles are independent
 **     and may be used from separate threads at the same time. One handle
-**     (and its lua_State) must be used by one thread at a time.
+**     (and its lua_State) must be used by one thread at a time. (The one
+**     process-wide thing: the first lupine_open installs fork handlers,
+**     pthread_atfork, that hold sqlite's global mutexes across each fork,
+**     so that a step worker forked while another thread is inside sqlite
+**     does not inherit a mutex locked.)
 **   - Steps run in worker processes forked from the host. A C function
 **     the host registered in the handle's lua_State before a run is
 **     therefore available to the steps of that run.

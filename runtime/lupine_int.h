@@ -129,6 +129,29 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
                           const char *want_hash, unsigned char **data,
                           size_t *len, char *err, size_t errsz);
 
+/*
+** Streamed objects, for content too big to hold in memory: open a writer
+** for exactly size bytes (the size goes in the frame header), write the
+** bytes in pieces, close it to hash and place the object (atomically, as
+** lp_store_put does) and fill info. close and abort free the writer.
+*/
+typedef struct lp_store_writer lp_store_writer;
+int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
+                         size_t errsz);
+int lp_store_writer_write(lp_store_writer *w, const void *p, size_t n, char *err,
+                          size_t errsz);
+int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t errsz);
+void lp_store_writer_abort(lp_store_writer *w);   /* NULL-safe */
+
+/* Receives an object's content in pieces; nonzero stops the read (the sink
+** leaves its reason in the err buffer it was given). */
+typedef int (*lp_store_sink)(void *ud, const void *p, size_t n);
+
+/* Stream the content of an object of size bytes to sink; the size and hash
+** are checked as it goes and at the end (LUPINE_CORRUPT). */
+int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
+                  void *ud, char *err, size_t errsz);
+
 /* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
 ** OpenSSL failed (out of memory). */
 void lp_hash_bytes(const void *data, size_t len, char *out);
@@ -143,6 +166,12 @@ typedef struct lp_catalog lp_catalog;
 
 /* The schema version this build writes (PRAGMA user_version). */
 int lp_catalog_schema_version(void);
+
+/* ---- catalog.c, for the C API (api.c) ---- */
+
+/* Make forks safe while other threads use sqlite: installs, once per
+** process, fork handlers that hold sqlite's global mutexes across fork. */
+void lp_catalog_fork_safe(void);
 
 /* Open (creating and migrating if needed) the catalog database at path. */
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
@@ -273,6 +302,13 @@ void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
 #endif
   ;
 
+/* Is data_type that of a file or folder artifact ("file", "dir")? */
+int lp_is_file_type(const char *data_type);
+
+/* The path of a read-only copy of a file or folder object (in the files
+** cache under the catalog folder); message in rt->err. */
+int lp_materialize(lp_runtime *rt, const char *hash, uint64_t size, char *out, size_t outsz);
+
 /* Load artifact version id: look it up, read its object, decode it, push
 ** the value. Raises a Lua error naming the artifact on failure. */
 int lp_load_version(lua_State *L, lp_runtime *rt, const char *id);
@@ -296,6 +332,23 @@ int luaopen_lupine_core(lua_State *L);
 ** not raise for an unusable catalog (a code, with rt->err); call it in a
 ** protected call all the same (marking allocates). */
 int lp_runtime_open(lua_State *L, lp_runtime *rt);
+
+/* ---- files.c: files and folders as artifacts (ustar archives) ---- */
+
+/* Store the file or folder at path as one object; *is_dir says which. */
+int lp_files_store(lp_store *s, const char *path, lp_object *info, int *is_dir, char *err,
+                   size_t errsz);
+
+/* Extract the archive object into the new folder dest; top gets the name
+** of its one top-level entry. Files come out read-only (executable bits
+** kept), folders too. */
+int lp_files_extract(lp_store *s, const char *hash, uint64_t size, const char *dest,
+                     char *top, size_t topsz, char *err, size_t errsz);
+
+/* The path of a read-only copy of the archive object, extracted once into
+** cache/<hex>/ (atomically: renamed into place whole). */
+int lp_files_materialize(lp_store *s, const char *cache, const char *hash, uint64_t size,
+                         char *out, size_t outsz, char *err, size_t errsz);
 
 /* ---- util.c ---- */
 
@@ -399,5 +452,21 @@ typedef struct lp_gc_result {
 */
 int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
           char *err, size_t errsz);
+
+/* ---- visual.c: the visualizations of versions (lua/lupine/viz.lua) ---- */
+
+/* A visualization's size limit, in bytes (viz.lua cuts longer ones). */
+#define LP_VIZ_MAX (1024 * 1024)
+
+/*
+** Store the visualizations listed in extra (a stack index, or 0):
+** extra.visualizations = { { type, bytes }, ... }, type one of "html",
+** "svg", "csv", "markdown", "text". Each is put in the store and recorded
+** for version_id, in order. The caller holds the transaction.
+*/
+int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char *version_id);
+
+/* core.read_object(hash, size) -> bytes | nil, message */
+int lp_core_read_object(lua_State *L);
 
 #endif

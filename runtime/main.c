@@ -36,6 +36,10 @@ static const char usage[] =
   "  lineage KEY [--up|--down] [--depth N] [--format text|dot|mermaid|json]\n"
   "                                      what a version was made from and what was made from it\n"
   "  gc [--dry-run]                      delete stored objects nothing refers to\n"
+  "  artifact visualize KEY [-o FILE]    write a version's visualizations as one HTML page\n"
+  "  ui [--host HOST] [--port PORT]      serve a read-only dashboard (default 127.0.0.1:8237)\n"
+  "  repl [SCRIPT [ARGS...]]             a Lua REPL with `lupine` and `client` ready\n"
+  "                                      (after running SCRIPT); `lupine` alone on a terminal\n"
   "\n"
   "KEY is NAME (the latest version), NAME:VERSION, an id or a unique id prefix.\n"
   "Every catalog command takes --json (machine-readable output) and --help\n"
@@ -230,8 +234,12 @@ static int cmd_catalog(int argc, char **argv) {
   return status;
 }
 
+int repl_main(int argc, char **argv);   /* repl.c */
+int ui_main(int argc, char **argv);     /* ui.c */
+
 int main(int argc, char **argv) {
   if (argc < 2) {
+    if (isatty(0)) return repl_main(0, argv + 1);
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
@@ -245,5 +253,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
+  if (strcmp(argv[1], "repl") == 0) return repl_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "ui") == 0) return ui_main(argc - 2, argv + 2);
   return cmd_catalog(argc - 1, argv + 1);
 }

@@ -77,21 +77,27 @@ static PRINTF(4, 5) int corrupt(char *err, size_t errsz, const char *hash,
 ** Writes "" into out if OpenSSL fails (out of memory, in practice): the
 ** callers in this file report it, and "" matches no object.
 */
-void lp_hash_bytes(const void *data, size_t len, char *out) {
+/* "sha256:<hex>" of a digest into out. */
+static void format_hash(const unsigned char *md, unsigned int mdlen, char *out) {
   static const char hex[] = "0123456789abcdef";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen, i;
+  unsigned int i;
   char *p = out + sizeof LP_HASH_PREFIX - 1;
-  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
-    out[0] = '\0';
-    return;
-  }
   memcpy(out, LP_HASH_PREFIX, sizeof LP_HASH_PREFIX - 1);
   for (i = 0; i < mdlen; i++) {
     *p++ = hex[md[i] >> 4];
     *p++ = hex[md[i] & 15];
   }
   *p = '\0';
+}
+
+void lp_hash_bytes(const void *data, size_t len, char *out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    out[0] = '\0';
+    return;
+  }
+  format_hash(md, mdlen, out);
 }
 
 static int hash(const void *data, size_t len, char *out,
@@ -513,4 +519,232 @@ int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size
   }
   if (errno == ENOENT) return LUPINE_OK;
   return io_error(err, errsz, "object %s: cannot remove '%s'", hash, path);
+}
+
+/* ---- streamed objects: memory stays bounded whatever their size ---- */
+
+struct lp_store_writer {
+  lp_store *s;
+  ZSTD_CCtx *cctx;
+  EVP_MD_CTX *sha;
+  unsigned char *out;
+  size_t outcap;
+  uint64_t size, written, stored;
+  int fd;
+  char tmp[PATH_MAX];
+};
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *q = p;
+  while (n > 0) {
+    ssize_t w = write(fd, q, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    q += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+void lp_store_writer_abort(lp_store_writer *w) {
+  if (w == NULL) return;
+  if (w->fd >= 0) close(w->fd);
+  if (w->tmp[0] != '\0') unlink(w->tmp);
+  ZSTD_freeCCtx(w->cctx);
+  EVP_MD_CTX_free(w->sha);
+  free(w->out);
+  free(w);
+}
+
+int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
+                         size_t errsz) {
+  lp_store_writer *w = calloc(1, sizeof *w);
+  *out = NULL;
+  if (w == NULL) goto nomem;
+  w->fd = -1;
+  w->s = s;
+  w->size = size;
+  w->outcap = ZSTD_CStreamOutSize();
+  if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->sha = EVP_MD_CTX_new()) == NULL ||
+      (w->out = malloc(w->outcap)) == NULL ||
+      EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)
+    goto nomem;
+  /* the size goes in the frame header, as for every object */
+  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
+  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setPledgedSrcSize(w->cctx, (unsigned long long)size);
+  snprintf(w->tmp, sizeof w->tmp, "%s/tmp/stream-XXXXXX", s->root);
+  if ((w->fd = mkstemp(w->tmp)) < 0) {
+    int rc = io_error(err, errsz, "cannot create '%s'", w->tmp);
+    w->tmp[0] = '\0';
+    lp_store_writer_abort(w);
+    return rc;
+  }
+  *out = w;
+  return LUPINE_OK;
+nomem:
+  lp_store_writer_abort(w);
+  lp_errf(err, errsz, "out of memory starting an object of %llu bytes",
+          (unsigned long long)size);
+  return LUPINE_NOMEM;
+}
+
+/* Compress what is in ib (mode: continue or end) into the temporary file. */
+static int pump(lp_store_writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
+                size_t errsz) {
+  size_t left;
+  do {
+    ZSTD_outBuffer ob = {w->out, w->outcap, 0};
+    left = ZSTD_compressStream2(w->cctx, &ob, ib, mode);
+    if (ZSTD_isError(left)) {
+      lp_errf(err, errsz, "cannot compress an object (%s)", ZSTD_getErrorName(left));
+      return LUPINE_ERROR;
+    }
+    if (write_all(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
+    w->stored += ob.pos;
+  } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);
+  return LUPINE_OK;
+}
+
+int lp_store_writer_write(lp_store_writer *w, const void *p, size_t n, char *err,
+                          size_t errsz) {
+  ZSTD_inBuffer ib = {p, n, 0};
+  if (n > w->size - w->written) {
+    lp_errf(err, errsz, "an object grew past the %llu bytes it announced",
+            (unsigned long long)w->size);
+    return LUPINE_MISUSE;
+  }
+  w->written += n;
+  EVP_DigestUpdate(w->sha, p, n);
+  return pump(w, &ib, ZSTD_e_continue, err, errsz);
+}
+
+int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t errsz) {
+  char path[PATH_MAX], dir[PATH_MAX];
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  ZSTD_inBuffer ib = {NULL, 0, 0};
+  int rc, created;
+  if (w->written != w->size) {
+    lp_errf(err, errsz, "an object ended at %llu of the %llu bytes it announced",
+            (unsigned long long)w->written, (unsigned long long)w->size);
+    rc = LUPINE_MISUSE;
+    goto done;
+  }
+  if ((rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK) goto done;
+  if (EVP_DigestFinal_ex(w->sha, md, &mdlen) != 1) {
+    lp_errf(err, errsz, "cannot hash an object (OpenSSL's SHA-256 failed)");
+    rc = LUPINE_ERROR;
+    goto done;
+  }
+  format_hash(md, mdlen, info->hash);
+  info->size = w->size;
+  lp_store_path(w->s, info->hash, path, sizeof path);
+  if (access(path, F_OK) == 0) {   /* stored before: keep that one */
+    struct stat st;
+    info->created = 0;
+    info->stored_size = stat(path, &st) == 0 ? (uint64_t)st.st_size : w->stored;
+    goto done;
+  }
+  if (fchmod(w->fd, 0444) != 0 || fdatasync(w->fd) != 0) {
+    rc = io_error(err, errsz, "cannot sync '%s'", w->tmp);
+    goto done;
+  }
+  strcpy(dir, path);
+  *strrchr(dir, '/') = '\0';
+  if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
+  if (created) {
+    char objects[PATH_MAX];
+    snprintf(objects, sizeof objects, "%s/objects", w->s->root);
+    if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
+  }
+  if (rename(w->tmp, path) != 0) {
+    rc = io_error(err, errsz, "object %s: cannot rename '%s' to '%s'", info->hash, w->tmp,
+                  path);
+    goto done;
+  }
+  w->tmp[0] = '\0';
+  rc = sync_dir(dir, err, errsz);
+  info->created = 1;
+  info->stored_size = w->stored;
+done:
+  lp_store_writer_abort(w);
+  return rc;
+}
+
+int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
+                  void *ud, char *err, size_t errsz) {
+  char path[PATH_MAX], got[LP_HASH_STRLEN + 1];
+  unsigned char md[EVP_MAX_MD_SIZE], *in = NULL, *out = NULL;
+  unsigned int mdlen;
+  size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize(), left = 1;
+  uint64_t total = 0;
+  int fd = -1, rc = LUPINE_OK;
+  EVP_MD_CTX *sha = EVP_MD_CTX_new();
+  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
+    lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
+    rc = LUPINE_MISUSE;
+    goto done;
+  }
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    if (errno != ENOENT) rc = io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
+    else {
+      lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
+      rc = LUPINE_NOTFOUND;
+    }
+    goto done;
+  }
+  in = malloc(incap);
+  out = malloc(outcap);
+  if (sha == NULL || dctx == NULL || in == NULL || out == NULL ||
+      EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+    lp_errf(err, errsz, "out of memory reading object %s", hash);
+    rc = LUPINE_NOMEM;
+    goto done;
+  }
+  for (;;) {
+    ssize_t r = read(fd, in, incap);
+    ZSTD_inBuffer ib;
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
+      goto done;
+    }
+    if (r == 0) break;
+    ib.src = in, ib.size = (size_t)r, ib.pos = 0;
+    while (ib.pos < ib.size) {
+      ZSTD_outBuffer ob = {out, outcap, 0};
+      left = ZSTD_decompressStream(dctx, &ob, &ib);
+      if (ZSTD_isError(left)) {
+        rc = corrupt(err, errsz, hash, "%s", ZSTD_getErrorName(left));
+        goto done;
+      }
+      if ((total += ob.pos) > size) {
+        rc = corrupt(err, errsz, hash, "it holds more than the %llu bytes recorded",
+                     (unsigned long long)size);
+        goto done;
+      }
+      EVP_DigestUpdate(sha, out, ob.pos);
+      if (ob.pos > 0 && sink(ud, out, ob.pos) != 0) {
+        rc = LUPINE_ERROR;   /* the sink's own message is in err */
+        goto done;
+      }
+    }
+  }
+  if (left != 0 || total != size) {
+    rc = corrupt(err, errsz, hash, "it ends early (%llu of %llu bytes)",
+                 (unsigned long long)total, (unsigned long long)size);
+    goto done;
+  }
+  EVP_DigestFinal_ex(sha, md, &mdlen);
+  format_hash(md, mdlen, got);
+  if (strcmp(got, hash) != 0) rc = corrupt(err, errsz, hash, "its content hashes to %s", got);
+done:
+  if (fd >= 0) close(fd);
+  EVP_MD_CTX_free(sha);
+  ZSTD_freeDCtx(dctx);
+  free(in);
+  free(out);
+  return rc;
 }

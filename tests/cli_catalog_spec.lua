@@ -569,7 +569,7 @@ describe("lupine catalog commands", function()
       { "lineag x", "unknown command 'lineag'; did you mean 'lineage'?\nTry 'lupine --help'." },
       { "artifact lst", "artifact: unknown command 'lst'; did you mean 'list'?\n"
         .. "Try 'lupine artifact --help'." },
-      { "artifact", "artifact: missing command (one of: list, version, export, prune)\n"
+      { "artifact", "artifact: missing command (one of: list, version, export, visualize, prune)\n"
         .. "Try 'lupine artifact --help'." },
       { "pipeline runs", "pipeline runs: missing command (one of: list, describe)\n"
         .. "Try 'lupine pipeline runs --help'." },
@@ -740,10 +740,10 @@ pipeline { name = "user", function() use() end } ()
     assert.equal(0, code, err)
     local n = tonumber(out:match("^objects\t(%d+)\n"))
     local bytes = tonumber(out:match("\nbytes\t(%d+)\n$"))
-    assert.equal(3, n, out)
+    assert.equal(6, n, out)   -- three values and their bar charts
     assert.is_true(bytes > 0)
     doc = json(H.lupine(home, "gc --json"))
-    assert.same({ dry_run = false, objects = 3, bytes = bytes }, doc)
+    assert.same({ dry_run = false, objects = 6, bytes = bytes }, doc)
     assert.same({ dry_run = true, objects = 0, bytes = 0 }, json(H.lupine(home,
       "gc --dry-run --json")))
     assert.same({ 2, 4, 6, 8, 10 }, json(H.lupine(home, "artifact export processed:1")),
@@ -755,9 +755,9 @@ pipeline { name = "user", function() use() end } ()
     H.lupine(home, "artifact prune -y")
     local out, code = pty(home, "gc --dry-run")
     assert.equal(0, code, out)
-    assert.matches("^would free 3 objects %(%d+ B%)\n$", out)
+    assert.matches("^would free 6 objects %([%d.]+ K?i?B%)\n$", out)
     out = pty(home, "gc")
-    assert.matches("^freed 3 objects %(%d+ B%)\n$", out)
+    assert.matches("^freed 6 objects %([%d.]+ K?i?B%)\n$", out)
   end)
 end)
 

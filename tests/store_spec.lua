@@ -80,9 +80,9 @@ describe("stored values", function()
     local v2 = save({ 1, 2, 3 }, "second")
     assert.equal(v1.content_hash, v2.content_hash)
     assert.equal(v1.uri, v2.uri)
-    assert.equal(1, #objects(home))
+    assert.equal(2, #objects(home))        -- the value and its line chart
     save({ 1, 2, 4 }, "third")
-    assert.equal(2, #objects(home))
+    assert.equal(4, #objects(home))
   end)
 
   it("are zstd frames named by the SHA-256 of their CBOR bytes", function()

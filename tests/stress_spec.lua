@@ -41,7 +41,7 @@ describe("a runner killed with SIGKILL at 50 random moments", function()
     for i = 1, 50 do
       lines[#lines + 1] = string.format("LUPINE_HOME=%s %s run --no-cache %s %d > /dev/null "
         .. "2>&1 & pid=$!; sleep 0.%03d; kill -9 $pid 2> /dev/null; wait $pid", H.quote(home),
-        H.quote(H.cli), H.quote(script), i % 5 + 1, math.random(0, 60))
+        H.quote(H.cli), H.quote(script), i % 5 + 1, math.random(0, 150))
     end
     H.write(dir .. "/kill.sh", table.concat(lines, "\n") .. "\n")
     H.sh("sh " .. H.quote(dir .. "/kill.sh") .. " 2> /dev/null")

@@ -639,6 +639,17 @@ local function cmd_export(ctx)
   end
   local av = resolve_version(ctx.client, ctx.args[1])
   local data
+  if av.data_type == "file" or av.data_type == "dir" then
+    -- a file or a folder is written back out as it was, not as a value
+    if not o.output then
+      usage(ctx.path, string.format("%s:%s is a %s: give -o PATH to write it to", av.name,
+        av.version, av.data_type == "dir" and "folder" or "file"))
+    end
+    local ok, msg = pcall(core.export_path, av.id, o.output)
+    if not ok then fail("%s", msg) end
+    io.write(string.format("wrote %s:%s to %s\n", av.name, av.version, o.output))
+    return 0
+  end
   if format == "cbor" then
     data = core.read(av.id)
   else
@@ -662,6 +673,31 @@ local function cmd_export(ctx)
   else
     io.write(string.format("wrote %s:%s as %s to %s (%s)\n", av.name, av.version, format,
       o.output, plural(#data, "byte")))
+  end
+  return 0
+end
+
+-- One self-contained HTML page with a version's visualizations (lupine.viz).
+local function cmd_visualize(ctx)
+  local o, viz = ctx.opts, require "lupine.viz"
+  local av = resolve_version(ctx.client, ctx.args[1])
+  local html = viz.document(av)
+  if not o.output then
+    io.write(html)
+    return 0
+  end
+  local f, msg = io.open(o.output, "wb")
+  if not f then fail("cannot write %s", msg) end
+  local ok, werr = f:write(html)
+  local closed, cerr = f:close()
+  if not ok or not closed then fail("cannot write %s: %s", o.output, werr or cerr) end
+  local n = #av.visualizations
+  if o.json then
+    print_json(json.object { id = av.id, name = av.name, version = av.version, file = o.output,
+      visualizations = n, bytes = #html })
+  else
+    io.write(string.format("wrote %s of %s:%s to %s\n", plural(n, "visualization"), av.name,
+      av.version, o.output))
   end
   return 0
 end
@@ -933,7 +969,7 @@ local tree = {
   sub = {
     artifact = {
       summary = "artifacts and their versions",
-      order = { "list", "version", "export", "prune" },
+      order = { "list", "version", "export", "visualize", "prune" },
       sub = {
         list = {
           summary = "list artifacts, newest first",
@@ -977,6 +1013,12 @@ local tree = {
               help = "json (the value, see README) or cbor (the stored bytes); default json" },
             { "--output", short = "-o", arg = "FILE", help = "write to FILE, not stdout" } },
           run = cmd_export,
+        },
+        visualize = {
+          summary = "write an artifact version's visualizations as one self-contained HTML page",
+          args = { KEY },
+          options = { { "--output", short = "-o", arg = "FILE", help = "write to FILE, not stdout" } },
+          run = cmd_visualize,
         },
         prune = {
           summary = "delete artifact versions no step run produced or used (and artifacts left empty)",

@@ -19,12 +19,14 @@ local lupine = {
   Client = client_mod.Client,
   ArtifactVersionFilter = query.ArtifactVersionFilter,
 }
+for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLString, plot, ...
 
 -- The pipeline body being recorded, and the step context of the step
 -- running now, if any (one of each per Lua state).
 local building, current = nil, nil
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
+local store_path
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
 
 local function fail(level, fmt, ...)
@@ -319,6 +321,37 @@ local function artifact_name(build, node, out, run_name, level)
   return name
 end
 
+-- ---- files and folders ----
+
+-- lupine.file(path) / lupine.dir(path): what a step returns to store a file
+-- or a folder by value. Loading gives the path of a read-only copy.
+local PathRef = {}
+PathRef.__index = PathRef
+PathRef.__tostring = function(p) return string.format("<lupine.%s %s>", p.kind, p.path) end
+
+local function path_ref(kind, fname)
+  return function(path)
+    if type(path) ~= "string" or path == "" then
+      fail(2, "bad argument #1 to '%s' (a path expected, got %s)", fname, tostring(path))
+    end
+    return setmetatable({ kind = kind, path = path }, PathRef)
+  end
+end
+lupine.file = path_ref("file", "file")
+lupine.dir = path_ref("dir", "dir")
+
+-- Store what ref names as one object, from the step's process: returns
+-- the object ({ hash, size, stored_size }) and its kind.
+store_path = function(ref, output)
+  local hash, size, stored, kind = core.store_path(ref.path)
+  if not hash then error(string.format("output '%s': %s", output, size), 0) end
+  if kind ~= ref.kind then
+    error(string.format("output '%s': lupine.%s('%s') is a %s: use lupine.%s", output, ref.kind,
+      ref.path, kind == "dir" and "folder" or "file", kind), 0)
+  end
+  return { hash = hash, size = size, stored_size = stored }, kind
+end
+
 -- spec.invoke: run node i's function with its context; return the
 -- outputs' extras (resolved name, tags, metadata rows) and its values.
 local function invoker(build)
@@ -333,15 +366,21 @@ local function invoker(build)
     local results = table.pack(node.fn(...))
     local extras = {}
     for k, out in ipairs(node.outputs) do
-      local data_type
-      results[k], data_type = materials.prepare(results[k])
+      local data_type, stored
+      if getmetatable(results[k]) == PathRef then
+        stored, data_type = store_path(results[k], out.name)
+        results[k] = nil
+      else
+        results[k], data_type = materials.prepare(results[k])
+      end
       out.artifact = artifact_name(build, node, out, run_name, 2)
       local tags = {}
       for _, t in ipairs(out.config.tags) do tags[#tags + 1] = t end
       for _, t in ipairs(ctx.output_tags[out.name] or {}) do tags[#tags + 1] = t end
       local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
-      extras[k] = { artifact = out.artifact, tags = tags, data_type = data_type,
+      extras[k] = { artifact = out.artifact, tags = tags, data_type = data_type, stored = stored,
         metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
+      extras[k].visualizations = require("lupine.viz").compute(results[k])
     end
     return extras, table.unpack(results, 1, results.n)
   end
@@ -652,9 +691,14 @@ function lupine.save_artifact(value, name, opts)
   check_keys(opts, save_fields, "save_artifact", 2)
   local c = lupine.ArtifactConfig { name = name, version = opts.version, tags = opts.tags,
     artifact_type = opts.artifact_type, run_metadata = opts.run_metadata }
+  if getmetatable(value) == PathRef then
+    fail(2, "save_artifact '%s': files and folders are stored as a step's output (return "
+      .. "lupine.%s(...) from a step)", name, value.kind)
+  end
   local plain, data_type = materials.prepare(value)
   local id, version = core.save(plain, { artifact = name, type = c.artifact_type,
-      version = c.version }, { tags = c.tags, metadata = c.metadata_rows, data_type = data_type },
+      version = c.version }, { tags = c.tags, metadata = c.metadata_rows, data_type = data_type,
+      visualizations = require("lupine.viz").compute(plain) },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   return lupine.Client():get_artifact_version(id)

@@ -1,0 +1,180 @@
+-- lupine.pretty: values as readable Lua literals, for the REPL.
+--
+-- API:
+--   pretty.format(v [, { depth = 3, items = 20, width = 80 }]) -> string
+--       Tables as Lua table constructors: the array part first, in order,
+--       then the other keys sorted (numbers, strings, booleans, then the
+--       rest), identifier keys unquoted. Tables nested more than `depth`
+--       levels down print as {...}; after `items` entries a table ends
+--       with "... (N more)"; a table inside itself prints as <cycle>. A
+--       value whose metatable has __tostring (ArtifactVersion, PipelineRun,
+--       StepRun, Client) prints as that one-line summary; functions,
+--       threads and userdata without one as <function: 0x...>. A table
+--       that fits in `width` columns is printed on one line, else one entry
+--       a line (the array items filling lines), indented by two spaces.
+--   pretty.repl(...) -> string
+--       What the REPL prints for the values a line returned, as lua -i
+--       does: separated by tabs, strings as they are, numbers and the rest
+--       as tostring gives them, tables (without __tostring) formatted.
+
+local pretty = {}
+
+local DEFAULTS = { depth = 3, items = 20, width = 80 }
+
+local keywords = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+    repeat return then true until while]]):gmatch("%a+") do
+  keywords[w] = true
+end
+
+local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\a"] = "\\a", ["\b"] = "\\b",
+  ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\v"] = "\\v" }
+
+-- A string as a Lua literal that reads back as the same bytes. Valid UTF-8
+-- stays readable; bytes of invalid UTF-8 are written as \xHH.
+local function quote(s)
+  local pattern = utf8.len(s) and '[%c"\\]' or '[%c"\\\128-\255]'
+  return '"' .. s:gsub(pattern, function(c)
+    return escapes[c] or (c:byte() < 128 and string.format("\\%03d", c:byte()))
+      or string.format("\\x%02X", c:byte())
+  end) .. '"'
+end
+
+local function number(x)
+  if math.type(x) == "integer" then return string.format("%d", x) end
+  if x ~= x then return "0/0" end
+  if x == math.huge then return "math.huge" end
+  if x == -math.huge then return "-math.huge" end
+  return tostring(x)
+end
+
+-- The real metatable (a __metatable field does not hide __tostring from
+-- tostring either).
+local getmt = debug and debug.getmetatable or getmetatable
+
+-- The __tostring summary of v, if its metatable has one.
+local function summary(v)
+  local mt = getmt(v)
+  if not (mt and rawget(mt, "__tostring")) then return nil end
+  local ok, s = pcall(tostring, v)
+  if not ok then return "<error in __tostring: " .. tostring(s) .. ">" end
+  return s
+end
+
+local type_order = { number = 1, string = 2, boolean = 3 }
+
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  local oa, ob = type_order[ta] or 4, type_order[tb] or 4
+  if oa ~= ob then return oa < ob end
+  if ta == "number" or ta == "string" then return a < b end
+  if ta == "boolean" then return not a and b end
+  return tostring(a) < tostring(b)
+end
+
+local format
+
+-- The entries of table t (active: the tables being printed around it).
+local function entries(t, opts, level, indent, active)
+  local parts, n = {}, 0
+  while rawget(t, n + 1) ~= nil do n = n + 1 end
+  local keys = {}
+  for k in next, t do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  local total = n + #keys
+  local shown = math.min(total, opts.items)
+  for i = 1, math.min(n, shown) do
+    parts[i] = format(rawget(t, i), opts, level + 1, indent, 0, active)
+  end
+  if shown > n then
+    table.sort(keys, key_less)
+    for i = 1, shown - n do
+      local k = keys[i]
+      local key
+      if type(k) == "string" and k:find("^[%a_][%w_]*$") and not keywords[k] then
+        key = k
+      else
+        key = "[" .. format(k, opts, level + 1, indent, 1, active) .. "]"
+      end
+      parts[#parts + 1] = key .. " = "
+        .. format(rawget(t, k), opts, level + 1, indent, #key + 3, active)
+    end
+  end
+  if total > shown then parts[#parts + 1] = string.format("... (%d more)", total - shown) end
+  return parts, math.min(n, shown)
+end
+
+-- The lines of a table printed one entry a line, except that the first
+-- npos (positional) entries share lines up to the width.
+local function fill(parts, npos, width)
+  local lines = {}
+  for i, p in ipairs(parts) do
+    local last = lines[#lines]
+    if i > 1 and i <= npos and last and not last.full and not p:find("\n")
+        and #last.text + 2 + #p <= width then
+      last.text = last.text .. ", " .. p
+    else
+      lines[#lines + 1] = { text = p, full = i > npos or p:find("\n") ~= nil }
+    end
+  end
+  for i, l in ipairs(lines) do lines[i] = l.text end
+  return lines
+end
+
+-- v as text. level: how deep v is (the value printed is at 1); indent: the
+-- indentation of the line v starts on; lead: the columns before v on that
+-- line after the indentation.
+function format(v, opts, level, indent, lead, active)
+  local tv = type(v)
+  if tv == "string" then return quote(v) end
+  if tv == "number" then return number(v) end
+  if tv == "nil" or tv == "boolean" then return tostring(v) end
+  local s = summary(v)
+  if s then return s end
+  if tv ~= "table" then return "<" .. tostring(v) .. ">" end
+  if active[v] then return "<cycle>" end
+  if next(v) == nil then return "{}" end
+  if level > opts.depth then return "{...}" end
+  active[v] = true
+  local inner = indent .. "  "
+  local parts, npos = entries(v, opts, level, inner, active)
+  active[v] = nil
+  local line = "{ " .. table.concat(parts, ", ") .. " }"
+  if #indent + lead + #line <= opts.width and not line:find("\n") then return line end
+  local lines = fill(parts, npos, opts.width - #inner - 1)
+  return "{\n" .. inner .. table.concat(lines, ",\n" .. inner) .. ",\n" .. indent .. "}"
+end
+
+function pretty.format(v, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #2 to 'format' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local o = {}
+  for k, d in pairs(DEFAULTS) do
+    local x = opts and opts[k]
+    if x == nil then
+      x = d
+    elseif math.type(x) ~= "integer" or x < 1 then
+      error(string.format("format: option '%s' must be a positive integer (got %s)", k,
+        tostring(x)), 2)
+    end
+    o[k] = x
+  end
+  return format(v, o, 1, "", 0, {})
+end
+
+function pretty.repl(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if type(v) == "table" and not summary(v) then
+      out[i] = pretty.format(v)
+    else
+      out[i] = tostring(v)
+    end
+  end
+  return table.concat(out, "\t")
+end
+
+return pretty

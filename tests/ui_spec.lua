@@ -1,0 +1,374 @@
+-- `lupine ui`: the dashboard over HTTP (curl) and in a real browser
+-- (headless Chromium), on a catalog built by the examples.
+local H = require "helper"
+local dkjson = require "dkjson"
+
+local function json(s)
+  local v, _, msg = dkjson.decode(s, 1, dkjson.null)
+  assert(v ~= nil, "not JSON: " .. tostring(msg) .. ": " .. s:sub(1, 300))
+  return v
+end
+
+local XSS = [[<script>alert(1)</script>"']]
+
+-- A pipeline whose names, tags, metadata and error carry markup, with a
+-- chain of steps (load -> clean -> train -> evaluate) of which train fails.
+-- (A failed step's inputs are not linked in the catalog, so the graph has
+-- the edge load -> clean only.)
+local HOSTILE = [[
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+local XSS = ]] .. string.format("%q", XSS) .. [[
+
+local load = step { name = "load", outputs = { lupine.ArtifactConfig { name = "rows" .. XSS,
+    tags = { XSS }, run_metadata = { [XSS] = XSS } } },
+  function() return { { name = XSS, n = 1 }, { name = "b", n = 2 } } end }
+local clean = step { name = "clean", function(rows) return #rows end }
+local train = step { name = "train", function(n) error("bad data " .. XSS) end }
+local evaluate = step { name = "evaluate", function(model) return 1 end }
+local report = step { name = "report", outputs = { "page" }, function()
+  return lupine.HTMLString("<p>report</p><script>parent.document.title = 'PWNED'</script>")
+end }
+pipeline { name = "hostile", tags = { XSS }, function()
+  evaluate(train(clean(load())))
+  report()
+end }:with_options { raise_on_failure = false } ()
+]]
+
+local SLOW = [[
+local lupine = require "lupine"
+local wait = lupine.step { name = "wait", enable_cache = false, function()
+  local f
+  repeat f = io.open(arg[1]) until f or not os.execute("sleep 0.05")
+  return 1
+end }
+lupine.pipeline { name = "slow", function() wait() end } ()
+]]
+
+-- Start `lupine ui --port 0` on home in the background; returns the
+-- server: { url, pid, dir } once it says where it listens.
+local function start(home, extra)
+  local dir = H.tmpdir()
+  os.execute("( env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1 LUPINE_HOME=" .. H.quote(home) .. " "
+    .. H.quote(H.cli) .. " ui --port 0 " .. (extra or "") .. " > " .. H.quote(dir .. "/out") .. " 2> "
+    .. H.quote(dir .. "/err") .. " & echo $! > " .. H.quote(dir .. "/pid") .. "; wait $!; echo $? > "
+    .. H.quote(dir .. "/rc") .. " ) > /dev/null 2>&1 &")
+  for _ = 1, 200 do
+    local out = H.read(dir .. "/out") or ""
+    local url = out:match("at (http://127%.0%.0%.1:%d+/)")
+    if url then return { url = url:sub(1, -2), pid = H.read(dir .. "/pid"):match("%d+"), dir = dir } end
+    if H.read(dir .. "/rc") then break end
+    os.execute("sleep 0.05")
+  end
+  error("lupine ui did not start: " .. (H.read(dir .. "/err") or ""))
+end
+
+-- Stop it with SIGTERM; returns its exit status, stdout and stderr.
+local function stop(srv)
+  os.execute("kill -TERM " .. srv.pid)
+  for _ = 1, 200 do
+    local rc = H.read(srv.dir .. "/rc")
+    if rc and rc:find("\n") then return tonumber(rc), H.read(srv.dir .. "/out"), H.read(srv.dir .. "/err") end
+    os.execute("sleep 0.05")
+  end
+  os.execute("kill -KILL " .. srv.pid)
+  error("lupine ui did not stop on SIGTERM")
+end
+
+-- GET (or method) path: status, body, headers (lower-case names).
+local function fetch(srv, path, method, curl_args)
+  local dir = H.tmpdir()
+  local out = H.sh("curl -s -S --path-as-is --max-time 20 -o " .. H.quote(dir .. "/body") .. " -D "
+    .. H.quote(dir .. "/headers") .. " -w '%{http_code}' -X " .. (method or "GET") .. " "
+    .. (curl_args or "") .. " " .. H.quote(srv.url .. path))
+  local headers = {}
+  for k, v in (H.read(dir .. "/headers") or ""):gmatch("([%w%-]+): ([^\r\n]*)") do headers[k:lower()] = v end
+  local body = H.read(dir .. "/body") or ""
+  H.rm(dir)
+  return tonumber(out), body, headers
+end
+
+local function get_json(srv, path)
+  local status, body, headers = fetch(srv, path)
+  assert.equal(200, status, body)
+  assert.equal("application/json; charset=utf-8", headers["content-type"])
+  return json(body)
+end
+
+local function chromium()
+  for _, name in ipairs { "chromium", "chromium-browser" } do
+    local path = H.sh("command -v " .. name):match("[^\n]+")
+    if path then return path end
+  end
+end
+
+-- Load url in headless Chromium: the rendered DOM, or with a screenshot
+-- file, that file.
+local function browse(url, screenshot)
+  local profile = H.tmpdir()
+  local flags = "--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking "
+    .. "--disable-component-update --disable-sync --user-data-dir=" .. H.quote(profile)
+  local cmd = "timeout 120 " .. H.quote(chromium()) .. " " .. flags .. " "
+    .. (screenshot and ("--screenshot=" .. H.quote(screenshot) .. " --window-size=1280,900")
+      or "--dump-dom") .. " " .. H.quote(url)
+  local out, err, code = H.sh(cmd)
+  H.rm(profile)
+  assert.equal(0, code, err)
+  return out
+end
+
+describe("lupine ui", function()
+  local home, srv, ids
+  setup(function()
+    home = H.tmpdir() .. "/home"
+    for _, e in ipairs { "examples/analysis.lua", "examples/performance_plot.lua", H.script(HOSTILE) } do
+      local _, err, code = H.lupine(home, "run " .. H.quote(e))
+      assert.is_true(code == 0 or e:find("pipeline.lua$") ~= nil, err)
+    end
+    srv = start(home)
+    ids = {}
+    for _, run in ipairs(get_json(srv, "/api/runs").items) do ids[run.pipeline] = run.id end
+    for _, v in ipairs(get_json(srv, "/api/versions?size=100").items) do ids[v.name] = v.id end
+  end)
+  teardown(function()
+    if srv then stop(srv) end
+  end)
+
+  describe("over HTTP", function()
+    it("lists pipelines and runs, newest first", function()
+      local status, body, headers = fetch(srv, "/")
+      assert.equal(200, status)
+      assert.equal("text/html; charset=utf-8", headers["content-type"])
+      assert.matches("default-src 'none'", headers["content-security-policy"], 1, true)
+      assert.equal("nosniff", headers["x-content-type-options"])
+      for _, p in ipairs { "analysis_pipeline", "plot_pipeline", "hostile" } do
+        assert.matches(">" .. p .. "</a>", body, 1, true)
+      end
+      local runs = get_json(srv, "/api/runs")
+      assert.same({ "hostile", "plot_pipeline", "analysis_pipeline" },
+        { runs.items[1].pipeline, runs.items[2].pipeline, runs.items[3].pipeline })
+      assert.same({ "failed", "completed", "completed" },
+        { runs.items[1].status, runs.items[2].status, runs.items[3].status })
+      assert.same({ 3, 1, 1 }, { runs.total, runs.page, runs.total_pages })
+      assert.equal("number", type(runs.items[2].duration_ms))
+      local pipelines = get_json(srv, "/api/pipelines")
+      assert.equal(3, pipelines.total)
+      assert.equal(1, pipelines.items[1].run_count)
+      assert.equal(1, get_json(srv, "/api/runs?status=failed").total)
+      assert.equal("plot_pipeline", get_json(srv, "/api/runs?pipeline=plot_pipeline").items[1].pipeline)
+    end)
+
+    it("gives a run's steps, their statuses, errors and the edges between them", function()
+      local run = get_json(srv, "/api/runs/" .. ids.hostile)
+      assert.equal("failed", run.status)
+      local steps = {}
+      for _, s in ipairs(run.steps) do steps[s.name] = s end
+      assert.same({ "completed", "completed", "failed", "skipped", "completed" }, { steps.load.status,
+        steps.clean.status, steps.train.status, steps.evaluate.status, steps.report.status })
+      assert.matches("bad data " .. XSS, steps.train.error, 1, true)
+      assert.matches("stack traceback", steps.train.traceback, 1, true)
+      assert.same({ 0, 1, 0 }, { steps.load.layer, steps.clean.layer, steps.report.layer })
+      assert.equal("miss", steps.load.cache.state)
+      assert.equal(1, #run.edges)
+      assert.same({ steps.load.id, steps.clean.id, "rows" }, { run.edges[1].from, run.edges[1].to,
+        run.edges[1].name })
+      local step = get_json(srv, "/api/steps/" .. steps.load.id)
+      assert.equal("rows" .. XSS, step.outputs["rows" .. XSS].name)
+      assert.equal(run.name, step.run)
+    end)
+
+    it("filters artifact versions by name, tag and type", function()
+      assert.equal(1, get_json(srv, "/api/versions?name=analysis").total)
+      local tagged = get_json(srv, "/api/versions?tag=" .. XSS:gsub("[^%w]", function(c)
+        return string.format("%%%02X", c:byte()) end))
+      assert.same({ 1, "rows" .. XSS }, { tagged.total, tagged.items[1].name })
+      assert.equal(0, get_json(srv, "/api/versions?type=model").total)
+      assert.equal(1, get_json(srv, "/api/versions?name=contains:plot").total)
+      local status, body = fetch(srv, "/artifacts?name=analysis&type=data")
+      assert.equal(200, status)
+      assert.matches(">analysis</a>", body, 1, true)
+      assert.not_matches(">performance_plot</a>", body, 1, true)
+    end)
+
+    it("gives a version with its metadata, producer, consumers and visualizations", function()
+      local v = get_json(srv, "/api/versions/" .. ids["rows" .. XSS])
+      assert.same({ XSS }, v.tags)
+      assert.equal(XSS, v.run_metadata[XSS])
+      assert.equal("load", v.producer.step)
+      assert.same({ "clean", "rows" }, { v.consumers[1].step, v.consumers[1].input })
+      assert.same({ "html", "csv", "html" }, { v.visualizations[1].type, v.visualizations[2].type,
+        v.visualizations[3].type })
+      local csv = get_json(srv, "/api/versions/" .. v.id .. "/visualizations/2")
+      assert.equal("csv", csv.type)
+      assert.equal('n,name\n1,"<script>alert(1)</script>""\'"\n2,b\n', csv.content)
+      local g = get_json(srv, "/api/versions/" .. v.id .. "/lineage?direction=downstream")
+      assert.equal(v.id, g.root)
+      assert.same({ "rows" .. XSS, "clean", "hostile::clean::output" },
+        { g.nodes[1].name, g.nodes[2].name, g.nodes[3].name })
+    end)
+
+    it("answers 404, 405 and 400, never a crash", function()
+      local cases = {
+        { "/nope", 404 }, { "/../../etc/passwd", 404 }, { "/runs/../catalog.db", 404 },
+        { "/versions/" .. string.rep("f", 36), 404 }, { "/runs/not-an-id!", 404 },
+        { "/api/versions/" .. ids.analysis .. "/visualizations/9", 404 },
+        { "/api/nope", 404 }, { "/api/%FF%00", 404 }, { "/api/runs?page=0", 400 }, { "/api/runs?page=abc", 400 },
+        { "/api/runs?status=sleeping", 400 }, { "/api/versions?type=modle", 400 }, { "/api/runs?colour=red", 400 },
+        { "/api/runs?page=1&page=2", 400 }, { "/api/versions?name=nope:x", 400 },
+        { "/api/versions/" .. ids.analysis .. "/lineage?depth=-1", 400 },
+      }
+      for _, c in ipairs(cases) do
+        local status, body, headers = fetch(srv, c[1])
+        assert.equal(c[2], status, c[1])
+        if c[1]:find("^/api") then
+          local doc = json(body)
+          assert.equal(c[2], doc.error.status)
+          assert.equal("string", type(doc.error.message))
+        else
+          assert.equal("text/html; charset=utf-8", headers["content-type"])
+        end
+      end
+      local _, body = fetch(srv, "/api/runs?status=sleeping")
+      assert.equal("query parameter 'status' must be running, completed, failed or stopped (got 'sleeping')",
+        json(body).error.message)
+      for _, m in ipairs { "POST", "PUT", "DELETE" } do
+        local status, b, headers = fetch(srv, "/api/runs", m, "-d x=1")
+        assert.equal(405, status, m)
+        assert.equal("GET, HEAD", headers.allow)
+        assert.matches("read%-only", json(b).error.message)
+      end
+      local status = fetch(srv, "/", "HEAD", "-I")
+      assert.equal(200, status)
+      -- another name for this machine (DNS rebinding) is refused
+      status = fetch(srv, "/api/runs", "GET", "-H 'Host: attacker.example'")
+      assert.equal(400, status)
+      -- still serving
+      assert.equal(200, (fetch(srv, "/api")))
+    end)
+
+    it("escapes every catalog string in every page", function()
+      local run = get_json(srv, "/api/runs/" .. ids.hostile)
+      local paths = { "/", "/artifacts", "/runs/" .. ids.hostile, "/versions/" .. ids["rows" .. XSS],
+        "/versions/" .. ids.page, "/artifacts?tag=" .. "%3Cscript%3E" }
+      for _, s in ipairs(run.steps) do paths[#paths + 1] = "/steps/" .. s.id end
+      for _, path in ipairs(paths) do
+        local status, body = fetch(srv, path)
+        assert.equal(200, status, path)
+        assert.is_nil(body:find("<script", 1, true), path)
+        assert.is_nil(body:find("alert(1)</", 1, true), path)
+      end
+      local _, body = fetch(srv, "/runs/" .. ids.hostile)
+      assert.matches("bad data &lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;", body, 1, true)
+      _, body = fetch(srv, "/versions/" .. ids.page)
+      assert.matches('<iframe class="viz-html" sandbox="" ', body, 1, true)
+    end)
+  end)
+
+  describe("in a browser", function()
+    local have = chromium()
+    local shots = H.build .. "/test-output"
+
+    local function skip()
+      if not have then pending("chromium is not installed (make deps installs it)") return true end
+    end
+
+    it("shows a run's steps with their statuses, and takes a screenshot", function()
+      if skip() then return end
+      local dom = browse(srv.url .. "/runs/" .. ids.hostile)
+      local nodes = {}
+      for g in dom:gmatch('<g class="node".-</g>') do
+        local texts = {}
+        for t in g:gmatch("<text[^>]*>(.-)</text>") do texts[#texts + 1] = t end
+        nodes[texts[1]] = texts[2]
+      end
+      assert.matches("^completed · ", nodes.load)
+      assert.matches("^completed · ", nodes.clean)
+      assert.matches("^failed · ", nodes.train)
+      assert.matches("^skipped", nodes.evaluate)
+      assert.matches("^completed · ", nodes.report)
+      assert.matches('<path class="edge"', dom, 1, true)
+      assert.matches('<span class="status s%-failed">failed</span>', dom)
+      assert.not_matches("<title>PWNED", dom, 1, true)
+      os.execute("mkdir -p " .. H.quote(shots))
+      local png = shots .. "/ui-run.png"
+      os.remove(png)
+      browse(srv.url .. "/runs/" .. ids.hostile, png)
+      local data = H.read(png)
+      assert.equal("\137PNG\r\n\26\n", data:sub(1, 8))
+      local width, height = string.unpack(">I4I4", data, 17)
+      assert.same({ 1280, 900 }, { width, height })
+      print("# screenshot: " .. png)
+    end)
+
+    it("shows a table visualization", function()
+      if skip() then return end
+      local dom = browse(srv.url .. "/versions/" .. ids.analysis)
+      assert.matches('<iframe class="viz-html" sandbox="" ', dom, 1, true)
+      assert.matches("<th>metric</th><th>value</th>", dom, 1, true)
+      assert.matches("<td>precision</td><td>0.93</td>", dom, 1, true)
+      browse(srv.url .. "/versions/" .. ids.analysis, shots .. "/ui-table.png")
+    end)
+
+    it("shows a plot's SVG", function()
+      if skip() then return end
+      local dom = browse(srv.url .. "/versions/" .. ids.performance_plot)
+      local b64 = dom:match('<img class="viz%-svg" alt="SVG visualization" src="data:image/svg%+xml;base64,([%w+/=]+)">')
+      assert.is_string(b64)
+      local svg = H.sh("printf %s " .. H.quote(b64) .. " | base64 -d")
+      assert.matches("<title>Model Performance</title>", svg, 1, true)
+      assert.matches("<polyline ", svg, 1, true)
+      browse(srv.url .. "/versions/" .. ids.performance_plot, shots .. "/ui-plot.png")
+    end)
+  end)
+end)
+
+describe("lupine ui, starting and stopping", function()
+  it("refreshes the page of a run that is still going", function()
+    local home = H.tmpdir() .. "/home"
+    local go = H.tmpdir() .. "/go"
+    local dir = H.tmpdir()
+    os.execute("( env -u LD_PRELOAD LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run "
+      .. H.quote(H.script(SLOW)) .. " " .. H.quote(go) .. " > /dev/null 2>&1; echo $? > "
+      .. H.quote(dir .. "/rc") .. " ) > /dev/null 2>&1 &")
+    local srv = start(home)
+    local run
+    for _ = 1, 200 do
+      local status, body = fetch(srv, "/api/runs?status=running")
+      if status == 200 and json(body).total == 1 then run = json(body).items[1]; break end
+      os.execute("sleep 0.05")
+    end
+    assert.is_table(run)
+    local _, page = fetch(srv, "/runs/" .. run.id)
+    assert.matches('<meta http-equiv="refresh" content="2">', page, 1, true)
+    assert.matches("running: this page refreshes every 2 s", page, 1, true)
+    H.write(go, "")
+    for _ = 1, 200 do
+      if H.read(dir .. "/rc") then break end
+      os.execute("sleep 0.05")
+    end
+    _, page = fetch(srv, "/runs/" .. run.id)
+    assert.not_matches('http-equiv="refresh"', page, 1, true)
+    assert.matches('<span class="status s-completed">completed</span>', page, 1, true)
+    local code, out, err = stop(srv)
+    assert.same({ 0, "" }, { code, err })
+    assert.matches("lupine ui: stopped\n$", out)
+  end)
+
+  it("refuses bad options and a port in use", function()
+    local home = H.tmpdir() .. "/home"
+    local out, err, code = H.lupine(home, "ui --port 70000")
+    assert.same({ "", "lupine: ui: --port takes a number from 0 to 65535 (got '70000')\n"
+      .. "Try 'lupine ui --help'.\n", 2 }, { out, err, code })
+    _, err, code = H.lupine(home, "ui --colour")
+    assert.same({ "lupine: ui: unknown option '--colour'\nTry 'lupine ui --help'.\n", 2 }, { err, code })
+    out, _, code = H.lupine(home, "ui --help")
+    assert.equal(0, code)
+    assert.matches("^usage: lupine ui %[%-%-host HOST%] %[%-%-port PORT%]", out)
+    local srv = start(home)
+    local port = srv.url:match(":(%d+)$")
+    out, err, code = H.lupine(home, "ui --port " .. port)
+    assert.same({ "", "lupine: ui: cannot listen on 127.0.0.1 port " .. port
+      .. " (Address already in use)\n", 1 }, { out, err, code })
+    assert.equal(0, (stop(srv)))
+  end)
+end)

@@ -1,0 +1,381 @@
+-- Visualizations: computed from a value's shape, explicit kinds, plots,
+-- limits, storage and `lupine artifact visualize`.
+local H = require "helper"
+local lupine = require "lupine"
+local core = require "lupine.core"
+local viz = require "lupine.viz"
+local step, pipeline = lupine.step, lupine.pipeline
+
+-- The { type, bytes } list of a value, as { types }, { bytes }.
+local function computed(v)
+  local types, bytes = {}, {}
+  for i, item in ipairs(viz.compute(v)) do types[i], bytes[i] = item[1], item[2] end
+  return types, bytes
+end
+
+local XSS = "<script>alert(1)</script>\"'"
+
+describe("viz.compute", function()
+  it("gives a table, a CSV and a summary for an array of records", function()
+    local rows = { { metric = "accuracy", value = 0.95 }, { metric = "precision", value = 0.93 },
+      { metric = "recall", value = 0.96 } }
+    local types, bytes = computed(rows)
+    assert.same({ "html", "csv", "html" }, types)
+    assert.equal("metric,value\naccuracy,0.95\nprecision,0.93\nrecall,0.96\n", bytes[2])
+    assert.matches("<th>metric</th><th>value</th>", bytes[1], 1, true)
+    assert.matches('<tr><th>1</th><td>precision</td><td class="num">0.93</td></tr>', bytes[1], 1, true)
+    assert.matches("3 rows, 2 columns", bytes[1], 1, true)
+    -- the summary covers the numeric column only
+    assert.matches("<th>value</th></tr>", bytes[3], 1, true)
+    assert.not_matches("<th>metric</th>", bytes[3], 1, true)
+    assert.matches('<tr><th>mean</th><td class="num">0.946667</td></tr>', bytes[3], 1, true)
+  end)
+
+  it("reads a map of equal-length columns as the same table", function()
+    local _, by_rows = computed { { metric = "accuracy", value = 0.95 }, { metric = "recall", value = 0.96 } }
+    local types, by_cols = computed { metric = { "accuracy", "recall" }, value = { 0.95, 0.96 } }
+    assert.same({ "html", "csv", "html" }, types)
+    assert.same(by_rows, by_cols)
+    -- columns of different lengths, or rows with different keys, are not a table
+    assert.same({}, (computed { a = { 1, 2 }, b = { 1 } }))
+    assert.same({}, (computed { { a = 1 }, { b = 2 } }))
+    assert.same({}, (computed { { a = 1 }, { a = { 1 } } }))
+  end)
+
+  it("summarizes numeric columns as pandas' describe() does", function()
+    local d = viz.describe { 1, 2, 3, 4 }
+    assert.equal(4, d.count)
+    assert.equal(2.5, d.mean)
+    assert.near(1.2909944487358056, d.std, 1e-15)   -- sample standard deviation
+    assert.same({ 1, 1.75, 2.5, 3.25, 4 }, { d.min, d["25%"], d["50%"], d["75%"], d.max })
+    d = viz.describe { 10, 0 / 0, 30 }                 -- NaN is left out
+    assert.same({ 2, 20.0, 15.0, 25.0 }, { d.count, d.mean, d["25%"], d["75%"] })
+    assert.near(14.142135623730951, d.std, 1e-12)
+    d = viz.describe { 7 }
+    assert.is_true(d.std ~= d.std)                     -- NaN with one value, as pandas
+    local _, bytes = computed { { x = 1, y = "a" }, { x = 2, y = "b" }, { x = 3, y = "c" }, { x = 4, y = "d" } }
+    for stat, text in pairs { count = "4", mean = "2.5", std = "1.29099", min = "1", ["25%"] = "1.75",
+      ["50%"] = "2.5", ["75%"] = "3.25", max = "4" } do
+      assert.matches("<tr><th>" .. stat .. '</th><td class="num">' .. text .. "</td></tr>", bytes[3], 1, true)
+    end
+  end)
+
+  it("shows the first rows of a long table and writes all of them as CSV", function()
+    local rows = {}
+    for i = 1, 250 do rows[i] = { i = i, sq = i * i } end
+    local _, bytes = computed(rows)
+    local _, trs = bytes[1]:gsub("<tr>", "")
+    assert.equal(viz.TABLE_ROWS + 1, trs)   -- the header and the first 100 rows
+    assert.matches("showing the first 100 of 250 rows, 2 columns", bytes[1], 1, true)
+    local _, lines = bytes[2]:gsub("\n", "")
+    assert.equal(251, lines)
+    assert.matches("\n250,62500\n$", bytes[2])
+  end)
+
+  it("quotes CSV fields as RFC 4180 says", function()
+    local _, bytes = computed { { a = 'say "hi"', b = "x,y", c = "two\nlines", d = " pad", e = 3.0,
+      f = 0 / 0, g = true } }
+    assert.equal('a,b,c,d,e,f,g\n"say ""hi""","x,y","two\nlines"," pad",3.0,,true\n', bytes[2])
+  end)
+
+  it("escapes every string of a value in the HTML it makes", function()
+    local _, bytes = computed { { [XSS] = XSS, n = 1 } }
+    for _, b in ipairs { bytes[1], bytes[3] } do assert.not_matches("<script>", b, 1, true) end
+    assert.matches("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;", bytes[1], 1, true)
+    local _, svg = computed { [XSS] = 1 }
+    assert.not_matches("<script>", svg[1], 1, true)
+    assert.matches("&lt;script&gt;", svg[1], 1, true)
+  end)
+
+  it("draws an array of numbers as a line chart and a map of numbers as a bar chart", function()
+    -- a long one is drawn with the lowest and highest point of each stretch
+    local long = {}
+    for i = 1, 100000 do long[i] = math.sin(i / 5000) end
+    long[77777] = 7
+    local svg = viz.compute(long)[1][2]
+    local pts = svg:match('<polyline [^>]*points="([^"]*)"')
+    local _, n = pts:gsub(",", "")
+    assert.is_true(n <= 1200, n)
+    assert.matches('dominant%-baseline="middle">6</text>', svg)   -- the spike at 7 is kept
+    local types, bytes = computed { 3, 1, 4, 1, 5 }
+    assert.same({ "svg" }, types)
+    assert.matches("^<svg xmlns=\"http://www.w3.org/2000/svg\"", bytes[1])
+    assert.matches("<polyline ", bytes[1], 1, true)
+    local _, dots = bytes[1]:gsub("<circle ", "")
+    assert.equal(5, dots)
+    types, bytes = computed { accuracy = 0.95, recall = 0.96, precision = 0.93 }
+    assert.same({ "svg" }, types)
+    local titles = {}
+    for t in bytes[1]:gmatch("<rect [^>]*><title>(.-)</title>") do titles[#titles + 1] = t end
+    assert.same({ "accuracy: 0.95", "precision: 0.93", "recall: 0.96" }, titles)
+  end)
+
+  it("gives text for a string, markdown-looking or not, and nothing for other values", function()
+    assert.same({ { "text", "# Title\n*hi*" } }, viz.compute("# Title\n*hi*"))
+    local long = {}
+    for i = 1, 5000 do long[i] = i end
+    long[5000] = "5000"   -- a long array is checked as it is drawn
+    for _, v in ipairs { 42, true, {}, { 1, "a" }, { a = { b = 1 } }, "\255\254", { x = 1, 2 }, long } do
+      assert.same({}, viz.compute(v))
+    end
+    assert.same({}, viz.compute(nil))
+  end)
+
+  it("cuts a visualization over the limit, with a note saying so", function()
+    local big = string.rep("abcdefgh\n", 2 * 1024 * 1024 // 9)
+    local list = viz.compute(big)
+    assert.equal("text", list[1][1])
+    assert.is_true(#list[1][2] <= viz.MAX_BYTES)
+    assert.matches("\n… cut: this text visualization was " .. #big .. " bytes, over the limit of "
+      .. viz.MAX_BYTES .. "\n$", list[1][2])
+    assert.equal(big:sub(1, 1000), list[1][2]:sub(1, 1000))
+    -- HTML is cut between tags; SVG, which cannot be cut, becomes a note
+    local long = "<p>" .. string.rep("<b>x</b>", viz.MAX_BYTES // 4)
+    local html = viz.limited("html", long)
+    assert.is_true(#html <= viz.MAX_BYTES)
+    local note = '>\n<p style="color:#a00;font-weight:bold">… cut: this html visualization was '
+      .. #long .. " bytes, over the limit of " .. viz.MAX_BYTES .. "</p>\n"
+    assert.equal(#html - #note + 1, html:find(note, 1, true))
+    local svg = viz.limited("svg", "<svg>" .. string.rep(" ", viz.MAX_BYTES) .. "</svg>")
+    assert.matches("^<svg .*cut: this svg visualization was %d+ bytes, over the limit of 1048576</text></svg>$", svg)
+    -- a CSV keeps whole rows
+    local rows, long = {}, string.rep("y", 1000)
+    for i = 1, 1500 do rows[i] = { i = i, s = long } end
+    local _, bytes = computed(rows)
+    assert.is_true(#bytes[2] <= viz.MAX_BYTES)
+    local kept = tonumber(bytes[2]:match("the first (%d+) are above\n$"))
+    assert.is_true(kept > 1000 and kept < 1500)
+    assert.matches("\n" .. kept .. "," .. long .. "\n\n… cut: 1500 rows are over the limit of 1048576 bytes",
+      bytes[2], 1, true)
+  end)
+end)
+
+describe("explicit kinds", function()
+  it("HTMLString, MarkdownString, CSVString and SVGString keep their kind", function()
+    for fname, kind in pairs { HTMLString = "html", MarkdownString = "markdown", CSVString = "csv",
+      SVGString = "svg" } do
+      local v = lupine[fname]("a,b\n1,2")
+      assert.equal("a,b\n1,2", tostring(v))
+      assert.equal("a,b\n1,2", v.text)
+      assert.equal("x: a,b\n1,2", "x: " .. v)
+      assert.same({ { kind, "a,b\n1,2" } }, viz.compute(v))
+      -- the plain table it is stored as is recognized too
+      assert.same({ { kind, "a,b\n1,2" } }, viz.compute { _kind = kind, text = "a,b\n1,2" })
+      assert.equal("bad argument #1 to '" .. fname .. "' (string expected, got number)",
+        H.err(lupine[fname], 5))
+    end
+    assert.same({}, viz.compute { _kind = "html", text = "x", other = 1 })
+  end)
+end)
+
+describe("lupine.plot", function()
+  it("checks its description, naming the culprit", function()
+    local cases = {
+      { nil, "bad argument #1 to 'plot' (table expected, got nil)" },
+      { { kind = "pie", y = { 1 } }, "plot: kind must be one of bar, hist, line, scatter (got 'pie')" },
+      { { y = { 1, "2" } }, "plot: y[2] is not a number (got string)" },
+      { { x = { 1, 2 }, y = { 1, 2, 3 } }, "plot: x has 2 values but y has 3" },
+      { { y = { 1 }, colour = "red" }, "plot: unknown field 'colour'" },
+      { { y = { 1 }, title = 5 }, "plot: title must be a string (got number)" },
+      { {}, "plot: y is missing" },
+      { { kind = "hist", y = { 1 } }, "plot: a hist takes its values in x, not y" },
+      { { kind = "hist", x = { 1 }, bins = 0 }, "plot: bins must be an integer from 1 to 1000 (got 0)" },
+      { { y = { 1 }, series = { { y = { 2 } } } }, "plot: give either y or series, not both" },
+      { { series = { { name = "a", y = { 1, {} } } } }, "plot: series[1].y[2] is not a number (got table)" },
+      { { kind = "bar", x = { "a", true }, y = { 1, 2 } }, "plot: x[2] is not a label (got boolean)" },
+    }
+    for _, c in ipairs(cases) do assert.equal(c[2], H.err(lupine.plot, c[1])) end
+  end)
+
+  it("renders axes, labels, a legend and escaped text", function()
+    local p = lupine.plot { kind = "line", title = "Loss " .. XSS, xlabel = "epoch", ylabel = "loss",
+      series = { { name = "train", y = { 1, 0.5, 0.25 } }, { name = "<val>", y = { 1.2, 0.8, 0.7 } } } }
+    local svg = viz.render_plot(p)
+    assert.not_matches("<script", svg, 1, true)
+    assert.matches('<title>Loss &lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;</title>', svg, 1, true)
+    assert.matches(">epoch</text>", svg, 1, true)
+    assert.matches(">loss</text>", svg, 1, true)
+    assert.matches('<g class="legend">.*>train</text>.*>&lt;val&gt;</text>', svg)
+    local _, lines = svg:gsub("<polyline ", "")
+    assert.equal(2, lines)
+    -- tick labels on both axes
+    assert.matches('text%-anchor="end" dominant%-baseline="middle">0%.5</text>', svg)
+    assert.matches('text%-anchor="middle">2</text>', svg)
+  end)
+
+  it("counts a histogram's values into bins", function()
+    local svg = viz.render_plot(lupine.plot { kind = "hist", x = { 0, 1, 1, 2, 2, 2, 3, 3, 3, 3 }, bins = 4 })
+    local counts = {}
+    for c in svg:gmatch("<title>[^<]- to [^<]-: (%d+)</title>") do counts[#counts + 1] = tonumber(c) end
+    assert.same({ 1, 2, 3, 4 }, counts)
+  end)
+
+  it("is stored as its description and visualized as SVG", function()
+    H.fresh(lupine)
+    local desc = { kind = "bar", x = { "a", "b" }, y = { 1, 2 }, title = "T" }
+    local av = lupine.save_artifact(lupine.plot(desc), "chart")
+    local back = av:load()
+    assert.same({ _kind = "plot", kind = "bar", x = { "a", "b" }, y = { 1, 2 }, title = "T" }, back)
+    assert.equal(1, #av.visualizations)
+    assert.equal("svg", av.visualizations[1].type)
+    assert.equal(viz.render_plot(back), av.visualizations[1]:read())
+    -- a table that claims to be a plot but is not one is said so
+    assert.same({ { "text", "no visualization: plot: y is missing" } }, viz.compute { _kind = "plot" })
+  end)
+end)
+
+describe("stored visualizations", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  it("are stored as objects and listed on the version, for step outputs", function()
+    local s = step { name = "report", outputs = { "table", "curve", "note" }, function()
+      return { { k = "a", v = 1 }, { k = "b", v = 2 } }, { 1, 2, 3 }, "all good"
+    end }
+    local run = pipeline { name = "viz", function() s() end } ()
+    local outs = run.steps.report.outputs
+    local list = outs.table.visualizations
+    assert.equal(3, #list)
+    local expect = viz.compute { { k = "a", v = 1 }, { k = "b", v = 2 } }
+    for i, v in ipairs(list) do
+      assert.equal(i, v.position)
+      assert.equal(expect[i][1], v.type)
+      local bytes = v:read()
+      assert.equal(expect[i][2], bytes)
+      assert.equal(#bytes, v.size)
+      assert.equal(core.hash(bytes), v.hash)
+      assert.equal(core.object_path(v.hash), v.uri)
+      assert.is_truthy(io.open(v.uri))
+    end
+    assert.equal("svg", outs.curve.visualizations[1].type)
+    assert.same({ "text", "all good" }, { outs.note.visualizations[1].type, outs.note.visualizations[1]:read() })
+  end)
+
+  it("are recorded for save_artifact, in a script and inside a step", function()
+    local av = lupine.save_artifact(lupine.MarkdownString("# Report"), "report")
+    assert.same({ "markdown", "# Report" }, { av.visualizations[1].type, av.visualizations[1]:read() })
+    assert.same({ _kind = "markdown", text = "# Report" }, av:load())
+    local s = step("saver", function()
+      lupine.save_artifact({ a = 1, b = 2 }, "scores")
+      return 1
+    end)
+    pipeline { name = "p", function() s() end } ()
+    local scores = client:get_artifact_version("scores")
+    assert.equal(1, #scores.visualizations)
+    assert.equal("svg", scores.visualizations[1].type)
+    assert.same({}, client:get_artifact_version("p::saver::output").visualizations)
+  end)
+
+  it("are content-addressed: the same visualization is stored once", function()
+    local a = lupine.save_artifact("same text", "one")
+    local b = lupine.save_artifact("same text", "two")
+    assert.equal(a.visualizations[1].hash, b.visualizations[1].hash)
+    local out = H.sqlite(lupine.home(), "SELECT count(*), count(DISTINCT content_hash) FROM visualizations")
+    assert.equal("2|1\n", out)
+  end)
+
+  it("are deleted with their version, and gc removes objects nothing refers to", function()
+    local keep = lupine.save_artifact({ 1, 2, 3 }, "keep")
+    local gone = lupine.save_artifact({ 4, 5, 6, 7 }, "gone")
+    local kept_uri, gone_uri = keep.visualizations[1].uri, gone.visualizations[1].uri
+    assert.same({ objects = 0, bytes = 0, kept = 4 }, client:gc())
+    client:delete_artifact_version(gone)
+    assert.equal("0\n", H.sqlite(lupine.home(), "SELECT count(*) FROM visualizations WHERE "
+      .. "artifact_version_id = '" .. gone.id .. "'"))
+    local r = client:gc()
+    assert.equal(2, r.objects)   -- the value and its chart
+    assert.is_nil(io.open(gone_uri))
+    assert.is_truthy(io.open(kept_uri))
+    assert.equal(keep.visualizations[1].size, #client:get_artifact_version("keep").visualizations[1]:read())
+  end)
+
+  it("say so when an object is gone", function()
+    local av = lupine.save_artifact("text", "t")
+    local v = av.visualizations[1]
+    os.remove(v.uri)
+    local bytes, msg = v:read()
+    assert.is_nil(bytes)
+    assert.matches("^object sha256:%x+ is missing", msg)
+    assert.matches("cannot read it: object sha256:", viz.sections(av), 1, true)
+  end)
+end)
+
+describe("lupine artifact visualize", function()
+  local home
+  setup(function()
+    home = H.tmpdir() .. "/home"
+    local script = H.script([[
+local lupine = require "lupine"
+lupine.save_artifact({ { name = "<script>alert(1)</script>", score = 1 }, { name = "b", score = 3 } },
+  "scores", { tags = { "<b>x</b>" } })
+lupine.save_artifact(lupine.HTMLString("<script>alert(2)</script><p>report</p>"), "page")
+lupine.save_artifact(42, "answer")
+]])
+    local _, err, code = H.lupine(home, "run " .. H.quote(script))
+    assert.equal(0, code, err)
+  end)
+
+  it("writes one self-contained page with every visualization", function()
+    local file = H.tmpdir() .. "/scores.html"
+    local out, err, code = H.lupine(home, "artifact visualize scores -o " .. H.quote(file))
+    assert.equal(0, code, err)
+    assert.equal("wrote 3 visualizations of scores:1 to " .. file .. "\n", out)
+    local html = H.read(file)
+    assert.matches("^<!DOCTYPE html>", html)
+    assert.not_matches("<script", html, 1, true)
+    assert.not_matches("https?://", html:gsub('xmlns="http://www.w3.org/2000/svg"', ""))
+    local _, frames = html:gsub('<iframe class="viz%-html" sandbox="" ', "")
+    assert.equal(2, frames)
+    assert.matches('<div class="viz-csv"><table><tr><th>name</th><th>score</th></tr>'
+      .. "<tr><td>&lt;script&gt;alert(1)&lt;/script&gt;</td><td>1</td></tr>", html, 1, true)
+    -- to stdout, the same page
+    local same = H.lupine(home, "artifact visualize scores:1")
+    assert.equal(html, same)
+  end)
+
+  it("puts user HTML in a sandboxed frame, escaped", function()
+    local html = H.lupine(home, "artifact visualize page")
+    assert.matches('<iframe class="viz%-html" sandbox="" referrerpolicy="no%-referrer" title="HTML '
+      .. 'visualization" style="height:%d+px" srcdoc="&lt;script&gt;alert%(2%)&lt;/script&gt;'
+      .. '&lt;p&gt;report&lt;/p&gt;"></iframe>', html)
+    assert.not_matches("<script", html, 1, true)
+  end)
+
+  it("says when a version has none, and exits 1 for an unknown one", function()
+    local out, err, code = H.lupine(home, "artifact visualize answer")
+    assert.equal(0, code, err)
+    assert.matches("This version has no visualizations.", out, 1, true)
+    out, err, code = H.lupine(home, "artifact visualize scroes")
+    assert.same({ "", "lupine: artifact 'scroes' not found; did you mean 'scores'?\n", 1 }, { out, err, code })
+    out, err, code = H.lupine(home, "artifact visualize")
+    assert.equal(2, code)
+    assert.matches("missing argument NAME%[:VERSION%]|ID", err)
+  end)
+
+  it("reports what it wrote as JSON", function()
+    local file = H.tmpdir() .. "/p.html"
+    local out = H.lupine(home, "artifact visualize page -o " .. H.quote(file) .. " --json")
+    assert.matches('^{"bytes":%d+,"file":"' .. file:gsub("%p", "%%%0") .. '","id":"[%x%-]+","name":"page",'
+      .. '"version":"1","visualizations":1}\n$', out)
+  end)
+end)
+
+describe("the visualization examples", function()
+  it("analysis.lua stores a table, its CSV and a summary", function()
+    local out, err, code = H.lupine(H.tmpdir() .. "/home", "run examples/analysis.lua")
+    assert.equal(0, code, err)
+    assert.matches("visualization 1: html, %d+ bytes\nvisualization 2: csv, 54 bytes\n"
+      .. "visualization 3: html, %d+ bytes\n", out)
+    assert.matches("metric,value\naccuracy,0.95\nprecision,0.93\nrecall,0.96\n", out, 1, true)
+  end)
+
+  it("performance_plot.lua stores a plot and its SVG", function()
+    local out, err, code = H.lupine(H.tmpdir() .. "/home", "run examples/performance_plot.lua")
+    assert.equal(0, code, err)
+    assert.matches("performance_plot v1: a line plot, 'Model Performance', 4 points\n", out, 1, true)
+    assert.matches("visualization 1: svg, %d+ bytes, Model Performance\n", out)
+  end)
+end)
