@@ -467,7 +467,6 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     }
     lua_pop(L, 1);
   }
-  link_inputs(r, nodeidx, step_run_id);
   /* results[node] = { { bytes = ..., id = ..., version = ... }, ... } */
   lua_createtable(L, nout, 0);
   resnode = lua_gettop(L);
@@ -1330,10 +1329,14 @@ static int start_node(run *r, int node) {
       lua_pushnil(L);
       lua_pushnil(L);
     }
-    if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
+    /* the step run, its inputs (so a step that fails shows what it took) and
+    ** why it is not a cache hit: one transaction */
+    if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+        lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
                                    step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
+    link_inputs(r, nodeidx, step_run_id);
     {
       int changes;
       lua_pushstring(L, step_run_id);
@@ -1342,7 +1345,8 @@ static int start_node(run *r, int node) {
       lua_pushvalue(L, nodeidx + 5);
       lua_pushnil(L);
       if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes,
-                           rt->err, sizeof rt->err) != LUPINE_OK)
+                           rt->err, sizeof rt->err) != LUPINE_OK ||
+          lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
         fail_hard(r);
       lua_settop(L, nodeidx + 2);
     }

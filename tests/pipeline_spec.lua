@@ -173,6 +173,8 @@ describe("a failing step", function()
     assert.equal("skipped", steps.after.status)
     assert.equal("completed", steps.independent.status)
     assert.matches("the data is bad", steps.boom.error)
+    assert.equal(steps.load_data.output.id, steps.boom.inputs.dataset.id,
+      "a failed step still shows what it took")
     assert.matches("stack traceback:", steps.boom.traceback)
     assert.matches("pipeline_spec.lua:%d+: in function", steps.boom.traceback)
     assert.matches("the data is bad", run.error)
