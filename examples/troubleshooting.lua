@@ -18,4 +18,5 @@ end)
 if not ok then
   print("Failed to load artifact: " .. tostring(err))
   print("Catalog: " .. lupine.home())
+  print("Artifact store: " .. client.active_stack.artifact_store.name)
 end

@@ -1,4 +1,5 @@
--- Build helper: writes the C file that embeds the Lua side in the runtime.
+-- Build helper: writes the C file that embeds the Lua side in the runtime,
+-- as bytecode of the lua5.4 that builds it (the Lua the runtime links).
 -- usage: lua5.4 lua/embed.lua OUT.c lua/lupine/init.lua lua/lupine/x.lua ...
 -- lua/lupine/init.lua becomes module "lupine", lua/lupine/x.lua "lupine.x".
 
@@ -13,6 +14,8 @@ for i = 2, #arg do
   f:close()
   local rel = path:match("lua/(lupine/.*)%.lua$") or error("not under lua/lupine: " .. path)
   local module = rel:gsub("/init$", ""):gsub("/", ".")
+  -- compiled now, with its line information, so start-up does not parse it
+  code = string.dump(assert(load(code, "@" .. rel .. ".lua")))
   out:write(string.format("static const char src%d[] = {", i))
   for j = 1, #code do
     if j % 16 == 1 then out:write("\n ") end

@@ -35,9 +35,10 @@ struct lupine {
   const char *s[nstr]; \
   int64_t seq, size, stored_size
 
-enum { V_ID, V_NAME, V_VERSION, V_TYPE, V_DATA_TYPE, V_HASH, V_CREATED, V_NFIELDS };
+enum { V_ID, V_NAME, V_VERSION, V_TYPE, V_DATA_TYPE, V_HASH, V_CREATED, V_STORE, V_NFIELDS };
 static const char *const version_keys[V_NFIELDS] = {
-  "id", "name", "version", "type", "data_type", "content_hash", "created"};
+  "id", "name", "version", "type", "data_type", "content_hash", "created",
+  "artifact_store_id"};
 struct lupine_version { RECORD(V_NFIELDS); };
 
 enum { R_ID, R_NAME, R_PIPELINE, R_STATUS, R_START, R_END, R_ERROR, R_NFIELDS };
@@ -571,7 +572,13 @@ static int read_bytes(lupine *h, const lupine_version *v, unsigned char **data, 
   if ((rc = protect(h->L, p_open_catalog, &j, 0)) != LUPINE_OK) return rc;
   if (v->s[V_HASH] == NULL || v->size < 0)
     return misuse(h, "lupine_version_read", "the version has no content hash");
-  rc = lp_store_get(h->rt->store, v->s[V_HASH], (uint64_t)v->size, data, len, err, sizeof err);
+  {
+    lp_store *store = h->rt->store;   /* versions of old catalogs: the active one */
+    rc = v->s[V_STORE] == NULL ? LUPINE_OK
+                               : lp_runtime_store(h->rt, v->s[V_STORE], &store, err, sizeof err);
+    if (rc == LUPINE_OK)
+      rc = lp_store_get(store, v->s[V_HASH], (uint64_t)v->size, data, len, err, sizeof err);
+  }
   if (rc != LUPINE_OK) {
     lp_errf(h->err, sizeof h->err, "cannot load artifact '%s' version %s (%s): %s",
             v->s[V_NAME] ? v->s[V_NAME] : "?", v->s[V_VERSION] ? v->s[V_VERSION] : "?",
@@ -674,7 +681,8 @@ typedef struct listing {
 
 #define VERSION_PAGE \
   "SELECT v.seq, v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
-  " v.stored_size, v.created FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
+  " v.stored_size, v.created, v.artifact_store_id FROM artifact_versions v"                \
+  " JOIN artifacts a ON a.id = v.artifact_id"
 #define RUN_PAGE \
   "SELECT r.seq, r.id, r.name, p.name AS pipeline_name, r.status, r.start_time," \
   " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"

@@ -150,12 +150,46 @@ static const char *const migrations[] = {
   "  size INTEGER NOT NULL,\n"
   "  PRIMARY KEY (artifact_version_id, position)) WITHOUT ROWID;\n"
   "CREATE INDEX visualizations_by_hash ON visualizations(content_hash);\n",
+
+  /* 6: stacks and artifact stores. A stack names the artifact store and
+  ** the orchestrator a run uses; exactly one is active. Each version
+  ** records the store holding its object (and its visualizations'); the
+  ** default store (path NULL) is <home>/artifacts, so existing versions
+  ** and a moved catalog folder keep working. */
+  "CREATE TABLE artifact_stores(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  flavor TEXT NOT NULL,\n"
+  "  path TEXT,\n"
+  "  created TEXT NOT NULL);\n"
+  "CREATE TABLE stacks(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  artifact_store_id TEXT NOT NULL REFERENCES artifact_stores(id),\n"
+  "  orchestrator TEXT NOT NULL DEFAULT 'local',\n"
+  "  active INTEGER NOT NULL DEFAULT 0,\n"
+  "  created TEXT NOT NULL);\n"
+  "CREATE UNIQUE INDEX stacks_active ON stacks(active) WHERE active = 1;\n"
+  "INSERT INTO artifact_stores(id, name, flavor, path, created) VALUES ("
+  "'" LP_DEFAULT_STORE_ID "', 'default', 'local', NULL,"
+  " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
+  "INSERT INTO stacks(id, name, artifact_store_id, orchestrator, active, created) VALUES ("
+  "'" LP_DEFAULT_STACK_ID "', 'default', '" LP_DEFAULT_STORE_ID "', 'local', 1,"
+  " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
+  "ALTER TABLE artifact_versions ADD COLUMN artifact_store_id TEXT NOT NULL DEFAULT '"
+  LP_DEFAULT_STORE_ID "';\n"
+  "CREATE INDEX artifact_versions_by_store ON artifact_versions(artifact_store_id,"
+  " content_hash);\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN stack TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define VERSION_COLUMNS \
   "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
-  " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id" \
+  " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id," \
+  " v.artifact_store_id" \
   " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
 #define RUN_COLUMNS \
   "SELECT r.id, r.name, p.name AS pipeline_name, r.status, r.start_time," \
@@ -165,6 +199,17 @@ static const char *const migrations[] = {
   " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
   " cached_from" \
   " FROM step_runs"
+
+#define STORE_COLUMNS \
+  "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
+#define STACK_COLUMNS \
+  "SELECT k.id, k.name, k.orchestrator, k.active, k.created, s.id AS artifact_store_id," \
+  " s.name AS artifact_store_name FROM stacks k JOIN artifact_stores s ON s.id = k.artifact_store_id"
+/* A random (version 4) UUID, made by sqlite for rows the Lua side adds. */
+#define SQL_UUID \
+  "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||" \
+  " substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||" \
+  " substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
 
 /* The read queries the bindings may run, by name. An id prefix P matches
 ** ids in [P, P || '~'), a range the unique index on id answers. */
@@ -207,7 +252,7 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
      " ORDER BY seq DESC LIMIT 1"},
   {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, v.data_type,"
-     " a.name AS artifact"
+     " a.name AS artifact, v.artifact_store_id"
      " FROM step_run_artifacts l JOIN artifact_versions v ON v.id = l.artifact_version_id"
      " JOIN artifacts a ON a.id = v.artifact_id"
      " WHERE l.step_run_id = ?1 AND l.kind = 'output' ORDER BY l.rowid"},
@@ -241,6 +286,30 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   /* lua/lupine/viz.lua: av.visualizations */
   {"visualizations_of", "SELECT position, type, content_hash, size FROM visualizations"
      " WHERE artifact_version_id = ?1 ORDER BY position"},
+  /* lua/lupine/stacks.lua: stacks and artifact stores */
+  {"artifact_stores", STORE_COLUMNS " ORDER BY s.name"},
+  {"artifact_store_by_name", STORE_COLUMNS " WHERE s.name = ?1"},
+  {"artifact_store_by_id", STORE_COLUMNS " WHERE s.id = ?1"},
+  {"artifact_store_names", "SELECT name FROM artifact_stores ORDER BY name"},
+  {"stacks", STACK_COLUMNS " ORDER BY k.name"},
+  {"stack_by_name", STACK_COLUMNS " WHERE k.name = ?1"},
+  {"active_stack", STACK_COLUMNS " WHERE k.active = 1"},
+  {"stack_names", "SELECT name FROM stacks ORDER BY name"},
+  {"stacks_using_store", "SELECT name FROM stacks WHERE artifact_store_id = ?1 ORDER BY name"},
+  {"version_count_in_store", "SELECT count(*) AS n FROM artifact_versions"
+     " WHERE artifact_store_id = ?1"},
+  /* the objects a store should hold: values, then visualizations, with
+  ** the versions that use them */
+  {"objects_in_store", "SELECT 'value' AS kind, v.content_hash, v.size, v.id, a.name,"
+     " v.version FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
+     " WHERE v.artifact_store_id = ?1"
+     " UNION ALL SELECT 'visualization', z.content_hash, z.size, v.id, a.name, v.version"
+     " FROM visualizations z JOIN artifact_versions v ON v.id = z.artifact_version_id"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?1"
+     " ORDER BY 2, 4"},
+  {"run_stack", "SELECT stack FROM pipeline_runs WHERE id = ?1"},
+  {"visualization_stores", "SELECT DISTINCT v.artifact_store_id FROM visualizations z"
+     " JOIN artifact_versions v ON v.id = z.artifact_version_id WHERE z.content_hash = ?1"},
 };
 
 /*
@@ -301,6 +370,29 @@ static const struct write_op {
      " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",
      "DELETE FROM artifacts WHERE id = ?1"
      " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)"}},
+  /* ?1 name, ?2 flavor, ?3 path, ?4 time */
+  {"add_artifact_store", 0, {"INSERT INTO artifact_stores(id, name, flavor, path, created)"
+                             " VALUES (" SQL_UUID ", ?1, ?2, ?3, ?4)"}},
+  /* ?1 name: only while no stack and no version uses it */
+  {"delete_artifact_store", 0, {
+     "DELETE FROM artifact_stores WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM stacks k"
+     " WHERE k.artifact_store_id = artifact_stores.id) AND NOT EXISTS (SELECT 1 FROM"
+     " artifact_versions v WHERE v.artifact_store_id = artifact_stores.id)"}},
+  /* ?1 name, ?2 artifact store name, ?3 orchestrator, ?4 time */
+  {"add_stack", 0, {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created)"
+                    " SELECT " SQL_UUID ", ?1, id, ?3, ?4 FROM artifact_stores"
+                    " WHERE name = ?2"}},
+  /* ?1 name: only while it is not the active one */
+  {"delete_stack", 0, {"DELETE FROM stacks WHERE name = ?1 AND active = 0"}},
+  /* ?1 name */
+  {"set_active_stack", 0, {"UPDATE stacks SET active = 0 WHERE active = 1"
+                           " AND EXISTS (SELECT 1 FROM stacks WHERE name = ?1)",
+                           "UPDATE stacks SET active = 1 WHERE name = ?1"}},
+  /* ?1 run id, ?2 stack name */
+  {"set_run_stack", 0, {"UPDATE pipeline_runs SET stack = ?2 WHERE id = ?1"}},
+  /* ?1 version id, ?2 store id, ?3 uri: the object was copied there */
+  {"move_version", 0, {"UPDATE artifact_versions SET artifact_store_id = ?2, uri = ?3"
+                       " WHERE id = ?1"}},
 };
 #define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
 
@@ -335,7 +427,8 @@ static const char *const writes[NWRITES] = {
   "SELECT 1 FROM artifact_versions WHERE artifact_id = ?1 AND version = ?2",
   "INSERT INTO artifact_versions(id, artifact_id, version, version_number, type,"
   " data_type, content_hash, size, stored_size, uri, codec_version, created,"
-  " producer_step_run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  " producer_step_run_id, artifact_store_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+  " ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'))",
   "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id)"
   " VALUES (?1, ?2, ?3, ?4)",
 };
@@ -732,6 +825,7 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   sqlite3_bind_int(st, 11, LP_CODEC_VERSION);
   bind_text(st, 12, now);
   bind_text(st, 13, spec->producer);
+  bind_text(st, 14, spec->store_id);
   if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
   if (spec->producer == NULL) return LUPINE_OK;
   return link_artifact(c, spec->producer, "output", spec->output, id, err, errsz);
@@ -905,20 +999,61 @@ int lp_catalog_schema_version(void) {
 
 /* ---- for gc.c ---- */
 
-int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
+                         int (*fn)(void *ud, const char *hash), void *ud,
                          char *err, size_t errsz) {
   sqlite3_stmt *st;
   int rc = LUPINE_OK, step;
-  /* Values' and visualizations' objects; each side reads its hash index. */
+  /* Values' and visualizations' objects of the versions held in the store;
+  ** the store's index on versions reads the first side. */
   if (sqlite3_prepare_v2(c->db, "SELECT content_hash FROM artifact_versions"
-                         " UNION SELECT content_hash FROM visualizations",
+                         " WHERE artifact_store_id = ?1"
+                         " UNION SELECT z.content_hash FROM visualizations z"
+                         " JOIN artifact_versions v ON v.id = z.artifact_version_id"
+                         " WHERE v.artifact_store_id = ?1",
                          -1, &st, NULL) != SQLITE_OK)
     return dberr(c, "listing content hashes", err, errsz);
+  sqlite3_bind_text(st, 1, store_id, -1, SQLITE_TRANSIENT);
   while ((step = sqlite3_step(st)) == SQLITE_ROW)
     if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0))) != LUPINE_OK) break;
   if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "listing content hashes", err, errsz);
   sqlite3_finalize(st);
   return rc;
+}
+
+/* ---- stacks and artifact stores (lmodule.c) ---- */
+
+static void copy_column(sqlite3_stmt *st, int i, char *out, size_t outsz) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+  snprintf(out, outsz, "%s", t != NULL ? (const char *)t : "");
+}
+
+int lp_catalog_store_info(lp_catalog *c, const char *store_id, const char *stack,
+                          lp_store_info *out, char *err, size_t errsz) {
+  sqlite3_stmt *st;
+  int step;
+  const char *sql = store_id != NULL
+    ? "SELECT s.id, s.name, s.flavor, s.path, NULL FROM artifact_stores s WHERE s.id = ?1"
+    : "SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k JOIN artifact_stores s"
+      " ON s.id = k.artifact_store_id WHERE (?1 IS NULL AND k.active = 1) OR k.name = ?1";
+  memset(out, 0, sizeof *out);
+  if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
+    return dberr(c, "reading an artifact store", err, errsz);
+  sqlite3_bind_text(st, 1, store_id != NULL ? store_id : stack, -1, SQLITE_TRANSIENT);
+  if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    copy_column(st, 0, out->id, sizeof out->id);
+    copy_column(st, 1, out->name, sizeof out->name);
+    copy_column(st, 2, out->flavor, sizeof out->flavor);
+    copy_column(st, 3, out->path, sizeof out->path);
+    copy_column(st, 4, out->stack, sizeof out->stack);
+  }
+  sqlite3_finalize(st);
+  if (step == SQLITE_ROW) return LUPINE_OK;
+  if (step != SQLITE_DONE) return dberr(c, "reading an artifact store", err, errsz);
+  if (store_id != NULL) lp_errf(err, errsz, "artifact store '%s' not found", store_id);
+  else if (stack != NULL) lp_errf(err, errsz, "stack '%s' not found", stack);
+  else lp_errf(err, errsz, "catalog %s has no active stack", c->path);
+  return LUPINE_NOTFOUND;
 }
 
 /* ---- for the C API (api.c): forking while other threads use sqlite ---- */

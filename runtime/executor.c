@@ -126,6 +126,18 @@ static void push_step_error(run *r, int node, const char *what) {
 ** returns 0.
 ** stack in: ..., node, parameters (decoded copy of the step's parameters)
 */
+/* The store holding a result's object (the table at idx): a cache hit's
+** output stays in its version's store; others are in the run's. */
+static int object_store(run *r, int idx, lp_store **out) {
+  lua_State *L = r->L;
+  int rc = LUPINE_OK;
+  *out = r->rt->store;
+  if (lua_getfield(L, idx, "store") == LUA_TSTRING)
+    rc = lp_runtime_store(r->rt, lua_tostring(L, -1), out, r->rt->err, sizeof r->rt->err);
+  lua_pop(L, 1);
+  return rc;
+}
+
 static int work(run *r, int node, const char *step_run_id) {
   lua_State *L = r->L;
   int nodeidx = lua_gettop(L) - 1, params = nodeidx + 1;
@@ -151,10 +163,12 @@ static int work(run *r, int node, const char *step_run_id) {
       if (lua_getfield(L, -1, "kind") == LUA_TSTRING && lp_is_file_type(lua_tostring(L, -1))) {
         /* a file or folder: the step gets the path of a read-only copy */
         char path[PATH_MAX];
+        lp_store *store = NULL;
         lua_getfield(L, -2, "hash");
         lua_getfield(L, -3, "size");
-        if (lp_materialize(r->rt, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), path,
-                           sizeof path) != LUPINE_OK) {
+        if (object_store(r, -4, &store) != LUPINE_OK ||
+            lp_materialize(r->rt, store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
+                           path, sizeof path) != LUPINE_OK) {
           lua_settop(L, base - 1);
           push_step_error(r, node, r->rt->err);
           lua_pushnil(L);
@@ -171,10 +185,14 @@ static int work(run *r, int node, const char *step_run_id) {
         /* a cache hit's output: read it from the store */
         unsigned char *data;
         size_t dlen;
+        lp_store *store = NULL;
         lua_pop(L, 1);
         lua_getfield(L, -1, "hash");
         lua_getfield(L, -2, "size");
-        if (lp_store_get(r->rt->store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
+        if (object_store(r, -3, &store) != LUPINE_OK)
+          snprintf(err, sizeof err, "%s", r->rt->err);
+        if (store == NULL ||
+            lp_store_get(store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
                          &data, &dlen, err, sizeof err) != LUPINE_OK) {
           lua_settop(L, base - 1);
           push_step_error(r, node, err);
@@ -304,6 +322,7 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.object = obj;
   spec.producer = producer;
   spec.output = output;
+  spec.store_id = rt->store_id;   /* the run's stack's store: where obj was put */
   lp_store_path(rt->store, obj->hash, uri, sizeof uri);
   spec.uri = uri;
   if (spec.artifact == NULL) {
@@ -1140,10 +1159,16 @@ static int find_hit(run *r, int node, int nodeidx) {
       lua_pop(L, 2);
     }
     lua_pop(L, 1);
+    /* a hit reuses versions where they are: each in its own store */
     for (k = 1; !missing && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
-      lua_getfield(L, -1, "content_hash");
-      missing = !lp_store_exists(rt->store, lua_tostring(L, -1));
-      lua_pop(L, 2);
+      lp_store *store;
+      char err[LP_ERRSZ];
+      lua_getfield(L, -1, "artifact_store_id");
+      lua_getfield(L, -2, "content_hash");
+      missing = lp_runtime_store(rt, luaL_optstring(L, -2, LP_DEFAULT_STORE_ID), &store, err,
+                                 sizeof err) != LUPINE_OK ||
+                !lp_store_exists(store, lua_tostring(L, -1));
+      lua_pop(L, 3);
     }
     if (!missing) {
       lua_settop(L, top + 4);
@@ -1220,6 +1245,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
         lua_setfield(L, -2, "size");
         lua_getfield(L, row, "data_type");
         lua_setfield(L, -2, "kind");
+        lua_getfield(L, row, "artifact_store_id");
+        lua_setfield(L, -2, "store");
         lua_rawseti(L, rows + 2, i);
         lua_getfield(L, row, "artifact");
         lua_getfield(L, row, "version");
@@ -1768,8 +1795,20 @@ static void plan_order(run *r) {
   r->waits--;
 }
 
+/* The run records the name of the stack it used. */
+static int record_stack(run *r, const char *stack) {
+  int changes, rc;
+  lua_pushstring(r->L, r->id);
+  lua_pushstring(r->L, stack);
+  rc = lp_catalog_write(r->L, r->rt->catalog, "set_run_stack", lua_gettop(r->L) - 1, 2,
+                        &changes, r->rt->err, sizeof r->rt->err);
+  lua_pop(r->L, 2);
+  return rc;
+}
+
 int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   run r;
+  char stack[LP_NAME_MAX + 1];
   int i, failed;
   const char *status, *run_name, *start;
   double t0 = now_ms();
@@ -1800,13 +1839,24 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     lua_newtable(L);
     lua_rawseti(L, r.report, i);
   }
+  /* The run's stack (spec.stack, or the active one now): its store takes
+  ** every object the run writes, in the workers too (they inherit it). */
+  lua_getfield(L, r.spec, "stack");
+  if (lp_runtime_use_stack(rt, lua_tostring(L, -1), stack, sizeof stack) != LUPINE_OK ||
+      lp_runtime_write_store(rt) != LUPINE_OK) {
+    lp_runtime_use_stack(rt, NULL, NULL, 0);
+    return luaL_error(L, "%s", rt->err);
+  }
+  lua_pop(L, 1);
   /* One transaction, so two processes cannot pick the same run name. */
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_create_run(rt->catalog, r.pipeline, run_name, start, r.id, r.name,
                             rt->err, sizeof rt->err) != LUPINE_OK ||
       tag_run(&r) != LUPINE_OK || record_process(&r) != LUPINE_OK ||
+      record_stack(&r, stack) != LUPINE_OK ||
       lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
+    lp_runtime_use_stack(rt, NULL, NULL, 0);
     return luaL_error(L, "%s", rt->err);
   }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
@@ -1853,6 +1903,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
                             sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
   if (failed || r.interrupted) rt->failed_runs++;
+  lp_runtime_use_stack(rt, NULL, NULL, 0);   /* back to the active stack's store */
   summarize(&r, status, now_ms() - t0);
   lua_pushstring(L, r.id);
   lua_pushstring(L, r.name);

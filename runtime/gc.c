@@ -79,7 +79,7 @@ static int visit(void *ud, const char *hash, uint64_t stored_size) {
   return LUPINE_OK;
 }
 
-int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
+int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_result *out,
           char *err, size_t errsz) {
   walk w;
   int rc;
@@ -91,7 +91,7 @@ int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
   w.err = err;
   w.errsz = errsz;
   if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
-  if ((rc = lp_catalog_each_hash(c, add_ref, &w.refs, err, errsz)) != LUPINE_OK) {
+  if ((rc = lp_catalog_each_hash(c, store_id, add_ref, &w.refs, err, errsz)) != LUPINE_OK) {
     if (w.refs.nomem) lp_errf(err, errsz, "gc: out of memory listing referenced objects");
     goto done;
   }

@@ -23,10 +23,15 @@ static const char runtime_key = 'R';   /* registry key: its address */
 /* ---- the runtime of a state ---- */
 
 static void runtime_shut(lp_runtime *rt) {
+  int i;
   lp_catalog_close(rt->catalog);
-  lp_store_close(rt->store);
+  for (i = 0; i < rt->nstores; i++) lp_store_close(rt->stores[i].store);
+  free(rt->stores);
+  rt->stores = NULL;
+  rt->nstores = 0;
   rt->catalog = NULL;
   rt->store = NULL;
+  rt->store_id[0] = rt->store_err[0] = '\0';
 }
 
 static int runtime_gc(lua_State *L) {
@@ -130,6 +135,72 @@ static void mark_dead_runs(lua_State *L, lp_runtime *rt) {
   lua_settop(L, top);
 }
 
+/* ---- artifact stores ---- */
+
+int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char *err,
+                     size_t errsz) {
+  char path[PATH_MAX];
+  lp_store_info info;
+  lp_store_slot *slots;
+  struct stat sb;
+  int i, rc;
+  *out = NULL;
+  for (i = 0; i < rt->nstores; i++)
+    if (strcmp(rt->stores[i].id, store_id) == 0) {
+      *out = rt->stores[i].store;
+      return LUPINE_OK;
+    }
+  if (rt->catalog == NULL && (rc = lp_runtime_ready(rt)) != LUPINE_OK) {   /* a new worker */
+    lp_errf(err, errsz, "%s", rt->err);
+    return rc;
+  }
+  if ((rc = lp_catalog_store_info(rt->catalog, store_id, NULL, &info, err, errsz)) != LUPINE_OK)
+    return rc;
+  if (info.path[0] == '\0') snprintf(path, sizeof path, "%s/artifacts", rt->home);
+  else if (strcmp(info.flavor, "local") != 0) {
+    lp_errf(err, errsz, "artifact store '%s' has flavor '%s', which this build does not know",
+            info.name, info.flavor);
+    return LUPINE_MISUSE;
+  } else if ((rc = stat(info.path, &sb)) != 0 || !S_ISDIR(sb.st_mode)) {
+    /* registered stores are made at registration: a missing one is gone
+    ** (an unmounted disk), not something to create again here */
+    lp_errf(err, errsz, "artifact store '%s' (flavor %s, path %s) is unreachable: %s",
+            info.name, info.flavor, info.path, rc != 0 ? strerror(errno) : "not a folder");
+    return LUPINE_IO;
+  } else snprintf(path, sizeof path, "%s", info.path);
+  if ((slots = realloc(rt->stores, (size_t)(rt->nstores + 1) * sizeof *slots)) == NULL) {
+    lp_errf(err, errsz, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  rt->stores = slots;
+  if ((rc = lp_store_open(&slots[rt->nstores].store, path, err, errsz)) != LUPINE_OK) return rc;
+  snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", info.id);
+  *out = slots[rt->nstores++].store;
+  return LUPINE_OK;
+}
+
+int lp_runtime_use_stack(lp_runtime *rt, const char *stack, char *stack_out, size_t stacksz) {
+  lp_store_info info;
+  int rc;
+  if ((rc = lp_catalog_store_info(rt->catalog, NULL, stack, &info, rt->err,
+                                  sizeof rt->err)) != LUPINE_OK)
+    return rc;
+  if (stack_out != NULL) snprintf(stack_out, stacksz, "%s", info.stack);
+  snprintf(rt->store_id, sizeof rt->store_id, "%s", info.id);
+  rt->store_err[0] = '\0';
+  if ((rc = lp_runtime_store(rt, info.id, &rt->store, rt->store_err,
+                             sizeof rt->store_err)) != LUPINE_OK)
+    rt->store = NULL;
+  return LUPINE_OK;
+}
+
+int lp_runtime_write_store(lp_runtime *rt) {
+  if (rt->store != NULL) return LUPINE_OK;
+  lp_errf(rt->err, sizeof rt->err, "%s",
+          rt->store_err[0] != '\0' ? rt->store_err : "lupine: no artifact store is open");
+  return LUPINE_IO;
+}
+
 int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX];
   int rc;
@@ -139,12 +210,15 @@ int lp_runtime_ready(lp_runtime *rt) {
     return LUPINE_NOMEM;
   }
   if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
-  snprintf(path, sizeof path, "%s/artifacts", rt->home);
-  if (rt->store == NULL &&
-      (rc = lp_store_open(&rt->store, path, rt->err, sizeof rt->err)) != LUPINE_OK)
-    return rc;
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
   if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
+    runtime_shut(rt);
+    return rc;
+  }
+  /* New objects go to the active stack's store; a worker keeps the one
+  ** its run uses. A store that cannot be opened fails only what writes. */
+  if (rt->store_id[0] == '\0' &&
+      (rc = lp_runtime_use_stack(rt, NULL, NULL, 0)) != LUPINE_OK) {
     runtime_shut(rt);
     return rc;
   }
@@ -198,6 +272,7 @@ static lp_runtime *ready(lua_State *L) {
 ** error naming the artifact if it cannot be read. */
 static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decode) {
   const char *name, *version, *hash;
+  lp_store *store = NULL;
   unsigned char *data = NULL;
   size_t len;
   int top = lua_gettop(L), rc, files;
@@ -217,17 +292,22 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   hash = lua_tostring(L, -2);
   lua_getfield(L, -5, "data_type");
   files = lua_isstring(L, -1) && lp_is_file_type(lua_tostring(L, -1));
-  lua_pop(L, 1);
-  if (files) {
+  lua_getfield(L, -6, "artifact_store_id");
+  rc = lp_runtime_store(rt, luaL_optstring(L, -1, LP_DEFAULT_STORE_ID), &store, rt->err,
+                        sizeof rt->err);
+  lua_pop(L, 2);
+  if (rc != LUPINE_OK) {
+    /* the store is gone: say which, and where it was */
+  } else if (files) {
     /* a file or folder: its value is the path of a read-only copy */
     char path[PATH_MAX];
     if (!decode) {
       lp_errf(rt->err, sizeof rt->err, "it is a file or folder, not a value: export it instead");
       rc = LUPINE_MISUSE;
-    } else if ((rc = lp_materialize(rt, hash, (uint64_t)lua_tointeger(L, -1), path,
+    } else if ((rc = lp_materialize(rt, store, hash, (uint64_t)lua_tointeger(L, -1), path,
                                     sizeof path)) == LUPINE_OK)
       lua_pushstring(L, path);
-  } else if ((rc = lp_store_get(rt->store, hash, (uint64_t)lua_tointeger(L, -1), &data, &len,
+  } else if ((rc = lp_store_get(store, hash, (uint64_t)lua_tointeger(L, -1), &data, &len,
                                 rt->err, sizeof rt->err)) == LUPINE_OK) {
     /* a memory error in either would leak data: rare, and bounded by it */
     if (decode) rc = lp_codec_decode(L, data, len, rt->err, sizeof rt->err);
@@ -333,7 +413,14 @@ static int core_set_home(lua_State *L) {
 static int core_object_path(lua_State *L) {
   char path[PATH_MAX];
   const char *hash = luaL_checkstring(L, 1);
-  if (lp_store_path(ready(L)->store, hash, path, sizeof path) != LUPINE_OK)
+  lp_runtime *rt = ready(L);
+  lp_store *s = NULL;
+  if (lua_isstring(L, 2)) {   /* core.object_path(hash, store id) */
+    if (lp_runtime_store(rt, lua_tostring(L, 2), &s, rt->err, sizeof rt->err) != LUPINE_OK)
+      return luaL_error(L, "%s", rt->err);
+  } else if (lp_runtime_write_store(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  else s = rt->store;
+  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 1, "not a content hash");
   lua_pushstring(L, path);
   return 1;
@@ -357,10 +444,11 @@ int lp_is_file_type(const char *data_type) {
   return strcmp(data_type, "file") == 0 || strcmp(data_type, "dir") == 0;
 }
 
-int lp_materialize(lp_runtime *rt, const char *hash, uint64_t size, char *out, size_t outsz) {
+int lp_materialize(lp_runtime *rt, lp_store *s, const char *hash, uint64_t size, char *out,
+                   size_t outsz) {
   char cache[PATH_MAX];
   snprintf(cache, sizeof cache, "%s/files", rt->home);
-  return lp_files_materialize(rt->store, cache, hash, size, out, outsz, rt->err,
+  return lp_files_materialize(s, cache, hash, size, out, outsz, rt->err,
                               sizeof rt->err);
 }
 
@@ -372,6 +460,7 @@ static int core_store_path(lua_State *L) {
   lp_object obj;
   int is_dir;
   if (rt->store == NULL) rt = ready(L);
+  if (lp_runtime_write_store(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
   if (lp_files_store(rt->store, path, &obj, &is_dir, rt->err, sizeof rt->err) != LUPINE_OK) {
     luaL_pushfail(L);
     lua_pushstring(L, rt->err);
@@ -391,6 +480,7 @@ static int core_export_path(lua_State *L) {
   lp_runtime *rt = ready(L);
   char tmp[PATH_MAX], top[256], from[PATH_MAX + 256];
   const char *slash = strrchr(dest, '/');
+  lp_store *store;
   int rc;
   lua_pushvalue(L, 1);
   if (lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
@@ -400,13 +490,18 @@ static int core_export_path(lua_State *L) {
   lua_getfield(L, -1, "data_type");
   if (!lua_isstring(L, -1) || !lp_is_file_type(lua_tostring(L, -1)))
     return luaL_error(L, "artifact version '%s' is not a file or folder", id);
+  lua_getfield(L, -2, "artifact_store_id");
+  if (lp_runtime_store(rt, luaL_optstring(L, -1, LP_DEFAULT_STORE_ID), &store, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pop(L, 1);
   lua_getfield(L, -2, "content_hash");
   lua_getfield(L, -3, "size");
   /* beside dest, so the rename that puts it in place stays on one disk */
   snprintf(tmp, sizeof tmp, "%.*s/.lupine-export-%ld", slash ? (int)(slash - dest) : 1,
            slash ? dest : ".", (long)getpid());
   if (access(dest, F_OK) == 0) return luaL_error(L, "'%s' exists already", dest);
-  rc = lp_files_extract(rt->store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), tmp,
+  rc = lp_files_extract(store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), tmp,
                         top, sizeof top, rt->err, sizeof rt->err);
   snprintf(from, sizeof from, "%s/%s", tmp, top);
   if (rc == LUPINE_OK && rename(from, dest) != 0)
@@ -470,6 +565,7 @@ int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
     lp_errf(rt->err, sizeof rt->err, "lupine: malformed save");
     return -1;
   }
+  if (lp_runtime_write_store(rt) != LUPINE_OK) return -1;
   if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     return -1;
@@ -540,11 +636,17 @@ static int core_atomic(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* core.gc(dry_run) -> objects removed, bytes freed, objects kept */
+/* core.gc(dry_run [, store id]) -> objects removed, bytes freed, objects
+** kept: the store's objects that no version recorded in it references
+** (the active stack's store by default) */
 static int core_gc(lua_State *L) {
   lp_runtime *rt = ready(L);
   lp_gc_result res;
-  if (lp_gc(rt->catalog, rt->store, lua_toboolean(L, 1), &res, rt->err,
+  lp_store *s;
+  char id[LP_ID_LEN + 1];
+  snprintf(id, sizeof id, "%s", luaL_optstring(L, 2, rt->store_id));
+  if (lp_runtime_store(rt, id, &s, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_gc(rt->catalog, s, id, lua_toboolean(L, 1), &res, rt->err,
             sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
   lua_pushinteger(L, (lua_Integer)res.objects);
@@ -553,7 +655,125 @@ static int core_gc(lua_State *L) {
   return 3;
 }
 
+/* core.use_stack([name]) -> the stack's name: new objects go to the store
+** of that stack (nil: the active one) from now on */
+static int core_use_stack(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  char stack[LP_NAME_MAX + 1];
+  if (lp_runtime_use_stack(rt, luaL_optstring(L, 1, NULL), stack, sizeof stack) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pushstring(L, stack);
+  return 1;
+}
+
+/* core.store_root(store id) -> its folder | nil, why it cannot be opened */
+static int core_store_root(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  lp_store *s;
+  char err[LP_ERRSZ];
+  if (lp_runtime_store(rt, luaL_checkstring(L, 1), &s, err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushstring(L, lp_store_root(s));
+  return 1;
+}
+
+/* core.check_store_path(path) -> true | nil, why: make the folder of a new
+** local store and prove a file can be written there */
+static int core_check_store_path(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char probe[PATH_MAX], err[LP_ERRSZ];
+  FILE *f;
+  int ok;
+  if (make_dirs(path, err, sizeof err) != LUPINE_OK) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot create '%s': %s", path, strerror(errno));
+    return 2;
+  }
+  snprintf(probe, sizeof probe, "%s/.lupine-probe-%ld", path, (long)getpid());
+  ok = (f = fopen(probe, "wb")) != NULL;
+  if (ok) ok = fputs("probe\n", f) >= 0;
+  if (f != NULL && fclose(f) != 0) ok = 0;
+  if (!ok) {
+    int e = errno;
+    remove(probe);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot write in '%s': %s", path, strerror(e));
+    return 2;
+  }
+  remove(probe);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Stream sink: a copy goes into a writer; a check goes nowhere. */
+typedef struct { lp_store_writer *w; char *err; size_t errsz; } copy_sink;
+static int sink_write(void *ud, const void *p, size_t n) {
+  copy_sink *c = ud;
+  return c->w == NULL ? LUPINE_OK : lp_store_writer_write(c->w, p, n, c->err, c->errsz);
+}
+
+/* core.check_object(store id, hash, size) -> "ok" | "missing" | "corrupt",
+** message: read the whole object and check its size and hash */
+static int core_check_object(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  const char *hash = luaL_checkstring(L, 2);
+  lua_Integer size = luaL_checkinteger(L, 3);
+  char err[LP_ERRSZ] = "";
+  copy_sink c = {NULL, err, sizeof err};
+  lp_store *s;
+  int rc;
+  if (lp_runtime_store(rt, luaL_checkstring(L, 1), &s, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  if (!lp_store_exists(s, hash)) rc = LUPINE_NOTFOUND;
+  else rc = lp_store_read(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
+  lua_pushstring(L, rc == LUPINE_OK ? "ok" : rc == LUPINE_NOTFOUND ? "missing" : "corrupt");
+  lua_pushstring(L, err);
+  return 2;
+}
+
+/* core.copy_object(from store id, to store id, hash, size) -> the object's
+** path in the second store | nil, message: streamed, checked as it goes */
+static int core_copy_object(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  const char *hash = luaL_checkstring(L, 3);
+  lua_Integer size = luaL_checkinteger(L, 4);
+  char err[LP_ERRSZ] = "", path[PATH_MAX];
+  copy_sink c = {NULL, err, sizeof err};
+  lp_store *from, *to;
+  lp_object obj;
+  int rc;
+  luaL_argcheck(L, size >= 0, 4, "negative size");
+  if (lp_runtime_store(rt, luaL_checkstring(L, 1), &from, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_runtime_store(rt, luaL_checkstring(L, 2), &to, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  if (lp_store_path(to, hash, path, sizeof path) != LUPINE_OK)
+    return luaL_argerror(L, 3, "not a content hash");
+  if (!lp_store_exists(to, hash)) {
+    if ((rc = lp_store_writer_open(to, (uint64_t)size, &c.w, err, sizeof err)) == LUPINE_OK)
+      rc = lp_store_read(from, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
+    if (rc == LUPINE_OK) rc = lp_store_writer_close(c.w, &obj, err, sizeof err);
+    else lp_store_writer_abort(c.w);
+    if (rc == LUPINE_OK && strcmp(obj.hash, hash) != 0)
+      rc = LUPINE_CORRUPT, lp_errf(err, sizeof err, "object %s changed while copied", hash);
+    if (rc != LUPINE_OK) {
+      luaL_pushfail(L);
+      lua_pushstring(L, err);
+      return 2;
+    }
+  }
+  lua_pushstring(L, path);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"use_stack", core_use_stack},
+  {"store_root", core_store_root},
+  {"check_store_path", core_check_store_path},
+  {"check_object", core_check_object},
+  {"copy_object", core_copy_object},
   {"write", core_write},
   {"now", core_now},
   {"store_path", core_store_path},
@@ -595,7 +815,7 @@ LUPINE_API int luaopen_lupine_core(lua_State *L) {
 /* package.preload loader for an embedded module; upvalue: its index. */
 static int load_embedded(lua_State *L) {
   const lp_lua_source *src = &lp_lua_sources[lua_tointeger(L, lua_upvalueindex(1))];
-  if (luaL_loadbufferx(L, src->code, src->len, src->chunkname, "t") != LUA_OK)
+  if (luaL_loadbufferx(L, src->code, src->len, src->chunkname, "b") != LUA_OK)
     return lua_error(L);
   lua_pushvalue(L, 1);   /* the module name, as require passes it */
   lua_call(L, 1, 1);

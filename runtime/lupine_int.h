@@ -220,6 +220,7 @@ typedef struct lp_version_spec {
   const char *uri;          /* where the object lives */
   const char *producer;     /* producing step run id, or NULL */
   const char *output;       /* output name on the producer, or NULL */
+  const char *store_id;     /* the artifact store holding it; NULL: the default */
 } lp_version_spec;
 
 /* Record a new version of the artifact (created on first use): the custom
@@ -255,7 +256,32 @@ int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, i
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz);
 
+/* ---- catalog.c: stacks and artifact stores ---- */
+
+/* The ids migration 6 gives the default store (<home>/artifacts) and stack. */
+#define LP_DEFAULT_STORE_ID "00000000-0000-4000-8000-000000000001"
+#define LP_DEFAULT_STACK_ID "00000000-0000-4000-8000-000000000002"
+
+typedef struct lp_store_info {
+  char id[LP_ID_LEN + 1];
+  char name[LP_NAME_MAX + 1];
+  char flavor[32];
+  char path[4096];              /* "" for the default store: <home>/artifacts */
+  char stack[LP_NAME_MAX + 1];  /* the stack it was found through, if any */
+} lp_store_info;
+
+/* The artifact store with id store_id; or, store_id NULL, that of the stack
+** named stack (NULL: the active stack). LUPINE_NOTFOUND says which. */
+int lp_catalog_store_info(lp_catalog *c, const char *store_id, const char *stack,
+                          lp_store_info *out, char *err, size_t errsz);
+
 /* ---- lmodule.c: the runtime a lua_State works with ---- */
+
+/* An artifact store the runtime has opened. */
+typedef struct lp_store_slot {
+  char id[LP_ID_LEN + 1];
+  lp_store *store;
+} lp_store_slot;
 
 /*
 ** One per lua_State, kept as a userdata in its registry: where the catalog
@@ -265,7 +291,12 @@ int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
 typedef struct lp_runtime {
   char *home;                 /* catalog folder; NULL until resolved */
   lp_catalog *catalog;        /* opened on first use */
-  lp_store *store;
+  lp_store *store;            /* where new objects go: the active (or the run's) stack's
+                              ** store, one of stores[]; NULL if it cannot be opened */
+  char store_id[LP_ID_LEN + 1];
+  char store_err[LP_ERRSZ];   /* why store is NULL */
+  lp_store_slot *stores;      /* every store opened, by id (owned) */
+  int nstores;
   lupine_log_fn log;          /* where progress goes; NULL: nowhere */
   void *log_ud;
   int failed_runs;            /* runs that ended failed (the CLI's exit code) */
@@ -280,6 +311,18 @@ lp_runtime *lp_runtime_of(lua_State *L);
 /* Open the catalog and store of rt if they are not open, resolving the
 ** home folder first if none was set. LUPINE_OK or an error in rt->err. */
 int lp_runtime_ready(lp_runtime *rt);
+
+/* The open store with this id (opening it on first use: its folder must
+** exist, or the message names the store, its flavor and its path). */
+int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char *err,
+                     size_t errsz);
+
+/* Make the store of stack (NULL: the active stack) the one new objects go
+** to; writes that stack's name into stack_out if not NULL. */
+int lp_runtime_use_stack(lp_runtime *rt, const char *stack, char *stack_out, size_t stacksz);
+
+/* rt->store, or LUPINE_IO with the reason it cannot be opened in rt->err. */
+int lp_runtime_write_store(lp_runtime *rt);
 
 /* Close the catalog and store and use home (NULL: resolve it again). */
 int lp_runtime_set_home(lp_runtime *rt, const char *home);
@@ -307,7 +350,8 @@ int lp_is_file_type(const char *data_type);
 
 /* The path of a read-only copy of a file or folder object (in the files
 ** cache under the catalog folder); message in rt->err. */
-int lp_materialize(lp_runtime *rt, const char *hash, uint64_t size, char *out, size_t outsz);
+int lp_materialize(lp_runtime *rt, lp_store *s, const char *hash, uint64_t size, char *out,
+                   size_t outsz);
 
 /* Load artifact version id: look it up, read its object, decode it, push
 ** the value. Raises a Lua error naming the artifact on failure. */
@@ -434,7 +478,8 @@ int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size
 /* catalog.c: call fn for each distinct content hash an artifact version
 ** records (in the caller's transaction, if one is open). Returning anything
 ** but LUPINE_OK stops with that code. */
-int lp_catalog_each_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
+                         int (*fn)(void *ud, const char *hash), void *ud,
                          char *err, size_t errsz);
 
 typedef struct lp_gc_result {
@@ -450,7 +495,7 @@ typedef struct lp_gc_result {
 ** lp_store_keep, so they never lose an object (see lp_store_keep). A dry
 ** run counts without removing anything.
 */
-int lp_gc(lp_catalog *c, lp_store *s, int dry_run, lp_gc_result *out,
+int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_result *out,
           char *err, size_t errsz);
 
 /* ---- visual.c: the visualizations of versions (lua/lupine/viz.lua) ---- */

@@ -44,6 +44,7 @@ int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char
       break;
     }
     /* Put while the caller holds the write lock: gc cannot run in between. */
+    /* in the store of the version: rt->store, where its object was put */
     if ((rc = lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err)) != LUPINE_OK)
       break;
     lua_pushstring(L, version_id);
@@ -60,9 +61,11 @@ int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char
 }
 
 /*
-** core.read_object(hash, size) -> bytes | nil, message
+** core.read_object(hash, size [, store id]) -> bytes | nil, message
 ** The bytes of a stored object (a visualization's), checked against its
 ** hash; size is what the catalog recorded, and no larger frame is read.
+** Without a store id it is read from the store of a version whose
+** visualization it is (visualizations live with their version).
 */
 int lp_core_read_object(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
@@ -71,9 +74,32 @@ int lp_core_read_object(lua_State *L) {
   unsigned char *data;
   size_t len;
   char err[LP_ERRSZ];
+  lp_store *store = NULL;
+  int top = lua_gettop(L), rc = LUPINE_NOTFOUND, i;
   luaL_argcheck(L, size >= 0, 2, "negative size");
   if (lp_runtime_ready(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
-  if (lp_store_get(rt->store, hash, (uint64_t)size, &data, &len, err, sizeof err) != LUPINE_OK) {
+  lp_errf(err, sizeof err, "object %s is not recorded in any artifact store", hash);
+  if (lua_isstring(L, 3)) lua_pushvalue(L, 3);
+  else {
+    lua_pushvalue(L, 1);
+    if (lp_catalog_query(L, rt->catalog, "visualization_stores", top + 1, 1, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
+      return luaL_error(L, "%s", rt->err);
+    lua_replace(L, top + 1);
+  }
+  /* stack: ..., store id or rows { artifact_store_id } */
+  for (i = 1; rc != LUPINE_OK; i++) {
+    if (lua_isstring(L, top + 1)) {
+      if (i > 1) break;
+      lua_pushvalue(L, top + 1);
+    } else if (lua_rawgeti(L, top + 1, i) != LUA_TTABLE) break;
+    else lua_getfield(L, -1, "artifact_store_id");
+    if ((rc = lp_runtime_store(rt, lua_tostring(L, -1), &store, err, sizeof err)) == LUPINE_OK)
+      rc = lp_store_get(store, hash, (uint64_t)size, &data, &len, err, sizeof err);
+    lua_settop(L, top + 1);
+  }
+  lua_settop(L, top);
+  if (rc != LUPINE_OK) {
     luaL_pushfail(L);
     lua_pushstring(L, err);
     return 2;

@@ -102,5 +102,6 @@ describe("the seed examples", function()
     assert.matches("trained_model v1\n", out)
     assert.matches("Failed to load artifact: .*artifact 'trained_modle' not found; did you mean "
       .. "'trained_model'%?\n", out)
+    assert.matches("\nArtifact store: default\n", out)
   end)
 end)

@@ -71,20 +71,7 @@ local function quote(s)
   end) .. '"'
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-local function base64(s)
-  return (s:gsub("..?.?", function(chunk)
-    local a, b, c = chunk:byte(1, 3)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    local out = {}
-    for i = 1, #chunk + 1 do
-      local k = (n >> (18 - 6 * (i - 1))) & 63
-      out[i] = B64:sub(k + 1, k + 1)
-    end
-    return table.concat(out) .. string.rep("=", 3 - #chunk)
-  end))
-end
+local base64 = require("lupine.viz").base64
 
 local function float_text(x)
   if x ~= x then return '{"$float":"nan"}' end
@@ -957,6 +944,173 @@ local function cmd_gc(ctx)
   return 0
 end
 
+-- ---- stacks and artifact stores ----
+
+local stacks = require "lupine.stacks"
+
+local function store_json(s)
+  return json.object { id = s.id, name = s.name, flavor = s.flavor, path = s.path,
+    created = s.created }
+end
+
+local function stack_json(k)
+  return json.object { id = k.id, name = k.name, orchestrator = k.orchestrator,
+    active = k.active, created = k.created, artifact_store = store_json(k.artifact_store) }
+end
+
+local function items_json(list, fn)
+  local items = {}
+  for i, x in ipairs(list) do items[i] = fn(x) end
+  return json.object { items = items, total = #items }
+end
+
+local function cmd_store_list(ctx)
+  local list = ctx.client:list_artifact_stores()
+  if ctx.opts.json then print_json(items_json(list, store_json)); return 0 end
+  local rows = {}
+  for i, s in ipairs(list) do
+    rows[i] = { plain = { s.id, s.name, s.flavor, s.path },
+      human = { s.name, s.flavor, s.path } }
+  end
+  print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = "PATH", max = 80 } }, rows)
+  return 0
+end
+
+local function cmd_store_flavors(ctx)
+  if ctx.opts.json then
+    print_json(items_json(stacks.flavors, function(f)
+      return json.object { name = f.name, description = f.description } end))
+    return 0
+  end
+  local rows = {}
+  for i, f in ipairs(stacks.flavors) do
+    rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
+  end
+  print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
+  return 0
+end
+
+local function cmd_store_describe(ctx)
+  local s = ctx.client:artifact_store(ctx.args[1])
+  if ctx.opts.json then print_json(store_json(s)); return 0 end
+  print_record(ctx, { { "id", "id", s.id }, { "name", "name", s.name },
+    { "flavor", "flavor", s.flavor }, { "path", "path", s.path },
+    { "created", "created", ctx.tty and human_time(s.created) or s.created } })
+  return 0
+end
+
+local function cmd_store_register(ctx)
+  if not ctx.opts.path then usage(ctx.path, "missing option '--path'") end
+  local flavor = ctx.opts.flavor or "local"
+  local known = {}
+  for i, f in ipairs(stacks.flavors) do known[i] = f.name end
+  if flavor ~= "local" then
+    usage(ctx.path, "unknown flavor '%s' (known flavors: %s)", flavor, table.concat(known, ", "))
+  end
+  local s = ctx.client:register_artifact_store(ctx.args[1], { flavor = flavor, path = ctx.opts.path })
+  if ctx.opts.json then print_json(store_json(s))
+  else io.write(string.format("registered artifact store '%s' (%s, %s)\n", s.name, s.flavor, s.path)) end
+  return 0
+end
+
+local function cmd_store_delete(ctx)
+  ctx.client:delete_artifact_store(ctx.args[1])
+  if not ctx.opts.json then io.write(string.format("deleted artifact store '%s'\n", ctx.args[1]))
+  else print_json(json.object { deleted = ctx.args[1] }) end
+  return 0
+end
+
+local function cmd_store_verify(ctx)
+  local name = ctx.args[1] or ctx.client.active_stack.artifact_store.name
+  local r = ctx.client:verify_artifact_store(name)
+  if ctx.opts.json then
+    local problems = {}
+    for i, p in ipairs(r.problems) do
+      local vs = {}
+      for j, v in ipairs(p.versions) do vs[j] = json.object { id = v.id, name = v.name, version = v.version } end
+      problems[i] = json.object { status = p.status, kind = p.kind, hash = p.hash,
+        message = p.message, versions = vs }
+    end
+    print_json(json.object { store = r.store, checked = r.checked, problems = problems })
+  else
+    for _, p in ipairs(r.problems) do
+      local vs = {}
+      for j, v in ipairs(p.versions) do vs[j] = v.name .. ":" .. v.version end
+      if ctx.tty then
+        io.write(string.format("%s %s %s (%s)\n", p.status, p.kind, p.hash, table.concat(vs, ", ")))
+      else
+        tsv_line { p.status, p.kind, p.hash, table.concat(vs, ",") }
+      end
+    end
+    if ctx.tty or #r.problems == 0 then
+      io.write(string.format("%s checked in '%s': %d missing or corrupt\n",
+        plural(r.checked, "object"), r.store, #r.problems))
+    end
+  end
+  return #r.problems > 0 and 1 or 0
+end
+
+local function cmd_store_copy(ctx)
+  local r = ctx.client:copy_artifact_store(ctx.args[1], ctx.args[2],
+    { name = ctx.opts.name, tag = ctx.opts.tag })
+  if ctx.opts.json then
+    print_json(json.object { from = ctx.args[1], to = ctx.args[2], versions = r.versions,
+      objects = r.objects })
+  else
+    io.write(string.format("moved %s (%s copied) from '%s' to '%s'\n",
+      plural(r.versions, "version"), plural(r.objects, "object"), ctx.args[1], ctx.args[2]))
+  end
+  return 0
+end
+
+local function cmd_stack_list(ctx)
+  local list = ctx.client:list_stacks()
+  if ctx.opts.json then print_json(items_json(list, stack_json)); return 0 end
+  local rows = {}
+  for i, k in ipairs(list) do
+    rows[i] = { plain = { k.id, k.name, k.active and "active" or "", k.artifact_store.name,
+        k.orchestrator },
+      human = { (k.active and "* " or "  ") .. k.name, k.artifact_store.name, k.orchestrator } }
+  end
+  print_table(ctx, { { title = "  NAME" }, { title = "ARTIFACT STORE" }, { title = "ORCHESTRATOR" } }, rows)
+  return 0
+end
+
+local function cmd_stack_describe(ctx)
+  local k = ctx.args[1] and ctx.client:get_stack(ctx.args[1]) or ctx.client.active_stack
+  if ctx.opts.json then print_json(stack_json(k)); return 0 end
+  print_record(ctx, { { "id", "id", k.id }, { "name", "name", k.name },
+    { "active", "active", k.active and "yes" or "no" },
+    { "artifact_store", "artifact store", k.artifact_store.name },
+    { "artifact_store_flavor", "flavor", k.artifact_store.flavor },
+    { "artifact_store_path", "path", k.artifact_store.path },
+    { "orchestrator", "orchestrator", k.orchestrator } })
+  return 0
+end
+
+local function cmd_stack_register(ctx)
+  if not ctx.opts["artifact-store"] then usage(ctx.path, "missing option '--artifact-store'") end
+  local k = ctx.client:register_stack(ctx.args[1], { artifact_store = ctx.opts["artifact-store"],
+    orchestrator = ctx.opts.orchestrator })
+  if ctx.opts.json then print_json(stack_json(k))
+  else io.write(string.format("registered stack '%s'\n", k.name)) end
+  return 0
+end
+
+local function cmd_stack_set(ctx)
+  local k = ctx.client:set_active_stack(ctx.args[1])
+  if ctx.opts.json then print_json(stack_json(k))
+  else io.write(string.format("active stack: '%s'\n", k.name)) end
+  return 0
+end
+
+local function cmd_stack_delete(ctx)
+  ctx.client:delete_stack(ctx.args[1])
+  if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
+  else io.write(string.format("deleted stack '%s'\n", ctx.args[1])) end
+  return 0
+end
+
 -- ---- the command tree ----
 
 local KEY = "NAME[:VERSION]|ID"
@@ -965,8 +1119,50 @@ local KEY = "NAME[:VERSION]|ID"
 -- group: { summary, sub = { name = command, ... }, order = { names } }.
 local tree = {
   summary = "the catalog commands (`lupine --help` lists them all)",
-  order = { "artifact", "pipeline", "lineage", "gc" },
+  order = { "artifact", "pipeline", "lineage", "gc", "stack", "artifact-store" },
   sub = {
+    stack = {
+      summary = "stacks: the artifact store and orchestrator a run uses",
+      order = { "list", "describe", "register", "set", "delete" },
+      sub = {
+        list = { summary = "list stacks (the active one marked)", run = cmd_stack_list },
+        describe = { summary = "show a stack (the active one by default)", args = { "[NAME]" },
+          optional = 1, run = cmd_stack_describe },
+        register = { summary = "register a stack", args = { "NAME" },
+          options = { { "--artifact-store", short = "-a", arg = "STORE",
+              help = "the artifact store of the stack" },
+            { "--orchestrator", short = "-o", arg = "ORCHESTRATOR", choices = { "local" },
+              help = "the orchestrator (local)" } },
+          run = cmd_stack_register },
+        set = { summary = "make a stack the active one", args = { "NAME" }, run = cmd_stack_set },
+        delete = { summary = "delete a stack (not the active one)", args = { "NAME" },
+          run = cmd_stack_delete },
+      },
+    },
+    ["artifact-store"] = {
+      summary = "artifact stores: where objects are kept",
+      order = { "list", "describe", "register", "delete", "verify", "copy", "flavor" },
+      sub = {
+        list = { summary = "list artifact stores", run = cmd_store_list },
+        describe = { summary = "show an artifact store", args = { "NAME" },
+          run = cmd_store_describe },
+        register = { summary = "register an artifact store", args = { "NAME" },
+          options = { { "--flavor", arg = "FLAVOR", help = "its flavor (local)" },
+            { "--path", arg = "DIR", help = "its folder (created; must be writable)" } },
+          run = cmd_store_register },
+        delete = { summary = "delete an artifact store no stack and no version uses",
+          args = { "NAME" }, run = cmd_store_delete },
+        verify = { summary = "read and check every object a store should hold",
+          args = { "[NAME]" }, optional = 1, run = cmd_store_verify },
+        copy = { summary = "copy versions' objects to another store and re-point them",
+          args = { "FROM", "TO" },
+          options = { { "--name", arg = "NAME", help = "only versions of this artifact" },
+            { "--tag", arg = "TAG", help = "only versions with this tag" } },
+          run = cmd_store_copy },
+        flavor = { summary = "artifact store flavors", order = { "list" },
+          sub = { list = { summary = "list the known flavors", run = cmd_store_flavors } } },
+      },
+    },
     artifact = {
       summary = "artifacts and their versions",
       order = { "list", "version", "export", "visualize", "prune" },
@@ -1197,7 +1393,9 @@ local function parse(ctx, cmd, argv, i)
     i = i + 1
   end
   local want = cmd.args or {}
-  if #args < #want then usage(ctx.path, "missing argument %s", want[#args + 1]) end
+  if #args < #want - (cmd.optional or 0) then
+    usage(ctx.path, "missing argument %s", want[#args + 1])
+  end
   if #args > #want then usage(ctx.path, "unexpected argument '%s'", args[#want + 1]) end
   ctx.opts, ctx.args = opts, args
   return true

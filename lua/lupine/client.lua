@@ -42,7 +42,7 @@ function M.is_version(v) return getmetatable(v) == ArtifactVersion end
 -- classes, the lazy-field table, and the row-to-object constructors.
 M.classes = { Client = Client, ArtifactVersion = ArtifactVersion, PipelineRun = PipelineRun,
   StepRun = StepRun }
-M.getters = getters
+M.getters, M.class = getters, class
 M.version_of, M.run_of, M.step_run_of = version_of, run_of, step_run_of
 
 local function one(query, ...)

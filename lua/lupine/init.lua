@@ -11,6 +11,7 @@ local client_mod = require "lupine.client"
 local names = require "lupine.names"
 local materials = require "lupine.materials"
 require "lupine.lineage"
+require "lupine.stacks"    -- stacks and artifact stores: Client:list_stacks, ...
 local query = require "lupine.query"   -- listing and filtering: Client:list_*
 
 local lupine = {
@@ -470,7 +471,7 @@ local function execute(build, options, level)
   end
   local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
     start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build),
-    explain = explain,
+    explain = explain, stack = options.stack,
     jobs = setting("jobs", nil, nil) }
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
@@ -527,7 +528,7 @@ function lupine.pipeline(spec, fn)
     options = { tags = check_tags(spec.tags, what, 2) } }, Pipeline)
 end
 
-local run_options = { run_name = "string", raise_on_failure = "boolean",
+local run_options = { run_name = "string", raise_on_failure = "boolean", stack = "string",
   substitutions = "table", tags = "table", enable_cache = true, timeout = true,
   retries = true, on_failure = true, jobs = true }
 

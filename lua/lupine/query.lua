@@ -572,19 +572,7 @@ end
 
 -- ---- Artifact ----
 
-local function class(cls, name)
-  getters[cls] = {}
-  cls.__name = name
-  cls.__index = function(obj, k)
-    local get = getters[cls][k]
-    if get then
-      local v = get(obj)
-      rawset(obj, k, v)
-      return v
-    end
-    return cls[k]
-  end
-end
+local class = client.class
 
 local Artifact, Pipeline = {}, {}
 class(Artifact, "lupine.Artifact")

@@ -1,0 +1,285 @@
+-- lupine.stacks: stacks and artifact stores, as ZenML has them. A stack
+-- names the artifact store and the orchestrator a run uses; exactly one is
+-- active. Each version records the store holding its object.
+
+local core = require "lupine.core"
+local names = require "lupine.names"
+local client = require "lupine.client"
+
+local Client, ArtifactVersion = client.classes.Client, client.classes.ArtifactVersion
+local getters = client.getters
+
+local M = {}
+
+-- The flavors of artifact store this build knows, and what each is.
+M.flavors = { { name = "local", description = "a folder on this machine's file system" } }
+M.orchestrators = { "local" }
+
+local ArtifactStore, Stack = {}, {}
+client.class(ArtifactStore, "lupine.ArtifactStore")
+client.class(Stack, "lupine.Stack")
+M.ArtifactStore, M.Stack = ArtifactStore, Stack
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function flavor_names()
+  local list = {}
+  for i, f in ipairs(M.flavors) do list[i] = f.name end
+  return list
+end
+
+-- The folder of a store row: the default store's is <home>/artifacts.
+local function store_of(row)
+  row.path = row.path or (core.home() .. "/artifacts")
+  return setmetatable(row, ArtifactStore)
+end
+
+ArtifactStore.__tostring = function(s)
+  return string.format("ArtifactStore(name=%s, flavor=%s, path=%s)", s.name, s.flavor, s.path)
+end
+
+-- Can its folder be read now? true, or nil and why not.
+function ArtifactStore:reachable()
+  local root, why = core.store_root(self.id)
+  if root then return true end
+  return nil, why
+end
+
+local function stack_of(row)
+  row.active = row.active == 1
+  return setmetatable(row, Stack)
+end
+
+Stack.__tostring = function(s)
+  return string.format("Stack(name=%s, artifact_store=%s, orchestrator=%s%s)", s.name,
+    s.artifact_store.name, s.orchestrator, s.active and ", active" or "")
+end
+
+getters[Stack].artifact_store = function(s)
+  return store_of(core.query("artifact_store_by_id", s.artifact_store_id)[1])
+end
+
+-- av.artifact_store: the store that holds its object
+getters[ArtifactVersion].artifact_store = function(av)
+  local id = av.artifact_store_id
+  if id == nil then
+    local row = core.query("version_by_id", av.id)[1]
+    id = row and row.artifact_store_id
+  end
+  local row = id and core.query("artifact_store_by_id", id)[1]
+  return row and store_of(row)
+end
+
+local function not_found(what, name, query)
+  local list = {}
+  for i, r in ipairs(core.query(query)) do list[i] = r.name end
+  return string.format("%s '%s' not found%s", what, name, names.suggest(name, list))
+end
+
+local function check_name(fn, n, v, level)
+  if type(v) ~= "string" then
+    fail(level + 1, "bad argument #%d to '%s' (string expected, got %s)", n, fn, type(v))
+  end
+  names.check("name", v, level + 1)
+end
+
+-- ---- reading ----
+
+function Client:list_artifact_stores()
+  local list = {}
+  for i, row in ipairs(core.query("artifact_stores")) do list[i] = store_of(row) end
+  return list
+end
+
+function Client:list_stacks()
+  local list = {}
+  for i, row in ipairs(core.query("stacks")) do list[i] = stack_of(row) end
+  return list
+end
+
+function Client:artifact_store(name)
+  check_name("artifact_store", 1, name, 2)
+  local row = core.query("artifact_store_by_name", name)[1]
+  if not row then error(not_found("artifact store", name, "artifact_store_names"), 2) end
+  return store_of(row)
+end
+
+function Client:get_stack(name)
+  check_name("get_stack", 1, name, 2)
+  local row = core.query("stack_by_name", name)[1]
+  if not row then error(not_found("stack", name, "stack_names"), 2) end
+  return stack_of(row)
+end
+
+-- client.active_stack: read afresh each time (another process may switch
+-- it). Client stays a plain __index table (the REPL completes from it); the
+-- field comes from a metatable of the class table itself.
+assert(getmetatable(Client) == nil)
+setmetatable(Client, { __index = function(_, k)
+  if k == "active_stack" then return stack_of(core.query("active_stack")[1]) end
+end })
+
+-- ---- registering and deleting ----
+
+function Client:register_artifact_store(name, opts)
+  check_name("register_artifact_store", 1, name, 2)
+  if type(opts) ~= "table" then
+    fail(2, "bad argument #2 to 'register_artifact_store' (table expected, got %s)", type(opts))
+  end
+  local flavor = opts.flavor or "local"
+  local known = false
+  for _, f in ipairs(flavor_names()) do known = known or f == flavor end
+  if not known then
+    fail(2, "unknown artifact store flavor '%s' (known flavors: %s)", tostring(flavor),
+      table.concat(flavor_names(), ", "))
+  end
+  if type(opts.path) ~= "string" or opts.path == "" then
+    fail(2, "artifact store '%s': a local store needs a path", name)
+  end
+  if core.query("artifact_store_by_name", name)[1] then
+    fail(2, "artifact store '%s' exists already", name)
+  end
+  local path = opts.path
+  if path:sub(1, 1) ~= "/" then path = assert(os.getenv("PWD") or ".") .. "/" .. path end
+  path = path:gsub("/+$", "")
+  for _, s in ipairs(self:list_artifact_stores()) do
+    if s.path == path then
+      fail(2, "artifact store '%s': path %s is the store '%s' already", name, path, s.name)
+    end
+  end
+  local ok, why = core.check_store_path(path)
+  if not ok then fail(2, "artifact store '%s': %s", name, why) end
+  core.write("add_artifact_store", name, flavor, path, core.now())
+  return self:artifact_store(name)
+end
+
+function Client:delete_artifact_store(name)
+  local s = self:artifact_store(name)
+  local stacks = core.query("stacks_using_store", s.id)
+  if #stacks > 0 then
+    local list = {}
+    for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
+    fail(2, "artifact store '%s' is used by stack%s %s", name, #list > 1 and "s" or "",
+      table.concat(list, ", "))
+  end
+  local n = core.query("version_count_in_store", s.id)[1].n
+  if n > 0 then
+    fail(2, "artifact store '%s' holds %d artifact version%s (copy them elsewhere with "
+      .. "'lupine artifact-store copy' first)", name, n, n == 1 and "" or "s")
+  end
+  core.write("delete_artifact_store", name)
+end
+
+function Client:register_stack(name, opts)
+  check_name("register_stack", 1, name, 2)
+  if type(opts) ~= "table" then
+    fail(2, "bad argument #2 to 'register_stack' (table expected, got %s)", type(opts))
+  end
+  local orchestrator = opts.orchestrator or "local"
+  if orchestrator ~= "local" then
+    fail(2, "unknown orchestrator '%s' (known orchestrators: %s)", tostring(orchestrator),
+      table.concat(M.orchestrators, ", "))
+  end
+  if type(opts.artifact_store) ~= "string" then
+    fail(2, "stack '%s': artifact_store must be the name of an artifact store", name)
+  end
+  if not core.query("artifact_store_by_name", opts.artifact_store)[1] then
+    error(not_found("artifact store", opts.artifact_store, "artifact_store_names"), 2)
+  end
+  if core.query("stack_by_name", name)[1] then fail(2, "stack '%s' exists already", name) end
+  core.write("add_stack", name, opts.artifact_store, orchestrator, core.now())
+  return self:get_stack(name)
+end
+
+function Client:set_active_stack(name)
+  local s = self:get_stack(name)
+  core.write("set_active_stack", s.name)
+  core.use_stack()
+  return self:get_stack(name)
+end
+
+function Client:delete_stack(name)
+  local s = self:get_stack(name)
+  if s.active then
+    fail(2, "stack '%s' is the active stack; set another one first ('lupine stack set NAME')",
+      name)
+  end
+  core.write("delete_stack", name)
+end
+
+-- ---- checking and copying objects ----
+
+-- Every object the catalog says the store holds, read and checked:
+-- { checked = n, problems = { { status = "missing" | "corrupt", kind, hash,
+-- message, versions = { { id, name, version } } } } }, sorted by hash.
+function Client:verify_artifact_store(name)
+  local s = self:artifact_store(name)
+  local ok, why = s:reachable()
+  if not ok then error(why, 2) end
+  local result, by_hash, checked = { store = s.name, checked = 0, problems = {} }, {}, {}
+  for _, row in ipairs(core.query("objects_in_store", s.id)) do
+    local key = row.content_hash
+    if not checked[key] then
+      checked[key] = true
+      result.checked = result.checked + 1
+      local status, message = core.check_object(s.id, row.content_hash, row.size)
+      if status ~= "ok" then
+        by_hash[key] = { status = status, kind = row.kind, hash = row.content_hash,
+          message = message, versions = {} }
+        result.problems[#result.problems + 1] = by_hash[key]
+      end
+    end
+    local p = by_hash[key]
+    if p then
+      local last = p.versions[#p.versions]
+      if not last or last.id ~= row.id then
+        p.versions[#p.versions + 1] = { id = row.id, name = row.name, version = row.version }
+      end
+    end
+  end
+  return result
+end
+
+-- Copy the objects of the versions in store `from` (all, or those of
+-- opts.name / with opts.tag) to store `to`, then re-point the versions in
+-- one transaction: until it commits, every version still loads from `from`.
+function Client:copy_artifact_store(from, to, opts)
+  opts = opts or {}
+  local a, b = self:artifact_store(from), self:artifact_store(to)
+  if a.id == b.id then fail(2, "cannot copy artifact store '%s' onto itself", from) end
+  for _, s in ipairs { a, b } do
+    local ok, why = s:reachable()
+    if not ok then error(why, 2) end
+  end
+  local sql = "SELECT v.id, v.content_hash, v.size FROM artifact_versions v"
+    .. " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?"
+  local args = { a.id }
+  if opts.name then sql = sql .. " AND a.name = ?"; args[#args + 1] = opts.name end
+  if opts.tag then
+    sql = sql .. " AND EXISTS (SELECT 1 FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
+      .. " WHERE l.entity = 'artifact_version' AND l.entity_id = v.id AND t.name = ?)"
+    args[#args + 1] = opts.tag
+  end
+  local versions = core.select(sql .. " ORDER BY v.seq", table.unpack(args))
+  local uris, objects = {}, 0
+  local function copy(hash, size)
+    if uris[hash] then return uris[hash] end
+    local uri, why = core.copy_object(a.id, b.id, hash, size)
+    if not uri then fail(3, "copying %s from '%s' to '%s': %s", hash, from, to, why) end
+    uris[hash] = uri
+    objects = objects + 1
+    return uri
+  end
+  for _, v in ipairs(versions) do
+    copy(v.content_hash, v.size)
+    for _, z in ipairs(core.query("visualizations_of", v.id)) do copy(z.content_hash, z.size) end
+  end
+  core.atomic(function()
+    for _, v in ipairs(versions) do core.write("move_version", v.id, b.id, uris[v.content_hash]) end
+  end)
+  return { versions = #versions, objects = objects }
+end
+
+return M
