@@ -71,8 +71,16 @@ $(1)/lupine.so: $(call objs,$(1))
 	$$(CC) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
 
 # the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL)
-$(1)/lupine: $(1)/obj/main.o $(1)/obj/repl.o $(1)/obj/ui.o $(1)/liblupine.a
-	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS) $$(UI_LIBS)
+$(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a $(1)/lupine-repl $(1)/lupine-ui
+	$$(CC) $(2) -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
+
+# `lupine repl` and `lupine ui` run these, so that only they load libedit
+# and libmicrohttpd (with gnutls and the rest): `lupine run` starts faster
+$(1)/lupine-repl: $(1)/obj/repl.o $(1)/liblupine.a
+	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS)
+
+$(1)/lupine-ui: $(1)/obj/ui.o $(1)/liblupine.a
+	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(UI_LIBS)
 
 $(1)/test_%: tests/c/test_%.c $(1)/liblupine.a
 	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$^ $$(DEP_LIBS)
@@ -174,7 +182,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/lupine $(DESTDIR)$(PREFIX)/bin/lupine
+	install -m 755 $(BUILD)/lupine $(BUILD)/lupine-repl $(BUILD)/lupine-ui $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/liblupine.a $(DESTDIR)$(PREFIX)/lib/liblupine.a
 	install -m 755 $(BUILD)/liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/liblupine.so
@@ -185,7 +193,8 @@ install: all
 	  runtime/lupine.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/lupine $(DESTDIR)$(PREFIX)/lib/liblupine.* \
+	rm -rf $(DESTDIR)$(PREFIX)/bin/lupine $(DESTDIR)$(PREFIX)/bin/lupine-repl \
+	  $(DESTDIR)$(PREFIX)/bin/lupine-ui $(DESTDIR)$(PREFIX)/lib/liblupine.* \
 	  $(DESTDIR)$(PREFIX)/include/lupine.h $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
 	  $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
 

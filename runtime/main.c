@@ -5,6 +5,8 @@
 ** lupine.cli.main, called through the runtime's Lua state.
 */
 #define _POSIX_C_SOURCE 200809L   /* isatty */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,12 +236,32 @@ static int cmd_catalog(int argc, char **argv) {
   return status;
 }
 
-int repl_main(int argc, char **argv);   /* repl.c */
-int ui_main(int argc, char **argv);     /* ui.c */
+/* Run the program lupine-TOOL installed beside this one (repl.c, ui.c)
+** with the arguments after the command; returns only if it cannot. */
+static int run_tool(const char *tool, int argc, char **argv) {
+  char self[PATH_MAX], path[PATH_MAX + 32], **args;
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  char *slash;
+  int i;
+  if (n <= 0) {
+    fprintf(stderr, "lupine: cannot find where lupine is installed (%s)\n", strerror(errno));
+    return EXIT_RUN_FAILED;
+  }
+  self[n] = '\0';
+  slash = strrchr(self, '/');
+  snprintf(path, sizeof path, "%.*s/lupine-%s", (int)(slash - self), self, tool);
+  if ((args = calloc((size_t)argc + 2, sizeof *args)) == NULL) return EXIT_RUN_FAILED;
+  args[0] = path;
+  for (i = 0; i < argc; i++) args[i + 1] = argv[i];
+  execv(path, args);
+  fprintf(stderr, "lupine: cannot run %s (%s)\n", path, strerror(errno));
+  free(args);
+  return EXIT_RUN_FAILED;
+}
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    if (isatty(0)) return repl_main(0, argv + 1);
+    if (isatty(0)) return run_tool("repl", 0, argv + 1);
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
@@ -253,7 +275,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
-  if (strcmp(argv[1], "repl") == 0) return repl_main(argc - 2, argv + 2);
-  if (strcmp(argv[1], "ui") == 0) return ui_main(argc - 2, argv + 2);
+  if (strcmp(argv[1], "repl") == 0) return run_tool("repl", argc - 2, argv + 2);
+  if (strcmp(argv[1], "ui") == 0) return run_tool("ui", argc - 2, argv + 2);
   return cmd_catalog(argc - 1, argv + 1);
 }

@@ -651,11 +651,9 @@ static int prepare(lua_State *L) {
   return 0;
 }
 
-int repl_main(int argc, char **argv);
-
 /* lupine repl [SCRIPT [ARGS...]]; argv[0] is the first argument after
 ** "repl". Returns the exit status. */
-int repl_main(int argc, char **argv) {
+static int repl_main(int argc, char **argv) {
   repl r;
   int rc, status = 0;
   memset(&r, 0, sizeof r);
@@ -726,4 +724,10 @@ done:
   free(r.buf);
   lupine_close(r.rt);
   return status;
+}
+
+/* The lupine-repl program, which `lupine repl` runs: libedit is linked
+** here only, so that `lupine run` does not pay for loading it. */
+int main(int argc, char **argv) {
+  return repl_main(argc - 1, argv + 1);
 }

@@ -30,8 +30,6 @@
 #define EXIT_USAGE 2
 #define MAX_ARGS 32     /* query arguments passed on; more is a 400 */
 
-int ui_main(int argc, char **argv);
-
 static const char ui_usage[] =
   "usage: lupine ui [--host HOST] [--port PORT]\n"
   "\n"
@@ -257,7 +255,7 @@ static int usage_error(const char *fmt, const char *what) {
   return EXIT_USAGE;
 }
 
-int ui_main(int argc, char **argv) {
+static int ui_main(int argc, char **argv) {
   const char *host = "127.0.0.1", *port = "8237";
   char where[INET6_ADDRSTRLEN + 16];
   struct MHD_Daemon *d = NULL;
@@ -351,4 +349,11 @@ done:
   fflush(stdout);
   lupine_close(rt);
   return status;
+}
+
+/* The lupine-ui program, which `lupine ui` runs: libmicrohttpd (and what
+** it pulls in) is linked here only, so that `lupine run` does not pay for
+** loading it. */
+int main(int argc, char **argv) {
+  return ui_main(argc - 1, argv + 1);
 }
