@@ -580,6 +580,10 @@ int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {
   return simple(c, W_COMMIT, "committing", err, errsz);
 }
 
+int lp_catalog_in_transaction(lp_catalog *c) {
+  return !sqlite3_get_autocommit(c->db);
+}
+
 void lp_catalog_rollback(lp_catalog *c) {
   if (sqlite3_get_autocommit(c->db)) return;
   simple(c, W_ROLLBACK, "rolling back", NULL, 0);

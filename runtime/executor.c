@@ -1079,6 +1079,14 @@ static void stash_failure(run *r, int node) {
 
 /* ---- the cache ---- */
 
+/* Commit the cache hits recorded since the last commit, if any: before
+** anything waits, forks or starts a transaction of its own. */
+static void commit_batch(run *r) {
+  if (lp_catalog_in_transaction(r->rt->catalog) &&
+      lp_catalog_commit(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+    fail_hard(r);
+}
+
 /* Push node's cache parts (parameters table at params): what its cache key
 ** is the hash of. See the README, "Caching". */
 static void push_cache_parts(run *r, int nodeidx, int params) {
@@ -1210,7 +1218,9 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   size_t wlen = 0;
   int rows = lua_gettop(L), k, nout, changes;
   double t0 = now_ms();
-  if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+  /* cache hits of one round share a transaction, committed by start_ready */
+  if ((!lp_catalog_in_transaction(rt->catalog) &&
+       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) ||
       lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "cached", pbytes, plen,
                                  step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
@@ -1267,8 +1277,7 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes, rt->err,
                        sizeof rt->err) != LUPINE_OK ||
       lp_catalog_finish_step_run(rt->catalog, step_run_id, "cached", NULL, NULL, rt->err,
-                                 sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_settop(L, rows - 2);
   lua_pushstring(L, step_run_id);
@@ -1357,7 +1366,8 @@ static int start_node(run *r, int node) {
       lua_pushnil(L);
     }
     /* the step run, its inputs (so a step that fails shows what it took) and
-    ** why it is not a cache hit: one transaction */
+    ** why it is not a cache hit: one transaction (after the hits before it) */
+    commit_batch(r);
     if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
         lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
@@ -1463,6 +1473,7 @@ static int start_ready(run *r) {
   }
   while (r->running < r->jobs && (node = lp_graph_next(r->graph)) >= 0)
     started += start_node(r, node);
+  commit_batch(r);
   return started;
 }
 

@@ -182,6 +182,7 @@ void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
+int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */
 
 /* Current time as the catalog writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 void lp_catalog_now(char out[32]);
