@@ -48,6 +48,22 @@ describe("stacks and artifact stores", function()
     client:set_active_stack("default")
   end)
 
+  it("collects garbage in every store, or the one named, and skips unreachable ones", function()
+    local r = quiet_pipeline("g", { "in fast" }):with_options { stack = "fast_disk" } ()
+    local v = r.steps.g_step.output
+    client:delete_artifact_version(v)
+    local dry = client:gc { dry_run = true }
+    assert.is_true(dry.objects >= 1)
+    assert.equal(0, client:gc { store = "default" }.objects)
+    local freed = client:gc()
+    assert.equal(dry.objects, freed.objects)
+    assert.is_nil(io.open(v.uri))
+    assert.same({}, freed.skipped)
+    H.rm(fast)
+    assert.same({ "fast" }, client:gc().skipped)
+    assert.equal("artifact store 'nope' not found", H.err(function() client:gc { store = "nope" } end))
+  end)
+
   it("pins a stack for one run with with_options", function()
     local p = quiet_pipeline("b", "x")
     local r = p:with_options { stack = "fast_disk" }()

@@ -931,7 +931,7 @@ end
 
 local function cmd_gc(ctx)
   local dry = ctx.opts["dry-run"] == true
-  local result = ctx.client:gc { dry_run = dry }
+  local result = ctx.client:gc { dry_run = dry, store = ctx.opts.store }
   if ctx.opts.json then
     print_json(json.object { dry_run = dry, objects = result.objects, bytes = result.bytes })
   elseif ctx.tty then
@@ -1266,7 +1266,8 @@ local tree = {
     },
     gc = {
       summary = "delete stored objects no artifact version refers to",
-      options = { { "--dry-run", help = "only count what would be freed" } },
+      options = { { "--dry-run", help = "only count what would be freed" },
+        { "--store", arg = "NAME", help = "only this artifact store (default: every one)" } },
       run = cmd_gc,
     },
   },

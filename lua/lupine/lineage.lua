@@ -539,10 +539,24 @@ function Client:prune_artifacts(opts)
   return { versions = versions, artifacts = artifacts }
 end
 
+-- gc { dry_run, store = name }: every artifact store, or the one named;
+-- stores that cannot be read are left alone and listed in `skipped`.
 function Client:gc(opts)
-  opts = options(opts, { dry_run = "boolean" }, "gc", 1, 2)
-  local objects, bytes, kept = core.gc(opts.dry_run == true)
-  return { objects = objects, bytes = bytes, kept = kept }
+  opts = options(opts, { dry_run = "boolean", store = "string" }, "gc", 1, 2)
+  local stores = opts.store and { self:artifact_store(opts.store) } or self:list_artifact_stores()
+  local total = { objects = 0, bytes = 0, kept = 0, skipped = {} }
+  for _, store in ipairs(stores) do
+    local ok, objects, bytes, kept = pcall(core.gc, opts.dry_run == true, store.id)
+    if ok then
+      total.objects, total.bytes = total.objects + objects, total.bytes + bytes
+      total.kept = total.kept + kept
+    elseif opts.store then
+      error(objects, 2)
+    else
+      total.skipped[#total.skipped + 1] = store.name
+    end
+  end
+  return total
 end
 
 return M
