@@ -169,6 +169,7 @@ static const char *const migrations[] = {
   "  name TEXT NOT NULL UNIQUE,\n"
   "  artifact_store_id TEXT NOT NULL REFERENCES artifact_stores(id),\n"
   "  orchestrator TEXT NOT NULL DEFAULT 'local',\n"
+  "  jobs INTEGER,\n"
   "  active INTEGER NOT NULL DEFAULT 0,\n"
   "  created TEXT NOT NULL);\n"
   "CREATE UNIQUE INDEX stacks_active ON stacks(active) WHERE active = 1;\n"
@@ -203,7 +204,8 @@ static const char *const migrations[] = {
 #define STORE_COLUMNS \
   "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
 #define STACK_COLUMNS \
-  "SELECT k.id, k.name, k.orchestrator, k.active, k.created, s.id AS artifact_store_id," \
+  "SELECT k.id, k.name, k.orchestrator, k.jobs, k.active, k.created," \
+  " s.id AS artifact_store_id," \
   " s.name AS artifact_store_name FROM stacks k JOIN artifact_stores s ON s.id = k.artifact_store_id"
 /* A random (version 4) UUID, made by sqlite for rows the Lua side adds. */
 #define SQL_UUID \
@@ -379,8 +381,8 @@ static const struct write_op {
      " WHERE k.artifact_store_id = artifact_stores.id) AND NOT EXISTS (SELECT 1 FROM"
      " artifact_versions v WHERE v.artifact_store_id = artifact_stores.id)"}},
   /* ?1 name, ?2 artifact store name, ?3 orchestrator, ?4 time */
-  {"add_stack", 0, {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created)"
-                    " SELECT " SQL_UUID ", ?1, id, ?3, ?4 FROM artifact_stores"
+  {"add_stack", 0, {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created,"
+                    " jobs) SELECT " SQL_UUID ", ?1, id, ?3, ?4, ?5 FROM artifact_stores"
                     " WHERE name = ?2"}},
   /* ?1 name: only while it is not the active one */
   {"delete_stack", 0, {"DELETE FROM stacks WHERE name = ?1 AND active = 0"}},

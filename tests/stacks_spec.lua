@@ -64,6 +64,31 @@ describe("stacks and artifact stores", function()
     assert.equal("artifact store 'nope' not found", H.err(function() client:gc { store = "nope" } end))
   end)
 
+  it("runs as many steps at once as its orchestrator's jobs setting says", function()
+    local k = client:register_stack("serial", { artifact_store = "default", jobs = 1 })
+    assert.equal(1, k.jobs)
+    assert.equal("Stack(name=serial, artifact_store=default, orchestrator=local, jobs=1)",
+      tostring(k))
+    -- two steps that could only finish together if they ran at once
+    local dir = H.tmpdir()
+    local function meet(me, other)
+      return lupine.step { name = me, enable_cache = false, timeout = 5, function()
+        H.write(dir .. "/" .. me, "")
+        for _ = 1, 200 do
+          if io.open(dir .. "/" .. other) then return true end
+          os.execute("sleep 0.01")
+        end
+        return false
+      end }
+    end
+    local a, b = meet("a", "b"), meet("b", "a")
+    local p = lupine.pipeline { name = "meet", function() a(); b() end }
+    local r = p:with_options { stack = "serial" } ()
+    assert.is_false(r.steps.a.output:load(), "jobs = 1: one step at a time")
+    assert.equal("stack 'x': jobs must be an integer from 1 (got 0)",
+      H.err(function() client:register_stack("x", { artifact_store = "default", jobs = 0 }) end))
+  end)
+
   it("pins a stack for one run with with_options", function()
     local p = quiet_pipeline("b", "x")
     local r = p:with_options { stack = "fast_disk" }()

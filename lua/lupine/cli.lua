@@ -955,7 +955,8 @@ end
 
 local function stack_json(k)
   return json.object { id = k.id, name = k.name, orchestrator = k.orchestrator,
-    active = k.active, created = k.created, artifact_store = store_json(k.artifact_store) }
+    jobs = k.jobs or json.null, active = k.active, created = k.created,
+    artifact_store = store_json(k.artifact_store) }
 end
 
 local function items_json(list, fn)
@@ -1084,14 +1085,15 @@ local function cmd_stack_describe(ctx)
     { "artifact_store", "artifact store", k.artifact_store.name },
     { "artifact_store_flavor", "flavor", k.artifact_store.flavor },
     { "artifact_store_path", "path", k.artifact_store.path },
-    { "orchestrator", "orchestrator", k.orchestrator } })
+    { "orchestrator", "orchestrator", k.orchestrator },
+    { "jobs", "jobs", k.jobs and tostring(k.jobs) or "the number of cores" } })
   return 0
 end
 
 local function cmd_stack_register(ctx)
   if not ctx.opts["artifact-store"] then usage(ctx.path, "missing option '--artifact-store'") end
   local k = ctx.client:register_stack(ctx.args[1], { artifact_store = ctx.opts["artifact-store"],
-    orchestrator = ctx.opts.orchestrator })
+    orchestrator = ctx.opts.orchestrator, jobs = ctx.opts.jobs })
   if ctx.opts.json then print_json(stack_json(k))
   else io.write(string.format("registered stack '%s'\n", k.name)) end
   return 0
@@ -1132,7 +1134,9 @@ local tree = {
           options = { { "--artifact-store", short = "-a", arg = "STORE",
               help = "the artifact store of the stack" },
             { "--orchestrator", short = "-o", arg = "ORCHESTRATOR", choices = { "local" },
-              help = "the orchestrator (local)" } },
+              help = "the orchestrator (local)" },
+            { "--jobs", short = "-j", arg = "N", int = true,
+              help = "steps at once on the local orchestrator (default: the cores)" } },
           run = cmd_stack_register },
         set = { summary = "make a stack the active one", args = { "NAME" }, run = cmd_stack_set },
         delete = { summary = "delete a stack (not the active one)", args = { "NAME" },

@@ -27,7 +27,7 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 local building, current = nil, nil
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
-local store_path
+local store_path, stack_jobs
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
 
 local function fail(level, fmt, ...)
@@ -414,6 +414,14 @@ local function explain(prev, cur)
   return table.concat(why, "; ")
 end
 
+-- The jobs setting of the local orchestrator of the run's stack (nil: the
+-- stack leaves it to the number of cores).
+stack_jobs = function(name)
+  local client = lupine.Client()
+  local stack = name and client:get_stack(name) or client.active_stack
+  return stack.jobs
+end
+
 -- Hand a recorded graph to the runtime; return the PipelineRun.
 local function execute(build, options, level)
   local start = core.now()   -- "YYYY-MM-DDTHH:MM:SS.ffffffZ", UTC
@@ -472,7 +480,7 @@ local function execute(build, options, level)
   local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
     start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build),
     explain = explain, stack = options.stack,
-    jobs = setting("jobs", nil, nil) }
+    jobs = setting("jobs", nil, stack_jobs(options.stack)) }
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
     error(setmetatable({ run = run, message = status == "stopped"

@@ -53,8 +53,9 @@ local function stack_of(row)
 end
 
 Stack.__tostring = function(s)
-  return string.format("Stack(name=%s, artifact_store=%s, orchestrator=%s%s)", s.name,
-    s.artifact_store.name, s.orchestrator, s.active and ", active" or "")
+  return string.format("Stack(name=%s, artifact_store=%s, orchestrator=%s%s%s)", s.name,
+    s.artifact_store.name, s.orchestrator, s.jobs and (", jobs=" .. s.jobs) or "",
+    s.active and ", active" or "")
 end
 
 getters[Stack].artifact_store = function(s)
@@ -188,8 +189,11 @@ function Client:register_stack(name, opts)
   if not core.query("artifact_store_by_name", opts.artifact_store)[1] then
     error(not_found("artifact store", opts.artifact_store, "artifact_store_names"), 2)
   end
+  if opts.jobs ~= nil and not (math.type(opts.jobs) == "integer" and opts.jobs >= 1) then
+    fail(2, "stack '%s': jobs must be an integer from 1 (got %s)", name, tostring(opts.jobs))
+  end
   if core.query("stack_by_name", name)[1] then fail(2, "stack '%s' exists already", name) end
-  core.write("add_stack", name, opts.artifact_store, orchestrator, core.now())
+  core.write("add_stack", name, opts.artifact_store, orchestrator, core.now(), opts.jobs)
   return self:get_stack(name)
 end
 
