@@ -14,7 +14,7 @@ SOVERSION = 0
 
 DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
   libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3 \
-  graphviz libedit-dev tmux libmicrohttpd-dev chromium curl
+  graphviz libedit-dev tmux libmicrohttpd-dev chromium curl procps time
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
