@@ -292,55 +292,37 @@ local function text(g)
   local lines = { text_escape(root.label) }
   local function add(depth, s) lines[#lines + 1] = string.rep("  ", depth) .. s end
 
-  local seen_up = {}
-  local function up(id, depth)
-    for _, e in ipairs(ins[id]) do
-      local step = byid[e.from]
-      local line = "produced by " .. step_text(step) .. " as " .. text_quote(e.name)
-      if seen_up[step.id] then
-        add(depth, line .. " (see above)")
-      else
-        seen_up[step.id] = true
-        add(depth, line)
-        for _, i in ipairs(ins[step.id]) do
-          local av = byid[i.from]
-          if seen_up[av.id] then
-            add(depth + 1, "input " .. text_quote(i.name) .. ": " .. text_escape(av.label)
-              .. " (see above)")
-          else
-            seen_up[av.id] = true
-            add(depth + 1, "input " .. text_quote(i.name) .. ": " .. text_escape(av.label))
-            up(av.id, depth + 2)
+  -- One walk serves both directions: links[id] are the links to follow from
+  -- a node, `far` the field of a link that leads on.
+  local function walker(links, far, verb, kind)
+    local seen = {}
+    local function go(id, depth)
+      for _, e in ipairs(links[id]) do
+        local step = byid[e[far]]
+        local line = verb .. " by " .. step_text(step) .. " as " .. text_quote(e.name)
+        if seen[step.id] then
+          add(depth, line .. " (see above)")
+        else
+          seen[step.id] = true
+          add(depth, line)
+          for _, l in ipairs(links[step.id]) do
+            local av = byid[l[far]]
+            local item = kind .. " " .. text_quote(l.name) .. ": " .. text_escape(av.label)
+            if seen[av.id] then
+              add(depth + 1, item .. " (see above)")
+            else
+              seen[av.id] = true
+              add(depth + 1, item)
+              go(av.id, depth + 2)
+            end
           end
         end
       end
     end
+    return go
   end
-
-  local seen_down = {}
-  local function down(id, depth)
-    for _, e in ipairs(outs[id]) do
-      local step = byid[e.to]
-      local line = "consumed by " .. step_text(step) .. " as " .. text_quote(e.name)
-      if seen_down[step.id] then
-        add(depth, line .. " (see above)")
-      else
-        seen_down[step.id] = true
-        add(depth, line)
-        for _, o in ipairs(outs[step.id]) do
-          local av = byid[o.to]
-          if seen_down[av.id] then
-            add(depth + 1, "output " .. text_quote(o.name) .. ": " .. text_escape(av.label)
-              .. " (see above)")
-          else
-            seen_down[av.id] = true
-            add(depth + 1, "output " .. text_quote(o.name) .. ": " .. text_escape(av.label))
-            down(av.id, depth + 2)
-          end
-        end
-      end
-    end
-  end
+  local up = walker(ins, "from", "produced", "input")
+  local down = walker(outs, "to", "consumed", "output")
 
   if g.direction ~= "downstream" then up(root.id, 1) end
   if g.direction ~= "upstream" then down(root.id, 1) end
