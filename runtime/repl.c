@@ -60,9 +60,7 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 /*
 ** Ctrl-C while a statement runs. A pipeline run in progress is stopped
 ** with lupine_interrupt (its workers end, it is marked stopped). Other Lua
-** code is stopped with a hook of our own: lupine_interrupt would also leave
-** the runtime's stop request set when no run answers it, and the next run
-** of the session would stop at once; lupine.h has no call to withdraw it.
+** code is stopped with a hook of our own, as lua.c does.
 */
 static void on_sigint_eval(int sig) {
   (void)sig;
