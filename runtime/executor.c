@@ -38,6 +38,8 @@ typedef struct run {
   lua_State *L;
   lp_runtime *rt;
   int spec, nodes, results, report, waits, versions;   /* stack indices */
+  int pendset;          /* stack index: node + 1 -> true while it has a result to record */
+  int *order;           /* n ints of working space for record_ready */
   int n;
   lp_graph *graph;
   pool *pool;
@@ -1068,13 +1070,26 @@ static int report_get(run *r, int node, const char *k) {
   return t;
 }
 
+/* Set (table on top, popped) or clear (nil on top) node's result to
+** record, keeping the set of nodes that have one. */
+static void set_pending(run *r, int node) {
+  lua_State *L = r->L;
+  lua_pushboolean(L, lua_istable(L, -1));
+  if (!lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+  lua_rawseti(L, r->pendset, node + 1);
+  report_set(r, node, "pending");
+}
+
 /* Stash a failure (message on top, popped) as node's outcome. */
 static void stash_failure(run *r, int node) {
   lua_State *L = r->L;
   lua_createtable(L, 0, 2);
   lua_insert(L, -2);
   lua_setfield(L, -2, "error");
-  report_set(r, node, "pending");
+  set_pending(r, node);
 }
 
 /* ---- the cache ---- */
@@ -1583,7 +1598,7 @@ static void reap(run *r, worker *w) {
   r->running--;
   if (w->got_result) {
     report_get(r, node, "result");
-    report_set(r, node, "pending");
+    set_pending(r, node);
     lua_pushnil(L);
     report_set(r, node, "result");
   } else {
@@ -1617,7 +1632,7 @@ static void reap(run *r, worker *w) {
              "%.1f s: %s", node_str(r, node, "name"), attempts, retries + 1, backoff / 1e3,
              lua_tostring(L, -1));
       lua_pushnil(L);
-      report_set(r, node, "pending");
+      set_pending(r, node);
       lua_pushnumber(L, now_ms() + backoff);
       report_set(r, node, "retry_at");
       r->retrying++;
@@ -1678,11 +1693,23 @@ static void wait_workers(run *r) {
 /* Record, in node order where artifact names are shared, what finished:
 ** so the versions a run makes do not depend on how many jobs ran it.
 ** Returns how many nodes were recorded. */
+static int by_index(const void *a, const void *b) {
+  return *(const int *)a - *(const int *)b;
+}
+
 static int record_ready(run *r) {
   lua_State *L = r->L;
-  int node, recorded = 0, k, ok;
-  for (node = 0; node < r->n; node++) {
+  int node, recorded = 0, k, ok, npend = 0, p;
+  /* the nodes with a result, in node order: not a scan of the whole run */
+  lua_pushnil(L);
+  while (lua_next(L, r->pendset) != 0) {
+    r->order[npend++] = (int)lua_tointeger(L, -2) - 1;
+    lua_pop(L, 1);
+  }
+  qsort(r->order, (size_t)npend, sizeof *r->order, by_index);
+  for (p = 0; p < npend; p++) {
     int top = lua_gettop(L), ready = 1;
+    node = r->order[p];
     if (report_get(r, node, "pending") != LUA_TTABLE) {
       lua_settop(L, top);
       continue;
@@ -1700,7 +1727,7 @@ static int record_ready(run *r) {
     }
     /* stack: pending */
     lua_pushnil(L);
-    report_set(r, node, "pending");
+    set_pending(r, node);
     report_get(r, node, "step_run");
     {
       const char *step_run_id = lua_tostring(L, -1);
@@ -1844,6 +1871,9 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   r.results = lua_gettop(L);
   lua_newtable(L);
   r.versions = lua_gettop(L);
+  lua_newtable(L);
+  r.pendset = lua_gettop(L);
+  r.order = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
   lua_createtable(L, r.n, 0);
   r.report = lua_gettop(L);
   for (i = 1; i <= r.n; i++) {
