@@ -512,25 +512,35 @@ static int p_find_version(lua_State *L) {
   return 0;
 }
 
-int lupine_version_find(lupine *h, const char *name_or_id, const char *version,
-                        lupine_version **out) {
-  static const char fname[] = "lupine_version_find";
+/* The lookups' shared frame: checks, runs find under protection, and hands over what it
+   made only on success. has_out is whether the caller gave somewhere to put it. */
+static int find_record(lupine *h, const char *fname, lua_CFunction find, const char *key,
+                       const char *arg, int has_out, void **made) {
   job j = {0};
   int rc;
-  if (out != NULL) *out = NULL;
+  *made = NULL;
   if ((rc = usable(h)) != LUPINE_OK) return rc;
-  if (out == NULL) return misuse(h, fname, "out is NULL");
-  if (name_or_id == NULL) return misuse(h, fname, "name_or_id is NULL");
+  if (!has_out) return misuse(h, fname, "out is NULL");
+  if (key == NULL) return misuse(h, fname, "name_or_id is NULL");
   j.h = h;
-  j.key = name_or_id;
-  j.arg = version;
-  if ((rc = protect(h->L, p_find_version, &j, 0)) != LUPINE_OK) {
+  j.key = key;
+  j.arg = arg;
+  if ((rc = protect(h->L, find, &j, 0)) != LUPINE_OK) {
     free(j.out);   /* made before a later failure, if any */
     return rc;
   }
-  *out = j.out;
+  *made = j.out;
   h->err[0] = '\0';
   return LUPINE_OK;
+}
+
+int lupine_version_find(lupine *h, const char *name_or_id, const char *version,
+                        lupine_version **out) {
+  void *made;
+  int rc = find_record(h, "lupine_version_find", p_find_version, name_or_id, version,
+                       out != NULL, &made);
+  if (out != NULL) *out = made;
+  return rc;
 }
 
 int lupine_version_dup(const lupine_version *v, lupine_version **out) {
@@ -814,22 +824,10 @@ static int p_find_run(lua_State *L) {
 }
 
 int lupine_run_find(lupine *h, const char *name_or_id, lupine_run **out) {
-  static const char fname[] = "lupine_run_find";
-  job j = {0};
-  int rc;
-  if (out != NULL) *out = NULL;
-  if ((rc = usable(h)) != LUPINE_OK) return rc;
-  if (out == NULL) return misuse(h, fname, "out is NULL");
-  if (name_or_id == NULL) return misuse(h, fname, "name_or_id is NULL");
-  j.h = h;
-  j.key = name_or_id;
-  if ((rc = protect(h->L, p_find_run, &j, 0)) != LUPINE_OK) {
-    free(j.out);
-    return rc;
-  }
-  *out = j.out;
-  h->err[0] = '\0';
-  return LUPINE_OK;
+  void *made;
+  int rc = find_record(h, "lupine_run_find", p_find_run, name_or_id, NULL, out != NULL, &made);
+  if (out != NULL) *out = made;
+  return rc;
 }
 
 int lupine_run_dup(const lupine_run *r, lupine_run **out) {
