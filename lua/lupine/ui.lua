@@ -493,7 +493,10 @@ local function list_versions(p)
     artifact_type = p.type, page = page_n, size = size })
 end
 
-local function paged_json(list, items)
+-- One page of a listing, each record made JSON by item_json.
+local function paged_json(list, item_json)
+  local items = {}
+  for i, record in ipairs(list) do items[i] = item_json(record) end
   return json.object { items = json.array(items), page = list.page, size = list.size,
     total = list.total, total_pages = list.total_pages }
 end
@@ -520,21 +523,17 @@ api.pipelines = function(args)
   local p = params(args, { "name", "page", "size" })
   local page_n, size = paging(p)
   local list = attempt(400, client.list_pipelines, client, { name = p.name, page = page_n, size = size })
-  local items = {}
-  for i, pl in ipairs(list) do
+  return paged_json(list, function(pl)
     local latest = pl.latest_run
-    items[i] = json.object { id = pl.id, name = pl.name, created = pl.created,
+    return json.object { id = pl.id, name = pl.name, created = pl.created,
       run_count = pl.run_count, latest_run = latest and json.object { id = latest.id,
         name = latest.name, status = latest.status, start_time = latest.start_time } or null }
-  end
-  return paged_json(list, items)
+  end)
 end
 
 api.runs = function(args)
   local list = list_runs(params(args, { "pipeline", "status", "tag", "page", "size" }))
-  local items = {}
-  for i, run in ipairs(list) do items[i] = run_json(run) end
-  return paged_json(list, items)
+  return paged_json(list, run_json)
 end
 
 -- A run with its steps and its graph (nodes in the order the steps ran,
@@ -583,22 +582,18 @@ api.artifacts = function(args)
   local page_n, size = paging(p)
   local list = attempt(400, client.list_artifacts, client, { name = p.name, tag = p.tag,
     page = page_n, size = size })
-  local items = {}
-  for i, a in ipairs(list) do
+  return paged_json(list, function(a)
     local latest = a.latest_version
-    items[i] = json.object { id = a.id, name = a.name, created = a.created,
+    return json.object { id = a.id, name = a.name, created = a.created,
       version_count = a.version_count, tags = json.array(a.tags),
       latest_version = latest and json.object { id = latest.id, version = latest.version,
         created = latest.created } or null }
-  end
-  return paged_json(list, items)
+  end)
 end
 
 api.versions = function(args)
   local list = list_versions(params(args, { "name", "tag", "type", "page", "size" }))
-  local items = {}
-  for i, av in ipairs(list) do items[i] = version_json(av) end
-  return paged_json(list, items)
+  return paged_json(list, version_json)
 end
 
 api.version = function(args, id)
