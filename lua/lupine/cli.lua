@@ -267,9 +267,11 @@ local function micros(t)
     + tonumber(s) * 1000000 + us
 end
 
--- Milliseconds from start to finish (a float), or nil if either is missing.
-local function duration_ms(start, finish)
-  local a, b = micros(start), micros(finish)
+-- Milliseconds from start to finish (a float), or nil if either is missing;
+-- a running thing with no finish yet counts up to now.
+local function duration_ms(start, finish, running)
+  local a = micros(start)
+  local b = micros(finish) or (running and micros(core.now()))
   if not a or not b then return nil end
   return (b - a) / 1000
 end
@@ -451,7 +453,25 @@ local function step_json(sr)
     parameters = json.object(params), error = opt(sr.error), traceback = opt(sr.traceback) }
 end
 
-local function paged_json(list, items)
+local function artifact_json(a)
+  local latest = a.latest_version
+  return json.object { id = a.id, name = a.name, created = a.created,
+    version_count = a.version_count, tags = tag_list(a.tags),
+    latest_version = latest and json.object { id = latest.id, version = latest.version,
+      created = latest.created } or json.null }
+end
+
+local function pipeline_json(p)
+  local r = p.latest_run
+  return json.object { id = p.id, name = p.name, created = p.created,
+    run_count = p.run_count, latest_run = r and json.object { id = r.id, name = r.name,
+      status = r.status, start_time = opt(r.start_time) } or json.null }
+end
+
+-- One page of a listing, each record made JSON by item_json.
+local function paged_json(list, item_json)
+  local items = {}
+  for i, record in ipairs(list) do items[i] = item_json(record) end
   return json.object { items = json.array(items), page = list.page, size = list.size,
     total = list.total, total_pages = list.total_pages }
 end
@@ -485,18 +505,7 @@ local function cmd_artifact_list(ctx)
   local o = ctx.opts
   local page, size = o.page, o.size
   local list = ctx.client:list_artifacts { name = o.name, tag = o.tag, page = page, size = size }
-  if o.json then
-    local items = {}
-    for i, a in ipairs(list) do
-      local latest = a.latest_version
-      items[i] = json.object { id = a.id, name = a.name, created = a.created,
-        version_count = a.version_count, tags = tag_list(a.tags),
-        latest_version = latest and json.object { id = latest.id, version = latest.version,
-          created = latest.created } or json.null }
-    end
-    print_json(paged_json(list, items))
-    return 0
-  end
+  if o.json then print_json(paged_json(list, artifact_json)); return 0 end
   local rows = {}
   for i, a in ipairs(list) do
     local latest = a.latest_version
@@ -523,12 +532,7 @@ local function cmd_version_list(ctx)
   local run = o.run and ctx.client:get_pipeline_run(o.run)   -- "not found; did you mean"
   local list = ctx.client:list_artifact_versions { name = o.name, tag = o.tag,
     artifact_type = o.type, pipeline_run = run, page = page, size = size }
-  if o.json then
-    local items = {}
-    for i, av in ipairs(list) do items[i] = version_json(av) end
-    print_json(paged_json(list, items))
-    return 0
-  end
+  if o.json then print_json(paged_json(list, version_json)); return 0 end
   local rows = {}
   for i, av in ipairs(list) do
     rows[i] = {
@@ -692,17 +696,7 @@ end
 local function cmd_pipeline_list(ctx)
   local o = ctx.opts
   local list = ctx.client:list_pipelines { name = o.name, page = o.page, size = o.size }
-  if o.json then
-    local items = {}
-    for i, p in ipairs(list) do
-      local r = p.latest_run
-      items[i] = json.object { id = p.id, name = p.name, created = p.created,
-        run_count = p.run_count, latest_run = r and json.object { id = r.id, name = r.name,
-          status = r.status, start_time = opt(r.start_time) } or json.null }
-    end
-    print_json(paged_json(list, items))
-    return 0
-  end
+  if o.json then print_json(paged_json(list, pipeline_json)); return 0 end
   local rows = {}
   for i, p in ipairs(list) do
     local r = p.latest_run
@@ -727,12 +721,7 @@ local function cmd_runs_list(ctx)
   local page, size = o.page, o.size
   local list = ctx.client:list_pipeline_runs { pipeline_name = o.pipeline, status = o.status,
     tag = o.tag, page = page, size = size }
-  if o.json then
-    local items = {}
-    for i, r in ipairs(list) do items[i] = run_json(r) end
-    print_json(paged_json(list, items))
-    return 0
-  end
+  if o.json then print_json(paged_json(list, run_json)); return 0 end
   local rows = {}
   for i, r in ipairs(list) do
     local ms = duration_ms(r.start_time, r.end_time)
@@ -1465,5 +1454,13 @@ function M.main(args, options)
   io.stderr:write("lupine: ", tostring(status), "\n")
   return 1
 end
+
+-- Times and the JSON shapes of catalog records, shared with the web UI.
+M.duration_ms = duration_ms
+M.paged_json = paged_json
+M.ref_json = ref_json
+M.version_json = version_json
+M.artifact_json = artifact_json
+M.pipeline_json = pipeline_json
 
 return M

@@ -18,11 +18,12 @@ local client_mod = require "lupine.client"
 local query = require "lupine.query"
 local lineage = require "lupine.lineage"
 local viz = require "lupine.viz"
-local json = require("lupine.cli").json
+local cli = require "lupine.cli"   -- the JSON encoder and the records' JSON shapes
 
 local M = {}
 
 local esc = viz.esc
+local json = cli.json
 local null = json.null
 
 M.REFRESH_SECONDS = 2      -- how often a page showing a running run reloads
@@ -66,29 +67,7 @@ end
 
 -- ---- times and sizes ----
 
--- Microseconds since the epoch of a catalog time "YYYY-MM-DDTHH:MM:SS.ffffffZ".
-local function micros(t)
-  if type(t) ~= "string" then return nil end
-  local y, mo, d, h, mi, s, f = t:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-  if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  if mo <= 2 then y = y - 1 end   -- days from the civil date (H. Hinnant)
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * ((mo + 9) % 12) + 2) // 5 + d - 1
-  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-  f = (f .. "000000"):sub(1, 6)
-  return ((days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s)) * 1000000)
-    + tonumber(f)
-end
-
--- Milliseconds from start to finish (now, for something still running).
-local function duration_ms(start, finish, running)
-  local a = micros(start)
-  local b = micros(finish) or (running and micros(core.now()))
-  if not a or not b then return nil end
-  return (b - a) / 1000
-end
+local duration_ms = cli.duration_ms
 
 local function human_ms(ms)
   if not ms then return "" end
@@ -376,16 +355,7 @@ local function run_json(run)
     tags = json.array(run.tags) }
 end
 
-local function ref_json(v)
-  return json.object { id = v.id, name = v.name, version = v.version }
-end
-
-local function producer_json(av)
-  local sr = av.producer_step_run
-  if not sr then return null end
-  local run = sr.pipeline_run
-  return json.object { step = sr.name, step_run_id = sr.id, run = run.name, run_id = run.id }
-end
+local ref_json = cli.ref_json
 
 local function viz_list_json(av)
   local list = {}
@@ -397,10 +367,7 @@ local function viz_list_json(av)
 end
 
 local function version_json(av, full)
-  local o = { id = av.id, name = av.name, version = av.version, type = av.type,
-    data_type = av.data_type, content_hash = av.content_hash, size = av.size,
-    stored_size = av.stored_size, uri = av.uri, codec_version = av.codec_version,
-    created = av.created, tags = json.array(av.tags), producer = producer_json(av) }
+  local o = cli.version_json(av)
   if full then
     o.run_metadata = json.object(av.run_metadata)
     o.visualizations = viz_list_json(av)
@@ -411,7 +378,7 @@ local function version_json(av, full)
     end
     o.consumers = json.array(consumers)
   end
-  return json.object(o)
+  return o
 end
 
 local function links_json(sr, kind)
@@ -493,13 +460,7 @@ local function list_versions(p)
     artifact_type = p.type, page = page_n, size = size })
 end
 
--- One page of a listing, each record made JSON by item_json.
-local function paged_json(list, item_json)
-  local items = {}
-  for i, record in ipairs(list) do items[i] = item_json(record) end
-  return json.object { items = json.array(items), page = list.page, size = list.size,
-    total = list.total, total_pages = list.total_pages }
-end
+local paged_json = cli.paged_json
 
 -- ---- the JSON API ----
 
@@ -523,12 +484,7 @@ api.pipelines = function(args)
   local p = params(args, { "name", "page", "size" })
   local page_n, size = paging(p)
   local list = attempt(400, client.list_pipelines, client, { name = p.name, page = page_n, size = size })
-  return paged_json(list, function(pl)
-    local latest = pl.latest_run
-    return json.object { id = pl.id, name = pl.name, created = pl.created,
-      run_count = pl.run_count, latest_run = latest and json.object { id = latest.id,
-        name = latest.name, status = latest.status, start_time = latest.start_time } or null }
-  end)
+  return paged_json(list, cli.pipeline_json)
 end
 
 api.runs = function(args)
@@ -582,13 +538,7 @@ api.artifacts = function(args)
   local page_n, size = paging(p)
   local list = attempt(400, client.list_artifacts, client, { name = p.name, tag = p.tag,
     page = page_n, size = size })
-  return paged_json(list, function(a)
-    local latest = a.latest_version
-    return json.object { id = a.id, name = a.name, created = a.created,
-      version_count = a.version_count, tags = json.array(a.tags),
-      latest_version = latest and json.object { id = latest.id, version = latest.version,
-        created = latest.created } or null }
-  end)
+  return paged_json(list, cli.artifact_json)
 end
 
 api.versions = function(args)
