@@ -392,6 +392,18 @@ local function print_paging(ctx, list, noun)
   if ctx.tty then io.write(msg, "\n") else io.stderr:write(msg, "\n") end
 end
 
+-- A page of a listing: its table (or, under a terminal, what an empty one
+-- means), then the paging line; noun names one row in that line.
+local function print_listing(ctx, list, empty, noun, columns, rows)
+  if #list > 0 then
+    print_table(ctx, columns, rows)
+  elseif ctx.tty then
+    io.write(empty, "\n")
+  end
+  print_paging(ctx, list, noun)
+  return 0
+end
+
 -- ---- catalog objects as records ----
 
 local function opt(v)
@@ -516,14 +528,9 @@ local function cmd_artifact_list(ctx)
       plain = { a.id, a.name, a.version_count, latest and latest.version or "", a.created, tags },
     }
   end
-  if ctx.tty and #list == 0 then io.write("no artifacts\n") end
-  if #list > 0 then
-    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" },
-      { title = "VERSIONS", right = true }, { title = "LATEST" }, { title = "CREATED" },
-      { title = "TAGS" } }, rows)
-  end
-  print_paging(ctx, list, "artifact")
-  return 0
+  return print_listing(ctx, list, "no artifacts", "artifact",
+    { { title = "ID", max = 8 }, { title = "NAME" }, { title = "VERSIONS", right = true },
+      { title = "LATEST" }, { title = "CREATED" }, { title = "TAGS" } }, rows)
 end
 
 local function cmd_version_list(ctx)
@@ -542,14 +549,10 @@ local function cmd_version_list(ctx)
         table.concat(av.tags, ",") },
     }
   end
-  if ctx.tty and #list == 0 then io.write("no artifact versions\n") end
-  if #list > 0 then
-    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" }, { title = "VERSION" },
-      { title = "TYPE" }, { title = "DATA TYPE" }, { title = "SIZE", right = true },
-      { title = "CREATED" }, { title = "TAGS" } }, rows)
-  end
-  print_paging(ctx, list, "version")
-  return 0
+  return print_listing(ctx, list, "no artifact versions", "version",
+    { { title = "ID", max = 8 }, { title = "NAME" }, { title = "VERSION" }, { title = "TYPE" },
+      { title = "DATA TYPE" }, { title = "SIZE", right = true }, { title = "CREATED" },
+      { title = "TAGS" } }, rows)
 end
 
 local function describe_version(ctx, av)
@@ -706,14 +709,9 @@ local function cmd_pipeline_list(ctx)
       plain = { p.id, p.name, p.run_count, r and r.name or "", r and r.status or "", p.created },
     }
   end
-  if ctx.tty and #list == 0 then io.write("no pipelines\n") end
-  if #list > 0 then
-    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" },
-      { title = "RUNS", right = true }, { title = "LATEST RUN" }, { title = "STATUS" },
-      { title = "CREATED" } }, rows)
-  end
-  print_paging(ctx, list, "pipeline")
-  return 0
+  return print_listing(ctx, list, "no pipelines", "pipeline",
+    { { title = "ID", max = 8 }, { title = "NAME" }, { title = "RUNS", right = true },
+      { title = "LATEST RUN" }, { title = "STATUS" }, { title = "CREATED" } }, rows)
 end
 
 local function cmd_runs_list(ctx)
@@ -732,14 +730,10 @@ local function cmd_runs_list(ctx)
         ms and string.format("%.3f", ms) or "", table.concat(r.tags, ",") },
     }
   end
-  if ctx.tty and #list == 0 then io.write("no pipeline runs\n") end
-  if #list > 0 then
-    print_table(ctx, { { title = "ID", max = 8 }, { title = "NAME" }, { title = "PIPELINE" },
+  return print_listing(ctx, list, "no pipeline runs", "run",
+    { { title = "ID", max = 8 }, { title = "NAME" }, { title = "PIPELINE" },
       { title = "STATUS" }, { title = "STARTED" }, { title = "DURATION", right = true },
       { title = "TAGS" } }, rows)
-  end
-  print_paging(ctx, list, "run")
-  return 0
 end
 
 -- The step runs of run in the order they were recorded.
