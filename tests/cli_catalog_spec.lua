@@ -222,6 +222,21 @@ describe("lupine catalog commands", function()
       out = pty(home, "artifact list --name a_very_long_artifact_name_that_goes_on_and_on_and_on")
       assert.matches("\n%x+  a_very_long_artifact_name_that_goes_on_…  ", out)
     end)
+
+    it("says a listing is empty on a terminal, and prints nothing when piped", function()
+      if not has_script then pending("util-linux script is not installed") return end
+      for args, said in pairs { ["artifact list --name nothing_here"] = "no artifacts",
+          ["artifact version list --name nothing_here"] = "no artifact versions",
+          ["pipeline list --name nothing_here"] = "no pipelines",
+          ["pipeline runs list --pipeline nothing_here"] = "no pipeline runs" } do
+        local out, code = pty(home, args)
+        assert.equal(0, code, out)
+        assert.equal(said .. "\n", out, args)
+        local piped, err, piped_code = run(args)
+        assert.equal(0, piped_code, err)
+        assert.equal("", piped, args)
+      end
+    end)
   end)
 
   describe("artifact version describe", function()
