@@ -282,18 +282,21 @@ local function version_ref(id)
   return { id = row.id, name = row.name, version = row.version }
 end
 
--- The step runs of a run in the order they ran, each with its links
+-- A step run from its catalog row, with its links
 -- ({ kind, name, version = { id, name, version } }).
+local function step_with_links(row)
+  local sr = client_mod.step_run_of(row)
+  sr.links = {}
+  for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
+    sr.links[#sr.links + 1] = { kind = l.kind, name = l.name, version = version_ref(l.artifact_version_id) }
+  end
+  return sr
+end
+
+-- The step runs of a run in the order they ran, each with its links.
 local function steps_of(run)
   local list = {}
-  for i, row in ipairs(core.query("step_runs_of_run", run.id)) do
-    local sr = client_mod.step_run_of(row)
-    sr.links = {}
-    for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
-      sr.links[#sr.links + 1] = { kind = l.kind, name = l.name, version = version_ref(l.artifact_version_id) }
-    end
-    list[i] = sr
-  end
+  for i, row in ipairs(core.query("step_runs_of_run", run.id)) do list[i] = step_with_links(row) end
   return list
 end
 
@@ -336,7 +339,7 @@ end
 local function get_step(key)
   local row = key:find("^[%x%-]+$") and core.query("step_run_by_id", key)[1]
   if not row then http_error(404, "step run '%s' not found", key) end
-  return client_mod.step_run_of(row)
+  return step_with_links(row)
 end
 
 local function get_version(key)
@@ -521,10 +524,6 @@ end
 api.step = function(args, id)
   params(args, {})
   local sr = get_step(id)
-  sr.links = {}
-  for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
-    sr.links[#sr.links + 1] = { kind = l.kind, name = l.name, version = version_ref(l.artifact_version_id) }
-  end
   local o = step_json(sr)
   o.run_id = sr.run_id
   o.run = sr.pipeline_run.name
@@ -707,10 +706,6 @@ end
 pages.step = function(args, id)
   params(args, {})
   local sr = get_step(id)
-  sr.links = {}
-  for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
-    sr.links[#sr.links + 1] = { kind = l.kind, name = l.name, version = version_ref(l.artifact_version_id) }
-  end
   local run = sr.pipeline_run
   local prow = {}
   for _, k in ipairs(sorted_keys(sr.parameters)) do
