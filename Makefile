@@ -82,8 +82,8 @@ $(1)/lupine-repl: $(1)/obj/repl.o $(1)/liblupine.a
 $(1)/lupine-ui: $(1)/obj/ui.o $(1)/liblupine.a
 	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(UI_LIBS)
 
-$(1)/test_%: tests/c/test_%.c $(1)/liblupine.a
-	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$^ $$(DEP_LIBS)
+$(1)/test_%: tests/c/test_%.c tests/c/tap.h $(1)/liblupine.a
+	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$(filter-out %.h,$$^) $$(DEP_LIBS)
 
 # a Lua module that segfaults, for the tests of crashing steps
 $(1)/crash.so: tests/c/crash_module.c
@@ -135,9 +135,10 @@ check: test
 tsan: $(BUILD)/tsan/test_api
 	$(BUILD)/tsan/test_api
 
-$(BUILD)/tsan/test_api: tests/c/test_api.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
+$(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj/lua_sources.c
 	mkdir -p $(BUILD)/tsan
-	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -D_GNU_SOURCE -pthread -o $@ $^ $(DEP_LIBS)
+	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -D_GNU_SOURCE -pthread -o $@ \
+	  $(filter-out %.h,$^) $(DEP_LIBS)
 
 # ---- benchmarks: make bench (release build; not part of make test) ----
 # Runs every tests/bench/*.lua (benchlib.lua is their shared code) against

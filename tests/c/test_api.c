@@ -10,7 +10,6 @@
 
 #include <ftw.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,32 +19,12 @@
 #include "lauxlib.h"
 #include "lualib.h"
 #include "lupine.h"
+#include "tap.h"
 
 #define PATHSZ 512
 
-static int ntests, nfailed;
 static pid_t main_pid;      /* this program's process: step workers are others */
 static char base[64];   /* the test's temporary folder (set once, before any thread) */
-
-__attribute__((format(printf, 2, 3)))
-static int check(int cond, const char *fmt, ...) {
-  va_list ap;
-  ntests++;
-  if (!cond) nfailed++;
-  printf("%sok %d - ", cond ? "" : "not ", ntests);
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-  fflush(stdout);
-  return cond;
-}
-
-/* A test pinning an exact string (NULL counts as "(null)"). */
-static void same(const char *got, const char *want, const char *what) {
-  if (!check(got != NULL && want != NULL ? strcmp(got, want) == 0 : got == want, "%s", what))
-    printf("#   got:  %s\n#   want: %s\n", got ? got : "(null)", want ? want : "(null)");
-}
 
 /* A result code and, when want_msg is not NULL, the handle's message. */
 static void code(lupine *rt, int got, int want, const char *want_msg, const char *what) {
@@ -908,6 +887,5 @@ int main(void) {
   test_alloc_failure();
   test_failed_open();
   nftw(base, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-  printf("1..%d\n", ntests);
-  return nfailed == 0 ? 0 : 1;
+  return tap_done();
 }

@@ -11,27 +11,15 @@
 ** cbor2.dumps(v, canonical=True[, value_sharing=True]); hex of ours said
 ** to decode in cbor2 was checked with cbor2.loads when the test was written.
 */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lauxlib.h"
 #include "lualib.h"
 #include "lupine_int.h"
+#include "tap.h"
 
-static int ntest, nfail;
 static lua_State *L;
-
-static void ok(int cond, const char *fmt, ...) {
-  va_list ap;
-  ntest++;
-  nfail += !cond;
-  printf("%sok %d - ", cond ? "" : "not ", ntest);
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  putchar('\n');
-}
 
 static const char *tohex(const void *s, size_t n) {
   static char buf[8192];
@@ -105,7 +93,7 @@ static const char *enc(const char *code) {
 
 static void enc_is(const char *code, const char *hex) {
   const char *got = enc(code);
-  ok(strcmp(got, hex) == 0, "encode %s is %s", code, hex);
+  check(strcmp(got, hex) == 0, "encode %s is %s", code, hex);
   if (strcmp(got, hex) != 0) printf("# got %s\n", got);
 }
 
@@ -116,11 +104,11 @@ static void dec_ok(const char *hex, const char *pred, const char *desc) {
   const char *s = unhex(hex, &n);
   int top = lua_gettop(L);
   if (lp_codec_decode(L, s, n, err, sizeof err) != LUPINE_OK) {
-    ok(0, "%s", desc);
+    check(0, "%s", desc);
     printf("# %s\n", err);
     return;
   }
-  ok(lua_gettop(L) == top + 1 && holds(pred, top), "%s", desc);
+  check(lua_gettop(L) == top + 1 && holds(pred, top), "%s", desc);
   lua_settop(L, top);
 }
 
@@ -129,7 +117,7 @@ static void dec_err(const char *hex, const char *msg) {
   size_t n;
   const char *s = unhex(hex, &n);
   int top = lua_gettop(L), rc = lp_codec_decode(L, s, n, err, sizeof err);
-  ok(rc == LUPINE_CORRUPT && strcmp(err, msg) == 0 && lua_gettop(L) == top,
+  check(rc == LUPINE_CORRUPT && strcmp(err, msg) == 0 && lua_gettop(L) == top,
      "decode %.40s fails: %s", hex, msg);
   if (strcmp(err, msg) != 0) printf("# got: %s\n", err);
   lua_settop(L, top);
@@ -140,7 +128,7 @@ static void enc_err(const char *code, const char *msg) {
   int top = lua_gettop(L), rc;
   eval(code);
   rc = lp_codec_encode(L, -1, "value", err, sizeof err);
-  ok(rc == LUPINE_MISUSE && strcmp(err, msg) == 0 && lua_gettop(L) == top + 1,
+  check(rc == LUPINE_MISUSE && strcmp(err, msg) == 0 && lua_gettop(L) == top + 1,
      "encode error: %s", msg);
   if (strcmp(err, msg) != 0) printf("# got: %s\n", err);
   lua_settop(L, top);
@@ -168,7 +156,7 @@ static void roundtrip(const char *code, const char *pred, const char *desc) {
     good = holds(pred, lua_gettop(L) - 2);
   }
   else printf("# %s\n", err);
-  ok(good, "round trip: %s", desc);
+  check(good, "round trip: %s", desc);
   lua_settop(L, top);
 }
 
@@ -368,7 +356,7 @@ static void test_determinism(void) {
     lua_close(L);
     L = saved;
   }
-  ok(same && strncmp(first, "error", 5) != 0,
+  check(same && strncmp(first, "error", 5) != 0,
      "mixed keys in 200 insertion orders give one encoding");
   if (!same) printf("# first %s\n", first);
 }
@@ -430,7 +418,7 @@ static void test_sharing(void) {
       if (i == 0) snprintf(first, sizeof first, "%s", h);
       else same = same && strcmp(first, h) == 0;
     }
-    ok(same && strcmp(first, "a46161d81c81016162d81c818081808101d81d01d81d00") == 0,
+    check(same && strcmp(first, "a46161d81c81016162d81c818081808101d81d01d81d00") == 0,
        "keys tying on sort keys but not in place give one encoding");
     if (!same) printf("# first %s\n", first);
   }
@@ -446,7 +434,7 @@ static void test_sharing(void) {
       if (i == 0) snprintf(first, sizeof first, "%s", h);
       else same = same && strcmp(first, h) == 0;
     }
-    ok(same && strncmp(first, "error", 5) != 0,
+    check(same && strncmp(first, "error", 5) != 0,
        "shared tables in shuffled maps give one encoding");
   }
 }
@@ -468,7 +456,7 @@ static void test_encode_errors(void) {
   lua_newtable(L);
   lua_pushlightuserdata(L, err);
   lua_setfield(L, -2, "p");
-  ok(lp_codec_encode(L, -1, "out", err, sizeof err) == LUPINE_MISUSE &&
+  check(lp_codec_encode(L, -1, "out", err, sizeof err) == LUPINE_MISUSE &&
      strcmp(err, "out.p is a light userdata") == 0 && lua_gettop(L) == 1,
      "encode error: out.p is a light userdata");
   lua_settop(L, 0);
@@ -488,7 +476,7 @@ static void test_encode_errors(void) {
   {
     const char *got = enc("local z = {{0}} local a = z for i = 1, 199 do a = {a} end "
                           "return {z = z, a = a}");
-    ok(strncmp(got, "error: value.a[1][1][1]", 23) == 0 &&
+    check(strncmp(got, "error: value.a[1][1][1]", 23) == 0 &&
        strstr(got, "...: nested deeper than 200 levels") != NULL,
        "sharing can make the canonical order too deep");
   }
@@ -681,7 +669,7 @@ static void test_nomem(void) {
     count[1 + limited(l, pdecode, 2, (size_t)i * 64)]++;
     lua_close(l);
   }
-  ok(count[0] == 0 && count[1] > 0 && count[2] > 0,
+  check(count[0] == 0 && count[1] > 0 && count[2] > 0,
      "memory errors unwind cleanly (%d stopped, %d ran through)", count[1], count[2]);
 }
 
@@ -701,5 +689,5 @@ int main(void) {
   test_interop();
   test_nomem();
   lua_close(L);
-  return nfail > 0;
+  return tap_done();
 }

@@ -5,7 +5,6 @@
 #define _XOPEN_SOURCE 700   /* nftw, mkdtemp, fork */
 
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,34 +13,14 @@
 #include <time.h>
 #include <unistd.h>
 #include "lupine_int.h"
+#include "tap.h"
 
 #define PATHSZ 512   /* paths under a short mkdtemp directory */
 
-static int ntests, nfailed;
 static size_t nfiles;   /* count_files's tally (nftw takes no context) */
-
-/* One TAP line; returns cond, so callers can add diagnostics. */
-__attribute__((format(printf, 2, 3)))
-static int check(int cond, const char *fmt, ...) {
-  va_list ap;
-  ntests++;
-  if (!cond) nfailed++;
-  printf("%sok %d - ", cond ? "" : "not ", ntests);
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-  return cond;
-}
 
 static void diag(const char *msg) {
   printf("#   %s\n", msg);
-}
-
-/* A test pinning an exact message. */
-static void same(const char *got, const char *want, const char *what) {
-  if (!check(strcmp(got, want) == 0, "%s", what))
-    printf("#   got:  %s\n#   want: %s\n", got, want);
 }
 
 static void skip(const char *what, const char *why) {
@@ -489,6 +468,5 @@ int main(void) {
   test_interop(s, top);
   lp_store_close(s);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-  printf("1..%d\n", ntests);
-  return nfailed > 0;
+  return tap_done();
 }
