@@ -165,16 +165,7 @@ describe("parallel workers", function()
   it("run independent steps at the same time", function()
     local dir = scratch()
     -- each waits (up to 20 s) to see the other's mark: only possible if both run at once
-    local function meet(me, other)
-      return step { name = me, function()
-        H.write(dir .. "/" .. me, "")
-        for _ = 1, 2000 do
-          if io.open(dir .. "/" .. other) then return true end
-          os.execute("sleep 0.01")
-        end
-        return false
-      end }
-    end
+    local function meet(me, other) return step { name = me, H.meet(dir, me, other, 2000) } end
     local a, b = meet("a", "b"), meet("b", "a")
     local run = pipeline { name = "meet", jobs = 2, function() a(); b() end } ()
     assert.is_true(run.steps.a.output:load())

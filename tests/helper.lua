@@ -59,6 +59,20 @@ function H.write(path, text)
   return path
 end
 
+-- The body of a step named me that marks its arrival in dir, then waits
+-- (tries x 10 ms) for the mark of the step named other: it returns true only
+-- if the two ran at the same time.
+function H.meet(dir, me, other, tries)
+  return function()
+    H.write(dir .. "/" .. me, "")
+    for _ = 1, tries do
+      if io.open(dir .. "/" .. other) then return true end
+      os.execute("sleep 0.01")
+    end
+    return false
+  end
+end
+
 function H.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end

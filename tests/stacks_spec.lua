@@ -72,14 +72,8 @@ describe("stacks and artifact stores", function()
     -- two steps that could only finish together if they ran at once
     local dir = H.tmpdir()
     local function meet(me, other)
-      return lupine.step { name = me, enable_cache = false, timeout = 5, function()
-        H.write(dir .. "/" .. me, "")
-        for _ = 1, 200 do
-          if io.open(dir .. "/" .. other) then return true end
-          os.execute("sleep 0.01")
-        end
-        return false
-      end }
+      return lupine.step { name = me, enable_cache = false, timeout = 5,
+        H.meet(dir, me, other, 200) }
     end
     local a, b = meet("a", "b"), meet("b", "a")
     local p = lupine.pipeline { name = "meet", function() a(); b() end }
