@@ -156,13 +156,13 @@ bench: deps
 	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit lua5.4 $$f || exit 1; \
 	done
 
-$(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c
+$(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c tests/bench/measure.h
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
 
-$(BUILD)/bench_zstd: tests/bench/zstd_bare.c
+$(BUILD)/bench_zstd: tests/bench/zstd_bare.c tests/bench/measure.h
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs libzstd)
 
-$(BUILD)/bench_timeit: tests/bench/timeit.c
+$(BUILD)/bench_timeit: tests/bench/timeit.c tests/bench/measure.h
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----

@@ -17,20 +17,10 @@
 #include <string.h>
 #include <time.h>
 #include <sqlite3.h>
+#include "measure.h"
 
 #define MAX_KEYS 100000
 #define MAX_PARAMS 8
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static int all_digits(const char *s) {
   if (*s == '\0') return 0;
@@ -79,7 +69,7 @@ int main(int argc, char **argv) {
   }
   per_call = calloc((size_t)rounds, sizeof *per_call);
   for (r = -1; r < rounds; r++) {   /* round -1 warms up */
-    double t0 = now_ns();
+    double t0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     for (b = 0; b < batch; b++, k = (k + 1) % nkeys) {
       int i, ncol;
       for (i = 0; i < nparams[k]; i++) {
@@ -97,10 +87,9 @@ int main(int argc, char **argv) {
       }
       sqlite3_reset(st);
     }
-    if (r >= 0) per_call[r] = (now_ns() - t0) / batch;
+    if (r >= 0) per_call[r] = (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - t0) / batch;
   }
-  qsort(per_call, (size_t)rounds, sizeof *per_call, cmp_double);
-  printf("%.0f %d\n", per_call[rounds / 2], rows);
+  printf("%.0f %d\n", median(per_call, rounds), rows);
   free(per_call);
   sqlite3_finalize(st);
   sqlite3_close(db);

@@ -20,17 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "measure.h"
 
 /* Run argv once with LUPINE_BENCH_REP=rep; returns its wall time in ns,
 ** or -1 if it failed. */
@@ -41,7 +31,7 @@ static double run_once(char **argv, int rep, int show) {
   pid_t pid;
   snprintf(value, sizeof value, "%d", rep);
   setenv("LUPINE_BENCH_REP", value, 1);
-  t0 = now_ns();
+  t0 = clock_ns(CLOCK_MONOTONIC);
   pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
@@ -57,7 +47,7 @@ static double run_once(char **argv, int rep, int show) {
     _exit(127);
   }
   while (waitpid(pid, &status, 0) < 0) {}
-  t1 = now_ns();
+  t1 = clock_ns(CLOCK_MONOTONIC);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status))
       fprintf(stderr, "timeit: '%s' exited with status %d", argv[0], WEXITSTATUS(status));
@@ -81,10 +71,8 @@ int main(int argc, char **argv) {
     if (run_once(argv + 3, i, show) < 0) return 1;
   for (i = 0; i < rounds; i++)
     if ((times[i] = run_once(argv + 3, warmup + i, show)) < 0) return 1;
-  qsort(times, (size_t)rounds, sizeof *times, cmp_double);
-  printf("%.0f %.0f %.0f\n", rounds % 2 ? times[rounds / 2]
-                                        : (times[rounds / 2 - 1] + times[rounds / 2]) / 2,
-         times[0], times[rounds - 1]);
+  double mid = median(times, rounds);
+  printf("%.0f %.0f %.0f\n", mid, times[0], times[rounds - 1]);
   free(times);
   return 0;
 }

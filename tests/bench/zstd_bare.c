@@ -16,17 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <zstd.h>
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "measure.h"
 
 int main(int argc, char **argv) {
   FILE *f;
@@ -68,9 +58,9 @@ int main(int argc, char **argv) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   for (r = -1; r < rounds; r++) {   /* round -1 warms up */
-    double t0 = now_ns(), t1;
+    double t0 = clock_ns(CLOCK_MONOTONIC), t1;
     n = ZSTD_compress2(cctx, frame, cap, src, len);
-    t1 = now_ns();
+    t1 = clock_ns(CLOCK_MONOTONIC);
     if (ZSTD_isError(n)) {
       fprintf(stderr, "zstd_bare: %s\n", ZSTD_getErrorName(n));
       return 1;
@@ -82,14 +72,12 @@ int main(int argc, char **argv) {
     }
     if (r >= 0) {
       ct[r] = t1 - t0;
-      t0 = now_ns();
+      t0 = clock_ns(CLOCK_MONOTONIC);
       ZSTD_decompressDCtx(dctx, back, len, frame, n);
-      dt[r] = now_ns() - t0;
+      dt[r] = clock_ns(CLOCK_MONOTONIC) - t0;
     }
   }
-  qsort(ct, (size_t)rounds, sizeof *ct, cmp_double);
-  qsort(dt, (size_t)rounds, sizeof *dt, cmp_double);
-  printf("%.0f %.0f %zu\n", ct[rounds / 2], dt[rounds / 2], n);
+  printf("%.0f %.0f %zu\n", median(ct, rounds), median(dt, rounds), n);
   ZSTD_freeCCtx(cctx);
   ZSTD_freeDCtx(dctx);
   free(src), free(frame), free(back), free(ct), free(dt);
