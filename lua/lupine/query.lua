@@ -165,12 +165,14 @@ local PIPELINE_FILTERS = { name = name_filter, created = name_filter }
 local NAME_SORTS = { created = true, name = true }
 local PAGING = { sort_by = true, page = true, size = true }
 
+-- The keys of t, in the order of their strings (keys of any type).
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   return keys
 end
+M.sorted_keys = sorted_keys
 
 local function key_list(t)
   local list = sorted_keys(t)

@@ -119,12 +119,7 @@ local function tags_html(tags)
   return table.concat(out)
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = query.sorted_keys
 
 local function value_json(v)
   if v == nil then return "null" end
