@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +95,23 @@ static int msgh(lua_State *L) {
   luaL_traceback(L, L, NULL, 1);
   lua_rawseti(L, -2, 2);
   return 1;
+}
+
+/* The coordinator's writes since it last waited share a transaction (the
+** outcomes of a round and the start of the steps they make ready, or a
+** round of cache hits): commit it before anything waits or forks, so a
+** worker reads everything recorded before it started. */
+static void commit_batch(run *r) {
+  if (lp_catalog_in_transaction(r->rt->catalog) &&
+      lp_catalog_commit(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+    fail_hard(r);
+}
+
+/* Join the open transaction, or begin one. */
+static void join_batch(run *r) {
+  if (!lp_catalog_in_transaction(r->rt->catalog) &&
+      lp_catalog_begin(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+    fail_hard(r);
 }
 
 /* Record the failure of node (message and traceback on top of the stack,
@@ -436,7 +454,8 @@ static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
 
 /*
 ** Store the outputs (table on top: bytes 1..n, data types n+1..2n) and
-** record them, the inputs and the step's completion in one transaction.
+** record them and the step's completion in a transaction of their own,
+** left open for commit_batch (a rollback here undoes this step alone).
 ** Returns 1; or 0 with message and nil pushed if an object cannot be stored.
 */
 static int record_success(run *r, int node, const char *step_run_id, int nodeidx) {
@@ -469,7 +488,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     }
     lua_pop(L, 1);
   }
-  if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) fail_hard(r);
+  commit_batch(r);
+  join_batch(r);
   for (k = 0; k < nout; k++) {
     if (lua_rawgeti(L, outs, k + 1) == LUA_TSTRING) {
       if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
@@ -542,8 +562,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   lua_setfield(L, -2, "artifacts");
   lua_pop(L, 1);
   if (lp_catalog_finish_step_run(rt->catalog, step_run_id, "completed", NULL, NULL,
-                                 rt->err, sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_settop(L, outs - 1);
   return 1;
@@ -592,6 +611,7 @@ typedef struct worker {
 #define POOL_MT "lupine.WorkerPool"
 
 struct pool {
+  lp_spawner spawner;         /* forks the workers; started by the first */
   int n;
   worker w[];
 };
@@ -610,7 +630,6 @@ static int pool_gc(lua_State *L) {
     worker *w = &p->w[i];
     if (w->pid > 0) {
       kill(-w->pid, SIGKILL);
-      waitpid(w->pid, NULL, 0);
       w->pid = 0;
     }
     close_fd(&w->from_child);
@@ -621,6 +640,7 @@ static int pool_gc(lua_State *L) {
     memset(&w->frames, 0, sizeof w->frames);
     memset(&w->line, 0, sizeof w->line);
   }
+  lp_spawner_stop(&p->spawner);
   return 0;
 }
 
@@ -628,6 +648,7 @@ static pool *pool_push(lua_State *L, int n) {
   pool *p = lua_newuserdatauv(L, sizeof *p + (size_t)n * sizeof(worker), 0);
   int i;
   p->n = n;
+  p->spawner.pid = 0;
   for (i = 0; i < n; i++) {
     memset(&p->w[i], 0, sizeof p->w[i]);
     p->w[i].from_child = p->w[i].to_child = p->w[i].output = -1;
@@ -642,9 +663,10 @@ static pool *pool_push(lua_State *L, int n) {
   return p;
 }
 
+/* Frames travel on sockets: a peer that is gone is an error, not SIGPIPE. */
 static int write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
-    ssize_t k = write(fd, p, n);
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) return -1;
     p += k;
@@ -687,6 +709,19 @@ static size_t frame_ready(const buf *b) {
   if (b->len < 4) return 0;
   n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
   return b->len >= 4 + n ? 4 + n : 0;
+}
+
+/* Read one whole frame from fd into b: its length (with the 4 bytes in
+** front), or 0 if the peer is gone first or memory runs out. */
+static size_t read_frame(int fd, buf *b) {
+  char chunk[4096];
+  size_t n;
+  for (;;) {
+    ssize_t k = read(fd, chunk, sizeof chunk);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0 || buf_add(b, chunk, (size_t)k) != 0) return 0;
+    if ((n = frame_ready(b)) > 0) return n;
+  }
 }
 
 /* ---- the worker side (runs in the child) ---- */
@@ -824,9 +859,45 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
   _exit(0);
 }
 
+/*
+** A new worker, forked by the spawner from the coordinator as it was when
+** the run first needed one: the start frame brings what changed since
+** (the node, its step run and parameters, the inputs' results); then the
+** step runs as in child_main. fds: to the parent, from it, output.
+*/
+static void worker_start(void *ud, const int fds[3]) {
+  run *r = ud;
+  lua_State *L = r->L;
+  buf b = {NULL, 0, 0};
+  char err[LP_ERRSZ];
+  size_t n = read_frame(fds[1], &b);
+  int node, start;
+  if (n == 0 || lp_codec_decode(L, b.p + 4, n - 4, err, sizeof err) != LUPINE_OK ||
+      !lua_istable(L, -1))
+    _exit(73);   /* the coordinator is gone, or out of memory: it reports the exit */
+  free(b.p);
+  start = lua_gettop(L);
+  lua_getfield(L, start, "node");
+  node = (int)lua_tointeger(L, -1);
+  lua_rawgeti(L, r->report, node + 1);
+  lua_getfield(L, start, "step_run");
+  lua_setfield(L, -2, "step_run");
+  lua_getfield(L, start, "params");
+  lua_setfield(L, -2, "params");
+  lua_getfield(L, start, "inputs");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, r->results);
+  }
+  lua_settop(L, start - 1);
+  child_main(r, node, fds[0], fds[1], fds[2]);
+}
+
 int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs) {
   buf b = {NULL, 0, 0};
-  char err[LP_ERRSZ], chunk[4096];
+  char err[LP_ERRSZ];
   size_t n;
   int i;
   lua_createtable(L, 0, 3);
@@ -844,15 +915,9 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
   lua_setfield(L, -2, "args");
   if (send_table(L, rt->to_parent) != 0)
     return luaL_error(L, "lupine: cannot reach the coordinator (%s)", op);
-  /* the reply: one frame */
-  for (;;) {
-    ssize_t k = read(rt->from_parent, chunk, sizeof chunk);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0 || buf_add(&b, chunk, (size_t)k) != 0) {
-      free(b.p);
-      return luaL_error(L, "lupine: lost the coordinator during %s", op);
-    }
-    if ((n = frame_ready(&b)) > 0) break;
+  if ((n = read_frame(rt->from_parent, &b)) == 0) {
+    free(b.p);
+    return luaL_error(L, "lupine: lost the coordinator during %s", op);
   }
   i = lp_codec_decode(L, b.p + 4, n - 4, err, sizeof err);
   free(b.p);
@@ -1094,14 +1159,6 @@ static void stash_failure(run *r, int node) {
 
 /* ---- the cache ---- */
 
-/* Commit the cache hits recorded since the last commit, if any: before
-** anything waits, forks or starts a transaction of its own. */
-static void commit_batch(run *r) {
-  if (lp_catalog_in_transaction(r->rt->catalog) &&
-      lp_catalog_commit(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
-    fail_hard(r);
-}
-
 /* Push node's cache parts (parameters table at params): what its cache key
 ** is the hash of. See the README, "Caching". */
 static void push_cache_parts(run *r, int nodeidx, int params) {
@@ -1233,10 +1290,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   size_t wlen = 0;
   int rows = lua_gettop(L), k, nout, changes;
   double t0 = now_ms();
-  /* cache hits of one round share a transaction, committed by start_ready */
-  if ((!lp_catalog_in_transaction(rt->catalog) &&
-       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) ||
-      lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
+  join_batch(r);
+  if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "cached", pbytes, plen,
                                  step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
@@ -1311,6 +1366,33 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   report_set(r, node, "artifacts");
 }
 
+/* Send node's worker its start frame (see worker_start) on fd. */
+static int send_start(run *r, int node, int fd) {
+  lua_State *L = r->L;
+  int k;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, node);
+  lua_setfield(L, -2, "node");
+  report_get(r, node, "step_run");
+  lua_setfield(L, -2, "step_run");
+  report_get(r, node, "params");
+  lua_setfield(L, -2, "params");
+  lua_newtable(L);
+  lua_rawgeti(L, r->nodes, node + 1);
+  field(L, -1, "args", LUA_TTABLE);
+  for (k = 1; lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+    if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
+      lua_Integer from = lua_tointeger(L, -1);
+      lua_rawgeti(L, r->results, from);
+      lua_rawseti(L, -6, from);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 3);
+  lua_setfield(L, -2, "inputs");
+  return send_table(L, fd);
+}
+
 /* Start node: record its step run and hand it to a worker. Returns 1. */
 static int start_node(run *r, int node) {
   lua_State *L = r->L;
@@ -1381,10 +1463,9 @@ static int start_node(run *r, int node) {
       lua_pushnil(L);
     }
     /* the step run, its inputs (so a step that fails shows what it took) and
-    ** why it is not a cache hit: one transaction (after the hits before it) */
-    commit_batch(r);
-    if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
-        lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
+    ** why it is not a cache hit, committed with what came before it */
+    join_batch(r);
+    if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
                                    step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
@@ -1420,35 +1501,36 @@ static int start_node(run *r, int node) {
   lua_pop(L, 1);
   for (slot = 0; r->pool->w[slot].pid != 0; slot++) {}
   w = &r->pool->w[slot];
-  if (pipe(fc) != 0) goto nopipe;
-  if (pipe(tc) != 0) {
-    close(fc[0]);
-    close(fc[1]);
+  if (r->pool->spawner.pid == 0) {
+    fflush(stdout);
+    fflush(stderr);
+    if (lp_spawner_start(&r->pool->spawner, worker_start, r, err, sizeof err) != LUPINE_OK) {
+      lua_pushstring(L, err);
+      goto failed;
+    }
+  }
+  /* sockets, not pipes, for the frames: see write_all */
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fc) != 0) goto nopipe;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tc) != 0) {
+    close(fc[0]), close(fc[1]);
     goto nopipe;
   }
   if (pipe(out) != 0) {
     close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]);
     goto nopipe;
   }
-  fflush(stdout);
-  fflush(stderr);
-  if ((pid = fork()) < 0) {
-    close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]), close(out[0]), close(out[1]);
-    goto nopipe;
+  fcntl(out[0], F_SETFD, FD_CLOEXEC);
+  {
+    int fds[3] = {fc[1], tc[0], out[1]}, e = lp_spawner_spawn(&r->pool->spawner, fds, &pid);
+    close(fc[1]);
+    close(tc[0]);
+    close(out[1]);
+    if (e != 0) {
+      close(fc[0]), close(tc[1]), close(out[0]);
+      errno = e;
+      goto nopipe;
+    }
   }
-  if (pid == 0) {
-    /* its own process group: ending a worker ends what it started too,
-    ** and a Ctrl-C reaches the coordinator, which ends the workers */
-    setpgid(0, 0);
-    close(fc[0]);
-    close(tc[1]);
-    close(out[0]);
-    child_main(r, node, fc[1], tc[0], out[1]);
-  }
-  setpgid(pid, pid);
-  close(fc[1]);
-  close(tc[0]);
-  close(out[1]);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   w->pid = pid;
   w->node = node;
@@ -1462,9 +1544,13 @@ static int start_node(run *r, int node) {
     w->deadline = timeout > 0 ? now_ms() + timeout * 1e3 : 0;
   }
   r->running++;
+  /* the pool owns the worker now (an error here ends it); one that dies
+  ** before it reads this is reported by its exit */
+  send_start(r, node, w->to_child);
   return 1;
 nopipe:
   lua_pushfstring(L, "cannot start a worker process (%s)", strerror(errno));
+failed:
   push_step_error(r, node, lua_tostring(L, -1));
   lua_remove(L, -2);
   stash_failure(r, node);
@@ -1588,8 +1674,8 @@ static const char *signal_name(int sig) {
 /* The worker's process ended: settle its attempt. */
 static void reap(run *r, worker *w) {
   lua_State *L = r->L;
-  int status = 0, node = w->node;
-  while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {}
+  int status = 0, node = w->node, lost;
+  lost = lp_spawner_wait(&r->pool->spawner, w->pid, &status) != 0;
   if (w->output >= 0) read_output(r, w);
   close_fd(&w->output);
   close_fd(&w->to_child);
@@ -1607,6 +1693,8 @@ static void reap(run *r, worker *w) {
       snprintf(secs, sizeof secs, "%g", node_num(r, node, "timeout", 0));
       lua_pushfstring(L, "ran past its timeout of %s s and was stopped", secs);
     }
+    else if (lost)
+      lua_pushliteral(L, "its process ended and its status is unknown (the spawner is gone)");
     else if (WIFSIGNALED(status))
       lua_pushfstring(L, "its process %s (%s, signal %d)",
                       WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",
@@ -1920,6 +2008,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     if (r.running == 0 && r.retrying == 0) break;
     wait_workers(&r);
   }
+  lp_spawner_stop(&r.pool->spawner);
   failed = r.failed;
   /* What is left was skipped: it depends on a failed step. */
   lua_pushliteral(L, "");
@@ -1937,6 +2026,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     }
     lua_pop(L, 2);
   }
+  commit_batch(&r);
   status = r.interrupted ? "stopped" : failed ? "failed" : "completed";
   if (lp_catalog_finish_run(rt->catalog, r.id, status,
                             r.interrupted ? "stopped by a signal"

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "lua.h"
 #include "lupine.h"
 
@@ -332,6 +333,38 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home);
 ** (it must not be used across fork; a new one opens on demand) and send
 ** catalog writes to the coordinator through these pipes. */
 void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent);
+
+/* ---- spawn.c: the process that forks a run's workers ---- */
+
+/* Runs in each new worker with its three descriptors (from the request);
+** must not return. */
+typedef void (*lp_spawn_fn)(void *ud, const int fds[3]);
+
+#define LP_SPAWNER_EXITS 128   /* more than the workers a run has at once */
+
+typedef struct lp_spawner {
+  pid_t pid;                  /* 0: not started */
+  int sock;
+  struct { int pid, status; } exits[LP_SPAWNER_EXITS];   /* not yet waited for */
+  int nexits;
+} lp_spawner;
+
+/* Fork the spawner from the calling process: each worker it forks later is
+** a copy of this moment's process that calls fn(ud, fds). */
+int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t errsz);
+
+/* Start a worker with these descriptors (the spawner's copies are closed,
+** the caller's are not). 0 and its pid, or an errno value. The worker is
+** the leader of a process group of its own. */
+int lp_spawner_spawn(lp_spawner *sp, const int fds[3], pid_t *pid);
+
+/* Wait for worker pid to end: 0 and its waitpid status, or -1 if the
+** spawner is gone. */
+int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status);
+
+/* End the spawner (the workers it started are not waited for). NULL-safe;
+** a spawner never started is left alone. */
+void lp_spawner_stop(lp_spawner *sp);
 
 /* Store CBOR bytes as a new version: stack from first on: bytes, cfg,
 ** extra, producer, output, data type (see lp_record_version). Pushes id and

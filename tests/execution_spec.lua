@@ -203,6 +203,41 @@ describe("parallel workers", function()
     assert.same(one, eight)
   end)
 
+  it("each run a step in a process of its own and leave none behind", function()
+    -- the pid and parent pid of the process that reads /proc/self/stat
+    local function ids()
+      local stat = H.read("/proc/self/stat")
+      local pid, ppid = stat:match("^(%d+) %b() %a (%d+)")
+      return { pid = tonumber(pid), ppid = tonumber(ppid) }
+    end
+    local first = step { name = "first", function()
+      LEFT_BY_FIRST = true
+      return ids()
+    end }
+    local second = step { name = "second", outputs = { "ids", "saw_global" }, function(_)
+      return ids(), LEFT_BY_FIRST == true
+    end }
+    local me = ids().pid
+    local function children()
+      local set = {}
+      for c in H.read("/proc/" .. me .. "/task/" .. me .. "/children"):gmatch("%d+") do
+        set[c] = true
+      end
+      return set
+    end
+    local before = children()
+    local run = pipeline { name = "isolated", enable_cache = false, function()
+      second(first())
+    end } ()
+    local a, b = run.steps.first.output:load(), run.steps.second.outputs.ids:load()
+    assert.are_not.equal(a.pid, b.pid)
+    assert.are_not.equal(me, a.pid)
+    assert.are_not.equal(me, b.pid)
+    assert.is_false(run.steps.second.outputs.saw_global:load())
+    -- the workers and the process that forks them are all gone
+    assert.same(before, children())
+  end)
+
   it("capture what a step prints, on its step run", function()
     local s = step { name = "talk", function()
       print("hello from the step")
