@@ -406,7 +406,8 @@ static const struct write_op {
 enum {
   W_BEGIN, W_COMMIT, W_ROLLBACK, W_PIPELINE_ID, W_PIPELINE_NEW, W_RUN_NAME_TAKEN,
   W_RUN_NEW, W_RUN_FINISH, W_STEP_NEW, W_STEP_FINISH, W_ARTIFACT_ID,
-  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_TAKEN, W_VERSION_NEW, W_LINK, NWRITES
+  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_TAKEN, W_VERSION_NEW, W_LINK, W_SAVEPOINT,
+  W_RELEASE, W_ROLLBACK_TO, NWRITES
 };
 static const char *const writes[NWRITES] = {
   "BEGIN IMMEDIATE",
@@ -433,6 +434,9 @@ static const char *const writes[NWRITES] = {
   " ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'))",
   "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id)"
   " VALUES (?1, ?2, ?3, ?4)",
+  "SAVEPOINT part",
+  "RELEASE part",
+  "ROLLBACK TO part",
 };
 
 struct lp_catalog {
@@ -514,8 +518,10 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
     sqlite3_sleep(10);
   }
   if (rc != SQLITE_OK ||
-      sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL,
-                   NULL, NULL) != SQLITE_OK) {
+      /* temp_store: statement journals and sorts in memory, not in a new
+      ** file in the temporary folder for each of them */
+      sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                   " PRAGMA temp_store = MEMORY", NULL, NULL, NULL) != SQLITE_OK) {
     rc = dberr(c, "configuring", err, errsz);
     lp_catalog_close(c);
     return rc;
@@ -580,6 +586,19 @@ int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
 
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {
   return simple(c, W_COMMIT, "committing", err, errsz);
+}
+
+int lp_catalog_savepoint(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, W_SAVEPOINT, "starting a savepoint", err, errsz);
+}
+
+int lp_catalog_release(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, W_RELEASE, "releasing a savepoint", err, errsz);
+}
+
+void lp_catalog_rollback_savepoint(lp_catalog *c) {
+  if (simple(c, W_ROLLBACK_TO, "rolling back to a savepoint", NULL, 0) == LUPINE_OK)
+    simple(c, W_RELEASE, "releasing a savepoint", NULL, 0);
 }
 
 int lp_catalog_in_transaction(lp_catalog *c) {

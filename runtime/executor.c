@@ -50,6 +50,7 @@ typedef struct run {
   int stopping;         /* start nothing new (on_failure = "stop", or interrupted) */
   int failed, interrupted;
   int done;             /* steps settled, for the progress */
+  double batch_began;   /* when the open transaction began (see commit_batch) */
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
   const char *pipeline;
@@ -97,21 +98,29 @@ static int msgh(lua_State *L) {
   return 1;
 }
 
-/* The coordinator's writes since it last waited share a transaction (the
-** outcomes of a round and the start of the steps they make ready, or a
-** round of cache hits): commit it before anything waits or forks, so a
-** worker reads everything recorded before it started. */
+/*
+** Group commit: the coordinator's writes share one transaction until it has
+** been open BATCH_MS and the coordinator would wait, or the run ends. The
+** objects they reference are written without syncs, and synced all at once
+** before the commit. Workers read the catalog through the coordinator, so
+** they see what it has not committed yet.
+*/
+#define BATCH_MS 10.0
+
 static void commit_batch(run *r) {
-  if (lp_catalog_in_transaction(r->rt->catalog) &&
-      lp_catalog_commit(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+  lp_runtime *rt = r->rt;
+  if (!lp_catalog_in_transaction(rt->catalog)) return;
+  if ((rt->store != NULL && lp_store_sync(rt->store, rt->err, sizeof rt->err) != LUPINE_OK) ||
+      lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
 }
 
 /* Join the open transaction, or begin one. */
 static void join_batch(run *r) {
-  if (!lp_catalog_in_transaction(r->rt->catalog) &&
-      lp_catalog_begin(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+  if (lp_catalog_in_transaction(r->rt->catalog)) return;
+  if (lp_catalog_begin(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
     fail_hard(r);
+  r->batch_began = now_ms();
 }
 
 /* Record the failure of node (message and traceback on top of the stack,
@@ -454,8 +463,8 @@ static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
 
 /*
 ** Store the outputs (table on top: bytes 1..n, data types n+1..2n) and
-** record them and the step's completion in a transaction of their own,
-** left open for commit_batch (a rollback here undoes this step alone).
+** record them and the step's completion, in the open transaction (a
+** savepoint: a rollback here undoes this step alone).
 ** Returns 1; or 0 with message and nil pushed if an object cannot be stored.
 */
 static int record_success(run *r, int node, const char *step_run_id, int nodeidx) {
@@ -480,7 +489,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
       continue;
     }
     bytes = lua_tolstring(L, -1, &len);
-    if (lp_store_put(rt->store, bytes, len, &objs[k], rt->err, sizeof rt->err) != LUPINE_OK) {
+    if (lp_store_put_unsynced(rt->store, bytes, len, &objs[k], rt->err, sizeof rt->err) !=
+        LUPINE_OK) {
       lua_settop(L, outs - 1);
       push_step_error(r, node, rt->err);
       lua_pushnil(L);
@@ -488,8 +498,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     }
     lua_pop(L, 1);
   }
-  commit_batch(r);
   join_batch(r);
+  if (lp_catalog_savepoint(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) fail_hard(r);
   for (k = 0; k < nout; k++) {
     if (lua_rawgeti(L, outs, k + 1) == LUA_TSTRING) {
       if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
@@ -497,7 +507,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
         fail_hard(r);
     } else if (!lp_store_exists(rt->store, objs[k].hash)) {
       /* gc ran between the step's put and now: the file is not here to put again */
-      lp_catalog_rollback(rt->catalog);
+      lp_catalog_rollback_savepoint(rt->catalog);
       lua_settop(L, outs - 1);
       lua_pushfstring(L, "output %d: its object %s was removed before it was recorded "
                       "(a gc while the step ran?)", k + 1, objs[k].hash);
@@ -527,7 +537,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     rc = lp_record_version(L, rt, specs + 1, lua_istable(L, -1) ? -1 : 0, &objs[k],
                            lua_tostring(L, -2), step_run_id, output, id, version);
     if (rc == LUPINE_CONSTRAINT) {
-      lp_catalog_rollback(rt->catalog);
+      lp_catalog_rollback_savepoint(rt->catalog);
       lua_pushfstring(L, "output '%s': %s", output, rt->err);
       push_step_error(r, node, lua_tostring(L, -1));
       lua_replace(L, outs - 1);   /* over the parameters: nothing else is needed */
@@ -562,7 +572,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   lua_setfield(L, -2, "artifacts");
   lua_pop(L, 1);
   if (lp_catalog_finish_step_run(rt->catalog, step_run_id, "completed", NULL, NULL,
-                                 rt->err, sizeof rt->err) != LUPINE_OK)
+                                 rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_settop(L, outs - 1);
   return 1;
@@ -956,7 +967,13 @@ static void serve_call(run *r, int fd) {
                           &changes, rt->err, sizeof rt->err);
     lua_pushinteger(L, changes);
     nres = 1;
+  } else if (op != NULL && (strcmp(op, "query") == 0 || strcmp(op, "select") == 0) &&
+             nargs >= 1) {
+    rc = (op[0] == 'q' ? lp_catalog_query : lp_catalog_select)(
+        L, rt->catalog, lua_tostring(L, msg + 3), msg + 4, nargs - 1, rt->err, sizeof rt->err);
+    nres = 1;
   } else if (op != NULL && strcmp(op, "save") == 0 && nargs >= 6) {
+    commit_batch(r);   /* it makes a transaction of its own */
     nres = lp_save_bytes(L, rt, msg + 3);
     rc = nres < 0 ? LUPINE_ERROR : LUPINE_OK;
   } else {
@@ -1478,8 +1495,7 @@ static int start_node(run *r, int node) {
       lua_pushvalue(L, nodeidx + 5);
       lua_pushnil(L);
       if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes,
-                           rt->err, sizeof rt->err) != LUPINE_OK ||
-          lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+                           rt->err, sizeof rt->err) != LUPINE_OK)
         fail_hard(r);
       lua_settop(L, nodeidx + 2);
     }
@@ -1502,6 +1518,9 @@ static int start_node(run *r, int node) {
   for (slot = 0; r->pool->w[slot].pid != 0; slot++) {}
   w = &r->pool->w[slot];
   if (r->pool->spawner.pid == 0) {
+    /* it keeps a copy of this process: of its catalog connection too,
+    ** which must not be in a transaction there */
+    commit_batch(r);
     fflush(stdout);
     fflush(stderr);
     if (lp_spawner_start(&r->pool->spawner, worker_start, r, err, sizeof err) != LUPINE_OK) {
@@ -1574,7 +1593,6 @@ static int start_ready(run *r) {
   }
   while (r->running < r->jobs && (node = lp_graph_next(r->graph)) >= 0)
     started += start_node(r, node);
-  commit_batch(r);
   return started;
 }
 
@@ -1735,6 +1753,10 @@ static void wait_workers(run *r) {
   worker *who[2 * 64];
   int nfds = 0, i, timeout = -1;
   double now = now_ms();
+  if (lp_catalog_in_transaction(r->rt->catalog)) {
+    if (now - r->batch_began >= BATCH_MS) commit_batch(r);
+    else timeout = (int)(r->batch_began + BATCH_MS - now) + 1;
+  }
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
     if (w->pid == 0) continue;

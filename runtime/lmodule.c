@@ -278,10 +278,16 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   int top = lua_gettop(L), rc, files;
   if (rt->catalog == NULL && lp_runtime_ready(rt) != LUPINE_OK)   /* in a new worker */
     luaL_error(L, "%s", rt->err);
-  lua_pushstring(L, id);
-  if (lp_catalog_query(L, rt->catalog, "version_by_id", top + 1, 1, rt->err,
-                       sizeof rt->err) != LUPINE_OK)
-    luaL_error(L, "%s", rt->err);
+  if (rt->to_parent != 0) {   /* the coordinator's view: what it has not committed too */
+    lua_pushliteral(L, "version_by_id");
+    lua_pushstring(L, id);
+    lp_worker_call(L, rt, "query", top + 1, 2);
+  } else {
+    lua_pushstring(L, id);
+    if (lp_catalog_query(L, rt->catalog, "version_by_id", top + 1, 1, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
+      luaL_error(L, "%s", rt->err);
+  }
   if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) luaL_error(L, "artifact version '%s' not found", id);
   lua_getfield(L, -1, "name");
   lua_getfield(L, -2, "version");
@@ -336,10 +342,13 @@ static int core_run(lua_State *L) {
   return lp_execute(L, ready(L), 1);
 }
 
-/* core.query(name, ...) -> rows */
+/* core.query(name, ...) -> rows. In a worker the coordinator answers: it
+** holds the run's transaction, so it sees what it has not committed yet. */
 static int core_query(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  lp_runtime *rt = ready(L);
+  lp_runtime *rt = lp_runtime_of(L);
+  if (rt->to_parent != 0) return lp_worker_call(L, rt, "query", 1, lua_gettop(L));
+  rt = ready(L);
   if (lp_catalog_query(L, rt->catalog, name, 2, lua_gettop(L) - 1, rt->err,
                        sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
@@ -349,7 +358,9 @@ static int core_query(lua_State *L) {
 /* core.select(sql, ...) -> rows (a single read-only statement) */
 static int core_select(lua_State *L) {
   const char *sql = luaL_checkstring(L, 1);
-  lp_runtime *rt = ready(L);
+  lp_runtime *rt = lp_runtime_of(L);
+  if (rt->to_parent != 0) return lp_worker_call(L, rt, "select", 1, lua_gettop(L));
+  rt = ready(L);
   if (lp_catalog_select(L, rt->catalog, sql, 2, lua_gettop(L) - 1, rt->err,
                         sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);

@@ -95,6 +95,18 @@ int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
                  char *err, size_t errsz);
 
 /*
+** lp_store_put without the syncs: the object is complete for every reader
+** at once, but durable only after lp_store_sync. For a writer that records
+** many objects per catalog transaction and syncs once before committing.
+*/
+int lp_store_put_unsynced(lp_store *s, const void *data, size_t len, lp_object *info,
+                          char *err, size_t errsz);
+
+/* Make every object put unsynced so far durable, with their names (one
+** syncfs of the store's file system). */
+int lp_store_sync(lp_store *s, char *err, size_t errsz);
+
+/*
 ** Make sure an object put earlier is still there, putting it again if not.
 ** Called inside the catalog transaction that records a version of it:
 ** garbage collection deletes objects only while it holds the catalog's
@@ -184,6 +196,12 @@ int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
 int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */
+
+/* A part of a transaction that can be undone alone (not nested): the
+** savepoint, then release to keep it or rollback_savepoint to undo it. */
+int lp_catalog_savepoint(lp_catalog *c, char *err, size_t errsz);
+int lp_catalog_release(lp_catalog *c, char *err, size_t errsz);
+void lp_catalog_rollback_savepoint(lp_catalog *c);
 
 /* Current time as the catalog writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 void lp_catalog_now(char out[32]);
