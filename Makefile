@@ -145,15 +145,18 @@ $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj
 # $(BUILD)/lupine.so and $(BUILD)/lupine and prints its output; one alone:
 # make bench BENCH=tests/bench/steps.lua. The baselines come from small C
 # programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/bench_zstd
-# (zstd alone) and $(BUILD)/bench_timeit (a command's wall time, no shell).
+# (zstd alone), $(BUILD)/bench_timeit (a command's wall time, no shell) and
+# $(BUILD)/bench_floor (a fork, a file creation, a sync).
 BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
 bench: deps
-	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit
+	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
+	  $(BUILD)/bench_floor
 	@for f in $(BENCH); do echo "== $$f"; \
 	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare \
 	  LUPINE_BENCH_LUPINE=$(BUILD)/lupine LUPINE_BENCH_ZSTD=$(BUILD)/bench_zstd \
-	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit lua5.4 $$f || exit 1; \
+	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit LUPINE_BENCH_FLOOR=$(BUILD)/bench_floor \
+	  lua5.4 $$f || exit 1; \
 	done
 
 $(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c tests/bench/measure.h
@@ -163,6 +166,9 @@ $(BUILD)/bench_zstd: tests/bench/zstd_bare.c tests/bench/measure.h
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs libzstd)
 
 $(BUILD)/bench_timeit: tests/bench/timeit.c tests/bench/measure.h
+	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+$(BUILD)/bench_floor: tests/bench/floor.c tests/bench/measure.h
 	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----

@@ -228,6 +228,19 @@ describe("the step context", function()
     assert.equal("promoted " .. model.id, run.steps.promote_model_to_production.output:load())
   end)
 
+  it("sees what the run recorded before the step, committed or not", function()
+    local make = step { name = "make", outputs = { "answer" }, function() return 42 end }
+    local look = step { name = "look", function(_)
+      local av = lupine.Client():get_artifact_version("answer")
+      return { version = av.version, value = av:load(), loaded = lupine.load_artifact("answer") }
+    end }
+    for round = 1, 2 do
+      local run = pipeline { name = "look", enable_cache = false, function() look(make()) end } ()
+      assert.same({ version = tostring(round), value = 42, loaded = 42 },
+        run.steps.look.output:load())
+    end
+  end)
+
   it("refuses an unknown output and use outside a step", function()
     local s = step { name = "s", outputs = { "a", "b" }, function()
       lupine.get_step_context():add_output_metadata("c", { x = 1 })

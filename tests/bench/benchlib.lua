@@ -9,6 +9,7 @@
 --   LUPINE_BENCH_LUPINE   the lupine binary (default build/lupine)
 --   LUPINE_BENCH_TIMEIT   tests/bench/timeit.c built (default build/bench_timeit)
 --   LUPINE_BENCH_ZSTD     tests/bench/zstd_bare.c built (default build/bench_zstd)
+--   LUPINE_BENCH_FLOOR    tests/bench/floor.c built (default build/bench_floor)
 --   LUPINE_BENCH_ROUNDS   multiplies every repetition count (default 1; a
 --                         benchmark never goes below 3 rounds)
 --   LUPINE_BENCH_KEEP     keep the scratch folder (its path is printed)
@@ -24,6 +25,7 @@ end
 B.lupine = env("LUPINE_BENCH_LUPINE", "build/lupine")
 B.timeit_bin = env("LUPINE_BENCH_TIMEIT", "build/bench_timeit")
 B.zstd_bin = env("LUPINE_BENCH_ZSTD", "build/bench_zstd")
+B.floor_bin = env("LUPINE_BENCH_FLOOR", "build/bench_floor")
 local scale = tonumber(env("LUPINE_BENCH_ROUNDS", "1")) or 1
 
 -- n rounds, scaled by LUPINE_BENCH_ROUNDS, odd (a true median), at least 3.
@@ -54,7 +56,7 @@ end
 
 -- A fresh scratch folder, removed by B.finish unless LUPINE_BENCH_KEEP is set.
 function B.scratch()
-  B.dir = B.sh("mktemp -d /tmp/lupine-bench.XXXXXX"):gsub("%s+$", "")
+  B.dir = B.sh("mktemp -d \"${TMPDIR:-/tmp}/lupine-bench.XXXXXX\""):gsub("%s+$", "")
   return B.dir
 end
 
@@ -114,6 +116,13 @@ function B.timeit(rounds, warmup, argv, vars)
   local med, min, max = out:match("(%d+) (%d+) (%d+)%s*$")
   if not med then error("timeit: unexpected output: " .. out, 2) end
   return tonumber(med) / 1e9, tonumber(min) / 1e9, tonumber(max) / 1e9
+end
+
+-- The median microseconds of tests/bench/floor.c's measure (see there).
+function B.floor(what, arg, rounds)
+  need(B.floor_bin, "the floor helper (tests/bench/floor.c)")
+  return tonumber((B.sh(table.concat({ B.quote(B.floor_bin), what, B.quote(tostring(arg)),
+    rounds }, " "))))
 end
 
 function B.check_lupine()

@@ -56,6 +56,12 @@ for name, shape in pairs(shapes) do
 end
 
 print(string.format("%d steps; %s", STEPS, B.machine()))
+-- what a step costs at the least here: the fork of its worker, a file for
+-- its object, a sync (informative: not a baseline of any target)
+print(string.format("floor here: fork+exit+wait %.0f us for a 1 MiB process, %.0f us for "
+  .. "8 MiB; a file created in the scratch folder %.0f us, with fdatasync %.0f us",
+  B.floor("fork", 1, 201), B.floor("fork", 8, 201), B.floor("create", dir, 101),
+  B.floor("sync", dir, 51)))
 local vars = { LUPINE_BENCH_STEPS = STEPS, LUPINE_BENCH_SERIES = 0 }
 local rounds = B.rounds(5)
 local series = 0
