@@ -13,7 +13,9 @@
 ** later with its exit status (the workers are its children, not ours).
 */
 
+#ifndef _GNU_SOURCE   /* the ThreadSanitizer build defines it for every file */
 #define _GNU_SOURCE   /* signalfd, MSG_CMSG_CLOEXEC: the spawner is Linux's */
+#endif
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -13,7 +13,9 @@
 ** progress in another process, and nothing here can tell it from a file
 ** left by a crash.
 */
+#ifndef _GNU_SOURCE   /* the ThreadSanitizer build defines it for every file */
 #define _GNU_SOURCE   /* realpath, and syncfs: one sync for a batch of objects */
+#endif
 
 #include <dirent.h>
 #include <errno.h>
