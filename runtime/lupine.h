@@ -33,9 +33,12 @@
 **     pthread_atfork, that hold sqlite's global mutexes across each fork,
 **     so that a step worker forked while another thread is inside sqlite
 **     does not inherit a mutex locked.)
-**   - Steps run in worker processes forked from the host. A C function
-**     the host registered in the handle's lua_State before a run is
-**     therefore available to the steps of that run.
+**   - Steps run in worker processes forked from the host (through a
+**     spawner, a copy of the host forked when a run first needs a worker,
+**     which ends with the run). A C function the host registered in the
+**     handle's lua_State before a run is therefore available to the steps
+**     of that run. The workers are the spawner's children; the spawner is
+**     the host's only child that a run makes.
 */
 #ifndef LUPINE_H
 #define LUPINE_H
