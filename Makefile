@@ -70,9 +70,11 @@ $(1)/liblupine.so: $(1)/liblupine.so.$(SOVERSION)
 $(1)/lupine.so: $(call objs,$(1))
 	$$(CC) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
 
-# the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL)
+# the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL).
+# -z now: symbols bound at start-up, not lazily in every worker (each lazy
+# binding there writes a page shared copy-on-write with the spawner)
 $(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a $(1)/lupine-repl $(1)/lupine-ui
-	$$(CC) $(2) -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
+	$$(CC) $(2) -Wl,-z,now -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
 
 # `lupine repl` and `lupine ui` run these, so that only they load libedit
 # and libmicrohttpd (with gnutls and the rest): `lupine run` starts faster
