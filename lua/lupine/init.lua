@@ -455,6 +455,7 @@ local function execute(build, options, level)
     if v == nil then return default end
     return v
   end
+  local code_hashes = {}   -- per function: a step called 1000 times is hashed once
   for _, node in ipairs(build.nodes) do
     -- the output configuration in the cache key: names (as templates, with
     -- the user's substitutions, but not {date} and {time}), types, custom
@@ -464,7 +465,9 @@ local function execute(build, options, level)
       config[k + 1] = { o.name, o.template, o.type, o.version or false, o.config.tags }
     end
     node.outputs_hash = core.hash(assert(core.encode(config)))
-    node.code_hash = core.code_hash(node.fn)   -- now: what it reaches may have changed
+    -- now: what it reaches may have changed since the step was defined
+    node.code_hash = code_hashes[node.fn] or core.code_hash(node.fn)
+    code_hashes[node.fn] = node.code_hash
     local st = node.settings
     node.enable_cache = setting("enable_cache", st.enable_cache, true)
     node.cache_key = st.cache_key
