@@ -616,10 +616,13 @@ typedef struct worker {
   int output;                 /* the child's stdout and stderr */
   double deadline;            /* monotonic ms; 0: no timeout */
   int timed_out, got_result;
+  int settled;                /* its attempt is settled: the slot waits for its exit */
   buf frames, line;
 } worker;
 
 #define POOL_MT "lupine.WorkerPool"
+#define MAX_JOBS 64
+#define POOL_MAX (2 * MAX_JOBS)
 
 struct pool {
   lp_spawner spawner;         /* forks the workers; started by the first */
@@ -750,9 +753,9 @@ static int worker_exit(lua_State *L) {
   lua_setfield(L, -2, "ok");
   lua_pushfstring(L, "%scalled os.exit(%d)", lua_tostring(L, lua_upvalueindex(1)), code);
   lua_setfield(L, -2, "error");
-  send_table(L, rt->to_parent);
   fflush(stdout);
   fflush(stderr);
+  send_table(L, rt->to_parent);
   _exit(code);
   return 0;
 }
@@ -864,9 +867,10 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
     ** result: this process must never go back into the host's code */
     if (lua_pcall(L, 3, 1, 0) != LUA_OK) _exit(70);
   }
-  send_table(L, to_parent);
+  /* what the step printed goes before its result: the result settles it */
   fflush(stdout);
   fflush(stderr);
+  send_table(L, to_parent);
   _exit(0);
 }
 
@@ -1383,9 +1387,13 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   report_set(r, node, "artifacts");
 }
 
-/* Send node's worker its start frame (see worker_start) on fd. */
-static int send_start(run *r, int node, int fd) {
+/* Push node's start frame (see worker_start), its 4 bytes of length in
+** front; or nil if it cannot be encoded. */
+static void push_start(run *r, int node) {
   lua_State *L = r->L;
+  char err[LP_ERRSZ];
+  unsigned char head[4];
+  size_t n;
   int k;
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, node);
@@ -1407,7 +1415,37 @@ static int send_start(run *r, int node, int fd) {
   }
   lua_pop(L, 3);
   lua_setfield(L, -2, "inputs");
-  return send_table(L, fd);
+  if (lp_codec_encode(L, -1, "message", err, sizeof err) != LUPINE_OK) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    return;
+  }
+  n = lua_rawlen(L, -1);
+  head[0] = (unsigned char)(n >> 24), head[1] = (unsigned char)(n >> 16);
+  head[2] = (unsigned char)(n >> 8), head[3] = (unsigned char)n;
+  lua_pushlstring(L, (const char *)head, 4);
+  lua_insert(L, -2);
+  lua_concat(L, 2);
+  lua_replace(L, -2);
+}
+
+/* Send what of p fits in fd's buffer now; returns how much. */
+static size_t send_now(int fd, const char *p, size_t n) {
+  ssize_t k;
+  while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
+  return k > 0 ? (size_t)k : 0;
+}
+
+/* A slot of the pool with no worker, or -1. */
+static int free_slot(run *r) {
+  int i;
+  for (i = 0; i < r->pool->n; i++)
+    if (r->pool->w[i].pid == 0) return i;
+  return -1;
+}
+
+static int can_start(run *r) {
+  return r->running < r->jobs && free_slot(r) >= 0;
 }
 
 /* Start node: record its step run and hand it to a worker. Returns 1. */
@@ -1415,9 +1453,9 @@ static int start_node(run *r, int node) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
-  int top = lua_gettop(L), nodeidx, nargs, k, ok, slot, fc[2], tc[2], out[2];
-  size_t plen = 0;
-  const char *pbytes = NULL;
+  int top = lua_gettop(L), nodeidx, nargs, k, ok, fc[2], tc[2], out[2];
+  size_t plen = 0, frame_len = 0, sent = 0;
+  const char *pbytes = NULL, *frame = NULL;
   pid_t pid;
   worker *w;
   if (report_get(r, node, "step_run") == LUA_TSTRING) {   /* a retry */
@@ -1515,8 +1553,7 @@ static int start_node(run *r, int node) {
   lua_pushinteger(L, lua_tointeger(L, -1) + 1);
   report_set(r, node, "attempts");
   lua_pop(L, 1);
-  for (slot = 0; r->pool->w[slot].pid != 0; slot++) {}
-  w = &r->pool->w[slot];
+  w = &r->pool->w[free_slot(r)];
   if (r->pool->spawner.pid == 0) {
     /* it keeps a copy of this process: of its catalog connection too,
     ** which must not be in a transaction there */
@@ -1528,12 +1565,22 @@ static int start_node(run *r, int node) {
       goto failed;
     }
   }
+  /* encoded before anything is opened: an error here leaks nothing */
+  push_start(r, node);
+  if (lua_isnil(L, -1)) {
+    lua_pushliteral(L, "its inputs cannot be sent to its worker");
+    goto failed;
+  }
+  frame = lua_tolstring(L, -1, &frame_len);
   /* sockets, not pipes, for the frames: see write_all */
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fc) != 0) goto nopipe;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tc) != 0) {
     close(fc[0]), close(fc[1]);
     goto nopipe;
   }
+  /* as much of the start frame as the socket takes now: the worker finds
+  ** it waiting (the rest, if any, follows once it runs) */
+  sent = send_now(tc[1], frame, frame_len);
   if (pipe(out) != 0) {
     close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]);
     goto nopipe;
@@ -1556,16 +1603,16 @@ static int start_node(run *r, int node) {
   w->from_child = fc[0];
   w->to_child = tc[1];
   w->output = out[0];
-  w->timed_out = w->got_result = 0;
+  w->timed_out = w->got_result = w->settled = 0;
   w->frames.len = w->line.len = 0;
   {
     double timeout = node_num(r, node, "timeout", 0);
     w->deadline = timeout > 0 ? now_ms() + timeout * 1e3 : 0;
   }
   r->running++;
-  /* the pool owns the worker now (an error here ends it); one that dies
-  ** before it reads this is reported by its exit */
-  send_start(r, node, w->to_child);
+  /* one that dies before it reads this is reported by its exit */
+  if (sent < frame_len) write_all(w->to_child, frame + sent, frame_len - sent);
+  lua_settop(L, top);
   return 1;
 nopipe:
   lua_pushfstring(L, "cannot start a worker process (%s)", strerror(errno));
@@ -1573,16 +1620,18 @@ failed:
   push_step_error(r, node, lua_tostring(L, -1));
   lua_remove(L, -2);
   stash_failure(r, node);
+  lua_settop(L, top);
   return 1;
 }
 
 /* Start what may start: retries that are due, then ready nodes, up to the
-** job limit. Returns how many were started (or failed to start). */
+** job limit (and while a slot is free: the workers still ending hold
+** theirs). Returns how many were started (or failed to start). */
 static int start_ready(run *r) {
   int started = 0, node;
   double now = now_ms();
   if (r->stopping) return 0;
-  for (node = 0; r->retrying > 0 && node < r->n && r->running < r->jobs; node++) {
+  for (node = 0; r->retrying > 0 && node < r->n && can_start(r); node++) {
     if (report_get(r, node, "retry_at") == LUA_TNUMBER && lua_tonumber(r->L, -1) <= now) {
       lua_pushnil(r->L);
       report_set(r, node, "retry_at");
@@ -1591,7 +1640,7 @@ static int start_ready(run *r) {
     }
     lua_pop(r->L, 1);
   }
-  while (r->running < r->jobs && (node = lp_graph_next(r->graph)) >= 0)
+  while (can_start(r) && (node = lp_graph_next(r->graph)) >= 0)
     started += start_node(r, node);
   return started;
 }
@@ -1615,6 +1664,12 @@ static void output_line(run *r, worker *w, const char *p, size_t n) {
   } else lua_pop(L, 1);
 }
 
+/* A partial last line the worker printed, as a line of its own. */
+static void flush_line(run *r, worker *w) {
+  if (w->line.len > 0) output_line(r, w, w->line.p, w->line.len);
+  w->line.len = 0;
+}
+
 /* Read what the child printed; at end of file flush a last partial line. */
 static void read_output(run *r, worker *w) {
   char chunk[4096];
@@ -1624,8 +1679,7 @@ static void read_output(run *r, worker *w) {
     if (k < 0 && errno == EINTR) continue;
     if (k < 0) return;   /* EAGAIN: nothing more now */
     if (k == 0) {
-      if (w->line.len > 0) output_line(r, w, w->line.p, w->line.len);
-      w->line.len = 0;
+      flush_line(r, w);
       close_fd(&w->output);
       return;
     }
@@ -1689,16 +1743,18 @@ static const char *signal_name(int sig) {
   }
 }
 
-/* The worker's process ended: settle its attempt. */
-static void reap(run *r, worker *w) {
+/*
+** Settle the worker's attempt: its result when it sent one (the step's
+** output is in by then: the worker flushes it before the result), else
+** what became of its process (status, or lost: the spawner is gone). A
+** failure is tried again while retries remain.
+*/
+static void settle(run *r, worker *w, int status, int lost) {
   lua_State *L = r->L;
-  int status = 0, node = w->node, lost;
-  lost = lp_spawner_wait(&r->pool->spawner, w->pid, &status) != 0;
+  int node = w->node;
   if (w->output >= 0) read_output(r, w);
-  close_fd(&w->output);
-  close_fd(&w->to_child);
-  close_fd(&w->from_child);
-  w->pid = 0;
+  flush_line(r, w);
+  w->settled = 1;
   r->running--;
   if (w->got_result) {
     report_get(r, node, "result");
@@ -1724,7 +1780,6 @@ static void reap(run *r, worker *w) {
     lua_remove(L, -2);
     stash_failure(r, node);
   }
-  /* a failure is tried again while retries remain */
   report_get(r, node, "pending");
   lua_getfield(L, -1, "error");
   if (lua_isstring(L, -1) && !r->stopping) {
@@ -1747,10 +1802,24 @@ static void reap(run *r, worker *w) {
   lua_pop(L, 2);
 }
 
+/* The worker closed its end: it has ended (or is ending). Settle it if its
+** result did not; free its slot. */
+static void reap(run *r, worker *w) {
+  if (!w->settled) {
+    int status = 0, lost = lp_spawner_wait(&r->pool->spawner, w->pid, &status) != 0;
+    settle(r, w, status, lost);
+  } else lp_spawner_forget(&r->pool->spawner, w->pid);
+  if (w->output >= 0) read_output(r, w);
+  close_fd(&w->output);
+  close_fd(&w->to_child);
+  close_fd(&w->from_child);
+  w->pid = 0;
+}
+
 /* Wait for something to happen to the workers (or a retry to fall due). */
 static void wait_workers(run *r) {
-  struct pollfd fds[2 * 64];
-  worker *who[2 * 64];
+  struct pollfd fds[2 * POOL_MAX];
+  worker *who[2 * POOL_MAX];
   int nfds = 0, i, timeout = -1;
   double now = now_ms();
   if (lp_catalog_in_transaction(r->rt->catalog)) {
@@ -1760,7 +1829,7 @@ static void wait_workers(run *r) {
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
     if (w->pid == 0) continue;
-    if (w->deadline > 0) {
+    if (w->deadline > 0 && !w->settled) {
       if (now >= w->deadline && !w->timed_out) {
         kill(-w->pid, SIGKILL);
         w->timed_out = 1;
@@ -1770,10 +1839,10 @@ static void wait_workers(run *r) {
         if (timeout < 0 || ms < timeout) timeout = ms;
       }
     }
-    if (w->from_child >= 0 && nfds < 2 * 64) {
+    if (w->from_child >= 0 && nfds < 2 * POOL_MAX) {
       fds[nfds].fd = w->from_child, fds[nfds].events = POLLIN, who[nfds++] = w;
     }
-    if (w->output >= 0 && nfds < 2 * 64) {
+    if (w->output >= 0 && nfds < 2 * POOL_MAX) {
       fds[nfds].fd = w->output, fds[nfds].events = POLLIN, who[nfds++] = w;
     }
   }
@@ -1794,8 +1863,10 @@ static void wait_workers(run *r) {
     if (fds[i].fd == who[i]->from_child) read_frames(r, who[i]);
     else if (fds[i].fd == who[i]->output) read_output(r, who[i]);
   }
+  /* a result settles its step at once: the worker's exit is not waited for */
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
+    if (w->pid != 0 && w->got_result && !w->settled) settle(r, w, 0, 0);
     if (w->pid != 0 && w->from_child < 0) reap(r, w);
   }
 }
@@ -2015,8 +2086,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   r.jobs = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lp_default_jobs();
   lua_pop(L, 1);
   if (r.jobs < 1) r.jobs = 1;
-  if (r.jobs > 64) r.jobs = 64;
-  r.pool = pool_push(L, r.jobs);
+  if (r.jobs > MAX_JOBS) r.jobs = MAX_JOBS;
+  r.pool = pool_push(L, 2 * r.jobs);   /* for each worker running, one ending */
   plan_order(&r);
   for (;;) {
     if (rt->interrupted) {

@@ -365,6 +365,8 @@ typedef struct lp_spawner {
   int sock;
   struct { int pid, status; } exits[LP_SPAWNER_EXITS];   /* not yet waited for */
   int nexits;
+  int forgotten[LP_SPAWNER_EXITS];   /* whose exits nobody will wait for */
+  int nforgotten;
 } lp_spawner;
 
 /* Fork the spawner from the calling process: each worker it forks later is
@@ -379,6 +381,9 @@ int lp_spawner_spawn(lp_spawner *sp, const int fds[3], pid_t *pid);
 /* Wait for worker pid to end: 0 and its waitpid status, or -1 if the
 ** spawner is gone. */
 int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status);
+
+/* Nobody will wait for worker pid: its exit, come or to come, is dropped. */
+void lp_spawner_forget(lp_spawner *sp, pid_t pid);
 
 /* End the spawner (the workers it started are not waited for). NULL-safe;
 ** a spawner never started is left alone. */

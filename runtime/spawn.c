@@ -114,7 +114,7 @@ static void serve(int sock, lp_spawn_fn fn, void *ud) {
 int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t errsz) {
   int sv[2];
   pid_t pid;
-  sp->pid = 0, sp->sock = -1, sp->nexits = 0;
+  sp->pid = 0, sp->sock = -1, sp->nexits = sp->nforgotten = 0;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     lp_errf(err, errsz, "cannot start the worker spawner (%s)", strerror(errno));
     return LUPINE_IO;
@@ -143,6 +143,13 @@ static int next_message(lp_spawner *sp, message *m) {
 }
 
 static void keep_exit(lp_spawner *sp, const message *m) {
+  int i;
+  for (i = 0; i < sp->nforgotten; i++) {
+    if (sp->forgotten[i] == m->pid) {
+      sp->forgotten[i] = sp->forgotten[--sp->nforgotten];
+      return;
+    }
+  }
   if (sp->nexits < LP_SPAWNER_EXITS) {
     sp->exits[sp->nexits].pid = m->pid;
     sp->exits[sp->nexits].status = m->status;
@@ -199,6 +206,17 @@ int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status) {
   }
 }
 
+void lp_spawner_forget(lp_spawner *sp, pid_t pid) {
+  int i;
+  for (i = 0; i < sp->nexits; i++) {
+    if (sp->exits[i].pid == (int)pid) {
+      sp->exits[i] = sp->exits[--sp->nexits];
+      return;
+    }
+  }
+  if (sp->nforgotten < LP_SPAWNER_EXITS) sp->forgotten[sp->nforgotten++] = (int)pid;
+}
+
 void lp_spawner_stop(lp_spawner *sp) {
   if (sp == NULL || sp->pid <= 0) return;
   /* not just the end of file: a spawner forked later (a run after an
@@ -206,5 +224,5 @@ void lp_spawner_stop(lp_spawner *sp) {
   kill(sp->pid, SIGKILL);
   close(sp->sock);
   while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR) {}
-  sp->pid = 0, sp->sock = -1, sp->nexits = 0;
+  sp->pid = 0, sp->sock = -1, sp->nexits = sp->nforgotten = 0;
 }

@@ -242,10 +242,12 @@ describe("parallel workers", function()
     local s = step { name = "talk", function()
       print("hello from the step")
       io.stderr:write("and on stderr\n")
+      io.write("and a last line without its newline")
       return 1
     end }
     local run = pipeline { name = "talk", function() s() end } ()
-    assert.equal("hello from the step\nand on stderr\n", run.steps.talk.logs)
+    assert.equal("hello from the step\nand on stderr\nand a last line without its newline\n",
+      run.steps.talk.logs)
   end)
 end)
 
