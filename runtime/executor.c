@@ -883,10 +883,13 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
 static void worker_start(void *ud, const int fds[3]) {
   run *r = ud;
   lua_State *L = r->L;
+  lp_arena arena;   /* lives as long as the worker: this never returns */
   buf b = {NULL, 0, 0};
   char err[LP_ERRSZ];
-  size_t n = read_frame(fds[1], &b);
+  size_t n;
   int node, start;
+  lp_arena_install(L, &arena);   /* without it, malloc serves the worker */
+  n = read_frame(fds[1], &b);
   if (n == 0 || lp_codec_decode(L, b.p + 4, n - 4, err, sizeof err) != LUPINE_OK ||
       !lua_istable(L, -1))
     _exit(73);   /* the coordinator is gone, or out of memory: it reports the exit */

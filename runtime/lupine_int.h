@@ -352,6 +352,20 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home);
 ** catalog writes to the coordinator through these pipes. */
 void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent);
 
+/* ---- arena.c: the Lua allocator of a worker process ---- */
+
+typedef struct lp_arena {
+  lua_Alloc parent;           /* the state's allocator before: large blocks */
+  void *parent_ud;
+  char *base, *next, *end;    /* the worker's own memory, and what is unused */
+  void *free[1024 / 16 + 1];  /* freed blocks by size class */
+} lp_arena;
+
+/* In a new worker: give L an allocator that serves small blocks from
+** memory of the worker's own (see arena.c). a must outlive L's use.
+** 0, or -1 (nothing changed) if the memory cannot be reserved. */
+int lp_arena_install(lua_State *L, lp_arena *a);
+
 /* ---- spawn.c: the process that forks a run's workers ---- */
 
 /* Runs in each new worker with its three descriptors (from the request);
