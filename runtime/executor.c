@@ -1447,6 +1447,13 @@ static int free_slot(run *r) {
   return -1;
 }
 
+/* How many workers are settled but not yet gone. */
+static int ending(run *r) {
+  int i, n = 0;
+  for (i = 0; i < r->pool->n; i++) n += r->pool->w[i].pid != 0 && r->pool->w[i].settled;
+  return n;
+}
+
 static int can_start(run *r) {
   return r->running < r->jobs && free_slot(r) >= 0;
 }
@@ -2101,7 +2108,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
       break;
     }
     while (record_ready(&r) + start_ready(&r) > 0) {}
-    if (r.running == 0 && r.retrying == 0) break;
+    /* workers still ending hold slots a ready step may need */
+    if (r.running == 0 && r.retrying == 0 && ending(&r) == 0) break;
     wait_workers(&r);
   }
   lp_spawner_stop(&r.pool->spawner);
