@@ -283,7 +283,10 @@ static void putfloat(Enc *e, double d) {
   uint64_t u;
   uint32_t h;
   memcpy(&u, &d, sizeof u);
-  if (d != d) { p[0] = 0xf9; putbe(p + 1, 0x7e00, 2); e->out.n += 3; }
+  /* a single (or half) keeps 23 (10) of the 52 mantissa bits: with any of
+  ** the low 29 set, only a double holds it (most measured values) */
+  if (u & ((UINT64_C(1) << 29) - 1)) { p[0] = 0xfb; putbe(p + 1, u, 8); e->out.n += 9; }
+  else if (d != d) { p[0] = 0xf9; putbe(p + 1, 0x7e00, 2); e->out.n += 3; }
   else if (narrow(u, 10, 5, &h)) { p[0] = 0xf9; putbe(p + 1, h, 2); e->out.n += 3; }
   else if (narrow(u, 23, 8, &h)) { p[0] = 0xfa; putbe(p + 1, h, 4); e->out.n += 5; }
   else { p[0] = 0xfb; putbe(p + 1, u, 8); e->out.n += 9; }
@@ -999,7 +1002,17 @@ static int container(Dec *d, int major, uint64_t n, size_t at, lua_Integer share
   d->depth++;
   for (i = 1; i <= n && rc == LUPINE_OK; i++) {
     if (major == 5) rc = pair(d, t);
-    else if ((rc = item(d)) == LUPINE_OK) lua_rawseti(L, t, (lua_Integer)i);
+    else if (d->n - d->pos >= 9 && d->p[d->pos] == 0xfb) {
+      /* a double, read here: arrays of them are the bulk of numeric data */
+      uint64_t u = 0;
+      double x;
+      int k;
+      for (k = 1; k <= 8; k++) u = u << 8 | d->p[d->pos + k];
+      memcpy(&x, &u, sizeof x);
+      d->pos += 9;
+      lua_pushnumber(L, x);
+      lua_rawseti(L, t, (lua_Integer)i);
+    } else if ((rc = item(d)) == LUPINE_OK) lua_rawseti(L, t, (lua_Integer)i);
   }
   d->depth--;
   return rc;
