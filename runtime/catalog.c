@@ -636,13 +636,18 @@ static void random_uuid(uuid_t u) {
   if (getrandom(u, sizeof(uuid_t), 0) != (ssize_t)sizeof(uuid_t)) uuid_generate_random(u);
 }
 
+/* Mark u as a UUID of this version (RFC 9562 variant) and write it out. */
+static void unparse(uuid_t u, int version, char id[LP_ID_LEN + 1]) {
+  u[6] = (unsigned char)(version << 4 | (u[6] & 0x0f));
+  u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
+  uuid_unparse_lower(u, id);
+}
+
 /* A random (version 4) UUID. */
 static void new_id(char id[LP_ID_LEN + 1]) {
   uuid_t u;
   random_uuid(u);
-  u[6] = (unsigned char)(0x40 | (u[6] & 0x0f));
-  u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
-  uuid_unparse_lower(u, id);
+  unparse(u, 4, id);
 }
 
 /*
@@ -662,9 +667,7 @@ static void new_time_ordered_id(char id[LP_ID_LEN + 1]) {
   ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)(ts.tv_nsec / 1000000);
   random_uuid(u);
   for (i = 0; i < 6; i++) u[i] = (unsigned char)(ms >> (40 - 8 * i));
-  u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));
-  u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
-  uuid_unparse_lower(u, id);
+  unparse(u, 7, id);
 }
 
 /* Look up the id of name with statement w; *found is 0 if there is none. */

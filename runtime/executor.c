@@ -690,13 +690,17 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 /* A frame: 4 bytes of length (big-endian), then that many bytes of CBOR. */
-static int send_frame(int fd, const char *p, size_t n) {
-  unsigned char head[4];
-  if (n > 0xffffffffu) return -1;
+static void frame_head(unsigned char head[4], size_t n) {
   head[0] = (unsigned char)(n >> 24);
   head[1] = (unsigned char)(n >> 16);
   head[2] = (unsigned char)(n >> 8);
   head[3] = (unsigned char)n;
+}
+
+static int send_frame(int fd, const char *p, size_t n) {
+  unsigned char head[4];
+  if (n > 0xffffffffu) return -1;
+  frame_head(head, n);
   return write_all(fd, (const char *)head, 4) || write_all(fd, p, n) ? -1 : 0;
 }
 
@@ -1418,14 +1422,13 @@ static void push_start(run *r, int node) {
   }
   lua_pop(L, 3);
   lua_setfield(L, -2, "inputs");
-  if (lp_codec_encode(L, -1, "message", err, sizeof err) != LUPINE_OK) {
-    lua_pop(L, 1);
+  if (lp_codec_encode(L, -1, "message", err, sizeof err) != LUPINE_OK ||
+      (n = lua_rawlen(L, -1)) > 0xffffffffu) {
+    lua_settop(L, lua_gettop(L) - 1);
     lua_pushnil(L);
     return;
   }
-  n = lua_rawlen(L, -1);
-  head[0] = (unsigned char)(n >> 24), head[1] = (unsigned char)(n >> 16);
-  head[2] = (unsigned char)(n >> 8), head[3] = (unsigned char)n;
+  frame_head(head, n);
   lua_pushlstring(L, (const char *)head, 4);
   lua_insert(L, -2);
   lua_concat(L, 2);

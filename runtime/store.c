@@ -275,7 +275,9 @@ static int put(lp_store *s, const void *data, size_t len, lp_object *info, int s
     if (st.st_size > 0) {
       info->created = 0;
       info->stored_size = (uint64_t)st.st_size;
-      return LUPINE_OK;
+      /* another writer's unsynced put, maybe: durable by our sync too */
+      s->unsynced++;
+      return sync ? lp_store_sync(s, err, errsz) : LUPINE_OK;
     }
   } else if (errno != ENOENT)
     return io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
