@@ -195,6 +195,27 @@ static const char *const migrations[] = {
   " WHERE status = 'completed';\n"
   "DROP INDEX step_runs_by_name;\n"
   "CREATE INDEX step_runs_by_name ON step_runs(name, seq) WHERE cache_parts IS NOT NULL;\n",
+
+  /* 8: links find their versions' consumers by the version's seq, not its
+  ** id: the versions a run reads were made in order, so its links land
+  ** side by side in the index instead of one in a random leaf each (a
+  ** cached re-run of a 1000-step chain in a catalog of 40 runs: 102 ms,
+  ** 54 ms without). sqlite checks a foreign key on a parent's delete
+  ** through an index on the child's key, so the key to artifact_versions
+  ** goes: deleting a version deletes its links first (delete_version). */
+  "CREATE TABLE step_run_artifacts_8(\n"
+  "  step_run_id TEXT NOT NULL REFERENCES step_runs(id),\n"
+  "  kind TEXT NOT NULL CHECK (kind IN ('input', 'output')),\n"
+  "  name TEXT NOT NULL,\n"
+  "  artifact_version_id TEXT NOT NULL,\n"
+  "  version_seq INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (step_run_id, kind, name));\n"
+  "INSERT INTO step_run_artifacts_8 SELECT l.step_run_id, l.kind, l.name,"
+  " l.artifact_version_id, v.seq FROM step_run_artifacts l"
+  " JOIN artifact_versions v ON v.id = l.artifact_version_id ORDER BY l.rowid;\n"
+  "DROP TABLE step_run_artifacts;\n"
+  "ALTER TABLE step_run_artifacts_8 RENAME TO step_run_artifacts;\n"
+  "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(version_seq, kind);\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -253,20 +274,21 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"consumers", "SELECT s.id, s.run_id, s.name, s.step_name, s.status, s.start_time,"
      " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
      " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
-     " WHERE l.artifact_version_id = ?1 AND l.kind = 'input' ORDER BY s.seq"},
+     " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)"
+     " AND l.kind = 'input' ORDER BY s.seq"},
   /* lua/lupine/lineage.lua: prune_artifacts. Versions no step run produced
   ** or consumed, and the artifacts that have no other versions. */
   {"prunable_versions", VERSION_COLUMNS " WHERE v.producer_step_run_id IS NULL AND NOT EXISTS"
-     " (SELECT 1 FROM step_run_artifacts l WHERE l.artifact_version_id = v.id) ORDER BY v.seq"},
+     " (SELECT 1 FROM step_run_artifacts l WHERE l.version_seq = v.seq) ORDER BY v.seq"},
   {"prunable_artifacts", "SELECT a.id, a.name FROM artifacts a WHERE NOT EXISTS"
      " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
-     " WHERE l.artifact_version_id = v.id))) ORDER BY a.name"},
+     " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
   {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
      " ORDER BY seq DESC LIMIT 1"},
   {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, v.data_type,"
      " a.name AS artifact, v.artifact_store_id"
-     " FROM step_run_artifacts l JOIN artifact_versions v ON v.id = l.artifact_version_id"
+     " FROM step_run_artifacts l JOIN artifact_versions v ON v.seq = l.version_seq"
      " JOIN artifacts a ON a.id = v.artifact_id"
      " WHERE l.step_run_id = ?1 AND l.kind = 'output' ORDER BY l.rowid"},
   /* the latest earlier run of the same step of the same pipeline */
@@ -363,15 +385,18 @@ static const struct write_op {
                            " cache_note = ?4, cached_from = ?5 WHERE id = ?1"}},
   /* ?1 step run id, ?2 output name, ?3 artifact version id (a cache hit's) */
   {"link_output", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
-                      " artifact_version_id) VALUES (?1, 'output', ?2, ?3)"}},
+                      " artifact_version_id, version_seq) VALUES (?1, 'output', ?2, ?3,"
+                      " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
-                    " artifact_version_id) VALUES (?1, 'input', ?2, ?3)"}},
+                    " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
+                    " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
   /* ?1 artifact version id: the version and everything attached to it */
   {"delete_version", 0, {
      "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
      "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
-     "DELETE FROM step_run_artifacts WHERE artifact_version_id = ?1",
+     "DELETE FROM step_run_artifacts"
+     " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
      "DELETE FROM visualizations WHERE artifact_version_id = ?1",
      "DELETE FROM artifact_versions WHERE id = ?1"}},
   /* ?1 artifact version id, ?2 position, ?3 type, ?4 content hash, ?5 size */
@@ -443,8 +468,8 @@ static const char *const writes[NWRITES] = {
   " data_type, content_hash, size, stored_size, uri, codec_version, created,"
   " producer_step_run_id, artifact_store_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
   " ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'))",
-  "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id)"
-  " VALUES (?1, ?2, ?3, ?4)",
+  "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id, version_seq)"
+  " VALUES (?1, ?2, ?3, ?4, (SELECT seq FROM artifact_versions WHERE id = ?4))",
   "SAVEPOINT part",
   "RELEASE part",
   "ROLLBACK TO part",

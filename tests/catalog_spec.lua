@@ -144,6 +144,11 @@ describe("the catalog database", function()
     local client = lupine.Client()
     assert.same({ 2, 4, 6, 8, 10 }, client:get_artifact_version("processed"):load())
     assert.same({}, client:get_artifact_version("processed").tags)
+    -- the links came along: the dataset's consumer, and the step run's inputs
+    local consumers = client:get_artifact_version("dataset"):consumers()
+    assert.equal(1, #consumers)
+    assert.equal("process_data", consumers[1].name)
+    assert.equal(client:get_artifact_version("dataset").id, consumers[1].inputs.dataset.id)
     assert.equal(require("lupine.core").schema_version .. "\n",
       (H.sqlite(home, "PRAGMA user_version")))
     local again = step { name = "process_data", outputs = { "processed" }, function() return {} end }
