@@ -1435,13 +1435,6 @@ static void push_start(run *r, int node) {
   lua_replace(L, -2);
 }
 
-/* Send what of p fits in fd's buffer now; returns how much. */
-static size_t send_now(int fd, const char *p, size_t n) {
-  ssize_t k;
-  while ((k = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
-  return k > 0 ? (size_t)k : 0;
-}
-
 /* A slot of the pool with no worker, or -1. */
 static int free_slot(run *r) {
   int i;
@@ -1466,8 +1459,8 @@ static int start_node(run *r, int node) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
-  int top = lua_gettop(L), nodeidx, nargs, k, ok, fc[2], tc[2], out[2];
-  size_t plen = 0, frame_len = 0, sent = 0;
+  int top = lua_gettop(L), nodeidx, nargs, k, ok;
+  size_t plen = 0, frame_len = 0;
   const char *pbytes = NULL, *frame = NULL;
   pid_t pid;
   worker *w;
@@ -1578,44 +1571,25 @@ static int start_node(run *r, int node) {
       goto failed;
     }
   }
-  /* encoded before anything is opened: an error here leaks nothing */
+  /* encoded before a worker is taken: an error here leaks nothing */
   push_start(r, node);
   if (lua_isnil(L, -1)) {
     lua_pushliteral(L, "its inputs cannot be sent to its worker");
     goto failed;
   }
-  frame = lua_tolstring(L, -1, &frame_len);
-  /* sockets, not pipes, for the frames: see write_all */
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fc) != 0) goto nopipe;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tc) != 0) {
-    close(fc[0]), close(fc[1]);
-    goto nopipe;
-  }
-  /* as much of the start frame as the socket takes now: the worker finds
-  ** it waiting (the rest, if any, follows once it runs) */
-  sent = send_now(tc[1], frame, frame_len);
-  if (pipe(out) != 0) {
-    close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]);
-    goto nopipe;
-  }
-  fcntl(out[0], F_SETFD, FD_CLOEXEC);
   {
-    int fds[3] = {fc[1], tc[0], out[1]}, e = lp_spawner_spawn(&r->pool->spawner, fds, &pid);
-    close(fc[1]);
-    close(tc[0]);
-    close(out[1]);
+    int fds[3], e = lp_spawner_spawn(&r->pool->spawner, fds, &pid);
     if (e != 0) {
-      close(fc[0]), close(tc[1]), close(out[0]);
       errno = e;
       goto nopipe;
     }
+    fcntl(fds[2], F_SETFL, O_NONBLOCK);
+    w->from_child = fds[0];
+    w->to_child = fds[1];
+    w->output = fds[2];
   }
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
   w->pid = pid;
   w->node = node;
-  w->from_child = fc[0];
-  w->to_child = tc[1];
-  w->output = out[0];
   w->timed_out = w->got_result = w->settled = 0;
   w->frames.len = w->line.len = 0;
   {
@@ -1623,8 +1597,9 @@ static int start_node(run *r, int node) {
     w->deadline = timeout > 0 ? now_ms() + timeout * 1e3 : 0;
   }
   r->running++;
-  /* one that dies before it reads this is reported by its exit */
-  if (sent < frame_len) write_all(w->to_child, frame + sent, frame_len - sent);
+  /* the worker waits for this; one that died waiting is reported by its exit */
+  frame = lua_tolstring(L, -1, &frame_len);
+  write_all(w->to_child, frame, frame_len);
   lua_settop(L, top);
   return 1;
 nopipe:

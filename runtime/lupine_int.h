@@ -381,16 +381,21 @@ typedef struct lp_spawner {
   int nexits;
   int forgotten[LP_SPAWNER_EXITS];   /* whose exits nobody will wait for */
   int nforgotten;
+  int requested;              /* a worker is asked for and not yet here */
+  int ready, ready_pid;       /* here and not yet taken: its pid (or -errno) */
+  int ready_fds[3];           /* and the coordinator's ends of its channels */
 } lp_spawner;
 
 /* Fork the spawner from the calling process: each worker it forks later is
-** a copy of this moment's process that calls fn(ud, fds). */
+** a copy of this moment's process that calls fn(ud, fds), fds being its
+** ends of three channels: to the coordinator, from it, and its output. */
 int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t errsz);
 
-/* Start a worker with these descriptors (the spawner's copies are closed,
-** the caller's are not). 0 and its pid, or an errno value. The worker is
+/* Take a worker (forked ahead of need; the next is asked for at once): 0,
+** its pid and the caller's ends of its channels (from it, to it, its
+** output; close-on-exec), or an errno value. It waits for its start frame,
 ** the leader of a process group of its own. */
-int lp_spawner_spawn(lp_spawner *sp, const int fds[3], pid_t *pid);
+int lp_spawner_spawn(lp_spawner *sp, int fds[3], pid_t *pid);
 
 /* Wait for worker pid to end: 0 and its waitpid status, or -1 if the
 ** spawner is gone. */

@@ -7,19 +7,24 @@
 ** each page it touches after every fork. So the coordinator forks once,
 ** when its run first needs a worker, and this copy of it (which writes
 ** nothing) forks each worker: every worker still starts from the loaded
-** script, in a process of its own. The protocol is fixed-size messages on
-** a SOCK_SEQPACKET socket: a request carries the worker's three
-** descriptors (SCM_RIGHTS); the spawner answers with the new pid, and
-** later with its exit status (the workers are its children, not ours).
+** script, in a process of its own. The spawner keeps one worker forked
+** ahead, waiting for its start frame, so a fork is not on the way from
+** one step to the next. The protocol is fixed-size messages on a
+** SOCK_SEQPACKET socket: the coordinator asks for a worker; the spawner
+** answers with its pid and the coordinator's ends of its three channels
+** (SCM_RIGHTS), and later with its exit status (the workers are its
+** children, not the coordinator's).
 */
 
 #ifndef _GNU_SOURCE   /* the ThreadSanitizer build defines it for every file */
 #define _GNU_SOURCE   /* signalfd, MSG_CMSG_CLOEXEC: the spawner is Linux's */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -32,32 +37,71 @@ typedef struct message {
   int status;
 } message;
 
-static int send_message(int sock, int kind, int pid, int status) {
-  message m;
-  ssize_t n;
-  memset(&m, 0, sizeof m);
-  m.kind = kind, m.pid = pid, m.status = status;
-  while ((n = send(sock, &m, sizeof m, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
-  return n == (ssize_t)sizeof m ? 0 : -1;
-}
-
-/* Receive one request; its descriptors go to fds. 0 at end of file. */
-static int receive_request(int sock, int fds[3]) {
-  char byte, control[CMSG_SPACE(3 * sizeof(int))];
-  struct iovec iov = {&byte, 1};
+/* Send a message with descriptors (nfds of them, 0 or 3). */
+static int send_with(int sock, const message *m, const int *fds, int nfds) {
+  char control[CMSG_SPACE(3 * sizeof(int))];
+  struct iovec iov;
   struct msghdr msg;
-  struct cmsghdr *c;
   ssize_t n;
   memset(&msg, 0, sizeof msg);
+  memset(control, 0, sizeof control);
+  iov.iov_base = (void *)m, iov.iov_len = sizeof *m;
   msg.msg_iov = &iov, msg.msg_iovlen = 1;
-  msg.msg_control = control, msg.msg_controllen = sizeof control;
-  while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
-  if (n <= 0) return 0;
-  c = CMSG_FIRSTHDR(&msg);
-  if (c == NULL || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
-    return -1;
-  memcpy(fds, CMSG_DATA(c), 3 * sizeof(int));
-  return 1;
+  if (nfds > 0) {
+    struct cmsghdr *c;
+    msg.msg_control = control, msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+  }
+  while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
+  return n == (ssize_t)sizeof *m ? 0 : -1;
+}
+
+/* A new worker: its channels (the coordinator's ends go to ours[]), then
+** the fork. The worker's pid, or -errno. */
+static int fork_worker(lp_spawn_fn fn, void *ud, int sock, int sfd, const sigset_t *old,
+                       int ours[3]) {
+  int fc[2], tc[2], out[2], e;
+  pid_t pid, spawner;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fc) != 0) return -errno;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tc) != 0) {
+    e = errno;
+    close(fc[0]), close(fc[1]);
+    return -e;
+  }
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    e = errno;
+    close(fc[0]), close(fc[1]), close(tc[0]), close(tc[1]);
+    return -e;
+  }
+  spawner = getpid();
+  if ((pid = fork()) == 0) {
+    int theirs[3] = {fc[1], tc[0], out[1]};
+    /* a worker forked ahead ends with the spawner: the coordinator's ends
+    ** of its channels may live on in other processes (a host's other
+    ** threads fork too), so it would never see them close */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != spawner) _exit(0);
+    close(sock), close(sfd), close(fc[0]), close(tc[1]), close(out[0]);
+    sigprocmask(SIG_SETMASK, old, NULL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    /* its own process group: ending a worker ends what it started too */
+    setpgid(0, 0);
+    fn(ud, theirs);
+    _exit(70);
+  }
+  e = errno;
+  close(fc[1]), close(tc[0]), close(out[1]);
+  if (pid < 0) {
+    close(fc[0]), close(tc[1]), close(out[0]);
+    return -e;
+  }
+  setpgid(pid, pid);   /* before the coordinator can signal the group */
+  ours[0] = fc[0], ours[1] = tc[1], ours[2] = out[0];
+  return (int)pid;
 }
 
 /* The spawner's loop: fork a worker per request, report each one's end.
@@ -77,8 +121,11 @@ static void serve(int sock, lp_spawn_fn fn, void *ud) {
   p[0].fd = sock, p[0].events = POLLIN;
   p[1].fd = sfd, p[1].events = POLLIN;
   for (;;) {
-    int fds[3], got, status, started;
+    int ours[3], status, started;
+    char request;
+    ssize_t n;
     pid_t pid;
+    message m;
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       _exit(71);
@@ -86,35 +133,38 @@ static void serve(int sock, lp_spawn_fn fn, void *ud) {
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {}
-      while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        if (send_message(sock, 'X', (int)pid, status) != 0) _exit(0);
+      while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        memset(&m, 0, sizeof m);
+        m.kind = 'X', m.pid = (int)pid, m.status = status;
+        if (send_with(sock, &m, NULL, 0) != 0) _exit(0);
+      }
     }
     if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    if ((got = receive_request(sock, fds)) == 0) _exit(0);   /* the run is over */
-    if (got < 0) _exit(72);
-    pid = fork();
-    started = pid > 0 ? (int)pid : -errno;
-    if (pid == 0) {
-      close(sock);
-      close(sfd);
-      sigprocmask(SIG_SETMASK, &old, NULL);
-      signal(SIGINT, SIG_DFL);
-      signal(SIGTERM, SIG_DFL);
-      /* its own process group: ending a worker ends what it started too */
-      setpgid(0, 0);
-      fn(ud, fds);
-      _exit(70);
-    }
-    if (pid > 0) setpgid(pid, pid);   /* before the coordinator can signal the group */
-    close(fds[0]), close(fds[1]), close(fds[2]);
-    if (send_message(sock, 'S', started, 0) != 0) _exit(0);
+    while ((n = recv(sock, &request, 1, 0)) < 0 && errno == EINTR) {}
+    if (n <= 0) _exit(0);   /* the run is over */
+    started = fork_worker(fn, ud, sock, sfd, &old, ours);
+    memset(&m, 0, sizeof m);
+    m.kind = 'S', m.pid = started;
+    if (send_with(sock, &m, ours, started > 0 ? 3 : 0) != 0) _exit(0);
+    if (started > 0) close(ours[0]), close(ours[1]), close(ours[2]);
   }
+}
+
+/* Ask for one more worker. */
+static int request(lp_spawner *sp) {
+  char byte = 'W';
+  ssize_t n;
+  while ((n = send(sp->sock, &byte, 1, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
+  if (n != 1) return -1;
+  sp->requested = 1;
+  return 0;
 }
 
 int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t errsz) {
   int sv[2];
   pid_t pid;
-  sp->pid = 0, sp->sock = -1, sp->nexits = sp->nforgotten = 0;
+  memset(sp, 0, sizeof *sp);
+  sp->sock = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     lp_errf(err, errsz, "cannot start the worker spawner (%s)", strerror(errno));
     return LUPINE_IO;
@@ -130,16 +180,8 @@ int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t
   }
   close(sv[1]);
   sp->pid = pid, sp->sock = sv[0];
+  request(sp);   /* the first worker, forked while the coordinator goes on */
   return LUPINE_OK;
-}
-
-/* Wait for the next message from the spawner; the exits that are not the
-** one being waited for are kept for lp_spawner_wait. */
-static int next_message(lp_spawner *sp, message *m) {
-  ssize_t n;
-  while ((n = recv(sp->sock, m, sizeof *m, 0)) < 0 && errno == EINTR) {}
-  if (n != (ssize_t)sizeof *m) return -1;
-  return 0;
 }
 
 static void keep_exit(lp_spawner *sp, const message *m) {
@@ -157,52 +199,63 @@ static void keep_exit(lp_spawner *sp, const message *m) {
   }
 }
 
-int lp_spawner_spawn(lp_spawner *sp, const int fds[3], pid_t *pid) {
-  char byte = 0, control[CMSG_SPACE(3 * sizeof(int))];
-  struct iovec iov = {&byte, 1};
+/* Wait for the next message from the spawner and keep what it says: an
+** exit, or the worker asked for (with its descriptors). 0, or -1 if the
+** spawner is gone. */
+static int pump(lp_spawner *sp) {
+  char control[CMSG_SPACE(3 * sizeof(int))];
+  struct iovec iov;
   struct msghdr msg;
   struct cmsghdr *c;
   message m;
   ssize_t n;
   memset(&msg, 0, sizeof msg);
-  memset(control, 0, sizeof control);
+  iov.iov_base = &m, iov.iov_len = sizeof m;
   msg.msg_iov = &iov, msg.msg_iovlen = 1;
   msg.msg_control = control, msg.msg_controllen = sizeof control;
-  c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
-  memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
-  while ((n = sendmsg(sp->sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
-  if (n != 1) return errno != 0 ? errno : EPIPE;
-  for (;;) {
-    if (next_message(sp, &m) != 0) return EPIPE;
-    if (m.kind == 'X') keep_exit(sp, &m);
-    else break;
+  while ((n = recvmsg(sp->sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  if (n != (ssize_t)sizeof m) return -1;
+  if (m.kind == 'X') {
+    keep_exit(sp, &m);
+    return 0;
   }
-  if (m.pid < 0) return -m.pid;
-  *pid = (pid_t)m.pid;
+  sp->requested = 0;
+  sp->ready = 1;
+  sp->ready_pid = m.pid;
+  c = CMSG_FIRSTHDR(&msg);
+  if (m.pid > 0) {
+    if (c == NULL || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
+      return -1;
+    memcpy(sp->ready_fds, CMSG_DATA(c), 3 * sizeof(int));
+  }
+  return 0;
+}
+
+int lp_spawner_spawn(lp_spawner *sp, int fds[3], pid_t *pid) {
+  int started;
+  if (!sp->ready && !sp->requested && request(sp) != 0) return EPIPE;
+  while (!sp->ready)
+    if (pump(sp) != 0) return EPIPE;
+  started = sp->ready_pid;
+  sp->ready = 0;
+  request(sp);   /* the next one, forked while this one runs */
+  if (started < 0) return -started;
+  memcpy(fds, sp->ready_fds, sizeof sp->ready_fds);
+  *pid = (pid_t)started;
   return 0;
 }
 
 int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status) {
-  message m;
   int i;
-  for (i = 0; i < sp->nexits; i++) {
-    if (sp->exits[i].pid == (int)pid) {
-      *status = sp->exits[i].status;
-      sp->exits[i] = sp->exits[--sp->nexits];
-      return 0;
-    }
-  }
   for (;;) {
-    if (next_message(sp, &m) != 0) return -1;
-    if (m.kind != 'X') continue;
-    if (m.pid == (int)pid) {
-      *status = m.status;
-      return 0;
+    for (i = 0; i < sp->nexits; i++) {
+      if (sp->exits[i].pid == (int)pid) {
+        *status = sp->exits[i].status;
+        sp->exits[i] = sp->exits[--sp->nexits];
+        return 0;
+      }
     }
-    keep_exit(sp, &m);
+    if (pump(sp) != 0) return -1;
   }
 }
 
@@ -222,7 +275,11 @@ void lp_spawner_stop(lp_spawner *sp) {
   /* not just the end of file: a spawner forked later (a run after an
   ** error, before this one was collected) holds a copy of our end */
   kill(sp->pid, SIGKILL);
+  /* the worker forked ahead sees its channels close, and ends */
+  if (sp->ready && sp->ready_pid > 0)
+    close(sp->ready_fds[0]), close(sp->ready_fds[1]), close(sp->ready_fds[2]);
   close(sp->sock);
   while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR) {}
-  sp->pid = 0, sp->sock = -1, sp->nexits = sp->nforgotten = 0;
+  memset(sp, 0, sizeof *sp);
+  sp->sock = -1;
 }
