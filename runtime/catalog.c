@@ -286,7 +286,7 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
   {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
      " ORDER BY seq DESC LIMIT 1"},
-  {"cached_outputs", "SELECT l.name, v.id, v.version, v.content_hash, v.size, v.data_type,"
+  {"cached_outputs", "SELECT l.name, v.id, v.seq, v.version, v.content_hash, v.size, v.data_type,"
      " a.name AS artifact, v.artifact_store_id"
      " FROM step_run_artifacts l JOIN artifact_versions v ON v.seq = l.version_seq"
      " JOIN artifacts a ON a.id = v.artifact_id"
@@ -383,10 +383,11 @@ static const struct write_op {
   ** cache hit, ?5 the step run it reused */
   {"step_cache", 1u << 2, {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3,"
                            " cache_note = ?4, cached_from = ?5 WHERE id = ?1"}},
-  /* ?1 step run id, ?2 output name, ?3 artifact version id (a cache hit's) */
+  /* ?1 step run id, ?2 output name, ?3 artifact version id (a cache hit's),
+  ** ?4 its seq (nil: looked up by id) */
   {"link_output", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                       " artifact_version_id, version_seq) VALUES (?1, 'output', ?2, ?3,"
-                      " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
+                      " coalesce(?4, (SELECT seq FROM artifact_versions WHERE id = ?3)))"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
@@ -455,8 +456,9 @@ static const char *const writes[NWRITES] = {
   "INSERT INTO pipeline_runs(id, name, pipeline_id, status, start_time)"
   " VALUES (?1, ?2, ?3, 'running', ?4)",
   "UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4 WHERE id = ?1",
-  "INSERT INTO step_runs(id, run_id, name, step_name, status, start_time, parameters)"
-  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  "INSERT INTO step_runs(id, run_id, name, step_name, status, start_time, end_time,"
+  " parameters, cache_key, cached_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+  " CASE WHEN ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9)",
   "UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4, traceback = ?5"
   " WHERE id = ?1",
   "SELECT id FROM artifacts WHERE name = ?1",
@@ -469,7 +471,7 @@ static const char *const writes[NWRITES] = {
   " producer_step_run_id, artifact_store_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
   " ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'))",
   "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id, version_seq)"
-  " VALUES (?1, ?2, ?3, ?4, (SELECT seq FROM artifact_versions WHERE id = ?4))",
+  " VALUES (?1, ?2, ?3, ?4, coalesce(?5, (SELECT seq FROM artifact_versions WHERE id = ?4)))",
   "SAVEPOINT part",
   "RELEASE part",
   "ROLLBACK TO part",
@@ -802,6 +804,7 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *name, const char *step_name,
                                const char *status,
                                const void *parameters, size_t parameters_len,
+                               const char *cache_key, const char *cached_from,
                                char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
   sqlite3_stmt *st = prepared(c, W_STEP_NEW);
@@ -815,6 +818,8 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
   bind_text(st, 5, status);
   bind_text(st, 6, now);
   sqlite3_bind_blob64(st, 7, parameters, parameters_len, SQLITE_STATIC);
+  bind_text(st, 8, cache_key);
+  bind_text(st, 9, cached_from);
   return done(c, st, "creating a step run", err, errsz);
 }
 
@@ -834,7 +839,7 @@ int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
 }
 
 static int link_artifact(lp_catalog *c, const char *step_run_id, const char *kind,
-                         const char *name, const char *version_id,
+                         const char *name, const char *version_id, long long version_seq,
                          char *err, size_t errsz) {
   sqlite3_stmt *st = prepared(c, W_LINK);
   if (st == NULL) return dberr(c, "linking an artifact to a step run", err, errsz);
@@ -842,12 +847,14 @@ static int link_artifact(lp_catalog *c, const char *step_run_id, const char *kin
   bind_text(st, 2, kind);
   bind_text(st, 3, name);
   bind_text(st, 4, version_id);
+  if (version_seq > 0) sqlite3_bind_int64(st, 5, version_seq);
   return done(c, st, "linking an artifact to a step run", err, errsz);
 }
 
 int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
-                         const char *version_id, char *err, size_t errsz) {
-  return link_artifact(c, step_run_id, "input", name, version_id, err, errsz);
+                         const char *version_id, long long version_seq, char *err,
+                         size_t errsz) {
+  return link_artifact(c, step_run_id, "input", name, version_id, version_seq, err, errsz);
 }
 
 /* The number a custom version counts as for automatic numbering: its value
@@ -923,7 +930,8 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   bind_text(st, 14, spec->store_id);
   if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
   if (spec->producer == NULL) return LUPINE_OK;
-  return link_artifact(c, spec->producer, "output", spec->output, id, err, errsz);
+  return link_artifact(c, spec->producer, "output", spec->output, id,
+                       (long long)sqlite3_last_insert_rowid(c->db), err, errsz);
 }
 
 /* Push column i of the current row (stack: ..., row). */

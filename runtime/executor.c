@@ -420,8 +420,9 @@ static void push_version_hash(run *r, const char *id) {
   lua_pop(L, 2);
 }
 
-/* Push the version id and then the content hash that argument arg (a
-** stack index) of a node reads; two nils for a parameter. */
+/* Push the version id, its seq (nil where not at hand) and its content
+** hash that argument arg (a stack index) of a node reads; three nils for a
+** parameter. */
 static void push_input(run *r, int arg) {
   lua_State *L = r->L;
   if (lua_getfield(L, arg, "node") == LUA_TNUMBER) {
@@ -429,13 +430,15 @@ static void push_input(run *r, int arg) {
     lua_getfield(L, arg, "output");
     lua_rawget(L, -2);
     lua_getfield(L, -1, "id");
-    lua_getfield(L, -2, "hash");
-    lua_rotate(L, -5, 2);
+    lua_getfield(L, -2, "seq");
+    lua_getfield(L, -3, "hash");
+    lua_rotate(L, -6, 3);
     lua_pop(L, 3);
   } else if (lua_getfield(L, arg, "version") == LUA_TSTRING) {
-    push_version_hash(r, lua_tostring(L, -1));
-    lua_remove(L, -3);
-  }
+    lua_pushnil(L);
+    push_version_hash(r, lua_tostring(L, -2));
+    lua_remove(L, -4);
+  } else lua_pushnil(L);
 }
 
 /* Record the artifact inputs of the node at nodeidx against step_run_id. */
@@ -448,15 +451,16 @@ static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
   for (k = 1; k <= nargs; k++) {
     lua_rawgeti(L, -1, k);
     push_input(r, lua_gettop(L));
-    /* stack: ..., args, arg, version id, hash */
-    if (lua_isstring(L, -2)) {
-      lua_getfield(L, -3, "param");
+    /* stack: ..., args, arg, version id, seq, hash */
+    if (lua_isstring(L, -3)) {
+      lua_getfield(L, -4, "param");
       if (lp_catalog_add_input(rt->catalog, step_run_id, lua_tostring(L, -1),
-                               lua_tostring(L, -3), rt->err, sizeof rt->err) != LUPINE_OK)
+                               lua_tostring(L, -4), (long long)lua_tointeger(L, -3), rt->err,
+                               sizeof rt->err) != LUPINE_OK)
         fail_hard(r);
       lua_pop(L, 1);
     }
-    lua_pop(L, 3);
+    lua_pop(L, 4);
   }
   lua_pop(L, 1);
 }
@@ -1037,10 +1041,8 @@ static void record_skipped(run *r, int node) {
   char id[LP_ID_LEN + 1];
   lp_runtime *rt = r->rt;
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
-                                 node_str(r, node, "step"), "skipped", NULL, 0, id,
-                                 rt->err, sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_finish_step_run(rt->catalog, id, "skipped", NULL, NULL, rt->err,
-                                 sizeof rt->err) != LUPINE_OK)
+                                 node_str(r, node, "step"), "skipped", NULL, 0, NULL, NULL,
+                                 id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_rawgeti(r->L, r->report, node + 1);
   lua_pushliteral(r->L, "skipped");
@@ -1223,11 +1225,11 @@ static void push_cache_parts(run *r, int nodeidx, int params) {
     lua_rawgeti(L, -1, k);
     push_input(r, lua_gettop(L));
     if (lua_isstring(L, -1)) {
-      lua_getfield(L, -3, "param");
+      lua_getfield(L, -4, "param");
       lua_pushvalue(L, -2);
-      lua_rawset(L, -7);
+      lua_rawset(L, -8);
     }
-    lua_pop(L, 3);
+    lua_pop(L, 4);
   }
   lua_pop(L, 1);
   lua_setfield(L, parts, "inputs");
@@ -1321,6 +1323,7 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   join_batch(r);
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "cached", pbytes, plen,
+                                 lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
                                  step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   link_inputs(r, nodeidx, step_run_id);
@@ -1333,7 +1336,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
     lua_pushstring(L, step_run_id);
     lua_getfield(L, row, "name");
     lua_getfield(L, row, "id");
-    if (lp_catalog_write(L, rt->catalog, "link_output", row + 1, 3, &changes, rt->err,
+    lua_getfield(L, row, "seq");
+    if (lp_catalog_write(L, rt->catalog, "link_output", row + 1, 4, &changes, rt->err,
                          sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
     lua_settop(L, row);
@@ -1345,6 +1349,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
         lua_createtable(L, 0, 4);
         lua_getfield(L, row, "id");
         lua_setfield(L, -2, "id");
+        lua_getfield(L, row, "seq");
+        lua_setfield(L, -2, "seq");
         lua_getfield(L, row, "version");
         lua_setfield(L, -2, "version");
         lua_getfield(L, row, "content_hash");
@@ -1367,16 +1373,6 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   }
   lua_pop(L, 1);
   lua_rawseti(L, r->results, node + 1);
-  lua_pushstring(L, step_run_id);
-  lua_pushvalue(L, rows - 2);   /* key */
-  lua_pushnil(L);               /* parts: a hit's are its source's */
-  lua_pushnil(L);
-  lua_pushvalue(L, rows - 1);   /* the step run reused */
-  if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes, rt->err,
-                       sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_finish_step_run(rt->catalog, step_run_id, "cached", NULL, NULL, rt->err,
-                                 sizeof rt->err) != LUPINE_OK)
-    fail_hard(r);
   lua_settop(L, rows - 2);
   lua_pushstring(L, step_run_id);
   report_set(r, node, "step_run");
@@ -1528,7 +1524,8 @@ static int start_node(run *r, int node) {
     join_batch(r);
     if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
-                                   step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
+                                   NULL, NULL, step_run_id, rt->err,
+                                   sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
     link_inputs(r, nodeidx, step_run_id);
     {

@@ -218,17 +218,24 @@ int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
 int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
                           const char *error, char *err, size_t errsz);
 
-/* Create a step run; parameters is the CBOR map of its parameters. */
+/* Create a step run; parameters is the CBOR map of its parameters. One
+** created with a status other than "running" ends as it starts: "skipped",
+** or "cached" with the cache key it was found by and the step run it
+** reuses (cache_key and cached_from; NULL otherwise). */
 int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *name, const char *step_name,
                                const char *status,
                                const void *parameters, size_t parameters_len,
+                               const char *cache_key, const char *cached_from,
                                char id[LP_ID_LEN + 1], char *err, size_t errsz);
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
                                const char *traceback, char *err, size_t errsz);
+/* Link input name of a step run to a version, by its id and, where the
+** caller has it, its seq (0: looked up by id). */
 int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
-                         const char *version_id, char *err, size_t errsz);
+                         const char *version_id, long long version_seq, char *err,
+                         size_t errsz);
 
 /* What a new artifact version records. */
 typedef struct lp_version_spec {
