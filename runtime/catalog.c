@@ -284,13 +284,15 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
-  {"cache_hit", "SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
-     " ORDER BY seq DESC LIMIT 1"},
-  {"cached_outputs", "SELECT l.name, v.id, v.seq, v.version, v.content_hash, v.size, v.data_type,"
-     " a.name AS artifact, v.artifact_store_id"
-     " FROM step_run_artifacts l JOIN artifact_versions v ON v.seq = l.version_seq"
-     " JOIN artifacts a ON a.id = v.artifact_id"
-     " WHERE l.step_run_id = ?1 AND l.kind = 'output' ORDER BY l.rowid"},
+  /* the outputs of the latest completed step run with cache key ?1; one
+  ** row of NULLs but step_run if it has none */
+  {"cache_hit", "SELECT s.id AS step_run, l.name, v.id, v.seq, v.version, v.content_hash,"
+     " v.size, v.data_type, a.name AS artifact, v.artifact_store_id"
+     " FROM (SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
+     " ORDER BY seq DESC LIMIT 1) s"
+     " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
+     " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id"},
   /* the latest earlier run of the same step of the same pipeline */
   {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
@@ -383,11 +385,6 @@ static const struct write_op {
   ** cache hit, ?5 the step run it reused */
   {"step_cache", 1u << 2, {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3,"
                            " cache_note = ?4, cached_from = ?5 WHERE id = ?1"}},
-  /* ?1 step run id, ?2 output name, ?3 artifact version id (a cache hit's),
-  ** ?4 its seq (nil: looked up by id) */
-  {"link_output", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
-                      " artifact_version_id, version_seq) VALUES (?1, 'output', ?2, ?3,"
-                      " coalesce(?4, (SELECT seq FROM artifact_versions WHERE id = ?3)))"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
@@ -855,6 +852,12 @@ int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *nam
                          const char *version_id, long long version_seq, char *err,
                          size_t errsz) {
   return link_artifact(c, step_run_id, "input", name, version_id, version_seq, err, errsz);
+}
+
+int lp_catalog_add_output(lp_catalog *c, const char *step_run_id, const char *name,
+                          const char *version_id, long long version_seq, char *err,
+                          size_t errsz) {
+  return link_artifact(c, step_run_id, "output", name, version_id, version_seq, err, errsz);
 }
 
 /* The number a custom version counts as for automatic numbering: its value

@@ -1119,23 +1119,32 @@ static void plan(run *r) {
                node_str(r, culprit, "name"));
 }
 
-/* Log the run's summary: one line for the run, one per step. */
+/* Log the run's summary: a line for the run, then one message of a line
+** per step (one write for the table, however long). */
 static void summarize(run *r, const char *status, double ms) {
   lua_State *L = r->L;
+  luaL_Buffer b;
+  char line[2048];
   int i;
   lp_log(r->rt, LUPINE_LOG_INFO, "run '%s' %s in %.1f ms", r->name, status, ms);
+  if (r->n == 0) return;
+  luaL_buffinit(L, &b);
   for (i = 0; i < r->n; i++) {
     lua_rawgeti(L, r->report, i + 1);
     lua_getfield(L, -1, "status");
     lua_getfield(L, -2, "ms");
     lua_getfield(L, -3, "artifacts");
     lua_getfield(L, -4, "error");
-    lp_log(r->rt, LUPINE_LOG_INFO, "  %-24s %-10s %8.1f ms  %s", node_str(r, i, "name"),
-           lua_tostring(L, -4), lua_tonumber(L, -3),
-           lua_isstring(L, -1) ? lua_tostring(L, -1)
-                               : lua_isstring(L, -2) ? lua_tostring(L, -2) : "");
+    snprintf(line, sizeof line, "%s  %-24s %-10s %8.1f ms  %s", i > 0 ? "\n" : "",
+             node_str(r, i, "name"), lua_tostring(L, -4), lua_tonumber(L, -3),
+             lua_isstring(L, -1) ? lua_tostring(L, -1)
+                                 : lua_isstring(L, -2) ? lua_tostring(L, -2) : "");
     lua_pop(L, 5);
+    luaL_addstring(&b, line);
   }
+  luaL_pushresult(&b);
+  lp_log_text(r->rt, LUPINE_LOG_INFO, lua_tostring(L, -1));
+  lua_pop(L, 1);
 }
 
 /* Number field k of node's spec, or dflt. */
@@ -1247,19 +1256,26 @@ static int find_hit(run *r, int node, int nodeidx) {
   int top = lua_gettop(L), k, nout, missing = 0;
   if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
-  if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
-    lua_getfield(L, -1, "id");
-    if (lp_catalog_query(L, rt->catalog, "cached_outputs", lua_gettop(L), 1, rt->err,
-                         sizeof rt->err) != LUPINE_OK)
-      fail_hard(r);
-    /* stack: rows, row, id, outputs: every declared output there, stored */
+  /* stack: rows, one an output of the step run found; one without a name
+  ** if it has no outputs */
+  if (lua_rawgeti(L, top + 1, 1) == LUA_TTABLE) {
+    lua_getfield(L, top + 2, "step_run");
+    lua_replace(L, top + 2);
+    lua_insert(L, top + 1);
+    lua_rawgeti(L, top + 2, 1);
+    if (lua_getfield(L, -1, "name") == LUA_TNIL) {
+      lua_newtable(L);
+      lua_replace(L, top + 2);
+    }
+    lua_settop(L, top + 2);
+    /* stack: id, outputs: every declared output there, stored */
     field(L, nodeidx, "outputs", LUA_TTABLE);
     nout = (int)luaL_len(L, -1);
     for (k = 1; k <= nout && !missing; k++) {
       int i, found = 0;
       lua_rawgeti(L, -1, k);
       lua_getfield(L, -1, "name");
-      for (i = 1; !found && lua_rawgeti(L, top + 4, i) == LUA_TTABLE; i++) {
+      for (i = 1; !found && lua_rawgeti(L, top + 2, i) == LUA_TTABLE; i++) {
         lua_getfield(L, -1, "name");
         found = lua_rawequal(L, -1, -3);
         lua_pop(L, 2);
@@ -1281,9 +1297,7 @@ static int find_hit(run *r, int node, int nodeidx) {
       lua_pop(L, 3);
     }
     if (!missing) {
-      lua_settop(L, top + 4);
-      lua_remove(L, top + 1);
-      lua_remove(L, top + 1);
+      lua_settop(L, top + 2);
       return 1;   /* stack: ..., id, outputs */
     }
     lua_settop(L, top);
@@ -1318,7 +1332,7 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], written[1024] = "";
   size_t wlen = 0;
-  int rows = lua_gettop(L), k, nout, changes;
+  int rows = lua_gettop(L), i, k, nout;
   double t0 = now_ms();
   join_batch(r);
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
@@ -1327,25 +1341,25 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
                                  step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   link_inputs(r, nodeidx, step_run_id);
-  /* results[node], in declared order, and the output links */
+  /* results[node] and the output links, in declared order (find_hit found
+  ** a row for each) */
   field(L, nodeidx, "outputs", LUA_TTABLE);
   nout = (int)luaL_len(L, -1);
   lua_createtable(L, nout, 0);
-  for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
-    int i, row = lua_gettop(L);
-    lua_pushstring(L, step_run_id);
-    lua_getfield(L, row, "name");
-    lua_getfield(L, row, "id");
-    lua_getfield(L, row, "seq");
-    if (lp_catalog_write(L, rt->catalog, "link_output", row + 1, 4, &changes, rt->err,
-                         sizeof rt->err) != LUPINE_OK)
-      fail_hard(r);
-    lua_settop(L, row);
-    for (i = 1; i <= nout; i++) {
-      lua_rawgeti(L, rows + 1, i);
-      field(L, -1, "name", LUA_TSTRING);
+  for (i = 1; i <= nout; i++) {
+    int row;
+    lua_rawgeti(L, rows + 1, i);
+    field(L, -1, "name", LUA_TSTRING);
+    for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
+      row = lua_gettop(L);
       lua_getfield(L, row, "name");
-      if (lua_rawequal(L, -1, -2)) {
+      if (lua_rawequal(L, -1, row - 1)) {
+        lua_getfield(L, row, "id");
+        lua_getfield(L, row, "seq");
+        if (lp_catalog_add_output(rt->catalog, step_run_id, lua_tostring(L, -3),
+                                  lua_tostring(L, -2), (long long)lua_tointeger(L, -1),
+                                  rt->err, sizeof rt->err) != LUPINE_OK)
+          fail_hard(r);
         lua_createtable(L, 0, 4);
         lua_getfield(L, row, "id");
         lua_setfield(L, -2, "id");
@@ -1367,11 +1381,10 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
         append(written, sizeof written, &wlen, "%s%s v%s", wlen > 0 ? ", " : "",
                lua_tostring(L, -2), lua_tostring(L, -1));
       }
-      lua_settop(L, row);
+      lua_settop(L, row - 1);
     }
-    lua_pop(L, 1);
+    lua_settop(L, rows + 2);
   }
-  lua_pop(L, 1);
   lua_rawseti(L, r->results, node + 1);
   lua_settop(L, rows - 2);
   lua_pushstring(L, step_run_id);

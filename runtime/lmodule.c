@@ -243,6 +243,14 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home) {
   return LUPINE_OK;
 }
 
+void lp_log_text(lp_runtime *rt, int level, const char *text) {
+  /* what a step prints is the user's, not the library's: without a
+  ** callback it still reaches them, on stderr */
+  if (rt->log == NULL) {
+    if (level == LUPINE_LOG_OUTPUT) fprintf(stderr, "%s\n", text);
+  } else rt->log(rt->log_ud, level, text);
+}
+
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
   char msg[2048];
   va_list ap;
@@ -250,10 +258,7 @@ void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  /* what a step prints is the user's, not the library's: without a
-  ** callback it still reaches them, on stderr */
-  if (rt->log == NULL) fprintf(stderr, "%s\n", msg);
-  else rt->log(rt->log_ud, level, msg);
+  lp_log_text(rt, level, msg);
 }
 
 /* The runtime of L, ready for use; raises the reason if it cannot be. */

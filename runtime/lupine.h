@@ -77,13 +77,15 @@ extern "C" {
 #define LUPINE_LOG_ERROR 0
 #define LUPINE_LOG_WARN  1
 #define LUPINE_LOG_INFO  2   /* a step settled ("step 'x' completed in 1.2 ms: ..."),
-                                run summaries */
+                                run summaries ("run 'r' completed in 9.1 ms", then
+                                its table: one message, a line per step) */
 #define LUPINE_LOG_DEBUG 3   /* a step started */
 #define LUPINE_LOG_OUTPUT 4  /* a line a step printed, as "[step] line" */
 #define LUPINE_LOG_PROGRESS 5  /* "<settled> <total>" steps of the run, after each */
 
 /*
-** Receives the runtime's messages (one line each, no trailing newline).
+** Receives the runtime's messages (one line each, but a run's table of
+** steps, which is one message of a line per step; no trailing newline).
 ** Called on the thread that runs the script; must not call back into the
 ** runtime.
 */

@@ -231,11 +231,16 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
                                const char *traceback, char *err, size_t errsz);
-/* Link input name of a step run to a version, by its id and, where the
-** caller has it, its seq (0: looked up by id). */
+/* Link input (output) name of a step run to a version, by its id and,
+** where the caller has it, its seq (0: looked up by id). A step run's own
+** new outputs are linked by lp_catalog_add_version; add_output links the
+** versions a cache hit reuses. */
 int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
                          const char *version_id, long long version_seq, char *err,
                          size_t errsz);
+int lp_catalog_add_output(lp_catalog *c, const char *step_run_id, const char *name,
+                          const char *version_id, long long version_seq, char *err,
+                          size_t errsz);
 
 /* What a new artifact version records. */
 typedef struct lp_version_spec {
@@ -421,7 +426,9 @@ void lp_spawner_stop(lp_spawner *sp);
 ** exists) and returns 2; or returns -1 with rt->err set. */
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first);
 
-/* Send a message to the runtime's log callback, if any. */
+/* Send a message (formatted, at most 2047 bytes; or text as it is) to the
+** runtime's log callback, if any. */
+void lp_log_text(lp_runtime *rt, int level, const char *text);
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
 #if defined(__GNUC__)
   __attribute__((format(printf, 3, 4)))

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,10 +77,6 @@ static PRINTF(4, 5) int corrupt(char *err, size_t errsz, const char *hash,
   return LUPINE_CORRUPT;
 }
 
-/*
-** Writes "" into out if OpenSSL fails (out of memory, in practice): the
-** callers in this file report it, and "" matches no object.
-*/
 /* "sha256:<hex>" of a digest into out. */
 static void format_hash(const unsigned char *md, unsigned int mdlen, char *out) {
   static const char hex[] = "0123456789abcdef";
@@ -93,10 +90,26 @@ static void format_hash(const unsigned char *md, unsigned int mdlen, char *out) 
   *p = '\0';
 }
 
+/* SHA-256, fetched from OpenSSL's providers once per process: given
+** EVP_sha256() instead, every digest fetches it again, which costs more
+** than hashing a few hundred bytes. Set once, then only read. */
+static const EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  if (sha256_md == NULL) sha256_md = EVP_sha256();
+}
+
+/*
+** Writes "" into out if OpenSSL fails (out of memory, in practice): the
+** callers in this file report it, and "" matches no object.
+*/
 void lp_hash_bytes(const void *data, size_t len, char *out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
-  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+  pthread_once(&sha256_once, fetch_sha256);
+  if (EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) != 1) {
     out[0] = '\0';
     return;
   }

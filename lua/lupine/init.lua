@@ -252,9 +252,12 @@ local function bind_args(s, ctx, level, ...)
     elseif client_mod.is_version(v) then
       args[i] = { param = param, version = v.id }
     else
-      v = materials.prepare(v)
-      local ok, msg = core.encode(v)
-      if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
+      local t = type(v)
+      if t ~= "number" and t ~= "string" and t ~= "boolean" then   -- those always encode
+        v = materials.prepare(v)
+        local ok, msg = core.encode(v)
+        if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
+      end
       args[i] = { param = param, value = v }
     end
   end
@@ -306,7 +309,10 @@ end
 
 -- The artifact name of output out of node, or an error at level.
 local function artifact_name(build, node, out, run_name, level)
-  local name, missing = names.render(out.template, output_subs(build, node, run_name))
+  local name, missing = out.template, nil
+  if name:find("{", 1, true) then
+    name, missing = names.render(name, output_subs(build, node, run_name))
+  end
   if not name then
     fail(level + 1, "step '%s': output '%s': unknown placeholder '{%s}' in name template '%s'",
       node.name, out.name, missing, out.template)
@@ -456,11 +462,17 @@ local function execute(build, options, level)
     return v
   end
   local code_hashes = {}   -- per function: a step called 1000 times is hashed once
+  local step_subs = {}     -- per step's substitutions, merged once too
   for _, node in ipairs(build.nodes) do
     -- the output configuration in the cache key: names (as templates, with
     -- the user's substitutions, but not {date} and {time}), types, custom
     -- versions and tags
-    local config = { merged(build.substitutions, node.substitutions, build.run_substitutions) }
+    local subs = step_subs[node.substitutions]
+    if not subs then
+      subs = merged(build.substitutions, node.substitutions, build.run_substitutions)
+      step_subs[node.substitutions] = subs
+    end
+    local config = { subs }
     for k, o in ipairs(node.outputs) do
       config[k + 1] = { o.name, o.template, o.type, o.version or false, o.config.tags }
     end
