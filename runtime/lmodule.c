@@ -812,6 +812,9 @@ static const luaL_Reg core_funcs[] = {
   {"atomic", core_atomic},
   {"gc", core_gc},
   {"read_object", lp_core_read_object},   /* visual.c */
+  {"number_text", lp_core_number_text},
+  {"csv_line", lp_core_csv_line},
+  {"describe", lp_core_describe},
   {NULL, NULL}
 };
 

@@ -5,6 +5,8 @@
 ** and listed in the catalog's visualizations table, in the transaction that
 ** records its version.
 */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lauxlib.h"
@@ -106,5 +108,171 @@ int lp_core_read_object(lua_State *L) {
   }
   lua_pushlstring(L, (const char *)data, len);
   free(data);
+  return 1;
+}
+
+/* ---- numbers and CSV for lua/lupine/viz.lua: the hot loops of a table's
+** visualizations, which take a Lua loop several times as long ---- */
+
+/* The text of the number at idx (see core.number_text) into buf. */
+static void number_text(lua_State *L, int idx, char *buf, size_t size) {
+  double x;
+  int prec;
+  if (lua_isinteger(L, idx)) {
+    snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+    return;
+  }
+  x = lua_tonumber(L, idx);
+  if (x != x) {
+    snprintf(buf, size, "NaN");
+    return;
+  }
+  if (x == HUGE_VAL || x == -HUGE_VAL) {
+    snprintf(buf, size, "%s", x > 0 ? "inf" : "-inf");
+    return;
+  }
+  /* the first of 15, 16, 17 digits that reads back is the shortest text
+  ** (a shorter one would be what %.15g prints, its trailing zeros dropped) */
+  for (prec = 15; prec < 17; prec++) {
+    snprintf(buf, size, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  if (prec == 17) snprintf(buf, size, "%.17g", x);
+  if (strpbrk(buf, ".en") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
+}
+
+/*
+** core.number_text(x) -> string
+** Integers as they are; floats as the shortest text that reads back as the
+** same double ("0.95", "3.0", "1e+300"), "NaN", "inf", "-inf".
+*/
+int lp_core_number_text(lua_State *L) {
+  char buf[64];
+  luaL_checktype(L, 1, LUA_TNUMBER);   /* not a string that looks like one */
+  number_text(L, 1, buf, sizeof buf);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* Replace the value on top with its CSV field (RFC 4180 quoting); what is
+** not a string, number or boolean is an error naming column col. */
+static void to_field(lua_State *L, const char *col) {
+  char num[64];
+  size_t len;
+  const char *s;
+  switch (lua_type(L, -1)) {
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1) || lua_tonumber(L, -1) == lua_tonumber(L, -1))
+        number_text(L, -1, num, sizeof num);
+      else num[0] = '\0';   /* NaN is an empty field, as pandas writes it */
+      lua_pop(L, 1);
+      lua_pushstring(L, num);
+      return;
+    case LUA_TBOOLEAN:
+      s = lua_toboolean(L, -1) ? "true" : "false";
+      lua_pop(L, 1);
+      lua_pushstring(L, s);
+      return;
+    case LUA_TSTRING:
+      break;
+    default:
+      luaL_error(L, "column '%s': a %s is not a scalar", col, luaL_typename(L, -1));
+  }
+  s = lua_tolstring(L, -1, &len);
+  if (len > 0 && (memchr(s, ',', len) || memchr(s, '"', len) || memchr(s, '\r', len) ||
+                  memchr(s, '\n', len) || s[0] == ' ' || s[0] == '\t' ||
+                  s[len - 1] == ' ' || s[len - 1] == '\t')) {
+    luaL_Buffer b;
+    size_t i;
+    luaL_buffinit(L, &b);   /* above the string, which it keeps alive */
+    luaL_addchar(&b, '"');
+    for (i = 0; i < len; i++) {
+      if (s[i] == '"') luaL_addchar(&b, '"');
+      luaL_addchar(&b, s[i]);
+    }
+    luaL_addchar(&b, '"');
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+  }
+}
+
+/*
+** core.csv_line(row, columns) -> string
+** One CSV line (its "\n" included) of the fields of row named by the
+** array columns, in that order: numbers as core.number_text writes them
+** (NaN as an empty field), booleans as true and false, strings quoted
+** where RFC 4180 needs it (a ',', '"', CR or LF, or a blank at either end).
+** Fields are read with metamethods (a data frame's rows may be computed).
+*/
+int lp_core_csv_line(lua_State *L) {
+  lua_Integer ncol, k;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  ncol = luaL_len(L, 2);
+  luaL_checkstack(L, (int)(2 * ncol + 4), "too many columns");
+  lua_settop(L, 2);
+  for (k = 1; k <= ncol; k++) {
+    const char *col;
+    if (k > 1) lua_pushliteral(L, ",");
+    if (lua_rawgeti(L, 2, k) != LUA_TSTRING) luaL_error(L, "column %d: not a name", (int)k);
+    col = lua_tostring(L, -1);
+    lua_getfield(L, 1, col);
+    to_field(L, col);
+    lua_remove(L, -2);   /* the column's name: alive in columns */
+  }
+  lua_pushliteral(L, "\n");
+  lua_concat(L, lua_gettop(L) - 2);
+  return 1;
+}
+
+static int by_value(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/*
+** core.describe(numbers) -> { count, mean, std, min, "25%", "50%", "75%",
+** max }: pandas' describe() of an array of numbers, NaN left out: std is
+** the sample standard deviation (n - 1), the quartiles interpolate
+** linearly; all NaN but count when nothing is left (std too with one value).
+*/
+int lp_core_describe(lua_State *L) {
+  static const char *const quartile[] = {"25%", "50%", "75%"};
+  lua_Integer n, i, count = 0;
+  double *v, sum = 0, mean, ss = 0, nan = NAN;
+  int q;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  n = luaL_len(L, 1);
+  v = lua_newuserdatauv(L, sizeof(double) * (size_t)(n > 0 ? n : 1), 0);   /* freed by the GC */
+  for (i = 1; i <= n; i++) {
+    int isnum;
+    double x;
+    lua_rawgeti(L, 1, i);
+    x = lua_tonumberx(L, -1, &isnum);
+    if (!isnum) luaL_error(L, "item %d is not a number", (int)i);
+    lua_pop(L, 1);
+    if (x == x) v[count++] = x;
+  }
+  qsort(v, (size_t)count, sizeof *v, by_value);
+  for (i = 0; i < count; i++) sum += v[i];
+  mean = count > 0 ? sum / (double)count : nan;
+  for (i = 0; i < count; i++) ss += (v[i] - mean) * (v[i] - mean);
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, count);
+  lua_setfield(L, -2, "count");
+  lua_pushnumber(L, mean);
+  lua_setfield(L, -2, "mean");
+  lua_pushnumber(L, count > 1 ? sqrt(ss / (double)(count - 1)) : nan);
+  lua_setfield(L, -2, "std");
+  lua_pushnumber(L, count > 0 ? v[0] : nan);
+  lua_setfield(L, -2, "min");
+  lua_pushnumber(L, count > 0 ? v[count - 1] : nan);
+  lua_setfield(L, -2, "max");
+  for (q = 0; q < 3; q++) {
+    double pos = (double)(count - 1) * 0.25 * (q + 1), frac;
+    lua_Integer lo = (lua_Integer)floor(pos);
+    frac = pos - (double)lo;
+    lua_pushnumber(L, count == 0 ? nan : frac == 0 ? v[lo] : v[lo] + (v[lo + 1] - v[lo]) * frac);
+    lua_setfield(L, -2, quartile[q]);
+  }
   return 1;
 }

@@ -60,6 +60,48 @@ describe("viz.compute", function()
     end
   end)
 
+  it("writes each number as the shortest text that reads back as it", function()
+    for _, case in ipairs {
+      { 0.95, "0.95" }, { 3.0, "3.0" }, { 1 / 3, "0.3333333333333333" }, { 0.1 + 0.2, "0.30000000000000004" },
+      { 1e300, "1e+300" }, { -0.0, "-0.0" }, { 2 ^ 53, "9007199254740992.0" },
+      { math.maxinteger, "9223372036854775807" }, { -7, "-7" }, { 5e-324, "4.94065645841247e-324" },
+      { 0 / 0, "NaN" }, { math.huge, "inf" }, { -math.huge, "-inf" },
+    } do
+      local text = core.number_text(case[1])
+      assert.equal(case[2], text)
+      if math.abs(case[1]) < math.huge then assert.equal(case[1], tonumber(text)) end
+    end
+    -- random doubles: each text reads back exactly, and one of 16 or 17
+    -- digits is there because a digit fewer would not
+    math.randomseed(7)
+    for _ = 1, 2000 do
+      local x = (math.random() - 0.5) * 10 ^ math.random(-30, 30)
+      local text = core.number_text(x)
+      assert.equal(x, tonumber(text))
+      local digits = #text:gsub("e.*", ""):gsub("%.0$", ""):gsub("[^%d]", ""):gsub("^0+", "")
+      if digits >= 16 then
+        assert.are_not.equal(x, tonumber(string.format("%." .. (digits - 1) .. "g", x)))
+      end
+    end
+    assert.error_matches(function() core.number_text("1") end, "number expected")
+  end)
+
+  it("describes empty and bad columns clearly", function()
+    local d = viz.describe {}
+    assert.equal(0, d.count)
+    for _, k in ipairs { "mean", "std", "min", "25%", "50%", "75%", "max" } do
+      assert.is_true(d[k] ~= d[k], k)   -- NaN, as pandas
+    end
+    d = viz.describe { 0 / 0, 5, -1, 2 }   -- sorted for the quartiles, NaN left out
+    assert.same({ 3, -1, 0.5, 2.0, 3.5, 5 }, { d.count, d.min, d["25%"], d["50%"], d["75%"], d.max })
+    assert.error_matches(function() viz.describe { 1, "x" } end, "item 2 is not a number")
+    assert.error_matches(function() core.csv_line({ a = {} }, { "a" }) end,
+      "column 'a': a table is not a scalar")
+    assert.equal('1,"a ""b""",true,\n', core.csv_line({ x = 1, y = 'a "b"', z = true, w = 0 / 0 },
+      { "x", "y", "z", "w" }))
+    assert.equal('"a\0,""b""",c\0d\n', core.csv_line({ x = 'a\0,"b"', y = "c\0d" }, { "x", "y" }))
+  end)
+
   it("shows the first rows of a long table and writes all of them as CSV", function()
     local rows = {}
     for i = 1, 250 do rows[i] = { i = i, sq = i * i } end

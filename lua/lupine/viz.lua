@@ -98,21 +98,7 @@ M.base64 = base64
 
 -- The text of a number: integers as they are, floats as the shortest text
 -- that reads back as the same double ("0.95", "3.0", "1e+300").
-local function num_text(x)
-  if math.type(x) == "integer" then return string.format("%d", x) end
-  if x ~= x then return "NaN" end
-  if x == math.huge then return "inf" end
-  if x == -math.huge then return "-inf" end
-  -- the first of 15, 16, 17 digits that reads back is the shortest text
-  -- (a shorter one would be what %.15g prints, its trailing zeros dropped)
-  local s = string.format("%.15g", x)
-  if tonumber(s) ~= x then
-    s = string.format("%.16g", x)
-    if tonumber(s) ~= x then s = string.format("%.17g", x) end
-  end
-  if not s:find("[.en]") then s = s .. ".0" end
-  return s
-end
+local num_text = core.number_text
 M.num_text = num_text
 
 -- Six significant digits, as pandas prints a summary.
@@ -739,34 +725,15 @@ local function table_html(cols, rows, n)
   return html_doc("table", table.concat(out))
 end
 
-local function csv_field(x)
-  local t = type(x)
-  if t == "number" then
-    if math.type(x) == "integer" then return tostring(x) end
-    return x ~= x and "" or num_text(x)   -- NaN is an empty field, as pandas writes it
-  elseif t == "boolean" then
-    return x and "true" or "false"
-  end
-  local first, last = x:byte(1), x:byte(-1)
-  if x:find('[,"\r\n]') or first == 32 or first == 9 or last == 32 or last == 9 then
-    return '"' .. x:gsub('"', '""') .. '"'
-  end
-  return x
-end
-M.csv_field = csv_field
-
--- All rows as CSV (RFC 4180 quoting, "\n" line ends, a header row), cut
--- with a note past MAX_BYTES.
+-- All rows as CSV (RFC 4180 quoting, "\n" line ends, a header row; see
+-- core.csv_line), cut with a note past MAX_BYTES.
 local function table_csv(cols, rows, n)
-  local out, size = {}, 0
   local header = {}
-  for i, c in ipairs(cols) do header[i] = csv_field(c) end
-  out[1] = table.concat(header, ",") .. "\n"
-  size = #out[1]
+  for _, c in ipairs(cols) do header[c] = c end
+  local out = { core.csv_line(header, cols) }
+  local size = #out[1]
   for i = 1, n do
-    local row, f = rows[i], {}
-    for k, c in ipairs(cols) do f[k] = csv_field(row[c]) end
-    local line = table.concat(f, ",") .. "\n"
+    local line = core.csv_line(rows[i], cols)
     size = size + #line
     out[#out + 1] = line
     if size > M.MAX_BYTES then   -- whole rows that fit, then the note
@@ -784,40 +751,7 @@ end
 
 -- pandas' describe() of the numbers xs (NaN left out): count, mean, std
 -- (sample, n - 1), min, 25%, 50%, 75% (linear interpolation), max.
-local function describe(xs)
-  local v = {}
-  for _, x in ipairs(xs) do
-    if x == x then v[#v + 1] = x end
-  end
-  table.sort(v)
-  local n = #v
-  local r = { count = n }
-  if n == 0 then
-    for _, k in ipairs { "mean", "std", "min", "25%", "50%", "75%", "max" } do r[k] = 0 / 0 end
-    return r
-  end
-  local sum = 0
-  for _, x in ipairs(v) do sum = sum + x end
-  local mean = sum / n
-  r.mean = mean
-  if n > 1 then
-    local ss = 0
-    for _, x in ipairs(v) do ss = ss + (x - mean) ^ 2 end
-    r.std = math.sqrt(ss / (n - 1))
-  else
-    r.std = 0 / 0
-  end
-  local function q(p)
-    local pos = (n - 1) * p
-    local lo = math.floor(pos)
-    local frac = pos - lo
-    if frac == 0 then return v[lo + 1] + 0.0 end
-    return v[lo + 1] + (v[lo + 2] - v[lo + 1]) * frac
-  end
-  r.min, r.max = v[1], v[n]
-  r["25%"], r["50%"], r["75%"] = q(0.25), q(0.5), q(0.75)
-  return r
-end
+local describe = core.describe
 M.describe = describe
 
 local STATS = { "count", "mean", "std", "min", "25%", "50%", "75%", "max" }
