@@ -901,6 +901,8 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
 
 /* ---- decoder ---- */
 
+#define KEY_SLOTS 64   /* short map keys a decoder remembers (a power of 2) */
+
 typedef struct Dec {
   lua_State *L;
   const unsigned char *p;
@@ -909,6 +911,8 @@ typedef struct Dec {
   int shared;            /* slot: tag-28 tables by index (nil until the first) */
   lua_Integer nshared;
   int depth;
+  int keys;              /* slot: the remembered keys' strings (nil until the first) */
+  struct { const char *s; size_t len; } key[KEY_SLOTS];   /* their bytes, in keys */
   char *err;
   size_t errsz;
 } Dec;
@@ -960,11 +964,44 @@ static double half(unsigned h) {
 
 static int item(Dec *d);
 
+/*
+** A map key. Records repeat their keys, so a short text key is looked up
+** among the ones this value had before and, when there, pushed as the same
+** Lua string, its bytes neither checked nor interned again.
+*/
+static int map_key(Dec *d) {
+  lua_State *L = d->L;
+  size_t at = d->pos, len;
+  const unsigned char *b;
+  unsigned slot;
+  int rc;
+  if (at >= d->n || d->p[at] >> 5 != 3 || (d->p[at] & 31) >= 24) return item(d);
+  len = d->p[at] & 31;
+  if (len > d->n - at - 1) return item(d);   /* which says what is wrong */
+  b = d->p + at + 1;
+  slot = (unsigned)(len * 31 + (len > 0 ? b[0] * 7u + b[len - 1] : 0)) & (KEY_SLOTS - 1);
+  if (d->key[slot].s != NULL && d->key[slot].len == len && memcmp(d->key[slot].s, b, len) == 0) {
+    lua_rawgeti(L, d->keys, slot + 1);
+    d->pos = at + 1 + len;
+    return LUPINE_OK;
+  }
+  if ((rc = item(d)) != LUPINE_OK) return rc;
+  if (lua_isnil(L, d->keys)) {
+    lua_createtable(L, KEY_SLOTS, 0);
+    lua_replace(L, d->keys);
+  }
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, d->keys, slot + 1);   /* keeps d->key[slot].s alive */
+  d->key[slot].s = lua_tostring(L, -1);
+  d->key[slot].len = len;
+  return LUPINE_OK;
+}
+
 /* A map entry into the table at t. */
 static int pair(Dec *d, int t) {
   lua_State *L = d->L;
   size_t at = d->pos;
-  int rc = item(d);
+  int rc = map_key(d);
   if (rc != LUPINE_OK) return rc;
   if (lua_isnil(L, -1)) return bad(d, "null map key at byte %zu", at);
   if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) != lua_tonumber(L, -1))
@@ -1168,13 +1205,18 @@ int lp_codec_decode(lua_State *L, const void *data, size_t len,
   d.depth = 0;
   d.err = err;
   d.errsz = errsz;
+  memset(d.key, 0, sizeof d.key);
   if (!lua_checkstack(L, 6)) return bad(&d, "Lua stack overflow");
   lua_pushnil(L);   /* becomes the tag-28 table if needed */
   d.shared = top + 1;
+  lua_pushnil(L);   /* becomes the remembered keys' table */
+  d.keys = top + 2;
   rc = item(&d);
   if (rc == LUPINE_OK && d.pos != len)
     rc = bad(&d, "trailing bytes at byte %zu (%zu after the value)", d.pos, len - d.pos);
-  if (rc == LUPINE_OK) lua_replace(L, top + 1);
-  else lua_settop(L, top);
+  if (rc == LUPINE_OK) {
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+  } else lua_settop(L, top);
   return rc;
 }

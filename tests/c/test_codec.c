@@ -510,6 +510,10 @@ static void test_decode(void) {
   }
   dec_ok("a1a1010280", "local v = ... local k = next(v) return k[1] == 2 and #v[k] == 0",
          "a map as a key");
+  /* "ah" and "ba" share a slot of the decoder's remembered keys */
+  dec_ok("82a262616801626261" "02a26261680362626104",
+         "local v = ... return v[1].ah == 1 and v[1].ba == 2 and v[2].ah == 3 and v[2].ba == 4",
+         "records repeating their keys");
   {
     char deep[512] = "";
     int i;
@@ -562,6 +566,7 @@ static void test_decode_errors(void) {
   dec_err("3b8000000000000000", "CBOR: negative integer at byte 0 does not fit a Lua integer");
   dec_err("a2616101616102", "CBOR: duplicate map key at byte 4");
   dec_err("a20101f93c0002", "CBOR: duplicate map key at byte 3");
+  dec_err("82a1616101a2616101616102", "CBOR: duplicate map key at byte 9");
   dec_err("a1f601", "CBOR: null map key at byte 1");
   dec_err("a1f701", "CBOR: null map key at byte 1");
   dec_err("a1f97e0001", "CBOR: NaN map key at byte 1");
