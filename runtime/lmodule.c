@@ -815,6 +815,9 @@ static const luaL_Reg core_funcs[] = {
   {"number_text", lp_core_number_text},
   {"csv_line", lp_core_csv_line},
   {"describe", lp_core_describe},
+  {"extremes", lp_core_extremes},
+  {"record_columns", lp_core_record_columns},
+  {"is_sequence", lp_core_is_sequence},
   {NULL, NULL}
 };
 

@@ -609,5 +609,11 @@ int lp_core_number_text(lua_State *L);
 int lp_core_csv_line(lua_State *L);
 /* core.describe(numbers) -> pandas' describe() of them */
 int lp_core_describe(lua_State *L);
+/* core.extremes(ys, buckets) -> the indices a decimated line chart keeps */
+int lp_core_extremes(lua_State *L);
+/* core.record_columns(rows, n) -> the column names of an array of records */
+int lp_core_record_columns(lua_State *L);
+/* core.is_sequence(t) -> whether t is a sequence, its number of keys */
+int lp_core_is_sequence(lua_State *L);
 
 #endif

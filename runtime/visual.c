@@ -276,3 +276,106 @@ int lp_core_describe(lua_State *L) {
   }
   return 1;
 }
+
+/*
+** core.extremes(ys, buckets) -> { i1, i2, ... }
+** For a line chart of many points: ys (an array of numbers) split into
+** buckets runs of about equal length, and for each run, in order, the
+** index of its lowest and of its highest number that is not NaN or an
+** infinity (the lower index first; one index if they are the same; none
+** for a run without such a number). Raises if an item is not a number.
+*/
+int lp_core_extremes(lua_State *L) {
+  lua_Integer n, buckets, b, i, out = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  buckets = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, buckets > 0, 2, "not a positive number of buckets");
+  n = luaL_len(L, 1);
+  lua_createtable(L, (int)(2 * (buckets < n ? buckets : n)), 0);
+  for (b = 0; b < buckets; b++) {
+    lua_Integer lo = 0, hi = 0, first = b * n / buckets + 1, last = (b + 1) * n / buckets;
+    double vlo = HUGE_VAL, vhi = -HUGE_VAL;
+    for (i = first; i <= last; i++) {
+      int isnum;
+      double v;
+      lua_rawgeti(L, 1, i);
+      v = lua_tonumberx(L, -1, &isnum);
+      if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "item %d is not a number", (int)i);
+      lua_pop(L, 1);
+      if (v < vlo && v > -HUGE_VAL) lo = i, vlo = v;
+      if (v > vhi && v < HUGE_VAL) hi = i, vhi = v;
+    }
+    if (lo > 0 && hi > 0) {
+      lua_pushinteger(L, lo < hi ? lo : hi);
+      lua_rawseti(L, -2, ++out);
+      if (lo != hi) {
+        lua_pushinteger(L, lo < hi ? hi : lo);
+        lua_rawseti(L, -2, ++out);
+      }
+    }
+  }
+  return 1;
+}
+
+static int is_scalar(int type) {
+  return type == LUA_TSTRING || type == LUA_TNUMBER || type == LUA_TBOOLEAN;
+}
+
+/*
+** core.record_columns(rows, n) -> { names } | nil
+** The column names (in no order) of rows 1..n of an array of records: each
+** row a table with the same string keys as the first, at least one, and
+** scalar values (strings, numbers, booleans); nil if they are not.
+*/
+int lp_core_record_columns(lua_State *L) {
+  lua_Integer n, i, ncol = 0, m;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  n = luaL_checkinteger(L, 2);
+  lua_settop(L, 2);
+  if (n < 1 || lua_rawgeti(L, 1, 1) != LUA_TTABLE) return 0;   /* 3: the first row */
+  lua_newtable(L);                                               /* 4: the names */
+  lua_pushnil(L);
+  while (lua_next(L, 3)) {
+    if (lua_type(L, -2) != LUA_TSTRING || !is_scalar(lua_type(L, -1))) return 0;
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, 4, ++ncol);
+  }
+  if (ncol == 0) return 0;
+  for (i = 2; i <= n; i++) {
+    if (lua_rawgeti(L, 1, i) != LUA_TTABLE) return 0;           /* 5: row i */
+    m = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 5)) {
+      if (!is_scalar(lua_type(L, -1))) return 0;
+      lua_pushvalue(L, -2);
+      if (lua_type(L, -1) != LUA_TSTRING || lua_rawget(L, 3) == LUA_TNIL) return 0;
+      lua_pop(L, 2);
+      m++;
+    }
+    if (m != ncol) return 0;
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 4);
+  return 1;
+}
+
+/*
+** core.is_sequence(t) -> boolean, count
+** Whether the table t has no keys but 1..#t, and how many keys it has
+** (counted without a Lua loop: the values to draw can be millions).
+*/
+int lp_core_is_sequence(lua_State *L) {
+  lua_Integer n = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    n++;
+  }
+  lua_pushboolean(L, n == luaL_len(L, 1));
+  lua_pushinteger(L, n);
+  return 2;
+}

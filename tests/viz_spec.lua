@@ -102,6 +102,28 @@ describe("viz.compute", function()
     assert.equal('"a\0,""b""",c\0d\n', core.csv_line({ x = 'a\0,"b"', y = "c\0d" }, { "x", "y" }))
   end)
 
+  it("finds each stretch's extremes, records' columns and sequences in C, as the Lua did", function()
+    -- 2 buckets of 3: the lowest and highest finite of each, in index order
+    assert.same({ 1, 3, 5 }, core.extremes({ 5, 0 / 0, 9, math.huge, 1, 1 }, 2))
+    assert.same({ 2, 3 }, core.extremes({ 4, -1, 8 }, 1))
+    assert.same({}, core.extremes({ 0 / 0, -math.huge }, 1))    -- nothing to draw
+    assert.same({ 1, 2 }, core.extremes({ 2, 7 }, 5))            -- more buckets than points
+    assert.error_matches(function() core.extremes({ 1, "2" }, 1) end, "item 2 is not a number")
+    assert.error_matches(function() core.extremes({ 1 }, 0) end, "positive number of buckets")
+    local cols = core.record_columns({ { a = 1, b = "x" }, { b = "y", a = true } }, 2)
+    table.sort(cols)
+    assert.same({ "a", "b" }, cols)
+    for _, bad in ipairs {
+      { { a = 1 }, { b = 1 } }, { { a = 1 }, { a = 1, b = 2 } }, { { a = 1, b = 2 }, { a = 1 } },
+      { { a = {} } }, { { [1] = 1 } }, { {} }, { 1 }, { { a = 1 }, "row" },
+    } do
+      assert.is_nil(core.record_columns(bad, #bad))
+    end
+    assert.same({ true, 3 }, { core.is_sequence { 1, 2, 3 } })
+    assert.same({ false, 3 }, { core.is_sequence { 1, 2, x = 3 } })
+    assert.same({ true, 0 }, { core.is_sequence {} })
+  end)
+
   it("shows the first rows of a long table and writes all of them as CSV", function()
     local rows = {}
     for i = 1, 250 do rows[i] = { i = i, sq = i * i } end

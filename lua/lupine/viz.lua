@@ -189,11 +189,7 @@ local SERIES_FIELDS = { name = true, x = true, y = true }
 local PLOT_KINDS = { "bar", "hist", "line", "scatter" }
 M.PLOT_MAX_BINS = 1000
 
-local function is_seq(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n == #t, n
-end
+local is_seq = core.is_sequence   -- is_seq(t) -> t is a sequence, its number of keys
 
 -- A copy of list, checked: a sequence whose items pass ok.
 local function check_list(list, what, expected, ok, level)
@@ -367,20 +363,8 @@ local function decimate(xs, ys)
     return ix, ys
   end
   local bx, by = {}, {}
-  local buckets = LINE_POINTS // 2
-  for b = 0, buckets - 1 do
-    local lo, hi
-    local vlo, vhi = huge, -huge
-    for i = b * n // buckets + 1, (b + 1) * n // buckets do
-      local v = ys[i]
-      if v < vlo and v > -huge then lo, vlo = i, v end   -- never NaN or an infinity
-      if v > vhi and v < huge then hi, vhi = i, v end
-    end
-    if lo and hi then
-      local a, c = math.min(lo, hi), math.max(lo, hi)
-      bx[#bx + 1], by[#by + 1] = xs and xs[a] or a, ys[a]
-      if c ~= a then bx[#bx + 1], by[#by + 1] = xs and xs[c] or c, ys[c] end
-    end
+  for k, i in ipairs(core.extremes(ys, LINE_POINTS // 2)) do   -- never NaN or an infinity
+    bx[k], by[k] = xs and xs[i] or i, ys[i]
   end
   return bx, by
 end
@@ -659,24 +643,8 @@ local function tabular(v, seq, n)
   if n == 0 then return nil end
   local cols = {}
   if seq then
-    local first = v[1]
-    if type(first) ~= "table" then return nil end
-    for k, x in pairs(first) do
-      if type(k) ~= "string" or not is_scalar(x) then return nil end
-      cols[#cols + 1] = k
-    end
-    if #cols == 0 then return nil end
-    local ncol = #cols
-    for i = 2, n do
-      local row = v[i]
-      if type(row) ~= "table" then return nil end
-      local m = 0
-      for k, x in pairs(row) do
-        if first[k] == nil or not is_scalar(x) then return nil end
-        m = m + 1
-      end
-      if m ~= ncol then return nil end
-    end
+    cols = core.record_columns(v, n)
+    if not cols then return nil end
     table.sort(cols)
     return cols, v, n
   end
