@@ -292,7 +292,7 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " ORDER BY seq DESC LIMIT 1) s"
      " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
      " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
-     " LEFT JOIN artifacts a ON a.id = v.artifact_id"},
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"},
   /* the latest earlier run of the same step of the same pipeline */
   {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
@@ -382,9 +382,9 @@ static const struct write_op {
                     "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
                     " WHERE id = ?1 AND status = 'running'"}},
   /* ?1 step run id, ?2 cache key, ?3 its parts (CBOR), ?4 why it was not a
-  ** cache hit, ?5 the step run it reused */
+  ** cache hit (a hit's step run is created with its key: create_step_run) */
   {"step_cache", 1u << 2, {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3,"
-                           " cache_note = ?4, cached_from = ?5 WHERE id = ?1"}},
+                           " cache_note = ?4 WHERE id = ?1"}},
   /* ?1 step run id, ?2 input name, ?3 artifact version id */
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
@@ -875,7 +875,7 @@ static sqlite3_int64 version_number(const char *v) {
 
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
-                           char *err, size_t errsz) {
+                           long long *seq, char *err, size_t errsz) {
   char artifact_id[LP_ID_LEN + 1], now[32];
   sqlite3_int64 number;
   sqlite3_stmt *st;
@@ -932,9 +932,9 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   bind_text(st, 13, spec->producer);
   bind_text(st, 14, spec->store_id);
   if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
+  *seq = (long long)sqlite3_last_insert_rowid(c->db);
   if (spec->producer == NULL) return LUPINE_OK;
-  return link_artifact(c, spec->producer, "output", spec->output, id,
-                       (long long)sqlite3_last_insert_rowid(c->db), err, errsz);
+  return link_artifact(c, spec->producer, "output", spec->output, id, *seq, err, errsz);
 }
 
 /* Push column i of the current row (stack: ..., row). */

@@ -325,7 +325,7 @@ static int work(run *r, int node, const char *step_run_id) {
 int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
                       const lp_object *obj, const char *data_type, const char *producer,
                       const char *output, char id[LP_ID_LEN + 1],
-                      char version[LP_NAME_MAX + 1]) {
+                      char version[LP_NAME_MAX + 1], long long *seq) {
   char uri[PATH_MAX], now[32];
   lp_version_spec spec;
   int top = lua_gettop(L), rc, changes, k;
@@ -357,7 +357,8 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   if (spec.artifact == NULL) {
     lp_errf(rt->err, sizeof rt->err, "lupine: output configuration without an artifact name");
     rc = LUPINE_MISUSE;
-  } else rc = lp_catalog_add_version(rt->catalog, &spec, id, version, rt->err, sizeof rt->err);
+  } else rc = lp_catalog_add_version(rt->catalog, &spec, id, version, seq, rt->err,
+                                     sizeof rt->err);
   if (rc == LUPINE_OK && extra != 0) {
     lp_catalog_now(now);
     lua_getfield(L, extra, "tags");
@@ -531,6 +532,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   for (k = 0; k < nout; k++) {
     char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
     const char *output;
+    long long seq;
     int rc;
     lua_rawgeti(L, specs, k + 1);
     field(L, -1, "name", LUA_TSTRING);
@@ -539,7 +541,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     if (lua_type(L, specs - 1) == LUA_TTABLE) lua_rawgeti(L, specs - 1, k + 1);
     else lua_pushnil(L);
     rc = lp_record_version(L, rt, specs + 1, lua_istable(L, -1) ? -1 : 0, &objs[k],
-                           lua_tostring(L, -2), step_run_id, output, id, version);
+                           lua_tostring(L, -2), step_run_id, output, id, version, &seq);
     if (rc == LUPINE_CONSTRAINT) {
       lp_catalog_rollback_savepoint(rt->catalog);
       lua_pushfstring(L, "output '%s': %s", output, rt->err);
@@ -555,6 +557,8 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
     lua_setfield(L, -2, "bytes");
     lua_pushstring(L, id);
     lua_setfield(L, -2, "id");
+    lua_pushinteger(L, (lua_Integer)seq);   /* for the links of the steps that read it */
+    lua_setfield(L, -2, "seq");
     lua_pushstring(L, version);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, objs[k].hash);
@@ -1127,7 +1131,7 @@ static void summarize(run *r, const char *status, double ms) {
   char line[2048];
   int i;
   lp_log(r->rt, LUPINE_LOG_INFO, "run '%s' %s in %.1f ms", r->name, status, ms);
-  if (r->n == 0) return;
+  if (r->n == 0 || r->rt->log == NULL) return;
   luaL_buffinit(L, &b);
   for (i = 0; i < r->n; i++) {
     lua_rawgeti(L, r->report, i + 1);
@@ -1291,7 +1295,8 @@ static int find_hit(run *r, int node, int nodeidx) {
       char err[LP_ERRSZ];
       lua_getfield(L, -1, "artifact_store_id");
       lua_getfield(L, -2, "content_hash");
-      missing = lp_runtime_store(rt, luaL_optstring(L, -2, LP_DEFAULT_STORE_ID), &store, err,
+      missing = !lua_isstring(L, -1) ||
+                lp_runtime_store(rt, luaL_optstring(L, -2, LP_DEFAULT_STORE_ID), &store, err,
                                  sizeof err) != LUPINE_OK ||
                 !lp_store_exists(store, lua_tostring(L, -1));
       lua_pop(L, 3);
@@ -1341,26 +1346,28 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
                                  step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   link_inputs(r, nodeidx, step_run_id);
-  /* results[node] and the output links, in declared order (find_hit found
-  ** a row for each) */
+  /* the output links, every one the reused step run has (what its step
+  ** saved itself with save_artifact too), and results[node] in declared
+  ** order (find_hit found a row for each declared output) */
   field(L, nodeidx, "outputs", LUA_TTABLE);
   nout = (int)luaL_len(L, -1);
   lua_createtable(L, nout, 0);
-  for (i = 1; i <= nout; i++) {
-    int row;
-    lua_rawgeti(L, rows + 1, i);
-    field(L, -1, "name", LUA_TSTRING);
-    for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
-      row = lua_gettop(L);
+  for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
+    int row = lua_gettop(L);
+    lua_getfield(L, row, "name");
+    lua_getfield(L, row, "id");
+    lua_getfield(L, row, "seq");
+    if (lp_catalog_add_output(rt->catalog, step_run_id, lua_tostring(L, -3),
+                              lua_tostring(L, -2), (long long)lua_tointeger(L, -1), rt->err,
+                              sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+    lua_settop(L, row);
+    for (i = 1; i <= nout; i++) {
+      lua_rawgeti(L, rows + 1, i);
+      field(L, -1, "name", LUA_TSTRING);
       lua_getfield(L, row, "name");
-      if (lua_rawequal(L, -1, row - 1)) {
-        lua_getfield(L, row, "id");
-        lua_getfield(L, row, "seq");
-        if (lp_catalog_add_output(rt->catalog, step_run_id, lua_tostring(L, -3),
-                                  lua_tostring(L, -2), (long long)lua_tointeger(L, -1),
-                                  rt->err, sizeof rt->err) != LUPINE_OK)
-          fail_hard(r);
-        lua_createtable(L, 0, 4);
+      if (lua_rawequal(L, -1, -2)) {
+        lua_createtable(L, 0, 7);
         lua_getfield(L, row, "id");
         lua_setfield(L, -2, "id");
         lua_getfield(L, row, "seq");
@@ -1381,10 +1388,11 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
         append(written, sizeof written, &wlen, "%s%s v%s", wlen > 0 ? ", " : "",
                lua_tostring(L, -2), lua_tostring(L, -1));
       }
-      lua_settop(L, row - 1);
+      lua_settop(L, row);
     }
-    lua_settop(L, rows + 2);
+    lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   lua_rawseti(L, r->results, node + 1);
   lua_settop(L, rows - 2);
   lua_pushstring(L, step_run_id);
@@ -1547,8 +1555,7 @@ static int start_node(run *r, int node) {
       lua_pushvalue(L, nodeidx + 4);
       lua_pushvalue(L, nodeidx + 3);
       lua_pushvalue(L, nodeidx + 5);
-      lua_pushnil(L);
-      if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 4, 5, &changes,
+      if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 3, 4, &changes,
                            rt->err, sizeof rt->err) != LUPINE_OK)
         fail_hard(r);
       lua_settop(L, nodeidx + 2);

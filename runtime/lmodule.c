@@ -573,6 +573,7 @@ static int core_now(lua_State *L) {
 
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
   char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
+  long long seq;
   lp_object obj;
   size_t len;
   const char *bytes = lua_tolstring(L, first, &len);
@@ -590,7 +591,7 @@ int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
     rc = lp_record_version(L, rt, first + 1, lua_istable(L, first + 2) ? first + 2 : 0,
                            &obj, luaL_optstring(L, first + 5, "table"),
                            lua_tostring(L, first + 3), lua_tostring(L, first + 4), id,
-                           version);
+                           version, &seq);
   if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
   if (rc != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);

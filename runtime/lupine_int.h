@@ -256,11 +256,11 @@ typedef struct lp_version_spec {
 } lp_version_spec;
 
 /* Record a new version of the artifact (created on first use): the custom
-** version, or the highest numeric version plus one. Writes its id and
-** version string. LUPINE_CONSTRAINT if the custom version exists. */
+** version, or the highest numeric version plus one. Writes its id, version
+** string and seq. LUPINE_CONSTRAINT if the custom version exists. */
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
-                           char *err, size_t errsz);
+                           long long *seq, char *err, size_t errsz);
 
 /*
 ** Run one of the catalog's named read queries (see the table in
@@ -548,7 +548,7 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
 int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
                       const lp_object *obj, const char *data_type, const char *producer,
                       const char *output, char id[LP_ID_LEN + 1],
-                      char version[LP_NAME_MAX + 1]);
+                      char version[LP_NAME_MAX + 1], long long *seq);
 
 /* ---- gc.c: removing objects no version references (with the store and
 ** catalog functions it uses) ---- */

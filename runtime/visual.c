@@ -6,6 +6,7 @@
 ** records its version.
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,21 +207,23 @@ static void to_field(lua_State *L, const char *col) {
 */
 int lp_core_csv_line(lua_State *L) {
   lua_Integer ncol, k;
+  luaL_Buffer b;
   luaL_checktype(L, 2, LUA_TTABLE);
   ncol = luaL_len(L, 2);
-  luaL_checkstack(L, (int)(2 * ncol + 4), "too many columns");
   lua_settop(L, 2);
+  luaL_buffinit(L, &b);
   for (k = 1; k <= ncol; k++) {
-    const char *col;
-    if (k > 1) lua_pushliteral(L, ",");
-    if (lua_rawgeti(L, 2, k) != LUA_TSTRING) luaL_error(L, "column %d: not a name", (int)k);
-    col = lua_tostring(L, -1);
-    lua_getfield(L, 1, col);
-    to_field(L, col);
-    lua_remove(L, -2);   /* the column's name: alive in columns */
+    if (k > 1) luaL_addchar(&b, ',');
+    /* above the buffer: the name, then the field replacing the value */
+    if (lua_rawgeti(L, 2, k) != LUA_TSTRING) luaL_error(L, "column %I: not a name", k);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, 1);
+    to_field(L, lua_tostring(L, -2));
+    lua_remove(L, -2);
+    luaL_addvalue(&b);   /* the one buffer call that takes a value pushed since */
   }
-  lua_pushliteral(L, "\n");
-  lua_concat(L, lua_gettop(L) - 2);
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
   return 1;
 }
 
@@ -242,13 +245,12 @@ int lp_core_describe(lua_State *L) {
   int q;
   luaL_checktype(L, 1, LUA_TTABLE);
   n = luaL_len(L, 1);
+  luaL_argcheck(L, (lua_Unsigned)n <= SIZE_MAX / sizeof(double), 1, "too many numbers");
   v = lua_newuserdatauv(L, sizeof(double) * (size_t)(n > 0 ? n : 1), 0);   /* freed by the GC */
   for (i = 1; i <= n; i++) {
-    int isnum;
     double x;
-    lua_rawgeti(L, 1, i);
-    x = lua_tonumberx(L, -1, &isnum);
-    if (!isnum) luaL_error(L, "item %d is not a number", (int)i);
+    if (lua_rawgeti(L, 1, i) != LUA_TNUMBER) luaL_error(L, "item %I is not a number", i);
+    x = lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (x == x) v[count++] = x;
   }
@@ -291,17 +293,15 @@ int lp_core_extremes(lua_State *L) {
   buckets = luaL_checkinteger(L, 2);
   luaL_argcheck(L, buckets > 0, 2, "not a positive number of buckets");
   n = luaL_len(L, 1);
-  lua_createtable(L, (int)(2 * (buckets < n ? buckets : n)), 0);
+  if (buckets > n) buckets = n;   /* the same points: a bucket of one item, or none */
+  lua_newtable(L);
   for (b = 0; b < buckets; b++) {
     lua_Integer lo = 0, hi = 0, first = b * n / buckets + 1, last = (b + 1) * n / buckets;
     double vlo = HUGE_VAL, vhi = -HUGE_VAL;
     for (i = first; i <= last; i++) {
-      int isnum;
       double v;
-      lua_rawgeti(L, 1, i);
-      v = lua_tonumberx(L, -1, &isnum);
-      if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "item %d is not a number", (int)i);
+      if (lua_rawgeti(L, 1, i) != LUA_TNUMBER) luaL_error(L, "item %I is not a number", i);
+      v = lua_tonumber(L, -1);
       lua_pop(L, 1);
       if (v < vlo && v > -HUGE_VAL) lo = i, vlo = v;
       if (v > vhi && v < HUGE_VAL) hi = i, vhi = v;

@@ -44,6 +44,26 @@ describe("caching", function()
     assert.equal(first.steps.load_data.output.id, second.steps.scale.inputs.dataset.id)
   end)
 
+  it("links every output of the step run it reuses, what the step saved itself too", function()
+    local saves = step { name = "saves", outputs = { "o" }, function()
+      lupine.save_artifact({ 1, 2 }, "extra_art")
+      return 3
+    end }
+    local p = pipeline { name = "saving", function() saves() end }
+    local first, second = p(), p()
+    assert.equal("cached", second.steps.saves.status)
+    local function links(sr)
+      local out = {}
+      for _, l in ipairs(require("lupine.core").query("step_run_artifacts", sr.id)) do
+        out[#out + 1] = l.kind .. " " .. l.name .. " " .. l.artifact_version_id
+      end
+      return out
+    end
+    assert.equal(2, #links(first.steps.saves))
+    assert.same(links(first.steps.saves), links(second.steps.saves))   -- in the same order
+    assert.equal(first.steps.saves.outputs.extra_art.id, second.steps.saves.outputs.extra_art.id)
+  end)
+
   it("says why a step ran: never before, or which part of its key changed", function()
     local run = scaling(2)
     assert.equal("it never ran before", run.steps.scale.cache_note)

@@ -95,11 +95,13 @@ describe("viz.compute", function()
     d = viz.describe { 0 / 0, 5, -1, 2 }   -- sorted for the quartiles, NaN left out
     assert.same({ 3, -1, 0.5, 2.0, 3.5, 5 }, { d.count, d.min, d["25%"], d["50%"], d["75%"], d.max })
     assert.error_matches(function() viz.describe { 1, "x" } end, "item 2 is not a number")
+    assert.error_matches(function() viz.describe { 1, "3" } end, "item 2 is not a number")
     assert.error_matches(function() core.csv_line({ a = {} }, { "a" }) end,
       "column 'a': a table is not a scalar")
     assert.equal('1,"a ""b""",true,\n', core.csv_line({ x = 1, y = 'a "b"', z = true, w = 0 / 0 },
       { "x", "y", "z", "w" }))
     assert.equal('"a\0,""b""",c\0d\n', core.csv_line({ x = 'a\0,"b"', y = "c\0d" }, { "x", "y" }))
+    assert.equal("1\n", core.csv_line({ ["a\0b"] = 1, a = 2 }, { "a\0b" }))   -- the whole name
   end)
 
   it("finds each stretch's extremes, records' columns and sequences in C, as the Lua did", function()

@@ -355,7 +355,7 @@ local function text_w(s) return 7 * (utf8.len(s) or #s) end
 -- the lowest and highest point of each bucket, in order, so the shape is
 -- kept. Always returns an xs list.
 local function decimate(xs, ys)
-  local n, huge = #ys, math.huge
+  local n = #ys
   if n <= LINE_POINTS then
     if xs then return xs, ys end
     local ix = {}
