@@ -814,7 +814,7 @@ static const luaL_Reg core_funcs[] = {
   {"gc", core_gc},
   {"read_object", lp_core_read_object},   /* visual.c */
   {"number_text", lp_core_number_text},
-  {"csv_line", lp_core_csv_line},
+  {"csv", lp_core_csv},
   {"describe", lp_core_describe},
   {"extremes", lp_core_extremes},
   {"record_columns", lp_core_record_columns},

@@ -605,8 +605,8 @@ int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char
 int lp_core_read_object(lua_State *L);
 /* core.number_text(x) -> the shortest text that reads back as x */
 int lp_core_number_text(lua_State *L);
-/* core.csv_line(row, columns) -> a CSV line of row's fields */
-int lp_core_csv_line(lua_State *L);
+/* core.csv(rows, columns, n, limit, cut) -> the CSV of rows, rows kept */
+int lp_core_csv(lua_State *L);
 /* core.describe(numbers) -> pandas' describe() of them */
 int lp_core_describe(lua_State *L);
 /* core.extremes(ys, buckets) -> the indices a decimated line chart keeps */

@@ -155,9 +155,10 @@ int lp_core_number_text(lua_State *L) {
   return 1;
 }
 
-/* Replace the value on top with its CSV field (RFC 4180 quoting); what is
-** not a string, number or boolean is an error naming column col. */
-static void to_field(lua_State *L, const char *col) {
+/* Add to b the CSV field (RFC 4180 quoting) of the value on top, below it
+** its column's name, popping both: the stack is back where b left it. What
+** is not a string, number or boolean is an error naming the column. */
+static void add_field(lua_State *L, luaL_Buffer *b) {
   char num[64];
   size_t len;
   const char *s;
@@ -166,65 +167,100 @@ static void to_field(lua_State *L, const char *col) {
       if (lua_isinteger(L, -1) || lua_tonumber(L, -1) == lua_tonumber(L, -1))
         number_text(L, -1, num, sizeof num);
       else num[0] = '\0';   /* NaN is an empty field, as pandas writes it */
-      lua_pop(L, 1);
-      lua_pushstring(L, num);
+      lua_pop(L, 2);
+      luaL_addstring(b, num);
       return;
     case LUA_TBOOLEAN:
       s = lua_toboolean(L, -1) ? "true" : "false";
-      lua_pop(L, 1);
-      lua_pushstring(L, s);
+      lua_pop(L, 2);
+      luaL_addstring(b, s);
       return;
     case LUA_TSTRING:
       break;
     default:
-      luaL_error(L, "column '%s': a %s is not a scalar", col, luaL_typename(L, -1));
+      luaL_error(L, "column '%s': a %s is not a scalar", lua_tostring(L, -2),
+                 luaL_typename(L, -1));
   }
   s = lua_tolstring(L, -1, &len);
   if (len > 0 && (memchr(s, ',', len) || memchr(s, '"', len) || memchr(s, '\r', len) ||
                   memchr(s, '\n', len) || s[0] == ' ' || s[0] == '\t' ||
                   s[len - 1] == ' ' || s[len - 1] == '\t')) {
-    luaL_Buffer b;
+    luaL_Buffer q;
     size_t i;
-    luaL_buffinit(L, &b);   /* above the string, which it keeps alive */
-    luaL_addchar(&b, '"');
+    luaL_buffinit(L, &q);   /* above the string, which it keeps alive */
+    luaL_addchar(&q, '"');
     for (i = 0; i < len; i++) {
-      if (s[i] == '"') luaL_addchar(&b, '"');
-      luaL_addchar(&b, s[i]);
+      if (s[i] == '"') luaL_addchar(&q, '"');
+      luaL_addchar(&q, s[i]);
     }
-    luaL_addchar(&b, '"');
-    luaL_pushresult(&b);
+    luaL_addchar(&q, '"');
+    luaL_pushresult(&q);
     lua_remove(L, -2);
   }
+  lua_remove(L, -2);   /* the name */
+  luaL_addvalue(b);    /* the one buffer call that takes a value pushed since */
+}
+
+/* Add to b the CSV line of row i of the array at rows (row 0: the header,
+** the column names themselves): the fields named by the array at cols, in
+** order, then "\n". Fields are read with metamethods (a data frame's rows
+** are computed); nothing stays on the stack between buffer calls. */
+static void add_line(lua_State *L, luaL_Buffer *b, int rows, lua_Integer i, int cols,
+                     lua_Integer ncol) {
+  lua_Integer k;
+  for (k = 1; k <= ncol; k++) {
+    if (k > 1) luaL_addchar(b, ',');
+    if (lua_rawgeti(L, cols, k) != LUA_TSTRING) luaL_error(L, "column %I: not a name", k);
+    if (i > 0) {
+      lua_geti(L, rows, i);
+      lua_pushvalue(L, -2);
+      lua_gettable(L, -2);   /* row[name], the whole name (it may hold a NUL) */
+      lua_remove(L, -2);
+    } else lua_pushvalue(L, -1);
+    add_field(L, b);
+  }
+  luaL_addchar(b, '\n');
 }
 
 /*
-** core.csv_line(row, columns) -> string
-** One CSV line (its "\n" included) of the fields of row named by the
-** array columns, in that order: numbers as core.number_text writes them
-** (NaN as an empty field), booleans as true and false, strings quoted
-** where RFC 4180 needs it (a ',', '"', CR or LF, or a blank at either end).
-** Fields are read with metamethods (a data frame's rows may be computed).
+** core.csv(rows, columns, n, limit, cut) -> text, rows kept
+** The CSV of rows 1..n of the array rows: a header line of the names in
+** the array columns, then a line per row of its fields in that order:
+** numbers as core.number_text writes them (NaN as an empty field),
+** booleans as true and false, strings quoted where RFC 4180 needs it (a
+** ',', '"', CR or LF, or a blank at either end); "\n" ends every line.
+** Up to limit bytes it is whole; past it, only the header and the rows
+** that fit in cut bytes are kept (the caller adds a note saying so).
 */
-int lp_core_csv_line(lua_State *L) {
-  lua_Integer ncol, k;
+int lp_core_csv(lua_State *L) {
+  lua_Integer ncol, n, limit, cut, i, kept = 0;
+  size_t kept_len;
   luaL_Buffer b;
+  luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
+  n = luaL_checkinteger(L, 3);
+  limit = luaL_checkinteger(L, 4);
+  cut = luaL_checkinteger(L, 5);
   ncol = luaL_len(L, 2);
   lua_settop(L, 2);
   luaL_buffinit(L, &b);
-  for (k = 1; k <= ncol; k++) {
-    if (k > 1) luaL_addchar(&b, ',');
-    /* above the buffer: the name, then the field replacing the value */
-    if (lua_rawgeti(L, 2, k) != LUA_TSTRING) luaL_error(L, "column %I: not a name", k);
-    lua_pushvalue(L, -1);
-    lua_gettable(L, 1);
-    to_field(L, lua_tostring(L, -2));
-    lua_remove(L, -2);
-    luaL_addvalue(&b);   /* the one buffer call that takes a value pushed since */
+  add_line(L, &b, 1, 0, 2, ncol);
+  kept_len = luaL_bufflen(&b);
+  for (i = 1; i <= n; i++) {
+    add_line(L, &b, 1, i, 2, ncol);
+    if ((lua_Integer)luaL_bufflen(&b) > limit) {
+      luaL_buffsub(&b, luaL_bufflen(&b) - kept_len);
+      break;
+    }
+    if ((lua_Integer)luaL_bufflen(&b) <= cut) {
+      kept = i;
+      kept_len = luaL_bufflen(&b);
+    }
   }
-  luaL_addchar(&b, '\n');
+  if (i > n) kept = n;   /* all of it, within limit */
   luaL_pushresult(&b);
-  return 1;
+  lua_pushinteger(L, kept);
+  return 2;
 }
 
 static int by_value(const void *a, const void *b) {

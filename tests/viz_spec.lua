@@ -96,12 +96,17 @@ describe("viz.compute", function()
     assert.same({ 3, -1, 0.5, 2.0, 3.5, 5 }, { d.count, d.min, d["25%"], d["50%"], d["75%"], d.max })
     assert.error_matches(function() viz.describe { 1, "x" } end, "item 2 is not a number")
     assert.error_matches(function() viz.describe { 1, "3" } end, "item 2 is not a number")
-    assert.error_matches(function() core.csv_line({ a = {} }, { "a" }) end,
+    assert.error_matches(function() core.csv({ { a = {} } }, { "a" }, 1, 100, 100) end,
       "column 'a': a table is not a scalar")
-    assert.equal('1,"a ""b""",true,\n', core.csv_line({ x = 1, y = 'a "b"', z = true, w = 0 / 0 },
-      { "x", "y", "z", "w" }))
-    assert.equal('"a\0,""b""",c\0d\n', core.csv_line({ x = 'a\0,"b"', y = "c\0d" }, { "x", "y" }))
-    assert.equal("1\n", core.csv_line({ ["a\0b"] = 1, a = 2 }, { "a\0b" }))   -- the whole name
+    assert.equal('x,y,z,w\n1,"a ""b""",true,\n',
+      (core.csv({ { x = 1, y = 'a "b"', z = true, w = 0 / 0 } }, { "x", "y", "z", "w" }, 1, 100, 100)))
+    assert.equal('x,y\n"a\0,""b""",c\0d\n', (core.csv({ { x = 'a\0,"b"', y = "c\0d" } }, { "x", "y" }, 1, 100, 100)))
+    assert.equal("a\0b\n1\n", (core.csv({ { ["a\0b"] = 1, a = 2 } }, { "a\0b" }, 1, 100, 100)))   -- the whole name
+    -- whole up to limit bytes; past it, the header and the rows that fit in cut bytes
+    local rows = { { i = 1 }, { i = 2 }, { i = 3 }, { i = 4 }, { i = 5 } }
+    assert.same({ "i\n1\n2\n3\n", 3 }, { core.csv(rows, { "i" }, 3, 8, 6) })
+    assert.same({ "i\n1\n2\n", 2 }, { core.csv(rows, { "i" }, 5, 8, 6) })
+    assert.same({ "i\n", 0 }, { core.csv(rows, { "i" }, 5, 3, 3) })
   end)
 
   it("finds each stretch's extremes, records' columns and sequences in C, as the Lua did", function()

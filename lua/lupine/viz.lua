@@ -694,27 +694,14 @@ local function table_html(cols, rows, n)
 end
 
 -- All rows as CSV (RFC 4180 quoting, "\n" line ends, a header row; see
--- core.csv_line), cut with a note past MAX_BYTES.
+-- core.csv), cut with a note past MAX_BYTES: whole rows that fit, then the
+-- note.
 local function table_csv(cols, rows, n)
-  local header = {}
-  for _, c in ipairs(cols) do header[c] = c end
-  local out = { core.csv_line(header, cols) }
-  local size = #out[1]
-  for i = 1, n do
-    local line = core.csv_line(rows[i], cols)
-    size = size + #line
-    out[#out + 1] = line
-    if size > M.MAX_BYTES then   -- whole rows that fit, then the note
-      local note = string.format("\n… cut: %d rows are over the limit of %d bytes; "
-        .. "the first %%d are above\n", n, M.MAX_BYTES)
-      while size + #note + 12 > M.MAX_BYTES do
-        size = size - #out[#out]
-        out[#out] = nil
-      end
-      return table.concat(out) .. note:format(#out - 1)
-    end
-  end
-  return table.concat(out)
+  local note = string.format("\n… cut: %d rows are over the limit of %d bytes; "
+    .. "the first %%d are above\n", n, M.MAX_BYTES)
+  local text, kept = core.csv(rows, cols, n, M.MAX_BYTES, M.MAX_BYTES - #note - 12)
+  if kept == n then return text end
+  return text .. note:format(kept)
 end
 
 -- pandas' describe() of the numbers xs (NaN left out): count, mean, std
