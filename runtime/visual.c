@@ -263,9 +263,33 @@ int lp_core_csv(lua_State *L) {
   return 2;
 }
 
-static int by_value(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
+/* Reorder v[0..n) so that v[k] is its k-th smallest (from 0), nothing
+** larger before it, nothing smaller after: Hoare's selection, the median
+** of three as pivot. A summary needs three quartiles, not a sorted copy. */
+static void select_kth(double *v, lua_Integer n, lua_Integer k) {
+  lua_Integer lo = 0, hi = n - 1;
+  while (lo < hi) {
+    double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi], t;
+    double pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+    lua_Integer i = lo, j = hi;
+    while (i <= j) {
+      while (v[i] < pivot) i++;
+      while (v[j] > pivot) j--;
+      if (i <= j) t = v[i], v[i++] = v[j], v[j--] = t;
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return;   /* between j and i: equal to the pivot, in place */
+  }
+}
+
+/* The smallest of v[0..n), n > 0. */
+static double smallest(const double *v, lua_Integer n) {
+  double m = v[0];
+  lua_Integer i;
+  for (i = 1; i < n; i++)
+    if (v[i] < m) m = v[i];
+  return m;
 }
 
 /*
@@ -290,7 +314,6 @@ int lp_core_describe(lua_State *L) {
     lua_pop(L, 1);
     if (x == x) v[count++] = x;
   }
-  qsort(v, (size_t)count, sizeof *v, by_value);
   for (i = 0; i < count; i++) sum += v[i];
   mean = count > 0 ? sum / (double)count : nan;
   for (i = 0; i < count; i++) ss += (v[i] - mean) * (v[i] - mean);
@@ -301,17 +324,22 @@ int lp_core_describe(lua_State *L) {
   lua_setfield(L, -2, "mean");
   lua_pushnumber(L, count > 1 ? sqrt(ss / (double)(count - 1)) : nan);
   lua_setfield(L, -2, "std");
-  lua_pushnumber(L, count > 0 ? v[0] : nan);
+  lua_pushnumber(L, count > 0 ? smallest(v, count) : nan);
   lua_setfield(L, -2, "min");
-  lua_pushnumber(L, count > 0 ? v[count - 1] : nan);
-  lua_setfield(L, -2, "max");
-  for (q = 0; q < 3; q++) {
-    double pos = (double)(count - 1) * 0.25 * (q + 1), frac;
+  for (q = 0; q < 3; q++) {   /* each selection leaves the ones after it larger */
+    double pos = (double)(count - 1) * 0.25 * (q + 1), frac, x = nan;
     lua_Integer lo = (lua_Integer)floor(pos);
     frac = pos - (double)lo;
-    lua_pushnumber(L, count == 0 ? nan : frac == 0 ? v[lo] : v[lo] + (v[lo + 1] - v[lo]) * frac);
+    if (count > 0) {
+      select_kth(v, count, lo);
+      x = frac == 0 ? v[lo] : v[lo] + (smallest(v + lo + 1, count - lo - 1) - v[lo]) * frac;
+    }
+    lua_pushnumber(L, x);
     lua_setfield(L, -2, quartile[q]);
   }
+  if (count > 0) select_kth(v, count, count - 1);
+  lua_pushnumber(L, count > 0 ? v[count - 1] : nan);
+  lua_setfield(L, -2, "max");
   return 1;
 }
 

@@ -94,6 +94,28 @@ describe("viz.compute", function()
     end
     d = viz.describe { 0 / 0, 5, -1, 2 }   -- sorted for the quartiles, NaN left out
     assert.same({ 3, -1, 0.5, 2.0, 3.5, 5 }, { d.count, d.min, d["25%"], d["50%"], d["75%"], d.max })
+    -- against sorting: random lists with repeats, of every length up to 60 and a long one
+    math.randomseed(11)
+    local function reference(xs)
+      local v = {}
+      for _, x in ipairs(xs) do v[#v + 1] = x end
+      table.sort(v)
+      local function q(p)
+        local pos = (#v - 1) * p
+        local lo = math.floor(pos)
+        local frac = pos - lo
+        return frac == 0 and v[lo + 1] or v[lo + 1] + (v[lo + 2] - v[lo + 1]) * frac
+      end
+      return { v[1], q(0.25), q(0.5), q(0.75), v[#v] }
+    end
+    for n = 1, 61 do
+      local xs = {}
+      for i = 1, n == 61 and 100000 or n do
+        xs[i] = math.random(3) == 1 and math.random(-3, 3) or (math.random() - 0.5) * 1e6
+      end
+      local got = viz.describe(xs)
+      assert.same(reference(xs), { got.min, got["25%"], got["50%"], got["75%"], got.max })
+    end
     assert.error_matches(function() viz.describe { 1, "x" } end, "item 2 is not a number")
     assert.error_matches(function() viz.describe { 1, "3" } end, "item 2 is not a number")
     assert.error_matches(function() core.csv({ { a = {} } }, { "a" }, 1, 100, 100) end,
