@@ -301,7 +301,7 @@ static double smallest(const double *v, lua_Integer n) {
 int lp_core_describe(lua_State *L) {
   static const char *const quartile[] = {"25%", "50%", "75%"};
   lua_Integer n, i, count = 0;
-  double *v, sum = 0, mean, ss = 0, nan = NAN;
+  double *v, sum = 0, mean, ss = 0, nan = NAN, min = nan, max = nan;
   int q;
   luaL_checktype(L, 1, LUA_TTABLE);
   n = luaL_len(L, 1);
@@ -312,7 +312,10 @@ int lp_core_describe(lua_State *L) {
     if (lua_rawgeti(L, 1, i) != LUA_TNUMBER) luaL_error(L, "item %I is not a number", i);
     x = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    if (x == x) v[count++] = x;
+    if (x != x) continue;
+    if (count == 0 || x < min) min = x;
+    if (count == 0 || x > max) max = x;
+    v[count++] = x;
   }
   for (i = 0; i < count; i++) sum += v[i];
   mean = count > 0 ? sum / (double)count : nan;
@@ -324,8 +327,10 @@ int lp_core_describe(lua_State *L) {
   lua_setfield(L, -2, "mean");
   lua_pushnumber(L, count > 1 ? sqrt(ss / (double)(count - 1)) : nan);
   lua_setfield(L, -2, "std");
-  lua_pushnumber(L, count > 0 ? smallest(v, count) : nan);
+  lua_pushnumber(L, min);
   lua_setfield(L, -2, "min");
+  lua_pushnumber(L, max);
+  lua_setfield(L, -2, "max");
   for (q = 0; q < 3; q++) {   /* each selection leaves the ones after it larger */
     double pos = (double)(count - 1) * 0.25 * (q + 1), frac, x = nan;
     lua_Integer lo = (lua_Integer)floor(pos);
@@ -337,9 +342,6 @@ int lp_core_describe(lua_State *L) {
     lua_pushnumber(L, x);
     lua_setfield(L, -2, quartile[q]);
   }
-  if (count > 0) select_kth(v, count, count - 1);
-  lua_pushnumber(L, count > 0 ? v[count - 1] : nan);
-  lua_setfield(L, -2, "max");
   return 1;
 }
 
