@@ -3,7 +3,9 @@
 ** computes them when a value is saved (HTML, SVG, CSV, markdown or text
 ** bytes); here each is stored as an object, content-addressed like values,
 ** and listed in the catalog's visualizations table, in the transaction that
-** records its version.
+** records its version. Below that, the loops of computing them that viz.lua
+** would run too slowly for millions of values (core.number_text, csv,
+** describe, extremes, record_columns, is_sequence).
 */
 #include <math.h>
 #include <stdint.h>
@@ -112,8 +114,9 @@ int lp_core_read_object(lua_State *L) {
   return 1;
 }
 
-/* ---- numbers and CSV for lua/lupine/viz.lua: the hot loops of a table's
-** visualizations, which take a Lua loop several times as long ---- */
+/* ---- for lua/lupine/viz.lua: the loops of computing visualizations, which
+** take a Lua loop several times as long (numbers, CSV, statistics,
+** decimation, shape checks) ---- */
 
 /* The text of the number at idx (see core.number_text) into buf. */
 static void number_text(lua_State *L, int idx, char *buf, size_t size) {
