@@ -198,11 +198,33 @@ typedef struct Ent {
   int tie;   /* pass 2: same sort key as the next */
 } Ent;
 
+/*
+** The keys of the last map written at a depth, when they were all strings
+** (at most SHAPE_KEYS, each encoding in at most SHAPE_KEYLEN bytes): their
+** addresses in traversal order, their encodings and the order they sort
+** in. Records in a list have the same keys, and Lua traverses them in the
+** same order, so most maps are written from their shape without encoding
+** or sorting their keys. Strings are compared by address, which holds
+** only while they live: Enc.shapekeys keeps them alive.
+*/
+#define SHAPE_KEYS 16
+#define SHAPE_KEYLEN 24
+#define SHAPE_DEPTHS 4
+
+typedef struct Shape {
+  int n;   /* 0: none */
+  const void *key[SHAPE_KEYS];
+  unsigned char len[SHAPE_KEYS], order[SHAPE_KEYS];
+  unsigned char bytes[SHAPE_KEYS][SHAPE_KEYLEN];
+} Shape;
+
 /* State of one lp_codec_encode call. */
 typedef struct Enc {
   lua_State *L;
   Buf out, ents, tmp;   /* output; stack of Ent being sorted; scratch */
   int anchors;          /* slot: pass-2 anchor tables by depth, reused */
+  int shapekeys;        /* slot: the shapes' key strings, SHAPE_KEYS a depth */
+  Shape shape[SHAPE_DEPTHS];
   int trial;            /* > 0 while trying entries that tie (see pick) */
   int np;               /* path length */
   Frame fr[LP_CODEC_MAX_DEPTH];
@@ -227,12 +249,12 @@ typedef struct Ctx {
 static int emit(Ctx *c, int idx);
 static int sortkey(Enc *e, int idx);
 
-static void putbyte(Enc *e, unsigned char b) {
+static inline void putbyte(Enc *e, unsigned char b) {
   *room(e->L, &e->out, 1) = b;
   e->out.n++;
 }
 
-static void put(Enc *e, const void *s, size_t n) {
+static inline void put(Enc *e, const void *s, size_t n) {
   memcpy(room(e->L, &e->out, n), s, n);
   e->out.n += n;
 }
@@ -245,7 +267,7 @@ static void putbe(unsigned char *p, uint64_t v, int n) {
 }
 
 /* A head in its shortest form. */
-static void puthead(Enc *e, int major, uint64_t v) {
+static inline void puthead(Enc *e, int major, uint64_t v) {
   static const unsigned char info[9] = {0, 24, 25, 0, 26, 0, 0, 0, 27};
   unsigned char *p = room(e->L, &e->out, 9);
   int k = v < 24 ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
@@ -422,16 +444,24 @@ static size_t headlen(unsigned char b) {
 }
 
 /*
-** Sort the entries pushed since byte e0 of the Ent stack by their bytes,
-** which run from out[start] to the end of the output, one after another.
+** The entries pushed since byte e0 of the Ent stack, their bytes found:
+** they run from out[start] to the end of the output, one after another.
 */
-static Ent *sortents(Enc *e, size_t e0, size_t start, size_t *count) {
+static Ent *spans(Enc *e, size_t e0, size_t start, size_t *count) {
   Ent *x = (Ent *)(e->ents.p + e0);
   size_t n = (e->ents.n - e0) / sizeof(Ent), i;
   for (i = 0; i < n; i++) {
     x[i].p = e->out.p + start + x[i].off;
     x[i].len = (i + 1 < n ? x[i + 1].off : e->out.n - start) - x[i].off;
   }
+  *count = n;
+  return x;
+}
+
+/* Those entries sorted by their bytes. */
+static Ent *sortents(Enc *e, size_t e0, size_t start, size_t *count) {
+  Ent *x = spans(e, e0, start, count);
+  size_t n = *count, i;
   if (n > 8) qsort(x, n, sizeof *x, entcmp);
   else {   /* records have a few keys: qsort's setup would dominate */
     for (i = 1; i < n; i++) {
@@ -441,7 +471,6 @@ static Ent *sortents(Enc *e, size_t e0, size_t start, size_t *count) {
       x[j] = v;
     }
   }
-  *count = n;
   return x;
 }
 
@@ -485,15 +514,36 @@ static size_t itemlen(const unsigned char *p) {
 }
 
 /*
+** Make the shape of the map whose n entries x are sorted, and whose ids
+** are their traversal order; kp holds its keys' addresses, which
+** shapekeys keeps alive.
+*/
+static void adopt(Shape *sh, const Ent *x, size_t n, const void *const *kp) {
+  size_t j;
+  sh->n = 0;
+  for (j = 0; j < n; j++) {
+    size_t id = (size_t)x[j].id, len = headlen(x[j].p[0]) + (size_t)headarg(x[j].p);
+    if (len > SHAPE_KEYLEN) return;
+    sh->key[id] = kp[id];
+    sh->len[id] = (unsigned char)len;
+    memcpy(sh->bytes[id], x[j].p, len);
+    sh->order[j] = (unsigned char)id;
+  }
+  sh->n = (int)n;
+}
+
+/*
 ** Turn the i array elements written from out[body] into entries keyed
 ** 1..i written from out[start], pushing their Ents.
 */
 static void rekey(Enc *e, size_t start, size_t body, lua_Integer i) {
   size_t total = e->out.n - body, off = 0, len;
-  unsigned char *tmp = room(e->L, &e->tmp, total);
+  unsigned char *tmp;
   lua_Integer j;
-  memcpy(tmp, e->out.p + body, total);
   e->out.n = start;
+  if (i == 0) return;   /* the first key was not 1 */
+  tmp = room(e->L, &e->tmp, total);
+  memcpy(tmp, e->out.p + body, total);
   for (j = 1; j <= i; j++, off += len) {
     len = itemlen(tmp + off);
     addent(e, e->out.n - start, 0);
@@ -503,22 +553,54 @@ static void rekey(Enc *e, size_t start, size_t body, lua_Integer i) {
 }
 
 /*
+** Write the key of the k-th entry of a map at depth (stack: ..., key,
+** value): from the depth's shape while the map's keys have been its keys
+** (*same), else encoded. While they are all strings (*strings), note its
+** address in kp and keep it alive for the map's own shape.
+*/
+static int mapkey(Ctx *c, int depth, lua_Integer k, const void **kp, int *same,
+                  int *strings) {
+  Enc *e = c->e;
+  lua_State *L = e->L;
+  Shape *sh;
+  if (!*strings || k >= SHAPE_KEYS || lua_type(L, -2) != LUA_TSTRING) {
+    *strings = *same = 0;
+    return emit(c, -2);
+  }
+  sh = &e->shape[depth];
+  kp[k] = lua_topointer(L, -2);
+  if (*same && k < sh->n && kp[k] == sh->key[k]) {
+    put(e, sh->bytes[k], sh->len[k]);
+    return LUPINE_OK;
+  }
+  *same = 0;
+  sh->n = 0;   /* its k-th key may no longer be kept alive */
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, e->shapekeys, depth * SHAPE_KEYS + k + 1);
+  return emit(c, -2);
+}
+
+/*
 ** A table in pass 1. Nothing is shared, so every key and value encodes
 ** here as it would standalone, and one traversal does: while keys come as
 ** 1, 2, 3... (a sequence in Lua's array part) values go out as an array
 ** of the length lua_rawlen predicts. At any other key, those values
 ** become entries keyed 1..i and the rest follow as entries, which are
-** then sorted as byte strings and copied back behind the head. A sequence
-** stored out of order ends there too, and is then written as an array
-** from its sorted entries.
+** then sorted as byte strings (or put in their shape's order) and copied
+** back behind the head. A sequence stored out of order ends there too,
+** and is then written as an array from its sorted entries.
 */
 static int tablea(Ctx *c, int t) {
   Enc *e = c->e;
   lua_State *L = e->L;
+  int depth = e->np;
   Frame *f = &e->fr[e->np++];
-  lua_Integer n = (lua_Integer)lua_rawlen(L, t), i = 0;   /* i < 0: entries */
+  lua_Integer n = (lua_Integer)lua_rawlen(L, t), i = 0, k = 0;   /* i < 0: entries */
   size_t start = e->out.n, e0 = e->ents.n, body, cnt, j, total;
   int rc = LUPINE_OK, seq = 1;   /* seq: every key is in 1..n */
+  int strings = depth < SHAPE_DEPTHS, same = strings && e->shape[depth].n > 0;
+  const void *kp[SHAPE_KEYS];
+  const unsigned char *order = NULL;   /* the shape's, else x is sorted */
   unsigned char *tmp;
   Ent *x;
   puthead(e, 4, (uint64_t)n);
@@ -531,14 +613,15 @@ static int tablea(Ctx *c, int t) {
       rc = emit(c, -1);
     }
     else {
+      if (i > 0) strings = same = 0;
       if (i >= 0) rekey(e, start, body, i);
       i = -1;
       seq = seq && lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 &&
             lua_tointeger(L, -2) <= n;
-      addent(e, e->out.n - start, 0);
+      addent(e, e->out.n - start, k);
       f->kind = FKEY;
       f->key = lua_gettop(L) - 1;
-      if ((rc = emit(c, -2)) == LUPINE_OK) {
+      if ((rc = mapkey(c, depth, k++, kp, &same, &strings)) == LUPINE_OK) {
         f->kind = FVAL;
         rc = emit(c, -1);
       }
@@ -551,7 +634,14 @@ static int tablea(Ctx *c, int t) {
   }
   if (i == n) goto done;   /* keys were exactly 1..n: an array */
   if (i >= 0) rekey(e, start, body, i);   /* a finalizer cleared t[n] meanwhile */
-  x = sortents(e, e0, start, &cnt);
+  if (same && k == e->shape[depth].n) {
+    x = spans(e, e0, start, &cnt);
+    order = e->shape[depth].order;
+  }
+  else {
+    x = sortents(e, e0, start, &cnt);
+    if (strings && k > 0) adopt(&e->shape[depth], x, cnt, kp);
+  }
   total = e->out.n - start;
   tmp = room(L, &e->tmp, total);
   memcpy(tmp, e->out.p + start, total);
@@ -559,8 +649,9 @@ static int tablea(Ctx *c, int t) {
   seq = seq && cnt == (size_t)n;
   puthead(e, seq ? 4 : 5, cnt);
   for (j = 0; j < cnt; j++) {   /* a sequence's keys sort as 1..n: drop them */
-    size_t k = seq ? headlen(tmp[x[j].off]) : 0;
-    put(e, tmp + x[j].off + k, x[j].len - k);
+    const Ent *y = &x[order != NULL ? order[j] : j];
+    size_t kl = seq ? headlen(tmp[y->off]) : 0;
+    put(e, tmp + y->off + kl, y->len - kl);
   }
 done:
   e->np--;
@@ -876,7 +967,7 @@ static int encode(Enc *e, int idx) {
 int lp_codec_encode(lua_State *L, int idx, const char *root,
                     char *err, size_t errsz) {
   Enc e;
-  int top = lua_gettop(L), rc;
+  int top = lua_gettop(L), rc, d;
   idx = lua_absindex(L, idx);
   e.L = L;
   e.trial = e.np = 0;
@@ -889,6 +980,9 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   bufinit(L, &e.tmp);
   lua_newtable(L);
   e.anchors = lua_gettop(L);
+  lua_newtable(L);
+  e.shapekeys = lua_gettop(L);
+  for (d = 0; d < SHAPE_DEPTHS; d++) e.shape[d].n = 0;
   rc = encode(&e, idx);
   if (rc == LUPINE_OK) lua_pushlstring(L, (const char *)e.out.p, e.out.n);
   resize(L, &e.out, 0);   /* now rather than at the next collection */
