@@ -85,18 +85,23 @@ static const char restore_hook = 0;
 /*
 ** A buffer's bytes come from the Lua allocator and belong to a box
 ** userdata in stack slot `slot`, whose __gc frees them if an error unwinds
-** through the codec. Growing by reallocation, rather than by copying into
-** a bigger userdata, lets the allocator move big blocks without copying.
+** through the codec. One box holds the blocks of several buffers (this
+** one's is `block`): a userdata with a finalizer costs more than the rest
+** of encoding a small value. Growing by reallocation, rather than by
+** copying into a bigger userdata, lets the allocator move big blocks
+** without copying.
 */
 typedef struct Buf {
   unsigned char *p;
   size_t n, cap;
-  int slot;
+  int slot, block;
 } Buf;
 
+#define BOX_BLOCKS 3
+
 typedef struct Box {
-  void *p;
-  size_t cap;
+  void *p[BOX_BLOCKS];
+  size_t cap[BOX_BLOCKS];
 } Box;
 
 static const char boxmt = 0;   /* registry key of the boxes' metatable */
@@ -105,25 +110,26 @@ static void resize(lua_State *L, Buf *b, size_t cap) {
   Box *x = lua_touserdata(L, b->slot);
   void *ud, *p;
   lua_Alloc f = lua_getallocf(L, &ud);
-  p = f(ud, x->p, x->cap, cap);
+  p = f(ud, x->p[b->block], x->cap[b->block], cap);
   if (p == NULL && cap > 0) {   /* as lauxlib's buffers do */
     lua_pushliteral(L, "not enough memory");
     lua_error(L);
   }
-  x->p = b->p = p;
-  x->cap = b->cap = cap;
+  x->p[b->block] = b->p = p;
+  x->cap[b->block] = b->cap = cap;
 }
 
 static int boxgc(lua_State *L) {
-  Buf b = {NULL, 0, 0, 1};
-  resize(L, &b, 0);
+  Buf b = {NULL, 0, 0, 1, 0};
+  for (; b.block < BOX_BLOCKS; b.block++) resize(L, &b, 0);
   return 0;
 }
 
-static void bufinit(lua_State *L, Buf *b) {
+/* Push a box holding the n (at most BOX_BLOCKS) buffers b[i]. */
+static void boxinit(lua_State *L, Buf *const *b, int n) {
   Box *x = lua_newuserdatauv(L, sizeof *x, 0);
-  x->p = NULL;
-  x->cap = 0;
+  int i;
+  memset(x, 0, sizeof *x);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &boxmt) == LUA_TNIL) {
     lua_pop(L, 1);
     lua_createtable(L, 0, 1);
@@ -133,9 +139,12 @@ static void bufinit(lua_State *L, Buf *b) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &boxmt);
   }
   lua_setmetatable(L, -2);
-  b->n = 0;
-  b->slot = lua_gettop(L);
-  resize(L, b, 256);   /* never NULL, even for memcpy of 0 bytes */
+  for (i = 0; i < n; i++) {
+    b[i]->n = 0;
+    b[i]->slot = lua_gettop(L);
+    b[i]->block = i;
+    resize(L, b[i], 256);   /* never NULL, even for memcpy of 0 bytes */
+  }
 }
 
 /* Room for need more bytes at the end of b (may need 1 free stack slot). */
@@ -929,7 +938,7 @@ static void count(Ctx *c, int t, int depth) {
 
 /* Append the sort key of the value at idx (see the top of the file). */
 static int sortkey(Enc *e, int idx) {
-  Ctx c = {e, SORT, {NULL, 0, 0, 0}, 0, 0, 0, e->np};
+  Ctx c = {e, SORT, {NULL, 0, 0, 0, 0}, 0, 0, 0, e->np};
   int rc;
   if (lua_type(e->L, idx) != LUA_TTABLE) return emit(&c, idx);
   idx = lua_absindex(e->L, idx);
@@ -944,7 +953,7 @@ static int sortkey(Enc *e, int idx) {
 /* Encode the value at idx in pass 1, or in pass 2 if something is shared. */
 static int encode(Enc *e, int idx) {
   lua_State *L = e->L;
-  Ctx c = {e, PASS1, {NULL, 0, 0, 0}, 0, 0, 0, 0};
+  Ctx c = {e, PASS1, {NULL, 0, 0, 0, 0}, 0, 0, 0, 0};
   int rc;
   c.seen.cap = 16 * sizeof(void *);
   c.seen.p = memset(lua_newuserdatauv(L, c.seen.cap, 0), 0, c.seen.cap);
@@ -975,9 +984,7 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   e.err = err;
   e.errsz = errsz;
   if (!lua_checkstack(L, 8)) return nostack(&e);
-  bufinit(L, &e.out);
-  bufinit(L, &e.ents);
-  bufinit(L, &e.tmp);
+  boxinit(L, (Buf *const[]){&e.out, &e.ents, &e.tmp}, 3);
   lua_newtable(L);
   e.anchors = lua_gettop(L);
   lua_newtable(L);
