@@ -364,11 +364,7 @@ static void addkey(lua_State *L, Str *s, int key) {
       if (lua_isinteger(L, key)) addf(s, "[%lld]", (long long)lua_tointeger(L, key));
       else {
         char b[40];
-        int prec;
-        for (prec = 15; prec <= 17; prec++) {   /* shortest that reads back */
-          snprintf(b, sizeof b, "%.*g", prec, (double)lua_tonumber(L, key));
-          if (strtod(b, NULL) == lua_tonumber(L, key)) break;
-        }
+        lp_float_text((double)lua_tonumber(L, key), b, sizeof b);
         addf(s, "[%s]", b);
       }
       break;

@@ -121,7 +121,6 @@ int lp_core_read_object(lua_State *L) {
 /* The text of the number at idx (see core.number_text) into buf. */
 static void number_text(lua_State *L, int idx, char *buf, size_t size) {
   double x;
-  int prec;
   if (lua_isinteger(L, idx)) {
     snprintf(buf, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
     return;
@@ -135,13 +134,7 @@ static void number_text(lua_State *L, int idx, char *buf, size_t size) {
     snprintf(buf, size, "%s", x > 0 ? "inf" : "-inf");
     return;
   }
-  /* the first of 15, 16, 17 digits that reads back is the shortest text
-  ** (a shorter one would be what %.15g prints, its trailing zeros dropped) */
-  for (prec = 15; prec < 17; prec++) {
-    snprintf(buf, size, "%.*g", prec, x);
-    if (strtod(buf, NULL) == x) break;
-  }
-  if (prec == 17) snprintf(buf, size, "%.17g", x);
+  lp_float_text(x, buf, size);
   if (strpbrk(buf, ".en") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
 }
 

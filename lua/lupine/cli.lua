@@ -27,8 +27,9 @@ local M = {}
 -- The JSON text of a value, deterministic (object keys sorted by their
 -- bytes). Lua values read from the catalog map as follows:
 --   nil -> null; booleans; integers -> integer literals (all 64 bits);
---   finite floats -> the shortest text that reads back as the same double,
---     always with "." or an exponent (1.0 stays "1.0", -0.0 is "-0.0");
+--   finite floats -> the fewest digits that read back as the same double,
+--     as core.number_text writes them: always with "." or an exponent
+--     (1.0 stays "1.0", -0.0 is "-0.0", 100.0 is "100.0");
 --   NaN, inf, -inf -> {"$float": "nan"|"inf"|"-inf"};
 --   strings that are valid UTF-8 -> JSON strings; other strings (CBOR
 --     byte strings) -> {"$bytes": "<base64, RFC 4648, padded>"};
@@ -77,13 +78,7 @@ local function float_text(x)
   if x ~= x then return '{"$float":"nan"}' end
   if x == math.huge then return '{"$float":"inf"}' end
   if x == -math.huge then return '{"$float":"-inf"}' end
-  local s
-  for digits = 1, 17 do
-    s = string.format("%." .. digits .. "g", x)
-    if tonumber(s) == x then break end
-  end
-  if not s:find("[.e]") then s = s .. ".0" end
-  return s
+  return core.number_text(x)
 end
 
 -- How often each table is reached from v (keys included).
