@@ -40,17 +40,50 @@ int lp_default_jobs(void) {
 }
 
 /*
+** The 16-digit text next to x away from zero, if it reads back as x: above
+** a power of two doubles are twice as far apart as below it, so texts
+** reach twice as far that way, and the 16-digit text nearest x may miss
+** while this one reads back. Only %g's exponent form needs it: where
+** %.16g writes without an exponent (10^-4 to 10^16), powers of two have
+** exact texts of at most 16 digits.
+*/
+static int power_of_two_text(double x, char *buf, size_t size) {
+  char t[40], *digits, *exp, *end;
+  int i, e;
+  snprintf(t, sizeof t, "%.15e", x);   /* [-]d.ddddddddddddddde+XX */
+  digits = t + (t[0] == '-');
+  exp = strchr(digits, 'e');
+  e = atoi(exp + 1);
+  if (e >= -4 && e < 16) return 0;
+  for (i = 16; i >= 0; i--) {   /* add one to the last digit */
+    if (i == 1) continue;       /* the point */
+    if (digits[i] < '9') break;
+    digits[i] = '0';
+  }
+  if (i < 0) return 0;          /* 9.99...9 would gain a digit */
+  digits[i]++;
+  if (strtod(t, NULL) != x) return 0;
+  for (end = exp; end[-1] == '0'; end--) {}
+  if (end[-1] == '.') end--;
+  snprintf(buf, size, "%.*s%s", (int)(end - t), t, exp);
+  return 1;
+}
+
+/*
 ** For a normal double the first of 15, 16 and 17 digits that reads back
 ** is the shortest: a text of fewer digits that reads back is within half
 ** an ulp of x (2^-53 of it), well inside half a step of 15 digits (at
 ** least 5 * 10^-16 of it), so %.15g prints those digits, its trailing
-** zeros dropped. Subnormals hold fewer digits: their search starts at 1.
+** zeros dropped. Of 16 digits the nearest text is the one to try, but for
+** powers of two (above). Subnormals hold fewer digits and are evenly
+** spaced: their search starts at 1.
 */
 void lp_float_text(double x, char *buf, size_t size) {
-  int prec = fpclassify(x) == FP_SUBNORMAL ? 1 : 15;
+  int prec = fpclassify(x) == FP_SUBNORMAL ? 1 : 15, e;
   for (; prec < 17; prec++) {
     snprintf(buf, size, "%.*g", prec, x);
     if (strtod(buf, NULL) == x) return;
   }
+  if (fabs(frexp(x, &e)) == 0.5 && power_of_two_text(x, buf, size)) return;
   snprintf(buf, size, "%.17g", x);
 }

@@ -64,26 +64,44 @@ describe("viz.compute", function()
     for _, case in ipairs {
       { 0.95, "0.95" }, { 3.0, "3.0" }, { 1 / 3, "0.3333333333333333" }, { 0.1 + 0.2, "0.30000000000000004" },
       { 1e300, "1e+300" }, { -0.0, "-0.0" }, { 2 ^ 53, "9007199254740992.0" },
-      { math.maxinteger, "9223372036854775807" }, { -7, "-7" }, { 5e-324, "5e-324" }, { 2.5e-320, "2.5e-320" },
+      { math.maxinteger, "9223372036854775807" }, { -7, "-7" }, { 5e-324, "5e-324" }, { 2.5e-320, "2.5e-320" }, { 2 ^ -24, "5.960464477539063e-08" },
       { 0 / 0, "NaN" }, { math.huge, "inf" }, { -math.huge, "-inf" },
     } do
       local text = core.number_text(case[1])
       assert.equal(case[2], text)
       if math.abs(case[1]) < math.huge then assert.equal(case[1], tonumber(text)) end
     end
-    -- random doubles, subnormals among them: each text reads back exactly,
-    -- and has no digit that a text reading back could do without
+    -- the fewest significant digits a text reading back as x can have: of
+    -- each count, the nearest text and its two neighbours are tried
+    local function fewest(x)
+      for n = 1, 17 do
+        local m, e = string.format("%." .. (n - 1) .. "e", math.abs(x)):match("^([%d.]+)e(.+)$")
+        local d = math.tointeger(tonumber((m:gsub("%.", ""))))
+        for _, c in ipairs { d - 1, d, d + 1 } do
+          if tonumber(c .. "e" .. (tonumber(e) - n + 1)) == math.abs(x) then return n end
+        end
+      end
+    end
+    local function digits(text)
+      local significant = text:gsub("e.*", ""):gsub("%.0$", ""):gsub("[^%d]", ""):gsub("^0+", ""):gsub("0+$", "")
+      return math.max(#significant, 1)   -- zero has one
+    end
+    -- random doubles, subnormals among them, and every power of two (above
+    -- one, texts that read back reach twice as far up as down)
+    local xs = {}
     math.randomseed(7)
     for i = 1, 3000 do
       local x = (math.random() - 0.5) * 10 ^ math.random(-30, 30)
       if i % 3 == 0 then x = math.floor(x * 1e6) / 1e6 end   -- fewer digits
       if i % 5 == 0 then x = math.random(1, 2 ^ 20) * 2 ^ -1074 end   -- subnormal
+      xs[#xs + 1] = x
+    end
+    for k = -1074, 1023 do xs[#xs + 1] = 2.0 ^ k end
+    xs[#xs + 1] = -2.0 ^ -24
+    for _, x in ipairs(xs) do
       local text = core.number_text(x)
       assert.equal(x, tonumber(text))
-      local digits = #text:gsub("e.*", ""):gsub("%.0$", ""):gsub("[^%d]", ""):gsub("^0+", ""):gsub("0+$", "")
-      if digits >= 2 then
-        assert.are_not.equal(x, tonumber(string.format("%." .. (digits - 1) .. "g", x)))
-      end
+      assert.equal(fewest(x), digits(text), text)
     end
     assert.error_matches(function() core.number_text("1") end, "number expected")
   end)
