@@ -210,11 +210,11 @@ typedef struct Ent {
 /*
 ** The keys of the last map written at a depth, when they were all strings
 ** (at most SHAPE_KEYS, each encoding in at most SHAPE_KEYLEN bytes): their
-** addresses in traversal order, their encodings and the order they sort
-** in. Records in a list have the same keys, and Lua traverses them in the
-** same order, so most maps are written from their shape without encoding
-** or sorting their keys. Strings are compared by address, which holds
-** only while they live: Enc.shapekeys keeps them alive.
+** encodings in traversal order and the order they sort in. Records in a
+** list have the same keys, and Lua traverses them in the same order, so
+** most maps are written from their shape: their keys compared, not
+** encoded (no UTF-8 check), and not sorted. Keys are compared by their
+** bytes: an address could be a new string's, once the old one is gone.
 */
 #define SHAPE_KEYS 16
 #define SHAPE_KEYLEN 24
@@ -222,8 +222,7 @@ typedef struct Ent {
 
 typedef struct Shape {
   int n;   /* 0: none */
-  const void *key[SHAPE_KEYS];
-  unsigned char len[SHAPE_KEYS], order[SHAPE_KEYS];
+  unsigned char len[SHAPE_KEYS], head[SHAPE_KEYS], order[SHAPE_KEYS];
   unsigned char bytes[SHAPE_KEYS][SHAPE_KEYLEN];
 } Shape;
 
@@ -232,7 +231,6 @@ typedef struct Enc {
   lua_State *L;
   Buf out, ents, tmp;   /* output; stack of Ent being sorted; scratch */
   int anchors;          /* slot: pass-2 anchor tables by depth, reused */
-  int shapekeys;        /* slot: the shapes' key strings, SHAPE_KEYS a depth */
   Shape shape[SHAPE_DEPTHS];
   int trial;            /* > 0 while trying entries that tie (see pick) */
   int np;               /* path length */
@@ -519,17 +517,16 @@ static size_t itemlen(const unsigned char *p) {
 }
 
 /*
-** Make the shape of the map whose n entries x are sorted, and whose ids
-** are their traversal order; kp holds its keys' addresses, which
-** shapekeys keeps alive.
+** Make the shape of the map whose n entries x, keyed by strings, are
+** sorted, and whose ids are their traversal order.
 */
-static void adopt(Shape *sh, const Ent *x, size_t n, const void *const *kp) {
+static void adopt(Shape *sh, const Ent *x, size_t n) {
   size_t j;
   sh->n = 0;
   for (j = 0; j < n; j++) {
-    size_t id = (size_t)x[j].id, len = headlen(x[j].p[0]) + (size_t)headarg(x[j].p);
+    size_t id = (size_t)x[j].id, head = headlen(x[j].p[0]), len = head + (size_t)headarg(x[j].p);
     if (len > SHAPE_KEYLEN) return;
-    sh->key[id] = kp[id];
+    sh->head[id] = (unsigned char)head;
     sh->len[id] = (unsigned char)len;
     memcpy(sh->bytes[id], x[j].p, len);
     sh->order[j] = (unsigned char)id;
@@ -560,28 +557,26 @@ static void rekey(Enc *e, size_t start, size_t body, lua_Integer i) {
 /*
 ** Write the key of the k-th entry of a map at depth (stack: ..., key,
 ** value): from the depth's shape while the map's keys have been its keys
-** (*same), else encoded. While they are all strings (*strings), note its
-** address in kp and keep it alive for the map's own shape.
+** (*same), else encoded. *strings: the keys so far are strings.
 */
-static int mapkey(Ctx *c, int depth, lua_Integer k, const void **kp, int *same,
-                  int *strings) {
+static int mapkey(Ctx *c, int depth, lua_Integer k, int *same, int *strings) {
   Enc *e = c->e;
   lua_State *L = e->L;
-  Shape *sh;
   if (!*strings || k >= SHAPE_KEYS || lua_type(L, -2) != LUA_TSTRING) {
     *strings = *same = 0;
     return emit(c, -2);
   }
-  sh = &e->shape[depth];
-  kp[k] = lua_topointer(L, -2);
-  if (*same && k < sh->n && kp[k] == sh->key[k]) {
-    put(e, sh->bytes[k], sh->len[k]);
-    return LUPINE_OK;
+  if (*same) {
+    const Shape *sh = &e->shape[depth];
+    size_t n;
+    const char *s = lua_tolstring(L, -2, &n);
+    if (k < sh->n && n == (size_t)(sh->len[k] - sh->head[k]) &&
+        memcmp(s, sh->bytes[k] + sh->head[k], n) == 0) {
+      put(e, sh->bytes[k], sh->len[k]);
+      return LUPINE_OK;
+    }
+    *same = 0;
   }
-  *same = 0;
-  sh->n = 0;   /* its k-th key may no longer be kept alive */
-  lua_pushvalue(L, -2);
-  lua_rawseti(L, e->shapekeys, depth * SHAPE_KEYS + k + 1);
   return emit(c, -2);
 }
 
@@ -604,7 +599,6 @@ static int tablea(Ctx *c, int t) {
   size_t start = e->out.n, e0 = e->ents.n, body, cnt, j, total;
   int rc = LUPINE_OK, seq = 1;   /* seq: every key is in 1..n */
   int strings = depth < SHAPE_DEPTHS, same = strings && e->shape[depth].n > 0;
-  const void *kp[SHAPE_KEYS];
   const unsigned char *order = NULL;   /* the shape's, else x is sorted */
   unsigned char *tmp;
   Ent *x;
@@ -626,7 +620,7 @@ static int tablea(Ctx *c, int t) {
       addent(e, e->out.n - start, k);
       f->kind = FKEY;
       f->key = lua_gettop(L) - 1;
-      if ((rc = mapkey(c, depth, k++, kp, &same, &strings)) == LUPINE_OK) {
+      if ((rc = mapkey(c, depth, k++, &same, &strings)) == LUPINE_OK) {
         f->kind = FVAL;
         rc = emit(c, -1);
       }
@@ -645,7 +639,7 @@ static int tablea(Ctx *c, int t) {
   }
   else {
     x = sortents(e, e0, start, &cnt);
-    if (strings && k > 0) adopt(&e->shape[depth], x, cnt, kp);
+    if (strings && k > 0) adopt(&e->shape[depth], x, cnt);
   }
   total = e->out.n - start;
   tmp = room(L, &e->tmp, total);
@@ -983,8 +977,6 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   boxinit(L, (Buf *const[]){&e.out, &e.ents, &e.tmp}, 3);
   lua_newtable(L);
   e.anchors = lua_gettop(L);
-  lua_newtable(L);
-  e.shapekeys = lua_gettop(L);
   for (d = 0; d < SHAPE_DEPTHS; d++) e.shape[d].n = 0;
   rc = encode(&e, idx);
   if (rc == LUPINE_OK) lua_pushlstring(L, (const char *)e.out.p, e.out.n);
