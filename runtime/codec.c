@@ -203,7 +203,7 @@ typedef struct Frame {
 typedef struct Ent {
   const unsigned char *p;
   size_t off, len;
-  lua_Integer id;
+  lua_Integer id;   /* pass 1: its place in traversal order; pass 2: in the anchor */
   int tie;   /* pass 2: same sort key as the next */
 } Ent;
 
