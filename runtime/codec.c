@@ -524,7 +524,7 @@ static void adopt(Shape *sh, const Ent *x, size_t n) {
   size_t j;
   sh->n = 0;
   for (j = 0; j < n; j++) {
-    size_t id = (size_t)x[j].id, head = headlen(x[j].p[0]), len = head + (size_t)headarg(x[j].p);
+    size_t id = (size_t)x[j].id, head = headlen(x[j].p[0]), len = itemlen(x[j].p);
     if (len > SHAPE_KEYLEN) return;
     sh->head[id] = (unsigned char)head;
     sh->len[id] = (unsigned char)len;

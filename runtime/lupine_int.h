@@ -493,8 +493,9 @@ int lp_process_start(long pid, char out[32]);
 /* How many steps run at once by default: the number of online cores. */
 int lp_default_jobs(void);
 
-/* The shortest text of the finite double x that reads back as x, as %g
-** writes it ("0.1", "3", "1e+300", "5e-324"). */
+/* The finite double x in the fewest digits that read back as x, in %g's
+** notation at 15 to 17 digits of precision ("0.1", "100", "1e+300",
+** "5e-324"). */
 void lp_float_text(double x, char *buf, size_t size);
 
 /* ---- cache.c ---- */

@@ -135,7 +135,7 @@ static void number_text(lua_State *L, int idx, char *buf, size_t size) {
     return;
   }
   lp_float_text(x, buf, size);
-  if (strpbrk(buf, ".en") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
+  if (strpbrk(buf, ".e") == NULL) strncat(buf, ".0", size - strlen(buf) - 1);
 }
 
 /*
