@@ -216,6 +216,30 @@ static const char *const migrations[] = {
   "DROP TABLE step_run_artifacts;\n"
   "ALTER TABLE step_run_artifacts_8 RENAME TO step_run_artifacts;\n"
   "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(version_seq, kind);\n",
+
+  /* 9: exact artifact semantics. A step run's random seed; how each
+  ** version was made (its own step's output, saved by hand inside a step,
+  ** an external input stored from the pipeline body, or registered from a
+  ** path outside any pipeline); exclusive tags (on at most one version of
+  ** an artifact, one run of a pipeline); the versions a step's catalog
+  ** lookups of "the latest" resolved to, which a later cache hit must
+  ** still find the latest; and a tombstone for each deleted version, so
+  ** lineage names what a run used after it was deleted. */
+  "ALTER TABLE step_runs ADD COLUMN seed INTEGER;\n"
+  "ALTER TABLE artifact_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output'"
+  " CHECK (save_type IN ('step_output', 'manual', 'external', 'registered'));\n"
+  "ALTER TABLE tags ADD COLUMN exclusive INTEGER NOT NULL DEFAULT 0;\n"
+  "CREATE TABLE step_run_lookups(\n"
+  "  step_run_id TEXT NOT NULL,\n"
+  "  artifact_name TEXT NOT NULL,\n"
+  "  artifact_version_id TEXT NOT NULL,\n"
+  "  version_seq INTEGER NOT NULL,\n"
+  "  PRIMARY KEY (step_run_id, artifact_name)) WITHOUT ROWID;\n"
+  "CREATE TABLE deleted_versions(\n"
+  "  id TEXT PRIMARY KEY,\n"
+  "  artifact_name TEXT NOT NULL,\n"
+  "  version TEXT NOT NULL,\n"
+  "  deleted TEXT NOT NULL) WITHOUT ROWID;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
