@@ -2,7 +2,12 @@
 
 local H = {}
 
-H.root = io.popen("pwd"):read("l")
+H.root = (function()
+  local p = io.popen("pwd")
+  local d = p:read("l")
+  p:close()   -- not left a zombie child for the collector (see H.tmpdir)
+  return d
+end)()
 
 -- path made absolute against the repository
 function H.abs(path)
@@ -35,8 +40,12 @@ function H.sh(cmd, keep_preload)
   return out, err, code
 end
 
+-- (the pipe is closed at once: left to the collector, its process stays a
+-- zombie child until then, which tests that count children would see)
 function H.tmpdir()
-  local d = io.popen("mktemp -d /tmp/lupine-test.XXXXXX"):read("l")
+  local p = io.popen("mktemp -d /tmp/lupine-test.XXXXXX")
+  local d = p:read("l")
+  p:close()
   return d
 end
 
