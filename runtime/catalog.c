@@ -239,14 +239,22 @@ static const char *const migrations[] = {
   "  id TEXT PRIMARY KEY,\n"
   "  artifact_name TEXT NOT NULL,\n"
   "  version TEXT NOT NULL,\n"
-  "  deleted TEXT NOT NULL) WITHOUT ROWID;\n",
+  "  deleted TEXT NOT NULL) WITHOUT ROWID;\n"
+  /* how many outputs a completed step run stored: fewer than its step
+  ** declares when a step with the default output returned no value (0), so
+  ** that a cache hit on it reuses nothing rather than taking a missing
+  ** output (a deleted version) for one never stored */
+  "ALTER TABLE step_runs ADD COLUMN output_count INTEGER;\n"
+  /* before, only save_artifact outside a step made a version no step run
+  ** produced */
+  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define VERSION_COLUMNS \
   "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
   " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id," \
-  " v.artifact_store_id" \
+  " v.artifact_store_id, v.save_type" \
   " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
 #define RUN_COLUMNS \
   "SELECT r.id, r.name, p.name AS pipeline_name, r.status, r.start_time," \
@@ -254,7 +262,7 @@ static const char *const migrations[] = {
 #define STEP_COLUMNS \
   "SELECT id, run_id, name, step_name, status, start_time, end_time," \
   " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
-  " cached_from" \
+  " cached_from, seed" \
   " FROM step_runs"
 
 #define STORE_COLUMNS \
@@ -288,8 +296,11 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"run_names", "SELECT name FROM pipeline_runs ORDER BY name"},
   {"step_runs_of_run", STEP_COLUMNS " WHERE run_id = ?1 ORDER BY seq"},
   {"step_run_by_id", STEP_COLUMNS " WHERE id = ?1"},
-  {"step_run_artifacts", "SELECT kind, name, artifact_version_id FROM step_run_artifacts"
-     " WHERE step_run_id = ?1 ORDER BY rowid"},
+  /* with how each version was made: a step's own outputs are step_output,
+  ** what it saved by hand manual */
+  {"step_run_artifacts", "SELECT l.kind, l.name, l.artifact_version_id, v.save_type"
+     " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
+     " WHERE l.step_run_id = ?1 ORDER BY l.rowid"},
   {"tags_of", "SELECT t.name FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
      " WHERE l.entity = ?1 AND l.entity_id = ?2 ORDER BY t.name"},
   {"metadata_of", "SELECT key, value FROM run_metadata WHERE entity = ?1 AND entity_id = ?2"
@@ -308,12 +319,13 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
-  /* the outputs of the latest completed step run with cache key ?1; one
-  ** row of NULLs but step_run if it has none */
-  {"cache_hit", "SELECT s.id AS step_run, l.name, v.id, v.seq, v.version, v.content_hash,"
-     " v.size, v.data_type, a.name AS artifact, v.artifact_store_id"
-     " FROM (SELECT id FROM step_runs WHERE cache_key = ?1 AND status = 'completed'"
-     " ORDER BY seq DESC LIMIT 1) s"
+  /* the outputs of the latest completed step run with cache key ?1, with
+  ** its seed and output count; one row of NULLs but those if it has none */
+  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, l.name, v.id, v.seq,"
+     " v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
+     " v.artifact_store_id, v.save_type"
+     " FROM (SELECT id, seed, output_count FROM step_runs WHERE cache_key = ?1"
+     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s"
      " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
      " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"},
@@ -478,10 +490,10 @@ static const char *const writes[NWRITES] = {
   " VALUES (?1, ?2, ?3, 'running', ?4)",
   "UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4 WHERE id = ?1",
   "INSERT INTO step_runs(id, run_id, name, step_name, status, start_time, end_time,"
-  " parameters, cache_key, cached_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-  " CASE WHEN ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9)",
-  "UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4, traceback = ?5"
-  " WHERE id = ?1",
+  " parameters, cache_key, cached_from, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+  " CASE WHEN ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9, ?10)",
+  "UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4, traceback = ?5,"
+  " output_count = ?6 WHERE id = ?1",
   "SELECT id FROM artifacts WHERE name = ?1",
   "INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)",
   "SELECT COALESCE(MAX(version_number), 0) + 1 FROM artifact_versions"
@@ -489,8 +501,8 @@ static const char *const writes[NWRITES] = {
   "SELECT 1 FROM artifact_versions WHERE artifact_id = ?1 AND version = ?2",
   "INSERT INTO artifact_versions(id, artifact_id, version, version_number, type,"
   " data_type, content_hash, size, stored_size, uri, codec_version, created,"
-  " producer_step_run_id, artifact_store_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-  " ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'))",
+  " producer_step_run_id, artifact_store_id, save_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+  " ?8, ?9, ?10, ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'), ?15)",
   "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id, version_seq)"
   " VALUES (?1, ?2, ?3, ?4, coalesce(?5, (SELECT seq FROM artifact_versions WHERE id = ?4)))",
   "SAVEPOINT part",
@@ -826,7 +838,8 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *status,
                                const void *parameters, size_t parameters_len,
                                const char *cache_key, const char *cached_from,
-                               char id[LP_ID_LEN + 1], char *err, size_t errsz) {
+                               const long long *seed, char id[LP_ID_LEN + 1], char *err,
+                               size_t errsz) {
   char now[32];
   sqlite3_stmt *st = prepared(c, W_STEP_NEW);
   if (st == NULL) return dberr(c, "creating a step run", err, errsz);
@@ -841,12 +854,14 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
   sqlite3_bind_blob64(st, 7, parameters, parameters_len, SQLITE_STATIC);
   bind_text(st, 8, cache_key);
   bind_text(st, 9, cached_from);
+  if (seed != NULL) sqlite3_bind_int64(st, 10, *seed);
   return done(c, st, "creating a step run", err, errsz);
 }
 
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
-                               const char *traceback, char *err, size_t errsz) {
+                               const char *traceback, int output_count, char *err,
+                               size_t errsz) {
   char now[32];
   sqlite3_stmt *st = prepared(c, W_STEP_FINISH);
   if (st == NULL) return dberr(c, "finishing a step run", err, errsz);
@@ -856,6 +871,7 @@ int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
   bind_text(st, 3, now);
   bind_text(st, 4, error);
   bind_text(st, 5, traceback);
+  if (output_count >= 0) sqlite3_bind_int(st, 6, output_count);
   return done(c, st, "finishing a step run", err, errsz);
 }
 
@@ -955,6 +971,7 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   bind_text(st, 12, now);
   bind_text(st, 13, spec->producer);
   bind_text(st, 14, spec->store_id);
+  bind_text(st, 15, spec->save_type);
   if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
   *seq = (long long)sqlite3_last_insert_rowid(c->db);
   if (spec->producer == NULL) return LUPINE_OK;

@@ -10,7 +10,7 @@
 ** The spec (built by lua/lupine/init.lua):
 **   { pipeline = name, run_name = name | nil,
 **     nodes = { { name = invocation, step = step name, where = "file:line",
-**                 fn = function, default_output = boolean,
+**                 fn = function, default_output = boolean, seed = integer | nil,
 **                 outputs = { { name = output, artifact = artifact name }, ... },
 **                 args = { { param = name, node = i, output = k }      -- an edge
 **                        | { param = name, value = v }                 -- a parameter
@@ -133,7 +133,7 @@ static void record_failure(run *r, int node, const char *step_run_id) {
   lua_setfield(L, -2, "error");
   lua_pop(L, 1);
   if (lp_catalog_finish_step_run(r->rt->catalog, step_run_id, "failed", msg,
-                                 lua_tostring(L, -1), r->rt->err,
+                                 lua_tostring(L, -1), -1, r->rt->err,
                                  sizeof r->rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_pop(L, 2);
@@ -147,12 +147,12 @@ static void push_step_error(run *r, int node, const char *what) {
 
 /*
 ** The work of one step: push its inputs, call it (as spec.invoke(node,
-** step run id, run id, run name, inputs...), which gives the step its
-** context), encode its outputs. On success leaves
-** a table on the stack: the outputs' CBOR bytes at 1..n, their data types
-** at n+1..2n, and `extras` (per output: tags and metadata rows) from
-** invoke; returns 1. On failure leaves message and traceback (or nil) and
-** returns 0.
+** step run id, run id, run name, seed, inputs...), which gives the step
+** its context and seeds its random numbers), encode its outputs. On
+** success leaves a table on the stack: the outputs' CBOR bytes at 1..n,
+** their data types at n+1..2n, and `extras` (per output: tags and
+** metadata rows) from invoke; returns 1. On failure leaves message and
+** traceback (or nil) and returns 0.
 ** stack in: ..., node, parameters (decoded copy of the step's parameters)
 */
 /* The store holding a result's object (the table at idx): a cache hit's
@@ -182,13 +182,22 @@ static int work(run *r, int node, const char *step_run_id) {
   lua_pushstring(L, step_run_id);
   lua_pushstring(L, r->id);
   lua_pushstring(L, r->name);
+  lua_rawgeti(L, r->report, node + 1);
+  lua_getfield(L, -1, "seed");
+  lua_remove(L, -2);
   for (k = 1; k <= nargs; k++) {
     lua_rawgeti(L, base + 2, k);
     if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
       int from = (int)lua_tointeger(L, -1) - 1;
       lua_getfield(L, -2, "output");
       lua_rawgeti(L, r->results, from + 1);
-      lua_rawgeti(L, -1, lua_tointeger(L, -2));
+      if (lua_rawgeti(L, -1, lua_tointeger(L, -2)) == LUA_TNIL) {
+        /* the default output of a step that returned no value: nothing
+        ** stored, and nil passed on, as Lua passes a call's missing value */
+        lua_replace(L, -5);
+        lua_pop(L, 3);
+        continue;
+      }
       if (lua_getfield(L, -1, "kind") == LUA_TSTRING && lp_is_file_type(lua_tostring(L, -1))) {
         /* a file or folder: the step gets the path of a read-only copy */
         char path[PATH_MAX];
@@ -256,7 +265,7 @@ static int work(run *r, int node, const char *step_run_id) {
     }
   }
   lua_remove(L, base + 2);   /* the args table */
-  if (lua_pcall(L, nargs + 4, LUA_MULTRET, base) != LUA_OK) {
+  if (lua_pcall(L, nargs + 5, LUA_MULTRET, base) != LUA_OK) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     lua_remove(L, -3);
@@ -275,14 +284,17 @@ static int work(run *r, int node, const char *step_run_id) {
   field(L, nodeidx, "default_output", LUA_TBOOLEAN);
   default_output = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (nret == 0 && default_output) {
-    lua_pushnil(L);
-    nret = 1;
-  }
+  /* a step with the default output that returns no value stores nothing
+  ** (`return nil` stores nil) */
+  if (nret == 0 && default_output) nout = 0;
   if (nret != nout) {
     lua_settop(L, base - 1);
-    lua_pushfstring(L, "returned %d value%s but declares %d output%s", nret,
-                    nret == 1 ? "" : "s", nout, nout == 1 ? "" : "s");
+    if (nout == 0)
+      lua_pushfstring(L, "returned %d value%s but declares no outputs", nret,
+                      nret == 1 ? "" : "s");
+    else
+      lua_pushfstring(L, "returned %d value%s but declares %d output%s", nret,
+                      nret == 1 ? "" : "s", nout, nout == 1 ? "" : "s");
     push_step_error(r, node, lua_tostring(L, -1));
     lua_remove(L, -2);
     lua_pushnil(L);
@@ -344,6 +356,8 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "data";
   lua_getfield(L, cfg, "version");
   spec.version = lua_tostring(L, -1);
+  lua_getfield(L, cfg, "save_type");
+  spec.save_type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "step_output";
   /* a materializer's type name, from the worker, wins over the Lua type */
   if (extra != 0 && lua_getfield(L, extra, "data_type") == LUA_TSTRING)
     data_type = lua_tostring(L, -1);
@@ -429,7 +443,13 @@ static void push_input(run *r, int arg) {
   if (lua_getfield(L, arg, "node") == LUA_TNUMBER) {
     lua_rawgeti(L, r->results, lua_tointeger(L, -1));
     lua_getfield(L, arg, "output");
-    lua_rawget(L, -2);
+    if (lua_rawget(L, -2) == LUA_TNIL) {   /* a default output never stored */
+      lua_pop(L, 3);
+      lua_pushnil(L);
+      lua_pushnil(L);
+      lua_pushnil(L);
+      return;
+    }
     lua_getfield(L, -1, "id");
     lua_getfield(L, -2, "seq");
     lua_getfield(L, -3, "hash");
@@ -579,7 +599,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   lua_pushstring(L, written);
   lua_setfield(L, -2, "artifacts");
   lua_pop(L, 1);
-  if (lp_catalog_finish_step_run(rt->catalog, step_run_id, "completed", NULL, NULL,
+  if (lp_catalog_finish_step_run(rt->catalog, step_run_id, "completed", NULL, NULL, nout,
                                  rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
@@ -889,8 +909,8 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
 /*
 ** A new worker, forked by the spawner from the coordinator as it was when
 ** the run first needed one: the start frame brings what changed since
-** (the node, its step run and parameters, the inputs' results); then the
-** step runs as in child_main. fds: to the parent, from it, output.
+** (the node, its step run, seed and parameters, the inputs' results);
+** then the step runs as in child_main. fds: to the parent, from it, output.
 */
 static void worker_start(void *ud, const int fds[3]) {
   run *r = ud;
@@ -914,6 +934,8 @@ static void worker_start(void *ud, const int fds[3]) {
   lua_setfield(L, -2, "step_run");
   lua_getfield(L, start, "params");
   lua_setfield(L, -2, "params");
+  lua_getfield(L, start, "seed");
+  lua_setfield(L, -2, "seed");
   lua_getfield(L, start, "inputs");
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
@@ -1046,7 +1068,7 @@ static void record_skipped(run *r, int node) {
   lp_runtime *rt = r->rt;
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "skipped", NULL, 0, NULL, NULL,
-                                 id, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_rawgeti(r->L, r->report, node + 1);
   lua_pushliteral(r->L, "skipped");
@@ -1218,6 +1240,8 @@ static void push_cache_parts(run *r, int nodeidx, int params) {
   lua_setfield(L, parts, "outputs");
   lua_getfield(L, nodeidx, "cache_key");
   lua_setfield(L, parts, "user");
+  lua_getfield(L, nodeidx, "seed");   /* a fixed seed; a fresh one is not part of it */
+  lua_setfield(L, parts, "seed");
   lua_newtable(L);   /* parameter name -> hash of its value */
   lua_pushnil(L);
   while (lua_next(L, params) != 0) {
@@ -1248,10 +1272,21 @@ static void push_cache_parts(run *r, int nodeidx, int params) {
   lua_setfield(L, parts, "inputs");
 }
 
+/* Whether the row on top is a link to one of its step's own outputs (not
+** a version it saved by hand). */
+static int own_output(lua_State *L) {
+  const char *type;
+  lua_getfield(L, -1, "save_type");
+  type = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return type != NULL && strcmp(type, "step_output") == 0;
+}
+
 /*
 ** Look for a completed step run with this cache key whose outputs are all
-** still stored. On a hit push its id and its output rows and return 1;
-** else push why not (a string) and return 0.
+** still stored. On a hit push its id and its rows (one per output link,
+** each with the run's seed; one without a name if it has none) and return
+** 1; else push why not (a string) and return 0.
 ** stack in: ..., node (nodeidx), parameters, parts, key
 */
 static int find_hit(run *r, int node, int nodeidx) {
@@ -1260,50 +1295,50 @@ static int find_hit(run *r, int node, int nodeidx) {
   int top = lua_gettop(L), k, nout, missing = 0;
   if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
-  /* stack: rows, one an output of the step run found; one without a name
-  ** if it has no outputs */
   if (lua_rawgeti(L, top + 1, 1) == LUA_TTABLE) {
     lua_getfield(L, top + 2, "step_run");
-    lua_replace(L, top + 2);
     lua_insert(L, top + 1);
-    lua_rawgeti(L, top + 2, 1);
-    if (lua_getfield(L, -1, "name") == LUA_TNIL) {
-      lua_newtable(L);
-      lua_replace(L, top + 2);
-    }
+    /* stack: id, rows, row 1: every declared output among the step's own
+    ** outputs, unless its step returned no value (it stored none) */
+    lua_getfield(L, top + 3, "output_count");
+    nout = lua_isinteger(L, -1) && lua_tointeger(L, -1) == 0 ? 0 : -1;
     lua_settop(L, top + 2);
-    /* stack: id, outputs: every declared output there, stored */
-    field(L, nodeidx, "outputs", LUA_TTABLE);
-    nout = (int)luaL_len(L, -1);
+    if (nout != 0) {
+      field(L, nodeidx, "outputs", LUA_TTABLE);
+      nout = (int)luaL_len(L, -1);
+    }
     for (k = 1; k <= nout && !missing; k++) {
       int i, found = 0;
-      lua_rawgeti(L, -1, k);
+      lua_rawgeti(L, top + 3, k);
       lua_getfield(L, -1, "name");
       for (i = 1; !found && lua_rawgeti(L, top + 2, i) == LUA_TTABLE; i++) {
         lua_getfield(L, -1, "name");
         found = lua_rawequal(L, -1, -3);
-        lua_pop(L, 2);
+        lua_pop(L, 1);
+        found = found && own_output(L);
+        lua_pop(L, 1);
       }
-      if (!found) lua_pop(L, 1);
       missing = !found;
-      lua_pop(L, 2);
+      lua_settop(L, top + 3);
     }
-    lua_pop(L, 1);
+    lua_settop(L, top + 2);
     /* a hit reuses versions where they are: each in its own store */
     for (k = 1; !missing && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
       lp_store *store;
       char err[LP_ERRSZ];
       lua_getfield(L, -1, "artifact_store_id");
       lua_getfield(L, -2, "content_hash");
-      missing = !lua_isstring(L, -1) ||
-                lp_runtime_store(rt, luaL_optstring(L, -2, LP_DEFAULT_STORE_ID), &store, err,
-                                 sizeof err) != LUPINE_OK ||
-                !lp_store_exists(store, lua_tostring(L, -1));
-      lua_pop(L, 3);
+      lua_getfield(L, -3, "name");
+      missing = !lua_isnil(L, -1) &&
+                (!lua_isstring(L, -2) ||
+                 lp_runtime_store(rt, luaL_optstring(L, -3, LP_DEFAULT_STORE_ID), &store, err,
+                                  sizeof err) != LUPINE_OK ||
+                 !lp_store_exists(store, lua_tostring(L, -2)));
+      lua_pop(L, 4);
     }
     if (!missing) {
       lua_settop(L, top + 2);
-      return 1;   /* stack: ..., id, outputs */
+      return 1;   /* stack: ..., id, rows */
     }
     lua_settop(L, top);
     lua_pushliteral(L, "the outputs of the step run it would reuse are no longer stored");
@@ -1337,24 +1372,34 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], written[1024] = "";
   size_t wlen = 0;
-  int rows = lua_gettop(L), i, k, nout;
+  int rows = lua_gettop(L), i, k, nout, own;
+  long long seed;
   double t0 = now_ms();
+  /* the seed of the step run it reuses: what made the outputs it gets */
+  lua_rawgeti(L, rows, 1);
+  lua_getfield(L, -1, "seed");
+  seed = (long long)lua_tointeger(L, -1);
   join_batch(r);
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "cached", pbytes, plen,
                                  lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
-                                 step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 lua_isinteger(L, -1) ? &seed : NULL, step_run_id, rt->err,
+                                 sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
+  lua_settop(L, rows);
   link_inputs(r, nodeidx, step_run_id);
   /* the output links, every one the reused step run has (what its step
-  ** saved itself with save_artifact too), and results[node] in declared
-  ** order (find_hit found a row for each declared output) */
+  ** saved by hand too), and results[node] in declared order from its own
+  ** outputs (find_hit found one for each, unless its step returned none) */
   field(L, nodeidx, "outputs", LUA_TTABLE);
   nout = (int)luaL_len(L, -1);
   lua_createtable(L, nout, 0);
   for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
     int row = lua_gettop(L);
-    lua_getfield(L, row, "name");
+    if (lua_getfield(L, row, "name") == LUA_TNIL) {   /* the row of a run without links */
+      lua_settop(L, row - 1);
+      continue;
+    }
     lua_getfield(L, row, "id");
     lua_getfield(L, row, "seq");
     if (lp_catalog_add_output(rt->catalog, step_run_id, lua_tostring(L, -3),
@@ -1362,7 +1407,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
                               sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
     lua_settop(L, row);
-    for (i = 1; i <= nout; i++) {
+    own = own_output(L);
+    for (i = 1; own && i <= nout; i++) {
       lua_rawgeti(L, rows + 1, i);
       field(L, -1, "name", LUA_TSTRING);
       lua_getfield(L, row, "name");
@@ -1419,11 +1465,13 @@ static void push_start(run *r, int node) {
   unsigned char head[4];
   size_t n;
   int k;
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, node);
   lua_setfield(L, -2, "node");
   report_get(r, node, "step_run");
   lua_setfield(L, -2, "step_run");
+  report_get(r, node, "seed");
+  lua_setfield(L, -2, "seed");
   report_get(r, node, "params");
   lua_setfield(L, -2, "params");
   lua_newtable(L);
@@ -1477,6 +1525,7 @@ static int start_node(run *r, int node) {
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
   int top = lua_gettop(L), nodeidx, nargs, k, ok;
+  long long seed;
   size_t plen = 0, frame_len = 0;
   const char *pbytes = NULL, *frame = NULL;
   pid_t pid;
@@ -1540,12 +1589,19 @@ static int start_node(run *r, int node) {
       lua_pushnil(L);
       lua_pushnil(L);
     }
+    /* its seed: the one set, or a fresh one (kept by its retries, so the
+    ** seed recorded is the one every attempt ran with) */
+    lua_getfield(L, nodeidx, "seed");
+    seed = lua_isinteger(L, -1) ? (long long)lua_tointeger(L, -1) : lp_random_seed();
+    lua_pushinteger(L, (lua_Integer)seed);
+    report_set(r, node, "seed");
+    lua_pop(L, 1);
     /* the step run, its inputs (so a step that fails shows what it took) and
     ** why it is not a cache hit, committed with what came before it */
     join_batch(r);
     if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
-                                   NULL, NULL, step_run_id, rt->err,
+                                   NULL, NULL, &seed, step_run_id, rt->err,
                                    sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
     link_inputs(r, nodeidx, step_run_id);
@@ -1977,7 +2033,7 @@ static void stop_all(run *r) {
     int top = lua_gettop(r->L);
     if (report_get(r, i, "step_run") == LUA_TSTRING && report_get(r, i, "recorded") == LUA_TNIL) {
       if (lp_catalog_finish_step_run(r->rt->catalog, lua_tostring(r->L, -2), "stopped",
-                                     "stopped by a signal", NULL, r->rt->err,
+                                     "stopped by a signal", NULL, -1, r->rt->err,
                                      sizeof r->rt->err) != LUPINE_OK)
         fail_hard(r);
       lua_pushliteral(r->L, "stopped");

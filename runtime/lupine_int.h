@@ -218,19 +218,24 @@ int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
 int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
                           const char *error, char *err, size_t errsz);
 
-/* Create a step run; parameters is the CBOR map of its parameters. One
-** created with a status other than "running" ends as it starts: "skipped",
-** or "cached" with the cache key it was found by and the step run it
-** reuses (cache_key and cached_from; NULL otherwise). */
+/* Create a step run; parameters is the CBOR map of its parameters, seed
+** the seed its random numbers start from (NULL: none). One created with a
+** status other than "running" ends as it starts: "skipped", or "cached"
+** with the cache key it was found by and the step run it reuses
+** (cache_key and cached_from; NULL otherwise). */
 int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *name, const char *step_name,
                                const char *status,
                                const void *parameters, size_t parameters_len,
                                const char *cache_key, const char *cached_from,
-                               char id[LP_ID_LEN + 1], char *err, size_t errsz);
+                               const long long *seed, char id[LP_ID_LEN + 1], char *err,
+                               size_t errsz);
+/* End a step run; output_count is how many outputs it stored (-1: not
+** recorded, as for a step run that did not complete). */
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
-                               const char *traceback, char *err, size_t errsz);
+                               const char *traceback, int output_count, char *err,
+                               size_t errsz);
 /* Link input (output) name of a step run to a version, by its id and,
 ** where the caller has it, its seq (0: looked up by id). A step run's own
 ** new outputs are linked by lp_catalog_add_version; add_output links the
@@ -253,6 +258,7 @@ typedef struct lp_version_spec {
   const char *producer;     /* producing step run id, or NULL */
   const char *output;       /* output name on the producer, or NULL */
   const char *store_id;     /* the artifact store holding it; NULL: the default */
+  const char *save_type;    /* how it was made: "step_output", "manual", ... */
 } lp_version_spec;
 
 /* Record a new version of the artifact (created on first use): the custom
@@ -493,6 +499,10 @@ int lp_process_start(long pid, char out[32]);
 /* How many steps run at once by default: the number of online cores. */
 int lp_default_jobs(void);
 
+/* A fresh seed for a step run's random numbers, from the OS: an integer
+** from 0 to 2^53 - 1, so that it reads back exactly wherever JSON goes. */
+long long lp_random_seed(void);
+
 /* The finite double x in the fewest digits that read back as x, in %g's
 ** notation at 15 to 17 digits of precision ("0.1", "100", "1e+300",
 ** "5e-324"). */
@@ -545,7 +555,7 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
 /*
 ** Record a stored object as a new version, with its tags and metadata:
 ** cfg (a stack index) is { artifact = name, type = ..., version = custom or
-** nil }; extra (a stack index, or 0) is { tags = { ... }, metadata =
+** nil, save_type = how it was made or nil: "step_output" }; extra (a stack index, or 0) is { tags = { ... }, metadata =
 ** { { key, CBOR value, number or nil, text or nil }, ... } }. The caller
 ** holds the transaction. LUPINE_CONSTRAINT (message in rt->err) if the
 ** custom version exists.

@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include "lupine_int.h"
 
@@ -32,6 +35,18 @@ int lp_process_start(long pid, char out[32]) {
   if (p == NULL) return -1;
   snprintf(out, 32, "%.*s", (int)strcspn(p + 1, " "), p + 1);
   return 0;
+}
+
+long long lp_random_seed(void) {
+  uint64_t x;
+  if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) {
+    /* no entropy to be had: still different per process and moment */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_sec ^
+        (uint64_t)getpid() << 32;
+  }
+  return (long long)(x & ((UINT64_C(1) << 53) - 1));
 }
 
 int lp_default_jobs(void) {

@@ -423,12 +423,15 @@ describe("lupine catalog commands", function()
       for i = 10, #l do
         local f = fields(l[i])
         if f[1] == "step" then f[4] = f[4]:match("^%d+%.%d%d%d$") and "<ms>" end
+        if f[1] == "seed" then f[3] = f[3]:match("^%d+$") and "<seed>" end
         rest[#rest + 1] = table.concat(f, "|")
       end
       assert.same({
         "step|load_data|completed|<ms>",
+        "seed|load_data|<seed>",
         "output|load_data|dataset|dataset:2|" .. dataset,
         "step|process_data|completed|<ms>",
+        "seed|process_data|<seed>",
         "input|process_data|dataset|dataset:2|" .. dataset,
         "output|process_data|processed|processed:2|" .. processed,
         "parameter|process_data|factor|3",
@@ -438,7 +441,8 @@ describe("lupine catalog commands", function()
     it("shows a failed step's error", function()
       local out = run("pipeline runs describe broken-run")
       assert.matches("\nstatus\tfailed\n", out)
-      assert.matches("\nstep\texplode\tfailed\t[%d.]+\nstep_error\texplode\tstep 'explode' "
+      assert.matches("\nstep\texplode\tfailed\t[%d.]+\nseed\texplode\t%d+\n"
+        .. "step_error\texplode\tstep 'explode' "
         .. "%(.-%) failed: .-no data today\n", out)
       local doc = json(run("pipeline runs describe broken-run --json"))
       assert.equal("failed", doc.status)
@@ -472,7 +476,8 @@ describe("lupine catalog commands", function()
         .. "status    completed\nstarted   %d+%-%d+%-%d+ %d+:%d+:%d+ UTC\nduration  [%d.]+ m?s\n"
         .. "tags      nightly\nsteps:\n", out)
       assert.matches("\n  process_data  completed  [%d.]+ m?s\n    inputs:     dataset <%- dataset:2\n"
-        .. "    outputs:    processed %-> processed:2\n    parameters: factor = 3\n$", out)
+        .. "    outputs:    processed %-> processed:2\n    parameters: factor = 3\n"
+        .. "    seed:       %d+\n$", out)
     end)
 
     it("says which run is not found", function()

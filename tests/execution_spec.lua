@@ -61,7 +61,8 @@ describe("caching", function()
     end
     assert.equal(2, #links(first.steps.saves))
     assert.same(links(first.steps.saves), links(second.steps.saves))   -- in the same order
-    assert.equal(first.steps.saves.outputs.extra_art.id, second.steps.saves.outputs.extra_art.id)
+    assert.equal(first.steps.saves.manual_outputs.extra_art.id,
+      second.steps.saves.manual_outputs.extra_art.id)
   end)
 
   it("says why a step ran: never before, or which part of its key changed", function()

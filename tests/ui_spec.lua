@@ -12,7 +12,8 @@ end
 local XSS = [[<script>alert(1)</script>"']]
 
 -- A pipeline whose names, tags, metadata and error carry markup, with a
--- chain of steps (load -> clean -> train -> evaluate) of which train fails.
+-- chain of steps (load -> clean -> train -> evaluate) of which train fails,
+-- and a step with no outputs that saves a version by hand.
 -- (A failed step's inputs are not linked in the catalog, so the graph has
 -- the edge load -> clean only.)
 local HOSTILE = [[
@@ -29,9 +30,13 @@ local evaluate = step { name = "evaluate", function(model) return 1 end }
 local report = step { name = "report", outputs = { "page" }, function()
   return lupine.HTMLString("<p>report</p><script>parent.document.title = 'PWNED'</script>")
 end }
+local note = step { name = "note", outputs = {}, function()
+  lupine.save_artifact({ XSS }, "note" .. XSS)
+end }
 pipeline { name = "hostile", tags = { XSS }, function()
   evaluate(train(clean(load())))
   report()
+  note()
 end }:with_options { raise_on_failure = false } ()
 ]]
 
@@ -180,6 +185,28 @@ describe("lupine ui", function()
       local step = get_json(srv, "/api/steps/" .. steps.load.id)
       assert.equal("rows" .. XSS, step.outputs["rows" .. XSS].name)
       assert.equal(run.name, step.run)
+    end)
+
+    it("shows a step's seed, and what it saved by hand apart from its outputs", function()
+      local run = get_json(srv, "/api/runs/" .. ids.hostile)
+      local steps = {}
+      for _, s in ipairs(run.steps) do steps[s.name] = s end
+      local note = steps.note
+      assert.same({ "completed", {} }, { note.status, note.outputs })
+      assert.equal("note" .. XSS, note.manual_outputs["note" .. XSS].name)
+      assert.same({}, steps.load.manual_outputs)
+      assert.equal("integer", math.type(note.seed))
+      local status, body = fetch(srv, "/steps/" .. note.id)
+      assert.equal(200, status)
+      assert.matches("<dt>seed</dt><dd>" .. note.seed .. "</dd>", body, 1, true)
+      assert.matches("<h2>Saved by hand</h2>", body, 1, true)
+      assert.matches("<h2>Outputs</h2>\n<p class=\"note\">none</p>", body, 1, true)
+      assert.not_matches("Saved by hand", select(2, fetch(srv, "/steps/" .. steps.load.id)), 1, true)
+      local manual = get_json(srv, "/api/versions/" .. note.manual_outputs["note" .. XSS].id)
+      assert.same({ "manual", "note" }, { manual.save_type, manual.producer.step })
+      assert.equal("step_output", get_json(srv, "/api/versions/" .. ids["rows" .. XSS]).save_type)
+      status, body = fetch(srv, "/versions/" .. manual.id)
+      assert.matches("<dt>save type</dt><dd>manual</dd>", body, 1, true)
     end)
 
     it("filters artifact versions by name, tag and type", function()

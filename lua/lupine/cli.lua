@@ -422,7 +422,8 @@ local function version_json(av)
   return json.object { id = av.id, name = av.name, version = av.version, type = av.type,
     data_type = av.data_type, content_hash = av.content_hash, size = av.size,
     stored_size = av.stored_size, uri = av.uri, codec_version = av.codec_version,
-    created = av.created, tags = tag_list(av.tags), producer = producer }
+    created = av.created, tags = tag_list(av.tags), producer = producer,
+    save_type = av.save_type }
 end
 
 local function metadata_json(md)
@@ -448,15 +449,20 @@ local function run_json(run)
     duration_ms = opt(duration_ms(run.start_time, run.end_time)), tags = tag_list(run.tags) }
 end
 
+local function refs_json(map)
+  local out = {}
+  for name, av in pairs(map) do out[name] = ref_json(av) end
+  return json.object(out)
+end
+
 local function step_json(sr)
-  local inputs, outputs, params = {}, {}, {}
-  for name, av in pairs(sr.inputs) do inputs[name] = ref_json(av) end
-  for name, av in pairs(sr.outputs) do outputs[name] = ref_json(av) end
+  local params = {}
   for name, v in pairs(sr.parameters or {}) do params[name] = v end
   return json.object { id = sr.id, name = sr.name, step_name = sr.step_name,
     status = sr.status, start_time = opt(sr.start_time), end_time = opt(sr.end_time),
     duration_ms = opt(duration_ms(sr.start_time, sr.end_time)),
-    inputs = json.object(inputs), outputs = json.object(outputs),
+    inputs = refs_json(sr.inputs), outputs = refs_json(sr.outputs),
+    manual_outputs = refs_json(sr.manual_outputs), seed = opt(sr.seed),
     parameters = json.object(params), error = opt(sr.error), traceback = opt(sr.traceback) }
 end
 
@@ -577,6 +583,7 @@ local function describe_version(ctx, av)
       { "tags", "tags", table.concat(av.tags, ", ") },
       { "producer", "produced by", sr and string.format("step '%s' of run '%s'", sr.name,
         sr.pipeline_run.name) or "" },
+      { "save_type", "saved as", av.save_type },
       { "metadata", "metadata", md_lines },
     })
     return 0
@@ -590,6 +597,7 @@ local function describe_version(ctx, av)
     { "tags", "", table.concat(av.tags, ",") },
     { "producer_step", "", sr and sr.name or "" },
     { "producer_run", "", sr and sr.pipeline_run.name or "" },
+    { "save_type", "", av.save_type },
   }
   print_record(ctx, fields)
   for _, line in ipairs(md_lines) do io.write("metadata\t", line, "\n") end
@@ -778,7 +786,8 @@ local function cmd_runs_describe(ctx)
     for _, sr in ipairs(steps) do
       local sms = duration_ms(sr.start_time, sr.end_time)
       tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
-      for _, kind in ipairs { "inputs", "outputs" } do
+      if sr.seed then tsv_line { "seed", sr.name, tostring(sr.seed) } end
+      for _, kind in ipairs { "inputs", "outputs", "manual_outputs" } do
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
           local av = map[name]
@@ -814,7 +823,9 @@ local function cmd_runs_describe(ctx)
     local lines = {
       { "inputs", refs_text(sr.inputs, " <- ") },
       { "outputs", refs_text(sr.outputs, " -> ") },
+      { "manual", refs_text(sr.manual_outputs, " -> ") },
       { "parameters", params },
+      { "seed", sr.seed and { tostring(sr.seed) } or {} },
       { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
     }
     for _, l in ipairs(lines) do

@@ -240,23 +240,33 @@ end
 
 -- ---- StepRun ----
 
-local function artifacts_of(step_run, kind)
+-- The versions linked to a step run as kind ("input" or "output") that
+-- keep(link) is true of, by name.
+local function artifacts_of(step_run, kind, keep)
   local out = {}
   for _, link in ipairs(core.query("step_run_artifacts", step_run.id)) do
-    if link.kind == kind then
+    if link.kind == kind and keep(link) then
       out[link.name] = version_of(one("version_by_id", link.artifact_version_id))
     end
   end
   return out
 end
 
-getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output") end
-getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input") end
+-- A step run's outputs are its step's own; what the step saved by hand
+-- (save_artifact) is apart, in manual_outputs.
+local function own(link) return link.save_type == "step_output" end
+local function by_hand(link) return link.save_type ~= "step_output" end
+local function any() return true end
+
+getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output", own) end
+getters[StepRun].manual_outputs = function(sr) return artifacts_of(sr, "output", by_hand) end
+getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input", any) end
 
 getters[StepRun].output = function(sr)
   local only, list = nil, {}
   for name, av in pairs(sr.outputs) do only, list[#list + 1] = av, name end
-  if #list ~= 1 then
+  if #list == 0 then error(string.format("step run '%s' has no outputs", sr.name), 3) end
+  if #list > 1 then
     table.sort(list)
     error(string.format("step run '%s' has %d outputs (%s): use .outputs[name]", sr.name,
       #list, table.concat(list, ", ")), 3)

@@ -161,9 +161,10 @@ local function check_substitutions(subs, what, level)
   return out
 end
 
--- How steps run. A step's own setting wins over its pipeline's; a run's
--- (with_options) wins over both; lupine.overrides (the CLI's --no-cache and
--- --jobs) over everything.
+-- How steps run. A step's own setting wins over its pipeline's, and one
+-- call's (s:with_options) over its step's; a run's (p:with_options) wins
+-- over those; lupine.overrides (the CLI's --no-cache and --jobs) over
+-- everything.
 local settings = {
   enable_cache = function(v) return type(v) == "boolean", "a boolean" end,
   cache_key = function(v) return type(v) == "string", "a string" end,
@@ -171,10 +172,12 @@ local settings = {
   retries = function(v) return math.type(v) == "integer" and v >= 0, "an integer from 0" end,
   on_failure = function(v) return v == "continue" or v == "stop", '"continue" or "stop"' end,
   jobs = function(v) return math.type(v) == "integer" and v >= 1, "an integer from 1" end,
+  seed = function(v) return math.type(v) == "integer", "an integer" end,
 }
-local step_settings = { enable_cache = true, cache_key = true, timeout = true, retries = true }
+local step_settings = { enable_cache = true, cache_key = true, timeout = true, retries = true,
+  seed = true }
 local run_settings = { enable_cache = true, timeout = true, retries = true, on_failure = true,
-  jobs = true }
+  jobs = true, seed = true }
 
 -- Copy the settings named in allowed from spec into out, checking them.
 local function take_settings(spec, allowed, out, what, level)
@@ -194,7 +197,7 @@ end
 lupine.overrides = {}
 
 local step_fields = { name = true, outputs = true, substitutions = true, fn = true, true,
-  enable_cache = true, cache_key = true, timeout = true, retries = true }
+  enable_cache = true, cache_key = true, timeout = true, retries = true, seed = true }
 
 -- step { name = ..., outputs = { ... }, substitutions = { ... }, fn }
 -- | step("name", fn)
@@ -214,8 +217,8 @@ function lupine.step(spec, fn)
   local outputs = spec.outputs
   s.default_output = outputs == nil
   if outputs == nil then outputs = { lupine.ArtifactConfig {} } end
-  if type(outputs) ~= "table" or #outputs == 0 then
-    fail(2, "%s: outputs must be a non-empty list of names or ArtifactConfigs", what)
+  if type(outputs) ~= "table" or (#outputs == 0 and next(outputs) ~= nil) then
+    fail(2, "%s: outputs must be a list of names or ArtifactConfigs", what)
   end
   local seen = {}
   for i, o in ipairs(outputs) do
@@ -264,11 +267,26 @@ local function bind_args(s, ctx, level, ...)
   return args
 end
 
--- The node of a call of s in the body being recorded.
-local function add_node(s, ctx, args)
-  local count = (ctx.uses[s.name] or 0) + 1
-  ctx.uses[s.name] = count
-  local inv = count == 1 and s.name or (s.name .. "_" .. count)
+-- The node of a call of s in the body being recorded (an error at level
+-- for an id already taken). Its invocation name is the id given with
+-- with_options, else the step's name, with _2, _3, ... from its second
+-- call on (past the names ids took).
+local function add_node(s, ctx, args, level)
+  local inv = s.id
+  if inv then
+    if ctx.taken[inv] then
+      fail(level, "step '%s': id '%s' is already used in pipeline '%s'", s.name, inv,
+        ctx.pipeline)
+    end
+  else
+    local count = ctx.uses[s.name] or 0
+    repeat
+      count = count + 1
+      inv = count == 1 and s.name or (s.name .. "_" .. count)
+    until not ctx.taken[inv]
+    ctx.uses[s.name] = count
+  end
+  ctx.taken[inv] = true
   local outputs = {}
   for k, o in ipairs(s.outputs) do
     local c = o.config
@@ -283,7 +301,7 @@ local function add_node(s, ctx, args)
 end
 
 local function new_build(pipeline)
-  return { pipeline = pipeline, nodes = {}, uses = {}, substitutions = {} }
+  return { pipeline = pipeline, nodes = {}, uses = {}, taken = {}, substitutions = {} }
 end
 
 -- ---- running ----
@@ -359,18 +377,22 @@ store_path = function(ref, output)
   return { hash = hash, size = size, stored_size = stored }, kind
 end
 
--- spec.invoke: run node i's function with its context; return the
--- outputs' extras (resolved name, tags, metadata rows) and its values.
+-- spec.invoke: run node i's function with its context, its random numbers
+-- from seed; return the outputs' extras (resolved name, tags, metadata
+-- rows) and its values (none if a step with the default output returned
+-- none: then nothing is stored).
 local function invoker(build)
-  return function(i, step_run_id, run_id, run_name, ...)
+  return function(i, step_run_id, run_id, run_name, seed, ...)
     local node = build.nodes[i]
     local ctx = setmetatable({ step_name = node.name, pipeline_name = build.pipeline,
       step_run_id = step_run_id, run_id = run_id, run_name = run_name, node = node,
-      output_tags = {}, output_metadata = {} }, StepContext)
+      output_tags = {}, output_metadata = {}, saved = {} }, StepContext)
     local previous = current
     current = ctx
     local restore <close> = setmetatable({}, { __close = function() current = previous end })
+    math.randomseed(seed)
     local results = table.pack(node.fn(...))
+    if results.n == 0 and node.default_output then return {} end
     local extras = {}
     for k, out in ipairs(node.outputs) do
       local data_type, stored
@@ -416,6 +438,7 @@ local function explain(prev, cur)
   compare("input", prev.inputs, cur.inputs)
   if prev.outputs ~= cur.outputs then why[#why + 1] = "its output configuration changed" end
   if prev.user ~= cur.user then why[#why + 1] = "its cache_key changed" end
+  if prev.seed ~= cur.seed then why[#why + 1] = "its seed changed" end
   if #why == 0 then return "no run of it with the same cache key completed" end
   return table.concat(why, "; ")
 end
@@ -486,6 +509,7 @@ local function execute(build, options, level)
     node.timeout = setting("timeout", st.timeout, nil)
     node.retries = setting("retries", st.retries, 0)
     node.on_failure = setting("on_failure", nil, "continue")
+    node.seed = setting("seed", st.seed, nil)
   end
   for k, v in pairs(lupine.overrides) do
     if not run_settings[k] then fail(level + 1, "lupine.overrides: unknown setting '%s'", tostring(k)) end
@@ -509,7 +533,7 @@ end
 function Step:__call(...)
   local build = building
   if build then
-    local node = add_node(self, build, bind_args(self, build, 3, ...))
+    local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
     local placeholders = {}
     for k, o in ipairs(self.outputs) do
       placeholders[k] = setmetatable({ ctx = build, node = #build.nodes, output = k,
@@ -517,20 +541,67 @@ function Step:__call(...)
     end
     return table.unpack(placeholders)
   end
-  -- Outside a pipeline: a one-step run, returning the step's outputs.
+  -- Outside a pipeline: a one-step run, returning the values of the
+  -- step's outputs (none if it stored none).
   build = new_build(self.name)
-  add_node(self, build, bind_args(self, build, 3, ...))
-  local run = execute(build, {}, 3)
-  local step_run = run.steps[self.name]
+  local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
+  local outputs = execute(build, {}, 3).steps[node.name].outputs
+  if next(outputs) == nil then return end
   local values = {}
-  for k, o in ipairs(self.outputs) do values[k] = step_run.outputs[o.name]:load() end
+  for k, o in ipairs(self.outputs) do values[k] = outputs[o.name]:load() end
   return table.unpack(values, 1, #self.outputs)
+end
+
+-- Raise message (with '%s' for k), suggesting the nearest of the keys of the
+-- tables given.
+local function unknown_option(level, message, k, ...)
+  local known = {}
+  for i = 1, select("#", ...) do
+    for name in pairs((select(i, ...))) do known[#known + 1] = name end
+  end
+  table.sort(known)
+  fail(level + 1, message .. "%s", tostring(k), names.suggest(tostring(k), known))
+end
+
+-- What with_options takes for a step besides its settings: each checks its
+-- value and sets it on the copy (what names the step in errors).
+local call_options = {
+  id = function(copy, v, what, level)
+    if type(v) ~= "string" then fail(level + 1, "%s: id must be a string (got %s)", what, type(v)) end
+    copy.id = names.check("step", v, level + 1)
+  end,
+  substitutions = function(copy, v, what, level)
+    copy.substitutions = merged(copy.substitutions, check_substitutions(v, what, level + 1))
+  end,
+}
+
+-- A copy of the step with options for its calls, as ZenML's
+-- step.with_options: { id = invocation name, substitutions = ..., and the
+-- step settings }. An id names one call: a second call with it is an error.
+function Step:with_options(options)
+  if type(options) ~= "table" then
+    fail(2, "bad argument #1 to 'with_options' (table expected, got %s)", type(options))
+  end
+  local what = "step '" .. self.name .. "'"
+  for k in pairs(options) do
+    if not call_options[k] and not step_settings[k] then
+      unknown_option(2, what .. ": unknown option '%s' in with_options", k, call_options,
+        step_settings)
+    end
+  end
+  local copy = setmetatable(merged(self), Step)
+  copy.settings = take_settings(options, step_settings, merged(self.settings), what, 2)
+  for k, set in pairs(call_options) do
+    if options[k] ~= nil then set(copy, options[k], what, 2) end
+  end
+  return copy
 end
 
 -- ---- pipelines ----
 
 local pipeline_fields = { name = true, substitutions = true, tags = true, fn = true, true,
-  enable_cache = true, timeout = true, retries = true, on_failure = true, jobs = true }
+  enable_cache = true, timeout = true, retries = true, on_failure = true, jobs = true,
+  seed = true }
 
 -- pipeline { name = ..., substitutions = { ... }, tags = { ... }, fn }
 function lupine.pipeline(spec, fn)
@@ -553,7 +624,7 @@ end
 
 local run_options = { run_name = "string", raise_on_failure = "boolean", stack = "string",
   substitutions = "table", tags = "table", enable_cache = true, timeout = true,
-  retries = true, on_failure = true, jobs = true }
+  retries = true, on_failure = true, jobs = true, seed = true }
 
 -- A copy of the pipeline with options set for its runs.
 function Pipeline:with_options(options)
@@ -563,7 +634,7 @@ function Pipeline:with_options(options)
   local what = "pipeline '" .. self.name .. "'"
   local opts = merged(self.options)
   for k, v in pairs(options) do
-    if run_options[k] == nil then fail(2, "%s: unknown option '%s'", what, tostring(k)) end
+    if run_options[k] == nil then unknown_option(2, what .. ": unknown option '%s'", k, run_options) end
     if run_options[k] ~= true and type(v) ~= run_options[k] then
       fail(2, "%s: option '%s' must be a %s (got %s)", what, k, run_options[k], type(v))
     end
@@ -719,12 +790,27 @@ function lupine.save_artifact(value, name, opts)
     fail(2, "save_artifact '%s': files and folders are stored as a step's output (return "
       .. "lupine.%s(...) from a step)", name, value.kind)
   end
+  -- inside a step, the version is linked to its step run under its name:
+  -- one link per name, apart from the step's own outputs
+  if current then
+    for _, o in ipairs(current.node.outputs) do
+      if o.name == name then
+        fail(2, "save_artifact '%s': step '%s' has an output named '%s' (save the version "
+          .. "under another name)", name, current.step_name, name)
+      end
+    end
+    if current.saved[name] then
+      fail(2, "save_artifact '%s': step '%s' saved a version of '%s' already (one per name "
+        .. "in a step run)", name, current.step_name, name)
+    end
+  end
   local plain, data_type = materials.prepare(value)
   local id, version = core.save(plain, { artifact = name, type = c.artifact_type,
-      version = c.version }, { tags = c.tags, metadata = c.metadata_rows, data_type = data_type,
-      visualizations = require("lupine.viz").compute(plain) },
+      version = c.version, save_type = "manual" }, { tags = c.tags, metadata = c.metadata_rows,
+      data_type = data_type, visualizations = require("lupine.viz").compute(plain) },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
+  if current then current.saved[name] = true end
   return lupine.Client():get_artifact_version(id)
 end
 

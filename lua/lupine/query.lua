@@ -335,7 +335,7 @@ local function metadata_match(c, b)
 end
 
 local VERSION_COLS = "v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size,"
-  .. " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id"
+  .. " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id, v.save_type"
 local RUN_COLS = "r.id, r.name, p.name AS pipeline_name, r.status, r.start_time, r.end_time,"
   .. " r.error"
 

@@ -278,12 +278,14 @@ local function version_ref(id)
 end
 
 -- A step run from its catalog row, with its links
--- ({ kind, name, version = { id, name, version } }).
+-- ({ kind, name, version = { id, name, version } }); kind is "input",
+-- "output" (the step's own) or "manual" (an output it saved by hand).
 local function step_with_links(row)
   local sr = client_mod.step_run_of(row)
   sr.links = {}
   for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
-    sr.links[#sr.links + 1] = { kind = l.kind, name = l.name, version = version_ref(l.artifact_version_id) }
+    local kind = l.kind == "output" and l.save_type ~= "step_output" and "manual" or l.kind
+    sr.links[#sr.links + 1] = { kind = kind, name = l.name, version = version_ref(l.artifact_version_id) }
   end
   return sr
 end
@@ -301,7 +303,7 @@ local function step_edges(steps)
   local producer, edges = {}, {}
   for _, s in ipairs(steps) do
     for _, l in ipairs(s.links) do
-      if l.kind == "output" then producer[l.version.id] = s end
+      if l.kind ~= "input" then producer[l.version.id] = s end
     end
   end
   for _, s in ipairs(steps) do
@@ -393,8 +395,9 @@ local function step_json(sr, layer)
     duration_ms = opt(duration_ms(sr.start_time, sr.end_time, sr.status == "running")),
     cache = json.object { state = opt(cache_state(sr)), key = opt(sr.cache_key),
       note = opt(sr.cache_note), cached_from = opt(sr.cached_from) },
-    attempts = opt(sr.attempts), inputs = links_json(sr, "input"),
-    outputs = links_json(sr, "output"), parameters = json.object(sr.parameters),
+    attempts = opt(sr.attempts), seed = opt(sr.seed), inputs = links_json(sr, "input"),
+    outputs = links_json(sr, "output"), manual_outputs = links_json(sr, "manual"),
+    parameters = json.object(sr.parameters),
     error = opt(sr.error), traceback = opt(sr.traceback), layer = opt(layer) }
 end
 
@@ -681,6 +684,13 @@ pages.run = function(args, id)
   return page("Run " .. run.name, body, running and M.REFRESH_SECONDS or nil)
 end
 
+local function has_links(sr, kind)
+  for _, l in ipairs(sr.links) do
+    if l.kind == kind then return true end
+  end
+  return false
+end
+
 local function refs_table(sr, kind)
   local rows = {}
   for _, l in ipairs(sr.links) do
@@ -714,11 +724,13 @@ pages.step = function(args, id)
       { "ended", sr.end_time and human_time(sr.end_time) or (running and "still running" or nil) },
       { "duration", human_ms(duration_ms(sr.start_time, sr.end_time, running)) },
       { "attempts", sr.attempts and tostring(sr.attempts) },
+      { "seed", sr.seed and tostring(sr.seed) },
       { "cache", cache_state(sr) }, { "cache key", sr.cache_key }, { "cache note", sr.cache_note },
       { "reused", sr.cached_from and link("/steps/" .. sr.cached_from, sr.cached_from), raw = true },
     }
     .. "\n<h2>Inputs</h2>\n" .. refs_table(sr, "input")
     .. "\n<h2>Outputs</h2>\n" .. refs_table(sr, "output")
+    .. (has_links(sr, "manual") and ("\n<h2>Saved by hand</h2>\n" .. refs_table(sr, "manual")) or "")
     .. "\n<h2>Parameters</h2>\n" .. table_html({ "name", "value (JSON)" }, prow)
     .. "\n<h2>Metadata</h2>\n" .. metadata_table(sr.run_metadata)
     .. (sr.error and ('\n<h2>Error</h2>\n<pre class="error">' .. esc(sr.error) .. "</pre>") or "")
@@ -787,6 +799,7 @@ pages.version = function(args, id)
       { "content hash", av.content_hash }, { "size", viz.size_text(av.size) .. " (" .. av.size .. " bytes)" },
       { "stored size", viz.size_text(av.stored_size) }, { "uri", av.uri },
       { "codec version", tostring(av.codec_version) }, { "created", human_time(av.created) },
+      { "save type", av.save_type },
       { "tags", tags_html(av.tags), raw = true },
       { "producer", sr and (link("/steps/" .. sr.id, sr.name) .. " in run "
         .. link("/runs/" .. sr.run_id, sr.pipeline_run.name)) or "none (saved by hand)", raw = true },
