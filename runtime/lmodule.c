@@ -417,6 +417,21 @@ static int core_home(lua_State *L) {
   return 1;
 }
 
+/* core.locate() -> the catalog folder in use (or the one a first use will
+** pick) and whether its catalog exists. Creates nothing: for what only
+** reads, such as shell completion, which must not leave a catalog behind. */
+static int core_locate(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  char path[PATH_MAX + 16];
+  struct stat sb;
+  if (rt->home == NULL && (rt->home = resolve_home()) == NULL)
+    return luaL_error(L, "out of memory");
+  snprintf(path, sizeof path, "%s/catalog.db", rt->home);
+  lua_pushstring(L, rt->home);
+  lua_pushboolean(L, rt->catalog != NULL || stat(path, &sb) == 0);
+  return 2;
+}
+
 /* core.set_home(dir | nil): use another catalog folder from now on */
 static int core_set_home(lua_State *L) {
   const char *home = luaL_optstring(L, 1, NULL);
@@ -808,6 +823,7 @@ static const luaL_Reg core_funcs[] = {
   {"encode", core_encode},
   {"decode", core_decode},
   {"home", core_home},
+  {"locate", core_locate},
   {"set_home", core_set_home},
   {"object_path", core_object_path},
   {"atomic", core_atomic},

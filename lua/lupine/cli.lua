@@ -1430,6 +1430,9 @@ function M.main(args, options)
   if type(args) ~= "table" then
     error("bad argument #1 to 'main' (table expected, got " .. type(args) .. ")", 2)
   end
+  if args[1] == "__complete" then   -- for the shell's completion, not listed
+    return require("lupine.complete").main(M, table.move(args, 2, #args, 1, {}))
+  end
   options = options or {}
   local ctx = { tty = options.tty == true, stdin_tty = options.stdin_tty == true,
     client = lupine.Client() }
@@ -1454,6 +1457,9 @@ function M.main(args, options)
   io.stderr:write("lupine: ", tostring(status), "\n")
   return 1
 end
+
+-- The command tree and each command's options, for lupine.complete.
+M.tree, M.options_of = tree, options_of
 
 -- Times and the JSON shapes of catalog records, shared with the web UI.
 M.duration_ms = duration_ms

@@ -1,0 +1,151 @@
+-- lupine.complete: `lupine __complete WORD...`, what the shell's completion
+-- (runtime/lupine.bash) asks for. WORDs are the words after `lupine` up to
+-- the cursor, the last one (maybe empty) being completed. Printed: the
+-- words that can stand there and start with it, one a line; or "@files" or
+-- "@dirs" alone, for the shell to complete paths. Names come from the
+-- catalog when there is one; none is created.
+
+local core = require "lupine.core"
+
+local M = {}
+
+-- The commands answered in C (runtime/main.c, repl.c, ui.c), as their
+-- --help shows them; the others are lupine.cli's command tree.
+local programs = {
+  run = { args = { "SCRIPT" }, options = { { "--verbose", short = "-v" },
+    { "--quiet", short = "-q" }, { "--jobs", short = "-j", arg = "N" }, { "--no-cache" } } },
+  repl = { args = { "SCRIPT" }, options = { { "--help", short = "-h" } } },
+  ui = { options = { { "--host", arg = "HOST" }, { "--port", arg = "PORT" },
+    { "--help", short = "-h" } } },
+}
+M.programs = programs
+local TOP_OPTIONS = { "--help", "--version" }
+
+-- The queries (runtime/catalog.c) that list the names of each kind.
+local QUERIES = { artifact = "artifact_names", run = "run_names", pipeline = "pipeline_names",
+  stack = "stack_names", store = "artifact_store_names" }
+
+local function catalog_names(kind)
+  local _, exists = core.locate()
+  if not exists then return {} end
+  local list = {}
+  for i, row in ipairs(core.query(QUERIES[kind])) do list[i] = row.name end
+  return list
+end
+
+-- What an operand or an option's value names, from its placeholder (as the
+-- command's help shows it) and the command path: a kind of catalog name,
+-- "@files", "@dirs", or nil (nothing to offer).
+local function kind_of(path, placeholder, option)
+  local group, command = path[1], path[#path]
+  if placeholder == "SCRIPT" or placeholder == "FILE" then return "@files" end
+  if placeholder == "DIR" then return "@dirs" end
+  if placeholder == "RUN" then return "run" end
+  if placeholder == "PIPELINE" then return "pipeline" end
+  if placeholder == "STORE" or option == "--store" then return "store" end
+  if placeholder:find("^NAME%[") then return "artifact" end   -- KEY: NAME[:VERSION]|ID
+  if option == "--name" then return group == "pipeline" and "pipeline" or "artifact" end
+  if option == nil and command ~= "register" then
+    if group == "stack" then return "stack" end
+    if group == "artifact-store" then return "store" end
+  end
+  return nil
+end
+
+-- The option of list that flag names (long or short), if any.
+local function find(list, flag)
+  for _, o in ipairs(list) do
+    if o[1] == flag or o.short == flag then return o end
+  end
+end
+
+-- The values that can follow option o.
+local function values(path, o)
+  if o.choices then return o.choices end
+  local kind = kind_of(path, o.arg, o[1])
+  if kind == nil or kind:sub(1, 1) == "@" then return kind or {} end
+  return catalog_names(kind)
+end
+
+-- Candidates for words[n] (the last) after a command's words[1..i-1]: its
+-- options, an option's value, or its next operand.
+local function command_words(path, options, args, words, i)
+  local n, cur = #words, words[#words]
+  local flag = cur:match("^(%-%-[^=]+)=")
+  if flag then
+    local o = find(options, flag)
+    if not o or not o.arg then return {} end
+    local list = values(path, o)
+    if type(list) == "string" then return {} end
+    local out = {}
+    for k, v in ipairs(list) do out[k] = flag .. "=" .. v end
+    return out
+  end
+  local prev = n > i and find(options, words[n - 1])
+  if prev and prev.arg then return values(path, prev) end
+  if cur:sub(1, 1) == "-" then
+    local out = {}
+    for _, o in ipairs(options) do out[#out + 1] = o[1] end
+    return out
+  end
+  -- the operands before this one: words that are not options or their values
+  local count, j, only = 0, i, false
+  while j < n do
+    local w = words[j]
+    if only or w == "-" or w:sub(1, 1) ~= "-" then count = count + 1
+    elseif w == "--" then only = true
+    else
+      local o = find(options, w)
+      if o and o.arg then j = j + 1 end
+    end
+    j = j + 1
+  end
+  local placeholder = args and args[math.min(count + 1, #args)]
+  if not placeholder or (count >= #args and placeholder ~= "SCRIPT") then return {} end
+  local kind = kind_of(path, placeholder:gsub("^%[(.*)%]$", "%1"), nil)
+  if kind == nil or kind:sub(1, 1) == "@" then return kind or {} end
+  return catalog_names(kind)
+end
+
+-- Options are offered where the word begins with "-" (commands otherwise).
+local function candidates(cli, words)
+  local first, dash = words[1], words[#words]:sub(1, 1) == "-"
+  if #words == 1 then
+    if dash then return TOP_OPTIONS end
+    local list = { "help" }
+    for name in pairs(programs) do list[#list + 1] = name end
+    for _, name in ipairs(cli.tree.order) do list[#list + 1] = name end
+    return list
+  end
+  local program = programs[first]
+  if program then return command_words({ first }, program.options, program.args, words, 2) end
+  local node, path, i = cli.tree, {}, 1
+  while node.sub do
+    if i == #words then   -- a subcommand (or --help) goes here
+      return dash and { "--help" } or node.order
+    end
+    node = node.sub[words[i]]
+    if not node then return {} end
+    path[#path + 1], i = words[i], i + 1
+  end
+  return command_words(path, cli.options_of(node), node.args, words, i)
+end
+
+-- main(cli, words): print the candidates; the exit status.
+function M.main(cli, words)
+  if #words == 0 then words = { "" } end
+  local cur = words[#words]
+  local list = candidates(cli, words)
+  if type(list) == "string" then
+    io.write(list, "\n")
+    return 0
+  end
+  local sorted = table.move(list, 1, #list, 1, {})
+  table.sort(sorted)
+  for _, w in ipairs(sorted) do
+    if w:sub(1, #cur) == cur then io.write(w, "\n") end
+  end
+  return 0
+end
+
+return M
