@@ -1,0 +1,344 @@
+---@meta lupine
+-- Editor annotations (LuaLS/EmmyLua) of the module `lupine`: steps,
+-- pipelines, artifact configuration, the step context, values that carry
+-- their kind. The catalog's objects are in client.lua beside this file.
+-- Nothing here runs: the module itself is lupine.so.
+
+---Steps and pipelines whose outputs are versioned artifacts in a catalog.
+---@class lupine
+---@field version string The version of Lupine, "MAJOR.MINOR.PATCH".
+---@field codec_version integer The version of the stored value format (CBOR profile).
+---@field ArtifactType lupine.ArtifactType The artifact types, for `ArtifactConfig { artifact_type = ... }`.
+---@field overrides lupine.Overrides Settings that win over every step's, pipeline's and run's (the CLI's `--no-cache` and `--jobs` set them).
+local lupine = {}
+
+---The type of an artifact, stored as the lower-case string (`av.type == "model"`).
+---@enum lupine.ArtifactType
+local ArtifactType = {
+  DATA = "data",
+  MODEL = "model",
+  DATA_ANALYSIS = "data_analysis",
+  SCHEMA = "schema",
+  STATISTICS = "statistics",
+  SERVICE = "service",
+  BASE = "base",
+}
+
+---@alias lupine.ArtifactTypeName "data"|"model"|"data_analysis"|"schema"|"statistics"|"service"|"base"
+
+---@class lupine.Overrides
+---@field enable_cache? boolean false: run every step, reusing no earlier result.
+---@field jobs? integer Steps at once.
+---@field timeout? number Seconds a step may run.
+---@field retries? integer Attempts after a failed one.
+---@field on_failure? "continue"|"stop" What the other steps do when one fails.
+---@field seed? integer Where each step's random numbers start.
+
+-- ---- steps ----
+
+---What `lupine.step` takes: the function (first array item or `fn`) and its settings.
+---@class lupine.StepSpec
+---@field name string The step's name.
+---@field [1]? function The step's function: its parameters are the step's inputs.
+---@field fn? function The step's function, when not given as the first item.
+---@field outputs? (string|lupine.ArtifactConfig)[] Its outputs, by name or configuration; `{}` declares none; left out: one output named `output`.
+---@field substitutions? table<string, string|number> Values for `{placeholders}` in its output names.
+---@field enable_cache? boolean false: never reuse an earlier result of this step.
+---@field cache_key? string Added to the cache key: change it to run the step again.
+---@field timeout? number Seconds the step may run before it fails.
+---@field retries? integer Attempts after a failed one.
+---@field seed? integer Where its random numbers start (default: a random seed, recorded).
+
+---Define a step: `step { name = ..., outputs = { ... }, function(inputs...) ... end }`
+---or `step("name", fn)`. Called in a pipeline body it records a call and returns
+---one placeholder per output; called anywhere else it runs at once, as a one-step
+---run, and returns its outputs' values.
+---@param spec lupine.StepSpec|string The step's spec, or its name.
+---@param fn? function The step's function, with a name as `spec`.
+---@return lupine.Step
+function lupine.step(spec, fn) end
+
+---A step, as `lupine.step` makes it. Call it to use it.
+---@class lupine.Step
+---@overload fun(...: any): ...: any
+---@field name string The step's name.
+---@field fn function The step's function.
+---@field where string Where its function is defined, "file:line".
+---@field params string[] Its function's parameters: its inputs, in order.
+---@field outputs { name: string, config: lupine.ArtifactConfig }[] Its declared outputs, in order.
+---@field default_output boolean It declared no outputs: it has one named `output`.
+---@field substitutions table<string, string> Its `{placeholder}` values.
+---@field settings lupine.StepSettings Its settings.
+---@field id? string The invocation name `with_options { id = ... }` gave its calls.
+local Step = {}
+
+---@class lupine.StepSettings
+---@field enable_cache? boolean
+---@field cache_key? string
+---@field timeout? number
+---@field retries? integer
+---@field seed? integer
+
+---@class lupine.StepOptions: lupine.StepSettings
+---@field id? string The invocation name of the call (`run.steps[id]`).
+---@field substitutions? table<string, string|number> Added to the step's.
+
+---A copy of the step with options for its calls (ZenML's `step.with_options`).
+---@param options lupine.StepOptions
+---@return lupine.Step
+function Step:with_options(options) end
+
+-- ---- pipelines ----
+
+---What `lupine.pipeline` takes: its body (first array item or `fn`) and settings.
+---@class lupine.PipelineSpec
+---@field name string The pipeline's name.
+---@field [1]? function The body: calls steps, passing outputs to inputs.
+---@field fn? function The body, when not given as the first item.
+---@field substitutions? table<string, string|number> Values for `{placeholders}`.
+---@field tags? string[] Tags of its runs.
+---@field enable_cache? boolean
+---@field timeout? number
+---@field retries? integer
+---@field on_failure? "continue"|"stop"
+---@field jobs? integer Steps at once.
+---@field seed? integer
+
+---Define a pipeline: `pipeline { name = ..., function(args...) ... end }`.
+---Calling it runs it and returns the PipelineRun (a failed run raises a
+---`lupine.RunError` unless `raise_on_failure = false`).
+---@param spec lupine.PipelineSpec|string The pipeline's spec, or its name.
+---@param fn? function The body, with a name as `spec`.
+---@return lupine.PipelineDefinition
+function lupine.pipeline(spec, fn) end
+
+---A pipeline, as `lupine.pipeline` makes it. Call it to run it.
+---@class lupine.PipelineDefinition
+---@overload fun(...: any): lupine.PipelineRun
+---@field name string The pipeline's name.
+---@field fn function Its body.
+---@field where string Where its body is defined, "file:line".
+---@field substitutions table<string, string> Its `{placeholder}` values.
+---@field defaults table Its settings (enable_cache, timeout, ...).
+---@field options lupine.RunOptions The options of its runs (with_options).
+local PipelineDefinition = {}
+
+---@class lupine.RunOptions
+---@field run_name? string The run's name (may hold `{placeholders}`; an error if taken).
+---@field raise_on_failure? boolean false: a failed run is returned, not raised.
+---@field stack? string The stack to run on (default: the active one).
+---@field substitutions? table<string, string|number> Win over the pipeline's and steps'.
+---@field tags? string[] Tags of the run.
+---@field enable_cache? boolean
+---@field timeout? number
+---@field retries? integer
+---@field on_failure? "continue"|"stop"
+---@field jobs? integer
+---@field seed? integer
+
+---A copy of the pipeline with options for its runs.
+---@param options lupine.RunOptions
+---@return lupine.PipelineDefinition
+function PipelineDefinition:with_options(options) end
+
+---What a failed run raises: prints as `pipeline run '<name>' failed:` and each
+---failed step's error.
+---@class lupine.RunError
+---@field run lupine.PipelineRun The run that failed (or was stopped).
+---@field message string The error's text.
+
+-- ---- artifact configuration ----
+
+---@class lupine.ArtifactConfigSpec
+---@field name? string The artifact's name (may hold `{placeholders}`); none: the default output.
+---@field version? string|integer A custom version (an error if the artifact has it already).
+---@field tags? string[]|string Tags of each version.
+---@field artifact_type? lupine.ArtifactType|lupine.ArtifactTypeName Default "data".
+---@field run_metadata? table<string, any> Metadata of each version.
+
+---The configuration of a step's output.
+---@param spec lupine.ArtifactConfigSpec
+---@return lupine.ArtifactConfig
+function lupine.ArtifactConfig(spec) end
+
+---@class lupine.ArtifactConfig
+---@field name? string
+---@field version? string
+---@field tags string[]
+---@field artifact_type lupine.ArtifactTypeName
+---@field run_metadata? table<string, any>
+---@field package metadata_rows table[] The metadata as catalog rows (internal).
+
+-- ---- files and folders ----
+
+---Return this from a step to store a file by value; loading gives the path of
+---a read-only copy.
+---@param path string
+---@return lupine.PathRef
+function lupine.file(path) end
+
+---Return this from a step to store a folder (with everything in it) by value;
+---loading gives the path of a read-only copy.
+---@param path string
+---@return lupine.PathRef
+function lupine.dir(path) end
+
+---@class lupine.PathRef
+---@field kind "file"|"dir"
+---@field path string
+
+-- ---- the step context ----
+
+---The running step's context. Outside a step it raises an error.
+---@return lupine.StepContext
+function lupine.get_step_context() end
+
+---@class lupine.StepContext
+---@field step_name string The step's invocation name.
+---@field pipeline_name string
+---@field run_name string
+---@field run_id string
+---@field step_run_id string
+---@field pipeline_run lupine.PipelineRun The live run: the steps settled so far.
+---@field step_run lupine.StepRun This step's run.
+---@field package node table The step's node in the run's graph (internal).
+---@field package output_tags table<string, string[]> Tags added so far, by output (internal).
+---@field package output_metadata table<string, table> Metadata added so far, by output (internal).
+---@field package saved table<string, boolean> Names saved with save_artifact (internal).
+local StepContext = {}
+
+---Add metadata to an output of the step (the output may be left out when the
+---step has one). Works called as `ctx:f(...)` or `ctx.f(...)`.
+---@param output string|table<string, any>
+---@param metadata? table<string, any>
+function StepContext.add_output_metadata(output, metadata) end
+
+---Add tags to an output of the step (the output may be left out when the step
+---has one). Works called as `ctx:f(...)` or `ctx.f(...)`.
+---@param output string|string[]
+---@param tags? string[]|string
+function StepContext.add_output_tags(output, tags) end
+
+-- ---- metadata and artifacts from anywhere ----
+
+---@class lupine.LogMetadataSpec
+---@field metadata table<string, any> The keys and values to attach.
+---@field artifact_name? string Attach to a version of this artifact (with artifact_version).
+---@field artifact_version? string|integer
+---@field artifact_version_id? string
+---@field step_name? string Attach to this step's run (of `run`, or the current run).
+---@field run? lupine.PipelineRun|string A run, its name or id.
+---@field run_id? string
+
+---Attach metadata to the running step's run, or to what the spec names.
+---@param spec lupine.LogMetadataSpec
+function lupine.log_metadata(spec) end
+
+---@class lupine.SaveOptions
+---@field version? string|integer
+---@field tags? string[]|string
+---@field artifact_type? lupine.ArtifactType|lupine.ArtifactTypeName
+---@field run_metadata? table<string, any>
+
+---Store a value as a new version of an artifact (inside a step: an extra output
+---of its run, apart from its own in `manual_outputs`).
+---@param value any
+---@param name string
+---@param options? lupine.SaveOptions
+---@return lupine.ArtifactVersion
+function lupine.save_artifact(value, name, options) end
+
+---A version's value (inside a step: recorded as an input of its run).
+---@param name_or_id string An artifact name (its latest version), a version id or id prefix.
+---@param version? string|integer
+---@return any
+function lupine.load_artifact(name_or_id, version) end
+
+---@class lupine.MaterializerSpec
+---@field type string The type's name, recorded as the version's data_type.
+---@field match fun(value: any): boolean Whether it takes this value.
+---@field save fun(value: any): any The value as a plain, serializable one.
+---@field load fun(plain: any): any The value back from its plain form.
+
+---Store values of a type (userdata, tables with a metatable) through save and load.
+---@param spec lupine.MaterializerSpec
+function lupine.register_materializer(spec) end
+
+-- ---- the catalog ----
+
+---A client of the catalog in use.
+---@return lupine.Client
+function lupine.Client() end
+
+---Filters for `client:list_artifact_versions`, checked when it is made.
+---@param spec lupine.ArtifactVersionFilterSpec
+---@return lupine.ArtifactVersionFilter
+function lupine.ArtifactVersionFilter(spec) end
+
+---The catalog folder in use.
+---@return string
+function lupine.home() end
+
+---Use another catalog folder from now on (nil: back to $LUPINE_HOME, or the
+---nearest .lupine folder).
+---@param dir? string
+function lupine.set_home(dir) end
+
+-- ---- values that carry their kind (visualizations) ----
+
+---@class lupine.Visual
+---@field text string
+---@field package _kind "html"|"markdown"|"csv"|"svg" How it is shown (stored with the text).
+
+---A string shown as HTML.
+---@param text string
+---@return lupine.Visual
+function lupine.HTMLString(text) end
+
+---A string shown as Markdown.
+---@param text string
+---@return lupine.Visual
+function lupine.MarkdownString(text) end
+
+---A string shown as a table (CSV).
+---@param text string
+---@return lupine.Visual
+function lupine.CSVString(text) end
+
+---A string shown as an SVG image.
+---@param text string
+---@return lupine.Visual
+function lupine.SVGString(text) end
+
+---@class lupine.PlotSeries
+---@field name? string
+---@field x? (number|string)[]
+---@field y? number[]
+
+---@class lupine.PlotSpec
+---@field kind? "line"|"bar"|"scatter"|"hist" Default "line".
+---@field x? (number|string)[] Numbers (labels for a bar chart; the values of a histogram).
+---@field y? number[]
+---@field series? lupine.PlotSeries[] Several series instead of x and y.
+---@field title? string
+---@field xlabel? string
+---@field ylabel? string
+---@field bins? integer A histogram's bins (1 to 1000).
+
+---A chart, stored as its data and drawn as SVG in the visualizations.
+---@param spec lupine.PlotSpec
+---@return lupine.Plot
+function lupine.plot(spec) end
+
+---@class lupine.Plot
+---@field kind "line"|"bar"|"scatter"|"hist"
+---@field x? (number|string)[]
+---@field y? number[]
+---@field series? lupine.PlotSeries[]
+---@field title? string
+---@field xlabel? string
+---@field ylabel? string
+---@field bins? integer
+---@field package _kind "plot" Marks the table as a plot (stored with it).
+
+return lupine
