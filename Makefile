@@ -3,18 +3,38 @@
 #   make            build everything into build/
 #   make demo       build, run examples/quickstart.lua, show what it stored
 #   make test       build (also with ASan+UBSan), run every test
-#   make install PREFIX=/usr/local
-#   make deps       install the Debian packages the build and tests need
+#   make install PREFIX=/usr/local   (DESTDIR, BINDIR, LIBDIR, ... below)
+#   make deps       install the Debian packages the build and the tests need
 
-PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
 WERROR ?=
 SOVERSION = 0
 
-DEBIAN_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev lua-busted python3-cbor2 python3-zstandard sqlite3 \
-  graphviz libedit-dev tmux libmicrohttpd-dev chromium curl procps time
+# Where `make install` puts things (GNU names; DESTDIR is prepended to all).
+# HELPERDIR holds lupine-repl and lupine-ui, which the lupine program finds
+# relative to its own folder, so an installed tree can be moved.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+LIBEXECDIR ?= $(PREFIX)/libexec
+HELPERDIR ?= $(LIBEXECDIR)/lupine
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+LUA_LMOD ?= $(DATADIR)/lua/5.4
+LUA_CMOD ?= $(LIBDIR)/lua/5.4
+# the editor annotations (---@meta files) of the Lua API
+METADIR ?= $(DATADIR)/lupine/meta
+
+# The Debian packages each goal needs; `make deps` installs all of them.
+BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
+  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev
+TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
+  curl procps time luarocks groff-base
+DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -26,9 +46,16 @@ UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohtt
 # The Lua module is loaded by an interpreter that already has Lua in it.
 MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto 2>/dev/null) -lm
 
+# The project's own flags (BASE_CFLAGS) come first on every compile, then the
+# user's or the distribution's CPPFLAGS and CFLAGS; every link takes CFLAGS
+# and LDFLAGS. A flavour's flags (the sanitizers) come last: they win.
 WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes $(WERROR)
 BASE_CFLAGS = -std=c11 -g -fPIC -fvisibility=hidden $(WARN) -Iruntime $(DEP_CFLAGS)
 CFLAGS ?= -O2
+CPPFLAGS ?=
+LDFLAGS ?=
+COMPILE = $(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/codec.c runtime/executor.c \
@@ -46,13 +73,21 @@ all: $(BUILD)/lupine $(BUILD)/liblupine.a $(BUILD)/liblupine.so $(BUILD)/lupine.
 # ---- one set of rules per build flavour: build/ (release), build/asan/ ----
 define flavour
 $(1)/obj/%.o: runtime/%.c runtime/lupine.h runtime/lupine_int.h | $(1)/obj
-	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+	$$(COMPILE) $(2) -c $$< -o $$@
 
 $(1)/obj/lua_sources.o: $(1)/obj/lua_sources.c
-	$$(CC) $$(BASE_CFLAGS) $(2) -c $$< -o $$@
+	$$(COMPILE) $(2) -c $$< -o $$@
 
 $(1)/obj/lua_sources.c: lua/embed.lua $$(LUA_SRC) | $(1)/obj
 	lua5.4 lua/embed.lua $$@ $$(LUA_SRC)
+
+# main.c finds the helpers through this path (see HELPERDIR); the header is
+# rewritten, and main.o rebuilt, only when the path changes
+$(1)/obj/main.o: $(1)/obj/helpers.h
+$(1)/obj/main.o: BASE_CFLAGS += -I$(1)/obj
+$(1)/obj/helpers.h: FORCE | $(1)/obj
+	@printf '#define LUPINE_HELPERS "%s"\n' "$$(HELPERS_REL)" > $$@.new
+	@if cmp -s $$@.new $$@; then rm $$@.new; else mv $$@.new $$@; fi
 
 $(1)/obj:
 	mkdir -p $$@
@@ -61,45 +96,46 @@ $(1)/liblupine.a: $(call objs,$(1))
 	rm -f $$@ && ar rcs $$@ $$^
 
 $(1)/liblupine.so.$(SOVERSION): $(call objs,$(1))
-	$$(CC) $(2) -shared -Wl,-soname,liblupine.so.$(SOVERSION) -o $$@ $$^ $$(DEP_LIBS)
+	$$(LINK) $(2) -shared -Wl,-soname,liblupine.so.$(SOVERSION) -o $$@ $$^ $$(DEP_LIBS)
 
 $(1)/liblupine.so: $(1)/liblupine.so.$(SOVERSION)
 	ln -sf liblupine.so.$(SOVERSION) $$@
 
 # `require "lupine"` from lua5.4 and busted (LUA_CPATH=build/?.so)
 $(1)/lupine.so: $(call objs,$(1))
-	$$(CC) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
+	$$(LINK) $(2) -shared -o $$@ $$^ $$(MOD_LIBS)
 
 # the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL).
 # -z now: symbols bound at start-up, not lazily in every worker (each lazy
 # binding there writes a page shared copy-on-write with the spawner)
 $(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a $(1)/lupine-repl $(1)/lupine-ui
-	$$(CC) $(2) -Wl,-z,now -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
+	$$(LINK) $(2) -Wl,-z,now -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
 
 # `lupine repl` and `lupine ui` run these, so that only they load libedit
 # and libmicrohttpd (with gnutls and the rest): `lupine run` starts faster
 $(1)/lupine-repl: $(1)/obj/repl.o $(1)/liblupine.a
-	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS)
+	$$(LINK) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS)
 
 $(1)/lupine-ui: $(1)/obj/ui.o $(1)/liblupine.a
-	$$(CC) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(UI_LIBS)
+	$$(LINK) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(UI_LIBS)
 
 $(1)/test_%: tests/c/test_%.c tests/c/tap.h $(1)/liblupine.a
-	$$(CC) $$(BASE_CFLAGS) $(2) -D_GNU_SOURCE -o $$@ $$(filter-out %.h,$$^) $$(DEP_LIBS)
+	$$(COMPILE) $(2) $$(LDFLAGS) -D_GNU_SOURCE -o $$@ $$(filter-out %.h,$$^) $$(DEP_LIBS)
 
-# a Lua module that segfaults, for the tests of crashing steps
+# a Lua module that segfaults, for the tests of crashing steps: unoptimized,
+# so the NULL read stays a read (fortification needs optimization: undefined)
 $(1)/crash.so: tests/c/crash_module.c
-	$$(CC) $$(BASE_CFLAGS) -O0 -shared -o $$@ $$<
+	$$(COMPILE) $$(LDFLAGS) -O0 -U_FORTIFY_SOURCE -shared -o $$@ $$<
 
 $(1)/replay_%: tests/fuzz/%.c tests/fuzz/replay.c $(1)/liblupine.a
-	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
+	$$(COMPILE) $(2) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 
 # examples/embed/host.c against this flavour's static library
 $(1)/embed_host: examples/embed/host.c $(1)/liblupine.a
-	$$(CC) $$(BASE_CFLAGS) $(2) -o $$@ $$^ $$(DEP_LIBS)
+	$$(COMPILE) $(2) $$(LDFLAGS) -o $$@ $$^ $$(DEP_LIBS)
 endef
 
-$(eval $(call flavour,$(BUILD),$$(CFLAGS)))
+$(eval $(call flavour,$(BUILD),))
 $(eval $(call flavour,$(BUILD)/asan,$$(SAN_FLAGS)))
 
 # test_api runs two handles on two threads at once
@@ -109,23 +145,36 @@ asan: $(BUILD)/asan/lupine $(BUILD)/asan/lupine.so $(BUILD)/asan/liblupine.so $(
   $(C_TESTS:%=$(BUILD)/asan/%) $(patsubst fuzz_%,$(BUILD)/asan/replay_fuzz_%,$(FUZZERS))
 
 # ---- set-up ----
-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+# $(call apt,GOAL,PACKAGES): install the Debian packages of the list that are
+# missing, naming them first (as root; otherwise print the command to run).
+define apt
+	@missing=""; for p in $(2); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	if [ -z "$$missing" ]; then echo "$(1): the Debian packages it needs are present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "deps: installing$$missing"; \
+	  echo "$(1): installing the Debian packages it needs:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else echo "deps: missing$$missing; run:"; \
+	else echo "$(1): missing Debian packages:$$missing; run:"; \
 	  echo "  sudo apt-get install -y$$missing"; exit 1; fi
+endef
 
-demo: deps
+.PHONY: deps-build deps-test FORCE
+deps-build:
+	$(call apt,build,$(BUILD_PACKAGES))
+
+deps-test:
+	$(call apt,test,$(TEST_PACKAGES))
+
+deps: deps-build deps-test
+
+# the demo needs nothing the build does not
+demo: deps-build
 	$(MAKE) --no-print-directory all
 	rm -rf $(BUILD)/demo-home
 	LUPINE_HOME=$(BUILD)/demo-home $(BUILD)/lupine run examples/quickstart.lua
 
-test: deps
+test: deps-build deps-test
 	$(MAKE) --no-print-directory all asan
 	LUPINE_BUILD=$(BUILD)/asan sh tests/run.sh
 
@@ -139,7 +188,7 @@ tsan: $(BUILD)/tsan/test_api
 
 $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj/lua_sources.c
 	mkdir -p $(BUILD)/tsan
-	$(CC) $(BASE_CFLAGS) -O1 -fsanitize=thread -D_GNU_SOURCE -pthread -o $@ \
+	$(COMPILE) $(LDFLAGS) -O1 -fsanitize=thread -D_GNU_SOURCE -pthread -o $@ \
 	  $(filter-out %.h,$^) $(DEP_LIBS)
 
 # ---- benchmarks: make bench (release build; not part of make test) ----
@@ -151,7 +200,7 @@ $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj
 # $(BUILD)/bench_floor (a fork, a file creation, a sync).
 BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
-bench: deps
+bench: deps-build
 	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
 	  $(BUILD)/bench_floor
 	@for f in $(BENCH); do echo "== $$f"; \
@@ -161,17 +210,20 @@ bench: deps
 	  lua5.4 $$f || exit 1; \
 	done
 
+# (built with the release build's CFLAGS, so the comparisons are even)
+BENCH_CC = $(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+
 $(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c tests/bench/measure.h
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
+	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
 
 $(BUILD)/bench_zstd: tests/bench/zstd_bare.c tests/bench/measure.h
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $< $(shell pkg-config --cflags --libs libzstd)
+	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs libzstd)
 
 $(BUILD)/bench_timeit: tests/bench/timeit.c tests/bench/measure.h
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+	$(BENCH_CC) -o $@ $<
 
 $(BUILD)/bench_floor: tests/bench/floor.c tests/bench/measure.h
-	$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+	$(BENCH_CC) -o $@ $<
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60
@@ -183,29 +235,46 @@ fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
 	mkdir -p $(BUILD)/fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Iruntime $(DEP_CFLAGS) \
-	  -o $@ $^ $(DEP_LIBS)
+	clang -Iruntime $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) \
+	  -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(DEP_LIBS)
 
 # ---- install ----
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4
-	install -m 755 $(BUILD)/lupine $(BUILD)/lupine-repl $(BUILD)/lupine-ui $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/liblupine.a $(DESTDIR)$(PREFIX)/lib/liblupine.a
-	install -m 755 $(BUILD)/liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf liblupine.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/liblupine.so
-	install -m 644 runtime/lupine.h $(DESTDIR)$(PREFIX)/include/lupine.h
-	install -m 644 lua/lupine/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine/
-	install -m 755 $(BUILD)/lupine.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define LUPINE_VERSION "\(.*\)"/\1/p' runtime/lupine.h)|' \
-	  runtime/lupine.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
+# install: everything; install-rock: what a LuaRocks tree takes (lupine.rockspec:
+# the module, its Lua files, the programs, man page, completion, annotations;
+# not the C library, header and pkg-config file, which a Lua tree has no place for)
+VERSION = $(shell sed -n 's/^\#define LUPINE_VERSION "\(.*\)"/\1/p' runtime/lupine.h)
+HELPERS_REL = $(shell realpath -m --relative-to='$(BINDIR)' '$(HELPERDIR)')
+.PHONY: install-rock install-lib
+install: install-rock install-lib
+
+install-rock: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(HELPERDIR) $(DESTDIR)$(LUA_LMOD)/lupine \
+	  $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(METADIR)
+	install -m 755 $(BUILD)/lupine $(DESTDIR)$(BINDIR)/lupine
+	install -m 755 $(BUILD)/lupine-repl $(BUILD)/lupine-ui $(DESTDIR)$(HELPERDIR)/
+	install -m 644 lua/lupine/*.lua $(DESTDIR)$(LUA_LMOD)/lupine/
+	install -m 755 $(BUILD)/lupine.so $(DESTDIR)$(LUA_CMOD)/lupine.so
+	install -m 644 runtime/lupine.1 $(DESTDIR)$(MANDIR)/man1/lupine.1
+	install -m 644 runtime/lupine.bash $(DESTDIR)$(BASHCOMPDIR)/lupine
+	install -m 644 lua/meta/*.lua $(DESTDIR)$(METADIR)/
+
+install-lib: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(BUILD)/liblupine.a $(DESTDIR)$(LIBDIR)/liblupine.a
+	install -m 755 $(BUILD)/liblupine.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf liblupine.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/liblupine.so
+	install -m 644 runtime/lupine.h $(DESTDIR)$(INCLUDEDIR)/lupine.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	  -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	  runtime/lupine.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/lupine.pc
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/bin/lupine $(DESTDIR)$(PREFIX)/bin/lupine-repl \
-	  $(DESTDIR)$(PREFIX)/bin/lupine-ui $(DESTDIR)$(PREFIX)/lib/liblupine.* \
-	  $(DESTDIR)$(PREFIX)/include/lupine.h $(DESTDIR)$(PREFIX)/share/lua/5.4/lupine \
-	  $(DESTDIR)$(PREFIX)/lib/lua/5.4/lupine.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/lupine.pc
+	rm -rf $(DESTDIR)$(BINDIR)/lupine $(DESTDIR)$(HELPERDIR) $(DESTDIR)$(LIBDIR)/liblupine.a \
+	  $(DESTDIR)$(LIBDIR)/liblupine.so $(DESTDIR)$(LIBDIR)/liblupine.so.$(SOVERSION) \
+	  $(DESTDIR)$(INCLUDEDIR)/lupine.h $(DESTDIR)$(LUA_LMOD)/lupine \
+	  $(DESTDIR)$(LUA_CMOD)/lupine.so $(DESTDIR)$(PKGCONFIGDIR)/lupine.pc \
+	  $(DESTDIR)$(MANDIR)/man1/lupine.1 $(DESTDIR)$(BASHCOMPDIR)/lupine $(DESTDIR)$(METADIR)
 
 clean:
 	rm -rf $(BUILD)

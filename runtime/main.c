@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lupine.h"
+#include "helpers.h"   /* LUPINE_HELPERS, written by the Makefile from HELPERDIR */
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
@@ -236,25 +237,40 @@ static int cmd_catalog(int argc, char **argv) {
   return status;
 }
 
-/* Run the program lupine-TOOL installed beside this one (repl.c, ui.c)
-** with the arguments after the command; returns only if it cannot. */
+/* Run the program lupine-TOOL (repl.c, ui.c) with the arguments after the
+** command; returns only if it cannot. It is looked for in the helpers'
+** folder as installed, LUPINE_HELPERS (relative to this program's folder, so
+** an installed tree still works when moved or staged under DESTDIR), then
+** beside this program (the build tree). */
 static int run_tool(const char *tool, int argc, char **argv) {
-  char self[PATH_MAX], path[PATH_MAX + 32], **args;
+  char self[PATH_MAX], installed[PATH_MAX + 64], beside[PATH_MAX + 32], **args;
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   char *slash;
-  int i;
+  int i, dir;
   if (n <= 0) {
     fprintf(stderr, "lupine: cannot find where lupine is installed (%s)\n", strerror(errno));
     return EXIT_RUN_FAILED;
   }
   self[n] = '\0';
   slash = strrchr(self, '/');
-  snprintf(path, sizeof path, "%.*s/lupine-%s", (int)(slash - self), self, tool);
+  dir = (int)(slash - self);
+  snprintf(installed, sizeof installed, "%.*s/%s/lupine-%s", dir, self, LUPINE_HELPERS, tool);
+  snprintf(beside, sizeof beside, "%.*s/lupine-%s", dir, self, tool);
   if ((args = calloc((size_t)argc + 2, sizeof *args)) == NULL) return EXIT_RUN_FAILED;
-  args[0] = path;
   for (i = 0; i < argc; i++) args[i + 1] = argv[i];
-  execv(path, args);
-  fprintf(stderr, "lupine: cannot run %s (%s)\n", path, strerror(errno));
+  args[0] = installed;
+  execv(installed, args);
+  if (errno == ENOENT) {
+    args[0] = beside;
+    execv(beside, args);
+    if (errno == ENOENT) {
+      fprintf(stderr, "lupine: cannot run lupine-%s: neither %s nor %s exists\n", tool,
+              installed, beside);
+      free(args);
+      return EXIT_RUN_FAILED;
+    }
+  }
+  fprintf(stderr, "lupine: cannot run %s (%s)\n", args[0], strerror(errno));
   free(args);
   return EXIT_RUN_FAILED;
 }

@@ -193,4 +193,15 @@ describe("the editor annotations", function()
     table.sort(absent)
     assert.same({}, absent)
   end)
+
+  it("are installed with the module", function()
+    local prefix = H.tmpdir()
+    local release = H.build:gsub("/asan$", "")
+    local _, err, code = H.sh("make -s install-rock BUILD=" .. H.quote(release) .. " PREFIX="
+      .. H.quote(prefix))
+    assert.equal(0, code, err)
+    for f in H.sh("ls " .. H.quote(META)):gmatch("[^\n]+") do
+      assert.equal(H.read(META .. "/" .. f), H.read(prefix .. "/share/lupine/meta/" .. f), f)
+    end
+  end)
 end)

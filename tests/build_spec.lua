@@ -57,4 +57,77 @@ describe("make install", function()
     out, err, code = H.sh(H.quote(prefix .. "/bin/lupine") .. " --version")
     assert.equal(0, code, err)
   end)
+
+  -- what a distribution's package build does: a staging folder, /usr, the
+  -- multiarch library folder
+  it("honours DESTDIR, PREFIX and LIBDIR, with the helpers under libexec", function()
+    local dest = H.tmpdir()
+    local release = H.build:gsub("/asan$", "")
+    local _, err, code = H.sh("make -s install BUILD=" .. H.quote(release) .. " DESTDIR="
+      .. H.quote(dest) .. " PREFIX=/usr LIBDIR=/usr/lib/x86_64-linux-gnu")
+    assert.equal(0, code, err)
+    local files = H.sh("cd " .. H.quote(dest) .. " && find . ! -type d | sort")
+    local lua_files = {}
+    for f in H.sh("cd " .. H.quote(H.root) .. " && ls lua/lupine/*.lua lua/meta/*.lua"):gmatch("[^\n]+") do
+      local dir, name = f:match("^lua/(%a+)/(.*)$")
+      lua_files[#lua_files + 1] = dir == "lupine" and ("./usr/share/lua/5.4/lupine/" .. name)
+        or ("./usr/share/lupine/meta/" .. name)
+    end
+    local want = { "./usr/bin/lupine", "./usr/include/lupine.h",
+      "./usr/lib/x86_64-linux-gnu/liblupine.a", "./usr/lib/x86_64-linux-gnu/liblupine.so",
+      "./usr/lib/x86_64-linux-gnu/liblupine.so.0", "./usr/lib/x86_64-linux-gnu/lua/5.4/lupine.so",
+      "./usr/lib/x86_64-linux-gnu/pkgconfig/lupine.pc", "./usr/libexec/lupine/lupine-repl",
+      "./usr/libexec/lupine/lupine-ui", "./usr/share/bash-completion/completions/lupine",
+      "./usr/share/man/man1/lupine.1" }
+    table.move(lua_files, 1, #lua_files, #want + 1, want)
+    table.sort(want)
+    assert.equal(table.concat(want, "\n") .. "\n", files)
+    local out
+    local pc = "PKG_CONFIG_PATH=" .. H.quote(dest .. "/usr/lib/x86_64-linux-gnu/pkgconfig")
+      .. " pkg-config "
+    assert.equal("/usr/lib/x86_64-linux-gnu\n", (H.sh(pc .. "--variable=libdir lupine")))
+    assert.equal("/usr/include\n", (H.sh(pc .. "--variable=includedir lupine")))
+    -- the installed program runs its helpers from libexec, wherever the tree is
+    local lupine = H.quote(dest .. "/usr/bin/lupine")
+    out, err, code = H.sh(lupine .. " repl --help")
+    assert.equal(0, code, err)
+    assert.matches("^usage: lupine repl ", out)
+    out, err, code = H.sh(lupine .. " ui --help")
+    assert.equal(0, code, err)
+    assert.matches("^usage: lupine ui ", out)
+    H.rm(dest .. "/usr/libexec/lupine/lupine-ui")
+    out, err, code = H.sh(lupine .. " ui --help")
+    assert.equal(1, code)
+    assert.equal("lupine: cannot run lupine-ui: neither " .. dest .. "/usr/bin/../libexec/lupine/"
+      .. "lupine-ui nor " .. dest .. "/usr/bin/lupine-ui exists\n", err)
+  end)
+
+  it("passes CPPFLAGS and CFLAGS to every compile, CFLAGS and LDFLAGS to every link", function()
+    local b = H.tmpdir()
+    local targets = { "all", "asan", "tsan", "fuzz" }
+    for _, t in ipairs { "embed_host", "test_api", "sqlite_bare", "bench_zstd", "bench_timeit",
+        "bench_floor" } do
+      targets[#targets + 1] = b .. "/" .. t
+    end
+    local out, err, code = H.sh("make -n -B BUILD=" .. H.quote(b) .. " CC=cc CPPFLAGS=-DCPP_MARK"
+      .. " 'CFLAGS=-O2 -DC_MARK' LDFLAGS=-Wl,--build-id=0xfeed " .. table.concat(targets, " "))
+    assert.equal(0, code, err)
+    local compiles, links = 0, 0
+    for line in out:gmatch("[^\n]+") do
+      if line:find("^cc ") or line:find("^clang ") then
+        local compile, link = line:find(" %-c ") ~= nil, line:find(" %-c ") == nil
+        if compile then compiles = compiles + 1 else links = links + 1 end
+        if compile or line:find("%.c ") then   -- a compile (maybe linking in the same step)
+          assert.truthy(line:find("-DCPP_MARK", 1, true), line)
+          assert.truthy(line:find("-DC_MARK", 1, true), line)
+        end
+        if link then
+          assert.truthy(line:find("-DC_MARK", 1, true), line)
+          assert.truthy(line:find("-Wl,--build-id=0xfeed", 1, true), line)
+        end
+      end
+    end
+    assert.is_true(compiles >= 30, out)
+    assert.is_true(links >= 15, out)
+  end)
 end)

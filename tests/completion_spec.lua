@@ -164,4 +164,14 @@ describe("the bash completion", function()
     H.write(dir .. "/other.txt", "")
     assert.equal("pipeline.lua\n", bash_complete(home, "lupine run pi", dir))
   end)
+
+  it("is installed by make install", function()
+    local prefix = H.tmpdir()
+    local release = H.build:gsub("/asan$", "")
+    local _, err, code = H.sh("make -s install-rock BUILD=" .. H.quote(release) .. " PREFIX="
+      .. H.quote(prefix))
+    assert.equal(0, code, err)
+    assert.equal(H.read(H.root .. "/runtime/lupine.bash"),
+      H.read(prefix .. "/share/bash-completion/completions/lupine"))
+  end)
 end)

@@ -1,0 +1,108 @@
+-- What a packager or a Lua user needs: the licence and its SPDX lines, the
+-- LuaRocks rockspec, the man page, the Debian packages each make goal needs.
+local H = require "helper"
+
+local release = H.build:gsub("/asan$", "")
+
+-- The files of the repository (as git tracks them; else as they are on disk).
+local function repository_files()
+  local out, _, code = H.sh("cd " .. H.quote(H.root) .. " && git ls-files 2>/dev/null")
+  if code ~= 0 or out == "" then
+    out = H.sh("cd " .. H.quote(H.root) .. " && find . -path ./build -prune -o -path ./.git -prune"
+      .. " -o -type f -print | sed 's|^\\./||'")
+  end
+  local list = {}
+  for f in out:gmatch("[^\n]+") do list[#list + 1] = f end
+  return list
+end
+
+describe("the licence", function()
+  it("is MIT, the Lupine authors' of 2026", function()
+    local text = H.read(H.root .. "/LICENSE")
+    assert.matches("^MIT License\n\nCopyright %(c%) 2026 the Lupine authors\n", text)
+    assert.matches("Permission is hereby granted, free of charge", text)
+  end)
+end)
+
+describe("the man page", function()
+  local page = H.read(H.root .. "/runtime/lupine.1")
+
+  it("renders without a warning", function()
+    local out, err, code = H.sh("groff -man -Tutf8 -ww -z " .. H.quote(H.root .. "/runtime/lupine.1"))
+    assert.equal(0, code, err)
+    assert.equal("", out .. err)
+    out, err, code = H.sh("MANWIDTH=80 man --warnings -l " .. H.quote(H.root .. "/runtime/lupine.1"))
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.matches("lupine %- run Lua pipelines", (out:gsub("%s+", " ")))
+  end)
+
+  it("describes every command and every option", function()
+    require "lupine"   -- its embedded modules
+    local cli, complete = require "lupine.cli", require "lupine.complete"
+    -- the page as read, in plain text on wide lines
+    local text = H.sh("groff -man -Tascii -P-cbou -rLL=200n " .. H.quote(H.root .. "/runtime/lupine.1"))
+      :gsub("%s+", " ")
+    local missing = {}
+    local function want(s) if not text:find(s, 1, true) then missing[#missing + 1] = s end end
+    local function options(list)
+      for _, o in ipairs(list) do
+        want(o[1])
+        if o.short then want(o.short .. ", " .. o[1]) end
+      end
+    end
+    local function walk(path, node)
+      if node.sub then
+        for _, name in ipairs(node.order) do walk(path .. name .. " ", node.sub[name]) end
+        return
+      end
+      want(path:sub(1, -2))
+      options(cli.options_of(node))
+    end
+    walk("", cli.tree)
+    for name, program in pairs(complete.programs) do
+      want(name)
+      options(program.options)
+    end
+    for _, o in ipairs { "--version", "-V", "LUPINE_HOME" } do want(o) end
+    assert.same({}, missing)
+  end)
+
+  it("is installed in share/man/man1", function()
+    local prefix = H.tmpdir()
+    local _, err, code = H.sh("make -s install-rock BUILD=" .. H.quote(release) .. " PREFIX="
+      .. H.quote(prefix))
+    assert.equal(0, code, err)
+    assert.equal(page, H.read(prefix .. "/share/man/man1/lupine.1"))
+  end)
+end)
+
+describe("the Debian packages of each goal", function()
+  -- what make would run (the install step not run: make -n)
+  local function plan(goal)
+    local out, err, code = H.sh("cd " .. H.quote(H.root) .. " && make -n " .. goal)
+    assert.equal(0, code, err)
+    return out
+  end
+
+  it("make demo installs what the build needs, and nothing for the tests", function()
+    local out = plan("demo")
+    assert.matches("libsqlite3%-dev", out)
+    assert.matches("installing the Debian packages it needs", out)
+    assert.is_nil(out:find("chromium", 1, true))
+    assert.is_nil(out:find("busted", 1, true))
+  end)
+
+  it("make test installs the test tools too", function()
+    local out = plan("test")
+    for _, p in ipairs { "libsqlite3-dev", "lua-busted", "chromium", "luarocks", "groff-base" } do
+      assert.truthy(out:find(p, 1, true), p)
+    end
+  end)
+
+  it("says that what a goal needs is there", function()
+    local out, err, code = H.sh("cd " .. H.quote(H.root) .. " && make -s deps-build")
+    assert.equal(0, code, err)
+    assert.equal("build: the Debian packages it needs are present\n", out)
+  end)
+end)
