@@ -24,6 +24,42 @@ describe("the licence", function()
   end)
 end)
 
+describe("the rockspec", function()
+  it("builds and installs the module and the CLI with `luarocks make`", function()
+    local tree = H.tmpdir() .. "/rocks"
+    local lr = "luarocks --lua-version=5.4 "
+    local out, err, code = H.sh("cd " .. H.quote(H.root) .. " && " .. lr .. "make --tree="
+      .. H.quote(tree) .. " lupine-scm-1.rockspec")
+    assert.equal(0, code, out .. err)
+    -- require "lupine" from that tree alone, and a one-step pipeline
+    local probe = H.script([[
+      local lupine = require "lupine"
+      lupine.set_home(arg[1])
+      print(package.searchpath("lupine", package.cpath))
+      print(lupine.step("answer", function() return 6 * 7 end)())
+    ]])
+    local home = H.tmpdir() .. "/home"
+    out, err, code = H.sh("cd /tmp && eval \"$(" .. lr .. "path --tree=" .. H.quote(tree) .. ")\" && "
+      .. "lua5.4 " .. H.quote(probe) .. " " .. H.quote(home))
+    assert.equal(0, code, err)
+    assert.equal(tree .. "/lib/lua/5.4/lupine.so\n42\n", out)
+    -- the program and its helpers, beside it in the tree's bin/
+    out, err, code = H.sh(H.quote(tree .. "/bin/lupine") .. " --version")
+    assert.equal(0, code, err)
+    assert.matches("^lupine %d+%.%d+%.%d+", out)
+    out, err, code = H.sh("echo 'print(1 + 1)' | LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(tree .. "/bin/lupine") .. " repl")
+    assert.equal(0, code, err)
+    assert.equal("2\n", out)
+    -- the man page, the completion and the annotations, in the rock's folder
+    local dir = H.sh(lr .. "show --rock-dir --tree=" .. H.quote(tree) .. " lupine"):match("[^\n]+")
+    for _, f in ipairs { "share/man/man1/lupine.1", "share/bash-completion/completions/lupine",
+        "share/lupine/meta/lupine.lua" } do
+      assert.truthy(H.read(dir .. "/" .. f), f)
+    end
+  end)
+end)
+
 describe("the man page", function()
   local page = H.read(H.root .. "/runtime/lupine.1")
 
