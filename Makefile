@@ -33,7 +33,7 @@ METADIR ?= $(DATADIR)/lupine/meta
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
   libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
-  curl procps time luarocks groff-base
+  curl procps time luarocks groff-base man-db
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
@@ -239,7 +239,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
 	  -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ $(DEP_LIBS)
 
 # ---- install ----
-# install: everything; install-rock: what a LuaRocks tree takes (lupine.rockspec:
+# install: everything; install-rock: what a LuaRocks tree takes (lupine-scm-1.rockspec:
 # the module, its Lua files, the programs, man page, completion, annotations;
 # not the C library, header and pkg-config file, which a Lua tree has no place for)
 VERSION = $(shell sed -n 's/^\#define LUPINE_VERSION "\(.*\)"/\1/p' runtime/lupine.h)
@@ -269,12 +269,17 @@ install-lib: all
 	  -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
 	  runtime/lupine.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/lupine.pc
 
+# (file by file: HELPERDIR or METADIR may be a folder shared with others)
 uninstall:
-	rm -rf $(DESTDIR)$(BINDIR)/lupine $(DESTDIR)$(HELPERDIR) $(DESTDIR)$(LIBDIR)/liblupine.a \
-	  $(DESTDIR)$(LIBDIR)/liblupine.so $(DESTDIR)$(LIBDIR)/liblupine.so.$(SOVERSION) \
-	  $(DESTDIR)$(INCLUDEDIR)/lupine.h $(DESTDIR)$(LUA_LMOD)/lupine \
+	rm -f $(DESTDIR)$(BINDIR)/lupine $(DESTDIR)$(HELPERDIR)/lupine-repl $(DESTDIR)$(HELPERDIR)/lupine-ui \
+	  $(DESTDIR)$(LIBDIR)/liblupine.a $(DESTDIR)$(LIBDIR)/liblupine.so \
+	  $(DESTDIR)$(LIBDIR)/liblupine.so.$(SOVERSION) $(DESTDIR)$(INCLUDEDIR)/lupine.h \
 	  $(DESTDIR)$(LUA_CMOD)/lupine.so $(DESTDIR)$(PKGCONFIGDIR)/lupine.pc \
-	  $(DESTDIR)$(MANDIR)/man1/lupine.1 $(DESTDIR)$(BASHCOMPDIR)/lupine $(DESTDIR)$(METADIR)
+	  $(DESTDIR)$(MANDIR)/man1/lupine.1 $(DESTDIR)$(BASHCOMPDIR)/lupine \
+	  $(addprefix $(DESTDIR)$(LUA_LMOD)/lupine/,$(notdir $(wildcard lua/lupine/*.lua))) \
+	  $(addprefix $(DESTDIR)$(METADIR)/,$(notdir $(wildcard lua/meta/*.lua)))
+	rmdir $(DESTDIR)$(HELPERDIR) $(DESTDIR)$(LUA_LMOD)/lupine $(DESTDIR)$(METADIR) \
+	  $(DESTDIR)$(DATADIR)/lupine 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)
