@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Lupine: a pipeline runner in C that embeds Lua 5.4.
 #
 #   make            build everything into build/

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- LuaRocks: `luarocks make` in a clone builds with the Makefile and installs
 -- into the rocks tree the module (lupine.so, lupine/*.lua), the lupine program
 -- with its helpers, the man page, the bash completion and the editor

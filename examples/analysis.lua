@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Artifact Visualization", first half: a table (the DataFrame
 -- of the original) is visualized automatically when it is saved.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Artifact Configuration": tags, artifact types and metadata.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Artifact Lineage": which step produced an artifact, and which
 -- steps, in any run, used it.
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Loading Artifacts": from the client, from inside a step, and
 -- from earlier pipeline runs.
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Multiple Artifacts" example: one step returns three artifacts,
 -- which later steps take one by one.
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Naming Artifacts": names from outputs, ArtifactConfig, and
 -- dynamic names with placeholders.
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Artifact Visualization", second half: a plot. lupine.plot
 -- describes it; the description is the artifact's value, and its SVG
 -- rendering is stored with it as a visualization.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Version Promotion Workflow": a step tags the model of its own
 -- run as production when it is good enough.
 local lupine = require "lupine"

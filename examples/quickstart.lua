@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Quickstart: the seed's "Understanding Artifacts" example.
 -- Every output of a step becomes a versioned artifact: here 'dataset' and
 -- 'processed'. Run it with `lupine run examples/quickstart.lua` (or plain

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Searching Artifacts": by name, by tag, and with a filter.
 local lupine = require "lupine"
 local step, pipeline, ArtifactConfig = lupine.step, lupine.pipeline, lupine.ArtifactConfig

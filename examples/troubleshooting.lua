@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Troubleshooting": finding the right name, and what a failed
 -- load says.
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The seed's "Artifact Versioning": every run makes a new version.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Build helper: writes the C file that embeds the Lua side in the runtime,
 -- as bytecode of the lua5.4 that builds it (the Lua the runtime links).
 -- usage: lua5.4 lua/embed.lua OUT.c lua/lupine/init.lua lua/lupine/x.lua ...

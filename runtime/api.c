@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** api.c: the public entry points (lupine.h). Each checks its handle and
 ** arguments and leaves a message naming the culprit on the handle when

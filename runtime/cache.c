@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** cache.c: what a step's cache key is made of, and the fingerprint of its
 ** code.

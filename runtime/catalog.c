@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** catalog.c: the catalog of pipelines, runs, step runs, artifacts and
 ** artifact versions, kept in sqlite. The only file that sees sqlite3.h.

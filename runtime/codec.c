@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** codec.c: Lua values <-> deterministic CBOR (RFC 8949).
 **

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** executor.c: running one pipeline run.
 **

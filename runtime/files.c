@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** files.c: files and directory trees as artifacts.
 **

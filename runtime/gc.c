@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** gc.c: removing the stored objects that no artifact version references
 ** (after versions were deleted or pruned, or a put whose version was never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** graph.c: the dependency graph of one pipeline run, and the order its
 ** steps may run in.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** lmodule.c: the Lua module. `lupine.core` holds the C functions; the
 ** user-facing module `lupine` is Lua code (the files in lua/lupine/) embedded in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Bash completion for lupine: commands, options, their values, and the names
 # of artifacts, runs, pipelines, stacks and stores in the catalog. The
 # program itself says what can come next (`lupine __complete WORD...`), so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** lupine.h: the public interface of the Lupine runtime.
 **

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** Private declarations shared by the runtime's files. Nothing here is
 ** part of the public interface (see lupine.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** main.c: the lupine command. Uses only the public header, lupine.h: what
 ** the CLI needs, a host program can do too. `lupine run`, --help and

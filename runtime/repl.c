@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** repl.c: `lupine repl [SCRIPT [ARGS...]]`, a Lua 5.4 read-eval-print loop
 ** on a Lupine runtime, with `lupine` and `client` (a lupine.Client()) as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** spawn.c: the process that forks a run's workers.
 **

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** ui.c: `lupine ui`, a read-only dashboard of the catalog over HTTP.
 **

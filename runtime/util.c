@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** util.c: small helpers shared by every file of the runtime.
 */

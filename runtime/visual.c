@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** visual.c: the visualizations of artifact versions. lua/lupine/viz.lua
 ** computes them when a value is saved (HTML, SVG, CSV, markdown or text

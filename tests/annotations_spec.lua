@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The editor annotations (lua/meta/*.lua, ---@meta files for LuaLS and
 -- EmmyLua) against the real API: every public function and every field of
 -- the objects a small run gives is declared, and what is declared exists.

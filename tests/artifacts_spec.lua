@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Artifact configuration, dynamic names, tags, metadata and the step context.
 local H = require "helper"
 local lupine = require "lupine"

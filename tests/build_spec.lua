@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- What `make` builds and `make install` installs.
 local H = require "helper"
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Versioning and reading the catalog through lupine.Client.
 local H = require "helper"
 local lupine = require "lupine"

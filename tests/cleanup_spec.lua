@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Clean-up: delete_artifact_version, prune_artifacts and gc, alone and
 -- while other processes run pipelines.
 local H = require "helper"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The catalog commands of the lupine program (lua/lupine/cli.lua): each one
 -- through the CLI, in the tab-separated form (stdout is a pipe here), in
 -- --json, and on a pseudo-terminal for the human tables.

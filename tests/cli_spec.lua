@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The lupine command.
 local H = require "helper"
 

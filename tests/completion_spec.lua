@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Shell completion: `lupine __complete` (lupine.complete) and the bash
 -- function of runtime/lupine.bash that asks it.
 local H = require "helper"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Embedding from outside: examples/embed/host.c built against the installed
 -- library through pkg-config, and again under ASan+UBSan against the
 -- sanitized static library; tests/c/test_api.c under ThreadSanitizer.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The examples run, through the CLI and through plain lua5.4.
 local H = require "helper"
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Caching, parallel workers and faults.
 local H = require "helper"
 local lupine = require "lupine"

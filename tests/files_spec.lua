@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Files and folders as artifacts: stored by value, loaded as read-only copies.
 local H = require "helper"
 local lupine = require "lupine"

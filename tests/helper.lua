@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Shared by the specs: fresh catalogs, running the CLI, reading files.
 
 local H = {}

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Stored artifacts are readable without Lupine: Python's cbor2 and
 -- zstandard (Debian's python3-cbor2 and python3-zstandard) decode them.
 local H = require "helper"

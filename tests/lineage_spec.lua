@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Lineage: consumers, get_lineage across runs, and its formats.
 local H = require "helper"
 local lupine = require "lupine"

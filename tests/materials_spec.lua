@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Materializers: storing class instances and host objects.
 local H = require "helper"
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- What a packager or a Lua user needs: the licence and its SPDX lines, the
 -- LuaRocks rockspec, the man page, the Debian packages each make goal needs.
 local H = require "helper"
@@ -21,6 +22,19 @@ describe("the licence", function()
     local text = H.read(H.root .. "/LICENSE")
     assert.matches("^MIT License\n\nCopyright %(c%) 2026 the Lupine authors\n", text)
     assert.matches("Permission is hereby granted, free of charge", text)
+  end)
+
+  -- data (fixtures, fuzz inputs) and prose are not source files
+  it("is named by an SPDX line at the top of every source file", function()
+    local missing = {}
+    for _, f in ipairs(repository_files()) do
+      if not (f:find("%.md$") or f == "LICENSE" or f == ".gitignore"
+          or f:find("^tests/fixtures/") or f:find("^tests/fuzz/corpus/")) then
+        local head = (H.read(H.root .. "/" .. f) or ""):sub(1, 400)
+        if not head:find("SPDX%-License%-Identifier: MIT") then missing[#missing + 1] = f end
+      end
+    end
+    assert.same({}, missing)
   end)
 end)
 

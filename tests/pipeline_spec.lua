@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Steps and pipelines through `require "lupine"` (in-process).
 local H = require "helper"
 local lupine = require "lupine"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Listing and filtering the catalog: list_artifact_versions and its filters,
 -- ArtifactVersionFilter, paging, sorting, list_artifacts, list_pipeline_runs,
 -- list_pipelines and get_pipeline, and the query plans behind them.

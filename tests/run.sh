@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs every test: the C unit tests, the fuzz corpora replayed, and the
 # busted specs (in-process through `require "lupine"` and through the CLI),
 # all against the ASan+UBSan build unless LUPINE_BUILD names another.

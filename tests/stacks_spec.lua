@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Stacks and artifact stores: two local stores, switching between runs,
 -- loading from both, refusals, a lost store, verify, an interrupted copy.
 local H = require "helper"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- What each call of a step gets and records: its own random seed, the
 -- options of one call (with_options), and its outputs: none, its own, and
 -- what it saved by hand.

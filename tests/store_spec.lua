@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Serialization and the artifact store, seen from Lua.
 local H = require "helper"
 local lupine = require "lupine"

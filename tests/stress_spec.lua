@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The runner killed with SIGKILL at many random moments of a real run.
 local H = require "helper"
 local lupine = require "lupine"

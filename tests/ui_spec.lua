@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- `lupine ui`: the dashboard over HTTP (curl) and in a real browser
 -- (headless Chromium), on a catalog built by the examples.
 local H = require "helper"

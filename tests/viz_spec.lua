@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Visualizations: computed from a value's shape, explicit kinds, plots,
 -- limits, storage and `lupine artifact visualize`.
 local H = require "helper"

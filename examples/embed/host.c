@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** host.c: a C program that embeds Lupine (see README.md beside it).
 **

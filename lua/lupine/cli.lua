@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.cli: the catalog commands of the `lupine` program (everything but
 -- `lupine run`, `--help` and `--version`, which runtime/main.c answers).
 --

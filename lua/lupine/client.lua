@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.client: reading the catalog. Client, ArtifactVersion, PipelineRun
 -- and StepRun objects over the runtime's named queries (runtime/catalog.c).
 

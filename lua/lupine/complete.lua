@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.complete: `lupine __complete WORD...`, what the shell's completion
 -- (runtime/lupine.bash) asks for. WORDs are the words after `lupine` up to
 -- the cursor, the last one (maybe empty) being completed. Printed: the

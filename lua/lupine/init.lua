@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine: steps and pipelines.
 --
 -- A pipeline's body is run once to record its graph: calling a step there

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.lineage: where artifact versions came from and where they went,
 -- and cleaning up the catalog and the store.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.materials: materializers, for values the codec cannot store as
 -- they are: host objects (userdata) and class instances (tables with
 -- metatables).

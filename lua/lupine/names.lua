@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Names of artifacts, tags, pipelines, steps, outputs and runs: non-empty
 -- valid UTF-8 without control characters, at most 255 bytes. Names are
 -- only ever data (never file paths or SQL), so "team/model" is fine.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.pretty: values as readable Lua literals, for the REPL.
 --
 -- API:

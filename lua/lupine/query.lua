@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.query: listing and filtering the catalog.
 --
 --   client:list_artifact_versions { name, tag, artifact_type, pipeline_run, version,

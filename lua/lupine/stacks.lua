@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.stacks: stacks and artifact stores, as ZenML has them. A stack
 -- names the artifact store and the orchestrator a run uses; exactly one is
 -- active. Each version records the store holding its object.

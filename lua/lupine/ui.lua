@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.ui: the pages and the JSON API of `lupine ui` (runtime/ui.c serves
 -- them over HTTP; everything here runs in the runtime's one Lua state).
 --

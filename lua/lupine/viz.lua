@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lupine.viz: visualizations of artifact values.
 --
 -- compute(value) looks at a value's shape and returns its visualizations as

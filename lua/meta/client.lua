@@ -1,4 +1,5 @@
 ---@meta
+-- SPDX-License-Identifier: MIT
 -- Editor annotations (LuaLS/EmmyLua) of the catalog's side of `lupine`:
 -- lupine.Client and the objects it gives. Objects are snapshots: fetch again
 -- to see a change made after. Fields marked "read when first used" are

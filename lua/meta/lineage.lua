@@ -1,4 +1,5 @@
 ---@meta lupine.lineage
+-- SPDX-License-Identifier: MIT
 -- Editor annotations (LuaLS/EmmyLua) of `require "lupine.lineage"`.
 
 ---@class lupine.lineage

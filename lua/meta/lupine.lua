@@ -1,4 +1,5 @@
 ---@meta lupine
+-- SPDX-License-Identifier: MIT
 -- Editor annotations (LuaLS/EmmyLua) of the module `lupine`: steps,
 -- pipelines, artifact configuration, the step context, values that carry
 -- their kind. The catalog's objects are in client.lua beside this file.

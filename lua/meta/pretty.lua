@@ -1,4 +1,5 @@
 ---@meta lupine.pretty
+-- SPDX-License-Identifier: MIT
 -- Editor annotations (LuaLS/EmmyLua) of `require "lupine.pretty"`: how the
 -- REPL prints values.
 

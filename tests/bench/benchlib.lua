@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- What the benchmarks in tests/bench share: where the binaries are, timing,
 -- medians, and the verdict lines. Not a benchmark itself (`make bench`
 -- leaves it out); each benchmark loads it from its own folder:

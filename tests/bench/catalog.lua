@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Catalog lookups at scale: `make bench` runs this against the release build.
 --
 -- Builds a catalog of 1,000,000 artifact versions (1000 names x 1000

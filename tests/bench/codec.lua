@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Codec throughput: `make bench` runs this against the release build.
 --
 -- Two values: an array of 1,000,000 floats (random doubles) and 100,000

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Streaming a 2 GB file through Lupine: stored by a step (lupine.file),
 -- then loaded (a read-only copy). Memory must stay bounded: the target is
 -- under 64 MB of resident memory, measured with /usr/bin/time -v, for the

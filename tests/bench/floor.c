@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** floor.c: what one executed step costs at the least on this machine, for
 ** steps.lua to print beside its figures (a median over rounds, in us):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** measure.h: the clock and the median shared by the benchmarks' C baselines.
 */

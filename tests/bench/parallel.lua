@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Parallel speed-up: `make bench` runs this against the release build.
 --
 -- 8 independent CPU-bound steps (each a Lua loop calibrated here to take

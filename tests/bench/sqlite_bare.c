@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** sqlite_bare: the baseline for the Lua benchmarks in tests/bench. Times one SQL statement
 ** straight through the sqlite3 C API, as a lower bound for what any

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Start-up: `make bench` runs this against the release build.
 --
 -- `lupine run` of an empty script against `lua5.4 -e ''`: the median wall

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Per-step overhead: `make bench` runs this against the release build.
 --
 -- A chain of 1000 trivial steps (each adds 1 to the one before's output)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** timeit: the wall clock of a command, for the benchmarks in tests/bench.
 ** Runs a command directly (fork and exec, no shell in between) WARMUP

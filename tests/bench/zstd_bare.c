@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** zstd_bare: the zstd floor for tests/bench/codec.lua. Compresses the
 ** bytes of FILE as the store does (one frame, level 3, content size and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** crash_module.c: a Lua C module whose function dereferences NULL, so the
 ** tests can check what happens to a step that segfaults in C code.

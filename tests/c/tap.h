@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** tap.h: TAP output for the C test programs, each of which includes it once.
 ** check() prints one line per test; tap_done() prints the plan and gives the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** test_api.c: the public C API (lupine.h) from a host's point of view:
 ** result codes, misuse, running pipelines that call host functions,

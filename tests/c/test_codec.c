@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** test_codec.c: the CBOR codec (runtime/codec.c) from C, printing TAP.
 **

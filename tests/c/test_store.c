@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** test_store.c: the object store (runtime/store.c), from its callers'
 ** point of view. Prints TAP; exits 1 if any test failed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** fuzz_archive.c: libFuzzer target for the archive reader (files.c). The
 ** input is taken as the content of a file or folder artifact: it is stored

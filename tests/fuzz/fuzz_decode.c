@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** fuzz_decode.c: libFuzzer target for the CBOR decoder (runtime/codec.c).
 **

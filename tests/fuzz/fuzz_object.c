@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** fuzz_object.c: libFuzzer target for the object reader. The input is
 ** taken as a stored object file: lp_store_decode_frame (1 MiB limit)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
 ** replay.c: run a libFuzzer target over files, without libFuzzer, so that
 ** `make test` can replay a corpus under the sanitizers. Link it with any
