@@ -468,6 +468,33 @@ static const struct write_op {
 };
 #define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
 
+/*
+** The orders lua/lupine/query.lua's listings may ask for (sort_by), by
+** listing and key (each listing's keys in the order of their names): the
+** columns, each sorted in the direction asked; ties fall to creation order
+** (seq) in that direction too. The listing's statement names its tables
+** v, a, r and p as these do.
+*/
+static const struct sort {
+  const char *listing, *key;
+  const char *columns[4];
+} sorts[] = {
+  {"artifact_versions", "artifact_type", {"v.type", "v.seq"}},
+  {"artifact_versions", "created", {"v.seq"}},
+  {"artifact_versions", "data_type", {"v.data_type", "v.seq"}},
+  {"artifact_versions", "name", {"a.name", "v.seq"}},
+  {"artifact_versions", "size", {"v.size", "v.seq"}},
+  {"artifact_versions", "stored_size", {"v.stored_size", "v.seq"}},
+  {"artifact_versions", "version", {"v.version_number", "v.version", "v.seq"}},
+  {"artifacts", "created", {"a.seq"}},
+  {"artifacts", "name", {"a.name"}},
+  {"pipeline_runs", "created", {"r.seq"}},
+  {"pipeline_runs", "name", {"r.name"}},
+  {"pipelines", "created", {"p.seq"}},
+  {"pipelines", "name", {"p.name"}},
+};
+#define NSORTS ((int)(sizeof(sorts) / sizeof(sorts[0])))
+
 /* Prepared statements for queries built at run time (lp_catalog_select). */
 #define SELECT_CACHE 32
 #define NQUERIES ((int)(sizeof(queries) / sizeof(queries[0])))
@@ -1112,6 +1139,31 @@ int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, i
   c->select[slot].used = ++c->clock;
   bind_lua(st, L, first, nargs, 0);
   return push_rows(L, c, st, "a query", err, errsz);
+}
+
+int lp_catalog_order(lua_State *L, const char *listing, const char *key, int desc) {
+  luaL_Buffer b;
+  int i, k, n = 0;
+  for (i = 0; i < NSORTS; i++)
+    if (strcmp(sorts[i].listing, listing) == 0 && strcmp(sorts[i].key, key) == 0)
+      break;
+  if (i == NSORTS) {
+    lua_newtable(L);
+    for (i = 0; i < NSORTS; i++) {
+      if (strcmp(sorts[i].listing, listing) != 0) continue;
+      lua_pushstring(L, sorts[i].key);
+      lua_rawseti(L, -2, ++n);
+    }
+    return LUPINE_NOTFOUND;
+  }
+  luaL_buffinit(L, &b);
+  for (k = 0; k < 4 && sorts[i].columns[k] != NULL; k++) {
+    if (k > 0) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, sorts[i].columns[k]);
+    if (desc) luaL_addstring(&b, " DESC");
+  }
+  luaL_pushresult(&b);
+  return LUPINE_OK;
 }
 
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,

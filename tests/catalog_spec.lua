@@ -78,17 +78,18 @@ describe("artifact versions", function()
       H.err(function() client:get_artifact_version() end))
   end)
 
-  it("list newest first, filtered by name", function()
+  it("list oldest first (ZenML's default), filtered by name", function()
     p(1); p(2)
     local other = step { name = "other", outputs = { "other" }, function() return 1 end }
     pipeline { name = "o", function() other() end } ()
     local all = client:list_artifact_versions()
     assert.equal(3, all.total)
-    assert.equal("other", all[1].name)
+    assert.equal("other", all[3].name)
     local mine = client:list_artifact_versions { name = "trained_model" }
     assert.equal(2, #mine)
-    assert.equal("2", mine[1].version)
-    assert.equal("1", mine[2].version)
+    assert.equal("1", mine[1].version)
+    assert.equal("2", mine[2].version)
+    assert.equal("other", client:list_artifact_versions { sort_by = "desc:created" }[1].name)
   end)
 
   it("are found from the run: by run name, id or id prefix", function()

@@ -538,8 +538,10 @@ local function cmd_version_list(ctx)
   local o = ctx.opts
   local page, size = o.page, o.size
   local run = o.run and ctx.client:get_pipeline_run(o.run)   -- "not found; did you mean"
+  -- newest first, as every list of the CLI (the client's default is oldest first)
   local list = ctx.client:list_artifact_versions { name = o.name, tag = o.tag,
-    artifact_type = o.type, pipeline_run = run, page = page, size = size }
+    artifact_type = o.type, pipeline_run = run, page = page, size = size,
+    sort_by = "desc:created" }
   if o.json then print_json(paged_json(list, version_json)); return 0 end
   local rows = {}
   for i, av in ipairs(list) do
