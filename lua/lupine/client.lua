@@ -50,17 +50,19 @@ local function one(query, ...)
 end
 
 local function looks_like_id(s)
-  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
+  return #s >= 4 and #s <= 36 and s:find("^[%x%-]+$") ~= nil
 end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
+-- Ids are stored in lower case: typed in upper case they match the same.
 local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
-  local row = looks_like_id(key) and one(by_id, key)
+  local id = looks_like_id(key) and key:lower()
+  local row = id and one(by_id, id)
   if row then return row end
   row = find_by_name(key)
   if row then return row end
-  if looks_like_id(key) then
-    local rows = core.query(by_prefix, key)
+  if id then
+    local rows = core.query(by_prefix, id)
     if #rows == 1 then return rows[1] end
     if #rows > 1 then
       local ids = {}
@@ -88,7 +90,7 @@ local function metadata_of(entity, id)
   end
   return map
 end
-M.tags_of, M.metadata_of = tags_of, metadata_of
+M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 
 -- ---- Client ----
 
@@ -96,8 +98,24 @@ function M.Client()
   return setmetatable({}, Client)
 end
 
--- get_artifact_version(name_or_id [, version])
+local version_fields = { name_id_or_prefix = true, version = true }
+
+-- get_artifact_version(name_id_or_prefix [, version]), or with ZenML's
+-- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }
 function Client:get_artifact_version(key, version)
+  if type(key) == "table" and getmetatable(key) == nil and version == nil then
+    for k in pairs(key) do
+      if not version_fields[k] then
+        error(string.format("get_artifact_version: unknown field '%s' (it takes "
+          .. "name_id_or_prefix and version)", tostring(k)), 2)
+      end
+    end
+    key, version = key.name_id_or_prefix, key.version
+    if type(key) ~= "string" then
+      error("get_artifact_version: name_id_or_prefix must be a string (got " .. type(key)
+        .. ")", 2)
+    end
+  end
   if type(key) ~= "string" then
     error("bad argument #1 to 'get_artifact_version' (string expected, got "
       .. type(key) .. ")", 2)

@@ -627,30 +627,13 @@ function Client:list_pipelines(args)
     pipeline_of)
 end
 
-local function looks_like_id(s)
-  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
-end
-
 -- get_pipeline(name_or_id): by name, id or unique id prefix.
 function Client:get_pipeline(key)
   if type(key) ~= "string" then
     fail(2, "bad argument #1 to 'get_pipeline' (string expected, got %s)", type(key))
   end
-  local row = core.query("pipeline_by_name", key)[1] or core.query("pipeline_by_id", key)[1]
-  if row then return pipeline_of(row) end
-  if looks_like_id(key) then
-    local rows = core.query("pipelines_by_id_prefix", key)
-    if #rows == 1 then return pipeline_of(rows[1]) end
-    if #rows > 1 then
-      local ids = {}
-      for i = 1, math.min(#rows, 10) do ids[i] = rows[i].id end
-      fail(2, "pipeline id prefix '%s' is ambiguous: it matches %s%s", key,
-        table.concat(ids, ", "), #rows > 10 and ", ..." or "")
-    end
-  end
-  local candidates = {}
-  for i, r in ipairs(core.query("pipeline_names")) do candidates[i] = r.name end
-  fail(2, "pipeline '%s' not found%s", key, names.suggest(key, candidates))
+  return pipeline_of(client.lookup("pipeline", key, "pipeline_by_id", "pipelines_by_id_prefix",
+    function(name) return core.query("pipeline_by_name", name)[1] end, "pipeline_names", 2))
 end
 
 return M
