@@ -94,6 +94,21 @@ M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 
 -- ---- Client ----
 
+-- What the Client does inside a running step, set by lupine (init.lua):
+-- own(name) -> the output of the running step whose new version artifact
+-- name is, and the step's context (nil elsewhere); tag_own(ctx, output,
+-- add, remove) changes that version's tags before it is recorded.
+M.step = { own = function() end, tag_own = function() end }
+
+-- The error for artifact name of the running step's output out (ctx: its
+-- context), which has no version yet.
+local function not_yet(fname, name, out, ctx, level)
+  error(string.format("%s: artifact '%s' is output '%s' of the running step '%s': its version "
+    .. "is recorded when the step returns (pass a version to read an earlier one)", fname,
+    name, out, ctx.step_name), level + 1)
+end
+M.not_yet = not_yet
+
 function M.Client()
   return setmetatable({}, Client)
 end
@@ -137,6 +152,8 @@ function Client:get_artifact_version(key, version)
     error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
       tostring(version), table.concat(have, ", ")), 2)
   end
+  local out, ctx = M.step.own(key)
+  if out then not_yet("get_artifact_version", key, out, ctx, 2) end
   return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
     function(name) return one("latest_version", name) end, "artifact_names", 2))
 end
@@ -150,9 +167,9 @@ function Client:get_pipeline_run(key)
     function(name) return one("run_by_name", name) end, "run_names", 2))
 end
 
--- The tag changes in opts ({ add_tags, remove_tags, tags }) applied to entity
--- id; tags is ZenML's name for add_tags.
-local function update_tags(entity, id, opts, fname, level)
+-- The tag changes in opts ({ add_tags, remove_tags, tags }): the tags to
+-- add, then those to remove; tags is ZenML's name for add_tags.
+local function tag_changes(opts, fname, level)
   if type(opts) ~= "table" then
     error(string.format("bad argument #2 to '%s' (table expected, got %s)", fname, type(opts)),
       level + 1)
@@ -169,15 +186,33 @@ local function update_tags(entity, id, opts, fname, level)
     for _, t in ipairs(v) do names.check("tag", t, level + 1) end
     lists[k] = v
   end
+  local add = {}
   for _, k in ipairs { "tags", "add_tags" } do
-    for _, t in ipairs(lists[k] or {}) do core.write("tag", entity, id, t) end
+    for _, t in ipairs(lists[k] or {}) do add[#add + 1] = t end
   end
-  for _, t in ipairs(lists.remove_tags or {}) do core.write("untag", entity, id, t) end
+  return add, lists.remove_tags or {}
 end
 
--- update_artifact_version(version or id or name [, version], { add_tags, remove_tags })
+-- The tag changes in opts applied to entity id.
+local function update_tags(entity, id, opts, fname, level)
+  local add, remove = tag_changes(opts, fname, level + 1)
+  for _, t in ipairs(add) do core.write("tag", entity, id, t) end
+  for _, t in ipairs(remove) do core.write("untag", entity, id, t) end
+end
+
+-- update_artifact_version(version or id or name [, version], { add_tags, remove_tags }).
+-- Inside a step, the name of one of its outputs (without a version) means
+-- the version it is making: the changes apply when that is recorded, and
+-- nil is returned.
 function Client:update_artifact_version(key, version, opts)
   if opts == nil and type(version) == "table" then version, opts = nil, version end
+  local out, ctx
+  if version == nil or version == "latest" then out, ctx = M.step.own(key) end
+  if out then
+    local add, remove = tag_changes(opts, "update_artifact_version", 2)
+    M.step.tag_own(ctx, out, add, remove)
+    return nil
+  end
   local av = M.is_version(key) and key or self:get_artifact_version(key, version)
   update_tags("artifact_version", av.id, opts, "update_artifact_version", 2)
   return self:get_artifact_version(av.id)
