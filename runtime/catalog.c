@@ -247,7 +247,10 @@ static const char *const migrations[] = {
   "ALTER TABLE step_runs ADD COLUMN output_count INTEGER;\n"
   /* before, only save_artifact outside a step made a version no step run
   ** produced */
-  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n",
+  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n"
+  /* 1 on a step run that has rows in step_run_lookups: a cache hit reads
+  ** it with the row it finds, so steps without lookups cost no probe */
+  "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -320,15 +323,31 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
   /* the outputs of the latest completed step run with cache key ?1, with
-  ** its seed and output count; one row of NULLs but those if it has none */
-  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, l.name, v.id, v.seq,"
-     " v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
+  ** its seed, output count and lookups (1 if it recorded lookups, which
+  ** stale_lookups checks); one row of NULLs but those if it has none */
+  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id,"
+     " v.seq, v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
      " v.artifact_store_id, v.save_type"
-     " FROM (SELECT id, seed, output_count FROM step_runs WHERE cache_key = ?1"
+     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
      " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s"
      " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
      " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"},
+  /* the first lookup of a latest version made by step run ?1 that would
+  ** now find another latest version (not one ?1 made itself): the artifact,
+  ** the version found then and the latest now (NULL: none), newer 1 if
+  ** the latest now came after it */
+  {"stale_lookups", "SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
+     " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
+     " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"
+     " LEFT JOIN deleted_versions d ON d.id = k.artifact_version_id"
+     " LEFT JOIN artifact_versions v ON v.seq = (SELECT max(x.seq) FROM artifact_versions x"
+     " JOIN artifacts a ON a.id = x.artifact_id WHERE a.name = k.artifact_name)"
+     " WHERE k.step_run_id = ?1 AND v.id IS NOT k.artifact_version_id"
+     " AND v.producer_step_run_id IS NOT ?1 ORDER BY k.artifact_name LIMIT 1"},
+  /* the versions step run ?1's lookups of a latest version found */
+  {"step_run_lookups", "SELECT artifact_name, artifact_version_id FROM step_run_lookups"
+     " WHERE step_run_id = ?1 ORDER BY artifact_name"},
   /* the latest earlier run of the same step of the same pipeline */
   {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
@@ -425,6 +444,20 @@ static const struct write_op {
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
                     " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
+  /* ?1 step run id, ?2 artifact name, ?3 the version its lookup of that
+  ** artifact's latest version found (nothing if that version is gone) */
+  {"add_lookup", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
+                     " artifact_version_id, version_seq) SELECT ?1, ?2, id, seq"
+                     " FROM artifact_versions WHERE id = ?3",
+                     "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                     " FROM step_run_lookups WHERE step_run_id = ?1)"}},
+  /* ?1 step run id, ?2 the step run whose lookups it carries (a cache hit) */
+  {"copy_lookups", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
+                       " artifact_version_id, version_seq) SELECT ?1, artifact_name,"
+                       " artifact_version_id, version_seq FROM step_run_lookups"
+                       " WHERE step_run_id = ?2",
+                       "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                       " FROM step_run_lookups WHERE step_run_id = ?1)"}},
   /* ?1 artifact version id: the version and everything attached to it */
   {"delete_version", 0, {
      "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",

@@ -97,8 +97,10 @@ M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 -- What the Client does inside a running step, set by lupine (init.lua):
 -- own(name) -> the output of the running step whose new version artifact
 -- name is, and the step's context (nil elsewhere); tag_own(ctx, output,
--- add, remove) changes that version's tags before it is recorded.
-M.step = { own = function() end, tag_own = function() end }
+-- add, remove) changes that version's tags before it is recorded;
+-- looked_up(name, row) notes that a lookup of name's latest version found
+-- row (the step run records it: see "Caching" in the README).
+M.step = { own = function() end, tag_own = function() end, looked_up = function() end }
 
 -- The error for artifact name of the running step's output out (ctx: its
 -- context), which has no version yet.
@@ -155,7 +157,11 @@ function Client:get_artifact_version(key, version)
   local out, ctx = M.step.own(key)
   if out then not_yet("get_artifact_version", key, out, ctx, 2) end
   return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
-    function(name) return one("latest_version", name) end, "artifact_names", 2))
+    function(name)
+      local row = one("latest_version", name)
+      if row then M.step.looked_up(name, row) end
+      return row
+    end, "artifact_names", 2))
 end
 
 function Client:get_pipeline_run(key)
@@ -314,6 +320,17 @@ local function any() return true end
 getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output", own) end
 getters[StepRun].manual_outputs = function(sr) return artifacts_of(sr, "output", by_hand) end
 getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input", any) end
+
+-- The versions its lookups of a latest version found, by artifact name (a
+-- cached step run carries those of the one it reused); deleted ones left out.
+getters[StepRun].lookups = function(sr)
+  local out = {}
+  for _, row in ipairs(core.query("step_run_lookups", sr.id)) do
+    local v = one("version_by_id", row.artifact_version_id)
+    if v then out[row.artifact_name] = version_of(v) end
+  end
+  return out
+end
 
 getters[StepRun].output = function(sr)
   local only, list = nil, {}

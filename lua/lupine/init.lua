@@ -393,21 +393,23 @@ end
 
 -- spec.invoke: run node i's function with its context, its random numbers
 -- from seed; return the outputs' extras (resolved name, tags, metadata
--- rows) and its values (none if a step with the default output returned
+-- rows; and, in extras.lookups, the versions its lookups of a latest
+-- found) and its values (none if a step with the default output returned
 -- none: then nothing is stored).
 local function invoker(build)
   return function(i, step_run_id, run_id, run_name, seed, ...)
     local node = build.nodes[i]
     local ctx = setmetatable({ step_name = node.name, pipeline_name = build.pipeline,
       step_run_id = step_run_id, run_id = run_id, run_name = run_name, node = node,
-      build = build, output_tags = {}, output_metadata = {}, saved = {} }, StepContext)
+      build = build, output_tags = {}, output_metadata = {}, saved = {}, lookups = {} },
+      StepContext)
     local previous = current
     current = ctx
     local restore <close> = setmetatable({}, { __close = function() current = previous end })
     math.randomseed(seed)
     local results = table.pack(node.fn(...))
-    if results.n == 0 and node.default_output then return {} end
-    local extras = {}
+    local extras = { lookups = next(ctx.lookups) and ctx.lookups or nil }
+    if results.n == 0 and node.default_output then return extras end
     for k, out in ipairs(node.outputs) do
       local data_type, stored
       if getmetatable(results[k]) == PathRef then
@@ -777,6 +779,10 @@ end
 client_mod.step = {
   own = own_output,
   tag_own = change_tags,
+  looked_up = function(name, row)
+    local ctx = current
+    if ctx and not ctx.lookups[name] then ctx.lookups[name] = row.id end
+  end,
 }
 
 StepContext.__tostring = function(ctx)
