@@ -455,6 +455,15 @@ describe("save_artifact and load_artifact", function()
       H.err(function() lupine.save_artifact({ x = print }, "f") end))
   end)
 
+  it("name the caller's line when load_artifact finds nothing", function()
+    local ok, e = pcall(function()
+      local v = lupine.load_artifact("nope")
+      return v
+    end)
+    assert.is_false(ok)
+    assert.matches("^tests/artifacts_spec%.lua:%d+: artifact 'nope' not found$", e)
+  end)
+
   it("are recorded as outputs saved by hand and inputs inside steps", function()
     lupine.save_artifact({ threshold = 0.5 }, "config")
     local s = step { name = "s", function()
