@@ -248,7 +248,10 @@ static const char *const migrations[] = {
   "ALTER TABLE step_runs ADD COLUMN output_count INTEGER;\n"
   /* before, only save_artifact outside a step made a version no step run
   ** produced */
-  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n",
+  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n"
+  /* 1 on a step run that has rows in step_run_lookups: a cache hit reads
+  ** it with the row it finds, so steps without lookups cost no probe */
+  "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -321,15 +324,31 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
   /* the outputs of the latest completed step run with cache key ?1, with
-  ** its seed and output count; one row of NULLs but those if it has none */
-  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, l.name, v.id, v.seq,"
-     " v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
+  ** its seed, output count and lookups (1 if it recorded lookups, which
+  ** stale_lookups checks); one row of NULLs but those if it has none */
+  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id,"
+     " v.seq, v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
      " v.artifact_store_id, v.save_type"
-     " FROM (SELECT id, seed, output_count FROM step_runs WHERE cache_key = ?1"
+     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
      " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s"
      " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
      " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"},
+  /* the first lookup of a latest version made by step run ?1 that would
+  ** now find another latest version (not one ?1 made itself): the artifact,
+  ** the version found then and the latest now (NULL: none), newer 1 if
+  ** the latest now came after it */
+  {"stale_lookups", "SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
+     " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
+     " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"
+     " LEFT JOIN deleted_versions d ON d.id = k.artifact_version_id"
+     " LEFT JOIN artifact_versions v ON v.seq = (SELECT max(x.seq) FROM artifact_versions x"
+     " JOIN artifacts a ON a.id = x.artifact_id WHERE a.name = k.artifact_name)"
+     " WHERE k.step_run_id = ?1 AND v.id IS NOT k.artifact_version_id"
+     " AND v.producer_step_run_id IS NOT ?1 ORDER BY k.artifact_name LIMIT 1"},
+  /* the versions step run ?1's lookups of a latest version found */
+  {"step_run_lookups", "SELECT artifact_name, artifact_version_id FROM step_run_lookups"
+     " WHERE step_run_id = ?1 ORDER BY artifact_name"},
   /* the latest earlier run of the same step of the same pipeline */
   {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
@@ -426,6 +445,20 @@ static const struct write_op {
   {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                     " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
                     " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
+  /* ?1 step run id, ?2 artifact name, ?3 the version its lookup of that
+  ** artifact's latest version found (nothing if that version is gone) */
+  {"add_lookup", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
+                     " artifact_version_id, version_seq) SELECT ?1, ?2, id, seq"
+                     " FROM artifact_versions WHERE id = ?3",
+                     "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                     " FROM step_run_lookups WHERE step_run_id = ?1)"}},
+  /* ?1 step run id, ?2 the step run whose lookups it carries (a cache hit) */
+  {"copy_lookups", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
+                       " artifact_version_id, version_seq) SELECT ?1, artifact_name,"
+                       " artifact_version_id, version_seq FROM step_run_lookups"
+                       " WHERE step_run_id = ?2",
+                       "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                       " FROM step_run_lookups WHERE step_run_id = ?1)"}},
   /* ?1 artifact version id: the version and everything attached to it */
   {"delete_version", 0, {
      "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
@@ -468,6 +501,33 @@ static const struct write_op {
                        " WHERE id = ?1"}},
 };
 #define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
+
+/*
+** The orders lua/lupine/query.lua's listings may ask for (sort_by), by
+** listing and key (each listing's keys in the order of their names): the
+** columns, each sorted in the direction asked; ties fall to creation order
+** (seq) in that direction too. The listing's statement names its tables
+** v, a, r and p as these do.
+*/
+static const struct sort {
+  const char *listing, *key;
+  const char *columns[4];
+} sorts[] = {
+  {"artifact_versions", "artifact_type", {"v.type", "v.seq"}},
+  {"artifact_versions", "created", {"v.seq"}},
+  {"artifact_versions", "data_type", {"v.data_type", "v.seq"}},
+  {"artifact_versions", "name", {"a.name", "v.seq"}},
+  {"artifact_versions", "size", {"v.size", "v.seq"}},
+  {"artifact_versions", "stored_size", {"v.stored_size", "v.seq"}},
+  {"artifact_versions", "version", {"v.version_number", "v.version", "v.seq"}},
+  {"artifacts", "created", {"a.seq"}},
+  {"artifacts", "name", {"a.name"}},
+  {"pipeline_runs", "created", {"r.seq"}},
+  {"pipeline_runs", "name", {"r.name"}},
+  {"pipelines", "created", {"p.seq"}},
+  {"pipelines", "name", {"p.name"}},
+};
+#define NSORTS ((int)(sizeof(sorts) / sizeof(sorts[0])))
 
 /* Prepared statements for queries built at run time (lp_catalog_select). */
 #define SELECT_CACHE 32
@@ -1113,6 +1173,31 @@ int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, i
   c->select[slot].used = ++c->clock;
   bind_lua(st, L, first, nargs, 0);
   return push_rows(L, c, st, "a query", err, errsz);
+}
+
+int lp_catalog_order(lua_State *L, const char *listing, const char *key, int desc) {
+  luaL_Buffer b;
+  int i, k, n = 0;
+  for (i = 0; i < NSORTS; i++)
+    if (strcmp(sorts[i].listing, listing) == 0 && strcmp(sorts[i].key, key) == 0)
+      break;
+  if (i == NSORTS) {
+    lua_newtable(L);
+    for (i = 0; i < NSORTS; i++) {
+      if (strcmp(sorts[i].listing, listing) != 0) continue;
+      lua_pushstring(L, sorts[i].key);
+      lua_rawseti(L, -2, ++n);
+    }
+    return LUPINE_NOTFOUND;
+  }
+  luaL_buffinit(L, &b);
+  for (k = 0; k < 4 && sorts[i].columns[k] != NULL; k++) {
+    if (k > 0) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, sorts[i].columns[k]);
+    if (desc) luaL_addstring(&b, " DESC");
+  }
+  luaL_pushresult(&b);
+  return LUPINE_OK;
 }
 
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,

@@ -487,6 +487,29 @@ static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
   lua_pop(L, 1);
 }
 
+/* Record the versions the step's lookups of a latest resolved to: the
+** result at outs has them in extras.lookups (artifact name -> version id),
+** when it made any. */
+static void record_lookups(run *r, int outs, const char *step_run_id) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L), changes;
+  if (lua_getfield(L, outs, "extras") == LUA_TTABLE &&
+      lua_getfield(L, -1, "lookups") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, top + 2) != 0) {
+      lua_pushstring(L, step_run_id);
+      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -3);
+      if (lp_catalog_write(L, rt->catalog, "add_lookup", lua_gettop(L) - 2, 3, &changes,
+                           rt->err, sizeof rt->err) != LUPINE_OK)
+        fail_hard(r);
+      lua_pop(L, 4);
+    }
+  }
+  lua_settop(L, top);
+}
+
 /*
 ** Store the outputs (table on top: bytes 1..n, data types n+1..2n) and
 ** record them and the step's completion, in the open transaction (a
@@ -596,6 +619,7 @@ static int record_success(run *r, int node, const char *step_run_id, int nodeidx
   }
   lua_pop(L, 2);
   lua_rawseti(L, r->results, node + 1);
+  record_lookups(r, outs, step_run_id);
   lua_rawgeti(L, r->report, node + 1);
   lua_pushstring(L, written);
   lua_setfield(L, -2, "artifacts");
@@ -1284,8 +1308,52 @@ static int own_output(lua_State *L) {
 }
 
 /*
+** A step run that looked up the latest version of an artifact (through the
+** Client, while it ran) is reused only while that lookup would find the
+** same version: unless one the step run made itself is newer (it saved it).
+** If the step run found (id and its rows at these stack indices) fails
+** that, push why and return 1; else return 0. The query is made only for
+** step runs that recorded lookups (lookups in their rows, from cache_hit).
+*/
+static int stale_lookup(run *r, int id, int rows) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L);
+  const char *name, *was, *latest;
+  lua_rawgeti(L, rows, 1);
+  if (lua_getfield(L, -1, "lookups") == LUA_TNIL) {
+    lua_settop(L, top);
+    return 0;
+  }
+  if (lp_catalog_query(L, rt->catalog, "stale_lookups", id, 1, rt->err, sizeof rt->err) !=
+      LUPINE_OK)
+    fail_hard(r);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) {
+    lua_settop(L, top);
+    return 0;
+  }
+  lua_getfield(L, -1, "artifact");
+  lua_getfield(L, -2, "was");
+  lua_getfield(L, -3, "latest");
+  lua_getfield(L, -4, "newer");
+  name = lua_tostring(L, -4);
+  was = lua_isstring(L, -3) ? lua_tostring(L, -3) : "a deleted version";
+  latest = lua_tostring(L, -2);
+  if (latest == NULL)
+    lua_pushfstring(L, "artifact '%s' has no versions now (was %s)", name, was);
+  else
+    lua_pushfstring(L, "artifact '%s' has %s (%s, was %s)", name,
+                    lua_tointeger(L, -1) != 0 ? "a newer version" : "another latest version",
+                    latest, was);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return 1;
+}
+
+/*
 ** Look for a completed step run with this cache key whose outputs are all
-** still stored. On a hit push its id and its rows (one per output link,
+** still stored, and whose lookups would find what they found then
+** (stale_lookup). On a hit push its id and its rows (one per output link,
 ** each with the run's seed; one without a name if it has none) and return
 ** 1; else push why not (a string) and return 0.
 ** stack in: ..., node (nodeidx), parameters, parts, key
@@ -1339,7 +1407,10 @@ static int find_hit(run *r, int node, int nodeidx) {
     }
     if (!missing) {
       lua_settop(L, top + 2);
-      return 1;   /* stack: ..., id, rows */
+      if (!stale_lookup(r, top + 1, top + 2)) return 1;   /* stack: ..., id, rows */
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      return 0;
     }
     lua_settop(L, top);
     lua_pushliteral(L, "the outputs of the step run it would reuse are no longer stored");
@@ -1389,6 +1460,18 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
     fail_hard(r);
   lua_settop(L, rows);
   link_inputs(r, nodeidx, step_run_id);
+  lua_rawgeti(L, rows, 1);
+  if (lua_getfield(L, -1, "lookups") != LUA_TNIL) {
+    /* the lookups its outputs depend on, carried over (sr.lookups; the
+    ** next run's find_hit checks those of the completed step run again) */
+    int changes;
+    lua_pushstring(L, step_run_id);
+    lua_pushvalue(L, rows - 1);
+    if (lp_catalog_write(L, rt->catalog, "copy_lookups", lua_gettop(L) - 1, 2, &changes,
+                         rt->err, sizeof rt->err) != LUPINE_OK)
+      fail_hard(r);
+  }
+  lua_settop(L, rows);
   /* the output links, every one the reused step run has (what its step
   ** saved by hand too), and results[node] in declared order from its own
   ** outputs (find_hit found one for each, unless its step returned none) */

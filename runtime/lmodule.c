@@ -373,6 +373,16 @@ static int core_select(lua_State *L) {
   return 1;
 }
 
+/* core.sort_order(listing, key, desc) -> the ORDER BY of that listing | nil,
+** the keys it sorts by */
+static int core_sort_order(lua_State *L) {
+  const char *listing = luaL_checkstring(L, 1), *key = luaL_checkstring(L, 2);
+  if (lp_catalog_order(L, listing, key, lua_toboolean(L, 3)) == LUPINE_OK) return 1;
+  luaL_pushfail(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
 /* core.load(version_id) -> value */
 static int core_load(lua_State *L) {
   const char *id = luaL_checkstring(L, 1);
@@ -819,6 +829,7 @@ static const luaL_Reg core_funcs[] = {
   {"run", core_run},
   {"query", core_query},
   {"select", core_select},
+  {"sort_order", core_sort_order},
   {"load", core_load},
   {"read", core_read},
   {"encode", core_encode},

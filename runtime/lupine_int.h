@@ -288,6 +288,15 @@ int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, i
                       char *err, size_t errsz);
 
 /*
+** The ORDER BY of a listing of lua/lupine/query.lua ("artifact_versions",
+** "artifacts", "pipeline_runs", "pipelines") sorted by key, each column
+** descending if desc: pushes its text and returns LUPINE_OK; or, for a key
+** the listing does not sort by, pushes the list of those it does (in the
+** order of their names) and returns LUPINE_NOTFOUND.
+*/
+int lp_catalog_order(lua_State *L, const char *listing, const char *key, int desc);
+
+/*
 ** Make one of the catalog's named writes (see the table in catalog.c) with
 ** the nargs Lua values from index first on as its parameters, in its own
 ** transaction unless one is open. *changes counts the rows changed.

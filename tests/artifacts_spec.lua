@@ -242,6 +242,27 @@ describe("the step context", function()
     end
   end)
 
+  it("removes output tags, the configuration's too (remove_output_tags)", function()
+    local s = step { name = "s", outputs = { ArtifactConfig { name = "m", tags = { "a", "b" } } },
+      function()
+        local ctx = lupine.get_step_context()
+        ctx:add_output_tags { "c", "d" }
+        ctx:remove_output_tags { "a", "c" }
+        ctx.remove_output_tags("m", "b")          -- one tag, plain call
+        ctx:add_output_tags("m", { "b" })         -- added again after it was removed
+        return 1
+      end }
+    local run = pipeline { name = "untag", function() s() end } ()
+    assert.same({ "b", "d" }, run.steps.s.output.tags)
+    local bad = step { name = "bad", function()
+      lupine.get_step_context():remove_output_tags("nope", { "x" })
+    end }
+    run = pipeline { name = "bad_untag", function() bad() end }
+      :with_options { raise_on_failure = false }()
+    assert.matches("remove_output_tags: step 'bad' has no output 'nope' %(its outputs: output%)",
+      run.steps.bad.error)
+  end)
+
   it("refuses an unknown output and use outside a step", function()
     local s = step { name = "s", outputs = { "a", "b" }, function()
       lupine.get_step_context():add_output_metadata("c", { x = 1 })
@@ -310,6 +331,108 @@ describe("log_metadata", function()
   end)
 end)
 
+describe("the step's own outputs, named inside it", function()
+  local client
+  before_each(function()
+    H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  -- A step making "target" that names it: metadata and tag changes go to
+  -- the version it makes, on the first run and on later ones.
+  local produce = step { name = "produce", outputs = { "target" }, function(n)
+    local c = lupine.Client()
+    lupine.log_metadata { metadata = { n = n }, artifact_name = "target" }
+    lupine.log_metadata { metadata = { latest = true }, artifact_name = "target",
+      artifact_version = "latest" }
+    local returned = c:update_artifact_version("target", { add_tags = { "run" .. n, "tmp" } })
+    c:update_artifact_version("target", { remove_tags = { "tmp" } })
+    if n > 1 then   -- an explicit version is that version
+      lupine.log_metadata { metadata = { seen_by = n }, artifact_name = "target",
+        artifact_version = "1" }
+      c:update_artifact_version("target", "1", { add_tags = { "older" } })
+    end
+    return { n = n, returned = returned == nil }
+  end }
+  local p = pipeline { name = "own", function(n) produce(n) end }
+
+  it("log_metadata and tag updates go to the version the step is making", function()
+    local first = p(1).steps.produce.output
+    assert.equal("1", first.version)
+    assert.same({ n = 1, latest = true }, first.run_metadata)
+    assert.same({ "run1" }, first.tags)
+    assert.same({ n = 1, returned = true }, first:load())
+    local second = p(2).steps.produce.output
+    assert.equal("2", second.version)
+    assert.same({ n = 2, latest = true }, second.run_metadata)
+    assert.same({ "run2" }, second.tags)
+    local v1 = client:get_artifact_version("target", "1")
+    assert.same({ n = 1, latest = true, seen_by = 2 }, v1.run_metadata)
+    assert.same({ "older", "run1" }, v1.tags)
+  end)
+
+  it("never writes onto the version before", function()
+    lupine.save_artifact("by hand", "target")
+    local made = p(7).steps.produce.output
+    assert.equal("2", made.version)
+    assert.same({ n = 7, latest = true }, made.run_metadata)
+    assert.same({ "run7" }, made.tags)
+    local before = client:get_artifact_version("target", "1")
+    assert.same({ seen_by = 7 }, before.run_metadata)
+    assert.same({ "older" }, before.tags)
+  end)
+
+  it("follows the output's name template", function()
+    local s = step { name = "s", outputs = { ArtifactConfig { name = "m_{run_name}" } }, function()
+      lupine.log_metadata { metadata = { own = true },
+        artifact_name = "m_" .. lupine.get_step_context().run_name }
+      lupine.Client():update_artifact_version("m_r1", { tags = { "mine" } })
+      return 1
+    end }
+    local run = pipeline { name = "tmpl", function() s() end }:with_options { run_name = "r1" }()
+    local av = run.steps.s.output
+    assert.equal("m_r1", av.name)
+    assert.same({ own = true }, av.run_metadata)
+    assert.same({ "mine" }, av.tags)
+  end)
+
+  it("get_artifact_version and load_artifact say the version does not exist yet", function()
+    local s = step { name = "s", outputs = { "target" }, function()
+      local function msg(f, ...)
+        local ok, e = pcall(f, ...)
+        return ok and "no error" or (e:gsub("^[^\n:]+%.lua:%d+: ", "", 1))
+      end
+      local c = lupine.Client()
+      local earlier = c:list_artifact_versions { name = "target" }.total > 0
+        and c:get_artifact_version("target", "1").version
+      return { earlier = earlier or "none",
+        get = msg(function() return c:get_artifact_version("target") end),
+        keywords = msg(function() return c:get_artifact_version { name_id_or_prefix = "target" } end),
+        load = msg(function() return lupine.load_artifact("target") end) }
+    end }
+    local q = pipeline { name = "own_get", enable_cache = false, function() s() end }
+    local first = q().steps.s.output:load()
+    local why = "artifact 'target' is output 'target' of the running step 's': its version is "
+      .. "recorded when the step returns (pass a version to read an earlier one)"
+    assert.same({ earlier = "none", get = "get_artifact_version: " .. why,
+      keywords = "get_artifact_version: " .. why, load = "load_artifact: " .. why }, first)
+    assert.equal("1", q().steps.s.output:load().earlier)   -- an earlier one, by its version
+  end)
+
+  it("leave the names of other steps' outputs alone", function()
+    local make = step { name = "make", outputs = { "made" }, function() return 1 end }
+    local tag = step { name = "tag", function(_)
+      lupine.Client():update_artifact_version("made", { add_tags = { "seen" } })
+      lupine.log_metadata { metadata = { by = "tag" }, artifact_name = "made" }
+      return 1
+    end }
+    local run = pipeline { name = "others", function() tag(make()) end } ()
+    local made = client:get_artifact_version(run.steps.make.output.id)
+    assert.same({ "seen" }, made.tags)
+    assert.same({ by = "tag" }, made.run_metadata)
+  end)
+end)
+
 describe("save_artifact and load_artifact", function()
   local client
   before_each(function()
@@ -331,6 +454,15 @@ describe("save_artifact and load_artifact", function()
       H.err(function() lupine.save_artifact(3, "manual", { version = "v1" }) end))
     assert.equal("save_artifact 'f': value.x is a function",
       H.err(function() lupine.save_artifact({ x = print }, "f") end))
+  end)
+
+  it("name the caller's line when load_artifact finds nothing", function()
+    local ok, e = pcall(function()
+      local v = lupine.load_artifact("nope")
+      return v
+    end)
+    assert.is_false(ok)
+    assert.matches("^tests/artifacts_spec%.lua:%d+: artifact 'nope' not found$", e)
   end)
 
   it("are recorded as outputs saved by hand and inputs inside steps", function()

@@ -52,6 +52,37 @@ describe("artifact versions", function()
     assert.equal(av.id, client:get_artifact_version(av.id:sub(1, 8)).id)
   end)
 
+  it("match ids and id prefixes in any case (UUIDs typed in upper case)", function()
+    local run = p(1)
+    local av = client:get_artifact_version("trained_model")
+    assert.equal(av.id, client:get_artifact_version(av.id:upper()).id)
+    assert.equal(av.id, client:get_artifact_version(av.id:sub(1, 8):upper()).id)
+    assert.equal(run.id, client:get_pipeline_run(run.id:upper()).id)
+    assert.equal(run.id, client:get_pipeline_run(run.id:sub(1, 8):upper()).id)
+    local pl = client:get_pipeline("training")
+    assert.equal(pl.id, client:get_pipeline(pl.id:upper()).id)
+    assert.equal(pl.id, client:get_pipeline(pl.id:sub(1, 8):upper()).id)
+  end)
+
+  it("take ZenML's keywords: name_id_or_prefix and version", function()
+    p(1); p(2)
+    local latest = client:get_artifact_version { name_id_or_prefix = "trained_model" }
+    assert.equal("2", latest.version)
+    assert.equal("1",
+      client:get_artifact_version { name_id_or_prefix = "trained_model", version = "1" }.version)
+    assert.equal("1",
+      client:get_artifact_version { name_id_or_prefix = "trained_model", version = 1 }.version)
+    assert.equal(latest.id,
+      client:get_artifact_version { name_id_or_prefix = latest.id:sub(1, 8):upper() }.id)
+    assert.equal("get_artifact_version: unknown field 'name' (it takes name_id_or_prefix and "
+      .. "version)", H.err(function() client:get_artifact_version { name = "trained_model" } end))
+    assert.equal("get_artifact_version: name_id_or_prefix must be a string (got nil)",
+      H.err(function() client:get_artifact_version { version = "1" } end))
+    assert.equal("artifact 'trained_model' has no version '9' (it has 1, 2)",
+      H.err(function()
+        client:get_artifact_version { name_id_or_prefix = "trained_model", version = 9 } end))
+  end)
+
   it("report an ambiguous id prefix with its candidates", function()
     p(1); p(2)
     -- give the two versions ids that share the prefix "abcd"
@@ -79,17 +110,18 @@ describe("artifact versions", function()
       H.err(function() client:get_artifact_version() end))
   end)
 
-  it("list newest first, filtered by name", function()
+  it("list oldest first (ZenML's default), filtered by name", function()
     p(1); p(2)
     local other = step { name = "other", outputs = { "other" }, function() return 1 end }
     pipeline { name = "o", function() other() end } ()
     local all = client:list_artifact_versions()
     assert.equal(3, all.total)
-    assert.equal("other", all[1].name)
+    assert.equal("other", all[3].name)
     local mine = client:list_artifact_versions { name = "trained_model" }
     assert.equal(2, #mine)
-    assert.equal("2", mine[1].version)
-    assert.equal("1", mine[2].version)
+    assert.equal("1", mine[1].version)
+    assert.equal("2", mine[2].version)
+    assert.equal("other", client:list_artifact_versions { sort_by = "desc:created" }[1].name)
   end)
 
   it("are found from the run: by run name, id or id prefix", function()

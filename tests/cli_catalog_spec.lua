@@ -431,11 +431,13 @@ describe("lupine catalog commands", function()
         "step|load_data|completed|<ms>",
         "seed|load_data|<seed>",
         "output|load_data|dataset|dataset:2|" .. dataset,
+        "cache_note|load_data|caching is off for this step",
         "step|process_data|completed|<ms>",
         "seed|process_data|<seed>",
         "input|process_data|dataset|dataset:2|" .. dataset,
         "output|process_data|processed|processed:2|" .. processed,
         "parameter|process_data|factor|3",
+        "cache_note|process_data|caching is off for this step",
       }, rest)
     end)
 
@@ -443,6 +445,7 @@ describe("lupine catalog commands", function()
       local out = run("pipeline runs describe broken-run")
       assert.matches("\nstatus\tfailed\n", out)
       assert.matches("\nstep\texplode\tfailed\t[%d.]+\nseed\texplode\t%d+\n"
+        .. "cache_note\texplode\tit never ran before\n"
         .. "step_error\texplode\tstep 'explode' "
         .. "%(.-%) failed: .-no data today\n", out)
       local doc = json(run("pipeline runs describe broken-run --json"))
@@ -478,7 +481,33 @@ describe("lupine catalog commands", function()
         .. "tags      nightly\nsteps:\n", out)
       assert.matches("\n  process_data  completed  [%d.]+ m?s\n    inputs:     dataset <%- dataset:2\n"
         .. "    outputs:    processed %-> processed:2\n    parameters: factor = 3\n"
-        .. "    seed:       %d+\n$", out)
+        .. "    seed:       %d+\n    cache note: caching is off for this step\n$", out)
+    end)
+
+    it("shows the versions a step's lookups found and why it was not a cache hit", function()
+      local lookups = build([[
+local lupine = require "lupine"
+lupine.save_artifact("m1", "production_model")
+local compare = lupine.step { name = "compare", function()
+  return lupine.Client():get_artifact_version("production_model"):load()
+end }
+local p = lupine.pipeline { name = "cmp", function() compare() end }
+p:with_options { run_name = "before" }()
+lupine.save_artifact("m2", "production_model")
+p:with_options { run_name = "after" }()
+]])
+      local m2 = json(H.lupine(lookups, "artifact version describe production_model:2 --json")).id
+      local out = H.lupine(lookups, "pipeline runs describe after")
+      local note = "artifact 'production_model' has a newer version (2, was 1)"
+      local want = "\nlookup\tcompare\tproduction_model\tproduction_model:2\t" .. m2
+        .. "\ncache_note\tcompare\t" .. note .. "\n"
+      assert.equal(want, out:sub(-#want))
+      local doc = json(H.lupine(lookups, "pipeline runs describe after --json"))
+      assert.equal(note, doc.steps[1].cache_note)
+      assert.same({ production_model = { id = m2, name = "production_model", version = "2" } },
+        doc.steps[1].lookups)
+      assert.equal("it never ran before",
+        json(H.lupine(lookups, "pipeline runs describe before --json")).steps[1].cache_note)
     end)
 
     it("says which run is not found", function()

@@ -70,10 +70,10 @@ describe("the seed examples", function()
     assert.matches("from run training%-[%d%-]+: accuracy 0%.93\nsame, through %.output: accuracy 0%.93\n", out)
   end)
 
-  it("versioning.lua lists versions newest first", function()
+  it("versioning.lua lists versions oldest first, as ZenML does", function()
     local out = run_example("versioning")
-    assert.matches("Version 3: [%x%-]+\n  Created: %d+%-%d+%-%d+T[%d:%.]+Z\n  Tags: \nVersion 2", out)
-    assert.matches("Version 1: ", out)
+    assert.matches("\nVersion 1: [%x%-]+\n  Created: %d+%-%d+%-%d+T[%d:%.]+Z\n  Tags: \nVersion 2: "
+      .. ".-\nVersion 3: ", out)
   end)
 
   it("promotion.lua promotes only a good model", function()

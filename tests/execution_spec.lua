@@ -136,6 +136,100 @@ describe("caching", function()
     assert.same({ 2, 4, 6, 8, 10 }, run.steps.scale.output:load())
   end)
 
+  it("refuses a hit once a Client lookup of a latest version would find another", function()
+    lupine.save_artifact("m1", "production_model")
+    local compare = step { name = "compare", function(x)
+      return { x = x, production = lupine.Client():get_artifact_version("production_model"):load() }
+    end }
+    local p = pipeline { name = "cmp", function() compare(1) end }
+    local first = p().steps.compare
+    assert.equal("1", first.lookups.production_model.version)
+    local second = p().steps.compare
+    assert.equal("cached", second.status)
+    assert.equal(first.id, second.cached_from)
+    assert.equal("1", second.lookups.production_model.version)   -- carried by the hit
+    lupine.save_artifact("m2", "production_model")
+    local third = p().steps.compare
+    assert.equal("completed", third.status)
+    assert.equal("artifact 'production_model' has a newer version (2, was 1)", third.cache_note)
+    assert.same({ x = 1, production = "m2" }, third.output:load())
+    assert.equal("2", third.lookups.production_model.version)
+    assert.equal("cached", p().steps.compare.status)
+  end)
+
+  it("records lookups through load_artifact and log_metadata too, not by version or id", function()
+    local first = lupine.save_artifact(1, "a")
+    lupine.save_artifact(1, "b"); lupine.save_artifact(1, "c")
+    local s = step { name = "s", function()
+      local client = lupine.Client()
+      lupine.load_artifact("a")
+      lupine.log_metadata { metadata = { seen = true }, artifact_name = "b" }
+      client:get_artifact_version("c", "1")
+      client:get_artifact_version(first.id)
+      client:get_artifact_version { name_id_or_prefix = "c", version = 1 }
+      return 1
+    end }
+    local p = pipeline { name = "reads", function() s() end }
+    local sr = p().steps.s
+    local names = {}
+    for name, av in pairs(sr.lookups) do names[#names + 1] = name .. ":" .. av.version end
+    table.sort(names)
+    assert.same({ "a:1", "b:1" }, names)
+    lupine.save_artifact(2, "c")
+    assert.equal("cached", p().steps.s.status)
+    lupine.save_artifact(2, "b")
+    assert.equal("artifact 'b' has a newer version (2, was 1)", p().steps.s.cache_note)
+  end)
+
+  it("records the lookups of a step that stores nothing", function()
+    lupine.save_artifact("v1", "config")
+    local check = step { name = "check", outputs = {}, function()
+      assert(lupine.Client():get_artifact_version("config"):load())
+    end }
+    local quiet = step { name = "quiet", function() lupine.load_artifact("config") end }
+    local p = pipeline { name = "checking", function() check(); quiet() end }
+    local first = p()
+    assert.equal("1", first.steps.check.lookups.config.version)
+    assert.equal("1", first.steps.quiet.lookups.config.version)
+    local second = p()
+    assert.equal("cached", second.steps.check.status)
+    assert.equal("cached", second.steps.quiet.status)
+    lupine.save_artifact("v2", "config")
+    local third = p()
+    assert.equal("artifact 'config' has a newer version (2, was 1)", third.steps.check.cache_note)
+    assert.equal("artifact 'config' has a newer version (2, was 1)", third.steps.quiet.cache_note)
+  end)
+
+  it("keeps a hit whose step saved the newer version itself", function()
+    lupine.save_artifact(1, "champion")
+    local promote = step { name = "promote", function()
+      local current = lupine.Client():get_artifact_version("champion"):load()
+      lupine.save_artifact(current + 1, "champion")
+      return current
+    end }
+    local p = pipeline { name = "promotion", function() promote() end }
+    assert.equal("completed", p().steps.promote.status)
+    assert.equal("2", client:get_artifact_version("champion").version)
+    assert.equal("cached", p().steps.promote.status)
+    lupine.save_artifact(10, "champion")
+    local run = p()
+    assert.equal("artifact 'champion' has a newer version (3, was 1)", run.steps.promote.cache_note)
+    assert.equal(10, run.steps.promote.outputs.output:load())
+  end)
+
+  it("refuses a hit when the version a lookup found is gone", function()
+    lupine.save_artifact("old", "m")
+    lupine.save_artifact("new", "m")
+    local s = step { name = "s", function() return lupine.load_artifact("m") end }
+    local p = pipeline { name = "gone", function() s() end }
+    assert.equal("new", p().steps.s.output:load())
+    client:delete_artifact_version("m", "2", { force = true })   -- the step loaded it
+    local run = p()
+    assert.equal("artifact 'm' has another latest version (1, was a deleted version)",
+      run.steps.s.cache_note)
+    assert.equal("old", run.steps.s.output:load())
+  end)
+
   it("is turned off by a step, a pipeline, a run or lupine.overrides", function()
     scaling(2)
     local off = pipeline { name = "scaling", enable_cache = false, function(f) scale(load_data(), f) end }

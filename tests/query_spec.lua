@@ -40,26 +40,26 @@ describe("list_artifact_versions", function()
     end)
 
     it("matches the name exactly without an operator or with equals:", function()
-      assert.same({ "model:2", "model:1" }, vs(client:list_artifact_versions { name = "model" }))
-      assert.same({ "model:2", "model:1" },
+      assert.same({ "model:1", "model:2" }, vs(client:list_artifact_versions { name = "model" }))
+      assert.same({ "model:1", "model:2" },
         vs(client:list_artifact_versions { name = "equals:model" }))
       assert.same({}, vs(client:list_artifact_versions { name = "mode" }))
     end)
 
     it("takes contains:, startswith:, endswith: and comparisons", function()
-      assert.same({ "my_model:1", "model_a:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "model_a:1", "my_model:1" },
         vs(client:list_artifact_versions { name = "contains:model" }))
-      assert.same({ "model_a:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "model_a:1" },
         vs(client:list_artifact_versions { name = "startswith:model" }))
-      assert.same({ "my_model:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "my_model:1" },
         vs(client:list_artifact_versions { name = "endswith:model" }))
-      assert.same({ "my_model:1", "model_a:1" },
+      assert.same({ "model_a:1", "my_model:1" },
         vs(client:list_artifact_versions { name = "gt:model" }))
-      assert.same({ "my_model:1", "model_a:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "model_a:1", "my_model:1" },
         vs(client:list_artifact_versions { name = "gte:model" }))
-      assert.same({ "a\\b:1", "axb:1", "a_b:1", "a%b:1" },
+      assert.same({ "a%b:1", "a_b:1", "axb:1", "a\\b:1" },
         vs(client:list_artifact_versions { name = "lt:m" }))
-      assert.same({ "a\\b:1", "axb:1", "a_b:1", "a%b:1" },
+      assert.same({ "a%b:1", "a_b:1", "axb:1", "a\\b:1" },
         vs(client:list_artifact_versions { name = "lte:a~" }))
     end)
 
@@ -72,7 +72,7 @@ describe("list_artifact_versions", function()
     end)
 
     it("ignores ASCII case in contains:, startswith: and endswith: (as LIKE does)", function()
-      assert.same({ "model_a:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "model_a:1" },
         vs(client:list_artifact_versions { name = "startswith:MODEL" }))
       assert.same({}, vs(client:list_artifact_versions { name = "MODEL" }))
     end)
@@ -102,23 +102,23 @@ describe("list_artifact_versions", function()
       assert.same({ "m:2" }, vs(client:list_artifact_versions { name = "m", version = "2" }))
       assert.same({ "m:2" }, vs(client:list_artifact_versions { name = "m", version = 2 }))
       assert.same({ "m:v-beta" }, vs(client:list_artifact_versions { version = "v-beta" }))
-      assert.same({ "other:1", "m:1" }, vs(client:list_artifact_versions { version = "1" }))
+      assert.same({ "m:1", "other:1" }, vs(client:list_artifact_versions { version = "1" }))
     end)
 
     it("compares numerically with gte:, gt:, lte:, lt: (custom versions never match)", function()
-      assert.same({ "m:11", "m:10", "m:9" },
+      assert.same({ "m:9", "m:10", "m:11" },
         vs(client:list_artifact_versions { name = "m", version = "gte:9" }))
-      assert.same({ "m:11", "m:10" }, vs(client:list_artifact_versions { name = "m", version = "gt:9" }))
-      assert.same({ "m:2", "m:1" }, vs(client:list_artifact_versions { name = "m", version = "lte:2" }))
+      assert.same({ "m:10", "m:11" }, vs(client:list_artifact_versions { name = "m", version = "gt:9" }))
+      assert.same({ "m:1", "m:2" }, vs(client:list_artifact_versions { name = "m", version = "lte:2" }))
       assert.same({ "m:1" }, vs(client:list_artifact_versions { name = "m", version = "lt:2" }))
-      assert.same({ "m:11", "m:10" }, vs(client:list_artifact_versions { version = "gte:9.5" }))
+      assert.same({ "m:10", "m:11" }, vs(client:list_artifact_versions { version = "gte:9.5" }))
     end)
 
     it("matches the version text with contains:, startswith:, endswith:", function()
-      assert.same({ "m:11", "m:10", "m:1" },
+      assert.same({ "m:1", "m:10", "m:11" },
         vs(client:list_artifact_versions { name = "m", version = "startswith:1" }))
       assert.same({ "m:v-beta" }, vs(client:list_artifact_versions { version = "contains:beta" }))
-      assert.same({ "other:1", "m:11", "m:1" },
+      assert.same({ "m:1", "m:11", "other:1" },
         vs(client:list_artifact_versions { version = "endswith:1" }))
     end)
 
@@ -136,11 +136,11 @@ describe("list_artifact_versions", function()
     save("m", 1, { artifact_type = "model" })
     save("d", 2)
     save("m", 3, { artifact_type = "model" })
-    assert.same({ "m:2", "m:1" }, vs(client:list_artifact_versions { artifact_type = "model" }))
+    assert.same({ "m:1", "m:2" }, vs(client:list_artifact_versions { artifact_type = "model" }))
     assert.same({ "d:1" }, vs(client:list_artifact_versions { artifact_type = "data" }))
-    assert.same({ "m:2", "d:1", "m:1" },
+    assert.same({ "m:1", "d:1", "m:2" },
       vs(client:list_artifact_versions { artifact_type = "contains:d" }))
-    assert.same({ "m:2", "m:1" }, vs(client:list_artifact_versions { artifact_type = "contains:o" }))
+    assert.same({ "m:1", "m:2" }, vs(client:list_artifact_versions { artifact_type = "contains:o" }))
   end)
 
   it("filters by created, comparing the ISO text", function()
@@ -148,14 +148,14 @@ describe("list_artifact_versions", function()
     local b = save("x", 2)
     local c = save("x", 3)
     assert.is_true(a.created < b.created and b.created < c.created)
-    assert.same({ "x:3", "x:2" }, vs(client:list_artifact_versions { created = "gte:" .. b.created }))
+    assert.same({ "x:2", "x:3" }, vs(client:list_artifact_versions { created = "gte:" .. b.created }))
     assert.same({ "x:3" }, vs(client:list_artifact_versions { created = "gt:" .. b.created }))
     assert.same({ "x:1" }, vs(client:list_artifact_versions { created = "lt:" .. b.created }))
-    assert.same({ "x:2", "x:1" }, vs(client:list_artifact_versions { created = "lte:" .. b.created }))
+    assert.same({ "x:1", "x:2" }, vs(client:list_artifact_versions { created = "lte:" .. b.created }))
     assert.same({ "x:2" }, vs(client:list_artifact_versions { created = b.created }))
-    assert.same({ "x:3", "x:2", "x:1" },
+    assert.same({ "x:1", "x:2", "x:3" },
       vs(client:list_artifact_versions { created = "startswith:" .. a.created:sub(1, 10) }))
-    assert.same({ "x:3", "x:2", "x:1" }, vs(client:list_artifact_versions { created = "gte:2000-01-01" }))
+    assert.same({ "x:1", "x:2", "x:3" }, vs(client:list_artifact_versions { created = "gte:2000-01-01" }))
     assert.same({}, vs(client:list_artifact_versions { created = "gte:9999" }))
   end)
 
@@ -169,7 +169,7 @@ describe("list_artifact_versions", function()
     end)
 
     it("takes one tag", function()
-      assert.same({ "model:4", "data:1", "model:2" },
+      assert.same({ "model:2", "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "production" }))
       assert.same({}, vs(client:list_artifact_versions { tag = "nope" }))
     end)
@@ -181,34 +181,34 @@ describe("list_artifact_versions", function()
     end)
 
     it("takes operators on tag names", function()
-      assert.same({ "model:4", "data:1", "model:2" },
+      assert.same({ "model:2", "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "startswith:prod" }))
       assert.same({ "model:4" },
         vs(client:list_artifact_versions { tag = { "startswith:pre", "production" } }))
-      assert.same({ "model:4", "data:1", "model:2", "model:1" },
+      assert.same({ "model:1", "model:2", "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "contains:i" }))
     end)
 
     it("combines with name, version, created and sorting", function()
-      assert.same({ "model:4", "model:2" },
+      assert.same({ "model:2", "model:4" },
         vs(client:list_artifact_versions { name = "model", tag = "production" }))
       assert.same({ "model:2" },
         vs(client:list_artifact_versions { name = "model", tag = "production", version = "lt:3" }))
-      assert.same({ "model:4", "model:2" },
+      assert.same({ "model:2", "model:4" },
         vs(client:list_artifact_versions { name = "startswith:mod", tag = "production" }))
       assert.same({ "data:1", "model:2", "model:4" },
         vs(client:list_artifact_versions { tag = "production", sort_by = "name" }))
       assert.same({ "model:2", "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "production", sort_by = "created" }))
       local second = client:list_artifact_versions { tag = "production" }[2]
-      assert.same({ "model:4", "data:1" },
+      assert.same({ "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "production", created = "gte:" .. second.created }))
     end)
 
     it("finds tags added after the version was saved", function()
       local v3 = client:get_artifact_version("model", "3")
       core.write("tag", "artifact_version", v3.id, "production")
-      assert.same({ "model:4", "data:1", "model:3", "model:2" },
+      assert.same({ "model:2", "model:3", "data:1", "model:4" },
         vs(client:list_artifact_versions { tag = "production" }))
     end)
 
@@ -221,7 +221,7 @@ describe("list_artifact_versions", function()
         .. "'early-id', artifact_id, '9', 9, type, data_type, content_hash, size, stored_size, "
         .. "uri, codec_version, created FROM artifact_versions WHERE version = '3'")
       assert.equal("", err)
-      assert.same({ "model:9", "model:4", "data:1", "model:2" },
+      assert.same({ "model:2", "data:1", "model:4", "model:9" },
         vs(client:list_artifact_versions { tag = "production" }))
     end)
   end)
@@ -240,12 +240,12 @@ describe("list_artifact_versions", function()
     end)
 
     it("lists what the run's steps produced and consumed, by name, id, prefix or run", function()
-      local produced = { "derived:1", "raw:1" }
+      local produced = { "raw:1", "derived:1" }
       assert.same(produced, vs(client:list_artifact_versions { pipeline_run = "first" }))
       assert.same(produced, vs(client:list_artifact_versions { pipeline_run = run1.id }))
       assert.same(produced, vs(client:list_artifact_versions { pipeline_run = run1.id:sub(1, 8) }))
       assert.same(produced, vs(client:list_artifact_versions { pipeline_run = run1 }))
-      assert.same({ "again:1", "raw:1" }, vs(client:list_artifact_versions { pipeline_run = run2 }))
+      assert.same({ "raw:1", "again:1" }, vs(client:list_artifact_versions { pipeline_run = run2 }))
       assert.same({ "raw:1" },
         vs(client:list_artifact_versions { pipeline_run = "second", name = "raw" }))
     end)
@@ -270,18 +270,18 @@ describe("list_artifact_versions", function()
     end)
 
     it("compares numbers with operators and plain numbers", function()
-      assert.same({ "m:3", "m:2" },
+      assert.same({ "m:2", "m:3" },
         vs(client:list_artifact_versions { run_metadata = { accuracy = "gte:0.9" } }))
       assert.same({ "m:2" }, vs(client:list_artifact_versions { run_metadata = { accuracy = 0.95 } }))
       assert.same({ "m:1" }, vs(client:list_artifact_versions { run_metadata = { accuracy = "lt:0.9" } }))
       assert.same({ "m:2" }, vs(client:list_artifact_versions { run_metadata = { epochs = 20 } }))
-      assert.same({ "m:2", "m:1" },
+      assert.same({ "m:1", "m:2" },
         vs(client:list_artifact_versions { run_metadata = { epochs = "gt:5" } }))
     end)
 
     it("matches text exactly or with an operator; a numeric string also matches the number", function()
       assert.same({ "m:1" }, vs(client:list_artifact_versions { run_metadata = { framework = "sklearn" } }))
-      assert.same({ "m:3", "m:1" },
+      assert.same({ "m:1", "m:3" },
         vs(client:list_artifact_versions { run_metadata = { framework = "startswith:sklearn" } }))
       assert.same({ "m:2" }, vs(client:list_artifact_versions { run_metadata = { epochs = "20" } }))
     end)
@@ -323,17 +323,17 @@ describe("list_artifact_versions", function()
 
     it("give page, size, total and total_pages", function()
       local first = client:list_artifact_versions { name = "p", size = 3 }
-      assert.same({ "p:7", "p:6", "p:5" }, vs(first))
+      assert.same({ "p:1", "p:2", "p:3" }, vs(first))
       assert.equal(1, first.page); assert.equal(3, first.size)
       assert.equal(7, first.total); assert.equal(3, first.total_pages)
       local second = client:list_artifact_versions { name = "p", size = 3, page = 2 }
-      assert.same({ "p:4", "p:3", "p:2" }, vs(second))
+      assert.same({ "p:4", "p:5", "p:6" }, vs(second))
       assert.equal(7, second.total); assert.equal(3, second.total_pages)
     end)
 
     it("end with a partial page, and are empty beyond the end", function()
       local last = client:list_artifact_versions { name = "p", size = 3, page = 3 }
-      assert.same({ "p:1" }, vs(last))
+      assert.same({ "p:7" }, vs(last))
       assert.equal(7, last.total); assert.equal(3, last.total_pages); assert.equal(3, last.page)
       local beyond = client:list_artifact_versions { name = "p", size = 3, page = 4 }
       assert.equal(0, #beyond)
@@ -393,10 +393,12 @@ describe("list_artifact_versions", function()
       save("c", 1)
     end)
 
-    it("defaults to newest first", function()
+    it("defaults to oldest first (ZenML's sort_by = 'created')", function()
       local rows = client:list_artifact_versions { size = 3 }
-      assert.same({ "c:1", "b:10", "b:9" }, vs(rows))
-      assert.same(vs(rows), vs(client:list_artifact_versions { size = 3, sort_by = "desc:created" }))
+      assert.same({ "b:1", "a:1", "b:2" }, vs(rows))
+      assert.same({ "b:9", "b:10", "c:1" }, vs(client:list_artifact_versions { size = 3, page = 4 }))
+      assert.same({ "c:1", "b:10", "b:9" },
+        vs(client:list_artifact_versions { size = 3, sort_by = "desc:created" }))
     end)
 
     it("takes created (oldest first), asc: and desc:", function()
@@ -420,16 +422,40 @@ describe("list_artifact_versions", function()
         vs(client:list_artifact_versions { size = 3, page = 4, sort_by = "name" }))
     end)
 
-    it("refuses an unknown key or direction", function()
-      local msg = "list_artifact_versions: unknown sort_by '%s' (one of: created, name, version, "
-        .. "each with an optional 'desc:' or 'asc:' before it)"
-      assert.equal(msg:format("size"), H.err(function()
-        client:list_artifact_versions { sort_by = "size" } end))
-      assert.equal(msg:format("down:name"), H.err(function()
+    it("sorts by size, stored_size, artifact_type and data_type, ties in order of creation",
+      function()
+      H.fresh(lupine)
+      save("s", string.rep("x", 300)); save("s", 7, { artifact_type = "model" })
+      save("s", { 1, 2 }, { artifact_type = "model" }); save("s", string.rep("y", 40))
+      save("s", "short")
+      assert.same({ "s:2", "s:3", "s:5", "s:4", "s:1" },
+        vs(client:list_artifact_versions { sort_by = "size" }))
+      assert.same({ "s:1", "s:4", "s:5", "s:3", "s:2" },
+        vs(client:list_artifact_versions { sort_by = "desc:size" }))
+      local by_stored = client:list_artifact_versions { sort_by = "stored_size" }
+      for i = 2, #by_stored do
+        assert.is_true(by_stored[i - 1].stored_size <= by_stored[i].stored_size)
+      end
+      assert.same({ "s:1", "s:4", "s:5", "s:2", "s:3" },
+        vs(client:list_artifact_versions { sort_by = "artifact_type" }))
+      assert.same({ "s:2", "s:1", "s:4", "s:5", "s:3" },
+        vs(client:list_artifact_versions { sort_by = "data_type" }))
+    end)
+
+    it("refuses an unknown key or direction, naming the keys", function()
+      local msg = "list_artifact_versions: unknown sort_by %s (one of: artifact_type, created, "
+        .. "data_type, name, size, stored_size, version, each with an optional 'desc:' or "
+        .. "'asc:' before it)"
+      assert.equal(msg:format("'updated'"), H.err(function()
+        client:list_artifact_versions { sort_by = "updated" } end))
+      assert.equal(msg:format("'down:name'"), H.err(function()
         client:list_artifact_versions { sort_by = "down:name" } end))
-      assert.equal("list_artifact_versions: unknown sort_by number 1 (one of: created, name, "
-        .. "version, each with an optional 'desc:' or 'asc:' before it)",
+      assert.equal(msg:format("'desc:'"), H.err(function()
+        client:list_artifact_versions { sort_by = "desc:" } end))
+      assert.equal(msg:format("number 1"),
         H.err(function() client:list_artifact_versions { sort_by = 1 } end))
+      assert.equal(msg:format("'sizes'"):gsub("^list_artifact_versions", "ArtifactVersionFilter"),
+        H.err(function() lupine.ArtifactVersionFilter { sort_by = "sizes" } end))
     end)
   end)
 
@@ -511,16 +537,16 @@ describe("ArtifactVersionFilter", function()
     for _, artifact in ipairs(artifacts) do
       seen[#seen + 1] = string.format("%s v%s: %s", artifact.name, artifact.version, artifact.id)
     end
-    assert.same({ "trained_model v3: " .. artifacts[1].id, "trained_model v1: " .. artifacts[2].id },
+    assert.same({ "trained_model v1: " .. artifacts[1].id, "trained_model v3: " .. artifacts[2].id },
       seen)
     assert.equal(2, artifacts.total)
   end)
 
   it("can be passed itself, and takes page, size and sort_by beside it or inside it", function()
     local f = lupine.ArtifactVersionFilter { tag = "production" }
-    assert.same({ "other:1", "trained_model:3", "trained_model:1" }, vs(client:list_artifact_versions(f)))
+    assert.same({ "trained_model:1", "trained_model:3", "other:1" }, vs(client:list_artifact_versions(f)))
     local page2 = client:list_artifact_versions { filter = f, size = 2, page = 2 }
-    assert.same({ "trained_model:1" }, vs(page2))
+    assert.same({ "other:1" }, vs(page2))
     assert.equal(3, page2.total)
     local sized = lupine.ArtifactVersionFilter { tag = "production", size = 1, sort_by = "name" }
     assert.same({ "trained_model:3" }, vs(client:list_artifact_versions { filter = sized, page = 3 }))

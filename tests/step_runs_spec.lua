@@ -402,7 +402,8 @@ describe("outputs", function()
     assert.same({}, q.manual_outputs)
     local out = H.lupine(home, "pipeline runs describe r")
     assert.matches("\nmanual_output\tworker\tside_output\tside_output:1\t[%x-]+\n", out)
-    assert.matches("\nstep\tquiet\tcompleted\t[%d.]+\nseed\tquiet\t%d+\n$", out)
+    assert.matches("\nstep\tquiet\tcompleted\t[%d.]+\nseed\tquiet\t%d+\n"
+      .. "cache_note\tquiet\tit never ran before\n$", out)
     assert.equal("manual", json(H.lupine(home, "artifact version describe side_output --json"))
       .save_type)
     assert.equal("step_output", json(H.lupine(home,

@@ -463,8 +463,9 @@ local function step_json(sr)
     status = sr.status, start_time = opt(sr.start_time), end_time = opt(sr.end_time),
     duration_ms = opt(duration_ms(sr.start_time, sr.end_time)),
     inputs = refs_json(sr.inputs), outputs = refs_json(sr.outputs),
-    manual_outputs = refs_json(sr.manual_outputs), seed = opt(sr.seed),
-    parameters = json.object(params), error = opt(sr.error), traceback = opt(sr.traceback) }
+    manual_outputs = refs_json(sr.manual_outputs), lookups = refs_json(sr.lookups),
+    seed = opt(sr.seed), parameters = json.object(params), cache_note = opt(sr.cache_note),
+    error = opt(sr.error), traceback = opt(sr.traceback) }
 end
 
 local function artifact_json(a)
@@ -539,8 +540,10 @@ local function cmd_version_list(ctx)
   local o = ctx.opts
   local page, size = o.page, o.size
   local run = o.run and ctx.client:get_pipeline_run(o.run)   -- "not found; did you mean"
+  -- newest first, as every list of the CLI (the client's default is oldest first)
   local list = ctx.client:list_artifact_versions { name = o.name, tag = o.tag,
-    artifact_type = o.type, pipeline_run = run, page = page, size = size }
+    artifact_type = o.type, pipeline_run = run, page = page, size = size,
+    sort_by = "desc:created" }
   if o.json then print_json(paged_json(list, version_json)); return 0 end
   local rows = {}
   for i, av in ipairs(list) do
@@ -788,7 +791,7 @@ local function cmd_runs_describe(ctx)
       local sms = duration_ms(sr.start_time, sr.end_time)
       tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
       if sr.seed then tsv_line { "seed", sr.name, tostring(sr.seed) } end
-      for _, kind in ipairs { "inputs", "outputs", "manual_outputs" } do
+      for _, kind in ipairs { "inputs", "outputs", "manual_outputs", "lookups" } do
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
           local av = map[name]
@@ -798,6 +801,7 @@ local function cmd_runs_describe(ctx)
       for _, name in ipairs(sorted_keys(sr.parameters or {})) do
         tsv_line { "parameter", sr.name, name, value_text(sr.parameters[name]) }
       end
+      if sr.cache_note then tsv_line { "cache_note", sr.name, sr.cache_note } end
       if sr.error then tsv_line { "step_error", sr.name, sr.error } end
     end
     return 0
@@ -821,12 +825,18 @@ local function cmd_runs_describe(ctx)
     for _, name in ipairs(sorted_keys(sr.parameters or {})) do
       params[#params + 1] = name .. " = " .. value_text(sr.parameters[name])
     end
+    local looked_up = {}
+    for _, name in ipairs(sorted_keys(sr.lookups)) do
+      looked_up[#looked_up + 1] = name .. ":" .. sr.lookups[name].version
+    end
     local lines = {
       { "inputs", refs_text(sr.inputs, " <- ") },
       { "outputs", refs_text(sr.outputs, " -> ") },
       { "manual", refs_text(sr.manual_outputs, " -> ") },
+      { "looked up", looked_up },
       { "parameters", params },
       { "seed", sr.seed and { tostring(sr.seed) } or {} },
+      { "cache note", sr.cache_note and { sr.cache_note } or {} },
       { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
     }
     for _, l in ipairs(lines) do

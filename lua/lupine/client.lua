@@ -51,17 +51,19 @@ local function one(query, ...)
 end
 
 local function looks_like_id(s)
-  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
+  return #s >= 4 and #s <= 36 and s:find("^[%x%-]+$") ~= nil
 end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
+-- Ids are stored in lower case: typed in upper case they match the same.
 local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
-  local row = looks_like_id(key) and one(by_id, key)
+  local id = looks_like_id(key) and key:lower()
+  local row = id and one(by_id, id)
   if row then return row end
   row = find_by_name(key)
   if row then return row end
-  if looks_like_id(key) then
-    local rows = core.query(by_prefix, key)
+  if id then
+    local rows = core.query(by_prefix, id)
     if #rows == 1 then return rows[1] end
     if #rows > 1 then
       local ids = {}
@@ -89,16 +91,49 @@ local function metadata_of(entity, id)
   end
   return map
 end
-M.tags_of, M.metadata_of = tags_of, metadata_of
+M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 
 -- ---- Client ----
+
+-- What the Client does inside a running step, set by lupine (init.lua):
+-- own(name) -> the output of the running step whose new version artifact
+-- name is, and the step's context (nil elsewhere); tag_own(ctx, output,
+-- add, remove) changes that version's tags before it is recorded;
+-- looked_up(name, row) notes that a lookup of name's latest version found
+-- row (the step run records it: see "Caching" in the README).
+M.step = { own = function() end, tag_own = function() end, looked_up = function() end }
+
+-- The error for artifact name of the running step's output out (ctx: its
+-- context), which has no version yet.
+local function not_yet(fname, name, out, ctx, level)
+  error(string.format("%s: artifact '%s' is output '%s' of the running step '%s': its version "
+    .. "is recorded when the step returns (pass a version to read an earlier one)", fname,
+    name, out, ctx.step_name), level + 1)
+end
+M.not_yet = not_yet
 
 function M.Client()
   return setmetatable({}, Client)
 end
 
--- get_artifact_version(name_or_id [, version])
+local version_fields = { name_id_or_prefix = true, version = true }
+
+-- get_artifact_version(name_id_or_prefix [, version]), or with ZenML's
+-- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }
 function Client:get_artifact_version(key, version)
+  if type(key) == "table" and getmetatable(key) == nil and version == nil then
+    for k in pairs(key) do
+      if not version_fields[k] then
+        error(string.format("get_artifact_version: unknown field '%s' (it takes "
+          .. "name_id_or_prefix and version)", tostring(k)), 2)
+      end
+    end
+    key, version = key.name_id_or_prefix, key.version
+    if type(key) ~= "string" then
+      error("get_artifact_version: name_id_or_prefix must be a string (got " .. type(key)
+        .. ")", 2)
+    end
+  end
   if type(key) ~= "string" then
     error("bad argument #1 to 'get_artifact_version' (string expected, got "
       .. type(key) .. ")", 2)
@@ -120,8 +155,14 @@ function Client:get_artifact_version(key, version)
     error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
       tostring(version), table.concat(have, ", ")), 2)
   end
+  local out, ctx = M.step.own(key)
+  if out then not_yet("get_artifact_version", key, out, ctx, 2) end
   return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
-    function(name) return one("latest_version", name) end, "artifact_names", 2))
+    function(name)
+      local row = one("latest_version", name)
+      if row then M.step.looked_up(name, row) end
+      return row
+    end, "artifact_names", 2))
 end
 
 function Client:get_pipeline_run(key)
@@ -133,9 +174,9 @@ function Client:get_pipeline_run(key)
     function(name) return one("run_by_name", name) end, "run_names", 2))
 end
 
--- The tag changes in opts ({ add_tags, remove_tags, tags }) applied to entity
--- id; tags is ZenML's name for add_tags.
-local function update_tags(entity, id, opts, fname, level)
+-- The tag changes in opts ({ add_tags, remove_tags, tags }): the tags to
+-- add, then those to remove; tags is ZenML's name for add_tags.
+local function tag_changes(opts, fname, level)
   if type(opts) ~= "table" then
     error(string.format("bad argument #2 to '%s' (table expected, got %s)", fname, type(opts)),
       level + 1)
@@ -152,15 +193,33 @@ local function update_tags(entity, id, opts, fname, level)
     for _, t in ipairs(v) do names.check("tag", t, level + 1) end
     lists[k] = v
   end
+  local add = {}
   for _, k in ipairs { "tags", "add_tags" } do
-    for _, t in ipairs(lists[k] or {}) do core.write("tag", entity, id, t) end
+    for _, t in ipairs(lists[k] or {}) do add[#add + 1] = t end
   end
-  for _, t in ipairs(lists.remove_tags or {}) do core.write("untag", entity, id, t) end
+  return add, lists.remove_tags or {}
 end
 
--- update_artifact_version(version or id or name [, version], { add_tags, remove_tags })
+-- The tag changes in opts applied to entity id.
+local function update_tags(entity, id, opts, fname, level)
+  local add, remove = tag_changes(opts, fname, level + 1)
+  for _, t in ipairs(add) do core.write("tag", entity, id, t) end
+  for _, t in ipairs(remove) do core.write("untag", entity, id, t) end
+end
+
+-- update_artifact_version(version or id or name [, version], { add_tags, remove_tags }).
+-- Inside a step, the name of one of its outputs (without a version) means
+-- the version it is making: the changes apply when that is recorded, and
+-- nil is returned.
 function Client:update_artifact_version(key, version, opts)
   if opts == nil and type(version) == "table" then version, opts = nil, version end
+  local out, ctx
+  if version == nil or version == "latest" then out, ctx = M.step.own(key) end
+  if out then
+    local add, remove = tag_changes(opts, "update_artifact_version", 2)
+    M.step.tag_own(ctx, out, add, remove)
+    return nil
+  end
   local av = M.is_version(key) and key or self:get_artifact_version(key, version)
   update_tags("artifact_version", av.id, opts, "update_artifact_version", 2)
   return self:get_artifact_version(av.id)
@@ -262,6 +321,17 @@ local function any() return true end
 getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output", own) end
 getters[StepRun].manual_outputs = function(sr) return artifacts_of(sr, "output", by_hand) end
 getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input", any) end
+
+-- The versions its lookups of a latest version found, by artifact name (a
+-- cached step run carries those of the one it reused); deleted ones left out.
+getters[StepRun].lookups = function(sr)
+  local out = {}
+  for _, row in ipairs(core.query("step_run_lookups", sr.id)) do
+    local v = one("version_by_id", row.artifact_version_id)
+    if v then out[row.artifact_name] = version_of(v) end
+  end
+  return out
+end
 
 getters[StepRun].output = function(sr)
   local only, list = nil, {}

@@ -378,23 +378,39 @@ store_path = function(ref, output)
   return { hash = hash, size = size, stored_size = stored }, kind
 end
 
+-- The tags of the version of output out: its configuration's, then those
+-- the step added, less those it removed (ctx.output_tags[out.name]).
+local function output_tags(ctx, out)
+  local change = ctx.output_tags[out.name]
+  if not change then return out.config.tags end
+  local tags, seen = {}, {}
+  for _, list in ipairs { out.config.tags, change } do
+    for _, t in ipairs(list) do
+      if not change.removed[t] and not seen[t] then tags[#tags + 1], seen[t] = t, true end
+    end
+  end
+  return tags
+end
+
 -- spec.invoke: run node i's function with its context, its random numbers
 -- from seed; return the outputs' extras (resolved name, tags, metadata
--- rows) and its values (none if a step with the default output returned
+-- rows; and, in extras.lookups, the versions its lookups of a latest
+-- found) and its values (none if a step with the default output returned
 -- none: then nothing is stored).
 local function invoker(build)
   return function(i, step_run_id, run_id, run_name, seed, ...)
     local node = build.nodes[i]
     local ctx = setmetatable({ step_name = node.name, pipeline_name = build.pipeline,
       step_run_id = step_run_id, run_id = run_id, run_name = run_name, node = node,
-      output_tags = {}, output_metadata = {}, saved = {} }, StepContext)
+      build = build, output_tags = {}, output_metadata = {}, saved = {}, lookups = {} },
+      StepContext)
     local previous = current
     current = ctx
     local restore <close> = setmetatable({}, { __close = function() current = previous end })
     math.randomseed(seed)
     local results = table.pack(node.fn(...))
-    if results.n == 0 and node.default_output then return {} end
-    local extras = {}
+    local extras = { lookups = next(ctx.lookups) and ctx.lookups or nil }
+    if results.n == 0 and node.default_output then return extras end
     for k, out in ipairs(node.outputs) do
       local data_type, stored
       if getmetatable(results[k]) == PathRef then
@@ -404,12 +420,9 @@ local function invoker(build)
         results[k], data_type = materials.prepare(results[k])
       end
       out.artifact = artifact_name(build, node, out, run_name, 2)
-      local tags = {}
-      for _, t in ipairs(out.config.tags) do tags[#tags + 1] = t end
-      for _, t in ipairs(ctx.output_tags[out.name] or {}) do tags[#tags + 1] = t end
       local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
-      extras[k] = { artifact = out.artifact, tags = tags, data_type = data_type, stored = stored,
-        metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
+      extras[k] = { artifact = out.artifact, tags = output_tags(ctx, out), data_type = data_type,
+        stored = stored, metadata = metadata_rows(md, "step '" .. node.name .. "'", 2) }
       extras[k].visualizations = require("lupine.viz").compute(results[k])
     end
     return extras, table.unpack(results, 1, results.n)
@@ -705,22 +718,73 @@ local function context_output(ctx, out, fname)
     tostring(out), table.concat(list, ", "))
 end
 
-StepContext.add_output_metadata = method(function(ctx, out, md)
-  if type(out) == "table" and md == nil then out, md = nil, out end
-  local name = context_output(ctx, out, "add_output_metadata")
-  metadata_rows(md, "add_output_metadata", 3)   -- checks it is serializable now
+-- Metadata md for output name's version, recorded with it; fname names
+-- the caller in errors.
+local function add_metadata(ctx, name, md, fname, level)
+  metadata_rows(md, fname, level + 1)   -- checks it is serializable now
   local into = ctx.output_metadata[name] or {}
   for k, v in pairs(md) do into[k] = v end
   ctx.output_metadata[name] = into
+end
+
+StepContext.add_output_metadata = method(function(ctx, out, md)
+  if type(out) == "table" and md == nil then out, md = nil, out end
+  local name = context_output(ctx, out, "add_output_metadata")
+  add_metadata(ctx, name, md, "add_output_metadata", 3)
 end)
+
+-- Tag changes to output name's version, made when it is recorded: the
+-- tags added, in order, and the set of those removed (output_tags above).
+local function change_tags(ctx, name, add, remove)
+  local change = ctx.output_tags[name] or { removed = {} }
+  for _, t in ipairs(add) do
+    change.removed[t] = nil
+    change[#change + 1] = t
+  end
+  for _, t in ipairs(remove) do change.removed[t] = true end
+  ctx.output_tags[name] = change
+end
 
 StepContext.add_output_tags = method(function(ctx, out, tags)
   if type(out) == "table" and tags == nil then out, tags = nil, out end
   local name = context_output(ctx, out, "add_output_tags")
-  local list = ctx.output_tags[name] or {}
-  for _, t in ipairs(check_tags(tags, "add_output_tags", 3)) do list[#list + 1] = t end
-  ctx.output_tags[name] = list
+  change_tags(ctx, name, check_tags(tags, "add_output_tags", 3), {})
 end)
+
+-- remove_output_tags(output, tags): the counterpart of add_output_tags, for
+-- the tags of the output's configuration too.
+StepContext.remove_output_tags = method(function(ctx, out, tags)
+  if type(out) == "table" and tags == nil then out, tags = nil, out end
+  local name = context_output(ctx, out, "remove_output_tags")
+  change_tags(ctx, name, {}, check_tags(tags, "remove_output_tags", 3))
+end)
+
+-- The output of the running step whose version artifact name is being made
+-- (the name an output's template gives in this run), or nil; with the
+-- running step's context.
+local function own_output(name)
+  local ctx = current
+  if not ctx or type(name) ~= "string" then return nil end
+  local own = rawget(ctx, "own")
+  if not own then
+    own = {}
+    for _, out in ipairs(ctx.node.outputs) do
+      own[artifact_name(ctx.build, ctx.node, out, ctx.run_name, 2)] = out.name
+    end
+    rawset(ctx, "own", own)
+  end
+  if own[name] then return own[name], ctx end
+end
+
+-- What the Client does inside a step (see client_mod.step).
+client_mod.step = {
+  own = own_output,
+  tag_own = change_tags,
+  looked_up = function(name, row)
+    local ctx = current
+    if ctx and not ctx.lookups[name] then ctx.lookups[name] = row.id end
+  end,
+}
 
 StepContext.__tostring = function(ctx)
   return string.format("<StepContext step '%s' of run %s>", ctx.step_name, ctx.run_name)
@@ -754,6 +818,14 @@ function lupine.log_metadata(spec)
   local client = lupine.Client()
   local run_key = spec.run or spec.run_id
   if type(run_key) == "table" then run_key = run_key.id end
+  local own, ctx = nil, nil
+  if spec.artifact_version == nil or spec.artifact_version == "latest" then
+    own, ctx = own_output(spec.artifact_name)
+  end
+  if own then   -- the version this step run is making: recorded with it
+    add_metadata(ctx, own, spec.metadata, "log_metadata", 2)
+    return
+  end
   if spec.artifact_version_id or spec.artifact_name then
     local av = client:get_artifact_version(spec.artifact_version_id or spec.artifact_name,
       spec.artifact_version)
@@ -817,7 +889,13 @@ end
 
 -- load_artifact(name_or_id [, version]): inside a step, recorded as an input.
 function lupine.load_artifact(key, version)
-  local av = lupine.Client():get_artifact_version(key, version)
+  if version == nil or version == "latest" then
+    local out, ctx = own_output(key)
+    if out then client_mod.not_yet("load_artifact", key, out, ctx, 2) end
+  end
+  local client = lupine.Client()
+  local ok, av = pcall(client.get_artifact_version, client, key, version)
+  if not ok then error(av, 2) end   -- the caller's position, not this file's
   if current then core.write("add_input", current.step_run_id, av.name, av.id) end
   return av:load()
 end

@@ -158,12 +158,15 @@ end
 local VERSION_FILTERS = { name = name_filter, version = version_filter, tag = tag_filter,
   artifact_type = name_filter, created = name_filter, pipeline_run = run_filter,
   run_metadata = metadata_filter }
-local VERSION_SORTS = { created = true, name = true, version = true }
 local ARTIFACT_FILTERS = { name = name_filter, tag = tag_filter, created = name_filter }
 local RUN_FILTERS = { pipeline_name = name_filter, status = name_filter, tag = tag_filter,
   name = name_filter, created = name_filter }
 local PIPELINE_FILTERS = { name = name_filter, created = name_filter }
-local NAME_SORTS = { created = true, name = true }
+-- Listings in created order go newest first, but for versions: oldest
+-- first, ZenML's default. The orders each listing takes are in
+-- runtime/catalog.c (core.sort_order).
+local NEWEST_FIRST = { artifact_versions = false, artifacts = true, pipeline_runs = true,
+  pipelines = true }
 local PAGING = { sort_by = true, page = true, size = true }
 
 -- The keys of t, in the order of their strings (keys of any type).
@@ -181,10 +184,12 @@ local function key_list(t)
   return list
 end
 
--- Check args against the filters allowed and normalize them:
--- { conds = { key = normalized }, sort = key, desc = bool, page, size }.
-local function normalize(args, filters, sorts, what, level)
-  local f = { conds = {}, page = 1, size = M.DEFAULT_SIZE, sort = "created", desc = true }
+-- Check args against the filters allowed in a listing and normalize them:
+-- { conds = { key = normalized }, sort = key, desc = bool, order = its
+-- ORDER BY, page, size }.
+local function normalize(args, filters, listing, what, level)
+  local f = { conds = {}, page = 1, size = M.DEFAULT_SIZE, sort = "created",
+    desc = NEWEST_FIRST[listing] }
   for _, k in ipairs(sorted_keys(args)) do
     local check, v = filters[k], args[k]
     if check then
@@ -198,18 +203,19 @@ local function normalize(args, filters, sorts, what, level)
     end
   end
   if args.sort_by ~= nil then
-    local v = args.sort_by
-    local dir, key
-    if type(v) == "string" then
-      dir, key = v:match("^(%a+):(.*)$")
-      if not dir then dir, key = "asc", v end
-    end
-    if (dir ~= "asc" and dir ~= "desc") or not sorts[key] then
+    -- "key", "asc:key" or "desc:key"; anything else gets the list of keys
+    local v, dir, key = args.sort_by, "asc", args.sort_by
+    if type(v) == "string" and v:find("^%a+:") then dir, key = v:match("^(%a+):(.*)$") end
+    local order, keys = core.sort_order(listing,
+      (dir == "asc" or dir == "desc") and type(key) == "string" and key or "", dir == "desc")
+    if not order then
       fail(level + 1, "%s: unknown sort_by %s (one of: %s, each with an optional 'desc:' "
         .. "or 'asc:' before it)", what, type(v) == "string" and ("'" .. v .. "'") or show(v),
-        table.concat(key_list(sorts), ", "))
+        table.concat(keys, ", "))
     end
-    f.sort, f.desc = key, dir == "desc"
+    f.sort, f.desc, f.order = key, dir == "desc", order
+  else
+    f.order = core.sort_order(listing, f.sort, f.desc)
   end
   if args.page ~= nil then
     if math.type(args.page) ~= "integer" or args.page < 1 then
@@ -238,7 +244,7 @@ function M.ArtifactVersionFilter(spec)
   if type(spec) ~= "table" then
     fail(2, "bad argument #1 to 'ArtifactVersionFilter' (table expected, got %s)", type(spec))
   end
-  normalize(spec, VERSION_FILTERS, VERSION_SORTS, "ArtifactVersionFilter", 2)
+  normalize(spec, VERSION_FILTERS, "artifact_versions", "ArtifactVersionFilter", 2)
   local f = {}
   for k, v in pairs(spec) do f[k] = v end
   return setmetatable(f, ArtifactVersionFilter)
@@ -429,13 +435,7 @@ local function versions_query(self, f, b, what, level)
   if not conds.name then
     count_from = from:gsub(" JOIN artifacts a ON a%.id = v%.artifact_id$", "")
   end
-  if not order then
-    if f.sort == "name" then order = "a.name" .. dir .. ", v.seq" .. dir
-    elseif f.sort == "version" then
-      order = "v.version_number" .. dir .. ", v.version" .. dir .. ", v.seq" .. dir
-    else order = "v.seq" .. dir end
-  end
-  return VERSION_COLS, from, where, order, count_from
+  return VERSION_COLS, from, where, order or f.order, count_from
 end
 
 local function artifacts_query(_, f, b)
@@ -449,9 +449,7 @@ local function artifacts_query(_, f, b)
       .. " JOIN artifact_versions v ON v.seq = l.version_seq"
       .. " WHERE l.entity = 'artifact_version' AND " .. tag_match("l.tag_seq", t, b) .. ")"
   end
-  local dir = f.desc and " DESC" or ""
-  local order = f.sort == "name" and ("a.name" .. dir) or ("a.seq" .. dir)
-  return "a.id, a.name, a.created", "artifacts a", where, order
+  return "a.id, a.name, a.created", "artifacts a", where, f.order
 end
 
 local function runs_query(_, f, b)
@@ -464,9 +462,7 @@ local function runs_query(_, f, b)
     where[#where + 1] = "r.id IN (SELECT l.entity_id FROM tag_links l"
       .. " WHERE l.entity = 'pipeline_run' AND " .. tag_match("l.tag_seq", t, b) .. ")"
   end
-  local dir = f.desc and " DESC" or ""
-  local order = f.sort == "name" and ("r.name" .. dir) or ("r.seq" .. dir)
-  return RUN_COLS, "pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id", where, order,
+  return RUN_COLS, "pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id", where, f.order,
     not conds.pipeline_name and "pipeline_runs r" or nil
 end
 
@@ -474,9 +470,7 @@ local function pipelines_query(_, f, b)
   local conds, where = f.conds, {}
   if conds.name then where[#where + 1] = compare("p.name", conds.name, b) end
   if conds.created then where[#where + 1] = compare("p.created", conds.created, b) end
-  local dir = f.desc and " DESC" or ""
-  local order = f.sort == "name" and ("p.name" .. dir) or ("p.seq" .. dir)
-  return "p.id, p.name, p.created", "pipelines p", where, order
+  return "p.id, p.name, p.created", "pipelines p", where, f.order
 end
 
 -- The page's statement and its count statement, and the bound values
@@ -518,13 +512,13 @@ Page.__tostring = function(p)
     #p == 1 and "" or "s", p.total)
 end
 
-local function list(build, self, args, filters, sorts, what, object_of)
+local function list(build, self, args, filters, listing, what, object_of)
   if args == nil then args = {} end
   if type(args) ~= "table" then
     fail(3, "bad argument #1 to '%s' (table expected, got %s)", what, type(args))
   end
   if filters == VERSION_FILTERS then args = with_filter(args, what, 3) end
-  local f = normalize(args, filters, sorts, what, 3)
+  local f = normalize(args, filters, listing, what, 3)
   local sql, count, b = statements(build, self, f, what, 3)
   local rows = core.select(sql, table.unpack(b, 1, b.n))
   for _, row in ipairs(rows) do object_of(row) end
@@ -545,14 +539,14 @@ M.Page = Page
 -- kind is "artifact_versions", "artifacts", "pipeline_runs" or "pipelines".
 -- For the specs and the benchmark.
 local KINDS = {
-  artifact_versions = { versions_query, VERSION_FILTERS, VERSION_SORTS },
-  artifacts = { artifacts_query, ARTIFACT_FILTERS, NAME_SORTS },
-  pipeline_runs = { runs_query, RUN_FILTERS, NAME_SORTS },
-  pipelines = { pipelines_query, PIPELINE_FILTERS, NAME_SORTS },
+  artifact_versions = { versions_query, VERSION_FILTERS },
+  artifacts = { artifacts_query, ARTIFACT_FILTERS },
+  pipeline_runs = { runs_query, RUN_FILTERS },
+  pipelines = { pipelines_query, PIPELINE_FILTERS },
 }
 function M.explain(kind, args, counting)
   local k = KINDS[kind]
-  local f = normalize(with_filter(args or {}, kind, 2), k[2], k[3], kind, 2)
+  local f = normalize(with_filter(args or {}, kind, 2), k[2], kind, kind, 2)
   local sql, count, b = statements(k[1], client.Client(), f, kind, 2)
   local lines = {}
   for i, row in ipairs(core.select("EXPLAIN QUERY PLAN " .. (counting and count or sql),
@@ -565,12 +559,12 @@ end
 -- ---- Client methods ----
 
 function Client:list_artifact_versions(args)
-  return list(versions_query, self, args, VERSION_FILTERS, VERSION_SORTS,
+  return list(versions_query, self, args, VERSION_FILTERS, "artifact_versions",
     "list_artifact_versions", version_of)
 end
 
 function Client:list_pipeline_runs(args)
-  return list(runs_query, self, args, RUN_FILTERS, NAME_SORTS, "list_pipeline_runs", run_of)
+  return list(runs_query, self, args, RUN_FILTERS, "pipeline_runs", "list_pipeline_runs", run_of)
 end
 
 -- ---- Artifact ----
@@ -605,7 +599,7 @@ Artifact.__tostring = function(a)
 end
 
 function Client:list_artifacts(args)
-  return list(artifacts_query, self, args, ARTIFACT_FILTERS, NAME_SORTS, "list_artifacts",
+  return list(artifacts_query, self, args, ARTIFACT_FILTERS, "artifacts", "list_artifacts",
     artifact_of)
 end
 
@@ -630,12 +624,8 @@ Pipeline.__tostring = function(p)
 end
 
 function Client:list_pipelines(args)
-  return list(pipelines_query, self, args, PIPELINE_FILTERS, NAME_SORTS, "list_pipelines",
+  return list(pipelines_query, self, args, PIPELINE_FILTERS, "pipelines", "list_pipelines",
     pipeline_of)
-end
-
-local function looks_like_id(s)
-  return #s >= 4 and #s <= 36 and s:find("^[0-9a-f%-]+$") ~= nil
 end
 
 -- get_pipeline(name_or_id): by name, id or unique id prefix.
@@ -643,21 +633,8 @@ function Client:get_pipeline(key)
   if type(key) ~= "string" then
     fail(2, "bad argument #1 to 'get_pipeline' (string expected, got %s)", type(key))
   end
-  local row = core.query("pipeline_by_name", key)[1] or core.query("pipeline_by_id", key)[1]
-  if row then return pipeline_of(row) end
-  if looks_like_id(key) then
-    local rows = core.query("pipelines_by_id_prefix", key)
-    if #rows == 1 then return pipeline_of(rows[1]) end
-    if #rows > 1 then
-      local ids = {}
-      for i = 1, math.min(#rows, 10) do ids[i] = rows[i].id end
-      fail(2, "pipeline id prefix '%s' is ambiguous: it matches %s%s", key,
-        table.concat(ids, ", "), #rows > 10 and ", ..." or "")
-    end
-  end
-  local candidates = {}
-  for i, r in ipairs(core.query("pipeline_names")) do candidates[i] = r.name end
-  fail(2, "pipeline '%s' not found%s", key, names.suggest(key, candidates))
+  return pipeline_of(client.lookup("pipeline", key, "pipeline_by_id", "pipelines_by_id_prefix",
+    function(name) return core.query("pipeline_by_name", name)[1] end, "pipeline_names", 2))
 end
 
 return M

@@ -459,7 +459,7 @@ local function list_versions(p)
   end
   local page_n, size = paging(p)
   return attempt(400, client.list_artifact_versions, client, { name = p.name, tag = p.tag,
-    artifact_type = p.type, page = page_n, size = size })
+    artifact_type = p.type, page = page_n, size = size, sort_by = "desc:created" })
 end
 
 local paged_json = cli.paged_json
