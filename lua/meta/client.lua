@@ -253,6 +253,7 @@ function ArtifactVersion:consumers() end
 ---@field cache_key? string
 ---@field cache_note? string Why it was or was not a cache hit.
 ---@field cached_from? string The step run whose outputs it reused.
+---@field lookups table<string, lupine.ArtifactVersion> The versions its lookups of an artifact's latest version found, by artifact name (read when first used).
 ---@field inputs table<string, lupine.ArtifactVersion> By input name (read when first used).
 ---@field outputs table<string, lupine.ArtifactVersion> Its step's own outputs, by name (read when first used).
 ---@field manual_outputs table<string, lupine.ArtifactVersion> What it saved with save_artifact (read when first used).

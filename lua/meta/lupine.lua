@@ -206,6 +206,8 @@ function lupine.get_step_context() end
 ---@field package output_tags table<string, string[]> Tags added so far, by output (internal).
 ---@field package output_metadata table<string, table> Metadata added so far, by output (internal).
 ---@field package saved table<string, boolean> Names saved with save_artifact (internal).
+---@field package build table The pipeline body's recorded graph (internal).
+---@field package lookups table<string, string> The versions its lookups of a latest version found, by artifact name (internal).
 local StepContext = {}
 
 ---Add metadata to an output of the step (the output may be left out when the
@@ -219,6 +221,12 @@ function StepContext.add_output_metadata(output, metadata) end
 ---@param output string|string[]
 ---@param tags? string[]|string
 function StepContext.add_output_tags(output, tags) end
+
+---Remove tags from an output of the step, also those its configuration sets
+---(the output may be left out when the step has one).
+---@param output string|string[]
+---@param tags? string[]|string
+function StepContext.remove_output_tags(output, tags) end
 
 -- ---- metadata and artifacts from anywhere ----
 
