@@ -1891,7 +1891,7 @@ static const char *signal_name(int sig) {
 /*
 ** Settle the worker's attempt: its result when it sent one (the step's
 ** output is in by then: the worker flushes it before the result), else
-** what became of its process (status, or lost: the spawner is gone). A
+** what became of its process (status, or lost: no status will come). A
 ** failure is tried again while retries remain.
 */
 static void settle(run *r, worker *w, int status, int lost) {
@@ -1913,7 +1913,7 @@ static void settle(run *r, worker *w, int status, int lost) {
       lua_pushfstring(L, "ran past its timeout of %s s and was stopped", secs);
     }
     else if (lost)
-      lua_pushliteral(L, "its process ended and its status is unknown (the spawner is gone)");
+      lua_pushliteral(L, "its process ended and its status is unknown");
     else if (WIFSIGNALED(status))
       lua_pushfstring(L, "its process %s (%s, signal %d)",
                       WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",

@@ -40,6 +40,15 @@
 **     handle's lua_State before a run is therefore available to the steps
 **     of that run. The workers are the spawner's children; the spawner is
 **     the host's only child that a run makes.
+**   - Signals: the spawner and the workers do not depend on the host's
+**     signal settings. A host may ignore SIGCHLD (or set SA_NOCLDWAIT) and
+**     block any signal: the spawner puts SIGCHLD back to its default for
+**     itself, so it still learns how each worker ended, and takes the
+**     host's handlers away (each signal the host handles is back to its
+**     default there, as after exec; ignored ones stay ignored). A worker
+**     starts with no signal blocked, and with SIGINT, SIGTERM, SIGPIPE and
+**     the crash signals at their defaults, so a step and the programs it
+**     runs see what they would under a shell.
 */
 #ifndef LUPINE_H
 #define LUPINE_H

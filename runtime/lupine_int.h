@@ -426,7 +426,7 @@ int lp_spawner_start(lp_spawner *sp, lp_spawn_fn fn, void *ud, char *err, size_t
 int lp_spawner_spawn(lp_spawner *sp, int fds[3], pid_t *pid);
 
 /* Wait for worker pid to end: 0 and its waitpid status, or -1 if the
-** spawner is gone. */
+** spawner is gone, or the worker is and its status will never come. */
 int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status);
 
 /* Nobody will wait for worker pid: its exit, come or to come, is dropped. */

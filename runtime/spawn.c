@@ -63,8 +63,7 @@ static int send_with(int sock, const message *m, const int *fds, int nfds) {
 
 /* A new worker: its channels (the coordinator's ends go to ours[]), then
 ** the fork. The worker's pid, or -errno. */
-static int fork_worker(lp_spawn_fn fn, void *ud, int sock, int sfd, const sigset_t *old,
-                       int ours[3]) {
+static int fork_worker(lp_spawn_fn fn, void *ud, int sock, int sfd, int ours[3]) {
   int fc[2], tc[2], out[2], e;
   pid_t pid, spawner;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fc) != 0) return -errno;
@@ -81,12 +80,16 @@ static int fork_worker(lp_spawn_fn fn, void *ud, int sock, int sfd, const sigset
   spawner = getpid();
   if ((pid = fork()) == 0) {
     int theirs[3] = {fc[1], tc[0], out[1]};
+    sigset_t none;
     /* a worker forked ahead ends with the spawner: the coordinator's ends
     ** of its channels may live on in other processes (a host's other
     ** threads fork too), so it would never see them close */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != spawner) _exit(0);
     close(sock), close(sfd), close(fc[0]), close(tc[1]), close(out[0]);
-    sigprocmask(SIG_SETMASK, old, NULL);
+    /* no signal blocked, whatever the host blocks: a step and the
+    ** programs it runs start as from a shell */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     /* its own process group: ending a worker ends what it started too */
@@ -105,19 +108,42 @@ static int fork_worker(lp_spawn_fn fn, void *ud, int sock, int sfd, const sigset
   return (int)pid;
 }
 
-/* The spawner's loop: fork a worker per request, report each one's end.
-** Never returns. */
-static void serve(int sock, lp_spawn_fn fn, void *ud) {
-  sigset_t chld, old;
-  struct pollfd p[2];
-  int sfd;
+/*
+** The signal settings of the spawner, whatever the host's are: it learns
+** of its workers' ends by SIGCHLD, which a host may ignore (a daemon that
+** does not want zombies; SA_NOCLDWAIT alike), and then the kernel reaps
+** the workers without a signal and the coordinator would wait forever.
+** The host's handlers are not for this process nor its workers (they
+** would run the host's code in a copy of it), so every handled signal
+** goes back to its default, as exec would do; ignored ones stay ignored
+** (a host run under nohup keeps SIGHUP away from the steps too), but for
+** SIGCHLD. Blocked: SIGCHLD only, read through a signalfd.
+*/
+static void own_signals(sigset_t *chld) {
+  struct sigaction sa, dfl;
+  int sig;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (sig = 1; sig < NSIG; sig++)
+    if (sig == SIGCHLD ||
+        (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN))
+      sigaction(sig, &dfl, NULL);
   /* Ctrl-C and SIGTERM are the coordinator's to answer; it ends us by
   ** closing the socket (or by dying, which closes it too) */
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, &old);
+  sigemptyset(chld);
+  sigaddset(chld, SIGCHLD);
+  sigprocmask(SIG_SETMASK, chld, NULL);
+}
+
+/* The spawner's loop: fork a worker per request, report each one's end.
+** Never returns. */
+static void serve(int sock, lp_spawn_fn fn, void *ud) {
+  sigset_t chld;
+  struct pollfd p[2];
+  int sfd;
+  own_signals(&chld);
   if ((sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) _exit(71);
   p[0].fd = sock, p[0].events = POLLIN;
   p[1].fd = sfd, p[1].events = POLLIN;
@@ -143,7 +169,7 @@ static void serve(int sock, lp_spawn_fn fn, void *ud) {
     if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     while ((n = recv(sock, &request, 1, 0)) < 0 && errno == EINTR) {}
     if (n <= 0) _exit(0);   /* the run is over */
-    started = fork_worker(fn, ud, sock, sfd, &old, ours);
+    started = fork_worker(fn, ud, sock, sfd, ours);
     memset(&m, 0, sizeof m);
     m.kind = 'S', m.pid = started;
     if (send_with(sock, &m, ours, started > 0 ? 3 : 0) != 0) _exit(0);
@@ -246,8 +272,13 @@ int lp_spawner_spawn(lp_spawner *sp, int fds[3], pid_t *pid) {
   return 0;
 }
 
+/* How long the coordinator waits for an exit report before it looks
+** whether the worker is still there. */
+#define EXIT_CHECK_MS 1000
+
 int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status) {
-  int i;
+  struct pollfd p;
+  int i, n;
   for (;;) {
     for (i = 0; i < sp->nexits; i++) {
       if (sp->exits[i].pid == (int)pid) {
@@ -256,7 +287,12 @@ int lp_spawner_wait(lp_spawner *sp, pid_t pid, int *status) {
         return 0;
       }
     }
-    if (pump(sp) != 0) return -1;
+    /* the spawner reports every end it reaps; one reaped without it (by
+    ** the kernel, were SIGCHLD ignored there after all) is never
+    ** reported, and a worker that is gone is not waited for */
+    p.fd = sp->sock, p.events = POLLIN, p.revents = 0;
+    if ((n = poll(&p, 1, EXIT_CHECK_MS)) == 0 && kill(pid, 0) != 0) return -1;
+    if (n > 0 && pump(sp) != 0) return -1;
   }
 }
 

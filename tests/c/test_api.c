@@ -11,6 +11,7 @@
 
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -868,6 +869,101 @@ static void test_failed_open(void) {
   lupine_close(rt);
 }
 
+/* ---- the host's signal settings ---- */
+
+/* What a hung run prints before the alarm ends the program: a failed test
+** (async-signal-safe: write and _exit only). */
+static void on_alarm(int sig) {
+  static const char msg[] = "not ok - a run under the host's signal settings hung\n";
+  (void)sig;
+  if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+/* host_die(): the worker ends without reporting, as the OOM killer ends one */
+static int host_die(lua_State *L) {
+  (void)L;
+  kill(getpid(), SIGKILL);
+  return 0;
+}
+
+/* A step killed; a step that runs a program and gets its status; a step
+** that gives its signal mask. */
+static const char signal_pipeline[] =
+  "local die = lupine.step { name = 'die', function() host_die() end }\n"
+  "local exits = lupine.step { name = 'exits', outputs = { 'exit_status' },\n"
+  "  function() return select(3, os.execute('exit 3')) end }\n"
+  "local mask = lupine.step { name = 'mask', outputs = { 'mask' }, function()\n"
+  "  for line in io.lines('/proc/self/status') do\n"
+  "    local m = line:match('^SigBlk:%s*(%x+)') if m then return m end\n"
+  "  end end }\n"
+  "lupine.pipeline { name = 'signals', enable_cache = false,\n"
+  "  function() die() exits() mask() end }:with_options { raise_on_failure = false }()\n";
+
+static int newest_error(void *ud, const lupine_run *r) {
+  snprintf(ud, 1024, "%s", lupine_run_error(r) ? lupine_run_error(r) : "(none)");
+  return 1;
+}
+
+/* A run of signal_pipeline under the host's settings of the moment (what). */
+static void run_signals(lupine *rt, const char *what) {
+  lua_State *L = lupine_state(rt);
+  lupine_version *v = NULL;
+  char error[1024] = "";
+  code(rt, lupine_exec_string(rt, signal_pipeline, "=signals"), LUPINE_RUNFAILED, NULL, what);
+  lupine_list_runs(rt, "signals", newest_error, error);
+  if (!check(strstr(error, "step 'die'") != NULL &&
+             strstr(error, "its process was killed (killed, signal 9)") != NULL,
+             "%s: the killed worker is reported", what))
+    printf("#   %s\n", error);
+  if (lupine_version_find(rt, "exit_status", NULL, &v) == LUPINE_OK &&
+      lupine_version_load(rt, v, L) == LUPINE_OK)
+    check(lua_tointeger(L, -1) == 3, "%s: a step gets the exit status of a program it runs",
+          what);
+  else check(0, "%s: load exit_status: %s", what, lupine_errmsg(rt));
+  lupine_version_free(v);
+  lua_settop(L, 0);
+  if (lupine_version_find(rt, "mask", NULL, &v) == LUPINE_OK &&
+      lupine_version_load(rt, v, L) == LUPINE_OK)
+    same(lua_tostring(L, -1), "0000000000000000", "a step runs with no signal blocked");
+  else check(0, "%s: load mask: %s", what, lupine_errmsg(rt));
+  lupine_version_free(v);
+  lua_settop(L, 0);
+}
+
+/*
+** A daemon-like host: SIGCHLD ignored (the kernel then reaps children
+** without a signal), then SIGCHLD and SIGTERM blocked. Runs under an
+** alarm, so that a hang fails instead of stalling the suite. Last: a hang
+** ends the program.
+*/
+static void test_host_signals(void) {
+  char home[PATHSZ];
+  struct sigaction sa, old_chld, old_alrm;
+  sigset_t block, old_mask;
+  lupine *rt;
+  home_path(home, "signals");
+  if (!check(lupine_open(&rt, home) == LUPINE_OK, "open a runtime")) return;
+  lua_register(lupine_state(rt), "host_die", host_die);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &sa, &old_alrm);
+  alarm(120);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &sa, &old_chld);
+  run_signals(rt, "SIGCHLD ignored by the host");
+  sigaction(SIGCHLD, &old_chld, NULL);
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  run_signals(rt, "SIGCHLD and SIGTERM blocked by the host");
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  alarm(0);
+  sigaction(SIGALRM, &old_alrm, NULL);
+  lupine_close(rt);
+}
+
 int main(void) {
   char tmpl[] = "/tmp/lupine-api.XXXXXX";
   if (mkdtemp(tmpl) == NULL) {
@@ -887,6 +983,7 @@ int main(void) {
   test_fork_while_sqlite_busy();
   test_alloc_failure();
   test_failed_open();
+  test_host_signals();
   nftw(base, remove_one, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done();
 }
