@@ -8,14 +8,22 @@ set -u
 cd "$(dirname "$0")/.."
 build=${LUPINE_BUILD:-build/asan}
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT INT TERM
+one=$(mktemp)   # one C test program's output
+trap 'rm -f "$tap" "$one"' EXIT INT TERM
 
 section() { printf '\n# %s\n' "$1" | tee -a "$tap"; }
 
 section "C unit tests"
 for t in "$build"/test_*; do
   [ -x "$t" ] || continue
-  "$t" 2>&1 | sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$(basename "$t"): |" | tee -a "$tap"
+  name=$(basename "$t")
+  { "$t" 2>&1; echo "# $name: exit status $?"; } |
+    sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$name: |" | tee "$one"
+  cat "$one" >> "$tap"
+  # a crash, a sanitizer's report or a leak fails the program, not a test of it
+  if ! grep -q "^# $name: exit status 0\$" "$one" && ! grep -q '^not ok ' "$one"; then
+    echo "not ok - $name: $(grep "^# $name: exit status" "$one" | cut -c3-)" | tee -a "$tap"
+  fi
 done
 
 section "fuzz corpora"
