@@ -199,6 +199,15 @@ LUPINE_API int lupine_exec_string(lupine *rt, const char *code, const char *chun
 LUPINE_API int luaopen_lupine(lua_State *L);
 
 /*
+** The C half of the module, `require "lupine.core"`: luaopen_lupine puts
+** it in package.preload, and Lua's all-in-one C loader finds it in
+** lupine.so when the Lua half comes from plain files instead (lua/ on
+** LUA_PATH, as while editing them). Pushes its table. What is in it is
+** the Lua half's to use, and changes with it: hosts call luaopen_lupine.
+*/
+LUPINE_API int luaopen_lupine_core(lua_State *L);
+
+/*
 ** Register a materializer written in C: how values of a user-defined type
 ** (typically a userdata) are stored and loaded, as the Lua function
 ** lupine.register_materializer { type, match, save, load } does.

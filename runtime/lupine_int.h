@@ -473,8 +473,6 @@ typedef struct lp_lua_source {
 } lp_lua_source;
 extern const lp_lua_source lp_lua_sources[];
 
-int luaopen_lupine_core(lua_State *L);
-
 /* ---- lmodule.c, for the C API (api.c) ---- */
 
 /* Make rt (the runtime of L) ready as the bindings do on first use: open

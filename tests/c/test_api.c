@@ -869,6 +869,20 @@ static void test_failed_open(void) {
   lupine_close(rt);
 }
 
+/* ---- the module's C half ---- */
+
+/* luaopen_lupine_core is exported (Lua's C loader finds it in lupine.so):
+** lupine.h declares it. */
+static void test_core(void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "lupine.core", luaopen_lupine_core, 0);
+  check(lua_istable(L, -1) && lua_getfield(L, -1, "version") == LUA_TSTRING &&
+        strcmp(lua_tostring(L, -1), LUPINE_VERSION) == 0,
+        "luaopen_lupine_core pushes the module's C half");
+  lua_close(L);
+}
+
 /* ---- the host's signal settings ---- */
 
 /* What a hung run prints before the alarm ends the program: a failed test
@@ -983,6 +997,7 @@ int main(void) {
   test_fork_while_sqlite_busy();
   test_alloc_failure();
   test_failed_open();
+  test_core();
   test_host_signals();
   nftw(base, remove_one, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done();
