@@ -240,8 +240,10 @@ typedef struct lupine_version lupine_version;
 **   LUPINE_NOTFOUND  no such artifact or version; the message suggests
 **                    near names ("artifact 'modle' not found; did you mean
 **                    'model'?") or lists the versions there are
-**   LUPINE_MISUSE    a NULL argument, or an id prefix that matches
-**                    several versions (the message lists them)
+**   LUPINE_MISUSE    a NULL argument, an id prefix that matches several
+**                    versions (the message lists them), or an id with a
+**                    version ("... (a version id takes no version: '<id>'
+**                    is version 3 of artifact 'model')")
 **   LUPINE_IO, LUPINE_CATALOG  the catalog cannot be opened or read
 **   LUPINE_NOMEM     out of memory
 */

@@ -106,6 +106,13 @@ describe("artifact versions", function()
       H.err(function() client:get_artifact_version("zzz") end))
     assert.equal("artifact 'trained_model' has no version '9' (it has 1)",
       H.err(function() client:get_artifact_version("trained_model", 9) end))
+    local id = client:get_artifact_version("trained_model").id
+    assert.equal("bad argument #2 to 'get_artifact_version' (a version id takes no version: '"
+      .. id .. "' is version 1 of artifact 'trained_model')",
+      H.err(function() client:get_artifact_version(id, 1) end))
+    assert.equal("bad argument #2 to 'get_artifact_version' (a version id takes no version: '"
+      .. id:sub(1, 8) .. "' is version 1 of artifact 'trained_model')",
+      H.err(function() client:get_artifact_version(id:sub(1, 8), "1") end))
     assert.equal("bad argument #1 to 'get_artifact_version' (string expected, got nil)",
       H.err(function() client:get_artifact_version() end))
   end)

@@ -146,9 +146,11 @@ function Client:get_artifact_version(key, version)
     local row = one("version_by_name", key, tostring(version))
     if row then return version_of(row) end
     local all = core.query("versions_of", key)
-    if #all == 0 then
-      lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+    if #all == 0 then   -- not a name: an id (or prefix), which names one version alone
+      local found = lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
         function() return nil end, "artifact_names", 2)
+      error(string.format("bad argument #2 to 'get_artifact_version' (a version id takes no "
+        .. "version: '%s' is version %s of artifact '%s')", key, found.version, found.name), 2)
     end
     local have = {}
     for i = #all, 1, -1 do have[#have + 1] = all[i].version end
