@@ -14,6 +14,8 @@
 ** callbacks run outside any protected call, free to call back in.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +24,19 @@
 #include "lualib.h"
 #include "lupine_int.h"
 
+/* A string lupine_home returned: kept until the handle is closed. */
+typedef struct home_text {
+  struct home_text *next;
+  char s[];
+} home_text;
+
 struct lupine {
   lua_State *L;
   lp_runtime *rt;       /* NULL if the handle did not open */
-  char err[LP_ERRSZ];
+  char *err;            /* the message: errbuf, or a longer one malloc'd */
+  char errbuf[LP_ERRSZ];
+  home_text *homes;
+  volatile sig_atomic_t depth;   /* calls of this handle's into Lua under way */
 };
 
 /*
@@ -50,9 +61,48 @@ struct lupine_run { RECORD(R_NFIELDS); };
 /* Listings read this many rows per protected call. */
 #define PAGE 256
 
+/* Keep msg as the handle's message, whole (a script's error with its
+** traceback can be long); cut between two characters only if memory for
+** it runs out. */
 static int fail(lupine *h, int rc, const char *msg) {
-  snprintf(h->err, sizeof h->err, "%s", msg != NULL ? msg : "(error object is not a string)");
+  size_t n;
+  char *p;
+  if (msg == NULL) msg = "(error object is not a string)";
+  if (msg == h->err) return rc;
+  n = strlen(msg);
+  if (h->err != h->errbuf) free(h->err);
+  h->err = h->errbuf;
+  if (n >= sizeof h->errbuf && (p = malloc(n + 1)) != NULL) {
+    memcpy(p, msg, n + 1);
+    h->err = p;
+  } else lp_errf(h->errbuf, sizeof h->errbuf, "%s", msg);
   return rc;
+}
+
+/* fail with a formatted message, of any length. */
+static int failf(lupine *h, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+static int failf(lupine *h, int rc, const char *fmt, ...) {
+  va_list ap;
+  char *msg;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (msg = malloc((size_t)n + 1)) == NULL) return fail(h, rc, "out of memory");
+  va_start(ap, fmt);
+  vsnprintf(msg, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  fail(h, rc, msg);
+  free(msg);
+  return rc;
+}
+
+static void clear(lupine *h) {
+  h->err[0] = '\0';
 }
 
 /* A handle that opened; else LUPINE_MISUSE (the message of a handle that
@@ -62,9 +112,7 @@ static int usable(const lupine *h) {
 }
 
 static int misuse(lupine *h, const char *fname, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", fname, what);
-  return fail(h, LUPINE_MISUSE, msg);
+  return failf(h, LUPINE_MISUSE, "%s: %s", fname, what);
 }
 
 /* ---- protected calls ---- */
@@ -112,6 +160,43 @@ static int classify(const char *msg) {
   return LUPINE_ERROR;
 }
 
+/* ---- interrupting ---- */
+
+/* Hook set by lupine_interrupt: stop the Lua code running (as lua.c does
+** on Ctrl-C). */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  lp_runtime_of(L)->interrupted = 0;   /* answered here: the next run must not see it */
+  luaL_error(L, "interrupted");
+}
+
+/* An interrupt that came as the last call ended, unanswered: it was for
+** that call, not for the next. */
+static void forget_interrupt(lupine *h) {
+  if (h->rt == NULL) return;
+  h->rt->interrupted = 0;
+  if (lua_gethook(h->L) == stop_hook) lua_sethook(h->L, NULL, 0, 0);
+}
+
+/* A call into Lua begins or ends (calls nest: a step's host function may
+** call the API); an interrupt applies to the outermost one. */
+static void enter(lupine *h) {
+  if (h->depth++ == 0) forget_interrupt(h);
+}
+
+static void leave(lupine *h) {
+  if (--h->depth == 0) forget_interrupt(h);
+}
+
+void lupine_interrupt(lupine *h) {
+  if (h == NULL || h->rt == NULL) return;
+  /* as sqlite3_interrupt: with nothing running it is a no-op */
+  if (h->depth == 0 && !h->rt->running) return;
+  h->rt->interrupted = 1;   /* a run in progress looks at this */
+  lua_sethook(h->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
 /*
 ** Call f(job) in L, protected; f leaves nresults values (LUA_MULTRET: all
 ** it returns). On failure the message goes to the handle and the stack is
@@ -123,8 +208,10 @@ static int protect(lua_State *L, lua_CFunction f, job *j, int nresults) {
   was = j->h->rt != NULL ? j->h->rt->to_parent : 0;
   lua_pushcfunction(L, f);
   lua_pushlightuserdata(L, j);
+  enter(j->h);
   status = lua_pcall(L, 1, nresults, 0);
   no_escape(j->h, was);
+  leave(j->h);
   if (status == LUA_OK) return LUPINE_OK;
   if (status == LUA_ERRMEM) j->rc = LUPINE_NOMEM;
   else if (j->rc == LUPINE_OK) j->rc = classify(lua_tostring(L, -1));
@@ -175,27 +262,38 @@ static int p_setup(lua_State *L) {
   return 0;
 }
 
+/* An open that failed: no handle if memory ran out, else h, which says
+** why (its message is set). */
+static int open_failed(lupine *h, lupine **out, int rc) {
+  if (rc == LUPINE_NOMEM) lupine_close(h);
+  else *out = h;
+  return rc;
+}
+
 int lupine_open_ex(lupine **out, const char *home, lua_Alloc alloc, void *ud) {
   lupine *h;
   job j = {0};
   lp_runtime *rt;
+  int rc;
   if (out == NULL) return LUPINE_MISUSE;
   *out = NULL;
   lp_catalog_fork_safe();   /* another thread may be in sqlite when a worker forks */
   if ((h = calloc(1, sizeof *h)) == NULL) return LUPINE_NOMEM;
-  *out = h;
+  h->err = h->errbuf;
   h->L = alloc != NULL ? lua_newstate(alloc, ud) : luaL_newstate();
-  if (h->L == NULL) return fail(h, LUPINE_NOMEM, "out of memory");
+  if (h->L == NULL) return open_failed(h, out, LUPINE_NOMEM);
   lua_atpanic(h->L, panic);
   j.h = h;
-  if (protect(h->L, p_setup, &j, 0) != LUPINE_OK) {
-    if (j.rc != LUPINE_NOMEM) j.rc = LUPINE_ERROR;
-    return j.rc;
-  }
+  if (protect(h->L, p_setup, &j, 0) != LUPINE_OK)
+    return open_failed(h, out, j.rc == LUPINE_NOMEM ? LUPINE_NOMEM : LUPINE_ERROR);
   rt = j.out;
-  if (home != NULL && lp_runtime_set_home(rt, home) != LUPINE_OK)
-    return fail(h, LUPINE_NOMEM, rt->err);
+  /* now: a relative folder is relative to the directory of this moment */
+  if ((rc = lp_runtime_set_home(rt, home)) != LUPINE_OK) {
+    fail(h, rc, rt->err);
+    return open_failed(h, out, rc);
+  }
   h->rt = rt;
+  *out = h;
   return LUPINE_OK;
 }
 
@@ -206,6 +304,12 @@ int lupine_open(lupine **out, const char *home) {
 int lupine_close(lupine *h) {
   if (h == NULL) return LUPINE_OK;
   if (h->L != NULL) lua_close(h->L);
+  while (h->homes != NULL) {
+    home_text *next = h->homes->next;
+    free(h->homes);
+    h->homes = next;
+  }
+  if (h->err != h->errbuf) free(h->err);
   free(h);
   return LUPINE_OK;
 }
@@ -226,21 +330,6 @@ lua_State *lupine_state(lupine *h) {
   return h == NULL || h->rt == NULL ? NULL : h->L;
 }
 
-/* Hook set by lupine_interrupt: stop the Lua code running (as lua.c does
-** on Ctrl-C). */
-static void stop_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  lp_runtime_of(L)->interrupted = 0;   /* answered here: the next run must not see it */
-  luaL_error(L, "interrupted");
-}
-
-void lupine_interrupt(lupine *h) {
-  if (h == NULL || h->rt == NULL) return;
-  h->rt->interrupted = 1;   /* a run in progress looks at this */
-  lua_sethook(h->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-}
-
 void lupine_set_log(lupine *h, lupine_log_fn fn, void *ud) {
   if (h == NULL || h->rt == NULL) return;
   h->rt->log = fn;
@@ -252,12 +341,26 @@ static int p_open_catalog(lua_State *L) {
   return 0;
 }
 
+/* The runtime's home changes with lupine.set_home, and frees the old
+** string: the handle gives out copies of its own, one per folder. */
 const char *lupine_home(lupine *h) {
   job j = {0};
+  home_text *t;
+  size_t n;
   if (usable(h) != LUPINE_OK) return NULL;
   j.h = h;
   if (protect(h->L, p_open_catalog, &j, 0) != LUPINE_OK) return NULL;
-  return h->rt->home;
+  for (t = h->homes; t != NULL; t = t->next)
+    if (strcmp(t->s, h->rt->home) == 0) return t->s;
+  n = strlen(h->rt->home) + 1;
+  if ((t = malloc(sizeof *t + n)) == NULL) {
+    fail(h, LUPINE_NOMEM, "out of memory");
+    return NULL;
+  }
+  memcpy(t->s, h->rt->home, n);
+  t->next = h->homes;
+  h->homes = t;
+  return t->s;
 }
 
 /* ---- running Lua ---- */
@@ -282,17 +385,25 @@ static int call_chunk(lupine *h, int nargs) {
   int was = h->rt->to_parent;
   lua_pushcfunction(L, traceback);
   lua_insert(L, base);
+  enter(h);
   status = lua_pcall(L, nargs, 0, base);
   no_escape(h, was);
+  leave(h);
   if (status != LUA_OK) {
     fail(h, status == LUA_ERRMEM ? LUPINE_NOMEM : LUPINE_SCRIPT, lua_tostring(L, -1));
     lua_settop(L, base - 1);
     return status == LUA_ERRMEM ? LUPINE_NOMEM : LUPINE_SCRIPT;
   }
   lua_settop(L, base - 1);
-  h->err[0] = '\0';
-  if (h->rt->failed_runs > failed_before)
-    return fail(h, LUPINE_RUNFAILED, "a pipeline run failed");
+  clear(h);
+  if (h->rt->failed_runs > failed_before) {
+    /* runs that do not raise (raise_on_failure = false): the last one's
+    ** message, as a raising run gives it */
+    const char *last = h->rt->run_failure != NULL ? h->rt->run_failure : "a pipeline run failed";
+    int n = h->rt->failed_runs - failed_before;
+    if (n == 1) return fail(h, LUPINE_RUNFAILED, last);
+    return failf(h, LUPINE_RUNFAILED, "%d pipeline runs failed; the last: %s", n, last);
+  }
   return LUPINE_OK;
 }
 
@@ -531,7 +642,7 @@ static int find_record(lupine *h, const char *fname, lua_CFunction find, const c
     return rc;
   }
   *made = j.out;
-  h->err[0] = '\0';
+  clear(h);
   return LUPINE_OK;
 }
 
@@ -574,28 +685,61 @@ int64_t lupine_version_stored_size(const lupine_version *v) {
   return v == NULL ? -1 : v->stored_size;
 }
 
-/* The stored CBOR of v, checked against its hash; the message names it. */
-static int read_bytes(lupine *h, const lupine_version *v, unsigned char **data, size_t *len) {
+/* Field i of v for a message ("?" where the catalog has none). */
+static const char *shown(const lupine_version *v, int i) {
+  return v->s[i] != NULL ? v->s[i] : "?";
+}
+
+/* rc, with the message "cannot load artifact 'x' version 1 (<id>): why". */
+static int cannot_load(lupine *h, const lupine_version *v, int rc, const char *why) {
+  return failf(h, rc, "cannot load artifact '%s' version %s (%s): %s", shown(v, V_NAME),
+               shown(v, V_VERSION), shown(v, V_ID), why);
+}
+
+/* The store that holds v's object, with the catalog open. */
+static int store_of(lupine *h, const char *fname, const lupine_version *v, lp_store **store) {
   job j = {0};
   char err[LP_ERRSZ];
   int rc;
   j.h = h;
   if ((rc = protect(h->L, p_open_catalog, &j, 0)) != LUPINE_OK) return rc;
   if (v->s[V_HASH] == NULL || v->size < 0)
-    return misuse(h, "lupine_version_read", "the version has no content hash");
-  {
-    lp_store *store = h->rt->store;   /* versions of old catalogs: the active one */
-    rc = v->s[V_STORE] == NULL ? LUPINE_OK
-                               : lp_runtime_store(h->rt, v->s[V_STORE], &store, err, sizeof err);
-    if (rc == LUPINE_OK)
-      rc = lp_store_get(store, v->s[V_HASH], (uint64_t)v->size, data, len, err, sizeof err);
-  }
-  if (rc != LUPINE_OK) {
-    lp_errf(h->err, sizeof h->err, "cannot load artifact '%s' version %s (%s): %s",
-            v->s[V_NAME] ? v->s[V_NAME] : "?", v->s[V_VERSION] ? v->s[V_VERSION] : "?",
-            v->s[V_ID] ? v->s[V_ID] : "?", err);
-    return rc;
-  }
+    return misuse(h, fname, "the version has no content hash");
+  *store = h->rt->store;   /* versions of old catalogs: the active one */
+  if (v->s[V_STORE] != NULL &&
+      (rc = lp_runtime_store(h->rt, v->s[V_STORE], store, err, sizeof err)) != LUPINE_OK)
+    return cannot_load(h, v, rc, err);
+  return LUPINE_OK;
+}
+
+/* The stored bytes of v, checked against its hash; the message names it. */
+static int read_bytes(lupine *h, const char *fname, const lupine_version *v,
+                      unsigned char **data, size_t *len) {
+  char err[LP_ERRSZ];
+  lp_store *store;
+  int rc;
+  if ((rc = store_of(h, fname, v, &store)) != LUPINE_OK) return rc;
+  if ((rc = lp_store_get(store, v->s[V_HASH], (uint64_t)v->size, data, len, err,
+                         sizeof err)) != LUPINE_OK)
+    return cannot_load(h, v, rc, err);
+  return LUPINE_OK;
+}
+
+/* Is v a file or folder (its object an archive, its value a path)? */
+static int is_path(const lupine_version *v) {
+  return v->s[V_DATA_TYPE] != NULL && lp_is_file_type(v->s[V_DATA_TYPE]);
+}
+
+/* The path of a read-only copy of the file or folder v, into out, as
+** loading it in Lua gives. */
+static int local_copy(lupine *h, const char *fname, const lupine_version *v, char *out,
+                      size_t outsz) {
+  lp_store *store;
+  int rc;
+  if ((rc = store_of(h, fname, v, &store)) != LUPINE_OK) return rc;
+  if ((rc = lp_materialize(h->rt, store, v->s[V_HASH], (uint64_t)v->size, out,
+                           outsz)) != LUPINE_OK)
+    return cannot_load(h, v, rc, h->rt->err);
   return LUPINE_OK;
 }
 
@@ -608,12 +752,30 @@ int lupine_version_read(lupine *h, const lupine_version *v, unsigned char **data
   if ((rc = usable(h)) != LUPINE_OK) return rc;
   if (v == NULL) return misuse(h, fname, "v is NULL");
   if (data == NULL || len == NULL) return misuse(h, fname, "data or len is NULL");
-  if ((rc = read_bytes(h, v, data, len)) != LUPINE_OK) {
+  if ((rc = read_bytes(h, fname, v, data, len)) != LUPINE_OK) {
     *data = NULL;
     *len = 0;
     return rc;
   }
-  h->err[0] = '\0';
+  clear(h);
+  return LUPINE_OK;
+}
+
+int lupine_version_path(lupine *h, const lupine_version *v, char **path) {
+  static const char fname[] = "lupine_version_path";
+  char buf[PATH_MAX];
+  int rc;
+  if (path != NULL) *path = NULL;
+  if ((rc = usable(h)) != LUPINE_OK) return rc;
+  if (v == NULL) return misuse(h, fname, "v is NULL");
+  if (path == NULL) return misuse(h, fname, "path is NULL");
+  if (!is_path(v))
+    return failf(h, LUPINE_MISUSE, "%s: artifact '%s' version %s (%s) is a %s, not a file or "
+                 "folder", fname, shown(v, V_NAME), shown(v, V_VERSION), shown(v, V_ID),
+                 v->s[V_DATA_TYPE] != NULL ? v->s[V_DATA_TYPE] : "value");
+  if ((rc = local_copy(h, fname, v, buf, sizeof buf)) != LUPINE_OK) return rc;
+  if ((*path = strdup(buf)) == NULL) return fail(h, LUPINE_NOMEM, "out of memory");
+  clear(h);
   return LUPINE_OK;
 }
 
@@ -635,23 +797,36 @@ static int p_decode(lua_State *L) {
   return 1;
 }
 
+/* In the target state: the path of a file or folder's copy. */
+static int p_push_path(lua_State *L) {
+  lua_pushstring(L, job_of(L)->key);
+  return 1;
+}
+
 int lupine_version_load(lupine *h, const lupine_version *v, lua_State *L) {
   static const char fname[] = "lupine_version_load";
-  unsigned char *data;
+  char path[PATH_MAX];
+  unsigned char *data = NULL;
   size_t len;
   job j = {0};
   int rc;
   if ((rc = usable(h)) != LUPINE_OK) return rc;
   if (v == NULL) return misuse(h, fname, "v is NULL");
   if (L == NULL) return misuse(h, fname, "L is NULL");
-  if ((rc = read_bytes(h, v, &data, &len)) != LUPINE_OK) return rc;
   j.h = h;
   j.v = v;
-  j.data = data;
-  j.len = len;
-  rc = protect(L, p_decode, &j, 1);
-  free(data);
-  if (rc == LUPINE_OK) h->err[0] = '\0';
+  if (is_path(v)) {   /* its value is a path, as in Lua */
+    if ((rc = local_copy(h, fname, v, path, sizeof path)) != LUPINE_OK) return rc;
+    j.key = path;
+    rc = protect(L, p_push_path, &j, 1);
+  } else {
+    if ((rc = read_bytes(h, fname, v, &data, &len)) != LUPINE_OK) return rc;
+    j.data = data;
+    j.len = len;
+    rc = protect(L, p_decode, &j, 1);
+    free(data);
+  }
+  if (rc == LUPINE_OK) clear(h);
   return rc;
 }
 
@@ -774,7 +949,7 @@ static int list(lupine *h, const listing *ls, const char *fname, const char *nam
       free(j.page[i]);
     }
   } while (rc == LUPINE_OK && n == PAGE);
-  if (rc == LUPINE_OK) h->err[0] = '\0';
+  if (rc == LUPINE_OK) clear(h);
   return rc;
 }
 

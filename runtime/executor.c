@@ -2245,7 +2245,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     while (record_ready(&r) + start_ready(&r) > 0) {}
     /* workers still ending hold slots a ready step may need */
     if (r.running == 0 && r.retrying == 0 && ending(&r) == 0) break;
-    wait_workers(&r);
+    if (!rt->interrupted) wait_workers(&r);   /* an interrupt from the log callback */
   }
   lp_spawner_stop(&r.pool->spawner);
   failed = r.failed;
@@ -2272,7 +2272,15 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
                                           : failed ? lua_tostring(L, -1) : NULL, rt->err,
                             sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
-  if (failed || r.interrupted) rt->failed_runs++;
+  if (failed || r.interrupted) {
+    /* what a script that does not raise for it is told (lupine_exec_*) */
+    rt->failed_runs++;
+    free(rt->run_failure);
+    lua_pushfstring(L, r.interrupted ? "pipeline run '%s' was stopped" : "pipeline run '%s' "
+                    "failed:\n%s", r.name, lua_tostring(L, -1));
+    rt->run_failure = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
   lp_runtime_use_stack(rt, NULL, NULL, 0);   /* back to the active stack's store */
   summarize(&r, status, now_ms() - t0);
   lua_pushstring(L, r.id);

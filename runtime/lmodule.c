@@ -40,6 +40,8 @@ static int runtime_gc(lua_State *L) {
   runtime_shut(rt);
   free(rt->home);
   rt->home = NULL;
+  free(rt->run_failure);
+  rt->run_failure = NULL;
   return 0;
 }
 
@@ -84,6 +86,18 @@ static int make_dirs(const char *path, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
+/* path, absolute: a relative one is taken from the current directory
+** (left relative if that cannot be known). malloc'd; NULL if memory ran
+** out. */
+static char *absolute(const char *path) {
+  char dir[PATH_MAX], *p;
+  size_t n;
+  if (path[0] == '/' || getcwd(dir, sizeof dir) == NULL) return strdup(path);
+  n = strlen(dir) + strlen(path) + 2;
+  if ((p = malloc(n)) != NULL) snprintf(p, n, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, path);
+  return p;
+}
+
 /* $LUPINE_HOME; else the nearest .lupine folder up from the current
 ** directory (as git finds .git); else ./.lupine. */
 static char *resolve_home(void) {
@@ -91,7 +105,7 @@ static char *resolve_home(void) {
   const char *env = getenv("LUPINE_HOME");
   struct stat sb;
   char *slash;
-  if (env != NULL && *env != '\0') return strdup(env);
+  if (env != NULL && *env != '\0') return absolute(env);
   if (getcwd(dir, sizeof dir) == NULL) return strdup(".lupine");
   for (;;) {
     snprintf(probe, sizeof probe, "%s/.lupine", strcmp(dir, "/") == 0 ? "" : dir);
@@ -233,8 +247,8 @@ void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent) {
 }
 
 int lp_runtime_set_home(lp_runtime *rt, const char *home) {
-  char *copy = NULL;
-  if (home != NULL && (copy = strdup(home)) == NULL) {
+  char *copy = home != NULL ? absolute(home) : resolve_home();
+  if (copy == NULL) {
     lp_errf(rt->err, sizeof rt->err, "out of memory");
     return LUPINE_NOMEM;
   }
@@ -344,8 +358,14 @@ int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
 
 /* core.run(spec) -> run id, status */
 static int core_run(lua_State *L) {
+  lp_runtime *rt;
+  int n;
   luaL_checktype(L, 1, LUA_TTABLE);
-  return lp_execute(L, ready(L), 1);
+  rt = ready(L);
+  rt->running = 1;
+  n = lp_execute(L, rt, 1);
+  rt->running = 0;
+  return n;
 }
 
 /* core.query(name, ...) -> rows. In a worker the coordinator answers: it

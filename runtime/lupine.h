@@ -110,12 +110,15 @@ typedef struct lupine lupine;
 ** Open a runtime on the catalog folder home, creating it on first use.
 ** home NULL means: $LUPINE_HOME if set; else the nearest ".lupine" folder
 ** found walking up from the current directory; else "./.lupine".
+** The folder is chosen here: a relative home (or $LUPINE_HOME) is taken
+** from the current directory at this call, and a later chdir does not
+** move the catalog (lupine_home gives the absolute path).
 ** The catalog itself is opened on first use, so a bad folder is reported
 ** by the first call that needs it.
 ** On success *out is a new handle. On failure *out is NULL if memory ran
-** out, else a handle whose lupine_errmsg says what failed (every other call
-** on it gives LUPINE_MISUSE): close it with lupine_close either way.
-** LUPINE_MISUSE if out is NULL; LUPINE_NOMEM if memory ran out.
+** out (LUPINE_NOMEM), else a handle whose lupine_errmsg says what failed
+** (every other call on it gives LUPINE_MISUSE): close it with
+** lupine_close (which accepts NULL). LUPINE_MISUSE if out is NULL.
 */
 LUPINE_API int lupine_open(lupine **out, const char *home);
 
@@ -137,7 +140,9 @@ LUPINE_API int lupine_close(lupine *rt);
 /*
 ** The message of the most recent failure on this handle, naming the
 ** culprit ("step 'train' (p.lua:12): ...", "artifact 'x' not found; did you
-** mean 'y'?"), or "" if none. Owned by the handle, valid until its next
+** mean 'y'?"), or "" if none. UTF-8, whole however long (a script's error
+** comes with its traceback); cut (between two characters, ending "...")
+** only if memory for it ran out. Owned by the handle, valid until its next
 ** call. NULL rt gives a fixed message.
 */
 LUPINE_API const char *lupine_errmsg(const lupine *rt);
@@ -155,9 +160,14 @@ LUPINE_API const char *lupine_errstr(int rc);
 LUPINE_API lua_State *lupine_state(lupine *rt);
 
 /*
-** Ask the pipeline run in progress on rt to stop: its workers are ended and
-** the run is marked "stopped". Safe to call from a signal handler (it only
-** sets a flag); the CLI calls it on SIGINT and SIGTERM.
+** Stop what is running on rt: a pipeline run in progress is stopped (its
+** workers are ended and it is marked "stopped"; the script goes on after
+** it, and lupine_exec_* give LUPINE_RUNFAILED or, if the run raises,
+** LUPINE_SCRIPT); else the Lua code running through a call of this API
+** raises "interrupted". As sqlite3_interrupt, it applies only to what runs
+** at the time: with nothing running it does nothing, and no later call
+** sees it. Safe to call from a signal handler (it sets a flag and a Lua
+** hook); the CLI calls it on SIGINT and SIGTERM.
 */
 LUPINE_API void lupine_interrupt(lupine *rt);
 
@@ -166,9 +176,10 @@ LUPINE_API void lupine_interrupt(lupine *rt);
 LUPINE_API void lupine_set_log(lupine *rt, lupine_log_fn fn, void *ud);
 
 /*
-** The catalog folder in use (resolving it as lupine_open describes if
-** needed, and opening the catalog), or NULL with an error message. Owned
-** by the handle.
+** The catalog folder in use, an absolute path (opening the catalog), or
+** NULL with an error message. Owned by the handle and valid until it is
+** closed, even after a script switches folders with lupine.set_home (a
+** later call then gives the new folder, in a string of its own).
 */
 LUPINE_API const char *lupine_home(lupine *rt);
 
@@ -180,8 +191,11 @@ LUPINE_API const char *lupine_home(lupine *rt);
 ** chunk's `...`.
 ** Returns LUPINE_OK; LUPINE_SCRIPT if the script raised an error (or did
 ** not compile); LUPINE_RUNFAILED if it finished but a pipeline run it
-** started failed; LUPINE_IO if the file cannot be read; LUPINE_NOMEM if
-** Lua ran out of memory.
+** started failed without raising (raise_on_failure = false) or was
+** stopped: the message is then that run's, as a raising run gives it
+** ("pipeline run 'p-20250101-120000' failed:\nstep 'train' (p.lua:3) failed: ...";
+** "N pipeline runs failed; the last: ..." for several); LUPINE_IO if the
+** file cannot be read; LUPINE_NOMEM if Lua ran out of memory.
 */
 LUPINE_API int lupine_exec_file(lupine *rt, const char *path, int argc, char **argv);
 
@@ -264,11 +278,13 @@ LUPINE_API void lupine_version_free(lupine_version *v);
 **   name          the artifact name
 **   version       "1", "2", ... or a custom version, always text
 **   type          "data", "model", ... (ArtifactType)
-**   data_type     the Lua type of the value ("table", "number", ...) or
-**                 the materializer's type name
-**   content_hash  "sha256:<64 hex digits>" of the stored CBOR bytes
+**   data_type     the Lua type of the value ("table", "number", ...),
+**                 the materializer's type name, or "file" or "dir" for a
+**                 file or folder a step returned (lupine.file, lupine.dir)
+**   content_hash  "sha256:<64 hex digits>" of the stored bytes
 **   created       UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ"
-**   size          bytes of the CBOR encoding (what lupine_version_read gives)
+**   size          bytes stored (what lupine_version_read gives: the CBOR,
+**                 or a file's or folder's archive)
 **   stored_size   bytes on disk (compressed)
 */
 LUPINE_API const char *lupine_version_id(const lupine_version *v);
@@ -288,8 +304,10 @@ LUPINE_API int64_t lupine_version_stored_size(const lupine_version *v);
 ** registered there. Into any other lua_State the value is pushed as it
 ** was stored, values of user-defined types as tables { type = <name>,
 ** value = <plain value> } (their own materializers, if lupine is loaded
-** there, apply instead). Loading is not recorded as an input of a step
-** (lupine.load_artifact in Lua is).
+** there, apply instead). A file or folder (data_type "file" or "dir") is
+** pushed as Lua gets it: a string, the path lupine_version_path gives.
+** Loading is not recorded as an input of a step (lupine.load_artifact in
+** Lua is).
 **   LUPINE_NOTFOUND  the stored object is missing
 **   LUPINE_CORRUPT   it fails its hash check or does not decode
 **   LUPINE_ERROR     a materializer's load raised an error (its message)
@@ -298,8 +316,13 @@ LUPINE_API int64_t lupine_version_stored_size(const lupine_version *v);
 LUPINE_API int lupine_version_load(lupine *rt, const lupine_version *v, lua_State *L);
 
 /*
-** The stored bytes of v: its value as deterministic CBOR (RFC 8949), the
-** bytes content_hash is the SHA-256 of, checked before they are returned.
+** The stored bytes of v, the bytes content_hash is the SHA-256 of,
+** checked before they are returned: for a value, its deterministic CBOR
+** (RFC 8949; values of user-defined types as tag 27 around [type name,
+** plain value]); for a file or folder, the POSIX tar archive (ustar) of
+** it, its one top-level entry the file's or folder's own name (for the
+** file itself, use lupine_version_path: this reads the whole archive
+** into memory).
 ** On success *data (free it with lupine_free) holds *len bytes. On failure
 ** *data is NULL and *len 0: LUPINE_NOTFOUND (the object is missing),
 ** LUPINE_CORRUPT, LUPINE_IO, LUPINE_NOMEM, LUPINE_MISUSE.
@@ -307,8 +330,23 @@ LUPINE_API int lupine_version_load(lupine *rt, const lupine_version *v, lua_Stat
 LUPINE_API int lupine_version_read(lupine *rt, const lupine_version *v, unsigned char **data,
                                    size_t *len);
 
-/* Free memory the library gave the caller (lupine_version_read's bytes).
-** NULL is a harmless no-op. */
+/*
+** The path of a read-only local copy of the file or folder v (data_type
+** "file" or "dir"): what loading it gives in Lua. The copy is extracted
+** once into <home>/files/<hash>/, its object checked against content_hash
+** as it is read, and renamed into place whole; later calls give the same
+** path. Its files are read-only (0444, or 0555 if executable), its
+** folders too: copy what must change.
+** On success *path is a new string (free it with lupine_free). On failure
+** *path is NULL: LUPINE_MISUSE for a NULL argument or a version that is a
+** value ("lupine_version_path: artifact 'x' version 1 (<id>) is a table,
+** not a file or folder"); LUPINE_NOTFOUND, LUPINE_CORRUPT, LUPINE_IO,
+** LUPINE_NOMEM as lupine_version_read.
+*/
+LUPINE_API int lupine_version_path(lupine *rt, const lupine_version *v, char **path);
+
+/* Free memory the library gave the caller (lupine_version_read's bytes,
+** lupine_version_path's path). NULL is a harmless no-op. */
 LUPINE_API void lupine_free(void *p);
 
 /* Called once per version by lupine_list_versions; v is valid during the

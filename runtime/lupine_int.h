@@ -20,7 +20,8 @@
 
 #define LP_ERRSZ 1024
 
-/* printf into err, safely truncated. */
+/* printf into err; a message too long is cut between two characters,
+** with "..." at its end. */
 void lp_errf(char *err, size_t errsz, const char *fmt, ...)
 #if defined(__GNUC__)
   __attribute__((format(printf, 3, 4)))
@@ -348,7 +349,9 @@ typedef struct lp_runtime {
   lupine_log_fn log;          /* where progress goes; NULL: nowhere */
   void *log_ud;
   int failed_runs;            /* runs that ended failed (the CLI's exit code) */
+  char *run_failure;          /* the message of the last of them (malloc'd), or NULL */
   volatile sig_atomic_t interrupted;   /* set by lupine_interrupt: stop the run */
+  volatile sig_atomic_t running;       /* a run is in progress (lupine_interrupt looks) */
   int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
   char err[LP_ERRSZ];
 } lp_runtime;
@@ -372,7 +375,9 @@ int lp_runtime_use_stack(lp_runtime *rt, const char *stack, char *stack_out, siz
 /* rt->store, or LUPINE_IO with the reason it cannot be opened in rt->err. */
 int lp_runtime_write_store(lp_runtime *rt);
 
-/* Close the catalog and store and use home (NULL: resolve it again). */
+/* Close the catalog and store and use home (NULL: resolve it again, as
+** lupine_open documents), made absolute now: a relative folder is
+** relative to the current directory of this call, not of a later one. */
 int lp_runtime_set_home(lp_runtime *rt, const char *home);
 
 /* In a freshly forked worker: leave the parent's catalog connection alone

@@ -14,12 +14,28 @@
 #include <unistd.h>
 #include "lupine_int.h"
 
+/* A message cut to fit its buffer of size bytes ends between two UTF-8
+** characters, never inside one, and says it was cut ("..."). */
+static void cut(char *s, size_t size) {
+  static const char more[] = "...";
+  size_t n;
+  if (size <= sizeof more) {   /* no room to say so */
+    s[0] = '\0';
+    return;
+  }
+  n = size - sizeof more;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;   /* s[n] continues a character */
+  memcpy(s + n, more, sizeof more);
+}
+
 void lp_errf(char *err, size_t errsz, const char *fmt, ...) {
   va_list ap;
+  int n;
   if (err == NULL || errsz == 0) return;
   va_start(ap, fmt);
-  vsnprintf(err, errsz, fmt, ap);
+  n = vsnprintf(err, errsz, fmt, ap);
   va_end(ap);
+  if (n > 0 && (size_t)n >= errsz) cut(err, errsz);
 }
 
 int lp_process_start(long pid, char out[32]) {
