@@ -70,10 +70,12 @@ describe("stacks and artifact stores", function()
     assert.equal(1, k.jobs)
     assert.equal("Stack(name=serial, artifact_store=default, orchestrator=local, jobs=1)",
       tostring(k))
-    -- two steps that could only finish together if they ran at once
+    -- two steps that could only finish together if they ran at once; alone,
+    -- one waits out its 200 tries, each a `sleep` process: seconds under ASan
+    -- on a busy machine, hence the generous timeout
     local dir = H.tmpdir()
     local function meet(me, other)
-      return lupine.step { name = me, enable_cache = false, timeout = 5,
+      return lupine.step { name = me, enable_cache = false, timeout = 60,
         H.meet(dir, me, other, 200) }
     end
     local a, b = meet("a", "b"), meet("b", "a")
