@@ -405,3 +405,38 @@ describe("lupine ui, starting and stopping", function()
     assert.equal(0, (stop(srv)))
   end)
 end)
+
+-- Strings a catalog written before keys were checked (or by another tool)
+-- might hold: a metadata key that is not UTF-8 (put in with sqlite3), and
+-- values with control characters and bytes that are not UTF-8 (allowed).
+describe("lupine ui, strings that would break JSON", function()
+  it("answers valid JSON for every /api/* path", function()
+    local home = H.tmpdir() .. "/home"
+    local _, err, code = H.lupine(home, "run " .. H.quote(H.script([[
+local lupine = require "lupine"
+local make = lupine.step { name = "make", outputs = { "odd" }, function(p)
+  return { ["\255"] = "\27[31m", text = "bell\7" }
+end }
+lupine.pipeline { name = "odd_pipe", function() make("\27]0;title\7\255") end } ()
+lupine.log_metadata { artifact_name = "odd", metadata = { note = "\27[2J\255", keep = 1 } }
+]])))
+    assert.equal(0, code, err)
+    _, err, code = H.sqlite(home, "UPDATE run_metadata SET key = CAST(X'6B6579FF' AS TEXT) "
+      .. "WHERE key = 'keep'")
+    assert.equal(0, code, err)
+    local srv = start(home)
+    local v = get_json(srv, "/api/versions?name=odd").items[1]
+    local run = get_json(srv, "/api/runs").items[1]
+    local step = get_json(srv, "/api/runs/" .. run.id).steps[1]
+    for _, path in ipairs { "/api/versions", "/api/versions/" .. v.id, "/api/runs",
+        "/api/runs/" .. run.id, "/api/steps/" .. step.id, "/api/artifacts", "/api/pipelines" } do
+      local status, body = fetch(srv, path)
+      assert.equal(200, status, path)
+      assert.is_true(H.strict_json(body), path .. ": " .. body)
+    end
+    assert.same({ ["key\u{FFFD}"] = 1, note = { ["$bytes"] = "G1sySv8=" } },
+      get_json(srv, "/api/versions/" .. v.id).run_metadata)
+    assert.same({ ["$bytes"] = "G10wO3RpdGxlB/8=" }, get_json(srv, "/api/steps/" .. step.id).parameters.p)
+    assert.equal(0, (stop(srv)))
+  end)
+end)
