@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs each libFuzzer target for its time, whatever the others find, and
 # reports each: usage: run.sh DIR SECONDS TARGET... (targets built in DIR).
 # A target stops at its first finding; its input is written to
