@@ -228,11 +228,9 @@ $(BUILD)/bench_floor: tests/bench/floor.c tests/bench/measure.h
 
 # ---- fuzzing (clang's libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 FUZZ_SECONDS ?= 60
+# Every target runs for its time and is reported, whatever the others find.
 fuzz: $(FUZZERS:%=$(BUILD)/fuzz/%)
-	for f in $(FUZZERS); do mkdir -p $(BUILD)/fuzz/new-$${f#fuzz_} && \
-	  $(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -timeout=5 \
-	    $(BUILD)/fuzz/new-$${f#fuzz_} tests/fuzz/corpus/$${f#fuzz_} || exit 1; done
-	@echo "new inputs are in $(BUILD)/fuzz/new-*; merge useful ones into tests/fuzz/corpus/"
+	@sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZERS)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(BUILD)/obj/lua_sources.c
 	mkdir -p $(BUILD)/fuzz

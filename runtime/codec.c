@@ -11,30 +11,31 @@
 ** always definite and every head is in its shortest form.
 **
 ** Map order (RFC 8949 section 4.2.1). Entries are sorted by the bytes of
-** their key's sort key followed by their value's. The sort key of a value
-** is its encoding on its own, except that a table reached more than once
-** within it (other than the value itself) is written as 0xf7 (undefined,
-** which the encoder never writes otherwise) wherever it is reached: a
-** function of the value alone, cut short at cycles, computed in linear
-** time. CBOR items are prefix-free and distinct scalar keys encode
-** differently, so the value only matters between tables used as keys.
+** their key's sort key. The sort key of a value is its encoding on its
+** own, except that a table reached more than once within it (other than
+** the value itself) is written as 0xf7 (undefined, which the encoder never
+** writes otherwise) wherever it is reached: a function of the value alone,
+** cut short at cycles, computed in linear time. Distinct scalar keys
+** encode differently; two keys of one map whose sort keys are equal (only
+** tables can be) are refused, naming the map: a CBOR reader would keep
+** one of them (cbor2 does), and no order between them would be a function
+** of the value. So the order of every map, and with it the whole
+** encoding, is a function of the value alone: the same value gives the
+** same bytes in any process, whatever its addresses and hash seeds. The
+** rule is strict in one corner: keys that differ only inside tables
+** reached twice within each (as {s1, s1} and {s2, s2}) are refused too;
+** ordering those in general is graph canonization.
 **
 ** Sharing. A table reached more than once in a value (shared or cyclic)
 ** is written once, behind tag 28 (shareable), and later as tag 29
 ** (sharedref) with the number of tag-28 items before it: the "value
 ** sharing" extension cbor2 implements. Tables reached once carry no tag,
 ** so unshared data is plain CBOR. Indices follow emission order, which the
-** map order fixes, except between entries whose sort keys tie: those go
-** in the order of their bytes in place (where one may hold a sharedref
-** and the other tag 28).
-** Limitation: tied entries whose bytes in place tie too, yet bring in
-** distinct shared tables referenced differently later, or whose bytes in
-** place depend on ties nested in them, go in Lua's table order, so their
-** bytes may vary; settling that in general is graph canonization.
+** map order fixes.
 **
 ** Encoding runs in two passes. Pass 1 assumes nothing is shared: it
 ** writes map entries in traversal order, then sorts them in place as byte
-** strings (with nothing shared, their bytes are their sort keys). When it
+** strings (with nothing shared, a key's bytes are its sort key). When it
 ** reaches a table a second time it gives up, and pass 2 counts references
 ** first, then sorts each map from sort keys before emitting it, since
 ** tag numbering depends on emission order.
@@ -71,7 +72,7 @@
 #include <string.h>
 #include "lupine_int.h"
 
-#define RESTART (-1)   /* pass 1 met a shared table: start again in pass 2 */
+#define RESTART (-1)   /* pass 1 met a shared table or equal keys: start again in pass 2 */
 
 /* Registry keys: the metatable of tagged values, and the restore hook. */
 static const char tagged_mt = 0;
@@ -205,7 +206,6 @@ typedef struct Ent {
   const unsigned char *p;
   size_t off, len;
   lua_Integer id;   /* pass 1: its place in traversal order; pass 2: in the anchor */
-  int tie;   /* pass 2: same sort key as the next */
 } Ent;
 
 /*
@@ -233,7 +233,6 @@ typedef struct Enc {
   Buf out, ents, tmp;   /* output; stack of Ent being sorted; scratch */
   int anchors;          /* slot: pass-2 anchor tables by depth, reused */
   Shape shape[SHAPE_DEPTHS];
-  int trial;            /* > 0 while trying entries that tie (see pick) */
   int np;               /* path length */
   Frame fr[LP_CODEC_MAX_DEPTH];
   const char *root;
@@ -249,7 +248,6 @@ typedef struct Ctx {
   int mode;
   Buf seen;   /* pass 1: hash set of the tables met (n counts them) */
   int refs;   /* slot: table -> times reached; in pass 2, -(index+1) once emitted */
-  int order;  /* pass 2, slot: the tables tagged shareable, by index + 1 */
   lua_Integer nshare;
   int np0;    /* sort key: path length at its root */
 } Ctx;
@@ -407,6 +405,21 @@ static int culprit(Enc *e, int idx) {
   return LUPINE_MISUSE;
 }
 
+/*
+** Two keys of the map being written (its entries' frame pushed) encode
+** alike: CBOR readers would keep one, and no order between them would be
+** a function of the value.
+*/
+static int alike(Enc *e) {
+  char b[256];
+  e->np--;
+  path(e, b, sizeof b);
+  e->np++;
+  lp_errf(e->err, e->errsz,
+          "%s has two keys that encode alike (tables with equal contents)", b);
+  return LUPINE_MISUSE;
+}
+
 /* ---- tables ---- */
 
 /* n if the table at t has keys exactly 1..n (n may be 0), else -1. */
@@ -503,7 +516,8 @@ static uint64_t headarg(const unsigned char *p) {
   return v;
 }
 
-/* Bytes of the item at p, as pass 1 writes them (definite, no tags). */
+/* Bytes of the item at p, as pass 1 writes them (definite lengths; the
+** only tag, 27, is followed by the item it tags). */
 static size_t itemlen(const unsigned char *p) {
   size_t n = 0;
   uint64_t items;
@@ -513,6 +527,7 @@ static size_t itemlen(const unsigned char *p) {
     n += headlen(p[n]);
     if (major == 2 || major == 3) n += (size_t)v;
     else if (major == 4 || major == 5) items += v << (major == 5);
+    else if (major == 6) items++;
   }
   return n;
 }
@@ -589,7 +604,12 @@ static int mapkey(Ctx *c, int depth, lua_Integer k, int *same, int *strings) {
 ** become entries keyed 1..i and the rest follow as entries, which are
 ** then sorted as byte strings (or put in their shape's order) and copied
 ** back behind the head. A sequence stored out of order ends there too,
-** and is then written as an array from its sorted entries.
+** and is then written as an array from its sorted entries. Entries with
+** equal keys sort next to each other (items are prefix-free); only table
+** keys can be equal. Pass 1 leaves such a map to pass 2, which refuses
+** it, so that the error names the first one in the canonical order, not
+** in Lua's; sort keys keep them, as sorting there only needs equal
+** entries to be interchangeable.
 */
 static int tablea(Ctx *c, int t) {
   Enc *e = c->e;
@@ -597,8 +617,9 @@ static int tablea(Ctx *c, int t) {
   int depth = e->np;
   Frame *f = &e->fr[e->np++];
   lua_Integer n = (lua_Integer)lua_rawlen(L, t), i = 0, k = 0;   /* i < 0: entries */
-  size_t start = e->out.n, e0 = e->ents.n, body, cnt, j, total;
+  size_t start = e->out.n, e0 = e->ents.n, body, cnt, j, total, at;
   int rc = LUPINE_OK, seq = 1;   /* seq: every key is in 1..n */
+  int tables = 0;                /* some key is a table (an array, map or tag) */
   int strings = depth < SHAPE_DEPTHS, same = strings && e->shape[depth].n > 0;
   const unsigned char *order = NULL;   /* the shape's, else x is sorted */
   unsigned char *tmp;
@@ -621,7 +642,9 @@ static int tablea(Ctx *c, int t) {
       addent(e, e->out.n - start, k);
       f->kind = FKEY;
       f->key = lua_gettop(L) - 1;
+      at = e->out.n;
       if ((rc = mapkey(c, depth, k++, &same, &strings)) == LUPINE_OK) {
+        tables = tables || (e->out.p[at] >> 5 >= 4 && e->out.p[at] >> 5 <= 6);
         f->kind = FVAL;
         rc = emit(c, -1);
       }
@@ -641,6 +664,13 @@ static int tablea(Ctx *c, int t) {
   else {
     x = sortents(e, e0, start, &cnt);
     if (strings && k > 0) adopt(&e->shape[depth], x, cnt);
+    for (j = 0; tables && c->mode == PASS1 && j + 1 < cnt; j++) {
+      size_t kl = itemlen(x[j].p);
+      if (x[j + 1].len >= kl && memcmp(x[j].p, x[j + 1].p, kl) == 0) {
+        rc = RESTART;
+        goto done;
+      }
+    }
   }
   total = e->out.n - start;
   tmp = room(L, &e->tmp, total);
@@ -679,59 +709,12 @@ static int entry(Ctx *c, int a, lua_Integer id) {
   return rc;
 }
 
-/* Undo the tagging of tables shareable since there were n0 of them. */
-static void unshare(Ctx *c, lua_Integer n0) {
-  lua_State *L = c->e->L;
-  for (; c->nshare > n0; c->nshare--) {
-    lua_rawgeti(L, c->order, c->nshare);
-    lua_pushinteger(L, 2);   /* reached more than once, not emitted */
-    lua_rawset(L, c->refs);
-  }
-}
-
-/*
-** Entries i.. (up to the first not tying with the next) have the same
-** sort keys, but sharing may tell them apart here: a table emitted
-** before is a sharedref, a new one gets tag 28, and what sort keys leave
-** out as 0xf7 is there. Move the entry whose bytes here come first to
-** position i. Trials are undone: the output is cut back and the tables
-** they tagged are untagged. Ties met during trials are not tried in turn,
-** or nested ties would cost exponential time.
-*/
-static int pick(Ctx *c, int a, size_t e0, size_t i) {
-  Enc *e = c->e;
-  size_t p0 = e->out.n, bl = 0, best = i, k;
-  lua_Integer n0 = c->nshare, id;
-  int rc = LUPINE_OK;
-  for (k = i; rc == LUPINE_OK; k++) {
-    size_t p1 = e->out.n;   /* the best so far is at p0..p1 */
-    e->trial++;
-    rc = entry(c, a, ENT(e, e0, k).id);
-    e->trial--;
-    if (rc == LUPINE_OK &&
-        (k == i || bytecmp(e->out.p + p1, e->out.n - p1, e->out.p + p0, bl) < 0)) {
-      bl = e->out.n - p1;
-      memmove(e->out.p + p0, e->out.p + p1, bl);
-      best = k;
-    }
-    e->out.n = p0 + bl;
-    unshare(c, n0);
-    if (!ENT(e, e0, k).tie) break;
-  }
-  e->out.n = p0;
-  id = ENT(e, e0, best).id;
-  ENT(e, e0, best).id = ENT(e, e0, i).id;
-  ENT(e, e0, i).id = id;
-  return rc;
-}
-
 /*
 ** A map in pass 2, where share indices follow emission order, so the
-** order must be known before anything is emitted: append each entry's
-** sort key (the key's, and the value's too when the key is a table: only
-** table keys can tie), sort, drop them, then emit the entries in that
-** order from an anchor table that keeps them alive meanwhile (one per
-** depth, reused, since creating one per map would cost more than the
+** order must be known before anything is emitted: append each key's sort
+** key, sort, refuse two that are equal, drop them, then emit the entries
+** in that order from an anchor table that keeps them alive meanwhile (one
+** per depth, reused, since creating one per map would cost more than the
 ** rest).
 */
 static int maps(Ctx *c, int t) {
@@ -757,23 +740,18 @@ static int maps(Ctx *c, int t) {
     lua_pushvalue(L, -1);
     lua_rawseti(L, a, 2 * id);
     e->fr[e->np - 1].kind = FKEY;
-    rc = sortkey(e, a + 1);
-    if (rc == LUPINE_OK && lua_type(L, a + 1) == LUA_TTABLE) {
-      e->fr[e->np - 1].kind = FVAL;
-      e->fr[e->np - 1].key = a + 1;
-      rc = sortkey(e, a + 2);
-    }
-    if (rc != LUPINE_OK) goto done;
+    if ((rc = sortkey(e, a + 1)) != LUPINE_OK) goto done;
     lua_pop(L, 1);
   }
   x = sortents(e, e0, start, &n);
-  for (i = 0; i < n; i++) x[i].tie = i + 1 < n && entcmp(&x[i], &x[i + 1]) == 0;
+  for (i = 0; i + 1 < n; i++)
+    if (entcmp(&x[i], &x[i + 1]) == 0) {
+      rc = alike(e);
+      goto done;
+    }
   e->out.n = start;
   puthead(e, 5, n);
-  for (i = 0; i < n && rc == LUPINE_OK; i++) {
-    if (ENT(e, e0, i).tie && e->trial == 0) rc = pick(c, a, e0, i);
-    if (rc == LUPINE_OK) rc = entry(c, a, ENT(e, e0, i).id);
-  }
+  for (i = 0; i < n && rc == LUPINE_OK; i++) rc = entry(c, a, ENT(e, e0, i).id);
 done:
   e->np--;
   e->ents.n = e0;
@@ -870,8 +848,6 @@ static int table(Ctx *c, int t) {
     puthead(e, 6, 28);
     lua_pushinteger(L, -++c->nshare);
     lua_rawsetp(L, c->refs, p);
-    lua_pushlightuserdata(L, (void *)p);
-    lua_rawseti(L, c->order, c->nshare);
   }
   n = seqlen(L, t);
   return n >= 0 ? array(c, t, n) : maps(c, t);
@@ -929,7 +905,7 @@ static void count(Ctx *c, int t, int depth) {
 
 /* Append the sort key of the value at idx (see the top of the file). */
 static int sortkey(Enc *e, int idx) {
-  Ctx c = {e, SORT, {NULL, 0, 0, 0, 0}, 0, 0, 0, e->np};
+  Ctx c = {e, SORT, {NULL, 0, 0, 0, 0}, 0, 0, e->np};
   int rc;
   if (lua_type(e->L, idx) != LUA_TTABLE) return emit(&c, idx);
   idx = lua_absindex(e->L, idx);
@@ -941,10 +917,11 @@ static int sortkey(Enc *e, int idx) {
   return rc;
 }
 
-/* Encode the value at idx in pass 1, or in pass 2 if something is shared. */
+/* Encode the value at idx in pass 1, or in pass 2 if something is shared
+** or two keys are alike. */
 static int encode(Enc *e, int idx) {
   lua_State *L = e->L;
-  Ctx c = {e, PASS1, {NULL, 0, 0, 0, 0}, 0, 0, 0, 0};
+  Ctx c = {e, PASS1, {NULL, 0, 0, 0, 0}, 0, 0, 0};
   int rc;
   c.seen.cap = 16 * sizeof(void *);
   c.seen.p = memset(lua_newuserdatauv(L, c.seen.cap, 0), 0, c.seen.cap);
@@ -955,8 +932,6 @@ static int encode(Enc *e, int idx) {
     c.mode = PASS2;
     lua_newtable(L);
     c.refs = lua_gettop(L);
-    lua_newtable(L);
-    c.order = lua_gettop(L);
     count(&c, idx, 0);
     rc = emit(&c, idx);
   }
@@ -970,7 +945,7 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   int top = lua_gettop(L), rc, d;
   idx = lua_absindex(L, idx);
   e.L = L;
-  e.trial = e.np = 0;
+  e.np = 0;
   e.root = root;
   e.err = err;
   e.errsz = errsz;

@@ -9,6 +9,20 @@
 ** MHD's sockets and calls MHD_run_from_select, so every request handler,
 ** and so every Lua call, happens on this thread, one at a time.
 **
+** Connections. One thread answers every request, so what must be bounded
+** is the connections held open: a client that opens many and sends
+** nothing (or a request never finished) must not lock others out. Each
+** connection is tracked from accept to close. One that has sent no
+** complete request times out after FIRST_TIMEOUT seconds of silence, one
+** idle after a request after IDLE_TIMEOUT. An address holds at most
+** PER_ADDRESS connections and all addresses together MAX_CONNECTIONS;
+** rather than refuse a connection past either limit (which would lock
+** out the very client, or everyone, a flood comes from), it is accepted
+** and the least useful connection within the limit is closed: first the
+** oldest that never sent a complete request, then the one idle longest
+** after its last. So a new request is always answered, however many
+** connections sit open, from the same address or not.
+**
 ** Uses only lupine.h, the Lua headers and microhttpd.h, as main.c does.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -20,8 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 #include "lauxlib.h"
@@ -31,8 +47,14 @@
 #define EXIT_USAGE 2
 #define MAX_ARGS 32     /* query arguments passed on; more is a 400 */
 
+#define MAX_CONNECTIONS 256   /* open connections, from all addresses */
+#define PER_ADDRESS 32        /* open connections from one client address */
+#define SLACK 16              /* closed by us, not yet by libmicrohttpd */
+#define FIRST_TIMEOUT 5       /* seconds of silence before a first complete request */
+#define IDLE_TIMEOUT 30       /* seconds idle after a request */
+
 static const char ui_usage[] =
-  "usage: lupine ui [--host HOST] [--port PORT]\n"
+  "usage: lupine ui [--host HOST] [--port PORT] [--allowed-host NAME]...\n"
   "\n"
   "Serve a read-only dashboard of the catalog: pipelines and runs, each run's\n"
   "graph, steps, artifacts and their versions, lineage and visualizations,\n"
@@ -43,6 +65,10 @@ static const char ui_usage[] =
   "                            machine only)\n"
   "  --port PORT               listen on this port (default 8237; 0: any free\n"
   "                            port, the one chosen is printed)\n"
+  "  --allowed-host NAME       answer requests whose Host header is NAME too\n"
+  "                            (repeatable); by default only an IP address or\n"
+  "                            localhost is answered, so that a web page cannot\n"
+  "                            reach the dashboard under a name of its own\n"
   "  -h, --help                show this help\n";
 
 static volatile sig_atomic_t stopping;
@@ -54,17 +80,123 @@ static void on_stop(int sig) {
 
 /* One request, as the handler sees it. */
 typedef struct request {
-  const char *method, *url, *host;
-  int nargs, too_many;
+  const char *method, *url, *host, *version;
+  int nargs, too_many, hosts;   /* hosts: how many Host headers */
   const char *keys[MAX_ARGS], *values[MAX_ARGS];
   struct MHD_Response *response;   /* out */
   unsigned status;                 /* out */
 } request;
 
+/* An open connection (conn NULL: a free slot). */
+typedef struct slot {
+  struct MHD_Connection *conn;
+  MHD_socket fd;
+  int family;                 /* of addr: AF_INET (4 bytes) or AF_INET6 (16) */
+  unsigned char addr[16];
+  int answered;               /* it has sent a complete request */
+  int closing;                /* we shut it down; libmicrohttpd has yet to see */
+  struct timespec since;      /* accepted, or its last request */
+} slot;
+
 typedef struct server {
   lua_State *L;
   int handler;   /* registry reference: lupine.ui's handler function */
+  slot slots[MAX_CONNECTIONS + SLACK];
 } server;
+
+static int earlier(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static int same_address(const slot *a, const slot *b) {
+  return a->family == b->family &&
+         memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+/*
+** Keep the limits after the connection in s was accepted: if its address
+** holds more than PER_ADDRESS connections, close one of that address's
+** others, else if there are more than MAX_CONNECTIONS, one of any. The one
+** closed is the oldest that never sent a complete request, else the one
+** idle longest; it is shut down, and libmicrohttpd, reading its end, closes
+** it on its next turn.
+*/
+static void make_room(server *srv, const slot *s) {
+  slot *victim = NULL;
+  int all = 0, mine = 0, i, own;
+  for (i = 0; i < MAX_CONNECTIONS + SLACK; i++) {
+    const slot *t = &srv->slots[i];
+    if (t->conn == NULL || t->closing) continue;
+    all++;
+    mine += same_address(t, s);
+  }
+  if (mine <= PER_ADDRESS && all <= MAX_CONNECTIONS) return;
+  own = mine > PER_ADDRESS;
+  for (i = 0; i < MAX_CONNECTIONS + SLACK; i++) {
+    slot *t = &srv->slots[i];
+    if (t->conn == NULL || t->closing || t == s || (own && !same_address(t, s))) continue;
+    if (victim == NULL || t->answered < victim->answered ||
+        (t->answered == victim->answered && earlier(&t->since, &victim->since)))
+      victim = t;
+  }
+  if (victim != NULL) {
+    victim->closing = 1;
+    shutdown(victim->fd, SHUT_RDWR);
+  }
+}
+
+/* libmicrohttpd's word that a connection was accepted or closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **context,
+                          enum MHD_ConnectionNotificationCode code) {
+  server *srv = cls;
+  const union MHD_ConnectionInfo *fd, *addr;
+  slot *s = NULL;
+  int i;
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+    if (*context != NULL) ((slot *)*context)->conn = NULL;
+    return;
+  }
+  for (i = 0; i < MAX_CONNECTIONS + SLACK && s == NULL; i++)
+    if (srv->slots[i].conn == NULL) s = &srv->slots[i];
+  fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  addr = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (s == NULL || fd == NULL || addr == NULL) {   /* never: libmicrohttpd keeps the limit */
+    if (fd != NULL) shutdown(fd->connect_fd, SHUT_RDWR);
+    return;
+  }
+  memset(s, 0, sizeof *s);
+  s->conn = conn;
+  s->fd = fd->connect_fd;
+  s->family = addr->client_addr->sa_family;
+  if (s->family == AF_INET)
+    memcpy(s->addr, &((const struct sockaddr_in *)addr->client_addr)->sin_addr, 4);
+  else if (s->family == AF_INET6)
+    memcpy(s->addr, &((const struct sockaddr_in6 *)addr->client_addr)->sin6_addr, 16);
+  clock_gettime(CLOCK_MONOTONIC, &s->since);
+  *context = s;
+  make_room(srv, s);
+}
+
+/* A complete request came on conn: from now on it times out only when
+** idle between requests, and only after IDLE_TIMEOUT. */
+static void answered(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *info =
+    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  slot *s = info != NULL ? info->socket_context : NULL;
+  if (s == NULL) return;
+  if (!s->answered)
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT);
+  s->answered = 1;
+  clock_gettime(CLOCK_MONOTONIC, &s->since);
+}
+
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+  (void)kind;
+  (void)value;
+  if (key != NULL && strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) ++*(int *)cls;
+  return MHD_YES;
+}
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value) {
@@ -82,7 +214,9 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 /*
 ** In a protected call (arg 1: the server, arg 2: the request): call
 ** handler(method, url, args, headers) -> status, content type, body,
-** headers; args maps each query key to the list of its values. Makes the
+** headers; args maps each query key to the list of its values, headers
+** has host (the first Host header), hosts (how many there are), version
+** ("HTTP/1.1") and too_many_args. Makes the
 ** MHD response once every Lua value is read, so no Lua error can leave it
 ** half-built.
 */
@@ -107,11 +241,15 @@ static int render(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     lua_pop(L, 1);
   }
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 4);
   if (rq->host != NULL) {
     lua_pushstring(L, rq->host);
     lua_setfield(L, -2, "host");
   }
+  lua_pushinteger(L, rq->hosts);
+  lua_setfield(L, -2, "hosts");
+  lua_pushstring(L, rq->version);
+  lua_setfield(L, -2, "version");
   lua_pushboolean(L, rq->too_many);
   lua_setfield(L, -2, "too_many_args");
   lua_call(L, 4, 4);
@@ -149,15 +287,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   request rq;
   enum MHD_Result ret;
   int top = lua_gettop(L);
-  (void)version;
   (void)upload_data;
   (void)con_cls;
   /* A request body is never read: every request is answered at once. */
   *upload_data_size = 0;
+  answered(conn);
   memset(&rq, 0, sizeof rq);
   rq.method = method;
   rq.url = url;
+  rq.version = version;
   rq.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, count_host, &rq.hosts);
   MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &rq);
   lua_pushcfunction(L, render);
   lua_pushlightuserdata(L, srv);
@@ -257,17 +397,26 @@ static int usage_error(const char *fmt, const char *what) {
 }
 
 static int ui_main(int argc, char **argv) {
+  static const char name_chars[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
   const char *host = "127.0.0.1", *port = "8237";
   char where[INET6_ADDRSTRLEN + 16];
   struct MHD_Daemon *d = NULL;
   struct sigaction sa;
   server srv;
   lupine *rt = NULL;
-  int i, fd = -1, loopback = 0, status = EXIT_FAILED;
+  int i, fd = -1, loopback = 0, status = EXIT_FAILED, nallowed = 0;
   for (i = 0; i < argc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       fputs(ui_usage, stdout);
       return 0;
+    } else if (strcmp(argv[i], "--allowed-host") == 0) {
+      const char *name = i + 1 < argc ? argv[++i] : NULL;
+      if (name == NULL) return usage_error("option '%s' needs a value", argv[i]);
+      if (name[0] == '\0' || strspn(name, name_chars) != strlen(name))
+        return usage_error("--allowed-host takes a host name: letters, digits, '.', '-' and "
+                           "'_' (got '%s')", name);
+      nallowed++;
     } else if (strcmp(argv[i], "--host") == 0 || strcmp(argv[i], "--port") == 0) {
       if (i + 1 == argc) return usage_error("option '%s' needs a value", argv[i]);
       if (argv[i][2] == 'h') host = argv[++i];
@@ -291,13 +440,20 @@ static int ui_main(int argc, char **argv) {
   }
   if ((status = listen_on(host, port, &fd, where, sizeof where, &loopback)) != 0) goto done;
   status = EXIT_FAILED;
+  memset(&srv, 0, sizeof srv);
   srv.L = lupine_state(rt);
   lua_pushcfunction(srv.L, make_handler);
   lua_createtable(srv.L, 0, 2);
   lua_pushstring(srv.L, where);
   lua_setfield(srv.L, -2, "address");
-  lua_pushboolean(srv.L, loopback);
-  lua_setfield(srv.L, -2, "loopback");
+  lua_createtable(srv.L, nallowed, 0);
+  for (i = 0; i < argc; i++) {   /* the options are checked: each takes a value */
+    if (strcmp(argv[i], "--allowed-host") == 0) {
+      lua_pushstring(srv.L, argv[++i]);
+      lua_rawseti(srv.L, -2, (lua_Integer)lua_rawlen(srv.L, -2) + 1);
+    } else i++;
+  }
+  lua_setfield(srv.L, -2, "allowed_hosts");
   if (lua_pcall(srv.L, 1, 1, 0) != LUA_OK) {
     fprintf(stderr, "lupine: %s\n", lua_tostring(srv.L, -1));
     close(fd);
@@ -306,8 +462,9 @@ static int ui_main(int argc, char **argv) {
   srv.handler = luaL_ref(srv.L, LUA_REGISTRYINDEX);
   d = MHD_start_daemon(MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, &srv,
                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128, MHD_OPTION_END);
+                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)FIRST_TIMEOUT,
+                       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(MAX_CONNECTIONS + SLACK),
+                       MHD_OPTION_NOTIFY_CONNECTION, on_connection, &srv, MHD_OPTION_END);
   if (d == NULL) {
     fprintf(stderr, "lupine: ui: cannot start the HTTP server\n");
     close(fd);
@@ -319,6 +476,11 @@ static int ui_main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  if (!loopback)
+    fprintf(stderr, "lupine ui: warning: %s can be reached from other machines, and the "
+            "dashboard has no login and no encryption: whoever reaches it reads the whole "
+            "catalog. Requests are answered under an IP address, localhost%s only.\n", where,
+            nallowed > 0 ? " or an --allowed-host name" : " (add names with --allowed-host)");
   printf("lupine ui: serving %s at http://%s/ (Ctrl-C stops it)\n", lupine_home(rt), where);
   fflush(stdout);
   while (!stopping) {

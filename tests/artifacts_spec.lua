@@ -329,6 +329,41 @@ describe("log_metadata", function()
     assert.equal("log_metadata: unknown field 'artifact'",
       H.err(function() lupine.log_metadata { metadata = {}, artifact = "x" } end))
   end)
+
+  it("refuses keys that break the name rules, naming the key escaped", function()
+    local run = one_step("model")()
+    local function err(key)
+      return H.err(function() lupine.log_metadata { metadata = { [key] = 1 }, run = run } end)
+    end
+    assert.equal("log_metadata: metadata key must not be empty", err(""))
+    assert.equal('log_metadata: metadata key "a\\x00b" contains a control character', err("a\0b"))
+    assert.equal('log_metadata: metadata key "red\\x1B[31m" contains a control character',
+      err("red\27[31m"))
+    assert.equal('log_metadata: metadata key "csi\\u{9B}1m" contains a control character',
+      err("csi\u{9B}1m"))
+    assert.equal('log_metadata: metadata key "caf\u{e9}\\xFF" is not valid UTF-8',
+      err("caf\u{e9}\xff"))
+    assert.equal('log_metadata: metadata key "' .. ("k"):rep(60) .. '"... is 10000 bytes long '
+      .. "(at most 255)", err(("k"):rep(10000)))
+    assert.same({}, client:get_pipeline_run(run.id).run_metadata, "nothing stored")
+    -- the same rule wherever metadata is given
+    local _, e = pcall(function() lupine.save_artifact(1, "m", { run_metadata = { ["\27"] = 1 } }) end)
+    assert.matches('^tests/artifacts_spec%.lua:%d+: save_artifact \'m\': metadata key "\\x1B" '
+      .. "contains a control character$", e, "the caller's position, not the library's")
+    assert.equal("ArtifactConfig 'm': metadata key must not be empty",
+      H.err(function() lupine.ArtifactConfig { name = "m", run_metadata = { [""] = 1 } } end))
+    local s = step { name = "s", function()
+      lupine.get_step_context():add_output_metadata { ["\n"] = 1 }
+      return 1
+    end }
+    run = pipeline { name = "bad_key", function() s() end }
+      :with_options { raise_on_failure = false }()
+    assert.matches('add_output_metadata: metadata key "\\x0A" contains a control character',
+      run.steps.s.error, 1, true)
+    -- a key of 255 bytes, and any printable UTF-8, are fine
+    lupine.log_metadata { metadata = { [("k"):rep(255)] = 1, ["caf\u{e9} / \u{1F600}"] = 2 },
+      run = run }
+  end)
 end)
 
 describe("the step's own outputs, named inside it", function()

@@ -185,6 +185,19 @@ describe("lupine catalog commands", function()
       assert.equal("", err, "one page: no page line")
     end)
 
+    it("shows nothing on a page far beyond the end, and never a negative count", function()
+      local out, err, code = run("artifact version list --name item --page 9223372036854775807")
+      assert.equal(0, code)
+      assert.equal("", out)
+      assert.equal("page 9223372036854775807 of 3 (120 versions)\n", err)
+      local doc = json(run("artifact version list --name item --page 9223372036854775807 --json"))
+      assert.same({ 9223372036854775807, 50, 120, 3 }, { doc.page, doc.size, doc.total, doc.total_pages })
+      assert.same({}, doc.items)
+      local total = json(run("artifact list --json")).total
+      doc = json(run("artifact list --page 4611686018427387905 --size 2 --json"))
+      assert.same({ 0, total }, { #doc.items, doc.total })
+    end)
+
     it("gives --json with each version's fields", function()
       local doc = json(run("artifact version list --name item --size 5 --page 2 --json"))
       assert.same({ 2, 5, 120, 24 }, { doc.page, doc.size, doc.total, doc.total_pages })
@@ -811,6 +824,71 @@ pipeline { name = "user", function() use() end } ()
   end)
 end)
 
+-- Stored strings that escape: control characters in values (allowed), and,
+-- put in with sqlite3 as a catalog written before keys were checked (or by
+-- another tool) might hold them, a metadata key that is not UTF-8 and a
+-- version with an escape sequence.
+describe("lupine catalog commands on strings that would break the output", function()
+  local home
+  setup(function()
+    home = build([[
+local lupine = require "lupine"
+local make = lupine.step { name = "make", outputs = { "odd" }, function(p)
+  return { ["\255"] = "\27[31m", text = "bell\7" }
+end }
+lupine.pipeline { name = "odd_pipe", function() make("\27]0;title\7") end }
+  :with_options { run_name = "odd-run" } ()
+lupine.log_metadata { artifact_name = "odd", metadata = { note = "\27[2J\255", keep = 1 } }
+]])
+    local _, err, code = H.sqlite(home, "UPDATE run_metadata SET key = CAST(X'6B6579FF1B5B33316D' "
+      .. "AS TEXT) WHERE key = 'keep'; UPDATE artifact_versions SET version = '1' || char(27) "
+      .. "|| '[5m'")
+    assert(code == 0, err)
+  end)
+  teardown(function() H.rm(home:match("^(.*)/home$")) end)
+
+  it("writes valid JSON for every --json, invalid UTF-8 keys replaced by U+FFFD", function()
+    for _, args in ipairs { "artifact version describe odd --json", "artifact version list --json",
+        "artifact export odd", "pipeline runs describe odd-run --json", "lineage odd --json",
+        "pipeline runs list --json", "artifact list --json" } do
+      local out, err, code = H.lupine(home, args)
+      assert.equal(0, code, err)
+      assert.is_true(H.strict_json(out), args .. ": " .. out)
+    end
+    local doc = json(H.lupine(home, "artifact version describe odd --json"))
+    assert.same({ ["key\u{FFFD}\27[31m"] = 1, note = { ["$bytes"] = "G1sySv8=" } },
+      doc.run_metadata)
+    assert.equal("1\27[5m", doc.version)
+    assert.equal('{"$map":[[{"$bytes":"/w=="},"\\u001b[31m"],["text","bell\\u0007"]]}\n',
+      (H.lupine(home, "artifact export odd")), "a value, lossless: keys not UTF-8 make a $map")
+  end)
+
+  it("escapes control characters in tab-separated lines", function()
+    for _, args in ipairs { "artifact version describe odd", "artifact version list",
+        "pipeline runs describe odd-run" } do
+      local out = H.lupine(home, args)
+      assert.is_nil(out:find("[\0-\8\11-\31\127]"), args .. ": " .. out)
+    end
+    local out = H.lupine(home, "artifact version describe odd")
+    assert.matches("\nversion\t1\\x1B[5m\n", out, 1, true)
+    assert.matches("\nmetadata\tkey\\xFF\\x1B[31m\t1\n", out, 1, true)
+  end)
+
+  it("escapes control characters on a terminal", function()
+    if not has_script then pending("script(1) is not installed: no pseudo-terminal") return end
+    for _, args in ipairs { "artifact version describe odd", "artifact version list",
+        "pipeline runs describe odd-run", "lineage odd", "artifact version update odd -t x" } do
+      local out, code = pty(home, args)
+      assert.equal(0, code, out)
+      assert.is_nil(out:find("[\0-\8\11-\31\127]"), args .. ": " .. out)
+      assert.matches("1\\x1B[5m", out, 1, true)
+    end
+    assert.matches("key\\xFF\\x1B[31m = 1", pty(home, "artifact version describe odd"), 1, true)
+    assert.matches('p = "\\u001b]0;title\\u0007"', pty(home, "pipeline runs describe odd-run"), 1,
+      true)
+  end)
+end)
+
 describe("lupine.cli.json", function()
   local enc = cli.json.encode
 
@@ -841,6 +919,8 @@ describe("lupine.cli.json", function()
     assert.equal('{"B":1,"a":2,"b":{"c":[]}}', enc { b = { c = {} }, a = 2, B = 1 })
     assert.equal('{"z":1,"\u{e9}":2}', enc { ["\u{e9}"] = 2, z = 1 }, "keys in byte order")
     assert.equal('{"$map":[[2,"b"]]}', enc { [2] = "b" })
+    assert.equal('{"$map":[[{"$bytes":"/w=="},1],["a",2]]}', enc { ["\255"] = 1, a = 2 },
+      "a key that is not UTF-8")
     assert.equal('{"$map":[[1,"x"],["k","y"]]}', enc { "x", k = "y" })
     assert.equal('{"$map":[["a",2],["$x",1]]}', enc { ["$x"] = 1, a = 2 }, "CBOR order")
     assert.equal('{"$map":[[[1],"first"],[[2],"second"]]}', enc { [{ 2 }] = "second",

@@ -80,7 +80,7 @@ describe("lupine __complete", function()
     assert.equal("--format=cbor\n", complete(home, { "artifact", "export", "--format=c" }))
     assert.equal("completed\n", complete(home, { "pipeline", "runs", "list", "--status", "comp" }))
     assert.equal("--jobs\n--no-cache\n--quiet\n--verbose\n", complete(home, { "run", "-" }))
-    assert.equal("--help\n--host\n--port\n", complete(home, { "ui", "--" }))
+    assert.equal("--allowed-host\n--help\n--host\n--port\n", complete(home, { "ui", "--" }))
   end)
 
   it("offers the names in the catalog where a command takes one", function()

@@ -109,6 +109,19 @@ function H.sqlite(home, sql)
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
 end
 
+-- Whether s is JSON for a strict reader: UTF-8, no raw control characters
+-- in strings, no NaN or Infinity (Python's json module, so not ours);
+-- false and the reader's complaint if not.
+function H.strict_json(s)
+  local file = H.write(os.tmpname(), s)
+  local _, err, code = H.sh("python3 -c " .. quote("import json, sys\n"
+    .. "def no(c): raise ValueError('not JSON: ' + c)\n"
+    .. "json.loads(open(sys.argv[1], 'rb').read().decode('utf-8'), parse_constant=no)")
+    .. " " .. quote(file))
+  os.remove(file)
+  return code == 0, err
+end
+
 -- The message fn raises, without the "file:line: " prefix error() adds
 -- (the culprit's own position, when the message names one, stays).
 function H.err(fn, ...)

@@ -200,6 +200,21 @@ describe("a failing step", function()
       .. "value%.layers%[3%]%.fn is a function$", run.steps.train_model.error)
     assert.equal(0, lupine.Client():list_artifact_versions { name = "model" }.total)
   end)
+
+  it("fails a step whose output has two keys that encode alike, naming the map", function()
+    local pairs_of = step { name = "pairs_of", outputs = { "pairs" }, function()
+      return { by_point = { [{ 1, 2 }] = "first", [{ 1, 2 }] = "second" } }
+    end }
+    local run = pipeline { name = "alike", function() pairs_of() end }
+      :with_options { raise_on_failure = false }()
+    assert.matches("^step 'pairs_of' %(tests/pipeline_spec.lua:%d+%): output 'pairs': "
+      .. "value%.by_point has two keys that encode alike %(tables with equal contents%)$",
+      run.steps.pairs_of.error)
+    assert.equal("save_artifact 'p': value has two keys that encode alike (tables with "
+      .. "equal contents)", H.err(function()
+        lupine.save_artifact({ [{}] = "first", [{}] = "second" }, "p") end))
+    assert.equal(0, lupine.Client():list_artifact_versions { name = "pairs" }.total)
+  end)
 end)
 
 describe("bad pipeline definitions", function()

@@ -342,6 +342,19 @@ describe("list_artifact_versions", function()
       assert.equal(7, #exact); assert.equal(7, exact.total); assert.equal(1, exact.total_pages)
     end)
 
+    it("are empty far beyond the end, where page * size overflows an integer", function()
+      for _, a in ipairs { { page = math.maxinteger, size = 3 }, { page = math.maxinteger },
+          { page = math.maxinteger // 2 + 2, size = 2 }, { page = (1 << 62) // 1000 + 2, size = 1000 } } do
+        a.name = "p"
+        local far = client:list_artifact_versions(a)
+        assert.equal(0, #far)
+        assert.equal(7, far.total); assert.equal(a.page, far.page)
+        assert.equal(a.size and (7 + a.size - 1) // a.size or 1, far.total_pages)
+      end
+      local list = client:list_artifacts { page = math.maxinteger }
+      assert.equal(0, #list); assert.equal(1, list.total)
+    end)
+
     it("count every match even when the page is full", function()
       local first = client:list_artifact_versions { size = 2 }
       assert.equal(2, #first)

@@ -131,6 +131,21 @@ describe("lupine repl through a pipe", function()
       .. "}\n", out)
   end)
 
+  it("escapes control characters in what it prints, stored strings included", function()
+    local out, err = repl(home, 'lupine.save_artifact("\\27[2J\\255", "screen", '
+      .. '{ run_metadata = { note = "\\27]0;title\\7" } })\n'
+      .. 'av = lupine.Client():get_artifact_version("screen")\n'
+      .. 'av:load()\nav.run_metadata\n"text\\155x", "two\\nlines\\tand a tab"\n')
+    assert.equal("", err)
+    assert.is_nil(out:find("[\0-\8\11-\31\127\155]"), out)
+    assert.equal('\\x1B[2J\\xFF\n{ note = "\\027]0;title\\a" }\ntext\\x9Bx\ttwo\nlines\tand a tab\n',
+      out:match("\n(\\x1B.*)$"))
+    -- and a stored name from a catalog written by another tool
+    assert.equal("<Thing \\x1B[31m\\u{9B}>", pretty.repl(setmetatable({},
+      { __tostring = function() return "<Thing \27[31m\u{9B}>" end })))
+    assert.equal('"\\u{9B}1m"', pretty.format("\u{9B}1m"))
+  end)
+
   it("prints artifact versions, runs and step runs as their one-line summaries", function()
     local out, err = repl(home, PIPELINE .. "run = p()\nav = run.steps.double.output\n"
       .. "{ av }\nrun.steps.make\nav.producer_step_run.pipeline_run.id == run.id\n")

@@ -61,8 +61,11 @@ local function start(home, extra)
     .. H.quote(dir .. "/rc") .. " ) > /dev/null 2>&1 &")
   for _ = 1, 200 do
     local out = H.read(dir .. "/out") or ""
-    local url = out:match("at (http://127%.0%.0%.1:%d+/)")
-    if url then return { url = url:sub(1, -2), pid = H.read(dir .. "/pid"):match("%d+"), dir = dir } end
+    local url, port = out:match("at (http://[%d.]+:(%d+)/)")
+    if url then
+      return { url = "http://127.0.0.1:" .. port, port = port, pid = H.read(dir .. "/pid"):match("%d+"),
+        dir = dir }
+    end
     if H.read(dir .. "/rc") then break end
     os.execute("sleep 0.05")
   end
@@ -403,5 +406,195 @@ describe("lupine ui, starting and stopping", function()
     assert.same({ "", "lupine: ui: cannot listen on 127.0.0.1 port " .. port
       .. " (Address already in use)\n", 1 }, { out, err, code })
     assert.equal(0, (stop(srv)))
+  end)
+end)
+
+-- Strings a catalog written before keys were checked (or by another tool)
+-- might hold: a metadata key that is not UTF-8 (put in with sqlite3), and
+-- values with control characters and bytes that are not UTF-8 (allowed).
+describe("lupine ui, strings that would break JSON", function()
+  it("answers valid JSON for every /api/* path", function()
+    local home = H.tmpdir() .. "/home"
+    local _, err, code = H.lupine(home, "run " .. H.quote(H.script([[
+local lupine = require "lupine"
+local make = lupine.step { name = "make", outputs = { "odd" }, function(p)
+  return { ["\255"] = "\27[31m", text = "bell\7" }
+end }
+lupine.pipeline { name = "odd_pipe", function() make("\27]0;title\7\255") end } ()
+lupine.log_metadata { artifact_name = "odd", metadata = { note = "\27[2J\255", keep = 1 } }
+]])))
+    assert.equal(0, code, err)
+    _, err, code = H.sqlite(home, "UPDATE run_metadata SET key = CAST(X'6B6579FF' AS TEXT) "
+      .. "WHERE key = 'keep'")
+    assert.equal(0, code, err)
+    local srv = start(home)
+    local v = get_json(srv, "/api/versions?name=odd").items[1]
+    local run = get_json(srv, "/api/runs").items[1]
+    local step = get_json(srv, "/api/runs/" .. run.id).steps[1]
+    for _, path in ipairs { "/api/versions", "/api/versions/" .. v.id, "/api/runs",
+        "/api/runs/" .. run.id, "/api/steps/" .. step.id, "/api/artifacts", "/api/pipelines" } do
+      local status, body = fetch(srv, path)
+      assert.equal(200, status, path)
+      assert.is_true(H.strict_json(body), path .. ": " .. body)
+    end
+    assert.same({ ["key\u{FFFD}"] = 1, note = { ["$bytes"] = "G1sySv8=" } },
+      get_json(srv, "/api/versions/" .. v.id).run_metadata)
+    assert.same({ ["$bytes"] = "G10wO3RpdGxlB/8=" }, get_json(srv, "/api/steps/" .. step.id).parameters.p)
+    assert.equal(0, (stop(srv)))
+  end)
+end)
+
+-- Raw HTTP from Python (curl sends one Host header, always): each request
+-- on its own connection; prints each answer's status line.
+local RAW = [[
+import socket, sys
+port = int(sys.argv[1])
+for req in sys.argv[2:]:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(req.encode().decode("unicode_escape").encode("latin-1"))
+    print(s.recv(65536).split(b"\r\n")[0].decode())
+    s.close()
+]]
+
+-- Slow clients: open N connections (from 127.0.0.1, or each from its own
+-- address 127.0.x.y with "spread"), each sending a request it never
+-- finishes, then time a request on a new connection; then (with "wait")
+-- wait for the server to close every slow one. Prints: status, seconds for
+-- the request, how many slow ones the server closed at once (to make room),
+-- seconds by which the rest were closed.
+local SLOW_CLIENTS = [[
+import socket, sys, time
+port, n, spread, wait = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "spread", len(sys.argv) > 4
+slow = []
+for i in range(n):
+    s = socket.socket()
+    if spread:
+        s.bind(("127.0.%d.%d" % (1 + i // 250, 2 + i % 250), 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    slow.append(s)
+start = time.monotonic()
+time.sleep(0.3)
+t = time.monotonic()
+status = ""
+try:
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"GET /api HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    status = c.recv(100).split(b"\r\n")[0].decode()
+except OSError:
+    pass
+took = time.monotonic() - t
+def closed(s):
+    s.setblocking(False)
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+at_once = sum(1 for s in slow if closed(s))
+left = [s for s in slow if not closed(s)]
+while wait and left and time.monotonic() - start < 12:
+    time.sleep(0.2)
+    left = [s for s in left if not closed(s)]
+print("%s|%.3f|%d|%s" % (status, took, at_once, "%.1f" % (time.monotonic() - start) if not left else "never"))
+]]
+
+describe("lupine ui, hostile clients", function()
+  local home, srv, raw, slow
+  setup(function()
+    home = H.tmpdir() .. "/home"
+    local _, err, code = H.lupine(home, "run examples/quickstart.lua")
+    assert.equal(0, code, err)
+    raw = H.write(H.tmpdir() .. "/raw.py", RAW)
+    slow = H.write(H.tmpdir() .. "/slow.py", SLOW_CLIENTS)
+  end)
+  teardown(function()
+    if srv then stop(srv) end
+  end)
+
+  local function statuses(server, requests)
+    local args = {}
+    for i, r in ipairs(requests) do args[i] = H.quote(r) end
+    local out, err, code = H.sh("python3 " .. H.quote(raw) .. " " .. server.port .. " "
+      .. table.concat(args, " "))
+    assert.equal(0, code, err)
+    local got = {}
+    for line in out:gmatch("[^\n]+") do got[#got + 1] = line end
+    return got
+  end
+
+  it("refuses two Host headers, and an HTTP/1.1 request without one", function()
+    srv = start(home)
+    assert.same({ "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request",
+      "HTTP/1.1 400 Bad Request", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK" }, statuses(srv, {
+      "GET /api HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nHost: evil.example\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: evil.example\\r\\nhost: 127.0.0.1\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\n\\r\\n",
+      "GET /api HTTP/1.0\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n" }))
+    local status, body = fetch(srv, "/api", "GET", "--http1.1 -H 'Host:'")
+    assert.equal(400, status)
+    assert.equal("no Host header (HTTP/1.1 requires one)", json(body).error.message)
+    assert.equal(0, (stop(srv)))
+    srv = nil
+  end)
+
+  it("answers under an IP address, localhost or an --allowed-host name only", function()
+    srv = start(home, "--allowed-host Dash.Example --allowed-host other.example")
+    assert.same({ "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK",
+      "HTTP/1.1 200 OK", "HTTP/1.1 400 Bad Request", "HTTP/1.1 400 Bad Request" }, statuses(srv, {
+      "GET /api HTTP/1.1\\r\\nHost: dash.example:" .. srv.port .. "\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: OTHER.example\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: LOCALHOST\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: 10.1.2.3:80\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: [::1]:" .. srv.port .. "\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: dash.example.evil.example\\r\\n\\r\\n",
+      "GET /api HTTP/1.1\\r\\nHost: 127.0.0.1.evil.example\\r\\n\\r\\n" }))
+    local status, body = fetch(srv, "/api", "GET", "-H 'Host: evil.example'")
+    assert.equal(400, status)
+    assert.equal("unexpected Host header 'evil.example' (the dashboard answers under an IP "
+      .. "address, localhost, or a name given with --allowed-host)", json(body).error.message)
+    assert.equal(0, (stop(srv)))
+    srv = nil
+  end)
+
+  it("warns when it can be reached from other machines, and checks its options", function()
+    srv = start(home, "--host 0.0.0.0")
+    assert.equal(400, (fetch(srv, "/api", "GET", "-H 'Host: dash.example'")))
+    local code, _, err = stop(srv)
+    srv = nil
+    assert.equal(0, code)
+    assert.matches("^lupine ui: warning: 0%.0%.0%.0:%d+ can be reached from other machines, and "
+      .. "the dashboard has no login and no encryption: whoever reaches it reads the whole "
+      .. "catalog%. Requests are answered under an IP address, localhost %(add names with "
+      .. "%-%-allowed%-host%) only%.\n$", err)
+    local _, err2, code2 = H.lupine(home, "ui --allowed-host 'a b'")
+    assert.same({ "lupine: ui: --allowed-host takes a host name: letters, digits, '.', '-' and "
+      .. "'_' (got 'a b')\nTry 'lupine ui --help'.\n", 2 }, { err2, code2 })
+  end)
+
+  it("answers a new request within 1 s with 150 slow connections open, and closes them", function()
+    srv = start(home)
+    -- all from 127.0.0.1: past 32, each new connection replaces the oldest
+    -- of that address that never finished a request
+    local out, err, code = H.sh("python3 " .. H.quote(slow) .. " " .. srv.port .. " 150 same wait")
+    assert.equal(0, code, err)
+    local status, took, at_once, gone = out:match("^(.-)|([%d.]+)|(%d+)|(%S+)\n$")
+    assert.equal("HTTP/1.1 200 OK", status, out)
+    assert.is_true(tonumber(took) < 1, out)
+    assert.is_true(tonumber(at_once) >= 150 - 32, out)
+    assert.is_true(gone ~= "never" and tonumber(gone) >= 4 and tonumber(gone) < 10, out)   -- 5 s
+    -- 300, each from its own address: past 256 in all, the same
+    out, err, code = H.sh("python3 " .. H.quote(slow) .. " " .. srv.port .. " 300 spread")
+    assert.equal(0, code, err)
+    status, took, at_once = out:match("^(.-)|([%d.]+)|(%d+)|")
+    assert.equal("HTTP/1.1 200 OK", status, out)
+    assert.is_true(tonumber(took) < 1, out)
+    assert.is_true(tonumber(at_once) >= 300 - 256, out)
+    assert.equal(200, (fetch(srv, "/api")))
+    assert.equal(0, (stop(srv)))
+    srv = nil
   end)
 end)

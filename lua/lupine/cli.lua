@@ -12,7 +12,9 @@
 -- cut short with "…") and describe commands labelled fields. Otherwise the
 -- same information is printed as tab-separated lines without a header, for
 -- scripts: `\`, tab, newline and carriage return inside a field are written
--- as \\, \t, \n and \r. --json prints one JSON document (README: "--json
+-- as \\, \t, \n and \r. Either way, stored strings reach the terminal
+-- through names.visible (other control characters and bytes of invalid
+-- UTF-8 as \xHH). --json prints one JSON document (README: "--json
 -- shapes"); values stored in the catalog are converted as M.json documents.
 
 local core = require "lupine.core"
@@ -23,194 +25,9 @@ local lineage = require "lupine.lineage"   -- get_lineage, prune_artifacts, gc
 
 local M = {}
 
--- ---- JSON ----
-
--- The JSON text of a value, deterministic (object keys sorted by their
--- bytes). Lua values read from the catalog map as follows:
---   nil -> null; booleans; integers -> integer literals (all 64 bits);
---   finite floats -> the fewest digits that read back as the same double,
---     as core.number_text writes them: always with "." or an exponent
---     (1.0 stays "1.0", -0.0 is "-0.0", 100.0 is "100.0");
---   NaN, inf, -inf -> {"$float": "nan"|"inf"|"-inf"};
---   strings that are valid UTF-8 -> JSON strings; other strings (CBOR
---     byte strings) -> {"$bytes": "<base64, RFC 4648, padded>"};
---   a sequence (keys 1..n; the empty table too) -> an array;
---   a table whose keys are all strings, none starting with "$" -> an object;
---   any other table -> {"$map": [[key, value], ...]}, entries in CBOR map
---     order (the key's encoding, then the value's);
---   a table reached more than once (shared, or a cycle) -> at its first
---     appearance {"$shared": n, "$value": <the table>}, afterwards
---     {"$ref": n}; n counts from 0 in order of appearance.
--- So every object with a key starting with "$" is one of these forms.
-local json = {}
+local json = require "lupine.json"
 M.json = json
-
-local OBJECT = { __name = "lupine.cli.object" }
-local ARRAY = { __name = "lupine.cli.array" }
-json.null = setmetatable({}, { __name = "lupine.cli.null" })
-
--- Records of the --json shapes: object(t) is a JSON object whatever its
--- keys (empty: {}), array(t) an array; their fields are values as above.
-function json.object(t) return setmetatable(t, OBJECT) end
-function json.array(t) return setmetatable(t, ARRAY) end
-
--- Byte order, whatever the C locale says (Lua's < on strings is strcoll).
-local function byte_lt(a, b)
-  if a == b then return false end
-  for i = 1, math.min(#a, #b) do
-    local x, y = a:byte(i), b:byte(i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-
-local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function quote(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local base64 = require("lupine.viz").base64
-
-local function float_text(x)
-  if x ~= x then return '{"$float":"nan"}' end
-  if x == math.huge then return '{"$float":"inf"}' end
-  if x == -math.huge then return '{"$float":"-inf"}' end
-  return core.number_text(x)
-end
-
--- How often each table is reached from v (keys included).
-local function count_refs(v, refs)
-  if type(v) ~= "table" then return end
-  local n = refs[v]
-  refs[v] = (n or 0) + 1
-  if n then return end
-  for k, x in pairs(v) do
-    count_refs(k, refs)
-    count_refs(x, refs)
-  end
-end
-
-local encode_value
-
-local function encode_table(t, buf, st)
-  local n, max, ints, strings = 0, 0, true, true
-  for k in pairs(t) do
-    n = n + 1
-    if math.type(k) == "integer" and k >= 1 then
-      if k > max then max = k end
-    else
-      ints = false
-    end
-    if type(k) ~= "string" or k:byte(1) == 36 then strings = false end   -- 36: "$"
-  end
-  if ints and max == n then
-    buf[#buf + 1] = "["
-    for i = 1, n do
-      if i > 1 then buf[#buf + 1] = "," end
-      encode_value(t[i], buf, st)
-    end
-    buf[#buf + 1] = "]"
-  elseif strings then
-    local keys = {}
-    for k in pairs(t) do keys[#keys + 1] = k end
-    table.sort(keys, byte_lt)
-    buf[#buf + 1] = "{"
-    for i, k in ipairs(keys) do
-      buf[#buf + 1] = (i > 1 and "," or "") .. quote(k) .. ":"
-      encode_value(t[k], buf, st)
-    end
-    buf[#buf + 1] = "}"
-  else
-    local entries = {}
-    for k, v in pairs(t) do
-      entries[#entries + 1] = { k = k, v = v, kb = assert(core.encode(k)) }
-    end
-    table.sort(entries, function(x, y)
-      if x.kb ~= y.kb then return byte_lt(x.kb, y.kb) end
-      x.vb = x.vb or assert(core.encode(x.v))
-      y.vb = y.vb or assert(core.encode(y.v))
-      return byte_lt(x.vb, y.vb)
-    end)
-    buf[#buf + 1] = '{"$map":['
-    for i, e in ipairs(entries) do
-      buf[#buf + 1] = i > 1 and ",[" or "["
-      encode_value(e.k, buf, st)
-      buf[#buf + 1] = ","
-      encode_value(e.v, buf, st)
-      buf[#buf + 1] = "]"
-    end
-    buf[#buf + 1] = "]}"
-  end
-end
-
-function encode_value(v, buf, st)
-  local t = type(v)
-  if v == nil then
-    buf[#buf + 1] = "null"
-  elseif t == "boolean" then
-    buf[#buf + 1] = tostring(v)
-  elseif math.type(v) == "integer" then
-    buf[#buf + 1] = string.format("%d", v)
-  elseif t == "number" then
-    buf[#buf + 1] = float_text(v)
-  elseif t == "string" then
-    buf[#buf + 1] = utf8.len(v) and quote(v) or ('{"$bytes":"' .. base64(v) .. '"}')
-  elseif t == "table" then
-    if st.refs[v] == 1 then return encode_table(v, buf, st) end
-    local id = st.ids[v]
-    if id then
-      buf[#buf + 1] = '{"$ref":' .. id .. "}"
-      return
-    end
-    id, st.next = st.next, st.next + 1
-    st.ids[v] = id
-    buf[#buf + 1] = '{"$shared":' .. id .. ',"$value":'
-    encode_table(v, buf, st)
-    buf[#buf + 1] = "}"
-  else
-    error("cannot convert a " .. t .. " to JSON", 0)   -- the catalog holds none
-  end
-end
-
-local function encode(v, buf)
-  local mt = getmetatable(v)
-  if v == json.null then
-    buf[#buf + 1] = "null"
-  elseif mt == OBJECT then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, byte_lt)
-    buf[#buf + 1] = "{"
-    for i, k in ipairs(keys) do
-      buf[#buf + 1] = (i > 1 and "," or "") .. quote(k) .. ":"
-      encode(v[k], buf)
-    end
-    buf[#buf + 1] = "}"
-  elseif mt == ARRAY then
-    buf[#buf + 1] = "["
-    for i = 1, #v do
-      if i > 1 then buf[#buf + 1] = "," end
-      encode(v[i], buf)
-    end
-    buf[#buf + 1] = "]"
-  else
-    local refs = {}
-    count_refs(v, refs)
-    encode_value(v, buf, { refs = refs, ids = {}, next = 0 })
-  end
-end
-
--- json.encode(v): the JSON text of v (records made with json.object and
--- json.array, anything else a value as described above).
-function json.encode(v)
-  local buf = {}
-  encode(v, buf)
-  return table.concat(buf)
-end
+local byte_lt = json.byte_lt
 
 -- ---- errors ----
 
@@ -300,8 +117,8 @@ local function truncate(s, width)
 end
 
 local function tsv_field(s)
-  return (tostring(s):gsub("[\\\t\n\r]", { ["\\"] = "\\\\", ["\t"] = "\\t", ["\n"] = "\\n",
-    ["\r"] = "\\r" }))
+  return names.visible((tostring(s):gsub("[\\\t\n\r]", { ["\\"] = "\\\\", ["\t"] = "\\t",
+    ["\n"] = "\\n", ["\r"] = "\\r" })))
 end
 
 local function tsv_line(fields)
@@ -329,7 +146,7 @@ local function print_table(ctx, cols, rows)
   for r, row in ipairs(rows) do
     cells[r] = {}
     for c, col in ipairs(cols) do
-      local s = truncate(tostring(row.human[c] or ""), col.max or CELL_MAX)
+      local s = truncate(names.visible(tostring(row.human[c] or "")), col.max or CELL_MAX)
       cells[r][c] = s
       widths[c] = math.max(widths[c], text_width(s))
     end
@@ -362,7 +179,7 @@ local function print_record(ctx, fields)
       for i, s in ipairs(list) do
         local label = i == 1 and f[2] or ""
         local text = (label .. string.rep(" ", width - text_width(label)) .. "  "
-          .. truncate(s:gsub("\n", " "), 100)):gsub("%s+$", "")
+          .. truncate(names.visible((s:gsub("\n", " "))), 100)):gsub("%s+$", "")
         io.write(text, "\n")
       end
     elseif type(v) == "table" then
@@ -627,8 +444,8 @@ local function cmd_version_update(ctx)
   av = ctx.client:update_artifact_version(av, { add_tags = o.tag, remove_tags = o["remove-tag"] })
   if o.json then return describe_version(ctx, av) end
   local tags = av.tags
-  io.write(string.format("%s:%s tags: %s\n", av.name, av.version,
-    #tags > 0 and table.concat(tags, ", ") or "(none)"))
+  io.write(names.visible(string.format("%s:%s tags: %s", av.name, av.version,
+    #tags > 0 and table.concat(tags, ", ") or "(none)")), "\n")
   return 0
 end
 
@@ -648,7 +465,8 @@ local function cmd_export(ctx)
     end
     local ok, msg = pcall(core.export_path, av.id, o.output)
     if not ok then fail("%s", msg) end
-    io.write(string.format("wrote %s:%s to %s\n", av.name, av.version, o.output))
+    io.write(names.visible(string.format("wrote %s:%s to %s", av.name, av.version, o.output)),
+      "\n")
     return 0
   end
   if format == "cbor" then
@@ -672,8 +490,8 @@ local function cmd_export(ctx)
     print_json(json.object { id = av.id, name = av.name, version = av.version,
       format = format, file = o.output, bytes = #data })
   else
-    io.write(string.format("wrote %s:%s as %s to %s (%s)\n", av.name, av.version, format,
-      o.output, plural(#data, "byte")))
+    io.write(names.visible(string.format("wrote %s:%s as %s to %s (%s)", av.name, av.version,
+      format, o.output, plural(#data, "byte"))), "\n")
   end
   return 0
 end
@@ -697,8 +515,8 @@ local function cmd_visualize(ctx)
     print_json(json.object { id = av.id, name = av.name, version = av.version, file = o.output,
       visualizations = n, bytes = #html })
   else
-    io.write(string.format("wrote %s of %s:%s to %s\n", plural(n, "visualization"), av.name,
-      av.version, o.output))
+    io.write(names.visible(string.format("wrote %s of %s:%s to %s", plural(n, "visualization"),
+      av.name, av.version, o.output)), "\n")
   end
   return 0
 end
@@ -819,8 +637,8 @@ local function cmd_runs_describe(ctx)
   io.write("steps:\n")
   for _, sr in ipairs(steps) do
     local sms = duration_ms(sr.start_time, sr.end_time)
-    io.write(string.format("  %s  %s  %s\n", sr.name, sr.status,
-      sms and human_duration(sms) or "-"))
+    io.write("  ", names.visible(string.format("%s  %s  %s", sr.name, sr.status,
+      sms and human_duration(sms) or "-")), "\n")
     local params = {}
     for _, name in ipairs(sorted_keys(sr.parameters or {})) do
       params[#params + 1] = name .. " = " .. value_text(sr.parameters[name])
@@ -842,7 +660,7 @@ local function cmd_runs_describe(ctx)
     for _, l in ipairs(lines) do
       for i, s in ipairs(l[2]) do
         local label = i == 1 and (l[1] .. ":") or ""
-        io.write("    ", label, string.rep(" ", 12 - #label), truncate(s, 100), "\n")
+        io.write("    ", label, string.rep(" ", 12 - #label), truncate(names.visible(s), 100), "\n")
       end
     end
   end
@@ -879,7 +697,7 @@ end
 local function prune_lines(result)
   local lines = {}
   for _, v in ipairs(result.versions or {}) do
-    lines[#lines + 1] = string.format("%s:%s\t%s", v.name, v.version, v.id)
+    lines[#lines + 1] = names.visible(string.format("%s:%s", v.name, v.version)) .. "\t" .. v.id
   end
   return lines
 end

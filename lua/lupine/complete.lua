@@ -17,7 +17,7 @@ local programs = {
     { "--quiet", short = "-q" }, { "--jobs", short = "-j", arg = "N" }, { "--no-cache" } } },
   repl = { args = { "SCRIPT" }, options = { { "--help", short = "-h" } } },
   ui = { options = { { "--host", arg = "HOST" }, { "--port", arg = "PORT" },
-    { "--help", short = "-h" } } },
+    { "--allowed-host", arg = "NAME" }, { "--help", short = "-h" } } },
 }
 M.programs = programs
 local TOP_OPTIONS = { "--help", "--version" }

@@ -72,6 +72,7 @@ local function check_tags(tags, what, level)
 end
 
 -- The catalog rows of a metadata table: { key, CBOR, number, text }, by key.
+-- Keys follow the rules of names (lupine.names).
 local function metadata_rows(md, what, level)
   if md == nil then return {} end
   if type(md) ~= "table" then fail(level + 1, "%s: metadata must be a table", what) end
@@ -80,6 +81,8 @@ local function metadata_rows(md, what, level)
     if type(k) ~= "string" then
       fail(level + 1, "%s: metadata keys must be strings (got %s)", what, type(k))
     end
+    local problem = names.problem("metadata key", k)
+    if problem then fail(level + 1, "%s: %s", what, problem) end
     local bytes, msg = core.encode(v, "metadata." .. k)
     if not bytes then fail(level + 1, "%s: %s", what, msg) end
     rows[#rows + 1] = { k, bytes, math.type(v) and v or nil, type(v) == "string" and v or nil }
@@ -91,6 +94,25 @@ end
 local config_fields = { name = true, version = true, tags = true, artifact_type = true,
   run_metadata = true }
 
+-- An ArtifactConfig from spec's fields; errors start with what and blame
+-- the caller's level + 1.
+local function make_config(spec, what, level)
+  level = level + 1
+  local c = setmetatable({}, ArtifactConfig)
+  if spec.name ~= nil then c.name = names.check("artifact", spec.name, level) end
+  if spec.version ~= nil then
+    if type(spec.version) ~= "string" and math.type(spec.version) ~= "integer" then
+      fail(level, "%s: version must be a string or an integer (got %s)", what, type(spec.version))
+    end
+    c.version = names.check("version", tostring(spec.version), level)
+  end
+  c.tags = check_tags(spec.tags, what, level)
+  c.artifact_type = check_type(spec.artifact_type or "data", what, level)
+  c.run_metadata = spec.run_metadata
+  c.metadata_rows = metadata_rows(spec.run_metadata, what, level)
+  return c
+end
+
 -- ArtifactConfig { name = ..., version = ..., tags = ..., artifact_type = ...,
 --                  run_metadata = ... }
 function lupine.ArtifactConfig(spec)
@@ -98,20 +120,8 @@ function lupine.ArtifactConfig(spec)
     fail(2, "bad argument #1 to 'ArtifactConfig' (table expected, got %s)", type(spec))
   end
   check_keys(spec, config_fields, "ArtifactConfig", 2)
-  local what = "ArtifactConfig" .. (spec.name and (" '" .. tostring(spec.name) .. "'") or "")
-  local c = setmetatable({}, ArtifactConfig)
-  if spec.name ~= nil then c.name = names.check("artifact", spec.name, 2) end
-  if spec.version ~= nil then
-    if type(spec.version) ~= "string" and math.type(spec.version) ~= "integer" then
-      fail(2, "%s: version must be a string or an integer (got %s)", what, type(spec.version))
-    end
-    c.version = names.check("version", tostring(spec.version), 2)
-  end
-  c.tags = check_tags(spec.tags, what, 2)
-  c.artifact_type = check_type(spec.artifact_type or "data", what, 2)
-  c.run_metadata = spec.run_metadata
-  c.metadata_rows = metadata_rows(spec.run_metadata, what, 2)
-  return c
+  return make_config(spec, "ArtifactConfig" .. (spec.name and (" '" .. tostring(spec.name)
+    .. "'") or ""), 2)
 end
 
 ArtifactConfig.__tostring = function(c)
@@ -857,8 +867,9 @@ function lupine.save_artifact(value, name, opts)
   opts = opts or {}
   if type(opts) ~= "table" then fail(2, "bad argument #3 to 'save_artifact' (table expected)") end
   check_keys(opts, save_fields, "save_artifact", 2)
-  local c = lupine.ArtifactConfig { name = name, version = opts.version, tags = opts.tags,
-    artifact_type = opts.artifact_type, run_metadata = opts.run_metadata }
+  local c = make_config({ name = name, version = opts.version, tags = opts.tags,
+    artifact_type = opts.artifact_type, run_metadata = opts.run_metadata },
+    "save_artifact '" .. name .. "'", 2)
   if getmetatable(value) == PathRef then
     fail(2, "save_artifact '%s': files and folders are stored as a step's output (return "
       .. "lupine.%s(...) from a step)", name, value.kind)

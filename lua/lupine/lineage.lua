@@ -29,6 +29,8 @@
 
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
+local names = require "lupine.names"
+local json = require "lupine.json"
 
 local Client = client_mod.classes.Client
 local ArtifactVersion = client_mod.classes.ArtifactVersion
@@ -234,7 +236,7 @@ end
 -- still shows them safely.
 
 local function text_escape(s)
-  return (s:gsub("[%c]", function(c) return string.format("\\x%02x", c:byte()) end))
+  return names.visible(s)
 end
 
 local function text_quote(s)
@@ -258,13 +260,9 @@ local function mermaid_string(s)
   return '"' .. s:gsub('[#"<>&\\`|%c]', function(c) return "#" .. c:byte() .. ";" end) .. '"'
 end
 
-local function json_string(s)
-  if s == nil then return "null" end
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    if c == '"' or c == "\\" then return "\\" .. c end
-    return string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
+-- A string (or nil) as JSON, as the command line's --json writes values:
+-- valid JSON whatever the catalog holds.
+local json_string = json.encode
 
 -- Node lookup, and each node's incoming and outgoing edges in graph order.
 local function index(g)

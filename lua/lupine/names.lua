@@ -1,21 +1,55 @@
 -- SPDX-License-Identifier: MIT
--- Names of artifacts, tags, pipelines, steps, outputs and runs: non-empty
--- valid UTF-8 without control characters, at most 255 bytes. Names are
--- only ever data (never file paths or SQL), so "team/model" is fine.
+-- Names of artifacts, tags, pipelines, steps, outputs and runs, and the keys
+-- of metadata: non-empty valid UTF-8 without control characters (C0, DEL,
+-- and C1: U+0080 to U+009F), at most 255 bytes. Names are only ever data
+-- (never file paths or SQL), so "team/model" is fine.
 
 local names = {}
 
 local MAX = 255
 
--- A printable rendering of a bad name for error messages.
+-- A C1 control character in UTF-8 (U+0080 to U+009F): "\xC2" then 0x80-0x9F.
+local C1 = "\xC2[\x80-\x9F]"
+
+-- s made safe to print on a terminal: each control character (C0, DEL)
+-- and each byte not part of valid UTF-8 written as \xHH, a C1 character
+-- as \u{HH}; the characters in keep (e.g. "\n\t") are left. Stored
+-- strings are printed through this wherever they reach a terminal, so
+-- that one holding ESC cannot drive it.
+function names.visible(s, keep)
+  if not s:find("[%c\128-\255]") then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local _, bad = utf8.len(s, i)   -- the first byte from i on that is not valid UTF-8
+    local part = s:sub(i, (bad or #s + 1) - 1):gsub("%c", function(c)
+      return not (keep and keep:find(c, 1, true)) and string.format("\\x%02X", c:byte()) or nil
+    end)
+    out[#out + 1] = part:gsub(C1, function(c) return string.format("\\u{%X}", utf8.codepoint(c)) end)
+    if bad then out[#out + 1] = string.format("\\x%02X", s:byte(bad)) end
+    i = (bad or #s) + 1
+  end
+  return table.concat(out)
+end
+
+-- A printable rendering of a bad name for error messages: quoted, cut to
+-- 60 bytes, quotes and backslashes escaped too.
 local function show(s)
   local long = #s > 60
   if long then s = s:sub(1, 60) end
-  local high = utf8.len(s) and "" or "\128-\255"
-  s = s:gsub("[%c\"\\" .. high .. "]", function(c)
-    return c == '"' and '\\"' or c == "\\" and "\\\\" or string.format("\\x%02X", c:byte())
-  end)
-  return '"' .. s .. '"' .. (long and "..." or "")
+  return '"' .. names.visible((s:gsub('["\\]', "\\%0"))) .. '"' .. (long and "..." or "")
+end
+
+-- What is wrong with s as a <label> ("tag name", "metadata key"), or nil.
+function names.problem(label, s)
+  if s == "" then return label .. " must not be empty" end
+  if #s > MAX then
+    return string.format("%s %s is %d bytes long (at most %d)", label, show(s), #s, MAX)
+  end
+  if not utf8.len(s) then return string.format("%s %s is not valid UTF-8", label, show(s)) end
+  if s:find("%c") or s:find(C1) then
+    return string.format("%s %s contains a control character", label, show(s))
+  end
+  return nil
 end
 
 -- Returns name, or raises "<kind> name ..." at the caller's level + 1.
@@ -24,17 +58,8 @@ function names.check(kind, name, level)
   if type(name) ~= "string" then
     error(string.format("%s name must be a string (got %s)", kind, type(name)), level)
   end
-  if name == "" then error(kind .. " name must not be empty", level) end
-  if #name > MAX then
-    error(string.format("%s name %s is %d bytes long (at most %d)", kind, show(name),
-      #name, MAX), level)
-  end
-  if not utf8.len(name) then
-    error(string.format("%s name %s is not valid UTF-8", kind, show(name)), level)
-  end
-  if name:find("[%c]") then
-    error(string.format("%s name %s contains a control character", kind, show(name)), level)
-  end
+  local problem = names.problem(kind .. " name", name)
+  if problem then error(problem, level) end
   return name
 end
 

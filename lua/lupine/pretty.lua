@@ -16,7 +16,12 @@
 --   pretty.repl(...) -> string
 --       What the REPL prints for the values a line returned, as lua -i
 --       does: separated by tabs, strings as they are, numbers and the rest
---       as tostring gives them, tables (without __tostring) formatted.
+--       as tostring gives them, tables (without __tostring) formatted;
+--       but control characters other than newline and tab, and bytes of
+--       invalid UTF-8, written as \xHH (lupine.names.visible), so that a
+--       stored string cannot drive the terminal.
+
+local names = require "lupine.names"
 
 local pretty = {}
 
@@ -32,13 +37,18 @@ local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\a"] = "\\a", ["\b"] = "\\b"
   ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ["\v"] = "\\v" }
 
 -- A string as a Lua literal that reads back as the same bytes. Valid UTF-8
--- stays readable; bytes of invalid UTF-8 are written as \xHH.
+-- stays readable, but for C1 control characters (U+0080 to U+009F), written
+-- as \u{HH}; bytes of invalid UTF-8 are written as \xHH.
 local function quote(s)
-  local pattern = utf8.len(s) and '[%c"\\]' or '[%c"\\\128-\255]'
-  return '"' .. s:gsub(pattern, function(c)
+  local valid = utf8.len(s)
+  s = s:gsub(valid and '[%c"\\]' or '[%c"\\\128-\255]', function(c)
     return escapes[c] or (c:byte() < 128 and string.format("\\%03d", c:byte()))
       or string.format("\\x%02X", c:byte())
-  end) .. '"'
+  end)
+  if valid then
+    s = s:gsub("\xC2[\x80-\x9F]", function(c) return string.format("\\u{%X}", utf8.codepoint(c)) end)
+  end
+  return '"' .. s .. '"'
 end
 
 local function number(x)
@@ -132,7 +142,7 @@ function format(v, opts, level, indent, lead, active)
   if tv == "number" then return number(v) end
   if tv == "nil" or tv == "boolean" then return tostring(v) end
   local s = summary(v)
-  if s then return s end
+  if s then return names.visible(s) end
   if tv ~= "table" then return "<" .. tostring(v) .. ">" end
   if active[v] then return "<cycle>" end
   if next(v) == nil then return "{}" end
@@ -172,7 +182,7 @@ function pretty.repl(...)
     if type(v) == "table" and not summary(v) then
       out[i] = pretty.format(v)
     else
-      out[i] = tostring(v)
+      out[i] = names.visible(tostring(v), "\n\t")
     end
   end
   return table.concat(out, "\t")

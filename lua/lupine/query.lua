@@ -473,6 +473,14 @@ local function pipelines_query(_, f, b)
   return "p.id, p.name, p.created", "pipelines p", where, f.order
 end
 
+-- The rows before page f.page: math.maxinteger (past any table) where
+-- (page - 1) * size would overflow, as it would wrap to a negative
+-- OFFSET, which sqlite reads as 0 (the first page).
+local function offset(f)
+  if f.page - 1 > math.maxinteger // f.size then return math.maxinteger end
+  return (f.page - 1) * f.size
+end
+
 -- The page's statement and its count statement, and the bound values
 -- (LIMIT and OFFSET last, so the count statement uses the others).
 local function statements(build, self, f, what, level)
@@ -481,7 +489,7 @@ local function statements(build, self, f, what, level)
   local cond = #where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""
   local count = "SELECT count(*) AS n FROM " .. (count_from or from) .. cond
   local sql = "SELECT " .. cols .. " FROM " .. from .. cond .. " ORDER BY " .. order
-    .. " LIMIT " .. b.add(f.size) .. " OFFSET " .. b.add((f.page - 1) * f.size)
+    .. " LIMIT " .. b.add(f.size) .. " OFFSET " .. b.add(offset(f))
   return sql, count, b
 end
 
@@ -525,7 +533,7 @@ local function list(build, self, args, filters, listing, what, object_of)
   rows.page, rows.size = f.page, f.size
   local n = #rows
   if (n > 0 and n < f.size) or (n == 0 and f.page == 1) then
-    rows.total = (f.page - 1) * f.size + n
+    rows.total = offset(f) + n   -- rows were found there: no overflow
     rows.total_pages = pages(rows.total, f.size)
   else
     pending[rows] = { sql = count, b = b }

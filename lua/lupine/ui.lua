@@ -846,17 +846,39 @@ local function error_response(status, msg, as_json)
     .. '<p><a href="/">back to the runs</a></p>', status, esc(title), esc(msg))), headers_for()
 end
 
-local function loopback_host(h)
-  return h:find("^127%.%d+%.%d+%.%d+:?%d*$") or h:find("^localhost:?%d*$")
-    or h:find("^%[::1%]:?%d*$") or h:find("^%[::ffff:127%.%d+%.%d+%.%d+%]:?%d*$")
+-- Whether a request's Host header (name or address, and maybe a port) is
+-- one to answer: an IP address (a web page of another origin cannot make a
+-- browser send one: DNS rebinding needs a name), localhost, or a name given
+-- with --allowed-host (config.allowed, lower case).
+local function host_allowed(config, h)
+  local name = (h:match("^(%[[%x:.]+%]):%d+$") or h:match("^(%[[%x:.]+%])$")
+    or h:match("^([^:]+):%d+$") or h:match("^([^:]+)$") or ""):lower()
+  return name:find("^%[") or name:find("^%d+%.%d+%.%d+%.%d+$") or name == "localhost"
+    or config.allowed[name] ~= nil
+end
+
+-- The Host headers of a request, checked: exactly one (none from an HTTP/1.0
+-- client), naming this server as host_allowed says; else an error response.
+local function check_host(config, headers, as_json)
+  if headers.hosts and headers.hosts > 1 then
+    return error_response(400, "more than one Host header", as_json)
+  end
+  if not headers.host then
+    if headers.version ~= "HTTP/1.1" then return nil end
+    return error_response(400, "no Host header (HTTP/1.1 requires one)", as_json)
+  end
+  if not host_allowed(config, headers.host) then
+    -- a page of this machine asked for by a name of the page's: DNS rebinding
+    return error_response(400, "unexpected Host header '" .. headers.host .. "' (the "
+      .. "dashboard answers under an IP address, localhost, or a name given with "
+      .. "--allowed-host)", as_json)
+  end
 end
 
 local function route(config, method, path, args, headers)
   local as_json = path:find("^/api") ~= nil
-  if config.loopback and headers.host and not loopback_host(headers.host) then
-    -- a page of this machine asked for by another name: DNS rebinding
-    return error_response(400, "unexpected Host header '" .. headers.host .. "'", as_json)
-  end
+  local s, t, b, h = check_host(config, headers, as_json)
+  if s then return s, t, b, h end
   if method ~= "GET" and method ~= "HEAD" then
     local s, t, b, h = error_response(405, "the dashboard is read-only: only GET and HEAD are "
       .. "answered (got " .. method .. ")", as_json)
@@ -881,10 +903,13 @@ local function route(config, method, path, args, headers)
 end
 
 -- handler(config) -> handle(method, path, args, headers); config: { address
--- = "127.0.0.1:8237", loopback = bool }. Opens the catalog now, so that a
--- catalog that cannot be opened is reported at start.
+-- = "127.0.0.1:8237", allowed_hosts = { name, ... } }; headers:
+-- { host, hosts = n, version = "HTTP/1.1", too_many_args }. Opens the catalog
+-- now, so that a catalog that cannot be opened is reported at start.
 function M.handler(config)
   core.query("pipeline_names")
+  config.allowed = {}
+  for _, name in ipairs(config.allowed_hosts or {}) do config.allowed[name:lower()] = true end
   return function(method, path, args, headers)
     local ok, s, t, b, h = xpcall(route, function(e)
       if getmetatable(e) == HttpError then return e end

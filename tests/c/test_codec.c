@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "lauxlib.h"
 #include "lualib.h"
 #include "lupine_int.h"
@@ -308,7 +310,11 @@ static void test_tables(void) {
          "981e0102030405060708090a0b0c0d0e0f101112131415161718181819181a181b181c181d181e");
   enc_is("local t = {1, 2, 3} t[3] = nil return t", "820102");
   enc_is("return {{1}, {2}, n = 2}", "a3018101028102616e02");
-  enc_is("return {[{}] = 1, [{}] = 2}", "a280018002");
+  /* typed values (tag 27) among the elements of an array that turns out
+  ** to be a map: each element is moved whole, tag and item */
+  enc_is("return {TAGGED('T', {1, 2}), TAGGED('T', 'x'), x = 1}",
+         "a301d81b82615482010202d81b8261546178617801");
+  enc_is("return {[{}] = 1, [{1}] = 2}", "a28001810102");
   enc_is("return {[{1}] = 'x', [{}] = 'y', [true] = 1, [false] = 0}",
          "a480617981016178f400f501");
   /* keys sort by their encodings: major type, then length, then bytes */
@@ -478,24 +484,18 @@ static void test_sharing(void) {
             "records sharing one table");
   /* sort keys write tables reached twice within them as 0xf7 */
   enc_is("local s = {1} return {[{s, s}] = 1, [{{1}}] = 2}", "a28181010282d81c8101d81d0001");
-  /* entries tying on sort keys go in the order of their bytes in place */
-  {
-    int i, same = 1;
-    char first[8192];
-    for (i = 0; i < 50; i++) {
-      const char *h = enc(
-        "local x, y, z = {{}}, {1}, {{}} local t = {}\n"
-        "for _, k in ipairs(SHUFFLE{'a', 'b', 1, 2}) do\n"
-        "  if k == 'a' then t.a = y elseif k == 'b' then t.b = x\n"
-        "  elseif k == 1 then t[x] = y else t[z] = {1} end\n"
-        "end return t");
-      if (i == 0) snprintf(first, sizeof first, "%s", h);
-      else same = same && strcmp(first, h) == 0;
-    }
-    check(same && strcmp(first, "a46161d81c81016162d81c818081808101d81d01d81d00") == 0,
-       "keys tying on sort keys but not in place give one encoding");
-    if (!same) printf("# first %s\n", first);
-  }
+  /* keys with equal contents are refused, shared or not: in place, one
+  ** may be a sharedref and the other not, but a CBOR reader keeps one */
+  enc_err("local x, z = {{}}, {{}} return {b = x, [x] = 1, [z] = 2}",
+          "value has two keys that encode alike (tables with equal contents)");
+  enc_err("local s = {} return {s, t = {[{s}] = 1, [{{}}] = 2}}",
+          "value.t has two keys that encode alike (tables with equal contents)");
+  /* as are keys that differ only inside tables reached twice within them
+  ** (their sort keys are equal), and keys that refer to the map alike */
+  enc_err("local s1, s2 = {1}, {2} return {[{s1, s1}] = 1, [{s2, s2}] = 2}",
+          "value has two keys that encode alike (tables with equal contents)");
+  enc_err("local m = {} m[{m}] = 1 m[{m}] = 2 return {m = m}",
+          "value.m has two keys that encode alike (tables with equal contents)");
   /* shared data is still deterministic */
   {
     int i, same = 1;
@@ -515,6 +515,14 @@ static void test_sharing(void) {
 
 static void test_encode_errors(void) {
   char err[LP_ERRSZ];
+  enc_err("return {[{}] = 'first', [{}] = 'second'}",
+          "value has two keys that encode alike (tables with equal contents)");
+  enc_err("return {a = {b = {[{x = 1}] = 1, [{x = 1}] = 1}}}",
+          "value.a.b has two keys that encode alike (tables with equal contents)");
+  enc_err("return {[{[{}] = 1, [{}] = 2}] = true}",
+          "value<key> has two keys that encode alike (tables with equal contents)");
+  enc_err("return {[TAGGED('T', {})] = 1, [TAGGED('T', {})] = 2}",
+          "value has two keys that encode alike (tables with equal contents)");
   enc_err("return {layers = {1, 2, {fn = print}}}", "value.layers[3].fn is a function");
   enc_err("return print", "value is a function");
   enc_err("return {[print] = 1}", "value<key> is a function");
@@ -752,10 +760,123 @@ static void test_nomem(void) {
      "memory errors unwind cleanly (%d stopped, %d ran through)", count[1], count[2]);
 }
 
-int main(void) {
+/* TAGGED(type, value): a value of a user-defined type, as materializers
+** make them (written as tag 27). */
+static int tagged(lua_State *l) {
+  lp_codec_push_tagged(l, 1, 2);
+  return 1;
+}
+
+static void newstate(void) {
   L = luaL_newstate();
   luaL_openlibs(L);
+  lua_register(L, "TAGGED", tagged);
   run(L, helpers);
+}
+
+/*
+** Child mode (test_codec --encode SEED CODE): print the encoding of what
+** CODE returns, in hex, or "error: ...". CODE runs 20 times, each after
+** allocating a random number of tables, so that its tables land at other
+** addresses; SEED seeds math.random (the junk, and CODE's SHUFFLE). The
+** process is new, so its addresses (ASLR) and Lua's hash seeds are too.
+*/
+static int child(const char *seed, const char *code) {
+  char pre[128], first[4096];
+  int i;
+  newstate();
+  snprintf(pre, sizeof pre, "math.randomseed(%s)", seed);
+  run(L, pre);
+  for (i = 0; i < 20; i++) {
+    const char *h;
+    run(L, "JUNK = {} for i = 1, math.random(1, 500) do JUNK[i] = {} end");
+    h = enc(code);
+    if (i == 0) snprintf(first, sizeof first, "%s", h);
+    else if (strcmp(first, h) != 0) {
+      printf("%s, then %s\n", first, h);
+      break;
+    }
+  }
+  if (i == 20) printf("%s\n", first);
+  lua_close(L);
+  return 0;
+}
+
+/* What child mode prints for CODE with SEED, in out. */
+static void spawned(int seed, const char *code, char *out, size_t sz) {
+  int fd[2], status;
+  size_t n = 0;
+  ssize_t got;
+  pid_t pid;
+  char arg[16];
+  snprintf(arg, sizeof arg, "%d", seed);
+  out[0] = '\0';
+  if (pipe(fd) != 0 || (pid = fork()) < 0) return;
+  if (pid == 0) {
+    dup2(fd[1], 1);
+    close(fd[0]);
+    execl("/proc/self/exe", "test_codec", "--encode", arg, code, (char *)NULL);
+    _exit(127);
+  }
+  close(fd[1]);
+  while (n + 1 < sz && (got = read(fd[0], out + n, sz - n - 1)) > 0) n += (size_t)got;
+  out[n] = '\0';
+  close(fd[0]);
+  waitpid(pid, &status, 0);
+}
+
+/*
+** The same value encodes to the same bytes in other processes (other
+** addresses, hash seeds and insertion orders), or is refused alike.
+*/
+static void test_processes(void) {
+  static const struct { const char *code, *want, *desc; } cases[] = {
+    /* two keys with equal contents, whose bytes in place differ (one holds
+    ** a sharedref to s, the other to u): they were ordered by trying both
+    ** in place, where their own entries went in Lua's table order */
+    {"local s, u = {}, {}\n"
+     "local k1, k2 = {}, {}\n"
+     "for _, x in ipairs(SHUFFLE{1, 2}) do k1[x == 1 and s or {}] = 0 end\n"
+     "for _, x in ipairs(SHUFFLE{1, 2}) do k2[x == 1 and u or {}] = 0 end\n"
+     "k1.p, k2.p = 0, 0\n"
+     "return {x = s, y = u, [k1] = 1, [k2] = 1}",
+     "error: value has two keys that encode alike (tables with equal contents)\n",
+     "keys with equal contents, shared and cyclic"},
+    /* shared tables, tables as keys and cycles through them */
+    {"local s, u, c = {1}, {2}, {}\n"
+     "local k1, k2, k3 = {s = s, n = 1}, {s = s, n = 2}, {c}\n"
+     "c.back = k3 c[k1] = u c[u] = k2\n"
+     "local t = {}\n"
+     "for _, k in ipairs(SHUFFLE{'a', 'b', 'c', 1, 2, 3, 4}) do\n"
+     "  if k == 'a' then t.a = s elseif k == 'b' then t.b = {u, s, c}\n"
+     "  elseif k == 'c' then t.c = t elseif k == 1 then t[k1] = k2\n"
+     "  elseif k == 2 then t[k2] = k1 elseif k == 3 then t[k3] = c else t[c] = k3 end\n"
+     "end\n"
+     "return t",
+     NULL, "shared tables, tables as keys and cycles"},
+  };
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char first[4096], got[4096];
+    int seed, same_all = 1;
+    for (seed = 1; seed <= 6; seed++) {
+      spawned(seed, cases[i].code, seed == 1 ? first : got, sizeof got);
+      if (seed > 1 && strcmp(first, got) != 0) {
+        same_all = 0;
+        printf("# seed 1: %s# seed %d: %s", first, seed, got);
+      }
+    }
+    check(same_all && (cases[i].want != NULL ? strcmp(first, cases[i].want) == 0
+                       : first[0] != '\0' && strncmp(first, "error", 5) != 0),
+          "6 processes give one encoding: %s", cases[i].desc);
+    if (same_all && cases[i].want != NULL && strcmp(first, cases[i].want) != 0)
+      printf("# got %s", first);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "--encode") == 0) return child(argv[2], argv[3]);
+  newstate();
   test_rfc_vectors();
   test_scalars();
   test_tables();
@@ -763,6 +884,7 @@ int main(void) {
   test_shapes();
   test_roundtrips();
   test_sharing();
+  test_processes();
   test_encode_errors();
   test_decode();
   test_decode_errors();
