@@ -60,7 +60,7 @@ LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/codec.c runtime/executor.c \
-  runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/spawn.c runtime/store.c runtime/util.c runtime/visual.c
+  runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/spawn.c runtime/store.c runtime/text.c runtime/util.c runtime/visual.c
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua))
 C_TESTS = test_codec test_store test_api
 FUZZERS = fuzz_decode fuzz_object fuzz_archive

@@ -1170,15 +1170,25 @@ static void plan(run *r) {
                node_str(r, culprit, "name"));
 }
 
+/* The terminal columns of a step's name. */
+static int name_width(run *r, int node) {
+  const char *name = node_str(r, node, "name");
+  return (int)lp_text_width(name, strlen(name), 0, NULL);
+}
+
 /* Log the run's summary: a line for the run, then one message of a line
-** per step (one write for the table, however long). */
+** per step (one write for the table, however long). The names' column is
+** as wide as the widest name (in terminal columns: CJK names take two a
+** character), so that the columns after it line up. */
 static void summarize(run *r, const char *status, double ms) {
   lua_State *L = r->L;
   luaL_Buffer b;
   char line[2048];
-  int i;
+  int i, width = 24;
   lp_log(r->rt, LUPINE_LOG_INFO, "run '%s' %s in %.1f ms", r->name, status, ms);
   if (r->n == 0 || r->rt->log == NULL) return;
+  for (i = 0; i < r->n; i++)
+    if (name_width(r, i) > width) width = name_width(r, i);
   luaL_buffinit(L, &b);
   for (i = 0; i < r->n; i++) {
     lua_rawgeti(L, r->report, i + 1);
@@ -1186,8 +1196,9 @@ static void summarize(run *r, const char *status, double ms) {
     lua_getfield(L, -2, "ms");
     lua_getfield(L, -3, "artifacts");
     lua_getfield(L, -4, "error");
-    snprintf(line, sizeof line, "%s  %-24s %-10s %8.1f ms  %s", i > 0 ? "\n" : "",
-             node_str(r, i, "name"), lua_tostring(L, -4), lua_tonumber(L, -3),
+    snprintf(line, sizeof line, "%s  %s%*s %-10s %8.1f ms  %s", i > 0 ? "\n" : "",
+             node_str(r, i, "name"), width - name_width(r, i), "", lua_tostring(L, -4),
+             lua_tonumber(L, -3),
              lua_isstring(L, -1) ? lua_tostring(L, -1)
                                  : lua_isstring(L, -2) ? lua_tostring(L, -2) : "");
     lua_pop(L, 5);

@@ -617,6 +617,33 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
+/* core.cwd() -> the working directory, as the kernel has it ($PWD is
+** only what a shell last set, and may be stale or made up) */
+static int core_cwd(lua_State *L) {
+  char dir[PATH_MAX];
+  if (getcwd(dir, sizeof dir) == NULL)
+    return luaL_error(L, "cannot read the working directory (%s)", strerror(errno));
+  lua_pushstring(L, dir);
+  return 1;
+}
+
+/* core.text_width(s [, max]) -> the terminal columns s takes [, the length
+** in bytes of its longest prefix that takes at most max columns] */
+static int core_text_width(lua_State *L) {
+  size_t len, fit;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer max;
+  if (lua_isnoneornil(L, 2)) {
+    lua_pushinteger(L, (lua_Integer)lp_text_width(s, len, 0, NULL));
+    return 1;
+  }
+  max = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, max >= 0, 2, "negative width");
+  lua_pushinteger(L, (lua_Integer)lp_text_width(s, len, (size_t)max, &fit));
+  lua_pushinteger(L, (lua_Integer)fit);
+  return 2;
+}
+
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
   char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
   long long seq;
@@ -839,6 +866,8 @@ static const luaL_Reg core_funcs[] = {
   {"copy_object", core_copy_object},
   {"write", core_write},
   {"now", core_now},
+  {"cwd", core_cwd},
+  {"text_width", core_text_width},
   {"store_path", core_store_path},
   {"export_path", core_export_path},
   {"tagged", core_tagged},

@@ -503,6 +503,15 @@ int lp_files_extract(lp_store *s, const char *hash, uint64_t size, const char *d
 int lp_files_materialize(lp_store *s, const char *cache, const char *hash, uint64_t size,
                          char *out, size_t outsz, char *err, size_t errsz);
 
+/* ---- text.c ---- */
+
+/* The terminal columns the UTF-8 text s (len bytes) takes: 2 for East Asian
+** wide characters, 0 for combining marks and controls, 1 for the rest (an
+** invalid byte counts as one column, as the replacement character it shows
+** as). If fit is not NULL, *fit is the length in bytes of the longest prefix
+** that takes at most max columns. */
+size_t lp_text_width(const char *s, size_t len, size_t max, size_t *fit);
+
 /* ---- util.c ---- */
 
 /* The start time of process pid as the kernel counts it (from

@@ -22,6 +22,7 @@ local lupine = require "lupine"
 local names = require "lupine.names"
 local query = require "lupine.query"       -- the list_* methods with filters and pages
 local lineage = require "lupine.lineage"   -- get_lineage, prune_artifacts, gc
+local pretty = require "lupine.pretty"     -- tables in terminal columns
 
 local M = {}
 
@@ -105,16 +106,8 @@ local function human_time(t)
   return (t:gsub("^(%d+%-%d+%-%d+)T(%d+:%d+:%d+).*$", "%1 %2"))
 end
 
-local function text_width(s)
-  return utf8.len(s) or #s
-end
-
--- s cut to width characters, its end replaced by "…" when cut.
-local function truncate(s, width)
-  if text_width(s) <= width then return s end
-  if not utf8.len(s) then return s:sub(1, width - 1) .. "…" end
-  return s:sub(1, utf8.offset(s, width) - 1) .. "…"
-end
+-- in terminal columns (CJK characters take two)
+local text_width, truncate = pretty.width, pretty.truncate
 
 local function tsv_field(s)
   return names.visible((tostring(s):gsub("[\\\t\n\r]", { ["\\"] = "\\\\", ["\t"] = "\\t",
@@ -132,8 +125,6 @@ local function value_text(v)
   return json.encode(v)
 end
 
-local CELL_MAX = 40
-
 -- A list: on a terminal an aligned table with a header; otherwise the
 -- `plain` fields of each row, tab-separated. cols: { title, max, right }.
 local function print_table(ctx, cols, rows)
@@ -141,28 +132,9 @@ local function print_table(ctx, cols, rows)
     for _, row in ipairs(rows) do tsv_line(row.plain) end
     return
   end
-  local widths, cells = {}, {}
-  for c, col in ipairs(cols) do widths[c] = text_width(col.title) end
-  for r, row in ipairs(rows) do
-    cells[r] = {}
-    for c, col in ipairs(cols) do
-      local s = truncate(names.visible(tostring(row.human[c] or "")), col.max or CELL_MAX)
-      cells[r][c] = s
-      widths[c] = math.max(widths[c], text_width(s))
-    end
-  end
-  local function line(list)
-    local parts = {}
-    for c, s in ipairs(list) do
-      local pad = string.rep(" ", widths[c] - text_width(s))
-      parts[c] = cols[c].right and (pad .. s) or (c < #cols and s .. pad or s)
-    end
-    io.write((table.concat(parts, "  "):gsub("%s+$", "")), "\n")
-  end
-  local titles = {}
-  for c, col in ipairs(cols) do titles[c] = col.title end
-  line(titles)
-  for _, list in ipairs(cells) do line(list) end
+  local cells = {}
+  for r, row in ipairs(rows) do cells[r] = row.human end
+  io.write(pretty.columns(cols, cells), "\n")
 end
 
 -- Labelled fields of one record: "label  value" on a terminal (values

@@ -20,7 +20,19 @@
 --       but control characters other than newline and tab, and bytes of
 --       invalid UTF-8, written as \xHH (lupine.names.visible), so that a
 --       stored string cannot drive the terminal.
+--   pretty.columns(columns, rows) -> string
+--       An aligned table: a line of titles (if a column has one), then a
+--       line a row. columns: { title, max = 40, right = false } each; rows:
+--       arrays of cells, written through lupine.names.visible too. A cell
+--       wider than its column's max is cut, ending in "…". Widths are
+--       counted in terminal columns.
+--   pretty.width(s) -> integer
+--       The terminal columns s takes: East Asian wide characters take two,
+--       combining marks none.
+--   pretty.truncate(s, width) -> string
+--       s cut to width columns, its end replaced by "…" if it was cut.
 
+local core = require "lupine.core"
 local names = require "lupine.names"
 
 local pretty = {}
@@ -173,6 +185,72 @@ function pretty.format(v, opts)
     o[k] = x
   end
   return format(v, o, 1, "", 0, {})
+end
+
+-- ---- tables for the terminal ----
+
+local CELL_MAX = 40
+
+function pretty.width(s)
+  if type(s) ~= "string" then
+    error("bad argument #1 to 'width' (string expected, got " .. type(s) .. ")", 2)
+  end
+  return (core.text_width(s))
+end
+
+local function truncate(s, width)
+  if core.text_width(s) <= width then return s end
+  local _, fit = core.text_width(s, width - 1)
+  return s:sub(1, fit) .. "…"
+end
+
+function pretty.truncate(s, width)
+  if type(s) ~= "string" then
+    error("bad argument #1 to 'truncate' (string expected, got " .. type(s) .. ")", 2)
+  end
+  if math.type(width) ~= "integer" or width < 1 then
+    error(string.format("bad argument #2 to 'truncate' (positive integer expected, got %s)",
+      type(width) == "number" and tostring(width) or type(width)), 2)
+  end
+  return truncate(s, width)
+end
+
+function pretty.columns(columns, rows)
+  local bad = type(columns) ~= "table" and 1 or type(rows) ~= "table" and 2
+  if bad then
+    error(string.format("bad argument #%d to 'columns' (table expected, got %s)", bad,
+      type(bad == 1 and columns or rows)), 2)
+  end
+  local widths, cells = {}, {}
+  for c, col in ipairs(columns) do
+    if col.max ~= nil and (math.type(col.max) ~= "integer" or col.max < 1) then
+      error(string.format("columns: column %d's max must be a positive integer (got %s)", c,
+        tostring(col.max)), 2)
+    end
+    widths[c] = core.text_width(tostring(col.title or ""))
+  end
+  for r, row in ipairs(rows) do
+    cells[r] = {}
+    for c, col in ipairs(columns) do
+      local v = row[c]
+      local s = truncate(names.visible(v == nil and "" or tostring(v)), col.max or CELL_MAX)
+      cells[r][c] = s
+      widths[c] = math.max(widths[c], core.text_width(s))
+    end
+  end
+  local function line(list)
+    local parts = {}
+    for c, s in ipairs(list) do
+      local pad = string.rep(" ", widths[c] - core.text_width(s))
+      parts[c] = columns[c].right and (pad .. s) or (c < #columns and s .. pad or s)
+    end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local titles, lines = {}, {}
+  for c, col in ipairs(columns) do titles[c] = tostring(col.title or "") end
+  if table.concat(titles) ~= "" then lines[1] = line(titles) end
+  for _, list in ipairs(cells) do lines[#lines + 1] = line(list) end
+  return table.concat(lines, "\n")
 end
 
 function pretty.repl(...)

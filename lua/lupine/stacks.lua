@@ -144,7 +144,9 @@ function Client:register_artifact_store(name, opts)
     fail(2, "artifact store '%s' exists already", name)
   end
   local path = opts.path
-  if path:sub(1, 1) ~= "/" then path = assert(os.getenv("PWD") or ".") .. "/" .. path end
+  -- relative to the working directory itself: $PWD is only what a shell
+  -- last set, and a program started by another (or `env PWD=...`) has a stale one
+  if path:sub(1, 1) ~= "/" then path = core.cwd() .. "/" .. path end
   path = path:gsub("/+$", "")
   for _, s in ipairs(self:list_artifact_stores()) do
     if s.path == path then
