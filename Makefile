@@ -61,7 +61,9 @@ SAN_FLAGS = -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/codec.c runtime/executor.c \
   runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/spawn.c runtime/store.c runtime/text.c runtime/util.c runtime/visual.c
-LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua))
+# the Lua side, embedded in the library; the annotations too, for the REPL's help
+LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \
+  $(wildcard lua/meta/*.lua)
 C_TESTS = test_codec test_store test_api
 FUZZERS = fuzz_decode fuzz_object fuzz_archive
 

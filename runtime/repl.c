@@ -6,6 +6,8 @@
 ** first tried as `return <line>;`, a statement that ends early goes on
 ** with a ">> " prompt, returned values are printed (tables through
 ** lupine.pretty), errors with a traceback; the loop goes on after them.
+** The first value a statement returns is kept in the global `_`; help()
+** tells what the session has, help(x) what x is (lupine.help).
 **
 ** On a terminal it edits lines with libedit (BSD-licensed; GNU readline is
 ** GPL, which would bind everyone who links the library or the CLI), keeps
@@ -29,15 +31,17 @@
 
 #define EXIT_USAGE 2
 #define HISTORY_LINES 1000
+#define RETURN "return "   /* what "=" at the start of a statement stands for */
 
 static const char repl_usage[] =
   "usage: lupine repl [SCRIPT [ARGS...]]\n"
   "\n"
   "A Lua 5.4 REPL with `lupine` and `client` (lupine.Client()) ready. With SCRIPT,\n"
-  "runs it first (ARGS become its `arg`) and keeps its globals. Ctrl-C stops the\n"
-  "statement running (or clears the line), Ctrl-D exits. History is kept in the\n"
-  "catalog folder, in repl_history. Reads plain lines, without prompts, when stdin\n"
-  "is not a terminal.\n";
+  "runs it first (ARGS become its `arg`) and keeps its globals. In the session,\n"
+  "help() tells what it has, help(x) what x is, and `_` is the last result.\n"
+  "Ctrl-C stops the statement running (or clears the line), Ctrl-D exits. History\n"
+  "is kept in the catalog folder, in repl_history. Reads plain lines, without\n"
+  "prompts, when stdin is not a terminal.\n";
 
 /* Signal handlers and libedit's callbacks take no user data: the session
 ** they act on is in these (the REPL's only globals). */
@@ -48,8 +52,20 @@ static volatile sig_atomic_t got_sigint;    /* Ctrl-C since it was last cleared 
 static volatile sig_atomic_t in_run;        /* a pipeline run is in progress */
 static volatile sig_atomic_t resized;       /* the terminal changed size */
 
-/* Registry key: the function that formats results (lupine.pretty.repl). */
-static const char pretty_key = 0;
+/* Registry keys: the function that formats results (lupine.pretty.repl),
+** and the functions of lupine.help that help(x) and completion call. */
+static const char pretty_key = 0, help_text_key = 0, help_fields_key = 0;
+
+static const char session_help[] =
+  "Lua 5.4 with Lupine. Ready in this session:\n"
+  "  lupine    the module: steps, pipelines, artifacts (help(lupine))\n"
+  "  client    lupine.Client() on this catalog: runs, versions, stacks (help(client))\n"
+  "  help(x)   what x is: its fields and methods, and what each is\n"
+  "  _         the last result: the first value a statement returned, if not nil\n"
+  "To start: client:list_pipeline_runs(), client:list_artifact_versions(),\n"
+  "client:get_artifact_version(\"NAME\"), then help(_) for what it has.\n"
+  "Tab completes globals, fields (x.), methods (x:) and artifact names in quotes.\n"
+  "=x prints x. Ctrl-C stops a statement or clears the line; Ctrl-D exits.";
 
 /* Stop the Lua code running, as lua.c does on Ctrl-C. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
@@ -117,6 +133,7 @@ typedef struct repl {
   lupine *rt;
   lua_State *L;
   int tty;              /* stdin is a terminal: prompts, editing, history */
+  int eq;               /* the statement was typed "=x": read as "return x" */
   char *history;        /* the history file (malloc'd), or NULL */
   char *buf;            /* getline's buffer, when stdin is not a terminal */
   size_t bufsz;
@@ -163,17 +180,25 @@ static int pushline(repl *r, int firstline) {
     if (n > 0 && r->buf[n - 1] == '\n') n--;
     lua_pushlstring(r->L, r->buf, (size_t)n);
   }
-  if (firstline && lua_tostring(r->L, -1)[0] == '=') {   /* "=x" means "return x" (5.1) */
-    lua_pushfstring(r->L, "return %s", lua_tostring(r->L, -1) + 1);
+  if (firstline) r->eq = lua_tostring(r->L, -1)[0] == '=';
+  if (firstline && r->eq) {   /* "=x" means "return x" (5.1) */
+    lua_pushfstring(r->L, "%s%s", RETURN, lua_tostring(r->L, -1) + 1);
     lua_remove(r->L, -2);
   }
   return 1;
 }
 
-/* Keep line in the history and save it, on a terminal. */
+/* Keep the statement (as typed: "=x", not "return x") in the history and
+** save it, on a terminal. */
 static void save_line(repl *r, const char *line) {
   if (!r->tty || line[0] == '\0') return;
-  add_history(line);
+  if (r->eq) {
+    lua_pushfstring(r->L, "=%s", line + sizeof RETURN - 1);
+    add_history(lua_tostring(r->L, -1));
+    lua_pop(r->L, 1);
+  } else {
+    add_history(line);
+  }
   if (r->history != NULL) write_history(r->history);
 }
 
@@ -312,8 +337,15 @@ static int doREPL(lua_State *L) {
   while ((status = loadline(r)) != -1) {
     if (status == -2) continue;
     if (status == LUA_OK) status = docall(r);
-    if (status == LUA_OK) print_results(L, base);
-    else report(L);
+    if (status == LUA_OK) {
+      if (lua_gettop(L) >= base && !lua_isnil(L, base)) {   /* `_`: the last result */
+        lua_pushvalue(L, base);
+        lua_setglobal(L, "_");
+      }
+      print_results(L, base);
+    } else {
+      report(L);
+    }
     lua_settop(L, base - 1);
   }
   if (r->tty) fputc('\n', stdout);
@@ -364,13 +396,29 @@ static int is_ident_char(int c) {
   return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/* Whether the value at idx is one of Lupine's objects: its metatable is
+** named "lupine.*". Reading their fields runs at most a catalog query
+** (fields computed when first read), so completion may walk through them;
+** another value's __index function could do anything, and is not called. */
+static int is_lupine_object(lua_State *L, int idx) {
+  int yes = 0;
+  if (lua_getmetatable(L, idx)) {
+    lua_pushliteral(L, "__name");
+    if (lua_rawget(L, -2) == LUA_TSTRING) yes = strncmp(lua_tostring(L, -1), "lupine.", 7) == 0;
+    lua_pop(L, 2);
+  }
+  return yes;
+}
+
 /*
 ** In a protected call: stack 1 = the prefix path ("a.b", "" for globals),
 ** 2 = the partial name, 3 = the separator ("." or ":" or ""). Pushes an
 ** array of the matching names, each followed by the type of its value.
-** Fields come from the table and the __index tables of its metatables; a
-** class whose __index is a function offers its metatable's own fields (as
-** the classes of lupine.client do).
+** The path is walked through Lupine's objects as indexing them does, and
+** through other values' __index tables only. The names are what
+** lupine.help.fields gives: a table's own keys, those of its __index
+** chain, and for Lupine's objects every field, also those computed when
+** first read (av.tags, run.steps) and not there yet.
 */
 static int complete_fields(lua_State *L) {
   const char *path = lua_tostring(L, 1), *partial = lua_tostring(L, 2);
@@ -380,58 +428,50 @@ static int complete_fields(lua_State *L) {
   lua_newtable(L);
   out = lua_gettop(L);
   lua_pushglobaltable(L);
-  while (path[0] != '\0') {   /* walk a.b.c, through __index tables */
+  while (path[0] != '\0') {   /* walk a.b.c */
     const char *dot = strchr(path, '.');
     size_t len = dot ? (size_t)(dot - path) : strlen(path);
     lua_pushlstring(L, path, len);
-    for (hops = 0; hops < 8; hops++) {
-      if (lua_type(L, -2) == LUA_TTABLE) {
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, -3) != LUA_TNIL) break;
-        lua_pop(L, 1);
+    if (is_lupine_object(L, -2)) {
+      lua_gettable(L, -2);      /* may raise (run.steps.x.output of several): no matches */
+    } else {
+      for (hops = 0; hops < 8; hops++) {
+        if (lua_type(L, -2) == LUA_TTABLE) {
+          lua_pushvalue(L, -1);
+          if (lua_rawget(L, -3) != LUA_TNIL) break;
+          lua_pop(L, 1);
+        }
+        if (!lua_getmetatable(L, -2)) { lua_pushnil(L); break; }
+        if (lua_getfield(L, -1, "__index") != LUA_TTABLE) { lua_pop(L, 2); lua_pushnil(L); break; }
+        lua_remove(L, -2);        /* the metatable */
+        lua_replace(L, -3);       /* follow __index in place of the table */
       }
-      if (!lua_getmetatable(L, -2)) { lua_pushnil(L); break; }
-      if (lua_getfield(L, -1, "__index") != LUA_TTABLE) { lua_pop(L, 2); lua_pushnil(L); break; }
-      lua_remove(L, -2);        /* the metatable */
-      lua_replace(L, -3);       /* follow __index in place of the table */
+      if (hops == 8) lua_pushnil(L);
+      lua_remove(L, -2);          /* the name */
     }
-    if (hops == 8) lua_pushnil(L);
-    lua_replace(L, -3);         /* the value in place of its table */
-    lua_pop(L, 1);              /* the name */
+    lua_replace(L, -2);           /* the value in place of its table */
     if (lua_isnil(L, -1)) return 1;
     path = dot ? dot + 1 : "";
   }
-  /* stack: out, value; list the fields of value and of its __index chain */
-  for (hops = 0; hops < 8; hops++) {
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {
-        size_t klen;
-        const char *k;
-        int t = lua_type(L, -1);
-        if (lua_type(L, -2) == LUA_TSTRING && (k = lua_tolstring(L, -2, &klen)) != NULL &&
-            klen >= plen && strncmp(k, partial, plen) == 0 &&
-            (k[0] != '_' || partial[0] == '_') && (!methods || t == LUA_TFUNCTION)) {
-          size_t j;
-          for (j = 0; j < klen && is_ident_char((unsigned char)k[j]); j++) {}
-          if (j == klen && !(k[0] >= '0' && k[0] <= '9')) {
-            lua_pushvalue(L, -2);
-            lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
-            lua_pushstring(L, lua_typename(L, t));
-            lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
-          }
-        }
-        lua_pop(L, 1);
+  /* stack: out, value */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &help_fields_key);
+  lua_insert(L, -2);
+  lua_call(L, 1, 1);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {       /* stack: out, fields, name, kind */
+    size_t klen, j;
+    const char *k = lua_tolstring(L, -2, &klen), *kind = lua_tostring(L, -1);
+    if (klen >= plen && strncmp(k, partial, plen) == 0 && (k[0] != '_' || partial[0] == '_') &&
+        (!methods || strcmp(kind, "function") == 0) && !(k[0] >= '0' && k[0] <= '9')) {
+      for (j = 0; j < klen && is_ident_char((unsigned char)k[j]); j++) {}
+      if (j == klen) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
       }
     }
-    if (!lua_getmetatable(L, -1)) break;
-    if (lua_getfield(L, -1, "__index") != LUA_TTABLE) {
-      lua_pop(L, 1);            /* a function __index: offer the metatable itself */
-      lua_replace(L, -2);
-      continue;
-    }
-    lua_remove(L, -2);
-    lua_replace(L, -2);
+    lua_pop(L, 1);
   }
   lua_settop(L, out);
   if (sep[0] == '\0') {
@@ -636,17 +676,43 @@ static void setup_editing(repl *r) {
   read_history(r->history);   /* an empty file is fine */
 }
 
-/* In a protected call: the globals `client` and the formatter. */
+/* help() prints what the session has; help(x) what x is. */
+static int repl_help(lua_State *L) {
+  if (lua_gettop(L) == 0) {
+    lua_pushstring(L, session_help);
+  } else {
+    lua_settop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &help_text_key);
+    lua_insert(L, 1);
+    lua_call(L, 1, 1);
+  }
+  fputs(lua_tostring(L, -1), stdout);
+  fputc('\n', stdout);
+  fflush(stdout);
+  return 0;
+}
+
+/* Push module name's field k into the registry at key. */
+static void keep_function(lua_State *L, const char *module, const char *k, const void *key) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, k);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  lua_pop(L, 1);
+}
+
+/* In a protected call: the globals `client` and `help`, the formatter and
+** what help and completion call. */
 static int prepare(lua_State *L) {
   lua_getglobal(L, "lupine");
   lua_getfield(L, -1, "Client");
   lua_call(L, 0, 1);
   lua_setglobal(L, "client");
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "lupine.pretty");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "repl");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &pretty_key);
+  lua_register(L, "help", repl_help);
+  keep_function(L, "lupine.pretty", "repl", &pretty_key);
+  keep_function(L, "lupine.help", "text", &help_text_key);
+  keep_function(L, "lupine.help", "fields", &help_fields_key);
   return 0;
 }
 
@@ -701,7 +767,8 @@ static int repl_main(int argc, char **argv) {
     setup_editing(&r);
     home = lupine_home(r.rt);
     printf("Lupine %s on %s, catalog %s\n"
-           "`lupine` and `client` are ready; Ctrl-C stops a statement, Ctrl-D exits.\n",
+           "`lupine` and `client` are ready; help() for more. Ctrl-C stops a statement,"
+           " Ctrl-D exits.\n",
            LUPINE_VERSION, LUA_RELEASE, home != NULL ? home : "(none)");
     fflush(stdout);
   }

@@ -114,6 +114,7 @@ local function samples()
     { "lupine", lupine },
     { "lupine.lineage", require "lupine.lineage" },
     { "lupine.pretty", require "lupine.pretty" },
+    { "lupine.help", require "lupine.help" },
     { "lupine.Client", c, { "active_stack" } },
     { "lupine.ArtifactVersion", data },
     { "lupine.ArtifactVersion", c:get_artifact_version("by_hand") },

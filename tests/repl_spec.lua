@@ -199,6 +199,152 @@ describe("lupine repl through a pipe", function()
   end)
 end)
 
+-- A catalog with CJK names: made by `lupine run`, so that a session reading
+-- it prints only what it is asked.
+local CJK_PIPELINE = [[
+local load = lupine.step { name = "データ読み込み",
+  outputs = { lupine.ArtifactConfig { name = "訓練データ", tags = { "日本" } } },
+  function() return { 1, 2, 3 } end }
+local train = lupine.step { name = "train", outputs = { "model" }, function(d) return #d end }
+lupine.pipeline { name = "学習", function() train(load()) end }
+  :with_options { run_name = "最初" }()
+]]
+
+local function cjk_catalog()
+  local dir = H.tmpdir()
+  local home = dir .. "/home"
+  local _, err, code = H.lupine(home, "run " .. H.quote(H.write(dir .. "/p.lua", CJK_PIPELINE)))
+  assert(code == 0, err)
+  return home, dir
+end
+
+-- Ids and times as constant text of the same width.
+local function normalize(s)
+  return (("\n" .. s):gsub("\n%x%x%x%x%x%x%x%x  ", "\nxxxxxxxx  ")
+    :gsub("%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ", "YYYY-MM-DDThh:mm:ssZ")
+    :gsub("%x+%-%x+%-%x+%-%x+%-%x+>", "ID>"):sub(2))
+end
+
+describe("lupine repl: pages, help and _", function()
+  local home, dir
+  setup(function() home, dir = cjk_catalog() end)
+  teardown(function() H.rm(dir) end)
+
+  it("prints a Page as a table of its items, aligned past CJK names, then its line", function()
+    local out, err = repl(home, "client:list_artifact_versions()\n"
+      .. "client:list_artifacts { size = 1 }\nclient:list_pipeline_runs()\n"
+      .. "client:list_pipelines()\nclient:list_artifact_versions { name = 'nothing' }\n"
+      .. "{ client:list_pipelines() }\n")
+    assert.equal("", err)
+    assert.equal(
+      "ID        NAME        VERSION  TYPE  DATA TYPE  SIZE  CREATED               TAGS\n"
+      .. "xxxxxxxx  訓練データ  1        data  table         4  YYYY-MM-DDThh:mm:ssZ  日本\n"
+      .. "xxxxxxxx  model       1        data  number        1  YYYY-MM-DDThh:mm:ssZ\n"
+      .. "<Page 1 of 1: 2 items of 2>\n"
+      .. "ID        NAME   VERSIONS  LATEST  CREATED               TAGS\n"
+      .. "xxxxxxxx  model         1  1       YYYY-MM-DDThh:mm:ssZ\n"
+      .. "<Page 1 of 2: 1 item of 2>\n"
+      .. "ID        NAME  PIPELINE  STATUS     STARTED               TAGS\n"
+      .. "xxxxxxxx  最初  学習      completed  YYYY-MM-DDThh:mm:ssZ\n"
+      .. "<Page 1 of 1: 1 item of 1>\n"
+      .. "ID        NAME  RUNS  LATEST RUN  STATUS     CREATED\n"
+      .. "xxxxxxxx  学習     1  最初        completed  YYYY-MM-DDThh:mm:ssZ\n"
+      .. "<Page 1 of 1: 1 item of 1>\n"
+      .. "<Page 1 of 1: 0 items of 0>\n"
+      .. "{ <Page 1 of 1: 1 item of 1> }\n", normalize(out))
+  end)
+
+  it("says what the session has with help(), and what a value is with help(x)", function()
+    local out, err = repl(home, "help()\nhelp(client:list_artifacts { size = 1 })\n"
+      .. "help(require 'lupine.lineage')\nhelp(client.get_pipeline_run)\nhelp(42)\n"
+      .. "help('abc')\nhelp(nil)\nhelp(function(a, b, ...) end)\nhelp({ x = 1, y = 's', 5 })\n"
+      .. "help(string.format)\nhelp(lupine.ArtifactType)\n")
+    assert.equal("", err)
+    assert.equal("Lua 5.4 with Lupine. Ready in this session:\n"
+      .. "  lupine    the module: steps, pipelines, artifacts (help(lupine))\n"
+      .. "  client    lupine.Client() on this catalog: runs, versions, stacks (help(client))\n"
+      .. "  help(x)   what x is: its fields and methods, and what each is\n"
+      .. "  _         the last result: the first value a statement returned, if not nil\n"
+      .. "To start: client:list_pipeline_runs(), client:list_artifact_versions(),\n"
+      .. 'client:get_artifact_version("NAME"), then help(_) for what it has.\n'
+      .. "Tab completes globals, fields (x.), methods (x:) and artifact names in quotes.\n"
+      .. "=x prints x. Ctrl-C stops a statement or clears the line; Ctrl-D exits.\n"
+      .. "lupine.Page <Page 1 of 2: 1 item of 2>\n"
+      .. "A page of a listing: an array of items with the page's numbers.\n"
+      .. "fields:\n"
+      .. "  page         integer\n"
+      .. "  size         integer\n"
+      .. "  total        integer  Matches on all pages (counted when first read).\n"
+      .. "  total_pages  integer  At least 1.\n"
+      .. "lupine.lineage\n"
+      .. "functions:\n"
+      .. "  lupine.lineage.format(graph, format?) -> string\n"
+      .. "      A lineage graph (client:get_lineage) as text, Graphviz dot, a Mermaid "
+      .. "flowchart or JSON.\n"
+      .. "Client:get_pipeline_run(name_or_id) -> lupine.PipelineRun\n"
+      .. "A pipeline run by name, id or unique id prefix.\n"
+      .. "  name_or_id  string\n"
+      .. "  returns     lupine.PipelineRun\n"
+      .. "42: a number (integer)\n"
+      .. "a string of 3 bytes (its methods are string's: help(string))\n"
+      .. "nil: no value\n"
+      .. "a function (a, b, ...), defined at stdin:1\n"
+      .. "a table with 2 fields and 1 other key\n"
+      .. "  x  number\n"
+      .. "  y  string\n"
+      .. "string.format: a function written in C (the Lua manual tells what it does)\n"
+      .. "lupine.ArtifactType\n"
+      .. "The type of an artifact, stored as the lower-case string (`av.type == \"model\"`).\n"
+      .. "fields:\n"
+      .. '  DATA           "data"\n'
+      .. '  MODEL          "model"\n'
+      .. '  DATA_ANALYSIS  "data_analysis"\n'
+      .. '  SCHEMA         "schema"\n'
+      .. '  STATISTICS     "statistics"\n'
+      .. '  SERVICE        "service"\n'
+      .. '  BASE           "base"\n', out)
+  end)
+
+  it("lists an object's fields, also those read when first used, and its methods", function()
+    local out, err = repl(home, "av = client:get_artifact_version('model')\nhelp(av)\n"
+      .. "help(av.producer_step_run)\n")
+    assert.equal("", err)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal("lupine.ArtifactVersion <ArtifactVersion model v1 (number, 1 bytes) ID>",
+      normalize(lines[1]))
+    assert.equal("fields:", lines[2])
+    assert.equal("  id                    string                                    A random UUID.",
+      lines[3])
+    for _, want in ipairs {
+      "  producer_step_run     lupine.StepRun?                           The step run that "
+        .. "made it (read when first used).",
+      "  tags                  string[]                                  Sorted (read when "
+        .. "first used).",
+      "  run_metadata          table<string, any>                        (read when first used)",
+      "  save_type             \"step_output\"|\"manual\"|\"external\"|\"regi…  How it was made.",
+      "methods:",
+      "  :load(options?) -> any",
+      "      The value (a file's or folder's: the path of a read-only copy).",
+      "  :consumers() -> lupine.Consumer[]",
+      "lupine.StepRun <StepRun train [completed] ID>",
+      "  pipeline_run    lupine.PipelineRun                        (read when first used)",
+    } do
+      local found = false
+      for _, l in ipairs(lines) do found = found or normalize(l) == want end
+      assert(found, "no line '" .. want .. "' in:\n" .. out)
+    end
+  end)
+
+  it("keeps the last result in _", function()
+    local out, err = repl(home, "1 + 1\n_ * 10\nprint('printed')\n_\nnil\n_\nx = 3\n_\n"
+      .. "'a', 'b'\n_\nclient:get_artifact_version('model')\n_.name\n")
+    assert.equal("", err)
+    assert.equal("2\n20\nprinted\n20\nnil\n20\n20\na\tb\na\n"
+      .. "<ArtifactVersion model v1 (number, 1 bytes) ID>\nmodel\n", normalize(out))
+  end)
+end)
+
 describe("lupine.pretty", function()
   it("formats the REPL's nested table in-process the same way", function()
     local t = { name = "a", list = { 1, 2.5, { x = { y = { z = 1 } } } },
@@ -250,6 +396,34 @@ describe("lupine.pretty", function()
     assert.equal("1\tnil\ts\t{ 1 }\t2.5\t<Thing>", pretty.repl(1, nil, "s", { 1 }, 2.5,
       setmetatable({}, { __tostring = function() return "<Thing>" end })))
     assert.equal("", pretty.repl())
+  end)
+end)
+
+describe("lupine.help", function()
+  local help = require "lupine.help"
+
+  it("offers every field of Lupine's objects, without reading those read when first used", function()
+    H.fresh(lupine)
+    local s = lupine.step { name = "s", outputs = { lupine.ArtifactConfig { name = "out",
+      tags = { "t" } } }, function() return 1 end }
+    local av = lupine.pipeline { name = "hp", function() s() end }().steps.s.output
+    local f = help.fields(av)
+    assert.same({ "string", "string", "field", "field", "field", "field", "field", "function",
+      "function" }, { f.type, f.name, f.tags, f.run_metadata, f.producer_step_run,
+      f.visualizations, f.artifact_store, f.load, f.consumers })
+    assert.is_nil(rawget(av, "tags"))   -- listed, not read
+    assert.same({ "t" }, av.tags)
+    assert.equal("table", help.fields(av).tags)
+    local c = lupine.Client()
+    assert.same({ "field", "function" },
+      { help.fields(c).active_stack, help.fields(c).get_artifact_version })
+    assert.same({ a = "number" }, help.fields { a = 1 })
+    assert.equal("function", help.fields("x").upper)
+    -- what the annotations call internal is not offered
+    local config = lupine.ArtifactConfig { name = "x" }
+    assert.is_not_nil(rawget(config, "metadata_rows"))
+    assert.is_nil(help.fields(config).metadata_rows)
+    assert.equal("field", help.fields(config).version)   -- declared, not set
   end)
 end)
 
@@ -354,6 +528,33 @@ describe("lupine repl on a terminal", function()
     T.wait("> ", true)
     T.key("Up") T.key("Enter")
     T.wait("> 1+1\n2\n> ", true)
+  end)
+
+  it("completes every field of Lupine's objects, and keeps =x as typed in the history", function()
+    H.rm(home:match("^(.*)/"))
+    home = cjk_catalog()   -- after_each removes its folder
+    T = terminal(repl_cmd(home))
+    T.wait("help() for more. Ctrl-C stops a statement, Ctrl-D exits.\n> ", true)
+    T.type("av = client:get_artifact_version('model')") T.key("Enter")
+    -- two fields, one there and one read when first used: both offered
+    T.type("av.t") T.key("Tab") T.key("Tab")
+    T.wait("\nav.tags av.type\n> av.t", true)
+    T.type("ags") T.key("Enter")
+    T.wait("> av.tags\n{}\n> ", true)
+    T.type("av.run_") T.key("Tab") T.key("Enter")
+    T.wait("> av.run_metadata\n{}\n> ", true)
+    -- through a field read when first used, to the fields of what it holds
+    T.type("av.producer_step_run.pipeline_r") T.key("Tab")
+    T.type(".na") T.key("Tab") T.key("Enter")
+    T.wait("> av.producer_step_run.pipeline_run.name\n最初\n> ", true)
+    T.type("=1+2") T.key("Enter")
+    T.wait("> =1+2\n3\n> ", true)
+    T.type("help(_)") T.key("Enter")
+    T.wait("\n3: a number (integer)\n> ", true)
+    T.key("C-d")
+    T.wait("[exit 0]", true)
+    assert.matches("\nav%.producer_step_run%.pipeline_run%.name\n=1%+2\nhelp%(_%)\n$",
+      H.read(home .. "/repl_history"))
   end)
 
   it("starts for a bare lupine on a terminal", function()

@@ -8,7 +8,7 @@ local names = require "lupine.names"
 local M = {}
 
 local Client, ArtifactVersion, PipelineRun, StepRun = {}, {}, {}, {}
-Client.__index = Client
+Client.__index, Client.__name = Client, "lupine.Client"
 
 -- Fields computed on first access: getters[class][field](object).
 local getters = {}

@@ -30,6 +30,9 @@ local building, current = nil, nil
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
 local store_path, stack_jobs
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
+-- named as the annotations (lua/meta) name them: the REPL's help finds them there
+Step.__name, Pipeline.__name, ArtifactConfig.__name, StepContext.__name =
+  "lupine.Step", "lupine.PipelineDefinition", "lupine.ArtifactConfig", "lupine.StepContext"
 
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
@@ -318,6 +321,7 @@ end
 -- ---- running ----
 
 local RunError = {
+  __name = "lupine.RunError",
   __tostring = function(e) return e.message end,
 }
 
@@ -361,7 +365,7 @@ end
 
 -- lupine.file(path) / lupine.dir(path): what a step returns to store a file
 -- or a folder by value. Loading gives the path of a read-only copy.
-local PathRef = {}
+local PathRef = { __name = "lupine.PathRef" }
 PathRef.__index = PathRef
 PathRef.__tostring = function(p) return string.format("<lupine.%s %s>", p.kind, p.path) end
 

@@ -16,7 +16,8 @@
 --   pretty.repl(...) -> string
 --       What the REPL prints for the values a line returned, as lua -i
 --       does: separated by tabs, strings as they are, numbers and the rest
---       as tostring gives them, tables (without __tostring) formatted;
+--       as tostring gives them, tables (without __tostring) formatted, a
+--       Page (client:list_*) as a table of its items and its summary;
 --       but control characters other than newline and tab, and bytes of
 --       invalid UTF-8, written as \xHH (lupine.names.visible), so that a
 --       stored string cannot drive the terminal.
@@ -253,11 +254,75 @@ function pretty.columns(columns, rows)
   return table.concat(lines, "\n")
 end
 
+-- ---- pages ----
+
+local function short_id(x) return x.id:sub(1, 8) end
+-- "2026-11-27T13:05:01.123456Z" -> "2026-11-27T13:05:01Z": to the second, as
+-- created filters take it
+local function seconds(t) return t and (t:gsub("%.%d+Z$", "Z")) end
+local function tags(x) return table.concat(x.tags, ", ") end
+
+-- The columns of a page's table, by the class of its items: { title,
+-- value of an item, right }.
+local PAGE_COLUMNS = {
+  ["lupine.ArtifactVersion"] = {
+    { "ID", short_id }, { "NAME", function(v) return v.name end },
+    { "VERSION", function(v) return v.version end }, { "TYPE", function(v) return v.type end },
+    { "DATA TYPE", function(v) return v.data_type end },
+    { "SIZE", function(v) return v.size end, true },
+    { "CREATED", function(v) return seconds(v.created) end }, { "TAGS", tags },
+  },
+  ["lupine.PipelineRun"] = {
+    { "ID", short_id }, { "NAME", function(r) return r.name end },
+    { "PIPELINE", function(r) return r.pipeline_name end },
+    { "STATUS", function(r) return r.status end },
+    { "STARTED", function(r) return seconds(r.start_time) end }, { "TAGS", tags },
+  },
+  ["lupine.Artifact"] = {
+    { "ID", short_id }, { "NAME", function(a) return a.name end },
+    { "VERSIONS", function(a) return a.version_count end, true },
+    { "LATEST", function(a) return a.latest_version and a.latest_version.version end },
+    { "CREATED", function(a) return seconds(a.created) end }, { "TAGS", tags },
+  },
+  ["lupine.Pipeline"] = {
+    { "ID", short_id }, { "NAME", function(p) return p.name end },
+    { "RUNS", function(p) return p.run_count end, true },
+    { "LATEST RUN", function(p) return p.latest_run and p.latest_run.name end },
+    { "STATUS", function(p) return p.latest_run and p.latest_run.status end },
+    { "CREATED", function(p) return seconds(p.created) end },
+  },
+}
+
+local function class_name(v)
+  local mt = getmt(v)
+  return type(mt) == "table" and rawget(mt, "__name") or nil
+end
+
+-- A page: its items as a table (columns by the class of its items; items
+-- of another kind, one a line), then its summary line.
+local function page_text(p)
+  if rawlen(p) == 0 then return summary(p) end
+  local spec = PAGE_COLUMNS[class_name(rawget(p, 1))]
+  for i = 2, rawlen(p) do
+    if PAGE_COLUMNS[class_name(rawget(p, i))] ~= spec then spec = nil end
+  end
+  spec = spec or { { "ITEM", function(x) return pretty.format(x, { width = 1000 }) end } }
+  local columns, rows = {}, {}
+  for c, col in ipairs(spec) do columns[c] = { title = col[1], right = col[3] } end
+  for r = 1, rawlen(p) do
+    rows[r] = {}
+    for c, col in ipairs(spec) do rows[r][c] = col[2](rawget(p, r)) end
+  end
+  return pretty.columns(columns, rows) .. "\n" .. summary(p)
+end
+
 function pretty.repl(...)
   local out = {}
   for i = 1, select("#", ...) do
     local v = select(i, ...)
-    if type(v) == "table" and not summary(v) then
+    if class_name(v) == "lupine.Page" then
+      out[i] = page_text(v)
+    elseif type(v) == "table" and not summary(v) then
       out[i] = pretty.format(v)
     else
       out[i] = names.visible(tostring(v), "\n\t")

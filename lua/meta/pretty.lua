@@ -13,7 +13,8 @@ local pretty = {}
 ---@return string
 function pretty.format(value, options) end
 
----What the REPL prints for a statement's results: each formatted, tab-separated.
+---What the REPL prints for a statement's results: each formatted, tab-separated;
+---a Page (`client:list_*`) as a table of its items, then its summary.
 ---@param ... any
 ---@return string
 function pretty.repl(...) end
