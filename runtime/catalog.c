@@ -310,6 +310,24 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"metadata_of", "SELECT key, value FROM run_metadata WHERE entity = ?1 AND entity_id = ?2"
      " ORDER BY key"},
   {"artifact_by_name", "SELECT id, name, created FROM artifacts WHERE name = ?1"},
+  /* lua/lupine/client.lua: tags, with how many objects carry each */
+  {"tags", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
+     " AS tagged_count FROM tags t ORDER BY name"},
+  {"tag_by_name", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l"
+     " WHERE l.tag_seq = t.seq) AS tagged_count FROM tags t WHERE name = ?1"},
+  /* what tag ?1 is on, grouped by what an exclusive tag would allow one of:
+  ** versions by artifact, runs by pipeline; and artifacts themselves */
+  {"tagged_with", "SELECT 'artifact_version' AS entity, a.name AS owner, v.version AS member,"
+     " v.seq FROM tag_links l JOIN artifact_versions v ON v.seq = l.version_seq"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE l.entity = 'artifact_version'"
+     " AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " UNION ALL SELECT 'pipeline_run', p.name, r.name, r.seq FROM tag_links l"
+     " JOIN pipeline_runs r ON r.id = l.entity_id JOIN pipelines p ON p.id = r.pipeline_id"
+     " WHERE l.entity = 'pipeline_run' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " UNION ALL SELECT 'artifact', a.name, NULL, a.seq FROM tag_links l"
+     " JOIN artifacts a ON a.id = l.entity_id"
+     " WHERE l.entity = 'artifact' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " ORDER BY 1, 2, 4"},
   {"consumers", "SELECT s.id, s.run_id, s.name, s.step_name, s.status, s.start_time,"
      " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
      " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
@@ -415,10 +433,42 @@ static const struct write_op {
   unsigned blobs;
   const char *sql[5];
 } write_ops[] = {
-  /* ?1 entity, ?2 entity id, ?3 tag */
+  /* ?1 entity, ?2 entity id, ?3 tag. Every path that tags comes here (the
+  ** Client, outputs' configured and added tags, pipeline tags), so an
+  ** exclusive tag leaves the other versions of the artifact, or the other
+  ** runs of the pipeline, in the same transaction that adds it. */
   {"tag", 0, {"INSERT OR IGNORE INTO tags(name) VALUES (?3)",
+              "DELETE FROM tag_links WHERE ?1 = 'artifact_version'"
+              " AND entity = 'artifact_version'"
+              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+              " AND version_seq IN (SELECT seq FROM artifact_versions WHERE artifact_id ="
+              " (SELECT artifact_id FROM artifact_versions WHERE id = ?2)) AND entity_id != ?2",
+              "DELETE FROM tag_links WHERE ?1 = 'pipeline_run' AND entity = 'pipeline_run'"
+              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+              " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
+              " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
               "INSERT OR IGNORE INTO tag_links(entity, entity_id, tag_seq)"
               " SELECT ?1, ?2, seq FROM tags WHERE name = ?3"}},
+  /* ?1 name, ?2 exclusive (0 or 1) */
+  {"create_tag", 0, {"INSERT INTO tags(name, exclusive) VALUES (?1, ?2)"}},
+  /* ?1 name, ?2 new name or NULL, ?3 exclusive (0, 1) or NULL: unchanged.
+  ** Made exclusive only while on at most one version of each artifact and
+  ** one run of each pipeline, and on no artifact itself (no row changes
+  ** otherwise: lua/lupine/client.lua says why). */
+  {"update_tag", 0, {"UPDATE tags SET name = coalesce(?2, name),"
+                     " exclusive = coalesce(?3, exclusive) WHERE name = ?1 AND (?3 IS NOT 1"
+                     " OR (NOT EXISTS (SELECT 1 FROM tag_links l JOIN artifact_versions v"
+                     " ON v.seq = l.version_seq WHERE l.entity = 'artifact_version'"
+                     " AND l.tag_seq = tags.seq GROUP BY v.artifact_id HAVING count(*) > 1)"
+                     " AND NOT EXISTS (SELECT 1 FROM tag_links l JOIN pipeline_runs r"
+                     " ON r.id = l.entity_id WHERE l.entity = 'pipeline_run'"
+                     " AND l.tag_seq = tags.seq GROUP BY r.pipeline_id HAVING count(*) > 1)"
+                     " AND NOT EXISTS (SELECT 1 FROM tag_links l WHERE l.entity = 'artifact'"
+                     " AND l.tag_seq = tags.seq)))"}},
+  /* ?1 name: the tag and its links */
+  {"delete_tag", 0, {"DELETE FROM tag_links WHERE tag_seq ="
+                     " (SELECT seq FROM tags WHERE name = ?1)",
+                     "DELETE FROM tags WHERE name = ?1"}},
   {"untag", 0, {"DELETE FROM tag_links WHERE entity = ?1 AND entity_id = ?2"
                 " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3)"}},
   /* ?1 entity, ?2 entity id, ?3 key, ?4 CBOR value, ?5 number or NULL,

@@ -46,20 +46,7 @@ local function one(query, ...)
   return core.query(query, ...)[1]
 end
 
--- Check an options table: only the keys in types, each of its type (or "any").
-local function options(opts, types, fname, argn, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    fail(level + 1, "bad argument #%d to '%s' (table expected, got %s)", argn, fname, type(opts))
-  end
-  for k, v in pairs(opts) do
-    if types[k] == nil then fail(level + 1, "%s: unknown option '%s'", fname, tostring(k)) end
-    if types[k] ~= "any" and type(v) ~= types[k] then
-      fail(level + 1, "%s: option '%s' must be a %s (got %s)", fname, k, types[k], type(v))
-    end
-  end
-  return opts
-end
+local options = client_mod.options
 
 -- Call a Client method, raising its error (which carries no position) at level.
 local function call(level, method, ...)
