@@ -261,6 +261,14 @@ local function ref_json(av)
   return json.object { id = av.id, name = av.name, version = av.version }
 end
 
+-- A step run's input or output: a version, or one deleted since (deleted:
+-- when, else null).
+local function link_json(av)
+  local o = ref_json(av)
+  o.deleted = opt(av.deleted)
+  return o
+end
+
 local function run_json(run)
   return json.object { id = run.id, name = run.name, pipeline = run.pipeline_name,
     status = run.status, start_time = opt(run.start_time), end_time = opt(run.end_time),
@@ -269,7 +277,7 @@ end
 
 local function refs_json(map)
   local out = {}
-  for name, av in pairs(map) do out[name] = ref_json(av) end
+  for name, av in pairs(map) do out[name] = link_json(av) end
   return json.object(out)
 end
 
@@ -578,7 +586,8 @@ local function refs_text(map, sep)
   local out = {}
   for _, name in ipairs(sorted_keys(map)) do
     local av = map[name]
-    out[#out + 1] = string.format("%s%s%s:%s", name, sep, av.name, av.version)
+    out[#out + 1] = string.format("%s%s%s:%s%s", name, sep, av.name, av.version,
+      av.deleted and " (deleted)" or "")
   end
   return out
 end
@@ -613,7 +622,8 @@ local function cmd_runs_describe(ctx)
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
           local av = map[name]
-          tsv_line { kind:sub(1, -2), sr.name, name, av.name .. ":" .. av.version, av.id }
+          tsv_line { kind:sub(1, -2), sr.name, name, av.name .. ":" .. av.version, av.id,
+            av.deleted and "deleted" or nil }
         end
       end
       for _, name in ipairs(sorted_keys(sr.parameters or {})) do
@@ -1374,6 +1384,7 @@ M.tree, M.options_of = tree, options_of
 M.duration_ms = duration_ms
 M.paged_json = paged_json
 M.ref_json = ref_json
+M.link_json = link_json
 M.version_json = version_json
 M.artifact_json = artifact_json
 M.pipeline_json = pipeline_json

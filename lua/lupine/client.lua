@@ -51,6 +51,21 @@ local function one(query, ...)
   return core.query(query, ...)[1]
 end
 
+-- "processed:v2"; a custom version that is not a number: "processed:nightly".
+local function version_label(name, version)
+  return name .. ":" .. (version:find("^%d+$") and "v" or "") .. version
+end
+M.version_label = version_label
+
+-- A version deleted after step runs made or used it, as their links show
+-- it: an ArtifactVersion with id, name, version and deleted (the time);
+-- nil if there is no tombstone for id.
+local function deleted_version(id)
+  local row = one("deleted_version_by_id", id)
+  return row and setmetatable(row, ArtifactVersion)
+end
+M.deleted_version = deleted_version
+
 -- Check an options table (nil: none): only the keys in types, each of its
 -- type (or "any").
 local function options(opts, types, fname, argn, level)
@@ -406,6 +421,11 @@ Client.__tostring = function() return "<lupine.Client " .. core.home() .. ">" en
 -- av:load() -> the value; av:load { raw = true } -> values of user-defined
 -- types as their stored plain form (no materializer needed).
 function ArtifactVersion:load(opts)
+  local deleted = rawget(self, "deleted")
+  if deleted then
+    error(string.format("artifact version %s (%s) was deleted (%s)",
+      version_label(self.name, self.version), self.id, deleted), 2)
+  end
   if opts ~= nil then
     if type(opts) ~= "table" then
       error("bad argument #1 to 'load' (table expected, got " .. type(opts) .. ")", 2)
@@ -432,6 +452,10 @@ getters[PipelineRun].run_metadata = function(run) return metadata_of("pipeline_r
 getters[StepRun].run_metadata = function(sr) return metadata_of("step_run", sr.id) end
 
 ArtifactVersion.__tostring = function(av)
+  if rawget(av, "deleted") then
+    return string.format("<ArtifactVersion %s v%s (deleted %s) %s>", av.name, av.version,
+      av.deleted, av.id)
+  end
   return string.format("<ArtifactVersion %s v%s (%s, %d bytes) %s>", av.name, av.version,
     av.data_type, av.size, av.id)
 end
@@ -458,7 +482,8 @@ local function artifacts_of(step_run, kind, keep)
   local out = {}
   for _, link in ipairs(core.query("step_run_artifacts", step_run.id)) do
     if link.kind == kind and keep(link) then
-      out[link.name] = version_of(one("version_by_id", link.artifact_version_id))
+      local row = one("version_by_id", link.artifact_version_id)
+      out[link.name] = row and version_of(row) or deleted_version(link.artifact_version_id)
     end
   end
   return out
