@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Tags as objects: create_tag, get_tag, list_tags, update_tag, delete_tag,
 -- and exclusive tags, which are on at most one version of each artifact and
 -- one run of each pipeline, whatever path adds them; through the Client
