@@ -1,8 +1,15 @@
 -- SPDX-License-Identifier: MIT
 -- The seed's "Version Promotion Workflow": a step tags the model of its own
--- run as production when it is good enough.
+-- run as production when it is good enough. "production" is an exclusive
+-- tag: promoting a model takes it off the model promoted before, so nothing
+-- demotes by hand and exactly one model is production.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline
+
+local client = lupine.Client()
+if #client:list_tags { name = "production" } == 0 then
+  client:create_tag { name = "production", exclusive = true }
+end
 
 local train_model = step { name = "train_model",
   function(quality) return { weights = { 1, 2, 3 }, quality = quality } end }
@@ -32,6 +39,12 @@ local ml_pipeline = pipeline { name = "promotion", function(quality)
 end }
 
 ml_pipeline(0.90)
-local run = ml_pipeline(0.97)
-local promoted = lupine.Client():get_artifact_version(run.steps.train_model.output.id)
+ml_pipeline(0.97)
+local run = ml_pipeline(0.99)
+local promoted = client:get_artifact_version(run.steps.train_model.output.id)
 print("tags of the promoted model: " .. table.concat(promoted.tags, ", "))
+for _, av in ipairs(client:list_artifact_versions { name = "promotion::train_model::output",
+    sort_by = "desc:created" }) do
+  print(string.format("model v%s (quality %.2f): %s", av.version, av:load().quality,
+    table.concat(av.tags, ", ")))
+end

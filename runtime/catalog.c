@@ -251,7 +251,10 @@ static const char *const migrations[] = {
   "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n"
   /* 1 on a step run that has rows in step_run_lookups: a cache hit reads
   ** it with the row it finds, so steps without lookups cost no probe */
-  "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n",
+  "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n"
+  /* how a deleted version was made: a step run's links to it still tell
+  ** its own outputs from what it saved by hand */
+  "ALTER TABLE deleted_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output';\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -275,6 +278,8 @@ static const char *const migrations[] = {
   "SELECT k.id, k.name, k.orchestrator, k.jobs, k.active, k.created," \
   " s.id AS artifact_store_id," \
   " s.name AS artifact_store_name FROM stacks k JOIN artifact_stores s ON s.id = k.artifact_store_id"
+/* The time now, as lp_catalog_now writes it (to the millisecond). */
+#define SQL_NOW "strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'"
 /* A random (version 4) UUID, made by sqlite for rows the Lua side adds. */
 #define SQL_UUID \
   "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||" \
@@ -302,7 +307,9 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"step_run_by_id", STEP_COLUMNS " WHERE id = ?1"},
   /* with how each version was made: a step's own outputs are step_output,
   ** what it saved by hand manual */
-  {"step_run_artifacts", "SELECT l.kind, l.name, l.artifact_version_id, v.save_type"
+  {"step_run_artifacts", "SELECT l.kind, l.name, l.artifact_version_id,"
+     " coalesce(v.save_type, (SELECT save_type FROM deleted_versions d"
+     " WHERE d.id = l.artifact_version_id)) AS save_type"
      " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " WHERE l.step_run_id = ?1 ORDER BY l.rowid"},
   {"tags_of", "SELECT t.name FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
@@ -310,6 +317,48 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"metadata_of", "SELECT key, value FROM run_metadata WHERE entity = ?1 AND entity_id = ?2"
      " ORDER BY key"},
   {"artifact_by_name", "SELECT id, name, created FROM artifacts WHERE name = ?1"},
+  /* what lineage and a step run's links show for a version deleted after
+  ** runs used it */
+  {"deleted_version_by_id", "SELECT id, artifact_name AS name, version, deleted, save_type"
+     " FROM deleted_versions WHERE id = ?1"},
+  /* lua/lupine/lineage.lua: the step runs that produced or took version
+  ** ?1 (the uses that make deleting it need force), outputs first */
+  {"version_uses", "SELECT l.kind, l.name, s.name AS step, r.name AS run"
+     " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
+     " JOIN pipeline_runs r ON r.id = s.run_id"
+     " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)"
+     " ORDER BY l.kind = 'input', s.seq"},
+  {"versions_of_artifact", VERSION_COLUMNS " WHERE v.artifact_id = ?1 ORDER BY v.seq"},
+  /* the versions run ?1 made (its step runs' outputs and saves) */
+  {"versions_of_run", VERSION_COLUMNS " WHERE v.producer_step_run_id IN"
+     " (SELECT id FROM step_runs WHERE run_id = ?1) ORDER BY v.seq"},
+  /* the uses, by step runs of other runs, of the versions run ?1 made:
+  ** deleting the run deletes them, so these need force */
+  {"uses_of_run_versions", "SELECT v.id, a.name AS artifact, v.version, l.kind, l.name,"
+     " s.name AS step, r.name AS run FROM step_runs p"
+     " JOIN artifact_versions v ON v.producer_step_run_id = p.id"
+     " JOIN artifacts a ON a.id = v.artifact_id"
+     " JOIN step_run_artifacts l ON l.version_seq = v.seq"
+     " JOIN step_runs s ON s.id = l.step_run_id JOIN pipeline_runs r ON r.id = s.run_id"
+     " WHERE p.run_id = ?1 AND s.run_id != ?1 ORDER BY v.seq, l.kind = 'input', s.seq"},
+  /* lua/lupine/client.lua: tags, with how many objects carry each */
+  {"tags", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
+     " AS tagged_count FROM tags t ORDER BY name"},
+  {"tag_by_name", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l"
+     " WHERE l.tag_seq = t.seq) AS tagged_count FROM tags t WHERE name = ?1"},
+  /* what tag ?1 is on, grouped by what an exclusive tag would allow one of:
+  ** versions by artifact, runs by pipeline; and artifacts themselves */
+  {"tagged_with", "SELECT 'artifact_version' AS entity, a.name AS owner, v.version AS member,"
+     " v.seq FROM tag_links l JOIN artifact_versions v ON v.seq = l.version_seq"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE l.entity = 'artifact_version'"
+     " AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " UNION ALL SELECT 'pipeline_run', p.name, r.name, r.seq FROM tag_links l"
+     " JOIN pipeline_runs r ON r.id = l.entity_id JOIN pipelines p ON p.id = r.pipeline_id"
+     " WHERE l.entity = 'pipeline_run' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " UNION ALL SELECT 'artifact', a.name, NULL, a.seq FROM tag_links l"
+     " JOIN artifacts a ON a.id = l.entity_id"
+     " WHERE l.entity = 'artifact' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
+     " ORDER BY 1, 2, 4"},
   {"consumers", "SELECT s.id, s.run_id, s.name, s.step_name, s.status, s.start_time,"
      " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
      " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
@@ -410,15 +459,48 @@ static const struct query { const char *name; const char *sql; } queries[] = {
 ** the same bindings, in one transaction (or the caller's). Parameters
 ** whose bit is set in blobs (bit N-1 for ?N) are bound as BLOBs.
 */
+#define WRITE_SQL_MAX 8
 static const struct write_op {
   const char *name;
   unsigned blobs;
-  const char *sql[5];
+  const char *sql[WRITE_SQL_MAX];
 } write_ops[] = {
-  /* ?1 entity, ?2 entity id, ?3 tag */
+  /* ?1 entity, ?2 entity id, ?3 tag. Every path that tags comes here (the
+  ** Client, outputs' configured and added tags, pipeline tags), so an
+  ** exclusive tag leaves the other versions of the artifact, or the other
+  ** runs of the pipeline, in the same transaction that adds it. */
   {"tag", 0, {"INSERT OR IGNORE INTO tags(name) VALUES (?3)",
+              "DELETE FROM tag_links WHERE ?1 = 'artifact_version'"
+              " AND entity = 'artifact_version'"
+              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+              " AND version_seq IN (SELECT seq FROM artifact_versions WHERE artifact_id ="
+              " (SELECT artifact_id FROM artifact_versions WHERE id = ?2)) AND entity_id != ?2",
+              "DELETE FROM tag_links WHERE ?1 = 'pipeline_run' AND entity = 'pipeline_run'"
+              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+              " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
+              " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
               "INSERT OR IGNORE INTO tag_links(entity, entity_id, tag_seq)"
               " SELECT ?1, ?2, seq FROM tags WHERE name = ?3"}},
+  /* ?1 name, ?2 exclusive (0 or 1) */
+  {"create_tag", 0, {"INSERT INTO tags(name, exclusive) VALUES (?1, ?2)"}},
+  /* ?1 name, ?2 new name or NULL, ?3 exclusive (0, 1) or NULL: unchanged.
+  ** Made exclusive only while on at most one version of each artifact and
+  ** one run of each pipeline, and on no artifact itself (no row changes
+  ** otherwise: lua/lupine/client.lua says why). */
+  {"update_tag", 0, {"UPDATE tags SET name = coalesce(?2, name),"
+                     " exclusive = coalesce(?3, exclusive) WHERE name = ?1 AND (?3 IS NOT 1"
+                     " OR (NOT EXISTS (SELECT 1 FROM tag_links l JOIN artifact_versions v"
+                     " ON v.seq = l.version_seq WHERE l.entity = 'artifact_version'"
+                     " AND l.tag_seq = tags.seq GROUP BY v.artifact_id HAVING count(*) > 1)"
+                     " AND NOT EXISTS (SELECT 1 FROM tag_links l JOIN pipeline_runs r"
+                     " ON r.id = l.entity_id WHERE l.entity = 'pipeline_run'"
+                     " AND l.tag_seq = tags.seq GROUP BY r.pipeline_id HAVING count(*) > 1)"
+                     " AND NOT EXISTS (SELECT 1 FROM tag_links l WHERE l.entity = 'artifact'"
+                     " AND l.tag_seq = tags.seq)))"}},
+  /* ?1 name: the tag and its links */
+  {"delete_tag", 0, {"DELETE FROM tag_links WHERE tag_seq ="
+                     " (SELECT seq FROM tags WHERE name = ?1)",
+                     "DELETE FROM tags WHERE name = ?1"}},
   {"untag", 0, {"DELETE FROM tag_links WHERE entity = ?1 AND entity_id = ?2"
                 " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3)"}},
   /* ?1 entity, ?2 entity id, ?3 key, ?4 CBOR value, ?5 number or NULL,
@@ -459,14 +541,50 @@ static const struct write_op {
                        " WHERE step_run_id = ?2",
                        "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
                        " FROM step_run_lookups WHERE step_run_id = ?1)"}},
-  /* ?1 artifact version id: the version and everything attached to it */
+  /* ?1 artifact version id: the version and everything attached to it but
+  ** the step runs' links to it, which keep saying what the runs made and
+  ** used. Those get a tombstone naming the version, and the negated seq:
+  ** sqlite gives the largest seq again once its row is gone, and a link
+  ** must not find the new version that gets it. */
   {"delete_version", 0, {
      "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
      "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
-     "DELETE FROM step_run_artifacts"
+     "INSERT OR REPLACE INTO deleted_versions(id, artifact_name, version, deleted, save_type)"
+     " SELECT v.id, a.name, v.version, " SQL_NOW ", v.save_type FROM artifact_versions v"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.id = ?1"
+     " AND EXISTS (SELECT 1 FROM step_run_artifacts l WHERE l.version_seq = v.seq)",
+     "UPDATE step_run_artifacts SET version_seq = -version_seq"
      " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
      "DELETE FROM visualizations WHERE artifact_version_id = ?1",
      "DELETE FROM artifact_versions WHERE id = ?1"}},
+  /* ?1 run id: its step runs' links, first of a run's deletion
+  ** (lua/lupine/lineage.lua), and the tombstones only they named. The links
+  ** to a deleted version share its negated seq (so may those of a version
+  ** deleted later that was given the same seq: its tombstone then stays a
+  ** little longer than needed, never shorter). */
+  {"delete_run_links", 0, {
+     "DELETE FROM deleted_versions WHERE id IN (SELECT l.artifact_version_id"
+     " FROM step_runs s JOIN step_run_artifacts l ON l.step_run_id = s.id"
+     " WHERE s.run_id = ?1 AND l.version_seq < 0 AND NOT EXISTS (SELECT 1"
+     " FROM step_run_artifacts o JOIN step_runs os ON os.id = o.step_run_id"
+     " WHERE o.version_seq = l.version_seq AND os.run_id != ?1))",
+     "DELETE FROM step_run_artifacts WHERE step_run_id IN"
+     " (SELECT id FROM step_runs WHERE run_id = ?1)"}},
+  /* ?1 run id: the rest of it, once its links and versions are gone. A
+  ** cache hit elsewhere that reused one of its step runs keeps its status
+  ** and loses the id of a step run that no longer exists (no index answers
+  ** cached_from: deleting a run is rare, a step run's recording is not). */
+  {"delete_run", 0, {
+     "DELETE FROM run_metadata WHERE entity = 'step_run'"
+     " AND entity_id IN (SELECT id FROM step_runs WHERE run_id = ?1)",
+     "DELETE FROM step_run_lookups WHERE step_run_id IN"
+     " (SELECT id FROM step_runs WHERE run_id = ?1)",
+     "UPDATE step_runs SET cached_from = NULL WHERE cached_from IN"
+     " (SELECT id FROM step_runs WHERE run_id = ?1) AND run_id != ?1",
+     "DELETE FROM step_runs WHERE run_id = ?1",
+     "DELETE FROM tag_links WHERE entity = 'pipeline_run' AND entity_id = ?1",
+     "DELETE FROM run_metadata WHERE entity = 'pipeline_run' AND entity_id = ?1",
+     "DELETE FROM pipeline_runs WHERE id = ?1"}},
   /* ?1 artifact version id, ?2 position, ?3 type, ?4 content hash, ?5 size */
   {"add_visualization", 0, {"INSERT INTO visualizations(artifact_version_id, position, type,"
                             " content_hash, size) VALUES (?1, ?2, ?3, ?4, ?5)"}},
@@ -576,7 +694,7 @@ struct lp_catalog {
   char *path;
   sqlite3_stmt *write[NWRITES];
   sqlite3_stmt *read[NQUERIES];
-  sqlite3_stmt *op[NWRITE_OPS][5];
+  sqlite3_stmt *op[NWRITE_OPS][WRITE_SQL_MAX];
   struct { char *sql; sqlite3_stmt *st; unsigned long used; } select[SELECT_CACHE];
   unsigned long clock;   /* for least-recently-used eviction of select[] */
 };
@@ -671,7 +789,8 @@ void lp_catalog_close(lp_catalog *c) {
   if (c == NULL) return;
   for (i = 0; i < NWRITES; i++) sqlite3_finalize(c->write[i]);
   for (i = 0; i < NQUERIES; i++) sqlite3_finalize(c->read[i]);
-  for (i = 0; i < NWRITE_OPS * 5; i++) sqlite3_finalize(c->op[i / 5][i % 5]);
+  for (i = 0; i < NWRITE_OPS * WRITE_SQL_MAX; i++)
+    sqlite3_finalize(c->op[i / WRITE_SQL_MAX][i % WRITE_SQL_MAX]);
   for (i = 0; i < SELECT_CACHE; i++) {
     sqlite3_finalize(c->select[i].st);
     free(c->select[i].sql);
@@ -1210,7 +1329,7 @@ int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
     return LUPINE_MISUSE;
   }
   if (own && (rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
-  for (k = 0; k < 5 && write_ops[w].sql[k] != NULL; k++) {
+  for (k = 0; k < WRITE_SQL_MAX && write_ops[w].sql[k] != NULL; k++) {
     sqlite3_stmt *st = cached(c, &c->op[w][k], write_ops[w].sql[k]);
     if (st == NULL) {
       rc = dberr(c, name, err, errsz);

@@ -365,7 +365,7 @@ static const char *const keywords[] = {
 ** argument, Tab completes artifact names. */
 static const char *const name_takers[] = {
   "get_artifact_version", "update_artifact_version", "update_artifact",
-  "delete_artifact_version", "get_lineage", NULL
+  "delete_artifact_version", "delete_artifact", "get_lineage", NULL
 };
 
 /* The matches being handed to libedit, one at a time. */

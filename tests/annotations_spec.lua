@@ -110,6 +110,7 @@ local function samples()
   local nodes = {}
   for _, n in ipairs(g.nodes) do nodes[n.kind] = n end
   local out = data:load()
+  local tag = c:create_tag { name = "exclusive", exclusive = true }
   return {
     { "lupine", lupine },
     { "lupine.lineage", require "lupine.lineage" },
@@ -126,6 +127,7 @@ local function samples()
     { "lupine.Consumer", data:consumers()[1] },
     { "lupine.Artifact", c:list_artifacts()[1] },
     { "lupine.Pipeline", c:get_pipeline("sample") },
+    { "lupine.Tag", tag },
     { "lupine.Page", c:list_artifact_versions { size = 1 } },
     { "lupine.Page", c:list_pipeline_runs() },
     { "lupine.Stack", c:get_stack("two") },

@@ -3,6 +3,7 @@
 -- while other processes run pipelines.
 local H = require "helper"
 local lupine = require "lupine"
+local lineage = require "lupine.lineage"
 local step, pipeline = lupine.step, lupine.pipeline
 
 local load_data = step { name = "load_data", outputs = { "dataset" },
@@ -83,33 +84,48 @@ describe("delete_artifact_version", function()
     pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-1" }()
   end)
 
-  it("refuses a version a step run consumed, naming it and a consumer", function()
+  it("refuses a version a step run produced or consumed, naming it and the step runs", function()
     local before = counts(home)
     assert.equal("delete_artifact_version: artifact version processed:v1 (" .. processed.id
-      .. ") is input 'xs' of step run 'sum' (run 'reuse-1'); pass { force = true } to delete"
-      .. " it anyway", H.err(function() client:delete_artifact_version(processed) end))
+      .. ") is output 'processed' of step run 'process_data' (run 'ml-1') and input 'xs' of"
+      .. " step run 'sum' (run 'reuse-1'); pass { force = true } to delete it anyway",
+      H.err(function() client:delete_artifact_version(processed) end))
     assert.same(before, counts(home))
     pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-2" }()
     assert.matches("of step run 'sum' %(run 'reuse%-1'%) and 1 more; pass",
       H.err(function() client:delete_artifact_version("processed", "1") end))
-    assert.matches("is input 'dataset' of step run 'process_data' %(run 'ml%-1'%)",
+    assert.matches("is output 'dataset' of step run 'load_data' %(run 'ml%-1'%) and input "
+      .. "'dataset' of step run 'process_data' %(run 'ml%-1'%); pass",
       H.err(function() client:delete_artifact_version("dataset", 1, { force = false }) end))
+    -- produced and never used (but by reuse-2's cache hit): still what runs made
+    local sum_out = client:get_artifact_version("reuse::sum::output")
+    assert.equal("delete_artifact_version: artifact version reuse::sum::output:v1 ("
+      .. sum_out.id .. ") is output 'output' of step run 'sum' (run 'reuse-1') and 1 more; pass"
+      .. " { force = true } to delete it anyway",
+      H.err(function() client:delete_artifact_version(sum_out) end))
+    -- saved by hand and consumed
+    local loose = lupine.save_artifact({ 1 }, "loose")
+    pipeline { name = "reuse", function() sum(loose) end }:with_options { run_name = "reuse-3" }()
+    assert.equal("delete_artifact_version: artifact version loose:v1 (" .. loose.id .. ") is"
+      .. " input 'xs' of step run 'sum' (run 'reuse-3'); pass { force = true } to delete it"
+      .. " anyway", H.err(function() client:delete_artifact_version(loose) end))
+    assert.same(before.step_runs + 2, counts(home).step_runs)
   end)
 
-  it("with force: deletes the version, its tags, metadata and links, not the artifact", function()
+  it("with force: deletes the version, its tags and metadata, not the artifact", function()
     assert.same({ version = 1, tags = 1, metadata = 1, links = 2 }, attached(home, processed.id))
     local before = counts(home)
     local deleted = client:delete_artifact_version(processed, { force = true })
     assert.equal(processed.id, deleted.id)
     assert.equal("processed", deleted.name)
-    assert.same({ version = 0, tags = 0, metadata = 0, links = 0 }, attached(home, processed.id))
+    -- the runs' links stay: they say what the runs made and used
+    assert.same({ version = 0, tags = 0, metadata = 0, links = 2 }, attached(home, processed.id))
     local after = counts(home)
     assert.equal(before.artifact_versions - 1, after.artifact_versions)
-    assert.equal(before.step_run_artifacts - 2, after.step_run_artifacts)
+    assert.equal(before.step_run_artifacts, after.step_run_artifacts)
     assert.equal(before.artifacts, after.artifacts)      -- prune removes empty artifacts
     assert.equal(before.step_runs, after.step_runs)
     assert.truthy(H.read(processed.uri), "the object stays until gc")
-    assert.same({}, client:get_pipeline_run("reuse-1").steps.sum.inputs)
     assert.equal("delete_artifact_version: artifact version " .. processed.id .. " not found",
       H.err(function() client:delete_artifact_version(processed, { force = true }) end))
   end)
@@ -209,7 +225,7 @@ describe("prune_artifacts", function()
   end)
 
   it("removes an artifact whose last version was deleted", function()
-    client:delete_artifact_version("reuse::sum::output", "1")
+    client:delete_artifact_version("reuse::sum::output", "1", { force = true })
     assert.same({ "loose", "reuse::sum::output" }, client:prune_artifacts().artifacts)
     assert.equal(0, count(home, "SELECT count(*) FROM artifacts WHERE name = 'reuse::sum::output'"))
   end)
@@ -424,7 +440,7 @@ cat writer.out
         local av = run.steps.make.outputs.recycled
         assert(av:load().k == i % 3, "wrong value")
         assert(run.steps.make.outputs.fresh:load().n == i, "wrong value")
-        if i < n then client:delete_artifact_version(av) end
+        if i < n then client:delete_artifact_version(av, { force = true }) end
       end
       io.open("writer.done", "w"):close()
       print("writer done")
@@ -459,5 +475,296 @@ cat writer.out gc.out
     local versions = lupine.Client():list_artifact_versions()
     assert.equal(41, #versions)
     for _, av in ipairs(versions) do av:load() end
+  end)
+end)
+
+-- What runs made or used stays named after it is deleted: the step runs'
+-- links keep it, lineage, the step runs' inputs and outputs, the command
+-- line and the dashboard show it as deleted.
+describe("a deleted version in what runs made and used", function()
+  local home, client, processed, dataset
+  before_each(function()
+    home = H.fresh(lupine)
+    client = lupine.Client()
+    ml:with_options { run_name = "ml-1" }()
+    processed = client:get_artifact_version("processed")
+    dataset = client:get_artifact_version("dataset")
+    pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-1" }()
+    client:delete_artifact_version(processed, { force = true })
+  end)
+
+  it("a step run's inputs and outputs show it as deleted, and it does not load", function()
+    local tomb = client:get_pipeline_run("reuse-1").steps.sum.inputs.xs
+    assert.same({ processed.id, "processed", "1" }, { tomb.id, tomb.name, tomb.version })
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d+Z$", tomb.deleted)
+    assert.equal("artifact version processed:v1 (" .. processed.id .. ") was deleted ("
+      .. tomb.deleted .. ")", H.err(function() tomb:load() end))
+    assert.equal("<ArtifactVersion processed v1 (deleted " .. tomb.deleted .. ") " .. processed.id
+      .. ">", tostring(tomb))
+    local made = client:get_pipeline_run("ml-1").steps.process_data
+    assert.equal(processed.id, made.output.id)
+    assert.equal(tomb.deleted, made.outputs.processed.deleted)
+    assert.is_nil(made.inputs.dataset.deleted)
+    assert.same({ processed.id, "processed", "1" }, { H.sqlite(home, "SELECT id, artifact_name,"
+      .. " version FROM deleted_versions"):match("^([^|]+)|([^|]+)|([^\n]+)\n$") })
+  end)
+
+  it("a version saved by hand in a step stays apart from its outputs once deleted", function()
+    local worker = step { name = "worker", function()
+      lupine.save_artifact({ extra = true }, "side_output")
+      return "main"
+    end }
+    local run = pipeline { name = "saves", function() worker() end }()
+    local side = run.steps.worker.manual_outputs.side_output
+    client:delete_artifact_version(side, { force = true })
+    local sr = client:get_pipeline_run(run.name).steps.worker
+    assert.equal("main", sr.output:load())
+    assert.same({ side.id, true }, { sr.manual_outputs.side_output.id,
+      sr.manual_outputs.side_output.deleted ~= nil })
+    assert.equal("manual", sr.manual_outputs.side_output.save_type)
+  end)
+
+  it("lineage shows it as deleted, and goes no further through it", function()
+    local g = client:get_lineage("reuse::sum::output", { direction = "upstream" })
+    local labels = {}
+    for i, n in ipairs(g.nodes) do labels[i] = n.label end
+    assert.same({ "reuse::sum::output:v1", "sum (run reuse-1)", "processed:v1 (deleted)" }, labels)
+    assert.matches("Z$", g.nodes[3].deleted)
+    assert.is_nil(g.nodes[1].deleted)
+    assert.equal("input", g.edges[2].kind)
+    local down = client:get_lineage(dataset, { direction = "downstream" })
+    assert.equal("dataset:v1\n  consumed by process_data (run ml-1) [completed] as 'dataset'\n"
+      .. "    output 'processed': processed:v1 (deleted)\n", lineage.format(down, "text"))
+    assert.matches('"label": "processed:v1 %(deleted%)", "name": "processed", "version": "1", '
+      .. '"deleted": "[%d%-T:.]+Z"}', lineage.format(down, "json"))
+    assert.matches('%[label="processed:v1 %(deleted%)", color=gray, style=dashed%];',
+      lineage.format(down, "dot"))
+  end)
+
+  it("a new version that takes its seq is not taken for it", function()
+    -- sqlite gives a new row the largest seq again once that row is gone
+    local loose = lupine.save_artifact({ 5 }, "loose")
+    pipeline { name = "reuse", function() sum(loose) end }:with_options { run_name = "reuse-2" }()
+    client:delete_artifact_version(loose, { force = true })
+    local fresh = lupine.save_artifact({ 6 }, "fresh")
+    assert.equal(count(home, "SELECT max(seq) FROM artifact_versions"),
+      count(home, "SELECT seq FROM artifact_versions WHERE id = '" .. fresh.id .. "'"))
+    assert.same({}, fresh:consumers())
+    local xs = client:get_pipeline_run("reuse-2").steps.sum.inputs.xs
+    assert.same({ loose.id, "loose", true }, { xs.id, xs.name, xs.deleted ~= nil })
+    local g = client:get_lineage(fresh)
+    assert.equal(1, #g.nodes)
+  end)
+
+  it("a cache hit is refused: its output is gone", function()
+    local run = ml:with_options { run_name = "ml-2" }()
+    assert.equal("cached", run.steps.load_data.status)
+    assert.equal("completed", run.steps.process_data.status)
+    -- numbering goes on from the highest version left: the number is free again
+    assert.equal("1", run.steps.process_data.output.version)
+    assert.not_equal(processed.id, run.steps.process_data.output.id)
+    assert.equal("the outputs of the step run it would reuse are no longer stored",
+      run.steps.process_data.cache_note)
+  end)
+
+  it("the command line shows it as deleted", function()
+    local out, err, code = H.lupine(home, "pipeline runs describe reuse-1")
+    assert.equal(0, code, err)
+    assert.matches("\ninput\tsum\txs\tprocessed:1\t" .. processed.id:gsub("%-", "%%-")
+      .. "\tdeleted\n", out)
+    out = H.lupine(home, "pipeline runs describe reuse-1 --json")
+    assert.matches('"xs":{"deleted":"[%d%-T:.]+Z","id":"' .. processed.id:gsub("%-", "%%-")
+      .. '","name":"processed","version":"1"}', out)
+    out = H.lupine(home, "pipeline runs describe ml-1 --json")
+    assert.matches('"dataset":{"deleted":null,"id":"', out)
+    out = H.lupine(home, "lineage reuse::sum::output --up")
+    assert.equal("reuse::sum::output:v1\n  produced by sum (run reuse-1) [completed] as 'output'\n"
+      .. "    input 'xs': processed:v1 (deleted)\n", out)
+  end)
+
+  it("the dashboard shows it as deleted, without a link to its page", function()
+    local handle = require("lupine.ui").handler {}
+    local sr = client:get_pipeline_run("reuse-1").steps.sum
+    local status, _, body = handle("GET", "/steps/" .. sr.id)
+    assert.equal(200, status)
+    assert.matches('<td>processed:1 <span class="note">%(deleted%)</span></td>', body)
+    assert.is_nil(body:find("/versions/" .. processed.id, 1, true))
+    local _, _, api = handle("GET", "/api/steps/" .. sr.id)
+    assert.matches('"xs":{"deleted":"[%d%-T:.]+Z","id":"' .. processed.id:gsub("%-", "%%-"), api)
+    local run = client:get_pipeline_run("ml-1")
+    _, _, body = handle("GET", "/runs/" .. run.id)
+    assert.matches('processed → processed:1 <span class="note">%(deleted%)</span>', body)
+    local out = client:get_artifact_version("reuse::sum::output")
+    _, _, body = handle("GET", "/versions/" .. out.id)
+    assert.matches(">deleted<", body)
+    assert.is_nil(body:find('href="/versions/' .. processed.id, 1, true))
+  end)
+end)
+
+describe("delete_artifact", function()
+  local home, client
+  before_each(function()
+    home = H.fresh(lupine)
+    client = lupine.Client()
+    ml:with_options { run_name = "ml-1" }()
+    ml:with_options { run_name = "ml-2", enable_cache = false }()
+    client:update_artifact("processed", { add_tags = { "family" } })
+  end)
+
+  it("refuses an artifact whose versions runs produced or used, naming one", function()
+    local before = counts(home)
+    local v1 = client:get_artifact_version("processed", "1")
+    assert.equal("delete_artifact: artifact 'processed' has 2 versions that step runs produced or"
+      .. " used: processed:v1 (" .. v1.id .. ") is output 'processed' of step run 'process_data'"
+      .. " (run 'ml-1'); pass { force = true } to delete it anyway",
+      H.err(function() client:delete_artifact("processed") end))
+    assert.same(before, counts(home))
+  end)
+
+  it("deletes an artifact no run used, without force", function()
+    lupine.save_artifact({ 1 }, "loose", { tags = { "t" } })
+    lupine.save_artifact({ 2 }, "loose")
+    local before = counts(home)
+    local deleted = client:delete_artifact("loose")
+    assert.same({ "1", "2" }, { deleted[1].version, deleted[2].version })
+    assert.equal("loose", deleted[1].name)
+    local after = counts(home)
+    assert.equal(before.artifacts - 1, after.artifacts)
+    assert.equal(before.artifact_versions - 2, after.artifact_versions)
+    assert.equal(before.tag_links - 1, after.tag_links)
+    assert.equal(0, count(home, "SELECT count(*) FROM deleted_versions"))
+  end)
+
+  it("with force: every version, the artifact and its tags; runs show them deleted", function()
+    local before = counts(home)
+    local deleted = client:delete_artifact("processed", { force = true })
+    assert.equal(2, #deleted)
+    local after = counts(home)
+    assert.equal(before.artifacts - 1, after.artifacts)
+    assert.equal(before.artifact_versions - 2, after.artifact_versions)
+    assert.equal(before.tag_links - 3, after.tag_links)   -- family, and gold on each version
+    assert.equal(before.step_run_artifacts, after.step_run_artifacts)
+    assert.equal(2, count(home, "SELECT count(*) FROM deleted_versions"))
+    assert.equal(0, count(home, "SELECT count(*) FROM artifacts WHERE name = 'processed'"))
+    local out = client:get_pipeline_run("ml-2").steps.process_data.output
+    assert.same({ "processed", "2", true }, { out.name, out.version, out.deleted ~= nil })
+    assert.truthy(H.read(deleted[1].uri), "the object stays until gc")
+    assert.equal("artifact 'processed' not found",
+      H.err(function() client:get_artifact_version("processed") end))
+  end)
+
+  it("is one transaction, and says what is wrong with its arguments", function()
+    block_deletes(home, "artifacts")
+    local before = counts(home)
+    assert.matches("blocked by test",
+      H.err(function() client:delete_artifact("processed", { force = true }) end))
+    assert.same(before, counts(home))
+    assert.equal("delete_artifact: artifact 'procesed' not found; did you mean 'processed'?",
+      H.err(function() client:delete_artifact("procesed") end))
+    assert.equal("bad argument #1 to 'delete_artifact' (string expected, got nil)",
+      H.err(function() client:delete_artifact() end))
+    assert.equal("delete_artifact: unknown option 'forced'",
+      H.err(function() client:delete_artifact("processed", { forced = true }) end))
+  end)
+end)
+
+describe("delete_pipeline_run", function()
+  local home, client
+  before_each(function()
+    home = H.fresh(lupine)
+    client = lupine.Client()
+    ml:with_options { run_name = "ml-1" }()
+    client:update_pipeline_run("ml-1", { add_tags = { "first" } })
+    lupine.log_metadata { metadata = { n = 1 }, run = "ml-1" }
+    lupine.log_metadata { metadata = { n = 2 }, step_name = "load_data", run = "ml-1" }
+  end)
+
+  it("deletes a run nobody used: its step runs, links, versions, tags and metadata", function()
+    local outside = lupine.save_artifact({ 1, 2 }, "outside")
+    pipeline { name = "reuse", function() sum(outside) end }:with_options { run_name = "reuse-1" }()
+    local before = counts(home)
+    local run, versions = client:delete_pipeline_run("reuse-1")
+    assert.equal("reuse-1", run.name)
+    assert.same({ "reuse::sum::output" }, { versions[1].name })
+    assert.equal(1, #versions)
+    local after = counts(home)
+    assert.equal(before.step_runs - 1, after.step_runs)
+    assert.equal(before.step_run_artifacts - 2, after.step_run_artifacts)
+    assert.equal(before.artifact_versions - 1, after.artifact_versions)
+    -- what it took from outside stays, and is used by no one now
+    assert.same({}, client:get_artifact_version("outside"):consumers())
+    assert.equal("pipeline run 'reuse-1' not found",
+      H.err(function() client:get_pipeline_run("reuse-1") end))
+    -- tags and metadata of the run and its step runs go too
+    run = client:get_pipeline_run("ml-1")
+    client:delete_pipeline_run(run, { force = false })
+    -- (artifacts left empty stay, as after delete_artifact_version, until prune)
+    assert.same({ artifacts = 4, artifact_versions = 1, tag_links = 0, run_metadata = 0,
+      step_run_artifacts = 0, step_runs = 0 }, counts(home))
+    assert.same({ "dataset", "outside", "processed", "reuse::sum::output" },
+      client:prune_artifacts().artifacts)
+    assert.equal(0, count(home, "SELECT count(*) FROM pipeline_runs"))
+    assert.equal(0, count(home, "SELECT count(*) FROM deleted_versions"))
+  end)
+
+  it("refuses a run whose versions other runs used, naming one use", function()
+    local processed = client:get_artifact_version("processed")
+    pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-1" }()
+    local before = counts(home)
+    assert.equal("delete_pipeline_run: run 'ml-1' made artifact version processed:v1 ("
+      .. processed.id .. "), which is input 'xs' of step run 'sum' (run 'reuse-1'); pass"
+      .. " { force = true } to delete it anyway",
+      H.err(function() client:delete_pipeline_run("ml-1") end))
+    -- a cache hit in another run reuses its versions as outputs
+    ml:with_options { run_name = "ml-2" }()
+    local dataset = client:get_artifact_version("dataset")
+    assert.equal("delete_pipeline_run: run 'ml-1' made artifact version dataset:v1 ("
+      .. dataset.id .. "), which is output 'dataset' of step run 'load_data' (run 'ml-2') and"
+      .. " input 'dataset' of step run 'process_data' (run 'ml-2') (and 1 more of its versions"
+      .. " are used by other runs); pass { force = true } to delete it anyway",
+      H.err(function() client:delete_pipeline_run("ml-1") end))
+    assert.equal(before.step_runs + 2, counts(home).step_runs)
+  end)
+
+  it("with force: the runs that used its versions show them deleted", function()
+    local processed = client:get_artifact_version("processed")
+    pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-1" }()
+    ml:with_options { run_name = "ml-2" }()               -- cache hits of ml-1's step runs
+    local hit = client:get_pipeline_run("ml-2").steps.load_data
+    assert.truthy(hit.cached_from)
+    local _, versions = client:delete_pipeline_run("ml-1", { force = true })
+    assert.equal(2, #versions)
+    local xs = client:get_pipeline_run("reuse-1").steps.sum.inputs.xs
+    assert.same({ processed.id, true }, { xs.id, xs.deleted ~= nil })
+    hit = client:get_pipeline_run("ml-2").steps.load_data
+    assert.is_nil(hit.cached_from)                         -- no id of a step run that is gone
+    assert.equal("cached", hit.status)
+    assert.truthy(hit.output.deleted)
+    assert.equal(2, count(home, "SELECT count(*) FROM deleted_versions"))
+    assert.equal(0, count(home, "SELECT count(*) FROM step_run_artifacts l WHERE NOT EXISTS"
+      .. " (SELECT 1 FROM step_runs s WHERE s.id = l.step_run_id)"))
+    -- deleting the last runs that named them deletes the tombstones
+    client:delete_pipeline_run("ml-2")
+    assert.equal(1, count(home, "SELECT count(*) FROM deleted_versions"))
+    client:delete_pipeline_run("reuse-1")
+    assert.equal(0, count(home, "SELECT count(*) FROM deleted_versions"))
+  end)
+
+  it("refuses a running run; is one transaction; says what is wrong with its arguments", function()
+    local _, err, code = H.sqlite(home, "UPDATE pipeline_runs SET status = 'running'")
+    assert(code == 0, err)
+    assert.equal("delete_pipeline_run: run 'ml-1' is still running",
+      H.err(function() client:delete_pipeline_run("ml-1", { force = true }) end))
+    H.sqlite(home, "UPDATE pipeline_runs SET status = 'completed'")
+    block_deletes(home, "pipeline_runs")
+    local before = counts(home)
+    assert.matches("blocked by test", H.err(function() client:delete_pipeline_run("ml-1") end))
+    assert.same(before, counts(home))
+    assert.equal("pipeline run 'ml-2' not found; did you mean 'ml-1'?",
+      H.err(function() client:delete_pipeline_run("ml-2") end))
+    assert.equal("bad argument #1 to 'delete_pipeline_run' (PipelineRun or string expected,"
+      .. " got number)", H.err(function() client:delete_pipeline_run(1) end))
+    assert.equal("delete_pipeline_run: option 'force' must be a boolean (got number)",
+      H.err(function() client:delete_pipeline_run("ml-1", { force = 1 }) end))
   end)
 end)

@@ -517,8 +517,8 @@ p:with_options { run_name = "after" }()
       assert.equal(want, out:sub(-#want))
       local doc = json(H.lupine(lookups, "pipeline runs describe after --json"))
       assert.equal(note, doc.steps[1].cache_note)
-      assert.same({ production_model = { id = m2, name = "production_model", version = "2" } },
-        doc.steps[1].lookups)
+      assert.same({ production_model = { id = m2, name = "production_model", version = "2",
+        deleted = dkjson.null } }, doc.steps[1].lookups)
       assert.equal("it never ran before",
         json(H.lupine(lookups, "pipeline runs describe before --json")).steps[1].cache_note)
     end)

@@ -65,8 +65,8 @@ describe("lupine __complete", function()
   local home = catalog()
 
   it("offers the commands, then each group's subcommands", function()
-    assert.equal("artifact\nartifact-store\ngc\nhelp\nlineage\npipeline\nrepl\nrun\nstack\nui\n",
-      complete(home, { "" }))
+    assert.equal("artifact\nartifact-store\ngc\nhelp\nlineage\npipeline\nrepl\nrun\nstack\ntag\n"
+      .. "ui\n", complete(home, { "" }))
     assert.equal("pipeline\n", complete(home, { "pi" }))
     assert.equal("describe\nlist\nupdate\n", complete(home, { "artifact", "version", "" }))
     assert.equal("--help\n--version\n", complete(home, { "--" }))
@@ -96,6 +96,17 @@ describe("lupine __complete", function()
     -- one operand only, and a new name is not completed
     assert.equal("", complete(home, { "lineage", "trained_model", "" }))
     assert.equal("", complete(home, { "stack", "register", "" }))
+  end)
+
+  it("offers tag names, but not where a new one is given", function()
+    local _, err, code = H.lupine(home, "tag create production --exclusive")
+    assert.equal(0, code, err)
+    assert.equal("production\n", complete(home, { "tag", "update", "" }))
+    assert.equal("production\n", complete(home, { "tag", "delete", "p" }))
+    assert.equal("production\n", complete(home, { "tag", "list", "--name", "" }))
+    assert.equal("", complete(home, { "tag", "create", "" }))
+    assert.equal("", complete(home, { "tag", "update", "production", "--name", "" }))
+    assert.equal("--name\n--non-exclusive\n", complete(home, { "tag", "update", "x", "--n" }))
   end)
 
   it("asks the shell for paths where a command takes a file", function()

@@ -81,6 +81,9 @@ describe("the seed examples", function()
     assert.matches("Model did not meet promotion criteria\n", out)
     assert.matches("Model [%x%-]+ promoted to production\n", out)
     assert.matches("tags of the promoted model: production, promoted\n", out)
+    -- production is exclusive: the model promoted before lost it, and kept "promoted"
+    assert.matches("\nmodel v3 %(quality 0%.99%): production, promoted\n"
+      .. "model v2 %(quality 0%.97%): promoted\nmodel v1 %(quality 0%.90%): \n", out)
   end)
 
   it("searching.lua finds versions by name pattern, tag and filter", function()

@@ -291,11 +291,11 @@ flowchart LR
   "direction": "both",
   "depth": null,
   "nodes": [
-    {"kind": "artifact_version", "id": "v1", "label": "q\"uo'te \\back <b>&amp; #1 |p| `t` ü:v2", "name": "q\"uo'te \\back <b>&amp; #1 |p| `t` ü", "version": "2"},
+    {"kind": "artifact_version", "id": "v1", "label": "q\"uo'te \\back <b>&amp; #1 |p| `t` ü:v2", "name": "q\"uo'te \\back <b>&amp; #1 |p| `t` ü", "version": "2", "deleted": null},
     {"kind": "step_run", "id": "s1", "label": "make (run r-1)", "name": "make", "step_name": "make", "status": "completed", "run_id": "r1", "run_name": "r-1"},
-    {"kind": "artifact_version", "id": "v0", "label": "raw:v1", "name": "raw", "version": "1"},
+    {"kind": "artifact_version", "id": "v0", "label": "raw:v1", "name": "raw", "version": "1", "deleted": null},
     {"kind": "step_run", "id": "s2", "label": "use (run r-2)", "name": "use", "step_name": "use", "status": "failed", "run_id": "r2", "run_name": "r-2"},
-    {"kind": "artifact_version", "id": "v3", "label": "out:v1", "name": "out", "version": "1"}
+    {"kind": "artifact_version", "id": "v3", "label": "out:v1", "name": "out", "version": "1", "deleted": null}
   ],
   "edges": [
     {"from": "s1", "to": "v1", "kind": "output", "name": "q\"uo'te \\back <b>&amp; #1 |p| `t` ü"},

@@ -324,7 +324,7 @@ describe("outputs", function()
     local value = step("value", function() return 41 end)
     local p = pipeline { name = "deleted", function() value() end }
     local first = p()
-    client:delete_artifact_version(first.steps.value.output)
+    client:delete_artifact_version(first.steps.value.output, { force = true })
     local run = p()
     assert.equal("completed", run.steps.value.status)
     assert.equal(41, run.steps.value.output:load())

@@ -233,6 +233,14 @@ local function ref_json(av)
   return json.object { id = av.id, name = av.name, version = av.version }
 end
 
+-- A step run's input or output: a version, or one deleted since (deleted:
+-- when, else null).
+local function link_json(av)
+  local o = ref_json(av)
+  o.deleted = opt(av.deleted)
+  return o
+end
+
 local function run_json(run)
   return json.object { id = run.id, name = run.name, pipeline = run.pipeline_name,
     status = run.status, start_time = opt(run.start_time), end_time = opt(run.end_time),
@@ -241,7 +249,7 @@ end
 
 local function refs_json(map)
   local out = {}
-  for name, av in pairs(map) do out[name] = ref_json(av) end
+  for name, av in pairs(map) do out[name] = link_json(av) end
   return json.object(out)
 end
 
@@ -550,7 +558,8 @@ local function refs_text(map, sep)
   local out = {}
   for _, name in ipairs(sorted_keys(map)) do
     local av = map[name]
-    out[#out + 1] = string.format("%s%s%s:%s", name, sep, av.name, av.version)
+    out[#out + 1] = string.format("%s%s%s:%s%s", name, sep, av.name, av.version,
+      av.deleted and " (deleted)" or "")
   end
   return out
 end
@@ -585,7 +594,8 @@ local function cmd_runs_describe(ctx)
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
           local av = map[name]
-          tsv_line { kind:sub(1, -2), sr.name, name, av.name .. ":" .. av.version, av.id }
+          tsv_line { kind:sub(1, -2), sr.name, name, av.name .. ":" .. av.version, av.id,
+            av.deleted and "deleted" or nil }
         end
       end
       for _, name in ipairs(sorted_keys(sr.parameters or {})) do
@@ -903,6 +913,64 @@ local function cmd_stack_delete(ctx)
   return 0
 end
 
+-- ---- tags ----
+
+local function tag_json(t)
+  return json.object { name = t.name, exclusive = t.exclusive, tagged_count = t.tagged_count }
+end
+
+-- "'production' (exclusive)": a tag as the commands' messages name it.
+local function tag_text(t)
+  return string.format("'%s'%s", t.name, t.exclusive and " (exclusive)" or "")
+end
+
+local function cmd_tag_create(ctx)
+  local t = ctx.client:create_tag { name = ctx.args[1], exclusive = ctx.opts.exclusive == true }
+  if ctx.opts.json then print_json(tag_json(t))
+  else io.write(names.visible("created tag " .. tag_text(t)), "\n") end
+  return 0
+end
+
+local function cmd_tag_list(ctx)
+  local exclusive
+  if ctx.opts.exclusive then exclusive = true end
+  local list = ctx.client:list_tags { name = ctx.opts.name, exclusive = exclusive }
+  if ctx.opts.json then print_json(items_json(list, tag_json)); return 0 end
+  local rows = {}
+  for i, t in ipairs(list) do
+    rows[i] = { plain = { t.name, t.exclusive and "exclusive" or "", t.tagged_count },
+      human = { t.name, t.exclusive and "yes" or "", t.tagged_count } }
+  end
+  if #rows == 0 and ctx.tty then io.write("no tags\n"); return 0 end
+  print_table(ctx, { { title = "NAME" }, { title = "EXCLUSIVE" },
+    { title = "TAGGED", right = true } }, rows)
+  return 0
+end
+
+local function cmd_tag_update(ctx)
+  local o = ctx.opts
+  if o.exclusive and o["non-exclusive"] then
+    usage(ctx.path, "--exclusive and --non-exclusive ask for different things")
+  end
+  local exclusive
+  if o.exclusive then exclusive = true elseif o["non-exclusive"] then exclusive = false end
+  if exclusive == nil and o.name == nil then
+    usage(ctx.path, "nothing to do: give --exclusive, --non-exclusive or --name NEW")
+  end
+  local t = ctx.client:update_tag(ctx.args[1], { name = o.name, exclusive = exclusive })
+  if o.json then print_json(tag_json(t))
+  else io.write(names.visible("updated tag " .. tag_text(t)), "\n") end
+  return 0
+end
+
+local function cmd_tag_delete(ctx)
+  local t = ctx.client:delete_tag(ctx.args[1])
+  if ctx.opts.json then print_json(json.object { deleted = t.name, tagged_count = t.tagged_count })
+  else io.write(names.visible(string.format("deleted tag '%s' (it was on %s)", t.name,
+    plural(t.tagged_count, "object"))), "\n") end
+  return 0
+end
+
 -- ---- the command tree ----
 
 local KEY = "NAME[:VERSION]|ID"
@@ -911,8 +979,30 @@ local KEY = "NAME[:VERSION]|ID"
 -- group: { summary, sub = { name = command, ... }, order = { names } }.
 local tree = {
   summary = "the catalog commands (`lupine --help` lists them all)",
-  order = { "artifact", "pipeline", "lineage", "gc", "stack", "artifact-store" },
+  order = { "artifact", "pipeline", "tag", "lineage", "gc", "stack", "artifact-store" },
   sub = {
+    tag = {
+      summary = "tags of artifact versions, artifacts and runs",
+      order = { "list", "create", "update", "delete" },
+      sub = {
+        list = { summary = "list tags, with how many objects carry each",
+          options = { { "--name", arg = "NAME", help = "only the tag of this name" },
+            { "--exclusive", help = "only exclusive tags" } },
+          run = cmd_tag_list },
+        create = { summary = "create a tag", args = { "NAME" },
+          options = { { "--exclusive", help = "on one version of each artifact (and run of "
+            .. "each pipeline) at most" } },
+          run = cmd_tag_create },
+        update = { summary = "make a tag exclusive or not, or rename it", args = { "NAME" },
+          options = { { "--exclusive", help = "make it exclusive (not while two versions of "
+              .. "an artifact have it)" },
+            { "--non-exclusive", help = "make it an ordinary tag" },
+            { "--name", arg = "NEW", help = "rename it" } },
+          run = cmd_tag_update },
+        delete = { summary = "delete a tag, taking it off everything that has it",
+          args = { "NAME" }, run = cmd_tag_delete },
+      },
+    },
     stack = {
       summary = "stacks: the artifact store and orchestrator a run uses",
       order = { "list", "describe", "register", "set", "delete" },
@@ -1266,6 +1356,7 @@ M.tree, M.options_of = tree, options_of
 M.duration_ms = duration_ms
 M.paged_json = paged_json
 M.ref_json = ref_json
+M.link_json = link_json
 M.version_json = version_json
 M.artifact_json = artifact_json
 M.pipeline_json = pipeline_json

@@ -7,7 +7,7 @@ local names = require "lupine.names"
 
 local M = {}
 
-local Client, ArtifactVersion, PipelineRun, StepRun = {}, {}, {}, {}
+local Client, ArtifactVersion, PipelineRun, StepRun, Tag = {}, {}, {}, {}, {}
 Client.__index, Client.__name = Client, "lupine.Client"
 
 -- Fields computed on first access: getters[class][field](object).
@@ -29,6 +29,7 @@ end
 class(ArtifactVersion, "lupine.ArtifactVersion")
 class(PipelineRun, "lupine.PipelineRun")
 class(StepRun, "lupine.StepRun")
+class(Tag, "lupine.Tag")
 
 local function version_of(row) return setmetatable(row, ArtifactVersion) end
 local function run_of(row) return setmetatable(row, PipelineRun) end
@@ -42,13 +43,49 @@ function M.is_version(v) return getmetatable(v) == ArtifactVersion end
 -- For the modules that add methods (lupine.query, lupine.lineage): the
 -- classes, the lazy-field table, and the row-to-object constructors.
 M.classes = { Client = Client, ArtifactVersion = ArtifactVersion, PipelineRun = PipelineRun,
-  StepRun = StepRun }
+  StepRun = StepRun, Tag = Tag }
 M.getters, M.class = getters, class
 M.version_of, M.run_of, M.step_run_of = version_of, run_of, step_run_of
 
 local function one(query, ...)
   return core.query(query, ...)[1]
 end
+
+-- "processed:v2"; a custom version that is not a number: "processed:nightly".
+local function version_label(name, version)
+  return name .. ":" .. (version:find("^%d+$") and "v" or "") .. version
+end
+M.version_label = version_label
+
+-- A version deleted after step runs made or used it, as their links show
+-- it: an ArtifactVersion with id, name, version and deleted (the time);
+-- nil if there is no tombstone for id.
+local function deleted_version(id)
+  local row = one("deleted_version_by_id", id)
+  return row and setmetatable(row, ArtifactVersion)
+end
+M.deleted_version = deleted_version
+
+-- Check an options table (nil: none): only the keys in types, each of its
+-- type (or "any").
+local function options(opts, types, fname, argn, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("bad argument #%d to '%s' (table expected, got %s)", argn, fname,
+      type(opts)), level + 1)
+  end
+  for k, v in pairs(opts) do
+    if types[k] == nil then
+      error(string.format("%s: unknown option '%s'", fname, tostring(k)), level + 1)
+    end
+    if types[k] ~= "any" and type(v) ~= types[k] then
+      error(string.format("%s: option '%s' must be a %s (got %s)", fname, k, types[k], type(v)),
+        level + 1)
+    end
+  end
+  return opts
+end
+M.options = options
 
 local function looks_like_id(s)
   return #s >= 4 and #s <= 36 and s:find("^[%x%-]+$") ~= nil
@@ -176,6 +213,124 @@ function Client:get_pipeline_run(key)
     function(name) return one("run_by_name", name) end, "run_names", 2))
 end
 
+-- ---- tags ----
+
+local function tag_of(row)
+  row.exclusive = row.exclusive == 1
+  return setmetatable(row, Tag)
+end
+
+Tag.__tostring = function(t)
+  return string.format("<Tag %s (%son %d)>", t.name, t.exclusive and "exclusive, " or "",
+    t.tagged_count)
+end
+
+-- The tag row of name, or an error naming it (with the nearest names).
+local function find_tag(name, fname, level)
+  names.check("tag", name, level + 1)
+  local row = one("tag_by_name", name)
+  if row then return row end
+  local candidates = {}
+  for i, r in ipairs(core.query("tags")) do candidates[i] = r.name end
+  error(string.format("%s: tag '%s' not found%s", fname, name, names.suggest(name, candidates)),
+    level + 1)
+end
+
+-- Why tag name cannot be made exclusive: it is on several versions of one
+-- artifact, several runs of one pipeline, or on an artifact itself (where
+-- "one of each" means nothing, as ZenML has it). nil if it can.
+local function exclusive_conflict(name)
+  local rows, i = core.query("tagged_with", name), 1
+  while rows[i] do
+    local r, members = rows[i], {}
+    local j = i
+    while rows[j] and rows[j].entity == r.entity and rows[j].owner == r.owner do
+      members[#members + 1] = rows[j].member
+      j = j + 1
+    end
+    if r.entity == "artifact" then
+      return string.format("it is on artifact '%s' itself, and only artifact versions and "
+        .. "pipeline runs take exclusive tags", r.owner)
+    end
+    if #members > 1 then
+      local shown = {}
+      for k = 1, math.min(#members, 5) do shown[k] = "'" .. members[k] .. "'" end
+      return string.format("it is on %d %s of %s '%s' (%s%s); remove it from all but one first",
+        #members, r.entity == "artifact_version" and "versions" or "runs",
+        r.entity == "artifact_version" and "artifact" or "pipeline", r.owner,
+        table.concat(shown, ", "), #members > 5 and ", ..." or "")
+    end
+    i = j
+  end
+  return nil
+end
+
+-- create_tag { name = ..., exclusive = false } -> Tag
+function Client:create_tag(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'create_tag' (table expected, got " .. type(spec) .. ")", 2)
+  end
+  options(spec, { name = "string", exclusive = "boolean" }, "create_tag", 1, 2)
+  if spec.name == nil then error("create_tag: missing field 'name'", 2) end
+  names.check("tag", spec.name, 2)
+  if one("tag_by_name", spec.name) then
+    error(string.format("create_tag: tag '%s' already exists", spec.name), 2)
+  end
+  core.write("create_tag", spec.name, spec.exclusive and 1 or 0)
+  return tag_of(one("tag_by_name", spec.name))
+end
+
+-- get_tag(name) -> Tag
+function Client:get_tag(name)
+  return tag_of(find_tag(name, "get_tag", 2))
+end
+
+-- list_tags { name = ..., exclusive = ... } -> { Tag, ... } by name
+function Client:list_tags(filter)
+  filter = options(filter, { name = "string", exclusive = "boolean" }, "list_tags", 1, 2)
+  local out = {}
+  for _, row in ipairs(core.query("tags")) do
+    tag_of(row)
+    if (filter.name == nil or row.name == filter.name)
+        and (filter.exclusive == nil or row.exclusive == filter.exclusive) then
+      out[#out + 1] = row
+    end
+  end
+  return out
+end
+
+-- update_tag(name, { name = new name, exclusive = bool }) -> Tag. Making a
+-- tag exclusive is refused while it is on more than one version of an
+-- artifact or run of a pipeline: which one should keep it is the user's
+-- call. The statement checks that too, so a concurrent tagging cannot slip
+-- in between.
+function Client:update_tag(name, opts)
+  find_tag(name, "update_tag", 2)
+  opts = options(opts, { name = "string", exclusive = "boolean" }, "update_tag", 2, 2)
+  if opts.name ~= nil then
+    names.check("tag", opts.name, 2)
+    if opts.name ~= name and one("tag_by_name", opts.name) then
+      error(string.format("update_tag: tag '%s' already exists", opts.name), 2)
+    end
+  end
+  local exclusive = opts.exclusive
+  if exclusive ~= nil then exclusive = exclusive and 1 or 0 end
+  if core.write("update_tag", name, opts.name, exclusive) == 0 then
+    local why = exclusive_conflict(name)
+    if not why then error(string.format("update_tag: tag '%s' not found", name), 2) end
+    error(string.format("update_tag: tag '%s' cannot be made exclusive: %s", name, why), 2)
+  end
+  return tag_of(one("tag_by_name", opts.name or name))
+end
+
+-- delete_tag(name) -> the Tag as it was: it is taken off everything that
+-- had it.
+function Client:delete_tag(name)
+  local t = tag_of(find_tag(name, "delete_tag", 2))
+  core.write("delete_tag", name)
+  return t
+end
+
 -- The tag changes in opts ({ add_tags, remove_tags, tags }): the tags to
 -- add, then those to remove; tags is ZenML's name for add_tags.
 local function tag_changes(opts, fname, level)
@@ -202,9 +357,19 @@ local function tag_changes(opts, fname, level)
   return add, lists.remove_tags or {}
 end
 
--- The tag changes in opts applied to entity id.
+-- The tag changes in opts applied to entity id. An artifact takes no
+-- exclusive tag: "one version of each artifact" says nothing about it.
 local function update_tags(entity, id, opts, fname, level)
   local add, remove = tag_changes(opts, fname, level + 1)
+  if entity == "artifact" then
+    for _, t in ipairs(add) do
+      local row = one("tag_by_name", t)
+      if row and row.exclusive == 1 then
+        error(string.format("%s: tag '%s' is exclusive: only artifact versions and pipeline "
+          .. "runs take it", fname, t), level + 1)
+      end
+    end
+  end
   for _, t in ipairs(add) do core.write("tag", entity, id, t) end
   for _, t in ipairs(remove) do core.write("untag", entity, id, t) end
 end
@@ -256,6 +421,11 @@ Client.__tostring = function() return "<lupine.Client " .. core.home() .. ">" en
 -- av:load() -> the value; av:load { raw = true } -> values of user-defined
 -- types as their stored plain form (no materializer needed).
 function ArtifactVersion:load(opts)
+  local deleted = rawget(self, "deleted")
+  if deleted then
+    error(string.format("artifact version %s (%s) was deleted (%s)",
+      version_label(self.name, self.version), self.id, deleted), 2)
+  end
   if opts ~= nil then
     if type(opts) ~= "table" then
       error("bad argument #1 to 'load' (table expected, got " .. type(opts) .. ")", 2)
@@ -282,6 +452,10 @@ getters[PipelineRun].run_metadata = function(run) return metadata_of("pipeline_r
 getters[StepRun].run_metadata = function(sr) return metadata_of("step_run", sr.id) end
 
 ArtifactVersion.__tostring = function(av)
+  if rawget(av, "deleted") then
+    return string.format("<ArtifactVersion %s v%s (deleted %s) %s>", av.name, av.version,
+      av.deleted, av.id)
+  end
   return string.format("<ArtifactVersion %s v%s (%s, %d bytes) %s>", av.name, av.version,
     av.data_type, av.size, av.id)
 end
@@ -308,7 +482,8 @@ local function artifacts_of(step_run, kind, keep)
   local out = {}
   for _, link in ipairs(core.query("step_run_artifacts", step_run.id)) do
     if link.kind == kind and keep(link) then
-      out[link.name] = version_of(one("version_by_id", link.artifact_version_id))
+      local row = one("version_by_id", link.artifact_version_id)
+      out[link.name] = row and version_of(row) or deleted_version(link.artifact_version_id)
     end
   end
   return out

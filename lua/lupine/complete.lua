@@ -24,7 +24,7 @@ local TOP_OPTIONS = { "--help", "--version" }
 
 -- The queries (runtime/catalog.c) that list the names of each kind.
 local QUERIES = { artifact = "artifact_names", run = "run_names", pipeline = "pipeline_names",
-  stack = "stack_names", store = "artifact_store_names" }
+  stack = "stack_names", store = "artifact_store_names", tag = "tags" }
 
 local function catalog_names(kind)
   local _, exists = core.locate()
@@ -45,6 +45,12 @@ local function kind_of(path, placeholder, option)
   if placeholder == "PIPELINE" then return "pipeline" end
   if placeholder == "STORE" or option == "--store" then return "store" end
   if placeholder:find("^NAME%[") then return "artifact" end   -- KEY: NAME[:VERSION]|ID
+  if group == "tag" then   -- a tag, but the new name of create and update --name
+    if (option == nil and command ~= "create") or (option == "--name" and command == "list") then
+      return "tag"
+    end
+    return nil
+  end
   if option == "--name" then return group == "pipeline" and "pipeline" or "artifact" end
   if option == nil and command ~= "register" then
     if group == "stack" then return "stack" end

@@ -22,8 +22,14 @@
 --   require("lupine.lineage").format(graph [, "text"|"dot"|"mermaid"|"json"]) -> string
 --   client:delete_artifact_version(av | id [, { force = false }]) -> deleted version
 --   client:delete_artifact_version(name, version [, { force = false }])
---       refuses a version some step run took as input unless force; a bare
---       name is refused (say the version). Deletes the catalog rows only.
+--       refuses a version some step run produced or took as input unless
+--       force; a bare name is refused (say the version). Deletes the catalog
+--       rows only; the step runs' links stay, and show it as deleted.
+--   client:delete_artifact(name [, { force = false }]) -> { deleted version, ... }
+--   client:delete_pipeline_run(run | name | id [, { force = false }])
+--       -> deleted run, { deleted version, ... }: the run, its step runs and
+--       the versions they made; refused unless force when a step run of
+--       another run used one of those versions.
 --   client:prune_artifacts { dry_run = false } -> { versions = { av, ... }, artifacts = { name, ... } }
 --   client:gc { dry_run = false } -> { objects = n, bytes = n, kept = n }
 
@@ -34,7 +40,9 @@ local json = require "lupine.json"
 
 local Client = client_mod.classes.Client
 local ArtifactVersion = client_mod.classes.ArtifactVersion
+local PipelineRun = client_mod.classes.PipelineRun
 local version_of, step_run_of = client_mod.version_of, client_mod.step_run_of
+local run_of = client_mod.run_of
 
 local M = {}
 
@@ -46,20 +54,7 @@ local function one(query, ...)
   return core.query(query, ...)[1]
 end
 
--- Check an options table: only the keys in types, each of its type (or "any").
-local function options(opts, types, fname, argn, level)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then
-    fail(level + 1, "bad argument #%d to '%s' (table expected, got %s)", argn, fname, type(opts))
-  end
-  for k, v in pairs(opts) do
-    if types[k] == nil then fail(level + 1, "%s: unknown option '%s'", fname, tostring(k)) end
-    if types[k] ~= "any" and type(v) ~= types[k] then
-      fail(level + 1, "%s: option '%s' must be a %s (got %s)", fname, k, types[k], type(v))
-    end
-  end
-  return opts
-end
+local options = client_mod.options
 
 -- Call a Client method, raising its error (which carries no position) at level.
 local function call(level, method, ...)
@@ -68,10 +63,7 @@ local function call(level, method, ...)
   return res
 end
 
--- "processed:v2"; a custom version that is not a number: "processed:nightly".
-local function version_label(name, version)
-  return name .. ":" .. (version:find("^%d+$") and "v" or "") .. version
-end
+local version_label = client_mod.version_label
 
 local function label_of(av)
   return version_label(av.name, av.version)
@@ -126,9 +118,16 @@ local function build(root, direction, depth)
     g.edges[#g.edges + 1] = { from = from, to = to, kind = kind, name = name }
   end
 
+  -- row: a version, or the tombstone of a deleted one (which has no
+  -- producer and no consumers to follow: it ends the walk)
   local function version_node(row)
-    return nodes[row.id] or { kind = "artifact_version", id = row.id, label = label_of(row),
-      name = row.name, version = row.version }
+    return nodes[row.id] or { kind = "artifact_version", id = row.id,
+      label = label_of(row) .. (row.deleted and " (deleted)" or ""), name = row.name,
+      version = row.version, deleted = row.deleted }
+  end
+
+  local function linked_version(id)
+    return one("version_by_id", id) or one("deleted_version_by_id", id)
   end
 
   local function step_node(row)
@@ -159,7 +158,7 @@ local function build(root, direction, depth)
     if expanded[sid] then return end
     expanded[sid] = true
     for _, l in ipairs(links) do
-      local vrow = l.kind == "input" and one("version_by_id", l.artifact_version_id)
+      local vrow = l.kind == "input" and linked_version(l.artifact_version_id)
       if vrow then
         add(version_node(vrow))
         link(vrow.id, sid, "input", l.name)
@@ -177,7 +176,7 @@ local function build(root, direction, depth)
       if not expanded[sid] then
         expanded[sid] = true
         for _, l in ipairs(core.query("step_run_artifacts", sid)) do
-          local vrow = l.kind == "output" and one("version_by_id", l.artifact_version_id)
+          local vrow = l.kind == "output" and linked_version(l.artifact_version_id)
           if vrow then
             add(version_node(vrow))
             link(sid, vrow.id, "output", l.name)
@@ -338,7 +337,7 @@ local function dot(g)
       attrs = "label=" .. dot_string(n.label .. "\n[" .. (n.status or "?") .. "]")
         .. ", shape=ellipse" .. (n.status == "failed" and ", color=red" or "")
     else
-      attrs = "label=" .. dot_string(n.label)
+      attrs = "label=" .. dot_string(n.label) .. (n.deleted and ", color=gray, style=dashed" or "")
     end
     if n.id == g.root then attrs = attrs .. ", style=bold" end
     out[#out + 1] = "  " .. dot_string(n.id) .. " [" .. attrs .. "];"
@@ -374,7 +373,7 @@ local function mermaid(g)
 end
 
 local node_fields = {
-  artifact_version = { "kind", "id", "label", "name", "version" },
+  artifact_version = { "kind", "id", "label", "name", "version", "deleted" },
   step_run = { "kind", "id", "label", "name", "step_name", "status", "run_id", "run_name" },
 }
 local edge_fields = { "from", "to", "kind", "name" }
@@ -466,32 +465,135 @@ local function version_to_delete(client, key, version, level)
   fail(level + 1, "%s: artifact version '%s' not found", fname, key)
 end
 
+-- How step runs used a version (rows of version_uses or
+-- uses_of_run_versions, outputs first): the first output and the first
+-- input named, then how many more.
+local function uses_text(uses)
+  local shown, output, input = {}, nil, nil
+  for _, u in ipairs(uses) do
+    if u.kind == "output" then output = output or u else input = input or u end
+  end
+  for _, u in ipairs { output or false, input or false } do
+    if u then
+      shown[#shown + 1] = string.format("%s '%s' of step run '%s' (run '%s')", u.kind, u.name,
+        u.step, u.run)
+    end
+  end
+  local more = #uses - #shown
+  if more > 0 then return table.concat(shown, ", ") .. string.format(" and %d more", more) end
+  return table.concat(shown, " and ")
+end
+
+-- Run fn in one transaction; its error is raised at level without a
+-- position of ours (fn raises its messages at level 0).
+local function atomically(level, fn)
+  local res = table.pack(pcall(core.atomic, fn))
+  if not res[1] then error(res[2], level + 1) end
+  return table.unpack(res, 2, res.n)
+end
+
 -- delete_artifact_version(av | id [, opts]) | (name, version [, opts])
 function Client:delete_artifact_version(key, version, opts)
   if type(version) == "table" and opts == nil then version, opts = nil, version end
   opts = options(opts, { force = "boolean" }, "delete_artifact_version", version and 3 or 2, 2)
   local target = version_to_delete(self, key, version, 2)
-  local ok, res = pcall(core.atomic, function()
+  return version_of(atomically(2, function()
     local row = one("version_by_id", target.id)
     if not row then
       error(string.format("delete_artifact_version: artifact version %s not found", target.id), 0)
     end
-    if not opts.force then
-      local consumers = core.query("consumers", row.id)
-      local c = consumers[1]
-      if c then
-        local run = one("run_by_id", c.run_id)
-        error(string.format("delete_artifact_version: artifact version %s (%s) is input '%s' "
-          .. "of step run '%s' (run '%s')%s; pass { force = true } to delete it anyway",
-          label_of(row), row.id, c.input_name, c.name, run and run.name or c.run_id,
-          #consumers > 1 and string.format(" and %d more", #consumers - 1) or ""), 0)
-      end
+    local uses = not opts.force and core.query("version_uses", row.id) or {}
+    if uses[1] then
+      error(string.format("delete_artifact_version: artifact version %s (%s) is %s; pass "
+        .. "{ force = true } to delete it anyway", label_of(row), row.id, uses_text(uses)), 0)
     end
     core.write("delete_version", row.id)
     return row
+  end))
+end
+
+-- delete_artifact(name [, { force }]): the artifact and every version of it.
+function Client:delete_artifact(name, opts)
+  if type(name) ~= "string" then
+    fail(2, "bad argument #1 to 'delete_artifact' (string expected, got %s)", type(name))
+  end
+  opts = options(opts, { force = "boolean" }, "delete_artifact", 2, 2)
+  local versions = atomically(2, function()
+    local artifact = one("artifact_by_name", name)
+    if not artifact then
+      local candidates = {}
+      for i, r in ipairs(core.query("artifact_names")) do candidates[i] = r.name end
+      error(string.format("delete_artifact: artifact '%s' not found%s", name,
+        names.suggest(name, candidates)), 0)
+    end
+    local versions = core.query("versions_of_artifact", artifact.id)
+    if not opts.force then
+      local used, first = 0, nil
+      for _, v in ipairs(versions) do
+        local uses = core.query("version_uses", v.id)
+        if uses[1] then
+          used = used + 1
+          first = first or string.format("%s (%s) is %s", label_of(v), v.id, uses_text(uses))
+        end
+      end
+      if first then
+        error(string.format("delete_artifact: artifact '%s' has %d %s that step runs produced "
+          .. "or used: %s; pass { force = true } to delete it anyway", name, used,
+          used == 1 and "version" or "versions", first), 0)
+      end
+    end
+    for _, v in ipairs(versions) do core.write("delete_version", v.id) end
+    core.write("delete_empty_artifact", artifact.id)
+    return versions
   end)
-  if not ok then error(res, 2) end
-  return version_of(res)
+  for _, v in ipairs(versions) do version_of(v) end
+  return versions
+end
+
+-- delete_pipeline_run(run | name | id [, { force }]): the run with its step
+-- runs, their links and metadata, and the versions they made. The versions
+-- it took from other runs stay. Links to its versions from step runs of
+-- other runs (an input, or a cache hit's output) are why force is needed;
+-- they stay, showing those versions as deleted.
+function Client:delete_pipeline_run(key, opts)
+  if type(key) ~= "string" and getmetatable(key) ~= PipelineRun then
+    fail(2, "bad argument #1 to 'delete_pipeline_run' (PipelineRun or string expected, got %s)",
+      type(key))
+  end
+  opts = options(opts, { force = "boolean" }, "delete_pipeline_run", 2, 2)
+  local id = getmetatable(key) == PipelineRun and key.id
+    or call(2, self.get_pipeline_run, self, key).id
+  local run, versions = atomically(2, function()
+    local row = one("run_by_id", id)
+    if not row then
+      error(string.format("delete_pipeline_run: pipeline run %s not found", id), 0)
+    end
+    if row.status == "running" then
+      error(string.format("delete_pipeline_run: run '%s' is still running", row.name), 0)
+    end
+    local uses = not opts.force and core.query("uses_of_run_versions", id) or {}
+    if uses[1] then
+      local u, versions = uses[1], {}
+      local mine = {}
+      for _, x in ipairs(uses) do
+        if x.id == u.id then mine[#mine + 1] = x else versions[x.id] = true end
+      end
+      local others = 0
+      for _ in pairs(versions) do others = others + 1 end
+      error(string.format("delete_pipeline_run: run '%s' made artifact version %s (%s), which "
+        .. "is %s%s; pass { force = true } to delete it anyway", row.name,
+        version_label(u.artifact, u.version), u.id, uses_text(mine),
+        others > 0 and string.format(" (and %d more of its versions are used by other runs)",
+          others) or ""), 0)
+    end
+    local made = core.query("versions_of_run", id)
+    core.write("delete_run_links", id)
+    for _, v in ipairs(made) do core.write("delete_version", v.id) end
+    core.write("delete_run", id)
+    return row, made
+  end)
+  for _, v in ipairs(versions) do version_of(v) end
+  return run_of(run), versions
 end
 
 -- What prune would delete, read in the caller's transaction when there is one.

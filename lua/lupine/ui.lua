@@ -272,10 +272,19 @@ end
 
 local client = nil   -- made per request (objects are snapshots)
 
+-- A version a step run links to; one deleted since has its tombstone's
+-- name and version, and deleted (when).
 local function version_ref(id)
-  local row = core.query("version_by_id", id)[1]
+  local row = core.query("version_by_id", id)[1] or client_mod.deleted_version(id)
   if not row then return { id = id, name = "?", version = "?" } end
-  return { id = row.id, name = row.name, version = row.version }
+  return { id = row.id, name = row.name, version = row.version, deleted = row.deleted }
+end
+
+-- A link to a version's page; a deleted version has none.
+local function version_link(v)
+  local text = v.name .. ":" .. v.version
+  if v.deleted then return esc(text) .. ' <span class="note">(deleted)</span>' end
+  return link("/versions/" .. v.id, text)
 end
 
 -- A step run from its catalog row, with its links
@@ -356,8 +365,6 @@ local function run_json(run)
     tags = json.array(run.tags) }
 end
 
-local ref_json = cli.ref_json
-
 local function viz_list_json(av)
   local list = {}
   for i, v in ipairs(av.visualizations) do
@@ -385,7 +392,7 @@ end
 local function links_json(sr, kind)
   local o = {}
   for _, l in ipairs(sr.links) do
-    if l.kind == kind then o[l.name] = ref_json(l.version) end
+    if l.kind == kind then o[l.name] = cli.link_json(l.version) end
   end
   return json.object(o)
 end
@@ -648,8 +655,7 @@ pages.run = function(args, id)
     local outs = {}
     for _, l in ipairs(sr.links) do
       if l.kind == "output" then
-        outs[#outs + 1] = esc(l.name) .. " → " .. link("/versions/" .. l.version.id,
-          l.version.name .. ":" .. l.version.version)
+        outs[#outs + 1] = esc(l.name) .. " → " .. version_link(l.version)
       end
     end
     rows[i] = { link("/steps/" .. sr.id, sr.name), status_badge(sr.status),
@@ -696,8 +702,7 @@ local function refs_table(sr, kind)
   local rows = {}
   for _, l in ipairs(sr.links) do
     if l.kind == kind then
-      rows[#rows + 1] = { esc(l.name), link("/versions/" .. l.version.id, l.version.name .. ":"
-        .. l.version.version), esc(l.version.id) }
+      rows[#rows + 1] = { esc(l.name), version_link(l.version), esc(l.version.id) }
     end
   end
   return table_html({ "name", "artifact version", "id" }, rows)
@@ -769,7 +774,10 @@ end
 local function lineage_svg(g)
   local nodes = {}
   for i, n in ipairs(g.nodes) do
-    if n.kind == "artifact_version" then
+    if n.kind == "artifact_version" and n.deleted then
+      nodes[i] = { id = n.id, lines = { n.name, "version " .. n.version, "deleted" },
+        colors = STATUS_COLORS.skipped, title = n.label .. " " .. n.deleted }
+    elseif n.kind == "artifact_version" then
       nodes[i] = { id = n.id, lines = { n.name, "version " .. n.version, "artifact version" },
         colors = STATUS_COLORS.version, href = "/versions/" .. n.id, title = n.label,
         bold = n.id == g.root }

@@ -50,6 +50,42 @@ function Client:update_artifact(name, changes) end
 ---@return lupine.PipelineRun
 function Client:update_pipeline_run(run, changes) end
 
+---A tag: on versions, artifacts and runs. An exclusive one is on at most one
+---version of each artifact and one run of each pipeline: adding it to
+---another moves it there.
+---@class lupine.Tag
+---@field name string
+---@field exclusive boolean
+---@field tagged_count integer How many versions, artifacts and runs carry it.
+
+---Create a tag (refused if it exists).
+---@param spec { name: string, exclusive?: boolean }
+---@return lupine.Tag
+function Client:create_tag(spec) end
+
+---A tag by name.
+---@param name string
+---@return lupine.Tag
+function Client:get_tag(name) end
+
+---Every tag (or the one named, or those exclusive or not), by name.
+---@param filter? { name?: string, exclusive?: boolean }
+---@return lupine.Tag[]
+function Client:list_tags(filter) end
+
+---Make a tag exclusive or not, or rename it. Making it exclusive is refused
+---while it is on two versions of an artifact, two runs of a pipeline, or an
+---artifact itself.
+---@param name string
+---@param changes? { name?: string, exclusive?: boolean }
+---@return lupine.Tag
+function Client:update_tag(name, changes) end
+
+---Delete a tag, taking it off everything that has it.
+---@param name string
+---@return lupine.Tag The tag as it was.
+function Client:delete_tag(name) end
+
 ---@class lupine.PageArgs
 ---@field sort_by? string "created", "name" (or "version"), optionally after "asc:" or "desc:"; default "desc:created".
 ---@field page? integer From 1.
@@ -118,13 +154,30 @@ function Client:list_pipelines(args) end
 ---@return lupine.LineageGraph
 function Client:get_lineage(version, options) end
 
----Delete a version's catalog rows (refused for a version a step run took as
----input, unless force); `gc` then deletes its object.
+---Delete a version's catalog rows (refused for a version a step run produced
+---or took as input, unless force: their lineage then shows it deleted); `gc`
+---then deletes its object.
 ---@param version lupine.ArtifactVersion|string A version, its id, or an artifact name (with the version).
 ---@param version_or_options? string|integer|{ force?: boolean }
 ---@param options? { force?: boolean }
 ---@return lupine.ArtifactVersion The deleted version.
 function Client:delete_artifact_version(version, version_or_options, options) end
+
+---Delete an artifact and every version of it (refused, unless force, when a
+---step run produced or used one).
+---@param name string
+---@param options? { force?: boolean }
+---@return lupine.ArtifactVersion[] The deleted versions, oldest first.
+function Client:delete_artifact(name, options) end
+
+---Delete a run with its step runs and the versions they produced (refused,
+---unless force, when a step run of another run used one of those versions;
+---always while it runs).
+---@param run lupine.PipelineRun|string A run, its name or id.
+---@param options? { force?: boolean }
+---@return lupine.PipelineRun run The deleted run.
+---@return lupine.ArtifactVersion[] versions The versions deleted with it.
+function Client:delete_pipeline_run(run, options) end
 
 ---Delete the versions no step run produced or used, and artifacts left empty.
 ---@param options? { dry_run?: boolean }
@@ -209,6 +262,7 @@ function Client:delete_stack(name) end
 ---@field run_metadata table<string, any> (read when first used)
 ---@field artifact_store? lupine.ArtifactStore The store holding its object (read when first used).
 ---@field visualizations lupine.Visualization[] In order (read when first used).
+---@field deleted? string When it was deleted: a step run's input or output deleted since (only id, name, version, save_type and deleted are there; load() raises).
 local ArtifactVersion = {}
 
 ---The value (a file's or folder's: the path of a read-only copy).
@@ -341,6 +395,7 @@ function Visualization:read() end
 ---@field status? string
 ---@field run_id? string
 ---@field run_name? string
+---@field deleted? string When the version was deleted (its label ends " (deleted)").
 
 ---@class lupine.LineageEdge
 ---@field from string
