@@ -865,11 +865,13 @@ static int child_body(lua_State *L) {
 }
 
 /* The result of a worker that failed around its step: (message, run,
-** node) -> result table. */
+** node, nodes) -> result table. The nodes table comes again: child_body
+** left r->nodes an index of its own frame, gone now. */
 static int child_failure(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   run *r = lua_touserdata(L, 2);
   int node = (int)lua_tointeger(L, 3);
+  r->nodes = 4;
   lua_createtable(L, 0, 3);
   lua_pushliteral(L, "result");
   lua_setfield(L, -2, "kind");
@@ -883,7 +885,7 @@ static int child_failure(lua_State *L) {
 /* In the child: run the step, send the result, exit. Never returns. */
 static void child_main(run *r, int node, int to_parent, int from_parent, int output) {
   lua_State *L = r->L;
-  int i;
+  int i, nodes = r->nodes;
   for (i = 0; i < r->pool->n; i++) {
     close_fd(&r->pool->w[i].from_child);
     close_fd(&r->pool->w[i].to_child);
@@ -920,9 +922,10 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
     lua_insert(L, -2);
     lua_pushlightuserdata(L, r);
     lua_pushinteger(L, node);
+    lua_pushvalue(L, nodes);
     /* if even that fails (memory), the coordinator sees an exit without a
     ** result: this process must never go back into the host's code */
-    if (lua_pcall(L, 3, 1, 0) != LUA_OK) _exit(70);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) _exit(70);
   }
   /* what the step printed goes before its result: the result settles it */
   fflush(stdout);

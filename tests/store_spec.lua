@@ -137,6 +137,19 @@ describe("loading a damaged store", function()
       .. "%): object " .. v.content_hash .. " is corrupt", msg)
   end)
 
+  it("fails a step whose input version does not load, naming the artifact", function()
+    local v = save({ 1, 2, 3 })
+    os.remove(v.uri)
+    local line = debug.getinfo(1, "l").currentline + 1
+    local use = step { name = "use", enable_cache = false, function(t) return #t end }
+    local run = pipeline { name = "uses", function() use(v) end }
+      :with_options { raise_on_failure = false } ()
+    assert.equal(string.format("step 'use' (tests/store_spec.lua:%d): cannot load artifact "
+      .. "'thing' version 1 (%s): object %s is missing (expected at %s)", line, v.id,
+      v.content_hash, v.uri),
+      (run.steps.use.error:gsub("%(.-tests/store_spec", "(tests/store_spec", 1)))
+  end)
+
   it("detects a damaged frame", function()
     local v = save({ values = { 1, 2, 3, 4, 5 } })
     local bytes = H.read(v.uri)
