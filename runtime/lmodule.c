@@ -152,6 +152,11 @@ static void mark_dead_runs(lua_State *L, lp_runtime *rt) {
 
 /* ---- artifact stores ---- */
 
+/* A put replaced a damaged object: the runtime's log says so. */
+static void store_replaced(void *ud, const char *message) {
+  lp_log_text(ud, LUPINE_LOG_WARN, message);
+}
+
 int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char *err,
                      size_t errsz) {
   char path[PATH_MAX];
@@ -189,6 +194,7 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
   }
   rt->stores = slots;
   if ((rc = lp_store_open(&slots[rt->nstores].store, path, err, errsz)) != LUPINE_OK) return rc;
+  lp_store_set_log(slots[rt->nstores].store, store_replaced, rt);
   snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", info.id);
   *out = slots[rt->nstores++].store;
   return LUPINE_OK;
@@ -817,8 +823,7 @@ static int core_check_object(lua_State *L) {
   int rc;
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &s, rt->err, sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
-  if (!lp_store_exists(s, hash)) rc = LUPINE_NOTFOUND;
-  else rc = lp_store_read(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
+  rc = lp_store_read(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
   lua_pushstring(L, rc == LUPINE_OK ? "ok" : rc == LUPINE_NOTFOUND ? "missing" : "corrupt");
   lua_pushstring(L, err);
   return 2;

@@ -81,9 +81,14 @@ typedef struct lp_object {
   int created;                     /* 1 if this put wrote a new object */
 } lp_object;
 
-/* Open (creating if needed) a store rooted at directory root. */
+/* Open (creating if needed) a store rooted at directory root, removing the
+** temporary files of writers that are gone (see lp_owner_tag). */
 int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz);
 void lp_store_close(lp_store *s);   /* NULL-safe */
+
+/* Receives a message (one line) each time a put replaces a damaged object. */
+typedef void (*lp_store_log_fn)(void *ud, const char *message);
+void lp_store_set_log(lp_store *s, lp_store_log_fn fn, void *ud);
 
 /* Root directory of the store (owned by the store). */
 const char *lp_store_root(const lp_store *s);
@@ -91,7 +96,9 @@ const char *lp_store_root(const lp_store *s);
 /*
 ** Hash, compress and write an object atomically (temporary file, fsync,
 ** rename, fsync of the directory). Identical bytes are stored once:
-** when the object exists nothing is written and info->created is 0.
+** when the object exists and is intact (its frame decompresses to these
+** bytes) nothing is written and info->created is 0; a damaged one is
+** replaced (info->created is 1) and the store's log is told.
 */
 int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
                  char *err, size_t errsz);
@@ -148,7 +155,10 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
 ** Streamed objects, for content too big to hold in memory: open a writer
 ** for exactly size bytes (the size goes in the frame header), write the
 ** bytes in pieces, close it to hash and place the object (atomically, as
-** lp_store_put does) and fill info. close and abort free the writer.
+** lp_store_put does; an object already there is kept if it reads back
+** whole and hashes right, else replaced) and fill info. With s NULL the
+** writer only hashes: close fills info->hash and info->size, and stores
+** nothing. close and abort free the writer.
 */
 typedef struct lp_store_writer lp_store_writer;
 int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
@@ -517,6 +527,20 @@ size_t lp_text_width(const char *s, size_t len, size_t max, size_t *fit);
 /* The start time of process pid as the kernel counts it (from
 ** /proc/PID/stat), so a reused pid can be told apart. 0, or -1 if gone. */
 int lp_process_start(long pid, char out[32]);
+
+/*
+** Temporary files and folders are named after the process writing them,
+** so that a later process can tell those left by a crash from those in
+** use: an owner tag "<pid>-<start time>-<host>" (the host name with
+** characters other than letters, digits, '.' and '_' as '_', at most 64).
+*/
+#define LP_OWNER_MAX 128
+void lp_owner_tag(char out[LP_OWNER_MAX]);
+
+/* 1 if name (an owner tag, '-', then anything without '-') names a process
+** of this host that is gone, its pid ended or reused since; 0 for a live
+** owner, another host's, or a name of another form. */
+int lp_owner_gone(const char *name);
 
 /* How many steps run at once by default: the number of online cores. */
 int lp_default_jobs(void);

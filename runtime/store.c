@@ -10,9 +10,12 @@
 ** both succeed (the last rename wins, with identical bytes). A get checks
 ** the frame and the hash: corruption is reported, never returned.
 **
-** Files are never removed from tmp/ on open: one may belong to a put in
-** progress in another process, and nothing here can tell it from a file
-** left by a crash.
+** A temporary file is named after its writer (lp_owner_tag): opening a
+** store removes those whose writer is gone (killed in the middle of a
+** put), and leaves those of live processes and of other hosts alone.
+**
+** An object already on disk is not trusted blindly: a put of the same
+** content checks it first (see same_content) and replaces a damaged one.
 */
 #ifndef _GNU_SOURCE   /* the ThreadSanitizer build defines it for every file */
 #define _GNU_SOURCE   /* realpath, and syncfs: one sync for a batch of objects */
@@ -41,8 +44,13 @@
 struct lp_store {
   char *root;         /* absolute, so a chdir does not move the store */
   ZSTD_CCtx *cctx;    /* reused by every put: one thread at a time */
+  ZSTD_DCtx *dctx;    /* the same, for checking an object already there */
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
+  lp_store_log_fn log;   /* told of each damaged object replaced; may be NULL */
+  void *log_ud;
+  long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
+  char owner[LP_OWNER_MAX];
 };
 
 #if defined(__GNUC__)
@@ -180,6 +188,61 @@ static int sync_dir(const char *path, char *err, size_t errsz) {
 }
 
 /*
+** Open an object's file for reading. O_NONBLOCK, then fstat: a FIFO (or a
+** device) put where an object belongs would otherwise block the open, or
+** the reads, forever; anything but a regular file is refused as corrupt.
+** LUPINE_NOTFOUND if there is no file.
+*/
+static int open_object(const char *hash, const char *path, int *fd, struct stat *st,
+                       char *err, size_t errsz) {
+  int rc;
+  if ((*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+    if (errno != ENOENT) return io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
+    lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
+    return LUPINE_NOTFOUND;
+  }
+  if (fstat(*fd, st) != 0)
+    rc = io_error(err, errsz, "object %s: cannot stat '%s'", hash, path);
+  else if (!S_ISREG(st->st_mode))
+    rc = corrupt(err, errsz, hash, "'%s' is not a regular file", path);
+  else
+    return LUPINE_OK;
+  close(*fd);
+  *fd = -1;
+  return rc;
+}
+
+/* The name of a new temporary file: <root>/tmp/<kind>-<owner tag>-XXXXXX. */
+static void temp_name(lp_store *s, const char *kind, char *out, size_t outsz) {
+  long pid = (long)getpid();
+  if (pid != s->owner_pid) {
+    lp_owner_tag(s->owner);
+    s->owner_pid = pid;
+  }
+  snprintf(out, outsz, "%s/tmp/%s-%s-XXXXXX", s->root, kind, s->owner);
+}
+
+/* Remove the temporary files in tmp/ whose writer is gone (best effort:
+** what cannot be removed now is tried again by the next process). */
+static void remove_stale(const char *root) {
+  static const char *const kinds[] = {"obj-", "stream-"};
+  char path[PATH_MAX];
+  struct dirent *d;
+  DIR *dir;
+  size_t k;
+  snprintf(path, sizeof path, "%s/tmp", root);
+  if ((dir = opendir(path)) == NULL) return;
+  while ((d = readdir(dir)) != NULL)
+    for (k = 0; k < sizeof kinds / sizeof *kinds; k++)
+      if (strncmp(d->d_name, kinds[k], strlen(kinds[k])) == 0 &&
+          lp_owner_gone(d->d_name + strlen(kinds[k]))) {
+        snprintf(path, sizeof path, "%s/tmp/%s", root, d->d_name);
+        unlink(path);
+      }
+  closedir(dir);
+}
+
+/*
 ** Make fd read-only (objects are immutable; access is governed by the
 ** directories, which honour the umask), write n bytes, sync and close it,
 ** even on failure. Returns 0, or -1 with errno set.
@@ -225,6 +288,7 @@ int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz) {
   if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
   snprintf(path, sizeof path, "%s/tmp", s->root);
   if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
+  remove_stale(s->root);
   if ((s->cctx = ZSTD_createCCtx()) == NULL) goto nomem;
   /* Readers rely on the content size (see lp_store_decode_frame); the
   ** checksum lets plain `zstd -t` verify a store. */
@@ -244,12 +308,28 @@ done:
 void lp_store_close(lp_store *s) {
   if (s == NULL) return;
   ZSTD_freeCCtx(s->cctx);
+  ZSTD_freeDCtx(s->dctx);
   free(s->root);
   free(s);
 }
 
 const char *lp_store_root(const lp_store *s) {
   return s->root;
+}
+
+void lp_store_set_log(lp_store *s, lp_store_log_fn fn, void *ud) {
+  s->log = fn;
+  s->log_ud = ud;
+}
+
+/* Say that the object whose check failed (why: the check's message) was
+** written again. */
+static void replaced(lp_store *s, const char *why) {
+  char msg[LP_ERRSZ + PATH_MAX + 64];
+  if (s->log == NULL) return;
+  snprintf(msg, sizeof msg, "store '%s': %s; replaced it with the bytes being saved", s->root,
+           why);
+  s->log(s->log_ud, msg);
 }
 
 int lp_store_path(const lp_store *s, const char *hash, char *buf, size_t bufsz) {
@@ -269,12 +349,81 @@ int lp_store_exists(const lp_store *s, const char *hash) {
 }
 
 /*
-** The existence check trusts an object already on disk: a damaged one is
-** reported by the next get, not repaired here.
+** Does the file at path hold an intact object of the len bytes at data?
+** The cheap checks first (a regular file, no bigger than a frame of len
+** bytes needs, a frame header recording len bytes), then the frame
+** decompressed piece by piece and compared with data, which hashes to the
+** object's name: as sound as hashing the file's content, and cheaper. 1
+** if so; else 0, with what is wrong in why.
 */
+static int same_content(lp_store *s, const char *hash, const char *path, const void *data,
+                        size_t len, char *why, size_t whysz) {
+  const unsigned char *want = data;
+  unsigned char *frame = NULL, *out = NULL;
+  size_t n = 0, outcap = ZSTD_DStreamOutSize(), at = 0, left = 1;
+  unsigned long long claimed;
+  struct stat st;
+  int fd, same = 0;
+  if (open_object(hash, path, &fd, &st, why, whysz) != LUPINE_OK) return 0;
+  if (st.st_size == 0 || (uint64_t)st.st_size > ZSTD_compressBound(len)) {
+    corrupt(why, whysz, hash, "file is %lld bytes, not what a frame of %zu bytes takes",
+            (long long)st.st_size, len);
+    goto done;
+  }
+  if ((frame = malloc((size_t)st.st_size)) == NULL || (out = malloc(outcap)) == NULL ||
+      (s->dctx == NULL && (s->dctx = ZSTD_createDCtx()) == NULL)) {
+    lp_errf(why, whysz, "object %s: out of memory checking it", hash);
+    goto done;
+  }
+  while (n < (size_t)st.st_size) {
+    ssize_t r = read(fd, frame + n, (size_t)st.st_size - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      io_error(why, whysz, "object %s: cannot read '%s'", hash, path);
+      goto done;
+    }
+    n += (size_t)r;
+  }
+  claimed = ZSTD_getFrameContentSize(frame, n);
+  if (claimed != (unsigned long long)len) {
+    corrupt(why, whysz, hash, "its frame header does not record its %zu bytes", len);
+    goto done;
+  }
+  if (ZSTD_findFrameCompressedSize(frame, n) != n) {
+    corrupt(why, whysz, hash, "its frame is cut short or followed by other bytes");
+    goto done;
+  }
+  {
+    ZSTD_inBuffer ib = {frame, n, 0};
+    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
+    while (ib.pos < ib.size || left != 0) {
+      ZSTD_outBuffer ob = {out, outcap, 0};
+      size_t before = ib.pos;
+      left = ZSTD_decompressStream(s->dctx, &ob, &ib);
+      if (ZSTD_isError(left)) {
+        corrupt(why, whysz, hash, "bad frame (%s)", ZSTD_getErrorName(left));
+        goto done;
+      }
+      if (ob.pos > len - at || memcmp(out, want + at, ob.pos) != 0) {
+        corrupt(why, whysz, hash, "its content differs from the bytes it is named after");
+        goto done;
+      }
+      at += ob.pos;
+      if (ob.pos == 0 && ib.pos == before) break;   /* no progress: the frame ends early */
+    }
+  }
+  same = left == 0 && at == len;
+  if (!same) corrupt(why, whysz, hash, "it ends early (%zu of %zu bytes)", at, len);
+done:
+  close(fd);
+  free(frame);
+  free(out);
+  return same;
+}
+
 static int put(lp_store *s, const void *data, size_t len, lp_object *info, int sync,
                char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "";
+  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "", why[LP_ERRSZ] = "";
   unsigned char *frame = NULL;
   struct stat st;
   size_t cap, n;
@@ -284,9 +433,10 @@ static int put(lp_store *s, const void *data, size_t len, lp_object *info, int s
   info->size = len;
   lp_store_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
   if (stat(path, &st) == 0) {
-    /* empty: the name of an unsynced put outlived a crash, its data did
-    ** not (a zstd frame is never empty); the rename below replaces it */
-    if (st.st_size > 0) {
+    /* A file has the object's name: trusted only once checked. Damaged
+    ** (a crash on a file system that keeps a name without its data, a
+    ** flipped bit, a hand edit), it is replaced by the rename below. */
+    if (same_content(s, info->hash, path, data, len, why, sizeof why)) {
       info->created = 0;
       info->stored_size = (uint64_t)st.st_size;
       /* another writer's unsynced put, maybe: durable by our sync too */
@@ -322,7 +472,7 @@ static int put(lp_store *s, const void *data, size_t len, lp_object *info, int s
   }
 
   /* mkstemp makes the name unique across threads and processes. */
-  snprintf(tmp, sizeof tmp, "%s/tmp/obj-XXXXXX", s->root);
+  temp_name(s, "obj", tmp, sizeof tmp);
   if ((fd = mkstemp(tmp)) < 0) {
     rc = io_error(err, errsz, "object %s: cannot create '%s'", info->hash, tmp);
     tmp[0] = '\0';
@@ -342,6 +492,7 @@ static int put(lp_store *s, const void *data, size_t len, lp_object *info, int s
   else if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
   info->created = 1;
   info->stored_size = n;
+  if (why[0] != '\0') replaced(s, why);
 done:
   if (tmp[0] != '\0') unlink(tmp);
   free(frame);
@@ -384,16 +535,7 @@ int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
             "lowercase hex digits)", hash, LP_HASH_PREFIX, LP_HASH_HEXLEN);
     return LUPINE_MISUSE;
   }
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-    if (errno != ENOENT)
-      return io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
-    lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
-    return LUPINE_NOTFOUND;
-  }
-  if (fstat(fd, &st) != 0) {
-    rc = io_error(err, errsz, "object %s: cannot stat '%s'", hash, path);
-    goto done;
-  }
+  if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) return rc;
   /* Read no more than a frame of max_size bytes can take. */
   bound = ZSTD_compressBound(max_size);
   if (!ZSTD_isError(bound) && (uint64_t)st.st_size > bound) {
@@ -608,16 +750,20 @@ int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char
   w->fd = -1;
   w->s = s;
   w->size = size;
-  w->outcap = ZSTD_CStreamOutSize();
-  if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->sha = EVP_MD_CTX_new()) == NULL ||
-      (w->out = malloc(w->outcap)) == NULL ||
-      EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)
+  pthread_once(&sha256_once, fetch_sha256);
+  if ((w->sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(w->sha, sha256_md, NULL) != 1)
     goto nomem;
+  if (s == NULL) {   /* hashing only */
+    *out = w;
+    return LUPINE_OK;
+  }
+  w->outcap = ZSTD_CStreamOutSize();
+  if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->out = malloc(w->outcap)) == NULL) goto nomem;
   /* the size goes in the frame header, as for every object */
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setPledgedSrcSize(w->cctx, (unsigned long long)size);
-  snprintf(w->tmp, sizeof w->tmp, "%s/tmp/stream-XXXXXX", s->root);
+  temp_name(s, "stream", w->tmp, sizeof w->tmp);
   if ((w->fd = mkstemp(w->tmp)) < 0) {
     int rc = io_error(err, errsz, "cannot create '%s'", w->tmp);
     w->tmp[0] = '\0';
@@ -660,22 +806,29 @@ int lp_store_writer_write(lp_store_writer *w, const void *p, size_t n, char *err
   }
   w->written += n;
   EVP_DigestUpdate(w->sha, p, n);
-  return pump(w, &ib, ZSTD_e_continue, err, errsz);
+  return w->s == NULL ? LUPINE_OK : pump(w, &ib, ZSTD_e_continue, err, errsz);
+}
+
+/* A sink that takes every piece: reading an object only to check it. */
+static int ignore_piece(void *ud, const void *p, size_t n) {
+  (void)ud, (void)p, (void)n;
+  return 0;
 }
 
 int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX];
+  char path[PATH_MAX], dir[PATH_MAX], why[LP_ERRSZ] = "";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   ZSTD_inBuffer ib = {NULL, 0, 0};
-  int rc, created;
+  struct stat st;
+  int rc = LUPINE_OK, created;
   if (w->written != w->size) {
     lp_errf(err, errsz, "an object ended at %llu of the %llu bytes it announced",
             (unsigned long long)w->written, (unsigned long long)w->size);
     rc = LUPINE_MISUSE;
     goto done;
   }
-  if ((rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK) goto done;
+  if (w->s != NULL && (rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK) goto done;
   if (EVP_DigestFinal_ex(w->sha, md, &mdlen) != 1) {
     lp_errf(err, errsz, "cannot hash an object (OpenSSL's SHA-256 failed)");
     rc = LUPINE_ERROR;
@@ -683,11 +836,20 @@ int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t
   }
   format_hash(md, mdlen, info->hash);
   info->size = w->size;
+  info->created = 0;
+  info->stored_size = w->stored;
+  if (w->s == NULL) goto done;
   lp_store_path(w->s, info->hash, path, sizeof path);
-  if (access(path, F_OK) == 0) {   /* stored before: keep that one */
-    struct stat st;
-    info->created = 0;
-    info->stored_size = stat(path, &st) == 0 ? (uint64_t)st.st_size : w->stored;
+  /* Stored before: kept if it reads back whole and hashes right (what it
+  ** holds is not at hand to compare, as put does); else replaced below. */
+  if (stat(path, &st) == 0) {
+    if (lp_store_read(w->s, info->hash, w->size, ignore_piece, NULL, why, sizeof why) ==
+        LUPINE_OK) {
+      info->stored_size = (uint64_t)st.st_size;
+      goto done;
+    }
+  } else if (errno != ENOENT) {
+    rc = io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
     goto done;
   }
   if (fchmod(w->fd, 0444) != 0 || fdatasync(w->fd) != 0) {
@@ -710,7 +872,7 @@ int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t
   w->tmp[0] = '\0';
   rc = sync_dir(dir, err, errsz);
   info->created = 1;
-  info->stored_size = w->stored;
+  if (why[0] != '\0') replaced(w->s, why);
 done:
   lp_store_writer_abort(w);
   return rc;
@@ -723,6 +885,7 @@ int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink si
   unsigned int mdlen;
   size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize(), left = 1;
   uint64_t total = 0;
+  struct stat st;
   int fd = -1, rc = LUPINE_OK;
   EVP_MD_CTX *sha = EVP_MD_CTX_new();
   ZSTD_DCtx *dctx = ZSTD_createDCtx();
@@ -731,14 +894,7 @@ int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink si
     rc = LUPINE_MISUSE;
     goto done;
   }
-  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-    if (errno != ENOENT) rc = io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
-    else {
-      lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
-      rc = LUPINE_NOTFOUND;
-    }
-    goto done;
-  }
+  if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) goto done;
   in = malloc(incap);
   out = malloc(outcap);
   if (sha == NULL || dctx == NULL || in == NULL || out == NULL ||

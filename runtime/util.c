@@ -3,6 +3,7 @@
 ** util.c: small helpers shared by every file of the runtime.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,46 @@ long long lp_random_seed(void) {
         (uint64_t)getpid() << 32;
   }
   return (long long)(x & ((UINT64_C(1) << 53) - 1));
+}
+
+/* This host's name as a tag may hold it: no '-' (the tag's separator) and
+** nothing a file name should not hold. */
+static void host_name(char *out, size_t outsz) {
+  char host[256] = "";
+  size_t i;
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    snprintf(host, sizeof host, "host");
+  for (i = 0; host[i] != '\0'; i++)
+    if (!isalnum((unsigned char)host[i]) && host[i] != '.' && host[i] != '_') host[i] = '_';
+  snprintf(out, outsz, "%.64s", host);
+}
+
+void lp_owner_tag(char out[LP_OWNER_MAX]) {
+  char start[32] = "0", host[65];
+  long pid = (long)getpid();
+  lp_process_start(pid, start);
+  host_name(host, sizeof host);
+  snprintf(out, LP_OWNER_MAX, "%ld-%s-%s", pid, start, host);
+}
+
+int lp_owner_gone(const char *name) {
+  char start[32], host[65], *end;
+  const char *p = name, *h, *last = strrchr(name, '-');
+  long pid;
+  size_t n;
+  if (!isdigit((unsigned char)*p)) return 0;
+  pid = strtol(p, &end, 10);
+  if (*end != '-' || !isdigit((unsigned char)end[1])) return 0;
+  p = end + 1;
+  n = strspn(p, "0123456789");
+  if (p[n] != '-') return 0;
+  h = p + n + 1;
+  if (last == NULL || last < h) return 0;
+  /* another host's process cannot be looked up here: never judged gone */
+  host_name(host, sizeof host);
+  if (strlen(host) != (size_t)(last - h) || strncmp(host, h, (size_t)(last - h)) != 0) return 0;
+  if (lp_process_start(pid, start) != 0) return 1;
+  return strlen(start) != n || strncmp(start, p, n) != 0;
 }
 
 int lp_default_jobs(void) {

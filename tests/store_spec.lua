@@ -158,3 +158,121 @@ describe("loading a damaged store", function()
     assert.matches("^cannot load artifact 'thing' version 1 .*corrupt", msg)
   end)
 end)
+
+-- A damaged object is not trusted because it has the right name: the next
+-- save of the same content replaces it, and what refers to it loads again.
+describe("a damaged object saved again", function()
+  local home
+  before_each(function() home = H.fresh(lupine) end)
+
+  it("is replaced when it is a zero-filled file of the right size", function()
+    local v1 = lupine.save_artifact({ 1, 2, 3, "zeros" }, "z")
+    local size = #H.read(v1.uri)
+    os.remove(v1.uri)
+    H.write(v1.uri, string.rep("\0", size))
+    assert.matches("is corrupt: not a zstd frame %(bad magic number%)$",
+      H.err(function() v1:load() end))
+    local v2 = lupine.save_artifact({ 1, 2, 3, "zeros" }, "z")
+    assert.equal(v1.content_hash, v2.content_hash)
+    assert.same({ 1, 2, 3, "zeros" }, v2:load())
+    assert.same({ 1, 2, 3, "zeros" }, v1:load())
+  end)
+
+  it("with a flipped byte is written again by `lupine run --no-cache`, and said", function()
+    local script = H.script([[
+      local lupine = require "lupine"
+      local make = lupine.step { name = "make", outputs = { "data" }, function()
+        local t = {}
+        for i = 1, 200 do t[i] = i * i end
+        return t
+      end }
+      local sum = lupine.step { name = "sum", outputs = { "total" }, function(t)
+        local s = 0
+        for _, x in ipairs(t) do s = s + x end
+        return s
+      end }
+      lupine.pipeline { name = "damaged", function() sum(make()) end } ()
+    ]])
+    local _, err, code = H.lupine(home, "run -q " .. H.quote(script))
+    assert.equal(0, code, err)
+    lupine.set_home(home)
+    local v1 = lupine.Client():get_artifact_version("data", "1")
+    local bytes = H.read(v1.uri)
+    local at = #bytes // 2
+    os.remove(v1.uri)
+    H.write(v1.uri, bytes:sub(1, at - 1) .. string.char(bytes:byte(at) ~ 1) .. bytes:sub(at + 1))
+    assert.matches("is corrupt", H.err(function() v1:load() end))
+    _, err, code = H.lupine(home, "run -q --no-cache " .. H.quote(script))
+    assert.equal(0, code, err)
+    assert.matches("^lupine: store '" .. H.quote(home):sub(2, -2):gsub("%p", "%%%0")
+      .. "/artifacts': object " .. v1.content_hash .. " is corrupt: [^\n]+; replaced it with "
+      .. "the bytes being saved\n$", err)
+    local out
+    out, err, code = H.lupine(home, "artifact export total:2")
+    assert.equal(0, code, err)
+    assert.equal("2686700\n", out)
+    out, err, code = H.lupine(home, "artifact export data:1")
+    assert.equal(0, code, err)
+    local squares = {}
+    for i = 1, 200 do squares[i] = i * i end
+    assert.equal("[" .. table.concat(squares, ",") .. "]\n", out)
+    assert.equal(bytes, H.read(v1.uri))
+  end)
+end)
+
+-- A FIFO where an object belongs: opened without blocking, refused as
+-- corrupt. The CLI runs under timeout, so that a regression fails here
+-- instead of hanging.
+describe("a FIFO at an object's path", function()
+  local home
+  before_each(function() home = H.fresh(lupine) end)
+
+  local function fifo(path)
+    os.remove(path)
+    assert.equal(0, select(3, H.sh("mkfifo " .. H.quote(path))))
+  end
+
+  it("is refused at once by a load, export and verify, naming the path", function()
+    local v = save({ 1, 2, 3 })
+    fifo(v.uri)
+    local out, err, code = H.sh("timeout 10 env LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " artifact export thing")
+    assert.equal(1, code, "124 is a timeout: the load blocked")
+    assert.equal(string.format("lupine: cannot load artifact 'thing' version 1 (%s): object %s "
+      .. "is corrupt: '%s' is not a regular file\n", v.id, v.content_hash, v.uri), err)
+    assert.equal("", out)
+    out, err, code = H.sh("timeout 10 env LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " artifact-store verify")
+    assert.equal(1, code, err)
+    assert.matches("^corrupt\tvalue\t" .. v.content_hash .. "\tthing:1\n", out)
+  end)
+
+  it("is refused at once when a file artifact is exported or handed to a step", function()
+    local base = H.tmpdir()
+    H.write(base .. "/in.txt", "content\n")
+    local av = pipeline { name = "files", function()
+      step { name = "make", outputs = { "f" }, function()
+        return lupine.file(base .. "/in.txt")
+      end } ()
+    end } ().steps.make.output
+    fifo(av.uri)
+    local want = string.format("object %s is corrupt: '%s' is not a regular file", av.content_hash,
+      av.uri)
+    local _, err, code = H.sh("timeout 10 env LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " artifact export f -o " .. H.quote(base .. "/out"))
+    assert.equal(1, code, "124 is a timeout: the export blocked")
+    assert.equal("lupine: " .. want .. "\n", err)
+    local script = H.script([[
+      local lupine = require "lupine"
+      local use = lupine.step { name = "use", function(path) return path end }
+      lupine.pipeline { name = "use_file", function()
+        use(lupine.Client():get_artifact_version("f"))
+      end } ()
+    ]])
+    _, err, code = H.sh("timeout 10 env LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " run -q " .. H.quote(script))
+    assert.equal(1, code, "124 is a timeout: the hand-off blocked")
+    assert.matches(string.format("step 'use' (%s:2): cannot load artifact 'f' version 1 (%s): %s\n",
+      script, av.id, want), err, 1, true)
+  end)
+end)

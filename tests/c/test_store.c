@@ -5,7 +5,11 @@
 */
 #define _XOPEN_SOURCE 700   /* nftw, mkdtemp, fork */
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +425,224 @@ static void test_concurrent(lp_store *s) {
   check(count_files(dir) == 0, "... leaving no temporary file");
 }
 
+/* What the store's log said: the replacements of damaged objects. */
+static struct { int n; char last[LP_ERRSZ + 4200]; } said;
+
+static void note(void *ud, const char *message) {
+  (void)ud;
+  said.n++;
+  snprintf(said.last, sizeof said.last, "%s", message);
+}
+
+/* 1 if the object reads back as the bytes given. */
+static int reads_back(lp_store *s, const char *hash, const void *want, size_t n) {
+  unsigned char *data = NULL;
+  size_t len = 0;
+  char err[LP_ERRSZ];
+  int ok = lp_store_get(s, hash, n, &data, &len, err, sizeof err) == LUPINE_OK && len == n &&
+           memcmp(data, want, n) == 0;
+  free(data);
+  return ok;
+}
+
+/* Put bytes again over each kind of damage: the put replaces the file and
+** says so; over an intact object it writes nothing and says nothing. */
+static void test_damaged_put(lp_store *s) {
+  unsigned char text[4000], other[100], *frame, *copy;
+  char path[PATHSZ], opath[PATHSZ], want[LP_ERRSZ + PATHSZ], err[LP_ERRSZ] = "";
+  size_t flen, olen;
+  lp_object o, p, q;
+  int rc;
+
+  lp_store_set_log(s, note, NULL);
+  said.n = 0;
+  fill_text(text, sizeof text, 99);
+  lp_store_put(s, text, sizeof text, &o, err, sizeof err);
+  lp_store_path(s, o.hash, path, sizeof path);
+  frame = read_file(path, &flen);
+  copy = malloc(flen);
+
+  rc = lp_store_put(s, text, sizeof text, &p, err, sizeof err);
+  check(rc == LUPINE_OK && p.created == 0 && said.n == 0,
+        "an intact object: the put writes nothing and says nothing");
+
+  memcpy(copy, frame, flen);
+  copy[flen / 2] ^= 1;
+  write_file(path, copy, flen);
+  rc = lp_store_put(s, text, sizeof text, &p, err, sizeof err);
+  check(rc == LUPINE_OK && p.created == 1 && reads_back(s, o.hash, text, sizeof text),
+        "one flipped bit: the put replaces the object with the good bytes");
+  snprintf(want, sizeof want, "store '%s': object %s is corrupt: ", lp_store_root(s), o.hash);
+  check(said.n == 1 && strncmp(said.last, want, strlen(want)) == 0 &&
+        strstr(said.last, "; replaced it with the bytes being saved") != NULL,
+        "... and the log says which object, in which store, and why");
+  printf("#   %s\n", said.last);
+
+  memset(copy, 0, flen);
+  write_file(path, copy, flen);
+  rc = lp_store_put_unsynced(s, text, sizeof text, &p, err, sizeof err);
+  check(rc == LUPINE_OK && p.created == 1 && said.n == 2 &&
+        reads_back(s, o.hash, text, sizeof text),
+        "a zero-filled file of the right size: replaced (unsynced put too)");
+
+  write_file(path, "", 0);
+  rc = lp_store_put(s, text, sizeof text, &p, err, sizeof err);
+  check(rc == LUPINE_OK && p.created == 1 && said.n == 3 &&
+        reads_back(s, o.hash, text, sizeof text), "an empty file: replaced");
+
+  fill_text(other, sizeof other, 5);
+  lp_store_put(s, other, sizeof other, &q, err, sizeof err);
+  lp_store_path(s, q.hash, opath, sizeof opath);
+  free(copy);
+  copy = read_file(opath, &olen);
+  write_file(path, copy, olen);
+  rc = lp_store_put(s, text, sizeof text, &p, err, sizeof err);
+  check(rc == LUPINE_OK && p.created == 1 && said.n == 4 &&
+        reads_back(s, o.hash, text, sizeof text) &&
+        strstr(said.last, "its frame header does not record its 4000 bytes") != NULL,
+        "another object's valid frame: replaced");
+
+  unlink(path);
+  check(mkfifo(path, 0644) == 0, "a FIFO where the object belongs");
+  alarm(10);   /* a regression blocks in open: fail, do not hang */
+  rc = lp_store_put(s, text, sizeof text, &p, err, sizeof err);
+  alarm(0);
+  snprintf(want, sizeof want, "is corrupt: '%s' is not a regular file", path);
+  check(rc == LUPINE_OK && p.created == 1 && reads_back(s, o.hash, text, sizeof text) &&
+        strstr(said.last, want) != NULL, "... is replaced by a put, without blocking");
+
+  /* streamed: the object already there is read back and hashed */
+  {
+    lp_store_writer *w;
+    free(copy);
+    copy = read_file(path, &flen);
+    copy[flen - 5] ^= 0x40;
+    write_file(path, copy, flen);
+    said.n = 0;
+    lp_store_writer_open(s, sizeof text, &w, err, sizeof err);
+    lp_store_writer_write(w, text, 1000, err, sizeof err);
+    lp_store_writer_write(w, text + 1000, sizeof text - 1000, err, sizeof err);
+    rc = lp_store_writer_close(w, &p, err, sizeof err);
+    check(rc == LUPINE_OK && p.created == 1 && said.n == 1 && strcmp(p.hash, o.hash) == 0 &&
+          reads_back(s, o.hash, text, sizeof text),
+          "a streamed put replaces a damaged object too");
+    lp_store_writer_open(s, sizeof text, &w, err, sizeof err);
+    lp_store_writer_write(w, text, sizeof text, err, sizeof err);
+    rc = lp_store_writer_close(w, &p, err, sizeof err);
+    check(rc == LUPINE_OK && p.created == 0 && said.n == 1,
+          "... and keeps an intact one, saying nothing");
+    lp_store_writer_open(NULL, sizeof text, &w, err, sizeof err);
+    lp_store_writer_write(w, text, sizeof text, err, sizeof err);
+    rc = lp_store_writer_close(w, &p, err, sizeof err);
+    check(rc == LUPINE_OK && strcmp(p.hash, o.hash) == 0 && p.created == 0,
+          "a writer on no store only hashes");
+  }
+  lp_store_set_log(s, NULL, NULL);
+  free(copy);
+  free(frame);
+}
+
+/* A FIFO where an object belongs is refused, never waited on. */
+static void test_fifo(lp_store *s) {
+  char path[PATHSZ], want[LP_ERRSZ + PATHSZ], err[LP_ERRSZ] = "";
+  unsigned char *data;
+  size_t len;
+  lp_object o;
+  int rc;
+  lp_store_put(s, "fifo victim", 11, &o, err, sizeof err);
+  lp_store_path(s, o.hash, path, sizeof path);
+  unlink(path);
+  mkfifo(path, 0644);
+  snprintf(want, sizeof want, "object %s is corrupt: '%s' is not a regular file", o.hash, path);
+  alarm(10);
+  rc = lp_store_get(s, o.hash, 100, &data, &len, err, sizeof err);
+  alarm(0);
+  check(rc == LUPINE_CORRUPT, "get of a FIFO: CORRUPT, at once");
+  same(err, want, "... naming the path");
+  alarm(10);
+  rc = lp_store_read(s, o.hash, 11, NULL, NULL, err, sizeof err);
+  alarm(0);
+  check(rc == LUPINE_CORRUPT, "streamed read of a FIFO: CORRUPT, at once");
+  same(err, want, "... naming the path");
+  unlink(path);
+}
+
+/* The entries of dir, but those whose name starts with a dot. */
+static size_t entries(const char *dir) {
+  size_t n = 0;
+  struct dirent *d;
+  DIR *dd = opendir(dir);
+  while (dd != NULL && (d = readdir(dd)) != NULL) n += d->d_name[0] != '.';
+  if (dd != NULL) closedir(dd);
+  return n;
+}
+
+/* A child that leaves a temporary as a writer would: a stream- file (a
+** writer left open) or an obj- file; it waits to be killed. */
+static pid_t leave_temporary(lp_store *s, const char *kind) {
+  int fds[2];
+  pid_t pid;
+  char c = 'x';
+  if (pipe(fds) != 0) return -1;
+  if ((pid = fork()) == 0) {
+    char err[LP_ERRSZ], owner[LP_OWNER_MAX], path[PATHSZ + LP_OWNER_MAX];
+    lp_store_writer *w;
+    lp_owner_tag(owner);
+    if (strcmp(kind, "stream") == 0) {
+      lp_store_writer_open(s, 100, &w, err, sizeof err);
+      lp_store_writer_write(w, "partial", 7, err, sizeof err);
+    } else {
+      snprintf(path, sizeof path, "%s/tmp/obj-%s-a1B2c3", lp_store_root(s), owner);
+      write_file(path, "half", 4);
+    }
+    if (write(fds[1], &c, 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(fds[1]);
+  if (read(fds[0], &c, 1) != 1) pid = -1;
+  close(fds[0]);
+  return pid;
+}
+
+static void kill_child(pid_t pid) {
+  int status;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+}
+
+/* Opening a store removes the temporaries of killed writers, and only
+** those. */
+static void test_stale_temporaries(const char *top) {
+  char root[PATHSZ / 2], tmp[PATHSZ / 2 + 8], other[PATHSZ], err[LP_ERRSZ];
+  lp_store *s, *again;
+  pid_t a, b;
+  snprintf(root, sizeof root, "%s/stale", top);
+  snprintf(tmp, sizeof tmp, "%s/tmp", root);
+  lp_store_open(&s, root, err, sizeof err);
+  a = leave_temporary(s, "stream");
+  b = leave_temporary(s, "obj");
+  snprintf(other, sizeof other, "%s/obj-1-1-elsewhere-a1B2c3", tmp);
+  write_file(other, "another host's", 14);
+  snprintf(other, sizeof other, "%s/obj-inprogress", tmp);
+  write_file(other, "not ours to judge", 17);
+  check(a > 0 && b > 0 && entries(tmp) == 4, "writers left 2 temporaries (and 2 strays)");
+  lp_store_open(&again, root, err, sizeof err);
+  lp_store_close(again);
+  check(entries(tmp) == 4, "opening the store leaves the temporaries of live writers alone");
+  kill_child(a);
+  kill_child(b);
+  lp_store_open(&again, root, err, sizeof err);
+  lp_store_close(again);
+  check(entries(tmp) == 2, "the next open removes what the killed writers left (%zu left)",
+        entries(tmp));
+  snprintf(other, sizeof other, "%s/obj-inprogress", tmp);
+  check(access(other, F_OK) == 0, "... not a name of another form");
+  snprintf(other, sizeof other, "%s/obj-1-1-elsewhere-a1B2c3", tmp);
+  check(access(other, F_OK) == 0, "... nor another host's");
+  lp_store_close(s);
+}
+
 /* The files are plain zstd: another implementation reads them. */
 static void test_interop(lp_store *s, const char *top) {
   const char *what = "python zstandard decompresses an object to the bytes put";
@@ -466,6 +688,9 @@ int main(void) {
   test_frames(s);
   test_bad_hashes(s);
   test_concurrent(s);
+  test_damaged_put(s);
+  test_fifo(s);
+  test_stale_temporaries(top);
   test_interop(s, top);
   lp_store_close(s);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
