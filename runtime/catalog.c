@@ -440,12 +440,12 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"stacks_using_store", "SELECT name FROM stacks WHERE artifact_store_id = ?1 ORDER BY name"},
   {"version_count_in_store", "SELECT count(*) AS n FROM artifact_versions"
      " WHERE artifact_store_id = ?1"},
-  /* the objects a store should hold: values, then visualizations, with
-  ** the versions that use them */
+  /* the objects a store should hold: values (files and folders among them:
+  ** data_type), then visualizations, with the versions that use them */
   {"objects_in_store", "SELECT 'value' AS kind, v.content_hash, v.size, v.id, a.name,"
-     " v.version FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
+     " v.version, v.data_type FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
      " WHERE v.artifact_store_id = ?1"
-     " UNION ALL SELECT 'visualization', z.content_hash, z.size, v.id, a.name, v.version"
+     " UNION ALL SELECT 'visualization', z.content_hash, z.size, v.id, a.name, v.version, NULL"
      " FROM visualizations z JOIN artifact_versions v ON v.id = z.artifact_version_id"
      " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?1"
      " ORDER BY 2, 4"},
@@ -1351,26 +1351,37 @@ int lp_catalog_schema_version(void) {
 
 /* ---- for gc.c ---- */
 
-int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
-                         int (*fn)(void *ud, const char *hash), void *ud,
-                         char *err, size_t errsz) {
+/* fn for each row's first column of sql (?1 bound to arg, if not NULL). */
+static int each_text(lp_catalog *c, const char *sql, const char *arg,
+                     int (*fn)(void *ud, const char *hash), void *ud, char *err, size_t errsz) {
   sqlite3_stmt *st;
   int rc = LUPINE_OK, step;
-  /* Values' and visualizations' objects of the versions held in the store;
-  ** the store's index on versions reads the first side. */
-  if (sqlite3_prepare_v2(c->db, "SELECT content_hash FROM artifact_versions"
-                         " WHERE artifact_store_id = ?1"
-                         " UNION SELECT z.content_hash FROM visualizations z"
-                         " JOIN artifact_versions v ON v.id = z.artifact_version_id"
-                         " WHERE v.artifact_store_id = ?1",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
     return dberr(c, "listing content hashes", err, errsz);
-  sqlite3_bind_text(st, 1, store_id, -1, SQLITE_TRANSIENT);
+  if (arg != NULL) sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
   while ((step = sqlite3_step(st)) == SQLITE_ROW)
     if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0))) != LUPINE_OK) break;
   if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "listing content hashes", err, errsz);
   sqlite3_finalize(st);
   return rc;
+}
+
+int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
+                         int (*fn)(void *ud, const char *hash), void *ud,
+                         char *err, size_t errsz) {
+  /* Values' and visualizations' objects of the versions held in the store;
+  ** the store's index on versions reads the first side. */
+  return each_text(c, "SELECT content_hash FROM artifact_versions"
+                   " WHERE artifact_store_id = ?1"
+                   " UNION SELECT z.content_hash FROM visualizations z"
+                   " JOIN artifact_versions v ON v.id = z.artifact_version_id"
+                   " WHERE v.artifact_store_id = ?1", store_id, fn, ud, err, errsz);
+}
+
+int lp_catalog_each_file_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+                              char *err, size_t errsz) {
+  return each_text(c, "SELECT DISTINCT content_hash FROM artifact_versions"
+                   " WHERE data_type IN ('file', 'dir')", NULL, fn, ud, err, errsz);
 }
 
 /* ---- stacks and artifact stores (lmodule.c) ---- */

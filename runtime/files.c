@@ -10,7 +10,16 @@
 ** memory stays bounded whatever the size.
 **
 ** Loading gives a read-only copy, extracted once into a cache folder and
-** renamed into place whole, so a reader never sees half a tree.
+** renamed into place whole, so a reader never sees half a tree. Read-only
+** does not stop root (a step in a container, a hand edit): so each copy
+** has a manifest of what its entries were when extracted, checked before
+** the copy is handed out, and a changed copy is extracted again.
+**
+** <cache>/<hex>/            a copy: its one top-level entry, and the manifest
+** <cache>/.tmp/<owner>-XXXXXX  copies being extracted, and changed ones being
+**                           removed: named after their process (lp_owner_tag),
+**                           so a later process removes those of a dead one
+** <cache>/.lock             taken to replace a changed copy (one at a time)
 */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
@@ -21,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "lupine_int.h"
 
@@ -31,6 +41,8 @@ typedef struct entry {
   char *path;      /* relative, the top-level name first; "x/" for a folder */
   uint64_t size;
   int exec, dir;
+  uint64_t ino;    /* identity and last change, for a copy's manifest */
+  struct timespec ctime;
 } entry;
 
 typedef struct tree {
@@ -44,18 +56,25 @@ static void tree_free(tree *t) {
   free(t->e);
 }
 
-static int add_entry(tree *t, const char *path, uint64_t size, int exec, int dir) {
+/* Add path; st (NULL for none) gives its size, mode and identity. */
+static int add_entry(tree *t, const char *path, const struct stat *st) {
+  entry *e;
   if (t->n == t->cap) {
     size_t cap = t->cap ? 2 * t->cap : 64;
-    entry *e = realloc(t->e, cap * sizeof *e);
-    if (e == NULL) return -1;
+    if ((e = realloc(t->e, cap * sizeof *e)) == NULL) return -1;
     t->e = e;
     t->cap = cap;
   }
-  if ((t->e[t->n].path = strdup(path)) == NULL) return -1;
-  t->e[t->n].size = size;
-  t->e[t->n].exec = exec;
-  t->e[t->n].dir = dir;
+  e = &t->e[t->n];
+  memset(e, 0, sizeof *e);
+  if ((e->path = strdup(path)) == NULL) return -1;
+  if (st != NULL) {
+    e->dir = S_ISDIR(st->st_mode);
+    e->size = e->dir ? 0 : (uint64_t)st->st_size;
+    e->exec = e->dir || (st->st_mode & 0111) != 0;
+    e->ino = (uint64_t)st->st_ino;
+    e->ctime = st->st_ctim;
+  }
   t->n++;
   return 0;
 }
@@ -74,15 +93,14 @@ static int walk(tree *t, const char *abs, const char *rel, char *err, size_t err
               abs, (long long)st.st_size);
       return LUPINE_MISUSE;
     }
-    return add_entry(t, rel, (uint64_t)st.st_size, (st.st_mode & 0111) != 0, 0) == 0
-             ? LUPINE_OK : LUPINE_NOMEM;
+    return add_entry(t, rel, &st) == 0 ? LUPINE_OK : LUPINE_NOMEM;
   }
   if (S_ISDIR(st.st_mode)) {
     DIR *d;
     struct dirent *de;
     int rc = LUPINE_OK;
     snprintf(r, sizeof r, "%s/", rel);
-    if (add_entry(t, r, 0, 1, 1) != 0) return LUPINE_NOMEM;
+    if (add_entry(t, r, &st) != 0) return LUPINE_NOMEM;
     if ((d = opendir(abs)) == NULL) {
       lp_errf(err, errsz, "cannot read folder '%s' (%s)", abs, strerror(errno));
       return LUPINE_IO;
@@ -212,6 +230,7 @@ done:
   return rc;
 }
 
+
 /* ---- reading an archive back ---- */
 
 typedef struct reader {
@@ -283,7 +302,7 @@ static int begin_entry(reader *r) {
       lp_errf(r->err, r->errsz, "cannot make folder '%s' (%s)", r->current, strerror(errno));
       return -1;
     }
-    return add_entry(&r->dirs, r->current, 0, 1, 1) == 0 ? 0 : bad_archive(r, "out of memory");
+    return add_entry(&r->dirs, r->current, NULL) == 0 ? 0 : bad_archive(r, "out of memory");
   }
   if (type != '0' && type != '\0') return bad_archive(r, "an entry is neither file nor folder");
   r->left = octal(r->h + 124, 12);
@@ -369,6 +388,12 @@ int lp_files_extract(lp_store *s, const char *hash, uint64_t size, const char *d
   return rc;
 }
 
+/* ---- copies: extracted once, checked at each hand-off ---- */
+
+#define MANIFEST ".lupine-manifest"
+#define MANIFEST_ALT ".lupine-manifest.1"   /* when the top-level entry is named MANIFEST */
+#define MANIFEST_HEAD "lupine-copy 1\n"
+
 /* Remove a tree made by lp_files_extract (read-only: made writable first). */
 static void remove_tree(const char *path) {
   struct stat st;
@@ -390,44 +415,397 @@ static void remove_tree(const char *path) {
   } else unlink(path);
 }
 
-int lp_files_materialize(lp_store *s, const char *cache, const char *hash, uint64_t size,
-                         char *out, size_t outsz, char *err, size_t errsz) {
-  char target[PATH_MAX], tmp[PATH_MAX], top[256];
-  DIR *d;
-  struct dirent *de;
+/* The bytes of the regular files under path. */
+static uint64_t tree_size(const char *path) {
+  struct stat st;
+  uint64_t n = 0;
+  if (lstat(path, &st) != 0) return 0;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char sub[PATH_MAX];
+    while (d != NULL && (de = readdir(d)) != NULL) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+      n += tree_size(sub);
+    }
+    if (d != NULL) closedir(d);
+  } else if (S_ISREG(st.st_mode)) n = (uint64_t)st.st_size;
+  return n;
+}
+
+static int later(struct timespec a, struct timespec b) {
+  return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/*
+** The manifest of the copy extracted into dir (its top-level entry top):
+** MANIFEST_HEAD, then per entry, top first, "<f|d> <inode> <size> <ctime
+** s> <ctime ns> <path>" and a NUL (a path may hold a newline, never a NUL).
+** The kernel sets an inode's ctime on every change to it (content, mode,
+** links; a folder's entries added, removed or renamed) and no call sets it
+** back; with the inode number it also catches a file replaced by another.
+**
+** Timestamps come from a clock that ticks coarsely (milliseconds; seconds
+** on some file systems), so a change within the tick of the extraction
+** would leave the ctime recorded: the manifest, written after every entry,
+** is touched again until its own ctime is past theirs. A change after that
+** gets a later ctime. (A few ms at most where times are fine-grained.)
+*/
+static int write_manifest(const char *dir, const char *top, char *err, size_t errsz) {
+  char path[PATH_MAX + sizeof MANIFEST_ALT], full[PATH_MAX + 256];
+  tree t = {NULL, 0, 0};
+  struct timespec newest = {0, 0}, tick = {0, 1000000};
+  struct stat st;
+  FILE *f = NULL;
+  size_t i;
+  int fd = -1, rc, tries;
+  snprintf(full, sizeof full, "%s/%s", dir, top);
+  if ((rc = walk(&t, full, top, err, errsz)) != LUPINE_OK) goto done;
+  snprintf(path, sizeof path, "%s/%s", dir, strcmp(top, MANIFEST) == 0 ? MANIFEST_ALT : MANIFEST);
+  if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444)) < 0 ||
+      (f = fdopen(fd, "w")) == NULL)
+    goto fail;
+  fputs(MANIFEST_HEAD, f);
+  for (i = 0; i < t.n; i++) {
+    const entry *e = &t.e[i];
+    fprintf(f, "%c %llu %llu %lld %ld %s", e->dir ? 'd' : 'f', (unsigned long long)e->ino,
+            (unsigned long long)e->size, (long long)e->ctime.tv_sec, (long)e->ctime.tv_nsec,
+            e->path);
+    fputc('\0', f);
+    if (later(e->ctime, newest)) newest = e->ctime;
+  }
+  if (fflush(f) != 0) goto fail;
+  for (tries = 0; tries < 3000 && fstat(fd, &st) == 0 && !later(st.st_ctim, newest); tries++) {
+    nanosleep(&tick, NULL);
+    futimens(fd, NULL);
+  }
+  fd = -1;
+  if (fclose(f) != 0) {
+    f = NULL;
+    goto fail;
+  }
+  f = NULL;
+  goto done;
+fail:
+  lp_errf(err, errsz, "cannot write '%s' (%s)", path, strerror(errno));
+  rc = LUPINE_IO;
+done:
+  if (f != NULL) fclose(f);
+  else if (fd >= 0) close(fd);
+  tree_free(&t);
+  return rc;
+}
+
+/* The manifest of the copy in dir, read whole (*len bytes, NUL-terminated,
+** caller frees), and the copy's top-level entry; NULL if it has none that
+** reads (a copy cut short, or made before copies had manifests). */
+static char *read_manifest(const char *dir, size_t *len, char *top, size_t topsz) {
+  static const char *const names[] = {MANIFEST, MANIFEST_ALT};
+  char path[PATH_MAX];
+  size_t k, n, h = sizeof MANIFEST_HEAD - 1;
+  for (k = 0; k < 2; k++) {
+    struct stat st;
+    char *buf = NULL;
+    int fd;
+    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) continue;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+      for (n = 0; n < (size_t)st.st_size;) {
+        ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+      }
+      buf[n] = '\0';
+    }
+    close(fd);
+    if (buf != NULL && n == (size_t)st.st_size && n > h && memcmp(buf, MANIFEST_HEAD, h) == 0) {
+      /* the top-level entry: the first record's path (without a folder's '/') */
+      const char *p = buf + h, *space = p;
+      int field;
+      for (field = 0; field < 5 && space != NULL; field++) space = strchr(space + 1, ' ');
+      if (space != NULL) {
+        size_t plen = strlen(space + 1);
+        if (plen > 0 && space[plen] == '/') plen--;
+        snprintf(top, topsz, "%.*s", (int)plen, space + 1);
+        /* MANIFEST_ALT is the manifest only when the top-level entry is MANIFEST */
+        if (plen > 0 && plen < topsz && (strcmp(top, MANIFEST) == 0) == (k == 1)) {
+          *len = n;
+          return buf;
+        }
+      }
+    }
+    free(buf);
+  }
+  return NULL;
+}
+
+/*
+** Is the copy in dir as it was extracted? LUPINE_OK, with its top-level
+** entry's name in top; LUPINE_NOTFOUND if there is no copy; LUPINE_CORRUPT,
+** with why, if an entry changed or the manifest does not read. A stat per
+** entry, nothing read but the manifest.
+*/
+static int check_copy(const char *dir, char *top, size_t topsz, char *why, size_t whysz) {
+  char path[PATH_MAX];
+  struct stat st;
+  size_t len = 0;
+  char *m, *p, *end;
+  if (lstat(dir, &st) != 0) {
+    if (errno == ENOENT) return LUPINE_NOTFOUND;
+    lp_errf(why, whysz, "cannot read '%s' (%s)", dir, strerror(errno));
+    return LUPINE_IO;
+  }
+  if ((m = read_manifest(dir, &len, top, topsz)) == NULL) {
+    lp_errf(why, whysz, "the copy '%s' has no manifest that reads", dir);
+    return LUPINE_CORRUPT;
+  }
+  end = m + len;
+  for (p = m + sizeof MANIFEST_HEAD - 1; p < end; p += strlen(p) + 1) {
+    unsigned long long ino, size;
+    long long sec;
+    long nsec;
+    char type;
+    int at = 0, same;
+    if (sscanf(p, "%c %llu %llu %lld %ld%n", &type, &ino, &size, &sec, &nsec, &at) != 5 ||
+        at == 0 || p[at] != ' ') {
+      lp_errf(why, whysz, "the copy '%s' has a malformed manifest", dir);
+      free(m);
+      return LUPINE_CORRUPT;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, p + at + 1);
+    if (type == 'd') path[strlen(path) - 1] = '\0';   /* a folder's '/' */
+    same = lstat(path, &st) == 0 && (type == 'd' ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)) &&
+           (unsigned long long)st.st_ino == ino && (long long)st.st_ctim.tv_sec == sec &&
+           (long)st.st_ctim.tv_nsec == nsec &&
+           (type == 'd' || (unsigned long long)st.st_size == size);
+    if (!same) {
+      lp_errf(why, whysz, "'%s' changed after it was extracted", path);
+      free(m);
+      return LUPINE_CORRUPT;
+    }
+  }
+  free(m);
+  return LUPINE_OK;
+}
+
+/* A new, empty folder in cache/.tmp named after this process. */
+static int temp_dir(const char *cache, char *out, size_t outsz, char *err, size_t errsz) {
+  char owner[LP_OWNER_MAX];
+  snprintf(out, outsz, "%s/.tmp", cache);
+  if ((mkdir(cache, 0755) != 0 && errno != EEXIST) || (mkdir(out, 0755) != 0 && errno != EEXIST)) {
+    lp_errf(err, errsz, "cannot make folder '%s' (%s)", out, strerror(errno));
+    return LUPINE_IO;
+  }
+  lp_owner_tag(owner);
+  snprintf(out, outsz, "%s/.tmp/%s-XXXXXX", cache, owner);
+  if (mkdtemp(out) == NULL) {
+    lp_errf(err, errsz, "cannot make a folder in '%s/.tmp' (%s)", cache, strerror(errno));
+    return LUPINE_IO;
+  }
+  return LUPINE_OK;
+}
+
+/* Extract the object into a new folder of cache/.tmp (its path in dir),
+** with its manifest. */
+static int extract_copy(lp_store *s, const char *cache, const char *hash, uint64_t size,
+                        char *dir, size_t dirsz, char *top, size_t topsz, char *err,
+                        size_t errsz) {
   int rc;
+  /* lp_files_extract makes the folder itself, with the modes it wants */
+  if ((rc = temp_dir(cache, dir, dirsz, err, errsz)) != LUPINE_OK) return rc;
+  rmdir(dir);
+  rc = lp_files_extract(s, hash, size, dir, top, topsz, err, errsz);
+  if (rc == LUPINE_OK) rc = write_manifest(dir, top, err, errsz);
+  if (rc != LUPINE_OK) remove_tree(dir);
+  return rc;
+}
+
+/* Move the copy at path out of the way, into cache/.tmp, and remove it: a
+** reader never finds half of it where copies are. */
+static int discard(const char *cache, const char *path, char *err, size_t errsz) {
+  char old[PATH_MAX];
+  int rc;
+  if ((rc = temp_dir(cache, old, sizeof old, err, errsz)) != LUPINE_OK) return rc;
+  if (rename(path, old) != 0) {   /* onto the empty folder made for it */
+    rc = errno == ENOENT ? LUPINE_NOTFOUND : LUPINE_IO;
+    lp_errf(err, errsz, "cannot move '%s' away (%s)", path, strerror(errno));
+    rmdir(old);
+    return rc;
+  }
+  remove_tree(old);
+  return LUPINE_OK;
+}
+
+/* Wait for the cache's lock (fd), so that one process at a time replaces a
+** changed copy: -1 if it cannot be taken. Closing fd releases it. */
+static int lock_cache(const char *cache, char *err, size_t errsz) {
+  char path[PATH_MAX];
+  struct flock fl;
+  int fd;
+  snprintf(path, sizeof path, "%s/.lock", cache);
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+    while (fcntl(fd, F_SETLKW, &fl) != 0)
+      if (errno != EINTR) {
+        close(fd);
+        fd = -1;
+        break;
+      }
+  if (fd < 0) lp_errf(err, errsz, "cannot lock '%s' (%s)", path, strerror(errno));
+  return fd;
+}
+
+int lp_files_materialize(lp_store *s, const char *cache, const char *hash, uint64_t size,
+                         char *out, size_t outsz, char *changed, size_t changedsz, char *err,
+                         size_t errsz) {
+  char target[PATH_MAX], fresh[PATH_MAX], top[256], why[LP_ERRSZ];
+  int rc = LUPINE_OK, lock = -1, tries, e;
+  changed[0] = '\0';
   if (strlen(hash) != LP_HASH_STRLEN) {
     lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
     return LUPINE_MISUSE;
   }
   snprintf(target, sizeof target, "%s/%s", cache, hash + sizeof LP_HASH_PREFIX - 1);
-  if (access(target, F_OK) != 0) {
-    if (mkdir(cache, 0755) != 0 && errno != EEXIST) {
-      lp_errf(err, errsz, "cannot make folder '%s' (%s)", cache, strerror(errno));
-      return LUPINE_IO;
+  /* Tried again only when another process put its copy in place first. */
+  for (tries = 0; tries < 3; tries++) {
+    rc = check_copy(target, top, sizeof top, why, sizeof why);
+    if (rc == LUPINE_CORRUPT && lock < 0) {
+      if ((lock = lock_cache(cache, err, errsz)) < 0) return LUPINE_IO;
+      rc = check_copy(target, top, sizeof top, why, sizeof why);   /* replaced meanwhile? */
     }
-    snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", cache);
-    if (mkdtemp(tmp) == NULL || rmdir(tmp) != 0) {
-      lp_errf(err, errsz, "cannot make a folder in '%s' (%s)", cache, strerror(errno));
-      return LUPINE_IO;
+    if (rc == LUPINE_OK) break;
+    if (rc != LUPINE_NOTFOUND && rc != LUPINE_CORRUPT) {
+      lp_errf(err, errsz, "%s", why);
+      break;
     }
-    rc = lp_files_extract(s, hash, size, tmp, top, sizeof top, err, errsz);
-    if (rc != LUPINE_OK) {
-      remove_tree(tmp);
-      return rc;
+    if (rc == LUPINE_CORRUPT) snprintf(changed, changedsz, "%s", why);
+    rc = extract_copy(s, cache, hash, size, fresh, sizeof fresh, top, sizeof top, err, errsz);
+    if (rc != LUPINE_OK) break;
+    if (changed[0] != '\0' && (rc = discard(cache, target, err, errsz)) != LUPINE_OK &&
+        rc != LUPINE_NOTFOUND) {
+      remove_tree(fresh);
+      break;
     }
-    /* whole or not at all; another process may have got there first */
-    if (rename(tmp, target) != 0) remove_tree(tmp);
+    /* whole or not at all: the rename fails if another copy got there first */
+    if (rename(fresh, target) == 0) {
+      rc = LUPINE_OK;
+      break;
+    }
+    e = errno;
+    rc = LUPINE_IO;
+    lp_errf(err, errsz, "cannot put a copy of object %s in place at '%s' (%s)", hash, target,
+            strerror(e));
+    remove_tree(fresh);
+    if (e != EEXIST && e != ENOTEMPTY) break;
   }
-  if ((d = opendir(target)) == NULL) {
-    lp_errf(err, errsz, "cannot read folder '%s' (%s)", target, strerror(errno));
-    return LUPINE_IO;
+  if (lock >= 0) close(lock);
+  if (rc == LUPINE_OK) snprintf(out, outsz, "%s/%s", target, top);
+  return rc;
+}
+
+/* The top-level entry of the copy in dir: from its manifest, or, for a
+** copy without one, its one entry. */
+static int copy_top(const char *dir, char *top, size_t topsz) {
+  size_t len;
+  char *m = read_manifest(dir, &len, top, topsz);
+  DIR *d;
+  struct dirent *de;
+  if (m != NULL) {
+    free(m);
+    return 0;
   }
+  if ((d = opendir(dir)) == NULL) return -1;
   top[0] = '\0';
   while ((de = readdir(d)) != NULL)
     if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-      snprintf(top, sizeof top, "%s", de->d_name);
+      snprintf(top, topsz, "%s", de->d_name);
   closedir(d);
-  snprintf(out, outsz, "%s/%s", target, top);
+  return top[0] != '\0' ? 0 : -1;
+}
+
+int lp_files_check(const char *cache, const char *hash, char *why, size_t whysz) {
+  char dir[PATH_MAX], path[PATH_MAX + 256], top[256], err[LP_ERRSZ];
+  struct stat st;
+  lp_object obj;
+  int is_dir;
+  if (strlen(hash) != LP_HASH_STRLEN) {
+    lp_errf(why, whysz, "malformed object hash '%.80s'", hash);
+    return LUPINE_MISUSE;
+  }
+  snprintf(dir, sizeof dir, "%s/%s", cache, hash + sizeof LP_HASH_PREFIX - 1);
+  if (lstat(dir, &st) != 0 && errno == ENOENT) return LUPINE_NOTFOUND;
+  if (copy_top(dir, top, sizeof top) != 0) {
+    lp_errf(why, whysz, "the copy '%s' changed: it holds nothing", dir);
+    return LUPINE_CORRUPT;
+  }
+  snprintf(path, sizeof path, "%s/%s", dir, top);
+  if (lp_files_store(NULL, path, &obj, &is_dir, err, sizeof err) != LUPINE_OK) {
+    lp_errf(why, whysz, "the copy '%s' changed: %s", dir, err);
+    return LUPINE_CORRUPT;
+  }
+  if (strcmp(obj.hash, hash) != 0) {
+    lp_errf(why, whysz, "the copy '%s' changed: it hashes to %s", dir, obj.hash);
+    return LUPINE_CORRUPT;
+  }
   return LUPINE_OK;
+}
+
+int lp_files_discard(const char *cache, const char *hash, char *err, size_t errsz) {
+  char dir[PATH_MAX];
+  if (strlen(hash) != LP_HASH_STRLEN) {
+    lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
+    return LUPINE_MISUSE;
+  }
+  snprintf(dir, sizeof dir, "%s/%s", cache, hash + sizeof LP_HASH_PREFIX - 1);
+  return discard(cache, dir, err, errsz);
+}
+
+int lp_files_prune(const char *cache, int (*needed)(void *ud, const char *hex), void *ud,
+                   int dry_run, uint64_t *copies, uint64_t *bytes, char *err, size_t errsz) {
+  char path[PATH_MAX];
+  struct dirent *de;
+  struct stat st;
+  DIR *d;
+  int rc = LUPINE_OK;
+  size_t i;
+  *copies = *bytes = 0;
+  if ((d = opendir(cache)) == NULL) {
+    if (errno == ENOENT) return LUPINE_OK;
+    lp_errf(err, errsz, "cannot read folder '%s' (%s)", cache, strerror(errno));
+    return LUPINE_IO;
+  }
+  while (rc == LUPINE_OK && (de = readdir(d)) != NULL) {
+    /* copies only: 64 hex digits, a folder */
+    for (i = 0; i < LP_HASH_HEXLEN; i++)
+      if (!((de->d_name[i] >= '0' && de->d_name[i] <= '9') ||
+            (de->d_name[i] >= 'a' && de->d_name[i] <= 'f')))
+        break;
+    if (i != LP_HASH_HEXLEN || de->d_name[i] != '\0' || needed(ud, de->d_name)) continue;
+    snprintf(path, sizeof path, "%s/%s", cache, de->d_name);
+    if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    *bytes += tree_size(path);
+    ++*copies;
+    if (!dry_run && (rc = discard(cache, path, err, errsz)) == LUPINE_NOTFOUND) rc = LUPINE_OK;
+  }
+  closedir(d);
+  return rc;
+}
+
+void lp_files_clean(const char *cache) {
+  char path[PATH_MAX];
+  struct dirent *de;
+  DIR *d;
+  snprintf(path, sizeof path, "%s/.tmp", cache);
+  if ((d = opendir(path)) == NULL) return;
+  while ((de = readdir(d)) != NULL)
+    if (lp_owner_gone(de->d_name)) {
+      snprintf(path, sizeof path, "%s/.tmp/%s", cache, de->d_name);
+      remove_tree(path);
+    }
+  closedir(d);
 }

@@ -15,6 +15,9 @@
 **
 ** Only well-formed object files are considered (lp_store_each_object); the
 ** fan-out folders stay, since a put may be about to rename a file into one.
+**
+** The extracted copies of file and folder versions (files.c) go the same
+** way, when no version in any store needs them (lp_gc_copies).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -103,5 +106,32 @@ int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_r
 done:
   if (rc != LUPINE_OK) lp_catalog_rollback(c);
   free(w.refs.hex);
+  return rc;
+}
+
+static int needed(void *ud, const char *hex) {
+  const hashset *h = ud;
+  return h->n > 0 && bsearch(hex, h->hex, h->n, sizeof *h->hex, cmp_hex) != NULL;
+}
+
+int lp_gc_copies(lp_catalog *c, const char *cache, int dry_run, lp_gc_result *out, char *err,
+                 size_t errsz) {
+  hashset refs;
+  int rc;
+  memset(out, 0, sizeof *out);
+  memset(&refs, 0, sizeof refs);
+  if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_catalog_each_file_hash(c, add_ref, &refs, err, errsz)) != LUPINE_OK) {
+    if (refs.nomem) lp_errf(err, errsz, "gc: out of memory listing referenced objects");
+    goto done;
+  }
+  if (refs.n > 0) qsort(refs.hex, refs.n, sizeof *refs.hex, cmp_hex);
+  if ((rc = lp_files_prune(cache, needed, &refs, dry_run, &out->objects, &out->bytes, err,
+                           errsz)) != LUPINE_OK)
+    goto done;
+  rc = lp_catalog_commit(c, err, errsz);
+done:
+  if (rc != LUPINE_OK) lp_catalog_rollback(c);
+  free(refs.hex);
   return rc;
 }

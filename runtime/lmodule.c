@@ -236,6 +236,12 @@ int lp_runtime_ready(lp_runtime *rt) {
     runtime_shut(rt);
     return rc;
   }
+  /* what a process that is gone left of copies being extracted (a
+  ** worker's coordinator did this already) */
+  if (rt->to_parent == 0) {
+    snprintf(path, sizeof path, "%s/files", rt->home);
+    lp_files_clean(path);
+  }
   /* New objects go to the active stack's store; a worker keeps the one
   ** its run uses. A store that cannot be opened fails only what writes. */
   if (rt->store_id[0] == '\0' &&
@@ -265,6 +271,13 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home) {
 }
 
 void lp_log_text(lp_runtime *rt, int level, const char *text) {
+  /* in a worker the host's callback would run in a copy of its process:
+  ** the message goes out with what the step prints, which the coordinator
+  ** logs (a store's warning, a copy extracted again) */
+  if (rt->to_parent != 0) {
+    if (rt->log != NULL) fprintf(stderr, "lupine: %s\n", text);
+    return;
+  }
   /* what a step prints is the user's, not the library's: without a
   ** callback it still reaches them, on stderr */
   if (rt->log == NULL) {
@@ -514,10 +527,42 @@ int lp_is_file_type(const char *data_type) {
 
 int lp_materialize(lp_runtime *rt, lp_store *s, const char *hash, uint64_t size, char *out,
                    size_t outsz) {
-  char cache[PATH_MAX];
+  char cache[PATH_MAX], changed[LP_ERRSZ];
+  int rc;
   snprintf(cache, sizeof cache, "%s/files", rt->home);
-  return lp_files_materialize(s, cache, hash, size, out, outsz, rt->err,
-                              sizeof rt->err);
+  rc = lp_files_materialize(s, cache, hash, size, out, outsz, changed, sizeof changed, rt->err,
+                            sizeof rt->err);
+  if (changed[0] != '\0')
+    lp_log(rt, LUPINE_LOG_WARN, "%s: extracted it again from object %s", changed, hash);
+  return rc;
+}
+
+/* core.check_copy(hash) -> "ok" | "changed" | "none", why: hash the
+** extracted copy of a file or folder object again */
+static int core_check_copy(lua_State *L) {
+  const char *hash = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  char cache[PATH_MAX], why[LP_ERRSZ] = "";
+  int rc;
+  snprintf(cache, sizeof cache, "%s/files", rt->home);
+  rc = lp_files_check(cache, hash, why, sizeof why);
+  if (rc == LUPINE_MISUSE) return luaL_argerror(L, 1, "not a content hash");
+  lua_pushstring(L, rc == LUPINE_OK ? "ok" : rc == LUPINE_NOTFOUND ? "none" : "changed");
+  lua_pushstring(L, why);
+  return 2;
+}
+
+/* core.discard_copy(hash): remove the extracted copy of a file or folder
+** object (the next load extracts it again) */
+static int core_discard_copy(lua_State *L) {
+  const char *hash = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  char cache[PATH_MAX];
+  int rc;
+  snprintf(cache, sizeof cache, "%s/files", rt->home);
+  rc = lp_files_discard(cache, hash, rt->err, sizeof rt->err);
+  if (rc != LUPINE_OK && rc != LUPINE_NOTFOUND) return luaL_error(L, "%s", rt->err);
+  return 0;
 }
 
 /* core.store_path(path) -> hash, size, stored size, "file" | "dir":
@@ -751,6 +796,21 @@ static int core_gc(lua_State *L) {
   return 3;
 }
 
+/* core.gc_copies(dry_run) -> copies removed, bytes freed: the extracted
+** copies of file and folder objects that no version needs */
+static int core_gc_copies(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  char cache[PATH_MAX];
+  lp_gc_result res;
+  snprintf(cache, sizeof cache, "%s/files", rt->home);
+  if (lp_gc_copies(rt->catalog, cache, lua_toboolean(L, 1), &res, rt->err,
+                   sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pushinteger(L, (lua_Integer)res.objects);
+  lua_pushinteger(L, (lua_Integer)res.bytes);
+  return 2;
+}
+
 /* core.use_stack([name]) -> the stack's name: new objects go to the store
 ** of that stack (nil: the active one) from now on */
 static int core_use_stack(lua_State *L) {
@@ -829,12 +889,15 @@ static int core_check_object(lua_State *L) {
   return 2;
 }
 
-/* core.copy_object(from store id, to store id, hash, size) -> the object's
-** path in the second store | nil, message: streamed, checked as it goes */
+/* core.copy_object(from store id, to store id, hash, size [, repair]) -> the
+** object's path in the second store | nil, message: streamed, checked as it
+** goes. An object the second store has is kept, unless repair is true: then
+** it is checked, and replaced if damaged (see lp_store_writer_close). */
 static int core_copy_object(lua_State *L) {
   lp_runtime *rt = ready(L);
   const char *hash = luaL_checkstring(L, 3);
   lua_Integer size = luaL_checkinteger(L, 4);
+  int repair = lua_toboolean(L, 5);
   char err[LP_ERRSZ] = "", path[PATH_MAX];
   copy_sink c = {NULL, err, sizeof err};
   lp_store *from, *to;
@@ -846,7 +909,7 @@ static int core_copy_object(lua_State *L) {
     return luaL_error(L, "%s", rt->err);
   if (lp_store_path(to, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 3, "not a content hash");
-  if (!lp_store_exists(to, hash)) {
+  if (repair || !lp_store_exists(to, hash)) {
     if ((rc = lp_store_writer_open(to, (uint64_t)size, &c.w, err, sizeof err)) == LUPINE_OK)
       rc = lp_store_read(from, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
     if (rc == LUPINE_OK) rc = lp_store_writer_close(c.w, &obj, err, sizeof err);
@@ -869,6 +932,9 @@ static const luaL_Reg core_funcs[] = {
   {"check_store_path", core_check_store_path},
   {"check_object", core_check_object},
   {"copy_object", core_copy_object},
+  {"check_copy", core_check_copy},
+  {"discard_copy", core_discard_copy},
+  {"gc_copies", core_gc_copies},
   {"write", core_write},
   {"now", core_now},
   {"cwd", core_cwd},

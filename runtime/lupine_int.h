@@ -458,7 +458,8 @@ void lp_spawner_stop(lp_spawner *sp);
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first);
 
 /* Send a message (formatted, at most 2047 bytes; or text as it is) to the
-** runtime's log callback, if any. */
+** runtime's log callback, if any; in a worker, to stderr as "lupine: ...",
+** the step's output, which the coordinator logs. */
 void lp_log_text(lp_runtime *rt, int level, const char *text);
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -498,7 +499,8 @@ int lp_runtime_open(lua_State *L, lp_runtime *rt);
 
 /* ---- files.c: files and folders as artifacts (ustar archives) ---- */
 
-/* Store the file or folder at path as one object; *is_dir says which. */
+/* Store the file or folder at path as one object; *is_dir says which. With
+** s NULL nothing is stored: info gets the hash the object would have. */
 int lp_files_store(lp_store *s, const char *path, lp_object *info, int *is_dir, char *err,
                    size_t errsz);
 
@@ -509,9 +511,31 @@ int lp_files_extract(lp_store *s, const char *hash, uint64_t size, const char *d
                      char *top, size_t topsz, char *err, size_t errsz);
 
 /* The path of a read-only copy of the archive object, extracted once into
-** cache/<hex>/ (atomically: renamed into place whole). */
+** cache/<hex>/ (atomically: renamed into place whole) with a manifest of
+** its entries. A copy that changed since (see check_copy) is extracted
+** again, and changed gets why; else changed is "". */
 int lp_files_materialize(lp_store *s, const char *cache, const char *hash, uint64_t size,
-                         char *out, size_t outsz, char *err, size_t errsz);
+                         char *out, size_t outsz, char *changed, size_t changedsz, char *err,
+                         size_t errsz);
+
+/* Hash the copy of object hash in cache again, as verify does: LUPINE_OK if
+** it still holds what the object does, LUPINE_CORRUPT with why if not,
+** LUPINE_NOTFOUND if there is no copy. */
+int lp_files_check(const char *cache, const char *hash, char *why, size_t whysz);
+
+/* Remove the copy of object hash from cache (moved out of the way first,
+** so no reader finds half of it); LUPINE_NOTFOUND if there is none. */
+int lp_files_discard(const char *cache, const char *hash, char *err, size_t errsz);
+
+/* Remove (or, dry_run, only count) the copies in cache that needed(ud, hex)
+** says no version needs; *copies and *bytes (their files' sizes) say how
+** many and how much. */
+int lp_files_prune(const char *cache, int (*needed)(void *ud, const char *hex), void *ud,
+                   int dry_run, uint64_t *copies, uint64_t *bytes, char *err, size_t errsz);
+
+/* Remove what processes that are gone left in cache/.tmp (copies being
+** extracted or removed). Best effort: nothing is reported. */
+void lp_files_clean(const char *cache);
 
 /* ---- text.c ---- */
 
@@ -633,6 +657,11 @@ int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
                          int (*fn)(void *ud, const char *hash), void *ud,
                          char *err, size_t errsz);
 
+/* catalog.c: the same for the content hashes of file and folder versions,
+** in every store (their extracted copies are shared by all). */
+int lp_catalog_each_file_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
+                              char *err, size_t errsz);
+
 typedef struct lp_gc_result {
   uint64_t objects;   /* objects removed (or that would be, in a dry run) */
   uint64_t bytes;     /* their size on disk */
@@ -648,6 +677,16 @@ typedef struct lp_gc_result {
 */
 int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_result *out,
           char *err, size_t errsz);
+
+/*
+** Remove the extracted copies in cache (see files.c) that no file or folder
+** version needs, in any store, under the same write lock: a copy is made
+** only for a version recorded (if not yet committed, the lock waits for
+** it), so none that a reader needs is removed. out->objects counts the
+** copies, out->bytes their files' sizes.
+*/
+int lp_gc_copies(lp_catalog *c, const char *cache, int dry_run, lp_gc_result *out, char *err,
+                 size_t errsz);
 
 /* ---- visual.c: the visualizations of versions (lua/lupine/viz.lua) ---- */
 

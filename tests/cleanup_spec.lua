@@ -278,9 +278,11 @@ describe("gc", function()
       end
     end
     assert.equal(3, removed)
-    assert.same({ objects = removed, bytes = bytes, kept = 6, skipped = {} }, r)
+    assert.same({ objects = removed, bytes = bytes, kept = 6, skipped = {}, copies = 0,
+      copy_bytes = 0 }, r)
     assert.same(r, dry)
-    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {} }, client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {}, copies = 0, copy_bytes = 0 },
+      client:gc())
     -- every version still loads, its hash checked
     for _, av in ipairs(client:list_artifact_versions()) do
       assert.is_table(av:load())
@@ -294,7 +296,8 @@ describe("gc", function()
     local dataset = client:get_artifact_version("dataset")
     assert.equal(dataset.content_hash, av.content_hash)
     client:delete_artifact_version(av)
-    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {} }, client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {}, copies = 0, copy_bytes = 0 },
+      client:gc())
     for _, v in ipairs(client:list_artifact_versions()) do v:load() end
     assert.equal(4, #client:list_artifact_versions())
   end)

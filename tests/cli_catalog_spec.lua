@@ -797,18 +797,18 @@ pipeline { name = "user", function() use() end } ()
 
   it("gc reports the objects and bytes it frees", function()
     local doc = json(H.lupine(home, "gc --dry-run --json"))
-    assert.same({ dry_run = true, objects = 0, bytes = 0 }, doc)
+    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0 }, doc)
     H.lupine(home, "artifact prune -y")
     local out, err, code = H.lupine(home, "gc --dry-run")
     assert.equal(0, code, err)
     local n = tonumber(out:match("^objects\t(%d+)\n"))
-    local bytes = tonumber(out:match("\nbytes\t(%d+)\n$"))
+    local bytes = tonumber(out:match("\nbytes\t(%d+)\ncopies\t0\ncopy_bytes\t0\n$"))
     assert.equal(6, n, out)   -- three values and their bar charts
     assert.is_true(bytes > 0)
     doc = json(H.lupine(home, "gc --json"))
-    assert.same({ dry_run = false, objects = 6, bytes = bytes }, doc)
-    assert.same({ dry_run = true, objects = 0, bytes = 0 }, json(H.lupine(home,
-      "gc --dry-run --json")))
+    assert.same({ dry_run = false, objects = 6, bytes = bytes, copies = 0, copy_bytes = 0 }, doc)
+    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0 },
+      json(H.lupine(home, "gc --dry-run --json")))
     assert.same({ 2, 4, 6, 8, 10 }, json(H.lupine(home, "artifact export processed:1")),
       "what is kept still loads")
   end)

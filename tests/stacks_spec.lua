@@ -147,6 +147,41 @@ describe("stacks and artifact stores", function()
     assert.matches('"status":"missing"', out, 1, true)
   end)
 
+  it("verify --repair writes damaged objects again from another store that holds them", function()
+    local function make(stack, only)
+      return lupine.pipeline { name = "r", enable_cache = false, function()
+        lupine.step { name = "s", outputs = { "r" }, enable_cache = false,
+          function() return { kept = "in both stores" } end }()
+        if only then
+          lupine.step { name = "t", outputs = { "only" }, enable_cache = false,
+            function() return { kept = "in fast alone" } end }()
+        end
+      end }:with_options { stack = stack }()
+    end
+    make("default")
+    local run = make("fast_disk", true)
+    local r2, only = run.steps.s.output, run.steps.t.output
+    local good = H.read(r2.uri)
+    local f = assert(io.open(r2.uri, "r+b")); f:seek("set", 20); f:write("XXXX"); f:close()
+    os.remove(only.uri)
+    local out, err, code = H.lupine(home, "artifact-store verify fast --repair")
+    assert.equal(1, code, err)
+    local lines = { "corrupt\tvalue\t" .. r2.content_hash .. "\tr:2\trepaired from 'default'\n",
+      "missing\tvalue\t" .. only.content_hash .. "\tonly:1\tnot repaired: no other artifact "
+        .. "store holds it intact\n" }
+    if only.content_hash < r2.content_hash then lines[1], lines[2] = lines[2], lines[1] end
+    assert.equal(table.concat(lines), out)   -- by hash
+    assert.matches("^lupine: store '" .. fast:gsub("%p", "%%%0") .. "': object "
+      .. r2.content_hash .. " is corrupt: [^\n]*; replaced it with the bytes being saved\n$", err)
+    assert.equal(good, H.read(r2.uri))
+    lupine.set_home(home)
+    assert.same({ kept = "in both stores" }, lupine.Client():get_artifact_version("r", "2"):load())
+    out, err, code = H.lupine(home, "artifact-store verify fast --json")
+    assert.equal(1, code, err)
+    assert.matches('"status":"missing"', out, 1, true)
+    assert.not_matches('"status":"corrupt"', out, 1, true)
+  end)
+
   it("copies objects and re-points versions; a killed copy leaves all loadable", function()
     local slow = H.tmpdir() .. "/slow"
     client:register_artifact_store("slow", { path = slow })

@@ -733,13 +733,18 @@ local function cmd_gc(ctx)
   local dry = ctx.opts["dry-run"] == true
   local result = ctx.client:gc { dry_run = dry, store = ctx.opts.store }
   if ctx.opts.json then
-    print_json(json.object { dry_run = dry, objects = result.objects, bytes = result.bytes })
+    print_json(json.object { dry_run = dry, objects = result.objects, bytes = result.bytes,
+      copies = result.copies, copy_bytes = result.copy_bytes })
   elseif ctx.tty then
-    io.write(string.format("%s %s (%s)\n", dry and "would free" or "freed",
-      plural(result.objects, "object"), human_size(result.bytes)))
+    io.write(string.format("%s %s (%s)%s\n", dry and "would free" or "freed",
+      plural(result.objects, "object"), human_size(result.bytes), result.copies == 0 and ""
+        or string.format(" and %s (%s)", plural(result.copies, "extracted copy",
+          "extracted copies"), human_size(result.copy_bytes))))
   else
     tsv_line { "objects", result.objects }
     tsv_line { "bytes", result.bytes }
+    tsv_line { "copies", result.copies }
+    tsv_line { "copy_bytes", result.copy_bytes }
   end
   return 0
 end
@@ -823,32 +828,53 @@ end
 
 local function cmd_store_verify(ctx)
   local name = ctx.args[1] or ctx.client.active_stack.artifact_store.name
-  local r = ctx.client:verify_artifact_store(name)
+  local repair = ctx.opts.repair == true
+  local r = ctx.client:verify_artifact_store(name, { repair = repair })
+  local bad, changed, repaired = 0, 0, 0
+  for _, p in ipairs(r.problems) do
+    if p.repaired then repaired = repaired + 1
+    elseif p.kind == "copy" then changed = changed + 1
+    else bad = bad + 1 end
+  end
   if ctx.opts.json then
     local problems = {}
     for i, p in ipairs(r.problems) do
       local vs = {}
       for j, v in ipairs(p.versions) do vs[j] = json.object { id = v.id, name = v.name, version = v.version } end
-      problems[i] = json.object { status = p.status, kind = p.kind, hash = p.hash,
-        message = p.message, versions = vs }
+      local fields = { status = p.status, kind = p.kind, hash = p.hash, message = p.message,
+        versions = vs }
+      if repair then fields.repaired, fields.source = p.repaired == true, p.source end
+      problems[i] = json.object(fields)
     end
-    print_json(json.object { store = r.store, checked = r.checked, problems = problems })
+    print_json(json.object { store = r.store, checked = r.checked, copies = r.copies,
+      problems = problems })
   else
     for _, p in ipairs(r.problems) do
       local vs = {}
       for j, v in ipairs(p.versions) do vs[j] = v.name .. ":" .. v.version end
+      local outcome = not repair and "" or p.source and ("repaired from '" .. p.source .. "'")
+        or p.repaired and "removed" or ("not repaired: " .. p.why)
       if ctx.tty then
-        io.write(string.format("%s %s %s (%s)\n", p.status, p.kind, p.hash, table.concat(vs, ", ")))
+        io.write(string.format("%s %s %s (%s)%s\n", p.status, p.kind, p.hash,
+          table.concat(vs, ", "), repair and (": " .. outcome) or ""))
       else
-        tsv_line { p.status, p.kind, p.hash, table.concat(vs, ",") }
+        local line = { p.status, p.kind, p.hash, table.concat(vs, ",") }
+        if repair then line[5] = outcome end
+        tsv_line(line)
       end
     end
-    if ctx.tty or #r.problems == 0 then
-      io.write(string.format("%s checked in '%s': %d missing or corrupt\n",
-        plural(r.checked, "object"), r.store, #r.problems))
+    if ctx.tty or bad + changed == 0 then
+      local line = string.format("%s checked in '%s': %d missing or corrupt",
+        plural(r.checked, "object"), r.store, bad)
+      if r.copies > 0 then
+        line = line .. string.format(", %d of %s changed", changed,
+          plural(r.copies, "extracted copy", "extracted copies"))
+      end
+      if repair then line = line .. string.format(", %d repaired", repaired) end
+      io.write(line, "\n")
     end
   end
-  return #r.problems > 0 and 1 or 0
+  return bad + changed > 0 and 1 or 0
 end
 
 local function cmd_store_copy(ctx)
@@ -1037,7 +1063,10 @@ local tree = {
         delete = { summary = "delete an artifact store no stack and no version uses",
           args = { "NAME" }, run = cmd_store_delete },
         verify = { summary = "read and check every object a store should hold",
-          args = { "[NAME]" }, optional = 1, run = cmd_store_verify },
+          args = { "[NAME]" }, optional = 1,
+          options = { { "--repair", help = "write damaged objects again from another store "
+              .. "that holds them, and remove changed extracted copies" } },
+          run = cmd_store_verify },
         copy = { summary = "copy versions' objects to another store and re-point them",
           args = { "FROM", "TO" },
           options = { { "--name", arg = "NAME", help = "only versions of this artifact" },

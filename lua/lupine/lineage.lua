@@ -639,6 +639,8 @@ function Client:gc(opts)
       total.skipped[#total.skipped + 1] = store.name
     end
   end
+  -- the extracted copies of files and folders: in the catalog folder, for every store
+  total.copies, total.copy_bytes = core.gc_copies(opts.dry_run == true)
   return total
 end
 

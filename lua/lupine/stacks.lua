@@ -218,31 +218,68 @@ end
 
 -- ---- checking and copying objects ----
 
--- Every object the catalog says the store holds, read and checked:
--- { checked = n, problems = { { status = "missing" | "corrupt", kind, hash,
--- message, versions = { { id, name, version } } } } }, sorted by hash.
-function Client:verify_artifact_store(name)
+-- Every object the catalog says the store holds, read and checked, and the
+-- extracted copies of its files and folders hashed again:
+-- { store, checked = n objects, copies = n copies, problems = { { status =
+-- "missing" | "corrupt" | "changed", kind = "value" | "visualization" |
+-- "copy", hash, size, message, versions = { { id, name, version } },
+-- repaired = true | nil, source = store name | nil, why = why not } } },
+-- sorted by hash. With opts.repair, a missing or corrupt object is written
+-- again from another store holding it intact (source), and a changed copy
+-- is removed (the next load extracts it again).
+function Client:verify_artifact_store(name, opts)
+  opts = opts or {}
   local s = self:artifact_store(name)
   local ok, why = s:reachable()
   if not ok then error(why, 2) end
-  local result, by_hash, checked = { store = s.name, checked = 0, problems = {} }, {}, {}
+  local result, by_key, checked = { store = s.name, checked = 0, copies = 0, problems = {} }, {},
+    {}
+  local function problem(key, status, kind, row, message)
+    by_key[key] = { status = status, kind = kind, hash = row.content_hash, size = row.size,
+      message = message, versions = {} }
+    result.problems[#result.problems + 1] = by_key[key]
+  end
   for _, row in ipairs(core.query("objects_in_store", s.id)) do
     local key = row.content_hash
     if not checked[key] then
       checked[key] = true
       result.checked = result.checked + 1
       local status, message = core.check_object(s.id, row.content_hash, row.size)
-      if status ~= "ok" then
-        by_hash[key] = { status = status, kind = row.kind, hash = row.content_hash,
-          message = message, versions = {} }
-        result.problems[#result.problems + 1] = by_hash[key]
+      if status ~= "ok" then problem(key, status, row.kind, row, message) end
+    end
+    if (row.data_type == "file" or row.data_type == "dir") and not checked["copy " .. key] then
+      checked["copy " .. key] = true
+      local status, message = core.check_copy(row.content_hash)
+      if status ~= "none" then result.copies = result.copies + 1 end
+      if status == "changed" then problem("copy " .. key, "changed", "copy", row, message) end
+    end
+    for _, k in ipairs { key, "copy " .. key } do
+      local p = by_key[k]
+      local last = p and p.versions[#p.versions]
+      if p and (not last or last.id ~= row.id) then
+        p.versions[#p.versions + 1] = { id = row.id, name = row.name, version = row.version }
       end
     end
-    local p = by_hash[key]
-    if p then
-      local last = p.versions[#p.versions]
-      if not last or last.id ~= row.id then
-        p.versions[#p.versions + 1] = { id = row.id, name = row.name, version = row.version }
+  end
+  if opts.repair then
+    local others = {}
+    for _, o in ipairs(self:list_artifact_stores()) do
+      if o.id ~= s.id and o:reachable() then others[#others + 1] = o end
+    end
+    for _, p in ipairs(result.problems) do
+      if p.kind == "copy" then
+        core.discard_copy(p.hash)
+        p.repaired = true
+      else
+        for _, o in ipairs(others) do
+          if core.check_object(o.id, p.hash, p.size) == "ok"
+            and core.copy_object(o.id, s.id, p.hash, p.size, true)
+            and core.check_object(s.id, p.hash, p.size) == "ok" then
+            p.repaired, p.source = true, o.name
+            break
+          end
+        end
+        if not p.repaired then p.why = "no other artifact store holds it intact" end
       end
     end
   end

@@ -184,7 +184,8 @@ function Client:delete_pipeline_run(run, options) end
 ---@return lupine.PruneResult
 function Client:prune_artifacts(options) end
 
----Delete the stored objects no version refers to.
+---Delete the stored objects no version refers to, and the extracted copies
+---of files and folders no version needs.
 ---@param options? { dry_run?: boolean, store?: string }
 ---@return lupine.GcResult
 function Client:gc(options) end
@@ -206,10 +207,14 @@ function Client:register_artifact_store(name, options) end
 ---@param name string
 function Client:delete_artifact_store(name) end
 
----Read and check every object a store should hold.
+---Read and check every object a store should hold, and hash again the
+---extracted copies of its files and folders. With `repair`, write missing or
+---corrupt objects again from another store that holds them, and remove
+---changed copies.
 ---@param name? string Default: the active stack's store.
+---@param options? { repair?: boolean }
 ---@return lupine.VerifyResult
-function Client:verify_artifact_store(name) end
+function Client:verify_artifact_store(name, options) end
 
 ---Copy versions' objects to another store and re-point the versions.
 ---@param from string
@@ -412,8 +417,11 @@ function Visualization:read() end
 ---@field bytes integer Freed (or that would be).
 ---@field kept integer
 ---@field skipped string[] Stores that could not be read.
+---@field copies integer Extracted copies deleted (or that would be).
+---@field copy_bytes integer Their files' sizes.
 
 ---@class lupine.VerifyResult
 ---@field store string
----@field checked integer
----@field problems { status: "missing"|"corrupt", kind: string, hash: string, message: string, versions: { id: string, name: string, version: string }[] }[]
+---@field checked integer Objects.
+---@field copies integer Extracted copies hashed again.
+---@field problems { status: "missing"|"corrupt"|"changed", kind: "value"|"visualization"|"copy", hash: string, size: integer, message: string, versions: { id: string, name: string, version: string }[], repaired?: boolean, source?: string, why?: string }[]

@@ -52,6 +52,13 @@ static int remove_one(const char *path, const struct stat *st, int type,
   return remove(path);
 }
 
+/* Extracted copies have read-only folders: writable again, to be removed. */
+static int unlock_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st, (void)ftw;
+  if (type == FTW_D) chmod(path, 0755);
+  return 0;
+}
+
 static unsigned char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   unsigned char *buf;
@@ -567,7 +574,7 @@ static void test_fifo(lp_store *s) {
   unlink(path);
 }
 
-/* The entries of dir, but those whose name starts with a dot. */
+/* Files in root/tmp, and folders in cache/.tmp. */
 static size_t entries(const char *dir) {
   size_t n = 0;
   struct dirent *d;
@@ -578,8 +585,9 @@ static size_t entries(const char *dir) {
 }
 
 /* A child that leaves a temporary as a writer would: a stream- file (a
-** writer left open) or an obj- file; it waits to be killed. */
-static pid_t leave_temporary(lp_store *s, const char *kind) {
+** writer left open), an obj- file, or a copy's folder being extracted
+** (files.c names them the same way); it waits to be killed. */
+static pid_t leave_temporary(lp_store *s, const char *kind, const char *cache) {
   int fds[2];
   pid_t pid;
   char c = 'x';
@@ -591,9 +599,18 @@ static pid_t leave_temporary(lp_store *s, const char *kind) {
     if (strcmp(kind, "stream") == 0) {
       lp_store_writer_open(s, 100, &w, err, sizeof err);
       lp_store_writer_write(w, "partial", 7, err, sizeof err);
-    } else {
+    } else if (strcmp(kind, "obj") == 0) {
       snprintf(path, sizeof path, "%s/tmp/obj-%s-a1B2c3", lp_store_root(s), owner);
       write_file(path, "half", 4);
+    } else {
+      snprintf(path, sizeof path, "%s/.tmp", cache);
+      mkdir(cache, 0755);
+      mkdir(path, 0755);
+      snprintf(path, sizeof path, "%s/.tmp/%s-a1B2c3", cache, owner);
+      mkdir(path, 0755);
+      snprintf(path, sizeof path, "%s/.tmp/%s-a1B2c3/data", cache, owner);
+      write_file(path, "half", 4);
+      chmod(path, 0444);
     }
     if (write(fds[1], &c, 1) != 1) _exit(1);
     pause();
@@ -612,26 +629,33 @@ static void kill_child(pid_t pid) {
 }
 
 /* Opening a store removes the temporaries of killed writers, and only
-** those. */
+** those; lp_files_clean does the same for copies being extracted. */
 static void test_stale_temporaries(const char *top) {
-  char root[PATHSZ / 2], tmp[PATHSZ / 2 + 8], other[PATHSZ], err[LP_ERRSZ];
+  char root[PATHSZ / 2], tmp[PATHSZ / 2 + 8], cache[PATHSZ / 2 + 8], other[PATHSZ];
+  char err[LP_ERRSZ];
   lp_store *s, *again;
-  pid_t a, b;
+  pid_t a, b, c;
   snprintf(root, sizeof root, "%s/stale", top);
   snprintf(tmp, sizeof tmp, "%s/tmp", root);
+  snprintf(cache, sizeof cache, "%s/files", top);
   lp_store_open(&s, root, err, sizeof err);
-  a = leave_temporary(s, "stream");
-  b = leave_temporary(s, "obj");
+  a = leave_temporary(s, "stream", NULL);
+  b = leave_temporary(s, "obj", NULL);
+  c = leave_temporary(s, "copy", cache);
   snprintf(other, sizeof other, "%s/obj-1-1-elsewhere-a1B2c3", tmp);
   write_file(other, "another host's", 14);
   snprintf(other, sizeof other, "%s/obj-inprogress", tmp);
   write_file(other, "not ours to judge", 17);
-  check(a > 0 && b > 0 && entries(tmp) == 4, "writers left 2 temporaries (and 2 strays)");
+  check(a > 0 && b > 0 && c > 0 && entries(tmp) == 4, "writers left 2 temporaries (and 2 strays)");
   lp_store_open(&again, root, err, sizeof err);
   lp_store_close(again);
-  check(entries(tmp) == 4, "opening the store leaves the temporaries of live writers alone");
+  snprintf(other, sizeof other, "%s/.tmp", cache);
+  lp_files_clean(cache);
+  check(entries(tmp) == 4 && entries(other) == 1,
+        "opening the store leaves the temporaries of live writers alone");
   kill_child(a);
   kill_child(b);
+  kill_child(c);
   lp_store_open(&again, root, err, sizeof err);
   lp_store_close(again);
   check(entries(tmp) == 2, "the next open removes what the killed writers left (%zu left)",
@@ -640,7 +664,103 @@ static void test_stale_temporaries(const char *top) {
   check(access(other, F_OK) == 0, "... not a name of another form");
   snprintf(other, sizeof other, "%s/obj-1-1-elsewhere-a1B2c3", tmp);
   check(access(other, F_OK) == 0, "... nor another host's");
+  snprintf(other, sizeof other, "%s/.tmp", cache);
+  lp_files_clean(cache);
+  check(entries(other) == 0, "a copy a killed process was extracting is removed (read-only "
+        "files in it too)");
   lp_store_close(s);
+}
+
+static int need_none(void *ud, const char *hex) {
+  (void)ud, (void)hex;
+  return 0;
+}
+
+/* Copies of file and folder objects: checked at each hand-off, extracted
+** again when changed, hashed again by lp_files_check, removed. */
+static void test_copies(lp_store *s, const char *top) {
+  char src[PATHSZ], cache[PATHSZ], path[PATHSZ], file[PATHSZ + 16], changed[LP_ERRSZ];
+  char err[LP_ERRSZ] = "", want[LP_ERRSZ + PATHSZ], manifest[LP_ERRSZ + PATHSZ + 32];
+  unsigned char *text;
+  uint64_t copies, bytes;
+  struct stat st;
+  size_t len;
+  lp_object o;
+  int is_dir, rc, fd;
+
+  snprintf(src, sizeof src, "%s/src", top);
+  mkdir(src, 0755);
+  snprintf(file, sizeof file, "%s/a.txt", src);
+  write_file(file, "hello\n", 6);
+  snprintf(cache, sizeof cache, "%s/copies", top);
+  lp_files_store(s, src, &o, &is_dir, err, sizeof err);
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  snprintf(want, sizeof want, "%s/%s/src", cache, o.hash + 7);
+  check(rc == LUPINE_OK && changed[0] == '\0', "a folder is extracted once");
+  same(path, want, "... at <cache>/<hex>/<its name>");
+
+  /* At once, as a step running as root might: a change in the tick of
+  ** the extraction must be seen too. */
+  snprintf(file, sizeof file, "%s/a.txt", path);
+  if (geteuid() != 0) chmod(file, 0644);
+  fd = open(file, O_WRONLY);
+  check(fd >= 0 && write(fd, "HELLO\n", 6) == 6, "a file of the copy is written over");
+  close(fd);
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  snprintf(want, sizeof want, "'%s' changed after it was extracted", file);
+  check(rc == LUPINE_OK, "the next hand-off extracts it again");
+  same(changed, want, "... and says what changed");
+  text = read_file(file, &len);
+  check(text != NULL && len == 6 && memcmp(text, "hello\n", 6) == 0,
+        "... and the path holds what was stored");
+  free(text);
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  check(rc == LUPINE_OK && changed[0] == '\0', "an unchanged copy is handed out as it is");
+
+  check(lp_files_check(cache, o.hash, err, sizeof err) == LUPINE_OK,
+        "check: an intact copy hashes to its object");
+  snprintf(want, sizeof want, "%s/added", path);
+  if (geteuid() != 0) chmod(path, 0755);
+  write_file(want, "", 0);
+  rc = lp_files_check(cache, o.hash, err, sizeof err);
+  snprintf(want, sizeof want, "the copy '%s/%s' changed: it hashes to ", cache, o.hash + 7);
+  check(rc == LUPINE_CORRUPT && strncmp(err, want, strlen(want)) == 0,
+        "check: a file added to a copy is found");
+  printf("#   %s\n", err);
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  snprintf(want, sizeof want, "'%s' changed after it was extracted", path);
+  same(changed, want, "a folder with an entry added is extracted again");
+
+  snprintf(want, sizeof want, "%s/%s", cache, o.hash + 7);
+  check(lp_files_discard(cache, o.hash, err, sizeof err) == LUPINE_OK &&
+        access(want, F_OK) != 0, "discard removes a copy");
+  lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed, sizeof changed,
+                       err, sizeof err);
+  rc = lp_files_prune(cache, need_none, NULL, 1, &copies, &bytes, err, sizeof err);
+  snprintf(manifest, sizeof manifest, "%s/.lupine-manifest", want);
+  check(rc == LUPINE_OK && copies == 1 && stat(manifest, &st) == 0 &&
+        bytes == 6 + (uint64_t)st.st_size && access(want, F_OK) == 0,
+        "prune, dry run: counts a copy nobody needs, and its bytes (its manifest's too)");
+  rc = lp_files_prune(cache, need_none, NULL, 0, &copies, &bytes, err, sizeof err);
+  check(rc == LUPINE_OK && copies == 1 && access(want, F_OK) != 0, "prune removes it");
+
+  /* a file named as the manifest is: the manifest takes another name */
+  snprintf(file, sizeof file, "%s/.lupine-manifest", top);
+  write_file(file, "lupine-copy 1\n", 14);
+  lp_files_store(s, file, &o, &is_dir, err, sizeof err);
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  check(rc == LUPINE_OK && changed[0] == '\0', "a file named .lupine-manifest is extracted");
+  rc = lp_files_materialize(s, cache, o.hash, o.size, path, sizeof path, changed,
+                            sizeof changed, err, sizeof err);
+  text = read_file(path, &len);
+  check(rc == LUPINE_OK && changed[0] == '\0' && text != NULL && len == 14,
+        "... and handed out again unchanged");
+  free(text);
 }
 
 /* The files are plain zstd: another implementation reads them. */
@@ -691,8 +811,10 @@ int main(void) {
   test_damaged_put(s);
   test_fifo(s);
   test_stale_temporaries(top);
+  test_copies(s, top);
   test_interop(s, top);
   lp_store_close(s);
+  nftw(top, unlock_one, 16, FTW_PHYS);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done();
 }
