@@ -1456,3 +1456,226 @@ static void fork_install(void) {
 void lp_catalog_fork_safe(void) {
   pthread_once(&fork_once, fork_install);
 }
+
+/* ---- for the C API (api.c): its records, read without Lua ---- */
+
+/* The columns of each record (lupine_int.h names them, in this order). */
+#define REC_TAGS(entity, id) \
+  " (SELECT group_concat(name || char(10), '') FROM (SELECT t.name FROM tag_links l" \
+  " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '" entity "' AND l.entity_id = " id \
+  " ORDER BY t.name))"
+#define REC_VERSION \
+  "SELECT v.seq, v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
+  " v.stored_size, v.created, v.artifact_store_id, v.save_type, v.producer_step_run_id," \
+  REC_TAGS("artifact_version", "v.id")
+#define REC_RUN \
+  "SELECT r.seq, r.id, r.name, p.name, r.status, r.start_time, r.end_time, r.error," \
+  REC_TAGS("pipeline_run", "r.id") \
+  " FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
+#define REC_STEP_RUN \
+  "SELECT s.seq, s.id, s.run_id, s.name, s.step_name, s.status, s.start_time, s.end_time," \
+  " s.error, s.traceback, s.output, s.attempts FROM step_runs s"
+
+/* A statement being made: its text, and the values its parameters bind
+** (?1 on, in the order they were added). */
+typedef struct stmt_text {
+  char text[8192];
+  size_t len;
+  int full;   /* the text did not fit */
+  int n;
+  /* a tag takes one, a metadata condition up to three; the rest, five */
+  struct { const char *s; double d; long long i; char type; } arg[4 * LP_FILTER_MAX + 8];
+} stmt_text;
+
+static void put(stmt_text *t, const char *s) {
+  size_t n = strlen(s);
+  if (t->len + n >= sizeof t->text) {
+    t->full = 1;
+    return;
+  }
+  memcpy(t->text + t->len, s, n + 1);
+  t->len += n;
+}
+
+/* Append s, then a parameter for the next value (set by the caller). */
+static int param(stmt_text *t, const char *s) {
+  char p[16];
+  put(t, s);
+  if (t->n == (int)(sizeof t->arg / sizeof t->arg[0])) {
+    t->full = 1;
+    return 0;
+  }
+  snprintf(p, sizeof p, "?%d", t->n + 1);
+  put(t, p);
+  return t->n++;
+}
+
+static void put_text(stmt_text *t, const char *s, const char *value) {
+  int i = param(t, s);
+  t->arg[i].type = 't';
+  t->arg[i].s = value;
+}
+
+static void put_number(stmt_text *t, const char *s, double value) {
+  int i = param(t, s);
+  t->arg[i].type = 'd';
+  t->arg[i].d = value;
+}
+
+static void put_integer(stmt_text *t, const char *s, long long value) {
+  int i = param(t, s);
+  t->arg[i].type = 'i';
+  t->arg[i].i = value;
+}
+
+/* The conditions a listing of versions or runs shares: its tags and run
+** metadata, on the rows whose id is col (entity: their kind). Led by the
+** indexes on tags and metadata keys. */
+static void put_filters(stmt_text *t, const lp_records *q, const char *col, const char *entity,
+                        const char *seq_col) {
+  static const char *const ops[] = {"", " = ", " < ", " <= ", " > ", " >= "};
+  int i;
+  for (i = 0; i < q->ntags; i++) {
+    /* a version's tag links also hold its seq (migration 4): its index
+    ** gives the versions with a tag in order */
+    if (seq_col != NULL) {
+      put(t, " AND ");
+      put(t, seq_col);
+      put(t, " IN (SELECT l.version_seq FROM tag_links l WHERE l.entity = 'artifact_version'");
+    } else {
+      put(t, " AND ");
+      put(t, col);
+      put(t, " IN (SELECT l.entity_id FROM tag_links l WHERE l.entity = '");
+      put(t, entity);
+      put(t, "'");
+    }
+    put_text(t, " AND l.tag_seq = (SELECT seq FROM tags WHERE name = ", q->tags[i]);
+    put(t, "))");
+  }
+  for (i = 0; i < q->nmd; i++) {
+    const lp_md_cond *m = &q->md[i];
+    put(t, " AND ");
+    put(t, col);
+    put(t, " IN (SELECT m.entity_id FROM run_metadata m WHERE m.entity = '");
+    put(t, entity);
+    put_text(t, "' AND m.key = ", m->key);
+    if (m->op == LP_MD_EQ && m->numeric) {
+      put_text(t, " AND (m.value_text = ", m->text);
+      put_number(t, " OR m.value_number = ", m->number);
+      put(t, ")");
+    } else if (m->op == LP_MD_EQ) {
+      put_text(t, " AND m.value_text = ", m->text);
+    } else if (m->op != LP_MD_ANY) {
+      put(t, " AND m.value_number");
+      put_number(t, ops[m->op], m->number);
+    }
+    put(t, ")");
+  }
+}
+
+/* The statement of q into t. */
+static void records_statement(stmt_text *t, const lp_records *q) {
+  switch (q->what) {
+    case LP_LIST_VERSIONS:
+      put(t, REC_VERSION ", NULL FROM artifact_versions v JOIN artifacts a"
+          " ON a.id = v.artifact_id WHERE 1");
+      if (q->id != NULL) put_text(t, " AND v.id = ", q->id);
+      if (q->name != NULL) {
+        put_text(t, " AND v.artifact_id = (SELECT id FROM artifacts WHERE name = ", q->name);
+        put(t, ")");
+      }
+      put_filters(t, q, "v.id", "artifact_version", "v.seq");
+      if (q->past > 0) put_integer(t, " AND v.seq < ", q->past);
+      put(t, " ORDER BY v.seq DESC");
+      break;
+    case LP_LIST_RUNS:
+      put(t, REC_RUN " WHERE 1");
+      if (q->id != NULL) put_text(t, " AND r.id = ", q->id);
+      if (q->name != NULL) {
+        put_text(t, " AND r.pipeline_id = (SELECT id FROM pipelines WHERE name = ", q->name);
+        put(t, ")");
+      }
+      if (q->status != NULL) put_text(t, " AND r.status = ", q->status);
+      put_filters(t, q, "r.id", "pipeline_run", NULL);
+      if (q->past > 0) put_integer(t, " AND r.seq < ", q->past);
+      put(t, " ORDER BY r.seq DESC");
+      break;
+    case LP_LIST_STEP_RUNS:
+      put(t, REC_STEP_RUN " WHERE 1");
+      if (q->id != NULL) put_text(t, " AND s.id = ", q->id);
+      if (q->run != NULL) put_text(t, " AND s.run_id = ", q->run);
+      if (q->name != NULL) put_text(t, " AND s.name = ", q->name);
+      if (q->past > 0) put_integer(t, " AND s.seq > ", q->past);
+      put(t, " ORDER BY s.seq");
+      break;
+    case LP_LIST_CONSUMERS:
+      put(t, REC_STEP_RUN " JOIN step_run_artifacts l ON l.step_run_id = s.id");
+      put_text(t, " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ", q->id);
+      put(t, ") AND l.kind = 'input'");
+      if (q->past > 0) put_integer(t, " AND s.seq > ", q->past);
+      put(t, " ORDER BY s.seq");
+      break;
+    case LP_LIST_LINKS:
+      put(t, REC_VERSION ", l.name FROM step_run_artifacts l JOIN artifact_versions v"
+          " ON v.seq = l.version_seq JOIN artifacts a ON a.id = v.artifact_id");
+      put_text(t, " WHERE l.step_run_id = ", q->id);
+      put_text(t, " AND l.kind = ", q->kind);
+      put(t, " ORDER BY l.rowid");
+      break;
+    default:   /* LP_LIST_METADATA */
+      put_text(t, "SELECT key, value, value_number, value_text FROM run_metadata"
+               " WHERE entity = ", q->kind);
+      put_text(t, " AND entity_id = ", q->id);
+      put(t, " ORDER BY key");
+  }
+  if (q->limit > 0) put_integer(t, " LIMIT ", q->limit);
+}
+
+int lp_catalog_records(lp_catalog *c, const lp_records *q, lp_row_fn fn, void *ud, char *err,
+                       size_t errsz) {
+  const char *text[LP_AV_NCOLS];
+  size_t len[LP_AV_NCOLS];
+  lp_row row = {0, text, len};
+  stmt_text *t;
+  sqlite3_stmt *st = NULL;
+  int rc = LUPINE_OK, step, i;
+  if (q->ntags > LP_FILTER_MAX || q->nmd > LP_FILTER_MAX) {
+    lp_errf(err, errsz, "at most %d tags and %d metadata conditions", LP_FILTER_MAX,
+            LP_FILTER_MAX);
+    return LUPINE_MISUSE;
+  }
+  if ((t = calloc(1, sizeof *t)) == NULL) {
+    lp_errf(err, errsz, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  records_statement(t, q);
+  if (t->full) {   /* the limits above keep it from happening */
+    lp_errf(err, errsz, "catalog: a listing's statement is too long");
+    free(t);
+    return LUPINE_MISUSE;
+  }
+  if (sqlite3_prepare_v2(c->db, t->text, -1, &st, NULL) != SQLITE_OK) {
+    free(t);
+    return dberr(c, "a listing", err, errsz);
+  }
+  for (i = 0; i < t->n; i++) {
+    if (t->arg[i].type == 't') bind_text(st, i + 1, t->arg[i].s);
+    else if (t->arg[i].type == 'd') sqlite3_bind_double(st, i + 1, t->arg[i].d);
+    else sqlite3_bind_int64(st, i + 1, t->arg[i].i);
+  }
+  row.ncols = sqlite3_column_count(st);
+  if (row.ncols > LP_AV_NCOLS) row.ncols = LP_AV_NCOLS;   /* the widest record */
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    for (i = 0; i < row.ncols; i++) {
+      /* text before bytes: the length is that of the form asked for */
+      text[i] = sqlite3_column_type(st, i) == SQLITE_BLOB ? sqlite3_column_blob(st, i)
+              : (const char *)sqlite3_column_text(st, i);
+      len[i] = (size_t)sqlite3_column_bytes(st, i);
+    }
+    if ((rc = fn(ud, &row)) != LUPINE_OK) break;
+  }
+  if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "a listing", err, errsz);
+  sqlite3_finalize(st);
+  free(t);
+  return rc;
+}

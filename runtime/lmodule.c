@@ -375,7 +375,7 @@ int lp_load_version(lua_State *L, lp_runtime *rt, const char *id) {
 
 /* ---- lupine.core ---- */
 
-/* core.run(spec) -> run id, status */
+/* core.run(spec) -> run id, name, status, errors */
 static int core_run(lua_State *L) {
   lp_runtime *rt;
   int n;
@@ -384,6 +384,8 @@ static int core_run(lua_State *L) {
   rt->running = 1;
   n = lp_execute(L, rt, 1);
   rt->running = 0;
+  /* stack: ..., id, name, status, errors */
+  if (rt->on_run != NULL) rt->on_run(rt->on_run_ud, lua_tostring(L, -4), lua_tostring(L, -2));
   return n;
 }
 

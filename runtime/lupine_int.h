@@ -315,6 +315,88 @@ int lp_catalog_order(lua_State *L, const char *listing, const char *key, int des
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz);
 
+/* ---- catalog.c, for the C API (api.c): its records, read without Lua ---- */
+
+/* The columns of the rows lp_catalog_records gives, for each kind of
+** record; the first of a listing's is the seq it pages by. */
+enum {
+  LP_AV_SEQ, LP_AV_ID, LP_AV_NAME, LP_AV_VERSION, LP_AV_TYPE, LP_AV_DATA_TYPE, LP_AV_HASH,
+  LP_AV_SIZE, LP_AV_STORED_SIZE, LP_AV_CREATED, LP_AV_STORE, LP_AV_SAVE_TYPE, LP_AV_PRODUCER,
+  LP_AV_TAGS,   /* the tags' names, in order, each ending in '\n' */
+  LP_AV_LINK,   /* a step run's inputs and outputs: the link's name */
+  LP_AV_NCOLS
+};
+enum {
+  LP_RUN_SEQ, LP_RUN_ID, LP_RUN_NAME, LP_RUN_PIPELINE, LP_RUN_STATUS, LP_RUN_START,
+  LP_RUN_END, LP_RUN_ERROR, LP_RUN_TAGS, LP_RUN_NCOLS
+};
+enum {
+  LP_SR_SEQ, LP_SR_ID, LP_SR_RUN, LP_SR_NAME, LP_SR_STEP, LP_SR_STATUS, LP_SR_START,
+  LP_SR_END, LP_SR_ERROR, LP_SR_TRACEBACK, LP_SR_LOGS, LP_SR_ATTEMPTS, LP_SR_NCOLS
+};
+enum { LP_MD_KEY, LP_MD_VALUE, LP_MD_NUMBER, LP_MD_TEXT, LP_MD_NCOLS };
+
+/* What lp_catalog_records lists. */
+enum {
+  LP_LIST_VERSIONS,    /* versions (LP_AV_*), newest first */
+  LP_LIST_RUNS,        /* pipeline runs (LP_RUN_*), newest first */
+  LP_LIST_STEP_RUNS,   /* step runs (LP_SR_*), oldest first */
+  LP_LIST_CONSUMERS,   /* the step runs that took version id as an input, oldest first */
+  LP_LIST_LINKS,       /* the versions linked to step run id as kind (LP_AV_*, with LINK) */
+  LP_LIST_METADATA     /* the run metadata (LP_MD_*) of entity kind's id, by key */
+};
+
+/* A condition on run metadata: the key is there, and its value compares
+** with number (or equals text) as op says. */
+enum { LP_MD_ANY, LP_MD_EQ, LP_MD_LT, LP_MD_LE, LP_MD_GT, LP_MD_GE };
+typedef struct lp_md_cond {
+  const char *key;
+  int op;
+  const char *text;           /* LP_MD_EQ: the text it equals */
+  double number;              /* the number it compares with... */
+  int numeric;                /* ...if this is set (LP_MD_EQ: or equals) */
+} lp_md_cond;
+
+#define LP_FILTER_MAX 16      /* tags, and metadata conditions, in one listing */
+
+/* A description of the rows wanted (fields that do not apply are NULL or
+** 0); catalog.c makes the statement. */
+typedef struct lp_records {
+  int what;                   /* LP_LIST_* */
+  const char *id;             /* versions, runs, step runs: this one only; consumers:
+                              ** of this version; links: of this step run; metadata:
+                              ** of this entity */
+  const char *name;           /* versions: of this artifact; runs: of this pipeline;
+                              ** step runs: with this name (in run) */
+  const char *run;            /* step runs: of this pipeline run */
+  const char *kind;           /* links: "input" or "output"; metadata: the entity
+                              ** ("artifact_version", "pipeline_run", "step_run") */
+  const char *status;         /* runs: with this status */
+  const char *const *tags;    /* versions, runs: carrying each */
+  int ntags;
+  const lp_md_cond *md;       /* versions, runs: whose metadata meets each */
+  int nmd;
+  long long past;             /* a listing's rows after this seq in its order (0: all) */
+  int limit;                  /* rows at most (0: no limit) */
+} lp_records;
+
+/* One row: its columns as bytes (text, numbers as their decimal text,
+** BLOBs as they are; NULL for NULL) and their lengths. */
+typedef struct lp_row {
+  int ncols;
+  const char *const *text;
+  const size_t *len;
+} lp_row;
+
+/* Receives each row; anything but LUPINE_OK stops the rows with that code
+** (the receiver says why where it keeps its messages). */
+typedef int (*lp_row_fn)(void *ud, const lp_row *row);
+
+/* Pass the rows q describes to fn, in its listing's order. LUPINE_MISUSE
+** for a description that asks for too much (more than LP_FILTER_MAX). */
+int lp_catalog_records(lp_catalog *c, const lp_records *q, lp_row_fn fn, void *ud, char *err,
+                       size_t errsz);
+
 /* ---- catalog.c: stacks and artifact stores ---- */
 
 /* The ids migration 6 gives the default store (<home>/artifacts) and stack. */
@@ -362,6 +444,10 @@ typedef struct lp_runtime {
   char *run_failure;          /* the message of the last of them (malloc'd), or NULL */
   volatile sig_atomic_t interrupted;   /* set by lupine_interrupt: stop the run */
   volatile sig_atomic_t running;       /* a run is in progress (lupine_interrupt looks) */
+  /* told of each run that ends (core.run), with its id and status: the C
+  ** API keeps those its lupine_exec_* calls started */
+  void (*on_run)(void *ud, const char *id, const char *status);
+  void *on_run_ud;
   int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
   char err[LP_ERRSZ];
 } lp_runtime;
