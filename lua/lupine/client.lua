@@ -93,7 +93,9 @@ end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
 -- Ids are stored in lower case: typed in upper case they match the same.
-local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
+-- Returns the row, or nil, the message and why: "notfound", or "ambiguous"
+-- for a prefix of several ids (the C API's result codes come from why).
+local function find(what, key, by_id, by_prefix, find_by_name, all_names)
   local id = looks_like_id(key) and key:lower()
   local row = id and one(by_id, id)
   if row then return row end
@@ -105,14 +107,21 @@ local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, leve
     if #rows > 1 then
       local ids = {}
       for i = 1, math.min(#rows, 10) do ids[i] = rows[i].id end
-      error(string.format("%s id prefix '%s' is ambiguous: it matches %s%s", what, key,
-        table.concat(ids, ", "), #rows > 10 and ", ..." or ""), level + 1)
+      return nil, string.format("%s id prefix '%s' is ambiguous: it matches %s%s", what, key,
+        table.concat(ids, ", "), #rows > 10 and ", ..." or ""), "ambiguous"
     end
   end
   local candidates = {}
   for i, r in ipairs(core.query(all_names)) do candidates[i] = r.name end
-  error(string.format("%s '%s' not found%s", what, key, names.suggest(key, candidates)),
-    level + 1)
+  return nil, string.format("%s '%s' not found%s", what, key, names.suggest(key, candidates)),
+    "notfound"
+end
+
+-- find, raising its message at the caller's level + 1.
+local function lookup(what, key, by_id, by_prefix, find_by_name, all_names, level)
+  local row, msg = find(what, key, by_id, by_prefix, find_by_name, all_names)
+  if not row then error(msg, level + 1) end
+  return row
 end
 
 local function tags_of(entity, id)
@@ -140,12 +149,16 @@ M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 -- row (the step run records it: see "Caching" in the README).
 M.step = { own = function() end, tag_own = function() end, looked_up = function() end }
 
--- The error for artifact name of the running step's output out (ctx: its
--- context), which has no version yet.
+-- The message for artifact name of the running step's output out (ctx:
+-- its context), which has no version yet.
+local function not_yet_message(fname, name, out, ctx)
+  return string.format("%s: artifact '%s' is output '%s' of the running step '%s': its "
+    .. "version is recorded when the step returns (pass a version to read an earlier one)",
+    fname, name, out, ctx.step_name)
+end
+
 local function not_yet(fname, name, out, ctx, level)
-  error(string.format("%s: artifact '%s' is output '%s' of the running step '%s': its version "
-    .. "is recorded when the step returns (pass a version to read an earlier one)", fname,
-    name, out, ctx.step_name), level + 1)
+  error(not_yet_message(fname, name, out, ctx), level + 1)
 end
 M.not_yet = not_yet
 
@@ -175,33 +188,47 @@ function Client:get_artifact_version(key, version)
     error("bad argument #1 to 'get_artifact_version' (string expected, got "
       .. type(key) .. ")", 2)
   end
+  if version ~= nil and version ~= "latest" and type(version) ~= "string"
+      and math.type(version) ~= "integer" then
+    error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
+      .. type(version) .. ")", 2)
+  end
+  local av, msg = M.find_version(key, version)
+  if not av then error(msg, 2) end
+  return av
+end
+
+-- get_artifact_version(key, version) with its arguments checked: the
+-- version, or nil, the message and why ("notfound", "ambiguous", or
+-- "misuse" for an id given a version).
+function M.find_version(key, version)
   if version ~= nil and version ~= "latest" then
-    if type(version) ~= "string" and math.type(version) ~= "integer" then
-      error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
-        .. type(version) .. ")", 2)
-    end
     local row = one("version_by_name", key, tostring(version))
     if row then return version_of(row) end
     local all = core.query("versions_of", key)
     if #all == 0 then   -- not a name: an id (or prefix), which names one version alone
-      local found = lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
-        function() return nil end, "artifact_names", 2)
-      error(string.format("bad argument #2 to 'get_artifact_version' (a version id takes no "
-        .. "version: '%s' is version %s of artifact '%s')", key, found.version, found.name), 2)
+      local found, msg, why = find("artifact", key, "version_by_id", "versions_by_id_prefix",
+        function() return nil end, "artifact_names")
+      if not found then return nil, msg, why end
+      return nil, string.format("bad argument #2 to 'get_artifact_version' (a version id "
+        .. "takes no version: '%s' is version %s of artifact '%s')", key, found.version,
+        found.name), "misuse"
     end
     local have = {}
     for i = #all, 1, -1 do have[#have + 1] = all[i].version end
-    error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
-      tostring(version), table.concat(have, ", ")), 2)
+    return nil, string.format("artifact '%s' has no version '%s' (it has %s)", key,
+      tostring(version), table.concat(have, ", ")), "notfound"
   end
   local out, ctx = M.step.own(key)
-  if out then not_yet("get_artifact_version", key, out, ctx, 2) end
-  return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+  if out then return nil, not_yet_message("get_artifact_version", key, out, ctx), "notfound" end
+  local row, msg, why = find("artifact", key, "version_by_id", "versions_by_id_prefix",
     function(name)
-      local row = one("latest_version", name)
-      if row then M.step.looked_up(name, row) end
-      return row
-    end, "artifact_names", 2))
+      local latest = one("latest_version", name)
+      if latest then M.step.looked_up(name, latest) end
+      return latest
+    end, "artifact_names")
+  if not row then return nil, msg, why end
+  return version_of(row)
 end
 
 function Client:get_pipeline_run(key)
@@ -209,8 +236,18 @@ function Client:get_pipeline_run(key)
     error("bad argument #1 to 'get_pipeline_run' (string expected, got "
       .. type(key) .. ")", 2)
   end
-  return run_of(lookup("pipeline run", key, "run_by_id", "runs_by_id_prefix",
-    function(name) return one("run_by_name", name) end, "run_names", 2))
+  local run, msg = M.find_run(key)
+  if not run then error(msg, 2) end
+  return run
+end
+
+-- get_pipeline_run(key) with its argument checked: the run, or nil, the
+-- message and why (as find_version).
+function M.find_run(key)
+  local row, msg, why = find("pipeline run", key, "run_by_id", "runs_by_id_prefix",
+    function(name) return one("run_by_name", name) end, "run_names")
+  if not row then return nil, msg, why end
+  return run_of(row)
 end
 
 -- ---- tags ----
