@@ -34,7 +34,7 @@ METADIR ?= $(DATADIR)/lupine/meta
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
   libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
-  curl procps time luarocks groff-base man-db
+  curl procps time luarocks groff-base man-db valgrind
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
@@ -64,7 +64,7 @@ LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtim
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \
   $(wildcard lua/meta/*.lua)
-C_TESTS = test_codec test_store test_api
+C_TESTS = test_codec test_store test_api test_records
 FUZZERS = fuzz_decode fuzz_object fuzz_archive
 
 # $(call objs,DIR): the library's objects built into DIR

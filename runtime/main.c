@@ -161,7 +161,7 @@ static int cmd_run(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  rc = lupine_exec_file(rt, argv[i], argc - i - 1, argv + i + 1);
+  rc = lupine_exec_file(rt, argv[i], argc - i - 1, (const char *const *)argv + i + 1);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   interruptible = NULL;
@@ -172,7 +172,7 @@ static int cmd_run(int argc, char **argv) {
       fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
       lupine_close(rt);
       return EXIT_USAGE;
-    case LUPINE_RUNFAILED:
+    case LUPINE_FAILED:
       fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
       break;
     default:

@@ -751,7 +751,7 @@ static int repl_main(int argc, char **argv) {
   if (argc > 0) {   /* the script, as `lupine run` would run it; its errors are shown */
     got_sigint = 0;
     catch_sigint(on_sigint_eval);
-    rc = lupine_exec_file(r.rt, argv[0], argc - 1, argv + 1);
+    rc = lupine_exec_file(r.rt, argv[0], argc - 1, (const char *const *)argv + 1);
     signal(SIGINT, SIG_DFL);
     if (got_sigint) lua_sethook(r.L, NULL, 0, 0);
     fflush(stdout);

@@ -65,10 +65,10 @@ static int host_twice(lua_State *L) {
 ** from inside a step (the handle is the upvalue) */
 static int host_latest(lua_State *L) {
   lupine *rt = lua_touserdata(L, lua_upvalueindex(1));
-  lupine_version *v = NULL;
-  int rc = lupine_version_find(rt, luaL_checkstring(L, 1), NULL, &v);
-  if (rc == LUPINE_OK) rc = lupine_version_load(rt, v, L);
-  lupine_version_free(v);
+  lupine_artifact_version *v = NULL;
+  int rc = lupine_av_find(rt, luaL_checkstring(L, 1), NULL, &v);
+  if (rc == LUPINE_OK) rc = lupine_av_load(rt, v, L);
+  lupine_av_free(v);
   if (rc != LUPINE_OK) return luaL_error(L, "host_latest: %s", lupine_errmsg(rt));
   return 1;
 }
@@ -176,11 +176,11 @@ typedef struct seen {
   char what[1024];
 } seen;
 
-static int see_version(void *ud, const lupine_version *v) {
+static int see_version(void *ud, const lupine_artifact_version *v) {
   seen *s = ud;
   size_t n = strlen(s->what);
-  snprintf(s->what + n, sizeof s->what - n, "%s%s:%s", n ? " " : "", lupine_version_name(v),
-           lupine_version_version(v));
+  snprintf(s->what + n, sizeof s->what - n, "%s%s:%s", n ? " " : "", lupine_av_name(v),
+           lupine_av_version(v));
   return ++s->n == s->stop_at ? 100 : 0;
 }
 
@@ -192,13 +192,34 @@ static int see_run(void *ud, const lupine_run *r) {
   return ++s->n == s->stop_at ? 100 : 0;
 }
 
+/* lupine_av_list and lupine_run_list of the versions of an artifact, or
+** the runs of a pipeline, called name (NULL: of all). */
+static int list_named(lupine *rt, const char *name, lupine_av_fn vfn, lupine_run_fn rfn,
+                      void *ud) {
+  lupine_filter *f = NULL;
+  int rc = name != NULL ? lupine_filter_new(rt, &f) : LUPINE_OK;
+  if (rc == LUPINE_OK && name != NULL) rc = lupine_filter_name(f, name);
+  if (rc == LUPINE_OK) rc = vfn != NULL ? lupine_av_list(rt, f, vfn, ud)
+                                        : lupine_run_list(rt, f, rfn, ud);
+  lupine_filter_free(f);
+  return rc;
+}
+
+static int list_versions(lupine *rt, const char *name, lupine_av_fn fn, void *ud) {
+  return list_named(rt, name, fn, NULL, ud);
+}
+
+static int list_runs(lupine *rt, const char *name, lupine_run_fn fn, void *ud) {
+  return list_named(rt, name, NULL, fn, ud);
+}
+
 /* ---- the tests ---- */
 
 static void test_codes(void) {
   check(LUPINE_OK == 0 && LUPINE_ERROR == 1 && LUPINE_MISUSE == 2 && LUPINE_NOMEM == 3 &&
         LUPINE_IO == 4 && LUPINE_CORRUPT == 5 && LUPINE_NOTFOUND == 6 && LUPINE_CATALOG == 7 &&
-        LUPINE_RUNFAILED == 8 && LUPINE_SCRIPT == 9 && LUPINE_CONSTRAINT == 10,
-        "result codes keep their values");
+        LUPINE_FAILED == 8 && LUPINE_SCRIPT == 9 && LUPINE_CONSTRAINT == 10 &&
+        LUPINE_INTERRUPT == 11 && LUPINE_ABORT == 12, "result codes keep their values");
   check(LUPINE_LOG_ERROR == 0 && LUPINE_LOG_WARN == 1 && LUPINE_LOG_INFO == 2 &&
         LUPINE_LOG_DEBUG == 3 && LUPINE_LOG_OUTPUT == 4 && LUPINE_LOG_PROGRESS == 5,
         "log levels keep their values");
@@ -207,11 +228,31 @@ static void test_codes(void) {
   same(lupine_errstr(LUPINE_CONSTRAINT), "conflicts with what is stored",
        "lupine_errstr(LUPINE_CONSTRAINT)");
   same(lupine_errstr(-1), "unknown result code", "lupine_errstr(-1)");
-  same(lupine_errstr(11), "unknown result code", "lupine_errstr(11)");
+  same(lupine_errstr(LUPINE_FAILED), "a pipeline run failed", "lupine_errstr(LUPINE_FAILED)");
+  same(lupine_errstr(LUPINE_INTERRUPT), "interrupted", "lupine_errstr(LUPINE_INTERRUPT)");
+  same(lupine_errstr(LUPINE_ABORT), "stopped by a callback", "lupine_errstr(LUPINE_ABORT)");
+  same(lupine_errstr(13), "unknown result code", "lupine_errstr(13)");
+}
+
+/* The header's version and the library's: a host built against one
+** header and run with another library can tell. */
+static void test_versions(void) {
+  char text[32];
+  snprintf(text, sizeof text, "%d.%d.%d", LUPINE_VERSION_NUMBER / 1000000,
+           LUPINE_VERSION_NUMBER / 1000 % 1000, LUPINE_VERSION_NUMBER % 1000);
+  same(text, LUPINE_VERSION, "LUPINE_VERSION_NUMBER is LUPINE_VERSION as a number");
+  same(lupine_libversion(), LUPINE_VERSION, "lupine_libversion is the header's version");
+  check(lupine_libversion_number() == LUPINE_VERSION_NUMBER,
+        "lupine_libversion_number is LUPINE_VERSION_NUMBER");
+#if LUPINE_VERSION_NUMBER < 1000
+  check(0, "LUPINE_VERSION_NUMBER is usable in #if");
+#else
+  check(1, "LUPINE_VERSION_NUMBER is usable in #if");
+#endif
 }
 
 static void test_null_handle(void) {
-  lupine_version *v = (lupine_version *)&v;
+  lupine_artifact_version *v = (lupine_artifact_version *)&v;
   lupine_run *r = (lupine_run *)&r;
   unsigned char *data = (unsigned char *)&data;
   size_t len = 99;
@@ -226,41 +267,41 @@ static void test_null_handle(void) {
   check(lupine_exec_string(NULL, "x = 1", NULL) == LUPINE_MISUSE &&
         lupine_exec_file(NULL, "x.lua", 0, NULL) == LUPINE_MISUSE,
         "running Lua on a NULL handle is misuse");
-  check(lupine_version_find(NULL, "x", NULL, &v) == LUPINE_MISUSE && v == NULL,
-        "lupine_version_find(NULL) is misuse and clears *out");
+  check(lupine_av_find(NULL, "x", NULL, &v) == LUPINE_MISUSE && v == NULL,
+        "lupine_av_find(NULL) is misuse and clears *out");
   check(lupine_run_find(NULL, "x", &r) == LUPINE_MISUSE && r == NULL,
         "lupine_run_find(NULL) is misuse and clears *out");
-  check(lupine_version_read(NULL, NULL, &data, &len) == LUPINE_MISUSE && data == NULL &&
-        len == 0, "lupine_version_read(NULL) is misuse and clears *data and *len");
-  check(lupine_version_load(NULL, NULL, L) == LUPINE_MISUSE && lua_gettop(L) == 0,
-        "lupine_version_load(NULL) is misuse and pushes nothing");
-  check(lupine_list_versions(NULL, NULL, see_version, NULL) == LUPINE_MISUSE &&
-        lupine_list_runs(NULL, NULL, see_run, NULL) == LUPINE_MISUSE,
+  check(lupine_av_read(NULL, NULL, &data, &len) == LUPINE_MISUSE && data == NULL &&
+        len == 0, "lupine_av_read(NULL) is misuse and clears *data and *len");
+  check(lupine_av_load(NULL, NULL, L) == LUPINE_MISUSE && lua_gettop(L) == 0,
+        "lupine_av_load(NULL) is misuse and pushes nothing");
+  check(lupine_av_list(NULL, NULL, see_version, NULL) == LUPINE_MISUSE &&
+        lupine_run_list(NULL, NULL, see_run, NULL) == LUPINE_MISUSE,
         "listing on a NULL handle is misuse");
   check(lupine_register_materializer(NULL, "T", vec_match, vec_save, vec_load) ==
         LUPINE_MISUSE, "lupine_register_materializer(NULL) is misuse");
-  lupine_version_free(NULL);
+  lupine_av_free(NULL);
   lupine_run_free(NULL);
   lupine_free(NULL);
-  check(lupine_version_id(NULL) == NULL && lupine_version_name(NULL) == NULL &&
-        lupine_version_version(NULL) == NULL && lupine_version_type(NULL) == NULL &&
-        lupine_version_data_type(NULL) == NULL && lupine_version_content_hash(NULL) == NULL &&
-        lupine_version_created(NULL) == NULL && lupine_version_size(NULL) == -1 &&
-        lupine_version_stored_size(NULL) == -1, "version accessors of NULL give NULL and -1");
+  check(lupine_av_id(NULL) == NULL && lupine_av_name(NULL) == NULL &&
+        lupine_av_version(NULL) == NULL && lupine_av_type(NULL) == NULL &&
+        lupine_av_data_type(NULL) == NULL && lupine_av_content_hash(NULL) == NULL &&
+        lupine_av_created(NULL) == NULL && lupine_av_size(NULL) == -1 &&
+        lupine_av_stored_size(NULL) == -1, "version accessors of NULL give NULL and -1");
   check(lupine_run_id(NULL) == NULL && lupine_run_name(NULL) == NULL &&
         lupine_run_pipeline(NULL) == NULL && lupine_run_status(NULL) == NULL &&
         lupine_run_start_time(NULL) == NULL && lupine_run_end_time(NULL) == NULL &&
         lupine_run_error(NULL) == NULL, "run accessors of NULL give NULL");
-  check(lupine_version_dup(NULL, &v) == LUPINE_MISUSE && v == NULL &&
+  check(lupine_av_dup(NULL, &v) == LUPINE_MISUSE && v == NULL &&
         lupine_run_dup(NULL, &r) == LUPINE_MISUSE && r == NULL &&
-        lupine_version_dup(NULL, NULL) == LUPINE_MISUSE, "dup of NULL is misuse");
+        lupine_av_dup(NULL, NULL) == LUPINE_MISUSE, "dup of NULL is misuse");
   lua_close(L);
 }
 
 static void test_null_args(void) {
   char home[PATHSZ];
   lupine *rt;
-  lupine_version *v = NULL;
+  lupine_artifact_version *v = NULL;
   lupine_run *r = NULL;
   size_t len;
   unsigned char *data;
@@ -273,20 +314,20 @@ static void test_null_args(void) {
        "lupine_exec_file: no script path or bad argv", "lupine_exec_file(rt, NULL)");
   code(rt, lupine_exec_file(rt, "x.lua", 2, NULL), LUPINE_MISUSE,
        "lupine_exec_file: no script path or bad argv", "lupine_exec_file with argc 2, argv NULL");
-  code(rt, lupine_version_find(rt, NULL, NULL, &v), LUPINE_MISUSE,
-       "lupine_version_find: name_or_id is NULL", "lupine_version_find(rt, NULL)");
-  code(rt, lupine_version_find(rt, "x", NULL, NULL), LUPINE_MISUSE,
-       "lupine_version_find: out is NULL", "lupine_version_find without out");
+  code(rt, lupine_av_find(rt, NULL, NULL, &v), LUPINE_MISUSE,
+       "lupine_av_find: name_or_id is NULL", "lupine_av_find(rt, NULL)");
+  code(rt, lupine_av_find(rt, "x", NULL, NULL), LUPINE_MISUSE,
+       "lupine_av_find: out is NULL", "lupine_av_find without out");
   code(rt, lupine_run_find(rt, NULL, &r), LUPINE_MISUSE, "lupine_run_find: name_or_id is NULL",
        "lupine_run_find(rt, NULL)");
-  code(rt, lupine_version_load(rt, NULL, lupine_state(rt)), LUPINE_MISUSE,
-       "lupine_version_load: v is NULL", "lupine_version_load without a version");
-  code(rt, lupine_version_read(rt, NULL, &data, &len), LUPINE_MISUSE,
-       "lupine_version_read: v is NULL", "lupine_version_read without a version");
-  code(rt, lupine_list_versions(rt, NULL, NULL, NULL), LUPINE_MISUSE,
-       "lupine_list_versions: fn is NULL", "lupine_list_versions without fn");
-  code(rt, lupine_list_runs(rt, NULL, NULL, NULL), LUPINE_MISUSE,
-       "lupine_list_runs: fn is NULL", "lupine_list_runs without fn");
+  code(rt, lupine_av_load(rt, NULL, lupine_state(rt)), LUPINE_MISUSE,
+       "lupine_av_load: v is NULL", "lupine_av_load without a version");
+  code(rt, lupine_av_read(rt, NULL, &data, &len), LUPINE_MISUSE,
+       "lupine_av_read: v is NULL", "lupine_av_read without a version");
+  code(rt, lupine_av_list(rt, NULL, NULL, NULL), LUPINE_MISUSE,
+       "lupine_av_list: fn is NULL", "lupine_av_list without fn");
+  code(rt, lupine_run_list(rt, NULL, NULL, NULL), LUPINE_MISUSE,
+       "lupine_run_list: fn is NULL", "lupine_run_list without fn");
   code(rt, lupine_register_materializer(rt, NULL, vec_match, vec_save, vec_load), LUPINE_MISUSE,
        "lupine_register_materializer: type is NULL", "lupine_register_materializer without type");
   code(rt, lupine_register_materializer(rt, "Vec", vec_match, NULL, vec_load), LUPINE_MISUSE,
@@ -326,15 +367,15 @@ static int run_pipeline(lupine *rt, int n) {
 }
 
 /* Path of the stored object of v into buf. */
-static void object_path(lupine *rt, const lupine_version *v, char *buf) {
-  const char *hex = lupine_version_content_hash(v) + 7;
+static void object_path(lupine *rt, const lupine_artifact_version *v, char *buf) {
+  const char *hex = lupine_av_content_hash(v) + 7;
   snprintf(buf, PATHSZ, "%s/artifacts/objects/%.2s/%s.zst", lupine_home(rt), hex, hex + 2);
 }
 
 static void test_pipeline(void) {
   char home[PATHSZ], path[PATHSZ], want[512];
   lupine *rt;
-  lupine_version *v = NULL, *v2 = NULL, *copy = NULL;
+  lupine_artifact_version *v = NULL, *v2 = NULL, *copy = NULL;
   lupine_run *r = NULL, *rcopy = NULL;
   lua_State *L, *L2;
   logbuf log = {"", 0};
@@ -353,92 +394,92 @@ static void test_pipeline(void) {
   code(rt, run_pipeline(rt, 3), LUPINE_OK, "", "a pipeline whose step calls a host function runs");
   same(log.text, "[double] doubling 3\n", "what the step printed reaches the log callback");
 
-  rc = lupine_version_find(rt, "doubled", NULL, &v);
+  rc = lupine_av_find(rt, "doubled", NULL, &v);
   code(rt, rc, LUPINE_OK, "", "find the latest version by name");
   if (rc != LUPINE_OK) { lupine_close(rt); return; }
-  same(lupine_version_name(v), "doubled", "its name");
-  same(lupine_version_version(v), "1", "its version");
-  same(lupine_version_type(v), "data", "its type");
-  same(lupine_version_data_type(v), "table", "its data type");
-  check(strlen(lupine_version_id(v)) == 36, "its id is a UUID");
-  check(strncmp(lupine_version_content_hash(v), "sha256:", 7) == 0 &&
-        strlen(lupine_version_content_hash(v)) == 71, "its content hash is sha256:<64 hex>");
-  check(strlen(lupine_version_created(v)) == 27 && lupine_version_created(v)[26] == 'Z',
+  same(lupine_av_name(v), "doubled", "its name");
+  same(lupine_av_version(v), "1", "its version");
+  same(lupine_av_type(v), "data", "its type");
+  same(lupine_av_data_type(v), "table", "its data type");
+  check(strlen(lupine_av_id(v)) == 36, "its id is a UUID");
+  check(strncmp(lupine_av_content_hash(v), "sha256:", 7) == 0 &&
+        strlen(lupine_av_content_hash(v)) == 71, "its content hash is sha256:<64 hex>");
+  check(strlen(lupine_av_created(v)) == 27 && lupine_av_created(v)[26] == 'Z',
         "its creation time is UTC with microseconds");
-  check(lupine_version_size(v) == 4, "its size is that of the CBOR (4 bytes)");
-  check(lupine_version_stored_size(v) > 0, "its stored size is known");
+  check(lupine_av_size(v) == 4, "its size is that of the CBOR (4 bytes)");
+  check(lupine_av_stored_size(v) > 0, "its stored size is known");
 
-  code(rt, lupine_version_read(rt, v, &data, &len), LUPINE_OK, "", "read its stored bytes");
+  code(rt, lupine_av_read(rt, v, &data, &len), LUPINE_OK, "", "read its stored bytes");
   check(data != NULL && len == sizeof cbor && memcmp(data, cbor, len) == 0,
         "the bytes are the CBOR of { 2, 4, 6 }");
   lupine_free(data);
 
-  code(rt, lupine_version_load(rt, v, L), LUPINE_OK, "", "load it into the runtime's state");
+  code(rt, lupine_av_load(rt, v, L), LUPINE_OK, "", "load it into the runtime's state");
   check(lua_gettop(L) == 1 && lua_istable(L, 1) && luaL_len(L, 1) == 3 &&
         lua_rawgeti(L, 1, 3) == LUA_TNUMBER && lua_tointeger(L, -1) == 6,
         "the value is { 2, 4, 6 }");
   lua_settop(L, 0);
   L2 = luaL_newstate();
-  code(rt, lupine_version_load(rt, v, L2), LUPINE_OK, "", "load it into another lua_State");
+  code(rt, lupine_av_load(rt, v, L2), LUPINE_OK, "", "load it into another lua_State");
   check(lua_gettop(L2) == 1 && lua_istable(L2, 1) && lua_rawgeti(L2, 1, 1) == LUA_TNUMBER &&
         lua_tointeger(L2, -1) == 2, "the value arrives there whole");
   lua_close(L2);
 
-  rc = lupine_version_find(rt, lupine_version_id(v), NULL, &v2);
-  check(rc == LUPINE_OK && strcmp(lupine_version_id(v2), lupine_version_id(v)) == 0,
+  rc = lupine_av_find(rt, lupine_av_id(v), NULL, &v2);
+  check(rc == LUPINE_OK && strcmp(lupine_av_id(v2), lupine_av_id(v)) == 0,
         "find it by id");
-  lupine_version_free(v2);
-  snprintf(path, 9, "%s", lupine_version_id(v));
-  rc = lupine_version_find(rt, path, NULL, &v2);
-  check(rc == LUPINE_OK && strcmp(lupine_version_id(v2), lupine_version_id(v)) == 0,
+  lupine_av_free(v2);
+  snprintf(path, 9, "%s", lupine_av_id(v));
+  rc = lupine_av_find(rt, path, NULL, &v2);
+  check(rc == LUPINE_OK && strcmp(lupine_av_id(v2), lupine_av_id(v)) == 0,
         "find it by an id prefix");
-  lupine_version_free(v2);
-  rc = lupine_version_find(rt, "doubled", "1", &v2);
-  check(rc == LUPINE_OK && strcmp(lupine_version_id(v2), lupine_version_id(v)) == 0,
+  lupine_av_free(v2);
+  rc = lupine_av_find(rt, "doubled", "1", &v2);
+  check(rc == LUPINE_OK && strcmp(lupine_av_id(v2), lupine_av_id(v)) == 0,
         "find it by name and version");
-  lupine_version_free(v2);
-  v2 = (lupine_version *)&v2;
-  code(rt, lupine_version_find(rt, "doubeld", NULL, &v2), LUPINE_NOTFOUND,
+  lupine_av_free(v2);
+  v2 = (lupine_artifact_version *)&v2;
+  code(rt, lupine_av_find(rt, "doubeld", NULL, &v2), LUPINE_NOTFOUND,
        "artifact 'doubeld' not found; did you mean 'doubled'?", "a misspelt name");
   check(v2 == NULL, "a failed find leaves *out NULL");
-  code(rt, lupine_version_find(rt, "doubled", "7", &v2), LUPINE_NOTFOUND,
+  code(rt, lupine_av_find(rt, "doubled", "7", &v2), LUPINE_NOTFOUND,
        "artifact 'doubled' has no version '7' (it has 1)", "a version that does not exist");
-  code(rt, lupine_version_find(rt, "doubled", "latest", &v2), LUPINE_OK, "",
+  code(rt, lupine_av_find(rt, "doubled", "latest", &v2), LUPINE_OK, "",
        "version \"latest\" is the latest");
-  lupine_version_free(v2);
+  lupine_av_free(v2);
 
-  check(lupine_version_dup(v, &copy) == LUPINE_OK && copy != v &&
-        strcmp(lupine_version_id(copy), lupine_version_id(v)) == 0 &&
-        lupine_version_id(copy) != lupine_version_id(v) &&
-        lupine_version_size(copy) == 4, "lupine_version_dup copies every field");
+  check(lupine_av_dup(v, &copy) == LUPINE_OK && copy != v &&
+        strcmp(lupine_av_id(copy), lupine_av_id(v)) == 0 &&
+        lupine_av_id(copy) != lupine_av_id(v) &&
+        lupine_av_size(copy) == 4, "lupine_av_dup copies every field");
 
   /* a second run: version 2, listed first */
   code(rt, run_pipeline(rt, 2), LUPINE_OK, NULL, "a second run");
   memset(&s, 0, sizeof s);
-  code(rt, lupine_list_versions(rt, "doubled", see_version, &s), LUPINE_OK, "",
+  code(rt, list_versions(rt, "doubled", see_version, &s), LUPINE_OK, "",
        "list the versions of a name");
   same(s.what, "doubled:2 doubled:1", "newest first");
   memset(&s, 0, sizeof s);
-  code(rt, lupine_list_versions(rt, NULL, see_version, &s), LUPINE_OK, "",
+  code(rt, list_versions(rt, NULL, see_version, &s), LUPINE_OK, "",
        "list every version");
   same(s.what, "doubled:2 numbers:2 doubled:1 numbers:1", "every version, newest first");
   memset(&s, 0, sizeof s);
   s.stop_at = 2;
-  code(rt, lupine_list_versions(rt, NULL, see_version, &s), 100,
-       "lupine_list_versions: stopped by the callback (it returned 100)",
+  code(rt, list_versions(rt, NULL, see_version, &s), LUPINE_ABORT,
+       "lupine_av_list: stopped by the callback (it returned 100)",
        "a callback that returns non-zero stops the listing");
   check(s.n == 2, "after the second call");
-  code(rt, lupine_list_versions(rt, "dubled", see_version, &s), LUPINE_NOTFOUND,
+  code(rt, list_versions(rt, "dubled", see_version, &s), LUPINE_NOTFOUND,
        "artifact 'dubled' not found; did you mean 'doubled'?", "listing an unknown name");
 
   memset(&s, 0, sizeof s);
-  code(rt, lupine_list_runs(rt, NULL, see_run, &s), LUPINE_OK, "", "list the runs");
+  code(rt, list_runs(rt, NULL, see_run, &s), LUPINE_OK, "", "list the runs");
   same(s.what, "numbers:completed numbers:completed", "both runs, completed");
   memset(&s, 0, sizeof s);
-  code(rt, lupine_list_runs(rt, "numbers", see_run, &s), LUPINE_OK, "",
+  code(rt, list_runs(rt, "numbers", see_run, &s), LUPINE_OK, "",
        "list the runs of a pipeline");
   check(s.n == 2, "two runs");
-  code(rt, lupine_list_runs(rt, "numbrs", see_run, &s), LUPINE_NOTFOUND,
+  code(rt, list_runs(rt, "numbrs", see_run, &s), LUPINE_NOTFOUND,
        "pipeline 'numbrs' not found; did you mean 'numbers'?", "listing an unknown pipeline");
   code(rt, lupine_run_find(rt, "nope", &r), LUPINE_NOTFOUND, "pipeline run 'nope' not found",
        "an unknown run");
@@ -476,30 +517,30 @@ static void test_pipeline(void) {
   code(rt, lupine_exec_string(rt,
        "local s = lupine.step { name = 'broken', function() error('no luck') end }\n"
        "lupine.pipeline { name = 'broken_pipeline', function() s() end }()", "=broken"),
-       LUPINE_SCRIPT, NULL, "a script whose run fails raises the run's error");
+       LUPINE_FAILED, NULL, "a script whose run fails raises the run's error: a failed run");
   check(strstr(lupine_errmsg(rt), "pipeline run 'broken_pipeline-") != NULL &&
         strstr(lupine_errmsg(rt), "no luck") != NULL, "the message names the run and the error");
   code(rt, lupine_exec_string(rt,
        "local s = lupine.step { name = 'broken', function() error('no luck') end }\n"
        "lupine.pipeline { name = 'broken_pipeline', function() s() end }\n"
        "  :with_options { raise_on_failure = false }()", "=broken"),
-       LUPINE_RUNFAILED, NULL, "a run that fails without raising");
+       LUPINE_FAILED, NULL, "a run that fails without raising");
   check(strncmp(lupine_errmsg(rt), "pipeline run 'broken_pipeline-", 30) == 0 &&
         strstr(lupine_errmsg(rt), "no luck") != NULL, "the message names the run and the error");
   memset(&s, 0, sizeof s);
-  lupine_list_runs(rt, "broken_pipeline", see_run, &s);
+  list_runs(rt, "broken_pipeline", see_run, &s);
   same(s.what, "broken_pipeline:failed broken_pipeline:failed", "the failed runs are listed");
 
   /* missing and damaged objects */
   object_path(rt, copy, path);
   check(remove(path) == 0, "remove the object of doubled:1");
-  code(rt, lupine_version_read(rt, copy, &data, &len), LUPINE_NOTFOUND, NULL,
+  code(rt, lupine_av_read(rt, copy, &data, &len), LUPINE_NOTFOUND, NULL,
        "reading a version whose object is gone");
   snprintf(want, sizeof want, "cannot load artifact 'doubled' version 1 (%s): ",
-           lupine_version_id(copy));
+           lupine_av_id(copy));
   check(strncmp(lupine_errmsg(rt), want, strlen(want)) == 0 && data == NULL && len == 0,
         "the message names the artifact, version and id");
-  code(rt, lupine_version_load(rt, copy, L), LUPINE_NOTFOUND, NULL,
+  code(rt, lupine_av_load(rt, copy, L), LUPINE_NOTFOUND, NULL,
        "loading a version whose object is gone");
   check(lua_gettop(L) == 0, "pushes nothing");
   {
@@ -507,18 +548,18 @@ static void test_pipeline(void) {
     fputs("not a zstd frame", f);
     fclose(f);
   }
-  code(rt, lupine_version_read(rt, copy, &data, &len), LUPINE_CORRUPT, NULL,
+  code(rt, lupine_av_read(rt, copy, &data, &len), LUPINE_CORRUPT, NULL,
        "reading a damaged object");
-  code(rt, lupine_version_load(rt, copy, L), LUPINE_CORRUPT, NULL, "loading a damaged object");
-  lupine_version_free(copy);
-  lupine_version_free(v);
+  code(rt, lupine_av_load(rt, copy, L), LUPINE_CORRUPT, NULL, "loading a damaged object");
+  lupine_av_free(copy);
+  lupine_av_free(v);
   lupine_close(rt);
 }
 
 static void test_materializer(void) {
   char home[PATHSZ];
   lupine *rt;
-  lupine_version *v = NULL;
+  lupine_artifact_version *v = NULL;
   lua_State *L, *L2;
   int rc;
   vec *x;
@@ -535,29 +576,29 @@ static void test_materializer(void) {
        "  function(v) return vec_sum(v) end }\n"
        "lupine.pipeline { name = 'vectors', function() sum(make()) end }()", "=vectors"),
        LUPINE_OK, "", "a pipeline passes a host userdata between steps");
-  rc = lupine_version_find(rt, "sum", NULL, &v);
-  if (check(rc == LUPINE_OK && lupine_version_load(rt, v, L) == LUPINE_OK,
+  rc = lupine_av_find(rt, "sum", NULL, &v);
+  if (check(rc == LUPINE_OK && lupine_av_load(rt, v, L) == LUPINE_OK,
             "load the step's result")) {
     check(lua_tonumber(L, -1) == 6.5, "the second step got the vector (sum 6.5)");
   }
   lua_settop(L, 0);
-  lupine_version_free(v);
-  rc = lupine_version_find(rt, "vec", NULL, &v);
+  lupine_av_free(v);
+  rc = lupine_av_find(rt, "vec", NULL, &v);
   code(rt, rc, LUPINE_OK, "", "find the stored vector");
   if (rc != LUPINE_OK) { lupine_close(rt); return; }
-  same(lupine_version_data_type(v), "Vec", "its data type is the materializer's type");
-  code(rt, lupine_version_load(rt, v, L), LUPINE_OK, "", "load it into the runtime's state");
+  same(lupine_av_data_type(v), "Vec", "its data type is the materializer's type");
+  code(rt, lupine_av_load(rt, v, L), LUPINE_OK, "", "load it into the runtime's state");
   x = luaL_testudata(L, -1, VEC_MT);
   check(x != NULL && x->n == 3 && x->x[0] == 1.5 && x->x[2] == 3,
         "it comes back as the host's userdata, through the C load function");
   lua_settop(L, 0);
   L2 = luaL_newstate();
-  code(rt, lupine_version_load(rt, v, L2), LUPINE_OK, "", "load it into another lua_State");
+  code(rt, lupine_av_load(rt, v, L2), LUPINE_OK, "", "load it into another lua_State");
   check(lua_istable(L2, 1) && lua_getfield(L2, 1, "type") == LUA_TSTRING &&
         strcmp(lua_tostring(L2, -1), "Vec") == 0 && lua_getfield(L2, 1, "value") == LUA_TTABLE &&
         luaL_len(L2, -1) == 3, "there it is { type = 'Vec', value = { 1.5, 2, 3 } }");
   lua_close(L2);
-  lupine_version_free(v);
+  lupine_av_free(v);
   lupine_close(rt);
 }
 
@@ -603,7 +644,7 @@ static void *thread_main(void *arg) {
   worker *w = arg;
   char home[PATHSZ], code_[1024];
   lupine *rt;
-  lupine_version *v = NULL;
+  lupine_artifact_version *v = NULL;
   seen s;
   int i;
   snprintf(home, sizeof home, "%s/thread-%d", base, w->id);
@@ -635,30 +676,30 @@ static void *thread_main(void *arg) {
       w->failures++;
       break;
     }
-    if (lupine_version_find(rt, "total", NULL, &v) != LUPINE_OK ||
-        lupine_version_load(rt, v, L) != LUPINE_OK) {
+    if (lupine_av_find(rt, "total", NULL, &v) != LUPINE_OK ||
+        lupine_av_load(rt, v, L) != LUPINE_OK) {
       snprintf(w->note, sizeof w->note, "find/load %d: %s", i, lupine_errmsg(rt));
       w->failures++;
-      lupine_version_free(v);
+      lupine_av_free(v);
       break;
     }
-    if (lua_tointeger(L, -1) != 110 * seed || atoi(lupine_version_version(v)) != i) {
+    if (lua_tointeger(L, -1) != 110 * seed || atoi(lupine_av_version(v)) != i) {
       snprintf(w->note, sizeof w->note, "run %d: got %lld as version %s, want %d as %d", i,
-               (long long)lua_tointeger(L, -1), lupine_version_version(v), 110 * seed, i);
+               (long long)lua_tointeger(L, -1), lupine_av_version(v), 110 * seed, i);
       w->failures++;
     }
     lua_settop(L, 0);
-    lupine_version_free(v);
+    lupine_av_free(v);
     v = NULL;
   }
   memset(&s, 0, sizeof s);
-  if (w->failures == 0 && (lupine_list_runs(rt, NULL, see_run, &s) != LUPINE_OK ||
+  if (w->failures == 0 && (list_runs(rt, NULL, see_run, &s) != LUPINE_OK ||
                            s.n != THREAD_RUNS)) {
     snprintf(w->note, sizeof w->note, "runs listed: %d (%s)", s.n, lupine_errmsg(rt));
     w->failures++;
   }
   memset(&s, 0, sizeof s);
-  if (w->failures == 0 && (lupine_list_versions(rt, "total", see_version, &s) != LUPINE_OK ||
+  if (w->failures == 0 && (list_versions(rt, "total", see_version, &s) != LUPINE_OK ||
                            s.n != THREAD_RUNS)) {
     snprintf(w->note, sizeof w->note, "versions listed: %d (%s)", s.n, lupine_errmsg(rt));
     w->failures++;
@@ -780,7 +821,7 @@ static void *limited(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void test_alloc_failure(void) {
   char home[PATHSZ];
   lupine *rt;
-  lupine_version *v;
+  lupine_artifact_version *v;
   budget b = {-1, 0};
   char escaped[PATHSZ];
   long needed, n, bad = 0, step;
@@ -818,9 +859,9 @@ static void test_alloc_failure(void) {
   for (n = 0, ok = 0; ok < 3; n++) {   /* until three in a row succeed */
     b.left = n;
     v = NULL;
-    rc = lupine_version_find(rt, "small", NULL, &v);
-    if (rc == LUPINE_OK) rc = lupine_version_load(rt, v, lupine_state(rt));
-    lupine_version_free(v);
+    rc = lupine_av_find(rt, "small", NULL, &v);
+    if (rc == LUPINE_OK) rc = lupine_av_load(rt, v, lupine_state(rt));
+    lupine_av_free(v);
     ok = rc == LUPINE_OK ? ok + 1 : 0;
     if (rc != LUPINE_OK && rc != LUPINE_NOMEM) {
       if (bad++ == 0) printf("#   find with %ld allocations: %d %s\n", n, rc, lupine_errmsg(rt));
@@ -828,7 +869,7 @@ static void test_alloc_failure(void) {
     lua_settop(lupine_state(rt), 0);
   }
   printf("# a find and load take %ld Lua allocations\n", n - 3);
-  check(bad == 0, "lupine_version_find and _load give LUPINE_OK or LUPINE_NOMEM at every point");
+  check(bad == 0, "lupine_av_find and _load give LUPINE_OK or LUPINE_NOMEM at every point");
   for (n = 0, ok = 0; ok < 3; n += n < 200 ? 1 : 7) {
     b.left = n;
     rc = lupine_exec_string(rt,
@@ -850,12 +891,12 @@ static void test_alloc_failure(void) {
   check(access(escaped, F_OK) != 0, "no step worker ever returns into the host's code");
   b.left = -1;
   v = NULL;
-  rc = lupine_version_find(rt, "small", NULL, &v);
-  if (rc == LUPINE_OK) rc = lupine_version_load(rt, v, lupine_state(rt));
+  rc = lupine_av_find(rt, "small", NULL, &v);
+  if (rc == LUPINE_OK) rc = lupine_av_load(rt, v, lupine_state(rt));
   if (!check(rc == LUPINE_OK && luaL_len(lupine_state(rt), -1) == 3,
              "the handle still works afterwards"))
     printf("#   %d %s\n", rc, lupine_errmsg(rt));
-  lupine_version_free(v);
+  lupine_av_free(v);
   lupine_close(rt);
 }
 
@@ -894,7 +935,7 @@ static void slurp(const char *path, char *buf, size_t size) {
 static void test_files(void) {
   char home[PATHSZ], dir[PATHSZ], text[64], want[512], sub[PATHSZ + 32];
   lupine *rt;
-  lupine_version *v = NULL, *d = NULL;
+  lupine_artifact_version *v = NULL, *d = NULL;
   lua_State *L;
   unsigned char *data = NULL;
   char *path = NULL;
@@ -907,18 +948,18 @@ static void test_files(void) {
   lua_setglobal(L, "DIR");
   code(rt, lupine_exec_string(rt, files_pipeline, "=files"), LUPINE_OK, "",
        "a step returns a file and a folder");
-  if (lupine_version_find(rt, "weights", NULL, &v) != LUPINE_OK ||
-      lupine_version_find(rt, "report", NULL, &d) != LUPINE_OK) {
+  if (lupine_av_find(rt, "weights", NULL, &v) != LUPINE_OK ||
+      lupine_av_find(rt, "report", NULL, &d) != LUPINE_OK) {
     check(0, "find the file and folder versions: %s", lupine_errmsg(rt));
-    lupine_version_free(v);
+    lupine_av_free(v);
     lupine_close(rt);
     return;
   }
-  same(lupine_version_data_type(v), "file", "the file's data type");
-  same(lupine_version_data_type(d), "dir", "the folder's data type");
+  same(lupine_av_data_type(v), "file", "the file's data type");
+  same(lupine_av_data_type(d), "dir", "the folder's data type");
 
   /* load: what Lua gets, the path of a read-only copy */
-  code(rt, lupine_version_load(rt, v, L), LUPINE_OK, "", "lupine_version_load of a file");
+  code(rt, lupine_av_load(rt, v, L), LUPINE_OK, "", "lupine_av_load of a file");
   check(lua_gettop(L) == 1 && lua_type(L, 1) == LUA_TSTRING, "pushes a string");
   if (lua_type(L, 1) == LUA_TSTRING) {
     slurp(lua_tostring(L, 1), text, sizeof text);
@@ -928,7 +969,7 @@ static void test_files(void) {
           "a copy in the catalog folder, not the step's file");
   }
   lua_settop(L, 0);
-  code(rt, lupine_version_load(rt, d, L), LUPINE_OK, "", "lupine_version_load of a folder");
+  code(rt, lupine_av_load(rt, d, L), LUPINE_OK, "", "lupine_av_load of a folder");
   if (check(lua_type(L, 1) == LUA_TSTRING, "pushes a string")) {
     snprintf(sub, sizeof sub, "%s/sub/notes.txt", lua_tostring(L, 1));
     slurp(sub, text, sizeof text);
@@ -937,13 +978,13 @@ static void test_files(void) {
   lua_settop(L, 0);
 
   /* path: the same, without a Lua state */
-  code(rt, lupine_version_path(rt, v, &path), LUPINE_OK, "", "lupine_version_path of a file");
+  code(rt, lupine_av_path(rt, v, &path), LUPINE_OK, "", "lupine_av_path of a file");
   if (path != NULL) {
     slurp(path, text, sizeof text);
     same(text, "w1 w2\n", "the path of a copy with the file's bytes");
   }
   lupine_free(path);
-  code(rt, lupine_version_path(rt, d, &path), LUPINE_OK, "", "lupine_version_path of a folder");
+  code(rt, lupine_av_path(rt, d, &path), LUPINE_OK, "", "lupine_av_path of a folder");
   if (path != NULL) {
     snprintf(sub, sizeof sub, "%s/sub/notes.txt", path);
     slurp(sub, text, sizeof text);
@@ -952,31 +993,31 @@ static void test_files(void) {
   lupine_free(path);
 
   /* read: the stored bytes, here the archive */
-  code(rt, lupine_version_read(rt, v, &data, &len), LUPINE_OK, "", "lupine_version_read of a file");
-  check(data != NULL && (int64_t)len == lupine_version_size(v) && len >= 512 &&
+  code(rt, lupine_av_read(rt, v, &data, &len), LUPINE_OK, "", "lupine_av_read of a file");
+  check(data != NULL && (int64_t)len == lupine_av_size(v) && len >= 512 &&
         memcmp(data + 257, "ustar", 5) == 0 && strcmp((char *)data, "weights.bin") == 0,
         "gives the stored ustar archive, its one entry the file");
   lupine_free(data);
-  lupine_version_free(d);
-  lupine_version_free(v);
+  lupine_av_free(d);
+  lupine_av_free(v);
 
   /* a version that is a value has no path */
   code(rt, lupine_exec_string(rt, "lupine.save_artifact({ 1 }, 'plain')", "=plain"), LUPINE_OK,
        "", "save a value");
-  lupine_version_find(rt, "plain", NULL, &v);
+  lupine_av_find(rt, "plain", NULL, &v);
   path = (char *)&path;
-  snprintf(want, sizeof want, "lupine_version_path: artifact 'plain' version 1 (%s) is a "
-           "table, not a file or folder", lupine_version_id(v));
-  code(rt, lupine_version_path(rt, v, &path), LUPINE_MISUSE, want,
-       "lupine_version_path of a value");
+  snprintf(want, sizeof want, "lupine_av_path: artifact 'plain' version 1 (%s) is a "
+           "table, not a file or folder", lupine_av_id(v));
+  code(rt, lupine_av_path(rt, v, &path), LUPINE_MISUSE, want,
+       "lupine_av_path of a value");
   check(path == NULL, "leaves *path NULL");
-  code(rt, lupine_version_path(rt, NULL, &path), LUPINE_MISUSE, "lupine_version_path: v is NULL",
-       "lupine_version_path without a version");
-  code(rt, lupine_version_path(rt, v, NULL), LUPINE_MISUSE, "lupine_version_path: path is NULL",
-       "lupine_version_path without path");
-  check(lupine_version_path(NULL, v, &path) == LUPINE_MISUSE && path == NULL,
-        "lupine_version_path(NULL) is misuse");
-  lupine_version_free(v);
+  code(rt, lupine_av_path(rt, NULL, &path), LUPINE_MISUSE, "lupine_av_path: v is NULL",
+       "lupine_av_path without a version");
+  code(rt, lupine_av_path(rt, v, NULL), LUPINE_MISUSE, "lupine_av_path: path is NULL",
+       "lupine_av_path without path");
+  check(lupine_av_path(NULL, v, &path) == LUPINE_MISUSE && path == NULL,
+        "lupine_av_path(NULL) is misuse");
+  lupine_av_free(v);
   lupine_close(rt);
 }
 
@@ -1067,10 +1108,14 @@ static const char slow_pipeline[] =
   "lupine.pipeline { name = 'slow', enable_cache = false, function() slow() end }\n"
   "  :with_options { raise_on_failure = false }()\n";
 
+static const char raising_slow_pipeline[] =
+  "local slow = lupine.step { name = 'slow', function() os.execute('sleep 30') end }\n"
+  "lupine.pipeline { name = 'slow', enable_cache = false, function() slow() end }()\n";
+
 static void test_interrupt(void) {
   char home[PATHSZ];
   lupine *rt;
-  lupine_version *v = NULL;
+  lupine_artifact_version *v = NULL;
   lua_State *L;
   seen s;
   time_t t0;
@@ -1083,14 +1128,15 @@ static void test_interrupt(void) {
   code(rt, lupine_exec_string(rt, "X = X + 1", "=after"), LUPINE_OK, "",
        "lupine_interrupt with nothing running does not stop the next script");
   lupine_interrupt(rt);
-  code(rt, lupine_version_find(rt, "one", NULL, &v), LUPINE_OK, "",
+  code(rt, lupine_av_find(rt, "one", NULL, &v), LUPINE_OK, "",
        "nor the next lookup");
-  lupine_version_free(v);
+  lupine_av_free(v);
   lua_pushlightuserdata(L, rt);
   lua_pushcclosure(L, host_interrupt, 1);
   lua_setglobal(L, "host_interrupt");
-  code(rt, lupine_exec_string(rt, "host_interrupt() X = X + 1", "=running"), LUPINE_SCRIPT,
+  code(rt, lupine_exec_string(rt, "host_interrupt() X = X + 1", "=running"), LUPINE_INTERRUPT,
        NULL, "lupine_interrupt while a script runs stops it");
+  check(lupine_errcode(rt) == LUPINE_INTERRUPT, "lupine_errcode says so too");
   check(strstr(lupine_errmsg(rt), "interrupted") != NULL, "with the message 'interrupted'");
   code(rt, lupine_exec_string(rt, "X = X + 1", "=next"), LUPINE_OK, "", "the next script runs");
   lua_getglobal(L, "X");
@@ -1100,17 +1146,23 @@ static void test_interrupt(void) {
   /* a run in progress is stopped, through the API or through the host's own call */
   lupine_set_log(rt, interrupt_at_start, rt);
   t0 = time(NULL);
-  code(rt, lupine_exec_string(rt, slow_pipeline, "=slow"), LUPINE_RUNFAILED, NULL,
+  code(rt, lupine_exec_string(rt, slow_pipeline, "=slow"), LUPINE_INTERRUPT, NULL,
        "lupine_interrupt during a run stops the run");
+  check(strncmp(lupine_errmsg(rt), "pipeline run 'slow-", 19) == 0 &&
+        strstr(lupine_errmsg(rt), "' was stopped") != NULL, "the message names the run");
+  code(rt, lupine_exec_string(rt, raising_slow_pipeline, "=slow"), LUPINE_INTERRUPT, NULL,
+       "and so does a run that raises when it is stopped");
+  check(strncmp(lupine_errmsg(rt), "pipeline run 'slow-", 19) == 0 &&
+        strstr(lupine_errmsg(rt), "' was stopped") != NULL, "the message names the run");
   lua_pushstring(L, slow_pipeline);
   lua_setglobal(L, "SLOW");
   check(luaL_dostring(L, "load(SLOW, '=slow')()") == LUA_OK,
         "a run the host starts in the state itself");
   lua_settop(L, 0);
-  check(time(NULL) - t0 < 20, "both runs ended without waiting for their step");
+  check(time(NULL) - t0 < 20, "the runs ended without waiting for their step");
   memset(&s, 0, sizeof s);
-  lupine_list_runs(rt, "slow", see_run, &s);
-  same(s.what, "slow:stopped slow:stopped", "both runs are stopped");
+  list_runs(rt, "slow", see_run, &s);
+  same(s.what, "slow:stopped slow:stopped slow:stopped", "the runs are stopped");
   lupine_set_log(rt, NULL, NULL);
   code(rt, lupine_exec_string(rt, "X = X + 1", "=after-run"), LUPINE_OK, "",
        "and the next script runs");
@@ -1135,7 +1187,7 @@ static int valid_utf8(const char *s) {
 static void test_messages(void) {
   char home[PATHSZ], want[4096], run_name[64], *long_home;
   lupine *rt, *rt2;
-  lupine_version *v = NULL, *v2 = (lupine_version *)&v2;
+  lupine_artifact_version *v = NULL, *v2 = (lupine_artifact_version *)&v2;
   int i;
   home_path(home, "messages");
   if (!check(lupine_open(&rt, home) == LUPINE_OK, "open a runtime")) return;
@@ -1145,7 +1197,7 @@ static void test_messages(void) {
        "local s = lupine.step { name = 'broken', function() error('no luck') end }\n"
        "lupine.pipeline { name = 'quiet', function() s() end }\n"
        "  :with_options { run_name = 'quiet-1', raise_on_failure = false }()", "=quiet"),
-       LUPINE_RUNFAILED,
+       LUPINE_FAILED,
        "pipeline run 'quiet-1' failed:\nstep 'broken' (quiet:1) failed: quiet:1: no luck",
        "a run that fails without raising names the run and the step");
   code(rt, lupine_exec_string(rt,
@@ -1153,7 +1205,7 @@ static void test_messages(void) {
        "local p = lupine.pipeline { name = 'quiet', function() s() end }\n"
        "p:with_options { run_name = 'quiet-2', raise_on_failure = false }()\n"
        "p:with_options { run_name = 'quiet-3', raise_on_failure = false }()", "=quiet"),
-       LUPINE_RUNFAILED, "2 pipeline runs failed; the last: pipeline run 'quiet-3' failed:\n"
+       LUPINE_FAILED, "2 pipeline runs failed; the last: pipeline run 'quiet-3' failed:\n"
        "step 'broken' (quiet:1) failed: quiet:1: no luck", "two such runs: the count and the last");
 
   /* a long message with a traceback, of two-byte characters, is whole */
@@ -1183,19 +1235,19 @@ static void test_messages(void) {
   /* a version id with a version */
   code(rt, lupine_exec_string(rt, "lupine.save_artifact(1, 'one')", "=save"), LUPINE_OK, "",
        "save an artifact");
-  if (lupine_version_find(rt, "one", NULL, &v) == LUPINE_OK) {
+  if (lupine_av_find(rt, "one", NULL, &v) == LUPINE_OK) {
     snprintf(want, sizeof want, "bad argument #2 to 'get_artifact_version' (a version id "
-             "takes no version: '%s' is version 1 of artifact 'one')", lupine_version_id(v));
-    code(rt, lupine_version_find(rt, lupine_version_id(v), "1", &v2), LUPINE_MISUSE, want,
-         "lupine_version_find with a full id and a version");
+             "takes no version: '%s' is version 1 of artifact 'one')", lupine_av_id(v));
+    code(rt, lupine_av_find(rt, lupine_av_id(v), "1", &v2), LUPINE_MISUSE, want,
+         "lupine_av_find with a full id and a version");
     check(v2 == NULL, "finds nothing");
-    snprintf(run_name, 9, "%s", lupine_version_id(v));
+    snprintf(run_name, 9, "%s", lupine_av_id(v));
     snprintf(want, sizeof want, "bad argument #2 to 'get_artifact_version' (a version id "
              "takes no version: '%s' is version 1 of artifact 'one')", run_name);
-    code(rt, lupine_version_find(rt, run_name, "2", &v2), LUPINE_MISUSE, want,
+    code(rt, lupine_av_find(rt, run_name, "2", &v2), LUPINE_MISUSE, want,
          "an id prefix with a version");
   }
-  lupine_version_free(v);
+  lupine_av_free(v);
   lupine_close(rt);
 }
 
@@ -1252,26 +1304,26 @@ static int newest_error(void *ud, const lupine_run *r) {
 /* A run of signal_pipeline under the host's settings of the moment (what). */
 static void run_signals(lupine *rt, const char *what) {
   lua_State *L = lupine_state(rt);
-  lupine_version *v = NULL;
+  lupine_artifact_version *v = NULL;
   char error[1024] = "";
-  code(rt, lupine_exec_string(rt, signal_pipeline, "=signals"), LUPINE_RUNFAILED, NULL, what);
-  lupine_list_runs(rt, "signals", newest_error, error);
+  code(rt, lupine_exec_string(rt, signal_pipeline, "=signals"), LUPINE_FAILED, NULL, what);
+  list_runs(rt, "signals", newest_error, error);
   if (!check(strstr(error, "step 'die'") != NULL &&
              strstr(error, "its process was killed (killed, signal 9)") != NULL,
              "%s: the killed worker is reported", what))
     printf("#   %s\n", error);
-  if (lupine_version_find(rt, "exit_status", NULL, &v) == LUPINE_OK &&
-      lupine_version_load(rt, v, L) == LUPINE_OK)
+  if (lupine_av_find(rt, "exit_status", NULL, &v) == LUPINE_OK &&
+      lupine_av_load(rt, v, L) == LUPINE_OK)
     check(lua_tointeger(L, -1) == 3, "%s: a step gets the exit status of a program it runs",
           what);
   else check(0, "%s: load exit_status: %s", what, lupine_errmsg(rt));
-  lupine_version_free(v);
+  lupine_av_free(v);
   lua_settop(L, 0);
-  if (lupine_version_find(rt, "mask", NULL, &v) == LUPINE_OK &&
-      lupine_version_load(rt, v, L) == LUPINE_OK)
+  if (lupine_av_find(rt, "mask", NULL, &v) == LUPINE_OK &&
+      lupine_av_load(rt, v, L) == LUPINE_OK)
     same(lua_tostring(L, -1), "0000000000000000", "a step runs with no signal blocked");
   else check(0, "%s: load mask: %s", what, lupine_errmsg(rt));
-  lupine_version_free(v);
+  lupine_av_free(v);
   lua_settop(L, 0);
 }
 
@@ -1318,6 +1370,7 @@ int main(void) {
   unsetenv("LUPINE_HOME");
   main_pid = getpid();
   test_codes();
+  test_versions();
   test_null_handle();
   test_null_args();
   test_pipeline();
