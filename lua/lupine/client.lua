@@ -40,6 +40,10 @@ end
 
 function M.is_version(v) return getmetatable(v) == ArtifactVersion end
 
+-- Set by lupine (init.lua): while a pipeline body is recorded, a lazy
+-- reference to the latest version of the artifact name; else nil.
+M.lazy_version = nil
+
 -- For the modules that add methods (lupine.query, lupine.lineage): the
 -- classes, the lazy-field table, and the row-to-object constructors.
 M.classes = { Client = Client, ArtifactVersion = ArtifactVersion, PipelineRun = PipelineRun,
@@ -89,6 +93,13 @@ M.options = options
 
 local function looks_like_id(s)
   return #s >= 4 and #s <= 36 and s:find("^[%x%-]+$") ~= nil
+end
+
+-- Does key name a version by its id or a unique id prefix (and no artifact
+-- by its name)?
+local function is_id(key)
+  return looks_like_id(key) and (one("version_by_id", key) ~= nil
+    or (one("artifact_by_name", key) == nil and #core.query("versions_by_id_prefix", key) == 1))
 end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
@@ -155,8 +166,49 @@ end
 
 local version_fields = { name_id_or_prefix = true, version = true }
 
+-- The version key (a name, an id or a unique id prefix) and version (a
+-- version; nil or "latest": the latest) name, looked up now; errors at
+-- level.
+local function find_version(key, version, level)
+  if type(key) ~= "string" then
+    error("bad argument #1 to 'get_artifact_version' (string expected, got "
+      .. type(key) .. ")", level + 1)
+  end
+  if version ~= nil and version ~= "latest" then
+    if type(version) ~= "string" and math.type(version) ~= "integer" then
+      error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
+        .. type(version) .. ")", level + 1)
+    end
+    local row = one("version_by_name", key, tostring(version))
+    if row then return version_of(row) end
+    local all = core.query("versions_of", key)
+    if #all == 0 then   -- not a name: an id (or prefix), which names one version alone
+      local found = lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+        function() return nil end, "artifact_names", level + 1)
+      error(string.format("bad argument #2 to 'get_artifact_version' (a version id takes no "
+        .. "version: '%s' is version %s of artifact '%s')", key, found.version, found.name),
+        level + 1)
+    end
+    local have = {}
+    for i = #all, 1, -1 do have[#have + 1] = all[i].version end
+    error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
+      tostring(version), table.concat(have, ", ")), level + 1)
+  end
+  local out, ctx = M.step.own(key)
+  if out then not_yet("get_artifact_version", key, out, ctx, level + 1) end
+  return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
+    function(name)
+      local row = one("latest_version", name)
+      if row then M.step.looked_up(name, row) end
+      return row
+    end, "artifact_names", level + 1))
+end
+M.find_version = find_version
+
 -- get_artifact_version(name_id_or_prefix [, version]), or with ZenML's
--- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }
+-- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }.
+-- In a pipeline body, the latest version of a name is a lazy reference
+-- (ids are exact: they are looked up now).
 function Client:get_artifact_version(key, version)
   if type(key) == "table" and getmetatable(key) == nil and version == nil then
     for k in pairs(key) do
@@ -171,37 +223,13 @@ function Client:get_artifact_version(key, version)
         .. ")", 2)
     end
   end
-  if type(key) ~= "string" then
-    error("bad argument #1 to 'get_artifact_version' (string expected, got "
-      .. type(key) .. ")", 2)
+  if M.lazy_version and (version == nil or version == "latest") and type(key) == "string"
+      and not is_id(key) then
+    local lazy = M.lazy_version(key)
+    if lazy then return lazy end
   end
-  if version ~= nil and version ~= "latest" then
-    if type(version) ~= "string" and math.type(version) ~= "integer" then
-      error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
-        .. type(version) .. ")", 2)
-    end
-    local row = one("version_by_name", key, tostring(version))
-    if row then return version_of(row) end
-    local all = core.query("versions_of", key)
-    if #all == 0 then   -- not a name: an id (or prefix), which names one version alone
-      local found = lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
-        function() return nil end, "artifact_names", 2)
-      error(string.format("bad argument #2 to 'get_artifact_version' (a version id takes no "
-        .. "version: '%s' is version %s of artifact '%s')", key, found.version, found.name), 2)
-    end
-    local have = {}
-    for i = #all, 1, -1 do have[#have + 1] = all[i].version end
-    error(string.format("artifact '%s' has no version '%s' (it has %s)", key,
-      tostring(version), table.concat(have, ", ")), 2)
-  end
-  local out, ctx = M.step.own(key)
-  if out then not_yet("get_artifact_version", key, out, ctx, 2) end
-  return version_of(lookup("artifact", key, "version_by_id", "versions_by_id_prefix",
-    function(name)
-      local row = one("latest_version", name)
-      if row then M.step.looked_up(name, row) end
-      return row
-    end, "artifact_names", 2))
+  local av = find_version(key, version, 2)
+  return av
 end
 
 function Client:get_pipeline_run(key)
@@ -387,9 +415,9 @@ function Client:update_artifact_version(key, version, opts)
     M.step.tag_own(ctx, out, add, remove)
     return nil
   end
-  local av = M.is_version(key) and key or self:get_artifact_version(key, version)
+  local av = M.is_version(key) and key or find_version(key, version, 2)
   update_tags("artifact_version", av.id, opts, "update_artifact_version", 2)
-  return self:get_artifact_version(av.id)
+  return find_version(av.id, nil, 2)
 end
 
 -- update_artifact(name, { add_tags, remove_tags }): tags on the artifact itself.
