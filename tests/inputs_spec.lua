@@ -470,3 +470,47 @@ describe("step:after", function()
       .. "called outside one", H.err(function() check:after("mark")() end))
   end)
 end)
+
+describe("lupine run", function()
+  it("stores a file given in the body, re-runs on a change, and shows inputs by path", function()
+    local home = H.tmpdir() .. "/home"
+    local script = H.script([[
+local lupine = require "lupine"
+local count = lupine.step { name = "count", outputs = { "rows" }, function(path)
+  local n = 0
+  for _ in io.lines(path) do n = n + 1 end
+  return n
+end }
+local sum = lupine.step { name = "sum", outputs = { "total" }, function(parts)
+  return parts.a + parts.b
+end }
+local show = lupine.step { name = "show", outputs = { "shown" }, function(total)
+  print("total " .. total)
+  return total
+end }
+lupine.pipeline { name = "etl", function()
+  sum({ a = count(lupine.file("sales.csv")), b = 1 })
+  show(lupine.Client():get_artifact_version("total"))
+end } ()
+]], "etl.lua")
+    local dir = script:match("^(.*)/")
+    H.write(dir .. "/sales.csv", "a\nb\n")
+    local out, err, code = H.lupine(home, "run etl.lua", dir)
+    assert.equal(0, code, err)
+    assert.matches("%[show%] total 3\n", out)
+    out = H.lupine(home, "run etl.lua", dir)
+    assert.matches("  count%s+cached ", out)
+    assert.matches("  show%s+cached ", out)
+    H.write(dir .. "/sales.csv", "a\nb\nc\n")
+    out, err, code = H.lupine(home, "run etl.lua", dir)
+    assert.equal(0, code, err)
+    assert.matches("%[show%] total 4\n", out)
+    local runs = H.lupine(home, "pipeline runs list")
+    local last = runs:match("^[^\t]+\t([^\t]+)")
+    out = H.lupine(home, "pipeline runs describe " .. last)
+    assert.matches("\ninput\tcount\tpath\texternal::etl::count::path:2\t", out)
+    assert.matches("\ninput\tsum\tparts%.a\trows:2\t", out)
+    assert.matches("\nparameter\tsum\tparts\t", out)
+    assert.matches("\ninput\tshow\ttotal\ttotal:2\t", out)
+  end)
+end)
