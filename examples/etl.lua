@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- An ETL over a CSV file, then a sweep: what a step can take in a pipeline
 -- body. The file is an external input (its content is versioned and in the
 -- cache key), several models go to one step as a list (fan-in), a lookup

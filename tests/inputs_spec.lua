@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- What a step can take as an argument in a pipeline body: external files,
 -- folders and values, lookups of an artifact's latest version, tables of
 -- step outputs (fan-in), and ordering without data (after).

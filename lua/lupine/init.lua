@@ -28,8 +28,10 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 local building, current = nil, nil
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
-local PathRef, LazyVersion, External = { __name = "lupine.PathRef" },
-  { __name = "lupine.LazyVersion" }, { __name = "lupine.ExternalArtifact" }
+-- (a lazy version, like a placeholder, has no name: its __index raises, so
+-- the REPL must not walk into it)
+local PathRef, LazyVersion, External = { __name = "lupine.PathRef" }, {},
+  { __name = "lupine.ExternalArtifact" }
 local store_path, stack_jobs
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
 -- named as the annotations (lua/meta) name them: the REPL's help finds them there
