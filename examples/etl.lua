@@ -43,7 +43,8 @@ write_sales(2000)
 run = etl(csv)
 print(string.format("2000 rows: extract %s (%s), north %d", run.steps.extract.status,
   run.steps.extract.cache_note, run.steps.total.output:load().north))
-print("input: " .. run.steps.extract.inputs.path.name .. " v" .. run.steps.extract.inputs.path.version)
+local input = run.steps.extract.inputs.path
+print("input: " .. input.name .. " v" .. input.version)
 
 -- A sweep: three models to one step, the best one named "model".
 local train = step { name = "train", outputs = { "candidate" }, function(rate)

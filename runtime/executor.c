@@ -333,7 +333,8 @@ static void place(lua_State *L, int input, int slot) {
 /*
 ** The work of one step: push its arguments (parameters, with its inputs
 ** put in), call it (as spec.invoke(node, step run id, run id, run name,
-** arguments...), which gives the step its context), encode its outputs.
+** seed, arguments...), which gives the step its context and seeds its
+** random numbers), encode its outputs.
 ** On success leaves a table on the stack: the outputs' CBOR bytes at 1..n,
 ** their data types at n+1..2n, and `extras` (per output: tags and
 ** metadata rows) from invoke; returns 1. On failure leaves message and

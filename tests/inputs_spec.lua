@@ -68,7 +68,8 @@ describe("a file given in a pipeline body (an external input)", function()
     H.sh("touch -d '2001-01-01' " .. H.quote(csv))
     local touched = etl(csv)
     assert.equal("cached", touched.steps.count.status)
-    assert.equal(1, lupine.Client():list_artifact_versions { name = "external::etl::count::path" }.total)
+    assert.equal(1,
+      lupine.Client():list_artifact_versions { name = "external::etl::count::path" }.total)
     -- grown: the step and what depends on it run again, with the new content
     H.write(csv, "a\nb\nc\n")
     local grown = etl(csv)
@@ -127,7 +128,9 @@ describe("lupine.ExternalArtifact", function()
       for _, x in ipairs(t) do s = s + x end
       return s
     end }
-    local p = pipeline { name = "sums", function(t) total(lupine.ExternalArtifact { value = t }) end }
+    local p = pipeline { name = "sums", function(t)
+      total(lupine.ExternalArtifact { value = t })
+    end }
     local run = p({ 1, 2, 3 })
     assert.equal(6, run.steps.total.output:load())
     local av = run.steps.total.inputs.t
@@ -262,7 +265,9 @@ describe("client:get_artifact_version in a pipeline body", function()
     assert.equal("cached", again.steps.bump.status)
     assert.equal("cached", again.steps.evaluate.status)
     lupine.save_artifact({ w = 7 }, "model")
-    local q = pipeline { name = "eval", function() evaluate(client:get_artifact_version("model")) end }
+    local q = pipeline { name = "eval", function()
+      evaluate(client:get_artifact_version("model"))
+    end }
     local later = q()
     assert.equal("completed", later.steps.evaluate.status)
     assert.equal("input 'model' changed", later.steps.evaluate.cache_note)
@@ -281,7 +286,9 @@ describe("client:get_artifact_version in a pipeline body", function()
   it("with a version, or by id, is looked up at once, as outside a body", function()
     local saved = lupine.save_artifact({ w = 4 }, "model")
     assert.equal("artifact 'model' has no version '9' (it has 1)", body_err(function()
-      pipeline { name = "eval", function() evaluate(client:get_artifact_version("model", 9)) end } ()
+      pipeline { name = "eval", function()
+        evaluate(client:get_artifact_version("model", 9))
+      end } ()
     end))
     local seen
     pipeline { name = "eval", function()

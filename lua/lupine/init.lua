@@ -415,7 +415,8 @@ local function bind_args(s, ctx, level, ...)
         t = type(v)
         if #inputs == 0 then inputs = nil else ctx.linking = true end
       end
-      if t ~= "nil" and t ~= "number" and t ~= "string" and t ~= "boolean" then   -- those always encode
+      -- nil, numbers, strings and booleans always encode
+      if t ~= "nil" and t ~= "number" and t ~= "string" and t ~= "boolean" then
         v = materials.prepare(v)
         local ok, msg = core.encode(v)
         if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
@@ -560,7 +561,7 @@ end
 -- Store the external inputs given in the body (lupine.file, lupine.dir,
 -- ExternalArtifact) as versions in the run's store before any step runs:
 -- the steps then read stored versions, as any input. Each is a version of
--- the artifact external::<pipeline>::<step>::<input>; content stored
+-- the artifact external::<pipeline>::<invocation>::<input>; content stored
 -- before under that name is that version again.
 local function store_externals(build, list, stack, level)
   if #list == 0 then return end
