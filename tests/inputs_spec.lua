@@ -104,6 +104,27 @@ describe("a file given in a pipeline body (an external input)", function()
     assert.same({ "one", "three", "two" }, changed.steps.files.output:load())
   end)
 
+  it("may sit in a table, several files to one step", function()
+    local other = H.write(dir .. "/returns.csv", "r\n")
+    local rows = step { name = "rows", outputs = { "n" }, function(files)
+      local n = 0
+      for _, path in ipairs(files) do
+        for _ in io.lines(path) do n = n + 1 end
+      end
+      return n
+    end }
+    local p = pipeline { name = "both", function()
+      rows({ lupine.file(csv), lupine.file(other) })
+    end }
+    local run = p()
+    assert.equal(3, run.steps.rows.output:load())
+    assert.equal("external::both::rows::files[2]", run.steps.rows.inputs["files[2]"].name)
+    H.write(other, "r\ns\n")
+    local again = p()
+    assert.equal("input 'files[2]' changed", again.steps.rows.cache_note)
+    assert.equal(4, again.steps.rows.output:load())
+  end)
+
   it("that cannot be read is an error before any step runs, naming the step and input", function()
     assert.equal("step 'count': input 'path': cannot read '" .. dir .. "/nope.csv' (No such "
       .. "file or directory)", H.err(etl, dir .. "/nope.csv"))
@@ -434,6 +455,18 @@ describe("step:after", function()
       mark:after("mark")()
     end } ()
     assert.is_true(run.steps.check.output:load())
+  end)
+
+  it("names a step with no outputs, or an id given with with_options", function()
+    local note = step { name = "note", outputs = {}, function()
+      os.execute("sleep 0.2")
+      H.write(dir .. "/marked", "")
+    end }
+    local run = pipeline { name = "ordered", jobs = 2, function()
+      check:with_options { id = "late_check" }:after("first_note")()
+      note:with_options { id = "first_note" }()
+    end } ()
+    assert.is_true(run.steps.late_check.output:load())
   end)
 
   it("skips the step when the one it waits for fails", function()
