@@ -12,6 +12,7 @@ local client = lupine.Client()
 local evaluate = step { name = "evaluate", outputs = { "metrics" },
   function(model) return { accuracy = 0.9 + #model.weights / 100 } end }
 pipeline { name = "evaluation", function()
+  -- the latest version when evaluate starts, recorded as its input
   evaluate(client:get_artifact_version("trained_model"))
 end } ()
 

@@ -34,6 +34,8 @@ local compare_models = step { name = "compare_models", outputs = { "comparison" 
     return { current = current, production = production, improvement = current - production }
   end }
 local comparing = pipeline { name = "comparing", function()
+  -- in a body, the latest version is looked up when compare_models starts
+  -- (this run's, if a step of it made trained_model)
   compare_models(client:get_artifact_version("trained_model"))
 end }
 local c = comparing().steps.compare_models.output:load()

@@ -294,6 +294,11 @@ static const struct query { const char *name; const char *sql; } queries[] = {
      " WHERE v.id >= ?1 AND v.id < ?1 || '~' ORDER BY v.id LIMIT 11"},
   {"latest_version", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC LIMIT 1"},
   {"version_by_name", VERSION_COLUMNS " WHERE a.name = ?1 AND v.version = ?2"},
+  /* an external input's content stored before under its name (runtime/executor.c:
+  ** lp_record_version): ?1 artifact name, ?2 content hash, ?3 save type */
+  {"same_content_version", "SELECT v.id, v.version, v.seq FROM artifact_versions v"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE a.name = ?1 AND v.content_hash = ?2"
+     " AND v.save_type = ?3 ORDER BY v.seq DESC LIMIT 1"},
   {"versions_of", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC"},
   {"versions", VERSION_COLUMNS " ORDER BY v.seq DESC"},
   {"artifact_names", "SELECT name FROM artifacts ORDER BY name"},

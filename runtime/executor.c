@@ -13,9 +13,15 @@
 **     nodes = { { name = invocation, step = step name, where = "file:line",
 **                 fn = function, default_output = boolean, seed = integer | nil,
 **                 outputs = { { name = output, artifact = artifact name }, ... },
-**                 args = { { param = name, node = i, output = k }      -- an edge
-**                        | { param = name, value = v }                 -- a parameter
-**                        | { param = name, version = id }, ... } } } }   -- a stored version
+**                 args = { { name = param, node = i, output = k }     -- an edge
+**                        | { name = param, version = id }            -- a stored version
+**                        | { name = param, lookup = artifact name }  -- its latest, at start
+**                        | { param = name, value = v | nil,          -- a parameter,
+**                            inputs = { { name = "models[1]", keys = { 1 },  -- with inputs
+**                                         node = i, output = k | version = id  -- inside it
+**                                         | lookup = artifact name }, ... } | nil }, ... },
+**                 lookups = true | nil,          -- an input is a lookup (resolved at start)
+**                 after = { i, ... } | nil } } }                      -- ordering alone
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -57,6 +63,8 @@ typedef struct run {
   const char *pipeline;
 } run;
 
+static int report_get(run *r, int node, const char *k);
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,6 +86,65 @@ static const char *node_str(run *r, int node, const char *k) {
   s = lua_tostring(r->L, -1);   /* kept alive by the spec */
   lua_pop(r->L, 2);
   return s;
+}
+
+/* Is the argument record at idx an input (not a parameter, which is
+** named by `param` where an input is by `name`)? */
+static int is_input(lua_State *L, int idx) {
+  int yes = lua_getfield(L, idx, "name") != LUA_TNIL;
+  lua_pop(L, 1);
+  return yes;
+}
+
+/*
+** The inputs of a node, in order: each argument that is one, or those
+** inside it (its `inputs`). An input's number (j, from 1) keys the version
+** its lookup found when the node started (report[node].lookups).
+*/
+typedef struct input_iter {
+  int args;       /* stack index of the node's args table */
+  int nargs, k;   /* how many arguments, and the next one to look at (from 1) */
+  int i;          /* how many of argument k's inputs were pushed */
+  int j;          /* the number of the input last pushed */
+  int arg;        /* and the position of its argument */
+  int nested;     /* whether it sits inside that argument, at its keys */
+} input_iter;
+
+/* Push the args table of the node at nodeidx, to walk its inputs. */
+static void inputs_begin(lua_State *L, int nodeidx, input_iter *it) {
+  field(L, nodeidx, "args", LUA_TTABLE);
+  it->args = lua_gettop(L);
+  it->nargs = (int)lua_rawlen(L, it->args);
+  it->k = 1;
+  it->i = it->j = 0;
+}
+
+/* Push the record of the next input and return 1; or return 0, pushing
+** nothing, after the last. The caller pops each record, and at the end
+** the args table. */
+static int inputs_next(lua_State *L, input_iter *it) {
+  for (; it->k <= it->nargs; it->k++, it->i = 0) {
+    lua_rawgeti(L, it->args, it->k);
+    if (it->i == 0 && is_input(L, -1)) {
+      it->arg = it->k++;
+      it->nested = 0;
+      it->j++;
+      return 1;
+    }
+    if (lua_getfield(L, -1, "inputs") == LUA_TTABLE) {
+      if (lua_rawgeti(L, -1, ++it->i) == LUA_TTABLE) {
+        lua_replace(L, -3);   /* over the argument's record */
+        lua_pop(L, 1);
+        it->arg = it->k;
+        it->nested = 1;
+        it->j++;
+        return 1;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  return 0;
 }
 
 /* Raise the runtime's error (the catalog failed: nothing sensible to
@@ -146,16 +213,6 @@ static void push_step_error(run *r, int node, const char *what) {
                   node_str(r, node, "where"), what);
 }
 
-/*
-** The work of one step: push its inputs, call it (as spec.invoke(node,
-** step run id, run id, run name, seed, inputs...), which gives the step
-** its context and seeds its random numbers), encode its outputs. On
-** success leaves a table on the stack: the outputs' CBOR bytes at 1..n,
-** their data types at n+1..2n, and `extras` (per output: tags and
-** metadata rows) from invoke; returns 1. On failure leaves message and
-** traceback (or nil) and returns 0.
-** stack in: ..., node, parameters (decoded copy of the step's parameters)
-*/
 /* The store holding a result's object (the table at idx): a cache hit's
 ** output stays in its version's store; others are in the run's. */
 static int object_store(run *r, int idx, lp_store **out) {
@@ -168,17 +225,134 @@ static int object_store(run *r, int idx, lp_store **out) {
   return rc;
 }
 
+/* Push the value of output k of node from (0-based), from its result: the
+** path of a read-only copy for a file or folder, else the decoded value
+** (a cache hit's is read from the store). 1; or 0 with a message in err. */
+static int push_output_value(run *r, int from, int k, char *err, size_t errsz) {
+  lua_State *L = r->L;
+  int res = lua_gettop(L) + 1;
+  size_t len;
+  const char *bytes;
+  lp_store *store = NULL;
+  lua_rawgeti(L, r->results, from + 1);
+  lua_rawgeti(L, -1, k);
+  lua_replace(L, res);
+  lua_settop(L, res);
+  /* the default output of a step that returned no value: nothing stored,
+  ** and nil passed on, as Lua passes a call's missing value */
+  if (lua_isnil(L, res)) return 1;
+  if (lua_getfield(L, res, "kind") == LUA_TSTRING && lp_is_file_type(lua_tostring(L, -1))) {
+    /* a file or folder: the step gets the path of a read-only copy */
+    char path[PATH_MAX];
+    lua_getfield(L, res, "hash");
+    lua_getfield(L, res, "size");
+    if (object_store(r, res, &store) != LUPINE_OK ||
+        lp_materialize(r->rt, store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
+                       path, sizeof path) != LUPINE_OK) {
+      snprintf(err, errsz, "%s", r->rt->err);
+      lua_settop(L, res - 1);
+      return 0;
+    }
+    lua_settop(L, res - 1);
+    lua_pushstring(L, path);
+    return 1;
+  }
+  lua_settop(L, res);
+  if (lua_getfield(L, res, "bytes") != LUA_TSTRING) {
+    /* a cache hit's output: read it from the store */
+    unsigned char *data;
+    size_t dlen;
+    lua_pop(L, 1);
+    lua_getfield(L, res, "hash");
+    lua_getfield(L, res, "size");
+    if (object_store(r, res, &store) != LUPINE_OK) snprintf(err, errsz, "%s", r->rt->err);
+    if (store == NULL ||
+        lp_store_get(store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), &data, &dlen,
+                     err, errsz) != LUPINE_OK) {
+      lua_settop(L, res - 1);
+      return 0;
+    }
+    lua_settop(L, res);
+    lua_pushlstring(L, (const char *)data, dlen);
+    free(data);
+  }
+  bytes = lua_tolstring(L, -1, &len);
+  if (lp_codec_decode(L, bytes, len, err, errsz) != LUPINE_OK) {
+    lua_settop(L, res - 1);
+    return 0;
+  }
+  lua_replace(L, res);
+  lua_settop(L, res);
+  return 1;
+}
+
+/* Push the id of the stored version that input j (the table at input) of
+** node reads: its own, or the one its lookup found when the node started;
+** nil if its lookup found none. */
+static void push_version_id(run *r, int node, int j, int input) {
+  lua_State *L = r->L;
+  if (lua_getfield(L, input, "version") == LUA_TSTRING) return;
+  lua_pop(L, 1);
+  if (report_get(r, node, "lookups") == LUA_TTABLE) {
+    lua_rawgeti(L, -1, j);
+    lua_remove(L, -2);
+  }
+}
+
+/* Put the value on top (popped) inside the argument at stack index slot,
+** at the keys of the input record at stack index input, making the tables
+** on the way. */
+static void place(lua_State *L, int input, int slot) {
+  int nkeys, i;
+  lua_getfield(L, input, "keys");
+  nkeys = (int)lua_rawlen(L, -1);
+  lua_insert(L, -2);
+  if (!lua_istable(L, slot)) {
+    lua_newtable(L);
+    lua_replace(L, slot);
+  }
+  lua_pushvalue(L, slot);
+  /* stack: ..., keys, value, table */
+  for (i = 1; i < nkeys; i++) {
+    lua_rawgeti(L, -3, i);
+    if (lua_rawget(L, -2) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_rawgeti(L, -4, i);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+  }
+  lua_rawgeti(L, -3, nkeys);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 3);
+}
+
+/*
+** The work of one step: push its arguments (parameters, with its inputs
+** put in), call it (as spec.invoke(node, step run id, run id, run name,
+** seed, arguments...), which gives the step its context and seeds its
+** random numbers), encode its outputs.
+** On success leaves a table on the stack: the outputs' CBOR bytes at 1..n,
+** their data types at n+1..2n, and `extras` (per output: tags and
+** metadata rows) from invoke; returns 1. On failure leaves message and
+** traceback (or nil) and returns 0.
+** stack in: ..., node, parameters (decoded copy of the step's parameters)
+*/
 static int work(run *r, int node, const char *step_run_id) {
   lua_State *L = r->L;
   int nodeidx = lua_gettop(L) - 1, params = nodeidx + 1;
-  int base, nargs, k, nret, nout, default_output;
+  int base, first, nargs, k, nret, nout, default_output;
   char err[LP_ERRSZ];
+  input_iter it;
   lua_pushcfunction(L, msgh);
   base = lua_gettop(L);
   field(L, r->spec, "invoke", LUA_TFUNCTION);
-  field(L, nodeidx, "args", LUA_TTABLE);
-  nargs = (int)luaL_len(L, -1);
-  luaL_checkstack(L, nargs + 8, "too many step inputs");
+  inputs_begin(L, nodeidx, &it);
+  nargs = it.nargs;
+  luaL_checkstack(L, nargs + 16, "too many step inputs");
   lua_pushinteger(L, node + 1);
   lua_pushstring(L, step_run_id);
   lua_pushstring(L, r->id);
@@ -186,86 +360,39 @@ static int work(run *r, int node, const char *step_run_id) {
   lua_rawgeti(L, r->report, node + 1);
   lua_getfield(L, -1, "seed");
   lua_remove(L, -2);
-  for (k = 1; k <= nargs; k++) {
-    lua_rawgeti(L, base + 2, k);
-    if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
-      int from = (int)lua_tointeger(L, -1) - 1;
-      lua_getfield(L, -2, "output");
-      lua_rawgeti(L, r->results, from + 1);
-      if (lua_rawgeti(L, -1, lua_tointeger(L, -2)) == LUA_TNIL) {
-        /* the default output of a step that returned no value: nothing
-        ** stored, and nil passed on, as Lua passes a call's missing value */
-        lua_replace(L, -5);
-        lua_pop(L, 3);
-        continue;
-      }
-      if (lua_getfield(L, -1, "kind") == LUA_TSTRING && lp_is_file_type(lua_tostring(L, -1))) {
-        /* a file or folder: the step gets the path of a read-only copy */
-        char path[PATH_MAX];
-        lp_store *store = NULL;
-        lua_getfield(L, -2, "hash");
-        lua_getfield(L, -3, "size");
-        if (object_store(r, -4, &store) != LUPINE_OK ||
-            lp_materialize(r->rt, store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
-                           path, sizeof path) != LUPINE_OK) {
-          lua_settop(L, base - 1);
-          push_step_error(r, node, r->rt->err);
-          lua_pushnil(L);
-          return 0;
-        }
-        lua_pop(L, 3);
-        lua_pushstring(L, path);
-        lua_replace(L, -6);   /* the path replaces the arg spec */
-        lua_pop(L, 4);
-        continue;
-      }
-      lua_pop(L, 1);
-      if (lua_getfield(L, -1, "bytes") != LUA_TSTRING) {
-        /* a cache hit's output: read it from the store */
-        unsigned char *data;
-        size_t dlen;
-        lp_store *store = NULL;
-        lua_pop(L, 1);
-        lua_getfield(L, -1, "hash");
-        lua_getfield(L, -2, "size");
-        if (object_store(r, -3, &store) != LUPINE_OK)
-          snprintf(err, sizeof err, "%s", r->rt->err);
-        if (store == NULL ||
-            lp_store_get(store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1),
-                         &data, &dlen, err, sizeof err) != LUPINE_OK) {
-          lua_settop(L, base - 1);
-          push_step_error(r, node, err);
-          lua_pushnil(L);
-          return 0;
-        }
-        lua_pop(L, 2);
-        lua_pushlstring(L, (const char *)data, dlen);
-        free(data);
-      }
-      {
-        size_t len;
-        const char *bytes = lua_tolstring(L, -1, &len);
-        if (lp_codec_decode(L, bytes, len, err, sizeof err) != LUPINE_OK) {
-          lua_settop(L, base - 1);
-          push_step_error(r, node, err);
-          lua_pushnil(L);
-          return 0;
-        }
-      }
-      lua_replace(L, -7);   /* the value replaces the arg spec */
-      lua_pop(L, 5);
-    } else if (lua_getfield(L, -2, "version") == LUA_TSTRING) {
-      lp_load_version(L, r->rt, lua_tostring(L, -1));
-      lua_replace(L, -4);
-      lua_pop(L, 2);
-    } else {
-      lua_getfield(L, -3, "param");
-      lua_rawget(L, params);
-      lua_replace(L, -4);
-      lua_pop(L, 2);
-    }
+  first = lua_gettop(L) + 1;
+  for (k = 1; k <= nargs; k++) {   /* the parameters; then the inputs, in or over them */
+    lua_rawgeti(L, it.args, k);
+    if (lua_getfield(L, -1, "param") == LUA_TSTRING) lua_rawget(L, params);
+    lua_remove(L, -2);
   }
-  lua_remove(L, base + 2);   /* the args table */
+  while (inputs_next(L, &it)) {
+    int input = lua_gettop(L), ok;
+    if (lua_getfield(L, input, "node") == LUA_TNUMBER) {
+      lua_getfield(L, input, "output");
+      ok = push_output_value(r, (int)lua_tointeger(L, -2) - 1, (int)lua_tointeger(L, -1), err,
+                             sizeof err);
+      lua_replace(L, input + 1);   /* stack: ..., input, value, output */
+      lua_pop(L, 1);
+    } else {
+      lua_pop(L, 1);
+      push_version_id(r, node, it.j, input);
+      ok = lua_isstring(L, -1);
+      if (ok) lp_load_version(L, r->rt, lua_tostring(L, -1));
+      lua_remove(L, input + 1);
+      if (!ok) lp_errf(err, sizeof err, "input %d: no version to read", it.j);
+    }
+    if (!ok) {
+      lua_settop(L, base - 1);
+      push_step_error(r, node, err);
+      lua_pushnil(L);
+      return 0;
+    }
+    if (it.nested) place(L, input, first + it.arg - 1);
+    else lua_replace(L, first + it.arg - 1);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, it.args);
   if (lua_pcall(L, nargs + 5, LUA_MULTRET, base) != LUA_OK) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
@@ -359,6 +486,27 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.version = lua_tostring(L, -1);
   lua_getfield(L, cfg, "save_type");
   spec.save_type = lua_isstring(L, -1) ? lua_tostring(L, -1) : "step_output";
+  if (lua_getfield(L, cfg, "reuse") == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+    /* an external input: its content, stored before under this name, is that version */
+    lua_pushstring(L, spec.artifact);
+    lua_pushstring(L, obj->hash);
+    lua_pushstring(L, spec.save_type);
+    if (lp_catalog_query(L, rt->catalog, "same_content_version", lua_gettop(L) - 2, 3, rt->err,
+                         sizeof rt->err) != LUPINE_OK) {
+      lua_settop(L, top);
+      return LUPINE_CATALOG;
+    }
+    if (lua_rawgeti(L, -1, 1) == LUA_TTABLE) {
+      lua_getfield(L, -1, "id");
+      lua_getfield(L, -2, "version");
+      lua_getfield(L, -3, "seq");
+      snprintf(id, LP_ID_LEN + 1, "%s", lua_tostring(L, -3));
+      snprintf(version, LP_NAME_MAX + 1, "%s", lua_tostring(L, -2));
+      *seq = (long long)lua_tointeger(L, -1);
+      lua_settop(L, top);
+      return LUPINE_OK;
+    }
+  }
   /* a materializer's type name, from the worker, wins over the Lua type */
   if (extra != 0 && lua_getfield(L, extra, "data_type") == LUA_TSTRING)
     data_type = lua_tostring(L, -1);
@@ -437,13 +585,13 @@ static void push_version_hash(run *r, const char *id) {
 }
 
 /* Push the version id, its seq (nil where not at hand) and its content
-** hash that argument arg (a stack index) of a node reads; three nils for a
-** parameter. */
-static void push_input(run *r, int arg) {
+** hash that input j (the table at input) of node reads; three nils for a
+** default output never stored, or a lookup that found nothing. */
+static void push_input(run *r, int node, int j, int input) {
   lua_State *L = r->L;
-  if (lua_getfield(L, arg, "node") == LUA_TNUMBER) {
+  if (lua_getfield(L, input, "node") == LUA_TNUMBER) {
     lua_rawgeti(L, r->results, lua_tointeger(L, -1));
-    lua_getfield(L, arg, "output");
+    lua_getfield(L, input, "output");
     if (lua_rawget(L, -2) == LUA_TNIL) {   /* a default output never stored */
       lua_pop(L, 3);
       lua_pushnil(L);
@@ -456,26 +604,26 @@ static void push_input(run *r, int arg) {
     lua_getfield(L, -3, "hash");
     lua_rotate(L, -6, 3);
     lua_pop(L, 3);
-  } else if (lua_getfield(L, arg, "version") == LUA_TSTRING) {
-    lua_pushnil(L);
-    push_version_hash(r, lua_tostring(L, -2));
-    lua_remove(L, -4);
-  } else lua_pushnil(L);
+    return;
+  }
+  lua_pop(L, 1);
+  push_version_id(r, node, j, input);
+  lua_pushnil(L);
+  if (lua_isstring(L, -2)) push_version_hash(r, lua_tostring(L, -2));
+  else lua_pushnil(L);
 }
 
 /* Record the artifact inputs of the node at nodeidx against step_run_id. */
-static void link_inputs(run *r, int nodeidx, const char *step_run_id) {
+static void link_inputs(run *r, int node, int nodeidx, const char *step_run_id) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
-  int k, nargs;
-  field(L, nodeidx, "args", LUA_TTABLE);
-  nargs = (int)luaL_len(L, -1);
-  for (k = 1; k <= nargs; k++) {
-    lua_rawgeti(L, -1, k);
-    push_input(r, lua_gettop(L));
-    /* stack: ..., args, arg, version id, seq, hash */
+  input_iter it;
+  inputs_begin(L, nodeidx, &it);
+  while (inputs_next(L, &it)) {
+    push_input(r, node, it.j, lua_gettop(L));
+    /* stack: ..., args, input, version id, seq, hash */
     if (lua_isstring(L, -3)) {
-      lua_getfield(L, -4, "param");
+      lua_getfield(L, -4, "name");
       if (lp_catalog_add_input(rt->catalog, step_run_id, lua_tostring(L, -1),
                                lua_tostring(L, -4), (long long)lua_tointeger(L, -3), rt->err,
                                sizeof rt->err) != LUPINE_OK)
@@ -937,8 +1085,9 @@ static void child_main(run *r, int node, int to_parent, int from_parent, int out
 /*
 ** A new worker, forked by the spawner from the coordinator as it was when
 ** the run first needed one: the start frame brings what changed since
-** (the node, its step run, seed and parameters, the inputs' results);
-** then the step runs as in child_main. fds: to the parent, from it, output.
+** (the node, its step run, seed and parameters, the versions its lookups
+** found, the inputs' results); then the step runs as in child_main. fds: to
+** the parent, from it, output.
 */
 static void worker_start(void *ud, const int fds[3]) {
   run *r = ud;
@@ -964,6 +1113,8 @@ static void worker_start(void *ud, const int fds[3]) {
   lua_setfield(L, -2, "params");
   lua_getfield(L, start, "seed");
   lua_setfield(L, -2, "seed");
+  lua_getfield(L, start, "lookups");
+  lua_setfield(L, -2, "lookups");
   lua_getfield(L, start, "inputs");
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
@@ -1137,40 +1288,64 @@ static int tag_run(run *r) {
   return rc;
 }
 
-/* Build the graph from the spec's edges. */
+/* Count node i's dependencies (1-based), or add them to the graph (g not
+** NULL): the nodes whose outputs it reads, and those it runs after. */
+static int dependencies(run *r, int i, lp_graph *g) {
+  lua_State *L = r->L;
+  int n = 0, k;
+  input_iter it;
+  lua_rawgeti(L, r->nodes, i);
+  inputs_begin(L, lua_gettop(L), &it);
+  while (inputs_next(L, &it)) {
+    if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
+      lua_Integer from = lua_tointeger(L, -1);
+      if (from < 1 || from > r->n)
+        luaL_error(L, "lupine: malformed run spec (node %d reads node %d)", i, (int)from);
+      if (g != NULL) lp_graph_add_edge(g, (int)from - 1, i - 1);
+      n++;
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "after") == LUA_TTABLE) {
+    for (k = 1; lua_rawgeti(L, -1, k) == LUA_TNUMBER; k++) {
+      lua_Integer from = lua_tointeger(L, -1);
+      if (from < 1 || from > r->n)
+        luaL_error(L, "lupine: malformed run spec (node %d runs after node %d)", i, (int)from);
+      if (g != NULL) lp_graph_add_edge(g, (int)from - 1, i - 1);
+      n++;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return n;
+}
+
+/* Build the graph from the spec's edges; a cycle is an error that names
+** its steps. */
 static void plan(run *r) {
   lua_State *L = r->L;
-  int i, k, nedges = 0, culprit;
-  for (i = 1; i <= r->n; i++) {
-    lua_rawgeti(L, r->nodes, i);
-    field(L, -1, "args", LUA_TTABLE);
-    for (k = 1; k <= (int)luaL_len(L, -1); k++) {
-      lua_rawgeti(L, -1, k);
-      if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
-        lua_Integer from = lua_tointeger(L, -1);
-        if (from < 1 || from > r->n)
-          luaL_error(L, "lupine: malformed run spec (node %d reads node %d)", i, (int)from);
-        nedges++;
-      }
-      lua_pop(L, 2);
-    }
-    lua_pop(L, 2);
-  }
+  int i, nedges = 0, len;
+  int *cycle;
+  for (i = 1; i <= r->n; i++) nedges += dependencies(r, i, NULL);
   r->graph = lp_graph_push(L, r->n, nedges);
-  for (i = 1; i <= r->n; i++) {
-    lua_rawgeti(L, r->nodes, i);
-    field(L, -1, "args", LUA_TTABLE);
-    for (k = 1; k <= (int)luaL_len(L, -1); k++) {
-      lua_rawgeti(L, -1, k);
-      if (lua_getfield(L, -1, "node") == LUA_TNUMBER)
-        lp_graph_add_edge(r->graph, (int)lua_tointeger(L, -1) - 1, i - 1);
-      lua_pop(L, 2);
+  for (i = 1; i <= r->n; i++) dependencies(r, i, r->graph);
+  cycle = lua_newuserdatauv(L, sizeof(int) * (size_t)(r->n + 1), 0);
+  if (lp_graph_seal(r->graph, cycle, &len) != LUPINE_OK) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "pipeline '%s': the steps ", r->pipeline);
+    luaL_addvalue(&b);
+    for (i = 0; i <= len; i++) {
+      lua_pushfstring(L, "%s'%s'", i > 0 ? " -> " : "", node_str(r, cycle[i % len], "name"));
+      luaL_addvalue(&b);
     }
-    lua_pop(L, 2);
+    luaL_addstring(&b, " form a cycle (each runs after the one before it)");
+    luaL_pushresult(&b);
+    lua_error(L);
   }
-  if (lp_graph_seal(r->graph, &culprit) != LUPINE_OK)
-    luaL_error(L, "pipeline '%s': step '%s' depends on itself (a cycle)", r->pipeline,
-               node_str(r, culprit, "name"));
+  lua_pop(L, 1);
 }
 
 /* The terminal columns of a step's name. */
@@ -1265,10 +1440,11 @@ static void stash_failure(run *r, int node) {
 
 /* Push node's cache parts (parameters table at params): what its cache key
 ** is the hash of. See the README, "Caching". */
-static void push_cache_parts(run *r, int nodeidx, int params) {
+static void push_cache_parts(run *r, int node, int nodeidx, int params) {
   lua_State *L = r->L;
   char err[LP_ERRSZ], hash[LP_HASH_STRLEN + 1];
-  int parts, k, nargs;
+  input_iter it;
+  int parts;
   lua_createtable(L, 0, 6);
   parts = lua_gettop(L);
   lua_pushinteger(L, LP_CODEC_VERSION);
@@ -1295,13 +1471,11 @@ static void push_cache_parts(run *r, int nodeidx, int params) {
   }
   lua_setfield(L, parts, "params");
   lua_newtable(L);   /* input name -> content hash */
-  field(L, nodeidx, "args", LUA_TTABLE);
-  nargs = (int)luaL_len(L, -1);
-  for (k = 1; k <= nargs; k++) {
-    lua_rawgeti(L, -1, k);
-    push_input(r, lua_gettop(L));
+  inputs_begin(L, nodeidx, &it);
+  while (inputs_next(L, &it)) {
+    push_input(r, node, it.j, lua_gettop(L));
     if (lua_isstring(L, -1)) {
-      lua_getfield(L, -4, "param");
+      lua_getfield(L, -4, "name");
       lua_pushvalue(L, -2);
       lua_rawset(L, -8);
     }
@@ -1473,7 +1647,7 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
                                  sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_settop(L, rows);
-  link_inputs(r, nodeidx, step_run_id);
+  link_inputs(r, node, nodeidx, step_run_id);
   lua_rawgeti(L, rows, 1);
   if (lua_getfield(L, -1, "lookups") != LUA_TNIL) {
     /* the lookups its outputs depend on, carried over (sr.lookups; the
@@ -1562,8 +1736,8 @@ static void push_start(run *r, int node) {
   char err[LP_ERRSZ];
   unsigned char head[4];
   size_t n;
-  int k;
-  lua_createtable(L, 0, 5);
+  input_iter it;
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, node);
   lua_setfield(L, -2, "node");
   report_get(r, node, "step_run");
@@ -1572,10 +1746,12 @@ static void push_start(run *r, int node) {
   lua_setfield(L, -2, "seed");
   report_get(r, node, "params");
   lua_setfield(L, -2, "params");
+  report_get(r, node, "lookups");
+  lua_setfield(L, -2, "lookups");
   lua_newtable(L);
   lua_rawgeti(L, r->nodes, node + 1);
-  field(L, -1, "args", LUA_TTABLE);
-  for (k = 1; lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+  inputs_begin(L, lua_gettop(L), &it);
+  while (inputs_next(L, &it)) {
     if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
       lua_Integer from = lua_tointeger(L, -1);
       lua_rawgeti(L, r->results, from);
@@ -1583,7 +1759,7 @@ static void push_start(run *r, int node) {
     }
     lua_pop(L, 2);
   }
-  lua_pop(L, 3);
+  lua_pop(L, 2);
   lua_setfield(L, -2, "inputs");
   if (lp_codec_encode(L, -1, "message", err, sizeof err) != LUPINE_OK ||
       (n = lua_rawlen(L, -1)) > 0xffffffffu) {
@@ -1617,12 +1793,54 @@ static int can_start(run *r) {
   return r->running < r->jobs && free_slot(r) >= 0;
 }
 
+/* Resolve the lookups of node (at nodeidx) that no step of the run
+** answers, now that it starts: report[node].lookups[j] is the id of the
+** latest version of input j's artifact. 1; or 0 with the message in err
+** when an artifact has no version. */
+static int resolve_lookups(run *r, int node, int nodeidx, char *err, size_t errsz) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L), ok = 1;
+  input_iter it;
+  lua_pushnil(L);   /* top + 1: the lookups, once there is one */
+  inputs_begin(L, nodeidx, &it);
+  while (ok && inputs_next(L, &it)) {
+    if (lua_getfield(L, top + 3, "lookup") == LUA_TSTRING) {
+      if (lp_catalog_query(L, rt->catalog, "latest_version", top + 4, 1, rt->err,
+                           sizeof rt->err) != LUPINE_OK)
+        fail_hard(r);
+      /* stack: lookups, args, input, artifact name, rows */
+      if (lua_rawgeti(L, top + 5, 1) == LUA_TTABLE) {
+        lua_getfield(L, top + 6, "id");
+        lua_pushvalue(L, -1);
+        lua_getfield(L, top + 6, "content_hash");
+        lua_rawset(L, r->versions);   /* its hash, for the cache key */
+        if (lua_isnil(L, top + 1)) {
+          lua_newtable(L);
+          lua_replace(L, top + 1);
+          lua_pushvalue(L, top + 1);
+          report_set(r, node, "lookups");
+        }
+        lua_rawseti(L, top + 1, it.j);
+      } else {
+        lua_getfield(L, top + 3, "name");
+        lp_errf(err, errsz, "input '%s': artifact '%s' not found (it has no version, and no "
+                "step of this run makes it)", lua_tostring(L, -1), lua_tostring(L, top + 4));
+        ok = 0;
+      }
+    }
+    lua_settop(L, top + 2);
+  }
+  lua_settop(L, top);
+  return ok;
+}
+
 /* Start node: record its step run and hand it to a worker. Returns 1. */
 static int start_node(run *r, int node) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
   char step_run_id[LP_ID_LEN + 1], err[LP_ERRSZ];
-  int top = lua_gettop(L), nodeidx, nargs, k, ok;
+  int top = lua_gettop(L), nodeidx, nargs, k, ok, found;
   long long seed;
   size_t plen = 0, frame_len = 0;
   const char *pbytes = NULL, *frame = NULL;
@@ -1638,31 +1856,29 @@ static int start_node(run *r, int node) {
     report_set(r, node, "started");
     lua_rawgeti(L, r->nodes, node + 1);
     nodeidx = lua_gettop(L);
-    /* The parameters: a map of the arguments that are not artifacts. */
+    lua_getfield(L, nodeidx, "lookups");
+    found = !lua_toboolean(L, -1) || resolve_lookups(r, node, nodeidx, err, sizeof err);
+    lua_pop(L, 1);
+    /* The parameters: what the arguments hold besides inputs, by name. */
     lua_newtable(L);
     field(L, nodeidx, "args", LUA_TTABLE);
     nargs = (int)luaL_len(L, -1);
     for (k = 1; k <= nargs; k++) {
-      int is_param;
       lua_rawgeti(L, nodeidx + 2, k);
-      is_param = lua_getfield(L, -1, "node") == LUA_TNIL &&
-                 lua_getfield(L, -2, "version") == LUA_TNIL;
-      lua_settop(L, nodeidx + 3);
-      if (is_param) {
-        lua_getfield(L, -1, "param");
+      if (lua_getfield(L, -1, "param") == LUA_TSTRING) {
         lua_getfield(L, -2, "value");
         lua_rawset(L, nodeidx + 1);
-      }
-      lua_settop(L, nodeidx + 2);
+      } else lua_pop(L, 1);
+      lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    ok = lp_codec_encode(L, nodeidx + 1, "parameters", err, sizeof err) == LUPINE_OK;
+    ok = found && lp_codec_encode(L, nodeidx + 1, "parameters", err, sizeof err) == LUPINE_OK;
     if (ok) pbytes = lua_tolstring(L, -1, &plen);
     else lua_pushnil(L);
     /* stack: node, parameters, their bytes or nil */
     if (ok) {
       char key[LP_HASH_STRLEN + 1];
-      push_cache_parts(r, nodeidx, nodeidx + 1);
+      push_cache_parts(r, node, nodeidx, nodeidx + 1);
       if (lp_codec_encode(L, -1, "parts", err, sizeof err) != LUPINE_OK)
         return luaL_error(L, "lupine: cache parts (%s)", err);
       lp_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), key);
@@ -1702,7 +1918,7 @@ static int start_node(run *r, int node) {
                                    NULL, NULL, &seed, step_run_id, rt->err,
                                    sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
-    link_inputs(r, nodeidx, step_run_id);
+    link_inputs(r, node, nodeidx, step_run_id);
     {
       int changes;
       lua_pushstring(L, step_run_id);

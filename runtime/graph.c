@@ -77,14 +77,52 @@ static int has_cycle(const lp_graph *g, int *culprit) {
   return 0;
 }
 
-int lp_graph_seal(lp_graph *g, int *culprit) {
+/*
+** After has_cycle found v never released: walk back from v through
+** dependencies never released (every such node has one) until a node
+** comes again; what lies between is a cycle. Writes it into out in
+** dependency order (each node depends on the one before, the first on the
+** last) and returns its length. Only an error path: O(length * edges).
+*/
+static int cycle_from(const lp_graph *g, int v, int *out) {
+  int *left = g->scratch;   /* >= 0: never released; <= -3: on the walk, at -3 - position */
+  int len = 0, e, start, i;
+  while (left[v] >= 0) {
+    left[v] = -3 - len;
+    out[len++] = v;
+    for (e = 0; e < g->nedges; e++)
+      if (g->to[e] == v && (left[g->from[e]] >= 0 || left[g->from[e]] <= -3)) break;
+    v = g->from[e];
+  }
+  start = -3 - left[v];
+  len -= start;
+  memmove(out, out + start, (size_t)len * sizeof *out);
+  for (i = 0; i < len / 2; i++) {   /* the walk went against the edges */
+    int t = out[i];
+    out[i] = out[len - 1 - i];
+    out[len - 1 - i] = t;
+  }
+  /* from its lowest-numbered node: the one the body called first */
+  for (start = 0, i = 1; i < len; i++)
+    if (out[i] < out[start]) start = i;
+  for (i = 0; i < start; i++) {
+    int t = out[0];
+    memmove(out, out + 1, (size_t)(len - 1) * sizeof *out);
+    out[len - 1] = t;
+  }
+  return len;
+}
+
+int lp_graph_seal(lp_graph *g, int *cycle, int *len) {
   int v, e, *pos = g->scratch;
   memset(g->first, 0, (size_t)(g->n + 1) * sizeof(int));
   for (e = 0; e < g->nedges; e++) g->first[g->from[e] + 1]++;
   for (v = 0; v < g->n; v++) g->first[v + 1] += g->first[v];
   for (v = 0; v < g->n; v++) pos[v] = g->first[v];
   for (e = 0; e < g->nedges; e++) g->succ[pos[g->from[e]]++] = g->to[e];
-  return has_cycle(g, culprit) ? LUPINE_MISUSE : LUPINE_OK;
+  if (!has_cycle(g, &v)) return LUPINE_OK;
+  *len = cycle_from(g, v, cycle);
+  return LUPINE_MISUSE;
 }
 
 int lp_graph_next(lp_graph *g) {

@@ -761,6 +761,55 @@ static int core_save(lua_State *L) {
   return n;
 }
 
+/*
+** core.record_object(object, data type, cfg, extra) -> id, version
+** Record an object stored in the write store by core.store_path ({ hash,
+** size, stored_size }) as a new version (cfg and extra as
+** lp_record_version takes them). One whose object is gone (a gc since it
+** was stored), or whose custom version exists, gives nil, message.
+*/
+static int core_record_object(lua_State *L) {
+  char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
+  lp_runtime *rt = lp_runtime_of(L);
+  lp_object obj;
+  long long seq;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkstring(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  if (rt->to_parent != 0) return luaL_error(L, "lupine: objects are recorded by the coordinator");
+  rt = ready(L);
+  lua_settop(L, 4);
+  lua_getfield(L, 1, "hash");
+  lua_getfield(L, 1, "size");
+  lua_getfield(L, 1, "stored_size");
+  snprintf(obj.hash, sizeof obj.hash, "%s", luaL_checkstring(L, 5));
+  obj.size = (uint64_t)luaL_checkinteger(L, 6);
+  obj.stored_size = (uint64_t)luaL_checkinteger(L, 7);
+  obj.created = 0;
+  if (lp_runtime_write_store(rt) != LUPINE_OK ||
+      lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  /* gc removes objects only under the catalog's write lock, held from here */
+  if (!lp_store_exists(rt->store, obj.hash)) {
+    lp_errf(rt->err, sizeof rt->err, "its object %s was removed before it was recorded (a gc?)",
+            obj.hash);
+    rc = LUPINE_CONSTRAINT;
+  } else rc = lp_record_version(L, rt, 3, lua_istable(L, 4) ? 4 : 0, &obj, lua_tostring(L, 2),
+                                NULL, NULL, id, version, &seq);
+  if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
+  if (rc != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
+    if (rc != LUPINE_CONSTRAINT) return luaL_error(L, "%s", rt->err);
+    luaL_pushfail(L);
+    lua_pushstring(L, rt->err);
+    return 2;
+  }
+  lua_pushstring(L, id);
+  lua_pushstring(L, version);
+  return 2;
+}
+
 /* core.atomic(fn, ...) -> fn's results: fn runs in one catalog
 ** transaction (BEGIN IMMEDIATE), rolled back if it raises. */
 static int core_atomic(lua_State *L) {
@@ -948,6 +997,7 @@ static const luaL_Reg core_funcs[] = {
   {"code_hash", core_code_hash},
   {"hash", core_hash},
   {"save", core_save},
+  {"record_object", core_record_object},
   {"run", core_run},
   {"query", core_query},
   {"select", core_select},

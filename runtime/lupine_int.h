@@ -680,9 +680,10 @@ lp_graph *lp_graph_push(lua_State *L, int n, int nedges);
 /* Node to depends on node from (0-based). */
 void lp_graph_add_edge(lp_graph *g, int from, int to);
 
-/* After the edges are in: LUPINE_OK, or LUPINE_MISUSE if there is a cycle
-** (*culprit is a node on it). */
-int lp_graph_seal(lp_graph *g, int *culprit);
+/* After the edges are in: LUPINE_OK, or LUPINE_MISUSE if there is a cycle:
+** its *len nodes are then in cycle (room for n), each depending on the one
+** before it and the first on the last. */
+int lp_graph_seal(lp_graph *g, int *cycle, int *len);
 
 /* The lowest-numbered node whose dependencies have all finished, marking it
 ** taken; -1 when none is ready. */
@@ -711,8 +712,11 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
 /*
 ** Record a stored object as a new version, with its tags and metadata:
 ** cfg (a stack index) is { artifact = name, type = ..., version = custom or
-** nil, save_type = how it was made or nil: "step_output" }; extra (a stack index, or 0) is { tags = { ... }, metadata =
-** { { key, CBOR value, number or nil, text or nil }, ... } }. The caller
+** nil, save_type = how it was made or nil: "step_output", reuse = true
+** to give the latest version of that name and save type with the same
+** content instead, if there is one }; extra (a stack index, or 0) is
+** { tags = { ... }, metadata = { { key, CBOR value, number or nil, text or
+** nil }, ... } }. The caller
 ** holds the transaction. LUPINE_CONSTRAINT (message in rt->err) if the
 ** custom version exists.
 */

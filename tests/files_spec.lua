@@ -124,8 +124,9 @@ describe("a file returned by a step", function()
     H.sh("ln -s /etc/passwd " .. H.quote(base .. "/link"))
     assert.matches("'" .. esc(base) .. "/link' is neither a file nor a folder %(links and devices "
       .. "are not stored%)$", fails(function() return lupine.dir(base) end))
-    assert.equal("save_artifact 'x': files and folders are stored as a step's output (return "
-      .. "lupine.file(...) from a step)",
+    assert.equal("save_artifact 'x': files and folders are registered with "
+      .. "lupine.register_artifact { path = ..., name = ... }, or returned from a step as "
+      .. "lupine.file(...)",
       H.err(function() lupine.save_artifact(lupine.file("/etc/hostname"), "x") end))
   end)
 

@@ -40,6 +40,10 @@ end
 
 function M.is_version(v) return getmetatable(v) == ArtifactVersion end
 
+-- Set by lupine (init.lua): while a pipeline body is recorded, a lazy
+-- reference to the latest version of the artifact name; else nil.
+M.lazy_version = nil
+
 -- For the modules that add methods (lupine.query, lupine.lineage): the
 -- classes, the lazy-field table, and the row-to-object constructors.
 M.classes = { Client = Client, ArtifactVersion = ArtifactVersion, PipelineRun = PipelineRun,
@@ -89,6 +93,14 @@ M.options = options
 
 local function looks_like_id(s)
   return #s >= 4 and #s <= 36 and s:find("^[%x%-]+$") ~= nil
+end
+
+-- Does key name a version by its id or a unique id prefix (and no artifact
+-- by its name)?
+local function is_id(key)
+  local id = looks_like_id(key) and key:lower()
+  return id and (one("version_by_id", id) ~= nil
+    or (one("artifact_by_name", key) == nil and #core.query("versions_by_id_prefix", id) == 1))
 end
 
 -- Find by exact id, else by name (find_by_name), else by unique id prefix.
@@ -168,37 +180,8 @@ end
 
 local version_fields = { name_id_or_prefix = true, version = true }
 
--- get_artifact_version(name_id_or_prefix [, version]), or with ZenML's
--- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }
-function Client:get_artifact_version(key, version)
-  if type(key) == "table" and getmetatable(key) == nil and version == nil then
-    for k in pairs(key) do
-      if not version_fields[k] then
-        error(string.format("get_artifact_version: unknown field '%s' (it takes "
-          .. "name_id_or_prefix and version)", tostring(k)), 2)
-      end
-    end
-    key, version = key.name_id_or_prefix, key.version
-    if type(key) ~= "string" then
-      error("get_artifact_version: name_id_or_prefix must be a string (got " .. type(key)
-        .. ")", 2)
-    end
-  end
-  if type(key) ~= "string" then
-    error("bad argument #1 to 'get_artifact_version' (string expected, got "
-      .. type(key) .. ")", 2)
-  end
-  if version ~= nil and version ~= "latest" and type(version) ~= "string"
-      and math.type(version) ~= "integer" then
-    error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
-      .. type(version) .. ")", 2)
-  end
-  local av, msg = M.find_version(key, version)
-  if not av then error(msg, 2) end
-  return av
-end
-
--- get_artifact_version(key, version) with its arguments checked: the
+-- The version key (a name, an id or a unique id prefix) and version (a
+-- version; nil or "latest": the latest) name, looked up now: the
 -- version, or nil, the message and why ("notfound", "ambiguous", or
 -- "misuse" for an id given a version).
 function M.find_version(key, version)
@@ -229,6 +212,50 @@ function M.find_version(key, version)
     end, "artifact_names")
   if not row then return nil, msg, why end
   return version_of(row)
+end
+
+-- M.find_version with its arguments' types checked, raising its message at
+-- level.
+local function find_version(key, version, level)
+  if type(key) ~= "string" then
+    error("bad argument #1 to 'get_artifact_version' (string expected, got "
+      .. type(key) .. ")", level + 1)
+  end
+  if version ~= nil and version ~= "latest" and type(version) ~= "string"
+      and math.type(version) ~= "integer" then
+    error("bad argument #2 to 'get_artifact_version' (string or integer expected, got "
+      .. type(version) .. ")", level + 1)
+  end
+  local av, msg = M.find_version(key, version)
+  if not av then error(msg, level + 1) end
+  return av
+end
+M.get_version = find_version
+
+-- get_artifact_version(name_id_or_prefix [, version]), or with ZenML's
+-- keywords: get_artifact_version { name_id_or_prefix = ..., version = ... }.
+-- In a pipeline body, the latest version of a name is a lazy reference
+-- (ids are exact: they are looked up now).
+function Client:get_artifact_version(key, version)
+  if type(key) == "table" and getmetatable(key) == nil and version == nil then
+    for k in pairs(key) do
+      if not version_fields[k] then
+        error(string.format("get_artifact_version: unknown field '%s' (it takes "
+          .. "name_id_or_prefix and version)", tostring(k)), 2)
+      end
+    end
+    key, version = key.name_id_or_prefix, key.version
+    if type(key) ~= "string" then
+      error("get_artifact_version: name_id_or_prefix must be a string (got " .. type(key)
+        .. ")", 2)
+    end
+  end
+  if M.lazy_version and (version == nil or version == "latest") and type(key) == "string"
+      and not is_id(key) then
+    local lazy = M.lazy_version(key)
+    if lazy then return lazy end
+  end
+  return find_version(key, version, 2)
 end
 
 function Client:get_pipeline_run(key)
@@ -424,9 +451,9 @@ function Client:update_artifact_version(key, version, opts)
     M.step.tag_own(ctx, out, add, remove)
     return nil
   end
-  local av = M.is_version(key) and key or self:get_artifact_version(key, version)
+  local av = M.is_version(key) and key or find_version(key, version, 2)
   update_tags("artifact_version", av.id, opts, "update_artifact_version", 2)
-  return self:get_artifact_version(av.id)
+  return find_version(av.id, nil, 2)
 end
 
 -- update_artifact(name, { add_tags, remove_tags }): tags on the artifact itself.

@@ -28,6 +28,10 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 local building, current = nil, nil
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
+-- (a lazy version, like a placeholder, has no name: its __index raises, so
+-- the REPL must not walk into it)
+local PathRef, LazyVersion, External = { __name = "lupine.PathRef" }, {},
+  { __name = "lupine.ExternalArtifact" }
 local store_path, stack_jobs
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
 -- named as the annotations (lua/meta) name them: the REPL's help finds them there
@@ -251,6 +255,138 @@ Step.__tostring = function(s)
   return string.format("<step '%s' (%s)>", s.name, s.where)
 end
 
+-- ---- what a step takes ----
+--
+-- A step's argument is a parameter (a value, recorded with the step run)
+-- or holds inputs (artifact versions the step reads, recorded as its
+-- inputs and hashed into its cache key by content): outputs of other steps
+-- (placeholders), stored versions, lookups of an artifact's latest version
+-- made in the body, and external files, folders or values. Inputs may be
+-- the argument or sit anywhere in a table passed as one (fan-in); each is
+-- named by its path from the parameter (models[1], cfg.model), and what
+-- is left of the table is the parameter.
+
+-- A lookup of an artifact's latest version in a pipeline body
+-- (client:get_artifact_version(name)): it becomes this run's version when
+-- a step of the run makes that artifact, else the latest version when the
+-- step that takes it starts.
+LazyVersion.__index = function(lv, k)
+  fail(2, "the latest version of artifact '%s' is looked up when the step that takes it "
+    .. "starts: inside a pipeline body it can only be passed to steps (tried to read field "
+    .. "'%s'; give a version to look it up now)", rawget(lv, "name"), tostring(k))
+end
+LazyVersion.__tostring = function(lv)
+  return string.format("<latest version of '%s', looked up when its step starts>",
+    rawget(lv, "name"))
+end
+client_mod.lazy_version = function(name)
+  if building then return setmetatable({ name = name }, LazyVersion) end
+end
+
+-- lupine.ExternalArtifact { value = v }: a value given to a step in a
+-- pipeline body and stored as an artifact version before the steps run
+-- (ZenML's ExternalArtifact(value=...)).
+function lupine.ExternalArtifact(spec)
+  if type(spec) ~= "table" or getmetatable(spec) ~= nil then
+    fail(2, "bad argument #1 to 'ExternalArtifact' (table expected, got %s)", type(spec))
+  end
+  check_keys(spec, { value = true }, "ExternalArtifact", 2)
+  local plain, data_type = materials.prepare(spec.value)
+  local ok, msg = core.encode(plain)
+  if not ok then fail(2, "ExternalArtifact: %s", msg) end
+  return setmetatable({ value = plain, data_type = data_type }, External)
+end
+External.__tostring = function(e)
+  return string.format("<ExternalArtifact %s>", e.data_type or type(e.value))
+end
+
+local empty = {}
+
+-- The metatables of the values that are inputs.
+local input_kinds = { [Placeholder] = true, [LazyVersion] = true, [PathRef] = true,
+  [External] = true, [client_mod.classes.ArtifactVersion] = true }
+
+-- The record of input v (a value of one of input_kinds) named name: what
+-- it reads, and keys, where it sits inside an argument.
+local function input_of(v, name, keys)
+  local mt = getmetatable(v)
+  if mt == Placeholder then
+    return { name = name, keys = keys, node = rawget(v, "node"), output = rawget(v, "output") }
+  elseif mt == LazyVersion then
+    return { name = name, keys = keys, lookup = rawget(v, "name") }
+  elseif mt == PathRef or mt == External then
+    return { name = name, keys = keys, external = v }
+  end
+  return { name = name, keys = keys, version = v.id }
+end
+
+-- How a key reads in an input's name: [1], .a, ["a b"].
+local function key_text(k)
+  if type(k) == "string" then
+    if k:find("^[%a_][%w_]*$") then return "." .. k end
+    return "[" .. string.format("%q", k):gsub("\\\n", "\\n") .. "]"
+  end
+  return "[" .. tostring(k) .. "]"
+end
+
+-- Take the inputs inside argument v (a table) of step s, parameter param,
+-- into inputs; return what is left: v itself if it held none, else a copy
+-- without them (nil where nothing else was in it). Tables with metatables
+-- are values of their own (materializers): inputs must not hide in them.
+local function take_inputs(s, ctx, param, v, inputs, level)
+  local keys, walking = {}, {}
+  local function path_name(path)
+    local name = param
+    for _, key in ipairs(path) do name = name .. key_text(key) end
+    return name
+  end
+  local function take(x, k)   -- input x, at key k of the table walked
+    local path = table.move(keys, 1, #keys, 1, {})
+    path[#path + 1] = k
+    local name = path_name(path)
+    if getmetatable(x) == Placeholder and rawget(x, "ctx") ~= ctx then
+      error(string.format("step '%s': parameter '%s': %s is an output of another pipeline's "
+        .. "body", s.name, param, name), 0)
+    end
+    inputs[#inputs + 1] = input_of(x, name, path)
+  end
+  local function walk(t)
+    local copy
+    walking[t] = true
+    for k, x in next, t do
+      local rest = x
+      if type(x) == "table" then
+        if input_kinds[getmetatable(x)] then
+          take(x, k)
+          rest = nil
+        elseif not walking[x] then
+          keys[#keys + 1] = k
+          rest = walk(x)
+          keys[#keys] = nil
+        end
+      end
+      if rest ~= x then
+        if copy == nil then
+          copy = {}
+          for kk, xx in next, t do copy[kk] = xx end
+        end
+        copy[k] = rest
+      end
+    end
+    walking[t] = nil
+    if copy == nil then return t end
+    if getmetatable(t) ~= nil then
+      error(string.format("step '%s': parameter '%s': %s holds step inputs but has a "
+        .. "metatable: pass them in a plain table", s.name, param, path_name(keys)), 0)
+    end
+    if next(copy) == nil then return nil end
+    return copy
+  end
+  local ok, rest = pcall(walk, v)
+  if not ok then fail(level, "%s", rest) end
+  return rest
+end
+
 -- The argument records of one call of step s (see runtime/executor.c).
 local function bind_args(s, ctx, level, ...)
   local n = select("#", ...)
@@ -261,24 +397,48 @@ local function bind_args(s, ctx, level, ...)
   local args = {}
   for i, param in ipairs(s.params) do
     local v = (select(i, ...))
-    if getmetatable(v) == Placeholder then
+    local t, inputs = type(v), nil
+    local mt = t == "table" and getmetatable(v)
+    if mt == Placeholder then   -- input_of's record, made here: the common case
       if rawget(v, "ctx") ~= ctx then
-        fail(level, "step '%s': input '%s' is an output of another pipeline's body", s.name, param)
+        fail(level, "step '%s': input '%s' is an output of another pipeline's body", s.name,
+          param)
       end
-      args[i] = { param = param, node = rawget(v, "node"), output = rawget(v, "output") }
-    elseif client_mod.is_version(v) then
-      args[i] = { param = param, version = v.id }
+      args[i] = { name = param, node = rawget(v, "node"), output = rawget(v, "output") }
+    elseif input_kinds[mt] then   -- the argument is an input
+      args[i] = input_of(v, param, nil)
+      ctx.linking = true
     else
-      local t = type(v)
-      if t ~= "number" and t ~= "string" and t ~= "boolean" then   -- those always encode
+      if t == "table" then
+        inputs = {}
+        v = take_inputs(s, ctx, param, v, inputs, level + 1)
+        t = type(v)
+        if #inputs == 0 then inputs = nil else ctx.linking = true end
+      end
+      -- nil, numbers, strings and booleans always encode
+      if t ~= "nil" and t ~= "number" and t ~= "string" and t ~= "boolean" then
         v = materials.prepare(v)
         local ok, msg = core.encode(v)
         if not ok then fail(level, "step '%s': parameter '%s': %s", s.name, param, msg) end
       end
       args[i] = { param = param, value = v }
+      args[i].inputs = inputs   -- nil mostly: then no field
     end
   end
   return args
+end
+
+-- Call f(node, input) for each input of node: the arguments that are one
+-- (named by `name`, where a parameter is by `param`), and those inside
+-- arguments.
+local function each_input(node, f)
+  for _, arg in ipairs(node.args) do
+    if arg.name then
+      f(node, arg)
+    elseif arg.inputs then
+      for _, input in ipairs(arg.inputs) do f(node, input) end
+    end
+  end
 end
 
 -- The node of a call of s in the body being recorded (an error at level
@@ -307,15 +467,20 @@ local function add_node(s, ctx, args, level)
     outputs[k] = { name = o.name, config = c, type = c.artifact_type, version = c.version,
       template = c.name or (ctx.pipeline .. "::" .. inv .. "::" .. o.name) }
   end
+  if s.run_after then ctx.linking = true end
   local node = { name = inv, step = s.name, where = s.where, fn = s.fn, args = args,
-    outputs = outputs, default_output = s.default_output, substitutions = s.substitutions,
-    settings = s.settings }
+    after = s.run_after, outputs = outputs, default_output = s.default_output,
+    substitutions = s.substitutions, settings = s.settings }
   ctx.nodes[#ctx.nodes + 1] = node
   return node
 end
 
+-- linking: whether a step was given something resolved once the whole
+-- graph is known (a lookup, an external input, an input inside a table or
+-- an ordering): see link_graph.
 local function new_build(pipeline)
-  return { pipeline = pipeline, nodes = {}, uses = {}, taken = {}, substitutions = {} }
+  return { pipeline = pipeline, nodes = {}, uses = {}, taken = {}, substitutions = {},
+    linking = false }
 end
 
 -- ---- running ----
@@ -364,8 +529,8 @@ end
 -- ---- files and folders ----
 
 -- lupine.file(path) / lupine.dir(path): what a step returns to store a file
--- or a folder by value. Loading gives the path of a read-only copy.
-local PathRef = { __name = "lupine.PathRef" }
+-- or a folder by value, or what a pipeline body gives a step as an
+-- external input. Loading gives the path of a read-only copy.
 PathRef.__index = PathRef
 PathRef.__tostring = function(p) return string.format("<lupine.%s %s>", p.kind, p.path) end
 
@@ -380,16 +545,110 @@ end
 lupine.file = path_ref("file", "file")
 lupine.dir = path_ref("dir", "dir")
 
--- Store what ref names as one object, from the step's process: returns
--- the object ({ hash, size, stored_size }) and its kind.
-store_path = function(ref, output)
+-- Store what ref names as one object (in the step's process, for an
+-- output): returns the object ({ hash, size, stored_size }) and its kind;
+-- errors start with what (the output or input it is).
+store_path = function(ref, what)
   local hash, size, stored, kind = core.store_path(ref.path)
-  if not hash then error(string.format("output '%s': %s", output, size), 0) end
+  if not hash then error(string.format("%s: %s", what, size), 0) end
   if kind ~= ref.kind then
-    error(string.format("output '%s': lupine.%s('%s') is a %s: use lupine.%s", output, ref.kind,
+    error(string.format("%s: lupine.%s('%s') is a %s: use lupine.%s", what, ref.kind,
       ref.path, kind == "dir" and "folder" or "file", kind), 0)
   end
   return { hash = hash, size = size, stored_size = stored }, kind
+end
+
+-- Store the external inputs given in the body (lupine.file, lupine.dir,
+-- ExternalArtifact) as versions in the run's store before any step runs:
+-- the steps then read stored versions, as any input. Each is a version of
+-- the artifact external::<pipeline>::<invocation>::<input>; content stored
+-- before under that name is that version again.
+local function store_externals(build, list, stack, level)
+  if #list == 0 then return end
+  core.use_stack(stack)
+  local ok, msg = pcall(function()
+    local objects = {}   -- a file given to several steps is read once
+    for _, e in ipairs(list) do
+      local ext, what = e.input.external,
+        string.format("step '%s': input '%s'", e.node.name, e.input.name)
+      local name = "external::" .. build.pipeline .. "::" .. e.node.name .. "::" .. e.input.name
+      local named, err = pcall(names.check, "artifact", name)
+      if not named then error(what .. ": " .. err, 0) end
+      local cfg = { artifact = name, type = "data", save_type = "external", reuse = true }
+      local id
+      if getmetatable(ext) == PathRef then
+        local key = ext.kind .. ":" .. ext.path
+        objects[key] = objects[key] or store_path(ext, what)
+        id, err = core.record_object(objects[key], ext.kind, cfg)
+      else
+        id, err = core.save(ext.value, cfg, { data_type = ext.data_type,
+          visualizations = require("lupine.viz").compute(ext.value) })
+      end
+      if not id then error(what .. ": " .. err, 0) end
+      e.input.version, e.input.external = id, nil
+    end
+  end)
+  core.use_stack()
+  if not ok then fail(level + 1, "%s", msg) end
+end
+
+-- Resolve what needs the whole graph: a lookup of an artifact that a step
+-- of this run makes reads that step's output (the last such step but the
+-- one looking it up); `after` names become the nodes they name. Returns
+-- the external inputs ({ node, input }) to store.
+local function link_graph(build, level)
+  local producers, invocations, externals = nil, nil, {}
+  local i   -- the node whose inputs are visited
+  local function visit(node, input)
+    if input.external then
+      externals[#externals + 1] = { node = node, input = input }
+    elseif input.lookup then
+      if not producers then
+        producers = {}
+        for j, other in ipairs(build.nodes) do
+          for k, out in ipairs(other.outputs) do
+            local list = producers[out.artifact] or {}
+            list[#list + 1] = { node = j, output = k }
+            producers[out.artifact] = list
+          end
+        end
+      end
+      local list = producers[input.lookup] or empty
+      for p = #list, 1, -1 do
+        if list[p].node ~= i then
+          input.node, input.output, input.lookup = list[p].node, list[p].output, nil
+          return
+        end
+      end
+      node.lookups = true   -- looked up when the step starts
+    end
+  end
+  for n, node in ipairs(build.nodes) do
+    i = n
+    each_input(node, visit)
+    if node.after then   -- outputs and invocation names, to node numbers
+      local after = {}
+      for _, ref in ipairs(node.after) do
+        local j = type(ref) ~= "string" and rawget(ref, "node")
+        if not j then
+          if not invocations then
+            invocations = {}
+            for k, other in ipairs(build.nodes) do invocations[other.name] = k end
+          end
+          j = invocations[ref]
+        end
+        if not j then
+          local steps = {}
+          for k, other in ipairs(build.nodes) do steps[k] = other.name end
+          fail(level + 1, "step '%s': after: pipeline '%s' has no step '%s' (its steps: %s)",
+            node.name, build.pipeline, ref, table.concat(steps, ", "))
+        end
+        after[#after + 1] = j
+      end
+      node.after = after
+    end
+  end
+  return externals
 end
 
 -- The tags of the version of output out: its configuration's, then those
@@ -428,7 +687,7 @@ local function invoker(build)
     for k, out in ipairs(node.outputs) do
       local data_type, stored
       if getmetatable(results[k]) == PathRef then
-        stored, data_type = store_path(results[k], out.name)
+        stored, data_type = store_path(results[k], "output '" .. out.name .. "'")
         results[k] = nil
       else
         results[k], data_type = materials.prepare(results[k])
@@ -544,6 +803,9 @@ local function execute(build, options, level)
     local ok, expected = settings[k](v)
     if not ok then fail(level + 1, "lupine.overrides: %s must be %s", k, expected) end
   end
+  if build.linking then   -- a lookup, an external input or an ordering was given
+    store_externals(build, link_graph(build, level + 1), options.stack, level + 1)
+  end
   local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
     start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build),
     explain = explain, stack = options.stack,
@@ -561,6 +823,14 @@ end
 function Step:__call(...)
   local build = building
   if build then
+    if self.run_after then
+      for _, ref in ipairs(self.run_after) do   -- placeholders of this body
+        if type(ref) ~= "string" and rawget(ref, "ctx") ~= build then
+          fail(2, "step '%s': after: %s is an output of another pipeline's body", self.name,
+            tostring(ref))
+        end
+      end
+    end
     local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
     local placeholders = {}
     for k, o in ipairs(self.outputs) do
@@ -568,6 +838,10 @@ function Step:__call(...)
         output_name = o.name, step_name = node.name }, Placeholder)
     end
     return table.unpack(placeholders)
+  end
+  if self.run_after then
+    fail(2, "step '%s': after(...) orders steps inside a pipeline body, but it was called "
+      .. "outside one", self.name)
   end
   -- Outside a pipeline: a one-step run, returning the values of the
   -- step's outputs (none if it stored none).
@@ -623,6 +897,31 @@ function Step:with_options(options)
     if options[k] ~= nil then set(copy, options[k], what, 2) end
   end
   return copy
+end
+
+-- s:after(...): step s, to be called in a pipeline body, that runs only
+-- once the steps given have completed, as ZenML's after=: each is an
+-- output of a step called before, or an invocation name ("train",
+-- "train_2": also of a step called later in the body), or a list of them.
+function Step:after(...)
+  local refs = {}
+  for _, ref in ipairs(self.run_after or {}) do refs[#refs + 1] = ref end
+  for i = 1, select("#", ...) do
+    local given = (select(i, ...))
+    local list = (type(given) == "table" and getmetatable(given) == nil) and given or { given }
+    for j = 1, math.max(#list, 1) do
+      local ref = list[j]
+      if getmetatable(ref) ~= Placeholder and type(ref) ~= "string" then
+        fail(2, "step '%s': after: each step to wait for is given by one of its outputs or its "
+          .. "invocation name (got %s)", self.name, type(ref))
+      end
+      refs[#refs + 1] = ref
+    end
+  end
+  local copy = {}
+  for k, v in pairs(self) do copy[k] = v end
+  copy.run_after = refs
+  return setmetatable(copy, Step)
 end
 
 -- ---- pipelines ----
@@ -841,8 +1140,8 @@ function lupine.log_metadata(spec)
     return
   end
   if spec.artifact_version_id or spec.artifact_name then
-    local av = client:get_artifact_version(spec.artifact_version_id or spec.artifact_name,
-      spec.artifact_version)
+    local av = client_mod.get_version(spec.artifact_version_id or spec.artifact_name,
+      spec.artifact_version, 2)
     return write_metadata("artifact_version", av.id, spec.metadata, 2)
   end
   if spec.step_name then
@@ -875,8 +1174,9 @@ function lupine.save_artifact(value, name, opts)
     artifact_type = opts.artifact_type, run_metadata = opts.run_metadata },
     "save_artifact '" .. name .. "'", 2)
   if getmetatable(value) == PathRef then
-    fail(2, "save_artifact '%s': files and folders are stored as a step's output (return "
-      .. "lupine.%s(...) from a step)", name, value.kind)
+    fail(2, "save_artifact '%s': files and folders are registered with "
+      .. "lupine.register_artifact { path = ..., name = ... }, or returned from a step as "
+      .. "lupine.%s(...)", name, value.kind)
   end
   -- inside a step, the version is linked to its step run under its name:
   -- one link per name, apart from the step's own outputs
@@ -899,7 +1199,38 @@ function lupine.save_artifact(value, name, opts)
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   if current then current.saved[name] = true end
-  return lupine.Client():get_artifact_version(id)
+  return client_mod.get_version(id, nil, 2)
+end
+
+local register_fields = { path = true, name = true, version = true, tags = true,
+  artifact_type = true, run_metadata = true }
+
+-- register_artifact { path = ..., name = ..., version, tags, artifact_type,
+-- run_metadata }: the file or folder at path, stored by value as a new
+-- version of name outside any pipeline (ZenML's register_artifact).
+function lupine.register_artifact(spec)
+  if type(spec) ~= "table" then
+    fail(2, "bad argument #1 to 'register_artifact' (table expected, got %s)", type(spec))
+  end
+  check_keys(spec, register_fields, "register_artifact", 2)
+  local name = names.check("artifact", spec.name, 2)
+  local what = "register_artifact '" .. name .. "'"
+  if type(spec.path) ~= "string" or spec.path == "" then
+    fail(2, "%s: path must be the path of a file or a folder (got %s)", what, tostring(spec.path))
+  end
+  if current then
+    fail(2, "%s: inside step '%s', return lupine.file(...) or lupine.dir(...) as an output "
+      .. "instead", what, current.step_name)
+  end
+  local c = make_config({ name = name, version = spec.version, tags = spec.tags,
+    artifact_type = spec.artifact_type, run_metadata = spec.run_metadata }, what, 2)
+  local hash, size, stored, kind = core.store_path(spec.path)
+  if not hash then fail(2, "%s: %s", what, size) end
+  local id, version = core.record_object({ hash = hash, size = size, stored_size = stored },
+    kind, { artifact = name, type = c.artifact_type, version = c.version,
+      save_type = "registered" }, { tags = c.tags, metadata = c.metadata_rows })
+  if not id then fail(2, "%s: %s", what, version) end
+  return client_mod.get_version(id, nil, 2)
 end
 
 -- load_artifact(name_or_id [, version]): inside a step, recorded as an input.
@@ -908,9 +1239,7 @@ function lupine.load_artifact(key, version)
     local out, ctx = own_output(key)
     if out then client_mod.not_yet("load_artifact", key, out, ctx, 2) end
   end
-  local client = lupine.Client()
-  local ok, av = pcall(client.get_artifact_version, client, key, version)
-  if not ok then error(av, 2) end   -- the caller's position, not this file's
+  local av = client_mod.get_version(key, version, 2)
   if current then core.write("add_input", current.step_run_id, av.name, av.id) end
   return av:load()
 end

@@ -10,7 +10,9 @@
 local Client = {}
 
 ---An artifact version: by name (its latest version, or `version`), full id or
----unique id prefix. Not found raises an error that suggests near names.
+---unique id prefix. Not found raises an error that suggests near names. In a
+---pipeline body, a name's latest version is a reference looked up when the
+---step it is passed to starts (this run's version, if a step of it makes it).
 ---@param name_or_id string
 ---@param version? string|integer A version of the named artifact ("latest": the latest).
 ---@return lupine.ArtifactVersion

@@ -71,7 +71,11 @@ function lupine.step(spec, fn) end
 ---@field substitutions table<string, string> Its `{placeholder}` values.
 ---@field settings lupine.StepSettings Its settings.
 ---@field id? string The invocation name `with_options { id = ... }` gave its calls.
+---@field run_after? (lupine.Placeholder|string)[] What `after` made its calls wait for.
 local Step = {}
+
+---A placeholder for an output of a step called in a pipeline body.
+---@class lupine.Placeholder
 
 ---@class lupine.StepSettings
 ---@field enable_cache? boolean
@@ -88,6 +92,13 @@ local Step = {}
 ---@param options lupine.StepOptions
 ---@return lupine.Step
 function Step:with_options(options) end
+
+---A copy of the step whose calls in a pipeline body run after the steps given
+---(ZenML's `after=`): outputs of them, or their invocation names (also of steps
+---called later in the body), or lists of those.
+---@param ... lupine.Placeholder|string|(lupine.Placeholder|string)[]
+---@return lupine.Step
+function Step:after(...) end
 
 -- ---- pipelines ----
 
@@ -173,16 +184,42 @@ function lupine.ArtifactConfig(spec) end
 -- ---- files and folders ----
 
 ---Return this from a step to store a file by value; loading gives the path of
----a read-only copy.
+---a read-only copy. Given to a step in a pipeline body, an external input: the
+---file is stored as a version before the steps run.
 ---@param path string
 ---@return lupine.PathRef
 function lupine.file(path) end
 
 ---Return this from a step to store a folder (with everything in it) by value;
----loading gives the path of a read-only copy.
+---loading gives the path of a read-only copy. Given to a step in a pipeline
+---body, an external input: the folder is stored as a version before the steps run.
 ---@param path string
 ---@return lupine.PathRef
 function lupine.dir(path) end
+
+---@class lupine.RegisterSpec
+---@field path string The file or folder to store.
+---@field name string The artifact it is a new version of.
+---@field version? string|integer
+---@field tags? string[]|string
+---@field artifact_type? lupine.ArtifactType|lupine.ArtifactTypeName
+---@field run_metadata? table<string, any>
+
+---Store an existing file or folder as a new version outside any pipeline
+---(ZenML's `register_artifact`; the content is copied into the store).
+---@param spec lupine.RegisterSpec
+---@return lupine.ArtifactVersion
+function lupine.register_artifact(spec) end
+
+---A value given to a step in a pipeline body, stored as a version before the
+---steps run (ZenML's `ExternalArtifact(value=...)`).
+---@param spec { value: any }
+---@return lupine.ExternalArtifact
+function lupine.ExternalArtifact(spec) end
+
+---@class lupine.ExternalArtifact
+---@field value any Its value, in plain form.
+---@field data_type? string The materializer's type, for a value one took.
 
 ---@class lupine.PathRef
 ---@field kind "file"|"dir"
