@@ -541,3 +541,63 @@ describe("names", function()
     end
   end)
 end)
+
+describe("errors of the step context and the Client's updates", function()
+  before_each(function() H.fresh(lupine) end)
+
+  -- The message of a failed call, with the position error() gave it.
+  local function raw_err(fn)
+    local ok, e = pcall(fn)
+    assert.is_false(ok)
+    return tostring(e)
+  end
+
+  it("name the line that called them, in a step and from a helper it calls", function()
+    local file = H.script([[
+local lupine = require "lupine"
+local s = lupine.step { name = "s", outputs = { "y" }, function()
+  local ctx = lupine.get_step_context()
+  ctx.add_output_metadata({ ["a\27b"] = 1 })
+  return 1
+end }
+local function helper(ctx)
+  ctx:add_output_tags("y2", { "" })
+end
+local s2 = lupine.step { name = "s2", outputs = { "y2" }, function()
+  helper(lupine.get_step_context())
+  return 1
+end }
+local s3 = lupine.step { name = "s3", outputs = { "y3" }, function()
+  lupine.get_step_context():remove_output_tags("nope", { "t" })
+  return 1
+end }
+return lupine.pipeline { name = "p", function() s(); s2(); s3() end }
+]], "ctx.lua")
+    local run = dofile(file):with_options { raise_on_failure = false }()
+    for _, sr in pairs(run.steps) do sr.error = sr.error:gsub("[^ (]*/ctx%.lua", "ctx.lua") end
+    assert.equal('step \'s\' (ctx.lua:2) failed: ctx.lua:4: add_output_metadata: metadata key '
+      .. '"a\\x1Bb" contains a control character', run.steps.s.error)
+    assert.equal("step 's2' (ctx.lua:10) failed: ctx.lua:8: tag name must not be empty",
+      run.steps.s2.error)
+    assert.equal("step 's3' (ctx.lua:14) failed: ctx.lua:15: remove_output_tags: step 's3' has "
+      .. "no output 'nope' (its outputs: y3)", run.steps.s3.error)
+  end)
+
+  it("of runs and versions that do not exist name the caller's line", function()
+    local client = lupine.Client()
+    local here = debug.getinfo(1, "S").short_src
+    local function at(line, msg) return here .. ":" .. line .. ": " .. msg end
+    local line = debug.getinfo(1, "l").currentline
+    local e1 = raw_err(function() client:update_artifact_version("nope", { add_tags = { "a" } }) end)
+    local e2 = raw_err(function() client:update_pipeline_run("nope", { add_tags = { "a" } }) end)
+    local e3 = raw_err(function() lupine.log_metadata { metadata = { a = 1 }, run = "nope" } end)
+    local e4 = raw_err(function() lupine.log_metadata { metadata = { a = 1 }, artifact_name = "zzz" } end)
+    local e5 = raw_err(function()
+      lupine.log_metadata { metadata = { a = 1 }, step_name = "s", run = "nope" } end)
+    assert.equal(at(line + 1, "artifact 'nope' not found"), e1)
+    assert.equal(at(line + 2, "pipeline run 'nope' not found"), e2)
+    assert.equal(at(line + 3, "pipeline run 'nope' not found"), e3)
+    assert.equal(at(line + 4, "artifact 'zzz' not found"), e4)
+    assert.equal(at(line + 6, "pipeline run 'nope' not found"), e5)
+  end)
+end)

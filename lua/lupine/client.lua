@@ -473,7 +473,16 @@ end
 
 -- update_pipeline_run(run or name or id, { add_tags, remove_tags })
 function Client:update_pipeline_run(key, opts)
-  local run = getmetatable(key) == PipelineRun and key or self:get_pipeline_run(key)
+  local run = key
+  if getmetatable(key) ~= PipelineRun then
+    if type(key) ~= "string" then
+      error("bad argument #1 to 'update_pipeline_run' (string expected, got " .. type(key)
+        .. ")", 2)
+    end
+    local msg
+    run, msg = M.find_run(key)
+    if not run then error(msg, 2) end
+  end
   update_tags("pipeline_run", run.id, opts, "update_pipeline_run", 2)
   return self:get_pipeline_run(run.id)
 end

@@ -1011,10 +1011,11 @@ StepContext.__index = function(ctx, k)
 end
 
 -- Methods that work called with . or with : (ZenML's are plain functions).
+-- Not tail calls: the methods name their caller's line at a fixed level.
 local function method(f)
   return function(first, ...)
-    if getmetatable(first) == StepContext then return f(first, ...) end
-    return f(current, first, ...)
+    if getmetatable(first) == StepContext then return (f(first, ...)) end
+    return (f(current, first, ...))
   end
 end
 
@@ -1117,6 +1118,13 @@ local function write_metadata(entity, id, md, level)
   end
 end
 
+-- The pipeline run key names, or an error at level.
+local function find_run(key, level)
+  local run, msg = client_mod.find_run(key)
+  if not run then error(msg, level + 1) end
+  return run
+end
+
 local log_fields = { metadata = true, artifact_name = true, artifact_version = true,
   artifact_version_id = true, step_name = true, run = true, run_id = true }
 
@@ -1145,7 +1153,7 @@ function lupine.log_metadata(spec)
     return write_metadata("artifact_version", av.id, spec.metadata, 2)
   end
   if spec.step_name then
-    local run = run_key and client:get_pipeline_run(run_key)
+    local run = run_key and find_run(run_key, 2)
       or (current and client:get_pipeline_run(current.run_id))
     if not run then fail(2, "log_metadata: step_name '%s' needs a run outside a step", spec.step_name) end
     local sr = run.steps[spec.step_name]
@@ -1153,7 +1161,7 @@ function lupine.log_metadata(spec)
     return write_metadata("step_run", sr.id, spec.metadata, 2)
   end
   if run_key then
-    return write_metadata("pipeline_run", client:get_pipeline_run(run_key).id, spec.metadata, 2)
+    return write_metadata("pipeline_run", find_run(run_key, 2).id, spec.metadata, 2)
   end
   if not current then
     fail(2, "log_metadata: outside a step, say what to attach to (artifact_name, "
