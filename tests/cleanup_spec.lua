@@ -84,6 +84,15 @@ describe("delete_artifact_version", function()
     pipeline { name = "reuse", function() sum(processed) end }:with_options { run_name = "reuse-1" }()
   end)
 
+  it("leaves a name without versions, which lookups say, suggesting no name", function()
+    local av = lupine.save_artifact(1, "solo")
+    client:delete_artifact_version(av.id)
+    assert.equal("artifact 'solo' has no versions",
+      H.err(function() client:get_artifact_version("solo") end))
+    assert.equal("artifact 'soloo' not found; did you mean 'solo'?",
+      H.err(function() client:get_artifact_version("soloo") end))
+  end)
+
   it("refuses a version a step run produced or consumed, naming it and the step runs", function()
     local before = counts(home)
     assert.equal("delete_artifact_version: artifact version processed:v1 (" .. processed.id

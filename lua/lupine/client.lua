@@ -124,7 +124,11 @@ local function find(what, key, by_id, by_prefix, find_by_name, all_names)
     end
   end
   local candidates = {}
-  for i, r in ipairs(core.query(all_names)) do candidates[i] = r.name end
+  for _, r in ipairs(core.query(all_names)) do
+    -- an artifact whose versions were all deleted is still a name
+    if r.name == key then return nil, string.format("%s '%s' has no versions", what, key), "notfound" end
+    candidates[#candidates + 1] = r.name
+  end
   return nil, string.format("%s '%s' not found%s", what, key, names.suggest(key, candidates)),
     "notfound"
 end
