@@ -861,6 +861,10 @@ lupine.save_artifact(42, "answer")
       .. '"name":"page","version":"1","visualizations":1}\n$')
     assert.is_truthy(other, out)
     assert.matches("^<!DOCTYPE html>", H.read(other))
+    local gone = tmp .. "/gone"
+    assert.same({ "", "lupine: cannot make a file in '" .. gone .. "' (No such file or directory)\n", 1 },
+      { H.sh("LUPINE_HOME=" .. H.quote(home) .. " TMPDIR=" .. H.quote(gone) .. " " .. H.quote(H.cli)
+        .. " artifact visualize page --json") })
     -- a name becomes a file name: only letters, digits and . - _ kept
     local path = assert(core.temp_file("team/model <1>", ".html"))
     assert.matches("/lupine%-team_model__1_%-%w+%.html$", path)
