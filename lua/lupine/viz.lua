@@ -416,7 +416,7 @@ end
 -- that says it is a plot but is malformed.
 local function as_plot(v)
   if type(v) ~= "table" or rawget(v, "_kind") ~= "plot" then return nil end
-  return check_plot(v, 2)
+  return setmetatable(check_plot(v, 2), Plot)   -- checked: not again when drawn
 end
 
 -- render_plot(p, note): the SVG of a plot (made by lupine.plot, or its
