@@ -32,12 +32,13 @@ METADIR ?= $(DATADIR)/lupine/meta
 
 # The Debian packages each goal needs; `make deps` installs all of them.
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev
+  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
   curl procps time luarocks groff-base man-db valgrind
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
-PKGS = lua5.4 sqlite3 libzstd uuid libcrypto
+# md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)
+PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Only the lupine command links libedit (its REPL); the library does not.
@@ -45,7 +46,7 @@ EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 # Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
 UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
-MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto 2>/dev/null) -lm
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html 2>/dev/null) -lm
 
 # The project's own flags (BASE_CFLAGS) come first on every compile, then the
 # user's or the distribution's CPPFLAGS and CFLAGS; every link takes CFLAGS

@@ -28,6 +28,7 @@ external_dependencies = {
   ZSTD = { header = "zstd.h" },
   UUID = { header = "uuid/uuid.h" },
   OPENSSL = { header = "openssl/evp.h" },
+  MD4C = { header = "md4c-html.h" },
   LIBEDIT = { header = "editline/readline.h" },
   MICROHTTPD = { header = "microhttpd.h" },
 }

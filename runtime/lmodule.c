@@ -1019,6 +1019,8 @@ static const luaL_Reg core_funcs[] = {
   {"extremes", lp_core_extremes},
   {"record_columns", lp_core_record_columns},
   {"is_sequence", lp_core_is_sequence},
+  {"markdown", lp_core_markdown},
+  {"temp_file", lp_core_temp_file},
   {NULL, NULL}
 };
 

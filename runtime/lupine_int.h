@@ -805,5 +805,9 @@ int lp_core_extremes(lua_State *L);
 int lp_core_record_columns(lua_State *L);
 /* core.is_sequence(t) -> whether t is a sequence, its number of keys */
 int lp_core_is_sequence(lua_State *L);
+/* core.markdown(text) -> its HTML (md4c; raw HTML and unsafe URLs refused) */
+int lp_core_markdown(lua_State *L);
+/* core.temp_file(name, suffix) -> the path of a new file of its own */
+int lp_core_temp_file(lua_State *L);
 
 #endif

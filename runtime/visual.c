@@ -6,13 +6,20 @@
 ** and listed in the catalog's visualizations table, in the transaction that
 ** records its version. Below that, the loops of computing them that viz.lua
 ** would run too slowly for millions of values (core.number_text, csv,
-** describe, extremes, record_columns, is_sequence).
+** describe, extremes, record_columns, is_sequence); then what showing them
+** needs: Markdown as HTML (md4c: core.markdown), and a file of its own for
+** a page (core.temp_file).
 */
+#define _DEFAULT_SOURCE   /* mkstemps */
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <md4c-html.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "lauxlib.h"
 #include "lupine_int.h"
 
@@ -441,4 +448,167 @@ int lp_core_is_sequence(lua_State *L) {
   lua_pushboolean(L, n == luaL_len(L, 1));
   lua_pushinteger(L, n);
   return 2;
+}
+
+/* ---- showing visualizations ---- */
+
+/* The HTML md4c writes, grown as it comes. It lives in a userdata whose
+** __gc frees it, made before md4c runs: no Lua call may run inside
+** md_html (an error raised there would leak md4c's own allocations), and
+** one raised after it must not leak this. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  int failed;
+} Html;
+
+static const char html_mt = 0;   /* registry key of its metatable */
+
+static int html_gc(lua_State *L) {
+  Html *h = lua_touserdata(L, 1);
+  free(h->p);
+  h->p = NULL;
+  return 0;
+}
+
+static void html_out(const MD_CHAR *s, MD_SIZE n, void *ud) {
+  Html *h = ud;
+  if (h->failed) return;
+  if (n > h->cap - h->len) {
+    size_t cap = h->cap ? h->cap : 4096;
+    char *p;
+    while (cap - h->len < n) cap *= 2;
+    if ((p = realloc(h->p, cap)) == NULL) {
+      h->failed = 1;
+      return;
+    }
+    h->p = p;
+    h->cap = cap;
+  }
+  memcpy(h->p + h->len, s, n);
+  h->len += n;
+}
+
+/* Is s (n bytes) the lower-case word w, ASCII letters compared alike? */
+static int word_is(const char *s, size_t n, const char *w) {
+  size_t i;
+  if (strlen(w) != n) return 0;
+  for (i = 0; i < n; i++) {
+    char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+    if (c != w[i]) return 0;
+  }
+  return 1;
+}
+
+/* May a link (an image if image) go to the URL u, n bytes as md4c wrote
+** it (percent- and entity-escaped)? Without a scheme (a place on the same
+** site) and with http or https, yes; a link to mailto too, an image from
+** data:image/ too; nothing else (javascript:, data:text/html, file:, ...). */
+static int safe_url(const char *u, size_t n, int image) {
+  size_t i;
+  for (i = 0; i < n && u[i] != ':'; i++)
+    if (u[i] == '/' || u[i] == '?' || u[i] == '#') return 1;
+  if (i == n) return 1;
+  if (word_is(u, i, "http") || word_is(u, i, "https")) return 1;
+  if (!image) return word_is(u, i, "mailto");
+  return word_is(u, i, "data") && n > 11 && word_is(u, 11, "data:image/");
+}
+
+/* Add to b the HTML s (n bytes) with each link's and image's URL checked:
+** a link to a URL safe_url refuses loses its href (its text stays), an
+** image its src (its alt text stays); links get rel="noopener noreferrer".
+** Only md4c's own tags hold a '<': text and raw HTML are escaped. */
+static void add_checked(luaL_Buffer *b, const char *s, size_t n) {
+  static const char a[] = "<a href=\"", img[] = "<img src=\"";
+  size_t i = 0;
+  while (i < n) {
+    const char *lt = memchr(s + i, '<', n - i), *q;
+    size_t at = lt ? (size_t)(lt - s) : n, url;
+    int image;
+    luaL_addlstring(b, s + i, at - i);
+    if (lt == NULL) break;
+    if (n - at > sizeof a - 1 && memcmp(lt, a, sizeof a - 1) == 0) image = 0, url = at + sizeof a - 1;
+    else if (n - at > sizeof img - 1 && memcmp(lt, img, sizeof img - 1) == 0)
+      image = 1, url = at + sizeof img - 1;
+    else {
+      luaL_addchar(b, '<');
+      i = at + 1;
+      continue;
+    }
+    if ((q = memchr(s + url, '"', n - url)) == NULL) break;   /* md4c closes its quotes */
+    if (safe_url(s + url, (size_t)(q - s) - url, image)) {
+      luaL_addlstring(b, lt, (size_t)(q - lt) + 1);
+      if (!image) luaL_addstring(b, " rel=\"noopener noreferrer\"");
+    } else luaL_addstring(b, image ? "<img" : "<a");
+    i = (size_t)(q - s) + 1;
+  }
+}
+
+/*
+** core.markdown(text) -> html
+** Markdown (CommonMark with GitHub's tables, strikethrough, task lists and
+** autolinks) as HTML, by md4c. Raw HTML in it is written as text
+** (MD_FLAG_NOHTML), and links and images keep only the URLs safe_url
+** allows. The caller makes text valid UTF-8.
+*/
+int lp_core_markdown(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  Html *h;
+  luaL_Buffer b;
+  int rc;
+  luaL_argcheck(L, len <= (MD_SIZE)-1, 1, "text too long");
+  lua_settop(L, 1);
+  h = lua_newuserdatauv(L, sizeof *h, 0);
+  memset(h, 0, sizeof *h);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &html_mt) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, html_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &html_mt);
+  }
+  lua_setmetatable(L, 2);
+  rc = md_html(text, (MD_SIZE)len, html_out, h, MD_DIALECT_GITHUB | MD_FLAG_NOHTML,
+               MD_HTML_FLAG_SKIP_UTF8_BOM);
+  if (rc != 0 || h->failed) return luaL_error(L, "markdown: %s", h->failed ? "out of memory" : "cannot render it");
+  luaL_buffinit(L, &b);
+  add_checked(&b, h->p ? h->p : "", h->len);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/*
+** core.temp_file(name, suffix) -> path | nil, message
+** A new empty file of its own (mode 0600, made with mkstemps: no one else's
+** file or link is written through) in $TMPDIR, default /tmp, named
+** lupine-NAME-XXXXXX followed by suffix: a page written for the user to
+** open. NAME is name with only ASCII letters, digits, '.', '-' and '_'
+** kept (others become '_'), at most 40 of them.
+*/
+int lp_core_temp_file(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1), *suffix = luaL_checkstring(L, 2);
+  const char *dir = getenv("TMPDIR");
+  char path[PATH_MAX], safe[41];
+  size_t i;
+  int fd, n;
+  for (i = 0; name[i] != '\0' && i < sizeof safe - 1; i++) {
+    char c = name[i];
+    int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '-' || c == '_';
+    safe[i] = keep ? c : '_';
+  }
+  safe[i] = '\0';
+  if (dir == NULL || dir[0] == '\0') dir = "/tmp";
+  n = snprintf(path, sizeof path, "%s/lupine-%s-XXXXXX%s", dir, safe, suffix);
+  luaL_argcheck(L, n > 0 && (size_t)n < sizeof path && strlen(suffix) < 64, 2, "path too long");
+  if ((fd = mkstemps(path, (int)strlen(suffix))) < 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "cannot make a file in '%s' (%s)", dir, strerror(errno));
+    return 2;
+  }
+  close(fd);
+  lua_pushstring(L, path);
+  return 1;
 }

@@ -149,7 +149,9 @@ local function samples()
     { "lupine.ArtifactVersionFilter", lupine.ArtifactVersionFilter { name = "data" } },
     { "lupine.PathRef", lupine.file("x") },
     { "lupine.Visual", lupine.MarkdownString("x") },
-    { "lupine.Plot", lupine.plot { kind = "hist", x = { 1 }, bins = 2, title = "t" } },
+    { "lupine.Plot", lupine.plot { kind = "hist", x = { 1 }, bins = 2, title = "t", yscale = "log",
+      xscale = "time" } },
+    { "lupine.Table", lupine.table { columns = { "a" }, { { a = 1 } } } },
     -- the context's keys and methods, as the step saw them; pipeline_run and
     -- step_run come from its __index function
     { "lupine.StepContext", (function()

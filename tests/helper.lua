@@ -131,4 +131,27 @@ function H.err(fn, ...)
   return (e:gsub("^[^\n:]+%.lua:%d+: ", "", 1))
 end
 
+-- The path of a Chromium to drive headless, or nil.
+function H.chromium()
+  for _, name in ipairs { "chromium", "chromium-browser" } do
+    local path = H.sh("command -v " .. name):match("[^\n]+")
+    if path then return path end
+  end
+end
+
+-- Load url in headless Chromium: the DOM once its scripts ran, or with a
+-- screenshot file, that file (of the window size "W,H", default 1280,900).
+function H.browse(url, screenshot, size)
+  local profile = H.tmpdir()
+  local flags = "--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking "
+    .. "--disable-component-update --disable-sync --hide-scrollbars --user-data-dir=" .. quote(profile)
+  local cmd = "timeout 120 " .. quote(H.chromium()) .. " " .. flags .. " "
+    .. (screenshot and ("--screenshot=" .. quote(screenshot) .. " --window-size=" .. (size or "1280,900"))
+      or "--dump-dom") .. " " .. quote(url)
+  local out, err, code = H.sh(cmd)
+  H.rm(profile)
+  assert(code == 0, err)
+  return out
+end
+
 return H

@@ -221,7 +221,7 @@ describe("viz.compute", function()
     assert.same({ "svg" }, types)
     local titles = {}
     for t in bytes[1]:gmatch("<rect [^>]*><title>(.-)</title>") do titles[#titles + 1] = t end
-    assert.same({ "accuracy: 0.95", "precision: 0.93", "recall: 0.96" }, titles)
+    assert.same({ "recall: 0.96", "accuracy: 0.95", "precision: 0.93" }, titles)   -- by value
   end)
 
   it("gives text for a string, markdown-looking or not, and nothing for other values", function()
@@ -313,7 +313,7 @@ describe("lupine.plot", function()
     local _, lines = svg:gsub("<polyline ", "")
     assert.equal(2, lines)
     -- tick labels on both axes
-    assert.matches('text%-anchor="end" dominant%-baseline="middle">0%.5</text>', svg)
+    assert.matches('text%-anchor="end" dominant%-baseline="middle">0%.6</text>', svg)
     assert.matches('text%-anchor="middle">2</text>', svg)
   end)
 
@@ -335,6 +335,382 @@ describe("lupine.plot", function()
     assert.equal(viz.render_plot(back), av.visualizations[1]:read())
     -- a table that claims to be a plot but is not one is said so
     assert.same({ { "text", "no visualization: plot: y is missing" } }, viz.compute { _kind = "plot" })
+  end)
+end)
+
+-- The texts of a group of an SVG chart ("x-axis", "y-axis", "categories"):
+-- with pattern, what it captures of each element.
+local function texts(svg, group, pattern)
+  local open = '<g class="' .. group .. '">'
+  local a = svg:find(open, 1, true)
+  local out = {}
+  if not a then return out end
+  local g = svg:sub(a + #open, svg:find("</g>", a, true) - 1)
+  for t in g:gmatch(pattern or "<text[^>]*>(.-)</text>") do out[#out + 1] = t end
+  return out
+end
+
+-- The x axis's tick labels, without the dates under them.
+local function x_ticks(svg) return texts(svg, "x-axis", '<text [^>]*text%-anchor="middle">(.-)</text>') end
+local function x_dates(svg) return texts(svg, "x-axis", '<text [^>]*fill="#555">(.-)</text>') end
+local function y_ticks(svg) return texts(svg, "y-axis") end
+local function height(svg) return tonumber(svg:match('^<svg [^>]*height="(%d+)"')) end
+
+describe("charts", function()
+  it("label ticks with nice numbers: SI prefixes, thousands, as many decimals as the step", function()
+    local svg = viz.render_plot { y = { 1e6, 3e6, 2.5e6, 4e6, 3.2e6 } }
+    assert.same({ "1M", "1.5M", "2M", "2.5M", "3M", "3.5M", "4M" }, y_ticks(svg))   -- was 1e+06 ...
+    assert.same({ "1", "2", "3", "4", "5" }, x_ticks(svg))         -- positions 1, 2, ...: whole steps
+    svg = viz.render_plot { kind = "bar", x = { "a", "b" }, y = { 0.4e6, 1.2e6 } }
+    assert.same({ "0", "200k", "400k", "600k", "800k", "1M", "1.2M" }, y_ticks(svg))
+    assert.same({ "1,000", "2,000", "3,000", "4,000", "5,000" }, y_ticks(viz.render_plot { y = { 1200, 5300 } }))
+    assert.same({ "0.0", "0.2", "0.4", "0.6", "0.8", "1.0" }, y_ticks(viz.render_plot { kind = "bar", x = { "a" }, y = { 1 } }))
+    assert.same({ "-0.0010", "-0.0005", "0.0000", "0.0005", "0.0010" },
+      y_ticks(viz.render_plot { y = { -0.001, 0.001 } }))
+    -- large numbers close together: grouped, not 1.765e+09
+    svg = viz.render_plot { kind = "scatter", x = { 1765000001, 1765000099 }, y = { 1, 2 }, xscale = "linear" }
+    assert.same({ "1,765,000,000", "1,765,000,020", "1,765,000,040", "1,765,000,060", "1,765,000,080",
+      "1,765,000,100" }, x_ticks(svg))
+    svg = viz.render_plot { kind = "scatter", x = { 1.72e9, 1.79e9 }, y = { 1, 2 }, xscale = "linear" }
+    assert.same({ "1.72G", "1.73G", "1.74G", "1.75G", "1.76G", "1.77G", "1.78G", "1.79G" }, x_ticks(svg))
+    assert.same({ "0", "1e+22", "2e+22", "3e+22", "4e+22" }, y_ticks(viz.render_plot { kind = "bar", x = { 1 }, y = { 4e22 } }))
+  end)
+
+  it("draw a time axis for ISO 8601 times and for epoch seconds", function()
+    -- seconds since 1970 in the years 2000 to 2099: six-hourly ticks, the
+    -- date under the first and under midnight
+    local xs, ys = {}, {}
+    for i = 0, 24 do xs[i + 1], ys[i + 1] = 1765000000 + 3600 * i, i end
+    local svg = viz.render_plot { x = xs, y = ys }
+    assert.same({ "06:00", "12:00", "18:00", "00:00", "06:00" }, x_ticks(svg))
+    assert.same({ "2025-12-06", "2025-12-07" }, x_dates(svg))
+    assert.matches(">time %(UTC%)</text>", svg)
+    -- ISO 8601 strings, zones taken into account: a week apart, from a Monday
+    svg = viz.render_plot { kind = "scatter", x = { "2025-03-01", "2025-03-15T08:00:00Z",
+      "2025-04-02T12:00:00+02:00" }, y = { 1, 2, 3 }, xlabel = "day" }
+    assert.same({ "2025-03-03", "2025-03-10", "2025-03-17", "2025-03-24", "2025-03-31" }, x_ticks(svg))
+    assert.same({}, x_dates(svg))
+    assert.matches(">day</text>", svg)
+    assert.same({ "2000", "2005", "2010", "2015", "2020", "2025" },
+      x_ticks(viz.render_plot { x = { "2001-01-01", "2010-06-01", "2024-12-31" }, y = { 1, 5, 3 } }))
+    assert.same({ "2025-01", "2025-02", "2025-03", "2025-04" },
+      x_ticks(viz.render_plot { x = { "2025-01-05", "2025-03-30" }, y = { 1, 5 } }))
+    -- xscale says otherwise
+    assert.same({ "1,765,000,000", "1,765,050,000", "1,765,100,000" },
+      x_ticks(viz.render_plot { x = { 1765000000, 1765100000 }, y = { 1, 2 }, xscale = "linear" }))
+    -- the times read
+    for text, t in pairs { ["1970-01-01"] = 0, ["2025-03-14"] = 1741910400, ["2025-03-14T09:30"] = 1741944600,
+      ["2025-03-14 09:30:15.25+01:00"] = 1741941015.25, ["2025-03-14T09:30:15Z"] = 1741944615,
+      ["2024-02-29T00:00:00-0130"] = 1709170200, ["2000-01-01T00:00:00+05"] = 946666800 } do
+      assert.equal(t, viz.time_of(text), text)
+    end
+    for _, bad in ipairs { "2025-02-29", "2025-13-01", "2025-03-14T24:00", "2025-03-14T09:60", "2025-3-14",
+      "2025-03-14T09:30+1", "2025-03-14X", "14/03/2025", "2025-03-14T09:30:15.", "" } do
+      assert.is_nil(viz.time_of(bad), bad)
+    end
+  end)
+
+  it("draw a log scale on request, and say what it leaves out", function()
+    local svg = viz.render_plot { x = { 1, 2, 3, 4, 5, 6 }, y = { 1, 10, 150, 2000, 45000, 1e6 }, yscale = "log" }
+    assert.same({ "1", "10", "100", "1,000", "10k", "100k", "1M" }, y_ticks(svg))
+    svg = viz.render_plot { y = { 0, 1, 10, -5, 100 }, yscale = "log" }
+    assert.same({ "1", "2", "5", "10", "20", "50", "100" }, y_ticks(svg))
+    assert.matches(">2 values at or below 0 left out of the log scale</text>", svg)
+    svg = viz.render_plot { kind = "scatter", x = { 0.001, 0.01, 1 }, y = { 1, 2, 3 }, xscale = "log" }
+    assert.same({ "0.001", "0.01", "0.1", "1" }, x_ticks(svg))
+    -- bars stand on the axis: the smallest shows, a count never goes under 1
+    svg = viz.render_plot { kind = "bar", x = { "a", "b" }, y = { 10, 1000 }, yscale = "log" }
+    assert.same({ "1", "10", "100", "1,000" }, y_ticks(svg))
+    svg = viz.render_plot { kind = "hist", x = { 1, 2, 2, 3, 3, 3, 10 }, bins = 3, yscale = "log" }
+    assert.same({ "1", "2", "5", "10" }, y_ticks(svg))
+    for _, c in ipairs {
+      { { y = { 1 }, yscale = "ln" }, "plot: yscale must be 'linear' or 'log' (got 'ln')" },
+      { { y = { 1 }, xscale = 10 }, "plot: xscale must be 'linear', 'log' or 'time' (got number)" },
+      { { kind = "bar", y = { 1 }, xscale = "log" }, "plot: xscale is not for kind 'bar' (its x are labels)" },
+      { { kind = "hist", x = { 1 }, xscale = "log" }, "plot: xscale 'log' is for kinds line and scatter" },
+      { { x = { 1, "2025-01-01" }, y = { 1, 2 }, xscale = "log" },
+        "plot: x[2] is a time, which xscale 'log' cannot place" },
+      { { x = { "2025-01-01", "yesterday" }, y = { 1, 2 } },
+        "plot: x[2] is not a number or an ISO 8601 time (got 'yesterday')" },
+    } do
+      assert.equal(c[2], H.err(lupine.plot, c[1]))
+    end
+  end)
+
+  it("turn labels, or lay bars on their side, when labels do not fit", function()
+    local short, long, many = {}, {}, {}
+    for i = 1, 25 do short["feature_" .. i] = i end
+    for i = 1, 12 do long["region number " .. i .. " of the northern territories"] = i end
+    for i = 1, 200 do many[i] = "category_" .. i end
+    local few = viz.compute { a = 1, b = 2 }[1][2]
+    assert.same({ "b", "a" }, texts(few, "categories", '<text [^>]*text%-anchor="middle">(.-)</text>'))
+    -- 25 short labels: all of them, whole, turned by 45 degrees
+    local svg = viz.compute(short)[1][2]
+    local turned = texts(svg, "categories", '<text transform="translate%([%d.]+ [%d.]+%) rotate%(%-45%)" '
+      .. 'text%-anchor="end">(.-)</text>')
+    assert.equal(25, #turned)
+    assert.equal("feature_25", turned[1])
+    assert.is_true(height(svg) > 400, height(svg))   -- taller, to hold them
+    -- long labels: horizontal bars, one row each, the image as tall as they need
+    svg = viz.compute(long)[1][2]
+    local side = texts(svg, "categories", '<text x="[%d.]+" y="[%d.]+" text%-anchor="end" '
+      .. 'dominant%-baseline="middle">(.-)</text>')
+    assert.same({ "region number 12 of the northern territories", "region number 11 of the northern territories" },
+      { side[1], side[2] })
+    assert.equal(12, #side)
+    assert.is_true(height(svg) > 12 * 22, height(svg))
+    -- longer still: cut with "…", the whole label in its tooltip
+    svg = viz.render_plot { kind = "bar", x = { string.rep("word ", 20), "b" }, y = { 1, 2 } }
+    assert.matches("^word word word .-…<title>" .. string.rep("word ", 20) .. "</title>$",
+      texts(svg, "categories", '<text [^>]*text%-anchor="end"[^>]*>(.-)</text>')[1])
+    -- 200 bars: every k-th label, turned down
+    local ys = {}
+    for i = 1, 200 do ys[i] = i end
+    svg = viz.render_plot { kind = "bar", x = many, y = ys }
+    local down = texts(svg, "categories", '<text transform="[^"]* rotate%(%-90%)" [^>]*>(.-)</text>')
+    assert.same({ "category_1", "category_7", "category_13" }, { down[1], down[2], down[3] })
+    assert.equal(34, #down)
+  end)
+
+  it("draw a map of numbers by value, by time or by number, and a plot's bars as given", function()
+    local function order(v) return texts(viz.compute(v)[1][2], "categories",
+      '<text [^>]*>(.-)</text>') end
+    assert.same({ "c", "a", "b" }, order { a = 2, b = -1, c = 5 })
+    assert.same({ "a", "c", "b" }, order { a = 1, b = 0 / 0, c = 1 })     -- NaN last, ties by name
+    assert.same({ "2024-12-31", "2025-01-01T00:00:00+02:00", "2025-01-01" },
+      order { ["2025-01-01"] = 1, ["2024-12-31"] = 9, ["2025-01-01T00:00:00+02:00"] = 5 })
+    assert.same({ "-1", "2", "10", "10.5" }, order { ["10"] = 1, ["2"] = 2, ["-1"] = 3, ["10.5"] = 0 })
+    assert.same({ "b", "a", "c" }, texts(viz.render_plot { kind = "bar", x = { "b", "a", "c" }, y = { 1, 3, 2 } },
+      "categories"))
+    -- many: the largest
+    local big = {}
+    for i = 1, 1000 do big["k" .. i] = i end
+    local svg = viz.compute(big)[1][2]
+    local shown = texts(svg, "categories", '<text [^>]*>(.-)</text>')
+    assert.equal(viz.MAP_BARS, #shown)
+    assert.same({ "k1000", "k999" }, { shown[1], shown[2] })
+    assert.equal("k951", shown[50])
+    assert.matches(">the 50 largest of 1000 numbers</text>", svg)
+  end)
+end)
+
+describe("lupine.table", function()
+  it("keeps the columns in the order given, in every visualization", function()
+    local rows = { { name = "a", score = 1, id = 7 }, { name = "b", score = 3, id = 8 } }
+    local t = lupine.table { columns = { "name", "score" }, rows }
+    assert.same({ _kind = "table", columns = { "name", "score", "id" }, rows = rows }, t)
+    assert.equal("<table: name, score, id>", tostring(t))
+    local types, bytes = computed(t)
+    assert.same({ "html", "csv", "html" }, types)
+    assert.equal("name,score,id\na,1,7\nb,3,8\n", bytes[2])
+    assert.matches("<th></th><th>name</th><th>score</th><th>id</th>", bytes[1], 1, true)
+    assert.matches("<th></th><th>score</th><th>id</th></tr>", bytes[3], 1, true)
+    -- a map of columns, and rows = ... for the rows
+    local df = lupine.table { columns = { "value", "metric" }, rows = { metric = { "acc", "f1" }, value = { 0.9, 0.8 } } }
+    assert.equal("value,metric\n0.9,acc\n0.8,f1\n", select(2, computed(df))[2])
+    -- no rows yet: the header
+    assert.equal("b,a\n", select(2, computed(lupine.table { columns = { "b", "a" }, {} }))[2])
+  end)
+
+  it("survives storage: the order is part of the value", function()
+    H.fresh(lupine)
+    local av = lupine.save_artifact(lupine.table { columns = { "z", "a" }, { { a = 1, z = 2 } } }, "ordered")
+    local back = av:load()
+    assert.same({ _kind = "table", columns = { "z", "a" }, rows = { { a = 1, z = 2 } } }, back)
+    assert.equal("z,a\n2,1\n", av.visualizations[2]:read())
+    -- loaded and saved again, it keeps its order
+    assert.equal("z,a\n2,1\n", select(2, computed(back))[2])
+  end)
+
+  it("names the culprit of a bad table", function()
+    for _, c in ipairs {
+      { nil, "bad argument #1 to 'table' (table expected, got nil)" },
+      { { columns = { "a" } }, "table: rows must be a list of records or a map of column names to lists of values (got nil)" },
+      { { { { a = 1 } } }, "table: columns must be a non-empty list of column names (got nil)" },
+      { { columns = { "a", "b" }, { { a = 1, b = 2 }, { a = 1 } } }, "table: rows[2] has no 'b'" },
+      { { columns = { "a" }, { { a = 1 }, { a = 1, c = 2 } } }, "table: rows[2] has 'c', which rows[1] has not" },
+      { { columns = { "a" }, { { a = 1 }, { a = {} } } }, "table: rows[2].a is a table, not a string, number or boolean" },
+      { { columns = { "a" }, { a = { 1, 2 }, b = { 1 } } }, "table: rows.%a has %d values but rows.%a has %d" },
+      { { columns = { "a" }, { 1, 2 } }, "table: rows[1] is not a record (got number)" },
+      { { columns = { "scroe" }, { { score = 1, name = "x" } } },
+        "table: columns[1] 'scroe' is not a column of the rows (they have name, score)" },
+      { { columns = { "a", "a" }, { { a = 1 } } }, "table: columns[2] 'a' is given twice" },
+      { { columns = { "a" }, rows = {}, {} }, "table: give the rows once (rows = ..., or first in the table)" },
+      { { columns = { "a" }, {}, colour = 1 }, "table: unknown field 'colour'" },
+    } do
+      local msg = H.err(lupine.table, c[1])
+      if c[2]:find("%a", 1, true) then assert.matches("^" .. c[2]:gsub("%%a", "%%a"):gsub("%%d", "%%d") .. "$", msg)
+      else assert.equal(c[2], msg) end
+    end
+    -- a stored table that is not one says so
+    assert.same({ { "text", "no visualization: table: rows[2] has 'b', which rows[1] has not" } },
+      viz.compute { _kind = "table", columns = { "a" }, rows = { { a = 1 }, { b = 1 } } })
+  end)
+end)
+
+describe("markdown", function()
+  it("renders tables, lists and code with md4c, raw HTML as text", function()
+    assert.equal("<h1>Report</h1>\n<table>\n<thead>\n<tr>\n<th>metric</th>\n<th align=\"right\">value</th>\n"
+      .. "</tr>\n</thead>\n<tbody>\n<tr>\n<td>accuracy</td>\n<td align=\"right\">0.95</td>\n</tr>\n</tbody>\n"
+      .. "</table>\n",
+      viz.markdown("# Report\n\n| metric | value |\n|---|--:|\n| accuracy | 0.95 |\n"))
+    assert.equal("<ul>\n<li>one <code>&lt;b&gt;</code></li>\n<li><strong>two</strong> <del>three</del></li>\n</ul>\n",
+      viz.markdown("- one `<b>`\n- **two** ~~three~~\n"))
+    assert.equal("<p>&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt;</p>\n",
+      viz.markdown("<script>alert(1)</script> <img src=x onerror=alert(1)>"))
+    assert.equal("&lt;div&gt;\n&lt;b&gt;block&lt;/b&gt;\n&lt;/div&gt;\n", viz.markdown("<div>\n<b>block</b>\n</div>"):gsub("^<p>", ""):gsub("</p>\n$", "\n"))
+    assert.equal("<p>\u{FFFD}x</p>\n", viz.markdown("\255x"))
+  end)
+
+  it("keeps links and images only to safe places", function()
+    assert.equal('<p><a href="https://example.org/?a=1&amp;b=2" rel="noopener noreferrer" title="t">ok</a> '
+      .. '<a href="/runs/1" rel="noopener noreferrer">run</a> <a href="mailto:a@example.org" '
+      .. 'rel="noopener noreferrer">mail</a></p>\n',
+      viz.markdown('[ok](https://example.org/?a=1&b=2 "t") [run](/runs/1) [mail](mailto:a@example.org)'))
+    assert.equal("<p><a>x</a> <a>y</a> <a>z</a> <a>w</a></p>\n",
+      viz.markdown("[x](javascript:alert(1)) [y](JavaScript:alert(1)) [z](&#106;avascript:alert(1)) "
+        .. "[w](data:text/html,<b>)"))
+    assert.equal('<p><img src="data:image/png;base64,AAAA" alt="dot"> <img alt="svg"> <a>javascript:alert(1)</a></p>\n',
+      viz.markdown("![dot](data:image/png;base64,AAAA) ![svg](file:///etc/passwd) <javascript:alert(1)>"))
+  end)
+end)
+
+describe("charts in a browser", function()
+  local have = H.chromium()
+  local shots = H.build .. "/test-output"
+
+  -- Every text of each chart measured by Chromium: inside its image, and
+  -- clear of every other text (as drawn: turned ones too).
+  local CHECK = [==[
+<script>
+function corners(t) {
+  const b = t.getBBox(), m = t.getScreenCTM();
+  return [[b.x, b.y], [b.x + b.width, b.y], [b.x + b.width, b.y + b.height], [b.x, b.y + b.height]]
+    .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+}
+function apart(p, q) {   // separating axis: convex quadrilaterals, 1 px of slack
+  for (const poly of [p, q]) for (let i = 0; i < 4; i++) {
+    const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4], nx = y2 - y1, ny = x1 - x2;
+    const len = Math.hypot(nx, ny), dot = ([x, y]) => (x * nx + y * ny) / len;
+    const a = p.map(dot), b = q.map(dot);
+    if (Math.max(...a) < Math.min(...b) + 1 || Math.max(...b) < Math.min(...a) + 1) return true;
+  }
+  return false;
+}
+const problems = [];
+let count = 0;
+for (const div of document.querySelectorAll('div.chart')) {
+  const svg = div.querySelector('svg'), box = svg.getBoundingClientRect();
+  const texts = [...svg.querySelectorAll('text')].map(t =>
+    ({ name: div.id + ': "' + t.firstChild.textContent + '"', c: corners(t) }));
+  for (const t of texts) {
+    count++;
+    if (t.c.some(([x, y]) => x < box.left - 0.5 || x > box.right + 0.5 || y < box.top - 0.5 || y > box.bottom + 0.5))
+      problems.push(t.name + ' reaches past the edge');
+  }
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++)
+    if (!apart(texts[i].c, texts[j].c)) problems.push(texts[i].name + ' overlaps ' + texts[j].name);
+}
+document.getElementById('result').textContent = problems.length ? problems.join('\n')
+  : 'checked ' + count + ' texts';
+</script>]==]
+
+  local function charts()
+    local list = {}
+    local function add(name, v) list[#list + 1] = { name, v } end
+    local feats, short, long, big, many, my = {}, {}, {}, {}, {}, {}
+    for i = 1, 25 do feats["feature_importance_" .. i] = 1 / i end
+    for i = 1, 25 do short["feature_" .. i] = math.sin(i) end
+    for i = 1, 10 do long["region number " .. i .. " of the northern territories"] = i * 3e6 end
+    for i = 1, 1000 do big["k" .. i] = i * i end
+    for i = 1, 200 do many[i], my[i] = "category_" .. i, (i * 37) % 101 end
+    add("features", feats)
+    add("short_labels", short)
+    add("metrics", { accuracy = 0.95, recall = 0.96, precision = 0.93 })
+    add("long_labels", long)
+    add("top_50", big)
+    add("bars_200", lupine.plot { kind = "bar", x = many, y = my, title = "Two hundred" })
+    add("millions", lupine.plot { x = { 1, 2, 3, 4, 5 }, y = { 1e6, 3e6, 2.5e6, 4e6, 3.2e6 }, title = "Requests",
+      ylabel = "requests per day", xlabel = "day" })
+    local hours, ys = {}, {}
+    for i = 1, 48 do hours[i], ys[i] = 1765000000 + i * 3600, math.sin(i / 5) * 100 end
+    add("hours", lupine.plot { x = hours, y = ys, title = "Hourly" })
+    add("minutes", lupine.plot { x = { "2025-03-14T23:50:00Z", "2025-03-15T00:20:00Z", "2025-03-15T01:40:00+01:00" },
+      y = { 1, 5, 3 } })
+    add("days", lupine.plot { kind = "scatter", x = { "2025-03-01", "2025-03-15T08:00:00Z", "2025-04-02" },
+      y = { 1, 2, 3 }, xlabel = "day" })
+    add("years", lupine.plot { x = { "2001-01-01", "2010-06-01", "2024-12-31" }, y = { 1, 5, 3 } })
+    add("log", lupine.plot { x = { 1, 2, 3, 4, 5, 6 }, y = { 0, 10, 150, 2000, 45000, 1e6 }, yscale = "log",
+      title = "Growth" })
+    add("not_times", lupine.plot { kind = "scatter", x = { 1765000001, 1765000099 }, y = { 1.765e9, 1.7651e9 },
+      xscale = "linear" })
+    add("series", lupine.plot { kind = "bar", x = { "accuracy", "recall", "f1" }, series = {
+      { name = "model A", y = { 0.95, 0.96, 0.9 } }, { name = "model B with a long name", y = { 0.9, 0.97, 0.92 } } } })
+    local samples = {}
+    for i = 1, 1000 do samples[i] = math.sin(i) * 1000 + i end
+    add("hist", lupine.plot { kind = "hist", x = samples, bins = 20, xlabel = "value", ylabel = "count" })
+    local line = {}
+    for i = 1, 100000 do line[i] = math.sin(i / 5000) * 1e-3 end
+    add("long_line", line)
+    add("negative", { a = -3.5, b = 2, c = -0.5, d = 7 })
+    add("title", lupine.plot { kind = "bar", x = { "a", "b" }, y = { 1234567.891, -98765.4321 },
+      title = "A title that is rather long and goes on and on and on until it no longer fits the width" })
+    add("wide", { ["東京"] = 3, ["大阪の長い名前のラベルです"] = 5, ["名古屋"] = 2, ["WWWWWWWWWWWWWWWWWW"] = 1 })
+    add("long_axis_labels", lupine.plot { y = { 1, 2 }, xlabel = string.rep("the x label ", 12),
+      ylabel = string.rep("the y label ", 12) })
+    local sers = {}
+    for i = 1, 25 do sers[i] = { name = "series number " .. i, y = { i, i + 1 } } end
+    add("legend_25", lupine.plot { series = sers })
+    add("dates_at_ends", lupine.plot { x = { "2025-03-14T23:59:00Z", "2025-03-16T00:01:00Z" }, y = { 1, 2 } })
+    return list
+  end
+
+  it("keep every label inside the image and clear of the others, and take a screenshot", function()
+    if not have then pending("chromium is not installed (make deps installs it)") return end
+    local list = charts()
+    local page = { "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head>"
+      .. "<body style=\"margin:0;background:#ddd\"><pre id=\"result\">not run</pre>" }
+    for _, c in ipairs(list) do
+      page[#page + 1] = '<div class="chart" id="' .. c[1] .. '" style="display:inline-block;margin:4px;'
+        .. 'vertical-align:top">' .. viz.compute(c[2])[1][2] .. "</div>"
+    end
+    page[#page + 1] = CHECK .. "</body></html>"
+    local dir = H.tmpdir()
+    local file = H.write(dir .. "/charts.html", table.concat(page, "\n"))
+    local dom = H.browse("file://" .. file)
+    local _, n = table.concat(page):gsub("<text[ >]", "")
+    assert.equal("checked " .. n .. " texts", dom:match('<pre id="result">(.-)</pre>'))
+    os.execute("mkdir -p " .. H.quote(shots))
+    local png = shots .. "/charts.png"
+    os.remove(png)
+    H.browse("file://" .. file, png, "1320,5200")
+    assert.equal("\137PNG\r\n\26\n", H.read(png):sub(1, 8))
+    print("# screenshot: " .. png)
+    H.rm(dir)
+  end)
+
+  it("show a markdown table as a table", function()
+    if not have then pending("chromium is not installed (make deps installs it)") return end
+    local home = H.tmpdir() .. "/home"
+    local script = H.script([[
+local lupine = require "lupine"
+lupine.save_artifact(lupine.MarkdownString("# Scores\n\n| model | accuracy |\n|---|--:|\n| a | 0.95 |\n"
+  .. "| <b>b</b> | 0.93 |\n\n[run](javascript:alert(1))\n"), "report")
+]])
+    local _, err, code = H.lupine(home, "run " .. H.quote(script))
+    assert.equal(0, code, err)
+    local file = H.tmpdir() .. "/report.html"
+    _, err, code = H.lupine(home, "artifact visualize report -o " .. H.quote(file))
+    assert.equal(0, code, err)
+    local dom = H.browse("file://" .. file)
+    assert.matches('<div class="viz%-markdown"><h1>Scores</h1>%s*<table>%s*<thead>%s*<tr>%s*<th>model</th>%s*'
+      .. '<th align="right">accuracy</th>', dom)
+    assert.matches("<td>&lt;b&gt;b&lt;/b&gt;</td>", dom, 1, true)
+    assert.matches("<p><a>run</a></p>", dom, 1, true)
+    local png = shots .. "/markdown.png"
+    os.execute("mkdir -p " .. H.quote(shots))
+    H.browse("file://" .. file, png, "900,500")
+    print("# screenshot: " .. png)
   end)
 end)
 
@@ -468,6 +844,32 @@ lupine.save_artifact(42, "answer")
     out, err, code = H.lupine(home, "artifact visualize")
     assert.equal(2, code)
     assert.matches("missing argument NAME%[:VERSION%]|ID", err)
+  end)
+
+  it("on a terminal, writes a file of its own and prints its path; --json reports it", function()
+    local tmp = H.tmpdir()
+    local env = "LUPINE_HOME=" .. H.quote(home) .. " TMPDIR=" .. H.quote(tmp) .. " "
+    local out = H.sh(env .. "script -qec " .. H.quote(H.cli .. " artifact visualize scores") .. " /dev/null")
+    local dir = tmp:gsub("%p", "%%%0")
+    local file = out:match("^wrote 3 visualizations of scores:1 to (" .. dir .. "/lupine%-scores%-1%-%w+%.html)\r\n$")
+    assert.is_truthy(file, out)
+    assert.equal(H.lupine(home, "artifact visualize scores"), H.read(file))   -- the same page
+    assert.equal("600", H.sh("stat -c %a " .. H.quote(file)):match("%d+"))
+    -- --json, on a terminal or not: the file and what is in it
+    out = H.sh(env .. H.quote(H.cli) .. " artifact visualize page --json")
+    local other = out:match('^{"bytes":%d+,"file":"(' .. dir .. '/lupine%-page%-1%-%w+%.html)","id":"[%x%-]+",'
+      .. '"name":"page","version":"1","visualizations":1}\n$')
+    assert.is_truthy(other, out)
+    assert.matches("^<!DOCTYPE html>", H.read(other))
+    local gone = tmp .. "/gone"
+    assert.same({ "", "lupine: cannot make a file in '" .. gone .. "' (No such file or directory)\n", 1 },
+      { H.sh("LUPINE_HOME=" .. H.quote(home) .. " TMPDIR=" .. H.quote(gone) .. " " .. H.quote(H.cli)
+        .. " artifact visualize page --json") })
+    -- a name becomes a file name: only letters, digits and . - _ kept
+    local path = assert(core.temp_file("team/model <1>", ".html"))
+    assert.matches("/lupine%-team_model__1_%-%w+%.html$", path)
+    os.remove(path)
+    H.rm(tmp)
   end)
 
   it("reports what it wrote as JSON", function()

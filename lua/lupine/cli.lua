@@ -476,27 +476,35 @@ local function cmd_export(ctx)
   return 0
 end
 
--- One self-contained HTML page with a version's visualizations (lupine.viz).
+-- One self-contained HTML page with a version's visualizations (lupine.viz):
+-- to -o FILE; without it, to stdout, or on a terminal (and for --json,
+-- which reports the file) to a new file in $TMPDIR.
 local function cmd_visualize(ctx)
   local o, viz = ctx.opts, require "lupine.viz"
   local av = resolve_version(ctx.client, ctx.args[1])
   local html = viz.document(av)
-  if not o.output then
+  local file = o.output
+  if not file and not ctx.tty and not o.json then
     io.write(html)
     return 0
   end
-  local f, msg = io.open(o.output, "wb")
+  local f, msg
+  if not file then
+    file, msg = core.temp_file(av.name .. "-" .. av.version, ".html")
+    if not file then fail("%s", msg) end
+  end
+  f, msg = io.open(file, "wb")
   if not f then fail("cannot write %s", msg) end
   local ok, werr = f:write(html)
   local closed, cerr = f:close()
-  if not ok or not closed then fail("cannot write %s: %s", o.output, werr or cerr) end
+  if not ok or not closed then fail("cannot write %s: %s", file, werr or cerr) end
   local n = #av.visualizations
   if o.json then
-    print_json(json.object { id = av.id, name = av.name, version = av.version, file = o.output,
+    print_json(json.object { id = av.id, name = av.name, version = av.version, file = file,
       visualizations = n, bytes = #html })
   else
     io.write(names.visible(string.format("wrote %s of %s:%s to %s", plural(n, "visualization"),
-      av.name, av.version, o.output)), "\n")
+      av.name, av.version, file)), "\n")
   end
   return 0
 end
@@ -1126,7 +1134,8 @@ local tree = {
         visualize = {
           summary = "write an artifact version's visualizations as one self-contained HTML page",
           args = { KEY },
-          options = { { "--output", short = "-o", arg = "FILE", help = "write to FILE, not stdout" } },
+          options = { { "--output", short = "-o", arg = "FILE",
+              help = "write to FILE (default: stdout, or a new file in $TMPDIR on a terminal)" } },
           run = cmd_visualize,
         },
         prune = {

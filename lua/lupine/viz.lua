@@ -10,14 +10,17 @@
 --   frame"): an HTML table of the first TABLE_ROWS rows, a CSV of all rows,
 --   and an HTML summary of the numeric columns (as pandas' describe());
 --   an array of numbers: an SVG line chart;
---   a map of names to numbers: an SVG bar chart;
+--   a map of names to numbers: an SVG bar chart, in an order that means
+--   something (see map_chart);
 --   a string (valid UTF-8): text. Markdown is never guessed.
 -- Explicit kinds: lupine.HTMLString(s), MarkdownString, CSVString, SVGString
 -- make the table { _kind = "html", text = s } (with a metatable whose
 -- __tostring gives s); stored, it is that plain table, and compute knows it
 -- by its shape, so the kind survives the round trip with no codec support.
--- lupine.plot { ... } makes { _kind = "plot", kind = ..., ... }, rendered to
--- SVG here.
+-- lupine.plot { ... } makes { _kind = "plot", kind = ..., ... }, drawn as
+-- SVG by lupine.chart; lupine.table { columns = ..., rows } makes
+-- { _kind = "table", columns = ..., rows = ... }, a table whose columns
+-- keep the order given (a Lua table has none).
 --
 -- Each visualization is at most MAX_BYTES; a longer one is cut, with a note
 -- saying so inside it. Every string taken from a value is escaped where it
@@ -110,7 +113,64 @@ local function short_num(x)
   return (string.format("%.6g", x))
 end
 
-local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+-- ---- times ----
+
+-- The days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar
+-- (Howard Hinnant's days_from_civil).
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m > 2 and m - 3 or m + 9) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+M.days_from_civil = days_from_civil
+
+local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+-- The seconds since 1970-01-01T00:00:00Z of an ISO 8601 date or time:
+-- "2025-03-14", "2025-03-14T09:30", "2025-03-14 09:30:15.25+01:00" (T or a
+-- blank between date and time; Z, +hh:mm, +hhmm or +hh after it, none
+-- meaning UTC); nil if s is not one.
+local function time_of(s)
+  if type(s) ~= "string" or #s < 10 or #s > 40 then return nil end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  local leap = y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0)
+  if mo < 1 or mo > 12 or d < 1 or d > MONTH_DAYS[mo] + ((mo == 2 and leap) and 1 or 0) then
+    return nil
+  end
+  local t = days_from_civil(y, mo, d) * 86400
+  if rest == "" then return t end
+  local h, mi, more = rest:match("^[T ](%d%d):(%d%d)(.*)$")
+  if not h then return nil end
+  local sec = 0
+  local ss, after = more:match("^:(%d%d)(.*)$")
+  if ss then
+    sec, more = tonumber(ss), after
+    local frac, zone = more:match("^[.,](%d+)(.*)$")
+    if frac then sec, more = sec + tonumber("0." .. frac), zone end
+  end
+  h, mi = tonumber(h), tonumber(mi)
+  if h > 23 or mi > 59 or sec >= 61 then return nil end   -- 60: a leap second
+  t = t + h * 3600 + mi * 60 + sec
+  if more == "" or more == "Z" then return t end
+  local sign, zh, zm = more:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then
+    sign, zh = more:match("^([+-])(%d%d)$")
+    zm = "00"
+  end
+  if not sign or tonumber(zh) > 23 or tonumber(zm) > 59 then return nil end
+  local offset = tonumber(zh) * 3600 + tonumber(zm) * 60
+  return sign == "+" and t - offset or t + offset
+end
+M.time_of = time_of
+
+-- Numbers from EPOCH_FROM (2000-01-01) to EPOCH_TO (2100-01-01) on an x
+-- axis are taken for times in seconds since 1970 (a plot's xscale says
+-- otherwise).
+M.EPOCH_FROM, M.EPOCH_TO = 946684800, 4102444800
 
 -- ---- limits ----
 
@@ -185,38 +245,71 @@ Plot.__tostring = function(p)
 end
 
 local PLOT_FIELDS = { _kind = true, kind = true, x = true, y = true, series = true, title = true,
-  xlabel = true, ylabel = true, bins = true }
+  xlabel = true, ylabel = true, bins = true, xscale = true, yscale = true }
 local SERIES_FIELDS = { name = true, x = true, y = true }
 local PLOT_KINDS = { "bar", "hist", "line", "scatter" }
 M.PLOT_MAX_BINS = 1000
 
 local is_seq = core.is_sequence   -- is_seq(t) -> t is a sequence, its number of keys
 
--- A copy of list, checked: a sequence whose items pass ok.
-local function check_list(list, what, expected, ok, level)
+-- What the items of a list may be: a test, and how to name them.
+local NUMBERS = { ok = function(v) return type(v) == "number" end, plural = "numbers",
+  one = "a number" }
+local LABELS = { ok = function(v) return type(v) == "number" or type(v) == "string" end,
+  plural = "labels", one = "a label" }
+local POSITIONS = { ok = function(v) return type(v) == "number" or time_of(v) ~= nil end,
+  plural = "numbers or ISO 8601 times", one = "a number or an ISO 8601 time" }
+
+-- v for an error message: a string quoted (and cut), else its type.
+local function shown(v)
+  if type(v) == "string" then return "'" .. shorten(v, 40) .. "'" end
+  return type(v)
+end
+
+-- A copy of list, checked: a sequence of items of the kind items.
+local function check_list(list, what, items, level)
   if type(list) ~= "table" then
-    fail(level + 1, "plot: %s must be a list of %s (got %s)", what, expected, type(list))
+    fail(level + 1, "plot: %s must be a list of %s (got %s)", what, items.plural, type(list))
   end
-  if not is_seq(list) then fail(level + 1, "plot: %s must be a list of %s (it has other keys)", what, expected) end
-  local out = {}
+  if not is_seq(list) then
+    fail(level + 1, "plot: %s must be a list of %s (it has other keys)", what, items.plural)
+  end
+  local out, ok = {}, items.ok
   for i = 1, #list do
-    if not ok(list[i]) then
-      fail(level + 1, "plot: %s[%d] is not a %s (got %s)", what, i,
-        expected:gsub("s$", ""), type(list[i]))
+    local v = list[i]
+    if not ok(v) then
+      fail(level + 1, "plot: %s[%d] is not %s (got %s)", what, i, items.one,
+        items == POSITIONS and shown(v) or type(v))
     end
-    out[i] = list[i]
+    out[i] = v
   end
   return out
 end
-
-local function is_number(v) return type(v) == "number" end
-local function is_label(v) return type(v) == "number" or type(v) == "string" end
 
 local function check_string(p, k, level)
   if p[k] ~= nil and type(p[k]) ~= "string" then
     fail(level + 1, "plot: %s must be a string (got %s)", k, type(p[k]))
   end
   return p[k]
+end
+
+-- The checked scales of a plot: xscale "linear", "log" or "time" (nil:
+-- chosen from the values when drawn), yscale "linear" or "log".
+local function check_scales(spec, kind, level)
+  local xscale, yscale = spec.xscale, spec.yscale
+  if xscale ~= nil then
+    if kind == "bar" then fail(level + 1, "plot: xscale is not for kind 'bar' (its x are labels)") end
+    if xscale ~= "linear" and xscale ~= "log" and xscale ~= "time" then
+      fail(level + 1, "plot: xscale must be 'linear', 'log' or 'time' (got %s)", shown(xscale))
+    end
+    if xscale == "log" and kind == "hist" then
+      fail(level + 1, "plot: xscale 'log' is for kinds line and scatter")
+    end
+  end
+  if yscale ~= nil and yscale ~= "linear" and yscale ~= "log" then
+    fail(level + 1, "plot: yscale must be 'linear' or 'log' (got %s)", shown(yscale))
+  end
+  return xscale, yscale
 end
 
 -- The checked description of a plot (see README, "Plots"); raises naming
@@ -234,6 +327,7 @@ local function check_plot(spec, level)
   end
   local p = { _kind = "plot", kind = kind, title = check_string(spec, "title", level + 1),
     xlabel = check_string(spec, "xlabel", level + 1), ylabel = check_string(spec, "ylabel", level + 1) }
+  p.xscale, p.yscale = check_scales(spec, kind, level + 1)
   if spec.bins ~= nil then
     if kind ~= "hist" then fail(level + 1, "plot: bins is for kind 'hist'") end
     if math.type(spec.bins) ~= "integer" or spec.bins < 1 or spec.bins > M.PLOT_MAX_BINS then
@@ -242,23 +336,35 @@ local function check_plot(spec, level)
     end
     p.bins = spec.bins
   end
-  local xok, xwhat = is_number, "numbers"
-  if kind == "bar" then xok, xwhat = is_label, "labels" end
+  local xitems = kind == "bar" and LABELS or POSITIONS
+  -- x checked, times only where the x scale can place them; lv: the
+  -- level of xlist itself
+  local function xlist(x, what, lv)
+    local out = check_list(x, what, xitems, lv)
+    if xitems == POSITIONS and p.xscale and p.xscale ~= "time" then
+      for i, v in ipairs(out) do
+        if type(v) == "string" then
+          fail(lv, "plot: %s[%d] is a time, which xscale '%s' cannot place", what, i, p.xscale)
+        end
+      end
+    end
+    return out
+  end
   -- one series: its x and y checked against each other; what names it
   local function series(s, what, default_x)
     local out = { name = s.name }
     if kind == "hist" then
       if s.y ~= nil then fail(level + 2, "plot: a hist takes its values in %sx, not y", what) end
       if s.x == nil then fail(level + 2, "plot: %sx is missing", what) end
-      out.x = check_list(s.x, what .. "x", "numbers", is_number, level + 2)
+      out.x = check_list(s.x, what .. "x", NUMBERS, level + 2)
       return out
     end
     if s.y == nil then fail(level + 2, "plot: %sy is missing", what) end
-    out.y = check_list(s.y, what .. "y", "numbers", is_number, level + 2)
+    out.y = check_list(s.y, what .. "y", NUMBERS, level + 2)
     local x = s.x or default_x
     if x ~= nil then
       local xname = s.x and (what .. "x") or "x"
-      out.x = check_list(x, xname, xwhat, xok, level + 2)
+      out.x = xlist(x, xname, level + 3)
       if #out.x ~= #out.y then
         fail(level + 2, "plot: %s has %d values but %sy has %d", xname, #out.x, what, #out.y)
       end
@@ -285,7 +391,7 @@ local function check_plot(spec, level)
       end
       p.series[i] = series(s, what, spec.x)
     end
-    if spec.x ~= nil then p.x = check_list(spec.x, "x", xwhat, xok, level + 1) end
+    if spec.x ~= nil then p.x = xlist(spec.x, "x", level + 2) end
   else
     local one = series(spec, "", nil)
     p.x, p.y = one.x, one.y
@@ -294,7 +400,8 @@ local function check_plot(spec, level)
 end
 
 -- plot { kind = "line"|"bar"|"scatter"|"hist", x = {...}, y = {...},
---        series = { { name, x, y }, ... }, title, xlabel, ylabel, bins }
+--        series = { { name, x, y }, ... }, title, xlabel, ylabel, bins,
+--        xscale = "linear"|"log"|"time", yscale = "linear"|"log" }
 function api.plot(spec)
   if type(spec) ~= "table" then
     fail(2, "bad argument #1 to 'plot' (table expected, got %s)", type(spec))
@@ -309,311 +416,17 @@ end
 -- that says it is a plot but is malformed.
 local function as_plot(v)
   if type(v) ~= "table" or rawget(v, "_kind") ~= "plot" then return nil end
-  return check_plot(v, 2)
+  return setmetatable(check_plot(v, 2), Plot)   -- checked: not again when drawn
 end
 
--- ---- SVG rendering ----
-
-local W, H = 640, 400
-local COLORS = { "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-  "#7f7f7f", "#bcbd22", "#17becf" }
-local LINE_POINTS, SCATTER_POINTS = 1200, 5000   -- the plot is about 550 px wide
-
-local function f1(x) return (string.format("%.1f", x):gsub("%.0$", "")) end
-
--- Ticks inside [lo, hi], about n "nice" steps apart (1, 2 or 5 times a
--- power of 10), and the axis range: [lo, hi] widened by pad of its length
--- at the ends pad_lo and pad_hi say (a single value gets a range around it).
-local function ticks(lo, hi, n, pad_lo, pad_hi)
-  if lo == hi then
-    local d = lo == 0 and 1 or math.abs(lo) / 2
-    lo, hi = lo - d, hi + d
-  else
-    local d = (hi - lo) * 0.05
-    if pad_lo then lo = lo - d end
-    if pad_hi then hi = hi + d end
-  end
-  local raw = (hi - lo) / n
-  local mag = 10 ^ math.floor(math.log(raw, 10))
-  local step = mag
-  for _, m in ipairs { 1, 2, 5, 10 } do
-    if m * mag >= raw then step = m * mag; break end
-  end
-  local list = {}
-  for k = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) do list[#list + 1] = k * step end
-  return list, lo, hi
-end
-
-local function tick_text(v)
-  if math.abs(v) < 1e-12 then return "0" end
-  return (string.format("%.6g", v))
-end
-
--- Estimated width in pixels of text at font size 12.
-local function text_w(s) return 7 * (utf8.len(s) or #s) end
-
--- The points of a line (xs nil: 1, 2, ...) decimated to about LINE_POINTS:
--- the lowest and highest point of each bucket, in order, so the shape is
--- kept. Always returns an xs list.
-local function decimate(xs, ys)
-  local n = #ys
-  if n <= LINE_POINTS then
-    if xs then return xs, ys end
-    local ix = {}
-    for k = 1, n do ix[k] = k end
-    return ix, ys
-  end
-  local bx, by = {}, {}
-  for k, i in ipairs(core.extremes(ys, LINE_POINTS // 2)) do   -- never NaN or an infinity
-    bx[k], by[k] = xs and xs[i] or i, ys[i]
-  end
-  return bx, by
-end
-
--- Every stride-th point of a scatter (xs nil: 1, 2, ...).
-local function sample(xs, ys, stride)
-  local bx, by = {}, {}
-  for k = 1, #ys, stride do bx[#bx + 1], by[#by + 1] = xs and xs[k] or k, ys[k] end
-  return bx, by
-end
-
-local function series_list(p)
-  if p.series then return p.series end
-  return { { x = p.x, y = p.y } }
-end
-
--- Render a checked plot description as an SVG document.
-local function render_plot(p)
-  local out = {}
-  local function add(s) out[#out + 1] = s end
-  local series = series_list(p)
-  local legend = #series > 1 or series[1].name ~= nil
-  local lw = 0   -- the legend's width: it goes right of the plot
-  if legend then
-    for i, s in ipairs(series) do lw = math.max(lw, text_w(shorten(s.name or ("series " .. i), 24))) end
-    lw = lw + 34
-  end
-  local ml, mr, mt, mb = p.ylabel and 78 or 62, legend and lw + 24 or 20, p.title and 42 or 20,
-    p.xlabel and 56 or 38
-  local pw, ph = W - ml - mr, H - mt - mb
-  add(string.format('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-    .. 'font-family="sans-serif" font-size="12" role="img">', W, H, W, H))
-  add("<title>" .. esc(p.title or (p.kind .. " plot")) .. "</title>")
-  add(string.format('<rect width="%d" height="%d" fill="#fff"/>', W, H))
-  if p.title then
-    add(string.format('<text x="%s" y="26" text-anchor="middle" font-size="15" font-weight="bold">%s</text>',
-      f1(ml + pw / 2), esc(p.title)))
-  end
-  if p.xlabel then
-    add(string.format('<text x="%s" y="%d" text-anchor="middle">%s</text>', f1(ml + pw / 2), H - 12,
-      esc(p.xlabel)))
-  end
-  if p.ylabel then
-    add(string.format('<text transform="translate(18 %s) rotate(-90)" text-anchor="middle">%s</text>',
-      f1(mt + ph / 2), esc(p.ylabel)))
-  end
-  local note
-  -- the y axis: grid lines and labels for ticks over [ylo, yhi]
-  local function y_axis(ylo, yhi, pad_lo, pad_hi)
-    local list, lo, hi = ticks(ylo, yhi, 5, pad_lo, pad_hi)
-    local function Y(v) return mt + ph - (v - lo) / (hi - lo) * ph end
-    for _, t in ipairs(list) do
-      add(string.format('<line x1="%d" x2="%d" y1="%s" y2="%s" stroke="#e5e5e5"/>', ml, ml + pw,
-        f1(Y(t)), f1(Y(t))))
-      add(string.format('<text x="%d" y="%s" text-anchor="end" dominant-baseline="middle">%s</text>',
-        ml - 6, f1(Y(t)), tick_text(t)))
-    end
-    return Y
-  end
-  local function x_axis_numeric(xlo, xhi, pad)
-    local list, lo, hi = ticks(xlo, xhi, 6, pad, pad)
-    local function X(v) return ml + (v - lo) / (hi - lo) * pw end
-    for _, t in ipairs(list) do
-      add(string.format('<line x1="%s" x2="%s" y1="%d" y2="%d" stroke="#333"/>', f1(X(t)), f1(X(t)),
-        mt + ph, mt + ph + 5))
-      add(string.format('<text x="%s" y="%d" text-anchor="middle">%s</text>', f1(X(t)), mt + ph + 18,
-        tick_text(t)))
-    end
-    return X
-  end
-  local function frame()
-    add(string.format('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#333"/>', ml, ml + pw, mt + ph, mt + ph))
-    add(string.format('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#333"/>', ml, ml, mt, mt + ph))
-  end
-  local function range(lists, lo, hi)
-    for _, l in ipairs(lists) do
-      for _, v in ipairs(l) do
-        if finite(v) then
-          if not lo or v < lo then lo = v end
-          if not hi or v > hi then hi = v end
-        end
-      end
-    end
-    return lo, hi
-  end
-  local function no_data()
-    frame()
-    add(string.format('<text x="%s" y="%s" text-anchor="middle" fill="#666">no data</text>',
-      f1(ml + pw / 2), f1(mt + ph / 2)))
-  end
-
-  if p.kind == "line" or p.kind == "scatter" then
-    local xs_all, ys_all = {}, {}
-    for i, s in ipairs(series) do
-      if p.kind == "line" then
-        xs_all[i], ys_all[i] = decimate(s.x, s.y)
-      else
-        local stride = math.max(1, math.ceil(#s.y / SCATTER_POINTS))
-        if stride > 1 then note = string.format("showing every %dth of %d points", stride, #s.y) end
-        xs_all[i], ys_all[i] = sample(s.x, s.y, stride)
-      end
-    end
-    local xlo, xhi = range(xs_all)
-    local ylo, yhi = range(ys_all)
-    if not xlo or not ylo then no_data() else
-      local Y = y_axis(ylo, yhi, true, true)
-      local X = x_axis_numeric(xlo, xhi, true)
-      frame()
-      for i = 1, #series do
-        local color = COLORS[(i - 1) % #COLORS + 1]
-        local xs, ys = xs_all[i], ys_all[i]
-        if p.kind == "line" then
-          local pts = {}
-          local function flush()
-            if #pts > 0 then
-              add(string.format('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>',
-                color, table.concat(pts, " ")))
-            end
-            pts = {}
-          end
-          for k = 1, #ys do
-            if finite(xs[k]) and finite(ys[k]) then pts[#pts + 1] = f1(X(xs[k])) .. "," .. f1(Y(ys[k]))
-            else flush() end
-          end
-          flush()
-          if #ys <= 50 then
-            for k = 1, #ys do
-              if finite(xs[k]) and finite(ys[k]) then
-                add(string.format('<circle cx="%s" cy="%s" r="3" fill="%s"/>', f1(X(xs[k])), f1(Y(ys[k])), color))
-              end
-            end
-          end
-        else
-          for k = 1, #ys do
-            if finite(xs[k]) and finite(ys[k]) then
-              add(string.format('<circle cx="%s" cy="%s" r="3" fill="%s" fill-opacity="0.75"/>',
-                f1(X(xs[k])), f1(Y(ys[k])), color))
-            end
-          end
-        end
-      end
-    end
-  elseif p.kind == "bar" then
-    local labels = p.x
-    local n = 0
-    for _, s in ipairs(series) do n = math.max(n, #s.y) end
-    if not labels then
-      labels = {}
-      for k = 1, n do labels[k] = k end
-    end
-    local lists = {}
-    for i, s in ipairs(series) do lists[i] = s.y end
-    local ylo, yhi = range(lists, 0, 0)
-    if n == 0 then no_data() else
-      local Y = y_axis(ylo, yhi, ylo < 0, yhi > 0)
-      local group = pw / n
-      local bw = group * 0.8 / #series
-      local every = math.max(1, math.ceil(n * 60 / pw))   -- labels at least 60 px apart
-      for k = 1, n do
-        if (k - 1) % every == 0 then
-          local label = shorten(type(labels[k]) == "number" and num_text(labels[k]) or labels[k],
-            math.max(3, math.floor(group * every / 7)))
-          add(string.format('<text x="%s" y="%d" text-anchor="middle">%s</text>', f1(ml + group * (k - 0.5)),
-            mt + ph + 18, esc(label)))
-        end
-      end
-      for i, s in ipairs(series) do
-        local color = COLORS[(i - 1) % #COLORS + 1]
-        for k = 1, #s.y do
-          local v = s.y[k]
-          if finite(v) then
-            local x = ml + group * (k - 1) + group * 0.1 + bw * (i - 1)
-            local y0, y1 = Y(0), Y(v)
-            add(string.format('<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s: %s</title></rect>',
-              f1(x), f1(math.min(y0, y1)), f1(math.max(bw - 1, 1)), f1(math.abs(y1 - y0)), color,
-              esc(type(labels[k]) == "number" and num_text(labels[k]) or tostring(labels[k] or k)),
-              esc(num_text(v))))
-          end
-        end
-      end
-      frame()
-    end
-  else   -- hist
-    local lists = {}
-    for i, s in ipairs(series) do lists[i] = s.x end
-    local lo, hi = range(lists)
-    if not lo then no_data() else
-      local bins = p.bins or 10
-      if lo == hi then lo, hi = lo - 0.5, hi + 0.5 end
-      local width = (hi - lo) / bins
-      local counts, top = {}, 0
-      for i, s in ipairs(series) do
-        local c = {}
-        for b = 1, bins do c[b] = 0 end
-        for _, v in ipairs(s.x) do
-          if finite(v) then
-            local b = math.min(bins, math.floor((v - lo) / width) + 1)
-            c[b] = c[b] + 1
-            if c[b] > top then top = c[b] end
-          end
-        end
-        counts[i] = c
-      end
-      local Y = y_axis(0, top, false, true)
-      local X = x_axis_numeric(lo, hi, false)
-      for i, c in ipairs(counts) do
-        local color = COLORS[(i - 1) % #COLORS + 1]
-        for b = 1, bins do
-          if c[b] > 0 then
-            local x0, x1 = X(lo + (b - 1) * width), X(lo + b * width)
-            add(string.format('<rect x="%s" y="%s" width="%s" height="%s" fill="%s" fill-opacity="%s" '
-              .. 'stroke="#fff"><title>%s to %s: %d</title></rect>', f1(x0), f1(Y(c[b])), f1(x1 - x0),
-              f1(Y(0) - Y(c[b])), color, #series > 1 and "0.55" or "1",
-              tick_text(lo + (b - 1) * width), tick_text(lo + b * width), c[b]))
-          end
-        end
-      end
-      frame()
-    end
-  end
-  if legend then
-    local lh = 8 + 18 * #series
-    local lx, ly = W - lw - 10, mt
-    add(string.format('<g class="legend"><rect x="%s" y="%d" width="%s" height="%d" fill="#fff" '
-      .. 'fill-opacity="0.9" stroke="#ccc"/>', f1(lx), ly, f1(lw), lh))
-    for i, s in ipairs(series) do
-      local y = ly + 4 + 18 * (i - 1)
-      add(string.format('<rect x="%s" y="%d" width="14" height="10" fill="%s"/>', f1(lx + 8), y + 3,
-        COLORS[(i - 1) % #COLORS + 1]))
-      add(string.format('<text x="%s" y="%d">%s</text>', f1(lx + 28), y + 12,
-        esc(shorten(s.name or ("series " .. i), 24))))
-    end
-    add("</g>")
-  end
-  if note then
-    add(string.format('<text x="%d" y="%d" text-anchor="end" fill="#666" font-size="11">%s</text>',
-      W - mr, H - 4, esc(note)))
-  end
-  add("</svg>")
-  return table.concat(out, "\n")
-end
-
--- render_plot(p): the SVG of a plot (made by lupine.plot, or its stored
--- description).
-function M.render_plot(p)
+-- render_plot(p, note): the SVG of a plot (made by lupine.plot, or its
+-- stored description), with a note under it if given; lupine.chart draws it
+-- (required here, not above: it requires this module).
+function M.render_plot(p, note)
   if getmetatable(p) ~= Plot then p = check_plot(p, 2) end
-  return render_plot(p)
+  return require("lupine.chart").svg(p, note)
 end
+local render_plot = M.render_plot
 
 -- ---- tables ----
 
@@ -670,6 +483,112 @@ local function tabular(v, seq, n)
     return row
   end })
   return cols, rows, len
+end
+
+-- ---- tables whose columns have an order ----
+
+local Table = { __name = "lupine.Table" }
+Table.__index = Table
+Table.__tostring = function(t)
+  return string.format("<table: %s>", table.concat(t.columns, ", "))
+end
+
+local function quoted(k) return "'" .. shorten(clean(tostring(k)), 40) .. "'" end
+
+-- Why rows, a non-empty table that tabular refused, is not a table: its
+-- first culprit.
+local function not_tabular(rows, seq, n)
+  local function bad_value(where, x)
+    return string.format("%s is a %s, not a string, number or boolean", where, type(x))
+  end
+  if seq then
+    local first = rows[1]
+    if type(first) ~= "table" then return string.format("rows[1] is not a record (got %s)", type(first)) end
+    if next(first) == nil then return "rows[1] has no columns" end
+    for i = 1, n do
+      local r = rows[i]
+      if type(r) ~= "table" then return string.format("rows[%d] is not a record (got %s)", i, type(r)) end
+      for k, x in pairs(r) do
+        if type(k) ~= "string" then return string.format("rows[%d] has a key that is not a string", i) end
+        if first[k] == nil then return string.format("rows[%d] has %s, which rows[1] has not", i, quoted(k)) end
+        if not is_scalar(x) then return bad_value(string.format("rows[%d].%s", i, k), x) end
+      end
+      for k in pairs(first) do
+        if r[k] == nil then return string.format("rows[%d] has no %s", i, quoted(k)) end
+      end
+    end
+  end
+  local len, name
+  for k, col in pairs(rows) do
+    if type(k) ~= "string" then
+      return "rows must be a list of records or a map of column names to lists of values"
+    end
+    local s, m = false, 0
+    if type(col) == "table" then s, m = is_seq(col) end
+    if not s or m == 0 then return string.format("rows.%s is not a non-empty list of values", k) end
+    if len and m ~= len then
+      return string.format("rows.%s has %d values but rows.%s has %d", k, m, name, len)
+    end
+    for i = 1, m do
+      if not is_scalar(col[i]) then return bad_value(string.format("rows.%s[%d]", k, i), col[i]) end
+    end
+    len, name = m, k
+  end
+  return "rows is not a table"   -- (tabular took it, then)
+end
+
+-- The checked table { _kind = "table", columns, rows } of spec, its columns
+-- in order (those given first, the others after them in byte order), and
+-- the rows as records (a view, for a map of columns) and their count.
+local function check_table(spec, level)
+  for k in pairs(spec) do
+    if k ~= "_kind" and k ~= "columns" and k ~= "rows" and k ~= 1 then
+      fail(level + 1, "table: unknown field %s", quoted(k))
+    end
+  end
+  local data = spec.rows
+  if data ~= nil and spec[1] ~= nil then
+    fail(level + 1, "table: give the rows once (rows = ..., or first in the table)")
+  end
+  data = data or spec[1]
+  if type(data) ~= "table" then
+    fail(level + 1, "table: rows must be a list of records or a map of column names to lists "
+      .. "of values (got %s)", type(data))
+  end
+  local given = spec.columns
+  if type(given) ~= "table" or not is_seq(given) or #given == 0 then
+    fail(level + 1, "table: columns must be a non-empty list of column names (got %s)",
+      type(given) == "table" and "a table with other keys" or type(given))
+  end
+  local seq, count = is_seq(data)
+  local cols, rows, n = tabular(data, seq, count)
+  if count > 0 and not cols then fail(level + 1, "table: %s", not_tabular(data, seq, count)) end
+  local known, seen, order = {}, {}, {}
+  for _, c in ipairs(cols or {}) do known[c] = true end
+  for i, c in ipairs(given) do
+    if type(c) ~= "string" then fail(level + 1, "table: columns[%d] is not a name (got %s)", i, type(c)) end
+    if seen[c] then fail(level + 1, "table: columns[%d] %s is given twice", i, quoted(c)) end
+    if cols and not known[c] then
+      fail(level + 1, "table: columns[%d] %s is not a column of the rows (they have %s)", i, quoted(c),
+        table.concat(cols, ", "))
+    end
+    seen[c] = true
+    order[i] = c
+  end
+  for _, c in ipairs(cols or {}) do
+    if not seen[c] then order[#order + 1] = c end
+  end
+  return { _kind = "table", columns = order, rows = data }, order, rows or {}, cols and n or 0
+end
+
+-- table { columns = { name, ... }, rows }: rows (a list of records, or a map
+-- of column names to lists of values) whose columns come in the order given.
+function api.table(spec)
+  if type(spec) ~= "table" then
+    fail(2, "bad argument #1 to 'table' (table expected, got %s)", type(spec))
+  end
+  if spec._kind ~= nil then fail(2, "table: unknown field '_kind'") end
+  return setmetatable((check_table(spec, 2)), Table)
 end
 
 local function table_html(cols, rows, n)
@@ -747,6 +666,68 @@ end
 
 -- ---- compute ----
 
+M.MAP_BARS = 50   -- bars of a map of numbers drawn by value: the largest ones
+
+-- The bar chart of v, a map of names to numbers (keys, its names), in an
+-- order that means something: by time if every name is an ISO 8601 time,
+-- by number if every name is a decimal number, else from the largest
+-- number down (NaN last, ties by name), the first MAP_BARS only.
+local function map_chart(v, keys)
+  local rank, by_time, by_number = {}, true, true
+  for _, k in ipairs(keys) do
+    if by_time then
+      rank[k] = time_of(k)
+      by_time = rank[k] ~= nil
+    end
+    if not by_time then break end
+  end
+  if not by_time then
+    for _, k in ipairs(keys) do
+      rank[k] = k:find("^[+-]?%d*%.?%d+$") and tonumber(k) or k:find("^[+-]?%d+%.$") and tonumber(k)
+      if not rank[k] then by_number = false; break end
+    end
+  end
+  local note
+  if by_time or by_number then
+    table.sort(keys, function(a, b)
+      if rank[a] ~= rank[b] then return rank[a] < rank[b] end
+      return a < b
+    end)
+  else
+    local function before(a, b)
+      local x, y = v[a], v[b]
+      if (x ~= x) ~= (y ~= y) then return y ~= y end
+      if x == x and x ~= y then return x > y end
+      return a < b
+    end
+    local n, top = #keys, {}
+    -- the largest MAP_BARS, kept in order as they come: most are smaller
+    -- than the last kept, and cost one comparison
+    for _, k in ipairs(keys) do
+      if #top < M.MAP_BARS or before(k, top[#top]) then
+        local i = #top + 1
+        while i > 1 and before(k, top[i - 1]) do i = i - 1 end
+        table.insert(top, i, k)
+        top[M.MAP_BARS + 1] = nil
+      end
+    end
+    keys = top
+    if n > #top then note = string.format("the %d largest of %d numbers", #top, n) end
+  end
+  local ys = {}
+  for i, k in ipairs(keys) do ys[i] = v[k] end
+  return render_plot({ kind = "bar", x = keys, y = ys }, note)
+end
+
+-- The three visualizations of a table: the first rows as HTML, all of them
+-- as CSV, a summary of its numeric columns.
+local function table_visualizations(cols, rows, n)
+  local list = { { "html", table_html(cols, rows, n) }, { "csv", table_csv(cols, rows, n) } }
+  local summary = n > 0 and summary_html(cols, rows, n)
+  if summary then list[3] = { "html", summary } end
+  return list
+end
+
 local function compute(v)
   local kind = explicit_kind(v)
   if kind then return { { kind, v.text } } end
@@ -758,19 +739,19 @@ local function compute(v)
     return {}
   end
   if t ~= "table" then return {} end
+  if rawget(v, "_kind") == "table" then
+    local _, cols, rows, n = check_table(v, 1)
+    return table_visualizations(cols, rows, n)
+  end
   local seq, count = is_seq(v)
   local cols, rows, n = tabular(v, seq, count)
-  if cols then
-    local list = { { "html", table_html(cols, rows, n) }, { "csv", table_csv(cols, rows, n) } }
-    local summary = summary_html(cols, rows, n)
-    if summary then list[3] = { "html", summary } end
-    return list
-  end
+  if cols then return table_visualizations(cols, rows, n) end
   if count == 0 then return {} end
   if seq then
-    if count > LINE_POINTS then
+    local chart = require "lupine.chart"
+    if count > chart.LINE_POINTS then
       -- decimating compares every value: that is the check that all are numbers
-      local ok, xs, ys = pcall(decimate, nil, v)
+      local ok, xs, ys = pcall(chart.decimate, nil, v)
       if not ok then return {} end
       return { { "svg", render_plot { kind = "line", x = xs, y = ys } } }
     end
@@ -784,10 +765,7 @@ local function compute(v)
     if type(k) ~= "string" or type(x) ~= "number" then return {} end
     keys[#keys + 1] = k
   end
-  table.sort(keys)
-  local ys = {}
-  for i, k in ipairs(keys) do ys[i] = v[k] end
-  return { { "svg", render_plot { kind = "bar", x = keys, y = ys } } }
+  return { { "svg", map_chart(v, keys) } }
 end
 
 -- compute(value) -> { { type, bytes }, ... }: the visualizations of a value
@@ -865,63 +843,11 @@ local function parse_csv(s, max)
 end
 M.parse_csv = parse_csv
 
--- Markdown, a small safe subset: headings, paragraphs, lists, fenced code,
--- `code`, **bold**, *italic* and [links](http...). Everything is escaped
--- first; no HTML passes through.
-local function inline_md(s)
-  s = esc(s)
-  local codes = {}
-  s = s:gsub("`([^`]+)`", function(c)
-    codes[#codes + 1] = "<code>" .. c .. "</code>"
-    return "\0" .. #codes .. "\0"
-  end)
-  s = s:gsub("%*%*(.-)%*%*", "<strong>%1</strong>")
-  s = s:gsub("%*([^%*]+)%*", "<em>%1</em>")
-  s = s:gsub("%[([^%]]+)%]%((https?://[^%s%)]+)%)", '<a href="%2" rel="noopener noreferrer">%1</a>')
-  return (s:gsub("%z(%d+)%z", function(k) return codes[tonumber(k)] end))
-end
-
+-- Markdown as HTML: md4c renders it (runtime/visual.c), raw HTML in it
+-- written as text and links kept only to safe URLs; text that is not
+-- valid UTF-8 is made so first.
 function M.markdown(text)
-  local out, para, list, code = {}, {}, nil, nil
-  local function flush()
-    if #para > 0 then out[#out + 1] = "<p>" .. inline_md(table.concat(para, " ")) .. "</p>" end
-    para = {}
-    if list then out[#out + 1] = "</" .. list .. ">"; list = nil end
-  end
-  for line in (text .. "\n"):gmatch("(.-)\r?\n") do
-    if code then
-      if line:find("^```") then
-        out[#out + 1] = "<pre><code>" .. esc(table.concat(code, "\n")) .. "</code></pre>"
-        code = nil
-      else
-        code[#code + 1] = line
-      end
-    elseif line:find("^```") then
-      flush()
-      code = {}
-    elseif line:find("^#+%s") and #line:match("^#+") <= 6 then
-      flush()
-      local level = #line:match("^#+")
-      out[#out + 1] = string.format("<h%d>%s</h%d>", level, inline_md(line:match("^#+%s+(.-)%s*#*$")), level)
-    elseif line:find("^%s*[-*+]%s") or line:find("^%s*%d+[.)]%s") then
-      local tag = line:find("^%s*%d") and "ol" or "ul"
-      if #para > 0 then out[#out + 1] = "<p>" .. inline_md(table.concat(para, " ")) .. "</p>"; para = {} end
-      if list ~= tag then
-        if list then out[#out + 1] = "</" .. list .. ">" end
-        out[#out + 1] = "<" .. tag .. ">"
-        list = tag
-      end
-      out[#out + 1] = "<li>" .. inline_md(line:gsub("^%s*[-*+%d]+[.)]?%s+", "", 1)) .. "</li>"
-    elseif line:find("^%s*$") then
-      flush()
-    else
-      if list then out[#out + 1] = "</" .. list .. ">"; list = nil end
-      para[#para + 1] = line
-    end
-  end
-  if code then out[#out + 1] = "<pre><code>" .. esc(table.concat(code, "\n")) .. "</code></pre>" end
-  flush()
-  return table.concat(out, "\n")
+  return core.markdown(clean(text))
 end
 
 -- Rough height in pixels for an HTML visualization in its frame (no script
@@ -939,7 +865,7 @@ end
 -- fragment(type, bytes) -> HTML to put in a page, safe whatever bytes hold:
 -- user HTML goes into a sandboxed frame (no scripts, no same origin), SVG
 -- into an <img> (which runs no script and loads nothing), CSV becomes an
--- escaped table, markdown the escaped subset above, text a <pre>.
+-- escaped table, markdown HTML (see M.markdown), text a <pre>.
 function M.fragment(t, bytes)
   if t == "html" then
     return string.format('<iframe class="viz-html" sandbox="" referrerpolicy="no-referrer" '
@@ -1004,6 +930,7 @@ main{padding:16px 24px;max-width:1400px}
 h1{font-size:22px;margin:8px 0 12px}h2{font-size:17px;margin:22px 0 8px}h3{font-size:14px;margin:14px 0 6px}
 table{border-collapse:collapse;background:#fff}th,td{border:1px solid #e0e0e0;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#f2f2f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+[align=right]{text-align:right}[align=center]{text-align:center}
 a{color:#3a3ab8}.note{color:#6e6e73;font-weight:normal}.error{color:#b00020;white-space:pre-wrap}
 pre{background:#f4f4f6;border:1px solid #e0e0e0;padding:8px;overflow:auto;max-height:420px;white-space:pre-wrap}
 .status{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;color:#fff;background:#888}

@@ -363,13 +363,15 @@ function lupine.SVGString(text) end
 
 ---@class lupine.PlotSpec
 ---@field kind? "line"|"bar"|"scatter"|"hist" Default "line".
----@field x? (number|string)[] Numbers (labels for a bar chart; the values of a histogram).
+---@field x? (number|string)[] Numbers or ISO 8601 times (labels for a bar chart; the values of a histogram).
 ---@field y? number[]
 ---@field series? lupine.PlotSeries[] Several series instead of x and y.
 ---@field title? string
 ---@field xlabel? string
 ---@field ylabel? string
 ---@field bins? integer A histogram's bins (1 to 1000).
+---@field xscale? "linear"|"log"|"time" Default: "time" for ISO 8601 times or seconds since 1970 in 2000-2099, else "linear".
+---@field yscale? "linear"|"log" Default "linear".
 
 ---A chart, stored as its data and drawn as SVG in the visualizations.
 ---@param spec lupine.PlotSpec
@@ -385,6 +387,24 @@ function lupine.plot(spec) end
 ---@field xlabel? string
 ---@field ylabel? string
 ---@field bins? integer
+---@field xscale? "linear"|"log"|"time"
+---@field yscale? "linear"|"log"
 ---@field package _kind "plot" Marks the table as a plot (stored with it).
+
+---@class lupine.TableSpec
+---@field columns string[] The columns' order: these first, the others after them by name.
+---@field rows? table[]|table<string, any[]> The rows (records), or a map of column names to lists of values; or as [1].
+---@field [1]? table[]|table<string, any[]>
+
+---A table whose columns keep an order (a Lua table has none): stored as
+---{ _kind = "table", columns = {...}, rows = ... }, its visualizations in that order.
+---@param spec lupine.TableSpec
+---@return lupine.Table
+function lupine.table(spec) end
+
+---@class lupine.Table
+---@field columns string[] Every column, in order.
+---@field rows table[]|table<string, any[]> The rows as given.
+---@field package _kind "table" Marks the table as one (stored with it).
 
 return lupine
