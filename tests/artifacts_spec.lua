@@ -599,5 +599,8 @@ return lupine.pipeline { name = "p", function() s(); s2(); s3() end }
     assert.equal(at(line + 3, "pipeline run 'nope' not found"), e3)
     assert.equal(at(line + 4, "artifact 'zzz' not found"), e4)
     assert.equal(at(line + 6, "pipeline run 'nope' not found"), e5)
+    local function helper() client:get_artifact_version("nope") end
+    line = debug.getinfo(1, "l").currentline
+    assert.equal(at(line - 1, "artifact 'nope' not found"), raw_err(function() helper() end))
   end)
 end)

@@ -169,6 +169,7 @@ describe("lupine.ExternalArtifact", function()
       H.err(lupine.ExternalArtifact, { value = { f = print } }))
     assert.equal("ExternalArtifact: unknown field 'path'",
       H.err(lupine.ExternalArtifact, { path = "x" }))
+    assert.equal("ExternalArtifact: value is missing", H.err(lupine.ExternalArtifact, {}))
   end)
 end)
 
@@ -222,6 +223,8 @@ describe("lupine.register_artifact", function()
       H.err(lupine.register_artifact, { name = "x" }))
     assert.equal("register_artifact: unknown field 'uri'",
       H.err(lupine.register_artifact, { uri = "x", name = "x" }))
+    assert.equal("register_artifact: name is missing",
+      H.err(lupine.register_artifact, { path = dir .. "/none" }))
     local path = H.write(dir .. "/f", "1")
     lupine.register_artifact { path = path, name = "x", version = 1 }
     assert.equal("register_artifact 'x': artifact 'x' already has a version '1'",
@@ -412,6 +415,20 @@ describe("a table of step outputs as one argument (fan-in)", function()
       end))
     assert.equal("step 'pick': input 'models' is an output of another pipeline's body",
       body_err(function() pipeline { name = "second", function() pick(stray) end } () end))
+  end)
+
+  it("refuses step inputs used as keys, naming the step, parameter and path", function()
+    assert.equal("step 'pick': parameter 'models': models has <output 'model' of step "
+      .. "'make'> as a key: a step's inputs can be values in a table, not keys",
+      body_err(function()
+        pipeline { name = "keys", function() pick({ [make(1)] = 1 }) end } ()
+      end))
+    assert.equal("step 'pick': parameter 'models': models.a has <ExternalArtifact number> as a "
+      .. "key: a step's inputs can be values in a table, not keys", body_err(function()
+        pipeline { name = "keys", function()
+          pick({ a = { [lupine.ExternalArtifact { value = 1 }] = 1 } })
+        end } ()
+      end))
   end)
 
   it("refuses outputs hidden in a value with a metatable", function()

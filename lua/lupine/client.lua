@@ -259,7 +259,7 @@ function Client:get_artifact_version(key, version)
     local lazy = M.lazy_version(key)
     if lazy then return lazy end
   end
-  return find_version(key, version, 2)
+  return (find_version(key, version, 2))   -- not a tail call: the error names the caller
 end
 
 function Client:get_pipeline_run(key)

@@ -291,6 +291,7 @@ function lupine.ExternalArtifact(spec)
     fail(2, "bad argument #1 to 'ExternalArtifact' (table expected, got %s)", type(spec))
   end
   check_keys(spec, { value = true }, "ExternalArtifact", 2)
+  if spec.value == nil then fail(2, "ExternalArtifact: value is missing") end
   local plain, data_type = materials.prepare(spec.value)
   local ok, msg = core.encode(plain)
   if not ok then fail(2, "ExternalArtifact: %s", msg) end
@@ -355,6 +356,11 @@ local function take_inputs(s, ctx, param, v, inputs, level)
     walking[t] = true
     for k, x in next, t do
       local rest = x
+      if type(k) == "table" and input_kinds[getmetatable(k)] then
+        error(string.format("step '%s': parameter '%s': %s has %s as a key: a step's inputs "
+          .. "can be values in a table, not keys", s.name, param, path_name(keys),
+          tostring(k)), 0)
+      end
       if type(x) == "table" then
         if input_kinds[getmetatable(x)] then
           take(x, k)
@@ -1221,6 +1227,7 @@ function lupine.register_artifact(spec)
     fail(2, "bad argument #1 to 'register_artifact' (table expected, got %s)", type(spec))
   end
   check_keys(spec, register_fields, "register_artifact", 2)
+  if spec.name == nil then fail(2, "register_artifact: name is missing") end
   local name = names.check("artifact", spec.name, 2)
   local what = "register_artifact '" .. name .. "'"
   if type(spec.path) ~= "string" or spec.path == "" then
