@@ -228,7 +228,11 @@ LUPINE_API lua_State *lupine_state(lupine *rt);
 ** "interrupted" (LUPINE_INTERRUPT). As sqlite3_interrupt, it applies only
 ** to what runs at the time: with nothing running it does nothing, and no
 ** later call sees it. Safe to call from a signal handler (it sets a flag
-** and a Lua hook); the CLI calls it on SIGINT and SIGTERM.
+** and a Lua hook); the CLI calls it on SIGINT and SIGTERM. Called from
+** another thread, a run in progress sees it at its next event (a worker's
+** output or exit, a step's timeout), which may be when the running step
+** ends; a signal handler that calls it stops the run at once (the signal
+** wakes the runtime's wait).
 */
 LUPINE_API void lupine_interrupt(lupine *rt);
 
