@@ -1279,6 +1279,12 @@ int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, i
     const char *tail;
     if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
       return dberr(c, "a query", err, errsz);
+    /* blank or only a comment: sqlite gives no statement, and one cached
+    ** as NULL would be reset on the next call */
+    if (st == NULL) {
+      lp_errf(err, errsz, "catalog: the query is empty");
+      return LUPINE_MISUSE;
+    }
     if (!sqlite3_stmt_readonly(st) || *tail != '\0') {
       sqlite3_finalize(st);
       lp_errf(err, errsz, "catalog: only a single read-only query may be selected");

@@ -205,3 +205,17 @@ describe("the catalog database", function()
       .. require("lupine.core").schema_version .. "%); upgrade Lupine", H.err(function() p(1) end))
   end)
 end)
+
+describe("lupine.core", function()
+  it("never crashes the process, whatever a function is called with", function()
+    -- tests/core_calls.lua calls every core function with wrong types, empty
+    -- strings and odd numbers in every argument place, each call twice
+    local dir = H.tmpdir()
+    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUA_CPATH=" .. H.quote(H.build
+      .. "/?.so;;") .. " lua5.4 " .. H.quote(H.root .. "/tests/core_calls.lua") .. " home", true)
+    assert.equal(0, code, err)
+    local calls = tonumber(out:match("^(%d+) calls\n$"))
+    assert.is_true(calls and calls > 4000, out .. err)
+    H.rm(dir)
+  end)
+end)
