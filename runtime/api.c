@@ -364,7 +364,7 @@ int lupine_open_ex(lupine **out, const char *home, lua_Alloc alloc, void *ud) {
     return open_failed(h, out, j.rc == LUPINE_NOMEM ? LUPINE_NOMEM : LUPINE_ERROR);
   rt = j.out;
   /* now: a relative folder is relative to the directory of this moment */
-  if ((rc = lp_runtime_set_home(rt, home)) != LUPINE_OK) {
+  if ((rc = lp_runtime_set_home(rt, home, "lupine_open")) != LUPINE_OK) {
     fail(h, rc, rt->err);
     return open_failed(h, out, rc);
   }

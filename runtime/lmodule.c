@@ -98,14 +98,12 @@ static char *absolute(const char *path) {
   return p;
 }
 
-/* $LUPINE_HOME; else the nearest .lupine folder up from the current
-** directory (as git finds .git); else ./.lupine. */
-static char *resolve_home(void) {
+/* The nearest .lupine folder up from the current directory (as git finds
+** .git); else ./.lupine. malloc'd; NULL if memory ran out. */
+static char *nearest_home(void) {
   char dir[PATH_MAX], probe[PATH_MAX + 16];
-  const char *env = getenv("LUPINE_HOME");
   struct stat sb;
   char *slash;
-  if (env != NULL && *env != '\0') return absolute(env);
   if (getcwd(dir, sizeof dir) == NULL) return strdup(".lupine");
   for (;;) {
     snprintf(probe, sizeof probe, "%s/.lupine", strcmp(dir, "/") == 0 ? "" : dir);
@@ -117,6 +115,28 @@ static char *resolve_home(void) {
   if (getcwd(dir, sizeof dir) == NULL) return strdup(".lupine");
   snprintf(probe, sizeof probe, "%s/.lupine", dir);
   return strdup(probe);
+}
+
+/*
+** The catalog folder home names, absolute (a relative one is taken from
+** the current directory now), into *out (malloc'd). home NULL: $LUPINE_HOME
+** if set, else nearest_home(). The one rule for a folder, wherever it is
+** given: an empty path names none, and is refused (LUPINE_MISUSE), not
+** taken as "/" ("<home>/catalog.db") or as the current folder. who: where
+** home came from, for the message.
+*/
+static int resolve_home(lp_runtime *rt, const char *home, const char *who, char **out) {
+  if (home == NULL && (home = getenv("LUPINE_HOME")) != NULL) who = "LUPINE_HOME";
+  if (home != NULL && home[0] == '\0') {
+    lp_errf(rt->err, sizeof rt->err,
+            "%s: an empty path names no catalog folder (give none for the default)", who);
+    return LUPINE_MISUSE;
+  }
+  if ((*out = home != NULL ? absolute(home) : nearest_home()) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  return LUPINE_OK;
 }
 
 /*
@@ -226,10 +246,8 @@ int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX];
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
-  if (rt->home == NULL && (rt->home = resolve_home()) == NULL) {
-    lp_errf(rt->err, sizeof rt->err, "out of memory");
-    return LUPINE_NOMEM;
-  }
+  if (rt->home == NULL && (rc = resolve_home(rt, NULL, NULL, &rt->home)) != LUPINE_OK)
+    return rc;
   if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
   if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
@@ -258,12 +276,10 @@ void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent) {
   rt->from_parent = from_parent;
 }
 
-int lp_runtime_set_home(lp_runtime *rt, const char *home) {
-  char *copy = home != NULL ? absolute(home) : resolve_home();
-  if (copy == NULL) {
-    lp_errf(rt->err, sizeof rt->err, "out of memory");
-    return LUPINE_NOMEM;
-  }
+int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who) {
+  char *copy;
+  int rc;
+  if ((rc = resolve_home(rt, home, who, &copy)) != LUPINE_OK) return rc;
   runtime_shut(rt);
   free(rt->home);
   rt->home = copy;
@@ -299,7 +315,12 @@ void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
 static lp_runtime *ready(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   if (rt->catalog == NULL) {
-    if (lp_runtime_ready(rt) != LUPINE_OK) luaL_error(L, "%s", rt->err);
+    /* the message names the culprit (the folder, the catalog file); the
+    ** position of the call, often in lupine's own Lua code, would not help */
+    if (lp_runtime_ready(rt) != LUPINE_OK) {
+      lua_pushstring(L, rt->err);
+      lua_error(L);
+    }
     if (rt->to_parent == 0) mark_dead_runs(L, rt);
   }
   return rt;
@@ -476,8 +497,10 @@ static int core_locate(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   char path[PATH_MAX + 16];
   struct stat sb;
-  if (rt->home == NULL && (rt->home = resolve_home()) == NULL)
-    return luaL_error(L, "out of memory");
+  if (rt->home == NULL && resolve_home(rt, NULL, NULL, &rt->home) != LUPINE_OK) {
+    lua_pushstring(L, rt->err);   /* it names the culprit */
+    return lua_error(L);
+  }
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
   lua_pushstring(L, rt->home);
   lua_pushboolean(L, rt->catalog != NULL || stat(path, &sb) == 0);
@@ -488,7 +511,7 @@ static int core_locate(lua_State *L) {
 static int core_set_home(lua_State *L) {
   const char *home = luaL_optstring(L, 1, NULL);
   lp_runtime *rt = lp_runtime_of(L);
-  if (lp_runtime_set_home(rt, home) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  if (lp_runtime_set_home(rt, home, "set_home") != LUPINE_OK) return luaL_error(L, "%s", rt->err);
   return 0;
 }
 

@@ -174,7 +174,8 @@ typedef struct lupine lupine;
 ** On success *out is a new handle. On failure *out is NULL if memory ran
 ** out (LUPINE_NOMEM), else a handle whose lupine_errmsg says what failed
 ** (every other call on it gives LUPINE_MISUSE): close it with
-** lupine_close (which accepts NULL). LUPINE_MISUSE if out is NULL.
+** lupine_close (which accepts NULL). LUPINE_MISUSE if out is NULL, or if
+** home (or, with home NULL, $LUPINE_HOME) is "", which names no folder.
 */
 LUPINE_API int lupine_open(lupine **out, const char *home);
 

@@ -473,8 +473,10 @@ int lp_runtime_write_store(lp_runtime *rt);
 
 /* Close the catalog and store and use home (NULL: resolve it again, as
 ** lupine_open documents), made absolute now: a relative folder is
-** relative to the current directory of this call, not of a later one. */
-int lp_runtime_set_home(lp_runtime *rt, const char *home);
+** relative to the current directory of this call, not of a later one. An
+** empty home (or $LUPINE_HOME) is LUPINE_MISUSE, its message starting
+** "<who>: " (or "LUPINE_HOME: "). */
+int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who);
 
 /* In a freshly forked worker: leave the parent's catalog connection alone
 ** (it must not be used across fork; a new one opens on demand) and send

@@ -206,6 +206,25 @@ describe("the catalog database", function()
   end)
 end)
 
+describe("the catalog folder", function()
+  it("is never an empty path: set_home('') and LUPINE_HOME='' are refused", function()
+    local home = H.fresh(lupine)
+    finally(function() lupine.set_home(home) end)
+    assert.equal("set_home: an empty path names no catalog folder (give none for the default)",
+      H.err(function() lupine.set_home("") end))
+    assert.equal(home, lupine.home(), "the folder in use stays")
+    -- in a folder of its own: a catalog made by a default would show there
+    local dir = H.tmpdir()
+    H.write(dir .. "/p.lua", "lupine.save_artifact(1, 'x')\n")
+    local _, err, code = H.lupine("", "run p.lua", dir)
+    assert.equal(1, code)
+    assert.matches("^lupine: LUPINE_HOME: an empty path names no catalog folder %(give none for "
+      .. "the default%)\n", err)
+    assert.equal("p.lua\n", (H.sh("ls -A " .. H.quote(dir))))
+    H.rm(dir)
+  end)
+end)
+
 describe("lupine.core", function()
   it("never crashes the process, whatever a function is called with", function()
     -- tests/core_calls.lua calls every core function with wrong types, empty

@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1360,6 +1361,56 @@ static void test_host_signals(void) {
   lupine_close(rt);
 }
 
+/* An empty catalog folder is refused, from the host and from $LUPINE_HOME
+** alike, by lupine_open and by a state that loads the module itself: never
+** taken as "/" or as the current folder. */
+static void test_empty_home(void) {
+  const char *env_msg =
+    "LUPINE_HOME: an empty path names no catalog folder (give none for the default)";
+  char cwd[PATHSZ], dir[PATHSZ];
+  lupine *rt;
+  lua_State *L;
+  int rc = lupine_open(&rt, "");
+  code(rt, rc, LUPINE_MISUSE,
+       "lupine_open: an empty path names no catalog folder (give none for the default)",
+       "lupine_open with an empty home");
+  if (rc == LUPINE_OK) {   /* it would make its catalog at / */
+    lupine_close(rt);
+    return;
+  }
+  check(lupine_home(rt) == NULL && lupine_exec_string(rt, "x = 1", NULL) == LUPINE_MISUSE,
+        "every call on it is misuse");
+  lupine_close(rt);
+  /* in a folder of its own: what a wrong default would make shows there */
+  home_path(dir, "empty-home-cwd");
+  if (!check(getcwd(cwd, sizeof cwd) != NULL && mkdir(dir, 0777) == 0 && chdir(dir) == 0,
+             "a folder to work in"))
+    return;
+  setenv("LUPINE_HOME", "", 1);
+  code(rt, lupine_open(&rt, NULL), LUPINE_MISUSE, env_msg, "lupine_open with LUPINE_HOME empty");
+  check(lupine_home(rt) == NULL, "lupine_home then fails");
+  lupine_close(rt);
+  /* a state of the host's: the module finds the folder on first use */
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "lupine", luaopen_lupine, 1);
+  lua_pop(L, 1);
+  check(luaL_dostring(L, "local ok, e = pcall(function() "
+                         "return require('lupine').Client():list_pipeline_runs() end) "
+                         "assert(not ok) return e") == LUA_OK,
+        "a call that needs the catalog fails");
+  same(lua_tostring(L, -1), env_msg, "with that message, and no position");
+  lua_settop(L, 0);
+  check(luaL_dostring(L, "local ok, e = pcall(require('lupine.core').locate) "
+                         "assert(not ok) return e") == LUA_OK,
+        "locating the catalog fails too");
+  same(lua_tostring(L, -1), env_msg, "with that message");
+  lua_close(L);
+  check(access(".lupine", F_OK) != 0, "no catalog was made in the current folder");
+  unsetenv("LUPINE_HOME");
+  if (chdir(cwd) != 0) perror("chdir");
+}
+
 int main(void) {
   char tmpl[] = "/tmp/lupine-api.XXXXXX";
   if (mkdtemp(tmpl) == NULL) {
@@ -1387,6 +1438,7 @@ int main(void) {
   test_messages();
   test_core();
   test_host_signals();
+  test_empty_home();
   nftw(base, remove_one, 16, FTW_DEPTH | FTW_PHYS);
   return tap_done();
 }
