@@ -196,6 +196,49 @@ describe("the catalog database", function()
     assert.equal("2", client:get_artifact_version("processed").version)
   end)
 
+  it("is made only where no file is: an empty or foreign file is refused, named", function()
+    local dir = H.tmpdir()
+    local home = dir .. "/home"
+    os.execute("mkdir -p " .. H.quote(home))
+    local db = home .. "/catalog.db"
+    local function refused(why)
+      lupine.set_home(home)
+      assert.equal(db .. " is not a Lupine catalog (" .. why .. "); move it away and a new "
+        .. "catalog is made there", H.err(function() lupine.Client():list_pipeline_runs() end))
+      local _, err, code = H.lupine(home, "artifact list")
+      assert.equal(1, code)
+      assert.equal("lupine: " .. db .. " is not a Lupine catalog (" .. why .. "); move it away "
+        .. "and a new catalog is made there\n", err)
+    end
+    H.write(db, "")
+    refused("it is an empty file")
+    assert.equal("", H.read(db), "left as it was")
+    H.write(db, "some notes\n")
+    refused("it is not a database")
+    assert.equal("some notes\n", H.read(db))
+    os.remove(db)
+    H.sqlite(home, "CREATE TABLE mine(x)")
+    refused("it is a database Lupine did not make")
+    assert.equal("mine\n", (H.sqlite(home, ".tables")))
+    -- gone: a new one
+    os.remove(db)
+    lupine.set_home(home)
+    p(1)
+    assert.equal("1", lupine.Client():get_artifact_version("trained_model").version)
+    H.rm(dir)
+  end)
+
+  it("is made once when processes open a new folder at the same time", function()
+    local dir = H.tmpdir()
+    local cli = H.quote(H.cli)
+    local cmd = "cd " .. H.quote(dir) .. " && export LUPINE_HOME=home && for i in 1 2 3 4 5 6; do "
+      .. "(" .. cli .. " artifact list >/dev/null 2>err.$i; echo $? > code.$i) & done; wait; "
+      .. "cat code.* err.*; ls home"
+    local out = H.sh(cmd)
+    assert.equal("0\n0\n0\n0\n0\n0\nartifacts\ncatalog.db\n", out)   -- nothing left over
+    H.rm(dir)
+  end)
+
   it("refuses a catalog from a newer Lupine", function()
     local home = H.fresh(lupine)
     p(1)
