@@ -1485,6 +1485,20 @@ int lp_catalog_each_file_hash(lp_catalog *c, int (*fn)(void *ud, const char *has
                    " WHERE data_type IN ('file', 'dir')", NULL, fn, ud, err, errsz);
 }
 
+int lp_catalog_has_versions(lp_catalog *c, int *any, char *err, size_t errsz) {
+  sqlite3_stmt *st;
+  int rc;
+  if (sqlite3_prepare_v2(c->db, "SELECT EXISTS (SELECT 1 FROM artifact_versions)", -1, &st,
+                         NULL) != SQLITE_OK)
+    return dberr(c, "counting versions", err, errsz);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *any = sqlite3_column_int(st, 0);
+    rc = LUPINE_OK;
+  } else rc = dberr(c, "counting versions", err, errsz);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 /* ---- stacks and artifact stores (lmodule.c) ---- */
 
 static void copy_column(sqlite3_stmt *st, int i, char *out, size_t outsz) {

@@ -16,11 +16,17 @@
 ** Only well-formed object files are considered (lp_store_each_object); the
 ** fan-out folders stay, since a put may be about to rename a file into one.
 **
+** Two guards against a catalog that is not the store's (a new one made
+** where the old one was lost, the wrong folder): objects written within
+** the grace period are kept whatever the catalog says, and a catalog that
+** records no version at all may not empty a store unless forced.
+**
 ** The extracted copies of file and folder versions (files.c) go the same
 ** way, when no version in any store needs them (lp_gc_copies).
 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "lupine_int.h"
 
 #define PLEN (sizeof LP_HASH_PREFIX - 1)
@@ -35,7 +41,9 @@ typedef struct {
 typedef struct {
   hashset refs;
   lp_store *store;
-  int dry_run;
+  const lp_gc_options *opt;
+  double recent_after;   /* objects written after this time (seconds) are kept */
+  int refuse;            /* the catalog records no version: remove nothing */
   lp_gc_result *out;
   char *err;
   size_t errsz;
@@ -65,7 +73,7 @@ static int cmp_hex(const void *a, const void *b) {
   return memcmp(a, b, LP_HASH_HEXLEN);
 }
 
-static int visit(void *ud, const char *hash, uint64_t stored_size) {
+static int visit(void *ud, const char *hash, uint64_t stored_size, int64_t written) {
   walk *w = ud;
   int removed = 1, rc;
   if (w->refs.n > 0 &&
@@ -73,7 +81,17 @@ static int visit(void *ud, const char *hash, uint64_t stored_size) {
     w->out->kept++;
     return LUPINE_OK;
   }
-  if (!w->dry_run &&
+  if ((double)written > w->recent_after) {
+    w->out->recent++;
+    return LUPINE_OK;
+  }
+  if (w->refuse) {
+    lp_errf(w->err, w->errsz, "gc: the catalog records no artifact version, yet the store at "
+            "%s holds objects: refusing to remove them all; if every version was deleted on "
+            "purpose, force it (lupine gc --force, or force = true)", lp_store_root(w->store));
+    return LUPINE_CONSTRAINT;
+  }
+  if (!w->opt->dry_run &&
       (rc = lp_store_remove(w->store, hash, &removed, w->err, w->errsz)) != LUPINE_OK)
     return rc;
   if (removed) {
@@ -83,18 +101,21 @@ static int visit(void *ud, const char *hash, uint64_t stored_size) {
   return LUPINE_OK;
 }
 
-int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_result *out,
-          char *err, size_t errsz) {
+int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, const lp_gc_options *opt,
+          lp_gc_result *out, char *err, size_t errsz) {
   walk w;
-  int rc;
+  int rc, any = 1;
   memset(out, 0, sizeof *out);
   memset(&w, 0, sizeof w);
   w.store = s;
-  w.dry_run = dry_run;
+  w.opt = opt;
+  w.recent_after = (double)time(NULL) - opt->grace;
   w.out = out;
   w.err = err;
   w.errsz = errsz;
   if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  if (!opt->force && (rc = lp_catalog_has_versions(c, &any, err, errsz)) != LUPINE_OK) goto done;
+  w.refuse = !any;
   if ((rc = lp_catalog_each_hash(c, store_id, add_ref, &w.refs, err, errsz)) != LUPINE_OK) {
     if (w.refs.nomem) lp_errf(err, errsz, "gc: out of memory listing referenced objects");
     goto done;

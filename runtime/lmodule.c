@@ -851,23 +851,34 @@ static int core_atomic(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* core.gc(dry_run [, store id]) -> objects removed, bytes freed, objects
-** kept: the store's objects that no version recorded in it references
-** (the active stack's store by default) */
+/* core.gc(dry_run, store id, grace, force) -> objects removed, bytes
+** freed, objects kept, objects kept as recent | nil, why it refused: the
+** store's objects that no version recorded in it references, written more
+** than grace seconds ago (see lp_gc) */
 static int core_gc(lua_State *L) {
   lp_runtime *rt = ready(L);
+  lp_gc_options opt;
   lp_gc_result res;
   lp_store *s;
-  char id[LP_ID_LEN + 1];
-  snprintf(id, sizeof id, "%s", luaL_optstring(L, 2, rt->store_id));
-  if (lp_runtime_store(rt, id, &s, rt->err, sizeof rt->err) != LUPINE_OK ||
-      lp_gc(rt->catalog, s, id, lua_toboolean(L, 1), &res, rt->err,
-            sizeof rt->err) != LUPINE_OK)
+  int rc;
+  opt.dry_run = lua_toboolean(L, 1);
+  opt.grace = luaL_checknumber(L, 3);
+  opt.force = lua_toboolean(L, 4);
+  luaL_argcheck(L, opt.grace >= 0, 3, "not a number of seconds");   /* NaN too */
+  if (lp_runtime_store(rt, luaL_checkstring(L, 2), &s, rt->err, sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
+  rc = lp_gc(rt->catalog, s, lua_tostring(L, 2), &opt, &res, rt->err, sizeof rt->err);
+  if (rc == LUPINE_CONSTRAINT) {
+    luaL_pushfail(L);
+    lua_pushstring(L, rt->err);
+    return 2;
+  }
+  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
   lua_pushinteger(L, (lua_Integer)res.objects);
   lua_pushinteger(L, (lua_Integer)res.bytes);
   lua_pushinteger(L, (lua_Integer)res.kept);
-  return 3;
+  lua_pushinteger(L, (lua_Integer)res.recent);
+  return 4;
 }
 
 /* core.gc_copies(dry_run) -> copies removed, bytes freed: the extracted

@@ -730,9 +730,11 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
 /* ---- gc.c: removing objects no version references (with the store and
 ** catalog functions it uses) ---- */
 
-/* Called for each object: its hash ("sha256:<hex>") and its size on disk.
-** Returning anything but LUPINE_OK stops the walk with that code. */
-typedef int (*lp_store_object_fn)(void *ud, const char *hash, uint64_t stored_size);
+/* Called for each object: its hash ("sha256:<hex>"), its size on disk and
+** when its file was last written (seconds since the epoch). Returning
+** anything but LUPINE_OK stops the walk with that code. */
+typedef int (*lp_store_object_fn)(void *ud, const char *hash, uint64_t stored_size,
+                                  int64_t written);
 
 /* store.c: call fn for each well-formed object in objects/ (a regular file
 ** objects/<2 hex>/<62 hex>.zst); other entries, and tmp/, are skipped. */
@@ -754,21 +756,35 @@ int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
 int lp_catalog_each_file_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
                               char *err, size_t errsz);
 
+/* catalog.c: *any is 1 if the catalog records an artifact version at all
+** (in any store), else 0. */
+int lp_catalog_has_versions(lp_catalog *c, int *any, char *err, size_t errsz);
+
+typedef struct lp_gc_options {
+  int dry_run;        /* count, remove nothing */
+  double grace;       /* seconds: an object written more recently is kept */
+  int force;          /* remove even when the catalog records no version at all */
+} lp_gc_options;
+
 typedef struct lp_gc_result {
   uint64_t objects;   /* objects removed (or that would be, in a dry run) */
   uint64_t bytes;     /* their size on disk */
   uint64_t kept;      /* objects still referenced by some version */
+  uint64_t recent;    /* objects referenced by none, kept as written within the grace */
 } lp_gc_result;
 
 /*
-** Remove the stored objects that no artifact version references. Holds the
-** catalog's write lock (BEGIN IMMEDIATE) from reading the references until
-** the last file is removed: writers record versions under that lock after
-** lp_store_keep, so they never lose an object (see lp_store_keep). A dry
-** run counts without removing anything.
+** Remove the stored objects that no artifact version references and that
+** were written longer than opt->grace seconds ago. Holds the catalog's
+** write lock (BEGIN IMMEDIATE) from reading the references until the last
+** file is removed: writers record versions under that lock after
+** lp_store_keep, so they never lose an object (see lp_store_keep). A
+** catalog that records no version at all (new, or not the one the store
+** belongs to) while the store has objects to remove is refused with
+** LUPINE_CONSTRAINT, and nothing removed, unless opt->force.
 */
-int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, int dry_run, lp_gc_result *out,
-          char *err, size_t errsz);
+int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, const lp_gc_options *opt,
+          lp_gc_result *out, char *err, size_t errsz);
 
 /*
 ** Remove the extracted copies in cache (see files.c) that no file or folder

@@ -680,7 +680,7 @@ int lp_store_each_object(lp_store *s, lp_store_object_fn fn, void *ud,
       if (!S_ISREG(st.st_mode)) continue;
       memcpy(hash + plen + 2, e->d_name, hexname);
       hash[LP_HASH_STRLEN] = '\0';
-      rc = fn(ud, hash, (uint64_t)st.st_size);
+      rc = fn(ud, hash, (uint64_t)st.st_size, (int64_t)st.st_mtime);
     }
     if (rc == LUPINE_OK && errno != 0)
       rc = io_error(err, errsz, "cannot list objects in '%s/objects/%s'", s->root, d->d_name);

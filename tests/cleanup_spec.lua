@@ -275,9 +275,9 @@ describe("gc", function()
     -- dataset: its value, a table, a CSV and a summary; processed: its value
     -- and a line chart; three loose values (which have no visualization)
     assert.equal(9, size_of(before))
-    local dry = client:gc { dry_run = true }
+    local dry = client:gc { dry_run = true, grace = 0 }
     assert.same(before, objects(home))
-    local r = client:gc()
+    local r = client:gc { grace = 0 }
     local after = objects(home)
     local removed, bytes = 0, 0
     for path, size in pairs(before) do
@@ -287,11 +287,11 @@ describe("gc", function()
       end
     end
     assert.equal(3, removed)
-    assert.same({ objects = removed, bytes = bytes, kept = 6, skipped = {}, copies = 0,
-      copy_bytes = 0 }, r)
+    assert.same({ objects = removed, bytes = bytes, kept = 6, recent = 0, skipped = {},
+      copies = 0, copy_bytes = 0 }, r)
     assert.same(r, dry)
-    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {}, copies = 0, copy_bytes = 0 },
-      client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 6, recent = 0, skipped = {}, copies = 0,
+      copy_bytes = 0 }, client:gc { grace = 0 })
     -- every version still loads, its hash checked
     for _, av in ipairs(client:list_artifact_versions()) do
       assert.is_table(av:load())
@@ -305,8 +305,8 @@ describe("gc", function()
     local dataset = client:get_artifact_version("dataset")
     assert.equal(dataset.content_hash, av.content_hash)
     client:delete_artifact_version(av)
-    assert.same({ objects = 0, bytes = 0, kept = 6, skipped = {}, copies = 0, copy_bytes = 0 },
-      client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 6, recent = 0, skipped = {}, copies = 0,
+      copy_bytes = 0 }, client:gc { grace = 0 })
     for _, v in ipairs(client:list_artifact_versions()) do v:load() end
     assert.equal(4, #client:list_artifact_versions())
   end)
@@ -322,17 +322,62 @@ describe("gc", function()
     assert(os.execute("mkdir -p " .. H.quote(store .. "/objects/zz") .. " "
       .. H.quote(store .. "/objects/ab/" .. hex:sub(3) .. "cd.zst")))
     for _, path in ipairs(strays) do H.write(path, "not an object") end
-    local r = client:gc()
+    -- force: the catalog has no version left
+    local r = client:gc { grace = 0, force = true }
     assert.equal(2, r.objects)   -- the value and its line chart
     for _, path in ipairs(strays) do assert.equal("not an object", H.read(path), path) end
     assert.equal(0, select(3, H.sh("test -d " .. H.quote(store .. "/objects/ab/" .. hex:sub(3)
       .. "cd.zst"))))
   end)
 
+  it("keeps the objects written within the grace period (an hour by default)", function()
+    ml()
+    local loose = lupine.save_artifact({ "garbage" }, "loose")
+    client:delete_artifact_version(loose)
+    assert.same({ objects = 0, bytes = 0, kept = 6, recent = 1, skipped = {}, copies = 0,
+      copy_bytes = 0 }, client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 6, recent = 1, skipped = {}, copies = 0,
+      copy_bytes = 0 },
+      client:gc { grace = 600 })
+    assert.truthy(H.read(loose.uri))
+    assert(os.execute("touch -d '-61 minutes' " .. H.quote(loose.uri)))
+    assert.same({ objects = 1, bytes = loose.stored_size, kept = 6, recent = 0, skipped = {},
+      copies = 0, copy_bytes = 0 },
+      client:gc())
+    assert.is_nil(H.read(loose.uri))
+  end)
+
+  it("refuses to empty a store when the catalog records no version, unless forced", function()
+    ml()
+    local store = home .. "/artifacts"
+    local before = objects(home)
+    -- the catalog is lost, and a new one made in its place
+    lupine.set_home(home)   -- closes it
+    assert(os.execute("rm " .. H.quote(home) .. "/catalog.db*"))
+    local want = "gc: the catalog records no artifact version, yet the store at " .. store
+      .. " holds objects: refusing to remove them all; if every version was deleted on "
+      .. "purpose, force it (lupine gc --force, or force = true)"
+    assert.equal(want, H.err(function() client:gc { grace = 0 } end))
+    assert.equal(want, H.err(function() client:gc { grace = 0, dry_run = true } end))
+    assert.same(before, objects(home))
+    -- within the grace period nothing is removed anyway: nothing to refuse
+    assert.same({ objects = 0, bytes = 0, kept = 0, recent = 6, skipped = {}, copies = 0,
+      copy_bytes = 0 }, client:gc())
+    local r = client:gc { grace = 0, force = true }
+    assert.equal(6, r.objects)
+    assert.same({}, objects(home))
+  end)
+
   it("refuses unknown or mistyped options", function()
     assert.equal("gc: unknown option 'dry'", H.err(function() client:gc { dry = true } end))
     assert.equal("gc: option 'dry_run' must be a boolean (got number)",
       H.err(function() client:gc { dry_run = 1 } end))
+    assert.equal("gc: option 'grace' must be a number of seconds, at least 0 (got -1)",
+      H.err(function() client:gc { grace = -1 } end))
+    assert.equal("gc: option 'grace' must be a number of seconds, at least 0 (got nan)",
+      H.err(function() client:gc { grace = 0 / 0 } end))
+    assert.equal("gc: option 'force' must be a boolean (got string)",
+      H.err(function() client:gc { force = "yes" } end))
   end)
 end)
 
@@ -375,7 +420,7 @@ describe("gc while other processes write", function()
     local av = lupine.save_artifact({ "garbage" }, "loose")
     lupine.Client():delete_artifact_version(av)
     H.write(dir .. "/gc.lua", [[
-      local r = require("lupine").Client():gc()
+      local r = require("lupine").Client():gc { grace = 0, force = true }
       print("gc", r.objects, r.bytes)
     ]])
     local out, err = shell(locker(".", "true") .. [[
@@ -462,7 +507,7 @@ cat writer.out
       local client, runs, removed = lupine.Client(), 0, 0
       local deadline = os.time() + 120
       repeat
-        removed = removed + client:gc().objects
+        removed = removed + client:gc { grace = 0 }.objects
         runs = runs + 1
         os.execute("sleep 0.01")
       until io.open("writer.done") or os.time() > deadline

@@ -796,31 +796,64 @@ pipeline { name = "user", function() use() end } ()
   end)
 
   it("gc reports the objects and bytes it frees", function()
-    local doc = json(H.lupine(home, "gc --dry-run --json"))
-    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0 }, doc)
+    local doc = json(H.lupine(home, "gc --dry-run --json --grace 0"))
+    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0,
+      recent = 0 }, doc)
     H.lupine(home, "artifact prune -y")
-    local out, err, code = H.lupine(home, "gc --dry-run")
+    local out, err, code = H.lupine(home, "gc --dry-run --grace 0")
     assert.equal(0, code, err)
     local n = tonumber(out:match("^objects\t(%d+)\n"))
-    local bytes = tonumber(out:match("\nbytes\t(%d+)\ncopies\t0\ncopy_bytes\t0\n$"))
+    local bytes = tonumber(out:match("\nbytes\t(%d+)\ncopies\t0\ncopy_bytes\t0\nrecent\t0\n$"))
     assert.equal(6, n, out)   -- three values and their bar charts
     assert.is_true(bytes > 0)
-    doc = json(H.lupine(home, "gc --json"))
-    assert.same({ dry_run = false, objects = 6, bytes = bytes, copies = 0, copy_bytes = 0 }, doc)
-    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0 },
-      json(H.lupine(home, "gc --dry-run --json")))
+    -- written a moment ago: kept by the default grace of an hour
+    assert.same({ dry_run = false, objects = 0, bytes = 0, copies = 0, copy_bytes = 0,
+      recent = 6 }, json(H.lupine(home, "gc --json")))
+    doc = json(H.lupine(home, "gc --json --grace 0"))
+    assert.same({ dry_run = false, objects = 6, bytes = bytes, copies = 0, copy_bytes = 0,
+      recent = 0 }, doc)
+    assert.same({ dry_run = true, objects = 0, bytes = 0, copies = 0, copy_bytes = 0,
+      recent = 0 }, json(H.lupine(home, "gc --dry-run --json --grace 0")))
     assert.same({ 2, 4, 6, 8, 10 }, json(H.lupine(home, "artifact export processed:1")),
       "what is kept still loads")
   end)
 
-  it("gc says what it freed on a terminal", function()
+  it("gc says what it freed on a terminal, and what the grace period kept", function()
     if not has_script then pending("util-linux script is not installed") return end
     H.lupine(home, "artifact prune -y")
     local out, code = pty(home, "gc --dry-run")
     assert.equal(0, code, out)
-    assert.matches("^would free 6 objects %([%d.]+ K?i?B%)\n$", out)
-    out = pty(home, "gc")
+    assert.equal("would free 0 objects (0 B); kept 6 unused objects written in the last 1h "
+      .. "(--grace)\n", out)
+    out = pty(home, "gc --dry-run --grace 90s")
+    assert.equal("would free 0 objects (0 B); kept 6 unused objects written in the last 90s "
+      .. "(--grace)\n", out)
+    out, code = pty(home, "gc --grace 0")
+    assert.equal(0, code, out)
     assert.matches("^freed 6 objects %([%d.]+ K?i?B%)\n$", out)
+  end)
+
+  it("gc refuses a bad --grace, and to empty a store for a catalog with no version", function()
+    local _, err, code = H.lupine(home, "gc --grace 1y")
+    assert.equal(2, code)
+    assert.equal("lupine: gc: --grace: '1y' is not a duration (such as 0, 90s, 30m, 1h or 2d)\n"
+      .. "Try 'lupine gc --help'.\n", err)
+    -- every version deleted: gc then asks for --force
+    _, err, code = H.lupine(home, "run " .. H.script([[
+      local client = lupine.Client()
+      for _, av in ipairs(client:list_artifact_versions()) do
+        client:delete_artifact_version(av, { force = true })
+      end]]))
+    assert.equal(0, code, err)
+    _, err, code = H.lupine(home, "gc --grace 0")
+    assert.equal(1, code)
+    assert.equal("lupine: gc: the catalog records no artifact version, yet the store at " .. home
+      .. "/artifacts holds objects: refusing to remove them all; if every version was deleted "
+      .. "on purpose, force it (lupine gc --force, or force = true)\n", err)
+    local out
+    out, err, code = H.lupine(home, "gc --grace 0 --force --json")
+    assert.equal(0, code, err)
+    assert.is_true(json(out).objects > 0)
   end)
 end)
 

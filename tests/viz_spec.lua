@@ -771,12 +771,12 @@ describe("stored visualizations", function()
     local keep = lupine.save_artifact({ 1, 2, 3 }, "keep")
     local gone = lupine.save_artifact({ 4, 5, 6, 7 }, "gone")
     local kept_uri, gone_uri = keep.visualizations[1].uri, gone.visualizations[1].uri
-    assert.same({ objects = 0, bytes = 0, kept = 4, skipped = {}, copies = 0, copy_bytes = 0 },
-      client:gc())
+    assert.same({ objects = 0, bytes = 0, kept = 4, recent = 0, skipped = {}, copies = 0,
+      copy_bytes = 0 }, client:gc { grace = 0 })
     client:delete_artifact_version(gone)
     assert.equal("0\n", H.sqlite(lupine.home(), "SELECT count(*) FROM visualizations WHERE "
       .. "artifact_version_id = '" .. gone.id .. "'"))
-    local r = client:gc()
+    local r = client:gc { grace = 0 }
     assert.equal(2, r.objects)   -- the value and its chart
     assert.is_nil(io.open(gone_uri))
     assert.is_truthy(io.open(kept_uri))

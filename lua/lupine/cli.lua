@@ -737,22 +737,42 @@ local function cmd_prune(ctx)
   return 0
 end
 
+local DURATION_UNITS = { [""] = 1, s = 1, m = 60, h = 3600, d = 86400 }
+
+-- "90", "90s", "30m", "1h", "2d" -> seconds; nil if it is none of those.
+local function duration(text)
+  local n, unit = text:match("^(%d+%.?%d*)(%a?)$")
+  return n and DURATION_UNITS[unit] and tonumber(n) * DURATION_UNITS[unit]
+end
+
 local function cmd_gc(ctx)
-  local dry = ctx.opts["dry-run"] == true
-  local result = ctx.client:gc { dry_run = dry, store = ctx.opts.store }
-  if ctx.opts.json then
+  local o = ctx.opts
+  local dry = o["dry-run"] == true
+  local grace = o.grace and duration(o.grace)
+  if o.grace and not grace then
+    usage(ctx.path, "--grace: '%s' is not a duration (such as 0, 90s, 30m, 1h or 2d)", o.grace)
+  end
+  local result = ctx.client:gc { dry_run = dry, store = o.store, grace = grace,
+    force = o.force == true }
+  if o.json then
     print_json(json.object { dry_run = dry, objects = result.objects, bytes = result.bytes,
-      copies = result.copies, copy_bytes = result.copy_bytes })
+      copies = result.copies, copy_bytes = result.copy_bytes, recent = result.recent })
   elseif ctx.tty then
-    io.write(string.format("%s %s (%s)%s\n", dry and "would free" or "freed",
+    io.write(string.format("%s %s (%s)%s", dry and "would free" or "freed",
       plural(result.objects, "object"), human_size(result.bytes), result.copies == 0 and ""
         or string.format(" and %s (%s)", plural(result.copies, "extracted copy",
           "extracted copies"), human_size(result.copy_bytes))))
+    if result.recent > 0 then
+      io.write(string.format("; kept %s written in the last %s (--grace)",
+        plural(result.recent, "unused object"), o.grace or "1h"))
+    end
+    io.write("\n")
   else
     tsv_line { "objects", result.objects }
     tsv_line { "bytes", result.bytes }
     tsv_line { "copies", result.copies }
     tsv_line { "copy_bytes", result.copy_bytes }
+    tsv_line { "recent", result.recent }
   end
   return 0
 end
@@ -1189,7 +1209,10 @@ local tree = {
     gc = {
       summary = "delete stored objects no artifact version refers to",
       options = { { "--dry-run", help = "only count what would be freed" },
-        { "--store", arg = "NAME", help = "only this artifact store (default: every one)" } },
+        { "--store", arg = "NAME", help = "only this artifact store (default: every one)" },
+        { "--grace", arg = "DURATION",
+          help = "keep objects written within it (default 1h; 0, 90s, 30m, 2d...)" },
+        { "--force", help = "remove even if the catalog records no artifact version" } },
       run = cmd_gc,
     },
   },

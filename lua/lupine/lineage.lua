@@ -31,7 +31,8 @@
 --       the versions they made; refused unless force when a step run of
 --       another run used one of those versions.
 --   client:prune_artifacts { dry_run = false } -> { versions = { av, ... }, artifacts = { name, ... } }
---   client:gc { dry_run = false } -> { objects = n, bytes = n, kept = n }
+--   client:gc { dry_run = false, grace = 3600, force = false }
+--     -> { objects = n, bytes = n, kept = n, recent = n, skipped = { store names } }
 
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
@@ -622,17 +623,32 @@ function Client:prune_artifacts(opts)
   return { versions = versions, artifacts = artifacts }
 end
 
--- gc { dry_run, store = name }: every artifact store, or the one named;
--- stores that cannot be read are left alone and listed in `skipped`.
+-- An object written within this many seconds is never removed by gc: it
+-- may be one a writer is about to record, or the catalog may not be the
+-- one its store belongs to.
+local GC_GRACE = 3600
+
+-- gc { dry_run, store = name, grace = seconds, force }: every artifact
+-- store, or the one named; stores that cannot be read are left alone and
+-- listed in `skipped`. A refusal (the catalog records no version) raises.
 function Client:gc(opts)
-  opts = options(opts, { dry_run = "boolean", store = "string" }, "gc", 1, 2)
+  opts = options(opts, { dry_run = "boolean", store = "string", grace = "number",
+    force = "boolean" }, "gc", 1, 2)
+  local grace = opts.grace or GC_GRACE
+  if not (grace >= 0) then
+    fail(2, "gc: option 'grace' must be a number of seconds, at least 0 (got %s)",
+      grace ~= grace and "nan" or grace)
+  end
   local stores = opts.store and { self:artifact_store(opts.store) } or self:list_artifact_stores()
-  local total = { objects = 0, bytes = 0, kept = 0, skipped = {} }
+  local total = { objects = 0, bytes = 0, kept = 0, recent = 0, skipped = {} }
   for _, store in ipairs(stores) do
-    local ok, objects, bytes, kept = pcall(core.gc, opts.dry_run == true, store.id)
-    if ok then
+    local ok, objects, bytes, kept, recent = pcall(core.gc, opts.dry_run == true, store.id,
+      grace, opts.force == true)
+    if ok and objects == nil then
+      error(bytes, 2)
+    elseif ok then
       total.objects, total.bytes = total.objects + objects, total.bytes + bytes
-      total.kept = total.kept + kept
+      total.kept, total.recent = total.kept + kept, total.recent + recent
     elseif opts.store then
       error(objects, 2)
     else
