@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1980,8 +1981,9 @@ static int start_node(run *r, int node) {
   w->timed_out = w->got_result = w->settled = 0;
   w->frames.len = w->line.len = 0;
   {
+    /* math.huge: no timeout (a deadline that far is never reached anyway) */
     double timeout = node_num(r, node, "timeout", 0);
-    w->deadline = timeout > 0 ? now_ms() + timeout * 1e3 : 0;
+    w->deadline = timeout > 0 && timeout < HUGE_VAL ? now_ms() + timeout * 1e3 : 0;
   }
   r->running++;
   /* the worker waits for this; one that died waiting is reported by its exit */
@@ -2158,7 +2160,9 @@ static void settle(run *r, worker *w, int status, int lost) {
   report_get(r, node, "pending");
   lua_getfield(L, -1, "error");
   if (lua_isstring(L, -1) && !r->stopping) {
-    int attempts, retries = (int)node_num(r, node, "retries", 0);
+    /* more retries than an int counts never run out in practice */
+    double asked = node_num(r, node, "retries", 0);
+    int attempts, retries = asked < INT_MAX - 1 ? (int)asked : INT_MAX - 1;
     report_get(r, node, "attempts");
     attempts = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
@@ -2191,6 +2195,14 @@ static void reap(run *r, worker *w) {
   w->pid = 0;
 }
 
+/* poll's timeout for a moment ms_left from now: its int of milliseconds,
+** rounded up, at most INT_MAX (about 24 days: poll is called again after
+** that, for a timeout as long as a user likes). */
+static int poll_ms(double ms_left) {
+  if (ms_left <= 0) return 0;
+  return ms_left < INT_MAX - 1 ? (int)ms_left + 1 : INT_MAX;
+}
+
 /* Wait for something to happen to the workers (or a retry to fall due). */
 static void wait_workers(run *r) {
   struct pollfd fds[2 * POOL_MAX];
@@ -2199,7 +2211,7 @@ static void wait_workers(run *r) {
   double now = now_ms();
   if (lp_catalog_in_transaction(r->rt->catalog)) {
     if (now - r->batch_began >= BATCH_MS) commit_batch(r);
-    else timeout = (int)(r->batch_began + BATCH_MS - now) + 1;
+    else timeout = poll_ms(r->batch_began + BATCH_MS - now);
   }
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
@@ -2210,7 +2222,7 @@ static void wait_workers(run *r) {
         w->timed_out = 1;
       }
       if (!w->timed_out) {
-        int ms = (int)(w->deadline - now) + 1;
+        int ms = poll_ms(w->deadline - now);
         if (timeout < 0 || ms < timeout) timeout = ms;
       }
     }
@@ -2225,8 +2237,7 @@ static void wait_workers(run *r) {
     int node;
     for (node = 0; node < r->n; node++) {
       if (report_get(r, node, "retry_at") == LUA_TNUMBER) {
-        int ms = (int)(lua_tonumber(r->L, -1) - now) + 1;
-        if (ms < 0) ms = 0;
+        int ms = poll_ms(lua_tonumber(r->L, -1) - now);
         if (timeout < 0 || ms < timeout) timeout = ms;
       }
       lua_pop(r->L, 1);
@@ -2458,10 +2469,12 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
   lua_getfield(L, r.spec, "jobs");
-  r.jobs = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lp_default_jobs();
+  if (!lua_isinteger(L, -1)) r.jobs = lp_default_jobs();
+  else {   /* clamped before it is cut to an int */
+    lua_Integer jobs = lua_tointeger(L, -1);
+    r.jobs = jobs < 1 ? 1 : jobs > MAX_JOBS ? MAX_JOBS : (int)jobs;
+  }
   lua_pop(L, 1);
-  if (r.jobs < 1) r.jobs = 1;
-  if (r.jobs > MAX_JOBS) r.jobs = MAX_JOBS;
   r.pool = pool_push(L, 2 * r.jobs);   /* for each worker running, one ending */
   plan_order(&r);
   for (;;) {

@@ -437,6 +437,47 @@ describe("a step that goes wrong", function()
       .. "0.3 s and was stopped$", fails(function() while true do end end, { timeout = 0.3 }))
   end)
 
+  it("takes a timeout of math.huge as none, and a huge one without stalling records", function()
+    -- the coordinator commits what finished every 10 ms while a step runs;
+    -- the slow step waits until another process sees the fast one's record
+    local db = H.quote(lupine.home() .. "/catalog.db")
+    local function sees(name)
+      return function()
+        for _ = 1, 300 do
+          local p = io.popen("env -u LD_PRELOAD sqlite3 " .. db .. " \"SELECT count(*) FROM "
+            .. "step_runs WHERE name = '" .. name .. "' AND status = 'completed'\"")
+          local n = p:read("n")
+          p:close()
+          if n == 1 then return true end
+          os.execute("sleep 0.01")
+        end
+        return false
+      end
+    end
+    for i, timeout in ipairs { math.huge, 3e6, 1e300 } do
+      local fast = step { name = "fast" .. i, function() return 1 end }
+      local slow = step { name = "slow", enable_cache = false, timeout = timeout,
+        sees("fast" .. i) }
+      local run = pipeline { name = "huge", jobs = 2, function() fast(); slow() end } ()
+      assert.is_true(run.steps.slow.output:load(), "timeout " .. timeout)
+    end
+  end)
+
+  it("takes retries and jobs of math.maxinteger as many", function()
+    local dir = scratch()
+    local s = step { name = "flaky", retries = math.maxinteger, function()
+      local f = io.open(dir .. "/tries", "a"); f:write("x\n"); f:close()
+      if count_lines(dir .. "/tries") < 2 then error("try again") end
+      return "second time"
+    end }
+    local run = pipeline { name = "many_retries", function() s() end } ()
+    assert.equal("second time", run.steps.flaky.output:load())
+    local function meet(me, other) return step { name = me, H.meet(dir, me, other, 2000) } end
+    local a, b = meet("a", "b"), meet("b", "a")
+    run = pipeline { name = "many_jobs", jobs = math.maxinteger, function() a(); b() end } ()
+    assert.is_true(run.steps.a.output:load() and run.steps.b.output:load())
+  end)
+
   it("is tried again with retries", function()
     local dir = scratch()
     local s = step { name = "flaky", retries = 2, function()
