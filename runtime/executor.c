@@ -819,8 +819,20 @@ typedef struct worker {
   double deadline;            /* monotonic ms; 0: no timeout */
   int timed_out, got_result;
   int settled;                /* its attempt is settled: the slot waits for its exit */
-  buf frames, line;
+  buf frames;
+  buf line;                   /* the output line being read: at most LINE_CAP bytes */
+  buf kept;                   /* this attempt's output for the step run's record */
+  size_t room;                /* what the record may still take */
 } worker;
+
+/* What a step prints costs the coordinator bounded memory: a line longer
+** than LINE_CAP is handed on in pieces, and a step run keeps the first
+** OUTPUT_CAP bytes (its attempts together) with a note, the rest only
+** streamed to the log. */
+#define LINE_CAP (64 * 1024)
+#define OUTPUT_CAP (1024 * 1024)
+#define SPLIT_NOTE " [line split at 64 KiB]"
+#define CUT_NOTE "[output cut at 1 MiB]\n"
 
 #define POOL_MT "lupine.WorkerPool"
 #define MAX_JOBS 64
@@ -853,8 +865,10 @@ static int pool_gc(lua_State *L) {
     close_fd(&w->output);
     free(w->frames.p);
     free(w->line.p);
+    free(w->kept.p);
     memset(&w->frames, 0, sizeof w->frames);
     memset(&w->line, 0, sizeof w->line);
+    memset(&w->kept, 0, sizeof w->kept);
   }
   lp_spawner_stop(&p->spawner);
   return 0;
@@ -1979,7 +1993,11 @@ static int start_node(run *r, int node) {
   w->pid = pid;
   w->node = node;
   w->timed_out = w->got_result = w->settled = 0;
-  w->frames.len = w->line.len = 0;
+  w->frames.len = w->line.len = w->kept.len = 0;
+  if (report_get(r, node, "output") == LUA_TSTRING)   /* what earlier attempts printed */
+    w->room = lua_rawlen(L, -1) < OUTPUT_CAP ? OUTPUT_CAP - lua_rawlen(L, -1) : 0;
+  else w->room = OUTPUT_CAP;
+  lua_pop(L, 1);
   {
     /* math.huge: no timeout (a deadline that far is never reached anyway) */
     double timeout = node_num(r, node, "timeout", 0);
@@ -2022,37 +2040,55 @@ static int start_ready(run *r) {
   return started;
 }
 
-/* Hand a complete output line of node to the log and to its record. */
-static void output_line(run *r, worker *w, const char *p, size_t n) {
-  lua_State *L = r->L;
-  const size_t cap = 1 << 20;   /* what a step run keeps of its output */
-  size_t have = 0;
+/* Keep n bytes at p for the record, as far as there is room. */
+static void keep(worker *w, const char *p, size_t n) {
+  if (n > w->room) n = w->room;
+  if (buf_add(&w->kept, p, n) != 0) n = w->room;   /* out of memory: keep no more */
+  w->room -= n;
+}
+
+/* Hand a line of the worker's output (without its newline) to the log and
+** keep it for the record; split: a LINE_CAP piece of a longer line. */
+static void output_line(run *r, worker *w, const char *p, size_t n, int split) {
   lp_log(r->rt, LUPINE_LOG_OUTPUT, "[%s] %.*s", node_str(r, w->node, "name"), (int)n, p);
-  if (report_get(r, w->node, "output") == LUA_TSTRING) have = lua_rawlen(L, -1);
-  else {
+  if (w->room == 0) return;
+  keep(w, p, n);
+  if (split) keep(w, SPLIT_NOTE, sizeof SPLIT_NOTE - 1);
+  keep(w, "\n", 1);
+  if (w->room > 0) return;
+  if (w->kept.len > 0 && w->kept.p[w->kept.len - 1] != '\n') buf_add(&w->kept, "\n", 1);
+  buf_add(&w->kept, CUT_NOTE, sizeof CUT_NOTE - 1);
+}
+
+/* Add what the worker kept of its output to the step run's record. */
+static void keep_output(run *r, worker *w) {
+  lua_State *L = r->L;
+  if (w->kept.len == 0) return;
+  if (report_get(r, w->node, "output") != LUA_TSTRING) {
     lua_pop(L, 1);
     lua_pushliteral(L, "");
   }
-  if (have < cap) {
-    lua_pushlstring(L, p, n < cap - have ? n : cap - have);
-    lua_pushstring(L, have + n < cap ? "\n" : "\n[output cut at 1 MiB]\n");
-    lua_concat(L, 3);
-    report_set(r, w->node, "output");
-  } else lua_pop(L, 1);
+  lua_pushlstring(L, w->kept.p, w->kept.len);
+  lua_concat(L, 2);
+  report_set(r, w->node, "output");
+  w->kept.len = 0;
 }
 
 /* A partial last line the worker printed, as a line of its own. */
 static void flush_line(run *r, worker *w) {
-  if (w->line.len > 0) output_line(r, w, w->line.p, w->line.len);
+  if (w->line.len > 0) output_line(r, w, w->line.p, w->line.len, 0);
   w->line.len = 0;
 }
 
-/* Read what the child printed; at end of file flush a last partial line. */
+/* Read what the child printed, at most 1 MiB a call, so that a step that
+** prints without pause does not hold up the others (poll says when there
+** is more); at end of file flush a last partial line. */
 static void read_output(run *r, worker *w) {
-  char chunk[4096];
-  for (;;) {
+  char chunk[65536];
+  int reads;
+  for (reads = 0; reads < 16; reads++) {
     ssize_t k = read(w->output, chunk, sizeof chunk);
-    size_t i, start = 0;
+    const char *p = chunk, *end = chunk + (k > 0 ? k : 0);
     if (k < 0 && errno == EINTR) continue;
     if (k < 0) return;   /* EAGAIN: nothing more now */
     if (k == 0) {
@@ -2060,16 +2096,22 @@ static void read_output(run *r, worker *w) {
       close_fd(&w->output);
       return;
     }
-    for (i = 0; i < (size_t)k; i++) {
-      if (chunk[i] != '\n') continue;
+    while (p < end) {
+      /* a newline within room + 1 bytes ends a line of at most LINE_CAP */
+      size_t room = LINE_CAP - w->line.len, left = (size_t)(end - p);
+      const char *nl = memchr(p, '\n', left < room + 1 ? left : room + 1);
+      size_t n = nl != NULL ? (size_t)(nl - p) : left > room ? room : left;
+      if (nl == NULL && left <= room) {   /* the line goes on in the next read */
+        buf_add(&w->line, p, n);
+        break;
+      }
       if (w->line.len > 0) {
-        buf_add(&w->line, chunk + start, i - start);
-        output_line(r, w, w->line.p, w->line.len);
+        buf_add(&w->line, p, n);
+        output_line(r, w, w->line.p, w->line.len, nl == NULL);
         w->line.len = 0;
-      } else output_line(r, w, chunk + start, i - start);
-      start = i + 1;
+      } else output_line(r, w, p, n, nl == NULL);
+      p += n + (nl != NULL);
     }
-    buf_add(&w->line, chunk + start, (size_t)k - start);
   }
 }
 
@@ -2131,6 +2173,7 @@ static void settle(run *r, worker *w, int status, int lost) {
   int node = w->node;
   if (w->output >= 0) read_output(r, w);
   flush_line(r, w);
+  keep_output(r, w);
   w->settled = 1;
   r->running--;
   if (w->got_result) {
@@ -2189,6 +2232,8 @@ static void reap(run *r, worker *w) {
     settle(r, w, status, lost);
   } else lp_spawner_forget(&r->pool->spawner, w->pid);
   if (w->output >= 0) read_output(r, w);
+  flush_line(r, w);
+  keep_output(r, w);
   close_fd(&w->output);
   close_fd(&w->to_child);
   close_fd(&w->from_child);

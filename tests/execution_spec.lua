@@ -398,6 +398,43 @@ describe("parallel workers", function()
     assert.equal("hello from the step\nand on stderr\nand a last line without its newline\n",
       run.steps.talk.logs)
   end)
+
+  -- Run a step with this body through `lupine run` (what it prints goes to
+  -- /dev/null); returns the step run's logs, and the peak resident memory
+  -- in kB of lupine run or of a process it waited for (its spawner, and
+  -- through it the worker), whichever is largest.
+  local function loud(body)
+    local dir = H.tmpdir()
+    H.write(dir .. "/loud.lua", "local loud = lupine.step { name = 'loud', function()\n"
+      .. body .. "\nend }\nlupine.pipeline { name = 'loud', function() loud() end } ()\n")
+    local _, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=home /usr/bin/time -o rss "
+      .. "-f %M " .. H.quote(H.cli) .. " run loud.lua >/dev/null 2>&1")
+    assert.equal(0, code, err)
+    local kb = tonumber(H.read(dir .. "/rss"))
+    lupine.set_home(dir .. "/home")
+    local logs = lupine.Client():list_pipeline_runs()[1].steps.loud.logs
+    H.rm(dir)
+    return logs, kb
+  end
+
+  it("cost the coordinator bounded memory whatever a step prints: 1 GiB, no newline", function()
+    -- handed on in 64 KiB pieces; the first 1 MiB kept on the step run
+    local logs, kb = loud("local mib = ('x'):rep(1 << 20) for _ = 1, 1024 do io.write(mib) end")
+    assert.is_true(kb < 64 * 1024, "peak resident memory " .. kb .. " kB")
+    local piece = ("x"):rep(64 * 1024) .. " [line split at 64 KiB]\n"
+    local kept = piece:rep(15)
+    assert.equal(kept .. ("x"):rep(1024 * 1024 - #kept) .. "\n[output cut at 1 MiB]\n", logs)
+  end)
+
+  it("keep the first 1 MiB of many short lines, in time linear in them", function()
+    local t0 = os.time()
+    local logs = loud("for i = 1, 200000 do io.write(i, '\\n') end")
+    local want = {}
+    for i = 1, 200000 do want[i] = i .. "\n" end
+    want = table.concat(want)
+    assert.equal(want:sub(1, 1024 * 1024) .. "\n[output cut at 1 MiB]\n", logs)
+    assert.is_true(os.time() - t0 < 10, "took " .. os.time() - t0 .. " s")
+  end)
 end)
 
 describe("a step that goes wrong", function()
