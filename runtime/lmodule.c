@@ -720,6 +720,38 @@ static int core_text_width(lua_State *L) {
   return 2;
 }
 
+/*
+** End the transaction that recorded version id (rc: how recording went):
+** commit, and push id, version and the version's catalog row, read before
+** the commit (another process may delete the version the moment it
+** commits, as prune does, and the caller still gets what it recorded);
+** returns 3. A failure rolls back: nil and the message for one the caller
+** is to report (LUPINE_CONSTRAINT: a custom version taken, an object gone),
+** returning 2; else -1, with rt->err set.
+*/
+static int finish_record(lua_State *L, lp_runtime *rt, int rc, const char *id,
+                         const char *version) {
+  if (rc == LUPINE_OK) {
+    lua_pushstring(L, id);
+    rc = lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
+                          sizeof rt->err);
+  }
+  if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
+  if (rc != LUPINE_OK) {
+    lp_catalog_rollback(rt->catalog);
+    if (rc != LUPINE_CONSTRAINT) return -1;
+    luaL_pushfail(L);
+    lua_pushstring(L, rt->err);
+    return 2;
+  }
+  /* stack: ..., id, rows */
+  lua_rawgeti(L, -1, 1);
+  lua_replace(L, -2);
+  lua_pushstring(L, version);
+  lua_insert(L, -2);
+  return 3;
+}
+
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
   char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
   long long seq;
@@ -741,23 +773,14 @@ int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
                            &obj, luaL_optstring(L, first + 5, "table"),
                            lua_tostring(L, first + 3), lua_tostring(L, first + 4), id,
                            version, &seq);
-  if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
-  if (rc != LUPINE_OK) {
-    lp_catalog_rollback(rt->catalog);
-    if (rc != LUPINE_CONSTRAINT) return -1;
-    luaL_pushfail(L);
-    lua_pushstring(L, rt->err);
-    return 2;
-  }
-  lua_pushstring(L, id);
-  lua_pushstring(L, version);
-  return 2;
+  return finish_record(L, rt, rc, id, version);
 }
 
 /*
-** core.save(value, cfg, extra, producer, output) -> id, version
+** core.save(value, cfg, extra, producer, output) -> id, version, row
 ** Store value as a new version (cfg and extra as lp_record_version takes
-** them), produced by step run producer's output if given. A value that
+** them), produced by step run producer's output if given; row is the
+** version's catalog row as recorded. A value that
 ** cannot be encoded, or a custom version that exists, gives nil, message;
 ** other failures raise. In a worker the coordinator does the recording.
 */
@@ -785,10 +808,10 @@ static int core_save(lua_State *L) {
 }
 
 /*
-** core.record_object(object, data type, cfg, extra) -> id, version
+** core.record_object(object, data type, cfg, extra) -> id, version, row
 ** Record an object stored in the write store by core.store_path ({ hash,
 ** size, stored_size }) as a new version (cfg and extra as
-** lp_record_version takes them). One whose object is gone (a gc since it
+** lp_record_version takes them); row as core.save gives it. One whose object is gone (a gc since it
 ** was stored), or whose custom version exists, gives nil, message.
 */
 static int core_record_object(lua_State *L) {
@@ -796,7 +819,7 @@ static int core_record_object(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   lp_object obj;
   long long seq;
-  int rc;
+  int rc, n;
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -820,17 +843,8 @@ static int core_record_object(lua_State *L) {
     rc = LUPINE_CONSTRAINT;
   } else rc = lp_record_version(L, rt, 3, lua_istable(L, 4) ? 4 : 0, &obj, lua_tostring(L, 2),
                                 NULL, NULL, id, version, &seq);
-  if (rc == LUPINE_OK) rc = lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err);
-  if (rc != LUPINE_OK) {
-    lp_catalog_rollback(rt->catalog);
-    if (rc != LUPINE_CONSTRAINT) return luaL_error(L, "%s", rt->err);
-    luaL_pushfail(L);
-    lua_pushstring(L, rt->err);
-    return 2;
-  }
-  lua_pushstring(L, id);
-  lua_pushstring(L, version);
-  return 2;
+  if ((n = finish_record(L, rt, rc, id, version)) < 0) return luaL_error(L, "%s", rt->err);
+  return n;
 }
 
 /* core.atomic(fn, ...) -> fn's results: fn runs in one catalog

@@ -540,9 +540,10 @@ void lp_spawner_forget(lp_spawner *sp, pid_t pid);
 void lp_spawner_stop(lp_spawner *sp);
 
 /* Store CBOR bytes as a new version: stack from first on: bytes, cfg,
-** extra, producer, output, data type (see lp_record_version). Pushes id and
-** version and returns 2; or pushes nil and a message (the custom version
-** exists) and returns 2; or returns -1 with rt->err set. */
+** extra, producer, output, data type (see lp_record_version). Pushes id,
+** version and the version's catalog row and returns 3; or pushes nil and a
+** message (the custom version exists) and returns 2; or returns -1 with
+** rt->err set. */
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first);
 
 /* Send a message (formatted, at most 2047 bytes; or text as it is) to the

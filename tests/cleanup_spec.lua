@@ -239,6 +239,21 @@ describe("prune_artifacts", function()
     assert.equal(0, count(home, "SELECT count(*) FROM artifacts WHERE name = 'reuse::sum::output'"))
   end)
 
+  it("deletes only the versions given, never one saved after the plan", function()
+    local plan = client:prune_artifacts { dry_run = true }
+    local later = lupine.save_artifact({ 3 }, "loose")
+    assert.same({ versions = { "loose:3" }, artifacts = {} },
+      report(client:prune_artifacts { dry_run = true, versions = { later.id } }))
+    local r = client:prune_artifacts { versions = plan.versions }
+    -- loose keeps its version 3, so it stays
+    assert.same({ versions = { "loose:1", "loose:2", "processed:2" }, artifacts = {} }, report(r))
+    assert.same({ 3 }, client:get_artifact_version(later.id):load())
+    assert.same({ versions = { "loose:3" }, artifacts = { "loose" } },
+      report(client:prune_artifacts { versions = { later } }))
+    assert.equal("prune_artifacts: versions[2] is not an ArtifactVersion or a version id",
+      H.err(function() client:prune_artifacts { versions = { later.id, 3 } } end))
+  end)
+
   it("is one transaction: a failure half-way changes nothing", function()
     block_deletes(home, "artifacts")   -- after the versions are deleted
     local before = counts(home)
@@ -823,5 +838,42 @@ describe("delete_pipeline_run", function()
       .. " got number)", H.err(function() client:delete_pipeline_run(1) end))
     assert.equal("delete_pipeline_run: option 'force' must be a boolean (got number)",
       H.err(function() client:delete_pipeline_run("ml-1", { force = 1 }) end))
+  end)
+end)
+
+describe("prune while another process saves", function()
+  it("every save returns the version it saved, even one pruned at once", function()
+    -- save_artifact outside a step makes a version prune deletes (no step
+    -- run made or took it): prune may delete it the moment its save commits
+    local dir = H.tmpdir()
+    H.write(dir .. "/saver.lua", [[
+      local n, failed = tonumber(arg[1]), 0
+      for i = 1, n do
+        local ok, av = pcall(lupine.save_artifact, { i }, "raced")
+        if not ok or av.name ~= "raced" or not av.id:find("^%x+%-") then
+          failed = failed + 1
+          io.stderr:write(tostring(av), "\n")
+        end
+      end
+      io.open("saver.done", "w"):close()
+      print("saved", n - failed, "failed", failed)
+    ]])
+    H.write(dir .. "/pruner.lua", [[
+      local client, runs, pruned, deadline = lupine.Client(), 0, 0, os.time() + 120
+      repeat
+        pruned = pruned + #client:prune_artifacts().versions
+        runs = runs + 1
+      until io.open("saver.done") or os.time() > deadline
+      print("prune runs", runs, "pruned", pruned)
+    ]])
+    local cli = H.quote(H.cli)
+    local out, err = H.sh("cd " .. H.quote(dir) .. " && export LUPINE_HOME=home && " .. cli
+      .. " artifact list >/dev/null && (" .. cli .. " run saver.lua 300 > saver.out 2>&1 & "
+      .. cli .. " run pruner.lua > pruner.out 2>&1 & wait) && cat saver.out pruner.out")
+    assert.matches("^saved\t300\tfailed\t0\n", out, nil, false)
+    local pruned = tonumber(out:match("\tpruned\t(%d+)\n"))
+    assert.is_true(pruned and pruned > 0, "prune deleted nothing: it did not run alongside\n"
+      .. out .. err)
+    H.rm(dir)
   end)
 end)

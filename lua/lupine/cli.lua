@@ -695,13 +695,13 @@ end
 local function cmd_prune(ctx)
   local o = ctx.opts
   local client = ctx.client
-  local listed = false
+  local listed, plan = false, nil
   if not o["dry-run"] and not o.yes then
     if not ctx.stdin_tty then
       usage(ctx.path, "refusing to delete without confirmation: pass -y to prune "
         .. "(or --dry-run to see what would be deleted)")
     end
-    local plan = client:prune_artifacts { dry_run = true }
+    plan = client:prune_artifacts { dry_run = true }
     if #(plan.versions or {}) == 0 and #(plan.artifacts or {}) == 0 then
       io.write("nothing to prune\n")
       return 0
@@ -714,7 +714,9 @@ local function cmd_prune(ctx)
     end
     listed = true
   end
-  local result = client:prune_artifacts { dry_run = o["dry-run"] == true }
+  -- after a question, only what was listed: not a version saved meanwhile
+  local result = client:prune_artifacts { dry_run = o["dry-run"] == true,
+    versions = listed and plan.versions or nil }
   local versions, artifacts = result.versions or {}, result.artifacts or {}
   if o.json then
     local vs, as = {}, {}

@@ -1207,13 +1207,15 @@ function lupine.save_artifact(value, name, opts)
     end
   end
   local plain, data_type = materials.prepare(value)
-  local id, version = core.save(plain, { artifact = name, type = c.artifact_type,
+  local id, version, row = core.save(plain, { artifact = name, type = c.artifact_type,
       version = c.version, save_type = "manual" }, { tags = c.tags, metadata = c.metadata_rows,
       data_type = data_type, visualizations = require("lupine.viz").compute(plain) },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   if current then current.saved[name] = true end
-  return client_mod.get_version(id, nil, 2)
+  -- the row read as it was recorded: a prune in another process may have
+  -- deleted the version since
+  return client_mod.version_of(row)
 end
 
 local register_fields = { path = true, name = true, version = true, tags = true,
@@ -1241,11 +1243,11 @@ function lupine.register_artifact(spec)
     artifact_type = spec.artifact_type, run_metadata = spec.run_metadata }, what, 2)
   local hash, size, stored, kind = core.store_path(spec.path)
   if not hash then fail(2, "%s: %s", what, size) end
-  local id, version = core.record_object({ hash = hash, size = size, stored_size = stored },
+  local id, version, row = core.record_object({ hash = hash, size = size, stored_size = stored },
     kind, { artifact = name, type = c.artifact_type, version = c.version,
       save_type = "registered" }, { tags = c.tags, metadata = c.metadata_rows })
   if not id then fail(2, "%s: %s", what, version) end
-  return client_mod.get_version(id, nil, 2)
+  return client_mod.version_of(row)   -- as recorded, as save_artifact's
 end
 
 -- load_artifact(name_or_id [, version]): inside a step, recorded as an input.

@@ -597,24 +597,42 @@ function Client:delete_pipeline_run(key, opts)
   return run_of(run), versions
 end
 
--- What prune would delete, read in the caller's transaction when there is one.
-local function prunable()
-  local versions, artifacts, ids = core.query("prunable_versions"), {}, {}
-  for i, row in ipairs(core.query("prunable_artifacts")) do
-    artifacts[i], ids[i] = row.name, row.id
+-- What prune would delete, read in the caller's transaction when there is
+-- one; only (a set of version ids, or nil for all) limits the versions.
+local function prunable(only)
+  local versions, artifacts, ids, left = {}, {}, {}, {}
+  for _, v in ipairs(core.query("prunable_versions")) do
+    if not only or only[v.id] then versions[#versions + 1] = version_of(v)
+    else left[v.name] = true end   -- its artifact keeps a version
   end
-  for _, v in ipairs(versions) do version_of(v) end
+  for _, row in ipairs(core.query("prunable_artifacts")) do
+    if not left[row.name] then artifacts[#artifacts + 1], ids[#ids + 1] = row.name, row.id end
+  end
   return versions, artifacts, ids
 end
 
+-- prune_artifacts { dry_run, versions = { av | id, ... } }: versions limits
+-- the deletion to those listed (a plan a person agreed to: a version saved
+-- since is not in it).
 function Client:prune_artifacts(opts)
-  opts = options(opts, { dry_run = "boolean" }, "prune_artifacts", 1, 2)
+  opts = options(opts, { dry_run = "boolean", versions = "table" }, "prune_artifacts", 1, 2)
+  local only
+  if opts.versions then
+    only = {}
+    for i, v in ipairs(opts.versions) do
+      local id = getmetatable(v) == ArtifactVersion and v.id or v
+      if type(id) ~= "string" then
+        fail(2, "prune_artifacts: versions[%d] is not an ArtifactVersion or a version id", i)
+      end
+      only[id] = true
+    end
+  end
   local versions, artifacts
   if opts.dry_run then
-    versions, artifacts = prunable()
+    versions, artifacts = prunable(only)
   else
     versions, artifacts = core.atomic(function()
-      local v, a, ids = prunable()
+      local v, a, ids = prunable(only)
       for _, row in ipairs(v) do core.write("delete_version", row.id) end
       for _, id in ipairs(ids) do core.write("delete_empty_artifact", id) end
       return v, a
