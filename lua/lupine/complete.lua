@@ -27,8 +27,9 @@ local QUERIES = { artifact = "artifact_names", run = "run_names", pipeline = "pi
   stack = "stack_names", store = "artifact_store_names", tag = "tags" }
 
 local function catalog_names(kind)
-  local _, exists = core.locate()
-  if not exists then return {} end
+  -- no names where the catalog cannot be located (an empty LUPINE_HOME)
+  local ok, _, exists = pcall(core.locate)
+  if not ok or not exists then return {} end
   local list = {}
   for i, row in ipairs(core.query(QUERIES[kind])) do list[i] = row.name end
   return list
