@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Every function of lupine.core called with wrong types, empty strings and
 -- odd numbers, in every argument place: none may crash the process (an
 -- error is fine). Run by tests/catalog_spec.lua in a folder of its own

@@ -181,14 +181,17 @@ function Client:delete_artifact(name, options) end
 ---@return lupine.ArtifactVersion[] versions The versions deleted with it.
 function Client:delete_pipeline_run(run, options) end
 
----Delete the versions no step run produced or used, and artifacts left empty.
----@param options? { dry_run?: boolean }
+---Delete the versions no step run produced or used, and artifacts left empty;
+---with versions, only those (such as a dry run's).
+---@param options? { dry_run?: boolean, versions?: (lupine.ArtifactVersion|string)[] }
 ---@return lupine.PruneResult
 function Client:prune_artifacts(options) end
 
----Delete the stored objects no version refers to, and the extracted copies
----of files and folders no version needs.
----@param options? { dry_run?: boolean, store?: string }
+---Delete the stored objects no version refers to, written more than grace
+---seconds ago (3600 by default), and the extracted copies of files and
+---folders no version needs; refused when the catalog records no version at
+---all, unless force.
+---@param options? { dry_run?: boolean, store?: string, grace?: number, force?: boolean }
 ---@return lupine.GcResult
 function Client:gc(options) end
 
@@ -418,6 +421,7 @@ function Visualization:read() end
 ---@field objects integer Deleted (or that would be).
 ---@field bytes integer Freed (or that would be).
 ---@field kept integer
+---@field recent integer Unreferenced, kept as written within the grace period.
 ---@field skipped string[] Stores that could not be read.
 ---@field copies integer Extracted copies deleted (or that would be).
 ---@field copy_bytes integer Their files' sizes.
