@@ -42,6 +42,7 @@ local good = {
   check_store_path = { "made" },
   code_hash = { print },
   copy_object = { store, store, saved.content_hash, saved.size },
+  cwd = {},
   csv = { { { a = 1 } }, { "a" }, 1, 100, 100 },
   decode = { core.encode({ 1 }) },
   describe = { { 1, 2, 3 } },
@@ -70,6 +71,7 @@ local good = {
   store_path = { "in.txt" },
   store_root = { store },
   tagged = { "t", { 1 } },
+  text_width = { "wide \u{4e2d}", 5 },
   use_stack = { "default" },
   write = { "tag", "artifact_version", saved.id, "fuzzed" },
 }

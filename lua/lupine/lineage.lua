@@ -30,7 +30,8 @@
 --       -> deleted run, { deleted version, ... }: the run, its step runs and
 --       the versions they made; refused unless force when a step run of
 --       another run used one of those versions.
---   client:prune_artifacts { dry_run = false } -> { versions = { av, ... }, artifacts = { name, ... } }
+--   client:prune_artifacts { dry_run = false, versions = nil }
+--     -> { versions = { av, ... }, artifacts = { name, ... } }
 --   client:gc { dry_run = false, grace = 3600, force = false }
 --     -> { objects = n, bytes = n, kept = n, recent = n, skipped = { store names } }
 
