@@ -38,6 +38,7 @@ add("delete_version"); add("SELECT 1"); add("-- a comment"); add(" ")
 -- the last) then takes each wrong value in turn.
 local good = {
   atomic = { function() return 1 end },
+  check_copy = { file_av.content_hash },
   check_object = { store, saved.content_hash, saved.size },
   check_store_path = { "made" },
   code_hash = { print },
@@ -46,10 +47,12 @@ local good = {
   csv = { { { a = 1 } }, { "a" }, 1, 100, 100 },
   decode = { core.encode({ 1 }) },
   describe = { { 1, 2, 3 } },
+  discard_copy = { file_av.content_hash },
   encode = { { 1 }, "value" },
   export_path = { file_av.id, "exported" },
   extremes = { { 1, 5, 2 }, 2 },
   gc = { true, store, 0, false },
+  gc_copies = { true },
   hash = { "bytes" },
   home = {},
   is_sequence = { { 1, 2 } },
