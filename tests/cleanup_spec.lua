@@ -844,12 +844,17 @@ end)
 describe("prune while another process saves", function()
   it("every save returns the version it saved, even one pruned at once", function()
     -- save_artifact outside a step makes a version prune deletes (no step
-    -- run made or took it): prune may delete it the moment its save commits
+    -- run made or took it), and so does register_artifact: prune may delete
+    -- it the moment its save commits
     local dir = H.tmpdir()
+    H.write(dir .. "/registered.txt", "a file\n")
     H.write(dir .. "/saver.lua", [[
       local n, failed = tonumber(arg[1]), 0
       for i = 1, n do
-        local ok, av = pcall(lupine.save_artifact, { i }, "raced")
+        local ok, av
+        if i % 2 == 0 then ok, av = pcall(lupine.save_artifact, { i }, "raced")
+        else ok, av = pcall(lupine.register_artifact, { path = "registered.txt", name = "raced" })
+        end
         if not ok or av.name ~= "raced" or not av.id:find("^%x+%-") then
           failed = failed + 1
           io.stderr:write(tostring(av), "\n")

@@ -65,6 +65,8 @@ local good = {
   read = { saved.id },
   read_object = { saved.content_hash, saved.size, store },
   record_columns = { { { a = 1 } }, 1 },
+  record_object = { { hash = saved.content_hash, size = saved.size,
+    stored_size = saved.stored_size }, "table", { artifact = "recorded" }, {} },
   run = { { pipeline = "p", nodes = {} } },
   save = { { 1 }, { artifact = "saved" }, {}, nil, nil },
   select = { "SELECT ?1", 1 },
