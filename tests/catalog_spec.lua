@@ -273,8 +273,9 @@ describe("lupine.core", function()
     -- tests/core_calls.lua calls every core function with wrong types, empty
     -- strings and odd numbers in every argument place, each call twice
     local dir = H.tmpdir()
-    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUA_CPATH=" .. H.quote(H.build
-      .. "/?.so;;") .. " lua5.4 " .. H.quote(H.root .. "/tests/core_calls.lua") .. " home", true)
+    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && TMPDIR=. LUA_CPATH="
+      .. H.quote(H.build .. "/?.so;;") .. " lua5.4 " .. H.quote(H.root .. "/tests/core_calls.lua")
+      .. " home", true)
     assert.equal(0, code, err)
     local calls = tonumber(out:match("^(%d+) calls\n$"))
     assert.is_true(calls and calls > 4000, out .. err)

@@ -2,7 +2,8 @@
 -- Every function of lupine.core called with wrong types, empty strings and
 -- odd numbers, in every argument place: none may crash the process (an
 -- error is fine). Run by tests/catalog_spec.lua in a folder of its own
--- (some calls make files where they are told): lua5.4 core_calls.lua HOME
+-- (some calls make files where they are told, temp_file in $TMPDIR, which
+-- it points there too): lua5.4 core_calls.lua HOME
 -- Prints "N calls" to stdout when every call returned.
 local lupine = require "lupine"
 local core = require "lupine.core"
@@ -16,7 +17,8 @@ f:write("a file\n")
 f:close()
 local saved = lupine.save_artifact({ 1, 2, x = "y" }, "value")
 lupine.pipeline { name = "files", function()
-  lupine.step { name = "make", outputs = { "a_file" }, function() return lupine.file("in.txt") end } ()
+  lupine.step { name = "make", outputs = { "a_file" },
+    function() return lupine.file("in.txt") end } ()
 end } ()
 local file_av = lupine.Client():get_artifact_version("a_file")
 local store = saved.artifact_store_id
@@ -58,6 +60,7 @@ local good = {
   is_sequence = { { 1, 2 } },
   load = { saved.id },
   locate = {},
+  markdown = { "# A title\n\n*some* text, [a link](https://example.org)" },
   now = {},
   number_text = { 0.5 },
   object_path = { saved.content_hash, store },
@@ -76,6 +79,7 @@ local good = {
   store_path = { "in.txt" },
   store_root = { store },
   tagged = { "t", { 1 } },
+  temp_file = { "page", ".html" },
   text_width = { "wide \u{4e2d}", 5 },
   use_stack = { "default" },
   write = { "tag", "artifact_version", saved.id, "fuzzed" },
