@@ -167,8 +167,7 @@ typedef struct lupine lupine;
 ** found walking up from the current directory; else "./.lupine".
 ** The folder is chosen here: a relative home (or $LUPINE_HOME) is taken
 ** from the current directory at this call, and a later chdir does not
-** move the catalog (lupine_home gives the absolute path). An empty home
-** ("") is relative too: it is the current directory itself.
+** move the catalog (lupine_home gives the absolute path).
 ** The catalog itself is opened on first use, so a bad folder is reported
 ** by the first call that needs it.
 ** On success *out is a new handle. On failure *out is NULL if memory ran
