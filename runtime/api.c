@@ -1231,8 +1231,8 @@ int lupine_av_path(lupine *h, const lupine_artifact_version *v, char **path) {
   if (v == NULL) return misuse(h, fname, "v is NULL");
   if (path == NULL) return misuse(h, fname, "path is NULL");
   if (!is_path(v))
-    return failf(h, LUPINE_MISUSE, "%s: artifact '%s' version %s (%s) is a %s, not a file or "
-                 "folder", fname, shown(v, LP_AV_NAME), shown(v, LP_AV_VERSION),
+    return failf(h, LUPINE_MISUSE, "%s: artifact '%s' version %s (%s) is a value (%s), not "
+                 "a file or folder", fname, shown(v, LP_AV_NAME), shown(v, LP_AV_VERSION),
                  shown(v, LP_AV_ID), shown(v, LP_AV_DATA_TYPE));
   if ((rc = local_copy(h, fname, v, buf, sizeof buf)) != LUPINE_OK) return rc;
   if ((*path = strdup(buf)) == NULL) return fail(h, LUPINE_NOMEM, "out of memory");

@@ -437,9 +437,11 @@ LUPINE_API void lupine_av_free(lupine_artifact_version *v);
 **   name          the artifact name
 **   version       "1", "2", ... or a custom version, always text
 **   type          "data", "model", ... (ArtifactType)
-**   data_type     the Lua type of the value ("table", "number", ...),
-**                 the materializer's type name, or "file" or "dir" for a
-**                 file or folder a step returned (lupine.file, lupine.dir)
+**   data_type     what the value is ("records", "columns", "numbers",
+**                 "number_map", "plot", "string", "number", "table", ...:
+**                 README, "Reading the catalog"), the materializer's type
+**                 name, or "file" or "dir" for a file or folder a step
+**                 returned (lupine.file, lupine.dir)
 **   save_type     how it was made: "step_output" (a step's output),
 **                 "manual" (save_artifact), "external" (an input stored
 **                 from a pipeline's body), "registered" (a path registered

@@ -31,7 +31,7 @@ describe("artifact versions", function()
     assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x+$", av.id)
     assert.equal("trained_model", av.name)
     assert.equal("data", av.type)
-    assert.equal("table", av.data_type)
+    assert.equal("columns", av.data_type)   -- { weights = { 1, 2 } }: one column
     assert.matches("^sha256:%x+$", av.content_hash)
     assert.equal(64 + 7, #av.content_hash)
     assert.equal(#require("lupine.core").encode({ weights = { 1, 2 } }), av.size)
@@ -43,6 +43,34 @@ describe("artifact versions", function()
     assert.equal("completed", producer.status)
     assert.equal("training", producer.pipeline_run.pipeline_name)
     assert.equal(av.id, producer.outputs.trained_model.id)
+  end)
+
+  it("record what their value is: records, columns, numbers, a plot, a file ...", function()
+    local values = {
+      { "records", { { a = 1, b = "x" }, { a = 2, b = "y" } } },
+      { "columns", { a = { 1, 2 }, b = { "x", "y" } } },
+      { "numbers", { 1, 2.5, -3 } }, { "number_map", { x = 1, y = 2.5 } },
+      { "plot", lupine.plot { y = { 1, 2 } } }, { "html", lupine.HTMLString("<p>hi</p>") },
+      { "markdown", lupine.MarkdownString("# hi") }, { "csv", lupine.CSVString("a\n1\n") },
+      { "svg", lupine.SVGString("<svg/>") }, { "string", "hello" }, { "bytes", "\255\254" },
+      { "number", 3 }, { "boolean", true }, { "table", {} }, { "table", { 1, "a" } },
+      { "table", { { a = 1 }, { b = 2 } } }, { "table", { x = { y = 1 } } },
+    }
+    for i, c in ipairs(values) do
+      assert.equal(c[1], lupine.save_artifact(c[2], "v" .. i).data_type, c[1] .. " " .. i)
+    end
+    -- a step's outputs, told apart in its worker
+    local dir = H.tmpdir()
+    H.write(dir .. "/f.txt", "x")
+    local s = step { name = "shapes", outputs = { "rows", "curve", "scores", "f", "d" }, function()
+      return { { n = 1 } }, { 0.5, 0.25 }, { a = 1 }, lupine.file(dir .. "/f.txt"), lupine.dir(dir)
+    end }
+    pipeline { name = "shapes", function() s() end } ()
+    local got = {}
+    for _, name in ipairs { "rows", "curve", "scores", "f", "d" } do
+      got[#got + 1] = client:get_artifact_version(name).data_type
+    end
+    assert.same({ "records", "numbers", "number_map", "file", "dir" }, got)
   end)
 
   it("are found by full id and by unique id prefix", function()
@@ -153,7 +181,7 @@ describe("artifact versions", function()
   it("print as one-line summaries", function()
     local run = p(1)
     local av = client:get_artifact_version("trained_model")
-    assert.matches("^<ArtifactVersion trained_model v1 %(table, %d+ bytes%) %x+", tostring(av))
+    assert.matches("^<ArtifactVersion trained_model v1 %(columns, %d+ bytes%) %x+", tostring(av))
     assert.matches("^<PipelineRun training%-[%d%-]+ %[completed%]", tostring(run))
     assert.matches("^<StepRun produce %[completed%]", tostring(run.steps.produce))
   end)

@@ -208,7 +208,7 @@ describe("prune_artifacts", function()
     local r = client:prune_artifacts { dry_run = true }
     assert.same({ versions = { "loose:1", "loose:2", "processed:2" }, artifacts = { "loose" } },
       report(r))
-    assert.equal("table", r.versions[1].data_type)
+    assert.equal("numbers", r.versions[1].data_type)
     assert.same({ 1 }, r.versions[1]:load())
     assert.same(before, counts(home))
   end)

@@ -151,7 +151,7 @@ describe("lupine catalog commands", function()
       assert.equal(2, #l)
       local f = fields(l[1])
       assert.equal(8, #f)
-      assert.same({ "processed", "2", "data", "table" }, { f[2], f[3], f[4], f[5] })
+      assert.same({ "processed", "2", "data", "numbers" }, { f[2], f[3], f[4], f[5] })
       assert.equal(tostring(#core.encode { 3, 6, 9, 12, 15 }), f[6])
       assert.equal("1", fields(l[2])[3])
     end)
@@ -226,11 +226,11 @@ describe("lupine catalog commands", function()
       assert.equal(0, code, out)
       local l = lines(out)
       assert.equal(4, #l, out)
-      assert.matches("^ID        NAME  VERSION  TYPE  DATA TYPE  SIZE  CREATED              TAGS$",
+      assert.matches("^ID        NAME  VERSION  TYPE  DATA TYPE   SIZE  CREATED              TAGS$",
         l[1])
-      assert.matches("^%x%x%x%x%x%x%x%x  item  120      data  table       5 B  "
+      assert.matches("^%x%x%x%x%x%x%x%x  item  120      data  number_map   5 B  "
         .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d  even$", l[2])
-      assert.matches("^%x%x%x%x%x%x%x%x  item  119      data  table       5 B  "
+      assert.matches("^%x%x%x%x%x%x%x%x  item  119      data  number_map   5 B  "
         .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d$", l[3])
       assert.equal("page 1 of 60 (120 versions); --page 2 for more", l[4])
       out = pty(home, "artifact list --name a_very_long_artifact_name_that_goes_on_and_on_and_on")

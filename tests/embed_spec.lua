@@ -25,7 +25,7 @@ local expected = table.concat({
   "step 'load_data': completed out:dataset=dataset v1",
   "step 'scale': completed in:dataset=dataset v1 out:scaled=scaled v1",
   "  printed: scaled 4 values by 2.5",
-  "scaled v1: table, 13 bytes, "
+  "scaled v1: numbers, 13 bytes, "
     .. "sha256:08add510fdc15c317536ea6ca98ca40894d2b2a042018c371cff0f1b6545b111",
   "value: 2.5 5 7.5 10",
   "cbor: 84 f9 41 00 f9 45 00 f9 47 80 f9 49 00",
@@ -97,7 +97,7 @@ describe("examples/embed/host.c", function()
     assert.equal(0, code, err)
     assert.matches("^the script's run of 'tenfold': completed, tags:\n"
       .. "step 'scale': completed out:scaled=scaled v1\n"
-      .. "scaled v1: table, %d+ bytes, sha256:%x+\nvalue: 100 5\n", out)
+      .. "scaled v1: numbers, %d+ bytes, sha256:%x+\nvalue: 100 5\n", out)
     assert.matches("\nrun of 'tenfold': completed\n$", out)
     -- a step that fails: the run failed (exit status 3)
     script = H.script('lupine.step("broken", function() return host.scale("x", 1) end)()')

@@ -150,7 +150,7 @@ describe("lupine repl through a pipe", function()
     local out, err = repl(home, PIPELINE .. "run = p()\nav = run.steps.double.output\n"
       .. "{ av }\nrun.steps.make\nav.producer_step_run.pipeline_run.id == run.id\n")
     assert.equal("", err)
-    assert.matches("\n{\n  <ArtifactVersion trained_model v1 %(table, %d+ bytes%) [%x%-]+>,\n}\n"
+    assert.matches("\n{\n  <ArtifactVersion trained_model v1 %(numbers, %d+ bytes%) [%x%-]+>,\n}\n"
       .. "<StepRun make %[completed%] [%x%-]+>\ntrue\n$", out)
   end)
 
@@ -238,7 +238,7 @@ describe("lupine repl: pages, help and _", function()
     assert.equal("", err)
     assert.equal(
       "ID        NAME        VERSION  TYPE  DATA TYPE  SIZE  CREATED               TAGS\n"
-      .. "xxxxxxxx  訓練データ  1        data  table         4  YYYY-MM-DDThh:mm:ssZ  日本\n"
+      .. "xxxxxxxx  訓練データ  1        data  numbers       4  YYYY-MM-DDThh:mm:ssZ  日本\n"
       .. "xxxxxxxx  model       1        data  number        1  YYYY-MM-DDThh:mm:ssZ\n"
       .. "<Page 1 of 1: 2 items of 2>\n"
       .. "ID        NAME   VERSIONS  LATEST  CREATED               TAGS\n"

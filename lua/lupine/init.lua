@@ -11,6 +11,7 @@ local core = require "lupine.core"
 local client_mod = require "lupine.client"
 local names = require "lupine.names"
 local materials = require "lupine.materials"
+local shapes = require "lupine.shapes"
 require "lupine.lineage"
 require "lupine.stacks"    -- stacks and artifact stores: Client:list_stacks, ...
 local query = require "lupine.query"   -- listing and filtering: Client:list_*
@@ -697,6 +698,7 @@ local function invoker(build)
         results[k] = nil
       else
         results[k], data_type = materials.prepare(results[k])
+        data_type = data_type or shapes.data_type(results[k])
       end
       out.artifact = artifact_name(build, node, out, run_name, 2)
       local md = merged(out.config.run_metadata or {}, ctx.output_metadata[out.name] or {})
@@ -1209,7 +1211,7 @@ function lupine.save_artifact(value, name, opts)
   local plain, data_type = materials.prepare(value)
   local id, version, row = core.save(plain, { artifact = name, type = c.artifact_type,
       version = c.version, save_type = "manual" }, { tags = c.tags, metadata = c.metadata_rows,
-      data_type = data_type, visualizations = require("lupine.viz").compute(plain) },
+      data_type = data_type or shapes.data_type(plain), visualizations = require("lupine.viz").compute(plain) },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   if current then current.saved[name] = true end

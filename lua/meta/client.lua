@@ -257,7 +257,7 @@ function Client:delete_stack(name) end
 ---@field name string The artifact's name.
 ---@field version string "1", "2", ... or a custom version.
 ---@field type lupine.ArtifactTypeName
----@field data_type string The Lua type of the value, a materializer's type, "file" or "dir".
+---@field data_type string What the value is: "records", "columns", "numbers", "number_map", "plot", "string", "table", ..., a materializer's type, "file" or "dir".
 ---@field content_hash string "sha256:..." of the encoded value.
 ---@field size integer Bytes of the encoded value.
 ---@field stored_size integer Bytes stored (compressed).

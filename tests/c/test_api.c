@@ -401,7 +401,7 @@ static void test_pipeline(void) {
   same(lupine_av_name(v), "doubled", "its name");
   same(lupine_av_version(v), "1", "its version");
   same(lupine_av_type(v), "data", "its type");
-  same(lupine_av_data_type(v), "table", "its data type");
+  same(lupine_av_data_type(v), "numbers", "its data type (an array of numbers)");
   check(strlen(lupine_av_id(v)) == 36, "its id is a UUID");
   check(strncmp(lupine_av_content_hash(v), "sha256:", 7) == 0 &&
         strlen(lupine_av_content_hash(v)) == 71, "its content hash is sha256:<64 hex>");
@@ -1008,7 +1008,7 @@ static void test_files(void) {
   lupine_av_find(rt, "plain", NULL, &v);
   path = (char *)&path;
   snprintf(want, sizeof want, "lupine_av_path: artifact 'plain' version 1 (%s) is a "
-           "table, not a file or folder", lupine_av_id(v));
+           "value (numbers), not a file or folder", lupine_av_id(v));
   code(rt, lupine_av_path(rt, v, &path), LUPINE_MISUSE, want,
        "lupine_av_path of a value");
   check(path == NULL, "leaves *path NULL");

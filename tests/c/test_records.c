@@ -589,7 +589,7 @@ static void test_deprecated(void) {
   }
   same(lupine_version_name(v), "old", "lupine_version_name");
   same(lupine_version_version(v), "1", "lupine_version_version");
-  same(lupine_version_data_type(v), "table", "lupine_version_data_type");
+  same(lupine_version_data_type(v), "numbers", "lupine_version_data_type");
   same(lupine_version_type(v), "data", "lupine_version_type");
   check(strlen(lupine_version_id(v)) == 36 && strlen(lupine_version_content_hash(v)) == 71 &&
         strlen(lupine_version_created(v)) == 27 && lupine_version_size(v) == 2 &&
