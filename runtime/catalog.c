@@ -259,7 +259,10 @@ static const char *const migrations[] = {
   "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n"
   /* how a deleted version was made: a step run's links to it still tell
   ** its own outputs from what it saved by hand */
-  "ALTER TABLE deleted_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output';\n",
+  "ALTER TABLE deleted_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output';\n"
+  /* the steps a run planned when it started (CBOR: [{name, step, after}]),
+  ** so that a run still going shows the steps yet to start too */
+  "ALTER TABLE pipeline_runs ADD COLUMN plan BLOB;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -462,6 +465,49 @@ static const struct query { const char *name; const char *sql; } queries[] = {
   {"run_stack", "SELECT stack FROM pipeline_runs WHERE id = ?1"},
   {"visualization_stores", "SELECT DISTINCT v.artifact_store_id FROM visualizations z"
      " JOIN artifact_versions v ON v.id = z.artifact_version_id WHERE z.content_hash = ?1"},
+  /* lua/lupine/ui.lua: the dashboard. A run's plan; an artifact's page
+  ** (its versions' tags and metadata, all at once), a pipeline's */
+  {"run_plan", "SELECT plan FROM pipeline_runs WHERE id = ?1"},
+  {"artifact_by_id", "SELECT id, name, created FROM artifacts WHERE id = ?1"},
+  /* the version of the same artifact made just before version ?1 */
+  {"previous_version", VERSION_COLUMNS " WHERE v.artifact_id = (SELECT artifact_id"
+     " FROM artifact_versions WHERE id = ?1) AND v.seq < (SELECT seq FROM artifact_versions"
+     " WHERE id = ?1) ORDER BY v.seq DESC LIMIT 1"},
+  {"tags_of_artifact_versions", "SELECT l.entity_id AS id, t.name FROM artifact_versions v"
+     " JOIN tag_links l ON l.entity = 'artifact_version' AND l.entity_id = v.id"
+     " JOIN tags t ON t.seq = l.tag_seq WHERE v.artifact_id = ?1 ORDER BY v.seq, t.name"},
+  {"metadata_of_artifact_versions", "SELECT m.entity_id AS id, m.key, m.value"
+     " FROM artifact_versions v JOIN run_metadata m ON m.entity = 'artifact_version'"
+     " AND m.entity_id = v.id WHERE v.artifact_id = ?1 ORDER BY v.seq, m.key"},
+  {"tags_of_pipeline_runs", "SELECT l.entity_id AS id, t.name FROM pipeline_runs r"
+     " JOIN tag_links l ON l.entity = 'pipeline_run' AND l.entity_id = r.id"
+     " JOIN tags t ON t.seq = l.tag_seq WHERE r.pipeline_id = ?1 ORDER BY r.seq, t.name"},
+  {"metadata_of_pipeline_runs", "SELECT m.entity_id AS id, m.key, m.value"
+     " FROM pipeline_runs r JOIN run_metadata m ON m.entity = 'pipeline_run'"
+     " AND m.entity_id = r.id WHERE r.pipeline_id = ?1 ORDER BY r.seq, m.key"},
+  /* the dashboard's search: ?1 a LIKE pattern ('\\' escapes), ?2 how many */
+  {"search_artifacts", "SELECT a.id, a.name, a.created, (SELECT count(*)"
+     " FROM artifact_versions v WHERE v.artifact_id = a.id) AS version_count"
+     " FROM artifacts a WHERE a.name LIKE ?1 ESCAPE '\\' ORDER BY a.name LIMIT ?2"},
+  {"search_versions", VERSION_COLUMNS " WHERE a.name LIKE ?1 ESCAPE '\\'"
+     " OR v.version LIKE ?1 ESCAPE '\\' ORDER BY v.seq DESC LIMIT ?2"},
+  {"search_runs", RUN_COLUMNS " WHERE r.name LIKE ?1 ESCAPE '\\' ORDER BY r.seq DESC LIMIT ?2"},
+  {"search_pipelines", "SELECT id, name, created FROM pipelines WHERE name LIKE ?1"
+     " ESCAPE '\\' ORDER BY name LIMIT ?2"},
+  {"search_tags", "SELECT name, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
+     " AS tagged_count FROM tags t WHERE name LIKE ?1 ESCAPE '\\' ORDER BY name LIMIT ?2"},
+  /* metadata whose key or text value matches, with what it is on */
+  {"search_metadata", "SELECT m.entity, m.entity_id, m.key, m.value, a.name AS artifact,"
+     " v.version, r.name AS run, s.name AS step, sr.name AS step_run_run"
+     " FROM run_metadata m"
+     " LEFT JOIN artifact_versions v ON m.entity = 'artifact_version' AND v.id = m.entity_id"
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id"
+     " LEFT JOIN pipeline_runs r ON m.entity = 'pipeline_run' AND r.id = m.entity_id"
+     " LEFT JOIN step_runs s ON m.entity = 'step_run' AND s.id = m.entity_id"
+     " LEFT JOIN pipeline_runs sr ON sr.id = s.run_id"
+     " WHERE m.key LIKE ?1 ESCAPE '\\' OR m.value_text LIKE ?1 ESCAPE '\\'"
+     " ORDER BY m.seq DESC LIMIT ?2"},
+  {"metadata_keys", "SELECT DISTINCT key AS name FROM run_metadata ORDER BY key"},
 };
 
 /*
@@ -522,6 +568,8 @@ static const struct write_op {
      " value_text = excluded.value_text, created = excluded.created"}},
   /* ?1 step run id, ?2 what it printed, ?3 attempts */
   {"step_output", 0, {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
+  /* ?1 run id, ?2 its plan (CBOR) */
+  {"run_plan", 1u << 1, {"UPDATE pipeline_runs SET plan = ?2 WHERE id = ?1"}},
   /* ?1 run id, ?2 pid, ?3 the process's start time (tells a reused pid apart) */
   {"run_process", 0, {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3 WHERE id = ?1"}},
   /* ?1 run id, ?2 why, ?3 time: a run whose process died */

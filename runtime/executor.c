@@ -2456,6 +2456,49 @@ static int record_stack(run *r, const char *stack) {
   return rc;
 }
 
+/*
+** The run's plan, recorded as it starts, so that while it runs the steps yet
+** to start are known too (the dashboard shows them): a CBOR array of
+** { name = the invocation, step = the step's name, after = { the
+** invocations whose outputs it takes, in the order of its inputs } }, in
+** the order of the pipeline's body.
+*/
+static int record_plan(run *r) {
+  lua_State *L = r->L;
+  int i, k, n, changes, rc, top = lua_gettop(L);
+  lua_pushstring(L, r->id);
+  lua_createtable(L, r->n, 0);
+  for (i = 1; i <= r->n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, node_str(r, i - 1, "name"));
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, node_str(r, i - 1, "step"));
+    lua_setfield(L, -2, "step");
+    lua_newtable(L);
+    lua_rawgeti(L, r->nodes, i);
+    field(L, -1, "args", LUA_TTABLE);
+    /* stack: ..., plan, entry, after, node, args */
+    for (k = 1, n = 0; k <= (int)luaL_len(L, -1); k++) {
+      lua_rawgeti(L, -1, k);
+      if (lua_getfield(L, -1, "node") == LUA_TNUMBER) {
+        lua_pushstring(L, node_str(r, (int)lua_tointeger(L, -1) - 1, "name"));
+        lua_rawseti(L, -6, ++n);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+    lua_setfield(L, -2, "after");
+    lua_rawseti(L, -2, i);
+  }
+  if ((rc = lp_codec_encode(L, -1, "plan", r->rt->err, sizeof r->rt->err)) == LUPINE_OK) {
+    lua_replace(L, -2);
+    rc = lp_catalog_write(L, r->rt->catalog, "run_plan", top + 1, 2, &changes, r->rt->err,
+                          sizeof r->rt->err);
+  }
+  lua_settop(L, top);
+  return rc;
+}
+
 int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   run r;
   char stack[LP_NAME_MAX + 1];
@@ -2506,7 +2549,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
       lp_catalog_create_run(rt->catalog, r.pipeline, run_name, start, r.id, r.name,
                             rt->err, sizeof rt->err) != LUPINE_OK ||
       tag_run(&r) != LUPINE_OK || record_process(&r) != LUPINE_OK ||
-      record_stack(&r, stack) != LUPINE_OK ||
+      record_stack(&r, stack) != LUPINE_OK || record_plan(&r) != LUPINE_OK ||
       lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
     lp_runtime_use_stack(rt, NULL, NULL, 0);
