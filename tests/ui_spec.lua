@@ -12,6 +12,16 @@ end
 
 local XSS = [[<script>alert(1)</script>"']]
 
+-- An SVG that would run script, load things and take over the page if it
+-- were shown as it is.
+local HOSTILE_SVG = [[<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100" onload="document.title='PWNED'">]]
+  .. [[<script>document.title = 'PWNED'</script><style>body { display: none }</style>]]
+  .. [[<rect id="run-arrow" width="80" height="40" fill="#48c" onclick="document.title='PWNED'">]]
+  .. [[<title>a bar &lt;script&gt;</title></rect>]]
+  .. [[<a href="javascript:document.title='PWNED'"><text x="10" y="80">click</text></a>]]
+  .. [[<foreignObject><iframe src="javascript:parent.document.title='PWNED'"></iframe></foreignObject>]]
+  .. [[<image href="https://evil.example/track.png" width="1" height="1"/></svg>]]
+
 -- A pipeline whose names, tags, metadata and error carry markup, with a
 -- chain of steps (load -> clean -> train -> evaluate) of which train fails,
 -- and a step with no outputs that saves a version by hand.
@@ -34,10 +44,14 @@ end }
 local note = step { name = "note", outputs = {}, function()
   lupine.save_artifact({ XSS }, "note" .. XSS)
 end }
+local drawing = step { name = "drawing", outputs = { "drawing" }, function()
+  return lupine.SVGString(]] .. string.format("%q", HOSTILE_SVG) .. [[)
+end }
 pipeline { name = "hostile", tags = { XSS }, function()
   evaluate(train(clean(load())))
   report()
   note()
+  drawing()
 end }:with_options { raise_on_failure = false } ()
 ]]
 
@@ -300,6 +314,50 @@ describe("lupine ui", function()
     end)
   end)
 
+  describe("escaping", function()
+    local function enc(s) return (s:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) end
+
+    it("escapes every catalog string and query value in search, artifact, pipeline, compare", function()
+      local artifact = get_json(srv, "/api/search?q=" .. enc("rows" .. XSS)).artifacts[1]
+      assert.equal("rows" .. XSS, artifact.name)
+      local pipelines = {}
+      for _, p in ipairs(get_json(srv, "/api/pipelines").items) do pipelines[p.name] = p.id end
+      local runs = get_json(srv, "/api/runs").items
+      local paths = {
+        "/search?q=" .. enc(XSS), "/search?q=script", "/search?q=" .. enc("rows<scirpt>"),
+        "/search?q=" .. enc("<"), "/artifacts/" .. artifact.id,
+        "/artifacts/" .. artifact.id .. "?chosen=1&col=" .. enc(XSS),
+        "/pipelines/" .. pipelines.hostile,
+        "/compare?v=" .. ids["rows" .. XSS] .. "&v=" .. ids["note" .. XSS],
+        "/compare?v=" .. ids.page .. "&v=" .. ids.drawing,
+        "/compare?r=" .. runs[1].id .. "&r=" .. runs[2].id,
+      }
+      for _, path in ipairs(paths) do
+        local status, body = fetch(srv, path)
+        assert.equal(200, status, path)
+        assert.is_nil(body:find("<script", 1, true), path)
+        assert.is_nil(body:find("alert(1)</", 1, true), path)
+      end
+      local _, body = fetch(srv, "/search?q=" .. enc(XSS))
+      assert.matches("<h1>Search: &lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;</h1>", body, 1, true)
+      assert.matches('value="&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;"', body, 1, true)
+      -- error pages that repeat what was asked for
+      for _, c in ipairs {
+        { "/artifacts/" .. artifact.id .. "?chart=" .. enc(XSS), 400 }, { "/search?" .. enc(XSS) .. "=1", 400 },
+        { "/compare?v=" .. enc(XSS) .. "&v=x", 404 }, { "/versions/" .. enc(XSS) .. "/value.json", 404 },
+        { "/pipelines/" .. enc(XSS), 404 }, { "/artifacts/" .. ids.page, 404 },
+      } do
+        local status, b, headers = fetch(srv, c[1])
+        assert.equal(c[2], status, c[1])
+        assert.equal("text/html; charset=utf-8", headers["content-type"])
+        assert.is_nil(b:find("<script", 1, true), c[1])
+      end
+      -- a download's file name keeps nothing that could break its header
+      local _, _, headers = fetch(srv, "/versions/" .. ids["rows" .. XSS] .. "/value.json")
+      assert.equal('attachment; filename="rows_script_alert_1___script____1.json"', headers["content-disposition"])
+    end)
+  end)
+
   describe("in a browser", function()
     local have = chromium()
     local shots = H.build .. "/test-output"
@@ -345,20 +403,462 @@ describe("lupine ui", function()
       browse(srv.url .. "/versions/" .. ids.analysis, shots .. "/ui-table.png")
     end)
 
-    it("shows a plot's SVG", function()
+    it("shows a plot's SVG inline, so that its <title> tooltips work", function()
       if skip() then return end
       local dom = browse(srv.url .. "/versions/" .. ids.performance_plot)
-      local b64 = dom:match('<img class="viz%-svg" alt="SVG visualization" src="data:image/svg%+xml;base64,([%w+/=]+)">')
-      assert.is_string(b64)
-      local svg = H.sh("printf %s " .. H.quote(b64) .. " | base64 -d")
+      local svg = dom:match('<section class="viz" id="viz%-1">.-<div class="viz%-svg">(<svg .-</svg>)</div>')
+      assert.is_string(svg)
       assert.matches("<title>Model Performance</title>", svg, 1, true)
       assert.matches("<polyline ", svg, 1, true)
+      assert.not_matches("<img", dom, 1, true)
       browse(srv.url .. "/versions/" .. ids.performance_plot, shots .. "/ui-plot.png")
+    end)
+
+    it("shows a hostile SVG inline with nothing left that runs, loads or restyles the page", function()
+      if skip() then return end
+      local dom = browse(srv.url .. "/versions/" .. ids.drawing)
+      local svg = dom:match('<div class="viz%-svg">(<svg .-</svg>)</div>')
+      assert.is_string(svg)
+      assert.matches('<rect id="svg1%-run%-arrow" width="80" height="40" fill="#48c"><title>a bar '
+        .. '&lt;script&gt;</title></rect><text x="10" y="80">click</text></svg>$', svg)
+      for _, bad in ipairs { "onload", "onclick", "<script", "<style", "javascript:", "<foreignObject",
+          "<iframe", "<image", "evil.example", "<a " } do
+        assert.not_matches(bad, svg, 1, true)
+      end
+      assert.matches("<title>drawing:1 · lupine</title>", dom, 1, true)   -- not PWNED
+      browse(srv.url .. "/versions/" .. ids.drawing, shots .. "/ui-hostile-svg.png")
+    end)
+
+    it("gives a table and its summary frames tall enough for all they hold", function()
+      if skip() then return end
+      local dom = browse(srv.url .. "/versions/" .. ids.analysis)
+      local heights = {}
+      for h in dom:gmatch('<iframe class="viz%-html"[^>]- style="height:(%d+)px"') do
+        heights[#heights + 1] = tonumber(h)
+      end
+      assert.equal(2, #heights)   -- the table and its summary (the CSV is no frame)
+      -- what each takes, measured in the same browser
+      for i, position in ipairs { 1, 3 } do
+        local html = get_json(srv, "/api/versions/" .. ids.analysis .. "/visualizations/" .. position).content
+        local file = H.tmpdir() .. "/frame.html"
+        H.write(file, (html:gsub("</body>", "<script>document.title = 'H=' + Math.ceil("
+          .. "document.documentElement.getBoundingClientRect().height)</script></body>")))
+        local needed = tonumber(browse("file://" .. file):match("<title>H=(%d+)</title>"))
+        assert.is_true(needed > 100, tostring(needed))
+        assert.is_true(heights[i] >= needed, string.format("frame %d: %d px for %d px", i, heights[i], needed))
+      end
     end)
   end)
 end)
 
+-- Three runs of a training pipeline whose outputs change from run to run:
+-- rows (a table: rows added and one changed), a model with metadata, a
+-- curve (numbers) and per-class scores (a map of numbers); strings with
+-- markup in values, tags and names. Then a table of 250 rows, a file and a
+-- folder.
+local TRAINING = [[
+local lupine = require "lupine"
+local step, pipeline = lupine.step, lupine.pipeline
+local XSS = ]] .. string.format("%q", XSS) .. [[
+
+local i = tonumber(arg[1])
+local prepare = step { name = "prepare", outputs = { "rows" }, function(n)
+  local rows = {}
+  for k = 1, n do rows[k] = { id = "r" .. k, x = k * 10, label = k % 2 == 0 and "even" or XSS } end
+  if n > 3 then rows[2].x = 99 end
+  return rows
+end }
+local train = step { name = "train", outputs = { lupine.ArtifactConfig { name = "trained_model",
+    tags = { i == 3 and XSS or "nightly" } }, "curve" }, function(rows, lr)
+  local ctx = lupine.get_step_context()
+  local acc = ({ 0.75, 0.8, 0.77 })[i]
+  ctx:add_output_metadata("trained_model", { accuracy = acc, loss = 1 - acc, optimizer = "adam",
+    note = XSS })
+  lupine.log_metadata { run = ctx.pipeline_run, metadata = { accuracy = acc, learning_rate = lr } }
+  local curve = {}
+  for e = 1, 5 do curve[e] = e * i end
+  return { weights = { acc, lr } }, curve
+end }
+local scores = step { name = "scores", outputs = { "per_class" }, function(model)
+  return { cat = 0.8 + 0.01 * i, dog = 0.7, [XSS] = 0.5 }
+end }
+pipeline { name = "training", function()
+  local m = train(prepare(2 + i), 0.1 * i)
+  scores(m)
+end } ()
+]]
+
+local FILES = [[
+local lupine = require "lupine"
+local dir = arg[1]
+local big = lupine.step { name = "big", outputs = { "big_table" }, function()
+  local rows = {}
+  for k = 1, 250 do rows[k] = { n = k, name = "row " .. k } end
+  return rows
+end }
+local files = lupine.step { name = "files", outputs = { "weights", "report_dir" }, function()
+  return lupine.file(dir .. "/weights.bin"), lupine.dir(dir .. "/report")
+end }
+lupine.pipeline { name = "files", function() big() files() end } ()
+]]
+
+describe("lupine ui, finding and comparing", function()
+  local home, srv, files_dir
+  local function search(q)
+    return get_json(srv, "/api/search?q=" .. q:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end))
+  end
+  local function versions_of(name)
+    local a = get_json(srv, "/api/artifacts?name=" .. name).items[1]
+    return get_json(srv, "/api/artifacts/" .. a.id), a.id
+  end
+  setup(function()
+    home = H.tmpdir() .. "/home"
+    local script = H.script(TRAINING)
+    for i = 1, 3 do
+      local _, err, code = H.lupine(home, "run " .. H.quote(script) .. " " .. i)
+      assert.equal(0, code, err)
+    end
+    files_dir = H.tmpdir()
+    H.write(files_dir .. "/weights.bin", "\0\1\2binary\255")
+    os.execute("mkdir -p " .. H.quote(files_dir .. "/report/sub"))
+    H.write(files_dir .. "/report/a.txt", "a\n")
+    H.write(files_dir .. "/report/sub/b.txt", "b\n")
+    local _, err, code = H.lupine(home, "run " .. H.quote(H.script(FILES)) .. " " .. H.quote(files_dir))
+    assert.equal(0, code, err)
+    srv = start(home)
+  end)
+  teardown(function()
+    if srv then stop(srv) end
+  end)
+
+  it("searches by part of a name, in any case, and by near spelling, with suggestions", function()
+    local r = search("MODEL")
+    assert.same({ "trained_model" }, { r.artifacts[1].name, r.artifacts[2] })
+    assert.equal(dkjson.null, r.artifacts[1].near)
+    assert.equal(3, r.artifacts[1].version_count)
+    local vs = {}
+    for i, v in ipairs(r.versions) do vs[i] = v.name .. ":" .. v.version end
+    assert.same({ "trained_model:3", "trained_model:2", "trained_model:1" }, vs)
+    r = search("trained_modle")   -- two letters swapped
+    assert.same({ "trained_model", 1 }, { r.artifacts[1].name, r.artifacts[1].near })
+    assert.same({ "trained_model" }, r.suggestions)
+    r = search("zzzqqqxxx")
+    assert.same({ {}, {}, {}, {}, {}, {}, {} }, { r.artifacts, r.versions, r.runs, r.pipelines, r.tags,
+      r.metadata, r.suggestions })
+    local status, body = fetch(srv, "/search?q=trained_modle")
+    assert.equal(200, status)
+    assert.matches('<p class="suggest">Did you mean <a href="/search?q=trained_model">trained_model</a></p>',
+      body, 1, true)
+    assert.matches('>trained_model</a> <span class="note">(near spelling)</span>', body, 1, true)
+    assert.matches("Nothing matches “zzzqqqxxx”", select(2, fetch(srv, "/search?q=zzzqqqxxx")), 1, true)
+    -- the box is on every page, suggesting names as one types
+    _, body = fetch(srv, "/")
+    assert.matches('<form class="search" method="get" action="/search"><input type="search" name="q"', body, 1, true)
+    assert.matches('<datalist id="lupine%-names">.-<option value="trained_model">', body)
+  end)
+
+  it("searches tags, metadata keys and values, run and pipeline names, ids and name:version", function()
+    local r = search("nightly")
+    assert.same({ "nightly", 2 }, { r.tags[1].name, r.tags[1].tagged_count })
+    r = search("adam")   -- a metadata value
+    assert.equal(3, #r.metadata)
+    assert.same({ "optimizer", "adam", "artifact_version", "trained_model:v3" }, { r.metadata[1].key,
+      r.metadata[1].value, r.metadata[1].on.kind, r.metadata[1].on.label })
+    r = search("learning")   -- a metadata key, on runs
+    assert.same({ 3, "learning_rate", "pipeline_run" }, { #r.metadata, r.metadata[1].key,
+      r.metadata[1].on.kind })
+    r = search("trainin")
+    assert.same({ "training", 3 }, { r.pipelines[1].name, #r.runs })
+    r = search("trained_model:v2")
+    assert.same({ "trained_model", "2" }, { r.versions[1].name, r.versions[1].version })
+    local run = get_json(srv, "/api/runs?pipeline=training").items[2]
+    r = search(run.id:sub(1, 8))
+    assert.equal(run.id, r.runs[1].id)
+    local status, body = fetch(srv, "/api/search")
+    assert.same({ 400, "query parameter 'q' is required" }, { status, json(body).error.message })
+    status, body = fetch(srv, "/api/search?q=" .. string.rep("x", 201))
+    assert.same({ 400, "query parameter 'q' is longer than 200 bytes" }, { status, json(body).error.message })
+  end)
+
+  it("shows an artifact's versions with tags and chosen metadata columns, and a chart of one", function()
+    local a, id = versions_of("trained_model")
+    assert.same({ "accuracy", "loss", "note", "optimizer" }, a.metadata_keys)
+    assert.same({ "accuracy", "loss" }, a.numeric_keys)
+    assert.same({ "1", "2", "3" }, { a.versions[1].version, a.versions[2].version, a.versions[3].version })
+    assert.same({ 0.75, { "nightly" }, "columns" }, { a.versions[1].run_metadata.accuracy, a.versions[1].tags,
+      a.versions[1].data_type })
+    local status, body = fetch(srv, "/artifacts/" .. id)
+    assert.equal(200, status)
+    -- every key a column (there are no more than 6), the first numeric one charted
+    assert.matches("<th>producer</th><th>accuracy</th><th>loss</th><th>note</th><th>optimizer</th></tr>", body, 1, true)
+    assert.matches('<div class="chart"><svg xmlns="http://www.w3.org/2000/svg" width="640" height="400"'
+      .. '.-<title>accuracy across versions</title>', body)
+    assert.matches('<input type="checkbox" name="v" value="' .. a.versions[3].id .. '"', body, 1, true)
+    -- chosen: only loss, charted
+    _, body = fetch(srv, "/artifacts/" .. id .. "?chosen=1&col=loss&chart=loss")
+    assert.matches("<th>producer</th><th>loss</th></tr>", body, 1, true)
+    assert.matches("<title>loss across versions</title>", body, 1, true)
+    assert.matches('<input type="checkbox" name="col" value="loss" checked>', body, 1, true)
+    assert.matches('<input type="checkbox" name="col" value="accuracy">', body, 1, true)
+    -- none at all
+    _, body = fetch(srv, "/artifacts/" .. id .. "?chosen=1")
+    assert.matches("<th>producer</th></tr>", body, 1, true)
+    assert.not_matches('class="chart"', body, 1, true)
+    status, body = fetch(srv, "/artifacts/" .. id .. "?chart=optimizer")
+    assert.same({ 400, true }, { status, body:find("query parameter &#39;chart&#39; must be a metadata key "
+      .. "whose values are numbers (got &#39;optimizer&#39;)", 1, true) ~= nil })
+    assert.equal(404, (fetch(srv, "/artifacts/" .. string.rep("0", 36))))
+    assert.equal(404, (fetch(srv, "/api/artifacts/not-an-id!")))
+  end)
+
+  it("shows a pipeline's runs with their metadata as columns, and a chart of one", function()
+    local pl = get_json(srv, "/api/pipelines?name=training").items[1]
+    local p = get_json(srv, "/api/pipelines/" .. pl.id)
+    assert.same({ "accuracy", "learning_rate" }, p.metadata_keys)
+    assert.equal(3, #p.runs)
+    assert.same({ 0.77, 0.30000000000000004 }, { p.runs[1].run_metadata.accuracy,
+      p.runs[1].run_metadata.learning_rate })
+    local status, body = fetch(srv, "/pipelines/" .. pl.id .. "?chosen=1&col=learning_rate&chart=accuracy")
+    assert.equal(200, status)
+    assert.matches("<th>tags</th><th>learning_rate</th></tr>", body, 1, true)
+    assert.matches("<title>accuracy across runs</title>", body, 1, true)
+    assert.matches('<input type="checkbox" name="r" value="' .. p.runs[1].id .. '"', body, 1, true)
+  end)
+
+  it("compares versions of a table: rows added and changed, by a key column", function()
+    local a = versions_of("rows")
+    local v1, v3 = a.versions[1].id, a.versions[3].id
+    local c = get_json(srv, "/api/compare?v=" .. v3 .. "&v=" .. v1)   -- oldest first whatever the order
+    assert.same({ "1", "3" }, { c.versions[1].version, c.versions[2].version })
+    assert.same({ "tables", false }, { c.value.kind, c.value.same })
+    local d = c.value.against_first[1]
+    assert.equal("id", d.key)
+    assert.same({ {}, {}, { "id", "label", "x" } }, { d.columns.added, d.columns.removed, d.columns.common })
+    assert.same({ "r4", "r5" }, { d.rows.added[1].at, d.rows.added[2].at })
+    assert.same({}, d.rows.removed)
+    assert.same({ "r2", { "x" }, 20, 99 }, { d.rows.changed[1].at, d.rows.changed[1].columns,
+      d.rows.changed[1].before.x, d.rows.changed[1].after.x })
+    assert.equal(2, d.rows.unchanged)
+    local status, body = fetch(srv, "/compare?v=" .. v1 .. "&v=" .. v3)
+    assert.equal(200, status)
+    assert.matches("rows: <b>2 added</b>, <b>0 removed</b>, <b>1 changed</b>, 2 the same (matched by "
+      .. "column <code>id</code>)", body, 1, true)
+    assert.matches('<tr class="diff"><td>r2</td><td>changed</td><td>r2</td><td>even</td><td><del>20</del>'
+      .. "<br><ins>99</ins></td></tr>", body, 1, true)
+    assert.matches('<tr class="added"><td>r4</td><td>added</td>', body, 1, true)
+    -- by position, when asked
+    d = get_json(srv, "/api/compare?v=" .. v1 .. "&v=" .. v3 .. "&key=label").value
+    assert.equal(400, (fetch(srv, "/api/compare?v=" .. v1 .. "&v=" .. v3 .. "&key=nope")))
+    -- the visualizations side by side
+    assert.matches('<h2>Visualizations</h2>\n<div class="grid"><div><h3>rows:v1</h3>.-</div><div><h3>rows:v3</h3>', body)
+  end)
+
+  it("compares metadata, arrays of numbers on one chart, and maps of numbers", function()
+    local m = versions_of("trained_model")
+    local c = get_json(srv, "/api/compare?v=" .. m.versions[1].id .. "&v=" .. m.versions[2].id)
+    local md = {}
+    for _, row in ipairs(c.run_metadata) do md[row.key] = row end
+    assert.same({ { 0.75, 0.8 }, true }, { md.accuracy.values, md.accuracy.differs })
+    assert.same({ { "adam", "adam" }, false }, { md.optimizer.values, md.optimizer.differs })
+    local curve = versions_of("curve")
+    local ids = {}
+    for i, v in ipairs(curve.versions) do ids[i] = "v=" .. v.id end
+    c = get_json(srv, "/api/compare?" .. table.concat(ids, "&"))
+    assert.same({ "numbers", 5, 5, 5 }, { c.value.kind, c.value.against_first[1].length,
+      c.value.against_first[1].differing, c.value.against_first[2].differing })
+    assert.equal(10, c.value.against_first[2].largest_difference)   -- 15 - 5
+    local _, body = fetch(srv, "/compare?" .. table.concat(ids, "&"))
+    local chart = body:match('<h2>Value</h2>\n<div class="grid"><div><div class="chart">(<svg .-</svg>)')
+    assert.is_string(chart)
+    assert.equal(3, select(2, chart:gsub("<polyline ", "")))   -- one line each
+    for _, label in ipairs { "curve:v1", "curve:v2", "curve:v3" } do assert.matches(">" .. label .. "<", chart, 1, true) end
+    local scores = versions_of("per_class")
+    c = get_json(srv, "/api/compare?v=" .. scores.versions[1].id .. "&v=" .. scores.versions[3].id)
+    assert.equal("number_map", c.value.kind)
+    local keys = {}
+    for _, k in ipairs(c.value.keys) do keys[k.key] = k end
+    assert.same({ { 0.8 + 0.01, 0.8 + 0.03 }, true }, { keys.cat.values, keys.cat.differs })
+    assert.same({ { 0.7, 0.7 }, false }, { keys.dog.values, keys.dog.differs })
+  end)
+
+  it("compares runs: steps, parameters, cache status and outputs", function()
+    local runs = get_json(srv, "/api/runs?pipeline=training").items
+    local c = get_json(srv, "/api/compare?r=" .. runs[1].id .. "&r=" .. runs[3].id)
+    assert.same({ runs[3].id, runs[1].id }, { c.runs[1].id, c.runs[2].id })   -- oldest first
+    local steps = {}
+    for i, s in ipairs(c.steps) do steps[i] = s.name .. ":" .. s.runs[1].status .. "/" .. s.runs[2].cache end
+    assert.same({ "prepare:completed/miss", "train:completed/miss", "scores:completed/miss" }, steps)
+    local params = {}
+    for _, p in ipairs(c.parameters) do params[p.step .. "." .. p.name] = p end
+    assert.same({ { 3, 5 }, true }, { params["prepare.n"].values, params["prepare.n"].differs })
+    local outs = {}
+    for _, o in ipairs(c.outputs) do outs[o.step .. "." .. o.name] = o end
+    assert.same({ false, "rows", "1", "3" }, { outs["prepare.rows"].same, outs["prepare.rows"].versions[1].name,
+      outs["prepare.rows"].versions[1].version, outs["prepare.rows"].versions[2].version })
+    local status, body = fetch(srv, "/compare?r=" .. runs[1].id .. "&r=" .. runs[3].id)
+    assert.equal(200, status)
+    assert.matches('<tr class="diff"><td>prepare.n</td><td>3</td><td>5</td></tr>', body, 1, true)
+    assert.matches("differ · <a href=\"/compare?v=" .. outs["prepare.rows"].versions[1].id, body, 1, true)
+    -- two or more, of one kind, at most 8
+    local cases = {
+      { "/api/compare?v=" .. runs[1].id, "compare takes from 2 to 8 versions (v=ID&v=ID) or runs (r=ID&r=ID) (got 1)" },
+      { "/api/compare?v=a&r=b", "compare takes versions (v=) or runs (r=), not both" },
+      { "/api/compare?" .. string.rep("r=" .. runs[1].id .. "&", 9), "compare takes from 2 to 8 versions "
+        .. "(v=ID&v=ID) or runs (r=ID&r=ID) (got 9)" },
+      { "/api/compare?r=" .. runs[1].id .. "&r=" .. runs[2].id .. "&key=id", "query parameter 'key' is for "
+        .. "comparing versions' tables" },
+    }
+    for _, case in ipairs(cases) do
+      local s, b = fetch(srv, case[1])
+      assert.same({ 400, case[2] }, { s, json(b).error.message })
+    end
+  end)
+
+  it("downloads a value as JSON and CBOR, a table's CSV whole, a file, a folder as tar", function()
+    local rows = versions_of("rows").versions[1]
+    local status, body, headers = fetch(srv, "/versions/" .. rows.id .. "/value.json")
+    assert.equal(200, status)
+    assert.equal('attachment; filename="rows_1.json"', headers["content-disposition"])
+    assert.matches("; sandbox$", headers["content-security-policy"])
+    assert.equal(H.lupine(home, "artifact export rows:1"), body)
+    status, body, headers = fetch(srv, "/versions/" .. rows.id .. "/value.cbor")
+    assert.same({ 200, "application/cbor" }, { status, headers["content-type"] })
+    assert.equal(H.lupine(home, "artifact export rows:1 --format cbor"), body)
+    local big = get_json(srv, "/api/versions?name=big_table").items[1]
+    status, body = fetch(srv, "/versions/" .. big.id .. "/value.csv")
+    assert.equal(200, status)
+    local lines = {}
+    for l in body:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.same({ 251, "n,name", "250,row 250" }, { #lines, lines[1], lines[251] })
+    local curve = get_json(srv, "/api/versions?name=curve").items[1]
+    status, body = fetch(srv, "/versions/" .. curve.id .. "/value.csv")
+    assert.equal(404, status)
+    assert.matches("artifact version " .. curve.id .. " is not a table (it is number array): it has no CSV",
+      body, 1, true)
+    local weights = get_json(srv, "/api/versions?name=weights").items[1]
+    status, body, headers = fetch(srv, "/versions/" .. weights.id .. "/file")
+    assert.same({ 200, "\0\1\2binary\255", 'attachment; filename="weights.bin"', "application/octet-stream" },
+      { status, body, headers["content-disposition"], headers["content-type"] })
+    assert.equal(404, (fetch(srv, "/versions/" .. weights.id .. "/value.json")))
+    assert.equal(404, (fetch(srv, "/versions/" .. rows.id .. "/file")))
+    local dir = get_json(srv, "/api/versions?name=report_dir").items[1]
+    local tar = H.tmpdir() .. "/report.tar"
+    local out = H.sh("curl -s -o " .. H.quote(tar) .. " " .. H.quote(srv.url .. "/versions/" .. dir.id .. "/file")
+      .. " && tar -tf " .. H.quote(tar))
+    assert.equal("report/\nreport/a.txt\nreport/sub/\nreport/sub/b.txt\n", out)
+    -- the version's page links them, and says what the value is
+    _, body = fetch(srv, "/versions/" .. big.id)
+    assert.matches('<dt>data type</dt><dd>table (records) <span class="note">records</span></dd>', body, 1, true)
+    assert.matches('<a href="/versions/' .. big.id .. '/value.csv" download>CSV</a>', body, 1, true)
+    _, body = fetch(srv, "/versions/" .. dir.id)
+    assert.matches('<dt>data type</dt><dd>folder <span class="note">dir</span></dd>', body, 1, true)
+    assert.matches('<a href="/versions/' .. dir.id .. '/file" download>folder (tar)</a>', body, 1, true)
+    local v = get_json(srv, "/api/versions/" .. dir.id)
+    assert.same({ "/versions/" .. dir.id .. "/file", dkjson.null, "folder" }, { v.downloads.file, v.downloads.json,
+      v.data_type_label })
+  end)
+
+  it("looks right in a browser: search, an artifact's page, compare", function()
+    if not chromium() then pending("chromium is not installed (make deps installs it)") return end
+    local shots = H.build .. "/test-output"
+    os.execute("mkdir -p " .. H.quote(shots))
+    local dom = browse(srv.url .. "/search?q=trained_modle")
+    assert.matches('<input type="search" name="q" placeholder="search artifacts, versions, runs, tags, '
+      .. 'metadata" list="lupine-names" value="trained_modle"', dom, 1, true)
+    browse(srv.url .. "/search?q=model", shots .. "/ui-search.png")
+    local a, id = versions_of("trained_model")
+    dom = browse(srv.url .. "/artifacts/" .. id)
+    local svg = dom:match('<div class="chart">(<svg .-</svg>)</div>')
+    assert.matches("<title>accuracy across versions</title>", svg, 1, true)
+    assert.equal(3, select(2, svg:gsub("<circle ", "")))   -- a point a version
+    browse(srv.url .. "/artifacts/" .. id, shots .. "/ui-artifact.png")
+    local rows = versions_of("rows")
+    local url = srv.url .. "/compare?v=" .. rows.versions[1].id .. "&v=" .. rows.versions[3].id
+    dom = browse(url)
+    assert.matches('<tr class="added"><td>r5</td>', dom, 1, true)
+    browse(url, shots .. "/ui-compare.png")
+    assert.equal(3, #a.versions)
+  end)
+end)
+
+-- Four steps: fetch, then wait (until the file arg[1] exists), then train,
+-- and evaluate taking train's output and fetch's.
+local PLANNED = [[
+local lupine = require "lupine"
+local step = lupine.step
+local fetch = step { name = "fetch", enable_cache = false, function() return 1 end }
+local wait = step { name = "wait", enable_cache = false, function(x)
+  local f
+  repeat f = io.open(arg[1]) until f or not os.execute("sleep 0.05")
+  return x + 1
+end }
+local train = step { name = "train", enable_cache = false, function(x) return x * 2 end }
+local evaluate = step { name = "evaluate", enable_cache = false, function(x, y) return x + y end }
+lupine.pipeline { name = "planned", function()
+  local x = fetch()
+  evaluate(train(wait(x)), x)
+end } ()
+]]
+
 describe("lupine ui, starting and stopping", function()
+  it("shows every step a running run planned, those yet to start too, and how far it is", function()
+    local home = H.tmpdir() .. "/home"
+    local go = H.tmpdir() .. "/go"
+    local dir = H.tmpdir()
+    os.execute("( env -u LD_PRELOAD LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run "
+      .. H.quote(H.script(PLANNED)) .. " " .. H.quote(go) .. " > /dev/null 2>&1; echo $? > "
+      .. H.quote(dir .. "/rc") .. " ) > /dev/null 2>&1 &")
+    local srv = start(home)
+    local run
+    for _ = 1, 400 do
+      local status, body = fetch(srv, "/api/runs?status=running")
+      local id = status == 200 and json(body).total == 1 and json(body).items[1].id
+      run = id and get_json(srv, "/api/runs/" .. id)
+      if run and #run.steps == 2 and run.steps[2].status == "running" then break end
+      os.execute("sleep 0.05")
+    end
+    local plan = {}
+    for i, p in ipairs(run.plan) do plan[i] = p.name .. ":" .. p.status .. "<" .. table.concat(p.after, ",") end
+    assert.same({ "fetch:completed<", "wait:running<fetch", "train:pending<wait", "evaluate:pending<train,fetch" },
+      plan)
+    assert.equal(dkjson.null, run.plan[3].step_run_id)
+    assert.same({ 4, 1, 2 }, { run.progress.planned, run.progress.finished, run.progress.counts.pending })
+    local _, page = fetch(srv, "/runs/" .. run.id)
+    assert.matches("<dt>steps</dt><dd>4 planned: 1 completed, 1 running, 2 pending</dd>", page, 1, true)
+    assert.matches('<progress value="1" max="4"></progress> 1 of 4 finished', page, 1, true)
+    assert.matches('<tr><td>train</td><td><span class="status s-pending">pending</span></td>', page, 1, true)
+    if chromium() then
+      local dom = browse(srv.url .. "/runs/" .. run.id)
+      local nodes = {}
+      for g in dom:gmatch('<g class="node".-</g>') do
+        local texts = {}
+        for t in g:gmatch("<text[^>]*>(.-)</text>") do texts[#texts + 1] = t end
+        nodes[texts[1]] = texts[2]
+      end
+      assert.same({ "pending", "pending" }, { nodes.train, nodes.evaluate })
+      assert.matches("^running · ", nodes.wait)
+      assert.matches('<path class="edge planned"', dom, 1, true)
+      local shots = H.build .. "/test-output"
+      os.execute("mkdir -p " .. H.quote(shots))
+      browse(srv.url .. "/runs/" .. run.id, shots .. "/ui-run-plan.png")
+    end
+    H.write(go, "")
+    for _ = 1, 400 do
+      if H.read(dir .. "/rc") then break end
+      os.execute("sleep 0.05")
+    end
+    run = get_json(srv, "/api/runs/" .. run.id)
+    assert.same({ "completed", "completed", 4 }, { run.plan[3].status, run.plan[4].status, run.progress.finished })
+    -- a run recorded before plans were has none: its steps are all there is
+    local _, err, code = H.sqlite(home, "UPDATE pipeline_runs SET plan = NULL")
+    assert.equal(0, code, err)
+    run = get_json(srv, "/api/runs/" .. run.id)
+    assert.same({ dkjson.null, dkjson.null, 4 }, { run.plan, run.progress.planned, run.progress.finished })
+    _, page = fetch(srv, "/runs/" .. run.id)
+    assert.matches("<dt>steps</dt><dd>4: 4 completed</dd>", page, 1, true)
+    assert.equal(0, (stop(srv)))
+  end)
+
   it("refreshes the page of a run that is still going", function()
     local home = H.tmpdir() .. "/home"
     local go = H.tmpdir() .. "/go"

@@ -9,9 +9,11 @@
 -- file system), and a malformed query is 400.
 --
 -- Pages are plain HTML with no script at all: a page that shows a run
--- still going refreshes itself (meta refresh). Every string taken from the
+-- still going refreshes itself (meta refresh), forms are GET forms, the
+-- search box's suggestions a <datalist>. Every string taken from the
 -- catalog goes through esc() (lupine.viz); visualizations are shown as
--- viz.fragment shows them (user HTML in a sandboxed frame, SVG as images).
+-- viz.fragment shows them (user HTML in a sandboxed frame), but SVG inline,
+-- through lupine.svg's sanitizer, so that its <title> tooltips work.
 
 local core = require "lupine.core"
 local lupine = require "lupine"
@@ -20,6 +22,10 @@ local query = require "lupine.query"
 local lineage = require "lupine.lineage"
 local viz = require "lupine.viz"
 local cli = require "lupine.cli"   -- the JSON encoder and the records' JSON shapes
+local shapes = require "lupine.shapes"
+local svg = require "lupine.svg"
+local search = require "lupine.search"
+local diff = require "lupine.diff"
 
 local M = {}
 
@@ -30,6 +36,11 @@ local null = json.null
 M.REFRESH_SECONDS = 2      -- how often a page showing a running run reloads
 M.LINEAGE_DEPTH = 3        -- the version page's lineage graph, by default
 M.PAGE_SIZE = 50
+M.COLUMNS = 6              -- metadata columns an artifact's page shows unless told
+M.COMPARE_MAX = 8          -- versions or runs compared at once
+M.COMPARE_BYTES = 16 * 1024 * 1024   -- values larger are not loaded to compare
+M.DIFF_ROWS = 200          -- rows shown of each kind of a table's difference
+M.DOWNLOAD_BYTES = 256 * 1024 * 1024 -- a download is made in memory: at most this
 
 local CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
   .. "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -138,13 +149,16 @@ local function fields_html(list)
   return table.concat(out)
 end
 
-local function table_html(head, rows)
+-- A table: head (texts, escaped here), rows of HTML cells (escaped by the
+-- caller); a row with class gets it (diff, added, removed), and the table
+-- class.
+local function table_html(head, rows, class)
   if #rows == 0 then return '<p class="note">none</p>' end
-  local out = { "<table><thead><tr>" }
+  local out = { class and ('<table class="' .. class .. '"><thead><tr>') or "<table><thead><tr>" }
   for _, h in ipairs(head) do out[#out + 1] = "<th>" .. esc(h) .. "</th>" end
   out[#out + 1] = "</tr></thead><tbody>"
   for _, r in ipairs(rows) do
-    out[#out + 1] = "<tr>"
+    out[#out + 1] = r.class and ('<tr class="' .. r.class .. '">') or "<tr>"
     for i = 1, #head do out[#out + 1] = "<td>" .. (r[i] or "") .. "</td>" end
     out[#out + 1] = "</tr>"
   end
@@ -152,10 +166,51 @@ local function table_html(head, rows)
   return table.concat(out)
 end
 
-local function page(title, body, refresh)
-  local head = refresh and string.format('<meta http-equiv="refresh" content="%d">\n', refresh) or nil
+-- What the pages add to viz.CSS: the search box, charts, compare grids,
+-- differences, a run's progress.
+local CSS = [[
+header form.search{margin-left:auto}header input{width:320px;padding:4px 8px;border-radius:4px;border:0}
+.diff{background:#fff4d6}.added{background:#e3f6e5}.removed{background:#fde7e9}
+del{color:#a3303a}ins{color:#1b6e2a;text-decoration:none;font-weight:600}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:14px;align-items:start}
+.grid>div{min-width:0}.chart svg,.viz-svg svg{max-width:100%;height:auto}
+.viz-svg{border:1px solid #e0e0e0;background:#fff;display:inline-block;max-width:100%}
+.chart{background:#fff;border:1px solid #e0e0e0;display:inline-block;max-width:100%}
+progress{width:260px;height:14px;vertical-align:middle}table.listing td{white-space:nowrap}.s-pending{background:#b0b0b0}
+form.columns{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center;margin:6px 0 10px}
+.suggest a{margin-right:10px}.downloads a{margin-right:12px}
+pre.value{max-height:300px}
+]]
+
+local names_list = nil   -- the search box's suggestions, made once per request
+
+-- The names the search box suggests (a <datalist>: no script): artifacts,
+-- pipelines, tags.
+local function datalist()
+  if not names_list then
+    local out, n = { '<datalist id="lupine-names">' }, 0
+    for _, q in ipairs { "artifact_names", "pipeline_names", "tags" } do
+      local ok, rows = pcall(core.query, q)   -- an error page is still shown
+      for _, row in ipairs(ok and rows or {}) do
+        n = n + 1
+        if n > 300 then break end
+        out[#out + 1] = '<option value="' .. esc(row.name) .. '">'
+      end
+    end
+    out[#out + 1] = "</datalist>"
+    names_list = table.concat(out)
+  end
+  return names_list
+end
+
+local function page(title, body, refresh, query)
+  local head = "<style>" .. CSS .. "</style>\n"
+    .. (refresh and string.format('<meta http-equiv="refresh" content="%d">\n', refresh) or "")
   return viz.page(title .. " · lupine", '<header><a class="brand" href="/">lupine</a>'
-    .. '<a href="/">Runs</a><a href="/artifacts">Artifacts</a><a href="/api">API</a></header>\n'
+    .. '<a href="/">Runs</a><a href="/artifacts">Artifacts</a><a href="/api">API</a>'
+    .. '<form class="search" method="get" action="/search"><input type="search" name="q" '
+    .. 'placeholder="search artifacts, versions, runs, tags, metadata" list="lupine-names" value="'
+    .. esc(query or "") .. '" aria-label="search">' .. datalist() .. "</form></header>\n"
     .. "<main>\n" .. body .. "\n</main>", head)
 end
 
@@ -185,7 +240,7 @@ local STATUS_COLORS = {
   completed = { "#e8f5e9", "#2e7d32" }, cached = { "#e3f2fd", "#1565c0" },
   failed = { "#ffebee", "#c62828" }, running = { "#fff3e0", "#ef8f00" },
   skipped = { "#f5f5f5", "#9e9e9e" }, stopped = { "#efebe9", "#6d4c41" },
-  version = { "#ede7f6", "#5e35b1" },
+  version = { "#ede7f6", "#5e35b1" }, pending = { "#ffffff", "#b0b0b0" },
 }
 
 -- The layer of each node: the longest path to it from a node with no
@@ -216,7 +271,8 @@ M.layers = layers
 
 -- An SVG drawing of a graph, layered left to right. nodes: { id, lines =
 -- { bold first line, ... }, colors = { fill, stroke }, href, title, round,
--- bold }; edges: { from, to, label }. Every text is escaped.
+-- bold, dashed }; edges: { from, to, label, planned (drawn dashed) }.
+-- Every text is escaped.
 local function graph_svg(gid, nodes, edges)
   if #nodes == 0 then return '<p class="note">nothing to draw</p>' end
   local layer, index = layers(nodes, edges)
@@ -242,9 +298,10 @@ local function graph_svg(gid, nodes, edges)
       local x2, y2 = xy(b)
       x1, y1, y2 = x1 + NODE_W, y1 + NODE_H / 2, y2 + NODE_H / 2
       local bend = math.max(24, (x2 - x1) / 2)
-      out[#out + 1] = string.format('<path class="edge" d="M%d,%d C%d,%d %d,%d %d,%d" fill="none" '
-        .. 'stroke="#777" stroke-width="1.5" marker-end="url(#%s-arrow)"><title>%s</title></path>',
-        x1, y1, x1 + bend, y1, x2 - bend, y2, x2, y2, gid, esc(e.label or ""))
+      out[#out + 1] = string.format('<path class="edge%s" d="M%d,%d C%d,%d %d,%d %d,%d" fill="none" '
+        .. 'stroke="#777" stroke-width="1.5"%s marker-end="url(#%s-arrow)"><title>%s</title></path>',
+        e.planned and " planned" or "", x1, y1, x1 + bend, y1, x2 - bend, y2, x2, y2,
+        e.planned and ' stroke-dasharray="5 4"' or "", gid, esc(e.label or ""))
     end
   end
   for i, n in ipairs(nodes) do
@@ -254,7 +311,8 @@ local function graph_svg(gid, nodes, edges)
     if n.href then g[1] = g[1] .. '<a href="' .. esc(n.href) .. '">' end
     g[#g + 1] = "<title>" .. esc(n.title or n.lines[1]) .. "</title>"
     g[#g + 1] = string.format('<rect x="%d" y="%d" width="%d" height="%d" rx="%d" fill="%s" stroke="%s" '
-      .. 'stroke-width="%s"/>', x, y, NODE_W, NODE_H, n.round and 14 or 3, fill, stroke, n.bold and "3" or "1.5")
+      .. 'stroke-width="%s"%s/>', x, y, NODE_W, NODE_H, n.round and 14 or 3, fill, stroke,
+      n.bold and "3" or "1.5", n.dashed and ' stroke-dasharray="5 4"' or "")
     for k, line in ipairs(n.lines) do
       if k > 3 then break end
       g[#g + 1] = string.format('<text x="%d" y="%d"%s>%s</text>', x + 12, y + 6 + 16 * k,
@@ -266,6 +324,73 @@ local function graph_svg(gid, nodes, edges)
   end
   out[#out + 1] = "</svg>"
   return '<div class="graph">' .. table.concat(out, "\n") .. "</div>"
+end
+
+-- ---- SVG and visualizations in a page ----
+
+local svg_count = 0   -- inline SVGs in the page being made: each has its own id prefix
+
+-- SVG made safe (lupine.svg) and put inline, so that its <title> tooltips
+-- work; one that is not an SVG document is shown as text, saying why.
+local function inline_svg(text, class)
+  svg_count = svg_count + 1
+  local safe, why = svg.sanitize(text, "svg" .. svg_count .. "-")
+  if not safe then
+    return '<p class="error">SVG not shown: ' .. esc(why) .. '</p><pre class="viz-text">'
+      .. esc(viz.clean(text)) .. "</pre>"
+  end
+  return '<div class="' .. class .. '">' .. safe .. "</div>"
+end
+
+-- The height of an HTML visualization's frame, which no script may measure:
+-- reckoned from what it holds, at the sizes of Lupine's own tables (a row
+-- of 13 px text with its padding takes 20 px, the page and the note under
+-- a table 80; measured in Chromium), with room to spare, so that a table's
+-- last rows and the note under it are never cut.
+local function frame_height(html)
+  local function count(p) return select(2, html:gsub(p, "")) end
+  local rows, paras, heads, brs, items = count("<tr"), count("<p[ >]"), count("<h%d"),
+    count("<br"), count("<li")
+  local pre = 0
+  for block in html:gmatch("<pre.-</pre>") do pre = pre + select(2, block:gsub("\n", "")) + 1 end
+  local h = 60 + 21 * rows + 28 * paras + 40 * heads + 20 * brs + 22 * items + 19 * pre
+  if rows + paras + heads + brs + items + pre == 0 then h = 120 + math.min(400, #html // 20) end
+  return math.max(60, math.min(h, 900))
+end
+
+-- A visualization in a page: SVG inline, HTML in a sandboxed frame (no
+-- script, no origin) sized as above, the rest as viz.fragment shows it.
+local function fragment(t, bytes)
+  if t == "svg" then return inline_svg(bytes, "viz-svg") end
+  if t == "html" then
+    return string.format('<iframe class="viz-html" sandbox="" referrerpolicy="no-referrer" '
+      .. 'title="HTML visualization" style="height:%dpx" srcdoc="%s"></iframe>',
+      frame_height(bytes), esc(bytes))
+  end
+  return viz.fragment(t, bytes)
+end
+
+-- The visualizations of av as sections.
+local function viz_sections(av)
+  local list = av.visualizations
+  if #list == 0 then return '<p class="note">This version has no visualizations.</p>' end
+  local out = {}
+  for _, v in ipairs(list) do
+    local bytes, msg = v:read()
+    out[#out + 1] = string.format('<section class="viz" id="viz-%d"><h3>%d. %s <span class="note">'
+      .. "%s · %s</span></h3>", v.position, v.position, esc(v.type), viz.size_text(v.size),
+      esc(v.hash:sub(1, 19)))
+    out[#out + 1] = bytes and fragment(v.type, bytes)
+      or ('<p class="error">cannot read it: ' .. esc(msg) .. "</p>")
+    out[#out + 1] = "</section>"
+  end
+  return table.concat(out, "\n")
+end
+
+-- A line chart of ys over xs (lupine.plot's rendering), inline.
+local function chart(title, xs, ys, xlabel, ylabel)
+  local plot = { kind = "line", x = xs, y = ys, title = title, xlabel = xlabel, ylabel = ylabel }
+  return inline_svg(viz.render_plot(plot), "chart")
 end
 
 -- ---- reading the catalog ----
@@ -354,6 +479,50 @@ local function get_version(key)
   return attempt(404, client.get_artifact_version, client, key)
 end
 
+local function get_artifact(id)
+  local row = id:find("^[%x%-]+$") and core.query("artifact_by_id", id:lower())[1]
+  if not row then http_error(404, "artifact '%s' not found", id) end
+  return client_mod.artifact_of(row)
+end
+
+local function get_pipeline(id)
+  local row = id:find("^[%x%-]+$") and core.query("pipeline_by_id", id:lower())[1]
+  if not row then http_error(404, "pipeline '%s' not found", id) end
+  return client_mod.pipeline_of(row)
+end
+
+local ids = {}   -- per request: { artifact = { name -> id }, pipeline = ... }
+
+-- The id of the artifact or pipeline named name (nil: none), for links to
+-- their pages.
+local function id_of(kind, name)
+  ids[kind] = ids[kind] or {}
+  local known = ids[kind][name]
+  if known == nil then
+    local row = core.query(kind .. "_by_name", name)[1]
+    known = row and row.id or false
+    ids[kind][name] = known
+  end
+  return known or nil
+end
+
+local function artifact_link(name)
+  local id = id_of("artifact", name)
+  return id and link("/artifacts/" .. id, name) or esc(name)
+end
+
+local function pipeline_link(name)
+  local id = id_of("pipeline", name)
+  return id and link("/pipelines/" .. id, name) or esc(name)
+end
+
+-- The steps run planned as it started: { { name, step, after = { names } } }
+-- in the order of its body; nil for a run recorded before plans were.
+local function plan_of(run)
+  local row = core.query("run_plan", run.id)[1]
+  return row and row.plan and core.decode(row.plan) or nil
+end
+
 -- ---- JSON shapes ----
 
 local function opt(v) if v == nil then return null end return v end
@@ -374,9 +543,26 @@ local function viz_list_json(av)
   return json.array(list)
 end
 
+local TABULAR = { records = true, columns = true }
+local FILES = { file = true, dir = true }
+
+-- The downloads of av: { json, cbor, csv, file } paths (nil where none):
+-- a file or folder as itself, any other value as JSON and CBOR, a table as
+-- CSV too.
+local function downloads_of(av)
+  local base = "/versions/" .. av.id
+  if FILES[av.data_type] then return { file = base .. "/file" } end
+  return { json = base .. "/value.json", cbor = base .. "/value.cbor",
+    csv = TABULAR[av.data_type] and (base .. "/value.csv") or nil }
+end
+
 local function version_json(av, full)
   local o = cli.version_json(av)
   if full then
+    local d = downloads_of(av)
+    o.downloads = json.object { json = opt(d.json), cbor = opt(d.cbor), csv = opt(d.csv),
+      file = opt(d.file) }
+    o.data_type_label = shapes.label(av.data_type)
     o.run_metadata = json.object(av.run_metadata)
     o.visualizations = viz_list_json(av)
     local consumers = {}
@@ -411,17 +597,27 @@ end
 
 -- ---- query arguments ----
 
--- The single value of each allowed key in args (a 400 for anything else).
-local function params(args, allowed)
-  local out, ok = {}, {}
+-- The single value of each allowed key in args (a 400 for anything else);
+-- the keys in multi may repeat, and give the list of their non-empty values.
+local function params(args, allowed, multi)
+  local out, ok, many = {}, {}, {}
   for _, k in ipairs(allowed) do ok[k] = true end
+  for _, k in ipairs(multi or {}) do ok[k], many[k], out[k] = true, true, {} end
   for k, list in pairs(args) do
     if not ok[k] then
-      http_error(400, "unknown query parameter '%s'%s", k, #allowed > 0
-        and (" (allowed: " .. table.concat(allowed, ", ") .. ")") or " (this path takes none)")
+      local all = table.move(multi or {}, 1, #(multi or {}), #allowed + 1, table.move(allowed, 1, #allowed, 1, {}))
+      http_error(400, "unknown query parameter '%s'%s", k, #all > 0
+        and (" (allowed: " .. table.concat(all, ", ") .. ")") or " (this path takes none)")
     end
-    if #list > 1 then http_error(400, "query parameter '%s' is given %d times", k, #list) end
-    if list[1] ~= "" then out[k] = list[1] end
+    if many[k] then
+      for _, v in ipairs(list) do
+        if v ~= "" then out[k][#out[k] + 1] = v end
+      end
+    elseif #list > 1 then
+      http_error(400, "query parameter '%s' is given %d times", k, #list)
+    elseif list[1] ~= "" then
+      out[k] = list[1]
+    end
   end
   return out
 end
@@ -477,15 +673,20 @@ local api = {}
 
 api.index = function()
   return json.object { paths = json.array {
+    "/api/search?q=",
     "/api/pipelines?name=&page=&size=",
+    "/api/pipelines/{pipeline id}",
     "/api/runs?pipeline=&status=&tag=&page=&size=",
     "/api/runs/{run id}",
     "/api/steps/{step run id}",
     "/api/artifacts?name=&tag=&page=&size=",
+    "/api/artifacts/{artifact id}",
     "/api/versions?name=&tag=&type=&page=&size=",
     "/api/versions/{version id}",
     "/api/versions/{version id}/lineage?direction=&depth=",
     "/api/versions/{version id}/visualizations/{position}",
+    "/api/compare?v={version id}&v={version id}&key=",
+    "/api/compare?r={run id}&r={run id}",
   } }
 end
 
@@ -501,29 +702,88 @@ api.runs = function(args)
   return paged_json(list, run_json)
 end
 
--- A run with its steps and its graph (nodes in the order the steps ran,
--- with their layer: 0 for steps with no input from another step).
+-- A run with its steps and its graph: the steps in the order they ran,
+-- then the steps of its plan yet to start (status "pending", an id of
+-- "pending:" and the name); edges from the links (an output of one step
+-- another took), and, into a step with no input linked (yet to start, or
+-- skipped), the edges its plan gives (planned = true); each step's layer
+-- (0 for steps with no input from another step). Also the plan, if the
+-- run recorded one.
 local function run_detail(run)
   local steps = steps_of(run)
   local edges = step_edges(steps)
-  local layer = layers(steps, edges)
-  return steps, edges, layer
+  local plan = plan_of(run)
+  if plan then
+    local by_name, linked = {}, {}
+    for _, sr in ipairs(steps) do by_name[sr.name] = sr end
+    for _, p in ipairs(plan) do
+      if not by_name[p.name] then
+        local pending = { id = "pending:" .. p.name, name = p.name, step_name = p.step,
+          status = "pending", links = {}, pending = true }
+        steps[#steps + 1], by_name[p.name] = pending, pending
+      end
+    end
+    for _, e in ipairs(edges) do linked[e.to] = true end
+    for _, p in ipairs(plan) do
+      local to = by_name[p.name]
+      for _, a in ipairs(linked[to.id] and {} or p.after) do
+        local from = by_name[a]
+        if from then
+          edges[#edges + 1] = { from = from.id, to = to.id, planned = true,
+            label = "planned: an output of " .. a }
+        end
+      end
+    end
+  end
+  return steps, edges, layers(steps, edges), plan
+end
+
+local FINISHED = { completed = true, cached = true, failed = true, skipped = true, stopped = true }
+
+-- How far a run is: { planned = steps in its plan (nil: no plan), counts =
+-- { status -> n }, finished = steps that ended }.
+local function progress_of(steps, plan)
+  local counts, finished = {}, 0
+  for _, sr in ipairs(steps) do
+    counts[sr.status] = (counts[sr.status] or 0) + 1
+    if FINISHED[sr.status] then finished = finished + 1 end
+  end
+  return { planned = plan and #plan, counts = counts, finished = finished }
 end
 
 api.run = function(args, id)
   params(args, {})
   local run = get_run(id)
-  local steps, edges, layer = run_detail(run)
+  local steps, edges, layer, plan = run_detail(run)
   local o = run_json(run)
   o.error = opt(run.error)
   o.run_metadata = json.object(run.run_metadata)
-  local list, es = {}, {}
-  for i, sr in ipairs(steps) do list[i] = step_json(sr, layer[i]) end
-  for i, e in ipairs(edges) do
-    es[i] = json.object { from = e.from, to = e.to, name = e.name, version_id = e.version }
+  local list, es, by_name = {}, {}, {}
+  for i, sr in ipairs(steps) do
+    if not sr.pending then list[#list + 1] = step_json(sr, layer[i]) end
+    by_name[sr.name] = sr
+  end
+  for _, e in ipairs(edges) do
+    if not e.planned then
+      es[#es + 1] = json.object { from = e.from, to = e.to, name = e.name, version_id = e.version }
+    end
   end
   o.steps = json.array(list)
   o.edges = json.array(es)
+  if plan then
+    local items = {}
+    for i, p in ipairs(plan) do
+      local sr = by_name[p.name]
+      items[i] = json.object { name = p.name, step = p.step, after = json.array(p.after),
+        status = sr.status, step_run_id = sr.pending and null or sr.id }
+    end
+    o.plan = json.array(items)
+  else
+    o.plan = null
+  end
+  local pr = progress_of(steps, plan)
+  o.progress = json.object { planned = opt(pr.planned), finished = pr.finished,
+    counts = json.object(pr.counts) }
   return o
 end
 
@@ -592,8 +852,7 @@ local function runs_table(list)
   local rows, running = {}, false
   for i, run in ipairs(list) do
     running = running or run.status == "running"
-    rows[i] = { link("/runs/" .. run.id, run.name), link("/", run.pipeline_name,
-        { { "pipeline", exactly(run.pipeline_name) } }), status_badge(run.status),
+    rows[i] = { link("/runs/" .. run.id, run.name), pipeline_link(run.pipeline_name), status_badge(run.status),
       esc(human_time(run.start_time)),
       esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running"))),
       tags_html(run.tags) }
@@ -608,7 +867,8 @@ pages.runs = function(args)
   local prow = {}
   for i, pl in ipairs(pipelines) do
     local latest = pl.latest_run
-    prow[i] = { link("/", pl.name, { { "pipeline", exactly(pl.name) } }), tostring(pl.run_count),
+    prow[i] = { link("/pipelines/" .. pl.id, pl.name),
+      link("/", tostring(pl.run_count), { { "pipeline", exactly(pl.name) } }),
       latest and (link("/runs/" .. latest.id, latest.name) .. " " .. status_badge(latest.status)) or "" }
   end
   local runs, running = runs_table(list)
@@ -629,6 +889,10 @@ pages.runs = function(args)
 end
 
 local function step_node(sr)
+  if sr.pending then
+    return { id = sr.id, lines = { sr.name, "pending", "not started yet" }, colors = STATUS_COLORS.pending,
+      title = sr.name .. " (" .. sr.step_name .. "): pending", round = true, dashed = true }
+  end
   local colors = STATUS_COLORS[sr.status] or STATUS_COLORS.skipped
   local second = sr.status
   local ms = duration_ms(sr.start_time, sr.end_time, sr.status == "running")
@@ -646,35 +910,40 @@ end
 pages.run = function(args, id)
   params(args, {})
   local run = get_run(id)
-  local steps, edges = run_detail(run)
+  local steps, edges, _, plan = run_detail(run)
   local running = run.status == "running"
-  local nodes, rows, counts = {}, {}, {}
+  local nodes, rows = {}, {}
   for i, sr in ipairs(steps) do
     nodes[i] = step_node(sr)
-    counts[sr.status] = (counts[sr.status] or 0) + 1
     local outs = {}
     for _, l in ipairs(sr.links) do
       if l.kind == "output" then
         outs[#outs + 1] = esc(l.name) .. " → " .. version_link(l.version)
       end
     end
-    rows[i] = { link("/steps/" .. sr.id, sr.name), status_badge(sr.status),
+    rows[i] = { sr.pending and esc(sr.name) or link("/steps/" .. sr.id, sr.name), status_badge(sr.status),
       esc(human_ms(duration_ms(sr.start_time, sr.end_time, sr.status == "running"))),
       esc(cache_state(sr) or ""), table.concat(outs, "<br>"),
       sr.error and ('<span class="error">' .. esc(viz.shorten(first_line(sr.error), 200)) .. "</span>") or "" }
   end
+  local pr = progress_of(steps, plan)
   local progress = {}
-  for _, s in ipairs { "completed", "cached", "running", "failed", "skipped", "stopped" } do
-    if counts[s] then progress[#progress + 1] = counts[s] .. " " .. s end
+  for _, s in ipairs { "completed", "cached", "running", "pending", "failed", "skipped", "stopped" } do
+    if pr.counts[s] then progress[#progress + 1] = pr.counts[s] .. " " .. s end
   end
+  local total = pr.planned or #steps
   local body = string.format("<h1>Run %s %s</h1>\n", esc(run.name), status_badge(run.status))
     .. fields_html {
-      { "pipeline", link("/", run.pipeline_name, { { "pipeline", exactly(run.pipeline_name) } }), raw = true },
+      { "pipeline", pipeline_link(run.pipeline_name), raw = true },
       { "id", run.id }, { "started", human_time(run.start_time) },
       { "ended", run.end_time and human_time(run.end_time) or "still running" },
       { "duration", human_ms(duration_ms(run.start_time, run.end_time, running)) },
-      { "steps", #steps .. (#progress > 0 and (": " .. table.concat(progress, ", ")) or "") },
+      { "steps", total .. (plan and " planned" or "") .. (#progress > 0 and (": " .. table.concat(progress, ", ")) or "") },
+      { "progress", string.format('<progress value="%d" max="%d"></progress> %d of %d finished',
+        pr.finished, math.max(total, 1), pr.finished, total), raw = true },
       { "tags", tags_html(run.tags), raw = true },
+      { "compare", link("/pipelines/" .. (id_of("pipeline", run.pipeline_name) or ""),
+        "with other runs of " .. run.pipeline_name), raw = true },
     }
     .. (running and string.format('<p class="note progress">running: this page refreshes every %d s</p>',
       M.REFRESH_SECONDS) or "")
@@ -751,8 +1020,8 @@ pages.artifacts = function(args)
   local rows = {}
   for i, av in ipairs(list) do
     local sr = av.producer_step_run
-    rows[i] = { link("/versions/" .. av.id, av.name), link("/versions/" .. av.id, av.version),
-      esc(av.type), esc(av.data_type), esc(viz.size_text(av.size)), esc(human_time(av.created)),
+    rows[i] = { artifact_link(av.name), link("/versions/" .. av.id, av.version),
+      esc(av.type), esc(shapes.label(av.data_type)), esc(viz.size_text(av.size)), esc(human_time(av.created)),
       tags_html(av.tags), sr and link("/steps/" .. sr.id, sr.name) or "" }
   end
   local types = { '<option value="">any</option>' }
@@ -792,11 +1061,24 @@ local function lineage_svg(g)
   return graph_svg("lineage", nodes, edges)
 end
 
+-- The download links of av.
+local function downloads_html(av)
+  local d, out = downloads_of(av), {}
+  for _, k in ipairs { "file", "json", "cbor", "csv" } do
+    if d[k] then
+      local text = k == "file" and (av.data_type == "dir" and "folder (tar)" or "file") or k:upper()
+      out[#out + 1] = '<a href="' .. esc(d[k]) .. '" download>' .. text .. "</a>"
+    end
+  end
+  return '<span class="downloads">' .. table.concat(out) .. "</span>"
+end
+
 pages.version = function(args, id)
   local p = params(args, { "depth" })
   local av = get_version(id)
   local depth = int_param(p, "depth", 0, 100) or M.LINEAGE_DEPTH
   local sr = av.producer_step_run
+  local previous = core.query("previous_version", av.id)[1]
   local crow = {}
   for i, c in ipairs(av:consumers()) do
     crow[i] = { link("/steps/" .. c.id, c.name), esc(c.input_name), link("/runs/" .. c.run_id,
@@ -804,7 +1086,10 @@ pages.version = function(args, id)
   end
   local body = string.format('<h1>%s <span class="note">version %s</span></h1>\n', esc(av.name), esc(av.version))
     .. fields_html {
-      { "id", av.id }, { "type", av.type }, { "data type", av.data_type },
+      { "artifact", artifact_link(av.name), raw = true },
+      { "id", av.id }, { "type", av.type },
+      { "data type", esc(shapes.label(av.data_type)) .. (shapes.label(av.data_type):lower() ~= av.data_type
+        and (' <span class="note">' .. esc(av.data_type) .. "</span>") or ""), raw = true },
       { "content hash", av.content_hash }, { "size", viz.size_text(av.size) .. " (" .. av.size .. " bytes)" },
       { "stored size", viz.size_text(av.stored_size) }, { "uri", av.uri },
       { "codec version", tostring(av.codec_version) }, { "created", human_time(av.created) },
@@ -812,6 +1097,9 @@ pages.version = function(args, id)
       { "tags", tags_html(av.tags), raw = true },
       { "producer", sr and (link("/steps/" .. sr.id, sr.name) .. " in run "
         .. link("/runs/" .. sr.run_id, sr.pipeline_run.name)) or "none (saved by hand)", raw = true },
+      { "download", downloads_html(av), raw = true },
+      { "compare", previous and link("/compare", "with version " .. previous.version,
+        { { "v", previous.id }, { "v", av.id } }), raw = true },
     }
     .. "\n<h2>Metadata</h2>\n" .. metadata_table(av.run_metadata)
     .. "\n<h2>Consumers</h2>\n" .. table_html({ "step run", "as input", "run", "status" }, crow)
@@ -819,8 +1107,944 @@ pages.version = function(args, id)
       link("/versions/" .. av.id, "deeper", { { "depth", tostring(depth + 1) } }),
       link("/api/versions/" .. av.id .. "/lineage", "JSON"))
     .. lineage_svg(lineage_of(av, {}, depth))
-    .. "\n<h2>Visualizations</h2>\n" .. viz.sections(av)
+    .. "\n<h2>Visualizations</h2>\n" .. viz_sections(av)
   return page(av.name .. ":" .. av.version, body)
+end
+
+-- ---- an artifact's page and a pipeline's: tables with metadata columns ----
+
+-- The metadata of the rows of a listing ({ id, key, value }, CBOR values):
+-- { id -> { key -> value } }, the keys in byte order, and for each key
+-- whether all its values are numbers (a key a chart can draw).
+local function metadata_by_id(rows)
+  local by, keys, numeric = {}, {}, {}
+  for _, r in ipairs(rows) do
+    local v = core.decode(r.value)
+    by[r.id] = by[r.id] or {}
+    by[r.id][r.key] = v
+    if numeric[r.key] == nil then keys[#keys + 1], numeric[r.key] = r.key, true end
+    if type(v) ~= "number" then numeric[r.key] = false end
+  end
+  table.sort(keys, json.byte_lt)
+  return by, keys, numeric
+end
+
+-- { id -> { tag, ... } } from rows { id, name }
+local function tags_by_id(rows)
+  local by = {}
+  for _, r in ipairs(rows) do
+    by[r.id] = by[r.id] or {}
+    by[r.id][#by[r.id] + 1] = r.name
+  end
+  return by
+end
+
+-- A value in a table cell: a float to 6 significant digits (all of them
+-- in its tooltip), a string as it is, anything else as JSON; shortened to
+-- width characters (80 unless given).
+local function value_cell(v, width)
+  if v == nil then return "" end
+  if math.type(v) == "float" and v == v and v ~= math.huge and v ~= -math.huge then
+    return '<span title="' .. esc(viz.num_text(v)) .. '">' .. esc(string.format("%.6g", v)) .. "</span>"
+  end
+  local text = type(v) == "string" and viz.clean(v) or value_json(v)
+  return esc(viz.shorten(text, width or 80))
+end
+
+-- The metadata columns shown and the key charted, from the query: col
+-- (repeated) once the form was sent (chosen), else the first M.COLUMNS keys;
+-- chart: a key whose values are numbers, else (the form not sent) the
+-- first such key.
+local function columns_of(p, keys, numeric)
+  local shown, list = {}, {}
+  if p.chosen then
+    for _, c in ipairs(p.col) do shown[c] = true end
+  else
+    for i = 1, math.min(#keys, M.COLUMNS) do shown[keys[i]] = true end
+  end
+  for _, k in ipairs(keys) do
+    if shown[k] then list[#list + 1] = k end
+  end
+  local chart_key = p.chart
+  if chart_key and not numeric[chart_key] then
+    http_error(400, "query parameter 'chart' must be a metadata key whose values are numbers "
+      .. "(got '%s')", chart_key)
+  end
+  if not chart_key and not p.chosen then
+    for _, k in ipairs(keys) do
+      if numeric[k] then chart_key = k break end
+    end
+  end
+  return list, chart_key
+end
+
+-- The form that chooses the columns and the chart (a GET form: no script).
+local function columns_form(path, keys, numeric, list, chart_key)
+  if #keys == 0 then return '<p class="note">no metadata to show as columns or to chart</p>' end
+  local shown = {}
+  for _, k in ipairs(list) do shown[k] = true end
+  local out = { '<form class="columns" method="get" action="' .. esc(path) .. '">'
+    .. '<input type="hidden" name="chosen" value="1"><span class="note">metadata columns:</span>' }
+  for _, k in ipairs(keys) do
+    out[#out + 1] = '<label><input type="checkbox" name="col" value="' .. esc(k) .. '"'
+      .. (shown[k] and " checked" or "") .. "> " .. esc(k) .. "</label>"
+  end
+  out[#out + 1] = '<label>chart <select name="chart"><option value="">none</option>'
+  for _, k in ipairs(keys) do
+    if numeric[k] then
+      out[#out + 1] = "<option" .. (k == chart_key and " selected" or "") .. ' value="' .. esc(k)
+        .. '">' .. esc(k) .. "</option>"
+    end
+  end
+  out[#out + 1] = '</select></label><button type="submit">show</button></form>'
+  return table.concat(out)
+end
+
+-- The query of the form as it stands, for the pager's links.
+local function columns_params(list, chart_key)
+  local ps = { { "chosen", "1" }, { "chart", chart_key } }
+  for _, k in ipairs(list) do ps[#ps + 1] = { "col", k } end
+  return ps
+end
+
+-- items[first..last] of page page_n (newest first), as pager() wants it.
+local function paged(items, page_n)
+  local total = #items
+  local pages_n = math.max(1, math.ceil(total / M.PAGE_SIZE))
+  local out = { page = page_n, total = total, total_pages = pages_n }
+  for i = (page_n - 1) * M.PAGE_SIZE + 1, math.min(total, page_n * M.PAGE_SIZE) do
+    out[#out + 1] = items[total - i + 1]
+  end
+  return out
+end
+
+local step_names = {}   -- per request: step run id -> { name, run_id, run }
+
+-- The step run that made a version, as "step in run" links.
+local function producer_html(step_run_id)
+  if not step_run_id then return '<span class="note">saved by hand</span>' end
+  local s = step_names[step_run_id]
+  if not s then
+    local row = core.query("step_run_by_id", step_run_id)[1]
+    local run = row and core.query("run_by_id", row.run_id)[1]
+    s = { name = row and row.name or "?", run_id = row and row.run_id, run = run and run.name or "?" }
+    step_names[step_run_id] = s
+  end
+  return link("/steps/" .. step_run_id, s.name) .. " in " .. (s.run_id and link("/runs/" .. s.run_id, s.run) or "?")
+end
+
+-- An artifact's versions, oldest first, with their tags and metadata.
+local function artifact_detail(a)
+  local versions = core.query("versions_of_artifact", a.id)
+  local md, keys, numeric = metadata_by_id(core.query("metadata_of_artifact_versions", a.id))
+  local tags = tags_by_id(core.query("tags_of_artifact_versions", a.id))
+  return versions, md, tags, keys, numeric
+end
+
+pages.artifact = function(args, id)
+  local p = params(args, { "chart", "chosen", "page" }, { "col" })
+  local a = get_artifact(id)
+  local versions, md, tags, keys, numeric = artifact_detail(a)
+  local list, chart_key = columns_of(p, keys, numeric)
+  local chart_html = ""
+  if chart_key then
+    local numbered = true
+    for _, v in ipairs(versions) do numbered = numbered and v.version:find("^%d+$") ~= nil end
+    local xs, ys = {}, {}
+    for i, v in ipairs(versions) do
+      local y = md[v.id] and md[v.id][chart_key]
+      if type(y) == "number" then xs[#xs + 1], ys[#ys + 1] = numbered and tonumber(v.version) or i, y end
+    end
+    chart_html = chart(chart_key .. " across versions", xs, ys,
+      numbered and "version" or "version (oldest first)", chart_key)
+  end
+  local shown = paged(versions, int_param(p, "page", 1, 1000000) or 1)
+  local rows = {}
+  for i, v in ipairs(shown) do
+    local r = { '<input type="checkbox" name="v" value="' .. esc(v.id) .. '" aria-label="compare version '
+        .. esc(v.version) .. '">', link("/versions/" .. v.id, v.version), esc(human_time(v.created)),
+      esc(shapes.label(v.data_type)), esc(viz.size_text(v.size)), tags_html(tags[v.id]),
+      producer_html(v.producer_step_run_id) }
+    for _, k in ipairs(list) do r[#r + 1] = value_cell(md[v.id] and md[v.id][k], 40) end
+    rows[i] = r
+  end
+  local head = { "", "version", "created", "data type", "size", "tags", "producer" }
+  for _, k in ipairs(list) do head[#head + 1] = k end
+  local body = string.format('<h1>%s <span class="note">artifact</span></h1>\n', esc(a.name))
+    .. fields_html {
+      { "id", a.id }, { "created", human_time(a.created) },
+      { "versions", link("/artifacts", tostring(#versions), { { "name", exactly(a.name) } }), raw = true },
+      { "tags", tags_html(a.tags), raw = true },
+    }
+    .. "\n<h2>Versions</h2>\n" .. columns_form("/artifacts/" .. a.id, keys, numeric, list, chart_key)
+    .. (chart_html ~= "" and ('<div class="grid"><div>' .. chart_html .. "</div></div>") or "")
+    .. '\n<form method="get" action="/compare">'
+    .. table_html(head, rows, "listing")
+    .. '<p><button type="submit">compare the versions ticked</button> '
+    .. '<span class="note">(two or more)</span></p></form>'
+    .. pager("/artifacts/" .. a.id, columns_params(list, chart_key), shown)
+  return page(a.name, body)
+end
+
+api.artifact = function(args, id)
+  params(args, {})
+  local a = get_artifact(id)
+  local versions, md, tags, keys, numeric = artifact_detail(a)
+  local list, numbers = {}, {}
+  for i, v in ipairs(versions) do
+    list[i] = json.object { id = v.id, version = v.version, created = v.created,
+      data_type = v.data_type, size = v.size, content_hash = v.content_hash,
+      tags = json.array(tags[v.id] or {}), run_metadata = json.object(md[v.id] or {}),
+      producer_step_run_id = opt(v.producer_step_run_id) }
+  end
+  for _, k in ipairs(keys) do
+    if numeric[k] then numbers[#numbers + 1] = k end
+  end
+  return json.object { id = a.id, name = a.name, created = a.created, tags = json.array(a.tags),
+    metadata_keys = json.array(keys), numeric_keys = json.array(numbers),
+    versions = json.array(list) }
+end
+
+-- A pipeline's runs, newest first, with their tags and metadata.
+local function pipeline_detail(pl)
+  local runs = core.query("runs_of_pipeline", pl.id)
+  for _, r in ipairs(runs) do client_mod.run_of(r) end
+  local md, keys, numeric = metadata_by_id(core.query("metadata_of_pipeline_runs", pl.id))
+  local tags = tags_by_id(core.query("tags_of_pipeline_runs", pl.id))
+  return runs, md, tags, keys, numeric
+end
+
+pages.pipeline = function(args, id)
+  local p = params(args, { "chart", "chosen", "page" }, { "col" })
+  local pl = get_pipeline(id)
+  local runs, md, tags, keys, numeric = pipeline_detail(pl)
+  local list, chart_key = columns_of(p, keys, numeric)
+  local chart_html = ""
+  local running = false
+  if chart_key then
+    local xs, ys = {}, {}
+    for i = #runs, 1, -1 do
+      local y = md[runs[i].id] and md[runs[i].id][chart_key]
+      if type(y) == "number" then xs[#xs + 1], ys[#ys + 1] = #runs - i + 1, y end
+    end
+    chart_html = chart(chart_key .. " across runs", xs, ys, "run (oldest first)", chart_key)
+  end
+  local oldest_first = {}
+  for i = #runs, 1, -1 do oldest_first[#oldest_first + 1] = runs[i] end
+  local shown = paged(oldest_first, int_param(p, "page", 1, 1000000) or 1)
+  local rows = {}
+  for i, run in ipairs(shown) do
+    running = running or run.status == "running"
+    local r = { '<input type="checkbox" name="r" value="' .. esc(run.id) .. '" aria-label="compare run '
+        .. esc(run.name) .. '">', link("/runs/" .. run.id, run.name), status_badge(run.status),
+      esc(human_time(run.start_time)),
+      esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running"))),
+      tags_html(tags[run.id]) }
+    for _, k in ipairs(list) do r[#r + 1] = value_cell(md[run.id] and md[run.id][k], 40) end
+    rows[i] = r
+  end
+  local head = { "", "run", "status", "started", "duration", "tags" }
+  for _, k in ipairs(list) do head[#head + 1] = k end
+  local body = string.format('<h1>%s <span class="note">pipeline</span></h1>\n', esc(pl.name))
+    .. fields_html {
+      { "id", pl.id }, { "created", human_time(pl.created) },
+      { "runs", link("/", tostring(#runs), { { "pipeline", exactly(pl.name) } }), raw = true },
+    }
+    .. "\n<h2>Runs</h2>\n" .. columns_form("/pipelines/" .. pl.id, keys, numeric, list, chart_key)
+    .. (chart_html ~= "" and ('<div class="grid"><div>' .. chart_html .. "</div></div>") or "")
+    .. '\n<form method="get" action="/compare">'
+    .. table_html(head, rows, "listing")
+    .. '<p><button type="submit">compare the runs ticked</button> '
+    .. '<span class="note">(two or more)</span></p></form>'
+    .. pager("/pipelines/" .. pl.id, columns_params(list, chart_key), shown)
+  return page(pl.name, body, running and M.REFRESH_SECONDS or nil)
+end
+
+api.pipeline = function(args, id)
+  params(args, {})
+  local pl = get_pipeline(id)
+  local runs, md, tags, keys, numeric = pipeline_detail(pl)
+  local list, numbers = {}, {}
+  for i, run in ipairs(runs) do
+    local o = run_json(run)
+    o.tags = json.array(tags[run.id] or {})
+    o.run_metadata = json.object(md[run.id] or {})
+    list[i] = o
+  end
+  for _, k in ipairs(keys) do
+    if numeric[k] then numbers[#numbers + 1] = k end
+  end
+  return json.object { id = pl.id, name = pl.name, created = pl.created,
+    metadata_keys = json.array(keys), numeric_keys = json.array(numbers), runs = json.array(list) }
+end
+
+-- ---- search ----
+
+M.SEARCH_MAX = 200   -- bytes of a query
+
+local function search_of(p)
+  local q = p.q
+  if q and #q > M.SEARCH_MAX then
+    http_error(400, "query parameter 'q' is longer than %d bytes", M.SEARCH_MAX)
+  end
+  return q and search.find(q)
+end
+
+-- Where a metadata row is: a link to its version, run or step run.
+local function owner_link(o)
+  local path = o.kind == "artifact_version" and "/versions/" or o.kind == "pipeline_run" and "/runs/"
+    or "/steps/"
+  return link(path .. o.id, o.label)
+end
+
+local function near_note(row)
+  return row.near and ' <span class="note">(near spelling)</span>' or ""
+end
+
+pages.search = function(args)
+  local p = params(args, { "q" })
+  local r = search_of(p)
+  if not r then
+    return page("Search", '<h1>Search</h1>\n<p class="note">One box for artifacts, versions '
+      .. "(name:version), runs, pipelines, tags, metadata keys and values, and ids: it matches "
+      .. "parts of names in any case, and names spelled nearly right.</p>")
+  end
+  local sections = {}
+  local function section(title, head, rows, more)
+    if #rows == 0 then return end
+    sections[#sections + 1] = "<h2>" .. esc(title) .. ' <span class="note">' .. #rows
+      .. (more and "+" or "") .. "</span></h2>\n" .. table_html(head, rows)
+      .. (more and ('<p class="note">the first ' .. #rows .. " are shown" .. (type(more) == "string"
+        and (": " .. more) or "") .. "</p>") or "")
+  end
+  local rows = {}
+  for i, a in ipairs(r.artifacts) do
+    rows[i] = { link("/artifacts/" .. a.id, a.name) .. near_note(a), tostring(a.version_count) }
+  end
+  section("Artifacts", { "artifact", "versions" }, rows, r.more.artifacts)
+  rows = {}
+  for i, v in ipairs(r.versions) do
+    rows[i] = { link("/versions/" .. v.id, client_mod.version_label(v.name, v.version)),
+      artifact_link(v.name), esc(shapes.label(v.data_type)), esc(human_time(v.created)) }
+  end
+  section("Versions", { "version", "artifact", "data type", "created" }, rows, r.more.versions
+    and link("/artifacts", "all versions whose name contains it", { { "name", "contains:" .. r.query } }))
+  rows = {}
+  for i, run in ipairs(r.runs) do
+    rows[i] = { link("/runs/" .. run.id, run.name), pipeline_link(run.pipeline_name),
+      status_badge(run.status), esc(human_time(run.start_time)) }
+  end
+  section("Runs", { "run", "pipeline", "status", "started" }, rows, r.more.runs)
+  rows = {}
+  for i, pl in ipairs(r.pipelines) do rows[i] = { link("/pipelines/" .. pl.id, pl.name) .. near_note(pl) } end
+  section("Pipelines", { "pipeline" }, rows, r.more.pipelines)
+  rows = {}
+  for i, t in ipairs(r.tags) do
+    rows[i] = { '<span class="tag">' .. esc(t.name) .. "</span>" .. near_note(t), tostring(t.tagged_count),
+      link("/artifacts", "versions", { { "tag", exactly(t.name) } }) .. " · "
+        .. link("/", "runs", { { "tag", exactly(t.name) } }) }
+  end
+  section("Tags", { "tag", "on", "tagged" }, rows, r.more.tags)
+  rows = {}
+  for i, m in ipairs(r.metadata) do
+    rows[i] = { esc(m.key), value_cell(m.value), owner_link(m.owner), esc(m.owner.kind:gsub("_", " ")) }
+  end
+  section("Metadata", { "key", "value", "on", "of a" }, rows, r.more.metadata)
+  local suggest = ""
+  if #r.suggestions > 0 then
+    local links = {}
+    for i, name in ipairs(r.suggestions) do links[i] = link("/search", name, { { "q", name } }) end
+    suggest = '<p class="suggest">Did you mean ' .. table.concat(links, " ") .. "</p>\n"
+  end
+  local body = string.format("<h1>Search: %s</h1>\n", esc(r.query)) .. suggest
+    .. (#sections > 0 and table.concat(sections, "\n")
+      or ('<p class="note">Nothing matches “' .. esc(r.query) .. "”.</p>"))
+  return page("Search " .. r.query, body, nil, r.query)
+end
+
+api.search = function(args)
+  local p = params(args, { "q" })
+  local r = search_of(p)
+  if not r then http_error(400, "query parameter 'q' is required") end
+  local function list(items, f)
+    local out = {}
+    for i, x in ipairs(items) do out[i] = f(x) end
+    return json.array(out)
+  end
+  return json.object { query = r.query,
+    artifacts = list(r.artifacts, function(a)
+      return json.object { id = a.id, name = a.name, version_count = a.version_count, near = opt(a.near) }
+    end),
+    versions = list(r.versions, function(v) return version_json(client_mod.version_of(v)) end),
+    runs = list(r.runs, function(run) return run_json(client_mod.run_of(run)) end),
+    pipelines = list(r.pipelines, function(pl)
+      return json.object { id = pl.id, name = pl.name, created = pl.created, near = opt(pl.near) }
+    end),
+    tags = list(r.tags, function(t)
+      return json.object { name = t.name, tagged_count = t.tagged_count, near = opt(t.near) }
+    end),
+    metadata = list(r.metadata, function(m)
+      return json.object { key = m.key, value = m.value, on = json.object { kind = m.owner.kind,
+        id = m.owner.id, label = m.owner.label } }
+    end),
+    more = json.object(r.more), suggestions = json.array(r.suggestions) }
+end
+
+-- ---- compare ----
+
+-- The ids to compare, checked: v (versions) or r (runs), two or more, at
+-- most M.COMPARE_MAX.
+local function compared(p)
+  if #p.v > 0 and #p.r > 0 then
+    http_error(400, "compare takes versions (v=) or runs (r=), not both")
+  end
+  local list, what = #p.v > 0 and p.v or p.r, #p.v > 0 and "versions" or "runs"
+  if #list < 2 or #list > M.COMPARE_MAX then
+    http_error(400, "compare takes from 2 to %d versions (v=ID&v=ID) or runs (r=ID&r=ID) (got %d)",
+      M.COMPARE_MAX, #list)
+  end
+  return list, what
+end
+
+-- The value of av to compare (its plain stored form), or nil and why not.
+local function comparable(av)
+  if FILES[av.data_type] then return nil, "a " .. shapes.label(av.data_type) end
+  if av.size > M.COMPARE_BYTES then
+    return nil, string.format("too large to compare here (%s)", viz.size_text(av.size))
+  end
+  return attempt(500, av.load, av, { raw = true })
+end
+
+-- What differs between the values of versions: {
+--   kind = "tables" | "numbers" | "number_map" | "other",
+--   same = all have the same content hash,
+--   why = why the values were not compared (nil: they were),
+--   values = { the values }, tables = { { columns, rows, n } },
+--   diffs = { [i] = diff of version i against the first (i >= 2) } }
+local function value_diff(list, key)
+  local out = { same = true, values = {}, kind = "other", diffs = {} }
+  for i, av in ipairs(list) do
+    out.same = out.same and av.content_hash == list[1].content_hash
+    local v, why = comparable(av)
+    if why then
+      out.why = client_mod.version_label(av.name, av.version) .. " is " .. why
+      return out
+    end
+    out.values[i] = v
+  end
+  local kinds = {}
+  for i, v in ipairs(out.values) do
+    local k = shapes.data_type(v)
+    kinds[i] = (k == "records" or k == "columns") and "tables" or k
+  end
+  for i = 2, #kinds do
+    if kinds[i] ~= kinds[1] then return out end
+  end
+  if kinds[1] == "tables" then
+    out.kind, out.tables = "tables", {}
+    for i, v in ipairs(out.values) do
+      local cols, rows, n = shapes.tabular(v)
+      out.tables[i] = { columns = cols, rows = rows, n = n }
+    end
+    for i = 2, #list do
+      local d, why = diff.tables(out.tables[1], out.tables[i], key)
+      if not d then http_error(400, "query parameter 'key': %s", why) end
+      out.diffs[i] = d
+    end
+  elseif kinds[1] == "numbers" then
+    out.kind = "numbers"
+    for i = 2, #list do out.diffs[i] = diff.numbers(out.values[1], out.values[i]) end
+  elseif kinds[1] == "number_map" then
+    out.kind = "number_map"
+    out.diffs = diff.maps(out.values)
+  end
+  return out
+end
+
+local function label_of(av) return client_mod.version_label(av.name, av.version) end
+
+-- The rows of one table's difference, as HTML: added, removed, changed
+-- (the changed cells with the old value struck through above the new).
+local function table_diff_html(d, base, other)
+  local cols = d.columns
+  local head = { d.key and ("row (" .. d.key .. ")") or "row", "change" }
+  for _, c in ipairs(cols.common) do head[#head + 1] = c end
+  local rows = {}
+  local function add(at, what, class, row, changed)
+    if #rows >= M.DIFF_ROWS then return end
+    local r = { esc(type(at) == "number" and math.type(at) == "integer" and not d.key and ("#" .. at) or tostring(at)),
+      what, class = class }
+    for _, c in ipairs(cols.common) do
+      local cell = value_cell(row[c])
+      if changed and changed.set[c] then
+        cell = '<del>' .. value_cell(changed.before[c]) .. "</del><br><ins>" .. cell .. "</ins>"
+      end
+      r[#r + 1] = cell
+    end
+    rows[#rows + 1] = r
+  end
+  for _, c in ipairs(d.changed) do
+    local set = {}
+    for _, name in ipairs(c.columns) do set[name] = true end
+    add(c.at, "changed", "diff", c.after, { set = set, before = c.before })
+  end
+  for _, a in ipairs(d.added) do add(a.at, "added", "added", a.row) end
+  for _, r in ipairs(d.removed) do add(r.at, "removed", "removed", r.row) end
+  local function names(list)
+    local out = {}
+    for i, n in ipairs(list) do out[i] = "<code>" .. esc(n) .. "</code>" end
+    return #out > 0 and table.concat(out, ", ") or "none"
+  end
+  local total = #d.changed + #d.added + #d.removed
+  return string.format("<h3>%s against %s</h3>\n", esc(label_of(other)), esc(label_of(base)))
+    .. string.format('<p>rows: <b>%d added</b>, <b>%d removed</b>, <b>%d changed</b>, %d the same '
+      .. "(matched %s) · columns added: %s · removed: %s</p>\n", #d.added, #d.removed, #d.changed,
+      d.unchanged, d.key and ("by column <code>" .. esc(d.key) .. "</code>") or "by position",
+      names(cols.added), names(cols.removed))
+    .. (total > 0 and table_html(head, rows) or "")
+    .. (total > #rows and string.format('<p class="note">the first %d of %d rows that differ</p>',
+      #rows, total) or "")
+end
+
+local function versions_compare_html(list, vd, md)
+  local fields = {
+    { "artifact", function(av) return artifact_link(av.name) end },
+    { "version", function(av) return link("/versions/" .. av.id, av.version) end },
+    { "data type", function(av) return esc(shapes.label(av.data_type)) end },
+    { "size", function(av) return esc(viz.size_text(av.size)) end },
+    { "content hash", function(av) return esc(av.content_hash:sub(1, 19)) end },
+    { "created", function(av) return esc(human_time(av.created)) end },
+    { "producer", function(av) return producer_html(av.producer_step_run_id) end },
+    { "tags", function(av) return tags_html(av.tags) end },
+  }
+  local head = { "" }
+  for i, av in ipairs(list) do head[i + 1] = label_of(av) end
+  local rows = {}
+  for i, f in ipairs(fields) do
+    local r = { esc(f[1]) }
+    for j, av in ipairs(list) do r[j + 1] = f[2](av) end
+    for j = 3, #r do
+      if r[j] ~= r[2] then r.class = "diff" end
+    end
+    rows[i] = r
+  end
+  local mrows = {}
+  for i, m in ipairs(md) do
+    local r = { esc(m.key), class = m.differs and "diff" or nil }
+    for j = 1, #list do r[j + 1] = value_cell(m.values[j]) end
+    mrows[i] = r
+  end
+  local out = { "<h1>Compare versions</h1>\n", table_html(head, rows),
+    "\n<h2>Metadata</h2>\n", table_html(head, mrows), "\n<h2>Value</h2>\n" }
+  if vd.same then
+    out[#out + 1] = '<p>The same value (the same content hash).</p>'
+  elseif vd.why then
+    out[#out + 1] = '<p class="note">The values differ; not compared: ' .. esc(vd.why) .. ".</p>"
+  elseif vd.kind == "tables" then
+    for i = 2, #list do out[#out + 1] = table_diff_html(vd.diffs[i], list[1], list[i]) end
+  elseif vd.kind == "numbers" then
+    local series, srows = {}, {}
+    for i, v in ipairs(vd.values) do
+      series[i] = { name = label_of(list[i]), y = v }
+      local d = vd.diffs[i]
+      srows[i] = { esc(label_of(list[i])), tostring(#v),
+        d and tostring(d.differing) or "", d and value_cell(d.largest) or "" }
+    end
+    out[#out + 1] = '<div class="grid"><div>' .. inline_svg(viz.render_plot { kind = "line",
+      series = series, title = list[1].name .. ": the arrays", xlabel = "position" }, "chart")
+      .. "</div></div>"
+    out[#out + 1] = table_html({ "version", "length", "positions that differ from the first",
+      "largest difference" }, srows)
+  elseif vd.kind == "number_map" then
+    local series, krows = {}, {}
+    local xs = {}
+    for i, m in ipairs(vd.diffs) do xs[i] = m.key end
+    for i = 1, #list do
+      local ys = {}
+      for k, m in ipairs(vd.diffs) do ys[k] = m.values[i] or (0 / 0) end
+      series[i] = { name = label_of(list[i]), y = ys }
+    end
+    for i, m in ipairs(vd.diffs) do
+      local r = { esc(m.key), class = m.differs and "diff" or nil }
+      for j = 1, #list do r[j + 1] = value_cell(m.values[j]) end
+      krows[i] = r
+    end
+    out[#out + 1] = '<div class="grid"><div>' .. inline_svg(viz.render_plot { kind = "bar", x = xs,
+      series = series, title = list[1].name }, "chart") .. "</div></div>"
+    out[#out + 1] = table_html(head, krows)
+  else
+    local cells = {}
+    for i, v in ipairs(vd.values) do
+      cells[i] = "<div><h3>" .. esc(label_of(list[i])) .. '</h3><pre class="value">'
+        .. esc(viz.clean(viz.shorten(value_json(v), 4000))) .. "</pre></div>"
+    end
+    out[#out + 1] = "<p>The values differ.</p>\n" .. '<div class="grid">' .. table.concat(cells) .. "</div>"
+  end
+  local vcells = {}
+  for i, av in ipairs(list) do
+    vcells[i] = "<div><h3>" .. esc(label_of(av)) .. "</h3>" .. viz_sections(av) .. "</div>"
+  end
+  out[#out + 1] = '\n<h2>Visualizations</h2>\n<div class="grid">' .. table.concat(vcells) .. "</div>"
+  return table.concat(out)
+end
+
+-- Runs side by side: for each step (by invocation name, in the order of
+-- the first run, then the others'), its step run in each run (or nil).
+local function runs_side_by_side(runs)
+  local order, seen, by = {}, {}, {}
+  for j, run in ipairs(runs) do
+    by[j] = {}
+    for _, sr in ipairs(steps_of(run)) do
+      if not seen[sr.name] then seen[sr.name], order[#order + 1] = true, sr.name end
+      by[j][sr.name] = sr
+    end
+  end
+  return order, by
+end
+
+-- For each step and each of its parameters: the values in each run;
+-- for each step and output: the version in each run, with its hash.
+local function steps_diff(runs, order, by)
+  local params_rows, outputs = {}, {}
+  for _, name in ipairs(order) do
+    local maps = {}
+    for j = 1, #runs do maps[j] = by[j][name] and by[j][name].parameters or {} end
+    for _, m in ipairs(diff.maps(maps)) do
+      params_rows[#params_rows + 1] = { step = name, name = m.key, values = m.values, differs = m.differs }
+    end
+    local outs, seen = {}, {}
+    for j = 1, #runs do
+      local sr = by[j][name]
+      for _, l in ipairs(sr and sr.links or {}) do
+        if l.kind ~= "input" and not seen[l.name] then
+          seen[l.name] = true
+          outs[#outs + 1] = l.name
+        end
+      end
+    end
+    for _, out_name in ipairs(outs) do
+      local versions, same = {}, true
+      for j = 1, #runs do
+        local sr = by[j][name]
+        for _, l in ipairs(sr and sr.links or {}) do
+          if l.kind ~= "input" and l.name == out_name then
+            local row = core.query("version_by_id", l.version.id)[1]
+            versions[j] = { id = l.version.id, name = l.version.name, version = l.version.version,
+              content_hash = row and row.content_hash, deleted = l.version.deleted }
+          end
+        end
+        if not versions[j] or not versions[1] or versions[j].content_hash ~= versions[1].content_hash then
+          same = false
+        end
+      end
+      outputs[#outputs + 1] = { step = name, name = out_name, versions = versions, same = same }
+    end
+  end
+  return params_rows, outputs
+end
+
+local function runs_compare_html(runs, order, by, params_rows, outputs, md)
+  local head = { "" }
+  for j, run in ipairs(runs) do head[j + 1] = run.name end
+  local function row_of(label, f)
+    local r = { esc(label) }
+    for j, run in ipairs(runs) do r[j + 1] = f(run, j) end
+    for j = 3, #r do
+      if r[j] ~= r[2] then r.class = "diff" end
+    end
+    return r
+  end
+  local frows = {
+    row_of("run", function(run) return link("/runs/" .. run.id, run.name) end),
+    row_of("pipeline", function(run) return pipeline_link(run.pipeline_name) end),
+    row_of("status", function(run) return status_badge(run.status) end),
+    row_of("started", function(run) return esc(human_time(run.start_time)) end),
+    row_of("duration", function(run)
+      return esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running")))
+    end),
+    row_of("tags", function(run) return tags_html(run.tags) end),
+  }
+  frows[1].class, frows[4].class, frows[5].class = nil, nil, nil   -- always differ
+  local mrows = {}
+  for i, m in ipairs(md) do
+    local r = { esc(m.key), class = m.differs and "diff" or nil }
+    for j = 1, #runs do r[j + 1] = value_cell(m.values[j]) end
+    mrows[i] = r
+  end
+  local srows = {}
+  for i, name in ipairs(order) do
+    local r = { esc(name) }
+    local keys = {}
+    for j = 1, #runs do
+      local sr = by[j][name]
+      if sr then
+        local cache = cache_state(sr)
+        r[j + 1] = '<a href="' .. href("/steps/" .. sr.id) .. '">' .. status_badge(sr.status) .. "</a>"
+          .. (cache and (' <span class="note">cache ' .. esc(cache) .. "</span>") or "")
+          .. ' <span class="note">' .. esc(human_ms(duration_ms(sr.start_time, sr.end_time,
+            sr.status == "running"))) .. "</span>"
+        keys[j] = sr.status .. "/" .. tostring(cache)
+      else
+        r[j + 1], keys[j] = '<span class="note">not in this run</span>', "none"
+      end
+    end
+    for j = 2, #runs do
+      if keys[j] ~= keys[1] then r.class = "diff" end
+    end
+    srows[i] = r
+  end
+  local prows, same = {}, 0
+  for _, pr in ipairs(params_rows) do
+    if pr.differs then
+      local r = { esc(pr.step .. "." .. pr.name), class = "diff" }
+      for j = 1, #runs do r[j + 1] = value_cell(pr.values[j]) end
+      prows[#prows + 1] = r
+    else
+      same = same + 1
+    end
+  end
+  local orows = {}
+  for i, o in ipairs(outputs) do
+    local r = { esc(o.step .. " → " .. o.name), class = not o.same and "diff" or nil }
+    for j = 1, #runs do
+      r[j + 1] = o.versions[j] and version_link(o.versions[j]) or '<span class="note">none</span>'
+    end
+    local ids = {}
+    for j = 1, #runs do
+      if o.versions[j] and not o.versions[j].deleted then ids[#ids + 1] = { "v", o.versions[j].id } end
+    end
+    r[#runs + 2] = o.same and "the same value"
+      or ("differ" .. (#ids > 1 and (" · " .. link("/compare", "compare", ids)) or ""))
+    orows[i] = r
+  end
+  local ohead = { table.unpack(head) }
+  ohead[#ohead + 1] = "values"
+  return "<h1>Compare runs</h1>\n" .. table_html(head, frows)
+    .. "\n<h2>Metadata</h2>\n" .. table_html(head, mrows)
+    .. "\n<h2>Steps</h2>\n" .. table_html(head, srows)
+    .. "\n<h2>Parameters</h2>\n" .. (#prows > 0 and table_html(head, prows)
+      or '<p class="note">no parameter differs</p>')
+    .. string.format('<p class="note">%d parameter%s the same in every run</p>', same,
+      same == 1 and " is" or "s are")
+    .. "\n<h2>Outputs</h2>\n" .. table_html(ohead, orows)
+end
+
+local function runs_compared(ids)
+  local runs = {}
+  for i, id in ipairs(ids) do runs[i] = get_run(id) end
+  table.sort(runs, function(a, b) return a.start_time < b.start_time end)
+  local order, by = runs_side_by_side(runs)
+  local params_rows, outputs = steps_diff(runs, order, by)
+  local metas = {}
+  for i, run in ipairs(runs) do metas[i] = run.run_metadata end
+  return runs, order, by, params_rows, outputs, diff.maps(metas)
+end
+
+local function versions_compared(ids, key)
+  local list, metas = {}, {}
+  for i, id in ipairs(ids) do list[i] = get_version(id) end
+  table.sort(list, function(a, b) return a.created < b.created end)
+  for i, av in ipairs(list) do metas[i] = av.run_metadata end
+  return list, value_diff(list, key), diff.maps(metas)
+end
+
+pages.compare = function(args)
+  local p = params(args, { "key" }, { "v", "r" })
+  local ids, what = compared(p)
+  if what == "versions" then
+    local list, vd, md = versions_compared(ids, p.key)
+    local names = {}
+    for i, av in ipairs(list) do names[i] = label_of(av) end
+    return page("Compare " .. table.concat(names, ", "), versions_compare_html(list, vd, md))
+  end
+  if p.key then http_error(400, "query parameter 'key' is for comparing versions' tables") end
+  local runs, order, by, params_rows, outputs, md = runs_compared(ids)
+  local running = false
+  for _, run in ipairs(runs) do running = running or run.status == "running" end
+  return page("Compare runs", runs_compare_html(runs, order, by, params_rows, outputs, md),
+    running and M.REFRESH_SECONDS or nil)
+end
+
+-- JSON of a list that may hold nils (absent values): null there.
+local function with_nulls(list, n, f)
+  local out = {}
+  for i = 1, n do
+    local v = list[i]
+    if v == nil then out[i] = null else out[i] = f and f(v) or v end
+  end
+  return json.array(out)
+end
+
+local function metadata_diff_json(md, n)
+  local out = {}
+  for i, m in ipairs(md) do
+    out[i] = json.object { key = m.key, values = with_nulls(m.values, n), differs = m.differs }
+  end
+  return json.array(out)
+end
+
+local function rows_json(list)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = json.object { at = x.at, row = json.object(x.row) } end
+  return json.array(out)
+end
+
+api.compare = function(args)
+  local p = params(args, { "key" }, { "v", "r" })
+  local ids, what = compared(p)
+  if what == "versions" then
+    local list, vd, md = versions_compared(ids, p.key)
+    local vs = {}
+    for i, av in ipairs(list) do vs[i] = version_json(av) end
+    local value = json.object { kind = vd.kind, same = vd.same, not_compared = opt(vd.why) }
+    if not vd.why and not vd.same then
+      local against = {}
+      for i = 2, #list do
+        local d = vd.diffs[i]
+        local o = json.object { version_id = list[i].id }
+        if vd.kind == "tables" then
+          local changed = {}
+          for k, c in ipairs(d.changed) do
+            changed[k] = json.object { at = c.at, before = json.object(c.before),
+              after = json.object(c.after), columns = json.array(c.columns) }
+          end
+          o.key = opt(d.key)
+          o.columns = json.object { added = json.array(d.columns.added),
+            removed = json.array(d.columns.removed), common = json.array(d.columns.common) }
+          o.rows = json.object { added = rows_json(d.added), removed = rows_json(d.removed),
+            changed = json.array(changed), unchanged = d.unchanged }
+        elseif vd.kind == "numbers" then
+          o.length = #vd.values[i]
+          o.differing = d.differing
+          o.largest_difference = opt(d.largest)
+        end
+        against[#against + 1] = o
+      end
+      value.against_first = json.array(against)
+      if vd.kind == "number_map" then value.keys = metadata_diff_json(vd.diffs, #list) end
+    end
+    return json.object { versions = json.array(vs), run_metadata = metadata_diff_json(md, #list),
+      value = value }
+  end
+  if p.key then http_error(400, "query parameter 'key' is for comparing versions' tables") end
+  local runs, order, by, params_rows, outputs, md = runs_compared(ids)
+  local n = #runs
+  local rs, steps, ps, os = {}, {}, {}, {}
+  for i, run in ipairs(runs) do rs[i] = run_json(run) end
+  for i, name in ipairs(order) do
+    local per = {}
+    for j = 1, n do per[j] = by[j][name] end
+    steps[i] = json.object { name = name, runs = with_nulls(per, n, function(sr)
+      return json.object { step_run_id = sr.id, status = sr.status, cache = opt(cache_state(sr)),
+        duration_ms = opt(duration_ms(sr.start_time, sr.end_time, sr.status == "running")) }
+    end) }
+  end
+  for i, pr in ipairs(params_rows) do
+    ps[i] = json.object { step = pr.step, name = pr.name, values = with_nulls(pr.values, n),
+      differs = pr.differs }
+  end
+  for i, o in ipairs(outputs) do
+    os[i] = json.object { step = o.step, name = o.name, same = o.same,
+      versions = with_nulls(o.versions, n, function(v)
+        return json.object { id = v.id, name = v.name, version = v.version,
+          content_hash = opt(v.content_hash) }
+      end) }
+  end
+  return json.object { runs = json.array(rs), run_metadata = metadata_diff_json(md, n),
+    steps = json.array(steps), parameters = json.array(ps), outputs = json.array(os) }
+end
+
+-- ---- downloads ----
+
+local downloads = {}
+
+local HTML = "text/html; charset=utf-8"
+local JSON = "application/json; charset=utf-8"
+
+-- A download: content type, body, and the headers that make it one (a
+-- file name of letters, digits, ".", "-" and "_" only: nothing in it can
+-- break the header; a sandbox, should a browser show it anyway).
+local function attachment(type_, body, base, ext)
+  local name = base:gsub("[^%w%._%-]", "_"):sub(1, 120) .. ext
+  return { type = type_, body = body, headers = {
+    ["Content-Disposition"] = 'attachment; filename="' .. name .. '"',
+    ["Content-Security-Policy"] = CSP .. "; sandbox" } }
+end
+
+-- av, checked: small enough to be made in memory, and a value (files and
+-- folders have their own download) unless file is set, then a file or
+-- folder.
+local function downloadable(id, file)
+  local av = get_version(id)
+  if FILES[av.data_type] and not file then
+    http_error(404, "artifact version %s is a %s, not a value: download it from /versions/%s/file",
+      av.id, av.data_type == "dir" and "folder" or "file", av.id)
+  elseif file and not FILES[av.data_type] then
+    http_error(404, "artifact version %s is not a file or folder: download its value as JSON, "
+      .. "CBOR or CSV", av.id)
+  end
+  if av.size > M.DOWNLOAD_BYTES then
+    http_error(413, "artifact version %s is too large to download from the dashboard (%d bytes, "
+      .. "at most %d): use `lupine artifact export`", av.id, av.size, M.DOWNLOAD_BYTES)
+  end
+  return av
+end
+
+local function file_base(av) return av.name .. "_" .. av.version end
+
+-- The value as JSON ("Values as JSON"); a value a materializer stored is
+-- its plain stored form.
+downloads.json = function(args, id)
+  params(args, {})
+  local av = downloadable(id)
+  local value = attempt(500, av.load, av, { raw = true })
+  return attachment(JSON, json.encode(value) .. "\n", file_base(av), ".json")
+end
+
+-- The stored CBOR bytes, as they are.
+downloads.cbor = function(args, id)
+  params(args, {})
+  local av = downloadable(id)
+  return attachment("application/cbor", attempt(500, core.read, av.id), file_base(av), ".cbor")
+end
+
+-- A table's rows, all of them, as CSV (as the CSV visualization writes
+-- them, which stops at 1 MiB).
+downloads.csv = function(args, id)
+  params(args, {})
+  local av = downloadable(id)
+  local cols, rows, n = shapes.tabular(attempt(500, av.load, av, { raw = true }))
+  if not cols then
+    http_error(404, "artifact version %s is not a table (it is %s): it has no CSV", av.id,
+      shapes.label(av.data_type))
+  end
+  return attachment("text/csv; charset=utf-8", (core.csv(rows, cols, n, math.maxinteger,
+    math.maxinteger)), file_base(av), ".csv")
+end
+
+-- The one file of a ustar archive of one file (as a file is stored): its
+-- path and its bytes.
+local function untar_one(tar)
+  local name = tar:sub(1, 100):match("^[^%z]*")
+  local prefix = tar:sub(346, 500):match("^[^%z]*")
+  local size = tonumber(tar:sub(125, 136):match("^%s*([0-7]+)") or "", 8)
+  if not size or #tar < 512 + size then return nil end
+  return (prefix ~= "" and (prefix .. "/") or "") .. name, tar:sub(513, 512 + size)
+end
+
+-- A file as itself; a folder as the tar archive it is stored as (its one
+-- top-level entry is the folder).
+downloads.file = function(args, id)
+  params(args, {})
+  local av = downloadable(id, true)
+  local tar, msg = core.read_object(av.content_hash, av.size, av.artifact_store_id)
+  if not tar then http_error(500, "artifact version %s: %s", av.id, msg) end
+  if av.data_type == "dir" then return attachment("application/x-tar", tar, file_base(av), ".tar") end
+  local path, bytes = untar_one(tar)
+  if not path then http_error(500, "artifact version %s: its stored file is malformed", av.id) end
+  local name = path:match("[^/]*$")
+  if name:find("^%.*$") then name = file_base(av) end
+  return attachment("application/octet-stream", bytes, name, "")
 end
 
 -- ---- routing ----
@@ -828,6 +2052,15 @@ end
 local routes = {
   { "^/$", pages.runs }, { "^/runs/([^/]+)$", pages.run }, { "^/steps/([^/]+)$", pages.step },
   { "^/artifacts$", pages.artifacts }, { "^/versions/([^/]+)$", pages.version },
+  { "^/artifacts/([^/]+)$", pages.artifact }, { "^/pipelines/([^/]+)$", pages.pipeline },
+  { "^/search$", pages.search }, { "^/compare$", pages.compare },
+  { "^/versions/([^/]+)/value%.json$", downloads.json, download = true },
+  { "^/versions/([^/]+)/value%.cbor$", downloads.cbor, download = true },
+  { "^/versions/([^/]+)/value%.csv$", downloads.csv, download = true },
+  { "^/versions/([^/]+)/file$", downloads.file, download = true },
+  { "^/api/search$", api.search, json = true }, { "^/api/compare$", api.compare, json = true },
+  { "^/api/artifacts/([^/]+)$", api.artifact, json = true },
+  { "^/api/pipelines/([^/]+)$", api.pipeline, json = true },
   { "^/api/?$", api.index, json = true }, { "^/api/pipelines$", api.pipelines, json = true },
   { "^/api/runs$", api.runs, json = true }, { "^/api/runs/([^/]+)$", api.run, json = true },
   { "^/api/steps/([^/]+)$", api.step, json = true },
@@ -838,8 +2071,6 @@ local routes = {
   { "^/api/versions/([^/]+)/visualizations/(%d+)$", api.visualization, json = true },
 }
 
-local HTML = "text/html; charset=utf-8"
-local JSON = "application/json; charset=utf-8"
 
 local function error_response(status, msg, as_json)
   msg = viz.clean(msg)   -- a path may hold any bytes
@@ -848,7 +2079,7 @@ local function error_response(status, msg, as_json)
       message = msg } }) .. "\n", headers_for()
   end
   local titles = { [400] = "Bad request", [404] = "Not found", [405] = "Method not allowed",
-    [500] = "Internal error" }
+    [413] = "Too large", [500] = "Internal error" }
   local title = titles[status] or "Error"
   return status, HTML, page(title, string.format('<h1>%d %s</h1>\n<p class="error">%s</p>\n'
     .. '<p><a href="/">back to the runs</a></p>', status, esc(title), esc(msg))), headers_for()
@@ -900,7 +2131,9 @@ local function route(config, method, path, args, headers)
     if path:find(r[1]) then
       local caps = r[1]:find("(", 1, true) and { path:match(r[1]) } or {}
       client = lupine.Client()
+      svg_count, names_list, ids, step_names = 0, nil, {}, {}
       local body = r[2](args, table.unpack(caps))
+      if r.download then return 200, body.type, body.body, headers_for(body.headers) end
       if r.json then
         return 200, JSON, (type(body) == "string" and body or json.encode(body)) .. "\n", headers_for()
       end
