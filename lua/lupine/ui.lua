@@ -605,7 +605,9 @@ local function params(args, allowed, multi)
   for _, k in ipairs(multi or {}) do ok[k], many[k], out[k] = true, true, {} end
   for k, list in pairs(args) do
     if not ok[k] then
-      local all = table.move(multi or {}, 1, #(multi or {}), #allowed + 1, table.move(allowed, 1, #allowed, 1, {}))
+      local all = {}
+      for _, name in ipairs(allowed) do all[#all + 1] = name end
+      for _, name in ipairs(multi or {}) do all[#all + 1] = name end
       http_error(400, "unknown query parameter '%s'%s", k, #all > 0
         and (" (allowed: " .. table.concat(all, ", ") .. ")") or " (this path takes none)")
     end
@@ -2131,7 +2133,6 @@ local function route(config, method, path, args, headers)
     if path:find(r[1]) then
       local caps = r[1]:find("(", 1, true) and { path:match(r[1]) } or {}
       client = lupine.Client()
-      svg_count, names_list, ids, step_names = 0, nil, {}, {}
       local body = r[2](args, table.unpack(caps))
       if r.download then return 200, body.type, body.body, headers_for(body.headers) end
       if r.json then
@@ -2152,6 +2153,7 @@ function M.handler(config)
   config.allowed = {}
   for _, name in ipairs(config.allowed_hosts or {}) do config.allowed[name:lower()] = true end
   return function(method, path, args, headers)
+    svg_count, names_list, ids, step_names = 0, nil, {}, {}   -- what one page gathers
     local ok, s, t, b, h = xpcall(route, function(e)
       if getmetatable(e) == HttpError then return e end
       return debug.traceback(tostring(e), 2)
