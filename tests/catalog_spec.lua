@@ -49,6 +49,8 @@ describe("artifact versions", function()
     local values = {
       { "records", { { a = 1, b = "x" }, { a = 2, b = "y" } } },
       { "columns", { a = { 1, 2 }, b = { "x", "y" } } },
+      { "records", lupine.table { columns = { "b", "a" }, { { a = 1, b = "x" } } } },
+      { "columns", lupine.table { columns = { "b" }, rows = { a = { 1 }, b = { "x" } } } },
       { "numbers", { 1, 2.5, -3 } }, { "number_map", { x = 1, y = 2.5 } },
       { "plot", lupine.plot { y = { 1, 2 } } }, { "html", lupine.HTMLString("<p>hi</p>") },
       { "markdown", lupine.MarkdownString("# hi") }, { "csv", lupine.CSVString("a\n1\n") },

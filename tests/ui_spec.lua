@@ -494,7 +494,7 @@ local dir = arg[1]
 local big = lupine.step { name = "big", outputs = { "big_table" }, function()
   local rows = {}
   for k = 1, 250 do rows[k] = { n = k, name = "row " .. k } end
-  return rows
+  return lupine.table { columns = { "name", "n" }, rows }
 end }
 local files = lupine.step { name = "files", outputs = { "weights", "report_dir" }, function()
   return lupine.file(dir .. "/weights.bin"), lupine.dir(dir .. "/report")
@@ -729,7 +729,7 @@ describe("lupine ui, finding and comparing", function()
     assert.equal(200, status)
     local lines = {}
     for l in body:gmatch("[^\n]+") do lines[#lines + 1] = l end
-    assert.same({ 251, "n,name", "250,row 250" }, { #lines, lines[1], lines[251] })
+    assert.same({ 251, "name,n", "row 250,250" }, { #lines, lines[1], lines[251] })   -- in its order
     local curve = get_json(srv, "/api/versions?name=curve").items[1]
     status, body = fetch(srv, "/versions/" .. curve.id .. "/value.csv")
     assert.equal(404, status)

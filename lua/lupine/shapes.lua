@@ -6,6 +6,8 @@
 --               scalar values (strings, numbers, booleans)
 --   columns     a map of column names to arrays of scalars, all of one
 --               length (a data frame, as pd.DataFrame({...}) takes it)
+--               (either, its columns in an order: lupine.table { columns =
+--               ..., rows }, stored as { _kind = "table", columns, rows })
 --   numbers     a non-empty array of numbers
 --   number_map  a non-empty map of names (strings) to numbers
 --   plot        a lupine.plot description
@@ -48,7 +50,12 @@ end
 
 -- The kind of table v is (see the top of this file).
 local function table_kind(v)
-  if rawget(v, "_kind") == "plot" then return "plot" end
+  local kind = rawget(v, "_kind")
+  if kind == "plot" then return "plot" end
+  if kind == "table" and type(rawget(v, "rows")) == "table" and type(rawget(v, "columns")) == "table" then
+    local rows = table_kind(v.rows)
+    return (rows == "records" or rows == "columns") and rows or "table"
+  end
   local explicit = require("lupine.viz").explicit_kind(v)
   if explicit then return explicit end
   local seq, n = is_seq(v)
@@ -75,10 +82,16 @@ function M.data_type(v)
   return t
 end
 
--- tabular(v) -> columns (names in byte order), rows (records), count; nil
--- if v is neither records nor columns.
+-- tabular(v) -> columns (names in byte order, or the order of a
+-- lupine.table), rows (records), count; nil if v is neither records nor
+-- columns.
 function M.tabular(v)
   if type(v) ~= "table" then return nil end
+  if rawget(v, "_kind") == "table" and type(rawget(v, "columns")) == "table" then
+    local _, rows, n = M.tabular(rawget(v, "rows"))
+    if not rows then return nil end
+    return v.columns, rows, n
+  end
   local seq, n = is_seq(v)
   if n == 0 then return nil end
   if seq then
