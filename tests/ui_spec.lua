@@ -564,6 +564,9 @@ describe("lupine ui, finding and comparing", function()
     assert.equal(3, #r.metadata)
     assert.same({ "optimizer", "adam", "artifact_version", "trained_model:v3" }, { r.metadata[1].key,
       r.metadata[1].value, r.metadata[1].on.kind, r.metadata[1].on.label })
+    r = search("optimzer")   -- a metadata key, misspelt: its entries
+    assert.same({ 3, "optimizer", "adam" }, { #r.metadata, r.metadata[1].key, r.metadata[1].value })
+    assert.same({ "optimizer" }, r.suggestions)
     r = search("learning")   -- a metadata key, on runs
     assert.same({ 3, "learning_rate", "pipeline_run" }, { #r.metadata, r.metadata[1].key,
       r.metadata[1].on.kind })

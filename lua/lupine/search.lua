@@ -109,7 +109,7 @@ end
 --   query, artifacts = { { id, name, version_count, near = distance|nil } },
 --   versions = { version rows }, runs = { run rows }, pipelines = { rows },
 --   tags = { { name, tagged_count, near } }, metadata = { { key, value,
---   owner = { kind, id, label } } }, more = { kind = true when cut },
+--   owner = { kind, id, label }, near } }, more = { kind = true when cut },
 --   suggestions = { names near q, nearest first } }
 function M.find(q, limit)
   limit = limit or M.LIMIT
@@ -166,7 +166,16 @@ function M.find(q, limit)
   local tag_rows = {}
   for _, t in ipairs(tags) do tag_rows[t.name] = t end
   add_near(r.tags, near_names(low, names_of(tags)), function(n) return tag_rows[n] end)
-  add_near({}, near_names(low, names_of(core.query("metadata_keys"))), function() return nil end)
+  -- metadata under a key near q: its entries, as those found by substring
+  for _, f in ipairs(near_names(low, names_of(core.query("metadata_keys")))) do
+    near[#near + 1] = f
+    for _, row in ipairs(core.query("search_metadata", like(f.name), limit)) do
+      if row.key == f.name and #r.metadata < limit then
+        r.metadata[#r.metadata + 1] = { key = row.key, value = core.decode(row.value),
+          owner = metadata_owner(row), near = f.distance }
+      end
+    end
+  end
   table.sort(near, nearer(low))
   r.suggestions = {}
   local seen = {}
