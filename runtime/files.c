@@ -370,7 +370,7 @@ int lp_files_extract(lp_store *s, const char *hash, uint64_t size, const char *d
     lp_errf(err, errsz, "cannot make folder '%s' (%s)", dest, strerror(errno));
     return LUPINE_IO;
   }
-  rc = lp_store_read(s, hash, size, untar, &r, err, errsz);
+  rc = lp_store_get_stream(s, hash, size, untar, &r, err, errsz);
   if (r.fd >= 0) {
     close(r.fd);
     if (rc == LUPINE_OK) {

@@ -13,7 +13,7 @@
 ** when gc looked, and is kept. Readers only read objects that committed
 ** versions reference, which gc never removes.
 **
-** Only well-formed object files are considered (lp_store_each_object); the
+** Only well-formed object files are considered (lp_store_list); the
 ** fan-out folders stay, since a put may be about to rename a file into one.
 **
 ** Two guards against a catalog that is not the store's (a new one made
@@ -121,7 +121,7 @@ int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, const lp_gc_options 
     goto done;
   }
   if (w.refs.n > 0) qsort(w.refs.hex, w.refs.n, sizeof *w.refs.hex, cmp_hex);
-  if ((rc = lp_store_each_object(s, visit, &w, err, errsz)) != LUPINE_OK) goto done;
+  if ((rc = lp_store_list(s, visit, &w, err, errsz)) != LUPINE_OK) goto done;
   /* Nothing in the catalog changed: the commit only releases the lock. */
   rc = lp_catalog_commit(c, err, errsz);
 done:

@@ -213,7 +213,9 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
     return LUPINE_NOMEM;
   }
   rt->stores = slots;
-  if ((rc = lp_store_open(&slots[rt->nstores].store, path, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_store_open(&slots[rt->nstores].store, info.flavor, path, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
   lp_store_set_log(slots[rt->nstores].store, store_replaced, rt);
   snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", info.id);
   *out = slots[rt->nstores++].store;
@@ -526,7 +528,7 @@ static int core_object_path(lua_State *L) {
       return luaL_error(L, "%s", rt->err);
   } else if (lp_runtime_write_store(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
   else s = rt->store;
-  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK)
+  if (lp_store_local_path(s, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 1, "not a content hash");
   lua_pushstring(L, path);
   return 1;
@@ -982,7 +984,7 @@ static int core_check_object(lua_State *L) {
   int rc;
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &s, rt->err, sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
-  rc = lp_store_read(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
+  rc = lp_store_get_stream(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
   lua_pushstring(L, rc == LUPINE_OK ? "ok" : rc == LUPINE_NOTFOUND ? "missing" : "corrupt");
   lua_pushstring(L, err);
   return 2;
@@ -1006,11 +1008,11 @@ static int core_copy_object(lua_State *L) {
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &from, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_runtime_store(rt, luaL_checkstring(L, 2), &to, rt->err, sizeof rt->err) != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
-  if (lp_store_path(to, hash, path, sizeof path) != LUPINE_OK)
+  if (lp_store_local_path(to, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 3, "not a content hash");
   if (repair || !lp_store_exists(to, hash)) {
     if ((rc = lp_store_writer_open(to, (uint64_t)size, &c.w, err, sizeof err)) == LUPINE_OK)
-      rc = lp_store_read(from, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
+      rc = lp_store_get_stream(from, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
     if (rc == LUPINE_OK) rc = lp_store_writer_close(c.w, &obj, err, sizeof err);
     else lp_store_writer_abort(c.w);
     if (rc == LUPINE_OK && strcmp(obj.hash, hash) != 0)

@@ -66,7 +66,8 @@ void lp_codec_push_tagged(lua_State *L, int type, int value);
 ** a hook such values decode as tagged tables. */
 void lp_codec_set_restore(lua_State *L, int fn);
 
-/* ---- store.c: content-addressed objects (zstd frames on disk) ---- */
+/* ---- store.c: the artifact store's interface: content-addressed objects
+** (zstd frames), whatever the flavor keeping them (store_local.c) ---- */
 
 #define LP_HASH_PREFIX "sha256:"
 #define LP_HASH_HEXLEN 64
@@ -81,16 +82,24 @@ typedef struct lp_object {
   int created;                     /* 1 if this put wrote a new object */
 } lp_object;
 
-/* Open (creating if needed) a store rooted at directory root, removing the
-** temporary files of writers that are gone (see lp_owner_tag). */
-int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz);
+/*
+** Open a store of a flavor ("local": location is a folder, created if
+** needed; the temporary files of writers that are gone are removed, see
+** lp_owner_tag). LUPINE_MISUSE for an unknown flavor. Each flavor is a
+** table of operations behind these functions (store.c, store_int.h).
+*/
+int lp_store_open(lp_store **out, const char *flavor, const char *location, char *err,
+                  size_t errsz);
 void lp_store_close(lp_store *s);   /* NULL-safe */
+
+/* The flavor's name (owned by the flavor). */
+const char *lp_store_flavor(const lp_store *s);
 
 /* Receives a message (one line) each time a put replaces a damaged object. */
 typedef void (*lp_store_log_fn)(void *ud, const char *message);
 void lp_store_set_log(lp_store *s, lp_store_log_fn fn, void *ud);
 
-/* Root directory of the store (owned by the store). */
+/* Where the store is: a local store's root directory (owned by the store). */
 const char *lp_store_root(const lp_store *s);
 
 /*
@@ -125,10 +134,11 @@ int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
                   char *err, size_t errsz);
 
 /*
-** Path of the object with this hash into buf (whether or not it exists).
-** Returns LUPINE_MISUSE for a malformed hash.
+** A file on this machine holding the object's frame into buf: a local
+** store's path for it, whether or not it exists. Returns LUPINE_MISUSE for
+** a malformed hash.
 */
-int lp_store_path(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+int lp_store_local_path(const lp_store *s, const char *hash, char *buf, size_t bufsz);
 
 /* 1 if the object exists, 0 if not. */
 int lp_store_exists(const lp_store *s, const char *hash);
@@ -174,8 +184,8 @@ typedef int (*lp_store_sink)(void *ud, const void *p, size_t n);
 
 /* Stream the content of an object of size bytes to sink; the size and hash
 ** are checked as it goes and at the end (LUPINE_CORRUPT). */
-int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
-                  void *ud, char *err, size_t errsz);
+int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
+                        void *ud, char *err, size_t errsz);
 
 /* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
 ** OpenSSL failed (out of memory). */
@@ -737,12 +747,11 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
 typedef int (*lp_store_object_fn)(void *ud, const char *hash, uint64_t stored_size,
                                   int64_t written);
 
-/* store.c: call fn for each well-formed object in objects/ (a regular file
-** objects/<2 hex>/<62 hex>.zst); other entries, and tmp/, are skipped. */
-int lp_store_each_object(lp_store *s, lp_store_object_fn fn, void *ud,
-                         char *err, size_t errsz);
+/* store.c: call fn for each well-formed object (in a local store, a regular
+** file objects/<2 hex>/<62 hex>.zst; other entries, and tmp/, are skipped). */
+int lp_store_list(lp_store *s, lp_store_object_fn fn, void *ud, char *err, size_t errsz);
 
-/* store.c: unlink an object's file; *removed is 0 if it was not there. */
+/* store.c: delete an object; *removed is 0 if it was not there. */
 int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size_t errsz);
 
 /* catalog.c: call fn for each distinct content hash an artifact version

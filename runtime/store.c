@@ -1,79 +1,172 @@
 /* SPDX-License-Identifier: MIT */
 /*
-** store.c: content-addressed objects.
+** store.c: the artifact store's interface, and what its flavors share.
 **
-** An object is one zstd frame of some bytes, stored at
-** <root>/objects/<first 2 hex>/<other 62 hex>.zst, where the hex is the
-** SHA-256 of the uncompressed bytes. A put writes a unique file in
-** <root>/tmp (same filesystem), syncs it and renames it into place, so a
-** reader sees a whole object or none, and two writers of the same object
-** both succeed (the last rename wins, with identical bytes). A get checks
-** the frame and the hash: corruption is reported, never returned.
+** An object is one zstd frame of some bytes, named by the SHA-256 of the
+** uncompressed bytes ("sha256:<hex>"). Every flavor keeps the same frames
+** under the same relative names (objects/<first 2 hex>/<other 62 hex>.zst),
+** so an object opens with plain `zstd -d` wherever it is kept.
 **
-** A temporary file is named after its writer (lp_owner_tag): opening a
-** store removes those whose writer is gone (killed in the middle of a
-** put), and leaves those of live processes and of other hosts alone.
+** A store is a table of operations (lp_store_ops, store_int.h), one table
+** per flavor, as SQLite's VFS is: the runtime calls the lp_store_*
+** functions below, which check what every flavor would check and call the
+** flavor's op. The operations:
+**   put         hash, compress and write an object, all or nothing; an
+**               existing intact object is kept, a damaged one replaced
+**   sync        make unsynced puts durable (one call per group commit)
+**   get         an object whole, in memory, its hash checked
+**   get_stream  an object in pieces to a sink, its size and hash checked
+**   exists      whether an object is there
+**   list        every object, with its stored size (for gc)
+**   remove      delete an object
+**   local_path  a file on this machine holding the object's frame
+**   writer_*    a put streamed in pieces (file and folder archives)
+** The flavors: local (store_local.c, a folder). A remote flavor implements
+** the same ops on its own client and keeps a local flavor as its read
+** cache for local_path; nothing outside the store's files changes.
 **
-** An object already on disk is not trusted blindly: a put of the same
-** content checks it first (see same_content) and replaces a damaged one.
+** Also here, the parts every flavor shares: hashing, and decoding a frame
+** held in memory with its checks (the one reader of untrusted frames).
 */
-#ifndef _GNU_SOURCE   /* the ThreadSanitizer build defines it for every file */
-#define _GNU_SOURCE   /* realpath, and syncfs: one sync for a batch of objects */
-#endif
+#define _POSIX_C_SOURCE 200809L   /* PATH_MAX */
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <openssl/evp.h>
 #include <zstd.h>
-#include "lupine_int.h"
+#include "store_int.h"
 
-#define STORE_LEVEL 3   /* zstd's default: fast, and most of the gain */
-
-/* Bytes a path may need beyond the root: "/objects/xx/<62 hex>.zst\0". */
-#define PATH_ROOM (sizeof "/objects/xx/.zst" + LP_HASH_HEXLEN - 2)
-
-struct lp_store {
-  char *root;         /* absolute, so a chdir does not move the store */
-  ZSTD_CCtx *cctx;    /* reused by every put: one thread at a time */
-  ZSTD_DCtx *dctx;    /* the same, for checking an object already there */
-  int level;          /* zstd compression level */
-  int unsynced;       /* objects put without their syncs since lp_store_sync */
-  lp_store_log_fn log;   /* told of each damaged object replaced; may be NULL */
-  void *log_ud;
-  long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
-  char owner[LP_OWNER_MAX];
+/* The flavors a store may be opened with, by name. */
+static const struct {
+  const lp_store_ops *ops;
+  int (*open)(lp_store **out, const char *location, char *err, size_t errsz);
+} flavors[] = {
+  {&lp_store_local_ops, lp_store_local_open},
 };
 
-#if defined(__GNUC__)
-#define PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define PRINTF(fmt, args)
-#endif
-
-/* Format a message and append strerror(errno): "<message> (<reason>)". */
-static PRINTF(3, 4) int io_error(char *err, size_t errsz, const char *fmt, ...) {
-  char msg[LP_ERRSZ];
-  const char *reason = strerror(errno);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  lp_errf(err, errsz, "%s (%s)", msg, reason);
-  return LUPINE_IO;
+int lp_store_open(lp_store **out, const char *flavor, const char *location, char *err,
+                  size_t errsz) {
+  size_t i;
+  *out = NULL;
+  for (i = 0; i < sizeof flavors / sizeof *flavors; i++)
+    if (strcmp(flavors[i].ops->flavor, flavor) == 0)
+      return flavors[i].open(out, location, err, errsz);
+  lp_errf(err, errsz, "unknown store flavor '%s'", flavor);
+  return LUPINE_MISUSE;
 }
 
-/* Refuse a frame, naming the object when its hash is known. */
-static PRINTF(4, 5) int corrupt(char *err, size_t errsz, const char *hash,
-                                 const char *fmt, ...) {
+void lp_store_close(lp_store *s) {
+  if (s != NULL) s->ops->close(s);
+}
+
+const char *lp_store_flavor(const lp_store *s) {
+  return s->ops->flavor;
+}
+
+const char *lp_store_root(const lp_store *s) {
+  return s->root;
+}
+
+void lp_store_set_log(lp_store *s, lp_store_log_fn fn, void *ud) {
+  s->log = fn;
+  s->log_ud = ud;
+}
+
+void lp_store_replaced(lp_store *s, const char *why) {
+  char msg[LP_ERRSZ + PATH_MAX + 64];
+  if (s->log == NULL) return;
+  snprintf(msg, sizeof msg, "store '%s': %s; replaced it with the bytes being saved", s->root,
+           why);
+  s->log(s->log_ud, msg);
+}
+
+/* A malformed hash never reaches a flavor: it could name a path. */
+static int malformed(const char *hash, char *err, size_t errsz) {
+  lp_errf(err, errsz, "malformed object hash '%.80s' (expected %s and %d lowercase hex digits)",
+          hash, LP_HASH_PREFIX, LP_HASH_HEXLEN);
+  return LUPINE_MISUSE;
+}
+
+int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
+                 char *err, size_t errsz) {
+  return s->ops->put(s, data, len, info, 1, err, errsz);
+}
+
+int lp_store_put_unsynced(lp_store *s, const void *data, size_t len, lp_object *info,
+                          char *err, size_t errsz) {
+  return s->ops->put(s, data, len, info, 0, err, errsz);
+}
+
+int lp_store_sync(lp_store *s, char *err, size_t errsz) {
+  return s->ops->sync(s, err, errsz);
+}
+
+int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
+                  char *err, size_t errsz) {
+  if (lp_store_exists(s, info->hash)) return LUPINE_OK;
+  return lp_store_put(s, data, len, info, err, errsz);
+}
+
+int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
+                 unsigned char **data, size_t *len, char *err, size_t errsz) {
+  *data = NULL;
+  *len = 0;
+  if (!lp_store_valid_hash(hash)) return malformed(hash, err, errsz);
+  return s->ops->get(s, hash, max_size, data, len, err, errsz);
+}
+
+int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
+                  void *ud, char *err, size_t errsz) {
+  if (!lp_store_valid_hash(hash)) return malformed(hash, err, errsz);
+  return s->ops->get_stream(s, hash, size, sink, ud, err, errsz);
+}
+
+int lp_store_exists(const lp_store *s, const char *hash) {
+  return lp_store_valid_hash(hash) && s->ops->exists(s, hash);
+}
+
+int lp_store_list(lp_store *s, lp_store_object_fn fn, void *ud,
+                         char *err, size_t errsz) {
+  return s->ops->list(s, fn, ud, err, errsz);
+}
+
+int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size_t errsz) {
+  *removed = 0;
+  if (!lp_store_valid_hash(hash)) return malformed(hash, err, errsz);
+  return s->ops->remove(s, hash, removed, err, errsz);
+}
+
+int lp_store_local_path(const lp_store *s, const char *hash, char *buf, size_t bufsz) {
+  if (!lp_store_valid_hash(hash)) return LUPINE_MISUSE;
+  return s->ops->local_path(s, hash, buf, bufsz);
+}
+
+/* A writer without a store only hashes: the local flavor's writer does
+** that (it is the one every build has). */
+int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
+                         size_t errsz) {
+  return (s != NULL ? s->ops : &lp_store_local_ops)->writer_open(s, size, out, err, errsz);
+}
+
+int lp_store_writer_write(lp_store_writer *w, const void *p, size_t n, char *err,
+                          size_t errsz) {
+  return w->ops->writer_write(w, p, n, err, errsz);
+}
+
+int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t errsz) {
+  return w->ops->writer_close(w, info, err, errsz);
+}
+
+void lp_store_writer_abort(lp_store_writer *w) {
+  if (w != NULL) w->ops->writer_abort(w);
+}
+
+/* ---- shared by the flavors ---- */
+
+int lp_store_corrupt(char *err, size_t errsz, const char *hash, const char *fmt, ...) {
   char why[LP_ERRSZ];
   va_list ap;
   va_start(ap, fmt);
@@ -86,8 +179,7 @@ static PRINTF(4, 5) int corrupt(char *err, size_t errsz, const char *hash,
   return LUPINE_CORRUPT;
 }
 
-/* "sha256:<hex>" of a digest into out. */
-static void format_hash(const unsigned char *md, unsigned int mdlen, char *out) {
+void lp_store_format_hash(const unsigned char *md, unsigned int mdlen, char *out) {
   static const char hex[] = "0123456789abcdef";
   unsigned int i;
   char *p = out + sizeof LP_HASH_PREFIX - 1;
@@ -99,9 +191,8 @@ static void format_hash(const unsigned char *md, unsigned int mdlen, char *out) 
   *p = '\0';
 }
 
-/* SHA-256, fetched from OpenSSL's providers once per process: given
-** EVP_sha256() instead, every digest fetches it again, which costs more
-** than hashing a few hundred bytes. Set once, then only read. */
+/* Given EVP_sha256() instead, every digest fetches SHA-256 again, which
+** costs more than hashing a few hundred bytes. Set once, then only read. */
 static const EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
@@ -110,31 +201,33 @@ static void fetch_sha256(void) {
   if (sha256_md == NULL) sha256_md = EVP_sha256();
 }
 
+const EVP_MD *lp_store_sha256(void) {
+  pthread_once(&sha256_once, fetch_sha256);
+  return sha256_md;
+}
+
 /*
 ** Writes "" into out if OpenSSL fails (out of memory, in practice): the
-** callers in this file report it, and "" matches no object.
+** store's callers report it, and "" matches no object.
 */
 void lp_hash_bytes(const void *data, size_t len, char *out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
-  pthread_once(&sha256_once, fetch_sha256);
-  if (EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) != 1) {
+  if (EVP_Digest(data, len, md, &mdlen, lp_store_sha256(), NULL) != 1) {
     out[0] = '\0';
     return;
   }
-  format_hash(md, mdlen, out);
+  lp_store_format_hash(md, mdlen, out);
 }
 
-static int hash(const void *data, size_t len, char *out,
-                char *err, size_t errsz) {
+int lp_store_hash(const void *data, size_t len, char *out, char *err, size_t errsz) {
   lp_hash_bytes(data, len, out);
   if (out[0] != '\0') return LUPINE_OK;
   lp_errf(err, errsz, "cannot hash %zu bytes (OpenSSL's SHA-256 failed)", len);
   return LUPINE_ERROR;
 }
 
-/* "sha256:" and 64 lowercase hex digits, nothing else: no path tricks. */
-static int valid_hash(const char *h) {
+int lp_store_valid_hash(const char *h) {
   size_t i, n = sizeof LP_HASH_PREFIX - 1;
   if (strncmp(h, LP_HASH_PREFIX, n) != 0 || strlen(h) != LP_HASH_STRLEN)
     return 0;
@@ -142,429 +235,6 @@ static int valid_hash(const char *h) {
     if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
       return 0;
   return 1;
-}
-
-/* mkdir that accepts an existing entry; *created (if not NULL) says which. */
-static int make_dir(const char *path, int *created, char *err, size_t errsz) {
-  int ok = mkdir(path, 0777) == 0;
-  if (created != NULL) *created = ok;
-  if (!ok && errno != EEXIST)
-    return io_error(err, errsz, "cannot create directory '%s'", path);
-  return LUPINE_OK;
-}
-
-/* Every path of the store must fit in PATH_MAX. */
-static int check_root_length(const char *root, char *err, size_t errsz) {
-  size_t n = strlen(root);
-  if (n + PATH_ROOM <= PATH_MAX) return LUPINE_OK;
-  lp_errf(err, errsz, "store root '%.64s...' is too long (%zu bytes)", root, n);
-  return LUPINE_MISUSE;
-}
-
-/* mkdir -p: create dir (shorter than PATH_MAX) and its missing parents. */
-static int make_dirs(const char *dir, char *err, size_t errsz) {
-  char buf[PATH_MAX];
-  char *p;
-  int rc;
-  memcpy(buf, dir, strlen(dir) + 1);
-  for (p = buf + 1; ; p++) {
-    char c = *p;
-    if (c != '/' && c != '\0') continue;
-    *p = '\0';
-    if ((rc = make_dir(buf, NULL, err, errsz)) != LUPINE_OK) return rc;
-    if (c == '\0') return LUPINE_OK;
-    *p = c;
-  }
-}
-
-/* fsync a directory, so the entries just created or renamed in it last. */
-static int sync_dir(const char *path, char *err, size_t errsz) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int ok = fd >= 0 && fsync(fd) == 0;
-  int rc = ok ? LUPINE_OK
-              : io_error(err, errsz, "cannot sync directory '%s'", path);
-  if (fd >= 0) close(fd);
-  return rc;
-}
-
-/*
-** Open an object's file for reading. O_NONBLOCK, then fstat: a FIFO (or a
-** device) put where an object belongs would otherwise block the open, or
-** the reads, forever; anything but a regular file is refused as corrupt.
-** LUPINE_NOTFOUND if there is no file.
-*/
-static int open_object(const char *hash, const char *path, int *fd, struct stat *st,
-                       char *err, size_t errsz) {
-  int rc;
-  if ((*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-    if (errno != ENOENT) return io_error(err, errsz, "object %s: cannot open '%s'", hash, path);
-    lp_errf(err, errsz, "object %s is missing (expected at %s)", hash, path);
-    return LUPINE_NOTFOUND;
-  }
-  if (fstat(*fd, st) != 0)
-    rc = io_error(err, errsz, "object %s: cannot stat '%s'", hash, path);
-  else if (!S_ISREG(st->st_mode))
-    rc = corrupt(err, errsz, hash, "'%s' is not a regular file", path);
-  else
-    return LUPINE_OK;
-  close(*fd);
-  *fd = -1;
-  return rc;
-}
-
-/* The name of a new temporary file: <root>/tmp/<kind>-<owner tag>-XXXXXX. */
-static void temp_name(lp_store *s, const char *kind, char *out, size_t outsz) {
-  long pid = (long)getpid();
-  if (pid != s->owner_pid) {
-    lp_owner_tag(s->owner);
-    s->owner_pid = pid;
-  }
-  snprintf(out, outsz, "%s/tmp/%s-%s-XXXXXX", s->root, kind, s->owner);
-}
-
-/* Remove the temporary files in tmp/ whose writer is gone (best effort:
-** what cannot be removed now is tried again by the next process). */
-static void remove_stale(const char *root) {
-  static const char *const kinds[] = {"obj-", "stream-"};
-  char path[PATH_MAX];
-  struct dirent *d;
-  DIR *dir;
-  size_t k;
-  snprintf(path, sizeof path, "%s/tmp", root);
-  if ((dir = opendir(path)) == NULL) return;
-  while ((d = readdir(dir)) != NULL)
-    for (k = 0; k < sizeof kinds / sizeof *kinds; k++)
-      if (strncmp(d->d_name, kinds[k], strlen(kinds[k])) == 0 &&
-          lp_owner_gone(d->d_name + strlen(kinds[k]))) {
-        snprintf(path, sizeof path, "%s/tmp/%s", root, d->d_name);
-        unlink(path);
-      }
-  closedir(dir);
-}
-
-/*
-** Make fd read-only (objects are immutable; access is governed by the
-** directories, which honour the umask), write n bytes, sync and close it,
-** even on failure. Returns 0, or -1 with errno set.
-*/
-static int fill(int fd, const unsigned char *p, size_t n, int sync) {
-  int e;
-  if (fchmod(fd, 0444) != 0) goto fail;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) goto fail;
-    p += w;
-    n -= (size_t)w;
-  }
-  if (sync && fdatasync(fd) != 0) goto fail;
-  return close(fd);
-fail:
-  e = errno;
-  close(fd);
-  errno = e;
-  return -1;
-}
-
-int lp_store_open(lp_store **out, const char *root, char *err, size_t errsz) {
-  char path[PATH_MAX];
-  lp_store *s = NULL;
-  int rc;
-  *out = NULL;
-  if (root == NULL || root[0] == '\0') {
-    lp_errf(err, errsz, "store root is empty");
-    return LUPINE_MISUSE;
-  }
-  if ((rc = check_root_length(root, err, errsz)) != LUPINE_OK ||
-      (rc = make_dirs(root, err, errsz)) != LUPINE_OK)
-    return rc;
-  if ((s = calloc(1, sizeof *s)) == NULL) goto nomem;
-  if ((s->root = realpath(root, NULL)) == NULL) {
-    rc = io_error(err, errsz, "cannot resolve store root '%s'", root);
-    goto done;
-  }
-  if ((rc = check_root_length(s->root, err, errsz)) != LUPINE_OK) goto done;
-  snprintf(path, sizeof path, "%s/objects", s->root);
-  if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
-  snprintf(path, sizeof path, "%s/tmp", s->root);
-  if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
-  remove_stale(s->root);
-  if ((s->cctx = ZSTD_createCCtx()) == NULL) goto nomem;
-  /* Readers rely on the content size (see lp_store_decode_frame); the
-  ** checksum lets plain `zstd -t` verify a store. */
-  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 1);
-  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);
-  s->level = STORE_LEVEL;
-  *out = s;
-  return LUPINE_OK;
-nomem:
-  lp_errf(err, errsz, "store '%s': out of memory", root);
-  rc = LUPINE_NOMEM;
-done:
-  lp_store_close(s);
-  return rc;
-}
-
-void lp_store_close(lp_store *s) {
-  if (s == NULL) return;
-  ZSTD_freeCCtx(s->cctx);
-  ZSTD_freeDCtx(s->dctx);
-  free(s->root);
-  free(s);
-}
-
-const char *lp_store_root(const lp_store *s) {
-  return s->root;
-}
-
-void lp_store_set_log(lp_store *s, lp_store_log_fn fn, void *ud) {
-  s->log = fn;
-  s->log_ud = ud;
-}
-
-/* Say that the object whose check failed (why: the check's message) was
-** written again. */
-static void replaced(lp_store *s, const char *why) {
-  char msg[LP_ERRSZ + PATH_MAX + 64];
-  if (s->log == NULL) return;
-  snprintf(msg, sizeof msg, "store '%s': %s; replaced it with the bytes being saved", s->root,
-           why);
-  s->log(s->log_ud, msg);
-}
-
-int lp_store_path(const lp_store *s, const char *hash, char *buf, size_t bufsz) {
-  const char *hex;
-  int n;
-  if (!valid_hash(hash)) return LUPINE_MISUSE;
-  hex = hash + sizeof LP_HASH_PREFIX - 1;
-  n = snprintf(buf, bufsz, "%s/objects/%.2s/%s.zst", s->root, hex, hex + 2);
-  return n >= 0 && (size_t)n < bufsz ? LUPINE_OK : LUPINE_MISUSE;
-}
-
-int lp_store_exists(const lp_store *s, const char *hash) {
-  char path[PATH_MAX];
-  struct stat st;
-  return lp_store_path(s, hash, path, sizeof path) == LUPINE_OK &&
-         stat(path, &st) == 0 && st.st_size > 0;   /* see put */
-}
-
-/*
-** Does the file at path hold an intact object of the len bytes at data?
-** The cheap checks first (a regular file, no bigger than a frame of len
-** bytes needs, a frame header recording len bytes), then the frame
-** decompressed piece by piece and compared with data, which hashes to the
-** object's name: as sound as hashing the file's content, and cheaper. 1
-** if so; else 0, with what is wrong in why.
-*/
-static int same_content(lp_store *s, const char *hash, const char *path, const void *data,
-                        size_t len, char *why, size_t whysz) {
-  const unsigned char *want = data;
-  unsigned char *frame = NULL, *out = NULL;
-  size_t n = 0, outcap = ZSTD_DStreamOutSize(), at = 0, left = 1;
-  unsigned long long claimed;
-  struct stat st;
-  int fd, same = 0;
-  if (open_object(hash, path, &fd, &st, why, whysz) != LUPINE_OK) return 0;
-  if (st.st_size == 0 || (uint64_t)st.st_size > ZSTD_compressBound(len)) {
-    corrupt(why, whysz, hash, "file is %lld bytes, not what a frame of %zu bytes takes",
-            (long long)st.st_size, len);
-    goto done;
-  }
-  if ((frame = malloc((size_t)st.st_size)) == NULL || (out = malloc(outcap)) == NULL ||
-      (s->dctx == NULL && (s->dctx = ZSTD_createDCtx()) == NULL)) {
-    lp_errf(why, whysz, "object %s: out of memory checking it", hash);
-    goto done;
-  }
-  while (n < (size_t)st.st_size) {
-    ssize_t r = read(fd, frame + n, (size_t)st.st_size - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      io_error(why, whysz, "object %s: cannot read '%s'", hash, path);
-      goto done;
-    }
-    n += (size_t)r;
-  }
-  claimed = ZSTD_getFrameContentSize(frame, n);
-  if (claimed != (unsigned long long)len) {
-    corrupt(why, whysz, hash, "its frame header does not record its %zu bytes", len);
-    goto done;
-  }
-  if (ZSTD_findFrameCompressedSize(frame, n) != n) {
-    corrupt(why, whysz, hash, "its frame is cut short or followed by other bytes");
-    goto done;
-  }
-  {
-    ZSTD_inBuffer ib = {frame, n, 0};
-    ZSTD_DCtx_reset(s->dctx, ZSTD_reset_session_only);
-    while (ib.pos < ib.size || left != 0) {
-      ZSTD_outBuffer ob = {out, outcap, 0};
-      size_t before = ib.pos;
-      left = ZSTD_decompressStream(s->dctx, &ob, &ib);
-      if (ZSTD_isError(left)) {
-        corrupt(why, whysz, hash, "bad frame (%s)", ZSTD_getErrorName(left));
-        goto done;
-      }
-      if (ob.pos > len - at || memcmp(out, want + at, ob.pos) != 0) {
-        corrupt(why, whysz, hash, "its content differs from the bytes it is named after");
-        goto done;
-      }
-      at += ob.pos;
-      if (ob.pos == 0 && ib.pos == before) break;   /* no progress: the frame ends early */
-    }
-  }
-  same = left == 0 && at == len;
-  if (!same) corrupt(why, whysz, hash, "it ends early (%zu of %zu bytes)", at, len);
-done:
-  close(fd);
-  free(frame);
-  free(out);
-  return same;
-}
-
-static int put(lp_store *s, const void *data, size_t len, lp_object *info, int sync,
-               char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "", why[LP_ERRSZ] = "";
-  unsigned char *frame = NULL;
-  struct stat st;
-  size_t cap, n;
-  int fd, created, rc;
-
-  if ((rc = hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
-  info->size = len;
-  lp_store_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
-  if (stat(path, &st) == 0) {
-    /* A file has the object's name: trusted only once checked. Damaged
-    ** (a crash on a file system that keeps a name without its data, a
-    ** flipped bit, a hand edit), it is replaced by the rename below. */
-    if (same_content(s, info->hash, path, data, len, why, sizeof why)) {
-      info->created = 0;
-      info->stored_size = (uint64_t)st.st_size;
-      /* another writer's unsynced put, maybe: durable by our sync too */
-      s->unsynced++;
-      return sync ? lp_store_sync(s, err, errsz) : LUPINE_OK;
-    }
-  } else if (errno != ENOENT)
-    return io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
-
-  cap = ZSTD_compressBound(len);
-  if (ZSTD_isError(cap) || (frame = malloc(cap)) == NULL) {
-    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes",
-            info->hash, len);
-    return LUPINE_NOMEM;
-  }
-  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
-  n = ZSTD_compress2(s->cctx, frame, cap, data, len);
-  if (ZSTD_isError(n)) {
-    lp_errf(err, errsz, "object %s: cannot compress (%s)", info->hash,
-            ZSTD_getErrorName(n));
-    rc = LUPINE_ERROR;
-    goto done;
-  }
-
-  /* The fan-out directory, and its own entry in objects/ when new. */
-  strcpy(dir, path);
-  *strrchr(dir, '/') = '\0';
-  if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
-  if (created && sync) {
-    char objects[PATH_MAX];
-    snprintf(objects, sizeof objects, "%s/objects", s->root);
-    if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
-  }
-
-  /* mkstemp makes the name unique across threads and processes. */
-  temp_name(s, "obj", tmp, sizeof tmp);
-  if ((fd = mkstemp(tmp)) < 0) {
-    rc = io_error(err, errsz, "object %s: cannot create '%s'", info->hash, tmp);
-    tmp[0] = '\0';
-    goto done;
-  }
-  if (fill(fd, frame, n, sync) != 0) {
-    rc = io_error(err, errsz, "object %s: cannot write '%s'", info->hash, tmp);
-    goto done;
-  }
-  if (rename(tmp, path) != 0) {
-    rc = io_error(err, errsz, "object %s: cannot rename '%s' to '%s'",
-                  info->hash, tmp, path);
-    goto done;
-  }
-  tmp[0] = '\0';
-  if (!sync) s->unsynced++;
-  else if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
-  info->created = 1;
-  info->stored_size = n;
-  if (why[0] != '\0') replaced(s, why);
-done:
-  if (tmp[0] != '\0') unlink(tmp);
-  free(frame);
-  return rc;
-}
-
-int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
-                 char *err, size_t errsz) {
-  return put(s, data, len, info, 1, err, errsz);
-}
-
-int lp_store_put_unsynced(lp_store *s, const void *data, size_t len, lp_object *info,
-                          char *err, size_t errsz) {
-  return put(s, data, len, info, 0, err, errsz);
-}
-
-int lp_store_sync(lp_store *s, char *err, size_t errsz) {
-  int fd, ok;
-  if (s->unsynced == 0) return LUPINE_OK;
-  fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ok = fd >= 0 && syncfs(fd) == 0;
-  if (fd >= 0) close(fd);
-  if (!ok) return io_error(err, errsz, "cannot sync the store at '%s'", s->root);
-  s->unsynced = 0;
-  return LUPINE_OK;
-}
-
-int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
-                 unsigned char **data, size_t *len, char *err, size_t errsz) {
-  char path[PATH_MAX];
-  unsigned char *frame = NULL;
-  struct stat st;
-  size_t bound, n = 0;
-  int fd, rc;
-
-  *data = NULL;
-  *len = 0;
-  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
-    lp_errf(err, errsz, "malformed object hash '%.80s' (expected %s and %d "
-            "lowercase hex digits)", hash, LP_HASH_PREFIX, LP_HASH_HEXLEN);
-    return LUPINE_MISUSE;
-  }
-  if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) return rc;
-  /* Read no more than a frame of max_size bytes can take. */
-  bound = ZSTD_compressBound(max_size);
-  if (!ZSTD_isError(bound) && (uint64_t)st.st_size > bound) {
-    rc = corrupt(err, errsz, hash, "file is %lld bytes, more than a frame "
-                 "of %llu bytes needs", (long long)st.st_size,
-                 (unsigned long long)max_size);
-    goto done;
-  }
-  if ((frame = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)) == NULL) {
-    lp_errf(err, errsz, "object %s: out of memory reading %lld bytes", hash,
-            (long long)st.st_size);
-    rc = LUPINE_NOMEM;
-    goto done;
-  }
-  while (n < (size_t)st.st_size) {
-    ssize_t r = read(fd, frame + n, (size_t)st.st_size - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
-      goto done;
-    }
-    if (r == 0) break;
-    n += (size_t)r;
-  }
-  rc = lp_store_decode_frame(frame, n, max_size, hash, data, len, err, errsz);
-done:
-  close(fd);
-  free(frame);
-  return rc;
 }
 
 /*
@@ -588,34 +258,34 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   if (frame_len < 4 || ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
                         (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24)
                        != ZSTD_MAGICNUMBER)
-    return corrupt(err, errsz, want_hash, "not a zstd frame (bad magic number)");
+    return lp_store_corrupt(err, errsz, want_hash, "not a zstd frame (bad magic number)");
   n = ZSTD_findFrameCompressedSize(frame, frame_len);
   if (ZSTD_isError(n))
-    return corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
+    return lp_store_corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
   if (n != frame_len)
-    return corrupt(err, errsz, want_hash, "%zu bytes of trailing data after "
-                   "the frame", frame_len - n);
+    return lp_store_corrupt(err, errsz, want_hash, "%zu bytes of trailing data after "
+                            "the frame", frame_len - n);
   claimed = ZSTD_getFrameContentSize(frame, frame_len);
   if (claimed == ZSTD_CONTENTSIZE_UNKNOWN || claimed == ZSTD_CONTENTSIZE_ERROR)
-    return corrupt(err, errsz, want_hash, "frame does not record its content size");
+    return lp_store_corrupt(err, errsz, want_hash, "frame does not record its content size");
   if (claimed > max_size)
-    return corrupt(err, errsz, want_hash, "frame claims %llu bytes, more than "
-                   "the %llu expected", claimed, (unsigned long long)max_size);
+    return lp_store_corrupt(err, errsz, want_hash, "frame claims %llu bytes, more than "
+                            "the %llu expected", claimed, (unsigned long long)max_size);
   if ((out = malloc(claimed > 0 ? (size_t)claimed : 1)) == NULL) {
     lp_errf(err, errsz, "out of memory decompressing %llu bytes", claimed);
     return LUPINE_NOMEM;
   }
   n = ZSTD_decompress(out, (size_t)claimed, frame, frame_len);
   if (ZSTD_isError(n))
-    rc = corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
+    rc = lp_store_corrupt(err, errsz, want_hash, "bad frame (%s)", ZSTD_getErrorName(n));
   else if (n != claimed)
-    rc = corrupt(err, errsz, want_hash, "frame holds %zu bytes, not the %llu "
-                 "it claims", n, claimed);
+    rc = lp_store_corrupt(err, errsz, want_hash, "frame holds %zu bytes, not the %llu "
+                          "it claims", n, claimed);
   else if (want_hash == NULL)
     rc = LUPINE_OK;
-  else if ((rc = hash(out, n, got, err, errsz)) == LUPINE_OK &&
+  else if ((rc = lp_store_hash(out, n, got, err, errsz)) == LUPINE_OK &&
            strcmp(got, want_hash) != 0)
-    rc = corrupt(err, errsz, want_hash, "its content hashes to %s", got);
+    rc = lp_store_corrupt(err, errsz, want_hash, "its content hashes to %s", got);
   if (rc != LUPINE_OK) {
     free(out);
     return rc;
@@ -623,328 +293,4 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   *data = out;
   *len = n;
   return LUPINE_OK;
-}
-
-int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
-                  char *err, size_t errsz) {
-  if (lp_store_exists(s, info->hash)) return LUPINE_OK;
-  return lp_store_put(s, data, len, info, err, errsz);
-}
-
-/* ---- listing and removing objects (for gc.c) ---- */
-
-static int is_hex(const char *p, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return 0;
-  return 1;
-}
-
-/*
-** Only names a put could have written count as objects: a folder of 2 hex
-** digits holding regular files named <62 hex digits>.zst. tmp/ is not
-** under objects/, and anything else found there is left alone.
-*/
-int lp_store_each_object(lp_store *s, lp_store_object_fn fn, void *ud,
-                         char *err, size_t errsz) {
-  char path[PATH_MAX], hash[LP_HASH_STRLEN + 1];
-  const size_t hexname = LP_HASH_HEXLEN - 2, plen = sizeof LP_HASH_PREFIX - 1;
-  DIR *top, *sub = NULL;
-  struct dirent *d, *e;
-  struct stat st;
-  int rc = LUPINE_OK;
-
-  snprintf(path, sizeof path, "%s/objects", s->root);
-  if ((top = opendir(path)) == NULL)
-    return io_error(err, errsz, "cannot list objects in '%s'", path);
-  memcpy(hash, LP_HASH_PREFIX, plen);
-  while (rc == LUPINE_OK && (errno = 0, d = readdir(top)) != NULL) {
-    if (strlen(d->d_name) != 2 || !is_hex(d->d_name, 2)) continue;
-    snprintf(path, sizeof path, "%s/objects/%s", s->root, d->d_name);
-    if ((sub = opendir(path)) == NULL) {
-      if (errno == ENOTDIR || errno == ENOENT) continue;
-      rc = io_error(err, errsz, "cannot list objects in '%s'", path);
-      break;
-    }
-    memcpy(hash + plen, d->d_name, 2);
-    while (rc == LUPINE_OK && (errno = 0, e = readdir(sub)) != NULL) {
-      if (strlen(e->d_name) != hexname + 4 || !is_hex(e->d_name, hexname) ||
-          strcmp(e->d_name + hexname, ".zst") != 0)
-        continue;
-      snprintf(path, sizeof path, "%s/objects/%s/%s", s->root, d->d_name, e->d_name);
-      if (lstat(path, &st) != 0) {
-        if (errno == ENOENT) continue;
-        rc = io_error(err, errsz, "cannot stat '%s'", path);
-        break;
-      }
-      if (!S_ISREG(st.st_mode)) continue;
-      memcpy(hash + plen + 2, e->d_name, hexname);
-      hash[LP_HASH_STRLEN] = '\0';
-      rc = fn(ud, hash, (uint64_t)st.st_size, (int64_t)st.st_mtime);
-    }
-    if (rc == LUPINE_OK && errno != 0)
-      rc = io_error(err, errsz, "cannot list objects in '%s/objects/%s'", s->root, d->d_name);
-    closedir(sub);
-  }
-  if (rc == LUPINE_OK && errno != 0)
-    rc = io_error(err, errsz, "cannot list objects in '%s/objects'", s->root);
-  closedir(top);
-  return rc;
-}
-
-int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size_t errsz) {
-  char path[PATH_MAX];
-  *removed = 0;
-  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
-    lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
-    return LUPINE_MISUSE;
-  }
-  if (unlink(path) == 0) {
-    *removed = 1;
-    return LUPINE_OK;
-  }
-  if (errno == ENOENT) return LUPINE_OK;
-  return io_error(err, errsz, "object %s: cannot remove '%s'", hash, path);
-}
-
-/* ---- streamed objects: memory stays bounded whatever their size ---- */
-
-struct lp_store_writer {
-  lp_store *s;
-  ZSTD_CCtx *cctx;
-  EVP_MD_CTX *sha;
-  unsigned char *out;
-  size_t outcap;
-  uint64_t size, written, stored;
-  int fd;
-  char tmp[PATH_MAX];
-};
-
-static int write_all(int fd, const void *p, size_t n) {
-  const char *q = p;
-  while (n > 0) {
-    ssize_t w = write(fd, q, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    q += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-void lp_store_writer_abort(lp_store_writer *w) {
-  if (w == NULL) return;
-  if (w->fd >= 0) close(w->fd);
-  if (w->tmp[0] != '\0') unlink(w->tmp);
-  ZSTD_freeCCtx(w->cctx);
-  EVP_MD_CTX_free(w->sha);
-  free(w->out);
-  free(w);
-}
-
-int lp_store_writer_open(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
-                         size_t errsz) {
-  lp_store_writer *w = calloc(1, sizeof *w);
-  *out = NULL;
-  if (w == NULL) goto nomem;
-  w->fd = -1;
-  w->s = s;
-  w->size = size;
-  pthread_once(&sha256_once, fetch_sha256);
-  if ((w->sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(w->sha, sha256_md, NULL) != 1)
-    goto nomem;
-  if (s == NULL) {   /* hashing only */
-    *out = w;
-    return LUPINE_OK;
-  }
-  w->outcap = ZSTD_CStreamOutSize();
-  if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->out = malloc(w->outcap)) == NULL) goto nomem;
-  /* the size goes in the frame header, as for every object */
-  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
-  ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setPledgedSrcSize(w->cctx, (unsigned long long)size);
-  temp_name(s, "stream", w->tmp, sizeof w->tmp);
-  if ((w->fd = mkstemp(w->tmp)) < 0) {
-    int rc = io_error(err, errsz, "cannot create '%s'", w->tmp);
-    w->tmp[0] = '\0';
-    lp_store_writer_abort(w);
-    return rc;
-  }
-  *out = w;
-  return LUPINE_OK;
-nomem:
-  lp_store_writer_abort(w);
-  lp_errf(err, errsz, "out of memory starting an object of %llu bytes",
-          (unsigned long long)size);
-  return LUPINE_NOMEM;
-}
-
-/* Compress what is in ib (mode: continue or end) into the temporary file. */
-static int pump(lp_store_writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
-                size_t errsz) {
-  size_t left;
-  do {
-    ZSTD_outBuffer ob = {w->out, w->outcap, 0};
-    left = ZSTD_compressStream2(w->cctx, &ob, ib, mode);
-    if (ZSTD_isError(left)) {
-      lp_errf(err, errsz, "cannot compress an object (%s)", ZSTD_getErrorName(left));
-      return LUPINE_ERROR;
-    }
-    if (write_all(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
-    w->stored += ob.pos;
-  } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);
-  return LUPINE_OK;
-}
-
-int lp_store_writer_write(lp_store_writer *w, const void *p, size_t n, char *err,
-                          size_t errsz) {
-  ZSTD_inBuffer ib = {p, n, 0};
-  if (n > w->size - w->written) {
-    lp_errf(err, errsz, "an object grew past the %llu bytes it announced",
-            (unsigned long long)w->size);
-    return LUPINE_MISUSE;
-  }
-  w->written += n;
-  EVP_DigestUpdate(w->sha, p, n);
-  return w->s == NULL ? LUPINE_OK : pump(w, &ib, ZSTD_e_continue, err, errsz);
-}
-
-/* A sink that takes every piece: reading an object only to check it. */
-static int ignore_piece(void *ud, const void *p, size_t n) {
-  (void)ud, (void)p, (void)n;
-  return 0;
-}
-
-int lp_store_writer_close(lp_store_writer *w, lp_object *info, char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], why[LP_ERRSZ] = "";
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen;
-  ZSTD_inBuffer ib = {NULL, 0, 0};
-  struct stat st;
-  int rc = LUPINE_OK, created;
-  if (w->written != w->size) {
-    lp_errf(err, errsz, "an object ended at %llu of the %llu bytes it announced",
-            (unsigned long long)w->written, (unsigned long long)w->size);
-    rc = LUPINE_MISUSE;
-    goto done;
-  }
-  if (w->s != NULL && (rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK) goto done;
-  if (EVP_DigestFinal_ex(w->sha, md, &mdlen) != 1) {
-    lp_errf(err, errsz, "cannot hash an object (OpenSSL's SHA-256 failed)");
-    rc = LUPINE_ERROR;
-    goto done;
-  }
-  format_hash(md, mdlen, info->hash);
-  info->size = w->size;
-  info->created = 0;
-  info->stored_size = w->stored;
-  if (w->s == NULL) goto done;
-  lp_store_path(w->s, info->hash, path, sizeof path);
-  /* Stored before: kept if it reads back whole and hashes right (what it
-  ** holds is not at hand to compare, as put does); else replaced below. */
-  if (stat(path, &st) == 0) {
-    if (lp_store_read(w->s, info->hash, w->size, ignore_piece, NULL, why, sizeof why) ==
-        LUPINE_OK) {
-      info->stored_size = (uint64_t)st.st_size;
-      goto done;
-    }
-  } else if (errno != ENOENT) {
-    rc = io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
-    goto done;
-  }
-  if (fchmod(w->fd, 0444) != 0 || fdatasync(w->fd) != 0) {
-    rc = io_error(err, errsz, "cannot sync '%s'", w->tmp);
-    goto done;
-  }
-  strcpy(dir, path);
-  *strrchr(dir, '/') = '\0';
-  if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
-  if (created) {
-    char objects[PATH_MAX];
-    snprintf(objects, sizeof objects, "%s/objects", w->s->root);
-    if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
-  }
-  if (rename(w->tmp, path) != 0) {
-    rc = io_error(err, errsz, "object %s: cannot rename '%s' to '%s'", info->hash, w->tmp,
-                  path);
-    goto done;
-  }
-  w->tmp[0] = '\0';
-  rc = sync_dir(dir, err, errsz);
-  info->created = 1;
-  if (why[0] != '\0') replaced(w->s, why);
-done:
-  lp_store_writer_abort(w);
-  return rc;
-}
-
-int lp_store_read(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
-                  void *ud, char *err, size_t errsz) {
-  char path[PATH_MAX], got[LP_HASH_STRLEN + 1];
-  unsigned char md[EVP_MAX_MD_SIZE], *in = NULL, *out = NULL;
-  unsigned int mdlen;
-  size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize(), left = 1;
-  uint64_t total = 0;
-  struct stat st;
-  int fd = -1, rc = LUPINE_OK;
-  EVP_MD_CTX *sha = EVP_MD_CTX_new();
-  ZSTD_DCtx *dctx = ZSTD_createDCtx();
-  if (lp_store_path(s, hash, path, sizeof path) != LUPINE_OK) {
-    lp_errf(err, errsz, "malformed object hash '%.80s'", hash);
-    rc = LUPINE_MISUSE;
-    goto done;
-  }
-  if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) goto done;
-  in = malloc(incap);
-  out = malloc(outcap);
-  if (sha == NULL || dctx == NULL || in == NULL || out == NULL ||
-      EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
-    lp_errf(err, errsz, "out of memory reading object %s", hash);
-    rc = LUPINE_NOMEM;
-    goto done;
-  }
-  for (;;) {
-    ssize_t r = read(fd, in, incap);
-    ZSTD_inBuffer ib;
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
-      goto done;
-    }
-    if (r == 0) break;
-    ib.src = in, ib.size = (size_t)r, ib.pos = 0;
-    while (ib.pos < ib.size) {
-      ZSTD_outBuffer ob = {out, outcap, 0};
-      left = ZSTD_decompressStream(dctx, &ob, &ib);
-      if (ZSTD_isError(left)) {
-        rc = corrupt(err, errsz, hash, "%s", ZSTD_getErrorName(left));
-        goto done;
-      }
-      if ((total += ob.pos) > size) {
-        rc = corrupt(err, errsz, hash, "it holds more than the %llu bytes recorded",
-                     (unsigned long long)size);
-        goto done;
-      }
-      EVP_DigestUpdate(sha, out, ob.pos);
-      if (ob.pos > 0 && sink(ud, out, ob.pos) != 0) {
-        rc = LUPINE_ERROR;   /* the sink's own message is in err */
-        goto done;
-      }
-    }
-  }
-  if (left != 0 || total != size) {
-    rc = corrupt(err, errsz, hash, "it ends early (%llu of %llu bytes)",
-                 (unsigned long long)total, (unsigned long long)size);
-    goto done;
-  }
-  EVP_DigestFinal_ex(sha, md, &mdlen);
-  format_hash(md, mdlen, got);
-  if (strcmp(got, hash) != 0) rc = corrupt(err, errsz, hash, "its content hashes to %s", got);
-done:
-  if (fd >= 0) close(fd);
-  EVP_MD_CTX_free(sha);
-  ZSTD_freeDCtx(dctx);
-  free(in);
-  free(out);
-  return rc;
 }

@@ -122,10 +122,11 @@ static void test_open(const char *top) {
   int rc;
 
   snprintf(root, sizeof root, "%s/a/b/store", top);
-  rc = lp_store_open(&s, root, err, sizeof err);
+  rc = lp_store_open(&s, "local", root, err, sizeof err);
   if (!check(rc == LUPINE_OK, "open creates missing parents"))
     diag(err);
   same(lp_store_root(s), root, "root is the resolved path");
+  same(lp_store_flavor(s), "local", "the store says its flavor");
   snprintf(want, sizeof want, "%s/objects", root);
   check(stat(want, &st) == 0 && S_ISDIR(st.st_mode), "open creates objects/");
   snprintf(want, sizeof want, "%s/tmp", root);
@@ -134,26 +135,32 @@ static void test_open(const char *top) {
   lp_store_close(NULL);
 
   snprintf(root, sizeof root, "%s/a/b/store", top);
-  check(lp_store_open(&s, root, err, sizeof err) == LUPINE_OK,
+  check(lp_store_open(&s, "local", root, err, sizeof err) == LUPINE_OK,
         "open reopens an existing store");
   lp_store_close(s);
 
   snprintf(root, sizeof root, "%s/plainfile", top);
   write_file(root, "x", 1);
   snprintf(root, sizeof root, "%s/plainfile/store", top);
-  rc = lp_store_open(&s, root, err, sizeof err);
+  rc = lp_store_open(&s, "local", root, err, sizeof err);
   check(rc == LUPINE_IO && s == NULL, "open under a regular file fails with IO");
   snprintf(want, sizeof want, "cannot create directory '%s' (Not a directory)", root);
   same(err, want, "open failure names the directory and the reason");
 
-  check(lp_store_open(&s, "", err, sizeof err) == LUPINE_MISUSE,
+  check(lp_store_open(&s, "local", "", err, sizeof err) == LUPINE_MISUSE,
         "open refuses an empty root");
+
+  snprintf(root, sizeof root, "%s/other", top);
+  rc = lp_store_open(&s, "tape", root, err, sizeof err);
+  check(rc == LUPINE_MISUSE && s == NULL, "open refuses a flavor it does not know");
+  same(err, "unknown store flavor 'tape'", "unknown flavor: message");
+  check(stat(root, &st) != 0, "... and creates nothing");
 
   {
     char *longroot = malloc(5001);
     memset(longroot, 'a', 5000);
     longroot[5000] = '\0';
-    rc = lp_store_open(&s, longroot, err, sizeof err);
+    rc = lp_store_open(&s, "local", longroot, err, sizeof err);
     snprintf(want, sizeof want, "store root '%.64s...' is too long (5000 bytes)",
              longroot);
     check(rc == LUPINE_MISUSE, "open refuses a root too long for PATH_MAX");
@@ -178,7 +185,7 @@ static void test_put_get(lp_store *s) {
     diag(err);
   same(a.hash, h, "put reports the hash of the uncompressed bytes");
   check(a.size == strlen(text), "put reports the uncompressed size");
-  lp_store_path(s, a.hash, path, sizeof path);
+  lp_store_local_path(s, a.hash, path, sizeof path);
   check(stat(path, &st) == 0 && (uint64_t)st.st_size == a.stored_size,
         "stored_size is the size of the file on disk");
   snprintf(want, sizeof want, "%s/objects/%.2s/%s.zst", lp_store_root(s),
@@ -245,7 +252,7 @@ static void test_missing(lp_store *s) {
   unsigned char *data = (unsigned char *)"x";
   size_t len = 1;
   lp_hash_bytes("never stored", 12, h);
-  lp_store_path(s, h, path, sizeof path);
+  lp_store_local_path(s, h, path, sizeof path);
   check(lp_store_exists(s, h) == 0, "exists: 0 for a missing object");
   check(lp_store_get(s, h, 100, &data, &len, err, sizeof err) == LUPINE_NOTFOUND &&
         data == NULL && len == 0, "get of a missing object: NOTFOUND");
@@ -262,7 +269,7 @@ static void test_corrupt(lp_store *s) {
 
   fill_text(text, sizeof text, 7);
   lp_store_put(s, text, sizeof text, &o, err, sizeof err);
-  lp_store_path(s, o.hash, path, sizeof path);
+  lp_store_local_path(s, o.hash, path, sizeof path);
   frame = read_file(path, &flen);
   copy = malloc(flen);
   snprintf(want, sizeof want, "object %s is corrupt: ", o.hash);
@@ -280,7 +287,7 @@ static void test_corrupt(lp_store *s) {
   check(refused == flen, "each of %zu single-byte flips is refused as corrupt", flen);
 
   lp_store_put(s, "something else", 14, &other, err, sizeof err);
-  lp_store_path(s, other.hash, want, sizeof want);
+  lp_store_local_path(s, other.hash, want, sizeof want);
   free(copy);
   copy = read_file(want, &len);
   write_file(path, copy, len);
@@ -348,7 +355,7 @@ static void test_frames(lp_store *s) {
   check(rc == LUPINE_CORRUPT, "0 bytes: refused");
 
   lp_store_put(s, "payload", 7, &o, err, sizeof err);
-  lp_store_path(s, o.hash, path, sizeof path);
+  lp_store_local_path(s, o.hash, path, sizeof path);
   frame = read_file(path, &flen);
   two = malloc(2 * flen);
   memcpy(two, frame, flen);
@@ -384,17 +391,23 @@ static void test_bad_hashes(lp_store *s) {
   char path[PATHSZ], err[LP_ERRSZ] = "";
   unsigned char *data;
   size_t i, len, refused = 0;
+  int removed = 1;
   for (i = 0; i < sizeof bad / sizeof *bad; i++)
-    refused += lp_store_path(s, bad[i], path, sizeof path) == LUPINE_MISUSE &&
+    refused += lp_store_local_path(s, bad[i], path, sizeof path) == LUPINE_MISUSE &&
                lp_store_exists(s, bad[i]) == 0 &&
+               lp_store_get_stream(s, bad[i], 10, NULL, NULL, err, sizeof err) ==
+                 LUPINE_MISUSE &&
+               lp_store_remove(s, bad[i], &removed, err, sizeof err) == LUPINE_MISUSE &&
+               removed == 0 &&
                lp_store_get(s, bad[i], 10, &data, &len, err, sizeof err) ==
                  LUPINE_MISUSE;
   check(refused == i, "malformed hashes (short, uppercase, ../, other prefix, "
         "long, space, non-hex letter, empty) are refused: %zu of %zu", refused, i);
   same(err, "malformed object hash '' (expected sha256: and 64 lowercase hex "
        "digits)", "malformed hash: message");
-  check(lp_store_path(s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                      path, 10) == LUPINE_MISUSE, "path: buffer too small is MISUSE");
+  check(lp_store_local_path(s,
+                            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                            path, 10) == LUPINE_MISUSE, "path: buffer too small is MISUSE");
 }
 
 /* Several processes putting the same objects at once all succeed. */
@@ -465,7 +478,7 @@ static void test_damaged_put(lp_store *s) {
   said.n = 0;
   fill_text(text, sizeof text, 99);
   lp_store_put(s, text, sizeof text, &o, err, sizeof err);
-  lp_store_path(s, o.hash, path, sizeof path);
+  lp_store_local_path(s, o.hash, path, sizeof path);
   frame = read_file(path, &flen);
   copy = malloc(flen);
 
@@ -499,7 +512,7 @@ static void test_damaged_put(lp_store *s) {
 
   fill_text(other, sizeof other, 5);
   lp_store_put(s, other, sizeof other, &q, err, sizeof err);
-  lp_store_path(s, q.hash, opath, sizeof opath);
+  lp_store_local_path(s, q.hash, opath, sizeof opath);
   free(copy);
   copy = read_file(opath, &olen);
   write_file(path, copy, olen);
@@ -557,7 +570,7 @@ static void test_fifo(lp_store *s) {
   lp_object o;
   int rc;
   lp_store_put(s, "fifo victim", 11, &o, err, sizeof err);
-  lp_store_path(s, o.hash, path, sizeof path);
+  lp_store_local_path(s, o.hash, path, sizeof path);
   unlink(path);
   mkfifo(path, 0644);
   snprintf(want, sizeof want, "object %s is corrupt: '%s' is not a regular file", o.hash, path);
@@ -567,7 +580,7 @@ static void test_fifo(lp_store *s) {
   check(rc == LUPINE_CORRUPT, "get of a FIFO: CORRUPT, at once");
   same(err, want, "... naming the path");
   alarm(10);
-  rc = lp_store_read(s, o.hash, 11, NULL, NULL, err, sizeof err);
+  rc = lp_store_get_stream(s, o.hash, 11, NULL, NULL, err, sizeof err);
   alarm(0);
   check(rc == LUPINE_CORRUPT, "streamed read of a FIFO: CORRUPT, at once");
   same(err, want, "... naming the path");
@@ -638,7 +651,7 @@ static void test_stale_temporaries(const char *top) {
   snprintf(root, sizeof root, "%s/stale", top);
   snprintf(tmp, sizeof tmp, "%s/tmp", root);
   snprintf(cache, sizeof cache, "%s/files", top);
-  lp_store_open(&s, root, err, sizeof err);
+  lp_store_open(&s, "local", root, err, sizeof err);
   a = leave_temporary(s, "stream", NULL);
   b = leave_temporary(s, "obj", NULL);
   c = leave_temporary(s, "copy", cache);
@@ -647,7 +660,7 @@ static void test_stale_temporaries(const char *top) {
   snprintf(other, sizeof other, "%s/obj-inprogress", tmp);
   write_file(other, "not ours to judge", 17);
   check(a > 0 && b > 0 && c > 0 && entries(tmp) == 4, "writers left 2 temporaries (and 2 strays)");
-  lp_store_open(&again, root, err, sizeof err);
+  lp_store_open(&again, "local", root, err, sizeof err);
   lp_store_close(again);
   snprintf(other, sizeof other, "%s/.tmp", cache);
   lp_files_clean(cache);
@@ -656,7 +669,7 @@ static void test_stale_temporaries(const char *top) {
   kill_child(a);
   kill_child(b);
   kill_child(c);
-  lp_store_open(&again, root, err, sizeof err);
+  lp_store_open(&again, "local", root, err, sizeof err);
   lp_store_close(again);
   check(entries(tmp) == 2, "the next open removes what the killed writers left (%zu left)",
         entries(tmp));
@@ -775,7 +788,7 @@ static void test_interop(lp_store *s, const char *top) {
   }
   fill_text(buf, sizeof buf, 42);
   lp_store_put(s, buf, sizeof buf, &o, err, sizeof err);
-  lp_store_path(s, o.hash, path, sizeof path);
+  lp_store_local_path(s, o.hash, path, sizeof path);
   snprintf(expect, sizeof expect, "%s/expected", top);
   write_file(expect, buf, sizeof buf);
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import sys, zstandard\n"
@@ -797,7 +810,7 @@ int main(void) {
   test_hash();
   test_open(top);
   snprintf(root, sizeof root, "%s/store", top);
-  if (lp_store_open(&s, root, err, sizeof err) != LUPINE_OK) {
+  if (lp_store_open(&s, "local", root, err, sizeof err) != LUPINE_OK) {
     printf("Bail out! %s\n", err);
     return 1;
   }

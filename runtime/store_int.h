@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** store_int.h: what a store flavor implements, and the pieces every flavor
+** shares (see store.c). Only the store's own files include it: the rest of
+** the runtime sees an opaque lp_store through lupine_int.h.
+*/
+#ifndef LUPINE_STORE_INT_H
+#define LUPINE_STORE_INT_H
+
+#include <openssl/evp.h>
+#include "lupine_int.h"
+
+#if defined(__GNUC__)
+#define LP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define LP_PRINTF(fmt, args)
+#endif
+
+/*
+** A flavor's operations, one table per flavor (as SQLite's VFS): the
+** functions of lupine_int.h's store section call these and nothing else.
+** Each op has the contract of the lp_store_* function of the same name
+** there; hashes reaching an op are not yet checked (lp_store_valid_hash).
+*/
+typedef struct lp_store_ops {
+  const char *flavor;   /* the name stacks register it under */
+  void (*close)(lp_store *s);
+  /* put: with sync 0, durable only after the sync op (lp_store_put_unsynced) */
+  int (*put)(lp_store *s, const void *data, size_t len, lp_object *info, int sync,
+             char *err, size_t errsz);
+  int (*sync)(lp_store *s, char *err, size_t errsz);
+  int (*get)(lp_store *s, const char *hash, uint64_t max_size, unsigned char **data,
+             size_t *len, char *err, size_t errsz);
+  int (*get_stream)(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
+                    void *ud, char *err, size_t errsz);
+  int (*exists)(const lp_store *s, const char *hash);
+  int (*list)(lp_store *s, lp_store_object_fn fn, void *ud, char *err, size_t errsz);
+  int (*remove)(lp_store *s, const char *hash, int *removed, char *err, size_t errsz);
+  /* a file holding the object's frame (a remote flavor: its local copy) */
+  int (*local_path)(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+  /* streamed puts: the writer returned starts with its own ops pointer */
+  int (*writer_open)(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
+                     size_t errsz);
+  int (*writer_write)(lp_store_writer *w, const void *p, size_t n, char *err, size_t errsz);
+  int (*writer_close)(lp_store_writer *w, lp_object *info, char *err, size_t errsz);
+  void (*writer_abort)(lp_store_writer *w);
+} lp_store_ops;
+
+/* The part of every store the interface reads; a flavor's own struct
+** starts with it. */
+struct lp_store {
+  const lp_store_ops *ops;
+  const char *root;        /* where it is, for messages (owned by the flavor) */
+  lp_store_log_fn log;     /* told of each damaged object replaced; may be NULL */
+  void *log_ud;
+};
+
+/* The part of every writer the interface reads. */
+struct lp_store_writer {
+  const lp_store_ops *ops;
+};
+
+/* store_local.c: a folder on this machine (the default) */
+extern const lp_store_ops lp_store_local_ops;
+int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz);
+
+/* ---- store.c: shared by the flavors ---- */
+
+/* SHA-256 from OpenSSL's providers, fetched once per process. */
+const EVP_MD *lp_store_sha256(void);
+/* "sha256:<hex>" of a digest into out (LP_HASH_STRLEN + 1 bytes). */
+void lp_store_format_hash(const unsigned char *md, unsigned int mdlen, char *out);
+/* lp_hash_bytes, with a message when OpenSSL fails. */
+int lp_store_hash(const void *data, size_t len, char *out, char *err, size_t errsz);
+/* "sha256:" and 64 lowercase hex digits, nothing else: no path tricks. */
+int lp_store_valid_hash(const char *h);
+/* Refuse a frame, naming the object when its hash is known: LUPINE_CORRUPT. */
+LP_PRINTF(4, 5) int lp_store_corrupt(char *err, size_t errsz, const char *hash,
+                                     const char *fmt, ...);
+/* Tell the store's log that a damaged object (why: what its check found)
+** was written again. */
+void lp_store_replaced(lp_store *s, const char *why);
+
+#endif
