@@ -418,6 +418,12 @@ void lupine_set_log(lupine *h, lupine_log_fn fn, void *ud) {
   h->rt->log_ud = ud;
 }
 
+void lupine_set_events(lupine *h, lupine_event_fn fn, void *ud) {
+  if (h == NULL || h->rt == NULL) return;
+  h->rt->events = fn;
+  h->rt->events_ud = ud;
+}
+
 /* The runtime's home changes with lupine.set_home, and frees the old
 ** string: the handle gives out copies of its own, one per folder. */
 const char *lupine_home(lupine *h) {

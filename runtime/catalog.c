@@ -1842,3 +1842,7 @@ int lp_catalog_records(lp_catalog *c, const lp_records *q, lp_row_fn fn, void *u
   free(t);
   return rc;
 }
+
+const char *lp_catalog_sqlite_version(void) {
+  return sqlite3_libversion();
+}

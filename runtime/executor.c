@@ -49,6 +49,7 @@ typedef struct run {
   int spec, nodes, results, report, waits, versions;   /* stack indices */
   int pendset;          /* stack index: node + 1 -> true while it has a result to record */
   int *order;           /* n ints of working space for record_ready */
+  char *line;           /* LINE_CAP + 1 bytes: a printed line for the events (NULL: none) */
   int n;
   lp_graph *graph;
   pool *pool;
@@ -58,6 +59,8 @@ typedef struct run {
   int stopping;         /* start nothing new (on_failure = "stop", or interrupted) */
   int failed, interrupted;
   int done;             /* steps settled, for the progress */
+  double began;         /* when the run began (events say when from it) */
+  double last_tick;     /* when the last event went out (see TICK_MS) */
   double batch_began;   /* when the open transaction began (see commit_batch) */
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
@@ -148,11 +151,36 @@ static int inputs_next(lua_State *L, input_iter *it) {
   return 0;
 }
 
+/* While steps run, an event goes out at least this often (a TICK when
+** nothing else happens), so that displays can show elapsed times. */
+#define TICK_MS 100.0
+
+/* Tell the event callback, if any, what happened (node -1: the run). */
+static void emit(run *r, int type, int node, const char *status, const char *detail, double ms,
+                 int attempt) {
+  lupine_event ev;
+  if (r->rt->events == NULL) return;
+  memset(&ev, 0, sizeof ev);
+  ev.type = type;
+  ev.run_id = r->id;
+  ev.run = r->name;
+  ev.pipeline = r->pipeline;
+  ev.step = node >= 0 ? node_str(r, node, "name") : NULL;
+  ev.status = status;
+  ev.detail = detail;
+  ev.ms = ms;
+  ev.total = r->n;
+  ev.attempt = attempt;
+  r->last_tick = now_ms();
+  ev.at = r->last_tick - r->began;
+  lp_event(r->rt, &ev);
+}
+
 /* Raise the runtime's error (the catalog failed: nothing sensible to
 ** record, since recording is what failed). */
 static int fail_hard(run *r) {
   lp_catalog_rollback(r->rt->catalog);
-  return luaL_error(r->L, "%s", r->rt->err);
+  return lp_raise(r->L, "%s", r->rt->err);
 }
 
 /* Message handler: keep the message and a traceback apart. */
@@ -1232,10 +1260,12 @@ static void serve_call(run *r, int fd) {
   send_table(L, fd);
   lua_settop(L, msg - 1);
 }
-/* Tell the log a step is settled: a line saying how, and the progress. */
+/* Tell the log and the events a step is settled: a line saying how, and
+** the progress. */
 static void step_done(run *r, int node) {
   lua_State *L = r->L;
   const char *status, *what;
+  char took[24];
   int top = lua_gettop(L);
   lp_log(r->rt, LUPINE_LOG_PROGRESS, "%d %d", ++r->done, r->n);
   lua_rawgeti(L, r->report, node + 1);
@@ -1245,10 +1275,14 @@ static void step_done(run *r, int node) {
   lua_getfield(L, -4, "error");
   status = lua_tostring(L, -4);
   what = lua_isstring(L, -1) ? lua_tostring(L, -1) : lua_tostring(L, -2);
-  if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0))
-    lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' %s in %.1f ms%s%.*s", node_str(r, node, "name"),
-           status, lua_tonumber(L, -3), what != NULL && *what ? ": " : "",
-           what != NULL ? (int)strcspn(what, "\n") : 0, what != NULL ? what : "");
+  emit(r, LUPINE_EVENT_STEP_END, node, status, what, lua_tonumber(L, -3), 0);
+  lp_duration(lua_tonumber(L, -3), took, sizeof took);
+  if (status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+                         strcmp(status, "stopped") == 0))
+    lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' %s %s %s%s%.*s", node_str(r, node, "name"),
+           status, strcmp(status, "stopped") == 0 ? "after" : "in", took,
+           what != NULL && *what ? ": " : "", what != NULL ? (int)strcspn(what, "\n") : 0,
+           what != NULL ? what : "");
   else
     lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' %s%s%s", node_str(r, node, "name"),
            status ? status : "settled", what != NULL && *what ? ": " : "",
@@ -1376,9 +1410,10 @@ static int name_width(run *r, int node) {
 static void summarize(run *r, const char *status, double ms) {
   lua_State *L = r->L;
   luaL_Buffer b;
-  char line[2048];
+  char line[2048], took[24];
   int i, width = 24;
-  lp_log(r->rt, LUPINE_LOG_INFO, "run '%s' %s in %.1f ms", r->name, status, ms);
+  lp_duration(ms, took, sizeof took);
+  lp_log(r->rt, LUPINE_LOG_INFO, "run '%s' %s in %s", r->name, status, took);
   if (r->n == 0 || r->rt->log == NULL) return;
   for (i = 0; i < r->n; i++)
     if (name_width(r, i) > width) width = name_width(r, i);
@@ -1389,9 +1424,9 @@ static void summarize(run *r, const char *status, double ms) {
     lua_getfield(L, -2, "ms");
     lua_getfield(L, -3, "artifacts");
     lua_getfield(L, -4, "error");
-    snprintf(line, sizeof line, "%s  %s%*s %-10s %8.1f ms  %s", i > 0 ? "\n" : "",
-             node_str(r, i, "name"), width - name_width(r, i), "", lua_tostring(L, -4),
-             lua_tonumber(L, -3),
+    lp_duration(lua_tonumber(L, -3), took, sizeof took);
+    snprintf(line, sizeof line, "%s  %s%*s %-10s %11s  %s", i > 0 ? "\n" : "",
+             node_str(r, i, "name"), width - name_width(r, i), "", lua_tostring(L, -4), took,
              lua_isstring(L, -1) ? lua_tostring(L, -1)
                                  : lua_isstring(L, -2) ? lua_tostring(L, -2) : "");
     lua_pop(L, 5);
@@ -2008,6 +2043,9 @@ static int start_node(run *r, int node) {
   frame = lua_tolstring(L, -1, &frame_len);
   write_all(w->to_child, frame, frame_len);
   lua_settop(L, top);
+  report_get(r, node, "attempts");
+  emit(r, LUPINE_EVENT_STEP_START, node, NULL, NULL, 0, (int)lua_tointeger(L, -1));
+  lua_pop(L, 1);
   return 1;
 nopipe:
   lua_pushfstring(L, "cannot start a worker process (%s)", strerror(errno));
@@ -2051,6 +2089,12 @@ static void keep(worker *w, const char *p, size_t n) {
 ** keep it for the record; split: a LINE_CAP piece of a longer line. */
 static void output_line(run *r, worker *w, const char *p, size_t n, int split) {
   lp_log(r->rt, LUPINE_LOG_OUTPUT, "[%s] %.*s", node_str(r, w->node, "name"), (int)n, p);
+  if (r->line != NULL) {   /* the line with a NUL after it, in memory of the run's own */
+    size_t m = n < LINE_CAP ? n : LINE_CAP;
+    memcpy(r->line, p, m);
+    r->line[m] = '\0';
+    emit(r, LUPINE_EVENT_OUTPUT, w->node, NULL, r->line, 0, 0);
+  }
   if (w->room == 0) return;
   keep(w, p, n);
   if (split) keep(w, SPLIT_NOTE, sizeof SPLIT_NOTE - 1);
@@ -2211,9 +2255,12 @@ static void settle(run *r, worker *w, int status, int lost) {
     lua_pop(L, 1);
     if (attempts <= retries) {
       double backoff = 100.0 * (1 << (attempts < 5 ? attempts - 1 : 4));
+      char wait[24];
+      lp_duration(backoff, wait, sizeof wait);
       lp_log(r->rt, LUPINE_LOG_INFO, "step '%s' failed (attempt %d of %d), retrying in "
-             "%.1f s: %s", node_str(r, node, "name"), attempts, retries + 1, backoff / 1e3,
+             "%s: %s", node_str(r, node, "name"), attempts, retries + 1, wait,
              lua_tostring(L, -1));
+      emit(r, LUPINE_EVENT_STEP_RETRY, node, NULL, lua_tostring(L, -1), backoff, attempts);
       lua_pushnil(L);
       set_pending(r, node);
       lua_pushnumber(L, now_ms() + backoff);
@@ -2288,6 +2335,8 @@ static void wait_workers(run *r) {
       lua_pop(r->L, 1);
     }
   }
+  if (r->rt->events != NULL && r->running > 0 && (timeout < 0 || timeout > TICK_MS))
+    timeout = (int)TICK_MS;   /* the next tick */
   if (poll(fds, (nfds_t)nfds, timeout) < 0) return;   /* EINTR: the caller looks why */
   for (i = 0; i < nfds; i++) {
     if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -2410,6 +2459,10 @@ static void stop_all(run *r) {
       report_set(r, i, "status");
       lua_pushboolean(r->L, 1);
       report_set(r, i, "recorded");
+      report_get(r, i, "started");   /* how long it ran until stopped */
+      lua_pushnumber(r->L, now_ms() - lua_tonumber(r->L, -1));
+      report_set(r, i, "ms");
+      step_done(r, i);
     }
     lua_settop(r->L, top);
   }
@@ -2529,6 +2582,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   lua_newtable(L);
   r.pendset = lua_gettop(L);
   r.order = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
+  if (rt->events != NULL) r.line = lua_newuserdatauv(L, LINE_CAP + 1, 0);
   lua_createtable(L, r.n, 0);
   r.report = lua_gettop(L);
   for (i = 1; i <= r.n; i++) {
@@ -2541,7 +2595,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   if (lp_runtime_use_stack(rt, lua_tostring(L, -1), stack, sizeof stack) != LUPINE_OK ||
       lp_runtime_write_store(rt) != LUPINE_OK) {
     lp_runtime_use_stack(rt, NULL, NULL, 0);
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   }
   lua_pop(L, 1);
   /* One transaction, so two processes cannot pick the same run name. */
@@ -2553,9 +2607,11 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
       lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
     lp_runtime_use_stack(rt, NULL, NULL, 0);
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   }
   lp_log(rt, LUPINE_LOG_DEBUG, "run '%s' of pipeline '%s' started", r.name, r.pipeline);
+  r.began = t0;
+  emit(&r, LUPINE_EVENT_RUN_START, -1, NULL, NULL, 0, 0);
   lua_getfield(L, r.spec, "jobs");
   if (!lua_isinteger(L, -1)) r.jobs = lp_default_jobs();
   else {   /* clamped before it is cut to an int */
@@ -2577,6 +2633,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
     /* workers still ending hold slots a ready step may need */
     if (r.running == 0 && r.retrying == 0 && ending(&r) == 0) break;
     if (!rt->interrupted) wait_workers(&r);   /* an interrupt from the log callback */
+    if (r.running > 0 && now_ms() - r.last_tick >= TICK_MS)
+      emit(&r, LUPINE_EVENT_TICK, -1, NULL, NULL, 0, 0);
   }
   lp_spawner_stop(&r.pool->spawner);
   failed = r.failed;
@@ -2602,7 +2660,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
                             r.interrupted ? "stopped by a signal"
                                           : failed ? lua_tostring(L, -1) : NULL, rt->err,
                             sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   if (failed || r.interrupted) {
     /* what a script that does not raise for it is told (lupine_exec_*) */
     rt->failed_runs++;
@@ -2614,6 +2672,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   }
   lp_runtime_use_stack(rt, NULL, NULL, 0);   /* back to the active stack's store */
   summarize(&r, status, now_ms() - t0);
+  emit(&r, LUPINE_EVENT_RUN_END, -1, status, NULL, now_ms() - t0, 0);
   lua_pushstring(L, r.id);
   lua_pushstring(L, r.name);
   lua_pushstring(L, status);

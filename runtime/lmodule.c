@@ -299,8 +299,20 @@ void lp_log_text(lp_runtime *rt, int level, const char *text) {
   /* what a step prints is the user's, not the library's: without a
   ** callback it still reaches them, on stderr */
   if (rt->log == NULL) {
-    if (level == LUPINE_LOG_OUTPUT) fprintf(stderr, "%s\n", text);
+    if (level == LUPINE_LOG_OUTPUT && rt->events == NULL) fprintf(stderr, "%s\n", text);
   } else rt->log(rt->log_ud, level, text);
+}
+
+void lp_event(lp_runtime *rt, const lupine_event *ev) {
+  if (rt->events != NULL) rt->events(rt->events_ud, ev);
+}
+
+int lp_raise(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
 }
 
 void lp_log(lp_runtime *rt, int level, const char *fmt, ...) {
@@ -319,10 +331,7 @@ static lp_runtime *ready(lua_State *L) {
   if (rt->catalog == NULL) {
     /* the message names the culprit (the folder, the catalog file); the
     ** position of the call, often in lupine's own Lua code, would not help */
-    if (lp_runtime_ready(rt) != LUPINE_OK) {
-      lua_pushstring(L, rt->err);
-      lua_error(L);
-    }
+    if (lp_runtime_ready(rt) != LUPINE_OK) lp_raise(L, "%s", rt->err);
     if (rt->to_parent == 0) mark_dead_runs(L, rt);
   }
   return rt;
@@ -339,7 +348,7 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
   size_t len;
   int top = lua_gettop(L), rc, files;
   if (rt->catalog == NULL && lp_runtime_ready(rt) != LUPINE_OK)   /* in a new worker */
-    luaL_error(L, "%s", rt->err);
+    lp_raise(L, "%s", rt->err);
   if (rt->to_parent != 0) {   /* the coordinator's view: what it has not committed too */
     lua_pushliteral(L, "version_by_id");
     lua_pushstring(L, id);
@@ -348,9 +357,9 @@ static void read_version(lua_State *L, lp_runtime *rt, const char *id, int decod
     lua_pushstring(L, id);
     if (lp_catalog_query(L, rt->catalog, "version_by_id", top + 1, 1, rt->err,
                          sizeof rt->err) != LUPINE_OK)
-      luaL_error(L, "%s", rt->err);
+      lp_raise(L, "%s", rt->err);
   }
-  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) luaL_error(L, "artifact version '%s' not found", id);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) lp_raise(L, "artifact version '%s' not found", id);
   lua_getfield(L, -1, "name");
   lua_getfield(L, -2, "version");
   lua_getfield(L, -3, "content_hash");
@@ -421,7 +430,7 @@ static int core_query(lua_State *L) {
   rt = ready(L);
   if (lp_catalog_query(L, rt->catalog, name, 2, lua_gettop(L) - 1, rt->err,
                        sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   return 1;
 }
 
@@ -433,7 +442,7 @@ static int core_select(lua_State *L) {
   rt = ready(L);
   if (lp_catalog_select(L, rt->catalog, sql, 2, lua_gettop(L) - 1, rt->err,
                         sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   return 1;
 }
 
@@ -525,8 +534,8 @@ static int core_object_path(lua_State *L) {
   lp_store *s = NULL;
   if (lua_isstring(L, 2)) {   /* core.object_path(hash, store id) */
     if (lp_runtime_store(rt, lua_tostring(L, 2), &s, rt->err, sizeof rt->err) != LUPINE_OK)
-      return luaL_error(L, "%s", rt->err);
-  } else if (lp_runtime_write_store(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+      return lp_raise(L, "%s", rt->err);
+  } else if (lp_runtime_write_store(rt) != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   else s = rt->store;
   if (lp_store_local_path(s, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 1, "not a content hash");
@@ -543,7 +552,7 @@ static int core_write(lua_State *L) {
   rt = ready(L);
   if (lp_catalog_write(L, rt->catalog, name, 2, lua_gettop(L) - 1, &changes, rt->err,
                        sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   lua_pushinteger(L, changes);
   return 1;
 }
@@ -588,7 +597,7 @@ static int core_discard_copy(lua_State *L) {
   int rc;
   snprintf(cache, sizeof cache, "%s/files", rt->home);
   rc = lp_files_discard(cache, hash, rt->err, sizeof rt->err);
-  if (rc != LUPINE_OK && rc != LUPINE_NOTFOUND) return luaL_error(L, "%s", rt->err);
+  if (rc != LUPINE_OK && rc != LUPINE_NOTFOUND) return lp_raise(L, "%s", rt->err);
   return 0;
 }
 
@@ -600,7 +609,7 @@ static int core_store_path(lua_State *L) {
   lp_object obj;
   int is_dir;
   if (rt->store == NULL) rt = ready(L);
-  if (lp_runtime_write_store(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  if (lp_runtime_write_store(rt) != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   if (lp_files_store(rt->store, path, &obj, &is_dir, rt->err, sizeof rt->err) != LUPINE_OK) {
     luaL_pushfail(L);
     lua_pushstring(L, rt->err);
@@ -625,22 +634,22 @@ static int core_export_path(lua_State *L) {
   lua_pushvalue(L, 1);
   if (lp_catalog_query(L, rt->catalog, "version_by_id", lua_gettop(L), 1, rt->err,
                        sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
-  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) return luaL_error(L, "artifact version '%s' not found", id);
+    return lp_raise(L, "%s", rt->err);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) return lp_raise(L, "artifact version '%s' not found", id);
   lua_getfield(L, -1, "data_type");
   if (!lua_isstring(L, -1) || !lp_is_file_type(lua_tostring(L, -1)))
-    return luaL_error(L, "artifact version '%s' is not a file or folder", id);
+    return lp_raise(L, "artifact version '%s' is not a file or folder", id);
   lua_getfield(L, -2, "artifact_store_id");
   if (lp_runtime_store(rt, luaL_optstring(L, -1, LP_DEFAULT_STORE_ID), &store, rt->err,
                        sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   lua_pop(L, 1);
   lua_getfield(L, -2, "content_hash");
   lua_getfield(L, -3, "size");
   /* beside dest, so the rename that puts it in place stays on one disk */
   snprintf(tmp, sizeof tmp, "%.*s/.lupine-export-%ld", slash ? (int)(slash - dest) : 1,
            slash ? dest : ".", (long)getpid());
-  if (access(dest, F_OK) == 0) return luaL_error(L, "'%s' exists already", dest);
+  if (access(dest, F_OK) == 0) return lp_raise(L, "'%s' exists already", dest);
   rc = lp_files_extract(store, lua_tostring(L, -2), (uint64_t)lua_tointeger(L, -1), tmp,
                         top, sizeof top, rt->err, sizeof rt->err);
   snprintf(from, sizeof from, "%s/%s", tmp, top);
@@ -649,7 +658,7 @@ static int core_export_path(lua_State *L) {
                             strerror(errno));
   chmod(tmp, 0755);
   rmdir(tmp);
-  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  if (rc != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   return 0;
 }
 
@@ -754,6 +763,37 @@ static int finish_record(lua_State *L, lp_runtime *rt, int rc, const char *id,
   return 3;
 }
 
+/* core.duration(ms) -> "850 ms", "6.0 s", "2 min 05 s": the one format of
+** durations, the runtime's messages' and the Lua side's alike */
+static int core_duration(lua_State *L) {
+  char text[24];
+  lp_duration(luaL_checknumber(L, 1), text, sizeof text);
+  lua_pushstring(L, text);
+  return 1;
+}
+
+/* core.libraries() -> { { "Lua", "5.4.6" }, { "SQLite", ... }, ... }: the
+** libraries the runtime runs with, for `lupine --version` */
+static int core_libraries(lua_State *L) {
+  static const char *const names[] = {"Lua", "SQLite", "zstd", "OpenSSL"};
+  const char *versions[4];
+  int i;
+  versions[0] = LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE;
+  versions[1] = lp_catalog_sqlite_version();
+  versions[2] = lp_store_zstd_version();
+  versions[3] = lp_store_openssl_version();
+  lua_createtable(L, 4, 0);
+  for (i = 0; i < 4; i++) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, versions[i]);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 int lp_save_bytes(lua_State *L, lp_runtime *rt, int first) {
   char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
   long long seq;
@@ -805,7 +845,7 @@ static int core_save(lua_State *L) {
   lua_pushstring(L, data_type);
   if (rt->to_parent != 0) return lp_worker_call(L, rt, "save", 1, 6);
   rt = ready(L);
-  if ((n = lp_save_bytes(L, rt, 1)) < 0) return luaL_error(L, "%s", rt->err);
+  if ((n = lp_save_bytes(L, rt, 1)) < 0) return lp_raise(L, "%s", rt->err);
   return n;
 }
 
@@ -837,7 +877,7 @@ static int core_record_object(lua_State *L) {
   obj.created = 0;
   if (lp_runtime_write_store(rt) != LUPINE_OK ||
       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   /* gc removes objects only under the catalog's write lock, held from here */
   if (!lp_store_exists(rt->store, obj.hash)) {
     lp_errf(rt->err, sizeof rt->err, "its object %s was removed before it was recorded (a gc?)",
@@ -845,7 +885,7 @@ static int core_record_object(lua_State *L) {
     rc = LUPINE_CONSTRAINT;
   } else rc = lp_record_version(L, rt, 3, lua_istable(L, 4) ? 4 : 0, &obj, lua_tostring(L, 2),
                                 NULL, NULL, id, version, &seq);
-  if ((n = finish_record(L, rt, rc, id, version)) < 0) return luaL_error(L, "%s", rt->err);
+  if ((n = finish_record(L, rt, rc, id, version)) < 0) return lp_raise(L, "%s", rt->err);
   return n;
 }
 
@@ -855,14 +895,14 @@ static int core_atomic(lua_State *L) {
   lp_runtime *rt = ready(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   if (lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0) != LUA_OK) {
     lp_catalog_rollback(rt->catalog);
     return lua_error(L);
   }
   if (lp_catalog_commit(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) {
     lp_catalog_rollback(rt->catalog);
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   }
   return lua_gettop(L);
 }
@@ -882,14 +922,14 @@ static int core_gc(lua_State *L) {
   opt.force = lua_toboolean(L, 4);
   luaL_argcheck(L, opt.grace >= 0, 3, "not a number of seconds");   /* NaN too */
   if (lp_runtime_store(rt, luaL_checkstring(L, 2), &s, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   rc = lp_gc(rt->catalog, s, lua_tostring(L, 2), &opt, &res, rt->err, sizeof rt->err);
   if (rc == LUPINE_CONSTRAINT) {
     luaL_pushfail(L);
     lua_pushstring(L, rt->err);
     return 2;
   }
-  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  if (rc != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   lua_pushinteger(L, (lua_Integer)res.objects);
   lua_pushinteger(L, (lua_Integer)res.bytes);
   lua_pushinteger(L, (lua_Integer)res.kept);
@@ -906,7 +946,7 @@ static int core_gc_copies(lua_State *L) {
   snprintf(cache, sizeof cache, "%s/files", rt->home);
   if (lp_gc_copies(rt->catalog, cache, lua_toboolean(L, 1), &res, rt->err,
                    sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   lua_pushinteger(L, (lua_Integer)res.objects);
   lua_pushinteger(L, (lua_Integer)res.bytes);
   return 2;
@@ -918,7 +958,7 @@ static int core_use_stack(lua_State *L) {
   lp_runtime *rt = ready(L);
   char stack[LP_NAME_MAX + 1];
   if (lp_runtime_use_stack(rt, luaL_optstring(L, 1, NULL), stack, sizeof stack) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   lua_pushstring(L, stack);
   return 1;
 }
@@ -983,7 +1023,7 @@ static int core_check_object(lua_State *L) {
   lp_store *s;
   int rc;
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &s, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   rc = lp_store_get_stream(s, hash, (uint64_t)size, sink_write, &c, err, sizeof err);
   lua_pushstring(L, rc == LUPINE_OK ? "ok" : rc == LUPINE_NOTFOUND ? "missing" : "corrupt");
   lua_pushstring(L, err);
@@ -1007,7 +1047,7 @@ static int core_copy_object(lua_State *L) {
   luaL_argcheck(L, size >= 0, 4, "negative size");
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &from, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_runtime_store(rt, luaL_checkstring(L, 2), &to, rt->err, sizeof rt->err) != LUPINE_OK)
-    return luaL_error(L, "%s", rt->err);
+    return lp_raise(L, "%s", rt->err);
   if (lp_store_local_path(to, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 3, "not a content hash");
   if (repair || !lp_store_exists(to, hash)) {
@@ -1040,6 +1080,8 @@ static const luaL_Reg core_funcs[] = {
   {"now", core_now},
   {"cwd", core_cwd},
   {"text_width", core_text_width},
+  {"duration", core_duration},
+  {"libraries", core_libraries},
   {"store_path", core_store_path},
   {"export_path", core_export_path},
   {"tagged", core_tagged},

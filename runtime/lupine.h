@@ -142,11 +142,12 @@ LUPINE_API int lupine_libversion_number(void);
 #define LUPINE_LOG_ERROR 0
 #define LUPINE_LOG_WARN  1
 #define LUPINE_LOG_INFO  2   /* a step settled ("step 'x' completed in 1.2 ms: ..."),
-                                run summaries ("run 'r' completed in 9.1 ms", then
+                                run summaries ("run 'r' completed in 6.0 s", then
                                 its table: one message, a line per step) */
 #define LUPINE_LOG_DEBUG 3   /* a step started */
 #define LUPINE_LOG_OUTPUT 4  /* a line a step printed, as "[step] line" */
-#define LUPINE_LOG_PROGRESS 5  /* "<settled> <total>" steps of the run, after each */
+#define LUPINE_LOG_PROGRESS 5  /* "<settled> <total>" steps of the run, after each
+                                  (kept for older hosts: events say more, as data) */
 
 /*
 ** Receives the runtime's messages (one line each, but a run's table of
@@ -155,6 +156,53 @@ LUPINE_API int lupine_libversion_number(void);
 ** runtime.
 */
 typedef void (*lupine_log_fn)(void *ud, int level, const char *message);
+
+/* The kinds of lupine_event. */
+#define LUPINE_EVENT_RUN_START  1  /* a run began: run_id, run, pipeline, total */
+#define LUPINE_EVENT_STEP_START 2  /* a step's attempt began in a worker (a cache hit
+                                      has none): step, attempt */
+#define LUPINE_EVENT_STEP_END   3  /* a step settled: step, status, ms, detail */
+#define LUPINE_EVENT_STEP_RETRY 4  /* an attempt failed and the step will be tried
+                                      again: step, attempt (the one that failed),
+                                      ms (the wait before the next), detail (why) */
+#define LUPINE_EVENT_OUTPUT     5  /* a line a step printed: step, detail (the line,
+                                      without its newline) */
+#define LUPINE_EVENT_TICK       6  /* time passed: while a run has steps running,
+                                      one at least every 100 ms, for displays of
+                                      elapsed time */
+#define LUPINE_EVENT_RUN_END    7  /* a run ended: status, ms */
+
+/*
+** What a run is doing, as data: a display reads the fields, never a message
+** text. Strings are owned by the library and valid during the call only.
+** Fields that do not apply to an event's type are NULL or 0. New fields
+** are only ever added at the end (the library allocates the struct).
+*/
+typedef struct lupine_event {
+  int type;              /* LUPINE_EVENT_* */
+  const char *run_id;    /* the run's id (a UUID) */
+  const char *run;       /* the run's name */
+  const char *pipeline;  /* its pipeline's name */
+  const char *step;      /* the step's invocation name ("train", "train_2") */
+  const char *status;    /* STEP_END: "completed", "cached", "failed", "skipped" or
+                            "stopped"; RUN_END: "completed", "failed" or "stopped" */
+  const char *detail;    /* STEP_END: the versions a step made ("model v3, data v2"),
+                            or why it failed (its error, as recorded); see above */
+  double ms;             /* STEP_END: how long the step took, from its first attempt
+                            to its end (a cache hit: finding it), stopped ones too;
+                            RUN_END: the run's duration */
+  double at;             /* when: milliseconds since the run began (monotonic) */
+  int total;             /* the steps the run planned */
+  int attempt;           /* STEP_START, STEP_RETRY: 1 for the first attempt */
+} lupine_event;
+
+/*
+** Receives a run's events (lupine_set_events). Called on the thread that
+** runs the script, in order, from inside the run: it must not call the
+** runtime's functions (lupine_*), and Lua code it runs in the runtime's
+** state must not either (the CLI draws its progress in Lua that way).
+*/
+typedef void (*lupine_event_fn)(void *ud, const lupine_event *event);
 
 /* An open runtime: a Lua state wired to one catalog. Opaque. */
 typedef struct lupine lupine;
@@ -237,8 +285,16 @@ LUPINE_API lua_State *lupine_state(lupine *rt);
 LUPINE_API void lupine_interrupt(lupine *rt);
 
 /* Send the runtime's progress and summaries to fn (NULL: discard them,
-** except what steps print, which then goes to stderr). */
+** except what steps print, which then goes to stderr unless an event
+** callback takes it: lupine_set_events). */
 LUPINE_API void lupine_set_log(lupine *rt, lupine_log_fn fn, void *ud);
+
+/*
+** Send the events of the runs on rt to fn (NULL: stop). Independent of
+** lupine_set_log: both may be set; what steps print goes to each (and to
+** stderr only when neither is set).
+*/
+LUPINE_API void lupine_set_events(lupine *rt, lupine_event_fn fn, void *ud);
 
 /*
 ** The catalog folder in use, an absolute path (opening the catalog), or

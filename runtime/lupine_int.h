@@ -191,6 +191,10 @@ int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_s
 ** OpenSSL failed (out of memory). */
 void lp_hash_bytes(const void *data, size_t len, char *out);
 
+/* The versions of the zstd and OpenSSL libraries in use ("1.5.4", "3.0.11"). */
+const char *lp_store_zstd_version(void);
+const char *lp_store_openssl_version(void);
+
 /* ---- catalog.c: runs, step runs, artifacts and versions in sqlite ---- */
 
 #define LP_ID_LEN 36            /* a UUID in its 36-character text form */
@@ -201,6 +205,9 @@ typedef struct lp_catalog lp_catalog;
 
 /* The schema version this build writes (PRAGMA user_version). */
 int lp_catalog_schema_version(void);
+
+/* The version of the sqlite library in use ("3.40.1"). */
+const char *lp_catalog_sqlite_version(void);
 
 /* ---- catalog.c, for the C API (api.c) ---- */
 
@@ -450,6 +457,8 @@ typedef struct lp_runtime {
   int nstores;
   lupine_log_fn log;          /* where progress goes; NULL: nowhere */
   void *log_ud;
+  lupine_event_fn events;     /* where a run's events go; NULL: nowhere */
+  void *events_ud;
   int failed_runs;            /* runs that ended failed (the CLI's exit code) */
   char *run_failure;          /* the message of the last of them (malloc'd), or NULL */
   volatile sig_atomic_t interrupted;   /* set by lupine_interrupt: stop the run */
@@ -566,6 +575,14 @@ void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
 #endif
   ;
 
+/* Pass an event to the runtime's event callback, if any. */
+void lp_event(lp_runtime *rt, const lupine_event *ev);
+
+/* Raise msg (formatted as lua_pushfstring does) as a Lua error without a
+** position in front: the Lua caller of a core function is Lupine's own
+** code, whose file and line mean nothing to the user. */
+int lp_raise(lua_State *L, const char *fmt, ...);
+
 /* Is data_type that of a file or folder artifact ("file", "dir")? */
 int lp_is_file_type(const char *data_type);
 
@@ -667,6 +684,10 @@ int lp_owner_gone(const char *name);
 
 /* How many steps run at once by default: the number of online cores. */
 int lp_default_jobs(void);
+
+/* ms as people read a duration ("850 ms", "6.0 s", "2 min 05 s"), into
+** buf (24 bytes hold any). */
+void lp_duration(double ms, char *buf, size_t size);
 
 /* A fresh seed for a step run's random numbers, from the OS: an integer
 ** from 0 to 2^53 - 1, so that it reads back exactly wherever JSON goes. */

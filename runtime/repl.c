@@ -33,16 +33,6 @@
 #define HISTORY_LINES 1000
 #define RETURN "return "   /* what "=" at the start of a statement stands for */
 
-static const char repl_usage[] =
-  "usage: lupine repl [SCRIPT [ARGS...]]\n"
-  "\n"
-  "A Lua 5.4 REPL with `lupine` and `client` (lupine.Client()) ready. With SCRIPT,\n"
-  "runs it first (ARGS become its `arg`) and keeps its globals. In the session,\n"
-  "help() tells what it has, help(x) what x is, and `_` is the last result.\n"
-  "Ctrl-C stops the statement running (or clears the line), Ctrl-D exits. History\n"
-  "is kept in the catalog folder, in repl_history. Reads plain lines, without\n"
-  "prompts, when stdin is not a terminal.\n";
-
 /* Signal handlers and libedit's callbacks take no user data: the session
 ** they act on is in these (the REPL's only globals). */
 static lupine *session;                     /* the runtime being evaluated in */
@@ -109,17 +99,17 @@ static void catch_sigint(void (*handler)(int)) {
   sigaction(SIGINT, &sa, NULL);
 }
 
-/* Run summaries, settled steps and what steps print go to stdout, as
-** `lupine run` shows them; warnings and errors to stderr. A run's start
-** ("run 'x' of pipeline 'p' started") and summary ("run 'x' completed in
-** 2.5 ms") tell when one is in progress. */
-static void log_line(void *ud, int level, const char *msg) {
-  size_t n = strlen(msg);
+/* A run's events tell when one is in progress (Ctrl-C then stops it). */
+static void on_event(void *ud, const lupine_event *ev) {
   (void)ud;
-  if (strncmp(msg, "run '", 5) == 0) {
-    if (level == LUPINE_LOG_DEBUG && n > 8 && strcmp(msg + n - 8, " started") == 0) in_run = 1;
-    else if (level == LUPINE_LOG_INFO && n > 3 && strcmp(msg + n - 3, " ms") == 0) in_run = 0;
-  }
+  if (ev->type == LUPINE_EVENT_RUN_START) in_run = 1;
+  else if (ev->type == LUPINE_EVENT_RUN_END) in_run = 0;
+}
+
+/* Run summaries, settled steps and what steps print go to stdout;
+** warnings and errors to stderr. */
+static void log_line(void *ud, int level, const char *msg) {
+  (void)ud;
   if (level <= LUPINE_LOG_WARN) fprintf(stderr, "lupine: %s\n", msg);
   else if (level == LUPINE_LOG_INFO || level == LUPINE_LOG_OUTPUT) {
     printf("%s\n", msg);
@@ -716,20 +706,13 @@ static int prepare(lua_State *L) {
   return 0;
 }
 
-/* lupine repl [SCRIPT [ARGS...]]; argv[0] is the first argument after
-** "repl". Returns the exit status. */
+/* lupine repl [SCRIPT [ARGS...]], as lupine.cli parsed it (its --help is
+** answered there): argv is nothing, or "--", the script and its arguments.
+** Returns the exit status. */
 static int repl_main(int argc, char **argv) {
   repl r;
   int rc, status = 0;
   memset(&r, 0, sizeof r);
-  if (argc > 0 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-    fputs(repl_usage, stdout);
-    return 0;
-  }
-  if (argc > 0 && argv[0][0] == '-' && argv[0][1] != '\0' && strcmp(argv[0], "--") != 0) {
-    fprintf(stderr, "lupine: repl: unknown option '%s'\nTry 'lupine repl --help'.\n", argv[0]);
-    return EXIT_USAGE;
-  }
   if (argc > 0 && strcmp(argv[0], "--") == 0) argc--, argv++;
   if (lupine_open(&r.rt, NULL) != LUPINE_OK) {
     fprintf(stderr, "lupine: %s\n", lupine_errmsg(r.rt));
@@ -739,6 +722,7 @@ static int repl_main(int argc, char **argv) {
   r.L = lupine_state(r.rt);
   r.tty = isatty(0);
   lupine_set_log(r.rt, log_line, NULL);
+  lupine_set_events(r.rt, on_event, NULL);
   lua_pushcfunction(r.L, prepare);
   if (lua_pcall(r.L, 0, 0, 0) != LUA_OK) {
     fprintf(stderr, "lupine: %s\n", lua_tostring(r.L, -1));

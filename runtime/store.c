@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>   /* OpenSSL_version */
 #include <zstd.h>
 #include "store_int.h"
 
@@ -293,4 +294,16 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   *data = out;
   *len = n;
   return LUPINE_OK;
+}
+
+const char *lp_store_zstd_version(void) {
+  return ZSTD_versionString();
+}
+
+const char *lp_store_openssl_version(void) {
+#ifdef OPENSSL_VERSION_STRING
+  return OpenSSL_version(OPENSSL_VERSION_STRING);   /* "3.0.11" */
+#else
+  return OpenSSL_version(OPENSSL_VERSION);          /* "OpenSSL 1.1.1w  11 Sep 2023" */
+#endif
 }

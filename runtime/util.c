@@ -160,3 +160,26 @@ void lp_float_text(double x, char *buf, size_t size) {
   if (fabs(frexp(x, &e)) == 0.5 && power_of_two_text(x, buf, size)) return;
   snprintf(buf, size, "%.17g", x);
 }
+
+/*
+** A duration for people, the one format every message and table uses:
+** "0.4 ms" and "9.9 ms" (a tenth below 10 ms, where cached steps live),
+** "850 ms", "6.0 s", "2 min 05 s", "3 h 07 min". Each unit is used up to
+** where its rounded text would reach the next one.
+*/
+void lp_duration(double ms, char *buf, size_t size) {
+  double s;
+  long whole;
+  if (!(ms > 0)) ms = 0;                 /* NaN or negative: a clock went back */
+  if (ms > 1e13) ms = 1e13;              /* (317 years: whole minutes fit a long) */
+  s = ms / 1e3;
+  if (ms < 9.95) snprintf(buf, size, "%.1f ms", ms);
+  else if (ms < 999.5) snprintf(buf, size, "%.0f ms", ms);
+  else if (s < 59.95) snprintf(buf, size, "%.1f s", s);
+  else if ((whole = (long)(s + 0.5)) < 3600)
+    snprintf(buf, size, "%ld min %02ld s", whole / 60, whole % 60);
+  else {
+    whole = (long)(s / 60 + 0.5);   /* minutes */
+    snprintf(buf, size, "%ld h %02ld min", whole / 60, whole % 60);
+  }
+}

@@ -90,14 +90,14 @@ int lp_core_read_object(lua_State *L) {
   lp_store *store = NULL;
   int top = lua_gettop(L), rc = LUPINE_NOTFOUND, i;
   luaL_argcheck(L, size >= 0, 2, "negative size");
-  if (lp_runtime_ready(rt) != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  if (lp_runtime_ready(rt) != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   lp_errf(err, sizeof err, "object %s is not recorded in any artifact store", hash);
   if (lua_isstring(L, 3)) lua_pushvalue(L, 3);
   else {
     lua_pushvalue(L, 1);
     if (lp_catalog_query(L, rt->catalog, "visualization_stores", top + 1, 1, rt->err,
                          sizeof rt->err) != LUPINE_OK)
-      return luaL_error(L, "%s", rt->err);
+      return lp_raise(L, "%s", rt->err);
     lua_replace(L, top + 1);
   }
   /* stack: ..., store id or rows { artifact_store_id } */

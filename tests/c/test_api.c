@@ -5,7 +5,7 @@
 ** finding, loading, reading and listing what they stored, materializers
 ** written in C, luaopen_lupine in a state the host owns, two handles on two
 ** threads at once, allocation failure, file and folder artifacts, the
-** catalog folder, interrupting, long messages, and a host with signal
+** catalog folder, interrupting, a run's events, long messages, and a host with signal
 ** settings of its own. Uses lupine.h only (and Lua's own headers). Prints
 ** TAP; exits 1 if any test failed.
 */
@@ -1170,6 +1170,96 @@ static void test_interrupt(void) {
   lupine_close(rt);
 }
 
+/* ---- events ---- */
+
+typedef struct events {
+  lupine *rt;
+  char text[4096];    /* each event but ticks, a line each */
+  int ticks, in_order;
+  double last_at, nap_ms, run_ms;
+  int stop_after_ms;  /* > 0: interrupt the run at the first tick this late */
+} events;
+
+static void record_event(void *ud, const lupine_event *ev) {
+  static const char *const names[] = {
+    "?", "run_start", "step_start", "step_end", "step_retry", "output", "tick", "run_end"};
+  events *e = ud;
+  size_t n = strlen(e->text);
+  if (ev->at < e->last_at) e->in_order = 0;
+  e->last_at = ev->at;
+  if (ev->type == LUPINE_EVENT_TICK) {
+    e->ticks++;
+    if (e->stop_after_ms > 0 && ev->at >= e->stop_after_ms) lupine_interrupt(e->rt);
+    return;
+  }
+  if (ev->type == LUPINE_EVENT_STEP_END && strcmp(ev->step, "nap") == 0) e->nap_ms = ev->ms;
+  if (ev->type == LUPINE_EVENT_RUN_END) e->run_ms = ev->ms;
+  snprintf(e->text + n, sizeof e->text - n, "%s %s %s %s %s | %s | %d %d\n",
+           ev->type >= 1 && ev->type <= 7 ? names[ev->type] : "?", ev->run, ev->pipeline,
+           ev->step ? ev->step : "-", ev->status ? ev->status : "-",
+           ev->detail ? ev->detail : "-", ev->total, ev->attempt);
+}
+
+static const char events_pipeline[] =
+  "local nap = lupine.step { name = 'nap', outputs = { 'rested' },\n"
+  "  function() print('zzz') os.execute('sleep 0.3') return 1 end }\n"
+  "local flaky = lupine.step { name = 'flaky', retries = 1, function(x) error('no luck', 0) end }\n"
+  "local after = lupine.step('after', function(y) return y end)\n"
+  "lupine.pipeline { name = 'ev', enable_cache = false, function() after(flaky(nap())) end }\n"
+  "  :with_options { run_name = RUN, raise_on_failure = false } ()\n";
+
+static void test_events(void) {
+  char home[PATHSZ];
+  lupine *rt;
+  logbuf log = {"", 0};
+  events e;
+  home_path(home, "events");
+  if (!check(lupine_open(&rt, home) == LUPINE_OK, "open a runtime")) return;
+  memset(&e, 0, sizeof e);
+  e.rt = rt;
+  e.in_order = 1;
+  check(LUPINE_EVENT_RUN_START == 1 && LUPINE_EVENT_STEP_START == 2 &&
+        LUPINE_EVENT_STEP_END == 3 && LUPINE_EVENT_STEP_RETRY == 4 && LUPINE_EVENT_OUTPUT == 5 &&
+        LUPINE_EVENT_TICK == 6 && LUPINE_EVENT_RUN_END == 7, "event types keep their values");
+  lupine_set_events(NULL, record_event, &e);   /* harmless */
+  lupine_set_events(rt, record_event, &e);
+  lupine_set_log(rt, capture, &log);
+  code(rt, lupine_exec_string(rt, "RUN = 'first'", "=setup"), LUPINE_OK, "", "setup");
+  code(rt, lupine_exec_string(rt, events_pipeline, "=events"), LUPINE_RUNFAILED, NULL,
+       "a run with a retried failure");
+  same(e.text,
+       "run_start first ev - - | - | 3 0\n"
+       "step_start first ev nap - | - | 3 1\n"
+       "output first ev nap - | zzz | 3 0\n"
+       "step_end first ev nap completed | rested v1 | 3 0\n"
+       "step_start first ev flaky - | - | 3 1\n"
+       "step_retry first ev flaky - | step 'flaky' (events:3) failed: no luck | 3 1\n"
+       "step_start first ev flaky - | - | 3 2\n"
+       "step_end first ev flaky failed | step 'flaky' (events:3) failed: no luck | 3 0\n"
+       "step_end first ev after skipped | - | 3 0\n"
+       "run_end first ev - failed | - | 3 0\n",
+       "each step's start, attempts, output and end, as data, in order");
+  check(e.in_order, "their times never go back");
+  check(e.ticks >= 1, "ticks come while a step runs (%d)", e.ticks);
+  check(e.nap_ms >= 300 && e.run_ms >= e.nap_ms, "a step's ms is how long it ran (%.1f of %.1f)",
+        e.nap_ms, e.run_ms);
+  same(log.text, "[nap] zzz\n", "the log still gets what the step printed");
+
+  /* interrupted: a stopped step says how long it ran */
+  memset(e.text, 0, sizeof e.text);
+  e.stop_after_ms = 150;
+  e.last_at = 0;
+  code(rt, lupine_exec_string(rt, "RUN = 'second'", "=setup"), LUPINE_OK, "", "setup");
+  code(rt, lupine_exec_string(rt, events_pipeline, "=events"), LUPINE_INTERRUPT, NULL,
+       "a run interrupted while a step runs");
+  check(strstr(e.text, "step_end second ev nap stopped | - | 3 0\n") != NULL &&
+        strstr(e.text, "run_end second ev - stopped | - | 3 0\n") != NULL,
+        "the step and the run end stopped");
+  check(e.nap_ms >= 150 && e.nap_ms < 300, "the stopped step ran %.1f ms", e.nap_ms);
+  lupine_set_events(rt, NULL, NULL);
+  lupine_close(rt);
+}
+
 /* ---- messages ---- */
 
 /* Whether s is well-formed UTF-8 (no character cut). */
@@ -1435,6 +1525,7 @@ int main(void) {
   test_home_lifetime();
   test_relative_home();
   test_interrupt();
+  test_events();
   test_messages();
   test_core();
   test_host_signals();
