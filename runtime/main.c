@@ -1,268 +1,291 @@
 /* SPDX-License-Identifier: MIT */
 /*
 ** main.c: the lupine command. Uses only the public header, lupine.h: what
-** the CLI needs, a host program can do too. `lupine run`, --help and
-** --version are answered here; every other command is Lua code,
-** lupine.cli.main, called through the runtime's Lua state.
+** the CLI needs, a host program can do too.
+**
+** Every command line is parsed by lupine.command.main (Lua), one grammar for
+** every command; this file does what it answers: a catalog command has
+** run in Lua already (its exit status comes back); `lupine run` runs its
+** script here, the run's events drawn by the Lua view the answer holds;
+** `lupine repl` and `lupine ui` are helper programs, started with the
+** arguments as parsed.
 */
-#define _POSIX_C_SOURCE 200809L   /* isatty */
+#define _POSIX_C_SOURCE 200809L   /* isatty, dup */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include "lauxlib.h"
 #include "lupine.h"
 #include "helpers.h"   /* LUPINE_HELPERS, written by the Makefile from HELPERDIR */
 
-#define EXIT_RUN_FAILED 1
-#define EXIT_USAGE 2
+#define EXIT_FAILED 1
 
-static const char usage[] =
-  "usage: lupine <command> [options]\n"
-  "\n"
-  "commands:\n"
-  "  run [OPTIONS] SCRIPT [ARGS...]      run a Lua pipeline script (ARGS become its `arg`)\n"
-  "      -v, --verbose                   also show each step as it starts\n"
-  "      -q, --quiet                     show only each run's result\n"
-  "      -j, --jobs N                    run up to N steps at once (default: the cores)\n"
-  "      --no-cache                      run every step, reusing no earlier result\n"
-  "  artifact list                       list artifacts\n"
-  "  artifact version list               list artifact versions\n"
-  "  artifact version describe KEY       show an artifact version\n"
-  "  artifact version update KEY -t TAG -r TAG   add (-t) or remove (-r) tags\n"
-  "  artifact export KEY [--format json|cbor] [-o FILE]   write a version's value\n"
-  "  artifact prune [--dry-run] [-y]     delete versions no step run produced or used\n"
-  "  pipeline list                       list pipelines\n"
-  "  pipeline runs list                  list pipeline runs\n"
-  "  pipeline runs describe RUN          show a run and its steps\n"
-  "  tag list                            list tags\n"
-  "  tag create NAME [--exclusive]       create a tag (exclusive: one version of each artifact)\n"
-  "  tag update NAME [--exclusive|--non-exclusive] [--name NEW]   change a tag\n"
-  "  tag delete NAME                     delete a tag\n"
-  "  lineage KEY [--up|--down] [--depth N] [--format text|dot|mermaid|json]\n"
-  "                                      what a version was made from and what was made from it\n"
-  "  gc [--dry-run]                      delete stored objects nothing refers to\n"
-  "  artifact visualize KEY [-o FILE]    write a version's visualizations as one HTML page\n"
-  "  ui [--host HOST] [--port PORT]      serve a read-only dashboard (default 127.0.0.1:8237)\n"
-  "  repl [SCRIPT [ARGS...]]             a Lua REPL with `lupine` and `client` ready\n"
-  "                                      (after running SCRIPT); `lupine` alone on a terminal\n"
-  "\n"
-  "KEY is NAME (the latest version), NAME:VERSION, an id or a unique id prefix.\n"
-  "Every catalog command takes --json (machine-readable output) and --help\n"
-  "(its options); lists take --page N and --size N.\n"
-  "\n"
-  "options:\n"
-  "  -h, --help                          show this help\n"
-  "  -V, --version                       show the version\n"
-  "\n"
-  "The catalog lives in $LUPINE_HOME, else the nearest .lupine folder found\n"
-  "walking up from the current directory, else ./.lupine.\n"
-  "Exit status: 0 ok, 1 a run or the script failed, or not found, 2 usage error.\n";
+/* Registry keys: the answer of lupine.command.main for `lupine run` (its
+** event and finish functions). */
+static const char plan_key = 0;
 
-/* How `lupine run` shows a run's progress. */
-typedef struct view {
-  int verbose, quiet;
-  int tty;             /* stdout is a terminal: a progress bar for long runs */
-  int total, done;     /* steps of the run in progress */
-  int bar;             /* the bar is on the last line */
-} view;
-
-#define BAR_FROM 10    /* steps from which a terminal gets a bar, not a line a step */
-
-static void draw_bar(view *v) {
-  int i, width = 30, filled = v->total > 0 ? v->done * width / v->total : 0;
-  fputs("\r[", stdout);
-  for (i = 0; i < width; i++) putchar(i < filled ? '#' : '.');
-  printf("] %d/%d steps", v->done, v->total);
-  v->bar = 1;
-}
-
-static void log_line(void *ud, int level, const char *msg) {
-  view *v = ud;
-  int bar = v->tty && !v->quiet && v->total >= BAR_FROM;
-  if (level == LUPINE_LOG_PROGRESS) {
-    if (sscanf(msg, "%d %d", &v->done, &v->total) != 2) return;
-    if (v->tty && !v->quiet && v->total >= BAR_FROM) {
-      draw_bar(v);
-      fflush(stdout);
-    }
-    return;
-  }
-  if (level == LUPINE_LOG_DEBUG && !v->verbose) return;
-  if (level == LUPINE_LOG_INFO && strncmp(msg, "step '", 6) == 0) {
-    /* a settled step: a line, unless the bar shows it (failures always) */
-    if (v->quiet || (bar && !v->verbose && strstr(msg, " failed") == NULL)) return;
-  } else if (v->quiet && level >= LUPINE_LOG_INFO && strncmp(msg, "run '", 5) != 0) return;
-  if (v->bar) {
-    fputs("\r\033[K", stdout);   /* clear the bar; it is drawn again after the line */
-    v->bar = 0;
-  }
-  if (level <= LUPINE_LOG_WARN) fprintf(stderr, "lupine: %s\n", msg);
-  else printf("%s\n", msg);
-  if (bar && v->done < v->total) draw_bar(v);
-  if (strncmp(msg, "run '", 5) == 0) v->total = v->done = 0;   /* the next run starts afresh */
-  fflush(stdout);   /* progress is read as it happens, also from a pipe */
-}
-
-static int usage_error(const char *fmt, const char *what) {
-  fprintf(stderr, "lupine: ");
-  fprintf(stderr, fmt, what);
-  fprintf(stderr, "\nTry 'lupine --help'.\n");
-  return EXIT_USAGE;
-}
-
-/* The runtime a signal should stop (the CLI's one global: signals have
-** nowhere else to look). */
+/* The runtime a signal should stop, and the signal that came (the CLI's
+** globals: signal handlers have nowhere else to look). */
 static lupine *interruptible;
+static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig) {
-  (void)sig;
+  got_signal = sig;
   if (interruptible != NULL) lupine_interrupt(interruptible);
 }
 
-static int cmd_run(int argc, char **argv) {
-  lupine *rt;
-  view v = {0, 0, 0, 0, 0, 0};
-  int rc, i = 0;
-  char overrides[128] = "";
+/* The width of the terminal on fd, or 0. */
+static int columns(int fd) {
+  struct winsize ws;
+  return isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
+/* In a protected call: lupine.command.main(args, { tty, stdin_tty,
+** stderr_tty, columns }), its answer left on the stack. */
+static int call_main(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1), i;
+  char **argv = lua_touserdata(L, 2);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lupine.command");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 0);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushboolean(L, isatty(1));
+  lua_setfield(L, -2, "tty");
+  lua_pushboolean(L, isatty(0));
+  lua_setfield(L, -2, "stdin_tty");
+  lua_pushboolean(L, isatty(2));
+  lua_setfield(L, -2, "stderr_tty");
+  lua_pushinteger(L, columns(1) > 0 ? columns(1) : columns(2));
+  lua_setfield(L, -2, "columns");
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+static const char *const event_names[] = {
+  NULL, "run_start", "step_start", "step_end", "step_retry", "output", "tick", "run_end"};
+
+static void set_string(lua_State *L, const char *k, const char *v) {
+  if (v == NULL) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* In a protected call: plan.event(the event at 1, as a table). */
+static int deliver(lua_State *L) {
+  const lupine_event *ev = lua_touserdata(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &plan_key);
+  lua_getfield(L, -1, "event");
+  lua_createtable(L, 0, 10);
+  set_string(L, "type", ev->type > 0 && ev->type <= LUPINE_EVENT_RUN_END
+                          ? event_names[ev->type] : "unknown");
+  set_string(L, "run_id", ev->run_id);
+  set_string(L, "run", ev->run);
+  set_string(L, "pipeline", ev->pipeline);
+  set_string(L, "step", ev->step);
+  set_string(L, "status", ev->status);
+  set_string(L, "detail", ev->detail);
+  lua_pushnumber(L, ev->ms);
+  lua_setfield(L, -2, "ms");
+  lua_pushnumber(L, ev->at);
+  lua_setfield(L, -2, "at");
+  lua_pushinteger(L, ev->total);
+  lua_setfield(L, -2, "total");
+  lua_pushinteger(L, ev->attempt);
+  lua_setfield(L, -2, "attempt");
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* Where the events and warnings go: the state whose registry holds the
+** view of `lupine run`, once there is one. */
+typedef struct view {
+  lua_State *L;
+  int ready;    /* a run's view is in the registry (else: plain lines on stderr) */
+  int failed;   /* the view raised an error: it was said, and it is not called again */
+} view;
+
+/* In a protected call: plan[name at 1](the number at 2) -> its result. */
+static int call_field(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &plan_key);
+  lua_getfield(L, -1, lua_tostring(L, 1));
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Call plan[name](at) for the view; its answer as a boolean. */
+static int ask_view(view *v, const char *name, double at) {
+  int yes = 0;
+  lua_pushcfunction(v->L, call_field);
+  lua_pushstring(v->L, name);
+  lua_pushnumber(v->L, at);
+  if (lua_pcall(v->L, 2, 1, 0) != LUA_OK) {
+    fprintf(stderr, "lupine: cannot show the progress (%s)\n", lua_tostring(v->L, -1));
+    v->failed = 1;
+  } else yes = lua_toboolean(v->L, -1);
+  lua_pop(v->L, 1);
+  return yes;
+}
+
+/* The runtime's events go to the Lua view (which only writes to the
+** terminal: it never calls the runtime). A view that fails says why once
+** and the run goes on. What a step prints is written here, with no copy
+** of it made in Lua (a step may print gigabytes): the view clears its
+** block out of the way first, and draws it again after. */
+static void on_event(void *ud, const lupine_event *ev) {
+  view *v = ud;
+  if (v->failed || !lua_checkstack(v->L, 4)) return;
+  if (ev->type == LUPINE_EVENT_OUTPUT) {
+    if (ask_view(v, "output_begin", ev->at)) {
+      printf("[%s] %s\n", ev->step, ev->detail);
+      fflush(stdout);
+    }
+    if (!v->failed) ask_view(v, "output_end", ev->at);
+    return;
+  }
+  lua_pushcfunction(v->L, deliver);
+  lua_pushlightuserdata(v->L, (void *)ev);
+  if (lua_pcall(v->L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "lupine: cannot show the progress (%s)\n", lua_tostring(v->L, -1));
+    lua_pop(v->L, 1);
+    v->failed = 1;
+  }
+}
+
+/* In a protected call: plan.warn(the message at 1). */
+static int deliver_warning(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &plan_key);
+  lua_getfield(L, -1, "warn");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* The runtime's warnings and errors (a damaged object it replaced, ...)
+** go to the view too, which keeps them clear of its live block; the rest
+** of the log the events say. */
+static void on_log(void *ud, int level, const char *msg) {
+  view *v = ud;
+  if (level > LUPINE_LOG_WARN) return;
+  if (!v->ready || v->failed || !lua_checkstack(v->L, 3)) {
+    fprintf(stderr, "lupine: %s\n", msg);
+    return;
+  }
+  lua_pushcfunction(v->L, deliver_warning);
+  lua_pushstring(v->L, msg);
+  if (lua_pcall(v->L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "lupine: %s\n", msg);
+    lua_pop(v->L, 1);
+  }
+}
+
+/* In a protected call: plan.finish(code, message, signal) -> exit status. */
+static int call_finish(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &plan_key);
+  lua_getfield(L, -1, "finish");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+/* `lupine run`, as parsed: the plan (on top of L's stack) holds the script,
+** its arguments and whether stdout is kept for --json. Ctrl-C or SIGTERM
+** stops the run (its workers end, it is marked stopped). */
+static int run_script(lupine *rt, lua_State *L, view *v) {
+  int argc, i, rc, status, json, saved = -1, isnum = 0;
+  char **argv = NULL, *script = NULL;
   struct sigaction sa;
-  for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
-    if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) v.verbose = 1;
-    else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0) v.quiet = 1;
-    else if (strcmp(argv[i], "--no-cache") == 0)
-      strcat(overrides, "lupine.overrides.enable_cache = false\n");
-    else if (strcmp(argv[i], "-j") == 0 || strcmp(argv[i], "--jobs") == 0) {
-      char *end;
-      long jobs = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-      if (i + 1 == argc || *end != '\0' || jobs < 1 || jobs > 64)
-        return usage_error("run: --jobs takes a number from 1 to 64 (got '%s')",
-                           i + 1 < argc ? argv[i + 1] : "");
-      snprintf(overrides + strlen(overrides), sizeof overrides - strlen(overrides),
-               "lupine.overrides.jobs = %ld\n", jobs);
-      i++;
-    } else if (strcmp(argv[i], "--") == 0) { i++; break; }
-    else return usage_error("run: unknown option '%s'", argv[i]);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &plan_key);
+  lua_getfield(L, -1, "json");
+  json = lua_toboolean(L, -1);
+  lua_getfield(L, -2, "script");
+  lua_getfield(L, -3, "args");
+  argc = (int)lua_rawlen(L, -1);
+  if ((argv = calloc((size_t)argc + 1, sizeof *argv)) == NULL ||
+      (script = strdup(lua_tostring(L, -2))) == NULL) {
+    fprintf(stderr, "lupine: out of memory\n");
+    free(argv);
+    return EXIT_FAILED;
   }
-  if (i == argc) return usage_error("%s", "run: no script given");
-  if (lupine_open(&rt, NULL) != LUPINE_OK ||
-      lupine_exec_string(rt, overrides, "=overrides") != LUPINE_OK) {
-    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
-    lupine_close(rt);
-    return EXIT_RUN_FAILED;
+  for (i = 0; i < argc; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    argv[i] = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
   }
-  v.tty = isatty(1);
-  lupine_set_log(rt, log_line, &v);
-  /* Ctrl-C or SIGTERM stops the run: its workers end, it is marked stopped */
+  lua_pop(L, 3);
+  /* --json: stdout holds the result alone; what the script and its steps
+  ** print, and the progress, go to stderr meanwhile */
+  if (json) {
+    fflush(stdout);
+    if ((saved = dup(1)) >= 0) dup2(2, 1);
+  }
+  v->ready = 1;
+  lupine_set_events(rt, on_event, v);
   interruptible = rt;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  rc = lupine_exec_file(rt, argv[i], argc - i - 1, (const char *const *)argv + i + 1);
+  rc = lupine_exec_file(rt, script, argc, (const char *const *)argv);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   interruptible = NULL;
+  lupine_set_events(rt, NULL, NULL);
+  v->ready = 0;
   fflush(stdout);
-  switch (rc) {
-    case LUPINE_OK: break;
-    case LUPINE_IO:
-      fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
-      lupine_close(rt);
-      return EXIT_USAGE;
-    case LUPINE_FAILED:
-      fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
-      break;
-    default:
-      fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
+  if (saved >= 0) {
+    dup2(saved, 1);
+    close(saved);
   }
-  lupine_close(rt);
-  return rc == LUPINE_OK ? 0 : EXIT_RUN_FAILED;
-}
-
-/* In a protected call: the global _LUPINE_CLI = { args = { argv... },
-** tty = stdout is a terminal, stdin_tty = stdin is one }. */
-static int push_cli_args(lua_State *L) {
-  int argc = (int)lua_tointeger(L, 1), i;
-  char **argv = lua_touserdata(L, 2);
-  lua_createtable(L, 0, 3);
-  lua_createtable(L, argc, 0);
-  for (i = 0; i < argc; i++) {
-    lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_setfield(L, -2, "args");
-  lua_pushboolean(L, isatty(1));
-  lua_setfield(L, -2, "tty");
-  lua_pushboolean(L, isatty(0));
-  lua_setfield(L, -2, "stdin_tty");
-  lua_setglobal(L, "_LUPINE_CLI");
-  return 0;
-}
-
-/* lupine.h has no call-with-arguments entry point, so the arguments go in
-** a global the chunk takes, and the exit status comes back in another. */
-static const char cli_chunk[] =
-  "local cli = _LUPINE_CLI\n"
-  "_LUPINE_CLI = nil\n"
-  "_LUPINE_CLI_STATUS = require('lupine.cli').main(cli.args,\n"
-  "  { tty = cli.tty, stdin_tty = cli.stdin_tty })\n";
-
-/* Every command but run: lupine.cli.main(args, { tty, stdin_tty }). */
-static int cmd_catalog(int argc, char **argv) {
-  lupine *rt;
-  lua_State *L;
-  view v = {0, 0, 0, 0, 0, 0};
-  int status = EXIT_RUN_FAILED, isnum = 0;
-  if (lupine_open(&rt, NULL) != LUPINE_OK) {
-    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
-    lupine_close(rt);
-    return EXIT_RUN_FAILED;
-  }
-  lupine_set_log(rt, log_line, &v);
-  L = lupine_state(rt);
-  lua_pushcfunction(L, push_cli_args);
-  lua_pushinteger(L, argc);
-  lua_pushlightuserdata(L, argv);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+  for (i = 0; i < argc; i++) free(argv[i]);
+  free(argv);
+  free(script);
+  lua_pushcfunction(L, call_finish);
+  lua_pushinteger(L, rc);
+  lua_pushstring(L, rc == LUPINE_OK ? NULL : lupine_errmsg(rt));
+  lua_pushinteger(L, got_signal);
+  if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
     fprintf(stderr, "lupine: %s\n", lua_tostring(L, -1));
-    lua_pop(L, 1);
-  } else if (lupine_exec_string(rt, cli_chunk, "=lupine") != LUPINE_OK) {
-    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
-  } else {
-    lua_getglobal(L, "_LUPINE_CLI_STATUS");
-    status = (int)lua_tointegerx(L, -1, &isnum);
-    if (!isnum) status = EXIT_RUN_FAILED;
-    lua_pop(L, 1);
+    return EXIT_FAILED;
   }
-  fflush(stdout);
-  lupine_close(rt);
-  return status;
+  status = (int)lua_tointegerx(L, -1, &isnum);
+  return isnum ? status : EXIT_FAILED;
 }
 
-/* Run the program lupine-TOOL (repl.c, ui.c) with the arguments after the
-** command; returns only if it cannot. It is looked for in the helpers'
-** folder as installed, LUPINE_HELPERS (relative to this program's folder, so
-** an installed tree still works when moved or staged under DESTDIR), then
-** beside this program (the build tree). */
-static int run_tool(const char *tool, int argc, char **argv) {
-  char self[PATH_MAX], installed[PATH_MAX + 64], beside[PATH_MAX + 32], **args;
+/* Run the program lupine-TOOL (repl.c, ui.c) with args; returns only if it
+** cannot. It is looked for in the helpers' folder as installed,
+** LUPINE_HELPERS (relative to this program's folder, so an installed tree
+** still works when moved or staged under DESTDIR), then beside this
+** program (the build tree). args[0] is left for the program's path. */
+static int run_tool(const char *tool, char **args) {
+  char self[PATH_MAX], installed[PATH_MAX + 64], beside[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   char *slash;
-  int i, dir;
+  int dir;
   if (n <= 0) {
     fprintf(stderr, "lupine: cannot find where lupine is installed (%s)\n", strerror(errno));
-    return EXIT_RUN_FAILED;
+    return EXIT_FAILED;
   }
   self[n] = '\0';
   slash = strrchr(self, '/');
   dir = (int)(slash - self);
   snprintf(installed, sizeof installed, "%.*s/%s/lupine-%s", dir, self, LUPINE_HELPERS, tool);
   snprintf(beside, sizeof beside, "%.*s/lupine-%s", dir, self, tool);
-  if ((args = calloc((size_t)argc + 2, sizeof *args)) == NULL) return EXIT_RUN_FAILED;
-  for (i = 0; i < argc; i++) args[i + 1] = argv[i];
   args[0] = installed;
   execv(installed, args);
   if (errno == ENOENT) {
@@ -271,32 +294,69 @@ static int run_tool(const char *tool, int argc, char **argv) {
     if (errno == ENOENT) {
       fprintf(stderr, "lupine: cannot run lupine-%s: neither %s nor %s exists\n", tool,
               installed, beside);
-      free(args);
-      return EXIT_RUN_FAILED;
+      return EXIT_FAILED;
     }
   }
   fprintf(stderr, "lupine: cannot run %s (%s)\n", args[0], strerror(errno));
+  return EXIT_FAILED;
+}
+
+/* `lupine repl` and `lupine ui`: the plan on top of L names the helper and
+** its arguments; they are copied out, the runtime closed, the helper run. */
+static int start_tool(lupine *rt, lua_State *L) {
+  char tool[16], **args;
+  int argc, i, status;
+  lua_getfield(L, -1, "exec");
+  snprintf(tool, sizeof tool, "%s", lua_tostring(L, -1));
+  lua_getfield(L, -2, "args");
+  argc = (int)lua_rawlen(L, -1);
+  if ((args = calloc((size_t)argc + 2, sizeof *args)) == NULL) {
+    fprintf(stderr, "lupine: out of memory\n");
+    return EXIT_FAILED;
+  }
+  for (i = 0; i < argc; i++) {
+    lua_rawgeti(L, -1, i + 1);
+    args[i + 1] = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lupine_close(rt);
+  status = run_tool(tool, args);
+  for (i = 0; i < argc; i++) free(args[i + 1]);
   free(args);
-  return EXIT_RUN_FAILED;
+  return status;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    if (isatty(0)) return run_tool("repl", 0, argv + 1);
-    fputs(usage, stderr);
-    return EXIT_USAGE;
+  lupine *rt;
+  lua_State *L;
+  view v = {NULL, 0, 0};
+  int status = EXIT_FAILED, isnum = 0;
+  if (lupine_open(&rt, NULL) != LUPINE_OK) {
+    fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
+    lupine_close(rt);
+    return EXIT_FAILED;
   }
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "help") == 0) {
-    fputs(usage, stdout);
-    return 0;
+  L = lupine_state(rt);
+  v.L = L;
+  lupine_set_log(rt, on_log, &v);   /* the runtime's warnings, for every command */
+  lua_pushcfunction(L, call_main);
+  lua_pushinteger(L, argc - 1);
+  lua_pushlightuserdata(L, argv + 1);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    fprintf(stderr, "lupine: %s\n", lua_tostring(L, -1));
+  } else if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "exec");
+    if (lua_isstring(L, -1)) {
+      lua_pop(L, 1);
+      return start_tool(rt, L);   /* it closed the runtime */
+    }
+    lua_pop(L, 1);
+    status = run_script(rt, L, &v);
+  } else {
+    status = (int)lua_tointegerx(L, -1, &isnum);
+    if (!isnum) status = EXIT_FAILED;
   }
-  if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
-    printf("lupine %s\n", LUPINE_VERSION);
-    return 0;
-  }
-  if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 2, argv + 2);
-  if (strcmp(argv[1], "repl") == 0) return run_tool("repl", argc - 2, argv + 2);
-  if (strcmp(argv[1], "ui") == 0) return run_tool("ui", argc - 2, argv + 2);
-  return cmd_catalog(argc - 1, argv + 1);
+  fflush(stdout);
+  lupine_close(rt);
+  return status;
 }

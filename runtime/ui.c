@@ -53,26 +53,6 @@
 #define FIRST_TIMEOUT 5       /* seconds of silence before a first complete request */
 #define IDLE_TIMEOUT 30       /* seconds idle after a request */
 
-static const char ui_usage[] =
-  "usage: lupine ui [--host HOST] [--port PORT] [--allowed-host NAME]...\n"
-  "\n"
-  "Serve a read-only dashboard of the catalog: a search box over everything,\n"
-  "pipelines and runs, each run's graph and plan, steps, artifacts and their\n"
-  "versions with metadata as columns and charts, versions and runs compared,\n"
-  "lineage, visualizations and downloads, and the same data as JSON under\n"
-  "/api/. Ctrl-C or SIGTERM stops it.\n"
-  "\n"
-  "options:\n"
-  "  --host HOST               listen on this address (default 127.0.0.1: this\n"
-  "                            machine only)\n"
-  "  --port PORT               listen on this port (default 8237; 0: any free\n"
-  "                            port, the one chosen is printed)\n"
-  "  --allowed-host NAME       answer requests whose Host header is NAME too\n"
-  "                            (repeatable); by default only an IP address or\n"
-  "                            localhost is answered, so that a web page cannot\n"
-  "                            reach the dashboard under a name of its own\n"
-  "  -h, --help                show this help\n";
-
 static volatile sig_atomic_t stopping;
 
 static void on_stop(int sig) {
@@ -391,16 +371,9 @@ static int listen_on(const char *host, const char *port, int *fd, char *where, s
   return 0;
 }
 
-static int usage_error(const char *fmt, const char *what) {
-  fprintf(stderr, "lupine: ui: ");
-  fprintf(stderr, fmt, what);
-  fprintf(stderr, "\nTry 'lupine ui --help'.\n");
-  return EXIT_USAGE;
-}
-
+/* lupine ui, as lupine.cli parsed and checked it (its --help is answered
+** there): argv holds pairs, --host HOST, --port PORT, --allowed-host NAME. */
 static int ui_main(int argc, char **argv) {
-  static const char name_chars[] =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
   const char *host = "127.0.0.1", *port = "8237";
   char where[INET6_ADDRSTRLEN + 16];
   struct MHD_Daemon *d = NULL;
@@ -408,32 +381,15 @@ static int ui_main(int argc, char **argv) {
   server srv;
   lupine *rt = NULL;
   int i, fd = -1, loopback = 0, status = EXIT_FAILED, nallowed = 0;
-  for (i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      fputs(ui_usage, stdout);
-      return 0;
-    } else if (strcmp(argv[i], "--allowed-host") == 0) {
-      const char *name = i + 1 < argc ? argv[++i] : NULL;
-      if (name == NULL) return usage_error("option '%s' needs a value", argv[i]);
-      if (name[0] == '\0' || strspn(name, name_chars) != strlen(name))
-        return usage_error("--allowed-host takes a host name: letters, digits, '.', '-' and "
-                           "'_' (got '%s')", name);
-      nallowed++;
-    } else if (strcmp(argv[i], "--host") == 0 || strcmp(argv[i], "--port") == 0) {
-      if (i + 1 == argc) return usage_error("option '%s' needs a value", argv[i]);
-      if (argv[i][2] == 'h') host = argv[++i];
-      else {
-        char *end;
-        long n = strtol(argv[++i], &end, 10);
-        if (*argv[i] == '\0' || *end != '\0' || n < 0 || n > 65535)
-          return usage_error("--port takes a number from 0 to 65535 (got '%s')", argv[i]);
-        port = argv[i];
-      }
-    } else if (argv[i][0] == '-') {
-      return usage_error("unknown option '%s'", argv[i]);
-    } else {
-      return usage_error("unexpected argument '%s'", argv[i]);
-    }
+  for (i = 0; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--host") == 0) host = argv[i + 1];
+    else if (strcmp(argv[i], "--port") == 0) port = argv[i + 1];
+    else if (strcmp(argv[i], "--allowed-host") == 0) nallowed++;
+    else break;
+  }
+  if (i != argc) {
+    fprintf(stderr, "lupine-ui: run it as `lupine ui` (see `lupine ui --help`)\n");
+    return EXIT_USAGE;
   }
   if (lupine_open(&rt, NULL) != LUPINE_OK) {
     fprintf(stderr, "lupine: %s\n", lupine_errmsg(rt));
@@ -449,11 +405,11 @@ static int ui_main(int argc, char **argv) {
   lua_pushstring(srv.L, where);
   lua_setfield(srv.L, -2, "address");
   lua_createtable(srv.L, nallowed, 0);
-  for (i = 0; i < argc; i++) {   /* the options are checked: each takes a value */
+  for (i = 0; i < argc; i += 2) {
     if (strcmp(argv[i], "--allowed-host") == 0) {
-      lua_pushstring(srv.L, argv[++i]);
+      lua_pushstring(srv.L, argv[i + 1]);
       lua_rawseti(srv.L, -2, (lua_Integer)lua_rawlen(srv.L, -2) + 1);
-    } else i++;
+    }
   }
   lua_setfield(srv.L, -2, "allowed_hosts");
   if (lua_pcall(srv.L, 1, 1, 0) != LUA_OK) {

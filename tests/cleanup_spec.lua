@@ -872,8 +872,9 @@ describe("prune while another process saves", function()
       print("prune runs", runs, "pruned", pruned)
     ]])
     local cli = H.quote(H.cli)
+    H.write(dir .. "/open.lua", "lupine.home()\n")   -- the catalog, made before the race
     local out, err = H.sh("cd " .. H.quote(dir) .. " && export LUPINE_HOME=home && " .. cli
-      .. " artifact list >/dev/null && (" .. cli .. " run saver.lua 300 > saver.out 2>&1 & "
+      .. " run open.lua >/dev/null && (" .. cli .. " run saver.lua 300 > saver.out 2>&1 & "
       .. cli .. " run pruner.lua > pruner.out 2>&1 & wait) && cat saver.out pruner.out")
     assert.matches("^saved\t300\tfailed\t0\n", out, nil, false)
     local pruned = tonumber(out:match("\tpruned\t(%d+)\n"))

@@ -225,14 +225,15 @@ describe("lupine catalog commands", function()
       local out, code = pty(home, "artifact version list --name item --size 2")
       assert.equal(0, code, out)
       local l = lines(out)
-      assert.equal(4, #l, out)
+      assert.equal(5, #l, out)
+      assert.equal("catalog: " .. home, l[1])   -- the catalog it reads, named
       assert.matches("^ID        NAME  VERSION  TYPE  DATA TYPE   SIZE  CREATED              TAGS$",
-        l[1])
+        l[2])
       assert.matches("^%x%x%x%x%x%x%x%x  item  120      data  number_map   5 B  "
-        .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d  even$", l[2])
+        .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d  even$", l[3])
       assert.matches("^%x%x%x%x%x%x%x%x  item  119      data  number_map   5 B  "
-        .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d$", l[3])
-      assert.equal("page 1 of 60 (120 versions); --page 2 for more", l[4])
+        .. "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d$", l[4])
+      assert.equal("page 1 of 60 (120 versions); --page 2 for more", l[5])
       out = pty(home, "artifact list --name a_very_long_artifact_name_that_goes_on_and_on_and_on")
       assert.matches("\n%x+  a_very_long_artifact_name_that_goes_on_…  ", out)
     end)
@@ -245,7 +246,7 @@ describe("lupine catalog commands", function()
           ["pipeline runs list --pipeline nothing_here"] = "no pipeline runs" } do
         local out, code = pty(home, args)
         assert.equal(0, code, out)
-        assert.equal(said .. "\n", out, args)
+        assert.equal("catalog: " .. home .. "\n" .. said .. "\n", out, args)
         local piped, err, piped_code = run(args)
         assert.equal(0, piped_code, err)
         assert.equal("", piped, args)
@@ -293,7 +294,8 @@ describe("lupine catalog commands", function()
       if not has_script then pending("util-linux script is not installed") return end
       local out, code = pty(home, "artifact version describe processed")
       assert.equal(0, code, out)
-      assert.matches("^artifact version  processed:2\nid                %x+%-", out)
+      assert.equal("catalog: " .. home .. "\n", out:sub(1, #home + 10))
+      assert.matches("^artifact version  processed:2\nid                %x+%-", out:sub(#home + 11))
       assert.matches("\nsize              %d+ B %(stored %d+ B%)\n", out)
       assert.matches("\nproduced by       step 'process_data' of run 'second'\n", out)
       assert.matches("\nmetadata          accuracy = 0.5\n                  note = \"ok\"\n$", out)
@@ -367,8 +369,9 @@ describe("lupine catalog commands", function()
       if not has_script then pending("util-linux script is not installed") return end
       local out, code = pty(home, "artifact export processed --format cbor")
       assert.equal(2, code)
-      assert.equal("lupine: artifact export: not writing CBOR to a terminal: give -o FILE or "
-        .. "redirect stdout\nTry 'lupine artifact export --help'.\n", out)
+      assert.equal("catalog: " .. home .. "\nlupine: artifact export: not writing CBOR to a "
+        .. "terminal: give -o FILE or redirect stdout\nTry 'lupine artifact export --help'.\n",
+        out)
     end)
   end)
 
@@ -489,7 +492,7 @@ describe("lupine catalog commands", function()
       if not has_script then pending("util-linux script is not installed") return end
       local out, code = pty(home, "pipeline runs describe second")
       assert.equal(0, code, out)
-      assert.matches("^run       second\nid        %x+[%x-]+\npipeline  ml_pipeline\n"
+      assert.matches("^catalog: [^\n]+\nrun       second\nid        %x+[%x-]+\npipeline  ml_pipeline\n"
         .. "status    completed\nstarted   %d+%-%d+%-%d+ %d+:%d+:%d+ UTC\nduration  [%d.]+ m?s\n"
         .. "tags      nightly\nsteps:\n", out)
       assert.matches("\n  process_data  completed  [%d.]+ m?s\n    inputs:     dataset <%- dataset:2\n"
@@ -823,14 +826,15 @@ pipeline { name = "user", function() use() end } ()
     H.lupine(home, "artifact prune -y")
     local out, code = pty(home, "gc --dry-run")
     assert.equal(0, code, out)
-    assert.equal("would free 0 objects (0 B); kept 6 unused objects written in the last 1h "
-      .. "(--grace)\n", out)
+    local catalog = "catalog: " .. home .. "\n"   -- on a terminal, the catalog read is named
+    assert.equal(catalog .. "would free 0 objects (0 B); kept 6 unused objects written in the last "
+      .. "1h (--grace)\n", out)
     out = pty(home, "gc --dry-run --grace 90s")
-    assert.equal("would free 0 objects (0 B); kept 6 unused objects written in the last 90s "
-      .. "(--grace)\n", out)
+    assert.equal(catalog .. "would free 0 objects (0 B); kept 6 unused objects written in the last "
+      .. "90s (--grace)\n", out)
     out, code = pty(home, "gc --grace 0")
     assert.equal(0, code, out)
-    assert.matches("^freed 6 objects %([%d.]+ K?i?B%)\n$", out)
+    assert.matches("^catalog: [^\n]+\nfreed 6 objects %([%d.]+ K?i?B%)\n$", out)
   end)
 
   it("gc refuses a bad --grace, and to empty a store for a catalog with no version", function()

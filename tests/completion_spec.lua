@@ -79,7 +79,11 @@ describe("lupine __complete", function()
     assert.equal("cbor\njson\n", complete(home, { "artifact", "export", "k", "--format", "" }))
     assert.equal("--format=cbor\n", complete(home, { "artifact", "export", "--format=c" }))
     assert.equal("completed\n", complete(home, { "pipeline", "runs", "list", "--status", "comp" }))
-    assert.equal("--jobs\n--no-cache\n--quiet\n--verbose\n", complete(home, { "run", "-" }))
+    assert.equal("--help\n--jobs\n--json\n--no-cache\n--quiet\n--verbose\n",
+      complete(home, { "run", "-" }))
+    -- after the script, words are the script's: no options of run
+    assert.equal("@files\n", complete(home, { "run", "-j", "2", "x.lua", "-" }))
+    assert.equal("artifact\nartifact-store\n", complete(home, { "help", "art" }))
     assert.equal("--allowed-host\n--help\n--host\n--port\n", complete(home, { "ui", "--" }))
   end)
 
@@ -121,32 +125,24 @@ describe("lupine __complete", function()
     assert.equal("", (H.sh("ls -A " .. H.quote(dir))))
   end)
 
-  it("knows the options of the commands parsed in C, as their help lists them", function()
-    local programs = require("lupine.complete").programs
-    local function longs(list)
-      local out = {}
-      for _, o in ipairs(list) do out[#out + 1] = o[1] .. (o.short and (" " .. o.short) or "") end
-      table.sort(out)
-      return table.concat(out, ",")
-    end
-    local function from_help(text)
-      local out = {}
-      for line in text:gmatch("[^\n]+") do
-        local short, long = line:match("^%s+(%-%a), (%-%-[%w-]+)")
-        long = long or line:match("^%s+(%-%-[%w-]+)")
-        if long then out[#out + 1] = long .. (short and (" " .. short) or "") end
+  it("offers every command's options as the parser knows them (one table for both)", function()
+    local cli = require "lupine.cli"
+    local function walk(node, path)
+      for _, name in ipairs(node.order) do
+        local sub, words = node.sub[name], table.move(path, 1, #path, 1, {})
+        words[#words + 1] = name
+        if sub.sub then walk(sub, words)
+        else
+          local want = {}
+          for _, o in ipairs(cli.options_of(sub)) do want[#want + 1] = o[1] end
+          table.sort(want)
+          words[#words + 1] = "--"
+          assert.equal(table.concat(want, "\n") .. "\n", complete(home, words),
+            table.concat(words, " "))
+        end
       end
-      table.sort(out)
-      return table.concat(out, ",")
     end
-    local usage = H.lupine(home, "--help")
-    local run_block = usage:match("\n  run [^\n]*\n(.-)\n  %a")
-    assert.equal(from_help(run_block), longs(programs.run.options))
-    assert.equal(from_help((H.lupine(home, "ui --help"))), longs(programs.ui.options))
-    local out, _, code = H.lupine(home, "repl --help")
-    assert.equal(0, code)
-    assert.matches("^usage: lupine repl %[SCRIPT", out)
-    assert.equal("--help -h", longs(programs.repl.options))
+    walk(cli.tree, {})
   end)
 end)
 

@@ -17,7 +17,7 @@ describe("examples/quickstart.lua", function()
     assert.matches("processed = { 2, 4, 6, 8, 10 }", out)
     -- the same run again: every step is a cache hit, nothing new is stored
     out = H.lupine(home, "run examples/quickstart.lua")
-    assert.matches("  load_data%s+cached%s+[%d.]+ ms  dataset v1 %(cached%)\n", out)
+    assert.matches("\nstep 'load_data' cached: dataset v1\n", out)
     assert.matches("processed%s+v1", out)
   end)
 end)

@@ -589,13 +589,30 @@ describe("the runner", function()
   it("stops a run on SIGTERM: workers end, the run is marked stopped", function()
     local home = H.tmpdir() .. "/home"
     local dir, pid = start(home, SLOW)
+    os.execute("sleep 0.2")
     H.sh("kill -TERM " .. pid)
-    assert.equal(1, wait_status(dir))
+    assert.equal(143, wait_status(dir))   -- 128 + 15, as a shell says a signal ended it
     lupine.set_home(home)
     local run = lupine.Client():list_pipeline_runs()[1]
     assert.equal("stopped", run.status)
     assert.equal("stopped", run.steps.slow.status)
-    assert.matches("pipeline run 'slow%-[%d%-]+' was stopped", H.read(dir .. "/err"))
+    -- how long the step ran before it was stopped; the run's line says it
+    -- was stopped, once (no error after it)
+    assert.matches("\nstep 'slow' stopped after [%d.]+ m?s\nrun 'slow%-[%d%-]+' stopped in "
+      .. "[%d.]+ m?s: 1 stopped\n$", H.read(dir .. "/out"))
+    local ms = tonumber(H.read(dir .. "/out"):match("stopped after ([%d.]+) ms"))
+      or 1000 * tonumber(H.read(dir .. "/out"):match("stopped after ([%d.]+) s"))
+    assert.is_true(ms >= 200, ms)
+    assert.equal("", H.read(dir .. "/err"))
+    assert.equal("", (H.sh("pgrep -f 'slee[p] 37'")))
+  end)
+
+  it("stops a run on SIGINT, exiting 130", function()
+    local home = H.tmpdir() .. "/home"
+    local dir, pid = start(home, SLOW)
+    H.sh("kill -INT " .. pid)
+    assert.equal(130, wait_status(dir))
+    assert.matches("\nrun 'slow%-[%d%-]+' stopped in [%d.]+ m?s: 1 stopped\n$", H.read(dir .. "/out"))
     assert.equal("", (H.sh("pgrep -f 'slee[p] 37'")))
   end)
 

@@ -896,13 +896,21 @@ describe("lupine ui, starting and stopping", function()
   it("refuses bad options and a port in use", function()
     local home = H.tmpdir() .. "/home"
     local out, err, code = H.lupine(home, "ui --port 70000")
-    assert.same({ "", "lupine: ui: --port takes a number from 0 to 65535 (got '70000')\n"
+    assert.same({ "", "lupine: ui: option '--port' is at most 65535 (got 70000)\n"
       .. "Try 'lupine ui --help'.\n", 2 }, { out, err, code })
     _, err, code = H.lupine(home, "ui --colour")
     assert.same({ "lupine: ui: unknown option '--colour'\nTry 'lupine ui --help'.\n", 2 }, { err, code })
+    -- the one grammar of every command: --opt=value, and near names suggested
+    out, err, code = H.lupine(home, "ui --port=x")
+    assert.same({ "", "lupine: ui: option '--port' needs a non-negative integer (got 'x')\n"
+      .. "Try 'lupine ui --help'.\n", 2 }, { out, err, code })
+    _, err, code = H.lupine(home, "ui --prot 1")
+    assert.same({ "lupine: ui: unknown option '--prot'; did you mean '--port'?\n"
+      .. "Try 'lupine ui --help'.\n", 2 }, { err, code })
     out, _, code = H.lupine(home, "ui --help")
     assert.equal(0, code)
-    assert.matches("^usage: lupine ui %[%-%-host HOST%] %[%-%-port PORT%]", out)
+    assert.matches("^usage: lupine ui %[options%]\n", out)
+    assert.matches("\n      %-%-port PORT          listen on this port", out)
     local srv = start(home)
     local port = srv.url:match(":(%d+)$")
     out, err, code = H.lupine(home, "ui --port " .. port)
@@ -1074,8 +1082,8 @@ describe("lupine ui, hostile clients", function()
       .. "catalog%. Requests are answered under an IP address, localhost %(add names with "
       .. "%-%-allowed%-host%) only%.\n$", err)
     local _, err2, code2 = H.lupine(home, "ui --allowed-host 'a b'")
-    assert.same({ "lupine: ui: --allowed-host takes a host name: letters, digits, '.', '-' and "
-      .. "'_' (got 'a b')\nTry 'lupine ui --help'.\n", 2 }, { err2, code2 })
+    assert.same({ "lupine: ui: option '--allowed-host' takes a host name: letters, digits, '.', "
+      .. "'-' and '_' (got 'a b')\nTry 'lupine ui --help'.\n", 2 }, { err2, code2 })
   end)
 
   it("answers a new request within 1 s with 150 slow connections open, and closes them", function()

@@ -851,7 +851,9 @@ lupine.save_artifact(42, "answer")
     local env = "LUPINE_HOME=" .. H.quote(home) .. " TMPDIR=" .. H.quote(tmp) .. " "
     local out = H.sh(env .. "script -qec " .. H.quote(H.cli .. " artifact visualize scores") .. " /dev/null")
     local dir = tmp:gsub("%p", "%%%0")
-    local file = out:match("^wrote 3 visualizations of scores:1 to (" .. dir .. "/lupine%-scores%-1%-%w+%.html)\r\n$")
+    -- (after the catalog it read, named on a terminal)
+    local file = out:match("^catalog: [^\r]*\r\nwrote 3 visualizations of scores:1 to ("
+      .. dir .. "/lupine%-scores%-1%-%w+%.html)\r\n$")
     assert.is_truthy(file, out)
     assert.equal(H.lupine(home, "artifact visualize scores"), H.read(file))   -- the same page
     assert.equal("600", H.sh("stat -c %a " .. H.quote(file)):match("%d+"))

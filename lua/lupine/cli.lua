@@ -1,12 +1,8 @@
 -- SPDX-License-Identifier: MIT
--- lupine.cli: the catalog commands of the `lupine` program (everything but
--- `lupine run`, `--help` and `--version`, which runtime/main.c answers).
---
--- main(args, { tty = ..., stdin_tty = ... }) parses args, runs the command
--- through the Client and returns the exit status: 0 ok, 1 not found or an
--- operational failure, 2 a usage error. It writes with io.write and
--- io.stderr:write and never exits: it is library code, and a host may call
--- it too.
+-- lupine.cli: the catalog commands of the `lupine` program, and the tree of
+-- every command, which lupine.command parses (one grammar for all) and runs.
+-- A command writes with io.write and io.stderr:write and returns the exit
+-- status: 0 ok, 1 not found or an operational failure, 2 a usage error.
 --
 -- Output. With stdout on a terminal, lists are aligned tables (long values
 -- cut short with "…") and describe commands labelled fields. Otherwise the
@@ -24,31 +20,16 @@ local query = require "lupine.query"       -- the list_* methods with filters an
 local lineage = require "lupine.lineage"   -- get_lineage, prune_artifacts, gc
 local pretty = require "lupine.pretty"     -- tables in terminal columns
 
+local command = require "lupine.command"   -- the grammar, and run, repl, ui, help
+
 local M = {}
 
 local json = require "lupine.json"
 M.json = json
 local byte_lt = json.byte_lt
 
--- ---- errors ----
-
--- A usage error (exit 2): the message, and the command whose help to try.
-local Usage = {}
-
-local function usage(cmd, fmt, ...)
-  error(setmetatable({ cmd = cmd, message = string.format(fmt, ...) }, Usage), 0)
-end
-
--- An operational error (exit 1) raised by the CLI itself.
-local function fail(fmt, ...)
-  error(string.format(fmt, ...), 0)
-end
-
--- An error raised by the Client on our behalf carries our position: drop it.
-local function clean(msg)
-  msg = tostring(msg)
-  return (msg:gsub("^[^\n]-lupine/cli%.lua:%d+: ", "", 1))
-end
+-- usage(): a usage error (exit 2); fail(): an operational one (exit 1)
+local usage, fail = command.usage, command.fail
 
 -- ---- formatting ----
 
@@ -90,14 +71,10 @@ local function duration_ms(start, finish, running)
   return (b - a) / 1000
 end
 
+-- "850 ms", "6.0 s", "2 min 05 s": the runtime's one format of durations.
 local function human_duration(ms)
   if ms == nil then return "" end
-  if ms < 1000 then return string.format("%.1f ms", ms) end
-  local s = ms / 1000
-  if s < 60 then return string.format("%.2f s", s) end
-  s = math.floor(s)
-  if s < 3600 then return string.format("%dm %02ds", s // 60, s % 60) end
-  return string.format("%dh %02dm %02ds", s // 3600, s % 3600 // 60, s % 60)
+  return core.duration(ms)
 end
 
 -- "2026-11-27T13:05:01.123456Z" -> "2026-11-27 13:05:01"
@@ -305,13 +282,6 @@ end
 local ARTIFACT_TYPES = {}
 for _, v in pairs(lupine.ArtifactType) do ARTIFACT_TYPES[#ARTIFACT_TYPES + 1] = v end
 table.sort(ARTIFACT_TYPES)
-
-local PAGE_OPTIONS = {
-  { "--page", arg = "N", int = true, help = "show page N (default 1)" },
-  { "--size", arg = "N", int = true, max = query.MAX_SIZE,
-    help = "N rows per page (default " .. query.DEFAULT_SIZE .. ", at most " .. query.MAX_SIZE
-      .. ")" },
-}
 
 local function cmd_artifact_list(ctx)
   local o = ctx.opts
@@ -572,19 +542,25 @@ local function refs_text(map, sep)
   return out
 end
 
+-- A run with its error, metadata and steps in order (`pipeline runs
+-- describe --json`, and each run of `lupine run --json`).
+local function run_record_json(run)
+  local record = run_json(run)
+  record.error = opt(run.error)
+  record.run_metadata = metadata_json(run.run_metadata)
+  local list = {}
+  for i, sr in ipairs(steps_in_order(run)) do list[i] = step_json(sr) end
+  record.steps = json.array(list)
+  return record
+end
+
 local function cmd_runs_describe(ctx)
   local run = ctx.client:get_pipeline_run(ctx.args[1])
-  local steps = steps_in_order(run)
   if ctx.opts.json then
-    local record = run_json(run)
-    record.error = opt(run.error)
-    record.run_metadata = metadata_json(run.run_metadata)
-    local list = {}
-    for i, sr in ipairs(steps) do list[i] = step_json(sr) end
-    record.steps = json.array(list)
-    print_json(record)
+    print_json(run_record_json(run))
     return 0
   end
+  local steps = steps_in_order(run)
   local ms = duration_ms(run.start_time, run.end_time)
   if not ctx.tty then
     print_record(ctx, {
@@ -1029,14 +1005,17 @@ end
 
 -- ---- the command tree ----
 
-local KEY = "NAME[:VERSION]|ID"
+local KEY = command.KEY
 
--- A command: { summary, args = { names }, options = { ... }, run } or a
--- group: { summary, sub = { name = command, ... }, order = { names } }.
+-- Every command (lupine.command says what a command and an option hold).
 local tree = {
-  summary = "the catalog commands (`lupine --help` lists them all)",
-  order = { "artifact", "pipeline", "tag", "lineage", "gc", "stack", "artifact-store" },
+  summary = "Lupine runs pipelines of Lua steps and keeps what each step makes, versioned, "
+    .. "in a catalog",
+  order = { "run", "repl", "ui", "artifact", "pipeline", "tag", "lineage", "gc", "stack",
+    "artifact-store", "help" },
   sub = {
+    run = command.commands.run, repl = command.commands.repl, ui = command.commands.ui,
+    help = command.commands.help,
     tag = {
       summary = "tags of artifact versions, artifacts and runs",
       order = { "list", "create", "update", "delete" },
@@ -1066,7 +1045,7 @@ local tree = {
         list = { summary = "list stacks (the active one marked)", run = cmd_stack_list },
         describe = { summary = "show a stack (the active one by default)", args = { "[NAME]" },
           optional = 1, run = cmd_stack_describe },
-        register = { summary = "register a stack", args = { "NAME" },
+        register = { summary = "register a stack", args = { "NAME" }, catalog = "create",
           options = { { "--artifact-store", short = "-a", arg = "STORE",
               help = "the artifact store of the stack" },
             { "--orchestrator", short = "-o", arg = "ORCHESTRATOR", choices = { "local" },
@@ -1087,6 +1066,7 @@ local tree = {
         describe = { summary = "show an artifact store", args = { "NAME" },
           run = cmd_store_describe },
         register = { summary = "register an artifact store", args = { "NAME" },
+          catalog = "create",
           options = { { "--flavor", arg = "FLAVOR", help = "its flavor (local)" },
             { "--path", arg = "DIR", help = "its folder (created; must be writable)" } },
           run = cmd_store_register },
@@ -1103,7 +1083,8 @@ local tree = {
             { "--tag", arg = "TAG", help = "only versions with this tag" } },
           run = cmd_store_copy },
         flavor = { summary = "artifact store flavors", order = { "list" },
-          sub = { list = { summary = "list the known flavors", run = cmd_store_flavors } } },
+          sub = { list = { summary = "list the known flavors", catalog = "none",
+            run = cmd_store_flavors } } },
       },
     },
     artifact = {
@@ -1220,208 +1201,21 @@ local tree = {
   },
 }
 
-local COMMON = {
-  { "--json", help = "print JSON (shapes in the README)" },
-  { "--help", short = "-h", help = "show this help" },
-}
+-- The tree of every command and each command's options: lupine.command
+-- parses with them, lupine.complete completes with them.
+M.tree, M.options_of = tree, command.options_of
+M.main = command.main
 
-local function options_of(cmd)
-  local list = {}
-  for _, o in ipairs(cmd.options or {}) do list[#list + 1] = o end
-  if cmd.paged then
-    for _, o in ipairs(PAGE_OPTIONS) do list[#list + 1] = o end
-  end
-  for _, o in ipairs(COMMON) do list[#list + 1] = o end
-  return list
-end
-
-local function help_text(path, cmd)
-  local out = {}
-  if cmd.sub then
-    out[1] = string.format("usage: lupine %s<command> [options]\n\n%s.\n\ncommands:",
-      path == "" and "" or (path .. " "), cmd.summary:sub(1, 1):upper() .. cmd.summary:sub(2))
-    local rows = {}
-    local function walk(prefix, node)
-      for _, name in ipairs(node.order) do
-        local sub = node.sub[name]
-        if sub.sub then walk(prefix .. name .. " ", sub)
-        else rows[#rows + 1] = { prefix .. name .. (sub.args and (" " .. sub.args[1]) or ""),
-          sub.summary } end
-      end
-    end
-    walk("", cmd)
-    local width = 0
-    for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
-    for _, r in ipairs(rows) do
-      out[#out + 1] = "  " .. r[1] .. string.rep(" ", width - #r[1] + 3) .. r[2]
-    end
-    out[#out + 1] = string.format("\nTry 'lupine %s<command> --help' for its options.",
-      path == "" and "" or (path .. " "))
-    return table.concat(out, "\n") .. "\n"
-  end
-  out[1] = string.format("usage: lupine %s%s [options]\n\n%s\n\noptions:", path,
-    cmd.args and (" " .. table.concat(cmd.args, " ")) or "",
-    cmd.summary:sub(1, 1):upper() .. cmd.summary:sub(2) .. ".")
-  for _, o in ipairs(options_of(cmd)) do
-    local flags = (o.short and (o.short .. ", ") or "    ") .. o[1] .. (o.arg and (" " .. o.arg) or "")
-    out[#out + 1] = string.format("  %-24s %s", flags, o.help)
-  end
-  return table.concat(out, "\n") .. "\n"
-end
-
--- The option of cmd named by flag (long or short), and the long names.
-local function find_option(list, flag)
-  local longs = {}
-  for _, o in ipairs(list) do
-    if o[1] == flag or o.short == flag then return o end
-    longs[#longs + 1] = o[1]
-    if o.short then longs[#longs + 1] = o.short end
-  end
-  return nil, longs
-end
-
-local function check_int(path, flag, s, min, max)
-  local n = s:find("^%d+$") and math.tointeger(tonumber(s))
-  if not n or n < min then
-    usage(path, "option '%s' needs a %s integer (got '%s')", flag,
-      min == 0 and "non-negative" or "positive", s)
-  end
-  if max and n > max then usage(path, "option '%s' is at most %d (got %d)", flag, max, n) end
-  return n
-end
-
--- Parse argv[i..] for cmd: options into ctx.opts, operands into ctx.args.
-local function parse(ctx, cmd, argv, i)
-  local list = options_of(cmd)
-  local opts = { page = 1, size = query.DEFAULT_SIZE }
-  for _, o in ipairs(list) do
-    if o.multi then opts[o[1]:sub(3)] = {} end
-  end
-  local args, operands_only = {}, false
-  while i <= #argv do
-    local a = argv[i]
-    if operands_only or a == "-" or a:sub(1, 1) ~= "-" then
-      args[#args + 1] = a
-    elseif a == "--" then
-      operands_only = true
-    else
-      local flag, value = a:match("^(%-%-[^=]+)=(.*)$")
-      flag = flag or a
-      local o, longs = find_option(list, flag)
-      if not o then
-        usage(ctx.path, "unknown option '%s'%s", flag,
-          flag:sub(1, 2) == "--" and names.suggest(flag, longs) or "")
-      end
-      local key = o[1]:sub(3)
-      if key == "help" then
-        io.write(help_text(ctx.path, cmd))
-        return false
-      end
-      if o.arg then
-        if value == nil then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage(ctx.path, "option '%s' needs a value (%s)", flag, o.arg) end
-        end
-        if o.int then value = check_int(ctx.path, flag, value, o.min or 1, o.max) end
-        if o.choices then
-          local ok = false
-          for _, c in ipairs(o.choices) do ok = ok or c == value end
-          if not ok then
-            usage(ctx.path, "option '%s': unknown value '%s'%s (one of: %s)", flag, value,
-              names.suggest(value, o.choices), table.concat(o.choices, ", "))
-          end
-        end
-        if o.multi then table.insert(opts[key], value) else opts[key] = value end
-      else
-        if value ~= nil then usage(ctx.path, "option '%s' takes no value", flag) end
-        opts[key] = true
-      end
-    end
-    i = i + 1
-  end
-  local want = cmd.args or {}
-  if #args < #want - (cmd.optional or 0) then
-    usage(ctx.path, "missing argument %s", want[#args + 1])
-  end
-  if #args > #want then usage(ctx.path, "unexpected argument '%s'", args[#want + 1]) end
-  ctx.opts, ctx.args = opts, args
-  return true
-end
-
--- Walk the command tree along argv; run the command found.
-local function dispatch(ctx, argv)
-  local node, path, i = tree, {}, 1
-  while node.sub do
-    local word = argv[i]
-    local here = table.concat(path, " ")
-    if word == "-h" or word == "--help" then
-      io.write(help_text(here, node))
-      return 0
-    end
-    local sub = word and node.sub[word]
-    if not sub then
-      local candidates = {}
-      for _, name in ipairs(node.order) do candidates[#candidates + 1] = name end
-      if #path == 0 then candidates[#candidates + 1] = "run" end
-      local cmd = #path > 0 and here or nil
-      if word == nil then
-        usage(cmd, "missing command (one of: %s)", table.concat(node.order, ", "))
-      end
-      usage(cmd, "unknown command '%s'%s", word, names.suggest(word, candidates))
-    end
-    path[#path + 1] = word
-    node, i = sub, i + 1
-  end
-  ctx.path = table.concat(path, " ")
-  if not parse(ctx, node, argv, i) then return 0 end
-  return node.run(ctx)
-end
-
--- main(args, { tty = stdout is a terminal, stdin_tty = stdin is one }):
--- the exit status.
-function M.main(args, options)
-  if type(args) ~= "table" then
-    error("bad argument #1 to 'main' (table expected, got " .. type(args) .. ")", 2)
-  end
-  if args[1] == "__complete" then   -- for the shell's completion, not listed
-    return require("lupine.complete").main(M, table.move(args, 2, #args, 1, {}))
-  end
-  options = options or {}
-  local ctx = { tty = options.tty == true, stdin_tty = options.stdin_tty == true,
-    client = lupine.Client() }
-  local ok, status = xpcall(dispatch, function(e)
-    if getmetatable(e) == Usage then return e end
-    -- an error the Client raised names us as the caller: keep its text
-    -- only; a fault in this file keeps its position and a traceback
-    local msg = tostring(e)
-    local text = clean(msg)
-    if text ~= msg and (text:find("^attempt to ") or text:find("^bad argument")) then
-      return debug.traceback(msg, 2)
-    end
-    return text
-  end, ctx, args)
-  io.stdout:flush()
-  if ok then return status end
-  if getmetatable(status) == Usage then
-    io.stderr:write("lupine: ", status.cmd and (status.cmd .. ": ") or "", status.message,
-      "\nTry 'lupine ", status.cmd and (status.cmd .. " ") or "", "--help'.\n")
-    return 2
-  end
-  io.stderr:write("lupine: ", tostring(status), "\n")
-  return 1
-end
-
--- The command tree and each command's options, for lupine.complete.
-M.tree, M.options_of = tree, options_of
-
--- Times and the JSON shapes of catalog records, shared with the web UI.
+-- Times and the JSON shapes of catalog records, shared with the web UI and
+-- `lupine run --json`.
 M.duration_ms = duration_ms
+M.human_duration = human_duration
 M.paged_json = paged_json
 M.ref_json = ref_json
 M.link_json = link_json
 M.version_json = version_json
 M.artifact_json = artifact_json
 M.pipeline_json = pipeline_json
+M.run_record_json = run_record_json
 
 return M

@@ -10,16 +10,8 @@ local core = require "lupine.core"
 
 local M = {}
 
--- The commands answered in C (runtime/main.c, repl.c, ui.c), as their
--- --help shows them; the others are lupine.cli's command tree.
-local programs = {
-  run = { args = { "SCRIPT" }, options = { { "--verbose", short = "-v" },
-    { "--quiet", short = "-q" }, { "--jobs", short = "-j", arg = "N" }, { "--no-cache" } } },
-  repl = { args = { "SCRIPT" }, options = { { "--help", short = "-h" } } },
-  ui = { options = { { "--host", arg = "HOST" }, { "--port", arg = "PORT" },
-    { "--allowed-host", arg = "NAME" }, { "--help", short = "-h" } } },
-}
-M.programs = programs
+-- Every command and option comes from lupine.cli's command tree, the
+-- one its parser reads.
 local TOP_OPTIONS = { "--help", "--version" }
 
 -- The queries (runtime/catalog.c) that list the names of each kind.
@@ -40,7 +32,9 @@ end
 -- "@files", "@dirs", or nil (nothing to offer).
 local function kind_of(path, placeholder, option)
   local group, command = path[1], path[#path]
-  if placeholder == "SCRIPT" or placeholder == "FILE" then return "@files" end
+  if placeholder == "SCRIPT" or placeholder == "FILE" or placeholder == "ARGS..." then
+    return "@files"
+  end
   if placeholder == "DIR" then return "@dirs" end
   if placeholder == "RUN" then return "run" end
   if placeholder == "PIPELINE" then return "pipeline" end
@@ -76,9 +70,18 @@ local function values(path, o)
 end
 
 -- Candidates for words[n] (the last) after a command's words[1..i-1]: its
--- options, an option's value, or its next operand.
-local function command_words(path, options, args, words, i)
-  local n, cur = #words, words[#words]
+-- options, an option's value, or its next operand (after the first
+-- operand of a command with `rest`, words are operands only: the script's).
+local function command_words(path, cmd, options, words, i)
+  local n, cur, args = #words, words[#words], cmd.args
+  local j = i
+  while cmd.rest and j < n do
+    local w = words[j]
+    if w == "--" or w == "-" or w:sub(1, 1) ~= "-" then return "@files" end
+    local o = find(options, w)
+    if o and o.arg then j = j + 1 end   -- its value
+    j = j + 1
+  end
   local flag = cur:match("^(%-%-[^=]+)=")
   if flag then
     local o = find(options, flag)
@@ -109,24 +112,23 @@ local function command_words(path, options, args, words, i)
     j = j + 1
   end
   local placeholder = args and args[math.min(count + 1, #args)]
-  if not placeholder or (count >= #args and placeholder ~= "SCRIPT") then return {} end
+  if not placeholder or (count >= #args and not cmd.rest) then return {} end
   local kind = kind_of(path, placeholder:gsub("^%[(.*)%]$", "%1"), nil)
   if kind == nil or kind:sub(1, 1) == "@" then return kind or {} end
   return catalog_names(kind)
 end
 
 -- Options are offered where the word begins with "-" (commands otherwise).
-local function candidates(cli, words)
+local candidates
+function candidates(cli, words)
   local first, dash = words[1], words[#words]:sub(1, 1) == "-"
   if #words == 1 then
     if dash then return TOP_OPTIONS end
-    local list = { "help" }
-    for name in pairs(programs) do list[#list + 1] = name end
-    for _, name in ipairs(cli.tree.order) do list[#list + 1] = name end
-    return list
+    return cli.tree.order
   end
-  local program = programs[first]
-  if program then return command_words({ first }, program.options, program.args, words, 2) end
+  if first == "help" and not dash then   -- `lupine help COMMAND...`: the commands
+    return candidates(cli, table.move(words, 2, #words, 1, {}))
+  end
   local node, path, i = cli.tree, {}, 1
   while node.sub do
     if i == #words then   -- a subcommand (or --help) goes here
@@ -136,7 +138,7 @@ local function candidates(cli, words)
     if not node then return {} end
     path[#path + 1], i = words[i], i + 1
   end
-  return command_words(path, cli.options_of(node), node.args, words, i)
+  return command_words(path, node, cli.options_of(node), words, i)
 end
 
 -- main(cli, words): print the candidates; the exit status.

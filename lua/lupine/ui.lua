@@ -80,15 +80,7 @@ end
 -- ---- times and sizes ----
 
 local duration_ms = cli.duration_ms
-
-local function human_ms(ms)
-  if not ms then return "" end
-  if ms < 1000 then return string.format("%.1f ms", ms) end
-  if ms < 60000 then return string.format("%.2f s", ms / 1000) end
-  local s = math.floor(ms / 1000 + 0.5)
-  if s < 3600 then return string.format("%d min %d s", s // 60, s % 60) end
-  return string.format("%d h %d min", s // 3600, s % 3600 // 60)
-end
+local human_ms = cli.human_duration   -- "850 ms", "6.0 s": as everywhere
 
 local function human_time(t)
   if type(t) ~= "string" then return "" end

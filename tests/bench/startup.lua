@@ -5,7 +5,8 @@
 -- time of the whole process over many runs (tests/bench/timeit.c: fork
 -- and exec, no shell in between). Target: at most 3x. For the breakdown,
 -- `lua5.4 -e 'require "lupine"'` (the module, its embedded Lua loaded) and
--- `lupine --version` (the binary alone) are timed the same way.
+-- `lupine --version` (the binary and its runtime opened, the command line
+-- parsed: no catalog, no script) are timed the same way.
 --
 -- Environment: see benchlib.lua.
 
