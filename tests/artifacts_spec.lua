@@ -69,7 +69,7 @@ describe("ArtifactConfig", function()
   end)
 
   it("refuses bad configuration, naming it", function()
-    assert.equal("ArtifactConfig: unknown field 'tag'",
+    assert.equal("ArtifactConfig: unknown field 'tag'; did you mean 'tags'?",
       H.err(function() ArtifactConfig { name = "x", tag = "a" } end))
     assert.equal("ArtifactConfig 'x': metadata.fn is a function",
       H.err(function() ArtifactConfig { name = "x", run_metadata = { fn = print } } end))
@@ -326,7 +326,8 @@ describe("log_metadata", function()
       H.err(function() lupine.log_metadata { metadata = { t = { f = print } }, run = run } end))
     assert.equal("log_metadata: run '" .. run.name .. "' has no step 'nope'",
       H.err(function() lupine.log_metadata { metadata = { a = 1 }, step_name = "nope", run = run } end))
-    assert.equal("log_metadata: unknown field 'artifact'",
+    assert.equal("log_metadata: unknown field 'artifact'; did you mean 'artifact_name' or "
+      .. "'artifact_version' or 'artifact_version_id'?",
       H.err(function() lupine.log_metadata { metadata = {}, artifact = "x" } end))
   end)
 

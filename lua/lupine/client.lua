@@ -537,6 +537,21 @@ ArtifactVersion.__tostring = function(av)
     av.data_type, av.size, av.id)
 end
 
+-- A map by name (a run's steps, a step run's outputs) in which a name it
+-- does not hold raises, naming what there is: `run.steps.proces_data` is a
+-- typo to point out, not a nil to trip over a line later. what(k) is the
+-- message's start ("pipeline run 'r' has no step 'x'"), kind the plural.
+local function named_map(map, what, kind)
+  return setmetatable(map, { __index = function(t, k)
+    local list = {}
+    for name in pairs(t) do list[#list + 1] = name end
+    table.sort(list)
+    error(string.format("%s%s (its %s: %s)", what(tostring(k)), names.suggest(tostring(k), list),
+      kind, #list > 0 and table.concat(list, ", ") or "none"), 2)
+  end })
+end
+M.named_map = named_map
+
 -- ---- PipelineRun ----
 
 getters[PipelineRun].steps = function(run)
@@ -544,7 +559,9 @@ getters[PipelineRun].steps = function(run)
   for _, row in ipairs(core.query("step_runs_of_run", run.id)) do
     steps[row.name] = step_run_of(row)
   end
-  return steps
+  return named_map(steps, function(k)
+    return string.format("pipeline run '%s' has no step '%s'", run.name, k)
+  end, "steps")
 end
 
 PipelineRun.__tostring = function(run)
@@ -554,8 +571,8 @@ end
 -- ---- StepRun ----
 
 -- The versions linked to a step run as kind ("input" or "output") that
--- keep(link) is true of, by name.
-local function artifacts_of(step_run, kind, keep)
+-- keep(link) is true of, by name; what names the map in errors.
+local function artifacts_of(step_run, kind, keep, what)
   local out = {}
   for _, link in ipairs(core.query("step_run_artifacts", step_run.id)) do
     if link.kind == kind and keep(link) then
@@ -563,7 +580,9 @@ local function artifacts_of(step_run, kind, keep)
       out[link.name] = row and version_of(row) or deleted_version(link.artifact_version_id)
     end
   end
-  return out
+  return named_map(out, function(k)
+    return string.format("step run '%s' has no %s '%s'", step_run.name, what, k)
+  end, what .. "s")
 end
 
 -- A step run's outputs are its step's own; what the step saved by hand
@@ -572,9 +591,11 @@ local function own(link) return link.save_type == "step_output" end
 local function by_hand(link) return link.save_type ~= "step_output" end
 local function any() return true end
 
-getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output", own) end
-getters[StepRun].manual_outputs = function(sr) return artifacts_of(sr, "output", by_hand) end
-getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input", any) end
+getters[StepRun].outputs = function(sr) return artifacts_of(sr, "output", own, "output") end
+getters[StepRun].manual_outputs = function(sr)
+  return artifacts_of(sr, "output", by_hand, "manual output")
+end
+getters[StepRun].inputs = function(sr) return artifacts_of(sr, "input", any, "input") end
 
 -- The versions its lookups of a latest version found, by artifact name (a
 -- cached step run carries those of the one it reused); deleted ones left out.

@@ -47,7 +47,12 @@ end
 local function check_keys(t, allowed, what, level)
   for k in pairs(t) do
     if allowed[k] == nil and not (allowed[1] and math.type(k) == "integer") then
-      fail(level + 1, "%s: unknown field '%s'", what, tostring(k))
+      local known = {}
+      for name in pairs(allowed) do
+        if type(name) == "string" then known[#known + 1] = name end
+      end
+      fail(level + 1, "%s: unknown field '%s'%s", what, tostring(k),
+        names.suggest(tostring(k), known))
     end
   end
 end
@@ -401,6 +406,13 @@ local function bind_args(s, ctx, level, ...)
     fail(level, "step '%s' takes %d input%s (%s) but was given %d", s.name, #s.params,
       #s.params == 1 and "" or "s", table.concat(s.params, ", "), n)
   end
+  if n < #s.params then   -- an explicit nil counts: select('#') sees it
+    local missing = table.move(s.params, n + 1, #s.params, 1, {})
+    fail(level, "step '%s' takes %d input%s (%s) but was given %d: %s %s %s missing (pass "
+      .. "nil for an input meant to be empty)", s.name, #s.params, #s.params == 1 and "" or "s",
+      table.concat(s.params, ", "), n, #missing == 1 and "input" or "inputs",
+      "'" .. table.concat(missing, "', '") .. "'", #missing == 1 and "is" or "are")
+  end
   local args = {}
   for i, param in ipairs(s.params) do
     local v = (select(i, ...))
@@ -746,7 +758,10 @@ stack_jobs = function(name)
   return stack.jobs
 end
 
--- Hand a recorded graph to the runtime; return the PipelineRun.
+-- Hand a recorded graph to the runtime; return the PipelineRun. Errors
+-- blame level as fail() counts it from here: 2, the caller of the function
+-- that called execute (which must not call it as a tail call: that would
+-- take its own level away).
 local function execute(build, options, level)
   local start = core.now()   -- "YYYY-MM-DDTHH:MM:SS.ffffffZ", UTC
   build.builtin = { date = start:sub(1, 4) .. start:sub(6, 7) .. start:sub(9, 10),
@@ -814,10 +829,13 @@ local function execute(build, options, level)
   if build.linking then   -- a lookup, an external input or an ordering was given
     store_externals(build, link_graph(build, level + 1), options.stack, level + 1)
   end
-  local id, _, status, errors = core.run { pipeline = build.pipeline, run_name = run_name,
-    start = start, tags = options.tags, nodes = build.nodes, invoke = invoker(build),
-    explain = explain, stack = options.stack,
-    jobs = setting("jobs", nil, stack_jobs(options.stack)) }
+  -- what core.run raises (the catalog failed, a run name is taken) is the
+  -- caller's problem: at their line
+  local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,
+    run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
+    invoke = invoker(build), explain = explain, stack = options.stack,
+    jobs = setting("jobs", nil, stack_jobs(options.stack)) })
+  if not ok then error(id, type(id) == "string" and level + 1 or 0) end
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
     error(setmetatable({ run = run, message = status == "stopped"
@@ -855,7 +873,7 @@ function Step:__call(...)
   -- step's outputs (none if it stored none).
   build = new_build(self.name)
   local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
-  local outputs = execute(build, {}, 3).steps[node.name].outputs
+  local outputs = execute(build, {}, 2).steps[node.name].outputs
   if next(outputs) == nil then return end
   local values = {}
   for k, o in ipairs(self.outputs) do values[k] = outputs[o.name]:load() end
@@ -938,6 +956,12 @@ local pipeline_fields = { name = true, substitutions = true, tags = true, fn = t
   enable_cache = true, timeout = true, retries = true, on_failure = true, jobs = true,
   seed = true }
 
+-- Each pipeline defined, in order, and whether it (or a copy with_options
+-- made) was ever called: `lupine run` warns of one its script defines and
+-- never calls. { name, where, source (the chunk's), called }
+local definitions, definition_of = {}, setmetatable({}, { __mode = "k" })
+client_mod.defined_pipelines = definitions
+
 -- pipeline { name = ..., substitutions = { ... }, tags = { ... }, fn }
 function lupine.pipeline(spec, fn)
   if type(spec) == "string" then spec = { name = spec, fn } end
@@ -951,10 +975,15 @@ function lupine.pipeline(spec, fn)
   local name = names.check("pipeline", spec.name, 2)
   local what = "pipeline '" .. name .. "'"
   check_keys(spec, pipeline_fields, what, 2)
-  return setmetatable({ name = name, fn = fn, where = where(fn),
+  local p = setmetatable({ name = name, fn = fn, where = where(fn),
     substitutions = check_substitutions(spec.substitutions, what, 2),
     defaults = take_settings(spec, run_settings, {}, what, 2),
     options = { tags = check_tags(spec.tags, what, 2) } }, Pipeline)
+  local definition = { name = name, where = p.where, source = debug.getinfo(fn, "S").source,
+    called = false }
+  definitions[#definitions + 1] = definition
+  definition_of[p] = definition
+  return p
 end
 
 local run_options = { run_name = "string", raise_on_failure = "boolean", stack = "string",
@@ -981,8 +1010,10 @@ function Pipeline:with_options(options)
   end
   if options.tags then opts.tags = check_tags(options.tags, what, 2) end
   if options.run_name then names.check("run", options.run_name, 2) end
-  return setmetatable({ name = self.name, fn = self.fn, where = self.where,
+  local copy = setmetatable({ name = self.name, fn = self.fn, where = self.where,
     substitutions = self.substitutions, defaults = self.defaults, options = opts }, Pipeline)
+  definition_of[copy] = definition_of[self]
+  return copy
 end
 
 function Pipeline:__call(...)
@@ -993,14 +1024,20 @@ function Pipeline:__call(...)
   if current then
     fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
   end
+  if definition_of[self] then definition_of[self].called = true end
   local build = new_build(self.name)
   build.substitutions, build.defaults = self.substitutions, self.defaults
-  building = build
-  local ok, err = xpcall(self.fn, debug.traceback, ...)
-  building = nil
-  if not ok then error(err, 0) end
+  do
+    -- an error in the body goes on as it is, with the body's position and
+    -- its own traceback; the body is no longer being recorded (made before
+    -- building is set: making it may run out of memory)
+    local _ <close> = setmetatable({}, { __close = function() building = nil end })
+    building = build
+    self.fn(...)
+  end
   if #build.nodes == 0 then fail(2, "pipeline '%s' (%s) calls no steps", self.name, self.where) end
-  return execute(build, self.options, 3)
+  local run = execute(build, self.options, 2)
+  return run
 end
 
 Pipeline.__tostring = function(p)
@@ -1164,7 +1201,7 @@ function lupine.log_metadata(spec)
     local run = run_key and find_run(run_key, 2)
       or (current and client:get_pipeline_run(current.run_id))
     if not run then fail(2, "log_metadata: step_name '%s' needs a run outside a step", spec.step_name) end
-    local sr = run.steps[spec.step_name]
+    local sr = rawget(run.steps, spec.step_name)
     if not sr then fail(2, "log_metadata: run '%s' has no step '%s'", run.name, spec.step_name) end
     return write_metadata("step_run", sr.id, spec.metadata, 2)
   end

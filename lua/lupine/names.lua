@@ -79,29 +79,52 @@ function names.render(template, subs)
   return out
 end
 
--- Edit distance, for "did you mean" suggestions.
+-- Edit distance, for "did you mean" suggestions: characters inserted,
+-- deleted, replaced, and two neighbours swapped ("cahce"), one each.
 local function distance(a, b)
-  local prev, cur = {}, {}
-  for j = 0, #b do prev[j] = j end
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 1, #b do d[0][j] = j end
   for i = 1, #a do
-    cur[0] = i
+    local row, up = d[i], d[i - 1]
     for j = 1, #b do
       local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      local v = math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        v = math.min(v, d[i - 2][j - 2] + 1)
+      end
+      row[j] = v
     end
-    prev, cur = cur, prev
   end
-  return prev[#b]
+  return d[#a][#b]
 end
 
--- The candidates close to name, best first (at most three).
+-- Does name stand inside candidate c: as a part of it ("model" in
+-- "trained_model"), or as a word of it spelt nearly right ("cahce" for the
+-- "cache" of "enable_cache")?
+local function inside(name, c)
+  if #name < 3 then return false end
+  if c:find(name, 1, true) then return true end
+  for word in c:gmatch("[^_%-%.:/ ]+") do
+    if #word >= 3 and distance(name, word) <= math.max(1, #name // 4) then return true end
+  end
+  return false
+end
+
+-- The candidates close to name, best first (at most three): those spelt
+-- nearly as it is; if none is, those it stands inside.
 function names.near(name, candidates)
-  local limit = math.max(2, #name // 3)
-  local found = {}
+  -- (a name of one or two characters is near nothing: "y" is not a typo of "x")
+  local limit = #name < 3 and #name - 1 or math.max(2, #name // 3)
+  local found, inner = {}, {}
   for _, c in ipairs(candidates) do
     local d = distance(name, c)
-    if d <= limit then found[#found + 1] = { c, d } end
+    if d <= limit then found[#found + 1] = { c, d }
+    elseif #found == 0 and inside(name, c) then
+      inner[#inner + 1] = { c, math.abs(#c - #name) }   -- the nearest in length first
+    end
   end
+  if #found == 0 then found = inner end
   table.sort(found, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
   local out = {}
   for i = 1, math.min(3, #found) do out[i] = found[i][1] end

@@ -296,7 +296,7 @@ function ArtifactVersion:consumers() end
 ---@field start_time string
 ---@field end_time? string
 ---@field error? string
----@field steps table<string, lupine.StepRun> By invocation name (read when first used).
+---@field steps table<string, lupine.StepRun> By invocation name (read when first used); a name not there raises, suggesting near ones.
 ---@field tags string[] (read when first used)
 ---@field run_metadata table<string, any> (read when first used)
 
@@ -318,9 +318,9 @@ function ArtifactVersion:consumers() end
 ---@field cache_note? string Why it was or was not a cache hit.
 ---@field cached_from? string The step run whose outputs it reused.
 ---@field lookups table<string, lupine.ArtifactVersion> The versions its lookups of an artifact's latest version found, by artifact name (read when first used).
----@field inputs table<string, lupine.ArtifactVersion> By input name (read when first used).
----@field outputs table<string, lupine.ArtifactVersion> Its step's own outputs, by name (read when first used).
----@field manual_outputs table<string, lupine.ArtifactVersion> What it saved with save_artifact (read when first used).
+---@field inputs table<string, lupine.ArtifactVersion> By input name (read when first used); a name not there raises, suggesting near ones.
+---@field outputs table<string, lupine.ArtifactVersion> Its step's own outputs, by name (read when first used); a name not there raises, suggesting near ones.
+---@field manual_outputs table<string, lupine.ArtifactVersion> What it saved with save_artifact (read when first used); a name not there raises.
 ---@field output lupine.ArtifactVersion The only output (an error if none or several).
 ---@field run_metadata table<string, any> (read when first used)
 ---@field pipeline_run lupine.PipelineRun (read when first used)

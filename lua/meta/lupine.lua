@@ -53,7 +53,8 @@ local ArtifactType = {
 ---Define a step: `step { name = ..., outputs = { ... }, function(inputs...) ... end }`
 ---or `step("name", fn)`. Called in a pipeline body it records a call and returns
 ---one placeholder per output; called anywhere else it runs at once, as a one-step
----run, and returns its outputs' values.
+---run, and returns its outputs' values. A call gives one argument per parameter of
+---the function: fewer is refused, naming the ones missing (an explicit `nil` counts).
 ---@param spec lupine.StepSpec|string The step's spec, or its name.
 ---@param fn? function The step's function, with a name as `spec`.
 ---@return lupine.Step
