@@ -1,875 +1,573 @@
 /* SPDX-License-Identifier: MIT */
 /*
-** catalog.c: the catalog of pipelines, runs, step runs, artifacts and
-** artifact versions, kept in sqlite. The only file that sees sqlite3.h.
+** catalog.c: the catalog interface. Pipelines, runs, step runs, artifacts
+** and artifact versions are recorded and read through named statements,
+** which a backend (catalog_backend.h) runs in its own SQL: sqlite
+** (catalog_sqlite.c) is the one there is. The rest of the runtime sees
+** lp_catalog_* and nothing of a database.
 **
-** Every statement is prepared once per handle and cached; user strings are
-** always bound, never spliced into SQL. The schema is a public interface
-** (README, "The catalog schema"): change it only through a new migration.
+** What is here is what every backend shares: the named statements and
+** the parameters each takes (declared below, checked on every call from
+** Lua: the statement and the argument are named when one is wrong), the
+** logic of recording (a run's name, a version's number, links), ids and
+** times (made here, bound as parameters: no backend makes them in SQL),
+** the cache of prepared statements, transactions over the backend's
+** statements, and Lua rows. catalog_listing.c builds the listings'
+** statements from filter descriptions, with the backend's dialect.
+**
+** A second backend (PostgreSQL) is an addition: a catalog_<name>.c with
+** its own lp_catalog_backend (connect and migrate its schema; prepare,
+** bind, step and read; its SQL of every statement declared here, in the
+** same order; its dialect's fragments), listed in backends[] before
+** sqlite, which takes any target. runtime/README.md has the details.
 */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-#include <sqlite3.h>
 #include <uuid.h>
 #include "lauxlib.h"
-#include "lupine_int.h"
+#include "catalog_backend.h"
 
-/* Migrations, applied in order; PRAGMA user_version counts those applied. */
-static const char *const migrations[] = {
-  "CREATE TABLE pipelines(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  name TEXT NOT NULL UNIQUE,\n"
-  "  created TEXT NOT NULL);\n"
-  "CREATE TABLE pipeline_runs(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  name TEXT NOT NULL UNIQUE,\n"
-  "  pipeline_id TEXT NOT NULL REFERENCES pipelines(id),\n"
-  "  status TEXT NOT NULL,\n"
-  "  start_time TEXT NOT NULL,\n"
-  "  end_time TEXT,\n"
-  "  error TEXT);\n"
-  "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs(pipeline_id, seq);\n"
-  "CREATE TABLE step_runs(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  run_id TEXT NOT NULL REFERENCES pipeline_runs(id),\n"
-  "  name TEXT NOT NULL,\n"
-  "  step_name TEXT NOT NULL,\n"
-  "  status TEXT NOT NULL,\n"
-  "  start_time TEXT NOT NULL,\n"
-  "  end_time TEXT,\n"
-  "  parameters BLOB,\n"
-  "  error TEXT,\n"
-  "  traceback TEXT,\n"
-  "  UNIQUE(run_id, name));\n"
-  "CREATE TABLE artifacts(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  name TEXT NOT NULL UNIQUE,\n"
-  "  created TEXT NOT NULL);\n"
-  "CREATE TABLE artifact_versions(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  artifact_id TEXT NOT NULL REFERENCES artifacts(id),\n"
-  "  version TEXT NOT NULL,\n"
-  "  version_number INTEGER,\n"
-  "  type TEXT NOT NULL,\n"
-  "  data_type TEXT NOT NULL,\n"
-  "  content_hash TEXT NOT NULL,\n"
-  "  size INTEGER NOT NULL,\n"
-  "  stored_size INTEGER NOT NULL,\n"
-  "  uri TEXT NOT NULL,\n"
-  "  codec_version INTEGER NOT NULL,\n"
-  "  created TEXT NOT NULL,\n"
-  "  producer_step_run_id TEXT REFERENCES step_runs(id),\n"
-  "  UNIQUE(artifact_id, version));\n"
-  "CREATE INDEX artifact_versions_by_artifact ON artifact_versions(artifact_id, seq);\n"
-  "CREATE INDEX artifact_versions_by_number ON artifact_versions(artifact_id, version_number);\n"
-  "CREATE INDEX artifact_versions_by_producer ON artifact_versions(producer_step_run_id);\n"
-  "CREATE INDEX artifact_versions_by_hash ON artifact_versions(content_hash);\n"
-  "CREATE TABLE step_run_artifacts(\n"
-  "  step_run_id TEXT NOT NULL REFERENCES step_runs(id),\n"
-  "  kind TEXT NOT NULL CHECK (kind IN ('input', 'output')),\n"
-  "  name TEXT NOT NULL,\n"
-  "  artifact_version_id TEXT NOT NULL REFERENCES artifact_versions(id),\n"
-  "  PRIMARY KEY (step_run_id, kind, name));\n"
-  "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(artifact_version_id, kind);\n",
+/* The backends, asked in order whether a target is theirs. */
+static const lp_catalog_backend *const backends[] = {&lp_sqlite_backend};
+#define NBACKENDS ((int)(sizeof backends / sizeof backends[0]))
 
-  /* 2: tags and run metadata, on artifact versions, artifacts, step runs
-  ** and pipeline runs (the entity kind says which table entity_id is in). */
-  "CREATE TABLE tags(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  name TEXT NOT NULL UNIQUE);\n"
-  "CREATE TABLE tag_links(\n"
-  "  entity TEXT NOT NULL CHECK (entity IN ('artifact_version', 'artifact', 'pipeline_run')),\n"
-  "  entity_id TEXT NOT NULL,\n"
-  "  tag_seq INTEGER NOT NULL REFERENCES tags(seq),\n"
-  "  PRIMARY KEY (entity, entity_id, tag_seq)) WITHOUT ROWID;\n"
-  "CREATE INDEX tag_links_by_tag ON tag_links(tag_seq, entity, entity_id);\n"
-  "CREATE TABLE run_metadata(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  entity TEXT NOT NULL CHECK (entity IN ('artifact_version', 'step_run', 'pipeline_run')),\n"
-  "  entity_id TEXT NOT NULL,\n"
-  "  key TEXT NOT NULL,\n"
-  "  value BLOB NOT NULL,\n"
-  "  value_number REAL,\n"
-  "  value_text TEXT,\n"
-  "  created TEXT NOT NULL,\n"
-  "  UNIQUE (entity, entity_id, key));\n"
-  "CREATE INDEX run_metadata_by_key ON run_metadata(key, entity, value_number);\n"
-  "CREATE INDEX pipeline_runs_by_status ON pipeline_runs(status, seq);\n"
-  "CREATE INDEX artifact_versions_by_type ON artifact_versions(type, seq);\n"
-  "CREATE INDEX artifact_versions_by_created ON artifact_versions(created);\n",
+/*
+** The named statements. Each names its parameters in order, as
+** "name[:type][?]": the type is text unless it says blob, integer or
+** number; "?" lets it be nil (NULL). Parameters of type now and new_id
+** come last and are the catalog's to fill: the time, and a new random id.
+** Statements of kind Q are core.query's, W core.write's (in a
+** transaction of their own unless one is open), C this file's own. A
+** backend gives each its SQL, in this order (catalog_sqlite.c).
+*/
+enum { Q = 1, W, C };
 
-  /* 3: step output, retries and caching; the process that runs a run, so
-  ** that a run whose process died can be told from one still going. */
-  "ALTER TABLE step_runs ADD COLUMN output TEXT;\n"
-  "ALTER TABLE step_runs ADD COLUMN attempts INTEGER;\n"
-  "ALTER TABLE step_runs ADD COLUMN cache_key TEXT;\n"
-  "ALTER TABLE step_runs ADD COLUMN cache_parts BLOB;\n"
-  "ALTER TABLE step_runs ADD COLUMN cached_from TEXT;\n"
-  "ALTER TABLE step_runs ADD COLUMN cache_note TEXT;\n"
-  "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq);\n"
-  "CREATE INDEX step_runs_by_run ON step_runs(run_id, seq);\n"
-  "CREATE INDEX step_runs_by_name ON step_runs(name, seq);\n"
-  "ALTER TABLE pipeline_runs ADD COLUMN pid INTEGER;\n"
-  "ALTER TABLE pipeline_runs ADD COLUMN process_start TEXT;\n",
+typedef struct statement {
+  const char *name;
+  int kind;
+  const char *params;
+} statement;
 
-  /* 4: a version's tag links also hold the version's seq, so "the newest
-  ** versions tagged T" is a range of one index however many versions carry
-  ** T (lua/lupine/query.lua). Triggers fill it in whichever of the link
-  ** and the version is written first, for writers that leave it out. */
-  "ALTER TABLE tag_links ADD COLUMN version_seq INTEGER;\n"
-  "UPDATE tag_links SET version_seq = (SELECT seq FROM artifact_versions v\n"
-  "  WHERE v.id = tag_links.entity_id) WHERE entity = 'artifact_version';\n"
-  "CREATE INDEX tag_links_by_version ON tag_links(tag_seq, version_seq)\n"
-  "  WHERE entity = 'artifact_version';\n"
-  "CREATE TRIGGER tag_links_version_seq AFTER INSERT ON tag_links\n"
-  "  WHEN NEW.entity = 'artifact_version' AND NEW.version_seq IS NULL BEGIN\n"
-  "  UPDATE tag_links SET version_seq = (SELECT seq FROM artifact_versions\n"
-  "    WHERE id = NEW.entity_id) WHERE entity = 'artifact_version'\n"
-  "    AND entity_id = NEW.entity_id AND tag_seq = NEW.tag_seq;\n"
-  "END;\n"
-  "CREATE TRIGGER artifact_versions_tag_seq AFTER INSERT ON artifact_versions BEGIN\n"
-  "  UPDATE tag_links SET version_seq = NEW.seq\n"
-  "    WHERE entity = 'artifact_version' AND entity_id = NEW.id;\n"
-  "END;\n",
-
-  /* visualizations: a version's HTML, SVG, CSV, markdown or text views
-  ** (runtime/visual.c), stored as objects; the key is the index by version,
-  ** and gc reads the hashes through the other. */
-  "CREATE TABLE visualizations(\n"
-  "  artifact_version_id TEXT NOT NULL REFERENCES artifact_versions(id),\n"
-  "  position INTEGER NOT NULL,\n"
-  "  type TEXT NOT NULL CHECK (type IN ('html', 'svg', 'csv', 'markdown', 'text')),\n"
-  "  content_hash TEXT NOT NULL,\n"
-  "  size INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (artifact_version_id, position)) WITHOUT ROWID;\n"
-  "CREATE INDEX visualizations_by_hash ON visualizations(content_hash);\n",
-
-  /* 6: stacks and artifact stores. A stack names the artifact store and
-  ** the orchestrator a run uses; exactly one is active. Each version
-  ** records the store holding its object (and its visualizations'); the
-  ** default store (path NULL) is <home>/artifacts, so existing versions
-  ** and a moved catalog folder keep working. */
-  "CREATE TABLE artifact_stores(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  name TEXT NOT NULL UNIQUE,\n"
-  "  flavor TEXT NOT NULL,\n"
-  "  path TEXT,\n"
-  "  created TEXT NOT NULL);\n"
-  "CREATE TABLE stacks(\n"
-  "  seq INTEGER PRIMARY KEY,\n"
-  "  id TEXT NOT NULL UNIQUE,\n"
-  "  name TEXT NOT NULL UNIQUE,\n"
-  "  artifact_store_id TEXT NOT NULL REFERENCES artifact_stores(id),\n"
-  "  orchestrator TEXT NOT NULL DEFAULT 'local',\n"
-  "  jobs INTEGER,\n"
-  "  active INTEGER NOT NULL DEFAULT 0,\n"
-  "  created TEXT NOT NULL);\n"
-  "CREATE UNIQUE INDEX stacks_active ON stacks(active) WHERE active = 1;\n"
-  "INSERT INTO artifact_stores(id, name, flavor, path, created) VALUES ("
-  "'" LP_DEFAULT_STORE_ID "', 'default', 'local', NULL,"
-  " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
-  "INSERT INTO stacks(id, name, artifact_store_id, orchestrator, active, created) VALUES ("
-  "'" LP_DEFAULT_STACK_ID "', 'default', '" LP_DEFAULT_STORE_ID "', 'local', 1,"
-  " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
-  "ALTER TABLE artifact_versions ADD COLUMN artifact_store_id TEXT NOT NULL DEFAULT '"
-  LP_DEFAULT_STORE_ID "';\n"
-  "CREATE INDEX artifact_versions_by_store ON artifact_versions(artifact_store_id,"
-  " content_hash);\n"
-  "ALTER TABLE pipeline_runs ADD COLUMN stack TEXT;\n",
-
-  /* 7: the cache's two indexes hold only what their lookups can return:
-  ** completed step runs by cache key (cache_hit), and step runs with cache
-  ** parts, which cache hits have not, by name (previous_step_run). A cache
-  ** hit then writes a leaf of neither, and both stay smaller. */
-  "DROP INDEX step_runs_by_cache_key;\n"
-  "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq)"
-  " WHERE status = 'completed';\n"
-  "DROP INDEX step_runs_by_name;\n"
-  "CREATE INDEX step_runs_by_name ON step_runs(name, seq) WHERE cache_parts IS NOT NULL;\n",
-
-  /* 8: links find their versions' consumers by the version's seq, not its
-  ** id: the versions a run reads were made in order, so its links land
-  ** side by side in the index instead of one in a random leaf each (a
-  ** cached re-run of a 1000-step chain in a catalog of 40 runs: 102 ms,
-  ** 54 ms without). sqlite checks a foreign key on a parent's delete
-  ** through an index on the child's key, so the key to artifact_versions
-  ** goes: deleting a version deletes its links first (delete_version). */
-  "CREATE TABLE step_run_artifacts_8(\n"
-  "  step_run_id TEXT NOT NULL REFERENCES step_runs(id),\n"
-  "  kind TEXT NOT NULL CHECK (kind IN ('input', 'output')),\n"
-  "  name TEXT NOT NULL,\n"
-  "  artifact_version_id TEXT NOT NULL,\n"
-  "  version_seq INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (step_run_id, kind, name));\n"
-  "INSERT INTO step_run_artifacts_8 SELECT l.step_run_id, l.kind, l.name,"
-  " l.artifact_version_id, v.seq FROM step_run_artifacts l"
-  " JOIN artifact_versions v ON v.id = l.artifact_version_id ORDER BY l.rowid;\n"
-  "DROP TABLE step_run_artifacts;\n"
-  "ALTER TABLE step_run_artifacts_8 RENAME TO step_run_artifacts;\n"
-  "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(version_seq, kind);\n",
-
-  /* 9: exact artifact semantics. A step run's random seed; how each
-  ** version was made (its own step's output, saved by hand inside a step,
-  ** an external input stored from the pipeline body, or registered from a
-  ** path outside any pipeline); exclusive tags (on at most one version of
-  ** an artifact, one run of a pipeline); the versions a step's catalog
-  ** lookups of "the latest" resolved to, which a later cache hit must
-  ** still find the latest; and a tombstone for each deleted version, so
-  ** lineage names what a run used after it was deleted. */
-  "ALTER TABLE step_runs ADD COLUMN seed INTEGER;\n"
-  "ALTER TABLE artifact_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output'"
-  " CHECK (save_type IN ('step_output', 'manual', 'external', 'registered'));\n"
-  "ALTER TABLE tags ADD COLUMN exclusive INTEGER NOT NULL DEFAULT 0;\n"
-  "CREATE TABLE step_run_lookups(\n"
-  "  step_run_id TEXT NOT NULL,\n"
-  "  artifact_name TEXT NOT NULL,\n"
-  "  artifact_version_id TEXT NOT NULL,\n"
-  "  version_seq INTEGER NOT NULL,\n"
-  "  PRIMARY KEY (step_run_id, artifact_name)) WITHOUT ROWID;\n"
-  "CREATE TABLE deleted_versions(\n"
-  "  id TEXT PRIMARY KEY,\n"
-  "  artifact_name TEXT NOT NULL,\n"
-  "  version TEXT NOT NULL,\n"
-  "  deleted TEXT NOT NULL) WITHOUT ROWID;\n"
-  /* how many outputs a completed step run stored: fewer than its step
-  ** declares when a step with the default output returned no value (0), so
-  ** that a cache hit on it reuses nothing rather than taking a missing
-  ** output (a deleted version) for one never stored */
-  "ALTER TABLE step_runs ADD COLUMN output_count INTEGER;\n"
-  /* before, only save_artifact outside a step made a version no step run
-  ** produced */
-  "UPDATE artifact_versions SET save_type = 'manual' WHERE producer_step_run_id IS NULL;\n"
-  /* 1 on a step run that has rows in step_run_lookups: a cache hit reads
-  ** it with the row it finds, so steps without lookups cost no probe */
-  "ALTER TABLE step_runs ADD COLUMN lookups INTEGER;\n"
-  /* how a deleted version was made: a step run's links to it still tell
-  ** its own outputs from what it saved by hand */
-  "ALTER TABLE deleted_versions ADD COLUMN save_type TEXT NOT NULL DEFAULT 'step_output';\n"
-  /* the steps a run planned when it started (CBOR: [{name, step, after}]),
-  ** so that a run still going shows the steps yet to start too */
-  "ALTER TABLE pipeline_runs ADD COLUMN plan BLOB;\n",
+/* The statements this file runs itself, by their place in the table. */
+enum {
+  S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_PIPELINE_ID,
+  S_PIPELINE_NEW, S_RUN_NAME_TAKEN, S_RUN_NEW, S_RUN_FINISH, S_STEP_RUN_NEW, S_STEP_RUN_FINISH,
+  S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW, S_LINK,
+  S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK
 };
-#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define VERSION_COLUMNS \
-  "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
-  " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id," \
-  " v.artifact_store_id, v.save_type" \
-  " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
-#define RUN_COLUMNS \
-  "SELECT r.id, r.name, p.name AS pipeline_name, r.status, r.start_time," \
-  " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
-#define STEP_COLUMNS \
-  "SELECT id, run_id, name, step_name, status, start_time, end_time," \
-  " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
-  " cached_from, seed" \
-  " FROM step_runs"
+static const statement statements[] = {
+  /* a write transaction, taking the write lock at once so that writers
+  ** queue instead of failing half-way; savepoint: a part of one that can
+  ** be undone alone */
+  [S_BEGIN] = {"begin", C, ""},
+  [S_COMMIT] = {"commit", C, ""},
+  [S_ROLLBACK] = {"rollback", C, ""},
+  [S_SAVEPOINT] = {"savepoint", C, ""},
+  [S_RELEASE] = {"release", C, ""},
+  [S_ROLLBACK_TO] = {"rollback_to", C, ""},
+  /* recording: the id of a name (one row, or none), new rows */
+  [S_PIPELINE_ID] = {"pipeline_id", C, "name"},
+  [S_PIPELINE_NEW] = {"pipeline_new", C, "id name created"},
+  [S_RUN_NAME_TAKEN] = {"run_name_taken", C, "name"},
+  [S_RUN_NEW] = {"run_new", C, "id name pipeline_id start_time"},
+  [S_RUN_FINISH] = {"run_finish", C, "id status end_time error?"},
+  /* a step run created with a status other than running has ended */
+  [S_STEP_RUN_NEW] = {"step_run_new", C, "id run_id name step_name status start_time"
+                      " parameters:blob cache_key? cached_from? seed:integer?"},
+  [S_STEP_RUN_FINISH] = {"step_run_finish", C, "id status end_time error? traceback?"
+                         " output_count:integer?"},
+  [S_ARTIFACT_ID] = {"artifact_id", C, "name"},
+  [S_ARTIFACT_NEW] = {"artifact_new", C, "id name created"},
+  /* the highest numbered version's number plus one (1 for none), in the
+  ** transaction that inserts it: the backend keeps two writers from
+  ** taking the same number */
+  [S_NEXT_VERSION] = {"next_version", C, "artifact_id"},
+  [S_VERSION_TAKEN] = {"version_taken", C, "artifact_id version"},
+  /* gives the new row's seq; the default store for a NULL store */
+  [S_VERSION_NEW] = {"version_new", C, "id artifact_id version version_number:integer? type"
+                     " data_type content_hash size:integer stored_size:integer uri"
+                     " codec_version:integer created producer_step_run_id? artifact_store_id?"
+                     " save_type"},
+  /* version_seq NULL: looked up by the version's id */
+  [S_LINK] = {"link", C, "step_run_id kind name artifact_version_id version_seq:integer?"},
+  /* the distinct objects of the versions in a store, values and
+  ** visualizations (gc.c) */
+  [S_CONTENT_HASHES] = {"content_hashes", C, "artifact_store_id"},
+  /* the distinct objects of file and folder versions, in every store:
+  ** those whose extracted copies are kept (gc.c) */
+  [S_FILE_HASHES] = {"file_hashes", C, ""},
+  /* 1 if there is a version at all, in any store (gc.c), else 0 */
+  [S_ANY_VERSION] = {"any_version", C, ""},
+  /* id, name, flavor, path, and the stack's name (store_by_id: NULL) */
+  [S_STORE_BY_ID] = {"store_by_id", C, "id"},
+  [S_STORE_OF_STACK] = {"store_of_stack", C, "stack?"},   /* NULL: the active stack */
 
-#define STORE_COLUMNS \
-  "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
-#define STACK_COLUMNS \
-  "SELECT k.id, k.name, k.orchestrator, k.jobs, k.active, k.created," \
-  " s.id AS artifact_store_id," \
-  " s.name AS artifact_store_name FROM stacks k JOIN artifact_stores s ON s.id = k.artifact_store_id"
-/* The time now, as lp_catalog_now writes it (to the millisecond). */
-#define SQL_NOW "strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z'"
-/* A random (version 4) UUID, made by sqlite for rows the Lua side adds. */
-#define SQL_UUID \
-  "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||" \
-  " substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) ||" \
-  " substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
-
-/* The read queries the bindings may run, by name. An id prefix P matches
-** ids in [P, P || '~'), a range the unique index on id answers. */
-static const struct query { const char *name; const char *sql; } queries[] = {
-  {"version_by_id", VERSION_COLUMNS " WHERE v.id = ?1"},
-  {"versions_by_id_prefix", VERSION_COLUMNS
-     " WHERE v.id >= ?1 AND v.id < ?1 || '~' ORDER BY v.id LIMIT 11"},
-  {"latest_version", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC LIMIT 1"},
-  {"version_by_name", VERSION_COLUMNS " WHERE a.name = ?1 AND v.version = ?2"},
-  /* an external input's content stored before under its name (runtime/executor.c:
-  ** lp_record_version): ?1 artifact name, ?2 content hash, ?3 save type */
-  {"same_content_version", "SELECT v.id, v.version, v.seq FROM artifact_versions v"
-     " JOIN artifacts a ON a.id = v.artifact_id WHERE a.name = ?1 AND v.content_hash = ?2"
-     " AND v.save_type = ?3 ORDER BY v.seq DESC LIMIT 1"},
-  {"versions_of", VERSION_COLUMNS " WHERE a.name = ?1 ORDER BY v.seq DESC"},
-  {"versions", VERSION_COLUMNS " ORDER BY v.seq DESC"},
-  {"artifact_names", "SELECT name FROM artifacts ORDER BY name"},
-  {"run_by_id", RUN_COLUMNS " WHERE r.id = ?1"},
-  {"run_by_name", RUN_COLUMNS " WHERE r.name = ?1"},
-  {"runs_by_id_prefix", RUN_COLUMNS
-     " WHERE r.id >= ?1 AND r.id < ?1 || '~' ORDER BY r.id LIMIT 11"},
-  {"runs", RUN_COLUMNS " ORDER BY r.seq DESC"},
-  {"run_names", "SELECT name FROM pipeline_runs ORDER BY name"},
-  {"step_runs_of_run", STEP_COLUMNS " WHERE run_id = ?1 ORDER BY seq"},
-  {"step_run_by_id", STEP_COLUMNS " WHERE id = ?1"},
-  /* with how each version was made: a step's own outputs are step_output,
-  ** what it saved by hand manual */
-  {"step_run_artifacts", "SELECT l.kind, l.name, l.artifact_version_id,"
-     " coalesce(v.save_type, (SELECT save_type FROM deleted_versions d"
-     " WHERE d.id = l.artifact_version_id)) AS save_type"
-     " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
-     " WHERE l.step_run_id = ?1 ORDER BY l.rowid"},
-  {"tags_of", "SELECT t.name FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
-     " WHERE l.entity = ?1 AND l.entity_id = ?2 ORDER BY t.name"},
-  {"metadata_of", "SELECT key, value FROM run_metadata WHERE entity = ?1 AND entity_id = ?2"
-     " ORDER BY key"},
-  {"artifact_by_name", "SELECT id, name, created FROM artifacts WHERE name = ?1"},
+  /* ---- reads (core.query); the Lua side's module says where each is used ---- */
+  {"version_by_id", Q, "id"},
+  {"versions_by_id_prefix", Q, "prefix"},   /* at most 11, by id */
+  {"latest_version", Q, "name"},
+  {"version_by_name", Q, "name version"},
+  /* an external input's content stored before under its name, made the
+  ** same way (executor.c: lp_record_version); a NULL name finds none */
+  {"same_content_version", Q, "name? content_hash save_type"},
+  {"versions_of", Q, "name"},   /* newest first */
+  {"artifact_names", Q, ""},
+  {"run_by_id", Q, "id"},
+  {"run_by_name", Q, "name"},
+  {"runs_by_id_prefix", Q, "prefix"},
+  {"run_names", Q, ""},
+  {"step_runs_of_run", Q, "run_id"},
+  {"step_run_by_id", Q, "id"},
+  /* a step run's links, in the order they were made, with how each
+  ** version was made: a step's own outputs are step_output, what it saved
+  ** by hand manual (a deleted version's from its tombstone) */
+  {"step_run_artifacts", Q, "step_run_id"},
+  {"tags_of", Q, "entity entity_id"},
+  {"metadata_of", Q, "entity entity_id"},
+  {"artifact_by_name", Q, "name"},
   /* what lineage and a step run's links show for a version deleted after
   ** runs used it */
-  {"deleted_version_by_id", "SELECT id, artifact_name AS name, version, deleted, save_type"
-     " FROM deleted_versions WHERE id = ?1"},
-  /* lua/lupine/lineage.lua: the step runs that produced or took version
-  ** ?1 (the uses that make deleting it need force), outputs first */
-  {"version_uses", "SELECT l.kind, l.name, s.name AS step, r.name AS run"
-     " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
-     " JOIN pipeline_runs r ON r.id = s.run_id"
-     " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)"
-     " ORDER BY l.kind = 'input', s.seq"},
-  {"versions_of_artifact", VERSION_COLUMNS " WHERE v.artifact_id = ?1 ORDER BY v.seq"},
-  /* the versions run ?1 made (its step runs' outputs and saves) */
-  {"versions_of_run", VERSION_COLUMNS " WHERE v.producer_step_run_id IN"
-     " (SELECT id FROM step_runs WHERE run_id = ?1) ORDER BY v.seq"},
-  /* the uses, by step runs of other runs, of the versions run ?1 made:
+  {"deleted_version_by_id", Q, "id"},
+  /* the step runs that produced or took a version (the uses that make
+  ** deleting it need force), outputs first */
+  {"version_uses", Q, "version_id"},
+  {"versions_of_artifact", Q, "artifact_id"},
+  /* the versions a run made (its step runs' outputs and saves) */
+  {"versions_of_run", Q, "run_id"},
+  /* the uses, by step runs of other runs, of the versions a run made:
   ** deleting the run deletes them, so these need force */
-  {"uses_of_run_versions", "SELECT v.id, a.name AS artifact, v.version, l.kind, l.name,"
-     " s.name AS step, r.name AS run FROM step_runs p"
-     " JOIN artifact_versions v ON v.producer_step_run_id = p.id"
-     " JOIN artifacts a ON a.id = v.artifact_id"
-     " JOIN step_run_artifacts l ON l.version_seq = v.seq"
-     " JOIN step_runs s ON s.id = l.step_run_id JOIN pipeline_runs r ON r.id = s.run_id"
-     " WHERE p.run_id = ?1 AND s.run_id != ?1 ORDER BY v.seq, l.kind = 'input', s.seq"},
-  /* lua/lupine/client.lua: tags, with how many objects carry each */
-  {"tags", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
-     " AS tagged_count FROM tags t ORDER BY name"},
-  {"tag_by_name", "SELECT name, exclusive, (SELECT count(*) FROM tag_links l"
-     " WHERE l.tag_seq = t.seq) AS tagged_count FROM tags t WHERE name = ?1"},
-  /* what tag ?1 is on, grouped by what an exclusive tag would allow one of:
-  ** versions by artifact, runs by pipeline; and artifacts themselves */
-  {"tagged_with", "SELECT 'artifact_version' AS entity, a.name AS owner, v.version AS member,"
-     " v.seq FROM tag_links l JOIN artifact_versions v ON v.seq = l.version_seq"
-     " JOIN artifacts a ON a.id = v.artifact_id WHERE l.entity = 'artifact_version'"
-     " AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
-     " UNION ALL SELECT 'pipeline_run', p.name, r.name, r.seq FROM tag_links l"
-     " JOIN pipeline_runs r ON r.id = l.entity_id JOIN pipelines p ON p.id = r.pipeline_id"
-     " WHERE l.entity = 'pipeline_run' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
-     " UNION ALL SELECT 'artifact', a.name, NULL, a.seq FROM tag_links l"
-     " JOIN artifacts a ON a.id = l.entity_id"
-     " WHERE l.entity = 'artifact' AND l.tag_seq = (SELECT seq FROM tags WHERE name = ?1)"
-     " ORDER BY 1, 2, 4"},
-  {"consumers", "SELECT s.id, s.run_id, s.name, s.step_name, s.status, s.start_time,"
-     " s.end_time, s.parameters, s.error, s.traceback, l.name AS input_name"
-     " FROM step_run_artifacts l JOIN step_runs s ON s.id = l.step_run_id"
-     " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)"
-     " AND l.kind = 'input' ORDER BY s.seq"},
-  /* lua/lupine/lineage.lua: prune_artifacts. Versions no step run produced
-  ** or consumed, and the artifacts that have no other versions. */
-  {"prunable_versions", VERSION_COLUMNS " WHERE v.producer_step_run_id IS NULL AND NOT EXISTS"
-     " (SELECT 1 FROM step_run_artifacts l WHERE l.version_seq = v.seq) ORDER BY v.seq"},
-  {"prunable_artifacts", "SELECT a.id, a.name FROM artifacts a WHERE NOT EXISTS"
-     " (SELECT 1 FROM artifact_versions v WHERE v.artifact_id = a.id AND"
-     " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
-     " WHERE l.version_seq = v.seq))) ORDER BY a.name"},
-  /* the outputs of the latest completed step run with cache key ?1, with
+  {"uses_of_run_versions", Q, "run_id"},
+  /* tags, with how many objects carry each */
+  {"tags", Q, ""},
+  {"tag_by_name", Q, "name"},
+  /* what a tag is on, grouped by what an exclusive tag would allow one
+  ** of: versions by artifact, runs by pipeline; and artifacts themselves */
+  {"tagged_with", Q, "tag"},
+  {"consumers", Q, "version_id"},
+  /* prune_artifacts: versions no step run produced or consumed, and the
+  ** artifacts that have no other versions */
+  {"prunable_versions", Q, ""},
+  {"prunable_artifacts", Q, ""},
+  /* the outputs of the latest completed step run with a cache key, with
   ** its seed, output count and lookups (1 if it recorded lookups, which
   ** stale_lookups checks); one row of NULLs but those if it has none */
-  {"cache_hit", "SELECT s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id,"
-     " v.seq, v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
-     " v.artifact_store_id, v.save_type"
-     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
-     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s"
-     " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
-     " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
-     " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"},
-  /* the first lookup of a latest version made by step run ?1 that would
-  ** now find another latest version (not one ?1 made itself): the artifact,
-  ** the version found then and the latest now (NULL: none), newer 1 if
-  ** the latest now came after it */
-  {"stale_lookups", "SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
-     " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
-     " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"
-     " LEFT JOIN deleted_versions d ON d.id = k.artifact_version_id"
-     " LEFT JOIN artifact_versions v ON v.seq = (SELECT max(x.seq) FROM artifact_versions x"
-     " JOIN artifacts a ON a.id = x.artifact_id WHERE a.name = k.artifact_name)"
-     " WHERE k.step_run_id = ?1 AND v.id IS NOT k.artifact_version_id"
-     " AND v.producer_step_run_id IS NOT ?1 ORDER BY k.artifact_name LIMIT 1"},
-  /* the versions step run ?1's lookups of a latest version found */
-  {"step_run_lookups", "SELECT artifact_name, artifact_version_id FROM step_run_lookups"
-     " WHERE step_run_id = ?1 ORDER BY artifact_name"},
+  {"cache_hit", Q, "cache_key"},
+  /* the first lookup of a latest version made by a step run that would
+  ** now find another latest version (not one the step run made itself):
+  ** the artifact, the version found then and the latest now (NULL: none),
+  ** newer 1 if the latest now came after it */
+  {"stale_lookups", Q, "step_run_id"},
+  /* the versions a step run's lookups of a latest version found */
+  {"step_run_lookups", Q, "step_run_id"},
   /* the latest earlier run of the same step of the same pipeline */
-  {"previous_step_run", "SELECT s.cache_parts FROM step_runs s"
-     " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
-     " WHERE p.name = ?1 AND s.name = ?2 AND s.run_id != ?3 AND s.cache_parts IS NOT NULL"
-     " ORDER BY s.seq DESC LIMIT 1"},
-  {"running_runs", "SELECT id, name, pid, process_start FROM pipeline_runs"
-     " WHERE status = 'running'"},
-  {"pipeline_by_name", "SELECT id, name, created FROM pipelines WHERE name = ?1"},
-  {"pipeline_names", "SELECT name FROM pipelines ORDER BY name"},
-  /* lua/lupine/query.lua: Artifact and Pipeline objects */
-  {"pipeline_by_id", "SELECT id, name, created FROM pipelines WHERE id = ?1"},
-  {"pipelines_by_id_prefix", "SELECT id, name, created FROM pipelines"
-     " WHERE id >= ?1 AND id < ?1 || '~' ORDER BY id LIMIT 11"},
-  {"runs_of_pipeline", RUN_COLUMNS " WHERE r.pipeline_id = ?1 ORDER BY r.seq DESC"},
-  {"latest_run_of_pipeline", RUN_COLUMNS
-     " WHERE r.pipeline_id = ?1 ORDER BY r.seq DESC LIMIT 1"},
-  {"run_count_of_pipeline", "SELECT count(*) AS n FROM pipeline_runs WHERE pipeline_id = ?1"},
-  {"version_count_of_artifact", "SELECT count(*) AS n FROM artifact_versions"
-     " WHERE artifact_id = ?1"},
-  {"latest_version_of_artifact", VERSION_COLUMNS
-     " WHERE v.artifact_id = ?1 ORDER BY v.seq DESC LIMIT 1"},
+  {"previous_step_run", Q, "pipeline step run_id"},
+  {"running_runs", Q, ""},
+  {"pipeline_by_name", Q, "name"},
+  {"pipeline_names", Q, ""},
+  {"pipeline_by_id", Q, "id"},
+  {"pipelines_by_id_prefix", Q, "prefix"},
+  {"runs_of_pipeline", Q, "pipeline_id"},
+  {"latest_run_of_pipeline", Q, "pipeline_id"},
+  {"run_count_of_pipeline", Q, "pipeline_id"},
+  {"version_count_of_artifact", Q, "artifact_id"},
+  {"latest_version_of_artifact", Q, "artifact_id"},
   /* an artifact's own tags and its versions' tags */
-  {"tags_of_artifact", "SELECT name FROM tags WHERE seq IN ("
-     "SELECT tag_seq FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
-     " UNION SELECT l.tag_seq FROM artifact_versions v JOIN tag_links l"
-     " ON l.entity = 'artifact_version' AND l.entity_id = v.id WHERE v.artifact_id = ?1)"
-     " ORDER BY name"},
-  /* lua/lupine/viz.lua: av.visualizations */
-  {"visualizations_of", "SELECT position, type, content_hash, size FROM visualizations"
-     " WHERE artifact_version_id = ?1 ORDER BY position"},
-  /* lua/lupine/stacks.lua: stacks and artifact stores */
-  {"artifact_stores", STORE_COLUMNS " ORDER BY s.name"},
-  {"artifact_store_by_name", STORE_COLUMNS " WHERE s.name = ?1"},
-  {"artifact_store_by_id", STORE_COLUMNS " WHERE s.id = ?1"},
-  {"artifact_store_names", "SELECT name FROM artifact_stores ORDER BY name"},
-  {"stacks", STACK_COLUMNS " ORDER BY k.name"},
-  {"stack_by_name", STACK_COLUMNS " WHERE k.name = ?1"},
-  {"active_stack", STACK_COLUMNS " WHERE k.active = 1"},
-  {"stack_names", "SELECT name FROM stacks ORDER BY name"},
-  {"stacks_using_store", "SELECT name FROM stacks WHERE artifact_store_id = ?1 ORDER BY name"},
-  {"version_count_in_store", "SELECT count(*) AS n FROM artifact_versions"
-     " WHERE artifact_store_id = ?1"},
+  {"tags_of_artifact", Q, "artifact_id"},
+  {"visualizations_of", Q, "version_id"},
+  /* stacks and artifact stores */
+  {"artifact_stores", Q, ""},
+  {"artifact_store_by_name", Q, "name"},
+  {"artifact_store_by_id", Q, "id"},
+  {"artifact_store_names", Q, ""},
+  {"stacks", Q, ""},
+  {"stack_by_name", Q, "name"},
+  {"active_stack", Q, ""},
+  {"stack_names", Q, ""},
+  {"stacks_using_store", Q, "artifact_store_id"},
+  {"version_count_in_store", Q, "artifact_store_id"},
   /* the objects a store should hold: values (files and folders among them:
   ** data_type), then visualizations, with the versions that use them */
-  {"objects_in_store", "SELECT 'value' AS kind, v.content_hash, v.size, v.id, a.name,"
-     " v.version, v.data_type FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
-     " WHERE v.artifact_store_id = ?1"
-     " UNION ALL SELECT 'visualization', z.content_hash, z.size, v.id, a.name, v.version, NULL"
-     " FROM visualizations z JOIN artifact_versions v ON v.id = z.artifact_version_id"
-     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?1"
-     " ORDER BY 2, 4"},
-  {"run_stack", "SELECT stack FROM pipeline_runs WHERE id = ?1"},
-  {"visualization_stores", "SELECT DISTINCT v.artifact_store_id FROM visualizations z"
-     " JOIN artifact_versions v ON v.id = z.artifact_version_id WHERE z.content_hash = ?1"},
+  {"objects_in_store", Q, "artifact_store_id"},
+  /* the versions in a store (of one name, with one tag) in order */
+  {"versions_to_copy", Q, "artifact_store_id name? tag?"},
+  {"visualization_stores", Q, "content_hash"},
   /* lua/lupine/ui.lua: the dashboard. A run's plan; an artifact's page
   ** (its versions' tags and metadata, all at once), a pipeline's */
-  {"run_plan", "SELECT plan FROM pipeline_runs WHERE id = ?1"},
-  {"artifact_by_id", "SELECT id, name, created FROM artifacts WHERE id = ?1"},
-  /* the version of the same artifact made just before version ?1 */
-  {"previous_version", VERSION_COLUMNS " WHERE v.artifact_id = (SELECT artifact_id"
-     " FROM artifact_versions WHERE id = ?1) AND v.seq < (SELECT seq FROM artifact_versions"
-     " WHERE id = ?1) ORDER BY v.seq DESC LIMIT 1"},
-  {"tags_of_artifact_versions", "SELECT l.entity_id AS id, t.name FROM artifact_versions v"
-     " JOIN tag_links l ON l.entity = 'artifact_version' AND l.entity_id = v.id"
-     " JOIN tags t ON t.seq = l.tag_seq WHERE v.artifact_id = ?1 ORDER BY v.seq, t.name"},
-  {"metadata_of_artifact_versions", "SELECT m.entity_id AS id, m.key, m.value"
-     " FROM artifact_versions v JOIN run_metadata m ON m.entity = 'artifact_version'"
-     " AND m.entity_id = v.id WHERE v.artifact_id = ?1 ORDER BY v.seq, m.key"},
-  {"tags_of_pipeline_runs", "SELECT l.entity_id AS id, t.name FROM pipeline_runs r"
-     " JOIN tag_links l ON l.entity = 'pipeline_run' AND l.entity_id = r.id"
-     " JOIN tags t ON t.seq = l.tag_seq WHERE r.pipeline_id = ?1 ORDER BY r.seq, t.name"},
-  {"metadata_of_pipeline_runs", "SELECT m.entity_id AS id, m.key, m.value"
-     " FROM pipeline_runs r JOIN run_metadata m ON m.entity = 'pipeline_run'"
-     " AND m.entity_id = r.id WHERE r.pipeline_id = ?1 ORDER BY r.seq, m.key"},
-  /* the dashboard's search: ?1 a LIKE pattern ('\\' escapes), ?2 how many */
-  {"search_artifacts", "SELECT a.id, a.name, a.created, (SELECT count(*)"
-     " FROM artifact_versions v WHERE v.artifact_id = a.id) AS version_count"
-     " FROM artifacts a WHERE a.name LIKE ?1 ESCAPE '\\' ORDER BY a.name LIMIT ?2"},
-  {"search_versions", VERSION_COLUMNS " WHERE a.name LIKE ?1 ESCAPE '\\'"
-     " OR v.version LIKE ?1 ESCAPE '\\' ORDER BY v.seq DESC LIMIT ?2"},
-  {"search_runs", RUN_COLUMNS " WHERE r.name LIKE ?1 ESCAPE '\\' ORDER BY r.seq DESC LIMIT ?2"},
-  {"search_pipelines", "SELECT id, name, created FROM pipelines WHERE name LIKE ?1"
-     " ESCAPE '\\' ORDER BY name LIMIT ?2"},
-  {"search_tags", "SELECT name, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
-     " AS tagged_count FROM tags t WHERE name LIKE ?1 ESCAPE '\\' ORDER BY name LIMIT ?2"},
-  /* metadata whose key or text value matches, with what it is on */
-  {"search_metadata", "SELECT m.entity, m.entity_id, m.key, m.value, a.name AS artifact,"
-     " v.version, r.name AS run, s.name AS step, sr.name AS step_run_run"
-     " FROM run_metadata m"
-     " LEFT JOIN artifact_versions v ON m.entity = 'artifact_version' AND v.id = m.entity_id"
-     " LEFT JOIN artifacts a ON a.id = v.artifact_id"
-     " LEFT JOIN pipeline_runs r ON m.entity = 'pipeline_run' AND r.id = m.entity_id"
-     " LEFT JOIN step_runs s ON m.entity = 'step_run' AND s.id = m.entity_id"
-     " LEFT JOIN pipeline_runs sr ON sr.id = s.run_id"
-     " WHERE m.key LIKE ?1 ESCAPE '\\' OR m.value_text LIKE ?1 ESCAPE '\\'"
-     " ORDER BY m.seq DESC LIMIT ?2"},
-  {"metadata_keys", "SELECT DISTINCT key AS name FROM run_metadata ORDER BY key"},
-};
+  {"run_plan", Q, "run_id"},
+  {"artifact_by_id", Q, "id"},
+  /* the version of the same artifact made just before this one */
+  {"previous_version", Q, "version_id"},
+  {"tags_of_artifact_versions", Q, "artifact_id"},
+  {"metadata_of_artifact_versions", Q, "artifact_id"},
+  {"tags_of_pipeline_runs", Q, "pipeline_id"},
+  {"metadata_of_pipeline_runs", Q, "pipeline_id"},
+  /* lua/lupine/search.lua: the dashboard's search, by a LIKE pattern ('\'
+  ** escapes), at most limit rows; metadata whose key or text value
+  ** matches, with what it is on */
+  {"search_artifacts", Q, "pattern limit:integer"},
+  {"search_versions", Q, "pattern limit:integer"},
+  {"search_runs", Q, "pattern limit:integer"},
+  {"search_pipelines", Q, "pattern limit:integer"},
+  {"search_tags", Q, "pattern limit:integer"},
+  {"search_metadata", Q, "pattern limit:integer"},
+  {"metadata_keys", Q, ""},
 
-/*
-** The writes the bindings may make, by name: statements run in order with
-** the same bindings, in one transaction (or the caller's). Parameters
-** whose bit is set in blobs (bit N-1 for ?N) are bound as BLOBs.
-*/
-#define WRITE_SQL_MAX 8
-static const struct write_op {
-  const char *name;
-  unsigned blobs;
-  const char *sql[WRITE_SQL_MAX];
-} write_ops[] = {
-  /* ?1 entity, ?2 entity id, ?3 tag. Every path that tags comes here (the
-  ** Client, outputs' configured and added tags, pipeline tags), so an
-  ** exclusive tag leaves the other versions of the artifact, or the other
-  ** runs of the pipeline, in the same transaction that adds it. */
-  {"tag", 0, {"INSERT OR IGNORE INTO tags(name) VALUES (?3)",
-              "DELETE FROM tag_links WHERE ?1 = 'artifact_version'"
-              " AND entity = 'artifact_version'"
-              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
-              " AND version_seq IN (SELECT seq FROM artifact_versions WHERE artifact_id ="
-              " (SELECT artifact_id FROM artifact_versions WHERE id = ?2)) AND entity_id != ?2",
-              "DELETE FROM tag_links WHERE ?1 = 'pipeline_run' AND entity = 'pipeline_run'"
-              " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
-              " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
-              " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
-              "INSERT OR IGNORE INTO tag_links(entity, entity_id, tag_seq)"
-              " SELECT ?1, ?2, seq FROM tags WHERE name = ?3"}},
-  /* ?1 name, ?2 exclusive (0 or 1) */
-  {"create_tag", 0, {"INSERT INTO tags(name, exclusive) VALUES (?1, ?2)"}},
-  /* ?1 name, ?2 new name or NULL, ?3 exclusive (0, 1) or NULL: unchanged.
-  ** Made exclusive only while on at most one version of each artifact and
-  ** one run of each pipeline, and on no artifact itself (no row changes
-  ** otherwise: lua/lupine/client.lua says why). */
-  {"update_tag", 0, {"UPDATE tags SET name = coalesce(?2, name),"
-                     " exclusive = coalesce(?3, exclusive) WHERE name = ?1 AND (?3 IS NOT 1"
-                     " OR (NOT EXISTS (SELECT 1 FROM tag_links l JOIN artifact_versions v"
-                     " ON v.seq = l.version_seq WHERE l.entity = 'artifact_version'"
-                     " AND l.tag_seq = tags.seq GROUP BY v.artifact_id HAVING count(*) > 1)"
-                     " AND NOT EXISTS (SELECT 1 FROM tag_links l JOIN pipeline_runs r"
-                     " ON r.id = l.entity_id WHERE l.entity = 'pipeline_run'"
-                     " AND l.tag_seq = tags.seq GROUP BY r.pipeline_id HAVING count(*) > 1)"
-                     " AND NOT EXISTS (SELECT 1 FROM tag_links l WHERE l.entity = 'artifact'"
-                     " AND l.tag_seq = tags.seq)))"}},
-  /* ?1 name: the tag and its links */
-  {"delete_tag", 0, {"DELETE FROM tag_links WHERE tag_seq ="
-                     " (SELECT seq FROM tags WHERE name = ?1)",
-                     "DELETE FROM tags WHERE name = ?1"}},
-  {"untag", 0, {"DELETE FROM tag_links WHERE entity = ?1 AND entity_id = ?2"
-                " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3)"}},
-  /* ?1 entity, ?2 entity id, ?3 key, ?4 CBOR value, ?5 number or NULL,
-  ** ?6 text or NULL, ?7 time */
-  {"set_metadata", 1u << 3, {
-     "INSERT INTO run_metadata(entity, entity_id, key, value, value_number, value_text,"
-     " created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (entity, entity_id, key)"
-     " DO UPDATE SET value = excluded.value, value_number = excluded.value_number,"
-     " value_text = excluded.value_text, created = excluded.created"}},
-  /* ?1 step run id, ?2 what it printed, ?3 attempts */
-  {"step_output", 0, {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
-  /* ?1 run id, ?2 its plan (CBOR) */
-  {"run_plan", 1u << 1, {"UPDATE pipeline_runs SET plan = ?2 WHERE id = ?1"}},
-  /* ?1 run id, ?2 pid, ?3 the process's start time (tells a reused pid apart) */
-  {"run_process", 0, {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3 WHERE id = ?1"}},
-  /* ?1 run id, ?2 why, ?3 time: a run whose process died */
-  {"mark_dead", 0, {"UPDATE step_runs SET status = 'failed', error = ?2, end_time = ?3"
-                    " WHERE run_id = ?1 AND status = 'running'",
-                    "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
-                    " WHERE id = ?1 AND status = 'running'"}},
-  /* ?1 step run id, ?2 cache key, ?3 its parts (CBOR), ?4 why it was not a
-  ** cache hit (a hit's step run is created with its key: create_step_run) */
-  {"step_cache", 1u << 2, {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3,"
-                           " cache_note = ?4 WHERE id = ?1"}},
-  /* ?1 step run id, ?2 input name, ?3 artifact version id */
-  {"add_input", 0, {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
-                    " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
-                    " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
-  /* ?1 step run id, ?2 artifact name, ?3 the version its lookup of that
-  ** artifact's latest version found (nothing if that version is gone) */
-  {"add_lookup", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
-                     " artifact_version_id, version_seq) SELECT ?1, ?2, id, seq"
-                     " FROM artifact_versions WHERE id = ?3",
-                     "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
-                     " FROM step_run_lookups WHERE step_run_id = ?1)"}},
-  /* ?1 step run id, ?2 the step run whose lookups it carries (a cache hit) */
-  {"copy_lookups", 0, {"INSERT OR REPLACE INTO step_run_lookups(step_run_id, artifact_name,"
-                       " artifact_version_id, version_seq) SELECT ?1, artifact_name,"
-                       " artifact_version_id, version_seq FROM step_run_lookups"
-                       " WHERE step_run_id = ?2",
-                       "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
-                       " FROM step_run_lookups WHERE step_run_id = ?1)"}},
-  /* ?1 artifact version id: the version and everything attached to it but
-  ** the step runs' links to it, which keep saying what the runs made and
-  ** used. Those get a tombstone naming the version, and the negated seq:
-  ** sqlite gives the largest seq again once its row is gone, and a link
-  ** must not find the new version that gets it. */
-  {"delete_version", 0, {
-     "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
-     "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
-     "INSERT OR REPLACE INTO deleted_versions(id, artifact_name, version, deleted, save_type)"
-     " SELECT v.id, a.name, v.version, " SQL_NOW ", v.save_type FROM artifact_versions v"
-     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.id = ?1"
-     " AND EXISTS (SELECT 1 FROM step_run_artifacts l WHERE l.version_seq = v.seq)",
-     "UPDATE step_run_artifacts SET version_seq = -version_seq"
-     " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
-     "DELETE FROM visualizations WHERE artifact_version_id = ?1",
-     "DELETE FROM artifact_versions WHERE id = ?1"}},
-  /* ?1 run id: its step runs' links, first of a run's deletion
-  ** (lua/lupine/lineage.lua), and the tombstones only they named. The links
-  ** to a deleted version share its negated seq (so may those of a version
-  ** deleted later that was given the same seq: its tombstone then stays a
-  ** little longer than needed, never shorter). */
-  {"delete_run_links", 0, {
-     "DELETE FROM deleted_versions WHERE id IN (SELECT l.artifact_version_id"
-     " FROM step_runs s JOIN step_run_artifacts l ON l.step_run_id = s.id"
-     " WHERE s.run_id = ?1 AND l.version_seq < 0 AND NOT EXISTS (SELECT 1"
-     " FROM step_run_artifacts o JOIN step_runs os ON os.id = o.step_run_id"
-     " WHERE o.version_seq = l.version_seq AND os.run_id != ?1))",
-     "DELETE FROM step_run_artifacts WHERE step_run_id IN"
-     " (SELECT id FROM step_runs WHERE run_id = ?1)"}},
-  /* ?1 run id: the rest of it, once its links and versions are gone. A
-  ** cache hit elsewhere that reused one of its step runs keeps its status
-  ** and loses the id of a step run that no longer exists (no index answers
-  ** cached_from: deleting a run is rare, a step run's recording is not). */
-  {"delete_run", 0, {
-     "DELETE FROM run_metadata WHERE entity = 'step_run'"
-     " AND entity_id IN (SELECT id FROM step_runs WHERE run_id = ?1)",
-     "DELETE FROM step_run_lookups WHERE step_run_id IN"
-     " (SELECT id FROM step_runs WHERE run_id = ?1)",
-     "UPDATE step_runs SET cached_from = NULL WHERE cached_from IN"
-     " (SELECT id FROM step_runs WHERE run_id = ?1) AND run_id != ?1",
-     "DELETE FROM step_runs WHERE run_id = ?1",
-     "DELETE FROM tag_links WHERE entity = 'pipeline_run' AND entity_id = ?1",
-     "DELETE FROM run_metadata WHERE entity = 'pipeline_run' AND entity_id = ?1",
-     "DELETE FROM pipeline_runs WHERE id = ?1"}},
-  /* ?1 artifact version id, ?2 position, ?3 type, ?4 content hash, ?5 size */
-  {"add_visualization", 0, {"INSERT INTO visualizations(artifact_version_id, position, type,"
-                            " content_hash, size) VALUES (?1, ?2, ?3, ?4, ?5)"}},
-  /* ?1 artifact id: the artifact and its tag links, if it has no version */
-  {"delete_empty_artifact", 0, {
-     "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
-     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",
-     "DELETE FROM artifacts WHERE id = ?1"
-     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)"}},
-  /* ?1 name, ?2 flavor, ?3 path, ?4 time */
-  {"add_artifact_store", 0, {"INSERT INTO artifact_stores(id, name, flavor, path, created)"
-                             " VALUES (" SQL_UUID ", ?1, ?2, ?3, ?4)"}},
-  /* ?1 name: only while no stack and no version uses it */
-  {"delete_artifact_store", 0, {
-     "DELETE FROM artifact_stores WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM stacks k"
-     " WHERE k.artifact_store_id = artifact_stores.id) AND NOT EXISTS (SELECT 1 FROM"
-     " artifact_versions v WHERE v.artifact_store_id = artifact_stores.id)"}},
-  /* ?1 name, ?2 artifact store name, ?3 orchestrator, ?4 time */
-  {"add_stack", 0, {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created,"
-                    " jobs) SELECT " SQL_UUID ", ?1, id, ?3, ?4, ?5 FROM artifact_stores"
-                    " WHERE name = ?2"}},
-  /* ?1 name: only while it is not the active one */
-  {"delete_stack", 0, {"DELETE FROM stacks WHERE name = ?1 AND active = 0"}},
-  /* ?1 name */
-  {"set_active_stack", 0, {"UPDATE stacks SET active = 0 WHERE active = 1"
-                           " AND EXISTS (SELECT 1 FROM stacks WHERE name = ?1)",
-                           "UPDATE stacks SET active = 1 WHERE name = ?1"}},
-  /* ?1 run id, ?2 stack name */
-  {"set_run_stack", 0, {"UPDATE pipeline_runs SET stack = ?2 WHERE id = ?1"}},
-  /* ?1 version id, ?2 store id, ?3 uri: the object was copied there */
-  {"move_version", 0, {"UPDATE artifact_versions SET artifact_store_id = ?2, uri = ?3"
-                       " WHERE id = ?1"}},
+  /* ---- writes (core.write), each in one transaction ---- */
+  /* Every path that tags comes here (the Client, outputs' configured and
+  ** added tags, pipeline tags), so an exclusive tag leaves the other
+  ** versions of the artifact, or the other runs of the pipeline, in the
+  ** same transaction that adds it. */
+  {"tag", W, "entity entity_id tag"},
+  {"create_tag", W, "name exclusive:integer"},
+  /* a new name, exclusive (0, 1), or NULL: unchanged. Made exclusive only
+  ** while on at most one version of each artifact and one run of each
+  ** pipeline, and on no artifact itself (no row changes otherwise:
+  ** lua/lupine/client.lua says why). */
+  {"update_tag", W, "name new_name? exclusive:integer?"},
+  {"delete_tag", W, "name"},   /* the tag and its links */
+  {"untag", W, "entity entity_id tag"},
+  /* the CBOR value, and the value again if it is a number or a string */
+  {"set_metadata", W, "entity entity_id key value:blob number:number? text? created"},
+  {"step_output", W, "step_run_id output? attempts:integer?"},
+  /* the steps it planned as it started (CBOR: [{name, step, after}]) */
+  {"set_run_plan", W, "run_id plan:blob"},
+  /* the process's start time tells a reused pid apart */
+  {"run_process", W, "run_id pid:integer process_start?"},
+  {"mark_dead", W, "run_id error end_time"},   /* a run whose process died */
+  /* why it was not a cache hit (a hit's step run is created with its key);
+  ** all NULL for a step whose inputs could not be read */
+  {"step_cache", W, "step_run_id cache_key? cache_parts:blob? cache_note?"},
+  {"add_input", W, "step_run_id name version_id"},
+  /* the version a step's lookup of an artifact's latest found (nothing
+  ** if that version is gone) */
+  {"add_lookup", W, "step_run_id artifact version_id"},
+  /* a cache hit carries the lookups of the step run it reuses */
+  {"copy_lookups", W, "step_run_id from_step_run_id"},
+  /* the version and everything attached to it but the step runs' links
+  ** to it, which keep saying what the runs made and used: those get a
+  ** tombstone naming the version, and stop finding a version by seq */
+  {"delete_version", W, "version_id deleted:now"},
+  /* a run's step runs' links, first of a run's deletion
+  ** (lua/lupine/lineage.lua), and the tombstones only they named (those
+  ** of a version deleted later that was given the same seq may stay a
+  ** little longer than needed, never shorter) */
+  {"delete_run_links", W, "run_id"},
+  /* the rest of a run, once its links and versions are gone. A cache hit
+  ** elsewhere that reused one of its step runs keeps its status and loses
+  ** the id of a step run that no longer exists. */
+  {"delete_run", W, "run_id"},
+  {"add_visualization", W, "version_id position:integer type content_hash size:integer"},
+  /* the artifact and its tag links, if it has no version */
+  {"delete_empty_artifact", W, "artifact_id"},
+  {"add_artifact_store", W, "name flavor path? created:now id:new_id"},
+  /* only while no stack and no version uses it */
+  {"delete_artifact_store", W, "name"},
+  {"add_stack", W, "name artifact_store orchestrator jobs:integer? created:now id:new_id"},
+  {"delete_stack", W, "name"},   /* only while it is not the active one */
+  {"set_active_stack", W, "name"},
+  {"set_run_stack", W, "run_id stack"},
+  /* the object was copied to that store */
+  {"move_version", W, "version_id artifact_store_id uri"},
 };
-#define NWRITE_OPS ((int)(sizeof(write_ops) / sizeof(write_ops[0])))
+#define NSTATEMENTS ((int)(sizeof statements / sizeof statements[0]))
+_Static_assert(sizeof statements / sizeof statements[0] <= 256, "by_name holds bytes");
 
-/*
-** The orders lua/lupine/query.lua's listings may ask for (sort_by), by
-** listing and key (each listing's keys in the order of their names): the
-** columns, each sorted in the direction asked; ties fall to creation order
-** (seq) in that direction too. The listing's statement names its tables
-** v, a, r and p as these do.
-*/
-static const struct sort {
-  const char *listing, *key;
-  const char *columns[4];
-} sorts[] = {
-  {"artifact_versions", "artifact_type", {"v.type", "v.seq"}},
-  {"artifact_versions", "created", {"v.seq"}},
-  {"artifact_versions", "data_type", {"v.data_type", "v.seq"}},
-  {"artifact_versions", "name", {"a.name", "v.seq"}},
-  {"artifact_versions", "size", {"v.size", "v.seq"}},
-  {"artifact_versions", "stored_size", {"v.stored_size", "v.seq"}},
-  {"artifact_versions", "version", {"v.version_number", "v.version", "v.seq"}},
-  {"artifacts", "created", {"a.seq"}},
-  {"artifacts", "name", {"a.name"}},
-  {"pipeline_runs", "created", {"r.seq"}},
-  {"pipeline_runs", "name", {"r.name"}},
-  {"pipelines", "created", {"p.seq"}},
-  {"pipelines", "name", {"p.name"}},
-};
-#define NSORTS ((int)(sizeof(sorts) / sizeof(sorts[0])))
+/* The most parameters a statement takes. */
+#define MAX_PARAMS 16
 
-/* Prepared statements for queries built at run time (lp_catalog_select). */
-#define SELECT_CACHE 32
-#define NQUERIES ((int)(sizeof(queries) / sizeof(queries[0])))
-
-/* The write statements, prepared on first use. */
-enum {
-  W_BEGIN, W_COMMIT, W_ROLLBACK, W_PIPELINE_ID, W_PIPELINE_NEW, W_RUN_NAME_TAKEN,
-  W_RUN_NEW, W_RUN_FINISH, W_STEP_NEW, W_STEP_FINISH, W_ARTIFACT_ID,
-  W_ARTIFACT_NEW, W_NEXT_VERSION, W_VERSION_TAKEN, W_VERSION_NEW, W_LINK, W_SAVEPOINT,
-  W_RELEASE, W_ROLLBACK_TO, NWRITES
-};
-static const char *const writes[NWRITES] = {
-  "BEGIN IMMEDIATE",
-  "COMMIT",
-  "ROLLBACK",
-  "SELECT id FROM pipelines WHERE name = ?1",
-  "INSERT INTO pipelines(id, name, created) VALUES (?1, ?2, ?3)",
-  "SELECT 1 FROM pipeline_runs WHERE name = ?1",
-  "INSERT INTO pipeline_runs(id, name, pipeline_id, status, start_time)"
-  " VALUES (?1, ?2, ?3, 'running', ?4)",
-  "UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4 WHERE id = ?1",
-  "INSERT INTO step_runs(id, run_id, name, step_name, status, start_time, end_time,"
-  " parameters, cache_key, cached_from, seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-  " CASE WHEN ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9, ?10)",
-  "UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4, traceback = ?5,"
-  " output_count = ?6 WHERE id = ?1",
-  "SELECT id FROM artifacts WHERE name = ?1",
-  "INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)",
-  "SELECT COALESCE(MAX(version_number), 0) + 1 FROM artifact_versions"
-  " WHERE artifact_id = ?1",
-  "SELECT 1 FROM artifact_versions WHERE artifact_id = ?1 AND version = ?2",
-  "INSERT INTO artifact_versions(id, artifact_id, version, version_number, type,"
-  " data_type, content_hash, size, stored_size, uri, codec_version, created,"
-  " producer_step_run_id, artifact_store_id, save_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-  " ?8, ?9, ?10, ?11, ?12, ?13, coalesce(?14, '" LP_DEFAULT_STORE_ID "'), ?15)",
-  "INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id, version_seq)"
-  " VALUES (?1, ?2, ?3, ?4, coalesce(?5, (SELECT seq FROM artifact_versions WHERE id = ?4)))",
-  "SAVEPOINT part",
-  "RELEASE part",
-  "ROLLBACK TO part",
-};
+/* Prepared statements for listings, kept by their text (LRU). */
+#define ADHOC_CACHE 32
 
 struct lp_catalog {
-  sqlite3 *db;
-  char *path;
-  sqlite3_stmt *write[NWRITES];
-  sqlite3_stmt *read[NQUERIES];
-  sqlite3_stmt *op[NWRITE_OPS][WRITE_SQL_MAX];
-  struct { char *sql; sqlite3_stmt *st; unsigned long used; } select[SELECT_CACHE];
-  unsigned long clock;   /* for least-recently-used eviction of select[] */
+  const lp_catalog_backend *be;
+  void *db;
+  char *path;                                  /* the target: in messages */
+  void *st[NSTATEMENTS][LP_CATALOG_SQL_MAX];   /* prepared on first use */
+  unsigned char nparams[NSTATEMENTS][LP_CATALOG_SQL_MAX];
+  unsigned char by_name[NSTATEMENTS];          /* statements in the order of their names */
+  struct { char *sql; void *st; unsigned long used; } adhoc[ADHOC_CACHE];
+  unsigned long clock;   /* for least-recently-used eviction of adhoc[] */
 };
 
-/* Fill err from the connection, naming the catalog file. */
+/* Fill err from the connection, naming the catalog. */
 static int dberr(lp_catalog *c, const char *what, char *err, size_t errsz) {
-  lp_errf(err, errsz, "catalog %s: %s failed (%s)", c->path, what,
-          sqlite3_errmsg(c->db));
+  lp_errf(err, errsz, "catalog %s: %s failed (%s)", c->path, what, c->be->errmsg(c->db));
   return LUPINE_CATALOG;
 }
 
-static int migrate(lp_catalog *c, char *err, size_t errsz) {
-  sqlite3_stmt *st;
-  int version = 0, rc;
-  if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-    return dberr(c, "reading the schema version", err, errsz);
-  if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  if (version > NMIGRATIONS) {
-    lp_errf(err, errsz, "catalog %s: schema version %d is newer than this "
-            "Lupine understands (%d); upgrade Lupine", c->path, version, NMIGRATIONS);
-    return LUPINE_CATALOG;
+/* ---- parameters ---- */
+
+enum { P_TEXT, P_BLOB, P_INTEGER, P_NUMBER, P_NOW, P_NEW_ID };
+
+typedef struct param {
+  const char *name;
+  int len;        /* of name */
+  int type;
+  int optional;   /* may be nil */
+} param;
+
+/* Read the parameter at *spec into p and move past it; 0 at the end. */
+static int next_param(const char **spec, param *p) {
+  static const char *const types[] = {"text", "blob", "integer", "number", "now", "new_id"};
+  const char *s = *spec, *t;
+  int i;
+  while (*s == ' ') s++;
+  if (*s == '\0') return 0;
+  p->name = s;
+  while (*s != '\0' && *s != ' ' && *s != ':' && *s != '?') s++;
+  p->len = (int)(s - p->name);
+  p->type = P_TEXT;
+  if (*s == ':') {
+    t = ++s;
+    while (*s != '\0' && *s != ' ' && *s != '?') s++;
+    for (i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
+      if ((size_t)(s - t) == strlen(types[i]) && memcmp(t, types[i], (size_t)(s - t)) == 0)
+        p->type = i;
   }
-  for (; version < NMIGRATIONS; version++) {
-    char sql[64];
-    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-      return dberr(c, "starting a migration", err, errsz);
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version + 1);
-    /* Another process may have migrated while we waited for the lock. */
-    rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_int(st, 0) > version) {
-      sqlite3_finalize(st);
-      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  p->optional = *s == '?';
+  if (p->optional) s++;
+  *spec = s;
+  return 1;
+}
+
+static int count_params(int s) {
+  const char *spec = statements[s].params;
+  param p;
+  int n = 0;
+  while (next_param(&spec, &p)) n++;
+  return n;
+}
+
+/* A statement's values, and room for those the catalog makes. */
+typedef struct lua_values {
+  lp_catalog_value v[MAX_PARAMS];
+  int n;
+  char now[32];
+  char id[LP_ID_LEN + 1];
+} lua_values;
+
+static void new_id(char id[LP_ID_LEN + 1]);
+
+static const char *const type_names[] = {"string", "string", "integer", "number"};
+
+/*
+** The nargs Lua values from index first, checked against statement s's
+** parameters, into a (then the values the catalog makes). A wrong one is
+** named as Lua names a bad argument, the statement as the function.
+*/
+static int lua_args(lua_State *L, int s, int first, int nargs, lua_values *a, char *err,
+                    size_t errsz) {
+  const char *spec = statements[s].params;
+  const char *name = statements[s].name;
+  param p;
+  int i = 0, given = 0;
+  a->n = 0;
+  while (next_param(&spec, &p)) {
+    lp_catalog_value *v = &a->v[a->n++];
+    int idx = first + i, t = i < nargs ? lua_type(L, idx) : LUA_TNONE;
+    if (p.type == P_NOW) {
+      lp_catalog_now(a->now);
+      v->type = LP_CATALOG_TEXT;
+      v->u.s.p = a->now;
+      v->u.s.len = strlen(a->now);
       continue;
     }
-    sqlite3_finalize(st);
-    if (sqlite3_exec(c->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-      rc = dberr(c, "migrating the schema", err, errsz);
-      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-      return rc;
+    if (p.type == P_NEW_ID) {
+      new_id(a->id);
+      v->type = LP_CATALOG_TEXT;
+      v->u.s.p = a->id;
+      v->u.s.len = LP_ID_LEN;
+      continue;
     }
+    i++;
+    given++;
+    if (t == LUA_TNIL || t == LUA_TNONE) {
+      if (p.optional) {
+        v->type = LP_CATALOG_NULL;
+        continue;
+      }
+    } else if ((p.type == P_TEXT || p.type == P_BLOB) && t == LUA_TSTRING) {
+      v->type = p.type == P_TEXT ? LP_CATALOG_TEXT : LP_CATALOG_BLOB;
+      v->u.s.p = lua_tolstring(L, idx, &v->u.s.len);
+      continue;
+    } else if (p.type == P_INTEGER && t == LUA_TNUMBER) {
+      lua_Integer n;
+      int ok;
+      n = lua_tointegerx(L, idx, &ok);
+      if (!ok) {
+        lp_errf(err, errsz, "bad argument #%d to '%s' (%.*s: number has no integer "
+                "representation)", i, name, p.len, p.name);
+        return LUPINE_MISUSE;
+      }
+      v->type = LP_CATALOG_INT;
+      v->u.i = n;
+      continue;
+    } else if (p.type == P_NUMBER && t == LUA_TNUMBER) {
+      if (lua_isinteger(L, idx)) {
+        v->type = LP_CATALOG_INT;
+        v->u.i = lua_tointeger(L, idx);
+      } else {
+        v->type = LP_CATALOG_REAL;
+        v->u.d = lua_tonumber(L, idx);
+      }
+      continue;
+    }
+    lp_errf(err, errsz, "bad argument #%d to '%s' (%.*s: %s expected, got %s)", i, name,
+            p.len, p.name, type_names[p.type],
+            t == LUA_TNONE ? "no value" : lua_typename(L, t));
+    return LUPINE_MISUSE;
+  }
+  if (nargs > given) {
+    lp_errf(err, errsz, "wrong number of arguments to '%s' (%d expected, got %d)", name, given,
+            nargs);
+    return LUPINE_MISUSE;
   }
   return LUPINE_OK;
 }
 
-static void new_id(char id[LP_ID_LEN + 1]);
+/* Statement name of kind (Q or W), or -1: by the sorted index of a handle,
+** else (a worker, which has none) by a walk of the table. */
+static int find(const lp_catalog *c, const char *name, int kind) {
+  int lo = 0, hi = NSTATEMENTS - 1, s = -1;
+  if (name == NULL) return -1;
+  if (c == NULL) {
+    for (lo = 0; lo < NSTATEMENTS && s < 0; lo++)
+      if (strcmp(statements[lo].name, name) == 0) s = lo;
+  } else {
+    while (lo <= hi && s < 0) {
+      int mid = (lo + hi) / 2, cmp = strcmp(name, statements[c->by_name[mid]].name);
+      if (cmp == 0) s = c->by_name[mid];
+      else if (cmp < 0) hi = mid - 1;
+      else lo = mid + 1;
+    }
+  }
+  return s >= 0 && statements[s].kind == kind ? s : -1;
+}
 
-/* A handle on the sqlite file at path, opened with flags (and NOMUTEX). */
-static int connect(lp_catalog **out, const char *path, int flags, char *err, size_t errsz) {
-  lp_catalog *c = calloc(1, sizeof *c);
-  int rc;
+static int unknown(int kind, const char *name, char *err, size_t errsz) {
+  lp_errf(err, errsz, "unknown catalog %s '%s'", kind == Q ? "query" : "write",
+          name != NULL ? name : "(none)");
+  return LUPINE_MISUSE;
+}
+
+int lp_catalog_check(lua_State *L, int write, const char *name, int first, int nargs,
+                     char *err, size_t errsz) {
+  int kind = write ? W : Q, s = find(NULL, name, kind);
+  lua_values a;
+  if (s < 0) return unknown(kind, name, err, errsz);
+  return lua_args(L, s, first, nargs, &a, err, errsz);
+}
+
+/* ---- running statements ---- */
+
+/* Called with each row of a statement's last SQL; anything but LUPINE_OK
+** stops the statement with that code. */
+typedef int (*row_fn)(void *ud, lp_catalog *c, void *st);
+
+/* Part k of statement s, prepared on first use. */
+static void *prepared(lp_catalog *c, int s, int k, const char *what, char *err,
+                      size_t errsz) {
+  int nparams;
+  if (c->st[s][k] != NULL) return c->st[s][k];
+  if (c->be->prepare(c->db, c->be->sql[s].sql[k], 1, &c->st[s][k], &nparams) != 0) {
+    dberr(c, what, err, errsz);
+    return NULL;
+  }
+  if (nparams > count_params(s)) {
+    lp_errf(err, errsz, "catalog %s: the %s backend's statement '%s' has %d parameters, "
+            "more than the %d it declares", c->path, c->be->name, statements[s].name,
+            nparams, count_params(s));
+    c->be->finalize(c->st[s][k]);
+    c->st[s][k] = NULL;
+    return NULL;
+  }
+  c->nparams[s][k] = (unsigned char)nparams;
+  return c->st[s][k];
+}
+
+/* Step st to its end, each row to fn (NULL: rows are not read). */
+static int step_all(lp_catalog *c, void *st, const char *what, row_fn fn, void *ud,
+                    char *err, size_t errsz) {
+  int step, rc = LUPINE_OK;
+  while ((step = c->be->step(st)) == LP_CATALOG_ROW)
+    if (fn != NULL && (rc = fn(ud, c, st)) != LUPINE_OK) break;
+  if (rc == LUPINE_OK && step != LP_CATALOG_DONE && step != LP_CATALOG_ROW)
+    rc = dberr(c, what, err, errsz);
+  c->be->reset(st);
+  return rc;
+}
+
+/*
+** Run statement s with the n values of args: each of its SQL statements
+** in turn, the rows of the last to fn. *changes, unless NULL, adds up the
+** rows they changed. what names it in a message.
+*/
+static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const char *what,
+               row_fn fn, void *ud, int *changes, char *err, size_t errsz) {
+  const char *const *sql = c->be->sql[s].sql;
+  int k, rc = LUPINE_OK;
+  for (k = 0; k < LP_CATALOG_SQL_MAX && sql[k] != NULL && rc == LUPINE_OK; k++) {
+    void *st = prepared(c, s, k, what, err, errsz);
+    int last = k + 1 == LP_CATALOG_SQL_MAX || sql[k + 1] == NULL;
+    if (st == NULL) return LUPINE_CATALOG;
+    if (n < c->nparams[s][k]) {   /* a C caller's slip: never bind an earlier use's */
+      lp_errf(err, errsz, "catalog: statement '%s' given %d values for %d parameters",
+              statements[s].name, n, c->nparams[s][k]);
+      return LUPINE_MISUSE;
+    }
+    /* a Lua error raised while it pushed rows may have left it mid-step */
+    c->be->reset(st);
+    if (c->be->bind(st, args, c->nparams[s][k]) != 0) {
+      rc = dberr(c, what, err, errsz);
+      c->be->reset(st);
+      break;
+    }
+    rc = step_all(c, st, what, last ? fn : NULL, ud, err, errsz);
+    if (changes != NULL) *changes += (int)c->be->changes(c->db);
+  }
+  return rc;
+}
+
+/* ---- opening ---- */
+
+static int by_name_cmp(const void *a, const void *b) {
+  return strcmp(statements[*(const unsigned char *)a].name,
+                statements[*(const unsigned char *)b].name);
+}
+
+int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
+  lp_catalog *c;
+  int rc, i;
   *out = NULL;
+  c = calloc(1, sizeof *c);
   if (c == NULL || (c->path = strdup(path)) == NULL) {
     free(c);
     lp_errf(err, errsz, "out of memory opening catalog %s", path);
     return LUPINE_NOMEM;
   }
-  if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-    rc = dberr(c, "opening", err, errsz);
-    lp_catalog_close(c);
-    return rc;
-  }
-  sqlite3_busy_timeout(c->db, 30000);
-  *out = c;
-  return LUPINE_OK;
-}
-
-/* Open the catalog file at path, which exists. A file made by Lupine has
-** a schema version; any other (an empty file, another program's database,
-** not a database at all) is refused before anything is written to it. */
-static int open_file(lp_catalog **out, const char *path, char *err, size_t errsz) {
-  lp_catalog *c;
-  sqlite3_stmt *st;
-  const char *why = NULL;
-  struct stat sb;
-  int rc, attempt, version = 0;
-  if ((rc = connect(out, path, SQLITE_OPEN_READWRITE, err, errsz)) != LUPINE_OK) return rc;
-  c = *out;
-  *out = NULL;
-  if ((rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL)) == SQLITE_OK) {
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-  }
-  if (rc == SQLITE_NOTADB) why = "it is not a database";
-  else if (rc != SQLITE_ROW && rc != SQLITE_OK) {
-    rc = dberr(c, "reading the schema version", err, errsz);
-    lp_catalog_close(c);
-    return rc;
-  } else if (version == 0)
-    why = stat(path, &sb) == 0 && sb.st_size == 0 ? "it is an empty file"
-                                                   : "it is a database Lupine did not make";
-  if (why != NULL) {
-    lp_errf(err, errsz, "%s is not a Lupine catalog (%s); move it away and a new "
-            "catalog is made there", path, why);
+  /* sqlite, last, takes any target */
+  for (i = 0; c->be == NULL; i++)
+    if (backends[i]->accepts(path)) c->be = backends[i];
+  /* the backend's SQL comes in the order of the declarations: a backend
+  ** that drifted from them fails every open, naming where */
+  for (i = 0; i < NSTATEMENTS || i < c->be->nsql; i++) {
+    if (i < NSTATEMENTS && i < c->be->nsql && strcmp(statements[i].name, c->be->sql[i].name) == 0)
+      continue;
+    lp_errf(err, errsz, "catalog %s: the %s backend's statement %d is '%s' where the catalog "
+            "declares '%s'", path, c->be->name, i + 1,
+            i < c->be->nsql ? c->be->sql[i].name : "(none)",
+            i < NSTATEMENTS ? statements[i].name : "(none)");
     lp_catalog_close(c);
     return LUPINE_CATALOG;
   }
-  /* Turning WAL on takes an exclusive lock without waiting on the busy
-  ** handler: two processes opening a catalog at once retry here. */
-  for (attempt = 0;; attempt++) {
-    rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-    if (rc != SQLITE_BUSY || attempt == 3000) break;
-    sqlite3_sleep(10);
-  }
-  if (rc != SQLITE_OK ||
-      /* temp_store: statement journals and sorts in memory, not in a new
-      ** file in the temporary folder for each of them */
-      sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-                   " PRAGMA temp_store = MEMORY", NULL, NULL, NULL) != SQLITE_OK) {
-    rc = dberr(c, "configuring", err, errsz);
-    lp_catalog_close(c);
-    return rc;
-  }
-  if ((rc = migrate(c, err, errsz)) != LUPINE_OK) {
+  for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
+  qsort(c->by_name, NSTATEMENTS, 1, by_name_cmp);
+  if ((rc = c->be->open(path, &c->db, err, errsz)) != LUPINE_OK) {
     lp_catalog_close(c);
     return rc;
   }
@@ -877,132 +575,77 @@ static int open_file(lp_catalog **out, const char *path, char *err, size_t errsz
   return LUPINE_OK;
 }
 
-/* Make a new catalog at path: whole, under a name of its own, then linked
-** into place, which fails if a file got there first (another process made
-** the catalog at the same time: its file is used). So whoever finds a file
-** at path finds a whole catalog, and only a missing file means "new". */
-static int create(const char *path, char *err, size_t errsz) {
-  char tmp[PATH_MAX], id[LP_ID_LEN + 1];
-  lp_catalog *c;
-  int rc, fd = -1;
-  new_id(id);
-  if (snprintf(tmp, sizeof tmp, "%s.new-%s", path, id) >= (int)sizeof tmp) {
-    lp_errf(err, errsz, "catalog path is too long: %s", path);
-    return LUPINE_MISUSE;
-  }
-  if ((rc = connect(&c, tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errsz)) !=
-      LUPINE_OK)
-    return rc;
-  /* nobody reads the file before it is whole: no journal and no syncs
-  ** while it is made, one sync at the end (half the time of making it in
-  ** place) */
-  if (sqlite3_exec(c->db, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", NULL, NULL,
-                   NULL) != SQLITE_OK)
-    rc = dberr(c, "configuring", err, errsz);
-  else if ((rc = migrate(c, err, errsz)) == LUPINE_OK &&
-           sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK)
-    rc = dberr(c, "configuring", err, errsz);
-  lp_catalog_close(c);
-  if (rc == LUPINE_OK && ((fd = open(tmp, O_RDONLY)) < 0 || fsync(fd) != 0 ||
-                          (link(tmp, path) != 0 && errno != EEXIST))) {
-    lp_errf(err, errsz, "cannot create catalog %s (%s)", path, strerror(errno));
-    rc = LUPINE_IO;
-  }
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  return rc;
-}
-
-int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
-  struct stat sb;
-  int rc;
-  *out = NULL;
-  if (stat(path, &sb) != 0) {
-    if (errno != ENOENT) {
-      lp_errf(err, errsz, "cannot open catalog %s (%s)", path, strerror(errno));
-      return LUPINE_IO;
-    }
-    if ((rc = create(path, err, errsz)) != LUPINE_OK) return rc;
-  }
-  return open_file(out, path, err, errsz);
-}
-
 void lp_catalog_close(lp_catalog *c) {
-  int i;
+  int s, k;
   if (c == NULL) return;
-  for (i = 0; i < NWRITES; i++) sqlite3_finalize(c->write[i]);
-  for (i = 0; i < NQUERIES; i++) sqlite3_finalize(c->read[i]);
-  for (i = 0; i < NWRITE_OPS * WRITE_SQL_MAX; i++)
-    sqlite3_finalize(c->op[i / WRITE_SQL_MAX][i % WRITE_SQL_MAX]);
-  for (i = 0; i < SELECT_CACHE; i++) {
-    sqlite3_finalize(c->select[i].st);
-    free(c->select[i].sql);
+  for (s = 0; s < NSTATEMENTS; s++)
+    for (k = 0; k < LP_CATALOG_SQL_MAX; k++) c->be->finalize(c->st[s][k]);
+  for (k = 0; k < ADHOC_CACHE; k++) {
+    c->be->finalize(c->adhoc[k].st);
+    free(c->adhoc[k].sql);
   }
-  sqlite3_close(c->db);
+  if (c->db != NULL) c->be->close(c->db);
   free(c->path);
   free(c);
 }
 
-static sqlite3_stmt *cached(lp_catalog *c, sqlite3_stmt **slot, const char *sql);
-
-/* The cached write statement w, reset and unbound, or NULL. */
-static sqlite3_stmt *prepared(lp_catalog *c, int w) {
-  return cached(c, &c->write[w], writes[w]);
+int lp_catalog_schema_version(void) {
+  return lp_sqlite_backend.schema_version;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-  if (s == NULL) sqlite3_bind_null(st, i);
-  else sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+const char *lp_catalog_sqlite_version(void) {
+  return lp_sqlite_backend.library_version();
 }
 
-/* Step a statement that returns no rows (or whose rows do not matter). */
-static int done(lp_catalog *c, sqlite3_stmt *st, const char *what,
-                char *err, size_t errsz) {
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    rc = dberr(c, what, err, errsz);
-    sqlite3_reset(st);
-    return rc;
-  }
-  sqlite3_reset(st);
-  return LUPINE_OK;
+void lp_catalog_fork_safe(void) {
+  int i;
+  for (i = 0; i < NBACKENDS; i++)
+    if (backends[i]->fork_safe != NULL) backends[i]->fork_safe();
 }
 
-static int simple(lp_catalog *c, int w, const char *what, char *err, size_t errsz) {
-  sqlite3_stmt *st = prepared(c, w);
-  if (st == NULL) return dberr(c, what, err, errsz);
-  return done(c, st, what, err, errsz);
+const lp_catalog_dialect *lp_catalog_dialect_of(const lp_catalog *c) {
+  return c->be->dialect;
+}
+
+/* ---- transactions ---- */
+
+static int simple(lp_catalog *c, int s, const char *what, char *err, size_t errsz) {
+  return run(c, s, NULL, 0, what, NULL, NULL, NULL, err, errsz);
 }
 
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, W_BEGIN, "starting a transaction", err, errsz);
+  return simple(c, S_BEGIN, "starting a transaction", err, errsz);
 }
 
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, W_COMMIT, "committing", err, errsz);
+  return simple(c, S_COMMIT, "committing", err, errsz);
 }
 
 int lp_catalog_savepoint(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, W_SAVEPOINT, "starting a savepoint", err, errsz);
+  return simple(c, S_SAVEPOINT, "starting a savepoint", err, errsz);
 }
 
 int lp_catalog_release(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, W_RELEASE, "releasing a savepoint", err, errsz);
+  return simple(c, S_RELEASE, "releasing a savepoint", err, errsz);
 }
 
 void lp_catalog_rollback_savepoint(lp_catalog *c) {
-  if (simple(c, W_ROLLBACK_TO, "rolling back to a savepoint", NULL, 0) == LUPINE_OK)
-    simple(c, W_RELEASE, "releasing a savepoint", NULL, 0);
+  char err[LP_ERRSZ];
+  if (simple(c, S_ROLLBACK_TO, "rolling back to a savepoint", err, sizeof err) == LUPINE_OK)
+    simple(c, S_RELEASE, "releasing a savepoint", err, sizeof err);
 }
 
 int lp_catalog_in_transaction(lp_catalog *c) {
-  return !sqlite3_get_autocommit(c->db);
+  return c->be->in_transaction(c->db);
 }
 
 void lp_catalog_rollback(lp_catalog *c) {
-  if (sqlite3_get_autocommit(c->db)) return;
-  simple(c, W_ROLLBACK, "rolling back", NULL, 0);
+  char err[LP_ERRSZ];
+  if (!c->be->in_transaction(c->db)) return;
+  simple(c, S_ROLLBACK, "rolling back", err, sizeof err);
 }
+
+/* ---- ids and times ---- */
 
 void lp_catalog_now(char out[32]) {
   struct timespec ts;
@@ -1053,71 +696,104 @@ static void new_time_ordered_id(char id[LP_ID_LEN + 1]) {
   unparse(u, 7, id);
 }
 
-/* Look up the id of name with statement w; *found is 0 if there is none. */
-static int find_id(lp_catalog *c, int w, const char *name, char id[LP_ID_LEN + 1],
-                   int *found, char *err, size_t errsz) {
-  sqlite3_stmt *st = prepared(c, w);
-  int rc;
-  *found = 0;
-  if (st == NULL) return dberr(c, "looking up a name", err, errsz);
-  bind_text(st, 1, name);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    snprintf(id, LP_ID_LEN + 1, "%s", (const char *)sqlite3_column_text(st, 0));
-    *found = 1;
-  } else if (rc != SQLITE_DONE) {
-    rc = dberr(c, "looking up a name", err, errsz);
-    sqlite3_reset(st);
-    return rc;
+/* ---- values from C ---- */
+
+static lp_catalog_value text(const char *s) {
+  lp_catalog_value v;
+  if (s == NULL) {
+    v.type = LP_CATALOG_NULL;
+    return v;
   }
-  sqlite3_reset(st);
+  v.type = LP_CATALOG_TEXT;
+  v.u.s.p = s;
+  v.u.s.len = strlen(s);
+  return v;
+}
+
+static lp_catalog_value integer(int64_t i) {
+  lp_catalog_value v;
+  v.type = LP_CATALOG_INT;
+  v.u.i = i;
+  return v;
+}
+
+static const lp_catalog_value null_value = {LP_CATALOG_NULL, {0}};
+
+/* The first column of the first row, for the statements that give one
+** value: an integer, or text (into out, "" for NULL). */
+typedef struct first_value {
+  int found;
+  int64_t i;
+  char *out;
+  size_t outsz;
+} first_value;
+
+static int take_first(void *ud, lp_catalog *c, void *st) {
+  first_value *f = ud;
+  lp_catalog_value v;
+  if (f->found) return LUPINE_OK;
+  f->found = 1;
+  c->be->column(st, 0, &v);
+  if (v.type == LP_CATALOG_INT) f->i = v.u.i;
+  if (f->out != NULL)
+    snprintf(f->out, f->outsz, "%.*s", v.type == LP_CATALOG_TEXT ? (int)v.u.s.len : 0,
+             v.type == LP_CATALOG_TEXT ? (const char *)v.u.s.p : "");
   return LUPINE_OK;
 }
 
-/* The id of the named row of statement w's table, inserting it (with
+/* ---- recording (executor.c, lmodule.c) ---- */
+
+/* Look up the id of name with statement s; *found is 0 if there is none. */
+static int find_id(lp_catalog *c, int s, const char *name, char id[LP_ID_LEN + 1],
+                   int *found, char *err, size_t errsz) {
+  lp_catalog_value arg = text(name);
+  first_value f = {0, 0, id, LP_ID_LEN + 1};
+  int rc = run(c, s, &arg, 1, "looking up a name", take_first, &f, NULL, err, errsz);
+  *found = f.found;
+  return rc;
+}
+
+/* The id of the named row of statement s's table, inserting it (with
 ** statement insert) on first use. */
-static int get_or_create(lp_catalog *c, int w, int insert, const char *name,
+static int get_or_create(lp_catalog *c, int s, int insert, const char *name,
                          char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
-  sqlite3_stmt *st;
-  int found, rc = find_id(c, w, name, id, &found, err, errsz);
+  int found, rc = find_id(c, s, name, id, &found, err, errsz);
   if (rc != LUPINE_OK || found) return rc;
-  if ((st = prepared(c, insert)) == NULL) return dberr(c, "inserting a name", err, errsz);
   new_id(id);
   lp_catalog_now(now);
-  bind_text(st, 1, id);
-  bind_text(st, 2, name);
-  bind_text(st, 3, now);
-  return done(c, st, "inserting a name", err, errsz);
+  {
+    lp_catalog_value args[] = {text(id), text(name), text(now)};
+    return run(c, insert, args, 3, "inserting a name", NULL, NULL, NULL, err, errsz);
+  }
 }
 
-static int name_taken(lp_catalog *c, const char *name, int *taken,
-                      char *err, size_t errsz) {
-  sqlite3_stmt *st = prepared(c, W_RUN_NAME_TAKEN);
-  int rc;
-  if (st == NULL) return dberr(c, "checking a run name", err, errsz);
-  bind_text(st, 1, name);
-  rc = sqlite3_step(st);
-  *taken = rc == SQLITE_ROW;
-  sqlite3_reset(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(c, "checking a run name", err, errsz);
-  return LUPINE_OK;
+/* *taken: 1 if statement s gives a row for its arguments. */
+static int exists(lp_catalog *c, int s, const lp_catalog_value *args, int n, const char *what,
+                  int *taken, char *err, size_t errsz) {
+  first_value f = {0, 0, NULL, 0};
+  int rc = run(c, s, args, n, what, take_first, &f, NULL, err, errsz);
+  *taken = f.found;
+  return rc;
 }
 
 int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
                           const char *start, char id[LP_ID_LEN + 1],
                           char name_out[LP_RUN_NAME_MAX + 1], char *err, size_t errsz) {
   char pipeline_id[LP_ID_LEN + 1], now[32];
-  sqlite3_stmt *st;
+  lp_catalog_value arg;
   int rc, taken, n;
-  if ((rc = get_or_create(c, W_PIPELINE_ID, W_PIPELINE_NEW, pipeline, pipeline_id,
+  if ((rc = get_or_create(c, S_PIPELINE_ID, S_PIPELINE_NEW, pipeline, pipeline_id,
                           err, errsz)) != LUPINE_OK)
     return rc;
   if (start != NULL) snprintf(now, sizeof now, "%s", start);
   else lp_catalog_now(now);
   if (name != NULL) {
     snprintf(name_out, LP_RUN_NAME_MAX + 1, "%s", name);
-    if ((rc = name_taken(c, name_out, &taken, err, errsz)) != LUPINE_OK) return rc;
+    arg = text(name_out);
+    if ((rc = exists(c, S_RUN_NAME_TAKEN, &arg, 1, "checking a run name", &taken, err,
+                     errsz)) != LUPINE_OK)
+      return rc;
     if (taken) {
       lp_errf(err, errsz, "pipeline '%s': a run named '%s' already exists",
               pipeline, name);
@@ -1129,31 +805,29 @@ int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
              now, now + 5, now + 8, now + 11, now + 14, now + 17);
     size_t base = strlen(name_out);
     for (n = 2;; n++) {
-      if ((rc = name_taken(c, name_out, &taken, err, errsz)) != LUPINE_OK) return rc;
+      arg = text(name_out);
+      if ((rc = exists(c, S_RUN_NAME_TAKEN, &arg, 1, "checking a run name", &taken, err,
+                       errsz)) != LUPINE_OK)
+        return rc;
       if (!taken) break;
       snprintf(name_out + base, LP_RUN_NAME_MAX + 1 - base, "-%d", n);
     }
   }
-  if ((st = prepared(c, W_RUN_NEW)) == NULL) return dberr(c, "creating a run", err, errsz);
   new_id(id);
-  bind_text(st, 1, id);
-  bind_text(st, 2, name_out);
-  bind_text(st, 3, pipeline_id);
-  bind_text(st, 4, now);
-  return done(c, st, "creating a run", err, errsz);
+  {
+    lp_catalog_value args[] = {text(id), text(name_out), text(pipeline_id), text(now)};
+    return run(c, S_RUN_NEW, args, 4, "creating a run", NULL, NULL, NULL, err, errsz);
+  }
 }
 
 int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
                           const char *error, char *err, size_t errsz) {
   char now[32];
-  sqlite3_stmt *st = prepared(c, W_RUN_FINISH);
-  if (st == NULL) return dberr(c, "finishing a run", err, errsz);
   lp_catalog_now(now);
-  bind_text(st, 1, run_id);
-  bind_text(st, 2, status);
-  bind_text(st, 3, now);
-  bind_text(st, 4, error);
-  return done(c, st, "finishing a run", err, errsz);
+  {
+    lp_catalog_value args[] = {text(run_id), text(status), text(now), text(error)};
+    return run(c, S_RUN_FINISH, args, 4, "finishing a run", NULL, NULL, NULL, err, errsz);
+  }
 }
 
 int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
@@ -1164,21 +838,19 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const long long *seed, char id[LP_ID_LEN + 1], char *err,
                                size_t errsz) {
   char now[32];
-  sqlite3_stmt *st = prepared(c, W_STEP_NEW);
-  if (st == NULL) return dberr(c, "creating a step run", err, errsz);
+  lp_catalog_value params;
   new_time_ordered_id(id);
   lp_catalog_now(now);
-  bind_text(st, 1, id);
-  bind_text(st, 2, run_id);
-  bind_text(st, 3, name);
-  bind_text(st, 4, step_name);
-  bind_text(st, 5, status);
-  bind_text(st, 6, now);
-  sqlite3_bind_blob64(st, 7, parameters, parameters_len, SQLITE_STATIC);
-  bind_text(st, 8, cache_key);
-  bind_text(st, 9, cached_from);
-  if (seed != NULL) sqlite3_bind_int64(st, 10, *seed);
-  return done(c, st, "creating a step run", err, errsz);
+  params.type = LP_CATALOG_BLOB;
+  params.u.s.p = parameters;
+  params.u.s.len = parameters_len;
+  {
+    lp_catalog_value args[] = {text(id), text(run_id), text(name), text(step_name),
+                               text(status), text(now), params, text(cache_key),
+                               text(cached_from), seed != NULL ? integer(*seed) : null_value};
+    return run(c, S_STEP_RUN_NEW, args, 10, "creating a step run", NULL, NULL, NULL, err,
+               errsz);
+  }
 }
 
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
@@ -1186,29 +858,23 @@ int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *traceback, int output_count, char *err,
                                size_t errsz) {
   char now[32];
-  sqlite3_stmt *st = prepared(c, W_STEP_FINISH);
-  if (st == NULL) return dberr(c, "finishing a step run", err, errsz);
   lp_catalog_now(now);
-  bind_text(st, 1, step_run_id);
-  bind_text(st, 2, status);
-  bind_text(st, 3, now);
-  bind_text(st, 4, error);
-  bind_text(st, 5, traceback);
-  if (output_count >= 0) sqlite3_bind_int(st, 6, output_count);
-  return done(c, st, "finishing a step run", err, errsz);
+  {
+    lp_catalog_value args[] = {text(step_run_id), text(status), text(now), text(error),
+                               text(traceback),
+                               output_count >= 0 ? integer(output_count) : null_value};
+    return run(c, S_STEP_RUN_FINISH, args, 6, "finishing a step run", NULL, NULL, NULL, err,
+               errsz);
+  }
 }
 
 static int link_artifact(lp_catalog *c, const char *step_run_id, const char *kind,
                          const char *name, const char *version_id, long long version_seq,
                          char *err, size_t errsz) {
-  sqlite3_stmt *st = prepared(c, W_LINK);
-  if (st == NULL) return dberr(c, "linking an artifact to a step run", err, errsz);
-  bind_text(st, 1, step_run_id);
-  bind_text(st, 2, kind);
-  bind_text(st, 3, name);
-  bind_text(st, 4, version_id);
-  if (version_seq > 0) sqlite3_bind_int64(st, 5, version_seq);
-  return done(c, st, "linking an artifact to a step run", err, errsz);
+  lp_catalog_value args[] = {text(step_run_id), text(kind), text(name), text(version_id),
+                             version_seq > 0 ? integer(version_seq) : null_value};
+  return run(c, S_LINK, args, 5, "linking an artifact to a step run", NULL, NULL, NULL, err,
+             errsz);
 }
 
 int lp_catalog_add_input(lp_catalog *c, const char *step_run_id, const char *name,
@@ -1225,8 +891,8 @@ int lp_catalog_add_output(lp_catalog *c, const char *step_run_id, const char *na
 
 /* The number a custom version counts as for automatic numbering: its value
 ** if it is a plain decimal integer, else 0 (none). */
-static sqlite3_int64 version_number(const char *v) {
-  sqlite3_int64 n = 0;
+static int64_t version_number(const char *v) {
+  int64_t n = 0;
   size_t i, len = strlen(v);
   if (len == 0 || len > 18) return 0;
   for (i = 0; i < len; i++) {
@@ -1240,22 +906,18 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
                            long long *seq, char *err, size_t errsz) {
   char artifact_id[LP_ID_LEN + 1], now[32];
-  sqlite3_int64 number;
-  sqlite3_stmt *st;
+  int64_t number;
+  first_value f = {0, 0, NULL, 0};
   int rc;
-  if ((rc = get_or_create(c, W_ARTIFACT_ID, W_ARTIFACT_NEW, spec->artifact,
+  if ((rc = get_or_create(c, S_ARTIFACT_ID, S_ARTIFACT_NEW, spec->artifact,
                           artifact_id, err, errsz)) != LUPINE_OK)
     return rc;
   if (spec->version != NULL) {
+    lp_catalog_value args[] = {text(artifact_id), text(spec->version)};
     int taken;
-    if ((st = prepared(c, W_VERSION_TAKEN)) == NULL)
-      return dberr(c, "checking a version", err, errsz);
-    bind_text(st, 1, artifact_id);
-    bind_text(st, 2, spec->version);
-    rc = sqlite3_step(st);
-    taken = rc == SQLITE_ROW;
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(c, "checking a version", err, errsz);
+    if ((rc = exists(c, S_VERSION_TAKEN, args, 2, "checking a version", &taken, err,
+                     errsz)) != LUPINE_OK)
+      return rc;
     if (taken) {
       lp_errf(err, errsz, "artifact '%s' already has a version '%s'", spec->artifact,
               spec->version);
@@ -1264,585 +926,291 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
     snprintf(version, LP_NAME_MAX + 1, "%s", spec->version);
     number = version_number(spec->version);
   } else {
-    if ((st = prepared(c, W_NEXT_VERSION)) == NULL)
-      return dberr(c, "numbering a version", err, errsz);
-    bind_text(st, 1, artifact_id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-      rc = dberr(c, "numbering a version", err, errsz);
-      sqlite3_reset(st);
+    lp_catalog_value arg = text(artifact_id);
+    if ((rc = run(c, S_NEXT_VERSION, &arg, 1, "numbering a version", take_first, &f, NULL,
+                  err, errsz)) != LUPINE_OK)
       return rc;
+    if (!f.found) {
+      lp_errf(err, errsz, "catalog %s: numbering a version failed (no number)", c->path);
+      return LUPINE_CATALOG;
     }
-    number = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    number = f.i;
     snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)number);
   }
-  if ((st = prepared(c, W_VERSION_NEW)) == NULL)
-    return dberr(c, "recording a version", err, errsz);
   new_id(id);
   lp_catalog_now(now);
-  bind_text(st, 1, id);
-  bind_text(st, 2, artifact_id);
-  bind_text(st, 3, spec->version != NULL ? spec->version : version);
-  if (number > 0) sqlite3_bind_int64(st, 4, number);
-  bind_text(st, 5, spec->type);
-  bind_text(st, 6, spec->data_type);
-  bind_text(st, 7, spec->object->hash);
-  sqlite3_bind_int64(st, 8, (sqlite3_int64)spec->object->size);
-  sqlite3_bind_int64(st, 9, (sqlite3_int64)spec->object->stored_size);
-  bind_text(st, 10, spec->uri);
-  sqlite3_bind_int(st, 11, LP_CODEC_VERSION);
-  bind_text(st, 12, now);
-  bind_text(st, 13, spec->producer);
-  bind_text(st, 14, spec->store_id);
-  bind_text(st, 15, spec->save_type);
-  if ((rc = done(c, st, "recording a version", err, errsz)) != LUPINE_OK) return rc;
-  *seq = (long long)sqlite3_last_insert_rowid(c->db);
+  {
+    lp_catalog_value args[] = {
+      text(id), text(artifact_id), text(spec->version != NULL ? spec->version : version),
+      number > 0 ? integer(number) : null_value, text(spec->type), text(spec->data_type),
+      text(spec->object->hash), integer((int64_t)spec->object->size),
+      integer((int64_t)spec->object->stored_size), text(spec->uri),
+      integer(LP_CODEC_VERSION), text(now), text(spec->producer), text(spec->store_id),
+      text(spec->save_type)};
+    f.found = 0;
+    if ((rc = run(c, S_VERSION_NEW, args, 15, "recording a version", take_first, &f, NULL,
+                  err, errsz)) != LUPINE_OK)
+      return rc;
+  }
+  *seq = (long long)f.i;
   if (spec->producer == NULL) return LUPINE_OK;
   return link_artifact(c, spec->producer, "output", spec->output, id, *seq, err, errsz);
 }
 
-/* Push column i of the current row (stack: ..., row). */
-static void push_column(lua_State *L, sqlite3_stmt *st, int i) {
-  switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(st, i)); break;
-    case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(st, i)); break;
-    case SQLITE_BLOB:
-      lua_pushlstring(L, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
+/* ---- named statements from Lua ---- */
+
+/* Push value v (stack: ..., row). */
+static void push_value(lua_State *L, const lp_catalog_value *v) {
+  switch (v->type) {
+    case LP_CATALOG_INT: lua_pushinteger(L, v->u.i); break;
+    case LP_CATALOG_REAL: lua_pushnumber(L, v->u.d); break;
+    case LP_CATALOG_TEXT: case LP_CATALOG_BLOB:
+      lua_pushlstring(L, v->u.s.p, v->u.s.len);
       break;
-    default:
-      lua_pushlstring(L, (const char *)sqlite3_column_text(st, i),
-                      (size_t)sqlite3_column_bytes(st, i));
+    default: lua_pushnil(L);
   }
 }
 
-static int push_rows(lua_State *L, lp_catalog *c, sqlite3_stmt *st, const char *what,
-                     char *err, size_t errsz);
+/* Rows into the array on top of L: tables keyed by column name, NULL
+** columns left out. */
+typedef struct rows {
+  lua_State *L;
+  lua_Integer n;
+} rows;
 
-/* Prepare sql into *slot once; reset and unbind it on later calls (a Lua
-** error may have left it mid-step). */
-static sqlite3_stmt *cached(lp_catalog *c, sqlite3_stmt **slot, const char *sql) {
-  if (*slot == NULL) {
-    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
-      return NULL;
-    return *slot;
+static int push_row(void *ud, lp_catalog *c, void *st) {
+  rows *r = ud;
+  lua_State *L = r->L;
+  lp_catalog_value v;
+  int i, ncol = c->be->columns(st);
+  lua_createtable(L, 0, ncol);
+  for (i = 0; i < ncol; i++) {
+    c->be->column(st, i, &v);
+    if (v.type == LP_CATALOG_NULL) continue;
+    push_value(L, &v);
+    lua_setfield(L, -2, c->be->column_name(st, i));
   }
-  sqlite3_reset(*slot);
-  sqlite3_clear_bindings(*slot);
-  return *slot;
-}
-
-/* Bind the nargs Lua values from index first to ?1.. of st; strings whose
-** bit is set in blobs go in as BLOBs, nil as NULL. */
-static void bind_lua(sqlite3_stmt *st, lua_State *L, int first, int nargs, unsigned blobs) {
-  int i, n = sqlite3_bind_parameter_count(st);
-  for (i = 0; i < nargs && i < n; i++) {
-    int idx = first + i;
-    size_t len;
-    const char *str;
-    switch (lua_type(L, idx)) {
-      case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) sqlite3_bind_int64(st, i + 1, lua_tointeger(L, idx));
-        else sqlite3_bind_double(st, i + 1, lua_tonumber(L, idx));
-        break;
-      case LUA_TBOOLEAN:
-        sqlite3_bind_int(st, i + 1, lua_toboolean(L, idx));
-        break;
-      case LUA_TSTRING:
-        str = lua_tolstring(L, idx, &len);
-        if (blobs & (1u << i)) sqlite3_bind_blob64(st, i + 1, str, len, SQLITE_TRANSIENT);
-        else sqlite3_bind_text64(st, i + 1, str, len, SQLITE_TRANSIENT, SQLITE_UTF8);
-        break;
-      default:
-        sqlite3_bind_null(st, i + 1);
-    }
-  }
+  lua_rawseti(L, -2, ++r->n);
+  return LUPINE_OK;
 }
 
 int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
                      int first, int nargs, char *err, size_t errsz) {
-  sqlite3_stmt *st;
-  int q;
-  for (q = 0; q < NQUERIES && strcmp(queries[q].name, query) != 0; q++) {}
-  if (q == NQUERIES) {
-    lp_errf(err, errsz, "unknown catalog query '%s'", query);
-    return LUPINE_MISUSE;
-  }
-  if ((st = cached(c, &c->read[q], queries[q].sql)) == NULL) return dberr(c, query, err, errsz);
-  bind_lua(st, L, first, nargs, 0);
-  return push_rows(L, c, st, query, err, errsz);
-}
-
-/* Step st to the end, pushing an array of its rows (tables keyed by column
-** name; NULL columns left out). */
-static int push_rows(lua_State *L, lp_catalog *c, sqlite3_stmt *st, const char *what,
-                     char *err, size_t errsz) {
-  int i, rc, ncol;
-  lua_Integer nrows = 0;
+  int s = find(c, query, Q), rc;
+  lua_values a;
+  rows r = {L, 0};
+  if (s < 0) return unknown(Q, query, err, errsz);
+  if ((rc = lua_args(L, s, first, nargs, &a, err, errsz)) != LUPINE_OK) return rc;
   lua_newtable(L);
-  ncol = sqlite3_column_count(st);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    lua_createtable(L, 0, ncol);
-    for (i = 0; i < ncol; i++) {
-      if (sqlite3_column_type(st, i) == SQLITE_NULL) continue;
-      push_column(L, st, i);
-      lua_setfield(L, -2, sqlite3_column_name(st, i));
-    }
-    lua_rawseti(L, -2, ++nrows);
-  }
-  if (rc != SQLITE_DONE) {
+  if ((rc = run(c, s, a.v, a.n, query, push_row, &r, NULL, err, errsz)) != LUPINE_OK)
     lua_pop(L, 1);
-    rc = dberr(c, what, err, errsz);
-    sqlite3_reset(st);
-    return rc;
-  }
-  sqlite3_reset(st);
-  return LUPINE_OK;
-}
-
-int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, int nargs,
-                      char *err, size_t errsz) {
-  int i, slot = 0;
-  sqlite3_stmt *st = NULL;
-  for (i = 0; i < SELECT_CACHE; i++) {
-    if (c->select[i].sql != NULL && strcmp(c->select[i].sql, sql) == 0) {
-      st = c->select[i].st;
-      slot = i;
-      sqlite3_reset(st);
-      sqlite3_clear_bindings(st);
-      break;
-    }
-    if (c->select[i].used < c->select[slot].used) slot = i;
-  }
-  if (st == NULL) {
-    const char *tail;
-    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK)
-      return dberr(c, "a query", err, errsz);
-    /* blank or only a comment: sqlite gives no statement, and one cached
-    ** as NULL would be reset on the next call */
-    if (st == NULL) {
-      lp_errf(err, errsz, "catalog: the query is empty");
-      return LUPINE_MISUSE;
-    }
-    if (!sqlite3_stmt_readonly(st) || *tail != '\0') {
-      sqlite3_finalize(st);
-      lp_errf(err, errsz, "catalog: only a single read-only query may be selected");
-      return LUPINE_MISUSE;
-    }
-    sqlite3_finalize(c->select[slot].st);
-    free(c->select[slot].sql);
-    c->select[slot].st = st;
-    if ((c->select[slot].sql = strdup(sql)) == NULL) {
-      sqlite3_finalize(st);
-      c->select[slot].st = NULL;
-      lp_errf(err, errsz, "out of memory");
-      return LUPINE_NOMEM;
-    }
-  }
-  c->select[slot].used = ++c->clock;
-  bind_lua(st, L, first, nargs, 0);
-  return push_rows(L, c, st, "a query", err, errsz);
-}
-
-int lp_catalog_order(lua_State *L, const char *listing, const char *key, int desc) {
-  luaL_Buffer b;
-  int i, k, n = 0;
-  for (i = 0; i < NSORTS; i++)
-    if (strcmp(sorts[i].listing, listing) == 0 && strcmp(sorts[i].key, key) == 0)
-      break;
-  if (i == NSORTS) {
-    lua_newtable(L);
-    for (i = 0; i < NSORTS; i++) {
-      if (strcmp(sorts[i].listing, listing) != 0) continue;
-      lua_pushstring(L, sorts[i].key);
-      lua_rawseti(L, -2, ++n);
-    }
-    return LUPINE_NOTFOUND;
-  }
-  luaL_buffinit(L, &b);
-  for (k = 0; k < 4 && sorts[i].columns[k] != NULL; k++) {
-    if (k > 0) luaL_addstring(&b, ", ");
-    luaL_addstring(&b, sorts[i].columns[k]);
-    if (desc) luaL_addstring(&b, " DESC");
-  }
-  luaL_pushresult(&b);
-  return LUPINE_OK;
+  return rc;
 }
 
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz) {
-  int w, k, rc = LUPINE_OK, own = sqlite3_get_autocommit(c->db);
+  int s = find(c, name, W), rc, own;
+  lua_values a;
   *changes = 0;
-  for (w = 0; w < NWRITE_OPS && strcmp(write_ops[w].name, name) != 0; w++) {}
-  if (w == NWRITE_OPS) {
-    lp_errf(err, errsz, "unknown catalog write '%s'", name);
-    return LUPINE_MISUSE;
-  }
+  if (s < 0) return unknown(W, name, err, errsz);
+  if ((rc = lua_args(L, s, first, nargs, &a, err, errsz)) != LUPINE_OK) return rc;
+  own = !c->be->in_transaction(c->db);
   if (own && (rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
-  for (k = 0; k < WRITE_SQL_MAX && write_ops[w].sql[k] != NULL; k++) {
-    sqlite3_stmt *st = cached(c, &c->op[w][k], write_ops[w].sql[k]);
-    if (st == NULL) {
-      rc = dberr(c, name, err, errsz);
-      break;
-    }
-    bind_lua(st, L, first, nargs, write_ops[w].blobs);
-    if ((rc = done(c, st, name, err, errsz)) != LUPINE_OK) break;
-    *changes += sqlite3_changes(c->db);
-  }
+  rc = run(c, s, a.v, a.n, name, NULL, NULL, changes, err, errsz);
   if (!own) return rc;
   if (rc == LUPINE_OK) return lp_catalog_commit(c, err, errsz);
   lp_catalog_rollback(c);
   return rc;
 }
 
-int lp_catalog_schema_version(void) {
-  return NMIGRATIONS;
+/* ---- statements built at run time (catalog_listing.c) ---- */
+
+/* The plan's lines, joined (stack: ..., buffer). */
+typedef struct plan {
+  luaL_Buffer *b;
+  const char *column;
+  int lines;
+} plan;
+
+static int push_plan_line(void *ud, lp_catalog *c, void *st) {
+  plan *p = ud;
+  lp_catalog_value v;
+  int i, ncol = c->be->columns(st);
+  for (i = 0; i < ncol; i++) {
+    if (strcmp(c->be->column_name(st, i), p->column) != 0) continue;
+    c->be->column(st, i, &v);
+    if (v.type != LP_CATALOG_TEXT) continue;
+    if (p->lines++ > 0) luaL_addchar(p->b, '\n');
+    luaL_addlstring(p->b, v.u.s.p, v.u.s.len);
+  }
+  return LUPINE_OK;
+}
+
+/* The statement of sql, prepared once and kept by its text (the least
+** recently used goes), with the nargs values of args bound; NULL with the
+** message in err if it cannot be. */
+static void *adhoc(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                   char *err, size_t errsz) {
+  int i, slot = 0, nparams;
+  void *st = NULL;
+  for (i = 0; i < ADHOC_CACHE; i++) {
+    if (c->adhoc[i].sql != NULL && strcmp(c->adhoc[i].sql, sql) == 0) {
+      st = c->adhoc[i].st;
+      slot = i;
+      break;
+    }
+    if (c->adhoc[i].used < c->adhoc[slot].used) slot = i;
+  }
+  if (st == NULL) {
+    char *copy = strdup(sql);
+    if (copy == NULL) {
+      lp_errf(err, errsz, "out of memory");
+      return NULL;
+    }
+    if (c->be->prepare(c->db, sql, 1, &st, &nparams) != 0) {
+      free(copy);
+      dberr(c, "a listing", err, errsz);
+      return NULL;
+    }
+    c->be->finalize(c->adhoc[slot].st);
+    free(c->adhoc[slot].sql);
+    c->adhoc[slot].st = st;
+    c->adhoc[slot].sql = copy;
+  }
+  c->adhoc[slot].used = ++c->clock;
+  c->be->reset(st);   /* a Lua error may have left it mid-step */
+  if (c->be->bind(st, args, nargs) != 0) {
+    dberr(c, "a listing", err, errsz);
+    c->be->reset(st);
+    return NULL;
+  }
+  return st;
+}
+
+int lp_catalog_run_sql(lua_State *L, lp_catalog *c, const char *sql,
+                       const lp_catalog_value *args, int nargs, int push, char *err,
+                       size_t errsz) {
+  void *st = adhoc(c, sql, args, nargs, err, errsz);
+  int rc;
+  if (st == NULL) return LUPINE_CATALOG;
+  if (push == LP_CATALOG_PUSH_ROWS) {
+    rows r = {L, 0};
+    lua_newtable(L);
+    if ((rc = step_all(c, st, "a listing", push_row, &r, err, errsz)) != LUPINE_OK)
+      lua_pop(L, 1);
+  } else if (push == LP_CATALOG_PUSH_COUNT) {
+    first_value f = {0, 0, NULL, 0};
+    if ((rc = step_all(c, st, "a listing", take_first, &f, err, errsz)) == LUPINE_OK)
+      lua_pushinteger(L, f.i);
+  } else {
+    luaL_Buffer b;
+    plan p = {&b, c->be->dialect->plan_column, 0};
+    luaL_buffinit(L, &b);
+    rc = step_all(c, st, "a listing", push_plan_line, &p, err, errsz);
+    luaL_pushresult(&b);
+    if (rc != LUPINE_OK) lua_pop(L, 1);
+  }
+  return rc;
+}
+
+/* A C receiver's rows: each column as text (lp_catalog_rows). */
+typedef struct c_rows {
+  lp_row_fn fn;
+  void *ud;
+} c_rows;
+
+static int call_row(void *ud, lp_catalog *c, void *st) {
+  c_rows *r = ud;
+  const char *text[LP_AV_NCOLS];
+  size_t len[LP_AV_NCOLS];
+  lp_row row = {0, text, len};
+  int i;
+  row.ncols = c->be->columns(st);
+  if (row.ncols > LP_AV_NCOLS) row.ncols = LP_AV_NCOLS;   /* the widest record */
+  for (i = 0; i < row.ncols; i++) text[i] = c->be->column_text(st, i, &len[i]);
+  return r->fn(r->ud, &row);
+}
+
+int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_row_fn fn, void *ud, char *err, size_t errsz) {
+  void *st = adhoc(c, sql, args, nargs, err, errsz);
+  c_rows r = {fn, ud};
+  if (st == NULL) return LUPINE_CATALOG;
+  return step_all(c, st, "a listing", call_row, &r, err, errsz);
 }
 
 /* ---- for gc.c ---- */
 
-/* fn for each row's first column of sql (?1 bound to arg, if not NULL). */
-static int each_text(lp_catalog *c, const char *sql, const char *arg,
-                     int (*fn)(void *ud, const char *hash), void *ud, char *err, size_t errsz) {
-  sqlite3_stmt *st;
-  int rc = LUPINE_OK, step;
-  if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-    return dberr(c, "listing content hashes", err, errsz);
-  if (arg != NULL) sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-  while ((step = sqlite3_step(st)) == SQLITE_ROW)
-    if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0))) != LUPINE_OK) break;
-  if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "listing content hashes", err, errsz);
-  sqlite3_finalize(st);
-  return rc;
+typedef struct each_hash {
+  int (*fn)(void *ud, const char *hash);
+  void *ud;
+  char hash[LP_HASH_STRLEN + 1];
+} each_hash;
+
+static int call_each(void *ud, lp_catalog *c, void *st) {
+  each_hash *e = ud;
+  lp_catalog_value v;
+  c->be->column(st, 0, &v);
+  snprintf(e->hash, sizeof e->hash, "%.*s", v.type == LP_CATALOG_TEXT ? (int)v.u.s.len : 0,
+           v.type == LP_CATALOG_TEXT ? (const char *)v.u.s.p : "");
+  return e->fn(e->ud, e->hash);
 }
 
 int lp_catalog_each_hash(lp_catalog *c, const char *store_id,
                          int (*fn)(void *ud, const char *hash), void *ud,
                          char *err, size_t errsz) {
-  /* Values' and visualizations' objects of the versions held in the store;
-  ** the store's index on versions reads the first side. */
-  return each_text(c, "SELECT content_hash FROM artifact_versions"
-                   " WHERE artifact_store_id = ?1"
-                   " UNION SELECT z.content_hash FROM visualizations z"
-                   " JOIN artifact_versions v ON v.id = z.artifact_version_id"
-                   " WHERE v.artifact_store_id = ?1", store_id, fn, ud, err, errsz);
+  lp_catalog_value arg = text(store_id);
+  each_hash e = {fn, ud, ""};
+  return run(c, S_CONTENT_HASHES, &arg, 1, "listing content hashes", call_each, &e, NULL, err,
+             errsz);
 }
 
 int lp_catalog_each_file_hash(lp_catalog *c, int (*fn)(void *ud, const char *hash), void *ud,
                               char *err, size_t errsz) {
-  return each_text(c, "SELECT DISTINCT content_hash FROM artifact_versions"
-                   " WHERE data_type IN ('file', 'dir')", NULL, fn, ud, err, errsz);
+  each_hash e = {fn, ud, ""};
+  return run(c, S_FILE_HASHES, NULL, 0, "listing content hashes", call_each, &e, NULL, err,
+             errsz);
 }
 
 int lp_catalog_has_versions(lp_catalog *c, int *any, char *err, size_t errsz) {
-  sqlite3_stmt *st;
-  int rc;
-  if (sqlite3_prepare_v2(c->db, "SELECT EXISTS (SELECT 1 FROM artifact_versions)", -1, &st,
-                         NULL) != SQLITE_OK)
-    return dberr(c, "counting versions", err, errsz);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *any = sqlite3_column_int(st, 0);
-    rc = LUPINE_OK;
-  } else rc = dberr(c, "counting versions", err, errsz);
-  sqlite3_finalize(st);
+  first_value f = {0, 0, NULL, 0};
+  int rc = run(c, S_ANY_VERSION, NULL, 0, "counting versions", take_first, &f, NULL, err,
+               errsz);
+  *any = f.i != 0;
   return rc;
 }
 
 /* ---- stacks and artifact stores (lmodule.c) ---- */
 
-static void copy_column(sqlite3_stmt *st, int i, char *out, size_t outsz) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-  snprintf(out, outsz, "%s", t != NULL ? (const char *)t : "");
+static void copy_column(lp_catalog *c, void *st, int i, char *out, size_t outsz) {
+  lp_catalog_value v;
+  c->be->column(st, i, &v);
+  snprintf(out, outsz, "%.*s", v.type == LP_CATALOG_TEXT ? (int)v.u.s.len : 0,
+           v.type == LP_CATALOG_TEXT ? (const char *)v.u.s.p : "");
+}
+
+static int take_store(void *ud, lp_catalog *c, void *st) {
+  lp_store_info *out = ud;
+  if (out->id[0] != '\0') return LUPINE_OK;
+  copy_column(c, st, 0, out->id, sizeof out->id);
+  copy_column(c, st, 1, out->name, sizeof out->name);
+  copy_column(c, st, 2, out->flavor, sizeof out->flavor);
+  copy_column(c, st, 3, out->path, sizeof out->path);
+  copy_column(c, st, 4, out->stack, sizeof out->stack);
+  return LUPINE_OK;
 }
 
 int lp_catalog_store_info(lp_catalog *c, const char *store_id, const char *stack,
                           lp_store_info *out, char *err, size_t errsz) {
-  sqlite3_stmt *st;
-  int step;
-  const char *sql = store_id != NULL
-    ? "SELECT s.id, s.name, s.flavor, s.path, NULL FROM artifact_stores s WHERE s.id = ?1"
-    : "SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k JOIN artifact_stores s"
-      " ON s.id = k.artifact_store_id WHERE (?1 IS NULL AND k.active = 1) OR k.name = ?1";
+  lp_catalog_value arg = text(store_id != NULL ? store_id : stack);
+  int rc;
   memset(out, 0, sizeof *out);
-  if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-    return dberr(c, "reading an artifact store", err, errsz);
-  sqlite3_bind_text(st, 1, store_id != NULL ? store_id : stack, -1, SQLITE_TRANSIENT);
-  if ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    copy_column(st, 0, out->id, sizeof out->id);
-    copy_column(st, 1, out->name, sizeof out->name);
-    copy_column(st, 2, out->flavor, sizeof out->flavor);
-    copy_column(st, 3, out->path, sizeof out->path);
-    copy_column(st, 4, out->stack, sizeof out->stack);
-  }
-  sqlite3_finalize(st);
-  if (step == SQLITE_ROW) return LUPINE_OK;
-  if (step != SQLITE_DONE) return dberr(c, "reading an artifact store", err, errsz);
+  if ((rc = run(c, store_id != NULL ? S_STORE_BY_ID : S_STORE_OF_STACK, &arg, 1,
+                "reading an artifact store", take_store, out, NULL, err, errsz)) != LUPINE_OK)
+    return rc;
+  if (out->id[0] != '\0') return LUPINE_OK;
   if (store_id != NULL) lp_errf(err, errsz, "artifact store '%s' not found", store_id);
   else if (stack != NULL) lp_errf(err, errsz, "stack '%s' not found", stack);
   else lp_errf(err, errsz, "catalog %s has no active stack", c->path);
   return LUPINE_NOTFOUND;
-}
-
-/* ---- for the C API (api.c): forking while other threads use sqlite ---- */
-
-#include <pthread.h>
-
-/*
-** A worker is forked from one thread while another may be inside sqlite,
-** holding one of its global mutexes; the child would inherit it locked and
-** hang at its first sqlite call. Around every fork the process makes, hold
-** the mutexes a worker's catalog connection needs, in an order sqlite
-** never nests them the other way (the random number generator's takes
-** the main one on first use; file locks and page caches allocate).
-*/
-static const int fork_mutexes[] = {
-  SQLITE_MUTEX_STATIC_PRNG, SQLITE_MUTEX_STATIC_MAIN, SQLITE_MUTEX_STATIC_VFS1,
-  SQLITE_MUTEX_STATIC_MEM, SQLITE_MUTEX_STATIC_PMEM};
-#define NFORK_MUTEXES ((int)(sizeof fork_mutexes / sizeof fork_mutexes[0]))
-
-static void fork_prepare(void) {
-  int i;
-  for (i = 0; i < NFORK_MUTEXES; i++) sqlite3_mutex_enter(sqlite3_mutex_alloc(fork_mutexes[i]));
-}
-
-static void fork_done(void) {
-  int i;
-  for (i = NFORK_MUTEXES - 1; i >= 0; i--)
-    sqlite3_mutex_leave(sqlite3_mutex_alloc(fork_mutexes[i]));
-}
-
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void fork_install(void) {
-  if (sqlite3_initialize() == SQLITE_OK) pthread_atfork(fork_prepare, fork_done, fork_done);
-}
-
-void lp_catalog_fork_safe(void) {
-  pthread_once(&fork_once, fork_install);
-}
-
-/* ---- for the C API (api.c): its records, read without Lua ---- */
-
-/* The columns of each record (lupine_int.h names them, in this order). */
-#define REC_TAGS(entity, id) \
-  " (SELECT group_concat(name || char(10), '') FROM (SELECT t.name FROM tag_links l" \
-  " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '" entity "' AND l.entity_id = " id \
-  " ORDER BY t.name))"
-#define REC_VERSION \
-  "SELECT v.seq, v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
-  " v.stored_size, v.created, v.artifact_store_id, v.save_type, v.producer_step_run_id," \
-  REC_TAGS("artifact_version", "v.id")
-#define REC_RUN \
-  "SELECT r.seq, r.id, r.name, p.name, r.status, r.start_time, r.end_time, r.error," \
-  REC_TAGS("pipeline_run", "r.id") \
-  " FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
-#define REC_STEP_RUN \
-  "SELECT s.seq, s.id, s.run_id, s.name, s.step_name, s.status, s.start_time, s.end_time," \
-  " s.error, s.traceback, s.output, s.attempts FROM step_runs s"
-
-/* A statement being made: its text, and the values its parameters bind
-** (?1 on, in the order they were added). */
-typedef struct stmt_text {
-  char text[8192];
-  size_t len;
-  int full;   /* the text did not fit */
-  int n;
-  /* a tag takes one, a metadata condition up to three; the rest, five */
-  struct { const char *s; double d; long long i; char type; } arg[4 * LP_FILTER_MAX + 8];
-} stmt_text;
-
-static void put(stmt_text *t, const char *s) {
-  size_t n = strlen(s);
-  if (t->len + n >= sizeof t->text) {
-    t->full = 1;
-    return;
-  }
-  memcpy(t->text + t->len, s, n + 1);
-  t->len += n;
-}
-
-/* Append s, then a parameter for the next value (set by the caller). */
-static int param(stmt_text *t, const char *s) {
-  char p[16];
-  put(t, s);
-  if (t->n == (int)(sizeof t->arg / sizeof t->arg[0])) {
-    t->full = 1;
-    return 0;
-  }
-  snprintf(p, sizeof p, "?%d", t->n + 1);
-  put(t, p);
-  return t->n++;
-}
-
-static void put_text(stmt_text *t, const char *s, const char *value) {
-  int i = param(t, s);
-  t->arg[i].type = 't';
-  t->arg[i].s = value;
-}
-
-static void put_number(stmt_text *t, const char *s, double value) {
-  int i = param(t, s);
-  t->arg[i].type = 'd';
-  t->arg[i].d = value;
-}
-
-static void put_integer(stmt_text *t, const char *s, long long value) {
-  int i = param(t, s);
-  t->arg[i].type = 'i';
-  t->arg[i].i = value;
-}
-
-/* The conditions a listing of versions or runs shares: its tags and run
-** metadata, on the rows whose id is col (entity: their kind). Led by the
-** indexes on tags and metadata keys. */
-static void put_filters(stmt_text *t, const lp_records *q, const char *col, const char *entity,
-                        const char *seq_col) {
-  static const char *const ops[] = {"", " = ", " < ", " <= ", " > ", " >= "};
-  int i;
-  for (i = 0; i < q->ntags; i++) {
-    /* a version's tag links also hold its seq (migration 4): its index
-    ** gives the versions with a tag in order */
-    if (seq_col != NULL) {
-      put(t, " AND ");
-      put(t, seq_col);
-      put(t, " IN (SELECT l.version_seq FROM tag_links l WHERE l.entity = 'artifact_version'");
-    } else {
-      put(t, " AND ");
-      put(t, col);
-      put(t, " IN (SELECT l.entity_id FROM tag_links l WHERE l.entity = '");
-      put(t, entity);
-      put(t, "'");
-    }
-    put_text(t, " AND l.tag_seq = (SELECT seq FROM tags WHERE name = ", q->tags[i]);
-    put(t, "))");
-  }
-  for (i = 0; i < q->nmd; i++) {
-    const lp_md_cond *m = &q->md[i];
-    put(t, " AND ");
-    put(t, col);
-    put(t, " IN (SELECT m.entity_id FROM run_metadata m WHERE m.entity = '");
-    put(t, entity);
-    put_text(t, "' AND m.key = ", m->key);
-    if (m->op == LP_MD_EQ && m->numeric) {
-      put_text(t, " AND (m.value_text = ", m->text);
-      put_number(t, " OR m.value_number = ", m->number);
-      put(t, ")");
-    } else if (m->op == LP_MD_EQ) {
-      put_text(t, " AND m.value_text = ", m->text);
-    } else if (m->op != LP_MD_ANY) {
-      put(t, " AND m.value_number");
-      put_number(t, ops[m->op], m->number);
-    }
-    put(t, ")");
-  }
-}
-
-/* The statement of q into t. */
-static void records_statement(stmt_text *t, const lp_records *q) {
-  switch (q->what) {
-    case LP_LIST_VERSIONS:
-      put(t, REC_VERSION ", NULL FROM artifact_versions v JOIN artifacts a"
-          " ON a.id = v.artifact_id WHERE 1");
-      if (q->id != NULL) put_text(t, " AND v.id = ", q->id);
-      if (q->name != NULL) {
-        put_text(t, " AND v.artifact_id = (SELECT id FROM artifacts WHERE name = ", q->name);
-        put(t, ")");
-      }
-      put_filters(t, q, "v.id", "artifact_version", "v.seq");
-      if (q->past > 0) put_integer(t, " AND v.seq < ", q->past);
-      put(t, " ORDER BY v.seq DESC");
-      break;
-    case LP_LIST_RUNS:
-      put(t, REC_RUN " WHERE 1");
-      if (q->id != NULL) put_text(t, " AND r.id = ", q->id);
-      if (q->name != NULL) {
-        put_text(t, " AND r.pipeline_id = (SELECT id FROM pipelines WHERE name = ", q->name);
-        put(t, ")");
-      }
-      if (q->status != NULL) put_text(t, " AND r.status = ", q->status);
-      put_filters(t, q, "r.id", "pipeline_run", NULL);
-      if (q->past > 0) put_integer(t, " AND r.seq < ", q->past);
-      put(t, " ORDER BY r.seq DESC");
-      break;
-    case LP_LIST_STEP_RUNS:
-      put(t, REC_STEP_RUN " WHERE 1");
-      if (q->id != NULL) put_text(t, " AND s.id = ", q->id);
-      if (q->run != NULL) put_text(t, " AND s.run_id = ", q->run);
-      if (q->name != NULL) put_text(t, " AND s.name = ", q->name);
-      if (q->past > 0) put_integer(t, " AND s.seq > ", q->past);
-      put(t, " ORDER BY s.seq");
-      break;
-    case LP_LIST_CONSUMERS:
-      put(t, REC_STEP_RUN " JOIN step_run_artifacts l ON l.step_run_id = s.id");
-      put_text(t, " WHERE l.version_seq = (SELECT seq FROM artifact_versions WHERE id = ", q->id);
-      put(t, ") AND l.kind = 'input'");
-      if (q->past > 0) put_integer(t, " AND s.seq > ", q->past);
-      put(t, " ORDER BY s.seq");
-      break;
-    case LP_LIST_LINKS:
-      put(t, REC_VERSION ", l.name FROM step_run_artifacts l JOIN artifact_versions v"
-          " ON v.seq = l.version_seq JOIN artifacts a ON a.id = v.artifact_id");
-      put_text(t, " WHERE l.step_run_id = ", q->id);
-      put_text(t, " AND l.kind = ", q->kind);
-      put(t, " ORDER BY l.rowid");
-      break;
-    default:   /* LP_LIST_METADATA */
-      put_text(t, "SELECT key, value, value_number, value_text FROM run_metadata"
-               " WHERE entity = ", q->kind);
-      put_text(t, " AND entity_id = ", q->id);
-      put(t, " ORDER BY key");
-  }
-  if (q->limit > 0) put_integer(t, " LIMIT ", q->limit);
-}
-
-int lp_catalog_records(lp_catalog *c, const lp_records *q, lp_row_fn fn, void *ud, char *err,
-                       size_t errsz) {
-  const char *text[LP_AV_NCOLS];
-  size_t len[LP_AV_NCOLS];
-  lp_row row = {0, text, len};
-  stmt_text *t;
-  sqlite3_stmt *st = NULL;
-  int rc = LUPINE_OK, step, i;
-  if (q->ntags > LP_FILTER_MAX || q->nmd > LP_FILTER_MAX) {
-    lp_errf(err, errsz, "at most %d tags and %d metadata conditions", LP_FILTER_MAX,
-            LP_FILTER_MAX);
-    return LUPINE_MISUSE;
-  }
-  if ((t = calloc(1, sizeof *t)) == NULL) {
-    lp_errf(err, errsz, "out of memory");
-    return LUPINE_NOMEM;
-  }
-  records_statement(t, q);
-  if (t->full) {   /* the limits above keep it from happening */
-    lp_errf(err, errsz, "catalog: a listing's statement is too long");
-    free(t);
-    return LUPINE_MISUSE;
-  }
-  if (sqlite3_prepare_v2(c->db, t->text, -1, &st, NULL) != SQLITE_OK) {
-    free(t);
-    return dberr(c, "a listing", err, errsz);
-  }
-  for (i = 0; i < t->n; i++) {
-    if (t->arg[i].type == 't') bind_text(st, i + 1, t->arg[i].s);
-    else if (t->arg[i].type == 'd') sqlite3_bind_double(st, i + 1, t->arg[i].d);
-    else sqlite3_bind_int64(st, i + 1, t->arg[i].i);
-  }
-  row.ncols = sqlite3_column_count(st);
-  if (row.ncols > LP_AV_NCOLS) row.ncols = LP_AV_NCOLS;   /* the widest record */
-  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    for (i = 0; i < row.ncols; i++) {
-      /* text before bytes: the length is that of the form asked for */
-      text[i] = sqlite3_column_type(st, i) == SQLITE_BLOB ? sqlite3_column_blob(st, i)
-              : (const char *)sqlite3_column_text(st, i);
-      len[i] = (size_t)sqlite3_column_bytes(st, i);
-    }
-    if ((rc = fn(ud, &row)) != LUPINE_OK) break;
-  }
-  if (rc == LUPINE_OK && step != SQLITE_DONE) rc = dberr(c, "a listing", err, errsz);
-  sqlite3_finalize(st);
-  free(t);
-  return rc;
-}
-
-const char *lp_catalog_sqlite_version(void) {
-  return sqlite3_libversion();
 }

@@ -1230,11 +1230,15 @@ static void serve_call(run *r, int fd) {
                           &changes, rt->err, sizeof rt->err);
     lua_pushinteger(L, changes);
     nres = 1;
-  } else if (op != NULL && (strcmp(op, "query") == 0 || strcmp(op, "select") == 0) &&
-             nargs >= 1) {
-    rc = (op[0] == 'q' ? lp_catalog_query : lp_catalog_select)(
-        L, rt->catalog, lua_tostring(L, msg + 3), msg + 4, nargs - 1, rt->err, sizeof rt->err);
+  } else if (op != NULL && strcmp(op, "query") == 0 && nargs >= 1) {
+    rc = lp_catalog_query(L, rt->catalog, lua_tostring(L, msg + 3), msg + 4, nargs - 1,
+                          rt->err, sizeof rt->err);
     nres = 1;
+  } else if (op != NULL && strcmp(op, "list") == 0 && nargs >= 2) {
+    int top = lua_gettop(L);
+    rc = lp_catalog_list(L, rt->catalog, lua_tostring(L, msg + 3), msg + 4,
+                         nargs >= 3 ? lua_tostring(L, msg + 5) : NULL, rt->err, sizeof rt->err);
+    nres = lua_gettop(L) - top;
   } else if (op != NULL && strcmp(op, "save") == 0 && nargs >= 6) {
     commit_batch(r);   /* it makes a transaction of its own */
     nres = lp_save_bytes(L, rt, msg + 3);
@@ -2545,7 +2549,7 @@ static int record_plan(run *r) {
   }
   if ((rc = lp_codec_encode(L, -1, "plan", r->rt->err, sizeof r->rt->err)) == LUPINE_OK) {
     lua_replace(L, -2);
-    rc = lp_catalog_write(L, r->rt->catalog, "run_plan", top + 1, 2, &changes, r->rt->err,
+    rc = lp_catalog_write(L, r->rt->catalog, "set_run_plan", top + 1, 2, &changes, r->rt->err,
                           sizeof r->rt->err);
   }
   lua_settop(L, top);

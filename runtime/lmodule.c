@@ -426,7 +426,12 @@ static int core_run(lua_State *L) {
 static int core_query(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   lp_runtime *rt = lp_runtime_of(L);
-  if (rt->to_parent != 0) return lp_worker_call(L, rt, "query", 1, lua_gettop(L));
+  if (rt->to_parent != 0) {
+    if (lp_catalog_check(L, 0, name, 2, lua_gettop(L) - 1, rt->err, sizeof rt->err) !=
+        LUPINE_OK)
+      return lp_raise(L, "%s", rt->err);
+    return lp_worker_call(L, rt, "query", 1, lua_gettop(L));
+  }
   rt = ready(L);
   if (lp_catalog_query(L, rt->catalog, name, 2, lua_gettop(L) - 1, rt->err,
                        sizeof rt->err) != LUPINE_OK)
@@ -434,26 +439,28 @@ static int core_query(lua_State *L) {
   return 1;
 }
 
-/* core.select(sql, ...) -> rows (a single read-only statement) */
-static int core_select(lua_State *L) {
-  const char *sql = luaL_checkstring(L, 1);
+/* core.list(listing, description [, "rows" | "count" | "plan" | "count_plan"])
+** -> rows | count | plan, statement: what a filter description selects
+** (runtime/catalog_listing.c). In a worker the coordinator answers. */
+static int core_list(lua_State *L) {
+  const char *listing = luaL_checkstring(L, 1), *push = luaL_optstring(L, 3, NULL);
   lp_runtime *rt = lp_runtime_of(L);
-  if (rt->to_parent != 0) return lp_worker_call(L, rt, "select", 1, lua_gettop(L));
+  int top;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (rt->to_parent != 0) return lp_worker_call(L, rt, "list", 1, lua_gettop(L));
   rt = ready(L);
-  if (lp_catalog_select(L, rt->catalog, sql, 2, lua_gettop(L) - 1, rt->err,
-                        sizeof rt->err) != LUPINE_OK)
+  top = lua_gettop(L);
+  if (lp_catalog_list(L, rt->catalog, listing, 2, push, rt->err, sizeof rt->err) != LUPINE_OK)
     return lp_raise(L, "%s", rt->err);
-  return 1;
+  return lua_gettop(L) - top;
 }
 
-/* core.sort_order(listing, key, desc) -> the ORDER BY of that listing | nil,
-** the keys it sorts by */
-static int core_sort_order(lua_State *L) {
-  const char *listing = luaL_checkstring(L, 1), *key = luaL_checkstring(L, 2);
-  if (lp_catalog_order(L, listing, key, lua_toboolean(L, 3)) == LUPINE_OK) return 1;
-  luaL_pushfail(L);
-  lua_insert(L, -2);
-  return 2;
+/* core.sort_keys(listing) -> the keys it may be sorted by */
+static int core_sort_keys(lua_State *L) {
+  char err[LP_ERRSZ];
+  if (lp_catalog_sort_keys(L, luaL_checkstring(L, 1), err, sizeof err) != LUPINE_OK)
+    return lp_raise(L, "%s", err);
+  return 1;
 }
 
 /* core.load(version_id) -> value */
@@ -548,7 +555,12 @@ static int core_write(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   lp_runtime *rt = lp_runtime_of(L);
   int changes;
-  if (rt->to_parent != 0) return lp_worker_call(L, rt, "write", 1, lua_gettop(L));
+  if (rt->to_parent != 0) {
+    if (lp_catalog_check(L, 1, name, 2, lua_gettop(L) - 1, rt->err, sizeof rt->err) !=
+        LUPINE_OK)
+      return lp_raise(L, "%s", rt->err);
+    return lp_worker_call(L, rt, "write", 1, lua_gettop(L));
+  }
   rt = ready(L);
   if (lp_catalog_write(L, rt->catalog, name, 2, lua_gettop(L) - 1, &changes, rt->err,
                        sizeof rt->err) != LUPINE_OK)
@@ -1092,8 +1104,8 @@ static const luaL_Reg core_funcs[] = {
   {"record_object", core_record_object},
   {"run", core_run},
   {"query", core_query},
-  {"select", core_select},
-  {"sort_order", core_sort_order},
+  {"list", core_list},
+  {"sort_keys", core_sort_keys},
   {"load", core_load},
   {"read", core_read},
   {"encode", core_encode},

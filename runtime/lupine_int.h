@@ -195,7 +195,8 @@ void lp_hash_bytes(const void *data, size_t len, char *out);
 const char *lp_store_zstd_version(void);
 const char *lp_store_openssl_version(void);
 
-/* ---- catalog.c: runs, step runs, artifacts and versions in sqlite ---- */
+/* ---- catalog.c: runs, step runs, artifacts and versions, through a
+** backend (catalog_sqlite.c) ---- */
 
 #define LP_ID_LEN 36            /* a UUID in its 36-character text form */
 #define LP_NAME_MAX 255         /* bytes in a name */
@@ -203,7 +204,8 @@ const char *lp_store_openssl_version(void);
 
 typedef struct lp_catalog lp_catalog;
 
-/* The schema version this build writes (PRAGMA user_version). */
+/* The schema version this build writes to a catalog of the default
+** backend (sqlite's user_version). */
 int lp_catalog_schema_version(void);
 
 /* The version of the sqlite library in use ("3.40.1"). */
@@ -211,11 +213,13 @@ const char *lp_catalog_sqlite_version(void);
 
 /* ---- catalog.c, for the C API (api.c) ---- */
 
-/* Make forks safe while other threads use sqlite: installs, once per
-** process, fork handlers that hold sqlite's global mutexes across fork. */
+/* Make forks safe while other threads use a backend's library: installs,
+** once per process, fork handlers that hold sqlite's global mutexes across
+** fork. */
 void lp_catalog_fork_safe(void);
 
-/* Open (creating and migrating if needed) the catalog database at path. */
+/* Open (creating and migrating if needed) the catalog at path, with the
+** first backend that takes it (sqlite takes any path). */
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
 void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 
@@ -298,41 +302,50 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            long long *seq, char *err, size_t errsz);
 
 /*
-** Run one of the catalog's named read queries (see the table in
-** catalog.c), binding the nargs Lua values from stack index first on, and
-** push an array of rows (tables keyed by column name; NULL columns absent).
-** LUPINE_MISUSE for an unknown query name.
+** Run one of the catalog's named read queries (see the declarations in
+** catalog.c), with the nargs Lua values from stack index first on as its
+** parameters, and push an array of rows (tables keyed by column name;
+** NULL columns absent). LUPINE_MISUSE for an unknown query name, or a
+** value of the wrong type or number ("bad argument #2 to 'tags_of'
+** (entity_id: string expected, got nil)"), before anything is run.
 */
 int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
                      int first, int nargs, char *err, size_t errsz);
 
 /*
-** Run a query built at run time (lua/lupine/query.lua builds them from
-** filters; values are always bound, never spliced in), pushing its rows as
-** lp_catalog_query does. Only a single read-only statement is accepted.
-** Prepared statements are cached by their text.
-*/
-int lp_catalog_select(lua_State *L, lp_catalog *c, const char *sql, int first, int nargs,
-                      char *err, size_t errsz);
-
-/*
-** The ORDER BY of a listing of lua/lupine/query.lua ("artifact_versions",
-** "artifacts", "pipeline_runs", "pipelines") sorted by key, each column
-** descending if desc: pushes its text and returns LUPINE_OK; or, for a key
-** the listing does not sort by, pushes the list of those it does (in the
-** order of their names) and returns LUPINE_NOTFOUND.
-*/
-int lp_catalog_order(lua_State *L, const char *listing, const char *key, int desc);
-
-/*
-** Make one of the catalog's named writes (see the table in catalog.c) with
-** the nargs Lua values from index first on as its parameters, in its own
+** Make one of the catalog's named writes (see the declarations in
+** catalog.c), its values checked as lp_catalog_query's, in its own
 ** transaction unless one is open. *changes counts the rows changed.
 */
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz);
 
-/* ---- catalog.c, for the C API (api.c): its records, read without Lua ---- */
+/* The checks of lp_catalog_query (write 0) or lp_catalog_write (write 1)
+** without a catalog: a worker makes them before its coordinator runs the
+** statement, so the error is raised where the call is. */
+int lp_catalog_check(lua_State *L, int write, const char *name, int first, int nargs,
+                     char *err, size_t errsz);
+
+/* ---- catalog_listing.c: the Client's listings (lua/lupine/query.lua) ---- */
+
+/*
+** A listing ("artifact_versions", "artifacts", "pipeline_runs",
+** "pipelines") of what the filter description at stack index desc selects
+** (catalog_listing.c says what a description holds; every part is
+** checked, a wrong one named: "bad argument #2 to 'list'
+** (description[2].op: unknown operator 'like')"). push says what it
+** pushes: "rows" (or NULL), the page's rows; "count", the number of every
+** match; "plan" or "count_plan", the plan of the page's or the count's
+** statement and the statement's text.
+*/
+int lp_catalog_list(lua_State *L, lp_catalog *c, const char *listing, int desc,
+                    const char *push, char *err, size_t errsz);
+
+/* Push the list of the keys a listing may be sorted by, in the order of
+** their names. */
+int lp_catalog_sort_keys(lua_State *L, const char *listing, char *err, size_t errsz);
+
+/* ---- catalog_listing.c, for the C API (api.c): its records, read without Lua ---- */
 
 /* The columns of the rows lp_catalog_records gives, for each kind of
 ** record; the first of a listing's is the seq it pages by. */
@@ -377,7 +390,7 @@ typedef struct lp_md_cond {
 #define LP_FILTER_MAX 16      /* tags, and metadata conditions, in one listing */
 
 /* A description of the rows wanted (fields that do not apply are NULL or
-** 0); catalog.c makes the statement. */
+** 0); catalog_listing.c makes the statement. */
 typedef struct lp_records {
   int what;                   /* LP_LIST_* */
   const char *id;             /* versions, runs, step runs: this one only; consumers:

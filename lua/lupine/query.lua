@@ -6,12 +6,12 @@
 --   client:list_artifacts, client:list_pipeline_runs, client:list_pipelines,
 --   client:get_pipeline, lupine.ArtifactVersionFilter
 --
--- A filter becomes one SQL statement run through core.select: its shape
--- depends only on which filters and operators are given, every value is a
--- bound parameter. The statement is shaped so that an index answers it: the
--- newest versions with a tag come from a range of tag_links_by_version, the
--- versions of a name from artifact_versions_by_artifact, and so on (the
--- specs check the query plans).
+-- Here the user's filters are read (shorthands such as "gte:3", a tag or a
+-- list of tags, a run by name) and checked, with errors that name the
+-- filter; they become a description, a list of { field, op, value }
+-- conditions with the sort and the page, which core.list turns into one
+-- statement shaped so that an index answers it (runtime/catalog_listing.c;
+-- the specs check the query plans).
 
 local core = require "lupine.core"
 local client = require "lupine.client"
@@ -37,8 +37,8 @@ end
 
 -- ---- operators ----
 
-local SQL_OPS = { equals = "=", gt = ">", gte = ">=", lt = "<", lte = "<=",
-  contains = "LIKE", startswith = "LIKE", endswith = "LIKE" }
+local OPS = { equals = true, gt = true, gte = true, lt = true, lte = true,
+  contains = true, startswith = true, endswith = true }
 local NUMERIC = { gt = true, gte = true, lt = true, lte = true }
 local OP_LIST = "contains, endswith, equals, gt, gte, lt, lte, startswith"
 
@@ -51,7 +51,7 @@ local function string_cond(what, key, v, expected, level)
   end
   local op, operand = v:match("^(%a+):(.*)$")
   if not op or operand:sub(1, 1) == ":" then return { op = "equals", value = v } end
-  if not SQL_OPS[op] then
+  if not OPS[op] then
     fail(level + 1, "%s: filter '%s': unknown operator '%s' in '%s' (operators: %s; "
       .. "write 'equals:%s' to match it as it is)", what, key, op, v, OP_LIST, v)
   end
@@ -146,8 +146,7 @@ local function metadata_filter(what, key, v, level)
     else
       local bytes, msg = core.encode(val, name)
       if not bytes then fail(level + 1, "%s: filter '%s': %s", what, name, msg) end
-      c = { op = "equals", bytes = true,
-        hex = bytes:gsub(".", function(ch) return string.format("%02X", ch:byte()) end) }
+      c = { op = "equals", bytes = bytes }
     end
     c.key = k
     out[i] = c
@@ -164,7 +163,7 @@ local RUN_FILTERS = { pipeline_name = name_filter, status = name_filter, tag = t
 local PIPELINE_FILTERS = { name = name_filter, created = name_filter }
 -- Listings in created order go newest first, but for versions: oldest
 -- first, ZenML's default. The orders each listing takes are in
--- runtime/catalog.c (core.sort_order).
+-- runtime/catalog_listing.c (core.sort_keys).
 local NEWEST_FIRST = { artifact_versions = false, artifacts = true, pipeline_runs = true,
   pipelines = true }
 local PAGING = { sort_by = true, page = true, size = true }
@@ -185,8 +184,7 @@ local function key_list(t)
 end
 
 -- Check args against the filters allowed in a listing and normalize them:
--- { conds = { key = normalized }, sort = key, desc = bool, order = its
--- ORDER BY, page, size }.
+-- { conds = { key = normalized }, sort = key, desc = bool, page, size }.
 local function normalize(args, filters, listing, what, level)
   local f = { conds = {}, page = 1, size = M.DEFAULT_SIZE, sort = "created",
     desc = NEWEST_FIRST[listing] }
@@ -206,16 +204,16 @@ local function normalize(args, filters, listing, what, level)
     -- "key", "asc:key" or "desc:key"; anything else gets the list of keys
     local v, dir, key = args.sort_by, "asc", args.sort_by
     if type(v) == "string" and v:find("^%a+:") then dir, key = v:match("^(%a+):(.*)$") end
-    local order, keys = core.sort_order(listing,
-      (dir == "asc" or dir == "desc") and type(key) == "string" and key or "", dir == "desc")
-    if not order then
+    local keys, known = core.sort_keys(listing), false
+    for _, k in ipairs(keys) do
+      known = known or ((dir == "asc" or dir == "desc") and k == key)
+    end
+    if not known then
       fail(level + 1, "%s: unknown sort_by %s (one of: %s, each with an optional 'desc:' "
         .. "or 'asc:' before it)", what, type(v) == "string" and ("'" .. v .. "'") or show(v),
         table.concat(keys, ", "))
     end
-    f.sort, f.desc, f.order = key, dir == "desc", order
-  else
-    f.order = core.sort_order(listing, f.sort, f.desc)
+    f.sort, f.desc = key, dir == "desc"
   end
   if args.page ~= nil then
     if math.type(args.page) ~= "integer" or args.page < 1 then
@@ -291,60 +289,7 @@ local function with_filter(args, what, level)
   return out
 end
 
--- ---- SQL ----
-
--- Collects bound values; each call returns its placeholder (?N).
-local function binder()
-  local b = { n = 0 }
-  b.add = function(v)
-    b.n = b.n + 1
-    b[b.n] = v
-    return "?" .. b.n
-  end
-  return b
-end
-
-local function like(op, s)
-  s = s:gsub("[\\%%_]", "\\%0")
-  if op == "contains" then return "%" .. s .. "%" end
-  if op == "startswith" then return s .. "%" end
-  return "%" .. s
-end
-
--- col compared with the normalized condition c.
-local function compare(col, c, b)
-  if SQL_OPS[c.op] == "LIKE" then
-    return col .. " LIKE " .. b.add(like(c.op, c.value)) .. " ESCAPE '\\'"
-  end
-  return col .. " " .. SQL_OPS[c.op] .. " " .. b.add(c.value)
-end
-
--- col (a tag seq) is that of a tag matching c.
-local function tag_match(col, c, b)
-  if c.op == "equals" then
-    return col .. " = (SELECT seq FROM tags WHERE name = " .. b.add(c.value) .. ")"
-  end
-  return col .. " IN (SELECT seq FROM tags WHERE " .. compare("name", c, b) .. ")"
-end
-
--- The metadata row m matches c.
-local function metadata_match(c, b)
-  local sql = "m.key = " .. b.add(c.key) .. " AND "
-  -- (values are bound as text, which never equals a BLOB: compare in hex)
-  if c.bytes then return sql .. "hex(m.value) = " .. b.add(c.hex) end
-  if c.number and c.op == "equals" then return sql .. "m.value_number = " .. b.add(c.number) end
-  if c.number then return sql .. "m.value_number " .. SQL_OPS[c.op] .. " " .. b.add(c.number) end
-  if c.either then
-    return sql .. "(m.value_text = " .. b.add(c.value) .. " OR m.value_number = "
-      .. b.add(c.either) .. ")"
-  end
-  return sql .. compare("m.value_text", c, b)
-end
-
-local VERSION_COLS = "v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size,"
-  .. " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id, v.save_type"
-local RUN_COLS = "r.id, r.name, p.name AS pipeline_name, r.status, r.start_time, r.end_time,"
-  .. " r.error"
+-- ---- descriptions ----
 
 -- Resolve the pipeline_run filter to a run id.
 local function run_id(self, c, what, level)
@@ -357,122 +302,6 @@ local function run_id(self, c, what, level)
   return run.id
 end
 
--- The statement parts for the versions that f selects: from, where (a
--- list), order; values go to b. Which table leads depends on the filters:
--- an equal name (artifact_versions_by_artifact), a run (its step links),
--- else an equal tag when newest-first (tag_links_by_version, in order), else
--- the planner's choice, with the first tag or metadata key as an IN list it
--- may lead with. Further tags and metadata keys are probes per version.
-local function versions_query(self, f, b, what, level)
-  local conds, where = f.conds, {}
-  local from = "artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
-  local dir = f.desc and " DESC" or ""
-  local order
-  local led = (conds.name and conds.name.op == "equals") or conds.pipeline_run
-  local tags, rest = conds.tag or {}, {}
-  for _, t in ipairs(tags) do
-    if not led and f.sort == "created" and t.op == "equals" then
-      from = "tag_links l INDEXED BY tag_links_by_version CROSS JOIN artifact_versions v"
-        .. " ON v.seq = l.version_seq JOIN artifacts a ON a.id = v.artifact_id"
-      where[1] = "l.entity = 'artifact_version' AND " .. tag_match("l.tag_seq", t, b)
-      order = "l.version_seq" .. dir
-      led = true
-    else
-      rest[#rest + 1] = t
-    end
-  end
-  if conds.name and not led then
-    -- the names matching first (artifacts is small), then their versions
-    where[#where + 1] = "v.artifact_id IN (SELECT id FROM artifacts WHERE "
-      .. compare("name", conds.name, b) .. ")"
-    led = true
-  elseif conds.name then
-    where[#where + 1] = compare("a.name", conds.name, b)
-  end
-  if conds.created and not led and f.sort == "created" then
-    -- the same order as seq (versions are recorded in time order), but one
-    -- index then answers both the range and the order
-    order = "v.created" .. dir .. ", v.seq" .. dir
-    led = true
-  end
-  if conds.pipeline_run then
-    where[#where + 1] = "v.id IN (SELECT k.artifact_version_id FROM step_runs s"
-      .. " JOIN step_run_artifacts k ON k.step_run_id = s.id WHERE s.run_id = "
-      .. b.add(run_id(self, conds.pipeline_run, what, level + 1)) .. ")"
-  end
-  local version = conds.version
-  if version then
-    if version.number then
-      where[#where + 1] = "v.version_number " .. SQL_OPS[version.op] .. " " .. b.add(version.number)
-    else
-      where[#where + 1] = compare("v.version", version, b)
-    end
-  end
-  if conds.artifact_type then where[#where + 1] = compare("v.type", conds.artifact_type, b) end
-  if conds.created then where[#where + 1] = compare("v.created", conds.created, b) end
-  for _, t in ipairs(rest) do
-    if not led then
-      where[#where + 1] = "v.seq IN (SELECT l.version_seq FROM tag_links l"
-        .. " WHERE l.entity = 'artifact_version' AND " .. tag_match("l.tag_seq", t, b) .. ")"
-      led = true
-    else
-      where[#where + 1] = "EXISTS (SELECT 1 FROM tag_links t WHERE t.entity = 'artifact_version'"
-        .. " AND t.entity_id = v.id AND " .. tag_match("t.tag_seq", t, b) .. ")"
-    end
-  end
-  for _, c in ipairs(conds.run_metadata or {}) do
-    if not led then
-      where[#where + 1] = "v.id IN (SELECT m.entity_id FROM run_metadata m WHERE "
-        .. metadata_match(c, b) .. " AND m.entity = 'artifact_version')"
-      led = true
-    else
-      where[#where + 1] = "EXISTS (SELECT 1 FROM run_metadata m WHERE m.entity = "
-        .. "'artifact_version' AND m.entity_id = v.id AND " .. metadata_match(c, b) .. ")"
-    end
-  end
-  -- Counting needs artifacts only to test names: every version has one.
-  local count_from = from
-  if not conds.name then
-    count_from = from:gsub(" JOIN artifacts a ON a%.id = v%.artifact_id$", "")
-  end
-  return VERSION_COLS, from, where, order or f.order, count_from
-end
-
-local function artifacts_query(_, f, b)
-  local conds, where = f.conds, {}
-  if conds.name then where[#where + 1] = compare("a.name", conds.name, b) end
-  if conds.created then where[#where + 1] = compare("a.created", conds.created, b) end
-  for _, t in ipairs(conds.tag or {}) do
-    -- one placeholder per side of the UNION, so each side can use its index
-    where[#where + 1] = "a.id IN (SELECT entity_id FROM tag_links WHERE entity = 'artifact'"
-      .. " AND " .. tag_match("tag_seq", t, b) .. " UNION SELECT v.artifact_id FROM tag_links l"
-      .. " JOIN artifact_versions v ON v.seq = l.version_seq"
-      .. " WHERE l.entity = 'artifact_version' AND " .. tag_match("l.tag_seq", t, b) .. ")"
-  end
-  return "a.id, a.name, a.created", "artifacts a", where, f.order
-end
-
-local function runs_query(_, f, b)
-  local conds, where = f.conds, {}
-  if conds.pipeline_name then where[#where + 1] = compare("p.name", conds.pipeline_name, b) end
-  if conds.name then where[#where + 1] = compare("r.name", conds.name, b) end
-  if conds.status then where[#where + 1] = compare("r.status", conds.status, b) end
-  if conds.created then where[#where + 1] = compare("r.start_time", conds.created, b) end
-  for _, t in ipairs(conds.tag or {}) do
-    where[#where + 1] = "r.id IN (SELECT l.entity_id FROM tag_links l"
-      .. " WHERE l.entity = 'pipeline_run' AND " .. tag_match("l.tag_seq", t, b) .. ")"
-  end
-  return RUN_COLS, "pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id", where, f.order,
-    not conds.pipeline_name and "pipeline_runs r" or nil
-end
-
-local function pipelines_query(_, f, b)
-  local conds, where = f.conds, {}
-  if conds.name then where[#where + 1] = compare("p.name", conds.name, b) end
-  if conds.created then where[#where + 1] = compare("p.created", conds.created, b) end
-  return "p.id, p.name, p.created", "pipelines p", where, f.order
-end
-
 -- The rows before page f.page: math.maxinteger (past any table) where
 -- (page - 1) * size would overflow, as it would wrap to a negative
 -- OFFSET, which sqlite reads as 0 (the first page).
@@ -481,16 +310,39 @@ local function offset(f)
   return (f.page - 1) * f.size
 end
 
--- The page's statement and its count statement, and the bound values
--- (LIMIT and OFFSET last, so the count statement uses the others).
-local function statements(build, self, f, what, level)
-  local b = binder()
-  local cols, from, where, order, count_from = build(self, f, b, what, level + 1)
-  local cond = #where > 0 and (" WHERE " .. table.concat(where, " AND ")) or ""
-  local count = "SELECT count(*) AS n FROM " .. (count_from or from) .. cond
-  local sql = "SELECT " .. cols .. " FROM " .. from .. cond .. " ORDER BY " .. order
-    .. " LIMIT " .. b.add(f.size) .. " OFFSET " .. b.add(offset(f))
-  return sql, count, b
+-- The single-valued filters, in a fixed order (the statement's shape
+-- depends on which are given, not on their order).
+local FIELDS = { "name", "pipeline_name", "version", "artifact_type", "status", "created" }
+
+-- The description core.list takes (runtime/catalog_listing.c) of the
+-- normalized filters f: a condition per filter, per tag and per metadata
+-- key, and the sort and the page.
+local function description(self, f, what, level)
+  local d, conds = { sort = f.sort, desc = f.desc, limit = f.size, offset = offset(f) },
+    f.conds
+  for _, field in ipairs(FIELDS) do
+    local c = conds[field]
+    if c then d[#d + 1] = { field = field, op = c.op, value = c.number or c.value } end
+  end
+  for _, t in ipairs(conds.tag or {}) do
+    d[#d + 1] = { field = "tag", op = t.op, value = t.value }
+  end
+  if conds.pipeline_run then
+    d[#d + 1] = { field = "pipeline_run", op = "equals",
+      value = run_id(self, conds.pipeline_run, what, level + 1) }
+  end
+  for _, c in ipairs(conds.run_metadata or {}) do
+    local m = { field = "run_metadata", key = c.key, op = c.op }
+    if c.bytes then
+      m.bytes = c.bytes
+    elseif c.number then
+      m.value = c.number
+    else
+      m.value, m.number = c.value, c.either
+    end
+    d[#d + 1] = m
+  end
+  return d
 end
 
 -- ---- pages ----
@@ -509,7 +361,7 @@ Page.__index = function(p, k)
   local q = pending[p]
   if not q then return nil end
   pending[p] = nil
-  local total = core.select(q.sql, table.unpack(q.b, 1, q.b.n))[1].n
+  local total = core.list(q.listing, q.description, "count")
   rawset(p, "total", total)
   rawset(p, "total_pages", pages(total, p.size))
   return rawget(p, k)
@@ -520,15 +372,15 @@ Page.__tostring = function(p)
     #p == 1 and "" or "s", p.total)
 end
 
-local function list(build, self, args, filters, listing, what, object_of)
+local function list(self, args, filters, listing, what, object_of)
   if args == nil then args = {} end
   if type(args) ~= "table" then
     fail(3, "bad argument #1 to '%s' (table expected, got %s)", what, type(args))
   end
   if filters == VERSION_FILTERS then args = with_filter(args, what, 3) end
   local f = normalize(args, filters, listing, what, 3)
-  local sql, count, b = statements(build, self, f, what, 3)
-  local rows = core.select(sql, table.unpack(b, 1, b.n))
+  local d = description(self, f, what, 3)
+  local rows = core.list(listing, d)
   for _, row in ipairs(rows) do object_of(row) end
   rows.page, rows.size = f.page, f.size
   local n = #rows
@@ -536,43 +388,35 @@ local function list(build, self, args, filters, listing, what, object_of)
     rows.total = offset(f) + n   -- rows were found there: no overflow
     rows.total_pages = pages(rows.total, f.size)
   else
-    pending[rows] = { sql = count, b = b }
+    pending[rows] = { listing = listing, description = d }
   end
   return setmetatable(rows, Page)
 end
 
 M.Page = Page
 
--- The query plan (EXPLAIN QUERY PLAN details, one a line) of a listing:
--- kind is "artifact_versions", "artifacts", "pipeline_runs" or "pipelines".
--- For the specs and the benchmark.
-local KINDS = {
-  artifact_versions = { versions_query, VERSION_FILTERS },
-  artifacts = { artifacts_query, ARTIFACT_FILTERS },
-  pipeline_runs = { runs_query, RUN_FILTERS },
-  pipelines = { pipelines_query, PIPELINE_FILTERS },
-}
+-- The query plan of a listing (the catalog's plan lines, one a line; of
+-- its count if counting) and its statement: kind is "artifact_versions",
+-- "artifacts", "pipeline_runs" or "pipelines". For the specs and the
+-- benchmark, which also takes the description.
+local KINDS = { artifact_versions = VERSION_FILTERS, artifacts = ARTIFACT_FILTERS,
+  pipeline_runs = RUN_FILTERS, pipelines = PIPELINE_FILTERS }
 function M.explain(kind, args, counting)
-  local k = KINDS[kind]
-  local f = normalize(with_filter(args or {}, kind, 2), k[2], kind, kind, 2)
-  local sql, count, b = statements(k[1], client.Client(), f, kind, 2)
-  local lines = {}
-  for i, row in ipairs(core.select("EXPLAIN QUERY PLAN " .. (counting and count or sql),
-      table.unpack(b, 1, b.n))) do
-    lines[i] = row.detail
-  end
-  return table.concat(lines, "\n"), sql
+  local f = normalize(with_filter(args or {}, kind, 2), KINDS[kind], kind, kind, 2)
+  local d = description(client.Client(), f, kind, 2)
+  local plan, sql = core.list(kind, d, counting and "count_plan" or "plan")
+  return plan, sql, d
 end
 
 -- ---- Client methods ----
 
 function Client:list_artifact_versions(args)
-  return list(versions_query, self, args, VERSION_FILTERS, "artifact_versions",
+  return list(self, args, VERSION_FILTERS, "artifact_versions",
     "list_artifact_versions", version_of)
 end
 
 function Client:list_pipeline_runs(args)
-  return list(runs_query, self, args, RUN_FILTERS, "pipeline_runs", "list_pipeline_runs", run_of)
+  return list(self, args, RUN_FILTERS, "pipeline_runs", "list_pipeline_runs", run_of)
 end
 
 -- ---- Artifact ----
@@ -607,7 +451,7 @@ Artifact.__tostring = function(a)
 end
 
 function Client:list_artifacts(args)
-  return list(artifacts_query, self, args, ARTIFACT_FILTERS, "artifacts", "list_artifacts",
+  return list(self, args, ARTIFACT_FILTERS, "artifacts", "list_artifacts",
     artifact_of)
 end
 
@@ -632,7 +476,7 @@ Pipeline.__tostring = function(p)
 end
 
 function Client:list_pipelines(args)
-  return list(pipelines_query, self, args, PIPELINE_FILTERS, "pipelines", "list_pipelines",
+  return list(self, args, PIPELINE_FILTERS, "pipelines", "list_pipelines",
     pipeline_of)
 end
 

@@ -155,7 +155,7 @@ function Client:register_artifact_store(name, opts)
   end
   local ok, why = core.check_store_path(path)
   if not ok then fail(2, "artifact store '%s': %s", name, why) end
-  core.write("add_artifact_store", name, flavor, path, core.now())
+  core.write("add_artifact_store", name, flavor, path)
   return self:artifact_store(name)
 end
 
@@ -196,7 +196,7 @@ function Client:register_stack(name, opts)
     fail(2, "stack '%s': jobs must be an integer from 1 (got %s)", name, tostring(opts.jobs))
   end
   if core.query("stack_by_name", name)[1] then fail(2, "stack '%s' exists already", name) end
-  core.write("add_stack", name, opts.artifact_store, orchestrator, core.now(), opts.jobs)
+  core.write("add_stack", name, opts.artifact_store, orchestrator, opts.jobs)
   return self:get_stack(name)
 end
 
@@ -297,16 +297,7 @@ function Client:copy_artifact_store(from, to, opts)
     local ok, why = s:reachable()
     if not ok then error(why, 2) end
   end
-  local sql = "SELECT v.id, v.content_hash, v.size FROM artifact_versions v"
-    .. " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?"
-  local args = { a.id }
-  if opts.name then sql = sql .. " AND a.name = ?"; args[#args + 1] = opts.name end
-  if opts.tag then
-    sql = sql .. " AND EXISTS (SELECT 1 FROM tag_links l JOIN tags t ON t.seq = l.tag_seq"
-      .. " WHERE l.entity = 'artifact_version' AND l.entity_id = v.id AND t.name = ?)"
-    args[#args + 1] = opts.tag
-  end
-  local versions = core.select(sql .. " ORDER BY v.seq", table.unpack(args))
+  local versions = core.query("versions_to_copy", a.id, opts.name, opts.tag)
   local uris, objects = {}, 0
   local function copy(hash, size)
     if uris[hash] then return uris[hash] end

@@ -10,10 +10,12 @@
 -- Baselines: "bare sqlite" is tests/bench/sqlite_bare.c (built by make
 -- bench): the same SQL prepared once, then per call bind, step every row
 -- reading every column, reset; it is the floor any binding can reach.
--- "core.select" is that SQL through lupine.core (bindings, one Lua table
--- per row), which shows how the time splits between the binding and the
--- Lua code above it. Every figure is the median, over rounds, of the CPU
--- time per call of a batch of calls cycling through many keys.
+-- "core" is the same statement through lupine.core (core.query of the
+-- named statement, core.list of the listing's description: the catalog's
+-- checks and bindings, one Lua table per row), which shows how the time
+-- splits between the catalog and the Lua code above it. Every figure is
+-- the median, over rounds, of the CPU time per call of a batch of calls
+-- cycling through many keys.
 --
 -- Environment: LUPINE_BENCH_BARE (the sqlite_bare binary; without it the
 -- bare figures are left out), LUPINE_BENCH_DIR (where to build; default a
@@ -54,6 +56,22 @@ if own_dir then dir = sh("mktemp -d /tmp/lupine-bench.XXXXXX"):gsub("%s+$", "") 
 local home = dir .. "/home"
 local db = home .. "/catalog.db"
 
+-- The rows of a query by the sqlite3 shell, each a list of its columns
+-- (the bench reads the file directly: the catalog has no statement for
+-- what only a benchmark asks).
+local function sqlite(sql)
+  local rows = {}
+  local out = sh("sqlite3 -batch -noheader -separator \"$(printf '\\037')\""
+    .. " -newline \"$(printf '\\036')\" "
+    .. sh_quote(db) .. " " .. sh_quote(sql))
+  for line in out:gmatch("([^\30]*)\30") do
+    local row = {}
+    for col in (line .. "\31"):gmatch("([^\31]*)\31") do row[#row + 1] = col end
+    rows[#rows + 1] = row
+  end
+  return rows
+end
+
 -- ---- building the catalog ----
 
 -- The schema comes from Lupine itself (one real version, whose object the
@@ -64,9 +82,12 @@ local db = home .. "/catalog.db"
 local function build()
   lupine.set_home(home)
   local seed = lupine.save_artifact({ 1, 2, 3 }, "bench_seed")
-  local saved = core.select("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
-    .. " AND type IN ('index', 'trigger') AND tbl_name IN ('artifact_versions', 'tag_links')")
   lupine.set_home(dir .. "/unused")   -- closes the catalog for the sqlite3 shell
+  local saved = {}
+  for i, row in ipairs(sqlite("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+      .. " AND type IN ('index', 'trigger') AND tbl_name IN ('artifact_versions', 'tag_links')")) do
+    saved[i] = { type = row[1], name = row[2], sql = row[3] }
+  end
   local total = NAMES * VERSIONS
   local script = { "PRAGMA cache_size = -1000000;", "PRAGMA synchronous = OFF;", "BEGIN;" }
   for _, s in ipairs(saved) do
@@ -113,12 +134,12 @@ local t0 = wall()
 local reused = not own_dir and io.open(db) ~= nil
 if reused then lupine.set_home(home) else build() end
 local build_time = wall() - t0
-local count = core.select("SELECT count(*) AS n FROM artifact_versions")[1].n
+local count = core.list("artifact_versions", {}, "count")
 local size_mb = sh("du -sm " .. sh_quote(home) .. " | cut -f1"):gsub("%s+$", "")
 local tagged = {}
-for _, row in ipairs(core.select("SELECT t.name, count(*) AS n FROM tag_links l JOIN tags t"
+for _, row in ipairs(sqlite("SELECT t.name, count(*) AS n FROM tag_links l JOIN tags t"
     .. " ON t.seq = l.tag_seq GROUP BY t.name ORDER BY n")) do
-  tagged[#tagged + 1] = row.name .. " " .. row.n
+  tagged[#tagged + 1] = row[1] .. " " .. row[2]
 end
 print(string.format("catalog: %d artifact versions of %d names %s (%s MB; tags: %s)",
   count, NAMES + 1, reused and "(reused)" or string.format("built in %.1f s", build_time), size_mb,
@@ -129,18 +150,18 @@ print(string.format("catalog: %d artifact versions of %d names %s (%s MB; tags: 
 math.randomseed(42)
 local client = lupine.Client()
 
-local names, ids, prefixes = {}, {}, {}
+local names, ids, prefixes, seqs = {}, {}, {}, {}
 for i = 1, 1000 do names[i] = string.format("artifact_%04d", math.random(0, NAMES - 1)) end
-for i = 1, 1000 do
-  local seq = math.random(2, count + 1)
-  ids[i] = core.select("SELECT id FROM artifact_versions WHERE seq = ?", seq)[1].id
-  local p = ids[i]:sub(1, 8)
-  -- an ambiguous prefix is an error by design: keep the unique ones
-  local matches = core.select("SELECT id FROM artifact_versions"
-    .. " WHERE id >= ?1 AND id < ?1 || '~' LIMIT 2", p)
-  if #matches == 1 then
-    prefixes[#prefixes + 1] = p
-  end
+for i = 1, 1000 do seqs[i] = string.format("(%d, %d)", i, math.random(2, count + 1)) end
+-- the ids at those seqs, with how many ids their first 8 characters match
+-- (up to 2: an ambiguous prefix is an error by design, so only unique ones
+-- are kept)
+for i, row in ipairs(sqlite("WITH k(i, seq) AS (VALUES " .. table.concat(seqs, ", ") .. ")"
+    .. " SELECT v.id, (SELECT count(*) FROM (SELECT 1 FROM artifact_versions x"
+    .. " WHERE x.id >= substr(v.id, 1, 8) AND x.id < substr(v.id, 1, 8) || '~' LIMIT 2))"
+    .. " FROM k JOIN artifact_versions v ON v.seq = k.seq ORDER BY k.i")) do
+  ids[i] = row[1]
+  if row[2] == "1" then prefixes[#prefixes + 1] = row[1]:sub(1, 8) end
 end
 
 -- ---- timing ----
@@ -178,8 +199,8 @@ local function us(s) return string.format("%.1f us", s * 1e6) end
 local missed = 0
 local results = {}
 
--- One line: the API call against the bare query and core.select.
-local function bench(label, api, sql, keys, params, opts)
+-- One line: the API call against the bare query and the call to core.
+local function bench(label, api, through_core, sql, keys, params, opts)
   local batch, rounds = opts.batch or 200, opts.rounds or 41
   local lines, args = {}, {}
   for i, k in ipairs(keys) do
@@ -187,22 +208,22 @@ local function bench(label, api, sql, keys, params, opts)
     lines[i] = table.concat(args[i], "\t")
   end
   local t_api = measure(api, keys, batch, rounds)
-  local t_sel = measure(function(k) core.select(sql, table.unpack(params(k))) end, keys, batch, rounds)
+  local t_core = measure(through_core, keys, batch, rounds)
   local t_bare = bare(sql, lines, batch, rounds)
-  local base = t_bare or t_sel
+  local base = t_bare or t_core
   local verdict = {}
   if opts.under and t_api > opts.under then verdict[#verdict + 1] = "over " .. us(opts.under) end
   if opts.ratio and t_bare and t_api / t_bare > opts.ratio then
     verdict[#verdict + 1] = string.format("ratio over %dx", opts.ratio)
   end
   if #verdict > 0 then missed = missed + 1 end
-  print(string.format("%s: %s median (%score.select %s, ratio %.1fx)%s", label, us(t_api),
-    t_bare and ("bare sqlite " .. us(t_bare) .. ", ") or "", us(t_sel), t_api / base,
+  print(string.format("%s: %s median (%score %s, ratio %.1fx)%s", label, us(t_api),
+    t_bare and ("bare sqlite " .. us(t_bare) .. ", ") or "", us(t_core), t_api / base,
     #verdict > 0 and ("  MISSED: " .. table.concat(verdict, ", ")) or ""))
   results[#results + 1] = { label = label, api = t_api, bare = t_bare }
 end
 
--- The catalog's own statements (runtime/catalog.c, queries[]).
+-- The catalog's own statements (runtime/catalog_sqlite.c, statements[]).
 local VERSION_COLUMNS = "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash,"
   .. " v.size, v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id"
   .. " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
@@ -213,17 +234,24 @@ local BY_PREFIX = VERSION_COLUMNS .. " WHERE v.id >= ?1 AND v.id < ?1 || '~' ORD
 local function one(k) return { k } end
 
 print()
-bench("latest-version lookup", function(k) client:get_artifact_version(k) end, LATEST, names, one,
+local function api(k) client:get_artifact_version(k) end
+local function named(statement) return function(k) core.query(statement, k) end end
+bench("latest-version lookup", api, named("latest_version"), LATEST, names, one,
   { under = 1e-3, ratio = 10 })
-bench("id lookup", function(k) client:get_artifact_version(k) end, BY_ID, ids, one,
-  { under = 1e-3 })
-bench("id-prefix lookup (8 chars)", function(k) client:get_artifact_version(k) end, BY_PREFIX,
-  prefixes, one, { under = 1e-3, ratio = 10 })
+bench("id lookup", api, named("version_by_id"), BY_ID, ids, one, { under = 1e-3 })
+bench("id-prefix lookup (8 chars)", api, named("versions_by_id_prefix"), BY_PREFIX, prefixes,
+  one, { under = 1e-3, ratio = 10 })
 
--- Listings: the SQL is the one lupine.query builds for the filter.
+-- Listings: the SQL is the one the catalog builds for the filter's
+-- description.
 local function listing(label, filter_of, keys, opts)
   local _, sql = query.explain("artifact_versions", filter_of(keys[1]))
-  bench(label, function(k) client:list_artifact_versions(filter_of(k)) end, sql, keys,
+  local descriptions = {}
+  for _, k in ipairs(keys) do
+    descriptions[k] = select(3, query.explain("artifact_versions", filter_of(k)))
+  end
+  bench(label, function(k) client:list_artifact_versions(filter_of(k)) end,
+    function(k) core.list("artifact_versions", descriptions[k]) end, sql, keys,
     function(k)
       local f = filter_of(k)
       return { f.name or f.tag, f.size, 0 }

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** catalog_backend.h: between the catalog interface (catalog.c, with the
+** listings' statements built in catalog_listing.c) and its backends
+** (catalog_sqlite.c). Only the catalog's files include it; the rest of the
+** runtime sees lp_catalog_* in lupine_int.h and nothing of a database.
+**
+** A backend is a table of operations (lp_catalog_backend): open a target
+** (creating and migrating its schema), prepare, bind, step and read
+** statements, and say whether a transaction is open. It also brings its
+** dialect: the SQL of every named statement catalog.c declares
+** (lp_catalog_sql, by name), and the few fragments the listings' builder
+** needs (lp_catalog_dialect). runtime/README.md says how to add one.
+*/
+#ifndef LP_CATALOG_BACKEND_H
+#define LP_CATALOG_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lua.h"
+#include "lupine_int.h"
+
+/* A value bound to a statement's parameter or read from a row's column.
+** Text and blobs are borrowed: a bound one must outlive the statement's
+** steps; a column's lasts until the statement steps or resets again. */
+typedef enum {
+  LP_CATALOG_NULL, LP_CATALOG_INT, LP_CATALOG_REAL, LP_CATALOG_TEXT, LP_CATALOG_BLOB
+} lp_catalog_type;
+
+typedef struct lp_catalog_value {
+  lp_catalog_type type;
+  union {
+    int64_t i;
+    double d;
+    struct { const void *p; size_t len; } s;   /* text (UTF-8, no NUL needed) or blob */
+  } u;
+} lp_catalog_value;
+
+/* What a step of a statement gives. */
+enum { LP_CATALOG_ROW = 1, LP_CATALOG_DONE = 2, LP_CATALOG_FAILED = 3 };
+
+/* The most SQL statements one named statement may run (a write's). */
+#define LP_CATALOG_SQL_MAX 8
+
+/* A backend's SQL for one named statement: run in order with the same
+** parameters (parameter N of the declaration is the dialect's Nth
+** placeholder), in one transaction; the rows of the last are the result.
+** A statement with nothing to do in a dialect has no SQL at all. */
+typedef struct lp_catalog_sql {
+  const char *name;
+  const char *sql[LP_CATALOG_SQL_MAX];
+} lp_catalog_sql;
+
+/* The fragments of a dialect that catalog_listing.c builds listings with. */
+typedef struct lp_catalog_dialect {
+  const char *param;       /* printf format of placeholder N: "?%d", "$%d" */
+  /* printf format of a column (first %s) matching a LIKE pattern (second
+  ** %s, a placeholder) with '\' as its escape, ignoring ASCII case as
+  ** sqlite's LIKE does */
+  const char *like;
+  /* the FROM of the versions with a given tag in the order of their seq:
+  ** tag_links l, then artifact_versions v on l.version_seq, walking the
+  ** index on (tag_seq, version_seq) in order rather than sorting */
+  const char *tag_leads;
+  /* what follows a column of an ORDER BY to sort it up and down, NULLs
+  ** first up (sqlite's order: version_number is NULL for custom versions) */
+  const char *ascending, *descending;
+  /* a statement's plan: the prefix that asks for it, and the column of
+  ** the rows it gives that holds each line */
+  const char *explain, *plan_column;
+  /* the C API's records (lp_catalog_records): printf format of the names
+  ** of the tags on an entity (first %s its kind, second its id's column)
+  ** as one text, in order, each ending in '\n'; and the column that keeps
+  ** the order a step run's links (step_run_artifacts l) were made in */
+  const char *tag_names, *links_in_order;
+} lp_catalog_dialect;
+
+typedef struct lp_catalog_backend {
+  const char *name;                   /* "sqlite": in messages */
+  int schema_version;                 /* the schema this build migrates to */
+  const lp_catalog_sql *sql;          /* the SQL of every declared statement */
+  int nsql;
+  const lp_catalog_dialect *dialect;
+  int (*accepts)(const char *target);           /* 1 if target is this backend's */
+  /* Connect to target (a file, a connection string), configure the
+  ** connection, and create or migrate the schema; a schema newer than
+  ** schema_version is refused. The message names the target. */
+  int (*open)(const char *target, void **db, char *err, size_t errsz);
+  void (*close)(void *db);                      /* NULL-safe */
+  const char *(*errmsg)(void *db);              /* the last failure's text */
+  int (*in_transaction)(void *db);              /* 1 while one is open */
+  int64_t (*changes)(void *db);                 /* rows the last statement changed */
+  /* Prepare one statement; lasting: it will be kept and reused. *nparams
+  ** is the highest placeholder it uses. 0, or nonzero with errmsg set. */
+  int (*prepare)(void *db, const char *sql, int lasting, void **st, int *nparams);
+  void (*finalize)(void *st);                   /* NULL-safe */
+  /* Bind the n values to placeholders 1..n, every placeholder st has: no
+  ** binding of an earlier use is left. 0, or nonzero with errmsg set. */
+  int (*bind)(void *st, const lp_catalog_value *args, int n);
+  int (*step)(void *st);                        /* LP_CATALOG_ROW, _DONE or _FAILED */
+  int (*columns)(void *st);
+  const char *(*column_name)(void *st, int i);  /* i from 0 */
+  void (*column)(void *st, int i, lp_catalog_value *out);
+  /* column i as text (numbers in decimal), a blob as its bytes, NULL for
+  ** NULL; *len its length. Lasts as column's does. */
+  const char *(*column_text)(void *st, int i, size_t *len);
+  void (*reset)(void *st);                      /* back to its start, for its next use */
+  /* Make the process's forks safe while other threads use the backend's
+  ** library (held locks); NULL if it needs nothing. */
+  void (*fork_safe)(void);
+  const char *(*library_version)(void);         /* of the library it speaks through */
+} lp_catalog_backend;
+
+/* catalog_sqlite.c */
+extern const lp_catalog_backend lp_sqlite_backend;
+
+/* ---- catalog.c, for catalog_listing.c ---- */
+
+const lp_catalog_dialect *lp_catalog_dialect_of(const lp_catalog *c);
+
+/* What lp_catalog_run_sql does with the rows. */
+enum { LP_CATALOG_PUSH_ROWS, LP_CATALOG_PUSH_COUNT, LP_CATALOG_PUSH_PLAN };
+
+/*
+** Run a read statement built at run time (its text from the dialect's
+** fragments, every value bound), prepared once and kept by its text, and
+** push its rows (an array of tables keyed by column name), the integer in
+** the first column of its one row, or its plan (the dialect's plan lines,
+** one a line).
+*/
+int lp_catalog_run_sql(lua_State *L, lp_catalog *c, const char *sql,
+                       const lp_catalog_value *args, int nargs, int push, char *err,
+                       size_t errsz);
+
+/* The same statements, their rows to a C receiver, each column as text
+** (at most LP_AV_NCOLS, the widest record). */
+int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_row_fn fn, void *ud, char *err, size_t errsz);
+
+#endif
