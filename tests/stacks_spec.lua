@@ -222,6 +222,30 @@ describe("stacks and artifact stores", function()
     assert.equal(7, lupine.Client():get_artifact_version("m7"):load().i)
   end)
 
+  it("copies only the versions of one name, or with one tag", function()
+    client:register_artifact_store("slow", { path = H.tmpdir() .. "/slow" })
+    client:set_active_stack("fast_disk")
+    lupine.set_home(home)
+    lupine.save_artifact(1, "a")
+    lupine.save_artifact(2, "a", { tags = { "keep" } })
+    lupine.save_artifact(3, "b", { tags = { "keep" } })
+    lupine.save_artifact(4, "b")
+    local c = lupine.Client()
+    local function where()
+      local out = {}
+      for _, k in ipairs { { "a", 1 }, { "a", 2 }, { "b", 1 }, { "b", 2 } } do
+        out[#out + 1] = c:get_artifact_version(k[1], k[2]).artifact_store.name
+      end
+      return table.concat(out, " ")
+    end
+    assert.equal(2, c:copy_artifact_store("fast", "slow", { name = "a" }).versions)
+    assert.equal("slow slow fast fast", where())
+    assert.equal(1, c:copy_artifact_store("fast", "slow", { tag = "keep" }).versions)
+    assert.equal("slow slow slow fast", where())
+    assert.equal("copy_artifact_store: option 'name' must be a string (got number)",
+      H.err(function() c:copy_artifact_store("fast", "slow", { name = 1 }) end))
+  end)
+
   it("has CLI commands for stacks and stores, with --json and exit codes", function()
     local out, err, code = H.lupine(home, "stack list --json")
     assert.equal(0, code, err)

@@ -290,7 +290,7 @@ end
 -- opts.name / with opts.tag) to store `to`, then re-point the versions in
 -- one transaction: until it commits, every version still loads from `from`.
 function Client:copy_artifact_store(from, to, opts)
-  opts = opts or {}
+  opts = client.options(opts, { name = "string", tag = "string" }, "copy_artifact_store", 3, 2)
   local a, b = self:artifact_store(from), self:artifact_store(to)
   if a.id == b.id then fail(2, "cannot copy artifact store '%s' onto itself", from) end
   for _, s in ipairs { a, b } do
