@@ -311,7 +311,8 @@ typedef struct param {
   int optional;   /* may be nil */
 } param;
 
-/* Read the parameter at *spec into p and move past it; 0 at the end. */
+/* Read the parameter at *spec into p and move past it; 0 at the end. A
+** type this file does not know is -1. */
 static int next_param(const char **spec, param *p) {
   static const char *const types[] = {"text", "blob", "integer", "number", "now", "new_id"};
   const char *s = *spec, *t;
@@ -325,6 +326,7 @@ static int next_param(const char **spec, param *p) {
   if (*s == ':') {
     t = ++s;
     while (*s != '\0' && *s != ' ' && *s != '?') s++;
+    p->type = -1;
     for (i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
       if ((size_t)(s - t) == strlen(types[i]) && memcmp(t, types[i], (size_t)(s - t)) == 0)
         p->type = i;
@@ -335,11 +337,14 @@ static int next_param(const char **spec, param *p) {
   return 1;
 }
 
+/* How many parameters statement s declares; -1 if it declares too many, or
+** one of a type this file does not know (a slip the first use finds). */
 static int count_params(int s) {
   const char *spec = statements[s].params;
   param p;
   int n = 0;
-  while (next_param(&spec, &p)) n++;
+  while (next_param(&spec, &p))
+    if (p.type < 0 || ++n > MAX_PARAMS) return -1;
   return n;
 }
 
@@ -365,11 +370,16 @@ static int lua_args(lua_State *L, int s, int first, int nargs, lua_values *a, ch
   const char *spec = statements[s].params;
   const char *name = statements[s].name;
   param p;
-  int i = 0, given = 0;
+  int i = 0;   /* the Lua values taken */
   a->n = 0;
   while (next_param(&spec, &p)) {
-    lp_catalog_value *v = &a->v[a->n++];
+    lp_catalog_value *v = &a->v[a->n];
     int idx = first + i, t = i < nargs ? lua_type(L, idx) : LUA_TNONE;
+    if (p.type < 0 || a->n++ == MAX_PARAMS) {
+      lp_errf(err, errsz, "catalog: statement '%s' declares a parameter of an unknown type, "
+              "or more than %d", name, MAX_PARAMS);
+      return LUPINE_MISUSE;
+    }
     if (p.type == P_NOW) {
       lp_catalog_now(a->now);
       v->type = LP_CATALOG_TEXT;
@@ -385,7 +395,6 @@ static int lua_args(lua_State *L, int s, int first, int nargs, lua_values *a, ch
       continue;
     }
     i++;
-    given++;
     if (t == LUA_TNIL || t == LUA_TNONE) {
       if (p.optional) {
         v->type = LP_CATALOG_NULL;
@@ -422,8 +431,8 @@ static int lua_args(lua_State *L, int s, int first, int nargs, lua_values *a, ch
             t == LUA_TNONE ? "no value" : lua_typename(L, t));
     return LUPINE_MISUSE;
   }
-  if (nargs > given) {
-    lp_errf(err, errsz, "wrong number of arguments to '%s' (%d expected, got %d)", name, given,
+  if (nargs > i) {
+    lp_errf(err, errsz, "wrong number of arguments to '%s' (%d expected, got %d)", name, i,
             nargs);
     return LUPINE_MISUSE;
   }
@@ -472,16 +481,17 @@ typedef int (*row_fn)(void *ud, lp_catalog *c, void *st);
 /* Part k of statement s, prepared on first use. */
 static void *prepared(lp_catalog *c, int s, int k, const char *what, char *err,
                       size_t errsz) {
-  int nparams;
+  int nparams, declared;
   if (c->st[s][k] != NULL) return c->st[s][k];
+  declared = count_params(s);
   if (c->be->prepare(c->db, c->be->sql[s].sql[k], 1, &c->st[s][k], &nparams) != 0) {
     dberr(c, what, err, errsz);
     return NULL;
   }
-  if (nparams > count_params(s)) {
+  if (declared < 0 || nparams > declared) {
     lp_errf(err, errsz, "catalog %s: the %s backend's statement '%s' has %d parameters, "
-            "more than the %d it declares", c->path, c->be->name, statements[s].name,
-            nparams, count_params(s));
+            "where the catalog declares %d (-1: a parameter of an unknown type, or too many)",
+            c->path, c->be->name, statements[s].name, nparams, declared);
     c->be->finalize(c->st[s][k]);
     c->st[s][k] = NULL;
     return NULL;

@@ -34,7 +34,7 @@
 enum { O_EQUALS, O_GT, O_GTE, O_LT, O_LTE, O_CONTAINS, O_STARTSWITH, O_ENDSWITH };
 static const char *const op_names[] = {"equals", "gt", "gte", "lt", "lte", "contains",
                                        "startswith", "endswith"};
-static const char *const op_sql[] = {"=", ">", ">=", "<", "<=", "LIKE", "LIKE", "LIKE"};
+static const char *const op_sql[] = {"=", ">", ">=", "<", "<="};   /* the rest: a LIKE */
 #define NOPS ((int)(sizeof op_names / sizeof op_names[0]))
 #define IS_LIKE(op) ((op) >= O_CONTAINS)
 
@@ -67,7 +67,7 @@ typedef struct listing {
   const char *name;
   field fields[8];
   sort sorts[8];
-  void (*build)(build *b);
+  void (*make)(build *b);   /* its statement's parts */
 } listing;
 
 /* ---- a condition, read from the description ---- */
@@ -124,11 +124,16 @@ struct build {
   char order_buf[256];
 };
 
+/* Bind v to the next placeholder, written into ph. */
+static void next_placeholder(build *b, const lp_catalog_value *v, char ph[16]) {
+  b->args[b->nargs++] = *v;
+  snprintf(ph, 16, b->d->param, b->nargs);
+}
+
 /* Write the next placeholder into s, for value v. */
 static void param(build *b, sbuf *s, const lp_catalog_value *v) {
   char ph[16];
-  b->args[b->nargs++] = *v;
-  snprintf(ph, sizeof ph, b->d->param, b->nargs);
+  next_placeholder(b, v, ph);
   add(s, ph);
 }
 
@@ -142,20 +147,14 @@ static sbuf *term(build *b) {
 static void compare(build *b, sbuf *s, const char *col, const cond *c) {
   if (IS_LIKE(c->op)) {
     lp_catalog_value v;
-    char like[256];
-    size_t n = strlen(b->d->like) + strlen(col) + 16;
-    char ph[16];
+    char ph[16], like[256];
     v.type = LP_CATALOG_TEXT;
     v.u.s.p = c->pattern;
     v.u.s.len = strlen(c->pattern);
-    b->args[b->nargs++] = v;
-    snprintf(ph, sizeof ph, b->d->param, b->nargs);
-    if (n > sizeof like) {
-      s->failed = 1;
-      return;
-    }
-    snprintf(like, sizeof like, b->d->like, col, ph);
-    add(s, like);
+    next_placeholder(b, &v, ph);
+    /* the columns are this file's, the format the dialect's: never near */
+    if (snprintf(like, sizeof like, b->d->like, col, ph) >= (int)sizeof like) s->failed = 1;
+    else add(s, like);
     return;
   }
   add(s, col);
@@ -664,7 +663,7 @@ static int p_list(lua_State *L) {
   if (j->rc == LUPINE_OK) j->rc = read_order(L, 2, b, !count, page, j->err, j->errsz);
   lua_settop(L, top);
   if (j->rc != LUPINE_OK) return 0;
-  b->ls->build(b);
+  b->ls->make(b);
   sort_order(b);
   if (plan) add(&j->sql, b->d->explain);
   assemble(b, count, page, &j->sql);

@@ -223,8 +223,8 @@ void lp_catalog_fork_safe(void);
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
 void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 
-/* A write transaction (BEGIN IMMEDIATE, so writers queue on the busy
-** timeout instead of failing half-way). */
+/* A write transaction, which takes the catalog's write lock as it starts
+** (sqlite: BEGIN IMMEDIATE), so writers queue instead of failing half-way. */
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);

@@ -94,6 +94,15 @@ describe("a listing's filter description", function()
       { { field = "tag", op = "contains", value = "th" } }, "count"))
   end)
 
+  it("reaches the coordinator from inside a step, conditions and all", function()
+    local look = lupine.step { name = "look", function()
+      local page = lupine.Client():list_artifact_versions { name = "m", tag = "other", size = 1 }
+      return { n = #page, total = page.total, first = page[1].version }
+    end }
+    local run = lupine.pipeline { name = "looks", function() look() end } ()
+    assert.same({ n = 1, total = 2, first = "1" }, run.steps.look.output:load())
+  end)
+
   it("is checked part by part, each wrong part named", function()
     local function err(listing, d, what)
       return H.err(core.list, listing, d, what)
