@@ -47,6 +47,7 @@ local function column_map(v)
   table.sort(cols)
   return cols, len
 end
+M.column_map = column_map
 
 -- The kind of table v is (see the top of this file).
 local function table_kind(v)

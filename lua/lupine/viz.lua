@@ -464,17 +464,8 @@ local function tabular(v, seq, n)
   end
   -- columns: every value a non-empty array of scalars, all of one length
   local len
-  for k, col in pairs(v) do
-    if type(k) ~= "string" or type(col) ~= "table" then return nil end
-    local s, m = is_seq(col)
-    if not s or m == 0 or (len and m ~= len) then return nil end
-    for i = 1, m do
-      if not is_scalar(col[i]) then return nil end
-    end
-    len = m
-    cols[#cols + 1] = k
-  end
-  table.sort(cols)
+  cols, len = require("lupine.shapes").column_map(v)
+  if not cols then return nil end
   local rows = setmetatable({}, { __index = function(t, i)
     if math.type(i) ~= "integer" or i < 1 or i > len then return nil end
     local row = {}
