@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Artifact Visualization", first half: a table (the DataFrame
--- of the original) is visualized automatically when it is saved.
+-- "Artifact Visualization" of ZenML's artifact guide, first half: a table (the
+-- DataFrame of the original) is visualized automatically when it is saved.
 --
 --   lupine run examples/analysis.lua
 --   lupine artifact visualize analysis -o analysis.html

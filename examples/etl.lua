@@ -46,23 +46,23 @@ print(string.format("2000 rows: extract %s (%s), north %d", run.steps.extract.st
 local input = run.steps.extract.inputs.path
 print("input: " .. input.name .. " v" .. input.version)
 
--- A sweep: three models to one step, the best one named "model".
+-- A sweep: three models to one step, the best one named "best_model".
 local train = step { name = "train", outputs = { "candidate" }, function(rate)
   return { rate = rate, score = 1 - (rate - 0.3) ^ 2 }
 end }
-local pick = step { name = "pick", outputs = { "model" }, function(models)
+local pick = step { name = "pick", outputs = { "best_model" }, function(models)
   local best = models[1]
   for _, m in ipairs(models) do if m.score > best.score then best = m end end
   return best
 end }
-local evaluate = step { name = "evaluate", outputs = { "report" }, function(model)
+local evaluate = step { name = "evaluate", outputs = { "sweep_report" }, function(model)
   return string.format("rate %.1f, score %.2f", model.rate, model.score)
 end }
 local check = step { name = "check", outputs = { "checked" }, function() return true end }
 
 local sweep = pipeline { name = "sweep", function()
-  -- the latest "model": the one pick makes in this run, so evaluate waits for pick
-  evaluate(lupine.Client():get_artifact_version("model"))
+  -- the latest "best_model": the one pick makes in this run, so evaluate waits for pick
+  evaluate(lupine.Client():get_artifact_version("best_model"))
   pick({ train(0.1), train(0.3), train(0.5) })
   check:after("pick")()
 end }

@@ -1,23 +1,23 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Artifact Lineage": which step produced an artifact, and which
--- steps, in any run, used it.
+-- "Artifact Lineage" of ZenML's artifact guide: which step produced an
+-- artifact, and which steps, in any run, used it.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline
 
-local train_model = step { name = "train_model", outputs = { "trained_model" },
+local train_model = step { name = "train_model", outputs = { "recommender" },
   function() return { weights = { 1, 2, 3 } } end }
-pipeline { name = "training", function() train_model() end } ()
+pipeline { name = "train_recommender", function() train_model() end } ()
 
 local client = lupine.Client()
-local evaluate = step { name = "evaluate", outputs = { "metrics" },
+local evaluate = step { name = "evaluate", outputs = { "recommender_metrics" },
   function(model) return { accuracy = 0.9 + #model.weights / 100 } end }
-pipeline { name = "evaluation", function()
+pipeline { name = "evaluate_recommender", function()
   -- the latest version when evaluate starts, recorded as its input
-  evaluate(client:get_artifact_version("trained_model"))
+  evaluate(client:get_artifact_version("recommender"))
 end } ()
 
 -- Get an artifact
-local artifact = client:get_artifact_version("trained_model")
+local artifact = client:get_artifact_version("recommender")
 
 -- Find which step produced it
 local producer_step = artifact.producer_step_run

@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Multiple Artifacts" example: one step returns three artifacts,
--- which later steps take one by one.
+-- "Multiple Artifacts" of ZenML's artifact guide: one step returns three
+-- artifacts, which later steps take one by one.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline
 

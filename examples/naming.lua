@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Naming Artifacts": names from outputs, ArtifactConfig, and
--- dynamic names with placeholders.
+-- "Naming Artifacts" of ZenML's artifact guide: names from outputs,
+-- ArtifactConfig, and dynamic names with placeholders.
 local lupine = require "lupine"
 local step, pipeline, ArtifactConfig = lupine.step, lupine.pipeline, lupine.ArtifactConfig
 

@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Artifact Visualization", second half: a plot. lupine.plot
--- describes it; the description is the artifact's value, and its SVG
--- rendering is stored with it as a visualization.
+-- "Artifact Visualization" of ZenML's artifact guide, second half: a plot.
+-- lupine.plot describes it; the description is the artifact's value, and its
+-- SVG rendering is stored with it as a visualization.
 --
 --   lupine run examples/performance_plot.lua
 --   lupine ui        (then open the version's page)

@@ -1,20 +1,26 @@
 -- SPDX-License-Identifier: MIT
--- The seed's "Version Promotion Workflow": a step tags the model of its own
--- run as production when it is good enough. "production" is an exclusive
--- tag: promoting a model takes it off the model promoted before, so nothing
--- demotes by hand and exactly one model is production.
+-- "Version Promotion Workflow" of ZenML's artifact guide: a step tags the model
+-- of its own run as production when it is good enough. "production" is an
+-- exclusive tag: promoting a model takes it off the model promoted before, so
+-- nothing demotes by hand and exactly one model is production.
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline
 
+-- The tag may exist already (another script tagged something "production"):
+-- make it exclusive then, which is refused if two versions of one artifact
+-- carry it.
 local client = lupine.Client()
-if #client:list_tags { name = "production" } == 0 then
+local production = client:list_tags { name = "production" }[1]
+if not production then
   client:create_tag { name = "production", exclusive = true }
+elseif not production.exclusive then
+  client:update_tag("production", { exclusive = true })
 end
 
 local train_model = step { name = "train_model",
   function(quality) return { weights = { 1, 2, 3 }, quality = quality } end }
 
-local evaluate = step { name = "evaluate", outputs = { "metrics" },
+local evaluate = step { name = "evaluate", outputs = { "quality_metrics" },
   function(model) return { accuracy = model.quality } end }
 
 local promote_model_to_production = step { name = "promote_model_to_production",

@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
--- Quickstart: the seed's "Understanding Artifacts" example.
--- Every output of a step becomes a versioned artifact: here 'dataset' and
--- 'processed'. Run it with `lupine run examples/quickstart.lua` (or plain
+-- Quickstart: "Understanding Artifacts" of ZenML's artifact guide. Every output
+-- of a step becomes a versioned artifact: here 'dataset' and 'processed'.
+-- Run it with `lupine run examples/quickstart.lua` (or plain
 -- `lua5.4 examples/quickstart.lua` with the module on LUA_CPATH).
 local lupine = require "lupine"
 local step, pipeline = lupine.step, lupine.pipeline

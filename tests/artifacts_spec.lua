@@ -208,7 +208,7 @@ describe("the step context", function()
     assert.same({ "summary" }, run.steps.train_model.outputs.stats.tags)
   end)
 
-  it("shows earlier steps of the live run (the seed's promotion workflow)", function()
+  it("shows earlier steps of the live run (ZenML's promotion workflow)", function()
     local train = step { name = "train_model", function() return { weights = { 1 } } end }
     local evaluate = step { name = "evaluate", outputs = { "metrics" },
       function(model) return { accuracy = 0.97 } end }
