@@ -22,8 +22,8 @@
 **     at a cost);
 **   - strftime makes the time only in migration 6: statements take the
 **     time and new ids from the catalog as parameters.
-** The schema is a public interface (README, "The catalog schema"): change
-** it only through a new migration.
+** The schema is a public interface (runtime/README.md, "The catalog
+** schema"): change it only through a new migration.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

@@ -1493,7 +1493,7 @@ static void stash_failure(run *r, int node) {
 /* ---- the cache ---- */
 
 /* Push node's cache parts (parameters table at params): what its cache key
-** is the hash of. See the README, "Caching". */
+** is the hash of. See runtime/README.md, "Caching". */
 static void push_cache_parts(run *r, int node, int nodeidx, int params) {
   lua_State *L = r->L;
   char err[LP_ERRSZ], hash[LP_HASH_STRLEN + 1];

@@ -495,7 +495,8 @@ LUPINE_API void lupine_av_free(lupine_artifact_version *v);
 **   type          "data", "model", ... (ArtifactType)
 **   data_type     what the value is ("records", "columns", "numbers",
 **                 "number_map", "plot", "string", "number", "table", ...:
-**                 README, "Reading the catalog"), the materializer's type
+**                 lua/README.md, "Reading the catalog"), the
+**                 materializer's type
 **                 name, or "file" or "dir" for a file or folder a step
 **                 returned (lupine.file, lupine.dir)
 **   save_type     how it was made: "step_output" (a step's output),

@@ -609,7 +609,7 @@ p:with_options { run_name = "after" }()
         .. "Add or remove tags of an artifact version.\n\noptions:\n"
         .. "  -t, --tag TAG            add this tag (repeatable)\n"
         .. "  -r, --remove-tag TAG     remove this tag (repeatable)\n"
-        .. "      --json               print JSON (shapes in the README)\n"
+        .. "      --json               print JSON (shapes in runtime/README.md)\n"
         .. "  -h, --help               show this help\n", out)
       out = run("pipeline runs list -h")
       assert.matches("^usage: lupine pipeline runs list %[options%]\n", out)

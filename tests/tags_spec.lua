@@ -290,7 +290,7 @@ describe("lupine tag", function()
     assert.same({ "usage: lupine tag create NAME [options]\n\nCreate a tag.\n\noptions:\n"
       .. "      --exclusive          on one version of each artifact (and run of each\n"
       .. "                           pipeline) at most\n"
-      .. "      --json               print JSON (shapes in the README)\n"
+      .. "      --json               print JSON (shapes in runtime/README.md)\n"
       .. "  -h, --help               show this help\n", "", 0 }, { run("tag create --help") })
   end)
 

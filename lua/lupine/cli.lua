@@ -10,8 +10,8 @@
 -- scripts: `\`, tab, newline and carriage return inside a field are written
 -- as \\, \t, \n and \r. Either way, stored strings reach the terminal
 -- through names.visible (other control characters and bytes of invalid
--- UTF-8 as \xHH). --json prints one JSON document (README: "--json
--- shapes"); values stored in the catalog are converted as M.json documents.
+-- UTF-8 as \xHH). --json prints one JSON document (runtime/README.md:
+-- "--json shapes"); values stored in the catalog are converted as M.json documents.
 
 local core = require "lupine.core"
 local lupine = require "lupine"
@@ -1130,7 +1130,7 @@ local tree = {
           summary = "write an artifact version's value as JSON or its stored CBOR",
           args = { KEY },
           options = { { "--format", arg = "FORMAT", choices = { "json", "cbor" },
-              help = "json (the value, see README) or cbor (the stored bytes); default json" },
+              help = "json (the value, see the man page) or cbor (the stored bytes); default json" },
             { "--output", short = "-o", arg = "FILE", help = "write to FILE, not stdout" } },
           run = cmd_export,
         },

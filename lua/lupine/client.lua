@@ -162,7 +162,7 @@ M.tags_of, M.metadata_of, M.lookup = tags_of, metadata_of, lookup
 -- name is, and the step's context (nil elsewhere); tag_own(ctx, output,
 -- add, remove) changes that version's tags before it is recorded;
 -- looked_up(name, row) notes that a lookup of name's latest version found
--- row (the step run records it: see "Caching" in the README).
+-- row (the step run records it: see "Caching" in runtime/README.md).
 M.step = { own = function() end, tag_own = function() end, looked_up = function() end }
 
 -- The message for artifact name of the running step's output out (ctx:

@@ -69,7 +69,7 @@ M.PAGE_OPTIONS = {
       .. ")" },
 }
 
-local JSON_OPTION = { "--json", help = "print JSON (shapes in the README)" }
+local JSON_OPTION = { "--json", help = "print JSON (shapes in runtime/README.md)" }
 local HELP_OPTION = { "--help", short = "-h", help = "show this help" }
 
 -- Every option of cmd: its own, paging for lists, --json unless it says

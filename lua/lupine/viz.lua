@@ -312,7 +312,7 @@ local function check_scales(spec, kind, level)
   return xscale, yscale
 end
 
--- The checked description of a plot (see README, "Plots"); raises naming
+-- The checked description of a plot (see lua/README.md, "Plots"); raises naming
 -- the culprit.
 local function check_plot(spec, level)
   for k in pairs(spec) do
