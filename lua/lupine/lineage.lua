@@ -386,7 +386,8 @@ local function json_object(t, fields)
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
--- One object per line, fields in a fixed order (lua/README.md, "Lineage and clean-up", gives the shape).
+-- One object per line, fields in a fixed order (lua/README.md, "Lineage and
+-- clean-up", gives the shape).
 local function json(g)
   local out = { "{",
     '  "root": ' .. json_string(g.root) .. ",",
