@@ -544,7 +544,7 @@ describe("ArtifactVersionFilter", function()
     save("other", 4, { tags = { "production" } })
   end)
 
-  it("does the seed's example: name and tag", function()
+  it("does the example of ZenML's guide: name and tag", function()
     local filter = lupine.ArtifactVersionFilter { name = "trained_model", tag = "production" }
     local artifacts = client:list_artifact_versions { filter = filter }
     local seen = {}

@@ -111,7 +111,7 @@ describe("exclusive tags", function()
     assert.same({ "model:1" }, tagged(client, "production"))
   end)
 
-  it("the seed's promotion workflow needs no demotion", function()
+  it("ZenML's promotion workflow needs no demotion", function()
     client:create_tag { name = "production", exclusive = true }
     local evaluate = step { name = "evaluate", outputs = { "metrics" },
       function(model) return { accuracy = model.quality } end }
