@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- lupine.ui: the pages and the JSON API of `lupine ui` (runtime/ui.c serves
+-- lupine.ui: the pages and the JSON API of `lupine ui` (runtime/programs/ui.c serves
 -- them over HTTP; everything here runs in the runtime's one Lua state).
 --
 -- handler(config) returns handle(method, path, args, headers) -> status,
