@@ -381,11 +381,10 @@ end
 -- The result of `lupine run --json`: whether all went well, the error, and
 -- each run as `pipeline runs describe --json` shows it.
 local function print_run_result(ctx, view, ok, msg)
-  local cli = require "lupine.cli"   -- the JSON shapes of the catalog's records
-  local json = cli.json
+  local records, json = require "lupine.records", require "lupine.json"
   local runs = {}
   for i, shown in ipairs(view:shown()) do
-    runs[i] = cli.run_record_json(ctx.client:get_pipeline_run(shown.id))
+    runs[i] = records.run_record(ctx.client:get_pipeline_run(shown.id))
   end
   io.write(json.encode(json.object { ok = ok,
     error = msg and (msg:gsub("\nstack traceback:\n.*", "")) or json.null,
