@@ -91,15 +91,19 @@ $(1)/obj/lua_sources.o: $(1)/obj/lua_sources.c
 $(1)/obj/lua_sources.c: lua/embed.lua $$(LUA_SRC) | $(1)/obj
 	lua5.4 lua/embed.lua $$@ $$(LUA_SRC)
 
+# the programs (runtime/programs/) include lupine.h alone of the runtime's headers
+$(1)/obj/programs/%.o: runtime/programs/%.c runtime/lupine.h | $(1)/obj/programs
+	$$(COMPILE) $(2) -c $$< -o $$@
+
 # main.c finds the helpers through this path (see HELPERDIR); the header is
 # rewritten, and main.o rebuilt, only when the path changes
-$(1)/obj/main.o: $(1)/obj/helpers.h
-$(1)/obj/main.o: BASE_CFLAGS += -I$(1)/obj
+$(1)/obj/programs/main.o: $(1)/obj/helpers.h
+$(1)/obj/programs/main.o: BASE_CFLAGS += -I$(1)/obj
 $(1)/obj/helpers.h: FORCE | $(1)/obj
 	@printf '#define LUPINE_HELPERS "%s"\n' "$$(HELPERS_REL)" > $$@.new
 	@if cmp -s $$@.new $$@; then rm $$@.new; else mv $$@.new $$@; fi
 
-$(1)/obj:
+$(1)/obj $(1)/obj/programs:
 	mkdir -p $$@
 
 $(1)/liblupine.a: $(call objs,$(1))
@@ -118,15 +122,15 @@ $(1)/lupine.so: $(call objs,$(1))
 # the CLI and its REPL; line editing is libedit's (BSD), not GNU readline (GPL).
 # -z now: symbols bound at start-up, not lazily in every worker (each lazy
 # binding there writes a page shared copy-on-write with the spawner)
-$(1)/lupine: $(1)/obj/main.o $(1)/liblupine.a $(1)/lupine-repl $(1)/lupine-ui
-	$$(LINK) $(2) -Wl,-z,now -o $$@ $(1)/obj/main.o $(1)/liblupine.a $$(DEP_LIBS)
+$(1)/lupine: $(1)/obj/programs/main.o $(1)/liblupine.a $(1)/lupine-repl $(1)/lupine-ui
+	$$(LINK) $(2) -Wl,-z,now -o $$@ $(1)/obj/programs/main.o $(1)/liblupine.a $$(DEP_LIBS)
 
 # `lupine repl` and `lupine ui` run these, so that only they load libedit
 # and libmicrohttpd (with gnutls and the rest): `lupine run` starts faster
-$(1)/lupine-repl: $(1)/obj/repl.o $(1)/liblupine.a
+$(1)/lupine-repl: $(1)/obj/programs/repl.o $(1)/liblupine.a
 	$$(LINK) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(EDIT_LIBS)
 
-$(1)/lupine-ui: $(1)/obj/ui.o $(1)/liblupine.a
+$(1)/lupine-ui: $(1)/obj/programs/ui.o $(1)/liblupine.a
 	$$(LINK) $(2) -o $$@ $$^ $$(DEP_LIBS) $$(UI_LIBS)
 
 $(1)/test_%: tests/c/test_%.c tests/c/tap.h $(1)/liblupine.a

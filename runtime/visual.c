@@ -23,6 +23,8 @@
 #include "lauxlib.h"
 #include "lupine_int.h"
 
+/* The visualization types, the one list of them: lupine.viz makes these, and
+** lupine.viz.fragment and the dashboard show each. */
 static const char *const types[] = {"html", "svg", "csv", "markdown", "text", NULL};
 
 static int known_type(const char *t) {

@@ -16,6 +16,26 @@ describe("the build", function()
     assert.same(declared, exported)
   end)
 
+  it("builds the programs from runtime/programs/ on lupine.h alone of the runtime's headers", function()
+    -- what the CLI, the REPL and the dashboard do, a host program can do too
+    local internal = {}
+    for h in H.sh("cd " .. H.quote(H.root) .. " && ls runtime/*.h"):gmatch("runtime/([^\n]+)") do
+      if h ~= "lupine.h" then internal[h] = true end
+    end
+    assert.is_true(internal["lupine_int.h"])
+    local programs, includes = H.sh("cd " .. H.quote(H.root) .. " && ls runtime/programs/*.c"), {}
+    assert.equal("runtime/programs/main.c\nruntime/programs/repl.c\nruntime/programs/ui.c\n", programs)
+    for file in programs:gmatch("[^\n]+") do
+      for name in H.read(H.root .. "/" .. file):gmatch("#%s*include%s*[<\"]([^>\"]+)") do
+        local base = name:match("[^/]+$")
+        if internal[base] or name:find("..", 1, true) then includes[#includes + 1] = file .. ": " .. name end
+        if base == "lupine.h" then includes[file] = true end
+      end
+      assert.is_true(includes[file], file .. " does not include lupine.h")
+    end
+    assert.same({}, { table.unpack(includes) })
+  end)
+
   it("embeds the Lua side: the CLI needs no LUA_PATH", function()
     local out, err, code = H.sh("cd /tmp && LUA_PATH=/nonexistent/?.lua LUPINE_HOME="
       .. H.quote(H.tmpdir()) .. " " .. H.quote(H.cli)

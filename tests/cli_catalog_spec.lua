@@ -519,11 +519,13 @@ p:with_options { run_name = "after" }()
         .. "\ncache_note\tcompare\t" .. note .. "\n"
       assert.equal(want, out:sub(-#want))
       local doc = json(H.lupine(lookups, "pipeline runs describe after --json"))
-      assert.equal(note, doc.steps[1].cache_note)
+      assert.same({ state = "miss", note = note, key = doc.steps[1].cache.key,
+        cached_from = dkjson.null }, doc.steps[1].cache)
+      assert.matches("^sha256:%x+$", doc.steps[1].cache.key)
       assert.same({ production_model = { id = m2, name = "production_model", version = "2",
         deleted = dkjson.null } }, doc.steps[1].lookups)
       assert.equal("it never ran before",
-        json(H.lupine(lookups, "pipeline runs describe before --json")).steps[1].cache_note)
+        json(H.lupine(lookups, "pipeline runs describe before --json")).steps[1].cache.note)
     end)
 
     it("says which run is not found", function()

@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- lupine repl (runtime/repl.c) and lupine.pretty: sessions driven through a
+-- lupine repl (runtime/programs/repl.c) and lupine.pretty: sessions driven through a
 -- pipe (no prompts: what stdout gets is exactly the printed values), and on
 -- a pseudo-terminal in tmux for line editing, completion, Ctrl-C and history.
 local H = require "helper"

@@ -140,6 +140,16 @@ local function browse(url, screenshot)
   return out
 end
 
+describe("lupine.ui", function()
+  it("shapes records with lupine.records, not the command line's module", function()
+    local out, err, code = H.sh("LUA_CPATH=" .. H.quote(H.build .. "/?.so") .. " lua5.4 -e "
+      .. H.quote('require "lupine"; require "lupine.ui"; print(package.loaded["lupine.records"] ~= nil, '
+      .. 'package.loaded["lupine.cli"], package.loaded["lupine.command"])'), true)
+    assert.equal(0, code, err)
+    assert.equal("true\tnil\tnil\n", out)
+  end)
+end)
+
 describe("lupine ui", function()
   local home, srv, ids
   setup(function()
@@ -255,6 +265,55 @@ describe("lupine ui", function()
       assert.equal(v.id, g.root)
       assert.same({ "rows" .. XSS, "clean", "hostile::clean::output" },
         { g.nodes[1].name, g.nodes[2].name, g.nodes[3].name })
+    end)
+
+    it("gives each record the shape `--json` gives it, adding only its links and graph", function()
+      local function cli(args)
+        local out, err, code = H.lupine(home, args .. " --json")
+        assert.equal(0, code, err)
+        return json(out)
+      end
+      -- a run described: the dashboard adds its graph (edges, plan, progress, steps' layers)
+      local run = get_json(srv, "/api/runs/" .. ids.hostile)
+      assert.truthy(run.edges and run.plan and run.progress)
+      run.edges, run.plan, run.progress = nil, nil, nil
+      for _, step in ipairs(run.steps) do
+        assert.equal("number", type(step.layer))
+        step.layer = nil
+      end
+      local described = cli("pipeline runs describe " .. ids.hostile)
+      assert.same(described, run)
+      assert.equal(7, #run.steps)
+      assert.same({ "miss", {} }, { run.steps[1].cache.state, run.steps[1].lookups })
+      -- a step run: the run's step, plus where it ran, its logs and metadata
+      local step = get_json(srv, "/api/steps/" .. run.steps[1].id)
+      assert.same({ run.id, run.name }, { step.run_id, step.run })
+      step.run_id, step.run, step.logs, step.run_metadata = nil, nil, nil, nil
+      assert.same(described.steps[1], step)
+      -- a version described: the dashboard adds its downloads and its visualizations' paths
+      local v = get_json(srv, "/api/versions/" .. ids["rows" .. XSS])
+      assert.equal("/versions/" .. v.id .. "/value.json", v.downloads.json)
+      v.downloads = nil
+      for i, viz in ipairs(v.visualizations) do
+        assert.equal("/api/versions/" .. v.id .. "/visualizations/" .. i, viz.href)
+        viz.href = nil
+      end
+      assert.same(cli("artifact version describe " .. v.id), v)
+      assert.same({ "clean", "table (records)" }, { v.consumers[1].step, v.data_type_label })
+      -- the listings' items, by id
+      local function by_id(page)
+        local out = {}
+        for _, item in ipairs(page.items) do out[item.id] = item end
+        return out
+      end
+      for _, pair in ipairs { { "/api/runs", "pipeline runs list" },
+          { "/api/versions?size=100", "artifact version list --size 100" },
+          { "/api/artifacts", "artifact list" }, { "/api/pipelines", "pipeline list" } } do
+        local api, listed = get_json(srv, pair[1]), cli(pair[2])
+        assert.equal(api.total, listed.total)
+        assert.is_true(#api.items > 0)
+        assert.same(by_id(listed), by_id(api))
+      end
     end)
 
     it("answers 404, 405 and 400, never a crash", function()

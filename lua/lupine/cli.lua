@@ -10,11 +10,11 @@
 -- scripts: `\`, tab, newline and carriage return inside a field are written
 -- as \\, \t, \n and \r. Either way, stored strings reach the terminal
 -- through names.visible (other control characters and bytes of invalid
--- UTF-8 as \xHH). --json prints one JSON document (runtime/README.md:
--- "--json shapes"); values stored in the catalog are converted as M.json documents.
+-- UTF-8 as \xHH). --json prints one JSON document: a catalog record as
+-- lupine.records shapes it, the dashboard's shape too; values stored in the
+-- catalog are converted as M.json documents.
 
 local core = require "lupine.core"
-local lupine = require "lupine"
 local names = require "lupine.names"
 local query = require "lupine.query"       -- the list_* methods with filters and pages
 local lineage = require "lupine.lineage"   -- get_lineage, prune_artifacts, gc
@@ -26,7 +26,16 @@ local M = {}
 
 local json = require "lupine.json"
 M.json = json
+local records = require "lupine.records"   -- the records' JSON shapes, the dashboard's too
+local duration_ms, human_duration = records.duration_ms, records.human_duration
 local byte_lt = json.byte_lt
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, byte_lt)
+  return keys
+end
 
 -- usage(): a usage error (exit 2); fail(): an operational one (exit 1)
 local usage, fail = command.usage, command.fail
@@ -43,38 +52,6 @@ local function human_size(n)
   local units, i, x = { "KiB", "MiB", "GiB", "TiB" }, 0, n
   repeat x, i = x / 1024, i + 1 until x < 1024 or i == #units
   return string.format(x < 10 and "%.1f %s" or "%.0f %s", x, units[i])
-end
-
--- "YYYY-MM-DDTHH:MM:SS.ffffffZ" -> microseconds since 1970 (days from the
--- civil date, so no time zone or DST is involved).
-local function micros(t)
-  if type(t) ~= "string" then return nil end
-  local y, mo, d, h, mi, s, frac = t:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-  if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  if mo <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (mo + (mo > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-  local us = tonumber((frac .. "000000"):sub(1, 6))
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60 * 1000000
-    + tonumber(s) * 1000000 + us
-end
-
--- Milliseconds from start to finish (a float), or nil if either is missing;
--- a running thing with no finish yet counts up to now.
-local function duration_ms(start, finish, running)
-  local a = micros(start)
-  local b = micros(finish) or (running and micros(core.now()))
-  if not a or not b then return nil end
-  return (b - a) / 1000
-end
-
--- "850 ms", "6.0 s", "2 min 05 s": the runtime's one format of durations.
-local function human_duration(ms)
-  if ms == nil then return "" end
-  return core.duration(ms)
 end
 
 -- "2026-11-27T13:05:01.123456Z" -> "2026-11-27 13:05:01"
@@ -166,105 +143,6 @@ local function print_listing(ctx, list, empty, noun, columns, rows)
   return 0
 end
 
--- ---- catalog objects as records ----
-
-local function opt(v)
-  if v == nil then return json.null end
-  return v
-end
-
-local function tag_list(tags)
-  local out = {}
-  for i, t in ipairs(tags or {}) do out[i] = t end
-  return json.array(out)
-end
-
-local function version_json(av)
-  local producer = json.null
-  local sr = av.producer_step_run
-  if sr then
-    producer = json.object { step_run_id = sr.id, step = sr.name, run_id = sr.run_id,
-      run = sr.pipeline_run.name }
-  end
-  return json.object { id = av.id, name = av.name, version = av.version, type = av.type,
-    data_type = av.data_type, content_hash = av.content_hash, size = av.size,
-    stored_size = av.stored_size, uri = av.uri, codec_version = av.codec_version,
-    created = av.created, tags = tag_list(av.tags), producer = producer,
-    save_type = av.save_type }
-end
-
-local function metadata_json(md)
-  local out = {}
-  for k, v in pairs(md or {}) do out[k] = v end
-  return json.object(out)
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, byte_lt)
-  return keys
-end
-
-local function ref_json(av)
-  return json.object { id = av.id, name = av.name, version = av.version }
-end
-
--- A step run's input or output: a version, or one deleted since (deleted:
--- when, else null).
-local function link_json(av)
-  local o = ref_json(av)
-  o.deleted = opt(av.deleted)
-  return o
-end
-
-local function run_json(run)
-  return json.object { id = run.id, name = run.name, pipeline = run.pipeline_name,
-    status = run.status, start_time = opt(run.start_time), end_time = opt(run.end_time),
-    duration_ms = opt(duration_ms(run.start_time, run.end_time)), tags = tag_list(run.tags) }
-end
-
-local function refs_json(map)
-  local out = {}
-  for name, av in pairs(map) do out[name] = link_json(av) end
-  return json.object(out)
-end
-
-local function step_json(sr)
-  local params = {}
-  for name, v in pairs(sr.parameters or {}) do params[name] = v end
-  return json.object { id = sr.id, name = sr.name, step_name = sr.step_name,
-    status = sr.status, start_time = opt(sr.start_time), end_time = opt(sr.end_time),
-    duration_ms = opt(duration_ms(sr.start_time, sr.end_time)),
-    inputs = refs_json(sr.inputs), outputs = refs_json(sr.outputs),
-    manual_outputs = refs_json(sr.manual_outputs), lookups = refs_json(sr.lookups),
-    seed = opt(sr.seed), parameters = json.object(params), cache_note = opt(sr.cache_note),
-    error = opt(sr.error), traceback = opt(sr.traceback) }
-end
-
-local function artifact_json(a)
-  local latest = a.latest_version
-  return json.object { id = a.id, name = a.name, created = a.created,
-    version_count = a.version_count, tags = tag_list(a.tags),
-    latest_version = latest and json.object { id = latest.id, version = latest.version,
-      created = latest.created } or json.null }
-end
-
-local function pipeline_json(p)
-  local r = p.latest_run
-  return json.object { id = p.id, name = p.name, created = p.created,
-    run_count = p.run_count, latest_run = r and json.object { id = r.id, name = r.name,
-      status = r.status, start_time = opt(r.start_time) } or json.null }
-end
-
--- One page of a listing, each record made JSON by item_json.
-local function paged_json(list, item_json)
-  local items = {}
-  for i, record in ipairs(list) do items[i] = item_json(record) end
-  return json.object { items = json.array(items), page = list.page, size = list.size,
-    total = list.total, total_pages = list.total_pages }
-end
-
 -- ---- resolving arguments ----
 
 -- NAME[:VERSION]|ID: an artifact named exactly key (its latest version);
@@ -279,15 +157,12 @@ end
 
 -- ---- the commands ----
 
-local ARTIFACT_TYPES = {}
-for _, v in pairs(lupine.ArtifactType) do ARTIFACT_TYPES[#ARTIFACT_TYPES + 1] = v end
-table.sort(ARTIFACT_TYPES)
 
 local function cmd_artifact_list(ctx)
   local o = ctx.opts
   local page, size = o.page, o.size
   local list = ctx.client:list_artifacts { name = o.name, tag = o.tag, page = page, size = size }
-  if o.json then print_json(paged_json(list, artifact_json)); return 0 end
+  if o.json then print_json(records.page(list, records.artifact)); return 0 end
   local rows = {}
   for i, a in ipairs(list) do
     local latest = a.latest_version
@@ -311,7 +186,7 @@ local function cmd_version_list(ctx)
   local list = ctx.client:list_artifact_versions { name = o.name, tag = o.tag,
     artifact_type = o.type, pipeline_run = run, page = page, size = size,
     sort_by = "desc:created" }
-  if o.json then print_json(paged_json(list, version_json)); return 0 end
+  if o.json then print_json(records.page(list, records.version)); return 0 end
   local rows = {}
   for i, av in ipairs(list) do
     rows[i] = {
@@ -329,9 +204,7 @@ end
 
 local function describe_version(ctx, av)
   if ctx.opts.json then
-    local record = version_json(av)
-    record.run_metadata = metadata_json(av.run_metadata)
-    print_json(record)
+    print_json(records.version_record(av))
     return 0
   end
   local sr = av.producer_step_run
@@ -482,7 +355,7 @@ end
 local function cmd_pipeline_list(ctx)
   local o = ctx.opts
   local list = ctx.client:list_pipelines { name = o.name, page = o.page, size = o.size }
-  if o.json then print_json(paged_json(list, pipeline_json)); return 0 end
+  if o.json then print_json(records.page(list, records.pipeline)); return 0 end
   local rows = {}
   for i, p in ipairs(list) do
     local r = p.latest_run
@@ -502,7 +375,7 @@ local function cmd_runs_list(ctx)
   local page, size = o.page, o.size
   local list = ctx.client:list_pipeline_runs { pipeline_name = o.pipeline, status = o.status,
     tag = o.tag, page = page, size = size }
-  if o.json then print_json(paged_json(list, run_json)); return 0 end
+  if o.json then print_json(records.page(list, records.run)); return 0 end
   local rows = {}
   for i, r in ipairs(list) do
     local ms = duration_ms(r.start_time, r.end_time)
@@ -519,19 +392,6 @@ local function cmd_runs_list(ctx)
       { title = "TAGS" } }, rows)
 end
 
--- The step runs of run in the order they were recorded.
-local function steps_in_order(run)
-  local list = {}
-  for _, sr in pairs(run.steps) do list[#list + 1] = sr end
-  table.sort(list, function(a, b)
-    if a.start_time ~= b.start_time then
-      return byte_lt(a.start_time or "~", b.start_time or "~")
-    end
-    return byte_lt(a.name, b.name)
-  end)
-  return list
-end
-
 local function refs_text(map, sep)
   local out = {}
   for _, name in ipairs(sorted_keys(map)) do
@@ -542,25 +402,13 @@ local function refs_text(map, sep)
   return out
 end
 
--- A run with its error, metadata and steps in order (`pipeline runs
--- describe --json`, and each run of `lupine run --json`).
-local function run_record_json(run)
-  local record = run_json(run)
-  record.error = opt(run.error)
-  record.run_metadata = metadata_json(run.run_metadata)
-  local list = {}
-  for i, sr in ipairs(steps_in_order(run)) do list[i] = step_json(sr) end
-  record.steps = json.array(list)
-  return record
-end
-
 local function cmd_runs_describe(ctx)
   local run = ctx.client:get_pipeline_run(ctx.args[1])
   if ctx.opts.json then
-    print_json(run_record_json(run))
+    print_json(records.run_record(run))
     return 0
   end
-  local steps = steps_in_order(run)
+  local steps = records.steps_of(run)
   local ms = duration_ms(run.start_time, run.end_time)
   if not ctx.tty then
     print_record(ctx, {
@@ -696,7 +544,7 @@ local function cmd_prune(ctx)
   local versions, artifacts = result.versions or {}, result.artifacts or {}
   if o.json then
     local vs, as = {}, {}
-    for i, v in ipairs(versions) do vs[i] = ref_json(v) end
+    for i, v in ipairs(versions) do vs[i] = records.ref(v) end
     for i, a in ipairs(artifacts) do as[i] = a end
     print_json(json.object { dry_run = o["dry-run"] == true, versions = json.array(vs),
       artifacts = json.array(as) })
@@ -846,7 +694,7 @@ local function cmd_store_verify(ctx)
     local problems = {}
     for i, p in ipairs(r.problems) do
       local vs = {}
-      for j, v in ipairs(p.versions) do vs[j] = json.object { id = v.id, name = v.name, version = v.version } end
+      for j, v in ipairs(p.versions) do vs[j] = records.ref(v) end
       local fields = { status = p.status, kind = p.kind, hash = p.hash, message = p.message,
         versions = vs }
       if repair then fields.repaired, fields.source = p.repaired == true, p.source end
@@ -1105,7 +953,7 @@ local tree = {
               summary = "list artifact versions, newest first",
               options = { { "--name", arg = "NAME", help = "only versions of this artifact" },
                 { "--tag", arg = "TAG", help = "only versions with this tag" },
-                { "--type", arg = "TYPE", choices = ARTIFACT_TYPES,
+                { "--type", arg = "TYPE", choices = records.artifact_types,
                   help = "only versions of this type (data, model, ...)" },
                 { "--run", arg = "RUN", help = "only versions a pipeline run (name or id) "
                   .. "produced or used" } },
@@ -1205,17 +1053,5 @@ local tree = {
 -- parses with them, lupine.complete completes with them.
 M.tree, M.options_of = tree, command.options_of
 M.main = command.main
-
--- Times and the JSON shapes of catalog records, shared with the web UI and
--- `lupine run --json`.
-M.duration_ms = duration_ms
-M.human_duration = human_duration
-M.paged_json = paged_json
-M.ref_json = ref_json
-M.link_json = link_json
-M.version_json = version_json
-M.artifact_json = artifact_json
-M.pipeline_json = pipeline_json
-M.run_record_json = run_record_json
 
 return M

@@ -9,7 +9,7 @@
 -- main(args, { tty = ..., stdin_tty = ..., stderr_tty = ..., columns = ... })
 -- parses args and runs the command. A catalog command returns its exit
 -- status (0 ok, 1 not found or an operational failure, 2 a usage error);
--- `lupine run`, `repl` and `ui` return what runtime/main.c is to do: run
+-- `lupine run`, `repl` and `ui` return what runtime/programs/main.c is to do: run
 -- the script, its events drawn by a lupine.progress view, or start a
 -- helper program. It writes with io.write and io.stderr:write and never
 -- exits: it is library code, and a host may call it too.
@@ -20,7 +20,7 @@
 -- ones in brackets, the last ones: `optional` counts them; `rest`: any
 -- number more, and the first operand ends the options, as the script of
 -- `lupine run` takes its own). run(ctx) gives the exit status, or what
--- runtime/main.c is to do. catalog: nil (the command reads the catalog,
+-- runtime/programs/main.c is to do. catalog: nil (the command reads the catalog,
 -- which must exist), "create" (it may make one) or "none" (it needs none).
 -- An option: { "--long", short = "-s", arg = "PLACEHOLDER", int = true,
 -- min = n, max = n, choices = { ... }, check = fn(value) -> ok, why,
@@ -381,11 +381,10 @@ end
 -- The result of `lupine run --json`: whether all went well, the error, and
 -- each run as `pipeline runs describe --json` shows it.
 local function print_run_result(ctx, view, ok, msg)
-  local cli = require "lupine.cli"   -- the JSON shapes of the catalog's records
-  local json = cli.json
+  local records, json = require "lupine.records", require "lupine.json"
   local runs = {}
   for i, shown in ipairs(view:shown()) do
-    runs[i] = cli.run_record_json(ctx.client:get_pipeline_run(shown.id))
+    runs[i] = records.run_record(ctx.client:get_pipeline_run(shown.id))
   end
   io.write(json.encode(json.object { ok = ok,
     error = msg and (msg:gsub("\nstack traceback:\n.*", "")) or json.null,
@@ -409,7 +408,7 @@ local function finish_run(ctx, view, script, rc, msg, sig)
   return rc == LUPINE_IO and 2 or 1
 end
 
--- lupine run: set the overrides, and hand runtime/main.c the script with
+-- lupine run: set the overrides, and hand runtime/programs/main.c the script with
 -- the view that draws its events.
 local function cmd_run(ctx)
   local o = ctx.opts
@@ -581,7 +580,7 @@ end
 
 -- main(args, { tty, stdin_tty, stderr_tty = which streams are terminals,
 -- columns = the terminal's width }): the exit status, or (`lupine run`,
--- repl, ui) a table saying what runtime/main.c is to do.
+-- repl, ui) a table saying what runtime/programs/main.c is to do.
 function M.main(args, options)
   if type(args) ~= "table" then
     error("bad argument #1 to 'main' (table expected, got " .. type(args) .. ")", 2)

@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
 -- lupine.progress: what `lupine run` shows of its runs, drawn from the
--- runtime's events (lupine.h, lupine_event; runtime/main.c hands each one
+-- runtime's events (lupine.h, lupine_event; runtime/programs/main.c hands each one
 -- over as a table: type, run, pipeline, step, status, detail, ms, at,
 -- total, attempt).
 --
@@ -85,7 +85,7 @@ function View:error(text)
   self.err:flush()
 end
 
--- A warning of the runtime's (runtime/main.c passes on its log's).
+-- A warning of the runtime's (runtime/programs/main.c passes on its log's).
 function View:warn(msg)
   self:error(names.visible(msg, "\n"))
   self:redraw(self.drawn_at, true)
@@ -245,7 +245,7 @@ function View:summary(run)
   end
 end
 
--- A line a step printed is written by runtime/main.c (as "[step] line",
+-- A line a step printed is written by runtime/programs/main.c (as "[step] line",
 -- unless --quiet: output_begin says whether), between these two: the block
 -- out of its way, then drawn again.
 function View:output_begin()
@@ -259,7 +259,7 @@ function View:output_end(at)
   self:redraw(at)
 end
 
--- Called by runtime/main.c for each other event; the stream is flushed
+-- Called by runtime/programs/main.c for each other event; the stream is flushed
 -- after each, so a pipe reads the lines as they come.
 function View:event(e)
   local handler = handlers[e.type]

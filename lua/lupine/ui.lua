@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- lupine.ui: the pages and the JSON API of `lupine ui` (runtime/ui.c serves
+-- lupine.ui: the pages and the JSON API of `lupine ui` (runtime/programs/ui.c serves
 -- them over HTTP; everything here runs in the runtime's one Lua state).
 --
 -- handler(config) returns handle(method, path, args, headers) -> status,
@@ -21,7 +21,8 @@ local client_mod = require "lupine.client"
 local query = require "lupine.query"
 local lineage = require "lupine.lineage"
 local viz = require "lupine.viz"
-local cli = require "lupine.cli"   -- the JSON encoder and the records' JSON shapes
+local json = require "lupine.json"
+local records = require "lupine.records"   -- the records' JSON shapes, the CLI's too
 local shapes = require "lupine.shapes"
 local svg = require "lupine.svg"
 local search = require "lupine.search"
@@ -30,8 +31,8 @@ local diff = require "lupine.diff"
 local M = {}
 
 local esc = viz.esc
-local json = cli.json
 local null = json.null
+local opt = records.opt
 
 M.REFRESH_SECONDS = 2      -- how often a page showing a running run reloads
 M.LINEAGE_DEPTH = 3        -- the version page's lineage graph, by default
@@ -79,8 +80,8 @@ end
 
 -- ---- times and sizes ----
 
-local duration_ms = cli.duration_ms
-local human_ms = cli.human_duration   -- "850 ms", "6.0 s": as everywhere
+local elapsed_ms = records.elapsed_ms   -- a running run's or step's: up to now
+local human_ms = records.human_duration   -- "850 ms", "6.0 s": as everywhere
 
 local function human_time(t)
   if type(t) ~= "string" then return "" end
@@ -404,11 +405,10 @@ local function version_link(v)
   return link("/versions/" .. v.id, text)
 end
 
--- A step run from its catalog row, with its links
--- ({ kind, name, version = { id, name, version } }); kind is "input",
--- "output" (the step's own) or "manual" (an output it saved by hand).
-local function step_with_links(row)
-  local sr = client_mod.step_run_of(row)
+-- A step run with its links added ({ kind, name, version = { id, name,
+-- version } }); kind is "input", "output" (the step's own) or "manual" (an
+-- output it saved by hand).
+local function with_links(sr)
   sr.links = {}
   for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
     local kind = l.kind == "output" and l.save_type ~= "step_output" and "manual" or l.kind
@@ -419,8 +419,8 @@ end
 
 -- The step runs of a run in the order they ran, each with its links.
 local function steps_of(run)
-  local list = {}
-  for i, row in ipairs(core.query("step_runs_of_run", run.id)) do list[i] = step_with_links(row) end
+  local list = records.steps_of(run)
+  for _, sr in ipairs(list) do with_links(sr) end
   return list
 end
 
@@ -445,11 +445,7 @@ local function step_edges(steps)
   return edges
 end
 
-local function cache_state(sr)
-  if sr.status == "cached" then return "hit" end
-  if sr.cache_note then return "miss" end
-  return nil
-end
+local cache_state = records.cache_state
 
 local function first_line(s)
   return s and (s:match("^[^\n]*")) or nil
@@ -463,7 +459,7 @@ end
 local function get_step(key)
   local row = key:find("^[%x%-]+$") and core.query("step_run_by_id", key)[1]
   if not row then http_error(404, "step run '%s' not found", key) end
-  return step_with_links(row)
+  return with_links(client_mod.step_run_of(row))
 end
 
 local function get_version(key)
@@ -515,25 +511,7 @@ local function plan_of(run)
   return row and row.plan and core.decode(row.plan) or nil
 end
 
--- ---- JSON shapes ----
-
-local function opt(v) if v == nil then return null end return v end
-
-local function run_json(run)
-  return json.object { id = run.id, name = run.name, pipeline = run.pipeline_name,
-    status = run.status, start_time = run.start_time, end_time = opt(run.end_time),
-    duration_ms = opt(duration_ms(run.start_time, run.end_time, run.status == "running")),
-    tags = json.array(run.tags) }
-end
-
-local function viz_list_json(av)
-  local list = {}
-  for i, v in ipairs(av.visualizations) do
-    list[i] = json.object { position = v.position, type = v.type, hash = v.hash, size = v.size,
-      uri = v.uri, href = "/api/versions/" .. av.id .. "/visualizations/" .. v.position }
-  end
-  return json.array(list)
-end
+-- ---- JSON shapes (lupine.records's, with the dashboard's links) ----
 
 local TABULAR = { records = true, columns = true }
 local FILES = { file = true, dir = true }
@@ -548,43 +526,18 @@ local function downloads_of(av)
     csv = TABULAR[av.data_type] and (base .. "/value.csv") or nil }
 end
 
+-- A version as listed; full: described, with its downloads and each
+-- visualization's path.
 local function version_json(av, full)
-  local o = cli.version_json(av)
-  if full then
-    local d = downloads_of(av)
-    o.downloads = json.object { json = opt(d.json), cbor = opt(d.cbor), csv = opt(d.csv),
-      file = opt(d.file) }
-    o.data_type_label = shapes.label(av.data_type)
-    o.run_metadata = json.object(av.run_metadata)
-    o.visualizations = viz_list_json(av)
-    local consumers = {}
-    for i, sr in ipairs(av:consumers()) do
-      consumers[i] = json.object { step_run_id = sr.id, step = sr.name, input = sr.input_name,
-        run_id = sr.run_id, run = sr.pipeline_run.name, status = sr.status }
-    end
-    o.consumers = json.array(consumers)
+  if not full then return records.version(av) end
+  local o = records.version_record(av)
+  local d = downloads_of(av)
+  o.downloads = json.object { json = opt(d.json), cbor = opt(d.cbor), csv = opt(d.csv),
+    file = opt(d.file) }
+  for _, v in ipairs(o.visualizations) do
+    v.href = "/api/versions/" .. av.id .. "/visualizations/" .. v.position
   end
   return o
-end
-
-local function links_json(sr, kind)
-  local o = {}
-  for _, l in ipairs(sr.links) do
-    if l.kind == kind then o[l.name] = cli.link_json(l.version) end
-  end
-  return json.object(o)
-end
-
-local function step_json(sr, layer)
-  return json.object { id = sr.id, name = sr.name, step_name = sr.step_name, status = sr.status,
-    start_time = sr.start_time, end_time = opt(sr.end_time),
-    duration_ms = opt(duration_ms(sr.start_time, sr.end_time, sr.status == "running")),
-    cache = json.object { state = opt(cache_state(sr)), key = opt(sr.cache_key),
-      note = opt(sr.cache_note), cached_from = opt(sr.cached_from) },
-    attempts = opt(sr.attempts), seed = opt(sr.seed), inputs = links_json(sr, "input"),
-    outputs = links_json(sr, "output"), manual_outputs = links_json(sr, "manual"),
-    parameters = json.object(sr.parameters),
-    error = opt(sr.error), traceback = opt(sr.traceback), layer = opt(layer) }
 end
 
 -- ---- query arguments ----
@@ -643,9 +596,7 @@ local function list_runs(p)
     status = p.status, tag = p.tag, page = page_n, size = size })
 end
 
-local TYPES = {}
-for _, t in pairs(lupine.ArtifactType) do TYPES[#TYPES + 1] = t end
-table.sort(TYPES)
+local TYPES = records.artifact_types
 
 local function list_versions(p)
   local known = p.type == nil
@@ -659,7 +610,7 @@ local function list_versions(p)
     artifact_type = p.type, page = page_n, size = size, sort_by = "desc:created" })
 end
 
-local paged_json = cli.paged_json
+local paged_json = records.page
 
 -- ---- the JSON API ----
 
@@ -688,12 +639,12 @@ api.pipelines = function(args)
   local p = params(args, { "name", "page", "size" })
   local page_n, size = paging(p)
   local list = attempt(400, client.list_pipelines, client, { name = p.name, page = page_n, size = size })
-  return paged_json(list, cli.pipeline_json)
+  return paged_json(list, records.pipeline)
 end
 
 api.runs = function(args)
   local list = list_runs(params(args, { "pipeline", "status", "tag", "page", "size" }))
-  return paged_json(list, run_json)
+  return paged_json(list, records.run)
 end
 
 -- A run with its steps and its graph: the steps in the order they ran,
@@ -749,20 +700,21 @@ api.run = function(args, id)
   params(args, {})
   local run = get_run(id)
   local steps, edges, layer, plan = run_detail(run)
-  local o = run_json(run)
-  o.error = opt(run.error)
-  o.run_metadata = json.object(run.run_metadata)
-  local list, es, by_name = {}, {}, {}
+  local ran, layers_of, es, by_name = {}, {}, {}, {}
   for i, sr in ipairs(steps) do
-    if not sr.pending then list[#list + 1] = step_json(sr, layer[i]) end
+    if not sr.pending then
+      ran[#ran + 1] = sr
+      layers_of[#ran] = layer[i]
+    end
     by_name[sr.name] = sr
   end
+  local o = records.run_record(run, ran)
+  for i, step in ipairs(o.steps) do step.layer = opt(layers_of[i]) end
   for _, e in ipairs(edges) do
     if not e.planned then
       es[#es + 1] = json.object { from = e.from, to = e.to, name = e.name, version_id = e.version }
     end
   end
-  o.steps = json.array(list)
   o.edges = json.array(es)
   if plan then
     local items = {}
@@ -784,11 +736,11 @@ end
 api.step = function(args, id)
   params(args, {})
   local sr = get_step(id)
-  local o = step_json(sr)
+  local o = records.step(sr)
   o.run_id = sr.run_id
   o.run = sr.pipeline_run.name
   o.logs = opt(sr.logs)
-  o.run_metadata = json.object(sr.run_metadata)
+  o.run_metadata = records.metadata(sr.run_metadata)
   return o
 end
 
@@ -797,7 +749,7 @@ api.artifacts = function(args)
   local page_n, size = paging(p)
   local list = attempt(400, client.list_artifacts, client, { name = p.name, tag = p.tag,
     page = page_n, size = size })
-  return paged_json(list, cli.artifact_json)
+  return paged_json(list, records.artifact)
 end
 
 api.versions = function(args)
@@ -834,8 +786,9 @@ api.visualization = function(args, id, n)
   if not v then http_error(404, "artifact version %s has no visualization %s", av.id, n) end
   local bytes, msg = v:read()
   if not bytes then http_error(500, "visualization %d of %s: %s", v.position, av.id, msg) end
-  return json.object { position = v.position, type = v.type, hash = v.hash, size = v.size,
-    content = bytes }
+  local o = records.visualization(v)
+  o.content = bytes
+  return o
 end
 
 -- ---- the pages ----
@@ -848,7 +801,7 @@ local function runs_table(list)
     running = running or run.status == "running"
     rows[i] = { link("/runs/" .. run.id, run.name), pipeline_link(run.pipeline_name), status_badge(run.status),
       esc(human_time(run.start_time)),
-      esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running"))),
+      esc(human_ms(elapsed_ms(run))),
       tags_html(run.tags) }
   end
   return table_html({ "run", "pipeline", "status", "started", "duration", "tags" }, rows), running
@@ -889,7 +842,7 @@ local function step_node(sr)
   end
   local colors = STATUS_COLORS[sr.status] or STATUS_COLORS.skipped
   local second = sr.status
-  local ms = duration_ms(sr.start_time, sr.end_time, sr.status == "running")
+  local ms = elapsed_ms(sr)
   if ms then second = second .. " · " .. human_ms(ms) end
   -- the error without "step 'x' (file:line) failed: file:line: "
   local third = sr.error and first_line(sr.error):gsub("^step '.-' %(.-%) failed: ", "", 1)
@@ -916,7 +869,7 @@ pages.run = function(args, id)
       end
     end
     rows[i] = { sr.pending and esc(sr.name) or link("/steps/" .. sr.id, sr.name), status_badge(sr.status),
-      esc(human_ms(duration_ms(sr.start_time, sr.end_time, sr.status == "running"))),
+      esc(human_ms(elapsed_ms(sr))),
       esc(cache_state(sr) or ""), table.concat(outs, "<br>"),
       sr.error and ('<span class="error">' .. esc(viz.shorten(first_line(sr.error), 200)) .. "</span>") or "" }
   end
@@ -931,7 +884,7 @@ pages.run = function(args, id)
       { "pipeline", pipeline_link(run.pipeline_name), raw = true },
       { "id", run.id }, { "started", human_time(run.start_time) },
       { "ended", run.end_time and human_time(run.end_time) or "still running" },
-      { "duration", human_ms(duration_ms(run.start_time, run.end_time, running)) },
+      { "duration", human_ms(elapsed_ms(run)) },
       { "steps", total .. (plan and " planned" or "") .. (#progress > 0 and (": " .. table.concat(progress, ", ")) or "") },
       { "progress", string.format('<progress value="%d" max="%d"></progress> %d of %d finished',
         pr.finished, math.max(total, 1), pr.finished, total), raw = true },
@@ -991,7 +944,7 @@ pages.step = function(args, id)
       { "run", link("/runs/" .. run.id, run.name), raw = true },
       { "step", sr.step_name }, { "id", sr.id }, { "started", human_time(sr.start_time) },
       { "ended", sr.end_time and human_time(sr.end_time) or (running and "still running" or nil) },
-      { "duration", human_ms(duration_ms(sr.start_time, sr.end_time, running)) },
+      { "duration", human_ms(elapsed_ms(sr)) },
       { "attempts", sr.attempts and tostring(sr.attempts) },
       { "seed", sr.seed and tostring(sr.seed) },
       { "cache", cache_state(sr) }, { "cache key", sr.cache_key }, { "cache note", sr.cache_note },
@@ -1294,7 +1247,7 @@ api.artifact = function(args, id)
   for _, k in ipairs(keys) do
     if numeric[k] then numbers[#numbers + 1] = k end
   end
-  return json.object { id = a.id, name = a.name, created = a.created, tags = json.array(a.tags),
+  return json.object { id = a.id, name = a.name, created = a.created, tags = records.tags(a.tags),
     metadata_keys = json.array(keys), numeric_keys = json.array(numbers),
     versions = json.array(list) }
 end
@@ -1332,7 +1285,7 @@ pages.pipeline = function(args, id)
     local r = { '<input type="checkbox" name="r" value="' .. esc(run.id) .. '" aria-label="compare run '
         .. esc(run.name) .. '">', link("/runs/" .. run.id, run.name), status_badge(run.status),
       esc(human_time(run.start_time)),
-      esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running"))),
+      esc(human_ms(elapsed_ms(run))),
       tags_html(tags[run.id]) }
     for _, k in ipairs(list) do r[#r + 1] = value_cell(md[run.id] and md[run.id][k], 40) end
     rows[i] = r
@@ -1360,7 +1313,7 @@ api.pipeline = function(args, id)
   local runs, md, tags, keys, numeric = pipeline_detail(pl)
   local list, numbers = {}, {}
   for i, run in ipairs(runs) do
-    local o = run_json(run)
+    local o = records.run(run)
     o.tags = json.array(tags[run.id] or {})
     o.run_metadata = json.object(md[run.id] or {})
     list[i] = o
@@ -1470,7 +1423,7 @@ api.search = function(args)
       return json.object { id = a.id, name = a.name, version_count = a.version_count, near = opt(a.near) }
     end),
     versions = list(r.versions, function(v) return version_json(client_mod.version_of(v)) end),
-    runs = list(r.runs, function(run) return run_json(client_mod.run_of(run)) end),
+    runs = list(r.runs, function(run) return records.run(client_mod.run_of(run)) end),
     pipelines = list(r.pipelines, function(pl)
       return json.object { id = pl.id, name = pl.name, created = pl.created, near = opt(pl.near) }
     end),
@@ -1754,7 +1707,7 @@ local function runs_compare_html(runs, order, by, params_rows, outputs, md)
     row_of("status", function(run) return status_badge(run.status) end),
     row_of("started", function(run) return esc(human_time(run.start_time)) end),
     row_of("duration", function(run)
-      return esc(human_ms(duration_ms(run.start_time, run.end_time, run.status == "running")))
+      return esc(human_ms(elapsed_ms(run)))
     end),
     row_of("tags", function(run) return tags_html(run.tags) end),
   }
@@ -1775,8 +1728,7 @@ local function runs_compare_html(runs, order, by, params_rows, outputs, md)
         local cache = cache_state(sr)
         r[j + 1] = '<a href="' .. href("/steps/" .. sr.id) .. '">' .. status_badge(sr.status) .. "</a>"
           .. (cache and (' <span class="note">cache ' .. esc(cache) .. "</span>") or "")
-          .. ' <span class="note">' .. esc(human_ms(duration_ms(sr.start_time, sr.end_time,
-            sr.status == "running"))) .. "</span>"
+          .. ' <span class="note">' .. esc(human_ms(elapsed_ms(sr))) .. "</span>"
         keys[j] = sr.status .. "/" .. tostring(cache)
       else
         r[j + 1], keys[j] = '<span class="note">not in this run</span>', "none"
@@ -1924,13 +1876,13 @@ api.compare = function(args)
   local runs, order, by, params_rows, outputs, md = runs_compared(ids)
   local n = #runs
   local rs, steps, ps, os = {}, {}, {}, {}
-  for i, run in ipairs(runs) do rs[i] = run_json(run) end
+  for i, run in ipairs(runs) do rs[i] = records.run(run) end
   for i, name in ipairs(order) do
     local per = {}
     for j = 1, n do per[j] = by[j][name] end
     steps[i] = json.object { name = name, runs = with_nulls(per, n, function(sr)
       return json.object { step_run_id = sr.id, status = sr.status, cache = opt(cache_state(sr)),
-        duration_ms = opt(duration_ms(sr.start_time, sr.end_time, sr.status == "running")) }
+        duration_ms = opt(elapsed_ms(sr)) }
     end) }
   end
   for i, pr in ipairs(params_rows) do
@@ -1940,8 +1892,9 @@ api.compare = function(args)
   for i, o in ipairs(outputs) do
     os[i] = json.object { step = o.step, name = o.name, same = o.same,
       versions = with_nulls(o.versions, n, function(v)
-        return json.object { id = v.id, name = v.name, version = v.version,
-          content_hash = opt(v.content_hash) }
+        local o = records.ref(v)
+        o.content_hash = opt(v.content_hash)
+        return o
       end) }
   end
   return json.object { runs = json.array(rs), run_metadata = metadata_diff_json(md, n),

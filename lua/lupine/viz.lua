@@ -34,7 +34,6 @@ local M = {}
 M.MAX_BYTES = 1024 * 1024   -- a visualization's size limit, note included
 M.TABLE_ROWS = 100          -- rows shown by a table visualization
 M.CELL_CHARS = 500          -- characters shown of one table cell
-M.TYPES = { html = true, svg = true, csv = true, markdown = true, text = true }
 
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
-** main.c: the lupine command. Uses only the public header, lupine.h: what
-** the CLI needs, a host program can do too.
+** main.c: the lupine command. It, repl.c and ui.c are the programs built
+** on the library, kept apart from it in runtime/programs/; each uses only
+** the public header, lupine.h (and Lua's): what the CLI needs, a host
+** program can do too.
 **
 ** Every command line is parsed by lupine.command.main (Lua), one grammar for
 ** every command; this file does what it answers: a catalog command has
