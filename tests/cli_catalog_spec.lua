@@ -308,6 +308,12 @@ describe("lupine catalog commands", function()
       _, err, code = run("artifact version describe processed:9")
       assert.same({ "lupine: artifact 'processed' has no version '9' (it has 1, 2)\n", 1 },
         { err, code })
+      -- the key lineage and the tables print (processed:v2) is taken back
+      out, err, code = run("artifact version describe processed:v2 --json")
+      assert.same({ "", 0, "2" }, { err, code, dkjson.decode(out).version })
+      _, err, code = run("artifact version describe processed:v9")
+      assert.same({ "lupine: artifact 'processed' has no version 'v9' (it has 1, 2)\n", 1 },
+        { err, code })
       _, err, code = run("artifact version describe procesed:1")
       assert.same({ "lupine: artifact 'procesed' not found; did you mean 'processed'?\n", 1 },
         { err, code })

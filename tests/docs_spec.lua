@@ -69,19 +69,18 @@ describe("README.md", function()
   it("has a C example that builds and reads the tour's result", function()
     local dir = H.tmpdir()
     H.write(dir .. "/hello.lua", block_after(readme, "Save this as `hello.lua`"))
-    H.write(dir .. "/host.c", "#include <stdio.h>\n#include <lupine.h>\nint main(void) {\n"
-      .. block_after(readme, "link `liblupine` and include `lupine.h`")
-      .. "return 0;\n}\n")
+    H.write(dir .. "/host.c", block_after(readme, "link `liblupine` and include `lupine.h`"))
     local _, err, code = H.sh("cd " .. H.quote(dir) .. " && cc -std=c11 -Wall -Wextra -Werror"
       .. " -I" .. H.quote(H.root .. "/runtime") .. " $(pkg-config --cflags lua5.4) -o host host.c"
-      .. " -L" .. H.quote(release) .. " -llupine")
+      .. " -L" .. H.quote(release) .. " -llupine $(pkg-config --libs lua5.4)")
     assert.equal(0, code, err)
     local out
     out, err, code = H.sh("cd " .. H.quote(dir) .. " && unset LUPINE_HOME && LD_LIBRARY_PATH="
       .. H.quote(release) .. " ./host && " .. H.quote(H.cli) .. " artifact export processed")
     assert.equal(0, code, err)
     assert.equal("", err)
-    assert.equal("[2,4,6,8,10]\n", out)
+    assert.equal("processed holds 5 values\n[2,4,6,8,10]\n", out)
+    assert.truthy(readme:find("# prints: processed holds 5 values\n", 1, true))
   end)
 end)
 

@@ -191,6 +191,9 @@ local version_fields = { name_id_or_prefix = true, version = true }
 function M.find_version(key, version)
   if version ~= nil and version ~= "latest" then
     local row = one("version_by_name", key, tostring(version))
+    -- "v2" as lineage and the tables write version 2, unless a version is named so
+    local number = not row and tostring(version):match("^v(%d+)$")
+    if number then row = one("version_by_name", key, number) end
     if row then return version_of(row) end
     local all = core.query("versions_of", key)
     if #all == 0 then   -- not a name: an id (or prefix), which names one version alone
