@@ -220,7 +220,11 @@ void lupine_interrupt(lupine *h) {
   /* as sqlite3_interrupt: with nothing running it is a no-op */
   if (h->depth == 0 && !h->rt->running) return;
   h->rt->interrupted = 1;   /* a run in progress looks at this */
-  lua_sethook(h->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  /* A run answers the interrupt itself (it stops its workers and records
+  ** them stopped); the only Lua it runs meanwhile is the host's, told of
+  ** events, which the hook would stop instead, losing the run's end. */
+  if (!h->rt->running)
+    lua_sethook(h->L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 /*
