@@ -1029,6 +1029,19 @@ static int child_body(lua_State *L) {
   }
   lua_pop(L, 1);
   lua_rawgeti(L, r->report, node + 1);
+  if (lua_getfield(L, 3, "fresh") == LUA_TFUNCTION) {
+    /* the step runs in a fresh process (`lupine exec`): spec.fresh writes
+    ** its spec, runs it and makes the calls its manifest records */
+    lua_pushinteger(L, node + 1);
+    lua_pushvalue(L, 7);
+    lua_pushvalue(L, r->results);
+    lua_pushstring(L, r->id);
+    lua_pushstring(L, r->name);
+    lua_pushstring(L, r->rt->store_id);
+    lua_call(L, 6, 1);
+    return 1;
+  }
+  lua_pop(L, 1);
   lua_getfield(L, -1, "step_run");
   lua_getfield(L, -2, "params");
   pbytes = lua_tolstring(L, -1, &plen);
@@ -1169,11 +1182,32 @@ static void worker_start(void *ud, const int fds[3]) {
   child_main(r, node, fds[0], fds[1], fds[2]);
 }
 
+int lp_worker_send(lua_State *L, int fd) {
+  return send_table(L, fd);
+}
+
+void lp_worker_main(lua_State *L, lp_runtime *rt, int spec, int results, int report,
+                    int to_parent, int output) {
+  run r;
+  memset(&r, 0, sizeof r);
+  r.L = L;
+  r.rt = rt;
+  r.spec = lua_absindex(L, spec);
+  r.results = lua_absindex(L, results);
+  r.report = lua_absindex(L, report);
+  field(L, r.spec, "nodes", LUA_TTABLE);
+  r.nodes = lua_gettop(L);
+  r.n = (int)luaL_len(L, r.nodes);
+  r.pool = pool_push(L, 0);
+  child_main(&r, 0, to_parent, -1, output);
+}
+
 int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs) {
   buf b = {NULL, 0, 0};
   char err[LP_ERRSZ];
   size_t n;
   int i;
+  if (rt->serve != NULL) return rt->serve(L, rt, op, first, nargs);
   lua_createtable(L, 0, 3);
   lua_pushliteral(L, "call");
   lua_setfield(L, -2, "kind");
@@ -2210,6 +2244,23 @@ static const char *signal_name(int sig) {
   }
 }
 
+void lp_worker_ended(lua_State *L, int status, int timed_out, double timeout, int lost) {
+  if (timed_out) {
+    char secs[32];
+    snprintf(secs, sizeof secs, "%g", timeout);
+    lua_pushfstring(L, "ran past its timeout of %s s and was stopped", secs);
+  }
+  else if (lost)
+    lua_pushliteral(L, "its process ended and its status is unknown");
+  else if (WIFSIGNALED(status))
+    lua_pushfstring(L, "its process %s (%s, signal %d)",
+                    WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",
+                    signal_name(WTERMSIG(status)), WTERMSIG(status));
+  else
+    lua_pushfstring(L, "its process exited with status %d before the step returned",
+                    WEXITSTATUS(status));
+}
+
 /*
 ** Settle the worker's attempt: its result when it sent one (the step's
 ** output is in by then: the worker flushes it before the result), else
@@ -2230,20 +2281,7 @@ static void settle(run *r, worker *w, int status, int lost) {
     lua_pushnil(L);
     report_set(r, node, "result");
   } else {
-    if (w->timed_out) {
-      char secs[32];
-      snprintf(secs, sizeof secs, "%g", node_num(r, node, "timeout", 0));
-      lua_pushfstring(L, "ran past its timeout of %s s and was stopped", secs);
-    }
-    else if (lost)
-      lua_pushliteral(L, "its process ended and its status is unknown");
-    else if (WIFSIGNALED(status))
-      lua_pushfstring(L, "its process %s (%s, signal %d)",
-                      WTERMSIG(status) == SIGKILL ? "was killed" : "crashed",
-                      signal_name(WTERMSIG(status)), WTERMSIG(status));
-    else
-      lua_pushfstring(L, "its process exited with status %d before the step returned",
-                      WEXITSTATUS(status));
+    lp_worker_ended(L, status, w->timed_out, node_num(r, node, "timeout", 0), lost);
     push_step_error(r, node, lua_tostring(L, -1));
     lua_remove(L, -2);
     stash_failure(r, node);

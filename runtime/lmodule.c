@@ -181,7 +181,6 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
                      size_t errsz) {
   char path[PATH_MAX];
   lp_store_info info;
-  lp_store_slot *slots;
   struct stat sb;
   int i, rc;
   *out = NULL;
@@ -208,16 +207,22 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
             info.name, info.flavor, info.path, rc != 0 ? strerror(errno) : "not a folder");
     return LUPINE_IO;
   } else snprintf(path, sizeof path, "%s", info.path);
+  return lp_runtime_add_store(rt, info.id, info.flavor, path, out, err, errsz);
+}
+
+int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *flavor,
+                         const char *path, lp_store **out, char *err, size_t errsz) {
+  lp_store_slot *slots;
+  int rc;
   if ((slots = realloc(rt->stores, (size_t)(rt->nstores + 1) * sizeof *slots)) == NULL) {
     lp_errf(err, errsz, "out of memory");
     return LUPINE_NOMEM;
   }
   rt->stores = slots;
-  if ((rc = lp_store_open(&slots[rt->nstores].store, info.flavor, path, err, errsz)) !=
-      LUPINE_OK)
+  if ((rc = lp_store_open(&slots[rt->nstores].store, flavor, path, err, errsz)) != LUPINE_OK)
     return rc;
   lp_store_set_log(slots[rt->nstores].store, store_replaced, rt);
-  snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", info.id);
+  snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", store_id);
   *out = slots[rt->nstores++].store;
   return LUPINE_OK;
 }
@@ -248,6 +253,10 @@ int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX];
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
+  if (rt->detached != NULL) {   /* `lupine exec`: the catalog is the coordinator's */
+    lp_errf(rt->err, sizeof rt->err, "%s", rt->detached);
+    return LUPINE_MISUSE;
+  }
   if (rt->home == NULL && (rc = resolve_home(rt, NULL, NULL, &rt->home)) != LUPINE_OK)
     return rc;
   if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
@@ -1125,6 +1134,10 @@ static const luaL_Reg core_funcs[] = {
   {"is_sequence", lp_core_is_sequence},
   {"markdown", lp_core_markdown},
   {"temp_file", lp_core_temp_file},
+  {"exec_begin", lp_core_exec_begin},   /* exec.c */
+  {"exec_step", lp_core_exec_step},
+  {"write_atomic", lp_core_write_atomic},
+  {"exec_replay", lp_core_exec_replay},
   {NULL, NULL}
 };
 

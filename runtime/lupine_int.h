@@ -481,6 +481,10 @@ typedef struct lp_runtime {
   void (*on_run)(void *ud, const char *id, const char *status);
   void *on_run_ud;
   int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
+  /* in `lupine exec` (exec.c): answers a worker's calls in its own process,
+  ** as lp_worker_call does through the coordinator; else NULL */
+  int (*serve)(lua_State *L, struct lp_runtime *rt, const char *op, int first, int nargs);
+  const char *detached;       /* in `lupine exec`: why the catalog is out of reach; else NULL */
   char err[LP_ERRSZ];
 } lp_runtime;
 
@@ -495,6 +499,11 @@ int lp_runtime_ready(lp_runtime *rt);
 ** exist, or the message names the store, its flavor and its path). */
 int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char *err,
                      size_t errsz);
+
+/* Open the store of this id, flavor and folder (path) and keep it among
+** rt's stores, as lp_runtime_store does with what the catalog says of it. */
+int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *flavor,
+                         const char *path, lp_store **out, char *err, size_t errsz);
 
 /* Make the store of stack (NULL: the active stack) the one new objects go
 ** to; writes that stack's name into stack_out if not NULL. */
@@ -753,8 +762,28 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec);
 
 /* In a worker: make a catalog call (op "write" or "save", with the nargs
 ** values from first on as its arguments) in the coordinator, and push what
-** it returns. Raises the coordinator's error. */
+** it returns. Raises the coordinator's error. With rt->serve set (`lupine
+** exec`), rt->serve answers instead. */
 int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs);
+
+/* Encode the table on top as a frame (4 bytes of length, big-endian, then
+** its CBOR) to fd; pops it. 0, or -1 if it cannot be encoded or sent. */
+int lp_worker_send(lua_State *L, int fd);
+
+/*
+** In a process forked to run one step (exec.c): run node 1 of the run spec
+** at stack index spec as a forked worker does, its inputs' results in the
+** table at results (node -> { output -> { hash, size, kind, store } }), its
+** report entry at report[1] ({ step_run, params, seed }); send the result
+** frame to to_parent, with what it prints on output, then _exit. Never
+** returns.
+*/
+void lp_worker_main(lua_State *L, lp_runtime *rt, int spec, int results, int report,
+                    int to_parent, int output);
+
+/* Push why a worker process ended without a result: its timeout (seconds)
+** passed (timed_out), its status is unknown (lost), or its waitpid status. */
+void lp_worker_ended(lua_State *L, int status, int timed_out, double timeout, int lost);
 
 /*
 ** Record a stored object as a new version, with its tags and metadata:
@@ -871,5 +900,18 @@ int lp_core_is_sequence(lua_State *L);
 int lp_core_markdown(lua_State *L);
 /* core.temp_file(name, suffix) -> the path of a new file of its own */
 int lp_core_temp_file(lua_State *L);
+
+/* ---- exec.c: one step run in a fresh process (`lupine exec`) ---- */
+
+/* core.exec_begin(home, stores, store id): cut this process off the
+** catalog and open the spec's stores, the one of store id taking new objects */
+int lp_core_exec_begin(lua_State *L);
+/* core.exec_step(run spec, results, report, timeout, reads) -> result,
+** records, logs, ended: run the step in a child process */
+int lp_core_exec_step(lua_State *L);
+/* core.write_atomic(path, bytes): write a file whole or not at all */
+int lp_core_write_atomic(lua_State *L);
+/* core.exec_replay(calls): in a worker, make a manifest's catalog calls */
+int lp_core_exec_replay(lua_State *L);
 
 #endif

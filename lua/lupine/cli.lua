@@ -860,10 +860,10 @@ local tree = {
   summary = "Lupine runs pipelines of Lua steps and keeps what each step makes, versioned, "
     .. "in a catalog",
   order = { "run", "repl", "ui", "artifact", "pipeline", "tag", "lineage", "gc", "stack",
-    "artifact-store", "help" },
+    "artifact-store", "exec", "help" },
   sub = {
     run = command.commands.run, repl = command.commands.repl, ui = command.commands.ui,
-    help = command.commands.help,
+    exec = command.commands.exec, help = command.commands.help,
     tag = {
       summary = "tags of artifact versions, artifacts and runs",
       order = { "list", "create", "update", "delete" },

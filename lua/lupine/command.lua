@@ -455,6 +455,20 @@ local function host_name(s)
   return false, "takes a host name: letters, digits, '.', '-' and '_'"
 end
 
+-- lupine exec: run one step from its spec; 0 if it completed, 1 if it
+-- failed (the manifest says why either way).
+local function cmd_exec(ctx)
+  if not ctx.opts.spec then usage(ctx.path, "missing option --spec FILE") end
+  local ok, m = pcall(require("lupine.exec").run, ctx.opts.spec, ctx.opts.manifest)
+  if not ok then
+    io.stderr:write("lupine: exec: ", tostring(m), "\n")
+    return 2
+  end
+  if m.status == "completed" then return 0 end
+  io.stderr:write("lupine: ", (m.error:gsub("\nstack traceback:\n.*", "")), "\n")
+  return 1
+end
+
 -- The commands of this file, in lupine.cli's tree too.
 M.commands = {
   run = {
@@ -500,6 +514,22 @@ M.commands = {
         help = "answer requests whose Host header is NAME too (repeatable)" } },
     run = cmd_ui,
   },
+  exec = {
+    summary = "run one step from a step spec and write its manifest (a cluster job's work)",
+    description = "What a coordinator runs where a step is to run (a cluster's job): the "
+      .. "script named in the spec is loaded for its step definitions (its pipelines are not "
+      .. "run), the step is refused if its code's fingerprint differs from the spec's, its "
+      .. "inputs are read from the artifact stores, its outputs written there, and what it "
+      .. "did is written to the manifest (atomically), which the coordinator records. The "
+      .. "catalog is never opened. Both formats are in the runtime's README, \"Step spec and "
+      .. "manifest\". Exit status: 0 when the step completed, 1 when it failed (the manifest "
+      .. "says why), 2 when the spec cannot be read or the manifest cannot be written.",
+    catalog = "none", json = false,
+    options = { { "--spec", arg = "FILE", help = "the step spec to run (required)" },
+      { "--manifest", arg = "FILE",
+        help = "where to write the manifest (default: the spec's manifest field)" } },
+    run = cmd_exec,
+  },
   help = {
     summary = "show the help of a command (`lupine help artifact list`)",
     args = { "[COMMAND...]" }, optional = 1, rest = true, catalog = "none", json = false,
@@ -540,7 +570,8 @@ end
 
 -- The commands that need no other: `lupine run` is parsed without loading
 -- lupine.cli.
-local FAST = { sub = { run = M.commands.run, repl = M.commands.repl, ui = M.commands.ui } }
+local FAST = { sub = { run = M.commands.run, repl = M.commands.repl, ui = M.commands.ui,
+  exec = M.commands.exec } }
 
 -- Walk the command tree along argv; run the command found.
 local function dispatch(ctx, argv)

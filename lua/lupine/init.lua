@@ -27,6 +27,9 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 -- The pipeline body being recorded, and the step context of the step
 -- running now, if any (one of each per Lua state).
 local building, current = nil, nil
+-- While `lupine exec` loads a script (lupine.exec): the steps it defines,
+-- in order; its pipelines and one-step runs are not run.
+local loading = nil
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
 -- (a lazy version, like a placeholder, has no name: its __index raises, so
@@ -238,6 +241,7 @@ function lupine.step(spec, fn)
   local s = setmetatable({ name = name, fn = fn, where = where(fn), params = param_names(fn),
     outputs = {}, substitutions = check_substitutions(spec.substitutions, what, 2),
     settings = take_settings(spec, step_settings, {}, what, 2) }, Step)
+  if loading then loading[#loading + 1] = s end
   local outputs = spec.outputs
   s.default_output = outputs == nil
   if outputs == nil then outputs = { lupine.ArtifactConfig {} } end
@@ -831,10 +835,13 @@ local function execute(build, options, level)
   end
   -- what core.run raises (the catalog failed, a run name is taken) is the
   -- caller's problem: at their line
+  local fresh = os.getenv("LUPINE_EXEC")   -- each step in a process of its own
+  if fresh == "" then fresh = nil end
   local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,
     run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
     invoke = invoker(build), explain = explain, stack = options.stack,
-    jobs = setting("jobs", nil, stack_jobs(options.stack)) })
+    jobs = setting("jobs", nil, stack_jobs(options.stack)),
+    fresh = fresh and require("lupine.exec").fresh(build, fresh) })
   if not ok then error(id, type(id) == "string" and level + 1 or 0) end
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
@@ -865,6 +872,7 @@ function Step:__call(...)
     end
     return table.unpack(placeholders)
   end
+  if loading then return end
   if self.run_after then
     fail(2, "step '%s': after(...) orders steps inside a pipeline body, but it was called "
       .. "outside one", self.name)
@@ -1024,6 +1032,7 @@ function Pipeline:__call(...)
   if current then
     fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
   end
+  if loading then return end
   if definition_of[self] then definition_of[self].called = true end
   local build = new_build(self.name)
   build.substitutions, build.defaults = self.substitutions, self.defaults
@@ -1301,6 +1310,21 @@ function lupine.load_artifact(key, version)
 end
 
 lupine.register_materializer = materials.register
+
+-- What lupine.exec needs of this module: load a script's steps without
+-- running its pipelines (the steps, in order), a step's invoke, the
+-- substitutions of a node's outputs and the tags of its configuration.
+client_mod.exec = {
+  load = function(chunk, ...)
+    local steps = {}
+    local _ <close> = setmetatable({}, { __close = function() loading = nil end })
+    loading = steps
+    chunk(...)
+    return steps
+  end,
+  invoker = invoker,
+  output_subs = output_subs,
+}
 
 -- The catalog folder in use; set_home(dir) switches to another one.
 lupine.home = core.home

@@ -1,0 +1,317 @@
+-- SPDX-License-Identifier: MIT
+-- lupine.exec: one step run in a process of its own, from a step spec
+-- (`lupine exec --spec FILE`), and the coordinator's side of it: the spec
+-- of a step that is ready to run (M.spec), and the manifest taken in
+-- (M.ingest), which gives the calls and the result a forked worker would
+-- have sent, so that the run records the same either way. The formats are
+-- in runtime/README.md, "Step spec and manifest"; runtime/exec.c is the
+-- process around the step.
+--
+-- With LUPINE_EXEC set to the path of the lupine program, every step of a
+-- run is run this way (M.fresh): each in a fresh process that loads the
+-- script's steps again, as a job on a cluster would.
+
+local core = require "lupine.core"
+local client_mod = require "lupine.client"
+require "lupine"   -- sets client_mod.exec
+local hooks = client_mod.exec
+
+local M = {}
+
+M.FORMAT = 1
+M.SPEC_KIND, M.MANIFEST_KIND = "lupine step spec", "lupine step manifest"
+
+local function fail(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+
+-- The table decoded from the CBOR file at path, a what of this format.
+function M.read(path, what, kind)
+  local f, err = io.open(path, "rb")
+  if not f then fail("cannot read %s %s", what, err) end
+  local bytes = f:read("a")
+  f:close()
+  local ok, t = pcall(core.decode, bytes)
+  if not ok or type(t) ~= "table" or t.kind ~= kind then
+    fail("%s %s: not a %s (CBOR, kind = \"%s\")", what, path, what, kind)
+  end
+  if t.format ~= M.FORMAT then
+    fail("%s %s: format %s, but this lupine reads format %d", what, path, tostring(t.format),
+      M.FORMAT)
+  end
+  return t
+end
+
+-- Check that field k of t (at path, for the message) has Lua type ty.
+local function need(t, k, ty, path)
+  if type(t[k]) ~= ty then
+    fail("step spec: %s%s must be a %s (got %s)", path, k, ty, type(t[k]))
+  end
+  return t[k]
+end
+
+-- ---- running a step from its spec ----
+
+-- The step of the spec among those the script defines: by name, with the
+-- spec's fingerprint; a step of that name whose code changed is refused.
+local function find_step(spec, steps)
+  local node, other = spec.node, nil
+  for _, s in ipairs(steps) do
+    if s.name == node.step then
+      if core.code_hash(s.fn) == node.code then return s end
+      other = other or s
+    end
+  end
+  if other then
+    fail("step '%s' (%s): its code changed since the step spec was written (fingerprint %s "
+      .. "in the spec, %s now): refusing to run it", node.name, other.where, node.code,
+      core.code_hash(other.fn))
+  end
+  fail("script %s defines no step '%s' (only steps defined when the script is loaded are "
+    .. "seen, not those made inside a pipeline body or a function)", spec.script, node.step)
+end
+
+-- The run spec, results and report of lp_worker_main for the spec's node:
+-- each input becomes the output of a node of its own whose result is its
+-- object.
+local function worker_tables(spec, s)
+  local node, results, args = spec.node, {}, {}
+  local function input(rec, path)
+    local j = rec.object
+    if math.type(j) ~= "integer" then fail("step spec: %sobject must be an integer", path) end
+    local object = spec.objects[j]
+    if object ~= nil and object ~= false then
+      need(object, "hash", "string", "objects[" .. j .. "].")
+      need(object, "kind", "string", "objects[" .. j .. "].")
+    end
+    results[j] = { object or nil }
+    return { name = rec.name, keys = rec.keys, node = j, output = 1 }
+  end
+  for i, a in ipairs(need(node, "args", "table", "node.")) do
+    local path = "node.args[" .. i .. "]."
+    if a.name then args[i] = input(a, path)
+    else
+      local inputs
+      if a.inputs then
+        inputs = {}
+        for k, rec in ipairs(a.inputs) do inputs[k] = input(rec, path .. "inputs[" .. k .. "].") end
+      end
+      args[i] = { param = need(a, "param", "string", path), inputs = inputs }
+    end
+  end
+  local outputs = {}
+  for k, o in ipairs(need(node, "outputs", "table", "node.")) do
+    outputs[k] = { name = o.name, template = o.template,
+      config = { tags = o.tags or {}, run_metadata = o.run_metadata } }
+  end
+  local rnode = { name = node.name, step = node.step, where = s.where, fn = s.fn, args = args,
+    outputs = outputs, default_output = node.default_output == true, substitutions = {} }
+  local build = { pipeline = spec.pipeline, builtin = spec.substitutions or {},
+    substitutions = {}, run_substitutions = {}, nodes = { rnode } }
+  local report = { { step_run = spec.step_run, params = spec.params, seed = spec.seed } }
+  return { nodes = { rnode }, invoke = hooks.invoker(build) }, results, report, rnode
+end
+
+-- The snapshot of reads, as core.exec_step takes it: request bytes -> reply.
+local function snapshot(reads)
+  local list = {}
+  for i, r in ipairs(reads or {}) do
+    local request = { r.op }
+    for k = 1, (r.args.n or #r.args) do request[k + 1] = r.args[k] end
+    list[i] = { assert(core.encode(request)), r.reply }
+  end
+  return list
+end
+
+-- The manifest of a step run that failed before its step ran.
+local function failed(spec, message)
+  return { format = M.FORMAT, kind = M.MANIFEST_KIND, step_run = spec.step_run,
+    store = spec.store, status = "failed", error = message, outputs = {}, calls = {},
+    logs = "" }
+end
+
+-- Run the step of spec (checked); return its manifest.
+local function run_step(spec)
+  need(spec, "script", "string", "")
+  need(spec, "step_run", "string", "")
+  need(spec, "params", "string", "")
+  need(spec, "objects", "table", "")
+  local node = need(spec, "node", "table", "")
+  need(node, "name", "string", "node.")
+  need(node, "step", "string", "node.")
+  need(node, "code", "string", "node.")
+  core.exec_begin(spec.home, need(spec, "stores", "table", ""), need(spec, "store", "string", ""))
+  local chunk, err = loadfile(spec.script)
+  if not chunk then fail("%s", err) end
+  local args = spec.args or {}
+  arg = table.move(args, 1, #args, 1, { [0] = spec.script })
+  local s = find_step(spec, hooks.load(chunk, table.unpack(args)))
+  local runspec, results, report, rnode = worker_tables(spec, s)
+  local result, records, logs, ended = core.exec_step(runspec, results, report, spec.timeout,
+    snapshot(spec.reads))
+  local m = { format = M.FORMAT, kind = M.MANIFEST_KIND, step_run = spec.step_run,
+    store = spec.store, outputs = {}, calls = records, logs = logs }
+  if result and result.ok then
+    local outs = result.outs
+    local nout = #outs // 2
+    m.status = "completed"
+    m.lookups = outs.extras.lookups
+    for k = 1, nout do
+      local ex = outs.extras[k]
+      m.outputs[k] = { name = rnode.outputs[k].name, artifact = ex.artifact, object = outs[k],
+        value_type = outs[nout + k], data_type = ex.data_type, tags = ex.tags,
+        metadata = ex.metadata, visualizations = ex.visualizations }
+    end
+  else
+    m.status = "failed"
+    m.error = result and result.error
+      or string.format("step '%s' (%s): %s", rnode.name, rnode.where, ended)
+    m.traceback = result and result.traceback
+  end
+  return m
+end
+
+-- lupine exec: run the step of the spec at spec_path; write its manifest
+-- (to manifest_path, else the spec's) whatever came of it. Returns the
+-- manifest. A spec that cannot be read raises (and no manifest is written).
+function M.run(spec_path, manifest_path)
+  local spec = M.read(spec_path, "step spec", M.SPEC_KIND)
+  manifest_path = manifest_path or spec.manifest
+  if type(manifest_path) ~= "string" then
+    fail("step spec %s: it names no manifest to write (give --manifest FILE)", spec_path)
+  end
+  local ok, m = pcall(run_step, spec)
+  if not ok then m = failed(spec, tostring(m)) end
+  core.write_atomic(manifest_path, assert(core.encode(m)))
+  return m
+end
+
+-- ---- the coordinator's side ----
+
+-- The object of a version row (version_by_id's).
+local function version_object(row)
+  return { hash = row.content_hash, size = row.size, kind = row.data_type,
+    store = row.artifact_store_id }
+end
+
+-- A shell word for s.
+local function quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The spec of node i of build (the run spec's nodes, init.lua), to run
+-- as step run report.step_run of run (id, name); results: the results of
+-- the nodes it reads (executor.c), store: the run's store id.
+function M.spec(build, i, report, results, run, store)
+  local node = build.nodes[i]
+  local objects, args, used = {}, {}, { [store] = true }
+  local j = 0
+  local function input(rec)
+    local object
+    j = j + 1
+    if rec.node then
+      local r = results[rec.node] and results[rec.node][rec.output]
+      if r then object = { hash = r.hash, size = r.size, kind = r.kind, store = r.store or store } end
+    else
+      local id = rec.version or (report.lookups and report.lookups[j])
+      local row = id and core.query("version_by_id", id)[1]
+      if row then object = version_object(row) end
+    end
+    if object then used[object.store] = true end
+    objects[j] = object or false
+    return { name = rec.name, keys = rec.keys, object = j }
+  end
+  for k, a in ipairs(node.args) do
+    if a.name then args[k] = input(a)
+    else
+      local inputs
+      if a.inputs then
+        inputs = {}
+        for n, rec in ipairs(a.inputs) do inputs[n] = input(rec) end
+      end
+      args[k] = { param = a.param, inputs = inputs }
+    end
+  end
+  local outputs = {}
+  for k, o in ipairs(node.outputs) do
+    outputs[k] = { name = o.name, template = o.template, tags = o.config.tags,
+      run_metadata = o.config.run_metadata }
+  end
+  local stores = {}
+  for id in pairs(used) do
+    local row = core.query("artifact_store_by_id", id)[1]
+    stores[#stores + 1] = { id = id, flavor = row.flavor, path = assert(core.store_root(id)) }
+  end
+  table.sort(stores, function(a, b) return a.id < b.id end)
+  local source = debug.getinfo(node.fn, "S").source
+  return { format = M.FORMAT, kind = M.SPEC_KIND,
+    script = source:sub(1, 1) == "@" and source:sub(2) or source,
+    args = arg and table.move(arg, 1, #arg, 1, {}) or {},
+    pipeline = build.pipeline, run = { id = run.id, name = run.name },
+    step_run = report.step_run,
+    node = { name = node.name, step = node.step, where = node.where, code = node.code_hash,
+      default_output = node.default_output, outputs = outputs, args = args },
+    params = report.params, seed = report.seed, timeout = node.timeout,
+    substitutions = hooks.output_subs(build, node, run.name),
+    objects = objects, stores = stores, store = store, home = core.home() }
+end
+
+-- What the manifest m records, as a forked worker sends it: the catalog
+-- calls its step made, in order ({ op = "write" | "save", args = { n =
+-- count, ... } }: a save's object read back from the store), and its result
+-- frame (the outputs as objects already stored), and what it printed.
+function M.ingest(m)
+  if type(m) ~= "table" or m.kind ~= M.MANIFEST_KIND or m.format ~= M.FORMAT then
+    fail("not a step manifest of format %d", M.FORMAT)
+  end
+  local calls = {}
+  for i, c in ipairs(m.calls or {}) do
+    if c.kind == "write" then
+      calls[i] = { op = "write", args = c.args }
+    elseif c.kind == "save" then
+      local bytes, err = core.read_object(c.object.hash, c.object.size, m.store)
+      if not bytes then fail("step manifest: saved artifact '%s': %s", c.cfg.artifact, err) end
+      calls[i] = { op = "save", args = { n = 6, bytes, c.cfg, c.extra, c.producer, c.output,
+        c.data_type } }
+    else
+      fail("step manifest: calls[%d]: unknown kind '%s'", i, tostring(c.kind))
+    end
+  end
+  local result = { kind = "result", ok = m.status == "completed" }
+  if result.ok then
+    local outs, n = { extras = { lookups = m.lookups } }, #m.outputs
+    for k, o in ipairs(m.outputs) do
+      outs[k], outs[n + k] = o.object, o.value_type
+      outs.extras[k] = { artifact = o.artifact, tags = o.tags, data_type = o.data_type,
+        metadata = o.metadata, visualizations = o.visualizations }
+    end
+    result.outs = outs
+  else
+    result.error, result.traceback = m.error, m.traceback
+  end
+  return calls, result, m.logs
+end
+
+-- spec.fresh of a run with LUPINE_EXEC set (exe: the lupine program): in
+-- the forked worker of node i, write its spec, run `exe exec` on it (what
+-- it prints is the worker's), make the calls its manifest records and
+-- return its result.
+function M.fresh(build, exe)
+  return function(i, report, results, run_id, run_name, store)
+    local spec = M.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    local spec_path, manifest_path = os.tmpname(), os.tmpname()
+    local _ <close> = setmetatable({}, { __close = function()
+      os.remove(spec_path)
+      os.remove(manifest_path)
+    end })
+    core.write_atomic(spec_path, assert(core.encode(spec)))
+    io.stdout:flush()
+    os.execute(string.format("%s exec --spec %s --manifest %s", quote(exe), quote(spec_path),
+      quote(manifest_path)))
+    local calls, result = M.ingest(M.read(manifest_path, "step manifest", M.MANIFEST_KIND))
+    core.exec_replay(calls)
+    return result
+  end
+end
+
+return M
