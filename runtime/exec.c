@@ -27,6 +27,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 #include "lauxlib.h"
@@ -54,11 +57,16 @@ static double now_ms(void) {
 
 int lp_core_exec_begin(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
-  const char *home = luaL_optstring(L, 1, NULL), *write_id = luaL_checkstring(L, 3);
+  const char *home = luaL_optstring(L, 1, NULL), *write_id = luaL_checkstring(L, 3),
+             *cwd = luaL_optstring(L, 4, NULL);
   lp_store *store;
   int i;
   luaL_checktype(L, 2, LUA_TTABLE);
   rt->detached = detached;
+  /* the coordinator's folder: the script's name, and what the step opens by
+  ** a relative path, mean the same here */
+  if (cwd != NULL && chdir(cwd) != 0)
+    return lp_raise(L, "step spec: cwd %s: %s", cwd, strerror(errno));
   /* the home is where extracted copies of file inputs go; nothing else */
   if (lp_runtime_set_home(rt, home, "step spec: home") != LUPINE_OK)
     return lp_raise(L, "%s", rt->err);
@@ -312,7 +320,7 @@ int lp_core_exec_step(lua_State *L) {
   double timeout = luaL_optnumber(L, 4, 0), deadline = 0;
   int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records;
   growing frames = {NULL, 0, 0}, logs = {NULL, 0, 0};
-  pid_t pid;
+  pid_t pid, parent;
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -335,13 +343,19 @@ int lp_core_exec_step(lua_State *L) {
   }
   fflush(stdout);
   fflush(stderr);
+  parent = getpid();
   if ((pid = fork()) < 0) {
     close(res[0]), close(res[1]), close(out[0]), close(out[1]);
     return lp_raise(L, "lupine exec: cannot start the step's process (%s)", strerror(errno));
   }
   if (pid == 0) {
-    /* a group of its own: the programs it starts end with it at its timeout */
+    /* a group of its own: the programs it starts end with it at its
+    ** timeout; and it ends with this process, should that be killed */
     setpgid(0, 0);
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(70);   /* it died before prctl */
+#endif
     close(res[0]);
     close(out[0]);
     rt->serve = serve;

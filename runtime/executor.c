@@ -403,6 +403,12 @@ static int work(run *r, int node, const char *step_run_id) {
                              sizeof err);
       lua_replace(L, input + 1);   /* stack: ..., input, value, output */
       lua_pop(L, 1);
+      if (!ok) {   /* its object is gone, or damaged: name the input */
+        lua_getfield(L, input, "name");
+        lua_pushfstring(L, "input '%s': %s", lua_tostring(L, -1), err);
+        snprintf(err, sizeof err, "%s", lua_tostring(L, -1));
+        lua_pop(L, 2);
+      }
     } else {
       lua_pop(L, 1);
       push_version_id(r, node, it.j, input);

@@ -903,8 +903,8 @@ int lp_core_temp_file(lua_State *L);
 
 /* ---- exec.c: one step run in a fresh process (`lupine exec`) ---- */
 
-/* core.exec_begin(home, stores, store id): cut this process off the
-** catalog and open the spec's stores, the one of store id taking new objects */
+/* core.exec_begin(home, stores, store id, cwd): cut this process off the
+** catalog, go to cwd, open the spec's stores, store id's taking new objects */
 int lp_core_exec_begin(lua_State *L);
 /* core.exec_step(run spec, results, report, timeout, reads) -> result,
 ** records, logs, ended: run the step in a child process */

@@ -140,7 +140,8 @@ local function run_step(spec)
   need(node, "name", "string", "node.")
   need(node, "step", "string", "node.")
   need(node, "code", "string", "node.")
-  core.exec_begin(spec.home, need(spec, "stores", "table", ""), need(spec, "store", "string", ""))
+  core.exec_begin(spec.home, need(spec, "stores", "table", ""), need(spec, "store", "string", ""),
+    spec.cwd)
   local chunk, err = loadfile(spec.script)
   if not chunk then fail("%s", err) end
   local args = spec.args or {}
@@ -253,7 +254,7 @@ function M.spec(build, i, report, results, run, store)
       default_output = node.default_output, outputs = outputs, args = args },
     params = report.params, seed = report.seed, timeout = node.timeout,
     substitutions = hooks.output_subs(build, node, run.name),
-    objects = objects, stores = stores, store = store, home = core.home() }
+    objects = objects, stores = stores, store = store, home = core.home(), cwd = core.cwd() }
 end
 
 -- What the manifest m records, as a forked worker sends it: the catalog
@@ -299,16 +300,26 @@ end
 function M.fresh(build, exe)
   return function(i, report, results, run_id, run_name, store)
     local spec = M.spec(build, i, report, results, { id = run_id, name = run_name }, store)
-    local spec_path, manifest_path = os.tmpname(), os.tmpname()
+    local spec_path, manifest_path, err_path = os.tmpname(), os.tmpname(), os.tmpname()
     local _ <close> = setmetatable({}, { __close = function()
       os.remove(spec_path)
       os.remove(manifest_path)
+      os.remove(err_path)
     end })
     core.write_atomic(spec_path, assert(core.encode(spec)))
     io.stdout:flush()
-    os.execute(string.format("%s exec --spec %s --manifest %s", quote(exe), quote(spec_path),
-      quote(manifest_path)))
-    local calls, result = M.ingest(M.read(manifest_path, "step manifest", M.MANIFEST_KIND))
+    -- what the step prints comes on stdout; exec's own messages are not the
+    -- step's output (the manifest has its error)
+    os.execute(string.format("%s exec --spec %s --manifest %s 2>%s", quote(exe),
+      quote(spec_path), quote(manifest_path), quote(err_path)))
+    local ok, m = pcall(M.read, manifest_path, "step manifest", M.MANIFEST_KIND)
+    if not ok then
+      local f = io.open(err_path, "rb")
+      local said = f and f:read("a") or ""
+      if f then f:close() end
+      fail("%s exec wrote no manifest: %s", exe, said ~= "" and said:gsub("\n$", "") or m)
+    end
+    local calls, result = M.ingest(m)
     core.exec_replay(calls)
     return result
   end

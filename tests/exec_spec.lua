@@ -1,0 +1,360 @@
+-- SPDX-License-Identifier: MIT
+-- lupine exec: one step run in a fresh process from its step spec (the
+-- objects a local run makes; refused when its code changed; an input whose
+-- object is missing; a failure with the user's line; its timeout; the
+-- manifest written whole; the catalog never touched; reads answered from
+-- the spec or refused), and a run whose every step runs that way
+-- (LUPINE_EXEC), which records what a local run records.
+local H = require "helper"
+require "lupine"
+local core = require "lupine.core"
+
+local SCRIPT = [[
+local lupine = require "lupine"
+local make = lupine.step("make", function(n)
+  print("making " .. n)
+  return { 1, 2, n }
+end)
+local double = lupine.step { name = "double", outputs = { "doubled", "count" }, function(xs, scale)
+  local out = {}
+  for i, x in ipairs(xs) do out[i] = scale * x end
+  local ctx = lupine.get_step_context()
+  ctx:add_output_metadata("doubled", { size = #out })
+  ctx:add_output_tags("doubled", { "fresh" })
+  lupine.log_metadata { metadata = { note = "hi" } }
+  lupine.save_artifact({ scale = scale }, "settings")
+  print("doubled " .. #out)
+  return out, #out + math.random(1000)
+end }
+local boom = lupine.step("boom", function(x)
+  error("bad " .. #x)
+end)
+local hold = lupine.step("hold", function(dir)
+  local f = io.open(dir .. "/started", "w")
+  f:close()
+  while not io.open(dir .. "/go") do os.execute("sleep 0.02") end
+  return dir
+end)
+local slow = lupine.step { name = "slow", timeout = 0.3, function()
+  os.execute("sleep 5")
+end }
+local peek = lupine.step("peek", function()
+  return lupine.Client():get_artifact_version("settings").version
+end)
+if arg[1] == "peek" then
+  lupine.pipeline("q", function() peek() end):with_options { raise_on_failure = false }()
+  return
+end
+local p = lupine.pipeline("p", function(n, dir)
+  local xs = make(n)
+  double(xs, 2)
+  boom(xs)
+  hold(dir)
+  slow()
+end)
+p:with_options { seed = 7, raise_on_failure = false }(5, arg[1])
+]]
+
+-- The line of the script where text is.
+local function line_of(text)
+  local n = 1
+  for line in SCRIPT:gmatch("([^\n]*)\n") do
+    if line:find(text, 1, true) then return n end
+    n = n + 1
+  end
+  error("not in the script: " .. text)
+end
+
+-- What a catalog records, without ids and times: runs, step runs,
+-- versions, links, metadata, tags, visualizations, lookups.
+local DUMP = [[
+SELECT 'run', status, coalesce(error, '') FROM pipeline_runs;
+SELECT 'step', name, step_name, status, hex(parameters), coalesce(error, ''), coalesce(output, ''),
+  attempts, cache_key, hex(cache_parts), coalesce(cache_note, ''), seed, output_count,
+  coalesce(lookups, '') FROM step_runs ORDER BY name;
+SELECT 'version', a.name, v.version, v.type, v.data_type, v.content_hash, v.size, v.stored_size,
+  v.save_type, v.artifact_store_id, coalesce(s.name, '') FROM artifact_versions v
+  JOIN artifacts a ON a.id = v.artifact_id LEFT JOIN step_runs s ON s.id = v.producer_step_run_id
+  ORDER BY a.name, v.version;
+SELECT 'link', s.name, l.kind, l.name, a.name || ':' || v.version FROM step_run_artifacts l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.id = l.artifact_version_id
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3, 4;
+SELECT 'metadata', m.entity, coalesce(s.name, a.name || ':' || v.version, 'run'), m.key,
+  hex(m.value), m.value_number, m.value_text FROM run_metadata m
+  LEFT JOIN step_runs s ON m.entity = 'step_run' AND s.id = m.entity_id
+  LEFT JOIN artifact_versions v ON m.entity = 'artifact_version' AND v.id = m.entity_id
+  LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3, 4;
+SELECT 'tag', t.name, l.entity, coalesce(a.name || ':' || v.version, '') FROM tag_links l
+  JOIN tags t ON t.seq = l.tag_seq
+  LEFT JOIN artifact_versions v ON l.entity = 'artifact_version' AND v.id = l.entity_id
+  LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3, 4;
+SELECT 'visualization', a.name || ':' || v.version, z.position, z.type, z.content_hash
+  FROM visualizations z JOIN artifact_versions v ON v.id = z.artifact_version_id
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3;
+SELECT 'lookup', s.name, l.artifact_name, a.name || ':' || v.version FROM step_run_lookups l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.id = l.artifact_version_id
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3;
+]]
+
+-- The traceback of the failing step run: down to the call of its step
+-- (below, the frames are the runtime's own, which differ with the process).
+local TRACEBACK = "SELECT traceback FROM step_runs WHERE name = 'boom'"
+
+local function decode_file(path)
+  return core.decode(assert(H.read(path), "no file " .. path))
+end
+
+local function encode_file(path, t)
+  H.write(path, assert(core.encode(t)))
+  return path
+end
+
+-- One folder with the script, its catalog (home) and, for a run through
+-- exec, the specs its coordinator wrote (specs/), by step.
+-- hold's folder, with its go file: the same parameter for both runs.
+local function setup(exec, hold)
+  local dir = H.tmpdir()
+  H.write(dir .. "/pipeline.lua", SCRIPT)
+  os.execute("mkdir " .. H.quote(dir .. "/specs"))
+  local env = ""
+  if exec then
+    -- the program a coordinator runs for each step, keeping a copy of its spec
+    local wrapper = H.write(dir .. "/lupine-exec", "#!/bin/sh\ncp \"$3\" " .. H.quote(dir)
+      .. "/specs/$$\nexec " .. H.quote(H.cli) .. " \"$@\"\n")
+    os.execute("chmod +x " .. H.quote(wrapper))
+    env = "LUPINE_EXEC=" .. H.quote(wrapper) .. " "
+  end
+  local home = dir .. "/home"
+  local out, err = H.sh("cd " .. H.quote(dir) .. " && " .. env .. "LUPINE_HOME=" .. H.quote(home)
+    .. " " .. H.quote(H.cli) .. " run pipeline.lua " .. H.quote(hold))
+  assert(out:find("run 'p%-%d+%-%d+' failed in .*: 3 done, 2 failed"), out .. err)
+  local specs = {}
+  local p = io.popen("ls " .. H.quote(dir .. "/specs"))
+  for name in p:lines() do
+    local spec = decode_file(dir .. "/specs/" .. name)
+    specs[spec.node.name] = dir .. "/specs/" .. name
+  end
+  p:close()
+  return { dir = dir, home = home, specs = specs }
+end
+
+-- Run `lupine exec` on spec (outside the script's folder, without a
+-- LUPINE_HOME); returns the manifest (or nil), stdout, stderr, status.
+local function exec(spec, manifest)
+  manifest = manifest or (H.tmpdir() .. "/manifest")
+  local out, err, code = H.sh("cd / && env -u LUPINE_HOME " .. H.quote(H.cli) .. " exec --spec "
+    .. H.quote(spec) .. " --manifest " .. H.quote(manifest))
+  local m = H.read(manifest) and decode_file(manifest) or nil
+  return m, out, err, code
+end
+
+local function sql(home, query)
+  local out, err, code = H.sqlite(home, query)
+  assert(code == 0, err)
+  return out
+end
+
+local function object_file(home, hash)
+  return home .. "/artifacts/objects/" .. hash:sub(8, 9) .. "/" .. hash:sub(10) .. ".zst"
+end
+
+describe("lupine exec", function()
+  local here, there
+  before_each(function()
+    if here then return end
+    local hold = H.tmpdir()
+    H.write(hold .. "/go", "")
+    here = setup(false, hold)    -- a local run
+    there = setup(true, hold)    -- the same run, each step through lupine exec
+  end)
+
+  it("runs a step from its spec in a fresh process, making the objects a local run makes",
+    function()
+    local m, out, err, code = exec(there.specs.double)
+    assert.equal("", err)
+    assert.equal(0, code)
+    assert.equal("doubled 3\n", out)   -- what the step printed, passed on
+    assert.equal("lupine step manifest", m.kind)
+    assert.equal("completed", m.status)
+    assert.equal("doubled 3\n", m.logs)
+    local local_hash = function(name)
+      return sql(here.home, "SELECT content_hash FROM artifact_versions v JOIN artifacts a ON "
+        .. "a.id = v.artifact_id WHERE a.name = '" .. name .. "'"):match("[^\n]+")
+    end
+    assert.equal("doubled", m.outputs[1].artifact)
+    assert.equal(local_hash("doubled"), m.outputs[1].object.hash)
+    assert.equal("numbers", m.outputs[1].data_type)
+    assert.same({ "fresh" }, m.outputs[1].tags)
+    assert.equal("size", m.outputs[1].metadata[1][1])
+    assert.equal(local_hash("count"), m.outputs[2].object.hash)   -- the same seed: the same draw
+    -- what it did besides its outputs, for the coordinator to record
+    assert.equal("write", m.calls[1].kind)
+    assert.equal("set_metadata", m.calls[1].args[1])
+    assert.equal("note", m.calls[1].args[4])
+    assert.equal("save", m.calls[2].kind)
+    assert.equal("settings", m.calls[2].cfg.artifact)
+    assert.equal(local_hash("settings"), m.calls[2].object.hash)
+    -- every object is in the store the spec names
+    for _, hash in ipairs { m.outputs[1].object.hash, m.outputs[2].object.hash,
+      m.calls[2].object.hash } do
+      assert.truthy(H.read(object_file(there.home, hash)), hash)
+    end
+  end)
+
+  it("refuses a step whose code changed since its spec was written", function()
+    local spec = decode_file(there.specs.double)
+    local moved = H.tmpdir()
+    H.write(moved .. "/pipeline.lua",
+      (SCRIPT:gsub("out%[i%] = scale %* x", "out[i] = x * scale")))
+    spec.cwd = moved
+    local m, _, err, code = exec(encode_file(moved .. "/spec", spec))
+    assert.equal(1, code)
+    local now = err:match("in the spec, (sha256:%x+) now")
+    assert.truthy(now)
+    assert.not_equal(spec.node.code, now)
+    local want = string.format("step 'double' (pipeline.lua:%d): its code changed since the step "
+      .. "spec was written (fingerprint %s in the spec, %s now): refusing to run it",
+      line_of('name = "double"'), spec.node.code, now)
+    assert.equal("lupine: " .. want .. "\n", err)
+    assert.equal("failed", m.status)
+    assert.equal(want, m.error)
+    assert.same({}, m.outputs)
+  end)
+
+  it("fails naming the input whose object is missing", function()
+    local spec = decode_file(there.specs.double)
+    local hash = spec.objects[1].hash
+    local file = object_file(there.home, hash)
+    os.rename(file, file .. ".away")
+    local m, _, err, code = exec(there.specs.double)
+    os.rename(file .. ".away", file)
+    local want = string.format("step 'double' (pipeline.lua:%d): input 'xs': object %s is missing "
+      .. "(expected at %s)", line_of('name = "double"'), hash, file)
+    assert.equal(1, code)
+    assert.equal("lupine: " .. want .. "\n", err)
+    assert.equal(want, m.error)
+  end)
+
+  it("writes the error of a failing step with the user's line and traceback", function()
+    local m, _, err, code = exec(there.specs.boom)
+    local want = string.format("step 'boom' (pipeline.lua:%d) failed: pipeline.lua:%d: bad 3",
+      line_of('lupine.step("boom"'), line_of('error("bad "'))
+    assert.equal(1, code)
+    assert.equal("lupine: " .. want .. "\n", err)
+    assert.equal("failed", m.status)
+    assert.equal(want, m.error)
+    assert.truthy(m.traceback:find("\n%s+pipeline%.lua:" .. line_of('error("bad "') .. ": in "))
+  end)
+
+  it("stops a step at its timeout", function()
+    local m, _, _, code = exec(there.specs.slow)
+    assert.equal(1, code)
+    assert.equal(string.format("step 'slow' (pipeline.lua:%d): ran past its timeout of 0.3 s and "
+      .. "was stopped", line_of('name = "slow"')), m.error)
+  end)
+
+  it("writes the manifest whole: the one before stays as it was until the new one replaces it",
+    function()
+    local spec = decode_file(there.specs.hold)
+    local wait = H.tmpdir()
+    spec.params = assert(core.encode({ dir = wait }))
+    local dir = H.tmpdir()
+    local manifest = H.write(dir .. "/manifest", "the manifest before")
+    local spec_path = encode_file(H.tmpdir() .. "/spec", spec)
+    os.execute("(cd / && " .. H.quote(H.cli) .. " exec --spec " .. H.quote(spec_path)
+      .. " --manifest " .. H.quote(manifest) .. " >/dev/null 2>&1; touch "
+      .. H.quote(wait .. "/ended") .. ") &")
+    local function wait_for(file)
+      for _ = 1, 1000 do
+        if H.read(file) then return true end
+        os.execute("sleep 0.01")
+      end
+    end
+    assert.truthy(wait_for(wait .. "/started"))
+    assert.equal("the manifest before", H.read(manifest))
+    H.write(wait .. "/go", "")
+    assert.truthy(wait_for(wait .. "/ended"))
+    assert.equal("completed", decode_file(manifest).status)
+    local p = io.popen("ls -A " .. H.quote(dir))
+    assert.equal("manifest\n", p:read("a"))   -- no temporary file left
+    p:close()
+  end)
+
+  it("never opens the catalog: the coordinator's stays as it was, and none is made", function()
+    local function listing()
+      local p = io.popen("ls -A " .. H.quote(there.home))
+      local list = p:read("a")
+      p:close()
+      return list
+    end
+    local catalog, files = H.read(there.home .. "/catalog.db"), listing()
+    local m = exec(there.specs.double)
+    assert.equal("completed", m.status)
+    assert.equal(catalog, H.read(there.home .. "/catalog.db"))
+    assert.equal(files, listing())
+    -- and with a catalog folder of its own, it makes none there either
+    local spec = decode_file(there.specs.make)
+    spec.home = nil
+    local home = H.tmpdir() .. "/home"
+    local _, err, code = H.sh("cd / && LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli)
+      .. " exec --spec " .. H.quote(encode_file(H.tmpdir() .. "/spec", spec)) .. " --manifest "
+      .. H.quote(H.tmpdir() .. "/m"))
+    assert.equal(0, code, err)
+    assert.is_nil(H.read(home .. "/catalog.db"))
+  end)
+
+  it("answers a step's reads from the spec's snapshot, and refuses the others", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/pipeline.lua", SCRIPT)
+    local wrapper = H.write(dir .. "/lupine-exec", "#!/bin/sh\ncp \"$3\" " .. H.quote(dir)
+      .. "/spec\nexec " .. H.quote(H.cli) .. " \"$@\"\n")
+    os.execute("chmod +x " .. H.quote(wrapper))
+    local _, err = H.sh("cd " .. H.quote(dir) .. " && LUPINE_EXEC=" .. H.quote(wrapper)
+      .. " LUPINE_HOME=" .. H.quote(dir .. "/home") .. " " .. H.quote(H.cli)
+      .. " run pipeline.lua peek")
+    local refused = "step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
+      .. ") failed: a step run by `lupine exec` cannot reach the catalog (the coordinator "
+      .. "records what it does from its manifest): query 'latest_version' is not among the "
+      .. "reads the step spec answers"
+    assert.truthy(err:find(refused, 1, true), err)
+    local spec = decode_file(dir .. "/spec")
+    local m = exec(dir .. "/spec")
+    assert.equal(refused, m.error)
+    spec.reads = { { op = "query", args = { n = 2, "latest_version", "settings" },
+      reply = { n = 1, { { id = "an id", name = "settings", version = "7" } } } } }
+    m = exec(encode_file(dir .. "/spec", spec))
+    assert.equal("completed", m.status, m.error)
+    assert.equal(core.hash(assert(core.encode("7"))), m.outputs[1].object.hash)
+  end)
+
+  it("says what is wrong with a spec it cannot read, and writes no manifest", function()
+    local dir = H.tmpdir()
+    local spec = H.write(dir .. "/spec", "not CBOR at all")
+    local m, _, err, code = exec(spec, dir .. "/manifest")
+    assert.equal(2, code)
+    assert.is_nil(m)
+    assert.equal("lupine: exec: step spec " .. spec .. ": not a step spec (CBOR, kind = "
+      .. "\"lupine step spec\")\n", err)
+    local _, err2, code2 = H.lupine(nil, "exec")
+    assert.equal(2, code2)
+    assert.equal("lupine: exec: missing option --spec FILE\nTry 'lupine exec --help'.\n", err2)
+  end)
+
+  it("a run whose every step runs through it records what a local run records", function()
+    local mine, theirs = sql(here.home, DUMP), sql(there.home, DUMP)
+    assert.equal(mine, theirs)
+    -- and that is a whole run's worth: outputs, saves, metadata, tags, failures
+    for _, row in ipairs { "step|make|make|completed", "step|double|double|completed",
+      "step|boom|boom|failed", "step|slow|slow|failed", "|manual|",
+      "metadata|step_run|double|note|", "metadata|artifact_version|doubled:1|size|",
+      "tag|fresh|artifact_version|doubled:1", "link|double|output|settings|settings:1",
+      "visualization|doubled:1|1|svg|", "making 5\n" } do
+      assert.truthy(mine:find(row, 1, true), row)
+    end
+    local function traceback(home)
+      return sql(home, TRACEBACK):match("^(.-%[C%]: in %?)")
+    end
+    assert.equal(traceback(here.home), traceback(there.home))
+    assert.truthy(traceback(there.home):find("pipeline.lua:" .. line_of('error("bad "'), 1, true))
+  end)
+end)
