@@ -62,11 +62,11 @@ int lp_core_exec_begin(lua_State *L) {
   lp_store *store;
   int i;
   luaL_checktype(L, 2, LUA_TTABLE);
-  rt->detached = detached;
   /* the coordinator's folder: the script's name, and what the step opens by
   ** a relative path, mean the same here */
   if (cwd != NULL && chdir(cwd) != 0)
     return lp_raise(L, "step spec: cwd %s: %s", cwd, strerror(errno));
+  rt->detached = detached;
   /* the home is where extracted copies of file inputs go; nothing else */
   if (lp_runtime_set_home(rt, home, "step spec: home") != LUPINE_OK)
     return lp_raise(L, "%s", rt->err);
@@ -277,6 +277,10 @@ static int put_outputs(lua_State *L, lp_runtime *rt, int result) {
     lua_pop(L, 1);
     return 1;
   }
+  if (lp_runtime_write_store(rt) != LUPINE_OK) {
+    lua_pushstring(L, rt->err);
+    return 0;
+  }
   outs = lua_gettop(L);
   nout = (int)lua_rawlen(L, outs) / 2;
   for (k = 1; k <= nout; k++) {
@@ -303,6 +307,14 @@ static int put_outputs(lua_State *L, lp_runtime *rt, int result) {
   }
   lua_pop(L, 1);
   return 1;
+}
+
+/* In the child, protected: a malformed run spec raises back to here, not
+** into the parent's Lua code, which this process must never run. */
+static int worker_body(lua_State *L) {
+  lp_worker_main(L, lp_runtime_of(L), 1, 2, 3, (int)lua_tointeger(L, 4),
+                 (int)lua_tointeger(L, 5));
+  return 0;
 }
 
 /*
@@ -359,7 +371,14 @@ int lp_core_exec_step(lua_State *L) {
     close(res[0]);
     close(out[0]);
     rt->serve = serve;
-    lp_worker_main(L, rt, 1, 2, 3, res[1], out[1]);
+    lua_pushcfunction(L, worker_body);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_pushinteger(L, res[1]);
+    lua_pushinteger(L, out[1]);
+    lua_pcall(L, 5, 0, 0);
+    _exit(70);   /* lp_worker_main never returns: the spec was malformed */
   }
   setpgid(pid, pid);
   close(res[1]);

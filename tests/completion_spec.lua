@@ -65,9 +65,11 @@ describe("lupine __complete", function()
   local home = catalog()
 
   it("offers the commands, then each group's subcommands", function()
-    assert.equal("artifact\nartifact-store\ngc\nhelp\nlineage\npipeline\nrepl\nrun\nstack\ntag\n"
-      .. "ui\n", complete(home, { "" }))
+    assert.equal("artifact\nartifact-store\nexec\ngc\nhelp\nlineage\npipeline\nrepl\nrun\nstack\n"
+      .. "tag\nui\n", complete(home, { "" }))
     assert.equal("pipeline\n", complete(home, { "pi" }))
+    assert.equal("--help\n--manifest\n--spec\n", complete(home, { "exec", "--" }))
+    assert.equal("@files\n", complete(home, { "exec", "--spec", "" }))
     assert.equal("describe\nlist\nupdate\n", complete(home, { "artifact", "version", "" }))
     assert.equal("--help\n--version\n", complete(home, { "--" }))
     assert.equal("", complete(home, { "nosuch", "" }))
