@@ -92,12 +92,21 @@ int lp_core_exec_begin(lua_State *L) {
 
 /* ---- in the child: the step's catalog calls ---- */
 
-/* Send a record of a call the manifest keeps: the table on top (popped),
-** with kind set to op. */
-static void record(lua_State *L, lp_runtime *rt, const char *op) {
-  lua_pushstring(L, op);
-  lua_setfield(L, -2, "kind");
+/* Send the table on top (popped) to this process's parent: a call the
+** manifest keeps. */
+static void record(lua_State *L, lp_runtime *rt) {
   if (lp_worker_send(L, rt->to_parent) != 0) lp_raise(L, "lupine exec: lost its parent process");
+}
+
+/* Push an object as a table: { hash, size, stored_size }. */
+static void push_object(lua_State *L, const lp_object *obj) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, obj->hash);
+  lua_setfield(L, -2, "hash");
+  lua_pushinteger(L, (lua_Integer)obj->size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)obj->stored_size);
+  lua_setfield(L, -2, "stored_size");
 }
 
 /* A read: the reply the spec's snapshot has for exactly this call. */
@@ -133,21 +142,12 @@ static int serve_read(lua_State *L, const char *op, int first, int nargs) {
 ** known of it. A read is the snapshot's.
 */
 static int serve(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs) {
-  int i;
   if (strcmp(op, "write") == 0) {
-    lua_createtable(L, 0, 2);
-    lua_createtable(L, nargs, 1);
-    for (i = 0; i < nargs; i++) {
-      lua_pushvalue(L, first + i);
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_pushinteger(L, nargs);
-    lua_setfield(L, -2, "n");
-    lua_setfield(L, -2, "args");
-    record(L, rt, "write");
+    record(L, rt);   /* the call itself */
     lua_pushinteger(L, 0);   /* rows changed: none yet */
     return 1;
   }
+  lua_pop(L, 1);
   if (strcmp(op, "save") == 0) {
     /* args: bytes, cfg, extra, producer, output, data type (core.save) */
     lp_object obj;
@@ -155,14 +155,12 @@ static int serve(lua_State *L, lp_runtime *rt, const char *op, int first, int na
     const char *bytes = lua_tolstring(L, first, &len);
     if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK)
       return lp_raise(L, "%s", rt->err);
-    lua_createtable(L, 0, 7);
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, obj.hash);
-    lua_setfield(L, -2, "hash");
-    lua_pushinteger(L, (lua_Integer)obj.size);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)obj.stored_size);
-    lua_setfield(L, -2, "stored_size");
+    lua_createtable(L, 0, 8);
+    lua_pushliteral(L, "call");
+    lua_setfield(L, -2, "kind");
+    lua_pushliteral(L, "save");
+    lua_setfield(L, -2, "op");
+    push_object(L, &obj);
     lua_setfield(L, -2, "object");
     lua_pushvalue(L, first + 1);
     lua_setfield(L, -2, "cfg");
@@ -174,7 +172,7 @@ static int serve(lua_State *L, lp_runtime *rt, const char *op, int first, int na
     lua_setfield(L, -2, "output");
     lua_pushvalue(L, first + 5);
     lua_setfield(L, -2, "data_type");
-    record(L, rt, "save");
+    record(L, rt);
     /* core.save's id, version, row: the version as far as it is known */
     lua_pushboolean(L, 1);
     lua_getfield(L, first + 1, "version");
@@ -296,13 +294,7 @@ static int put_outputs(lua_State *L, lp_runtime *rt, int result) {
       return 0;
     }
     lua_pop(L, 1);
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, obj.hash);
-    lua_setfield(L, -2, "hash");
-    lua_pushinteger(L, (lua_Integer)obj.size);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)obj.stored_size);
-    lua_setfield(L, -2, "stored_size");
+    push_object(L, &obj);
     lua_rawseti(L, outs, k);
   }
   lua_pop(L, 1);

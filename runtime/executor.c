@@ -1213,7 +1213,6 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
   char err[LP_ERRSZ];
   size_t n;
   int i;
-  if (rt->serve != NULL) return rt->serve(L, rt, op, first, nargs);
   lua_createtable(L, 0, 3);
   lua_pushliteral(L, "call");
   lua_setfield(L, -2, "kind");
@@ -1227,6 +1226,7 @@ int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int 
   lua_pushinteger(L, nargs);
   lua_setfield(L, -2, "n");
   lua_setfield(L, -2, "args");
+  if (rt->serve != NULL) return rt->serve(L, rt, op, first, nargs);
   if (send_table(L, rt->to_parent) != 0)
     return luaL_error(L, "lupine: cannot reach the coordinator (%s)", op);
   if ((n = read_frame(rt->from_parent, &b)) == 0) {

@@ -481,8 +481,9 @@ typedef struct lp_runtime {
   void (*on_run)(void *ud, const char *id, const char *status);
   void *on_run_ud;
   int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
-  /* in `lupine exec` (exec.c): answers a worker's calls in its own process,
-  ** as lp_worker_call does through the coordinator; else NULL */
+  /* in `lupine exec` (exec.c): answers a worker's calls in its own process
+  ** (the call's frame, { kind = "call", op, args }, on top), as lp_worker_call
+  ** does through the coordinator; else NULL */
   int (*serve)(lua_State *L, struct lp_runtime *rt, const char *op, int first, int nargs);
   const char *detached;       /* in `lupine exec`: why the catalog is out of reach; else NULL */
   char err[LP_ERRSZ];

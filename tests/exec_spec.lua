@@ -188,10 +188,10 @@ describe("lupine exec", function()
     assert.equal("size", m.outputs[1].metadata[1][1])
     assert.equal(local_hash("count"), m.outputs[2].object.hash)   -- the same seed: the same draw
     -- what it did besides its outputs, for the coordinator to record
-    assert.equal("write", m.calls[1].kind)
+    assert.equal("write", m.calls[1].op)
     assert.equal("set_metadata", m.calls[1].args[1])
     assert.equal("note", m.calls[1].args[4])
-    assert.equal("save", m.calls[2].kind)
+    assert.equal("save", m.calls[2].op)
     assert.equal("settings", m.calls[2].cfg.artifact)
     assert.equal(local_hash("settings"), m.calls[2].object.hash)
     -- every object is in the store the spec names

@@ -150,6 +150,7 @@ local function run_step(spec)
   local runspec, results, report, rnode = worker_tables(spec, s)
   local result, records, logs, ended = core.exec_step(runspec, results, report, spec.timeout,
     snapshot(spec.reads))
+  for _, call in ipairs(records) do call.kind = nil end   -- all calls: { op, ... }
   local m = { format = M.FORMAT, kind = M.MANIFEST_KIND, step_run = spec.step_run,
     store = spec.store, outputs = {}, calls = records, logs = logs }
   if result and result.ok then
@@ -267,15 +268,15 @@ function M.ingest(m)
   end
   local calls = {}
   for i, c in ipairs(m.calls or {}) do
-    if c.kind == "write" then
+    if c.op == "write" then
       calls[i] = { op = "write", args = c.args }
-    elseif c.kind == "save" then
+    elseif c.op == "save" then
       local bytes, err = core.read_object(c.object.hash, c.object.size, m.store)
       if not bytes then fail("step manifest: saved artifact '%s': %s", c.cfg.artifact, err) end
       calls[i] = { op = "save", args = { n = 6, bytes, c.cfg, c.extra, c.producer, c.output,
         c.data_type } }
     else
-      fail("step manifest: calls[%d]: unknown kind '%s'", i, tostring(c.kind))
+      fail("step manifest: calls[%d]: unknown op '%s'", i, tostring(c.op))
     end
   end
   local result = { kind = "result", ok = m.status == "completed" }
