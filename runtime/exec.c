@@ -325,6 +325,7 @@ int lp_core_exec_step(lua_State *L) {
   int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records;
   growing frames = {NULL, 0, 0}, logs = {NULL, 0, 0};
   pid_t pid, parent;
+  void (*was_pipe)(int);
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
   luaL_checktype(L, 3, LUA_TTABLE);
@@ -375,6 +376,9 @@ int lp_core_exec_step(lua_State *L) {
   setpgid(pid, pid);
   close(res[1]);
   close(out[1]);
+  /* a reader of what the step prints that went away costs it that, not
+  ** its manifest */
+  was_pipe = signal(SIGPIPE, SIG_IGN);
   if (timeout > 0 && timeout < HUGE_VAL) deadline = now_ms() + timeout * 1e3;
   while (res[0] >= 0 || out[0] >= 0) {
     struct pollfd fds[2];
@@ -408,6 +412,7 @@ int lp_core_exec_step(lua_State *L) {
       }
     }
   }
+  signal(SIGPIPE, was_pipe);
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) {
       lost = 1;
