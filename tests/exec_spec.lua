@@ -38,6 +38,18 @@ end)
 local slow = lupine.step { name = "slow", timeout = 0.3, function()
   os.execute("sleep 5")
 end }
+local write = lupine.step("write", function(dir)
+  local f = io.open(dir .. "/note.txt", "w")
+  f:write("a note\n")
+  f:close()
+  return lupine.file(dir .. "/note.txt")
+end)
+local read = lupine.step("read", function(path)
+  local f = io.open(path)
+  local text = f:read("a")
+  f:close()
+  return text
+end)
 local peek = lupine.step("peek", function()
   return lupine.Client():get_artifact_version("settings").version
 end)
@@ -51,6 +63,7 @@ local p = lupine.pipeline("p", function(n, dir)
   boom(xs)
   hold(dir)
   slow()
+  read(write(dir))
 end)
 p:with_options { seed = 7, raise_on_failure = false }(5, arg[1])
 ]]
@@ -127,7 +140,7 @@ local function setup(exec, hold)
   local home = dir .. "/home"
   local out, err = H.sh("cd " .. H.quote(dir) .. " && " .. env .. "LUPINE_HOME=" .. H.quote(home)
     .. " " .. H.quote(H.cli) .. " run pipeline.lua " .. H.quote(hold))
-  assert(out:find("run 'p%-%d+%-%d+' failed in .*: 3 done, 2 failed"), out .. err)
+  assert(out:find("run 'p%-%d+%-%d+' failed in .*: 5 done, 2 failed"), out .. err)
   local specs = {}
   local p = io.popen("ls " .. H.quote(dir .. "/specs"))
   for name in p:lines() do
@@ -348,7 +361,8 @@ describe("lupine exec", function()
       "step|boom|boom|failed", "step|slow|slow|failed", "|manual|",
       "metadata|step_run|double|note|", "metadata|artifact_version|doubled:1|size|",
       "tag|fresh|artifact_version|doubled:1", "link|double|output|settings|settings:1",
-      "visualization|doubled:1|1|svg|", "making 5\n" } do
+      "visualization|doubled:1|1|svg|", "making 5\n", "version|p::write::output|1|data|file|",
+      "version|p::read::output|1|data|string|" } do
       assert.truthy(mine:find(row, 1, true), row)
     end
     local function traceback(home)
