@@ -50,6 +50,9 @@ local read = lupine.step("read", function(path)
   f:close()
   return text
 end)
+local quit = lupine.step("quit", function()
+  os.exit(3)
+end)
 local peek = lupine.step("peek", function()
   return lupine.Client():get_artifact_version("settings").version
 end)
@@ -64,6 +67,7 @@ local p = lupine.pipeline("p", function(n, dir)
   hold(dir)
   slow()
   read(write(dir))
+  quit()
 end)
 p:with_options { seed = 7, raise_on_failure = false }(5, arg[1])
 ]]
@@ -140,7 +144,7 @@ local function setup(exec, hold)
   local home = dir .. "/home"
   local out, err = H.sh("cd " .. H.quote(dir) .. " && " .. env .. "LUPINE_HOME=" .. H.quote(home)
     .. " " .. H.quote(H.cli) .. " run pipeline.lua " .. H.quote(hold))
-  assert(out:find("run 'p%-%d+%-%d+' failed in .*: 5 done, 2 failed"), out .. err)
+  assert(out:find("run 'p%-%d+%-%d+' failed in .*: 5 done, 3 failed"), out .. err)
   local specs = {}
   local p = io.popen("ls " .. H.quote(dir .. "/specs"))
   for name in p:lines() do
@@ -359,6 +363,8 @@ describe("lupine exec", function()
     -- and that is a whole run's worth: outputs, saves, metadata, tags, failures
     for _, row in ipairs { "step|make|make|completed", "step|double|double|completed",
       "step|boom|boom|failed", "step|slow|slow|failed", "|manual|",
+      "step|quit|quit|failed|80|step 'quit' (pipeline.lua:" .. line_of('lupine.step("quit"')
+        .. ") failed: called os.exit(3)|",
       "metadata|step_run|double|note|", "metadata|artifact_version|doubled:1|size|",
       "tag|fresh|artifact_version|doubled:1", "link|double|output|settings|settings:1",
       "visualization|doubled:1|1|svg|", "making 5\n", "version|p::write::output|1|data|file|",
