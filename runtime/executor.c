@@ -21,7 +21,8 @@
 **                                         node = i, output = k | version = id  -- inside it
 **                                         | lookup = artifact name }, ... } | nil }, ... },
 **                 lookups = true | nil,          -- an input is a lookup (resolved at start)
-**                 after = { i, ... } | nil } } }                      -- ordering alone
+**                 after = { i, ... } | nil } },                       -- ordering alone
+**   fresh = function | nil }   -- LUPINE_EXEC: each step through `lupine exec` (exec.lua)
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

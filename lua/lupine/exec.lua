@@ -294,13 +294,22 @@ function M.ingest(m)
   return calls, result, m.logs
 end
 
+-- (node i, report[i], results, run id, run name, store id) -> the step
+-- spec of node i of build: M.spec with what a worker (or C) has at hand.
+function M.spec_of(build)
+  return function(i, report, results, run_id, run_name, store)
+    return M.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+  end
+end
+
 -- spec.fresh of a run with LUPINE_EXEC set (exe: the lupine program): in
 -- the forked worker of node i, write its spec, run `exe exec` on it (what
 -- it prints is the worker's), make the calls its manifest records and
 -- return its result.
 function M.fresh(build, exe)
+  local spec_of = M.spec_of(build)
   return function(i, report, results, run_id, run_name, store)
-    local spec = M.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    local spec = spec_of(i, report, results, run_id, run_name, store)
     local spec_path, manifest_path, err_path = os.tmpname(), os.tmpname(), os.tmpname()
     local _ <close> = setmetatable({}, { __close = function()
       os.remove(spec_path)
