@@ -65,12 +65,13 @@ SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-r
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_listing.c \
   runtime/catalog_sqlite.c runtime/codec.c runtime/executor.c runtime/files.c runtime/gc.c \
-  runtime/graph.c runtime/lmodule.c runtime/spawn.c runtime/store.c runtime/store_local.c \
+  runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c runtime/store.c \
+  runtime/store_local.c \
   runtime/text.c runtime/util.c runtime/visual.c
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \
   $(wildcard lua/meta/*.lua)
-C_TESTS = test_codec test_store test_api test_records
+C_TESTS = test_codec test_store test_api test_records test_sigv4
 FUZZERS = fuzz_decode fuzz_object fuzz_archive
 
 # $(call objs,DIR): the library's objects built into DIR
