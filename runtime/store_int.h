@@ -61,11 +61,13 @@ typedef struct lp_store_ops {
              size_t *len, char *err, size_t errsz);
   int (*get_stream)(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
                     void *ud, char *err, size_t errsz);
-  int (*exists)(const lp_store *s, const char *hash);
+  int (*exists)(lp_store *s, const char *hash);
   int (*list)(lp_store *s, lp_store_object_fn fn, void *ud, char *err, size_t errsz);
   int (*remove)(lp_store *s, const char *hash, int *removed, char *err, size_t errsz);
   /* a file holding the object's frame (a remote flavor: its local copy) */
-  int (*local_path)(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+  int (*local_path)(lp_store *s, const char *hash, char *buf, size_t bufsz);
+  /* where the object is, for people: a local path, or s3://bucket/key */
+  int (*uri)(lp_store *s, const char *hash, char *buf, size_t bufsz);
   /* streamed puts: the writer returned starts with its own ops pointer */
   int (*writer_open)(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
                      size_t errsz);
@@ -91,6 +93,13 @@ struct lp_store_writer {
 /* store_local.c: a folder on this machine (the default) */
 extern const lp_store_ops lp_store_local_ops;
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz);
+
+/* store_s3.c: a bucket (and prefix) of a service that speaks S3; location
+** is "s3://bucket/prefix[?endpoint=URL&region=R&path-style=1]", name the
+** store's for messages, cache the folder of its read cache */
+extern const lp_store_ops lp_store_s3_ops;
+int lp_store_s3_open(lp_store **out, const char *location, const char *name, const char *cache,
+                     char *err, size_t errsz);
 
 /* ---- store.c: shared by the flavors ---- */
 

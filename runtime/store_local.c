@@ -197,11 +197,11 @@ static int object_path(const local *s, const char *hash, char *buf, size_t bufsz
   return n >= 0 && (size_t)n < bufsz ? LUPINE_OK : LUPINE_MISUSE;
 }
 
-static int l_local_path(const lp_store *base, const char *hash, char *buf, size_t bufsz) {
+static int l_local_path(lp_store *base, const char *hash, char *buf, size_t bufsz) {
   return object_path((const local *)base, hash, buf, bufsz);
 }
 
-static int l_exists(const lp_store *base, const char *hash) {
+static int l_exists(lp_store *base, const char *hash) {
   char path[PATH_MAX];
   struct stat st;
   return object_path((const local *)base, hash, path, sizeof path) == LUPINE_OK &&
@@ -760,6 +760,7 @@ const lp_store_ops lp_store_local_ops = {
   l_list,
   l_remove,
   l_local_path,
+  l_local_path,   /* its uri is its path */
   l_writer_open,
   l_writer_write,
   l_writer_close,
