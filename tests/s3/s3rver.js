@@ -19,14 +19,22 @@ async function start(port) {
   return server;
 }
 
+// Whether a port is free: s3rver reports a taken one as an uncaught error
+// event, not a failed start, so each is tried on a bare server first.
+function free(port) {
+  return new Promise((resolve) => {
+    const probe = require('net').createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 (async () => {
   for (let port = Number(first); port <= Number(last); port++) {
-    try {
+    if (await free(port)) {
       await start(port);
       console.log('port ' + port);
       return;
-    } catch (e) {
-      if (e.code !== 'EADDRINUSE') throw e;
     }
   }
   console.error('s3rver.js: no free port from ' + first + ' to ' + last);
