@@ -42,7 +42,7 @@
 #include <curl/curl.h>
 #include "store_int.h"
 
-#define PART_SIZE (8u << 20)      /* bytes per multipart part (S3's least: 5 MiB) */
+#define PART_SIZE (16u << 20)     /* bytes per multipart part (S3's least: 5 MiB) */
 #define MAX_PARTS 10000           /* S3's most */
 #define LIST_PAGES 20             /* listed pages to learn what exists (20,000 keys) */
 #define KEY_MAX 1100              /* an object's key, URI-encoded */

@@ -215,6 +215,56 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     assert.equal(0, count(requests(), "PUT "), requests())
   end)
 
+  it("stores and loads a 200 MB file in bounded memory, in parts", function()
+    local home = s3_home()
+    local src = H.tmpdir() .. "/big.bin"
+    H.sh("head -c 200000000 /dev/urandom > " .. H.quote(src))
+    local script = H.script(string.format([[
+local lupine = require "lupine"
+lupine.pipeline { name = "big", function()
+  lupine.step { name = "big", outputs = { "f" }, function() return lupine.file(%q) end } ()
+end } ()
+]], src))
+    reset_logs()
+    local function rss(e) return tonumber(e:match("RSS (%d+)")) end
+    local _, err = H.sh("env AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER LUPINE_HOME="
+      .. H.quote(home) .. " /usr/bin/time -f 'RSS %M' " .. H.quote(H.cli) .. " run "
+      .. H.quote(script))
+    assert(rss(err) < 64 * 1024, err)
+    assert(count(requests(), "PUT [^\n]*partNumber=") >= 12, "parts of at most 16 MiB")
+    H.rm(home .. "/cache")
+    H.rm(home .. "/files")
+    _, err = H.sh("env AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER LUPINE_HOME="
+      .. H.quote(home) .. " /usr/bin/time -f 'RSS %M' " .. H.quote(H.cli) .. " artifact export f -o "
+      .. H.quote(src .. ".out"))
+    assert(rss(err) < 64 * 1024, err)
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(src) .. " " .. H.quote(src .. ".out"))))
+    H.rm(src)
+    H.rm(src .. ".out")
+  end)
+
+  it("keeps a bounded read cache that serves repeated loads", function()
+    local home = s3_home()
+    local script = H.script([[
+local lupine = require "lupine"
+local f = io.open("/dev/urandom", "rb")
+for i = 1, 6 do lupine.save_artifact(f:read(400000), "r" .. i) end
+f:close()
+]])
+    ok(home, "run " .. H.quote(script), "LUPINE_S3_CACHE_MB=1")
+    local function cached()
+      return tonumber((H.sh("du -sbk " .. H.quote(home .. "/cache/objects"))):match("^%d+"))
+    end
+    assert(cached() <= 1024, "the cache holds at most 1 MiB: " .. cached() .. " KiB")
+    reset_logs()
+    ok(home, "artifact export r1 -o " .. H.quote(home .. "/r1"), "LUPINE_S3_CACHE_MB=1")
+    assert.equal(1, count(requests(), "GET [^\n]*%.zst\n"), requests())
+    reset_logs()
+    ok(home, "artifact export r1 -o " .. H.quote(home .. "/r1b"), "LUPINE_S3_CACHE_MB=1")
+    assert.equal(0, count(requests(), "GET [^\n]*%.zst\n"), requests())
+    assert(cached() <= 1024, "still at most 1 MiB: " .. cached() .. " KiB")
+  end)
+
   it("copies versions from a local store to an s3 store and back", function()
     local home = H.tmpdir() .. "/home"
     ok(home, "run examples/quickstart.lua")
