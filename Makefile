@@ -180,8 +180,12 @@ endef
 deps-build:
 	$(call apt,build,$(BUILD_PACKAGES))
 
+# npm installs the S3 server of the tests (tests/s3/server.sh); a machine
+# with npm from elsewhere (NodeSource's nodejs has it) keeps that one
 deps-test:
 	$(call apt,test,$(TEST_PACKAGES))
+	@command -v npm >/dev/null || { echo "test: installing nodejs and npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 
 deps: deps-build deps-test
 
