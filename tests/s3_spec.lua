@@ -432,6 +432,6 @@ for i = 1, 1050 do lupine.save_artifact({ i }, "junk") end
     out = ok(home, "gc --store s3s --grace 0")
     assert.matches("^objects\t0\n", out)
     assert.equal(before, H.sqlite(home, "SELECT count(*) FROM artifact_versions"))
-    assert.equal("kept\n", (ok(home, "artifact export keep")))
+    assert.equal("\"kept\"\n", (ok(home, "artifact export keep")))
   end)
 end)

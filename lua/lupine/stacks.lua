@@ -144,41 +144,6 @@ end })
 
 -- ---- registering and deleting ----
 
-function Client:register_artifact_store(name, opts)
-  check_name("register_artifact_store", 1, name, 2)
-  if type(opts) ~= "table" then
-    fail(2, "bad argument #2 to 'register_artifact_store' (table expected, got %s)", type(opts))
-  end
-  local flavor = opts.flavor or "local"
-  local known = false
-  for _, f in ipairs(flavor_names()) do known = known or f == flavor end
-  if not known then
-    fail(2, "unknown artifact store flavor '%s' (known flavors: %s)", tostring(flavor),
-      table.concat(flavor_names(), ", "))
-  end
-  if flavor == "s3" then return self:_register_s3(name, opts, 3) end
-  if type(opts.path) ~= "string" or opts.path == "" then
-    fail(2, "artifact store '%s': a local store needs a path", name)
-  end
-  if core.query("artifact_store_by_name", name)[1] then
-    fail(2, "artifact store '%s' exists already", name)
-  end
-  local path = opts.path
-  -- relative to the working directory itself: $PWD is only what a shell
-  -- last set, and a program started by another (or `env PWD=...`) has a stale one
-  if path:sub(1, 1) ~= "/" then path = core.cwd() .. "/" .. path end
-  path = path:gsub("/+$", "")
-  for _, s in ipairs(self:list_artifact_stores()) do
-    if s.path == path then
-      fail(2, "artifact store '%s': path %s is the store '%s' already", name, path, s.name)
-    end
-  end
-  local ok, why = core.check_store_path(path)
-  if not ok then fail(2, "artifact store '%s': %s", name, why) end
-  core.write("add_artifact_store", name, flavor, path)
-  return self:artifact_store(name)
-end
-
 -- Bucket names as S3 allows them (3-63 lowercase letters, digits, '.', '-').
 local function check_bucket(name, bucket, level)
   if type(bucket) ~= "string" or not bucket:match("^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
@@ -191,7 +156,7 @@ end
 -- An s3 store: opts.path "s3://bucket/prefix", or opts.bucket and
 -- opts.prefix; opts.endpoint, opts.region, opts.path_style. Nothing about
 -- credentials is kept: they come from the environment at each use.
-function Client:_register_s3(name, opts, level)
+local function register_s3(self, name, opts, level)
   local bucket, prefix = opts.bucket, opts.prefix
   if opts.path ~= nil then
     if bucket ~= nil or prefix ~= nil then
@@ -237,6 +202,41 @@ function Client:_register_s3(name, opts, level)
   end
   core.write("add_artifact_store", name, "s3",
     path .. (#settings > 0 and "?" .. table.concat(settings, "&") or ""))
+  return self:artifact_store(name)
+end
+
+function Client:register_artifact_store(name, opts)
+  check_name("register_artifact_store", 1, name, 2)
+  if type(opts) ~= "table" then
+    fail(2, "bad argument #2 to 'register_artifact_store' (table expected, got %s)", type(opts))
+  end
+  local flavor = opts.flavor or "local"
+  local known = false
+  for _, f in ipairs(flavor_names()) do known = known or f == flavor end
+  if not known then
+    fail(2, "unknown artifact store flavor '%s' (known flavors: %s)", tostring(flavor),
+      table.concat(flavor_names(), ", "))
+  end
+  if flavor == "s3" then return register_s3(self, name, opts, 2) end
+  if type(opts.path) ~= "string" or opts.path == "" then
+    fail(2, "artifact store '%s': a local store needs a path", name)
+  end
+  if core.query("artifact_store_by_name", name)[1] then
+    fail(2, "artifact store '%s' exists already", name)
+  end
+  local path = opts.path
+  -- relative to the working directory itself: $PWD is only what a shell
+  -- last set, and a program started by another (or `env PWD=...`) has a stale one
+  if path:sub(1, 1) ~= "/" then path = core.cwd() .. "/" .. path end
+  path = path:gsub("/+$", "")
+  for _, s in ipairs(self:list_artifact_stores()) do
+    if s.path == path then
+      fail(2, "artifact store '%s': path %s is the store '%s' already", name, path, s.name)
+    end
+  end
+  local ok, why = core.check_store_path(path)
+  if not ok then fail(2, "artifact store '%s': %s", name, why) end
+  core.write("add_artifact_store", name, flavor, path)
   return self:artifact_store(name)
 end
 
