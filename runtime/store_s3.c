@@ -14,10 +14,13 @@
 ** hash. Content-addressed, the cache is never stale; it is bounded
 ** (LUPINE_S3_CACHE_MB), the least recently used objects evicted.
 **
-** Existence: what a put uploaded, a HEAD found or one listing of the
-** bucket (done at most once per process, at the first question the known
-** set cannot answer) is known to exist; only what that leaves open costs
-** a HEAD. So a cached re-run asks the server once, not once per object.
+** Existence: what a put uploaded, a HEAD found or a listing of the
+** bucket showed is known to exist. The first question the known set cannot
+** answer reads the index (the last listing, kept in the cache's folder,
+** trusted for LUPINE_S3_INDEX_TTL seconds, with what was uploaded or found
+** since appended) or, if it is stale, lists the bucket once and writes it
+** anew; only what that leaves open costs a HEAD. So a cached re-run asks
+** the server once at most, not once per object.
 **
 ** Requests are retried with backoff on connection errors, timeouts and
 ** 5xx answers, a bounded number of times; then the message names the
@@ -68,7 +71,9 @@ typedef struct s3 {
   uint64_t cache_limit, cache_used;
   int cache_counted;          /* cache_used was measured */
   known known;
-  int listed;                 /* the bucket was listed into known */
+  int listed;                 /* known was filled from the index or a listing */
+  char index[PATH_MAX];       /* the index file of this bucket and prefix */
+  long index_ttl;             /* seconds a listing is trusted */
   int attempts;               /* per request, retries included */
   long timeout;               /* seconds without progress before giving up */
   unsigned char *part;        /* PART_SIZE bytes, for uploads */
@@ -76,7 +81,7 @@ typedef struct s3 {
 
 /* ---- the set of objects known to exist ---- */
 
-static int digest_of(const char *hash, unsigned char out[32]) {
+static void digest_of(const char *hash, unsigned char out[32]) {
   const char *h = hash + sizeof LP_HASH_PREFIX - 1;
   int i;
   for (i = 0; i < 32; i++) {
@@ -84,7 +89,6 @@ static int digest_of(const char *hash, unsigned char out[32]) {
     int lo = h[2 * i + 1] <= '9' ? h[2 * i + 1] - '0' : h[2 * i + 1] - 'a' + 10;
     out[i] = (unsigned char)(hi << 4 | lo);
   }
-  return 0;
 }
 
 static size_t slot_of(const known *k, const unsigned char d[32]) {
@@ -93,23 +97,21 @@ static size_t slot_of(const known *k, const unsigned char d[32]) {
   return i & (k->cap - 1);
 }
 
-static int known_has(const known *k, const char *hash) {
-  unsigned char d[32];
+
+static int known_has_digest(const known *k, const unsigned char d[32]) {
   static const unsigned char none[32];
   size_t i;
   if (k->cap == 0) return 0;
-  digest_of(hash, d);
   for (i = slot_of(k, d); memcmp(k->slot[i], none, 32) != 0; i = (i + 1) & (k->cap - 1))
     if (memcmp(k->slot[i], d, 32) == 0) return 1;
   return 0;
 }
 
 /* Remember that an object exists; out of memory, it is simply not known. */
-static void known_add(known *k, const char *hash) {
+static void known_put(known *k, const unsigned char d[32]) {
   static const unsigned char none[32];
-  unsigned char d[32];
   size_t i;
-  if (known_has(k, hash)) return;
+  if (known_has_digest(k, d)) return;
   if ((k->n + 1) * 2 > k->cap) {
     size_t cap = k->cap ? k->cap * 2 : 1024, j;
     unsigned char (*old)[32] = k->slot, (*slot)[32] = calloc(cap, 32);
@@ -124,11 +126,22 @@ static void known_add(known *k, const char *hash) {
       }
     free(old);
   }
-  digest_of(hash, d);
   for (i = slot_of(k, d); memcmp(k->slot[i], none, 32) != 0; i = (i + 1) & (k->cap - 1))
     ;
   memcpy(k->slot[i], d, 32);
   k->n++;
+}
+
+static int known_has(const known *k, const char *hash) {
+  unsigned char d[32];
+  digest_of(hash, d);
+  return known_has_digest(k, d);
+}
+
+static void known_add(known *k, const char *hash) {
+  unsigned char d[32];
+  digest_of(hash, d);
+  known_put(k, d);
 }
 
 static void known_remove(known *k) {
@@ -426,6 +439,59 @@ static void request_done(request *r) {
   memset(&r->resp, 0, sizeof r->resp);
 }
 
+/* ---- the index: what a listing found, and what was uploaded or seen since,
+** kept in the read cache's folder for the processes that follow ---- */
+
+/* Fill known from the index if its listing is recent enough: 1 if so. */
+static int index_load(s3 *s) {
+  unsigned char d[32];
+  int64_t when, now = (int64_t)time(NULL);
+  FILE *f = fopen(s->index, "rb");
+  int fresh;
+  if (f == NULL) return 0;
+  fresh = fread(&when, sizeof when, 1, f) == 1 && when <= now && now - when <= s->index_ttl;
+  while (fresh && fread(d, sizeof d, 1, f) == 1) known_put(&s->known, d);
+  fclose(f);
+  return fresh;
+}
+
+/* Write known as the index, stamped now (best effort: it is only a hint,
+** written whole to a temporary file and renamed, so readers see all or none). */
+static void index_write(s3 *s) {
+  static const unsigned char none[32];
+  char tmp[PATH_MAX + 8];
+  int64_t now = (int64_t)time(NULL);
+  size_t i;
+  FILE *f;
+  int fd, ok;
+  snprintf(tmp, sizeof tmp, "%s.XXXXXX", s->index);
+  if ((fd = mkstemp(tmp)) < 0) return;
+  if ((f = fdopen(fd, "wb")) == NULL) {
+    close(fd);
+    unlink(tmp);
+    return;
+  }
+  ok = fwrite(&now, sizeof now, 1, f) == 1;
+  for (i = 0; ok && i < s->known.cap; i++)
+    if (memcmp(s->known.slot[i], none, 32) != 0) ok = fwrite(s->known.slot[i], 32, 1, f) == 1;
+  if (fclose(f) != 0 || !ok || rename(tmp, s->index) != 0) unlink(tmp);
+}
+
+/* The object exists: known here, and to the index's later readers (one
+** append of 32 bytes, which O_APPEND keeps whole among writers). */
+static void remember(s3 *s, const char *hash) {
+  unsigned char d[32];
+  int fd;
+  known_add(&s->known, hash);
+  if ((fd = open(s->index, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0) return;
+  digest_of(hash, d);
+  if (write(fd, d, sizeof d) != (ssize_t)sizeof d) {
+    /* a short append would shift every later entry: the index goes */
+    unlink(s->index);
+  }
+  close(fd);
+}
+
 /* ---- existence ---- */
 
 /* HEAD: 1 there, 0 not, -1 could not tell (err says why). */
@@ -439,7 +505,7 @@ static int head(s3 *s, const char *hash, char *err, size_t errsz) {
   else if (rc == LUPINE_OK && r.status == 404) there = 0;
   else if (rc == LUPINE_OK) unexpected(s, &r, err, errsz);
   request_done(&r);
-  if (there == 1) known_add(&s->known, hash);
+  if (there == 1) remember(s, hash);
   return there;
 }
 
@@ -515,9 +581,12 @@ static int s_exists(lp_store *base, const char *hash) {
   if (known_has(&s->known, hash)) return 1;
   if (!s->listed) {
     s->listed = 1;
-    if (list_objects(s, LIST_PAGES, ignore_object, NULL, err, sizeof err) == LUPINE_OK &&
-        known_has(&s->known, hash))
-      return 1;
+    if (index_load(s)) {
+      if (known_has(&s->known, hash)) return 1;
+    } else if (list_objects(s, LIST_PAGES, ignore_object, NULL, err, sizeof err) == LUPINE_OK) {
+      index_write(s);
+      if (known_has(&s->known, hash)) return 1;
+    }
   }
   return head(s, hash, err, sizeof err) == 1;
 }
@@ -537,10 +606,11 @@ static int s_remove(lp_store *base, const char *hash, int *removed, char *err, s
     else if (r.status != 404) rc = unexpected(s, &r, err, errsz);
   }
   request_done(&r);
-  /* another process may have it known; this one no longer does */
+  /* what this process and the index knew may be wrong now: both go */
   if (rc == LUPINE_OK) {
     known_remove(&s->known);
     s->listed = 0;
+    unlink(s->index);
   }
   return rc;
 }
@@ -678,7 +748,7 @@ static int upload(s3 *s, const char *hash, lp_object *info, char *err, size_t er
   }
   close(fd);
   if (rc != LUPINE_OK) return rc;
-  known_add(&s->known, hash);
+  remember(s, hash);
   info->created = 1;
   info->stored_size = (uint64_t)st.st_size;
   return LUPINE_OK;
@@ -799,7 +869,7 @@ static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
     unlink(tmp);
     return rc;
   }
-  known_add(&s->known, hash);
+  remember(s, hash);
   cache_added(s, hash, (uint64_t)st.st_size);
   return LUPINE_OK;
 }
@@ -1065,7 +1135,7 @@ static long env_long(const char *name, long dflt) {
 
 int lp_store_s3_open(lp_store **out, const char *location, const char *name, const char *cache,
                      char *err, size_t errsz) {
-  char settings[1024] = "", value[256];
+  char settings[1024] = "", value[1200], digest[65];
   const char *p, *q;
   size_t n;
   s3 *s;
@@ -1106,6 +1176,7 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
   s->attempts = (int)env_long("LUPINE_S3_ATTEMPTS", 4);
   s->timeout = env_long("LUPINE_S3_TIMEOUT", 30);
   s->cache_limit = (uint64_t)env_long("LUPINE_S3_CACHE_MB", 8192) << 20;
+  s->index_ttl = env_long("LUPINE_S3_INDEX_TTL", 600);
   if (s->bucket[0] == '\0') {
     lp_errf(err, errsz, "artifact store '%s': '%s' names no bucket", name, location);
     rc = LUPINE_MISUSE;
@@ -1124,6 +1195,16 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
     goto fail;
   }
   if ((rc = lp_store_local_open(&s->cache, cache, err, errsz)) != LUPINE_OK) goto fail;
+  /* the index's name: a digest of where the objects are */
+  snprintf(value, sizeof value, "%s\n%s", s->url, s->prefix);
+  if (lp_sigv4_sha256_hex(value, strlen(value), digest) != 0) {
+    lp_errf(err, errsz, "artifact store '%s': cannot hash (OpenSSL's SHA-256 failed)", name);
+    rc = LUPINE_ERROR;
+    goto fail;
+  }
+  snprintf(s->index, sizeof s->index, "%s/index", lp_store_root(s->cache));
+  mkdir(s->index, 0777);
+  snprintf(s->index, sizeof s->index, "%s/index/%.32s", lp_store_root(s->cache), digest);
   *out = &s->base;
   return LUPINE_OK;
 fail:

@@ -209,6 +209,14 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     local log = requests()
     assert.equal(1, count(log, "[^\n]+\n"), log)
     assert.matches("^GET /lupine%?list%-type=2&prefix=", log)
+    -- the listing is kept in the home's index: the next re-run asks nothing
+    reset_logs()
+    ok(home, "run " .. H.quote(script))
+    assert.equal("", requests())
+    -- until the listing is older than LUPINE_S3_INDEX_TTL seconds
+    H.sh("sleep 2")
+    ok(home, "run " .. H.quote(script), "LUPINE_S3_INDEX_TTL=1")
+    assert.equal(1, count(requests(), "[^\n]+\n"), requests())
     -- no cache: the steps run again; their objects exist, so nothing is uploaded
     reset_logs()
     ok(home, "run " .. H.quote(script) .. " --no-cache")
