@@ -8,8 +8,9 @@
 ** (<prefix>/objects/<first 2 hex>/<other 62 hex>.zst) and the same bytes.
 ** Every object passes through a local read cache, itself a local store
 ** (store_local.c) under the home: a put writes it there, then uploads
-** that file (one PUT, or a multipart upload in parts of bounded size read
-** one at a time, so memory stays bounded whatever the size); a get
+** that file (one PUT streamed from it, or above a threshold a multipart
+** upload in parts of bounded size read one at a time, so memory stays
+** bounded whatever the size); a get
 ** downloads into it and reads from it, which checks the frame and the
 ** hash. Content-addressed, the cache is never stale; it is bounded
 ** (LUPINE_S3_CACHE_MB), the least recently used objects evicted.
@@ -45,7 +46,6 @@
 #include <curl/curl.h>
 #include "store_int.h"
 
-#define PART_SIZE (16u << 20)     /* bytes per multipart part (S3's least: 5 MiB) */
 #define MAX_PARTS 10000           /* S3's most */
 #define LIST_PAGES 20             /* listed pages to learn what exists (20,000 keys) */
 #define KEY_MAX 1100              /* an object's key, URI-encoded */
@@ -76,7 +76,9 @@ typedef struct s3 {
   long index_ttl;             /* seconds a listing is trusted */
   int attempts;               /* per request, retries included */
   long timeout;               /* seconds without progress before giving up */
-  unsigned char *part;        /* PART_SIZE bytes, for uploads */
+  uint64_t multipart_min;     /* objects this large go up in parts */
+  size_t part_size;           /* bytes per part (S3's least: 5 MiB) */
+  unsigned char *part;        /* part_size bytes, for multipart uploads */
 } s3;
 
 /* ---- the set of objects known to exist ---- */
@@ -169,12 +171,15 @@ typedef struct request {
   body resp;
   char etag[128];
   size_t sent;
+  /* a PUT streamed from fd (len bytes from its start), of this payload hash */
+  int streamed;
+  char payload[65];
 } request;
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   request *r = ud;
   size_t total = size * n;
-  if (r->fd >= 0 && r->status / 100 == 2) {
+  if (r->fd >= 0 && !r->streamed && r->status / 100 == 2) {
     size_t done = 0;
     while (done < total) {
       ssize_t w = write(r->fd, p + done, total - done);
@@ -218,7 +223,13 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   request *r = ud;
   size_t want = size * n, left = r->len - r->sent;
   if (want > left) want = left;
-  memcpy(p, r->data + r->sent, want);
+  if (r->streamed) {
+    ssize_t got;
+    do got = read(r->fd, p, want);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0 && want > 0) return CURL_READFUNC_ABORT;   /* the file shrank or failed */
+    want = (size_t)got;
+  } else memcpy(p, r->data + r->sent, want);
   r->sent += want;
   return want;
 }
@@ -292,7 +303,8 @@ static CURLcode attempt(s3 *s, CURL *h, request *r, char *curlerr) {
     path[strlen(path) - 1] = '\0';   /* "/bucket?list-type=2", not "/bucket/?..." */
   snprintf(url, sizeof url, "%s%s%s%s", s->url, path + strlen(s->urlpath),
            r->query != NULL ? "?" : "", r->query != NULL ? r->query : "");
-  if (lp_sigv4_sha256_hex(r->data != NULL ? (const void *)r->data : "", r->len, payload) != 0)
+  if (r->payload[0] != '\0') memcpy(payload, r->payload, sizeof payload);
+  else if (lp_sigv4_sha256_hex(r->data != NULL ? (const void *)r->data : "", r->len, payload) != 0)
     return CURLE_OUT_OF_MEMORY;
   gmtime_r(&now, &tm);
   strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
@@ -379,7 +391,10 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
       struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
       nanosleep(&ts, NULL);
       delay *= 2;
-      if (r->fd >= 0 && (ftruncate(r->fd, 0) != 0 || lseek(r->fd, 0, SEEK_SET) != 0)) break;
+      /* again from the start: a download's file emptied, an upload's rewound */
+      if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, 0) != 0) ||
+                         lseek(r->fd, 0, SEEK_SET) != 0))
+        break;
     }
     r->status = 0;
     r->sent = 0;
@@ -497,7 +512,7 @@ static void remember(s3 *s, const char *hash) {
 /* HEAD: 1 there, 0 not, -1 could not tell (err says why). */
 static int head(s3 *s, const char *hash, char *err, size_t errsz) {
   char key[KEY_MAX];
-  request r = {"HEAD", key, NULL, NULL, 0, -1, 0, {0}, "", 0};
+  request r = {"HEAD", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
   int rc, there = -1;
   object_key(s, hash, key, sizeof key);
   rc = perform(s, &r, err, errsz);
@@ -521,7 +536,7 @@ static int list_objects(s3 *s, int max_pages, lp_store_object_fn fn, void *ud, c
   lp_sigv4_encode(prefix, 0, eprefix, sizeof eprefix);
   token[0] = '\0';
   for (page = 0; rc == LUPINE_OK && page < max_pages; page++) {
-    request r = {"GET", NULL, query, NULL, 0, -1, 0, {0}, "", 0};
+    request r = {"GET", NULL, query, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
     const char *at;
     if (token[0] != '\0') {
       lp_sigv4_encode(token, 0, etoken, sizeof etoken);
@@ -598,7 +613,7 @@ static int s_list(lp_store *base, lp_store_object_fn fn, void *ud, char *err, si
 static int s_remove(lp_store *base, const char *hash, int *removed, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
   char key[KEY_MAX];
-  request r = {"DELETE", key, NULL, NULL, 0, -1, 0, {0}, "", 0};
+  request r = {"DELETE", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
   int rc;
   object_key(s, hash, key, sizeof key);
   if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK) {
@@ -632,7 +647,7 @@ static int read_full(int fd, unsigned char *p, size_t n) {
 ** leaves parts the bucket's lifecycle rules will expire. */
 static void abort_upload(s3 *s, const char *key, const char *equery) {
   char query[3200], err[LP_ERRSZ];
-  request r = {"DELETE", key, query, NULL, 0, -1, 0, {0}, "", 0};
+  request r = {"DELETE", key, query, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
   snprintf(query, sizeof query, "uploadId=%s", equery);
   perform(s, &r, err, sizeof err);
   request_done(&r);
@@ -642,13 +657,13 @@ static int multipart(s3 *s, const char *key, int fd, uint64_t size, char *err, s
   char id[1024], eid[3100], query[3200];
   char (*etags)[128] = NULL;
   body done = {NULL, 0, 0};
-  size_t part = PART_SIZE, nparts, i;
+  size_t part = s->part_size, nparts, i;
   int rc;
-  request r = {"POST", key, "uploads=", NULL, 0, -1, 0, {0}, "", 0};
+  request r = {"POST", key, "uploads=", NULL, 0, -1, 0, {0}, "", 0, 0, ""};
   while ((size + part - 1) / part > MAX_PARTS) part *= 2;
   nparts = (size_t)((size + part - 1) / part);
-  if (part > PART_SIZE) {
-    unsigned char *p = realloc(s->part, part);
+  {
+    unsigned char *p = realloc(s->part, part);   /* kept for the next upload */
     if (p == NULL) goto nomem;
     s->part = p;
   }
@@ -662,7 +677,7 @@ static int multipart(s3 *s, const char *key, int fd, uint64_t size, char *err, s
   if ((etags = calloc(nparts, sizeof *etags)) == NULL) goto nomem_abort;
   for (i = 0; i < nparts; i++) {
     size_t n = i + 1 < nparts ? part : (size_t)(size - (uint64_t)i * part);
-    request p = {"PUT", key, query, s->part, n, -1, 0, {0}, "", 0};
+    request p = {"PUT", key, query, s->part, n, -1, 0, {0}, "", 0, 0, ""};
     if (read_full(fd, s->part, n) != 0) {
       lp_errf(err, errsz, "artifact store '%s': cannot read the cached copy of key '%s' (%s)",
               s->name, key, strerror(errno ? errno : EIO));
@@ -712,6 +727,39 @@ out:
   return rc;
 }
 
+/* The hex SHA-256 of a file's bytes from where it is: 0, or -1 (errno set). */
+static int hash_file(int fd, char out[65]) {
+  enum { CHUNK = 1 << 20 };
+  unsigned char *buf = malloc(CHUNK), md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  EVP_MD_CTX *sha = EVP_MD_CTX_new();
+  ssize_t n;
+  int rc = -1;
+  static const char digits[] = "0123456789abcdef";
+  if (buf == NULL || sha == NULL || EVP_DigestInit_ex(sha, lp_store_sha256(), NULL) != 1) {
+    errno = ENOMEM;
+    goto done;
+  }
+  while ((n = read(fd, buf, CHUNK)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) goto done;
+    EVP_DigestUpdate(sha, buf, (size_t)n);
+  }
+  if (EVP_DigestFinal_ex(sha, md, &mdlen) == 1) {
+    unsigned int i;
+    for (i = 0; i < mdlen; i++) {
+      out[2 * i] = digits[md[i] >> 4];
+      out[2 * i + 1] = digits[md[i] & 15];
+    }
+    out[2 * mdlen] = '\0';
+    rc = 0;
+  }
+done:
+  EVP_MD_CTX_free(sha);
+  free(buf);
+  return rc;
+}
+
 /* Upload the cache's copy of an object, unless the bucket has it. */
 static int upload(s3 *s, const char *hash, lp_object *info, char *err, size_t errsz) {
   char path[PATH_MAX], key[KEY_MAX];
@@ -734,11 +782,12 @@ static int upload(s3 *s, const char *hash, lp_object *info, char *err, size_t er
     if (fd >= 0) close(fd);
     return LUPINE_IO;
   }
-  if ((uint64_t)st.st_size > PART_SIZE)
+  if ((uint64_t)st.st_size >= s->multipart_min)
     rc = multipart(s, key, fd, (uint64_t)st.st_size, err, errsz);
   else {
-    request r = {"PUT", key, NULL, s->part, (size_t)st.st_size, -1, 0, {0}, "", 0};
-    if (read_full(fd, s->part, (size_t)st.st_size) != 0) {
+    /* one PUT, streamed from the file after a first pass hashed it */
+    request r = {"PUT", key, NULL, NULL, (size_t)st.st_size, fd, 0, {0}, "", 0, 1, ""};
+    if (hash_file(fd, r.payload) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
       lp_errf(err, errsz, "artifact store '%s': cannot read the cached copy of key '%s' (%s)",
               s->name, key, strerror(errno ? errno : EIO));
       rc = LUPINE_IO;
@@ -826,7 +875,7 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
 */
 static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX], owner[LP_OWNER_MAX], *slash;
-  request r = {"GET", key, NULL, NULL, 0, -1, 0, {0}, "", 0};
+  request r = {"GET", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
   struct stat st;
   int rc;
   lp_store_local_path(s->cache, hash, path, sizeof path);
@@ -1145,8 +1194,7 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
     lp_errf(err, errsz, "artifact store '%s': '%s' is not an s3:// location", name, location);
     return LUPINE_MISUSE;
   }
-  if ((s = calloc(1, sizeof *s)) == NULL || (s->name = strdup(name)) == NULL ||
-      (s->part = malloc(PART_SIZE)) == NULL) {
+  if ((s = calloc(1, sizeof *s)) == NULL || (s->name = strdup(name)) == NULL) {
     if (s != NULL) free(s->name);
     free(s);
     lp_errf(err, errsz, "artifact store '%s': out of memory", name);
@@ -1177,6 +1225,11 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
   s->timeout = env_long("LUPINE_S3_TIMEOUT", 30);
   s->cache_limit = (uint64_t)env_long("LUPINE_S3_CACHE_MB", 8192) << 20;
   s->index_ttl = env_long("LUPINE_S3_INDEX_TTL", 600);
+  /* one PUT (S3 takes up to 5 GiB) is the fastest there is: multipart only
+  ** above 2 GiB by default, in parts of 16 MiB (at least S3's 5 MiB) */
+  s->multipart_min = (uint64_t)env_long("LUPINE_S3_MULTIPART_MB", 2048) << 20;
+  s->part_size = (size_t)env_long("LUPINE_S3_PART_MB", 16) << 20;
+  if (s->part_size < (5u << 20)) s->part_size = 5u << 20;
   if (s->bucket[0] == '\0') {
     lp_errf(err, errsz, "artifact store '%s': '%s' names no bucket", name, location);
     rc = LUPINE_MISUSE;
