@@ -93,6 +93,9 @@ struct lp_store_writer {
 /* store_local.c: a folder on this machine (the default) */
 extern const lp_store_ops lp_store_local_ops;
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz);
+/* A local store used as a cache: streamed puts skip their syncs (a crash
+** may lose a copy, never the original; a torn copy fails its checks). */
+void lp_store_local_nosync(lp_store *s);
 
 /* store_s3.c: a bucket (and prefix) of a service that speaks S3; location
 ** is "s3://bucket/prefix[?endpoint=URL&region=R&path-style=1]", name the

@@ -49,6 +49,7 @@ typedef struct local {
   ZSTD_DCtx *dctx;    /* the same, for checking an object already there */
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
+  int nosync;         /* a cache: a crash may lose what it holds (see lp_store_local_nosync) */
   long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
   char owner[LP_OWNER_MAX];
 } local;
@@ -645,14 +646,14 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     rc = io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
     goto done;
   }
-  if (fchmod(w->fd, 0444) != 0 || fdatasync(w->fd) != 0) {
+  if (fchmod(w->fd, 0444) != 0 || (!w->s->nosync && fdatasync(w->fd) != 0)) {
     rc = io_error(err, errsz, "cannot sync '%s'", w->tmp);
     goto done;
   }
   strcpy(dir, path);
   *strrchr(dir, '/') = '\0';
   if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
-  if (created) {
+  if (created && !w->s->nosync) {
     char objects[PATH_MAX];
     snprintf(objects, sizeof objects, "%s/objects", w->s->root);
     if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
@@ -663,7 +664,7 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     goto done;
   }
   w->tmp[0] = '\0';
-  rc = sync_dir(dir, err, errsz);
+  if (!w->s->nosync) rc = sync_dir(dir, err, errsz);
   info->created = 1;
   if (why[0] != '\0') lp_store_replaced(&w->s->base, why);
 done:
@@ -766,6 +767,10 @@ const lp_store_ops lp_store_local_ops = {
   l_writer_close,
   l_writer_abort,
 };
+
+void lp_store_local_nosync(lp_store *base) {
+  ((local *)base)->nosync = 1;
+}
 
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz) {
   char path[PATH_MAX];

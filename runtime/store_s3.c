@@ -1248,6 +1248,7 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
     goto fail;
   }
   if ((rc = lp_store_local_open(&s->cache, cache, err, errsz)) != LUPINE_OK) goto fail;
+  lp_store_local_nosync(s->cache);   /* the bucket is where objects last */
   /* the index's name: a digest of where the objects are */
   snprintf(value, sizeof value, "%s\n%s", s->url, s->prefix);
   if (lp_sigv4_sha256_hex(value, strlen(value), digest) != 0) {
