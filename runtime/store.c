@@ -310,6 +310,80 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   return LUPINE_OK;
 }
 
+/* ---- decoding a frame as it arrives (the flavors' get_stream) ---- */
+
+struct lp_store_decoder {
+  const char *hash;       /* the caller's, alive until finish */
+  uint64_t size, total;
+  lp_store_sink sink;
+  void *ud;
+  EVP_MD_CTX *sha;
+  ZSTD_DCtx *dctx;
+  unsigned char *out;
+  size_t outcap, left;    /* left: what zstd still expects (0: the frame ended) */
+};
+
+void lp_store_decoder_free(lp_store_decoder *d) {
+  if (d == NULL) return;
+  EVP_MD_CTX_free(d->sha);
+  ZSTD_freeDCtx(d->dctx);
+  free(d->out);
+  free(d);
+}
+
+int lp_store_decoder_open(lp_store_decoder **out, const char *hash, uint64_t size,
+                          lp_store_sink sink, void *ud, char *err, size_t errsz) {
+  lp_store_decoder *d = calloc(1, sizeof *d);
+  *out = NULL;
+  if (d == NULL || (d->sha = EVP_MD_CTX_new()) == NULL || (d->dctx = ZSTD_createDCtx()) == NULL ||
+      (d->out = malloc(ZSTD_DStreamOutSize())) == NULL ||
+      EVP_DigestInit_ex(d->sha, lp_store_sha256(), NULL) != 1) {
+    lp_store_decoder_free(d);
+    lp_errf(err, errsz, "out of memory reading object %s", hash);
+    return LUPINE_NOMEM;
+  }
+  d->hash = hash;
+  d->size = size;
+  d->sink = sink;
+  d->ud = ud;
+  d->outcap = ZSTD_DStreamOutSize();
+  d->left = 1;
+  *out = d;
+  return LUPINE_OK;
+}
+
+int lp_store_decoder_feed(lp_store_decoder *d, const void *p, size_t n, char *err,
+                          size_t errsz) {
+  ZSTD_inBuffer ib = {p, n, 0};
+  while (ib.pos < ib.size) {
+    ZSTD_outBuffer ob = {d->out, d->outcap, 0};
+    d->left = ZSTD_decompressStream(d->dctx, &ob, &ib);
+    if (ZSTD_isError(d->left))
+      return lp_store_corrupt(err, errsz, d->hash, "%s", ZSTD_getErrorName(d->left));
+    if ((d->total += ob.pos) > d->size)
+      return lp_store_corrupt(err, errsz, d->hash, "it holds more than the %llu bytes recorded",
+                              (unsigned long long)d->size);
+    EVP_DigestUpdate(d->sha, d->out, ob.pos);
+    if (ob.pos > 0 && d->sink != NULL && d->sink(d->ud, d->out, ob.pos) != 0)
+      return LUPINE_ERROR;   /* the sink's own message is in err */
+  }
+  return LUPINE_OK;
+}
+
+int lp_store_decoder_finish(lp_store_decoder *d, char *err, size_t errsz) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  char got[LP_HASH_STRLEN + 1];
+  if (d->left != 0 || d->total != d->size)
+    return lp_store_corrupt(err, errsz, d->hash, "it ends early (%llu of %llu bytes)",
+                            (unsigned long long)d->total, (unsigned long long)d->size);
+  EVP_DigestFinal_ex(d->sha, md, &mdlen);
+  lp_store_format_hash(md, mdlen, got);
+  if (strcmp(got, d->hash) != 0)
+    return lp_store_corrupt(err, errsz, d->hash, "its content hashes to %s", got);
+  return LUPINE_OK;
+}
+
 const char *lp_store_zstd_version(void) {
   return ZSTD_versionString();
 }

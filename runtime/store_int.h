@@ -117,6 +117,22 @@ int lp_store_valid_hash(const char *h);
 /* Refuse a frame, naming the object when its hash is known: LUPINE_CORRUPT. */
 LP_PRINTF(4, 5) int lp_store_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
+/*
+** A frame decoded as it arrives, in pieces of any size: each piece
+** decompressed into the sink, the size and hash checked at the end (a
+** flavor's get_stream, whatever its source). open: LUPINE_NOMEM or OK;
+** feed: the sink's failure is LUPINE_ERROR with its message in err,
+** corruption LUPINE_CORRUPT; finish: whether the frame ended, whole, and
+** hashes to hash. free is NULL-safe, after finish too.
+*/
+typedef struct lp_store_decoder lp_store_decoder;
+int lp_store_decoder_open(lp_store_decoder **out, const char *hash, uint64_t size,
+                          lp_store_sink sink, void *ud, char *err, size_t errsz);
+int lp_store_decoder_feed(lp_store_decoder *d, const void *p, size_t n, char *err,
+                          size_t errsz);
+int lp_store_decoder_finish(lp_store_decoder *d, char *err, size_t errsz);
+void lp_store_decoder_free(lp_store_decoder *d);
+
 /* Tell the store's log that a damaged object (why: what its check found)
 ** was written again. */
 void lp_store_replaced(lp_store *s, const char *why);

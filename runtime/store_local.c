@@ -674,69 +674,35 @@ done:
 
 static int l_get_stream(lp_store *base, const char *hash, uint64_t size, lp_store_sink sink,
                         void *ud, char *err, size_t errsz) {
-  char path[PATH_MAX], got[LP_HASH_STRLEN + 1];
-  unsigned char md[EVP_MAX_MD_SIZE], *in = NULL, *out = NULL;
-  unsigned int mdlen;
-  size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize(), left = 1;
-  uint64_t total = 0;
+  char path[PATH_MAX];
+  size_t incap = ZSTD_DStreamInSize();
+  unsigned char *in = NULL;
+  lp_store_decoder *d = NULL;
   struct stat st;
-  int fd = -1, rc = LUPINE_OK;
-  EVP_MD_CTX *sha = EVP_MD_CTX_new();
-  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  int fd = -1, rc;
   object_path((local *)base, hash, path, sizeof path);
   if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) goto done;
-  in = malloc(incap);
-  out = malloc(outcap);
-  if (sha == NULL || dctx == NULL || in == NULL || out == NULL ||
-      EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+  if ((rc = lp_store_decoder_open(&d, hash, size, sink, ud, err, errsz)) != LUPINE_OK) goto done;
+  if ((in = malloc(incap)) == NULL) {
     lp_errf(err, errsz, "out of memory reading object %s", hash);
     rc = LUPINE_NOMEM;
     goto done;
   }
   for (;;) {
     ssize_t r = read(fd, in, incap);
-    ZSTD_inBuffer ib;
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
       goto done;
     }
     if (r == 0) break;
-    ib.src = in, ib.size = (size_t)r, ib.pos = 0;
-    while (ib.pos < ib.size) {
-      ZSTD_outBuffer ob = {out, outcap, 0};
-      left = ZSTD_decompressStream(dctx, &ob, &ib);
-      if (ZSTD_isError(left)) {
-        rc = lp_store_corrupt(err, errsz, hash, "%s", ZSTD_getErrorName(left));
-        goto done;
-      }
-      if ((total += ob.pos) > size) {
-        rc = lp_store_corrupt(err, errsz, hash, "it holds more than the %llu bytes recorded",
-                              (unsigned long long)size);
-        goto done;
-      }
-      EVP_DigestUpdate(sha, out, ob.pos);
-      if (ob.pos > 0 && sink(ud, out, ob.pos) != 0) {
-        rc = LUPINE_ERROR;   /* the sink's own message is in err */
-        goto done;
-      }
-    }
+    if ((rc = lp_store_decoder_feed(d, in, (size_t)r, err, errsz)) != LUPINE_OK) goto done;
   }
-  if (left != 0 || total != size) {
-    rc = lp_store_corrupt(err, errsz, hash, "it ends early (%llu of %llu bytes)",
-                          (unsigned long long)total, (unsigned long long)size);
-    goto done;
-  }
-  EVP_DigestFinal_ex(sha, md, &mdlen);
-  lp_store_format_hash(md, mdlen, got);
-  if (strcmp(got, hash) != 0)
-    rc = lp_store_corrupt(err, errsz, hash, "its content hashes to %s", got);
+  rc = lp_store_decoder_finish(d, err, errsz);
 done:
   if (fd >= 0) close(fd);
-  EVP_MD_CTX_free(sha);
-  ZSTD_freeDCtx(dctx);
+  lp_store_decoder_free(d);
   free(in);
-  free(out);
   return rc;
 }
 

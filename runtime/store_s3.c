@@ -174,11 +174,36 @@ typedef struct request {
   /* a PUT streamed from fd (len bytes from its start), of this payload hash */
   int streamed;
   char payload[65];
+  /* a GET decoded as it arrives, resumed where it broke off (a Range) */
+  lp_store_decoder *dec;
+  uint64_t got;               /* bytes of the body decoded so far */
+  uint64_t from;              /* got when this attempt began */
+  int dec_rc;                 /* the decoder's failure: no retry */
+  char *dec_err;
+  size_t dec_errsz;
 } request;
+
+static request request_of(const char *method, const char *key, const char *query) {
+  request r;
+  memset(&r, 0, sizeof r);
+  r.method = method;
+  r.key = key;
+  r.query = query;
+  r.fd = -1;
+  return r;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   request *r = ud;
   size_t total = size * n;
+  /* a resumed download takes only its range: a whole body again would repeat bytes */
+  if (r->dec != NULL && (r->status == 206 || (r->status == 200 && r->from == 0))) {
+    if ((r->dec_rc = lp_store_decoder_feed(r->dec, p, total, r->dec_err, r->dec_errsz)) !=
+        LUPINE_OK)
+      return 0;
+    r->got += total;
+    return total;
+  }
   if (r->fd >= 0 && !r->streamed && r->status / 100 == 2) {
     size_t done = 0;
     while (done < total) {
@@ -330,6 +355,12 @@ static CURLcode attempt(s3 *s, CURL *h, request *r, char *curlerr) {
   list = curl_slist_append(list, auth);
   list = curl_slist_append(list, "Expect:");   /* unsigned, so dropping it is safe */
   list = curl_slist_append(list, "Content-Type:");
+  r->from = r->got;
+  if (r->dec != NULL && r->got > 0) {   /* resume a download (unsigned: S3 allows it) */
+    char range[64];
+    snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)r->got);
+    list = curl_slist_append(list, range);
+  }
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
@@ -381,12 +412,12 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
   CURL *h = handle(s);
   CURLcode cc = CURLE_OK;
   long delay = 100;
-  int i;
+  int i = 0;
   if (h == NULL) {
     lp_errf(err, errsz, "artifact store '%s': out of memory starting an HTTP request", s->name);
     return LUPINE_NOMEM;
   }
-  for (i = 0; i < s->attempts; i++) {
+  while (i < s->attempts) {
     if (i > 0) {
       struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
       nanosleep(&ts, NULL);
@@ -401,6 +432,8 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
     r->resp.len = 0;
     if (r->resp.p != NULL) r->resp.p[0] = '\0';
     cc = attempt(s, h, r, curlerr);
+    i++;
+    if (r->dec_rc != LUPINE_OK) return r->dec_rc;   /* its message is in err */
     if (!retryable(cc, r->status)) break;
   }
   if (r->key != NULL)
@@ -512,7 +545,7 @@ static void remember(s3 *s, const char *hash) {
 /* HEAD: 1 there, 0 not, -1 could not tell (err says why). */
 static int head(s3 *s, const char *hash, char *err, size_t errsz) {
   char key[KEY_MAX];
-  request r = {"HEAD", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+  request r = request_of("HEAD", key, NULL);
   int rc, there = -1;
   object_key(s, hash, key, sizeof key);
   rc = perform(s, &r, err, errsz);
@@ -536,7 +569,7 @@ static int list_objects(s3 *s, int max_pages, lp_store_object_fn fn, void *ud, c
   lp_sigv4_encode(prefix, 0, eprefix, sizeof eprefix);
   token[0] = '\0';
   for (page = 0; rc == LUPINE_OK && page < max_pages; page++) {
-    request r = {"GET", NULL, query, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+    request r = request_of("GET", NULL, query);
     const char *at;
     if (token[0] != '\0') {
       lp_sigv4_encode(token, 0, etoken, sizeof etoken);
@@ -613,7 +646,7 @@ static int s_list(lp_store *base, lp_store_object_fn fn, void *ud, char *err, si
 static int s_remove(lp_store *base, const char *hash, int *removed, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
   char key[KEY_MAX];
-  request r = {"DELETE", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+  request r = request_of("DELETE", key, NULL);
   int rc;
   object_key(s, hash, key, sizeof key);
   if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK) {
@@ -647,7 +680,7 @@ static int read_full(int fd, unsigned char *p, size_t n) {
 ** leaves parts the bucket's lifecycle rules will expire. */
 static void abort_upload(s3 *s, const char *key, const char *equery) {
   char query[3200], err[LP_ERRSZ];
-  request r = {"DELETE", key, query, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+  request r = request_of("DELETE", key, query);
   snprintf(query, sizeof query, "uploadId=%s", equery);
   perform(s, &r, err, sizeof err);
   request_done(&r);
@@ -659,7 +692,7 @@ static int multipart(s3 *s, const char *key, int fd, uint64_t size, char *err, s
   body done = {NULL, 0, 0};
   size_t part = s->part_size, nparts, i;
   int rc;
-  request r = {"POST", key, "uploads=", NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+  request r = request_of("POST", key, "uploads=");
   while ((size + part - 1) / part > MAX_PARTS) part *= 2;
   nparts = (size_t)((size + part - 1) / part);
   {
@@ -677,7 +710,9 @@ static int multipart(s3 *s, const char *key, int fd, uint64_t size, char *err, s
   if ((etags = calloc(nparts, sizeof *etags)) == NULL) goto nomem_abort;
   for (i = 0; i < nparts; i++) {
     size_t n = i + 1 < nparts ? part : (size_t)(size - (uint64_t)i * part);
-    request p = {"PUT", key, query, s->part, n, -1, 0, {0}, "", 0, 0, ""};
+    request p = request_of("PUT", key, query);
+    p.data = s->part;
+    p.len = n;
     if (read_full(fd, s->part, n) != 0) {
       lp_errf(err, errsz, "artifact store '%s': cannot read the cached copy of key '%s' (%s)",
               s->name, key, strerror(errno ? errno : EIO));
@@ -786,7 +821,10 @@ static int upload(s3 *s, const char *hash, lp_object *info, char *err, size_t er
     rc = multipart(s, key, fd, (uint64_t)st.st_size, err, errsz);
   else {
     /* one PUT, streamed from the file after a first pass hashed it */
-    request r = {"PUT", key, NULL, NULL, (size_t)st.st_size, fd, 0, {0}, "", 0, 1, ""};
+    request r = request_of("PUT", key, NULL);
+    r.len = (size_t)st.st_size;
+    r.fd = fd;
+    r.streamed = 1;
     if (hash_file(fd, r.payload) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
       lp_errf(err, errsz, "artifact store '%s': cannot read the cached copy of key '%s' (%s)",
               s->name, key, strerror(errno ? errno : EIO));
@@ -868,6 +906,12 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
   free(l.e);
 }
 
+static int missing(s3 *s, const char *hash, const char *key, char *err, size_t errsz) {
+  lp_errf(err, errsz, "object %s is missing (expected at s3://%s/%s in artifact store '%s')",
+          hash, s->bucket, key, s->name);
+  return LUPINE_NOTFOUND;
+}
+
 /*
 ** Make sure the cache holds the object: a hit renews its place in the
 ** LRU order; a miss downloads it (to a temporary file, renamed into
@@ -875,7 +919,7 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
 */
 static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX], owner[LP_OWNER_MAX], *slash;
-  request r = {"GET", key, NULL, NULL, 0, -1, 0, {0}, "", 0, 0, ""};
+  request r = request_of("GET", key, NULL);
   struct stat st;
   int rc;
   lp_store_local_path(s->cache, hash, path, sizeof path);
@@ -891,13 +935,8 @@ static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
             s->name, tmp, strerror(errno));
     return LUPINE_IO;
   }
-  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200) {
-    if (r.status == 404) {
-      lp_errf(err, errsz, "object %s is missing (expected at s3://%s/%s in artifact store "
-              "'%s')", hash, s->bucket, key, s->name);
-      rc = LUPINE_NOTFOUND;
-    } else rc = unexpected(s, &r, err, errsz);
-  }
+  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
+    rc = r.status == 404 ? missing(s, hash, key, err, errsz) : unexpected(s, &r, err, errsz);
   if (close(r.fd) != 0 && rc == LUPINE_OK) {
     lp_errf(err, errsz, "artifact store '%s': cannot write '%s' (%s)", s->name, tmp,
             strerror(errno));
@@ -964,13 +1003,30 @@ static int s_get(lp_store *base, const char *hash, uint64_t max_size, unsigned c
                  errsz);
 }
 
+/*
+** Straight from the bucket, decoded as it arrives: no copy in the cache (a
+** file or folder is extracted once into the home's copies, which serve its
+** later loads), and verify and copy read what the bucket holds.
+*/
 static int s_get_stream(lp_store *base, const char *hash, uint64_t size, lp_store_sink sink,
                         void *ud, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
-  int rc = fetch(s, hash, err, errsz);
-  if (rc != LUPINE_OK) return rc;
-  return checked(s, hash, lp_store_get_stream(s->cache, hash, size, sink, ud, err, errsz), err,
-                 errsz);
+  char key[KEY_MAX];
+  request r = request_of("GET", key, NULL);
+  int rc;
+  object_key(s, hash, key, sizeof key);
+  if ((rc = lp_store_decoder_open(&r.dec, hash, size, sink, ud, err, errsz)) != LUPINE_OK)
+    return rc;
+  r.dec_err = err;
+  r.dec_errsz = errsz;
+  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK) {
+    if (r.status == 404) rc = missing(s, hash, key, err, errsz);
+    else if (r.status != 200 && r.status != 206) rc = unexpected(s, &r, err, errsz);
+    else rc = checked(s, hash, lp_store_decoder_finish(r.dec, err, errsz), err, errsz);
+  }
+  lp_store_decoder_free(r.dec);
+  request_done(&r);
+  return rc;
 }
 
 static int s_local_path(lp_store *base, const char *hash, char *buf, size_t bufsz) {

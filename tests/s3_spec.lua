@@ -231,6 +231,28 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     assert.equal(0, count(requests(), "PUT "), requests())
   end)
 
+  it("resumes a download cut off midway where it broke off", function()
+    local home = s3_home(true)
+    local src = H.tmpdir() .. "/f.bin"
+    H.sh("head -c 3000000 /dev/urandom > " .. H.quote(src))
+    local script = H.script(string.format([[
+local lupine = require "lupine"
+lupine.pipeline { name = "f", function()
+  lupine.step { name = "f", outputs = { "f" }, function() return lupine.file(%q) end } ()
+end } ()
+]], src))
+    ok(home, "run " .. H.quote(script))
+    H.rm(home .. "/files")
+    reset_logs()
+    faults('{"cut": "GET", "after": 1000000}')
+    ok(home, "artifact export f -o " .. H.quote(src .. ".out"))
+    faults(nil)
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(src) .. " " .. H.quote(src .. ".out"))))
+    local log = requests("proxy")
+    assert.equal(2, count(log, "GET [^\n]+%.zst\n"), log)
+    assert.matches("\nRANGE bytes=%d+%-\n", log)
+  end)
+
   it("stores (in parts) and loads a 200 MB file in bounded memory", function()
     local home = s3_home()
     local src = H.tmpdir() .. "/big.bin"

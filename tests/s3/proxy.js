@@ -8,6 +8,10 @@
 //   {"fail": "partNumber=2", "status": 500}  answer that status to requests
 //                                             whose URL contains the text
 //   {"stall": "GET"}                          never answer that method
+//   {"cut": "GET", "after": 1000000}          break the connection of the first
+//                                             such request of each URL after so
+//                                             many bytes of the answer's body
+// A Range header is logged as "RANGE <value>".
 // Prints "port N"; logs "METHOD URL" of each request to LOG.
 // Usage: node proxy.js UPSTREAM_PORT CONTROL LOG FIRST LAST
 'use strict';
@@ -20,6 +24,8 @@ function faults() {
   try { return JSON.parse(fs.readFileSync(control, 'utf8')); } catch (e) { return {}; }
 }
 
+const cut = new Set();   // the URLs whose answer was cut already
+
 function handle(req, res) {
   const chunks = [];
   const sha = crypto.createHash('sha256');
@@ -27,6 +33,7 @@ function handle(req, res) {
   req.on('end', () => {
     const f = faults();
     fs.appendFileSync(log, req.method + ' ' + req.url + '\n');
+    if (req.headers.range) fs.appendFileSync(log, 'RANGE ' + req.headers.range + '\n');
     const declared = req.headers['x-amz-content-sha256'];
     const digest = sha.digest('hex');
     if (f.stall && f.stall === req.method) return;   // the client's timeout ends it
@@ -53,6 +60,17 @@ function handle(req, res) {
     const up = http.request({ host: '127.0.0.1', port: upstream, method: req.method,
       path: req.url, headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
+      if (f.cut === req.method && !cut.has(req.url) && r.statusCode === 200) {
+        cut.add(req.url);
+        let sent = 0;
+        r.on('data', (c) => {
+          if (sent >= f.after) return;
+          res.write(c.subarray(0, Math.min(c.length, f.after - sent)));
+          sent += c.length;
+          if (sent >= f.after) res.socket.destroy();
+        });
+        return;
+      }
       r.pipe(res);
     });
     up.on('error', () => { res.destroy(); });
