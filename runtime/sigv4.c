@@ -19,7 +19,7 @@
 
 #define MAX_PARTS 32   /* query parameters or headers of one request */
 
-static void hex(const unsigned char *md, size_t n, char *out) {
+void lp_sigv4_hex(const unsigned char *md, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   size_t i;
   for (i = 0; i < n; i++) {
@@ -33,7 +33,7 @@ int lp_sigv4_sha256_hex(const void *data, size_t len, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   if (EVP_Digest(data, len, md, &mdlen, lp_store_sha256(), NULL) != 1) return -1;
-  hex(md, mdlen, out);
+  lp_sigv4_hex(md, mdlen, out);
   return 0;
 }
 
@@ -196,7 +196,7 @@ int lp_sigv4_sign(const lp_sigv4_request *r, const lp_sigv4_key *k, char *out, s
   hmac(kr, sizeof kr, k->service, ks);
   hmac(ks, sizeof ks, "aws4_request", kk);
   hmac(kk, sizeof kk, sts.p, sm);
-  hex(sm, sizeof sm, sig);
+  lp_sigv4_hex(sm, sizeof sm, sig);
   OPENSSL_cleanse(key0, sizeof key0);
   OPENSSL_cleanse(kk, sizeof kk);
 

@@ -14,34 +14,6 @@
 #define LP_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define LP_PRINTF(fmt, args)
-/* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */
-
-typedef struct lp_sigv4_key {
-  const char *access_key, *secret;
-  const char *region;    /* "us-east-1" */
-  const char *service;   /* "s3" */
-} lp_sigv4_key;
-
-typedef struct lp_sigv4_request {
-  const char *method;          /* "GET" */
-  const char *path;            /* URI-encoded, as sent: "/bucket/key" */
-  const char *query;           /* URI-encoded "a=1&b", any order; NULL or "" for none */
-  const char *const *headers;  /* "name:value" each, every header to sign (host included) */
-  size_t nheaders;
-  const char *payload_hash;    /* x-amz-content-sha256's value */
-  const char *amz_date;        /* x-amz-date's value: "20130524T000000Z" */
-} lp_sigv4_request;
-
-/* The Authorization header's value for the request, into out: 0, or -1
-** if it does not fit (or out of memory). At most 32 query parameters and
-** 32 headers are signed. */
-int lp_sigv4_sign(const lp_sigv4_request *r, const lp_sigv4_key *k, char *out, size_t outsz);
-/* URI-encode s as SigV4 wants (unreserved characters kept; '/' kept if
-** keep_slash): the length written, or 0 if it does not fit. */
-size_t lp_sigv4_encode(const char *s, int keep_slash, char *out, size_t outsz);
-/* The lowercase hex SHA-256 of some bytes: 0, or -1 if OpenSSL fails. */
-int lp_sigv4_sha256_hex(const void *data, size_t len, char out[65]);
-
 #endif
 
 /*
@@ -162,6 +134,8 @@ int lp_sigv4_sign(const lp_sigv4_request *r, const lp_sigv4_key *k, char *out, s
 /* URI-encode s as SigV4 wants (unreserved characters kept; '/' kept if
 ** keep_slash): the length written, or 0 if it does not fit. */
 size_t lp_sigv4_encode(const char *s, int keep_slash, char *out, size_t outsz);
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void lp_sigv4_hex(const unsigned char *md, size_t n, char *out);
 /* The lowercase hex SHA-256 of some bytes: 0, or -1 if OpenSSL fails. */
 int lp_sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 

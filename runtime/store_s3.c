@@ -770,7 +770,6 @@ static int hash_file(int fd, char out[65]) {
   EVP_MD_CTX *sha = EVP_MD_CTX_new();
   ssize_t n;
   int rc = -1;
-  static const char digits[] = "0123456789abcdef";
   if (buf == NULL || sha == NULL || EVP_DigestInit_ex(sha, lp_store_sha256(), NULL) != 1) {
     errno = ENOMEM;
     goto done;
@@ -781,12 +780,7 @@ static int hash_file(int fd, char out[65]) {
     EVP_DigestUpdate(sha, buf, (size_t)n);
   }
   if (EVP_DigestFinal_ex(sha, md, &mdlen) == 1) {
-    unsigned int i;
-    for (i = 0; i < mdlen; i++) {
-      out[2 * i] = digits[md[i] >> 4];
-      out[2 * i + 1] = digits[md[i] & 15];
-    }
-    out[2 * mdlen] = '\0';
+    lp_sigv4_hex(md, mdlen, out);
     rc = 0;
   }
 done:
