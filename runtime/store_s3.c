@@ -544,7 +544,7 @@ static void remember(s3 *s, const char *hash) {
 
 /* HEAD: 1 there, 0 not, -1 could not tell (err says why). */
 static int head(s3 *s, const char *hash, char *err, size_t errsz) {
-  char key[KEY_MAX];
+  char key[KEY_MAX] = "";   /* (filled below: GCC cannot tell, and warns) */
   request r = request_of("HEAD", key, NULL);
   int rc, there = -1;
   object_key(s, hash, key, sizeof key);
@@ -560,7 +560,7 @@ static int head(s3 *s, const char *hash, char *err, size_t errsz) {
 /* The listing's pages, object by object: fn(ud, hash, size, mtime). */
 static int list_objects(s3 *s, int max_pages, lp_store_object_fn fn, void *ud, char *err,
                         size_t errsz) {
-  char prefix[600], eprefix[1800], token[1024], etoken[3100], query[5000];
+  char prefix[600], eprefix[1800], token[1024], etoken[3100], query[5000] = "";
   char key[KEY_MAX], size[32], stamp[40], truncated[8];
   size_t plen;
   int page, rc = LUPINE_OK;
@@ -645,7 +645,7 @@ static int s_list(lp_store *base, lp_store_object_fn fn, void *ud, char *err, si
 
 static int s_remove(lp_store *base, const char *hash, int *removed, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
-  char key[KEY_MAX];
+  char key[KEY_MAX] = "";
   request r = request_of("DELETE", key, NULL);
   int rc;
   object_key(s, hash, key, sizeof key);
@@ -679,7 +679,7 @@ static int read_full(int fd, unsigned char *p, size_t n) {
 /* Abort a multipart upload (what it stored is freed); its failure only
 ** leaves parts the bucket's lifecycle rules will expire. */
 static void abort_upload(s3 *s, const char *key, const char *equery) {
-  char query[3200], err[LP_ERRSZ];
+  char query[3200] = "", err[LP_ERRSZ];
   request r = request_of("DELETE", key, query);
   snprintf(query, sizeof query, "uploadId=%s", equery);
   perform(s, &r, err, sizeof err);
@@ -912,7 +912,8 @@ static int missing(s3 *s, const char *hash, const char *key, char *err, size_t e
 ** place: a reader sees a whole file or none). Reading it checks it.
 */
 static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX], owner[LP_OWNER_MAX], *slash;
+  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "", owner[LP_OWNER_MAX];
+  char *slash;
   request r = request_of("GET", key, NULL);
   struct stat st;
   int rc;
@@ -1005,7 +1006,7 @@ static int s_get(lp_store *base, const char *hash, uint64_t max_size, unsigned c
 static int s_get_stream(lp_store *base, const char *hash, uint64_t size, lp_store_sink sink,
                         void *ud, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
-  char key[KEY_MAX];
+  char key[KEY_MAX] = "";
   request r = request_of("GET", key, NULL);
   int rc;
   object_key(s, hash, key, sizeof key);
