@@ -378,7 +378,8 @@ describe("commands that only read", function()
     assert.equal("", (H.sh("ls -A " .. H.quote(dir .. "/.lupine"))))
     -- what needs none still works
     local out, _, code = H.lupine(nil, "artifact-store flavor list", dir)
-    assert.same({ "local\ta folder on this machine's file system\n", 0 }, { out, code })
+    assert.same({ "local\ta folder on this machine's file system\n"
+      .. "s3\ta bucket of Amazon S3 or of a service that speaks its protocol\n", 0 }, { out, code })
   end)
 end)
 
