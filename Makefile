@@ -32,13 +32,15 @@ METADIR ?= $(DATADIR)/lupine/meta
 
 # The Debian packages each goal needs; `make deps` installs all of them.
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev
+  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
+  libcurl4-openssl-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
   curl procps time luarocks groff-base man-db valgrind
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 # md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)
-PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html
+# libcurl: the s3 store's transport (runtime/store_s3.c)
+PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html libcurl
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Only the lupine command links libedit (its REPL); the library does not.
@@ -46,7 +48,7 @@ EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 # Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
 UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
-MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html 2>/dev/null) -lm
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html libcurl 2>/dev/null) -lm
 
 # The project's own flags (BASE_CFLAGS) come first on every compile, then the
 # user's or the distribution's CPPFLAGS and CFLAGS; every link takes CFLAGS
@@ -65,12 +67,13 @@ SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-r
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_listing.c \
   runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c runtime/executor.c runtime/files.c \
-  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/spawn.c runtime/store.c runtime/store_local.c \
+  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c runtime/store.c \
+  runtime/store_local.c runtime/store_s3.c \
   runtime/text.c runtime/util.c runtime/visual.c
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \
   $(wildcard lua/meta/*.lua)
-C_TESTS = test_codec test_store test_api test_records
+C_TESTS = test_codec test_store test_api test_records test_sigv4
 FUZZERS = fuzz_decode fuzz_object fuzz_archive
 
 # $(call objs,DIR): the library's objects built into DIR
@@ -177,8 +180,12 @@ endef
 deps-build:
 	$(call apt,build,$(BUILD_PACKAGES))
 
+# npm installs the S3 server of the tests (tests/s3/server.sh); a machine
+# with npm from elsewhere (NodeSource's nodejs has it) keeps that one
 deps-test:
 	$(call apt,test,$(TEST_PACKAGES))
+	@command -v npm >/dev/null || { echo "test: installing nodejs and npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 
 deps: deps-build deps-test
 

@@ -72,18 +72,20 @@ int lp_core_exec_begin(lua_State *L) {
     return lp_raise(L, "%s", rt->err);
   for (i = 1; lua_rawgeti(L, 2, i) == LUA_TTABLE; i++) {
     lua_getfield(L, -1, "id");
-    lua_getfield(L, -2, "flavor");
-    lua_getfield(L, -3, "path");
-    if (!lua_isstring(L, -3) || !lua_isstring(L, -2) || !lua_isstring(L, -1))
-      return lp_raise(L, "step spec: stores[%d]: id, flavor and path must be strings", i);
-    if (lp_runtime_add_store(rt, lua_tostring(L, -3), lua_tostring(L, -2),
+    lua_getfield(L, -2, "name");
+    lua_getfield(L, -3, "flavor");
+    lua_getfield(L, -4, "path");
+    if (!lua_isstring(L, -4) || !lua_isstring(L, -3) || !lua_isstring(L, -2) ||
+        !lua_isstring(L, -1))
+      return lp_raise(L, "step spec: stores[%d]: id, name, flavor and path must be strings", i);
+    if (lp_runtime_add_store(rt, lua_tostring(L, -4), lua_tostring(L, -3), lua_tostring(L, -2),
                              lua_tostring(L, -1), &store, rt->err, sizeof rt->err) != LUPINE_OK)
       return lp_raise(L, "step spec: store '%s': %s", lua_tostring(L, -3), rt->err);
-    if (strcmp(lua_tostring(L, -3), write_id) == 0) {
+    if (strcmp(lua_tostring(L, -4), write_id) == 0) {
       rt->store = store;
       snprintf(rt->store_id, sizeof rt->store_id, "%s", write_id);
     }
-    lua_pop(L, 4);
+    lua_pop(L, 5);
   }
   if (rt->store == NULL)
     return lp_raise(L, "step spec: store '%s' is not among its stores", write_id);

@@ -551,7 +551,7 @@ int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.producer = producer;
   spec.output = output;
   spec.store_id = rt->store_id;   /* the run's stack's store: where obj was put */
-  lp_store_local_path(rt->store, obj->hash, uri, sizeof uri);
+  lp_store_uri(rt->store, obj->hash, uri, sizeof uri);
   spec.uri = uri;
   if (spec.artifact == NULL) {
     lp_errf(rt->err, sizeof rt->err, "lupine: output configuration without an artifact name");

@@ -196,6 +196,7 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
   if ((rc = lp_catalog_store_info(rt->catalog, store_id, NULL, &info, err, errsz)) != LUPINE_OK)
     return rc;
   if (info.path[0] == '\0') snprintf(path, sizeof path, "%s/artifacts", rt->home);
+  else if (strcmp(info.flavor, "s3") == 0) snprintf(path, sizeof path, "%s", info.path);
   else if (strcmp(info.flavor, "local") != 0) {
     lp_errf(err, errsz, "artifact store '%s' has flavor '%s', which this build does not know",
             info.name, info.flavor);
@@ -207,11 +208,13 @@ int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char 
             info.name, info.flavor, info.path, rc != 0 ? strerror(errno) : "not a folder");
     return LUPINE_IO;
   } else snprintf(path, sizeof path, "%s", info.path);
-  return lp_runtime_add_store(rt, info.id, info.flavor, path, out, err, errsz);
+  return lp_runtime_add_store(rt, info.id, info.name, info.flavor, path, out, err, errsz);
 }
 
-int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *flavor,
-                         const char *path, lp_store **out, char *err, size_t errsz) {
+int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *name,
+                         const char *flavor, const char *path, lp_store **out, char *err,
+                         size_t errsz) {
+  char cache[PATH_MAX];
   lp_store_slot *slots;
   int rc;
   if ((slots = realloc(rt->stores, (size_t)(rt->nstores + 1) * sizeof *slots)) == NULL) {
@@ -219,7 +222,10 @@ int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *flavo
     return LUPINE_NOMEM;
   }
   rt->stores = slots;
-  if ((rc = lp_store_open(&slots[rt->nstores].store, flavor, path, err, errsz)) != LUPINE_OK)
+  /* a remote store's read cache: one for all, as its objects are named by content */
+  snprintf(cache, sizeof cache, "%s/cache", rt->home);
+  if ((rc = lp_store_open(&slots[rt->nstores].store, flavor, path, name, cache, err, errsz)) !=
+      LUPINE_OK)
     return rc;
   lp_store_set_log(slots[rt->nstores].store, store_replaced, rt);
   snprintf(slots[rt->nstores].id, sizeof slots[rt->nstores].id, "%s", store_id);
@@ -553,7 +559,7 @@ static int core_object_path(lua_State *L) {
       return lp_raise(L, "%s", rt->err);
   } else if (lp_runtime_write_store(rt) != LUPINE_OK) return lp_raise(L, "%s", rt->err);
   else s = rt->store;
-  if (lp_store_local_path(s, hash, path, sizeof path) != LUPINE_OK)
+  if (lp_store_uri(s, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 1, "not a content hash");
   lua_pushstring(L, path);
   return 1;
@@ -1069,7 +1075,7 @@ static int core_copy_object(lua_State *L) {
   if (lp_runtime_store(rt, luaL_checkstring(L, 1), &from, rt->err, sizeof rt->err) != LUPINE_OK ||
       lp_runtime_store(rt, luaL_checkstring(L, 2), &to, rt->err, sizeof rt->err) != LUPINE_OK)
     return lp_raise(L, "%s", rt->err);
-  if (lp_store_local_path(to, hash, path, sizeof path) != LUPINE_OK)
+  if (lp_store_uri(to, hash, path, sizeof path) != LUPINE_OK)
     return luaL_argerror(L, 3, "not a content hash");
   if (repair || !lp_store_exists(to, hash)) {
     if ((rc = lp_store_writer_open(to, (uint64_t)size, &c.w, err, sizeof err)) == LUPINE_OK)

@@ -85,11 +85,14 @@ typedef struct lp_object {
 /*
 ** Open a store of a flavor ("local": location is a folder, created if
 ** needed; the temporary files of writers that are gone are removed, see
-** lp_owner_tag). LUPINE_MISUSE for an unknown flavor. Each flavor is a
-** table of operations behind these functions (store.c, store_int.h).
+** lp_owner_tag; "s3": location is "s3://bucket/prefix[?settings]", see
+** store_s3.c). name is the store's, for messages; cache a folder for a
+** remote flavor's read cache (NULL for a local one). LUPINE_MISUSE for an
+** unknown flavor. Each flavor is a table of operations behind these
+** functions (store.c, store_int.h).
 */
-int lp_store_open(lp_store **out, const char *flavor, const char *location, char *err,
-                  size_t errsz);
+int lp_store_open(lp_store **out, const char *flavor, const char *location, const char *name,
+                  const char *cache, char *err, size_t errsz);
 void lp_store_close(lp_store *s);   /* NULL-safe */
 
 /* The flavor's name (owned by the flavor). */
@@ -135,13 +138,19 @@ int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
 
 /*
 ** A file on this machine holding the object's frame into buf: a local
-** store's path for it, whether or not it exists. Returns LUPINE_MISUSE for
-** a malformed hash.
+** store's path for it, whether or not it exists; a remote store's copy in
+** its read cache, downloaded if needed (then an error code if it cannot
+** be). Returns LUPINE_MISUSE for a malformed hash.
 */
-int lp_store_local_path(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+int lp_store_local_path(lp_store *s, const char *hash, char *buf, size_t bufsz);
 
-/* 1 if the object exists, 0 if not. */
-int lp_store_exists(const lp_store *s, const char *hash);
+/* Where the object is, for people and the catalog's uri: a local store's
+** path, an s3 store's s3://bucket/key. LUPINE_MISUSE for a malformed hash. */
+int lp_store_uri(lp_store *s, const char *hash, char *buf, size_t bufsz);
+
+/* 1 if the object exists, 0 if not (a remote store: also when it cannot
+** tell; what it learned is kept, see store_s3.c). */
+int lp_store_exists(lp_store *s, const char *hash);
 
 /*
 ** Read an object back: decompress (refusing frames that claim more than
@@ -501,10 +510,12 @@ int lp_runtime_ready(lp_runtime *rt);
 int lp_runtime_store(lp_runtime *rt, const char *store_id, lp_store **out, char *err,
                      size_t errsz);
 
-/* Open the store of this id, flavor and folder (path) and keep it among
-** rt's stores, as lp_runtime_store does with what the catalog says of it. */
-int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *flavor,
-                         const char *path, lp_store **out, char *err, size_t errsz);
+/* Open the store of this id, name (for messages), flavor and path (a folder,
+** or a bucket's s3:// address) and keep it among rt's stores, as
+** lp_runtime_store does with what the catalog says of it. */
+int lp_runtime_add_store(lp_runtime *rt, const char *store_id, const char *name,
+                         const char *flavor, const char *path, lp_store **out, char *err,
+                         size_t errsz);
 
 /* Make the store of stack (NULL: the active stack) the one new objects go
 ** to; writes that stack's name into stack_out if not NULL. */

@@ -20,10 +20,11 @@
 **   list        every object, with its stored size (for gc)
 **   remove      delete an object
 **   local_path  a file on this machine holding the object's frame
+**   uri         where the object is, for people (a path, s3://bucket/key)
 **   writer_*    a put streamed in pieces (file and folder archives)
-** The flavors: local (store_local.c, a folder). A remote flavor implements
-** the same ops on its own client and keeps a local flavor as its read
-** cache for local_path; nothing outside the store's files changes.
+** The flavors: local (store_local.c, a folder) and s3 (store_s3.c, a
+** bucket of any service speaking S3's protocol), which implements the same
+** ops on libcurl and keeps a local flavor as its read cache.
 **
 ** Also here, the parts every flavor shares: hashing, and decoding a frame
 ** held in memory with its checks (the one reader of untrusted frames).
@@ -41,20 +42,28 @@
 #include "store_int.h"
 
 /* The flavors a store may be opened with, by name. */
+static int open_local(lp_store **out, const char *location, const char *name,
+                      const char *cache, char *err, size_t errsz) {
+  (void)name, (void)cache;   /* a folder needs no cache, and names itself in messages */
+  return lp_store_local_open(out, location, err, errsz);
+}
+
 static const struct {
   const lp_store_ops *ops;
-  int (*open)(lp_store **out, const char *location, char *err, size_t errsz);
+  int (*open)(lp_store **out, const char *location, const char *name, const char *cache,
+              char *err, size_t errsz);
 } flavors[] = {
-  {&lp_store_local_ops, lp_store_local_open},
+  {&lp_store_local_ops, open_local},
+  {&lp_store_s3_ops, lp_store_s3_open},
 };
 
-int lp_store_open(lp_store **out, const char *flavor, const char *location, char *err,
-                  size_t errsz) {
+int lp_store_open(lp_store **out, const char *flavor, const char *location, const char *name,
+                  const char *cache, char *err, size_t errsz) {
   size_t i;
   *out = NULL;
   for (i = 0; i < sizeof flavors / sizeof *flavors; i++)
     if (strcmp(flavors[i].ops->flavor, flavor) == 0)
-      return flavors[i].open(out, location, err, errsz);
+      return flavors[i].open(out, location, name, cache, err, errsz);
   lp_errf(err, errsz, "unknown store flavor '%s'", flavor);
   return LUPINE_MISUSE;
 }
@@ -125,7 +134,7 @@ int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_s
   return s->ops->get_stream(s, hash, size, sink, ud, err, errsz);
 }
 
-int lp_store_exists(const lp_store *s, const char *hash) {
+int lp_store_exists(lp_store *s, const char *hash) {
   return lp_store_valid_hash(hash) && s->ops->exists(s, hash);
 }
 
@@ -140,9 +149,14 @@ int lp_store_remove(lp_store *s, const char *hash, int *removed, char *err, size
   return s->ops->remove(s, hash, removed, err, errsz);
 }
 
-int lp_store_local_path(const lp_store *s, const char *hash, char *buf, size_t bufsz) {
+int lp_store_local_path(lp_store *s, const char *hash, char *buf, size_t bufsz) {
   if (!lp_store_valid_hash(hash)) return LUPINE_MISUSE;
   return s->ops->local_path(s, hash, buf, bufsz);
+}
+
+int lp_store_uri(lp_store *s, const char *hash, char *buf, size_t bufsz) {
+  if (!lp_store_valid_hash(hash)) return LUPINE_MISUSE;
+  return s->ops->uri(s, hash, buf, bufsz);
 }
 
 /* A writer without a store only hashes: the local flavor's writer does
@@ -293,6 +307,80 @@ int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size
   }
   *data = out;
   *len = n;
+  return LUPINE_OK;
+}
+
+/* ---- decoding a frame as it arrives (the flavors' get_stream) ---- */
+
+struct lp_store_decoder {
+  const char *hash;       /* the caller's, alive until finish */
+  uint64_t size, total;
+  lp_store_sink sink;
+  void *ud;
+  EVP_MD_CTX *sha;
+  ZSTD_DCtx *dctx;
+  unsigned char *out;
+  size_t outcap, left;    /* left: what zstd still expects (0: the frame ended) */
+};
+
+void lp_store_decoder_free(lp_store_decoder *d) {
+  if (d == NULL) return;
+  EVP_MD_CTX_free(d->sha);
+  ZSTD_freeDCtx(d->dctx);
+  free(d->out);
+  free(d);
+}
+
+int lp_store_decoder_open(lp_store_decoder **out, const char *hash, uint64_t size,
+                          lp_store_sink sink, void *ud, char *err, size_t errsz) {
+  lp_store_decoder *d = calloc(1, sizeof *d);
+  *out = NULL;
+  if (d == NULL || (d->sha = EVP_MD_CTX_new()) == NULL || (d->dctx = ZSTD_createDCtx()) == NULL ||
+      (d->out = malloc(ZSTD_DStreamOutSize())) == NULL ||
+      EVP_DigestInit_ex(d->sha, lp_store_sha256(), NULL) != 1) {
+    lp_store_decoder_free(d);
+    lp_errf(err, errsz, "out of memory reading object %s", hash);
+    return LUPINE_NOMEM;
+  }
+  d->hash = hash;
+  d->size = size;
+  d->sink = sink;
+  d->ud = ud;
+  d->outcap = ZSTD_DStreamOutSize();
+  d->left = 1;
+  *out = d;
+  return LUPINE_OK;
+}
+
+int lp_store_decoder_feed(lp_store_decoder *d, const void *p, size_t n, char *err,
+                          size_t errsz) {
+  ZSTD_inBuffer ib = {p, n, 0};
+  while (ib.pos < ib.size) {
+    ZSTD_outBuffer ob = {d->out, d->outcap, 0};
+    d->left = ZSTD_decompressStream(d->dctx, &ob, &ib);
+    if (ZSTD_isError(d->left))
+      return lp_store_corrupt(err, errsz, d->hash, "%s", ZSTD_getErrorName(d->left));
+    if ((d->total += ob.pos) > d->size)
+      return lp_store_corrupt(err, errsz, d->hash, "it holds more than the %llu bytes recorded",
+                              (unsigned long long)d->size);
+    EVP_DigestUpdate(d->sha, d->out, ob.pos);
+    if (ob.pos > 0 && d->sink != NULL && d->sink(d->ud, d->out, ob.pos) != 0)
+      return LUPINE_ERROR;   /* the sink's own message is in err */
+  }
+  return LUPINE_OK;
+}
+
+int lp_store_decoder_finish(lp_store_decoder *d, char *err, size_t errsz) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  char got[LP_HASH_STRLEN + 1];
+  if (d->left != 0 || d->total != d->size)
+    return lp_store_corrupt(err, errsz, d->hash, "it ends early (%llu of %llu bytes)",
+                            (unsigned long long)d->total, (unsigned long long)d->size);
+  EVP_DigestFinal_ex(d->sha, md, &mdlen);
+  lp_store_format_hash(md, mdlen, got);
+  if (strcmp(got, d->hash) != 0)
+    return lp_store_corrupt(err, errsz, d->hash, "its content hashes to %s", got);
   return LUPINE_OK;
 }
 

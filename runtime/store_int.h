@@ -33,11 +33,13 @@ typedef struct lp_store_ops {
              size_t *len, char *err, size_t errsz);
   int (*get_stream)(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
                     void *ud, char *err, size_t errsz);
-  int (*exists)(const lp_store *s, const char *hash);
+  int (*exists)(lp_store *s, const char *hash);
   int (*list)(lp_store *s, lp_store_object_fn fn, void *ud, char *err, size_t errsz);
   int (*remove)(lp_store *s, const char *hash, int *removed, char *err, size_t errsz);
   /* a file holding the object's frame (a remote flavor: its local copy) */
-  int (*local_path)(const lp_store *s, const char *hash, char *buf, size_t bufsz);
+  int (*local_path)(lp_store *s, const char *hash, char *buf, size_t bufsz);
+  /* where the object is, for people: a local path, or s3://bucket/key */
+  int (*uri)(lp_store *s, const char *hash, char *buf, size_t bufsz);
   /* streamed puts: the writer returned starts with its own ops pointer */
   int (*writer_open)(lp_store *s, uint64_t size, lp_store_writer **out, char *err,
                      size_t errsz);
@@ -63,6 +65,16 @@ struct lp_store_writer {
 /* store_local.c: a folder on this machine (the default) */
 extern const lp_store_ops lp_store_local_ops;
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz);
+/* A local store used as a cache: streamed puts skip their syncs (a crash
+** may lose a copy, never the original; a torn copy fails its checks). */
+void lp_store_local_nosync(lp_store *s);
+
+/* store_s3.c: a bucket (and prefix) of a service that speaks S3; location
+** is "s3://bucket/prefix[?endpoint=URL&region=R&path-style=1]", name the
+** store's for messages, cache the folder of its read cache */
+extern const lp_store_ops lp_store_s3_ops;
+int lp_store_s3_open(lp_store **out, const char *location, const char *name, const char *cache,
+                     char *err, size_t errsz);
 
 /* ---- store.c: shared by the flavors ---- */
 
@@ -77,8 +89,54 @@ int lp_store_valid_hash(const char *h);
 /* Refuse a frame, naming the object when its hash is known: LUPINE_CORRUPT. */
 LP_PRINTF(4, 5) int lp_store_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
+/*
+** A frame decoded as it arrives, in pieces of any size: each piece
+** decompressed into the sink, the size and hash checked at the end (a
+** flavor's get_stream, whatever its source). open: LUPINE_NOMEM or OK;
+** feed: the sink's failure is LUPINE_ERROR with its message in err,
+** corruption LUPINE_CORRUPT; finish: whether the frame ended, whole, and
+** hashes to hash. free is NULL-safe, after finish too.
+*/
+typedef struct lp_store_decoder lp_store_decoder;
+int lp_store_decoder_open(lp_store_decoder **out, const char *hash, uint64_t size,
+                          lp_store_sink sink, void *ud, char *err, size_t errsz);
+int lp_store_decoder_feed(lp_store_decoder *d, const void *p, size_t n, char *err,
+                          size_t errsz);
+int lp_store_decoder_finish(lp_store_decoder *d, char *err, size_t errsz);
+void lp_store_decoder_free(lp_store_decoder *d);
+
 /* Tell the store's log that a damaged object (why: what its check found)
 ** was written again. */
 void lp_store_replaced(lp_store *s, const char *why);
+
+/* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */
+
+typedef struct lp_sigv4_key {
+  const char *access_key, *secret;
+  const char *region;    /* "us-east-1" */
+  const char *service;   /* "s3" */
+} lp_sigv4_key;
+
+typedef struct lp_sigv4_request {
+  const char *method;          /* "GET" */
+  const char *path;            /* URI-encoded, as sent: "/bucket/key" */
+  const char *query;           /* URI-encoded "a=1&b", any order; NULL or "" for none */
+  const char *const *headers;  /* "name:value" each, every header to sign (host included) */
+  size_t nheaders;
+  const char *payload_hash;    /* x-amz-content-sha256's value */
+  const char *amz_date;        /* x-amz-date's value: "20130524T000000Z" */
+} lp_sigv4_request;
+
+/* The Authorization header's value for the request, into out: 0, or -1
+** if it does not fit (or out of memory). At most 32 query parameters and
+** 32 headers are signed. */
+int lp_sigv4_sign(const lp_sigv4_request *r, const lp_sigv4_key *k, char *out, size_t outsz);
+/* URI-encode s as SigV4 wants (unreserved characters kept; '/' kept if
+** keep_slash): the length written, or 0 if it does not fit. */
+size_t lp_sigv4_encode(const char *s, int keep_slash, char *out, size_t outsz);
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void lp_sigv4_hex(const unsigned char *md, size_t n, char *out);
+/* The lowercase hex SHA-256 of some bytes: 0, or -1 if OpenSSL fails. */
+int lp_sigv4_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

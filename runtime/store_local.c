@@ -49,6 +49,7 @@ typedef struct local {
   ZSTD_DCtx *dctx;    /* the same, for checking an object already there */
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
+  int nosync;         /* a cache: a crash may lose what it holds (see lp_store_local_nosync) */
   long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
   char owner[LP_OWNER_MAX];
 } local;
@@ -197,11 +198,11 @@ static int object_path(const local *s, const char *hash, char *buf, size_t bufsz
   return n >= 0 && (size_t)n < bufsz ? LUPINE_OK : LUPINE_MISUSE;
 }
 
-static int l_local_path(const lp_store *base, const char *hash, char *buf, size_t bufsz) {
+static int l_local_path(lp_store *base, const char *hash, char *buf, size_t bufsz) {
   return object_path((const local *)base, hash, buf, bufsz);
 }
 
-static int l_exists(const lp_store *base, const char *hash) {
+static int l_exists(lp_store *base, const char *hash) {
   char path[PATH_MAX];
   struct stat st;
   return object_path((const local *)base, hash, path, sizeof path) == LUPINE_OK &&
@@ -645,14 +646,14 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     rc = io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
     goto done;
   }
-  if (fchmod(w->fd, 0444) != 0 || fdatasync(w->fd) != 0) {
+  if (fchmod(w->fd, 0444) != 0 || (!w->s->nosync && fdatasync(w->fd) != 0)) {
     rc = io_error(err, errsz, "cannot sync '%s'", w->tmp);
     goto done;
   }
   strcpy(dir, path);
   *strrchr(dir, '/') = '\0';
   if ((rc = make_dir(dir, &created, err, errsz)) != LUPINE_OK) goto done;
-  if (created) {
+  if (created && !w->s->nosync) {
     char objects[PATH_MAX];
     snprintf(objects, sizeof objects, "%s/objects", w->s->root);
     if ((rc = sync_dir(objects, err, errsz)) != LUPINE_OK) goto done;
@@ -663,7 +664,7 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     goto done;
   }
   w->tmp[0] = '\0';
-  rc = sync_dir(dir, err, errsz);
+  if (!w->s->nosync) rc = sync_dir(dir, err, errsz);
   info->created = 1;
   if (why[0] != '\0') lp_store_replaced(&w->s->base, why);
 done:
@@ -673,69 +674,35 @@ done:
 
 static int l_get_stream(lp_store *base, const char *hash, uint64_t size, lp_store_sink sink,
                         void *ud, char *err, size_t errsz) {
-  char path[PATH_MAX], got[LP_HASH_STRLEN + 1];
-  unsigned char md[EVP_MAX_MD_SIZE], *in = NULL, *out = NULL;
-  unsigned int mdlen;
-  size_t incap = ZSTD_DStreamInSize(), outcap = ZSTD_DStreamOutSize(), left = 1;
-  uint64_t total = 0;
+  char path[PATH_MAX];
+  size_t incap = ZSTD_DStreamInSize();
+  unsigned char *in = NULL;
+  lp_store_decoder *d = NULL;
   struct stat st;
-  int fd = -1, rc = LUPINE_OK;
-  EVP_MD_CTX *sha = EVP_MD_CTX_new();
-  ZSTD_DCtx *dctx = ZSTD_createDCtx();
+  int fd = -1, rc;
   object_path((local *)base, hash, path, sizeof path);
   if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) goto done;
-  in = malloc(incap);
-  out = malloc(outcap);
-  if (sha == NULL || dctx == NULL || in == NULL || out == NULL ||
-      EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+  if ((rc = lp_store_decoder_open(&d, hash, size, sink, ud, err, errsz)) != LUPINE_OK) goto done;
+  if ((in = malloc(incap)) == NULL) {
     lp_errf(err, errsz, "out of memory reading object %s", hash);
     rc = LUPINE_NOMEM;
     goto done;
   }
   for (;;) {
     ssize_t r = read(fd, in, incap);
-    ZSTD_inBuffer ib;
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       rc = io_error(err, errsz, "object %s: cannot read '%s'", hash, path);
       goto done;
     }
     if (r == 0) break;
-    ib.src = in, ib.size = (size_t)r, ib.pos = 0;
-    while (ib.pos < ib.size) {
-      ZSTD_outBuffer ob = {out, outcap, 0};
-      left = ZSTD_decompressStream(dctx, &ob, &ib);
-      if (ZSTD_isError(left)) {
-        rc = lp_store_corrupt(err, errsz, hash, "%s", ZSTD_getErrorName(left));
-        goto done;
-      }
-      if ((total += ob.pos) > size) {
-        rc = lp_store_corrupt(err, errsz, hash, "it holds more than the %llu bytes recorded",
-                              (unsigned long long)size);
-        goto done;
-      }
-      EVP_DigestUpdate(sha, out, ob.pos);
-      if (ob.pos > 0 && sink(ud, out, ob.pos) != 0) {
-        rc = LUPINE_ERROR;   /* the sink's own message is in err */
-        goto done;
-      }
-    }
+    if ((rc = lp_store_decoder_feed(d, in, (size_t)r, err, errsz)) != LUPINE_OK) goto done;
   }
-  if (left != 0 || total != size) {
-    rc = lp_store_corrupt(err, errsz, hash, "it ends early (%llu of %llu bytes)",
-                          (unsigned long long)total, (unsigned long long)size);
-    goto done;
-  }
-  EVP_DigestFinal_ex(sha, md, &mdlen);
-  lp_store_format_hash(md, mdlen, got);
-  if (strcmp(got, hash) != 0)
-    rc = lp_store_corrupt(err, errsz, hash, "its content hashes to %s", got);
+  rc = lp_store_decoder_finish(d, err, errsz);
 done:
   if (fd >= 0) close(fd);
-  EVP_MD_CTX_free(sha);
-  ZSTD_freeDCtx(dctx);
+  lp_store_decoder_free(d);
   free(in);
-  free(out);
   return rc;
 }
 
@@ -760,11 +727,16 @@ const lp_store_ops lp_store_local_ops = {
   l_list,
   l_remove,
   l_local_path,
+  l_local_path,   /* its uri is its path */
   l_writer_open,
   l_writer_write,
   l_writer_close,
   l_writer_abort,
 };
+
+void lp_store_local_nosync(lp_store *base) {
+  ((local *)base)->nosync = 1;
+}
 
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz) {
   char path[PATH_MAX];

@@ -242,8 +242,8 @@ used:with_options { run_name = "once" } ()
       .. "2 steps: 1 done, 0 cached, 1 failed, 0 running, 0 pending %(<t>%)\n" .. up .. "$", block)
     -- (the durations' column is as wide as the widest, which load can change)
     assert.matches("^run 'live' failed in <t>: 1 done, 1 failed\n"
-      .. "  nap  completed  <t> +live::nap::output v1\n"
-      .. "  bad  failed     <t>\n$", fixed(summary))
+      .. "  nap  completed  +<t>  +live::nap::output v1\n"
+      .. "  bad  failed     +<t>\n$", fixed(summary))
   end)
 end)
 
@@ -378,7 +378,8 @@ describe("commands that only read", function()
     assert.equal("", (H.sh("ls -A " .. H.quote(dir .. "/.lupine"))))
     -- what needs none still works
     local out, _, code = H.lupine(nil, "artifact-store flavor list", dir)
-    assert.same({ "local\ta folder on this machine's file system\n", 0 }, { out, code })
+    assert.same({ "local\ta folder on this machine's file system\n"
+      .. "s3\ta bucket of Amazon S3 or of a service that speaks its protocol\n", 0 }, { out, code })
   end)
 end)
 

@@ -109,8 +109,8 @@ describe("stacks and artifact stores", function()
       .. "('lupine stack set NAME')", H.err(function() client:delete_stack("default") end))
     assert.equal("artifact store 'bad': cannot create '/proc/nope/x': No such file or directory",
       H.err(function() client:register_artifact_store("bad", { path = "/proc/nope/x" }) end))
-    assert.equal("unknown artifact store flavor 's3' (known flavors: local)",
-      H.err(function() client:register_artifact_store("s", { flavor = "s3", path = fast }) end))
+    assert.equal("unknown artifact store flavor 'tape' (known flavors: local, s3)",
+      H.err(function() client:register_artifact_store("s", { flavor = "tape", path = fast }) end))
   end)
 
   it("names the artifact, store, flavor and path when the store's folder is gone", function()
@@ -259,9 +259,9 @@ describe("stacks and artifact stores", function()
     assert.equal(1, code)
     assert.equal("lupine: stack 'fast_disk' is the active stack; set another one first "
       .. "('lupine stack set NAME')\n", err)
-    out, err, code = H.lupine(home, "artifact-store register z --flavor=s3 --path=/tmp/z")
+    out, err, code = H.lupine(home, "artifact-store register z --flavor=tape --path=/tmp/z")
     assert.equal(2, code)
-    assert.matches("unknown flavor 's3' %(known flavors: local%)", err)
+    assert.matches("unknown flavor 'tape' %(known flavors: local, s3%)", err)
     out, err, code = H.lupine(home, "stack describe nope")
     assert.equal(1, code)
     assert.equal("lupine: stack 'nope' not found\n", err)

@@ -609,7 +609,8 @@ local stacks = require "lupine.stacks"
 
 local function store_json(s)
   return json.object { id = s.id, name = s.name, flavor = s.flavor, path = s.path,
-    created = s.created }
+    created = s.created, bucket = s.bucket, prefix = s.prefix, endpoint = s.endpoint,
+    region = s.region, path_style = s.path_style }
 end
 
 local function stack_json(k)
@@ -653,21 +654,35 @@ end
 local function cmd_store_describe(ctx)
   local s = ctx.client:artifact_store(ctx.args[1])
   if ctx.opts.json then print_json(store_json(s)); return 0 end
-  print_record(ctx, { { "id", "id", s.id }, { "name", "name", s.name },
-    { "flavor", "flavor", s.flavor }, { "path", "path", s.path },
-    { "created", "created", ctx.tty and human_time(s.created) or s.created } })
+  local rows = { { "id", "id", s.id }, { "name", "name", s.name },
+    { "flavor", "flavor", s.flavor }, { "path", "path", s.path } }
+  if s.flavor == "s3" then
+    local from_env = "(from the environment: AWS_%s)"
+    for _, r in ipairs {
+      { "bucket", "bucket", s.bucket }, { "prefix", "prefix", s.prefix },
+      { "endpoint", "endpoint", s.endpoint or from_env:format("ENDPOINT_URL_S3, AWS_ENDPOINT_URL"
+        .. " or AWS's own") },
+      { "region", "region", s.region or from_env:format("REGION, AWS_DEFAULT_REGION or us-east-1") },
+      { "path_style", "path-style", s.path_style and "yes" or "no" } } do
+      rows[#rows + 1] = r
+    end
+  end
+  rows[#rows + 1] = { "created", "created", ctx.tty and human_time(s.created) or s.created }
+  print_record(ctx, rows)
   return 0
 end
 
 local function cmd_store_register(ctx)
-  if not ctx.opts.path then usage(ctx.path, "missing option '--path'") end
+  if not ctx.opts.path and not ctx.opts.bucket then usage(ctx.path, "missing option '--path'") end
   local flavor = ctx.opts.flavor or "local"
   local known = {}
   for i, f in ipairs(stacks.flavors) do known[i] = f.name end
-  if flavor ~= "local" then
+  if flavor ~= "local" and flavor ~= "s3" then
     usage(ctx.path, "unknown flavor '%s' (known flavors: %s)", flavor, table.concat(known, ", "))
   end
-  local s = ctx.client:register_artifact_store(ctx.args[1], { flavor = flavor, path = ctx.opts.path })
+  local s = ctx.client:register_artifact_store(ctx.args[1], { flavor = flavor,
+    path = ctx.opts.path, bucket = ctx.opts.bucket, prefix = ctx.opts.prefix,
+    endpoint = ctx.opts.endpoint, region = ctx.opts.region, path_style = ctx.opts["path-style"] })
   if ctx.opts.json then print_json(store_json(s))
   else io.write(string.format("registered artifact store '%s' (%s, %s)\n", s.name, s.flavor, s.path)) end
   return 0
@@ -915,8 +930,16 @@ local tree = {
           run = cmd_store_describe },
         register = { summary = "register an artifact store", args = { "NAME" },
           catalog = "create",
-          options = { { "--flavor", arg = "FLAVOR", help = "its flavor (local)" },
-            { "--path", arg = "DIR", help = "its folder (created; must be writable)" } },
+          options = { { "--flavor", arg = "FLAVOR", help = "its flavor (local, s3)" },
+            { "--path", arg = "DIR", help = "its folder (created; must be writable), or "
+              .. "s3://BUCKET/PREFIX" },
+            { "--bucket", arg = "BUCKET", help = "s3: the bucket (instead of --path)" },
+            { "--prefix", arg = "PREFIX", help = "s3: the prefix of its keys in the bucket" },
+            { "--endpoint", arg = "URL", help = "s3: the service's URL (default: "
+              .. "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or AWS)" },
+            { "--region", arg = "REGION", help = "s3: the region (default: AWS_REGION, "
+              .. "AWS_DEFAULT_REGION, or us-east-1)" },
+            { "--path-style", help = "s3: the bucket in the URL's path, not its host name" } },
           run = cmd_store_register },
         delete = { summary = "delete an artifact store no stack and no version uses",
           args = { "NAME" }, run = cmd_store_delete },

@@ -242,7 +242,8 @@ function M.spec(build, i, report, results, run, store)
   local stores = {}
   for id in pairs(used) do
     local row = core.query("artifact_store_by_id", id)[1]
-    stores[#stores + 1] = { id = id, flavor = row.flavor, path = assert(core.store_root(id)) }
+    stores[#stores + 1] = { id = id, name = row.name, flavor = row.flavor,
+      path = row.flavor == "local" and assert(core.store_root(id)) or row.path }
   end
   table.sort(stores, function(a, b) return a.id < b.id end)
   local source = debug.getinfo(node.fn, "S").source

@@ -13,7 +13,8 @@ local getters = client.getters
 local M = {}
 
 -- The flavors of artifact store this build knows, and what each is.
-M.flavors = { { name = "local", description = "a folder on this machine's file system" } }
+M.flavors = { { name = "local", description = "a folder on this machine's file system" },
+  { name = "s3", description = "a bucket of Amazon S3 or of a service that speaks its protocol" } }
 M.orchestrators = { "local" }
 
 local ArtifactStore, Stack = {}, {}
@@ -31,9 +32,27 @@ local function flavor_names()
   return list
 end
 
--- The folder of a store row: the default store's is <home>/artifacts.
+-- An s3 store's location, as the catalog keeps it:
+-- "s3://bucket/prefix[?endpoint=URL&region=R&path-style=1]" (store_s3.c reads it).
+local function s3_settings(location)
+  local where, settings = location:match("^([^?]*)%??(.*)$")
+  local bucket, prefix = where:match("^s3://([^/]*)/?(.*)$")
+  local s = { bucket = bucket, prefix = prefix, path_style = false }
+  for k, v in settings:gmatch("([^&=]+)=([^&]*)") do
+    if k == "path-style" then s.path_style = true else s[k] = v end
+  end
+  return where, s
+end
+
+-- The folder of a store row: the default store's is <home>/artifacts. An
+-- s3 store's path is its s3://bucket/prefix, its settings are fields.
 local function store_of(row)
   row.path = row.path or (core.home() .. "/artifacts")
+  if row.flavor == "s3" then
+    local s
+    row.path, s = s3_settings(row.path)
+    for k, v in pairs(s) do row[k] = v end
+  end
   return setmetatable(row, ArtifactStore)
 end
 
@@ -125,6 +144,67 @@ end })
 
 -- ---- registering and deleting ----
 
+-- Bucket names as S3 allows them (3-63 lowercase letters, digits, '.', '-').
+local function check_bucket(name, bucket, level)
+  if type(bucket) ~= "string" or not bucket:match("^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    or #bucket > 63 then
+    fail(level + 1, "artifact store '%s': bad bucket name '%s' (3 to 63 lowercase letters, "
+      .. "digits, '.' and '-')", name, tostring(bucket))
+  end
+end
+
+-- An s3 store: opts.path "s3://bucket/prefix", or opts.bucket and
+-- opts.prefix; opts.endpoint, opts.region, opts.path_style. Nothing about
+-- credentials is kept: they come from the environment at each use.
+local function register_s3(self, name, opts, level)
+  local bucket, prefix = opts.bucket, opts.prefix
+  if opts.path ~= nil then
+    if bucket ~= nil or prefix ~= nil then
+      fail(level, "artifact store '%s': give path, or bucket and prefix, not both", name)
+    end
+    bucket, prefix = tostring(opts.path):match("^s3://([^/?]*)/?([^?]*)$")
+    if not bucket then
+      fail(level, "artifact store '%s': path '%s' is not s3://bucket/prefix", name,
+        tostring(opts.path))
+    end
+  elseif bucket == nil then
+    fail(level, "artifact store '%s': an s3 store needs a path (s3://bucket/prefix) or a bucket",
+      name)
+  end
+  check_bucket(name, bucket, level)
+  prefix = tostring(prefix or ""):gsub("^/+", ""):gsub("/+$", "")
+  if prefix:find("[?&%c]") or prefix:find("//", 1, true) then
+    fail(level, "artifact store '%s': bad prefix '%s' (no '?', '&', '//' or control "
+      .. "characters)", name, prefix)
+  end
+  local path = "s3://" .. bucket .. (prefix ~= "" and "/" .. prefix or "")
+  local settings = {}
+  for _, k in ipairs { "endpoint", "region" } do
+    local v = opts[k]
+    if v ~= nil then
+      if type(v) ~= "string" or v == "" or v:find("[?&%s]") then
+        fail(level, "artifact store '%s': bad %s '%s'", name, k, tostring(v))
+      end
+      if k == "endpoint" and not v:match("^https?://[^/]+/?$") then
+        fail(level, "artifact store '%s': endpoint '%s' is not http(s)://host[:port]", name, v)
+      end
+      settings[#settings + 1] = k .. "=" .. v:gsub("/$", "")
+    end
+  end
+  if opts.path_style then settings[#settings + 1] = "path-style=1" end
+  if core.query("artifact_store_by_name", name)[1] then
+    fail(level, "artifact store '%s' exists already", name)
+  end
+  for _, s in ipairs(self:list_artifact_stores()) do
+    if s.path == path then
+      fail(level, "artifact store '%s': path %s is the store '%s' already", name, path, s.name)
+    end
+  end
+  core.write("add_artifact_store", name, "s3",
+    path .. (#settings > 0 and "?" .. table.concat(settings, "&") or ""))
+  return self:artifact_store(name)
+end
+
 function Client:register_artifact_store(name, opts)
   check_name("register_artifact_store", 1, name, 2)
   if type(opts) ~= "table" then
@@ -137,6 +217,7 @@ function Client:register_artifact_store(name, opts)
     fail(2, "unknown artifact store flavor '%s' (known flavors: %s)", tostring(flavor),
       table.concat(flavor_names(), ", "))
   end
+  if flavor == "s3" then return register_s3(self, name, opts, 2) end
   if type(opts.path) ~= "string" or opts.path == "" then
     fail(2, "artifact store '%s': a local store needs a path", name)
   end

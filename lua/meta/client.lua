@@ -202,9 +202,12 @@ function Client:list_artifact_stores() end
 ---@return lupine.ArtifactStore
 function Client:artifact_store(name) end
 
----Register an artifact store: `{ flavor = "local", path = DIR }`.
+---Register an artifact store: `{ flavor = "local", path = DIR }`, or an S3 bucket:
+---`{ flavor = "s3", path = "s3://bucket/prefix", endpoint?, region?, path_style? }`
+---(or `bucket` and `prefix` instead of `path`). Credentials are not options: they come
+---from the environment or `~/.aws/credentials` when the store is used.
 ---@param name string
----@param options { flavor?: "local", path: string }
+---@param options { flavor?: "local"|"s3", path?: string, bucket?: string, prefix?: string, endpoint?: string, region?: string, path_style?: boolean }
 ---@return lupine.ArtifactStore
 function Client:register_artifact_store(name, options) end
 
@@ -353,8 +356,13 @@ function ArtifactVersion:consumers() end
 ---@field id string
 ---@field name string
 ---@field flavor string
----@field path string Its folder.
+---@field path string Its folder, or `s3://bucket/prefix`.
 ---@field created string
+---@field bucket? string An s3 store's bucket.
+---@field prefix? string An s3 store's prefix of its keys.
+---@field endpoint? string An s3 store's endpoint, if registered with one.
+---@field region? string An s3 store's region, if registered with one.
+---@field path_style? boolean Whether an s3 store puts its bucket in the URL's path.
 local ArtifactStore = {}
 
 ---Whether its folder can be read now.

@@ -122,7 +122,7 @@ static void test_open(const char *top) {
   int rc;
 
   snprintf(root, sizeof root, "%s/a/b/store", top);
-  rc = lp_store_open(&s, "local", root, err, sizeof err);
+  rc = lp_store_open(&s, "local", root, "test", NULL, err, sizeof err);
   if (!check(rc == LUPINE_OK, "open creates missing parents"))
     diag(err);
   same(lp_store_root(s), root, "root is the resolved path");
@@ -135,23 +135,23 @@ static void test_open(const char *top) {
   lp_store_close(NULL);
 
   snprintf(root, sizeof root, "%s/a/b/store", top);
-  check(lp_store_open(&s, "local", root, err, sizeof err) == LUPINE_OK,
+  check(lp_store_open(&s, "local", root, "test", NULL, err, sizeof err) == LUPINE_OK,
         "open reopens an existing store");
   lp_store_close(s);
 
   snprintf(root, sizeof root, "%s/plainfile", top);
   write_file(root, "x", 1);
   snprintf(root, sizeof root, "%s/plainfile/store", top);
-  rc = lp_store_open(&s, "local", root, err, sizeof err);
+  rc = lp_store_open(&s, "local", root, "test", NULL, err, sizeof err);
   check(rc == LUPINE_IO && s == NULL, "open under a regular file fails with IO");
   snprintf(want, sizeof want, "cannot create directory '%s' (Not a directory)", root);
   same(err, want, "open failure names the directory and the reason");
 
-  check(lp_store_open(&s, "local", "", err, sizeof err) == LUPINE_MISUSE,
+  check(lp_store_open(&s, "local", "", "test", NULL, err, sizeof err) == LUPINE_MISUSE,
         "open refuses an empty root");
 
   snprintf(root, sizeof root, "%s/other", top);
-  rc = lp_store_open(&s, "tape", root, err, sizeof err);
+  rc = lp_store_open(&s, "tape", root, "test", NULL, err, sizeof err);
   check(rc == LUPINE_MISUSE && s == NULL, "open refuses a flavor it does not know");
   same(err, "unknown store flavor 'tape'", "unknown flavor: message");
   check(stat(root, &st) != 0, "... and creates nothing");
@@ -160,7 +160,7 @@ static void test_open(const char *top) {
     char *longroot = malloc(5001);
     memset(longroot, 'a', 5000);
     longroot[5000] = '\0';
-    rc = lp_store_open(&s, "local", longroot, err, sizeof err);
+    rc = lp_store_open(&s, "local", longroot, "test", NULL, err, sizeof err);
     snprintf(want, sizeof want, "store root '%.64s...' is too long (5000 bytes)",
              longroot);
     check(rc == LUPINE_MISUSE, "open refuses a root too long for PATH_MAX");
@@ -651,7 +651,7 @@ static void test_stale_temporaries(const char *top) {
   snprintf(root, sizeof root, "%s/stale", top);
   snprintf(tmp, sizeof tmp, "%s/tmp", root);
   snprintf(cache, sizeof cache, "%s/files", top);
-  lp_store_open(&s, "local", root, err, sizeof err);
+  lp_store_open(&s, "local", root, "test", NULL, err, sizeof err);
   a = leave_temporary(s, "stream", NULL);
   b = leave_temporary(s, "obj", NULL);
   c = leave_temporary(s, "copy", cache);
@@ -660,7 +660,7 @@ static void test_stale_temporaries(const char *top) {
   snprintf(other, sizeof other, "%s/obj-inprogress", tmp);
   write_file(other, "not ours to judge", 17);
   check(a > 0 && b > 0 && c > 0 && entries(tmp) == 4, "writers left 2 temporaries (and 2 strays)");
-  lp_store_open(&again, "local", root, err, sizeof err);
+  lp_store_open(&again, "local", root, "test", NULL, err, sizeof err);
   lp_store_close(again);
   snprintf(other, sizeof other, "%s/.tmp", cache);
   lp_files_clean(cache);
@@ -669,7 +669,7 @@ static void test_stale_temporaries(const char *top) {
   kill_child(a);
   kill_child(b);
   kill_child(c);
-  lp_store_open(&again, "local", root, err, sizeof err);
+  lp_store_open(&again, "local", root, "test", NULL, err, sizeof err);
   lp_store_close(again);
   check(entries(tmp) == 2, "the next open removes what the killed writers left (%zu left)",
         entries(tmp));
@@ -810,7 +810,7 @@ int main(void) {
   test_hash();
   test_open(top);
   snprintf(root, sizeof root, "%s/store", top);
-  if (lp_store_open(&s, "local", root, err, sizeof err) != LUPINE_OK) {
+  if (lp_store_open(&s, "local", root, "test", NULL, err, sizeof err) != LUPINE_OK) {
     printf("Bail out! %s\n", err);
     return 1;
   }

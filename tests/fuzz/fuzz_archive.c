@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     char path[96];
     if (mkdtemp(root) == NULL) abort();
     snprintf(path, sizeof path, "%s/store", root);
-    if (lp_store_open(&store, "local", path, err, sizeof err) != LUPINE_OK) abort();
+    if (lp_store_open(&store, "local", path, "fuzz", NULL, err, sizeof err) != LUPINE_OK) abort();
   }
   if (lp_store_put(store, data, size, &obj, err, sizeof err) != LUPINE_OK) abort();
   snprintf(dest, sizeof dest, "%s/out", root);
