@@ -357,6 +357,22 @@ describe("lupine exec", function()
     assert.equal("lupine: exec: missing option --spec FILE\nTry 'lupine exec --help'.\n", err2)
   end)
 
+  it("loads a script up to its first pipeline call: what follows uses a run's results",
+    function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/after.lua", [[
+      local lupine = require "lupine"
+      local one = lupine.step("one", function() return 21 end)
+      local two = lupine.step("two", function(x) return 2 * x end)
+      local run = lupine.pipeline("after", function() two(one()) end)()
+      print("run " .. run.status .. ": " .. run.steps.two.output:load())
+    ]])
+    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=home LUPINE_EXEC="
+      .. H.quote(H.cli) .. " " .. H.quote(H.cli) .. " run after.lua")
+    assert.equal(0, code, err)
+    assert.matches("\nrun completed: 42\n$", out)
+  end)
+
   it("a run whose every step runs through it records what a local run records", function()
     local mine, theirs = sql(here.home, DUMP), sql(there.home, DUMP)
     assert.equal(mine, theirs)

@@ -28,8 +28,10 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 -- running now, if any (one of each per Lua state).
 local building, current = nil, nil
 -- While `lupine exec` loads a script (lupine.exec): the steps it defines,
--- in order; its pipelines and one-step runs are not run.
+-- in order. Its first pipeline call or one-step run ends the loading (what
+-- follows works on a run's results, which a step's process has none of).
 local loading = nil
+local LOADED = setmetatable({}, { __tostring = function() return "script loaded" end })
 
 local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {}, {}
 -- (a lazy version, like a placeholder, has no name: its __index raises, so
@@ -872,7 +874,10 @@ function Step:__call(...)
     end
     return table.unpack(placeholders)
   end
-  if loading then return end
+  if loading then
+    loading.loaded = true
+    error(LOADED, 0)
+  end
   if self.run_after then
     fail(2, "step '%s': after(...) orders steps inside a pipeline body, but it was called "
       .. "outside one", self.name)
@@ -1032,7 +1037,10 @@ function Pipeline:__call(...)
   if current then
     fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
   end
-  if loading then return end
+  if loading then
+    loading.loaded = true
+    error(LOADED, 0)
+  end
   if definition_of[self] then definition_of[self].called = true end
   local build = new_build(self.name)
   build.substitutions, build.defaults = self.substitutions, self.defaults
@@ -1319,7 +1327,10 @@ client_mod.exec = {
     local steps = {}
     local _ <close> = setmetatable({}, { __close = function() loading = nil end })
     loading = steps
-    chunk(...)
+    local ok, err = pcall(chunk, ...)
+    -- an error after the first pipeline call (one the script caught, then
+    -- used the missing result) is not the steps' concern
+    if not ok and err ~= LOADED and not steps.loaded then error(err, 0) end
     return steps
   end,
   invoker = invoker,
