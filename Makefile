@@ -65,11 +65,12 @@ LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
 
-LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_listing.c \
-  runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c runtime/executor.c runtime/files.c \
-  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c runtime/store.c \
-  runtime/store_local.c runtime/store_s3.c \
-  runtime/text.c runtime/util.c runtime/visual.c
+LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c \
+  runtime/catalog_listing.c runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c \
+  runtime/executor.c runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c \
+  runtime/run.c runtime/runtime.c runtime/sigv4.c runtime/spawn.c runtime/step.c runtime/store.c \
+  runtime/store_local.c runtime/store_s3.c runtime/text.c runtime/util.c runtime/versions.c \
+  runtime/visual.c runtime/wire.c runtime/worker.c
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \
   $(wildcard lua/meta/*.lua)
@@ -85,7 +86,7 @@ all: $(BUILD)/lupine $(BUILD)/liblupine.a $(BUILD)/liblupine.so $(BUILD)/lupine.
 # ---- one set of rules per build flavour: build/ (release), build/asan/ ----
 define flavour
 $(1)/obj/%.o: runtime/%.c runtime/lupine.h runtime/lupine_int.h runtime/store_int.h \
-  runtime/catalog_backend.h | $(1)/obj
+  runtime/catalog_backend.h runtime/run.h | $(1)/obj
 	$$(COMPILE) $(2) -c $$< -o $$@
 
 $(1)/obj/lua_sources.o: $(1)/obj/lua_sources.c

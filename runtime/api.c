@@ -1199,7 +1199,7 @@ static int read_bytes(lupine *h, const char *fname, const lupine_artifact_versio
 
 /* Is v a file or folder (its object an archive, its value a path)? */
 static int is_path(const lupine_artifact_version *v) {
-  return v->r.s[LP_AV_DATA_TYPE] != NULL && lp_is_file_type(v->r.s[LP_AV_DATA_TYPE]);
+  return v->r.s[LP_AV_DATA_TYPE] != NULL && lp_versions_is_file(v->r.s[LP_AV_DATA_TYPE]);
 }
 
 /* The path of a read-only copy of the file or folder v, into out, as
@@ -1209,7 +1209,7 @@ static int local_copy(lupine *h, const char *fname, const lupine_artifact_versio
   lp_store *store;
   int rc;
   if ((rc = store_of(h, fname, v, &store)) != LUPINE_OK) return rc;
-  if ((rc = lp_materialize(h->rt, store, v->r.s[LP_AV_HASH], (uint64_t)lupine_av_size(v), out,
+  if ((rc = lp_versions_materialize(h->rt, store, v->r.s[LP_AV_HASH], (uint64_t)lupine_av_size(v), out,
                            outsz)) != LUPINE_OK)
     return cannot_load(h, v, rc, h->rt->err);
   return LUPINE_OK;

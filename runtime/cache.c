@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lauxlib.h"
-#include "lupine_int.h"
+#include "run.h"
 
 /* The pieces of a fingerprint, collected in a Lua table (so an error
 ** leaks nothing) and hashed together at the end. */
@@ -238,7 +238,7 @@ static void add_function(lua_State *L, pieces *p, int fn, int seen, int depth) {
   }
 }
 
-int lp_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]) {
+int lp_cache_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]) {
   luaL_Buffer b;
   pieces p;
   int seen, i;
@@ -255,7 +255,299 @@ int lp_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
-  lp_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), out);
+  lp_store_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), out);
   lua_pop(L, 3);
   return out[0] != '\0' ? LUPINE_OK : LUPINE_NOMEM;
+}
+
+/* ---- the cache key of a step run, its hits, and recording one ---- */
+
+/* ---- the cache ---- */
+
+/* Push node's cache parts (parameters table at params): what its cache key
+** is the hash of. See runtime/README.md, "Caching". */
+void lp_cache_push_parts(lp_run *r, int node, int nodeidx, int params) {
+  lua_State *L = r->L;
+  char err[LP_ERRSZ], hash[LP_HASH_STRLEN + 1];
+  lp_input_iter it;
+  int parts;
+  lua_createtable(L, 0, 6);
+  parts = lua_gettop(L);
+  lua_pushinteger(L, LP_CODEC_VERSION);
+  lua_setfield(L, parts, "codec");
+  lua_getfield(L, nodeidx, "code_hash");
+  lua_setfield(L, parts, "code");
+  lua_getfield(L, nodeidx, "outputs_hash");
+  lua_setfield(L, parts, "outputs");
+  lua_getfield(L, nodeidx, "cache_key");
+  lua_setfield(L, parts, "user");
+  lua_getfield(L, nodeidx, "seed");   /* a fixed seed; a fresh one is not part of it */
+  lua_setfield(L, parts, "seed");
+  lua_newtable(L);   /* parameter name -> hash of its value */
+  lua_pushnil(L);
+  while (lua_next(L, params) != 0) {
+    if (lp_codec_encode(L, -1, "value", err, sizeof err) == LUPINE_OK) {
+      lp_store_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), hash);
+      lua_pushvalue(L, -3);
+      lua_pushstring(L, hash);
+      lua_rawset(L, -6);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, parts, "params");
+  lua_newtable(L);   /* input name -> content hash */
+  lp_run_inputs_begin(L, nodeidx, &it);
+  while (lp_run_inputs_next(L, &it)) {
+    lp_run_push_input(r, node, it.j, lua_gettop(L));
+    if (lua_isstring(L, -1)) {
+      lua_getfield(L, -4, "name");
+      lua_pushvalue(L, -2);
+      lua_rawset(L, -8);
+    }
+    lua_pop(L, 4);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, parts, "inputs");
+}
+
+/* Whether the row on top is a link to one of its step's own outputs (not
+** a version it saved by hand). */
+static int own_output(lua_State *L) {
+  const char *type;
+  lua_getfield(L, -1, "save_type");
+  type = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return type != NULL && strcmp(type, "step_output") == 0;
+}
+
+/*
+** A step run that looked up the latest version of an artifact (through the
+** Client, while it ran) is reused only while that lookup would find the
+** same version: unless one the step run made itself is newer (it saved it).
+** If the step run found (id and its rows at these stack indices) fails
+** that, push why and return 1; else return 0. The query is made only for
+** step runs that recorded lookups (lookups in their rows, from cache_hit).
+*/
+static int stale_lookup(lp_run *r, int id, int rows) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L);
+  const char *name, *was, *latest;
+  lua_rawgeti(L, rows, 1);
+  if (lua_getfield(L, -1, "lookups") == LUA_TNIL) {
+    lua_settop(L, top);
+    return 0;
+  }
+  if (lp_catalog_query(L, rt->catalog, "stale_lookups", id, 1, rt->err, sizeof rt->err) !=
+      LUPINE_OK)
+    lp_run_fail(r);
+  if (lua_rawgeti(L, -1, 1) != LUA_TTABLE) {
+    lua_settop(L, top);
+    return 0;
+  }
+  lua_getfield(L, -1, "artifact");
+  lua_getfield(L, -2, "was");
+  lua_getfield(L, -3, "latest");
+  lua_getfield(L, -4, "newer");
+  name = lua_tostring(L, -4);
+  was = lua_isstring(L, -3) ? lua_tostring(L, -3) : "a deleted version";
+  latest = lua_tostring(L, -2);
+  if (latest == NULL)
+    lua_pushfstring(L, "artifact '%s' has no versions now (was %s)", name, was);
+  else
+    lua_pushfstring(L, "artifact '%s' has %s (%s, was %s)", name,
+                    lua_tointeger(L, -1) != 0 ? "a newer version" : "another latest version",
+                    latest, was);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return 1;
+}
+
+/*
+** Look for a completed step run with this cache key whose outputs are all
+** still stored, and whose lookups would find what they found then
+** (stale_lookup). On a hit push its id and its rows (one per output link,
+** each with the run's seed; one without a name if it has none) and return
+** 1; else push why not (a string) and return 0.
+** stack in: ..., node (nodeidx), parameters, parts, key
+*/
+int lp_cache_find_hit(lp_run *r, int node, int nodeidx) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  int top = lua_gettop(L), k, nout, missing = 0;
+  if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  if (lua_rawgeti(L, top + 1, 1) == LUA_TTABLE) {
+    lua_getfield(L, top + 2, "step_run");
+    lua_insert(L, top + 1);
+    /* stack: id, rows, row 1: every declared output among the step's own
+    ** outputs, unless its step returned no value (it stored none) */
+    lua_getfield(L, top + 3, "output_count");
+    nout = lua_isinteger(L, -1) && lua_tointeger(L, -1) == 0 ? 0 : -1;
+    lua_settop(L, top + 2);
+    if (nout != 0) {
+      lp_run_field(L, nodeidx, "outputs", LUA_TTABLE);
+      nout = (int)luaL_len(L, -1);
+    }
+    for (k = 1; k <= nout && !missing; k++) {
+      int i, found = 0;
+      lua_rawgeti(L, top + 3, k);
+      lua_getfield(L, -1, "name");
+      for (i = 1; !found && lua_rawgeti(L, top + 2, i) == LUA_TTABLE; i++) {
+        lua_getfield(L, -1, "name");
+        found = lua_rawequal(L, -1, -3);
+        lua_pop(L, 1);
+        found = found && own_output(L);
+        lua_pop(L, 1);
+      }
+      missing = !found;
+      lua_settop(L, top + 3);
+    }
+    lua_settop(L, top + 2);
+    /* a hit reuses versions where they are: each in its own store */
+    for (k = 1; !missing && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+      lp_store *store;
+      char err[LP_ERRSZ];
+      lua_getfield(L, -1, "artifact_store_id");
+      lua_getfield(L, -2, "content_hash");
+      lua_getfield(L, -3, "name");
+      missing = !lua_isnil(L, -1) &&
+                (!lua_isstring(L, -2) ||
+                 lp_runtime_store(rt, luaL_optstring(L, -3, LP_DEFAULT_STORE_ID), &store, err,
+                                  sizeof err) != LUPINE_OK ||
+                 !lp_store_exists(store, lua_tostring(L, -2)));
+      lua_pop(L, 4);
+    }
+    if (!missing) {
+      lua_settop(L, top + 2);
+      if (!stale_lookup(r, top + 1, top + 2)) return 1;   /* stack: ..., id, rows */
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      return 0;
+    }
+    lua_settop(L, top);
+    lua_pushliteral(L, "the outputs of the step run it would reuse are no longer stored");
+    return 0;
+  }
+  lua_settop(L, top);
+  /* say what changed since the latest earlier run of this step */
+  lp_run_field(L, r->spec, "explain", LUA_TFUNCTION);
+  lua_pushstring(L, r->pipeline);
+  lua_pushstring(L, lp_run_node_str(r, node, "name"));
+  lua_pushstring(L, r->id);
+  if (lp_catalog_query(L, rt->catalog, "previous_step_run", top + 2, 3, rt->err,
+                       sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  lua_rawgeti(L, -1, 1);
+  lua_replace(L, top + 2);
+  lua_settop(L, top + 2);
+  if (lua_istable(L, -1)) lua_getfield(L, -1, "cache_parts"), lua_replace(L, -2);
+  lua_pushvalue(L, top - 1);   /* this run's parts */
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+    lua_settop(L, top);
+    lua_pushliteral(L, "no step run with the same cache key completed");
+  }
+  return 0;
+}
+
+/* Record node as a cache hit of the step run (id, output rows on top,
+** below them: node, parameters and their bytes, parts, key). Pops both. */
+/* An output's result (see step.c's push_output_value) from the row of the
+** version a hit reuses: result field <- row column. */
+static const struct {
+  const char *result, *row;
+} hit_fields[] = {
+  {"id", "id"}, {"seq", "seq"}, {"version", "version"}, {"hash", "content_hash"},
+  {"size", "size"}, {"kind", "data_type"}, {"store", "artifact_store_id"},
+};
+#define HIT_FIELDS ((int)(sizeof hit_fields / sizeof hit_fields[0]))
+
+void lp_cache_record_hit(lp_run *r, int node, int nodeidx, const char *pbytes, size_t plen) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  lp_node *n = &r->node[node];
+  char step_run_id[LP_ID_LEN + 1], written[1024] = "";
+  size_t wlen = 0;
+  int rows = lua_gettop(L), i, k, f, nout, own;
+  long long seed;
+  double t0 = lp_run_now();
+  /* the seed of the step run it reuses: what made the outputs it gets */
+  lua_rawgeti(L, rows, 1);
+  lua_getfield(L, -1, "seed");
+  seed = (long long)lua_tointeger(L, -1);
+  lp_run_join(r);
+  if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
+                                 lp_run_node_str(r, node, "step"), "cached", pbytes, plen,
+                                 lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
+                                 lua_isinteger(L, -1) ? &seed : NULL, step_run_id, rt->err,
+                                 sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  lua_settop(L, rows);
+  lp_run_link_inputs(r, node, nodeidx, step_run_id);
+  lua_rawgeti(L, rows, 1);
+  if (lua_getfield(L, -1, "lookups") != LUA_TNIL) {
+    /* the lookups its outputs depend on, carried over (sr.lookups; the
+    ** next run's lp_cache_find_hit checks those of the completed step run again) */
+    int changes;
+    lua_pushstring(L, step_run_id);
+    lua_pushvalue(L, rows - 1);
+    if (lp_catalog_write(L, rt->catalog, "copy_lookups", lua_gettop(L) - 1, 2, &changes,
+                         rt->err, sizeof rt->err) != LUPINE_OK)
+      lp_run_fail(r);
+  }
+  lua_settop(L, rows);
+  /* the output links, every one the reused step run has (what its step
+  ** saved by hand too), and results[node] in declared order from its own
+  ** outputs (lp_cache_find_hit found one for each, unless its step returned none) */
+  lp_run_field(L, nodeidx, "outputs", LUA_TTABLE);
+  nout = (int)luaL_len(L, -1);
+  lua_createtable(L, nout, 0);
+  for (k = 1; lua_rawgeti(L, rows, k) == LUA_TTABLE; k++) {
+    int row = lua_gettop(L);
+    if (lua_getfield(L, row, "name") == LUA_TNIL) {   /* the row of a run without links */
+      lua_settop(L, row - 1);
+      continue;
+    }
+    lua_getfield(L, row, "id");
+    lua_getfield(L, row, "seq");
+    if (lp_catalog_add_output(rt->catalog, step_run_id, lua_tostring(L, -3),
+                              lua_tostring(L, -2), (long long)lua_tointeger(L, -1), rt->err,
+                              sizeof rt->err) != LUPINE_OK)
+      lp_run_fail(r);
+    lua_settop(L, row);
+    own = own_output(L);
+    for (i = 1; own && i <= nout; i++) {
+      lua_rawgeti(L, rows + 1, i);
+      lp_run_field(L, -1, "name", LUA_TSTRING);
+      lua_getfield(L, row, "name");
+      if (lua_rawequal(L, -1, -2)) {
+        lua_createtable(L, 0, HIT_FIELDS);
+        for (f = 0; f < HIT_FIELDS; f++) {
+          lua_getfield(L, row, hit_fields[f].row);
+          lua_setfield(L, -2, hit_fields[f].result);
+        }
+        lua_rawseti(L, rows + 2, i);
+        lua_getfield(L, row, "artifact");
+        lua_getfield(L, row, "version");
+        lp_appendf(written, sizeof written, &wlen, "%s%s v%s", wlen > 0 ? ", " : "",
+                   lua_tostring(L, -2), lua_tostring(L, -1));
+      }
+      lua_settop(L, row);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawseti(L, r->results, node + 1);
+  lua_settop(L, rows - 2);
+  snprintf(n->step_run, sizeof n->step_run, "%s", step_run_id);
+  n->ms = lp_run_now() - t0;   /* the hit's own time: what a cached step costs */
+  n->status = LP_NODE_CACHED;
+  n->recorded = 1;
+  lp_graph_finish(r->graph, node, 1);
+  lua_pushstring(L, written);
+  lp_run_keep(r, node, LP_NODE_ARTIFACTS);
+  lp_run_step_done(r, node);
+  lua_pushfstring(L, "%s (cached)", written);
+  lp_run_keep(r, node, LP_NODE_ARTIFACTS);
 }

@@ -113,7 +113,7 @@ static const statement statements[] = {
   {"latest_version", Q, "name"},
   {"version_by_name", Q, "name version"},
   /* an external input's content stored before under its name, made the
-  ** same way (executor.c: lp_record_version); a NULL name finds none */
+  ** same way (executor.c: lp_versions_record); a NULL name finds none */
   {"same_content_version", Q, "name? content_hash save_type"},
   {"versions_of", Q, "name"},   /* newest first */
   {"artifact_names", Q, ""},

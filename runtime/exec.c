@@ -97,7 +97,7 @@ int lp_core_exec_begin(lua_State *L) {
 /* Send the table on top (popped) to this process's parent: a call the
 ** manifest keeps. */
 static void record(lua_State *L, lp_runtime *rt) {
-  if (lp_worker_send(L, rt->to_parent) != 0) lp_raise(L, "lupine exec: lost its parent process");
+  if (lp_wire_send(L, rt->to_parent) != 0) lp_raise(L, "lupine exec: lost its parent process");
 }
 
 /* Push an object as a table: { hash, size, stored_size }. */
@@ -489,7 +489,7 @@ int lp_core_exec_replay(lua_State *L) {
     lua_pop(L, 1);
     luaL_checkstack(L, n + 4, "call");
     for (k = 1; k <= n; k++) lua_rawgeti(L, top + 2, k);
-    lp_worker_call(L, rt, lua_tostring(L, top + 1), top + 3, n);
+    lp_wire_call(L, rt, lua_tostring(L, top + 1), top + 3, n);
     lua_settop(L, top - 1);
   }
   return 0;

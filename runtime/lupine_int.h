@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "lua.h"
+#include "lauxlib.h"   /* luaL_Reg */
 #include "lupine.h"
 
 #define LP_ERRSZ 1024
@@ -198,7 +199,7 @@ int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_s
 
 /* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
 ** OpenSSL failed (out of memory). */
-void lp_hash_bytes(const void *data, size_t len, char *out);
+void lp_store_hash_bytes(const void *data, size_t len, char *out);
 
 /* The versions of the zstd and OpenSSL libraries in use ("1.5.4", "3.0.11"). */
 const char *lp_store_zstd_version(void);
@@ -455,7 +456,7 @@ typedef struct lp_store_info {
 int lp_catalog_store_info(lp_catalog *c, const char *store_id, const char *stack,
                           lp_store_info *out, char *err, size_t errsz);
 
-/* ---- lmodule.c: the runtime a lua_State works with ---- */
+/* ---- runtime.c: the runtime a lua_State works with ---- */
 
 /* An artifact store the runtime has opened. */
 typedef struct lp_store_slot {
@@ -491,7 +492,7 @@ typedef struct lp_runtime {
   void *on_run_ud;
   int to_parent, from_parent; /* in a worker process: its pipes; else 0 */
   /* in `lupine exec` (exec.c): answers a worker's calls in its own process
-  ** (the call's frame, { kind = "call", op, args }, on top), as lp_worker_call
+  ** (the call's frame, { kind = "call", op, args }, on top), as lp_wire_call
   ** does through the coordinator; else NULL */
   int (*serve)(lua_State *L, struct lp_runtime *rt, const char *op, int first, int nargs);
   const char *detached;       /* in `lupine exec`: why the catalog is out of reach; else NULL */
@@ -535,6 +536,61 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who);
 ** (it must not be used across fork; a new one opens on demand) and send
 ** catalog writes to the coordinator through these pipes. */
 void lp_runtime_forked(lp_runtime *rt, int to_parent, int from_parent);
+
+/* Make rt (the runtime of L) ready as the bindings do on first use: open
+** the catalog and store, and mark the runs of dead processes failed. Does
+** not raise for an unusable catalog (a code, with rt->err); call it in a
+** protected call all the same (marking allocates). */
+int lp_runtime_open(lua_State *L, lp_runtime *rt);
+
+/* The runtime of L, opened (lp_runtime_open); raises the reason if it
+** cannot be. */
+lp_runtime *lp_runtime_opened(lua_State *L);
+
+/* Resolve rt's home folder if none is set yet (as lupine_open documents). */
+int lp_runtime_find_home(lp_runtime *rt);
+
+/* mkdir -p: every missing folder of path; the message names the folder. */
+int lp_runtime_make_dirs(const char *path, char *err, size_t errsz);
+
+/* The local side of a call a step may make of the catalog: run with the
+** nargs values from first on as its arguments, push its results and return
+** how many, or return -1 with rt->err set. */
+typedef int (*lp_call_fn)(lua_State *L, lp_runtime *rt, int first, int nargs);
+
+/*
+** Make the call op of the runtime of L: by fn here, or, in a worker of a
+** run, by the same fn in the coordinator (lp_wire_call; worker.c serves
+** it), which holds the run's transaction and sees what it has not yet
+** committed. The one place that tells the two apart. Pushes the results;
+** raises the error.
+*/
+int lp_runtime_call(lua_State *L, const char *op, lp_call_fn fn, int first, int nargs);
+
+/* The catalog's calls, as lp_call_fns: a statement's name at first, its
+** arguments after it (core.query, core.write); a listing's name, its
+** description and what to push (core.list). */
+int lp_runtime_query(lua_State *L, lp_runtime *rt, int first, int nargs);
+int lp_runtime_write(lua_State *L, lp_runtime *rt, int first, int nargs);
+int lp_runtime_list(lua_State *L, lp_runtime *rt, int first, int nargs);
+
+/* Send a message (formatted, at most 2047 bytes; or text as it is) to the
+** runtime's log callback, if any; in a worker, to stderr as "lupine: ...",
+** the step's output, which the coordinator logs. */
+void lp_log_text(lp_runtime *rt, int level, const char *text);
+void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+
+/* Pass an event to the runtime's event callback, if any. */
+void lp_event(lp_runtime *rt, const lupine_event *ev);
+
+/* Raise msg (formatted as lua_pushfstring does) as a Lua error without a
+** position in front: the Lua caller of a core function is Lupine's own
+** code, whose file and line mean nothing to the user. */
+int lp_raise(lua_State *L, const char *fmt, ...);
 
 /* ---- arena.c: the Lua allocator of a worker process ---- */
 
@@ -592,42 +648,7 @@ void lp_spawner_forget(lp_spawner *sp, pid_t pid);
 ** a spawner never started is left alone. */
 void lp_spawner_stop(lp_spawner *sp);
 
-/* Store CBOR bytes as a new version: stack from first on: bytes, cfg,
-** extra, producer, output, data type (see lp_record_version). Pushes id,
-** version and the version's catalog row and returns 3; or pushes nil and a
-** message (the custom version exists) and returns 2; or returns -1 with
-** rt->err set. */
-int lp_save_bytes(lua_State *L, lp_runtime *rt, int first);
-
-/* Send a message (formatted, at most 2047 bytes; or text as it is) to the
-** runtime's log callback, if any; in a worker, to stderr as "lupine: ...",
-** the step's output, which the coordinator logs. */
-void lp_log_text(lp_runtime *rt, int level, const char *text);
-void lp_log(lp_runtime *rt, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-  __attribute__((format(printf, 3, 4)))
-#endif
-  ;
-
-/* Pass an event to the runtime's event callback, if any. */
-void lp_event(lp_runtime *rt, const lupine_event *ev);
-
-/* Raise msg (formatted as lua_pushfstring does) as a Lua error without a
-** position in front: the Lua caller of a core function is Lupine's own
-** code, whose file and line mean nothing to the user. */
-int lp_raise(lua_State *L, const char *fmt, ...);
-
-/* Is data_type that of a file or folder artifact ("file", "dir")? */
-int lp_is_file_type(const char *data_type);
-
-/* The path of a read-only copy of a file or folder object (in the files
-** cache under the catalog folder); message in rt->err. */
-int lp_materialize(lp_runtime *rt, lp_store *s, const char *hash, uint64_t size, char *out,
-                   size_t outsz);
-
-/* Load artifact version id: look it up, read its object, decode it, push
-** the value. Raises a Lua error naming the artifact on failure. */
-int lp_load_version(lua_State *L, lp_runtime *rt, const char *id);
+/* ---- lua_sources.c: the Lua side, embedded (made by the Makefile) ---- */
 
 /* The Lua side (the files in lua/lupine/), embedded at build time; the array ends
 ** with a NULL module. */
@@ -638,14 +659,6 @@ typedef struct lp_lua_source {
   size_t len;
 } lp_lua_source;
 extern const lp_lua_source lp_lua_sources[];
-
-/* ---- lmodule.c, for the C API (api.c) ---- */
-
-/* Make rt (the runtime of L) ready as the bindings do on first use: open
-** the catalog and store, and mark the runs of dead processes failed. Does
-** not raise for an unusable catalog (a code, with rt->err); call it in a
-** protected call all the same (marking allocates). */
-int lp_runtime_open(lua_State *L, lp_runtime *rt);
 
 /* ---- files.c: files and folders as artifacts (ustar archives) ---- */
 
@@ -727,16 +740,58 @@ void lp_duration(double ms, char *buf, size_t size);
 ** from 0 to 2^53 - 1, so that it reads back exactly wherever JSON goes. */
 long long lp_random_seed(void);
 
+/* Append to the text of *len bytes in buf (size bytes in all), formatted
+** as printf does, cut to fit; *len grows (to size once it is full). */
+void lp_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 4, 5)))
+#endif
+  ;
+
 /* The finite double x in the fewest digits that read back as x, in %g's
 ** notation at 15 to 17 digits of precision ("0.1", "100", "1e+300",
 ** "5e-324"). */
 void lp_float_text(double x, char *buf, size_t size);
 
-/* ---- cache.c ---- */
+/* ---- cache.c: the cache key (its code part here; the rest in run.h) ---- */
 
 /* The fingerprint of the Lua function at fn: its stripped bytecode and
 ** what it reaches through upvalues (see cache.c). */
-int lp_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]);
+int lp_cache_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]);
+
+/* ---- wire.c: frames between a coordinator and its workers, and a worker's calls ---- */
+
+/* A growable byte buffer. */
+typedef struct lp_buf {
+  char *p;
+  size_t len, cap;
+} lp_buf;
+
+/* Append n bytes: 0, or -1 when memory runs out. Drop the first n. */
+int lp_wire_buf_add(lp_buf *b, const char *p, size_t n);
+void lp_wire_buf_drop(lp_buf *b, size_t n);
+
+/* Write all n bytes to the socket fd: 0, or -1 if the peer is gone. */
+int lp_wire_write(int fd, const char *p, size_t n);
+
+/* A frame's 4 bytes of length (big-endian) for n bytes of CBOR. */
+void lp_wire_head(unsigned char head[4], size_t n);
+
+/* Encode the table on top as a frame to fd; pops it. 0 or -1. */
+int lp_wire_send(lua_State *L, int fd);
+
+/* Length of the complete frame at the start of b, or 0 if incomplete. */
+size_t lp_wire_ready(const lp_buf *b);
+
+/* Read one whole frame from fd into b: its length (with the 4 bytes in
+** front), or 0 if the peer is gone first or memory runs out. */
+size_t lp_wire_read(int fd, lp_buf *b);
+
+/* In a worker: make call op (see lp_runtime_call) with the nargs values
+** from first on as its arguments in the coordinator, and push what it
+** returns. Raises the coordinator's error. With rt->serve set (`lupine
+** exec`), rt->serve answers instead. */
+int lp_wire_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs);
 
 /* ---- graph.c: the dependency graph of one pipeline run ---- */
 
@@ -762,25 +817,19 @@ int lp_graph_next(lp_graph *g);
 void lp_graph_finish(lp_graph *g, int node, int ok);
 int lp_graph_skipped(const lp_graph *g, int node);
 
-/* ---- executor.c: running a pipeline run ---- */
+/* ---- executor.c: running a pipeline run (its files share run.h) ---- */
 
 /*
-** Run the pipeline described by the table at stack index spec (built by
-** lua/lupine/init.lua, documented there). Pushes the run id and its final
-** status. Step failures are recorded, not raised; raises only for a
-** malformed spec or when the catalog itself fails.
+** Run the pipeline described by the table at stack index spec (core.run's
+** argument, built by lua/lupine/init.lua; every field is documented above
+** lp_execute in executor.c). Pushes four values: the run's id, its name,
+** its status and the failed steps' messages. Step failures are recorded,
+** not raised; raises only for a malformed spec or when the catalog itself
+** fails.
 */
 int lp_execute(lua_State *L, lp_runtime *rt, int spec);
 
-/* In a worker: make a catalog call (op "write" or "save", with the nargs
-** values from first on as its arguments) in the coordinator, and push what
-** it returns. Raises the coordinator's error. With rt->serve set (`lupine
-** exec`), rt->serve answers instead. */
-int lp_worker_call(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs);
-
-/* Encode the table on top as a frame (4 bytes of length, big-endian, then
-** its CBOR) to fd; pops it. 0, or -1 if it cannot be encoded or sent. */
-int lp_worker_send(lua_State *L, int fd);
+/* ---- worker.c, for exec.c: a step run as a worker runs it ---- */
 
 /*
 ** In a process forked to run one step (exec.c): run node 1 of the run spec
@@ -797,6 +846,8 @@ void lp_worker_main(lua_State *L, lp_runtime *rt, int spec, int results, int rep
 ** passed (timed_out), its status is unknown (lost), or its waitpid status. */
 void lp_worker_ended(lua_State *L, int status, int timed_out, double timeout, int lost);
 
+/* ---- versions.c: an artifact version saved, recorded, loaded, materialized ---- */
+
 /*
 ** Record a stored object as a new version, with its tags and metadata:
 ** cfg (a stack index) is { artifact = name, type = ..., version = custom or
@@ -808,10 +859,41 @@ void lp_worker_ended(lua_State *L, int status, int timed_out, double timeout, in
 ** holds the transaction. LUPINE_CONSTRAINT (message in rt->err) if the
 ** custom version exists.
 */
-int lp_record_version(lua_State *L, lp_runtime *rt, int cfg, int extra,
-                      const lp_object *obj, const char *data_type, const char *producer,
-                      const char *output, char id[LP_ID_LEN + 1],
-                      char version[LP_NAME_MAX + 1], long long *seq);
+int lp_versions_record(lua_State *L, lp_runtime *rt, int cfg, int extra,
+                       const lp_object *obj, const char *data_type, const char *producer,
+                       const char *output, char id[LP_ID_LEN + 1],
+                       char version[LP_NAME_MAX + 1], long long *seq);
+
+/* Store CBOR bytes as a new version: the nargs (6) values from first on
+** are bytes, cfg, extra, producer, output, data type (cfg and extra as
+** lp_versions_record takes them), in a transaction of its own. Pushes
+** id, version and the version's catalog row and returns 3; or pushes nil
+** and a message (the custom version exists) and returns 2; or returns -1
+** with rt->err set. An lp_call_fn: a worker's save runs it in the
+** coordinator. */
+int lp_versions_save(lua_State *L, lp_runtime *rt, int first, int nargs);
+
+/* Record obj, stored in the write store, as a new version of data_type
+** (cfg and extra as lp_versions_record takes them), in a transaction of
+** its own; returns as lp_versions_save does. An object gone (a gc since
+** it was stored) gives nil and a message. */
+int lp_versions_record_object(lua_State *L, lp_runtime *rt, const lp_object *obj,
+                              const char *data_type, int cfg, int extra);
+
+/* Load artifact version id: look it up (in a worker, through the
+** coordinator, which sees what it has not committed), read its object from
+** its own store, push its value (decode; a file or folder's: the path of
+** a read-only copy) or its CBOR bytes. Returns 1; raises a Lua error
+** naming the artifact on failure. */
+int lp_versions_load(lua_State *L, lp_runtime *rt, const char *id, int decode);
+
+/* Is data_type that of a file or folder artifact ("file", "dir")? */
+int lp_versions_is_file(const char *data_type);
+
+/* The path of a read-only copy of a file or folder object (in the files
+** cache under the catalog folder); message in rt->err. */
+int lp_versions_materialize(lp_runtime *rt, lp_store *s, const char *hash, uint64_t size,
+                            char *out, size_t outsz);
 
 /* ---- gc.c: removing objects no version references (with the store and
 ** catalog functions it uses) ---- */
@@ -894,24 +976,16 @@ int lp_gc_copies(lp_catalog *c, const char *cache, int dry_run, lp_gc_result *ou
 */
 int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char *version_id);
 
-/* core.read_object(hash, size) -> bytes | nil, message */
-int lp_core_read_object(lua_State *L);
-/* core.number_text(x) -> the shortest text that reads back as x */
-int lp_core_number_text(lua_State *L);
-/* core.csv(rows, columns, n, limit, cut) -> the CSV of rows, rows kept */
-int lp_core_csv(lua_State *L);
-/* core.describe(numbers) -> pandas' describe() of them */
-int lp_core_describe(lua_State *L);
-/* core.extremes(ys, buckets) -> the indices a decimated line chart keeps */
-int lp_core_extremes(lua_State *L);
-/* core.record_columns(rows, n) -> the column names of an array of records */
-int lp_core_record_columns(lua_State *L);
-/* core.is_sequence(t) -> whether t is a sequence, its number of keys */
-int lp_core_is_sequence(lua_State *L);
-/* core.markdown(text) -> its HTML (md4c; raw HTML and unsafe URLs refused) */
-int lp_core_markdown(lua_State *L);
-/* core.temp_file(name, suffix) -> the path of a new file of its own */
-int lp_core_temp_file(lua_State *L);
+/* Its core functions, which luaopen_lupine_core adds to lupine.core:
+** read_object(hash, size) -> bytes | nil, message; number_text(x) -> the
+** shortest text that reads back as x; csv(rows, columns, n, limit, cut)
+** -> the CSV of rows, rows kept; describe(numbers) -> pandas' describe()
+** of them; extremes(ys, buckets) -> the indices a decimated line chart
+** keeps; record_columns(rows, n) -> the column names of an array of
+** records; is_sequence(t) -> whether t is a sequence, its number of keys;
+** markdown(text) -> its HTML (md4c; raw HTML and unsafe URLs refused);
+** temp_file(name, suffix) -> the path of a new file of its own. */
+extern const luaL_Reg lp_visual_core[];
 
 /* ---- exec.c: one step run in a fresh process (`lupine exec`) ---- */
 

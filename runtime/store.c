@@ -225,7 +225,7 @@ const EVP_MD *lp_store_sha256(void) {
 ** Writes "" into out if OpenSSL fails (out of memory, in practice): the
 ** store's callers report it, and "" matches no object.
 */
-void lp_hash_bytes(const void *data, size_t len, char *out) {
+void lp_store_hash_bytes(const void *data, size_t len, char *out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   if (EVP_Digest(data, len, md, &mdlen, lp_store_sha256(), NULL) != 1) {
@@ -236,7 +236,7 @@ void lp_hash_bytes(const void *data, size_t len, char *out) {
 }
 
 int lp_store_hash(const void *data, size_t len, char *out, char *err, size_t errsz) {
-  lp_hash_bytes(data, len, out);
+  lp_store_hash_bytes(data, len, out);
   if (out[0] != '\0') return LUPINE_OK;
   lp_errf(err, errsz, "cannot hash %zu bytes (OpenSSL's SHA-256 failed)", len);
   return LUPINE_ERROR;

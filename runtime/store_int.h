@@ -82,7 +82,7 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
 const EVP_MD *lp_store_sha256(void);
 /* "sha256:<hex>" of a digest into out (LP_HASH_STRLEN + 1 bytes). */
 void lp_store_format_hash(const unsigned char *md, unsigned int mdlen, char *out);
-/* lp_hash_bytes, with a message when OpenSSL fails. */
+/* lp_store_hash_bytes, with a message when OpenSSL fails. */
 int lp_store_hash(const void *data, size_t len, char *out, char *err, size_t errsz);
 /* "sha256:" and 64 lowercase hex digits, nothing else: no path tricks. */
 int lp_store_valid_hash(const char *h);

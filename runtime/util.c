@@ -183,3 +183,13 @@ void lp_duration(double ms, char *buf, size_t size) {
     snprintf(buf, size, "%ld h %02ld min", whole / 60, whole % 60);
   }
 }
+
+void lp_appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  if (*len >= size) return;
+  va_start(ap, fmt);
+  n = vsnprintf(buf + *len, size - *len, fmt, ap);
+  va_end(ap);
+  *len = n < 0 ? size : *len + (size_t)n;
+}

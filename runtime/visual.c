@@ -82,7 +82,7 @@ int lp_record_visualizations(lua_State *L, lp_runtime *rt, int extra, const char
 ** Without a store id it is read from the store of a version whose
 ** visualization it is (visualizations live with their version).
 */
-int lp_core_read_object(lua_State *L) {
+static int core_read_object(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   const char *hash = luaL_checkstring(L, 1);
   lua_Integer size = luaL_checkinteger(L, 2);
@@ -153,7 +153,7 @@ static void number_text(lua_State *L, int idx, char *buf, size_t size) {
 ** Integers as they are; floats as the shortest text that reads back as the
 ** same double ("0.95", "3.0", "1e+300"), "NaN", "inf", "-inf".
 */
-int lp_core_number_text(lua_State *L) {
+static int core_number_text(lua_State *L) {
   char buf[64];
   luaL_checktype(L, 1, LUA_TNUMBER);   /* not a string that looks like one */
   number_text(L, 1, buf, sizeof buf);
@@ -238,7 +238,7 @@ static void add_line(lua_State *L, luaL_Buffer *b, int rows, lua_Integer i, int 
 ** Up to limit bytes it is whole; past it, only the header and the rows
 ** that fit in cut bytes are kept (the caller adds a note saying so).
 */
-int lp_core_csv(lua_State *L) {
+static int core_csv(lua_State *L) {
   lua_Integer ncol, n, limit, cut, i, kept = 0;
   size_t kept_len;
   luaL_Buffer b;
@@ -304,7 +304,7 @@ static double smallest(const double *v, lua_Integer n) {
 ** the sample standard deviation (n - 1), the quartiles interpolate
 ** linearly; all NaN but count when nothing is left (std too with one value).
 */
-int lp_core_describe(lua_State *L) {
+static int core_describe(lua_State *L) {
   static const char *const quartile[] = {"25%", "50%", "75%"};
   lua_Integer n, i, count = 0;
   double *v, sum = 0, mean, ss = 0, nan = NAN, min = nan, max = nan;
@@ -359,7 +359,7 @@ int lp_core_describe(lua_State *L) {
 ** infinity (the lower index first; one index if they are the same; none
 ** for a run without such a number). Raises if an item is not a number.
 */
-int lp_core_extremes(lua_State *L) {
+static int core_extremes(lua_State *L) {
   lua_Integer n, buckets, b, i, out = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   buckets = luaL_checkinteger(L, 2);
@@ -400,7 +400,7 @@ static int is_scalar(int type) {
 ** row a table with the same string keys as the first, at least one, and
 ** scalar values (strings, numbers, booleans); nil if they are not.
 */
-int lp_core_record_columns(lua_State *L) {
+static int core_record_columns(lua_State *L) {
   lua_Integer n, i, ncol = 0, m;
   luaL_checktype(L, 1, LUA_TTABLE);
   n = luaL_checkinteger(L, 2);
@@ -438,7 +438,7 @@ int lp_core_record_columns(lua_State *L) {
 ** Whether the table t has no keys but 1..#t, and how many keys it has
 ** (counted without a Lua loop: the values to draw can be millions).
 */
-int lp_core_is_sequence(lua_State *L) {
+static int core_is_sequence(lua_State *L) {
   lua_Integer n = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -553,7 +553,7 @@ static void add_checked(luaL_Buffer *b, const char *s, size_t n) {
 ** (MD_FLAG_NOHTML), and links and images keep only the URLs safe_url
 ** allows. The caller makes text valid UTF-8.
 */
-int lp_core_markdown(lua_State *L) {
+static int core_markdown(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   Html *h;
@@ -589,7 +589,7 @@ int lp_core_markdown(lua_State *L) {
 ** open. NAME is name with only ASCII letters, digits, '.', '-' and '_'
 ** kept (others become '_'), at most 40 of them.
 */
-int lp_core_temp_file(lua_State *L) {
+static int core_temp_file(lua_State *L) {
   const char *name = luaL_checkstring(L, 1), *suffix = luaL_checkstring(L, 2);
   const char *dir = getenv("TMPDIR");
   char path[PATH_MAX], safe[41];
@@ -614,3 +614,17 @@ int lp_core_temp_file(lua_State *L) {
   lua_pushstring(L, path);
   return 1;
 }
+
+/* The core functions of this file, which luaopen_lupine_core adds. */
+const luaL_Reg lp_visual_core[] = {
+  {"read_object", core_read_object},
+  {"number_text", core_number_text},
+  {"csv", core_csv},
+  {"describe", core_describe},
+  {"extremes", core_extremes},
+  {"record_columns", core_record_columns},
+  {"is_sequence", core_is_sequence},
+  {"markdown", core_markdown},
+  {"temp_file", core_temp_file},
+  {NULL, NULL}
+};

@@ -104,13 +104,13 @@ static void fill_text(unsigned char *buf, size_t len, uint32_t seed) {
 
 static void test_hash(void) {
   char h[LP_HASH_STRLEN + 1];
-  lp_hash_bytes("", 0, h);
+  lp_store_hash_bytes("", 0, h);
   same(h, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
        "sha256 of \"\"");
-  lp_hash_bytes("abc", 3, h);
+  lp_store_hash_bytes("abc", 3, h);
   same(h, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
        "sha256 of \"abc\"");
-  lp_hash_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
+  lp_store_hash_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
   same(h, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
        "sha256 of the 448-bit FIPS 180-2 vector");
 }
@@ -180,7 +180,7 @@ static void test_put_get(lp_store *s) {
   int rc;
 
   rc = lp_store_put(s, text, strlen(text), &a, err, sizeof err);
-  lp_hash_bytes(text, strlen(text), h);
+  lp_store_hash_bytes(text, strlen(text), h);
   if (!check(rc == LUPINE_OK && a.created == 1, "put creates a new object"))
     diag(err);
   same(a.hash, h, "put reports the hash of the uncompressed bytes");
@@ -251,7 +251,7 @@ static void test_missing(lp_store *s) {
   char h[LP_HASH_STRLEN + 1], path[PATHSZ], want[LP_ERRSZ], err[LP_ERRSZ] = "";
   unsigned char *data = (unsigned char *)"x";
   size_t len = 1;
-  lp_hash_bytes("never stored", 12, h);
+  lp_store_hash_bytes("never stored", 12, h);
   lp_store_local_path(s, h, path, sizeof path);
   check(lp_store_exists(s, h) == 0, "exists: 0 for a missing object");
   check(lp_store_get(s, h, 100, &data, &len, err, sizeof err) == LUPINE_NOTFOUND &&
@@ -435,7 +435,7 @@ static void test_concurrent(lp_store *s) {
     unsigned char *data;
     size_t len;
     fill_text(buf, sizeof buf, 1000u + (uint32_t)j);
-    lp_hash_bytes(buf, sizeof buf, o.hash);
+    lp_store_hash_bytes(buf, sizeof buf, o.hash);
     good += lp_store_get(s, o.hash, sizeof buf, &data, &len, err, sizeof err) ==
               LUPINE_OK;
     free(data);
