@@ -1341,7 +1341,7 @@ static void record_skipped(run *r, int node) {
   lp_runtime *rt = r->rt;
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "skipped", NULL, 0, NULL, NULL,
-                                 NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 NULL, NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_rawgeti(r->L, r->report, node + 1);
   lua_pushliteral(r->L, "skipped");
@@ -1738,8 +1738,8 @@ static void record_hit(run *r, int node, int nodeidx, const char *pbytes, size_t
   if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                  node_str(r, node, "step"), "cached", pbytes, plen,
                                  lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
-                                 lua_isinteger(L, -1) ? &seed : NULL, step_run_id, rt->err,
-                                 sizeof rt->err) != LUPINE_OK)
+                                 lua_isinteger(L, -1) ? &seed : NULL, NULL, step_run_id,
+                                 rt->err, sizeof rt->err) != LUPINE_OK)
     fail_hard(r);
   lua_settop(L, rows);
   link_inputs(r, node, nodeidx, step_run_id);
@@ -2010,8 +2010,8 @@ static int start_node(run *r, int node) {
     join_batch(r);
     if (lp_catalog_create_step_run(rt->catalog, r->id, node_str(r, node, "name"),
                                    node_str(r, node, "step"), "running", pbytes, plen,
-                                   NULL, NULL, &seed, step_run_id, rt->err,
-                                   sizeof rt->err) != LUPINE_OK)
+                                   NULL, NULL, &seed, node_str(r, node, "orchestrator"),
+                                   step_run_id, rt->err, sizeof rt->err) != LUPINE_OK)
       fail_hard(r);
     link_inputs(r, node, nodeidx, step_run_id);
     {

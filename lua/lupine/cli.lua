@@ -28,6 +28,7 @@ local json = require "lupine.json"
 M.json = json
 local records = require "lupine.records"   -- the records' JSON shapes, the dashboard's too
 local duration_ms, human_duration = records.duration_ms, records.human_duration
+local opt = records.opt
 local byte_lt = json.byte_lt
 
 local function sorted_keys(t)
@@ -422,6 +423,7 @@ local function cmd_runs_describe(ctx)
       local sms = duration_ms(sr.start_time, sr.end_time)
       tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
       if sr.seed then tsv_line { "seed", sr.name, tostring(sr.seed) } end
+      if sr.orchestrator then tsv_line { "orchestrator", sr.name, sr.orchestrator } end
       for _, kind in ipairs { "inputs", "outputs", "manual_outputs", "lookups" } do
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
@@ -468,6 +470,7 @@ local function cmd_runs_describe(ctx)
       { "looked up", looked_up },
       { "parameters", params },
       { "seed", sr.seed and { tostring(sr.seed) } or {} },
+      { "ran on", sr.orchestrator and { sr.orchestrator } or {} },
       { "cache note", sr.cache_note and { sr.cache_note } or {} },
       { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
     }
@@ -808,6 +811,82 @@ local function cmd_stack_delete(ctx)
   return 0
 end
 
+-- ---- orchestrators ----
+
+local function orchestrator_json(o)
+  return json.object { id = o.id, name = o.name, flavor = o.flavor, work_dir = opt(o.work_dir),
+    partition = opt(o.partition), account = opt(o.account), time = opt(o.time_limit),
+    requeue = o.requeue, sbatch_args = opt(o.sbatch_args), created = o.created }
+end
+
+local function cmd_orchestrator_list(ctx)
+  local list = ctx.client:list_orchestrators()
+  if ctx.opts.json then print_json(items_json(list, orchestrator_json)); return 0 end
+  local rows = {}
+  for i, o in ipairs(list) do
+    rows[i] = { plain = { o.id, o.name, o.flavor, o.work_dir or "" },
+      human = { o.name, o.flavor, o.work_dir or "" } }
+  end
+  print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = "WORK DIR", max = 80 } },
+    rows)
+  return 0
+end
+
+local function cmd_orchestrator_describe(ctx)
+  local o = ctx.client:get_orchestrator(ctx.args[1])
+  if ctx.opts.json then print_json(orchestrator_json(o)); return 0 end
+  local fields = { { "id", "id", o.id }, { "name", "name", o.name },
+    { "flavor", "flavor", o.flavor } }
+  if o.flavor == "slurm" then
+    for _, f in ipairs {
+      { "work_dir", "work dir", o.work_dir }, { "partition", "partition", o.partition or "" },
+      { "account", "account", o.account or "" }, { "time", "time", o.time_limit or "" },
+      { "requeue", "requeue", o.requeue and "yes" or "no" },
+      { "sbatch_args", "sbatch args", o.sbatch_args or "" },
+    } do fields[#fields + 1] = f end
+  end
+  fields[#fields + 1] = { "created", "created", ctx.tty and human_time(o.created) or o.created }
+  print_record(ctx, fields)
+  return 0
+end
+
+local function cmd_orchestrator_register(ctx)
+  local o = ctx.opts
+  if o.flavor ~= "slurm" then
+    usage(ctx.path, o.flavor == nil and "missing option '--flavor'"
+      or "flavor must be slurm ('local' is built in)")
+  end
+  if not o["work-dir"] then usage(ctx.path, "missing option '--work-dir'") end
+  local r = ctx.client:register_orchestrator(ctx.args[1], { flavor = o.flavor,
+    work_dir = o["work-dir"], partition = o.partition, account = o.account, time = o.time,
+    requeue = o.requeue == true or nil, sbatch_args = o["sbatch-args"] })
+  if o.json then print_json(orchestrator_json(r))
+  else io.write(string.format("registered orchestrator '%s' (%s, %s)\n", r.name, r.flavor,
+    r.work_dir)) end
+  return 0
+end
+
+local function cmd_orchestrator_delete(ctx)
+  ctx.client:delete_orchestrator(ctx.args[1])
+  if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
+  else io.write(string.format("deleted orchestrator '%s'\n", ctx.args[1])) end
+  return 0
+end
+
+local function cmd_orchestrator_flavors(ctx)
+  if ctx.opts.json then
+    print_json(items_json(stacks.orchestrator_flavors, function(f)
+      return json.object { name = f.name, description = f.description } end))
+    return 0
+  end
+  local rows = {}
+  for i, f in ipairs(stacks.orchestrator_flavors) do
+    rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
+  end
+  print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
+  return 0
+end
+
 -- ---- tags ----
 
 local function tag_json(t)
@@ -875,7 +954,7 @@ local tree = {
   summary = "Lupine runs pipelines of Lua steps and keeps what each step makes, versioned, "
     .. "in a catalog",
   order = { "run", "repl", "ui", "artifact", "pipeline", "tag", "lineage", "gc", "stack",
-    "artifact-store", "exec", "help" },
+    "artifact-store", "orchestrator", "exec", "help" },
   sub = {
     run = command.commands.run, repl = command.commands.repl, ui = command.commands.ui,
     exec = command.commands.exec, help = command.commands.help,
@@ -911,14 +990,40 @@ local tree = {
         register = { summary = "register a stack", args = { "NAME" }, catalog = "create",
           options = { { "--artifact-store", short = "-a", arg = "STORE",
               help = "the artifact store of the stack" },
-            { "--orchestrator", short = "-o", arg = "ORCHESTRATOR", choices = { "local" },
-              help = "the orchestrator (local)" },
+            { "--orchestrator", short = "-o", arg = "ORCHESTRATOR",
+              help = "its orchestrator (default: local)" },
             { "--jobs", short = "-j", arg = "N", int = true,
               help = "steps at once on the local orchestrator (default: the cores)" } },
           run = cmd_stack_register },
         set = { summary = "make a stack the active one", args = { "NAME" }, run = cmd_stack_set },
         delete = { summary = "delete a stack (not the active one)", args = { "NAME" },
           run = cmd_stack_delete },
+      },
+    },
+    orchestrator = {
+      summary = "orchestrators: where a stack's steps run (local, or Slurm jobs)",
+      order = { "list", "describe", "register", "delete", "flavor" },
+      sub = {
+        list = { summary = "list orchestrators", run = cmd_orchestrator_list },
+        describe = { summary = "show an orchestrator", args = { "NAME" },
+          run = cmd_orchestrator_describe },
+        register = { summary = "register an orchestrator that runs steps as Slurm jobs",
+          args = { "NAME" }, catalog = "create",
+          options = { { "--flavor", arg = "FLAVOR", choices = { "slurm" },
+              help = "its flavor (slurm)" },
+            { "--work-dir", arg = "DIR", help = "where steps' specs, results and logs go: a "
+              .. "folder every node shares (created)" },
+            { "--partition", arg = "P", help = "the partition of its jobs" },
+            { "--account", arg = "A", help = "the account its jobs are charged to" },
+            { "--time", arg = "T", help = "its jobs' time limit (a Slurm time: 1:30:00)" },
+            { "--requeue", help = "let Slurm requeue its jobs (preemptible partitions)" },
+            { "--sbatch-args", arg = "ARGS", help = "more sbatch options for every job" } },
+          run = cmd_orchestrator_register },
+        delete = { summary = "delete an orchestrator no stack uses", args = { "NAME" },
+          run = cmd_orchestrator_delete },
+        flavor = { summary = "orchestrator flavors", order = { "list" },
+          sub = { list = { summary = "list the known flavors", catalog = "none",
+            run = cmd_orchestrator_flavors } } },
       },
     },
     ["artifact-store"] = {
