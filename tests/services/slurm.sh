@@ -10,9 +10,12 @@
 #   sh tests/services/slurm.sh stop DIR    stop what start started
 #
 # Everything of the cluster (its slurm.conf, state, spool, logs, the
-# jobcomp file, pid files) lives in DIR; clients find it through
-# SLURM_CONF=DIR/slurm.conf. The controller and node listen on the usual
-# ports (6817, 6818): one cluster per machine at a time.
+# jobcomp file, pid files) lives in DIR. Clients find it through
+# SLURM_CONF=DIR/slurm.conf, or with no SLURM_CONF at the default place,
+# /etc/slurm/slurm.conf, made a link to it unless a file is there (a
+# process that cannot set its environment, such as a test in Lua, needs
+# that). The controller and node listen on the usual ports (6817, 6818):
+# one cluster per machine at a time.
 set -eu
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
@@ -119,6 +122,10 @@ EOF
   SLURM_CONF=$conf setsid /usr/sbin/slurmd -c -f "$conf" -N "$name" </dev/null \
     >"$dir/slurmd.out" 2>&1
   until_ok 200 node_idle || fail "the node did not become idle"
+  if [ ! -e /etc/slurm/slurm.conf ] || [ -L /etc/slurm/slurm.conf ]; then
+    mkdir -p /etc/slurm
+    ln -sfn "$conf" /etc/slurm/slurm.conf
+  fi
   echo "SLURM_CONF=$conf"
 }
 
@@ -141,6 +148,7 @@ stop() {
     alive "$dir/$f.pid" && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true
   done
   for f in slurmd slurmctld munged; do gone "$dir/$f.pid"; done
+  if [ "$(readlink /etc/slurm/slurm.conf)" = "$conf" ]; then rm -f /etc/slurm/slurm.conf; fi
 }
 
 case $what in
