@@ -275,7 +275,7 @@ static const statement statements[] = {
   {"add_stack", W, "name artifact_store orchestrator jobs:integer? created:now id:new_id"},
   {"delete_stack", W, "name"},   /* only while it is not the active one */
   {"add_orchestrator", W, "name flavor work_dir? partition? account? time_limit?"
-                          " requeue:integer sbatch_args? created:now id:new_id"},
+                          " requeue:integer sbatch_args? grace:number? created:now id:new_id"},
   /* only while no stack uses it; never 'local' */
   {"delete_orchestrator", W, "name"},
   {"set_active_stack", W, "name"},

@@ -296,6 +296,7 @@ static const char *const migrations[] = {
   "  time_limit TEXT,\n"
   "  requeue INTEGER NOT NULL DEFAULT 0,\n"
   "  sbatch_args TEXT,\n"
+  "  grace REAL,\n"
   "  created TEXT NOT NULL);\n"
   "INSERT INTO orchestrators(id, name, flavor, created) VALUES ("
   "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
@@ -321,7 +322,7 @@ static const char *const migrations[] = {
   "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
 #define ORCHESTRATOR_COLUMNS \
   "SELECT id, name, flavor, work_dir, partition, account, time_limit, requeue, sbatch_args," \
-  " created FROM orchestrators"
+  " grace, created FROM orchestrators"
 #define STACK_COLUMNS \
   "SELECT k.id, k.name, k.orchestrator, k.jobs, k.active, k.created," \
   " s.id AS artifact_store_id," \
@@ -677,8 +678,8 @@ static const lp_catalog_sql statements[] = {
                  " SELECT ?6, ?1, id, ?3, ?5, ?4 FROM artifact_stores WHERE name = ?2"}},
   {"delete_stack", {"DELETE FROM stacks WHERE name = ?1 AND active = 0"}},
   {"add_orchestrator", {"INSERT INTO orchestrators(id, name, flavor, work_dir, partition,"
-                        " account, time_limit, requeue, sbatch_args, created)"
-                        " VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"}},
+                        " account, time_limit, requeue, sbatch_args, grace, created)"
+                        " VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"}},
   {"delete_orchestrator", {"DELETE FROM orchestrators WHERE name = ?1 AND name <> 'local'"
                            " AND NOT EXISTS (SELECT 1 FROM stacks WHERE orchestrator = ?1)"}},
   {"set_active_stack", {"UPDATE stacks SET active = 0 WHERE active = 1"

@@ -106,7 +106,8 @@ local function samples()
   c:register_artifact_store("other", { path = H.tmpdir() .. "/store" })
   c:register_stack("two", { artifact_store = "other", jobs = 2 })
   c:register_orchestrator("hpc", { flavor = "slurm", work_dir = H.tmpdir() .. "/work",
-    partition = "debug", account = "lab", time = "10:00", requeue = true, sbatch_args = "-q x" })
+    partition = "debug", account = "lab", time = "10:00", requeue = true, sbatch_args = "-q x",
+    grace = 30 })
   local data = c:get_artifact_version("data")
   local g = c:get_lineage(data)
   local nodes = {}

@@ -71,6 +71,8 @@ describe("orchestrators", function()
         time = "an hour" }))
     assert.equal('orchestrator \'x\': partition must be a name (got "a b")',
       reg("x", { flavor = "slurm", work_dir = work, partition = "a b" }))
+    assert.equal("orchestrator 'x': grace must be seconds from 0 (got -1)",
+      reg("x", { flavor = "slurm", work_dir = work, grace = -1 }))
     assert.equal("orchestrator 'x': sbatch_args: a quote (') is not closed",
       reg("x", { flavor = "slurm", work_dir = work, sbatch_args = "--comment 'x" }))
     assert.matches("^orchestrator 'x': work_dir: cannot create '/proc/nope/w'",
@@ -213,7 +215,7 @@ describe("lupine orchestrator", function()
 
   it("registers, lists, describes and deletes, with --json", function()
     local out, err, code = H.lupine(home, "orchestrator register hpc --flavor=slurm --partition "
-      .. "debug --account lab --time 30:00 --requeue --sbatch-args '--qos=low' --work-dir "
+      .. "debug --account lab --time 30:00 --requeue --sbatch-args '--qos=low' --grace 60 --work-dir "
       .. H.quote(work))
     assert.equal(0, code, err)
     assert.equal("registered orchestrator 'hpc' (slurm, " .. work .. ")\n", out)
@@ -221,12 +223,12 @@ describe("lupine orchestrator", function()
     assert.matches("^%x[%x-]+\thpc\tslurm\t" .. work:gsub("%p", "%%%0")
       .. "\n0+%-0+%-4000%-8000%-0+3\tlocal\tlocal\t\n$", out)
     local doc = json(H.lupine(home, "orchestrator describe hpc --json"))
-    assert.same({ "slurm", "debug", "lab", "30:00", true, "--qos=low", work },
+    assert.same({ "slurm", "debug", "lab", "30:00", true, "--qos=low", 60, work },
       { doc.flavor, doc.partition, doc.account, doc.time, doc.requeue, doc.sbatch_args,
-        doc.work_dir })
+        doc.grace, doc.work_dir })
     out = H.lupine(home, "orchestrator describe hpc")
     assert.matches("\nflavor\tslurm\nwork_dir\t" .. work:gsub("%p", "%%%0") .. "\npartition\tdebug\n"
-      .. "account\tlab\ntime\t30:00\nrequeue\tyes\nsbatch_args\t%-%-qos=low\ncreated\t", out)
+      .. "account\tlab\ntime\t30:00\nrequeue\tyes\nsbatch_args\t%-%-qos=low\ngrace\t60\ncreated\t", out)
     out, err, code = H.lupine(home, "stack register cluster -a default -o hpc")
     assert.equal(0, code, err)
     assert.matches("\tcluster\t\tdefault\thpc\n", (H.lupine(home, "stack list")))

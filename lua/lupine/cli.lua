@@ -816,7 +816,8 @@ end
 local function orchestrator_json(o)
   return json.object { id = o.id, name = o.name, flavor = o.flavor, work_dir = opt(o.work_dir),
     partition = opt(o.partition), account = opt(o.account), time = opt(o.time_limit),
-    requeue = o.requeue, sbatch_args = opt(o.sbatch_args), created = o.created }
+    requeue = o.requeue, sbatch_args = opt(o.sbatch_args), grace = opt(o.grace),
+    created = o.created }
 end
 
 local function cmd_orchestrator_list(ctx)
@@ -843,6 +844,7 @@ local function cmd_orchestrator_describe(ctx)
       { "account", "account", o.account or "" }, { "time", "time", o.time_limit or "" },
       { "requeue", "requeue", o.requeue and "yes" or "no" },
       { "sbatch_args", "sbatch args", o.sbatch_args or "" },
+      { "grace", "grace", o.grace and string.format("%g", o.grace) or "" },
     } do fields[#fields + 1] = f end
   end
   fields[#fields + 1] = { "created", "created", ctx.tty and human_time(o.created) or o.created }
@@ -859,7 +861,7 @@ local function cmd_orchestrator_register(ctx)
   if not o["work-dir"] then usage(ctx.path, "missing option '--work-dir'") end
   local r = ctx.client:register_orchestrator(ctx.args[1], { flavor = o.flavor,
     work_dir = o["work-dir"], partition = o.partition, account = o.account, time = o.time,
-    requeue = o.requeue == true or nil, sbatch_args = o["sbatch-args"] })
+    requeue = o.requeue == true or nil, sbatch_args = o["sbatch-args"], grace = o.grace })
   if o.json then print_json(orchestrator_json(r))
   else io.write(string.format("registered orchestrator '%s' (%s, %s)\n", r.name, r.flavor,
     r.work_dir)) end
@@ -1017,7 +1019,10 @@ local tree = {
             { "--account", arg = "A", help = "the account its jobs are charged to" },
             { "--time", arg = "T", help = "its jobs' time limit (a Slurm time: 1:30:00)" },
             { "--requeue", help = "let Slurm requeue its jobs (preemptible partitions)" },
-            { "--sbatch-args", arg = "ARGS", help = "more sbatch options for every job" } },
+            { "--sbatch-args", arg = "ARGS", help = "more sbatch options for every job" },
+            { "--grace", arg = "SECONDS", int = true, min = 0,
+              help = "how long a job that left the queue may take to show its result before "
+                .. "its step fails (default 10; more for slow shared file systems)" } },
           run = cmd_orchestrator_register },
         delete = { summary = "delete an orchestrator no stack uses", args = { "NAME" },
           run = cmd_orchestrator_delete },

@@ -331,7 +331,7 @@ end
 -- same through these).
 local slurm_options = {
   work_dir = "string", partition = "string", account = "string", time = "string",
-  requeue = "boolean", sbatch_args = "string",
+  requeue = "boolean", sbatch_args = "string", grace = "number",
 }
 M.slurm_options = slurm_options
 
@@ -373,6 +373,9 @@ function Client:register_orchestrator(name, opts)
       fail(2, "%s: %s must be a name (got \"%s\")", what, k, opts[k])
     end
   end
+  if opts.grace and not (opts.grace >= 0 and opts.grace < math.huge) then
+    fail(2, "%s: grace must be seconds from 0 (got %s)", what, tostring(opts.grace))
+  end
   if opts.sbatch_args then
     local words, why = resources.words(opts.sbatch_args)
     if not words then fail(2, "%s: sbatch_args: %s", what, why) end
@@ -384,7 +387,7 @@ function Client:register_orchestrator(name, opts)
   local ok, why = core.check_store_path(dir)
   if not ok then fail(2, "%s: work_dir: %s", what, why) end
   core.write("add_orchestrator", name, flavor, dir, opts.partition, opts.account, opts.time,
-    opts.requeue and 1 or 0, opts.sbatch_args)
+    opts.requeue and 1 or 0, opts.sbatch_args, opts.grace)
   return self:get_orchestrator(name)
 end
 

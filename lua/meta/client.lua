@@ -256,9 +256,11 @@ function Client:get_orchestrator(name) end
 ---"local" one runs them in forked workers). `work_dir` holds the steps'
 ---specs, results and logs: a folder every node of the cluster shares. The
 ---other options are defaults for every job; `requeue` lets Slurm requeue
----them (for preemptible partitions; otherwise `--no-requeue`).
+---them (for preemptible partitions; otherwise `--no-requeue`). `grace`: how
+---many seconds a job that has left the queue may take to show its result
+---before its step fails (default 10; more for slow shared file systems).
 ---@param name string
----@param options { flavor: "slurm", work_dir: string, partition?: string, account?: string, time?: string, requeue?: boolean, sbatch_args?: string }
+---@param options { flavor: "slurm", work_dir: string, partition?: string, account?: string, time?: string, requeue?: boolean, sbatch_args?: string, grace?: number }
 ---@return lupine.Orchestrator
 function Client:register_orchestrator(name, options) end
 
@@ -414,6 +416,7 @@ function ArtifactStore:reachable() end
 ---@field time_limit? string Its jobs' time limit (a Slurm time).
 ---@field requeue boolean Whether Slurm may requeue its jobs.
 ---@field sbatch_args? string More sbatch options for every job.
+---@field grace? number Seconds a job gone from the queue may take to show its result.
 ---@field created string
 local Orchestrator = {}
 
