@@ -278,6 +278,8 @@ static const statement statements[] = {
                           " requeue:integer sbatch_args? grace:number? created:now id:new_id"},
   /* only while no stack uses it; never 'local' */
   {"delete_orchestrator", W, "name"},
+  /* the Slurm job that runs a step run's attempt (lua/lupine/slurm.lua) */
+  {"set_step_run_job", W, "step_run_id job"},
   {"set_active_stack", W, "name"},
   {"set_run_stack", W, "run_id stack"},
   /* the object was copied to that store */

@@ -284,7 +284,7 @@ static const char *const migrations[] = {
   ** work folder on a file system the nodes share. A stack names its
   ** orchestrator by name (stacks.orchestrator, as before). Each step run
   ** records the orchestrator that ran it (NULL: nothing ran, a cache hit
-  ** or a skipped step). */
+  ** or a skipped step), and on Slurm its job's id (the last attempt's). */
   "CREATE TABLE orchestrators(\n"
   "  seq INTEGER PRIMARY KEY,\n"
   "  id TEXT NOT NULL UNIQUE,\n"
@@ -301,7 +301,8 @@ static const char *const migrations[] = {
   "INSERT INTO orchestrators(id, name, flavor, created) VALUES ("
   "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
   " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
-  "ALTER TABLE step_runs ADD COLUMN orchestrator TEXT;\n",
+  "ALTER TABLE step_runs ADD COLUMN orchestrator TEXT;\n"
+  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -316,7 +317,7 @@ static const char *const migrations[] = {
 #define STEP_COLUMNS \
   "SELECT id, run_id, name, step_name, status, start_time, end_time," \
   " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
-  " cached_from, seed, orchestrator" \
+  " cached_from, seed, orchestrator, job" \
   " FROM step_runs"
 #define STORE_COLUMNS \
   "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
@@ -682,6 +683,7 @@ static const lp_catalog_sql statements[] = {
                         " VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"}},
   {"delete_orchestrator", {"DELETE FROM orchestrators WHERE name = ?1 AND name <> 'local'"
                            " AND NOT EXISTS (SELECT 1 FROM stacks WHERE orchestrator = ?1)"}},
+  {"set_step_run_job", {"UPDATE step_runs SET job = ?2 WHERE id = ?1"}},
   {"set_active_stack", {"UPDATE stacks SET active = 0 WHERE active = 1"
                         " AND EXISTS (SELECT 1 FROM stacks WHERE name = ?1)",
                         "UPDATE stacks SET active = 1 WHERE name = ?1"}},

@@ -424,6 +424,7 @@ local function cmd_runs_describe(ctx)
       tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
       if sr.seed then tsv_line { "seed", sr.name, tostring(sr.seed) } end
       if sr.orchestrator then tsv_line { "orchestrator", sr.name, sr.orchestrator } end
+      if sr.job then tsv_line { "job", sr.name, sr.job } end
       for _, kind in ipairs { "inputs", "outputs", "manual_outputs", "lookups" } do
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
@@ -470,7 +471,8 @@ local function cmd_runs_describe(ctx)
       { "looked up", looked_up },
       { "parameters", params },
       { "seed", sr.seed and { tostring(sr.seed) } or {} },
-      { "ran on", sr.orchestrator and { sr.orchestrator } or {} },
+      { "ran on", sr.orchestrator and { sr.orchestrator .. (sr.job and (", Slurm job " .. sr.job)
+        or "") } or {} },
       { "cache note", sr.cache_note and { sr.cache_note } or {} },
       { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
     }

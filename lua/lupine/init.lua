@@ -842,13 +842,6 @@ local function execute(build, options, level)
     node.seed = setting("seed", st.seed, nil)
     node.resources = st.resources
     node.orchestrator = st.orchestrator or orchestrator.name
-    if node.orchestrator ~= "local" then
-      -- the coordinator of Slurm jobs needs `lupine exec`, which is not here yet
-      fail(level + 1, "pipeline '%s': step '%s' would run on orchestrator '%s' (flavor %s) "
-        .. "of stack '%s', which this build cannot run steps on yet; run it on a stack "
-        .. "with the local orchestrator, or give the step orchestrator = \"local\"",
-        build.pipeline, node.name, orchestrator.name, orchestrator.flavor, stack.name)
-    end
   end
   for k, v in pairs(lupine.overrides) do
     if not run_settings[k] then fail(level + 1, "lupine.overrides: unknown setting '%s'", tostring(k)) end
@@ -862,11 +855,16 @@ local function execute(build, options, level)
   -- caller's problem: at their line
   local fresh = os.getenv("LUPINE_EXEC")   -- each step in a process of its own
   if fresh == "" then fresh = nil end
+  -- on a Slurm orchestrator: each step a job, the workers waiting for them
+  -- (as many as the runtime allows at once, unless the stack says)
+  local runner = orchestrator.flavor == "slurm" and require("lupine.slurm").runner(build,
+    orchestrator)
   local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,
     run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
     invoke = invoker(build), explain = explain, stack = options.stack,
-    jobs = setting("jobs", nil, stack.jobs),
-    fresh = fresh and require("lupine.exec").fresh(build, fresh) })
+    jobs = setting("jobs", nil, stack.jobs or (runner and math.maxinteger)),
+    fresh = runner and runner.step or fresh and require("lupine.exec").fresh(build, fresh) })
+  if runner then runner.finish() end
   if not ok then error(id, type(id) == "string" and level + 1 or 0) end
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then

@@ -106,15 +106,15 @@ M.ended = ended
 -- the jobs of this name goes to the file at path, after a first line that
 -- numbers the pass. A pass whose squeue fails (the controller is away)
 -- leaves the last snapshot as it was. It stops when the process that
--- started it ends, or when stop() is called.
+-- started it ends, or when stop() is called, and removes its files.
 function M.start_poller(name, path)
   local stop = path .. ".stop"
   os.remove(stop)
   -- $PPID: the shell os.execute runs is this process's child
   local loop = string.format("n=0; while kill -0 $coordinator 2>/dev/null && [ ! -e %s ]; do "
     .. "n=$((n + 1)); if { echo $n; %s; } > %s.tmp 2>/dev/null; then mv %s.tmp %s; fi; "
-    .. "sleep %s; done; rm -f %s.tmp %s", quote(stop), squeue(name), quote(path), quote(path),
-    quote(path), M.poll_interval, quote(path), quote(stop))
+    .. "sleep %s; done; rm -f %s.tmp %s %s", quote(stop), squeue(name), quote(path),
+    quote(path), quote(path), M.poll_interval, quote(path), quote(path), quote(stop))
   os.execute("coordinator=$PPID; (" .. loop .. ") </dev/null >/dev/null 2>&1 &")
   return function()
     local f = io.open(stop, "w")
@@ -173,6 +173,99 @@ function M.wait(id, result, snap, seen, grace)
     core.sleep(nap)
     nap = math.min(nap * 1.5, 0.25)
   end
+end
+
+-- ---- a run's steps as Slurm jobs ----
+
+-- The lupine program the jobs run: this process's own when it is one
+-- (the CLI's), else the one on the nodes' PATH.
+local function program()
+  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
+  local path = p:read("l")
+  p:close()
+  if path and path:match("/lupine[^/]*$") then return path end
+  return "lupine"
+end
+
+-- A file's whole text, or nil.
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- The runner of a run's steps on a Slurm orchestrator (o, its row), for
+-- the run spec's nodes of build (init.lua): { step = spec.fresh, finish =
+-- called when the run has ended }. Each node that is not kept local gets
+-- its sbatch options; its timeout moves into its job (`lupine exec` keeps
+-- it, a job may wait in the queue for long first).
+function M.runner(build, o)
+  local exec = require "lupine.exec"
+  local resources = require "lupine.resources"
+  -- (a run's jobs are named before the run has an id: by a token of their own)
+  local token = core.hash(core.now() .. tostring({}) .. math.random()):sub(8, 23)
+  local name = "lupine-" .. token
+  local snap = o.work_dir .. "/queue-" .. token
+  local exe, grace = program(), o.grace or 10
+  for _, node in ipairs(build.nodes) do
+    if node.orchestrator == o.name then
+      node.sbatch = resources.sbatch_options(o, node.resources)
+      node.job_timeout, node.timeout = node.timeout, nil
+    end
+  end
+  local stop_poller = M.start_poller(name, snap)
+  local runner = { name = name }
+  -- In the forked worker of node i: write its spec, submit its job, wait
+  -- for the manifest and make the calls it records, as a forked worker
+  -- would have made them; its result. nil for a node kept local.
+  function runner.step(i, report, results, run_id, run_name, store)
+    local node = build.nodes[i]
+    if node.orchestrator ~= o.name then return nil end
+    local function failed(why)
+      io.stdout:flush()
+      return { kind = "result", ok = false,
+        error = string.format("step '%s' (%s): %s", node.name, node.where, why) }
+    end
+    local dir = o.work_dir .. "/" .. run_id
+    local ok, why = core.check_store_path(dir)
+    if not ok then return failed("work dir: " .. why) end
+    -- a retry is a new attempt: files of its own
+    local base, n = dir .. "/" .. report.step_run, 1
+    while io.open(base .. "." .. n .. ".spec") do n = n + 1 end
+    base = base .. "." .. n
+    local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
+    core.write_atomic(base .. ".spec", assert(core.encode(spec)))
+    local seen = M.snapshot(snap)
+    local id
+    id, why = M.submit { name = name, output = base .. ".log", dir = dir,
+      comment = string.format("lupine run=%s step_run=%s step=%s", run_name, report.step_run,
+        node.name),
+      options = node.sbatch, command = { exe, "exec", "--spec", base .. ".spec" } }
+    if not id then return failed(why) end
+    core.write("set_step_run_job", report.step_run, id)
+    ok, why = M.wait(id, spec.manifest, snap, seen, grace)
+    if not ok then
+      -- what Slurm and the job said (a time limit, a node's failure)
+      io.stdout:write(read(base .. ".log") or "")
+      return failed(why)
+    end
+    local calls, result, logs = exec.ingest(exec.read(spec.manifest, "step manifest",
+      exec.MANIFEST_KIND))
+    io.stdout:write(logs or "")
+    io.stdout:flush()
+    core.exec_replay(calls)
+    return result
+  end
+  -- The run has ended: nothing waits for its jobs any more (a job still
+  -- queued belongs to a step stopped or failed).
+  function runner.finish()
+    stop_poller()
+    M.cancel(name)
+  end
+  return runner
 end
 
 return M

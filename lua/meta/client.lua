@@ -342,6 +342,7 @@ function ArtifactVersion:consumers() end
 ---@field attempts? integer
 ---@field seed? integer Where its random numbers started.
 ---@field orchestrator? string The orchestrator that ran it (nil: nothing ran, a cache hit or a skipped step).
+---@field job? string The id of the Slurm job that ran it (its last attempt's), on a Slurm orchestrator.
 ---@field cache_key? string
 ---@field cache_note? string Why it was or was not a cache hit.
 ---@field cached_from? string The step run whose outputs it reused.
