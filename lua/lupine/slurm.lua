@@ -208,7 +208,9 @@ function M.runner(build, o)
   local token = core.hash(core.now() .. tostring({}) .. math.random()):sub(8, 23)
   local name = "lupine-" .. token
   local snap = o.work_dir .. "/queue-" .. token
-  local exe, grace = program(), o.grace or 10
+  -- a job works in the run's folder, as a forked worker does: the
+  -- script's relative paths (and its own) mean the same there
+  local exe, grace, cwd = program(), o.grace or 10, core.cwd()
   for _, node in ipairs(build.nodes) do
     if node.orchestrator == o.name then
       node.sbatch = resources.sbatch_options(o, node.resources)
@@ -240,7 +242,7 @@ function M.runner(build, o)
     core.write_atomic(base .. ".spec", assert(core.encode(spec)))
     local seen = M.snapshot(snap)
     local id
-    id, why = M.submit { name = name, output = base .. ".log", dir = dir,
+    id, why = M.submit { name = name, output = base .. ".log", dir = cwd,
       comment = string.format("lupine run=%s step_run=%s step=%s", run_name, report.step_run,
         node.name),
       options = node.sbatch, command = { exe, "exec", "--spec", base .. ".spec" } }
