@@ -13,8 +13,9 @@ describe("lupine.slurm", function()
   before_each(function() dir = H.tmpdir() end)
 
   local function job(name, command, extra)
-    local opts = { name = name, output = dir .. "/" .. name .. ".log", dir = dir,
-      command = command, options = { "--no-requeue" } }
+    local opts = { name = name, output = dir .. "/" .. name .. ".log",
+      command = { "sh", "-c", "cd " .. H.quote(dir) .. " && exec \"$@\"", "sh",
+        table.unpack(command) }, options = { "--no-requeue" } }
     for k, v in pairs(extra or {}) do opts[k] = v end
     return slurm.submit(opts)
   end

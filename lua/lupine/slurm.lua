@@ -39,19 +39,12 @@ end
 
 -- Submit a job: opts = { name, comment, output (the job's log file),
 -- options (sbatch options, lupine.resources), command (a list: the
--- program and its arguments), dependency (sbatch's, or nil), dir (its
--- working folder) }. Returns the job id, or nil and why not (sbatch's own
--- words).
+-- program and its arguments) }. It works in this process's folder. Returns the job id, or nil and why not
+-- (sbatch's own words).
 function M.submit(opts)
   local words = { "sbatch", "--parsable", "--job-name=" .. opts.name, "--output=" .. opts.output,
     "--open-mode=append" }
   if opts.comment then words[#words + 1] = "--comment=" .. opts.comment end
-  if opts.dir then words[#words + 1] = "--chdir=" .. opts.dir end
-  if opts.dependency then
-    words[#words + 1] = "--dependency=" .. opts.dependency
-    -- a job whose dependency can never be met is removed, not left pending
-    words[#words + 1] = "--kill-on-invalid-dep=yes"
-  end
   for _, o in ipairs(opts.options or {}) do words[#words + 1] = o end
   local command = {}
   for i, w in ipairs(opts.command) do command[i] = quote(w) end
@@ -208,9 +201,7 @@ function M.runner(build, o)
   local token = core.hash(core.now() .. tostring({}) .. math.random()):sub(8, 23)
   local name = "lupine-" .. token
   local snap = o.work_dir .. "/queue-" .. token
-  -- a job works in the run's folder, as a forked worker does: the
-  -- script's relative paths (and its own) mean the same there
-  local exe, grace, cwd = program(), o.grace or 10, core.cwd()
+  local exe, grace = program(), o.grace or 10
   for _, node in ipairs(build.nodes) do
     if node.orchestrator == o.name then
       node.sbatch = resources.sbatch_options(o, node.resources)
@@ -242,7 +233,7 @@ function M.runner(build, o)
     core.write_atomic(base .. ".spec", assert(core.encode(spec)))
     local seen = M.snapshot(snap)
     local id
-    id, why = M.submit { name = name, output = base .. ".log", dir = cwd,
+    id, why = M.submit { name = name, output = base .. ".log",
       comment = string.format("lupine run=%s step_run=%s step=%s", run_name, report.step_run,
         node.name),
       options = node.sbatch, command = { exe, "exec", "--spec", base .. ".spec" } }
