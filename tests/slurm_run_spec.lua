@@ -144,6 +144,25 @@ describe("a run on a Slurm orchestrator", function()
     assert.equal("", live_jobs())
   end)
 
+  it("asks squeue once a pass for all the run's jobs, not once per job", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local nap = lupine.step("nap", function(i) os.execute("sleep 1.5") return i end)
+lupine.pipeline("p", function() for i = 1, 10 do nap(i) end end)()
+]])
+    -- every squeue the run starts leaves a line
+    H.write(dir .. "/squeue", "#!/bin/sh\necho x >> " .. H.quote(dir .. "/calls")
+      .. "\nexec " .. H.sh("command -v squeue"):match("[^\n]+") .. " \"$@\"\n")
+    os.execute("chmod +x " .. H.quote(dir .. "/squeue"))
+    local out, err = H.sh("cd " .. H.quote(dir) .. " && t0=$(date +%s.%N) && PATH=" .. H.quote(dir)
+      .. ":$PATH LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run pipeline.lua"
+      .. " >/dev/null && echo \"$(date +%s.%N) - $t0\" | bc")
+    local seconds = assert(tonumber(out:match("[%d.]+")), err)
+    local calls = select(2, H.read(dir .. "/calls"):gsub("\n", ""))
+    -- a pass every half second (and one more that may start as the run ends)
+    assert.is_true(calls >= 1 and calls <= seconds / 0.5 + 2, calls .. " calls in " .. seconds .. " s")
+  end)
+
   it("resubmits a failing step for its retries, and fails it with the user's line", function()
     local dir, home = cluster_home([[
 local lupine = require "lupine"

@@ -164,7 +164,7 @@ function M.wait(id, result, snap, seen, grace)
       end
     end
     core.sleep(nap)
-    nap = math.min(nap * 1.5, 0.25)
+    nap = math.min(nap * 1.5, 0.1)
   end
 end
 
