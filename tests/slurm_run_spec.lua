@@ -4,25 +4,28 @@
 -- record what a local run records (versions, values, lineage, metadata,
 -- tags, logs, the cache); retries resubmit; a job that ends without a
 -- result fails its step with Slurm's reason (cancelled from outside, its
--- node down); a requeued job still gives its result; Ctrl-C cancels the
--- run's jobs; the step's own timeout holds.
+-- node down, its Slurm time limit); a requeued job still gives its
+-- result; Ctrl-C cancels the run's jobs; the step's own timeout holds; one
+-- squeue call a pass serves the whole run.
 local H = require "helper"
 
 local SCRIPT = [[
 local lupine = require "lupine"
 local make = lupine.step("make", function(n)
   print("making " .. n)
-  return { 1, 2, n }
+  local xs = {}
+  for i = 1, n do xs[i] = i * i end
+  return xs
 end)
 local double = lupine.step { name = "double", outputs = { "doubled", "count" },
   resources = { cpus = 1, mem = 64 }, function(xs, scale)
-  local out = {}
-  for i, x in ipairs(xs) do out[i] = scale * x end
   local ctx = lupine.get_step_context()
-  ctx:add_output_metadata("doubled", { size = #out })
   ctx:add_output_tags("doubled", { "fresh" })
-  lupine.log_metadata { metadata = { note = "hi" } }
   lupine.save_artifact({ scale = scale }, "settings")
+  local out = {}
+  for i = #xs, 1, -1 do out[#out + 1] = scale * xs[i] end
+  ctx:add_output_metadata("doubled", { size = #out })
+  lupine.log_metadata { metadata = { note = "hi" } }
   return out, #out + math.random(1000)
 end }
 local sum = lupine.step("sum", function(xs, k)
@@ -37,6 +40,15 @@ lupine.pipeline("p", function(n)
   local d = double(make(n), 2)
   small(sum(d, 1), sum(d, 2), sum(d, 3))
 end):with_options { seed = 7 }(5)
+]]
+
+-- A step that marks its start, then waits a minute.
+local HOLD = [[
+local lupine = require "lupine"
+local hold = lupine.step("hold", function()
+  io.open("started", "w"):close()
+  os.execute("sleep 60")
+end)
 ]]
 
 -- What a catalog records of its runs, without ids, times and where steps
@@ -55,10 +67,10 @@ SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2, 3;
 SELECT t.name, l.entity FROM tag_links l JOIN tags t ON t.seq = l.tag_seq ORDER BY 1, 2;
 ]]
 
+-- The sqlite3 shell's output of the query on home's catalog.
 local function sql(home, query)
   local out, err, code = H.sqlite(home, query)
-  assert(code == 0, err)
-  return out
+  return code == 0 and out or error(err)
 end
 
 -- A folder with this script, and a catalog whose active stack runs steps on
@@ -113,9 +125,25 @@ local function live_jobs()
   return (H.sh("squeue -h -t PENDING,RUNNING -o '%i %j' | grep ' lupine-' || true"))
 end
 
+-- A step past its Slurm time limit: a minute at least (Slurm rounds it up),
+-- then the kill: about 75 s, while the other tests run.
+local TIME_LIMIT = [[
+local lupine = require "lupine"
+local long = lupine.step { name = "long", resources = { time = 1 }, function()
+  os.execute("sleep 300")
+end }
+lupine.pipeline("p", function() long() end):with_options { raise_on_failure = false }()
+]]
+
 describe("a run on a Slurm orchestrator", function()
-  local stop
-  setup(function() _, stop = H.slurm() end)
+  local stop, limited
+  setup(function()
+    _, stop = H.slurm()
+    local dir, home = cluster_home(TIME_LIMIT, "--grace 2")
+    limited = { dir = dir, home = home }
+    H.sh("cd " .. H.quote(dir) .. " && { LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli)
+      .. " run pipeline.lua > coordinator.out 2>&1; touch ended; } </dev/null >/dev/null 2>&1 &")
+  end)
   teardown(function() stop() end)
 
   it("records what a local run records, and is cached the same way the second time", function()
@@ -194,12 +222,7 @@ lupine.pipeline("p", function() flaky() broken() end):with_options { raise_on_fa
   end)
 
   it("fails a step whose job was cancelled from outside, in Slurm's words", function()
-    local dir, home = cluster_home([[
-local lupine = require "lupine"
-local hold = lupine.step("hold", function()
-  io.open("started", "w"):close()
-  os.execute("sleep 60")
-end)
+    local dir, home = cluster_home(HOLD .. [[
 lupine.pipeline("p", function() hold() end):with_options { raise_on_failure = false }()
 ]], "--grace 1")
     run_while(dir, home, "scancel --name=$(squeue -h -o %j | grep '^lupine-' | head -1)")
@@ -210,12 +233,7 @@ lupine.pipeline("p", function() hold() end):with_options { raise_on_failure = fa
   end)
 
   it("stops on Ctrl-C and cancels the run's jobs", function()
-    local dir, home = cluster_home([[
-local lupine = require "lupine"
-local hold = lupine.step("hold", function()
-  io.open("started", "w"):close()
-  os.execute("sleep 60")
-end)
+    local dir, home = cluster_home(HOLD .. [[
 local later = lupine.step("later", function(x) return x end)
 lupine.pipeline("p", function() later(hold()) end)()
 ]])
@@ -280,5 +298,16 @@ lupine.pipeline("p", function() hold() end)()
     -- the logs keep what Slurm said
     assert.matches("CANCELLED AT [%dT:-]+ DUE TO NODE FAILURE",
       sql(home, "SELECT output FROM step_runs"))
+  end)
+
+  it("fails a step past its Slurm time limit, in Slurm's words (started first)", function()
+    local dir = limited.dir
+    H.sh("until [ -e " .. H.quote(dir .. "/ended") .. " ]; do sleep 0.5; done")
+    local s = steps(limited.home)
+    assert.equal("step 'long' (pipeline.lua:2): its Slurm job " .. s.long.job
+      .. " ended TIMEOUT, reason TimeLimit without writing a result", s.long.error,
+      H.read(dir .. "/coordinator.out"))
+    assert.matches("CANCELLED AT [%dT:-]+ DUE TO TIME LIMIT", sql(limited.home,
+      "SELECT output FROM step_runs"))
   end)
 end)

@@ -7,10 +7,21 @@ require "lupine"
 local slurm = require "lupine.slurm"
 
 describe("lupine.slurm", function()
-  local stop, dir
+  local stop, dir, stop_poller
   setup(function() _, stop = H.slurm() end)
   teardown(function() stop() end)
   before_each(function() dir = H.tmpdir() end)
+  after_each(function()
+    if stop_poller then stop_poller() end
+    stop_poller = nil
+  end)
+
+  -- The poller of the jobs of this name: its snapshot file.
+  local function watch(name)
+    local snap = dir .. "/queue"
+    stop_poller = slurm.start_poller(name, snap)
+    return snap
+  end
 
   local function job(name, command, extra)
     local opts = { name = name, output = dir .. "/" .. name .. ".log",
@@ -22,8 +33,7 @@ describe("lupine.slurm", function()
 
   it("submits a job that writes its result, and waits for it", function()
     local name = "lupine-t1"
-    local snap = dir .. "/queue"
-    local stop_poller = slurm.start_poller(name, snap)
+    local snap = watch(name)
     local id = assert(job(name, { "sh", "-c", "echo hello; echo done > result.tmp && "
       .. "mv result.tmp result" }, { comment = "run=r step_run=s" }))
     assert.matches("^%d+$", id)
@@ -36,25 +46,21 @@ describe("lupine.slurm", function()
     assert.equal(name, H.sh("squeue -h -t all -j " .. id .. " -o %j"):match("[^\n]+"))
     assert.equal("run=r step_run=s", H.sh("squeue -h -t all -j " .. id .. " -o %k")
       :match("[^\n]+"))
-    stop_poller()
   end)
 
   it("tells, in Slurm's words, why a job ended without a result", function()
     local name = "lupine-t2"
-    local snap = dir .. "/queue"
-    local stop_poller = slurm.start_poller(name, snap)
+    local snap = watch(name)
     local id = assert(job(name, { "sh", "-c", "exit 3" }))
     local ok, why = slurm.wait(id, dir .. "/result", snap, nil, 1)
     assert.is_nil(ok)
     assert.equal("its Slurm job " .. id .. " ended FAILED, reason NonZeroExitCode without "
       .. "writing a result", why)
-    stop_poller()
   end)
 
   it("cancels every job of a run by its name, and the waiting learns it", function()
     local name = "lupine-t3"
-    local snap = dir .. "/queue"
-    local stop_poller = slurm.start_poller(name, snap)
+    local snap = watch(name)
     local a = assert(job(name, { "sleep", "30" }))
     local b = assert(job(name, { "sleep", "30" }))
     assert.is_true(slurm.cancel(name))
@@ -65,7 +71,6 @@ describe("lupine.slurm", function()
       assert.matches("^its Slurm job " .. id .. " ended CANCELLED[%w ,]* without writing a "
         .. "result$", why)
     end
-    stop_poller()
   end)
 
   it("gives sbatch's own reason when it refuses a job", function()

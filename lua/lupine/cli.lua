@@ -630,31 +630,53 @@ local function items_json(list, fn)
   return json.object { items = items, total = #items }
 end
 
-local function cmd_store_list(ctx)
-  local list = ctx.client:list_artifact_stores()
-  if ctx.opts.json then print_json(items_json(list, store_json)); return 0 end
-  local rows = {}
-  for i, s in ipairs(list) do
-    rows[i] = { plain = { s.id, s.name, s.flavor, s.path },
-      human = { s.name, s.flavor, s.path } }
-  end
-  print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = "PATH", max = 80 } }, rows)
-  return 0
-end
-
-local function cmd_store_flavors(ctx)
-  if ctx.opts.json then
-    print_json(items_json(stacks.flavors, function(f)
-      return json.object { name = f.name, description = f.description } end))
+-- The command that lists what the Client's method gives: things with a
+-- name, a flavor and a folder (field), shown under the title, or each as
+-- to_json makes it.
+local function folders_command(method, to_json, field, title)
+  return function(ctx)
+    local list = ctx.client[method](ctx.client)
+    if ctx.opts.json then print_json(items_json(list, to_json)); return 0 end
+    local rows = {}
+    for i, x in ipairs(list) do
+      rows[i] = { plain = { x.id, x.name, x.flavor, x[field] or "" },
+        human = { x.name, x.flavor, x[field] or "" } }
+    end
+    print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = title, max = 80 } },
+      rows)
     return 0
   end
-  local rows = {}
-  for i, f in ipairs(stacks.flavors) do
-    rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
-  end
-  print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
-  return 0
 end
+local cmd_store_list = folders_command("list_artifact_stores", store_json, "path", "PATH")
+
+-- The command that deletes a thing of this kind by its name, with the
+-- Client's method of that name.
+local function delete_command(method, kind)
+  return function(ctx)
+    ctx.client[method](ctx.client, ctx.args[1])
+    if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
+    else io.write(string.format("deleted %s '%s'\n", kind, ctx.args[1])) end
+    return 0
+  end
+end
+
+-- The command that lists these flavors ({ name, description } each).
+local function flavors_command(flavors)
+  return function(ctx)
+    if ctx.opts.json then
+      print_json(items_json(flavors, function(f)
+        return json.object { name = f.name, description = f.description } end))
+      return 0
+    end
+    local rows = {}
+    for i, f in ipairs(flavors) do
+      rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
+    end
+    print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
+    return 0
+  end
+end
+local cmd_store_flavors = flavors_command(stacks.flavors)
 
 local function cmd_store_describe(ctx)
   local s = ctx.client:artifact_store(ctx.args[1])
@@ -693,12 +715,7 @@ local function cmd_store_register(ctx)
   return 0
 end
 
-local function cmd_store_delete(ctx)
-  ctx.client:delete_artifact_store(ctx.args[1])
-  if not ctx.opts.json then io.write(string.format("deleted artifact store '%s'\n", ctx.args[1]))
-  else print_json(json.object { deleted = ctx.args[1] }) end
-  return 0
-end
+local cmd_store_delete = delete_command("delete_artifact_store", "artifact store")
 
 local function cmd_store_verify(ctx)
   local name = ctx.args[1] or ctx.client.active_stack.artifact_store.name
@@ -806,12 +823,7 @@ local function cmd_stack_set(ctx)
   return 0
 end
 
-local function cmd_stack_delete(ctx)
-  ctx.client:delete_stack(ctx.args[1])
-  if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
-  else io.write(string.format("deleted stack '%s'\n", ctx.args[1])) end
-  return 0
-end
+local cmd_stack_delete = delete_command("delete_stack", "stack")
 
 -- ---- orchestrators ----
 
@@ -822,18 +834,8 @@ local function orchestrator_json(o)
     created = o.created }
 end
 
-local function cmd_orchestrator_list(ctx)
-  local list = ctx.client:list_orchestrators()
-  if ctx.opts.json then print_json(items_json(list, orchestrator_json)); return 0 end
-  local rows = {}
-  for i, o in ipairs(list) do
-    rows[i] = { plain = { o.id, o.name, o.flavor, o.work_dir or "" },
-      human = { o.name, o.flavor, o.work_dir or "" } }
-  end
-  print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = "WORK DIR", max = 80 } },
-    rows)
-  return 0
-end
+local cmd_orchestrator_list = folders_command("list_orchestrators", orchestrator_json, "work_dir",
+  "WORK DIR")
 
 local function cmd_orchestrator_describe(ctx)
   local o = ctx.client:get_orchestrator(ctx.args[1])
@@ -870,26 +872,9 @@ local function cmd_orchestrator_register(ctx)
   return 0
 end
 
-local function cmd_orchestrator_delete(ctx)
-  ctx.client:delete_orchestrator(ctx.args[1])
-  if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
-  else io.write(string.format("deleted orchestrator '%s'\n", ctx.args[1])) end
-  return 0
-end
+local cmd_orchestrator_delete = delete_command("delete_orchestrator", "orchestrator")
 
-local function cmd_orchestrator_flavors(ctx)
-  if ctx.opts.json then
-    print_json(items_json(stacks.orchestrator_flavors, function(f)
-      return json.object { name = f.name, description = f.description } end))
-    return 0
-  end
-  local rows = {}
-  for i, f in ipairs(stacks.orchestrator_flavors) do
-    rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
-  end
-  print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
-  return 0
-end
+local cmd_orchestrator_flavors = flavors_command(stacks.orchestrator_flavors)
 
 -- ---- tags ----
 

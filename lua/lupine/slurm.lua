@@ -115,14 +115,16 @@ function M.start_poller(name, path)
   end
 end
 
+-- A file's whole text, or nil.
+local function read(path)
+  local f <close> = io.open(path, "rb")
+  return f and f:read("a")
+end
+
 -- The last snapshot at path: its number and its jobs, or nil if there is
 -- none yet.
 function M.snapshot(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local n, rest = text:match("^(%d+)\n(.*)$")
+  local n, rest = (read(path) or ""):match("^(%d+)\n(.*)$")
   if not n then return nil end
   return tonumber(n), parse(rest)
 end
@@ -178,15 +180,6 @@ local function program()
   p:close()
   if path and path:match("/lupine[^/]*$") then return path end
   return "lupine"
-end
-
--- A file's whole text, or nil.
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
 end
 
 -- The runner of a run's steps on a Slurm orchestrator (o, its row), for

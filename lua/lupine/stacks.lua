@@ -157,25 +157,31 @@ function Client:list_orchestrators()
   return list
 end
 
+-- The row of a name, made an object by wrap, or an error at the caller's
+-- caller naming what was not found (fn: the method, for a bad name). Not
+-- called as a tail call: the level counts the method's own frame.
+local function by_name(fn, what, query, names_query, wrap, name)
+  check_name(fn, 1, name, 3)
+  local row = core.query(query, name)[1]
+  if not row then error(not_found(what, name, names_query), 3) end
+  return wrap(row)
+end
+
 function Client:get_orchestrator(name)
-  check_name("get_orchestrator", 1, name, 2)
-  local row = core.query("orchestrator_by_name", name)[1]
-  if not row then error(not_found("orchestrator", name, "orchestrator_names"), 2) end
-  return orchestrator_of(row)
+  local o = by_name("get_orchestrator", "orchestrator", "orchestrator_by_name",
+    "orchestrator_names", orchestrator_of, name)
+  return o
 end
 
 function Client:artifact_store(name)
-  check_name("artifact_store", 1, name, 2)
-  local row = core.query("artifact_store_by_name", name)[1]
-  if not row then error(not_found("artifact store", name, "artifact_store_names"), 2) end
-  return store_of(row)
+  local s = by_name("artifact_store", "artifact store", "artifact_store_by_name",
+    "artifact_store_names", store_of, name)
+  return s
 end
 
 function Client:get_stack(name)
-  check_name("get_stack", 1, name, 2)
-  local row = core.query("stack_by_name", name)[1]
-  if not row then error(not_found("stack", name, "stack_names"), 2) end
-  return stack_of(row)
+  local k = by_name("get_stack", "stack", "stack_by_name", "stack_names", stack_of, name)
+  return k
 end
 
 -- client.active_stack: read afresh each time (another process may switch
@@ -284,15 +290,18 @@ function Client:register_artifact_store(name, opts)
   return self:artifact_store(name)
 end
 
+-- Refuse (at the caller's caller) to delete what stacks still use: rows of
+-- their names.
+local function refuse_used(what, stacks)
+  if #stacks == 0 then return end
+  local list = {}
+  for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
+  fail(3, "%s is used by stack%s %s", what, #list > 1 and "s" or "", table.concat(list, ", "))
+end
+
 function Client:delete_artifact_store(name)
   local s = self:artifact_store(name)
-  local stacks = core.query("stacks_using_store", s.id)
-  if #stacks > 0 then
-    local list = {}
-    for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
-    fail(2, "artifact store '%s' is used by stack%s %s", name, #list > 1 and "s" or "",
-      table.concat(list, ", "))
-  end
+  refuse_used("artifact store '" .. name .. "'", core.query("stacks_using_store", s.id))
   local n = core.query("version_count_in_store", s.id)[1].n
   if n > 0 then
     fail(2, "artifact store '%s' holds %d artifact version%s (copy them elsewhere with "
@@ -394,13 +403,7 @@ end
 function Client:delete_orchestrator(name)
   local o = self:get_orchestrator(name)
   if o.name == "local" then fail(2, "orchestrator 'local' is built in: it cannot be deleted") end
-  local stacks = core.query("stacks_using_orchestrator", o.name)
-  if #stacks > 0 then
-    local list = {}
-    for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
-    fail(2, "orchestrator '%s' is used by stack%s %s", name, #list > 1 and "s" or "",
-      table.concat(list, ", "))
-  end
+  refuse_used("orchestrator '" .. name .. "'", core.query("stacks_using_orchestrator", o.name))
   core.write("delete_orchestrator", name)
 end
 
