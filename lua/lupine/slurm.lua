@@ -148,14 +148,18 @@ end
 -- a job not listed has gone. A job requeued (pending or running again) is
 -- waited for again.
 function M.wait(id, result, snap, seen, grace)
-  local nap, gone = 0.02, nil
+  local nap, gone, looks = 0.02, nil, 0
   while true do
     local f = io.open(result)
     if f then
       f:close()
       return true
     end
-    local n, jobs = M.snapshot(snap)
+    -- the snapshot changes every poll_interval: read it about as often
+    -- (a hundred workers waiting would otherwise parse it all the time)
+    looks = looks + 1
+    local n, jobs
+    if looks % 5 == 0 then n, jobs = M.snapshot(snap) end
     if n and n > (seen or 0) + 1 then
       local job = jobs[id]
       if job == nil or ended[job.state] then
