@@ -210,6 +210,38 @@ lupine.pipeline("p", function() hold() end)()
     assert.equal("", live_jobs(dir))
   end)
 
+  it("runs the examples, recording what they record locally", function()
+    -- all but those whose top level uses a run's result or the catalog before it
+    -- defines the steps it runs after (`lupine exec` loads a script up to there)
+    local later = { etl = true, loading = true, promotion = true }
+    local names = {}
+    for f in H.sh("ls " .. H.quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
+      if not later[f] then names[#names + 1] = f end
+    end
+    assert.is_true(#names >= 10)
+    for _, name in ipairs(names) do
+      local dir, home = cluster_home("")
+      local here = dir .. "/local"
+      for _, h in ipairs { home, here } do
+        local out, err, code = H.sh("cd " .. H.quote(H.root) .. " && LUPINE_HOME=" .. H.quote(h)
+          .. " " .. H.quote(H.cli) .. " run examples/" .. name .. ".lua")
+        assert.equal(0, code, name .. ": " .. out .. err)
+      end
+      -- (names and values with the time of the run in them differ anyway, and
+      -- seeds not set are drawn afresh)
+      local function records(h)
+        return (sql(h, RECORDS:gsub("s%.seed, ", "")):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d",
+          "<time>"))
+      end
+      assert.equal(records(here), records(home), name)
+      -- each step that ran (troubleshooting.lua runs none) was a job
+      for line in sql(home, "SELECT name, orchestrator, job FROM step_runs WHERE status <>"
+          .. " 'cached'"):gmatch("[^\n]+") do
+        assert.matches("^[%w_]+|hpc|%d+$", line, name)
+      end
+    end
+  end)
+
   it("asks squeue once a pass for all the run's jobs, not once per job", function()
     local dir, home = cluster_home([[
 local lupine = require "lupine"
