@@ -117,7 +117,7 @@ rule step:
     local function snakemake(target, last, limit)
       local t0 = B.wall()
       os.execute("cd " .. B.quote(snake) .. " && rm -rf fan chain .snakemake && SLURM_CONF="
-        .. B.quote(conf) .. " PATH=$PWD/bin:$PATH USER=$(id -un) timeout " .. limit
+        .. B.quote(conf) .. " PATH=$PWD/bin:$PATH USER=$(id -un) timeout -k 5 " .. limit
         .. " snakemake --slurm --jobs 100 --quiet --default-resources slurm_account=none "
         .. "slurm_partition=debug mem_mb=64 runtime=5 -- " .. target .. " >/dev/null 2>&1")
       local t = B.wall() - t0
