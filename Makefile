@@ -35,7 +35,7 @@ BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev 
   libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
   libcurl4-openssl-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
-  curl procps time luarocks groff-base man-db valgrind
+  curl procps time luarocks groff-base man-db valgrind slurm-wlm munge
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 # md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)

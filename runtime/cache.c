@@ -480,8 +480,8 @@ void lp_cache_record_hit(lp_run *r, int node, int nodeidx, const char *pbytes, s
   if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
                                  lp_run_node_str(r, node, "step"), "cached", pbytes, plen,
                                  lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
-                                 lua_isinteger(L, -1) ? &seed : NULL, step_run_id, rt->err,
-                                 sizeof rt->err) != LUPINE_OK)
+                                 lua_isinteger(L, -1) ? &seed : NULL, NULL, step_run_id,
+                                 rt->err, sizeof rt->err) != LUPINE_OK)
     lp_run_fail(r);
   lua_settop(L, rows);
   lp_run_link_inputs(r, node, nodeidx, step_run_id);

@@ -78,7 +78,7 @@ static const statement statements[] = {
   [S_RUN_FINISH] = {"run_finish", C, "id status end_time error?"},
   /* a step run created with a status other than running has ended */
   [S_STEP_RUN_NEW] = {"step_run_new", C, "id run_id name step_name status start_time"
-                      " parameters:blob cache_key? cached_from? seed:integer?"},
+                      " parameters:blob cache_key? cached_from? seed:integer? orchestrator?"},
   [S_STEP_RUN_FINISH] = {"step_run_finish", C, "id status end_time error? traceback?"
                          " output_count:integer?"},
   [S_ARTIFACT_ID] = {"artifact_id", C, "name"},
@@ -189,6 +189,11 @@ static const statement statements[] = {
   {"active_stack", Q, ""},
   {"stack_names", Q, ""},
   {"stacks_using_store", Q, "artifact_store_id"},
+  /* orchestrators: where steps run (lua/lupine/stacks.lua) */
+  {"orchestrators", Q, ""},
+  {"orchestrator_by_name", Q, "name"},
+  {"orchestrator_names", Q, ""},
+  {"stacks_using_orchestrator", Q, "name"},
   {"version_count_in_store", Q, "artifact_store_id"},
   /* the objects a store should hold: values (files and folders among them:
   ** data_type), then visualizations, with the versions that use them */
@@ -269,6 +274,12 @@ static const statement statements[] = {
   {"delete_artifact_store", W, "name"},
   {"add_stack", W, "name artifact_store orchestrator jobs:integer? created:now id:new_id"},
   {"delete_stack", W, "name"},   /* only while it is not the active one */
+  {"add_orchestrator", W, "name flavor work_dir? partition? account? time_limit?"
+                          " requeue:integer sbatch_args? grace:number? created:now id:new_id"},
+  /* only while no stack uses it; never 'local' */
+  {"delete_orchestrator", W, "name"},
+  /* the Slurm job that runs a step run's attempt (lua/lupine/slurm.lua) */
+  {"set_step_run_job", W, "step_run_id job"},
   {"set_active_stack", W, "name"},
   {"set_run_stack", W, "run_id stack"},
   /* the object was copied to that store */
@@ -845,8 +856,8 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *status,
                                const void *parameters, size_t parameters_len,
                                const char *cache_key, const char *cached_from,
-                               const long long *seed, char id[LP_ID_LEN + 1], char *err,
-                               size_t errsz) {
+                               const long long *seed, const char *orchestrator,
+                               char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
   lp_catalog_value params;
   new_time_ordered_id(id);
@@ -857,8 +868,9 @@ int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
   {
     lp_catalog_value args[] = {text(id), text(run_id), text(name), text(step_name),
                                text(status), text(now), params, text(cache_key),
-                               text(cached_from), seed != NULL ? integer(*seed) : null_value};
-    return run(c, S_STEP_RUN_NEW, args, 10, "creating a step run", NULL, NULL, NULL, err,
+                               text(cached_from), seed != NULL ? integer(*seed) : null_value,
+                               text(orchestrator)};
+    return run(c, S_STEP_RUN_NEW, args, 11, "creating a step run", NULL, NULL, NULL, err,
                errsz);
   }
 }

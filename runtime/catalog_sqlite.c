@@ -20,7 +20,7 @@
 **     the sync level, foreign keys and where temporary data goes;
 **   - last_insert_rowid() gives a new version's seq (RETURNING would too,
 **     at a cost);
-**   - strftime makes the time only in migration 6: statements take the
+**   - strftime makes the time only in migrations 6 and 10: statements take the
 **     time and new ids from the catalog as parameters.
 ** The schema is a public interface (runtime/README.md, "The catalog
 ** schema"): change it only through a new migration.
@@ -277,6 +277,32 @@ static const char *const migrations[] = {
   /* the steps a run planned when it started (CBOR: [{name, step, after}]),
   ** so that a run still going shows the steps yet to start too */
   "ALTER TABLE pipeline_runs ADD COLUMN plan BLOB;\n",
+
+  /* 10: orchestrators, the stack component that says where steps run
+  ** (ZenML's): 'local' is the coordinator's forked workers; a 'slurm' one
+  ** submits steps as Slurm jobs, with its defaults for every job and its
+  ** work folder on a file system the nodes share. A stack names its
+  ** orchestrator by name (stacks.orchestrator, as before). Each step run
+  ** records the orchestrator that ran it (NULL: nothing ran, a cache hit
+  ** or a skipped step), and on Slurm its job's id (the last attempt's). */
+  "CREATE TABLE orchestrators(\n"
+  "  seq INTEGER PRIMARY KEY,\n"
+  "  id TEXT NOT NULL UNIQUE,\n"
+  "  name TEXT NOT NULL UNIQUE,\n"
+  "  flavor TEXT NOT NULL,\n"
+  "  work_dir TEXT,\n"
+  "  partition TEXT,\n"
+  "  account TEXT,\n"
+  "  time_limit TEXT,\n"
+  "  requeue INTEGER NOT NULL DEFAULT 0,\n"
+  "  sbatch_args TEXT,\n"
+  "  grace REAL,\n"
+  "  created TEXT NOT NULL);\n"
+  "INSERT INTO orchestrators(id, name, flavor, created) VALUES ("
+  "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
+  " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
+  "ALTER TABLE step_runs ADD COLUMN orchestrator TEXT;\n"
+  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -291,10 +317,13 @@ static const char *const migrations[] = {
 #define STEP_COLUMNS \
   "SELECT id, run_id, name, step_name, status, start_time, end_time," \
   " parameters, error, traceback, output AS logs, attempts, cache_key, cache_note," \
-  " cached_from, seed" \
+  " cached_from, seed, orchestrator, job" \
   " FROM step_runs"
 #define STORE_COLUMNS \
   "SELECT s.id, s.name, s.flavor, s.path, s.created FROM artifact_stores s"
+#define ORCHESTRATOR_COLUMNS \
+  "SELECT id, name, flavor, work_dir, partition, account, time_limit, requeue, sbatch_args," \
+  " grace, created FROM orchestrators"
 #define STACK_COLUMNS \
   "SELECT k.id, k.name, k.orchestrator, k.jobs, k.active, k.created," \
   " s.id AS artifact_store_id," \
@@ -323,9 +352,9 @@ static const lp_catalog_sql statements[] = {
   {"run_finish", {"UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4"
                   " WHERE id = ?1"}},
   {"step_run_new", {"INSERT INTO step_runs(id, run_id, name, step_name, status, start_time,"
-                    " end_time, parameters, cache_key, cached_from, seed) VALUES (?1, ?2, ?3,"
-                    " ?4, ?5, ?6, CASE WHEN ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9,"
-                    " ?10)"}},
+                    " end_time, parameters, cache_key, cached_from, seed, orchestrator)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?5 = 'running' THEN NULL"
+                    " ELSE ?6 END, ?7, ?8, ?9, ?10, ?11)"}},
   {"step_run_finish", {"UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4,"
                        " traceback = ?5, output_count = ?6 WHERE id = ?1"}},
   {"artifact_id", {"SELECT id FROM artifacts WHERE name = ?1"}},
@@ -484,6 +513,11 @@ static const lp_catalog_sql statements[] = {
   {"active_stack", {STACK_COLUMNS " WHERE k.active = 1"}},
   {"stack_names", {"SELECT name FROM stacks ORDER BY name"}},
   {"stacks_using_store", {"SELECT name FROM stacks WHERE artifact_store_id = ?1 ORDER BY name"}},
+  {"orchestrators", {ORCHESTRATOR_COLUMNS " ORDER BY name"}},
+  {"orchestrator_by_name", {ORCHESTRATOR_COLUMNS " WHERE name = ?1"}},
+  {"orchestrator_names", {"SELECT name FROM orchestrators ORDER BY name"}},
+  {"stacks_using_orchestrator", {"SELECT name FROM stacks WHERE orchestrator = ?1"
+                                 " ORDER BY name"}},
   {"version_count_in_store", {"SELECT count(*) AS n FROM artifact_versions"
      " WHERE artifact_store_id = ?1"}},
   {"objects_in_store", {"SELECT 'value' AS kind, v.content_hash, v.size, v.id, a.name,"
@@ -644,6 +678,12 @@ static const lp_catalog_sql statements[] = {
   {"add_stack", {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created, jobs)"
                  " SELECT ?6, ?1, id, ?3, ?5, ?4 FROM artifact_stores WHERE name = ?2"}},
   {"delete_stack", {"DELETE FROM stacks WHERE name = ?1 AND active = 0"}},
+  {"add_orchestrator", {"INSERT INTO orchestrators(id, name, flavor, work_dir, partition,"
+                        " account, time_limit, requeue, sbatch_args, grace, created)"
+                        " VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"}},
+  {"delete_orchestrator", {"DELETE FROM orchestrators WHERE name = ?1 AND name <> 'local'"
+                           " AND NOT EXISTS (SELECT 1 FROM stacks WHERE orchestrator = ?1)"}},
+  {"set_step_run_job", {"UPDATE step_runs SET job = ?2 WHERE id = ?1"}},
   {"set_active_stack", {"UPDATE stacks SET active = 0 WHERE active = 1"
                         " AND EXISTS (SELECT 1 FROM stacks WHERE name = ?1)",
                         "UPDATE stacks SET active = 1 WHERE name = ?1"}},

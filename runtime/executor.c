@@ -183,7 +183,7 @@ static void record_skipped(lp_run *r, int node) {
   lp_runtime *rt = r->rt;
   if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
                                  lp_run_node_str(r, node, "step"), "skipped", NULL, 0, NULL, NULL,
-                                 NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
+                                 NULL, NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
     lp_run_fail(r);
   r->node[node].status = LP_NODE_SKIPPED;
   lp_run_step_done(r, node);
@@ -434,8 +434,9 @@ static int start_node(lp_run *r, int node) {
     lp_run_join(r);
     if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
                                    lp_run_node_str(r, node, "step"), "running", pbytes, plen,
-                                   NULL, NULL, &n->seed, n->step_run, rt->err,
-                                   sizeof rt->err) != LUPINE_OK)
+                                   NULL, NULL, &n->seed,
+                                   lp_run_node_str(r, node, "orchestrator"), n->step_run,
+                                   rt->err, sizeof rt->err) != LUPINE_OK)
       lp_run_fail(r);
     lp_run_link_inputs(r, node, nodeidx, n->step_run);
     {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "lauxlib.h"
 #include "lualib.h"
@@ -298,6 +299,20 @@ static int core_cwd(lua_State *L) {
     return luaL_error(L, "cannot read the working directory (%s)", strerror(errno));
   lua_pushstring(L, dir);
   return 1;
+}
+
+/* core.sleep(seconds): wait that long, a quarter of a second at most: a
+** caller that waits longer (the proxy of a Slurm job, lupine.slurm) loops,
+** looking again between naps */
+static int core_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (!(s > 0)) return 0;   /* NaN too */
+  if (s > 0.25) s = 0.25;
+  ts.tv_sec = 0;
+  ts.tv_nsec = (long)(s * 1e9);
+  nanosleep(&ts, NULL);
+  return 0;
 }
 
 /* core.text_width(s [, max]) -> the terminal columns s takes [, the length
@@ -593,6 +608,7 @@ static const luaL_Reg core_funcs[] = {
   {"write", core_write},
   {"now", core_now},
   {"cwd", core_cwd},
+  {"sleep", core_sleep},
   {"text_width", core_text_width},
   {"duration", core_duration},
   {"libraries", core_libraries},

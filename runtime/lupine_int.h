@@ -265,14 +265,15 @@ int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
 ** the seed its random numbers start from (NULL: none). One created with a
 ** status other than "running" ends as it starts: "skipped", or "cached"
 ** with the cache key it was found by and the step run it reuses
-** (cache_key and cached_from; NULL otherwise). */
+** (cache_key and cached_from; NULL otherwise). orchestrator names the
+** orchestrator that runs it (NULL: none does). */
 int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
                                const char *name, const char *step_name,
                                const char *status,
                                const void *parameters, size_t parameters_len,
                                const char *cache_key, const char *cached_from,
-                               const long long *seed, char id[LP_ID_LEN + 1], char *err,
-                               size_t errsz);
+                               const long long *seed, const char *orchestrator,
+                               char id[LP_ID_LEN + 1], char *err, size_t errsz);
 /* End a step run; output_count is how many outputs it stored (-1: not
 ** recorded, as for a step run that did not complete). */
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
@@ -442,6 +443,7 @@ int lp_catalog_records(lp_catalog *c, const lp_records *q, lp_row_fn fn, void *u
 /* The ids migration 6 gives the default store (<home>/artifacts) and stack. */
 #define LP_DEFAULT_STORE_ID "00000000-0000-4000-8000-000000000001"
 #define LP_DEFAULT_STACK_ID "00000000-0000-4000-8000-000000000002"
+#define LP_DEFAULT_ORCHESTRATOR_ID "00000000-0000-4000-8000-000000000003"
 
 typedef struct lp_store_info {
   char id[LP_ID_LEN + 1];

@@ -321,7 +321,9 @@ static int child_body(lua_State *L) {
     lua_pushstring(L, r->name);
     lua_pushstring(L, r->rt->store_id);
     lua_call(L, 6, 1);
-    return 1;
+    /* nil: it runs in this worker after all (a step kept local on a
+    ** stack whose orchestrator runs the others elsewhere) */
+    if (!lua_isnil(L, -1)) return 1;
   }
   lua_pop(L, 1);
   lp_run_push(r, node, LP_NODE_PARAMS);

@@ -105,6 +105,9 @@ local function samples()
   local c = lupine.Client()
   c:register_artifact_store("other", { path = H.tmpdir() .. "/store" })
   c:register_stack("two", { artifact_store = "other", jobs = 2 })
+  c:register_orchestrator("hpc", { flavor = "slurm", work_dir = H.tmpdir() .. "/work",
+    partition = "debug", account = "lab", time = "10:00", requeue = true, sbatch_args = "-q x",
+    grace = 30 })
   local data = c:get_artifact_version("data")
   local g = c:get_lineage(data)
   local nodes = {}
@@ -133,6 +136,8 @@ local function samples()
     { "lupine.Stack", c:get_stack("two") },
     { "lupine.Stack", c.active_stack },
     { "lupine.ArtifactStore", c:artifact_store("other") },
+    { "lupine.Orchestrator", c:get_orchestrator("hpc") },
+    { "lupine.Orchestrator", c:get_orchestrator("local") },
     { "lupine.Visualization", c:get_artifact_version("sample::use::output").visualizations[1] },
     { "lupine.LineageGraph", g },
     { "lupine.LineageNode", nodes.artifact_version },

@@ -452,10 +452,12 @@ describe("lupine catalog commands", function()
       assert.same({
         "step|load_data|completed|<ms>",
         "seed|load_data|<seed>",
+        "orchestrator|load_data|local",
         "output|load_data|dataset|dataset:2|" .. dataset,
         "cache_note|load_data|caching is off for this step",
         "step|process_data|completed|<ms>",
         "seed|process_data|<seed>",
+        "orchestrator|process_data|local",
         "input|process_data|dataset|dataset:2|" .. dataset,
         "output|process_data|processed|processed:2|" .. processed,
         "parameter|process_data|factor|3",
@@ -467,6 +469,7 @@ describe("lupine catalog commands", function()
       local out = run("pipeline runs describe broken-run")
       assert.matches("\nstatus\tfailed\n", out)
       assert.matches("\nstep\texplode\tfailed\t[%d.]+\nseed\texplode\t%d+\n"
+        .. "orchestrator\texplode\tlocal\n"
         .. "cache_note\texplode\tit never ran before\n"
         .. "step_error\texplode\tstep 'explode' "
         .. "%(.-%) failed: .-no data today\n", out)
@@ -503,7 +506,8 @@ describe("lupine catalog commands", function()
         .. "tags      nightly\nsteps:\n", out)
       assert.matches("\n  process_data  completed  [%d.]+ m?s\n    inputs:     dataset <%- dataset:2\n"
         .. "    outputs:    processed %-> processed:2\n    parameters: factor = 3\n"
-        .. "    seed:       %d+\n    cache note: caching is off for this step\n$", out)
+        .. "    seed:       %d+\n    ran on:     local\n"
+        .. "    cache note: caching is off for this step\n$", out)
     end)
 
     it("shows the versions a step's lookups found and why it was not a cache hit", function()

@@ -84,6 +84,7 @@ local good = {
   save = { { 1 }, { artifact = "saved" }, {}, nil, nil },
   set_home = { home },
   set_restore = { function(_, v) return v end },
+  sleep = { 0.001 },
   sort_keys = { "artifact_versions" },
   store_path = { "in.txt" },
   store_root = { store },

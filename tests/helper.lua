@@ -154,4 +154,18 @@ function H.browse(url, screenshot, size)
   return out
 end
 
+-- A real one-node Slurm cluster (tests/services/slurm.sh) in a fresh
+-- folder; returns that folder and a function that stops it. Its clients
+-- find it through /etc/slurm/slurm.conf.
+function H.slurm()
+  local dir = H.tmpdir()
+  local _, err, code = H.sh("sh " .. quote(H.root .. "/tests/services/slurm.sh") .. " start "
+    .. quote(dir))
+  assert(code == 0, err)
+  return dir, function()
+    H.sh("sh " .. quote(H.root .. "/tests/services/slurm.sh") .. " stop " .. quote(dir))
+    H.rm(dir)
+  end
+end
+
 return H

@@ -403,6 +403,7 @@ describe("outputs", function()
     local out = H.lupine(home, "pipeline runs describe r")
     assert.matches("\nmanual_output\tworker\tside_output\tside_output:1\t[%x-]+\n", out)
     assert.matches("\nstep\tquiet\tcompleted\t[%d.]+\nseed\tquiet\t%d+\n"
+      .. "orchestrator\tquiet\tlocal\n"
       .. "cache_note\tquiet\tit never ran before\n$", out)
     assert.equal("manual", json(H.lupine(home, "artifact version describe side_output --json"))
       .save_type)

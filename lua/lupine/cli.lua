@@ -28,6 +28,7 @@ local json = require "lupine.json"
 M.json = json
 local records = require "lupine.records"   -- the records' JSON shapes, the dashboard's too
 local duration_ms, human_duration = records.duration_ms, records.human_duration
+local opt = records.opt
 local byte_lt = json.byte_lt
 
 local function sorted_keys(t)
@@ -422,6 +423,8 @@ local function cmd_runs_describe(ctx)
       local sms = duration_ms(sr.start_time, sr.end_time)
       tsv_line { "step", sr.name, sr.status, sms and string.format("%.3f", sms) or "" }
       if sr.seed then tsv_line { "seed", sr.name, tostring(sr.seed) } end
+      if sr.orchestrator then tsv_line { "orchestrator", sr.name, sr.orchestrator } end
+      if sr.job then tsv_line { "job", sr.name, sr.job } end
       for _, kind in ipairs { "inputs", "outputs", "manual_outputs", "lookups" } do
         local map = sr[kind]
         for _, name in ipairs(sorted_keys(map)) do
@@ -468,6 +471,8 @@ local function cmd_runs_describe(ctx)
       { "looked up", looked_up },
       { "parameters", params },
       { "seed", sr.seed and { tostring(sr.seed) } or {} },
+      { "ran on", sr.orchestrator and { sr.orchestrator .. (sr.job and (", Slurm job " .. sr.job)
+        or "") } or {} },
       { "cache note", sr.cache_note and { sr.cache_note } or {} },
       { "error", sr.error and { (sr.error:gsub("\n.*", "")) } or {} },
     }
@@ -625,31 +630,53 @@ local function items_json(list, fn)
   return json.object { items = items, total = #items }
 end
 
-local function cmd_store_list(ctx)
-  local list = ctx.client:list_artifact_stores()
-  if ctx.opts.json then print_json(items_json(list, store_json)); return 0 end
-  local rows = {}
-  for i, s in ipairs(list) do
-    rows[i] = { plain = { s.id, s.name, s.flavor, s.path },
-      human = { s.name, s.flavor, s.path } }
-  end
-  print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = "PATH", max = 80 } }, rows)
-  return 0
-end
-
-local function cmd_store_flavors(ctx)
-  if ctx.opts.json then
-    print_json(items_json(stacks.flavors, function(f)
-      return json.object { name = f.name, description = f.description } end))
+-- The command that lists what the Client's method gives: things with a
+-- name, a flavor and a folder (field), shown under the title, or each as
+-- to_json makes it.
+local function folders_command(method, to_json, field, title)
+  return function(ctx)
+    local list = ctx.client[method](ctx.client)
+    if ctx.opts.json then print_json(items_json(list, to_json)); return 0 end
+    local rows = {}
+    for i, x in ipairs(list) do
+      rows[i] = { plain = { x.id, x.name, x.flavor, x[field] or "" },
+        human = { x.name, x.flavor, x[field] or "" } }
+    end
+    print_table(ctx, { { title = "NAME" }, { title = "FLAVOR" }, { title = title, max = 80 } },
+      rows)
     return 0
   end
-  local rows = {}
-  for i, f in ipairs(stacks.flavors) do
-    rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
-  end
-  print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
-  return 0
 end
+local cmd_store_list = folders_command("list_artifact_stores", store_json, "path", "PATH")
+
+-- The command that deletes a thing of this kind by its name, with the
+-- Client's method of that name.
+local function delete_command(method, kind)
+  return function(ctx)
+    ctx.client[method](ctx.client, ctx.args[1])
+    if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
+    else io.write(string.format("deleted %s '%s'\n", kind, ctx.args[1])) end
+    return 0
+  end
+end
+
+-- The command that lists these flavors ({ name, description } each).
+local function flavors_command(flavors)
+  return function(ctx)
+    if ctx.opts.json then
+      print_json(items_json(flavors, function(f)
+        return json.object { name = f.name, description = f.description } end))
+      return 0
+    end
+    local rows = {}
+    for i, f in ipairs(flavors) do
+      rows[i] = { plain = { f.name, f.description }, human = { f.name, f.description } }
+    end
+    print_table(ctx, { { title = "FLAVOR" }, { title = "DESCRIPTION" } }, rows)
+    return 0
+  end
+end
+local cmd_store_flavors = flavors_command(stacks.flavors)
 
 local function cmd_store_describe(ctx)
   local s = ctx.client:artifact_store(ctx.args[1])
@@ -688,12 +715,7 @@ local function cmd_store_register(ctx)
   return 0
 end
 
-local function cmd_store_delete(ctx)
-  ctx.client:delete_artifact_store(ctx.args[1])
-  if not ctx.opts.json then io.write(string.format("deleted artifact store '%s'\n", ctx.args[1]))
-  else print_json(json.object { deleted = ctx.args[1] }) end
-  return 0
-end
+local cmd_store_delete = delete_command("delete_artifact_store", "artifact store")
 
 local function cmd_store_verify(ctx)
   local name = ctx.args[1] or ctx.client.active_stack.artifact_store.name
@@ -801,12 +823,58 @@ local function cmd_stack_set(ctx)
   return 0
 end
 
-local function cmd_stack_delete(ctx)
-  ctx.client:delete_stack(ctx.args[1])
-  if ctx.opts.json then print_json(json.object { deleted = ctx.args[1] })
-  else io.write(string.format("deleted stack '%s'\n", ctx.args[1])) end
+local cmd_stack_delete = delete_command("delete_stack", "stack")
+
+-- ---- orchestrators ----
+
+local function orchestrator_json(o)
+  return json.object { id = o.id, name = o.name, flavor = o.flavor, work_dir = opt(o.work_dir),
+    partition = opt(o.partition), account = opt(o.account), time = opt(o.time_limit),
+    requeue = o.requeue, sbatch_args = opt(o.sbatch_args), grace = opt(o.grace),
+    created = o.created }
+end
+
+local cmd_orchestrator_list = folders_command("list_orchestrators", orchestrator_json, "work_dir",
+  "WORK DIR")
+
+local function cmd_orchestrator_describe(ctx)
+  local o = ctx.client:get_orchestrator(ctx.args[1])
+  if ctx.opts.json then print_json(orchestrator_json(o)); return 0 end
+  local fields = { { "id", "id", o.id }, { "name", "name", o.name },
+    { "flavor", "flavor", o.flavor } }
+  if o.flavor == "slurm" then
+    for _, f in ipairs {
+      { "work_dir", "work dir", o.work_dir }, { "partition", "partition", o.partition or "" },
+      { "account", "account", o.account or "" }, { "time", "time", o.time_limit or "" },
+      { "requeue", "requeue", o.requeue and "yes" or "no" },
+      { "sbatch_args", "sbatch args", o.sbatch_args or "" },
+      { "grace", "grace", o.grace and string.format("%g", o.grace) or "" },
+    } do fields[#fields + 1] = f end
+  end
+  fields[#fields + 1] = { "created", "created", ctx.tty and human_time(o.created) or o.created }
+  print_record(ctx, fields)
   return 0
 end
+
+local function cmd_orchestrator_register(ctx)
+  local o = ctx.opts
+  if o.flavor ~= "slurm" then
+    usage(ctx.path, o.flavor == nil and "missing option '--flavor'"
+      or "flavor must be slurm ('local' is built in)")
+  end
+  if not o["work-dir"] then usage(ctx.path, "missing option '--work-dir'") end
+  local r = ctx.client:register_orchestrator(ctx.args[1], { flavor = o.flavor,
+    work_dir = o["work-dir"], partition = o.partition, account = o.account, time = o.time,
+    requeue = o.requeue == true or nil, sbatch_args = o["sbatch-args"], grace = o.grace })
+  if o.json then print_json(orchestrator_json(r))
+  else io.write(string.format("registered orchestrator '%s' (%s, %s)\n", r.name, r.flavor,
+    r.work_dir)) end
+  return 0
+end
+
+local cmd_orchestrator_delete = delete_command("delete_orchestrator", "orchestrator")
+
+local cmd_orchestrator_flavors = flavors_command(stacks.orchestrator_flavors)
 
 -- ---- tags ----
 
@@ -875,7 +943,7 @@ local tree = {
   summary = "Lupine runs pipelines of Lua steps and keeps what each step makes, versioned, "
     .. "in a catalog",
   order = { "run", "repl", "ui", "artifact", "pipeline", "tag", "lineage", "gc", "stack",
-    "artifact-store", "exec", "help" },
+    "artifact-store", "orchestrator", "exec", "help" },
   sub = {
     run = command.commands.run, repl = command.commands.repl, ui = command.commands.ui,
     exec = command.commands.exec, help = command.commands.help,
@@ -911,14 +979,43 @@ local tree = {
         register = { summary = "register a stack", args = { "NAME" }, catalog = "create",
           options = { { "--artifact-store", short = "-a", arg = "STORE",
               help = "the artifact store of the stack" },
-            { "--orchestrator", short = "-o", arg = "ORCHESTRATOR", choices = { "local" },
-              help = "the orchestrator (local)" },
+            { "--orchestrator", short = "-o", arg = "ORCHESTRATOR",
+              help = "its orchestrator (default: local)" },
             { "--jobs", short = "-j", arg = "N", int = true,
               help = "steps at once on the local orchestrator (default: the cores)" } },
           run = cmd_stack_register },
         set = { summary = "make a stack the active one", args = { "NAME" }, run = cmd_stack_set },
         delete = { summary = "delete a stack (not the active one)", args = { "NAME" },
           run = cmd_stack_delete },
+      },
+    },
+    orchestrator = {
+      summary = "orchestrators: where a stack's steps run (local, or Slurm jobs)",
+      order = { "list", "describe", "register", "delete", "flavor" },
+      sub = {
+        list = { summary = "list orchestrators", run = cmd_orchestrator_list },
+        describe = { summary = "show an orchestrator", args = { "NAME" },
+          run = cmd_orchestrator_describe },
+        register = { summary = "register an orchestrator that runs steps as Slurm jobs",
+          args = { "NAME" }, catalog = "create",
+          options = { { "--flavor", arg = "FLAVOR", choices = { "slurm" },
+              help = "its flavor (slurm)" },
+            { "--work-dir", arg = "DIR", help = "where steps' specs, results and logs go: a "
+              .. "folder every node shares (created)" },
+            { "--partition", arg = "P", help = "the partition of its jobs" },
+            { "--account", arg = "A", help = "the account its jobs are charged to" },
+            { "--time", arg = "T", help = "its jobs' time limit (a Slurm time: 1:30:00)" },
+            { "--requeue", help = "let Slurm requeue its jobs (preemptible partitions)" },
+            { "--sbatch-args", arg = "ARGS", help = "more sbatch options for every job" },
+            { "--grace", arg = "SECONDS", int = true, min = 0,
+              help = "how long a job that left the queue may take to show its result before "
+                .. "its step fails (default 10; more for slow shared file systems)" } },
+          run = cmd_orchestrator_register },
+        delete = { summary = "delete an orchestrator no stack uses", args = { "NAME" },
+          run = cmd_orchestrator_delete },
+        flavor = { summary = "orchestrator flavors", order = { "list" },
+          sub = { list = { summary = "list the known flavors", catalog = "none",
+            run = cmd_orchestrator_flavors } } },
       },
     },
     ["artifact-store"] = {

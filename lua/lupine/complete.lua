@@ -16,7 +16,8 @@ local TOP_OPTIONS = { "--help", "--version" }
 
 -- The queries (runtime/catalog.c) that list the names of each kind.
 local QUERIES = { artifact = "artifact_names", run = "run_names", pipeline = "pipeline_names",
-  stack = "stack_names", store = "artifact_store_names", tag = "tags" }
+  stack = "stack_names", store = "artifact_store_names", tag = "tags",
+  orchestrator = "orchestrator_names" }
 
 local function catalog_names(kind)
   -- no names where the catalog cannot be located (an empty LUPINE_HOME)
@@ -39,6 +40,7 @@ local function kind_of(path, placeholder, option)
   if placeholder == "RUN" then return "run" end
   if placeholder == "PIPELINE" then return "pipeline" end
   if placeholder == "STORE" or option == "--store" then return "store" end
+  if placeholder == "ORCHESTRATOR" then return "orchestrator" end
   if placeholder:find("^NAME%[") then return "artifact" end   -- KEY: NAME[:VERSION]|ID
   if group == "tag" then   -- a tag, but the new name of create and update --name
     if (option == nil and command ~= "create") or (option == "--name" and command == "list") then
@@ -50,6 +52,7 @@ local function kind_of(path, placeholder, option)
   if option == nil and command ~= "register" then
     if group == "stack" then return "stack" end
     if group == "artifact-store" then return "store" end
+    if group == "orchestrator" then return "orchestrator" end
   end
   return nil
 end

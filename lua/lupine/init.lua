@@ -12,6 +12,7 @@ local client_mod = require "lupine.client"
 local names = require "lupine.names"
 local materials = require "lupine.materials"
 local shapes = require "lupine.shapes"
+local resources = require "lupine.resources"
 require "lupine.lineage"
 require "lupine.stacks"    -- stacks and artifact stores: Client:list_stacks, ...
 local query = require "lupine.query"   -- listing and filtering: Client:list_*
@@ -38,7 +39,7 @@ local Step, Pipeline, Placeholder, ArtifactConfig, StepContext = {}, {}, {}, {},
 -- the REPL must not walk into it)
 local PathRef, LazyVersion, External = { __name = "lupine.PathRef" }, {},
   { __name = "lupine.ExternalArtifact" }
-local store_path, stack_jobs
+local store_path, run_stack
 Step.__index, Pipeline.__index, ArtifactConfig.__index = Step, Pipeline, ArtifactConfig
 -- named as the annotations (lua/meta) name them: the REPL's help finds them there
 Step.__name, Pipeline.__name, ArtifactConfig.__name, StepContext.__name =
@@ -202,9 +203,20 @@ local settings = {
   on_failure = function(v) return v == "continue" or v == "stop", '"continue" or "stop"' end,
   jobs = function(v) return math.type(v) == "integer" and v >= 1, "an integer from 1" end,
   seed = function(v) return math.type(v) == "integer", "an integer" end,
+  -- where the step runs: the run's stack's orchestrator, or "local" (the
+  -- forked workers of the run's own process, for a small step)
+  orchestrator = function(v)
+    return v == "local", '"local" (or left out: the orchestrator of the run\'s stack)'
+  end,
+  -- { cpus, mem, time, gpus, partition } (lupine.resources): the third
+  -- result is the whole message, naming the step and the key
+  resources = function(v, what)
+    local ok, why = resources.check(v, what)
+    return ok ~= nil, nil, why
+  end,
 }
 local step_settings = { enable_cache = true, cache_key = true, timeout = true, retries = true,
-  seed = true }
+  seed = true, orchestrator = true, resources = true }
 local run_settings = { enable_cache = true, timeout = true, retries = true, on_failure = true,
   jobs = true, seed = true }
 
@@ -213,7 +225,8 @@ local function take_settings(spec, allowed, out, what, level)
   for k in pairs(allowed) do
     local v = spec[k]
     if v ~= nil then
-      local ok, expected = settings[k](v)
+      local ok, expected, message = settings[k](v, what)
+      if message then error(message, level + 1) end
       if not ok then
         fail(level + 1, "%s: %s must be %s (got %s)", what, k, expected, tostring(v))
       end
@@ -226,7 +239,8 @@ end
 lupine.overrides = {}
 
 local step_fields = { name = true, outputs = true, substitutions = true, fn = true, true,
-  enable_cache = true, cache_key = true, timeout = true, retries = true, seed = true }
+  enable_cache = true, cache_key = true, timeout = true, retries = true, seed = true,
+  orchestrator = true, resources = true }
 
 -- step { name = ..., outputs = { ... }, substitutions = { ... }, fn }
 -- | step("name", fn)
@@ -756,12 +770,11 @@ local function explain(prev, cur)
   return table.concat(why, "; ")
 end
 
--- The jobs setting of the local orchestrator of the run's stack (nil: the
--- stack leaves it to the number of cores).
-stack_jobs = function(name)
+-- The run's stack (options.stack, or the active one) and its orchestrator.
+run_stack = function(name)
   local client = lupine.Client()
   local stack = name and client:get_stack(name) or client.active_stack
-  return stack.jobs
+  return stack, client:get_orchestrator(stack.orchestrator)
 end
 
 -- Hand a recorded graph to the runtime; return the PipelineRun. Errors
@@ -800,6 +813,7 @@ local function execute(build, options, level)
     if v == nil then return default end
     return v
   end
+  local stack, orchestrator = run_stack(options.stack)
   local code_hashes = {}   -- per function: a step called 1000 times is hashed once
   local step_subs = {}     -- per step's substitutions, merged once too
   for _, node in ipairs(build.nodes) do
@@ -826,6 +840,8 @@ local function execute(build, options, level)
     node.retries = setting("retries", st.retries, 0)
     node.on_failure = setting("on_failure", nil, "continue")
     node.seed = setting("seed", st.seed, nil)
+    node.resources = st.resources
+    node.orchestrator = st.orchestrator or orchestrator.name
   end
   for k, v in pairs(lupine.overrides) do
     if not run_settings[k] then fail(level + 1, "lupine.overrides: unknown setting '%s'", tostring(k)) end
@@ -839,11 +855,16 @@ local function execute(build, options, level)
   -- caller's problem: at their line
   local fresh = os.getenv("LUPINE_EXEC")   -- each step in a process of its own
   if fresh == "" then fresh = nil end
+  -- on a Slurm orchestrator: each step a job, the workers waiting for them
+  -- (as many as the runtime allows at once, unless the stack says)
+  local runner = orchestrator.flavor == "slurm" and require("lupine.slurm").runner(build,
+    orchestrator)
   local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,
     run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
     invoke = invoker(build), explain = explain, stack = options.stack,
-    jobs = setting("jobs", nil, stack_jobs(options.stack)),
-    fresh = fresh and require("lupine.exec").fresh(build, fresh) })
+    jobs = setting("jobs", nil, stack.jobs or (runner and math.maxinteger)),
+    fresh = runner and runner.step or fresh and require("lupine.exec").fresh(build, fresh) })
+  if runner then runner.finish() end
   if not ok then error(id, type(id) == "string" and level + 1 or 0) end
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
@@ -932,6 +953,10 @@ function Step:with_options(options)
   end
   local copy = setmetatable(merged(self), Step)
   copy.settings = take_settings(options, step_settings, merged(self.settings), what, 2)
+  -- resources given for a call add to the step's, key by key
+  if options.resources and self.settings.resources then
+    copy.settings.resources = merged(self.settings.resources, options.resources)
+  end
   for k, set in pairs(call_options) do
     if options[k] ~= nil then set(copy, options[k], what, 2) end
   end

@@ -178,7 +178,8 @@ function M.step(sr)
     duration_ms = opt(M.elapsed_ms(sr)),
     cache = json.object { state = opt(M.cache_state(sr)), key = opt(sr.cache_key),
       note = opt(sr.cache_note), cached_from = opt(sr.cached_from) },
-    attempts = opt(sr.attempts), seed = opt(sr.seed),
+    attempts = opt(sr.attempts), seed = opt(sr.seed), orchestrator = opt(sr.orchestrator),
+    job = opt(sr.job),
     inputs = links(sr.inputs), outputs = links(sr.outputs),
     manual_outputs = links(sr.manual_outputs), lookups = links(sr.lookups),
     parameters = M.metadata(sr.parameters), error = opt(sr.error), traceback = opt(sr.traceback) }

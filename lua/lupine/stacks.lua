@@ -1,11 +1,13 @@
 -- SPDX-License-Identifier: MIT
--- lupine.stacks: stacks and artifact stores, as ZenML has them. A stack
--- names the artifact store and the orchestrator a run uses; exactly one is
--- active. Each version records the store holding its object.
+-- lupine.stacks: stacks, artifact stores and orchestrators, as ZenML has
+-- them. A stack names the artifact store and the orchestrator a run uses;
+-- exactly one is active. Each version records the store holding its
+-- object; each step run the orchestrator that ran it.
 
 local core = require "lupine.core"
 local names = require "lupine.names"
 local client = require "lupine.client"
+local resources = require "lupine.resources"
 
 local Client, ArtifactVersion = client.classes.Client, client.classes.ArtifactVersion
 local getters = client.getters
@@ -15,20 +17,25 @@ local M = {}
 -- The flavors of artifact store this build knows, and what each is.
 M.flavors = { { name = "local", description = "a folder on this machine's file system" },
   { name = "s3", description = "a bucket of Amazon S3 or of a service that speaks its protocol" } }
-M.orchestrators = { "local" }
+-- The flavors of orchestrator: where a stack's steps run.
+M.orchestrator_flavors = {
+  { name = "local", description = "forked worker processes on the machine of the run" },
+  { name = "slurm", description = "each step a Slurm job (sbatch), its objects in a shared store" },
+}
 
-local ArtifactStore, Stack = {}, {}
+local ArtifactStore, Stack, Orchestrator = {}, {}, {}
 client.class(ArtifactStore, "lupine.ArtifactStore")
 client.class(Stack, "lupine.Stack")
-M.ArtifactStore, M.Stack = ArtifactStore, Stack
+client.class(Orchestrator, "lupine.Orchestrator")
+M.ArtifactStore, M.Stack, M.Orchestrator = ArtifactStore, Stack, Orchestrator
 
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
 end
 
-local function flavor_names()
+local function flavor_names(flavors)
   local list = {}
-  for i, f in ipairs(M.flavors) do list[i] = f.name end
+  for i, f in ipairs(flavors or M.flavors) do list[i] = f.name end
   return list
 end
 
@@ -78,6 +85,30 @@ Stack.__tostring = function(s)
     s.active and ", active" or "")
 end
 
+local function orchestrator_of(row)
+  row.requeue = row.requeue == 1
+  return setmetatable(row, Orchestrator)
+end
+
+Orchestrator.__tostring = function(o)
+  return string.format("Orchestrator(name=%s, flavor=%s%s)", o.name, o.flavor,
+    o.work_dir and (", work_dir=" .. o.work_dir) or "")
+end
+
+-- The sbatch options of a step with these resources (a table checked as a
+-- step's; nil: none) on this orchestrator, a Slurm one: its defaults, its
+-- own arguments, then the step's.
+function Orchestrator:sbatch_options(res)
+  if self.flavor ~= "slurm" then
+    fail(2, "orchestrator '%s' is not a Slurm one (flavor %s)", self.name, self.flavor)
+  end
+  if res ~= nil then
+    local ok, why = resources.check(res, "sbatch_options")
+    if not ok then error(why, 2) end
+  end
+  return resources.sbatch_options(self, res)
+end
+
 getters[Stack].artifact_store = function(s)
   return store_of(core.query("artifact_store_by_id", s.artifact_store_id)[1])
 end
@@ -120,18 +151,37 @@ function Client:list_stacks()
   return list
 end
 
+function Client:list_orchestrators()
+  local list = {}
+  for i, row in ipairs(core.query("orchestrators")) do list[i] = orchestrator_of(row) end
+  return list
+end
+
+-- The row of a name, made an object by wrap, or an error at the caller's
+-- caller naming what was not found (fn: the method, for a bad name). Not
+-- called as a tail call: the level counts the method's own frame.
+local function by_name(fn, what, query, names_query, wrap, name)
+  check_name(fn, 1, name, 3)
+  local row = core.query(query, name)[1]
+  if not row then error(not_found(what, name, names_query), 3) end
+  return wrap(row)
+end
+
+function Client:get_orchestrator(name)
+  local o = by_name("get_orchestrator", "orchestrator", "orchestrator_by_name",
+    "orchestrator_names", orchestrator_of, name)
+  return o
+end
+
 function Client:artifact_store(name)
-  check_name("artifact_store", 1, name, 2)
-  local row = core.query("artifact_store_by_name", name)[1]
-  if not row then error(not_found("artifact store", name, "artifact_store_names"), 2) end
-  return store_of(row)
+  local s = by_name("artifact_store", "artifact store", "artifact_store_by_name",
+    "artifact_store_names", store_of, name)
+  return s
 end
 
 function Client:get_stack(name)
-  check_name("get_stack", 1, name, 2)
-  local row = core.query("stack_by_name", name)[1]
-  if not row then error(not_found("stack", name, "stack_names"), 2) end
-  return stack_of(row)
+  local k = by_name("get_stack", "stack", "stack_by_name", "stack_names", stack_of, name)
+  return k
 end
 
 -- client.active_stack: read afresh each time (another process may switch
@@ -240,15 +290,18 @@ function Client:register_artifact_store(name, opts)
   return self:artifact_store(name)
 end
 
+-- Refuse (at the caller's caller) to delete what stacks still use: rows of
+-- their names.
+local function refuse_used(what, stacks)
+  if #stacks == 0 then return end
+  local list = {}
+  for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
+  fail(3, "%s is used by stack%s %s", what, #list > 1 and "s" or "", table.concat(list, ", "))
+end
+
 function Client:delete_artifact_store(name)
   local s = self:artifact_store(name)
-  local stacks = core.query("stacks_using_store", s.id)
-  if #stacks > 0 then
-    local list = {}
-    for i, r in ipairs(stacks) do list[i] = "'" .. r.name .. "'" end
-    fail(2, "artifact store '%s' is used by stack%s %s", name, #list > 1 and "s" or "",
-      table.concat(list, ", "))
-  end
+  refuse_used("artifact store '" .. name .. "'", core.query("stacks_using_store", s.id))
   local n = core.query("version_count_in_store", s.id)[1].n
   if n > 0 then
     fail(2, "artifact store '%s' holds %d artifact version%s (copy them elsewhere with "
@@ -263,9 +316,11 @@ function Client:register_stack(name, opts)
     fail(2, "bad argument #2 to 'register_stack' (table expected, got %s)", type(opts))
   end
   local orchestrator = opts.orchestrator or "local"
-  if orchestrator ~= "local" then
-    fail(2, "unknown orchestrator '%s' (known orchestrators: %s)", tostring(orchestrator),
-      table.concat(M.orchestrators, ", "))
+  if type(orchestrator) ~= "string" then
+    fail(2, "stack '%s': orchestrator must be the name of an orchestrator", name)
+  end
+  if not core.query("orchestrator_by_name", orchestrator)[1] then
+    error(not_found("orchestrator", orchestrator, "orchestrator_names"), 2)
   end
   if type(opts.artifact_store) ~= "string" then
     fail(2, "stack '%s': artifact_store must be the name of an artifact store", name)
@@ -279,6 +334,77 @@ function Client:register_stack(name, opts)
   if core.query("stack_by_name", name)[1] then fail(2, "stack '%s' exists already", name) end
   core.write("add_stack", name, opts.artifact_store, orchestrator, opts.jobs)
   return self:get_stack(name)
+end
+
+-- A Slurm orchestrator's options: what each must be (the CLI checks the
+-- same through these).
+local slurm_options = {
+  work_dir = "string", partition = "string", account = "string", time = "string",
+  requeue = "boolean", sbatch_args = "string", grace = "number",
+}
+M.slurm_options = slurm_options
+
+function Client:register_orchestrator(name, opts)
+  check_name("register_orchestrator", 1, name, 2)
+  if type(opts) ~= "table" then
+    fail(2, "bad argument #2 to 'register_orchestrator' (table expected, got %s)", type(opts))
+  end
+  local what = "orchestrator '" .. name .. "'"
+  local flavor = opts.flavor
+  local known = flavor_names(M.orchestrator_flavors)
+  if flavor ~= "slurm" then
+    fail(2, "%s: flavor must be %s (got %s)", what,
+      flavor == "local" and "slurm ('local' is built in)" or "one of " .. table.concat(known, ", "),
+      tostring(flavor))
+  end
+  for k, v in pairs(opts) do
+    if k ~= "flavor" then
+      if not slurm_options[k] then
+        local list = {}
+        for o in pairs(slurm_options) do list[#list + 1] = o end
+        table.sort(list)
+        fail(2, "%s: unknown option '%s'%s", what, tostring(k), names.suggest(tostring(k), list))
+      end
+      if type(v) ~= slurm_options[k] then
+        fail(2, "%s: %s must be a %s (got %s)", what, k, slurm_options[k], type(v))
+      end
+    end
+  end
+  if type(opts.work_dir) ~= "string" or opts.work_dir == "" then
+    fail(2, "%s: a Slurm orchestrator needs a work_dir (a folder every node shares)", what)
+  end
+  if opts.time and not resources.slurm_time(opts.time) then
+    fail(2, '%s: time must be a Slurm time such as "1:30:00" or "2-00:00:00" (got "%s")',
+      what, opts.time)
+  end
+  for _, k in ipairs { "partition", "account" } do
+    if opts[k] and not opts[k]:find("^[%w_%-.]+$") then
+      fail(2, "%s: %s must be a name (got \"%s\")", what, k, opts[k])
+    end
+  end
+  if opts.grace and not (opts.grace >= 0 and opts.grace < math.huge) then
+    fail(2, "%s: grace must be seconds from 0 (got %s)", what, tostring(opts.grace))
+  end
+  if opts.sbatch_args then
+    local words, why = resources.words(opts.sbatch_args)
+    if not words then fail(2, "%s: sbatch_args: %s", what, why) end
+  end
+  if core.query("orchestrator_by_name", name)[1] then fail(2, "%s exists already", what) end
+  local dir = opts.work_dir
+  if dir:sub(1, 1) ~= "/" then dir = core.cwd() .. "/" .. dir end
+  dir = dir:gsub("/+$", "")
+  local ok, why = core.check_store_path(dir)
+  if not ok then fail(2, "%s: work_dir: %s", what, why) end
+  core.write("add_orchestrator", name, flavor, dir, opts.partition, opts.account, opts.time,
+    opts.requeue and 1 or 0, opts.sbatch_args, opts.grace)
+  return self:get_orchestrator(name)
+end
+
+function Client:delete_orchestrator(name)
+  local o = self:get_orchestrator(name)
+  if o.name == "local" then fail(2, "orchestrator 'local' is built in: it cannot be deleted") end
+  refuse_used("orchestrator '" .. name .. "'", core.query("stacks_using_orchestrator", o.name))
+  core.write("delete_orchestrator", name)
 end
 
 function Client:set_active_stack(name)

@@ -238,11 +238,35 @@ function Client:list_stacks() end
 ---@return lupine.Stack
 function Client:get_stack(name) end
 
----Register a stack: its artifact store, orchestrator ("local") and jobs.
+---Register a stack: its artifact store, orchestrator (default "local") and
+---jobs (steps at once on the local orchestrator).
 ---@param name string
----@param options { artifact_store: string, orchestrator?: "local", jobs?: integer }
+---@param options { artifact_store: string, orchestrator?: string, jobs?: integer }
 ---@return lupine.Stack
 function Client:register_stack(name, options) end
+
+---@return lupine.Orchestrator[]
+function Client:list_orchestrators() end
+
+---@param name string
+---@return lupine.Orchestrator
+function Client:get_orchestrator(name) end
+
+---Register an orchestrator that runs each step as a Slurm job (the built-in
+---"local" one runs them in forked workers). `work_dir` holds the steps'
+---specs, results and logs: a folder every node of the cluster shares. The
+---other options are defaults for every job; `requeue` lets Slurm requeue
+---them (for preemptible partitions; otherwise `--no-requeue`). `grace`: how
+---many seconds a job that has left the queue may take to show its result
+---before its step fails (default 10; more for slow shared file systems).
+---@param name string
+---@param options { flavor: "slurm", work_dir: string, partition?: string, account?: string, time?: string, requeue?: boolean, sbatch_args?: string, grace?: number }
+---@return lupine.Orchestrator
+function Client:register_orchestrator(name, options) end
+
+---Delete an orchestrator that no stack uses (never "local").
+---@param name string
+function Client:delete_orchestrator(name) end
 
 ---Make a stack the active one.
 ---@param name string
@@ -317,6 +341,8 @@ function ArtifactVersion:consumers() end
 ---@field logs? string What it printed.
 ---@field attempts? integer
 ---@field seed? integer Where its random numbers started.
+---@field orchestrator? string The orchestrator that ran it (nil: nothing ran, a cache hit or a skipped step).
+---@field job? string The id of the Slurm job that ran it (its last attempt's), on a Slurm orchestrator.
 ---@field cache_key? string
 ---@field cache_note? string Why it was or was not a cache hit.
 ---@field cached_from? string The step run whose outputs it reused.
@@ -380,6 +406,26 @@ function ArtifactStore:reachable() end
 ---@field artifact_store_id string
 ---@field artifact_store_name string
 ---@field artifact_store lupine.ArtifactStore (read when first used)
+
+---@class lupine.Orchestrator
+---@field id string
+---@field name string
+---@field flavor "local"|"slurm"
+---@field work_dir? string A Slurm one's folder shared by the nodes.
+---@field partition? string
+---@field account? string
+---@field time_limit? string Its jobs' time limit (a Slurm time).
+---@field requeue boolean Whether Slurm may requeue its jobs.
+---@field sbatch_args? string More sbatch options for every job.
+---@field grace? number Seconds a job gone from the queue may take to show its result.
+---@field created string
+local Orchestrator = {}
+
+---The sbatch options of a step with these resources on this (Slurm)
+---orchestrator: its defaults, its sbatch_args, then the step's resources.
+---@param resources? lupine.Resources
+---@return string[]
+function Orchestrator:sbatch_options(resources) end
 
 ---@class lupine.Visualization
 ---@field position integer

@@ -49,6 +49,18 @@ local ArtifactType = {
 ---@field timeout? number Seconds the step may run before it fails.
 ---@field retries? integer Attempts after a failed one.
 ---@field seed? integer Where its random numbers start (default: a random seed, recorded).
+---@field resources? lupine.Resources What its Slurm job asks for (the local orchestrator ignores them).
+---@field orchestrator? "local" Run it in the run's own forked workers, whatever the stack's orchestrator (for small steps).
+
+---What a step asks of the machine that runs it: its sbatch options on a Slurm
+---orchestrator (over the orchestrator's defaults). An unknown key or a bad
+---value is refused, naming the step.
+---@class lupine.Resources
+---@field cpus? integer CPUs of its task (`--cpus-per-task`).
+---@field mem? integer|string Megabytes, or a size such as "4G" (`--mem`).
+---@field time? number|string Seconds, or a Slurm time such as "1:30:00" (`--time`; Slurm counts whole minutes).
+---@field gpus? integer|string A count, or "type:count" (`--gpus`).
+---@field partition? string (`--partition`)
 
 ---Define a step: `step { name = ..., outputs = { ... }, function(inputs...) ... end }`
 ---or `step("name", fn)`. Called in a pipeline body it records a call and returns
@@ -84,6 +96,8 @@ local Step = {}
 ---@field timeout? number
 ---@field retries? integer
 ---@field seed? integer
+---@field resources? lupine.Resources (with_options: added to the step's, key by key)
+---@field orchestrator? "local"
 
 ---@class lupine.StepOptions: lupine.StepSettings
 ---@field id? string The invocation name of the call (`run.steps[id]`).

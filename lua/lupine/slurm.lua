@@ -1,0 +1,261 @@
+-- SPDX-License-Identifier: MIT
+-- lupine.slurm: what a run says to Slurm, through its commands (sbatch,
+-- squeue, scancel; their environment finds the cluster): submit a step's
+-- job, watch a run's jobs, cancel them. A run's jobs share one job name,
+-- so that one squeue call sees them all and one scancel stops them all.
+--
+-- The queue is read by one poller per run (a shell loop started by the
+-- run's process): each pass writes a snapshot file, numbered, which the
+-- processes waiting for jobs read, so that a run of a hundred jobs still
+-- asks squeue once per pass (5 ms each), not once per job. A snapshot
+-- older than a job's submission cannot tell that the job has gone: the
+-- numbers say which came after.
+
+local core = require "lupine.core"
+
+local M = {}
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+-- How often the poller asks squeue (seconds): Slurm's own scheduler
+-- ticks about once a second.
+M.poll_interval = 0.5
+
+-- Run a command line; its output (stdout and stderr) and whether it exited 0.
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1 </dev/null")
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+
+-- The job name of every job of the run with this id.
+function M.job_name(run_id)
+  return "lupine-" .. run_id
+end
+
+-- Submit a job: opts = { name, comment, output (the job's log file),
+-- options (sbatch options, lupine.resources), command (a list: the
+-- program and its arguments) }. It works in this process's folder. Returns the job id, or nil and why not
+-- (sbatch's own words).
+function M.submit(opts)
+  local words = { "sbatch", "--parsable", "--job-name=" .. opts.name, "--output=" .. opts.output,
+    "--open-mode=append" }
+  if opts.comment then words[#words + 1] = "--comment=" .. opts.comment end
+  for _, o in ipairs(opts.options or {}) do words[#words + 1] = o end
+  local command = {}
+  for i, w in ipairs(opts.command) do command[i] = quote(w) end
+  words[#words + 1] = "--wrap=exec " .. table.concat(command, " ")
+  for i, w in ipairs(words) do words[i] = quote(w) end
+  local out, ok = run(table.concat(words, " "))
+  -- "<id>" or "<id>;<cluster>"
+  local id = ok and out:match("^(%d+)[;\n]")
+  if id then return id end
+  local lines = {}
+  for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line:gsub("^sbatch: error: ", "") end
+  return nil, "sbatch refused the job: "
+    .. (#lines > 0 and table.concat(lines, "; ") or "it printed no job id")
+end
+
+-- The squeue command that lists the jobs of a name: id|state|reason.
+local function squeue(name)
+  return "squeue --noheader --states=all --name=" .. quote(name) .. " --format='%i|%T|%r'"
+end
+
+-- Parse squeue's lines: { [id] = { state = "RUNNING", reason = "None" } }.
+local function parse(text)
+  local jobs = {}
+  for id, state, reason in text:gmatch("(%d+)|([%u_]+)|([^\n]*)") do
+    jobs[id] = { state = state, reason = reason }
+  end
+  return jobs
+end
+
+-- The jobs of a name, now: one squeue call. nil and why if it failed.
+function M.queue(name)
+  local out, ok = run(squeue(name))
+  if not ok then return nil, "squeue failed: " .. out:gsub("%s+$", "") end
+  return parse(out)
+end
+
+-- Cancel every job of a name (a run's), wherever it is.
+function M.cancel(name)
+  local out, ok = run("scancel --name=" .. quote(name))
+  if not ok then return nil, "scancel failed: " .. out:gsub("%s+$", "") end
+  return true
+end
+
+-- The states a job leaves the queue in (squeue(1), JOB STATE CODES): it
+-- will not run (again) by itself.
+local ended = { BOOT_FAIL = true, CANCELLED = true, COMPLETED = true, DEADLINE = true,
+  FAILED = true, NODE_FAIL = true, OUT_OF_MEMORY = true, PREEMPTED = true, REVOKED = true,
+  SPECIAL_EXIT = true, TIMEOUT = true }
+M.ended = ended
+
+-- Start the poller of a run's jobs: every poll_interval, squeue's list of
+-- the jobs of this name goes to the file at path, after a first line that
+-- numbers the pass. A pass whose squeue fails (the controller is away)
+-- leaves the last snapshot as it was. It stops when the process that
+-- started it ends, or when stop() is called, and removes its files.
+function M.start_poller(name, path)
+  local stop = path .. ".stop"
+  os.remove(stop)
+  -- $PPID: the shell os.execute runs is this process's child
+  local loop = string.format("n=0; while kill -0 $coordinator 2>/dev/null && [ ! -e %s ]; do "
+    .. "n=$((n + 1)); if { echo $n; %s; } > %s.tmp 2>/dev/null; then mv %s.tmp %s; fi; "
+    .. "sleep %s; done; rm -f %s.tmp %s %s", quote(stop), squeue(name), quote(path),
+    quote(path), quote(path), M.poll_interval, quote(path), quote(path), quote(stop))
+  os.execute("coordinator=$PPID; (" .. loop .. ") </dev/null >/dev/null 2>&1 &")
+  return function()
+    local f = io.open(stop, "w")
+    if f then f:close() end
+  end
+end
+
+-- A file's whole text, or nil.
+local function read(path)
+  local f <close> = io.open(path, "rb")
+  return f and f:read("a")
+end
+
+-- The last snapshot at path: its number and its jobs, or nil if there is
+-- none yet.
+function M.snapshot(path)
+  local n, rest = (read(path) or ""):match("^(%d+)\n(.*)$")
+  if not n then return nil end
+  return tonumber(n), parse(rest)
+end
+
+-- Why a job ended without a result, in Slurm's words: its state and reason
+-- as squeue last showed them, or that it left the queue unseen.
+function M.ending(id, job)
+  if not job then
+    return string.format("its Slurm job %s left the queue without writing a result", id)
+  end
+  local reason = job.reason ~= "None" and job.reason ~= "" and (", reason " .. job.reason) or ""
+  return string.format("its Slurm job %s ended %s%s without writing a result", id, job.state,
+    reason)
+end
+
+-- Wait until the file at result exists (true), or the job has been gone
+-- from the queue (ended, or not listed) for grace seconds without it (nil
+-- and why, in Slurm's words). snap: the poller's file; seen: the number
+-- of its last snapshot before the job was submitted (nil: none). The next
+-- one may have asked squeue before the job was there; from the one after,
+-- a job not listed has gone. A job requeued (pending or running again) is
+-- waited for again.
+function M.wait(id, result, snap, seen, grace)
+  local nap, gone, looks = 0.02, nil, 0
+  while true do
+    local f = io.open(result)
+    if f then
+      f:close()
+      return true
+    end
+    -- the snapshot changes every poll_interval: read it about as often
+    -- (a hundred workers waiting would otherwise parse it all the time)
+    looks = looks + 1
+    local n, jobs
+    if looks % 5 == 0 then n, jobs = M.snapshot(snap) end
+    if n and n > (seen or 0) + 1 then
+      local job = jobs[id]
+      if job == nil or ended[job.state] then
+        gone = gone or os.time()
+        if os.time() - gone >= grace then return nil, M.ending(id, job) end
+      else
+        gone = nil
+      end
+    end
+    core.sleep(nap)
+    nap = math.min(nap * 1.5, 0.1)
+  end
+end
+
+-- ---- a run's steps as Slurm jobs ----
+
+-- The lupine program the jobs run: this process's own when it is one
+-- (the CLI's), else the one on the nodes' PATH.
+local function program()
+  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
+  local path = p:read("l")
+  p:close()
+  if path and path:match("/lupine[^/]*$") then return path end
+  return "lupine"
+end
+
+-- The runner of a run's steps on a Slurm orchestrator (o, its row), for
+-- the run spec's nodes of build (init.lua): { step = spec.fresh, finish =
+-- called when the run has ended }. Each node that is not kept local gets
+-- its sbatch options; its timeout moves into its job (`lupine exec` keeps
+-- it, a job may wait in the queue for long first).
+function M.runner(build, o)
+  local exec = require "lupine.exec"
+  local resources = require "lupine.resources"
+  -- (a run's jobs are named before the run has an id: by a token of their own)
+  local token = core.hash(core.now() .. tostring({}) .. math.random()):sub(8, 23)
+  local name = "lupine-" .. token
+  local snap = o.work_dir .. "/queue-" .. token
+  local exe, grace = program(), o.grace or 10
+  for _, node in ipairs(build.nodes) do
+    if node.orchestrator == o.name then
+      node.sbatch = resources.sbatch_options(o, node.resources)
+      node.job_timeout, node.timeout = node.timeout, nil
+    end
+  end
+  local stop_poller = M.start_poller(name, snap)
+  local runner = { name = name }
+  -- In the forked worker of node i: write its spec, submit its job, wait
+  -- for the manifest and make the calls it records, as a forked worker
+  -- would have made them; its result. nil for a node kept local.
+  function runner.step(i, report, results, run_id, run_name, store)
+    local node = build.nodes[i]
+    if node.orchestrator ~= o.name then return nil end
+    local function failed(why)
+      io.stdout:flush()
+      return { kind = "result", ok = false,
+        error = string.format("step '%s' (%s): %s", node.name, node.where, why) }
+    end
+    local dir = o.work_dir .. "/" .. run_id
+    local ok, why = core.check_store_path(dir)
+    if not ok then return failed("work dir: " .. why) end
+    -- a retry is a new attempt: files of its own
+    local base, n = dir .. "/" .. report.step_run, 1
+    while io.open(base .. "." .. n .. ".spec") do n = n + 1 end
+    base = base .. "." .. n
+    local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
+    core.write_atomic(base .. ".spec", assert(core.encode(spec)))
+    local seen = M.snapshot(snap)
+    local id
+    id, why = M.submit { name = name, output = base .. ".log",
+      comment = string.format("lupine run=%s step_run=%s step=%s", run_name, report.step_run,
+        node.name),
+      options = node.sbatch, command = { exe, "exec", "--spec", base .. ".spec" } }
+    if not id then return failed(why) end
+    core.write("set_step_run_job", report.step_run, id)
+    ok, why = M.wait(id, spec.manifest, snap, seen, grace)
+    if not ok then
+      -- what Slurm and the job said (a time limit, a node's failure)
+      io.stdout:write(read(base .. ".log") or "")
+      return failed(why)
+    end
+    local calls, result, logs = exec.ingest(exec.read(spec.manifest, "step manifest",
+      exec.MANIFEST_KIND))
+    io.stdout:write(logs or "")
+    io.stdout:flush()
+    core.exec_replay(calls)
+    return result
+  end
+  -- The run has ended: nothing waits for its jobs any more (a job still
+  -- queued belongs to a step stopped or failed).
+  function runner.finish()
+    stop_poller()
+    M.cancel(name)
+  end
+  return runner
+end
+
+return M

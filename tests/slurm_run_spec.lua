@@ -1,0 +1,354 @@
+-- SPDX-License-Identifier: MIT
+-- Runs on a stack whose orchestrator is Slurm, on a real one-node cluster
+-- (tests/services/slurm.sh): each step a job running `lupine exec`. They
+-- record what a local run records (versions, values, lineage, metadata,
+-- tags, logs, the cache); retries resubmit; a job that ends without a
+-- result fails its step with Slurm's reason (cancelled from outside, its
+-- node down, its Slurm time limit); a requeued job still gives its
+-- result; Ctrl-C cancels the run's jobs; the step's own timeout holds; one
+-- squeue call a pass serves the whole run.
+local H = require "helper"
+
+local SCRIPT = [[
+local lupine = require "lupine"
+local make = lupine.step("make", function(n)
+  print("making " .. n)
+  local xs = {}
+  for i = 1, n do xs[i] = i * i end
+  return xs
+end)
+local double = lupine.step { name = "double", outputs = { "doubled", "count" },
+  resources = { cpus = 1, mem = 64 }, function(xs, scale)
+  local ctx = lupine.get_step_context()
+  ctx:add_output_tags("doubled", { "fresh" })
+  lupine.save_artifact({ scale = scale }, "settings")
+  local out = {}
+  for i = #xs, 1, -1 do out[#out + 1] = scale * xs[i] end
+  ctx:add_output_metadata("doubled", { size = #out })
+  lupine.log_metadata { metadata = { note = "hi" } }
+  return out, #out + math.random(1000)
+end }
+local sum = lupine.step("sum", function(xs, k)
+  local s = k
+  for _, x in ipairs(xs) do s = s + x end
+  return s
+end)
+local small = lupine.step { name = "small", orchestrator = "local", function(a, b, c)
+  return a + b + c
+end }
+lupine.pipeline("p", function(n)
+  local d = double(make(n), 2)
+  small(sum(d, 1), sum(d, 2), sum(d, 3))
+end):with_options { seed = 7 }(5)
+]]
+
+-- A step that marks its start, then waits a minute.
+local HOLD = [[
+local lupine = require "lupine"
+local hold = lupine.step("hold", function()
+  io.open("started", "w"):close()
+  os.execute("sleep 60")
+end)
+]]
+
+-- What a catalog records of its runs, without ids, times and where steps
+-- ran: step runs (with their logs and errors), versions, links, metadata,
+-- tags.
+local RECORDS = [[
+SELECT r.status, s.name, s.status, coalesce(s.error, ''), coalesce(s.output, ''), s.attempts,
+  s.cache_key, s.seed, s.output_count FROM step_runs s JOIN pipeline_runs r ON r.id = s.run_id
+  ORDER BY r.seq, s.name;
+SELECT a.name, v.version, v.data_type, v.content_hash, v.save_type FROM artifact_versions v
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY a.name, v.version;
+SELECT s.name, l.kind, l.name, a.name, v.version FROM step_run_artifacts l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.seq = l.version_seq
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq, 2, 3;
+SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2, 3;
+SELECT t.name, l.entity FROM tag_links l JOIN tags t ON t.seq = l.tag_seq ORDER BY 1, 2;
+]]
+
+-- The sqlite3 shell's output of the query on home's catalog.
+local function sql(home, query)
+  local out, err, code = H.sqlite(home, query)
+  return code == 0 and out or error(err)
+end
+
+-- A folder with this script, and a catalog whose active stack runs steps on
+-- the cluster (orch: more options of the orchestrator, as CLI flags).
+local function cluster_home(script, orch)
+  local dir = H.tmpdir()
+  H.write(dir .. "/pipeline.lua", script)
+  local home = dir .. "/home"
+  for _, cmd in ipairs { "orchestrator register hpc --flavor slurm --work-dir "
+      .. H.quote(dir .. "/work") .. " " .. (orch or ""),
+    "stack register cluster -a default -o hpc", "stack set cluster" } do
+    local _, err, code = H.lupine(home, cmd)
+    assert(code == 0, err)
+  end
+  return dir, home
+end
+
+-- Run the script of dir with `lupine run`; stdout, stderr, status.
+local function run(dir, home)
+  return H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
+    .. H.quote(H.cli) .. " run pipeline.lua")
+end
+
+-- Start the script of dir with `lupine run` in the background; the shell
+-- lines that follow (with $pid the coordinator's) run meanwhile; then it is
+-- waited for. Returns the coordinator's stdout and stderr, and the output
+-- of the lines.
+local function run_while(dir, home, lines)
+  local out, err = H.sh("cd " .. H.quote(dir) .. " && { LUPINE_HOME=" .. H.quote(home) .. " "
+    .. H.quote(H.cli) .. " run pipeline.lua > coordinator.out 2> coordinator.err & pid=$!; "
+    .. "until [ -e started ] || ! kill -0 $pid 2>/dev/null; do sleep 0.05; done; " .. lines
+    .. "; wait $pid; }")
+  return H.read(dir .. "/coordinator.out"), H.read(dir .. "/coordinator.err"), out .. err
+end
+
+-- The step runs of the script's last run: name -> { status, error, attempts, job }.
+local function steps(home)
+  local list = {}
+  for line in sql(home, "SELECT name, status, coalesce(error, ''), attempts, coalesce(job, ''),"
+      .. " coalesce(orchestrator, '') FROM step_runs WHERE run_id = (SELECT id FROM"
+      .. " pipeline_runs ORDER BY seq DESC LIMIT 1)"):gmatch("[^\n]+") do
+    local name, status, err, attempts, job, orchestrator =
+      line:match("^([^|]*)|([^|]*)|(.*)|([^|]*)|([^|]*)|([^|]*)$")
+    list[name] = { status = status, error = err, attempts = tonumber(attempts), job = job,
+      orchestrator = orchestrator }
+  end
+  return list
+end
+
+-- The shell lines that set $jobs to the ids of the jobs still queued or
+-- running in folder dir (a run's jobs work in its folder), by squeue.
+local function jobs_in(dir)
+  return "jobs=$(squeue -h -t PENDING,RUNNING -o '%i %Z' | awk -v d=" .. H.quote(dir)
+    .. " '$2 == d { print $1 }')"
+end
+
+-- The jobs still queued or running in folder dir: their ids, a line each.
+local function live_jobs(dir)
+  return (H.sh(jobs_in(dir) .. "; [ -z \"$jobs\" ] || echo \"$jobs\""))
+end
+
+-- A step past its Slurm time limit: a minute at least (Slurm rounds it up),
+-- then the kill: about 75 s, while the other tests run.
+local TIME_LIMIT = [[
+local lupine = require "lupine"
+local long = lupine.step { name = "long", resources = { time = 1 }, function()
+  os.execute("sleep 300")
+end }
+lupine.pipeline("p", function() long() end):with_options { raise_on_failure = false }()
+]]
+
+describe("a run on a Slurm orchestrator", function()
+  local stop, limited
+  setup(function() _, stop = H.slurm() end)
+  teardown(function() stop() end)
+
+  -- The run past its time limit goes on beside the tests that follow the
+  -- first (which takes the node down: the job would end NODE_FAIL).
+  local function start_time_limited()
+    local dir, home = cluster_home(TIME_LIMIT, "--grace 2")
+    limited = { dir = dir, home = home }
+    H.sh("(cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli)
+      .. " run pipeline.lua > coordinator.out 2>&1; touch ended) </dev/null >/dev/null 2>&1 &")
+  end
+
+  it("fails an attempt whose node went down, and its retry runs once the node is back",
+    function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local hold = lupine.step { name = "hold", retries = 1, function()
+  local first = not io.open("started")
+  io.open("started", "w"):close()
+  if first then os.execute("sleep 60") end
+  return first
+end }
+lupine.pipeline("p", function() hold() end)()
+]], "--grace 1")
+    local node = H.sh("sinfo -h -N -o %N"):match("[^\n]+")
+    local out, err, lines = run_while(dir, home, "scontrol update nodename=" .. node
+      .. " state=down reason=test; until ls work/*/*.2.spec >/dev/null 2>&1; do sleep 0.1; done;"
+      .. " scontrol update nodename=" .. node .. " state=resume 2>/dev/null || true")
+    local s = steps(home)
+    assert.equal("completed", s.hold.status, out .. err .. lines)
+    assert.equal(2, s.hold.attempts)
+    assert.matches("\nstep 'hold' failed %(attempt 1%), trying again in %d+ ms: step 'hold' "
+      .. "%(pipeline.lua:2%): its Slurm job %d+ ended NODE_FAIL, reason NodeDown without writing "
+      .. "a result\n", out)
+    -- the logs keep what Slurm said
+    assert.matches("CANCELLED AT [%dT:-]+ DUE TO NODE FAILURE",
+      sql(home, "SELECT output FROM step_runs"))
+  end)
+
+  it("records what a local run records, and is cached the same way the second time", function()
+    start_time_limited()
+    local dir, home = cluster_home(SCRIPT)
+    local here = H.tmpdir() .. "/home"
+    for _ = 1, 2 do
+      local out, err, code = run(dir, home)
+      assert.equal(0, code, out .. err)
+      _, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(here) .. " "
+        .. H.quote(H.cli) .. " run pipeline.lua")
+      assert.equal(0, code, err)
+    end
+    assert.equal(sql(here, RECORDS), sql(home, RECORDS))
+    -- which is a whole run's worth, then a run of cache hits
+    local records = sql(home, RECORDS)
+    for _, row in ipairs { "\ncompleted|make|completed||making 5\n|1|", "\ncompleted|sum_3|cached|",
+      "\nsettings|1|[%w_]+|sha256:%x+|manual\n", "\ndouble|output|settings|settings|1\n",
+      "\nstep_run|note|", "\nartifact_version|size|", "\nfresh|artifact_version\n" } do
+      assert.truthy(records:find(row), row)
+    end
+    -- where each ran: the jobs, and the step kept local
+    local first = sql(home, "SELECT name, orchestrator, job FROM step_runs WHERE status ="
+      .. " 'completed' ORDER BY seq")
+    assert.matches("^make|hpc|%d+\ndouble|hpc|%d+\nsum|hpc|%d+\nsum_2|hpc|%d+\nsum_3|hpc|%d+\n"
+      .. "small|local|\n$", first)
+    assert.equal("", live_jobs(dir))
+  end)
+
+  it("runs the examples, recording what they record locally", function()
+    -- all but those that define a step after their first pipeline call (`lupine
+    -- exec` loads a script up to there) or read the catalog before it
+    local later = { etl = true, lineage = true, loading = true, promotion = true }
+    local names = {}
+    for f in H.sh("ls " .. H.quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
+      if not later[f] then names[#names + 1] = f end
+    end
+    assert.is_true(#names >= 9)
+    for _, name in ipairs(names) do
+      local dir, home = cluster_home("")
+      local here = dir .. "/local"
+      for _, h in ipairs { home, here } do
+        local out, err, code = H.sh("cd " .. H.quote(H.root) .. " && LUPINE_HOME=" .. H.quote(h)
+          .. " " .. H.quote(H.cli) .. " run examples/" .. name .. ".lua")
+        assert.equal(0, code, name .. ": " .. out .. err)
+      end
+      -- (names and values with the time of the run in them differ anyway, and
+      -- seeds not set are drawn afresh)
+      local function records(h)
+        return (sql(h, RECORDS:gsub("s%.seed, ", "")):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d",
+          "<time>"))
+      end
+      assert.equal(records(here), records(home), name)
+      -- each step that ran (troubleshooting.lua runs none) was a job
+      for line in sql(home, "SELECT name, orchestrator, job FROM step_runs WHERE status <>"
+          .. " 'cached'"):gmatch("[^\n]+") do
+        assert.matches("^[%w_]+|hpc|%d+$", line, name)
+      end
+    end
+  end)
+
+  it("asks squeue once a pass for all the run's jobs, not once per job", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local nap = lupine.step("nap", function(i) os.execute("sleep 1.5") return i end)
+lupine.pipeline("p", function() for i = 1, 10 do nap(i) end end)()
+]])
+    -- every squeue the run starts leaves a line
+    H.write(dir .. "/squeue", "#!/bin/sh\necho x >> " .. H.quote(dir .. "/calls")
+      .. "\nexec " .. H.sh("command -v squeue"):match("[^\n]+") .. " \"$@\"\n")
+    os.execute("chmod +x " .. H.quote(dir .. "/squeue"))
+    local out, err = H.sh("cd " .. H.quote(dir) .. " && t0=$(date +%s.%N) && PATH=" .. H.quote(dir)
+      .. ":$PATH LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run pipeline.lua"
+      .. " >/dev/null && echo \"$(date +%s.%N) - $t0\" | bc")
+    local seconds = assert(tonumber(out:match("[%d.]+")), err)
+    local calls = select(2, H.read(dir .. "/calls"):gsub("\n", ""))
+    -- a pass every half second (and one more that may start as the run ends)
+    assert.is_true(calls >= 1 and calls <= seconds / 0.5 + 2, calls .. " calls in " .. seconds .. " s")
+  end)
+
+  it("resubmits a failing step for its retries, and fails it with the user's line", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local flaky = lupine.step { name = "flaky", retries = 2, function()
+  local f = io.open("tries", "a+")
+  local n = #f:read("a") + 1
+  f:write("x")
+  f:close()
+  if n < 3 then error("attempt " .. n .. " failed") end
+  return n
+end }
+local broken = lupine.step("broken", function() error("never works") end)
+lupine.pipeline("p", function() flaky() broken() end):with_options { raise_on_failure = false }()
+]])
+    local out, err, code = run(dir, home)
+    assert.equal(1, code, err)
+    assert.matches("1 done, 1 failed", out)
+    local s = steps(home)
+    assert.equal("completed", s.flaky.status)
+    assert.equal(3, s.flaky.attempts)
+    assert.equal("failed", s.broken.status)
+    assert.equal("step 'broken' (pipeline.lua:10) failed: pipeline.lua:10: never works",
+      s.broken.error)
+    -- each attempt a job of its own, with its own files
+    local work = H.sh("ls " .. H.quote(dir .. "/work") .. "/*/ | sort")
+    assert.equal(3, select(2, work:gsub("%.spec\n", "")) - 1)
+    assert.matches("%d+", s.flaky.job)
+    assert.equal("xxx", H.read(dir .. "/tries"))
+  end)
+
+  it("fails a step whose job was cancelled from outside, in Slurm's words", function()
+    local dir, home = cluster_home(HOLD .. [[
+lupine.pipeline("p", function() hold() end):with_options { raise_on_failure = false }()
+]], "--grace 1")
+    run_while(dir, home, jobs_in(dir) .. "; scancel $jobs")
+    local s = steps(home)
+    assert.equal("failed", s.hold.status)
+    assert.equal("step 'hold' (pipeline.lua:2): its Slurm job " .. s.hold.job
+      .. " ended CANCELLED without writing a result", s.hold.error)
+  end)
+
+  it("stops on Ctrl-C and cancels the run's jobs", function()
+    local dir, home = cluster_home(HOLD .. [[
+local later = lupine.step("later", function(x) return x end)
+lupine.pipeline("p", function() later(hold()) end)()
+]])
+    local out, err = run_while(dir, home, "kill -INT $pid")
+    assert.equal("stopped\n", sql(home, "SELECT status FROM pipeline_runs"), out .. err)
+    assert.equal("", live_jobs(dir))
+  end)
+
+  it("holds the step's own timeout", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local slow = lupine.step { name = "slow", timeout = 0.5, function() os.execute("sleep 30") end }
+lupine.pipeline("p", function() slow() end):with_options { raise_on_failure = false }()
+]])
+    run(dir, home)
+    assert.equal("step 'slow' (pipeline.lua:2): ran past its timeout of 0.5 s and was stopped",
+      steps(home).slow.error)
+  end)
+
+  it("gets the result of a job requeued while it ran (--requeue)", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local once = lupine.step("once", function()
+  local restarts = os.getenv("SLURM_RESTART_COUNT") or "0"
+  io.open("started", "w"):close()
+  if restarts == "0" then os.execute("sleep 60") end
+  return tonumber(restarts)
+end)
+lupine.pipeline("p", function() once() end)()
+]], "--requeue")
+    local out, err = run_while(dir, home, jobs_in(dir) .. "; scontrol requeue $jobs")
+    local s = steps(home)
+    assert.equal("completed", s.once.status, out .. err)
+    assert.equal(1, s.once.attempts)
+    assert.equal("1\n", sql(home, "SELECT count(*) FROM artifact_versions"))
+  end)
+
+  it("fails a step past its Slurm time limit, in Slurm's words (started first)", function()
+    local dir = limited.dir
+    H.sh("until [ -e " .. H.quote(dir .. "/ended") .. " ]; do sleep 0.5; done")
+    local s = steps(limited.home)
+    assert.equal("step 'long' (pipeline.lua:2): its Slurm job " .. s.long.job
+      .. " ended TIMEOUT, reason TimeLimit without writing a result", s.long.error,
+      H.read(dir .. "/coordinator.out"))
+    assert.matches("CANCELLED AT [%dT:-]+ DUE TO TIME LIMIT", sql(limited.home,
+      "SELECT output FROM step_runs"))
+  end)
+end)
