@@ -32,15 +32,16 @@ METADIR ?= $(DATADIR)/lupine/meta
 
 # The Debian packages each goal needs; `make deps` installs all of them.
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
+  libzstd-dev uuid-dev libssl-dev libpq-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
   libcurl4-openssl-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
-  curl procps time luarocks groff-base man-db valgrind
+  curl procps time luarocks groff-base man-db valgrind \
+  postgresql-15
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 # md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)
-# libcurl: the s3 store's transport (runtime/store_s3.c)
-PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html libcurl
+# libcurl: the s3 store's transport (runtime/store_s3.c); libpq: the PostgreSQL catalog
+PKGS = lua5.4 sqlite3 libpq libzstd uuid libcrypto md4c-html libcurl
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Only the lupine command links libedit (its REPL); the library does not.
@@ -48,7 +49,8 @@ EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 # Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
 UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
-MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html libcurl 2>/dev/null) -lm
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libpq libzstd uuid libcrypto md4c-html libcurl \
+  2>/dev/null) -lm
 
 # The project's own flags (BASE_CFLAGS) come first on every compile, then the
 # user's or the distribution's CPPFLAGS and CFLAGS; every link takes CFLAGS
@@ -66,9 +68,9 @@ SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-r
   -fno-omit-frame-pointer
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_listing.c \
-  runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c runtime/executor.c runtime/files.c \
-  runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c runtime/store.c \
-  runtime/store_local.c runtime/store_s3.c \
+  runtime/catalog_pg.c runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c runtime/executor.c \
+  runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c \
+  runtime/store.c runtime/store_local.c runtime/store_s3.c \
   runtime/text.c runtime/util.c runtime/visual.c
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \

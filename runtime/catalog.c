@@ -32,7 +32,7 @@
 #include "catalog_backend.h"
 
 /* The backends, asked in order whether a target is theirs. */
-static const lp_catalog_backend *const backends[] = {&lp_sqlite_backend};
+static const lp_catalog_backend *const backends[] = {&lp_pg_backend, &lp_sqlite_backend};
 #define NBACKENDS ((int)(sizeof backends / sizeof backends[0]))
 
 /*
@@ -287,6 +287,7 @@ struct lp_catalog {
   const lp_catalog_backend *be;
   void *db;
   char *path;                                  /* the target: in messages */
+  const lp_catalog_sql *sql[NSTATEMENTS];      /* the backend's, or its base's */
   void *st[NSTATEMENTS][LP_CATALOG_SQL_MAX];   /* prepared on first use */
   unsigned char nparams[NSTATEMENTS][LP_CATALOG_SQL_MAX];
   unsigned char by_name[NSTATEMENTS];          /* statements in the order of their names */
@@ -484,7 +485,7 @@ static void *prepared(lp_catalog *c, int s, int k, const char *what, char *err,
   int nparams, declared;
   if (c->st[s][k] != NULL) return c->st[s][k];
   declared = count_params(s);
-  if (c->be->prepare(c->db, c->be->sql[s].sql[k], 1, &c->st[s][k], &nparams) != 0) {
+  if (c->be->prepare(c->db, c->sql[s]->sql[k], 1, &c->st[s][k], &nparams) != 0) {
     dberr(c, what, err, errsz);
     return NULL;
   }
@@ -519,7 +520,7 @@ static int step_all(lp_catalog *c, void *st, const char *what, row_fn fn, void *
 */
 static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const char *what,
                row_fn fn, void *ud, int *changes, char *err, size_t errsz) {
-  const char *const *sql = c->be->sql[s].sql;
+  const char *const *sql = c->sql[s]->sql;
   int k, rc = LUPINE_OK;
   for (k = 0; k < LP_CATALOG_SQL_MAX && sql[k] != NULL && rc == LUPINE_OK; k++) {
     void *st = prepared(c, s, k, what, err, errsz);
@@ -550,6 +551,38 @@ static int by_name_cmp(const void *a, const void *b) {
                 statements[*(const unsigned char *)b].name);
 }
 
+/*
+** The SQL of every declared statement: the backend's own where it has
+** some, else its base's. A base gives every statement in the order of the
+** declarations, and a backend's own must each be declared: one that
+** drifted fails every open, naming the statement.
+*/
+static int resolve_sql(lp_catalog *c, char *err, size_t errsz) {
+  const lp_catalog_backend *base = c->be->base != NULL ? c->be->base : c->be;
+  int i, j;
+  for (i = 0; i < NSTATEMENTS || i < base->nsql; i++) {
+    if (i < NSTATEMENTS && i < base->nsql && strcmp(statements[i].name, base->sql[i].name) == 0) {
+      c->sql[i] = &base->sql[i];
+      continue;
+    }
+    lp_errf(err, errsz, "catalog %s: the %s backend's statement %d is '%s' where the catalog "
+            "declares '%s'", c->path, base->name, i + 1,
+            i < base->nsql ? base->sql[i].name : "(none)",
+            i < NSTATEMENTS ? statements[i].name : "(none)");
+    return LUPINE_CATALOG;
+  }
+  for (j = 0; base != c->be && j < c->be->nsql; j++) {
+    for (i = 0; i < NSTATEMENTS && strcmp(statements[i].name, c->be->sql[j].name) != 0; i++) {}
+    if (i == NSTATEMENTS) {
+      lp_errf(err, errsz, "catalog %s: the %s backend's statement '%s' is not one the catalog "
+              "declares", c->path, c->be->name, c->be->sql[j].name);
+      return LUPINE_CATALOG;
+    }
+    c->sql[i] = &c->be->sql[j];
+  }
+  return LUPINE_OK;
+}
+
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
   lp_catalog *c;
   int rc, i;
@@ -563,21 +596,25 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
   /* sqlite, last, takes any target */
   for (i = 0; c->be == NULL; i++)
     if (backends[i]->accepts(path)) c->be = backends[i];
-  /* the backend's SQL comes in the order of the declarations: a backend
-  ** that drifted from them fails every open, naming where */
-  for (i = 0; i < NSTATEMENTS || i < c->be->nsql; i++) {
-    if (i < NSTATEMENTS && i < c->be->nsql && strcmp(statements[i].name, c->be->sql[i].name) == 0)
-      continue;
-    lp_errf(err, errsz, "catalog %s: the %s backend's statement %d is '%s' where the catalog "
-            "declares '%s'", path, c->be->name, i + 1,
-            i < c->be->nsql ? c->be->sql[i].name : "(none)",
-            i < NSTATEMENTS ? statements[i].name : "(none)");
-    lp_catalog_close(c);
-    return LUPINE_CATALOG;
-  }
   for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
   qsort(c->by_name, NSTATEMENTS, 1, by_name_cmp);
   if ((rc = c->be->open(path, &c->db, err, errsz)) != LUPINE_OK) {
+    lp_catalog_close(c);
+    return rc;
+  }
+  /* messages name the catalog as the backend does (a connection string's
+  ** password stays out of them) */
+  if (c->be->where != NULL) {
+    char *where = strdup(c->be->where(c->db));
+    if (where == NULL) {
+      lp_catalog_close(c);
+      lp_errf(err, errsz, "out of memory");
+      return LUPINE_NOMEM;
+    }
+    free(c->path);
+    c->path = where;
+  }
+  if ((rc = resolve_sql(c, err, errsz)) != LUPINE_OK) {
     lp_catalog_close(c);
     return rc;
   }
@@ -605,6 +642,18 @@ int lp_catalog_schema_version(void) {
 
 const char *lp_catalog_sqlite_version(void) {
   return lp_sqlite_backend.library_version();
+}
+
+const char *lp_catalog_libpq_version(void) {
+  return lp_pg_backend.library_version();
+}
+
+const char *lp_catalog_backend_name(const lp_catalog *c) {
+  return c->be->name;
+}
+
+const char *lp_catalog_where(const lp_catalog *c) {
+  return c->path;
 }
 
 void lp_catalog_fork_safe(void) {

@@ -78,8 +78,13 @@ typedef struct lp_catalog_dialect {
 typedef struct lp_catalog_backend {
   const char *name;                   /* "sqlite": in messages */
   int schema_version;                 /* the schema this build migrates to */
-  const lp_catalog_sql *sql;          /* the SQL of every declared statement */
+  /* the SQL of every declared statement, in the order of the
+  ** declarations; or, with a base, of those whose SQL differs from the
+  ** base's, in any order (the base's is run for the others: its
+  ** placeholders are ?N, which prepare takes) */
+  const lp_catalog_sql *sql;
   int nsql;
+  const struct lp_catalog_backend *base;
   const lp_catalog_dialect *dialect;
   int (*accepts)(const char *target);           /* 1 if target is this backend's */
   /* Connect to target (a file, a connection string), configure the
@@ -87,6 +92,9 @@ typedef struct lp_catalog_backend {
   ** schema_version is refused. The message names the target. */
   int (*open)(const char *target, void **db, char *err, size_t errsz);
   void (*close)(void *db);                      /* NULL-safe */
+  /* the catalog in messages, if not its target (which may hold a
+  ** password); NULL: the target */
+  const char *(*where)(void *db);
   const char *(*errmsg)(void *db);              /* the last failure's text */
   int (*in_transaction)(void *db);              /* 1 while one is open */
   int64_t (*changes)(void *db);                 /* rows the last statement changed */
@@ -113,6 +121,8 @@ typedef struct lp_catalog_backend {
 
 /* catalog_sqlite.c */
 extern const lp_catalog_backend lp_sqlite_backend;
+/* catalog_pg.c: PostgreSQL, through libpq; sqlite is its base */
+extern const lp_catalog_backend lp_pg_backend;
 
 /* ---- catalog.c, for catalog_listing.c ---- */
 

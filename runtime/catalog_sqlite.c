@@ -277,6 +277,11 @@ static const char *const migrations[] = {
   /* the steps a run planned when it started (CBOR: [{name, step, after}]),
   ** so that a run still going shows the steps yet to start too */
   "ALTER TABLE pipeline_runs ADD COLUMN plan BLOB;\n",
+
+  /* 10: the machine running a run and when it last said it was alive, so
+  ** that a run whose process is on another machine can be told dead */
+  "ALTER TABLE pipeline_runs ADD COLUMN host TEXT;\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN heartbeat TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -995,8 +1000,8 @@ static void sq_fork_safe(void) {
 }
 
 const lp_catalog_backend lp_sqlite_backend = {
-  "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]),
-  &dialect, sq_accepts, sq_open, sq_close, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
+  "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]), NULL,
+  &dialect, sq_accepts, sq_open, sq_close, NULL, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
   sq_finalize, sq_bind, sq_step, sq_columns, sq_column_name, sq_column, sq_column_text,
   sq_reset, sq_fork_safe, sqlite3_libversion,
 };

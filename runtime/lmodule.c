@@ -40,6 +40,8 @@ static int runtime_gc(lua_State *L) {
   runtime_shut(rt);
   free(rt->home);
   rt->home = NULL;
+  free(rt->catalog_target);
+  rt->catalog_target = NULL;
   free(rt->run_failure);
   rt->run_failure = NULL;
   return 0;
@@ -255,8 +257,34 @@ int lp_runtime_write_store(lp_runtime *rt) {
   return LUPINE_IO;
 }
 
+/*
+** The catalog of rt: lupine.set_catalog's target, else $LUPINE_CATALOG's,
+** else the folder's catalog.db. "{home}" in a target stands for a name
+** made from the folder (lupine_ and 16 hex digits of its path's SHA-256),
+** so that one server keeps a catalog per folder (a schema each). The
+** target may be long: *out is malloc'd (NULL: out of memory).
+*/
+static char *catalog_target(lp_runtime *rt) {
+  const char *t = rt->catalog_target, *at;
+  char hash[LP_HASH_STRLEN + 1], *out;
+  size_t n;
+  if (t == NULL && (t = getenv("LUPINE_CATALOG")) != NULL && t[0] == '\0') t = NULL;
+  if (t == NULL) {
+    n = strlen(rt->home) + sizeof "/catalog.db";
+    if ((out = malloc(n)) != NULL) snprintf(out, n, "%s/catalog.db", rt->home);
+    return out;
+  }
+  if ((at = strstr(t, "{home}")) == NULL) return strdup(t);
+  lp_hash_bytes(rt->home, strlen(rt->home), hash);
+  n = strlen(t) + 32;
+  if ((out = malloc(n)) != NULL)
+    snprintf(out, n, "%.*slupine_%.16s%s", (int)(at - t), t, hash + strlen(LP_HASH_PREFIX),
+             at + strlen("{home}"));
+  return out;
+}
+
 int lp_runtime_ready(lp_runtime *rt) {
-  char path[PATH_MAX];
+  char path[PATH_MAX], *target;
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
   if (rt->detached != NULL) {   /* `lupine exec`: the catalog is the coordinator's */
@@ -266,8 +294,13 @@ int lp_runtime_ready(lp_runtime *rt) {
   if (rt->home == NULL && (rc = resolve_home(rt, NULL, NULL, &rt->home)) != LUPINE_OK)
     return rc;
   if ((rc = make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
-  snprintf(path, sizeof path, "%s/catalog.db", rt->home);
-  if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
+  if ((target = catalog_target(rt)) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  rc = lp_catalog_open(&rt->catalog, target, rt->err, sizeof rt->err);
+  free(target);
+  if (rc != LUPINE_OK) {
     runtime_shut(rt);
     return rc;
   }
@@ -528,15 +561,53 @@ static int core_home(lua_State *L) {
 ** reads, such as shell completion, which must not leave a catalog behind. */
 static int core_locate(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
-  char path[PATH_MAX + 16];
+  char path[PATH_MAX + 16], *target;
   struct stat sb;
   if (rt->home == NULL && resolve_home(rt, NULL, NULL, &rt->home) != LUPINE_OK) {
     lua_pushstring(L, rt->err);   /* it names the culprit */
     return lua_error(L);
   }
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
+  /* a catalog elsewhere (a server) is taken to be there */
+  if ((target = catalog_target(rt)) == NULL) return luaL_error(L, "out of memory");
   lua_pushstring(L, rt->home);
-  lua_pushboolean(L, rt->catalog != NULL || stat(path, &sb) == 0);
+  lua_pushboolean(L, rt->catalog != NULL || strcmp(target, path) != 0 || stat(path, &sb) == 0);
+  free(target);
+  return 2;
+}
+
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target) {
+  char *copy = NULL;
+  if (target != NULL && target[0] == '\0') {
+    lp_errf(rt->err, sizeof rt->err,
+            "set_catalog: an empty target names no catalog (give none for the default)");
+    return LUPINE_MISUSE;
+  }
+  if (target != NULL && (copy = strdup(target)) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  runtime_shut(rt);
+  free(rt->catalog_target);
+  rt->catalog_target = copy;
+  return LUPINE_OK;
+}
+
+/* core.set_catalog(target | nil): use another catalog from now on (nil:
+** $LUPINE_CATALOG, else the folder's file) */
+static int core_set_catalog(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  if (lp_runtime_set_catalog(rt, luaL_optstring(L, 1, NULL)) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  return 0;
+}
+
+/* core.catalog() -> the backend's name and where the catalog is (opening
+** it): for `lupine --version` and `lupine stack describe` */
+static int core_catalog(lua_State *L) {
+  lp_runtime *rt = ready(L);
+  lua_pushstring(L, lp_catalog_backend_name(rt->catalog));
+  lua_pushstring(L, lp_catalog_where(rt->catalog));
   return 2;
 }
 
@@ -802,15 +873,16 @@ static int core_duration(lua_State *L) {
 /* core.libraries() -> { { "Lua", "5.4.6" }, { "SQLite", ... }, ... }: the
 ** libraries the runtime runs with, for `lupine --version` */
 static int core_libraries(lua_State *L) {
-  static const char *const names[] = {"Lua", "SQLite", "zstd", "OpenSSL"};
-  const char *versions[4];
+  static const char *const names[] = {"Lua", "SQLite", "libpq", "zstd", "OpenSSL"};
+  const char *versions[5];
   int i;
   versions[0] = LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE;
   versions[1] = lp_catalog_sqlite_version();
-  versions[2] = lp_store_zstd_version();
-  versions[3] = lp_store_openssl_version();
-  lua_createtable(L, 4, 0);
-  for (i = 0; i < 4; i++) {
+  versions[2] = lp_catalog_libpq_version();
+  versions[3] = lp_store_zstd_version();
+  versions[4] = lp_store_openssl_version();
+  lua_createtable(L, 5, 0);
+  for (i = 0; i < 5; i++) {
     lua_createtable(L, 2, 0);
     lua_pushstring(L, names[i]);
     lua_rawseti(L, -2, 1);
@@ -1128,6 +1200,8 @@ static const luaL_Reg core_funcs[] = {
   {"home", core_home},
   {"locate", core_locate},
   {"set_home", core_set_home},
+  {"set_catalog", core_set_catalog},
+  {"catalog", core_catalog},
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},

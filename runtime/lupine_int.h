@@ -220,6 +220,14 @@ int lp_catalog_schema_version(void);
 /* The version of the sqlite library in use ("3.40.1"). */
 const char *lp_catalog_sqlite_version(void);
 
+/* The version of libpq the PostgreSQL backend was built with ("15.18 ..."). */
+const char *lp_catalog_libpq_version(void);
+
+/* The catalog c is: its backend's name ("sqlite", "PostgreSQL") and where
+** it is (a file, or the server, database and schema; never a password). */
+const char *lp_catalog_backend_name(const lp_catalog *c);
+const char *lp_catalog_where(const lp_catalog *c);
+
 /* ---- catalog.c, for the C API (api.c) ---- */
 
 /* Make forks safe while other threads use a backend's library: installs,
@@ -470,6 +478,7 @@ typedef struct lp_store_slot {
 */
 typedef struct lp_runtime {
   char *home;                 /* catalog folder; NULL until resolved */
+  char *catalog_target;       /* set_catalog's; NULL: $LUPINE_CATALOG, else the folder's file */
   lp_catalog *catalog;        /* opened on first use */
   lp_store *store;            /* where new objects go: the active (or the run's) stack's
                               ** store, one of stores[]; NULL if it cannot be opened */
@@ -530,6 +539,11 @@ int lp_runtime_write_store(lp_runtime *rt);
 ** empty home (or $LUPINE_HOME) is LUPINE_MISUSE, its message starting
 ** "<who>: " (or "LUPINE_HOME: "). */
 int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who);
+
+/* Use the catalog at target from now on (a file, a connection string);
+** NULL: $LUPINE_CATALOG, else the folder's catalog.db. The catalog open
+** now is closed. "" is LUPINE_MISUSE. */
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target);
 
 /* In a freshly forked worker: leave the parent's catalog connection alone
 ** (it must not be used across fork; a new one opens on demand) and send
