@@ -551,6 +551,13 @@ static int by_name_cmp(const void *a, const void *b) {
                 statements[*(const unsigned char *)b].name);
 }
 
+/* The backend that takes target: sqlite, last, takes any. */
+static const lp_catalog_backend *backend_of(const char *target) {
+  int i;
+  for (i = 0; i < NBACKENDS - 1 && !backends[i]->accepts(target); i++) {}
+  return backends[i];
+}
+
 /*
 ** The SQL of every declared statement: the backend's own where it has
 ** some, else its base's. A base gives every statement in the order of the
@@ -593,9 +600,7 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
     lp_errf(err, errsz, "out of memory opening catalog %s", path);
     return LUPINE_NOMEM;
   }
-  /* sqlite, last, takes any target */
-  for (i = 0; c->be == NULL; i++)
-    if (backends[i]->accepts(path)) c->be = backends[i];
+  c->be = backend_of(path);
   for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
   qsort(c->by_name, NSTATEMENTS, 1, by_name_cmp);
   if ((rc = c->be->open(path, &c->db, err, errsz)) != LUPINE_OK) {
@@ -646,6 +651,13 @@ const char *lp_catalog_sqlite_version(void) {
 
 const char *lp_catalog_libpq_version(void) {
   return lp_pg_backend.library_version();
+}
+
+const char *lp_catalog_describe(const char *target, char *where, size_t wheresz) {
+  const lp_catalog_backend *be = backend_of(target);
+  if (be->describe != NULL) be->describe(target, where, wheresz);
+  else snprintf(where, wheresz, "%s", target);
+  return be->name;
 }
 
 const char *lp_catalog_backend_name(const lp_catalog *c) {

@@ -93,7 +93,9 @@ typedef struct lp_catalog_backend {
   int (*open)(const char *target, void **db, char *err, size_t errsz);
   void (*close)(void *db);                      /* NULL-safe */
   /* the catalog in messages, if not its target (which may hold a
-  ** password); NULL: the target */
+  ** password): from the target alone, and once connected; NULL: the
+  ** target */
+  void (*describe)(const char *target, char *out, size_t outsz);
   const char *(*where)(void *db);
   const char *(*errmsg)(void *db);              /* the last failure's text */
   int (*in_transaction)(void *db);              /* 1 while one is open */

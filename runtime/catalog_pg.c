@@ -289,18 +289,18 @@ static const lp_catalog_sql statements[] = {
      " ORDER BY m.seq DESC LIMIT ?2"}},
   /* a version's link carries its seq, which sqlite's triggers fill */
   {"tag", {"INSERT INTO tags(name) VALUES (?3) ON CONFLICT (name) DO NOTHING",
-           "DELETE FROM tag_links WHERE ?1 = 'artifact_version'"
+           "DELETE FROM tag_links WHERE ?1::text = 'artifact_version'"
            " AND entity = 'artifact_version'"
            " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
            " AND version_seq IN (SELECT seq FROM artifact_versions WHERE artifact_id ="
            " (SELECT artifact_id FROM artifact_versions WHERE id = ?2)) AND entity_id != ?2",
-           "DELETE FROM tag_links WHERE ?1 = 'pipeline_run' AND entity = 'pipeline_run'"
+           "DELETE FROM tag_links WHERE ?1::text = 'pipeline_run' AND entity = 'pipeline_run'"
            " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
            " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
            " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
            "INSERT INTO tag_links(entity, entity_id, tag_seq, version_seq)"
-           " SELECT ?1, ?2, seq, (SELECT v.seq FROM artifact_versions v"
-           " WHERE ?1 = 'artifact_version' AND v.id = ?2) FROM tags WHERE name = ?3"
+           " SELECT ?1::text, ?2::text, seq, (SELECT v.seq FROM artifact_versions v"
+           " WHERE ?1::text = 'artifact_version' AND v.id = ?2::text) FROM tags WHERE name = ?3"
            " ON CONFLICT DO NOTHING"}},
   {"update_tag", {"UPDATE tags SET name = coalesce(?2, name),"
                   " exclusive = coalesce(?3, exclusive) WHERE name = ?1"
@@ -408,22 +408,25 @@ static void no_notice(void *ud, const char *message) {
   (void)message;
 }
 
-/* The catalog named for messages: postgresql://user@host:port/dbname, and
-** the schema, from what the target and libpq's defaults say; no password. */
-static void describe(PGconn *conn, const char *schema, char *out, size_t outsz) {
-  const char *host = PQhost(conn), *port = PQport(conn);
-  snprintf(out, outsz, "postgresql://%s@%s%s%s/%s%s%s", PQuser(conn),
-           host != NULL && host[0] != '/' ? host : "", port != NULL && port[0] ? ":" : "",
-           port != NULL ? port : "", PQdb(conn), schema[0] != '\0' ? " schema " : "", schema);
-  if (host != NULL && host[0] == '/')   /* a socket folder: after the rest */
-    snprintf(out + strlen(out), outsz - strlen(out), " (socket in %s)", host);
+/* The catalog named for messages: postgresql://user@host:port/dbname and
+** its schema, a socket folder after them; never a password. */
+static void name_catalog(const char *user, const char *host, const char *port,
+                         const char *dbname, const char *schema, char *out, size_t outsz) {
+  int socket = host != NULL && host[0] == '/';
+  size_t n;
+  snprintf(out, outsz, "postgresql://%s%s%s%s%s/%s%s%s", user != NULL ? user : "",
+           user != NULL && user[0] ? "@" : "", host != NULL && !socket ? host : "",
+           port != NULL && port[0] ? ":" : "", port != NULL ? port : "",
+           dbname != NULL ? dbname : "", schema[0] != '\0' ? " schema " : "", schema);
+  n = strlen(out);
+  if (socket && n < outsz) snprintf(out + n, outsz - n, " (socket in %s)", host);
 }
 
-/* A target without secrets for a message before a connection exists. */
-static void describe_target(const char *target, char *out, size_t outsz) {
+/* A target named as name_catalog does, from what it says alone. */
+static void pg_describe(const char *target, char *out, size_t outsz) {
   char *errmsg = NULL;
   PQconninfoOption *opts = PQconninfoParse(target, &errmsg), *o;
-  const char *user = "", *host = "", *port = "", *dbname = "";
+  const char *user = NULL, *host = NULL, *port = NULL, *dbname = NULL;
   PQfreemem(errmsg);
   for (o = opts; o != NULL && o->keyword != NULL; o++) {
     if (o->val == NULL) continue;
@@ -432,8 +435,7 @@ static void describe_target(const char *target, char *out, size_t outsz) {
     else if (strcmp(o->keyword, "port") == 0) port = o->val;
     else if (strcmp(o->keyword, "dbname") == 0) dbname = o->val;
   }
-  snprintf(out, outsz, "postgresql://%s%s%s%s%s/%s", user, user[0] ? "@" : "", host,
-           port[0] ? ":" : "", port, dbname);
+  name_catalog(user, host, port, dbname, "", out, outsz);
   PQconninfoFree(opts);
 }
 
@@ -551,7 +553,7 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
     lp_errf(err, errsz, "out of memory opening a catalog");
     return LUPINE_NOMEM;
   }
-  describe_target(target, db->name, sizeof db->name);
+  pg_describe(target, db->name, sizeof db->name);
   db->conn = PQconnectdb(target);
   if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
     keep_error(db, NULL);
@@ -568,7 +570,8 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
     pg_close(db);
     return rc;
   }
-  describe(db->conn, schema, db->name, sizeof db->name);
+  name_catalog(PQuser(db->conn), PQhost(db->conn), PQport(db->conn), PQdb(db->conn), schema,
+               db->name, sizeof db->name);
   if ((rc = migrate(db, err, errsz)) != LUPINE_OK) {
     pg_close(db);
     return rc;
@@ -877,7 +880,7 @@ static const char *pg_library_version(void) {
 
 const lp_catalog_backend lp_pg_backend = {
   "PostgreSQL", SCHEMA_VERSION, statements, (int)(sizeof statements / sizeof statements[0]),
-  &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_where, pg_errmsg, pg_in_transaction,
+  &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_describe, pg_where, pg_errmsg, pg_in_transaction,
   pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_columns, pg_column_name, pg_column,
   pg_column_text, pg_reset, NULL, pg_library_version,
 };

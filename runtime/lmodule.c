@@ -602,12 +602,24 @@ static int core_set_catalog(lua_State *L) {
   return 0;
 }
 
-/* core.catalog() -> the backend's name and where the catalog is (opening
-** it): for `lupine --version` and `lupine stack describe` */
+/* core.catalog() -> the backend's name and where the catalog is, without
+** opening it: for `lupine --version` and `lupine stack describe` */
 static int core_catalog(lua_State *L) {
-  lp_runtime *rt = ready(L);
-  lua_pushstring(L, lp_catalog_backend_name(rt->catalog));
-  lua_pushstring(L, lp_catalog_where(rt->catalog));
+  lp_runtime *rt = lp_runtime_of(L);
+  char where[PATH_MAX + 256], *target;
+  if (rt->catalog != NULL) {
+    lua_pushstring(L, lp_catalog_backend_name(rt->catalog));
+    lua_pushstring(L, lp_catalog_where(rt->catalog));
+    return 2;
+  }
+  if (rt->home == NULL && resolve_home(rt, NULL, NULL, &rt->home) != LUPINE_OK) {
+    lua_pushstring(L, rt->err);
+    return lua_error(L);
+  }
+  if ((target = catalog_target(rt)) == NULL) return luaL_error(L, "out of memory");
+  lua_pushstring(L, lp_catalog_describe(target, where, sizeof where));
+  free(target);
+  lua_pushstring(L, where);
   return 2;
 }
 

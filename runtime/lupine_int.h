@@ -228,6 +228,10 @@ const char *lp_catalog_libpq_version(void);
 const char *lp_catalog_backend_name(const lp_catalog *c);
 const char *lp_catalog_where(const lp_catalog *c);
 
+/* The same of a target, without opening it: the backend's name is
+** returned, where it is written into where. */
+const char *lp_catalog_describe(const char *target, char *where, size_t wheresz);
+
 /* ---- catalog.c, for the C API (api.c) ---- */
 
 /* Make forks safe while other threads use a backend's library: installs,

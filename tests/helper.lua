@@ -104,8 +104,30 @@ function H.script(code, name)
   return H.write(H.tmpdir() .. "/" .. (name or "pipeline.lua"), code)
 end
 
--- Query the catalog database of home with the sqlite3 shell, if any.
+-- The PostgreSQL catalogs' connection string when the suite runs on
+-- PostgreSQL (tests/run.sh's second pass), else nil. Its "{home}" gives
+-- each catalog folder a schema of its own, so each test's fresh folder
+-- has a fresh catalog; specs tagged #sqlite look at the sqlite file itself
+-- and run only in the first pass.
+H.pg = os.getenv("LUPINE_CATALOG")
+if H.pg == "" then H.pg = nil end
+
+-- The connection string of home's catalog on PostgreSQL (its schema).
+function H.pg_target(home)
+  local p = io.popen("printf '%s' " .. quote(home) .. " | sha256sum")
+  local hash = p:read("l"):sub(1, 16)
+  p:close()
+  return (H.pg:gsub("{home}", "lupine_" .. hash))
+end
+
+-- Query the catalog database of home: with the sqlite3 shell, or psql on
+-- PostgreSQL (the same output: columns split by |, no header; foreign keys
+-- unchecked, as the sqlite3 shell leaves them).
 function H.sqlite(home, sql)
+  if H.pg then
+    return H.sh("psql -X -q -At -F '|' " .. quote(H.pg_target(home)) .. " -c "
+      .. quote("SET session_replication_role = replica; " .. sql))
+  end
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
 end
 

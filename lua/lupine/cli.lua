@@ -781,7 +781,8 @@ local function cmd_stack_describe(ctx)
     { "artifact_store_flavor", "flavor", k.artifact_store.flavor },
     { "artifact_store_path", "path", k.artifact_store.path },
     { "orchestrator", "orchestrator", k.orchestrator },
-    { "jobs", "jobs", k.jobs and tostring(k.jobs) or "the number of cores" } })
+    { "jobs", "jobs", k.jobs and tostring(k.jobs) or "the number of cores" },
+    { "catalog", "catalog", table.concat({ core.catalog() }, " ") } })
   return 0
 end
 

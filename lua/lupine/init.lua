@@ -1340,5 +1340,7 @@ client_mod.exec = {
 -- The catalog folder in use; set_home(dir) switches to another one.
 lupine.home = core.home
 lupine.set_home = core.set_home
+-- The catalog in use: the folder's file, or a PostgreSQL connection string.
+lupine.set_catalog = core.set_catalog
 
 return lupine
