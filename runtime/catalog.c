@@ -237,7 +237,10 @@ static const statement statements[] = {
   /* the steps it planned as it started (CBOR: [{name, step, after}]) */
   {"set_run_plan", W, "run_id plan:blob"},
   /* the process's start time tells a reused pid apart */
-  {"run_process", W, "run_id pid:integer process_start?"},
+  {"run_process", W, "run_id pid:integer process_start? host? heartbeat:now"},
+  /* the run's process is alive (a run without heartbeats for a while, on
+  ** another machine, is taken for dead: lmodule.c) */
+  {"run_heartbeat", W, "run_id heartbeat:now"},
   {"mark_dead", W, "run_id error end_time"},   /* a run whose process died */
   /* why it was not a cache hit (a hit's step run is created with its key);
   ** all NULL for a step whose inputs could not be read */
@@ -719,9 +722,14 @@ void lp_catalog_rollback(lp_catalog *c) {
 /* ---- ids and times ---- */
 
 void lp_catalog_now(char out[32]) {
+  lp_catalog_time_ago(0, out);
+}
+
+void lp_catalog_time_ago(long seconds, char out[32]) {
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec -= seconds;
   gmtime_r(&ts.tv_sec, &tm);
   strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out + 19, 32 - 19, ".%06dZ", (int)(ts.tv_nsec / 1000) % 1000000);

@@ -615,6 +615,11 @@ static int64_t pg_changes(void *p) {
 
 #define PG_MAX_PARAMS 32
 
+/* type oids (pg_type.h, which is not a client header) */
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+       FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
+
+
 typedef struct pg_stmt {
   pg_db *db;
   char name[24];        /* the prepared statement's, on the server */
@@ -622,6 +627,9 @@ typedef struct pg_stmt {
   PGresult *res;
   int row;              /* the row the columns are read from; -1 before the first */
   int ran;
+  /* 1 for a parameter the SQL does not use (another of the statement's
+  ** list does): sent as bytes, it needs a type the server cannot guess */
+  char unused[PG_MAX_PARAMS];
   const char *values[PG_MAX_PARAMS];
   int lengths[PG_MAX_PARAMS], formats[PG_MAX_PARAMS];
   char *text;           /* the bound values' text, each NUL-terminated */
@@ -630,9 +638,10 @@ typedef struct pg_stmt {
   size_t blob_cap;
 } pg_stmt;
 
-/* sql with ?N made $N (outside quotes), its highest N in *nparams;
-** malloc'd, NULL if memory ran out. */
-static char *dollars(const char *sql, int *nparams) {
+/* sql with ?N made $N (outside quotes), its highest N in *nparams, and
+** used[N - 1] set for each N it uses (up to PG_MAX_PARAMS); malloc'd, NULL
+** if memory ran out. */
+static char *dollars(const char *sql, int *nparams, char *used) {
   char *out = malloc(strlen(sql) + 1), *o = out;
   char quote = 0;
   *nparams = 0;
@@ -644,6 +653,7 @@ static char *dollars(const char *sql, int *nparams) {
     else if ((*sql == '?' || *sql == '$') && sql[1] >= '0' && sql[1] <= '9') {
       int n = atoi(sql + 1);
       if (n > *nparams) *nparams = n;
+      if (n <= PG_MAX_PARAMS) used[n - 1] = 1;
       *o++ = '$';
       continue;
     }
@@ -657,15 +667,16 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   pg_db *db = p;
   pg_stmt *st;
   PGresult *res;
-  char *text;
-  int ok;
+  char *text, used[PG_MAX_PARAMS] = {0};
+  Oid types[PG_MAX_PARAMS] = {0};
+  int ok, i;
   (void)lasting;   /* every statement is prepared by name once, and kept */
   *out = NULL;
   if (db->dealloc_len > 0) {   /* the statements finalized since: in one round trip */
     exec(db, db->dealloc, NULL);
     db->dealloc_len = 0;
   }
-  if ((st = calloc(1, sizeof *st)) == NULL || (text = dollars(sql, nparams)) == NULL) {
+  if ((st = calloc(1, sizeof *st)) == NULL || (text = dollars(sql, nparams, used)) == NULL) {
     free(st);
     snprintf(db->err, sizeof db->err, "out of memory");
     return 1;
@@ -680,7 +691,11 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   st->nparams = *nparams;
   st->row = -1;
   snprintf(st->name, sizeof st->name, "lp%lu", ++db->named);
-  res = PQprepare(db->conn, st->name, text, 0, NULL);
+  for (i = 0; i < *nparams; i++) {
+    st->unused[i] = !used[i];
+    if (st->unused[i]) types[i] = BYTEAOID;
+  }
+  res = PQprepare(db->conn, st->name, text, *nparams, types);
   free(text);
   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
   if (!ok) keep_error(db, res);
@@ -738,7 +753,7 @@ static int pg_bind(void *p, const lp_catalog_value *args, int n) {
     st->formats[i] = 0;
     st->lengths[i] = 0;
     st->values[i] = t;
-    if (v == NULL || v->type == LP_CATALOG_NULL) {
+    if (v == NULL || v->type == LP_CATALOG_NULL || st->unused[i]) {
       st->values[i] = NULL;
       continue;
     }
@@ -786,10 +801,6 @@ static int pg_columns(void *p) {
 static const char *pg_column_name(void *p, int i) {
   return PQfname(((pg_stmt *)p)->res, i);
 }
-
-/* type oids (pg_type.h, which is not a client header) */
-enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
-       FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
 
 static int hexval(int c) {
   return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';

@@ -458,7 +458,7 @@ static const lp_catalog_sql statements[] = {
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
      " WHERE p.name = ?1 AND s.name = ?2 AND s.run_id != ?3 AND s.cache_parts IS NOT NULL"
      " ORDER BY s.seq DESC LIMIT 1"}},
-  {"running_runs", {"SELECT id, name, pid, process_start FROM pipeline_runs"
+  {"running_runs", {"SELECT id, name, pid, process_start, host, heartbeat FROM pipeline_runs"
      " WHERE status = 'running'"}},
   {"pipeline_by_name", {"SELECT id, name, created FROM pipelines WHERE name = ?1"}},
   {"pipeline_names", {"SELECT name FROM pipelines ORDER BY name"}},
@@ -580,7 +580,9 @@ static const lp_catalog_sql statements[] = {
                     " created = excluded.created"}},
   {"step_output", {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
   {"set_run_plan", {"UPDATE pipeline_runs SET plan = ?2 WHERE id = ?1"}},
-  {"run_process", {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3 WHERE id = ?1"}},
+  {"run_process", {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3, host = ?4,"
+                   " heartbeat = ?5 WHERE id = ?1"}},
+  {"run_heartbeat", {"UPDATE pipeline_runs SET heartbeat = ?2 WHERE id = ?1"}},
   {"mark_dead", {"UPDATE step_runs SET status = 'failed', error = ?2, end_time = ?3"
                  " WHERE run_id = ?1 AND status = 'running'",
                  "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"

@@ -63,6 +63,7 @@ typedef struct run {
   double began;         /* when the run began (events say when from it) */
   double last_tick;     /* when the last event went out (see TICK_MS) */
   double batch_began;   /* when the open transaction began (see commit_batch) */
+  double beat_at;       /* when the run's next heartbeat is due (see beat) */
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
   const char *pipeline;
@@ -1350,19 +1351,36 @@ static void record_skipped(run *r, int node) {
   step_done(r, node);
 }
 
-/* Record which process runs the run (in the transaction that creates it:
-** a run without one could never be told dead). */
+/* Record which process runs the run, on which machine (in the transaction
+** that creates it: a run without one could never be told dead). */
 static int record_process(run *r) {
   lua_State *L = r->L;
-  char started[32];
+  char started[32], host[256] = "";
   int changes, rc;
+  gethostname(host, sizeof host - 1);
   lua_pushstring(L, r->id);
   lua_pushinteger(L, (lua_Integer)getpid());
   lua_pushstring(L, lp_process_start(getpid(), started) == 0 ? started : NULL);
-  rc = lp_catalog_write(L, r->rt->catalog, "run_process", lua_gettop(L) - 2, 3, &changes,
+  lua_pushstring(L, host);
+  rc = lp_catalog_write(L, r->rt->catalog, "run_process", lua_gettop(L) - 3, 4, &changes,
                         r->rt->err, sizeof r->rt->err);
-  lua_pop(L, 3);
+  lua_pop(L, 4);
+  r->beat_at = now_ms() + lp_dead_after() * 250.0;
   return rc;
+}
+
+/* The run's heartbeat, when due, in the open batch: a process on another
+** machine looking at the catalog then knows the run is alive. */
+static void beat(run *r, double now) {
+  int changes;
+  if (now < r->beat_at) return;
+  join_batch(r);
+  lua_pushstring(r->L, r->id);
+  if (lp_catalog_write(r->L, r->rt->catalog, "run_heartbeat", lua_gettop(r->L), 1, &changes,
+                       r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+    fail_hard(r);
+  lua_pop(r->L, 1);
+  r->beat_at = now + lp_dead_after() * 250.0;
 }
 
 /* Tag the new run with spec.tags. */
@@ -2350,10 +2368,11 @@ static void wait_workers(run *r) {
   worker *who[2 * POOL_MAX];
   int nfds = 0, i, timeout = -1;
   double now = now_ms();
+  beat(r, now);
   if (lp_catalog_in_transaction(r->rt->catalog)) {
     if (now - r->batch_began >= BATCH_MS) commit_batch(r);
     else timeout = poll_ms(r->batch_began + BATCH_MS - now);
-  }
+  } else timeout = poll_ms(r->beat_at - now);
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
     if (w->pid == 0) continue;

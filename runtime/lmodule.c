@@ -141,27 +141,51 @@ static int resolve_home(lp_runtime *rt, const char *home, const char *who, char 
   return LUPINE_OK;
 }
 
+int lp_dead_after(void) {
+  const char *s = getenv("LUPINE_DEAD_AFTER");
+  char *end;
+  long n = s != NULL ? strtol(s, &end, 10) : 0;
+  return s != NULL && end != s && *end == '\0' && n > 0 && n <= 86400 * 365 ? (int)n
+                                                                            : LP_DEAD_AFTER;
+}
+
 /*
 ** Runs left "running" by a process that is gone (killed, or its machine
 ** restarted) are marked failed, so that nobody waits on them. A run's
-** process is known by pid and start time, so a reused pid is no alibi.
+** process on this machine is known by pid and start time, so a reused pid
+** is no alibi; one on another machine (a shared catalog) by its
+** heartbeats: none for lp_dead_after() seconds, and it is taken for dead.
 ** L is where the rows are read; failures here are not the caller's.
 */
 static void mark_dead_runs(lua_State *L, lp_runtime *rt) {
-  char err[LP_ERRSZ], now[32], why[160], started[32];
-  int top = lua_gettop(L), i, changes;
+  char err[LP_ERRSZ], now[32], why[512], started[32], host[256] = "", cutoff[32];
+  int top = lua_gettop(L), i, changes, dead_after = lp_dead_after();
   if (lp_catalog_query(L, rt->catalog, "running_runs", 0, 0, err, sizeof err) != LUPINE_OK)
     return;
+  gethostname(host, sizeof host - 1);
+  lp_catalog_time_ago(dead_after, cutoff);
   for (i = 1; lua_rawgeti(L, top + 1, i) == LUA_TTABLE; i++) {
-    lua_getfield(L, -1, "pid");
-    lua_getfield(L, -2, "process_start");
-    if (lua_isinteger(L, -2) &&
-        (lp_process_start((long)lua_tointeger(L, -2), started) != 0 ||
-         (lua_isstring(L, -1) && strcmp(started, lua_tostring(L, -1)) != 0))) {
+    int row = lua_gettop(L), here;
+    lua_getfield(L, row, "pid");
+    lua_getfield(L, row, "process_start");
+    lua_getfield(L, row, "host");
+    lua_getfield(L, row, "heartbeat");
+    here = !lua_isstring(L, row + 3) || strcmp(lua_tostring(L, row + 3), host) == 0;
+    why[0] = '\0';
+    if (here && lua_isinteger(L, row + 1) &&
+        (lp_process_start((long)lua_tointeger(L, row + 1), started) != 0 ||
+         (lua_isstring(L, row + 2) && strcmp(started, lua_tostring(L, row + 2)) != 0)))
       snprintf(why, sizeof why, "the process running it (pid %lld) ended before the run did",
-               (long long)lua_tointeger(L, -2));
+               (long long)lua_tointeger(L, row + 1));
+    else if (!here && (!lua_isstring(L, row + 4) ||
+                       strcmp(lua_tostring(L, row + 4), cutoff) < 0))
+      snprintf(why, sizeof why, "the process running it (pid %lld on %s) sent no heartbeat "
+               "for %d seconds (LUPINE_DEAD_AFTER), the last at %s",
+               (long long)lua_tointeger(L, row + 1), lua_tostring(L, row + 3), dead_after,
+               lua_isstring(L, row + 4) ? lua_tostring(L, row + 4) : "none");
+    if (why[0] != '\0') {
       lp_catalog_now(now);
-      lua_getfield(L, -3, "id");
+      lua_getfield(L, row, "id");
       lua_pushstring(L, why);
       lua_pushstring(L, now);
       lp_catalog_write(L, rt->catalog, "mark_dead", lua_gettop(L) - 2, 3, &changes, err,

@@ -259,6 +259,8 @@ void lp_catalog_rollback_savepoint(lp_catalog *c);
 
 /* Current time as the catalog writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 void lp_catalog_now(char out[32]);
+/* The time that many seconds ago, the same way. */
+void lp_catalog_time_ago(long seconds, char out[32]);
 
 /*
 ** Create a pipeline run (and its pipeline on first use), status
@@ -543,6 +545,12 @@ int lp_runtime_write_store(lp_runtime *rt);
 ** empty home (or $LUPINE_HOME) is LUPINE_MISUSE, its message starting
 ** "<who>: " (or "LUPINE_HOME: "). */
 int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who);
+
+/* How long a run on another machine may go without a heartbeat before
+** it is taken for dead: $LUPINE_DEAD_AFTER seconds, else LP_DEAD_AFTER.
+** Its process beats four times as often. */
+#define LP_DEAD_AFTER 120
+int lp_dead_after(void);
 
 /* Use the catalog at target from now on (a file, a connection string);
 ** NULL: $LUPINE_CATALOG, else the folder's catalog.db. The catalog open
