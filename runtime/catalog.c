@@ -57,7 +57,8 @@ enum {
   S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_PIPELINE_ID,
   S_PIPELINE_NEW, S_RUN_NAME_TAKEN, S_RUN_NEW, S_RUN_FINISH, S_STEP_RUN_NEW, S_STEP_RUN_FINISH,
   S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW, S_LINK,
-  S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK
+  S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK,
+  S_BEGIN_ALONE
 };
 
 static const statement statements[] = {
@@ -106,6 +107,8 @@ static const statement statements[] = {
   /* id, name, flavor, path, and the stack's name (store_by_id: NULL) */
   [S_STORE_BY_ID] = {"store_by_id", C, "id"},
   [S_STORE_OF_STACK] = {"store_of_stack", C, "stack?"},   /* NULL: the active stack */
+  /* a write transaction no other write transaction runs beside (gc.c) */
+  [S_BEGIN_ALONE] = {"begin_alone", C, ""},
 
   /* ---- reads (core.query); the Lua side's module says where each is used ---- */
   {"version_by_id", Q, "id"},
@@ -689,6 +692,10 @@ static int simple(lp_catalog *c, int s, const char *what, char *err, size_t errs
 
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
   return simple(c, S_BEGIN, "starting a transaction", err, errsz);
+}
+
+int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, S_BEGIN_ALONE, "starting a transaction", err, errsz);
 }
 
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {

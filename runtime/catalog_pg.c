@@ -15,8 +15,9 @@
 **
 ** Its SQL is sqlite's (the base backend) where the two agree, run with
 ** $N for ?N; below is its own where they differ:
-**   - BEGIN takes no lock: numbering a version locks its artifact's row
-**     (SELECT ... FOR UPDATE) in the transaction that inserts it, and
+**   - BEGIN takes no lock but a shared one that gc's transaction takes
+**     alone (gc.c says why): recording a version locks its artifact's row
+**     (SELECT ... FOR UPDATE) to the end of the transaction, and
 **     making a run holds a transaction-scoped advisory lock, so two
 **     processes never take one number or one run name;
 **   - ON CONFLICT for sqlite's INSERT OR IGNORE / OR REPLACE; IS DISTINCT
@@ -215,18 +216,19 @@ static const char *const migrations[] = {
 
 /* The statements whose SQL is not sqlite's (catalog.c declares them). */
 static const lp_catalog_sql statements[] = {
-  {"begin", {"BEGIN"}},
+  /* a write transaction shares a lock that gc's holds alone (gc.c) */
+  {"begin", {"BEGIN", "SELECT pg_advisory_xact_lock_shared(7625197)"}},
+  {"begin_alone", {"BEGIN", "SELECT pg_advisory_xact_lock(7625197)"}},
   /* runs are made one at a time: no two take one name, and a pipeline
   ** is made once (a lock held to the end of the transaction) */
   {"pipeline_id", {"SELECT pg_advisory_xact_lock(7625196)",
                    "SELECT id FROM pipelines WHERE name = ?1"}},
+  /* the artifact's row stays locked to the end of the transaction that
+  ** records a version of it: other writers of the name wait to number
+  ** theirs, and a clean-up deleting an artifact without versions waits */
+  {"artifact_id", {"SELECT id FROM artifacts WHERE name = ?1 FOR UPDATE"}},
   {"artifact_new", {"INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)"
                     " ON CONFLICT (name) DO NOTHING"}},
-  /* the artifact's row stays locked to the end of the transaction that
-  ** inserts the version: other writers of the name wait for the number */
-  {"next_version", {"SELECT 1 FROM artifacts WHERE id = ?1 FOR UPDATE",
-                    "SELECT COALESCE(MAX(version_number), 0) + 1 FROM artifact_versions"
-                    " WHERE artifact_id = ?1"}},
   {"version_new", {"INSERT INTO artifact_versions(id, artifact_id, version, version_number,"
                    " type, data_type, content_hash, size, stored_size, uri, codec_version,"
                    " created, producer_step_run_id, artifact_store_id, save_type) VALUES (?1,"
@@ -349,6 +351,13 @@ static const lp_catalog_sql statements[] = {
      " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
      "DELETE FROM visualizations WHERE artifact_version_id = ?1",
      "DELETE FROM artifact_versions WHERE id = ?1"}},
+  /* (after those recording a version of it, which lock its row) */
+  {"delete_empty_artifact", {
+     "SELECT 1 FROM artifacts WHERE id = ?1 FOR UPDATE",
+     "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",
+     "DELETE FROM artifacts WHERE id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)"}},
   {"add_stack", {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created, jobs)"
                  " SELECT ?6, ?1, id, ?3, ?5, ?4::bigint FROM artifact_stores WHERE name = ?2"}},
 };

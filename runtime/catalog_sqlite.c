@@ -362,6 +362,7 @@ static const lp_catalog_sql statements[] = {
   {"store_of_stack", {"SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k"
                       " JOIN artifact_stores s ON s.id = k.artifact_store_id"
                       " WHERE (?1 IS NULL AND k.active = 1) OR k.name = ?1"}},
+  {"begin_alone", {"BEGIN IMMEDIATE"}},
 
   /* reads */
   {"version_by_id", {VERSION_COLUMNS " WHERE v.id = ?1"}},

@@ -247,6 +247,9 @@ void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 /* A write transaction, which takes the catalog's write lock as it starts
 ** (sqlite: BEGIN IMMEDIATE), so writers queue instead of failing half-way. */
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
+/* One that no other write transaction runs beside: where writers can
+** share the catalog (PostgreSQL), they wait for it and it for them. */
+int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
 int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */

@@ -121,7 +121,7 @@ describe("lupine __complete", function()
     assert.equal("@dirs\n", complete(home, { "artifact-store", "register", "s", "--path", "" }))
   end)
 
-  it("creates no catalog where there is none", function()
+  it("creates no catalog where there is none #sqlite", function()
     local dir = H.tmpdir()
     assert.equal("", complete(dir .. "/home", { "artifact", "version", "describe", "" }))
     assert.equal("", (H.sh("ls -A " .. H.quote(dir))))

@@ -131,6 +131,18 @@ function H.sqlite(home, sql)
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
 end
 
+-- A trigger that makes every `what` (INSERT, DELETE) on table tbl of home's
+-- catalog fail with "blocked by test", in the catalog's own dialect.
+function H.block(home, what, tbl)
+  local sql = H.pg and ("CREATE FUNCTION block() RETURNS trigger LANGUAGE plpgsql AS "
+      .. "$$BEGIN RAISE EXCEPTION 'blocked by test'; END$$; CREATE TRIGGER block BEFORE "
+      .. what .. " ON " .. tbl .. " FOR EACH ROW EXECUTE FUNCTION block()")
+    or ("CREATE TRIGGER block BEFORE " .. what .. " ON " .. tbl
+      .. " BEGIN SELECT RAISE(ABORT, 'blocked by test'); END")
+  local _, err, code = H.sqlite(home, sql)
+  assert(code == 0 and err == "", err)
+end
+
 -- Whether s is JSON for a strict reader: UTF-8, no raw control characters
 -- in strings, no NaN or Infinity (Python's json module, so not ours);
 -- false and the reader's complaint if not.
