@@ -67,10 +67,10 @@ LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
 
-LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_listing.c \
-  runtime/catalog_pg.c runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c runtime/executor.c \
-  runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c runtime/sigv4.c runtime/spawn.c \
-  runtime/store.c runtime/store_local.c runtime/store_s3.c \
+LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_copy.c \
+  runtime/catalog_listing.c runtime/catalog_pg.c runtime/catalog_sqlite.c runtime/codec.c \
+  runtime/exec.c runtime/executor.c runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c \
+  runtime/sigv4.c runtime/spawn.c runtime/store.c runtime/store_local.c runtime/store_s3.c \
   runtime/text.c runtime/util.c runtime/visual.c
 # the Lua side, embedded in the library; the annotations too, for the REPL's help
 LUA_SRC = lua/lupine/init.lua $(filter-out lua/lupine/init.lua,$(wildcard lua/lupine/*.lua)) \

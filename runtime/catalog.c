@@ -1225,6 +1225,31 @@ int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args
   return step_all(c, st, "a listing", call_row, &r, err, errsz);
 }
 
+/* Each row's columns, typed (lp_catalog_each). */
+typedef struct typed_rows {
+  lp_catalog_each_fn fn;
+  void *ud;
+  lp_catalog_value cols[LP_CATALOG_COLS_MAX];
+} typed_rows;
+
+static int call_typed(void *ud, lp_catalog *c, void *st) {
+  typed_rows *r = ud;
+  int i, n = c->be->columns(st);
+  if (n > LP_CATALOG_COLS_MAX) n = LP_CATALOG_COLS_MAX;
+  for (i = 0; i < n; i++) c->be->column(st, i, &r->cols[i]);
+  return r->fn(r->ud, r->cols, n);
+}
+
+int lp_catalog_each(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_catalog_each_fn fn, void *ud, char *err, size_t errsz) {
+  void *st = adhoc(c, sql, args, nargs, err, errsz);
+  typed_rows r;
+  if (st == NULL) return LUPINE_CATALOG;
+  r.fn = fn;
+  r.ud = ud;
+  return step_all(c, st, "copying", fn != NULL ? call_typed : NULL, &r, err, errsz);
+}
+
 /* ---- for gc.c ---- */
 
 typedef struct each_hash {

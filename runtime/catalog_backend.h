@@ -73,6 +73,10 @@ typedef struct lp_catalog_dialect {
   ** as one text, in order, each ending in '\n'; and the column that keeps
   ** the order a step run's links (step_run_artifacts l) were made in */
   const char *tag_names, *links_in_order;
+  /* copying a catalog (catalog_copy.c): what follows INSERT's column list
+  ** to keep the rows' own seq, and the printf format (%s the table, twice)
+  ** of what makes a table's next seq follow them, or NULL for nothing */
+  const char *keep_seq, *seq_after;
 } lp_catalog_dialect;
 
 typedef struct lp_catalog_backend {
@@ -148,5 +152,17 @@ int lp_catalog_run_sql(lua_State *L, lp_catalog *c, const char *sql,
 ** (at most LP_AV_NCOLS, the widest record). */
 int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
                     lp_row_fn fn, void *ud, char *err, size_t errsz);
+
+/* The most columns lp_catalog_each gives of a row. */
+#define LP_CATALOG_COLS_MAX 32
+
+/* Called with each row's columns, typed; they last until it returns.
+** Anything but LUPINE_OK stops the statement with that code. */
+typedef int (*lp_catalog_each_fn)(void *ud, const lp_catalog_value *cols, int ncols);
+
+/* The same statements, their rows typed (catalog_copy.c): at most
+** LP_CATALOG_COLS_MAX columns; fn NULL: the rows are not read. */
+int lp_catalog_each(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_catalog_each_fn fn, void *ud, char *err, size_t errsz);
 
 #endif

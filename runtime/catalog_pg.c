@@ -373,6 +373,9 @@ static const lp_catalog_dialect dialect = {
   "(SELECT string_agg(t.name || E'\\n', '' ORDER BY t.name) FROM tag_links l"
   " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '%s' AND l.entity_id = %s)",
   "l.ord",
+  " OVERRIDING SYSTEM VALUE",
+  "SELECT setval(pg_get_serial_sequence('%s', 'seq'), (SELECT coalesce(max(seq), 0) + 1"
+  " FROM %s), false)",
 };
 
 /* ---- the connection ---- */
@@ -643,8 +646,10 @@ typedef struct pg_stmt {
   int lengths[PG_MAX_PARAMS], formats[PG_MAX_PARAMS];
   char *text;           /* the bound values' text, each NUL-terminated */
   size_t text_cap;
-  unsigned char *blob;  /* a bytea column, decoded */
-  size_t blob_cap;
+  /* the bytea columns of the row, decoded: one buffer a column, as a row's
+  ** columns are all read before it is used */
+  struct { unsigned char *p; size_t cap; } *blobs;
+  int nblobs;
 } pg_stmt;
 
 /* sql with ?N made $N (outside quotes), its highest N in *nparams, and
@@ -735,7 +740,8 @@ static void pg_finalize(void *p) {
   }
   PQclear(st->res);
   free(st->text);
-  free(st->blob);
+  while (st->nblobs > 0) free(st->blobs[--st->nblobs].p);
+  free(st->blobs);
   free(st);
 }
 
@@ -815,22 +821,31 @@ static int hexval(int c) {
   return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
 }
 
-/* A bytea column's text (\x and hex digits) as its bytes, in st->blob. */
-static const unsigned char *unhex(pg_stmt *st, const char *t, size_t len, size_t *out) {
+/* Column col's text (a bytea's: \x and hex digits) as its bytes, in the
+** column's buffer; empty if memory ran out. */
+static const unsigned char *unhex(pg_stmt *st, int col, const char *t, size_t len,
+                                  size_t *out) {
   size_t n = len >= 2 ? (len - 2) / 2 : 0, i;
-  if (n + 1 > st->blob_cap) {
-    unsigned char *grown = realloc(st->blob, n + 1);
-    if (grown == NULL) {
-      *out = 0;
-      return (const unsigned char *)"";
-    }
-    st->blob = grown;
-    st->blob_cap = n + 1;
+  unsigned char *b;
+  *out = 0;
+  if (col >= st->nblobs) {
+    int want = PQnfields(st->res);
+    void *grown = realloc(st->blobs, (size_t)want * sizeof *st->blobs);
+    if (grown == NULL) return (const unsigned char *)"";
+    st->blobs = grown;
+    memset(st->blobs + st->nblobs, 0, (size_t)(want - st->nblobs) * sizeof *st->blobs);
+    st->nblobs = want;
   }
-  for (i = 0; i < n; i++)
-    st->blob[i] = (unsigned char)(hexval(t[2 + 2 * i]) << 4 | hexval(t[3 + 2 * i]));
+  if (n + 1 > st->blobs[col].cap) {
+    unsigned char *grown = realloc(st->blobs[col].p, n + 1);
+    if (grown == NULL) return (const unsigned char *)"";
+    st->blobs[col].p = grown;
+    st->blobs[col].cap = n + 1;
+  }
+  b = st->blobs[col].p;
+  for (i = 0; i < n; i++) b[i] = (unsigned char)(hexval(t[2 + 2 * i]) << 4 | hexval(t[3 + 2 * i]));
   *out = n;
-  return st->blob;
+  return b;
 }
 
 static void pg_column(void *p, int i, lp_catalog_value *out) {
@@ -856,7 +871,7 @@ static void pg_column(void *p, int i, lp_catalog_value *out) {
       break;
     case BYTEAOID:
       out->type = LP_CATALOG_BLOB;
-      out->u.s.p = unhex(st, t, (size_t)PQgetlength(st->res, st->row, i), &out->u.s.len);
+      out->u.s.p = unhex(st, i, t, (size_t)PQgetlength(st->res, st->row, i), &out->u.s.len);
       break;
     default:
       out->type = LP_CATALOG_TEXT;

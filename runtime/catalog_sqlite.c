@@ -676,6 +676,7 @@ static const lp_catalog_dialect dialect = {
   " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '%s' AND l.entity_id = %s"
   " ORDER BY t.name))",
   "l.rowid",
+  "", NULL,   /* a row's INTEGER PRIMARY KEY is its rowid: the next follows */
 };
 
 /* ---- opening, configuring and migrating ---- */

@@ -626,11 +626,17 @@ static int core_set_catalog(lua_State *L) {
   return 0;
 }
 
-/* core.catalog() -> the backend's name and where the catalog is, without
-** opening it: for `lupine --version` and `lupine stack describe` */
+/* core.catalog([target]) -> the backend's name and where the catalog in
+** use (or at target) is, without opening it, never with a password: for
+** `lupine --version`, `lupine stack describe`, `lupine catalog copy` */
 static int core_catalog(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   char where[PATH_MAX + 256], *target;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushstring(L, lp_catalog_describe(luaL_checkstring(L, 1), where, sizeof where));
+    lua_pushstring(L, where);
+    return 2;
+  }
   if (rt->catalog != NULL) {
     lua_pushstring(L, lp_catalog_backend_name(rt->catalog));
     lua_pushstring(L, lp_catalog_where(rt->catalog));
@@ -645,6 +651,31 @@ static int core_catalog(lua_State *L) {
   free(target);
   lua_pushstring(L, where);
   return 2;
+}
+
+/* core.copy_catalog(target) -> { { table, rows }, ... }: copy the catalog
+** in use into the empty one at target (made if it is a new file) */
+static int core_copy_catalog(lua_State *L) {
+  const char *target = luaL_checkstring(L, 1);
+  lp_runtime *rt = ready(L);
+  lp_catalog *to;
+  lp_copy_count counts[LP_COPY_TABLES];
+  int i, rc;
+  if (lp_catalog_open(&to, target, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  rc = lp_catalog_copy(rt->catalog, to, counts, rt->err, sizeof rt->err);
+  lp_catalog_close(to);
+  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  lua_createtable(L, LP_COPY_TABLES, 0);
+  for (i = 0; i < LP_COPY_TABLES; i++) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, counts[i].table);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)counts[i].rows);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
 }
 
 /* core.set_home(dir | nil): use another catalog folder from now on */
@@ -1238,6 +1269,7 @@ static const luaL_Reg core_funcs[] = {
   {"set_home", core_set_home},
   {"set_catalog", core_set_catalog},
   {"catalog", core_catalog},
+  {"copy_catalog", core_copy_catalog},
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},

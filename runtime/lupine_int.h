@@ -228,6 +228,22 @@ const char *lp_catalog_libpq_version(void);
 const char *lp_catalog_backend_name(const lp_catalog *c);
 const char *lp_catalog_where(const lp_catalog *c);
 
+/* ---- catalog_copy.c ---- */
+
+/* The tables a copy copies, and how many rows of each went across. */
+#define LP_COPY_TABLES 14
+typedef struct lp_copy_count {
+  const char *table;
+  int64_t rows;
+} lp_copy_count;
+
+/* Copy everything in catalog from into catalog to, which holds nothing
+** but what a new catalog holds (else LUPINE_CONSTRAINT), in one
+** transaction of to, each table read back and checked before it commits
+** (LUPINE_CORRUPT if one differs): any failure leaves to as it was. */
+int lp_catalog_copy(lp_catalog *from, lp_catalog *to, lp_copy_count counts[LP_COPY_TABLES],
+                    char *err, size_t errsz);
+
 /* The same of a target, without opening it: the backend's name is
 ** returned, where it is written into where. */
 const char *lp_catalog_describe(const char *target, char *where, size_t wheresz);

@@ -85,6 +85,7 @@ local good = {
   set_home = { home },
   set_catalog = { nil },
   catalog = {},
+  copy_catalog = { home .. "/copy.db" },
   set_restore = { function(_, v) return v end },
   sort_keys = { "artifact_versions" },
   store_path = { "in.txt" },
