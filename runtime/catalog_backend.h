@@ -62,8 +62,9 @@ typedef struct lp_catalog_dialect {
   ** tag_links l, then artifact_versions v on l.version_seq, walking the
   ** index on (tag_seq, version_seq) in order rather than sorting */
   const char *tag_leads;
-  /* what follows a column of an ORDER BY to sort it up and down, NULLs
-  ** first up (sqlite's order: version_number is NULL for custom versions) */
+  /* what follows a column that may be NULL in an ORDER BY to sort it up
+  ** and down, NULLs first up (sqlite's order: version_number is NULL for
+  ** custom versions); others take plain ASC and DESC, which indexes answer */
   const char *ascending, *descending;
   /* a statement's plan: the prefix that asks for it, and the column of
   ** the rows it gives that holds each line */
