@@ -544,6 +544,14 @@ static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const 
       c->be->reset(st);
       break;
     }
+    /* a write nobody reads back, in a transaction: the backend may batch
+    ** it (PostgreSQL sends it without waiting for its answer) */
+    if (fn == NULL && changes == NULL && c->be->defer != NULL &&
+        c->be->in_transaction(c->db)) {
+      if (c->be->defer(st) != 0) rc = dberr(c, what, err, errsz);
+      c->be->reset(st);
+      continue;
+    }
     rc = step_all(c, st, what, last ? fn : NULL, ud, err, errsz);
     if (changes != NULL) *changes += (int)c->be->changes(c->db);
   }

@@ -113,6 +113,11 @@ typedef struct lp_catalog_backend {
   ** binding of an earlier use is left. 0, or nonzero with errmsg set. */
   int (*bind)(void *st, const lp_catalog_value *args, int n);
   int (*step)(void *st);                        /* LP_CATALOG_ROW, _DONE or _FAILED */
+  /* Run st, bound, where nobody reads its rows or counts its changes, in
+  ** an open transaction: the backend may send it now and read its result
+  ** later (before the next statement it steps, or the commit, which then
+  ** report its failure). NULL: step it. 0, or nonzero with errmsg set. */
+  int (*defer)(void *st);
   int (*columns)(void *st);
   const char *(*column_name)(void *st, int i);  /* i from 0 */
   void (*column)(void *st, int i, lp_catalog_value *out);

@@ -29,6 +29,9 @@
 **     folding both sides with translate;
 **   - a schema_version table counts the migrations applied; the schema
 **     starts from one baseline equal to sqlite's migrations 1 to 9.
+** Writes that nobody reads back, in a transaction, go in libpq's pipeline
+** mode: sent at once, their results read at the next statement that
+** answers (or the commit), one round trip for many (pg_defer).
 ** Results come as text and are typed here from their columns' types:
 ** booleans are the integers 0 and 1, as sqlite gives them.
 */
@@ -386,6 +389,7 @@ typedef struct pg_db {
   char err[LP_ERRSZ];     /* the last failure's text */
   int64_t changes;
   unsigned long named;    /* prepared statements named so far */
+  int deferred;           /* writes sent in pipeline mode, their results not read yet */
   char *dealloc;          /* DEALLOCATEs of finalized statements, run at the next prepare */
   size_t dealloc_len;
 } pg_db;
@@ -399,10 +403,58 @@ static void keep_error(pg_db *db, const PGresult *res) {
   while (n > 0 && db->err[n - 1] == '\n') db->err[--n] = '\0';
 }
 
+/*
+** After a sync point: the results of the commands sent in pipeline mode
+** (the deferred writes, and the statement that brought them, whose result
+** goes to *last unless last is NULL), up to the sync; then out of pipeline
+** mode. 0, or nonzero with the first failure kept (after a failed command
+** the server skips the rest, and the transaction is aborted).
+*/
+static int collect(pg_db *db, int commands, PGresult **last) {
+  PGresult *res;
+  int failed = 0, i;
+  for (i = 0; i < commands; i++) {
+    while ((res = PQgetResult(db->conn)) != NULL) {
+      ExecStatusType s = PQresultStatus(res);
+      if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_PIPELINE_ABORTED &&
+          !failed) {
+        keep_error(db, res);
+        failed = 1;
+      }
+      if (last != NULL && i == commands - 1 && *last == NULL) *last = res;
+      else PQclear(res);
+    }
+  }
+  while ((res = PQgetResult(db->conn)) != NULL) {   /* the sync point's */
+    int synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    if (synced) break;
+  }
+  if (PQexitPipelineMode(db->conn) != 1 && !failed) {
+    keep_error(db, NULL);
+    failed = 1;
+  }
+  return failed;
+}
+
+/* Read the results of the writes sent without waiting (pg_defer). */
+static int flush(pg_db *db) {
+  int n = db->deferred;
+  if (n == 0) return 0;
+  db->deferred = 0;
+  if (PQpipelineSync(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return collect(db, n, NULL);
+}
+
 /* Run sql (one or more statements, no parameters); 0 or nonzero with the
 ** error kept. *out, unless NULL, gets a result with rows (PQclear it). */
 static int exec(pg_db *db, const char *sql, PGresult **out) {
-  PGresult *res = PQexec(db->conn, sql);
+  PGresult *res;
+  if (flush(db) != 0) return 1;
+  res = PQexec(db->conn, sql);
   ExecStatusType s = PQresultStatus(res);
   if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
     keep_error(db, res);
@@ -615,7 +667,10 @@ static const char *pg_errmsg(void *p) {
 }
 
 static int pg_in_transaction(void *p) {
-  PGTransactionStatusType s = PQtransactionStatus(((pg_db *)p)->conn);
+  pg_db *db = p;
+  PGTransactionStatusType s;
+  if (db->deferred > 0) return 1;   /* writes are deferred only in a transaction */
+  s = PQtransactionStatus(db->conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
 }
 
@@ -636,6 +691,8 @@ typedef struct pg_stmt {
   pg_db *db;
   char name[24];        /* the prepared statement's, on the server */
   int nparams;
+  int undo;             /* a ROLLBACK: it runs even after deferred writes failed */
+  int control;          /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: never deferred */
   PGresult *res;
   int row;              /* the row the columns are read from; -1 before the first */
   int ran;
@@ -686,6 +743,7 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   int ok, i;
   (void)lasting;   /* every statement is prepared by name once, and kept */
   *out = NULL;
+  if (flush(db) != 0) return 1;
   if (db->dealloc_len > 0) {   /* the statements finalized since: in one round trip */
     exec(db, db->dealloc, NULL);
     db->dealloc_len = 0;
@@ -703,6 +761,9 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   }
   st->db = db;
   st->nparams = *nparams;
+  st->undo = strncmp(sql, "ROLLBACK", 8) == 0;
+  st->control = st->undo || strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "COMMIT", 6) == 0 ||
+                strncmp(sql, "SAVEPOINT", 9) == 0 || strncmp(sql, "RELEASE", 7) == 0;
   st->row = -1;
   snprintf(st->name, sizeof st->name, "lp%lu", ++db->named);
   for (i = 0; i < *nparams; i++) {
@@ -789,13 +850,60 @@ static int pg_bind(void *p, const lp_catalog_value *args, int n) {
   return 0;
 }
 
+/* The most writes sent before their results are read: the server's
+** answers wait in the socket meanwhile, which must not fill up. */
+#define DEFER_MAX 256
+
+static int pg_step(void *p);
+
+static int pg_defer(void *p) {
+  pg_stmt *st = p;
+  pg_db *db = st->db;
+  if (st->control) {   /* the transaction's own: after what is deferred */
+    int step;
+    while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
+    return step == LP_CATALOG_FAILED;
+  }
+  if (PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+                          0) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return ++db->deferred >= DEFER_MAX ? flush(db) : 0;
+}
+
+/* Run st at the end of the pipeline of deferred writes: one round trip
+** for them all. 0, or nonzero with the first failure kept. */
+static int run_after_deferred(pg_stmt *st) {
+  pg_db *db = st->db;
+  int n = db->deferred + 1;
+  db->deferred = 0;
+  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+                          0) != 1 || PQpipelineSync(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return collect(db, n, &st->res);
+}
+
 static int pg_step(void *p) {
   pg_stmt *st = p;
   if (!st->ran) {
     ExecStatusType s;
     st->ran = 1;
-    st->res = PQexecPrepared(st->db->conn, st->name, st->nparams, st->values, st->lengths,
-                             st->formats, 0);
+    if (st->db->deferred > 0 && run_after_deferred(st) != 0) {
+      /* a ROLLBACK the failure skipped: now, on its own */
+      if (!st->undo) return LP_CATALOG_FAILED;
+      PQclear(st->res);
+      st->res = NULL;
+    }
+    if (st->res == NULL)
+      st->res = PQexecPrepared(st->db->conn, st->name, st->nparams, st->values, st->lengths,
+                               st->formats, 0);
     s = PQresultStatus(st->res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
       keep_error(st->db, st->res);
@@ -916,6 +1024,6 @@ static const char *pg_library_version(void) {
 const lp_catalog_backend lp_pg_backend = {
   "PostgreSQL", SCHEMA_VERSION, statements, (int)(sizeof statements / sizeof statements[0]),
   &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_describe, pg_where, pg_errmsg, pg_in_transaction,
-  pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_columns, pg_column_name, pg_column,
+  pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_defer, pg_columns, pg_column_name, pg_column,
   pg_column_text, pg_reset, NULL, pg_library_version,
 };

@@ -1006,6 +1006,6 @@ static void sq_fork_safe(void) {
 const lp_catalog_backend lp_sqlite_backend = {
   "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]), NULL,
   &dialect, sq_accepts, sq_open, sq_close, NULL, NULL, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
-  sq_finalize, sq_bind, sq_step, sq_columns, sq_column_name, sq_column, sq_column_text,
+  sq_finalize, sq_bind, sq_step, NULL, sq_columns, sq_column_name, sq_column, sq_column_text,
   sq_reset, sq_fork_safe, sqlite3_libversion,
 };
