@@ -848,18 +848,22 @@ static int find_id(lp_catalog *c, int s, const char *name, char id[LP_ID_LEN + 1
 }
 
 /* The id of the named row of statement s's table, inserting it (with
-** statement insert) on first use. */
+** statement insert) on first use. A backend where another writer may
+** insert the same name meanwhile keeps theirs (the insert changes no row):
+** its id is looked up again. */
 static int get_or_create(lp_catalog *c, int s, int insert, const char *name,
                          char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
-  int found, rc = find_id(c, s, name, id, &found, err, errsz);
+  int found, changes = 0, rc = find_id(c, s, name, id, &found, err, errsz);
   if (rc != LUPINE_OK || found) return rc;
   new_id(id);
   lp_catalog_now(now);
   {
     lp_catalog_value args[] = {text(id), text(name), text(now)};
-    return run(c, insert, args, 3, "inserting a name", NULL, NULL, NULL, err, errsz);
+    rc = run(c, insert, args, 3, "inserting a name", NULL, NULL, &changes, err, errsz);
   }
+  if (rc != LUPINE_OK || changes > 0) return rc;
+  return find_id(c, s, name, id, &found, err, errsz);
 }
 
 /* *taken: 1 if statement s gives a row for its arguments. */
