@@ -65,8 +65,8 @@ describe("lupine __complete", function()
   local home = catalog()
 
   it("offers the commands, then each group's subcommands", function()
-    assert.equal("artifact\nartifact-store\nexec\ngc\nhelp\nlineage\npipeline\nrepl\nrun\nstack\n"
-      .. "tag\nui\n", complete(home, { "" }))
+    assert.equal("artifact\nartifact-store\ncatalog\nexec\ngc\nhelp\nlineage\npipeline\nrepl\n"
+      .. "run\nstack\ntag\nui\n", complete(home, { "" }))
     assert.equal("pipeline\n", complete(home, { "pi" }))
     assert.equal("--help\n--manifest\n--spec\n", complete(home, { "exec", "--" }))
     assert.equal("@files\n", complete(home, { "exec", "--spec", "" }))
