@@ -218,16 +218,18 @@ $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj
 # Runs every tests/bench/*.lua (benchlib.lua is their shared code) against
 # $(BUILD)/lupine.so and $(BUILD)/lupine and prints its output; one alone:
 # make bench BENCH=tests/bench/steps.lua. The baselines come from small C
-# programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/bench_zstd
+# programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/pg_bare (the
+# same through libpq, on a throwaway PostgreSQL server), $(BUILD)/bench_zstd
 # (zstd alone), $(BUILD)/bench_timeit (a command's wall time, no shell) and
 # $(BUILD)/bench_floor (a fork, a file creation, a sync).
 BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
-bench: deps-build
+bench: deps-build deps-test
 	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
-	  $(BUILD)/bench_floor
+	  $(BUILD)/bench_floor $(BUILD)/pg_bare
 	@for f in $(BENCH); do echo "== $$f"; \
 	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare \
+	  LUPINE_BENCH_PG_BARE=$(BUILD)/pg_bare \
 	  LUPINE_BENCH_LUPINE=$(BUILD)/lupine LUPINE_BENCH_ZSTD=$(BUILD)/bench_zstd \
 	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit LUPINE_BENCH_FLOOR=$(BUILD)/bench_floor \
 	  lua5.4 $$f || exit 1; \
@@ -238,6 +240,9 @@ BENCH_CC = $(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 
 $(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c tests/bench/measure.h
 	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
+
+$(BUILD)/pg_bare: tests/bench/pg_bare.c tests/bench/measure.h
+	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs libpq)
 
 $(BUILD)/bench_zstd: tests/bench/zstd_bare.c tests/bench/measure.h
 	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs libzstd)

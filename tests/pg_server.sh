@@ -3,8 +3,10 @@
 # A throwaway PostgreSQL server for the tests and the benchmarks.
 #
 #   sh tests/pg_server.sh start DIR   make a cluster in DIR (which must not
-#                                     exist), start it, print its connection
-#                                     string (database "lupine", user "lupine")
+#                                     exist, in a folder the postgres user
+#                                     may enter, such as /tmp), start it,
+#                                     print its connection string (database
+#                                     "lupine", user "lupine")
 #   sh tests/pg_server.sh stop DIR    stop it and remove DIR
 #
 # It listens on a Unix socket in DIR only (no TCP), on the first port of
