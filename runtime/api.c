@@ -428,6 +428,15 @@ void lupine_set_events(lupine *h, lupine_event_fn fn, void *ud) {
   h->rt->events_ud = ud;
 }
 
+int lupine_set_catalog(lupine *h, const char *target) {
+  int rc;
+  if ((rc = usable(h)) != LUPINE_OK) return rc;
+  clear(h);
+  if ((rc = lp_runtime_set_catalog(h->rt, target, "lupine_set_catalog")) != LUPINE_OK)
+    return failf(h, rc, "%s", h->rt->err);
+  return LUPINE_OK;
+}
+
 /* The runtime's home changes with lupine.set_home, and frees the old
 ** string: the handle gives out copies of its own, one per folder. */
 const char *lupine_home(lupine *h) {

@@ -600,11 +600,11 @@ static int core_locate(lua_State *L) {
   return 2;
 }
 
-int lp_runtime_set_catalog(lp_runtime *rt, const char *target) {
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target, const char *who) {
   char *copy = NULL;
   if (target != NULL && target[0] == '\0') {
     lp_errf(rt->err, sizeof rt->err,
-            "set_catalog: an empty target names no catalog (give none for the default)");
+            "%s: an empty target names no catalog (give none for the default)", who);
     return LUPINE_MISUSE;
   }
   if (target != NULL && (copy = strdup(target)) == NULL) {
@@ -621,7 +621,7 @@ int lp_runtime_set_catalog(lp_runtime *rt, const char *target) {
 ** $LUPINE_CATALOG, else the folder's file) */
 static int core_set_catalog(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
-  if (lp_runtime_set_catalog(rt, luaL_optstring(L, 1, NULL)) != LUPINE_OK)
+  if (lp_runtime_set_catalog(rt, luaL_optstring(L, 1, NULL), "set_catalog") != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
   return 0;
 }

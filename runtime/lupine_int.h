@@ -573,8 +573,8 @@ int lp_dead_after(void);
 
 /* Use the catalog at target from now on (a file, a connection string);
 ** NULL: $LUPINE_CATALOG, else the folder's catalog.db. The catalog open
-** now is closed. "" is LUPINE_MISUSE. */
-int lp_runtime_set_catalog(lp_runtime *rt, const char *target);
+** now is closed. "" is LUPINE_MISUSE, its message starting "<who>: ". */
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target, const char *who);
 
 /* In a freshly forked worker: leave the parent's catalog connection alone
 ** (it must not be used across fork; a new one opens on demand) and send
