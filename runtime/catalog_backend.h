@@ -78,6 +78,9 @@ typedef struct lp_catalog_dialect {
   ** to keep the rows' own seq, and the printf format (%s the table, twice)
   ** of what makes a table's next seq follow them, or NULL for nothing */
   const char *keep_seq, *seq_after;
+  /* what follows the placeholder of a real number, so that an integer
+  ** column compares with it as a number (a typed parameter is one type) */
+  const char *real_cast;
 } lp_catalog_dialect;
 
 typedef struct lp_catalog_backend {

@@ -135,6 +135,7 @@ static void param(build *b, sbuf *s, const lp_catalog_value *v) {
   char ph[16];
   next_placeholder(b, v, ph);
   add(s, ph);
+  if (v->type == LP_CATALOG_REAL) add(s, b->d->real_cast);   /* 9.5 against an integer column */
 }
 
 /* Start the next condition of the WHERE. */

@@ -23,8 +23,8 @@
 **   - ON CONFLICT for sqlite's INSERT OR IGNORE / OR REPLACE; IS DISTINCT
 **     FROM for IS NOT; a parameter that may be NULL is cast;
 **   - step_run_artifacts keeps its links' order in an identity column
-**     (ord), sqlite in its rowid; the tag statement fills tag_links'
-**     version_seq, which sqlite's triggers do;
+**     (ord), sqlite in its rowid; tag_links' version_seq is filled by
+**     triggers in plpgsql;
 **   - LIKE ignores the case of ASCII letters only, as sqlite's does, by
 **     folding both sides with translate;
 **   - a schema_version table counts the migrations applied; the schema
@@ -156,6 +156,28 @@ static const char baseline[] =
   "CREATE INDEX tag_links_by_tag ON tag_links(tag_seq, entity, entity_id);\n"
   "CREATE INDEX tag_links_by_version ON tag_links(tag_seq, version_seq)\n"
   "  WHERE entity = 'artifact_version';\n"
+  /* a version's tag links hold its seq (sqlite's migration 4): filled in
+  ** whichever of the link and the version is written first, for writers
+  ** that leave it out */
+  "CREATE FUNCTION tag_links_version_seq() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN\n"
+  "  IF NEW.entity = 'artifact_version' AND NEW.version_seq IS NULL THEN\n"
+  "    NEW.version_seq := (SELECT seq FROM artifact_versions WHERE id = NEW.entity_id);\n"
+  "  END IF;\n"
+  "  RETURN NEW;\n"
+  "END$$;\n"
+  "CREATE TRIGGER tag_links_version_seq BEFORE INSERT ON tag_links\n"
+  "  FOR EACH ROW EXECUTE FUNCTION tag_links_version_seq();\n"
+  "CREATE FUNCTION artifact_versions_tag_seq() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN\n"
+  "  UPDATE tag_links SET version_seq = NEW.seq\n"
+  "    WHERE entity = 'artifact_version' AND entity_id = NEW.id;\n"
+  "  RETURN NULL;\n"
+  "END$$;\n"
+  "CREATE TRIGGER artifact_versions_tag_seq AFTER INSERT ON artifact_versions\n"
+  "  FOR EACH ROW EXECUTE FUNCTION artifact_versions_tag_seq();\n"
+  /* also for writers that turn foreign keys off (session_replication_role
+  ** = replica, as a restore does), which turns ordinary triggers off too */
+  "ALTER TABLE tag_links ENABLE ALWAYS TRIGGER tag_links_version_seq;\n"
+  "ALTER TABLE artifact_versions ENABLE ALWAYS TRIGGER artifact_versions_tag_seq;\n"
   "CREATE TABLE run_metadata(\n"
   "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
   "  entity text NOT NULL CHECK (entity IN ('artifact_version', 'step_run', 'pipeline_run')),\n"
@@ -292,7 +314,6 @@ static const lp_catalog_sql statements[] = {
      " LEFT JOIN pipeline_runs sr ON sr.id = s.run_id"
      " WHERE " LIKE("m.key", "?1") " OR " LIKE("m.value_text", "?1")
      " ORDER BY m.seq DESC LIMIT ?2"}},
-  /* a version's link carries its seq, which sqlite's triggers fill */
   {"tag", {"INSERT INTO tags(name) VALUES (?3) ON CONFLICT (name) DO NOTHING",
            "DELETE FROM tag_links WHERE ?1::text = 'artifact_version'"
            " AND entity = 'artifact_version'"
@@ -303,10 +324,8 @@ static const lp_catalog_sql statements[] = {
            " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
            " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
            " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
-           "INSERT INTO tag_links(entity, entity_id, tag_seq, version_seq)"
-           " SELECT ?1::text, ?2::text, seq, (SELECT v.seq FROM artifact_versions v"
-           " WHERE ?1::text = 'artifact_version' AND v.id = ?2::text) FROM tags WHERE name = ?3"
-           " ON CONFLICT DO NOTHING"}},
+           "INSERT INTO tag_links(entity, entity_id, tag_seq)"
+           " SELECT ?1::text, ?2::text, seq FROM tags WHERE name = ?3 ON CONFLICT DO NOTHING"}},
   {"update_tag", {"UPDATE tags SET name = coalesce(?2, name),"
                   " exclusive = coalesce(?3, exclusive) WHERE name = ?1"
                   " AND (?3::bigint IS DISTINCT FROM 1"
@@ -379,6 +398,7 @@ static const lp_catalog_dialect dialect = {
   " OVERRIDING SYSTEM VALUE",
   "SELECT setval(pg_get_serial_sequence('%s', 'seq'), (SELECT coalesce(max(seq), 0) + 1"
   " FROM %s), false)",
+  "::double precision",
 };
 
 /* ---- the connection ---- */

@@ -677,6 +677,7 @@ static const lp_catalog_dialect dialect = {
   " ORDER BY t.name))",
   "l.rowid",
   "", NULL,   /* a row's INTEGER PRIMARY KEY is its rowid: the next follows */
+  "",
 };
 
 /* ---- opening, configuring and migrating ---- */

@@ -761,7 +761,7 @@ describe("pipelines and their runs", function()
 
     it("get_pipeline reports an ambiguous id prefix", function()
       local home = lupine.home()
-      H.sqlite(home, "PRAGMA foreign_keys = OFF; UPDATE pipeline_runs SET pipeline_id = "
+      H.sqlite(home, (H.pg and "" or "PRAGMA foreign_keys = OFF; ") .. "UPDATE pipeline_runs SET pipeline_id = "
         .. "'abcd0000-0000-4000-8000-00000000000' || (SELECT seq FROM pipelines p WHERE "
         .. "p.id = pipeline_id); UPDATE pipelines SET id = 'abcd0000-0000-4000-8000-00000000000' || seq")
       assert.equal("pipeline id prefix 'abcd' is ambiguous: it matches "
