@@ -32,15 +32,16 @@ METADIR ?= $(DATADIR)/lupine/meta
 
 # The Debian packages each goal needs; `make deps` installs all of them.
 BUILD_PACKAGES = build-essential pkg-config lua5.4 liblua5.4-dev libsqlite3-dev \
-  libzstd-dev uuid-dev libssl-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
+  libzstd-dev uuid-dev libssl-dev libpq-dev libedit-dev libmicrohttpd-dev libmd4c-dev libmd4c-html0-dev \
   libcurl4-openssl-dev
 TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux chromium \
-  curl procps time luarocks groff-base man-db valgrind slurm-wlm munge
+  curl procps time luarocks groff-base man-db valgrind slurm-wlm munge \
+  postgresql-15
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 # md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)
-# libcurl: the s3 store's transport (runtime/store_s3.c)
-PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html libcurl
+# libcurl: the s3 store's transport (runtime/store_s3.c); libpq: the PostgreSQL catalog
+PKGS = lua5.4 sqlite3 libpq libzstd uuid libcrypto md4c-html libcurl
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Only the lupine command links libedit (its REPL); the library does not.
@@ -48,7 +49,8 @@ EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 # Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
 UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
-MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html libcurl 2>/dev/null) -lm
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libpq libzstd uuid libcrypto md4c-html libcurl \
+  2>/dev/null) -lm
 
 # The project's own flags (BASE_CFLAGS) come first on every compile, then the
 # user's or the distribution's CPPFLAGS and CFLAGS; every link takes CFLAGS
@@ -65,9 +67,9 @@ LINK = $(CC) $(CFLAGS) $(LDFLAGS)
 SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
   -fno-omit-frame-pointer
 
-LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c \
-  runtime/catalog_listing.c runtime/catalog_sqlite.c runtime/codec.c runtime/exec.c \
-  runtime/executor.c runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c \
+LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_copy.c \
+  runtime/catalog_listing.c runtime/catalog_pg.c runtime/catalog_sqlite.c runtime/codec.c \
+  runtime/exec.c runtime/executor.c runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c \
   runtime/run.c runtime/runtime.c runtime/sigv4.c runtime/spawn.c runtime/step.c runtime/store.c \
   runtime/store_local.c runtime/store_s3.c runtime/text.c runtime/util.c runtime/versions.c \
   runtime/visual.c runtime/wire.c runtime/worker.c
@@ -217,16 +219,18 @@ $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj
 # Runs every tests/bench/*.lua (benchlib.lua is their shared code) against
 # $(BUILD)/lupine.so and $(BUILD)/lupine and prints its output; one alone:
 # make bench BENCH=tests/bench/steps.lua. The baselines come from small C
-# programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/bench_zstd
+# programs: $(BUILD)/sqlite_bare (the bare sqlite query), $(BUILD)/pg_bare (the
+# same through libpq, on a throwaway PostgreSQL server), $(BUILD)/bench_zstd
 # (zstd alone), $(BUILD)/bench_timeit (a command's wall time, no shell) and
 # $(BUILD)/bench_floor (a fork, a file creation, a sync).
 BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
-bench: deps-build
+bench: deps-build deps-test
 	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
-	  $(BUILD)/bench_floor
+	  $(BUILD)/bench_floor $(BUILD)/pg_bare
 	@for f in $(BENCH); do echo "== $$f"; \
 	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare \
+	  LUPINE_BENCH_PG_BARE=$(BUILD)/pg_bare \
 	  LUPINE_BENCH_LUPINE=$(BUILD)/lupine LUPINE_BENCH_ZSTD=$(BUILD)/bench_zstd \
 	  LUPINE_BENCH_TIMEIT=$(BUILD)/bench_timeit LUPINE_BENCH_FLOOR=$(BUILD)/bench_floor \
 	  lua5.4 $$f || exit 1; \
@@ -237,6 +241,9 @@ BENCH_CC = $(CC) -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 
 $(BUILD)/sqlite_bare: tests/bench/sqlite_bare.c tests/bench/measure.h
 	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs sqlite3)
+
+$(BUILD)/pg_bare: tests/bench/pg_bare.c tests/bench/measure.h
+	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs libpq)
 
 $(BUILD)/bench_zstd: tests/bench/zstd_bare.c tests/bench/measure.h
 	$(BENCH_CC) -o $@ $< $(shell pkg-config --cflags --libs libzstd)

@@ -428,6 +428,15 @@ void lupine_set_events(lupine *h, lupine_event_fn fn, void *ud) {
   h->rt->events_ud = ud;
 }
 
+int lupine_set_catalog(lupine *h, const char *target) {
+  int rc;
+  if ((rc = usable(h)) != LUPINE_OK) return rc;
+  clear(h);
+  if ((rc = lp_runtime_set_catalog(h->rt, target, "lupine_set_catalog")) != LUPINE_OK)
+    return failf(h, rc, "%s", h->rt->err);
+  return LUPINE_OK;
+}
+
 /* The runtime's home changes with lupine.set_home, and frees the old
 ** string: the handle gives out copies of its own, one per folder. */
 const char *lupine_home(lupine *h) {
@@ -1435,11 +1444,31 @@ int lupine_step_run_metadata(lupine *h, const lupine_step_run *s, lupine_metadat
                   LP_SR_ID, fn, ud);
 }
 
+/* The bytes of a value that is a CBOR string (text or bytes: a Lua string
+** that is not UTF-8, or holds a NUL, which the catalog keeps no text copy
+** of), or NULL. */
+static const char *cbor_string(const lupine_value *x, size_t *len) {
+  const unsigned char *p = (const unsigned char *)x->r.s[LP_MD_VALUE];
+  size_t n = x->r.len[LP_MD_VALUE], head, i;
+  uint64_t count;
+  if (n == 0 || (p[0] >> 5 != 2 && p[0] >> 5 != 3)) return NULL;
+  if ((p[0] & 31) < 24) head = 1, count = p[0] & 31;
+  else if ((p[0] & 31) <= 27) {
+    head = 1 + ((size_t)1 << ((p[0] & 31) - 24));
+    if (n < head) return NULL;
+    for (count = 0, i = 1; i < head; i++) count = count << 8 | p[i];
+  } else return NULL;   /* indefinite lengths: the codec writes none */
+  if (count != n - head) return NULL;
+  *len = (size_t)count;
+  return (const char *)p + head;
+}
+
 int lupine_value_type(const lupine_value *x) {
   unsigned char first;
+  size_t len;
   if (x == NULL) return LUA_TNONE;
   if (x->r.s[LP_MD_NUMBER] != NULL) return LUA_TNUMBER;
-  if (x->r.s[LP_MD_TEXT] != NULL) return LUA_TSTRING;
+  if (x->r.s[LP_MD_TEXT] != NULL || cbor_string(x, &len) != NULL) return LUA_TSTRING;
   /* CBOR's simple values false (0xf4) and true (0xf5); anything else that
   ** Lua stores and is not a number or a string is a table */
   first = x->r.len[LP_MD_VALUE] > 0 ? (unsigned char)x->r.s[LP_MD_VALUE][0] : 0;
@@ -1455,10 +1484,14 @@ double lupine_value_number(const lupine_value *x) {
 }
 
 const char *lupine_value_text(const lupine_value *x, size_t *len) {
-  if (len != NULL) *len = 0;
-  if (x == NULL || x->r.s[LP_MD_TEXT] == NULL) return NULL;
-  if (len != NULL) *len = x->r.len[LP_MD_TEXT];
-  return x->r.s[LP_MD_TEXT];
+  size_t n = 0;
+  const char *text = NULL;
+  if (x != NULL && x->r.s[LP_MD_TEXT] != NULL) {
+    text = x->r.s[LP_MD_TEXT];
+    n = x->r.len[LP_MD_TEXT];
+  } else if (x != NULL && x->r.s[LP_MD_NUMBER] == NULL) text = cbor_string(x, &n);
+  if (len != NULL) *len = text != NULL ? n : 0;
+  return text;
 }
 
 const unsigned char *lupine_value_cbor(const lupine_value *x, size_t *len) {

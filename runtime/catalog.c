@@ -32,7 +32,7 @@
 #include "catalog_backend.h"
 
 /* The backends, asked in order whether a target is theirs. */
-static const lp_catalog_backend *const backends[] = {&lp_sqlite_backend};
+static const lp_catalog_backend *const backends[] = {&lp_pg_backend, &lp_sqlite_backend};
 #define NBACKENDS ((int)(sizeof backends / sizeof backends[0]))
 
 /*
@@ -57,7 +57,8 @@ enum {
   S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_PIPELINE_ID,
   S_PIPELINE_NEW, S_RUN_NAME_TAKEN, S_RUN_NEW, S_RUN_FINISH, S_STEP_RUN_NEW, S_STEP_RUN_FINISH,
   S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW, S_LINK,
-  S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK
+  S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK,
+  S_BEGIN_ALONE
 };
 
 static const statement statements[] = {
@@ -106,6 +107,8 @@ static const statement statements[] = {
   /* id, name, flavor, path, and the stack's name (store_by_id: NULL) */
   [S_STORE_BY_ID] = {"store_by_id", C, "id"},
   [S_STORE_OF_STACK] = {"store_of_stack", C, "stack?"},   /* NULL: the active stack */
+  /* a write transaction no other write transaction runs beside (gc.c) */
+  [S_BEGIN_ALONE] = {"begin_alone", C, ""},
 
   /* ---- reads (core.query); the Lua side's module says where each is used ---- */
   {"version_by_id", Q, "id"},
@@ -242,7 +245,10 @@ static const statement statements[] = {
   /* the steps it planned as it started (CBOR: [{name, step, after}]) */
   {"set_run_plan", W, "run_id plan:blob"},
   /* the process's start time tells a reused pid apart */
-  {"run_process", W, "run_id pid:integer process_start?"},
+  {"run_process", W, "run_id pid:integer process_start? host? heartbeat:now"},
+  /* the run's process is alive (a run without heartbeats for a while, on
+  ** another machine, is taken for dead: runtime.c) */
+  {"run_heartbeat", W, "run_id heartbeat:now"},
   {"mark_dead", W, "run_id error end_time"},   /* a run whose process died */
   /* why it was not a cache hit (a hit's step run is created with its key);
   ** all NULL for a step whose inputs could not be read */
@@ -298,6 +304,7 @@ struct lp_catalog {
   const lp_catalog_backend *be;
   void *db;
   char *path;                                  /* the target: in messages */
+  const lp_catalog_sql *sql[NSTATEMENTS];      /* the backend's, or its base's */
   void *st[NSTATEMENTS][LP_CATALOG_SQL_MAX];   /* prepared on first use */
   unsigned char nparams[NSTATEMENTS][LP_CATALOG_SQL_MAX];
   unsigned char by_name[NSTATEMENTS];          /* statements in the order of their names */
@@ -495,7 +502,7 @@ static void *prepared(lp_catalog *c, int s, int k, const char *what, char *err,
   int nparams, declared;
   if (c->st[s][k] != NULL) return c->st[s][k];
   declared = count_params(s);
-  if (c->be->prepare(c->db, c->be->sql[s].sql[k], 1, &c->st[s][k], &nparams) != 0) {
+  if (c->be->prepare(c->db, c->sql[s]->sql[k], 1, &c->st[s][k], &nparams) != 0) {
     dberr(c, what, err, errsz);
     return NULL;
   }
@@ -530,7 +537,7 @@ static int step_all(lp_catalog *c, void *st, const char *what, row_fn fn, void *
 */
 static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const char *what,
                row_fn fn, void *ud, int *changes, char *err, size_t errsz) {
-  const char *const *sql = c->be->sql[s].sql;
+  const char *const *sql = c->sql[s]->sql;
   int k, rc = LUPINE_OK;
   for (k = 0; k < LP_CATALOG_SQL_MAX && sql[k] != NULL && rc == LUPINE_OK; k++) {
     void *st = prepared(c, s, k, what, err, errsz);
@@ -548,6 +555,14 @@ static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const 
       c->be->reset(st);
       break;
     }
+    /* a write nobody reads back, in a transaction: the backend may batch
+    ** it (PostgreSQL sends it without waiting for its answer) */
+    if (fn == NULL && changes == NULL && c->be->defer != NULL &&
+        c->be->in_transaction(c->db)) {
+      if (c->be->defer(st) != 0) rc = dberr(c, what, err, errsz);
+      c->be->reset(st);
+      continue;
+    }
     rc = step_all(c, st, what, last ? fn : NULL, ud, err, errsz);
     if (changes != NULL) *changes += (int)c->be->changes(c->db);
   }
@@ -561,6 +576,45 @@ static int by_name_cmp(const void *a, const void *b) {
                 statements[*(const unsigned char *)b].name);
 }
 
+/* The backend that takes target: sqlite, last, takes any. */
+static const lp_catalog_backend *backend_of(const char *target) {
+  int i;
+  for (i = 0; i < NBACKENDS - 1 && !backends[i]->accepts(target); i++) {}
+  return backends[i];
+}
+
+/*
+** The SQL of every declared statement: the backend's own where it has
+** some, else its base's. A base gives every statement in the order of the
+** declarations, and a backend's own must each be declared: one that
+** drifted fails every open, naming the statement.
+*/
+static int resolve_sql(lp_catalog *c, char *err, size_t errsz) {
+  const lp_catalog_backend *base = c->be->base != NULL ? c->be->base : c->be;
+  int i, j;
+  for (i = 0; i < NSTATEMENTS || i < base->nsql; i++) {
+    if (i < NSTATEMENTS && i < base->nsql && strcmp(statements[i].name, base->sql[i].name) == 0) {
+      c->sql[i] = &base->sql[i];
+      continue;
+    }
+    lp_errf(err, errsz, "catalog %s: the %s backend's statement %d is '%s' where the catalog "
+            "declares '%s'", c->path, base->name, i + 1,
+            i < base->nsql ? base->sql[i].name : "(none)",
+            i < NSTATEMENTS ? statements[i].name : "(none)");
+    return LUPINE_CATALOG;
+  }
+  for (j = 0; base != c->be && j < c->be->nsql; j++) {
+    for (i = 0; i < NSTATEMENTS && strcmp(statements[i].name, c->be->sql[j].name) != 0; i++) {}
+    if (i == NSTATEMENTS) {
+      lp_errf(err, errsz, "catalog %s: the %s backend's statement '%s' is not one the catalog "
+              "declares", c->path, c->be->name, c->be->sql[j].name);
+      return LUPINE_CATALOG;
+    }
+    c->sql[i] = &c->be->sql[j];
+  }
+  return LUPINE_OK;
+}
+
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
   lp_catalog *c;
   int rc, i;
@@ -571,24 +625,26 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
     lp_errf(err, errsz, "out of memory opening catalog %s", path);
     return LUPINE_NOMEM;
   }
-  /* sqlite, last, takes any target */
-  for (i = 0; c->be == NULL; i++)
-    if (backends[i]->accepts(path)) c->be = backends[i];
-  /* the backend's SQL comes in the order of the declarations: a backend
-  ** that drifted from them fails every open, naming where */
-  for (i = 0; i < NSTATEMENTS || i < c->be->nsql; i++) {
-    if (i < NSTATEMENTS && i < c->be->nsql && strcmp(statements[i].name, c->be->sql[i].name) == 0)
-      continue;
-    lp_errf(err, errsz, "catalog %s: the %s backend's statement %d is '%s' where the catalog "
-            "declares '%s'", path, c->be->name, i + 1,
-            i < c->be->nsql ? c->be->sql[i].name : "(none)",
-            i < NSTATEMENTS ? statements[i].name : "(none)");
-    lp_catalog_close(c);
-    return LUPINE_CATALOG;
-  }
+  c->be = backend_of(path);
   for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
   qsort(c->by_name, NSTATEMENTS, 1, by_name_cmp);
   if ((rc = c->be->open(path, &c->db, err, errsz)) != LUPINE_OK) {
+    lp_catalog_close(c);
+    return rc;
+  }
+  /* messages name the catalog as the backend does (a connection string's
+  ** password stays out of them) */
+  if (c->be->where != NULL) {
+    char *where = strdup(c->be->where(c->db));
+    if (where == NULL) {
+      lp_catalog_close(c);
+      lp_errf(err, errsz, "out of memory");
+      return LUPINE_NOMEM;
+    }
+    free(c->path);
+    c->path = where;
+  }
+  if ((rc = resolve_sql(c, err, errsz)) != LUPINE_OK) {
     lp_catalog_close(c);
     return rc;
   }
@@ -618,6 +674,25 @@ const char *lp_catalog_sqlite_version(void) {
   return lp_sqlite_backend.library_version();
 }
 
+const char *lp_catalog_libpq_version(void) {
+  return lp_pg_backend.library_version();
+}
+
+const char *lp_catalog_describe(const char *target, char *where, size_t wheresz) {
+  const lp_catalog_backend *be = backend_of(target);
+  if (be->describe != NULL) be->describe(target, where, wheresz);
+  else snprintf(where, wheresz, "%s", target);
+  return be->name;
+}
+
+const char *lp_catalog_backend_name(const lp_catalog *c) {
+  return c->be->name;
+}
+
+const char *lp_catalog_where(const lp_catalog *c) {
+  return c->path;
+}
+
 void lp_catalog_fork_safe(void) {
   int i;
   for (i = 0; i < NBACKENDS; i++)
@@ -636,6 +711,10 @@ static int simple(lp_catalog *c, int s, const char *what, char *err, size_t errs
 
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
   return simple(c, S_BEGIN, "starting a transaction", err, errsz);
+}
+
+int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz) {
+  return simple(c, S_BEGIN_ALONE, "starting a transaction", err, errsz);
 }
 
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {
@@ -669,9 +748,14 @@ void lp_catalog_rollback(lp_catalog *c) {
 /* ---- ids and times ---- */
 
 void lp_catalog_now(char out[32]) {
+  lp_catalog_time_ago(0, out);
+}
+
+void lp_catalog_time_ago(long seconds, char out[32]) {
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec -= seconds;
   gmtime_r(&ts.tv_sec, &tm);
   strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(out + 19, 32 - 19, ".%06dZ", (int)(ts.tv_nsec / 1000) % 1000000);
@@ -775,18 +859,22 @@ static int find_id(lp_catalog *c, int s, const char *name, char id[LP_ID_LEN + 1
 }
 
 /* The id of the named row of statement s's table, inserting it (with
-** statement insert) on first use. */
+** statement insert) on first use. A backend where another writer may
+** insert the same name meanwhile keeps theirs (the insert changes no row):
+** its id is looked up again. */
 static int get_or_create(lp_catalog *c, int s, int insert, const char *name,
                          char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
-  int found, rc = find_id(c, s, name, id, &found, err, errsz);
+  int found, changes = 0, rc = find_id(c, s, name, id, &found, err, errsz);
   if (rc != LUPINE_OK || found) return rc;
   new_id(id);
   lp_catalog_now(now);
   {
     lp_catalog_value args[] = {text(id), text(name), text(now)};
-    return run(c, insert, args, 3, "inserting a name", NULL, NULL, NULL, err, errsz);
+    rc = run(c, insert, args, 3, "inserting a name", NULL, NULL, &changes, err, errsz);
   }
+  if (rc != LUPINE_OK || changes > 0) return rc;
+  return find_id(c, s, name, id, &found, err, errsz);
 }
 
 /* *taken: 1 if statement s gives a row for its arguments. */
@@ -1159,6 +1247,31 @@ int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args
   c_rows r = {fn, ud};
   if (st == NULL) return LUPINE_CATALOG;
   return step_all(c, st, "a listing", call_row, &r, err, errsz);
+}
+
+/* Each row's columns, typed (lp_catalog_each). */
+typedef struct typed_rows {
+  lp_catalog_each_fn fn;
+  void *ud;
+  lp_catalog_value cols[LP_CATALOG_COLS_MAX];
+} typed_rows;
+
+static int call_typed(void *ud, lp_catalog *c, void *st) {
+  typed_rows *r = ud;
+  int i, n = c->be->columns(st);
+  if (n > LP_CATALOG_COLS_MAX) n = LP_CATALOG_COLS_MAX;
+  for (i = 0; i < n; i++) c->be->column(st, i, &r->cols[i]);
+  return r->fn(r->ud, r->cols, n);
+}
+
+int lp_catalog_each(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_catalog_each_fn fn, void *ud, char *err, size_t errsz) {
+  void *st = adhoc(c, sql, args, nargs, err, errsz);
+  typed_rows r;
+  if (st == NULL) return LUPINE_CATALOG;
+  r.fn = fn;
+  r.ud = ud;
+  return step_all(c, st, "copying", fn != NULL ? call_typed : NULL, &r, err, errsz);
 }
 
 /* ---- for gc.c ---- */

@@ -62,8 +62,9 @@ typedef struct lp_catalog_dialect {
   ** tag_links l, then artifact_versions v on l.version_seq, walking the
   ** index on (tag_seq, version_seq) in order rather than sorting */
   const char *tag_leads;
-  /* what follows a column of an ORDER BY to sort it up and down, NULLs
-  ** first up (sqlite's order: version_number is NULL for custom versions) */
+  /* what follows a column that may be NULL in an ORDER BY to sort it up
+  ** and down, NULLs first up (sqlite's order: version_number is NULL for
+  ** custom versions); others take plain ASC and DESC, which indexes answer */
   const char *ascending, *descending;
   /* a statement's plan: the prefix that asks for it, and the column of
   ** the rows it gives that holds each line */
@@ -73,13 +74,25 @@ typedef struct lp_catalog_dialect {
   ** as one text, in order, each ending in '\n'; and the column that keeps
   ** the order a step run's links (step_run_artifacts l) were made in */
   const char *tag_names, *links_in_order;
+  /* copying a catalog (catalog_copy.c): what follows INSERT's column list
+  ** to keep the rows' own seq, and the printf format (%s the table, twice)
+  ** of what makes a table's next seq follow them, or NULL for nothing */
+  const char *keep_seq, *seq_after;
+  /* what follows the placeholder of a real number, so that an integer
+  ** column compares with it as a number (a typed parameter is one type) */
+  const char *real_cast;
 } lp_catalog_dialect;
 
 typedef struct lp_catalog_backend {
   const char *name;                   /* "sqlite": in messages */
   int schema_version;                 /* the schema this build migrates to */
-  const lp_catalog_sql *sql;          /* the SQL of every declared statement */
+  /* the SQL of every declared statement, in the order of the
+  ** declarations; or, with a base, of those whose SQL differs from the
+  ** base's, in any order (the base's is run for the others: its
+  ** placeholders are ?N, which prepare takes) */
+  const lp_catalog_sql *sql;
   int nsql;
+  const struct lp_catalog_backend *base;
   const lp_catalog_dialect *dialect;
   int (*accepts)(const char *target);           /* 1 if target is this backend's */
   /* Connect to target (a file, a connection string), configure the
@@ -87,6 +100,11 @@ typedef struct lp_catalog_backend {
   ** schema_version is refused. The message names the target. */
   int (*open)(const char *target, void **db, char *err, size_t errsz);
   void (*close)(void *db);                      /* NULL-safe */
+  /* the catalog in messages, if not its target (which may hold a
+  ** password): from the target alone, and once connected; NULL: the
+  ** target */
+  void (*describe)(const char *target, char *out, size_t outsz);
+  const char *(*where)(void *db);
   const char *(*errmsg)(void *db);              /* the last failure's text */
   int (*in_transaction)(void *db);              /* 1 while one is open */
   int64_t (*changes)(void *db);                 /* rows the last statement changed */
@@ -98,6 +116,11 @@ typedef struct lp_catalog_backend {
   ** binding of an earlier use is left. 0, or nonzero with errmsg set. */
   int (*bind)(void *st, const lp_catalog_value *args, int n);
   int (*step)(void *st);                        /* LP_CATALOG_ROW, _DONE or _FAILED */
+  /* Run st, bound, where nobody reads its rows or counts its changes, in
+  ** an open transaction: the backend may send it now and read its result
+  ** later (before the next statement it steps, or the commit, which then
+  ** report its failure). NULL: step it. 0, or nonzero with errmsg set. */
+  int (*defer)(void *st);
   int (*columns)(void *st);
   const char *(*column_name)(void *st, int i);  /* i from 0 */
   void (*column)(void *st, int i, lp_catalog_value *out);
@@ -113,6 +136,8 @@ typedef struct lp_catalog_backend {
 
 /* catalog_sqlite.c */
 extern const lp_catalog_backend lp_sqlite_backend;
+/* catalog_pg.c: PostgreSQL, through libpq; sqlite is its base */
+extern const lp_catalog_backend lp_pg_backend;
 
 /* ---- catalog.c, for catalog_listing.c ---- */
 
@@ -136,5 +161,17 @@ int lp_catalog_run_sql(lua_State *L, lp_catalog *c, const char *sql,
 ** (at most LP_AV_NCOLS, the widest record). */
 int lp_catalog_rows(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
                     lp_row_fn fn, void *ud, char *err, size_t errsz);
+
+/* The most columns lp_catalog_each gives of a row. */
+#define LP_CATALOG_COLS_MAX 32
+
+/* Called with each row's columns, typed; they last until it returns.
+** Anything but LUPINE_OK stops the statement with that code. */
+typedef int (*lp_catalog_each_fn)(void *ud, const lp_catalog_value *cols, int ncols);
+
+/* The same statements, their rows typed (catalog_copy.c): at most
+** LP_CATALOG_COLS_MAX columns; fn NULL: the rows are not read. */
+int lp_catalog_each(lp_catalog *c, const char *sql, const lp_catalog_value *args, int nargs,
+                    lp_catalog_each_fn fn, void *ud, char *err, size_t errsz);
 
 #endif

@@ -135,6 +135,7 @@ static void param(build *b, sbuf *s, const lp_catalog_value *v) {
   char ph[16];
   next_placeholder(b, v, ph);
   add(s, ph);
+  if (v->type == LP_CATALOG_REAL) add(s, b->d->real_cast);   /* 9.5 against an integer column */
 }
 
 /* Start the next condition of the WHERE. */
@@ -202,8 +203,17 @@ static void metadata_match(build *b, sbuf *s, const cond *c) {
   }
 }
 
-/* The direction's suffix of an ORDER BY column. */
+/* The direction's suffix of an ORDER BY column that is never NULL: plain
+** ASC and DESC, which an index's order answers on every backend. */
 static const char *dir(const build *b) {
+  return b->desc ? " DESC" : "";
+}
+
+/* The same for a column that may be NULL (a custom version's number):
+** NULLs first up, last down, as sqlite orders them, in the dialect's
+** words. */
+static const char *dir_nulls(const build *b, const char *column) {
+  if (strcmp(column, "v.version_number") != 0) return dir(b);
   return b->desc ? b->d->descending : b->d->ascending;
 }
 
@@ -621,7 +631,7 @@ static void sort_order(build *b) {
   b->order_buf[0] = '\0';
   for (k = 0; k < 4 && s->columns[k] != NULL; k++)
     n += (size_t)snprintf(b->order_buf + n, sizeof b->order_buf - n, "%s%s%s",
-                          k > 0 ? ", " : "", s->columns[k], dir(b));
+                          k > 0 ? ", " : "", s->columns[k], dir_nulls(b, s->columns[k]));
   b->order = b->order_buf;
 }
 

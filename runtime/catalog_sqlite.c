@@ -302,7 +302,11 @@ static const char *const migrations[] = {
   "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
   " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
   "ALTER TABLE step_runs ADD COLUMN orchestrator TEXT;\n"
-  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n",
+  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n"
+  /* and the machine running a run and when it last said it was alive, so
+  ** that a run whose process is on another machine can be told dead */
+  "ALTER TABLE pipeline_runs ADD COLUMN host TEXT;\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN heartbeat TEXT;\n",
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -386,6 +390,7 @@ static const lp_catalog_sql statements[] = {
   {"store_of_stack", {"SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k"
                       " JOIN artifact_stores s ON s.id = k.artifact_store_id"
                       " WHERE (?1 IS NULL AND k.active = 1) OR k.name = ?1"}},
+  {"begin_alone", {"BEGIN IMMEDIATE"}},
 
   /* reads */
   {"version_by_id", {VERSION_COLUMNS " WHERE v.id = ?1"}},
@@ -482,7 +487,7 @@ static const lp_catalog_sql statements[] = {
      " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
      " WHERE p.name = ?1 AND s.name = ?2 AND s.run_id != ?3 AND s.cache_parts IS NOT NULL"
      " ORDER BY s.seq DESC LIMIT 1"}},
-  {"running_runs", {"SELECT id, name, pid, process_start FROM pipeline_runs"
+  {"running_runs", {"SELECT id, name, pid, process_start, host, heartbeat FROM pipeline_runs"
      " WHERE status = 'running'"}},
   {"pipeline_by_name", {"SELECT id, name, created FROM pipelines WHERE name = ?1"}},
   {"pipeline_names", {"SELECT name FROM pipelines ORDER BY name"}},
@@ -609,7 +614,9 @@ static const lp_catalog_sql statements[] = {
                     " created = excluded.created"}},
   {"step_output", {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
   {"set_run_plan", {"UPDATE pipeline_runs SET plan = ?2 WHERE id = ?1"}},
-  {"run_process", {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3 WHERE id = ?1"}},
+  {"run_process", {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3, host = ?4,"
+                   " heartbeat = ?5 WHERE id = ?1"}},
+  {"run_heartbeat", {"UPDATE pipeline_runs SET heartbeat = ?2 WHERE id = ?1"}},
   {"mark_dead", {"UPDATE step_runs SET status = 'failed', error = ?2, end_time = ?3"
                  " WHERE run_id = ?1 AND status = 'running'",
                  "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
@@ -708,6 +715,8 @@ static const lp_catalog_dialect dialect = {
   " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '%s' AND l.entity_id = %s"
   " ORDER BY t.name))",
   "l.rowid",
+  "", NULL,   /* a row's INTEGER PRIMARY KEY is its rowid: the next follows */
+  "",
 };
 
 /* ---- opening, configuring and migrating ---- */
@@ -1035,8 +1044,8 @@ static void sq_fork_safe(void) {
 }
 
 const lp_catalog_backend lp_sqlite_backend = {
-  "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]),
-  &dialect, sq_accepts, sq_open, sq_close, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
-  sq_finalize, sq_bind, sq_step, sq_columns, sq_column_name, sq_column, sq_column_text,
+  "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]), NULL,
+  &dialect, sq_accepts, sq_open, sq_close, NULL, NULL, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
+  sq_finalize, sq_bind, sq_step, NULL, sq_columns, sq_column_name, sq_column, sq_column_text,
   sq_reset, sq_fork_safe, sqlite3_libversion,
 };

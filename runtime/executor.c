@@ -189,18 +189,23 @@ static void record_skipped(lp_run *r, int node) {
   lp_run_step_done(r, node);
 }
 
-/* Record which process runs the run (in the transaction that creates it:
-** a run without one could never be told dead). */
+/* Record which process runs the run, on which machine (in the transaction
+** that creates it: a run without one could never be told dead); its
+** heartbeat is the time of this write, the next due in a quarter of
+** lp_runtime_dead_after() (lp_run_beat). */
 static int record_process(lp_run *r) {
   lua_State *L = r->L;
-  char started[32];
+  char started[32], host[256] = "";
   int changes, rc;
+  gethostname(host, sizeof host - 1);
   lua_pushstring(L, r->id);
   lua_pushinteger(L, (lua_Integer)getpid());
   lua_pushstring(L, lp_process_start(getpid(), started) == 0 ? started : NULL);
-  rc = lp_catalog_write(L, r->rt->catalog, "run_process", lua_gettop(L) - 2, 3, &changes,
+  lua_pushstring(L, host);
+  rc = lp_catalog_write(L, r->rt->catalog, "run_process", lua_gettop(L) - 3, 4, &changes,
                         r->rt->err, sizeof r->rt->err);
-  lua_pop(L, 3);
+  lua_pop(L, 4);
+  r->beat_at = lp_run_now() + lp_runtime_dead_after() * 250.0;
   return rc;
 }
 

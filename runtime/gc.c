@@ -5,12 +5,13 @@
 ** recorded).
 **
 ** Why no writer loses an object: every writer puts its objects first, then
-** opens its recording transaction (BEGIN IMMEDIATE) and calls lp_store_keep,
+** opens its recording transaction (sqlite: BEGIN IMMEDIATE; PostgreSQL: a
+** shared lock) and calls lp_store_keep,
 ** which puts an object again if it is gone, before it records the version.
-** gc reads the references and removes files while it holds the same write
-** lock. So an object gc removes either gets a version only after gc
-** commits - and that writer's keep puts it back first - or was referenced
-** when gc looked, and is kept. Readers only read objects that committed
+** gc reads the references and removes files in a transaction no writer
+** runs beside (lp_catalog_begin_alone). So an object gc removes either gets
+** a version only after gc commits - and that writer's keep puts it back
+** first - or was referenced when gc looked, and is kept. Readers only read objects that committed
 ** versions reference, which gc never removes.
 **
 ** Only well-formed object files are considered (lp_store_list); the
@@ -113,7 +114,7 @@ int lp_gc(lp_catalog *c, lp_store *s, const char *store_id, const lp_gc_options 
   w.out = out;
   w.err = err;
   w.errsz = errsz;
-  if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_catalog_begin_alone(c, err, errsz)) != LUPINE_OK) return rc;
   if (!opt->force && (rc = lp_catalog_has_versions(c, &any, err, errsz)) != LUPINE_OK) goto done;
   w.refuse = !any;
   if ((rc = lp_catalog_each_hash(c, store_id, add_ref, &w.refs, err, errsz)) != LUPINE_OK) {
@@ -141,7 +142,7 @@ int lp_gc_copies(lp_catalog *c, const char *cache, int dry_run, lp_gc_result *ou
   int rc;
   memset(out, 0, sizeof *out);
   memset(&refs, 0, sizeof refs);
-  if ((rc = lp_catalog_begin(c, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_catalog_begin_alone(c, err, errsz)) != LUPINE_OK) return rc;
   if ((rc = lp_catalog_each_file_hash(c, add_ref, &refs, err, errsz)) != LUPINE_OK) {
     if (refs.nomem) lp_errf(err, errsz, "gc: out of memory listing referenced objects");
     goto done;

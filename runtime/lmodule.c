@@ -113,16 +113,80 @@ static int core_home(lua_State *L) {
 ** reads, such as shell completion, which must not leave a catalog behind. */
 static int core_locate(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
-  char path[PATH_MAX + 16];
+  char path[PATH_MAX + 16], *target;
   struct stat sb;
   if (lp_runtime_find_home(rt) != LUPINE_OK) {
     lua_pushstring(L, rt->err);   /* it names the culprit */
     return lua_error(L);
   }
   snprintf(path, sizeof path, "%s/catalog.db", rt->home);
+  /* a catalog elsewhere (a server) is taken to be there */
+  if ((target = lp_runtime_catalog_target(rt)) == NULL) return luaL_error(L, "out of memory");
   lua_pushstring(L, rt->home);
-  lua_pushboolean(L, rt->catalog != NULL || stat(path, &sb) == 0);
+  lua_pushboolean(L, rt->catalog != NULL || strcmp(target, path) != 0 || stat(path, &sb) == 0);
+  free(target);
   return 2;
+}
+
+/* core.set_catalog(target | nil): use another catalog from now on (nil:
+** $LUPINE_CATALOG, else the folder's file) */
+static int core_set_catalog(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  if (lp_runtime_set_catalog(rt, luaL_optstring(L, 1, NULL), "set_catalog") != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  return 0;
+}
+
+/* core.catalog([target]) -> the backend's name and where the catalog in
+** use (or at target) is, without opening it, never with a password: for
+** `lupine --version`, `lupine stack describe`, `lupine catalog copy` */
+static int core_catalog(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  char where[PATH_MAX + 256], *target;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushstring(L, lp_catalog_describe(luaL_checkstring(L, 1), where, sizeof where));
+    lua_pushstring(L, where);
+    return 2;
+  }
+  if (rt->catalog != NULL) {
+    lua_pushstring(L, lp_catalog_backend_name(rt->catalog));
+    lua_pushstring(L, lp_catalog_where(rt->catalog));
+    return 2;
+  }
+  if (lp_runtime_find_home(rt) != LUPINE_OK) {
+    lua_pushstring(L, rt->err);
+    return lua_error(L);
+  }
+  if ((target = lp_runtime_catalog_target(rt)) == NULL) return luaL_error(L, "out of memory");
+  lua_pushstring(L, lp_catalog_describe(target, where, sizeof where));
+  free(target);
+  lua_pushstring(L, where);
+  return 2;
+}
+
+/* core.copy_catalog(target) -> { { table, rows }, ... }: copy the catalog
+** in use into the empty one at target (made if it is a new file) */
+static int core_copy_catalog(lua_State *L) {
+  const char *target = luaL_checkstring(L, 1);
+  lp_runtime *rt = lp_runtime_opened(L);
+  lp_catalog *to;
+  lp_copy_count counts[LP_COPY_TABLES];
+  int i, rc;
+  if (lp_catalog_open(&to, target, rt->err, sizeof rt->err) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  rc = lp_catalog_copy(rt->catalog, to, counts, rt->err, sizeof rt->err);
+  lp_catalog_close(to);
+  if (rc != LUPINE_OK) return luaL_error(L, "%s", rt->err);
+  lua_createtable(L, LP_COPY_TABLES, 0);
+  for (i = 0; i < LP_COPY_TABLES; i++) {
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, counts[i].table);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)counts[i].rows);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
 }
 
 /* core.set_home(dir | nil): use another catalog folder from now on */
@@ -344,15 +408,16 @@ static int core_duration(lua_State *L) {
 /* core.libraries() -> { { "Lua", "5.4.6" }, { "SQLite", ... }, ... }: the
 ** libraries the runtime runs with, for `lupine --version` */
 static int core_libraries(lua_State *L) {
-  static const char *const names[] = {"Lua", "SQLite", "zstd", "OpenSSL"};
-  const char *versions[4];
+  static const char *const names[] = {"Lua", "SQLite", "libpq", "zstd", "OpenSSL"};
+  const char *versions[5];
   int i;
   versions[0] = LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE;
   versions[1] = lp_catalog_sqlite_version();
-  versions[2] = lp_store_zstd_version();
-  versions[3] = lp_store_openssl_version();
-  lua_createtable(L, 4, 0);
-  for (i = 0; i < 4; i++) {
+  versions[2] = lp_catalog_libpq_version();
+  versions[3] = lp_store_zstd_version();
+  versions[4] = lp_store_openssl_version();
+  lua_createtable(L, 5, 0);
+  for (i = 0; i < 5; i++) {
     lua_createtable(L, 2, 0);
     lua_pushstring(L, names[i]);
     lua_rawseti(L, -2, 1);
@@ -631,6 +696,9 @@ static const luaL_Reg core_funcs[] = {
   {"home", core_home},
   {"locate", core_locate},
   {"set_home", core_set_home},
+  {"set_catalog", core_set_catalog},
+  {"catalog", core_catalog},
+  {"copy_catalog", core_copy_catalog},
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},

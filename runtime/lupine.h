@@ -304,6 +304,17 @@ LUPINE_API void lupine_set_events(lupine *rt, lupine_event_fn fn, void *ud);
 */
 LUPINE_API const char *lupine_home(lupine *rt);
 
+/*
+** Use the catalog at target from now on: a PostgreSQL connection string
+** or URI ("postgresql://user@host/db", "host=/socket/dir dbname=db"), or
+** a sqlite catalog file; NULL: $LUPINE_CATALOG if set, else the catalog
+** folder's catalog.db (the default). The catalog folder still holds the
+** default artifact store. The catalog open until now is closed; the new
+** one opens on first use, so a bad target is reported by the first call
+** that needs it. LUPINE_MISUSE for "" (it names no catalog).
+*/
+LUPINE_API int lupine_set_catalog(lupine *rt, const char *target);
+
 /* ---- running Lua ---- */
 
 /* Pipeline runs, as the catalog records them (see "pipeline runs"). */

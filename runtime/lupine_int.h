@@ -221,6 +221,34 @@ int lp_catalog_schema_version(void);
 /* The version of the sqlite library in use ("3.40.1"). */
 const char *lp_catalog_sqlite_version(void);
 
+/* The version of libpq the PostgreSQL backend was built with ("15.18 ..."). */
+const char *lp_catalog_libpq_version(void);
+
+/* The catalog c is: its backend's name ("sqlite", "PostgreSQL") and where
+** it is (a file, or the server, database and schema; never a password). */
+const char *lp_catalog_backend_name(const lp_catalog *c);
+const char *lp_catalog_where(const lp_catalog *c);
+
+/* ---- catalog_copy.c ---- */
+
+/* The tables a copy copies, and how many rows of each went across. */
+#define LP_COPY_TABLES 15
+typedef struct lp_copy_count {
+  const char *table;
+  int64_t rows;
+} lp_copy_count;
+
+/* Copy everything in catalog from into catalog to, which holds nothing
+** but what a new catalog holds (else LUPINE_CONSTRAINT), in one
+** transaction of to, each table read back and checked before it commits
+** (LUPINE_CORRUPT if one differs): any failure leaves to as it was. */
+int lp_catalog_copy(lp_catalog *from, lp_catalog *to, lp_copy_count counts[LP_COPY_TABLES],
+                    char *err, size_t errsz);
+
+/* The same of a target, without opening it: the backend's name is
+** returned, where it is written into where. */
+const char *lp_catalog_describe(const char *target, char *where, size_t wheresz);
+
 /* ---- catalog.c, for the C API (api.c) ---- */
 
 /* Make forks safe while other threads use a backend's library: installs,
@@ -236,6 +264,9 @@ void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 /* A write transaction, which takes the catalog's write lock as it starts
 ** (sqlite: BEGIN IMMEDIATE), so writers queue instead of failing half-way. */
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz);
+/* One that no other write transaction runs beside: where writers can
+** share the catalog (PostgreSQL), they wait for it and it for them. */
+int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
 int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */
@@ -248,6 +279,8 @@ void lp_catalog_rollback_savepoint(lp_catalog *c);
 
 /* Current time as the catalog writes it: "YYYY-MM-DDTHH:MM:SS.ffffffZ". */
 void lp_catalog_now(char out[32]);
+/* The time that many seconds ago, the same way. */
+void lp_catalog_time_ago(long seconds, char out[32]);
 
 /*
 ** Create a pipeline run (and its pipeline on first use), status
@@ -473,6 +506,7 @@ typedef struct lp_store_slot {
 */
 typedef struct lp_runtime {
   char *home;                 /* catalog folder; NULL until resolved */
+  char *catalog_target;       /* set_catalog's; NULL: $LUPINE_CATALOG, else the folder's file */
   lp_catalog *catalog;        /* opened on first use */
   lp_store *store;            /* where new objects go: the active (or the run's) stack's
                               ** store, one of stores[]; NULL if it cannot be opened */
@@ -533,6 +567,21 @@ int lp_runtime_write_store(lp_runtime *rt);
 ** empty home (or $LUPINE_HOME) is LUPINE_MISUSE, its message starting
 ** "<who>: " (or "LUPINE_HOME: "). */
 int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who);
+
+/* How long a run on another machine may go without a heartbeat before
+** it is taken for dead: $LUPINE_DEAD_AFTER seconds, else LP_DEAD_AFTER.
+** Its process beats four times as often. */
+#define LP_DEAD_AFTER 120
+int lp_runtime_dead_after(void);
+
+/* The catalog rt opens (runtime.c says how it is chosen), its home
+** resolved: malloc'd, NULL if memory ran out. */
+char *lp_runtime_catalog_target(lp_runtime *rt);
+
+/* Use the catalog at target from now on (a file, a connection string);
+** NULL: $LUPINE_CATALOG, else the folder's catalog.db. The catalog open
+** now is closed. "" is LUPINE_MISUSE, its message starting "<who>: ". */
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target, const char *who);
 
 /* In a freshly forked worker: leave the parent's catalog connection alone
 ** (it must not be used across fork; a new one opens on demand) and send

@@ -133,6 +133,20 @@ void lp_run_join(lp_run *r) {
   r->batch_began = lp_run_now();
 }
 
+/* A process on another machine looking at the catalog knows the run is
+** alive by its heartbeats (runtime.c: mark_dead_runs). */
+void lp_run_beat(lp_run *r, double now) {
+  int changes;
+  if (now < r->beat_at) return;
+  lp_run_join(r);
+  lua_pushstring(r->L, r->id);
+  if (lp_catalog_write(r->L, r->rt->catalog, "run_heartbeat", lua_gettop(r->L), 1, &changes,
+                       r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  lua_pop(r->L, 1);
+  r->beat_at = now + lp_runtime_dead_after() * 250.0;
+}
+
 /* Push a failure message for node: "step 'x' (file:line): <what>". */
 void lp_run_push_error(lp_run *r, int node, const char *what) {
   lua_pushfstring(r->L, "step '%s' (%s): %s", lp_run_node_str(r, node, "name"),

@@ -76,6 +76,7 @@ typedef struct lp_run {
   double began;         /* when the run began (events say when from it) */
   double last_tick;     /* when the last event went out (see LP_TICK_MS) */
   double batch_began;   /* when the open transaction began (see lp_run_commit) */
+  double beat_at;       /* when the run's next heartbeat is due (see lp_run_beat) */
   char id[LP_ID_LEN + 1];
   char name[LP_RUN_NAME_MAX + 1];
   const char *pipeline;
@@ -137,6 +138,10 @@ int lp_run_fail(lp_run *r);
 /* Commit the open transaction, its objects synced first; join it, or begin one. */
 void lp_run_commit(lp_run *r);
 void lp_run_join(lp_run *r);
+
+/* The run's heartbeat, when due at now (lp_run_now), in the open batch;
+** the next falls due a quarter of lp_runtime_dead_after() later. */
+void lp_run_beat(lp_run *r, double now);
 
 /* Push a failure message for node: "step 'x' (file:line): <what>". */
 void lp_run_push_error(lp_run *r, int node, const char *what);

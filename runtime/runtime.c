@@ -39,6 +39,8 @@ static int runtime_gc(lua_State *L) {
   runtime_shut(rt);
   free(rt->home);
   rt->home = NULL;
+  free(rt->catalog_target);
+  rt->catalog_target = NULL;
   free(rt->run_failure);
   rt->run_failure = NULL;
   return 0;
@@ -142,27 +144,52 @@ int lp_runtime_find_home(lp_runtime *rt) {
   return rt->home != NULL ? LUPINE_OK : resolve_home(rt, NULL, NULL, &rt->home);
 }
 
+int lp_runtime_dead_after(void) {
+  const char *s = getenv("LUPINE_DEAD_AFTER");
+  char *end;
+  long n = s != NULL ? strtol(s, &end, 10) : 0;
+  return s != NULL && end != s && *end == '\0' && n > 0 && n <= 86400 * 365 ? (int)n
+                                                                            : LP_DEAD_AFTER;
+}
+
 /*
 ** Runs left "running" by a process that is gone (killed, or its machine
 ** restarted) are marked failed, so that nobody waits on them. A run's
-** process is known by pid and start time, so a reused pid is no alibi.
-** L is where the rows are read; failures here are not the caller's.
+** process on this machine is known by pid and start time, so a reused pid
+** is no alibi; one on another machine (a shared catalog) by its
+** heartbeats: none for lp_runtime_dead_after() seconds, and it is taken
+** for dead. L is where the rows are read; failures here are not the
+** caller's.
 */
 static void mark_dead_runs(lua_State *L, lp_runtime *rt) {
-  char err[LP_ERRSZ], now[32], why[160], started[32];
-  int top = lua_gettop(L), i, changes;
+  char err[LP_ERRSZ], now[32], why[512], started[32], host[256] = "", cutoff[32];
+  int top = lua_gettop(L), i, changes, dead_after = lp_runtime_dead_after();
   if (lp_catalog_query(L, rt->catalog, "running_runs", 0, 0, err, sizeof err) != LUPINE_OK)
     return;
+  gethostname(host, sizeof host - 1);
+  lp_catalog_time_ago(dead_after, cutoff);
   for (i = 1; lua_rawgeti(L, top + 1, i) == LUA_TTABLE; i++) {
-    lua_getfield(L, -1, "pid");
-    lua_getfield(L, -2, "process_start");
-    if (lua_isinteger(L, -2) &&
-        (lp_process_start((long)lua_tointeger(L, -2), started) != 0 ||
-         (lua_isstring(L, -1) && strcmp(started, lua_tostring(L, -1)) != 0))) {
+    int row = lua_gettop(L), here;
+    lua_getfield(L, row, "pid");
+    lua_getfield(L, row, "process_start");
+    lua_getfield(L, row, "host");
+    lua_getfield(L, row, "heartbeat");
+    here = !lua_isstring(L, row + 3) || strcmp(lua_tostring(L, row + 3), host) == 0;
+    why[0] = '\0';
+    if (here && lua_isinteger(L, row + 1) &&
+        (lp_process_start((long)lua_tointeger(L, row + 1), started) != 0 ||
+         (lua_isstring(L, row + 2) && strcmp(started, lua_tostring(L, row + 2)) != 0)))
       snprintf(why, sizeof why, "the process running it (pid %lld) ended before the run did",
-               (long long)lua_tointeger(L, -2));
+               (long long)lua_tointeger(L, row + 1));
+    else if (!here && (!lua_isstring(L, row + 4) ||
+                       strcmp(lua_tostring(L, row + 4), cutoff) < 0))
+      snprintf(why, sizeof why, "the process running it (pid %lld on %s) sent no heartbeat "
+               "for %d seconds (LUPINE_DEAD_AFTER), the last at %s",
+               (long long)lua_tointeger(L, row + 1), lua_tostring(L, row + 3), dead_after,
+               lua_isstring(L, row + 4) ? lua_tostring(L, row + 4) : "none");
+    if (why[0] != '\0') {
       lp_catalog_now(now);
-      lua_getfield(L, -3, "id");
+      lua_getfield(L, row, "id");
       lua_pushstring(L, why);
       lua_pushstring(L, now);
       lp_catalog_write(L, rt->catalog, "mark_dead", lua_gettop(L) - 2, 3, &changes, err,
@@ -258,8 +285,33 @@ int lp_runtime_write_store(lp_runtime *rt) {
   return LUPINE_IO;
 }
 
+/*
+** The catalog of rt: lupine.set_catalog's target, else $LUPINE_CATALOG's,
+** else the folder's catalog.db. "{home}" in a target stands for a name
+** made from the folder (lupine_ and 16 hex digits of its path's SHA-256),
+** so that one server keeps a catalog per folder (a schema each).
+*/
+char *lp_runtime_catalog_target(lp_runtime *rt) {
+  const char *t = rt->catalog_target, *at;
+  char hash[LP_HASH_STRLEN + 1], *out;
+  size_t n;
+  if (t == NULL && (t = getenv("LUPINE_CATALOG")) != NULL && t[0] == '\0') t = NULL;
+  if (t == NULL) {
+    n = strlen(rt->home) + sizeof "/catalog.db";
+    if ((out = malloc(n)) != NULL) snprintf(out, n, "%s/catalog.db", rt->home);
+    return out;
+  }
+  if ((at = strstr(t, "{home}")) == NULL) return strdup(t);
+  lp_store_hash_bytes(rt->home, strlen(rt->home), hash);
+  n = strlen(t) + 32;
+  if ((out = malloc(n)) != NULL)
+    snprintf(out, n, "%.*slupine_%.16s%s", (int)(at - t), t, hash + strlen(LP_HASH_PREFIX),
+             at + strlen("{home}"));
+  return out;
+}
+
 int lp_runtime_ready(lp_runtime *rt) {
-  char path[PATH_MAX];
+  char path[PATH_MAX], *target;
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
   if (rt->detached != NULL) {   /* `lupine exec`: the catalog is the coordinator's */
@@ -268,8 +320,13 @@ int lp_runtime_ready(lp_runtime *rt) {
   }
   if ((rc = lp_runtime_find_home(rt)) != LUPINE_OK) return rc;
   if ((rc = lp_runtime_make_dirs(rt->home, rt->err, sizeof rt->err)) != LUPINE_OK) return rc;
-  snprintf(path, sizeof path, "%s/catalog.db", rt->home);
-  if ((rc = lp_catalog_open(&rt->catalog, path, rt->err, sizeof rt->err)) != LUPINE_OK) {
+  if ((target = lp_runtime_catalog_target(rt)) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  rc = lp_catalog_open(&rt->catalog, target, rt->err, sizeof rt->err);
+  free(target);
+  if (rc != LUPINE_OK) {
     runtime_shut(rt);
     return rc;
   }
@@ -302,6 +359,23 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who) {
   runtime_shut(rt);
   free(rt->home);
   rt->home = copy;
+  return LUPINE_OK;
+}
+
+int lp_runtime_set_catalog(lp_runtime *rt, const char *target, const char *who) {
+  char *copy = NULL;
+  if (target != NULL && target[0] == '\0') {
+    lp_errf(rt->err, sizeof rt->err,
+            "%s: an empty target names no catalog (give none for the default)", who);
+    return LUPINE_MISUSE;
+  }
+  if (target != NULL && (copy = strdup(target)) == NULL) {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  runtime_shut(rt);
+  free(rt->catalog_target);
+  rt->catalog_target = copy;
   return LUPINE_OK;
 }
 

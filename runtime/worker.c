@@ -605,10 +605,11 @@ void lp_worker_wait(lp_run *r) {
   worker *who[2 * POOL_MAX];
   int nfds = 0, i, timeout = -1;
   double now = lp_run_now();
+  lp_run_beat(r, now);
   if (lp_catalog_in_transaction(r->rt->catalog)) {
     if (now - r->batch_began >= LP_BATCH_MS) lp_run_commit(r);
     else timeout = poll_ms(r->batch_began + LP_BATCH_MS - now);
-  }
+  } else timeout = poll_ms(r->beat_at - now);
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];
     if (w->pid == 0) continue;

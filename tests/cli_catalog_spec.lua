@@ -877,7 +877,7 @@ end)
 -- put in with sqlite3 as a catalog written before keys were checked (or by
 -- another tool) might hold them, a metadata key that is not UTF-8 and a
 -- version with an escape sequence.
-describe("lupine catalog commands on strings that would break the output", function()
+describe("lupine catalog commands on strings that would break the output #sqlite", function()
   local home
   setup(function()
     home = build([[

@@ -347,14 +347,18 @@ describe("the command line", function()
   it("--version names lupine's version and the libraries it runs with", function()
     local out, err, code = H.lupine(home, "--version")
     assert.same({ "", 0 }, { err, code })
-    assert.matches("^lupine %d+%.%d+%.%d+\nLua 5%.4%.%d+\nSQLite 3%.%d+%.%d+\nzstd 1%.%d+%.%d+\n"
-      .. "OpenSSL %d+%.%d+%.%d+%a?\n$", out)
+    assert.matches("^lupine %d+%.%d+%.%d+\nLua 5%.4%.%d+\nSQLite 3%.%d+%.%d+\nlibpq 1%d%.%d+[^\n]*\n"
+      .. "zstd 1%.%d+%.%d+\nOpenSSL %d+%.%d+%.%d+%a?\ncatalog: [^\n]+\n$", out)
+    -- and the catalog in use
+    local catalog = out:match("\ncatalog: ([^\n]+)\n$")
+    if H.pg then assert.matches("^PostgreSQL postgresql://lupine@:%d+/lupine %(socket in ", catalog)
+    else assert.equal("sqlite " .. home .. "/catalog.db", catalog) end
     assert.equal(out, (H.lupine(home, "-V")))
   end)
 end)
 
 describe("commands that only read", function()
-  it("make no catalog, and say where they looked and how to make one", function()
+  it("make no catalog, and say where they looked and how to make one #sqlite", function()
     local dir = H.tmpdir()
     for _, args in ipairs { "pipeline list", "pipeline runs list", "artifact list",
         "artifact version list", "artifact version describe x", "lineage x", "stack list",
@@ -392,7 +396,7 @@ describe("where the catalog lives", function()
     assert.equal(home .. "\n", out)
   end)
 
-  it("is the nearest .lupine walking up, else ./.lupine", function()
+  it("is the nearest .lupine walking up, else ./.lupine #sqlite", function()
     local top = H.tmpdir()
     os.execute("mkdir -p " .. H.quote(top .. "/a/b/c") .. " " .. H.quote(top .. "/a/.lupine"))
     local s = H.script(script)

@@ -65,8 +65,8 @@ describe("lupine __complete", function()
   local home = catalog()
 
   it("offers the commands, then each group's subcommands", function()
-    assert.equal("artifact\nartifact-store\nexec\ngc\nhelp\nlineage\norchestrator\npipeline\n"
-      .. "repl\nrun\nstack\ntag\nui\n", complete(home, { "" }))
+    assert.equal("artifact\nartifact-store\ncatalog\nexec\ngc\nhelp\nlineage\norchestrator\n"
+      .. "pipeline\nrepl\nrun\nstack\ntag\nui\n", complete(home, { "" }))
     assert.equal("pipeline\n", complete(home, { "pi" }))
     assert.equal("--help\n--manifest\n--spec\n", complete(home, { "exec", "--" }))
     assert.equal("@files\n", complete(home, { "exec", "--spec", "" }))
@@ -121,7 +121,7 @@ describe("lupine __complete", function()
     assert.equal("@dirs\n", complete(home, { "artifact-store", "register", "s", "--path", "" }))
   end)
 
-  it("creates no catalog where there is none", function()
+  it("creates no catalog where there is none #sqlite", function()
     local dir = H.tmpdir()
     assert.equal("", complete(dir .. "/home", { "artifact", "version", "describe", "" }))
     assert.equal("", (H.sh("ls -A " .. H.quote(dir))))

@@ -83,6 +83,9 @@ local good = {
   run = { { pipeline = "p", nodes = {} } },
   save = { { 1 }, { artifact = "saved" }, {}, nil, nil },
   set_home = { home },
+  set_catalog = { nil },
+  catalog = {},
+  copy_catalog = { home .. "/copy.db" },
   set_restore = { function(_, v) return v end },
   sleep = { 0.001 },
   sort_keys = { "artifact_versions" },
@@ -107,6 +110,7 @@ local function call(name, args, n)
   -- back to the home and the restore function of the calls that follow
   -- (only then: set_home closes the catalog, and what it had cached)
   if name == "set_home" then core.set_home(home) end
+  if name == "set_catalog" then core.set_catalog(os.getenv("LUPINE_CATALOG")) end
   if name == "set_restore" then core.set_restore(function(_, v) return v end) end
   os.remove("exported")
 end

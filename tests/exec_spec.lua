@@ -112,6 +112,11 @@ SELECT 'lookup', s.name, l.artifact_name, a.name || ':' || v.version FROM step_r
   JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.id = l.artifact_version_id
   JOIN artifacts a ON a.id = v.artifact_id ORDER BY 2, 3;
 ]]
+-- (in PostgreSQL's words: encode for sqlite's hex, a number made text)
+if H.pg then
+  DUMP = DUMP:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))")
+    :gsub("coalesce%(lookups, ''%)", "coalesce(lookups::text, '')")
+end
 
 -- The traceback of the failing step run: down to the call of its step
 -- (below, the frames are the runtime's own, which differ with the process).

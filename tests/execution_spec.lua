@@ -477,14 +477,12 @@ describe("a step that goes wrong", function()
   it("takes a timeout of math.huge as none, and a huge one without stalling records", function()
     -- the coordinator commits what finished every 10 ms while a step runs;
     -- the slow step waits until another process sees the fast one's record
-    local db = H.quote(lupine.home() .. "/catalog.db")
+    local home = lupine.home()
     local function sees(name)
       return function()
         for _ = 1, 300 do
-          local p = io.popen("env -u LD_PRELOAD sqlite3 " .. db .. " \"SELECT count(*) FROM "
-            .. "step_runs WHERE name = '" .. name .. "' AND status = 'completed'\"")
-          local n = p:read("n")
-          p:close()
+          local n = tonumber((H.sqlite(home, "SELECT count(*) FROM step_runs WHERE name = '"
+            .. name .. "' AND status = 'completed'")))
           if n == 1 then return true end
           os.execute("sleep 0.01")
         end

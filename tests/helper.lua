@@ -104,9 +104,43 @@ function H.script(code, name)
   return H.write(H.tmpdir() .. "/" .. (name or "pipeline.lua"), code)
 end
 
--- Query the catalog database of home with the sqlite3 shell, if any.
+-- The PostgreSQL catalogs' connection string when the suite runs on
+-- PostgreSQL (tests/run.sh's second pass), else nil. Its "{home}" gives
+-- each catalog folder a schema of its own, so each test's fresh folder
+-- has a fresh catalog; specs tagged #sqlite look at the sqlite file itself
+-- and run only in the first pass.
+H.pg = os.getenv("LUPINE_CATALOG")
+if H.pg == "" then H.pg = nil end
+
+-- The connection string of home's catalog on PostgreSQL (its schema).
+function H.pg_target(home)
+  local p = io.popen("printf '%s' " .. quote(home) .. " | sha256sum")
+  local hash = p:read("l"):sub(1, 16)
+  p:close()
+  return (H.pg:gsub("{home}", "lupine_" .. hash))
+end
+
+-- Query the catalog database of home: with the sqlite3 shell, or psql on
+-- PostgreSQL (the same output: columns split by |, no header; foreign keys
+-- unchecked, as the sqlite3 shell leaves them).
 function H.sqlite(home, sql)
+  if H.pg then
+    return H.sh("psql -X -q -At -F '|' " .. quote(H.pg_target(home)) .. " -c "
+      .. quote("SET session_replication_role = replica; " .. sql))
+  end
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
+end
+
+-- A trigger that makes every `what` (INSERT, DELETE) on table tbl of home's
+-- catalog fail with "blocked by test", in the catalog's own dialect.
+function H.block(home, what, tbl)
+  local sql = H.pg and ("CREATE FUNCTION block() RETURNS trigger LANGUAGE plpgsql AS "
+      .. "$$BEGIN RAISE EXCEPTION 'blocked by test'; END$$; CREATE TRIGGER block BEFORE "
+      .. what .. " ON " .. tbl .. " FOR EACH ROW EXECUTE FUNCTION block()")
+    or ("CREATE TRIGGER block BEFORE " .. what .. " ON " .. tbl
+      .. " BEGIN SELECT RAISE(ABORT, 'blocked by test'); END")
+  local _, err, code = H.sqlite(home, sql)
+  assert(code == 0 and err == "", err)
 end
 
 -- Whether s is JSON for a strict reader: UTF-8, no raw control characters

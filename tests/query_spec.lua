@@ -761,7 +761,7 @@ describe("pipelines and their runs", function()
 
     it("get_pipeline reports an ambiguous id prefix", function()
       local home = lupine.home()
-      H.sqlite(home, "PRAGMA foreign_keys = OFF; UPDATE pipeline_runs SET pipeline_id = "
+      H.sqlite(home, (H.pg and "" or "PRAGMA foreign_keys = OFF; ") .. "UPDATE pipeline_runs SET pipeline_id = "
         .. "'abcd0000-0000-4000-8000-00000000000' || (SELECT seq FROM pipelines p WHERE "
         .. "p.id = pipeline_id); UPDATE pipelines SET id = 'abcd0000-0000-4000-8000-00000000000' || seq")
       assert.equal("pipeline id prefix 'abcd' is ambiguous: it matches "
@@ -799,7 +799,7 @@ describe("query plans", function()
     return (query.explain(kind, args))
   end
 
-  it("lead with an index for each filter of list_artifact_versions", function()
+  it("lead with an index for each filter of list_artifact_versions #sqlite", function()
     for _, args in ipairs {
       { name = "model" }, { name = "contains:od" }, { name = "startswith:mo" },
       { tag = "production" }, { tag = { "production", "staging" } }, { tag = "contains:prod" },
@@ -814,7 +814,7 @@ describe("query plans", function()
     end
   end)
 
-  it("read the newest versions with a tag in index order, without sorting", function()
+  it("read the newest versions with a tag in index order, without sorting #sqlite", function()
     local plan = indexed("artifact_versions", { tag = "production" })
     assert.matches("SEARCH l USING COVERING INDEX tag_links_by_version", plan)
     assert.not_matches("TEMP B%-TREE", plan)
@@ -823,7 +823,7 @@ describe("query plans", function()
     assert.not_matches("TEMP B%-TREE", plan)
   end)
 
-  it("use an index for the other listings", function()
+  it("use an index for the other listings #sqlite", function()
     indexed("artifacts", { tag = "production" })
     indexed("artifacts", { name = "model" })
     indexed("pipeline_runs", { tag = "nightly" })

@@ -40,6 +40,22 @@ LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 LUPINE_BUILD=$build \
   LUA_CPATH="$build/?.so;;" lua5.4 /usr/bin/busted -o TAP --lpath='tests/?.lua' tests 2>&1 |
   tee -a "$tap"
 
+# The specs again with the catalogs on PostgreSQL: a throwaway server,
+# and a schema of its own for each catalog folder ("{home}"). Specs tagged
+# #sqlite look at the sqlite file itself and are left out.
+section "busted specs, PostgreSQL catalog"
+pgdir=$(mktemp -u /tmp/lupine-pg.XXXXXX)
+trap 'rm -f "$tap" "$one"; sh tests/pg_server.sh stop "$pgdir"' EXIT INT TERM
+if conn=$(sh tests/pg_server.sh start "$pgdir"); then
+  LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 LUPINE_BUILD=$build \
+    LUPINE_CATALOG="$conn options='-csearch_path={home}'" LUPINE_TEST_PG_SERVER="$conn" \
+    LUA_CPATH="$build/?.so;;" lua5.4 /usr/bin/busted -o TAP --lpath='tests/?.lua' \
+    --exclude-tags=sqlite tests 2>&1 | sed 's/^\(not \)\{0,1\}ok [0-9]* - /&[postgresql] /' |
+    tee -a "$tap"
+else
+  echo "not ok - the PostgreSQL server did not start" | tee -a "$tap"
+fi
+
 passed=$(grep -c '^ok ' "$tap")
 failed=$(grep -c '^not ok ' "$tap")
 echo

@@ -50,7 +50,12 @@ describe("a runner killed with SIGKILL at 50 random moments", function()
     -- orphaned workers finish or die on their own; give them a moment
     H.sh("sleep 0.5")
 
-    assert.equal("ok\n", (H.sqlite(home, "PRAGMA integrity_check")))
+    -- (PostgreSQL checks its own pages: what it cannot check is that every
+    -- link finds its version, or its tombstone)
+    assert.equal("ok\n", (H.sqlite(home, H.pg and "SELECT CASE WHEN count(*) = 0 THEN 'ok' END"
+      .. " FROM step_run_artifacts l WHERE NOT EXISTS (SELECT 1 FROM artifact_versions v"
+      .. " WHERE v.seq = l.version_seq) AND NOT EXISTS (SELECT 1 FROM deleted_versions d"
+      .. " WHERE d.id = l.artifact_version_id)" or "PRAGMA integrity_check")))
     lupine.set_home(home)
     local client = lupine.Client()
     local versions = client:list_artifact_versions { size = 1000 }

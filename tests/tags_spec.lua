@@ -102,9 +102,7 @@ describe("exclusive tags", function()
   it("move in one transaction: a failed tagging leaves the tag where it was", function()
     client:create_tag { name = "production", exclusive = true }
     client:update_artifact_version("model", "1", { add_tags = { "production" } })
-    local _, err, code = H.sqlite(home, "CREATE TRIGGER block BEFORE INSERT ON tag_links"
-      .. " BEGIN SELECT RAISE(ABORT, 'blocked by test'); END")
-    assert(code == 0, err)
+    H.block(home, "INSERT", "tag_links")
     assert.matches("blocked by test", H.err(function()
       client:update_artifact_version("model", "2", { add_tags = { "production" } })
     end))

@@ -982,7 +982,7 @@ end)
 -- Strings a catalog written before keys were checked (or by another tool)
 -- might hold: a metadata key that is not UTF-8 (put in with sqlite3), and
 -- values with control characters and bytes that are not UTF-8 (allowed).
-describe("lupine ui, strings that would break JSON", function()
+describe("lupine ui, strings that would break JSON #sqlite", function()
   it("answers valid JSON for every /api/* path", function()
     local home = H.tmpdir() .. "/home"
     local _, err, code = H.lupine(home, "run " .. H.quote(H.script([[

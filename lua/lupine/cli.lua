@@ -781,6 +781,24 @@ local function cmd_store_copy(ctx)
   return 0
 end
 
+-- `lupine catalog copy --to TARGET`: every row, then each table read back
+-- and checked (runtime/catalog_copy.c)
+local function cmd_catalog_copy(ctx)
+  if not ctx.opts.to then usage(ctx.path, "missing option '--to'") end
+  local counts = core.copy_catalog(ctx.opts.to)
+  local _, from = core.catalog()
+  if ctx.opts.json then
+    local tables = {}
+    for _, c in ipairs(counts) do tables[#tables + 1] = { table = c[1], rows = c[2] } end
+    print_json(json.object { from = from, tables = tables })
+    return 0
+  end
+  io.write(string.format("copied %s into %s, each table read back and checked:\n", from,
+    select(2, core.catalog(ctx.opts.to))))
+  for _, c in ipairs(counts) do io.write(string.format("  %-20s %d\n", c[1], c[2])) end
+  return 0
+end
+
 local function cmd_stack_list(ctx)
   local list = ctx.client:list_stacks()
   if ctx.opts.json then print_json(items_json(list, stack_json)); return 0 end
@@ -803,7 +821,8 @@ local function cmd_stack_describe(ctx)
     { "artifact_store_flavor", "flavor", k.artifact_store.flavor },
     { "artifact_store_path", "path", k.artifact_store.path },
     { "orchestrator", "orchestrator", k.orchestrator },
-    { "jobs", "jobs", k.jobs and tostring(k.jobs) or "the number of cores" } })
+    { "jobs", "jobs", k.jobs and tostring(k.jobs) or "the number of cores" },
+    { "catalog", "catalog", table.concat({ core.catalog() }, " ") } })
   return 0
 end
 
@@ -943,7 +962,7 @@ local tree = {
   summary = "Lupine runs pipelines of Lua steps and keeps what each step makes, versioned, "
     .. "in a catalog",
   order = { "run", "repl", "ui", "artifact", "pipeline", "tag", "lineage", "gc", "stack",
-    "artifact-store", "orchestrator", "exec", "help" },
+    "artifact-store", "orchestrator", "catalog", "exec", "help" },
   sub = {
     run = command.commands.run, repl = command.commands.repl, ui = command.commands.ui,
     exec = command.commands.exec, help = command.commands.help,
@@ -1016,6 +1035,17 @@ local tree = {
         flavor = { summary = "orchestrator flavors", order = { "list" },
           sub = { list = { summary = "list the known flavors", catalog = "none",
             run = cmd_orchestrator_flavors } } },
+      },
+    },
+    catalog = {
+      summary = "the catalog itself: moving it to another backend",
+      order = { "copy" },
+      sub = {
+        copy = { summary = "copy the whole catalog in use into an empty one (a PostgreSQL "
+            .. "catalog, or a new sqlite file), checking every table read back",
+          options = { { "--to", arg = "TARGET", help = "the catalog to fill: a PostgreSQL "
+            .. "connection string or URI, or the path of a new catalog file" } },
+          run = cmd_catalog_copy },
       },
     },
     ["artifact-store"] = {

@@ -565,6 +565,8 @@ end
 local function print_version()
   io.write("lupine ", lupine.version, "\n")
   for _, lib in ipairs(core.libraries()) do io.write(lib[1], " ", lib[2], "\n") end
+  local ok, backend, where = pcall(core.catalog)
+  if ok then io.write("catalog: ", backend, " ", where, "\n") end
   return 0
 end
 

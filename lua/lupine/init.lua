@@ -91,7 +91,9 @@ local function check_tags(tags, what, level)
 end
 
 -- The catalog rows of a metadata table: { key, CBOR, number, text }, by key.
--- Keys follow the rules of names (lupine.names).
+-- Keys follow the rules of names (lupine.names). The text copy, which
+-- searches match, is kept for a UTF-8 string without NUL only: what every
+-- catalog's text holds (the CBOR value keeps any string).
 local function metadata_rows(md, what, level)
   if md == nil then return {} end
   if type(md) ~= "table" then fail(level + 1, "%s: metadata must be a table", what) end
@@ -104,7 +106,8 @@ local function metadata_rows(md, what, level)
     if problem then fail(level + 1, "%s: %s", what, problem) end
     local bytes, msg = core.encode(v, "metadata." .. k)
     if not bytes then fail(level + 1, "%s: %s", what, msg) end
-    rows[#rows + 1] = { k, bytes, math.type(v) and v or nil, type(v) == "string" and v or nil }
+    local text = type(v) == "string" and utf8.len(v) and not v:find("\0", 1, true) and v or nil
+    rows[#rows + 1] = { k, bytes, math.type(v) and v or nil, text }
   end
   table.sort(rows, function(a, b) return a[1] < b[1] end)
   return rows
@@ -1365,5 +1368,7 @@ client_mod.exec = {
 -- The catalog folder in use; set_home(dir) switches to another one.
 lupine.home = core.home
 lupine.set_home = core.set_home
+-- The catalog in use: the folder's file, or a PostgreSQL connection string.
+lupine.set_catalog = core.set_catalog
 
 return lupine

@@ -345,6 +345,13 @@ function lupine.home() end
 ---@param dir? string
 function lupine.set_home(dir) end
 
+---Use another catalog from now on: a PostgreSQL connection string or URI
+---(`postgresql://user@host/db`, `host=/socket/dir dbname=db`), or a sqlite
+---file; nil: back to $LUPINE_CATALOG, else the catalog folder's file. The
+---catalog folder still holds the default artifact store.
+---@param target? string
+function lupine.set_catalog(target) end
+
 -- ---- values that carry their kind (visualizations) ----
 
 ---@class lupine.Visual

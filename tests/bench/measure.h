@@ -28,4 +28,33 @@ static inline double median(double *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+#include <stdio.h>
+#include <string.h>
+
+/* The keys of a baseline: at most max lines of path, each up to
+   BARE_PARAMS tab-separated parameter values (strdup'd into keys[i],
+   their count in nparams[i]). The number of lines, or -1 (with a message)
+   if path cannot be read. */
+#define BARE_PARAMS 8
+static inline int read_keys(const char *path, char *keys[][BARE_PARAMS], int *nparams,
+                            int max) {
+  char line[4096];
+  int n = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    perror(path);
+    return -1;
+  }
+  while (n < max && fgets(line, sizeof line, f) != NULL) {
+    char *save = NULL, *tok;
+    line[strcspn(line, "\n")] = '\0';
+    for (tok = strtok_r(line, "\t", &save); tok && nparams[n] < BARE_PARAMS;
+         tok = strtok_r(NULL, "\t", &save))
+      keys[n][nparams[n]++] = strdup(tok);
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
 #endif

@@ -21,7 +21,6 @@
 #include "measure.h"
 
 #define MAX_KEYS 100000
-#define MAX_PARAMS 8
 
 static int all_digits(const char *s) {
   if (*s == '\0') return 0;
@@ -31,12 +30,10 @@ static int all_digits(const char *s) {
 }
 
 int main(int argc, char **argv) {
-  static char *keys[MAX_KEYS][MAX_PARAMS];
+  static char *keys[MAX_KEYS][BARE_PARAMS];
   static int nparams[MAX_KEYS];
-  char line[4096];
   sqlite3 *db;
   sqlite3_stmt *st;
-  FILE *f;
   int nkeys = 0, batch, rounds, r, b, k = 0, rows = 0;
   double *per_call;
   volatile size_t sink = 0;
@@ -46,19 +43,7 @@ int main(int argc, char **argv) {
   }
   batch = atoi(argv[4]);
   rounds = atoi(argv[5]);
-  if ((f = fopen(argv[3], "r")) == NULL) {
-    perror(argv[3]);
-    return 1;
-  }
-  while (nkeys < MAX_KEYS && fgets(line, sizeof line, f) != NULL) {
-    char *save = NULL, *tok;
-    line[strcspn(line, "\n")] = '\0';
-    for (tok = strtok_r(line, "\t", &save); tok && nparams[nkeys] < MAX_PARAMS;
-         tok = strtok_r(NULL, "\t", &save))
-      keys[nkeys][nparams[nkeys]++] = strdup(tok);
-    nkeys++;
-  }
-  fclose(f);
+  if ((nkeys = read_keys(argv[3], keys, nparams, MAX_KEYS)) < 0) return 1;
   if (nkeys == 0 || batch < 1 || rounds < 1) {
     fprintf(stderr, "sqlite_bare: no keys, or a bad batch or round count\n");
     return 2;

@@ -1,0 +1,1069 @@
+/* SPDX-License-Identifier: MIT */
+/*
+** catalog_pg.c: the PostgreSQL catalog backend, the shared one: many
+** processes on many machines write one catalog on a server. The only file
+** that sees libpq-fe.h.
+**
+** A target is a libpq connection string or URI (postgresql://..., or
+** "host=... dbname=..."); the password comes from where libpq looks for
+** one (PGPASSWORD, ~/.pgpass) or from the target itself, and is never
+** written anywhere nor shown: messages name the catalog by user, host,
+** port, database and schema only. The catalog's tables live in the
+** connection's current schema: the first of its search_path, made if it
+** is missing, so that one database holds as many catalogs as it has
+** schemas.
+**
+** Its SQL is sqlite's (the base backend) where the two agree, run with
+** $N for ?N; below is its own where they differ:
+**   - BEGIN takes no lock but a shared one that gc's transaction takes
+**     alone (gc.c says why): recording a version locks its artifact's row
+**     (SELECT ... FOR UPDATE) to the end of the transaction, and
+**     making a run holds a transaction-scoped advisory lock, so two
+**     processes never take one number or one run name;
+**   - ON CONFLICT for sqlite's INSERT OR IGNORE / OR REPLACE; IS DISTINCT
+**     FROM for IS NOT; a parameter that may be NULL is cast;
+**   - step_run_artifacts keeps its links' order in an identity column
+**     (ord), sqlite in its rowid; tag_links' version_seq is filled by
+**     triggers in plpgsql;
+**   - LIKE ignores the case of ASCII letters only, as sqlite's does, by
+**     folding both sides with translate;
+**   - a schema_version table counts the migrations applied; the schema
+**     starts from one baseline equal to sqlite's migrations 1 to 9.
+** Writes that nobody reads back, in a transaction, go in libpq's pipeline
+** mode: sent at once, their results read at the next statement that
+** answers (or the commit), one round trip for many (pg_defer).
+** Results come as text and are typed here from their columns' types:
+** booleans are the integers 0 and 1, as sqlite gives them.
+*/
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libpq-fe.h>
+#include <pg_config.h>
+#include "catalog_backend.h"
+
+/* The migrations after the baseline: the same as sqlite's from 10 on. */
+#define BASELINE 9
+
+/* The schema as sqlite's migrations 1 to 9 left it, in one step. */
+static const char baseline[] =
+  "CREATE TABLE pipelines(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  created text NOT NULL);\n"
+  "CREATE TABLE pipeline_runs(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  pipeline_id text NOT NULL REFERENCES pipelines(id),\n"
+  "  status text NOT NULL,\n"
+  "  start_time text NOT NULL,\n"
+  "  end_time text,\n"
+  "  error text,\n"
+  "  pid bigint,\n"
+  "  process_start text,\n"
+  "  stack text,\n"
+  "  plan bytea);\n"
+  "CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs(pipeline_id, seq);\n"
+  "CREATE INDEX pipeline_runs_by_status ON pipeline_runs(status, seq);\n"
+  "CREATE TABLE step_runs(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  run_id text NOT NULL REFERENCES pipeline_runs(id),\n"
+  "  name text NOT NULL,\n"
+  "  step_name text NOT NULL,\n"
+  "  status text NOT NULL,\n"
+  "  start_time text NOT NULL,\n"
+  "  end_time text,\n"
+  "  parameters bytea,\n"
+  "  error text,\n"
+  "  traceback text,\n"
+  "  output text,\n"
+  "  attempts bigint,\n"
+  "  cache_key text,\n"
+  "  cache_parts bytea,\n"
+  "  cached_from text,\n"
+  "  cache_note text,\n"
+  "  seed bigint,\n"
+  "  output_count bigint,\n"
+  "  lookups bigint,\n"
+  "  UNIQUE(run_id, name));\n"
+  "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq)"
+  " WHERE status = 'completed';\n"
+  "CREATE INDEX step_runs_by_run ON step_runs(run_id, seq);\n"
+  "CREATE INDEX step_runs_by_name ON step_runs(name, seq) WHERE cache_parts IS NOT NULL;\n"
+  "CREATE TABLE artifacts(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  created text NOT NULL);\n"
+  "CREATE TABLE artifact_stores(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  flavor text NOT NULL,\n"
+  "  path text,\n"
+  "  created text NOT NULL);\n"
+  "CREATE TABLE artifact_versions(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  artifact_id text NOT NULL REFERENCES artifacts(id),\n"
+  "  version text NOT NULL,\n"
+  "  version_number bigint,\n"
+  "  type text NOT NULL,\n"
+  "  data_type text NOT NULL,\n"
+  "  content_hash text NOT NULL,\n"
+  "  size bigint NOT NULL,\n"
+  "  stored_size bigint NOT NULL,\n"
+  "  uri text NOT NULL,\n"
+  "  codec_version bigint NOT NULL,\n"
+  "  created text NOT NULL,\n"
+  "  producer_step_run_id text REFERENCES step_runs(id),\n"
+  "  artifact_store_id text NOT NULL DEFAULT '" LP_DEFAULT_STORE_ID "',\n"
+  "  save_type text NOT NULL DEFAULT 'step_output'"
+  " CHECK (save_type IN ('step_output', 'manual', 'external', 'registered')),\n"
+  "  UNIQUE(artifact_id, version));\n"
+  "CREATE INDEX artifact_versions_by_artifact ON artifact_versions(artifact_id, seq);\n"
+  "CREATE INDEX artifact_versions_by_number ON artifact_versions(artifact_id, version_number);\n"
+  "CREATE INDEX artifact_versions_by_producer ON artifact_versions(producer_step_run_id);\n"
+  "CREATE INDEX artifact_versions_by_hash ON artifact_versions(content_hash);\n"
+  "CREATE INDEX artifact_versions_by_type ON artifact_versions(type, seq);\n"
+  "CREATE INDEX artifact_versions_by_created ON artifact_versions(created);\n"
+  "CREATE INDEX artifact_versions_by_store ON artifact_versions(artifact_store_id,"
+  " content_hash);\n"
+  /* ord: the order links were made in (sqlite's rowid) */
+  "CREATE TABLE step_run_artifacts(\n"
+  "  step_run_id text NOT NULL REFERENCES step_runs(id),\n"
+  "  kind text NOT NULL CHECK (kind IN ('input', 'output')),\n"
+  "  name text NOT NULL,\n"
+  "  artifact_version_id text NOT NULL,\n"
+  "  version_seq bigint NOT NULL,\n"
+  "  ord bigint GENERATED ALWAYS AS IDENTITY,\n"
+  "  PRIMARY KEY (step_run_id, kind, name));\n"
+  "CREATE INDEX step_run_artifacts_by_version ON step_run_artifacts(version_seq, kind);\n"
+  "CREATE TABLE tags(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  exclusive bigint NOT NULL DEFAULT 0);\n"
+  "CREATE TABLE tag_links(\n"
+  "  entity text NOT NULL CHECK (entity IN ('artifact_version', 'artifact', 'pipeline_run')),\n"
+  "  entity_id text NOT NULL,\n"
+  "  tag_seq bigint NOT NULL REFERENCES tags(seq),\n"
+  "  version_seq bigint,\n"
+  "  PRIMARY KEY (entity, entity_id, tag_seq));\n"
+  "CREATE INDEX tag_links_by_tag ON tag_links(tag_seq, entity, entity_id);\n"
+  "CREATE INDEX tag_links_by_version ON tag_links(tag_seq, version_seq)\n"
+  "  WHERE entity = 'artifact_version';\n"
+  /* a version's tag links hold its seq (sqlite's migration 4): filled in
+  ** whichever of the link and the version is written first, for writers
+  ** that leave it out */
+  "CREATE FUNCTION tag_links_version_seq() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN\n"
+  "  IF NEW.entity = 'artifact_version' AND NEW.version_seq IS NULL THEN\n"
+  "    NEW.version_seq := (SELECT seq FROM artifact_versions WHERE id = NEW.entity_id);\n"
+  "  END IF;\n"
+  "  RETURN NEW;\n"
+  "END$$;\n"
+  "CREATE TRIGGER tag_links_version_seq BEFORE INSERT ON tag_links\n"
+  "  FOR EACH ROW EXECUTE FUNCTION tag_links_version_seq();\n"
+  "CREATE FUNCTION artifact_versions_tag_seq() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN\n"
+  "  UPDATE tag_links SET version_seq = NEW.seq\n"
+  "    WHERE entity = 'artifact_version' AND entity_id = NEW.id;\n"
+  "  RETURN NULL;\n"
+  "END$$;\n"
+  "CREATE TRIGGER artifact_versions_tag_seq AFTER INSERT ON artifact_versions\n"
+  "  FOR EACH ROW EXECUTE FUNCTION artifact_versions_tag_seq();\n"
+  /* also for writers that turn foreign keys off (session_replication_role
+  ** = replica, as a restore does), which turns ordinary triggers off too */
+  "ALTER TABLE tag_links ENABLE ALWAYS TRIGGER tag_links_version_seq;\n"
+  "ALTER TABLE artifact_versions ENABLE ALWAYS TRIGGER artifact_versions_tag_seq;\n"
+  "CREATE TABLE run_metadata(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  entity text NOT NULL CHECK (entity IN ('artifact_version', 'step_run', 'pipeline_run')),\n"
+  "  entity_id text NOT NULL,\n"
+  "  key text NOT NULL,\n"
+  "  value bytea NOT NULL,\n"
+  "  value_number double precision,\n"
+  "  value_text text,\n"
+  "  created text NOT NULL,\n"
+  "  UNIQUE (entity, entity_id, key));\n"
+  "CREATE INDEX run_metadata_by_key ON run_metadata(key, entity, value_number);\n"
+  "CREATE TABLE visualizations(\n"
+  "  artifact_version_id text NOT NULL REFERENCES artifact_versions(id),\n"
+  "  position bigint NOT NULL,\n"
+  "  type text NOT NULL CHECK (type IN ('html', 'svg', 'csv', 'markdown', 'text')),\n"
+  "  content_hash text NOT NULL,\n"
+  "  size bigint NOT NULL,\n"
+  "  PRIMARY KEY (artifact_version_id, position));\n"
+  "CREATE INDEX visualizations_by_hash ON visualizations(content_hash);\n"
+  "CREATE TABLE stacks(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  artifact_store_id text NOT NULL REFERENCES artifact_stores(id),\n"
+  "  orchestrator text NOT NULL DEFAULT 'local',\n"
+  "  jobs bigint,\n"
+  "  active bigint NOT NULL DEFAULT 0,\n"
+  "  created text NOT NULL);\n"
+  "CREATE UNIQUE INDEX stacks_active ON stacks(active) WHERE active = 1;\n"
+  "INSERT INTO artifact_stores(id, name, flavor, path, created) VALUES ("
+  "'" LP_DEFAULT_STORE_ID "', 'default', 'local', NULL,"
+  " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'));\n"
+  "INSERT INTO stacks(id, name, artifact_store_id, orchestrator, active, created) VALUES ("
+  "'" LP_DEFAULT_STACK_ID "', 'default', '" LP_DEFAULT_STORE_ID "', 'local', 1,"
+  " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'));\n"
+  "CREATE TABLE step_run_lookups(\n"
+  "  step_run_id text NOT NULL,\n"
+  "  artifact_name text NOT NULL,\n"
+  "  artifact_version_id text NOT NULL,\n"
+  "  version_seq bigint NOT NULL,\n"
+  "  PRIMARY KEY (step_run_id, artifact_name));\n"
+  "CREATE TABLE deleted_versions(\n"
+  "  id text PRIMARY KEY,\n"
+  "  artifact_name text NOT NULL,\n"
+  "  version text NOT NULL,\n"
+  "  deleted text NOT NULL,\n"
+  "  save_type text NOT NULL DEFAULT 'step_output');\n";
+
+/* Migrations after the baseline, in order: [0] is schema 10. */
+static const char *const migrations[] = {
+  /* 10: orchestrators, with the built-in 'local' one; the orchestrator
+  ** that ran a step run and its Slurm job; the machine running a run and
+  ** when it last said it was alive */
+  "CREATE TABLE orchestrators(\n"
+  "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+  "  id text NOT NULL UNIQUE,\n"
+  "  name text NOT NULL UNIQUE,\n"
+  "  flavor text NOT NULL,\n"
+  "  work_dir text,\n"
+  "  partition text,\n"
+  "  account text,\n"
+  "  time_limit text,\n"
+  "  requeue bigint NOT NULL DEFAULT 0,\n"
+  "  sbatch_args text,\n"
+  "  grace double precision,\n"
+  "  created text NOT NULL);\n"
+  "INSERT INTO orchestrators(id, name, flavor, created) VALUES ("
+  "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
+  " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'));\n"
+  "ALTER TABLE step_runs ADD COLUMN orchestrator text;\n"
+  "ALTER TABLE step_runs ADD COLUMN job text;\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN host text;\n"
+  "ALTER TABLE pipeline_runs ADD COLUMN heartbeat text;\n",
+};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+#define SCHEMA_VERSION (BASELINE + NMIGRATIONS)
+
+/* sqlite's LIKE ignores the case of ASCII letters, and only theirs */
+#define FOLD(x) "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+#define LIKE(x, p) FOLD(x) " LIKE " FOLD(p) " ESCAPE '\\'"
+
+/* The statements whose SQL is not sqlite's (catalog.c declares them). */
+static const lp_catalog_sql statements[] = {
+  /* a write transaction shares a lock that gc's holds alone (gc.c) */
+  {"begin", {"BEGIN", "SELECT pg_advisory_xact_lock_shared(7625197)"}},
+  {"begin_alone", {"BEGIN", "SELECT pg_advisory_xact_lock(7625197)"}},
+  /* runs are made one at a time: no two take one name, and a pipeline
+  ** is made once (a lock held to the end of the transaction) */
+  {"pipeline_id", {"SELECT pg_advisory_xact_lock(7625196)",
+                   "SELECT id FROM pipelines WHERE name = ?1"}},
+  /* the artifact's row stays locked to the end of the transaction that
+  ** records a version of it: other writers of the name wait to number
+  ** theirs, and a clean-up deleting an artifact without versions waits */
+  {"artifact_id", {"SELECT id FROM artifacts WHERE name = ?1 FOR UPDATE"}},
+  {"artifact_new", {"INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT (name) DO NOTHING"}},
+  {"version_new", {"INSERT INTO artifact_versions(id, artifact_id, version, version_number,"
+                   " type, data_type, content_hash, size, stored_size, uri, codec_version,"
+                   " created, producer_step_run_id, artifact_store_id, save_type) VALUES (?1,"
+                   " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(?14, '"
+                   LP_DEFAULT_STORE_ID "'), ?15) RETURNING seq"}},
+  {"store_of_stack", {"SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k"
+                      " JOIN artifact_stores s ON s.id = k.artifact_store_id"
+                      " WHERE (?1::text IS NULL AND k.active = 1) OR k.name = ?1"}},
+  {"step_run_artifacts", {"SELECT l.kind, l.name, l.artifact_version_id,"
+     " coalesce(v.save_type, (SELECT save_type FROM deleted_versions d"
+     " WHERE d.id = l.artifact_version_id)) AS save_type"
+     " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
+     " WHERE l.step_run_id = ?1 ORDER BY l.ord"}},
+  {"cache_hit", {"SELECT s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id,"
+     " v.seq, v.version, v.content_hash, v.size, v.data_type, a.name AS artifact,"
+     " v.artifact_store_id, v.save_type"
+     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
+     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s"
+     " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
+     " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.ord"}},
+  {"stale_lookups", {"SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
+     " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
+     " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"
+     " LEFT JOIN deleted_versions d ON d.id = k.artifact_version_id"
+     " LEFT JOIN artifact_versions v ON v.seq = (SELECT max(x.seq) FROM artifact_versions x"
+     " JOIN artifacts a ON a.id = x.artifact_id WHERE a.name = k.artifact_name)"
+     " WHERE k.step_run_id = ?1 AND v.id IS DISTINCT FROM k.artifact_version_id"
+     " AND v.producer_step_run_id IS DISTINCT FROM ?1 ORDER BY k.artifact_name LIMIT 1"}},
+  {"versions_to_copy", {"SELECT v.id, v.content_hash, v.size FROM artifact_versions v"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.artifact_store_id = ?1"
+     " AND (?2::text IS NULL OR a.name = ?2) AND (?3::text IS NULL OR EXISTS (SELECT 1"
+     " FROM tag_links l JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = 'artifact_version'"
+     " AND l.entity_id = v.id AND t.name = ?3)) ORDER BY v.seq"}},
+  {"search_artifacts", {"SELECT a.id, a.name, a.created, (SELECT count(*)"
+     " FROM artifact_versions v WHERE v.artifact_id = a.id) AS version_count"
+     " FROM artifacts a WHERE " LIKE("a.name", "?1") " ORDER BY a.name LIMIT ?2"}},
+  {"search_versions", {"SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash,"
+     " v.size, v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id,"
+     " v.artifact_store_id, v.save_type"
+     " FROM artifact_versions v JOIN artifacts a ON a.id = v.artifact_id"
+     " WHERE " LIKE("a.name", "?1") " OR " LIKE("v.version", "?1")
+     " ORDER BY v.seq DESC LIMIT ?2"}},
+  {"search_runs", {"SELECT r.id, r.name, p.name AS pipeline_name, r.status, r.start_time,"
+     " r.end_time, r.error FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id"
+     " WHERE " LIKE("r.name", "?1") " ORDER BY r.seq DESC LIMIT ?2"}},
+  {"search_pipelines", {"SELECT id, name, created FROM pipelines WHERE " LIKE("name", "?1")
+     " ORDER BY name LIMIT ?2"}},
+  {"search_tags", {"SELECT name, (SELECT count(*) FROM tag_links l WHERE l.tag_seq = t.seq)"
+     " AS tagged_count FROM tags t WHERE " LIKE("name", "?1") " ORDER BY name LIMIT ?2"}},
+  {"search_metadata", {"SELECT m.entity, m.entity_id, m.key, m.value, a.name AS artifact,"
+     " v.version, r.name AS run, s.name AS step, sr.name AS step_run_run"
+     " FROM run_metadata m"
+     " LEFT JOIN artifact_versions v ON m.entity = 'artifact_version' AND v.id = m.entity_id"
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id"
+     " LEFT JOIN pipeline_runs r ON m.entity = 'pipeline_run' AND r.id = m.entity_id"
+     " LEFT JOIN step_runs s ON m.entity = 'step_run' AND s.id = m.entity_id"
+     " LEFT JOIN pipeline_runs sr ON sr.id = s.run_id"
+     " WHERE " LIKE("m.key", "?1") " OR " LIKE("m.value_text", "?1")
+     " ORDER BY m.seq DESC LIMIT ?2"}},
+  {"tag", {"INSERT INTO tags(name) VALUES (?3) ON CONFLICT (name) DO NOTHING",
+           "DELETE FROM tag_links WHERE ?1::text = 'artifact_version'"
+           " AND entity = 'artifact_version'"
+           " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+           " AND version_seq IN (SELECT seq FROM artifact_versions WHERE artifact_id ="
+           " (SELECT artifact_id FROM artifact_versions WHERE id = ?2)) AND entity_id != ?2",
+           "DELETE FROM tag_links WHERE ?1::text = 'pipeline_run' AND entity = 'pipeline_run'"
+           " AND tag_seq = (SELECT seq FROM tags WHERE name = ?3 AND exclusive = 1)"
+           " AND entity_id IN (SELECT id FROM pipeline_runs WHERE pipeline_id ="
+           " (SELECT pipeline_id FROM pipeline_runs WHERE id = ?2)) AND entity_id != ?2",
+           "INSERT INTO tag_links(entity, entity_id, tag_seq)"
+           " SELECT ?1::text, ?2::text, seq FROM tags WHERE name = ?3 ON CONFLICT DO NOTHING"}},
+  {"update_tag", {"UPDATE tags SET name = coalesce(?2, name),"
+                  " exclusive = coalesce(?3, exclusive) WHERE name = ?1"
+                  " AND (?3::bigint IS DISTINCT FROM 1"
+                  " OR (NOT EXISTS (SELECT 1 FROM tag_links l JOIN artifact_versions v"
+                  " ON v.seq = l.version_seq WHERE l.entity = 'artifact_version'"
+                  " AND l.tag_seq = tags.seq GROUP BY v.artifact_id HAVING count(*) > 1)"
+                  " AND NOT EXISTS (SELECT 1 FROM tag_links l JOIN pipeline_runs r"
+                  " ON r.id = l.entity_id WHERE l.entity = 'pipeline_run'"
+                  " AND l.tag_seq = tags.seq GROUP BY r.pipeline_id HAVING count(*) > 1)"
+                  " AND NOT EXISTS (SELECT 1 FROM tag_links l WHERE l.entity = 'artifact'"
+                  " AND l.tag_seq = tags.seq)))"}},
+  {"add_input", {"INSERT INTO step_run_artifacts(step_run_id, kind, name,"
+                 " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
+                 " (SELECT seq FROM artifact_versions WHERE id = ?3))"
+                 " ON CONFLICT (step_run_id, kind, name) DO UPDATE SET"
+                 " artifact_version_id = excluded.artifact_version_id,"
+                 " version_seq = excluded.version_seq"}},
+  {"add_lookup", {"INSERT INTO step_run_lookups(step_run_id, artifact_name,"
+                  " artifact_version_id, version_seq) SELECT ?1, ?2, id, seq"
+                  " FROM artifact_versions WHERE id = ?3"
+                  " ON CONFLICT (step_run_id, artifact_name) DO UPDATE SET"
+                  " artifact_version_id = excluded.artifact_version_id,"
+                  " version_seq = excluded.version_seq",
+                  "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                  " FROM step_run_lookups WHERE step_run_id = ?1)"}},
+  {"copy_lookups", {"INSERT INTO step_run_lookups(step_run_id, artifact_name,"
+                    " artifact_version_id, version_seq) SELECT ?1, artifact_name,"
+                    " artifact_version_id, version_seq FROM step_run_lookups"
+                    " WHERE step_run_id = ?2"
+                    " ON CONFLICT (step_run_id, artifact_name) DO UPDATE SET"
+                    " artifact_version_id = excluded.artifact_version_id,"
+                    " version_seq = excluded.version_seq",
+                    "UPDATE step_runs SET lookups = 1 WHERE id = ?1 AND EXISTS (SELECT 1"
+                    " FROM step_run_lookups WHERE step_run_id = ?1)"}},
+  {"delete_version", {
+     "DELETE FROM tag_links WHERE entity = 'artifact_version' AND entity_id = ?1",
+     "DELETE FROM run_metadata WHERE entity = 'artifact_version' AND entity_id = ?1",
+     "INSERT INTO deleted_versions(id, artifact_name, version, deleted, save_type)"
+     " SELECT v.id, a.name, v.version, ?2, v.save_type FROM artifact_versions v"
+     " JOIN artifacts a ON a.id = v.artifact_id WHERE v.id = ?1"
+     " AND EXISTS (SELECT 1 FROM step_run_artifacts l WHERE l.version_seq = v.seq)"
+     " ON CONFLICT (id) DO UPDATE SET artifact_name = excluded.artifact_name,"
+     " version = excluded.version, deleted = excluded.deleted, save_type = excluded.save_type",
+     "UPDATE step_run_artifacts SET version_seq = -version_seq"
+     " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
+     "DELETE FROM visualizations WHERE artifact_version_id = ?1",
+     "DELETE FROM artifact_versions WHERE id = ?1"}},
+  /* (after those recording a version of it, which lock its row) */
+  {"delete_empty_artifact", {
+     "SELECT 1 FROM artifacts WHERE id = ?1 FOR UPDATE",
+     "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",
+     "DELETE FROM artifacts WHERE id = ?1"
+     " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)"}},
+  {"add_stack", {"INSERT INTO stacks(id, name, artifact_store_id, orchestrator, created, jobs)"
+                 " SELECT ?6, ?1, id, ?3, ?5, ?4::bigint FROM artifact_stores WHERE name = ?2"}},
+};
+
+/* A plain JOIN: PostgreSQL's planner walks tag_links_by_version in order
+** for an ORDER BY on its column. */
+static const lp_catalog_dialect dialect = {
+  "$%d",
+  LIKE("%s", "%s"),
+  "tag_links l JOIN artifact_versions v ON v.seq = l.version_seq",
+  " NULLS FIRST", " DESC NULLS LAST",
+  "EXPLAIN ", "QUERY PLAN",
+  "(SELECT string_agg(t.name || E'\\n', '' ORDER BY t.name) FROM tag_links l"
+  " JOIN tags t ON t.seq = l.tag_seq WHERE l.entity = '%s' AND l.entity_id = %s)",
+  "l.ord",
+  " OVERRIDING SYSTEM VALUE",
+  "SELECT setval(pg_get_serial_sequence('%s', 'seq'), (SELECT coalesce(max(seq), 0) + 1"
+  " FROM %s), false)",
+  "::double precision",
+};
+
+/* ---- the connection ---- */
+
+typedef struct pg_db {
+  PGconn *conn;
+  char name[256];         /* the catalog in messages: no password */
+  char err[LP_ERRSZ];     /* the last failure's text */
+  int64_t changes;
+  unsigned long named;    /* prepared statements named so far */
+  int deferred;           /* writes sent in pipeline mode, their results not read yet */
+  char *dealloc;          /* DEALLOCATEs of finalized statements, run at the next prepare */
+  size_t dealloc_len;
+} pg_db;
+
+/* The last failure's text, from a result (or the connection). */
+static void keep_error(pg_db *db, const PGresult *res) {
+  const char *m = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  size_t n;
+  snprintf(db->err, sizeof db->err, "%s", m != NULL ? m : PQerrorMessage(db->conn));
+  n = strlen(db->err);
+  while (n > 0 && db->err[n - 1] == '\n') db->err[--n] = '\0';
+}
+
+/*
+** After a sync point: the results of the commands sent in pipeline mode
+** (the deferred writes, and the statement that brought them, whose result
+** goes to *last unless last is NULL), up to the sync; then out of pipeline
+** mode. 0, or nonzero with the first failure kept (after a failed command
+** the server skips the rest, and the transaction is aborted).
+*/
+static int collect(pg_db *db, int commands, PGresult **last) {
+  PGresult *res;
+  int failed = 0, i;
+  for (i = 0; i < commands; i++) {
+    while ((res = PQgetResult(db->conn)) != NULL) {
+      ExecStatusType s = PQresultStatus(res);
+      if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_PIPELINE_ABORTED &&
+          !failed) {
+        keep_error(db, res);
+        failed = 1;
+      }
+      if (last != NULL && i == commands - 1 && *last == NULL) *last = res;
+      else PQclear(res);
+    }
+  }
+  while ((res = PQgetResult(db->conn)) != NULL) {   /* the sync point's */
+    int synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    PQclear(res);
+    if (synced) break;
+  }
+  if (PQexitPipelineMode(db->conn) != 1 && !failed) {
+    keep_error(db, NULL);
+    failed = 1;
+  }
+  return failed;
+}
+
+/* Read the results of the writes sent without waiting (pg_defer). */
+static int flush(pg_db *db) {
+  int n = db->deferred;
+  if (n == 0) return 0;
+  db->deferred = 0;
+  if (PQpipelineSync(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return collect(db, n, NULL);
+}
+
+/* Run sql (one or more statements, no parameters); 0 or nonzero with the
+** error kept. *out, unless NULL, gets a result with rows (PQclear it). */
+static int exec(pg_db *db, const char *sql, PGresult **out) {
+  PGresult *res;
+  if (flush(db) != 0) return 1;
+  res = PQexec(db->conn, sql);
+  ExecStatusType s = PQresultStatus(res);
+  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+    keep_error(db, res);
+    PQclear(res);
+    return 1;
+  }
+  if (out != NULL) *out = res;
+  else PQclear(res);
+  return 0;
+}
+
+/* libpq prints a server's notices on stderr; the library prints nothing */
+static void no_notice(void *ud, const char *message) {
+  (void)ud;
+  (void)message;
+}
+
+/* The catalog named for messages: postgresql://user@host:port/dbname and
+** its schema, a socket folder after them; never a password. */
+static void name_catalog(const char *user, const char *host, const char *port,
+                         const char *dbname, const char *schema, char *out, size_t outsz) {
+  int socket = host != NULL && host[0] == '/';
+  size_t n;
+  snprintf(out, outsz, "postgresql://%s%s%s%s%s/%s%s%s", user != NULL ? user : "",
+           user != NULL && user[0] ? "@" : "", host != NULL && !socket ? host : "",
+           port != NULL && port[0] ? ":" : "", port != NULL ? port : "",
+           dbname != NULL ? dbname : "", schema[0] != '\0' ? " schema " : "", schema);
+  n = strlen(out);
+  if (socket && n < outsz) snprintf(out + n, outsz - n, " (socket in %s)", host);
+}
+
+/* A target named as name_catalog does, from what it says alone. */
+static void pg_describe(const char *target, char *out, size_t outsz) {
+  char *errmsg = NULL;
+  PQconninfoOption *opts = PQconninfoParse(target, &errmsg), *o;
+  const char *user = NULL, *host = NULL, *port = NULL, *dbname = NULL;
+  PQfreemem(errmsg);
+  for (o = opts; o != NULL && o->keyword != NULL; o++) {
+    if (o->val == NULL) continue;
+    if (strcmp(o->keyword, "user") == 0) user = o->val;
+    else if (strcmp(o->keyword, "host") == 0) host = o->val;
+    else if (strcmp(o->keyword, "port") == 0) port = o->val;
+    else if (strcmp(o->keyword, "dbname") == 0) dbname = o->val;
+  }
+  name_catalog(user, host, port, dbname, "", out, outsz);
+  PQconninfoFree(opts);
+}
+
+/* Make the schema the connection's search_path names first, if there is
+** none: a new catalog in a database that holds others. */
+static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
+  PGresult *res;
+  char *quoted, sql[512];
+  int rc;
+  if (exec(db, "SELECT current_schema(), (current_schemas(false))[1],"
+           " split_part(current_setting('search_path'), ',', 1)", &res) != 0)
+    return 1;
+  if (!PQgetisnull(res, 0, 0)) {
+    snprintf(schema, schemasz, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
+  }
+  /* the first entry of search_path, as written there (quoted or not) */
+  snprintf(schema, schemasz, "%s", PQgetvalue(res, 0, 2));
+  PQclear(res);
+  {
+    char *s = schema, *e;
+    while (*s == ' ') s++;
+    e = s + strlen(s);
+    while (e > s && e[-1] == ' ') *--e = '\0';
+    if (*s == '"' && e - s >= 2 && e[-1] == '"') {
+      s++;
+      *--e = '\0';
+    }
+    memmove(schema, s, strlen(s) + 1);
+  }
+  if (schema[0] == '\0' || strcmp(schema, "$user") == 0) {
+    snprintf(db->err, sizeof db->err, "the connection's search_path names no schema");
+    return 1;
+  }
+  if ((quoted = PQescapeIdentifier(db->conn, schema, strlen(schema))) == NULL) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", quoted);
+  PQfreemem(quoted);
+  rc = exec(db, sql, NULL);
+  return rc;
+}
+
+static int fail(pg_db *db, const char *what, char *err, size_t errsz) {
+  lp_errf(err, errsz, "catalog %s: %s failed (%s)", db->name, what, db->err);
+  return LUPINE_CATALOG;
+}
+
+/*
+** Create or migrate the schema, under a lock on the catalog's schema held
+** to the end of the transaction: processes opening a new catalog at once
+** wait for the first, then find it made.
+*/
+static int migrate(pg_db *db, char *err, size_t errsz) {
+  PGresult *res;
+  int version = 0, exists;
+  char sql[64];
+  if (exec(db, "SELECT to_regclass('schema_version') IS NOT NULL", &res) != 0)
+    return fail(db, "reading the schema version", err, errsz);
+  exists = PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  if (exists) {
+    if (exec(db, "SELECT version FROM schema_version", &res) != 0)
+      return fail(db, "reading the schema version", err, errsz);
+    version = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    if (version > SCHEMA_VERSION) {
+      lp_errf(err, errsz, "catalog %s: schema version %d is newer than this "
+              "Lupine understands (%d); upgrade Lupine", db->name, version, SCHEMA_VERSION);
+      return LUPINE_CATALOG;
+    }
+    if (version == SCHEMA_VERSION) return LUPINE_OK;
+  }
+  if (exec(db, "BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema()))", NULL) != 0)
+    return fail(db, "starting a migration", err, errsz);
+  /* another process may have migrated while we waited for the lock */
+  if (exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)", NULL) != 0 ||
+      exec(db, "SELECT version FROM schema_version", &res) != 0)
+    goto failed;
+  version = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+  PQclear(res);
+  if (version == 0 && (exec(db, baseline, NULL) != 0 ||
+                       exec(db, "INSERT INTO schema_version VALUES (9)", NULL) != 0))
+    goto failed;
+  if (version == 0) version = BASELINE;
+  for (; version < SCHEMA_VERSION; version++) {
+    snprintf(sql, sizeof sql, "UPDATE schema_version SET version = %d", version + 1);
+    if (exec(db, migrations[version - BASELINE], NULL) != 0 || exec(db, sql, NULL) != 0)
+      goto failed;
+  }
+  if (exec(db, "COMMIT", NULL) != 0) goto failed;
+  return LUPINE_OK;
+failed:
+  fail(db, "migrating the schema", err, errsz);
+  exec(db, "ROLLBACK", NULL);
+  return LUPINE_CATALOG;
+}
+
+static void pg_close(void *p) {
+  pg_db *db = p;
+  if (db == NULL) return;
+  PQfinish(db->conn);
+  free(db->dealloc);
+  free(db);
+}
+
+static int pg_open(const char *target, void **out, char *err, size_t errsz) {
+  pg_db *db = calloc(1, sizeof *db);
+  char schema[128] = "";
+  int rc;
+  *out = NULL;
+  if (db == NULL) {
+    lp_errf(err, errsz, "out of memory opening a catalog");
+    return LUPINE_NOMEM;
+  }
+  pg_describe(target, db->name, sizeof db->name);
+  db->conn = PQconnectdb(target);
+  if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+    keep_error(db, NULL);
+    lp_errf(err, errsz, "catalog %s: cannot connect (%s)", db->name, db->err);
+    pg_close(db);
+    return LUPINE_CATALOG;
+  }
+  PQsetNoticeProcessor(db->conn, no_notice, NULL);
+  /* times and ids come as parameters; text compares byte by byte as
+  ** sqlite's does, whatever the database's collation */
+  if (exec(db, "SET client_encoding = 'UTF8'", NULL) != 0 ||
+      ensure_schema(db, schema, sizeof schema) != 0) {
+    rc = fail(db, "configuring", err, errsz);
+    pg_close(db);
+    return rc;
+  }
+  name_catalog(PQuser(db->conn), PQhost(db->conn), PQport(db->conn), PQdb(db->conn), schema,
+               db->name, sizeof db->name);
+  if ((rc = migrate(db, err, errsz)) != LUPINE_OK) {
+    pg_close(db);
+    return rc;
+  }
+  *out = db;
+  return LUPINE_OK;
+}
+
+/* postgresql:// and postgres:// URIs, and key=value connection strings
+** libpq can read (a path to a sqlite file is neither). */
+static int pg_accepts(const char *target) {
+  PQconninfoOption *opts;
+  char *errmsg = NULL;
+  if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
+    return 1;
+  if (target[0] == '/' || strchr(target, '=') == NULL) return 0;
+  opts = PQconninfoParse(target, &errmsg);
+  PQfreemem(errmsg);
+  PQconninfoFree(opts);
+  return opts != NULL;
+}
+
+static const char *pg_where(void *p) {
+  return ((pg_db *)p)->name;
+}
+
+static const char *pg_errmsg(void *p) {
+  return ((pg_db *)p)->err;
+}
+
+static int pg_in_transaction(void *p) {
+  pg_db *db = p;
+  PGTransactionStatusType s;
+  if (db->deferred > 0) return 1;   /* writes are deferred only in a transaction */
+  s = PQtransactionStatus(db->conn);
+  return s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
+}
+
+static int64_t pg_changes(void *p) {
+  return ((pg_db *)p)->changes;
+}
+
+/* ---- statements ---- */
+
+#define PG_MAX_PARAMS 32
+
+/* type oids (pg_type.h, which is not a client header) */
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+       FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
+
+
+typedef struct pg_stmt {
+  pg_db *db;
+  char name[24];        /* the prepared statement's, on the server */
+  int nparams;
+  int undo;             /* a ROLLBACK: it runs even after deferred writes failed */
+  int control;          /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: never deferred */
+  PGresult *res;
+  int row;              /* the row the columns are read from; -1 before the first */
+  int ran;
+  /* 1 for a parameter the SQL does not use (another of the statement's
+  ** list does): sent as bytes, it needs a type the server cannot guess */
+  char unused[PG_MAX_PARAMS];
+  const char *values[PG_MAX_PARAMS];
+  int lengths[PG_MAX_PARAMS], formats[PG_MAX_PARAMS];
+  char *text;           /* the bound values' text, each NUL-terminated */
+  size_t text_cap;
+  /* the bytea columns of the row, decoded: one buffer a column, as a row's
+  ** columns are all read before it is used */
+  struct { unsigned char *p; size_t cap; } *blobs;
+  int nblobs;
+} pg_stmt;
+
+/* sql with ?N made $N (outside quotes), its highest N in *nparams, and
+** used[N - 1] set for each N it uses (up to PG_MAX_PARAMS); malloc'd, NULL
+** if memory ran out. */
+static char *dollars(const char *sql, int *nparams, char *used) {
+  char *out = malloc(strlen(sql) + 1), *o = out;
+  char quote = 0;
+  *nparams = 0;
+  if (out == NULL) return NULL;
+  for (; *sql != '\0'; sql++) {
+    if (quote != 0) {
+      if (*sql == quote) quote = 0;
+    } else if (*sql == '\'' || *sql == '"') quote = *sql;
+    else if ((*sql == '?' || *sql == '$') && sql[1] >= '0' && sql[1] <= '9') {
+      int n = atoi(sql + 1);
+      if (n > *nparams) *nparams = n;
+      if (n <= PG_MAX_PARAMS) used[n - 1] = 1;
+      *o++ = '$';
+      continue;
+    }
+    *o++ = *sql;
+  }
+  *o = '\0';
+  return out;
+}
+
+static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *nparams) {
+  pg_db *db = p;
+  pg_stmt *st;
+  PGresult *res;
+  char *text, used[PG_MAX_PARAMS] = {0};
+  Oid types[PG_MAX_PARAMS] = {0};
+  int ok, i;
+  (void)lasting;   /* every statement is prepared by name once, and kept */
+  *out = NULL;
+  if (flush(db) != 0) return 1;
+  if (db->dealloc_len > 0) {   /* the statements finalized since: in one round trip */
+    exec(db, db->dealloc, NULL);
+    db->dealloc_len = 0;
+  }
+  if ((st = calloc(1, sizeof *st)) == NULL || (text = dollars(sql, nparams, used)) == NULL) {
+    free(st);
+    snprintf(db->err, sizeof db->err, "out of memory");
+    return 1;
+  }
+  if (*nparams > PG_MAX_PARAMS) {
+    free(text);
+    free(st);
+    snprintf(db->err, sizeof db->err, "more than %d parameters", PG_MAX_PARAMS);
+    return 1;
+  }
+  st->db = db;
+  st->nparams = *nparams;
+  st->undo = strncmp(sql, "ROLLBACK", 8) == 0;
+  st->control = st->undo || strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "COMMIT", 6) == 0 ||
+                strncmp(sql, "SAVEPOINT", 9) == 0 || strncmp(sql, "RELEASE", 7) == 0;
+  st->row = -1;
+  snprintf(st->name, sizeof st->name, "lp%lu", ++db->named);
+  for (i = 0; i < *nparams; i++) {
+    st->unused[i] = !used[i];
+    if (st->unused[i]) types[i] = BYTEAOID;
+  }
+  res = PQprepare(db->conn, st->name, text, *nparams, types);
+  free(text);
+  ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  if (!ok) keep_error(db, res);
+  PQclear(res);
+  if (!ok) {
+    free(st);
+    return 1;
+  }
+  *out = st;
+  return 0;
+}
+
+/* The server's copy goes with the next prepare's round trip (or with the
+** connection): closing a catalog finalizes every statement at once. */
+static void pg_finalize(void *p) {
+  pg_stmt *st = p;
+  pg_db *db;
+  if (st == NULL) return;
+  db = st->db;
+  {
+    size_t need = db->dealloc_len + strlen(st->name) + 16;
+    char *grown = realloc(db->dealloc, need);
+    if (grown != NULL) {
+      db->dealloc = grown;
+      db->dealloc_len += (size_t)snprintf(grown + db->dealloc_len, need - db->dealloc_len,
+                                          "DEALLOCATE %s;", st->name);
+    }
+  }
+  PQclear(st->res);
+  free(st->text);
+  while (st->nblobs > 0) free(st->blobs[--st->nblobs].p);
+  free(st->blobs);
+  free(st);
+}
+
+/* Text for the n values, each NUL-terminated (libpq's text parameters
+** are C strings); blobs go as bytes (binary bytea). */
+static int pg_bind(void *p, const lp_catalog_value *args, int n) {
+  pg_stmt *st = p;
+  size_t need = 0, at = 0;
+  int i;
+  for (i = 0; i < n; i++)
+    need += (args[i].type == LP_CATALOG_TEXT ? args[i].u.s.len : 0) + 32;
+  if (need > st->text_cap) {
+    char *grown = realloc(st->text, need);
+    if (grown == NULL) {
+      snprintf(st->db->err, sizeof st->db->err, "out of memory");
+      return 1;
+    }
+    st->text = grown;
+    st->text_cap = need;
+  }
+  for (i = 0; i < st->nparams; i++) {
+    const lp_catalog_value *v = i < n ? &args[i] : NULL;
+    char *t = st->text + at;
+    st->formats[i] = 0;
+    st->lengths[i] = 0;
+    st->values[i] = t;
+    if (v == NULL || v->type == LP_CATALOG_NULL || st->unused[i]) {
+      st->values[i] = NULL;
+      continue;
+    }
+    switch (v->type) {
+      case LP_CATALOG_INT: at += (size_t)snprintf(t, 32, "%lld", (long long)v->u.i) + 1; break;
+      case LP_CATALOG_REAL: at += (size_t)snprintf(t, 32, "%.17g", v->u.d) + 1; break;
+      case LP_CATALOG_TEXT:
+        memcpy(t, v->u.s.p, v->u.s.len);
+        t[v->u.s.len] = '\0';
+        at += v->u.s.len + 1;
+        break;
+      default:   /* a blob */
+        st->values[i] = v->u.s.len > 0 ? v->u.s.p : "";
+        st->lengths[i] = (int)v->u.s.len;
+        st->formats[i] = 1;
+    }
+  }
+  return 0;
+}
+
+/* The most writes sent before their results are read: the server's
+** answers wait in the socket meanwhile, which must not fill up. */
+#define DEFER_MAX 256
+
+static int pg_step(void *p);
+
+static int pg_defer(void *p) {
+  pg_stmt *st = p;
+  pg_db *db = st->db;
+  if (st->control) {   /* the transaction's own: after what is deferred */
+    int step;
+    while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
+    return step == LP_CATALOG_FAILED;
+  }
+  if (PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+                          0) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return ++db->deferred >= DEFER_MAX ? flush(db) : 0;
+}
+
+/* Run st at the end of the pipeline of deferred writes: one round trip
+** for them all. 0, or nonzero with the first failure kept. */
+static int run_after_deferred(pg_stmt *st) {
+  pg_db *db = st->db;
+  int n = db->deferred + 1;
+  db->deferred = 0;
+  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+                          0) != 1 || PQpipelineSync(db->conn) != 1) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return collect(db, n, &st->res);
+}
+
+static int pg_step(void *p) {
+  pg_stmt *st = p;
+  if (!st->ran) {
+    ExecStatusType s;
+    st->ran = 1;
+    if (st->db->deferred > 0 && run_after_deferred(st) != 0) {
+      /* a ROLLBACK the failure skipped: now, on its own */
+      if (!st->undo) return LP_CATALOG_FAILED;
+      PQclear(st->res);
+      st->res = NULL;
+    }
+    if (st->res == NULL)
+      st->res = PQexecPrepared(st->db->conn, st->name, st->nparams, st->values, st->lengths,
+                               st->formats, 0);
+    s = PQresultStatus(st->res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+      keep_error(st->db, st->res);
+      return LP_CATALOG_FAILED;
+    }
+    st->db->changes = atoll(PQcmdTuples(st->res));
+  }
+  if (st->res == NULL || st->row + 1 >= PQntuples(st->res)) return LP_CATALOG_DONE;
+  st->row++;
+  return LP_CATALOG_ROW;
+}
+
+static int pg_columns(void *p) {
+  pg_stmt *st = p;
+  return st->res != NULL ? PQnfields(st->res) : 0;
+}
+
+static const char *pg_column_name(void *p, int i) {
+  return PQfname(((pg_stmt *)p)->res, i);
+}
+
+static int hexval(int c) {
+  return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+/* Column col's text (a bytea's: \x and hex digits) as its bytes, in the
+** column's buffer; empty if memory ran out. */
+static const unsigned char *unhex(pg_stmt *st, int col, const char *t, size_t len,
+                                  size_t *out) {
+  size_t n = len >= 2 ? (len - 2) / 2 : 0, i;
+  unsigned char *b;
+  *out = 0;
+  if (col >= st->nblobs) {
+    int want = PQnfields(st->res);
+    void *grown = realloc(st->blobs, (size_t)want * sizeof *st->blobs);
+    if (grown == NULL) return (const unsigned char *)"";
+    st->blobs = grown;
+    memset(st->blobs + st->nblobs, 0, (size_t)(want - st->nblobs) * sizeof *st->blobs);
+    st->nblobs = want;
+  }
+  if (n + 1 > st->blobs[col].cap) {
+    unsigned char *grown = realloc(st->blobs[col].p, n + 1);
+    if (grown == NULL) return (const unsigned char *)"";
+    st->blobs[col].p = grown;
+    st->blobs[col].cap = n + 1;
+  }
+  b = st->blobs[col].p;
+  for (i = 0; i < n; i++) b[i] = (unsigned char)(hexval(t[2 + 2 * i]) << 4 | hexval(t[3 + 2 * i]));
+  *out = n;
+  return b;
+}
+
+static void pg_column(void *p, int i, lp_catalog_value *out) {
+  pg_stmt *st = p;
+  const char *t;
+  if (PQgetisnull(st->res, st->row, i)) {
+    out->type = LP_CATALOG_NULL;
+    return;
+  }
+  t = PQgetvalue(st->res, st->row, i);
+  switch (PQftype(st->res, i)) {
+    case BOOLOID:
+      out->type = LP_CATALOG_INT;
+      out->u.i = t[0] == 't';
+      break;
+    case INT8OID: case INT4OID: case INT2OID: case OIDOID:
+      out->type = LP_CATALOG_INT;
+      out->u.i = strtoll(t, NULL, 10);
+      break;
+    case FLOAT4OID: case FLOAT8OID: case NUMERICOID:
+      out->type = LP_CATALOG_REAL;
+      out->u.d = strtod(t, NULL);
+      break;
+    case BYTEAOID:
+      out->type = LP_CATALOG_BLOB;
+      out->u.s.p = unhex(st, i, t, (size_t)PQgetlength(st->res, st->row, i), &out->u.s.len);
+      break;
+    default:
+      out->type = LP_CATALOG_TEXT;
+      out->u.s.p = t;
+      out->u.s.len = (size_t)PQgetlength(st->res, st->row, i);
+  }
+}
+
+static const char *pg_column_text(void *p, int i, size_t *len) {
+  pg_stmt *st = p;
+  lp_catalog_value v;
+  if (PQgetisnull(st->res, st->row, i)) {
+    *len = 0;
+    return NULL;
+  }
+  switch (PQftype(st->res, i)) {
+    case BOOLOID:
+      *len = 1;
+      return PQgetvalue(st->res, st->row, i)[0] == 't' ? "1" : "0";
+    case BYTEAOID:
+      pg_column(p, i, &v);
+      *len = v.u.s.len;
+      return v.u.s.p;
+    default:
+      *len = (size_t)PQgetlength(st->res, st->row, i);
+      return PQgetvalue(st->res, st->row, i);
+  }
+}
+
+static void pg_reset(void *p) {
+  pg_stmt *st = p;
+  PQclear(st->res);
+  st->res = NULL;
+  st->row = -1;
+  st->ran = 0;
+}
+
+static const char *pg_library_version(void) {
+  return PG_VERSION;
+}
+
+const lp_catalog_backend lp_pg_backend = {
+  "PostgreSQL", SCHEMA_VERSION, statements, (int)(sizeof statements / sizeof statements[0]),
+  &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_describe, pg_where, pg_errmsg, pg_in_transaction,
+  pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_defer, pg_columns, pg_column_name, pg_column,
+  pg_column_text, pg_reset, NULL, pg_library_version,
+};

@@ -1,0 +1,253 @@
+-- SPDX-License-Identifier: MIT
+-- The two catalogs: what holds on both (text filters' case rules, many
+-- writers numbering one artifact's versions, runs on another machine told
+-- dead by their heartbeats), and what the PostgreSQL one adds (choosing
+-- it, naming it without its password, a catalog per folder, copying a
+-- catalog across, workers that never touch the coordinator's connection).
+-- The PostgreSQL parts run in tests/run.sh's second pass, on its server.
+local H = require "helper"
+local lupine = require "lupine"
+local core = require "lupine.core"
+local search = require "lupine.search"
+
+local function names_of(rows)
+  local out = {}
+  for i, r in ipairs(rows) do out[i] = r.name end
+  table.sort(out)
+  return out
+end
+
+describe("text filters on either catalog", function()
+  it("ignore the case of ASCII letters only, as sqlite's LIKE does", function()
+    H.fresh(lupine)
+    for _, name in ipairs { "Model_A", "model_b", "ÉTÉ", "été", "other" } do
+      lupine.save_artifact(1, name)
+    end
+    local client = lupine.Client()
+    assert.same({ "Model_A", "model_b" },
+      names_of(client:list_artifact_versions { name = "contains:MODEL" }))
+    assert.same({ "Model_A", "model_b" },
+      names_of(client:list_artifacts { name = "startswith:mOdEl" }))
+    -- É and é are not the same letter to either
+    assert.same({ "ÉTÉ" }, names_of(client:list_artifact_versions { name = "contains:ÉT" }))
+    assert.same({ "été" }, names_of(client:list_artifact_versions { name = "endswith:té" }))
+    -- the dashboard's search box too
+    assert.same({ "Model_A", "model_b" }, names_of(search.find("MODEL_").artifacts))
+    assert.same({ "été" }, names_of(search.find("été").artifacts))
+  end)
+end)
+
+-- A script that runs `runs` runs, each saving a version of "shared" by hand
+-- inside its step (the version numbered as it is recorded).
+local WRITER = [[
+local lupine = require "lupine"
+local save = lupine.step { name = "save", outputs = {}, function(i)
+  lupine.save_artifact({ writer = arg[1], run = i }, "shared")
+end }
+local p = lupine.pipeline { name = "writer" .. arg[1], function(i) save(i) end }
+for i = 1, tonumber(arg[2]) do p:with_options { enable_cache = false } (i) end
+]]
+
+describe("many writers on either catalog", function()
+  it("number one artifact's versions 1..N, unique and gap-free: 8 processes x 25 runs", function()
+    local dir = H.tmpdir()
+    local home = dir .. "/home"
+    local script = H.write(dir .. "/writer.lua", WRITER)
+    assert.equal(0, select(3, H.lupine(home, "run " .. H.quote(script) .. " 0 1")))
+    local cmd = {}
+    for w = 1, 8 do
+      cmd[#cmd + 1] = string.format("(LUPINE_HOME=%s %s run %s %d 25 > out.%d 2> err.%d;"
+        .. " echo $? > code.%d) &", H.quote(home), H.quote(H.cli), H.quote(script), w, w, w, w)
+    end
+    H.sh("cd " .. H.quote(dir) .. " || exit 1\n" .. table.concat(cmd, " ") .. " wait")
+    for w = 1, 8 do
+      assert.equal("0\n", H.read(dir .. "/code." .. w), H.read(dir .. "/err." .. w))
+      assert.equal("", H.read(dir .. "/err." .. w))
+    end
+    lupine.set_home(home)
+    local versions = lupine.Client():list_artifact_versions { name = "shared", size = 1000 }
+    assert.equal(201, versions.total)
+    local seen, per_writer = {}, {}
+    for _, v in ipairs(versions) do
+      local n = tonumber(v.version)
+      assert.is_nil(seen[n], "version " .. v.version .. " twice")
+      seen[n] = true
+      local value = v:load()
+      per_writer[value.writer] = (per_writer[value.writer] or 0) + 1
+    end
+    for n = 1, 201 do assert.is_true(seen[n], "version " .. n .. " missing") end
+    for w = 1, 8 do assert.equal(25, per_writer[tostring(w)]) end
+    H.rm(dir)
+  end)
+end)
+
+describe("a run on another machine, on either catalog", function()
+  local home, client
+  before_each(function()
+    home = H.fresh(lupine)
+    client = lupine.Client()
+  end)
+
+  -- a run as another machine's process leaves it: running, its host and
+  -- last heartbeat
+  local function foreign_run(heartbeat)
+    local noop = lupine.step { name = "noop", outputs = {}, function() end }
+    lupine.pipeline { name = "far", function() noop() end } ()
+    H.sqlite(home, "UPDATE pipeline_runs SET status = 'running', end_time = NULL, host = "
+      .. "'elsewhere', pid = 4242, heartbeat = '" .. heartbeat .. "'")
+    lupine.set_home(home)   -- a process that looks next
+    return lupine.Client()
+  end
+
+  it("is failed, with the reason, once its heartbeat is older than LUPINE_DEAD_AFTER", function()
+    client = foreign_run("2001-01-01T00:00:00.000000Z")
+    local runs = client:list_pipeline_runs()
+    assert.equal("failed", runs[1].status)
+    assert.equal("the process running it (pid 4242 on elsewhere) sent no heartbeat for "
+      .. "120 seconds (LUPINE_DEAD_AFTER), the last at 2001-01-01T00:00:00.000000Z",
+      runs[1].error)
+  end)
+
+  it("stays running while its heartbeat is recent", function()
+    client = foreign_run(core.now())
+    assert.equal("running", client:list_pipeline_runs()[1].status)
+  end)
+
+  it("beats while its steps run: a long step's run is not taken for dead", function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/long.lua", [[
+local lupine = require "lupine"
+lupine.pipeline { name = "long", function()
+  lupine.step { name = "wait", outputs = {}, function()
+    while not io.open("]] .. dir .. [[/go") do os.execute("sleep 0.05") end
+  end } ()
+end } ()
+]])
+    local env = "LUPINE_DEAD_AFTER=1 LUPINE_HOME=" .. H.quote(home)
+    local pid = H.sh(env .. " " .. H.quote(H.cli) .. " run " .. H.quote(script)
+      .. " > /dev/null 2>&1 & echo $!"):match("%d+")
+    -- once it runs, it is made to look like another machine's
+    local running
+    for _ = 1, 200 do
+      running = H.sqlite(home, "SELECT id FROM pipeline_runs WHERE status = 'running'")
+      if running ~= "" then break end
+      H.sh("sleep 0.05")
+    end
+    H.sqlite(home, "UPDATE pipeline_runs SET host = 'elsewhere'")
+    H.sh("sleep 2.5")   -- beyond the limit: only its heartbeats keep it alive
+    local out = H.sh(env .. " " .. H.quote(H.cli) .. " pipeline runs list")
+    assert.matches("running", out)
+    H.write(dir .. "/go", "")
+    H.sh("while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.05; done")
+    assert.matches("completed", (H.sh(env .. " " .. H.quote(H.cli) .. " pipeline runs list")))
+    H.rm(dir)
+  end)
+end)
+
+if not H.pg then return end
+
+-- The connection string of the test server, without a schema.
+local server = os.getenv("LUPINE_TEST_PG_SERVER")
+
+describe("the PostgreSQL catalog", function()
+  it("is chosen by LUPINE_CATALOG, a URI or key=value, and named without its password", function()
+    local dir = H.tmpdir()
+    local host, port = server:match("host=(%S+) port=(%d+)")
+    H.sh("psql -X -q " .. H.quote(server) .. " -c 'DROP SCHEMA IF EXISTS uri_test CASCADE'")
+    local uri = "postgresql://lupine:sekrit@/lupine?host=" .. host .. "&port=" .. port
+      .. "&options=-csearch_path%3Duri_test"
+    local script = H.script([[print(lupine.save_artifact(7, "seven").version)]])
+    local env = "LUPINE_HOME=" .. H.quote(dir .. "/home") .. " LUPINE_CATALOG=" .. H.quote(uri)
+    local out, err = H.sh(env .. " " .. H.quote(H.cli) .. " run " .. H.quote(script))
+    assert.equal("1\n", out, err)
+    out = H.sh(env .. " " .. H.quote(H.cli) .. " stack describe")
+    assert.matches("\ncatalog\tPostgreSQL postgresql://lupine@:" .. port
+      .. "/lupine schema uri_test %(socket in " .. host:gsub("%p", "%%%0") .. "%)\n", out)
+    assert.not_matches("sekrit", out)
+    out = H.sh(env .. " " .. H.quote(H.cli) .. " --version")
+    assert.matches("\ncatalog: PostgreSQL postgresql://lupine@:" .. port .. "/lupine", out)
+    assert.not_matches("sekrit", out)
+    -- nor when it cannot connect
+    local bad = "postgresql://lupine:sekrit@" .. "/lupine?host=" .. dir .. "&port=1"
+    out, err = H.sh("LUPINE_HOME=" .. H.quote(dir .. "/home") .. " LUPINE_CATALOG="
+      .. H.quote(bad) .. " " .. H.quote(H.cli) .. " artifact list")
+    assert.matches("^lupine: catalog postgresql://lupine@:1/lupine %(socket in "
+      .. dir:gsub("%p", "%%%0") .. "%): cannot connect %(", err)
+    assert.not_matches("sekrit", err)
+    -- the same catalog from the API, by set_catalog; nil goes back
+    lupine.set_home(dir .. "/other")
+    lupine.set_catalog(uri)
+    assert.equal("seven", lupine.Client():get_artifact_version("seven").name)
+    lupine.set_catalog(nil)
+    assert.equal("set_catalog: an empty target names no catalog (give none for the default)",
+      H.err(lupine.set_catalog, ""))
+    H.rm(dir)
+  end)
+
+  it("keeps a schema_version table, and a catalog per folder in one database", function()
+    local a = H.fresh(lupine)
+    lupine.save_artifact(1, "in_a")
+    assert.equal(core.schema_version .. "\n",
+      (H.sqlite(a, "SELECT version FROM schema_version")))
+    H.fresh(lupine)
+    local client = lupine.Client()
+    assert.equal(0, client:list_artifacts().total)
+    assert.equal("1\n", (H.sqlite(a, "SELECT count(*) FROM artifacts")))
+  end)
+
+  it("is copied from a sqlite catalog, whole, and back, each table checked", function()
+    local dir = H.tmpdir()
+    local home = dir .. "/home"
+    local sq = "env -u LUPINE_CATALOG LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli)
+    for _, example in ipairs { "quickstart", "lineage", "promotion", "versioning" } do
+      local _, err, code = H.sh("cd " .. H.quote(dir) .. " && " .. sq .. " run "
+        .. H.quote(H.root .. "/examples/" .. example .. ".lua"))
+      assert.equal(0, code, err)
+    end
+    local target = H.pg_target(home)
+    local out, err, code = H.sh(sq .. " catalog copy --to " .. H.quote(target))
+    assert.equal(0, code, err)
+    assert.matches("^copied " .. home:gsub("%p", "%%%0") .. "/catalog.db into postgresql://", out)
+    assert.matches("\n  artifact_versions +%d+\n", out)
+    -- the same answers from both
+    local pg = "LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli)
+    for _, args in ipairs { "artifact version list --json", "pipeline runs list --json",
+        "tag list", "lineage processed --json", "stack list" } do
+      local a, b = H.sh(sq .. " " .. args), H.sh(pg .. " " .. args)
+      assert.equal(a, b, args)
+    end
+    -- a catalog that is not empty is refused, and left as it was
+    _, err, code = H.sh(sq .. " catalog copy --to " .. H.quote(target))
+    assert.equal(1, code)
+    assert.matches("catalog copy: the catalog postgresql://lupine@:%d+/lupine schema lupine_%x+ "
+      .. "%(socket in [^)]+%) is not empty %(pipelines has %d+ rows%); copy into a new one", err)
+    -- and back, into a new file: the same rows as the original
+    out, err, code = H.sh(pg .. " catalog copy --to " .. H.quote(dir .. "/back.db"))
+    assert.equal(0, code, err)
+    assert.equal(H.sh("sqlite3 " .. H.quote(home .. "/catalog.db") .. " .dump"),
+      H.sh("sqlite3 " .. H.quote(dir .. "/back.db") .. " .dump"))
+    H.rm(dir)
+  end)
+
+  it("is never used by a worker: steps reading the catalog at once all get their answers", function()
+    local home = H.fresh(lupine)
+    for i = 1, 20 do lupine.save_artifact(i, "n" .. i) end
+    local read = lupine.step { name = "read", outputs = { "sum" }, function(k)
+      local s = 0
+      for i = 1, 20 do s = s + lupine.load_artifact("n" .. i) end
+      return s + k
+    end }
+    local run = lupine.pipeline { name = "readers", function()
+      for k = 1, 8 do read(k) end
+    end } :with_options { jobs = 4 } ()
+    assert.equal("completed", run.status)
+    local sums = {}
+    for _, v in ipairs(lupine.Client():list_artifact_versions { name = "sum" }) do
+      sums[#sums + 1] = v:load()
+    end
+    table.sort(sums)
+    assert.same({ 211, 212, 213, 214, 215, 216, 217, 218 }, sums)
+    -- the coordinator's connection still answers, and one connection per process
+    assert.equal("20\n", (H.sqlite(home, "SELECT count(*) FROM artifacts WHERE name LIKE 'n%'")))
+  end)
+end)
