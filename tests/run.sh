@@ -45,8 +45,8 @@ LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 LUPINE_BUILD=$build \
 # #sqlite look at the sqlite file itself and are left out.
 section "busted specs, PostgreSQL catalog"
 pgdir=$(mktemp -u /tmp/lupine-pg.XXXXXX)
-trap 'rm -f "$tap" "$one"; sh tests/pg_server.sh stop "$pgdir"' EXIT INT TERM
-if conn=$(sh tests/pg_server.sh start "$pgdir"); then
+trap 'rm -f "$tap" "$one"; sh tests/services/postgresql.sh stop "$pgdir"' EXIT INT TERM
+if conn=$(sh tests/services/postgresql.sh start "$pgdir"); then
   LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0 LUPINE_BUILD=$build \
     LUPINE_CATALOG="$conn options='-csearch_path={home}'" LUPINE_TEST_PG_SERVER="$conn" \
     LUA_CPATH="$build/?.so;;" lua5.4 /usr/bin/busted -o TAP --lpath='tests/?.lua' \

@@ -66,6 +66,8 @@ SELECT s.name, l.kind, l.name, a.name, v.version FROM step_run_artifacts l
 SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2, 3;
 SELECT t.name, l.entity FROM tag_links l JOIN tags t ON t.seq = l.tag_seq ORDER BY 1, 2;
 ]]
+-- (in PostgreSQL's words: encode for sqlite's hex)
+if H.pg then RECORDS = RECORDS:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))") end
 
 -- The sqlite3 shell's output of the query on home's catalog.
 local function sql(home, query)

@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
 -- The PostgreSQL catalog at scale, and per step: `make bench` runs this
--- against the release build, on a throwaway server (tests/pg_server.sh).
+-- against the release build, on a throwaway server (tests/services/postgresql.sh).
 --
 -- Lookups: a catalog of 1,000,000 artifact versions (1000 names x 1000
 -- versions; production on every 100th version of each name, staging on
@@ -34,7 +34,7 @@ local dir = B.scratch()
 -- (in /tmp itself: the server runs as the postgres user, who may not
 -- enter the scratch folder)
 local server = B.sh("mktemp -u /tmp/lupine-bench-pg.XXXXXX"):gsub("%s+$", "")
-local conn = B.sh("sh tests/pg_server.sh start " .. B.quote(server)):gsub("%s+$", "")
+local conn = B.sh("sh tests/services/postgresql.sh start " .. B.quote(server)):gsub("%s+$", "")
 local ok, err = pcall(function()
   local target = conn .. " options='-csearch_path=bench'"
   local function psql(sql)
@@ -162,6 +162,6 @@ ANALYZE;]], NAMES - 1, NAMES, NAMES, NAMES, NAMES, seed.content_hash, seed.size,
   r = cached.PostgreSQL / cached.sqlite
   B.verdict(string.format("cached re-run with PostgreSQL: %.2fx sqlite's (target 2x)", r), r <= 2)
 end)
-B.sh("sh tests/pg_server.sh stop " .. B.quote(server))
+B.sh("sh tests/services/postgresql.sh stop " .. B.quote(server))
 if not ok then error(err, 0) end
 B.finish()

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: MIT
 # A throwaway PostgreSQL server for the tests and the benchmarks.
 #
-#   sh tests/pg_server.sh start DIR   make a cluster in DIR (which must not
-#                                     exist, in a folder the postgres user
-#                                     may enter, such as /tmp), start it,
-#                                     print its connection string (database
-#                                     "lupine", user "lupine")
-#   sh tests/pg_server.sh stop DIR    stop it and remove DIR
+#   sh tests/services/postgresql.sh start DIR   make a cluster in DIR (which
+#                                               must not exist, in a folder
+#                                               the postgres user may enter,
+#                                               such as /tmp), start it, print
+#                                               its connection string
+#                                               (database "lupine", user
+#                                               "lupine")
+#   sh tests/services/postgresql.sh stop DIR    stop it and remove DIR
 #
 # It listens on a Unix socket in DIR only (no TCP), on the first port of
 # 55432-55531 that no other server on this machine uses, trusts every local
@@ -16,10 +18,10 @@
 # root), which the postgresql-15 package creates.
 set -eu
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$bin" ] || { echo "pg_server.sh: no PostgreSQL server found (install postgresql-15)" >&2; exit 1; }
+[ -n "$bin" ] || { echo "postgresql.sh: no PostgreSQL server found (install postgresql-15)" >&2; exit 1; }
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || { echo "usage: pg_server.sh start|stop DIR" >&2; exit 2; }
+[ -n "$dir" ] || { echo "usage: postgresql.sh start|stop DIR" >&2; exit 2; }
 
 # run as the server's user: postgres when we are root
 as_server() {
@@ -43,7 +45,7 @@ start)
   port=55432
   while port_taken "$port"; do
     port=$((port + 1))
-    [ "$port" -le 55531 ] || { echo "pg_server.sh: no free port in 55432-55531" >&2; exit 1; }
+    [ "$port" -le 55531 ] || { echo "postgresql.sh: no free port in 55432-55531" >&2; exit 1; }
   done
   as_server "$bin/initdb" -D "$dir/data" -U lupine --auth=trust --no-sync --locale=C.UTF-8 \
     -E UTF8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
@@ -58,7 +60,7 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: pg_server.sh start|stop DIR" >&2
+  echo "usage: postgresql.sh start|stop DIR" >&2
   exit 2
   ;;
 esac
