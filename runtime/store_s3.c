@@ -279,7 +279,6 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   return want;
 }
 
-/* The handle of this process (a worker makes its own: see the top). */
 /* ---- libcurl, loaded on first use ---- */
 
 /* A variable of the environment, unset if empty. */
@@ -334,6 +333,7 @@ static const curl_api *curl_load(const char *store, char *err, size_t errsz) {
   return NULL;
 }
 
+/* The handle of this process (a worker makes its own: see the top). */
 static CURL *handle(s3 *s) {
   long pid = (long)getpid();
   if (s->curl != NULL && s->curl_pid != pid) s->curl = NULL;   /* the parent's: left alone */
