@@ -29,14 +29,21 @@
 **
 ** A forked worker never uses its parent's curl handle (its connections
 ** are the parent's): it makes its own.
+**
+** libcurl is loaded when the first s3 store opens (dlopen), not linked:
+** linked, it and the libraries it needs (TLS, Kerberos, LDAP, SSH, ...)
+** load and run their constructors at every start of every program that
+** uses lupine, S3 or not, which nearly doubled the cost of starting.
 */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* timegm */
 #endif
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +56,18 @@
 #define MAX_PARTS 10000           /* S3's most */
 #define LIST_PAGES 20             /* listed pages to learn what exists (20,000 keys) */
 #define KEY_MAX 1100              /* an object's key, URI-encoded */
+
+/* The libcurl functions this file calls, found in the loaded library. */
+typedef struct curl_api {
+  CURL *(*easy_init)(void);
+  void (*easy_cleanup)(CURL *);
+  void (*easy_reset)(CURL *);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL *);
+  const char *(*easy_strerror)(CURLcode);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+} curl_api;
 
 /* What is known to exist: a set of digests (open addressing). */
 typedef struct known {
@@ -65,6 +84,7 @@ typedef struct s3 {
   char url[600];              /* scheme://host[/bucket]: a key's URL follows */
   char urlpath[80];           /* the path that URL ends with ("/bucket" or "") */
   char access[128], secret[128], token[4096];
+  const curl_api *api;        /* libcurl, loaded */
   CURL *curl;
   long curl_pid;              /* the process curl belongs to */
   lp_store *cache;            /* the read cache: a local store */
@@ -259,12 +279,66 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   return want;
 }
 
+/* ---- libcurl, loaded on first use ---- */
+
+/* A variable of the environment, unset if empty. */
+static const char *env(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* The library's functions or why it could not be loaded: set once (the
+** first s3 store's open, under pthread_once, so concurrent opens load it
+** once), then only read. It stays loaded: libcurl cannot be unloaded
+** safely, and a process that used S3 once will likely use it again.
+** LUPINE_LIBCURL names another library to load (a libcurl outside the
+** linker's path). */
+static curl_api curl_fns;
+static char curl_why[400];
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void load_curl(void) {
+  const char *name = env("LUPINE_LIBCURL") ? env("LUPINE_LIBCURL") : "libcurl.so.4";
+  void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  curl_api c;
+  if (lib == NULL) {
+    snprintf(curl_why, sizeof curl_why, "%s", dlerror());
+    return;
+  }
+  /* POSIX guarantees a function's address survives the cast from void * */
+  c.easy_init = (CURL *(*)(void))dlsym(lib, "curl_easy_init");
+  c.easy_cleanup = (void (*)(CURL *))dlsym(lib, "curl_easy_cleanup");
+  c.easy_reset = (void (*)(CURL *))dlsym(lib, "curl_easy_reset");
+  c.easy_setopt = (CURLcode (*)(CURL *, CURLoption, ...))dlsym(lib, "curl_easy_setopt");
+  c.easy_perform = (CURLcode (*)(CURL *))dlsym(lib, "curl_easy_perform");
+  c.easy_strerror = (const char *(*)(CURLcode))dlsym(lib, "curl_easy_strerror");
+  c.slist_append = (struct curl_slist *(*)(struct curl_slist *, const char *))dlsym(
+      lib, "curl_slist_append");
+  c.slist_free_all = (void (*)(struct curl_slist *))dlsym(lib, "curl_slist_free_all");
+  if (!c.easy_init || !c.easy_cleanup || !c.easy_reset || !c.easy_setopt || !c.easy_perform ||
+      !c.easy_strerror || !c.slist_append || !c.slist_free_all) {
+    snprintf(curl_why, sizeof curl_why, "%s lacks a function of libcurl's easy interface", name);
+    dlclose(lib);
+    return;
+  }
+  curl_fns = c;
+}
+
+/* libcurl's functions, or NULL with the message naming the store. */
+static const curl_api *curl_load(const char *store, char *err, size_t errsz) {
+  pthread_once(&curl_once, load_curl);
+  if (curl_fns.easy_init != NULL) return &curl_fns;
+  lp_errf(err, errsz, "artifact store '%s': the s3 flavor needs libcurl (%s); install it "
+          "(Debian: apt-get install libcurl4)", store, curl_why);
+  return NULL;
+}
+
 /* The handle of this process (a worker makes its own: see the top). */
 static CURL *handle(s3 *s) {
   long pid = (long)getpid();
   if (s->curl != NULL && s->curl_pid != pid) s->curl = NULL;   /* the parent's: left alone */
   if (s->curl == NULL) {
-    s->curl = curl_easy_init();
+    s->curl = s->api->easy_init();
     s->curl_pid = pid;
   }
   return s->curl;
@@ -318,6 +392,7 @@ static CURLcode attempt(s3 *s, CURL *h, request *r, char *curlerr) {
   struct curl_slist *list = NULL;
   struct tm tm;
   time_t now = time(NULL);
+  const curl_api *c = s->api;
   CURLcode cc;
   size_t i, n = 0;
 
@@ -345,48 +420,48 @@ static CURLcode attempt(s3 *s, CURL *h, request *r, char *curlerr) {
     if (lp_sigv4_sign(&q, &k, value, sizeof value) != 0) return CURLE_OUT_OF_MEMORY;
     snprintf(auth, sizeof auth, "Authorization: %s", value);
   }
-  curl_easy_reset(h);
+  c->easy_reset(h);
   for (i = 1; i < n; i++) {   /* curl writes Host itself */
     char *colon = strchr(hdr[i], ':');
     char line[sizeof hdr[0] + 2];
     snprintf(line, sizeof line, "%.*s: %s", (int)(colon - hdr[i]), hdr[i], colon + 1);
-    list = curl_slist_append(list, line);
+    list = c->slist_append(list, line);
   }
-  list = curl_slist_append(list, auth);
-  list = curl_slist_append(list, "Expect:");   /* unsigned, so dropping it is safe */
-  list = curl_slist_append(list, "Content-Type:");
+  list = c->slist_append(list, auth);
+  list = c->slist_append(list, "Expect:");   /* unsigned, so dropping it is safe */
+  list = c->slist_append(list, "Content-Type:");
   r->from = r->got;
   if (r->dec != NULL && r->got > 0) {   /* resume a download (unsigned: S3 allows it) */
     char range[64];
     snprintf(range, sizeof range, "Range: bytes=%llu-", (unsigned long long)r->got);
-    list = curl_slist_append(list, range);
+    list = c->slist_append(list, range);
   }
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout < 10 ? s->timeout : 10L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-  if (strcmp(r->method, "HEAD") == 0) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  c->easy_setopt(h, CURLOPT_URL, url);
+  c->easy_setopt(h, CURLOPT_HTTPHEADER, list);
+  c->easy_setopt(h, CURLOPT_ERRORBUFFER, curlerr);
+  c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout < 10 ? s->timeout : 10L);
+  c->easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  c->easy_setopt(h, CURLOPT_LOW_SPEED_TIME, s->timeout);
+  c->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  c->easy_setopt(h, CURLOPT_HEADERDATA, r);
+  c->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  c->easy_setopt(h, CURLOPT_WRITEDATA, r);
+  if (strcmp(r->method, "HEAD") == 0) c->easy_setopt(h, CURLOPT_NOBODY, 1L);
   else if (strcmp(r->method, "PUT") == 0) {
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, r);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+    c->easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    c->easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    c->easy_setopt(h, CURLOPT_READDATA, r);
+    c->easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
   } else if (strcmp(r->method, "POST") == 0) {
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->data != NULL ? (const char *)r->data : "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
-  } else if (strcmp(r->method, "GET") != 0) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+    c->easy_setopt(h, CURLOPT_POST, 1L);
+    c->easy_setopt(h, CURLOPT_POSTFIELDS, r->data != NULL ? (const char *)r->data : "");
+    c->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+  } else if (strcmp(r->method, "GET") != 0) c->easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
   curlerr[0] = '\0';
-  cc = curl_easy_perform(h);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-  curl_slist_free_all(list);
+  cc = c->easy_perform(h);
+  c->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  c->slist_free_all(list);
   return cc;
 }
 
@@ -444,13 +519,13 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
   if (cc == CURLE_OPERATION_TIMEDOUT) {
     lp_errf(err, errsz, "artifact store '%s': %s of %s timed out after %d attempts (%s); "
             "is the S3 server at %s overloaded or the network down?", s->name, r->method,
-            where, i, curlerr[0] ? curlerr : curl_easy_strerror(cc), s->url);
+            where, i, curlerr[0] ? curlerr : s->api->easy_strerror(cc), s->url);
     return LUPINE_IO;
   }
   if (cc != CURLE_OK) {
     lp_errf(err, errsz, "artifact store '%s': cannot reach the S3 server at %s for %s "
             "(%s, after %d attempts); is it running, and is its endpoint right?", s->name,
-            s->url, where, curlerr[0] ? curlerr : curl_easy_strerror(cc), i);
+            s->url, where, curlerr[0] ? curlerr : s->api->easy_strerror(cc), i);
     return LUPINE_IO;
   }
   if (r->status == 403) {
@@ -1092,7 +1167,7 @@ static void s_writer_abort(lp_store_writer *base) {
 
 static void s_close(lp_store *base) {
   s3 *s = (s3 *)base;
-  if (s->curl != NULL && s->curl_pid == (long)getpid()) curl_easy_cleanup(s->curl);
+  if (s->curl != NULL && s->curl_pid == (long)getpid()) s->api->easy_cleanup(s->curl);
   lp_store_close(s->cache);
   known_remove(&s->known);
   OPENSSL_cleanse(s->secret, sizeof s->secret);
@@ -1135,11 +1210,6 @@ static const char *setting(const char *settings, const char *name, char *out, si
     p = end != NULL ? end + 1 : NULL;
   }
   return NULL;
-}
-
-static const char *env(const char *name) {
-  const char *v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 /* The credentials: the environment's, else the profile's in the shared
@@ -1253,6 +1323,10 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
   }
   s->base.ops = &lp_store_s3_ops;
   s->base.root = s->root;
+  if ((s->api = curl_load(name, err, errsz)) == NULL) {
+    rc = LUPINE_ERROR;
+    goto fail;
+  }
   p = location + 5;
   n = strcspn(p, "/?");
   snprintf(s->bucket, sizeof s->bucket, "%.*s", (int)n, p);

@@ -16,6 +16,14 @@ describe("the build", function()
     assert.same(declared, exported)
   end)
 
+  it("links no libcurl: the s3 store loads it when it first opens", function()
+    for _, file in ipairs { "lupine", "liblupine.so", "lupine.so" } do
+      local out = H.sh("readelf -d " .. H.build .. "/" .. file)
+      assert.matches("NEEDED", out)
+      assert.not_matches("libcurl", out, nil, true)
+    end
+  end)
+
   it("builds the programs from runtime/programs/ on lupine.h alone of the runtime's headers", function()
     -- what the CLI, the REPL and the dashboard do, a host program can do too
     local internal = {}

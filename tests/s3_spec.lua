@@ -359,6 +359,22 @@ describe("s3 errors", function()
     assert.matches("processed = { 2, 4, 6, 8, 10 }", out)
   end)
 
+  it("says libcurl cannot be loaded, naming the store, when the first s3 store opens", function()
+    local home = s3_home()
+    -- LUPINE_LIBCURL names the library to load instead of libcurl.so.4
+    local _, err, code = run(home, "run examples/quickstart.lua",
+      "LUPINE_LIBCURL=libcurl-absent.so.4")
+    assert.not_equal(0, code)
+    assert.matches("artifact store 's3s': the s3 flavor needs libcurl %(libcurl%-absent%.so%.4: "
+      .. "cannot open shared object file: No such file or directory%); install it %(Debian: "
+      .. "apt%-get install libcurl4%)\n", err)
+    -- a library that is not libcurl
+    _, err, code = run(home, "run examples/quickstart.lua", "LUPINE_LIBCURL=libzstd.so.1")
+    assert.not_equal(0, code)
+    assert.matches("artifact store 's3s': the s3 flavor needs libcurl %(libzstd%.so%.1 lacks a "
+      .. "function of libcurl's easy interface%)", err)
+  end)
+
   it("says the server cannot be reached, after bounded retries", function()
     local home = H.tmpdir() .. "/home"
     -- a stopped server: nothing listens on port 1
