@@ -547,7 +547,7 @@ static void pg_describe(const char *target, char *out, size_t outsz) {
 ** none: a new catalog in a database that holds others. */
 static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
   PGresult *res;
-  char *quoted, sql[512];
+  char *quoted, *literal = NULL, sql[768];
   int rc;
   if (exec(db, "SELECT current_schema(), (current_schemas(false))[1],"
            " split_part(current_setting('search_path'), ',', 1)", &res) != 0)
@@ -575,12 +575,19 @@ static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
     snprintf(db->err, sizeof db->err, "the connection's search_path names no schema");
     return 1;
   }
-  if ((quoted = PQescapeIdentifier(db->conn, schema, strlen(schema))) == NULL) {
+  if ((quoted = PQescapeIdentifier(db->conn, schema, strlen(schema))) == NULL ||
+      (literal = PQescapeLiteral(db->conn, schema, strlen(schema))) == NULL) {
     keep_error(db, NULL);
+    PQfreemem(quoted);
     return 1;
   }
-  snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", quoted);
+  /* IF NOT EXISTS is no guard against another process making it at the
+  ** same moment (a unique violation): the lock migrate takes, by name,
+  ** makes them wait for each other */
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(hashtext(%s));"
+           " CREATE SCHEMA IF NOT EXISTS %s; COMMIT", literal, quoted);
   PQfreemem(quoted);
+  PQfreemem(literal);
   rc = exec(db, sql, NULL);
   return rc;
 }

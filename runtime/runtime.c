@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
 ** runtime.c: the runtime of a lua_State: where the catalog lives (the home
-** folder), the open catalog and stores, the log and event callbacks, and
-** whether this process is a worker of a run. Its calls of the catalog that
+** folder, or the catalog set_catalog or LUPINE_CATALOG names), the open
+** catalog and stores, the runs of dead processes failed as it opens, the
+** log and event callbacks, and whether this process is a worker of a run. Its calls of the catalog that
 ** a step may make go through lp_runtime_call, the one place that decides
 ** whether they run here or in the coordinator.
 */
