@@ -263,7 +263,7 @@ static int core_hash(lua_State *L) {
   char hash[LP_HASH_STRLEN + 1];
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  lp_store_hash_bytes(s, len, hash);
+  lp_frame_hash_bytes(s, len, hash);
   lua_pushstring(L, hash);
   return 1;
 }
@@ -349,8 +349,8 @@ static int core_libraries(lua_State *L) {
   int i;
   versions[0] = LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE;
   versions[1] = lp_catalog_sqlite_version();
-  versions[2] = lp_store_zstd_version();
-  versions[3] = lp_store_openssl_version();
+  versions[2] = lp_frame_zstd_version();
+  versions[3] = lp_frame_openssl_version();
   lua_createtable(L, 4, 0);
   for (i = 0; i < 4; i++) {
     lua_createtable(L, 2, 0);
