@@ -634,16 +634,13 @@ static const luaL_Reg core_funcs[] = {
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},
-  {"exec_begin", lp_core_exec_begin},   /* exec.c */
-  {"exec_step", lp_core_exec_step},
-  {"write_atomic", lp_core_write_atomic},
-  {"exec_replay", lp_core_exec_replay},
   {NULL, NULL}
 };
 
 LUPINE_API int luaopen_lupine_core(lua_State *L) {
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, lp_visual_core, 0);
+  luaL_setfuncs(L, lp_exec_core, 0);
   lua_pushliteral(L, LUPINE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushinteger(L, LP_CODEC_VERSION);

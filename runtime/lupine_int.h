@@ -994,15 +994,13 @@ extern const luaL_Reg lp_visual_core[];
 
 /* ---- exec.c: one step run in a fresh process (`lupine exec`) ---- */
 
-/* core.exec_begin(home, stores, store id, cwd): cut this process off the
-** catalog, go to cwd, open the spec's stores, store id's taking new objects */
-int lp_core_exec_begin(lua_State *L);
-/* core.exec_step(run spec, results, report, timeout, reads) -> result,
-** records, logs, ended: run the step in a child process */
-int lp_core_exec_step(lua_State *L);
-/* core.write_atomic(path, bytes): write a file whole or not at all */
-int lp_core_write_atomic(lua_State *L);
-/* core.exec_replay(calls): in a worker, make a manifest's catalog calls */
-int lp_core_exec_replay(lua_State *L);
+/* Its core functions, which luaopen_lupine_core adds to lupine.core:
+** exec_begin(home, stores, store id, cwd): cut this process off the
+** catalog, go to cwd, open the spec's stores, store id's taking new
+** objects; exec_step(run spec, results, report, timeout, reads) -> result,
+** records, logs, ended: run the step in a child process;
+** write_atomic(path, bytes): write a file whole or not at all;
+** exec_replay(calls): in a worker, make a manifest's catalog calls. */
+extern const luaL_Reg lp_exec_core[];
 
 #endif
