@@ -71,7 +71,8 @@ SAN_FLAGS = -O1 -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-r
 
 LIB_SRC = runtime/api.c runtime/arena.c runtime/cache.c runtime/catalog.c runtime/catalog_copy.c \
   runtime/catalog_listing.c runtime/catalog_pg.c runtime/catalog_sqlite.c runtime/codec.c \
-  runtime/exec.c runtime/executor.c runtime/files.c runtime/gc.c runtime/graph.c runtime/lmodule.c \
+  runtime/exec.c runtime/executor.c runtime/files.c runtime/frame.c runtime/gc.c runtime/graph.c \
+  runtime/lmodule.c \
   runtime/run.c runtime/runtime.c runtime/sigv4.c runtime/spawn.c runtime/step.c runtime/store.c \
   runtime/store_local.c runtime/store_s3.c runtime/text.c runtime/util.c runtime/versions.c \
   runtime/visual.c runtime/wire.c runtime/worker.c

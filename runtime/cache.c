@@ -255,7 +255,7 @@ int lp_cache_code_hash(lua_State *L, int fn, char out[LP_HASH_STRLEN + 1]) {
     luaL_addvalue(&b);
   }
   luaL_pushresult(&b);
-  lp_store_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), out);
+  lp_frame_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), out);
   lua_pop(L, 3);
   return out[0] != '\0' ? LUPINE_OK : LUPINE_NOMEM;
 }
@@ -287,7 +287,7 @@ void lp_cache_push_parts(lp_run *r, int node, int nodeidx, int params) {
   lua_pushnil(L);
   while (lua_next(L, params) != 0) {
     if (lp_codec_encode(L, -1, "value", err, sizeof err) == LUPINE_OK) {
-      lp_store_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), hash);
+      lp_frame_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), hash);
       lua_pushvalue(L, -3);
       lua_pushstring(L, hash);
       lua_rawset(L, -6);

@@ -55,7 +55,9 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int lp_core_exec_begin(lua_State *L) {
+/* core.exec_begin(home, stores, store id, cwd): cut this process off the
+** catalog, go to cwd, open the spec's stores, store id's taking new objects */
+static int core_exec_begin(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   const char *home = luaL_optstring(L, 1, NULL), *write_id = luaL_checkstring(L, 3),
              *cwd = luaL_optstring(L, 4, NULL);
@@ -321,7 +323,7 @@ static int worker_body(lua_State *L) {
 ** (the child's timeout passed, or how it ended). reads: { { request bytes,
 ** reply }, ... }, the snapshot.
 */
-int lp_core_exec_step(lua_State *L) {
+static int core_exec_step(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   double timeout = luaL_optnumber(L, 4, 0), deadline = 0;
   int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records;
@@ -439,7 +441,8 @@ int lp_core_exec_step(lua_State *L) {
   return 4;
 }
 
-int lp_core_write_atomic(lua_State *L) {
+/* core.write_atomic(path, bytes): write a file whole or not at all */
+static int core_write_atomic(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   size_t len;
   const char *bytes = luaL_checklstring(L, 2, &len);
@@ -475,7 +478,7 @@ int lp_core_write_atomic(lua_State *L) {
 ** have made them there: calls = { { op = "write" | "save", args = { n =
 ** count, ... } }, ... } (lua/lupine/exec.lua, ingest).
 */
-int lp_core_exec_replay(lua_State *L) {
+static int core_exec_replay(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   int i, k, n, top;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -494,3 +497,12 @@ int lp_core_exec_replay(lua_State *L) {
   }
   return 0;
 }
+
+/* The core functions of this file, which luaopen_lupine_core adds. */
+const luaL_Reg lp_exec_core[] = {
+  {"exec_begin", core_exec_begin},
+  {"exec_step", core_exec_step},
+  {"write_atomic", core_write_atomic},
+  {"exec_replay", core_exec_replay},
+  {NULL, NULL}
+};

@@ -406,7 +406,7 @@ static int start_node(lp_run *r, int node) {
       lp_cache_push_parts(r, node, nodeidx, nodeidx + 1);
       if (lp_codec_encode(L, -1, "parts", err, sizeof err) != LUPINE_OK)
         return luaL_error(L, "lupine: cache parts (%s)", err);
-      lp_store_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), key);
+      lp_frame_hash_bytes(lua_tostring(L, -1), lua_rawlen(L, -1), key);
       lua_replace(L, -2);   /* the parts' bytes replace the table */
       lua_pushstring(L, key);
       /* stack: node, parameters, bytes, parts, key */

@@ -327,7 +327,7 @@ static int core_hash(lua_State *L) {
   char hash[LP_HASH_STRLEN + 1];
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  lp_store_hash_bytes(s, len, hash);
+  lp_frame_hash_bytes(s, len, hash);
   lua_pushstring(L, hash);
   return 1;
 }
@@ -414,8 +414,8 @@ static int core_libraries(lua_State *L) {
   versions[0] = LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "." LUA_VERSION_RELEASE;
   versions[1] = lp_catalog_sqlite_version();
   versions[2] = lp_catalog_libpq_version();
-  versions[3] = lp_store_zstd_version();
-  versions[4] = lp_store_openssl_version();
+  versions[3] = lp_frame_zstd_version();
+  versions[4] = lp_frame_openssl_version();
   lua_createtable(L, 5, 0);
   for (i = 0; i < 5; i++) {
     lua_createtable(L, 2, 0);
@@ -702,16 +702,13 @@ static const luaL_Reg core_funcs[] = {
   {"object_path", core_object_path},
   {"atomic", core_atomic},
   {"gc", core_gc},
-  {"exec_begin", lp_core_exec_begin},   /* exec.c */
-  {"exec_step", lp_core_exec_step},
-  {"write_atomic", lp_core_write_atomic},
-  {"exec_replay", lp_core_exec_replay},
   {NULL, NULL}
 };
 
 LUPINE_API int luaopen_lupine_core(lua_State *L) {
   luaL_newlib(L, core_funcs);
   luaL_setfuncs(L, lp_visual_core, 0);
+  luaL_setfuncs(L, lp_exec_core, 0);
   lua_pushliteral(L, LUPINE_VERSION);
   lua_setfield(L, -2, "version");
   lua_pushinteger(L, LP_CODEC_VERSION);

@@ -67,12 +67,32 @@ void lp_codec_push_tagged(lua_State *L, int type, int value);
 ** a hook such values decode as tagged tables. */
 void lp_codec_set_restore(lua_State *L, int fn);
 
-/* ---- store.c: the artifact store's interface: content-addressed objects
-** (zstd frames), whatever the flavor keeping them (store_local.c) ---- */
+/* ---- frame.c: an object's frame: its hash, checks, decoding it whole or
+** as it arrives (the store's flavors share it, store_int.h) ---- */
 
 #define LP_HASH_PREFIX "sha256:"
 #define LP_HASH_HEXLEN 64
 #define LP_HASH_STRLEN (sizeof(LP_HASH_PREFIX) - 1 + LP_HASH_HEXLEN)
+
+/* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
+** OpenSSL failed (out of memory). */
+void lp_frame_hash_bytes(const void *data, size_t len, char *out);
+
+/* The versions of the zstd and OpenSSL libraries in use ("1.5.4", "3.0.11"). */
+const char *lp_frame_zstd_version(void);
+const char *lp_frame_openssl_version(void);
+
+/*
+** Decode one stored frame held in memory (the object reader of every store
+** flavor's get; exposed for the fuzz target). Refuses frames whose content
+** exceeds max_size. If want_hash is not NULL the content must hash to it.
+*/
+int lp_frame_decode(const void *frame, size_t frame_len, uint64_t max_size,
+                    const char *want_hash, unsigned char **data, size_t *len, char *err,
+                    size_t errsz);
+
+/* ---- store.c: the artifact store's interface: content-addressed objects
+** (zstd frames), whatever the flavor keeping them (store_local.c) ---- */
 
 typedef struct lp_store lp_store;
 
@@ -163,15 +183,6 @@ int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,
                  unsigned char **data, size_t *len, char *err, size_t errsz);
 
 /*
-** Decode one stored frame held in memory (the object reader used by
-** lp_store_get; exposed for the fuzz target). Refuses frames whose content
-** exceeds max_size. If want_hash is not NULL the content must hash to it.
-*/
-int lp_store_decode_frame(const void *frame, size_t frame_len, uint64_t max_size,
-                          const char *want_hash, unsigned char **data,
-                          size_t *len, char *err, size_t errsz);
-
-/*
 ** Streamed objects, for content too big to hold in memory: open a writer
 ** for exactly size bytes (the size goes in the frame header), write the
 ** bytes in pieces, close it to hash and place the object (atomically, as
@@ -196,14 +207,6 @@ typedef int (*lp_store_sink)(void *ud, const void *p, size_t n);
 ** are checked as it goes and at the end (LUPINE_CORRUPT). */
 int lp_store_get_stream(lp_store *s, const char *hash, uint64_t size, lp_store_sink sink,
                         void *ud, char *err, size_t errsz);
-
-/* "sha256:<hex>" of a buffer into out (LP_HASH_STRLEN + 1 bytes); "" if
-** OpenSSL failed (out of memory). */
-void lp_store_hash_bytes(const void *data, size_t len, char *out);
-
-/* The versions of the zstd and OpenSSL libraries in use ("1.5.4", "3.0.11"). */
-const char *lp_store_zstd_version(void);
-const char *lp_store_openssl_version(void);
 
 /* ---- catalog.c: runs, step runs, artifacts and versions, through a
 ** backend (catalog_sqlite.c) ---- */
@@ -1040,15 +1043,13 @@ extern const luaL_Reg lp_visual_core[];
 
 /* ---- exec.c: one step run in a fresh process (`lupine exec`) ---- */
 
-/* core.exec_begin(home, stores, store id, cwd): cut this process off the
-** catalog, go to cwd, open the spec's stores, store id's taking new objects */
-int lp_core_exec_begin(lua_State *L);
-/* core.exec_step(run spec, results, report, timeout, reads) -> result,
-** records, logs, ended: run the step in a child process */
-int lp_core_exec_step(lua_State *L);
-/* core.write_atomic(path, bytes): write a file whole or not at all */
-int lp_core_write_atomic(lua_State *L);
-/* core.exec_replay(calls): in a worker, make a manifest's catalog calls */
-int lp_core_exec_replay(lua_State *L);
+/* Its core functions, which luaopen_lupine_core adds to lupine.core:
+** exec_begin(home, stores, store id, cwd): cut this process off the
+** catalog, go to cwd, open the spec's stores, store id's taking new
+** objects; exec_step(run spec, results, report, timeout, reads) -> result,
+** records, logs, ended: run the step in a child process;
+** write_atomic(path, bytes): write a file whole or not at all;
+** exec_replay(calls): in a worker, make a manifest's catalog calls. */
+extern const luaL_Reg lp_exec_core[];
 
 #endif

@@ -303,7 +303,7 @@ char *lp_runtime_catalog_target(lp_runtime *rt) {
     return out;
   }
   if ((at = strstr(t, "{home}")) == NULL) return strdup(t);
-  lp_store_hash_bytes(rt->home, strlen(rt->home), hash);
+  lp_frame_hash_bytes(rt->home, strlen(rt->home), hash);
   n = strlen(t) + 32;
   if ((out = malloc(n)) != NULL)
     snprintf(out, n, "%.*slupine_%.16s%s", (int)(at - t), t, hash + strlen(LP_HASH_PREFIX),

@@ -32,7 +32,7 @@ void lp_sigv4_hex(const unsigned char *md, size_t n, char *out) {
 int lp_sigv4_sha256_hex(const void *data, size_t len, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
-  if (EVP_Digest(data, len, md, &mdlen, lp_store_sha256(), NULL) != 1) return -1;
+  if (EVP_Digest(data, len, md, &mdlen, lp_frame_sha256(), NULL) != 1) return -1;
   lp_sigv4_hex(md, mdlen, out);
   return 0;
 }
@@ -116,7 +116,7 @@ static void trimmed(buf *b, const char *v, size_t n) {
 
 static void hmac(const void *key, size_t keylen, const char *msg, unsigned char out[32]) {
   unsigned int n = 32;
-  HMAC(lp_store_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &n);
+  HMAC(lp_frame_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &n);
 }
 
 int lp_sigv4_sign(const lp_sigv4_request *r, const lp_sigv4_key *k, char *out, size_t outsz) {

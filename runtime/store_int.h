@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
-** store_int.h: what a store flavor implements, and the pieces every flavor
-** shares (see store.c). Only the store's own files include it: the rest of
-** the runtime sees an opaque lp_store through lupine_int.h.
+** store_int.h: what a store flavor implements (see store.c), and the
+** frame functions every flavor shares (frame.c). Only the store's own
+** files include it: the rest of the runtime sees an opaque lp_store
+** through lupine_int.h.
 */
 #ifndef LUPINE_STORE_INT_H
 #define LUPINE_STORE_INT_H
@@ -20,7 +21,7 @@
 ** A flavor's operations, one table per flavor (as SQLite's VFS): the
 ** functions of lupine_int.h's store section call these and nothing else.
 ** Each op has the contract of the lp_store_* function of the same name
-** there; hashes reaching an op are not yet checked (lp_store_valid_hash).
+** there; hashes reaching an op are not yet checked (lp_frame_valid_hash).
 */
 typedef struct lp_store_ops {
   const char *flavor;   /* the name stacks register it under */
@@ -76,18 +77,18 @@ extern const lp_store_ops lp_store_s3_ops;
 int lp_store_s3_open(lp_store **out, const char *location, const char *name, const char *cache,
                      char *err, size_t errsz);
 
-/* ---- store.c: shared by the flavors ---- */
+/* ---- frame.c: an object's frame, for the store's flavors ---- */
 
 /* SHA-256 from OpenSSL's providers, fetched once per process. */
-const EVP_MD *lp_store_sha256(void);
+const EVP_MD *lp_frame_sha256(void);
 /* "sha256:<hex>" of a digest into out (LP_HASH_STRLEN + 1 bytes). */
-void lp_store_format_hash(const unsigned char *md, unsigned int mdlen, char *out);
-/* lp_store_hash_bytes, with a message when OpenSSL fails. */
-int lp_store_hash(const void *data, size_t len, char *out, char *err, size_t errsz);
+void lp_frame_format_hash(const unsigned char *md, unsigned int mdlen, char *out);
+/* lp_frame_hash_bytes (lupine_int.h), with a message when OpenSSL fails. */
+int lp_frame_hash(const void *data, size_t len, char *out, char *err, size_t errsz);
 /* "sha256:" and 64 lowercase hex digits, nothing else: no path tricks. */
-int lp_store_valid_hash(const char *h);
+int lp_frame_valid_hash(const char *h);
 /* Refuse a frame, naming the object when its hash is known: LUPINE_CORRUPT. */
-LP_PRINTF(4, 5) int lp_store_corrupt(char *err, size_t errsz, const char *hash,
+LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
 /*
 ** A frame decoded as it arrives, in pieces of any size: each piece
@@ -97,17 +98,13 @@ LP_PRINTF(4, 5) int lp_store_corrupt(char *err, size_t errsz, const char *hash,
 ** corruption LUPINE_CORRUPT; finish: whether the frame ended, whole, and
 ** hashes to hash. free is NULL-safe, after finish too.
 */
-typedef struct lp_store_decoder lp_store_decoder;
-int lp_store_decoder_open(lp_store_decoder **out, const char *hash, uint64_t size,
+typedef struct lp_frame_decoder lp_frame_decoder;
+int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t size,
                           lp_store_sink sink, void *ud, char *err, size_t errsz);
-int lp_store_decoder_feed(lp_store_decoder *d, const void *p, size_t n, char *err,
+int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz);
-int lp_store_decoder_finish(lp_store_decoder *d, char *err, size_t errsz);
-void lp_store_decoder_free(lp_store_decoder *d);
-
-/* Tell the store's log that a damaged object (why: what its check found)
-** was written again. */
-void lp_store_replaced(lp_store *s, const char *why);
+int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz);
+void lp_frame_decoder_free(lp_frame_decoder *d);
 
 /* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */
 

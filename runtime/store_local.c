@@ -126,7 +126,7 @@ static int open_object(const char *hash, const char *path, int *fd, struct stat 
   if (fstat(*fd, st) != 0)
     rc = io_error(err, errsz, "object %s: cannot stat '%s'", hash, path);
   else if (!S_ISREG(st->st_mode))
-    rc = lp_store_corrupt(err, errsz, hash, "'%s' is not a regular file", path);
+    rc = lp_frame_corrupt(err, errsz, hash, "'%s' is not a regular file", path);
   else
     return LUPINE_OK;
   close(*fd);
@@ -188,6 +188,16 @@ fail:
   return -1;
 }
 
+/* Tell the store's log that a damaged object (why: what its check found)
+** was written again. */
+static void replaced(lp_store *s, const char *why) {
+  char msg[LP_ERRSZ + PATH_MAX + 64];
+  if (s->log == NULL) return;
+  snprintf(msg, sizeof msg, "store '%s': %s; replaced it with the bytes being saved", s->root,
+           why);
+  s->log(s->log_ud, msg);
+}
+
 /* Where the object with this (well-formed) hash lives, whether or not it
 ** is there. */
 static int object_path(const local *s, const char *hash, char *buf, size_t bufsz) {
@@ -227,7 +237,7 @@ static int same_content(local *s, const char *hash, const char *path, const void
   int fd, same = 0;
   if (open_object(hash, path, &fd, &st, why, whysz) != LUPINE_OK) return 0;
   if (st.st_size == 0 || (uint64_t)st.st_size > ZSTD_compressBound(len)) {
-    lp_store_corrupt(why, whysz, hash, "file is %lld bytes, not what a frame of %zu bytes takes",
+    lp_frame_corrupt(why, whysz, hash, "file is %lld bytes, not what a frame of %zu bytes takes",
                      (long long)st.st_size, len);
     goto done;
   }
@@ -247,11 +257,11 @@ static int same_content(local *s, const char *hash, const char *path, const void
   }
   claimed = ZSTD_getFrameContentSize(frame, n);
   if (claimed != (unsigned long long)len) {
-    lp_store_corrupt(why, whysz, hash, "its frame header does not record its %zu bytes", len);
+    lp_frame_corrupt(why, whysz, hash, "its frame header does not record its %zu bytes", len);
     goto done;
   }
   if (ZSTD_findFrameCompressedSize(frame, n) != n) {
-    lp_store_corrupt(why, whysz, hash, "its frame is cut short or followed by other bytes");
+    lp_frame_corrupt(why, whysz, hash, "its frame is cut short or followed by other bytes");
     goto done;
   }
   {
@@ -262,11 +272,11 @@ static int same_content(local *s, const char *hash, const char *path, const void
       size_t before = ib.pos;
       left = ZSTD_decompressStream(s->dctx, &ob, &ib);
       if (ZSTD_isError(left)) {
-        lp_store_corrupt(why, whysz, hash, "bad frame (%s)", ZSTD_getErrorName(left));
+        lp_frame_corrupt(why, whysz, hash, "bad frame (%s)", ZSTD_getErrorName(left));
         goto done;
       }
       if (ob.pos > len - at || memcmp(out, want + at, ob.pos) != 0) {
-        lp_store_corrupt(why, whysz, hash, "its content differs from the bytes it is named after");
+        lp_frame_corrupt(why, whysz, hash, "its content differs from the bytes it is named after");
         goto done;
       }
       at += ob.pos;
@@ -274,7 +284,7 @@ static int same_content(local *s, const char *hash, const char *path, const void
     }
   }
   same = left == 0 && at == len;
-  if (!same) lp_store_corrupt(why, whysz, hash, "it ends early (%zu of %zu bytes)", at, len);
+  if (!same) lp_frame_corrupt(why, whysz, hash, "it ends early (%zu of %zu bytes)", at, len);
 done:
   close(fd);
   free(frame);
@@ -293,7 +303,7 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   size_t cap, n;
   int fd, created, rc;
 
-  if ((rc = lp_store_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
   info->size = len;
   object_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
   if (stat(path, &st) == 0) {
@@ -356,7 +366,7 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   else if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
   info->created = 1;
   info->stored_size = n;
-  if (why[0] != '\0') lp_store_replaced(base, why);
+  if (why[0] != '\0') replaced(base, why);
 done:
   if (tmp[0] != '\0') unlink(tmp);
   free(frame);
@@ -389,7 +399,7 @@ static int l_get(lp_store *base, const char *hash, uint64_t max_size,
   /* Read no more than a frame of max_size bytes can take. */
   bound = ZSTD_compressBound(max_size);
   if (!ZSTD_isError(bound) && (uint64_t)st.st_size > bound) {
-    rc = lp_store_corrupt(err, errsz, hash, "file is %lld bytes, more than a frame "
+    rc = lp_frame_corrupt(err, errsz, hash, "file is %lld bytes, more than a frame "
                           "of %llu bytes needs", (long long)st.st_size,
                           (unsigned long long)max_size);
     goto done;
@@ -410,7 +420,7 @@ static int l_get(lp_store *base, const char *hash, uint64_t max_size,
     if (r == 0) break;
     n += (size_t)r;
   }
-  rc = lp_store_decode_frame(frame, n, max_size, hash, data, len, err, errsz);
+  rc = lp_frame_decode(frame, n, max_size, hash, data, len, err, errsz);
 done:
   close(fd);
   free(frame);
@@ -540,7 +550,7 @@ static int l_writer_open(lp_store *base, uint64_t size, lp_store_writer **out, c
   w->s = s;
   w->size = size;
     if ((w->sha = EVP_MD_CTX_new()) == NULL ||
-      EVP_DigestInit_ex(w->sha, lp_store_sha256(), NULL) != 1)
+      EVP_DigestInit_ex(w->sha, lp_frame_sha256(), NULL) != 1)
     goto nomem;
   if (s == NULL) {   /* hashing only */
     *out = &w->base;
@@ -628,7 +638,7 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     rc = LUPINE_ERROR;
     goto done;
   }
-  lp_store_format_hash(md, mdlen, info->hash);
+  lp_frame_format_hash(md, mdlen, info->hash);
   info->size = w->size;
   info->created = 0;
   info->stored_size = w->stored;
@@ -666,7 +676,7 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
   w->tmp[0] = '\0';
   if (!w->s->nosync) rc = sync_dir(dir, err, errsz);
   info->created = 1;
-  if (why[0] != '\0') lp_store_replaced(&w->s->base, why);
+  if (why[0] != '\0') replaced(&w->s->base, why);
 done:
   writer_free(w);
   return rc;
@@ -677,12 +687,12 @@ static int l_get_stream(lp_store *base, const char *hash, uint64_t size, lp_stor
   char path[PATH_MAX];
   size_t incap = ZSTD_DStreamInSize();
   unsigned char *in = NULL;
-  lp_store_decoder *d = NULL;
+  lp_frame_decoder *d = NULL;
   struct stat st;
   int fd = -1, rc;
   object_path((local *)base, hash, path, sizeof path);
   if ((rc = open_object(hash, path, &fd, &st, err, errsz)) != LUPINE_OK) goto done;
-  if ((rc = lp_store_decoder_open(&d, hash, size, sink, ud, err, errsz)) != LUPINE_OK) goto done;
+  if ((rc = lp_frame_decoder_open(&d, hash, size, sink, ud, err, errsz)) != LUPINE_OK) goto done;
   if ((in = malloc(incap)) == NULL) {
     lp_errf(err, errsz, "out of memory reading object %s", hash);
     rc = LUPINE_NOMEM;
@@ -696,12 +706,12 @@ static int l_get_stream(lp_store *base, const char *hash, uint64_t size, lp_stor
       goto done;
     }
     if (r == 0) break;
-    if ((rc = lp_store_decoder_feed(d, in, (size_t)r, err, errsz)) != LUPINE_OK) goto done;
+    if ((rc = lp_frame_decoder_feed(d, in, (size_t)r, err, errsz)) != LUPINE_OK) goto done;
   }
-  rc = lp_store_decoder_finish(d, err, errsz);
+  rc = lp_frame_decoder_finish(d, err, errsz);
 done:
   if (fd >= 0) close(fd);
-  lp_store_decoder_free(d);
+  lp_frame_decoder_free(d);
   free(in);
   return rc;
 }
@@ -764,7 +774,7 @@ int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errs
   if ((rc = make_dir(path, NULL, err, errsz)) != LUPINE_OK) goto done;
   remove_stale(s->root);
   if ((s->cctx = ZSTD_createCCtx()) == NULL) goto nomem;
-  /* Readers rely on the content size (see lp_store_decode_frame); the
+  /* Readers rely on the content size (see lp_frame_decode); the
   ** checksum lets plain `zstd -t` verify a store. */
   ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1);

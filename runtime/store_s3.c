@@ -195,7 +195,7 @@ typedef struct request {
   int streamed;
   char payload[65];
   /* a GET decoded as it arrives, resumed where it broke off (a Range) */
-  lp_store_decoder *dec;
+  lp_frame_decoder *dec;
   uint64_t got;               /* bytes of the body decoded so far */
   uint64_t from;              /* got when this attempt began */
   int dec_rc;                 /* the decoder's failure: no retry */
@@ -218,7 +218,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   size_t total = size * n;
   /* a resumed download takes only its range: a whole body again would repeat bytes */
   if (r->dec != NULL && (r->status == 206 || (r->status == 200 && r->from == 0))) {
-    if ((r->dec_rc = lp_store_decoder_feed(r->dec, p, total, r->dec_err, r->dec_errsz)) !=
+    if ((r->dec_rc = lp_frame_decoder_feed(r->dec, p, total, r->dec_err, r->dec_errsz)) !=
         LUPINE_OK)
       return 0;
     r->got += total;
@@ -671,7 +671,7 @@ static int list_objects(s3 *s, int max_pages, lp_store_object_fn fn, void *ud, c
           strcmp(key + strlen(key) - 4, ".zst") != 0)
         continue;
       snprintf(hash, sizeof hash, "%s%.2s%.62s", LP_HASH_PREFIX, key + plen, key + plen + 3);
-      if (!lp_store_valid_hash(hash)) continue;
+      if (!lp_frame_valid_hash(hash)) continue;
       memset(&tm, 0, sizeof tm);
       if (sscanf(stamp, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
@@ -845,7 +845,7 @@ static int hash_file(int fd, char out[65]) {
   EVP_MD_CTX *sha = EVP_MD_CTX_new();
   ssize_t n;
   int rc = -1;
-  if (buf == NULL || sha == NULL || EVP_DigestInit_ex(sha, lp_store_sha256(), NULL) != 1) {
+  if (buf == NULL || sha == NULL || EVP_DigestInit_ex(sha, lp_frame_sha256(), NULL) != 1) {
     errno = ENOMEM;
     goto done;
   }
@@ -1085,16 +1085,16 @@ static int s_get_stream(lp_store *base, const char *hash, uint64_t size, lp_stor
   request r = request_of("GET", key, NULL);
   int rc;
   object_key(s, hash, key, sizeof key);
-  if ((rc = lp_store_decoder_open(&r.dec, hash, size, sink, ud, err, errsz)) != LUPINE_OK)
+  if ((rc = lp_frame_decoder_open(&r.dec, hash, size, sink, ud, err, errsz)) != LUPINE_OK)
     return rc;
   r.dec_err = err;
   r.dec_errsz = errsz;
   if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK) {
     if (r.status == 404) rc = missing(s, hash, key, err, errsz);
     else if (r.status != 200 && r.status != 206) rc = unexpected(s, &r, err, errsz);
-    else rc = checked(s, hash, lp_store_decoder_finish(r.dec, err, errsz), err, errsz);
+    else rc = checked(s, hash, lp_frame_decoder_finish(r.dec, err, errsz), err, errsz);
   }
-  lp_store_decoder_free(r.dec);
+  lp_frame_decoder_free(r.dec);
   request_done(&r);
   return rc;
 }

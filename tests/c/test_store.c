@@ -104,13 +104,13 @@ static void fill_text(unsigned char *buf, size_t len, uint32_t seed) {
 
 static void test_hash(void) {
   char h[LP_HASH_STRLEN + 1];
-  lp_store_hash_bytes("", 0, h);
+  lp_frame_hash_bytes("", 0, h);
   same(h, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
        "sha256 of \"\"");
-  lp_store_hash_bytes("abc", 3, h);
+  lp_frame_hash_bytes("abc", 3, h);
   same(h, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
        "sha256 of \"abc\"");
-  lp_store_hash_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
+  lp_frame_hash_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, h);
   same(h, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
        "sha256 of the 448-bit FIPS 180-2 vector");
 }
@@ -180,7 +180,7 @@ static void test_put_get(lp_store *s) {
   int rc;
 
   rc = lp_store_put(s, text, strlen(text), &a, err, sizeof err);
-  lp_store_hash_bytes(text, strlen(text), h);
+  lp_frame_hash_bytes(text, strlen(text), h);
   if (!check(rc == LUPINE_OK && a.created == 1, "put creates a new object"))
     diag(err);
   same(a.hash, h, "put reports the hash of the uncompressed bytes");
@@ -251,7 +251,7 @@ static void test_missing(lp_store *s) {
   char h[LP_HASH_STRLEN + 1], path[PATHSZ], want[LP_ERRSZ], err[LP_ERRSZ] = "";
   unsigned char *data = (unsigned char *)"x";
   size_t len = 1;
-  lp_store_hash_bytes("never stored", 12, h);
+  lp_frame_hash_bytes("never stored", 12, h);
   lp_store_local_path(s, h, path, sizeof path);
   check(lp_store_exists(s, h) == 0, "exists: 0 for a missing object");
   check(lp_store_get(s, h, 100, &data, &len, err, sizeof err) == LUPINE_NOTFOUND &&
@@ -332,26 +332,26 @@ static void test_frames(lp_store *s) {
   int rc;
 
   t = now();
-  rc = lp_store_decode_frame(huge, sizeof huge, 1 << 20, NULL, &data, &len,
-                             err, sizeof err);
+  rc = lp_frame_decode(huge, sizeof huge, 1 << 20, NULL, &data, &len,
+                       err, sizeof err);
   t = now() - t;
   check(rc == LUPINE_CORRUPT && data == NULL, "frame claiming 2^50 bytes: refused");
   check(t < 0.1, "... without allocating or decoding (%.6f s)", t);
   same(err, "frame is corrupt: frame claims 1125899906842624 bytes, more than "
        "the 1048576 expected", "huge claim: message names the sizes");
 
-  rc = lp_store_decode_frame(nosize, sizeof nosize, 1 << 20, NULL, &data, &len,
-                             err, sizeof err);
+  rc = lp_frame_decode(nosize, sizeof nosize, 1 << 20, NULL, &data, &len,
+                       err, sizeof err);
   same(err, "frame is corrupt: frame does not record its content size",
        "frame without content size: refused");
-  lp_store_decode_frame(skippable, sizeof skippable, 1 << 20, NULL, &data,
-                        &len, err, sizeof err);
+  lp_frame_decode(skippable, sizeof skippable, 1 << 20, NULL, &data,
+                  &len, err, sizeof err);
   same(err, "frame is corrupt: not a zstd frame (bad magic number)",
        "skippable frame: refused");
-  lp_store_decode_frame("hello", 5, 1 << 20, NULL, &data, &len, err, sizeof err);
+  lp_frame_decode("hello", 5, 1 << 20, NULL, &data, &len, err, sizeof err);
   same(err, "frame is corrupt: not a zstd frame (bad magic number)",
        "not a frame: refused");
-  rc = lp_store_decode_frame("", 0, 1 << 20, NULL, &data, &len, err, sizeof err);
+  rc = lp_frame_decode("", 0, 1 << 20, NULL, &data, &len, err, sizeof err);
   check(rc == LUPINE_CORRUPT, "0 bytes: refused");
 
   lp_store_put(s, "payload", 7, &o, err, sizeof err);
@@ -360,15 +360,15 @@ static void test_frames(lp_store *s) {
   two = malloc(2 * flen);
   memcpy(two, frame, flen);
   memcpy(two + flen, "xyz", 3);
-  lp_store_decode_frame(two, flen + 3, 1 << 20, NULL, &data, &len, err, sizeof err);
+  lp_frame_decode(two, flen + 3, 1 << 20, NULL, &data, &len, err, sizeof err);
   same(err, "frame is corrupt: 3 bytes of trailing data after the frame",
        "trailing garbage: refused");
   memcpy(two + flen, frame, flen);
-  rc = lp_store_decode_frame(two, 2 * flen, 1 << 20, NULL, &data, &len, err,
-                             sizeof err);
+  rc = lp_frame_decode(two, 2 * flen, 1 << 20, NULL, &data, &len, err,
+                       sizeof err);
   check(rc == LUPINE_CORRUPT && data == NULL, "two frames: refused");
-  rc = lp_store_decode_frame(frame, flen, 1 << 20, o.hash, &data, &len, err,
-                             sizeof err);
+  rc = lp_frame_decode(frame, flen, 1 << 20, o.hash, &data, &len, err,
+                       sizeof err);
   check(rc == LUPINE_OK && len == 7 && memcmp(data, "payload", 7) == 0,
         "decode_frame with want_hash: accepts the right frame");
   free(data);
@@ -435,7 +435,7 @@ static void test_concurrent(lp_store *s) {
     unsigned char *data;
     size_t len;
     fill_text(buf, sizeof buf, 1000u + (uint32_t)j);
-    lp_store_hash_bytes(buf, sizeof buf, o.hash);
+    lp_frame_hash_bytes(buf, sizeof buf, o.hash);
     good += lp_store_get(s, o.hash, sizeof buf, &data, &len, err, sizeof err) ==
               LUPINE_OK;
     free(data);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
 ** fuzz_object.c: libFuzzer target for the object reader. The input is
-** taken as a stored object file: lp_store_decode_frame (1 MiB limit)
+** taken as a stored object file: lp_frame_decode (1 MiB limit)
 ** must refuse it cleanly or decode it, and decoded bytes go on to the CBOR
 ** decoder, as a loaded artifact's would.
 */
@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   int rc;
 
   if (L == NULL && (L = luaL_newstate()) == NULL) abort();
-  rc = lp_store_decode_frame(data, size, MAX_OBJECT, NULL, &obj, &in.len,
-                             err, sizeof err);
+  rc = lp_frame_decode(data, size, MAX_OBJECT, NULL, &obj, &in.len,
+                       err, sizeof err);
   if (rc != LUPINE_OK) {
     if (obj != NULL || err[0] == '\0') abort();
     return 0;
