@@ -16,7 +16,7 @@
 #include <string.h>
 #include "catalog_backend.h"
 
-/* The tables, parents first, with their columns (schema 10) and the order
+/* The tables, parents first, with their columns (schema 11) and the order
 ** their rows are read in. */
 typedef struct table {
   const char *name, *columns, *order;

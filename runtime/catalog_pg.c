@@ -229,8 +229,7 @@ static const char baseline[] =
 /* Migrations after the baseline, in order: [0] is schema 10. */
 static const char *const migrations[] = {
   /* 10: orchestrators, with the built-in 'local' one; the orchestrator
-  ** that ran a step run and its Slurm job; the machine running a run and
-  ** when it last said it was alive */
+  ** that ran a step run and its Slurm job */
   "CREATE TABLE orchestrators(\n"
   "  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
   "  id text NOT NULL UNIQUE,\n"
@@ -248,7 +247,8 @@ static const char *const migrations[] = {
   "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
   " to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'));\n"
   "ALTER TABLE step_runs ADD COLUMN orchestrator text;\n"
-  "ALTER TABLE step_runs ADD COLUMN job text;\n"
+  "ALTER TABLE step_runs ADD COLUMN job text;\n",
+  /* 11: the machine running a run and when it last said it was alive */
   "ALTER TABLE pipeline_runs ADD COLUMN host text;\n"
   "ALTER TABLE pipeline_runs ADD COLUMN heartbeat text;\n",
 };

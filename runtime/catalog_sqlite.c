@@ -302,8 +302,8 @@ static const char *const migrations[] = {
   "'" LP_DEFAULT_ORCHESTRATOR_ID "', 'local', 'local',"
   " strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z');\n"
   "ALTER TABLE step_runs ADD COLUMN orchestrator TEXT;\n"
-  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n"
-  /* and the machine running a run and when it last said it was alive, so
+  "ALTER TABLE step_runs ADD COLUMN job TEXT;\n",
+  /* 11: the machine running a run and when it last said it was alive, so
   ** that a run whose process is on another machine can be told dead */
   "ALTER TABLE pipeline_runs ADD COLUMN host TEXT;\n"
   "ALTER TABLE pipeline_runs ADD COLUMN heartbeat TEXT;\n",
