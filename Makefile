@@ -40,18 +40,19 @@ TEST_PACKAGES = lua-busted python3-cbor2 python3-zstandard sqlite3 graphviz tmux
 DEBIAN_PACKAGES = $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 # md4c-html: Markdown visualizations shown as HTML (runtime/visual.c)
-# libcurl: the s3 store's transport (runtime/store_s3.c), its header only:
-# the store loads the library when the first s3 store opens, not at start
-# libpq: the PostgreSQL catalog (runtime/catalog_pg.c)
-PKGS = lua5.4 sqlite3 libpq libzstd uuid libcrypto md4c-html
-DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
+# libcurl: the s3 store's transport (runtime/store_s3.c), and libpq: the
+# PostgreSQL catalog (runtime/catalog_pg.c): their headers only, each loaded
+# when first needed (the first s3 store, the first PostgreSQL catalog), not
+# at start
+PKGS = lua5.4 sqlite3 libzstd uuid libcrypto md4c-html
+DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) libcurl libpq 2>/dev/null)
 DEP_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 # Only the lupine command links libedit (its REPL); the library does not.
 EDIT_LIBS = $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 # Only the lupine command serves HTTP (`lupine ui`), with libmicrohttpd.
 UI_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The Lua module is loaded by an interpreter that already has Lua in it.
-MOD_LIBS = $(shell pkg-config --libs sqlite3 libpq libzstd uuid libcrypto md4c-html 2>/dev/null) \
+MOD_LIBS = $(shell pkg-config --libs sqlite3 libzstd uuid libcrypto md4c-html 2>/dev/null) \
   -lm
 
 # The project's own flags (BASE_CFLAGS) come first on every compile, then the

@@ -34,14 +34,80 @@
 ** answers (or the commit), one round trip for many (pg_defer).
 ** Results come as text and are typed here from their columns' types:
 ** booleans are the integers 0 and 1, as sqlite gives them.
+**
+** libpq is loaded when the first PostgreSQL target is read (dlopen), not
+** linked: it brings 21 libraries (Kerberos, LDAP, ...) whose loading
+** made every start of the program 1.7 times slower (an empty script's
+** `lupine run` 12.9 M -> 21.5 M instructions), for everyone, PostgreSQL
+** or not. LUPINE_LIBPQ names another library to load.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libpq-fe.h>
 #include <pg_config.h>
 #include "catalog_backend.h"
+
+/* ---- libpq, loaded on first use ---- */
+
+/* Every function of libpq this file calls, as pq.<name>. */
+#define PQ_FUNCTIONS(X) \
+  X(PQclear) X(PQcmdTuples) X(PQconnectdb) X(PQconninfoFree) X(PQconninfoParse) X(PQdb) \
+  X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) X(PQescapeLiteral) X(PQexec) \
+  X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQfname) X(PQfreemem) X(PQftype) \
+  X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQhost) X(PQnfields) \
+  X(PQntuples) X(PQpipelineStatus) X(PQpipelineSync) X(PQport) X(PQprepare) \
+  X(PQresultErrorField) X(PQresultStatus) X(PQsendQueryPrepared) X(PQsetNoticeProcessor) \
+  X(PQstatus) X(PQtransactionStatus) X(PQuser)
+
+typedef struct pq_api {
+#define PQ_MEMBER(f) __typeof__(f) *f;
+  PQ_FUNCTIONS(PQ_MEMBER)
+#undef PQ_MEMBER
+} pq_api;
+
+/* The library's functions, or why it could not be loaded: set once (under
+** pthread_once, so catalogs opened at once on several threads load it
+** once), then only read. It stays loaded, as libpq cannot be unloaded
+** safely. */
+static pq_api pq;
+static int pq_loaded;
+static char pq_why[400];
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+
+static void load_pq(void) {
+  const char *name = getenv("LUPINE_LIBPQ");
+  const char *missing = NULL;
+  void *lib;
+  pq_api a;
+  if (name == NULL || name[0] == '\0') name = "libpq.so.5";
+  if ((lib = dlopen(name, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+    snprintf(pq_why, sizeof pq_why, "%s", dlerror());
+    return;
+  }
+  /* POSIX guarantees a function's address survives the cast from void * */
+#define PQ_LOAD(f) \
+  if ((a.f = (__typeof__(f) *)dlsym(lib, #f)) == NULL && missing == NULL) missing = #f;
+  PQ_FUNCTIONS(PQ_LOAD)
+#undef PQ_LOAD
+  if (missing != NULL) {
+    snprintf(pq_why, sizeof pq_why, "%s has no %s: libpq 14 or newer is needed", name, missing);
+    dlclose(lib);
+    return;
+  }
+  pq = a;
+  pq_loaded = 1;
+}
+
+/* 1 with libpq's functions in pq, else 0 with why in pq_why. */
+static int pq_load(void) {
+  pthread_once(&pq_once, load_pq);
+  return pq_loaded;
+}
+
 
 /* The migrations after the baseline: the same as sqlite's from 10 on. */
 #define BASELINE 9
@@ -436,9 +502,9 @@ typedef struct pg_db {
 
 /* The last failure's text, from a result (or the connection). */
 static void keep_error(pg_db *db, const PGresult *res) {
-  const char *m = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *m = res != NULL ? pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   size_t n;
-  snprintf(db->err, sizeof db->err, "%s", m != NULL ? m : PQerrorMessage(db->conn));
+  snprintf(db->err, sizeof db->err, "%s", m != NULL ? m : pq.PQerrorMessage(db->conn));
   n = strlen(db->err);
   while (n > 0 && db->err[n - 1] == '\n') db->err[--n] = '\0';
 }
@@ -454,23 +520,23 @@ static int collect(pg_db *db, int commands, PGresult **last) {
   PGresult *res;
   int failed = 0, i;
   for (i = 0; i < commands; i++) {
-    while ((res = PQgetResult(db->conn)) != NULL) {
-      ExecStatusType s = PQresultStatus(res);
+    while ((res = pq.PQgetResult(db->conn)) != NULL) {
+      ExecStatusType s = pq.PQresultStatus(res);
       if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK && s != PGRES_PIPELINE_ABORTED &&
           !failed) {
         keep_error(db, res);
         failed = 1;
       }
       if (last != NULL && i == commands - 1 && *last == NULL) *last = res;
-      else PQclear(res);
+      else pq.PQclear(res);
     }
   }
-  while ((res = PQgetResult(db->conn)) != NULL) {   /* the sync point's */
-    int synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
-    PQclear(res);
+  while ((res = pq.PQgetResult(db->conn)) != NULL) {   /* the sync point's */
+    int synced = pq.PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+    pq.PQclear(res);
     if (synced) break;
   }
-  if (PQexitPipelineMode(db->conn) != 1 && !failed) {
+  if (pq.PQexitPipelineMode(db->conn) != 1 && !failed) {
     keep_error(db, NULL);
     failed = 1;
   }
@@ -482,7 +548,7 @@ static int flush(pg_db *db) {
   int n = db->deferred;
   if (n == 0) return 0;
   db->deferred = 0;
-  if (PQpipelineSync(db->conn) != 1) {
+  if (pq.PQpipelineSync(db->conn) != 1) {
     keep_error(db, NULL);
     return 1;
   }
@@ -494,15 +560,15 @@ static int flush(pg_db *db) {
 static int exec(pg_db *db, const char *sql, PGresult **out) {
   PGresult *res;
   if (flush(db) != 0) return 1;
-  res = PQexec(db->conn, sql);
-  ExecStatusType s = PQresultStatus(res);
+  res = pq.PQexec(db->conn, sql);
+  ExecStatusType s = pq.PQresultStatus(res);
   if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
     keep_error(db, res);
-    PQclear(res);
+    pq.PQclear(res);
     return 1;
   }
   if (out != NULL) *out = res;
-  else PQclear(res);
+  else pq.PQclear(res);
   return 0;
 }
 
@@ -529,9 +595,14 @@ static void name_catalog(const char *user, const char *host, const char *port,
 /* A target named as name_catalog does, from what it says alone. */
 static void pg_describe(const char *target, char *out, size_t outsz) {
   char *errmsg = NULL;
-  PQconninfoOption *opts = PQconninfoParse(target, &errmsg), *o;
+  PQconninfoOption *opts, *o;
   const char *user = NULL, *host = NULL, *port = NULL, *dbname = NULL;
-  PQfreemem(errmsg);
+  if (!pq_load()) {   /* the target may hold a password: not shown unread */
+    snprintf(out, outsz, "(libpq could not be loaded)");
+    return;
+  }
+  opts = pq.PQconninfoParse(target, &errmsg);
+  pq.PQfreemem(errmsg);
   for (o = opts; o != NULL && o->keyword != NULL; o++) {
     if (o->val == NULL) continue;
     if (strcmp(o->keyword, "user") == 0) user = o->val;
@@ -540,7 +611,7 @@ static void pg_describe(const char *target, char *out, size_t outsz) {
     else if (strcmp(o->keyword, "dbname") == 0) dbname = o->val;
   }
   name_catalog(user, host, port, dbname, "", out, outsz);
-  PQconninfoFree(opts);
+  pq.PQconninfoFree(opts);
 }
 
 /* Make the schema the connection's search_path names first, if there is
@@ -552,14 +623,14 @@ static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
   if (exec(db, "SELECT current_schema(), (current_schemas(false))[1],"
            " split_part(current_setting('search_path'), ',', 1)", &res) != 0)
     return 1;
-  if (!PQgetisnull(res, 0, 0)) {
-    snprintf(schema, schemasz, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
+  if (!pq.PQgetisnull(res, 0, 0)) {
+    snprintf(schema, schemasz, "%s", pq.PQgetvalue(res, 0, 0));
+    pq.PQclear(res);
     return 0;
   }
   /* the first entry of search_path, as written there (quoted or not) */
-  snprintf(schema, schemasz, "%s", PQgetvalue(res, 0, 2));
-  PQclear(res);
+  snprintf(schema, schemasz, "%s", pq.PQgetvalue(res, 0, 2));
+  pq.PQclear(res);
   {
     char *s = schema, *e;
     while (*s == ' ') s++;
@@ -575,10 +646,10 @@ static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
     snprintf(db->err, sizeof db->err, "the connection's search_path names no schema");
     return 1;
   }
-  if ((quoted = PQescapeIdentifier(db->conn, schema, strlen(schema))) == NULL ||
-      (literal = PQescapeLiteral(db->conn, schema, strlen(schema))) == NULL) {
+  if ((quoted = pq.PQescapeIdentifier(db->conn, schema, strlen(schema))) == NULL ||
+      (literal = pq.PQescapeLiteral(db->conn, schema, strlen(schema))) == NULL) {
     keep_error(db, NULL);
-    PQfreemem(quoted);
+    pq.PQfreemem(quoted);
     return 1;
   }
   /* IF NOT EXISTS is no guard against another process making it at the
@@ -586,8 +657,8 @@ static int ensure_schema(pg_db *db, char *schema, size_t schemasz) {
   ** makes them wait for each other */
   snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(hashtext(%s));"
            " CREATE SCHEMA IF NOT EXISTS %s; COMMIT", literal, quoted);
-  PQfreemem(quoted);
-  PQfreemem(literal);
+  pq.PQfreemem(quoted);
+  pq.PQfreemem(literal);
   rc = exec(db, sql, NULL);
   return rc;
 }
@@ -608,13 +679,13 @@ static int migrate(pg_db *db, char *err, size_t errsz) {
   char sql[64];
   if (exec(db, "SELECT to_regclass('schema_version') IS NOT NULL", &res) != 0)
     return fail(db, "reading the schema version", err, errsz);
-  exists = PQgetvalue(res, 0, 0)[0] == 't';
-  PQclear(res);
+  exists = pq.PQgetvalue(res, 0, 0)[0] == 't';
+  pq.PQclear(res);
   if (exists) {
     if (exec(db, "SELECT version FROM schema_version", &res) != 0)
       return fail(db, "reading the schema version", err, errsz);
-    version = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
-    PQclear(res);
+    version = pq.PQntuples(res) > 0 ? atoi(pq.PQgetvalue(res, 0, 0)) : 0;
+    pq.PQclear(res);
     if (version > SCHEMA_VERSION) {
       lp_errf(err, errsz, "catalog %s: schema version %d is newer than this "
               "Lupine understands (%d); upgrade Lupine", db->name, version, SCHEMA_VERSION);
@@ -628,8 +699,8 @@ static int migrate(pg_db *db, char *err, size_t errsz) {
   if (exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)", NULL) != 0 ||
       exec(db, "SELECT version FROM schema_version", &res) != 0)
     goto failed;
-  version = PQntuples(res) > 0 ? atoi(PQgetvalue(res, 0, 0)) : 0;
-  PQclear(res);
+  version = pq.PQntuples(res) > 0 ? atoi(pq.PQgetvalue(res, 0, 0)) : 0;
+  pq.PQclear(res);
   if (version == 0 && (exec(db, baseline, NULL) != 0 ||
                        exec(db, "INSERT INTO schema_version VALUES (9)", NULL) != 0))
     goto failed;
@@ -650,7 +721,7 @@ failed:
 static void pg_close(void *p) {
   pg_db *db = p;
   if (db == NULL) return;
-  PQfinish(db->conn);
+  pq.PQfinish(db->conn);
   free(db->dealloc);
   free(db);
 }
@@ -665,14 +736,20 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
     return LUPINE_NOMEM;
   }
   pg_describe(target, db->name, sizeof db->name);
-  db->conn = PQconnectdb(target);
-  if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+  if (!pq_load()) {
+    lp_errf(err, errsz, "a PostgreSQL catalog needs libpq (%s); install it (Debian: "
+            "apt-get install libpq5)", pq_why);
+    free(db);
+    return LUPINE_CATALOG;
+  }
+  db->conn = pq.PQconnectdb(target);
+  if (db->conn == NULL || pq.PQstatus(db->conn) != CONNECTION_OK) {
     keep_error(db, NULL);
     lp_errf(err, errsz, "catalog %s: cannot connect (%s)", db->name, db->err);
     pg_close(db);
     return LUPINE_CATALOG;
   }
-  PQsetNoticeProcessor(db->conn, no_notice, NULL);
+  pq.PQsetNoticeProcessor(db->conn, no_notice, NULL);
   /* times and ids come as parameters; text compares byte by byte as
   ** sqlite's does, whatever the database's collation */
   if (exec(db, "SET client_encoding = 'UTF8'", NULL) != 0 ||
@@ -681,7 +758,7 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
     pg_close(db);
     return rc;
   }
-  name_catalog(PQuser(db->conn), PQhost(db->conn), PQport(db->conn), PQdb(db->conn), schema,
+  name_catalog(pq.PQuser(db->conn), pq.PQhost(db->conn), pq.PQport(db->conn), pq.PQdb(db->conn), schema,
                db->name, sizeof db->name);
   if ((rc = migrate(db, err, errsz)) != LUPINE_OK) {
     pg_close(db);
@@ -699,9 +776,10 @@ static int pg_accepts(const char *target) {
   if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
     return 1;
   if (target[0] == '/' || strchr(target, '=') == NULL) return 0;
-  opts = PQconninfoParse(target, &errmsg);
-  PQfreemem(errmsg);
-  PQconninfoFree(opts);
+  if (!pq_load()) return 1;   /* its open says libpq is missing */
+  opts = pq.PQconninfoParse(target, &errmsg);
+  pq.PQfreemem(errmsg);
+  pq.PQconninfoFree(opts);
   return opts != NULL;
 }
 
@@ -717,7 +795,7 @@ static int pg_in_transaction(void *p) {
   pg_db *db = p;
   PGTransactionStatusType s;
   if (db->deferred > 0) return 1;   /* writes are deferred only in a transaction */
-  s = PQtransactionStatus(db->conn);
+  s = pq.PQtransactionStatus(db->conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
 }
 
@@ -817,11 +895,11 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
     st->unused[i] = !used[i];
     if (st->unused[i]) types[i] = BYTEAOID;
   }
-  res = PQprepare(db->conn, st->name, text, *nparams, types);
+  res = pq.PQprepare(db->conn, st->name, text, *nparams, types);
   free(text);
-  ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
   if (!ok) keep_error(db, res);
-  PQclear(res);
+  pq.PQclear(res);
   if (!ok) {
     free(st);
     return 1;
@@ -846,7 +924,7 @@ static void pg_finalize(void *p) {
                                           "DEALLOCATE %s;", st->name);
     }
   }
-  PQclear(st->res);
+  pq.PQclear(st->res);
   free(st->text);
   while (st->nblobs > 0) free(st->blobs[--st->nblobs].p);
   free(st->blobs);
@@ -911,11 +989,11 @@ static int pg_defer(void *p) {
     while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
     return step == LP_CATALOG_FAILED;
   }
-  if (PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(db->conn) != 1) {
+  if (pq.PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && pq.PQenterPipelineMode(db->conn) != 1) {
     keep_error(db, NULL);
     return 1;
   }
-  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+  if (pq.PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
                           0) != 1) {
     keep_error(db, NULL);
     return 1;
@@ -929,8 +1007,8 @@ static int run_after_deferred(pg_stmt *st) {
   pg_db *db = st->db;
   int n = db->deferred + 1;
   db->deferred = 0;
-  if (PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
-                          0) != 1 || PQpipelineSync(db->conn) != 1) {
+  if (pq.PQsendQueryPrepared(db->conn, st->name, st->nparams, st->values, st->lengths, st->formats,
+                          0) != 1 || pq.PQpipelineSync(db->conn) != 1) {
     keep_error(db, NULL);
     return 1;
   }
@@ -945,31 +1023,31 @@ static int pg_step(void *p) {
     if (st->db->deferred > 0 && run_after_deferred(st) != 0) {
       /* a ROLLBACK the failure skipped: now, on its own */
       if (!st->undo) return LP_CATALOG_FAILED;
-      PQclear(st->res);
+      pq.PQclear(st->res);
       st->res = NULL;
     }
     if (st->res == NULL)
-      st->res = PQexecPrepared(st->db->conn, st->name, st->nparams, st->values, st->lengths,
+      st->res = pq.PQexecPrepared(st->db->conn, st->name, st->nparams, st->values, st->lengths,
                                st->formats, 0);
-    s = PQresultStatus(st->res);
+    s = pq.PQresultStatus(st->res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
       keep_error(st->db, st->res);
       return LP_CATALOG_FAILED;
     }
-    st->db->changes = atoll(PQcmdTuples(st->res));
+    st->db->changes = atoll(pq.PQcmdTuples(st->res));
   }
-  if (st->res == NULL || st->row + 1 >= PQntuples(st->res)) return LP_CATALOG_DONE;
+  if (st->res == NULL || st->row + 1 >= pq.PQntuples(st->res)) return LP_CATALOG_DONE;
   st->row++;
   return LP_CATALOG_ROW;
 }
 
 static int pg_columns(void *p) {
   pg_stmt *st = p;
-  return st->res != NULL ? PQnfields(st->res) : 0;
+  return st->res != NULL ? pq.PQnfields(st->res) : 0;
 }
 
 static const char *pg_column_name(void *p, int i) {
-  return PQfname(((pg_stmt *)p)->res, i);
+  return pq.PQfname(((pg_stmt *)p)->res, i);
 }
 
 static int hexval(int c) {
@@ -984,7 +1062,7 @@ static const unsigned char *unhex(pg_stmt *st, int col, const char *t, size_t le
   unsigned char *b;
   *out = 0;
   if (col >= st->nblobs) {
-    int want = PQnfields(st->res);
+    int want = pq.PQnfields(st->res);
     void *grown = realloc(st->blobs, (size_t)want * sizeof *st->blobs);
     if (grown == NULL) return (const unsigned char *)"";
     st->blobs = grown;
@@ -1006,12 +1084,12 @@ static const unsigned char *unhex(pg_stmt *st, int col, const char *t, size_t le
 static void pg_column(void *p, int i, lp_catalog_value *out) {
   pg_stmt *st = p;
   const char *t;
-  if (PQgetisnull(st->res, st->row, i)) {
+  if (pq.PQgetisnull(st->res, st->row, i)) {
     out->type = LP_CATALOG_NULL;
     return;
   }
-  t = PQgetvalue(st->res, st->row, i);
-  switch (PQftype(st->res, i)) {
+  t = pq.PQgetvalue(st->res, st->row, i);
+  switch (pq.PQftype(st->res, i)) {
     case BOOLOID:
       out->type = LP_CATALOG_INT;
       out->u.i = t[0] == 't';
@@ -1026,39 +1104,39 @@ static void pg_column(void *p, int i, lp_catalog_value *out) {
       break;
     case BYTEAOID:
       out->type = LP_CATALOG_BLOB;
-      out->u.s.p = unhex(st, i, t, (size_t)PQgetlength(st->res, st->row, i), &out->u.s.len);
+      out->u.s.p = unhex(st, i, t, (size_t)pq.PQgetlength(st->res, st->row, i), &out->u.s.len);
       break;
     default:
       out->type = LP_CATALOG_TEXT;
       out->u.s.p = t;
-      out->u.s.len = (size_t)PQgetlength(st->res, st->row, i);
+      out->u.s.len = (size_t)pq.PQgetlength(st->res, st->row, i);
   }
 }
 
 static const char *pg_column_text(void *p, int i, size_t *len) {
   pg_stmt *st = p;
   lp_catalog_value v;
-  if (PQgetisnull(st->res, st->row, i)) {
+  if (pq.PQgetisnull(st->res, st->row, i)) {
     *len = 0;
     return NULL;
   }
-  switch (PQftype(st->res, i)) {
+  switch (pq.PQftype(st->res, i)) {
     case BOOLOID:
       *len = 1;
-      return PQgetvalue(st->res, st->row, i)[0] == 't' ? "1" : "0";
+      return pq.PQgetvalue(st->res, st->row, i)[0] == 't' ? "1" : "0";
     case BYTEAOID:
       pg_column(p, i, &v);
       *len = v.u.s.len;
       return v.u.s.p;
     default:
-      *len = (size_t)PQgetlength(st->res, st->row, i);
-      return PQgetvalue(st->res, st->row, i);
+      *len = (size_t)pq.PQgetlength(st->res, st->row, i);
+      return pq.PQgetvalue(st->res, st->row, i);
   }
 }
 
 static void pg_reset(void *p) {
   pg_stmt *st = p;
-  PQclear(st->res);
+  pq.PQclear(st->res);
   st->res = NULL;
   st->row = -1;
   st->ran = 0;

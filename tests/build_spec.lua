@@ -16,11 +16,13 @@ describe("the build", function()
     assert.same(declared, exported)
   end)
 
-  it("links no libcurl: the s3 store loads it when it first opens", function()
+  it("links neither libcurl nor libpq: each is loaded when first needed", function()
+    -- the s3 store loads libcurl when it first opens, the PostgreSQL catalog libpq
     for _, file in ipairs { "lupine", "liblupine.so", "lupine.so" } do
       local out = H.sh("readelf -d " .. H.build .. "/" .. file)
       assert.matches("NEEDED", out)
       assert.not_matches("libcurl", out, nil, true)
+      assert.not_matches("libpq", out, nil, true)
     end
   end)
 

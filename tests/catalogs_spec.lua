@@ -184,6 +184,26 @@ describe("the PostgreSQL catalog", function()
     H.rm(dir)
   end)
 
+  it("says libpq cannot be loaded when the first PostgreSQL catalog opens", function()
+    local dir = H.tmpdir()
+    -- LUPINE_LIBPQ names the library to load instead of libpq.so.5
+    local env = "LUPINE_HOME=" .. H.quote(dir) .. " LUPINE_CATALOG=" .. H.quote(server)
+    local _, err, code = H.sh(env .. " LUPINE_LIBPQ=libpq-absent.so.5 " .. H.quote(H.cli)
+      .. " artifact list")
+    assert.not_equal(0, code)
+    assert.equal("lupine: a PostgreSQL catalog needs libpq (libpq-absent.so.5: cannot open shared "
+      .. "object file: No such file or directory); install it (Debian: apt-get install libpq5)\n",
+      err)
+    -- a library that is not libpq
+    _, err = H.sh(env .. " LUPINE_LIBPQ=libzstd.so.1 " .. H.quote(H.cli) .. " artifact list")
+    assert.equal("lupine: a PostgreSQL catalog needs libpq (libzstd.so.1 has no PQclear: libpq 14 "
+      .. "or newer is needed); install it (Debian: apt-get install libpq5)\n", err)
+    -- what is not about the catalog still works, and says what it could not load
+    local out = H.sh(env .. " LUPINE_LIBPQ=libpq-absent.so.5 " .. H.quote(H.cli) .. " --version")
+    assert.matches("\ncatalog: PostgreSQL %(libpq could not be loaded%)\n", out)
+    H.rm(dir)
+  end)
+
   it("keeps a schema_version table, and a catalog per folder in one database", function()
     local a = H.fresh(lupine)
     lupine.save_artifact(1, "in_a")
