@@ -160,6 +160,9 @@ static const statement statements[] = {
   ** its seed, output count and lookups (1 if it recorded lookups, which
   ** stale_lookups checks); one row of NULLs but those if it has none */
   {"cache_hit", Q, "cache_key"},
+  /* the same for the latest completed step runs with a cache key, at most
+  ** limit of them, newest first, each row with its cache_key */
+  {"recent_cache_hits", Q, "limit:integer"},
   /* the first lookup of a latest version made by a step run that would
   ** now find another latest version (not one the step run made itself):
   ** the artifact, the version found then and the latest now (NULL: none),

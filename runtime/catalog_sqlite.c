@@ -473,6 +473,14 @@ static const lp_catalog_sql statements[] = {
      " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
      " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY l.rowid"}},
+  {"recent_cache_hits", {"SELECT s.cache_key, s.id AS step_run, s.seed, s.output_count,"
+     " s.lookups, l.name, v.id, v.seq, v.version, v.content_hash, v.size, v.data_type,"
+     " a.name AS artifact, v.artifact_store_id, v.save_type"
+     " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs"
+     " WHERE status = 'completed' AND cache_key IS NOT NULL ORDER BY seq DESC LIMIT ?1) s"
+     " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'"
+     " LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
+     " LEFT JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq DESC, l.rowid"}},
   {"stale_lookups", {"SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
      " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
      " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"

@@ -760,6 +760,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   r.versions = lua_gettop(L);
   lua_newtable(L);
   r.pendset = lua_gettop(L);
+  lp_cache_prefetch(&r);
   r.order = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
   lp_run_push_nodes(&r);
   /* The run's stack (spec.stack, or the active one now): its store takes

@@ -61,6 +61,7 @@ typedef struct lp_run {
   int spec, nodes, results, waits, versions;   /* stack indices */
   int values;           /* stack index: the nodes' Lua values (lp_node_value) */
   int pendset;          /* stack index: node + 1 -> true while it has a result to record */
+  int hits;             /* stack index: cache key -> rows, read at the start (lp_cache_prefetch) */
   lp_node *node;        /* n nodes' states */
   int *order;           /* n ints of working space for record_ready */
   char *line;           /* LP_LINE_CAP + 1 bytes: a printed line for the events (NULL: none) */
@@ -238,6 +239,10 @@ void lp_worker_done(lp_run *r);
 /* Push node's cache parts (parameters table at params): what its cache key
 ** is the hash of. See runtime/README.md, "Caching". */
 void lp_cache_push_parts(lp_run *r, int node, int nodeidx, int params);
+
+/* Push and point r->hits at what the latest completed step runs with a
+** cache key would give lp_cache_find_hit, read in one query. */
+void lp_cache_prefetch(lp_run *r);
 
 /* Look for a step run to reuse (see cache.c). stack in: ..., node
 ** (nodeidx), parameters, parts, key. 1 with its id and rows pushed; 0 with
