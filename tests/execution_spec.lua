@@ -45,6 +45,19 @@ describe("caching", function()
     assert.equal(first.steps.load_data.output.id, second.steps.scale.inputs.dataset.id)
   end)
 
+  it("reuses the newest completed step run with the key, among many older ones", function()
+    -- what a run reads at its start for its hits must give what asking for each would
+    local runs = {}
+    for i = 1, 3 do runs[i] = scaling:with_options { enable_cache = false } (2) end
+    for _ = 1, 3 do scaling(3) end   -- newer step runs with other keys
+    local again = scaling(2)
+    for _, name in ipairs { "load_data", "scale" } do
+      assert.equal("cached", again.steps[name].status)
+      assert.equal(runs[3].steps[name].id, again.steps[name].cached_from)
+      assert.equal(runs[3].steps[name].output.id, again.steps[name].output.id)
+    end
+  end)
+
   it("links every output of the step run it reuses, what the step saved itself too", function()
     local saves = step { name = "saves", outputs = { "o" }, function()
       lupine.save_artifact({ 1, 2 }, "extra_art")
