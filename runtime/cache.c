@@ -557,11 +557,10 @@ void lp_cache_record_hit(lp_run *r, int node, int nodeidx, const char *pbytes, s
   if (lua_getfield(L, -1, "lookups") != LUA_TNIL) {
     /* the lookups its outputs depend on, carried over (sr.lookups; the
     ** next run's lp_cache_find_hit checks those of the completed step run again) */
-    int changes;
     lua_pushstring(L, step_run_id);
     lua_pushvalue(L, rows - 1);
-    if (lp_catalog_write(L, rt->catalog, "copy_lookups", lua_gettop(L) - 1, 2, &changes,
-                         rt->err, sizeof rt->err) != LUPINE_OK)
+    if (lp_catalog_write(L, rt->catalog, "copy_lookups", lua_gettop(L) - 1, 2, NULL, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
       lp_run_fail(r);
   }
   lua_settop(L, rows);

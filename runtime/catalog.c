@@ -56,7 +56,8 @@ typedef struct statement {
 enum {
   S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO, S_PIPELINE_ID,
   S_PIPELINE_NEW, S_RUN_NAME_TAKEN, S_RUN_NEW, S_RUN_FINISH, S_STEP_RUN_NEW, S_STEP_RUN_FINISH,
-  S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW, S_LINK,
+  S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW,
+  S_VERSION_NEW_NEXT, S_LINK,
   S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK,
   S_BEGIN_ALONE
 };
@@ -94,6 +95,12 @@ static const statement statements[] = {
                      " data_type content_hash size:integer stored_size:integer uri"
                      " codec_version:integer created producer_step_run_id? artifact_store_id?"
                      " save_type"},
+  /* version_new numbered next (next_version) for an artifact named that
+  ** exists, in one statement after the backend's lock on the artifact:
+  ** gives the new row's seq and number, no row if there is no artifact */
+  [S_VERSION_NEW_NEXT] = {"version_new_next", C, "artifact id type data_type content_hash"
+                          " size:integer stored_size:integer uri codec_version:integer"
+                          " created producer_step_run_id? artifact_store_id? save_type"},
   /* version_seq NULL: looked up by the version's id */
   [S_LINK] = {"link", C, "step_run_id kind name artifact_version_id version_seq:integer?"},
   /* the distinct objects of the versions in a store, values and
@@ -558,9 +565,10 @@ static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const 
       c->be->reset(st);
       break;
     }
-    /* a write nobody reads back, in a transaction: the backend may batch
-    ** it (PostgreSQL sends it without waiting for its answer) */
-    if (fn == NULL && changes == NULL && c->be->defer != NULL &&
+    /* a write nobody reads back, or a statement before the last (a lock),
+    ** in a transaction: the backend may batch it (PostgreSQL sends it
+    ** without waiting for its answer) */
+    if ((fn == NULL || !last) && changes == NULL && c->be->defer != NULL &&
         c->be->in_transaction(c->db)) {
       if (c->be->defer(st) != 0) rc = dberr(c, what, err, errsz);
       c->be->reset(st);
@@ -1015,57 +1023,104 @@ static int64_t version_number(const char *v) {
   return n;
 }
 
+/* The new row's seq and number, from version_new_next. */
+typedef struct numbered {
+  int found;
+  int64_t seq, number;
+} numbered;
+
+static int take_numbered(void *ud, lp_catalog *c, void *st) {
+  numbered *n = ud;
+  lp_catalog_value v;
+  n->found = 1;
+  c->be->column(st, 0, &v);
+  n->seq = v.type == LP_CATALOG_INT ? v.u.i : 0;
+  c->be->column(st, 1, &v);
+  n->number = v.type == LP_CATALOG_INT ? v.u.i : 0;
+  return LUPINE_OK;
+}
+
+/*
+** Record spec numbered next, as id, if its artifact exists (*done 1), in
+** one statement: the usual case, which on a catalog on a server costs one
+** round trip where finding the artifact, numbering and inserting cost
+** three.
+*/
+static int add_next_version(lp_catalog *c, const lp_version_spec *spec, const char *id,
+                            const char *now, char version[LP_NAME_MAX + 1], long long *seq,
+                            int *done, char *err, size_t errsz) {
+  numbered n = {0, 0, 0};
+  lp_catalog_value args[] = {
+    text(spec->artifact), text(id), text(spec->type), text(spec->data_type),
+    text(spec->object->hash), integer((int64_t)spec->object->size),
+    integer((int64_t)spec->object->stored_size), text(spec->uri), integer(LP_CODEC_VERSION),
+    text(now), text(spec->producer), text(spec->store_id), text(spec->save_type)};
+  int rc = run(c, S_VERSION_NEW_NEXT, args, 13, "recording a version", take_numbered, &n, NULL,
+               err, errsz);
+  *done = rc == LUPINE_OK && n.found;
+  if (*done) {
+    *seq = (long long)n.seq;
+    snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)n.number);
+  }
+  return rc;
+}
+
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
                            long long *seq, char *err, size_t errsz) {
   char artifact_id[LP_ID_LEN + 1], now[32];
   int64_t number;
   first_value f = {0, 0, NULL, 0};
-  int rc;
-  if ((rc = get_or_create(c, S_ARTIFACT_ID, S_ARTIFACT_NEW, spec->artifact,
-                          artifact_id, err, errsz)) != LUPINE_OK)
-    return rc;
-  if (spec->version != NULL) {
-    lp_catalog_value args[] = {text(artifact_id), text(spec->version)};
-    int taken;
-    if ((rc = exists(c, S_VERSION_TAKEN, args, 2, "checking a version", &taken, err,
-                     errsz)) != LUPINE_OK)
-      return rc;
-    if (taken) {
-      lp_errf(err, errsz, "artifact '%s' already has a version '%s'", spec->artifact,
-              spec->version);
-      return LUPINE_CONSTRAINT;
-    }
-    snprintf(version, LP_NAME_MAX + 1, "%s", spec->version);
-    number = version_number(spec->version);
-  } else {
-    lp_catalog_value arg = text(artifact_id);
-    if ((rc = run(c, S_NEXT_VERSION, &arg, 1, "numbering a version", take_first, &f, NULL,
-                  err, errsz)) != LUPINE_OK)
-      return rc;
-    if (!f.found) {
-      lp_errf(err, errsz, "catalog %s: numbering a version failed (no number)", c->path);
-      return LUPINE_CATALOG;
-    }
-    number = f.i;
-    snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)number);
-  }
+  int rc, done = 0;
   new_id(id);
   lp_catalog_now(now);
-  {
-    lp_catalog_value args[] = {
-      text(id), text(artifact_id), text(spec->version != NULL ? spec->version : version),
-      number > 0 ? integer(number) : null_value, text(spec->type), text(spec->data_type),
-      text(spec->object->hash), integer((int64_t)spec->object->size),
-      integer((int64_t)spec->object->stored_size), text(spec->uri),
-      integer(LP_CODEC_VERSION), text(now), text(spec->producer), text(spec->store_id),
-      text(spec->save_type)};
-    f.found = 0;
-    if ((rc = run(c, S_VERSION_NEW, args, 15, "recording a version", take_first, &f, NULL,
-                  err, errsz)) != LUPINE_OK)
+  if (spec->version == NULL &&
+      (rc = add_next_version(c, spec, id, now, version, seq, &done, err, errsz)) != LUPINE_OK)
+    return rc;
+  if (!done) {   /* a custom version, or the first of its artifact */
+    if ((rc = get_or_create(c, S_ARTIFACT_ID, S_ARTIFACT_NEW, spec->artifact,
+                            artifact_id, err, errsz)) != LUPINE_OK)
       return rc;
+    if (spec->version != NULL) {
+      lp_catalog_value args[] = {text(artifact_id), text(spec->version)};
+      int taken;
+      if ((rc = exists(c, S_VERSION_TAKEN, args, 2, "checking a version", &taken, err,
+                       errsz)) != LUPINE_OK)
+        return rc;
+      if (taken) {
+        lp_errf(err, errsz, "artifact '%s' already has a version '%s'", spec->artifact,
+                spec->version);
+        return LUPINE_CONSTRAINT;
+      }
+      snprintf(version, LP_NAME_MAX + 1, "%s", spec->version);
+      number = version_number(spec->version);
+    } else {
+      lp_catalog_value arg = text(artifact_id);
+      if ((rc = run(c, S_NEXT_VERSION, &arg, 1, "numbering a version", take_first, &f, NULL,
+                    err, errsz)) != LUPINE_OK)
+        return rc;
+      if (!f.found) {
+        lp_errf(err, errsz, "catalog %s: numbering a version failed (no number)", c->path);
+        return LUPINE_CATALOG;
+      }
+      number = f.i;
+      snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)number);
+    }
+    {
+      lp_catalog_value args[] = {
+        text(id), text(artifact_id), text(spec->version != NULL ? spec->version : version),
+        number > 0 ? integer(number) : null_value, text(spec->type), text(spec->data_type),
+        text(spec->object->hash), integer((int64_t)spec->object->size),
+        integer((int64_t)spec->object->stored_size), text(spec->uri),
+        integer(LP_CODEC_VERSION), text(now), text(spec->producer), text(spec->store_id),
+        text(spec->save_type)};
+      f.found = 0;
+      if ((rc = run(c, S_VERSION_NEW, args, 15, "recording a version", take_first, &f, NULL,
+                    err, errsz)) != LUPINE_OK)
+        return rc;
+    }
+    *seq = (long long)f.i;
   }
-  *seq = (long long)f.i;
   if (spec->producer == NULL) return LUPINE_OK;
   return link_artifact(c, spec->producer, "output", spec->output, id, *seq, err, errsz);
 }
@@ -1124,7 +1179,7 @@ int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz) {
   int s = find(c, name, W), rc, own;
   lua_values a;
-  *changes = 0;
+  if (changes != NULL) *changes = 0;
   if (s < 0) return unknown(W, name, err, errsz);
   if ((rc = lua_args(L, s, first, nargs, &a, err, errsz)) != LUPINE_OK) return rc;
   own = !c->be->in_transaction(c->db);

@@ -345,6 +345,18 @@ static const lp_catalog_sql statements[] = {
                    " created, producer_step_run_id, artifact_store_id, save_type) VALUES (?1,"
                    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(?14, '"
                    LP_DEFAULT_STORE_ID "'), ?15) RETURNING seq"}},
+  /* after the artifact's lock (above), in a statement of its own: its
+  ** snapshot then has the versions of the writer it waited for */
+  {"version_new_next", {"SELECT 1 FROM artifacts WHERE name = ?1 FOR UPDATE",
+                        "INSERT INTO artifact_versions(id, artifact_id, version,"
+                        " version_number, type, data_type, content_hash, size, stored_size, uri,"
+                        " codec_version, created, producer_step_run_id, artifact_store_id,"
+                        " save_type) SELECT ?2, a.id, n.next::text, n.next, ?3, ?4, ?5, ?6::bigint,"
+                        " ?7::bigint, ?8, ?9::bigint, ?10, ?11::text, coalesce(?12, '"
+                        LP_DEFAULT_STORE_ID "'), ?13"
+                        " FROM artifacts a, (SELECT coalesce(max(v.version_number), 0) + 1 AS"
+                        " next FROM artifact_versions v JOIN artifacts x ON x.id = v.artifact_id"
+                        " WHERE x.name = ?1) n WHERE a.name = ?1 RETURNING seq, version_number"}},
   {"store_of_stack", {"SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k"
                       " JOIN artifact_stores s ON s.id = k.artifact_store_id"
                       " WHERE (?1::text IS NULL AND k.active = 1) OR k.name = ?1"}},

@@ -374,6 +374,16 @@ static const lp_catalog_sql statements[] = {
                    LP_DEFAULT_STORE_ID "'), ?15)",
                    /* RETURNING would cost a version 20,000 instructions more */
                    "SELECT last_insert_rowid()"}},
+  {"version_new_next", {"INSERT INTO artifact_versions(id, artifact_id, version,"
+                        " version_number, type, data_type, content_hash, size, stored_size, uri,"
+                        " codec_version, created, producer_step_run_id, artifact_store_id,"
+                        " save_type) SELECT ?2, a.id, n.next, n.next, ?3, ?4, ?5, ?6, ?7, ?8,"
+                        " ?9, ?10, ?11, coalesce(?12, '" LP_DEFAULT_STORE_ID "'), ?13"
+                        " FROM artifacts a, (SELECT COALESCE(MAX(v.version_number), 0) + 1 AS"
+                        " next FROM artifact_versions v JOIN artifacts x ON x.id = v.artifact_id"
+                        " WHERE x.name = ?1) n WHERE a.name = ?1",
+                        "SELECT seq, version_number FROM artifact_versions"
+                        " WHERE seq = last_insert_rowid() AND changes() > 0"}},
   {"link", {"INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id,"
             " version_seq) VALUES (?1, ?2, ?3, ?4, coalesce(?5, (SELECT seq FROM"
             " artifact_versions WHERE id = ?4)))"}},

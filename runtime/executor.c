@@ -40,7 +40,7 @@ static void record_failure(lp_run *r, int node, const char *step_run_id) {
 static void record_lookups(lp_run *r, int outs, const char *step_run_id) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
-  int top = lua_gettop(L), changes;
+  int top = lua_gettop(L);
   if (lua_getfield(L, outs, "extras") == LUA_TTABLE &&
       lua_getfield(L, -1, "lookups") == LUA_TTABLE) {
     lua_pushnil(L);
@@ -48,8 +48,8 @@ static void record_lookups(lp_run *r, int outs, const char *step_run_id) {
       lua_pushstring(L, step_run_id);
       lua_pushvalue(L, -3);
       lua_pushvalue(L, -3);
-      if (lp_catalog_write(L, rt->catalog, "add_lookup", lua_gettop(L) - 2, 3, &changes,
-                           rt->err, sizeof rt->err) != LUPINE_OK)
+      if (lp_catalog_write(L, rt->catalog, "add_lookup", lua_gettop(L) - 2, 3, NULL, rt->err,
+                           sizeof rt->err) != LUPINE_OK)
         lp_run_fail(r);
       lua_pop(L, 4);
     }
@@ -444,17 +444,14 @@ static int start_node(lp_run *r, int node) {
                                    rt->err, sizeof rt->err) != LUPINE_OK)
       lp_run_fail(r);
     lp_run_link_inputs(r, node, nodeidx, n->step_run);
-    {
-      int changes;
-      lua_pushstring(L, n->step_run);
-      lua_pushvalue(L, nodeidx + 4);
-      lua_pushvalue(L, nodeidx + 3);
-      lua_pushvalue(L, nodeidx + 5);
-      if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 3, 4, &changes,
-                           rt->err, sizeof rt->err) != LUPINE_OK)
-        lp_run_fail(r);
-      lua_settop(L, nodeidx + 2);
-    }
+    lua_pushstring(L, n->step_run);
+    lua_pushvalue(L, nodeidx + 4);
+    lua_pushvalue(L, nodeidx + 3);
+    lua_pushvalue(L, nodeidx + 5);
+    if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 3, 4, NULL, rt->err,
+                         sizeof rt->err) != LUPINE_OK)
+      lp_run_fail(r);
+    lua_settop(L, nodeidx + 2);
     lua_pushvalue(L, -1);
     lp_run_keep(r, node, LP_NODE_PARAMS);
     lp_log(rt, LUPINE_LOG_DEBUG, "step '%s' started", lp_run_node_str(r, node, "name"));
@@ -530,7 +527,6 @@ static int record_ready(lp_run *r) {
     lua_pushstring(L, r->node[node].step_run);
     {
       const char *step_run_id = lua_tostring(L, -1);
-      int changes;
       lua_getfield(L, top + 1, "outs");
       if (lua_istable(L, -1)) {
         lua_rawgeti(L, r->nodes, node + 1);
@@ -549,7 +545,7 @@ static int record_ready(lp_run *r) {
       lua_pushinteger(L, r->node[node].attempts);
       lua_pushstring(L, step_run_id);
       lua_rotate(L, -3, 1);
-      if (lp_catalog_write(L, r->rt->catalog, "step_output", lua_gettop(L) - 2, 3, &changes,
+      if (lp_catalog_write(L, r->rt->catalog, "step_output", lua_gettop(L) - 2, 3, NULL,
                            r->rt->err, sizeof r->rt->err) != LUPINE_OK)
         lp_run_fail(r);
     }

@@ -362,7 +362,10 @@ int lp_catalog_query(lua_State *L, lp_catalog *c, const char *query,
 /*
 ** Make one of the catalog's named writes (see the declarations in
 ** catalog.c), its values checked as lp_catalog_query's, in its own
-** transaction unless one is open. *changes counts the rows changed.
+** transaction unless one is open. *changes counts the rows changed;
+** changes NULL: the count is not wanted, and a backend may send the write
+** without waiting for its answer (its error comes with the next call that
+** waits, at the latest the commit).
 */
 int lp_catalog_write(lua_State *L, lp_catalog *c, const char *name,
                      int first, int nargs, int *changes, char *err, size_t errsz);
