@@ -566,10 +566,10 @@ static int run(lp_catalog *c, int s, const lp_catalog_value *args, int n, const 
       break;
     }
     /* a write nobody reads back, or a statement before the last (a lock),
-    ** in a transaction: the backend may batch it (PostgreSQL sends it
-    ** without waiting for its answer) */
+    ** in a transaction or beginning one: the backend may batch it
+    ** (PostgreSQL sends it without waiting for its answer) */
     if ((fn == NULL || !last) && changes == NULL && c->be->defer != NULL &&
-        c->be->in_transaction(c->db)) {
+        (s == S_BEGIN || s == S_BEGIN_ALONE || c->be->in_transaction(c->db))) {
       if (c->be->defer(st) != 0) rc = dberr(c, what, err, errsz);
       c->be->reset(st);
       continue;
@@ -720,12 +720,25 @@ static int simple(lp_catalog *c, int s, const char *what, char *err, size_t errs
   return run(c, s, NULL, 0, what, NULL, NULL, NULL, err, errsz);
 }
 
+/* Rows read only to wait for them. */
+static int skip_row(void *ud, lp_catalog *c, void *st) {
+  (void)ud, (void)c, (void)st;
+  return LUPINE_OK;
+}
+
+/* A transaction begins with the lock its backend takes held, not merely
+** asked for: a writer checks its objects are still stored (lp_store_keep)
+** only once gc cannot run beside it (gc.c). */
+static int begin(lp_catalog *c, int s, char *err, size_t errsz) {
+  return run(c, s, NULL, 0, "starting a transaction", skip_row, NULL, NULL, err, errsz);
+}
+
 int lp_catalog_begin(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, S_BEGIN, "starting a transaction", err, errsz);
+  return begin(c, S_BEGIN, err, errsz);
 }
 
 int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz) {
-  return simple(c, S_BEGIN_ALONE, "starting a transaction", err, errsz);
+  return begin(c, S_BEGIN_ALONE, err, errsz);
 }
 
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz) {

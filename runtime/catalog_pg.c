@@ -837,7 +837,9 @@ typedef struct pg_stmt {
   char name[24];        /* the prepared statement's, on the server */
   int nparams;
   int undo;             /* a ROLLBACK: it runs even after deferred writes failed */
-  int control;          /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: never deferred */
+  int control;          /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: run at once */
+  int opens;            /* BEGIN or SAVEPOINT: may go with the deferred writes after all, as
+                         ** nothing waits for what they answer */
   PGresult *res;
   int row;              /* the row the columns are read from; -1 before the first */
   int ran;
@@ -909,6 +911,7 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   st->undo = strncmp(sql, "ROLLBACK", 8) == 0;
   st->control = st->undo || strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "COMMIT", 6) == 0 ||
                 strncmp(sql, "SAVEPOINT", 9) == 0 || strncmp(sql, "RELEASE", 7) == 0;
+  st->opens = strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "SAVEPOINT", 9) == 0;
   st->row = -1;
   snprintf(st->name, sizeof st->name, "lp%lu", ++db->named);
   for (i = 0; i < *nparams; i++) {
@@ -1004,7 +1007,7 @@ static int pg_step(void *p);
 static int pg_defer(void *p) {
   pg_stmt *st = p;
   pg_db *db = st->db;
-  if (st->control) {   /* the transaction's own: after what is deferred */
+  if (st->control && !st->opens) {   /* the transaction's own: after what is deferred */
     int step;
     while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
     return step == LP_CATALOG_FAILED;

@@ -133,10 +133,11 @@ end } ()
       if running ~= "" then break end
       H.sh("sleep 0.05")
     end
+    assert.not_equal("", running, "the run did not start")
     H.sqlite(home, "UPDATE pipeline_runs SET host = 'elsewhere'")
     H.sh("sleep 2.5")   -- beyond the limit: only its heartbeats keep it alive
-    local out = H.sh(env .. " " .. H.quote(H.cli) .. " pipeline runs list")
-    assert.matches("running", out)
+    local out, err = H.sh(env .. " " .. H.quote(H.cli) .. " pipeline runs list")
+    assert.truthy(out:find("running", 1, true), "runs: " .. out .. err)
     H.write(dir .. "/go", "")
     H.sh("while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.05; done")
     assert.matches("completed", (H.sh(env .. " " .. H.quote(H.cli) .. " pipeline runs list")))
