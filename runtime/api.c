@@ -49,6 +49,7 @@ struct lupine {
   char *err;            /* the message: errbuf, or a longer one malloc'd */
   char errbuf[LP_ERRSZ];
   home_text *homes;
+  char catalog_name[PATH_MAX + 300];   /* lupine_catalog_name's */
   volatile sig_atomic_t depth;   /* calls of this handle's into Lua under way */
   /* the runs the last lupine_exec_* call started (made_lost: some could not
   ** be kept, memory ran out) */
@@ -455,6 +456,18 @@ const char *lupine_home(lupine *h) {
   t->next = h->homes;
   h->homes = t;
   return t->s;
+}
+
+const char *lupine_catalog_name(lupine *h) {
+  int rc;
+  if (usable(h) != LUPINE_OK) return NULL;
+  clear(h);
+  if ((rc = lp_runtime_catalog_name(h->rt, h->catalog_name, sizeof h->catalog_name)) !=
+      LUPINE_OK) {
+    failf(h, rc, "%s", h->rt->err);
+    return NULL;
+  }
+  return h->catalog_name;
 }
 
 /* ---- running Lua ---- */

@@ -587,11 +587,21 @@ static int by_name_cmp(const void *a, const void *b) {
                 statements[*(const unsigned char *)b].name);
 }
 
-/* The backend that takes target: sqlite, last, takes any. */
+/* The backend that takes target, or NULL. */
 static const lp_catalog_backend *backend_of(const char *target) {
   int i;
-  for (i = 0; i < NBACKENDS - 1 && !backends[i]->accepts(target); i++) {}
-  return backends[i];
+  for (i = 0; i < NBACKENDS; i++)
+    if (backends[i]->accepts(target)) return backends[i];
+  return NULL;
+}
+
+/* What no backend takes, named without what may follow a scheme (a
+** password): "mysql://...", or the target itself. */
+static void name_unknown(const char *target, char *out, size_t outsz) {
+  const char *scheme = strstr(target, "://");
+  if (scheme != NULL) snprintf(out, outsz, "%.*s://...", (int)(scheme - target), target);
+  else if (strchr(target, '=') != NULL) snprintf(out, outsz, "a connection string");
+  else snprintf(out, outsz, "%s", target);
 }
 
 /*
@@ -626,6 +636,16 @@ static int resolve_sql(lp_catalog *c, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
+int lp_catalog_check_target(const char *target, char *err, size_t errsz) {
+  char name[64];
+  if (backend_of(target) != NULL) return LUPINE_OK;
+  name_unknown(target, name, sizeof name);
+  lp_errf(err, errsz, "catalog '%s': not a catalog Lupine knows: a PostgreSQL catalog is named "
+          "by a postgresql:// URI or a key=value connection string, a sqlite catalog by its "
+          "file's path", name);
+  return LUPINE_MISUSE;
+}
+
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
   lp_catalog *c;
   int rc, i;
@@ -635,6 +655,11 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
     free(c);
     lp_errf(err, errsz, "out of memory opening catalog %s", path);
     return LUPINE_NOMEM;
+  }
+  if ((rc = lp_catalog_check_target(path, err, errsz)) != LUPINE_OK) {
+    free(c->path);
+    free(c);
+    return rc;
   }
   c->be = backend_of(path);
   for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
@@ -691,6 +716,10 @@ const char *lp_catalog_libpq_version(void) {
 
 const char *lp_catalog_describe(const char *target, char *where, size_t wheresz) {
   const lp_catalog_backend *be = backend_of(target);
+  if (be == NULL) {
+    name_unknown(target, where, wheresz);
+    return "unknown";
+  }
   if (be->describe != NULL) be->describe(target, where, wheresz);
   else snprintf(where, wheresz, "%s", target);
   return be->name;

@@ -137,8 +137,9 @@ static int check_empty(lp_catalog *to, char *err, size_t errsz) {
     if ((rc = lp_catalog_each(to, sql, NULL, 0, take_count, &n, err, errsz)) != LUPINE_OK)
       return rc;
     if (n > has_default(tables[i].name)) {
-      lp_errf(err, errsz, "catalog copy: the catalog %s is not empty (%s has %lld rows); "
-              "copy into a new one", lp_catalog_where(to), tables[i].name, (long long)n);
+      lp_errf(err, errsz, "catalog copy: the catalog %s is not empty (%s has %lld row%s); "
+              "copy into a new one", lp_catalog_where(to), tables[i].name, (long long)n,
+              n == 1 ? "" : "s");
       return LUPINE_CONSTRAINT;
     }
   }
@@ -186,6 +187,14 @@ int lp_catalog_copy(lp_catalog *from, lp_catalog *to, lp_copy_count counts[LP_CO
                     char *err, size_t errsz) {
   char sql[128];
   int i, rc;
+  /* (an empty catalog copied into itself would say it copied nothing) */
+  if (strcmp(lp_catalog_backend_name(from), lp_catalog_backend_name(to)) == 0 &&
+      strcmp(lp_catalog_where(from), lp_catalog_where(to)) == 0) {
+    lp_errf(err, errsz, "catalog copy: %s is the catalog in use, which is what is copied; "
+            "to fill it from a catalog folder's file, copy with LUPINE_CATALOG unset "
+            "(LUPINE_CATALOG= lupine catalog copy --to ...)", lp_catalog_where(to));
+    return LUPINE_MISUSE;
+  }
   if ((rc = lp_catalog_begin(to, err, errsz)) != LUPINE_OK) return rc;
   if ((rc = check_empty(to, err, errsz)) != LUPINE_OK) goto failed;
   for (i = 0; i < NDEFAULTS; i++) {

@@ -623,6 +623,10 @@ static void pg_describe(const char *target, char *out, size_t outsz) {
   }
   opts = pq.PQconninfoParse(target, &errmsg);
   pq.PQfreemem(errmsg);
+  if (opts == NULL) {   /* its open says why */
+    snprintf(out, outsz, "(a connection string libpq cannot read)");
+    return;
+  }
   for (o = opts; o != NULL && o->keyword != NULL; o++) {
     if (o->val == NULL) continue;
     if (strcmp(o->keyword, "user") == 0) user = o->val;
@@ -746,6 +750,50 @@ static void pg_close(void *p) {
   free(db);
 }
 
+/* Every s in msg becomes with (while it fits). */
+static void replace_all(char *msg, size_t msgsz, const char *s, size_t slen, const char *with) {
+  size_t wlen = strlen(with);
+  char *at = msg;
+  while (slen > 0 && (at = strstr(at, s)) != NULL && strlen(msg) - slen + wlen < msgsz) {
+    memmove(at + wlen, at + slen, strlen(at + slen) + 1);
+    memcpy(at, with, wlen);
+    at += wlen;
+  }
+}
+
+/*
+** libpq quotes a connection string it cannot read, password and all: in
+** msg, the target becomes "the connection string", and its password (a
+** URI's user:password@, a key=value string's password=) "***" wherever
+** else it is.
+*/
+static void without_target(char *msg, size_t msgsz, const char *target) {
+  const char *p = NULL, *scheme = strstr(target, "://");
+  size_t n = 0;
+  replace_all(msg, msgsz, target, strlen(target), "the connection string");
+  if (scheme != NULL) {
+    const char *auth = scheme + 3, *end = auth + strcspn(auth, "/?"), *at = NULL, *c;
+    for (c = auth; c < end; c++)
+      if (*c == '@') at = c;
+    for (c = auth; at != NULL && c < at && *c != ':'; c++) {}
+    if (at != NULL && c < at) p = c + 1, n = (size_t)(at - p);
+  } else if ((p = strstr(target, "password")) != NULL) {
+    p += strlen("password");
+    while (*p == ' ') p++;
+    if (*p++ != '=') return;
+    while (*p == ' ') p++;
+    if (*p == '\'') p++, n = strcspn(p, "'");
+    else n = strcspn(p, " \t");
+  }
+  if (p != NULL && n > 0) {
+    char secret[256];
+    if (n >= sizeof secret) n = sizeof secret - 1;
+    memcpy(secret, p, n);
+    secret[n] = '\0';
+    replace_all(msg, msgsz, secret, n, "***");
+  }
+}
+
 static int pg_open(const char *target, void **out, char *err, size_t errsz) {
   pg_db *db = calloc(1, sizeof *db);
   char schema[128] = "";
@@ -765,6 +813,10 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
   db->conn = pq.PQconnectdb(target);
   if (db->conn == NULL || pq.PQstatus(db->conn) != CONNECTION_OK) {
     keep_error(db, NULL);
+    without_target(db->err, sizeof db->err, target);
+    if (strstr(db->err, "no password supplied") != NULL)
+      lp_appendf(db->err, sizeof db->err, &(size_t){strlen(db->err)},
+                 "; give it in PGPASSWORD or ~/.pgpass");
     lp_errf(err, errsz, "catalog %s: cannot connect (%s)", db->name, db->err);
     pg_close(db);
     return LUPINE_CATALOG;
@@ -789,18 +841,13 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
 }
 
 /* postgresql:// and postgres:// URIs, and key=value connection strings
-** libpq can read (a path to a sqlite file is neither). */
+** (which libpq reads when the catalog opens, saying what is wrong with one
+** it cannot read); a path to a sqlite file is neither. */
 static int pg_accepts(const char *target) {
-  PQconninfoOption *opts;
-  char *errmsg = NULL;
   if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
     return 1;
-  if (target[0] == '/' || strchr(target, '=') == NULL) return 0;
-  if (!pq_load()) return 1;   /* its open says libpq is missing */
-  opts = pq.PQconninfoParse(target, &errmsg);
-  pq.PQfreemem(errmsg);
-  pq.PQconninfoFree(opts);
-  return opts != NULL;
+  return strstr(target, "://") == NULL && target[0] != '/' && target[0] != '.' &&
+         strchr(target, '=') != NULL;
 }
 
 static const char *pg_where(void *p) {

@@ -901,6 +901,21 @@ static int sq_open(const char *target, void **out, char *err, size_t errsz) {
       lp_errf(err, errsz, "cannot open catalog %s (%s)", target, strerror(errno));
       return LUPINE_IO;
     }
+    if (target[0] == '\0') {
+      lp_errf(err, errsz, "an empty path names no catalog file");
+      return LUPINE_MISUSE;
+    }
+    {   /* its folder is not made here: a catalog folder's own is, elsewhere */
+      const char *slash = strrchr(target, '/');
+      char folder[PATH_MAX];
+      snprintf(folder, sizeof folder, "%.*s", slash == NULL ? 1 : slash == target ? 1 :
+               (int)(slash - target), slash == NULL ? "." : target);
+      if (stat(folder, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        lp_errf(err, errsz, "cannot create catalog %s: its folder %s is not there", target,
+                folder);
+        return LUPINE_IO;
+      }
+    }
     if ((rc = create(target, err, errsz)) != LUPINE_OK) return rc;
   }
   {
@@ -910,11 +925,11 @@ static int sq_open(const char *target, void **out, char *err, size_t errsz) {
   }
 }
 
-/* Any target: a path to the catalog file (a second backend, asked first,
-** takes the connection strings of its own). */
+/* A path to the catalog file: not a URI (scheme://), nor a key=value
+** connection string, unless it is plainly a path (/..., ./...). */
 static int sq_accepts(const char *target) {
-  (void)target;
-  return 1;
+  return strstr(target, "://") == NULL &&
+         (strchr(target, '=') == NULL || target[0] == '/' || target[0] == '.');
 }
 
 static void sq_close(void *db) {

@@ -132,6 +132,9 @@ static int core_locate(lua_State *L) {
 ** $LUPINE_CATALOG, else the folder's file) */
 static int core_set_catalog(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
+  if (!lua_isnoneornil(L, 1) && lua_type(L, 1) != LUA_TSTRING)
+    return luaL_error(L, "set_catalog: the target must be a string: a PostgreSQL URI or "
+                      "connection string, or a catalog file's path (got %s)", luaL_typename(L, 1));
   if (lp_runtime_set_catalog(rt, luaL_optstring(L, 1, NULL), "set_catalog") != LUPINE_OK)
     return luaL_error(L, "%s", rt->err);
   return 0;
@@ -162,6 +165,17 @@ static int core_catalog(lua_State *L) {
   free(target);
   lua_pushstring(L, where);
   return 2;
+}
+
+/* core.catalog_name() -> the catalog in use named for people (the folder
+** for its own file), as lupine_catalog_name: for the CLI's headers */
+static int core_catalog_name(lua_State *L) {
+  lp_runtime *rt = lp_runtime_of(L);
+  char name[PATH_MAX + 300];
+  if (lp_runtime_catalog_name(rt, name, sizeof name) != LUPINE_OK)
+    return luaL_error(L, "%s", rt->err);
+  lua_pushstring(L, name);
+  return 1;
 }
 
 /* core.copy_catalog(target) -> { { table, rows }, ... }: copy the catalog
@@ -698,6 +712,7 @@ static const luaL_Reg core_funcs[] = {
   {"set_home", core_set_home},
   {"set_catalog", core_set_catalog},
   {"catalog", core_catalog},
+  {"catalog_name", core_catalog_name},
   {"copy_catalog", core_copy_catalog},
   {"object_path", core_object_path},
   {"atomic", core_atomic},

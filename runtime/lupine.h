@@ -305,13 +305,25 @@ LUPINE_API void lupine_set_events(lupine *rt, lupine_event_fn fn, void *ud);
 LUPINE_API const char *lupine_home(lupine *rt);
 
 /*
+** The catalog in use, named for people, as lupine's programs show it: the
+** catalog folder (as lupine_home gives it) when the catalog is the
+** folder's own file, else its kind and where it is ("PostgreSQL
+** postgresql://alice@db:5432/lupine schema public", the schema once it
+** opened), never with a password. Owned by the handle, valid until its
+** next call. NULL with an error message if no catalog folder is found.
+*/
+LUPINE_API const char *lupine_catalog_name(lupine *rt);
+
+/*
 ** Use the catalog at target from now on: a PostgreSQL connection string
 ** or URI ("postgresql://user@host/db", "host=/socket/dir dbname=db"), or
 ** a sqlite catalog file; NULL: $LUPINE_CATALOG if set, else the catalog
 ** folder's catalog.db (the default). The catalog folder still holds the
 ** default artifact store. The catalog open until now is closed; the new
-** one opens on first use, so a bad target is reported by the first call
-** that needs it. LUPINE_MISUSE for "" (it names no catalog).
+** one opens on first use, so a target that cannot be reached (a server
+** that is down, a wrong password) is reported by the first call that
+** needs it. LUPINE_MISUSE for "" (it names no catalog) and for a target no
+** backend takes ("mysql://..."), refused at once.
 */
 LUPINE_API int lupine_set_catalog(lupine *rt, const char *target);
 

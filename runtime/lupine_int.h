@@ -259,6 +259,11 @@ const char *lp_catalog_describe(const char *target, char *where, size_t wheresz)
 ** fork. */
 void lp_catalog_fork_safe(void);
 
+/* LUPINE_OK if a backend takes target (a PostgreSQL URI or connection
+** string, a path); else LUPINE_MISUSE with a message naming it (without
+** what may follow a scheme: a password). */
+int lp_catalog_check_target(const char *target, char *err, size_t errsz);
+
 /* Open (creating and migrating if needed) the catalog at path, with the
 ** first backend that takes it (sqlite takes any path). */
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
@@ -583,6 +588,12 @@ int lp_runtime_dead_after(void);
 /* The catalog rt opens (runtime.c says how it is chosen), its home
 ** resolved: malloc'd, NULL if memory ran out. */
 char *lp_runtime_catalog_target(lp_runtime *rt);
+
+/* The catalog in use named for people, into out (see lupine_catalog_name):
+** the folder's path when it is the folder's own file, else its kind and
+** where it is, never a password. Finds the folder; LUPINE_OK or a code
+** with rt->err. */
+int lp_runtime_catalog_name(lp_runtime *rt, char *out, size_t outsz);
 
 /* Use the catalog at target from now on (a file, a connection string);
 ** NULL: $LUPINE_CATALOG, else the folder's catalog.db. The catalog open

@@ -311,6 +311,29 @@ char *lp_runtime_catalog_target(lp_runtime *rt) {
   return out;
 }
 
+int lp_runtime_catalog_name(lp_runtime *rt, char *out, size_t outsz) {
+  const char *env = getenv("LUPINE_CATALOG"), *kind;
+  char where[PATH_MAX + 256], *target;
+  int rc;
+  if ((rc = lp_runtime_find_home(rt)) != LUPINE_OK) return rc;
+  if (rt->catalog_target == NULL && (env == NULL || env[0] == '\0')) {
+    snprintf(out, outsz, "%s", rt->home);
+    return LUPINE_OK;
+  }
+  if (rt->catalog != NULL) {   /* as it opened: a PostgreSQL one with its schema */
+    kind = lp_catalog_backend_name(rt->catalog);
+    snprintf(where, sizeof where, "%s", lp_catalog_where(rt->catalog));
+  } else if ((target = lp_runtime_catalog_target(rt)) != NULL) {
+    kind = lp_catalog_describe(target, where, sizeof where);
+    free(target);
+  } else {
+    lp_errf(rt->err, sizeof rt->err, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  snprintf(out, outsz, "%s %s", kind, where);
+  return LUPINE_OK;
+}
+
 int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX], *target;
   int rc;
@@ -364,10 +387,14 @@ int lp_runtime_set_home(lp_runtime *rt, const char *home, const char *who) {
 }
 
 int lp_runtime_set_catalog(lp_runtime *rt, const char *target, const char *who) {
-  char *copy = NULL;
+  char *copy = NULL, msg[LP_ERRSZ];
   if (target != NULL && target[0] == '\0') {
     lp_errf(rt->err, sizeof rt->err,
             "%s: an empty target names no catalog (give none for the default)", who);
+    return LUPINE_MISUSE;
+  }
+  if (target != NULL && lp_catalog_check_target(target, msg, sizeof msg) != LUPINE_OK) {
+    lp_errf(rt->err, sizeof rt->err, "%s: %s", who, msg);
     return LUPINE_MISUSE;
   }
   if (target != NULL && (copy = strdup(target)) == NULL) {

@@ -148,6 +148,44 @@ end } ()
   end)
 end)
 
+describe("a catalog target", function()
+  it("that no backend takes is refused, naming it without what follows its scheme", function()
+    local dir = H.tmpdir()
+    local env = "LUPINE_HOME=" .. H.quote(dir) .. " LUPINE_CATALOG="
+    local _, err, code = H.sh(env .. H.quote("mysql://alice:sekrit@db/lupine") .. " "
+      .. H.quote(H.cli) .. " artifact list")
+    assert.equal(1, code)
+    assert.equal("lupine: catalog 'mysql://...': not a catalog Lupine knows: a PostgreSQL "
+      .. "catalog is named by a postgresql:// URI or a key=value connection string, a sqlite "
+      .. "catalog by its file's path\n", err)
+    -- nothing was made where a file path would have been
+    assert.equal("", (H.sh("ls " .. H.quote(dir))))
+    assert.equal("set_catalog: catalog 'mysql://...': not a catalog Lupine knows: a "
+      .. "PostgreSQL catalog is named by a postgresql:// URI or a key=value connection string, "
+      .. "a sqlite catalog by its file's path",
+      H.err(lupine.set_catalog, "mysql://alice:sekrit@db/lupine"))
+    assert.equal("set_catalog: the target must be a string: a PostgreSQL URI or connection "
+      .. "string, or a catalog file's path (got number)", H.err(lupine.set_catalog, 42))
+    H.rm(dir)
+  end)
+
+  it("is named by the CLI's headers and the REPL's, the folder for its own file", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/s.lua", "lupine.pipeline { name = 'p', function()\n"
+      .. "  lupine.step { name = 'one', function() return 1 end } ()\nend } ()\n")
+    local out = H.sh("cd " .. H.quote(dir) .. " && unset LUPINE_HOME && printf 'os.exit()\\n' | "
+      .. "script -qec " .. H.quote(H.cli .. " run s.lua && " .. H.cli .. " artifact list && "
+      .. H.cli .. " repl") .. " /dev/null")
+    local name = H.pg and "PostgreSQL postgresql://" or H.sh("cd " .. H.quote(dir)
+      .. " && pwd -P"):gsub("\n$", "") .. "/.lupine"
+    local plain = name:gsub("%p", "%%%0")
+    assert.matches("%(catalog " .. plain, out)
+    assert.matches("\ncatalog: " .. plain, out)
+    assert.matches("Lupine [^\n]*, catalog " .. plain, out)
+    H.rm(dir)
+  end)
+end)
+
 if not H.pg then return end
 
 -- The connection string of the test server, without a schema.
@@ -186,6 +224,34 @@ describe("the PostgreSQL catalog", function()
     assert.equal("set_catalog: an empty target names no catalog (give none for the default)",
       H.err(lupine.set_catalog, ""))
     H.rm(dir)
+  end)
+
+  it("keeps a password out of what libpq says of a target it cannot read", function()
+    local dir = H.tmpdir()
+    local env = "LUPINE_HOME=" .. H.quote(dir) .. " LUPINE_CATALOG="
+    local function fails(target)
+      local _, err, code = H.sh(env .. H.quote(target) .. " " .. H.quote(H.cli) .. " artifact list")
+      assert.equal(1, code)
+      assert.not_matches("sekrit", err)
+      return err
+    end
+    assert.equal('lupine: catalog (a connection string libpq cannot read): cannot connect (end '
+      .. 'of string reached when looking for matching "]" in IPv6 host address in URI: "the '
+      .. 'connection string")\n', fails("postgresql://alice:sekrit@[::1/lupine"))
+    assert.equal('lupine: catalog (a connection string libpq cannot read): cannot connect '
+      .. '(invalid connection option "bogus")\n',
+      fails("host=/nowhere user=alice password=sekrit dbname=lupine bogus=1"))
+    -- a key=value string libpq cannot read is still not taken for a file's path
+    assert.equal("", (H.sh("ls " .. H.quote(dir))))
+    H.rm(dir)
+  end)
+
+  it("is not copied into itself: LUPINE_CATALOG names what is copied", function()
+    local _, err = H.sh("LUPINE_HOME=" .. H.quote(H.tmpdir()) .. " LUPINE_CATALOG="
+      .. H.quote(server) .. " " .. H.quote(H.cli) .. " catalog copy --to " .. H.quote(server))
+    assert.matches("^lupine: catalog copy: postgresql://[^\n]* is the catalog in use, which is "
+      .. "what is copied; to fill it from a catalog folder's file, copy with LUPINE_CATALOG "
+      .. "unset %(LUPINE_CATALOG= lupine catalog copy %-%-to %.%.%.%)\n$", err)
   end)
 
   it("says libpq cannot be loaded when the first PostgreSQL catalog opens", function()

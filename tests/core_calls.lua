@@ -85,6 +85,7 @@ local good = {
   set_home = { home },
   set_catalog = { nil },
   catalog = {},
+  catalog_name = {},
   copy_catalog = { home .. "/copy.db" },
   set_restore = { function(_, v) return v end },
   sleep = { 0.001 },

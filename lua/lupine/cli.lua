@@ -784,7 +784,7 @@ end
 -- `lupine catalog copy --to TARGET`: every row, then each table read back
 -- and checked (runtime/catalog_copy.c)
 local function cmd_catalog_copy(ctx)
-  if not ctx.opts.to then usage(ctx.path, "missing option '--to'") end
+  if not ctx.opts.to or ctx.opts.to == "" then usage(ctx.path, "missing option '--to'") end
   local counts = core.copy_catalog(ctx.opts.to)
   local _, from = core.catalog()
   if ctx.opts.json then

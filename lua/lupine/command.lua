@@ -153,7 +153,8 @@ local function top_help(tree)
     .. "SCRIPT, words are the script's); --opt=VALUE or --opt VALUE, -jN or -j N, -vq.\n\n"
     .. "The catalog lives in $LUPINE_HOME, else the nearest .lupine folder found walking up\n"
     .. "from the current directory, else ./.lupine (made by the first run). Commands that\n"
-    .. "only read never make one.\n"
+    .. "only read never make one. $LUPINE_CATALOG names a shared PostgreSQL catalog instead\n"
+    .. "(postgresql://user@host/db); the folder still holds the artifacts.\n"
     .. "Exit status: 0 ok, 1 a run or the script failed, or not found, 2 usage error,\n"
     .. "130 or 143 stopped by SIGINT or SIGTERM.\n"
 end
@@ -338,7 +339,7 @@ local function open_catalog(ctx, cmd)
   local home, exists = core.locate()
   if not exists and cmd.catalog ~= "create" then no_catalog(home) end
   if ctx.tty and not ctx.opts.json then
-    io.stderr:write("catalog: ", names.visible(home), "\n")
+    io.stderr:write("catalog: ", names.visible(core.catalog_name()), "\n")
   end
 end
 
@@ -417,11 +418,11 @@ local function cmd_run(ctx)
   end
   if o["no-cache"] then lupine.overrides.enable_cache = false end
   if o.jobs then lupine.overrides.jobs = o.jobs end
-  local located, home = pcall(core.locate)
+  local located = pcall(core.locate)
   local tty = ctx.tty   -- where the progress goes: stdout, but for --json stderr
   if o.json then tty = ctx.stderr_tty end
   local view = progress.new { tty = tty, verbose = o.verbose, quiet = o.quiet,
-    columns = ctx.columns, catalog = located and home or nil }
+    columns = ctx.columns, catalog = located and core.catalog_name() or nil }
   local script = ctx.args[1]
   return { script = script, args = table.move(ctx.args, 2, #ctx.args, 1, {}), json = o.json,
     event = function(e) view:event(e) end, warn = function(msg) view:warn(msg) end,

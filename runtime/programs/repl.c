@@ -747,13 +747,13 @@ static int repl_main(int argc, char **argv) {
     if (rc != LUPINE_OK) fprintf(stderr, "lupine: %s\n", lupine_errmsg(r.rt));
   }
   if (r.tty) {
-    const char *home;
+    const char *catalog;
     setup_editing(&r);
-    home = lupine_home(r.rt);
+    catalog = lupine_catalog_name(r.rt);
     printf("Lupine %s on %s, catalog %s\n"
            "`lupine` and `client` are ready; help() for more. Ctrl-C stops a statement,"
            " Ctrl-D exits.\n",
-           LUPINE_VERSION, LUA_RELEASE, home != NULL ? home : "(none)");
+           LUPINE_VERSION, LUA_RELEASE, catalog != NULL ? catalog : "(none)");
     fflush(stdout);
   }
   lua_pushcfunction(r.L, doREPL);

@@ -439,7 +439,8 @@ static int ui_main(int argc, char **argv) {
             "dashboard has no login and no encryption: whoever reaches it reads the whole "
             "catalog. Requests are answered under an IP address, localhost%s only.\n", where,
             nallowed > 0 ? " or an --allowed-host name" : " (add names with --allowed-host)");
-  printf("lupine ui: serving %s at http://%s/ (Ctrl-C stops it)\n", lupine_home(rt), where);
+  printf("lupine ui: serving %s at http://%s/ (Ctrl-C stops it)\n", lupine_catalog_name(rt),
+         where);
   fflush(stdout);
   while (!stopping) {
     fd_set rs, ws, es;

@@ -1059,7 +1059,23 @@ static void test_set_catalog(void) {
   code(rt, lupine_set_catalog(rt, ""), LUPINE_MISUSE,
        "lupine_set_catalog: an empty target names no catalog (give none for the default)",
        "lupine_set_catalog with \"\"");
+  {
+    const char *name = lupine_catalog_name(rt), *folder = lupine_home(rt);
+    check(name != NULL && folder != NULL && strstr(name, "home-catalog") != NULL &&
+          strcmp(lupine_catalog_name(rt), lupine_home(rt)) == 0,
+          "lupine_catalog_name: the folder, for its own catalog.db");
+  }
+  code(rt, lupine_set_catalog(rt, "mysql://alice:sekrit@db/lupine"), LUPINE_MISUSE,
+       "lupine_set_catalog: catalog 'mysql://...': not a catalog Lupine knows: a PostgreSQL "
+       "catalog is named by a postgresql:// URI or a key=value connection string, a sqlite "
+       "catalog by its file's path", "lupine_set_catalog with a target no backend takes");
   code(rt, lupine_set_catalog(rt, db), LUPINE_OK, "", "lupine_set_catalog with a file");
+  {
+    char want[PATHSZ + 32];
+    snprintf(want, sizeof want, "sqlite %s", db);
+    check(lupine_catalog_name(rt) != NULL && strcmp(lupine_catalog_name(rt), want) == 0,
+          "lupine_catalog_name: the kind and the file, for another catalog");
+  }
   code(rt, lupine_exec_string(rt, "lupine.save_artifact(1, 'in_other')", "=save"), LUPINE_OK, "",
        "save into it");
   check(stat(db, &sb) == 0, "the catalog is that file");
@@ -1070,6 +1086,7 @@ static void test_set_catalog(void) {
   code(rt, lupine_exec_string(rt, "assert(lupine.Client():get_artifact_version('in_other'))",
        "=again"), LUPINE_OK, "", "what was saved there is there");
   code(NULL, lupine_set_catalog(NULL, db), LUPINE_MISUSE, NULL, "lupine_set_catalog(NULL, ...)");
+  check(lupine_catalog_name(NULL) == NULL, "lupine_catalog_name(NULL)");
   lupine_close(rt);
 }
 
