@@ -226,7 +226,7 @@ describe("lupine catalog commands", function()
       assert.equal(0, code, out)
       local l = lines(out)
       assert.equal(5, #l, out)
-      assert.equal("catalog: " .. home, l[1])   -- the catalog it reads, named
+      assert.equal("catalog: " .. H.catalog_label(home), l[1])   -- the catalog it reads, named
       assert.matches("^ID        NAME  VERSION  TYPE  DATA TYPE   SIZE  CREATED              TAGS$",
         l[2])
       assert.matches("^%x%x%x%x%x%x%x%x  item  120      data  number_map   5 B  "
@@ -246,7 +246,7 @@ describe("lupine catalog commands", function()
           ["pipeline runs list --pipeline nothing_here"] = "no pipeline runs" } do
         local out, code = pty(home, args)
         assert.equal(0, code, out)
-        assert.equal("catalog: " .. home .. "\n" .. said .. "\n", out, args)
+        assert.equal("catalog: " .. H.catalog_label(home) .. "\n" .. said .. "\n", out, args)
         local piped, err, piped_code = run(args)
         assert.equal(0, piped_code, err)
         assert.equal("", piped, args)
@@ -294,8 +294,9 @@ describe("lupine catalog commands", function()
       if not has_script then pending("util-linux script is not installed") return end
       local out, code = pty(home, "artifact version describe processed")
       assert.equal(0, code, out)
-      assert.equal("catalog: " .. home .. "\n", out:sub(1, #home + 10))
-      assert.matches("^artifact version  processed:2\nid                %x+%-", out:sub(#home + 11))
+      local label = H.catalog_label(home)
+      assert.equal("catalog: " .. label .. "\n", out:sub(1, #label + 10))
+      assert.matches("^artifact version  processed:2\nid                %x+%-", out:sub(#label + 11))
       assert.matches("\nsize              %d+ B %(stored %d+ B%)\n", out)
       assert.matches("\nproduced by       step 'process_data' of run 'second'\n", out)
       assert.matches("\nmetadata          accuracy = 0.5\n                  note = \"ok\"\n$", out)
@@ -375,7 +376,7 @@ describe("lupine catalog commands", function()
       if not has_script then pending("util-linux script is not installed") return end
       local out, code = pty(home, "artifact export processed --format cbor")
       assert.equal(2, code)
-      assert.equal("catalog: " .. home .. "\nlupine: artifact export: not writing CBOR to a "
+      assert.equal("catalog: " .. H.catalog_label(home) .. "\nlupine: artifact export: not writing CBOR to a "
         .. "terminal: give -o FILE or redirect stdout\nTry 'lupine artifact export --help'.\n",
         out)
     end)
@@ -838,7 +839,8 @@ pipeline { name = "user", function() use() end } ()
     H.lupine(home, "artifact prune -y")
     local out, code = pty(home, "gc --dry-run")
     assert.equal(0, code, out)
-    local catalog = "catalog: " .. home .. "\n"   -- on a terminal, the catalog read is named
+    -- on a terminal, the catalog read is named
+    local catalog = "catalog: " .. H.catalog_label(home) .. "\n"
     assert.equal(catalog .. "would free 0 objects (0 B); kept 6 unused objects written in the last "
       .. "1h (--grace)\n", out)
     out = pty(home, "gc --dry-run --grace 90s")

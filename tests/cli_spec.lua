@@ -229,7 +229,8 @@ used:with_options { run_name = "once" } ()
     local start, block, summary = out:match("^(run 'live' of pipeline 'live': 2 steps "
       .. "%(catalog [^\n]*%)\n)(.-)(run 'live' failed in .*)$")
     assert.truthy(start, out)
-    assert.equal("run 'live' of pipeline 'live': 2 steps (catalog " .. home .. ")\n", start)
+    assert.equal("run 'live' of pipeline 'live': 2 steps (catalog " .. H.catalog_label(home)
+      .. ")\n", start)
     block = fixed(block)
     local up, first = "\27%[1A\27%[J", "2 steps: 0 done, 0 cached, 0 failed, 0 running, 2 pending "
     local napping = "  nap  <t>\n2 steps: 0 done, 0 cached, 0 failed, 1 running, 1 pending %(<t>%)\n"

@@ -112,6 +112,15 @@ end
 H.pg = os.getenv("LUPINE_CATALOG")
 if H.pg == "" then H.pg = nil end
 
+-- The catalog of home as the CLI's headers name it before it opens: the
+-- folder for its own file; with LUPINE_CATALOG, its kind and where it is
+-- (as `lupine --version` says it).
+function H.catalog_label(home)
+  if not H.pg then return home end
+  return (H.sh("LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " --version")
+    :match("\ncatalog: ([^\n]+)"))
+end
+
 -- The connection string of home's catalog on PostgreSQL (its schema).
 function H.pg_target(home)
   local p = io.popen("printf '%s' " .. quote(home) .. " | sha256sum")

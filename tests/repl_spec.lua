@@ -559,7 +559,9 @@ describe("lupine repl on a terminal", function()
 
   it("starts for a bare lupine on a terminal", function()
     T = terminal(repl_cmd(home, ""))
-    T.wait("^Lupine %S+ on Lua 5%.4%.%d+, catalog " .. home:gsub("%p", "%%%0") .. "\n")
+    -- (a PostgreSQL catalog, opened, is named with its schema)
+    T.wait("^Lupine %S+ on Lua 5%.4%.%d+, catalog "
+      .. (H.pg and "PostgreSQL postgresql://[^\n]* schema " or home:gsub("%p", "%%%0") .. "\n"))
     T.type("client") T.key("Enter")
     T.wait("\n<lupine.Client " .. home .. ">\n> ", true)
     T.key("C-d")
