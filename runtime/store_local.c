@@ -50,6 +50,9 @@ typedef struct local {
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
   int nosync;         /* a cache: a crash may lose what it holds (see lp_store_local_nosync) */
+  uint64_t hash_frames_below;   /* puts of fewer bytes hash their frames (for uploads) */
+  char framed[LP_HASH_STRLEN + 1];       /* the object the last put wrote, */
+  char frame_sha[LP_HASH_STRLEN + 1];    /* and its frame's hash ("": none) */
   long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
   char owner[LP_OWNER_MAX];
 } local;
@@ -303,6 +306,7 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   size_t cap, n;
   int fd, created, rc;
 
+  s->framed[0] = '\0';
   if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
   info->size = len;
   object_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
@@ -334,6 +338,9 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
     rc = LUPINE_ERROR;
     goto done;
   }
+  if (len < s->hash_frames_below &&
+      (rc = lp_frame_hash(frame, n, s->frame_sha, err, errsz)) != LUPINE_OK)
+    goto done;
 
   /* The fan-out directory, and its own entry in objects/ when new. */
   strcpy(dir, path);
@@ -366,6 +373,7 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   else if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
   info->created = 1;
   info->stored_size = n;
+  if (len < s->hash_frames_below) memcpy(s->framed, info->hash, sizeof s->framed);
   if (why[0] != '\0') replaced(base, why);
 done:
   if (tmp[0] != '\0') unlink(tmp);
@@ -507,6 +515,7 @@ typedef struct writer {
   local *s;           /* NULL: hashing only */
   ZSTD_CCtx *cctx;
   EVP_MD_CTX *sha;
+  EVP_MD_CTX *frame_sha;   /* the frame's, when the store hashes frames */
   unsigned char *out;
   size_t outcap;
   uint64_t size, written, stored;
@@ -531,6 +540,7 @@ static void writer_free(writer *w) {
   if (w->tmp[0] != '\0') unlink(w->tmp);
   ZSTD_freeCCtx(w->cctx);
   EVP_MD_CTX_free(w->sha);
+  EVP_MD_CTX_free(w->frame_sha);
   free(w->out);
   free(w);
 }
@@ -556,8 +566,12 @@ static int l_writer_open(lp_store *base, uint64_t size, lp_store_writer **out, c
     *out = &w->base;
     return LUPINE_OK;
   }
+  s->framed[0] = '\0';
   w->outcap = ZSTD_CStreamOutSize();
   if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->out = malloc(w->outcap)) == NULL) goto nomem;
+  if (size < s->hash_frames_below && ((w->frame_sha = EVP_MD_CTX_new()) == NULL ||
+                         EVP_DigestInit_ex(w->frame_sha, lp_frame_sha256(), NULL) != 1))
+    goto nomem;
   /* the size goes in the frame header, as for every object */
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
@@ -590,6 +604,7 @@ static int pump(writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
       return LUPINE_ERROR;
     }
     if (write_all(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
+    if (w->frame_sha != NULL) EVP_DigestUpdate(w->frame_sha, w->out, ob.pos);
     w->stored += ob.pos;
   } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);
   return LUPINE_OK;
@@ -676,6 +691,10 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
   w->tmp[0] = '\0';
   if (!w->s->nosync) rc = sync_dir(dir, err, errsz);
   info->created = 1;
+  if (w->frame_sha != NULL && EVP_DigestFinal_ex(w->frame_sha, md, &mdlen) == 1) {
+    lp_frame_format_hash(md, mdlen, w->s->frame_sha);
+    memcpy(w->s->framed, info->hash, sizeof w->s->framed);
+  }
   if (why[0] != '\0') replaced(&w->s->base, why);
 done:
   writer_free(w);
@@ -746,6 +765,15 @@ const lp_store_ops lp_store_local_ops = {
 
 void lp_store_local_nosync(lp_store *base) {
   ((local *)base)->nosync = 1;
+}
+
+void lp_store_local_hash_frames(lp_store *base, uint64_t below) {
+  ((local *)base)->hash_frames_below = below;
+}
+
+const char *lp_store_local_frame_hash(lp_store *base, const char *hash) {
+  local *s = (local *)base;
+  return strcmp(s->framed, hash) == 0 ? s->frame_sha : NULL;
 }
 
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz) {

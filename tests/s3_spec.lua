@@ -231,6 +231,38 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     assert.equal(0, count(requests(), "PUT "), requests())
   end)
 
+  it("signs each upload with its payload's hash, also of bytes its read cache held", function()
+    -- a put hashes the frame it writes into the cache; bytes the cache has
+    -- already (saved to another store of the home) are hashed from the file
+    local home, prefix = s3_home(true)   -- the proxy checks every payload hash
+    ok(home, "artifact-store register s3b --flavor s3 --path s3://lupine/" .. prefix .. "-b"
+      .. " --endpoint http://127.0.0.1:" .. proxy)
+    ok(home, "stack register s3kb -a s3b")
+    local save = H.script([[
+local lupine = require "lupine"
+lupine.save_artifact(string.rep("same bytes ", 100000), arg[1])
+]])
+    reset_logs()
+    ok(home, "run " .. H.quote(save) .. " first")
+    ok(home, "stack set s3kb")
+    ok(home, "run " .. H.quote(save) .. " second")
+    -- (two objects each: the value and its visualization)
+    local log = requests("proxy")
+    assert.equal(2, count(log, "PUT /lupine/" .. prefix:gsub("%-", "%%-") .. "/objects/[^\n]+%.zst\n"), log)
+    assert.equal(2, count(log, "PUT /lupine/" .. prefix:gsub("%-", "%%-") .. "%-b/objects/[^\n]+%.zst\n"), log)
+    -- both arrived whole: each store loads the value from its bucket
+    for _, stack in ipairs({ "s3k", "s3kb" }) do
+      ok(home, "stack set " .. stack)
+      H.rm(home .. "/cache")
+      local out = ok(home, "run " .. H.quote(H.script([[
+local lupine = require "lupine"
+local c = lupine.Client()
+print(#c:get_artifact_version(arg[1]):load())
+]])) .. " " .. (stack == "s3k" and "first" or "second"))
+      assert.equal("1100000\n", out)
+    end
+  end)
+
   it("resumes a download cut off midway where it broke off", function()
     local home = s3_home(true)
     local src = H.tmpdir() .. "/f.bin"

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "lupine_int.h"
+#include "store_int.h"   /* lp_store_local_hash_frames */
 #include "tap.h"
 
 #define PATHSZ 512   /* paths under a short mkdtemp directory */
@@ -798,6 +798,62 @@ static void test_interop(lp_store *s, const char *top) {
   check(system(cmd) == 0, "%s", what);
 }
 
+/* The hash of the file at path, or "" if it cannot be read. */
+static void hash_file(const char *path, char *out) {
+  static unsigned char buf[1 << 16];
+  FILE *f = fopen(path, "rb");
+  size_t n = f != NULL ? fread(buf, 1, sizeof buf, f) : 0;
+  out[0] = '\0';
+  if (f == NULL) return;
+  fclose(f);
+  lp_frame_hash_bytes(buf, n, out);
+}
+
+/* A store an upload reads from hashes each frame it writes (the s3
+** flavor's cache), below a size; a put that finds its object hashes none. */
+static void test_frame_hashes(const char *top) {
+  static const char small[] = "a frame to upload", other[] = "another frame";
+  char root[PATHSZ], path[PATHSZ], want[LP_HASH_STRLEN + 1], err[LP_ERRSZ] = "";
+  static char big[4000];
+  const char *got;
+  lp_store_writer *w = NULL;
+  lp_object a, b;
+  lp_store *s;
+  snprintf(root, sizeof root, "%s/framed", top);
+  if (!check(lp_store_open(&s, "local", root, "framed", NULL, err, sizeof err) == LUPINE_OK,
+             "open a store that hashes frames")) {
+    diag(err);
+    return;
+  }
+  lp_store_local_hash_frames(s, 1000);
+  check(lp_store_put(s, small, sizeof small, &a, err, sizeof err) == LUPINE_OK, "put");
+  lp_store_local_path(s, a.hash, path, sizeof path);
+  hash_file(path, want);
+  got = lp_store_local_frame_hash(s, a.hash);
+  same(got != NULL ? got : "(none)", want, "a put gives the hash of the frame it wrote");
+  check(lp_store_local_frame_hash(s, "sha256:0000") == NULL, "and of no other object");
+  check(lp_store_put(s, small, sizeof small, &b, err, sizeof err) == LUPINE_OK && !b.created,
+        "the same bytes again: found");
+  check(lp_store_local_frame_hash(s, a.hash) == NULL, "a put that found its object hashes none");
+  memset(big, 'x', sizeof big);
+  check(lp_store_put(s, big, sizeof big, &b, err, sizeof err) == LUPINE_OK && b.created,
+        "put an object of 4000 bytes");
+  check(lp_store_local_frame_hash(s, b.hash) == NULL, "above the size given: no frame hashed");
+  if (lp_store_writer_open(s, sizeof other, &w, err, sizeof err) == LUPINE_OK &&
+      lp_store_writer_write(w, other, 7, err, sizeof err) == LUPINE_OK &&
+      lp_store_writer_write(w, other + 7, sizeof other - 7, err, sizeof err) == LUPINE_OK &&
+      lp_store_writer_close(w, &b, err, sizeof err) == LUPINE_OK) {
+    lp_store_local_path(s, b.hash, path, sizeof path);
+    hash_file(path, want);
+    got = lp_store_local_frame_hash(s, b.hash);
+    same(got != NULL ? got : "(none)", want, "a streamed put gives the hash of its frame too");
+  } else {
+    check(0, "a streamed put");
+    diag(err);
+  }
+  lp_store_close(s);
+}
+
 int main(void) {
   char top[] = "/tmp/lupine-test-store-XXXXXX", root[200], err[LP_ERRSZ] = "";
   lp_store *s;
@@ -826,6 +882,7 @@ int main(void) {
   test_stale_temporaries(top);
   test_copies(s, top);
   test_interop(s, top);
+  test_frame_hashes(top);
   lp_store_close(s);
   nftw(top, unlock_one, 16, FTW_PHYS);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
