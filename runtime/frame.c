@@ -161,6 +161,7 @@ struct lp_frame_decoder {
   ZSTD_DCtx *dctx;
   unsigned char *out;
   size_t outcap, left;    /* left: what zstd still expects (0: the frame ended) */
+  int at_most;            /* size is a bound, not the size (lp_frame_decoder_at_most) */
 };
 
 void lp_frame_decoder_free(lp_frame_decoder *d) {
@@ -210,11 +211,15 @@ int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *er
   return LUPINE_OK;
 }
 
+void lp_frame_decoder_at_most(lp_frame_decoder *d) {
+  d->at_most = 1;
+}
+
 int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   char got[LP_HASH_STRLEN + 1];
-  if (d->left != 0 || d->total != d->size)
+  if (d->left != 0 || (d->total != d->size && !d->at_most))
     return lp_frame_corrupt(err, errsz, d->hash, "it ends early (%llu of %llu bytes)",
                             (unsigned long long)d->total, (unsigned long long)d->size);
   EVP_DigestFinal_ex(d->sha, md, &mdlen);

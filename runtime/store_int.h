@@ -112,6 +112,9 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
 int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz);
 int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz);
+/* The size given is a bound (a get's max_size): a frame may hold fewer
+** bytes; the hash still proves them whole. */
+void lp_frame_decoder_at_most(lp_frame_decoder *d);
 void lp_frame_decoder_free(lp_frame_decoder *d);
 
 /* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */

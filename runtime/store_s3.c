@@ -213,27 +213,36 @@ static request request_of(const char *method, const char *key, const char *query
   return r;
 }
 
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   request *r = ud;
   size_t total = size * n;
   /* a resumed download takes only its range: a whole body again would repeat bytes */
   if (r->dec != NULL && (r->status == 206 || (r->status == 200 && r->from == 0))) {
+    if (r->fd >= 0 && write_all(r->fd, p, total) != 0) {   /* the read cache's copy */
+      lp_errf(r->dec_err, r->dec_errsz, "cannot write into the read cache (%s)",
+              strerror(errno));
+      r->dec_rc = LUPINE_IO;
+      return 0;
+    }
     if ((r->dec_rc = lp_frame_decoder_feed(r->dec, p, total, r->dec_err, r->dec_errsz)) !=
         LUPINE_OK)
       return 0;
     r->got += total;
     return total;
   }
-  if (r->fd >= 0 && !r->streamed && r->status / 100 == 2) {
-    size_t done = 0;
-    while (done < total) {
-      ssize_t w = write(r->fd, p + done, total - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return 0;   /* curl reports a write error */
-      done += (size_t)w;
-    }
-    return total;
-  }
+  if (r->fd >= 0 && !r->streamed && r->status / 100 == 2)
+    return write_all(r->fd, p, total) == 0 ? total : 0;   /* else curl reports a write error */
   if (r->resp.len + total + 1 > r->resp.cap) {
     size_t cap = (r->resp.len + total + 1) * 2;
     char *q;
@@ -500,9 +509,11 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
       struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
       nanosleep(&ts, NULL);
       delay *= 2;
-      /* again from the start: a download's file emptied, an upload's rewound */
-      if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, 0) != 0) ||
-                         lseek(r->fd, 0, SEEK_SET) != 0))
+      /* again from the start: a download's file emptied, an upload's
+      ** rewound; a download decoded as it arrives resumes where it broke off */
+      off_t keep = r->dec != NULL ? (off_t)r->got : 0;
+      if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, keep) != 0) ||
+                         lseek(r->fd, keep, SEEK_SET) != keep))
         break;
     }
     r->status = 0;
@@ -981,6 +992,8 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
   free(l.e);
 }
 
+static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz);
+
 static int missing(s3 *s, const char *hash, const char *key, char *err, size_t errsz) {
   lp_errf(err, errsz, "object %s is missing (expected at s3://%s/%s in artifact store '%s')",
           hash, s->bucket, key, s->name);
@@ -990,19 +1003,28 @@ static int missing(s3 *s, const char *hash, const char *key, char *err, size_t e
 /*
 ** Make sure the cache holds the object: a hit renews its place in the
 ** LRU order; a miss downloads it (to a temporary file, renamed into
-** place: a reader sees a whole file or none). Reading it checks it.
+** place: a reader sees a whole file or none). Reading it checks it. With
+** a decoder (dec, else NULL), a miss also decodes the object as it
+** arrives, and the copy enters the cache only if it decodes whole and
+** hashes right; *fed (if not NULL) says whether dec was fed.
 */
-static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
+static int fetch(s3 *s, const char *hash, lp_frame_decoder *dec, int *fed, char *err,
+                 size_t errsz) {
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "", owner[LP_OWNER_MAX];
   char *slash;
   request r = request_of("GET", key, NULL);
   struct stat st;
   int rc;
   lp_store_local_path(s->cache, hash, path, sizeof path);
+  if (fed != NULL) *fed = 0;
   if (stat(path, &st) == 0) {
     utimensat(AT_FDCWD, path, NULL, 0);
     return LUPINE_OK;
   }
+  if (fed != NULL) *fed = dec != NULL;
+  r.dec = dec;
+  r.dec_err = err;
+  r.dec_errsz = errsz;
   object_key(s, hash, key, sizeof key);
   lp_owner_tag(owner);
   snprintf(tmp, sizeof tmp, "%s/tmp/obj-%s-XXXXXX", lp_store_root(s->cache), owner);
@@ -1011,8 +1033,12 @@ static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
             s->name, tmp, strerror(errno));
     return LUPINE_IO;
   }
-  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
+  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200 &&
+      (dec == NULL || r.status != 206))
     rc = r.status == 404 ? missing(s, hash, key, err, errsz) : unexpected(s, &r, err, errsz);
+  else if (rc == LUPINE_OK && dec != NULL)
+    rc = lp_frame_decoder_finish(dec, err, errsz);
+  rc = checked(s, hash, rc, err, errsz);   /* a corrupt download: named by its key */
   if (close(r.fd) != 0 && rc == LUPINE_OK) {
     lp_errf(err, errsz, "artifact store '%s': cannot write '%s' (%s)", s->name, tmp,
             strerror(errno));
@@ -1070,10 +1096,56 @@ static int s_sync(lp_store *base, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
+/* A value decoded as it downloads: its bytes, in memory. */
+typedef struct gathered {
+  unsigned char *p;
+  size_t len, cap;
+  char *err;
+  size_t errsz;
+} gathered;
+
+static int gather_piece(void *ud, const void *p, size_t n) {
+  gathered *g = ud;
+  if (n > g->cap - g->len) {
+    size_t cap = g->cap ? g->cap : 1 << 20;
+    unsigned char *q;
+    while (cap - g->len < n) cap *= 2;
+    if ((q = realloc(g->p, cap)) == NULL) {
+      lp_errf(g->err, g->errsz, "out of memory reading %zu bytes", g->len + n);
+      return -1;
+    }
+    g->p = q, g->cap = cap;
+  }
+  memcpy(g->p + g->len, p, n);
+  g->len += n;
+  return 0;
+}
+
+/*
+** From the cache if it holds the object; else downloaded, decoded and
+** checked as it arrives, the copy written into the cache alongside (not
+** first, then read back: one pass over the bytes instead of three).
+*/
 static int s_get(lp_store *base, const char *hash, uint64_t max_size, unsigned char **data,
                  size_t *len, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
-  int rc = fetch(s, hash, err, errsz);
+  gathered g = {NULL, 0, 0, err, errsz};
+  lp_frame_decoder *d = NULL;
+  int rc, fed;
+  if ((rc = lp_frame_decoder_open(&d, hash, max_size, gather_piece, &g, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
+  lp_frame_decoder_at_most(d);
+  rc = fetch(s, hash, d, &fed, err, errsz);
+  lp_frame_decoder_free(d);
+  if (rc == LUPINE_OK && fed) {
+    *data = g.p != NULL ? g.p : malloc(1);   /* 0 bytes: still a buffer */
+    *len = g.len;
+    if (*data != NULL) return LUPINE_OK;
+    lp_errf(err, errsz, "out of memory reading object %s", hash);
+    return LUPINE_NOMEM;
+  }
+  free(g.p);
   if (rc != LUPINE_OK) return rc;
   return checked(s, hash, lp_store_get(s->cache, hash, max_size, data, len, err, errsz), err,
                  errsz);
@@ -1108,7 +1180,7 @@ static int s_get_stream(lp_store *base, const char *hash, uint64_t size, lp_stor
 static int s_local_path(lp_store *base, const char *hash, char *buf, size_t bufsz) {
   s3 *s = (s3 *)base;
   char err[LP_ERRSZ];
-  int rc = fetch(s, hash, err, sizeof err);
+  int rc = fetch(s, hash, NULL, NULL, err, sizeof err);
   if (rc != LUPINE_OK) return rc;
   return lp_store_local_path(s->cache, hash, buf, bufsz);
 }

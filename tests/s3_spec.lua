@@ -285,6 +285,55 @@ end } ()
     assert.matches("\nRANGE bytes=%d+%-\n", log)
   end)
 
+  it("decodes a value as it downloads, its cached copy written alongside", function()
+    local home, prefix = s3_home(true)
+    local src = H.tmpdir() .. "/v.bin"
+    H.sh("head -c 3000000 /dev/urandom > " .. H.quote(src))
+    local load = H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+local want = f:read("a")
+f:close()
+local c = lupine.Client()
+local ok, got = pcall(function() return c:get_artifact_version("v"):load() end)
+print(ok and (got == want and "same" or "differs") or got)
+]], src))
+    ok(home, "run " .. H.quote(H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+lupine.save_artifact(f:read("a"), "v")
+f:close()
+]], src))))
+    local hash = versions(home):match("v|1|(sha256:%x+)")
+    local hex = hash:sub(8)
+    local key = prefix .. "/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    local cached = home .. "/cache/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    local stored = dir .. "/data/lupine/" .. key .. "._S3rver_object"
+    -- cut off midway: resumed where it broke off, the copy as whole as the value
+    H.rm(home .. "/cache")
+    reset_logs()
+    faults('{"cut": "GET", "after": 1000000}')
+    local out = ok(home, "run " .. H.quote(load))
+    faults(nil)
+    assert.equal("same\n", out)
+    local log = requests("proxy")
+    assert.equal(2, count(log, "GET [^\n]+%.zst\n"), log)
+    assert.matches("\nRANGE bytes=%d+%-\n", log)
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(cached) .. " " .. H.quote(stored))))
+    -- the next load reads the copy: no request
+    reset_logs()
+    assert.equal("same\n", (ok(home, "run " .. H.quote(load))))
+    assert.equal(0, count(requests("proxy"), "GET [^\n]+%.zst\n"), requests("proxy"))
+    -- a damaged object is refused, named by its key, and no copy is kept
+    H.rm(home .. "/cache")
+    H.sh("chmod u+w " .. H.quote(stored) .. " && printf 'XXXX' | dd of=" .. H.quote(stored)
+      .. " bs=1 seek=2000000 conv=notrunc 2>/dev/null")
+    out = ok(home, "run " .. H.quote(load))
+    assert.matches("object " .. hash .. " is corrupt: .* %(artifact store 's3s', bucket "
+      .. "'lupine', key '" .. key:gsub("%p", "%%%0") .. "'%)", out)
+    assert.is_nil(io.open(cached))
+  end)
+
   it("stores (in parts) and loads a 200 MB file in bounded memory", function()
     local home = s3_home()
     local src = H.tmpdir() .. "/big.bin"
