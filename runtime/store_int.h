@@ -69,13 +69,19 @@ int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errs
 /* A local store used as a cache: streamed puts skip their syncs (a crash
 ** may lose a copy, never the original; a torn copy fails its checks). */
 void lp_store_local_nosync(lp_store *s);
-/* A local store an upload reads from (the s3 flavor's cache): its puts
-** of objects under below bytes also hash the frames they write, which
-** S3 signs a PUT with, so the upload needs no pass over the file to hash
-** it first (larger objects go up in parts, each hashed as it is read). */
+/* The frame a put of the store writes for len bytes (its level, the
+** content size and checksum in it), in *frame (malloc'd, *n bytes):
+** another flavor's objects are the same bytes. hash names it in messages. */
+int lp_store_local_compress(lp_store *s, const char *hash, const void *data, size_t len,
+                            unsigned char **frame, size_t *n, char *err, size_t errsz);
+/* A local store an upload reads from (the s3 flavor's cache): its
+** streamed puts of objects under below bytes also hash the frames they
+** write, which S3 signs a PUT with, so the upload needs no pass over the
+** file to hash it first (larger objects go up in parts, each hashed as it
+** is read). */
 void lp_store_local_hash_frames(lp_store *s, uint64_t below);
-/* "sha256:<hex>" of the frame of the object named hash, if the last put
-** or streamed put wrote it (not if it found it there); else NULL. */
+/* "sha256:<hex>" of the frame of the object named hash, if the last
+** streamed put wrote it (not if it found it there); else NULL. */
 const char *lp_store_local_frame_hash(lp_store *s, const char *hash);
 
 /* store_s3.c: a bucket (and prefix) of a service that speaks S3; location

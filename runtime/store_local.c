@@ -50,8 +50,8 @@ typedef struct local {
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
   int nosync;         /* a cache: a crash may lose what it holds (see lp_store_local_nosync) */
-  uint64_t hash_frames_below;   /* puts of fewer bytes hash their frames (for uploads) */
-  char framed[LP_HASH_STRLEN + 1];       /* the object the last put wrote, */
+  uint64_t hash_frames_below;   /* streamed puts of fewer bytes hash their frames */
+  char framed[LP_HASH_STRLEN + 1];       /* the object the last streamed put wrote, */
   char frame_sha[LP_HASH_STRLEN + 1];    /* and its frame's hash ("": none) */
   long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
   char owner[LP_OWNER_MAX];
@@ -295,6 +295,24 @@ done:
   return same;
 }
 
+int lp_store_local_compress(lp_store *base, const char *hash, const void *data, size_t len,
+                            unsigned char **frame, size_t *n, char *err, size_t errsz) {
+  local *s = (local *)base;
+  size_t cap = ZSTD_compressBound(len);
+  *frame = NULL;
+  if (ZSTD_isError(cap) || (*frame = malloc(cap)) == NULL) {
+    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes", hash, len);
+    return LUPINE_NOMEM;
+  }
+  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
+  *n = ZSTD_compress2(s->cctx, *frame, cap, data, len);
+  if (!ZSTD_isError(*n)) return LUPINE_OK;
+  lp_errf(err, errsz, "object %s: cannot compress (%s)", hash, ZSTD_getErrorName(*n));
+  free(*frame);
+  *frame = NULL;
+  return LUPINE_ERROR;
+}
+
 static int l_sync(lp_store *base, char *err, size_t errsz);
 
 static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
@@ -303,10 +321,10 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "", why[LP_ERRSZ] = "";
   unsigned char *frame = NULL;
   struct stat st;
-  size_t cap, n;
+  size_t n;
   int fd, created, rc;
 
-  s->framed[0] = '\0';
+  s->framed[0] = '\0';   /* what it writes is not a streamed put's frame */
   if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
   info->size = len;
   object_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
@@ -324,23 +342,9 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   } else if (errno != ENOENT)
     return io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
 
-  cap = ZSTD_compressBound(len);
-  if (ZSTD_isError(cap) || (frame = malloc(cap)) == NULL) {
-    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes",
-            info->hash, len);
-    return LUPINE_NOMEM;
-  }
-  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
-  n = ZSTD_compress2(s->cctx, frame, cap, data, len);
-  if (ZSTD_isError(n)) {
-    lp_errf(err, errsz, "object %s: cannot compress (%s)", info->hash,
-            ZSTD_getErrorName(n));
-    rc = LUPINE_ERROR;
-    goto done;
-  }
-  if (len < s->hash_frames_below &&
-      (rc = lp_frame_hash(frame, n, s->frame_sha, err, errsz)) != LUPINE_OK)
-    goto done;
+  if ((rc = lp_store_local_compress(base, info->hash, data, len, &frame, &n, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
 
   /* The fan-out directory, and its own entry in objects/ when new. */
   strcpy(dir, path);
@@ -373,7 +377,6 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   else if ((rc = sync_dir(dir, err, errsz)) != LUPINE_OK) goto done;
   info->created = 1;
   info->stored_size = n;
-  if (len < s->hash_frames_below) memcpy(s->framed, info->hash, sizeof s->framed);
   if (why[0] != '\0') replaced(base, why);
 done:
   if (tmp[0] != '\0') unlink(tmp);

@@ -7,13 +7,16 @@
 ** Objects keep the local layout under the store's prefix
 ** (<prefix>/objects/<first 2 hex>/<other 62 hex>.zst) and the same bytes.
 ** Every object passes through a local read cache, itself a local store
-** (store_local.c) under the home: a put writes it there, then uploads
-** that file (one PUT streamed from it, or above a threshold a multipart
-** upload in parts of bounded size read one at a time, so memory stays
-** bounded whatever the size); a get
-** downloads into it and reads from it, which checks the frame and the
-** hash. Content-addressed, the cache is never stale; it is bounded
-** (LUPINE_S3_CACHE_MB), the least recently used objects evicted.
+** (store_local.c) under the home. A value is compressed in memory and
+** sent in one PUT, its cache copy written as the bytes go; a streamed put
+** (a file or folder) writes the cache's copy, hashing its frame as it
+** goes, then uploads that file (one PUT streamed from it, or above a
+** threshold a multipart upload in parts of bounded size read one at a
+** time, so memory stays bounded whatever the size). A get decodes the
+** object as it downloads, checking the frame and the hash, with the
+** cache's copy written alongside. Content-addressed, the cache is never
+** stale; it is bounded (LUPINE_S3_CACHE_MB), the least recently used
+** objects evicted.
 **
 ** Existence: what a put uploaded, a HEAD found or a listing of the
 ** bucket showed is known to exist. The first question the known set cannot
@@ -186,6 +189,7 @@ typedef struct request {
   const unsigned char *data;     /* what a PUT or POST sends */
   size_t len;
   int fd;                        /* >= 0: a GET's body goes to this file */
+  int copy_fd;                   /* >= 0: what a PUT of data sends is copied here too */
   /* out */
   long status;
   body resp;
@@ -210,6 +214,7 @@ static request request_of(const char *method, const char *key, const char *query
   r.key = key;
   r.query = query;
   r.fd = -1;
+  r.copy_fd = -1;
   return r;
 }
 
@@ -284,6 +289,12 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
     if (got <= 0 && want > 0) return CURL_READFUNC_ABORT;   /* the file shrank or failed */
     want = (size_t)got;
   } else memcpy(p, r->data + r->sent, want);
+  /* the read cache's copy, written while the server takes the bytes; if
+  ** that fails, only the copy is lost (and dropped: see put_value) */
+  if (r->copy_fd >= 0 && write_all(r->copy_fd, p, want) != 0) {
+    close(r->copy_fd);
+    r->copy_fd = -1;
+  }
   r->sent += want;
   return want;
 }
@@ -515,6 +526,11 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
       if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, keep) != 0) ||
                          lseek(r->fd, keep, SEEK_SET) != keep))
         break;
+      if (r->copy_fd >= 0 && (ftruncate(r->copy_fd, 0) != 0 ||
+                              lseek(r->copy_fd, 0, SEEK_SET) != 0)) {
+        close(r->copy_fd);
+        r->copy_fd = -1;
+      }
     }
     r->status = 0;
     r->sent = 0;
@@ -994,6 +1010,35 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
 
 static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz);
 
+/* A new temporary file in the read cache, for cache_install. */
+static int cache_temp(s3 *s, char *tmp, int *fd, char *err, size_t errsz) {
+  char owner[LP_OWNER_MAX];
+  lp_owner_tag(owner);
+  snprintf(tmp, PATH_MAX, "%s/tmp/obj-%s-XXXXXX", lp_store_root(s->cache), owner);
+  if ((*fd = mkstemp(tmp)) >= 0) return LUPINE_OK;
+  lp_errf(err, errsz, "artifact store '%s': cannot create '%s' in the read cache (%s)", s->name,
+          tmp, strerror(errno));
+  return LUPINE_IO;
+}
+
+/* A whole temporary file (closed) becomes the cache's copy of an object:
+** renamed into place, so a reader sees a whole copy or none. */
+static int cache_install(s3 *s, const char *hash, const char *tmp, char *err, size_t errsz) {
+  char path[PATH_MAX], dir[PATH_MAX], *slash;
+  struct stat st;
+  lp_store_local_path(s->cache, hash, path, sizeof path);
+  memcpy(dir, path, sizeof dir);
+  if ((slash = strrchr(dir, '/')) != NULL) *slash = '\0';
+  mkdir(dir, 0777);   /* the fan-out folder, made on first use */
+  if (stat(tmp, &st) != 0 || rename(tmp, path) != 0) {
+    lp_errf(err, errsz, "artifact store '%s': cannot move '%s' into the read cache (%s)",
+            s->name, tmp, strerror(errno));
+    return LUPINE_IO;
+  }
+  cache_added(s, hash, (uint64_t)st.st_size);
+  return LUPINE_OK;
+}
+
 static int missing(s3 *s, const char *hash, const char *key, char *err, size_t errsz) {
   lp_errf(err, errsz, "object %s is missing (expected at s3://%s/%s in artifact store '%s')",
           hash, s->bucket, key, s->name);
@@ -1010,8 +1055,7 @@ static int missing(s3 *s, const char *hash, const char *key, char *err, size_t e
 */
 static int fetch(s3 *s, const char *hash, lp_frame_decoder *dec, int *fed, char *err,
                  size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "", owner[LP_OWNER_MAX];
-  char *slash;
+  char path[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "";
   request r = request_of("GET", key, NULL);
   struct stat st;
   int rc;
@@ -1026,13 +1070,7 @@ static int fetch(s3 *s, const char *hash, lp_frame_decoder *dec, int *fed, char 
   r.dec_err = err;
   r.dec_errsz = errsz;
   object_key(s, hash, key, sizeof key);
-  lp_owner_tag(owner);
-  snprintf(tmp, sizeof tmp, "%s/tmp/obj-%s-XXXXXX", lp_store_root(s->cache), owner);
-  if ((r.fd = mkstemp(tmp)) < 0) {
-    lp_errf(err, errsz, "artifact store '%s': cannot create '%s' in the read cache (%s)",
-            s->name, tmp, strerror(errno));
-    return LUPINE_IO;
-  }
+  if ((rc = cache_temp(s, tmp, &r.fd, err, errsz)) != LUPINE_OK) return rc;
   if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200 &&
       (dec == NULL || r.status != 206))
     rc = r.status == 404 ? missing(s, hash, key, err, errsz) : unexpected(s, &r, err, errsz);
@@ -1045,22 +1083,12 @@ static int fetch(s3 *s, const char *hash, lp_frame_decoder *dec, int *fed, char 
     rc = LUPINE_IO;
   }
   request_done(&r);
-  if (rc == LUPINE_OK) {
-    memcpy(dir, path, sizeof dir);
-    if ((slash = strrchr(dir, '/')) != NULL) *slash = '\0';
-    mkdir(dir, 0777);   /* the fan-out folder, made on first use */
-    if (stat(tmp, &st) != 0 || rename(tmp, path) != 0) {
-      lp_errf(err, errsz, "artifact store '%s': cannot move '%s' into the read cache (%s)",
-              s->name, tmp, strerror(errno));
-      rc = LUPINE_IO;
-    }
-  }
+  if (rc == LUPINE_OK) rc = cache_install(s, hash, tmp, err, errsz);
   if (rc != LUPINE_OK) {
     unlink(tmp);
     return rc;
   }
   remember(s, hash);
-  cache_added(s, hash, (uint64_t)st.st_size);
   return LUPINE_OK;
 }
 
@@ -1080,11 +1108,74 @@ static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz) {
 
 /* ---- the ops ---- */
 
+/*
+** A value below the multipart threshold: compressed in memory as the
+** local flavor does (the same frame), then one PUT of it, unless the
+** bucket has it; the read cache's copy is written as the bytes are sent
+** (while the server takes them), not before, and enters the cache once
+** the upload succeeded (a copy that could not be written is dropped).
+*/
+static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char *err,
+                     size_t errsz) {
+  char path[PATH_MAX], tmp[PATH_MAX] = "", key[KEY_MAX] = "";
+  unsigned char *frame = NULL;
+  request r = request_of("PUT", key, NULL);
+  struct stat st;
+  size_t n = 0;
+  int rc, there;
+  if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
+  info->size = len;
+  info->created = 0;
+  /* the stored size goes into the catalog: known only once compressed */
+  if ((rc = lp_store_local_compress(s->cache, info->hash, data, len, &frame, &n, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
+  info->stored_size = n;
+  lp_store_local_path(s->cache, info->hash, path, sizeof path);
+  if (stat(path, &st) != 0 && cache_temp(s, tmp, &r.copy_fd, err, errsz) != LUPINE_OK)
+    tmp[0] = '\0';   /* no copy: the upload does not need one */
+  if (known_has(&s->known, info->hash)) there = 1;
+  else if ((there = head(s, info->hash, err, errsz)) < 0) {
+    rc = LUPINE_IO;
+    goto done;
+  }
+  if (there) {   /* only the cache's copy to write */
+    if (r.copy_fd >= 0 && write_all(r.copy_fd, (const char *)frame, n) != 0) {
+      close(r.copy_fd);
+      r.copy_fd = -1;
+    }
+  } else {
+    object_key(s, info->hash, key, sizeof key);
+    r.data = frame;
+    r.len = n;
+    if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
+      rc = unexpected(s, &r, err, errsz);
+    request_done(&r);
+    if (rc != LUPINE_OK) goto done;
+    remember(s, info->hash);
+    info->created = 1;
+  }
+  if (r.copy_fd >= 0) {   /* best effort: the cache is only a copy */
+    char why[LP_ERRSZ];
+    int closed = close(r.copy_fd);
+    r.copy_fd = -1;
+    if (closed == 0 && cache_install(s, info->hash, tmp, why, sizeof why) == LUPINE_OK)
+      tmp[0] = '\0';
+  }
+done:
+  if (r.copy_fd >= 0) close(r.copy_fd);
+  if (tmp[0] != '\0') unlink(tmp);
+  free(frame);
+  return rc;
+}
+
 static int s_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
                  char *err, size_t errsz) {
   s3 *s = (s3 *)base;
   int rc;
   (void)sync;   /* an uploaded object is as durable as the service makes it */
+  if (len < s->multipart_min) return put_value(s, data, len, info, err, errsz);
+  /* in parts, read one at a time from the cache's copy */
   if ((rc = lp_store_put_unsynced(s->cache, data, len, info, err, errsz)) != LUPINE_OK)
     return rc;
   if (info->created) cache_added(s, info->hash, info->stored_size);

@@ -232,35 +232,73 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
   end)
 
   it("signs each upload with its payload's hash, also of bytes its read cache held", function()
-    -- a put hashes the frame it writes into the cache; bytes the cache has
-    -- already (saved to another store of the home) are hashed from the file
+    -- a value's frame is hashed in memory, a file's as the cache's copy is
+    -- written; a file whose copy the cache holds already (saved to another
+    -- store of the home) is hashed from that copy
     local home, prefix = s3_home(true)   -- the proxy checks every payload hash
     ok(home, "artifact-store register s3b --flavor s3 --path s3://lupine/" .. prefix .. "-b"
       .. " --endpoint http://127.0.0.1:" .. proxy)
     ok(home, "stack register s3kb -a s3b")
-    local save = H.script([[
+    local src = H.tmpdir() .. "/f.bin"
+    H.sh("head -c 3000000 /dev/urandom > " .. H.quote(src))
+    local save = H.script(string.format([[
 local lupine = require "lupine"
-lupine.save_artifact(string.rep("same bytes ", 100000), arg[1])
-]])
+lupine.pipeline { name = "p", function()
+  lupine.step { name = "s", outputs = { "f", "v" },
+    function() return lupine.file(%q), string.rep("same bytes ", 100000) end } ()
+end } ()
+]], src))
     reset_logs()
-    ok(home, "run " .. H.quote(save) .. " first")
+    ok(home, "run " .. H.quote(save))
     ok(home, "stack set s3kb")
-    ok(home, "run " .. H.quote(save) .. " second")
-    -- (two objects each: the value and its visualization)
+    ok(home, "run --no-cache " .. H.quote(save))
     local log = requests("proxy")
-    assert.equal(2, count(log, "PUT /lupine/" .. prefix:gsub("%-", "%%-") .. "/objects/[^\n]+%.zst\n"), log)
-    assert.equal(2, count(log, "PUT /lupine/" .. prefix:gsub("%-", "%%-") .. "%-b/objects/[^\n]+%.zst\n"), log)
-    -- both arrived whole: each store loads the value from its bucket
+    for _, p in ipairs({ prefix, prefix .. "-b" }) do
+      local at = "PUT /lupine/" .. p:gsub("%-", "%%-") .. "/objects/[^\n]+%.zst\n"
+      assert(count(log, at) >= 2, log)   -- the file, the value (and their visualizations)
+    end
+    -- all arrived whole: each store loads them from its bucket
     for _, stack in ipairs({ "s3k", "s3kb" }) do
       ok(home, "stack set " .. stack)
       H.rm(home .. "/cache")
+      H.rm(home .. "/files")
       local out = ok(home, "run " .. H.quote(H.script([[
 local lupine = require "lupine"
 local c = lupine.Client()
-print(#c:get_artifact_version(arg[1]):load())
-]])) .. " " .. (stack == "s3k" and "first" or "second"))
-      assert.equal("1100000\n", out)
+local path = c:get_artifact_version("f"):load()
+local g = assert(io.open(path, "rb"))
+print(#c:get_artifact_version("v"):load(), g:seek("end"))
+g:close()
+]])))
+      assert.equal("1100000\t3000000\n", out)
     end
+  end)
+
+  it("writes a value's cached copy as it uploads it, kept only once the upload succeeded", function()
+    local home, prefix = s3_home(true)
+    local save = H.script([[
+local lupine = require "lupine"
+lupine.save_artifact(string.rep("a value to upload ", 100000), "v")
+]])
+    local function cached()
+      return (H.sh("find " .. H.quote(home .. "/cache/objects") .. " " .. H.quote(home
+        .. "/cache/tmp") .. " -type f | sort"))
+    end
+    faults('{"fail": ".zst", "method": "PUT", "status": 500}')
+    local out, err, code = run(home, "run " .. H.quote(save), "LUPINE_S3_ATTEMPTS=2")
+    faults(nil)
+    assert.equal(1, code, out .. err)
+    assert.matches("the S3 server failed PUT of bucket 'lupine', key '" .. prefix:gsub("%-", "%%-")
+      .. "/objects/%x%x/%x+%.zst' %(HTTP 500 %(InternalError", err)
+    assert.equal("", cached())
+    ok(home, "run " .. H.quote(save))
+    local hash = versions(home):match("v|1|(sha256:%x+)")
+    local hex = hash:sub(8)
+    local copy = home .. "/cache/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(copy) .. " " .. H.quote(dir
+      .. "/data/lupine/" .. prefix .. "/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3)
+      .. ".zst._S3rver_object"))))
+    assert.is_nil(cached():find("/cache/tmp/", 1, true))
   end)
 
   it("resumes a download cut off midway where it broke off", function()
