@@ -69,6 +69,8 @@ int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errs
 /* A local store used as a cache: streamed puts skip their syncs (a crash
 ** may lose a copy, never the original; a torn copy fails its checks). */
 void lp_store_local_nosync(lp_store *s);
+/* Write all n bytes to fd: 0, or -1 with errno set. */
+int lp_store_local_write(int fd, const void *p, size_t n);
 /* The frame a put of the store writes for len bytes (its level, the
 ** content size and checksum in it), in *frame (malloc'd, *n bytes):
 ** another flavor's objects are the same bytes. hash names it in messages. */

@@ -526,7 +526,7 @@ typedef struct writer {
   char tmp[PATH_MAX];
 } writer;
 
-static int write_all(int fd, const void *p, size_t n) {
+int lp_store_local_write(int fd, const void *p, size_t n) {
   const char *q = p;
   while (n > 0) {
     ssize_t w = write(fd, q, n);
@@ -606,7 +606,7 @@ static int pump(writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
       lp_errf(err, errsz, "cannot compress an object (%s)", ZSTD_getErrorName(left));
       return LUPINE_ERROR;
     }
-    if (write_all(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
+    if (lp_store_local_write(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
     if (w->frame_sha != NULL) EVP_DigestUpdate(w->frame_sha, w->out, ob.pos);
     w->stored += ob.pos;
   } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);

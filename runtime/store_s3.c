@@ -218,23 +218,12 @@ static request request_of(const char *method, const char *key, const char *query
   return r;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   request *r = ud;
   size_t total = size * n;
   /* a resumed download takes only its range: a whole body again would repeat bytes */
   if (r->dec != NULL && (r->status == 206 || (r->status == 200 && r->from == 0))) {
-    if (r->fd >= 0 && write_all(r->fd, p, total) != 0) {   /* the read cache's copy */
+    if (r->fd >= 0 && lp_store_local_write(r->fd, p, total) != 0) {   /* the read cache's copy */
       lp_errf(r->dec_err, r->dec_errsz, "cannot write into the read cache (%s)",
               strerror(errno));
       r->dec_rc = LUPINE_IO;
@@ -247,7 +236,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     return total;
   }
   if (r->fd >= 0 && !r->streamed && r->status / 100 == 2)
-    return write_all(r->fd, p, total) == 0 ? total : 0;   /* else curl reports a write error */
+    return lp_store_local_write(r->fd, p, total) == 0 ? total : 0;   /* else curl reports a write error */
   if (r->resp.len + total + 1 > r->resp.cap) {
     size_t cap = (r->resp.len + total + 1) * 2;
     char *q;
@@ -291,7 +280,7 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   } else memcpy(p, r->data + r->sent, want);
   /* the read cache's copy, written while the server takes the bytes; if
   ** that fails, only the copy is lost (and dropped: see put_value) */
-  if (r->copy_fd >= 0 && write_all(r->copy_fd, p, want) != 0) {
+  if (r->copy_fd >= 0 && lp_store_local_write(r->copy_fd, p, want) != 0) {
     close(r->copy_fd);
     r->copy_fd = -1;
   }
@@ -1140,7 +1129,7 @@ static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char 
     goto done;
   }
   if (there) {   /* only the cache's copy to write */
-    if (r.copy_fd >= 0 && write_all(r.copy_fd, (const char *)frame, n) != 0) {
+    if (r.copy_fd >= 0 && lp_store_local_write(r.copy_fd, (const char *)frame, n) != 0) {
       close(r.copy_fd);
       r.copy_fd = -1;
     }
