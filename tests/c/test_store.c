@@ -236,6 +236,33 @@ static void test_big(lp_store *s) {
             "10 MB object: get returns the same bytes"))
     diag(err);
   free(data);
+  {
+    /* a streamed put this large hashes on a helper thread beside the
+    ** compression, in pieces of every size: the same name as a put */
+    lp_store_writer *w = NULL;
+    lp_object so;
+    size_t at = 0, piece = 1;
+    rc = lp_store_writer_open(s, n, &w, err, sizeof err);
+    while (rc == LUPINE_OK && at < n) {
+      size_t k = piece < n - at ? piece : n - at;
+      rc = lp_store_writer_write(w, buf + at, k, err, sizeof err);
+      at += k;
+      piece = piece * 3 + 1;
+    }
+    if (rc == LUPINE_OK) rc = lp_store_writer_close(w, &so, err, sizeof err);
+    else lp_store_writer_abort(w);
+    if (!check(rc == LUPINE_OK && strcmp(so.hash, o.hash) == 0 && so.size == n,
+               "10 MB object streamed: the same hash as put"))
+      diag(err);
+    /* given up midway: its helper stopped, its temporary file gone */
+    if (lp_store_writer_open(s, n, &w, err, sizeof err) == LUPINE_OK) {
+      char tmpdir[PATHSZ];
+      lp_store_writer_write(w, buf, n / 3, err, sizeof err);
+      lp_store_writer_abort(w);
+      snprintf(tmpdir, sizeof tmpdir, "%s/tmp", lp_store_root(s));
+      check(count_files(tmpdir) == 0, "10 MB object abandoned midway: nothing left behind");
+    }
+  }
   rc = lp_store_get(s, o.hash, n - 1, &data, &len, err, sizeof err);
   check(rc == LUPINE_CORRUPT && data == NULL, "get refuses an object over max_size");
   {
