@@ -107,6 +107,20 @@ int lp_frame_valid_hash(const char *h);
 LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
 /*
+** Hashing beside other work, for objects of LP_FRAME_HASHER_MIN bytes or
+** more: a helper thread updates sha with each piece handed to it while
+** the caller works on the same piece; wait returns once it is hashed (one
+** piece at a time). start gives NULL if no thread can start (hash inline
+** then); stop joins it (NULL-safe).
+*/
+#define LP_FRAME_HASHER_MIN (8u << 20)
+typedef struct lp_frame_hasher lp_frame_hasher;
+lp_frame_hasher *lp_frame_hasher_start(EVP_MD_CTX *sha);
+void lp_frame_hasher_hash(lp_frame_hasher *h, const void *p, size_t n);
+void lp_frame_hasher_wait(lp_frame_hasher *h);
+void lp_frame_hasher_stop(lp_frame_hasher *h);
+
+/*
 ** A frame decoded as it arrives, in pieces of any size: each piece
 ** decompressed into the sink, the size and hash checked at the end (a
 ** flavor's get_stream, whatever its source). open: LUPINE_NOMEM or OK;

@@ -219,6 +219,20 @@ static void test_put_get(lp_store *s) {
   free(data);
 }
 
+/* A sink comparing what it is given with the bytes expected. */
+typedef struct expect {
+  const unsigned char *p;
+  size_t n, at;
+  int same;
+} expect;
+
+static int compare_piece(void *ud, const void *p, size_t n) {
+  expect *e = ud;
+  if (n > e->n - e->at || memcmp(e->p + e->at, p, n) != 0) e->same = 0;
+  e->at += n < e->n - e->at ? n : e->n - e->at;
+  return 0;
+}
+
 static void test_big(lp_store *s) {
   size_t n = 10u << 20, len = 0;
   unsigned char *buf = malloc(n), *data = NULL;
@@ -262,6 +276,13 @@ static void test_big(lp_store *s) {
       snprintf(tmpdir, sizeof tmpdir, "%s/tmp", lp_store_root(s));
       check(count_files(tmpdir) == 0, "10 MB object abandoned midway: nothing left behind");
     }
+  }
+  {
+    /* read as it arrives, hashed on a helper thread beside the sink */
+    expect e = {buf, n, 0, 1};
+    rc = lp_store_get_stream(s, o.hash, n, compare_piece, &e, err, sizeof err);
+    if (!check(rc == LUPINE_OK && e.same && e.at == n, "10 MB object: get_stream gives its bytes"))
+      diag(err);
   }
   rc = lp_store_get(s, o.hash, n - 1, &data, &len, err, sizeof err);
   check(rc == LUPINE_CORRUPT && data == NULL, "get refuses an object over max_size");
