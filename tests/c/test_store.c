@@ -220,14 +220,14 @@ static void test_put_get(lp_store *s) {
 }
 
 /* A sink comparing what it is given with the bytes expected. */
-typedef struct expect {
+typedef struct expected {
   const unsigned char *p;
   size_t n, at;
   int same;
-} expect;
+} expected;
 
 static int compare_piece(void *ud, const void *p, size_t n) {
-  expect *e = ud;
+  expected *e = ud;
   if (n > e->n - e->at || memcmp(e->p + e->at, p, n) != 0) e->same = 0;
   e->at += n < e->n - e->at ? n : e->n - e->at;
   return 0;
@@ -279,7 +279,7 @@ static void test_big(lp_store *s) {
   }
   {
     /* read as it arrives, hashed on a helper thread beside the sink */
-    expect e = {buf, n, 0, 1};
+    expected e = {buf, n, 0, 1};
     rc = lp_store_get_stream(s, o.hash, n, compare_piece, &e, err, sizeof err);
     if (!check(rc == LUPINE_OK && e.same && e.at == n, "10 MB object: get_stream gives its bytes"))
       diag(err);
