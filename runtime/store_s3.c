@@ -1129,7 +1129,7 @@ static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char 
     goto done;
   }
   if (there) {   /* only the cache's copy to write */
-    if (r.copy_fd >= 0 && lp_store_local_write(r.copy_fd, (const char *)frame, n) != 0) {
+    if (r.copy_fd >= 0 && lp_store_local_write(r.copy_fd, frame, n) != 0) {
       close(r.copy_fd);
       r.copy_fd = -1;
     }
@@ -1209,15 +1209,20 @@ static int gather_piece(void *ud, const void *p, size_t n) {
 static int s_get(lp_store *base, const char *hash, uint64_t max_size, unsigned char **data,
                  size_t *len, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
+  char path[PATH_MAX];
   gathered g = {NULL, 0, 0, err, errsz};
   lp_frame_decoder *d = NULL;
-  int rc, fed;
-  if ((rc = lp_frame_decoder_open(&d, hash, max_size, gather_piece, &g, err, errsz)) !=
-      LUPINE_OK)
-    return rc;
-  lp_frame_decoder_at_most(d);
-  rc = fetch(s, hash, d, &fed, err, errsz);
-  lp_frame_decoder_free(d);
+  struct stat st;
+  int rc, fed = 0;
+  lp_store_local_path(s->cache, hash, path, sizeof path);
+  if (stat(path, &st) == 0)   /* a hit: no decoder (fetch only renews it) */
+    rc = fetch(s, hash, NULL, NULL, err, errsz);
+  else if ((rc = lp_frame_decoder_open(&d, hash, max_size, gather_piece, &g, err, errsz)) ==
+           LUPINE_OK) {
+    lp_frame_decoder_at_most(d);
+    rc = fetch(s, hash, d, &fed, err, errsz);
+    lp_frame_decoder_free(d);
+  }
   if (rc == LUPINE_OK && fed) {
     *data = g.p != NULL ? g.p : malloc(1);   /* 0 bytes: still a buffer */
     *len = g.len;
