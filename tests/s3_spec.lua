@@ -227,7 +227,8 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     assert.equal(1, count(requests(), "[^\n]+\n"), requests())
     -- no cache: the steps run again; their objects exist, so nothing is uploaded
     reset_logs()
-    ok(home, "run " .. H.quote(script) .. " --no-cache")
+    local out = ok(home, "run --no-cache " .. H.quote(script))
+    assert.matches("200 done", out)
     assert.equal(0, count(requests(), "PUT "), requests())
   end)
 
