@@ -954,8 +954,18 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   lua_newtable(L);
   e.anchors = lua_gettop(L);
   for (d = 0; d < SHAPE_DEPTHS; d++) e.shape[d].n = 0;
-  rc = encode(&e, idx);
-  if (rc == LUPINE_OK) lua_pushlstring(L, (const char *)e.out.p, e.out.n);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    /* A string alone (a blob of bytes, often large): its head, then the
+    ** string joined to it, which copies its bytes once, not twice. */
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    puthead(&e, utf8ok((const unsigned char *)s, n) ? 3 : 2, n);
+    lua_pushlstring(L, (const char *)e.out.p, e.out.n);
+    lua_pushvalue(L, idx);
+    lua_concat(L, 2);
+    rc = LUPINE_OK;
+  } else if ((rc = encode(&e, idx)) == LUPINE_OK)
+    lua_pushlstring(L, (const char *)e.out.p, e.out.n);
   resize(L, &e.out, 0);   /* now rather than at the next collection */
   resize(L, &e.ents, 0);
   resize(L, &e.tmp, 0);

@@ -150,6 +150,84 @@ int lp_frame_decode(const void *frame, size_t frame_len, uint64_t max_size,
   return LUPINE_OK;
 }
 
+/* ---- hashing beside other work (large objects) ---- */
+
+/*
+** A helper thread hashes each piece while its caller works on the same
+** piece (compresses it, writes it), then the caller waits for it: the
+** piece is the caller's again. It lives from start to stop, inside one
+** put or read (no state outlives the call).
+*/
+struct lp_frame_hasher {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  EVP_MD_CTX *sha;         /* the writer's */
+  const void *p;           /* the piece to hash */
+  size_t n;
+  int busy, quit;
+};
+
+static void *hasher_run(void *ud) {
+  lp_frame_hasher *h = ud;
+  pthread_mutex_lock(&h->mu);
+  for (;;) {
+    while (!h->busy && !h->quit) pthread_cond_wait(&h->cv, &h->mu);
+    if (!h->busy) break;   /* quit, nothing left */
+    pthread_mutex_unlock(&h->mu);
+    EVP_DigestUpdate(h->sha, h->p, h->n);
+    pthread_mutex_lock(&h->mu);
+    h->busy = 0;
+    pthread_cond_broadcast(&h->cv);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+lp_frame_hasher *lp_frame_hasher_start(EVP_MD_CTX *sha) {
+  lp_frame_hasher *h = calloc(1, sizeof *h);
+  if (h == NULL) return NULL;
+  h->sha = sha;
+  if (pthread_mutex_init(&h->mu, NULL) != 0) goto fail;
+  if (pthread_cond_init(&h->cv, NULL) != 0) {
+    pthread_mutex_destroy(&h->mu);
+    goto fail;
+  }
+  if (pthread_create(&h->thread, NULL, hasher_run, h) == 0) return h;
+  pthread_cond_destroy(&h->cv);
+  pthread_mutex_destroy(&h->mu);
+fail:
+  free(h);
+  return NULL;
+}
+
+void lp_frame_hasher_hash(lp_frame_hasher *h, const void *p, size_t n) {
+  pthread_mutex_lock(&h->mu);
+  h->p = p;
+  h->n = n;
+  h->busy = 1;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+
+void lp_frame_hasher_wait(lp_frame_hasher *h) {
+  pthread_mutex_lock(&h->mu);
+  while (h->busy) pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+}
+
+void lp_frame_hasher_stop(lp_frame_hasher *h) {
+  if (h == NULL) return;
+  pthread_mutex_lock(&h->mu);
+  h->quit = 1;
+  pthread_cond_broadcast(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  pthread_join(h->thread, NULL);
+  pthread_cond_destroy(&h->cv);
+  pthread_mutex_destroy(&h->mu);
+  free(h);
+}
+
 /* ---- decoding a frame as it arrives (a flavor's get_stream) ---- */
 
 struct lp_frame_decoder {
@@ -158,13 +236,16 @@ struct lp_frame_decoder {
   lp_store_sink sink;
   void *ud;
   EVP_MD_CTX *sha;
+  lp_frame_hasher *hasher;   /* hashes beside the sink (large objects), or NULL */
   ZSTD_DCtx *dctx;
   unsigned char *out;
   size_t outcap, left;    /* left: what zstd still expects (0: the frame ended) */
+  int at_most;            /* size is a bound, not the size (lp_frame_decoder_at_most) */
 };
 
 void lp_frame_decoder_free(lp_frame_decoder *d) {
   if (d == NULL) return;
+  lp_frame_hasher_stop(d->hasher);
   EVP_MD_CTX_free(d->sha);
   ZSTD_freeDCtx(d->dctx);
   free(d->out);
@@ -174,9 +255,11 @@ void lp_frame_decoder_free(lp_frame_decoder *d) {
 int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t size,
                           lp_store_sink sink, void *ud, char *err, size_t errsz) {
   lp_frame_decoder *d = calloc(1, sizeof *d);
+  /* a large object: pieces of 1 MiB, each hashed while the sink takes it */
+  size_t outcap = size >= LP_FRAME_HASHER_MIN ? 1u << 20 : ZSTD_DStreamOutSize();
   *out = NULL;
   if (d == NULL || (d->sha = EVP_MD_CTX_new()) == NULL || (d->dctx = ZSTD_createDCtx()) == NULL ||
-      (d->out = malloc(ZSTD_DStreamOutSize())) == NULL ||
+      (d->out = malloc(outcap)) == NULL ||
       EVP_DigestInit_ex(d->sha, lp_frame_sha256(), NULL) != 1) {
     lp_frame_decoder_free(d);
     lp_errf(err, errsz, "out of memory reading object %s", hash);
@@ -186,8 +269,9 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
   d->size = size;
   d->sink = sink;
   d->ud = ud;
-  d->outcap = ZSTD_DStreamOutSize();
+  d->outcap = outcap;
   d->left = 1;
+  if (size >= LP_FRAME_HASHER_MIN) d->hasher = lp_frame_hasher_start(d->sha);
   *out = d;
   return LUPINE_OK;
 }
@@ -195,6 +279,7 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
 int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz) {
   ZSTD_inBuffer ib = {p, n, 0};
+  int rc;
   while (ib.pos < ib.size) {
     ZSTD_outBuffer ob = {d->out, d->outcap, 0};
     d->left = ZSTD_decompressStream(d->dctx, &ob, &ib);
@@ -203,18 +288,25 @@ int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *er
     if ((d->total += ob.pos) > d->size)
       return lp_frame_corrupt(err, errsz, d->hash, "it holds more than the %llu bytes recorded",
                               (unsigned long long)d->size);
-    EVP_DigestUpdate(d->sha, d->out, ob.pos);
-    if (ob.pos > 0 && d->sink != NULL && d->sink(d->ud, d->out, ob.pos) != 0)
-      return LUPINE_ERROR;   /* the sink's own message is in err */
+    if (ob.pos == 0) continue;
+    if (d->hasher == NULL) EVP_DigestUpdate(d->sha, d->out, ob.pos);
+    else lp_frame_hasher_hash(d->hasher, d->out, ob.pos);
+    rc = d->sink != NULL && d->sink(d->ud, d->out, ob.pos) != 0;
+    if (d->hasher != NULL) lp_frame_hasher_wait(d->hasher);
+    if (rc) return LUPINE_ERROR;   /* the sink's own message is in err */
   }
   return LUPINE_OK;
+}
+
+void lp_frame_decoder_at_most(lp_frame_decoder *d) {
+  d->at_most = 1;
 }
 
 int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   char got[LP_HASH_STRLEN + 1];
-  if (d->left != 0 || d->total != d->size)
+  if (d->left != 0 || (d->total != d->size && !d->at_most))
     return lp_frame_corrupt(err, errsz, d->hash, "it ends early (%llu of %llu bytes)",
                             (unsigned long long)d->total, (unsigned long long)d->size);
   EVP_DigestFinal_ex(d->sha, md, &mdlen);

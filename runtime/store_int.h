@@ -69,6 +69,22 @@ int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errs
 /* A local store used as a cache: streamed puts skip their syncs (a crash
 ** may lose a copy, never the original; a torn copy fails its checks). */
 void lp_store_local_nosync(lp_store *s);
+/* Write all n bytes to fd: 0, or -1 with errno set. */
+int lp_store_local_write(int fd, const void *p, size_t n);
+/* The frame a put of the store writes for len bytes (its level, the
+** content size and checksum in it), in *frame (malloc'd, *n bytes):
+** another flavor's objects are the same bytes. hash names it in messages. */
+int lp_store_local_compress(lp_store *s, const char *hash, const void *data, size_t len,
+                            unsigned char **frame, size_t *n, char *err, size_t errsz);
+/* A local store an upload reads from (the s3 flavor's cache): its
+** streamed puts of objects under below bytes also hash the frames they
+** write, which S3 signs a PUT with, so the upload needs no pass over the
+** file to hash it first (larger objects go up in parts, each hashed as it
+** is read). */
+void lp_store_local_hash_frames(lp_store *s, uint64_t below);
+/* "sha256:<hex>" of the frame of the object named hash, if the last
+** streamed put wrote it (not if it found it there); else NULL. */
+const char *lp_store_local_frame_hash(lp_store *s, const char *hash);
 
 /* store_s3.c: a bucket (and prefix) of a service that speaks S3; location
 ** is "s3://bucket/prefix[?endpoint=URL&region=R&path-style=1]", name the
@@ -91,6 +107,20 @@ int lp_frame_valid_hash(const char *h);
 LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
 /*
+** Hashing beside other work, for objects of LP_FRAME_HASHER_MIN bytes or
+** more: a helper thread updates sha with each piece handed to it while
+** the caller works on the same piece; wait returns once it is hashed (one
+** piece at a time). start gives NULL if no thread can start (hash inline
+** then); stop joins it (NULL-safe).
+*/
+#define LP_FRAME_HASHER_MIN (8u << 20)
+typedef struct lp_frame_hasher lp_frame_hasher;
+lp_frame_hasher *lp_frame_hasher_start(EVP_MD_CTX *sha);
+void lp_frame_hasher_hash(lp_frame_hasher *h, const void *p, size_t n);
+void lp_frame_hasher_wait(lp_frame_hasher *h);
+void lp_frame_hasher_stop(lp_frame_hasher *h);
+
+/*
 ** A frame decoded as it arrives, in pieces of any size: each piece
 ** decompressed into the sink, the size and hash checked at the end (a
 ** flavor's get_stream, whatever its source). open: LUPINE_NOMEM or OK;
@@ -104,6 +134,9 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
 int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz);
 int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz);
+/* The size given is a bound (a get's max_size): a frame may hold fewer
+** bytes; the hash still proves them whole. */
+void lp_frame_decoder_at_most(lp_frame_decoder *d);
 void lp_frame_decoder_free(lp_frame_decoder *d);
 
 /* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */

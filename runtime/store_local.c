@@ -50,6 +50,9 @@ typedef struct local {
   int level;          /* zstd compression level */
   int unsynced;       /* objects put without their syncs since lp_store_sync */
   int nosync;         /* a cache: a crash may lose what it holds (see lp_store_local_nosync) */
+  uint64_t hash_frames_below;   /* streamed puts of fewer bytes hash their frames */
+  char framed[LP_HASH_STRLEN + 1];       /* the object the last streamed put wrote, */
+  char frame_sha[LP_HASH_STRLEN + 1];    /* and its frame's hash ("": none) */
   long owner_pid;     /* the process owner is the tag of (a worker is a fork) */
   char owner[LP_OWNER_MAX];
 } local;
@@ -292,6 +295,24 @@ done:
   return same;
 }
 
+int lp_store_local_compress(lp_store *base, const char *hash, const void *data, size_t len,
+                            unsigned char **frame, size_t *n, char *err, size_t errsz) {
+  local *s = (local *)base;
+  size_t cap = ZSTD_compressBound(len);
+  *frame = NULL;
+  if (ZSTD_isError(cap) || (*frame = malloc(cap)) == NULL) {
+    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes", hash, len);
+    return LUPINE_NOMEM;
+  }
+  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
+  *n = ZSTD_compress2(s->cctx, *frame, cap, data, len);
+  if (!ZSTD_isError(*n)) return LUPINE_OK;
+  lp_errf(err, errsz, "object %s: cannot compress (%s)", hash, ZSTD_getErrorName(*n));
+  free(*frame);
+  *frame = NULL;
+  return LUPINE_ERROR;
+}
+
 static int l_sync(lp_store *base, char *err, size_t errsz);
 
 static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
@@ -300,9 +321,10 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "", why[LP_ERRSZ] = "";
   unsigned char *frame = NULL;
   struct stat st;
-  size_t cap, n;
+  size_t n;
   int fd, created, rc;
 
+  s->framed[0] = '\0';   /* what it writes is not a streamed put's frame */
   if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
   info->size = len;
   object_path(s, info->hash, path, sizeof path);  /* fits: see PATH_ROOM */
@@ -320,20 +342,9 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
   } else if (errno != ENOENT)
     return io_error(err, errsz, "object %s: cannot stat '%s'", info->hash, path);
 
-  cap = ZSTD_compressBound(len);
-  if (ZSTD_isError(cap) || (frame = malloc(cap)) == NULL) {
-    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes",
-            info->hash, len);
-    return LUPINE_NOMEM;
-  }
-  ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
-  n = ZSTD_compress2(s->cctx, frame, cap, data, len);
-  if (ZSTD_isError(n)) {
-    lp_errf(err, errsz, "object %s: cannot compress (%s)", info->hash,
-            ZSTD_getErrorName(n));
-    rc = LUPINE_ERROR;
-    goto done;
-  }
+  if ((rc = lp_store_local_compress(base, info->hash, data, len, &frame, &n, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
 
   /* The fan-out directory, and its own entry in objects/ when new. */
   strcpy(dir, path);
@@ -501,12 +512,18 @@ static int l_remove(lp_store *base, const char *hash, int *removed, char *err, s
 
 /* ---- streamed objects: memory stays bounded whatever their size ---- */
 
+/* A streamed put of LP_FRAME_HASHER_MIN bytes or more hashes its pieces
+** on a helper thread beside the compression (lp_frame_hasher, frame.c):
+** SHA-256 of 1 GiB takes 0.6 s here, zstd of it 1.4 s. */
+
 /* A streamed put: the interface's part, then a temporary file's. */
 typedef struct writer {
   lp_store_writer base;
   local *s;           /* NULL: hashing only */
   ZSTD_CCtx *cctx;
   EVP_MD_CTX *sha;
+  lp_frame_hasher *hasher;   /* hashes beside the compression (large objects), or NULL */
+  EVP_MD_CTX *frame_sha;   /* the frame's, when the store hashes frames */
   unsigned char *out;
   size_t outcap;
   uint64_t size, written, stored;
@@ -514,7 +531,7 @@ typedef struct writer {
   char tmp[PATH_MAX];
 } writer;
 
-static int write_all(int fd, const void *p, size_t n) {
+int lp_store_local_write(int fd, const void *p, size_t n) {
   const char *q = p;
   while (n > 0) {
     ssize_t w = write(fd, q, n);
@@ -527,10 +544,12 @@ static int write_all(int fd, const void *p, size_t n) {
 }
 
 static void writer_free(writer *w) {
+  lp_frame_hasher_stop(w->hasher);
   if (w->fd >= 0) close(w->fd);
   if (w->tmp[0] != '\0') unlink(w->tmp);
   ZSTD_freeCCtx(w->cctx);
   EVP_MD_CTX_free(w->sha);
+  EVP_MD_CTX_free(w->frame_sha);
   free(w->out);
   free(w);
 }
@@ -556,8 +575,13 @@ static int l_writer_open(lp_store *base, uint64_t size, lp_store_writer **out, c
     *out = &w->base;
     return LUPINE_OK;
   }
+  s->framed[0] = '\0';
   w->outcap = ZSTD_CStreamOutSize();
   if ((w->cctx = ZSTD_createCCtx()) == NULL || (w->out = malloc(w->outcap)) == NULL) goto nomem;
+  if (size < s->hash_frames_below && ((w->frame_sha = EVP_MD_CTX_new()) == NULL ||
+                         EVP_DigestInit_ex(w->frame_sha, lp_frame_sha256(), NULL) != 1))
+    goto nomem;
+  if (size >= LP_FRAME_HASHER_MIN) w->hasher = lp_frame_hasher_start(w->sha);
   /* the size goes in the frame header, as for every object */
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
@@ -589,7 +613,8 @@ static int pump(writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
       lp_errf(err, errsz, "cannot compress an object (%s)", ZSTD_getErrorName(left));
       return LUPINE_ERROR;
     }
-    if (write_all(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
+    if (lp_store_local_write(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
+    if (w->frame_sha != NULL) EVP_DigestUpdate(w->frame_sha, w->out, ob.pos);
     w->stored += ob.pos;
   } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);
   return LUPINE_OK;
@@ -599,14 +624,21 @@ static int l_writer_write(lp_store_writer *base, const void *p, size_t n, char *
                           size_t errsz) {
   writer *w = (writer *)base;
   ZSTD_inBuffer ib = {p, n, 0};
+  int rc;
   if (n > w->size - w->written) {
     lp_errf(err, errsz, "an object grew past the %llu bytes it announced",
             (unsigned long long)w->size);
     return LUPINE_MISUSE;
   }
   w->written += n;
-  EVP_DigestUpdate(w->sha, p, n);
-  return w->s == NULL ? LUPINE_OK : pump(w, &ib, ZSTD_e_continue, err, errsz);
+  if (w->hasher == NULL) {
+    EVP_DigestUpdate(w->sha, p, n);
+    return w->s == NULL ? LUPINE_OK : pump(w, &ib, ZSTD_e_continue, err, errsz);
+  }
+  lp_frame_hasher_hash(w->hasher, p, n);
+  rc = pump(w, &ib, ZSTD_e_continue, err, errsz);
+  lp_frame_hasher_wait(w->hasher);
+  return rc;
 }
 
 /* A sink that takes every piece: reading an object only to check it. */
@@ -676,6 +708,10 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
   w->tmp[0] = '\0';
   if (!w->s->nosync) rc = sync_dir(dir, err, errsz);
   info->created = 1;
+  if (w->frame_sha != NULL && EVP_DigestFinal_ex(w->frame_sha, md, &mdlen) == 1) {
+    lp_frame_format_hash(md, mdlen, w->s->frame_sha);
+    memcpy(w->s->framed, info->hash, sizeof w->s->framed);
+  }
   if (why[0] != '\0') replaced(&w->s->base, why);
 done:
   writer_free(w);
@@ -746,6 +782,15 @@ const lp_store_ops lp_store_local_ops = {
 
 void lp_store_local_nosync(lp_store *base) {
   ((local *)base)->nosync = 1;
+}
+
+void lp_store_local_hash_frames(lp_store *base, uint64_t below) {
+  ((local *)base)->hash_frames_below = below;
+}
+
+const char *lp_store_local_frame_hash(lp_store *base, const char *hash) {
+  local *s = (local *)base;
+  return strcmp(s->framed, hash) == 0 ? s->frame_sha : NULL;
 }
 
 int lp_store_local_open(lp_store **out, const char *root, char *err, size_t errsz) {

@@ -7,13 +7,16 @@
 ** Objects keep the local layout under the store's prefix
 ** (<prefix>/objects/<first 2 hex>/<other 62 hex>.zst) and the same bytes.
 ** Every object passes through a local read cache, itself a local store
-** (store_local.c) under the home: a put writes it there, then uploads
-** that file (one PUT streamed from it, or above a threshold a multipart
-** upload in parts of bounded size read one at a time, so memory stays
-** bounded whatever the size); a get
-** downloads into it and reads from it, which checks the frame and the
-** hash. Content-addressed, the cache is never stale; it is bounded
-** (LUPINE_S3_CACHE_MB), the least recently used objects evicted.
+** (store_local.c) under the home. A value is compressed in memory and
+** sent in one PUT, its cache copy written as the bytes go; a streamed put
+** (a file or folder) writes the cache's copy, hashing its frame as it
+** goes, then uploads that file (one PUT streamed from it, or above a
+** threshold a multipart upload in parts of bounded size read one at a
+** time, so memory stays bounded whatever the size). A get decodes the
+** object as it downloads, checking the frame and the hash, with the
+** cache's copy written alongside. Content-addressed, the cache is never
+** stale; it is bounded (LUPINE_S3_CACHE_MB), the least recently used
+** objects evicted.
 **
 ** Existence: what a put uploaded, a HEAD found or a listing of the
 ** bucket showed is known to exist. The first question the known set cannot
@@ -186,6 +189,7 @@ typedef struct request {
   const unsigned char *data;     /* what a PUT or POST sends */
   size_t len;
   int fd;                        /* >= 0: a GET's body goes to this file */
+  int copy_fd;                   /* >= 0: what a PUT of data sends is copied here too */
   /* out */
   long status;
   body resp;
@@ -210,6 +214,7 @@ static request request_of(const char *method, const char *key, const char *query
   r.key = key;
   r.query = query;
   r.fd = -1;
+  r.copy_fd = -1;
   return r;
 }
 
@@ -218,22 +223,20 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   size_t total = size * n;
   /* a resumed download takes only its range: a whole body again would repeat bytes */
   if (r->dec != NULL && (r->status == 206 || (r->status == 200 && r->from == 0))) {
+    if (r->fd >= 0 && lp_store_local_write(r->fd, p, total) != 0) {   /* the read cache's copy */
+      lp_errf(r->dec_err, r->dec_errsz, "cannot write into the read cache (%s)",
+              strerror(errno));
+      r->dec_rc = LUPINE_IO;
+      return 0;
+    }
     if ((r->dec_rc = lp_frame_decoder_feed(r->dec, p, total, r->dec_err, r->dec_errsz)) !=
         LUPINE_OK)
       return 0;
     r->got += total;
     return total;
   }
-  if (r->fd >= 0 && !r->streamed && r->status / 100 == 2) {
-    size_t done = 0;
-    while (done < total) {
-      ssize_t w = write(r->fd, p + done, total - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return 0;   /* curl reports a write error */
-      done += (size_t)w;
-    }
-    return total;
-  }
+  if (r->fd >= 0 && !r->streamed && r->status / 100 == 2)
+    return lp_store_local_write(r->fd, p, total) == 0 ? total : 0;   /* else curl reports a write error */
   if (r->resp.len + total + 1 > r->resp.cap) {
     size_t cap = (r->resp.len + total + 1) * 2;
     char *q;
@@ -275,6 +278,12 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
     if (got <= 0 && want > 0) return CURL_READFUNC_ABORT;   /* the file shrank or failed */
     want = (size_t)got;
   } else memcpy(p, r->data + r->sent, want);
+  /* the read cache's copy, written while the server takes the bytes; if
+  ** that fails, only the copy is lost (and dropped: see put_value) */
+  if (r->copy_fd >= 0 && lp_store_local_write(r->copy_fd, p, want) != 0) {
+    close(r->copy_fd);
+    r->copy_fd = -1;
+  }
   r->sent += want;
   return want;
 }
@@ -447,12 +456,15 @@ static CURLcode attempt(s3 *s, CURL *h, request *r, char *curlerr) {
   c->easy_setopt(h, CURLOPT_HEADERDATA, r);
   c->easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   c->easy_setopt(h, CURLOPT_WRITEDATA, r);
+  /* larger pieces than the 16 KiB default: fewer calls to decode and write */
+  c->easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   if (strcmp(r->method, "HEAD") == 0) c->easy_setopt(h, CURLOPT_NOBODY, 1L);
   else if (strcmp(r->method, "PUT") == 0) {
     c->easy_setopt(h, CURLOPT_UPLOAD, 1L);
     c->easy_setopt(h, CURLOPT_READFUNCTION, on_read);
     c->easy_setopt(h, CURLOPT_READDATA, r);
     c->easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+    c->easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   } else if (strcmp(r->method, "POST") == 0) {
     c->easy_setopt(h, CURLOPT_POST, 1L);
     c->easy_setopt(h, CURLOPT_POSTFIELDS, r->data != NULL ? (const char *)r->data : "");
@@ -497,10 +509,17 @@ static int perform(s3 *s, request *r, char *err, size_t errsz) {
       struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
       nanosleep(&ts, NULL);
       delay *= 2;
-      /* again from the start: a download's file emptied, an upload's rewound */
-      if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, 0) != 0) ||
-                         lseek(r->fd, 0, SEEK_SET) != 0))
+      /* again from the start: a download's file emptied, an upload's
+      ** rewound; a download decoded as it arrives resumes where it broke off */
+      off_t keep = r->dec != NULL ? (off_t)r->got : 0;
+      if (r->fd >= 0 && ((!r->streamed && ftruncate(r->fd, keep) != 0) ||
+                         lseek(r->fd, keep, SEEK_SET) != keep))
         break;
+      if (r->copy_fd >= 0 && (ftruncate(r->copy_fd, 0) != 0 ||
+                              lseek(r->copy_fd, 0, SEEK_SET) != 0)) {
+        close(r->copy_fd);
+        r->copy_fd = -1;
+      }
     }
     r->status = 0;
     r->sent = 0;
@@ -889,12 +908,15 @@ static int upload(s3 *s, const char *hash, lp_object *info, char *err, size_t er
   if ((uint64_t)st.st_size >= s->multipart_min)
     rc = multipart(s, key, fd, (uint64_t)st.st_size, err, errsz);
   else {
-    /* one PUT, streamed from the file after a first pass hashed it */
+    /* one PUT, streamed from the file, with the frame's hash its put
+    ** computed as it wrote it (else a first pass hashes the file) */
+    const char *framed = lp_store_local_frame_hash(s->cache, hash);
     request r = request_of("PUT", key, NULL);
     r.len = (size_t)st.st_size;
     r.fd = fd;
     r.streamed = 1;
-    if (hash_file(fd, r.payload) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+    if (framed != NULL) memcpy(r.payload, framed + sizeof LP_HASH_PREFIX - 1, sizeof r.payload);
+    if (framed == NULL && (hash_file(fd, r.payload) != 0 || lseek(fd, 0, SEEK_SET) != 0)) {
       lp_errf(err, errsz, "artifact store '%s': cannot read the cached copy of key '%s' (%s)",
               s->name, key, strerror(errno ? errno : EIO));
       rc = LUPINE_IO;
@@ -975,6 +997,37 @@ static void cache_added(s3 *s, const char *keep, uint64_t size) {
   free(l.e);
 }
 
+static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz);
+
+/* A new temporary file in the read cache, for cache_install. */
+static int cache_temp(s3 *s, char *tmp, int *fd, char *err, size_t errsz) {
+  char owner[LP_OWNER_MAX];
+  lp_owner_tag(owner);
+  snprintf(tmp, PATH_MAX, "%s/tmp/obj-%s-XXXXXX", lp_store_root(s->cache), owner);
+  if ((*fd = mkstemp(tmp)) >= 0) return LUPINE_OK;
+  lp_errf(err, errsz, "artifact store '%s': cannot create '%s' in the read cache (%s)", s->name,
+          tmp, strerror(errno));
+  return LUPINE_IO;
+}
+
+/* A whole temporary file (closed) becomes the cache's copy of an object:
+** renamed into place, so a reader sees a whole copy or none. */
+static int cache_install(s3 *s, const char *hash, const char *tmp, char *err, size_t errsz) {
+  char path[PATH_MAX], dir[PATH_MAX], *slash;
+  struct stat st;
+  lp_store_local_path(s->cache, hash, path, sizeof path);
+  memcpy(dir, path, sizeof dir);
+  if ((slash = strrchr(dir, '/')) != NULL) *slash = '\0';
+  mkdir(dir, 0777);   /* the fan-out folder, made on first use */
+  if (stat(tmp, &st) != 0 || rename(tmp, path) != 0) {
+    lp_errf(err, errsz, "artifact store '%s': cannot move '%s' into the read cache (%s)",
+            s->name, tmp, strerror(errno));
+    return LUPINE_IO;
+  }
+  cache_added(s, hash, (uint64_t)st.st_size);
+  return LUPINE_OK;
+}
+
 static int missing(s3 *s, const char *hash, const char *key, char *err, size_t errsz) {
   lp_errf(err, errsz, "object %s is missing (expected at s3://%s/%s in artifact store '%s')",
           hash, s->bucket, key, s->name);
@@ -984,51 +1037,47 @@ static int missing(s3 *s, const char *hash, const char *key, char *err, size_t e
 /*
 ** Make sure the cache holds the object: a hit renews its place in the
 ** LRU order; a miss downloads it (to a temporary file, renamed into
-** place: a reader sees a whole file or none). Reading it checks it.
+** place: a reader sees a whole file or none). Reading it checks it. With
+** a decoder (dec, else NULL), a miss also decodes the object as it
+** arrives, and the copy enters the cache only if it decodes whole and
+** hashes right; *fed (if not NULL) says whether dec was fed.
 */
-static int fetch(s3 *s, const char *hash, char *err, size_t errsz) {
-  char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "", owner[LP_OWNER_MAX];
-  char *slash;
+static int fetch(s3 *s, const char *hash, lp_frame_decoder *dec, int *fed, char *err,
+                 size_t errsz) {
+  char path[PATH_MAX], tmp[PATH_MAX], key[KEY_MAX] = "";
   request r = request_of("GET", key, NULL);
   struct stat st;
   int rc;
   lp_store_local_path(s->cache, hash, path, sizeof path);
+  if (fed != NULL) *fed = 0;
   if (stat(path, &st) == 0) {
     utimensat(AT_FDCWD, path, NULL, 0);
     return LUPINE_OK;
   }
+  if (fed != NULL) *fed = dec != NULL;
+  r.dec = dec;
+  r.dec_err = err;
+  r.dec_errsz = errsz;
   object_key(s, hash, key, sizeof key);
-  lp_owner_tag(owner);
-  snprintf(tmp, sizeof tmp, "%s/tmp/obj-%s-XXXXXX", lp_store_root(s->cache), owner);
-  if ((r.fd = mkstemp(tmp)) < 0) {
-    lp_errf(err, errsz, "artifact store '%s': cannot create '%s' in the read cache (%s)",
-            s->name, tmp, strerror(errno));
-    return LUPINE_IO;
-  }
-  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
+  if ((rc = cache_temp(s, tmp, &r.fd, err, errsz)) != LUPINE_OK) return rc;
+  if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200 &&
+      (dec == NULL || r.status != 206))
     rc = r.status == 404 ? missing(s, hash, key, err, errsz) : unexpected(s, &r, err, errsz);
+  else if (rc == LUPINE_OK && dec != NULL)
+    rc = lp_frame_decoder_finish(dec, err, errsz);
+  rc = checked(s, hash, rc, err, errsz);   /* a corrupt download: named by its key */
   if (close(r.fd) != 0 && rc == LUPINE_OK) {
     lp_errf(err, errsz, "artifact store '%s': cannot write '%s' (%s)", s->name, tmp,
             strerror(errno));
     rc = LUPINE_IO;
   }
   request_done(&r);
-  if (rc == LUPINE_OK) {
-    memcpy(dir, path, sizeof dir);
-    if ((slash = strrchr(dir, '/')) != NULL) *slash = '\0';
-    mkdir(dir, 0777);   /* the fan-out folder, made on first use */
-    if (stat(tmp, &st) != 0 || rename(tmp, path) != 0) {
-      lp_errf(err, errsz, "artifact store '%s': cannot move '%s' into the read cache (%s)",
-              s->name, tmp, strerror(errno));
-      rc = LUPINE_IO;
-    }
-  }
+  if (rc == LUPINE_OK) rc = cache_install(s, hash, tmp, err, errsz);
   if (rc != LUPINE_OK) {
     unlink(tmp);
     return rc;
   }
   remember(s, hash);
-  cache_added(s, hash, (uint64_t)st.st_size);
   return LUPINE_OK;
 }
 
@@ -1048,11 +1097,74 @@ static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz) {
 
 /* ---- the ops ---- */
 
+/*
+** A value below the multipart threshold: compressed in memory as the
+** local flavor does (the same frame), then one PUT of it, unless the
+** bucket has it; the read cache's copy is written as the bytes are sent
+** (while the server takes them), not before, and enters the cache once
+** the upload succeeded (a copy that could not be written is dropped).
+*/
+static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char *err,
+                     size_t errsz) {
+  char path[PATH_MAX], tmp[PATH_MAX] = "", key[KEY_MAX] = "";
+  unsigned char *frame = NULL;
+  request r = request_of("PUT", key, NULL);
+  struct stat st;
+  size_t n = 0;
+  int rc, there;
+  if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
+  info->size = len;
+  info->created = 0;
+  /* the stored size goes into the catalog: known only once compressed */
+  if ((rc = lp_store_local_compress(s->cache, info->hash, data, len, &frame, &n, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
+  info->stored_size = n;
+  lp_store_local_path(s->cache, info->hash, path, sizeof path);
+  if (stat(path, &st) != 0 && cache_temp(s, tmp, &r.copy_fd, err, errsz) != LUPINE_OK)
+    tmp[0] = '\0';   /* no copy: the upload does not need one */
+  if (known_has(&s->known, info->hash)) there = 1;
+  else if ((there = head(s, info->hash, err, errsz)) < 0) {
+    rc = LUPINE_IO;
+    goto done;
+  }
+  if (there) {   /* only the cache's copy to write */
+    if (r.copy_fd >= 0 && lp_store_local_write(r.copy_fd, frame, n) != 0) {
+      close(r.copy_fd);
+      r.copy_fd = -1;
+    }
+  } else {
+    object_key(s, info->hash, key, sizeof key);
+    r.data = frame;
+    r.len = n;
+    if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
+      rc = unexpected(s, &r, err, errsz);
+    request_done(&r);
+    if (rc != LUPINE_OK) goto done;
+    remember(s, info->hash);
+    info->created = 1;
+  }
+  if (r.copy_fd >= 0) {   /* best effort: the cache is only a copy */
+    char why[LP_ERRSZ];
+    int closed = close(r.copy_fd);
+    r.copy_fd = -1;
+    if (closed == 0 && cache_install(s, info->hash, tmp, why, sizeof why) == LUPINE_OK)
+      tmp[0] = '\0';
+  }
+done:
+  if (r.copy_fd >= 0) close(r.copy_fd);
+  if (tmp[0] != '\0') unlink(tmp);
+  free(frame);
+  return rc;
+}
+
 static int s_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
                  char *err, size_t errsz) {
   s3 *s = (s3 *)base;
   int rc;
   (void)sync;   /* an uploaded object is as durable as the service makes it */
+  if (len < s->multipart_min) return put_value(s, data, len, info, err, errsz);
+  /* in parts, read one at a time from the cache's copy */
   if ((rc = lp_store_put_unsynced(s->cache, data, len, info, err, errsz)) != LUPINE_OK)
     return rc;
   if (info->created) cache_added(s, info->hash, info->stored_size);
@@ -1064,10 +1176,61 @@ static int s_sync(lp_store *base, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
+/* A value decoded as it downloads: its bytes, in memory. */
+typedef struct gathered {
+  unsigned char *p;
+  size_t len, cap;
+  char *err;
+  size_t errsz;
+} gathered;
+
+static int gather_piece(void *ud, const void *p, size_t n) {
+  gathered *g = ud;
+  if (n > g->cap - g->len) {
+    size_t cap = g->cap ? g->cap : 1 << 20;
+    unsigned char *q;
+    while (cap - g->len < n) cap *= 2;
+    if ((q = realloc(g->p, cap)) == NULL) {
+      lp_errf(g->err, g->errsz, "out of memory reading %zu bytes", g->len + n);
+      return -1;
+    }
+    g->p = q, g->cap = cap;
+  }
+  memcpy(g->p + g->len, p, n);
+  g->len += n;
+  return 0;
+}
+
+/*
+** From the cache if it holds the object; else downloaded, decoded and
+** checked as it arrives, the copy written into the cache alongside (not
+** first, then read back: one pass over the bytes instead of three).
+*/
 static int s_get(lp_store *base, const char *hash, uint64_t max_size, unsigned char **data,
                  size_t *len, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
-  int rc = fetch(s, hash, err, errsz);
+  char path[PATH_MAX];
+  gathered g = {NULL, 0, 0, err, errsz};
+  lp_frame_decoder *d = NULL;
+  struct stat st;
+  int rc, fed = 0;
+  lp_store_local_path(s->cache, hash, path, sizeof path);
+  if (stat(path, &st) == 0)   /* a hit: no decoder (fetch only renews it) */
+    rc = fetch(s, hash, NULL, NULL, err, errsz);
+  else if ((rc = lp_frame_decoder_open(&d, hash, max_size, gather_piece, &g, err, errsz)) ==
+           LUPINE_OK) {
+    lp_frame_decoder_at_most(d);
+    rc = fetch(s, hash, d, &fed, err, errsz);
+    lp_frame_decoder_free(d);
+  }
+  if (rc == LUPINE_OK && fed) {
+    *data = g.p != NULL ? g.p : malloc(1);   /* 0 bytes: still a buffer */
+    *len = g.len;
+    if (*data != NULL) return LUPINE_OK;
+    lp_errf(err, errsz, "out of memory reading object %s", hash);
+    return LUPINE_NOMEM;
+  }
+  free(g.p);
   if (rc != LUPINE_OK) return rc;
   return checked(s, hash, lp_store_get(s->cache, hash, max_size, data, len, err, errsz), err,
                  errsz);
@@ -1102,7 +1265,7 @@ static int s_get_stream(lp_store *base, const char *hash, uint64_t size, lp_stor
 static int s_local_path(lp_store *base, const char *hash, char *buf, size_t bufsz) {
   s3 *s = (s3 *)base;
   char err[LP_ERRSZ];
-  int rc = fetch(s, hash, err, sizeof err);
+  int rc = fetch(s, hash, NULL, NULL, err, sizeof err);
   if (rc != LUPINE_OK) return rc;
   return lp_store_local_path(s->cache, hash, buf, bufsz);
 }
@@ -1374,6 +1537,7 @@ int lp_store_s3_open(lp_store **out, const char *location, const char *name, con
   }
   if ((rc = lp_store_local_open(&s->cache, cache, err, errsz)) != LUPINE_OK) goto fail;
   lp_store_local_nosync(s->cache);   /* the bucket is where objects last */
+  lp_store_local_hash_frames(s->cache, s->multipart_min);
   /* the index's name: a digest of where the objects are */
   snprintf(value, sizeof value, "%s\n%s", s->url, s->prefix);
   if (lp_sigv4_sha256_hex(value, strlen(value), digest) != 0) {

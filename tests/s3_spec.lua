@@ -131,9 +131,14 @@ describe("registering an s3 store", function()
     local dump = H.sh("sqlite3 " .. H.quote(home .. "/catalog.db") .. " .dump")
     assert.is_nil(dump:find("S3RVER", 1, true))
     assert.is_nil((out .. err):find("S3RVER", 1, true))
-    _, err = run(home, "run examples/quickstart.lua --no-cache",
+    -- a wrong secret: the server refuses, and the message does not show it
+    H.rm(home .. "/cache")   -- (what the bucket holds is asked again)
+    local code
+    out, err, code = run(home, "run --no-cache examples/quickstart.lua",
       "AWS_SECRET_ACCESS_KEY=not-the-secret")
-    assert.is_nil(err:find("not-the-secret", 1, true))
+    assert.is_true(code ~= 0, out .. err)
+    assert.matches("access denied", out .. err)
+    assert.is_nil((out .. err):find("not-the-secret", 1, true))
   end)
 end)
 
@@ -227,8 +232,79 @@ lupine.pipeline { name = "many", function() for i = 1, 200 do steps[i]() end end
     assert.equal(1, count(requests(), "[^\n]+\n"), requests())
     -- no cache: the steps run again; their objects exist, so nothing is uploaded
     reset_logs()
-    ok(home, "run " .. H.quote(script) .. " --no-cache")
+    local out = ok(home, "run --no-cache " .. H.quote(script))
+    assert.matches("200 done", out)
     assert.equal(0, count(requests(), "PUT "), requests())
+  end)
+
+  it("signs each upload with its payload's hash, also of bytes its read cache held", function()
+    -- a value's frame is hashed in memory, a file's as the cache's copy is
+    -- written; a file whose copy the cache holds already (saved to another
+    -- store of the home) is hashed from that copy
+    local home, prefix = s3_home(true)   -- the proxy checks every payload hash
+    ok(home, "artifact-store register s3b --flavor s3 --path s3://lupine/" .. prefix .. "-b"
+      .. " --endpoint http://127.0.0.1:" .. proxy)
+    ok(home, "stack register s3kb -a s3b")
+    local src = H.tmpdir() .. "/f.bin"
+    H.sh("head -c 3000000 /dev/urandom > " .. H.quote(src))
+    local save = H.script(string.format([[
+local lupine = require "lupine"
+lupine.pipeline { name = "p", function()
+  lupine.step { name = "s", outputs = { "f", "v" },
+    function() return lupine.file(%q), string.rep("same bytes ", 100000) end } ()
+end } ()
+]], src))
+    reset_logs()
+    ok(home, "run " .. H.quote(save))
+    ok(home, "stack set s3kb")
+    ok(home, "run --no-cache " .. H.quote(save))
+    local log = requests("proxy")
+    for _, p in ipairs({ prefix, prefix .. "-b" }) do
+      local at = "PUT /lupine/" .. p:gsub("%-", "%%-") .. "/objects/[^\n]+%.zst\n"
+      assert(count(log, at) >= 2, log)   -- the file, the value (and their visualizations)
+    end
+    -- all arrived whole: each store loads them from its bucket
+    for _, stack in ipairs({ "s3k", "s3kb" }) do
+      ok(home, "stack set " .. stack)
+      H.rm(home .. "/cache")
+      H.rm(home .. "/files")
+      local out = ok(home, "run " .. H.quote(H.script([[
+local lupine = require "lupine"
+local c = lupine.Client()
+local path = c:get_artifact_version("f"):load()
+local g = assert(io.open(path, "rb"))
+print(#c:get_artifact_version("v"):load(), g:seek("end"))
+g:close()
+]])))
+      assert.equal("1100000\t3000000\n", out)
+    end
+  end)
+
+  it("writes a value's cached copy as it uploads it, kept only once the upload succeeded", function()
+    local home, prefix = s3_home(true)
+    local save = H.script([[
+local lupine = require "lupine"
+lupine.save_artifact(string.rep("a value to upload ", 100000), "v")
+]])
+    local function cached()
+      return (H.sh("find " .. H.quote(home .. "/cache/objects") .. " " .. H.quote(home
+        .. "/cache/tmp") .. " -type f | sort"))
+    end
+    faults('{"fail": ".zst", "method": "PUT", "status": 500}')
+    local out, err, code = run(home, "run " .. H.quote(save), "LUPINE_S3_ATTEMPTS=2")
+    faults(nil)
+    assert.equal(1, code, out .. err)
+    assert.matches("the S3 server failed PUT of bucket 'lupine', key '" .. prefix:gsub("%-", "%%-")
+      .. "/objects/%x%x/%x+%.zst' %(HTTP 500 %(InternalError", err)
+    assert.equal("", cached())
+    ok(home, "run " .. H.quote(save))
+    local hash = versions(home):match("v|1|(sha256:%x+)")
+    local hex = hash:sub(8)
+    local copy = home .. "/cache/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(copy) .. " " .. H.quote(dir
+      .. "/data/lupine/" .. prefix .. "/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3)
+      .. ".zst._S3rver_object"))))
+    assert.is_nil(cached():find("/cache/tmp/", 1, true))
   end)
 
   it("resumes a download cut off midway where it broke off", function()
@@ -251,6 +327,55 @@ end } ()
     local log = requests("proxy")
     assert.equal(2, count(log, "GET [^\n]+%.zst\n"), log)
     assert.matches("\nRANGE bytes=%d+%-\n", log)
+  end)
+
+  it("decodes a value as it downloads, its cached copy written alongside", function()
+    local home, prefix = s3_home(true)
+    local src = H.tmpdir() .. "/v.bin"
+    H.sh("head -c 3000000 /dev/urandom > " .. H.quote(src))
+    local load = H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+local want = f:read("a")
+f:close()
+local c = lupine.Client()
+local ok, got = pcall(function() return c:get_artifact_version("v"):load() end)
+print(ok and (got == want and "same" or "differs") or got)
+]], src))
+    ok(home, "run " .. H.quote(H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+lupine.save_artifact(f:read("a"), "v")
+f:close()
+]], src))))
+    local hash = versions(home):match("v|1|(sha256:%x+)")
+    local hex = hash:sub(8)
+    local key = prefix .. "/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    local cached = home .. "/cache/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    local stored = dir .. "/data/lupine/" .. key .. "._S3rver_object"
+    -- cut off midway: resumed where it broke off, the copy as whole as the value
+    H.rm(home .. "/cache")
+    reset_logs()
+    faults('{"cut": "GET", "after": 1000000}')
+    local out = ok(home, "run " .. H.quote(load))
+    faults(nil)
+    assert.equal("same\n", out)
+    local log = requests("proxy")
+    assert.equal(2, count(log, "GET [^\n]+%.zst\n"), log)
+    assert.matches("\nRANGE bytes=%d+%-\n", log)
+    assert.equal(0, select(3, H.sh("cmp " .. H.quote(cached) .. " " .. H.quote(stored))))
+    -- the next load reads the copy: no request
+    reset_logs()
+    assert.equal("same\n", (ok(home, "run " .. H.quote(load))))
+    assert.equal(0, count(requests("proxy"), "GET [^\n]+%.zst\n"), requests("proxy"))
+    -- a damaged object is refused, named by its key, and no copy is kept
+    H.rm(home .. "/cache")
+    H.sh("chmod u+w " .. H.quote(stored) .. " && printf 'XXXX' | dd of=" .. H.quote(stored)
+      .. " bs=1 seek=2000000 conv=notrunc 2>/dev/null")
+    out = ok(home, "run " .. H.quote(load))
+    assert.matches("object " .. hash .. " is corrupt: .* %(artifact store 's3s', bucket "
+      .. "'lupine', key '" .. key:gsub("%p", "%%%0") .. "'%)", out)
+    assert.is_nil(io.open(cached))
   end)
 
   it("stores (in parts) and loads a 200 MB file in bounded memory", function()

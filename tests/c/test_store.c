@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "lupine_int.h"
+#include "store_int.h"   /* lp_store_local_hash_frames */
 #include "tap.h"
 
 #define PATHSZ 512   /* paths under a short mkdtemp directory */
@@ -219,6 +219,20 @@ static void test_put_get(lp_store *s) {
   free(data);
 }
 
+/* A sink comparing what it is given with the bytes expected. */
+typedef struct expected {
+  const unsigned char *p;
+  size_t n, at;
+  int same;
+} expected;
+
+static int compare_piece(void *ud, const void *p, size_t n) {
+  expected *e = ud;
+  if (n > e->n - e->at || memcmp(e->p + e->at, p, n) != 0) e->same = 0;
+  e->at += n < e->n - e->at ? n : e->n - e->at;
+  return 0;
+}
+
 static void test_big(lp_store *s) {
   size_t n = 10u << 20, len = 0;
   unsigned char *buf = malloc(n), *data = NULL;
@@ -236,6 +250,40 @@ static void test_big(lp_store *s) {
             "10 MB object: get returns the same bytes"))
     diag(err);
   free(data);
+  {
+    /* a streamed put this large hashes on a helper thread beside the
+    ** compression, in pieces of every size: the same name as a put */
+    lp_store_writer *w = NULL;
+    lp_object so;
+    size_t at = 0, piece = 1;
+    rc = lp_store_writer_open(s, n, &w, err, sizeof err);
+    while (rc == LUPINE_OK && at < n) {
+      size_t k = piece < n - at ? piece : n - at;
+      rc = lp_store_writer_write(w, buf + at, k, err, sizeof err);
+      at += k;
+      piece = piece * 3 + 1;
+    }
+    if (rc == LUPINE_OK) rc = lp_store_writer_close(w, &so, err, sizeof err);
+    else lp_store_writer_abort(w);
+    if (!check(rc == LUPINE_OK && strcmp(so.hash, o.hash) == 0 && so.size == n,
+               "10 MB object streamed: the same hash as put"))
+      diag(err);
+    /* given up midway: its helper stopped, its temporary file gone */
+    if (lp_store_writer_open(s, n, &w, err, sizeof err) == LUPINE_OK) {
+      char tmpdir[PATHSZ];
+      lp_store_writer_write(w, buf, n / 3, err, sizeof err);
+      lp_store_writer_abort(w);
+      snprintf(tmpdir, sizeof tmpdir, "%s/tmp", lp_store_root(s));
+      check(count_files(tmpdir) == 0, "10 MB object abandoned midway: nothing left behind");
+    }
+  }
+  {
+    /* read as it arrives, hashed on a helper thread beside the sink */
+    expected e = {buf, n, 0, 1};
+    rc = lp_store_get_stream(s, o.hash, n, compare_piece, &e, err, sizeof err);
+    if (!check(rc == LUPINE_OK && e.same && e.at == n, "10 MB object: get_stream gives its bytes"))
+      diag(err);
+  }
   rc = lp_store_get(s, o.hash, n - 1, &data, &len, err, sizeof err);
   check(rc == LUPINE_CORRUPT && data == NULL, "get refuses an object over max_size");
   {
@@ -798,6 +846,69 @@ static void test_interop(lp_store *s, const char *top) {
   check(system(cmd) == 0, "%s", what);
 }
 
+/* The hash of the file at path, or "" if it cannot be read. */
+static void hash_file(const char *path, char *out) {
+  static unsigned char buf[1 << 16];
+  FILE *f = fopen(path, "rb");
+  size_t n = f != NULL ? fread(buf, 1, sizeof buf, f) : 0;
+  out[0] = '\0';
+  if (f == NULL) return;
+  fclose(f);
+  lp_frame_hash_bytes(buf, n, out);
+}
+
+/* Put other (n bytes) through a writer, in two pieces. */
+static int stream(lp_store *s, const char *other, size_t n, lp_object *o, char *err,
+                  size_t errsz) {
+  lp_store_writer *w = NULL;
+  int rc = lp_store_writer_open(s, n, &w, err, errsz);
+  if (rc == LUPINE_OK) rc = lp_store_writer_write(w, other, n / 2, err, errsz);
+  if (rc == LUPINE_OK) rc = lp_store_writer_write(w, other + n / 2, n - n / 2, err, errsz);
+  if (rc == LUPINE_OK) return lp_store_writer_close(w, o, err, errsz);
+  lp_store_writer_abort(w);
+  return rc;
+}
+
+/* A store an upload reads from (the s3 flavor's cache) hashes the frame
+** each streamed put writes, below a size; one that finds its object, or
+** a put of bytes in memory, hashes none. */
+static void test_frame_hashes(const char *top) {
+  static const char small[] = "a frame to upload";
+  static char big[4000];
+  char root[PATHSZ], path[PATHSZ], want[LP_HASH_STRLEN + 1], err[LP_ERRSZ] = "";
+  const char *got;
+  lp_object a, b;
+  lp_store *s;
+  snprintf(root, sizeof root, "%s/framed", top);
+  if (!check(lp_store_open(&s, "local", root, "framed", NULL, err, sizeof err) == LUPINE_OK,
+             "open a store that hashes frames")) {
+    diag(err);
+    return;
+  }
+  lp_store_local_hash_frames(s, 1000);
+  if (!check(stream(s, small, sizeof small, &a, err, sizeof err) == LUPINE_OK && a.created,
+             "a streamed put"))
+    diag(err);
+  lp_store_local_path(s, a.hash, path, sizeof path);
+  hash_file(path, want);
+  got = lp_store_local_frame_hash(s, a.hash);
+  same(got != NULL ? got : "(none)", want, "it gives the hash of the frame it wrote");
+  check(lp_store_local_frame_hash(s, "sha256:0000") == NULL, "and of no other object");
+  check(stream(s, small, sizeof small, &b, err, sizeof err) == LUPINE_OK && !b.created,
+        "the same bytes again: found");
+  check(lp_store_local_frame_hash(s, a.hash) == NULL, "a streamed put that found its object "
+        "hashes none");
+  memset(big, 'x', sizeof big);
+  check(stream(s, big, sizeof big, &b, err, sizeof err) == LUPINE_OK && b.created,
+        "a streamed put of 4000 bytes");
+  check(lp_store_local_frame_hash(s, b.hash) == NULL, "above the size given: no frame hashed");
+  check(stream(s, small, 5, &a, err, sizeof err) == LUPINE_OK &&
+        lp_store_local_frame_hash(s, a.hash) != NULL, "a streamed put of 5 bytes: hashed");
+  check(lp_store_put(s, small, 5, &b, err, sizeof err) == LUPINE_OK && !b.created &&
+        lp_store_local_frame_hash(s, a.hash) == NULL, "a put after it: none");
+  lp_store_close(s);
+}
+
 int main(void) {
   char top[] = "/tmp/lupine-test-store-XXXXXX", root[200], err[LP_ERRSZ] = "";
   lp_store *s;
@@ -826,6 +937,7 @@ int main(void) {
   test_stale_temporaries(top);
   test_copies(s, top);
   test_interop(s, top);
+  test_frame_hashes(top);
   lp_store_close(s);
   nftw(top, unlock_one, 16, FTW_PHYS);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);

@@ -7,6 +7,8 @@
 // come from the file CONTROL, read at each request (JSON, may be absent):
 //   {"fail": "partNumber=2", "status": 500}  answer that status to requests
 //                                             whose URL contains the text
+//                                             (and "method": "PUT": of that
+//                                             method only)
 //   {"stall": "GET"}                          never answer that method
 //   {"cut": "GET", "after": 1000000}          break the connection of the first
 //                                             such request of each URL after so
@@ -37,7 +39,7 @@ function handle(req, res) {
     const declared = req.headers['x-amz-content-sha256'];
     const digest = sha.digest('hex');
     if (f.stall && f.stall === req.method) return;   // the client's timeout ends it
-    if (f.fail && req.url.includes(f.fail)) {
+    if (f.fail && req.url.includes(f.fail) && (!f.method || f.method === req.method)) {
       res.writeHead(f.status || 500, { 'content-type': 'application/xml' });
       res.end('<?xml version="1.0"?><Error><Code>InternalError</Code>' +
         '<Message>injected by the test proxy</Message></Error>');
