@@ -325,7 +325,8 @@ describe("lupine exec", function()
     assert.is_nil(H.read(home .. "/catalog.db"))
   end)
 
-  it("answers a step's reads from the spec's snapshot, and refuses the others", function()
+  it("answers a step's reads from the spec's reads first, then the catalog it names, read only",
+    function()
     local dir = H.tmpdir()
     H.write(dir .. "/pipeline.lua", SCRIPT)
     local wrapper = H.write(dir .. "/lupine-exec", "#!/bin/sh\ncp \"$3\" " .. H.quote(dir)
@@ -334,14 +335,20 @@ describe("lupine exec", function()
     local _, err = H.sh("cd " .. H.quote(dir) .. " && LUPINE_EXEC=" .. H.quote(wrapper)
       .. " LUPINE_HOME=" .. H.quote(dir .. "/home") .. " " .. H.quote(H.cli)
       .. " run pipeline.lua peek")
-    local refused = "step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
+    -- the catalog it read (as the coordinator's step would have) has no settings
+    local missing = "step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
+      .. ") failed: pipeline.lua:" .. line_of('return lupine.Client()') .. ": artifact "
+      .. "'settings' not found"
+    assert.truthy(err:find(missing, 1, true), err)
+    local spec = decode_file(dir .. "/spec")
+    assert.is_string(spec.catalog)
+    -- without a catalog to read, a read is refused
+    spec.catalog = nil
+    local m = exec(encode_file(dir .. "/spec", spec))
+    assert.equal("step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
       .. ") failed: a step run by `lupine exec` cannot reach the catalog (the coordinator "
       .. "records what it does from its manifest): query 'latest_version' is not among the "
-      .. "reads the step spec answers"
-    assert.truthy(err:find(refused, 1, true), err)
-    local spec = decode_file(dir .. "/spec")
-    local m = exec(dir .. "/spec")
-    assert.equal(refused, m.error)
+      .. "reads the step spec answers", m.error)
     spec.reads = { { op = "query", args = { n = 2, "latest_version", "settings" },
       reply = { n = 1, { { id = "an id", name = "settings", version = "7" } } } } }
     m = exec(encode_file(dir .. "/spec", spec))
@@ -399,3 +406,105 @@ describe("lupine exec", function()
     assert.truthy(traceback(there.home):find("pipeline.lua:" .. line_of('error("bad "'), 1, true))
   end)
 end)
+
+-- What a catalog records of its runs, without ids and times (names with
+-- the time of the run in them differ anyway), and the seeds not set, drawn
+-- afresh: runs, step runs, versions, links, metadata, tags, lookups.
+local RECORDS = [[
+SELECT r.status, s.name, s.status, coalesce(s.error, ''), coalesce(s.output, ''), s.attempts,
+  s.cache_key, coalesce(s.cache_note, ''), s.output_count FROM step_runs s
+  JOIN pipeline_runs r ON r.id = s.run_id ORDER BY r.seq, s.name;
+SELECT a.name, v.version, v.data_type, v.content_hash, v.save_type FROM artifact_versions v
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY a.name, v.version;
+SELECT s.name, l.kind, l.name, a.name, v.version FROM step_run_artifacts l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.seq = l.version_seq
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq, 2, 3;
+SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2, 3;
+SELECT t.name, l.entity FROM tag_links l JOIN tags t ON t.seq = l.tag_seq ORDER BY 1, 2;
+SELECT s.name, l.artifact_name, a.name || ':' || v.version FROM step_run_lookups l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.id = l.artifact_version_id
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq, 2;
+]]
+if H.pg then RECORDS = RECORDS:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))") end
+
+local function records(home)
+  return (sql(home, RECORDS):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d", "<time>"))
+end
+
+-- `lupine run` of script (a path, or the text of pipeline.lua in dir) with
+-- home, each step through `lupine exec` if exec; stdout, stderr, status.
+local function run_in(dir, home, script, exec, args)
+  return H.sh("cd " .. H.quote(dir) .. " && " .. (exec and ("LUPINE_EXEC=" .. H.quote(H.cli) .. " ")
+    or "") .. "LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run " .. script
+    .. " " .. (args or ""))
+end
+
+-- Steps that read the catalog: the latest version of an output of this
+-- run's (a lookup), a version saved by the top level, a listing, the
+-- step context's run. Then a step defined after the first pipeline call,
+-- which reads the first run by the name the top level kept.
+local READS = [[
+local lupine = require "lupine"
+local make = lupine.step { name = "make", outputs = { "model" }, function(q) return { q = q } end }
+local peek = lupine.step { name = "peek", outputs = { "seen" }, function()
+  local client = lupine.Client()
+  local model = client:get_artifact_version("model")
+  local base = lupine.load_artifact("base")
+  local ctx = lupine.get_step_context()
+  return { model = model.version, q = model:load().q, base = base.x,
+    models = #client:list_artifact_versions { name = "model" },
+    run = ctx.pipeline_run.name == ctx.run_name }
+end }
+if not pcall(lupine.Client().get_artifact_version, lupine.Client(), "base") then
+  lupine.save_artifact({ x = 7 }, "base")
+end
+local p = lupine.pipeline("p", function(q) peek:after(make(q))() end)
+local first = p(tonumber(arg[1]))
+local seen = first.steps.peek.output:load()
+print(string.format("seen: base %d, model v%s, models %d, q %s, run %s", seen.base, seen.model,
+  seen.models, seen.q, seen.run))
+local later = lupine.step { name = "later", outputs = { "first_q" }, function(name)
+  return lupine.Client():get_pipeline_run(name).steps.make.output:load().q
+end }
+local run = lupine.pipeline("q", function(name) later(name) end)(first.name)
+print("later: " .. run.steps.later.output:load())
+]]
+
+describe("a step run by `lupine exec` reading the catalog", function()
+  it("sees what a local step sees, and records the same lookups and cache hits", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/pipeline.lua", READS)
+    local here, there = dir .. "/here", dir .. "/there"
+    local saw = {}
+    for round = 1, 3 do
+      if round == 3 then
+        -- a newer model from outside: peek's lookup would find another, so no hit
+        for _, home in ipairs { here, there } do
+          local _, err, code = H.sh("cd " .. H.quote(dir) .. " && echo 'require(\"lupine\")"
+            .. ".save_artifact({ q = 0 }, \"model\")' > save.lua && LUPINE_HOME=" .. H.quote(home)
+            .. " " .. H.quote(H.cli) .. " run save.lua")
+          assert.equal(0, code, err)
+        end
+      end
+      for _, side in ipairs { { here, false }, { there, true } } do
+        local out, err, code = run_in(dir, side[1], "pipeline.lua", side[2], "0.5")
+        assert.equal(0, code, out .. err)
+        saw[#saw + 1] = out:match("\n(seen: [^\n]*)\n") .. "; " .. out:match("\n(later: [^\n]*)\n")
+      end
+      assert.equal(saw[#saw - 1], saw[#saw])
+    end
+    -- this run's model (made by the step before), the top level's save;
+    -- the first run, by the name the top level kept
+    assert.equal("seen: base 7, model v1, models 1, q 0.5, run true; later: 0.5", saw[1])
+    assert.equal("seen: base 7, model v2, models 2, q 0, run true; later: 0.5", saw[5])
+    assert.equal(records(here), records(there))
+    local r = records(there)
+    assert.truthy(r:find("\npeek|model|model:1\n", 1, true), r)
+    assert.truthy(r:find("\npeek|model|model:2\n", 1, true), r)
+    local _, hits = r:gsub("|peek|cached|", "")
+    local _, ran = r:gsub("|peek|completed|", "")
+    assert.equal(1, hits, r)
+    assert.equal(2, ran, r)
+  end)
+end)
+
