@@ -428,7 +428,8 @@ SELECT s.name, l.artifact_name, a.name || ':' || v.version FROM step_run_lookups
 if H.pg then RECORDS = RECORDS:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))") end
 
 local function records(home)
-  return (sql(home, RECORDS):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d", "<time>"))
+  return (sql(home, RECORDS):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d", "<time>")
+    :gsub("%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x", "<id>"))
 end
 
 -- `lupine run` of script (a path, or the text of pipeline.lua in dir) with
@@ -505,6 +506,117 @@ describe("a step run by `lupine exec` reading the catalog", function()
     local _, ran = r:gsub("|peek|completed|", "")
     assert.equal(1, hits, r)
     assert.equal(2, ran, r)
+  end)
+end)
+
+
+describe("`lupine exec` replaying a script's top level", function()
+  it("runs every example as a local run does", function()
+    local names = {}
+    for f in H.sh("ls " .. H.quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
+      names[#names + 1] = f
+    end
+    assert.is_true(#names >= 13)
+    for _, name in ipairs(names) do
+      local dir = H.tmpdir()
+      local outs = {}
+      for i, exec in ipairs { false, true } do
+        local out, err, code = run_in(H.root, dir .. "/" .. i, "examples/" .. name .. ".lua", exec)
+        assert.equal(0, code, name .. ": " .. out .. err)
+        -- (run names and ids, times and paths differ anyway; steps run at
+        -- once end in any order)
+        local lines = {}
+        for line in out:gsub("%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z", "<when>")
+            :gsub("%d%d%d%d%d%d%d%d[_-]?%d%d%d%d%d%d", "<time>")
+            :gsub("%x%x%x%x%x%x%x%x%-[%x%-]+", "<id>"):gsub("in [%d.]+ m?s", "in <t>")
+            :gsub("/tmp/[%w_./-]+", "<path>"):gsub("<time>%-%d+", "<time>"):gmatch("[^\n]*") do
+          lines[#lines + 1] = line
+        end
+        table.sort(lines)
+        outs[i] = table.concat(lines, "\n")
+      end
+      assert.equal(records(dir .. "/1"), records(dir .. "/2"), name)
+      assert.equal(outs[1], outs[2], name)
+    end
+  end)
+
+  it("runs no pipeline body and no step again, and writes nothing", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/pipeline.lua", [[
+local lupine = require "lupine"
+local function note(what)
+  local f = io.open("notes", "a")
+  f:write(what, "\n")
+  f:close()
+end
+local one = lupine.step("one", function() note("step one") return 1 end)
+local p = lupine.pipeline("p", function() note("body p") one() end)
+local top = lupine.save_artifact({ 1 }, "top")
+local first = p()
+lupine.Client():update_artifact_version(top.id, { add_tags = { "seen_" .. first.status } })
+local two = lupine.step("two", function(x) note("step two") return x + 1 end)
+local run = lupine.pipeline("q", function() note("body q") two(one()) end)()
+print(first.name ~= run.name and run.steps.two.output:load())
+]])
+    local out, err, code = run_in(dir, dir .. "/home", "pipeline.lua", true)
+    assert.equal(0, code, out .. err)
+    assert.matches("\n2\n$", out)
+    assert.equal("body p\nstep one\nbody q\nstep one\nstep two\n", H.read(dir .. "/notes"))
+    assert.equal("top|1\n", sql(dir .. "/home", "SELECT a.name, v.version FROM artifact_versions v"
+      .. " JOIN artifacts a ON a.id = v.artifact_id WHERE a.name = 'top'"))
+    assert.equal("seen_completed|1\n", sql(dir .. "/home", "SELECT t.name, count(*) FROM tags t"
+      .. " JOIN tag_links l ON l.tag_seq = t.seq GROUP BY t.name"))
+  end)
+
+  it("fails a step whose script's top level cannot be replayed, naming the script's line",
+    function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/pipeline.lua", [[
+local lupine = require "lupine"
+local client = lupine.Client()
+assert(#client:list_artifact_versions { name = "guard" } == 0, "guard is there already")
+lupine.save_artifact(1, "guard")
+local one = lupine.step("one", function() return 1 end)
+lupine.pipeline("p", function() one() end):with_options { raise_on_failure = false }()
+]])
+    local out, err = run_in(dir, dir .. "/home", "pipeline.lua", true)
+    local want = "step 'one' (pipeline.lua:5): the script's top level failed where `lupine exec` "
+      .. "replays it to find the step (see \"Step spec and manifest\" for what a replay can do): "
+      .. "pipeline.lua:3: guard is there already"
+    assert.equal(want .. "\n", sql(dir .. "/home", "SELECT error FROM step_runs"), out .. err)
+  end)
+end)
+
+describe("the catalog `lupine exec` reads", function()
+  it("is read only: a write is refused, naming the catalog", function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/ro.lua", [[
+local lupine = require "lupine"
+local core = require "lupine.core"
+lupine.set_home(arg[1])
+local saved = lupine.save_artifact({ 1 }, "x")
+local target = core.exec_snapshot(arg[2])
+local store = saved.artifact_store_id
+core.exec_begin(arg[1], { { id = store, name = "default", flavor = "local",
+  path = core.store_root(store) } }, store, nil, target)
+print(lupine.Client():get_artifact_version("x").version)
+print(select(2, pcall(core.record_object, { hash = saved.content_hash, size = saved.size,
+  stored_size = 1 }, "table", { artifact = "y", type = "data", save_type = "manual" })))
+]])
+    local out, err = H.sh("mkdir " .. H.quote(dir .. "/snaps") .. " && LUA_CPATH="
+      .. H.quote(H.build .. "/?.so;;") .. " lua5.4 " .. H.quote(script) .. " "
+      .. H.quote(dir .. "/home") .. " " .. H.quote(dir .. "/snaps"))
+    if H.pg then
+      -- the server's catalog, in a session whose transactions are read only
+      assert.matches("^1\ncatalog postgresql://[^\n]+: [%w ]+ failed %(cannot execute [%u ]+ in a "
+        .. "read%-only transaction%)\n$", out, err)
+      assert.equal("", H.sh("ls " .. H.quote(dir .. "/snaps")))
+    else
+      -- a snapshot, made in the folder given
+      local snap = dir .. "/snaps/catalog.1.db"
+      assert.equal("1\ncatalog " .. snap .. ": starting a transaction failed (attempt to write a "
+        .. "readonly database)\n", out, err)
+    end
   end)
 end)
 
