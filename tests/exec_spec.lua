@@ -618,5 +618,52 @@ print(select(2, pcall(core.record_object, { hash = saved.content_hash, size = sa
         .. "readonly database)\n", out, err)
     end
   end)
+
+  it("is a snapshot made only when the catalog changed, removed once no step needs it",
+    function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/snaps.lua", [[
+local lupine = require "lupine"
+local core = require "lupine.core"
+lupine.set_home(arg[1])
+local a, b = arg[2] .. "/a", arg[2] .. "/b"
+os.execute("mkdir " .. a .. " " .. b)
+local function ls(d)
+  local p = io.popen("ls " .. d)
+  local list = p:read("a"):gsub("\n", " ")
+  p:close()
+  return list
+end
+lupine.save_artifact(1, "x")
+local one = core.exec_snapshot(a)
+print(core.exec_snapshot(a) == one, ls(a))   -- unchanged: the same, for two readers
+lupine.save_artifact(2, "x")
+local two = core.exec_snapshot(a)
+print(two ~= one, ls(a))                     -- changed: a new one; the readers of one remain
+core.exec_release(one)
+print(ls(a))
+core.exec_release(one)
+print(ls(a))                                 -- one has no reader left
+print(core.exec_snapshot(b) ~= two, ls(b))   -- another folder: one there
+core.exec_release(two)
+print(ls(a))                                 -- two, no longer the newest, has no reader left
+-- a change by another process
+os.execute("LUPINE_HOME=" .. arg[1] .. " ]] .. H.cli .. [[ run " .. arg[3])
+print(core.exec_snapshot(b) ~= core.exec_snapshot(a), ls(b))
+]])
+    H.write(dir .. "/save.lua", "require('lupine').save_artifact(3, 'x')")
+    local out, err = H.sh("LUA_CPATH=" .. H.quote(H.build .. "/?.so;;") .. " lua5.4 "
+      .. H.quote(script) .. " " .. H.quote(dir .. "/home") .. " " .. H.quote(dir) .. " "
+      .. H.quote(dir .. "/save.lua"))
+    if H.pg then
+      -- the server itself, which steps reach: no file
+      assert.equal("true\t\nfalse\t\n\n\nfalse\t\n\nfalse\t\n", out, err)
+    else
+      assert.equal("true\tcatalog.1.db \ntrue\tcatalog.1.db catalog.2.db \ncatalog.1.db "
+        .. "catalog.2.db \ncatalog.2.db \ntrue\tcatalog.3.db \n\n"
+        .. "true\tcatalog.3.db catalog.4.db \n", out, err)
+      assert.equal("catalog.5.db\n", H.sh("ls " .. H.quote(dir .. "/a")))
+    end
+  end)
 end)
 
