@@ -1003,7 +1003,10 @@ static int sq_snapshot(void *src, const char *path, char *err, size_t errsz) {
   if ((rc = connect(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err, errsz)) !=
       LUPINE_OK)
     return rc;
-  if ((b = sqlite3_backup_init(db, "main", src, "main")) == NULL)
+  /* nobody reads the file before it is whole: no journal, no syncs */
+  if (sqlite3_exec(db, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", NULL, NULL,
+                   NULL) != SQLITE_OK ||
+      (b = sqlite3_backup_init(db, "main", src, "main")) == NULL)
     rc = dberr(db, tmp, "making a snapshot", err, errsz);
   else {
     int step = sqlite3_backup_step(b, -1);
