@@ -8,8 +8,8 @@
 -- process around the step.
 --
 -- With LUPINE_EXEC set to the path of the lupine program, every step of a
--- run is run this way (M.fresh): each in a fresh process that loads the
--- script's steps again, as a job on a cluster would.
+-- run is run this way (M.fresh): each in a fresh process that replays the
+-- script's top level to find its step, as a job on a cluster would.
 
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
@@ -225,7 +225,8 @@ end
 -- as step run report.step_run of run (id, name); results: the results of
 -- the nodes it reads (executor.c), store: the run's store id; dir: a
 -- folder the step's process reads too, where a snapshot of a sqlite
--- catalog is made for it (core.exec_snapshot).
+-- catalog is made for it (core.exec_snapshot; nil: the step reads nothing
+-- of the catalog but the spec's reads).
 function M.spec(build, i, report, results, run, store, dir)
   local node = build.nodes[i]
   local objects, args, used = {}, {}, { [store] = true }
@@ -271,7 +272,7 @@ function M.spec(build, i, report, results, run, store, dir)
   local source = debug.getinfo(node.fn, "S").source
   local made = hooks.made
   return { format = M.FORMAT, kind = M.SPEC_KIND,
-    catalog = core.exec_snapshot(dir),
+    catalog = dir and core.exec_snapshot(dir),
     replay = { call = build.call, runs = table.move(made.runs, 1, build.call - 1, 1, {}),
       saves = made.saves },
     script = source:sub(1, 1) == "@" and source:sub(2) or source,
@@ -355,7 +356,7 @@ function M.fresh(build, exe)
     -- step's output (the manifest has its error)
     os.execute(string.format("%s exec --spec %s --manifest %s 2>%s", quote(exe),
       quote(spec_path), quote(manifest_path), quote(err_path)))
-    core.exec_release(spec.catalog)
+    if spec.catalog then core.exec_release(spec.catalog) end
     local ok, m = pcall(M.read, manifest_path, "step manifest", M.MANIFEST_KIND)
     if not ok then
       local f = io.open(err_path, "rb")

@@ -238,7 +238,7 @@ function M.runner(build, o)
     if not id then return failed(why) end
     core.write("set_step_run_job", report.step_run, id)
     ok, why = M.wait(id, spec.manifest, snap, seen, grace)
-    core.exec_release(spec.catalog)
+    if spec.catalog then core.exec_release(spec.catalog) end
     if not ok then
       -- what Slurm and the job said (a time limit, a node's failure)
       io.stdout:write(read(base .. ".log") or "")
