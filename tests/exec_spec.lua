@@ -418,6 +418,13 @@ local function records(home)
     :gsub("%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x", "<id>"))
 end
 
+-- A new folder holding text as pipeline.lua.
+local function with_script(text)
+  local dir = H.tmpdir()
+  H.write(dir .. "/pipeline.lua", text)
+  return dir
+end
+
 -- `lupine run` of script (a path, or the text of pipeline.lua in dir) with
 -- home, each step through `lupine exec` if exec; stdout, stderr, status.
 local function run_in(dir, home, script, exec, args)
@@ -459,8 +466,7 @@ print("later: " .. run.steps.later.output:load())
 
 describe("a step run by `lupine exec` reading the catalog", function()
   it("sees what a local step sees, and records the same lookups and cache hits", function()
-    local dir = H.tmpdir()
-    H.write(dir .. "/pipeline.lua", READS)
+    local dir = with_script(READS)
     local here, there = dir .. "/here", dir .. "/there"
     local saw = {}
     for round = 1, 3 do
@@ -498,12 +504,7 @@ end)
 
 describe("`lupine exec` replaying a script's top level", function()
   it("runs every example as a local run does", function()
-    local names = {}
-    for f in H.sh("ls " .. H.quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
-      names[#names + 1] = f
-    end
-    assert.is_true(#names >= 13)
-    for _, name in ipairs(names) do
+    for _, name in ipairs(H.examples()) do
       local dir = H.tmpdir()
       local outs = {}
       for i, exec in ipairs { false, true } do
@@ -527,8 +528,7 @@ describe("`lupine exec` replaying a script's top level", function()
   end)
 
   it("runs no pipeline body and no step again, and writes nothing", function()
-    local dir = H.tmpdir()
-    H.write(dir .. "/pipeline.lua", [[
+    local dir = with_script([[
 local lupine = require "lupine"
 local function note(what)
   local f = io.open("notes", "a")
@@ -536,10 +536,15 @@ local function note(what)
   f:close()
 end
 local one = lupine.step("one", function() note("step one") return 1 end)
-local p = lupine.pipeline("p", function() note("body p") one() end)
+local p = lupine.pipeline("p", function()
+  note("body p")
+  lupine.save_artifact({ 2 }, "in_body")
+  one()
+end)
 local top = lupine.save_artifact({ 1 }, "top")
 local first = p()
 lupine.Client():update_artifact_version(top.id, { add_tags = { "seen_" .. first.status } })
+assert(lupine.save_artifact({ 3 }, "top_2").name == "top_2")
 local two = lupine.step("two", function(x) note("step two") return x + 1 end)
 local run = lupine.pipeline("q", function() note("body q") two(one()) end)()
 print(first.name ~= run.name and run.steps.two.output:load())
@@ -556,8 +561,7 @@ print(first.name ~= run.name and run.steps.two.output:load())
 
   it("fails a step whose script's top level cannot be replayed, naming the script's line",
     function()
-    local dir = H.tmpdir()
-    H.write(dir .. "/pipeline.lua", [[
+    local dir = with_script([[
 local lupine = require "lupine"
 local client = lupine.Client()
 assert(#client:list_artifact_versions { name = "guard" } == 0, "guard is there already")

@@ -131,6 +131,16 @@ function H.sqlite(home, sql)
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
 end
 
+-- The names of the examples (examples/NAME.lua), every one of them.
+function H.examples()
+  local names = {}
+  for f in H.sh("ls " .. quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
+    names[#names + 1] = f
+  end
+  assert(#names >= 13, "examples missing")
+  return names
+end
+
 -- What a catalog records of its runs, without ids, times and where steps
 -- ran: step runs (with their logs and errors), versions, links, metadata,
 -- tags, lookups: a run on Slurm or through `lupine exec` records what a

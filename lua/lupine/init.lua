@@ -31,8 +31,8 @@ local building, current = nil, nil
 -- What the script's top level made in this process, in order: the run of
 -- each pipeline call and one-step run (its id; false while it runs, or if
 -- the call raised before its run was made), and the version of each
--- save_artifact and register_artifact outside a step. A step's spec
--- carries them (lua/lupine/exec.lua), for its replay.
+-- save_artifact and register_artifact outside a step and a pipeline body.
+-- A step's spec carries them (lua/lupine/exec.lua), for its replay.
 local made = { runs = {}, saves = {} }
 -- While `lupine exec` replays a script's top level (client_mod.exec.load):
 -- the steps it defines, in order, and the replay (what the coordinator's
@@ -1348,7 +1348,7 @@ function lupine.save_artifact(value, name, opts)
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
   if current then current.saved[name] = true
-  else made.saves[#made.saves + 1] = row.id end
+  elseif not building then made.saves[#made.saves + 1] = row.id end   -- (a body is not replayed)
   -- the row read as it was recorded: a prune in another process may have
   -- deleted the version since
   return client_mod.version_of(row)
@@ -1384,7 +1384,7 @@ function lupine.register_artifact(spec)
     kind, { artifact = name, type = c.artifact_type, version = c.version,
       save_type = "registered" }, { tags = c.tags, metadata = c.metadata_rows })
   if not id then fail(2, "%s: %s", what, version) end
-  made.saves[#made.saves + 1] = row.id
+  if not building then made.saves[#made.saves + 1] = row.id end
   return client_mod.version_of(row)   -- as recorded, as save_artifact's
 end
 
