@@ -655,5 +655,19 @@ print(core.exec_snapshot(b) ~= core.exec_snapshot(a), ls(b))
       assert.equal("catalog.5.db\n", H.sh("ls " .. H.quote(dir .. "/a")))
     end
   end)
+
+  it("keeps the catalog and folder of the spec when the script chooses its own", function()
+    local dir = with_script([[
+local lupine = require "lupine"
+lupine.set_home(arg[1])
+lupine.save_artifact({ 5 }, "five")
+local one = lupine.step("one", function() return lupine.load_artifact("five")[1] end)
+print(lupine.pipeline("p", function() one() end)().steps.one.output:load())
+]])
+    local out, err, code = run_in(dir, dir .. "/elsewhere", "pipeline.lua", true,
+      H.quote(dir .. "/home"))
+    assert.equal(0, code, out .. err)
+    assert.matches("\n5\n$", out)
+  end)
 end)
 

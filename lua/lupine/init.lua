@@ -1447,9 +1447,15 @@ client_mod.exec = {
 }
 
 -- The catalog folder in use; set_home(dir) switches to another one.
-lupine.home = core.home
-lupine.set_home = core.set_home
 -- The catalog in use: the folder's file, or a PostgreSQL connection string.
-lupine.set_catalog = core.set_catalog
+-- In `lupine exec`'s replay the spec says which folder and catalog the
+-- step uses: the script's choice, made for `lupine run`, is not made again.
+lupine.home = core.home
+function lupine.set_home(...)
+  if not loading then return core.set_home(...) end
+end
+function lupine.set_catalog(...)
+  if not loading then return core.set_catalog(...) end
+end
 
 return lupine
