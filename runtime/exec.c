@@ -140,7 +140,7 @@ static int serve_read(lua_State *L, lp_runtime *rt, const char *op, int first, i
       return lp_raise(L, "%s: %s '%s' is not among the reads the step spec answers", detached,
                       op, nargs > 0 && lua_type(L, first) == LUA_TSTRING ? lua_tostring(L, first)
                                                                         : "?");
-    lua_pop(L, 2);
+    lua_pop(L, 3);   /* the request, the spec's reads, nil */
     if (lp_runtime_ready(rt) != LUPINE_OK ||
         (n = strcmp(op, "list") == 0 ? lp_runtime_list(L, rt, first, nargs)
                                      : lp_runtime_query(L, rt, first, nargs)) < 0)
