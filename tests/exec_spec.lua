@@ -272,8 +272,8 @@ describe("lupine exec", function()
   end)
 
   it("stops a step at its timeout", function()
-    local m, _, _, code = exec(there.specs.slow)
-    assert.equal(1, code)
+    local m, _, err, code = exec(there.specs.slow)
+    assert.equal(1, code, err)
     assert.equal(string.format("step 'slow' (pipeline.lua:%d): ran past its timeout of 0.3 s and "
       .. "was stopped", line_of('name = "slow"')), m.error)
   end)
@@ -595,7 +595,7 @@ print(select(2, pcall(core.record_object, { hash = saved.content_hash, size = sa
 ]])
     local out, err = H.sh("mkdir " .. H.quote(dir .. "/snaps") .. " && LUA_CPATH="
       .. H.quote(H.build .. "/?.so;;") .. " lua5.4 " .. H.quote(script) .. " "
-      .. H.quote(dir .. "/home") .. " " .. H.quote(dir .. "/snaps"))
+      .. H.quote(dir .. "/home") .. " " .. H.quote(dir .. "/snaps"), true)
     if H.pg then
       -- the server's catalog, in a session whose transactions are read only
       assert.matches("^1\ncatalog postgresql://[^\n]+: [%w ]+ failed %(cannot execute [%u ]+ in a "
@@ -644,7 +644,7 @@ print(core.exec_snapshot(b) ~= core.exec_snapshot(a), ls(b))
     H.write(dir .. "/save.lua", "require('lupine').save_artifact(3, 'x')")
     local out, err = H.sh("LUA_CPATH=" .. H.quote(H.build .. "/?.so;;") .. " lua5.4 "
       .. H.quote(script) .. " " .. H.quote(dir .. "/home") .. " " .. H.quote(dir) .. " "
-      .. H.quote(dir .. "/save.lua"))
+      .. H.quote(dir .. "/save.lua"), true)
     if H.pg then
       -- the server itself, which steps reach: no file
       assert.equal("true\t\nfalse\t\n\n\nfalse\t\n\nfalse\t\n", out, err)
