@@ -527,7 +527,8 @@ describe("`lupine exec` replaying a script's top level", function()
     end
   end)
 
-  it("runs no pipeline body and no step again, and writes nothing", function()
+  it("runs no pipeline body and no step again (one-step runs give their values), and writes "
+    .. "nothing", function()
     local dir = with_script([[
 local lupine = require "lupine"
 local function note(what)
@@ -545,14 +546,16 @@ local top = lupine.save_artifact({ 1 }, "top")
 local first = p()
 lupine.Client():update_artifact_version(top.id, { add_tags = { "seen_" .. first.status } })
 assert(lupine.save_artifact({ 3 }, "top_2").name == "top_2")
-local two = lupine.step("two", function(x) note("step two") return x + 1 end)
+local forty = lupine.step("forty", function() note("step forty") return 40 end)()
+local two = lupine.step("two", function(x) note("step two") return x + forty end)
 local run = lupine.pipeline("q", function() note("body q") two(one()) end)()
 print(first.name ~= run.name and run.steps.two.output:load())
 ]])
     local out, err, code = run_in(dir, dir .. "/home", "pipeline.lua", true)
     assert.equal(0, code, out .. err)
-    assert.matches("\n2\n$", out)
-    assert.equal("body p\nstep one\nbody q\nstep one\nstep two\n", H.read(dir .. "/notes"))
+    assert.matches("\n41\n$", out)   -- forty's value as its one-step run gave it
+    assert.equal("body p\nstep one\nstep forty\nbody q\nstep one\nstep two\n",
+      H.read(dir .. "/notes"))
     assert.equal("top|1\n", sql(dir .. "/home", "SELECT a.name, v.version FROM artifact_versions v"
       .. " JOIN artifacts a ON a.id = v.artifact_id WHERE a.name = 'top'"))
     assert.equal("seen_completed|1\n", sql(dir .. "/home", "SELECT t.name, count(*) FROM tags t"
