@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <uuid.h>
 #include "lauxlib.h"
 #include "catalog_backend.h"
@@ -320,6 +321,12 @@ struct lp_catalog {
   unsigned char by_name[NSTATEMENTS];          /* statements in the order of their names */
   struct { char *sql; void *st; unsigned long used; } adhoc[ADHOC_CACHE];
   unsigned long clock;   /* for least-recently-used eviction of adhoc[] */
+  /* the snapshots made (lp_catalog_snapshot) that a reader may still need:
+  ** the last one, and those whose readers have not all been released; with
+  ** how many readers each has */
+  struct { char *path; int readers; } *snaps;
+  int nsnaps, made;
+  int64_t snap_mark;     /* the backend's mark when the last one was made */
 };
 
 /* Fill err from the connection, naming the catalog. */
@@ -646,7 +653,8 @@ int lp_catalog_check_target(const char *target, char *err, size_t errsz) {
   return LUPINE_MISUSE;
 }
 
-int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
+static int open_catalog(lp_catalog **out, const char *path, int read_only, char *err,
+                        size_t errsz) {
   lp_catalog *c;
   int rc, i;
   *out = NULL;
@@ -664,7 +672,7 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
   c->be = backend_of(path);
   for (i = 0; i < NSTATEMENTS; i++) c->by_name[i] = (unsigned char)i;
   qsort(c->by_name, NSTATEMENTS, 1, by_name_cmp);
-  if ((rc = c->be->open(path, &c->db, err, errsz)) != LUPINE_OK) {
+  if ((rc = c->be->open(path, read_only, &c->db, err, errsz)) != LUPINE_OK) {
     lp_catalog_close(c);
     return rc;
   }
@@ -688,9 +696,79 @@ int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz)
   return LUPINE_OK;
 }
 
+int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz) {
+  return open_catalog(out, path, 0, err, errsz);
+}
+
+int lp_catalog_open_read_only(lp_catalog **out, const char *path, char *err, size_t errsz) {
+  return open_catalog(out, path, 1, err, errsz);
+}
+
+/* Remove snapshot i (its file too) from c's list, which stays in order:
+** the last is the newest. */
+static void drop_snapshot(lp_catalog *c, int i) {
+  unlink(c->snaps[i].path);
+  free(c->snaps[i].path);
+  memmove(&c->snaps[i], &c->snaps[i + 1], (size_t)(c->nsnaps - i - 1) * sizeof *c->snaps);
+  c->nsnaps--;
+}
+
+int lp_catalog_snapshot(lp_catalog *c, const char *dir, char *path, size_t pathsz, char *err,
+                        size_t errsz) {
+  size_t n = strlen(dir);
+  int64_t mark;
+  FILE *f;
+  int rc, last = c->nsnaps - 1;
+  void *grown;
+  path[0] = '\0';
+  if (c->be->snapshot == NULL) return LUPINE_OK;
+  mark = c->be->mark(c->db);
+  /* unchanged since the last one, made in the same folder: that one */
+  if (last >= 0 && mark == c->snap_mark && strncmp(c->snaps[last].path, dir, n) == 0 &&
+      c->snaps[last].path[n] == '/' && strchr(c->snaps[last].path + n + 1, '/') == NULL) {
+    c->snaps[last].readers++;
+    snprintf(path, pathsz, "%s", c->snaps[last].path);
+    return LUPINE_OK;
+  }
+  if ((grown = realloc(c->snaps, (size_t)(c->nsnaps + 1) * sizeof *c->snaps)) == NULL) {
+    lp_errf(err, errsz, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  c->snaps = grown;
+  /* a name no snapshot has: a job still queued may read any earlier one */
+  do {
+    if (snprintf(path, pathsz, "%s/catalog.%d.db", dir, ++c->made) >= (int)pathsz) {
+      lp_errf(err, errsz, "catalog snapshot in %s: the path is too long", dir);
+      return LUPINE_MISUSE;
+    }
+    if ((f = fopen(path, "rb")) != NULL) fclose(f);
+  } while (f != NULL);
+  if ((rc = c->be->snapshot(c->db, path, err, errsz)) != LUPINE_OK) return rc;
+  if ((c->snaps[c->nsnaps].path = strdup(path)) == NULL) {
+    unlink(path);
+    lp_errf(err, errsz, "out of memory");
+    return LUPINE_NOMEM;
+  }
+  c->snaps[c->nsnaps++].readers = 1;
+  c->snap_mark = mark;
+  /* the one before, no longer the last, with no reader left */
+  if (last >= 0 && c->snaps[last].readers == 0) drop_snapshot(c, last);
+  return LUPINE_OK;
+}
+
+void lp_catalog_snapshot_done(lp_catalog *c, const char *path) {
+  int i;
+  for (i = 0; i < c->nsnaps && strcmp(c->snaps[i].path, path) != 0; i++) {}
+  if (i == c->nsnaps || --c->snaps[i].readers > 0) return;
+  /* the last one stays for the readers to come, if the catalog stays as it is */
+  if (i != c->nsnaps - 1) drop_snapshot(c, i);
+}
+
 void lp_catalog_close(lp_catalog *c) {
   int s, k;
   if (c == NULL) return;
+  for (k = 0; k < c->nsnaps; k++) free(c->snaps[k].path);
+  free(c->snaps);
   for (s = 0; s < NSTATEMENTS; s++)
     for (k = 0; k < LP_CATALOG_SQL_MAX; k++) c->be->finalize(c->st[s][k]);
   for (k = 0; k < ADHOC_CACHE; k++) {

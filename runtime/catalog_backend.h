@@ -97,8 +97,11 @@ typedef struct lp_catalog_backend {
   int (*accepts)(const char *target);           /* 1 if target is this backend's */
   /* Connect to target (a file, a connection string), configure the
   ** connection, and create or migrate the schema; a schema newer than
-  ** schema_version is refused. The message names the target. */
-  int (*open)(const char *target, void **db, char *err, size_t errsz);
+  ** schema_version is refused. The message names the target. read_only
+  ** (`lupine exec`): a connection that can never write, to a catalog
+  ** whose schema is this build's (one that is not is refused, not
+  ** migrated); for sqlite, target is a snapshot, which never changes. */
+  int (*open)(const char *target, int read_only, void **db, char *err, size_t errsz);
   void (*close)(void *db);                      /* NULL-safe */
   /* the catalog in messages, if not its target (which may hold a
   ** password): from the target alone, and once connected; NULL: the
@@ -132,6 +135,14 @@ typedef struct lp_catalog_backend {
   ** library (held locks); NULL if it needs nothing. */
   void (*fork_safe)(void);
   const char *(*library_version)(void);         /* of the library it speaks through */
+  /* A snapshot of the catalog as this connection sees it, for readers
+  ** that cannot reach it (`lupine exec` on another machine): a new file
+  ** at path, made whole before it is there. NULL for a server, which
+  ** such readers reach. 0, or nonzero with the message in err. */
+  int (*snapshot)(void *db, const char *path, char *err, size_t errsz);
+  /* A number that changes whenever the catalog changes (by this
+  ** connection or any other); with snapshot. */
+  int64_t (*mark)(void *db);
 } lp_catalog_backend;
 
 /* catalog_sqlite.c */

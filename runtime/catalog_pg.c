@@ -794,7 +794,38 @@ static void without_target(char *msg, size_t msgsz, const char *target) {
   }
 }
 
-static int pg_open(const char *target, void **out, char *err, size_t errsz) {
+/*
+** Read only (`lupine exec`): every transaction of the session is READ
+** ONLY, so a write fails in the server, naming it; the schema must exist at
+** this build's version (nothing is made or migrated).
+*/
+static int read_only_session(pg_db *db, char *schema, size_t schemasz, char *err,
+                             size_t errsz) {
+  PGresult *res;
+  int version;
+  if (exec(db, "SET default_transaction_read_only = on", NULL) != 0 ||
+      exec(db, "SELECT current_schema(), to_regclass('schema_version') IS NOT NULL", &res) != 0)
+    return fail(db, "configuring", err, errsz);
+  if (pq.PQgetisnull(res, 0, 0) || pq.PQgetvalue(res, 0, 1)[0] != 't') {
+    pq.PQclear(res);
+    lp_errf(err, errsz, "catalog %s: no catalog there to read", db->name);
+    return LUPINE_CATALOG;
+  }
+  snprintf(schema, schemasz, "%s", pq.PQgetvalue(res, 0, 0));
+  pq.PQclear(res);
+  if (exec(db, "SELECT version FROM schema_version", &res) != 0)
+    return fail(db, "reading the schema version", err, errsz);
+  version = pq.PQntuples(res) > 0 ? atoi(pq.PQgetvalue(res, 0, 0)) : 0;
+  pq.PQclear(res);
+  if (version != SCHEMA_VERSION) {
+    lp_errf(err, errsz, "catalog %s: schema version %d, where this Lupine reads %d", db->name,
+            version, SCHEMA_VERSION);
+    return LUPINE_CATALOG;
+  }
+  return LUPINE_OK;
+}
+
+static int pg_open(const char *target, int read_only, void **out, char *err, size_t errsz) {
   pg_db *db = calloc(1, sizeof *db);
   char schema[128] = "";
   int rc;
@@ -825,14 +856,18 @@ static int pg_open(const char *target, void **out, char *err, size_t errsz) {
   /* times and ids come as parameters; text compares byte by byte as
   ** sqlite's does, whatever the database's collation */
   if (exec(db, "SET client_encoding = 'UTF8'", NULL) != 0 ||
-      ensure_schema(db, schema, sizeof schema) != 0) {
+      (!read_only && ensure_schema(db, schema, sizeof schema) != 0)) {
     rc = fail(db, "configuring", err, errsz);
+    pg_close(db);
+    return rc;
+  }
+  if (read_only && (rc = read_only_session(db, schema, sizeof schema, err, errsz)) != LUPINE_OK) {
     pg_close(db);
     return rc;
   }
   name_catalog(pq.PQuser(db->conn), pq.PQhost(db->conn), pq.PQport(db->conn), pq.PQdb(db->conn), schema,
                db->name, sizeof db->name);
-  if ((rc = migrate(db, err, errsz)) != LUPINE_OK) {
+  if (!read_only && (rc = migrate(db, err, errsz)) != LUPINE_OK) {
     pg_close(db);
     return rc;
   }
@@ -1220,5 +1255,5 @@ const lp_catalog_backend lp_pg_backend = {
   "PostgreSQL", SCHEMA_VERSION, statements, (int)(sizeof statements / sizeof statements[0]),
   &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_describe, pg_where, pg_errmsg, pg_in_transaction,
   pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_defer, pg_columns, pg_column_name, pg_column,
-  pg_column_text, pg_reset, NULL, pg_library_version,
+  pg_column_text, pg_reset, NULL, pg_library_version, NULL, NULL,
 };

@@ -891,11 +891,60 @@ static int create(const char *path, char *err, size_t errsz) {
   return rc;
 }
 
-/* The catalog file at target, made first if there is none. */
-static int sq_open(const char *target, void **out, char *err, size_t errsz) {
+/*
+** A snapshot at path, read only (`lupine exec`): opened immutable, so no
+** lock is taken and no journal looked for (it never changes once made, and
+** a shared file system's locks are not to be trusted), and query_only, so
+** a write fails at once. Its schema must be this build's: a snapshot is
+** never migrated.
+*/
+static int open_snapshot(const char *path, sqlite3 **out, char *err, size_t errsz) {
+  char uri[PATH_MAX * 3 + 32];
+  size_t n = 0;
+  const char *p;
+  sqlite3_stmt *st;
+  int rc, version = -1;
+  /* the path as a URI's: what a URI gives meaning to, escaped */
+  n = (size_t)snprintf(uri, sizeof uri, "file:");
+  for (p = path; *p != '\0' && n + 4 < sizeof uri; p++)
+    n += strchr("?#%", *p) != NULL ? (size_t)snprintf(uri + n, 4, "%%%02X", (unsigned char)*p)
+                                    : (size_t)snprintf(uri + n, 2, "%c", *p);
+  snprintf(uri + n, sizeof uri - n, "?immutable=1");
+  if ((rc = connect(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, out, err, errsz)) != LUPINE_OK) {
+    lp_errf(err, errsz, "catalog snapshot %s: cannot open it (%s)", path,
+            access(path, R_OK) != 0 ? strerror(errno) : "not a database");
+    return rc;
+  }
+  if (sqlite3_prepare_v2(*out, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+  }
+  if (version != NMIGRATIONS || sqlite3_exec(*out, "PRAGMA query_only = 1", NULL, NULL,
+                                             NULL) != SQLITE_OK) {
+    if (version < 0) rc = dberr(*out, path, "reading the schema version", err, errsz);
+    else {
+      lp_errf(err, errsz, "catalog snapshot %s: schema version %d, where this Lupine reads %d",
+              path, version, NMIGRATIONS);
+      rc = LUPINE_CATALOG;
+    }
+    sqlite3_close(*out);
+    *out = NULL;
+    return rc;
+  }
+  return LUPINE_OK;
+}
+
+/* The catalog file at target, made first if there is none; or a snapshot,
+** read only. */
+static int sq_open(const char *target, int read_only, void **out, char *err, size_t errsz) {
   struct stat sb;
   int rc;
   *out = NULL;
+  if (read_only) {
+    sqlite3 *db = NULL;
+    if ((rc = open_snapshot(target, &db, err, errsz)) == LUPINE_OK) *out = db;
+    return rc;
+  }
   if (stat(target, &sb) != 0) {
     if (errno != ENOENT) {
       lp_errf(err, errsz, "cannot open catalog %s (%s)", target, strerror(errno));
@@ -946,6 +995,60 @@ static int sq_in_transaction(void *db) {
 
 static int64_t sq_changes(void *db) {
   return sqlite3_changes64(db);
+}
+
+/*
+** The catalog as db sees it (its uncommitted writes too), copied page by
+** page (the backup API: a 20 MB catalog in about 20 ms, where VACUUM INTO
+** rebuilds every index) into a file beside path, then put in place. The
+** copy of a WAL catalog says WAL: it is made a plain file, which an
+** immutable open reads without a -wal or -shm beside it. Not synced: a
+** snapshot lasts one run, and is made again by a run started again.
+*/
+static int sq_snapshot(void *src, const char *path, char *err, size_t errsz) {
+  char tmp[PATH_MAX];
+  sqlite3 *db;
+  sqlite3_backup *b;
+  int rc;
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    lp_errf(err, errsz, "catalog snapshot %s: the path is too long", path);
+    return LUPINE_MISUSE;
+  }
+  unlink(tmp);
+  if ((rc = connect(tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err, errsz)) !=
+      LUPINE_OK)
+    return rc;
+  /* nobody reads the file before it is whole: no journal, no syncs */
+  if (sqlite3_exec(db, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF", NULL, NULL,
+                   NULL) != SQLITE_OK ||
+      (b = sqlite3_backup_init(db, "main", src, "main")) == NULL)
+    rc = dberr(db, tmp, "making a snapshot", err, errsz);
+  else {
+    int step = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (step != SQLITE_DONE)
+      rc = dberr(db, tmp, "making a snapshot", err, errsz);
+    else if (sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK)
+      rc = dberr(db, tmp, "configuring a snapshot", err, errsz);
+  }
+  sqlite3_close(db);
+  if (rc == LUPINE_OK && rename(tmp, path) != 0) {
+    lp_errf(err, errsz, "catalog snapshot %s: %s", path, strerror(errno));
+    rc = LUPINE_IO;
+  }
+  if (rc != LUPINE_OK) unlink(tmp);
+  return rc;
+}
+
+/* Changes by this connection, and commits by any other (data_version). */
+static int64_t sq_mark(void *db) {
+  sqlite3_stmt *st;
+  int64_t others = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) others = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  return (others << 32) + sqlite3_total_changes64(db);
 }
 
 /* ---- statements ---- */
@@ -1080,5 +1183,5 @@ const lp_catalog_backend lp_sqlite_backend = {
   "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]), NULL,
   &dialect, sq_accepts, sq_open, sq_close, NULL, NULL, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
   sq_finalize, sq_bind, sq_step, NULL, sq_columns, sq_column_name, sq_column, sq_column_text,
-  sq_reset, sq_fork_safe, sqlite3_libversion,
+  sq_reset, sq_fork_safe, sqlite3_libversion, sq_snapshot, sq_mark,
 };

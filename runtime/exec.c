@@ -5,15 +5,18 @@
 ** and writes the manifest (both formats: runtime/README.md, "Step spec and
 ** manifest"); this file is the process around the step.
 **
-** The process never opens the catalog: the spec names the stores by id,
-** flavor and folder, and the inputs as objects in them. The step runs in a
-** child, forked and run by the same worker code as the local executor's
+** The process never writes the catalog: the spec names the stores by id,
+** flavor and folder, and the inputs as objects in them, and the catalog
+** to read (a PostgreSQL one, or a sqlite snapshot the coordinator made),
+** opened read only on the first read. The step runs in a child, forked
+** and run by the same worker code as the local executor's
 ** (lp_worker_main), and this process stands where the coordinator stands:
 ** it reads the child's frames, passes on and keeps what the step prints,
 ** and ends it at its timeout. The catalog calls the step makes are
 ** answered in the child (serve): writes and saves come here as records for
 ** the manifest, made in the catalog when the manifest is ingested; reads
-** are answered from the spec's snapshot, or refused.
+** are answered from the spec's reads, else the catalog to read, else
+** refused. core.exec_snapshot is the coordinator's side: the snapshot.
 */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -55,12 +58,14 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* core.exec_begin(home, stores, store id, cwd): cut this process off the
-** catalog, go to cwd, open the spec's stores, store id's taking new objects */
+/* core.exec_begin(home, stores, store id, cwd, catalog): cut this process
+** off the catalog but for reading catalog (a target or a snapshot's path;
+** nil: none), go to cwd, open the spec's stores, store id's taking new
+** objects */
 static int core_exec_begin(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   const char *home = luaL_optstring(L, 1, NULL), *write_id = luaL_checkstring(L, 3),
-             *cwd = luaL_optstring(L, 4, NULL);
+             *cwd = luaL_optstring(L, 4, NULL), *catalog = luaL_optstring(L, 5, NULL);
   lp_store *store;
   int i;
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -70,8 +75,10 @@ static int core_exec_begin(lua_State *L) {
     return lp_raise(L, "step spec: cwd %s: %s", cwd, strerror(errno));
   rt->detached = detached;
   /* the home is where extracted copies of file inputs go; nothing else */
-  if (lp_runtime_set_home(rt, home, "step spec: home") != LUPINE_OK)
+  if (lp_runtime_set_home(rt, home, "step spec: home") != LUPINE_OK ||
+      (catalog != NULL && lp_runtime_set_catalog(rt, catalog, "step spec: catalog") != LUPINE_OK))
     return lp_raise(L, "%s", rt->err);
+  rt->read_only = catalog != NULL;
   for (i = 1; lua_rawgeti(L, 2, i) == LUA_TTABLE; i++) {
     lua_getfield(L, -1, "id");
     lua_getfield(L, -2, "name");
@@ -113,8 +120,9 @@ static void push_object(lua_State *L, const lp_object *obj) {
   lua_setfield(L, -2, "stored_size");
 }
 
-/* A read: the reply the spec's snapshot has for exactly this call. */
-static int serve_read(lua_State *L, const char *op, int first, int nargs) {
+/* A read: the reply the spec's reads have for exactly this call, else the
+** catalog's, read only. */
+static int serve_read(lua_State *L, lp_runtime *rt, const char *op, int first, int nargs) {
   char err[LP_ERRSZ];
   int i, n;
   lua_createtable(L, nargs + 1, 0);
@@ -127,9 +135,18 @@ static int serve_read(lua_State *L, const char *op, int first, int nargs) {
   if (lp_codec_encode(L, -1, "read", err, sizeof err) != LUPINE_OK) return lp_raise(L, "%s", err);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &reads_key);
   lua_insert(L, -2);
-  if (lua_rawget(L, -2) != LUA_TTABLE)
-    return lp_raise(L, "%s: %s '%s' is not among the reads the step spec answers", detached, op,
-                    nargs > 0 && lua_type(L, first) == LUA_TSTRING ? lua_tostring(L, first) : "?");
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    if (!rt->read_only)
+      return lp_raise(L, "%s: %s '%s' is not among the reads the step spec answers", detached,
+                      op, nargs > 0 && lua_type(L, first) == LUA_TSTRING ? lua_tostring(L, first)
+                                                                        : "?");
+    lua_pop(L, 3);   /* the request, the spec's reads, nil */
+    if (lp_runtime_ready(rt) != LUPINE_OK ||
+        (n = strcmp(op, "list") == 0 ? lp_runtime_list(L, rt, first, nargs)
+                                     : lp_runtime_query(L, rt, first, nargs)) < 0)
+      return lp_raise(L, "%s", rt->err);
+    return n;
+  }
   lua_getfield(L, -1, "n");
   n = (int)lua_tointeger(L, -1);
   lua_pop(L, 1);
@@ -195,7 +212,7 @@ static int serve(lua_State *L, lp_runtime *rt, const char *op, int first, int na
     lua_setfield(L, -2, "size");
     return 3;
   }
-  return serve_read(L, op, first, nargs);
+  return serve_read(L, rt, op, first, nargs);
 }
 
 /* ---- in this process: the child, watched ---- */
@@ -498,11 +515,29 @@ static int core_exec_replay(lua_State *L) {
   return 0;
 }
 
+/* core.exec_snapshot(dir) -> the catalog `lupine exec` is to read: the
+** path of a snapshot of it in folder dir (made there if it changed since
+** the last), or a server's target. In a worker the coordinator answers,
+** having committed what its run recorded, so the reader sees all of it. */
+static int core_exec_snapshot(lua_State *L) {
+  luaL_checkstring(L, 1);
+  return lp_runtime_call(L, "snapshot", lp_runtime_snapshot, 1, 1);
+}
+
+/* core.exec_release(catalog): the step whose spec named this catalog
+** (exec_snapshot's) is done with it: a snapshot nobody needs is removed */
+static int core_exec_release(lua_State *L) {
+  luaL_checkstring(L, 1);
+  return lp_runtime_call(L, "release", lp_runtime_release, 1, 1);
+}
+
 /* The core functions of this file, which luaopen_lupine_core adds. */
 const luaL_Reg lp_exec_core[] = {
   {"exec_begin", core_exec_begin},
   {"exec_step", core_exec_step},
   {"write_atomic", core_write_atomic},
   {"exec_replay", core_exec_replay},
+  {"exec_snapshot", core_exec_snapshot},
+  {"exec_release", core_exec_release},
   {NULL, NULL}
 };

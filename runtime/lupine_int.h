@@ -267,6 +267,19 @@ int lp_catalog_check_target(const char *target, char *err, size_t errsz);
 /* Open (creating and migrating if needed) the catalog at path, with the
 ** first backend that takes it (sqlite takes any path). */
 int lp_catalog_open(lp_catalog **out, const char *path, char *err, size_t errsz);
+/* The catalog at path, read only (`lupine exec`): a connection that never
+** writes (a PostgreSQL session whose transactions are READ ONLY), or a
+** snapshot lp_catalog_snapshot made; never created or migrated. */
+int lp_catalog_open_read_only(lp_catalog **out, const char *path, char *err, size_t errsz);
+/* A snapshot of c as it sees it, for `lupine exec` processes that cannot
+** reach it, in folder dir (shared with them): its path in path, made
+** there only if c changed since the last one made in dir. An empty path
+** for a catalog on a server, which they reach themselves. */
+int lp_catalog_snapshot(lp_catalog *c, const char *dir, char *path, size_t pathsz, char *err,
+                        size_t errsz);
+/* A reader of the snapshot at path is done with it: one without readers
+** that is not the newest is removed (the newest, when the next is made). */
+void lp_catalog_snapshot_done(lp_catalog *c, const char *path);
 void lp_catalog_close(lp_catalog *c);   /* NULL-safe */
 
 /* A write transaction, which takes the catalog's write lock as it starts
@@ -543,6 +556,7 @@ typedef struct lp_runtime {
   ** does through the coordinator; else NULL */
   int (*serve)(lua_State *L, struct lp_runtime *rt, const char *op, int first, int nargs);
   const char *detached;       /* in `lupine exec`: why the catalog is out of reach; else NULL */
+  int read_only;              /* in `lupine exec`: catalog_target is opened read only */
   char err[LP_ERRSZ];
 } lp_runtime;
 
@@ -641,6 +655,11 @@ int lp_runtime_call(lua_State *L, const char *op, lp_call_fn fn, int first, int 
 int lp_runtime_query(lua_State *L, lp_runtime *rt, int first, int nargs);
 int lp_runtime_write(lua_State *L, lp_runtime *rt, int first, int nargs);
 int lp_runtime_list(lua_State *L, lp_runtime *rt, int first, int nargs);
+/* args: a folder -> the catalog `lupine exec` reads: the path of a
+** snapshot made there (lp_catalog_snapshot), or a server's target */
+int lp_runtime_snapshot(lua_State *L, lp_runtime *rt, int first, int nargs);
+/* args: a snapshot's path: its reader is done with it (lp_catalog_snapshot_done) */
+int lp_runtime_release(lua_State *L, lp_runtime *rt, int first, int nargs);
 
 /* Send a message (formatted, at most 2047 bytes; or text as it is) to the
 ** runtime's log callback, if any; in a worker, to stderr as "lupine: ...",
@@ -903,7 +922,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec);
 ** In a process forked to run one step (exec.c): run node 1 of the run spec
 ** at stack index spec as a forked worker does, its inputs' results in the
 ** table at results (node -> { output -> { hash, size, kind, store } }), its
-** report entry at report[1] ({ step_run, params, seed }); send the result
+** report entry at report[1] ({ step_run, params, seed, run_id, run_name }:
+** the run its context names); send the result
 ** frame to to_parent, with what it prints on output, then _exit. Never
 ** returns.
 */

@@ -338,6 +338,8 @@ int lp_runtime_ready(lp_runtime *rt) {
   char path[PATH_MAX], *target;
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
+  if (rt->read_only)   /* `lupine exec`: the coordinator's, to read (nothing else to do) */
+    return lp_catalog_open_read_only(&rt->catalog, rt->catalog_target, rt->err, sizeof rt->err);
   if (rt->detached != NULL) {   /* `lupine exec`: the catalog is the coordinator's */
     lp_errf(rt->err, sizeof rt->err, "%s", rt->detached);
     return LUPINE_MISUSE;
@@ -448,7 +450,7 @@ int lp_runtime_open(lua_State *L, lp_runtime *rt) {
   int rc;
   if (rt->catalog != NULL) return LUPINE_OK;
   if ((rc = lp_runtime_ready(rt)) != LUPINE_OK) return rc;
-  if (rt->to_parent == 0) mark_dead_runs(L, rt);
+  if (rt->to_parent == 0 && !rt->read_only) mark_dead_runs(L, rt);
   return LUPINE_OK;
 }
 
@@ -468,6 +470,12 @@ int lp_runtime_call(lua_State *L, const char *op, lp_call_fn fn, int first, int 
   /* the coordinator's view: it holds the run's transaction, and sees what
   ** it has not committed yet */
   if (rt->to_parent != 0) return lp_wire_call(L, rt, op, first, nargs);
+  /* `lupine exec` replaying the script's top level: what it writes there
+  ** the coordinator has written (init.lua answers its saves) */
+  if (rt->read_only && strcmp(op, "write") == 0) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
   rt = lp_runtime_opened(L);
   if ((n = fn(L, rt, first, nargs)) < 0) return lp_raise(L, "%s", rt->err);
   return n;
@@ -485,6 +493,30 @@ int lp_runtime_write(lua_State *L, lp_runtime *rt, int first, int nargs) {
     return -1;
   lua_pushinteger(L, changes);
   return 1;
+}
+
+int lp_runtime_snapshot(lua_State *L, lp_runtime *rt, int first, int nargs) {
+  char path[PATH_MAX];
+  (void)nargs;
+  if (lp_catalog_snapshot(rt->catalog, luaL_checkstring(L, first), path, sizeof path, rt->err,
+                          sizeof rt->err) != LUPINE_OK)
+    return -1;
+  if (path[0] == '\0') {   /* on a server: its target, which the readers reach */
+    char *target = lp_runtime_catalog_target(rt);
+    if (target == NULL) {
+      lp_errf(rt->err, sizeof rt->err, "out of memory");
+      return -1;
+    }
+    lua_pushstring(L, target);
+    free(target);
+  } else lua_pushstring(L, path);
+  return 1;
+}
+
+int lp_runtime_release(lua_State *L, lp_runtime *rt, int first, int nargs) {
+  (void)nargs;
+  lp_catalog_snapshot_done(rt->catalog, luaL_checkstring(L, first));
+  return 0;
 }
 
 int lp_runtime_list(lua_State *L, lp_runtime *rt, int first, int nargs) {

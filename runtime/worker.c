@@ -195,7 +195,12 @@ void lp_worker_main(lua_State *L, lp_runtime *rt, int spec, int results, int rep
   lp_run_push_nodes(&r);
   lua_rawgeti(L, report, 1);
   lp_run_take_state(&r, 0, lua_gettop(L));
-  lua_pop(L, 1);
+  /* the run the step context names (a spec's) */
+  lua_getfield(L, -1, "run_id");
+  lua_getfield(L, -2, "run_name");
+  snprintf(r.id, sizeof r.id, "%s", luaL_optstring(L, -2, ""));
+  snprintf(r.name, sizeof r.name, "%s", luaL_optstring(L, -1, ""));
+  lua_pop(L, 3);
   lp_worker_pool(&r);   /* no slots: no other workers' channels to close */
   become_worker(&r, 0, to_parent, -1, output);
 }
@@ -214,6 +219,8 @@ static const struct {
   {"write", lp_runtime_write, 1},
   {"list", lp_runtime_list, 2},
   {"save", lp_versions_save, 6},
+  {"snapshot", lp_runtime_snapshot, 1},
+  {"release", lp_runtime_release, 1},
 };
 
 /* Serve a call a worker made (table on top: { op, args }); reply on fd. */
@@ -238,6 +245,8 @@ static void serve_call(lp_run *r, int fd) {
     lp_errf(rt->err, sizeof rt->err, "lupine: unknown call '%s' from a worker", op);
   else {
     if (calls[k].fn == lp_versions_save) lp_run_commit(r);   /* it makes a transaction of its own */
+    /* what `lupine exec` reads is what this run has committed: all of it */
+    if (calls[k].fn == lp_runtime_snapshot) lp_run_commit(r);
     nres = calls[k].fn(L, rt, msg + 3, nargs);
   }
   if (nres < 0) {

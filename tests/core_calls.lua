@@ -54,6 +54,8 @@ local good = {
   encode = { { 1 }, "value" },
   exec_begin = { home, { { id = store, flavor = "local", path = home .. "/artifacts" } }, store },
   exec_replay = { {} },
+  exec_release = { "catalog.1.db" },
+  exec_snapshot = { "." },
   exec_step = { { nodes = { { name = "n", where = "w", args = {}, outputs = {},
     default_output = true } }, invoke = function() return {} end }, {},
     { { step_run = "x", params = core.encode({}), seed = 1 } }, 5, {} },

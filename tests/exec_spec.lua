@@ -2,9 +2,12 @@
 -- lupine exec: one step run in a fresh process from its step spec (the
 -- objects a local run makes; refused when its code changed; an input whose
 -- object is missing; a failure with the user's line; its timeout; the
--- manifest written whole; the catalog never touched; reads answered from
--- the spec or refused), and a run whose every step runs that way
--- (LUPINE_EXEC), which records what a local run records.
+-- manifest written whole; the catalog never written; reads answered from
+-- the spec, or the catalog it names, read only: a snapshot made only when
+-- the catalog changed), and runs whose every step runs that way
+-- (LUPINE_EXEC), which record what a local run records: reads inside
+-- steps, lookups and cache hits, every example; the script's top level
+-- replayed without running or writing anything, or failing at its line.
 local H = require "helper"
 require "lupine"
 local core = require "lupine.core"
@@ -269,8 +272,8 @@ describe("lupine exec", function()
   end)
 
   it("stops a step at its timeout", function()
-    local m, _, _, code = exec(there.specs.slow)
-    assert.equal(1, code)
+    local m, _, err, code = exec(there.specs.slow)
+    assert.equal(1, code, err)
     assert.equal(string.format("step 'slow' (pipeline.lua:%d): ran past its timeout of 0.3 s and "
       .. "was stopped", line_of('name = "slow"')), m.error)
   end)
@@ -325,7 +328,8 @@ describe("lupine exec", function()
     assert.is_nil(H.read(home .. "/catalog.db"))
   end)
 
-  it("answers a step's reads from the spec's snapshot, and refuses the others", function()
+  it("answers a step's reads from the spec's reads first, then the catalog it names, read only",
+    function()
     local dir = H.tmpdir()
     H.write(dir .. "/pipeline.lua", SCRIPT)
     local wrapper = H.write(dir .. "/lupine-exec", "#!/bin/sh\ncp \"$3\" " .. H.quote(dir)
@@ -334,14 +338,20 @@ describe("lupine exec", function()
     local _, err = H.sh("cd " .. H.quote(dir) .. " && LUPINE_EXEC=" .. H.quote(wrapper)
       .. " LUPINE_HOME=" .. H.quote(dir .. "/home") .. " " .. H.quote(H.cli)
       .. " run pipeline.lua peek")
-    local refused = "step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
+    -- the catalog it read (as the coordinator's step would have) has no settings
+    local missing = "step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
+      .. ") failed: pipeline.lua:" .. line_of('return lupine.Client()') .. ": artifact "
+      .. "'settings' not found"
+    assert.truthy(err:find(missing, 1, true), err)
+    local spec = decode_file(dir .. "/spec")
+    assert.is_string(spec.catalog)
+    -- without a catalog to read, a read is refused
+    spec.catalog = nil
+    local m = exec(encode_file(dir .. "/spec", spec))
+    assert.equal("step 'peek' (pipeline.lua:" .. line_of('lupine.step("peek"')
       .. ") failed: a step run by `lupine exec` cannot reach the catalog (the coordinator "
       .. "records what it does from its manifest): query 'latest_version' is not among the "
-      .. "reads the step spec answers"
-    assert.truthy(err:find(refused, 1, true), err)
-    local spec = decode_file(dir .. "/spec")
-    local m = exec(dir .. "/spec")
-    assert.equal(refused, m.error)
+      .. "reads the step spec answers", m.error)
     spec.reads = { { op = "query", args = { n = 2, "latest_version", "settings" },
       reply = { n = 1, { { id = "an id", name = "settings", version = "7" } } } } }
     m = exec(encode_file(dir .. "/spec", spec))
@@ -399,3 +409,268 @@ describe("lupine exec", function()
     assert.truthy(traceback(there.home):find("pipeline.lua:" .. line_of('error("bad "'), 1, true))
   end)
 end)
+
+-- What a catalog records of its runs (H.RECORDS), names with the time of
+-- the run or an id in them (which differ anyway) and seeds not set (drawn
+-- afresh) left out.
+local function records(home)
+  return (sql(home, H.RECORDS:gsub("s%.seed, ", "")):gsub("%d%d%d%d%d%d%d%d_?%d%d%d%d%d%d", "<time>")
+    :gsub("%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x", "<id>"))
+end
+
+-- A new folder holding text as pipeline.lua.
+local function with_script(text)
+  local dir = H.tmpdir()
+  H.write(dir .. "/pipeline.lua", text)
+  return dir
+end
+
+-- `lupine run` of script (a path, or the text of pipeline.lua in dir) with
+-- home, each step through `lupine exec` if exec; stdout, stderr, status.
+local function run_in(dir, home, script, exec, args)
+  return H.sh("cd " .. H.quote(dir) .. " && " .. (exec and ("LUPINE_EXEC=" .. H.quote(H.cli) .. " ")
+    or "") .. "LUPINE_HOME=" .. H.quote(home) .. " " .. H.quote(H.cli) .. " run " .. script
+    .. " " .. (args or ""))
+end
+
+-- Steps that read the catalog: the latest version of an output of this
+-- run's (a lookup), a version saved by the top level, a listing, the
+-- step context's run. Then a step defined after the first pipeline call,
+-- which reads an output of the run the top level kept.
+local READS = [[
+local lupine = require "lupine"
+local make = lupine.step { name = "make", outputs = { "model" }, function(q) return { q = q } end }
+local peek = lupine.step { name = "peek", outputs = { "seen" }, function()
+  local client = lupine.Client()
+  local model = client:get_artifact_version("model")
+  local base = lupine.load_artifact("base")
+  local ctx = lupine.get_step_context()
+  return { model = model.version, q = model:load().q, base = base.x,
+    models = #client:list_artifact_versions { name = "model" },
+    run = ctx.pipeline_run.name == ctx.run_name }
+end }
+if not pcall(lupine.Client().get_artifact_version, lupine.Client(), "base") then
+  lupine.save_artifact({ x = 7 }, "base")
+end
+local p = lupine.pipeline("p", function(q) peek:after(make(q))() end)
+local first = p(tonumber(arg[1]))
+local seen = first.steps.peek.output:load()
+print(string.format("seen: base %d, model v%s, models %d, q %s, run %s", seen.base, seen.model,
+  seen.models, seen.q, seen.run))
+local later = lupine.step { name = "later", outputs = { "first_q" }, function(model)
+  return model.q
+end }
+local run = lupine.pipeline("q", function() later(first.steps.make.output) end)()
+print("later: " .. run.steps.later.output:load())
+]]
+
+describe("a step run by `lupine exec` reading the catalog", function()
+  it("sees what a local step sees, and records the same lookups and cache hits", function()
+    local dir = with_script(READS)
+    local here, there = dir .. "/here", dir .. "/there"
+    local saw = {}
+    for round = 1, 3 do
+      if round == 3 then
+        -- a newer model from outside: peek's lookup would find another, so no hit
+        for _, home in ipairs { here, there } do
+          local _, err, code = H.sh("cd " .. H.quote(dir) .. " && echo 'require(\"lupine\")"
+            .. ".save_artifact({ q = 0 }, \"model\")' > save.lua && LUPINE_HOME=" .. H.quote(home)
+            .. " " .. H.quote(H.cli) .. " run save.lua")
+          assert.equal(0, code, err)
+        end
+      end
+      for _, side in ipairs { { here, false }, { there, true } } do
+        local out, err, code = run_in(dir, side[1], "pipeline.lua", side[2], "0.5")
+        assert.equal(0, code, out .. err)
+        saw[#saw + 1] = out:match("\n(seen: [^\n]*)\n") .. "; " .. out:match("\n(later: [^\n]*)\n")
+      end
+      assert.equal(saw[#saw - 1], saw[#saw])
+    end
+    -- this run's model (made by the step before), the top level's save;
+    -- the first run, by the name the top level kept
+    assert.equal("seen: base 7, model v1, models 1, q 0.5, run true; later: 0.5", saw[1])
+    assert.equal("seen: base 7, model v2, models 2, q 0, run true; later: 0.5", saw[5])
+    assert.equal(records(here), records(there))
+    local r = records(there)
+    assert.truthy(r:find("\npeek|model|model|1\n", 1, true), r)
+    assert.truthy(r:find("\npeek|model|model|2\n", 1, true), r)
+    local _, hits = r:gsub("|peek|cached|", "")
+    local _, ran = r:gsub("|peek|completed|", "")
+    assert.equal(1, hits, r)
+    assert.equal(2, ran, r)
+  end)
+end)
+
+
+describe("`lupine exec` replaying a script's top level", function()
+  it("runs every example as a local run does", function()
+    for _, name in ipairs(H.examples()) do
+      local dir = H.tmpdir()
+      local outs = {}
+      for i, exec in ipairs { false, true } do
+        local out, err, code = run_in(H.root, dir .. "/" .. i, "examples/" .. name .. ".lua", exec)
+        assert.equal(0, code, name .. ": " .. out .. err)
+        -- (run names and ids, times and paths differ anyway; steps run at
+        -- once end in any order)
+        local lines = {}
+        for line in out:gsub("%d%d%d%d%-%d%d%-%d%dT[%d:.]+Z", "<when>")
+            :gsub("%d%d%d%d%d%d%d%d[_-]?%d%d%d%d%d%d", "<time>")
+            :gsub("%x%x%x%x%x%x%x%x%-[%x%-]+", "<id>"):gsub("in [%d.]+ m?s", "in <t>")
+            :gsub("/tmp/[%w_./-]+", "<path>"):gsub("<time>%-%d+", "<time>"):gmatch("[^\n]*") do
+          lines[#lines + 1] = line
+        end
+        table.sort(lines)
+        outs[i] = table.concat(lines, "\n")
+      end
+      assert.equal(records(dir .. "/1"), records(dir .. "/2"), name)
+      assert.equal(outs[1], outs[2], name)
+    end
+  end)
+
+  it("runs no pipeline body and no step again (one-step runs give their values), and writes "
+    .. "nothing", function()
+    local dir = with_script([[
+local lupine = require "lupine"
+local function note(what)
+  local f = io.open("notes", "a")
+  f:write(what, "\n")
+  f:close()
+end
+local one = lupine.step("one", function() note("step one") return 1 end)
+local p = lupine.pipeline("p", function()
+  note("body p")
+  lupine.save_artifact({ 2 }, "in_body")
+  one()
+end)
+local top = lupine.save_artifact({ 1 }, "top")
+local first = p()
+lupine.Client():update_artifact_version(top.id, { add_tags = { "seen_" .. first.status } })
+assert(lupine.save_artifact({ 3 }, "top_2").name == "top_2")
+local forty = lupine.step("forty", function() note("step forty") return 40 end)()
+local two = lupine.step("two", function(x) note("step two") return x + forty end)
+local run = lupine.pipeline("q", function() note("body q") two(one()) end)()
+print(first.name ~= run.name and run.steps.two.output:load())
+]])
+    local out, err, code = run_in(dir, dir .. "/home", "pipeline.lua", true)
+    assert.equal(0, code, out .. err)
+    assert.matches("\n41\n$", out)   -- forty's value as its one-step run gave it
+    assert.equal("body p\nstep one\nstep forty\nbody q\nstep one\nstep two\n",
+      H.read(dir .. "/notes"))
+    assert.equal("top|1\n", sql(dir .. "/home", "SELECT a.name, v.version FROM artifact_versions v"
+      .. " JOIN artifacts a ON a.id = v.artifact_id WHERE a.name = 'top'"))
+    assert.equal("seen_completed|1\n", sql(dir .. "/home", "SELECT t.name, count(*) FROM tags t"
+      .. " JOIN tag_links l ON l.tag_seq = t.seq GROUP BY t.name"))
+  end)
+
+  it("fails a step whose script's top level cannot be replayed, naming the script's line",
+    function()
+    local dir = with_script([[
+local lupine = require "lupine"
+local client = lupine.Client()
+assert(#client:list_artifact_versions { name = "guard" } == 0, "guard is there already")
+lupine.save_artifact(1, "guard")
+local one = lupine.step("one", function() return 1 end)
+lupine.pipeline("p", function() one() end):with_options { raise_on_failure = false }()
+]])
+    local out, err = run_in(dir, dir .. "/home", "pipeline.lua", true)
+    local want = "step 'one' (pipeline.lua:5): the script's top level failed where `lupine exec` "
+      .. "replays it to find the step (see \"Step spec and manifest\" for what a replay can do): "
+      .. "pipeline.lua:3: guard is there already"
+    assert.equal(want .. "\n", sql(dir .. "/home", "SELECT error FROM step_runs"), out .. err)
+  end)
+end)
+
+describe("the catalog `lupine exec` reads", function()
+  it("is read only: a write is refused, naming the catalog", function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/ro.lua", [[
+local lupine = require "lupine"
+local core = require "lupine.core"
+lupine.set_home(arg[1])
+local saved = lupine.save_artifact({ 1 }, "x")
+local target = core.exec_snapshot(arg[2])
+local store = saved.artifact_store_id
+core.exec_begin(arg[1], { { id = store, name = "default", flavor = "local",
+  path = core.store_root(store) } }, store, nil, target)
+print(lupine.Client():get_artifact_version("x").version)
+print(select(2, pcall(core.record_object, { hash = saved.content_hash, size = saved.size,
+  stored_size = 1 }, "table", { artifact = "y", type = "data", save_type = "manual" })))
+]])
+    local out, err = H.sh("mkdir " .. H.quote(dir .. "/snaps") .. " && LUA_CPATH="
+      .. H.quote(H.build .. "/?.so;;") .. " lua5.4 " .. H.quote(script) .. " "
+      .. H.quote(dir .. "/home") .. " " .. H.quote(dir .. "/snaps"), true)
+    if H.pg then
+      -- the server's catalog, in a session whose transactions are read only
+      assert.matches("^1\ncatalog postgresql://[^\n]+: [%w ]+ failed %(cannot execute [%u ]+ in a "
+        .. "read%-only transaction%)\n$", out, err)
+      assert.equal("", H.sh("ls " .. H.quote(dir .. "/snaps")))
+    else
+      -- a snapshot, made in the folder given
+      local snap = dir .. "/snaps/catalog.1.db"
+      assert.equal("1\ncatalog " .. snap .. ": starting a transaction failed (attempt to write a "
+        .. "readonly database)\n", out, err)
+    end
+  end)
+
+  it("is a snapshot made only when the catalog changed, removed once no step needs it",
+    function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/snaps.lua", [[
+local lupine = require "lupine"
+local core = require "lupine.core"
+lupine.set_home(arg[1])
+local a, b = arg[2] .. "/a", arg[2] .. "/b"
+os.execute("mkdir " .. a .. " " .. b)
+local function ls(d)
+  local p = io.popen("ls " .. d)
+  local list = p:read("a"):gsub("\n", " ")
+  p:close()
+  return list
+end
+lupine.save_artifact(1, "x")
+local one = core.exec_snapshot(a)
+print(core.exec_snapshot(a) == one, ls(a))   -- unchanged: the same, for two readers
+lupine.save_artifact(2, "x")
+local two = core.exec_snapshot(a)
+print(two ~= one, ls(a))                     -- changed: a new one; the readers of one remain
+core.exec_release(one)
+print(ls(a))
+core.exec_release(one)
+print(ls(a))                                 -- one has no reader left
+print(core.exec_snapshot(b) ~= two, ls(b))   -- another folder: one there
+core.exec_release(two)
+print(ls(a))                                 -- two, no longer the newest, has no reader left
+-- a change by another process
+os.execute("LUPINE_HOME=" .. arg[1] .. " ]] .. H.cli .. [[ run " .. arg[3])
+print(core.exec_snapshot(b) ~= core.exec_snapshot(a), ls(b))
+]])
+    H.write(dir .. "/save.lua", "require('lupine').save_artifact(3, 'x')")
+    local out, err = H.sh("LUA_CPATH=" .. H.quote(H.build .. "/?.so;;") .. " lua5.4 "
+      .. H.quote(script) .. " " .. H.quote(dir .. "/home") .. " " .. H.quote(dir) .. " "
+      .. H.quote(dir .. "/save.lua"), true)
+    if H.pg then
+      -- the server itself, which steps reach: no file
+      assert.equal("true\t\nfalse\t\n\n\nfalse\t\n\nfalse\t\n", out, err)
+    else
+      assert.equal("true\tcatalog.1.db \ntrue\tcatalog.1.db catalog.2.db \ncatalog.1.db "
+        .. "catalog.2.db \ncatalog.2.db \ntrue\tcatalog.3.db \n\n"
+        .. "true\tcatalog.3.db catalog.4.db \n", out, err)
+      assert.equal("catalog.5.db\n", H.sh("ls " .. H.quote(dir .. "/a")))
+    end
+  end)
+
+  it("keeps the catalog and folder of the spec when the script chooses its own", function()
+    local dir = with_script([[
+local lupine = require "lupine"
+lupine.set_home(arg[1])
+lupine.save_artifact({ 5 }, "five")
+local one = lupine.step("one", function() return lupine.load_artifact("five")[1] end)
+print(lupine.pipeline("p", function() one() end)().steps.one.output:load())
+]])
+    local out, err, code = run_in(dir, dir .. "/elsewhere", "pipeline.lua", true,
+      H.quote(dir .. "/home"))
+    assert.equal(0, code, out .. err)
+    assert.matches("\n5\n$", out)
+  end)
+end)
+

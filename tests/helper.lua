@@ -140,6 +140,37 @@ function H.sqlite(home, sql)
   return H.sh("sqlite3 " .. quote(home .. "/catalog.db") .. " " .. quote(sql))
 end
 
+-- The names of the examples (examples/NAME.lua), every one of them.
+function H.examples()
+  local names = {}
+  for f in H.sh("ls " .. quote(H.root .. "/examples")):gmatch("([%w_]+)%.lua\n") do
+    names[#names + 1] = f
+  end
+  assert(#names >= 13, "examples missing")
+  return names
+end
+
+-- What a catalog records of its runs, without ids, times and where steps
+-- ran: step runs (with their logs and errors), versions, links, metadata,
+-- tags, lookups: a run on Slurm or through `lupine exec` records what a
+-- local run records (in PostgreSQL's words there: encode for sqlite's hex).
+H.RECORDS = [[
+SELECT r.status, s.name, s.status, coalesce(s.error, ''), coalesce(s.output, ''), s.attempts,
+  s.cache_key, s.seed, s.output_count FROM step_runs s JOIN pipeline_runs r ON r.id = s.run_id
+  ORDER BY r.seq, s.name;
+SELECT a.name, v.version, v.data_type, v.content_hash, v.save_type FROM artifact_versions v
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY a.name, v.version;
+SELECT s.name, l.kind, l.name, a.name, v.version FROM step_run_artifacts l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.seq = l.version_seq
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq, 2, 3;
+SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2, 3;
+SELECT t.name, l.entity FROM tag_links l JOIN tags t ON t.seq = l.tag_seq ORDER BY 1, 2;
+SELECT s.name, l.artifact_name, a.name, v.version FROM step_run_lookups l
+  JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.id = l.artifact_version_id
+  JOIN artifacts a ON a.id = v.artifact_id ORDER BY s.seq, 2;
+]]
+if H.pg then H.RECORDS = H.RECORDS:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))") end
+
 -- A trigger that makes every `what` (INSERT, DELETE) on table tbl of home's
 -- catalog fail with "blocked by test", in the catalog's own dialect.
 function H.block(home, what, tbl)

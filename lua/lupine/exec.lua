@@ -8,8 +8,8 @@
 -- process around the step.
 --
 -- With LUPINE_EXEC set to the path of the lupine program, every step of a
--- run is run this way (M.fresh): each in a fresh process that loads the
--- script's steps again, as a job on a cluster would.
+-- run is run this way (M.fresh): each in a fresh process that replays the
+-- script's top level to find its step, as a job on a cluster would.
 
 local core = require "lupine.core"
 local client_mod = require "lupine.client"
@@ -67,8 +67,9 @@ local function find_step(spec, steps)
       .. "in the spec, %s now): refusing to run it", node.name, other.where, node.code,
       core.code_hash(other.fn))
   end
-  fail("script %s defines no step '%s' (only steps defined when the script is loaded are "
-    .. "seen, not those made inside a pipeline body or a function)", spec.script, node.step)
+  fail("script %s defines no step '%s' (only steps its top level defines before the call "
+    .. "that runs them are seen, not those made inside a pipeline body or a function)",
+    spec.script, node.step)
 end
 
 -- The run spec, results and report of lp_worker_main for the spec's node:
@@ -108,7 +109,9 @@ local function worker_tables(spec, s)
     outputs = outputs, default_output = node.default_output == true, substitutions = {} }
   local build = { pipeline = spec.pipeline, builtin = spec.substitutions or {},
     substitutions = {}, run_substitutions = {}, nodes = { rnode } }
-  local report = { { step_run = spec.step_run, params = spec.params, seed = spec.seed } }
+  local run = spec.run or {}
+  local report = { { step_run = spec.step_run, params = spec.params, seed = spec.seed,
+    run_id = run.id, run_name = run.name } }
   return { nodes = { rnode }, invoke = hooks.invoker(build) }, results, report, rnode
 end
 
@@ -141,12 +144,29 @@ local function run_step(spec)
   need(node, "step", "string", "node.")
   need(node, "code", "string", "node.")
   core.exec_begin(spec.home, need(spec, "stores", "table", ""), need(spec, "store", "string", ""),
-    spec.cwd)
+    spec.cwd, spec.catalog)
   local chunk, err = loadfile(spec.script)
   if not chunk then fail("%s", err) end
   local args = spec.args or {}
   arg = table.move(args, 1, #args, 1, { [0] = spec.script })
-  local s = find_step(spec, hooks.load(chunk, table.unpack(args)))
+  -- what the top level prints as it is replayed is not the step's output:
+  -- it goes to stderr (a job's log)
+  local was_print, was_output = print, io.output()
+  print = function(...)
+    local words = table.pack(...)
+    for i = 1, words.n do words[i] = tostring(words[i]) end
+    io.stderr:write(table.concat(words, "\t", 1, words.n), "\n")
+  end
+  io.output(io.stderr)
+  local ok, steps = pcall(hooks.load, chunk, spec.replay or {}, table.unpack(args))
+  print = was_print
+  io.output(was_output)
+  if not ok then
+    fail("step '%s' (%s): the script's top level failed where `lupine exec` replays it to find "
+      .. "the step (see \"Step spec and manifest\" for what a replay can do): %s", node.name,
+      node.where, steps)
+  end
+  local s = find_step(spec, steps)
   local runspec, results, report, rnode = worker_tables(spec, s)
   local result, records, logs, ended = core.exec_step(runspec, results, report, spec.timeout,
     snapshot(spec.reads))
@@ -203,8 +223,11 @@ end
 
 -- The spec of node i of build (the run spec's nodes, init.lua), to run
 -- as step run report.step_run of run (id, name); results: the results of
--- the nodes it reads (executor.c), store: the run's store id.
-function M.spec(build, i, report, results, run, store)
+-- the nodes it reads (executor.c), store: the run's store id; dir: a
+-- folder the step's process reads too, where a snapshot of a sqlite
+-- catalog is made for it (core.exec_snapshot; nil: the step reads nothing
+-- of the catalog but the spec's reads).
+function M.spec(build, i, report, results, run, store, dir)
   local node = build.nodes[i]
   local objects, args, used = {}, {}, { [store] = true }
   local j = 0
@@ -247,7 +270,11 @@ function M.spec(build, i, report, results, run, store)
   end
   table.sort(stores, function(a, b) return a.id < b.id end)
   local source = debug.getinfo(node.fn, "S").source
+  local made = hooks.made
   return { format = M.FORMAT, kind = M.SPEC_KIND,
+    catalog = dir and core.exec_snapshot(dir),
+    replay = { call = build.call, runs = table.move(made.runs, 1, build.call - 1, 1, {}),
+      saves = made.saves },
     script = source:sub(1, 1) == "@" and source:sub(2) or source,
     args = arg and table.move(arg, 1, #arg, 1, {}) or {},
     pipeline = build.pipeline, run = { id = run.id, name = run.name },
@@ -296,19 +323,25 @@ function M.ingest(m)
 end
 
 -- (node i, report[i], results, run id, run name, store id) -> the step
--- spec of node i of build: M.spec with what a worker (or C) has at hand.
-function M.spec_of(build)
+-- spec of node i of build: M.spec with what a worker (or C) has at hand
+-- (and dir, M.spec's).
+function M.spec_of(build, dir)
   return function(i, report, results, run_id, run_name, store)
-    return M.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    return M.spec(build, i, report, results, { id = run_id, name = run_name }, store, dir)
   end
 end
 
 -- spec.fresh of a run with LUPINE_EXEC set (exe: the lupine program): in
 -- the forked worker of node i, write its spec, run `exe exec` on it (what
 -- it prints is the worker's), make the calls its manifest records and
--- return its result.
+-- return its result. And the function that removes what the run's specs
+-- left (the catalog's snapshots), once it has ended.
 function M.fresh(build, exe)
-  local spec_of = M.spec_of(build)
+  local dir = os.tmpname()   -- a file, made: its name is ours
+  os.remove(dir)
+  local ok, why = core.check_store_path(dir)
+  if not ok then fail("LUPINE_EXEC: a folder for the catalog's snapshots: %s", why) end
+  local spec_of = M.spec_of(build, dir)
   return function(i, report, results, run_id, run_name, store)
     local spec = spec_of(i, report, results, run_id, run_name, store)
     local spec_path, manifest_path, err_path = os.tmpname(), os.tmpname(), os.tmpname()
@@ -323,6 +356,7 @@ function M.fresh(build, exe)
     -- step's output (the manifest has its error)
     os.execute(string.format("%s exec --spec %s --manifest %s 2>%s", quote(exe),
       quote(spec_path), quote(manifest_path), quote(err_path)))
+    if spec.catalog then core.exec_release(spec.catalog) end
     local ok, m = pcall(M.read, manifest_path, "step manifest", M.MANIFEST_KIND)
     if not ok then
       local f = io.open(err_path, "rb")
@@ -333,7 +367,7 @@ function M.fresh(build, exe)
     local calls, result = M.ingest(m)
     core.exec_replay(calls)
     return result
-  end
+  end, function() os.execute("rm -rf " .. quote(dir)) end
 end
 
 return M

@@ -28,9 +28,17 @@ for k, f in pairs(require("lupine.viz").api) do lupine[k] = f end   -- HTMLStrin
 -- The pipeline body being recorded, and the step context of the step
 -- running now, if any (one of each per Lua state).
 local building, current = nil, nil
--- While `lupine exec` loads a script (lupine.exec): the steps it defines,
--- in order. Its first pipeline call or one-step run ends the loading (what
--- follows works on a run's results, which a step's process has none of).
+-- What the script's top level made in this process, in order: the run of
+-- each pipeline call and one-step run (its id; false while it runs, or if
+-- the call raised before its run was made), and the version of each
+-- save_artifact and register_artifact outside a step and a pipeline body.
+-- A step's spec carries them (lua/lupine/exec.lua), for its replay.
+local made = { runs = {}, saves = {} }
+-- While `lupine exec` replays a script's top level (client_mod.exec.load):
+-- the steps it defines, in order, and the replay (what the coordinator's
+-- top level made: made.runs and made.saves as the spec has them; the index
+-- of the call that made the run of the step, which ends the loading; the
+-- calls and saves replayed so far).
 local loading = nil
 local LOADED = setmetatable({}, { __tostring = function() return "script loaded" end })
 
@@ -520,9 +528,13 @@ end
 -- linking: whether a step was given something resolved once the whole
 -- graph is known (a lookup, an external input, an input inside a table or
 -- an ordering): see link_graph.
+-- The build of a pipeline call or one-step run of the top level: call is
+-- its place among made.runs.
 local function new_build(pipeline)
+  local call = #made.runs + 1
+  made.runs[call] = false
   return { pipeline = pipeline, nodes = {}, uses = {}, taken = {}, substitutions = {},
-    linking = false }
+    linking = false, call = call }
 end
 
 -- ---- running ----
@@ -862,13 +874,17 @@ local function execute(build, options, level)
   -- (as many as the runtime allows at once, unless the stack says)
   local runner = orchestrator.flavor == "slurm" and require("lupine.slurm").runner(build,
     orchestrator)
+  local fresh_step, fresh_done
+  if fresh and not runner then fresh_step, fresh_done = require("lupine.exec").fresh(build, fresh) end
   local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,
     run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
     invoke = invoker(build), explain = explain, stack = options.stack,
     jobs = setting("jobs", nil, stack.jobs or (runner and math.maxinteger)),
-    fresh = runner and runner.step or fresh and require("lupine.exec").fresh(build, fresh) })
-  if runner then runner.finish() end
+    fresh = runner and runner.step or fresh_step })
+  if runner then runner.finish(ok and id) end
+  if fresh_done then fresh_done() end
   if not ok then error(id, type(id) == "string" and level + 1 or 0) end
+  made.runs[build.call] = id
   local run = lupine.Client():get_pipeline_run(id)
   if status ~= "completed" and options.raise_on_failure ~= false then
     error(setmetatable({ run = run, message = status == "stopped"
@@ -877,6 +893,42 @@ local function execute(build, options, level)
       RunError), level)
   end
   return run
+end
+
+-- In `lupine exec`'s replay of the top level, a pipeline call or one-step
+-- run (of name, with options) gives the run the coordinator's call at that
+-- place made, as that call gave it (raising if it raised); the call that
+-- made the run of the step to run ends the replay. Nothing runs.
+local function replayed_run(name, options, level)
+  local call = #loading.runs_seen + 1
+  loading.runs_seen[call] = true
+  if call >= loading.call then
+    loading.loaded = true
+    error(LOADED, 0)
+  end
+  local id = loading.runs[call]
+  if not id then
+    fail(level + 1, "'%s': this call made no run when the coordinator ran the script (it "
+      .. "raised an error there)", name)
+  end
+  local run = lupine.Client():get_pipeline_run(id)
+  if run.status ~= "completed" and options.raise_on_failure ~= false then
+    error(setmetatable({ run = run, message = string.format("pipeline run '%s' %s", run.name,
+      run.status == "stopped" and "was stopped" or "failed") }, RunError), level + 1)
+  end
+  return run
+end
+
+-- In that replay, a save_artifact or register_artifact (what, in messages)
+-- outside a step: the version the coordinator's call at that place made.
+local function replayed_save(what, level)
+  local k = #loading.saves_seen + 1
+  loading.saves_seen[k] = true
+  local id = loading.saves[k]
+  if not id then
+    fail(level + 1, "%s: this call made no version when the coordinator ran the script", what)
+  end
+  return client_mod.get_version(id, nil, level + 1)
 end
 
 function Step:__call(...)
@@ -898,19 +950,20 @@ function Step:__call(...)
     end
     return table.unpack(placeholders)
   end
-  if loading then
-    loading.loaded = true
-    error(LOADED, 0)
-  end
   if self.run_after then
     fail(2, "step '%s': after(...) orders steps inside a pipeline body, but it was called "
       .. "outside one", self.name)
   end
   -- Outside a pipeline: a one-step run, returning the values of the
   -- step's outputs (none if it stored none).
-  build = new_build(self.name)
-  local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
-  local outputs = execute(build, {}, 2).steps[node.name].outputs
+  local outputs
+  if loading then
+    outputs = select(2, next(replayed_run(self.name, {}, 2).steps)).outputs
+  else
+    build = new_build(self.name)
+    local node = add_node(self, build, bind_args(self, build, 3, ...), 3)
+    outputs = execute(build, {}, 2).steps[node.name].outputs
+  end
   if next(outputs) == nil then return end
   local values = {}
   for k, o in ipairs(self.outputs) do values[k] = outputs[o.name]:load() end
@@ -1065,10 +1118,7 @@ function Pipeline:__call(...)
   if current then
     fail(2, "pipeline '%s' was called inside step '%s'", self.name, current.step_name)
   end
-  if loading then
-    loading.loaded = true
-    error(LOADED, 0)
-  end
+  if loading then return replayed_run(self.name, self.options, 2) end
   if definition_of[self] then definition_of[self].called = true end
   local build = new_build(self.name)
   build.substitutions, build.defaults = self.substitutions, self.defaults
@@ -1290,13 +1340,15 @@ function lupine.save_artifact(value, name, opts)
         .. "in a step run)", name, current.step_name, name)
     end
   end
+  if loading and not current then return replayed_save("save_artifact '" .. name .. "'", 2) end
   local plain, data_type = materials.prepare(value)
   local id, version, row = core.save(plain, { artifact = name, type = c.artifact_type,
       version = c.version, save_type = "manual" }, { tags = c.tags, metadata = c.metadata_rows,
       data_type = data_type or shapes.data_type(plain), visualizations = require("lupine.viz").compute(plain) },
     current and current.step_run_id, current and name)
   if not id then fail(2, "save_artifact '%s': %s", name, version) end
-  if current then current.saved[name] = true end
+  if current then current.saved[name] = true
+  elseif not building then made.saves[#made.saves + 1] = row.id end   -- (a body is not replayed)
   -- the row read as it was recorded: a prune in another process may have
   -- deleted the version since
   return client_mod.version_of(row)
@@ -1325,12 +1377,14 @@ function lupine.register_artifact(spec)
   end
   local c = make_config({ name = name, version = spec.version, tags = spec.tags,
     artifact_type = spec.artifact_type, run_metadata = spec.run_metadata }, what, 2)
+  if loading then return replayed_save(what, 2) end
   local hash, size, stored, kind = core.store_path(spec.path)
   if not hash then fail(2, "%s: %s", what, size) end
   local id, version, row = core.record_object({ hash = hash, size = size, stored_size = stored },
     kind, { artifact = name, type = c.artifact_type, version = c.version,
       save_type = "registered" }, { tags = c.tags, metadata = c.metadata_rows })
   if not id then fail(2, "%s: %s", what, version) end
+  if not building then made.saves[#made.saves + 1] = row.id end
   return client_mod.version_of(row)   -- as recorded, as save_artifact's
 end
 
@@ -1347,28 +1401,61 @@ end
 
 lupine.register_materializer = materials.register
 
--- What lupine.exec needs of this module: load a script's steps without
--- running its pipelines (the steps, in order), a step's invoke, the
--- substitutions of a node's outputs and the tags of its configuration.
+-- The message of an error raised while the top level of the script whose
+-- chunk has source was replayed, naming the script's line where lupine's
+-- own code raised it (a C function's error names no line).
+local function replay_error(source, err)
+  if type(err) ~= "string" then return err end
+  if err:match("^[^\n]-:%d+: ") then return err end
+  for level = 2, math.huge do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.source == source and info.currentline > 0 then
+      return string.format("%s:%d: %s", info.short_src, info.currentline, err)
+    end
+  end
+  return err
+end
+
+-- What lupine.exec needs of this module: replay a script's top level to
+-- find its steps (the steps it defines, in order), a step's invoke, the
+-- substitutions of a node's outputs and the tags of its configuration,
+-- and what the top level made (for a spec).
 client_mod.exec = {
-  load = function(chunk, ...)
-    local steps = {}
+  -- Run chunk (with its arguments) as the coordinator ran it, up to the
+  -- call that made the run of the step: replay = { call = its index among
+  -- the top level's runs, runs, saves } (a spec's: made's, as it was
+  -- then). Nothing is written: pipeline calls and one-step runs give the
+  -- coordinator's runs, saves its versions, other writes are not made
+  -- (runtime.c); reads read the catalog (read only). Steps defined
+  -- after that call are not seen: a step ran before they were made.
+  load = function(chunk, replay, ...)
+    local steps = { call = replay.call or 1, runs = replay.runs or {}, saves = replay.saves or {},
+      runs_seen = {}, saves_seen = {} }
     local _ <close> = setmetatable({}, { __close = function() loading = nil end })
     loading = steps
-    local ok, err = pcall(chunk, ...)
-    -- an error after the first pipeline call (one the script caught, then
-    -- used the missing result) is not the steps' concern
-    if not ok and err ~= LOADED and not steps.loaded then error(err, 0) end
+    local source = debug.getinfo(chunk, "S").source
+    local ok, err = xpcall(chunk, function(e) return replay_error(source, e) end, ...)
+    -- an error after that call (one the script caught, then used the
+    -- missing result) is not the steps' concern
+    if not ok and err ~= LOADED and not steps.loaded then error(tostring(err), 0) end
     return steps
   end,
+  made = made,
   invoker = invoker,
   output_subs = output_subs,
 }
 
 -- The catalog folder in use; set_home(dir) switches to another one.
-lupine.home = core.home
-lupine.set_home = core.set_home
 -- The catalog in use: the folder's file, or a PostgreSQL connection string.
-lupine.set_catalog = core.set_catalog
+-- In `lupine exec`'s replay the spec says which folder and catalog the
+-- step uses: the script's choice, made for `lupine run`, is not made again.
+lupine.home = core.home
+function lupine.set_home(...)
+  if not loading then return core.set_home(...) end
+end
+function lupine.set_catalog(...)
+  if not loading then return core.set_catalog(...) end
+end
 
 return lupine

@@ -225,7 +225,8 @@ function M.runner(build, o)
     local base, n = dir .. "/" .. report.step_run, 1
     while io.open(base .. "." .. n .. ".spec") do n = n + 1 end
     base = base .. "." .. n
-    local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store)
+    local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store,
+      dir)
     spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
     core.write_atomic(base .. ".spec", assert(core.encode(spec)))
     local seen = M.snapshot(snap)
@@ -237,6 +238,7 @@ function M.runner(build, o)
     if not id then return failed(why) end
     core.write("set_step_run_job", report.step_run, id)
     ok, why = M.wait(id, spec.manifest, snap, seen, grace)
+    if spec.catalog then core.exec_release(spec.catalog) end
     if not ok then
       -- what Slurm and the job said (a time limit, a node's failure)
       io.stdout:write(read(base .. ".log") or "")
@@ -249,11 +251,13 @@ function M.runner(build, o)
     core.exec_replay(calls)
     return result
   end
-  -- The run has ended: nothing waits for its jobs any more (a job still
-  -- queued belongs to a step stopped or failed).
-  function runner.finish()
+  -- The run (its id, if it was made) has ended: nothing waits for its jobs
+  -- any more (a job still queued belongs to a step stopped or failed), nor
+  -- reads the catalog's snapshots made for them.
+  function runner.finish(run_id)
     stop_poller()
     M.cancel(name)
+    if run_id then os.execute("rm -f " .. quote(o.work_dir .. "/" .. run_id) .. "/catalog.*.db") end
   end
   return runner
 end
