@@ -31,6 +31,8 @@ function H.sh(cmd, keep_preload)
   local errfile = os.tmpname()
   local env = keep_preload and "env ASAN_OPTIONS=detect_leaks=0 "
     or "env -u LD_PRELOAD ASAN_OPTIONS=detect_leaks=1 "
+  -- the Slurm commands, and lupine run, find the cluster H.slurm started
+  if H.slurm_conf then env = env .. "SLURM_CONF=" .. quote(H.slurm_conf) .. " " end
   local p = io.popen(env .. "sh -c " .. quote(cmd) .. " 2>" .. errfile)
   local out = p:read("a")
   local _, _, code = p:close()
@@ -228,15 +230,18 @@ function H.browse(url, screenshot, size)
   return out
 end
 
--- A real one-node Slurm cluster (tests/services/slurm.sh) in a fresh
--- folder; returns that folder and a function that stops it. Its clients
--- find it through /etc/slurm/slurm.conf.
+-- A real one-node Slurm cluster (tests/services/slurm.sh) of this test
+-- run's own, in a fresh folder; returns that folder and a function that
+-- stops it. Until then, the commands H.sh runs find it (SLURM_CONF; for
+-- lupine.slurm in this process, set its conf to H.slurm_conf).
 function H.slurm()
   local dir = H.tmpdir()
   local _, err, code = H.sh("sh " .. quote(H.root .. "/tests/services/slurm.sh") .. " start "
     .. quote(dir))
   assert(code == 0, err)
+  H.slurm_conf = dir .. "/slurm.conf"
   return dir, function()
+    H.slurm_conf = nil
     H.sh("sh " .. quote(H.root .. "/tests/services/slurm.sh") .. " stop " .. quote(dir))
     H.rm(dir)
   end

@@ -8,8 +8,14 @@ local slurm = require "lupine.slurm"
 
 describe("lupine.slurm", function()
   local stop, dir, stop_poller
-  setup(function() _, stop = H.slurm() end)
-  teardown(function() stop() end)
+  setup(function()
+    _, stop = H.slurm()
+    slurm.conf = H.slurm_conf
+  end)
+  teardown(function()
+    stop()
+    slurm.conf = nil
+  end)
   before_each(function() dir = H.tmpdir() end)
   after_each(function()
     if stop_poller then stop_poller() end
@@ -101,5 +107,33 @@ describe("lupine.slurm", function()
     os.execute("sleep " .. slurm.poll_interval * 3)
     assert.is_nil(slurm.snapshot(snap))
     assert.is_nil(io.open(snap .. ".stop"))
+  end)
+
+  it("has a cluster of its own: another started beside it runs and stops apart", function()
+    local other = H.tmpdir()
+    local start = "sh " .. H.quote(H.root .. "/tests/services/slurm.sh")
+    local out, err, code = H.sh(start .. " start " .. H.quote(other))
+    assert.equal(0, code, err)
+    local conf = other .. "/slurm.conf"
+    assert.equal("SLURM_CONF=" .. conf .. "\n", out)
+    local mine = H.sh("grep -h Port= " .. H.quote(H.slurm_conf))
+    local theirs = H.sh("grep -h Port= " .. H.quote(conf))
+    assert.matches("^SlurmctldPort=%d+\nSlurmdPort=%d+\n$", theirs)
+    -- a job on each, each queue seeing its own only
+    local there = H.sh("SLURM_CONF=" .. H.quote(conf) .. " sbatch --parsable -J other -o /dev/null "
+      .. "--wrap 'sleep 30'"):match("%d+")
+    local here = assert(job("lupine-t6", { "sleep", "30" }))
+    assert.equal("other\n", H.sh("SLURM_CONF=" .. H.quote(conf) .. " squeue -h -o %j"))
+    assert.equal("lupine-t6\n", H.sh("squeue -h -o %j"))
+    -- stopping the other leaves this one (and its munged) working
+    _, err, code = H.sh(start .. " stop " .. H.quote(other))
+    H.rm(other)
+    assert.equal(0, code, err)
+    assert.not_equal(mine, theirs)
+    assert.is_truthy(there)
+    assert.truthy(slurm.queue("lupine-t6")[here])
+    assert.is_true(slurm.cancel("lupine-t6"))
+    local _, _, srun = H.sh("srun -n1 true")
+    assert.equal(0, srun)
   end)
 end)

@@ -24,9 +24,19 @@ M.quote = quote
 -- ticks about once a second.
 M.poll_interval = 0.5
 
+-- The slurm.conf of the cluster the commands talk to (their SLURM_CONF);
+-- nil: the one their environment names, or Slurm's default. A program
+-- that talks to a cluster other than its environment's sets it.
+M.conf = nil
+
+-- A command line with the cluster's configuration named.
+local function cluster(cmd)
+  return M.conf and ("SLURM_CONF=" .. quote(M.conf) .. " " .. cmd) or cmd
+end
+
 -- Run a command line; its output (stdout and stderr) and whether it exited 0.
 local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1 </dev/null")
+  local p = io.popen(cluster(cmd) .. " 2>&1 </dev/null")
   local out = p:read("a")
   local ok = p:close()
   return out, ok == true
@@ -106,7 +116,7 @@ function M.start_poller(name, path)
   -- $PPID: the shell os.execute runs is this process's child
   local loop = string.format("n=0; while kill -0 $coordinator 2>/dev/null && [ ! -e %s ]; do "
     .. "n=$((n + 1)); if { echo $n; %s; } > %s.tmp 2>/dev/null; then mv %s.tmp %s; fi; "
-    .. "sleep %s; done; rm -f %s.tmp %s %s", quote(stop), squeue(name), quote(path),
+    .. "sleep %s; done; rm -f %s.tmp %s %s", quote(stop), cluster(squeue(name)), quote(path),
     quote(path), quote(path), M.poll_interval, quote(path), quote(path), quote(stop))
   os.execute("coordinator=$PPID; (" .. loop .. ") </dev/null >/dev/null 2>&1 &")
   return function()

@@ -4,18 +4,19 @@
 # Debian 12 without systemd. It installs nothing (the Makefile's
 # TEST_PACKAGES bring slurm-wlm and munge).
 #
-#   sh tests/services/slurm.sh start DIR   start munged (unless it runs),
-#                                          slurmctld and slurmd; wait for an
-#                                          idle node; print SLURM_CONF=...
+#   sh tests/services/slurm.sh start DIR   start munged, slurmctld and
+#                                          slurmd; wait for an idle node;
+#                                          print SLURM_CONF=...
 #   sh tests/services/slurm.sh stop DIR    stop what start started
 #
-# Everything of the cluster (its slurm.conf, state, spool, logs, the
-# jobcomp file, pid files) lives in DIR. Clients find it through
-# SLURM_CONF=DIR/slurm.conf, or with no SLURM_CONF at the default place,
-# /etc/slurm/slurm.conf, made a link to it unless a file is there (a
-# process that cannot set its environment, such as a test in Lua, needs
-# that). The controller and node listen on the usual ports (6817, 6818):
-# one cluster per machine at a time.
+# Everything of the cluster lives in DIR: its slurm.conf, state, spool,
+# logs, the jobcomp file, pid files, and its own munged's socket. Clients
+# find it through SLURM_CONF=DIR/slurm.conf (the daemons are given it
+# with -f). Several clusters run on one machine at once (test runs and
+# benchmarks side by side): each takes the first two free ports of
+# 6817-6916 for its controller and node, under a lock so that two starts
+# do not take the same, and has a munged of its own, so that stopping
+# one cluster leaves the others' authentication alone.
 set -eu
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
@@ -45,7 +46,15 @@ fail() {
 }
 
 node_idle() { [ "$(SLURM_CONF=$conf sinfo -h -N -o %T 2>/dev/null)" = idle ]; }
-munge_ok() { munge -n | unmunge; }
+sock=$dir/munge/munge.socket
+munge_ok() { munge -S "$sock" -n | unmunge -S "$sock"; }
+
+# (port) -> true if something on this machine listens on it, or has it
+listening() {
+  hex=$(printf '%04X' "$1")
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" \
+    '$2 ~ p"$" { found = 1 } END { exit !found }'
+}
 
 start() {
   for p in munged slurmctld slurmd sinfo; do
@@ -54,27 +63,36 @@ start() {
   done
   if alive "$dir/slurmctld.pid"; then fail "a cluster runs from $dir already"; fi
   mkdir -p "$dir/state" "$dir/spool"
-  # munge is the machine's: it authenticates every Slurm message. Started
-  # here only if no munged answers, and then stopped by stop.
-  if ! munge_ok >/dev/null 2>&1; then
-    install -d -o munge -g munge -m 0755 /run/munge
-    if [ ! -s /etc/munge/munge.key ]; then
-      install -d -o munge -g munge -m 0700 /etc/munge
-      dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
-      chown munge:munge /etc/munge/munge.key
-      chmod 0400 /etc/munge/munge.key
-    fi
-    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
-    # (a copy: stop stops only the munged that start started)
-    cp /run/munge/munged.pid "$dir/munged.pid"
-    until_ok 50 munge_ok || fail "munged did not answer"
+  # the cluster's own munged (the key is the machine's): it authenticates
+  # every Slurm message of this cluster, and goes when the cluster goes
+  if [ ! -s /etc/munge/munge.key ]; then
+    install -d -o munge -g munge -m 0700 /etc/munge
+    dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null
+    chown munge:munge /etc/munge/munge.key
+    chmod 0400 /etc/munge/munge.key
   fi
+  # (munged runs as munge: it must reach its folder, which only it writes)
+  chmod 0755 "$dir"
+  install -d -o munge -g munge -m 0755 "$dir/munge"
+  runuser -u munge -- /usr/sbin/munged --socket="$sock" --pid-file="$dir/munge/munged.pid" \
+    --seed-file="$dir/munge/munged.seed" --log-file="$dir/munge/munged.log"
+  until_ok 50 munge_ok || fail "munged did not answer"
+  cp "$dir/munge/munged.pid" "$dir/munged.pid"
   host=$(hostname -s)
   # the node as slurmd sees it, claiming 8 CPUs whatever the machine has
   # (config_overrides): the tests run several jobs at once on 2 cores
   node=$(/usr/sbin/slurmd -C | sed -n 's/^NodeName=\([^ ]*\) .*RealMemory=\([0-9]*\).*/\1 \2/p')
   name=${node% *}
   mem=${node#* }
+  # the ports are taken once the daemons listen: until then, no other
+  # start chooses (the lock is this shell's: the daemons do not inherit it)
+  exec 9>/tmp/lupine-slurm-ports.lock
+  flock 9
+  port=6817
+  while listening "$port" || listening $((port + 1)); do
+    port=$((port + 2))
+    [ "$port" -lt 6917 ] || fail "no two free ports in 6817-6916"
+  done
   cat > "$conf" <<EOF
 # written by tests/services/slurm.sh: a one-node cluster for the tests
 ClusterName=lupinetest
@@ -83,8 +101,12 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-# a requeued job waits for its credential to expire (default 120 s)
-AuthInfo=cred_expire=5
+# this cluster's munged, and ports of its own
+AuthInfo=socket=$sock,cred_expire=5
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+# (cred_expire: a requeued job waits for its credential to expire,
+# 120 s by default)
 MpiDefault=none
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
@@ -117,15 +139,12 @@ EOF
   # the controller first: the node's first registration then succeeds at
   # once instead of a second later
   SLURM_CONF=$conf setsid /usr/sbin/slurmctld -c -f "$conf" </dev/null \
-    >"$dir/slurmctld.out" 2>&1
+    >"$dir/slurmctld.out" 2>&1 9>&-
   until_ok 100 env SLURM_CONF="$conf" scontrol ping || fail "slurmctld did not answer"
   SLURM_CONF=$conf setsid /usr/sbin/slurmd -c -f "$conf" -N "$name" </dev/null \
-    >"$dir/slurmd.out" 2>&1
+    >"$dir/slurmd.out" 2>&1 9>&-
   until_ok 200 node_idle || fail "the node did not become idle"
-  if [ ! -e /etc/slurm/slurm.conf ] || [ -L /etc/slurm/slurm.conf ]; then
-    mkdir -p /etc/slurm
-    ln -sfn "$conf" /etc/slurm/slurm.conf
-  fi
+  exec 9>&-
   echo "SLURM_CONF=$conf"
 }
 
@@ -148,7 +167,6 @@ stop() {
     alive "$dir/$f.pid" && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true
   done
   for f in slurmd slurmctld munged; do gone "$dir/$f.pid"; done
-  if [ "$(readlink /etc/slurm/slurm.conf)" = "$conf" ]; then rm -f /etc/slurm/slurm.conf; fi
 }
 
 case $what in
