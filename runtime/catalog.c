@@ -295,8 +295,9 @@ static const statement statements[] = {
                           " requeue:integer sbatch_args? grace:number? created:now id:new_id"},
   /* only while no stack uses it; never 'local' */
   {"delete_orchestrator", W, "name"},
-  /* the Slurm job that runs a step run's attempt (lua/lupine/slurm.lua) */
-  {"set_step_run_job", W, "step_run_id job"},
+  /* the Slurm job that runs a step run's attempt (lua/lupine/slurm.lua); the
+  ** seed an adopted job ran with (NULL: the step run's own) */
+  {"set_step_run_job", W, "step_run_id job seed:integer?"},
   {"set_active_stack", W, "name"},
   {"set_run_stack", W, "run_id stack"},
   /* the object was copied to that store */

@@ -708,7 +708,8 @@ static const lp_catalog_sql statements[] = {
                         " VALUES (?11, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"}},
   {"delete_orchestrator", {"DELETE FROM orchestrators WHERE name = ?1 AND name <> 'local'"
                            " AND NOT EXISTS (SELECT 1 FROM stacks WHERE orchestrator = ?1)"}},
-  {"set_step_run_job", {"UPDATE step_runs SET job = ?2 WHERE id = ?1"}},
+  {"set_step_run_job", {"UPDATE step_runs SET job = ?2, seed = coalesce(?3, seed)"
+                        " WHERE id = ?1"}},
   {"set_active_stack", {"UPDATE stacks SET active = 0 WHERE active = 1"
                         " AND EXISTS (SELECT 1 FROM stacks WHERE name = ?1)",
                         "UPDATE stacks SET active = 1 WHERE name = ?1"}},

@@ -292,6 +292,116 @@ lupine.pipeline("p", function() later(hold()) end)()
     assert.equal("", live_jobs(dir))
   end)
 
+  it("adopts the jobs of a run whose coordinator was killed: no step runs twice", function()
+    local script = [[
+local lupine = require "lupine"
+local function mark(name)
+  local f = io.open("marks", "a")
+  f:write(name, "\n")
+  f:close()
+end
+local first = lupine.step("first", function() mark("first") return 1 end)
+local short = lupine.step("short", function(x)
+  mark("short")
+  os.execute("sleep 1")
+  return x + 1
+end)
+local long = lupine.step("long", function(x)
+  mark("long")
+  io.open("started", "w"):close()
+  os.execute("sleep 6")
+  lupine.log_metadata { metadata = { slow = true } }
+  return x + 2
+end)
+local last = lupine.step("last", function(a, b) mark("last") return a + b end)
+lupine.pipeline("p", function()
+  local x = first()
+  last(short(x), long(x))
+end)()
+]]
+    local dir, home = cluster_home(script)
+    -- killed while both jobs run; started again once the short one has ended
+    local _, _, lines = run_while(dir, home, "until [ \"$(grep -c short marks)\" = 1 ]; do "
+      .. "sleep 0.05; done; kill -9 $pid; sleep 2.5; " .. jobs_in(dir) .. "; echo \"$jobs\"")
+    assert.matches("^%d+\n$", lines)   -- the long step's job, still running
+    local out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    -- each step's body ran once
+    assert.equal("first\nlong\nshort\nlast\n", (H.read(dir .. "/marks"):gsub("short\nlong",
+      "long\nshort")))
+    local runs = sql(home, "SELECT status, coalesce(error, '') FROM pipeline_runs ORDER BY seq")
+    assert.matches("^failed|the process running it %(pid %d+%) ended before the run did\n"
+      .. "completed|\n$", runs)
+    local s = steps(home)
+    assert.equal("cached", s.first.status)
+    for _, name in ipairs { "short", "long", "last" } do
+      assert.equal("completed", s[name].status, name)
+    end
+    -- the jobs adopted are the killed run's, with the seeds they ran with
+    local old = sql(home, "SELECT s.name, s.job, s.seed FROM step_runs s JOIN pipeline_runs r"
+      .. " ON r.id = s.run_id WHERE r.status = 'failed' AND s.name IN ('long', 'short')"
+      .. " ORDER BY s.name")
+    local new = sql(home, "SELECT s.name, s.job, s.seed FROM step_runs s JOIN pipeline_runs r"
+      .. " ON r.id = s.run_id WHERE r.status = 'completed' AND s.name IN ('long', 'short')"
+      .. " ORDER BY s.name")
+    assert.equal(old, new)
+    -- what an uninterrupted run records: versions, values, lineage, metadata
+    local here = H.tmpdir() .. "/home"
+    local whole = H.tmpdir()
+    H.write(whole .. "/pipeline.lua", script)
+    _, err, code = H.sh("cd " .. H.quote(whole) .. " && LUPINE_HOME=" .. H.quote(here) .. " "
+      .. H.quote(H.cli) .. " run pipeline.lua")
+    assert.equal(0, code, err)
+    local function records(h)
+      return sql(h, "SELECT a.name, v.version, v.content_hash FROM artifact_versions v JOIN"
+        .. " artifacts a ON a.id = v.artifact_id ORDER BY 1, 2;"
+        .. " SELECT s.name, l.kind, l.name, a.name, v.version FROM step_run_artifacts l"
+        .. " JOIN step_runs s ON s.id = l.step_run_id JOIN artifact_versions v ON v.seq ="
+        .. " l.version_seq JOIN artifacts a ON a.id = v.artifact_id JOIN pipeline_runs r ON"
+        .. " r.id = s.run_id WHERE r.status = 'completed' ORDER BY 1, 2, 3;"
+        .. " SELECT entity, key, hex(value) FROM run_metadata ORDER BY 1, 2")
+    end
+    assert.equal(records(here), records(home))
+    assert.equal("", live_jobs(dir))
+  end)
+
+  it("adopts the jobs of the run --resume names, not the latest run's", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local long = lupine.step("long", function()
+  local f = io.open("marks", "a")
+  f:write("long\n")
+  f:close()
+  io.open("started", "w"):close()
+  os.execute("sleep 4")
+  return 2
+end)
+lupine.pipeline("p", function() long() end)()
+]])
+    run_while(dir, home, "kill -9 $pid")
+    -- a run of another script of the same pipeline since then: the latest
+    H.write(dir .. "/other.lua", [[
+local lupine = require "lupine"
+local quick = lupine.step("quick", function() return 1 end)
+lupine.pipeline("p", function() quick() end)()
+]])
+    local _, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " run other.lua")
+    assert.equal(0, code, err)
+    local killed = sql(home, "SELECT name FROM pipeline_runs ORDER BY seq LIMIT 1"):match("[^\n]+")
+    local out
+    out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " run --resume " .. H.quote(killed) .. " pipeline.lua")
+    assert.equal(0, code, out .. err)
+    assert.equal("long\n", H.read(dir .. "/marks"))
+    assert.equal("completed", steps(home).long.status)
+    -- a run that is not there
+    out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
+      .. H.quote(H.cli) .. " run --resume nosuch pipeline.lua")
+    assert.equal(1, code)
+    assert.equal("lupine: pipeline.lua:10: --resume: pipeline run 'nosuch' not found\n", err)
+  end)
+
   it("holds the step's own timeout", function()
     local dir, home = cluster_home([[
 local lupine = require "lupine"

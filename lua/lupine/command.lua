@@ -418,6 +418,7 @@ local function cmd_run(ctx)
   end
   if o["no-cache"] then lupine.overrides.enable_cache = false end
   if o.jobs then lupine.overrides.jobs = o.jobs end
+  if o.resume then require("lupine.slurm").resume = o.resume end
   local located = pcall(core.locate)
   local tty = ctx.tty   -- where the progress goes: stdout, but for --json stderr
   if o.json then tty = ctx.stderr_tty end
@@ -484,6 +485,8 @@ M.commands = {
       { "--jobs", short = "-j", arg = "N", int = true, max = 64,
         help = "run up to N steps at once (default: the cores)" },
       { "--no-cache", help = "run every step, reusing no earlier result" },
+      { "--resume", arg = "RUN", help = "adopt the Slurm jobs of RUN (a name or id), whose "
+        .. "coordinator died, instead of those of its pipeline's latest run" },
       { "--json", help = "print the result (runs, steps, versions) as JSON on stdout; "
         .. "the rest goes to stderr" } },
     json = false, run = cmd_run,

@@ -35,7 +35,7 @@ local function cluster(cmd)
 end
 
 -- Run a command line; its output (stdout and stderr) and whether it exited 0.
-local function run(cmd)
+local function run_cmd(cmd)
   local p = io.popen(cluster(cmd) .. " 2>&1 </dev/null")
   local out = p:read("a")
   local ok = p:close()
@@ -60,7 +60,7 @@ function M.submit(opts)
   for i, w in ipairs(opts.command) do command[i] = quote(w) end
   words[#words + 1] = "--wrap=exec " .. table.concat(command, " ")
   for i, w in ipairs(words) do words[i] = quote(w) end
-  local out, ok = run(table.concat(words, " "))
+  local out, ok = run_cmd(table.concat(words, " "))
   -- "<id>" or "<id>;<cluster>"
   local id = ok and out:match("^(%d+)[;\n]")
   if id then return id end
@@ -86,14 +86,14 @@ end
 
 -- The jobs of a name, now: one squeue call. nil and why if it failed.
 function M.queue(name)
-  local out, ok = run(squeue(name))
+  local out, ok = run_cmd(squeue(name))
   if not ok then return nil, "squeue failed: " .. out:gsub("%s+$", "") end
   return parse(out)
 end
 
 -- Cancel every job of a name (a run's), wherever it is.
 function M.cancel(name)
-  local out, ok = run("scancel --name=" .. quote(name))
+  local out, ok = run_cmd("scancel --name=" .. quote(name))
   if not ok then return nil, "scancel failed: " .. out:gsub("%s+$", "") end
   return true
 end
@@ -184,6 +184,85 @@ function M.wait(id, result, snap, seen, grace)
   end
 end
 
+-- ---- adopting the jobs of a run whose coordinator died ----
+
+-- The run (name or id) `lupine run --resume RUN` names, or nil: its jobs
+-- are adopted by the next run of its pipeline instead of the latest run's.
+M.resume = nil
+
+-- What makes two attempts the same work: the spec without what names the
+-- run, the step run and the attempt (the seed is compared apart: a fresh
+-- one differs from run to run and decides nothing when it was not fixed).
+local function work_key(spec)
+  return core.hash(assert(core.encode { spec.script, spec.args, spec.cwd, spec.pipeline,
+    spec.node, spec.params, spec.objects, spec.timeout }))
+end
+
+-- The latest attempt of step run id in folder dir: its spec's path
+-- without ".spec", or nil.
+local function last_attempt(dir, id)
+  local n = 1
+  while io.open(dir .. "/" .. id .. "." .. n .. ".spec") do n = n + 1 end
+  return n > 1 and (dir .. "/" .. id .. "." .. (n - 1)) or nil
+end
+
+-- The attempts a run of build's pipeline on orchestrator o may adopt: those
+-- of the run named by M.resume if it is a run of this pipeline, else of its
+-- latest run if that one's coordinator died (the catalog marked it so). Each
+-- step run of it that did not end well and had a job: { spec, manifest,
+-- job, step_run, run, seed } by the work key of its spec. Also the names of
+-- the jobs still queued (a list). Raises for a --resume run that is not.
+local function adoptable(build, o)
+  local client = require("lupine.client")
+  local run
+  if M.resume then
+    local found, msg = client.find_run(M.resume)
+    if not found then error("--resume: " .. msg, 0) end
+    if found.pipeline_name ~= build.pipeline then return {}, {} end
+    run = found
+  else
+    run = require("lupine").Client():list_pipeline_runs { pipeline_name = build.pipeline,
+      size = 1 }[1]
+    if not (run and run.status == "failed" and (run.error or ""):find("^the process running it"))
+    then return {}, {} end
+  end
+  local dir = o.work_dir .. "/" .. run.id
+  local by_key, jobs = {}, {}
+  for _, sr in ipairs(core.query("step_runs_of_run", run.id)) do
+    local base = sr.job and sr.status ~= "completed" and sr.status ~= "cached"
+      and last_attempt(dir, sr.id)
+    local ok, spec = pcall(require("lupine.exec").read, base and base .. ".spec", "step spec",
+      require("lupine.exec").SPEC_KIND)
+    if base and ok then
+      by_key[work_key(spec)] = { base = base, manifest = spec.manifest, job = sr.job,
+        step_run = sr.id, run = spec.run, seed = spec.seed }
+      jobs[#jobs + 1] = sr.job
+    end
+  end
+  if #jobs == 0 then return by_key, {} end
+  -- the names of those still queued or running: the poller watches them too
+  local names, seen = {}, {}
+  local out, ok = run_cmd("squeue --noheader --states=PENDING,RUNNING,CONFIGURING,REQUEUED"
+    .. " --jobs=" .. table.concat(jobs, ",") .. " --format='%i|%j'")
+  for id, name in (ok and out or ""):gmatch("(%d+)|([^\n]+)") do
+    for _, a in pairs(by_key) do
+      if a.job == id then a.queued = true end
+    end
+    if not seen[name] then names[#names + 1], seen[name] = name, true end
+  end
+  return by_key, names
+end
+
+-- The calls of an adopted manifest, made for the step run and run that
+-- adopt it: every value naming the old ones names the new.
+local function rebased(v, ids)
+  if type(v) == "string" then return ids[v] or v end
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = rebased(x, ids) end
+  return t
+end
+
 -- ---- a run's steps as Slurm jobs ----
 
 -- The lupine program the jobs run: this process's own when it is one
@@ -215,8 +294,30 @@ function M.runner(build, o)
       node.job_timeout, node.timeout = node.timeout, nil
     end
   end
-  local stop_poller = M.start_poller(name, snap)
+  -- the jobs of a run whose coordinator died, which this one adopts: the
+  -- poller watches those still queued, and they are this run's to cancel
+  local adopt, names = adoptable(build, o)
+  table.insert(names, 1, name)
+  local watched = table.concat(names, ",")
+  local stop_poller = M.start_poller(watched, snap)
   local runner = { name = name }
+  -- The result of attempt a of the dead run, adopted by step run report.step_run
+  -- of run run_id, once its job wrote a manifest of a completed step (waited
+  -- for while the job is queued); nil if it did not (the step runs again).
+  local function adopted(a, report, run_id)
+    if not io.open(a.manifest) and not (a.queued and M.wait(a.job, a.manifest, snap, nil, grace))
+    then return nil end
+    local ok, m = pcall(exec.read, a.manifest, "step manifest", exec.MANIFEST_KIND)
+    if not ok or m.status ~= "completed" then return nil end
+    -- the job that made it, and the seed it ran with, are this step run's
+    core.write("set_step_run_job", report.step_run, a.job, a.seed)
+    local calls, result, logs = exec.ingest(rebased(m, { [a.step_run] = report.step_run,
+      [a.run.id] = run_id }))
+    io.stdout:write(logs or "")
+    io.stdout:flush()
+    core.exec_replay(calls)
+    return result
+  end
   -- In the forked worker of node i: write its spec, submit its job, wait
   -- for the manifest and make the calls it records, as a forked worker
   -- would have made them; its result. nil for a node kept local.
@@ -237,7 +338,13 @@ function M.runner(build, o)
     base = base .. "." .. n
     local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store,
       dir)
-    spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
+    spec.timeout = node.job_timeout
+    local a = adopt[work_key(spec)]
+    if a and (node.seed == nil or node.seed == a.seed) then
+      local result = adopted(a, report, run_id)
+      if result then return result end
+    end
+    spec.manifest = base .. ".manifest"
     core.write_atomic(base .. ".spec", assert(core.encode(spec)))
     local seen = M.snapshot(snap)
     local id
@@ -266,7 +373,7 @@ function M.runner(build, o)
   -- reads the catalog's snapshots made for them.
   function runner.finish(run_id)
     stop_poller()
-    M.cancel(name)
+    M.cancel(watched)
     if run_id then os.execute("rm -f " .. quote(o.work_dir .. "/" .. run_id) .. "/catalog.*.db") end
   end
   return runner
