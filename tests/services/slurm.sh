@@ -10,7 +10,8 @@
 #   sh tests/services/slurm.sh stop DIR    stop what start started
 #
 # Everything of the cluster lives in DIR: its slurm.conf, state, spool,
-# logs, the jobcomp file, pid files, and its own munged's socket. Clients
+# logs, the jobcomp file, pid files (its own munged's socket is in a
+# folder of /tmp that the file DIR/munge names). Clients
 # find it through SLURM_CONF=DIR/slurm.conf (the daemons are given it
 # with -f). Several clusters run on one machine at once (test runs and
 # benchmarks side by side): each takes the first two free ports of
@@ -46,7 +47,6 @@ fail() {
 }
 
 node_idle() { [ "$(SLURM_CONF=$conf sinfo -h -N -o %T 2>/dev/null)" = idle ]; }
-sock=$dir/munge/munge.socket
 munge_ok() { munge -S "$sock" -n | unmunge -S "$sock"; }
 
 # (port) -> true if something on this machine listens on it, or has it
@@ -71,13 +71,17 @@ start() {
     chown munge:munge /etc/munge/munge.key
     chmod 0400 /etc/munge/munge.key
   fi
-  # (munged runs as munge: it must reach its folder, which only it writes)
-  chmod 0755 "$dir"
-  install -d -o munge -g munge -m 0755 "$dir/munge"
-  runuser -u munge -- /usr/sbin/munged --socket="$sock" --pid-file="$dir/munge/munged.pid" \
-    --seed-file="$dir/munge/munged.seed" --log-file="$dir/munge/munged.log"
+  # (munged runs as munge: its folder is one it can reach, which only it
+  # writes, and DIR's parents may be closed to it; DIR/munge names it)
+  m=$(mktemp -d /tmp/lupine-munge.XXXXXX)
+  chown munge:munge "$m"
+  chmod 0755 "$m"
+  echo "$m" > "$dir/munge"
+  sock=$m/munge.socket
+  runuser -u munge -- /usr/sbin/munged --socket="$sock" --pid-file="$m/munged.pid" \
+    --seed-file="$m/munged.seed" --log-file="$m/munged.log"
   until_ok 50 munge_ok || fail "munged did not answer"
-  cp "$dir/munge/munged.pid" "$dir/munged.pid"
+  cp "$m/munged.pid" "$dir/munged.pid"
   host=$(hostname -s)
   # the node as slurmd sees it, claiming 8 CPUs whatever the machine has
   # (config_overrides): the tests run several jobs at once on 2 cores
@@ -167,6 +171,7 @@ stop() {
     alive "$dir/$f.pid" && kill "$(cat "$dir/$f.pid")" 2>/dev/null || true
   done
   for f in slurmd slurmctld munged; do gone "$dir/$f.pid"; done
+  if [ -s "$dir/munge" ]; then rm -rf "$(cat "$dir/munge")" "$dir/munge"; fi
 }
 
 case $what in
