@@ -402,6 +402,82 @@ lupine.pipeline("p", function() quick() end)()
     assert.equal("lupine: pipeline.lua:10: --resume: pipeline run 'nosuch' not found\n", err)
   end)
 
+  it("submits a chain ahead with caching off, each job behind the one before", function()
+    local chain = [[
+local lupine = require "lupine"
+local first = lupine.step("first", function() return 0 end)
+local next_ = lupine.step("next", function(x, k)
+  lupine.log_metadata { metadata = { k = k } }
+  return { type(x) == "table" and x[1] + k or x + k }
+end)
+lupine.pipeline("chain", function()
+  local x = first()
+  for k = 1, 5 do x = next_(x, k) end
+end)()
+]]
+    local dir, home = cluster_home(chain)
+    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home)
+      .. " " .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
+    assert.equal(0, code, out .. err)
+    local here = H.tmpdir() .. "/home"
+    _, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(here) .. " "
+      .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
+    assert.equal(0, code, err)
+    -- (the seeds are drawn afresh)
+    local records = RECORDS:gsub("s%.seed, ", "")
+    assert.equal(sql(here, records), sql(home, records))
+    -- nodes 2 to 6 were submitted as node 1 was, each depending on the one before
+    local work = H.sh("cd " .. H.quote(dir .. "/work") .. " && ls */ | grep ahead | sort")
+    assert.equal("ahead-2.log\nahead-2.manifest\nahead-2.spec\nahead-3.log\nahead-3.manifest\n"
+      .. "ahead-3.spec\nahead-4.log\nahead-4.manifest\nahead-4.spec\nahead-5.log\n"
+      .. "ahead-5.manifest\nahead-5.spec\nahead-6.log\nahead-6.manifest\nahead-6.spec\n", work)
+    local jobs = sql(home, "SELECT job FROM step_runs ORDER BY seq")
+    local ids = {}
+    for id in jobs:gmatch("%d+") do ids[#ids + 1] = tonumber(id) end
+    assert.equal(6, #ids)
+    for k = 2, 6 do assert.equal(ids[k - 1] + 1, ids[k]) end
+    -- with caching on, nothing is submitted before its step is ready
+    local dir2, home2 = cluster_home(chain)
+    _, err, code = run(dir2, home2)
+    assert.equal(0, code, err)
+    assert.equal("", H.sh("ls " .. H.quote(dir2 .. "/work") .. "/*/ | grep ahead"))
+    assert.equal(sql(here, "SELECT hex(value) FROM run_metadata ORDER BY 1"),
+      sql(home2, "SELECT hex(value) FROM run_metadata ORDER BY 1"))
+  end)
+
+  it("cancels the jobs submitted ahead of a step that fails, and skips their steps", function()
+    local dir, home = cluster_home([[
+local lupine = require "lupine"
+local function mark(name)
+  local f = io.open("marks", "a")
+  f:write(name, "\n")
+  f:close()
+end
+local first = lupine.step("first", function()
+  mark("first")
+  os.execute("sleep 1")
+  error("no good")
+end)
+local next_ = lupine.step("next", function(x) mark("next") return x + 1 end)
+lupine.pipeline("chain", function() next_(next_(first())) end)
+  :with_options { raise_on_failure = false }()
+]], "--grace 30")
+    local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home)
+      .. " " .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
+    assert.equal(1, code, out .. err)
+    local s = steps(home)
+    assert.equal("failed", s.first.status)
+    assert.equal("skipped", s.next.status)
+    assert.equal("skipped", s.next_2.status)
+    assert.equal("first\n", H.read(dir .. "/marks"))
+    -- both jobs were submitted, and Slurm cancelled them
+    local states = H.sh("squeue -h -t all -o '%j %T %r' | grep " .. H.quote(H.sh("squeue -h -t all"
+      .. " -o %j -j " .. s.first.job):match("[^\n]+")) .. " | sort")
+    assert.equal(3, select(2, states:gsub("\n", "")), states)
+    assert.equal(2, select(2, states:gsub("CANCELLED", "")), states)
+    assert.equal("", live_jobs(dir))
+  end)
+
   it("holds the step's own timeout", function()
     local dir, home = cluster_home([[
 local lupine = require "lupine"

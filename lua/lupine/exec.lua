@@ -72,6 +72,35 @@ local function find_step(spec, steps)
     spec.script, node.step)
 end
 
+-- How long the manifest an input is named by may take to show up (a job
+-- submitted ahead starts as soon as the one before it ended, whose manifest
+-- a slow shared file system may show a little later), in seconds.
+local MANIFEST_WAIT = 10
+
+-- The object of output k of the step run whose manifest is at path (an
+-- input named by the manifest of the step it comes from: the job was
+-- submitted before that step had run); false for a default output that
+-- stored nothing.
+local function manifest_object(path, k, name)
+  for _ = 1, MANIFEST_WAIT * 10 do
+    local f = io.open(path)
+    if f then
+      f:close()
+      break
+    end
+    core.sleep(0.1)
+  end
+  local ok, m = pcall(M.read, path, "step manifest", M.MANIFEST_KIND)
+  if not ok then fail("input '%s': %s", name, m) end
+  if m.status ~= "completed" then
+    fail("input '%s': the step it comes from did not complete (%s)", name, path)
+  end
+  local out = m.outputs[k]
+  if not out then return false end
+  return { hash = out.object.hash, size = out.object.size, kind = out.value_type,
+    store = m.store }
+end
+
 -- The run spec, results and report of lp_worker_main for the spec's node:
 -- each input becomes the output of a node of its own whose result is its
 -- object.
@@ -81,6 +110,10 @@ local function worker_tables(spec, s)
     local j = rec.object
     if math.type(j) ~= "integer" then fail("step spec: %sobject must be an integer", path) end
     local object = spec.objects[j]
+    if type(object) == "table" and object.manifest then
+      need(object, "output", "number", "objects[" .. j .. "].")
+      object = manifest_object(object.manifest, object.output, rec.name)
+    end
     if object ~= nil and object ~= false then
       need(object, "hash", "string", "objects[" .. j .. "].")
       need(object, "kind", "string", "objects[" .. j .. "].")
@@ -236,7 +269,11 @@ function M.spec(build, i, report, results, run, store, dir)
     j = j + 1
     if rec.node then
       local r = results[rec.node] and results[rec.node][rec.output]
-      if r then object = { hash = r.hash, size = r.size, kind = r.kind, store = r.store or store } end
+      -- (or, for a job submitted ahead, the manifest that will name it)
+      if r and r.manifest then object = { manifest = r.manifest, output = r.output, store = store }
+      elseif r then
+        object = { hash = r.hash, size = r.size, kind = r.kind, store = r.store or store }
+      end
     else
       local id = rec.version or (report.lookups and report.lookups[j])
       local row = id and core.query("version_by_id", id)[1]

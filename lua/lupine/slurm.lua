@@ -263,6 +263,41 @@ local function rebased(v, ids)
   return t
 end
 
+-- ---- jobs submitted ahead ----
+
+-- Which nodes of build may have their jobs submitted ahead, behind the job
+-- of the one node they take inputs from: { [i] = { j, ... } }. A node may
+-- if it runs on orchestrator o as that node does, its inputs are outputs of
+-- that node alone (no stored version, no lookup, no ordering), and caching
+-- is off for it: with caching on, it may be a cache hit even though the
+-- node before it ran now (its outputs the same bytes as before), which the
+-- coordinator learns only once that node is recorded, and by then the job
+-- would have run. Nor when the node before it may be retried (its job's
+-- failure would not be the step's), or when a failure stops the run.
+local function chains(build, o)
+  local feeds = {}
+  for _, node in ipairs(build.nodes) do
+    if node.on_failure == "stop" then return feeds end
+  end
+  for j, node in ipairs(build.nodes) do
+    local from, ok = nil, node.orchestrator == o.name and not node.enable_cache
+      and not node.lookups and not node.after
+    local function input(rec)
+      if not rec.node or (from and from ~= rec.node) then ok = false end
+      from = rec.node
+    end
+    for _, a in ipairs(node.args) do
+      if a.name then input(a) else for _, rec in ipairs(a.inputs or {}) do input(rec) end end
+    end
+    local up = from and build.nodes[from]
+    if ok and up and up.orchestrator == o.name and up.retries == 0 then
+      feeds[from] = feeds[from] or {}
+      table.insert(feeds[from], j)
+    end
+  end
+  return feeds
+end
+
 -- ---- a run's steps as Slurm jobs ----
 
 -- The lupine program the jobs run: this process's own when it is one
@@ -300,7 +335,17 @@ function M.runner(build, o)
   table.insert(names, 1, name)
   local watched = table.concat(names, ",")
   local stop_poller = M.start_poller(watched, snap)
+  local feeds = chains(build, o)
   local runner = { name = name }
+  -- What the manifest m records, made in this process as a forked worker
+  -- would have made it (what the step printed, its calls); its result.
+  local function replay(m)
+    local calls, result, logs = exec.ingest(m)
+    io.stdout:write(logs or "")
+    io.stdout:flush()
+    core.exec_replay(calls)
+    return result
+  end
   -- The result of attempt a of the dead run, adopted by step run report.step_run
   -- of run run_id, once its job wrote a manifest of a completed step (waited
   -- for while the job is queued); nil if it did not (the step runs again).
@@ -311,12 +356,61 @@ function M.runner(build, o)
     if not ok or m.status ~= "completed" then return nil end
     -- the job that made it, and the seed it ran with, are this step run's
     core.write("set_step_run_job", report.step_run, a.job, a.seed)
-    local calls, result, logs = exec.ingest(rebased(m, { [a.step_run] = report.step_run,
-      [a.run.id] = run_id }))
-    io.stdout:write(logs or "")
-    io.stdout:flush()
-    core.exec_replay(calls)
-    return result
+    return replay(rebased(m, { [a.step_run] = report.step_run, [a.run.id] = run_id }))
+  end
+  -- The jobs of the nodes node i alone feeds (feeds), submitted now, after
+  -- its job (id, whose manifest will be at manifest): each behind the one
+  -- before with afterok (Slurm starts it as soon as that one ends, and
+  -- cancels it if that one fails), its spec naming its inputs by that
+  -- manifest, and theirs in turn. The step run is not made yet: the spec
+  -- names one of its own, which the worker the coordinator starts for the
+  -- node later replaces by the real one, finding the job in the file
+  -- ahead-<node>.job of the run's work dir. A job sbatch refuses is left to
+  -- be submitted when its node is ready.
+  local function submit_ahead(i, id, manifest, dir, run, store)
+    for _, j in ipairs(feeds[i] or {}) do
+      local node, base = build.nodes[j], dir .. "/ahead-" .. j
+      local own = "ahead-" .. token .. "-" .. j
+      -- (a fresh seed as the coordinator draws one: recorded with the job)
+      local seed = node.seed or math.tointeger(tonumber(core.hash(own):sub(8, 20), 16))
+      local params = {}
+      for _, a in ipairs(node.args) do
+        if a.param then params[a.param] = a.value end
+      end
+      local outputs = setmetatable({}, { __index = function(_, k)
+        return { manifest = manifest, output = k }
+      end })
+      local spec = exec.spec(build, j, { step_run = own, params = assert(core.encode(params)),
+        seed = seed }, { [i] = outputs }, run, store)
+      spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
+      core.write_atomic(base .. ".spec", assert(core.encode(spec)))
+      local options = table.move(node.sbatch, 1, #node.sbatch, 1, {})
+      options[#options + 1] = "--dependency=afterok:" .. id
+      options[#options + 1] = "--kill-on-invalid-dep=yes"
+      local seen = M.snapshot(snap) or 0
+      local job = M.submit { name = name, output = base .. ".log",
+        comment = string.format("lupine run=%s step=%s ahead", run.name, node.name),
+        options = options, command = { exe, "exec", "--spec", base .. ".spec" } }
+      if not job then return end
+      core.write_atomic(base .. ".job", table.concat({ job, own, seed, seen }, " "))
+      submit_ahead(j, job, spec.manifest, dir, run, store)
+    end
+  end
+  -- Wait for job id's manifest (its log at log; seen: the poller's last
+  -- snapshot before it was submitted); what it records, for the step run
+  -- that ids maps the manifest's own to (nil: the same). failed(why): a
+  -- failed result. catalog: the spec's catalog snapshot, released once the
+  -- job has ended.
+  local function waited(id, manifest, log, seen, ids, failed, catalog)
+    local ok, why = M.wait(id, manifest, snap, seen, grace)
+    if catalog then core.exec_release(catalog) end
+    if not ok then
+      -- what Slurm and the job said (a time limit, a node's failure)
+      io.stdout:write(read(log) or "")
+      return failed(why)
+    end
+    local m = exec.read(manifest, "step manifest", exec.MANIFEST_KIND)
+    return replay(ids and rebased(m, ids) or m)
   end
   -- In the forked worker of node i: write its spec, submit its job, wait
   -- for the manifest and make the calls it records, as a forked worker
@@ -332,6 +426,16 @@ function M.runner(build, o)
     local dir = o.work_dir .. "/" .. run_id
     local ok, why = core.check_store_path(dir)
     if not ok then return failed("work dir: " .. why) end
+    -- submitted ahead: its first attempt is that job (a retry is submitted
+    -- afresh), which ran with its own seed
+    local ahead = dir .. "/ahead-" .. i
+    local job, own, seed, seen = (read(ahead .. ".job") or ""):match("^(%d+) (%S+) (%S+) (%d+)$")
+    if job then
+      os.remove(ahead .. ".job")
+      core.write("set_step_run_job", report.step_run, job, math.tointeger(seed))
+      return waited(job, ahead .. ".manifest", ahead .. ".log", tonumber(seen),
+        { [own] = report.step_run }, failed)
+    end
     -- a retry is a new attempt: files of its own
     local base, n = dir .. "/" .. report.step_run, 1
     while io.open(base .. "." .. n .. ".spec") do n = n + 1 end
@@ -354,19 +458,8 @@ function M.runner(build, o)
       options = node.sbatch, command = { exe, "exec", "--spec", base .. ".spec" } }
     if not id then return failed(why) end
     core.write("set_step_run_job", report.step_run, id)
-    ok, why = M.wait(id, spec.manifest, snap, seen, grace)
-    if spec.catalog then core.exec_release(spec.catalog) end
-    if not ok then
-      -- what Slurm and the job said (a time limit, a node's failure)
-      io.stdout:write(read(base .. ".log") or "")
-      return failed(why)
-    end
-    local calls, result, logs = exec.ingest(exec.read(spec.manifest, "step manifest",
-      exec.MANIFEST_KIND))
-    io.stdout:write(logs or "")
-    io.stdout:flush()
-    core.exec_replay(calls)
-    return result
+    submit_ahead(i, id, spec.manifest, dir, { id = run_id, name = run_name }, store)
+    return waited(id, spec.manifest, base .. ".log", seen, nil, failed, spec.catalog)
   end
   -- The run (its id, if it was made) has ended: nothing waits for its jobs
   -- any more (a job still queued belongs to a step stopped or failed), nor
