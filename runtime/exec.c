@@ -330,20 +330,30 @@ static int worker_body(lua_State *L) {
   return 0;
 }
 
+/* The name of a signal that stops `lupine exec` (those it catches). */
+static const char *stop_name(int sig) {
+  return sig == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
 /*
 ** core.exec_step(run spec, results, report, timeout, reads) -> result,
-** records, logs, ended
+** records, logs, ended, signal
 ** Run node 1 of the run spec (see lp_worker_main) in a child, passing on
 ** what it prints (and keeping the first MiB: logs). result is the child's
 ** result frame, its outputs' objects put in the write store; records the
 ** writes and saves it made, in order; ended, when there is no result, why
 ** (the child's timeout passed, or how it ended). reads: { { request bytes,
-** reply }, ... }, the snapshot.
+** reply }, ... }, the snapshot. SIGTERM or SIGINT to this process (scancel
+** sends SIGTERM, and so does Slurm at a job's time limit) ends the child
+** at once and leaves this process to write the manifest that says so:
+** signal is that signal's number (nil: none came).
 */
 static int core_exec_step(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
   double timeout = luaL_optnumber(L, 4, 0), deadline = 0;
-  int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records;
+  int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records, stopped = 0;
+  sigset_t stops, was_mask;
+  const struct timespec now = {0, 0};
   growing frames = {NULL, 0, 0}, logs = {NULL, 0, 0};
   pid_t pid, parent;
   void (*was_pipe)(int);
@@ -370,11 +380,21 @@ static int core_exec_step(lua_State *L) {
   fflush(stdout);
   fflush(stderr);
   parent = getpid();
+  /* the stopping signals are taken (sigtimedwait) rather than handled: no
+  ** handler, so no global for one to set. Blocked from before the fork (one
+  ** that comes as the step starts is taken too), and not in the child: it
+  ** and what it runs keep their default action. */
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGINT);
+  sigprocmask(SIG_BLOCK, &stops, &was_mask);
   if ((pid = fork()) < 0) {
+    sigprocmask(SIG_SETMASK, &was_mask, NULL);
     close(res[0]), close(res[1]), close(out[0]), close(out[1]);
     return lp_raise(L, "lupine exec: cannot start the step's process (%s)", strerror(errno));
   }
   if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &was_mask, NULL);
     /* a group of its own: the programs it starts end with it at its
     ** timeout; and it ends with this process, should that be killed */
     setpgid(0, 0);
@@ -415,6 +435,10 @@ static int core_exec_step(lua_State *L) {
     }
     if (res[0] >= 0) fds[nfds].fd = res[0], fds[nfds++].events = POLLIN;
     if (out[0] >= 0) fds[nfds].fd = out[0], fds[nfds++].events = POLLIN;
+    /* a signal taken is looked for ten times a second */
+    if (ms < 0 || ms > 100) ms = 100;
+    if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) > 0) kill(-pid, SIGKILL);
+    else if (stopped < 0) stopped = 0;
     if (poll(fds, (nfds_t)nfds, ms) < 0) continue;   /* EINTR */
     for (j = 0; j < nfds; j++) {
       ssize_t k;
@@ -439,6 +463,13 @@ static int core_exec_step(lua_State *L) {
       lost = 1;
       break;
     }
+  /* one that came as the step ended stops it too: the same signal ended
+  ** what the step was waiting for (a program it ran), so its result may be
+  ** a cancelled step's; and any more are taken (unblocked, they would end
+  ** this process before the manifest is written) */
+  if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) < 0) stopped = 0;
+  while (sigtimedwait(&stops, NULL, &now) > 0) {}
+  sigprocmask(SIG_SETMASK, &was_mask, NULL);
   lua_pushlstring(L, frames.p != NULL ? frames.p : "", frames.len);
   free(frames.p);
   lua_pushlstring(L, logs.p != NULL ? logs.p : "", logs.len);
@@ -450,12 +481,19 @@ static int core_exec_step(lua_State *L) {
   records = lua_gettop(L);
   take_frames(L, lua_tostring(L, result - 2), lua_rawlen(L, result - 2), result, records);
   lua_pushvalue(L, result - 1);
-  if (lua_istable(L, result) && !put_outputs(L, rt, result)) {
+  if (stopped) {
+    lua_pushnil(L);   /* whatever the step sent: it was stopped */
+    lua_replace(L, result);
+    lua_pushfstring(L, "its process was stopped: `lupine exec` got %s (signal %d)",
+                    stop_name(stopped), stopped);
+  } else if (lua_istable(L, result) && !put_outputs(L, rt, result)) {
     lua_pushnil(L);   /* no result: why is the message on top */
     lua_replace(L, result);
   } else if (lua_istable(L, result)) lua_pushnil(L);
   else lp_worker_ended(L, status, timed_out, timeout, lost);
-  return 4;
+  if (stopped) lua_pushinteger(L, stopped);
+  else lua_pushnil(L);
+  return 5;
 }
 
 /* core.write_atomic(path, bytes): write a file whole or not at all */

@@ -162,8 +162,8 @@ lupine.pipeline("p", function() hold() end)()
     assert.equal("completed", s.hold.status, out .. err .. lines)
     assert.equal(2, s.hold.attempts)
     assert.matches("\nstep 'hold' failed %(attempt 1%), trying again in %d+ ms: step 'hold' "
-      .. "%(pipeline.lua:2%): its Slurm job %d+ ended NODE_FAIL, reason NodeDown without writing "
-      .. "a result\n", out)
+      .. "%(pipeline.lua:2%): its process was stopped: `lupine exec` got SIGTERM %(signal 15%); "
+      .. "its Slurm job %d+ ended NODE_FAIL, reason NodeDown\n", out)
     -- the logs keep what Slurm said
     assert.matches("CANCELLED AT [%dT:-]+ DUE TO NODE FAILURE",
       sql(home, "SELECT output FROM step_runs"))
@@ -271,15 +271,18 @@ lupine.pipeline("p", function() flaky() broken() end):with_options { raise_on_fa
     assert.equal("xxx", H.read(dir .. "/tries"))
   end)
 
-  it("fails a step whose job was cancelled from outside, in Slurm's words", function()
+  it("fails a step whose job was cancelled from outside, from the manifest its job wrote",
+    function()
+    -- (a job that wrote none would be failed only after the grace)
     local dir, home = cluster_home(HOLD .. [[
 lupine.pipeline("p", function() hold() end):with_options { raise_on_failure = false }()
-]], "--grace 1")
+]], "--grace 20")
     run_while(dir, home, jobs_in(dir) .. "; scancel $jobs")
     local s = steps(home)
     assert.equal("failed", s.hold.status)
-    assert.equal("step 'hold' (pipeline.lua:2): its Slurm job " .. s.hold.job
-      .. " ended CANCELLED without writing a result", s.hold.error)
+    assert.equal("step 'hold' (pipeline.lua:2): its process was stopped: `lupine exec` got "
+      .. "SIGTERM (signal 15); its Slurm job " .. s.hold.job .. " ended CANCELLED", s.hold.error)
+    assert.matches("CANCELLED AT [%dT:-]+ %*%*%*", sql(home, "SELECT output FROM step_runs"))
   end)
 
   it("stops on Ctrl-C and cancels the run's jobs", function()
@@ -511,8 +514,9 @@ lupine.pipeline("p", function() once() end)()
     local dir = limited.dir
     H.sh("until [ -e " .. H.quote(dir .. "/ended") .. " ]; do sleep 0.5; done")
     local s = steps(limited.home)
-    assert.equal("step 'long' (pipeline.lua:2): its Slurm job " .. s.long.job
-      .. " ended TIMEOUT, reason TimeLimit without writing a result", s.long.error,
+    assert.equal("step 'long' (pipeline.lua:2): its process was stopped: `lupine exec` got "
+      .. "SIGTERM (signal 15); its Slurm job " .. s.long.job .. " ended TIMEOUT, reason "
+      .. "TimeLimit", s.long.error,
       H.read(dir .. "/coordinator.out"))
     assert.matches("CANCELLED AT [%dT:-]+ DUE TO TIME LIMIT", sql(limited.home,
       "SELECT output FROM step_runs"))

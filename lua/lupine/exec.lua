@@ -201,8 +201,8 @@ local function run_step(spec)
   end
   local s = find_step(spec, steps)
   local runspec, results, report, rnode = worker_tables(spec, s)
-  local result, records, logs, ended = core.exec_step(runspec, results, report, spec.timeout,
-    snapshot(spec.reads))
+  local result, records, logs, ended, signal = core.exec_step(runspec, results, report,
+    spec.timeout, snapshot(spec.reads))
   for _, call in ipairs(records) do call.kind = nil end   -- all calls: { op, ... }
   local m = { format = M.FORMAT, kind = M.MANIFEST_KIND, step_run = spec.step_run,
     store = spec.store, outputs = {}, calls = records, logs = logs }
@@ -222,6 +222,7 @@ local function run_step(spec)
     m.error = result and result.error
       or string.format("step '%s' (%s): %s", rnode.name, rnode.where, ended)
     m.traceback = result and result.traceback
+    m.signal = signal
   end
   return m
 end
@@ -237,6 +238,10 @@ function M.run(spec_path, manifest_path)
   end
   local ok, m = pcall(run_step, spec)
   if not ok then m = failed(spec, tostring(m)) end
+  -- a job that may be requeued is stopped so when it is requeued (or
+  -- preempted): its next run writes the manifest, and a cancelled one is
+  -- known by its leaving the queue without one
+  if m.signal and spec.requeue then return m end
   core.write_atomic(manifest_path, assert(core.encode(m)))
   return m
 end

@@ -327,6 +327,12 @@ function M.runner(build, o)
     if node.orchestrator == o.name then
       node.sbatch = resources.sbatch_options(o, node.resources)
       node.job_timeout, node.timeout = node.timeout, nil
+      -- (sbatch takes the last of --requeue and --no-requeue)
+      for _, option in ipairs(node.sbatch) do
+        if option == "--requeue" or option == "--no-requeue" then
+          node.requeue = option == "--requeue"
+        end
+      end
     end
   end
   -- the jobs of a run whose coordinator died, which this one adopts: the
@@ -382,7 +388,8 @@ function M.runner(build, o)
       end })
       local spec = exec.spec(build, j, { step_run = own, params = assert(core.encode(params)),
         seed = seed }, { [i] = outputs }, run, store)
-      spec.timeout, spec.manifest = node.job_timeout, base .. ".manifest"
+      spec.timeout, spec.requeue, spec.manifest = node.job_timeout, node.requeue,
+        base .. ".manifest"
       core.write_atomic(base .. ".spec", assert(core.encode(spec)))
       local options = table.move(node.sbatch, 1, #node.sbatch, 1, {})
       options[#options + 1] = "--dependency=afterok:" .. id
@@ -395,6 +402,31 @@ function M.runner(build, o)
       core.write_atomic(base .. ".job", table.concat({ job, own, seed, seen }, " "))
       submit_ahead(j, job, spec.manifest, dir, run, store)
     end
+  end
+  -- The manifest m of job id, whose step `lupine exec` stopped on a signal
+  -- (scancel, a time limit, preemption), with Slurm's words: the state the
+  -- job ended in (awaited in the poller's snapshots for up to grace) and
+  -- what Slurm wrote in its log (log), as a job that ends without a
+  -- manifest gets.
+  local function stopped(id, m, log)
+    local job
+    for _ = 1, grace * 10 do
+      local _, jobs = M.snapshot(snap)
+      job = jobs and jobs[id]
+      if job and ended[job.state] then break end
+      core.sleep(0.1)
+    end
+    if job and ended[job.state] then
+      local reason = job.reason ~= "None" and job.reason ~= "" and (", reason " .. job.reason)
+        or ""
+      m.error = string.format("%s; its Slurm job %s ended %s%s", m.error, id, job.state, reason)
+    end
+    local said = {}
+    for line in (read(log) or ""):gmatch("[^\n]+") do
+      if line:find("^slurmstepd") then said[#said + 1] = line .. "\n" end
+    end
+    m.logs = (m.logs or "") .. table.concat(said)
+    return m
   end
   -- Wait for job id's manifest (its log at log; seen: the poller's last
   -- snapshot before it was submitted); what it records, for the step run
@@ -410,6 +442,7 @@ function M.runner(build, o)
       return failed(why)
     end
     local m = exec.read(manifest, "step manifest", exec.MANIFEST_KIND)
+    if m.signal then m = stopped(id, m, log) end
     return replay(ids and rebased(m, ids) or m)
   end
   -- In the forked worker of node i: write its spec, submit its job, wait
@@ -442,7 +475,7 @@ function M.runner(build, o)
     base = base .. "." .. n
     local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store,
       dir)
-    spec.timeout = node.job_timeout
+    spec.timeout, spec.requeue = node.job_timeout, node.requeue
     local a = adopt[work_key(spec)]
     if a and (node.seed == nil or node.seed == a.seed) then
       local result = adopted(a, report, run_id)
