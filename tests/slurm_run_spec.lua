@@ -51,6 +51,16 @@ local hold = lupine.step("hold", function()
 end)
 ]]
 
+-- The start of a script whose steps mark(name) in the file "marks" when they run.
+local MARKS = [[
+local lupine = require "lupine"
+local function mark(name)
+  local f = io.open("marks", "a")
+  f:write(name, "\n")
+  f:close()
+end
+]]
+
 local RECORDS = H.RECORDS
 
 -- The sqlite3 shell's output of the query on home's catalog.
@@ -296,13 +306,7 @@ lupine.pipeline("p", function() later(hold()) end)()
   end)
 
   it("adopts the jobs of a run whose coordinator was killed: no step runs twice", function()
-    local script = [[
-local lupine = require "lupine"
-local function mark(name)
-  local f = io.open("marks", "a")
-  f:write(name, "\n")
-  f:close()
-end
+    local script = MARKS .. [[
 local first = lupine.step("first", function() mark("first") return 1 end)
 local short = lupine.step("short", function(x)
   mark("short")
@@ -368,13 +372,40 @@ end)()
     assert.equal("", live_jobs(dir))
   end)
 
+  it("adopts a killed run's jobs submitted ahead, which the run had not reached", function()
+    local dir, home = cluster_home(MARKS .. [[
+local first = lupine.step("first", function() mark("first") return 1 end)
+local a = lupine.step { name = "a", enable_cache = false, function(x)
+  mark("a")
+  io.open("started", "w"):close()
+  os.execute("sleep 3")
+  return x + 1
+end }
+local b = lupine.step { name = "b", enable_cache = false, function(x) mark("b") return x * 10 end }
+lupine.pipeline("p", function() b(a(first())) end)()
+]])
+    -- killed while a runs, b's job waiting behind it; started again at once
+    run_while(dir, home, "kill -9 $pid")
+    local out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    assert.equal("first\na\nb\n", H.read(dir .. "/marks"))
+    local s = steps(home)
+    assert.equal("cached", s.first.status)
+    assert.equal("completed", s.a.status)
+    assert.equal("completed", s.b.status)
+    -- the killed run's jobs, b's submitted ahead
+    assert.matches("^ahead%-3%.spec\n", H.sh("ls " .. H.quote(dir .. "/work") .. "/*/ | grep "
+      .. "'^ahead-3.spec'"))
+    assert.equal(sql(home, "SELECT job FROM step_runs WHERE name = 'a' ORDER BY seq LIMIT 1"),
+      s.a.job .. "\n")
+    assert.equal(tonumber(s.a.job) + 1, tonumber(s.b.job))
+    assert.equal("", live_jobs(dir))
+  end)
+
   it("adopts the jobs of the run --resume names, not the latest run's", function()
-    local dir, home = cluster_home([[
-local lupine = require "lupine"
+    local dir, home = cluster_home(MARKS .. [[
 local long = lupine.step("long", function()
-  local f = io.open("marks", "a")
-  f:write("long\n")
-  f:close()
+  mark("long")
   io.open("started", "w"):close()
   os.execute("sleep 4")
   return 2
@@ -402,7 +433,7 @@ lupine.pipeline("p", function() quick() end)()
     out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home) .. " "
       .. H.quote(H.cli) .. " run --resume nosuch pipeline.lua")
     assert.equal(1, code)
-    assert.equal("lupine: pipeline.lua:10: --resume: pipeline run 'nosuch' not found\n", err)
+    assert.equal("lupine: pipeline.lua:13: --resume: pipeline run 'nosuch' not found\n", err)
   end)
 
   it("submits a chain ahead with caching off, each job behind the one before", function()
@@ -449,13 +480,7 @@ end)()
   end)
 
   it("cancels the jobs submitted ahead of a step that fails, and skips their steps", function()
-    local dir, home = cluster_home([[
-local lupine = require "lupine"
-local function mark(name)
-  local f = io.open("marks", "a")
-  f:write(name, "\n")
-  f:close()
-end
+    local dir, home = cluster_home(MARKS .. [[
 local first = lupine.step("first", function()
   mark("first")
   os.execute("sleep 1")

@@ -72,6 +72,15 @@ local function find_step(spec, steps)
     spec.script, node.step)
 end
 
+-- The object of output k of the completed step run whose manifest is m, as
+-- a spec's objects name it; false for a default output that stored nothing.
+function M.output_object(m, k)
+  local out = m.outputs[k]
+  if not out then return false end
+  return { hash = out.object.hash, size = out.object.size, kind = out.value_type,
+    store = m.store }
+end
+
 -- How long the manifest an input is named by may take to show up (a job
 -- submitted ahead starts as soon as the one before it ended, whose manifest
 -- a slow shared file system may show a little later), in seconds.
@@ -95,10 +104,7 @@ local function manifest_object(path, k, name)
   if m.status ~= "completed" then
     fail("input '%s': the step it comes from did not complete (%s)", name, path)
   end
-  local out = m.outputs[k]
-  if not out then return false end
-  return { hash = out.object.hash, size = out.object.size, kind = out.value_type,
-    store = m.store }
+  return M.output_object(m, k)
 end
 
 -- The run spec, results and report of lp_worker_main for the spec's node:

@@ -208,49 +208,92 @@ end
 
 -- The attempts a run of build's pipeline on orchestrator o may adopt: those
 -- of the run named by M.resume if it is a run of this pipeline, else of its
--- latest run if that one's coordinator died (the catalog marked it so). Each
--- step run of it that did not end well and had a job: { spec, manifest,
--- job, step_run, run, seed } by the work key of its spec. Also the names of
--- the jobs still queued (a list). Raises for a --resume run that is not.
+-- latest run if that one's coordinator died (the catalog marked it so):
+-- each step run of it that did not end well and had a job, and each job
+-- submitted ahead that its coordinator had not reached yet. Returns a
+-- function of a spec of this run's giving the attempt that does its work, {
+-- base (its files' path without the extension), manifest, job, step_run (the
+-- one its manifest names), run, seed, queued }, or nil; and the names of the
+-- jobs still queued (a list). Raises for a --resume run not found.
+-- (when there is no run to adopt)
+local function none() end
+
 local function adoptable(build, o)
-  local client = require("lupine.client")
+  local exec = require "lupine.exec"
   local run
   if M.resume then
-    local found, msg = client.find_run(M.resume)
+    local found, msg = require("lupine.client").find_run(M.resume)
     if not found then error("--resume: " .. msg, 0) end
-    if found.pipeline_name ~= build.pipeline then return {}, {} end
+    if found.pipeline_name ~= build.pipeline then return none, {} end
     run = found
   else
     run = require("lupine").Client():list_pipeline_runs { pipeline_name = build.pipeline,
       size = 1 }[1]
     if not (run and run.status == "failed" and (run.error or ""):find("^the process running it"))
-    then return {}, {} end
+    then return none, {} end
   end
   local dir = o.work_dir .. "/" .. run.id
-  local by_key, jobs = {}, {}
+  local by_key, by_name, jobs = {}, {}, {}
+  local function add(base, job)
+    local ok, spec = pcall(exec.read, base .. ".spec", "step spec", exec.SPEC_KIND)
+    if not ok then return end
+    local a = { base = base, manifest = spec.manifest, job = job, step_run = spec.step_run,
+      run = spec.run, seed = spec.seed }
+    jobs[#jobs + 1] = job
+    for _, object in pairs(spec.objects) do
+      if type(object) == "table" and object.manifest then
+        -- submitted ahead: its inputs are known once the manifests it names
+        -- are there, which is so when its step is ready
+        a.spec, by_name[spec.node.name] = spec, a
+        return
+      end
+    end
+    by_key[work_key(spec)] = a
+  end
+  local index = {}
+  for j, node in ipairs(build.nodes) do index[node.name] = j end
   for _, sr in ipairs(core.query("step_runs_of_run", run.id)) do
-    local base = sr.job and sr.status ~= "completed" and sr.status ~= "cached"
-      and last_attempt(dir, sr.id)
-    local ok, spec = pcall(require("lupine.exec").read, base and base .. ".spec", "step spec",
-      require("lupine.exec").SPEC_KIND)
-    if base and ok then
-      by_key[work_key(spec)] = { base = base, manifest = spec.manifest, job = sr.job,
-        step_run = sr.id, run = spec.run, seed = spec.seed }
-      jobs[#jobs + 1] = sr.job
+    if sr.job and sr.status ~= "completed" and sr.status ~= "cached" then
+      -- (its first attempt may be a job submitted ahead)
+      local base = last_attempt(dir, sr.id)
+        or index[sr.name] and dir .. "/ahead-" .. index[sr.name]
+      if base then add(base, sr.job) end
     end
   end
-  if #jobs == 0 then return by_key, {} end
+  for j in ipairs(build.nodes) do
+    local job = (read(dir .. "/ahead-" .. j .. ".job") or ""):match("^(%d+) ")
+    if job then add(dir .. "/ahead-" .. j, job) end
+  end
+  -- The attempt of the killed run that does the work of spec (one of this
+  -- run's), or nil.
+  local function find(spec)
+    local a = by_name[spec.node.name]
+    if a then
+      by_name[spec.node.name] = nil
+      for k, object in pairs(a.spec.objects) do
+        if type(object) == "table" and object.manifest then
+          local got, m = pcall(exec.read, object.manifest, "step manifest", exec.MANIFEST_KIND)
+          if not got or m.status ~= "completed" then return nil end
+          a.spec.objects[k] = exec.output_object(m, object.output)
+        end
+      end
+      by_key[work_key(a.spec)] = a
+    end
+    return by_key[work_key(spec)]
+  end
+  if #jobs == 0 then return find, {} end
   -- the names of those still queued or running: the poller watches them too
-  local names, seen = {}, {}
+  local names, seen, queued = {}, {}, {}
   local out, ok = run_cmd("squeue --noheader --states=PENDING,RUNNING,CONFIGURING,REQUEUED"
     .. " --jobs=" .. table.concat(jobs, ",") .. " --format='%i|%j'")
   for id, name in (ok and out or ""):gmatch("(%d+)|([^\n]+)") do
-    for _, a in pairs(by_key) do
-      if a.job == id then a.queued = true end
-    end
+    queued[id] = true
     if not seen[name] then names[#names + 1], seen[name] = name, true end
   end
-  return by_key, names
+  for _, list in ipairs { by_key, by_name } do
+    for _, a in pairs(list) do a.queued = queued[a.job] end
+  end
+  return find, names
 end
 
 -- The calls of an adopted manifest, made for the step run and run that
@@ -476,7 +519,7 @@ function M.runner(build, o)
     local spec = exec.spec(build, i, report, results, { id = run_id, name = run_name }, store,
       dir)
     spec.timeout, spec.requeue = node.job_timeout, node.requeue
-    local a = adopt[work_key(spec)]
+    local a = adopt(spec)
     if a and (node.seed == nil or node.seed == a.seed) then
       local result = adopted(a, report, run_id)
       if result then return result end
