@@ -206,6 +206,9 @@ local function last_attempt(dir, id)
   return n > 1 and (dir .. "/" .. id .. "." .. (n - 1)) or nil
 end
 
+-- (when there is no run to adopt)
+local function none() end
+
 -- The attempts a run of build's pipeline on orchestrator o may adopt: those
 -- of the run named by M.resume if it is a run of this pipeline, else of its
 -- latest run if that one's coordinator died (the catalog marked it so):
@@ -215,9 +218,6 @@ end
 -- base (its files' path without the extension), manifest, job, step_run (the
 -- one its manifest names), run, seed, queued }, or nil; and the names of the
 -- jobs still queued (a list). Raises for a --resume run not found.
--- (when there is no run to adopt)
-local function none() end
-
 local function adoptable(build, o)
   local exec = require "lupine.exec"
   local run
@@ -296,8 +296,8 @@ local function adoptable(build, o)
   return find, names
 end
 
--- The calls of an adopted manifest, made for the step run and run that
--- adopt it: every value naming the old ones names the new.
+-- An adopted manifest (v) made for the step run and run that adopt it: every
+-- value naming an id that ids maps names the new one instead (its calls').
 local function rebased(v, ids)
   if type(v) == "string" then return ids[v] or v end
   if type(v) ~= "table" then return v end
