@@ -2,10 +2,10 @@
 -- lupine exec: one step run in a fresh process from its step spec (the
 -- objects a local run makes; refused when its code changed; an input whose
 -- object is missing; a failure with the user's line; its timeout; the
--- manifest written whole; the catalog never written; reads answered from
--- the spec, or the catalog it names, read only: a snapshot made only when
--- the catalog changed), and runs whose every step runs that way
--- (LUPINE_EXEC), which record what a local run records: reads inside
+-- manifest written whole; SIGTERM; the catalog never written; reads
+-- answered from the spec, or the catalog it names, read only: a snapshot
+-- made only when the catalog changed), and runs whose every step runs that
+-- way (LUPINE_EXEC), which record what a local run records: reads inside
 -- steps, lookups and cache hits, every example; the script's top level
 -- replayed without running or writing anything, or failing at its line.
 local H = require "helper"
@@ -303,6 +303,32 @@ describe("lupine exec", function()
     local p = io.popen("ls -A " .. H.quote(dir))
     assert.equal("manifest\n", p:read("a"))   -- no temporary file left
     p:close()
+  end)
+
+  it("on SIGTERM, stops its step and writes a manifest naming the signal (none if requeued)",
+    function()
+    for _, requeue in ipairs { false, true } do
+      local spec = decode_file(there.specs.hold)
+      local wait = H.tmpdir()
+      spec.params, spec.requeue = assert(core.encode({ dir = wait })), requeue or nil
+      local manifest = H.tmpdir() .. "/manifest"
+      local spec_path = encode_file(H.tmpdir() .. "/spec", spec)
+      local out, err = H.sh("cd / && { " .. H.quote(H.cli) .. " exec --spec " .. H.quote(spec_path)
+        .. " --manifest " .. H.quote(manifest) .. " >/dev/null 2>&1 & pid=$!; until [ -e "
+        .. H.quote(wait .. "/started") .. " ]; do sleep 0.01; done; kill -TERM $pid; wait $pid;"
+        .. " echo $?; }")
+      -- (the step, never told to go on, was ended with its process)
+      assert.equal("1\n", out, err)
+      if requeue then
+        assert.is_nil(H.read(manifest))
+      else
+        local m = decode_file(manifest)
+        assert.equal("failed", m.status)
+        assert.equal(string.format("step 'hold' (pipeline.lua:%d): its process was stopped: "
+          .. "`lupine exec` got SIGTERM (signal 15)", line_of('lupine.step("hold"')), m.error)
+        assert.equal(15, m.signal)
+      end
+    end
   end)
 
   it("never opens the catalog: the coordinator's stays as it was, and none is made", function()
