@@ -477,6 +477,14 @@ end)()
     assert.equal("", H.sh("ls " .. H.quote(dir2 .. "/work") .. "/*/ | grep ahead"))
     assert.equal(sql(here, "SELECT hex(value) FROM run_metadata ORDER BY 1"),
       sql(home2, "SELECT hex(value) FROM run_metadata ORDER BY 1"))
+    -- nor the steps of a fan-out (all would run at once, whatever the stack's jobs)
+    local dir3, home3 = cluster_home((chain:gsub("for k = 1, 5 do x = next_%(x, k%) end",
+      "next_(x, 1) next_(x, 2)")))
+    _, err, code = H.sh("cd " .. H.quote(dir3) .. " && LUPINE_HOME=" .. H.quote(home3) .. " "
+      .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
+    assert.equal(0, code, err)
+    assert.equal("3\n", sql(home3, "SELECT count(*) FROM step_runs WHERE status = 'completed'"))
+    assert.equal("", H.sh("ls " .. H.quote(dir3 .. "/work") .. "/*/ | grep ahead"))
   end)
 
   it("cancels the jobs submitted ahead of a step that fails, and skips their steps", function()

@@ -309,33 +309,40 @@ end
 -- ---- jobs submitted ahead ----
 
 -- Which nodes of build may have their jobs submitted ahead, behind the job
--- of the one node they take inputs from: { [i] = { j, ... } }. A node may
--- if it runs on orchestrator o as that node does, its inputs are outputs of
--- that node alone (no stored version, no lookup, no ordering), and caching
--- is off for it: with caching on, it may be a cache hit even though the
--- node before it ran now (its outputs the same bytes as before), which the
--- coordinator learns only once that node is recorded, and by then the job
--- would have run. Nor when the node before it may be retried (its job's
--- failure would not be the step's), or when a failure stops the run.
+-- of the one node they take inputs from: { [i] = { j } }. A node may if it
+-- and that node run on orchestrator o, it is the only node after that one
+-- (a chain: so a run still has no more jobs at once than steps running,
+-- which the stack's jobs bounds), it takes no other node's outputs, no
+-- lookup and no ordering, and caching is off for it: with caching on, it
+-- may be a cache hit even though the node before it ran now (its outputs
+-- the same bytes as before), which the coordinator learns only once that
+-- node is recorded, and by then the job would have run. Nor when the node
+-- before it may be retried (its job's failure would not be the step's), or
+-- when a failure stops the run.
 local function chains(build, o)
-  local feeds = {}
+  local feeds, after, from = {}, {}, {}
   for _, node in ipairs(build.nodes) do
     if node.on_failure == "stop" then return feeds end
   end
   for j, node in ipairs(build.nodes) do
-    local from, ok = nil, node.orchestrator == o.name and not node.enable_cache
-      and not node.lookups and not node.after
+    local sources, n = {}, 0
     local function input(rec)
-      if not rec.node or (from and from ~= rec.node) then ok = false end
-      from = rec.node
+      if rec.node then sources[rec.node] = true end
     end
     for _, a in ipairs(node.args) do
       if a.name then input(a) else for _, rec in ipairs(a.inputs or {}) do input(rec) end end
     end
-    local up = from and build.nodes[from]
-    if ok and up and up.orchestrator == o.name and up.retries == 0 then
-      feeds[from] = feeds[from] or {}
-      table.insert(feeds[from], j)
+    for _, i in ipairs(node.after or {}) do sources[i] = true end
+    for i in pairs(sources) do
+      after[i], n = (after[i] or 0) + 1, n + 1
+    end
+    if n == 1 and not node.after and not node.lookups then from[j] = next(sources) end
+  end
+  for j, i in pairs(from) do
+    local node, up = build.nodes[j], build.nodes[i]
+    if after[i] == 1 and node.orchestrator == o.name and up.orchestrator == o.name
+        and not node.enable_cache and up.retries == 0 then
+      feeds[i] = { j }
     end
   end
   return feeds
