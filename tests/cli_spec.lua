@@ -326,6 +326,9 @@ describe("the command line", function()
       .. "  -q, --quiet              show only each run's result (and errors)\n"
       .. "  -j, --jobs N             run up to N steps at once (default: the cores)\n"
       .. "      --no-cache           run every step, reusing no earlier result\n"
+      .. "      --resume RUN         adopt the Slurm jobs of RUN (a name or id), whose\n"
+      .. "                           coordinator died, instead of those of its pipeline's\n"
+      .. "                           latest run\n"
       .. "      --json               print the result (runs, steps, versions) as JSON on\n"
       .. "                           stdout; the rest goes to stderr\n"
       .. "  -h, --help               show this help\n", out)

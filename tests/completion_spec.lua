@@ -81,7 +81,7 @@ describe("lupine __complete", function()
     assert.equal("cbor\njson\n", complete(home, { "artifact", "export", "k", "--format", "" }))
     assert.equal("--format=cbor\n", complete(home, { "artifact", "export", "--format=c" }))
     assert.equal("completed\n", complete(home, { "pipeline", "runs", "list", "--status", "comp" }))
-    assert.equal("--help\n--jobs\n--json\n--no-cache\n--quiet\n--verbose\n",
+    assert.equal("--help\n--jobs\n--json\n--no-cache\n--quiet\n--resume\n--verbose\n",
       complete(home, { "run", "-" }))
     -- after the script, words are the script's: no options of run
     assert.equal("@files\n", complete(home, { "run", "-j", "2", "x.lua", "-" }))
