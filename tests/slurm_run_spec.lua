@@ -434,6 +434,15 @@ lupine.pipeline("p", function() quick() end)()
       .. H.quote(H.cli) .. " run --resume nosuch pipeline.lua")
     assert.equal(1, code)
     assert.equal("lupine: pipeline.lua:13: --resume: pipeline run 'nosuch' not found\n", err)
+    -- nor one whose coordinator is alive
+    dir, home = cluster_home(HOLD .. [[
+lupine.pipeline("p", function() hold() end)()
+]])
+    local _, _, lines = run_while(dir, home, "name=$(sqlite3 home/catalog.db \"SELECT name FROM"
+      .. " pipeline_runs WHERE status = 'running'\"); LUPINE_HOME=home " .. H.quote(H.cli)
+      .. " run --resume \"$name\" pipeline.lua 2>&1; kill -INT $pid")
+    assert.matches("^lupine: pipeline.lua:6: %-%-resume: pipeline run 'p%-[%d-]+' is still "
+      .. "running: its coordinator waits for its jobs\n$", lines)
   end)
 
   it("submits a chain ahead with caching off, each job behind the one before", function()

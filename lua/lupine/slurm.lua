@@ -225,6 +225,11 @@ local function adoptable(build, o)
     local found, msg = require("lupine.client").find_run(M.resume)
     if not found then error("--resume: " .. msg, 0) end
     if found.pipeline_name ~= build.pipeline then return none, {} end
+    -- (a run whose process is gone was marked so as the catalog opened)
+    if found.status == "running" then
+      error(string.format("--resume: pipeline run '%s' is still running: its coordinator "
+        .. "waits for its jobs", found.name), 0)
+    end
     run = found
   else
     run = require("lupine").Client():list_pipeline_runs { pipeline_name = build.pipeline,
