@@ -316,7 +316,7 @@ end)
 local long = lupine.step("long", function(x)
   mark("long")
   io.open("started", "w"):close()
-  os.execute("sleep 6")
+  os.execute("sleep 8")
   lupine.log_metadata { metadata = { slow = true } }
   return x + 2
 end)
@@ -329,7 +329,8 @@ end)()
     local dir, home = cluster_home(script)
     -- killed while both jobs run; started again once the short one has ended
     local _, _, lines = run_while(dir, home, "until [ \"$(grep -c short marks)\" = 1 ]; do "
-      .. "sleep 0.05; done; kill -9 $pid; sleep 2.5; " .. jobs_in(dir) .. "; echo \"$jobs\"")
+      .. "sleep 0.05; done; kill -9 $pid; until [ \"$(ls work/*/*.manifest | wc -l)\" = 2 ]; do "
+      .. "sleep 0.05; done; sleep 0.5; " .. jobs_in(dir) .. "; echo \"$jobs\"")
     assert.matches("^%d+\n$", lines)   -- the long step's job, still running
     local out, err, code = run(dir, home)
     assert.equal(0, code, out .. err)
