@@ -465,11 +465,11 @@ static int core_exec_step(lua_State *L) {
     }
   /* one that came as the step ended stops it too: the same signal ended
   ** what the step was waiting for (a program it ran), so its result may be
-  ** a cancelled step's; and any more are taken (unblocked, they would end
-  ** this process before the manifest is written) */
+  ** a cancelled step's. Once stopped, they stay blocked: Slurm may send
+  ** more, which would end this process while it writes the manifest, all
+  ** that is left for it to do before it exits. */
   if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) < 0) stopped = 0;
-  while (sigtimedwait(&stops, NULL, &now) > 0) {}
-  sigprocmask(SIG_SETMASK, &was_mask, NULL);
+  if (!stopped) sigprocmask(SIG_SETMASK, &was_mask, NULL);
   lua_pushlstring(L, frames.p != NULL ? frames.p : "", frames.len);
   free(frames.p);
   lua_pushlstring(L, logs.p != NULL ? logs.p : "", logs.len);

@@ -283,11 +283,13 @@ lupine.pipeline("p", function() flaky() broken() end):with_options { raise_on_fa
 
   it("fails a step whose job was cancelled from outside, from the manifest its job wrote",
     function()
-    -- (a job that wrote none would be failed only after the grace)
+    -- (a job that wrote none would be failed only after the grace; cancelled
+    -- in its first tenth of a second, Slurm may kill it outright, with no
+    -- time for a manifest: 2 times in 16 here, so it runs a second first)
     local dir, home = cluster_home(HOLD .. [[
 lupine.pipeline("p", function() hold() end):with_options { raise_on_failure = false }()
 ]], "--grace 20")
-    run_while(dir, home, jobs_in(dir) .. "; scancel $jobs")
+    run_while(dir, home, "sleep 1; " .. jobs_in(dir) .. "; scancel $jobs")
     local s = steps(home)
     assert.equal("failed", s.hold.status)
     assert.equal("step 'hold' (pipeline.lua:2): its process was stopped: `lupine exec` got "
