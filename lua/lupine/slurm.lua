@@ -519,8 +519,10 @@ function M.runner(build, o)
     local ahead = dir .. "/ahead-" .. i
     local job, own, seed, seen = (read(ahead .. ".job") or ""):match("^(%d+) (%S+) (%S+) (%d+)$")
     if job then
-      os.remove(ahead .. ".job")
+      -- (recorded first: a coordinator killed in between leaves the job to
+      -- the next, found by one or the other)
       core.write("set_step_run_job", report.step_run, job, math.tointeger(seed))
+      os.remove(ahead .. ".job")
       return waited(job, ahead .. ".manifest", ahead .. ".log", tonumber(seen),
         { [own] = report.step_run }, failed)
     end
