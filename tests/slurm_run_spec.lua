@@ -387,8 +387,10 @@ end }
 local b = lupine.step { name = "b", enable_cache = false, function(x) mark("b") return x * 10 end }
 lupine.pipeline("p", function() b(a(first())) end)()
 ]])
-    -- killed while a runs, b's job waiting behind it; started again at once
-    run_while(dir, home, "kill -9 $pid")
+    -- killed while a runs (once first is recorded), b's job waiting behind
+    -- it; started again at once
+    run_while(dir, home, "until grep -q \"^step 'first' completed\" coordinator.out; do "
+      .. "sleep 0.05; done; kill -9 $pid")
     local out, err, code = run(dir, home)
     assert.equal(0, code, out .. err)
     assert.equal("first\na\nb\n", H.read(dir .. "/marks"))
@@ -441,8 +443,8 @@ lupine.pipeline("p", function() quick() end)()
     dir, home = cluster_home(HOLD .. [[
 lupine.pipeline("p", function() hold() end)()
 ]])
-    local _, _, lines = run_while(dir, home, "name=$(sqlite3 home/catalog.db \"SELECT name FROM"
-      .. " pipeline_runs WHERE status = 'running'\"); LUPINE_HOME=home " .. H.quote(H.cli)
+    local _, _, lines = run_while(dir, home, "name=$(sed -n \"s/^run '\\([^']*\\)' of .*/\\1/p\" "
+      .. "coordinator.out); LUPINE_HOME=home " .. H.quote(H.cli)
       .. " run --resume \"$name\" pipeline.lua 2>&1; kill -INT $pid")
     assert.matches("^lupine: pipeline.lua:6: %-%-resume: pipeline run 'p%-[%d-]+' is still "
       .. "running: its coordinator waits for its jobs\n$", lines)
