@@ -346,7 +346,8 @@ static const char *stop_name(int sig) {
 ** reply }, ... }, the snapshot. SIGTERM or SIGINT to this process (scancel
 ** sends SIGTERM, and so does Slurm at a job's time limit) ends the child
 ** at once and leaves this process to write the manifest that says so:
-** signal is that signal's number (nil: none came).
+** signal is that signal's number (nil: none came). The two stay blocked
+** after it returns, until the process exits.
 */
 static int core_exec_step(lua_State *L) {
   lp_runtime *rt = lp_runtime_of(L);
@@ -463,13 +464,16 @@ static int core_exec_step(lua_State *L) {
       lost = 1;
       break;
     }
-  /* one that came as the step ended stops it too: the same signal ended
-  ** what the step was waiting for (a program it ran), so its result may be
-  ** a cancelled step's. Once stopped, they stay blocked: Slurm may send
-  ** more, which would end this process while it writes the manifest, all
-  ** that is left for it to do before it exits. */
+  /* Slurm signals every process of the job, one after the other: the
+  ** step's process may have died of it before this process got its own
+  ** (which may have come meanwhile, or is on its way). Either stops the
+  ** step. They stay blocked: all this process has left to do is write the
+  ** manifest and exit, and a signal coming now would leave none, or a
+  ** temporary file. */
   if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) < 0) stopped = 0;
-  if (!stopped) sigprocmask(SIG_SETMASK, &was_mask, NULL);
+  if (!stopped && !lost && !timed_out && WIFSIGNALED(status) &&
+      (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT))
+    stopped = WTERMSIG(status);
   lua_pushlstring(L, frames.p != NULL ? frames.p : "", frames.len);
   free(frames.p);
   lua_pushlstring(L, logs.p != NULL ? logs.p : "", logs.len);
@@ -484,8 +488,8 @@ static int core_exec_step(lua_State *L) {
   if (stopped) {
     lua_pushnil(L);   /* whatever the step sent: it was stopped */
     lua_replace(L, result);
-    lua_pushfstring(L, "its process was stopped: `lupine exec` got %s (signal %d)",
-                    stop_name(stopped), stopped);
+    lua_pushfstring(L, "its process was stopped by %s (signal %d)", stop_name(stopped),
+                    stopped);
   } else if (lua_istable(L, result) && !put_outputs(L, rt, result)) {
     lua_pushnil(L);   /* no result: why is the message on top */
     lua_replace(L, result);

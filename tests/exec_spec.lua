@@ -324,8 +324,8 @@ describe("lupine exec", function()
       else
         local m = decode_file(manifest)
         assert.equal("failed", m.status)
-        assert.equal(string.format("step 'hold' (pipeline.lua:%d): its process was stopped: "
-          .. "`lupine exec` got SIGTERM (signal 15)", line_of('lupine.step("hold"')), m.error)
+        assert.equal(string.format("step 'hold' (pipeline.lua:%d): its process was stopped by "
+          .. "SIGTERM (signal 15)", line_of('lupine.step("hold"')), m.error)
         assert.equal(15, m.signal)
       end
     end
