@@ -64,8 +64,10 @@ end
 
 local RECORDS = H.RECORDS
 
--- The sqlite3 shell's output of the query on home's catalog.
+-- The sqlite3 shell's output of the query on home's catalog (psql's on
+-- PostgreSQL, in its words: encode for sqlite's hex).
 local function sql(home, query)
+  if H.pg then query = query:gsub("hex%(([%w_.]+)%)", "upper(encode(%1, 'hex'))") end
   local out, err, code = H.sqlite(home, query)
   return code == 0 and out or error(err)
 end
