@@ -335,6 +335,26 @@ static const char *stop_name(int sig) {
   return sig == SIGTERM ? "SIGTERM" : "SIGINT";
 }
 
+/* How long after a SIGCONT a SIGTERM may still come: Slurm sends each
+** process of a job SIGCONT, then each SIGTERM (a few ms apart here). */
+#define CONT_WAIT_MS 1000
+
+/* Take the signals of set that came (without waiting; or, with wait_ms,
+** SIGTERM and SIGINT up to then): the first SIGTERM or SIGINT into
+** *stopped, the time of a SIGCONT into *cont_at. */
+static void take_signals(const sigset_t *set, int *stopped, double *cont_at, double wait_ms) {
+  struct timespec ts = {0, 0};
+  int sig;
+  if (wait_ms > 0) {
+    ts.tv_sec = (time_t)(wait_ms / 1e3);
+    ts.tv_nsec = (long)(fmod(wait_ms, 1e3) * 1e6);
+  }
+  while (!*stopped && (sig = sigtimedwait(set, NULL, &ts)) > 0) {
+    if (sig == SIGCONT) *cont_at = now_ms();
+    else *stopped = sig;
+  }
+}
+
 /*
 ** core.exec_step(run spec, results, report, timeout, reads) -> result,
 ** records, logs, ended, signal
@@ -354,7 +374,7 @@ static int core_exec_step(lua_State *L) {
   double timeout = luaL_optnumber(L, 4, 0), deadline = 0;
   int res[2], out[2], status = 0, timed_out = 0, lost = 0, i, result, records, stopped = 0;
   sigset_t stops, was_mask;
-  const struct timespec now = {0, 0};
+  double cont_at = 0;
   growing frames = {NULL, 0, 0}, logs = {NULL, 0, 0};
   pid_t pid, parent;
   void (*was_pipe)(int);
@@ -388,6 +408,7 @@ static int core_exec_step(lua_State *L) {
   sigemptyset(&stops);
   sigaddset(&stops, SIGTERM);
   sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGCONT);   /* (it still continues the process) */
   sigprocmask(SIG_BLOCK, &stops, &was_mask);
   if ((pid = fork()) < 0) {
     sigprocmask(SIG_SETMASK, &was_mask, NULL);
@@ -438,8 +459,10 @@ static int core_exec_step(lua_State *L) {
     if (out[0] >= 0) fds[nfds].fd = out[0], fds[nfds++].events = POLLIN;
     /* a signal taken is looked for ten times a second */
     if (ms < 0 || ms > 100) ms = 100;
-    if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) > 0) kill(-pid, SIGKILL);
-    else if (stopped < 0) stopped = 0;
+    if (!stopped) {
+      take_signals(&stops, &stopped, &cont_at, 0);
+      if (stopped) kill(-pid, SIGKILL);
+    }
     if (poll(fds, (nfds_t)nfds, ms) < 0) continue;   /* EINTR */
     for (j = 0; j < nfds; j++) {
       ssize_t k;
@@ -465,12 +488,15 @@ static int core_exec_step(lua_State *L) {
       break;
     }
   /* Slurm signals every process of the job, one after the other: the
-  ** step's process may have died of it before this process got its own
-  ** (which may have come meanwhile, or is on its way). Either stops the
-  ** step. They stay blocked: all this process has left to do is write the
-  ** manifest and exit, and a signal coming now would leave none, or a
-  ** temporary file. */
-  if (!stopped && (stopped = sigtimedwait(&stops, NULL, &now)) < 0) stopped = 0;
+  ** step's process (or a program it ran, whose end may have ended the
+  ** step) may have had its SIGTERM before this process got its own, which
+  ** may have come meanwhile, or be on its way: after a SIGCONT, it is
+  ** awaited a moment. Any of these stops the step. The signals stay
+  ** blocked: all this process has left to do is write the manifest and
+  ** exit, and a signal coming now would leave none, or a temporary file. */
+  take_signals(&stops, &stopped, &cont_at, 0);
+  if (!stopped && cont_at > 0 && now_ms() - cont_at < CONT_WAIT_MS)
+    take_signals(&stops, &stopped, &cont_at, CONT_WAIT_MS - (now_ms() - cont_at));
   if (!stopped && !lost && !timed_out && WIFSIGNALED(status) &&
       (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT))
     stopped = WTERMSIG(status);

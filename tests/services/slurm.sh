@@ -15,7 +15,8 @@
 # find it through SLURM_CONF=DIR/slurm.conf (the daemons are given it
 # with -f). Several clusters run on one machine at once (test runs and
 # benchmarks side by side): each takes the first two free ports of
-# 6817-6916 for its controller and node, under a lock so that two starts
+# 16817-16916 (not the default 6817-6818 a real cluster would use) for its
+# controller and node, under a lock so that two starts
 # do not take the same, and has a munged of its own, so that stopping
 # one cluster leaves the others' authentication alone.
 set -eu
@@ -92,10 +93,10 @@ start() {
   # start chooses (the lock is this shell's: the daemons do not inherit it)
   exec 9>/tmp/lupine-slurm-ports.lock
   flock 9
-  port=6817
+  port=16817
   while listening "$port" || listening $((port + 1)); do
     port=$((port + 2))
-    [ "$port" -lt 6917 ] || fail "no two free ports in 6817-6916"
+    [ "$port" -lt 16917 ] || fail "no two free ports in 16817-16916"
   done
   cat > "$conf" <<EOF
 # written by tests/services/slurm.sh: a one-node cluster for the tests
