@@ -501,6 +501,29 @@ end)()
     assert.equal("", H.sh("ls " .. H.quote(dir3 .. "/work") .. "/*/ | grep ahead"))
   end)
 
+  it("submits again a step submitted ahead that reads the catalog, its reads answered",
+    function()
+    local script = [[
+local lupine = require "lupine"
+local first = lupine.step("first", function() return 1 end)
+local reader = lupine.step("reader", function(x)
+  return x + lupine.Client():get_artifact_version("chain::first::output").version
+end)
+lupine.pipeline("chain", function() reader(first()) end)()
+]]
+    local dir, home = cluster_home(script)
+    local here = H.tmpdir() .. "/home"
+    for _, h in ipairs { home, here } do
+      local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(h)
+        .. " " .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
+      assert.equal(0, code, out .. err)
+    end
+    local records = RECORDS:gsub("s%.seed, ", "")
+    assert.equal(sql(here, records), sql(home, records))
+    assert.matches("ahead%-2%.spec", H.sh("ls " .. H.quote(dir .. "/work") .. "/*/"))
+    assert.equal(1, steps(home).reader.attempts)
+  end)
+
   it("cancels the jobs submitted ahead of a step that fails, and skips their steps", function()
     local dir, home = cluster_home(MARKS .. [[
 local first = lupine.step("first", function()

@@ -871,12 +871,12 @@ local function execute(build, options, level)
   local fresh = os.getenv("LUPINE_EXEC")   -- each step in a process of its own
   if fresh == "" then fresh = nil end
   -- on a Slurm orchestrator: each step a job, the workers waiting for them
-  -- (as many as the runtime allows at once, unless the stack says)
-  -- (what it refuses, such as a --resume run not found, at the caller's line)
-  local made, runner = pcall(function()
+  -- (as many as the runtime allows at once, unless the stack says); what
+  -- it refuses, such as a --resume run not found, at the caller's line
+  local started, runner = pcall(function()
     return orchestrator.flavor == "slurm" and require("lupine.slurm").runner(build, orchestrator)
   end)
-  if not made then fail(level + 1, "%s", runner) end
+  if not started then fail(level + 1, "%s", runner) end
   local fresh_step, fresh_done
   if fresh and not runner then fresh_step, fresh_done = require("lupine.exec").fresh(build, fresh) end
   local ok, id, _, status, errors = pcall(core.run, { pipeline = build.pipeline,

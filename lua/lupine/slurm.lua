@@ -523,8 +523,17 @@ function M.runner(build, o)
       -- the next, found by one or the other)
       core.write("set_step_run_job", report.step_run, job, math.tointeger(seed))
       os.remove(ahead .. ".job")
-      return waited(job, ahead .. ".manifest", ahead .. ".log", tonumber(seen),
-        { [own] = report.step_run }, failed)
+      -- Its job had no catalog to read (submitted before the step before it
+      -- was recorded, it would have read the catalog without that step's
+      -- records): a step that reads stopped at its first read, and is
+      -- submitted again below, its reads answered as for any job.
+      local done = M.wait(job, ahead .. ".manifest", snap, tonumber(seen), grace)
+      local m = done and exec.read(ahead .. ".manifest", "step manifest", exec.MANIFEST_KIND)
+      if not done or not (m.status == "failed"
+          and (m.error or ""):find("cannot reach the catalog", 1, true)) then
+        return waited(job, ahead .. ".manifest", ahead .. ".log", tonumber(seen),
+          { [own] = report.step_run }, failed)
+      end
     end
     -- a retry is a new attempt: files of its own
     local base, n = dir .. "/" .. report.step_run, 1
