@@ -397,7 +397,7 @@ lupine.pipeline("p", function() b(a(first())) end)()
     local s = steps(home)
     -- (first's end may be shown before its records are committed: then its
     -- job is adopted too, and its step completed rather than cached)
-    assert.matches("^c[a-z]+ed$", s.first.status)
+    assert.truthy(s.first.status == "cached" or s.first.status == "completed", s.first.status)
     assert.equal("completed", s.a.status)
     assert.equal("completed", s.b.status)
     -- the killed run's jobs, b's submitted ahead
