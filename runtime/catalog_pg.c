@@ -42,6 +42,7 @@
 ** or not. LUPINE_LIBPQ names another library to load.
 */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -56,10 +57,10 @@
 /* Every function of libpq this file calls, as pq.<name>. */
 #define PQ_FUNCTIONS(X) \
   X(PQclear) X(PQcmdTuples) X(PQconnectdb) X(PQconninfoFree) X(PQconninfoParse) X(PQdb) \
-  X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) X(PQescapeLiteral) X(PQexec) \
+  X(PQdescribePrepared) X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) X(PQescapeLiteral) X(PQexec) \
   X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQfname) X(PQfreemem) X(PQftype) \
   X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQhost) X(PQnfields) \
-  X(PQntuples) X(PQpipelineStatus) X(PQpipelineSync) X(PQport) X(PQprepare) \
+  X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) X(PQpipelineSync) X(PQport) X(PQprepare) \
   X(PQresultErrorField) X(PQresultStatus) X(PQsendQueryPrepared) X(PQsetNoticeProcessor) \
   X(PQstatus) X(PQtransactionStatus) X(PQuser)
 
@@ -509,6 +510,11 @@ static const lp_catalog_dialect dialect = {
 
 /* ---- the connection ---- */
 
+/* The most statements whose rows wait to be sent at once (batched rows) */
+#define WAITING_MAX 16
+
+struct pg_stmt;
+
 typedef struct pg_db {
   PGconn *conn;
   char name[256];         /* the catalog in messages: no password */
@@ -518,7 +524,13 @@ typedef struct pg_db {
   int deferred;           /* writes sent in pipeline mode, their results not read yet */
   char *dealloc;          /* DEALLOCATEs of finalized statements, run at the next prepare */
   size_t dealloc_len;
+  /* the statements whose rows wait (send_waiting), in the order of their first */
+  struct pg_stmt *waiting[WAITING_MAX];
+  int nwaiting;
+  size_t waiting_bytes;
 } pg_db;
+
+static int send_waiting(pg_db *db);
 
 /* The last failure's text, from a result (or the connection). */
 static void keep_error(pg_db *db, const PGresult *res) {
@@ -565,7 +577,9 @@ static int collect(pg_db *db, int commands, PGresult **last) {
 
 /* Read the results of the writes sent without waiting (pg_defer). */
 static int flush(pg_db *db) {
-  int n = db->deferred;
+  int n;
+  if (send_waiting(db) != 0) return 1;
+  n = db->deferred;
   if (n == 0) return 0;
   db->deferred = 0;
   if (pq.PQpipelineSync(db->conn) != 1) {
@@ -896,7 +910,8 @@ static const char *pg_errmsg(void *p) {
 static int pg_in_transaction(void *p) {
   pg_db *db = p;
   PGTransactionStatusType s;
-  if (db->deferred > 0) return 1;   /* writes are deferred only in a transaction */
+  /* writes are deferred only in a transaction */
+  if (db->deferred > 0 || db->nwaiting > 0) return 1;
   s = pq.PQtransactionStatus(db->conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR;
 }
@@ -910,9 +925,16 @@ static int64_t pg_changes(void *p) {
 #define PG_MAX_PARAMS 32
 
 /* type oids (pg_type.h, which is not a client header) */
-enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, TEXTOID = 25,
+       OIDOID = 26,
        FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
 
+
+/* A growing text. */
+typedef struct pg_text {
+  char *p;
+  size_t len, cap;
+} pg_text;
 
 typedef struct pg_stmt {
   pg_db *db;
@@ -936,6 +958,16 @@ typedef struct pg_stmt {
   ** columns are all read before it is used */
   struct { unsigned char *p; size_t cap; } *blobs;
   int nblobs;
+  /* batched rows (send_waiting): an INSERT of one row of values keeps its
+  ** SQL until its first deferred row tells whether its rows batch */
+  char *insert;
+  int batches;          /* 1 its rows are batched, -1 not, 0 not known yet */
+  char batch_name[24];  /* the statement of many rows, on the server */
+  char *batch_sql;
+  char *references;     /* " a b ": the tables its table's foreign keys reference */
+  char table[64];
+  pg_text *arrays;      /* the rows waiting: an array's text a parameter */
+  int rows;
 } pg_stmt;
 
 /* sql with ?N made $N (outside quotes), its highest N in *nparams, and
@@ -1001,10 +1033,11 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
     if (st->unused[i]) types[i] = BYTEAOID;
   }
   res = pq.PQprepare(db->conn, st->name, text, *nparams, types);
-  free(text);
   ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
   if (!ok) keep_error(db, res);
   pq.PQclear(res);
+  if (ok && *nparams > 0 && strncmp(text, "INSERT INTO ", 12) == 0) st->insert = text;
+  else free(text);
   if (!ok) {
     free(st);
     return 1;
@@ -1015,20 +1048,30 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
 
 /* The server's copy goes with the next prepare's round trip (or with the
 ** connection): closing a catalog finalizes every statement at once. */
+static void deallocate(pg_db *db, const char *name) {
+  size_t need = db->dealloc_len + strlen(name) + 16;
+  char *grown = realloc(db->dealloc, need);
+  if (grown != NULL) {
+    db->dealloc = grown;
+    db->dealloc_len += (size_t)snprintf(grown + db->dealloc_len, need - db->dealloc_len,
+                                        "DEALLOCATE %s;", name);
+  }
+}
+
 static void pg_finalize(void *p) {
   pg_stmt *st = p;
   pg_db *db;
+  int i;
   if (st == NULL) return;
   db = st->db;
-  {
-    size_t need = db->dealloc_len + strlen(st->name) + 16;
-    char *grown = realloc(db->dealloc, need);
-    if (grown != NULL) {
-      db->dealloc = grown;
-      db->dealloc_len += (size_t)snprintf(grown + db->dealloc_len, need - db->dealloc_len,
-                                          "DEALLOCATE %s;", st->name);
-    }
-  }
+  if (st->rows > 0) send_waiting(db);   /* (a failure is the next statement's) */
+  deallocate(db, st->name);
+  if (st->batches == 1) deallocate(db, st->batch_name);
+  for (i = 0; st->arrays != NULL && i < st->nparams; i++) free(st->arrays[i].p);
+  free(st->arrays);
+  free(st->insert);
+  free(st->batch_sql);
+  free(st->references);
   pq.PQclear(st->res);
   free(st->text);
   while (st->nblobs > 0) free(st->blobs[--st->nblobs].p);
@@ -1080,6 +1123,271 @@ static int pg_bind(void *p, const lp_catalog_value *args, int n) {
   return 0;
 }
 
+/* ---- rows batched: many deferred INSERTs as one ---- */
+
+/*
+** A deferred "INSERT INTO t(columns) VALUES (expressions)", with nothing
+** after, is not sent at once: its rows wait, a text array a parameter,
+** and go as one statement, "INSERT INTO t(columns) SELECT expressions FROM
+** unnest($1::type[], ...) AS b(p1, ...)", when anything else is sent. The
+** server's work for each one-row INSERT, which pipeline mode does not
+** save, is most of what recording a cached step costs (three INSERTs of
+** 20-30 us each, where sqlite records the whole step in 50 us).
+** Several statements' rows may wait at once; each statement's rows keep
+** their order, and the statements go in the order of their first rows. So
+** a row joins its statement's waiting rows only if none of the statements
+** whose rows began after those is one it depends on (one whose table its
+** SQL names, or its table's foreign keys reference); otherwise all that
+** waits is sent first.
+*/
+
+/* The most rows, and bytes of them, that wait before they are sent. */
+#define WAITING_ROWS 1000
+#define WAITING_BYTES (1 << 20)
+
+static int text_put(pg_text *t, const char *s, size_t n) {
+  if (t->len + n + 1 > t->cap) {
+    size_t cap = t->cap > 0 ? t->cap : 256;
+    char *grown;
+    while (cap < t->len + n + 1) cap *= 2;
+    if ((grown = realloc(t->p, cap)) == NULL) return 1;
+    t->p = grown;
+    t->cap = cap;
+  }
+  memcpy(t->p + t->len, s, n);
+  t->len += n;
+  t->p[t->len] = '\0';
+  return 0;
+}
+
+/* The array type of a parameter's type, NULL for one not known here. */
+static const char *array_of(Oid type) {
+  switch (type) {
+    case BOOLOID: return "boolean[]";
+    case BYTEAOID: return "bytea[]";
+    case INT8OID: return "bigint[]";
+    case INT2OID: return "smallint[]";
+    case INT4OID: return "integer[]";
+    case TEXTOID: return "text[]";
+    case FLOAT4OID: return "real[]";
+    case FLOAT8OID: return "double precision[]";
+    case NUMERICOID: return "numeric[]";
+    default: return NULL;
+  }
+}
+
+/* 1 if word is in text as a whole word. */
+static int names_word(const char *text, const char *word) {
+  size_t n = strlen(word);
+  const char *at = text;
+  while ((at = strstr(at, word)) != NULL) {
+    int before = at > text ? (unsigned char)at[-1] : ' ', after = (unsigned char)at[n];
+    if (!(isalnum(before) || before == '_') && !(isalnum(after) || after == '_')) return 1;
+    at += n;
+  }
+  return 0;
+}
+
+/* st's SQL, if it is "INSERT INTO t(columns) VALUES (expressions)", as
+** the statement of many rows its params (one type each) make; NULL if it
+** is not one, or memory ran out. The table goes to st->table. */
+static char *batch_statement(pg_stmt *st, const PGresult *params) {
+  const char *sql = st->insert, *at = sql + 12, *open, *close, *exprs;
+  size_t n = 0;
+  int depth = 0, i;
+  char quote = 0;
+  pg_text t = {0};
+  while (isalnum((unsigned char)at[n]) || at[n] == '_') n++;
+  if (n == 0 || n >= sizeof st->table || at[n] != '(') return NULL;
+  memcpy(st->table, at, n);
+  st->table[n] = '\0';
+  open = at + n;
+  if ((close = strchr(open, ')')) == NULL || strncmp(close, ") VALUES (", 10) != 0) return NULL;
+  exprs = close + 10;
+  /* the expressions end with the statement: no ON CONFLICT, no RETURNING */
+  for (at = exprs; *at != '\0' && depth >= 0; at++) {
+    if (quote != 0) quote = *at == quote ? 0 : quote;
+    else if (*at == '\'' || *at == '"') quote = *at;
+    else depth += *at == '(' ? 1 : *at == ')' ? -1 : 0;
+  }
+  if (depth >= 0 || *at != '\0' || pq.PQnparams(params) != st->nparams) return NULL;
+  text_put(&t, sql, (size_t)(close + 1 - sql));
+  text_put(&t, " SELECT ", 8);
+  for (at = exprs, quote = 0; at < sql + strlen(sql) - 1; at++) {
+    if (quote != 0) quote = *at == quote ? 0 : quote;
+    else if (*at == '\'' || *at == '"') quote = *at;
+    else if (*at == '$' && isdigit((unsigned char)at[1])) {
+      text_put(&t, "b.p", 3);
+      continue;
+    }
+    text_put(&t, at, 1);
+  }
+  text_put(&t, " FROM unnest(", 13);
+  for (i = 0; i < st->nparams; i++) {
+    const char *type = array_of(pq.PQparamtype(params, i));
+    char one[48];
+    if (type == NULL) {
+      free(t.p);
+      return NULL;
+    }
+    text_put(&t, one, (size_t)snprintf(one, sizeof one, "%s$%d::%s", i > 0 ? ", " : "", i + 1,
+                                        type));
+  }
+  text_put(&t, ") AS b(", 7);
+  for (i = 0; i < st->nparams; i++) {
+    char one[16];
+    text_put(&t, one, (size_t)snprintf(one, sizeof one, "%sp%d", i > 0 ? ", " : "", i + 1));
+  }
+  if (text_put(&t, ")", 1) != 0) {
+    free(t.p);
+    return NULL;
+  }
+  return t.p;
+}
+
+/* Whether st's rows are batched, found out at its first deferred row (not
+** at prepare: most statements are never deferred): 0, or nonzero with the
+** failure kept. Three round trips, once a statement: what types its
+** parameters are, the statement of many rows, what its table references. */
+static int batch_setup(pg_stmt *st) {
+  pg_db *db = st->db;
+  PGresult *res;
+  char sql[200];
+  int ok;
+  st->batches = -1;
+  if (flush(db) != 0) return 1;
+  res = pq.PQdescribePrepared(db->conn, st->name);
+  if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+    keep_error(db, res);
+    pq.PQclear(res);
+    return 1;
+  }
+  st->batch_sql = batch_statement(st, res);
+  pq.PQclear(res);
+  free(st->insert);
+  st->insert = NULL;
+  if (st->batch_sql == NULL) return 0;
+  snprintf(st->batch_name, sizeof st->batch_name, "lp%lu", ++db->named);
+  res = pq.PQprepare(db->conn, st->batch_name, st->batch_sql, st->nparams, NULL);
+  ok = pq.PQresultStatus(res) == PGRES_COMMAND_OK;
+  if (!ok) keep_error(db, res);
+  pq.PQclear(res);
+  if (!ok) return 1;
+  /* (the table's name is letters, digits and _ only: batch_statement) */
+  snprintf(sql, sizeof sql, "SELECT ' ' || string_agg(confrelid::regclass::text, ' ') || ' '"
+           " FROM pg_constraint WHERE conrelid = '%s'::regclass AND contype = 'f'", st->table);
+  if (exec(db, sql, &res) != 0) return 1;
+  st->references = strdup(pq.PQgetisnull(res, 0, 0) ? "" : pq.PQgetvalue(res, 0, 0));
+  pq.PQclear(res);
+  st->arrays = calloc((size_t)st->nparams, sizeof *st->arrays);
+  if (st->references == NULL || st->arrays == NULL) {
+    snprintf(db->err, sizeof db->err, "out of memory");
+    return 1;
+  }
+  st->batches = 1;
+  return 0;
+}
+
+/* 1 if st depends on other's table. */
+static int depends(const pg_stmt *st, const pg_stmt *other) {
+  char word[sizeof other->table + 2];
+  snprintf(word, sizeof word, " %s ", other->table);
+  return names_word(st->batch_sql, other->table) || strstr(st->references, word) != NULL;
+}
+
+/* st's bound row, added to its waiting rows: each value an element of its
+** parameter's array, as text (bytea in hex). 0, or 1 if memory ran out. */
+static int add_row(pg_stmt *st) {
+  static const char hex[] = "0123456789abcdef";
+  int i, failed = 0;
+  for (i = 0; i < st->nparams; i++) {
+    pg_text *a = &st->arrays[i];
+    const char *v = st->values[i];
+    size_t before = a->len, k;
+    failed |= text_put(a, st->rows == 0 ? "{" : ",", 1);
+    if (v == NULL) {
+      failed |= text_put(a, "NULL", 4);
+    } else if (st->formats[i] == 1) {   /* bytes: "\\x" and hex, the backslash escaped */
+      failed |= text_put(a, "\"\\\\x", 4);
+      for (k = 0; k < (size_t)st->lengths[i]; k++) {
+        char two[2] = {hex[(unsigned char)v[k] >> 4], hex[(unsigned char)v[k] & 15]};
+        failed |= text_put(a, two, 2);
+      }
+      failed |= text_put(a, "\"", 1);
+    } else {
+      failed |= text_put(a, "\"", 1);
+      for (; *v != '\0'; v++) {
+        if (*v == '"' || *v == '\\') failed |= text_put(a, "\\", 1);
+        failed |= text_put(a, v, 1);
+      }
+      failed |= text_put(a, "\"", 1);
+    }
+    st->db->waiting_bytes += a->len - before;
+  }
+  st->rows++;
+  return failed;
+}
+
+/* The waiting rows, sent in pipeline mode (their results read with the
+** deferred writes'): 0, or nonzero with the failure kept. */
+static int send_waiting(pg_db *db) {
+  const char *values[PG_MAX_PARAMS];
+  int i, k, failed = 0;
+  for (k = 0; k < db->nwaiting; k++) {
+    pg_stmt *st = db->waiting[k];
+    for (i = 0; i < st->nparams; i++) {
+      failed |= text_put(&st->arrays[i], "}", 1);
+      values[i] = st->arrays[i].p;
+      st->arrays[i].len = 0;
+    }
+    st->rows = 0;
+    if (failed) {
+      snprintf(db->err, sizeof db->err, "out of memory");
+    } else if ((pq.PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF &&
+                pq.PQenterPipelineMode(db->conn) != 1) ||
+               pq.PQsendQueryPrepared(db->conn, st->batch_name, st->nparams, values, NULL,
+                                      NULL, 0) != 1) {
+      keep_error(db, NULL);
+      failed = 1;
+    } else {
+      db->deferred++;
+    }
+  }
+  db->nwaiting = 0;
+  db->waiting_bytes = 0;
+  return failed;
+}
+
+/* st's bound row, to wait with the others (send_waiting). */
+static int wait_row(pg_stmt *st) {
+  pg_db *db = st->db;
+  int k = 0, i, j;
+  while (k < db->nwaiting && db->waiting[k] != st) k++;
+  for (i = k + 1; i < db->nwaiting && !depends(st, db->waiting[i]); i++) {}
+  if (i < db->nwaiting) {
+    /* its rows go after those of the statements after it, unless one of
+    ** those depends on it: then what waits goes now */
+    for (j = k + 1; j < db->nwaiting && !depends(db->waiting[j], st); j++) {}
+    if (j < db->nwaiting) {
+      if (send_waiting(db) != 0) return 1;
+      k = 0;
+    } else {
+      memmove(db->waiting + k, db->waiting + k + 1, (size_t)(db->nwaiting - k - 1) * sizeof st);
+      db->waiting[db->nwaiting - 1] = st;
+    }
+  }
+  if (k == db->nwaiting) {
+    if (k == WAITING_MAX && send_waiting(db) != 0) return 1;
+    db->waiting[db->nwaiting++] = st;
+  }
+  if (add_row(st) != 0) {
+    snprintf(db->err, sizeof db->err, "out of memory");
+    return 1;
+  }
+  if (st->rows >= WAITING_ROWS || db->waiting_bytes >= WAITING_BYTES) return send_waiting(db);
+  return 0;
+}
+
 /* The most writes sent before their results are read: the server's
 ** answers wait in the socket meanwhile, which must not fill up. */
 #define DEFER_MAX 256
@@ -1094,6 +1402,9 @@ static int pg_defer(void *p) {
     while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
     return step == LP_CATALOG_FAILED;
   }
+  if (st->batches == 0 && st->insert != NULL && batch_setup(st) != 0) return 1;
+  if (st->batches == 1) return wait_row(st) != 0 || (db->deferred >= DEFER_MAX && flush(db) != 0);
+  if (send_waiting(db) != 0) return 1;
   if (pq.PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && pq.PQenterPipelineMode(db->conn) != 1) {
     keep_error(db, NULL);
     return 1;
@@ -1125,6 +1436,7 @@ static int pg_step(void *p) {
   if (!st->ran) {
     ExecStatusType s;
     st->ran = 1;
+    if (send_waiting(st->db) != 0 && !st->undo) return LP_CATALOG_FAILED;
     if (st->db->deferred > 0 && run_after_deferred(st) != 0) {
       /* a ROLLBACK the failure skipped: now, on its own */
       if (!st->undo) return LP_CATALOG_FAILED;

@@ -81,6 +81,50 @@ describe("many writers on either catalog", function()
   end)
 end)
 
+describe("a cached re-run's records on either catalog", function()
+  -- (on PostgreSQL the rows of a cached re-run's many INSERTs go as one
+  -- statement a table, each value an array's element: text and bytes that
+  -- an array's syntax quotes, or escapes, must come back as they went)
+  it("keep every name and parameter exactly, and each step run's links in order", function()
+    H.fresh(lupine)
+    local odd = 'we"ird\\ na,me{NULL} \u{e9}'
+    local split = lupine.step { name = odd, outputs = { 'o"u\\t{,}', "NULL", "{}" }, function(p, n)
+      return #p, n, "" end }
+    local join = lupine.step { name = "join", function(a, b, c) return a + b + #c end }
+    local function run()
+      return lupine.pipeline { name = "odd", function()
+        for i = 1, 6 do
+          local a, b, c = split('x"y\\z{1,2}\0\255' .. string.rep("\\", i), i)
+          join(a, b, c)
+        end
+      end } ()
+    end
+    local first, again = run(), run()
+    assert.equal("completed", again.status)
+    local function links(sr)
+      local out = {}
+      for _, l in ipairs(core.query("step_run_artifacts", sr.id)) do
+        out[#out + 1] = l.kind .. " " .. l.name .. " " .. l.artifact_version_id
+      end
+      return out
+    end
+    local n = 0
+    for name, sr in pairs(again.steps) do
+      local before = first.steps[name]
+      assert.equal("cached", sr.status, name)
+      assert.equal(before.id, sr.cached_from)
+      assert.equal(before.step_name, sr.step_name)
+      assert.same(before.parameters, sr.parameters)
+      assert.same(links(before), links(sr))
+      n = n + 1
+    end
+    assert.equal(12, n)
+    assert.equal(odd, again.steps[odd].step_name)
+    assert.equal('x"y\\z{1,2}\0\255\\\\', again.steps[odd .. "_2"].parameters.p)
+    assert.equal("", again.steps[odd .. "_2"].outputs["{}"]:load())
+  end)
+end)
+
 describe("a run on another machine, on either catalog", function()
   local home, client
   before_each(function()
