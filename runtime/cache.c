@@ -364,26 +364,19 @@ static int stale_lookup(lp_run *r, int id, int rows) {
   return 1;
 }
 
-/*
-** A re-run's hits would each cost a query, one round trip to a catalog on
-** a server per step (a cached 1000-step chain on PostgreSQL: 4.2x the
-** same on sqlite). So the latest completed step runs with a cache key,
-** twice as many as the run has steps, are read in one query at the start:
-** cache key -> the rows cache_hit would give (those of the newest step
-** run with it; rows come newest first). A key found there is tried first;
-** one not found, or found but no longer a hit, is asked of the catalog,
-** which has what completed since.
-*/
-void lp_cache_prefetch(lp_run *r) {
+/* The most pipeline runs whose hits a run reads after its start, a query
+** each (lp_cache_find_hit): a run of another shape than those it finds its
+** hits in costs that many queries at most. */
+#define HIT_RUNS_MAX 8
+
+/* The rows of recent_cache_hits or run_cache_hits (at the top of the
+** stack, popped), newest first, added to r->hits: cache key -> the rows
+** cache_hit would give, those of the newest step run with it. A key
+** already there keeps its rows: they came from a newer step run. */
+static void add_hits(lp_run *r) {
   lua_State *L = r->L;
-  int rows, i;
-  lua_newtable(L);
-  r->hits = lua_gettop(L);
-  lua_pushinteger(L, 2 * (lua_Integer)r->n);
-  if (lp_catalog_query(L, r->rt->catalog, "recent_cache_hits", r->hits + 1, 1, r->rt->err,
-                       sizeof r->rt->err) != LUPINE_OK)
-    lp_run_fail(r);
-  rows = lua_gettop(L);
+  int rows = lua_gettop(L), i;
+  lua_newtable(L);   /* the keys this call added */
   for (i = 1; lua_rawgeti(L, rows, i) == LUA_TTABLE; i++) {
     int row = lua_gettop(L);
     lua_getfield(L, row, "cache_key");
@@ -394,6 +387,16 @@ void lp_cache_prefetch(lp_run *r) {
       lua_pushvalue(L, -1);
       lua_insert(L, -3);
       lua_rawset(L, r->hits);
+      lua_getfield(L, row, "cache_key");
+      lua_pushboolean(L, 1);
+      lua_rawset(L, rows + 1);
+    } else {
+      lua_getfield(L, row, "cache_key");
+      if (lua_rawget(L, rows + 1) == LUA_TNIL) {   /* an older step run's key */
+        lua_settop(L, row - 1);
+        continue;
+      }
+      lua_pop(L, 1);
     }
     /* stack: row, the key's rows; those of an older step run with the key
     ** are not its newest's */
@@ -410,7 +413,29 @@ void lp_cache_prefetch(lp_run *r) {
     lua_rawseti(L, row + 1, (lua_Integer)luaL_len(L, row + 1) + 1);
     lua_settop(L, row - 1);
   }
-  lua_settop(L, r->hits);
+  lua_settop(L, rows - 1);
+}
+
+/*
+** A re-run's hits would each cost a query, one round trip to a catalog on
+** a server per step (a cached 1000-step chain on PostgreSQL: 4.2x the
+** same on sqlite). So the latest completed step runs with a cache key,
+** twice as many as the run has steps, are read in one query at the start,
+** and a key found there is tried first. One not found, or found but no
+** longer a hit, is asked of the catalog, which has what completed since
+** (and older step runs); a hit found so brings those of its pipeline run
+** that are the latest with their key (run_cache_hits): the re-run of an
+** older run finds the rest of its hits there.
+*/
+void lp_cache_prefetch(lp_run *r) {
+  lua_State *L = r->L;
+  lua_newtable(L);
+  r->hits = lua_gettop(L);
+  lua_pushinteger(L, 2 * (lua_Integer)r->n);
+  if (lp_catalog_query(L, r->rt->catalog, "recent_cache_hits", r->hits + 1, 1, r->rt->err,
+                       sizeof r->rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  add_hits(r);
 }
 
 /* Whether the step run found by cache_hit (rows at top + 1) is one to
@@ -494,7 +519,18 @@ int lp_cache_find_hit(lp_run *r, int node, int nodeidx) {
   if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
     lp_run_fail(r);
   if (lua_rawgeti(L, top + 1, 1) == LUA_TTABLE) {
-    lua_pop(L, 1);
+    if (r->hit_runs < HIT_RUNS_MAX) {   /* its pipeline run's other hits (lp_cache_prefetch) */
+      r->hit_runs++;
+      lua_getfield(L, -1, "step_run");
+      lua_pushinteger(L, 2 * (lua_Integer)r->n);
+      if (lp_catalog_query(L, rt->catalog, "run_cache_hits", top + 3, 2, rt->err,
+                           sizeof rt->err) != LUPINE_OK)
+        lp_run_fail(r);
+      lua_replace(L, top + 3);
+      lua_settop(L, top + 3);
+      add_hits(r);
+    }
+    lua_settop(L, top + 1);
     return usable_hit(r, nodeidx, top);
   }
   lua_settop(L, top);

@@ -171,6 +171,9 @@ static const statement statements[] = {
   /* the same for the latest completed step runs with a cache key, at most
   ** limit of them, newest first, each row with its cache_key */
   {"recent_cache_hits", Q, "limit:integer"},
+  /* the same for the completed step runs of step_run's pipeline run that
+  ** are the latest with their cache key, at most limit of them */
+  {"run_cache_hits", Q, "step_run limit:integer"},
   /* the first lookup of a latest version made by a step run that would
   ** now find another latest version (not one the step run made itself):
   ** the artifact, the version found then and the latest now (NULL: none),

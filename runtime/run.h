@@ -62,6 +62,7 @@ typedef struct lp_run {
   int values;           /* stack index: the nodes' Lua values (lp_node_value) */
   int pendset;          /* stack index: node + 1 -> true while it has a result to record */
   int hits;             /* stack index: cache key -> rows, read at the start (lp_cache_prefetch) */
+  int hit_runs;         /* pipeline runs whose hits were read since (lp_cache_find_hit) */
   lp_node *node;        /* n nodes' states */
   int *order;           /* n ints of working space for record_ready */
   char *line;           /* LP_LINE_CAP + 1 bytes: a printed line for the events (NULL: none) */

@@ -58,6 +58,25 @@ describe("caching", function()
     end
   end)
 
+  it("reuses the newest step run with the key when an older run's hits are read", function()
+    -- a hit not among those read at the start brings the rest of its
+    -- pipeline run's, but only the step runs still the newest with their key
+    local fresh_scale = false
+    local p = pipeline { name = "scaling", function(factor)
+      scale:with_options { enable_cache = not fresh_scale } (load_data(), factor)
+    end }
+    local old = p(2)
+    fresh_scale = true
+    local newer = p(2)   -- load_data cached from old, scale run again: newer
+    assert.equal(old.steps.load_data.id, newer.steps.load_data.cached_from)
+    assert.equal("completed", newer.steps.scale.status)
+    fresh_scale = false
+    for f = 3, 6 do p(f) end   -- both out of what a run reads at its start
+    local again = p(2)
+    assert.equal(old.steps.load_data.id, again.steps.load_data.cached_from)
+    assert.equal(newer.steps.scale.id, again.steps.scale.cached_from)
+  end)
+
   it("links every output of the step run it reuses, what the step saved itself too", function()
     local saves = step { name = "saves", outputs = { "o" }, function()
       lupine.save_artifact({ 1, 2 }, "extra_art")
