@@ -429,8 +429,16 @@ static void add_hits(lp_run *r) {
 */
 void lp_cache_prefetch(lp_run *r) {
   lua_State *L = r->L;
+  int i, cached = 0;
   lua_newtable(L);
   r->hits = lua_gettop(L);
+  for (i = 1; i <= r->n && !cached; i++) {   /* none, with caching off everywhere */
+    lua_rawgeti(L, r->nodes, i);
+    lua_getfield(L, -1, "enable_cache");
+    cached = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+  }
+  if (!cached) return;
   lua_pushinteger(L, 2 * (lua_Integer)r->n);
   if (lp_catalog_query(L, r->rt->catalog, "recent_cache_hits", r->hits + 1, 1, r->rt->err,
                        sizeof r->rt->err) != LUPINE_OK)
