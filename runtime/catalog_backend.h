@@ -51,6 +51,17 @@ typedef struct lp_catalog_sql {
   const char *sql[LP_CATALOG_SQL_MAX];
 } lp_catalog_sql;
 
+/* What a backend's cache_hit, recent_cache_hits and run_cache_hits give
+** of a step run s, in either dialect: its output links, each with the
+** version it names. */
+#define LP_CATALOG_HIT_COLUMNS \
+  " s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id, v.seq, v.version," \
+  " v.content_hash, v.size, v.data_type, a.name AS artifact, v.artifact_store_id, v.save_type"
+#define LP_CATALOG_HIT_LINKS \
+  " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'" \
+  " LEFT JOIN artifact_versions v ON v.seq = l.version_seq" \
+  " LEFT JOIN artifacts a ON a.id = v.artifact_id"
+
 /* The fragments of a dialect that catalog_listing.c builds listings with. */
 typedef struct lp_catalog_dialect {
   const char *param;       /* printf format of placeholder N: "?%d", "$%d" */

@@ -57,12 +57,12 @@
 /* Every function of libpq this file calls, as pq.<name>. */
 #define PQ_FUNCTIONS(X) \
   X(PQclear) X(PQcmdTuples) X(PQconnectdb) X(PQconninfoFree) X(PQconninfoParse) X(PQdb) \
-  X(PQdescribePrepared) X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) X(PQescapeLiteral) X(PQexec) \
-  X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQfname) X(PQfreemem) X(PQftype) \
-  X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) X(PQhost) X(PQnfields) \
-  X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) X(PQpipelineSync) X(PQport) X(PQprepare) \
-  X(PQresultErrorField) X(PQresultStatus) X(PQsendQueryPrepared) X(PQsetNoticeProcessor) \
-  X(PQstatus) X(PQtransactionStatus) X(PQuser)
+  X(PQdescribePrepared) X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) \
+  X(PQescapeLiteral) X(PQexec) X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQfname) \
+  X(PQfreemem) X(PQftype) X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) \
+  X(PQhost) X(PQnfields) X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) \
+  X(PQpipelineSync) X(PQport) X(PQprepare) X(PQresultErrorField) X(PQresultStatus) \
+  X(PQsendQueryPrepared) X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus) X(PQuser)
 
 typedef struct pq_api {
 #define PQ_MEMBER(f) __typeof__(f) *f;
@@ -326,16 +326,6 @@ static const char *const migrations[] = {
 #define FOLD(x) "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 #define LIKE(x, p) FOLD(x) " LIKE " FOLD(p) " ESCAPE '\\'"
 
-/* What cache_hit, recent_cache_hits and run_cache_hits give of a step run
-** s: its output links, each with the version it names. */
-#define HIT_COLUMNS \
-  " s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id, v.seq, v.version," \
-  " v.content_hash, v.size, v.data_type, a.name AS artifact, v.artifact_store_id, v.save_type"
-#define HIT_LINKS \
-  " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'" \
-  " LEFT JOIN artifact_versions v ON v.seq = l.version_seq" \
-  " LEFT JOIN artifacts a ON a.id = v.artifact_id"
-
 /* The statements whose SQL is not sqlite's (catalog.c declares them). */
 static const lp_catalog_sql statements[] = {
   /* a write transaction shares a lock that gc's holds alone (gc.c) */
@@ -376,19 +366,20 @@ static const lp_catalog_sql statements[] = {
      " WHERE d.id = l.artifact_version_id)) AS save_type"
      " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " WHERE l.step_run_id = ?1 ORDER BY l.ord"}},
-  {"cache_hit", {"SELECT" HIT_COLUMNS
+  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
-     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" HIT_LINKS " ORDER BY l.ord"}},
-  {"recent_cache_hits", {"SELECT s.cache_key," HIT_COLUMNS
+     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" LP_CATALOG_HIT_LINKS
+     " ORDER BY l.ord"}},
+  {"recent_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs"
      " WHERE status = 'completed' AND cache_key IS NOT NULL ORDER BY seq DESC LIMIT ?1) s"
-     HIT_LINKS " ORDER BY s.seq DESC, l.ord"}},
-  {"run_cache_hits", {"SELECT s.cache_key," HIT_COLUMNS
+     LP_CATALOG_HIT_LINKS " ORDER BY s.seq DESC, l.ord"}},
+  {"run_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs x"
      " WHERE run_id = (SELECT run_id FROM step_runs WHERE id = ?1) AND status = 'completed'"
      " AND cache_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM step_runs n"
      " WHERE n.cache_key = x.cache_key AND n.status = 'completed' AND n.seq > x.seq)"
-     " ORDER BY seq DESC LIMIT ?2) s" HIT_LINKS " ORDER BY s.seq DESC, l.ord"}},
+     " ORDER BY seq DESC LIMIT ?2) s" LP_CATALOG_HIT_LINKS " ORDER BY s.seq DESC, l.ord"}},
   {"stale_lookups", {"SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
      " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
      " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"

@@ -310,16 +310,6 @@ static const char *const migrations[] = {
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* What cache_hit, recent_cache_hits and run_cache_hits give of a step run
-** s: its output links, each with the version it names. */
-#define HIT_COLUMNS \
-  " s.id AS step_run, s.seed, s.output_count, s.lookups, l.name, v.id, v.seq, v.version," \
-  " v.content_hash, v.size, v.data_type, a.name AS artifact, v.artifact_store_id, v.save_type"
-#define HIT_LINKS \
-  " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'" \
-  " LEFT JOIN artifact_versions v ON v.seq = l.version_seq" \
-  " LEFT JOIN artifacts a ON a.id = v.artifact_id"
-
 #define VERSION_COLUMNS \
   "SELECT v.id, a.name, v.version, v.type, v.data_type, v.content_hash, v.size," \
   " v.stored_size, v.uri, v.codec_version, v.created, v.producer_step_run_id," \
@@ -485,19 +475,20 @@ static const lp_catalog_sql statements[] = {
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"}},
   /* the outputs in the order they were linked (rowid) */
-  {"cache_hit", {"SELECT" HIT_COLUMNS
+  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
-     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" HIT_LINKS " ORDER BY l.rowid"}},
-  {"recent_cache_hits", {"SELECT s.cache_key," HIT_COLUMNS
+     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" LP_CATALOG_HIT_LINKS
+     " ORDER BY l.rowid"}},
+  {"recent_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs"
      " WHERE status = 'completed' AND cache_key IS NOT NULL ORDER BY seq DESC LIMIT ?1) s"
-     HIT_LINKS " ORDER BY s.seq DESC, l.rowid"}},
-  {"run_cache_hits", {"SELECT s.cache_key," HIT_COLUMNS
+     LP_CATALOG_HIT_LINKS " ORDER BY s.seq DESC, l.rowid"}},
+  {"run_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs x"
      " WHERE run_id = (SELECT run_id FROM step_runs WHERE id = ?1) AND status = 'completed'"
      " AND cache_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM step_runs n"
      " WHERE n.cache_key = x.cache_key AND n.status = 'completed' AND n.seq > x.seq)"
-     " ORDER BY seq DESC LIMIT ?2) s" HIT_LINKS " ORDER BY s.seq DESC, l.rowid"}},
+     " ORDER BY seq DESC LIMIT ?2) s" LP_CATALOG_HIT_LINKS " ORDER BY s.seq DESC, l.rowid"}},
   {"stale_lookups", {"SELECT k.artifact_name AS artifact, coalesce(w.version, d.version) AS was,"
      " v.version AS latest, v.seq > k.version_seq AS newer FROM step_run_lookups k"
      " LEFT JOIN artifact_versions w ON w.id = k.artifact_version_id"
