@@ -150,6 +150,136 @@ int lp_frame_decode(const void *frame, size_t frame_len, uint64_t max_size,
   return LUPINE_OK;
 }
 
+/* ---- a frame of raw blocks: bytes that do not compress ---- */
+
+#define RAW_BLOCK (128u << 10)   /* the largest block a frame may hold */
+#define SAMPLES 16               /* pieces of a value tried (lp_frame_incompressible) */
+#define SAMPLE (64u << 10)
+
+/* XXH64 (seed 0), the content checksum a zstd frame ends with: libzstd
+** has it inside but does not export it. */
+#define XP1 11400714785074694791ULL
+#define XP2 14029467366897019727ULL
+#define XP3 1609587929392839161ULL
+#define XP4 9650029242287828579ULL
+#define XP5 2870177450012600261ULL
+
+static uint64_t rotl64(uint64_t x, int r) {
+  return x << r | x >> (64 - r);
+}
+
+static uint64_t le64(const unsigned char *p) {
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+         (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+         (uint64_t)p[7] << 56;
+}
+
+static uint64_t xround(uint64_t acc, uint64_t in) {
+  return rotl64(acc + in * XP2, 31) * XP1;
+}
+
+static uint64_t xmerge(uint64_t acc, uint64_t v) {
+  return (acc ^ xround(0, v)) * XP1 + XP4;
+}
+
+static uint64_t xxh64(const unsigned char *b, size_t len) {
+  const unsigned char *end = b + len;
+  uint64_t h;
+  if (len >= 32) {
+    uint64_t v1 = XP1 + XP2, v2 = XP2, v3 = 0, v4 = 0 - XP1;
+    do {
+      v1 = xround(v1, le64(b));
+      v2 = xround(v2, le64(b + 8));
+      v3 = xround(v3, le64(b + 16));
+      v4 = xround(v4, le64(b + 24));
+      b += 32;
+    } while ((size_t)(end - b) >= 32);
+    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+    h = xmerge(xmerge(xmerge(xmerge(h, v1), v2), v3), v4);
+  } else h = XP5;
+  h += len;
+  for (; end - b >= 8; b += 8) h = rotl64(h ^ xround(0, le64(b)), 27) * XP1 + XP4;
+  if (end - b >= 4) {
+    h ^= ((uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 |
+          (uint64_t)b[3] << 24) * XP1;
+    h = rotl64(h, 23) * XP2 + XP3;
+    b += 4;
+  }
+  for (; b < end; b++) h = rotl64(h ^ *b * XP5, 11) * XP1;
+  h ^= h >> 33;
+  h *= XP2;
+  h ^= h >> 29;
+  h *= XP3;
+  return h ^ h >> 32;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n) {
+  int i;
+  for (i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void lp_frame_raw_init(lp_frame_raw *f, const void *data, size_t len) {
+  uint64_t nblocks = len == 0 ? 1 : (len + RAW_BLOCK - 1) / RAW_BLOCK;
+  size_t last = len - (size_t)(nblocks - 1) * RAW_BLOCK;
+  int wide = (uint64_t)len > 0xffffffffu;
+  f->data = data;
+  f->len = len;
+  f->nblocks = nblocks;
+  put_le(f->head, ZSTD_MAGICNUMBER, 4);
+  /* the content size's field (4 or 8 bytes) and a checksum; a window of
+  ** one block (2^17: exponent 7), which raw blocks never look back past */
+  f->head[4] = (unsigned char)((wide ? 3 : 2) << 6 | 1 << 2);
+  f->head[5] = 7 << 3;
+  put_le(f->head + 6, len, wide ? 8 : 4);
+  f->headsz = wide ? 14 : 10;
+  put_le(f->block, (uint64_t)RAW_BLOCK << 3, 3);   /* type 0 (raw), not last */
+  put_le(f->last, (uint64_t)last << 3 | 1, 3);
+  put_le(f->sum, xxh64(data, len), 4);
+  f->size = f->headsz + 3 * nblocks + len + 4;
+}
+
+size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p) {
+  uint64_t k, in, body = 3 * f->nblocks + f->len;
+  if (off < f->headsz) {
+    *p = f->head + off;
+    return f->headsz - (size_t)off;
+  }
+  off -= f->headsz;
+  if (off >= body) {
+    if (off - body >= 4) return 0;
+    *p = f->sum + (off - body);
+    return 4 - (size_t)(off - body);
+  }
+  k = off / (3 + RAW_BLOCK);
+  in = off % (3 + RAW_BLOCK);
+  if (in < 3) {
+    *p = (k + 1 == f->nblocks ? f->last : f->block) + in;
+    return 3 - (size_t)in;
+  }
+  *p = f->data + k * RAW_BLOCK + (in - 3);
+  return (size_t)((k + 1 == f->nblocks ? f->len - k * RAW_BLOCK : RAW_BLOCK) - (in - 3));
+}
+
+int lp_frame_incompressible(const void *data, size_t len, int level) {
+  const unsigned char *p = data;
+  unsigned char *out;
+  size_t cap = ZSTD_compressBound(SAMPLE), i, n;
+  ZSTD_CCtx *cctx;
+  int raw = 1;
+  if (len < SAMPLES * SAMPLE) return 0;
+  if ((out = malloc(cap)) == NULL || (cctx = ZSTD_createCCtx()) == NULL) {
+    free(out);
+    return 0;   /* compress it, then: the frame is right either way */
+  }
+  for (i = 0; i < SAMPLES && raw; i++) {
+    n = ZSTD_compressCCtx(cctx, out, cap, p + (len - SAMPLE) / (SAMPLES - 1) * i, SAMPLE, level);
+    raw = !ZSTD_isError(n) && n > SAMPLE - SAMPLE / 32;
+  }
+  ZSTD_freeCCtx(cctx);
+  free(out);
+  return raw;
+}
+
 /* ---- hashing beside other work (large objects) ---- */
 
 /*

@@ -73,9 +73,12 @@ void lp_store_local_nosync(lp_store *s);
 int lp_store_local_write(int fd, const void *p, size_t n);
 /* The frame a put of the store writes for len bytes (its level, the
 ** content size and checksum in it), in *frame (malloc'd, *n bytes):
-** another flavor's objects are the same bytes. hash names it in messages. */
+** another flavor's objects are the same bytes. hash names it in messages
+** (NULL: not known yet, the size does). */
 int lp_store_local_compress(lp_store *s, const char *hash, const void *data, size_t len,
                             unsigned char **frame, size_t *n, char *err, size_t errsz);
+/* The zstd level its puts compress at. */
+int lp_store_local_level(const lp_store *s);
 /* A local store an upload reads from (the s3 flavor's cache): its
 ** streamed puts of objects under below bytes also hash the frames they
 ** write, which S3 signs a PUT with, so the upload needs no pass over the
@@ -106,6 +109,28 @@ int lp_frame_valid_hash(const char *h);
 /* Refuse a frame, naming the object when its hash is known: LUPINE_CORRUPT. */
 LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
                                      const char *fmt, ...);
+/*
+** A frame of raw blocks: the bytes themselves in zstd's blocks (with the
+** content size and checksum), for bytes that do not compress. Every
+** reader reads it as any frame; it costs a pass to checksum, none to
+** compress, and is never copied: lp_frame_raw_at gives its bytes at off,
+** a pointer into data or its own headers, and how many follow there (0
+** past its end, at size). data must outlive it.
+*/
+typedef struct lp_frame_raw {
+  const unsigned char *data;
+  size_t len;
+  uint64_t nblocks, size;          /* size: the frame's, in bytes */
+  unsigned char head[14], block[3], last[3], sum[4];
+  size_t headsz;
+} lp_frame_raw;
+void lp_frame_raw_init(lp_frame_raw *f, const void *data, size_t len);
+size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p);
+/* 1 if none of 16 pieces of 64 KiB spread over data saves 1/32 of its
+** size compressed at level: bytes a frame of raw blocks should hold (0
+** below 1 MiB, where compressing costs little). */
+int lp_frame_incompressible(const void *data, size_t len, int level);
+
 /*
 ** Hashing beside other work, for objects of LP_FRAME_HASHER_MIN bytes or
 ** more: a helper thread updates sha with each piece handed to it while

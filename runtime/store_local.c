@@ -300,17 +300,24 @@ int lp_store_local_compress(lp_store *base, const char *hash, const void *data, 
   local *s = (local *)base;
   size_t cap = ZSTD_compressBound(len);
   *frame = NULL;
+  char what[LP_HASH_STRLEN + 32];
+  if (hash != NULL) snprintf(what, sizeof what, "object %s", hash);
+  else snprintf(what, sizeof what, "a value of %zu bytes", len);
   if (ZSTD_isError(cap) || (*frame = malloc(cap)) == NULL) {
-    lp_errf(err, errsz, "object %s: out of memory compressing %zu bytes", hash, len);
+    lp_errf(err, errsz, "%s: out of memory compressing %zu bytes", what, len);
     return LUPINE_NOMEM;
   }
   ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, s->level);
   *n = ZSTD_compress2(s->cctx, *frame, cap, data, len);
   if (!ZSTD_isError(*n)) return LUPINE_OK;
-  lp_errf(err, errsz, "object %s: cannot compress (%s)", hash, ZSTD_getErrorName(*n));
+  lp_errf(err, errsz, "%s: cannot compress (%s)", what, ZSTD_getErrorName(*n));
   free(*frame);
   *frame = NULL;
   return LUPINE_ERROR;
+}
+
+int lp_store_local_level(const lp_store *base) {
+  return ((const local *)base)->level;
 }
 
 static int l_sync(lp_store *base, char *err, size_t errsz);

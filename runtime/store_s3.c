@@ -187,6 +187,7 @@ typedef struct request {
   const char *key;               /* the object's key (not encoded); NULL: the bucket */
   const char *query;             /* URI-encoded; NULL for none */
   const unsigned char *data;     /* what a PUT or POST sends */
+  const lp_frame_raw *raw;       /* or a PUT's frame of raw blocks (len: its size) */
   size_t len;
   int fd;                        /* >= 0: a GET's body goes to this file */
   int copy_fd;                   /* >= 0: what a PUT of data sends is copied here too */
@@ -277,6 +278,14 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud) {
     while (got < 0 && errno == EINTR);
     if (got <= 0 && want > 0) return CURL_READFUNC_ABORT;   /* the file shrank or failed */
     want = (size_t)got;
+  } else if (r->raw != NULL) {
+    const unsigned char *q;
+    size_t done = 0, k;
+    for (; done < want; done += k) {
+      k = lp_frame_raw_at(r->raw, r->sent + done, &q);
+      if (k > want - done) k = want - done;
+      memcpy(p + done, q, k);
+    }
   } else memcpy(p, r->data + r->sent, want);
   /* the read cache's copy, written while the server takes the bytes; if
   ** that fails, only the copy is lost (and dropped: see put_value) */
@@ -1097,29 +1106,99 @@ static int checked(s3 *s, const char *hash, int rc, char *err, size_t errsz) {
 
 /* ---- the ops ---- */
 
+/* Write a frame of raw blocks to fd: 0, or -1 with errno set. */
+static int write_raw(int fd, const lp_frame_raw *f) {
+  const unsigned char *p;
+  uint64_t off = 0;
+  size_t n;
+  for (; (n = lp_frame_raw_at(f, off, &p)) > 0; off += n)
+    if (lp_store_local_write(fd, p, n) != 0) return -1;
+  return 0;
+}
+
 /*
-** A value below the multipart threshold: compressed in memory as the
-** local flavor does (the same frame), then one PUT of it, unless the
-** bucket has it; the read cache's copy is written as the bytes are sent
-** (while the server takes them), not before, and enters the cache once
-** the upload succeeded (a copy that could not be written is dropped).
+** The hash of a value (info->hash), its frame and that frame's hash (the
+** PUT's payload hash, hex). Bytes that do not compress (lp_frame_incompressible)
+** get a frame of raw blocks (*raw), made of the value itself: nothing to
+** compress, and no copy; the others the frame a local store writes
+** (*frame, malloc'd). Both hashes precede the PUT (its key and its
+** signature), so a large value's hash is computed by a helper thread
+** while this one makes and hashes the frame.
+*/
+static int frame_value(s3 *s, const void *data, size_t len, lp_object *info,
+                       lp_frame_raw *raw, unsigned char **frame, size_t *n, char payload[65],
+                       char *err, size_t errsz) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  EVP_MD_CTX *vsha = NULL, *fsha = EVP_MD_CTX_new();
+  lp_frame_hasher *h = NULL;
+  int rc = LUPINE_OK;
+  *frame = NULL;
+  raw->data = NULL;
+  if (fsha == NULL || EVP_DigestInit_ex(fsha, lp_frame_sha256(), NULL) != 1) goto nomem;
+  if (len >= LP_FRAME_HASHER_MIN) {
+    if ((vsha = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestInit_ex(vsha, lp_frame_sha256(), NULL) != 1)
+      goto nomem;
+    if ((h = lp_frame_hasher_start(vsha)) != NULL) lp_frame_hasher_hash(h, data, len);
+    else EVP_DigestUpdate(vsha, data, len);
+  } else if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK)
+    goto done;
+  if (lp_frame_incompressible(data, len, lp_store_local_level(s->cache))) {
+    const unsigned char *p;
+    uint64_t off = 0;
+    size_t k;
+    lp_frame_raw_init(raw, data, len);
+    for (; (k = lp_frame_raw_at(raw, off, &p)) > 0; off += k) EVP_DigestUpdate(fsha, p, k);
+    *n = (size_t)raw->size;
+  } else if ((rc = lp_store_local_compress(s->cache, NULL, data, len, frame, n, err, errsz)) ==
+             LUPINE_OK)
+    EVP_DigestUpdate(fsha, *frame, *n);
+  if (EVP_DigestFinal_ex(fsha, md, &mdlen) != 1) goto nomem;
+  lp_sigv4_hex(md, mdlen, payload);
+  if (vsha != NULL) {
+    if (h != NULL) lp_frame_hasher_wait(h);
+    if (EVP_DigestFinal_ex(vsha, md, &mdlen) != 1) goto nomem;
+    lp_frame_format_hash(md, mdlen, info->hash);
+  }
+  goto done;
+nomem:
+  lp_errf(err, errsz, "artifact store '%s': out of memory hashing a value of %zu bytes",
+          s->name, len);
+  rc = LUPINE_NOMEM;
+done:
+  lp_frame_hasher_stop(h);
+  EVP_MD_CTX_free(vsha);
+  EVP_MD_CTX_free(fsha);
+  if (rc != LUPINE_OK) {
+    free(*frame);
+    *frame = NULL;
+  }
+  return rc;
+}
+
+/*
+** A value below the multipart threshold: framed in memory (frame_value),
+** then one PUT of it, unless the bucket has it; the read cache's copy is
+** written as the bytes are sent (while the server takes them), not
+** before, and enters the cache once the upload succeeded (a copy that
+** could not be written is dropped).
 */
 static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char *err,
                      size_t errsz) {
   char path[PATH_MAX], tmp[PATH_MAX] = "", key[KEY_MAX] = "";
   unsigned char *frame = NULL;
+  lp_frame_raw raw;
   request r = request_of("PUT", key, NULL);
   struct stat st;
   size_t n = 0;
   int rc, there;
-  if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK) return rc;
   info->size = len;
   info->created = 0;
-  /* the stored size goes into the catalog: known only once compressed */
-  if ((rc = lp_store_local_compress(s->cache, info->hash, data, len, &frame, &n, err, errsz)) !=
+  if ((rc = frame_value(s, data, len, info, &raw, &frame, &n, r.payload, err, errsz)) !=
       LUPINE_OK)
     return rc;
-  info->stored_size = n;
+  info->stored_size = n;   /* it goes into the catalog */
   lp_store_local_path(s->cache, info->hash, path, sizeof path);
   if (stat(path, &st) != 0 && cache_temp(s, tmp, &r.copy_fd, err, errsz) != LUPINE_OK)
     tmp[0] = '\0';   /* no copy: the upload does not need one */
@@ -1129,13 +1208,15 @@ static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char 
     goto done;
   }
   if (there) {   /* only the cache's copy to write */
-    if (r.copy_fd >= 0 && lp_store_local_write(r.copy_fd, frame, n) != 0) {
+    if (r.copy_fd >= 0 && (frame != NULL ? lp_store_local_write(r.copy_fd, frame, n)
+                                         : write_raw(r.copy_fd, &raw)) != 0) {
       close(r.copy_fd);
       r.copy_fd = -1;
     }
   } else {
     object_key(s, info->hash, key, sizeof key);
     r.data = frame;
+    r.raw = frame != NULL ? NULL : &raw;
     r.len = n;
     if ((rc = perform(s, &r, err, errsz)) == LUPINE_OK && r.status != 200)
       rc = unexpected(s, &r, err, errsz);

@@ -329,6 +329,55 @@ end } ()
     assert.matches("\nRANGE bytes=%d+%-\n", log)
   end)
 
+  it("stores a large value that does not compress as raw blocks, which every reader reads",
+    function()
+    local home, prefix = s3_home(true)   -- the proxy checks the payload hash
+    local src = H.tmpdir() .. "/v.bin"
+    H.sh("head -c 9000000 /dev/urandom > " .. H.quote(src))
+    ok(home, "run " .. H.quote(H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+lupine.save_artifact(f:read("a"), "v")
+f:close()
+lupine.save_artifact(string.rep("compressible ", 700000), "c")
+]], src))))
+    local hash = versions(home):match("v|1|(sha256:%x+)")
+    local hex = hash:sub(8)
+    local key = prefix .. "/objects/" .. hex:sub(1, 2) .. "/" .. hex:sub(3) .. ".zst"
+    local stored = H.read(dir .. "/data/lupine/" .. key .. "._S3rver_object")
+    -- the value's CBOR (a byte string: 0x5a, its length), in a frame of raw
+    -- blocks of 128 KiB: the header (content size, checksum flag, a window
+    -- of 128 KiB), each block's 3-byte header, the checksum
+    local content = string.pack(">BI4", 0x5a, 9000000) .. H.read(src)
+    local want = { string.pack("<I4BBI4", 0xFD2FB528, 0x84, 0x38, #content) }
+    for at = 1, #content, 131072 do
+      local block = content:sub(at, at + 131071)
+      want[#want + 1] = string.pack("<I3", #block << 3 | (at + 131072 > #content and 1 or 0))
+        .. block
+    end
+    want = table.concat(want)
+    assert.equal(#want + 4, #stored)
+    assert(stored:sub(1, #want) == want, "the stored object is not the frame of raw blocks")
+    local sizes = H.sqlite(home, "SELECT a.name, v.stored_size FROM artifact_versions v "
+      .. "JOIN artifacts a ON a.id = v.artifact_id ORDER BY a.name")
+    local c_size = tonumber(sizes:match("c|(%d+)"))
+    assert.equal(#stored, tonumber(sizes:match("v|(%d+)")))
+    assert(c_size < 100000, "the compressible value is compressed: " .. c_size)
+    -- read back exactly: from the cache's copy, from the bucket, and checked whole by verify
+    local load = H.script(string.format([[
+local lupine = require "lupine"
+local f = assert(io.open(%q, "rb"))
+local want = f:read("a")
+f:close()
+print(lupine.load_artifact("v") == want, lupine.load_artifact("c") == string.rep("compressible ", 700000))
+]], src))
+    assert.equal("true\ttrue\n", (ok(home, "run " .. H.quote(load))))
+    H.rm(home .. "/cache")
+    assert.equal("true\ttrue\n", (ok(home, "run " .. H.quote(load))))
+    assert.matches("^%d+ objects checked in 's3s': 0 missing or corrupt\n$",
+      (ok(home, "artifact-store verify s3s")))
+  end)
+
   it("decodes a value as it downloads, its cached copy written alongside", function()
     local home, prefix = s3_home(true)
     local src = H.tmpdir() .. "/v.bin"

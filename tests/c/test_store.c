@@ -424,6 +424,116 @@ static void test_frames(lp_store *s) {
   free(frame);
 }
 
+/* Deterministic bytes that do not compress (xorshift). */
+static void noise(unsigned char *p, size_t n, uint64_t seed) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    p[i] = (unsigned char)(seed >> 24);
+  }
+}
+
+/* A frame of raw blocks, laid out by lp_frame_raw_at into one buffer. */
+static unsigned char *raw_bytes(const lp_frame_raw *f, size_t *n) {
+  unsigned char *out = malloc((size_t)f->size);
+  const unsigned char *p;
+  uint64_t off = 0;
+  size_t k;
+  for (; (k = lp_frame_raw_at(f, off, &p)) > 0; off += k) memcpy(out + off, p, k);
+  *n = (size_t)off;
+  return out;
+}
+
+static int feed_sink(void *ud, const void *p, size_t n) {
+  unsigned char **at = ud;
+  memcpy(*at, p, n);
+  *at += n;
+  return 0;
+}
+
+/* Frames of raw blocks (what an s3 put stores for incompressible bytes):
+** every reader reads them back exactly, their checksum checked. */
+static void test_raw_frames(void) {
+  static const size_t sizes[] = {0, 1, 31, 32, 100, 131071, 131072, 131073, 300000,
+                                 (1u << 20) + 5};
+  size_t i, n, k, len, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0;
+  unsigned char *data = malloc((1u << 20) + 5), *frame, *got, *at;
+  char hash[LP_HASH_STRLEN + 1], err[LP_ERRSZ];
+  lp_frame_raw f;
+  lp_frame_decoder *d;
+
+  noise(data, (1u << 20) + 5, 88172645463325252ULL);
+  /* the checksum is XXH64's low 4 bytes: its published values */
+  lp_frame_raw_init(&f, "", 0);
+  check(memcmp(f.sum, "\x99\xe9\xd8\x51", 4) == 0, "raw frame of 0 bytes: XXH64 checksum");
+  lp_frame_raw_init(&f, "abc", 3);
+  check(memcmp(f.sum, "\x99\x09\x77\xad", 4) == 0, "raw frame of 'abc': XXH64 checksum");
+  for (i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    len = sizes[i];
+    lp_frame_raw_init(&f, data, len);
+    frame = raw_bytes(&f, &n);
+    if (n != f.size) badsize++;
+    lp_frame_hash_bytes(data, len, hash);
+    got = NULL;
+    if (lp_frame_decode(frame, n, len, hash, &got, &k, err, sizeof err) != LUPINE_OK ||
+        k != len || (len > 0 && memcmp(got, data, len) != 0)) {
+      bad++;
+      diag(err);
+    }
+    free(got);
+    /* decoded as it arrives, in pieces of 1000 bytes */
+    got = malloc(len + 1);
+    at = got;
+    if (lp_frame_decoder_open(&d, hash, len, feed_sink, &at, err, sizeof err) != LUPINE_OK)
+      badstream++;
+    else {
+      for (k = 0; k < n; k += 1000)
+        if (lp_frame_decoder_feed(d, frame + k, n - k < 1000 ? n - k : 1000, err,
+                                  sizeof err) != LUPINE_OK)
+          break;
+      if (k < n || lp_frame_decoder_finish(d, err, sizeof err) != LUPINE_OK ||
+          (size_t)(at - got) != len || (len > 0 && memcmp(got, data, len) != 0))
+        badstream++;
+      lp_frame_decoder_free(d);
+    }
+    free(got);
+    /* a flipped content byte fails zstd's checksum, before the hash is known */
+    if (len > 0) {
+      frame[f.headsz + 3] ^= 1;
+      got = NULL;
+      if (lp_frame_decode(frame, n, len, NULL, &got, &k, err, sizeof err) != LUPINE_CORRUPT ||
+          strstr(err, "checksum") == NULL)
+        badcorrupt++;
+      free(got);
+    }
+    free(frame);
+  }
+  check(badsize == 0, "raw frames: lp_frame_raw_at lays out size bytes");
+  check(bad == 0, "raw frames of 0 B to 1 MiB + 5 B (block edges too): decoded exactly");
+  check(badstream == 0, "raw frames: decoded exactly as they arrive, in pieces");
+  check(badcorrupt == 0, "raw frames: a changed byte fails their checksum");
+  lp_frame_raw_init(&f, data, 300000);
+  check(f.size == 10 + 3 * 3 + 300000 + 4, "raw frame: 10 B of header, 3 per block, 4 of "
+        "checksum (%llu)", (unsigned long long)f.size);
+  free(data);
+}
+
+static void test_incompressible(void) {
+  size_t n = 4u << 20;
+  unsigned char *data = malloc(n);
+  noise(data, n, 2463534242ULL);
+  check(lp_frame_incompressible(data, n, 3), "random bytes: incompressible");
+  check(!lp_frame_incompressible(data, (1u << 20) - 1, 3),
+        "below 1 MiB: compressed whatever they are");
+  memset(data + n / 2, 'a', 1u << 20);   /* a compressible MiB in the middle */
+  check(!lp_frame_incompressible(data, n, 3), "random bytes around a compressible MiB: compressed");
+  memset(data, 0, n);
+  check(!lp_frame_incompressible(data, n, 3), "zeros: compressible");
+  free(data);
+}
+
 static void test_bad_hashes(lp_store *s) {
   static const char *bad[] = {
     "sha256:abc",
@@ -930,6 +1040,8 @@ int main(void) {
   test_missing(s);
   test_corrupt(s);
   test_frames(s);
+  test_raw_frames();
+  test_incompressible();
   test_bad_hashes(s);
   test_concurrent(s);
   test_damaged_put(s);
