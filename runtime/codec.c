@@ -273,13 +273,17 @@ static void putbe(unsigned char *p, uint64_t v, int n) {
 }
 
 /* A head in its shortest form. */
-static inline void puthead(Enc *e, int major, uint64_t v) {
+/* An item's head (major type, then v) into p (9 bytes): its length. */
+static size_t head_bytes(unsigned char *p, int major, uint64_t v) {
   static const unsigned char info[9] = {0, 24, 25, 0, 26, 0, 0, 0, 27};
-  unsigned char *p = room(e->L, &e->out, 9);
   int k = v < 24 ? 0 : v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
   p[0] = (unsigned char)(major << 5 | (k == 0 ? (int)v : info[k]));
   putbe(p + 1, v, k);
-  e->out.n += 1 + k;
+  return 1 + (size_t)k;
+}
+
+static inline void puthead(Enc *e, int major, uint64_t v) {
+  e->out.n += head_bytes(room(e->L, &e->out, 9), major, v);
 }
 
 /*
@@ -939,6 +943,10 @@ static int encode(Enc *e, int idx) {
   return rc;
 }
 
+size_t lp_codec_string_head(const char *s, size_t n, unsigned char head[9]) {
+  return head_bytes(head, utf8ok((const unsigned char *)s, n) ? 3 : 2, n);
+}
+
 int lp_codec_encode(lua_State *L, int idx, const char *root,
                     char *err, size_t errsz) {
   Enc e;
@@ -957,10 +965,10 @@ int lp_codec_encode(lua_State *L, int idx, const char *root,
   if (lua_type(L, idx) == LUA_TSTRING) {
     /* A string alone (a blob of bytes, often large): its head, then the
     ** string joined to it, which copies its bytes once, not twice. */
+    unsigned char head[9];
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    puthead(&e, utf8ok((const unsigned char *)s, n) ? 3 : 2, n);
-    lua_pushlstring(L, (const char *)e.out.p, e.out.n);
+    lua_pushlstring(L, (const char *)head, lp_codec_string_head(s, n, head));
     lua_pushvalue(L, idx);
     lua_concat(L, 2);
     rc = LUPINE_OK;

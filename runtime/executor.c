@@ -98,8 +98,8 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
   if (lp_catalog_savepoint(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) lp_run_fail(r);
   for (k = 0; k < nout; k++) {
     if (lua_rawgeti(L, outs, k + 1) == LUA_TSTRING) {
-      if (lp_store_keep(rt->store, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k], rt->err,
-                        sizeof rt->err) != LUPINE_OK)
+      if (lp_store_keep(rt->store, NULL, 0, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k],
+                        rt->err, sizeof rt->err) != LUPINE_OK)
         lp_run_fail(r);
     } else if (!lp_store_exists(rt->store, objs[k].hash)) {
       /* gc ran between the step's put and now: the file is not here to put again */

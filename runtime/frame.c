@@ -182,22 +182,56 @@ static uint64_t xmerge(uint64_t acc, uint64_t v) {
   return (acc ^ xround(0, v)) * XP1 + XP4;
 }
 
-static uint64_t xxh64(const unsigned char *b, size_t len) {
-  const unsigned char *end = b + len;
+/* XXH64 over bytes that come in pieces. */
+typedef struct xxh {
+  uint64_t v[4], total;
+  unsigned char mem[32];
+  size_t memsize;
+} xxh;
+
+static void xxh_init(xxh *x) {
+  x->v[0] = XP1 + XP2;
+  x->v[1] = XP2;
+  x->v[2] = 0;
+  x->v[3] = 0 - XP1;
+  x->total = 0;
+  x->memsize = 0;
+}
+
+static void xxh_stripe(xxh *x, const unsigned char *b) {
+  x->v[0] = xround(x->v[0], le64(b));
+  x->v[1] = xround(x->v[1], le64(b + 8));
+  x->v[2] = xround(x->v[2], le64(b + 16));
+  x->v[3] = xround(x->v[3], le64(b + 24));
+}
+
+static void xxh_update(xxh *x, const unsigned char *b, size_t n) {
+  x->total += n;
+  if (x->memsize + n < 32) {
+    if (n > 0) memcpy(x->mem + x->memsize, b, n);
+    x->memsize += n;
+    return;
+  }
+  if (x->memsize > 0) {
+    size_t k = 32 - x->memsize;
+    memcpy(x->mem + x->memsize, b, k);
+    xxh_stripe(x, x->mem);
+    b += k;
+    n -= k;
+  }
+  for (; n >= 32; b += 32, n -= 32) xxh_stripe(x, b);
+  if (n > 0) memcpy(x->mem, b, n);
+  x->memsize = n;
+}
+
+static uint64_t xxh_digest(const xxh *x) {
+  const unsigned char *b = x->mem, *end = b + x->memsize;
   uint64_t h;
-  if (len >= 32) {
-    uint64_t v1 = XP1 + XP2, v2 = XP2, v3 = 0, v4 = 0 - XP1;
-    do {
-      v1 = xround(v1, le64(b));
-      v2 = xround(v2, le64(b + 8));
-      v3 = xround(v3, le64(b + 16));
-      v4 = xround(v4, le64(b + 24));
-      b += 32;
-    } while ((size_t)(end - b) >= 32);
-    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-    h = xmerge(xmerge(xmerge(xmerge(h, v1), v2), v3), v4);
+  if (x->total >= 32) {
+    h = rotl64(x->v[0], 1) + rotl64(x->v[1], 7) + rotl64(x->v[2], 12) + rotl64(x->v[3], 18);
+    h = xmerge(xmerge(xmerge(xmerge(h, x->v[0]), x->v[1]), x->v[2]), x->v[3]);
   } else h = XP5;
-  h += len;
+  h += x->total;
   for (; end - b >= 8; b += 8) h = rotl64(h ^ xround(0, le64(b)), 27) * XP1 + XP4;
   if (end - b >= 4) {
     h ^= ((uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 |
@@ -218,28 +252,38 @@ static void put_le(unsigned char *p, uint64_t v, int n) {
   for (i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-void lp_frame_raw_init(lp_frame_raw *f, const void *data, size_t len) {
-  uint64_t nblocks = len == 0 ? 1 : (len + RAW_BLOCK - 1) / RAW_BLOCK;
-  size_t last = len - (size_t)(nblocks - 1) * RAW_BLOCK;
-  int wide = (uint64_t)len > 0xffffffffu;
-  f->data = data;
-  f->len = len;
+void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const void *data,
+                       size_t len) {
+  uint64_t total = (uint64_t)hlen + len;
+  uint64_t nblocks = total == 0 ? 1 : (total + RAW_BLOCK - 1) / RAW_BLOCK;
+  uint64_t last = total - (nblocks - 1) * RAW_BLOCK;
+  int wide = total > 0xffffffffu;
+  xxh x;
+  f->part[0] = head;
+  f->part[1] = data;
+  f->partlen[0] = hlen;
+  f->partlen[1] = len;
+  f->len = total;
   f->nblocks = nblocks;
   put_le(f->head, ZSTD_MAGICNUMBER, 4);
   /* the content size's field (4 or 8 bytes) and a checksum; a window of
   ** one block (2^17: exponent 7), which raw blocks never look back past */
   f->head[4] = (unsigned char)((wide ? 3 : 2) << 6 | 1 << 2);
   f->head[5] = 7 << 3;
-  put_le(f->head + 6, len, wide ? 8 : 4);
+  put_le(f->head + 6, total, wide ? 8 : 4);
   f->headsz = wide ? 14 : 10;
   put_le(f->block, (uint64_t)RAW_BLOCK << 3, 3);   /* type 0 (raw), not last */
-  put_le(f->last, (uint64_t)last << 3 | 1, 3);
-  put_le(f->sum, xxh64(data, len), 4);
-  f->size = f->headsz + 3 * nblocks + len + 4;
+  put_le(f->last, last << 3 | 1, 3);
+  xxh_init(&x);
+  xxh_update(&x, head, hlen);
+  xxh_update(&x, data, len);
+  put_le(f->sum, xxh_digest(&x), 4);
+  f->size = f->headsz + 3 * nblocks + total + 4;
 }
 
 size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p) {
-  uint64_t k, in, body = 3 * f->nblocks + f->len;
+  uint64_t k, in, at, left, body = 3 * f->nblocks + f->len;
+  int i;
   if (off < f->headsz) {
     *p = f->head + off;
     return f->headsz - (size_t)off;
@@ -256,8 +300,13 @@ size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char 
     *p = (k + 1 == f->nblocks ? f->last : f->block) + in;
     return 3 - (size_t)in;
   }
-  *p = f->data + k * RAW_BLOCK + (in - 3);
-  return (size_t)((k + 1 == f->nblocks ? f->len - k * RAW_BLOCK : RAW_BLOCK) - (in - 3));
+  /* content: up to the block's end, within one part */
+  at = k * RAW_BLOCK + (in - 3);
+  left = (k + 1 == f->nblocks ? f->len - k * RAW_BLOCK : RAW_BLOCK) - (in - 3);
+  i = at >= f->partlen[0];
+  if (i) at -= f->partlen[0];
+  *p = (const unsigned char *)f->part[i] + at;
+  return (size_t)(left < f->partlen[i] - at ? left : f->partlen[i] - at);
 }
 
 int lp_frame_incompressible(const void *data, size_t len, int level) {

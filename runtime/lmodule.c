@@ -458,6 +458,16 @@ static int core_save(lua_State *L) {
   luaL_optstring(L, 4, NULL);
   luaL_optstring(L, 5, NULL);
   lua_settop(L, 5);
+  if (lua_type(L, 1) == LUA_TSTRING && lp_runtime_here(L)) {
+    /* a string (a blob, often large) with its head apart: stored as the
+    ** two parts, its bytes not first copied after the head */
+    unsigned char head[9];
+    size_t n;
+    const char *s = lua_tolstring(L, 1, &n);
+    lua_pushstring(L, data_type);
+    lua_pushlstring(L, (const char *)head, lp_codec_string_head(s, n, head));
+    return lp_runtime_call(L, "save", lp_versions_save, 1, 7);
+  }
   if (lp_codec_encode(L, 1, "value", err, sizeof err) != LUPINE_OK) {
     luaL_pushfail(L);
     lua_pushstring(L, err);

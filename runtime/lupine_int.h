@@ -49,6 +49,11 @@ void lp_errf(char *err, size_t errsz, const char *fmt, ...)
 int lp_codec_encode(lua_State *L, int idx, const char *root,
                     char *err, size_t errsz);
 
+/* A string's encoding is a head, then its n bytes: the head into head,
+** its length returned. A large string is saved as these two parts, its
+** bytes never copied into one string (core.save). */
+size_t lp_codec_string_head(const char *s, size_t n, unsigned char head[9]);
+
 /*
 ** Decode exactly len bytes of CBOR and push the value. On failure pushes
 ** nothing, returns LUPINE_CORRUPT and describes the problem and its byte
@@ -144,6 +149,13 @@ int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
 int lp_store_put_unsynced(lp_store *s, const void *data, size_t len, lp_object *info,
                           char *err, size_t errsz);
 
+/* lp_store_put (sync 1) or lp_store_put_unsynced (0) of an object whose
+** bytes are hlen bytes of head (NULL if 0), then len of data: a large
+** string after its encoding's head, never copied into one buffer by a
+** flavor that can do without. */
+int lp_store_put_parts(lp_store *s, const void *head, size_t hlen, const void *data,
+                       size_t len, lp_object *info, int sync, char *err, size_t errsz);
+
 /* Make every object put unsynced so far durable, with their names (one
 ** syncfs of the store's file system). */
 int lp_store_sync(lp_store *s, char *err, size_t errsz);
@@ -154,8 +166,8 @@ int lp_store_sync(lp_store *s, char *err, size_t errsz);
 ** garbage collection deletes objects only while it holds the catalog's
 ** write lock, so an object seen here stays until the version is committed.
 */
-int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
-                  char *err, size_t errsz);
+int lp_store_keep(lp_store *s, const void *head, size_t hlen, const void *data, size_t len,
+                  lp_object *info, char *err, size_t errsz);
 
 /*
 ** A file on this machine holding the object's frame into buf: a local
@@ -648,6 +660,8 @@ typedef int (*lp_call_fn)(lua_State *L, lp_runtime *rt, int first, int nargs);
 ** raises the error.
 */
 int lp_runtime_call(lua_State *L, const char *op, lp_call_fn fn, int first, int nargs);
+/* 1 if lp_runtime_call runs calls here (by fn), 0 if in the coordinator. */
+int lp_runtime_here(lua_State *L);
 
 /* The catalog's calls, as lp_call_fns: a statement's name at first, its
 ** arguments after it (core.query, core.write); a listing's name, its

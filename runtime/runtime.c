@@ -464,12 +464,16 @@ lp_runtime *lp_runtime_opened(lua_State *L) {
 
 /* ---- calls a step makes of the catalog ---- */
 
+int lp_runtime_here(lua_State *L) {
+  /* the coordinator's view: it holds the run's transaction, and sees what
+  ** it has not committed yet */
+  return lp_runtime_of(L)->to_parent == 0;
+}
+
 int lp_runtime_call(lua_State *L, const char *op, lp_call_fn fn, int first, int nargs) {
   lp_runtime *rt = lp_runtime_of(L);
   int n;
-  /* the coordinator's view: it holds the run's transaction, and sees what
-  ** it has not committed yet */
-  if (rt->to_parent != 0) return lp_wire_call(L, rt, op, first, nargs);
+  if (!lp_runtime_here(L)) return lp_wire_call(L, rt, op, first, nargs);
   /* `lupine exec` replaying the script's top level: what it writes there
   ** the coordinator has written (init.lua answers its saves) */
   if (rt->read_only && strcmp(op, "write") == 0) {

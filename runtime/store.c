@@ -82,24 +82,29 @@ static int malformed(const char *hash, char *err, size_t errsz) {
   return LUPINE_MISUSE;
 }
 
+int lp_store_put_parts(lp_store *s, const void *head, size_t hlen, const void *data,
+                       size_t len, lp_object *info, int sync, char *err, size_t errsz) {
+  return s->ops->put(s, hlen > 0 ? head : NULL, hlen, data, len, info, sync, err, errsz);
+}
+
 int lp_store_put(lp_store *s, const void *data, size_t len, lp_object *info,
                  char *err, size_t errsz) {
-  return s->ops->put(s, data, len, info, 1, err, errsz);
+  return lp_store_put_parts(s, NULL, 0, data, len, info, 1, err, errsz);
 }
 
 int lp_store_put_unsynced(lp_store *s, const void *data, size_t len, lp_object *info,
                           char *err, size_t errsz) {
-  return s->ops->put(s, data, len, info, 0, err, errsz);
+  return lp_store_put_parts(s, NULL, 0, data, len, info, 0, err, errsz);
 }
 
 int lp_store_sync(lp_store *s, char *err, size_t errsz) {
   return s->ops->sync(s, err, errsz);
 }
 
-int lp_store_keep(lp_store *s, const void *data, size_t len, lp_object *info,
-                  char *err, size_t errsz) {
+int lp_store_keep(lp_store *s, const void *head, size_t hlen, const void *data, size_t len,
+                  lp_object *info, char *err, size_t errsz) {
   if (lp_store_exists(s, info->hash)) return LUPINE_OK;
-  return lp_store_put(s, data, len, info, err, errsz);
+  return lp_store_put_parts(s, head, hlen, data, len, info, 1, err, errsz);
 }
 
 int lp_store_get(lp_store *s, const char *hash, uint64_t max_size,

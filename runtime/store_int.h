@@ -26,9 +26,10 @@
 typedef struct lp_store_ops {
   const char *flavor;   /* the name stacks register it under */
   void (*close)(lp_store *s);
-  /* put: with sync 0, durable only after the sync op (lp_store_put_unsynced) */
-  int (*put)(lp_store *s, const void *data, size_t len, lp_object *info, int sync,
-             char *err, size_t errsz);
+  /* put: the object's bytes are head (hlen bytes; NULL if 0), then data
+  ** (lp_store_put_parts); with sync 0, durable only after the sync op */
+  int (*put)(lp_store *s, const void *head, size_t hlen, const void *data, size_t len,
+             lp_object *info, int sync, char *err, size_t errsz);
   int (*sync)(lp_store *s, char *err, size_t errsz);
   int (*get)(lp_store *s, const char *hash, uint64_t max_size, unsigned char **data,
              size_t *len, char *err, size_t errsz);
@@ -114,17 +115,19 @@ LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
 ** content size and checksum), for bytes that do not compress. Every
 ** reader reads it as any frame; it costs a pass to checksum, none to
 ** compress, and is never copied: lp_frame_raw_at gives its bytes at off,
-** a pointer into data or its own headers, and how many follow there (0
-** past its end, at size). data must outlive it.
+** a pointer into the content or its own headers, and how many follow
+** there (0 past its end, at size). Its content is head (hlen bytes; NULL
+** if 0), then data; both must outlive it.
 */
 typedef struct lp_frame_raw {
-  const unsigned char *data;
-  size_t len;
-  uint64_t nblocks, size;          /* size: the frame's, in bytes */
+  const void *part[2];
+  size_t partlen[2];
+  uint64_t len, nblocks, size;     /* len: the content's; size: the frame's */
   unsigned char head[14], block[3], last[3], sum[4];
   size_t headsz;
 } lp_frame_raw;
-void lp_frame_raw_init(lp_frame_raw *f, const void *data, size_t len);
+void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const void *data,
+                       size_t len);
 size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p);
 /* 1 if none of 16 pieces of 64 KiB spread over data saves 1/32 of its
 ** size compressed at level: bytes a frame of raw blocks should hold (0

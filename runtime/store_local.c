@@ -322,8 +322,8 @@ int lp_store_local_level(const lp_store *base) {
 
 static int l_sync(lp_store *base, char *err, size_t errsz);
 
-static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
-                 char *err, size_t errsz) {
+static int put_one(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
+                   char *err, size_t errsz) {
   local *s = (local *)base;
   char path[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX] = "", why[LP_ERRSZ] = "";
   unsigned char *frame = NULL;
@@ -388,6 +388,23 @@ static int l_put(lp_store *base, const void *data, size_t len, lp_object *info, 
 done:
   if (tmp[0] != '\0') unlink(tmp);
   free(frame);
+  return rc;
+}
+
+/* The parts joined: compressing and comparing take one buffer. */
+static int l_put(lp_store *base, const void *head, size_t hlen, const void *data, size_t len,
+                 lp_object *info, int sync, char *err, size_t errsz) {
+  unsigned char *joined;
+  int rc;
+  if (hlen == 0) return put_one(base, data, len, info, sync, err, errsz);
+  if ((joined = malloc(hlen + len)) == NULL) {
+    lp_errf(err, errsz, "store '%s': out of memory saving %zu bytes", base->root, hlen + len);
+    return LUPINE_NOMEM;
+  }
+  memcpy(joined, head, hlen);
+  memcpy(joined + hlen, data, len);
+  rc = put_one(base, joined, hlen + len, info, sync, err, errsz);
+  free(joined);
   return rc;
 }
 

@@ -1117,59 +1117,63 @@ static int write_raw(int fd, const lp_frame_raw *f) {
 }
 
 /*
-** The hash of a value (info->hash), its frame and that frame's hash (the
-** PUT's payload hash, hex). Bytes that do not compress (lp_frame_incompressible)
-** get a frame of raw blocks (*raw), made of the value itself: nothing to
-** compress, and no copy; the others the frame a local store writes
-** (*frame, malloc'd). Both hashes precede the PUT (its key and its
-** signature), so a large value's hash is computed by a helper thread
-** while this one makes and hashes the frame.
+** The hash of a value (info->hash: of hd, then data), its frame and that
+** frame's hash (the PUT's payload hash, hex). Bytes that do not compress
+** (lp_frame_incompressible) get a frame of raw blocks (*raw), made of the
+** value itself: nothing to compress, and no copy; the others the frame a
+** local store writes (*frame, malloc'd). Both hashes precede the PUT (its
+** key and its signature), so a large value's hash is computed by a helper
+** thread while this one makes and hashes the frame.
 */
-static int frame_value(s3 *s, const void *data, size_t len, lp_object *info,
-                       lp_frame_raw *raw, unsigned char **frame, size_t *n, char payload[65],
-                       char *err, size_t errsz) {
-  unsigned char md[EVP_MAX_MD_SIZE];
+static int frame_value(s3 *s, const void *hd, size_t hlen, const void *data, size_t len,
+                       lp_object *info, lp_frame_raw *raw, unsigned char **frame, size_t *n,
+                       char payload[65], char *err, size_t errsz) {
+  unsigned char md[EVP_MAX_MD_SIZE], *joined = NULL;
   unsigned int mdlen;
-  EVP_MD_CTX *vsha = NULL, *fsha = EVP_MD_CTX_new();
+  EVP_MD_CTX *vsha = EVP_MD_CTX_new(), *fsha = EVP_MD_CTX_new();
   lp_frame_hasher *h = NULL;
   int rc = LUPINE_OK;
   *frame = NULL;
-  raw->data = NULL;
-  if (fsha == NULL || EVP_DigestInit_ex(fsha, lp_frame_sha256(), NULL) != 1) goto nomem;
-  if (len >= LP_FRAME_HASHER_MIN) {
-    if ((vsha = EVP_MD_CTX_new()) == NULL ||
-        EVP_DigestInit_ex(vsha, lp_frame_sha256(), NULL) != 1)
-      goto nomem;
-    if ((h = lp_frame_hasher_start(vsha)) != NULL) lp_frame_hasher_hash(h, data, len);
-    else EVP_DigestUpdate(vsha, data, len);
-  } else if ((rc = lp_frame_hash(data, len, info->hash, err, errsz)) != LUPINE_OK)
-    goto done;
+  if (vsha == NULL || fsha == NULL || EVP_DigestInit_ex(fsha, lp_frame_sha256(), NULL) != 1 ||
+      EVP_DigestInit_ex(vsha, lp_frame_sha256(), NULL) != 1)
+    goto nomem;
+  EVP_DigestUpdate(vsha, hd != NULL ? hd : "", hlen);
+  if (len >= LP_FRAME_HASHER_MIN && (h = lp_frame_hasher_start(vsha)) != NULL)
+    lp_frame_hasher_hash(h, data, len);
+  else EVP_DigestUpdate(vsha, data, len);
   if (lp_frame_incompressible(data, len, lp_store_local_level(s->cache))) {
     const unsigned char *p;
     uint64_t off = 0;
     size_t k;
-    lp_frame_raw_init(raw, data, len);
+    lp_frame_raw_init(raw, hd, hlen, data, len);
     for (; (k = lp_frame_raw_at(raw, off, &p)) > 0; off += k) EVP_DigestUpdate(fsha, p, k);
     *n = (size_t)raw->size;
-  } else if ((rc = lp_store_local_compress(s->cache, NULL, data, len, frame, n, err, errsz)) ==
-             LUPINE_OK)
+  } else {
+    if (hlen > 0) {   /* compressed from one buffer */
+      if ((joined = malloc(hlen + len)) == NULL) goto nomem;
+      memcpy(joined, hd, hlen);
+      memcpy(joined + hlen, data, len);
+    }
+    rc = lp_store_local_compress(s->cache, NULL, joined != NULL ? joined : data, hlen + len,
+                                 frame, n, err, errsz);
+    if (rc != LUPINE_OK) goto done;
     EVP_DigestUpdate(fsha, *frame, *n);
+  }
   if (EVP_DigestFinal_ex(fsha, md, &mdlen) != 1) goto nomem;
   lp_sigv4_hex(md, mdlen, payload);
-  if (vsha != NULL) {
-    if (h != NULL) lp_frame_hasher_wait(h);
-    if (EVP_DigestFinal_ex(vsha, md, &mdlen) != 1) goto nomem;
-    lp_frame_format_hash(md, mdlen, info->hash);
-  }
+  if (h != NULL) lp_frame_hasher_wait(h);
+  if (EVP_DigestFinal_ex(vsha, md, &mdlen) != 1) goto nomem;
+  lp_frame_format_hash(md, mdlen, info->hash);
   goto done;
 nomem:
-  lp_errf(err, errsz, "artifact store '%s': out of memory hashing a value of %zu bytes",
-          s->name, len);
+  lp_errf(err, errsz, "artifact store '%s': out of memory saving a value of %zu bytes",
+          s->name, hlen + len);
   rc = LUPINE_NOMEM;
 done:
-  lp_frame_hasher_stop(h);
+  lp_frame_hasher_stop(h);   /* waits for it, if it hashes still */
   EVP_MD_CTX_free(vsha);
   EVP_MD_CTX_free(fsha);
+  free(joined);
   if (rc != LUPINE_OK) {
     free(*frame);
     *frame = NULL;
@@ -1184,8 +1188,8 @@ done:
 ** before, and enters the cache once the upload succeeded (a copy that
 ** could not be written is dropped).
 */
-static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char *err,
-                     size_t errsz) {
+static int put_value(s3 *s, const void *hd, size_t hlen, const void *data, size_t len,
+                     lp_object *info, char *err, size_t errsz) {
   char path[PATH_MAX], tmp[PATH_MAX] = "", key[KEY_MAX] = "";
   unsigned char *frame = NULL;
   lp_frame_raw raw;
@@ -1193,10 +1197,10 @@ static int put_value(s3 *s, const void *data, size_t len, lp_object *info, char 
   struct stat st;
   size_t n = 0;
   int rc, there;
-  info->size = len;
+  info->size = hlen + len;
   info->created = 0;
-  if ((rc = frame_value(s, data, len, info, &raw, &frame, &n, r.payload, err, errsz)) !=
-      LUPINE_OK)
+  if ((rc = frame_value(s, hd, hlen, data, len, info, &raw, &frame, &n, r.payload, err,
+                        errsz)) != LUPINE_OK)
     return rc;
   info->stored_size = n;   /* it goes into the catalog */
   lp_store_local_path(s->cache, info->hash, path, sizeof path);
@@ -1239,14 +1243,15 @@ done:
   return rc;
 }
 
-static int s_put(lp_store *base, const void *data, size_t len, lp_object *info, int sync,
-                 char *err, size_t errsz) {
+static int s_put(lp_store *base, const void *hd, size_t hlen, const void *data, size_t len,
+                 lp_object *info, int sync, char *err, size_t errsz) {
   s3 *s = (s3 *)base;
   int rc;
   (void)sync;   /* an uploaded object is as durable as the service makes it */
-  if (len < s->multipart_min) return put_value(s, data, len, info, err, errsz);
+  if (hlen + len < s->multipart_min) return put_value(s, hd, hlen, data, len, info, err, errsz);
   /* in parts, read one at a time from the cache's copy */
-  if ((rc = lp_store_put_unsynced(s->cache, data, len, info, err, errsz)) != LUPINE_OK)
+  if ((rc = lp_store_put_parts(s->cache, hd, hlen, data, len, info, 0, err, errsz)) !=
+      LUPINE_OK)
     return rc;
   if (info->created) cache_added(s, info->hash, info->stored_size);
   return upload(s, info->hash, info, err, errsz);

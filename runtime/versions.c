@@ -141,18 +141,21 @@ int lp_versions_save(lua_State *L, lp_runtime *rt, int first, int nargs) {
   char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
   long long seq;
   lp_object obj;
-  size_t len;
+  size_t len, hlen = 0;
   const char *bytes = lua_tolstring(L, first, &len);
+  /* a string's head, its bytes apart (core.save), or none */
+  const char *head = nargs >= 7 ? lua_tolstring(L, first + 6, &hlen) : NULL;
   int rc;
   if (nargs < 6 || bytes == NULL || !lua_istable(L, first + 1)) {
     lp_errf(rt->err, sizeof rt->err, "lupine: malformed save");
     return -1;
   }
   if (lp_runtime_write_store(rt) != LUPINE_OK) return -1;
-  if (lp_store_put(rt->store, bytes, len, &obj, rt->err, sizeof rt->err) != LUPINE_OK ||
+  if (lp_store_put_parts(rt->store, head, hlen, bytes, len, &obj, 1, rt->err,
+                         sizeof rt->err) != LUPINE_OK ||
       lp_catalog_begin(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     return -1;
-  rc = lp_store_keep(rt->store, bytes, len, &obj, rt->err, sizeof rt->err);
+  rc = lp_store_keep(rt->store, head, hlen, bytes, len, &obj, rt->err, sizeof rt->err);
   if (rc == LUPINE_OK)
     rc = lp_versions_record(L, rt, first + 1, lua_istable(L, first + 2) ? first + 2 : 0,
                            &obj, luaL_optstring(L, first + 5, "table"),

@@ -458,23 +458,29 @@ static int feed_sink(void *ud, const void *p, size_t n) {
 static void test_raw_frames(void) {
   static const size_t sizes[] = {0, 1, 31, 32, 100, 131071, 131072, 131073, 300000,
                                  (1u << 20) + 5};
-  size_t i, n, k, len, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0;
-  unsigned char *data = malloc((1u << 20) + 5), *frame, *got, *at;
+  size_t i, n, k, len, hlen, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0, badparts = 0;
+  unsigned char *data = malloc((1u << 20) + 5), *frame, *split, *got, *at;
   char hash[LP_HASH_STRLEN + 1], err[LP_ERRSZ];
   lp_frame_raw f;
   lp_frame_decoder *d;
 
   noise(data, (1u << 20) + 5, 88172645463325252ULL);
   /* the checksum is XXH64's low 4 bytes: its published values */
-  lp_frame_raw_init(&f, "", 0);
+  lp_frame_raw_init(&f, NULL, 0, "", 0);
   check(memcmp(f.sum, "\x99\xe9\xd8\x51", 4) == 0, "raw frame of 0 bytes: XXH64 checksum");
-  lp_frame_raw_init(&f, "abc", 3);
+  lp_frame_raw_init(&f, NULL, 0, "abc", 3);
   check(memcmp(f.sum, "\x99\x09\x77\xad", 4) == 0, "raw frame of 'abc': XXH64 checksum");
   for (i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     len = sizes[i];
-    lp_frame_raw_init(&f, data, len);
+    /* the content in two parts (a head and the rest) is laid out the same */
+    hlen = len < 9 ? len : 9;
+    lp_frame_raw_init(&f, data, hlen, data + hlen, len - hlen);
+    split = raw_bytes(&f, &k);
+    lp_frame_raw_init(&f, NULL, 0, data, len);
     frame = raw_bytes(&f, &n);
     if (n != f.size) badsize++;
+    if (k != n || memcmp(split, frame, n) != 0) badparts++;
+    free(split);
     lp_frame_hash_bytes(data, len, hash);
     got = NULL;
     if (lp_frame_decode(frame, n, len, hash, &got, &k, err, sizeof err) != LUPINE_OK ||
@@ -514,7 +520,8 @@ static void test_raw_frames(void) {
   check(bad == 0, "raw frames of 0 B to 1 MiB + 5 B (block edges too): decoded exactly");
   check(badstream == 0, "raw frames: decoded exactly as they arrive, in pieces");
   check(badcorrupt == 0, "raw frames: a changed byte fails their checksum");
-  lp_frame_raw_init(&f, data, 300000);
+  check(badparts == 0, "raw frames: of content in two parts, the same bytes");
+  lp_frame_raw_init(&f, NULL, 0, data, 300000);
   check(f.size == 10 + 3 * 3 + 300000 + 4, "raw frame: 10 B of header, 3 per block, 4 of "
         "checksum (%llu)", (unsigned long long)f.size);
   free(data);
