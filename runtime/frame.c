@@ -253,11 +253,13 @@ static void put_le(unsigned char *p, uint64_t v, int n) {
 }
 
 void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const void *data,
-                       size_t len) {
+                       size_t len, EVP_MD_CTX *sha) {
   uint64_t total = (uint64_t)hlen + len;
   uint64_t nblocks = total == 0 ? 1 : (total + RAW_BLOCK - 1) / RAW_BLOCK;
-  uint64_t last = total - (nblocks - 1) * RAW_BLOCK;
+  uint64_t last = total - (nblocks - 1) * RAW_BLOCK, off, end;
   int wide = total > 0xffffffffu;
+  const unsigned char *p;
+  size_t n;
   xxh x;
   f->part[0] = head;
   f->part[1] = data;
@@ -274,11 +276,17 @@ void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const voi
   f->headsz = wide ? 14 : 10;
   put_le(f->block, (uint64_t)RAW_BLOCK << 3, 3);   /* type 0 (raw), not last */
   put_le(f->last, last << 3 | 1, 3);
-  xxh_init(&x);
-  xxh_update(&x, head, hlen);
-  xxh_update(&x, data, len);
-  put_le(f->sum, xxh_digest(&x), 4);
   f->size = f->headsz + 3 * nblocks + total + 4;
+  /* one pass, a block at a time: checksummed, then hashed while in cache */
+  xxh_init(&x);
+  if (sha != NULL) EVP_DigestUpdate(sha, f->head, f->headsz);
+  for (off = f->headsz, end = f->size - 4; off < end; off += n) {
+    n = lp_frame_raw_at(f, off, &p);
+    if ((off - f->headsz) % (3 + RAW_BLOCK) >= 3) xxh_update(&x, p, n);   /* not a block's header */
+    if (sha != NULL) EVP_DigestUpdate(sha, p, n);
+  }
+  put_le(f->sum, xxh_digest(&x), 4);
+  if (sha != NULL) EVP_DigestUpdate(sha, f->sum, 4);
 }
 
 size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p) {

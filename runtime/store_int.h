@@ -117,7 +117,8 @@ LP_PRINTF(4, 5) int lp_frame_corrupt(char *err, size_t errsz, const char *hash,
 ** compress, and is never copied: lp_frame_raw_at gives its bytes at off,
 ** a pointer into the content or its own headers, and how many follow
 ** there (0 past its end, at size). Its content is head (hlen bytes; NULL
-** if 0), then data; both must outlive it.
+** if 0), then data; both must outlive it. init also feeds sha (if not
+** NULL) the frame's bytes: its hash in the pass that checksums it.
 */
 typedef struct lp_frame_raw {
   const void *part[2];
@@ -127,7 +128,7 @@ typedef struct lp_frame_raw {
   size_t headsz;
 } lp_frame_raw;
 void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const void *data,
-                       size_t len);
+                       size_t len, EVP_MD_CTX *sha);
 size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p);
 /* 1 if none of 16 pieces of 64 KiB spread over data saves 1/32 of its
 ** size compressed at level: bytes a frame of raw blocks should hold (0

@@ -1142,11 +1142,7 @@ static int frame_value(s3 *s, const void *hd, size_t hlen, const void *data, siz
     lp_frame_hasher_hash(h, data, len);
   else EVP_DigestUpdate(vsha, data, len);
   if (lp_frame_incompressible(data, len, lp_store_local_level(s->cache))) {
-    const unsigned char *p;
-    uint64_t off = 0;
-    size_t k;
-    lp_frame_raw_init(raw, hd, hlen, data, len);
-    for (; (k = lp_frame_raw_at(raw, off, &p)) > 0; off += k) EVP_DigestUpdate(fsha, p, k);
+    lp_frame_raw_init(raw, hd, hlen, data, len, fsha);
     *n = (size_t)raw->size;
   } else {
     if (hlen > 0) {   /* compressed from one buffer */

@@ -458,7 +458,12 @@ static int feed_sink(void *ud, const void *p, size_t n) {
 static void test_raw_frames(void) {
   static const size_t sizes[] = {0, 1, 31, 32, 100, 131071, 131072, 131073, 300000,
                                  (1u << 20) + 5};
-  size_t i, n, k, len, hlen, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0, badparts = 0;
+  size_t i, n, k, len, hlen, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0, badparts = 0,
+         badsha = 0;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen;
+  char fhash[LP_HASH_STRLEN + 1], want[LP_HASH_STRLEN + 1];
+  EVP_MD_CTX *sha = EVP_MD_CTX_new();
   unsigned char *data = malloc((1u << 20) + 5), *frame, *split, *got, *at;
   char hash[LP_HASH_STRLEN + 1], err[LP_ERRSZ];
   lp_frame_raw f;
@@ -466,19 +471,24 @@ static void test_raw_frames(void) {
 
   noise(data, (1u << 20) + 5, 88172645463325252ULL);
   /* the checksum is XXH64's low 4 bytes: its published values */
-  lp_frame_raw_init(&f, NULL, 0, "", 0);
+  lp_frame_raw_init(&f, NULL, 0, "", 0, NULL);
   check(memcmp(f.sum, "\x99\xe9\xd8\x51", 4) == 0, "raw frame of 0 bytes: XXH64 checksum");
-  lp_frame_raw_init(&f, NULL, 0, "abc", 3);
+  lp_frame_raw_init(&f, NULL, 0, "abc", 3, NULL);
   check(memcmp(f.sum, "\x99\x09\x77\xad", 4) == 0, "raw frame of 'abc': XXH64 checksum");
   for (i = 0; i < sizeof sizes / sizeof *sizes; i++) {
     len = sizes[i];
     /* the content in two parts (a head and the rest) is laid out the same */
     hlen = len < 9 ? len : 9;
-    lp_frame_raw_init(&f, data, hlen, data + hlen, len - hlen);
+    lp_frame_raw_init(&f, data, hlen, data + hlen, len - hlen, NULL);
     split = raw_bytes(&f, &k);
-    lp_frame_raw_init(&f, NULL, 0, data, len);
+    EVP_DigestInit_ex(sha, lp_frame_sha256(), NULL);
+    lp_frame_raw_init(&f, NULL, 0, data, len, sha);
     frame = raw_bytes(&f, &n);
     if (n != f.size) badsize++;
+    EVP_DigestFinal_ex(sha, md, &mdlen);
+    lp_frame_format_hash(md, mdlen, fhash);
+    lp_frame_hash_bytes(frame, n, want);
+    if (strcmp(fhash, want) != 0) badsha++;
     if (k != n || memcmp(split, frame, n) != 0) badparts++;
     free(split);
     lp_frame_hash_bytes(data, len, hash);
@@ -521,7 +531,9 @@ static void test_raw_frames(void) {
   check(badstream == 0, "raw frames: decoded exactly as they arrive, in pieces");
   check(badcorrupt == 0, "raw frames: a changed byte fails their checksum");
   check(badparts == 0, "raw frames: of content in two parts, the same bytes");
-  lp_frame_raw_init(&f, NULL, 0, data, 300000);
+  check(badsha == 0, "raw frames: the hash init gives is their bytes' SHA-256");
+  EVP_MD_CTX_free(sha);
+  lp_frame_raw_init(&f, NULL, 0, data, 300000, NULL);
   check(f.size == 10 + 3 * 3 + 300000 + 4, "raw frame: 10 B of header, 3 per block, 4 of "
         "checksum (%llu)", (unsigned long long)f.size);
   free(data);
