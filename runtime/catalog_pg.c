@@ -866,8 +866,12 @@ static int pg_open(const char *target, int read_only, void **out, char *err, siz
   }
   pq.PQsetNoticeProcessor(db->conn, no_notice, NULL);
   /* times and ids come as parameters; text compares byte by byte as
-  ** sqlite's does, whatever the database's collation */
-  if (exec(db, "SET client_encoding = 'UTF8'", NULL) != 0 ||
+  ** sqlite's does, whatever the database's collation. Every statement is
+  ** prepared once and run many times with other values, which a plan made
+  ** for its parameters' types serves as well: planned anew at each run (the
+  ** server's choice for most of them), a step's lookups cost it 0.2 ms each */
+  if (exec(db, "SET client_encoding = 'UTF8'; SET plan_cache_mode = force_generic_plan",
+           NULL) != 0 ||
       (!read_only && ensure_schema(db, schema, sizeof schema) != 0)) {
     rc = fail(db, "configuring", err, errsz);
     pg_close(db);
