@@ -970,6 +970,12 @@ typedef struct pg_stmt {
   char table[64];
   pg_text *arrays;      /* the rows waiting: an array's text a parameter */
   int rows;
+  /* the first of them as bound, which goes alone with the statement itself
+  ** (one row through unnest costs the server several times a plain INSERT's
+  ** work): its values one after another, where each starts, its length (-1:
+  ** NULL), its format */
+  pg_text first;
+  int first_at[PG_MAX_PARAMS], first_len[PG_MAX_PARAMS], first_format[PG_MAX_PARAMS];
 } pg_stmt;
 
 /* sql with ?N made $N (outside quotes), its highest N in *nparams, and
@@ -1071,6 +1077,7 @@ static void pg_finalize(void *p) {
   if (st->batches == 1) deallocate(db, st->batch_name);
   for (i = 0; st->arrays != NULL && i < st->nparams; i++) free(st->arrays[i].p);
   free(st->arrays);
+  free(st->first.p);
   free(st->insert);
   free(st->batch_sql);
   free(st->references);
@@ -1302,6 +1309,15 @@ static int depends(const pg_stmt *st, const pg_stmt *other) {
 static int add_row(pg_stmt *st) {
   static const char hex[] = "0123456789abcdef";
   int i, failed = 0;
+  st->first.len = st->rows == 0 ? 0 : st->first.len;
+  for (i = 0; i < st->nparams && st->rows == 0; i++) {
+    const char *v = st->values[i];
+    size_t n = v == NULL ? 0 : st->formats[i] == 1 ? (size_t)st->lengths[i] : strlen(v);
+    st->first_at[i] = (int)st->first.len;
+    st->first_len[i] = v == NULL ? -1 : (int)n;
+    st->first_format[i] = st->formats[i];
+    if (v != NULL) failed |= text_put(&st->first, v, n) | text_put(&st->first, "", 1);
+  }
   for (i = 0; i < st->nparams; i++) {
     pg_text *a = &st->arrays[i];
     const char *v = st->values[i];
@@ -1337,9 +1353,11 @@ static int send_waiting(pg_db *db) {
   int i, k, failed = 0;
   for (k = 0; k < db->nwaiting; k++) {
     pg_stmt *st = db->waiting[k];
+    int one = st->rows == 1;
     for (i = 0; i < st->nparams; i++) {
       failed |= text_put(&st->arrays[i], "}", 1);
-      values[i] = st->arrays[i].p;
+      values[i] = one ? (st->first_len[i] < 0 ? NULL : st->first.p + st->first_at[i])
+                      : st->arrays[i].p;
       st->arrays[i].len = 0;
     }
     st->rows = 0;
@@ -1347,8 +1365,9 @@ static int send_waiting(pg_db *db) {
       snprintf(db->err, sizeof db->err, "out of memory");
     } else if ((pq.PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF &&
                 pq.PQenterPipelineMode(db->conn) != 1) ||
-               pq.PQsendQueryPrepared(db->conn, st->batch_name, st->nparams, values, NULL,
-                                      NULL, 0) != 1) {
+               pq.PQsendQueryPrepared(db->conn, one ? st->name : st->batch_name, st->nparams,
+                                      values, one ? st->first_len : NULL,
+                                      one ? st->first_format : NULL, 0) != 1) {
       keep_error(db, NULL);
       failed = 1;
     } else {
