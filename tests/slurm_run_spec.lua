@@ -627,6 +627,43 @@ lupine.pipeline("chain", function() last(next_(next_(first())), K) end)()
     assert.equal("", live_jobs(dir))
   end)
 
+  it("stops the job submitted ahead of a cache hit whose outputs are in another store, and "
+    .. "submits the steps after it when ready", function()
+    local script = MARKS .. [[
+local first = lupine.step { name = "first", enable_cache = false, function() return 1 end }
+local next_ = lupine.step("next", function(x) mark("next") return x + 1 end)
+local last = lupine.step("last", function(x, k) mark("last") return x * k end)
+lupine.pipeline("chain", function() last(next_(first()), K) end)()
+]]
+    local dir, home = cluster_home((script:gsub("K%)", "10)")))
+    local out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    -- the same orchestrator, another store: next's hit reuses the first one's version
+    for _, cmd in ipairs { "artifact-store register other --flavor local --path "
+        .. H.quote(dir .. "/other"), "stack register moved -a other -o hpc", "stack set moved" } do
+      _, err, code = H.lupine(home, cmd)
+      assert.equal(0, code, err)
+    end
+    H.write(dir .. "/pipeline.lua", (script:gsub("K%)", "100)")))
+    out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    local s = steps(home)
+    assert.equal("completed", s.first.status)
+    assert.equal("cached", s.next.status)
+    assert.equal("completed", s.last.status)
+    assert.equal("next\nlast\nlast\n", H.read(dir .. "/marks"))
+    local work = dir .. "/work/" .. sql(home, "SELECT id FROM pipeline_runs ORDER BY seq DESC "
+      .. "LIMIT 1"):match("[^\n]+") .. "/"
+    assert.equal("stop", H.read(work .. "ahead-2.gate"))
+    -- last's job was submitted when its step was ready, not ahead (then cancelled by Slurm)
+    assert.is_nil(H.read(work .. "ahead-3.gate"))
+    assert.truthy(tonumber(s.last.job) > tonumber(s.first.job) + 2)
+    H.write(dir .. "/show.lua", "print(require('lupine').load_artifact('chain::last::output'))")
+    assert.equal("200\n", H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home)
+      .. " " .. H.quote(H.cli) .. " run show.lua"))
+    assert.equal("", live_jobs(dir))
+  end)
+
   it("submits again a step submitted ahead that reads the catalog, its reads answered",
     function()
     local script = [[
