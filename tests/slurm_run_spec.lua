@@ -423,8 +423,9 @@ lupine.pipeline("p", function() b(a(first())) end)()
     assert.equal("", live_jobs(dir))
   end)
 
-  it("adopts a killed run's job waiting at its gate (caching on), telling it to run", function()
-    local dir, home = cluster_home(MARKS .. [[
+  it("adopts a killed run's job waiting at its gate (caching on), telling it to run; or to "
+    .. "stop, when its step changed", function()
+    local script = MARKS .. [[
 local first = lupine.step("first", function() mark("first") return 1 end)
 local a = lupine.step("a", function(x)
   mark("a")
@@ -434,23 +435,28 @@ local a = lupine.step("a", function(x)
 end)
 local b = lupine.step("b", function(x) mark("b") return x * 10 end)
 lupine.pipeline("p", function() b(a(first())) end)()
-]])
-    -- killed while a runs, b's job waiting behind it (and then at its gate,
-    -- which that coordinator never opens)
-    run_while(dir, home, "until grep -q \"^step 'first' completed\" coordinator.out; do "
-      .. "sleep 0.05; done; kill -9 $pid")
-    local killed = H.sh("ls -d " .. H.quote(dir .. "/work") .. "/*/"):match("[^\n]+")
-    assert.equal("run", H.read(killed .. "ahead-2.gate"))
-    assert.is_nil(H.read(killed .. "ahead-3.gate"))
-    local out, err, code = run(dir, home)
-    assert.equal(0, code, out .. err)
-    assert.equal("run", H.read(killed .. "ahead-3.gate"))
-    assert.equal("first\na\nb\n", H.read(dir .. "/marks"))
-    local s = steps(home)
-    assert.equal("completed", s.a.status)
-    assert.equal("completed", s.b.status)
-    assert.equal(tonumber(s.a.job) + 1, tonumber(s.b.job))
-    assert.equal("", live_jobs(dir))
+]]
+    for _, changed in ipairs { false, true } do
+      local dir, home = cluster_home(script)
+      -- killed while a runs, b's job waiting behind it (and then at its
+      -- gate, which that coordinator never opens)
+      run_while(dir, home, "until grep -q \"^step 'first' completed\" coordinator.out; do "
+        .. "sleep 0.05; done; kill -9 $pid")
+      local killed = H.sh("ls -d " .. H.quote(dir .. "/work") .. "/*/"):match("[^\n]+")
+      assert.equal("run", H.read(killed .. "ahead-2.gate"))
+      assert.is_nil(H.read(killed .. "ahead-3.gate"))
+      if changed then H.write(dir .. "/pipeline.lua", (script:gsub("x %* 10", "x * 20"))) end
+      local out, err, code = run(dir, home)
+      assert.equal(0, code, out .. err)
+      assert.equal(changed and "stop" or "run", H.read(killed .. "ahead-3.gate"))
+      assert.equal("first\na\nb\n", H.read(dir .. "/marks"))
+      local s = steps(home)
+      assert.equal("completed", s.a.status)
+      assert.equal("completed", s.b.status)
+      -- (its own job, submitted when its step was ready, once a's had ended)
+      assert.equal(not changed, tonumber(s.a.job) + 1 == tonumber(s.b.job))
+      assert.equal("", live_jobs(dir))
+    end
   end)
 
   it("adopts the jobs of the run --resume names, not the latest run's", function()

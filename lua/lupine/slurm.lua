@@ -186,12 +186,12 @@ function M.wait(id, result, snap, seen, grace, nap_max)
 end
 
 -- Tell the job waiting at the gate at path (a job submitted ahead; nil:
--- none) to stop without running its step, unless it was told already: it
--- fails, and Slurm cancels the jobs behind it.
-local function stop_gate(path)
+-- none) word ("run", or "stop": it fails without running its step, and
+-- Slurm cancels the jobs behind it), unless it was told already.
+local function tell_gate(path, word)
   if not path then return end
   local f = io.open(path)
-  if f then f:close() else core.write_atomic(path, "stop") end
+  if f then f:close() else core.write_atomic(path, word) end
 end
 
 -- ---- adopting the jobs of a run whose coordinator died ----
@@ -293,7 +293,7 @@ local function adoptable(build, o)
         if type(object) == "table" and object.manifest then
           local got, m = pcall(exec.read, object.manifest, "step manifest", exec.MANIFEST_KIND)
           if not got or m.status ~= "completed" then
-            stop_gate(a.gate)
+            tell_gate(a.gate, "stop")
             return nil
           end
           a.spec.objects[k] = exec.output_object(m, object.output)
@@ -302,7 +302,7 @@ local function adoptable(build, o)
       by_key[work_key(a.spec)] = a
     end
     local found = by_key[work_key(spec)]
-    if a and found ~= a then stop_gate(a.gate) end
+    if a and found ~= a then tell_gate(a.gate, "stop") end
     return found
   end
   if #jobs == 0 then return find, {}, gates end
@@ -434,7 +434,7 @@ function M.runner(build, o)
   -- A job submitted ahead that waits at its gate is told to run: its step
   -- is no cache hit here either.
   local function adopted(a, report, run_id)
-    if a.gate and a.queued and not io.open(a.gate) then core.write_atomic(a.gate, "run") end
+    if a.queued then tell_gate(a.gate, "run") end
     if not io.open(a.manifest) and not (a.queued and M.wait(a.job, a.manifest, snap, nil, grace))
     then return nil end
     local ok, m = pcall(exec.read, a.manifest, "step manifest", exec.MANIFEST_KIND)
@@ -580,7 +580,7 @@ function M.runner(build, o)
     spec.timeout, spec.requeue = node.job_timeout, node.requeue
     local a = adopt(spec)
     if a and node.seed ~= nil and node.seed ~= a.seed then
-      stop_gate(a.gate)
+      tell_gate(a.gate, "stop")
       a = nil
     end
     if a then
@@ -623,7 +623,7 @@ function M.runner(build, o)
   end
   function runner.cached(i, outputs, run_id, store)
     local node = build.nodes[i]
-    stop_gate(adopted_gates[node.name])
+    tell_gate(adopted_gates[node.name], "stop")
     if not fed_by[i] or jobless[fed_by[i]] then
       jobless[i] = true
       return
