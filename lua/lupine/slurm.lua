@@ -157,9 +157,11 @@ end
 -- one may have asked squeue before the job was there; from the one after,
 -- a job not listed has gone. A job requeued (pending or running again) is
 -- waited for again. The file is looked for every 20 ms at first (nap_max
--- if less), then less often, every nap_max seconds at most (default 0.1).
+-- if less), then less often: every nap_max seconds (default 0.1), or a
+-- hundredth of the time waited so far if more (a job that runs for long
+-- is looked for every 100 ms, not every 10).
 function M.wait(id, result, snap, seen, grace, nap_max)
-  local nap, gone, looks = math.min(0.02, nap_max or 0.1), nil, 0
+  local nap, gone, looks, waited = math.min(0.02, nap_max or 0.1), nil, 0, 0
   while true do
     local f = io.open(result)
     if f then
@@ -181,7 +183,8 @@ function M.wait(id, result, snap, seen, grace, nap_max)
       end
     end
     core.sleep(nap)
-    nap = math.min(nap * 1.5, nap_max or 0.1)
+    waited = waited + nap
+    nap = math.min(nap * 1.5, math.max(nap_max or 0.1, math.min(waited / 100, 0.1)))
   end
 end
 
