@@ -367,6 +367,26 @@ static int resolve_lookups(lp_run *r, int node, int nodeidx, char *err, size_t e
   return ok;
 }
 
+/* Tell spec.cached, if the run has one, that node is a cache hit (a job
+** submitted ahead for it waits for word of it). What it raises is logged:
+** such a job then hears nothing, and never runs the step. */
+static void tell_cached(lp_run *r, int node) {
+  lua_State *L = r->L;
+  if (lua_getfield(L, r->spec, "cached") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushinteger(L, node + 1);
+  lua_rawgeti(L, r->results, node + 1);
+  lua_pushstring(L, r->id);
+  lua_pushstring(L, r->rt->store_id);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
+    lp_log(r->rt, LUPINE_LOG_WARN, "step '%s': %s", lp_run_node_str(r, node, "name"),
+           lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+}
+
 /* Start node: record its step run and hand it to a worker. Returns 1. */
 static int start_node(lp_run *r, int node) {
   lua_State *L = r->L;
@@ -419,6 +439,7 @@ static int start_node(lp_run *r, int node) {
         if (lp_cache_find_hit(r, node, nodeidx)) {
           lp_cache_record_hit(r, node, nodeidx, pbytes, plen);
           lua_settop(L, top);
+          tell_cached(r, node);
           return 1;
         }
       }
@@ -693,6 +714,10 @@ static int record_plan(lp_run *r) {
 **             result, or nil: with LUPINE_EXEC set, the worker hands node i
 **             (state: { step_run, seed, params, lookups }) to this, which
 **             runs it in a fresh process (`lupine exec`, lua/lupine/exec.lua)
+**   cached    function(i, outputs, run_id, store_id), or nil: called in
+**             this process when node i is a cache hit, once it is recorded
+**             (outputs: its results, { id, seq, version, hash, size, kind,
+**             store } each; a Slurm run's jobs submitted ahead wait for it)
 **   nodes     { node, ... } in the order of the pipeline's body; a node:
 **     name           the invocation's name, unique in the run
 **     step           the step's name

@@ -331,6 +331,56 @@ describe("lupine exec", function()
     end
   end)
 
+  it("waits at its gate: runs the step on run, skips it on skip (no manifest), fails on stop "
+    .. "or when no word came in time", function()
+    local where = string.format("step 'double' (pipeline.lua:%d)", line_of('name = "double"'))
+    local function gated(word, wait)
+      local spec = decode_file(there.specs.double)
+      local dir = H.tmpdir()
+      spec.gate, spec.gate_wait = dir .. "/gate", wait
+      if word then H.write(spec.gate, word) end
+      local m, out, err, code = exec(encode_file(dir .. "/spec", spec))
+      return m, out, err, code, spec.gate
+    end
+    -- the word written after the job came to the gate
+    local spec = decode_file(there.specs.double)
+    local dir = H.tmpdir()
+    spec.gate = dir .. "/gate"
+    local spec_path = encode_file(dir .. "/spec", spec)
+    local out, err, code = H.sh("cd / && { " .. H.quote(H.cli) .. " exec --spec "
+      .. H.quote(spec_path) .. " --manifest " .. H.quote(dir .. "/manifest") .. " & pid=$!; "
+      .. "sleep 0.3; [ -e " .. H.quote(dir .. "/manifest") .. " ] && echo early; printf run > "
+      .. H.quote(spec.gate) .. "; wait $pid; }")
+    assert.equal(0, code, err)
+    assert.equal("doubled 3\n", out)
+    assert.equal("completed", decode_file(dir .. "/manifest").status)
+    -- skip: nothing runs, and the manifest (the coordinator's) is not written
+    local m
+    m, out, err, code = gated("skip")
+    assert.equal(0, code, err)
+    assert.is_nil(m)
+    assert.equal("", out)
+    local gate
+    m, out, err, code, gate = gated("stop")
+    local want = where .. ": its coordinator stopped its job before the step ran (" .. gate
+      .. " says stop): it runs the step otherwise"
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal("lupine: " .. want .. "\n", err)
+    assert.equal("failed", m.status)
+    assert.equal("stop", m.gate)
+    assert.equal(want, m.error)
+    m, out, err, code, gate = gated(nil, 0.2)
+    want = where .. ": no word from its coordinator in 0.2 s whether to run the step (" .. gate
+      .. " was not written): its coordinator may have died; `lupine run` of the script again "
+      .. "adopts or reruns it"
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal("lupine: " .. want .. "\n", err)
+    assert.equal("timeout", m.gate)
+    assert.equal(want, m.error)
+  end)
+
   it("never opens the catalog: the coordinator's stays as it was, and none is made", function()
     local function listing()
       local p = io.popen("ls -A " .. H.quote(there.home))

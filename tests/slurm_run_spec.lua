@@ -62,6 +62,20 @@ local function mark(name)
 end
 ]]
 
+-- The five steps after the step `first` of a chain of six (the script
+-- defines first before, after MARKS).
+local CHAIN = [[
+local next_ = lupine.step("next", function(x, k)
+  mark("next")
+  lupine.log_metadata { metadata = { k = k } }
+  return { type(x) == "table" and x[1] + k or x + k }
+end)
+lupine.pipeline("chain", function()
+  local x = first()
+  for k = 1, 5 do x = next_(x, k) end
+end)()
+]]
+
 local RECORDS = H.RECORDS
 
 -- The sqlite3 shell's output of the query on home's catalog (psql's on
@@ -117,6 +131,12 @@ local function steps(home)
       orchestrator = orchestrator }
   end
   return list
+end
+
+-- The folder in the work dir of the last run of home (of the script of dir).
+local function last_work(dir, home)
+  return dir .. "/work/" .. sql(home, "SELECT id FROM pipeline_runs ORDER BY seq DESC LIMIT 1")
+    :match("[^\n]+") .. "/"
 end
 
 -- The shell lines that set $jobs to the ids of the jobs still queued or
@@ -409,6 +429,42 @@ lupine.pipeline("p", function() b(a(first())) end)()
     assert.equal("", live_jobs(dir))
   end)
 
+  it("adopts a killed run's job waiting at its gate (caching on), telling it to run; or to "
+    .. "stop, when its step changed", function()
+    local script = MARKS .. [[
+local first = lupine.step("first", function() mark("first") return 1 end)
+local a = lupine.step("a", function(x)
+  mark("a")
+  io.open("started", "w"):close()
+  os.execute("sleep 3")
+  return x + 1
+end)
+local b = lupine.step("b", function(x) mark("b") return x * 10 end)
+lupine.pipeline("p", function() b(a(first())) end)()
+]]
+    for _, changed in ipairs { false, true } do
+      local dir, home = cluster_home(script)
+      -- killed while a runs, b's job waiting behind it (and then at its
+      -- gate, which that coordinator never opens)
+      run_while(dir, home, "until grep -q \"^step 'first' completed\" coordinator.out; do "
+        .. "sleep 0.05; done; kill -9 $pid")
+      local killed = H.sh("ls -d " .. H.quote(dir .. "/work") .. "/*/"):match("[^\n]+")
+      assert.equal("run", H.read(killed .. "ahead-2.gate"))
+      assert.is_nil(H.read(killed .. "ahead-3.gate"))
+      if changed then H.write(dir .. "/pipeline.lua", (script:gsub("x %* 10", "x * 20"))) end
+      local out, err, code = run(dir, home)
+      assert.equal(0, code, out .. err)
+      assert.equal(changed and "stop" or "run", H.read(killed .. "ahead-3.gate"))
+      assert.equal("first\na\nb\n", H.read(dir .. "/marks"))
+      local s = steps(home)
+      assert.equal("completed", s.a.status)
+      assert.equal("completed", s.b.status)
+      -- (its own job, submitted when its step was ready, once a's had ended)
+      assert.equal(not changed, tonumber(s.a.job) + 1 == tonumber(s.b.job))
+      assert.equal("", live_jobs(dir))
+    end
+  end)
+
   it("adopts the jobs of the run --resume names, not the latest run's", function()
     local dir, home = cluster_home(MARKS .. [[
 local long = lupine.step("long", function()
@@ -453,18 +509,9 @@ lupine.pipeline("p", function() hold() end)()
   end)
 
   it("submits a chain ahead with caching off, each job behind the one before", function()
-    local chain = [[
-local lupine = require "lupine"
+    local chain = MARKS .. [[
 local first = lupine.step("first", function() return 0 end)
-local next_ = lupine.step("next", function(x, k)
-  lupine.log_metadata { metadata = { k = k } }
-  return { type(x) == "table" and x[1] + k or x + k }
-end)
-lupine.pipeline("chain", function()
-  local x = first()
-  for k = 1, 5 do x = next_(x, k) end
-end)()
-]]
+]] .. CHAIN
     local dir, home = cluster_home(chain)
     local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home)
       .. " " .. H.quote(H.cli) .. " run --no-cache pipeline.lua")
@@ -486,14 +533,9 @@ end)()
     for id in jobs:gmatch("%d+") do ids[#ids + 1] = tonumber(id) end
     assert.equal(6, #ids)
     for k = 2, 6 do assert.equal(ids[k - 1] + 1, ids[k]) end
-    -- with caching on, nothing is submitted before its step is ready
-    local dir2, home2 = cluster_home(chain)
-    _, err, code = run(dir2, home2)
-    assert.equal(0, code, err)
-    assert.equal("", H.sh("ls " .. H.quote(dir2 .. "/work") .. "/*/ | grep ahead"))
-    assert.equal(sql(here, "SELECT hex(value) FROM run_metadata ORDER BY 1"),
-      sql(home2, "SELECT hex(value) FROM run_metadata ORDER BY 1"))
-    -- nor the steps of a fan-out (all would run at once, whatever the stack's jobs)
+    -- (no step may be a cache hit: no job waits for word of it)
+    assert.equal("", H.sh("ls " .. H.quote(dir .. "/work") .. "/*/ | grep gate"))
+    -- not the steps of a fan-out (all would run at once, whatever the stack's jobs)
     local dir3, home3 = cluster_home((chain:gsub("for k = 1, 5 do x = next_%(x, k%) end",
       "next_(x, 1) next_(x, 2)")))
     _, err, code = H.sh("cd " .. H.quote(dir3) .. " && LUPINE_HOME=" .. H.quote(home3) .. " "
@@ -501,6 +543,135 @@ end)()
     assert.equal(0, code, err)
     assert.equal("3\n", sql(home3, "SELECT count(*) FROM step_runs WHERE status = 'completed'"))
     assert.equal("", H.sh("ls " .. H.quote(dir3 .. "/work") .. "/*/ | grep ahead"))
+  end)
+
+  it("submits a chain ahead with caching on, each job waiting at its gate for the cache check; "
+    .. "run again, it runs no step", function()
+    local chain = MARKS .. [[
+local first = lupine.step("first", function()
+  mark("first")
+  io.open("started", "w"):close()
+  return os.execute("sleep 1") and 0
+end)
+]] .. CHAIN
+    local dir, home = cluster_home(chain)
+    -- while the first step runs, the jobs of the five after it wait in the
+    -- queue, each for the one before
+    local out, err, lines = run_while(dir, home, "for i in $(seq 40); do n=$(squeue -h -t PD "
+      .. "-o '%Z %r' | awk -v d=" .. H.quote(dir) .. " '$1 == d && $2 == \"Dependency\"' | "
+      .. "wc -l); [ $n = 5 ] && break; sleep 0.05; done; echo $n")
+    assert.equal("5\n", lines, out .. err)
+    assert.matches("completed in [%d.]+ m?s: 6 done\n$", out)
+    local here = H.tmpdir() .. "/home"
+    local code
+    _, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(here) .. " "
+      .. H.quote(H.cli) .. " run pipeline.lua")
+    assert.equal(0, code, err)
+    local records = RECORDS:gsub("s%.seed, ", "")
+    assert.equal(sql(here, records), sql(home, records))
+    -- every job was submitted with the first, each behind the one before,
+    -- and told to run once its step was found no cache hit
+    local ids = {}
+    for id in sql(home, "SELECT job FROM step_runs ORDER BY seq"):gmatch("%d+") do
+      ids[#ids + 1] = tonumber(id)
+    end
+    assert.equal(6, #ids)
+    for k = 2, 6 do assert.equal(ids[k - 1] + 1, ids[k]) end
+    local work = H.sh("ls -d " .. H.quote(dir .. "/work") .. "/*/"):match("[^\n]+")
+    for k = 2, 6 do assert.equal("run", H.read(work .. "ahead-" .. k .. ".gate")) end
+    -- (and the local run's)
+    local marks = ("first\nnext\nnext\nnext\nnext\nnext\n"):rep(2)
+    assert.equal(marks, H.read(dir .. "/marks"))
+    -- run again: every step a cache hit, no job, no step run
+    H.rm(dir .. "/started")
+    out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    for name, s in pairs(steps(home)) do
+      assert.equal("cached", s.status, name)
+      assert.equal("", s.job, name)
+    end
+    assert.equal(marks, H.read(dir .. "/marks"))
+    assert.equal("", live_jobs(dir))
+  end)
+
+  it("tells the jobs submitted ahead of cache hits to skip their steps, the job after them "
+    .. "reading what the hits reuse", function()
+    local script = MARKS .. [[
+local first = lupine.step { name = "first", enable_cache = false, function()
+  mark("first")
+  return 1
+end }
+local next_ = lupine.step("next", function(x)
+  mark("next")
+  return { (type(x) == "table" and x[1] or x) + 1 }
+end)
+local last = lupine.step("last", function(x, k) mark("last") return x[1] * k end)
+lupine.pipeline("chain", function() last(next_(next_(first())), K) end)()
+]]
+    local dir, home = cluster_home((script:gsub("K%)", "10)")))
+    local here = H.tmpdir() .. "/home"
+    for _, k in ipairs { "10", "100" } do
+      H.write(dir .. "/pipeline.lua", (script:gsub("K%)", k .. ")")))
+      for _, h in ipairs { home, here } do
+        local out, err, code = H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(h)
+          .. " " .. H.quote(H.cli) .. " run pipeline.lua")
+        assert.equal(0, code, out .. err)
+      end
+    end
+    local records = RECORDS:gsub("s%.seed, ", "")
+    assert.equal(sql(here, records), sql(home, records))
+    local s = steps(home)
+    assert.equal("completed", s.first.status)
+    assert.equal("cached", s.next.status)
+    assert.equal("cached", s.next_2.status)
+    assert.equal("completed", s.last.status)
+    -- the first run's four bodies and the local run's, then first and last twice
+    assert.equal("first\nnext\nnext\nlast\nfirst\nnext\nnext\nlast\nfirst\nlast\nfirst\n"
+      .. "last\n", H.read(dir .. "/marks"))
+    -- the second run: its jobs submitted ahead of next and next_2 skipped theirs, and that
+    -- of last ran, behind them
+    local work = last_work(dir, home)
+    assert.equal("skip", H.read(work .. "ahead-2.gate"))
+    assert.equal("skip", H.read(work .. "ahead-3.gate"))
+    assert.equal("", live_jobs(dir))
+    -- (last's job, the fourth submitted with first's)
+    assert.equal(tonumber(s.first.job) + 3, tonumber(s.last.job))
+    assert.equal("run", H.read(work .. "ahead-4.gate"))
+  end)
+
+  it("stops the job submitted ahead of a cache hit whose outputs are in another store, and "
+    .. "submits the steps after it when ready", function()
+    local script = MARKS .. [[
+local first = lupine.step { name = "first", enable_cache = false, function() return 1 end }
+local next_ = lupine.step("next", function(x) mark("next") return x + 1 end)
+local last = lupine.step("last", function(x, k) mark("last") return x * k end)
+lupine.pipeline("chain", function() last(next_(first()), K) end)()
+]]
+    local dir, home = cluster_home((script:gsub("K%)", "10)")))
+    local out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    -- the same orchestrator, another store: next's hit reuses the first one's version
+    for _, cmd in ipairs { "artifact-store register other --flavor local --path "
+        .. H.quote(dir .. "/other"), "stack register moved -a other -o hpc", "stack set moved" } do
+      _, err, code = H.lupine(home, cmd)
+      assert.equal(0, code, err)
+    end
+    H.write(dir .. "/pipeline.lua", (script:gsub("K%)", "100)")))
+    out, err, code = run(dir, home)
+    assert.equal(0, code, out .. err)
+    local s = steps(home)
+    assert.same({ "completed", "cached", "completed" },
+      { s.first.status, s.next.status, s.last.status })
+    assert.equal("next\nlast\nlast\n", H.read(dir .. "/marks"))
+    local work = last_work(dir, home)
+    assert.equal("stop", H.read(work .. "ahead-2.gate"))
+    -- last's job was submitted when its step was ready, not ahead (then cancelled by Slurm)
+    assert.is_nil(H.read(work .. "ahead-3.gate"))
+    assert.truthy(tonumber(s.last.job) > tonumber(s.first.job) + 2)
+    H.write(dir .. "/show.lua", "print(require('lupine').load_artifact('chain::last::output'))")
+    assert.equal("200\n", H.sh("cd " .. H.quote(dir) .. " && LUPINE_HOME=" .. H.quote(home)
+      .. " " .. H.quote(H.cli) .. " run show.lua"))
+    assert.equal("", live_jobs(dir))
   end)
 
   it("submits again a step submitted ahead that reads the catalog, its reads answered",

@@ -457,8 +457,8 @@ local function host_name(s)
   return false, "takes a host name: letters, digits, '.', '-' and '_'"
 end
 
--- lupine exec: run one step from its spec; 0 if it completed, 1 if it
--- failed (the manifest says why either way).
+-- lupine exec: run one step from its spec; 0 if it completed (or its gate
+-- said skip), 1 if it failed (the manifest says why either way).
 local function cmd_exec(ctx)
   if not ctx.opts.spec then usage(ctx.path, "missing option --spec FILE") end
   local ok, m = pcall(require("lupine.exec").run, ctx.opts.spec, ctx.opts.manifest)
@@ -466,7 +466,7 @@ local function cmd_exec(ctx)
     io.stderr:write("lupine: exec: ", tostring(m), "\n")
     return 2
   end
-  if m.status == "completed" then return 0 end
+  if m.status == "completed" or m.status == "skipped" then return 0 end
   io.stderr:write("lupine: ", (m.error:gsub("\nstack traceback:\n.*", "")), "\n")
   return 1
 end
@@ -526,8 +526,8 @@ M.commands = {
       .. "inputs are read from the artifact stores, its outputs written there, and what it "
       .. "did is written to the manifest (atomically), which the coordinator records. The "
       .. "catalog is never opened. Both formats are in the runtime's README, \"Step spec and "
-      .. "manifest\". Exit status: 0 when the step completed, 1 when it failed (the manifest "
-      .. "says why), 2 when the spec cannot be read or the manifest cannot be written.",
+      .. "manifest\". Exit status: 0 when the step completed (or, a job submitted ahead, its "
+      .. "coordinator said to skip it: a cache hit), 1 when it failed (the manifest says why), 2 when the spec cannot be read or the manifest cannot be written.",
     catalog = "none", json = false,
     options = { { "--spec", arg = "FILE", help = "the step spec to run (required)" },
       { "--manifest", arg = "FILE",

@@ -107,6 +107,46 @@ local function manifest_object(path, k, name)
   return M.output_object(m, k)
 end
 
+-- How long a job submitted ahead waits at its gate for its coordinator's
+-- word (seconds), unless its spec says (gate_wait): a job whose coordinator
+-- died gives its slot back then.
+M.GATE_WAIT = 600
+
+-- Wait at the spec's gate: a file its coordinator writes once it knows
+-- whether the step is to run (a job submitted ahead, with caching on: the
+-- step may be a cache hit, which the coordinator learns only once the step
+-- before it is recorded). true for "run", false for "skip"; raises for
+-- "stop", or when no word came within gate_wait. The nap grows from 5 ms to
+-- 50 ms, slowly (by a tenth: 50 ms after half a second), as the word most
+-- often comes within tens of milliseconds: a shared file system tells no
+-- other node of a new file.
+local function gate(spec)
+  local path = need(spec, "gate", "string", "")
+  local wait, waited, nap = tonumber(spec.gate_wait) or M.GATE_WAIT, 0, 0.005
+  local node = spec.node
+  while true do
+    local f = io.open(path, "rb")
+    local word = f and f:read("a")
+    if f then f:close() end
+    if word == "run" then return true end
+    if word == "skip" then return false end
+    if word == "stop" then
+      error({ gate = "stop", message = string.format("step '%s' (%s): its coordinator stopped "
+        .. "its job before the step ran (%s says stop): it runs the step otherwise",
+        node.name, node.where, path) }, 0)
+    end
+    if waited >= wait then
+      error({ gate = "timeout", message = string.format("step '%s' (%s): no word from its "
+        .. "coordinator in %g s whether to run the step (%s was not written): its "
+        .. "coordinator may have died; `lupine run` of the script again adopts or reruns it",
+        node.name, node.where, wait, path) }, 0)
+    end
+    core.sleep(nap)
+    waited = waited + nap
+    nap = math.min(nap * 1.1, 0.05)
+  end
+end
+
 -- The run spec, results and report of lp_worker_main for the spec's node:
 -- each input becomes the output of a node of its own whose result is its
 -- object.
@@ -165,11 +205,13 @@ local function snapshot(reads)
   return list
 end
 
--- The manifest of a step run that failed before its step ran.
-local function failed(spec, message)
+-- The manifest of a step run that failed before its step ran (why: a
+-- message, or a gate's { gate, message }).
+local function failed(spec, why)
+  local gated = type(why) == "table" and why.gate
   return { format = M.FORMAT, kind = M.MANIFEST_KIND, step_run = spec.step_run,
-    store = spec.store, status = "failed", error = message, outputs = {}, calls = {},
-    logs = "" }
+    store = spec.store, status = "failed", error = gated and why.message or tostring(why),
+    gate = gated or nil, outputs = {}, calls = {}, logs = "" }
 end
 
 -- Run the step of spec (checked); return its manifest.
@@ -207,6 +249,8 @@ local function run_step(spec)
   end
   local s = find_step(spec, steps)
   local runspec, results, report, rnode = worker_tables(spec, s)
+  -- (the script replayed and the inputs found while the coordinator decides)
+  if spec.gate ~= nil and not gate(spec) then return nil end
   local result, records, logs, ended, signal = core.exec_step(runspec, results, report,
     spec.timeout, snapshot(spec.reads))
   for _, call in ipairs(records) do call.kind = nil end   -- all calls: { op, ... }
@@ -235,7 +279,9 @@ end
 
 -- lupine exec: run the step of the spec at spec_path; write its manifest
 -- (to manifest_path, else the spec's) whatever came of it. Returns the
--- manifest. A spec that cannot be read raises (and no manifest is written).
+-- manifest; or, when its gate said skip, { status = "skipped" } and writes
+-- none (the coordinator wrote it: the step was a cache hit). A spec that
+-- cannot be read raises (and no manifest is written).
 function M.run(spec_path, manifest_path)
   local spec = M.read(spec_path, "step spec", M.SPEC_KIND)
   manifest_path = manifest_path or spec.manifest
@@ -243,7 +289,8 @@ function M.run(spec_path, manifest_path)
     fail("step spec %s: it names no manifest to write (give --manifest FILE)", spec_path)
   end
   local ok, m = pcall(run_step, spec)
-  if not ok then m = failed(spec, tostring(m)) end
+  if ok and m == nil then return { status = "skipped" } end
+  if not ok then m = failed(spec, m) end
   -- a job that may be requeued is stopped so when it is requeued (or
   -- preempted): its next run writes the manifest, and a cancelled one is
   -- known by its leaving the queue without one

@@ -883,7 +883,7 @@ local function execute(build, options, level)
     run_name = run_name, start = start, tags = options.tags, nodes = build.nodes,
     invoke = invoker(build), explain = explain, stack = options.stack,
     jobs = setting("jobs", nil, stack.jobs or (runner and math.maxinteger)),
-    fresh = runner and runner.step or fresh_step })
+    fresh = runner and runner.step or fresh_step, cached = runner and runner.cached })
   if runner then runner.finish(ok and id) end
   if fresh_done then fresh_done() end
   if not ok then error(id, type(id) == "string" and level + 1 or 0) end

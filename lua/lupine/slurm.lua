@@ -156,9 +156,12 @@ end
 -- of its last snapshot before the job was submitted (nil: none). The next
 -- one may have asked squeue before the job was there; from the one after,
 -- a job not listed has gone. A job requeued (pending or running again) is
--- waited for again.
-function M.wait(id, result, snap, seen, grace)
-  local nap, gone, looks = 0.02, nil, 0
+-- waited for again. The file is looked for every 20 ms at first (nap_max
+-- if less), then less often: every nap_max seconds (default 0.1), or a
+-- hundredth of the time waited so far if more (a job that runs for long
+-- is looked for every 100 ms, not every 10).
+function M.wait(id, result, snap, seen, grace, nap_max)
+  local nap, gone, looks, waited = math.min(0.02, nap_max or 0.1), nil, 0, 0
   while true do
     local f = io.open(result)
     if f then
@@ -180,8 +183,18 @@ function M.wait(id, result, snap, seen, grace)
       end
     end
     core.sleep(nap)
-    nap = math.min(nap * 1.5, 0.1)
+    waited = waited + nap
+    nap = math.min(nap * 1.5, math.max(nap_max or 0.1, math.min(waited / 100, 0.1)))
   end
+end
+
+-- Tell the job waiting at the gate at path (a job submitted ahead; nil:
+-- none) word ("run", or "stop": it fails without running its step, and
+-- Slurm cancels the jobs behind it), unless it was told already.
+local function tell_gate(path, word)
+  if not path then return end
+  local f = io.open(path)
+  if f then f:close() else core.write_atomic(path, word) end
 end
 
 -- ---- adopting the jobs of a run whose coordinator died ----
@@ -216,15 +229,18 @@ local function none() end
 -- submitted ahead that its coordinator had not reached yet. Returns a
 -- function of a spec of this run's giving the attempt that does its work, {
 -- base (its files' path without the extension), manifest, job, step_run (the
--- one its manifest names), run, seed, queued }, or nil; and the names of the
--- jobs still queued (a list). Raises for a --resume run not found.
+-- one its manifest names), run, seed, queued, gate }, or nil (a job
+-- submitted ahead that waits at its gate for no work of this run's is told
+-- to stop); the names of the jobs still queued (a list); and the gates of
+-- the jobs submitted ahead, by node name, for a node that is a cache hit
+-- here to stop. Raises for a --resume run not found.
 local function adoptable(build, o)
   local exec = require "lupine.exec"
   local run
   if M.resume then
     local found, msg = require("lupine.client").find_run(M.resume)
     if not found then error("--resume: " .. msg, 0) end
-    if found.pipeline_name ~= build.pipeline then return none, {} end
+    if found.pipeline_name ~= build.pipeline then return none, {}, {} end
     -- (a run whose process is gone was marked so as the catalog opened)
     if found.status == "running" then
       error(string.format("--resume: pipeline run '%s' is still running: its coordinator "
@@ -235,21 +251,22 @@ local function adoptable(build, o)
     run = require("lupine").Client():list_pipeline_runs { pipeline_name = build.pipeline,
       size = 1 }[1]
     if not (run and run.status == "failed" and (run.error or ""):find("^the process running it"))
-    then return none, {} end
+    then return none, {}, {} end
   end
   local dir = o.work_dir .. "/" .. run.id
-  local by_key, by_name, jobs = {}, {}, {}
+  local by_key, by_name, jobs, gates = {}, {}, {}, {}
   local function add(base, job)
     local ok, spec = pcall(exec.read, base .. ".spec", "step spec", exec.SPEC_KIND)
     if not ok then return end
     local a = { base = base, manifest = spec.manifest, job = job, step_run = spec.step_run,
-      run = spec.run, seed = spec.seed }
+      run = spec.run, seed = spec.seed, gate = spec.gate }
     jobs[#jobs + 1] = job
     for _, object in pairs(spec.objects) do
       if type(object) == "table" and object.manifest then
         -- submitted ahead: its inputs are known once the manifests it names
         -- are there, which is so when its step is ready
         a.spec, by_name[spec.node.name] = spec, a
+        gates[spec.node.name] = spec.gate
         return
       end
     end
@@ -278,15 +295,20 @@ local function adoptable(build, o)
       for k, object in pairs(a.spec.objects) do
         if type(object) == "table" and object.manifest then
           local got, m = pcall(exec.read, object.manifest, "step manifest", exec.MANIFEST_KIND)
-          if not got or m.status ~= "completed" then return nil end
+          if not got or m.status ~= "completed" then
+            tell_gate(a.gate, "stop")
+            return nil
+          end
           a.spec.objects[k] = exec.output_object(m, object.output)
         end
       end
       by_key[work_key(a.spec)] = a
     end
-    return by_key[work_key(spec)]
+    local found = by_key[work_key(spec)]
+    if a and found ~= a then tell_gate(a.gate, "stop") end
+    return found
   end
-  if #jobs == 0 then return find, {} end
+  if #jobs == 0 then return find, {}, gates end
   -- the names of those still queued or running: the poller watches them too
   local names, seen, queued = {}, {}, {}
   local out, ok = run_cmd("squeue --noheader --states=PENDING,RUNNING,CONFIGURING,REQUEUED"
@@ -298,7 +320,7 @@ local function adoptable(build, o)
   for _, list in ipairs { by_key, by_name } do
     for _, a in pairs(list) do a.queued = queued[a.job] end
   end
-  return find, names
+  return find, names, gates
 end
 
 -- An adopted manifest (v) made for the step run and run that adopt it: every
@@ -317,13 +339,12 @@ end
 -- of the one node they take inputs from: { [i] = { j } }. A node may if it
 -- and that node run on orchestrator o, it is the only node after that one
 -- (a chain: so a run still has no more jobs at once than steps running,
--- which the stack's jobs bounds), it takes no other node's outputs, no
--- lookup and no ordering, and caching is off for it: with caching on, it
--- may be a cache hit even though the node before it ran now (its outputs
--- the same bytes as before), which the coordinator learns only once that
--- node is recorded, and by then the job would have run. Nor when the node
--- before it may be retried (its job's failure would not be the step's), or
--- when a failure stops the run.
+-- which the stack's jobs bounds), and it takes no other node's outputs, no
+-- lookup and no ordering. Not when the node before it may be retried (its
+-- job's failure would not be the step's), or when a failure stops the run.
+-- (With caching on, a node may be a cache hit even though the node before
+-- it ran now, its outputs the same bytes as before, which the coordinator
+-- learns only once that node is recorded: its job waits at a gate.)
 local function chains(build, o)
   local feeds, after, from = {}, {}, {}
   for _, node in ipairs(build.nodes) do
@@ -346,7 +367,7 @@ local function chains(build, o)
   for j, i in pairs(from) do
     local node, up = build.nodes[j], build.nodes[i]
     if after[i] == 1 and node.orchestrator == o.name and up.orchestrator == o.name
-        and not node.enable_cache and up.retries == 0 then
+        and up.retries == 0 then
       feeds[i] = { j }
     end
   end
@@ -392,11 +413,14 @@ function M.runner(build, o)
   end
   -- the jobs of a run whose coordinator died, which this one adopts: the
   -- poller watches those still queued, and they are this run's to cancel
-  local adopt, names = adoptable(build, o)
+  local adopt, names, adopted_gates = adoptable(build, o)
   table.insert(names, 1, name)
   local watched = table.concat(names, ",")
   local stop_poller = M.start_poller(watched, snap)
   local feeds = chains(build, o)
+  -- the nodes a job submitted ahead with a gate follows
+  local gated = {}
+  for i, list in pairs(feeds) do gated[i] = build.nodes[list[1]].enable_cache end
   local runner = { name = name }
   -- What the manifest m records, made in this process as a forked worker
   -- would have made it (what the step printed, its calls); its result.
@@ -410,11 +434,15 @@ function M.runner(build, o)
   -- The result of attempt a of the dead run, adopted by step run report.step_run
   -- of run run_id, once its job wrote a manifest of a completed step (waited
   -- for while the job is queued); nil if it did not (the step runs again).
+  -- A job submitted ahead that waits at its gate is told to run: its step
+  -- is no cache hit here either.
   local function adopted(a, report, run_id)
+    if a.queued then tell_gate(a.gate, "run") end
     if not io.open(a.manifest) and not (a.queued and M.wait(a.job, a.manifest, snap, nil, grace))
     then return nil end
     local ok, m = pcall(exec.read, a.manifest, "step manifest", exec.MANIFEST_KIND)
-    if not ok or m.status ~= "completed" then return nil end
+    -- (one its coordinator wrote for a cache hit names no work of the job's)
+    if not ok or m.status ~= "completed" or m.cached then return nil end
     -- the job that made it, and the seed it ran with, are this step run's
     core.write("set_step_run_job", report.step_run, a.job, a.seed)
     return replay(rebased(m, { [a.step_run] = report.step_run, [a.run.id] = run_id }))
@@ -426,8 +454,10 @@ function M.runner(build, o)
   -- manifest, and theirs in turn. The step run is not made yet: the spec
   -- names one of its own, which the worker the coordinator starts for the
   -- node later replaces by the real one, finding the job in the file
-  -- ahead-<node>.job of the run's work dir. A job sbatch refuses is left to
-  -- be submitted when its node is ready.
+  -- ahead-<node>.job of the run's work dir. A job of a node with caching on
+  -- waits at its gate (ahead-<node>.gate) for the coordinator's cache check
+  -- (runner.cached, or the worker of a node that is no hit). A job sbatch
+  -- refuses is left to be submitted when its node is ready.
   local function submit_ahead(i, id, manifest, dir, run, store)
     for _, j in ipairs(feeds[i] or {}) do
       local node, base = build.nodes[j], dir .. "/ahead-" .. j
@@ -445,6 +475,7 @@ function M.runner(build, o)
         seed = seed }, { [i] = outputs }, run, store)
       spec.timeout, spec.requeue, spec.manifest = node.job_timeout, node.requeue,
         base .. ".manifest"
+      if node.enable_cache then spec.gate = base .. ".gate" end
       core.write_atomic(base .. ".spec", assert(core.encode(spec)))
       local options = table.move(node.sbatch, 1, #node.sbatch, 1, {})
       options[#options + 1] = "--dependency=afterok:" .. id
@@ -487,9 +518,9 @@ function M.runner(build, o)
   -- snapshot before it was submitted); what it records, for the step run
   -- that ids maps the manifest's own to (nil: the same). failed(why): a
   -- failed result. catalog: the spec's catalog snapshot, released once the
-  -- job has ended.
-  local function waited(id, manifest, log, seen, ids, failed, catalog)
-    local ok, why = M.wait(id, manifest, snap, seen, grace)
+  -- job has ended. nap: M.wait's.
+  local function waited(id, manifest, log, seen, ids, failed, catalog, nap)
+    local ok, why = M.wait(id, manifest, snap, seen, grace, nap)
     if catalog then core.exec_release(catalog) end
     if not ok then
       -- what Slurm and the job said (a time limit, a node's failure)
@@ -506,6 +537,11 @@ function M.runner(build, o)
   function runner.step(i, report, results, run_id, run_name, store)
     local node = build.nodes[i]
     if node.orchestrator ~= o.name then return nil end
+    -- a job submitted ahead behind this one waits at its gate for the
+    -- coordinator, which records this step once its manifest is seen:
+    -- looked for every 10 ms (the next link's job starts as soon as this
+    -- one ends, and would wait)
+    local nap = gated[i] and 0.01 or nil
     local function failed(why)
       io.stdout:flush()
       return { kind = "result", ok = false,
@@ -523,16 +559,19 @@ function M.runner(build, o)
       -- the next, found by one or the other)
       core.write("set_step_run_job", report.step_run, job, math.tointeger(seed))
       os.remove(ahead .. ".job")
+      -- no cache hit: the job may run the step (records first)
+      if node.enable_cache then core.write_atomic(ahead .. ".gate", "run") end
       -- Its job had no catalog to read (submitted before the step before it
       -- was recorded, it would have read the catalog without that step's
       -- records): a step that reads stopped at its first read, and is
-      -- submitted again below, its reads answered as for any job.
-      local done = M.wait(job, ahead .. ".manifest", snap, tonumber(seen), grace)
+      -- submitted again below, its reads answered as for any job. So is a
+      -- step whose job did not run it, having waited at its gate too long.
+      local done = M.wait(job, ahead .. ".manifest", snap, tonumber(seen), grace, nap)
       local m = done and exec.read(ahead .. ".manifest", "step manifest", exec.MANIFEST_KIND)
-      if not done or not (m.status == "failed"
-          and (m.error or ""):find("cannot reach the catalog", 1, true)) then
+      if not done or not (m.status == "failed" and (m.gate
+          or (m.error or ""):find("cannot reach the catalog", 1, true))) then
         return waited(job, ahead .. ".manifest", ahead .. ".log", tonumber(seen),
-          { [own] = report.step_run }, failed)
+          { [own] = report.step_run }, failed, nil, nap)
       end
     end
     -- a retry is a new attempt: files of its own
@@ -543,7 +582,11 @@ function M.runner(build, o)
       dir)
     spec.timeout, spec.requeue = node.job_timeout, node.requeue
     local a = adopt(spec)
-    if a and (node.seed == nil or node.seed == a.seed) then
+    if a and node.seed ~= nil and node.seed ~= a.seed then
+      tell_gate(a.gate, "stop")
+      a = nil
+    end
+    if a then
       local result = adopted(a, report, run_id)
       if result then return result end
     end
@@ -558,7 +601,57 @@ function M.runner(build, o)
     if not id then return failed(why) end
     core.write("set_step_run_job", report.step_run, id)
     submit_ahead(i, id, spec.manifest, dir, { id = run_id, name = run_name }, store)
-    return waited(id, spec.manifest, base .. ".log", seen, nil, failed, spec.catalog)
+    return waited(id, spec.manifest, base .. ".log", seen, nil, failed, spec.catalog, nap)
+  end
+  -- In the coordinator: node i is a cache hit (outputs: its results, {
+  -- hash, size, kind, store } each; the run's id and store id). A job
+  -- submitted ahead for it waits at its gate: the manifest the next link's
+  -- job reads its inputs from is written first, naming the outputs the hit
+  -- reuses as a completed job's would, and the job is told to skip the
+  -- step. An output in another store than the run's (the next link's spec
+  -- names the run's alone) stops the job instead, and with it the jobs
+  -- behind it, whose nodes are then submitted when ready. Which nodes have
+  -- no job ahead is known without looking: a chain's first, and each after
+  -- a hit that had none (a chain run again hits at every step). A killed
+  -- run's job submitted ahead for the node, waiting at its gate, stops.
+  local fed_by, jobless = {}, {}
+  for i, list in pairs(feeds) do
+    for _, j in ipairs(list) do fed_by[j] = i end
+  end
+  local function unchain(i, dir)
+    for _, j in ipairs(feeds[i] or {}) do
+      os.remove(dir .. "/ahead-" .. j .. ".job")
+      unchain(j, dir)
+    end
+  end
+  function runner.cached(i, outputs, run_id, store)
+    local node = build.nodes[i]
+    tell_gate(adopted_gates[node.name], "stop")
+    if not fed_by[i] or jobless[fed_by[i]] then
+      jobless[i] = true
+      return
+    end
+    local dir = o.work_dir .. "/" .. run_id
+    local ahead = dir .. "/ahead-" .. i
+    local own = (read(ahead .. ".job") or ""):match("^%d+ (%S+) ")
+    if not own then
+      jobless[i] = true
+      return
+    end
+    os.remove(ahead .. ".job")
+    local m = { format = exec.FORMAT, kind = exec.MANIFEST_KIND, step_run = own, store = store,
+      status = "completed", cached = true, outputs = {}, calls = {}, logs = "" }
+    for k, out in ipairs(outputs) do
+      if (out.store or store) ~= store then
+        core.write_atomic(ahead .. ".gate", "stop")
+        jobless[i] = true
+        return unchain(i, dir)
+      end
+      m.outputs[k] = { name = node.outputs[k].name, object = { hash = out.hash, size = out.size },
+        value_type = out.kind }
+    end
+    core.write_atomic(ahead .. ".manifest", assert(core.encode(m)))
+    core.write_atomic(ahead .. ".gate", "skip")
   end
   -- The run (its id, if it was made) has ended: nothing waits for its jobs
   -- any more (a job still queued belongs to a step stopped or failed), nor
