@@ -326,6 +326,10 @@ static const char *const migrations[] = {
 #define FOLD(x) "translate(" x ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 #define LIKE(x, p) FOLD(x) " LIKE " FOLD(p) " ESCAPE '\\'"
 
+/* An artifact's name, locked to the end of the transaction (a lock of its
+** own, 7625198, apart from begin's and gc's) */
+#define NAME_LOCK "SELECT pg_advisory_xact_lock(7625198, hashtext(?1))"
+
 /* The statements whose SQL is not sqlite's (catalog.c declares them). */
 static const lp_catalog_sql statements[] = {
   /* a write transaction shares a lock that gc's holds alone (gc.c) */
@@ -337,8 +341,11 @@ static const lp_catalog_sql statements[] = {
                    "SELECT id FROM pipelines WHERE name = ?1"}},
   /* the artifact's row stays locked to the end of the transaction that
   ** records a version of it: other writers of the name wait to number
-  ** theirs, and a clean-up deleting an artifact without versions waits */
-  {"artifact_id", {"SELECT id FROM artifacts WHERE name = ?1 FOR UPDATE"}},
+  ** theirs, and a clean-up deleting an artifact without versions waits.
+  ** The name is locked first (NAME_LOCK), row or no row: a writer that
+  ** found no row to lock, the artifact being made by another, would
+  ** otherwise number its version beside that one's, unlocked */
+  {"artifact_id", {NAME_LOCK, "SELECT id FROM artifacts WHERE name = ?1 FOR UPDATE"}},
   {"artifact_new", {"INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)"
                     " ON CONFLICT (name) DO NOTHING"}},
   {"version_new", {"INSERT INTO artifact_versions(id, artifact_id, version, version_number,"
@@ -348,7 +355,7 @@ static const lp_catalog_sql statements[] = {
                    LP_DEFAULT_STORE_ID "'), ?15) RETURNING seq"}},
   /* after the artifact's lock (above), in a statement of its own: its
   ** snapshot then has the versions of the writer it waited for */
-  {"version_new_next", {"SELECT 1 FROM artifacts WHERE name = ?1 FOR UPDATE",
+  {"version_new_next", {NAME_LOCK, "SELECT 1 FROM artifacts WHERE name = ?1 FOR UPDATE",
                         "INSERT INTO artifact_versions(id, artifact_id, version,"
                         " version_number, type, data_type, content_hash, size, stored_size, uri,"
                         " codec_version, created, producer_step_run_id, artifact_store_id,"

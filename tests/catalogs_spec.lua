@@ -81,6 +81,38 @@ describe("many writers on either catalog", function()
   end)
 end)
 
+describe("a new artifact's first versions on either catalog", function()
+  -- (on PostgreSQL a writer that found no artifact row to lock, another
+  -- process making it meanwhile, numbered its version unlocked: duplicate
+  -- numbers, or a deadlock, in about half of such races)
+  it("are numbered 1..N by writers that all start before it exists", function()
+    local dir = H.tmpdir()
+    local script = H.write(dir .. "/first.lua", [[
+local lupine = require "lupine"
+for i = 1, 3 do lupine.save_artifact(i, "fresh") end
+]])
+    for trial = 1, 6 do
+      local home = dir .. "/home" .. trial
+      local cmd = {}
+      for w = 1, 8 do
+        cmd[#cmd + 1] = string.format("(LUPINE_HOME=%s %s run %s > /dev/null 2> err.%d.%d) &",
+          H.quote(home), H.quote(H.cli), H.quote(script), trial, w)
+      end
+      H.sh("cd " .. H.quote(dir) .. " || exit 1\n" .. table.concat(cmd, " ") .. " wait")
+      for w = 1, 8 do assert.equal("", H.read(dir .. "/err." .. trial .. "." .. w)) end
+      lupine.set_home(home)
+      local numbers = {}
+      for _, v in ipairs(lupine.Client():list_artifact_versions { name = "fresh", size = 100 }) do
+        numbers[#numbers + 1] = tonumber(v.version)
+      end
+      table.sort(numbers)
+      assert.equal(24, #numbers)
+      for n = 1, 24 do assert.equal(n, numbers[n]) end
+    end
+    H.rm(dir)
+  end)
+end)
+
 describe("a cached re-run's records on either catalog", function()
   -- (on PostgreSQL the rows of a cached re-run's many INSERTs go as one
   -- statement a table, each value an array's element: text and bytes that
