@@ -444,6 +444,7 @@ void lp_cache_prefetch(lp_run *r) {
                        sizeof r->rt->err) != LUPINE_OK)
     lp_run_fail(r);
   add_hits(r);
+  lua_settop(L, r->hits);
 }
 
 /* Whether the step run found by cache_hit (rows at top + 1) is one to

@@ -62,7 +62,8 @@
   X(PQfreemem) X(PQftype) X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) \
   X(PQhost) X(PQnfields) X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) \
   X(PQpipelineSync) X(PQport) X(PQprepare) X(PQresultErrorField) X(PQresultStatus) \
-  X(PQsendQueryPrepared) X(PQsetNoticeProcessor) X(PQstatus) X(PQtransactionStatus) X(PQuser)
+  X(PQsendQueryPrepared) X(PQserverVersion) X(PQsetNoticeProcessor) X(PQstatus) \
+  X(PQtransactionStatus) X(PQuser)
 
 typedef struct pq_api {
 #define PQ_MEMBER(f) __typeof__(f) *f;
@@ -327,8 +328,9 @@ static const char *const migrations[] = {
 #define LIKE(x, p) FOLD(x) " LIKE " FOLD(p) " ESCAPE '\\'"
 
 /* An artifact's name, locked to the end of the transaction (a lock of its
-** own, 7625198, apart from begin's and gc's) */
-#define NAME_LOCK "SELECT pg_advisory_xact_lock(7625198, hashtext(?1))"
+** own, 7625198, apart from begin's and gc's); advisory locks are the
+** database's, so the name is the catalog's: its schema's and its own */
+#define NAME_LOCK "SELECT pg_advisory_xact_lock(7625198, hashtext(current_schema() || '/' || ?1))"
 
 /* The statements whose SQL is not sqlite's (catalog.c declares them). */
 static const lp_catalog_sql statements[] = {
@@ -877,7 +879,9 @@ static int pg_open(const char *target, int read_only, void **out, char *err, siz
   ** prepared once and run many times with other values, which a plan made
   ** for its parameters' types serves as well: planned anew at each run (the
   ** server's choice for most of them), a step's lookups cost it 0.2 ms each */
-  if (exec(db, "SET client_encoding = 'UTF8'; SET plan_cache_mode = force_generic_plan",
+  if (exec(db, pq.PQserverVersion(db->conn) >= 120000   /* (11 has no such setting) */
+                   ? "SET client_encoding = 'UTF8'; SET plan_cache_mode = force_generic_plan"
+                   : "SET client_encoding = 'UTF8'",
            NULL) != 0 ||
       (!read_only && ensure_schema(db, schema, sizeof schema) != 0)) {
     rc = fail(db, "configuring", err, errsz);
@@ -1270,8 +1274,8 @@ static int batch_setup(pg_stmt *st) {
   PGresult *res;
   char sql[200];
   int ok;
+  if (flush(db) != 0) return 1;   /* (an earlier write's failure: asked again next time) */
   st->batches = -1;
-  if (flush(db) != 0) return 1;
   res = pq.PQdescribePrepared(db->conn, st->name);
   if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
     keep_error(db, res);
@@ -1360,16 +1364,19 @@ static int send_waiting(pg_db *db) {
   int i, k, failed = 0;
   for (k = 0; k < db->nwaiting; k++) {
     pg_stmt *st = db->waiting[k];
-    int one = st->rows == 1;
+    int one = st->rows == 1, full = 0;
     for (i = 0; i < st->nparams; i++) {
-      failed |= text_put(&st->arrays[i], "}", 1);
+      full |= text_put(&st->arrays[i], "}", 1);
       values[i] = one ? (st->first_len[i] < 0 ? NULL : st->first.p + st->first_at[i])
                       : st->arrays[i].p;
       st->arrays[i].len = 0;
     }
     st->rows = 0;
     if (failed) {
+      continue;   /* (the first failure's message stays) */
+    } else if (full) {
       snprintf(db->err, sizeof db->err, "out of memory");
+      failed = 1;
     } else if ((pq.PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF &&
                 pq.PQenterPipelineMode(db->conn) != 1) ||
                pq.PQsendQueryPrepared(db->conn, one ? st->name : st->batch_name, st->nparams,
