@@ -130,9 +130,24 @@ typedef struct lp_frame_raw {
 void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const void *data,
                        size_t len, EVP_MD_CTX *sha);
 size_t lp_frame_raw_at(const lp_frame_raw *f, uint64_t off, const unsigned char **p);
+/*
+** A frame of raw blocks written as its content comes (a streamed put's,
+** len bytes announced): write hands emit the frame's bytes for a piece of
+** content (its header first, a block's header where one starts, then the
+** content itself, not copied); end, once len bytes were written, the
+** checksum. emit's non-zero return stops either (-1). new gives NULL
+** without memory; free is NULL-safe.
+*/
+typedef struct lp_frame_raw_stream lp_frame_raw_stream;
+lp_frame_raw_stream *lp_frame_raw_stream_new(uint64_t len);
+int lp_frame_raw_stream_write(lp_frame_raw_stream *f, const void *p, size_t n,
+                              lp_store_sink emit, void *ud);
+int lp_frame_raw_stream_end(lp_frame_raw_stream *f, lp_store_sink emit, void *ud);
+void lp_frame_raw_stream_free(lp_frame_raw_stream *f);
 /* 1 if none of 16 pieces of 64 KiB spread over data saves 1/32 of its
 ** size compressed at level: bytes a frame of raw blocks should hold (0
-** below 1 MiB, where compressing costs little). */
+** below LP_FRAME_SAMPLED bytes, where compressing costs little). */
+#define LP_FRAME_SAMPLED (1u << 20)
 int lp_frame_incompressible(const void *data, size_t len, int level);
 
 /*
@@ -155,7 +170,8 @@ void lp_frame_hasher_stop(lp_frame_hasher *h);
 ** flavor's get_stream, whatever its source). open: LUPINE_NOMEM or OK;
 ** feed: the sink's failure is LUPINE_ERROR with its message in err,
 ** corruption LUPINE_CORRUPT; finish: whether the frame ended, whole, and
-** hashes to hash. free is NULL-safe, after finish too.
+** hashes to hash (the sink may take its last piece there, and fail as in
+** feed). free is NULL-safe, after finish too.
 */
 typedef struct lp_frame_decoder lp_frame_decoder;
 int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t size,

@@ -536,14 +536,25 @@ static int l_remove(lp_store *base, const char *hash, int *removed, char *err, s
 
 /* ---- streamed objects: memory stays bounded whatever their size ---- */
 
-/* A streamed put of LP_FRAME_HASHER_MIN bytes or more hashes its pieces
+/*
+** A streamed put of LP_FRAME_HASHER_MIN bytes or more hashes its pieces
 ** on a helper thread beside the compression (lp_frame_hasher, frame.c):
-** SHA-256 of 1 GiB takes 0.6 s here, zstd of it 1.4 s. */
+** SHA-256 of 1 GiB takes 0.6 s here, zstd of it 1.4 s. Its first
+** LP_FRAME_SAMPLED bytes are held back to try: if they do not compress
+** (lp_frame_incompressible), the object is written as a frame of raw
+** blocks (lp_frame_raw_stream), which costs no compression at all (a
+** file of random bytes, a compressed archive, model weights). The start
+** decides for the whole object: a file that compresses only further on
+** is stored as it is, larger than it could be, and still read right.
+*/
 
 /* A streamed put: the interface's part, then a temporary file's. */
 typedef struct writer {
   lp_store_writer base;
   local *s;           /* NULL: hashing only */
+  unsigned char *held;   /* the first bytes, until they decide how to frame */
+  size_t nheld;
+  lp_frame_raw_stream *raw;   /* the frame is raw blocks; else zstd's */
   ZSTD_CCtx *cctx;
   EVP_MD_CTX *sha;
   lp_frame_hasher *hasher;   /* hashes beside the compression (large objects), or NULL */
@@ -569,6 +580,8 @@ int lp_store_local_write(int fd, const void *p, size_t n) {
 
 static void writer_free(writer *w) {
   lp_frame_hasher_stop(w->hasher);
+  free(w->held);
+  lp_frame_raw_stream_free(w->raw);
   if (w->fd >= 0) close(w->fd);
   if (w->tmp[0] != '\0') unlink(w->tmp);
   ZSTD_freeCCtx(w->cctx);
@@ -605,7 +618,10 @@ static int l_writer_open(lp_store *base, uint64_t size, lp_store_writer **out, c
   if (size < s->hash_frames_below && ((w->frame_sha = EVP_MD_CTX_new()) == NULL ||
                          EVP_DigestInit_ex(w->frame_sha, lp_frame_sha256(), NULL) != 1))
     goto nomem;
-  if (size >= LP_FRAME_HASHER_MIN) w->hasher = lp_frame_hasher_start(w->sha);
+  if (size >= LP_FRAME_HASHER_MIN) {
+    w->hasher = lp_frame_hasher_start(w->sha);
+    if ((w->held = malloc(LP_FRAME_SAMPLED)) == NULL) goto nomem;
+  }
   /* the size goes in the frame header, as for every object */
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, s->level);
   ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
@@ -626,6 +642,15 @@ nomem:
   return LUPINE_NOMEM;
 }
 
+/* Bytes of the frame into the temporary file (a raw stream's emit). */
+static int emit(void *ud, const void *p, size_t n) {
+  writer *w = ud;
+  if (lp_store_local_write(w->fd, p, n) != 0) return -1;
+  if (w->frame_sha != NULL) EVP_DigestUpdate(w->frame_sha, p, n);
+  w->stored += n;
+  return 0;
+}
+
 /* Compress what is in ib (mode: continue or end) into the temporary file. */
 static int pump(writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
                 size_t errsz) {
@@ -637,17 +662,44 @@ static int pump(writer *w, ZSTD_inBuffer *ib, ZSTD_EndDirective mode, char *err,
       lp_errf(err, errsz, "cannot compress an object (%s)", ZSTD_getErrorName(left));
       return LUPINE_ERROR;
     }
-    if (lp_store_local_write(w->fd, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
-    if (w->frame_sha != NULL) EVP_DigestUpdate(w->frame_sha, w->out, ob.pos);
-    w->stored += ob.pos;
+    if (emit(w, w->out, ob.pos) != 0) return io_error(err, errsz, "cannot write '%s'", w->tmp);
   } while (mode == ZSTD_e_end ? left != 0 : ib->pos < ib->size);
   return LUPINE_OK;
+}
+
+/* Content into the frame, raw or compressed. */
+static int frame(writer *w, const void *p, size_t n, char *err, size_t errsz) {
+  ZSTD_inBuffer ib = {p, n, 0};
+  if (w->raw == NULL) return pump(w, &ib, ZSTD_e_continue, err, errsz);
+  if (lp_frame_raw_stream_write(w->raw, p, n, emit, w) != 0)
+    return io_error(err, errsz, "cannot write '%s'", w->tmp);
+  return LUPINE_OK;
+}
+
+/* Hold content back until LP_FRAME_SAMPLED bytes are there, then frame
+** them as they decide, and what follows the same way. */
+static int frame_held(writer *w, const void *p, size_t n, char *err, size_t errsz) {
+  size_t k = LP_FRAME_SAMPLED - w->nheld;
+  int rc;
+  if (w->held == NULL) return frame(w, p, n, err, errsz);
+  if (k > n) k = n;
+  memcpy(w->held + w->nheld, p, k);
+  if ((w->nheld += k) < LP_FRAME_SAMPLED) return LUPINE_OK;
+  if (lp_frame_incompressible(w->held, w->nheld, w->s->level) &&
+      (w->raw = lp_frame_raw_stream_new(w->size)) == NULL) {
+    lp_errf(err, errsz, "out of memory writing an object of %llu bytes",
+            (unsigned long long)w->size);
+    return LUPINE_NOMEM;
+  }
+  rc = frame(w, w->held, w->nheld, err, errsz);
+  free(w->held);
+  w->held = NULL;
+  return rc == LUPINE_OK ? frame(w, (const char *)p + k, n - k, err, errsz) : rc;
 }
 
 static int l_writer_write(lp_store_writer *base, const void *p, size_t n, char *err,
                           size_t errsz) {
   writer *w = (writer *)base;
-  ZSTD_inBuffer ib = {p, n, 0};
   int rc;
   if (n > w->size - w->written) {
     lp_errf(err, errsz, "an object grew past the %llu bytes it announced",
@@ -657,10 +709,10 @@ static int l_writer_write(lp_store_writer *base, const void *p, size_t n, char *
   w->written += n;
   if (w->hasher == NULL) {
     EVP_DigestUpdate(w->sha, p, n);
-    return w->s == NULL ? LUPINE_OK : pump(w, &ib, ZSTD_e_continue, err, errsz);
+    return w->s == NULL ? LUPINE_OK : frame_held(w, p, n, err, errsz);
   }
   lp_frame_hasher_hash(w->hasher, p, n);
-  rc = pump(w, &ib, ZSTD_e_continue, err, errsz);
+  rc = frame_held(w, p, n, err, errsz);
   lp_frame_hasher_wait(w->hasher);
   return rc;
 }
@@ -688,7 +740,13 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     rc = LUPINE_MISUSE;
     goto done;
   }
-  if (w->s != NULL && (rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK) goto done;
+  if (w->s != NULL && w->raw != NULL) {
+    if (lp_frame_raw_stream_end(w->raw, emit, w) != 0) {
+      rc = io_error(err, errsz, "cannot write '%s'", w->tmp);
+      goto done;
+    }
+  } else if (w->s != NULL && (rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK)
+    goto done;
   if (EVP_DigestFinal_ex(w->sha, md, &mdlen) != 1) {
     lp_errf(err, errsz, "cannot hash an object (OpenSSL's SHA-256 failed)");
     rc = LUPINE_ERROR;

@@ -459,7 +459,7 @@ static void test_raw_frames(void) {
   static const size_t sizes[] = {0, 1, 31, 32, 100, 131071, 131072, 131073, 300000,
                                  (1u << 20) + 5};
   size_t i, n, k, len, hlen, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0, badparts = 0,
-         badsha = 0;
+         badsha = 0, badstreamed = 0;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   char fhash[LP_HASH_STRLEN + 1], want[LP_HASH_STRLEN + 1];
@@ -491,6 +491,21 @@ static void test_raw_frames(void) {
     if (strcmp(fhash, want) != 0) badsha++;
     if (k != n || memcmp(split, frame, n) != 0) badparts++;
     free(split);
+    {
+      /* written as the content comes, in pieces of 1000 bytes: the same frame */
+      lp_frame_raw_stream *rs = lp_frame_raw_stream_new(len);
+      unsigned char *streamed = malloc(n + 1);
+      at = streamed;
+      for (k = 0; rs != NULL && k < len; k += 1000)
+        if (lp_frame_raw_stream_write(rs, data + k, len - k < 1000 ? len - k : 1000, feed_sink,
+                                      &at) != 0)
+          break;
+      if (rs == NULL || k < len || lp_frame_raw_stream_end(rs, feed_sink, &at) != 0 ||
+          (size_t)(at - streamed) != n || memcmp(streamed, frame, n) != 0)
+        badstreamed++;
+      lp_frame_raw_stream_free(rs);
+      free(streamed);
+    }
     lp_frame_hash_bytes(data, len, hash);
     got = NULL;
     if (lp_frame_decode(frame, n, len, hash, &got, &k, err, sizeof err) != LUPINE_OK ||
@@ -532,6 +547,7 @@ static void test_raw_frames(void) {
   check(badcorrupt == 0, "raw frames: a changed byte fails their checksum");
   check(badparts == 0, "raw frames: of content in two parts, the same bytes");
   check(badsha == 0, "raw frames: the hash init gives is their bytes' SHA-256");
+  check(badstreamed == 0, "raw frames written as their content comes: the same bytes");
   EVP_MD_CTX_free(sha);
   lp_frame_raw_init(&f, NULL, 0, data, 300000, NULL);
   check(f.size == 10 + 3 * 3 + 300000 + 4, "raw frame: 10 B of header, 3 per block, 4 of "
@@ -1038,6 +1054,76 @@ static void test_frame_hashes(const char *top) {
   lp_store_close(s);
 }
 
+/* The whole file at path (*n bytes), or NULL. */
+static unsigned char *read_all(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  unsigned char *p = NULL;
+  long size;
+  if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+      fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)size + 1)) != NULL &&
+      fread(p, 1, (size_t)size, f) != (size_t)size) {
+    free(p);
+    p = NULL;
+  }
+  *n = p != NULL ? (size_t)size : 0;
+  if (f != NULL) fclose(f);
+  return p;
+}
+
+/*
+** A large streamed put whose first MiB does not compress is a frame of raw
+** blocks (what put would store for the same bytes), its frame hashed as
+** written, read back exactly; one whose start compresses is compressed.
+*/
+static void test_streamed_raw(const char *top) {
+  size_t n = 10u << 20, k, fn = 0, want_size = 10 + 3 * (n / (128u << 10)) + n + 4;
+  unsigned char *buf = malloc(n), *file, *data = NULL;
+  char root[PATHSZ], path[PATHSZ], fhash[LP_HASH_STRLEN + 1], err[LP_ERRSZ] = "";
+  const char *framed;
+  lp_frame_raw f;
+  lp_object o;
+  lp_store *s;
+  snprintf(root, sizeof root, "%s/rawstream", top);
+  if (!check(lp_store_open(&s, "local", root, "raw", NULL, err, sizeof err) == LUPINE_OK,
+             "open a store for streamed raw frames")) {
+    diag(err);
+    return;
+  }
+  lp_store_local_hash_frames(s, 64u << 20);
+  noise(buf, n, 7);
+  if (!check(stream(s, (const char *)buf, n, &o, err, sizeof err) == LUPINE_OK && o.created,
+             "10 MiB of noise, streamed"))
+    diag(err);
+  check(o.stored_size == want_size, "it is stored as raw blocks (%llu bytes, want %zu)",
+        (unsigned long long)o.stored_size, want_size);
+  lp_store_local_path(s, o.hash, path, sizeof path);
+  file = read_all(path, &fn);
+  lp_frame_raw_init(&f, NULL, 0, buf, n, NULL);
+  {
+    unsigned char *frame = raw_bytes(&f, &k);
+    check(file != NULL && fn == k && memcmp(file, frame, k) == 0,
+          "the same frame as the one a put of the bytes makes");
+    free(frame);
+  }
+  lp_frame_hash_bytes(file, fn, fhash);
+  framed = lp_store_local_frame_hash(s, o.hash);
+  same(framed != NULL ? framed : "(none)", fhash, "its frame hashed as it was written");
+  free(file);
+  check(lp_store_get(s, o.hash, n, &data, &k, err, sizeof err) == LUPINE_OK && k == n &&
+        memcmp(data, buf, n) == 0, "read back exactly");
+  free(data);
+  /* the start decides: noise, then text, is still raw */
+  fill_text(buf + (1u << 20), n - (1u << 20), 3);
+  check(stream(s, (const char *)buf, n, &o, err, sizeof err) == LUPINE_OK &&
+        o.stored_size == want_size, "a first MiB of noise, then text: raw blocks");
+  fill_text(buf, n, 4);
+  check(stream(s, (const char *)buf, n, &o, err, sizeof err) == LUPINE_OK &&
+        o.stored_size < n / 2, "text from the start: compressed (%llu bytes)",
+        (unsigned long long)o.stored_size);
+  lp_store_close(s);
+  free(buf);
+}
+
 int main(void) {
   char top[] = "/tmp/lupine-test-store-XXXXXX", root[200], err[LP_ERRSZ] = "";
   lp_store *s;
@@ -1069,6 +1155,7 @@ int main(void) {
   test_copies(s, top);
   test_interop(s, top);
   test_frame_hashes(top);
+  test_streamed_raw(top);
   lp_store_close(s);
   nftw(top, unlock_one, 16, FTW_PHYS);
   nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS);
