@@ -12,6 +12,8 @@
 --   (the value is in memory, as a step's; the whole run is shown beside), a
 --   file's by the whole `lupine run` of a step returning lupine.file; curl
 --   by its whole run.
+--   Every timed run, curl's too, starts after a sync (untimed): each
+--   writes a GiB or more, and the write-back of one would slow the next.
 --   For context (no target): the same save and load on a local stack,
 --   which bounds what an s3 stack can do (it does that work, then the
 --   transfer). Also the most resident memory of the 1 GiB save and load (target under
@@ -103,7 +105,7 @@ end
 -- (nil for a script that times none).
 local function run(kind, script, file, rounds)
   local times = dir .. "/times-" .. kind
-  local vars = { LUPINE_BENCH_KIND = kind, LUPINE_BENCH_TIMES = times }
+  local vars = { LUPINE_BENCH_KIND = kind, LUPINE_BENCH_TIMES = times, LUPINE_BENCH_SYNC = "1" }
   for k, v in pairs(creds) do vars[k] = v end
   os.remove(times)
   local whole = B.timeit(rounds, 0, { lupine, "run", "--quiet", script, file }, vars)
@@ -130,8 +132,9 @@ local function ratio(what, bytes, lupine_s, curl_s)
 end
 
 local function transfers(label, kind, file, bytes, save, load, rounds)
-  local put = B.timeit(rounds, 1, curl("PUT", file, "curl-" .. kind), {})
-  local get = B.timeit(rounds, 1, curl("GET", dir .. "/got-" .. kind, "curl-" .. kind), {})
+  local put = B.timeit(rounds, 1, curl("PUT", file, "curl-" .. kind), { LUPINE_BENCH_SYNC = "1" })
+  local get = B.timeit(rounds, 1, curl("GET", dir .. "/got-" .. kind, "curl-" .. kind),
+    { LUPINE_BENCH_SYNC = "1" })
   -- saves write homes 0 .. rounds-1 (LUPINE_BENCH_REP counts from 0)
   -- the seconds of a save and a load: of the call a script times, else of its run
   local function save_load(k)

@@ -10,7 +10,10 @@
 ** Each run gets LUPINE_BENCH_REP=<n> in its environment (0, 1, 2, ...
 ** over warm-up and timed runs alike), so a script can make each run's
 ** values new. The command's stdout and stderr go to /dev/null unless
-** LUPINE_BENCH_SHOW is set. A run that fails (exit status not 0, or a
+** LUPINE_BENCH_SHOW is set. With LUPINE_BENCH_SYNC set, each run starts
+** after a sync(2), untimed: a run that writes GiBs is then not slowed by
+** the write-back of the one before (each starts with nothing dirty, as the
+** first did). A run that fails (exit status not 0, or a
 ** signal) stops timeit with status 1 and a message on stderr.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -32,6 +35,7 @@ static double run_once(char **argv, int rep, int show) {
   pid_t pid;
   snprintf(value, sizeof value, "%d", rep);
   setenv("LUPINE_BENCH_REP", value, 1);
+  if (getenv("LUPINE_BENCH_SYNC") != NULL) sync();
   t0 = clock_ns(CLOCK_MONOTONIC);
   pid = fork();
   if (pid < 0) return -1;
