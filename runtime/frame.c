@@ -492,6 +492,8 @@ struct lp_frame_decoder {
   unsigned char *out;     /* decoded bytes gathered up to outcap, then handed on */
   unsigned char *spare;   /* with a hasher: the piece it may still be hashing */
   size_t outcap, filled;
+  unsigned char *dest;    /* or the whole content decodes here (lp_frame_decoder_into) */
+  size_t *destlen, hashed;   /* how much dest holds, and of it was handed to the hash */
   size_t left;            /* what zstd still expects (0: the frame ended) */
   int at_most;            /* size is a bound, not the size (lp_frame_decoder_at_most) */
 };
@@ -561,10 +563,48 @@ static int flush(lp_frame_decoder *d) {
 ** thread costs two wake-ups; 1 GiB in 64 KiB pieces spent a fifth of its
 ** time in them.
 */
+void lp_frame_decoder_into(lp_frame_decoder *d, void *buf, size_t *len) {
+  d->dest = buf;
+  d->destlen = len;
+  *len = 0;
+}
+
+/* What dest holds that the hash has not had: handed on once there is a
+** piece of outcap bytes (or at the end), hashed beside the decoding of
+** what follows (the bytes stay where they are). */
+static void hash_dest(lp_frame_decoder *d, int end) {
+  size_t n = (size_t)d->total - d->hashed;
+  if (n == 0 || (n < d->outcap && !end)) return;
+  if (d->hasher == NULL) EVP_DigestUpdate(d->sha, d->dest + d->hashed, n);
+  else {
+    lp_frame_hasher_wait(d->hasher);
+    lp_frame_hasher_hash(d->hasher, d->dest + d->hashed, n);
+  }
+  d->hashed += n;
+}
+
+/* The whole content into dest: no copy after zstd's. */
+static int feed_dest(lp_frame_decoder *d, ZSTD_inBuffer *ib, char *err, size_t errsz) {
+  while (ib->pos < ib->size) {
+    ZSTD_outBuffer ob = {d->dest, (size_t)d->size, (size_t)d->total};
+    size_t was = ib->pos;
+    d->left = ZSTD_decompressStream(d->dctx, &ob, ib);
+    if (ZSTD_isError(d->left))
+      return lp_frame_corrupt(err, errsz, d->hash, "%s", ZSTD_getErrorName(d->left));
+    if (ob.pos == d->total && ib->pos == was)   /* no room left, and more to come */
+      return lp_frame_corrupt(err, errsz, d->hash, "it holds more than the %llu bytes recorded",
+                              (unsigned long long)d->size);
+    d->total = *d->destlen = ob.pos;
+    hash_dest(d, 0);
+  }
+  return LUPINE_OK;
+}
+
 int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz) {
   ZSTD_inBuffer ib = {p, n, 0};
   int full;
+  if (d->dest != NULL) return feed_dest(d, &ib, err, errsz);
   do {
     ZSTD_outBuffer ob = {d->out, d->outcap, d->filled};
     d->left = ZSTD_decompressStream(d->dctx, &ob, &ib);
@@ -592,7 +632,8 @@ int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz) {
   if (d->left != 0 || (d->total != d->size && !d->at_most))
     return lp_frame_corrupt(err, errsz, d->hash, "it ends early (%llu of %llu bytes)",
                             (unsigned long long)d->total, (unsigned long long)d->size);
-  if (flush(d) != LUPINE_OK) return LUPINE_ERROR;
+  if (d->dest != NULL) hash_dest(d, 1);
+  else if (flush(d) != LUPINE_OK) return LUPINE_ERROR;
   if (d->hasher != NULL) lp_frame_hasher_wait(d->hasher);
   EVP_DigestFinal_ex(d->sha, md, &mdlen);
   lp_frame_format_hash(md, mdlen, got);

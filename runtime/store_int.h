@@ -182,6 +182,10 @@ int lp_frame_decoder_finish(lp_frame_decoder *d, char *err, size_t errsz);
 /* The size given is a bound (a get's max_size): a frame may hold fewer
 ** bytes; the hash still proves them whole. */
 void lp_frame_decoder_at_most(lp_frame_decoder *d);
+/* Decode into buf (of the size given at open) instead of a sink, with no
+** copy after zstd's: *len is how much it holds so far (all, after
+** finish). Before the first feed. */
+void lp_frame_decoder_into(lp_frame_decoder *d, void *buf, size_t *len);
 void lp_frame_decoder_free(lp_frame_decoder *d);
 
 /* ---- sigv4.c: AWS Signature Version 4 (for store_s3.c) ---- */

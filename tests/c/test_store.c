@@ -459,7 +459,7 @@ static void test_raw_frames(void) {
   static const size_t sizes[] = {0, 1, 31, 32, 100, 131071, 131072, 131073, 300000,
                                  (1u << 20) + 5};
   size_t i, n, k, len, hlen, bad = 0, badsize = 0, badstream = 0, badcorrupt = 0, badparts = 0,
-         badsha = 0, badstreamed = 0;
+         badsha = 0, badstreamed = 0, badinto = 0;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
   char fhash[LP_HASH_STRLEN + 1], want[LP_HASH_STRLEN + 1];
@@ -530,6 +530,30 @@ static void test_raw_frames(void) {
       lp_frame_decoder_free(d);
     }
     free(got);
+    /* decoded where the content stays, in pieces of 1000 bytes; into a bound
+    ** one byte short, refused */
+    {
+      size_t bound, into;
+      for (bound = len + 1; bound-- > (len > 0 ? len - 1 : 0);) {
+        int want_rc = bound == len ? LUPINE_OK : LUPINE_CORRUPT, rc = LUPINE_OK;
+        got = malloc(bound + 1);
+        if (lp_frame_decoder_open(&d, hash, bound, NULL, NULL, err, sizeof err) != LUPINE_OK) {
+          badinto++;
+          free(got);
+          continue;
+        }
+        lp_frame_decoder_into(d, got, &into);
+        for (k = 0; k < n && rc == LUPINE_OK; k += 1000)
+          rc = lp_frame_decoder_feed(d, frame + k, n - k < 1000 ? n - k : 1000, err, sizeof err);
+        if (rc == LUPINE_OK) rc = lp_frame_decoder_finish(d, err, sizeof err);
+        if (rc != want_rc || (rc == LUPINE_OK && (into != len ||
+                                                  (len > 0 && memcmp(got, data, len) != 0))))
+          badinto++;
+        lp_frame_decoder_free(d);
+        free(got);
+        if (bound == 0) break;
+      }
+    }
     /* a flipped content byte fails zstd's checksum, before the hash is known */
     if (len > 0) {
       frame[f.headsz + 3] ^= 1;
@@ -548,6 +572,8 @@ static void test_raw_frames(void) {
   check(badparts == 0, "raw frames: of content in two parts, the same bytes");
   check(badsha == 0, "raw frames: the hash init gives is their bytes' SHA-256");
   check(badstreamed == 0, "raw frames written as their content comes: the same bytes");
+  check(badinto == 0, "raw frames decoded into the caller's buffer: exactly; one byte short: "
+        "refused");
   EVP_MD_CTX_free(sha);
   lp_frame_raw_init(&f, NULL, 0, data, 300000, NULL);
   check(f.size == 10 + 3 * 3 + 300000 + 4, "raw frame: 10 B of header, 3 per block, 4 of "
