@@ -525,9 +525,17 @@ int lp_cache_find_hit(lp_run *r, int node, int nodeidx) {
     if (usable_hit(r, nodeidx, top)) return 1;
     lua_settop(L, top);
   } else lua_pop(L, 1);
-  if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 1, rt->err, sizeof rt->err) != LUPINE_OK)
+  lua_pushstring(L, r->pipeline);
+  lua_pushstring(L, lp_run_node_str(r, node, "name"));
+  lua_pushstring(L, r->id);
+  if (lp_catalog_query(L, rt->catalog, "cache_hit", top, 4, rt->err, sizeof rt->err) !=
+      LUPINE_OK)
     lp_run_fail(r);
-  if (lua_rawgeti(L, top + 1, 1) == LUA_TTABLE) {
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  lua_rawgeti(L, top + 1, 1);
+  if (lua_getfield(L, -1, "step_run") != LUA_TNIL) {
+    lua_settop(L, top + 2);
     if (r->hit_runs < HIT_RUNS_MAX) {   /* its pipeline run's other hits (lp_cache_prefetch) */
       r->hit_runs++;
       lua_getfield(L, -1, "step_run");
@@ -542,27 +550,19 @@ int lp_cache_find_hit(lp_run *r, int node, int nodeidx) {
     lua_settop(L, top + 1);
     return usable_hit(r, nodeidx, top);
   }
-  lua_settop(L, top);
   /* say what changed since the latest earlier run of this step */
   lp_run_field(L, r->spec, "explain", LUA_TFUNCTION);
-  lua_pushstring(L, r->pipeline);
-  lua_pushstring(L, lp_run_node_str(r, node, "name"));
-  lua_pushstring(L, r->id);
-  if (lp_catalog_query(L, rt->catalog, "previous_step_run", top + 2, 3, rt->err,
-                       sizeof rt->err) != LUPINE_OK)
-    lp_run_fail(r);
-  lua_rawgeti(L, -1, 1);
-  lua_replace(L, top + 2);
-  lua_settop(L, top + 2);
-  if (lua_istable(L, -1)) lua_getfield(L, -1, "cache_parts"), lua_replace(L, -2);
+  lua_getfield(L, top + 2, "previous_parts");
   lua_pushvalue(L, top - 1);   /* this run's parts */
   if (lua_pcall(L, 2, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
     lua_settop(L, top);
     lua_pushliteral(L, "no step run with the same cache key completed");
+    return 0;
   }
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
   return 0;
 }
-
 
 /* Record node as a cache hit of the step run (id, output rows on top,
 ** below them: node, parameters and their bytes, parts, key). Pops both. */
@@ -582,6 +582,7 @@ void lp_cache_record_hit(lp_run *r, int node, int nodeidx, const char *pbytes, s
   lp_node *n = &r->node[node];
   char step_run_id[LP_ID_LEN + 1], written[1024] = "";
   size_t wlen = 0;
+  lp_step_run_spec spec;
   int rows = lua_gettop(L), i, k, f, nout, own;
   long long seed;
   double t0 = lp_run_now();
@@ -589,12 +590,15 @@ void lp_cache_record_hit(lp_run *r, int node, int nodeidx, const char *pbytes, s
   lua_rawgeti(L, rows, 1);
   lua_getfield(L, -1, "seed");
   seed = (long long)lua_tointeger(L, -1);
+  lp_run_step_run_spec(r, node, "cached", &spec);
+  spec.parameters = pbytes;
+  spec.parameters_len = plen;
+  spec.cache_key = lua_tostring(L, rows - 2);
+  spec.cached_from = lua_tostring(L, rows - 1);
+  spec.seed = lua_isinteger(L, -1) ? &seed : NULL;
   lp_run_join(r);
-  if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
-                                 lp_run_node_str(r, node, "step"), "cached", pbytes, plen,
-                                 lua_tostring(L, rows - 2), lua_tostring(L, rows - 1),
-                                 lua_isinteger(L, -1) ? &seed : NULL, NULL, step_run_id,
-                                 rt->err, sizeof rt->err) != LUPINE_OK)
+  if (lp_catalog_create_step_run(rt->catalog, &spec, step_run_id, rt->err, sizeof rt->err) !=
+      LUPINE_OK)
     lp_run_fail(r);
   lua_settop(L, rows);
   lp_run_link_inputs(r, node, nodeidx, step_run_id);

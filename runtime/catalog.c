@@ -81,9 +81,10 @@ static const statement statements[] = {
   [S_RUN_FINISH] = {"run_finish", C, "id status end_time error?"},
   /* a step run created with a status other than running has ended */
   [S_STEP_RUN_NEW] = {"step_run_new", C, "id run_id name step_name status start_time"
-                      " parameters:blob cache_key? cached_from? seed:integer? orchestrator?"},
+                      " parameters:blob cache_key? cached_from? seed:integer? orchestrator?"
+                      " cache_parts:blob? cache_note?"},
   [S_STEP_RUN_FINISH] = {"step_run_finish", C, "id status end_time error? traceback?"
-                         " output_count:integer?"},
+                         " output_count:integer? output? attempts:integer?"},
   [S_ARTIFACT_ID] = {"artifact_id", C, "name"},
   [S_ARTIFACT_NEW] = {"artifact_new", C, "id name created"},
   /* the highest numbered version's number plus one (1 for none), in the
@@ -166,8 +167,11 @@ static const statement statements[] = {
   {"prunable_artifacts", Q, ""},
   /* the outputs of the latest completed step run with a cache key, with
   ** its seed, output count and lookups (1 if it recorded lookups, which
-  ** stale_lookups checks); one row of NULLs but those if it has none */
-  {"cache_hit", Q, "cache_key"},
+  ** stale_lookups checks); one row of NULLs but those if it has none.
+  ** Without one, a row of NULLs but previous_parts: the cache parts of
+  ** the latest earlier run of the same step of the same pipeline (none:
+  ** NULL), which say what changed since (one round trip for both) */
+  {"cache_hit", Q, "cache_key pipeline step run_id"},
   /* the same for the latest completed step runs with a cache key, at most
   ** limit of them, newest first, each row with its cache_key */
   {"recent_cache_hits", Q, "limit:integer"},
@@ -181,8 +185,6 @@ static const statement statements[] = {
   {"stale_lookups", Q, "step_run_id"},
   /* the versions a step run's lookups of a latest version found */
   {"step_run_lookups", Q, "step_run_id"},
-  /* the latest earlier run of the same step of the same pipeline */
-  {"previous_step_run", Q, "pipeline step run_id"},
   {"running_runs", Q, ""},
   {"pipeline_by_name", Q, "name"},
   {"pipeline_names", Q, ""},
@@ -255,7 +257,6 @@ static const statement statements[] = {
   {"untag", W, "entity entity_id tag"},
   /* the CBOR value, and the value again if it is a number or a string */
   {"set_metadata", W, "entity entity_id key value:blob number:number? text? created"},
-  {"step_output", W, "step_run_id output? attempts:integer?"},
   /* the steps it planned as it started (CBOR: [{name, step, after}]) */
   {"set_run_plan", W, "run_id plan:blob"},
   /* the process's start time tells a reused pid apart */
@@ -264,9 +265,6 @@ static const statement statements[] = {
   ** another machine, is taken for dead: runtime.c) */
   {"run_heartbeat", W, "run_id heartbeat:now"},
   {"mark_dead", W, "run_id error end_time"},   /* a run whose process died */
-  /* why it was not a cache hit (a hit's step run is created with its key);
-  ** all NULL for a step whose inputs could not be read */
-  {"step_cache", W, "step_run_id cache_key? cache_parts:blob? cache_note?"},
   {"add_input", W, "step_run_id name version_id"},
   /* the version a step's lookup of an artifact's latest found (nothing
   ** if that version is gone) */
@@ -870,6 +868,11 @@ void lp_catalog_rollback_savepoint(lp_catalog *c) {
     simple(c, S_RELEASE, "releasing a savepoint", err, sizeof err);
 }
 
+int lp_catalog_send(lp_catalog *c, char *err, size_t errsz) {
+  if (c->be->send == NULL || c->be->send(c->db) == 0) return LUPINE_OK;
+  return dberr(c, "sending writes", err, errsz);
+}
+
 int lp_catalog_in_transaction(lp_catalog *c) {
   return c->be->in_transaction(c->db);
 }
@@ -954,6 +957,14 @@ static lp_catalog_value integer(int64_t i) {
   lp_catalog_value v;
   v.type = LP_CATALOG_INT;
   v.u.i = i;
+  return v;
+}
+
+static lp_catalog_value blob(const void *p, size_t len) {
+  lp_catalog_value v;
+  v.type = LP_CATALOG_BLOB;
+  v.u.s.p = p;
+  v.u.s.len = len;
   return v;
 }
 
@@ -1074,41 +1085,42 @@ int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
   }
 }
 
-int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
-                               const char *name, const char *step_name,
-                               const char *status,
-                               const void *parameters, size_t parameters_len,
-                               const char *cache_key, const char *cached_from,
-                               const long long *seed, const char *orchestrator,
+/* The step run's whole record goes in its one INSERT, and what it ends with
+** in one UPDATE: each UPDATE of a row writes the whole row again, and on
+** PostgreSQL one of an indexed column every index of it too. */
+int lp_catalog_create_step_run(lp_catalog *c, const lp_step_run_spec *spec,
                                char id[LP_ID_LEN + 1], char *err, size_t errsz) {
   char now[32];
-  lp_catalog_value params;
   new_time_ordered_id(id);
   lp_catalog_now(now);
-  params.type = LP_CATALOG_BLOB;
-  params.u.s.p = parameters;
-  params.u.s.len = parameters_len;
   {
-    lp_catalog_value args[] = {text(id), text(run_id), text(name), text(step_name),
-                               text(status), text(now), params, text(cache_key),
-                               text(cached_from), seed != NULL ? integer(*seed) : null_value,
-                               text(orchestrator)};
-    return run(c, S_STEP_RUN_NEW, args, 11, "creating a step run", NULL, NULL, NULL, err,
+    lp_catalog_value args[] = {text(id), text(spec->run_id), text(spec->name),
+                               text(spec->step_name), text(spec->status), text(now),
+                               blob(spec->parameters, spec->parameters_len),
+                               text(spec->cache_key), text(spec->cached_from),
+                               spec->seed != NULL ? integer(*spec->seed) : null_value,
+                               text(spec->orchestrator),
+                               spec->cache_parts != NULL
+                                   ? blob(spec->cache_parts, spec->cache_parts_len)
+                                   : null_value,
+                               text(spec->cache_note)};
+    return run(c, S_STEP_RUN_NEW, args, 13, "creating a step run", NULL, NULL, NULL, err,
                errsz);
   }
 }
 
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
-                               const char *traceback, int output_count, char *err,
-                               size_t errsz) {
+                               const char *traceback, int output_count, const char *output,
+                               int attempts, char *err, size_t errsz) {
   char now[32];
   lp_catalog_now(now);
   {
     lp_catalog_value args[] = {text(step_run_id), text(status), text(now), text(error),
                                text(traceback),
-                               output_count >= 0 ? integer(output_count) : null_value};
-    return run(c, S_STEP_RUN_FINISH, args, 6, "finishing a step run", NULL, NULL, NULL, err,
+                               output_count >= 0 ? integer(output_count) : null_value,
+                               text(output), attempts >= 0 ? integer(attempts) : null_value};
+    return run(c, S_STEP_RUN_FINISH, args, 8, "finishing a step run", NULL, NULL, NULL, err,
                errsz);
   }
 }

@@ -61,6 +61,20 @@ typedef struct lp_catalog_sql {
   " LEFT JOIN step_run_artifacts l ON l.step_run_id = s.id AND l.kind = 'output'" \
   " LEFT JOIN artifact_versions v ON v.seq = l.version_seq" \
   " LEFT JOIN artifacts a ON a.id = v.artifact_id"
+/* cache_hit's, in either dialect: the step run s it finds (cache key ?1)
+** joined to a row that is there without one, where a column says what the
+** latest earlier run of the same step (?3) of the same pipeline (?2) than
+** run ?4 had for cache parts, read only when there is no s. Walking the
+** step's runs by name from the latest (step_runs_by_name) finds it in a
+** row or two, where walking the pipeline's runs costs a probe each. */
+#define LP_CATALOG_HIT_OR_PREVIOUS \
+  " CASE WHEN s.id IS NULL THEN (SELECT x.cache_parts FROM step_runs x" \
+  " WHERE x.name = ?3 AND x.run_id != ?4 AND x.cache_parts IS NOT NULL" \
+  " AND (SELECT p.name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id" \
+  " WHERE r.id = x.run_id) = ?2 ORDER BY x.seq DESC LIMIT 1) END AS previous_parts" \
+  " FROM (SELECT 1) o LEFT JOIN (SELECT id, seed, output_count, lookups FROM step_runs" \
+  " WHERE cache_key = ?1 AND status = 'completed' ORDER BY seq DESC LIMIT 1) s ON 1 = 1" \
+  LP_CATALOG_HIT_LINKS
 
 /* The fragments of a dialect that catalog_listing.c builds listings with. */
 typedef struct lp_catalog_dialect {
@@ -135,6 +149,10 @@ typedef struct lp_catalog_backend {
   ** later (before the next statement it steps, or the commit, which then
   ** report its failure). NULL: step it. 0, or nonzero with errmsg set. */
   int (*defer)(void *st);
+  /* Send what defer keeps back, reading no answer: the server works on it
+  ** while the process waits for something else. NULL: defer keeps nothing
+  ** back. 0, or nonzero with errmsg set. */
+  int (*send)(void *db);
   int (*columns)(void *st);
   const char *(*column_name)(void *st, int i);  /* i from 0 */
   void (*column)(void *st, int i, lp_catalog_value *out);

@@ -58,7 +58,8 @@
 #define PQ_FUNCTIONS(X) \
   X(PQclear) X(PQcmdTuples) X(PQconnectdb) X(PQconninfoFree) X(PQconninfoParse) X(PQdb) \
   X(PQdescribePrepared) X(PQenterPipelineMode) X(PQerrorMessage) X(PQescapeIdentifier) \
-  X(PQescapeLiteral) X(PQexec) X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQfname) \
+  X(PQescapeLiteral) X(PQexec) X(PQexecPrepared) X(PQexitPipelineMode) X(PQfinish) X(PQflush) \
+  X(PQfname) \
   X(PQfreemem) X(PQftype) X(PQgetResult) X(PQgetisnull) X(PQgetlength) X(PQgetvalue) \
   X(PQhost) X(PQnfields) X(PQnparams) X(PQntuples) X(PQparamtype) X(PQpipelineStatus) \
   X(PQpipelineSync) X(PQport) X(PQprepare) X(PQresultErrorField) X(PQresultStatus) \
@@ -375,9 +376,7 @@ static const lp_catalog_sql statements[] = {
      " WHERE d.id = l.artifact_version_id)) AS save_type"
      " FROM step_run_artifacts l LEFT JOIN artifact_versions v ON v.seq = l.version_seq"
      " WHERE l.step_run_id = ?1 ORDER BY l.ord"}},
-  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS
-     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
-     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" LP_CATALOG_HIT_LINKS
+  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS "," LP_CATALOG_HIT_OR_PREVIOUS
      " ORDER BY l.ord"}},
   {"recent_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs"
@@ -955,8 +954,10 @@ typedef struct pg_stmt {
   int nparams;
   int undo;             /* a ROLLBACK: it runs even after deferred writes failed */
   int control;          /* BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: run at once */
-  int opens;            /* BEGIN or SAVEPOINT: may go with the deferred writes after all, as
-                         ** nothing waits for what they answer */
+  /* BEGIN, SAVEPOINT or RELEASE: may go with the deferred writes after
+  ** all, as nothing waits for what they answer (a RELEASE after a write
+  ** that failed is skipped, and the next statement that waits fails) */
+  int deferrable;
   PGresult *res;
   int row;              /* the row the columns are read from; -1 before the first */
   int ran;
@@ -1044,7 +1045,8 @@ static int pg_prepare(void *p, const char *sql, int lasting, void **out, int *np
   st->undo = strncmp(sql, "ROLLBACK", 8) == 0;
   st->control = st->undo || strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "COMMIT", 6) == 0 ||
                 strncmp(sql, "SAVEPOINT", 9) == 0 || strncmp(sql, "RELEASE", 7) == 0;
-  st->opens = strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "SAVEPOINT", 9) == 0;
+  st->deferrable = strncmp(sql, "BEGIN", 5) == 0 || strncmp(sql, "SAVEPOINT", 9) == 0 ||
+                   strncmp(sql, "RELEASE", 7) == 0;
   st->row = -1;
   snprintf(st->name, sizeof st->name, "lp%lu", ++db->named);
   for (i = 0; i < *nparams; i++) {
@@ -1432,7 +1434,7 @@ static int pg_step(void *p);
 static int pg_defer(void *p) {
   pg_stmt *st = p;
   pg_db *db = st->db;
-  if (st->control && !st->opens) {   /* the transaction's own: after what is deferred */
+  if (st->control && !st->deferrable) {   /* the transaction's own: after what is deferred */
     int step;
     while ((step = pg_step(st)) == LP_CATALOG_ROW) {}
     return step == LP_CATALOG_FAILED;
@@ -1450,6 +1452,19 @@ static int pg_defer(void *p) {
     return 1;
   }
   return ++db->deferred >= DEFER_MAX ? flush(db) : 0;
+}
+
+/* What waits goes to the server, which runs it as it comes (the sync
+** point, and reading the answers, come with the next statement that
+** waits). */
+static int pg_send(void *p) {
+  pg_db *db = p;
+  if (send_waiting(db) != 0) return 1;
+  if (db->deferred > 0 && pq.PQflush(db->conn) != 0) {
+    keep_error(db, NULL);
+    return 1;
+  }
+  return 0;
 }
 
 /* Run st at the end of the pipeline of deferred writes: one round trip
@@ -1601,6 +1616,6 @@ static const char *pg_library_version(void) {
 const lp_catalog_backend lp_pg_backend = {
   "PostgreSQL", SCHEMA_VERSION, statements, (int)(sizeof statements / sizeof statements[0]),
   &lp_sqlite_backend, &dialect, pg_accepts, pg_open, pg_close, pg_describe, pg_where, pg_errmsg, pg_in_transaction,
-  pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_defer, pg_columns, pg_column_name, pg_column,
+  pg_changes, pg_prepare, pg_finalize, pg_bind, pg_step, pg_defer, pg_send, pg_columns, pg_column_name, pg_column,
   pg_column_text, pg_reset, NULL, pg_library_version, NULL, NULL,
 };

@@ -208,7 +208,7 @@ static const char *const migrations[] = {
 
   /* 7: the cache's two indexes hold only what their lookups can return:
   ** completed step runs by cache key (cache_hit), and step runs with cache
-  ** parts, which cache hits have not, by name (previous_step_run). A cache
+  ** parts, which cache hits have not, by name (cache_hit's previous). A cache
   ** hit then writes a leaf of neither, and both stay smaller. */
   "DROP INDEX step_runs_by_cache_key;\n"
   "CREATE INDEX step_runs_by_cache_key ON step_runs(cache_key, seq)"
@@ -356,11 +356,12 @@ static const lp_catalog_sql statements[] = {
   {"run_finish", {"UPDATE pipeline_runs SET status = ?2, end_time = ?3, error = ?4"
                   " WHERE id = ?1"}},
   {"step_run_new", {"INSERT INTO step_runs(id, run_id, name, step_name, status, start_time,"
-                    " end_time, parameters, cache_key, cached_from, seed, orchestrator)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?5 = 'running' THEN NULL"
-                    " ELSE ?6 END, ?7, ?8, ?9, ?10, ?11)"}},
+                    " end_time, parameters, cache_key, cached_from, seed, orchestrator,"
+                    " cache_parts, cache_note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN"
+                    " ?5 = 'running' THEN NULL ELSE ?6 END, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"}},
   {"step_run_finish", {"UPDATE step_runs SET status = ?2, end_time = ?3, error = ?4,"
-                       " traceback = ?5, output_count = ?6 WHERE id = ?1"}},
+                       " traceback = ?5, output_count = ?6, output = ?7, attempts = ?8"
+                       " WHERE id = ?1"}},
   {"artifact_id", {"SELECT id FROM artifacts WHERE name = ?1"}},
   {"artifact_new", {"INSERT INTO artifacts(id, name, created) VALUES (?1, ?2, ?3)"}},
   /* under the write lock BEGIN IMMEDIATE took: no other writer numbers */
@@ -475,9 +476,7 @@ static const lp_catalog_sql statements[] = {
      " (v.producer_step_run_id IS NOT NULL OR EXISTS (SELECT 1 FROM step_run_artifacts l"
      " WHERE l.version_seq = v.seq))) ORDER BY a.name"}},
   /* the outputs in the order they were linked (rowid) */
-  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS
-     " FROM (SELECT id, seed, output_count, lookups FROM step_runs WHERE cache_key = ?1"
-     " AND status = 'completed' ORDER BY seq DESC LIMIT 1) s" LP_CATALOG_HIT_LINKS
+  {"cache_hit", {"SELECT" LP_CATALOG_HIT_COLUMNS "," LP_CATALOG_HIT_OR_PREVIOUS
      " ORDER BY l.rowid"}},
   {"recent_cache_hits", {"SELECT s.cache_key," LP_CATALOG_HIT_COLUMNS
      " FROM (SELECT id, seq, seed, output_count, lookups, cache_key FROM step_runs"
@@ -499,10 +498,6 @@ static const lp_catalog_sql statements[] = {
      " AND v.producer_step_run_id IS NOT ?1 ORDER BY k.artifact_name LIMIT 1"}},
   {"step_run_lookups", {"SELECT artifact_name, artifact_version_id FROM step_run_lookups"
      " WHERE step_run_id = ?1 ORDER BY artifact_name"}},
-  {"previous_step_run", {"SELECT s.cache_parts FROM step_runs s"
-     " JOIN pipeline_runs r ON r.id = s.run_id JOIN pipelines p ON p.id = r.pipeline_id"
-     " WHERE p.name = ?1 AND s.name = ?2 AND s.run_id != ?3 AND s.cache_parts IS NOT NULL"
-     " ORDER BY s.seq DESC LIMIT 1"}},
   {"running_runs", {"SELECT id, name, pid, process_start, host, heartbeat FROM pipeline_runs"
      " WHERE status = 'running'"}},
   {"pipeline_by_name", {"SELECT id, name, created FROM pipelines WHERE name = ?1"}},
@@ -628,7 +623,6 @@ static const lp_catalog_sql statements[] = {
                     " ON CONFLICT (entity, entity_id, key) DO UPDATE SET value = excluded.value,"
                     " value_number = excluded.value_number, value_text = excluded.value_text,"
                     " created = excluded.created"}},
-  {"step_output", {"UPDATE step_runs SET output = ?2, attempts = ?3 WHERE id = ?1"}},
   {"set_run_plan", {"UPDATE pipeline_runs SET plan = ?2 WHERE id = ?1"}},
   {"run_process", {"UPDATE pipeline_runs SET pid = ?2, process_start = ?3, host = ?4,"
                    " heartbeat = ?5 WHERE id = ?1"}},
@@ -637,8 +631,6 @@ static const lp_catalog_sql statements[] = {
                  " WHERE run_id = ?1 AND status = 'running'",
                  "UPDATE pipeline_runs SET status = 'failed', error = ?2, end_time = ?3"
                  " WHERE id = ?1 AND status = 'running'"}},
-  {"step_cache", {"UPDATE step_runs SET cache_key = ?2, cache_parts = ?3, cache_note = ?4"
-                  " WHERE id = ?1"}},
   {"add_input", {"INSERT OR REPLACE INTO step_run_artifacts(step_run_id, kind, name,"
                  " artifact_version_id, version_seq) VALUES (?1, 'input', ?2, ?3,"
                  " (SELECT seq FROM artifact_versions WHERE id = ?3))"}},
@@ -1181,6 +1173,6 @@ static void sq_fork_safe(void) {
 const lp_catalog_backend lp_sqlite_backend = {
   "sqlite", NMIGRATIONS, statements, (int)(sizeof statements / sizeof statements[0]), NULL,
   &dialect, sq_accepts, sq_open, sq_close, NULL, NULL, sq_errmsg, sq_in_transaction, sq_changes, sq_prepare,
-  sq_finalize, sq_bind, sq_step, NULL, sq_columns, sq_column_name, sq_column, sq_column_text,
+  sq_finalize, sq_bind, sq_step, NULL, NULL, sq_columns, sq_column_name, sq_column, sq_column_text,
   sq_reset, sq_fork_safe, sqlite3_libversion, sq_snapshot, sq_mark,
 };

@@ -20,17 +20,27 @@
 #include "run.h"
 
 
+/* End node's step run with status, and with what its attempts printed
+** and how many there were. */
+static void finish(lp_run *r, int node, const char *step_run_id, const char *status,
+                   const char *error, const char *traceback, int output_count) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  lp_run_push(r, node, LP_NODE_OUTPUT);
+  if (lp_catalog_finish_step_run(rt->catalog, step_run_id, status, error, traceback,
+                                 output_count, lua_tostring(L, -1), r->node[node].attempts,
+                                 rt->err, sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
+  lua_pop(L, 1);
+}
+
 /* Record the failure of node (message and traceback on top of the stack,
 ** traceback may be nil) against its step run. Pops both. */
 static void record_failure(lp_run *r, int node, const char *step_run_id) {
   lua_State *L = r->L;
-  const char *msg = lua_tostring(L, -2);
   lua_pushvalue(L, -2);
   lp_run_keep(r, node, LP_NODE_ERROR);
-  if (lp_catalog_finish_step_run(r->rt->catalog, step_run_id, "failed", msg,
-                                 lua_tostring(L, -1), -1, r->rt->err,
-                                 sizeof r->rt->err) != LUPINE_OK)
-    lp_run_fail(r);
+  finish(r, node, step_run_id, "failed", lua_tostring(L, -2), lua_tostring(L, -1), -1);
   lua_pop(L, 2);
 }
 
@@ -169,10 +179,8 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
   record_lookups(r, outs, step_run_id);
   lua_pushstring(L, written);
   lp_run_keep(r, node, LP_NODE_ARTIFACTS);
-  if (lp_catalog_finish_step_run(rt->catalog, step_run_id, "completed", NULL, NULL, nout,
-                                 rt->err, sizeof rt->err) != LUPINE_OK ||
-      lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
-    lp_run_fail(r);
+  finish(r, node, step_run_id, "completed", NULL, NULL, nout);
+  if (lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) lp_run_fail(r);
   lua_settop(L, outs - 1);
   return 1;
 }
@@ -181,9 +189,9 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
 static void record_skipped(lp_run *r, int node) {
   char id[LP_ID_LEN + 1];
   lp_runtime *rt = r->rt;
-  if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
-                                 lp_run_node_str(r, node, "step"), "skipped", NULL, 0, NULL, NULL,
-                                 NULL, NULL, id, rt->err, sizeof rt->err) != LUPINE_OK)
+  lp_step_run_spec spec;
+  lp_run_step_run_spec(r, node, "skipped", &spec);
+  if (lp_catalog_create_step_run(rt->catalog, &spec, id, rt->err, sizeof rt->err) != LUPINE_OK)
     lp_run_fail(r);
   r->node[node].status = LP_NODE_SKIPPED;
   lp_run_step_done(r, node);
@@ -393,6 +401,7 @@ static int start_node(lp_run *r, int node) {
   lp_runtime *rt = r->rt;
   lp_node *n = &r->node[node];
   char err[LP_ERRSZ];
+  lp_step_run_spec spec;
   int top = lua_gettop(L), nodeidx, nargs, k, ok, found;
   size_t plen = 0;
   const char *pbytes = NULL;
@@ -455,23 +464,21 @@ static int start_node(lp_run *r, int node) {
     n->seed = lua_isinteger(L, -1) ? (long long)lua_tointeger(L, -1) : lp_random_seed();
     n->has_seed = 1;
     lua_pop(L, 1);
-    /* the step run, its inputs (so a step that fails shows what it took) and
-    ** why it is not a cache hit, committed with what came before it */
+    /* the step run with why it is not a cache hit, and its inputs (so a
+    ** step that fails shows what it took), committed with what came before */
+    lp_run_step_run_spec(r, node, "running", &spec);
+    spec.parameters = pbytes;
+    spec.parameters_len = plen;
+    spec.cache_key = lua_tostring(L, nodeidx + 4);
+    spec.cache_parts = lua_tolstring(L, nodeidx + 3, &spec.cache_parts_len);
+    spec.cache_note = lua_tostring(L, nodeidx + 5);
+    spec.seed = &n->seed;
+    spec.orchestrator = lp_run_node_str(r, node, "orchestrator");
     lp_run_join(r);
-    if (lp_catalog_create_step_run(rt->catalog, r->id, lp_run_node_str(r, node, "name"),
-                                   lp_run_node_str(r, node, "step"), "running", pbytes, plen,
-                                   NULL, NULL, &n->seed,
-                                   lp_run_node_str(r, node, "orchestrator"), n->step_run,
-                                   rt->err, sizeof rt->err) != LUPINE_OK)
+    if (lp_catalog_create_step_run(rt->catalog, &spec, n->step_run, rt->err, sizeof rt->err) !=
+        LUPINE_OK)
       lp_run_fail(r);
     lp_run_link_inputs(r, node, nodeidx, n->step_run);
-    lua_pushstring(L, n->step_run);
-    lua_pushvalue(L, nodeidx + 4);
-    lua_pushvalue(L, nodeidx + 3);
-    lua_pushvalue(L, nodeidx + 5);
-    if (lp_catalog_write(L, rt->catalog, "step_cache", lua_gettop(L) - 3, 4, NULL, rt->err,
-                         sizeof rt->err) != LUPINE_OK)
-      lp_run_fail(r);
     lua_settop(L, nodeidx + 2);
     lua_pushvalue(L, -1);
     lp_run_keep(r, node, LP_NODE_PARAMS);
@@ -562,13 +569,6 @@ static int record_ready(lp_run *r) {
         record_failure(r, node, step_run_id);
         ok = 0;
       }
-      lp_run_push(r, node, LP_NODE_OUTPUT);
-      lua_pushinteger(L, r->node[node].attempts);
-      lua_pushstring(L, step_run_id);
-      lua_rotate(L, -3, 1);
-      if (lp_catalog_write(L, r->rt->catalog, "step_output", lua_gettop(L) - 2, 3, NULL,
-                           r->rt->err, sizeof r->rt->err) != LUPINE_OK)
-        lp_run_fail(r);
     }
     lua_settop(L, top);
     lp_run_settle(r, node, ok ? LP_NODE_COMPLETED : LP_NODE_FAILED);
@@ -594,7 +594,7 @@ static void stop_all(lp_run *r) {
   for (i = 0; i < r->n; i++) {
     if (r->node[i].step_run[0] == '\0' || r->node[i].recorded) continue;
     if (lp_catalog_finish_step_run(r->rt->catalog, r->node[i].step_run, "stopped",
-                                   "stopped by a signal", NULL, -1, r->rt->err,
+                                   "stopped by a signal", NULL, -1, NULL, -1, r->rt->err,
                                    sizeof r->rt->err) != LUPINE_OK)
       lp_run_fail(r);
     lp_run_settle(r, i, LP_NODE_STOPPED);   /* timed: how long it ran until stopped */

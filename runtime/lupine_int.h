@@ -303,6 +303,11 @@ int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
 int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */
+/* Before waiting for something else: the writes of the open transaction
+** that a backend keeps back to send with a later statement are sent now,
+** for the server to work on meanwhile (their errors come as before, with
+** the next statement that waits for an answer). */
+int lp_catalog_send(lp_catalog *c, char *err, size_t errsz);
 
 /* A part of a transaction that can be undone alone (not nested): the
 ** savepoint, then release to keep it or rollback_savepoint to undo it. */
@@ -327,25 +332,36 @@ int lp_catalog_create_run(lp_catalog *c, const char *pipeline, const char *name,
 int lp_catalog_finish_run(lp_catalog *c, const char *run_id, const char *status,
                           const char *error, char *err, size_t errsz);
 
-/* Create a step run; parameters is the CBOR map of its parameters, seed
-** the seed its random numbers start from (NULL: none). One created with a
-** status other than "running" ends as it starts: "skipped", or "cached"
-** with the cache key it was found by and the step run it reuses
-** (cache_key and cached_from; NULL otherwise). orchestrator names the
-** orchestrator that runs it (NULL: none does). */
-int lp_catalog_create_step_run(lp_catalog *c, const char *run_id,
-                               const char *name, const char *step_name,
-                               const char *status,
-                               const void *parameters, size_t parameters_len,
-                               const char *cache_key, const char *cached_from,
-                               const long long *seed, const char *orchestrator,
+/* What a new step run records. */
+typedef struct lp_step_run_spec {
+  const char *run_id, *name, *step_name;
+  /* "running"; one created with another status ends as it starts:
+  ** "skipped", or "cached" (with the step run it reuses: cached_from) */
+  const char *status;
+  const void *parameters;       /* the CBOR map of its parameters */
+  size_t parameters_len;
+  /* its cache key, what the key was made of (CBOR) and why it is not a
+  ** cache hit; NULL: none (a step whose inputs could not be read) */
+  const char *cache_key;
+  const void *cache_parts;
+  size_t cache_parts_len;
+  const char *cache_note;
+  const char *cached_from;
+  const long long *seed;        /* the seed its random numbers start from; NULL: none */
+  const char *orchestrator;     /* the orchestrator that runs it; NULL: none does */
+} lp_step_run_spec;
+
+/* Create a step run, writing its id. */
+int lp_catalog_create_step_run(lp_catalog *c, const lp_step_run_spec *spec,
                                char id[LP_ID_LEN + 1], char *err, size_t errsz);
 /* End a step run; output_count is how many outputs it stored (-1: not
-** recorded, as for a step run that did not complete). */
+** recorded, as for a step run that did not complete), output what its
+** step printed (NULL: nothing), attempts how many times it ran (-1: not
+** recorded, as for one stopped). */
 int lp_catalog_finish_step_run(lp_catalog *c, const char *step_run_id,
                                const char *status, const char *error,
-                               const char *traceback, int output_count, char *err,
-                               size_t errsz);
+                               const char *traceback, int output_count, const char *output,
+                               int attempts, char *err, size_t errsz);
 /* Link input (output) name of a step run to a version, by its id and,
 ** where the caller has it, its seq (0: looked up by id). A step run's own
 ** new outputs are linked by lp_catalog_add_version; add_output links the

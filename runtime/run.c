@@ -147,6 +147,14 @@ void lp_run_beat(lp_run *r, double now) {
   r->beat_at = now + lp_runtime_dead_after() * 250.0;
 }
 
+void lp_run_step_run_spec(lp_run *r, int node, const char *status, lp_step_run_spec *spec) {
+  memset(spec, 0, sizeof *spec);
+  spec->run_id = r->id;
+  spec->name = lp_run_node_str(r, node, "name");
+  spec->step_name = lp_run_node_str(r, node, "step");
+  spec->status = status;
+}
+
 /* Push a failure message for node: "step 'x' (file:line): <what>". */
 void lp_run_push_error(lp_run *r, int node, const char *what) {
   lua_pushfstring(r->L, "step '%s' (%s): %s", lp_run_node_str(r, node, "name"),

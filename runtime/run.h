@@ -145,6 +145,10 @@ void lp_run_join(lp_run *r);
 ** the next falls due a quarter of lp_runtime_dead_after() later. */
 void lp_run_beat(lp_run *r, double now);
 
+/* A new step run of node with status: its run, names and status; the
+** rest none until the caller sets it. */
+void lp_run_step_run_spec(lp_run *r, int node, const char *status, lp_step_run_spec *spec);
+
 /* Push a failure message for node: "step 'x' (file:line): <what>". */
 void lp_run_push_error(lp_run *r, int node, const char *what);
 

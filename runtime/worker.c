@@ -617,7 +617,11 @@ void lp_worker_wait(lp_run *r) {
   lp_run_beat(r, now);
   if (lp_catalog_in_transaction(r->rt->catalog)) {
     if (now - r->batch_began >= LP_BATCH_MS) lp_run_commit(r);
-    else timeout = poll_ms(r->batch_began + LP_BATCH_MS - now);
+    else {
+      timeout = poll_ms(r->batch_began + LP_BATCH_MS - now);
+      if (lp_catalog_send(r->rt->catalog, r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+        lp_run_fail(r);
+    }
   } else timeout = poll_ms(r->beat_at - now);
   for (i = 0; i < r->pool->n; i++) {
     worker *w = &r->pool->w[i];

@@ -152,12 +152,15 @@ describe("the catalog's SQL", function()
     return out
   end
 
+  -- (catalog_backend.h, which only the catalog's C files include, holds
+  -- the fragments its backends' statements share)
   it("lives in the catalog's C files only, and sqlite3.h in its backend's", function()
     local found = {}
     for _, glob in ipairs { "lua/lupine/*.lua", "runtime/*.c", "runtime/*.h", "runtime/programs/*.c" } do
       for _, f in ipairs(files(glob)) do
         local text = H.read(f)
-        if not f:match("/runtime/catalog[%w_]*%.c$") then
+        if not (f:match("/runtime/catalog[%w_]*%.c$") or f:match("/runtime/catalog_backend%.h$"))
+        then
           for _, sql in ipairs { "SELECT%s[^\n]-%sFROM%s", "INSERT%s+INTO%s", "DELETE%s+FROM%s",
               "UPDATE%s+[%w_]+%s+SET%s", "CREATE%s+TABLE%s", "PRAGMA%s" } do
             if text:find(sql) then found[#found + 1] = f:match("[^/]+/[^/]+$") .. ": " .. sql end
