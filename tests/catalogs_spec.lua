@@ -157,6 +157,47 @@ describe("a cached re-run's records on either catalog", function()
   end)
 end)
 
+describe("a step run on either catalog", function()
+  -- (each UPDATE of a row writes all of it again, and on PostgreSQL every
+  -- index of its table too: a step's record is written twice, not four
+  -- times, which a catalog on a server feels in every step)
+  it("is written by one INSERT as its step starts and one UPDATE as it ends", function()
+    local home = H.fresh(lupine)
+    local p = lupine.pipeline { name = "three", function(x)
+      local inc = lupine.step { name = "inc", function(v) print("at", v) return v + 1 end }
+      inc(inc(inc(x)))
+    end }
+    p(1)
+    H.sqlite(home, H.pg and [[
+CREATE TABLE writes(step_run text, what text);
+CREATE FUNCTION count_write() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN
+  INSERT INTO writes VALUES (NEW.id, TG_OP);
+  RETURN NULL;
+END$$;
+CREATE TRIGGER count_write AFTER INSERT OR UPDATE ON step_runs
+  FOR EACH ROW EXECUTE FUNCTION count_write();]] or [[
+CREATE TABLE writes(step_run text, what text);
+CREATE TRIGGER count_insert AFTER INSERT ON step_runs BEGIN
+  INSERT INTO writes VALUES (NEW.id, 'INSERT');
+END;
+CREATE TRIGGER count_update AFTER UPDATE ON step_runs BEGIN
+  INSERT INTO writes VALUES (NEW.id, 'UPDATE');
+END;]])
+    local run = p(2)
+    assert.equal("INSERT|3\nUPDATE|3\n",
+      H.sqlite(home, "SELECT what, count(*) FROM writes GROUP BY what ORDER BY what"))
+    -- with all it records: why it missed the cache, what it printed, its attempts
+    local sr = core.query("step_run_by_id", run.steps.inc_3.id)[1]
+    assert.equal("completed", sr.status)
+    assert.equal("input 'v' changed", sr.cache_note)
+    assert.equal("at\t4\n", sr.logs)
+    assert.equal(1, sr.attempts)
+    assert.matches("^sha256:%x+$", sr.cache_key)
+    assert.equal("1\n", H.sqlite(home, "SELECT count(*) FROM step_runs WHERE id = '" .. sr.id
+      .. "' AND cache_parts IS NOT NULL"))
+  end)
+end)
+
 describe("a run on another machine, on either catalog", function()
   local home, client
   before_each(function()
