@@ -180,7 +180,11 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
   lua_pushstring(L, written);
   lp_run_keep(r, node, LP_NODE_ARTIFACTS);
   finish(r, node, step_run_id, "completed", NULL, NULL, nout);
-  if (lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) lp_run_fail(r);
+  /* what a backend keeps back of this goes now: a server writes it while
+  ** the next step's cache key is made, which asks it next */
+  if (lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+      lp_catalog_send(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
   lua_settop(L, outs - 1);
   return 1;
 }

@@ -303,10 +303,10 @@ int lp_catalog_begin_alone(lp_catalog *c, char *err, size_t errsz);
 int lp_catalog_commit(lp_catalog *c, char *err, size_t errsz);
 void lp_catalog_rollback(lp_catalog *c);
 int lp_catalog_in_transaction(lp_catalog *c);   /* 1 inside one */
-/* Before waiting for something else: the writes of the open transaction
-** that a backend keeps back to send with a later statement are sent now,
-** for the server to work on meanwhile (their errors come as before, with
-** the next statement that waits for an answer). */
+/* Before a wait or other work: the writes of the open transaction that a
+** backend keeps back to send with a later statement are sent now, for the
+** server to work on meanwhile (their errors come as before, with the next
+** statement that waits for an answer). */
 int lp_catalog_send(lp_catalog *c, char *err, size_t errsz);
 
 /* A part of a transaction that can be undone alone (not nested): the
