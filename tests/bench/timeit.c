@@ -16,7 +16,7 @@
 ** first did). A run that fails (exit status not 0, or a
 ** signal) stops timeit with status 1 and a message on stderr.
 */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700   /* sync(2), beside POSIX.1-2008 */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
