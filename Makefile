@@ -202,8 +202,9 @@ demo: deps-build
 	rm -rf $(BUILD)/demo-home
 	LUPINE_HOME=$(BUILD)/demo-home $(BUILD)/lupine run examples/quickstart.lua
 
+# (the benchmarks' programs too: built by every test run, under its warnings)
 test: deps-build deps-test
-	$(MAKE) --no-print-directory all asan
+	$(MAKE) --no-print-directory all asan $(BENCH_PROGRAMS)
 	LUPINE_BUILD=$(BUILD)/asan sh tests/run.sh
 
 check: test
@@ -227,11 +228,12 @@ $(BUILD)/tsan/test_api: tests/c/test_api.c tests/c/tap.h $(LIB_SRC) $(BUILD)/obj
 # same through libpq, on a throwaway PostgreSQL server), $(BUILD)/bench_zstd
 # (zstd alone), $(BUILD)/bench_timeit (a command's wall time, no shell) and
 # $(BUILD)/bench_floor (a fork, a file creation, a sync).
+BENCH_PROGRAMS = $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
+  $(BUILD)/bench_floor $(BUILD)/pg_bare
 BENCH ?= $(filter-out tests/bench/benchlib.lua,$(wildcard tests/bench/*.lua))
 .PHONY: bench
 bench: deps-build deps-test
-	$(MAKE) --no-print-directory all $(BUILD)/sqlite_bare $(BUILD)/bench_zstd $(BUILD)/bench_timeit \
-	  $(BUILD)/bench_floor $(BUILD)/pg_bare
+	$(MAKE) --no-print-directory all $(BENCH_PROGRAMS)
 	@for f in $(BENCH); do echo "== $$f"; \
 	  LUA_CPATH="$(BUILD)/?.so;;" LUPINE_BENCH_BARE=$(BUILD)/sqlite_bare \
 	  LUPINE_BENCH_PG_BARE=$(BUILD)/pg_bare \
