@@ -253,6 +253,11 @@ static void put_le(unsigned char *p, uint64_t v, int n) {
   for (i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* A raw block's 3-byte header: type 0 (raw), its size, whether it is the last. */
+static void raw_block(unsigned char b[3], uint64_t size, int last) {
+  put_le(b, size << 3 | (uint64_t)(last != 0), 3);
+}
+
 /* A raw frame's header for total bytes of content into head: its size. */
 static size_t raw_head(unsigned char head[14], uint64_t total) {
   int wide = total > 0xffffffffu;
@@ -280,8 +285,8 @@ void lp_frame_raw_init(lp_frame_raw *f, const void *head, size_t hlen, const voi
   f->len = total;
   f->nblocks = nblocks;
   f->headsz = raw_head(f->head, total);
-  put_le(f->block, (uint64_t)RAW_BLOCK << 3, 3);   /* type 0 (raw), not last */
-  put_le(f->last, last << 3 | 1, 3);
+  raw_block(f->block, RAW_BLOCK, 0);
+  raw_block(f->last, last, 1);
   f->size = f->headsz + 3 * nblocks + total + 4;
   /* one pass, a block at a time: checksummed, then hashed while in cache */
   xxh_init(&x);
@@ -345,8 +350,7 @@ void lp_frame_raw_stream_free(lp_frame_raw_stream *f) {
 static int raw_block_head(lp_frame_raw_stream *f, lp_store_sink emit, void *ud) {
   unsigned char b[3];
   uint64_t left = f->len - f->done;
-  if (left > RAW_BLOCK) put_le(b, (uint64_t)RAW_BLOCK << 3, 3);
-  else put_le(b, left << 3 | 1, 3);   /* the last */
+  raw_block(b, left > RAW_BLOCK ? RAW_BLOCK : left, left <= RAW_BLOCK);
   return emit(ud, b, 3);
 }
 
@@ -533,6 +537,16 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
   return LUPINE_OK;
 }
 
+/* A piece to the hash: inline, or on the hasher once it has done the
+** piece before (which stays untouched until then). */
+static void hash_piece(lp_frame_decoder *d, const unsigned char *p, size_t n) {
+  if (d->hasher == NULL) EVP_DigestUpdate(d->sha, p, n);
+  else {
+    lp_frame_hasher_wait(d->hasher);
+    lp_frame_hasher_hash(d->hasher, p, n);
+  }
+}
+
 /*
 ** Hand what out holds to the hash and the sink. With a hasher, the piece
 ** is hashed while the sink takes it and while the next piece decodes into
@@ -541,28 +555,19 @@ int lp_frame_decoder_open(lp_frame_decoder **out, const char *hash, uint64_t siz
 */
 static int flush(lp_frame_decoder *d) {
   unsigned char *piece = d->out;
-  if (d->filled == 0) return LUPINE_OK;
-  if (d->hasher == NULL) EVP_DigestUpdate(d->sha, piece, d->filled);
-  else {
-    lp_frame_hasher_wait(d->hasher);
-    lp_frame_hasher_hash(d->hasher, piece, d->filled);
+  size_t n = d->filled;
+  if (n == 0) return LUPINE_OK;
+  hash_piece(d, piece, n);
+  if (d->hasher != NULL) {   /* the next piece decodes into the other buffer */
     d->out = d->spare;
     d->spare = piece;
   }
-  if (d->sink != NULL && d->sink(d->ud, piece, d->filled) != 0) {
-    d->filled = 0;
-    return LUPINE_ERROR;   /* the sink's own message is in err */
-  }
   d->filled = 0;
+  if (d->sink != NULL && d->sink(d->ud, piece, n) != 0)
+    return LUPINE_ERROR;   /* the sink's own message is in err */
   return LUPINE_OK;
 }
 
-/*
-** Decoded bytes go on only once out is full (or at finish): a download
-** arrives in pieces of tens of KiB, and each hand-over to the hashing
-** thread costs two wake-ups; 1 GiB in 64 KiB pieces spent a fifth of its
-** time in them.
-*/
 void lp_frame_decoder_into(lp_frame_decoder *d, void *buf, size_t *len) {
   d->dest = buf;
   d->destlen = len;
@@ -575,11 +580,7 @@ void lp_frame_decoder_into(lp_frame_decoder *d, void *buf, size_t *len) {
 static void hash_dest(lp_frame_decoder *d, int end) {
   size_t n = (size_t)d->total - d->hashed;
   if (n == 0 || (n < d->outcap && !end)) return;
-  if (d->hasher == NULL) EVP_DigestUpdate(d->sha, d->dest + d->hashed, n);
-  else {
-    lp_frame_hasher_wait(d->hasher);
-    lp_frame_hasher_hash(d->hasher, d->dest + d->hashed, n);
-  }
+  hash_piece(d, d->dest + d->hashed, n);
   d->hashed += n;
 }
 
@@ -600,6 +601,12 @@ static int feed_dest(lp_frame_decoder *d, ZSTD_inBuffer *ib, char *err, size_t e
   return LUPINE_OK;
 }
 
+/*
+** Decoded bytes go on only once out is full (or at finish): a download
+** arrives in pieces of tens of KiB, and each hand-over to the hashing
+** thread costs two wake-ups; 1 GiB in 64 KiB pieces spent a fifth of its
+** time in them.
+*/
 int lp_frame_decoder_feed(lp_frame_decoder *d, const void *p, size_t n, char *err,
                           size_t errsz) {
   ZSTD_inBuffer ib = {p, n, 0};

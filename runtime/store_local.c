@@ -676,6 +676,15 @@ static int frame(writer *w, const void *p, size_t n, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
+/* The frame's end: a raw frame's checksum, or what zstd still holds. */
+static int frame_end(writer *w, char *err, size_t errsz) {
+  ZSTD_inBuffer ib = {NULL, 0, 0};
+  if (w->raw == NULL) return pump(w, &ib, ZSTD_e_end, err, errsz);
+  if (lp_frame_raw_stream_end(w->raw, emit, w) != 0)
+    return io_error(err, errsz, "cannot write '%s'", w->tmp);
+  return LUPINE_OK;
+}
+
 /* Hold content back until LP_FRAME_SAMPLED bytes are there, then frame
 ** them as they decide, and what follows the same way. */
 static int frame_held(writer *w, const void *p, size_t n, char *err, size_t errsz) {
@@ -731,7 +740,6 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
   char path[PATH_MAX], dir[PATH_MAX], why[LP_ERRSZ] = "";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen;
-  ZSTD_inBuffer ib = {NULL, 0, 0};
   struct stat st;
   int rc = LUPINE_OK, created;
   if (w->written != w->size) {
@@ -740,13 +748,7 @@ static int l_writer_close(lp_store_writer *base, lp_object *info, char *err, siz
     rc = LUPINE_MISUSE;
     goto done;
   }
-  if (w->s != NULL && w->raw != NULL) {
-    if (lp_frame_raw_stream_end(w->raw, emit, w) != 0) {
-      rc = io_error(err, errsz, "cannot write '%s'", w->tmp);
-      goto done;
-    }
-  } else if (w->s != NULL && (rc = pump(w, &ib, ZSTD_e_end, err, errsz)) != LUPINE_OK)
-    goto done;
+  if (w->s != NULL && (rc = frame_end(w, err, errsz)) != LUPINE_OK) goto done;
   if (EVP_DigestFinal_ex(w->sha, md, &mdlen) != 1) {
     lp_errf(err, errsz, "cannot hash an object (OpenSSL's SHA-256 failed)");
     rc = LUPINE_ERROR;

@@ -1289,7 +1289,6 @@ static int s_sync(lp_store *base, char *err, size_t errsz) {
   return LUPINE_OK;
 }
 
-/* A value decoded as it downloads: its bytes, in memory. */
 /*
 ** From the cache if it holds the object; else downloaded, decoded and
 ** checked as it arrives, the copy written into the cache alongside (not
