@@ -535,10 +535,8 @@ int lp_cache_find_hit(lp_run *r, int node, int nodeidx) {
   lua_settop(L, top + 1);
   lua_rawgeti(L, top + 1, 1);
   if (lua_getfield(L, -1, "step_run") != LUA_TNIL) {
-    lua_settop(L, top + 2);
     if (r->hit_runs < HIT_RUNS_MAX) {   /* its pipeline run's other hits (lp_cache_prefetch) */
       r->hit_runs++;
-      lua_getfield(L, -1, "step_run");
       lua_pushinteger(L, 2 * (lua_Integer)r->n);
       if (lp_catalog_query(L, rt->catalog, "run_cache_hits", top + 3, 2, rt->err,
                            sizeof rt->err) != LUPINE_OK)
