@@ -60,7 +60,7 @@ enum {
   S_ARTIFACT_ID, S_ARTIFACT_NEW, S_NEXT_VERSION, S_VERSION_TAKEN, S_VERSION_NEW,
   S_VERSION_NEW_NEXT, S_LINK,
   S_CONTENT_HASHES, S_FILE_HASHES, S_ANY_VERSION, S_STORE_BY_ID, S_STORE_OF_STACK,
-  S_BEGIN_ALONE
+  S_BEGIN_ALONE, S_VERSION_NUMBER
 };
 
 static const statement statements[] = {
@@ -99,10 +99,13 @@ static const statement statements[] = {
                      " save_type"},
   /* version_new numbered next (next_version) for an artifact named that
   ** exists, in one statement after the backend's lock on the artifact:
-  ** gives the new row's seq and number, no row if there is no artifact */
+  ** gives the new row's seq and number, no row if there is no artifact; a
+  ** backend that sends it without waiting for its answer (catalog_pg.c)
+  ** makes the artifact first, with the id it is given, if there is none */
   [S_VERSION_NEW_NEXT] = {"version_new_next", C, "artifact id type data_type content_hash"
                           " size:integer stored_size:integer uri codec_version:integer"
-                          " created producer_step_run_id? artifact_store_id? save_type"},
+                          " created producer_step_run_id? artifact_store_id? save_type"
+                          " new_artifact_id"},
   /* version_seq NULL: looked up by the version's id */
   [S_LINK] = {"link", C, "step_run_id kind name artifact_version_id version_seq:integer?"},
   /* the distinct objects of the versions in a store, values and
@@ -118,6 +121,8 @@ static const statement statements[] = {
   [S_STORE_OF_STACK] = {"store_of_stack", C, "stack?"},   /* NULL: the active stack */
   /* a write transaction no other write transaction runs beside (gc.c) */
   [S_BEGIN_ALONE] = {"begin_alone", C, ""},
+  /* a version's seq and version, once recorded (lp_catalog_version_number) */
+  [S_VERSION_NUMBER] = {"version_number", C, "id"},
 
   /* ---- reads (core.query); the Lua side's module says where each is used ---- */
   {"version_by_id", Q, "id"},
@@ -1180,19 +1185,33 @@ static int take_numbered(void *ud, lp_catalog *c, void *st) {
 ** Record spec numbered next, as id, if its artifact exists (*done 1), in
 ** one statement: the usual case, which on a catalog on a server costs one
 ** round trip where finding the artifact, numbering and inserting cost
-** three.
+** three. spec->later, with a backend that defers writes: sent without
+** waiting for its answer (none: the artifact is made if it is missing),
+** its number left for lp_catalog_version_number (version "", seq 0).
 */
 static int add_next_version(lp_catalog *c, const lp_version_spec *spec, const char *id,
                             const char *now, char version[LP_NAME_MAX + 1], long long *seq,
                             int *done, char *err, size_t errsz) {
   numbered n = {0, 0, 0};
-  lp_catalog_value args[] = {
-    text(spec->artifact), text(id), text(spec->type), text(spec->data_type),
-    text(spec->object->hash), integer((int64_t)spec->object->size),
-    integer((int64_t)spec->object->stored_size), text(spec->uri), integer(LP_CODEC_VERSION),
-    text(now), text(spec->producer), text(spec->store_id), text(spec->save_type)};
-  int rc = run(c, S_VERSION_NEW_NEXT, args, 13, "recording a version", take_numbered, &n, NULL,
-               err, errsz);
+  char artifact_id[LP_ID_LEN + 1];
+  int later = spec->later && c->be->defer != NULL && c->be->in_transaction(c->db), rc;
+  new_id(artifact_id);
+  {
+    lp_catalog_value args[] = {
+      text(spec->artifact), text(id), text(spec->type), text(spec->data_type),
+      text(spec->object->hash), integer((int64_t)spec->object->size),
+      integer((int64_t)spec->object->stored_size), text(spec->uri), integer(LP_CODEC_VERSION),
+      text(now), text(spec->producer), text(spec->store_id), text(spec->save_type),
+      text(artifact_id)};
+    rc = run(c, S_VERSION_NEW_NEXT, args, 14, "recording a version",
+             later ? NULL : take_numbered, &n, NULL, err, errsz);
+  }
+  if (later) {
+    *done = rc == LUPINE_OK;
+    version[0] = '\0';
+    *seq = 0;
+    return rc;
+  }
   *done = rc == LUPINE_OK && n.found;
   if (*done) {
     *seq = (long long)n.seq;
@@ -1259,6 +1278,22 @@ int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
   }
   if (spec->producer == NULL) return LUPINE_OK;
   return link_artifact(c, spec->producer, "output", spec->output, id, *seq, err, errsz);
+}
+
+int lp_catalog_version_number(lp_catalog *c, const char *id, char version[LP_NAME_MAX + 1],
+                              long long *seq, char *err, size_t errsz) {
+  numbered n = {0, 0, 0};
+  lp_catalog_value arg = text(id);
+  int rc = run(c, S_VERSION_NUMBER, &arg, 1, "reading a version's number", take_numbered, &n,
+               NULL, err, errsz);
+  if (rc != LUPINE_OK) return rc;
+  if (!n.found) {
+    lp_errf(err, errsz, "catalog %s: version %s was not recorded", c->path, id);
+    return LUPINE_CATALOG;
+  }
+  *seq = (long long)n.seq;
+  snprintf(version, LP_NAME_MAX + 1, "%lld", (long long)n.number);
+  return LUPINE_OK;
 }
 
 /* ---- named statements from Lua ---- */

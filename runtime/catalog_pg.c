@@ -358,7 +358,17 @@ static const lp_catalog_sql statements[] = {
                    LP_DEFAULT_STORE_ID "'), ?15) RETURNING seq"}},
   /* after the artifact's lock (above), in a statement of its own: its
   ** snapshot then has the versions of the writer it waited for */
-  {"version_new_next", {NAME_LOCK, "SELECT 1 FROM artifacts WHERE name = ?1 FOR UPDATE",
+  /* the name locked first, as artifact_id does; the artifact made if it is
+  ** missing (a write sent without waiting for its answer, as
+  ** lp_version_spec's later sends this, has no other way of saying there is
+  ** none); its row locked as artifact_id does; then, in a statement of its
+  ** own whose snapshot has the versions of the writers the locks waited
+  ** for, the version numbered and inserted */
+  {"version_new_next", {NAME_LOCK,
+                        "INSERT INTO artifacts(id, name, created) SELECT ?14::text, ?1::text,"
+                        " ?10::text WHERE NOT EXISTS (SELECT 1 FROM artifacts WHERE name = ?1)"
+                        " ON CONFLICT (name) DO NOTHING",
+                        "SELECT 1 FROM artifacts WHERE name = ?1 FOR UPDATE",
                         "INSERT INTO artifact_versions(id, artifact_id, version,"
                         " version_number, type, data_type, content_hash, size, stored_size, uri,"
                         " codec_version, created, producer_step_run_id, artifact_store_id,"

@@ -402,6 +402,7 @@ static const lp_catalog_sql statements[] = {
                       " JOIN artifact_stores s ON s.id = k.artifact_store_id"
                       " WHERE (?1 IS NULL AND k.active = 1) OR k.name = ?1"}},
   {"begin_alone", {"BEGIN IMMEDIATE"}},
+  {"version_number", {"SELECT seq, version_number FROM artifact_versions WHERE id = ?1"}},
 
   /* reads */
   {"version_by_id", {VERSION_COLUMNS " WHERE v.id = ?1"}},

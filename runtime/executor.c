@@ -68,17 +68,17 @@ static void record_lookups(lp_run *r, int outs, const char *step_run_id) {
 }
 
 /*
-** Store the outputs (table on top: bytes 1..n, data types n+1..2n) and
-** record them and the step's completion, in the open transaction (a
-** savepoint: a rollback here undoes this step alone).
+** Store node's outputs (table on top: bytes 1..n, data types n+1..2n),
+** each object kept under the open transaction's lock (gc.c), and make
+** results[node] of them: what the steps that take them read (their
+** versions' ids and numbers are added as they are recorded). The outputs
+** and their objects wait in LP_NODE_TO_RECORD for record_outputs.
 ** Returns 1; or 0 with message and nil pushed if an object cannot be stored.
 */
-static int record_success(lp_run *r, int node, const char *step_run_id, int nodeidx) {
+static int store_outputs(lp_run *r, int node) {
   lua_State *L = r->L;
   lp_runtime *rt = r->rt;
-  int outs = lua_gettop(L), nout = (int)luaL_len(L, -1) / 2, k, resnode, specs;
-  char written[1024] = "";
-  size_t wlen = 0;
+  int outs = lua_gettop(L), nout = (int)luaL_len(L, -1) / 2, k;
   lp_object *objs = lua_newuserdatauv(L, sizeof(lp_object) * (size_t)(nout + 1), 0);
   for (k = 0; k < nout; k++) {
     size_t len;
@@ -105,7 +105,6 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
     lua_pop(L, 1);
   }
   lp_run_join(r);
-  if (lp_catalog_savepoint(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) lp_run_fail(r);
   for (k = 0; k < nout; k++) {
     if (lua_rawgeti(L, outs, k + 1) == LUA_TSTRING) {
       if (lp_store_keep(rt->store, NULL, 0, lua_tostring(L, -1), lua_rawlen(L, -1), &objs[k],
@@ -113,7 +112,6 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
         lp_run_fail(r);
     } else if (!lp_store_exists(rt->store, objs[k].hash)) {
       /* gc ran between the step's put and now: the file is not here to put again */
-      lp_catalog_rollback_savepoint(rt->catalog);
       lua_settop(L, outs - 1);
       lua_pushfstring(L, "output %d: its object %s was removed before it was recorded "
                       "(a gc while the step ran?)", k + 1, objs[k].hash);
@@ -124,12 +122,60 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
     }
     lua_pop(L, 1);
   }
-  /* results[node] = { { bytes = ..., id = ..., version = ... }, ... } */
+  /* results[node] = { { bytes = ..., hash = ..., size = ..., kind = ... }, ... } */
   lua_createtable(L, nout, 0);
-  resnode = lua_gettop(L);
+  for (k = 0; k < nout; k++) {
+    lua_createtable(L, 0, 7);
+    lua_rawgeti(L, outs, k + 1);
+    lua_setfield(L, -2, "bytes");
+    lua_pushstring(L, objs[k].hash);
+    lua_setfield(L, -2, "hash");
+    lua_pushinteger(L, (lua_Integer)objs[k].size);
+    lua_setfield(L, -2, "size");
+    lua_rawgeti(L, outs, nout + k + 1);
+    lua_setfield(L, -2, "kind");
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_rawseti(L, r->results, node + 1);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, outs);
+  lua_setfield(L, -2, "outs");
+  lua_pushvalue(L, outs + 1);
+  lua_setfield(L, -2, "objects");
+  lp_run_keep(r, node, LP_NODE_TO_RECORD);
+  lua_settop(L, outs - 1);
+  return 1;
+}
+
+/*
+** Record node's stored outputs (LP_NODE_TO_RECORD) and its completion in
+** the open transaction (a savepoint: a rollback here undoes this step
+** alone), and give the node to lp_run_answer. later: the versions'
+** numbers are read back there, and a backend that sends writes without
+** waiting for their answers sends these so (record_later says why).
+** Returns 1; or 0 with message and nil pushed if a custom version is taken.
+*/
+static int record_outputs(lp_run *r, int node, int later) {
+  lua_State *L = r->L;
+  lp_runtime *rt = r->rt;
+  const char *step_run_id = r->node[node].step_run;
+  int top = lua_gettop(L), outs, res, specs, nout, k;
+  lp_object *objs;
+  lp_run_push(r, node, LP_NODE_TO_RECORD);
+  lua_getfield(L, top + 1, "outs");
+  outs = lua_gettop(L);
+  nout = (int)luaL_len(L, outs) / 2;
+  lua_getfield(L, top + 1, "objects");
+  objs = lua_touserdata(L, -1);
+  lua_rawgeti(L, r->results, node + 1);
+  res = lua_gettop(L);
   lua_getfield(L, outs, "extras");
-  lp_run_field(L, nodeidx, "outputs", LUA_TTABLE);
+  lua_rawgeti(L, r->nodes, node + 1);
+  lp_run_field(L, -1, "outputs", LUA_TTABLE);
   specs = lua_gettop(L);
+  /* (later, nothing is taken: what fails fails the run) */
+  if (!later && lp_catalog_savepoint(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
+    lp_run_fail(r);
   for (k = 0; k < nout; k++) {
     char id[LP_ID_LEN + 1], version[LP_NAME_MAX + 1];
     const char *output;
@@ -139,54 +185,92 @@ static int record_success(lp_run *r, int node, const char *step_run_id, int node
     lp_run_field(L, -1, "name", LUA_TSTRING);
     output = lua_tostring(L, -1);
     lua_rawgeti(L, outs, nout + k + 1);
-    if (lua_type(L, specs - 1) == LUA_TTABLE) lua_rawgeti(L, specs - 1, k + 1);
+    if (lua_type(L, specs - 2) == LUA_TTABLE) lua_rawgeti(L, specs - 2, k + 1);
     else lua_pushnil(L);
     rc = lp_versions_record(L, rt, specs + 1, lua_istable(L, -1) ? -1 : 0, &objs[k],
-                           lua_tostring(L, -2), step_run_id, output, id, version, &seq);
+                           lua_tostring(L, -2), step_run_id, output, later, id, version, &seq);
     if (rc == LUPINE_CONSTRAINT) {
       lp_catalog_rollback_savepoint(rt->catalog);
+      lua_pushnil(L);
+      lua_rawseti(L, r->results, node + 1);
+      lua_pushnil(L);
+      lp_run_keep(r, node, LP_NODE_TO_RECORD);
       lua_pushfstring(L, "output '%s': %s", output, rt->err);
       lp_run_push_error(r, node, lua_tostring(L, -1));
-      lua_replace(L, outs - 1);   /* over the parameters: nothing else is needed */
-      lua_settop(L, outs - 1);
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
       lua_pushnil(L);
       return 0;
     }
     if (rc != LUPINE_OK) lp_run_fail(r);
-    lua_createtable(L, 0, 3);
-    lua_rawgeti(L, outs, k + 1);
-    lua_setfield(L, -2, "bytes");
+    lua_rawgeti(L, res, k + 1);
     lua_pushstring(L, id);
     lua_setfield(L, -2, "id");
-    lua_pushinteger(L, (lua_Integer)seq);   /* for the links of the steps that read it */
-    lua_setfield(L, -2, "seq");
-    lua_pushstring(L, version);
-    lua_setfield(L, -2, "version");
-    lua_pushstring(L, objs[k].hash);
-    lua_setfield(L, -2, "hash");
-    lua_pushinteger(L, (lua_Integer)objs[k].size);
-    lua_setfield(L, -2, "size");
-    lua_rawgeti(L, outs, nout + k + 1);
-    lua_setfield(L, -2, "kind");
-    lua_rawseti(L, resnode, k + 1);
-    lp_run_field(L, specs + 1, "artifact", LUA_TSTRING);
-    lp_appendf(written, sizeof written, &wlen, "%s%s v%s", k > 0 ? ", " : "",
-               lua_tostring(L, -1), version);
+    if (version[0] != '\0') {
+      lua_pushinteger(L, (lua_Integer)seq);   /* for the links of the steps that read it */
+      lua_setfield(L, -2, "seq");
+      lua_pushstring(L, version);
+      lua_setfield(L, -2, "version");
+    }
     lua_settop(L, specs);
   }
-  lua_pop(L, 2);
-  lua_rawseti(L, r->results, node + 1);
   record_lookups(r, outs, step_run_id);
-  lua_pushstring(L, written);
-  lp_run_keep(r, node, LP_NODE_ARTIFACTS);
   finish(r, node, step_run_id, "completed", NULL, NULL, nout);
+  lua_pushnil(L);
+  lp_run_keep(r, node, LP_NODE_TO_RECORD);
   /* what a backend keeps back of this goes now: a server writes it while
-  ** the next step's cache key is made, which asks it next */
-  if (lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK ||
+  ** this process goes on */
+  if ((!later && lp_catalog_release(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK) ||
       lp_catalog_send(rt->catalog, rt->err, sizeof rt->err) != LUPINE_OK)
     lp_run_fail(r);
-  lua_settop(L, outs - 1);
+  lp_run_answer_later(r, node);
+  lua_settop(L, top);
   return 1;
+}
+
+/* 1 if an output of node has a custom version. */
+static int custom_versions(lp_run *r, int node) {
+  lua_State *L = r->L;
+  int k, custom = 0, top = lua_gettop(L);
+  lua_rawgeti(L, r->nodes, node + 1);
+  lp_run_field(L, -1, "outputs", LUA_TTABLE);
+  for (k = 1; !custom && lua_rawgeti(L, -1, k) == LUA_TTABLE; k++) {
+    lua_getfield(L, -1, "version");
+    custom = !lua_isnil(L, -1);
+    lua_pop(L, 2);
+  }
+  lua_settop(L, top);
+  return custom;
+}
+
+/*
+** Record the outputs of the nodes that wait for it (r->later), in node
+** order. A step's outputs are stored and handed on when its result comes
+** (store_outputs); their record waits until the steps they make ready
+** have asked for a cache hit: a catalog on a server then answers that
+** question first, and writes the record while the next step runs, where
+** it was a wait between every two steps of a chain. What could see the
+** difference records first: a step with the same cache key (start_node),
+** every other record, and the end of each turn of the run's loop (before
+** a worker's calls are answered, or a commit). A step's lookup of a latest
+** needs nothing: one of an artifact a step of the run makes is that
+** step's output (lua/lupine/init.lua), not the catalog's.
+*/
+static void record_later(lp_run *r) {
+  int q, n = r->nlater;
+  r->nlater = 0;
+  for (q = 0; q < n; q++) record_outputs(r, r->later[q], 1);
+}
+
+/* 1 if a node whose record waits has this cache key. */
+static int later_has_key(lp_run *r, const char *key) {
+  int q, same = 0;
+  for (q = 0; q < r->nlater && !same; q++) {
+    if (lp_run_push(r, r->later[q], LP_NODE_CACHE_KEY) == LUA_TSTRING)
+      same = strcmp(lua_tostring(r->L, -1), key) == 0;
+    lua_pop(r->L, 1);
+  }
+  return same;
 }
 
 /* The skipped steps still get a step run, so the run shows every step. */
@@ -448,8 +532,12 @@ static int start_node(lp_run *r, int node) {
         lua_pop(L, 1);
         lua_pushliteral(L, "caching is off for this step");
       } else {
+        int hit;
         lua_pop(L, 1);
-        if (lp_cache_find_hit(r, node, nodeidx)) {
+        if (later_has_key(r, key)) record_later(r);
+        hit = lp_cache_find_hit(r, node, nodeidx);
+        record_later(r);   /* after the question: see record_later */
+        if (hit) {
           lp_cache_record_hit(r, node, nodeidx, pbytes, plen);
           lua_settop(L, top);
           tell_cached(r, node);
@@ -470,6 +558,7 @@ static int start_node(lp_run *r, int node) {
     lua_pop(L, 1);
     /* the step run with why it is not a cache hit, and its inputs (so a
     ** step that fails shows what it took), committed with what came before */
+    record_later(r);
     lp_run_step_run_spec(r, node, "running", &spec);
     spec.parameters = pbytes;
     spec.parameters_len = plen;
@@ -483,6 +572,8 @@ static int start_node(lp_run *r, int node) {
         LUPINE_OK)
       lp_run_fail(r);
     lp_run_link_inputs(r, node, nodeidx, n->step_run);
+    lua_pushvalue(L, nodeidx + 4);
+    lp_run_keep(r, node, LP_NODE_CACHE_KEY);   /* (later_has_key) */
     lua_settop(L, nodeidx + 2);
     lua_pushvalue(L, -1);
     lp_run_keep(r, node, LP_NODE_PARAMS);
@@ -561,15 +652,21 @@ static int record_ready(lp_run *r) {
       const char *step_run_id = lua_tostring(L, -1);
       lua_getfield(L, top + 1, "outs");
       if (lua_istable(L, -1)) {
-        lua_rawgeti(L, r->nodes, node + 1);
-        lua_pushnil(L);
-        lua_pushvalue(L, -3);
-        /* stack: pending, id, outs, node, nil, outs */
-        ok = record_success(r, node, step_run_id, top + 4);
-        if (!ok) record_failure(r, node, step_run_id);
+        ok = store_outputs(r, node);
+        if (ok && custom_versions(r, node)) {
+          /* a custom version taken fails the step: known before its outputs go on */
+          record_later(r);
+          ok = record_outputs(r, node, 0);
+          lp_run_answer(r);
+        } else if (ok) r->later[r->nlater++] = node;
+        if (!ok) {
+          record_later(r);
+          record_failure(r, node, step_run_id);
+        }
       } else {
         lua_getfield(L, top + 1, "error");
         lua_getfield(L, top + 1, "traceback");
+        record_later(r);
         record_failure(r, node, step_run_id);
         ok = 0;
       }
@@ -577,7 +674,7 @@ static int record_ready(lp_run *r) {
     lua_settop(L, top);
     lp_run_settle(r, node, ok ? LP_NODE_COMPLETED : LP_NODE_FAILED);
     lp_graph_finish(r->graph, node, ok);
-    lp_run_step_done(r, node);
+    if (!ok) lp_run_step_done(r, node);
     if (!ok) {
       r->failed = 1;
       lua_rawgeti(L, r->nodes, node + 1);
@@ -593,6 +690,8 @@ static int record_ready(lp_run *r) {
 /* Ctrl-C or SIGTERM: end the workers, mark what ran stopped. */
 static void stop_all(lp_run *r) {
   int i;
+  record_later(r);
+  lp_run_answer(r);
   r->stopping = r->interrupted = 1;
   lp_worker_stop_all(r);
   for (i = 0; i < r->n; i++) {
@@ -787,6 +886,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   r.pendset = lua_gettop(L);
   lp_cache_prefetch(&r);
   r.order = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
+  r.later = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
+  r.answer = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
   lp_run_push_nodes(&r);
   /* The run's stack (spec.stack, or the active one now): its store takes
   ** every object the run writes, in the workers too (they inherit it). */
@@ -829,6 +930,8 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
       break;
     }
     while (record_ready(&r) + start_ready(&r) > 0) {}
+    record_later(&r);
+    lp_run_answer(&r);
     /* workers still ending hold slots a ready step may need */
     if (r.running == 0 && r.retrying == 0 && lp_worker_ending(&r) == 0) break;
     if (!rt->interrupted) lp_worker_wait(&r);   /* an interrupt from the log callback */

@@ -385,14 +385,23 @@ typedef struct lp_version_spec {
   const char *output;       /* output name on the producer, or NULL */
   const char *store_id;     /* the artifact store holding it; NULL: the default */
   const char *save_type;    /* how it was made: "step_output", "manual", ... */
+  /* 1: the caller reads a numbered version's number back later
+  ** (lp_catalog_version_number), and a backend that sends writes without
+  ** waiting for their answers (PostgreSQL) does so with it too */
+  int later;
 } lp_version_spec;
 
 /* Record a new version of the artifact (created on first use): the custom
 ** version, or the highest numeric version plus one. Writes its id, version
-** string and seq. LUPINE_CONSTRAINT if the custom version exists. */
+** string and seq; with spec->later, the version "" and seq 0 where they
+** are not known yet. LUPINE_CONSTRAINT if the custom version exists. */
 int lp_catalog_add_version(lp_catalog *c, const lp_version_spec *spec,
                            char id[LP_ID_LEN + 1], char version[LP_NAME_MAX + 1],
                            long long *seq, char *err, size_t errsz);
+
+/* The seq and version of version id, recorded in this transaction or before. */
+int lp_catalog_version_number(lp_catalog *c, const char *id, char version[LP_NAME_MAX + 1],
+                              long long *seq, char *err, size_t errsz);
 
 /*
 ** Run one of the catalog's named read queries (see the declarations in
@@ -973,13 +982,13 @@ void lp_worker_ended(lua_State *L, int status, int timed_out, double timeout, in
 ** to give the latest version of that name and save type with the same
 ** content instead, if there is one }; extra (a stack index, or 0) is
 ** { tags = { ... }, metadata = { { key, CBOR value, number or nil, text or
-** nil }, ... } }. The caller
-** holds the transaction. LUPINE_CONSTRAINT (message in rt->err) if the
-** custom version exists.
+** nil }, ... } }; later as lp_version_spec's (version "" and seq 0 when
+** the number is left to read back). The caller holds the transaction.
+** LUPINE_CONSTRAINT (message in rt->err) if the custom version exists.
 */
 int lp_versions_record(lua_State *L, lp_runtime *rt, int cfg, int extra,
                        const lp_object *obj, const char *data_type, const char *producer,
-                       const char *output, char id[LP_ID_LEN + 1],
+                       const char *output, int later, char id[LP_ID_LEN + 1],
                        char version[LP_NAME_MAX + 1], long long *seq);
 
 /* Store CBOR bytes as a new version: the nargs (6) values from first on

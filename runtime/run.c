@@ -245,9 +245,76 @@ void lp_run_link_inputs(lp_run *r, int node, int nodeidx, const char *step_run_i
   }
   lua_pop(L, 1);
 }
+static void step_done(lp_run *r, int node);
+
+void lp_run_step_done(lp_run *r, int node) {
+  lp_run_answer(r);
+  step_done(r, node);
+}
+
+void lp_run_answer_later(lp_run *r, int node) {
+  r->answer[r->nanswer++] = node;
+}
+
+/* Read back the seq and version of the versions in results[node] that
+** have none yet. */
+static void read_numbers(lp_run *r, int node) {
+  lua_State *L = r->L;
+  int top = lua_gettop(L), k;
+  lua_rawgeti(L, r->results, node + 1);
+  for (k = 1; lua_rawgeti(L, top + 1, k) == LUA_TTABLE; k++) {
+    if (lua_getfield(L, -1, "version") == LUA_TNIL && lua_getfield(L, -2, "id") == LUA_TSTRING) {
+      char version[LP_NAME_MAX + 1];
+      long long seq;
+      if (lp_catalog_version_number(r->rt->catalog, lua_tostring(L, -1), version, &seq,
+                                    r->rt->err, sizeof r->rt->err) != LUPINE_OK)
+        lp_run_fail(r);
+      lua_pushinteger(L, (lua_Integer)seq);
+      lua_setfield(L, -4, "seq");
+      lua_pushstring(L, version);
+      lua_setfield(L, -4, "version");
+    }
+    lua_settop(L, top + 1);
+  }
+  lua_settop(L, top);
+}
+
+/* Keep "artifact vN, ..." of the versions in results[node] (LP_NODE_ARTIFACTS). */
+static void keep_written(lp_run *r, int node) {
+  lua_State *L = r->L;
+  char written[1024] = "";
+  size_t wlen = 0;
+  int top = lua_gettop(L), k;
+  lua_rawgeti(L, r->results, node + 1);
+  lua_rawgeti(L, r->nodes, node + 1);
+  lp_run_field(L, -1, "outputs", LUA_TTABLE);
+  for (k = 1; lua_rawgeti(L, top + 1, k) == LUA_TTABLE; k++) {
+    lua_getfield(L, -1, "version");
+    lua_rawgeti(L, top + 3, k);
+    lp_run_field(L, -1, "artifact", LUA_TSTRING);
+    lp_appendf(written, sizeof written, &wlen, "%s%s v%s", k > 1 ? ", " : "",
+               lua_tostring(L, -1), lua_tostring(L, -3));
+    lua_settop(L, top + 3);
+  }
+  lua_settop(L, top);
+  lua_pushstring(L, written);
+  lp_run_keep(r, node, LP_NODE_ARTIFACTS);
+}
+
+void lp_run_answer(lp_run *r) {
+  int q, n = r->nanswer;
+  if (n == 0) return;
+  r->nanswer = 0;   /* (a failure below raises: nothing is told twice) */
+  for (q = 0; q < n; q++) read_numbers(r, r->answer[q]);
+  for (q = 0; q < n; q++) {
+    keep_written(r, r->answer[q]);
+    step_done(r, r->answer[q]);
+  }
+}
+
 /* Tell the log and the events a step is settled: a line saying how, and
 ** the progress. */
-void lp_run_step_done(lp_run *r, int node) {
+static void step_done(lp_run *r, int node) {
   lua_State *L = r->L;
   const lp_node *n = &r->node[node];
   const char *status = lp_run_status_name(n->status), *what;

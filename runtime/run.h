@@ -52,6 +52,8 @@ typedef enum {
   LP_NODE_PENDING,     /* its outcome, to record: { outs = ... } | { error, traceback } */
   LP_NODE_ERROR,       /* its failure's message, once recorded */
   LP_NODE_ARTIFACTS,   /* the versions it made ("model v3, ..."), for the log */
+  LP_NODE_TO_RECORD,   /* { outs = ..., objects = ... } stored, until recorded (executor.c) */
+  LP_NODE_CACHE_KEY,   /* its cache key, once its step run is made */
   LP_NODE_NVALUES
 } lp_node_value;
 
@@ -65,6 +67,8 @@ typedef struct lp_run {
   int hit_runs;         /* pipeline runs whose hits were read since (lp_cache_find_hit) */
   lp_node *node;        /* n nodes' states */
   int *order;           /* n ints of working space for record_ready */
+  int *later, nlater;   /* the nodes whose outputs wait to be recorded (executor.c) */
+  int *answer, nanswer; /* the nodes recorded, to tell done (lp_run_answer) */
   char *line;           /* LP_LINE_CAP + 1 bytes: a printed line for the events (NULL: none) */
   int n;
   lp_graph *graph;
@@ -166,8 +170,20 @@ void lp_run_push_input(lp_run *r, int node, int j, int input);
 void lp_run_link_inputs(lp_run *r, int node, int nodeidx, const char *step_run_id);
 
 /* Tell the log and the events a step is settled: a line saying how, and
-** the progress. */
+** the progress (after the steps recorded before it, lp_run_answer). */
 void lp_run_step_done(lp_run *r, int node);
+
+/* Node is recorded, its versions' numbers perhaps not read yet: it is
+** told done by the next lp_run_answer. */
+void lp_run_answer_later(lp_run *r, int node);
+
+/* Tell done, in the order they were recorded, the nodes given to
+** lp_run_answer_later: first their versions' numbers not at hand are read
+** back (results[node][k].seq and .version), in one wait for the writes
+** before them; then the versions they made (LP_NODE_ARTIFACTS) and
+** lp_run_step_done. Called before a step's events go out, so that they
+** keep the order the steps settled in. */
+void lp_run_answer(lp_run *r);
 
 /* Push the node states (n of them) and the table of their Lua values, and
 ** point r->node and r->values at them. */

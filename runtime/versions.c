@@ -17,7 +17,7 @@
 
 int lp_versions_record(lua_State *L, lp_runtime *rt, int cfg, int extra,
                        const lp_object *obj, const char *data_type, const char *producer,
-                       const char *output, char id[LP_ID_LEN + 1],
+                       const char *output, int later, char id[LP_ID_LEN + 1],
                        char version[LP_NAME_MAX + 1], long long *seq) {
   char uri[PATH_MAX], now[32];
   lp_version_spec spec;
@@ -68,6 +68,7 @@ int lp_versions_record(lua_State *L, lp_runtime *rt, int cfg, int extra,
   spec.producer = producer;
   spec.output = output;
   spec.store_id = rt->store_id;   /* the run's stack's store: where obj was put */
+  spec.later = later;
   lp_store_uri(rt->store, obj->hash, uri, sizeof uri);
   spec.uri = uri;
   if (spec.artifact == NULL) {
@@ -159,7 +160,7 @@ int lp_versions_save(lua_State *L, lp_runtime *rt, int first, int nargs) {
   if (rc == LUPINE_OK)
     rc = lp_versions_record(L, rt, first + 1, lua_istable(L, first + 2) ? first + 2 : 0,
                            &obj, luaL_optstring(L, first + 5, "table"),
-                           lua_tostring(L, first + 3), lua_tostring(L, first + 4), id,
+                           lua_tostring(L, first + 3), lua_tostring(L, first + 4), 0, id,
                            version, &seq);
   return finish_record(L, rt, rc, id, version);
 }
@@ -178,8 +179,8 @@ int lp_versions_record_object(lua_State *L, lp_runtime *rt, const lp_object *obj
     lp_errf(rt->err, sizeof rt->err, "its object %s was removed before it was recorded (a gc?)",
             obj->hash);
     rc = LUPINE_CONSTRAINT;
-  } else rc = lp_versions_record(L, rt, cfg, extra, obj, data_type, NULL, NULL, id, version,
-                                 &seq);
+  } else rc = lp_versions_record(L, rt, cfg, extra, obj, data_type, NULL, NULL, 0, id,
+                                 version, &seq);
   return finish_record(L, rt, rc, id, version);
 }
 

@@ -379,6 +379,9 @@ void lp_worker_start(lp_run *r, int node) {
   frame = lua_tolstring(L, -1, &frame_len);
   lp_wire_write(w->to_child, frame, frame_len);
   lua_settop(L, top);
+  /* the steps recorded before it are told done first: their versions'
+  ** numbers are read back while this one runs (executor.c: record_later) */
+  lp_run_answer(r);
   lp_run_emit(r, LUPINE_EVENT_STEP_START, node, NULL, NULL, 0, r->node[node].attempts);
   return;
 nopipe:

@@ -98,6 +98,19 @@ describe("caching", function()
       second.steps.saves.manual_outputs.extra_art.id)
   end)
 
+  it("makes a step called again with the same inputs a hit of the first, right after it ran",
+    function()
+      -- one job: the second call starts as soon as the first has its result,
+      -- before that is recorded (which waits for the next step's question to
+      -- the catalog, executor.c: record_later), and finds it all the same
+      local twice = step { name = "twice", outputs = { "o" }, function(x) return x + 1 end }
+      local run = pipeline { name = "twice", jobs = 1, function() twice(1) twice(1) end } ()
+      assert.equal("completed", run.steps.twice.status)
+      assert.equal("cached", run.steps.twice_2.status)
+      assert.equal(run.steps.twice.id, run.steps.twice_2.cached_from)
+      assert.equal(run.steps.twice.output.id, run.steps.twice_2.output.id)
+    end)
+
   it("says why a step ran: never before, or which part of its key changed", function()
     local run = scaling(2)
     assert.equal("it never ran before", run.steps.scale.cache_note)
