@@ -66,12 +66,19 @@ typedef struct lp_catalog_sql {
 ** latest earlier run of the same step (?3) of the same pipeline (?2) than
 ** run ?4 had for cache parts, read only when there is no s. Walking the
 ** step's runs by name from the latest (step_runs_by_name) finds it in a
-** row or two, where walking the pipeline's runs costs a probe each. */
+** row or two, where walking the pipeline's runs costs a probe each. The
+** pipeline's test is wrapped in coalesce, which keeps what it kept (NULL
+** was not kept either): PostgreSQL's planner guesses that a plain `= ?2`
+** keeps one row in 200, so that walking in order would read 200 rows to
+** find one, and read every run of the step and sorted them instead, a cost
+** that grew with the catalog's history; it guesses a boolean function
+** keeps one in two, and walks. */
 #define LP_CATALOG_HIT_OR_PREVIOUS \
   " CASE WHEN s.id IS NULL THEN (SELECT x.cache_parts FROM step_runs x" \
   " WHERE x.name = ?3 AND x.run_id != ?4 AND x.cache_parts IS NOT NULL" \
-  " AND (SELECT p.name FROM pipeline_runs r JOIN pipelines p ON p.id = r.pipeline_id" \
-  " WHERE r.id = x.run_id) = ?2 ORDER BY x.seq DESC LIMIT 1) END AS previous_parts" \
+  " AND coalesce((SELECT p.name FROM pipeline_runs r JOIN pipelines p" \
+  " ON p.id = r.pipeline_id WHERE r.id = x.run_id) = ?2, false)" \
+  " ORDER BY x.seq DESC LIMIT 1) END AS previous_parts" \
   " FROM (SELECT 1) o LEFT JOIN (SELECT id, seed, output_count, lookups FROM step_runs" \
   " WHERE cache_key = ?1 AND status = 'completed' ORDER BY seq DESC LIMIT 1) s ON 1 = 1" \
   LP_CATALOG_HIT_LINKS

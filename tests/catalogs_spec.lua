@@ -309,6 +309,31 @@ if not H.pg then return end
 local server = os.getenv("LUPINE_TEST_PG_SERVER")
 
 describe("the PostgreSQL catalog", function()
+  it("finds the latest earlier run of a step, for its cache note, without reading the others",
+    function()
+      -- (the planner read every earlier run of the step and sorted them: a
+      -- cost that grew with the catalog's history, where walking the step's
+      -- runs by name from the latest reads one)
+      local home = H.fresh(lupine)
+      local body = [[
+local s = lupine.step("s", function(x) return x + 1 end)
+local p = lupine.pipeline { name = "walk", function(x) for _ = 1, 20 do x = s(x) end end }
+]]
+      local p = assert(load(body .. "return p", "=walk", "t", setmetatable({ lupine = lupine },
+        { __index = _G })))()
+      for i = 1, 10 do p(i * 100) end   -- 20 steps, each with 10 earlier runs
+      H.sqlite(home, "ANALYZE")
+      H.sqlite(home, "SELECT pg_stat_reset()")
+      local out, err, code = H.lupine(home, "run " .. H.quote(H.script(body .. "p(5000)")))
+      assert.equal(0, code, out .. err)
+      assert.equal("input 'x' changed", (H.sqlite(home,
+        "SELECT cache_note FROM step_runs WHERE name = 's_20' ORDER BY seq DESC LIMIT 1"):gsub("\n$", "")))
+      -- (its connection ended with the process, which sends the server its counts)
+      local read = H.sqlite(home, "SELECT idx_tup_read FROM pg_stat_user_indexes"
+        .. " WHERE schemaname = current_schema() AND indexrelname = 'step_runs_by_name'")
+      assert.is_true(tonumber(read) <= 2 * 20, "index entries read for 20 steps: " .. read)
+    end)
+
   it("is chosen by LUPINE_CATALOG, a URI or key=value, and named without its password", function()
     local dir = H.tmpdir()
     local host, port = server:match("host=(%S+) port=(%d+)")
