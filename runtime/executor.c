@@ -657,7 +657,6 @@ static int record_ready(lp_run *r) {
           /* a custom version taken fails the step: known before its outputs go on */
           record_later(r);
           ok = record_outputs(r, node, 0);
-          lp_run_answer(r);
         } else if (ok) r->later[r->nlater++] = node;
         if (!ok) {
           record_later(r);
@@ -675,6 +674,7 @@ static int record_ready(lp_run *r) {
     lp_run_settle(r, node, ok ? LP_NODE_COMPLETED : LP_NODE_FAILED);
     lp_graph_finish(r->graph, node, ok);
     if (!ok) lp_run_step_done(r, node);
+    else lp_run_answer(r);   /* one recorded now (a custom version), told done in order */
     if (!ok) {
       r->failed = 1;
       lua_rawgeti(L, r->nodes, node + 1);

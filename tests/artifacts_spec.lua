@@ -48,6 +48,21 @@ describe("ArtifactConfig", function()
     assert.equal("v-beta", client:get_artifact_version("m", "v-beta").version)
   end)
 
+  it("says a step with a custom version is done, with its version, before the step after it",
+    function()
+      -- (such a step is recorded at once, where the others' records wait for
+      -- the next steps' cache questions: executor.c)
+      local home = H.fresh(lupine)
+      local out, err, code = H.lupine(home, "run " .. H.quote(H.script([[
+local make = lupine.step { name = "make",
+  outputs = { lupine.ArtifactConfig { name = "m", version = "7.1" } }, function() return 1 end }
+local after = lupine.step { name = "after", outputs = { "n" }, function(x) return x + 1 end }
+lupine.pipeline { name = "order", jobs = 1, function() after(make()) after(make()) end } ()]])))
+      assert.equal(0, code, err)
+      assert.matches("\nstep 'make' completed in [^\n]*: m v7%.1\nstep 'after' completed in "
+        .. "[^\n]*: n v1\nstep 'make_2' cached: m v7%.1\n", out)
+    end)
+
   it("refuses a duplicate custom version and overwrites nothing", function()
     one_step(ArtifactConfig { name = "m", version = 42 }, function() return "first" end)()
     local run = one_step(ArtifactConfig { name = "m", version = 42 }, function() return "second" end)
