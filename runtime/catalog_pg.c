@@ -375,9 +375,9 @@ static const lp_catalog_sql statements[] = {
                         " save_type) SELECT ?2, a.id, n.next::text, n.next, ?3, ?4, ?5, ?6::bigint,"
                         " ?7::bigint, ?8, ?9::bigint, ?10, ?11::text, coalesce(?12, '"
                         LP_DEFAULT_STORE_ID "'), ?13"
-                        " FROM artifacts a, (SELECT coalesce(max(v.version_number), 0) + 1 AS"
-                        " next FROM artifact_versions v JOIN artifacts x ON x.id = v.artifact_id"
-                        " WHERE x.name = ?1) n WHERE a.name = ?1 RETURNING seq, version_number"}},
+                        " FROM artifacts a, LATERAL (SELECT coalesce(max(v.version_number), 0) + 1"
+                        " AS next FROM artifact_versions v WHERE v.artifact_id = a.id) n"
+                        " WHERE a.name = ?1 RETURNING seq, version_number"}},
   {"store_of_stack", {"SELECT s.id, s.name, s.flavor, s.path, k.name FROM stacks k"
                       " JOIN artifact_stores s ON s.id = k.artifact_store_id"
                       " WHERE (?1::text IS NULL AND k.active = 1) OR k.name = ?1"}},

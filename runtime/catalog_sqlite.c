@@ -378,11 +378,11 @@ static const lp_catalog_sql statements[] = {
   {"version_new_next", {"INSERT INTO artifact_versions(id, artifact_id, version,"
                         " version_number, type, data_type, content_hash, size, stored_size, uri,"
                         " codec_version, created, producer_step_run_id, artifact_store_id,"
-                        " save_type) SELECT ?2, a.id, n.next, n.next, ?3, ?4, ?5, ?6, ?7, ?8,"
+                        " save_type) SELECT ?2, n.id, n.next, n.next, ?3, ?4, ?5, ?6, ?7, ?8,"
                         " ?9, ?10, ?11, coalesce(?12, '" LP_DEFAULT_STORE_ID "'), ?13"
-                        " FROM artifacts a, (SELECT COALESCE(MAX(v.version_number), 0) + 1 AS"
-                        " next FROM artifact_versions v JOIN artifacts x ON x.id = v.artifact_id"
-                        " WHERE x.name = ?1) n WHERE a.name = ?1",
+                        " FROM (SELECT a.id, (SELECT COALESCE(MAX(v.version_number), 0) + 1"
+                        " FROM artifact_versions v WHERE v.artifact_id = a.id) AS next"
+                        " FROM artifacts a WHERE a.name = ?1) n",
                         "SELECT seq, version_number FROM artifact_versions"
                         " WHERE seq = last_insert_rowid() AND changes() > 0"}},
   {"link", {"INSERT INTO step_run_artifacts(step_run_id, kind, name, artifact_version_id,"
