@@ -339,6 +339,7 @@ static int stale_lookup(lp_run *r, int id, int rows) {
     lua_settop(L, top);
     return 0;
   }
+  r->record_later(r);   /* a version a step of this run just made may be the latest */
   if (lp_catalog_query(L, rt->catalog, "stale_lookups", id, 1, rt->err, sizeof rt->err) !=
       LUPINE_OK)
     lp_run_fail(r);

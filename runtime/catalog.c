@@ -97,11 +97,11 @@ static const statement statements[] = {
                      " data_type content_hash size:integer stored_size:integer uri"
                      " codec_version:integer created producer_step_run_id? artifact_store_id?"
                      " save_type"},
-  /* version_new numbered next (next_version) for an artifact named that
-  ** exists, in one statement after the backend's lock on the artifact:
-  ** gives the new row's seq and number, no row if there is no artifact; a
-  ** backend that sends it without waiting for its answer (catalog_pg.c)
-  ** makes the artifact first, with the id it is given, if there is none */
+  /* version_new numbered next (next_version) for an artifact named that,
+  ** in one statement after the backend's lock on the artifact: gives the
+  ** new row's seq and number; no row if there is no artifact, or a backend
+  ** that sends it without waiting for its answer (catalog_pg.c) makes the
+  ** artifact first, with the id it is given */
   [S_VERSION_NEW_NEXT] = {"version_new_next", C, "artifact id type data_type content_hash"
                           " size:integer stored_size:integer uri codec_version:integer"
                           " created producer_step_run_id? artifact_store_id? save_type"
@@ -1182,12 +1182,12 @@ static int take_numbered(void *ud, lp_catalog *c, void *st) {
 }
 
 /*
-** Record spec numbered next, as id, if its artifact exists (*done 1), in
-** one statement: the usual case, which on a catalog on a server costs one
-** round trip where finding the artifact, numbering and inserting cost
-** three. spec->later, with a backend that defers writes: sent without
-** waiting for its answer (none: the artifact is made if it is missing),
-** its number left for lp_catalog_version_number (version "", seq 0).
+** Record spec numbered next, as id, if its artifact exists or the backend
+** makes it (*done 1), in one statement: the usual case, which on a catalog
+** on a server costs one round trip where finding the artifact, numbering
+** and inserting cost three. spec->later, with a backend that defers
+** writes: sent without waiting for its answer, its number left for
+** lp_catalog_version_number (version "", seq 0).
 */
 static int add_next_version(lp_catalog *c, const lp_version_spec *spec, const char *id,
                             const char *now, char version[LP_NAME_MAX + 1], long long *seq,

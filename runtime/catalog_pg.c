@@ -356,8 +356,6 @@ static const lp_catalog_sql statements[] = {
                    " created, producer_step_run_id, artifact_store_id, save_type) VALUES (?1,"
                    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, coalesce(?14, '"
                    LP_DEFAULT_STORE_ID "'), ?15) RETURNING seq"}},
-  /* after the artifact's lock (above), in a statement of its own: its
-  ** snapshot then has the versions of the writer it waited for */
   /* the name locked first, as artifact_id does; the artifact made if it is
   ** missing (a write sent without waiting for its answer, as
   ** lp_version_spec's later sends this, has no other way of saying there is
@@ -496,8 +494,13 @@ static const lp_catalog_sql statements[] = {
      " WHERE version_seq = (SELECT seq FROM artifact_versions WHERE id = ?1)",
      "DELETE FROM visualizations WHERE artifact_version_id = ?1",
      "DELETE FROM artifact_versions WHERE id = ?1"}},
-  /* (after those recording a version of it, which lock its row) */
+  /* (after those recording a version of it, which lock its name and its
+  ** row: its name first, as they do, so that one that found the row before
+  ** this deletes it makes it again, where the row lock alone left it
+  ** numbering a version of an artifact that was gone) */
   {"delete_empty_artifact", {
+     "SELECT pg_advisory_xact_lock(7625198, hashtext(current_schema() || '/' || name))"
+     " FROM artifacts WHERE id = ?1",
      "SELECT 1 FROM artifacts WHERE id = ?1 FOR UPDATE",
      "DELETE FROM tag_links WHERE entity = 'artifact' AND entity_id = ?1"
      " AND NOT EXISTS (SELECT 1 FROM artifact_versions WHERE artifact_id = ?1)",

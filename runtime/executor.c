@@ -149,11 +149,13 @@ static int store_outputs(lp_run *r, int node) {
 
 /*
 ** Record node's stored outputs (LP_NODE_TO_RECORD) and its completion in
-** the open transaction (a savepoint: a rollback here undoes this step
-** alone), and give the node to lp_run_answer. later: the versions'
-** numbers are read back there, and a backend that sends writes without
-** waiting for their answers sends these so (record_later says why).
-** Returns 1; or 0 with message and nil pushed if a custom version is taken.
+** the open transaction, and give the node to lp_run_answer. Not later: in
+** a savepoint (a rollback here undoes this step alone); returns 1, or 0
+** with message and nil pushed if a custom version is taken. later (a step
+** without custom versions, record_later says why): the versions' numbers
+** are read back by lp_run_answer, a backend that sends writes without
+** waiting for their answers sends these so, and what fails fails the run;
+** returns 1.
 */
 static int record_outputs(lp_run *r, int node, int later) {
   lua_State *L = r->L;
@@ -189,7 +191,7 @@ static int record_outputs(lp_run *r, int node, int later) {
     else lua_pushnil(L);
     rc = lp_versions_record(L, rt, specs + 1, lua_istable(L, -1) ? -1 : 0, &objs[k],
                            lua_tostring(L, -2), step_run_id, output, later, id, version, &seq);
-    if (rc == LUPINE_CONSTRAINT) {
+    if (rc == LUPINE_CONSTRAINT && !later) {
       lp_catalog_rollback_savepoint(rt->catalog);
       lua_pushnil(L);
       lua_rawseti(L, r->results, node + 1);
@@ -244,17 +246,20 @@ static int custom_versions(lp_run *r, int node) {
 }
 
 /*
-** Record the outputs of the nodes that wait for it (r->later), in node
-** order. A step's outputs are stored and handed on when its result comes
+** Record the outputs of the nodes that wait for it (r->later), in the
+** order they were stored: node order where it matters (plan_order's
+** waits). A step's outputs are stored and handed on when its result comes
 ** (store_outputs); their record waits until the steps they make ready
 ** have asked for a cache hit: a catalog on a server then answers that
 ** question first, and writes the record while the next step runs, where
 ** it was a wait between every two steps of a chain. What could see the
 ** difference records first: a step with the same cache key (start_node),
-** every other record, and the end of each turn of the run's loop (before
-** a worker's calls are answered, or a commit). A step's lookup of a latest
-** needs nothing: one of an artifact a step of the run makes is that
-** step's output (lua/lupine/init.lua), not the catalog's.
+** a hit whose step looked up a latest while it ran (cache.c: is it still
+** the latest?), every other record, a retry's start, and the end of each
+** turn of the run's loop (before a worker's calls are answered, or a
+** commit). A step's input that is a lookup of a latest needs nothing: one
+** of an artifact a step of the run makes is that step's output
+** (lua/lupine/init.lua), not the catalog's.
 */
 static void record_later(lp_run *r) {
   int q, n = r->nlater;
@@ -493,7 +498,10 @@ static int start_node(lp_run *r, int node) {
   int top = lua_gettop(L), nodeidx, nargs, k, ok, found;
   size_t plen = 0;
   const char *pbytes = NULL;
-  if (n->step_run[0] != '\0') ok = 1;   /* a retry */
+  if (n->step_run[0] != '\0') {   /* a retry: told started after those settled before */
+    record_later(r);
+    ok = 1;
+  }
   else {
     n->started = lp_run_now();
     lua_rawgeti(L, r->nodes, node + 1);
@@ -887,6 +895,7 @@ int lp_execute(lua_State *L, lp_runtime *rt, int spec) {
   lp_cache_prefetch(&r);
   r.order = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
   r.later = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
+  r.record_later = record_later;
   r.answer = lua_newuserdatauv(L, sizeof(int) * (size_t)(r.n + 1), 0);
   lp_run_push_nodes(&r);
   /* The run's stack (spec.stack, or the active one now): its store takes

@@ -68,6 +68,9 @@ typedef struct lp_run {
   lp_node *node;        /* n nodes' states */
   int *order;           /* n ints of working space for record_ready */
   int *later, nlater;   /* the nodes whose outputs wait to be recorded (executor.c) */
+  /* records them (executor.c: record_later), for what must see them first
+  ** elsewhere (cache.c: a hit's lookups of a latest) */
+  void (*record_later)(struct lp_run *r);
   int *answer, nanswer; /* the nodes recorded, to tell done (lp_run_answer) */
   char *line;           /* LP_LINE_CAP + 1 bytes: a printed line for the events (NULL: none) */
   int n;
@@ -179,10 +182,10 @@ void lp_run_answer_later(lp_run *r, int node);
 
 /* Tell done, in the order they were recorded, the nodes given to
 ** lp_run_answer_later: first their versions' numbers not at hand are read
-** back (results[node][k].seq and .version), in one wait for the writes
-** before them; then the versions they made (LP_NODE_ARTIFACTS) and
-** lp_run_step_done. Called before a step's events go out, so that they
-** keep the order the steps settled in. */
+** back (results[node][k].seq and .version: a query each, the first of
+** which waits for the writes before it); then the versions they made
+** (LP_NODE_ARTIFACTS) and lp_run_step_done. Called before a step's events
+** go out, so that they keep the order the steps settled in. */
 void lp_run_answer(lp_run *r);
 
 /* Push the node states (n of them) and the table of their Lua values, and

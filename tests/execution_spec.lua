@@ -245,6 +245,25 @@ describe("caching", function()
     assert.equal("artifact 'config' has a newer version (2, was 1)", third.steps.quiet.cache_note)
   end)
 
+  it("runs again a step whose lookup the step before it in the run has just made stale",
+    function()
+      -- (that step's record waits for this one's question to the catalog,
+      -- executor.c: record_later; the question whether the lookup is stale
+      -- comes after it all the same)
+      local make = step { name = "make", outputs = { "m" }, function(x) return x end }
+      local use = step { name = "use", function()
+        return lupine.Client():get_artifact_version("m"):load()
+      end }
+      local p = pipeline { name = "make_use", jobs = 1,
+        function(x) use:after(make(x))() end }
+      assert.equal(1, p(1).steps.use.output:load())
+      assert.equal("cached", p(1).steps.use.status)
+      local run = p(2)
+      assert.equal("completed", run.steps.use.status)
+      assert.equal("artifact 'm' has a newer version (2, was 1)", run.steps.use.cache_note)
+      assert.equal(2, run.steps.use.output:load())
+    end)
+
   it("keeps a hit whose step saved the newer version itself", function()
     lupine.save_artifact(1, "champion")
     local promote = step { name = "promote", function()
