@@ -245,6 +245,7 @@ void lp_run_link_inputs(lp_run *r, int node, int nodeidx, const char *step_run_i
   }
   lua_pop(L, 1);
 }
+
 static void step_done(lp_run *r, int node);
 
 void lp_run_step_done(lp_run *r, int node) {
