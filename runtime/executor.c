@@ -635,7 +635,7 @@ static int record_ready(lp_run *r) {
   }
   qsort(r->order, (size_t)npend, sizeof *r->order, by_index);
   for (p = 0; p < npend; p++) {
-    int top = lua_gettop(L), ready = 1;
+    int top = lua_gettop(L), ready = 1, now = 0;
     node = r->order[p];
     if (lp_run_push(r, node, LP_NODE_PENDING) != LUA_TTABLE) {
       lua_settop(L, top);
@@ -664,7 +664,7 @@ static int record_ready(lp_run *r) {
         if (ok && custom_versions(r, node)) {
           /* a custom version taken fails the step: known before its outputs go on */
           record_later(r);
-          ok = record_outputs(r, node, 0);
+          ok = now = record_outputs(r, node, 0);
         } else if (ok) r->later[r->nlater++] = node;
         if (!ok) {
           record_later(r);
@@ -681,9 +681,9 @@ static int record_ready(lp_run *r) {
     lua_settop(L, top);
     lp_run_settle(r, node, ok ? LP_NODE_COMPLETED : LP_NODE_FAILED);
     lp_graph_finish(r->graph, node, ok);
-    if (!ok) lp_run_step_done(r, node);
-    else lp_run_answer(r);   /* one recorded now (a custom version), told done in order */
+    if (now) lp_run_answer(r);   /* recorded at once: told done after those before it */
     if (!ok) {
+      lp_run_step_done(r, node);
       r->failed = 1;
       lua_rawgeti(L, r->nodes, node + 1);
       lua_getfield(L, -1, "on_failure");
